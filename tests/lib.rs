@@ -1,0 +1,1 @@
+//! The e2e package has no library code; its tests live in `main.rs` and the modules it lists.

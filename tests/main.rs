@@ -1,0 +1,8 @@
+//! Cross-binary end-to-end tests, compiled as one test binary (`cargo test -p e2e`).
+//!
+//! Every test runs real processes on 127.0.0.1 with ports picked by the OS and a deadline on
+//! every wait. The binaries under test are the workspace's own, built by `cargo test
+//! --workspace`; Debian's Mosquitto tools and paho-mqtt are the reference they are checked
+//! against (`scripts/install-test-deps.sh` installs them).
+
+mod support;
