@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the external tools the test suite drives: Debian's Mosquitto broker and clients
-# (the reference implementation) and paho-mqtt (the Python client users have).
+# (the reference implementation), paho-mqtt (the Python client users have) and Node's `mqtt`
+# package (into tests/node/node_modules, from tests/node/package-lock.json).
 # Safe to run repeatedly; installs only what is missing. Loopback-only tests use them.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
@@ -19,8 +21,17 @@ fi
 # The Debian package enables a system broker on port 1883; tests use their own ports, but a
 # stray system broker is stopped so that nothing answers on the default port by surprise.
 if command -v systemctl >/dev/null 2>&1; then systemctl stop mosquitto >/dev/null 2>&1 || true; fi
-pkill -x mosquitto >/dev/null 2>&1 || true
+# Only the packaged daemon (by its pid file): other mosquitto processes may be tests' own.
+if [ -f /run/mosquitto/mosquitto.pid ]; then
+  kill "$(cat /run/mosquitto/mosquitto.pid)" >/dev/null 2>&1 || true
+fi
 
 if ! python3 -c 'import paho.mqtt' >/dev/null 2>&1; then
   python3 -m pip install --quiet paho-mqtt
+fi
+
+# Node's mqtt package for tests/broker_node.rs; `npm ci` installs exactly the locked versions.
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ ! -d "$repo_root/tests/node/node_modules/mqtt" ]; then
+  (cd "$repo_root/tests/node" && npm ci --no-audit --no-fund --loglevel=error)
 fi

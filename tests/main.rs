@@ -5,4 +5,11 @@
 //! --workspace`; Debian's Mosquitto tools and paho-mqtt are the reference they are checked
 //! against (`scripts/install-test-deps.sh` installs them).
 
+mod broker_auth;
+mod broker_cli;
+mod broker_log;
+mod broker_node;
+mod broker_paho;
+mod broker_tools;
+mod cli_pub;
 mod support;

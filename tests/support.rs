@@ -2,10 +2,11 @@
 //! ports, brokers started for one test, and commands run with a deadline.
 #![allow(dead_code, reason = "each test module uses its own subset of the harness")]
 
-use std::io::Read;
+use std::io::{BufRead as _, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long any single external command in a test may run before it is killed.
@@ -18,14 +19,33 @@ pub(crate) const COMMAND_DEADLINE: Duration = Duration::from_secs(20);
 /// If the binary was not built: run the tests with `cargo test --workspace`.
 pub(crate) fn our_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary knows its own path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("test binary lives in target/<profile>/deps");
+    let profile_dir =
+        exe.parent().and_then(Path::parent).expect("test binary lives in target/<profile>/deps");
+    build_workspace_binaries(profile_dir);
     let path = profile_dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is not built; run the tests with `cargo test --workspace` so every binary is built",
-        path.display()
-    );
+    assert!(path.exists(), "{} was not built by `cargo build --workspace --bins`", path.display());
     path
+}
+
+/// Builds every binary of the workspace once per test run, into the target directory this
+/// test binary was built in: `cargo test` only builds a package's executables when that package
+/// has integration tests of its own, and these tests run the binaries of other packages.
+fn build_workspace_binaries(profile_dir: &Path) {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let target_dir = profile_dir.parent().expect("profile dir lives in the target dir");
+        let mut command = Command::new(cargo);
+        command
+            .args(["build", "--quiet", "--workspace", "--bins", "--target-dir"])
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|name| name == "release") {
+            command.arg("--release");
+        }
+        let status = command.status().expect("running cargo build for the workspace binaries");
+        assert!(status.success(), "cargo build --workspace --bins failed");
+    });
 }
 
 /// Path of a reference tool from Debian's Mosquitto packages (or python3 with paho-mqtt).
@@ -52,6 +72,43 @@ pub(crate) fn reference_tool(name: &str) -> PathBuf {
     );
 }
 
+/// The `python3` on PATH that has paho-mqtt (pyenv or a venv may shadow /usr/bin/python3).
+///
+/// # Panics
+/// If no python3 on PATH can import paho.mqtt, naming how to install it.
+pub(crate) fn python_with_paho() -> PathBuf {
+    static FOUND: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let found = FOUND.get_or_init(|| {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path).map(|dir| dir.join("python3")).find(|candidate| {
+            candidate.exists()
+                && Command::new(candidate)
+                    .args(["-c", "import paho.mqtt"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|status| status.success())
+        })
+    });
+    found.clone().unwrap_or_else(|| {
+        panic!("no python3 on PATH has paho-mqtt: run `bash scripts/install-test-deps.sh` (or `python3 -m pip install paho-mqtt`)")
+    })
+}
+
+/// The directory of the Node test client (`tests/node`), with `node_modules` installed.
+///
+/// # Panics
+/// If `npm ci` has not been run there, naming the script that does it.
+pub(crate) fn node_test_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("node");
+    assert!(
+        dir.join("node_modules/mqtt").exists(),
+        "Node's mqtt package is not installed: run `bash scripts/install-test-deps.sh` \
+         (or `cd tests/node && npm ci`)"
+    );
+    dir
+}
+
 /// Asks the OS for a free TCP port on 127.0.0.1.
 pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
@@ -70,11 +127,13 @@ pub(crate) fn wait_for_port(port: u16) {
     }
 }
 
-/// A broker process (ours or Mosquitto) that lives as long as this value.
+/// A broker process (ours or Mosquitto) that lives as long as this value. Its stderr (the
+/// log) is collected line by line; see [`BrokerProcess::log_lines`].
 pub(crate) struct BrokerProcess {
     /// The loopback port its listener is bound to.
     pub(crate) port: u16,
     child: Child,
+    log: Arc<Mutex<Vec<String>>>,
     _config_dir: TempDir,
 }
 
@@ -93,27 +152,192 @@ impl BrokerProcess {
 
     fn start(program: &Path, extra_config: &str) -> Self {
         let port = free_port();
+        let config = format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra_config}\n");
+        Self::start_with(program, port, &config, &[])
+    }
+
+    /// Starts `program -c <config> <args>` and waits until something accepts on `port`.
+    /// `config` is written verbatim; it must make the broker listen on 127.0.0.1:`port`.
+    pub(crate) fn start_with(program: &Path, port: u16, config: &str, args: &[&str]) -> Self {
         let dir = TempDir::new("broker");
-        let config = dir.path().join("broker.conf");
-        std::fs::write(
-            &config,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra_config}\n"),
-        )
-        .expect("writing broker config");
-        let child = Command::new(program)
+        let config_path = dir.path().join("broker.conf");
+        std::fs::write(&config_path, config).expect("writing broker config");
+        let mut child = Command::new(program)
             .arg("-c")
-            .arg(&config)
+            .arg(&config_path)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|err| panic!("starting {}: {err}", program.display()));
-        wait_for_port(port);
-        Self { port, child, _config_dir: dir }
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().expect("log lock").push(line);
+            }
+        });
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = log.lock().expect("log lock").join("\n");
+                panic!("{} exited with {status} before listening:\n{log}", program.display());
+            }
+            assert!(start.elapsed() < COMMAND_DEADLINE, "nothing listens on 127.0.0.1:{port}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self { port, child, log, _config_dir: dir }
+    }
+
+    /// The log lines so far, without the `<seconds>: ` timestamp prefix.
+    pub(crate) fn log_lines(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .expect("log lock")
+            .iter()
+            .map(|line| strip_timestamp(line).to_owned())
+            .collect()
+    }
+
+    /// Waits until a log line (timestamp stripped) satisfies `wanted`, returning it.
+    ///
+    /// # Panics
+    /// If none does within the command deadline; the message shows the log.
+    pub(crate) fn wait_for_log(&self, wanted: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(line) = self.log_lines().into_iter().find(|line| wanted(line)) {
+                return line;
+            }
+            assert!(
+                start.elapsed() < COMMAND_DEADLINE,
+                "no expected log line; log so far:\n{}",
+                self.log_lines().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The configuration file the broker was started with (rewrite it, then send SIGHUP).
+    pub(crate) fn config_path(&self) -> PathBuf {
+        self._config_dir.path().join("broker.conf")
+    }
+
+    /// The process id, for signals.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (e.g. "TERM", "HUP") with kill(1).
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Sends SIGTERM and waits for the exit status (bounded by the command deadline).
+    pub(crate) fn terminate(mut self) -> ExitStatus {
+        self.signal("TERM");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("polling broker") {
+                return status;
+            }
+            assert!(start.elapsed() < COMMAND_DEADLINE, "broker ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Removes Mosquitto's `<epoch seconds>: ` prefix from a log line, if present.
+pub(crate) fn strip_timestamp(line: &str) -> &str {
+    match line.split_once(": ") {
+        Some((stamp, rest)) if !stamp.is_empty() && stamp.bytes().all(|b| b.is_ascii_digit()) => {
+            rest
+        }
+        _ => line,
     }
 }
 
 impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A long-running client process (e.g. `mosquitto_sub`) whose stdout is collected line by
+/// line; killed on drop.
+pub(crate) struct Background {
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl Background {
+    /// Spawns `command` with stdout collected and stderr inherited.
+    pub(crate) fn spawn(command: &mut Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("starting {command:?}: {err}"));
+        let out = child.stdout.take().expect("stdout is piped");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&stdout);
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().expect("stdout lock").push(line);
+            }
+        });
+        Self { child, stdout }
+    }
+
+    /// Lines printed so far.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.stdout.lock().expect("stdout lock").clone()
+    }
+
+    /// Waits until at least `count` lines were printed, returning them.
+    ///
+    /// # Panics
+    /// After the command deadline, showing what was printed.
+    pub(crate) fn wait_for_lines(&self, count: usize) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let lines = self.lines();
+            if lines.len() >= count {
+                return lines;
+            }
+            assert!(start.elapsed() < COMMAND_DEADLINE, "expected {count} lines, got {lines:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for the process to exit by itself, returning its status.
+    pub(crate) fn wait(mut self) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("polling child") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < COMMAND_DEADLINE,
+                "process did not exit; printed {:?}",
+                self.lines()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Background {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -189,8 +413,8 @@ impl TempDir {
         use std::sync::atomic::{AtomicU32, Ordering};
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let unique = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir()
-            .join(format!("culex-e2e-{label}-{}-{unique}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("culex-e2e-{label}-{}-{unique}", std::process::id()));
         std::fs::create_dir_all(&path).expect("creating temp dir");
         Self(path)
     }

@@ -1,7 +1,11 @@
 //! Project automation behind `cargo xtask`: one entry point for humans and CI.
 //!
 //! - `cargo xtask ci` — fmt check, clippy (warnings denied), every test, docs (warnings denied).
+//! - `cargo xtask fuzz --seconds N` — the mqtt-codec decode fuzzer (`fuzz.rs`).
+//! - `cargo xtask bench [--quick]` — culex against Mosquitto, side by side (`bench.rs`).
 
+mod bench;
+mod fuzz;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -25,8 +29,12 @@ fn run() -> Result<()> {
     let rest: Vec<String> = args.collect();
     match task.as_str() {
         "ci" => ci(),
+        "fuzz" => fuzz::fuzz(&rest),
+        "bench" => bench::bench(&rest),
         "" | "help" | "--help" => {
-            println!("usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy, tests and docs, as CI runs them");
+            println!(
+                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy, tests and docs, as CI runs them\n  fuzz  [--seconds N] run the mqtt-codec decode fuzzer (needs cargo-fuzz; not part of CI)\n  bench [--quick] [culex-bench flags] culex vs Mosquitto throughput, latency, memory (docs/benchmarks.md)"
+            );
             Ok(())
         }
         other => bail!("unknown task `{other}` (args {rest:?}); try `cargo xtask help`"),

@@ -1,0 +1,345 @@
+//! `mosquitto.conf` syntax: a pure parser into a typed [`Config`], plus loading from a path
+//! (with `include_dir`). Defaults are Mosquitto 2.0.11's and are listed in
+//! `docs/configuration.md`.
+//!
+//! The line rules are Mosquitto's, because users bring their existing files:
+//! - a line whose first byte is `#`, or an empty / all-space line, is ignored;
+//! - the option name runs up to the first space (a TAB is part of the name);
+//! - integers are read like C's `atoi` from the next space-separated token;
+//! - booleans are `true`, `false`, `1` or `0`;
+//! - string values are the rest of the line, trimmed, and may not be empty or repeated.
+//!
+//! Any error names the file and line, and the binary exits with status 3.
+
+mod parse;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::time::Duration;
+
+pub(crate) use parse::atoi;
+pub use parse::parse;
+
+/// Mosquitto's default `max_inflight_messages`.
+pub const DEFAULT_MAX_INFLIGHT: u16 = 20;
+/// Mosquitto's default `max_queued_messages`.
+pub const DEFAULT_MAX_QUEUED: u32 = 1000;
+/// Mosquitto's default `max_keepalive`.
+pub const DEFAULT_MAX_KEEPALIVE: u16 = 65535;
+/// Mosquitto's default `max_topic_alias`.
+pub const DEFAULT_MAX_TOPIC_ALIAS: u16 = 10;
+/// The port of the default listener and of local-only mode.
+pub const DEFAULT_PORT: u16 = 1883;
+
+/// Everything a configuration file says, with Mosquitto's defaults for what it does not say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Settings of the default listener: `port` / `bind_address` and the listener options that
+    /// appear before the first `listener` line. Also used for the local-only listeners.
+    pub default_listener: ListenerConfig,
+    /// Whether `port` or `bind_address` declared the default listener.
+    pub default_listener_declared: bool,
+    /// The `listener` sections, in file order.
+    pub listeners: Vec<ListenerConfig>,
+    /// `allow_anonymous`; `None` when not set (then false, or forced true in local-only mode).
+    pub allow_anonymous: Option<bool>,
+    /// `allow_zero_length_clientid` (default true).
+    pub allow_zero_length_clientid: bool,
+    /// `auto_id_prefix` (default `auto-`).
+    pub auto_id_prefix: String,
+    /// `password_file`: Mosquitto-format password file checked for clients with a username.
+    pub password_file: Option<String>,
+    /// `acl_file`: Mosquitto-format access rules for publishing and delivery.
+    pub acl_file: Option<String>,
+    /// `max_inflight_messages` (0 = unlimited; default 20).
+    pub max_inflight_messages: u16,
+    /// `max_queued_messages` (0 = unlimited; default 1000).
+    pub max_queued_messages: u32,
+    /// `max_queued_bytes` (0 = unlimited).
+    pub max_queued_bytes: u64,
+    /// `message_size_limit` in payload bytes (0 = the protocol maximum).
+    pub message_size_limit: u32,
+    /// `max_packet_size` in bytes (0 = the protocol maximum).
+    pub max_packet_size: u32,
+    /// `max_keepalive` in seconds (default 65535).
+    pub max_keepalive: u16,
+    /// `max_topic_alias` (default 10). A listener option in Mosquitto; one value for the whole
+    /// broker in culex (the last one given wins).
+    pub max_topic_alias: u16,
+    /// `persistent_client_expiration`; `None` = persistent sessions never expire.
+    pub persistent_client_expiration: Option<Duration>,
+    /// `retain_available` (default true).
+    pub retain_available: bool,
+    /// `upgrade_outgoing_qos` (default false).
+    pub upgrade_outgoing_qos: bool,
+    /// `log_type` lines OR-ed together; `None` when the file has none.
+    pub log_types: Option<LogTypes>,
+    /// `log_timestamp` (default true).
+    pub log_timestamp: bool,
+    /// `connection_messages` (default true).
+    pub connection_messages: bool,
+    /// Notices Mosquitto prints while reading the file (deprecations), in order.
+    pub notices: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            default_listener: ListenerConfig::default(),
+            default_listener_declared: false,
+            listeners: Vec::new(),
+            allow_anonymous: None,
+            allow_zero_length_clientid: true,
+            auto_id_prefix: "auto-".to_owned(),
+            password_file: None,
+            acl_file: None,
+            max_inflight_messages: DEFAULT_MAX_INFLIGHT,
+            max_queued_messages: DEFAULT_MAX_QUEUED,
+            max_queued_bytes: 0,
+            message_size_limit: 0,
+            max_packet_size: 0,
+            max_keepalive: DEFAULT_MAX_KEEPALIVE,
+            max_topic_alias: DEFAULT_MAX_TOPIC_ALIAS,
+            persistent_client_expiration: None,
+            retain_available: true,
+            upgrade_outgoing_qos: false,
+            log_types: None,
+            log_timestamp: true,
+            connection_messages: true,
+            notices: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// True when no listener is configured: Mosquitto 2.0's "local only mode", where the
+    /// broker listens on 127.0.0.1 and ::1 only and anonymous clients are allowed.
+    pub fn local_only(&self) -> bool {
+        self.listeners.is_empty() && !self.default_listener_declared
+    }
+
+    /// Whether anonymous clients may connect: forced true in local-only mode, otherwise the
+    /// `allow_anonymous` setting, false when unset.
+    pub fn anonymous_allowed(&self) -> bool {
+        self.local_only() || self.allow_anonymous.unwrap_or(false)
+    }
+
+    /// The addresses to listen on. `cli_ports` (from `-p`) are only used in local-only mode,
+    /// as in Mosquitto.
+    pub fn listen_specs(&self, cli_ports: &[u16]) -> Vec<ListenSpec> {
+        let mut specs = Vec::new();
+        if self.local_only() {
+            let ports = if cli_ports.is_empty() { &[DEFAULT_PORT][..] } else { cli_ports };
+            for &port in ports {
+                for host in ["127.0.0.1", "::1"] {
+                    specs.push(ListenSpec {
+                        host: Some(host.to_owned()),
+                        port,
+                        settings: self.default_listener.clone(),
+                    });
+                }
+            }
+            return specs;
+        }
+        let declared = self.default_listener_declared.then_some(&self.default_listener);
+        for listener in declared.into_iter().chain(&self.listeners) {
+            specs.push(ListenSpec {
+                host: listener.bind_address.clone(),
+                port: listener.port,
+                settings: listener.clone(),
+            });
+        }
+        specs
+    }
+
+    /// Log types in force: `-v` means all; otherwise the file's, or Mosquitto's default
+    /// (error, warning, notice, information).
+    pub fn effective_log_types(&self, verbose: bool) -> LogTypes {
+        if verbose { LogTypes::ALL } else { self.log_types.unwrap_or(LogTypes::DEFAULT) }
+    }
+}
+
+/// One socket (or address family set) to listen on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenSpec {
+    /// Host or address to bind; `None` = every address family.
+    pub host: Option<String>,
+    /// TCP port.
+    pub port: u16,
+    /// The listener's settings.
+    pub settings: ListenerConfig,
+}
+
+/// Settings of one listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// TCP port (1..=65535).
+    pub port: u16,
+    /// Address or host name to bind; `None` = all interfaces, IPv4 and IPv6.
+    pub bind_address: Option<String>,
+    /// `max_connections`; `None` = unlimited.
+    pub max_connections: Option<u32>,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        Self { port: DEFAULT_PORT, bind_address: None, max_connections: None }
+    }
+}
+
+/// A set of Mosquitto log types (`log_type`), as bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LogTypes(u16);
+
+impl LogTypes {
+    /// No logging.
+    pub const NONE: Self = Self(0);
+    /// `error`.
+    pub const ERROR: Self = Self(1);
+    /// `warning`.
+    pub const WARNING: Self = Self(1 << 1);
+    /// `notice`: connect and disconnect lines.
+    pub const NOTICE: Self = Self(1 << 2);
+    /// `information`: start, stop, listeners.
+    pub const INFORMATION: Self = Self(1 << 3);
+    /// `debug`: packet traces.
+    pub const DEBUG: Self = Self(1 << 4);
+    /// `subscribe`: `<id> <qos> <filter>` lines.
+    pub const SUBSCRIBE: Self = Self(1 << 5);
+    /// `unsubscribe`: `<id> <filter>` lines.
+    pub const UNSUBSCRIBE: Self = Self(1 << 6);
+    /// `websockets` (accepted for compatibility; culex has no websockets log yet).
+    pub const WEBSOCKETS: Self = Self(1 << 7);
+    /// `internal`.
+    pub const INTERNAL: Self = Self(1 << 8);
+    /// Every type.
+    pub const ALL: Self = Self(0x1ff);
+    /// Mosquitto's default: error, warning, notice, information.
+    pub const DEFAULT: Self = Self(0b1111);
+
+    /// The raw bits.
+    pub fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// A set from raw bits (unknown bits are dropped).
+    pub fn from_bits(bits: u16) -> Self {
+        Self(bits & Self::ALL.0)
+    }
+
+    /// Whether every type in `other` is in `self`.
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    /// The union of both sets.
+    #[must_use]
+    pub fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// Parses one `log_type` value.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "none" => Self::NONE,
+            "error" => Self::ERROR,
+            "warning" => Self::WARNING,
+            "notice" => Self::NOTICE,
+            "information" => Self::INFORMATION,
+            "debug" => Self::DEBUG,
+            "subscribe" => Self::SUBSCRIBE,
+            "unsubscribe" => Self::UNSUBSCRIBE,
+            "websockets" => Self::WEBSOCKETS,
+            "internal" => Self::INTERNAL,
+            "all" => Self::ALL,
+            _ => return None,
+        })
+    }
+}
+
+/// A configuration error, with the place it was found. Mosquitto prints the message as
+/// `Error: <message>` and then `Error found at <file>:<line>.`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    /// The file name as given (the path of `-c`, or the included file).
+    pub file: String,
+    /// 1-based line number; 0 when the error is about the file itself.
+    pub line: usize,
+    /// Mosquitto's message without the `Error: ` prefix.
+    pub message: String,
+    /// Notices printed while reading the lines before the error (Mosquitto prints them as it
+    /// goes, so they appear before the error).
+    pub notices: Vec<String>,
+}
+
+impl ConfigError {
+    /// The lines Mosquitto prints for this error, without timestamps.
+    pub fn log_lines(&self) -> Vec<String> {
+        let mut lines = self.notices.clone();
+        lines.push(format!("Error: {}", self.message));
+        if self.line > 0 {
+            lines.push(format!("Error found at {}:{}.", self.file, self.line));
+        }
+        lines
+    }
+}
+
+/// Reads and parses the configuration file at `path`, following `include_dir` lines.
+///
+/// # Errors
+/// `Unable to open config file <f>.` / `Config file <f> is a directory.` (line 0), or the
+/// first parse error.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let name = path.display().to_string();
+    let file_error =
+        |message: String| ConfigError { file: name.clone(), line: 0, message, notices: Vec::new() };
+    if path.is_dir() {
+        return Err(file_error(format!("Config file {name} is a directory.")));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|_| file_error(format!("Unable to open config file {name}.")))?;
+    let mut config = Config::default();
+    parse::parse_into(&mut config, &bytes, &name, Some(&mut read_include_dir))
+        .map_err(|err| ConfigError { notices: config.notices.clone(), ..err })?;
+    Ok(config)
+}
+
+/// Loads the `*.conf` files of an `include_dir` in Mosquitto's order.
+fn read_include_dir(dir: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|_| format!("Unable to open include_dir '{dir}'."))?;
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|kind| !kind.is_dir()))
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name.len() > 5 && name.ends_with(".conf"))
+        .collect();
+    names.sort_by(|a, b| include_order(a, b));
+    names
+        .into_iter()
+        .map(|name| {
+            let path = Path::new(dir).join(&name);
+            let shown = path.display().to_string();
+            std::fs::read(&path)
+                .map(|bytes| (shown.clone(), bytes))
+                .map_err(|_| format!("Unable to open config file {shown}."))
+        })
+        .collect()
+}
+
+/// Mosquitto sorts included files character by character, case-insensitively, with the upper
+/// case letter first when two names differ only in case at that position.
+fn include_order(a: &str, b: &str) -> std::cmp::Ordering {
+    for (x, y) in a.bytes().zip(b.bytes()) {
+        let (lx, ly) = (x.to_ascii_lowercase(), y.to_ascii_lowercase());
+        if lx != ly {
+            return lx.cmp(&ly);
+        }
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    a.len().cmp(&b.len())
+}

@@ -1,0 +1,372 @@
+//! The line parser behind [`super::parse`] and [`super::load`]: Mosquitto's tokenising rules
+//! and the checks and messages of each supported option.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::{Config, ConfigError, ListenerConfig, LogTypes};
+
+/// Reads the `*.conf` files of an `include_dir` directory: `(shown name, contents)` in order,
+/// or the message of the error.
+pub(super) type IncludeReader<'a> =
+    &'a mut dyn FnMut(&str) -> Result<Vec<(String, Vec<u8>)>, String>;
+
+/// Parses configuration text. `file_name` is used in error messages. `include_dir` lines are
+/// refused here because reading a directory is I/O; [`super::load`] follows them.
+///
+/// # Errors
+/// The first error, with `file_name` and its 1-based line number.
+pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigError> {
+    let mut config = Config::default();
+    parse_into(&mut config, text.as_bytes(), file_name, None)
+        .map_err(|err| ConfigError { notices: config.notices.clone(), ..err })?;
+    Ok(config)
+}
+
+/// Parses `bytes` into `config`. `include` is `Some` only for the main file.
+pub(super) fn parse_into(
+    config: &mut Config,
+    bytes: &[u8],
+    file_name: &str,
+    mut include: Option<IncludeReader<'_>>,
+) -> Result<(), ConfigError> {
+    let mut state = State { seen_strings: HashSet::new(), port_seen: false };
+    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line_no = index + 1;
+        let at = |message: String| ConfigError {
+            file: file_name.to_owned(),
+            line: line_no,
+            message,
+            notices: Vec::new(),
+        };
+        if matches!(raw.first(), None | Some(b'#' | b'\r')) {
+            continue;
+        }
+        let line = std::str::from_utf8(raw)
+            .map_err(|_| at("Malformed UTF-8 in configuration.".to_owned()))?
+            .trim_end_matches(['\r', '\n']);
+        let rest = line.trim_start_matches(' ');
+        let (name, value) = match rest.split_once(' ') {
+            Some((name, value)) => (name, value),
+            None => (rest, ""),
+        };
+        if name.is_empty() {
+            continue;
+        }
+        if name == "include_dir" {
+            let dir = string_value(name, value).map_err(&at)?;
+            let Some(reader) = include.as_mut() else {
+                return Err(at(
+                    "include_dir is only allowed in the main configuration file.".to_owned()
+                ));
+            };
+            for (shown, contents) in reader(dir).map_err(&at)? {
+                config.notices.push(format!("Loading config file {shown}"));
+                parse_into(config, &contents, &shown, None)?;
+            }
+            continue;
+        }
+        state.apply(config, name, value).map_err(at)?;
+    }
+    Ok(())
+}
+
+/// Per-file parser state.
+struct State {
+    /// String options already set: Mosquitto refuses to set one twice.
+    seen_strings: HashSet<String>,
+    /// Whether `port` was already given (Mosquitto warns when it is repeated).
+    port_seen: bool,
+}
+
+impl State {
+    fn apply(&mut self, config: &mut Config, name: &str, value: &str) -> Result<(), String> {
+        match name {
+            "listener" => {
+                let mut tokens = value.split(' ').filter(|t| !t.is_empty());
+                let Some(port) = tokens.next() else {
+                    return Err("Empty listener value in configuration.".to_owned());
+                };
+                let port = atoi(port);
+                if port == 0 {
+                    return Err(
+                        "culex does not support Unix socket listeners (listener 0) yet.".to_owned()
+                    );
+                }
+                let port = valid_port(port)?;
+                let bind_address = tokens.next().filter(|t| !t.starts_with('#')).map(str::to_owned);
+                config.listeners.push(ListenerConfig {
+                    port,
+                    bind_address,
+                    ..ListenerConfig::default()
+                });
+                // Strings such as `mount_point` are per listener: a new scope starts here.
+                self.seen_strings.clear();
+            }
+            "port" => {
+                config.notices.push(
+                    "The 'port' option is now deprecated and will be removed in a future version. \
+                     Please use 'listener' instead."
+                        .to_owned(),
+                );
+                let port = valid_port(int_value(name, value)?)?;
+                if std::mem::replace(&mut self.port_seen, true) {
+                    config.notices.push(
+                        "Warning: Default listener port specified multiple times. Only the latest will be used."
+                            .to_owned(),
+                    );
+                }
+                config.default_listener.port = port;
+                config.default_listener_declared = true;
+            }
+            "bind_address" => {
+                config.notices.push(
+                    "The 'bind_address' option is now deprecated and will be removed in a future \
+                     version. The behaviour will default to true."
+                        .to_owned(),
+                );
+                let address = self.unique_string(name, value)?;
+                config.default_listener.bind_address = Some(address);
+                config.default_listener_declared = true;
+            }
+            "max_connections" => {
+                let limit = int_value(name, value)?;
+                current_listener(config).max_connections = u32::try_from(limit).ok();
+            }
+            "max_topic_alias" => {
+                let alias = u16::try_from(int_value(name, value)?)
+                    .map_err(|_| "Invalid max_topic_alias value in configuration.".to_owned())?;
+                config.max_topic_alias = alias;
+            }
+            "allow_anonymous" => config.allow_anonymous = Some(bool_value(name, value)?),
+            "allow_zero_length_clientid" => {
+                config.allow_zero_length_clientid = bool_value(name, value)?;
+            }
+            "auto_id_prefix" => config.auto_id_prefix = self.unique_string(name, value)?,
+            // Security files are global (culex has no per_listener_settings), so a second one
+            // anywhere in the file is a duplicate.
+            "password_file" => {
+                config.password_file = Some(global_string(&config.password_file, name, value)?)
+            }
+            "acl_file" => config.acl_file = Some(global_string(&config.acl_file, name, value)?),
+            "max_inflight_messages" => {
+                let n = int_value(name, value)?;
+                if n > 65535 {
+                    return Err("max_inflight_messages must be <= 65535.".to_owned());
+                }
+                // Negative and 65535 both mean "no limit", stored as 0.
+                config.max_inflight_messages =
+                    u16::try_from(n).ok().filter(|&n| n != 65535).unwrap_or(0);
+            }
+            "max_queued_messages" => {
+                config.max_queued_messages = u32::try_from(int_value(name, value)?).unwrap_or(0);
+            }
+            "max_queued_bytes" => {
+                config.max_queued_bytes = u64::try_from(int_value(name, value)?).unwrap_or(0);
+            }
+            "message_size_limit" => {
+                config.notices.push(
+                    "Note: It is recommended to replace `message_size_limit` with `max_packet_size`."
+                        .to_owned(),
+                );
+                // Mosquitto stores the int in an unsigned field, so -1 is reported as 4294967295.
+                #[expect(
+                    clippy::cast_sign_loss,
+                    reason = "reproduces Mosquitto's message for negative values"
+                )]
+                let limit = int_value(name, value)? as u32;
+                if limit > 268_435_455 {
+                    return Err(format!("Invalid message_size_limit value ({limit})."));
+                }
+                config.message_size_limit = limit;
+            }
+            "max_packet_size" => {
+                let n = int_value(name, value)?;
+                let size = u32::try_from(n)
+                    .ok()
+                    .filter(|n| (20..=268_435_460).contains(n))
+                    .ok_or_else(|| format!("Invalid max_packet_size value ({n})."))?;
+                config.max_packet_size = size;
+            }
+            "max_keepalive" => {
+                let n = int_value(name, value)?;
+                config.max_keepalive = u16::try_from(n)
+                    .ok()
+                    .filter(|&n| n >= 10)
+                    .ok_or_else(|| format!("Invalid max_keepalive value ({n})."))?;
+            }
+            "persistent_client_expiration" => {
+                let text = string_value(name, value)?;
+                config.persistent_client_expiration = Some(expiration(text).ok_or_else(|| {
+                    "Invalid persistent_client_expiration duration in configuration.".to_owned()
+                })?);
+            }
+            "retain_available" => config.retain_available = bool_value(name, value)?,
+            "upgrade_outgoing_qos" => config.upgrade_outgoing_qos = bool_value(name, value)?,
+            "log_timestamp" => config.log_timestamp = bool_value(name, value)?,
+            "connection_messages" => config.connection_messages = bool_value(name, value)?,
+            "log_type" => {
+                let token = first_token(name, value)?;
+                let types = LogTypes::from_name(token)
+                    .ok_or_else(|| format!("Invalid log_type value ({token})."))?;
+                config.log_types = Some(if types == LogTypes::NONE {
+                    LogTypes::NONE
+                } else {
+                    config.log_types.unwrap_or(LogTypes::NONE).union(types)
+                });
+            }
+            other if UNSUPPORTED.contains(&other) => {
+                return Err(format!(
+                    "The \"{other}\" option is a Mosquitto option that culex does not support yet."
+                ));
+            }
+            other => return Err(format!("Unknown configuration variable \"{other}\".")),
+        }
+        Ok(())
+    }
+
+    /// A string option: the trimmed rest of the line, non-empty, at most once per scope.
+    fn unique_string(&mut self, name: &str, value: &str) -> Result<String, String> {
+        let text = string_value(name, value)?;
+        if !self.seen_strings.insert(name.to_owned()) {
+            return Err(format!("Duplicate {name} value in configuration."));
+        }
+        Ok(text.to_owned())
+    }
+}
+
+/// Mosquitto options that culex knows about but does not implement yet: refusing them beats
+/// running with a setting silently ignored.
+const UNSUPPORTED: &[&str] = &[
+    "allow_duplicate_messages",
+    "auth_plugin",
+    "autosave_interval",
+    "autosave_on_changes",
+    "bind_interface",
+    "cafile",
+    "capath",
+    "certfile",
+    "check_retain_source",
+    "ciphers",
+    "clientid_prefixes",
+    "connection",
+    "crlfile",
+    "dhparamfile",
+    "http_dir",
+    "keyfile",
+    "log_dest",
+    "log_facility",
+    "log_timestamp_format",
+    "max_inflight_bytes",
+    "max_qos",
+    "maximum_qos",
+    "memory_limit",
+    "mount_point",
+    "per_listener_settings",
+    "persistence",
+    "persistence_file",
+    "persistence_location",
+    "pid_file",
+    "plugin",
+    "protocol",
+    "psk_file",
+    "psk_hint",
+    "queue_qos0_messages",
+    "require_certificate",
+    "retained_persistence",
+    "set_tcp_nodelay",
+    "socket_domain",
+    "sys_interval",
+    "tls_version",
+    "use_identity_as_username",
+    "use_subject_as_username",
+    "use_username_as_clientid",
+    "user",
+    "websockets_log_level",
+];
+
+/// A string option that may appear once in the whole configuration.
+fn global_string(current: &Option<String>, name: &str, value: &str) -> Result<String, String> {
+    let text = string_value(name, value)?;
+    if current.is_some() {
+        return Err(format!("Duplicate {name} value in configuration."));
+    }
+    Ok(text.to_owned())
+}
+
+/// The listener that listener options apply to: the last `listener`, or the default one.
+fn current_listener(config: &mut Config) -> &mut ListenerConfig {
+    match config.listeners.last_mut() {
+        Some(listener) => listener,
+        None => &mut config.default_listener,
+    }
+}
+
+/// The rest of the line, trimmed; empty is an error.
+fn string_value<'v>(name: &str, value: &'v str) -> Result<&'v str, String> {
+    let trimmed = value.trim_matches([' ', '\t']);
+    if trimmed.is_empty() {
+        return Err(format!("Empty {name} value in configuration."));
+    }
+    Ok(trimmed)
+}
+
+/// The next space-separated token; missing is an error.
+fn first_token<'v>(name: &str, value: &'v str) -> Result<&'v str, String> {
+    value
+        .split(' ')
+        .find(|t| !t.is_empty())
+        .ok_or_else(|| format!("Empty {name} value in configuration."))
+}
+
+/// A boolean: `true`/`1`/`false`/`0`.
+fn bool_value(name: &str, value: &str) -> Result<bool, String> {
+    match first_token(name, value)? {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        other => Err(format!("Invalid {name} value ({other}).")),
+    }
+}
+
+/// An integer read like C's `atoi` from the next token.
+fn int_value(name: &str, value: &str) -> Result<i64, String> {
+    first_token(name, value).map(atoi)
+}
+
+/// C's `atoi`: optional blanks and sign, then digits up to the first non-digit; no digits is
+/// 0. Saturates at the `i32` range instead of overflowing.
+pub(crate) fn atoi(text: &str) -> i64 {
+    let text = text.trim_start_matches([' ', '\t']);
+    let (negative, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let mut n: i64 = 0;
+    for b in digits.bytes().take_while(u8::is_ascii_digit) {
+        n = (n * 10 + i64::from(b - b'0')).min(i64::from(i32::MAX) + 1);
+    }
+    let n = if negative { -n } else { n };
+    n.clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+}
+
+/// A port number 1..=65535.
+fn valid_port(n: i64) -> Result<u16, String> {
+    u16::try_from(n).ok().filter(|&p| p != 0).ok_or_else(|| format!("Invalid port value ({n})."))
+}
+
+/// `persistent_client_expiration`: a positive number followed by h, d, w, m (30 days) or y.
+fn expiration(text: &str) -> Option<Duration> {
+    let unit = text.chars().last()?;
+    let count = atoi(&text[..text.len() - unit.len_utf8()]);
+    let hours = match unit {
+        'h' => 1,
+        'd' => 24,
+        'w' => 24 * 7,
+        'm' => 24 * 30,
+        'y' => 24 * 365,
+        _ => return None,
+    };
+    let count = u64::try_from(count).ok().filter(|&c| c > 0)?;
+    Some(Duration::from_secs(count * hours * 3600))
+}

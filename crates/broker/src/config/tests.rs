@@ -1,0 +1,343 @@
+//! Unit tests of the configuration parser: Mosquitto's line rules, each option's checks and
+//! messages (taken from running Mosquitto 2.0.11 on the same lines), listener selection.
+
+use std::time::Duration;
+
+use super::parse::{atoi, parse_into};
+use super::{Config, ConfigError, ListenSpec, ListenerConfig, LogTypes, parse};
+
+fn ok(text: &str) -> Config {
+    parse(text, "test.conf").unwrap_or_else(|err| panic!("{text:?} should parse: {err:?}"))
+}
+
+fn err(text: &str) -> (usize, String) {
+    match parse(text, "test.conf") {
+        Ok(config) => panic!("{text:?} should fail, got {config:?}"),
+        Err(ConfigError { file, line, message, .. }) => {
+            assert_eq!(file, "test.conf");
+            (line, message)
+        }
+    }
+}
+
+#[test]
+fn empty_file_gives_mosquitto_defaults_and_local_only_mode() {
+    let config = ok("");
+    assert_eq!(config, Config::default());
+    assert!(config.local_only());
+    assert!(config.anonymous_allowed());
+    assert_eq!(config.max_inflight_messages, 20);
+    assert_eq!(config.max_queued_messages, 1000);
+    assert_eq!(config.max_keepalive, 65535);
+    assert_eq!(config.auto_id_prefix, "auto-");
+    assert_eq!(config.max_topic_alias, 10);
+    assert_eq!(config.effective_log_types(false), LogTypes::DEFAULT);
+    assert_eq!(config.effective_log_types(true), LogTypes::ALL);
+}
+
+#[test]
+fn comments_blank_lines_and_crlf_are_ignored() {
+    let config = ok("# a comment\n\n   \n\r\nallow_anonymous true\r\n#listener 1\n");
+    assert_eq!(config.allow_anonymous, Some(true));
+    assert!(config.listeners.is_empty());
+}
+
+#[test]
+fn leading_spaces_are_skipped_but_a_tab_is_part_of_the_name() {
+    assert_eq!(ok("   allow_anonymous true").allow_anonymous, Some(true));
+    assert_eq!(
+        err("allow_anonymous\ttrue"),
+        (1, "Unknown configuration variable \"allow_anonymous\ttrue\".".into())
+    );
+}
+
+#[test]
+fn a_hash_after_column_zero_is_not_a_comment() {
+    assert_eq!(err(" # indented"), (1, "Unknown configuration variable \"#\".".into()));
+}
+
+#[test]
+fn unknown_option_names_the_line() {
+    assert_eq!(
+        err("allow_anonymous true\n\nfoo bar\n"),
+        (3, "Unknown configuration variable \"foo\".".into())
+    );
+    let lines = parse("foo bar", "bad.conf").unwrap_err().log_lines();
+    assert_eq!(
+        lines,
+        ["Error: Unknown configuration variable \"foo\".", "Error found at bad.conf:1."]
+    );
+}
+
+#[test]
+fn known_but_unsupported_mosquitto_options_are_refused_not_ignored() {
+    let (line, message) = err("persistence true");
+    assert_eq!(line, 1);
+    assert!(
+        message.contains("\"persistence\"") && message.contains("does not support"),
+        "{message}"
+    );
+}
+
+#[test]
+fn booleans_accept_true_false_one_zero_only() {
+    assert!(!ok("retain_available 0").retain_available);
+    assert!(!ok("retain_available false").retain_available);
+    assert!(ok("upgrade_outgoing_qos 1").upgrade_outgoing_qos);
+    assert_eq!(err("allow_anonymous maybe"), (1, "Invalid allow_anonymous value (maybe).".into()));
+    assert_eq!(err("log_timestamp yes"), (1, "Invalid log_timestamp value (yes).".into()));
+    assert_eq!(err("allow_anonymous"), (1, "Empty allow_anonymous value in configuration.".into()));
+    assert_eq!(
+        err("connection_messages   "),
+        (1, "Empty connection_messages value in configuration.".into())
+    );
+}
+
+#[test]
+fn integers_are_read_like_atoi() {
+    assert_eq!(atoi("42"), 42);
+    assert_eq!(atoi("42abc"), 42);
+    assert_eq!(atoi("abc"), 0);
+    assert_eq!(atoi("-7"), -7);
+    assert_eq!(atoi("99999999999999"), i64::from(i32::MAX));
+    assert_eq!(ok("max_queued_messages  250").max_queued_messages, 250);
+    assert_eq!(ok("max_queued_messages -5").max_queued_messages, 0);
+    assert_eq!(ok("max_queued_bytes 4096").max_queued_bytes, 4096);
+    assert_eq!(
+        err("max_queued_messages"),
+        (1, "Empty max_queued_messages value in configuration.".into())
+    );
+}
+
+#[test]
+fn max_inflight_messages_limits() {
+    assert_eq!(ok("max_inflight_messages 5").max_inflight_messages, 5);
+    assert_eq!(ok("max_inflight_messages 65535").max_inflight_messages, 0);
+    assert_eq!(ok("max_inflight_messages -1").max_inflight_messages, 0);
+    assert_eq!(
+        err("max_inflight_messages 70000"),
+        (1, "max_inflight_messages must be <= 65535.".into())
+    );
+}
+
+#[test]
+fn size_limits_are_checked_with_mosquittos_messages() {
+    assert_eq!(ok("max_packet_size 20").max_packet_size, 20);
+    assert_eq!(err("max_packet_size 10"), (1, "Invalid max_packet_size value (10).".into()));
+    assert_eq!(err("max_packet_size -1"), (1, "Invalid max_packet_size value (-1).".into()));
+    let config = ok("message_size_limit 1000");
+    assert_eq!(config.message_size_limit, 1000);
+    assert_eq!(
+        config.notices,
+        ["Note: It is recommended to replace `message_size_limit` with `max_packet_size`."]
+    );
+    assert_eq!(
+        err("message_size_limit 300000000"),
+        (1, "Invalid message_size_limit value (300000000).".into())
+    );
+    assert_eq!(
+        err("message_size_limit -1"),
+        (1, "Invalid message_size_limit value (4294967295).".into())
+    );
+}
+
+#[test]
+fn keepalive_and_topic_alias_ranges() {
+    assert_eq!(ok("max_keepalive 10").max_keepalive, 10);
+    assert_eq!(err("max_keepalive 5"), (1, "Invalid max_keepalive value (5).".into()));
+    assert_eq!(err("max_keepalive 70000"), (1, "Invalid max_keepalive value (70000).".into()));
+    assert_eq!(ok("max_topic_alias 0").max_topic_alias, 0);
+    assert_eq!(
+        err("max_topic_alias 70000"),
+        (1, "Invalid max_topic_alias value in configuration.".into())
+    );
+    assert_eq!(
+        err("max_topic_alias -1"),
+        (1, "Invalid max_topic_alias value in configuration.".into())
+    );
+}
+
+#[test]
+fn strings_are_trimmed_and_may_be_given_once() {
+    assert_eq!(ok("auto_id_prefix   pre- \t").auto_id_prefix, "pre-");
+    assert_eq!(err("auto_id_prefix  "), (1, "Empty auto_id_prefix value in configuration.".into()));
+    assert_eq!(
+        err("auto_id_prefix a\nauto_id_prefix b"),
+        (2, "Duplicate auto_id_prefix value in configuration.".into())
+    );
+}
+
+#[test]
+fn persistent_client_expiration_units() {
+    let exp = |text: &str| ok(text).persistent_client_expiration;
+    assert_eq!(exp("persistent_client_expiration 2h"), Some(Duration::from_secs(7200)));
+    assert_eq!(exp("persistent_client_expiration 1d"), Some(Duration::from_secs(86_400)));
+    assert_eq!(exp("persistent_client_expiration 1w"), Some(Duration::from_secs(604_800)));
+    assert_eq!(exp("persistent_client_expiration 1m"), Some(Duration::from_secs(30 * 86_400)));
+    assert_eq!(exp("persistent_client_expiration 1y"), Some(Duration::from_secs(365 * 86_400)));
+    let message = "Invalid persistent_client_expiration duration in configuration.";
+    for bad in ["5s", "0d", "2", "-1d"] {
+        assert_eq!(
+            err(&format!("persistent_client_expiration {bad}")),
+            (1, message.into()),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn log_types_accumulate_and_none_resets() {
+    let config = ok("log_type error\nlog_type debug");
+    assert_eq!(config.log_types, Some(LogTypes::ERROR.union(LogTypes::DEBUG)));
+    assert_eq!(ok("log_type all\nlog_type none").log_types, Some(LogTypes::NONE));
+    assert_eq!(err("log_type foo"), (1, "Invalid log_type value (foo).".into()));
+    assert!(LogTypes::ALL.contains(LogTypes::SUBSCRIBE));
+    assert!(!LogTypes::DEFAULT.contains(LogTypes::DEBUG));
+}
+
+#[test]
+fn listener_lines_define_listeners_and_end_local_only_mode() {
+    let config = ok(
+        "listener 1884\nlistener 1885 127.0.0.1\nlistener 1886 # comment\nlistener 1887 ::1 extra",
+    );
+    let listeners: Vec<_> =
+        config.listeners.iter().map(|l| (l.port, l.bind_address.as_deref())).collect();
+    assert_eq!(
+        listeners,
+        [(1884, None), (1885, Some("127.0.0.1")), (1886, None), (1887, Some("::1"))]
+    );
+    assert!(!config.local_only());
+    assert!(!config.anonymous_allowed());
+    assert!(ok("listener 1884\nallow_anonymous true").anonymous_allowed());
+}
+
+#[test]
+fn listener_errors() {
+    assert_eq!(err("listener"), (1, "Empty listener value in configuration.".into()));
+    assert_eq!(err("listener 70000"), (1, "Invalid port value (70000).".into()));
+    assert_eq!(err("listener -3"), (1, "Invalid port value (-3).".into()));
+    assert!(err("listener 0 /tmp/sock").1.contains("Unix socket"));
+}
+
+#[test]
+fn listener_options_apply_to_the_latest_listener() {
+    let config =
+        ok("max_connections 3\nlistener 1884\nmax_connections 5\nmax_topic_alias 2\nlistener 1885");
+    assert_eq!(config.default_listener.max_connections, Some(3));
+    assert_eq!(config.listeners[0].max_connections, Some(5));
+    assert_eq!(config.max_topic_alias, 2);
+    assert_eq!(config.listeners[1], ListenerConfig { port: 1885, ..ListenerConfig::default() });
+    assert_eq!(ok("listener 1884\nmax_connections -1").listeners[0].max_connections, None);
+}
+
+#[test]
+fn listener_options_before_any_listener_keep_local_only_mode() {
+    // Mosquitto 2.0.11 opened a public default listener here; 2.0.12 fixed it. We do the latter.
+    let config = ok("max_connections 4");
+    assert!(config.local_only());
+    let specs = config.listen_specs(&[]);
+    assert!(specs.iter().all(|spec| spec.settings.max_connections == Some(4)));
+}
+
+#[test]
+fn deprecated_port_and_bind_address_declare_the_default_listener() {
+    let config = ok("port 1990");
+    assert!(!config.local_only());
+    assert_eq!(
+        config.listen_specs(&[7]),
+        [ListenSpec {
+            host: None,
+            port: 1990,
+            settings: ListenerConfig { port: 1990, ..ListenerConfig::default() }
+        }]
+    );
+    assert_eq!(
+        config.notices,
+        [
+            "The 'port' option is now deprecated and will be removed in a future version. Please use 'listener' instead."
+        ]
+    );
+    let config = ok("bind_address 127.0.0.1");
+    assert_eq!(config.listen_specs(&[])[0].host.as_deref(), Some("127.0.0.1"));
+    assert_eq!(config.listen_specs(&[])[0].port, 1883);
+    assert_eq!(err("port abc"), (1, "Invalid port value (0).".into()));
+    let twice = ok("port 1884\nport 1885");
+    assert_eq!(twice.default_listener.port, 1885);
+    assert_eq!(
+        twice.notices.last().map(String::as_str),
+        Some(
+            "Warning: Default listener port specified multiple times. Only the latest will be used."
+        )
+    );
+}
+
+#[test]
+fn local_only_mode_listens_on_both_loopbacks_for_each_cli_port() {
+    let config = ok("allow_anonymous false");
+    assert!(config.anonymous_allowed(), "local-only mode forces anonymous access");
+    let hosts: Vec<_> = config
+        .listen_specs(&[])
+        .into_iter()
+        .map(|s| (s.host.unwrap_or_default(), s.port))
+        .collect();
+    assert_eq!(hosts, [("127.0.0.1".to_owned(), 1883), ("::1".to_owned(), 1883)]);
+    let ports: Vec<_> = config.listen_specs(&[2000, 2001]).into_iter().map(|s| s.port).collect();
+    assert_eq!(ports, [2000, 2000, 2001, 2001]);
+}
+
+#[test]
+fn malformed_utf8_is_an_error_on_its_line() {
+    let mut config = Config::default();
+    let result =
+        parse_into(&mut config, b"allow_anonymous true\nauto_id_prefix \xff\n", "x.conf", None);
+    assert_eq!(result.unwrap_err().line, 2);
+}
+
+#[test]
+fn include_dir_is_refused_by_the_pure_parser_and_followed_by_load() {
+    assert!(err("include_dir /tmp").1.contains("main configuration file"));
+    let dir = std::env::temp_dir().join(format!("culex-config-test-{}", std::process::id()));
+    let included = dir.join("inc");
+    std::fs::create_dir_all(&included).unwrap();
+    std::fs::write(included.join("b.conf"), "max_queued_messages 7\n").unwrap();
+    std::fs::write(included.join("A.conf"), "max_queued_messages 5\nmax_keepalive 30\n").unwrap();
+    std::fs::write(included.join("ignored.txt"), "garbage\n").unwrap();
+    let main = dir.join("main.conf");
+    std::fs::write(&main, format!("include_dir {}\nallow_anonymous true\n", included.display()))
+        .unwrap();
+    let config = super::load(&main).unwrap();
+    assert_eq!(config.max_queued_messages, 7, "b.conf sorts after A.conf");
+    assert_eq!(config.max_keepalive, 30);
+    assert_eq!(config.notices.len(), 2);
+    std::fs::write(included.join("c.conf"), "\nbogus 1\n").unwrap();
+    let error = super::load(&main).unwrap_err();
+    assert_eq!((error.file.ends_with("c.conf"), error.line), (true, 2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn load_reports_missing_files_and_directories() {
+    let missing = super::load(std::path::Path::new("/nonexistent/culex.conf")).unwrap_err();
+    assert_eq!(missing.log_lines(), ["Error: Unable to open config file /nonexistent/culex.conf."]);
+    let dir = super::load(std::path::Path::new("/tmp")).unwrap_err();
+    assert_eq!(dir.message, "Config file /tmp is a directory.");
+}
+
+#[test]
+fn include_files_sort_like_mosquitto() {
+    let mut names = vec!["b.conf", "B.conf", "a.conf", "01.conf", "A.conf", "00.conf"];
+    names.sort_by(|a, b| super::include_order(a, b));
+    assert_eq!(names, ["00.conf", "01.conf", "A.conf", "a.conf", "B.conf", "b.conf"]);
+}
+
+#[test]
+fn security_files_are_global_and_given_once() {
+    let config = ok("password_file /etc/culex/pw\nlistener 1884\nacl_file /etc/culex/acl");
+    assert_eq!(config.password_file.as_deref(), Some("/etc/culex/pw"));
+    assert_eq!(config.acl_file.as_deref(), Some("/etc/culex/acl"));
+    assert_eq!(
+        err("password_file a\nlistener 1884\npassword_file b"),
+        (3, "Duplicate password_file value in configuration.".into())
+    );
+    assert_eq!(err("acl_file"), (1, "Empty acl_file value in configuration.".into()));
+}

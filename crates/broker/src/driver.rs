@@ -1,0 +1,271 @@
+//! The driver: the one task that owns `mqtt_core::Broker` and the only code that reads the
+//! clock. It drains its event channel in batches, feeds the core, and routes the core's
+//! outputs to per-connection outboxes (bounded by a memory budget: a slow client fills its own
+//! queue, never the driver's memory).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mqtt_codec::{Packet, ProtocolVersion, ReasonCode};
+use mqtt_core::auth::PasswordFile;
+use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, Output, PeerInfo};
+use tokio::sync::mpsc;
+
+use crate::log;
+use crate::log::Logger;
+use crate::outbox::{OutboxSender, Refused};
+use crate::security::{PasswordChecker, Security};
+use crate::trace;
+
+/// Events the driver consumes.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A connection was accepted; `outbox` carries packets to its task.
+    Open { conn: ConnId, peer: PeerInfo, outbox: OutboxSender },
+    /// Packets decoded from one read, in order.
+    Packets { conn: ConnId, packets: Vec<Packet> },
+    /// Decoding failed; the task has stopped reading.
+    DecodeError { conn: ConnId, reason: ReasonCode },
+    /// The socket ended without the driver asking.
+    Closed { conn: ConnId, cause: CloseCause },
+    /// A password check asked for by the core finished.
+    AuthResult { conn: ConnId, allowed: bool },
+}
+
+/// Instructions from `run` to the driver.
+#[derive(Debug)]
+pub(crate) enum DriverControl {
+    /// Apply reloaded settings and security files (SIGHUP).
+    Reload(Box<mqtt_core::Config>, Security),
+    /// Close every connection (wills are published), flush, and stop.
+    Shutdown,
+}
+
+/// What the driver keeps per open connection.
+#[derive(Debug)]
+struct Connection {
+    outbox: OutboxSender,
+    /// QoS 0 messages are being dropped because the client does not keep up (logged once
+    /// per episode, as Mosquitto does for its queue).
+    dropping: bool,
+    peer: PeerInfo,
+    /// Protocol of the CONNECT, for the v3 CONNACK code in trace lines.
+    protocol: ProtocolVersion,
+}
+
+/// The driver task's state.
+pub(crate) struct Driver {
+    broker: Broker,
+    /// The password file, checked away from this task.
+    passwords: Option<Arc<PasswordFile>>,
+    checker: PasswordChecker,
+    /// Where finished password checks are reported (the driver's own event channel).
+    events: mpsc::Sender<Event>,
+    connections: HashMap<ConnId, Connection>,
+    logger: Arc<Logger>,
+    /// Connections to report closed once the current output drain is done.
+    overflowed: Vec<ConnId>,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        broker: Broker,
+        security: Security,
+        events: mpsc::Sender<Event>,
+        logger: Arc<Logger>,
+    ) -> Self {
+        let mut driver = Self {
+            broker,
+            passwords: None,
+            checker: PasswordChecker::new(),
+            events,
+            connections: HashMap::new(),
+            logger,
+            overflowed: Vec::new(),
+        };
+        driver.set_security(security);
+        driver
+    }
+
+    fn set_security(&mut self, security: Security) {
+        self.passwords = security.passwords;
+        let acl = security.acl.map(|acl| acl as Arc<dyn AccessControl>);
+        self.broker.set_access_control(acl);
+    }
+
+    /// Runs until `DriverControl::Shutdown` (or every control sender is gone), then closes every
+    /// connection and returns once the outputs are routed.
+    pub(crate) async fn run(
+        mut self,
+        mut events: mpsc::Receiver<Event>,
+        mut control: mpsc::UnboundedReceiver<DriverControl>,
+    ) {
+        let mut batch = Vec::with_capacity(256);
+        loop {
+            let deadline = self.broker.poll_timeout();
+            tokio::select! {
+                biased;
+                instruction = control.recv() => match instruction {
+                    Some(DriverControl::Reload(config, security)) => {
+                        self.broker.set_config(*config);
+                        self.set_security(security);
+                    }
+                    Some(DriverControl::Shutdown) | None => break,
+                },
+                received = events.recv_many(&mut batch, 256) => {
+                    if received == 0 {
+                        break;
+                    }
+                    let now = now();
+                    for event in batch.drain(..) {
+                        self.apply(event, now);
+                    }
+                }
+                () = sleep_until(deadline), if deadline.is_some() => self.broker.handle_timeout(now()),
+            }
+            self.drain_outputs();
+        }
+        self.broker.shutdown(now());
+        self.drain_outputs();
+        // Dropping the outboxes lets every connection task flush what it has and close.
+        self.connections.clear();
+    }
+
+    fn apply(&mut self, event: Event, now: Instant) {
+        match event {
+            Event::Open { conn, peer, outbox } => {
+                self.connections.insert(
+                    conn,
+                    Connection {
+                        outbox,
+                        dropping: false,
+                        peer: peer.clone(),
+                        protocol: ProtocolVersion::V3_1_1,
+                    },
+                );
+                self.broker.handle_open(conn, peer, now);
+            }
+            Event::Packets { conn, packets } => {
+                for packet in packets {
+                    if let Packet::Connect(connect) = &packet {
+                        if let Some(connection) = self.connections.get_mut(&conn) {
+                            connection.protocol = connect.protocol;
+                        }
+                    } else if self.logger.enabled(crate::config::LogTypes::DEBUG) {
+                        // Mosquitto traces packets only from accepted clients.
+                        if let Some(id) = self.broker.client_id(conn) {
+                            trace::received(&self.logger, id, &packet);
+                        }
+                    }
+                    self.broker.handle_packet(conn, packet, now);
+                    // Route now, not after the batch: trace lines name the client as it is
+                    // at this point (a later packet of the batch may close the connection).
+                    self.drain_outputs();
+                }
+            }
+            Event::DecodeError { conn, reason } => {
+                self.broker.handle_decode_error(conn, reason, now);
+            }
+            Event::AuthResult { conn, allowed } => {
+                self.broker.handle_auth_result(conn, allowed, now)
+            }
+            Event::Closed { conn, cause } => {
+                self.broker.handle_closed(conn, cause, now);
+                // The task has ended or stopped reading: dropping the outbox ends it.
+                self.connections.remove(&conn);
+            }
+        }
+    }
+
+    /// Routes every pending output of the core.
+    fn drain_outputs(&mut self) {
+        loop {
+            while let Some(output) = self.broker.poll_output() {
+                self.route(output);
+            }
+            if self.overflowed.is_empty() {
+                break;
+            }
+            let now = now();
+            for conn in std::mem::take(&mut self.overflowed) {
+                self.connections.remove(&conn);
+                self.broker.handle_closed(
+                    conn,
+                    CloseCause::Io("outgoing queue full, client not reading".to_owned()),
+                    now,
+                );
+            }
+        }
+    }
+
+    fn route(&mut self, output: Output) {
+        match output {
+            Output::Send { conn, packet } => self.send(conn, packet),
+            Output::Close { conn, .. } => {
+                // Dropping the sender lets the task write what is queued, then close.
+                self.connections.remove(&conn);
+            }
+            Output::Log(event) => trace::event(&self.logger, &event),
+            Output::Authenticate { conn, username, password, .. } => {
+                let Some(passwords) = self.passwords.clone() else {
+                    self.broker.handle_auth_result(conn, false, now());
+                    return;
+                };
+                let checker = self.checker.share();
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    let allowed = checker.check(&passwords, &username, password).await;
+                    let _ = events.send(Event::AuthResult { conn, allowed }).await;
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn send(&mut self, conn: ConnId, packet: Packet) {
+        let Some(connection) = self.connections.get(&conn) else { return };
+        if self.logger.enabled(crate::config::LogTypes::DEBUG) {
+            let id = self.display_id(conn);
+            trace::sending(&self.logger, &id, &packet, connection.protocol);
+        }
+        let result = connection.outbox.push(packet);
+        let was_dropping = connection.dropping;
+        match result {
+            Ok(()) => {}
+            Err(Refused::Dropped) => {
+                if !was_dropping {
+                    let id = self.display_id(conn);
+                    log!(
+                        self.logger,
+                        NOTICE,
+                        "Outgoing messages are being dropped for client {id}."
+                    );
+                }
+            }
+            Err(Refused::Overflow) => self.overflowed.push(conn),
+        }
+        if let Some(connection) = self.connections.get_mut(&conn) {
+            connection.dropping = result == Err(Refused::Dropped);
+        }
+    }
+
+    /// The client id for trace lines, or the peer address before the CONNECT is accepted.
+    fn display_id(&self, conn: ConnId) -> String {
+        match self.broker.client_id(conn) {
+            Some(id) => id.to_owned(),
+            None => self.connections.get(&conn).map(|c| c.peer.address.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+/// The one place the broker reads the monotonic clock. tokio's clock, so paused-time tests work.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline.into()).await;
+    }
+}

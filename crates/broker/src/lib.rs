@@ -1,0 +1,252 @@
+//! The culex broker as a library. The binary `culex` (`main.rs`) parses flags and the
+//! configuration, opens the listeners, and calls [`run`]; tests call [`run`] on port 0.
+//!
+//! # Layout
+//! - [`cli`]: Mosquitto's command-line flags.
+//! - [`config`]: `mosquitto.conf` syntax into a typed [`config::Config`].
+//! - [`mod@log`]: Mosquitto's log line format and `log_type` filtering.
+//! - [`listener`]: binding sockets, the accept loop, `max_connections`.
+//! - `connection`: one task per client: read, decode, encode, write, in batches.
+//! - `driver`: the one task that owns `mqtt_core::Broker` and reads the clock.
+//! - `outbox`: the memory-bounded queue from the driver to one connection.
+//! - [`security`]: `password_file` and `acl_file`.
+//! - `trace`: the text of the `-v` packet and event lines.
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod config;
+mod connection;
+mod driver;
+pub mod listener;
+pub mod log;
+mod outbox;
+pub mod security;
+mod trace;
+
+use std::future::Future;
+use std::hash::{BuildHasher as _, Hasher as _};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use mqtt_core::{Broker, ConnId, PeerInfo};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{Config, ListenerConfig};
+use crate::connection::Context;
+use crate::driver::{Driver, DriverControl, Event};
+use crate::listener::{ConnectionSlot, Listener};
+use crate::log::Logger;
+use crate::security::Security;
+
+/// Events waiting for the driver. Connection tasks wait when it is full, which slows down
+/// whoever publishes faster than the broker routes.
+const EVENT_CAPACITY: usize = 1024;
+/// How long shutdown waits for connection tasks to flush before aborting them.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(3);
+
+/// Instructions to a running broker (from signal handlers, or tests).
+#[derive(Debug)]
+pub enum Control {
+    /// Apply a re-read configuration (SIGHUP). Listeners are not reopened.
+    Reload(Box<Config>),
+    /// Stop accepting, close every connection (publishing wills), flush, return.
+    Shutdown,
+}
+
+/// Runs the broker on already-bound `listeners` until `shutdown` completes, reading the
+/// security files the configuration names.
+///
+/// # Errors
+/// When a security file cannot be used or a listening socket cannot be handed to the runtime.
+pub async fn run(
+    listeners: Vec<Listener>,
+    config: Config,
+    logger: Arc<Logger>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let security = Security::load(&config, &logger)?;
+    let (control, controls) = mpsc::unbounded_channel();
+    let serve = run_controlled(listeners, config, security, logger, controls);
+    tokio::pin!(serve);
+    tokio::select! {
+        result = &mut serve => return result,
+        () = shutdown => {}
+    }
+    let _ = control.send(Control::Shutdown);
+    serve.await
+}
+
+/// Runs the broker until a [`Control::Shutdown`] arrives or every sender is dropped.
+/// `security` holds the files `config` names, already loaded (see [`Security::load`]); a
+/// reload re-reads them, keeping the old ones if the new ones cannot be used.
+///
+/// # Errors
+/// When a listening socket cannot be handed to the runtime.
+pub async fn run_controlled(
+    listeners: Vec<Listener>,
+    config: Config,
+    security: Security,
+    logger: Arc<Logger>,
+    mut controls: mpsc::UnboundedReceiver<Control>,
+) -> anyhow::Result<()> {
+    // Listeners are not reloaded, so local-only mode is decided once.
+    let local_only = config.local_only();
+    let broker = Broker::new(core_config(&config, local_only, &security), random_seed());
+    let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
+    let (driver_control, driver_controls) = mpsc::unbounded_channel();
+    let driver = Driver::new(broker, security, events.clone(), Arc::clone(&logger));
+    let driver = tokio::spawn(driver.run(event_queue, driver_controls));
+
+    let (done, mut all_done) = mpsc::channel::<()>(1);
+    let (abort, aborted) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        events,
+        logger: Arc::clone(&logger),
+        max_packet_size: AtomicU32::new(config.max_packet_size),
+        next_conn: AtomicU64::new(1),
+        done,
+        aborted,
+    });
+    let (stop, stopped) = watch::channel(false);
+    for listener in listeners {
+        let tcp = tokio::net::TcpListener::from_std(listener.socket)?;
+        tokio::spawn(accept_loop(
+            tcp,
+            listener.settings,
+            listener.open,
+            Arc::clone(&shared),
+            stopped.clone(),
+        ));
+    }
+    drop(stopped);
+
+    while let Some(control) = controls.recv().await {
+        match control {
+            Control::Reload(config) => {
+                let Ok(security) = Security::load(&config, &logger) else {
+                    log!(logger, ERROR, "Error: keeping the previous settings.");
+                    continue;
+                };
+                shared.max_packet_size.store(config.max_packet_size, Ordering::Relaxed);
+                let core = Box::new(core_config(&config, local_only, &security));
+                let _ = driver_control.send(DriverControl::Reload(core, security));
+            }
+            Control::Shutdown => break,
+        }
+    }
+    // Stop accepting first, then let the driver close every connection and exit.
+    let _ = stop.send(true);
+    let _ = driver_control.send(DriverControl::Shutdown);
+    let _ = driver.await;
+    drop(shared);
+    // Every connection task holds a `done` sender: when the last one ends, recv returns None.
+    if tokio::time::timeout(FLUSH_DEADLINE, all_done.recv()).await.is_err() {
+        // Clients that do not read get no more time.
+        let _ = abort.send(true);
+        let _ = tokio::time::timeout(FLUSH_DEADLINE, all_done.recv()).await;
+    }
+    Ok(())
+}
+
+/// What every accept loop and connection task shares.
+struct Shared {
+    events: mpsc::Sender<Event>,
+    logger: Arc<Logger>,
+    max_packet_size: AtomicU32,
+    next_conn: AtomicU64,
+    /// Dropped by each connection task when it ends; see `run_controlled`.
+    done: mpsc::Sender<()>,
+    /// Tells connection tasks to stop flushing (shutdown took too long).
+    aborted: watch::Receiver<bool>,
+}
+
+/// Accepts connections until `stop` flips, spawning one task per connection.
+async fn accept_loop(
+    tcp: tokio::net::TcpListener,
+    settings: ListenerConfig,
+    open: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let port = tcp.local_addr().map_or(settings.port, |addr| addr.port());
+    loop {
+        let accepted = tokio::select! {
+            accepted = tcp.accept() => accepted,
+            _ = stop.changed() => return,
+        };
+        let (stream, addr) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                log!(
+                    shared.logger,
+                    ERROR,
+                    "Error: accepting a connection: {}",
+                    listener::io_error_text(&err)
+                );
+                // Out of file descriptors and similar: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let ip = match addr.ip() {
+            std::net::IpAddr::V6(v6) => {
+                v6.to_ipv4_mapped().map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4)
+            }
+            v4 => v4,
+        };
+        let Some(slot) = ConnectionSlot::acquire(&open, settings.max_connections) else {
+            trace::max_connections(&shared.logger, &ip.to_string());
+            continue;
+        };
+        let peer = PeerInfo { address: ip.to_string(), port: addr.port() };
+        trace::new_connection(&shared.logger, &peer, port);
+        let _ = stream.set_nodelay(true);
+        let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let _slot = slot;
+            let _done = shared.done.clone();
+            let context = Context {
+                events: &shared.events,
+                max_packet_size: shared.max_packet_size.load(Ordering::Relaxed),
+                logger: &shared.logger,
+                abort: shared.aborted.clone(),
+            };
+            connection::serve(stream, conn, peer, context).await;
+        });
+    }
+}
+
+/// The core's settings for a configuration. In local-only mode anonymous access is forced on,
+/// as in Mosquitto 2.0.
+fn core_config(config: &Config, local_only: bool, security: &Security) -> mqtt_core::Config {
+    mqtt_core::Config {
+        max_inflight_messages: config.max_inflight_messages,
+        max_queued_messages: usize::try_from(config.max_queued_messages).unwrap_or(usize::MAX),
+        max_queued_bytes: usize::try_from(config.max_queued_bytes).unwrap_or(usize::MAX),
+        message_size_limit: config.message_size_limit,
+        max_packet_size: config.max_packet_size,
+        max_keepalive: config.max_keepalive,
+        max_topic_alias: config.max_topic_alias,
+        persistent_client_expiration: config.persistent_client_expiration,
+        allow_zero_length_clientid: config.allow_zero_length_clientid,
+        auto_id_prefix: config.auto_id_prefix.clone(),
+        retain_available: config.retain_available,
+        upgrade_outgoing_qos: config.upgrade_outgoing_qos,
+        allow_anonymous: local_only || config.allow_anonymous.unwrap_or(false),
+        password_file: security.passwords.is_some(),
+        // The logger applies `connection_messages`, so that SIGHUP changes it in one place.
+        connection_messages: true,
+        // `max_connections` is per listener and enforced by the accept loop.
+        max_connections: None,
+        ..mqtt_core::Config::default()
+    }
+}
+
+/// A seed for the core's client-id generator, from the OS-seeded hasher keys.
+fn random_seed() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(u64::from(std::process::id()));
+    hasher.finish()
+}

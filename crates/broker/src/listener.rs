@@ -1,0 +1,173 @@
+//! Listening sockets: binding (synchronously, before the runtime starts, so that `-d` can fork
+//! after the listeners are open), the accept loop and the per-listener `max_connections` limit.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::{ListenSpec, ListenerConfig};
+use crate::log;
+use crate::log::Logger;
+
+/// One bound TCP socket and the settings of the listener it belongs to.
+#[derive(Debug)]
+pub struct Listener {
+    pub(crate) socket: std::net::TcpListener,
+    pub(crate) settings: ListenerConfig,
+    /// Connections currently open through this socket's listener, for `max_connections`.
+    pub(crate) open: Arc<AtomicUsize>,
+}
+
+impl Listener {
+    /// Binds `addr` (port 0 picks a free port) with default listener settings; for tests and
+    /// embedding.
+    ///
+    /// # Errors
+    /// When the socket cannot be bound.
+    pub fn bind(addr: SocketAddr) -> std::io::Result<Self> {
+        Ok(Self {
+            socket: bind_socket(addr)?,
+            settings: ListenerConfig::default(),
+            open: Arc::default(),
+        })
+    }
+
+    /// The address actually bound.
+    ///
+    /// # Errors
+    /// If the OS cannot tell (it always can for a bound socket).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Replaces the listener settings (e.g. `max_connections`).
+    #[must_use]
+    pub fn with_settings(mut self, settings: ListenerConfig) -> Self {
+        self.settings = settings;
+        self
+    }
+}
+
+/// Opens the sockets of one configured listener, logging Mosquitto's
+/// `Opening ipv4 listen socket on port N.` lines. A listener without a bind address gets one
+/// socket per address family; a family that cannot be bound is logged and skipped, as Mosquitto
+/// does. Listeners sharing a connection limit share one counter.
+pub fn open(spec: &ListenSpec, logger: &Logger) -> Vec<Listener> {
+    let addresses: Vec<SocketAddr> = match &spec.host {
+        None => vec![
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), spec.port),
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), spec.port),
+        ],
+        Some(host) => match (host.as_str(), spec.port).to_socket_addrs() {
+            Ok(found) => found.collect(),
+            Err(err) => {
+                log!(logger, ERROR, "Error: {err}");
+                return Vec::new();
+            }
+        },
+    };
+    let open = Arc::new(AtomicUsize::new(0));
+    let mut listeners = Vec::new();
+    for addr in addresses {
+        let family = if addr.is_ipv4() { "ipv4" } else { "ipv6" };
+        log!(logger, INFORMATION, "Opening {family} listen socket on port {}.", spec.port);
+        match bind_socket(addr) {
+            Ok(socket) => listeners.push(Listener {
+                socket,
+                settings: spec.settings.clone(),
+                open: Arc::clone(&open),
+            }),
+            Err(err) => {
+                log!(logger, ERROR, "Error: {}", io_error_text(&err));
+                if spec.port < 1024 && err.kind() == std::io::ErrorKind::PermissionDenied {
+                    log!(
+                        logger,
+                        ERROR,
+                        "If you are trying to bind to a privileged port (<1024), try using setcap and do not start the broker as root:"
+                    );
+                }
+            }
+        }
+    }
+    listeners
+}
+
+/// The OS error text without Rust's ` (os error N)` suffix, as strerror prints it.
+pub(crate) fn io_error_text(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(end) => text[..end].to_owned(),
+        None => text,
+    }
+}
+
+/// Binds a non-blocking listening socket with SO_REUSEADDR; IPv6 sockets are IPv6-only so that
+/// an IPv4 socket can share the port.
+fn bind_socket(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Holds one slot of a listener's connection count; released on drop.
+#[derive(Debug)]
+pub(crate) struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl ConnectionSlot {
+    /// Takes a slot unless `limit` connections are already open.
+    pub(crate) fn acquire(open: &Arc<AtomicUsize>, limit: Option<u32>) -> Option<Self> {
+        let previous = open.fetch_add(1, Ordering::AcqRel);
+        if limit.is_some_and(|limit| previous >= limit as usize) {
+            open.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Self(Arc::clone(open)))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_slots_enforce_the_limit_and_free_on_drop() {
+        let open = Arc::new(AtomicUsize::new(0));
+        let first = ConnectionSlot::acquire(&open, Some(2));
+        let second = ConnectionSlot::acquire(&open, Some(2));
+        assert!(first.is_some() && second.is_some());
+        assert!(ConnectionSlot::acquire(&open, Some(2)).is_none());
+        drop(first);
+        assert!(ConnectionSlot::acquire(&open, Some(2)).is_some());
+        assert!(ConnectionSlot::acquire(&open, None).is_some());
+    }
+
+    #[test]
+    fn ipv4_and_ipv6_sockets_share_a_port() {
+        let v4 = bind_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = v4.local_addr().unwrap().port();
+        // ::1 may be missing in some containers; only check that binding does not clash.
+        if let Err(err) = bind_socket(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port)) {
+            assert_ne!(err.kind(), std::io::ErrorKind::AddrInUse);
+        }
+    }
+
+    #[test]
+    fn os_errors_print_like_strerror() {
+        let err = std::io::Error::from_raw_os_error(libc::EADDRINUSE);
+        assert_eq!(io_error_text(&err), "Address already in use");
+    }
+}

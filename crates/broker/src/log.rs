@@ -1,0 +1,133 @@
+//! Mosquitto's log lines: `<epoch seconds>: <text>` on stderr, filtered by `log_type`
+//! (`-v` = all), with `log_timestamp` and `connection_messages` honoured.
+//!
+//! The [`Logger`] is shared (`Arc`) by the listener, connection tasks and the driver; its
+//! settings are atomics so that SIGHUP can change them while everything runs.
+
+use std::fmt;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::config::{Config, LogTypes};
+
+/// Writes filtered, timestamped log lines to stderr.
+#[derive(Debug)]
+pub struct Logger {
+    types: AtomicU16,
+    timestamp: AtomicBool,
+    connection_messages: AtomicBool,
+}
+
+impl Logger {
+    /// A logger with explicit settings.
+    pub fn new(types: LogTypes, timestamp: bool, connection_messages: bool) -> Self {
+        Self {
+            types: AtomicU16::new(types.bits()),
+            timestamp: AtomicBool::new(timestamp),
+            connection_messages: AtomicBool::new(connection_messages),
+        }
+    }
+
+    /// A logger for a configuration (`verbose` is `-v`).
+    pub fn from_config(config: &Config, verbose: bool) -> Self {
+        Self::new(
+            config.effective_log_types(verbose),
+            config.log_timestamp,
+            config.connection_messages,
+        )
+    }
+
+    /// Applies a reloaded configuration.
+    pub fn reconfigure(&self, config: &Config, verbose: bool) {
+        self.types.store(config.effective_log_types(verbose).bits(), Ordering::Relaxed);
+        self.timestamp.store(config.log_timestamp, Ordering::Relaxed);
+        self.connection_messages.store(config.connection_messages, Ordering::Relaxed);
+    }
+
+    /// Whether lines of `kind` are printed; check it before formatting an expensive line.
+    pub fn enabled(&self, kind: LogTypes) -> bool {
+        LogTypes::from_bits(self.types.load(Ordering::Relaxed)).contains(kind)
+    }
+
+    /// Whether connect/disconnect lines are printed (`connection_messages`) at `kind`.
+    pub fn connection_enabled(&self, kind: LogTypes) -> bool {
+        self.connection_messages.load(Ordering::Relaxed) && self.enabled(kind)
+    }
+
+    /// Prints one line of `kind` if enabled.
+    pub fn log(&self, kind: LogTypes, text: fmt::Arguments<'_>) {
+        if self.enabled(kind) {
+            self.write_line(text);
+        }
+    }
+
+    /// Prints a connect/disconnect line (subject to `connection_messages`).
+    pub fn connection(&self, kind: LogTypes, text: fmt::Arguments<'_>) {
+        if self.connection_enabled(kind) {
+            self.write_line(text);
+        }
+    }
+
+    /// Prints a line whatever the log types (used for errors before logging is configured,
+    /// as Mosquitto does).
+    pub fn always(&self, text: fmt::Arguments<'_>) {
+        self.write_line(text);
+    }
+
+    fn write_line(&self, text: fmt::Arguments<'_>) {
+        let line = format_line(self.timestamp.load(Ordering::Relaxed).then(epoch_seconds), text);
+        // One write per line so concurrent lines do not interleave; a closed stderr (daemon
+        // mode, a closed pipe) must never stop the broker.
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+}
+
+/// Formats one line: `<seconds>: <text>\n`, or `<text>\n` without a timestamp.
+pub fn format_line(timestamp: Option<u64>, text: fmt::Arguments<'_>) -> String {
+    match timestamp {
+        Some(seconds) => format!("{seconds}: {text}\n"),
+        None => format!("{text}\n"),
+    }
+}
+
+fn epoch_seconds() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Logs through a [`Logger`] at a level: `log!(logger, NOTICE, "Client {} disconnected.", id)`.
+#[macro_export]
+macro_rules! log {
+    ($logger:expr, $kind:ident, $($arg:tt)+) => {
+        $logger.log($crate::config::LogTypes::$kind, format_args!($($arg)+))
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_have_mosquittos_shape() {
+        assert_eq!(
+            format_line(Some(1_795_312_665), format_args!("mosquitto {}", 1)),
+            "1795312665: mosquitto 1\n"
+        );
+        assert_eq!(format_line(None, format_args!("x")), "x\n");
+    }
+
+    #[test]
+    fn filtering_follows_log_types_and_connection_messages() {
+        let logger = Logger::new(LogTypes::DEFAULT, true, false);
+        assert!(logger.enabled(LogTypes::NOTICE));
+        assert!(!logger.enabled(LogTypes::DEBUG));
+        assert!(!logger.connection_enabled(LogTypes::NOTICE));
+        let mut config = Config::default();
+        logger.reconfigure(&config, true);
+        assert!(logger.enabled(LogTypes::DEBUG));
+        assert!(logger.connection_enabled(LogTypes::NOTICE));
+        config.log_types = Some(LogTypes::NONE);
+        logger.reconfigure(&config, false);
+        assert!(!logger.enabled(LogTypes::ERROR));
+    }
+}

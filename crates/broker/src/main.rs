@@ -1,0 +1,201 @@
+//! The `culex` binary: flags and configuration, listeners, optional daemonising, signals, and
+//! the exit status Mosquitto users expect (0 on SIGINT/SIGTERM, 3 for bad flags or
+//! configuration, 1 when no listener could be opened).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use culex_broker::cli::{self, CliError, Command, EXIT_INVALID};
+use culex_broker::config::{self, Config};
+use culex_broker::log::Logger;
+use culex_broker::security::{EXIT_SECURITY, Security};
+use culex_broker::{Control, listener, log};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    // Before the configuration is read, errors are printed with a timestamp, as Mosquitto does.
+    let early = Logger::new(config::LogTypes::ALL, true, true);
+    let args = match cli::parse_args(std::env::args().skip(1)) {
+        Ok(Command::Run(args)) => args,
+        Ok(Command::Help) => {
+            print!("{}", cli::usage());
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+        Ok(Command::Version) => {
+            println!("{}", cli::version());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(err @ CliError::UnknownOption(_)) => {
+            eprintln!("Error: {err}");
+            print!("{}", cli::usage());
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+        Err(err) => {
+            early.always(format_args!("Error: {err}"));
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let config = match load_config(&args.config_file) {
+        Ok(config) => config,
+        Err(err) => {
+            for line in err.log_lines() {
+                early.always(format_args!("{line}"));
+            }
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    for notice in &config.notices {
+        early.always(format_args!("{notice}"));
+    }
+    let logger = Arc::new(Logger::from_config(&config, args.verbose));
+    log!(logger, INFORMATION, "{} starting", cli::version());
+    match &args.config_file {
+        Some(path) => log!(logger, INFORMATION, "Config loaded from {}.", path.display()),
+        None => log!(logger, INFORMATION, "Using default config."),
+    }
+    // Mosquitto reads the security files before opening listeners and exits 13 if it cannot.
+    let Ok(security) = Security::load(&config, &logger) else {
+        return Ok(ExitCode::from(EXIT_SECURITY));
+    };
+    if config.local_only() {
+        log!(
+            logger,
+            WARNING,
+            "Starting in local only mode. Connections will only be possible from clients running on this machine."
+        );
+        log!(
+            logger,
+            WARNING,
+            "Create a configuration file which defines a listener to allow remote access."
+        );
+        log!(logger, WARNING, "For more details see docs/configuration.md in the culex sources.");
+    }
+    let listeners: Vec<_> = config
+        .listen_specs(&args.ports)
+        .iter()
+        .flat_map(|spec| listener::open(spec, &logger))
+        .collect();
+    if listeners.is_empty() {
+        log!(logger, ERROR, "Error: Unable to start any listening sockets, exiting.");
+        return Ok(ExitCode::FAILURE);
+    }
+    if args.daemon {
+        daemon::detach()?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(listeners, config, security, logger, args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_config(path: &Option<std::path::PathBuf>) -> Result<Config, config::ConfigError> {
+    match path {
+        Some(path) => config::load(path),
+        None => Ok(Config::default()),
+    }
+}
+
+/// Runs the broker until SIGINT or SIGTERM; SIGHUP re-reads the configuration file.
+async fn serve(
+    listeners: Vec<listener::Listener>,
+    config: Config,
+    security: Security,
+    logger: Arc<Logger>,
+    args: cli::Args,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let (control, controls) = tokio::sync::mpsc::unbounded_channel();
+    let broker = tokio::spawn(culex_broker::run_controlled(
+        listeners,
+        config,
+        security,
+        Arc::clone(&logger),
+        controls,
+    ));
+    log!(logger, INFORMATION, "{} running", cli::version());
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => {
+                log!(logger, INFORMATION, "Reloading config.");
+                match load_config(&args.config_file) {
+                    Ok(config) => {
+                        logger.reconfigure(&config, args.verbose);
+                        let _ = control.send(Control::Reload(Box::new(config)));
+                    }
+                    Err(err) => {
+                        for line in err.log_lines() {
+                            log!(logger, ERROR, "{line}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    log!(logger, INFORMATION, "{} terminating", cli::version());
+    let _ = control.send(Control::Shutdown);
+    broker.await??;
+    Ok(())
+}
+
+/// `-d`: Mosquitto's daemonising: fork, the parent exits 0, the child starts a new session
+/// and points stdin, stdout and stderr at /dev/null.
+mod daemon {
+    use std::os::fd::AsRawFd as _;
+
+    /// Detaches from the terminal. Must run before any thread is started (the tokio runtime is
+    /// built afterwards), because only the calling thread survives a fork.
+    pub(crate) fn detach() -> anyhow::Result<()> {
+        let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
+        match fork()? {
+            Forked::Parent => std::process::exit(0),
+            Forked::Child => {}
+        }
+        setsid_and_redirect(null.as_raw_fd())
+    }
+
+    enum Forked {
+        Parent,
+        Child,
+    }
+
+    #[expect(unsafe_code, reason = "fork(2) has no safe wrapper in std")]
+    fn fork() -> anyhow::Result<Forked> {
+        // SAFETY: called while the process has a single thread (before the tokio runtime is
+        // built), so the child inherits a consistent copy of all memory and locks.
+        match unsafe { libc::fork() } {
+            -1 => Err(std::io::Error::last_os_error().into()),
+            0 => Ok(Forked::Child),
+            _ => Ok(Forked::Parent),
+        }
+    }
+
+    #[expect(unsafe_code, reason = "setsid(2) and dup2(2) have no safe wrappers in std")]
+    fn setsid_and_redirect(null: i32) -> anyhow::Result<()> {
+        // SAFETY: setsid takes no pointers; dup2 only duplicates `null`, an open descriptor we
+        // own, onto the standard descriptors.
+        unsafe {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+            for fd in [0, 1, 2] {
+                if libc::dup2(null, fd) == -1 {
+                    return Err(std::io::Error::last_os_error().into());
+                }
+            }
+        }
+        Ok(())
+    }
+}

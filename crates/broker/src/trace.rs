@@ -1,0 +1,276 @@
+//! Mosquitto's `-v` lines for packets and core log events: the text of each line lives here so
+//! the driver stays about routing. Formats are Mosquitto 2.0.11's (reference §6).
+
+use std::fmt::Write as _;
+
+use mqtt_codec::{Packet, ProtocolVersion, Publish};
+use mqtt_core::{DisconnectReason, DropReason, LogEvent, PeerInfo};
+
+use crate::config::LogTypes;
+use crate::log;
+use crate::log::Logger;
+
+/// `(d0, q1, r0, m1, 'topic', ... (7 bytes))`, the tail of every PUBLISH line.
+fn publish_tail(publish: &Publish) -> String {
+    format!(
+        "(d{}, q{}, r{}, m{}, '{}', ... ({} bytes))",
+        u8::from(publish.dup),
+        publish.qos.as_u8(),
+        u8::from(publish.retain),
+        publish.packet_id.map_or(0, |id| id.get()),
+        publish.topic.as_str(),
+        publish.payload.len()
+    )
+}
+
+/// Lines for a packet received from `id` (CONNECT is reported through `LogEvent`s instead).
+pub(crate) fn received(logger: &Logger, id: &str, packet: &Packet) {
+    match packet {
+        Packet::Publish(publish) => {
+            log!(logger, DEBUG, "Received PUBLISH from {id} {}", publish_tail(publish));
+        }
+        Packet::PubAck(ack) => {
+            log!(
+                logger,
+                DEBUG,
+                "Received PUBACK from {id} (Mid: {}, RC:{})",
+                ack.packet_id.get(),
+                ack.reason.as_u8()
+            );
+        }
+        Packet::PubRec(ack) => {
+            log!(logger, DEBUG, "Received PUBREC from {id} (Mid: {})", ack.packet_id.get())
+        }
+        Packet::PubRel(ack) => {
+            log!(logger, DEBUG, "Received PUBREL from {id} (Mid: {})", ack.packet_id.get())
+        }
+        Packet::PubComp(ack) => {
+            log!(
+                logger,
+                DEBUG,
+                "Received PUBCOMP from {id} (Mid: {}, RC:{})",
+                ack.packet_id.get(),
+                ack.reason.as_u8()
+            );
+        }
+        Packet::Subscribe(subscribe) => {
+            log!(logger, DEBUG, "Received SUBSCRIBE from {id}");
+            for (filter, options) in &subscribe.filters {
+                log!(logger, DEBUG, "\t{} (QoS {})", filter.as_str(), options.qos.as_u8());
+                log!(logger, SUBSCRIBE, "{id} {} {}", options.qos.as_u8(), filter.as_str());
+            }
+        }
+        Packet::Unsubscribe(unsubscribe) => {
+            log!(logger, DEBUG, "Received UNSUBSCRIBE from {id}");
+            for filter in &unsubscribe.filters {
+                log!(logger, DEBUG, "\t{}", filter.as_str());
+                log!(logger, UNSUBSCRIBE, "{id} {}", filter.as_str());
+            }
+        }
+        Packet::PingReq => log!(logger, DEBUG, "Received PINGREQ from {id}"),
+        Packet::Disconnect(_) => log!(logger, DEBUG, "Received DISCONNECT from {id}"),
+        Packet::Auth(auth) => {
+            let method = auth.properties.authentication_method.as_ref().map_or("", |m| m.as_str());
+            log!(logger, DEBUG, "Received AUTH from {id} (rc{}, {method})", auth.reason.as_u8());
+        }
+        _ => {}
+    }
+}
+
+/// Lines for a packet sent to `id`. `protocol` is the connection's, for the v3 CONNACK code.
+pub(crate) fn sending(logger: &Logger, id: &str, packet: &Packet, protocol: ProtocolVersion) {
+    match packet {
+        Packet::ConnAck(connack) => {
+            let code = match protocol {
+                ProtocolVersion::V5 => connack.reason.as_u8(),
+                _ => connack.reason.to_v3_connack(),
+            };
+            log!(
+                logger,
+                DEBUG,
+                "Sending CONNACK to {id} ({}, {code})",
+                u8::from(connack.session_present)
+            );
+        }
+        Packet::Publish(publish) => {
+            log!(logger, DEBUG, "Sending PUBLISH to {id} {}", publish_tail(publish))
+        }
+        Packet::PubAck(ack) => {
+            log!(
+                logger,
+                DEBUG,
+                "Sending PUBACK to {id} (m{}, rc{})",
+                ack.packet_id.get(),
+                ack.reason.as_u8()
+            );
+        }
+        Packet::PubRec(ack) => {
+            log!(
+                logger,
+                DEBUG,
+                "Sending PUBREC to {id} (m{}, rc{})",
+                ack.packet_id.get(),
+                ack.reason.as_u8()
+            );
+        }
+        Packet::PubRel(ack) => {
+            log!(logger, DEBUG, "Sending PUBREL to {id} (m{})", ack.packet_id.get())
+        }
+        Packet::PubComp(ack) => {
+            log!(logger, DEBUG, "Sending PUBCOMP to {id} (m{})", ack.packet_id.get())
+        }
+        Packet::SubAck(_) => log!(logger, DEBUG, "Sending SUBACK to {id}"),
+        Packet::UnsubAck(_) => log!(logger, DEBUG, "Sending UNSUBACK to {id}"),
+        Packet::PingResp => log!(logger, DEBUG, "Sending PINGRESP to {id}"),
+        _ => {}
+    }
+}
+
+/// `New connection from 127.0.0.1:40986 on port 1883.`
+pub(crate) fn new_connection(logger: &Logger, peer: &PeerInfo, listener_port: u16) {
+    logger.connection(
+        LogTypes::NOTICE,
+        format_args!("New connection from {}:{} on port {listener_port}.", peer.address, peer.port),
+    );
+}
+
+/// `Client connection from 127.0.0.1 denied: max_connections exceeded.`
+pub(crate) fn max_connections(logger: &Logger, address: &str) {
+    log!(logger, NOTICE, "Client connection from {address} denied: max_connections exceeded.");
+}
+
+/// The line(s) for one core log event.
+pub(crate) fn event(logger: &Logger, event: &LogEvent) {
+    match event {
+        LogEvent::ClientConnected {
+            peer,
+            client_id,
+            protocol,
+            clean_start,
+            keep_alive,
+            username,
+            ..
+        } => {
+            if !logger.connection_enabled(LogTypes::NOTICE) {
+                return;
+            }
+            let p = match protocol {
+                ProtocolVersion::V3_1 => 1,
+                ProtocolVersion::V3_1_1 => 2,
+                ProtocolVersion::V5 => 5,
+            };
+            let mut line = format!(
+                "New client connected from {}:{} as {client_id} (p{p}, c{}, k{keep_alive}",
+                peer.address,
+                peer.port,
+                u8::from(*clean_start)
+            );
+            if let Some(username) = username {
+                let _ = write!(line, ", u'{username}'");
+            }
+            line.push_str(").");
+            logger.connection(LogTypes::NOTICE, format_args!("{line}"));
+        }
+        LogEvent::WillSpecified { will: Some(will), .. } => {
+            log!(
+                logger,
+                DEBUG,
+                "Will message specified ({} bytes) (r{}, q{}).",
+                will.payload_len,
+                u8::from(will.retain),
+                will.qos.as_u8()
+            );
+            log!(logger, DEBUG, "\t{}", will.topic);
+        }
+        LogEvent::WillSpecified { will: None, .. } => {
+            log!(logger, DEBUG, "No will message specified.")
+        }
+        LogEvent::SessionTakenOver { client_id, .. } => {
+            log!(logger, ERROR, "Client {client_id} already connected, closing old connection.");
+        }
+        LogEvent::ClientDisconnected { client_id, reason, .. } => {
+            let id = client_id.as_deref().unwrap_or("<unknown>");
+            disconnected(logger, id, reason);
+        }
+        LogEvent::MultipleConnect { client_id, .. } => {
+            log!(logger, NOTICE, "Bad client {client_id} sending multiple CONNECT messages.");
+        }
+        LogEvent::SessionExpired { client_id } => {
+            log!(logger, NOTICE, "Expiring client {client_id} due to timeout.");
+        }
+        LogEvent::QueueFull { client_id } => {
+            log!(logger, NOTICE, "Outgoing messages are being dropped for client {client_id}.");
+        }
+        LogEvent::PublishDropped {
+            client_id,
+            why,
+            dup,
+            qos,
+            retain,
+            packet_id,
+            topic,
+            payload_len,
+            ..
+        } => {
+            let what = match why {
+                DropReason::TooLarge => "Dropped too large",
+                _ => "Denied",
+            };
+            log!(
+                logger,
+                DEBUG,
+                "{what} PUBLISH from {client_id} (d{}, q{}, r{}, m{packet_id}, '{topic}', ... ({payload_len} bytes))",
+                u8::from(*dup),
+                qos.as_u8(),
+                u8::from(*retain)
+            );
+        }
+        LogEvent::OutgoingTooLarge { client_id, size } => {
+            log!(
+                logger,
+                DEBUG,
+                "Dropping too large outgoing PUBLISH for {client_id} ({size} bytes)"
+            );
+        }
+        LogEvent::UnknownPacketId { client_id, packet, packet_id } => {
+            log!(
+                logger,
+                WARNING,
+                "Warning: Received {packet} from {client_id} for an unknown packet identifier {packet_id}."
+            );
+        }
+        _ => {}
+    }
+}
+
+/// The disconnect line for `reason`. Mosquitto 2.0.11 prints none for the connection that
+/// loses a takeover (the `already connected` line says it) nor for clients closed at shutdown.
+fn disconnected(logger: &Logger, id: &str, reason: &DisconnectReason) {
+    let line = match reason {
+        DisconnectReason::TakenOver | DisconnectReason::ServerShutdown => return,
+        DisconnectReason::PeerClosed => format!("Client {id} closed its connection."),
+        DisconnectReason::Io(error) => format!("Client {id} disconnected: {error}."),
+        DisconnectReason::KeepAliveTimeout => {
+            format!("Client {id} has exceeded timeout, disconnecting.")
+        }
+        DisconnectReason::NotAuthorized => format!("Client {id} disconnected, not authorised."),
+        DisconnectReason::MalformedPacket => {
+            format!("Client {id} disconnected due to malformed packet.")
+        }
+        // Mosquitto reports every refused CONNECT other than authentication this way.
+        DisconnectReason::ProtocolError | DisconnectReason::ConnectRefused(_) => {
+            format!("Client {id} disconnected due to protocol error.")
+        }
+        DisconnectReason::PacketTooLarge => {
+            format!("Client {id} disconnected due to oversize packet.")
+        }
+        DisconnectReason::QosOrRetainNotSupported => {
+            format!("Client {id} disconnected due to QoS too high or retain not supported.")
+        }
+        DisconnectReason::MaxConnections => {
+            format!("Client connection from {id} denied: max_connections exceeded.")
+        }
+        _ => format!("Client {id} disconnected."),
+    };
+    logger.connection(LogTypes::NOTICE, format_args!("{line}"));
+}

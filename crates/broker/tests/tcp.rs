@@ -1,0 +1,331 @@
+//! The broker library over real TCP on 127.0.0.1:0 with raw packet bytes: CONNACK bytes per
+//! version, routing between two sockets, takeover, protocol errors, size and connection limits,
+//! and shutdown. Every network wait has a deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use culex_broker::config::{Config, ListenerConfig, LogTypes};
+use culex_broker::listener::Listener;
+use culex_broker::log::Logger;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// A broker running in this process; dropping `stop` shuts it down.
+struct TestBroker {
+    port: u16,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestBroker {
+    async fn start(config: Config, settings: ListenerConfig) -> Self {
+        let listener =
+            Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap().with_settings(settings);
+        let port = listener.local_addr().unwrap().port();
+        let logger = Arc::new(Logger::new(LogTypes::NONE, false, false));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(culex_broker::run(vec![listener], config, logger, async move {
+            let _ = stopped.await;
+        }));
+        Self { port, stop: Some(stop), task }
+    }
+
+    async fn anonymous() -> Self {
+        let config = Config { allow_anonymous: Some(true), ..listener_config() };
+        Self::start(config, ListenerConfig::default()).await
+    }
+
+    async fn connect(&self) -> TcpStream {
+        timeout(DEADLINE, TcpStream::connect(("127.0.0.1", self.port))).await.unwrap().unwrap()
+    }
+
+    async fn shutdown(mut self) {
+        drop(self.stop.take());
+        timeout(DEADLINE, &mut self.task)
+            .await
+            .expect("run returns after shutdown")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// A configuration with one explicit listener (so not local-only mode).
+fn listener_config() -> Config {
+    Config { listeners: vec![ListenerConfig::default()], ..Config::default() }
+}
+
+/// CONNECT for MQTT 3.1.1 (level 4) or 5, clean start, keep alive 60.
+fn connect_packet(client_id: &str, level: u8) -> Vec<u8> {
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', level, 0x02, 0, 60];
+    if level == 5 {
+        body.push(0); // no properties
+    }
+    body.extend_from_slice(&u16::try_from(client_id.len()).unwrap().to_be_bytes());
+    body.extend_from_slice(client_id.as_bytes());
+    framed(0x10, &body)
+}
+
+fn subscribe_packet(filter: &str, qos: u8) -> Vec<u8> {
+    let mut body = vec![0, 1];
+    body.extend_from_slice(&u16::try_from(filter.len()).unwrap().to_be_bytes());
+    body.extend_from_slice(filter.as_bytes());
+    body.push(qos);
+    framed(0x82, &body)
+}
+
+fn publish_packet(topic: &str, payload: &[u8]) -> Vec<u8> {
+    let mut body = u16::try_from(topic.len()).unwrap().to_be_bytes().to_vec();
+    body.extend_from_slice(topic.as_bytes());
+    body.extend_from_slice(payload);
+    framed(0x30, &body)
+}
+
+fn framed(first: u8, body: &[u8]) -> Vec<u8> {
+    let mut packet = vec![first];
+    let mut len = body.len();
+    loop {
+        let mut byte = u8::try_from(len % 128).unwrap();
+        len /= 128;
+        if len > 0 {
+            byte |= 0x80;
+        }
+        packet.push(byte);
+        if len == 0 {
+            break;
+        }
+    }
+    packet.extend_from_slice(body);
+    packet
+}
+
+async fn send(stream: &mut TcpStream, bytes: &[u8]) {
+    timeout(DEADLINE, stream.write_all(bytes)).await.unwrap().unwrap();
+}
+
+async fn expect(stream: &mut TcpStream, wanted: &[u8]) {
+    let mut got = vec![0; wanted.len()];
+    timeout(DEADLINE, stream.read_exact(&mut got)).await.expect("reply in time").expect("reply");
+    assert_eq!(got, wanted);
+}
+
+/// Waits until the broker closes `stream` (EOF or reset), ignoring any bytes before that.
+async fn expect_closed(stream: &mut TcpStream) {
+    let mut sink = [0; 256];
+    loop {
+        match timeout(DEADLINE, stream.read(&mut sink)).await.expect("closed in time") {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn v311_connect_gets_the_plain_connack() {
+    let broker = TestBroker::anonymous().await;
+    let mut client = broker.connect().await;
+    send(&mut client, &connect_packet("raw311", 4)).await;
+    expect(&mut client, &[0x20, 0x02, 0x00, 0x00]).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn v5_connack_carries_mosquittos_default_properties() {
+    let broker = TestBroker::anonymous().await;
+    let mut client = broker.connect().await;
+    send(&mut client, &connect_packet("raw5", 5)).await;
+    // Mosquitto 2.0.11 sends `20 09 00 00 06 22 00 0a 21 00 14`: topic alias maximum 10 and
+    // receive maximum 20. Property order is free; ours follows the property ids.
+    let mut got = [0; 11];
+    timeout(DEADLINE, client.read_exact(&mut got)).await.unwrap().unwrap();
+    assert_eq!(got[..5], [0x20, 0x09, 0x00, 0x00, 0x06]);
+    let mut properties = [&got[5..8], &got[8..11]];
+    properties.sort();
+    assert_eq!(properties, [&[0x21, 0x00, 0x14][..], &[0x22, 0x00, 0x0a][..]]);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_publish_reaches_a_subscriber_on_another_socket() {
+    let broker = TestBroker::anonymous().await;
+    let mut sub = broker.connect().await;
+    send(&mut sub, &connect_packet("rawsub", 4)).await;
+    expect(&mut sub, &[0x20, 0x02, 0x00, 0x00]).await;
+    send(&mut sub, &subscribe_packet("raw/#", 0)).await;
+    expect(&mut sub, &[0x90, 0x03, 0x00, 0x01, 0x00]).await;
+    let mut publisher = broker.connect().await;
+    // CONNECT and PUBLISH in one write: the connection decodes both from one read.
+    let mut bytes = connect_packet("rawpub", 4);
+    bytes.extend(publish_packet("raw/t", b"hi"));
+    send(&mut publisher, &bytes).await;
+    expect(&mut publisher, &[0x20, 0x02, 0x00, 0x00]).await;
+    expect(&mut sub, &publish_packet("raw/t", b"hi")).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn many_publishes_in_one_write_all_arrive_in_order() {
+    let broker = TestBroker::anonymous().await;
+    let mut sub = broker.connect().await;
+    send(&mut sub, &connect_packet("batchsub", 4)).await;
+    expect(&mut sub, &[0x20, 0x02, 0x00, 0x00]).await;
+    send(&mut sub, &subscribe_packet("batch", 0)).await;
+    expect(&mut sub, &[0x90, 0x03, 0x00, 0x01, 0x00]).await;
+    let mut publisher = broker.connect().await;
+    let mut bytes = connect_packet("batchpub", 4);
+    let mut wanted = Vec::new();
+    for n in 0..500u16 {
+        let packet = publish_packet("batch", &n.to_be_bytes());
+        bytes.extend(&packet);
+        wanted.extend(packet);
+    }
+    send(&mut publisher, &bytes).await;
+    expect(&mut sub, &wanted).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_second_connection_with_the_same_id_takes_over() {
+    let broker = TestBroker::anonymous().await;
+    let mut first = broker.connect().await;
+    send(&mut first, &connect_packet("same", 4)).await;
+    expect(&mut first, &[0x20, 0x02, 0x00, 0x00]).await;
+    let mut second = broker.connect().await;
+    send(&mut second, &connect_packet("same", 4)).await;
+    expect(&mut second, &[0x20, 0x02, 0x00, 0x00]).await;
+    expect_closed(&mut first).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_first_packet_that_is_not_connect_closes_the_connection() {
+    let broker = TestBroker::anonymous().await;
+    let mut client = broker.connect().await;
+    send(&mut client, &publish_packet("t", b"x")).await;
+    expect_closed(&mut client).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unknown_protocol_level_gets_connack_1() {
+    let broker = TestBroker::anonymous().await;
+    let mut client = broker.connect().await;
+    send(&mut client, &connect_packet("badlevel", 9)).await;
+    expect(&mut client, &[0x20, 0x02, 0x00, 0x01]).await;
+    expect_closed(&mut client).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn anonymous_clients_are_refused_when_a_listener_is_configured() {
+    let broker = TestBroker::start(listener_config(), ListenerConfig::default()).await;
+    let mut client = broker.connect().await;
+    send(&mut client, &connect_packet("anon", 4)).await;
+    expect(&mut client, &[0x20, 0x02, 0x00, 0x05]).await;
+    expect_closed(&mut client).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn packets_above_max_packet_size_disconnect() {
+    let config = Config { allow_anonymous: Some(true), max_packet_size: 100, ..listener_config() };
+    let broker = TestBroker::start(config, ListenerConfig::default()).await;
+    let mut client = broker.connect().await;
+    send(&mut client, &connect_packet("big", 4)).await;
+    expect(&mut client, &[0x20, 0x02, 0x00, 0x00]).await;
+    send(&mut client, &publish_packet("t", &[0; 200])).await;
+    expect_closed(&mut client).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn max_connections_closes_the_extra_connection() {
+    let config = Config { allow_anonymous: Some(true), ..listener_config() };
+    let settings = ListenerConfig { max_connections: Some(1), ..ListenerConfig::default() };
+    let broker = TestBroker::start(config, settings).await;
+    let mut first = broker.connect().await;
+    send(&mut first, &connect_packet("one", 4)).await;
+    expect(&mut first, &[0x20, 0x02, 0x00, 0x00]).await;
+    let mut second = broker.connect().await;
+    expect_closed(&mut second).await;
+    drop(first);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_clients_and_returns() {
+    let broker = TestBroker::anonymous().await;
+    let mut client = broker.connect().await;
+    send(&mut client, &connect_packet("stay", 4)).await;
+    expect(&mut client, &[0x20, 0x02, 0x00, 0x00]).await;
+    broker.shutdown().await;
+    expect_closed(&mut client).await;
+}
+
+/// CONNECT v3.1.1, clean session, keep alive `keep_alive`, with a QoS 0 will.
+fn connect_with_will(
+    client_id: &str,
+    keep_alive: u16,
+    will_topic: &str,
+    will_payload: &[u8],
+) -> Vec<u8> {
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0x02 | 0x04];
+    body.extend_from_slice(&keep_alive.to_be_bytes());
+    for field in [client_id.as_bytes(), will_topic.as_bytes(), will_payload] {
+        body.extend_from_slice(&u16::try_from(field.len()).unwrap().to_be_bytes());
+        body.extend_from_slice(field);
+    }
+    framed(0x10, &body)
+}
+
+#[tokio::test]
+async fn a_silent_client_is_dropped_after_one_and_a_half_keep_alives_and_its_will_sent() {
+    let broker = TestBroker::anonymous().await;
+    let mut watcher = broker.connect().await;
+    send(&mut watcher, &connect_packet("watcher", 4)).await;
+    expect(&mut watcher, &[0x20, 0x02, 0x00, 0x00]).await;
+    send(&mut watcher, &subscribe_packet("dead/#", 0)).await;
+    expect(&mut watcher, &[0x90, 0x03, 0x00, 0x01, 0x00]).await;
+    let mut victim = broker.connect().await;
+    send(&mut victim, &connect_with_will("victim", 1, "dead/victim", b"bye")).await;
+    expect(&mut victim, &[0x20, 0x02, 0x00, 0x00]).await;
+    let started = tokio::time::Instant::now();
+    // The driver's timer (from the core's poll_timeout) must fire with no traffic at all.
+    expect(&mut watcher, &publish_packet("dead/victim", b"bye")).await;
+    assert!(started.elapsed() >= Duration::from_millis(1400), "not before 1.5 × keep alive");
+    expect_closed(&mut victim).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_cut_off_without_hurting_others() {
+    // Tiny messages to a subscriber that never reads fill its socket, then its outbox; the
+    // publisher and another subscriber keep going.
+    let broker = TestBroker::anonymous().await;
+    let mut stuck = broker.connect().await;
+    send(&mut stuck, &connect_packet("stuck", 4)).await;
+    expect(&mut stuck, &[0x20, 0x02, 0x00, 0x00]).await;
+    send(&mut stuck, &subscribe_packet("flood", 0)).await;
+    expect(&mut stuck, &[0x90, 0x03, 0x00, 0x01, 0x00]).await;
+    let mut reader = broker.connect().await;
+    send(&mut reader, &connect_packet("reader", 4)).await;
+    expect(&mut reader, &[0x20, 0x02, 0x00, 0x00]).await;
+    send(&mut reader, &subscribe_packet("flood", 0)).await;
+    expect(&mut reader, &[0x90, 0x03, 0x00, 0x01, 0x00]).await;
+    let mut publisher = broker.connect().await;
+    send(&mut publisher, &connect_packet("flooder", 4)).await;
+    expect(&mut publisher, &[0x20, 0x02, 0x00, 0x00]).await;
+    let packet = publish_packet("flood", &[7; 1000]);
+    let burst: Vec<u8> = packet.iter().copied().cycle().take(packet.len() * 2000).collect();
+    for _ in 0..5 {
+        send(&mut publisher, &burst).await;
+        let mut got = vec![0; burst.len()];
+        timeout(DEADLINE, reader.read_exact(&mut got)).await.expect("the reader keeps up").unwrap();
+    }
+    broker.shutdown().await;
+}

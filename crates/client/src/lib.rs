@@ -1,0 +1,30 @@
+//! Culex's MQTT client library, shared by `culex_pub` and `culex_sub` (Mosquitto's
+//! `client_shared` plus libmosquitto's client side).
+//!
+//! # Layout
+//! - [`args`]: the shared options as typed (`ConnectArgs`), Mosquitto's option parser and
+//!   cross-checks, `-D` properties, `-L` URLs, `--proxy` URLs.
+//! - [`rcfile`]: the `~/.config/culex_pub`-style options file.
+//! - [`options`]: checked arguments resolved into `ConnectOptions` (client id, TLS, will …).
+//! - [`session`]: `ClientSession`, the sans-IO client state machine (message ids, QoS flows,
+//!   keep-alive).
+//! - [`client`]: `Client`, the tokio loop that drives a session over a socket.
+//! - [`transport`], [`tls`]: TCP / Unix / SOCKS5 streams and rustls configuration.
+//! - [`debug`]: Mosquitto's `-d` lines; [`error`], [`text`]: how failures are reported.
+#![warn(missing_docs)]
+
+pub mod args;
+pub mod client;
+pub mod debug;
+pub mod error;
+pub mod options;
+pub mod rcfile;
+pub mod session;
+pub mod text;
+pub mod tls;
+pub mod transport;
+
+pub use client::{Client, Connected};
+pub use error::{ClientError, ConnectError};
+pub use options::{ConnectOptions, SetupError};
+pub use session::{Event, Message};

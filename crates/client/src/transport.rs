@@ -1,0 +1,171 @@
+//! Opening the byte stream to the broker: TCP (with `-A` bind address and `--nodelay`), Unix
+//! sockets, a SOCKS5 proxy (`--proxy socks5h://…`), and TLS on top of any of them.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream, UnixStream};
+
+use crate::args::ProxyUrl;
+use crate::error::ConnectError;
+use crate::options::{ConnectOptions, Endpoint};
+
+/// Any byte stream the client can speak MQTT over.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Opens the connection described by `options`, including the TLS handshake.
+///
+/// # Errors
+/// Name lookup, connect, proxy or TLS failures.
+pub async fn open(options: &ConnectOptions) -> Result<Box<dyn Io>, ConnectError> {
+    let (stream, host): (Box<dyn Io>, String) = match (&options.endpoint, &options.proxy) {
+        (Endpoint::Unix(path), _) => {
+            (Box::new(UnixStream::connect(path).await.map_err(ConnectError::Io)?), String::new())
+        }
+        (Endpoint::Tcp { host, port }, Some(proxy)) => {
+            let mut stream = tcp_connect(&proxy.host, proxy.port, options).await?;
+            socks5_handshake(&mut stream, proxy, host, *port).await?;
+            (Box::new(stream), host.clone())
+        }
+        (Endpoint::Tcp { host, port }, None) => {
+            (Box::new(tcp_connect(host, *port, options).await?), host.clone())
+        }
+    };
+    let Some(settings) = &options.tls else { return Ok(stream) };
+    let config = crate::tls::client_config(settings).map_err(ConnectError::TlsSetup)?;
+    let name = crate::tls::server_name(&host).map_err(ConnectError::TlsSetup)?;
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let tls = connector.connect(name, stream).await.map_err(ConnectError::TlsHandshake)?;
+    Ok(Box::new(tls))
+}
+
+/// Resolves `host` and connects to the first address that answers, from `-A` if given.
+async fn tcp_connect(
+    host: &str,
+    port: u16,
+    options: &ConnectOptions,
+) -> Result<TcpStream, ConnectError> {
+    let addresses = resolve(host, port)?;
+    let bind = match &options.bind_address {
+        Some(bind) => Some(resolve(bind, 0)?),
+        None => None,
+    };
+    let mut last_error = io::Error::from(io::ErrorKind::NotFound);
+    for address in addresses {
+        let socket = match address {
+            SocketAddr::V4(_) => TcpSocket::new_v4(),
+            SocketAddr::V6(_) => TcpSocket::new_v6(),
+        }
+        .map_err(ConnectError::Io)?;
+        if let Some(bind) = &bind {
+            let Some(local) = bind.iter().find(|local| local.is_ipv4() == address.is_ipv4()) else {
+                continue;
+            };
+            if let Err(err) = socket.bind(*local) {
+                last_error = err;
+                continue;
+            }
+        }
+        match socket.connect(address).await {
+            Ok(stream) => {
+                if options.nodelay {
+                    stream.set_nodelay(true).map_err(ConnectError::Io)?;
+                }
+                return Ok(stream);
+            }
+            Err(err) => last_error = err,
+        }
+    }
+    Err(ConnectError::Io(last_error))
+}
+
+/// Resolves a host name on the calling thread. A CLI connects once and does nothing else
+/// meanwhile, so blocking here is cheaper than starting tokio's blocking-thread pool.
+fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, ConnectError> {
+    use std::net::ToSocketAddrs;
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    (host, port).to_socket_addrs().map(Iterator::collect).map_err(|_| ConnectError::Lookup)
+}
+
+/// RFC 1928 CONNECT through the proxy, with RFC 1929 user/password when the URL has a user.
+async fn socks5_handshake(
+    stream: &mut TcpStream,
+    proxy: &ProxyUrl,
+    host: &str,
+    port: u16,
+) -> Result<(), ConnectError> {
+    let failed = |what: &str| ConnectError::Proxy(what.to_owned());
+    let io_failed = |_: io::Error| ConnectError::Proxy("connection to the proxy failed".to_owned());
+    let greeting: &[u8] = if proxy.username.is_some() { &[5, 2, 0, 2] } else { &[5, 1, 0] };
+    stream.write_all(greeting).await.map_err(io_failed)?;
+    let mut reply = [0u8; 2];
+    stream.read_exact(&mut reply).await.map_err(io_failed)?;
+    match reply {
+        [5, 0] => {}
+        [5, 2] => {
+            let user = proxy.username.as_deref().unwrap_or_default().as_bytes();
+            let pass = proxy.password.as_deref().unwrap_or_default().as_bytes();
+            let (Ok(user_len), Ok(pass_len)) = (u8::try_from(user.len()), u8::try_from(pass.len()))
+            else {
+                return Err(failed("proxy user name or password longer than 255 bytes"));
+            };
+            let mut auth = vec![1, user_len];
+            auth.extend_from_slice(user);
+            auth.push(pass_len);
+            auth.extend_from_slice(pass);
+            stream.write_all(&auth).await.map_err(io_failed)?;
+            stream.read_exact(&mut reply).await.map_err(io_failed)?;
+            if reply[1] != 0 {
+                return Err(failed("the proxy refused the user name or password"));
+            }
+        }
+        _ => return Err(failed("the proxy accepts none of our authentication methods")),
+    }
+    let mut request = vec![5, 1, 0];
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => {
+            request.push(1);
+            request.extend_from_slice(&ip.octets());
+        }
+        Ok(IpAddr::V6(ip)) => {
+            request.push(4);
+            request.extend_from_slice(&ip.octets());
+        }
+        Err(_) => {
+            let Ok(len) = u8::try_from(host.len()) else {
+                return Err(failed("host name longer than 255 bytes"));
+            };
+            request.push(3);
+            request.push(len);
+            request.extend_from_slice(host.as_bytes());
+        }
+    }
+    request.extend_from_slice(&port.to_be_bytes());
+    stream.write_all(&request).await.map_err(io_failed)?;
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head).await.map_err(io_failed)?;
+    if head[0] != 5 || head[1] != 0 {
+        return Err(ConnectError::Proxy(format!(
+            "the proxy could not connect (reply {})",
+            head[1]
+        )));
+    }
+    let address_len = match head[3] {
+        1 => 4,
+        4 => 16,
+        3 => {
+            let mut len = [0u8; 1];
+            stream.read_exact(&mut len).await.map_err(io_failed)?;
+            usize::from(len[0])
+        }
+        _ => return Err(failed("malformed proxy reply")),
+    };
+    let mut rest = vec![0u8; address_len + 2];
+    stream.read_exact(&mut rest).await.map_err(io_failed)?;
+    Ok(())
+}

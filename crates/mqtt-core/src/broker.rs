@@ -1,0 +1,387 @@
+//! `Broker`: the sans-IO MQTT broker. Inputs are `handle_*` calls, outputs are drained with
+//! `poll_output` and `poll_timeout`. The packet handlers live in the submodules.
+
+mod connect;
+mod lifecycle;
+mod publish;
+mod route;
+mod subscribe;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mqtt_codec::{Packet, Publish, ReasonCode};
+
+use crate::access::{Access, AccessControl, ClientRef};
+use crate::client_id::IdGenerator;
+use crate::config::Config;
+use crate::conn::{Conn, ConnMap, MAX_PENDING_WHILE_AUTHENTICATING, Phase};
+use crate::event::{CloseCause, ConnId, DisconnectReason, LogEvent, Output, PeerInfo};
+use crate::message::Message;
+use crate::retained::RetainedStore;
+use crate::session::Sessions;
+use crate::timers::{Timer, Timers};
+use crate::topic_tree::{Matched, TopicTree};
+
+/// Counters for `$SYS` and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// PUBLISH packets received from clients.
+    pub publish_received: u64,
+    /// PUBLISH packets sent to clients.
+    pub publish_sent: u64,
+    /// Messages dropped (queue full, too large, not authorised, expired).
+    pub publish_dropped: u64,
+    /// Sessions that expired.
+    pub clients_expired: u64,
+}
+
+/// The broker state machine.
+///
+/// `Broker` does no I/O and never reads the clock. Methods come in four groups:
+/// (A) getters such as [`Broker::client_id`] and [`Broker::stats`]; (B) inputs named
+/// `handle_*`, each taking `now`; (C) administrative calls such as [`Broker::set_config`] and
+/// [`Broker::shutdown`]; (D) outputs named `poll_*`. After every (B) or (C) call (or a batch
+/// of them), drain [`Broker::poll_output`] until `None`, then re-arm the timer from
+/// [`Broker::poll_timeout`] and call [`Broker::handle_timeout`] when it passes.
+///
+/// Every connection the broker was told about with `handle_open` ends with exactly one
+/// [`Output::Close`], whatever ended it.
+pub struct Broker {
+    config: Config,
+    conns: ConnMap<Conn>,
+    sessions: Sessions,
+    tree: TopicTree,
+    retained: RetainedStore,
+    timers: Timers,
+    outputs: VecDeque<Output>,
+    acl: Option<Arc<dyn AccessControl>>,
+    ids: IdGenerator,
+    stats: Stats,
+    /// Reused buffer for topic matches, so routing does not allocate per message.
+    scratch: Vec<Matched>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("connections", &self.conns.len())
+            .field("sessions", &self.sessions.len())
+            .field("retained", &self.retained.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Broker {
+    /// A broker with `config`. `seed` feeds the generator of assigned client ids; pass OS
+    /// randomness (the core has no randomness source of its own).
+    pub fn new(config: Config, seed: u64) -> Self {
+        Self {
+            config,
+            conns: ConnMap::default(),
+            sessions: Sessions::default(),
+            tree: TopicTree::default(),
+            retained: RetainedStore::default(),
+            timers: Timers::default(),
+            outputs: VecDeque::new(),
+            acl: None,
+            ids: IdGenerator::new(seed),
+            stats: Stats::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    // --- (A) getters -------------------------------------------------------------------
+
+    /// The client id of an accepted connection.
+    pub fn client_id(&self, conn: ConnId) -> Option<&str> {
+        let key = self.conns.get(&conn)?.session()?;
+        Some(self.sessions.get(key)?.client_id.as_str())
+    }
+
+    /// Open connections (accepted or not).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Connections whose CONNECT was accepted.
+    pub fn connected_count(&self) -> usize {
+        self.conns.values().filter(|c| c.session().is_some()).count()
+    }
+
+    /// Sessions, connected or not.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Retained messages stored.
+    pub fn retained_count(&self) -> usize {
+        self.retained.len()
+    }
+
+    /// Plain and shared subscriptions.
+    pub fn subscription_counts(&self) -> (usize, usize) {
+        self.tree.counts()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    // --- (B) inputs --------------------------------------------------------------------
+
+    /// A connection was accepted.
+    pub fn handle_open(&mut self, conn: ConnId, peer: PeerInfo, now: Instant) {
+        if self.conns.contains_key(&conn) {
+            return;
+        }
+        if self.config.max_connections.is_some_and(|max| self.conns.len() >= max) {
+            self.log_disconnect(conn, None, DisconnectReason::MaxConnections);
+            self.outputs
+                .push_back(Output::Close { conn, reason: DisconnectReason::MaxConnections });
+            return;
+        }
+        let mut state = Conn::new(peer, now);
+        let at = now + self.config.connect_timeout;
+        state.timer_at = Some(at);
+        self.timers.set(at, Timer::Conn(conn));
+        self.conns.insert(conn, state);
+    }
+
+    /// A packet was decoded on `conn`.
+    pub fn handle_packet(&mut self, conn: ConnId, packet: Packet, now: Instant) {
+        let Some(state) = self.conns.get_mut(&conn) else { return };
+        state.last_in = now;
+        match &mut state.phase {
+            Phase::AwaitConnect => match packet {
+                Packet::Connect(connect) => self.on_connect(conn, connect, now),
+                // [MQTT-3.1.0-1] the first packet must be CONNECT.
+                _ => self.drop_conn(conn, DisconnectReason::ProtocolError, None, now),
+            },
+            Phase::Authenticating { pending, .. } => match packet {
+                Packet::Connect(_) => {
+                    self.drop_conn(conn, DisconnectReason::ProtocolError, None, now);
+                }
+                packet if pending.len() < MAX_PENDING_WHILE_AUTHENTICATING => pending.push(packet),
+                _ => self.drop_conn(conn, DisconnectReason::ProtocolError, None, now),
+            },
+            Phase::Connected(key) => {
+                let key = *key;
+                self.on_packet(conn, key, packet, now);
+            }
+        }
+    }
+
+    /// Decoding failed on `conn` with `reason` (`DecodeError::reason_code()`). The connection
+    /// task stops reading; the broker answers and closes.
+    pub fn handle_decode_error(&mut self, conn: ConnId, reason: ReasonCode, now: Instant) {
+        let Some(state) = self.conns.get(&conn) else { return };
+        let connected = state.session().is_some();
+        if !connected && reason == ReasonCode::UnsupportedProtocolVersion {
+            self.refuse(conn, reason, DisconnectReason::ConnectRefused(reason));
+            return;
+        }
+        let why = match reason {
+            ReasonCode::MalformedPacket => DisconnectReason::MalformedPacket,
+            ReasonCode::PacketTooLarge => DisconnectReason::PacketTooLarge,
+            _ => DisconnectReason::ProtocolError,
+        };
+        self.drop_conn(conn, why, Some(reason), now);
+    }
+
+    /// The connection ended without the broker asking (peer closed, I/O error, shutdown).
+    pub fn handle_closed(&mut self, conn: ConnId, cause: CloseCause, now: Instant) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        let reason = match cause {
+            CloseCause::PeerClosed => DisconnectReason::PeerClosed,
+            CloseCause::Io(text) => DisconnectReason::Io(text),
+            CloseCause::ServerShutdown => DisconnectReason::ServerShutdown,
+        };
+        self.drop_conn(conn, reason, None, now);
+    }
+
+    /// The answer to [`Output::Authenticate`] for `conn`.
+    pub fn handle_auth_result(&mut self, conn: ConnId, allowed: bool, now: Instant) {
+        let Some(state) = self.conns.get_mut(&conn) else { return };
+        if !matches!(state.phase, Phase::Authenticating { .. }) {
+            return;
+        }
+        let Phase::Authenticating { connect, client_id, assigned, pending } =
+            std::mem::replace(&mut state.phase, Phase::AwaitConnect)
+        else {
+            return;
+        };
+        if !allowed {
+            self.refuse(conn, ReasonCode::NotAuthorized, DisconnectReason::NotAuthorized);
+            return;
+        }
+        self.accept(conn, *connect, client_id, assigned, now);
+        for packet in pending {
+            self.handle_packet(conn, packet, now);
+        }
+    }
+
+    /// Time passed `poll_timeout()`: fires keep-alive, CONNECT, will-delay and session-expiry
+    /// deadlines that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((at, timer)) = self.timers.pop_due(now) {
+            match timer {
+                Timer::Conn(conn) => self.on_conn_timer(conn, at, now),
+                Timer::Will(key) => self.on_will_timer(key, now),
+                Timer::SessionExpiry(key) => self.on_expiry_timer(key, now),
+            }
+        }
+    }
+
+    // --- (C) administration ------------------------------------------------------------
+
+    /// Applies a reloaded config to decisions made from now on.
+    pub fn set_config(&mut self, config: Config) {
+        self.config = config;
+    }
+
+    /// Installs (or removes) the access-control hook.
+    pub fn set_access_control(&mut self, acl: Option<Arc<dyn AccessControl>>) {
+        self.acl = acl;
+    }
+
+    /// Publishes a message from the server itself (`$SYS` updates, later bridges): routed
+    /// like a client's message, but with no access check and no publishing client. `dup` and
+    /// `packet_id` are ignored; a retained message is stored as usual.
+    pub fn publish(&mut self, publish: Publish, now: Instant) {
+        let message = Message::from_publish(
+            publish.topic,
+            publish.payload,
+            publish.qos,
+            publish.retain,
+            publish.properties,
+            now,
+        );
+        self.route(Arc::new(message), None, now);
+    }
+
+    /// Closes every connection as the server shuts down; wills are published.
+    pub fn shutdown(&mut self, now: Instant) {
+        let mut all: Vec<ConnId> = self.conns.keys().copied().collect();
+        all.sort_unstable();
+        for conn in all {
+            self.drop_conn(conn, DisconnectReason::ServerShutdown, None, now);
+        }
+    }
+
+    // --- (D) outputs -------------------------------------------------------------------
+
+    /// The next thing for the runtime to do.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When to call `handle_timeout` next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    // --- shared helpers ----------------------------------------------------------------
+
+    fn send(&mut self, conn: ConnId, packet: Packet) {
+        self.outputs.push_back(Output::Send { conn, packet });
+    }
+
+    fn log(&mut self, event: LogEvent) {
+        self.outputs.push_back(Output::Log(event));
+    }
+
+    fn log_disconnect(
+        &mut self,
+        conn: ConnId,
+        client_id: Option<String>,
+        reason: DisconnectReason,
+    ) {
+        if self.config.connection_messages {
+            self.log(LogEvent::ClientDisconnected { conn, client_id, reason });
+        }
+    }
+
+    /// Whether the ACL hook allows `access`.
+    fn allowed(
+        &self,
+        client_id: &str,
+        username: Option<&str>,
+        topic: &str,
+        access: Access,
+    ) -> bool {
+        match &self.acl {
+            Some(acl) => acl.check(&ClientRef { client_id, username }, topic, access),
+            None => true,
+        }
+    }
+
+    /// Dispatches a packet of a connected client.
+    fn on_packet(
+        &mut self,
+        conn: ConnId,
+        key: crate::session::SessionKey,
+        packet: Packet,
+        now: Instant,
+    ) {
+        match packet {
+            Packet::Publish(publish) => self.on_publish(conn, key, publish, now),
+            Packet::PubAck(ack) => self.on_puback(conn, key, &ack, now),
+            Packet::PubRec(ack) => self.on_pubrec(conn, key, &ack, now),
+            Packet::PubRel(ack) => self.on_pubrel(conn, key, &ack, now),
+            Packet::PubComp(ack) => self.on_pubcomp(conn, key, &ack, now),
+            Packet::Subscribe(subscribe) => self.on_subscribe(conn, key, subscribe, now),
+            Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(conn, key, unsubscribe, now),
+            Packet::PingReq => self.send(conn, Packet::PingResp),
+            Packet::Disconnect(disconnect) => self.on_disconnect(conn, key, &disconnect, now),
+            Packet::Connect(_) => {
+                let client_id =
+                    self.sessions.get(key).map(|s| s.client_id.clone()).unwrap_or_default();
+                self.log(LogEvent::MultipleConnect { conn, client_id });
+                self.violation(
+                    conn,
+                    ReasonCode::ProtocolError,
+                    "[v5 MQTT-3.1.0-2] second CONNECT on a connection",
+                    now,
+                );
+            }
+            Packet::Auth(_) => {
+                // No authentication method is supported, so no AUTH exchange can be in progress.
+                self.violation(
+                    conn,
+                    ReasonCode::BadAuthenticationMethod,
+                    "no authentication method is supported",
+                    now,
+                );
+            }
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
+                self.violation(
+                    conn,
+                    ReasonCode::ProtocolError,
+                    "a packet only a server may send",
+                    now,
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn broker_can_move_to_the_driver_task() {
+        fn assert_send<T: Send + 'static>() {}
+        assert_send::<super::Broker>();
+    }
+}

@@ -1,0 +1,265 @@
+//! CONNECT: client-id rules, authentication, session takeover/resumption and the CONNACK.
+
+use std::time::{Duration, Instant};
+
+use mqtt_codec::{ConnAck, Connect, Packet, Properties, ProtocolVersion, ReasonCode};
+
+use super::Broker;
+use crate::conn::Phase;
+use crate::event::{ConnId, DisconnectReason, LogEvent, Output, WillInfo};
+use crate::session::{EXPIRY_NEVER, PendingWill, Session, SessionKey};
+use crate::timers::Timer;
+
+impl Broker {
+    /// First CONNECT on a connection: validate, then authenticate or accept.
+    pub(super) fn on_connect(&mut self, conn: ConnId, connect: Connect, now: Instant) {
+        let version = connect.protocol;
+        if let Some(state) = self.conns.get_mut(&conn) {
+            state.protocol = version;
+        }
+        if let Some(will) = &connect.will {
+            if will.retain && !self.config.retain_available {
+                if version == ProtocolVersion::V5 {
+                    self.refuse(
+                        conn,
+                        ReasonCode::RetainNotSupported,
+                        DisconnectReason::QosOrRetainNotSupported,
+                    );
+                } else {
+                    self.drop_conn(conn, DisconnectReason::QosOrRetainNotSupported, None, now);
+                }
+                return;
+            }
+        }
+        // Client id rules (Mosquitto's order: id before credentials).
+        let (client_id, assigned) = if connect.client_id.is_empty() {
+            let allowed = match version {
+                // [v3.1] a client id of 1 to 23 characters is required.
+                ProtocolVersion::V3_1 => false,
+                // [v3.1.1 MQTT-3.1.3-8] an empty id needs clean session 1.
+                ProtocolVersion::V3_1_1 => {
+                    connect.clean_start && self.config.allow_zero_length_clientid
+                }
+                ProtocolVersion::V5 => self.config.allow_zero_length_clientid,
+            };
+            if !allowed {
+                let code = ReasonCode::ClientIdentifierNotValid;
+                self.refuse(conn, code, DisconnectReason::ConnectRefused(code));
+                return;
+            }
+            (self.ids.generate(&self.config.auto_id_prefix), true)
+        } else {
+            (connect.client_id.as_str().to_owned(), false)
+        };
+        if self
+            .config
+            .clientid_prefixes
+            .as_deref()
+            .is_some_and(|prefix| !client_id.starts_with(prefix))
+        {
+            self.refuse(conn, ReasonCode::NotAuthorized, DisconnectReason::NotAuthorized);
+            return;
+        }
+        if connect.properties.authentication_method.is_some() {
+            let code = ReasonCode::BadAuthenticationMethod;
+            self.refuse(conn, code, DisconnectReason::ConnectRefused(code));
+            return;
+        }
+        if version != ProtocolVersion::V5
+            && connect.username.is_none()
+            && connect.password.is_some()
+        {
+            // [v3.1.1 MQTT-3.1.2-22] a password needs a username; Mosquitto closes without CONNACK.
+            self.drop_conn(conn, DisconnectReason::ProtocolError, None, now);
+            return;
+        }
+        match &connect.username {
+            Some(username) if self.config.password_file => {
+                let request = Output::Authenticate {
+                    conn,
+                    client_id: client_id.clone(),
+                    username: username.as_str().to_owned(),
+                    password: connect.password.clone(),
+                };
+                if let Some(state) = self.conns.get_mut(&conn) {
+                    state.phase = Phase::Authenticating {
+                        connect: Box::new(connect),
+                        client_id,
+                        assigned,
+                        pending: Vec::new(),
+                    };
+                }
+                self.outputs.push_back(request);
+            }
+            _ if !self.config.allow_anonymous => {
+                self.refuse(conn, ReasonCode::NotAuthorized, DisconnectReason::NotAuthorized);
+            }
+            _ => self.accept(conn, connect, client_id, assigned, now),
+        }
+    }
+
+    /// Sends a refusing CONNACK, logs and closes. The connection never had a client id.
+    pub(super) fn refuse(&mut self, conn: ConnId, code: ReasonCode, reason: DisconnectReason) {
+        let Some(state) = self.conns.remove(&conn) else { return };
+        if let Some(at) = state.timer_at {
+            self.timers.cancel(at, Timer::Conn(conn));
+        }
+        self.send(
+            conn,
+            Packet::ConnAck(ConnAck {
+                session_present: false,
+                reason: code,
+                properties: Properties::default(),
+            }),
+        );
+        self.log_disconnect(conn, None, reason.clone());
+        self.outputs.push_back(Output::Close { conn, reason });
+    }
+
+    /// The client is in: take over or resume its session, send CONNACK, re-send what is owed.
+    pub(super) fn accept(
+        &mut self,
+        conn: ConnId,
+        connect: Connect,
+        client_id: String,
+        assigned: bool,
+        now: Instant,
+    ) {
+        let version = connect.protocol;
+        // Take over a live connection with the same id.
+        if let Some(key) = self.sessions.find(&client_id) {
+            let old = self.sessions.get(key).and_then(|s| s.conn);
+            if let Some(old_conn) = old {
+                self.log(LogEvent::SessionTakenOver {
+                    client_id: client_id.clone(),
+                    old_conn,
+                    new_conn: conn,
+                });
+                self.drop_conn(old_conn, DisconnectReason::TakenOver, None, now);
+            }
+        }
+        // The old connection's close may have ended the session; look again.
+        let existing = self.sessions.find(&client_id);
+        if let (Some(key), true) = (existing, connect.clean_start) {
+            self.end_session(key, now);
+        }
+        let (key, session_present) = match self.sessions.find(&client_id) {
+            Some(key) => {
+                self.resume_session(key);
+                (key, version != ProtocolVersion::V3_1)
+            }
+            None => (self.sessions.insert(Session::new(client_id.clone(), version)), false),
+        };
+
+        let props = &connect.properties;
+        let expiry_secs = match version {
+            ProtocolVersion::V5 => props.session_expiry_interval.unwrap_or(0),
+            _ if connect.clean_start => 0,
+            _ => EXPIRY_NEVER,
+        };
+        let username = connect.username.as_ref().map(|u| u.as_str().to_owned());
+        let will = connect.will.map(|will| {
+            let mut properties = will.properties;
+            let delay_secs = properties.will_delay_interval.take().unwrap_or(0);
+            PendingWill {
+                topic: will.topic,
+                payload: will.payload,
+                qos: will.qos,
+                retain: will.retain,
+                properties,
+                delay_secs,
+            }
+        });
+        let will_info = will.as_ref().map(|w| WillInfo {
+            topic: w.topic.as_str().to_owned(),
+            payload_len: w.payload.len(),
+            qos: w.qos,
+            retain: w.retain,
+        });
+        if let Some(session) = self.sessions.get_mut(key) {
+            session.conn = Some(conn);
+            session.protocol = version;
+            session.username.clone_from(&username);
+            session.expiry_secs = expiry_secs;
+            session.will = will;
+        }
+
+        // Keep alive: v5 clients get Server Keep Alive when they ask for 0 or too much.
+        let mut keep_alive = connect.keep_alive;
+        let mut server_keep_alive = None;
+        if version == ProtocolVersion::V5
+            && (keep_alive == 0 || keep_alive > self.config.max_keepalive)
+        {
+            keep_alive = self.config.max_keepalive;
+            server_keep_alive = Some(keep_alive);
+        }
+        let Some(state) = self.conns.get_mut(&conn) else { return };
+        state.phase = Phase::Connected(key);
+        state.username.clone_from(&username);
+        state.keep_alive_limit =
+            (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
+        state.max_packet_out = props.maximum_packet_size.filter(|&size| size > 0);
+        state.receive_max_out = props.receive_maximum.filter(|&max| max > 0).unwrap_or(u16::MAX);
+        state.topic_alias_max_out = props.topic_alias_maximum.unwrap_or(0);
+        if let Some(at) = state.timer_at.take() {
+            self.timers.cancel(at, Timer::Conn(conn));
+        }
+        if let Some(limit) = state.keep_alive_limit {
+            let at = now + limit;
+            state.timer_at = Some(at);
+            self.timers.set(at, Timer::Conn(conn));
+        }
+        let peer = state.peer.clone();
+
+        if self.config.connection_messages {
+            self.log(LogEvent::ClientConnected {
+                conn,
+                peer,
+                client_id: client_id.clone(),
+                protocol: version,
+                clean_start: connect.clean_start,
+                keep_alive: connect.keep_alive,
+                username,
+            });
+        }
+        self.log(LogEvent::WillSpecified { conn, will: will_info });
+
+        let mut properties = Properties::default();
+        if version == ProtocolVersion::V5 {
+            let config = &self.config;
+            properties.topic_alias_maximum =
+                (config.max_topic_alias > 0).then_some(config.max_topic_alias);
+            properties.receive_maximum =
+                (config.max_inflight_messages > 0).then_some(config.max_inflight_messages);
+            properties.maximum_packet_size =
+                (config.max_packet_size > 0).then_some(config.max_packet_size);
+            properties.retain_available = (!config.retain_available).then_some(0);
+            properties.server_keep_alive = server_keep_alive;
+            if assigned {
+                properties.assigned_client_identifier =
+                    mqtt_codec::MqttString::new(&client_id).ok();
+            }
+        }
+        self.send(
+            conn,
+            Packet::ConnAck(ConnAck { session_present, reason: ReasonCode::Success, properties }),
+        );
+        if session_present {
+            self.resend_inflight(conn, key, now);
+        }
+        self.pump(key, now);
+    }
+
+    /// A reconnect arrived for a detached session: stop its expiry and cancel its delayed will
+    /// ([v5 MQTT-3.1.3-9]: a will is not sent if the session is resumed within the delay).
+    fn resume_session(&mut self, key: SessionKey) {
+        let Some(session) = self.sessions.get_mut(key) else { return };
+        if let Some(at) = session.expires_at.take() {
+            self.timers.cancel(at, Timer::SessionExpiry(key));
+        }
+        if let Some(at) = session.will_at.take() {
+            self.timers.cancel(at, Timer::Will(key));
+        }
+        session.will = None;
+    }
+}

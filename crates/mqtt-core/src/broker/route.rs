@@ -1,0 +1,270 @@
+//! Routing: from one message to its subscribers (one copy per client, merged over overlapping
+//! subscriptions; one per `$share` group), and delivery through each session's in-flight
+//! window and queue, with outgoing topic aliases and the client's packet size limit.
+
+use std::time::Instant;
+
+use mqtt_codec::{Packet, PacketId, ProtocolVersion, QoS, TopicName};
+
+use super::Broker;
+use crate::access::Access;
+use crate::event::{ConnId, LogEvent};
+use crate::message::{Delivery, SharedMessage};
+use crate::qos::{Enqueued, OutState, QueueLimits};
+use crate::session::SessionKey;
+use crate::topic_tree::Matched;
+
+impl Broker {
+    /// Routes a message published by `publisher` (its session), storing it first if retained.
+    /// Returns how many subscribers it matched (whether or not their queues had room), which
+    /// decides the v5 "No matching subscribers" PUBACK.
+    pub(super) fn route(
+        &mut self,
+        message: SharedMessage,
+        publisher: Option<SessionKey>,
+        now: Instant,
+    ) -> usize {
+        if message.retain {
+            self.retained.store(message.clone());
+        }
+        let mut matches = std::mem::take(&mut self.scratch);
+        matches.clear();
+        let sessions = &self.sessions;
+        self.tree.matches(
+            message.topic.as_str(),
+            &|key| sessions.get(key).is_some_and(|s| s.conn.is_some()),
+            &mut matches,
+        );
+        // Plain matches first, grouped by session (stable: subscription order inside a group).
+        matches.sort_by_key(|m| (m.shared, m.session));
+        let mut matched = 0;
+        let mut rest = matches.as_slice();
+        while let Some(first) = rest.first() {
+            let len = if first.shared {
+                1
+            } else {
+                rest.iter().take_while(|m| !m.shared && m.session == first.session).count()
+            };
+            let (group, tail) = rest.split_at(len);
+            rest = tail;
+            if let Some(delivery) = self.merge(&message, group, publisher) {
+                matched += 1;
+                self.deliver(group[0].session, delivery, now);
+            }
+        }
+        self.scratch = matches;
+        matched
+    }
+
+    /// One delivery for one session out of all its matching subscriptions: the highest QoS,
+    /// every subscription identifier, no-local and retain-as-published applied.
+    fn merge(
+        &self,
+        message: &SharedMessage,
+        group: &[Matched],
+        publisher: Option<SessionKey>,
+    ) -> Option<Delivery> {
+        let session_key = group.first()?.session;
+        let session = self.sessions.get(session_key)?;
+        let own = publisher == Some(session_key);
+        let mut qos = None::<QoS>;
+        let mut retain = false;
+        let mut sub_ids = Vec::new();
+        for matched in group {
+            let opts = matched.opts;
+            if own && opts.no_local {
+                // [v5 MQTT-3.8.3-3] No Local: not to the publishing client.
+                continue;
+            }
+            qos = Some(qos.map_or(opts.qos, |q| q.max(opts.qos)));
+            retain |= opts.retain_as_published && message.retain;
+            sub_ids.extend(opts.id);
+        }
+        let granted = qos?;
+        if !self.allowed(
+            &session.client_id,
+            session.username.as_deref(),
+            message.topic.as_str(),
+            Access::Read,
+        ) {
+            return None;
+        }
+        let qos = if self.config.upgrade_outgoing_qos { granted } else { granted.min(message.qos) };
+        sub_ids.sort_unstable();
+        Some(Delivery { message: message.clone(), qos, retain, sub_ids })
+    }
+
+    /// Hands one delivery to a session: sent now if its window allows, else queued (bounded).
+    /// Returns false if it was dropped.
+    pub(super) fn deliver(&mut self, key: SessionKey, delivery: Delivery, now: Instant) -> bool {
+        let limits = QueueLimits {
+            messages: self.config.max_queued_messages,
+            bytes: self.config.max_queued_bytes,
+        };
+        let queue_qos0 = self.config.queue_qos0_messages;
+        let Some(session) = self.sessions.get_mut(key) else { return false };
+        let online = session.conn;
+        if delivery.qos == QoS::AtMostOnce {
+            if let Some(conn) = online {
+                return self.send_publish(conn, key, &delivery, None, false, now);
+            }
+            if !queue_qos0 {
+                return false;
+            }
+        }
+        let window_open = online.is_some() && session.outgoing.queued_len() == 0;
+        if window_open && delivery.qos != QoS::AtMostOnce {
+            let window = self.window(key);
+            let Some(session) = self.sessions.get_mut(key) else { return false };
+            if session.outgoing.inflight_len() < window {
+                return self.start_flight(key, delivery, now);
+            }
+        }
+        let Some(session) = self.sessions.get_mut(key) else { return false };
+        match session.outgoing.enqueue(delivery, limits) {
+            Enqueued::Yes => true,
+            Enqueued::Dropped { first } => {
+                self.stats.publish_dropped += 1;
+                if first {
+                    let client_id = session.client_id.clone();
+                    self.log(LogEvent::QueueFull { client_id });
+                }
+                false
+            }
+        }
+    }
+
+    /// How many QoS 1/2 messages may be in flight to the session's client.
+    fn window(&self, key: SessionKey) -> usize {
+        let ours = match self.config.max_inflight_messages {
+            0 => usize::from(u16::MAX),
+            max => usize::from(max),
+        };
+        let theirs = self
+            .sessions
+            .get(key)
+            .and_then(|s| s.conn)
+            .and_then(|conn| self.conns.get(&conn))
+            .map_or(usize::from(u16::MAX), |c| usize::from(c.receive_max_out));
+        ours.min(theirs)
+    }
+
+    /// Starts a QoS 1/2 flow for a connected session and sends the PUBLISH.
+    fn start_flight(&mut self, key: SessionKey, delivery: Delivery, now: Instant) -> bool {
+        let Some(session) = self.sessions.get_mut(key) else { return false };
+        let Some(conn) = session.conn else { return false };
+        if delivery.message.is_expired(now) {
+            self.stats.publish_dropped += 1;
+            return false;
+        }
+        let Ok(id) = session.outgoing.start(delivery.clone()) else {
+            // Every packet id is in use: keep it for later.
+            session.outgoing.enqueue(delivery, QueueLimits { messages: 0, bytes: 0 });
+            return true;
+        };
+        if !self.send_publish(conn, key, &delivery, Some(id), false, now) {
+            // Too large for the client or expired: as if delivered ([v5 MQTT-3.1.2-25]).
+            if let Some(session) = self.sessions.get_mut(key) {
+                session.outgoing.abandon(id);
+            }
+            return false;
+        }
+        true
+    }
+
+    /// Moves queued messages into the window while it has room.
+    pub(super) fn pump(&mut self, key: SessionKey, now: Instant) {
+        let window = self.window(key);
+        loop {
+            let Some(session) = self.sessions.get_mut(key) else { return };
+            if session.conn.is_none() || session.outgoing.inflight_len() >= window {
+                return;
+            }
+            let Some(delivery) = session.outgoing.dequeue() else { return };
+            if delivery.qos == QoS::AtMostOnce {
+                if let Some(conn) = session.conn {
+                    self.send_publish(conn, key, &delivery, None, false, now);
+                }
+                continue;
+            }
+            self.start_flight(key, delivery, now);
+        }
+    }
+
+    /// After a reconnect with a session present: re-send unacknowledged PUBLISHes with DUP and
+    /// PUBRELs, in their original order ([v5 MQTT-4.4.0-1]).
+    pub(super) fn resend_inflight(&mut self, conn: ConnId, key: SessionKey, now: Instant) {
+        let Some(session) = self.sessions.get(key) else { return };
+        let flights: Vec<(PacketId, OutState, Delivery)> = session
+            .outgoing
+            .inflight_in_order()
+            .into_iter()
+            .map(|(id, flight)| (id, flight.state, flight.delivery.clone()))
+            .collect();
+        for (id, state, delivery) in flights {
+            match state {
+                OutState::Released => {
+                    self.send(
+                        conn,
+                        Packet::PubRel(super::publish::ack(id, mqtt_codec::ReasonCode::Success)),
+                    );
+                }
+                OutState::Qos1Sent | OutState::Qos2Sent => {
+                    if !self.send_publish(conn, key, &delivery, Some(id), true, now) {
+                        if let Some(session) = self.sessions.get_mut(key) {
+                            session.outgoing.abandon(id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Builds and sends one PUBLISH to `conn`, applying the v5 topic alias and the client's
+    /// Maximum Packet Size. Returns false if nothing was sent (expired or too large).
+    fn send_publish(
+        &mut self,
+        conn: ConnId,
+        key: SessionKey,
+        delivery: &Delivery,
+        packet_id: Option<PacketId>,
+        dup: bool,
+        now: Instant,
+    ) -> bool {
+        let Some(state) = self.conns.get_mut(&conn) else { return false };
+        let version = state.protocol;
+        let Some(mut publish) = delivery.to_publish(packet_id, dup, version, now) else {
+            self.stats.publish_dropped += 1;
+            return false;
+        };
+        let mut new_alias = None;
+        if version == ProtocolVersion::V5 && state.topic_alias_max_out > 0 {
+            if let Some(&alias) = state.aliases_out.get(&publish.topic) {
+                publish.properties.topic_alias = Some(alias);
+                publish.topic = TopicName::empty();
+            } else if state.aliases_out.len() < usize::from(state.topic_alias_max_out) {
+                let alias = u16::try_from(state.aliases_out.len() + 1).unwrap_or(u16::MAX);
+                publish.properties.topic_alias = Some(alias);
+                new_alias = Some((publish.topic.clone(), alias));
+            }
+        }
+        let packet = Packet::Publish(publish);
+        if let Some(max) = state.max_packet_out {
+            let size = mqtt_codec::encoded_len(&packet, version).unwrap_or(usize::MAX);
+            if size > max as usize {
+                // [v5 MQTT-3.1.2-24] never send a packet larger than the client accepts.
+                self.stats.publish_dropped += 1;
+                let client_id =
+                    self.sessions.get(key).map(|s| s.client_id.clone()).unwrap_or_default();
+                self.log(LogEvent::OutgoingTooLarge { client_id, size });
+                return false;
+            }
+        }
+        if let Some((topic, alias)) = new_alias {
+            state.aliases_out.insert(topic, alias);
+        }
+        self.stats.publish_sent += 1;
+        self.send(conn, packet);
+        true
+    }
+}

@@ -1,0 +1,76 @@
+//! `Config`: the settings the broker's decisions depend on, filled by the runtime from
+//! `mosquitto.conf`. `Config::default()` is Mosquitto 2.0.11's default.
+
+use std::time::Duration;
+
+/// Broker settings, passed to `Broker::new` and `Broker::set_config`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Outgoing QoS 1/2 messages in flight per client; 0 = unlimited. Also our v5 Receive Maximum.
+    pub max_inflight_messages: u16,
+    /// QoS 1/2 messages queued per client beyond the in-flight window; 0 = unlimited.
+    pub max_queued_messages: usize,
+    /// Payload bytes queued per client; 0 = unlimited.
+    pub max_queued_bytes: usize,
+    /// Queue QoS 0 messages for offline persistent clients too.
+    pub queue_qos0_messages: bool,
+    /// Largest accepted PUBLISH payload in bytes; 0 = unlimited. Larger ones are dropped.
+    pub message_size_limit: u32,
+    /// Largest accepted packet; 0 = no limit. Advertised to v5 clients (decoding enforces it).
+    pub max_packet_size: u32,
+    /// Largest keep alive granted to v5 clients (sent as Server Keep Alive when exceeded or 0).
+    pub max_keepalive: u16,
+    /// Topic aliases a v5 client may use towards us (Topic Alias Maximum); 0 = none.
+    pub max_topic_alias: u16,
+    /// Upper bound on how long a disconnected persistent session is kept; `None` = forever.
+    pub persistent_client_expiration: Option<Duration>,
+    /// Accept an empty client id (and assign one) from v3.1.1 and v5 clients.
+    pub allow_zero_length_clientid: bool,
+    /// Prefix of assigned client ids.
+    pub auto_id_prefix: String,
+    /// Deprecated Mosquitto option: only client ids starting with this prefix may connect
+    /// (others get CONNACK 5 / 0x87). `None` = any id.
+    pub clientid_prefixes: Option<String>,
+    /// Accept retained messages; when false a retained PUBLISH disconnects the client.
+    pub retain_available: bool,
+    /// Maximum simultaneous connections; `None` = unlimited.
+    pub max_connections: Option<usize>,
+    /// Deliver at the subscription's QoS even when the message was published lower.
+    pub upgrade_outgoing_qos: bool,
+    /// Accept clients without a username (and, without a password file, any client).
+    pub allow_anonymous: bool,
+    /// A password file is loaded: clients with a username are checked through
+    /// `Output::Authenticate`.
+    pub password_file: bool,
+    /// Emit the connect/disconnect log events.
+    pub connection_messages: bool,
+    /// How long a connection may stay open without sending CONNECT.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_inflight_messages: 20,
+            max_queued_messages: 1000,
+            max_queued_bytes: 0,
+            queue_qos0_messages: false,
+            message_size_limit: 0,
+            max_packet_size: 0,
+            max_keepalive: 65535,
+            max_topic_alias: 10,
+            persistent_client_expiration: None,
+            allow_zero_length_clientid: true,
+            auto_id_prefix: "auto-".to_owned(),
+            clientid_prefixes: None,
+            retain_available: true,
+            max_connections: None,
+            upgrade_outgoing_qos: false,
+            allow_anonymous: true,
+            password_file: false,
+            connection_messages: true,
+            // Mosquitto treats a connection without CONNECT as having keep alive 60, dropped at 1.5×.
+            connect_timeout: Duration::from_secs(90),
+        }
+    }
+}

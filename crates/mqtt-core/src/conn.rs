@@ -1,0 +1,118 @@
+//! Per-connection state: the phase of the CONNECT handshake, keep alive, and what the client
+//! told us about itself (its receive maximum, packet size limit and topic aliases).
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::time::{Duration, Instant};
+
+use mqtt_codec::{Connect, Packet, ProtocolVersion, TopicName};
+
+use crate::event::{ConnId, PeerInfo};
+use crate::session::SessionKey;
+
+/// Packets a client may pipeline behind its CONNECT while the password check runs.
+pub(crate) const MAX_PENDING_WHILE_AUTHENTICATING: usize = 10_000;
+
+/// Where a connection is in its life.
+#[derive(Debug)]
+pub(crate) enum Phase {
+    /// Opened; no CONNECT yet.
+    AwaitConnect,
+    /// CONNECT received; waiting for `handle_auth_result`.
+    Authenticating {
+        /// The CONNECT being decided.
+        connect: Box<Connect>,
+        /// Its client id (assigned if it was empty).
+        client_id: String,
+        /// Whether `client_id` was assigned by us.
+        assigned: bool,
+        /// Packets received meanwhile, replayed once accepted.
+        pending: Vec<Packet>,
+    },
+    /// CONNACK 0 sent; attached to a session.
+    Connected(SessionKey),
+}
+
+/// One network connection.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    /// The remote end.
+    pub(crate) peer: PeerInfo,
+    /// Handshake phase.
+    pub(crate) phase: Phase,
+    /// Protocol version of its CONNECT (v3.1.1 before one arrives).
+    pub(crate) protocol: ProtocolVersion,
+    /// When it was opened.
+    pub(crate) opened_at: Instant,
+    /// When the last packet arrived.
+    pub(crate) last_in: Instant,
+    /// 1.5 × the effective keep alive; `None` = no keep alive.
+    pub(crate) keep_alive_limit: Option<Duration>,
+    /// The `Timer::Conn` entry scheduled for it.
+    pub(crate) timer_at: Option<Instant>,
+    /// Client's v5 Maximum Packet Size.
+    pub(crate) max_packet_out: Option<u32>,
+    /// Client's v5 Receive Maximum (65535 when not given).
+    pub(crate) receive_max_out: u16,
+    /// Client's v5 Topic Alias Maximum.
+    pub(crate) topic_alias_max_out: u16,
+    /// Aliases the client set up towards us.
+    pub(crate) aliases_in: BTreeMap<u16, TopicName>,
+    /// Aliases we set up towards the client (looked up, never iterated).
+    pub(crate) aliases_out: HashMap<TopicName, u16>,
+    /// Username from CONNECT.
+    pub(crate) username: Option<String>,
+}
+
+impl Conn {
+    /// A connection that has just been opened.
+    pub(crate) fn new(peer: PeerInfo, now: Instant) -> Self {
+        Self {
+            peer,
+            phase: Phase::AwaitConnect,
+            protocol: ProtocolVersion::V3_1_1,
+            opened_at: now,
+            last_in: now,
+            keep_alive_limit: None,
+            timer_at: None,
+            max_packet_out: None,
+            receive_max_out: u16::MAX,
+            topic_alias_max_out: 0,
+            aliases_in: BTreeMap::new(),
+            aliases_out: HashMap::new(),
+            username: None,
+        }
+    }
+
+    /// The session it is attached to, once connected.
+    pub(crate) fn session(&self) -> Option<SessionKey> {
+        match self.phase {
+            Phase::Connected(key) => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// Connections by id. The ids come from the runtime, never from a peer, so a fast
+/// multiplicative hash is safe here and saves SipHash's cost on every packet.
+pub(crate) type ConnMap<V> = HashMap<ConnId, V, BuildHasherDefault<ConnIdHasher>>;
+
+/// FxHash-style hasher for [`ConnId`] keys (see [`ConnMap`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ConnIdHasher(u64);
+
+impl Hasher for ConnIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517C_C1B7_2722_0A95);
+    }
+}

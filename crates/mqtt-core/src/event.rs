@@ -1,0 +1,243 @@
+//! The vocabulary between the core and its runtime: connection ids, peer facts, inputs that
+//! end a connection, and everything the core asks the runtime to do ([`Output`]).
+
+use bytes::Bytes;
+use mqtt_codec::{Packet, PacketType, ProtocolVersion, QoS, ReasonCode};
+
+/// Identifies one network connection. Chosen by the runtime, never reused while the process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+/// What the runtime knows about the other end of a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Remote address without the port (`127.0.0.1`, `::1`), or the Unix socket path.
+    pub address: String,
+    /// Remote port (0 for Unix sockets).
+    pub port: u16,
+}
+
+/// Why a connection ended without the core asking for it (input of `Broker::handle_closed`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseCause {
+    /// The peer closed the socket without sending DISCONNECT.
+    PeerClosed,
+    /// Reading or writing failed; the text is the OS error.
+    Io(String),
+    /// The runtime is shutting the connection down (wills are published).
+    ServerShutdown,
+}
+
+/// One thing the runtime must do, drained with `Broker::poll_output`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "Send is nearly every output; boxing its packet would allocate once per packet"
+)]
+pub enum Output {
+    /// Encode `packet` with the connection's protocol version and write it.
+    Send {
+        /// Destination connection.
+        conn: ConnId,
+        /// The packet, in the order it must be written.
+        packet: Packet,
+    },
+    /// Flush what was sent so far, then close the connection. No more outputs follow for `conn`.
+    Close {
+        /// Connection to close.
+        conn: ConnId,
+        /// Why, for logging.
+        reason: DisconnectReason,
+    },
+    /// Check `username`/`password` against the password file away from the driver task, then
+    /// call `Broker::handle_auth_result`. No CONNACK is sent until the answer arrives.
+    Authenticate {
+        /// The connecting client.
+        conn: ConnId,
+        /// Client id from the CONNECT (or the one assigned to it).
+        client_id: String,
+        /// Username from the CONNECT.
+        username: String,
+        /// Password from the CONNECT, if any.
+        password: Option<Bytes>,
+    },
+    /// A fact for the log; the runtime formats Mosquitto's line.
+    Log(LogEvent),
+}
+
+/// A will as described in the `Will message specified` log line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WillInfo {
+    /// Will topic.
+    pub topic: String,
+    /// Payload size in bytes.
+    pub payload_len: usize,
+    /// Will QoS.
+    pub qos: QoS,
+    /// Will retain flag.
+    pub retain: bool,
+}
+
+/// Why an incoming PUBLISH was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Payload larger than `message_size_limit`.
+    TooLarge,
+    /// The access control hook (or the `$SYS` rule) refused the write.
+    NotAuthorized,
+}
+
+/// Facts worth a log line. Field docs name the Mosquitto line each one becomes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogEvent {
+    /// `New client connected from {addr}:{port} as {id} (p{1|2|5}, c{0|1}, k{keep_alive}[, u'{user}']).`
+    ClientConnected {
+        /// The connection.
+        conn: ConnId,
+        /// Its peer.
+        peer: PeerInfo,
+        /// Client id (assigned ids included).
+        client_id: String,
+        /// Protocol version of the CONNECT.
+        protocol: ProtocolVersion,
+        /// Clean start / clean session flag as sent.
+        clean_start: bool,
+        /// Keep alive as sent.
+        keep_alive: u16,
+        /// Username, if any.
+        username: Option<String>,
+    },
+    /// `Will message specified ({len} bytes) (r{retain}, q{qos}).` + `\t{topic}`, or
+    /// `No will message specified.` when `will` is `None`.
+    WillSpecified {
+        /// The connection.
+        conn: ConnId,
+        /// The will, if any.
+        will: Option<WillInfo>,
+    },
+    /// `Client {id} already connected, closing old connection.`
+    SessionTakenOver {
+        /// The client id taken over.
+        client_id: String,
+        /// The connection being closed.
+        old_conn: ConnId,
+        /// The connection taking over.
+        new_conn: ConnId,
+    },
+    /// One of the disconnect lines, chosen by `reason` (`<unknown>` when `client_id` is `None`).
+    ClientDisconnected {
+        /// The connection.
+        conn: ConnId,
+        /// Client id if the CONNECT was accepted.
+        client_id: Option<String>,
+        /// Why it ended.
+        reason: DisconnectReason,
+    },
+    /// `Bad client {id} sending multiple CONNECT messages.`
+    MultipleConnect {
+        /// The connection.
+        conn: ConnId,
+        /// Its client id.
+        client_id: String,
+    },
+    /// `Expiring client {id} due to timeout.`
+    SessionExpired {
+        /// Client id of the expired session.
+        client_id: String,
+    },
+    /// `Outgoing messages are being dropped for client {id}.` (once per overflow episode)
+    QueueFull {
+        /// The client whose queue is full.
+        client_id: String,
+    },
+    /// `Dropped too large PUBLISH from …` or `Denied PUBLISH from …`
+    /// `({id} (d{dup}, q{qos}, r{retain}, m{packet_id}, '{topic}', ... ({len} bytes))`.
+    PublishDropped {
+        /// The publishing connection.
+        conn: ConnId,
+        /// Its client id.
+        client_id: String,
+        /// Which line.
+        why: DropReason,
+        /// DUP flag.
+        dup: bool,
+        /// QoS.
+        qos: QoS,
+        /// Retain flag.
+        retain: bool,
+        /// Packet id, 0 for QoS 0.
+        packet_id: u16,
+        /// Topic after alias resolution.
+        topic: String,
+        /// Payload size.
+        payload_len: usize,
+    },
+    /// `Dropping too large outgoing PUBLISH for {id} ({size} bytes)`
+    OutgoingTooLarge {
+        /// The receiving client.
+        client_id: String,
+        /// Encoded size of the PUBLISH.
+        size: usize,
+    },
+    /// `Warning: Received {packet} from {id} for an unknown packet identifier {packet_id}.`
+    UnknownPacketId {
+        /// The client.
+        client_id: String,
+        /// PUBACK, PUBREC, PUBREL or PUBCOMP.
+        packet: PacketType,
+        /// The unknown id.
+        packet_id: u16,
+    },
+}
+
+/// Why a connection ends; the `reason` of [`Output::Close`] and of
+/// [`LogEvent::ClientDisconnected`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// DISCONNECT received: `Client %s disconnected.`
+    ClientDisconnected,
+    /// Another connection took over the client id: `Client %s disconnected.`
+    TakenOver,
+    /// Socket closed by the peer: `Client %s closed its connection.`
+    PeerClosed,
+    /// Socket error: `Client %s disconnected: %s.`
+    Io(String),
+    /// Keep alive (or CONNECT) timeout: `Client %s has exceeded timeout, disconnecting.`
+    KeepAliveTimeout,
+    /// Authentication refused: `Client <unknown> disconnected, not authorised.`
+    NotAuthorized,
+    /// CONNECT refused with this CONNACK code: `Client %s disconnected.`
+    ConnectRefused(ReasonCode),
+    /// Malformed packet: `Client %s disconnected due to malformed packet.`
+    MalformedPacket,
+    /// Protocol error: `Client %s disconnected due to protocol error.`
+    ProtocolError,
+    /// Packet above the maximum size: `Client %s disconnected due to oversize packet.`
+    PacketTooLarge,
+    /// `Client %s disconnected due to QoS too high or retain not supported.`
+    QosOrRetainNotSupported,
+    /// Refused at accept: `Client connection from %s denied: max_connections exceeded.`
+    MaxConnections,
+    /// The broker is shutting down: `Client %s disconnected.`
+    ServerShutdown,
+}
+
+impl DisconnectReason {
+    /// The reason a v5 DISCONNECT carries for this, if the broker sends one at all.
+    pub(crate) fn v5_disconnect_code(&self) -> Option<ReasonCode> {
+        match self {
+            Self::TakenOver => Some(ReasonCode::SessionTakenOver),
+            Self::KeepAliveTimeout => Some(ReasonCode::KeepAliveTimeout),
+            Self::MalformedPacket => Some(ReasonCode::MalformedPacket),
+            Self::ProtocolError => Some(ReasonCode::ProtocolError),
+            Self::PacketTooLarge => Some(ReasonCode::PacketTooLarge),
+            Self::ServerShutdown => Some(ReasonCode::ServerShuttingDown),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! `Message`: an application message as the broker keeps it (shared by every queue and the
+//! retained store through an `Arc`, so fan-out never copies a payload), and the building of
+//! the per-subscriber PUBLISH packet.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mqtt_codec::{PacketId, Properties, ProtocolVersion, Publish, QoS, TopicName};
+
+/// An application message inside the broker.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Message {
+    /// Topic (aliases already resolved).
+    pub(crate) topic: TopicName,
+    /// Payload, a slice of the publisher's read buffer.
+    pub(crate) payload: Bytes,
+    /// QoS it was published with.
+    pub(crate) qos: QoS,
+    /// Retain flag it was published with.
+    pub(crate) retain: bool,
+    /// v5 properties passed through to subscribers (no topic alias, no subscription ids, no
+    /// expiry: those are per delivery).
+    pub(crate) properties: Properties,
+    /// When the v5 Message Expiry Interval runs out.
+    pub(crate) expires_at: Option<Instant>,
+}
+
+/// A message shared between queues.
+pub(crate) type SharedMessage = Arc<Message>;
+
+impl Message {
+    /// Builds a message from a received PUBLISH (or will), splitting off per-hop properties.
+    pub(crate) fn from_publish(
+        topic: TopicName,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        mut properties: Properties,
+        now: Instant,
+    ) -> Self {
+        let expires_at = properties
+            .message_expiry_interval
+            .take()
+            .map(|secs| now + Duration::from_secs(u64::from(secs)));
+        properties.topic_alias = None;
+        properties.subscription_identifiers.clear();
+        Self { topic, payload, qos, retain, properties, expires_at }
+    }
+
+    /// Whether the message expired at `now`.
+    pub(crate) fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// How one message goes to one subscriber: the message plus the per-subscriber flags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Delivery {
+    /// The shared message.
+    pub(crate) message: SharedMessage,
+    /// QoS of this delivery.
+    pub(crate) qos: QoS,
+    /// Retain flag of this delivery.
+    pub(crate) retain: bool,
+    /// v5 Subscription Identifiers of the matching subscriptions.
+    pub(crate) sub_ids: Vec<u32>,
+}
+
+impl Delivery {
+    /// Payload size, the unit of `max_queued_bytes`.
+    pub(crate) fn payload_len(&self) -> usize {
+        self.message.payload.len()
+    }
+
+    /// The PUBLISH for one subscriber, or `None` if the message expired.
+    ///
+    /// [v5 MQTT-3.3.2-6] the Message Expiry Interval sent is what remains of the original.
+    pub(crate) fn to_publish(
+        &self,
+        packet_id: Option<PacketId>,
+        dup: bool,
+        version: ProtocolVersion,
+        now: Instant,
+    ) -> Option<Publish> {
+        let remaining = match self.message.expires_at {
+            Some(at) => {
+                let left = at.checked_duration_since(now).filter(|d| !d.is_zero())?;
+                // Round up, so a message with 0.4 s left is not sent as "expires now".
+                let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+                Some(u32::try_from(secs).unwrap_or(u32::MAX))
+            }
+            None => None,
+        };
+        let properties = if version == ProtocolVersion::V5 {
+            let mut properties = self.message.properties.clone();
+            properties.message_expiry_interval = remaining;
+            properties.subscription_identifiers.clone_from(&self.sub_ids);
+            properties
+        } else {
+            Properties::default()
+        };
+        Some(Publish {
+            dup,
+            qos: self.qos,
+            retain: self.retain,
+            topic: self.message.topic.clone(),
+            packet_id,
+            properties,
+            payload: self.message.payload.clone(),
+        })
+    }
+}

@@ -1,0 +1,219 @@
+//! QoS 1/2 bookkeeping for one session: the outgoing in-flight window with packet-id
+//! allocation, the queue behind it (bounded by count and bytes), and the incoming QoS 2 ids
+//! waiting for PUBREL.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use mqtt_codec::{PacketId, QoS};
+
+use crate::message::Delivery;
+
+/// Where an outgoing QoS 1/2 message is in its flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutState {
+    /// QoS 1 PUBLISH sent, waiting for PUBACK.
+    Qos1Sent,
+    /// QoS 2 PUBLISH sent, waiting for PUBREC.
+    Qos2Sent,
+    /// PUBREL sent, waiting for PUBCOMP.
+    Released,
+}
+
+/// One outgoing message in flight.
+#[derive(Clone, Debug)]
+pub(crate) struct InFlight {
+    /// Send order, so a reconnect re-sends in the original order.
+    pub(crate) seq: u64,
+    /// What was sent.
+    pub(crate) delivery: Delivery,
+    /// Flow state.
+    pub(crate) state: OutState,
+}
+
+/// Result of trying to queue a delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Enqueued {
+    /// Queued.
+    Yes,
+    /// Dropped because the queue is full; `first` on the first drop of an overflow episode.
+    Dropped { first: bool },
+}
+
+/// The outgoing side of a session.
+#[derive(Debug, Default)]
+pub(crate) struct Outgoing {
+    inflight: BTreeMap<u16, InFlight>,
+    queue: VecDeque<Delivery>,
+    queued_bytes: usize,
+    next_id: u16,
+    next_seq: u64,
+    dropping: bool,
+}
+
+/// Queue bounds, from the config (0 = unlimited).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QueueLimits {
+    pub(crate) messages: usize,
+    pub(crate) bytes: usize,
+}
+
+impl Outgoing {
+    /// Number of messages in flight.
+    pub(crate) fn inflight_len(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Number of queued (not yet sent) messages.
+    pub(crate) fn queued_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Queues a delivery, respecting `limits`.
+    pub(crate) fn enqueue(&mut self, delivery: Delivery, limits: QueueLimits) -> Enqueued {
+        let full = (limits.messages != 0 && self.queue.len() >= limits.messages)
+            || (limits.bytes != 0 && self.queued_bytes + delivery.payload_len() > limits.bytes);
+        if full {
+            let first = !self.dropping;
+            self.dropping = true;
+            return Enqueued::Dropped { first };
+        }
+        self.dropping = false;
+        self.queued_bytes += delivery.payload_len();
+        self.queue.push_back(delivery);
+        Enqueued::Yes
+    }
+
+    /// Takes the next queued delivery.
+    pub(crate) fn dequeue(&mut self) -> Option<Delivery> {
+        let delivery = self.queue.pop_front()?;
+        self.queued_bytes -= delivery.payload_len();
+        Some(delivery)
+    }
+
+    /// Allocates a free packet id and records `delivery` as in flight.
+    ///
+    /// # Errors
+    /// Gives the delivery back if every packet id is in use (the caller keeps it queued).
+    pub(crate) fn start(&mut self, delivery: Delivery) -> Result<PacketId, Delivery> {
+        let state = match delivery.qos {
+            QoS::ExactlyOnce => OutState::Qos2Sent,
+            _ => OutState::Qos1Sent,
+        };
+        if self.inflight.len() >= usize::from(u16::MAX) {
+            return Err(delivery);
+        }
+        loop {
+            self.next_id = self.next_id.wrapping_add(1);
+            if self.next_id == 0 {
+                continue;
+            }
+            if !self.inflight.contains_key(&self.next_id) {
+                break;
+            }
+        }
+        let Some(id) = PacketId::new(self.next_id) else { return Err(delivery) };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.inflight.insert(self.next_id, InFlight { seq, delivery, state });
+        Ok(id)
+    }
+
+    /// Completes a QoS 1 flow (PUBACK) or a QoS 2 flow (PUBCOMP). Returns whether `id` was in
+    /// the expected state.
+    pub(crate) fn complete(&mut self, id: PacketId, expected: OutState) -> bool {
+        match self.inflight.get(&id.get()) {
+            Some(flight) if flight.state == expected => {
+                self.inflight.remove(&id.get());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Handles PUBREC: moves the flow to waiting for PUBCOMP. Returns false for an unknown id.
+    /// A PUBREC for a message already released is answered with PUBREL again.
+    pub(crate) fn received(&mut self, id: PacketId) -> bool {
+        match self.inflight.get_mut(&id.get()) {
+            Some(flight) if flight.state != OutState::Qos1Sent => {
+                flight.state = OutState::Released;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Drops a flow that the receiver ended with an error reason (v5 PUBREC >= 0x80).
+    pub(crate) fn abandon(&mut self, id: PacketId) {
+        self.inflight.remove(&id.get());
+    }
+
+    /// In-flight messages in the order they were first sent (for re-sending on reconnect).
+    pub(crate) fn inflight_in_order(&self) -> Vec<(PacketId, &InFlight)> {
+        let mut all: Vec<_> = self
+            .inflight
+            .iter()
+            .filter_map(|(&id, flight)| Some((PacketId::new(id)?, flight)))
+            .collect();
+        all.sort_by_key(|(_, flight)| flight.seq);
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use mqtt_codec::{Properties, TopicName};
+
+    use super::*;
+    use crate::message::Message;
+
+    fn delivery(payload: &'static str) -> Delivery {
+        let now = crate::tests::harness::epoch();
+        let topic = TopicName::new("t").expect("a valid topic");
+        let message = Message::from_publish(
+            topic,
+            Bytes::from_static(payload.as_bytes()),
+            QoS::AtLeastOnce,
+            false,
+            Properties::default(),
+            now,
+        );
+        Delivery {
+            message: Arc::new(message),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            sub_ids: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn packet_ids_skip_ids_still_in_flight() {
+        let mut out = Outgoing::default();
+        let a = out.start(delivery("a")).expect("free id");
+        let b = out.start(delivery("b")).expect("free id");
+        assert_eq!((a.get(), b.get()), (1, 2));
+        out.next_id = u16::MAX;
+        let c = out.start(delivery("c")).expect("free id");
+        assert_eq!(c.get(), 3, "wraps past 0 and skips 1 and 2");
+        assert!(out.complete(a, OutState::Qos1Sent));
+        assert!(!out.complete(a, OutState::Qos1Sent));
+    }
+
+    #[test]
+    fn queue_is_bounded_by_count_and_bytes_and_reports_the_first_drop() {
+        let mut out = Outgoing::default();
+        let limits = QueueLimits { messages: 2, bytes: 0 };
+        assert_eq!(out.enqueue(delivery("a"), limits), Enqueued::Yes);
+        assert_eq!(out.enqueue(delivery("b"), limits), Enqueued::Yes);
+        assert_eq!(out.enqueue(delivery("c"), limits), Enqueued::Dropped { first: true });
+        assert_eq!(out.enqueue(delivery("d"), limits), Enqueued::Dropped { first: false });
+        let bytes = QueueLimits { messages: 0, bytes: 3 };
+        let mut out = Outgoing::default();
+        assert_eq!(out.enqueue(delivery("ab"), bytes), Enqueued::Yes);
+        assert_eq!(out.enqueue(delivery("cd"), bytes), Enqueued::Dropped { first: true });
+        assert_eq!(out.dequeue().map(|d| d.payload_len()), Some(2));
+        assert_eq!(out.enqueue(delivery("cd"), bytes), Enqueued::Yes);
+    }
+}

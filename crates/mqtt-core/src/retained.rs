@@ -1,0 +1,124 @@
+//! The retained-message store: one message per topic, replaced by newer ones, deleted by an
+//! empty payload, looked up by subscription filter. Expired messages are dropped when met.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::time::Instant;
+
+use crate::message::SharedMessage;
+use crate::topic;
+
+/// Retained messages by topic, in topic order (so delivery order is deterministic).
+#[derive(Debug, Default)]
+pub(crate) struct RetainedStore {
+    by_topic: BTreeMap<String, SharedMessage>,
+}
+
+impl RetainedStore {
+    /// Stores `message` for its topic, or deletes the topic's message if the payload is empty
+    /// ([v5 MQTT-3.3.1-6], [v5 MQTT-3.3.1-7]).
+    pub(crate) fn store(&mut self, message: SharedMessage) {
+        if message.payload.is_empty() {
+            self.by_topic.remove(message.topic.as_str());
+        } else {
+            self.by_topic.insert(message.topic.as_str().to_owned(), message);
+        }
+    }
+
+    /// Retained messages whose topic matches `filter`, skipping (and deleting) expired ones.
+    ///
+    /// Only topics sharing the filter's literal prefix (the text before its first wildcard)
+    /// are looked at, so `sensors/#` costs a range scan, not a walk over every retained topic.
+    pub(crate) fn matching(&mut self, filter: &str, now: Instant) -> Vec<SharedMessage> {
+        let prefix = match filter.find(['+', '#']) {
+            // `a/#` also matches `a` itself, so its prefix stops before the separator.
+            Some(at) if filter[at..].starts_with('#') => {
+                let before = &filter[..at];
+                before.strip_suffix('/').unwrap_or(before)
+            }
+            Some(at) => &filter[..at],
+            None => filter,
+        };
+        let mut found = Vec::new();
+        let mut expired = Vec::new();
+        for (name, message) in
+            self.by_topic.range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+        {
+            if !name.starts_with(prefix) {
+                break;
+            }
+            if !topic::matches(filter, name) {
+                continue;
+            }
+            if message.is_expired(now) {
+                expired.push(name.clone());
+            } else {
+                found.push(message.clone());
+            }
+        }
+        for name in expired {
+            self.by_topic.remove(&name);
+        }
+        found
+    }
+
+    /// Number of retained messages.
+    pub(crate) fn len(&self) -> usize {
+        self.by_topic.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use mqtt_codec::{Properties, QoS, TopicName};
+
+    use super::*;
+    use crate::message::Message;
+
+    fn message(topic: &str, expiry: Option<u32>, now: Instant) -> SharedMessage {
+        let properties = Properties { message_expiry_interval: expiry, ..Properties::default() };
+        let topic = TopicName::new(topic).expect("valid topic");
+        Arc::new(Message::from_publish(
+            topic,
+            Bytes::from_static(b"x"),
+            QoS::AtMostOnce,
+            true,
+            properties,
+            now,
+        ))
+    }
+
+    fn topics(found: &[SharedMessage]) -> Vec<&str> {
+        found.iter().map(|m| m.topic.as_str()).collect()
+    }
+
+    #[test]
+    fn filters_find_exactly_the_matching_topics() {
+        let now = crate::tests::harness::epoch();
+        let mut store = RetainedStore::default();
+        for topic in ["a", "a/b", "a/b/c", "ab", "b/a", "$SYS/x"] {
+            store.store(message(topic, None, now));
+        }
+        assert_eq!(topics(&store.matching("a/#", now)), ["a", "a/b", "a/b/c"]);
+        assert_eq!(topics(&store.matching("a/+", now)), ["a/b"]);
+        assert_eq!(topics(&store.matching("+/a", now)), ["b/a"]);
+        assert_eq!(topics(&store.matching("#", now)), ["a", "a/b", "a/b/c", "ab", "b/a"]);
+        assert_eq!(topics(&store.matching("ab", now)), ["ab"]);
+        assert_eq!(topics(&store.matching("$SYS/#", now)), ["$SYS/x"]);
+    }
+
+    #[test]
+    fn expired_messages_are_dropped_when_met() {
+        let now = crate::tests::harness::epoch();
+        let mut store = RetainedStore::default();
+        store.store(message("t/short", Some(1), now));
+        store.store(message("t/long", Some(100), now));
+        let later = now + Duration::from_secs(2);
+        assert_eq!(topics(&store.matching("t/#", later)), ["t/long"]);
+        assert_eq!(store.len(), 1);
+    }
+}

@@ -1,0 +1,14 @@
+//! Behaviour tests of the broker, driven through the fake-clock [`harness::Harness`]; one
+//! file per area of the protocol.
+
+pub(crate) mod harness;
+
+mod connect;
+mod keepalive;
+mod qos;
+mod retain;
+mod robustness;
+mod routing;
+mod session;
+mod v5;
+mod will;

@@ -1,0 +1,496 @@
+//! `Harness`: drives a `Broker` with a fake clock and named in-memory clients, capturing what
+//! each client receives, so broker tests read like stories and run in microseconds.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mqtt_codec::{
+    Ack, ConnAck, Connect, Disconnect, MqttString, Packet, PacketId, Properties, ProtocolVersion,
+    Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, SubscriptionOptions, TopicFilter,
+    TopicName, Unsubscribe, Will,
+};
+
+use crate::{Broker, CloseCause, Config, ConnId, DisconnectReason, LogEvent, Output, PeerInfo};
+
+/// What one in-memory client has seen.
+#[derive(Debug, Default)]
+struct ClientLog {
+    version: Option<ProtocolVersion>,
+    received: Vec<Packet>,
+    closed: Option<DisconnectReason>,
+    auto_ack: bool,
+    next_packet_id: u16,
+}
+
+/// A broker, a fake clock and the clients talking to it.
+pub(crate) struct Harness {
+    pub(crate) broker: Broker,
+    pub(crate) now: Instant,
+    next_conn: u64,
+    clients: BTreeMap<ConnId, ClientLog>,
+    /// Every log event, in order.
+    pub(crate) logs: Vec<LogEvent>,
+    /// `Output::Authenticate` requests: (conn, username, password).
+    pub(crate) auth_requests: Vec<(ConnId, String, Option<Bytes>)>,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
+}
+
+/// A CONNECT under construction, with readable setters.
+pub(crate) struct ConnectBuilder(pub(crate) Connect);
+
+impl ConnectBuilder {
+    pub(crate) fn version(&mut self, version: ProtocolVersion) -> &mut Self {
+        self.0.protocol = version;
+        self
+    }
+    pub(crate) fn v5(&mut self) -> &mut Self {
+        self.version(ProtocolVersion::V5)
+    }
+    pub(crate) fn keep_alive_secs(&mut self, secs: u16) -> &mut Self {
+        self.0.keep_alive = secs;
+        self
+    }
+    pub(crate) fn clean(&mut self, clean: bool) -> &mut Self {
+        self.0.clean_start = clean;
+        self
+    }
+    pub(crate) fn session_expiry(&mut self, secs: u32) -> &mut Self {
+        self.0.properties.session_expiry_interval = Some(secs);
+        self
+    }
+    pub(crate) fn will(&mut self, topic: &str, payload: &str) -> &mut Self {
+        self.0.will = Some(Will {
+            topic: topic_name(topic),
+            payload: Bytes::copy_from_slice(payload.as_bytes()),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            properties: Properties::default(),
+        });
+        self
+    }
+    pub(crate) fn will_delay(&mut self, secs: u32) -> &mut Self {
+        if let Some(will) = &mut self.0.will {
+            will.properties.will_delay_interval = Some(secs);
+        }
+        self
+    }
+    pub(crate) fn will_retain(&mut self) -> &mut Self {
+        if let Some(will) = &mut self.0.will {
+            will.retain = true;
+        }
+        self
+    }
+    pub(crate) fn username(&mut self, name: &str) -> &mut Self {
+        self.0.username = Some(mqtt_string(name));
+        self
+    }
+    pub(crate) fn password(&mut self, password: &str) -> &mut Self {
+        self.0.password = Some(Bytes::copy_from_slice(password.as_bytes()));
+        self
+    }
+    pub(crate) fn receive_maximum(&mut self, max: u16) -> &mut Self {
+        self.0.properties.receive_maximum = Some(max);
+        self
+    }
+    pub(crate) fn max_packet_size(&mut self, max: u32) -> &mut Self {
+        self.0.properties.maximum_packet_size = Some(max);
+        self
+    }
+    pub(crate) fn topic_alias_maximum(&mut self, max: u16) -> &mut Self {
+        self.0.properties.topic_alias_maximum = Some(max);
+        self
+    }
+    pub(crate) fn properties(&mut self) -> &mut Properties {
+        &mut self.0.properties
+    }
+}
+
+pub(crate) fn mqtt_string(s: &str) -> MqttString {
+    MqttString::new(s).expect("test strings are valid")
+}
+
+pub(crate) fn topic_name(s: &str) -> TopicName {
+    TopicName::new(s).expect("test topics are valid")
+}
+
+pub(crate) fn topic_filter(s: &str) -> TopicFilter {
+    TopicFilter::new(s).expect("test filters are valid")
+}
+
+pub(crate) fn packet_id(id: u16) -> PacketId {
+    PacketId::new(id).expect("test packet ids are not 0")
+}
+
+/// Subscription options with everything but QoS at its default.
+pub(crate) fn options(qos: QoS) -> SubscriptionOptions {
+    SubscriptionOptions {
+        qos,
+        no_local: false,
+        retain_as_published: false,
+        retain_handling: RetainHandling::SendAtSubscribe,
+    }
+}
+
+/// A PUBLISH with no properties.
+pub(crate) fn publish_packet(
+    topic: &str,
+    payload: &str,
+    qos: QoS,
+    retain: bool,
+    id: Option<u16>,
+) -> Publish {
+    Publish {
+        dup: false,
+        qos,
+        retain,
+        topic: topic_name(topic),
+        packet_id: id.map(packet_id),
+        properties: Properties::default(),
+        payload: Bytes::copy_from_slice(payload.as_bytes()),
+    }
+}
+
+pub(crate) fn ack(id: u16) -> Ack {
+    Ack { packet_id: packet_id(id), reason: ReasonCode::Success, properties: Properties::default() }
+}
+
+/// The one real instant tests start their fake clocks from; time then only moves when a test
+/// says so.
+pub(crate) fn epoch() -> Instant {
+    #[expect(clippy::disallowed_methods, reason = "the fake clock needs one real starting point")]
+    Instant::now()
+}
+
+impl Harness {
+    pub(crate) fn new(config: Config) -> Self {
+        let now = epoch();
+        Self {
+            broker: Broker::new(config, 1),
+            now,
+            next_conn: 0,
+            clients: BTreeMap::new(),
+            logs: Vec::new(),
+            auth_requests: Vec::new(),
+        }
+    }
+
+    /// Opens a connection that has not sent anything yet.
+    pub(crate) fn open(&mut self) -> ConnId {
+        self.next_conn += 1;
+        let conn = ConnId(self.next_conn);
+        self.clients.insert(conn, ClientLog::default());
+        self.broker.handle_open(
+            conn,
+            PeerInfo { address: "127.0.0.1".into(), port: 40000 },
+            self.now,
+        );
+        self.pump();
+        conn
+    }
+
+    /// The CONNECT a client named `id` sends by default: v3.1.1, clean, keep alive 60.
+    pub(crate) fn connect_packet(id: &str) -> ConnectBuilder {
+        let mut connect = Connect {
+            protocol: ProtocolVersion::V3_1_1,
+            clean_start: true,
+            keep_alive: 60,
+            client_id: mqtt_string(id),
+            will: None,
+            username: None,
+            password: None,
+            properties: Properties::default(),
+        };
+        connect.clean_start = true;
+        ConnectBuilder(connect)
+    }
+
+    /// Connects `id` with the default CONNECT and checks it was accepted.
+    pub(crate) fn connect(&mut self, id: &str) -> ConnId {
+        self.connect_with(id, |_| {})
+    }
+
+    /// Connects `id` with a customised CONNECT and checks it was accepted.
+    pub(crate) fn connect_with(
+        &mut self,
+        id: &str,
+        customise: impl FnOnce(&mut ConnectBuilder),
+    ) -> ConnId {
+        let conn = self.try_connect_with(id, customise);
+        let connack = self.connack(conn);
+        assert_eq!(connack.reason, ReasonCode::Success, "CONNECT of {id:?} refused");
+        conn
+    }
+
+    /// Opens a connection and sends a customised CONNECT, whatever the answer.
+    pub(crate) fn try_connect_with(
+        &mut self,
+        id: &str,
+        customise: impl FnOnce(&mut ConnectBuilder),
+    ) -> ConnId {
+        let mut builder = Self::connect_packet(id);
+        customise(&mut builder);
+        let conn = self.open();
+        if let Some(client) = self.clients.get_mut(&conn) {
+            client.version = Some(builder.0.protocol);
+        }
+        self.send(conn, Packet::Connect(builder.0));
+        conn
+    }
+
+    /// The CONNACK `conn` received (the first packet), without removing other packets.
+    pub(crate) fn connack(&mut self, conn: ConnId) -> ConnAck {
+        let client = self.clients.get_mut(&conn).expect("known client");
+        let at = client.received.iter().position(|p| matches!(p, Packet::ConnAck(_)));
+        match at.map(|at| client.received.remove(at)) {
+            Some(Packet::ConnAck(ack)) => ack,
+            _ => panic!("no CONNACK for {conn:?}; got {:?}", client.received),
+        }
+    }
+
+    /// Delivers `packet` from `conn` to the broker and runs the outputs.
+    pub(crate) fn send(&mut self, conn: ConnId, packet: Packet) {
+        self.broker.handle_packet(conn, packet, self.now);
+        self.pump();
+    }
+
+    /// The socket of `conn` dies without DISCONNECT.
+    pub(crate) fn kill(&mut self, conn: ConnId) {
+        self.broker.handle_closed(conn, CloseCause::PeerClosed, self.now);
+        self.pump();
+    }
+
+    /// A normal DISCONNECT (reason 0, no properties).
+    pub(crate) fn disconnect(&mut self, conn: ConnId) {
+        self.disconnect_with(conn, ReasonCode::Success, Properties::default());
+    }
+
+    pub(crate) fn disconnect_with(
+        &mut self,
+        conn: ConnId,
+        reason: ReasonCode,
+        properties: Properties,
+    ) {
+        self.send(conn, Packet::Disconnect(Disconnect { reason, properties }));
+    }
+
+    /// Makes `conn` acknowledge every QoS 1/2 message it receives, as a well-behaved client.
+    pub(crate) fn auto_ack(&mut self, conn: ConnId) {
+        if let Some(client) = self.clients.get_mut(&conn) {
+            client.auto_ack = true;
+        }
+    }
+
+    /// SUBSCRIBE to one filter; returns the SUBACK codes.
+    pub(crate) fn subscribe(&mut self, conn: ConnId, filter: &str, qos: QoS) -> Vec<ReasonCode> {
+        self.subscribe_with(conn, &[(filter, options(qos))], Properties::default())
+    }
+
+    /// SUBSCRIBE with full options; returns the SUBACK codes.
+    pub(crate) fn subscribe_with(
+        &mut self,
+        conn: ConnId,
+        filters: &[(&str, SubscriptionOptions)],
+        properties: Properties,
+    ) -> Vec<ReasonCode> {
+        let id = self.next_packet_id(conn);
+        let filters = filters.iter().map(|(f, o)| (topic_filter(f), *o)).collect();
+        self.send(
+            conn,
+            Packet::Subscribe(Subscribe { packet_id: packet_id(id), filters, properties }),
+        );
+        let client = self.clients.get_mut(&conn).expect("known client");
+        let at = client.received.iter().position(|p| matches!(p, Packet::SubAck(_)));
+        match at.map(|at| client.received.remove(at)) {
+            Some(Packet::SubAck(SubAck { packet_id: got, reasons, .. })) => {
+                assert_eq!(got.get(), id, "SUBACK answers the SUBSCRIBE");
+                reasons
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// UNSUBSCRIBE from one filter; returns the UNSUBACK codes.
+    pub(crate) fn unsubscribe(&mut self, conn: ConnId, filter: &str) -> Vec<ReasonCode> {
+        let id = self.next_packet_id(conn);
+        let unsubscribe = Unsubscribe {
+            packet_id: packet_id(id),
+            filters: vec![topic_filter(filter)],
+            properties: Properties::default(),
+        };
+        self.send(conn, Packet::Unsubscribe(unsubscribe));
+        let client = self.clients.get_mut(&conn).expect("known client");
+        let at = client.received.iter().position(|p| matches!(p, Packet::UnsubAck(_)));
+        match at.map(|at| client.received.remove(at)) {
+            Some(Packet::UnsubAck(unsuback)) => unsuback.reasons,
+            other => panic!("expected UNSUBACK, got {other:?}"),
+        }
+    }
+
+    /// PUBLISH at QoS 0.
+    pub(crate) fn publish(&mut self, conn: ConnId, topic: &str, payload: &str) {
+        self.send(
+            conn,
+            Packet::Publish(publish_packet(topic, payload, QoS::AtMostOnce, false, None)),
+        );
+    }
+
+    /// PUBLISH a retained message at QoS 0.
+    pub(crate) fn publish_retained(&mut self, conn: ConnId, topic: &str, payload: &str) {
+        self.send(
+            conn,
+            Packet::Publish(publish_packet(topic, payload, QoS::AtMostOnce, true, None)),
+        );
+    }
+
+    /// PUBLISH at `qos` with the next packet id; returns that id (0 for QoS 0).
+    pub(crate) fn publish_qos(
+        &mut self,
+        conn: ConnId,
+        topic: &str,
+        payload: &str,
+        qos: QoS,
+    ) -> u16 {
+        let id = if qos == QoS::AtMostOnce { 0 } else { self.next_packet_id(conn) };
+        let packet = publish_packet(topic, payload, qos, false, (id != 0).then_some(id));
+        self.send(conn, Packet::Publish(packet));
+        id
+    }
+
+    fn next_packet_id(&mut self, conn: ConnId) -> u16 {
+        let client = self.clients.get_mut(&conn).expect("known client");
+        client.next_packet_id = client.next_packet_id.wrapping_add(1).max(1);
+        client.next_packet_id
+    }
+
+    /// Removes and returns everything `conn` received so far.
+    pub(crate) fn take(&mut self, conn: ConnId) -> Vec<Packet> {
+        std::mem::take(&mut self.clients.get_mut(&conn).expect("known client").received)
+    }
+
+    /// Removes received PUBLISHes of `conn` and returns them.
+    pub(crate) fn take_publishes(&mut self, conn: ConnId) -> Vec<Publish> {
+        let client = self.clients.get_mut(&conn).expect("known client");
+        let mut publishes = Vec::new();
+        client.received.retain(|packet| match packet {
+            Packet::Publish(publish) => {
+                publishes.push(publish.clone());
+                false
+            }
+            _ => true,
+        });
+        publishes
+    }
+
+    /// (topic, payload) of every PUBLISH `conn` received since the last call.
+    pub(crate) fn published_to(&mut self, conn: ConnId) -> Vec<(String, String)> {
+        self.take_publishes(conn)
+            .into_iter()
+            .map(|p| {
+                (p.topic.as_str().to_owned(), String::from_utf8_lossy(&p.payload).into_owned())
+            })
+            .collect()
+    }
+
+    /// Why the broker closed `conn`, if it did.
+    pub(crate) fn closed(&self, conn: ConnId) -> Option<&DisconnectReason> {
+        self.clients.get(&conn)?.closed.as_ref()
+    }
+
+    /// The reason of the DISCONNECT `conn` received, if any.
+    pub(crate) fn disconnect_reason(&mut self, conn: ConnId) -> Option<ReasonCode> {
+        self.take(conn).into_iter().find_map(|p| match p {
+            Packet::Disconnect(d) => Some(d.reason),
+            _ => None,
+        })
+    }
+
+    /// Moves the fake clock forward, firing every deadline on the way in order.
+    pub(crate) fn advance(&mut self, by: Duration) {
+        let end = self.now + by;
+        while let Some(at) = self.broker.poll_timeout() {
+            if at > end {
+                break;
+            }
+            self.now = self.now.max(at);
+            self.broker.handle_timeout(self.now);
+            self.pump();
+        }
+        self.now = end;
+        self.broker.handle_timeout(self.now);
+        self.pump();
+    }
+
+    /// Answers an authentication request.
+    pub(crate) fn auth_result(&mut self, conn: ConnId, allowed: bool) {
+        self.broker.handle_auth_result(conn, allowed, self.now);
+        self.pump();
+    }
+
+    /// Drains outputs into the clients' logs; auto-acking clients answer at once.
+    fn pump(&mut self) {
+        loop {
+            let mut replies = Vec::new();
+            while let Some(output) = self.broker.poll_output() {
+                match output {
+                    Output::Send { conn, packet } => {
+                        let client = self
+                            .clients
+                            .get_mut(&conn)
+                            .expect("the broker only sends to open clients");
+                        assert!(
+                            client.closed.is_none(),
+                            "packet {packet:?} sent to {conn:?} after Close"
+                        );
+                        if client.auto_ack {
+                            match &packet {
+                                Packet::Publish(Publish {
+                                    qos: QoS::AtLeastOnce,
+                                    packet_id: Some(id),
+                                    ..
+                                }) => {
+                                    replies.push((conn, Packet::PubAck(ack(id.get()))));
+                                }
+                                Packet::Publish(Publish {
+                                    qos: QoS::ExactlyOnce,
+                                    packet_id: Some(id),
+                                    ..
+                                }) => {
+                                    replies.push((conn, Packet::PubRec(ack(id.get()))));
+                                }
+                                Packet::PubRel(rel) => {
+                                    replies.push((conn, Packet::PubComp(ack(rel.packet_id.get()))))
+                                }
+                                _ => {}
+                            }
+                        }
+                        client.received.push(packet);
+                    }
+                    Output::Close { conn, reason } => {
+                        let client = self
+                            .clients
+                            .get_mut(&conn)
+                            .expect("the broker only closes open clients");
+                        assert!(client.closed.is_none(), "{conn:?} closed twice");
+                        client.closed = Some(reason);
+                    }
+                    Output::Authenticate { conn, username, password, .. } => {
+                        self.auth_requests.push((conn, username, password));
+                    }
+                    Output::Log(event) => self.logs.push(event),
+                }
+            }
+            if replies.is_empty() {
+                return;
+            }
+            for (conn, packet) in replies {
+                self.broker.handle_packet(conn, packet, self.now);
+            }
+        }
+    }
+}

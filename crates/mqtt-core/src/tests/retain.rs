@@ -1,0 +1,158 @@
+//! Retained messages: stored, replaced, deleted by an empty payload, delivered on subscribe
+//! with the retain flag, v5 retain handling, and expiry.
+
+use std::time::Duration;
+
+use mqtt_codec::{Packet, Properties, QoS, ReasonCode, RetainHandling};
+
+use super::harness::{Harness, options, publish_packet};
+use crate::{Config, DisconnectReason};
+
+#[test]
+fn retained_message_is_delivered_to_new_subscribers_with_the_retain_flag() {
+    let mut h = Harness::default();
+    let publisher = h.connect("pub");
+    h.publish_retained(publisher, "status/door", "open");
+    let sub = h.connect("sub");
+    h.subscribe(sub, "status/+", QoS::AtLeastOnce);
+    let got = h.take_publishes(sub);
+    assert_eq!(got.len(), 1);
+    assert!(got[0].retain);
+    assert_eq!(got[0].qos, QoS::AtMostOnce, "min of stored and granted QoS");
+    // Live messages to an existing subscription carry retain 0 (v3).
+    h.publish_retained(publisher, "status/door", "closed");
+    let live = h.take_publishes(sub);
+    assert!(!live[0].retain);
+}
+
+#[test]
+fn newer_retained_message_replaces_the_old_and_empty_payload_deletes_it() {
+    let mut h = Harness::default();
+    let publisher = h.connect("pub");
+    h.publish_retained(publisher, "t", "old");
+    h.publish_retained(publisher, "t", "new");
+    let sub = h.connect("sub");
+    h.subscribe(sub, "t", QoS::AtMostOnce);
+    assert_eq!(h.published_to(sub), [("t".into(), "new".into())]);
+    h.publish_retained(publisher, "t", "");
+    assert_eq!(h.broker.retained_count(), 0);
+    let later = h.connect("later");
+    h.subscribe(later, "#", QoS::AtMostOnce);
+    assert_eq!(h.published_to(later), []);
+}
+
+#[test]
+fn v3_resubscribe_sends_retained_again() {
+    let mut h = Harness::default();
+    let publisher = h.connect("pub");
+    h.publish_retained(publisher, "t", "r");
+    let sub = h.connect("sub");
+    h.subscribe(sub, "t", QoS::AtMostOnce);
+    h.subscribe(sub, "t", QoS::AtMostOnce);
+    assert_eq!(h.published_to(sub).len(), 2);
+}
+
+#[test]
+fn v5_retain_handling_controls_retained_delivery() {
+    let mut h = Harness::default();
+    let publisher = h.connect("pub");
+    h.publish_retained(publisher, "t", "r");
+    let sub = h.connect_with("sub", |c| {
+        c.v5();
+    });
+    let if_new = mqtt_codec::SubscriptionOptions {
+        retain_handling: RetainHandling::SendIfNew,
+        ..options(QoS::AtMostOnce)
+    };
+    h.subscribe_with(sub, &[("t", if_new)], Properties::default());
+    h.subscribe_with(sub, &[("t", if_new)], Properties::default());
+    assert_eq!(h.published_to(sub).len(), 1, "only for the new subscription");
+    let never = mqtt_codec::SubscriptionOptions {
+        retain_handling: RetainHandling::DoNotSend,
+        ..options(QoS::AtMostOnce)
+    };
+    h.subscribe_with(sub, &[("#", never)], Properties::default());
+    assert_eq!(h.published_to(sub), []);
+}
+
+#[test]
+fn v5_retain_as_published_keeps_the_flag_on_live_delivery() {
+    let mut h = Harness::default();
+    let sub = h.connect_with("sub", |c| {
+        c.v5();
+    });
+    let rap =
+        mqtt_codec::SubscriptionOptions { retain_as_published: true, ..options(QoS::AtMostOnce) };
+    h.subscribe_with(sub, &[("t", rap)], Properties::default());
+    let publisher = h.connect("pub");
+    h.publish_retained(publisher, "t", "r");
+    assert!(h.take_publishes(sub)[0].retain);
+}
+
+#[test]
+fn expired_retained_message_is_not_delivered() {
+    let mut h = Harness::default();
+    let publisher = h.connect_with("pub", |c| {
+        c.v5();
+    });
+    let mut publish = publish_packet("t", "short-lived", QoS::AtMostOnce, true, None);
+    publish.properties.message_expiry_interval = Some(10);
+    h.send(publisher, Packet::Publish(publish));
+    h.advance(Duration::from_secs(4));
+    let early = h.connect_with("early", |c| {
+        c.v5();
+    });
+    h.subscribe(early, "t", QoS::AtMostOnce);
+    let got = h.take_publishes(early);
+    assert_eq!(got[0].properties.message_expiry_interval, Some(6), "remaining lifetime");
+    h.advance(Duration::from_secs(6));
+    let late = h.connect("late");
+    h.subscribe(late, "t", QoS::AtMostOnce);
+    assert_eq!(h.published_to(late), []);
+}
+
+#[test]
+fn retained_publish_is_refused_when_retain_is_unavailable() {
+    let mut h = Harness::new(Config { retain_available: false, ..Config::default() });
+    let v5 = h.try_connect_with("pub", |c| {
+        c.v5();
+    });
+    assert_eq!(h.connack(v5).properties.retain_available, Some(0));
+    h.publish_retained(v5, "t", "r");
+    assert_eq!(h.disconnect_reason(v5), Some(ReasonCode::RetainNotSupported));
+    assert_eq!(h.closed(v5), Some(&DisconnectReason::QosOrRetainNotSupported));
+}
+
+#[test]
+fn shared_subscriptions_get_no_retained_messages() {
+    let mut h = Harness::default();
+    let publisher = h.connect("pub");
+    h.publish_retained(publisher, "t", "r");
+    let sub = h.connect("sub");
+    h.subscribe(sub, "$share/g/t", QoS::AtMostOnce);
+    assert_eq!(h.published_to(sub), []);
+}
+
+#[test]
+fn server_published_retained_messages_reach_sys_subscribers() {
+    let mut h = Harness::default();
+    let version = publish_packet("$SYS/broker/version", "culex", QoS::AtMostOnce, true, None);
+    h.broker.publish(version, h.now);
+    let watcher = h.connect("watcher");
+    h.subscribe(watcher, "$SYS/#", QoS::AtMostOnce);
+    assert_eq!(h.published_to(watcher), [("$SYS/broker/version".into(), "culex".into())]);
+    assert_eq!(h.broker.connected_count(), 1);
+}
+
+#[test]
+fn retained_messages_sent_on_subscribe_carry_the_subscription_identifier() {
+    let mut h = Harness::default();
+    let publisher = h.connect("pub");
+    h.publish_retained(publisher, "t", "r");
+    let sub = h.connect_with("sub", |c| {
+        c.v5();
+    });
+    let props = Properties { subscription_identifiers: vec![42], ..Properties::default() };
+    h.subscribe_with(sub, &[("t", options(QoS::AtMostOnce))], props);
+    assert_eq!(h.take_publishes(sub)[0].properties.subscription_identifiers, [42]);
+}

@@ -1,0 +1,185 @@
+//! Routing: wildcards, `$` topics, overlapping subscriptions, shared subscriptions,
+//! unsubscribe, QoS downgrade, and the broker's own rules on what clients may publish.
+
+use std::sync::Arc;
+
+use mqtt_codec::{Packet, QoS, ReasonCode};
+
+use super::harness::{Harness, publish_packet};
+use crate::{Access, AccessControl, ClientRef, Config, DropReason, LogEvent};
+
+#[test]
+fn wildcard_subscribers_receive_matching_topics_only() {
+    let mut h = Harness::default();
+    let plus = h.connect("plus");
+    let hash = h.connect("hash");
+    assert_eq!(h.subscribe(plus, "home/+/temp", QoS::AtMostOnce), [ReasonCode::Success]);
+    assert_eq!(h.subscribe(hash, "home/#", QoS::AtMostOnce), [ReasonCode::Success]);
+    let sensor = h.connect("sensor");
+    h.publish(sensor, "home/kitchen/temp", "21");
+    h.publish(sensor, "home/kitchen/humidity", "40");
+    h.publish(sensor, "garden/temp", "12");
+    assert_eq!(h.published_to(plus), [("home/kitchen/temp".into(), "21".into())]);
+    assert_eq!(
+        h.published_to(hash),
+        [("home/kitchen/temp".into(), "21".into()), ("home/kitchen/humidity".into(), "40".into())]
+    );
+}
+
+#[test]
+fn dollar_topics_are_not_matched_by_a_leading_wildcard() {
+    let mut h = Harness::default();
+    let everything = h.connect("everything");
+    let explicit = h.connect("explicit");
+    h.subscribe(everything, "#", QoS::AtMostOnce);
+    h.subscribe(explicit, "$foo/#", QoS::AtMostOnce);
+    let publisher = h.connect("pub");
+    h.publish(publisher, "$foo/bar", "x");
+    assert_eq!(h.published_to(everything), []);
+    assert_eq!(h.published_to(explicit), [("$foo/bar".into(), "x".into())]);
+}
+
+#[test]
+fn clients_may_not_publish_to_sys_topics() {
+    let mut h = Harness::default();
+    let watcher = h.connect("watcher");
+    h.subscribe(watcher, "$SYS/#", QoS::AtMostOnce);
+    let publisher = h.connect("pub");
+    let id = h.publish_qos(publisher, "$SYS/test", "fake", QoS::AtLeastOnce);
+    assert_eq!(h.published_to(watcher), []);
+    assert!(matches!(h.take(publisher).as_slice(), [Packet::PubAck(a)] if a.packet_id.get() == id));
+    assert!(
+        h.logs
+            .iter()
+            .any(|e| matches!(e, LogEvent::PublishDropped { why: DropReason::NotAuthorized, .. }))
+    );
+}
+
+#[test]
+fn v3_overlapping_subscriptions_deliver_one_copy_at_the_highest_qos() {
+    let mut h = Harness::default();
+    let sub = h.connect("overlap");
+    h.subscribe(sub, "ov/#", QoS::AtMostOnce);
+    h.subscribe(sub, "ov/+", QoS::AtLeastOnce);
+    let publisher = h.connect("pub");
+    h.publish_qos(publisher, "ov/x", "once", QoS::ExactlyOnce);
+    h.send(publisher, Packet::PubRel(super::harness::ack(1)));
+    let got = h.take_publishes(sub);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].qos, QoS::AtLeastOnce);
+}
+
+#[test]
+fn delivery_qos_is_the_lower_of_publish_and_subscription() {
+    let mut h = Harness::default();
+    let sub = h.connect("sub");
+    h.subscribe(sub, "q", QoS::AtLeastOnce);
+    let publisher = h.connect("pub");
+    h.publish(publisher, "q", "zero");
+    h.publish_qos(publisher, "q", "two", QoS::ExactlyOnce);
+    h.send(publisher, Packet::PubRel(super::harness::ack(1)));
+    let qos: Vec<QoS> = h.take_publishes(sub).iter().map(|p| p.qos).collect();
+    assert_eq!(qos, [QoS::AtMostOnce, QoS::AtLeastOnce]);
+}
+
+#[test]
+fn upgrade_outgoing_qos_delivers_at_the_subscription_qos() {
+    let mut h = Harness::new(Config { upgrade_outgoing_qos: true, ..Config::default() });
+    let sub = h.connect("sub");
+    h.subscribe(sub, "q", QoS::AtLeastOnce);
+    let publisher = h.connect("pub");
+    h.publish(publisher, "q", "zero");
+    assert_eq!(h.take_publishes(sub)[0].qos, QoS::AtLeastOnce);
+}
+
+#[test]
+fn unsubscribed_clients_stop_receiving() {
+    let mut h = Harness::default();
+    let sub = h.connect("sub");
+    h.subscribe(sub, "a/#", QoS::AtMostOnce);
+    assert_eq!(h.unsubscribe(sub, "a/#"), [], "v3 UNSUBACK has no codes");
+    let publisher = h.connect("pub");
+    h.publish(publisher, "a/b", "x");
+    assert_eq!(h.published_to(sub), []);
+    assert_eq!(h.broker.subscription_counts(), (0, 0));
+}
+
+#[test]
+fn shared_subscription_members_take_turns() {
+    let mut h = Harness::default();
+    let a = h.connect("a");
+    let b = h.connect("b");
+    let plain = h.connect("plain");
+    h.subscribe(a, "$share/workers/jobs/#", QoS::AtMostOnce);
+    h.subscribe(b, "$share/workers/jobs/#", QoS::AtMostOnce);
+    h.subscribe(plain, "jobs/#", QoS::AtMostOnce);
+    let publisher = h.connect("pub");
+    for n in 0..4 {
+        h.publish(publisher, "jobs/x", &n.to_string());
+    }
+    assert_eq!(h.published_to(a), [("jobs/x".into(), "0".into()), ("jobs/x".into(), "2".into())]);
+    assert_eq!(h.published_to(b), [("jobs/x".into(), "1".into()), ("jobs/x".into(), "3".into())]);
+    assert_eq!(h.published_to(plain).len(), 4, "a plain subscription gets every message");
+}
+
+#[test]
+fn a_client_cannot_disturb_others_by_publishing_a_flood_of_qos0() {
+    let mut h = Harness::default();
+    let sub = h.connect("sub");
+    h.subscribe(sub, "#", QoS::AtMostOnce);
+    let publisher = h.connect("pub");
+    for _ in 0..1000 {
+        h.send(publisher, Packet::Publish(publish_packet("t", "x", QoS::AtMostOnce, false, None)));
+    }
+    assert_eq!(h.published_to(sub).len(), 1000);
+}
+
+struct ReadOnlyFor(&'static str);
+
+impl AccessControl for ReadOnlyFor {
+    fn check(&self, client: &ClientRef<'_>, topic: &str, access: Access) -> bool {
+        match access {
+            Access::Write => client.client_id != self.0,
+            Access::Read => !topic.starts_with("secret"),
+            Access::Subscribe => true,
+        }
+    }
+}
+
+#[test]
+fn access_control_hook_filters_publish_and_delivery() {
+    let mut h = Harness::default();
+    h.broker.set_access_control(Some(Arc::new(ReadOnlyFor("reader"))));
+    let reader = h.connect_with("reader", |c| {
+        c.v5();
+    });
+    h.subscribe(reader, "#", QoS::AtMostOnce);
+    let id = h.publish_qos(reader, "open", "denied", QoS::AtLeastOnce);
+    let acks = h.take(reader);
+    assert!(
+        matches!(acks.as_slice(), [Packet::PubAck(a)] if a.packet_id.get() == id && a.reason == ReasonCode::NotAuthorized),
+        "got {acks:?}"
+    );
+    let writer = h.connect("writer");
+    h.publish(writer, "open", "yes");
+    h.publish(writer, "secret/x", "no");
+    assert_eq!(h.published_to(reader), [("open".into(), "yes".into())]);
+}
+
+#[test]
+fn mosquitto_acl_file_plugs_into_the_access_hook() {
+    let mut h = Harness::default();
+    let acl = crate::acl::AclFile::parse("topic read news/#\npattern readwrite clients/%c/#\n")
+        .expect("a valid acl file");
+    h.broker.set_access_control(Some(Arc::new(acl)));
+    let reader = h.connect("reader");
+    h.subscribe(reader, "#", QoS::AtMostOnce);
+    let writer = h.connect("writer");
+    h.publish(writer, "news/today", "denied: anonymous may only read news");
+    h.publish(writer, "clients/writer/status", "allowed by the pattern");
+    h.publish(writer, "clients/reader/status", "denied: not its own");
+    assert_eq!(h.published_to(reader), []);
+    h.subscribe(writer, "clients/writer/#", QoS::AtMostOnce);
+    h.publish(writer, "clients/writer/x", "own");
+    assert_eq!(h.published_to(writer), [("clients/writer/x".into(), "own".into())]);
+}

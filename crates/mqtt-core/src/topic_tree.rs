@@ -1,0 +1,280 @@
+//! The subscription trie: one node per topic level, `+`/`#` as ordinary child keys, plain
+//! subscribers and `$share` groups on the node where their filter ends.
+//!
+//! Children live in `BTreeMap`s so that matching visits nodes in the same order on every run:
+//! the order of delivered messages must not depend on a hasher's random seed.
+
+use std::collections::BTreeMap;
+
+use mqtt_codec::QoS;
+
+use crate::session::SessionKey;
+
+/// The per-subscription options the router needs at delivery time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SubOpts {
+    /// Granted QoS.
+    pub(crate) qos: QoS,
+    /// v5 No Local: do not deliver the subscriber's own messages.
+    pub(crate) no_local: bool,
+    /// v5 Retain As Published: keep the retain flag on live delivery.
+    pub(crate) retain_as_published: bool,
+    /// v5 Subscription Identifier.
+    pub(crate) id: Option<u32>,
+}
+
+/// One subscriber picked by a match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Matched {
+    /// The subscribing session.
+    pub(crate) session: SessionKey,
+    /// Its options for the filter that matched.
+    pub(crate) opts: SubOpts,
+    /// Picked from a `$share` group (delivered as its own copy, never merged).
+    pub(crate) shared: bool,
+}
+
+#[derive(Debug, Default)]
+struct SharedGroup {
+    /// Members in subscription order; round robin walks this list.
+    members: Vec<(SessionKey, SubOpts)>,
+    next: usize,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    children: BTreeMap<Box<str>, Self>,
+    subscribers: BTreeMap<SessionKey, SubOpts>,
+    groups: BTreeMap<Box<str>, SharedGroup>,
+}
+
+impl Node {
+    fn is_empty(&self) -> bool {
+        self.children.is_empty() && self.subscribers.is_empty() && self.groups.is_empty()
+    }
+}
+
+/// Subscriptions of every session, indexed by filter level.
+#[derive(Debug, Default)]
+pub(crate) struct TopicTree {
+    root: Node,
+    count: usize,
+    shared_count: usize,
+}
+
+impl TopicTree {
+    /// Adds or replaces `session`'s subscription to `filter` (in `group` if shared).
+    /// Returns true if it replaced an existing one.
+    pub(crate) fn insert(
+        &mut self,
+        group: Option<&str>,
+        filter: &str,
+        session: SessionKey,
+        opts: SubOpts,
+    ) -> bool {
+        let mut node = &mut self.root;
+        for level in filter.split('/') {
+            node = node.children.entry(level.into()).or_default();
+        }
+        let existed = match group {
+            None => node.subscribers.insert(session, opts).is_some(),
+            Some(group) => {
+                let group = node.groups.entry(group.into()).or_default();
+                match group.members.iter_mut().find(|(s, _)| *s == session) {
+                    Some(member) => {
+                        member.1 = opts;
+                        true
+                    }
+                    None => {
+                        group.members.push((session, opts));
+                        false
+                    }
+                }
+            }
+        };
+        if !existed {
+            match group {
+                None => self.count += 1,
+                Some(_) => self.shared_count += 1,
+            }
+        }
+        existed
+    }
+
+    /// Removes `session`'s subscription to `filter`; returns whether it existed.
+    pub(crate) fn remove(
+        &mut self,
+        group: Option<&str>,
+        filter: &str,
+        session: SessionKey,
+    ) -> bool {
+        let levels: Vec<&str> = filter.split('/').collect();
+        let removed = remove_in(&mut self.root, &levels, group, session);
+        if removed {
+            match group {
+                None => self.count -= 1,
+                Some(_) => self.shared_count -= 1,
+            }
+        }
+        removed
+    }
+
+    /// Number of plain and shared subscriptions.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        (self.count, self.shared_count)
+    }
+
+    /// Appends every subscription matching `topic` to `out`: all plain subscribers, and one
+    /// member per `$share` group, picked round robin, preferring members for which
+    /// `is_online` is true.
+    pub(crate) fn matches(
+        &mut self,
+        topic: &str,
+        is_online: &dyn Fn(SessionKey) -> bool,
+        out: &mut Vec<Matched>,
+    ) {
+        collect(&mut self.root, Some(topic), true, is_online, out);
+    }
+}
+
+fn remove_in(node: &mut Node, levels: &[&str], group: Option<&str>, session: SessionKey) -> bool {
+    let Some((first, rest)) = levels.split_first() else {
+        return match group {
+            None => node.subscribers.remove(&session).is_some(),
+            Some(name) => {
+                let Some(shared) = node.groups.get_mut(name) else { return false };
+                let Some(at) = shared.members.iter().position(|(s, _)| *s == session) else {
+                    return false;
+                };
+                shared.members.remove(at);
+                if shared.members.is_empty() {
+                    node.groups.remove(name);
+                } else if shared.next > at {
+                    shared.next -= 1;
+                }
+                true
+            }
+        };
+    };
+    let Some(child) = node.children.get_mut(*first) else { return false };
+    let removed = remove_in(child, rest, group, session);
+    if removed && child.is_empty() {
+        node.children.remove(*first);
+    }
+    removed
+}
+
+/// Walks the trie for `topic` (the levels not consumed yet; `None` once all are), splitting
+/// as it goes so that matching allocates nothing.
+fn collect(
+    node: &mut Node,
+    topic: Option<&str>,
+    first: bool,
+    is_online: &dyn Fn(SessionKey) -> bool,
+    out: &mut Vec<Matched>,
+) {
+    let Some(topic) = topic else {
+        take_all(node, is_online, out);
+        // `a/#` also matches `a` itself.
+        if let Some(hash) = node.children.get_mut("#") {
+            take_all(hash, is_online, out);
+        }
+        return;
+    };
+    let (level, rest) = match topic.split_once('/') {
+        Some((level, rest)) => (level, Some(rest)),
+        None => (topic, None),
+    };
+    // [v5 MQTT-4.7.2-1] a leading wildcard does not match a `$` topic.
+    let wildcards_apply = !(first && level.starts_with('$'));
+    if wildcards_apply {
+        if let Some(hash) = node.children.get_mut("#") {
+            take_all(hash, is_online, out);
+        }
+        if let Some(plus) = node.children.get_mut("+") {
+            collect(plus, rest, false, is_online, out);
+        }
+    }
+    if level != "+" && level != "#" {
+        if let Some(child) = node.children.get_mut(level) {
+            collect(child, rest, false, is_online, out);
+        }
+    }
+}
+
+fn take_all(node: &mut Node, is_online: &dyn Fn(SessionKey) -> bool, out: &mut Vec<Matched>) {
+    out.extend(node.subscribers.iter().map(|(&session, &opts)| Matched {
+        session,
+        opts,
+        shared: false,
+    }));
+    for group in node.groups.values_mut() {
+        let len = group.members.len();
+        if len == 0 {
+            continue;
+        }
+        let start = group.next % len;
+        let pick = (0..len)
+            .map(|offset| (start + offset) % len)
+            .find(|&i| is_online(group.members[i].0))
+            .unwrap_or(start);
+        group.next = (pick + 1) % len;
+        let (session, opts) = group.members[pick];
+        out.push(Matched { session, opts, shared: true });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(qos: QoS) -> SubOpts {
+        SubOpts { qos, no_local: false, retain_as_published: false, id: None }
+    }
+
+    fn matched(tree: &mut TopicTree, topic: &str) -> Vec<(u32, bool)> {
+        let mut out = Vec::new();
+        tree.matches(topic, &|_| true, &mut out);
+        out.iter().map(|m| (m.session.0, m.shared)).collect()
+    }
+
+    #[test]
+    fn exact_plus_and_hash_filters_match() {
+        let mut tree = TopicTree::default();
+        tree.insert(None, "a/b", SessionKey(1), opts(QoS::AtMostOnce));
+        tree.insert(None, "a/+", SessionKey(2), opts(QoS::AtMostOnce));
+        tree.insert(None, "a/#", SessionKey(3), opts(QoS::AtMostOnce));
+        tree.insert(None, "#", SessionKey(4), opts(QoS::AtMostOnce));
+        let mut got = matched(&mut tree, "a/b");
+        got.sort_unstable();
+        assert_eq!(got, [(1, false), (2, false), (3, false), (4, false)]);
+        let mut got = matched(&mut tree, "a");
+        got.sort_unstable();
+        assert_eq!(got, [(3, false), (4, false)]);
+        assert_eq!(matched(&mut tree, "$SYS/x"), []);
+    }
+
+    #[test]
+    fn removing_the_last_subscription_prunes_the_branch() {
+        let mut tree = TopicTree::default();
+        tree.insert(None, "a/b/c", SessionKey(1), opts(QoS::AtMostOnce));
+        assert!(tree.remove(None, "a/b/c", SessionKey(1)));
+        assert!(!tree.remove(None, "a/b/c", SessionKey(1)));
+        assert!(tree.root.is_empty());
+        assert_eq!(tree.counts(), (0, 0));
+    }
+
+    #[test]
+    fn shared_groups_deliver_round_robin_to_online_members() {
+        let mut tree = TopicTree::default();
+        tree.insert(Some("g"), "t", SessionKey(1), opts(QoS::AtMostOnce));
+        tree.insert(Some("g"), "t", SessionKey(2), opts(QoS::AtMostOnce));
+        tree.insert(Some("g"), "t", SessionKey(3), opts(QoS::AtMostOnce));
+        let picks: Vec<_> = (0..4).map(|_| matched(&mut tree, "t")[0].0).collect();
+        assert_eq!(picks, [1, 2, 3, 1]);
+        let mut out = Vec::new();
+        tree.matches("t", &|s| s == SessionKey(3), &mut out);
+        assert_eq!(out[0].session, SessionKey(3));
+        assert_eq!(tree.counts(), (0, 3));
+    }
+}

@@ -1,0 +1,254 @@
+//! `culex` as a program: flags, configuration errors, exit statuses, local-only mode,
+//! signals and `-d`, compared with Mosquitto where both behave alike.
+
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{
+    BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, free_port, our_bin, reference_tool, run,
+    strip_timestamp,
+};
+
+fn culex(args: &[&str]) -> Finished {
+    run(Command::new(our_bin("culex")).args(args), COMMAND_DEADLINE)
+}
+
+fn mosquitto(args: &[&str]) -> Finished {
+    run(Command::new(reference_tool("mosquitto")).args(args), COMMAND_DEADLINE)
+}
+
+/// stderr lines without timestamps.
+fn errors(done: &Finished) -> Vec<String> {
+    done.stderr.lines().map(|line| strip_timestamp(line).to_owned()).collect()
+}
+
+/// Writes `text` to `<dir>/<name>` and returns the path as a string.
+fn write(dir: &TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("writing test config");
+    path.display().to_string()
+}
+
+#[test]
+fn help_prints_usage_on_stdout_and_exits_3() {
+    let done = culex(&["-h"]);
+    assert_eq!(done.code(), 3);
+    assert!(done.stdout.starts_with("culex version "), "{}", done.stdout);
+    assert!(done.stdout.contains("Usage: culex [-c config_file] [-d] [-h] [-p port] [-v]"));
+    assert_eq!(culex(&["--help"]).stdout, done.stdout);
+    assert_eq!(mosquitto(&["-h"]).code(), 3);
+}
+
+#[test]
+fn version_prints_one_line_and_exits_0() {
+    let done = culex(&["--version"]);
+    assert_eq!((done.code(), done.stdout.lines().count()), (0, 1));
+    assert!(done.stdout.starts_with("culex version "));
+}
+
+#[test]
+fn unknown_option_is_reported_without_timestamp_then_usage() {
+    let ours = culex(&["-x"]);
+    let theirs = mosquitto(&["-x"]);
+    assert_eq!((ours.code(), ours.stderr.as_str()), (3, "Error: Unknown option '-x'.\n"));
+    assert_eq!((theirs.code(), theirs.stderr.as_str()), (3, "Error: Unknown option '-x'.\n"));
+    assert!(ours.stdout.contains("Usage: culex"));
+}
+
+#[test]
+fn flag_errors_match_mosquitto() {
+    for args in [&["-p"][..], &["-p", "0"], &["-p", "70000"], &["-c"]] {
+        let ours = culex(args);
+        let theirs = mosquitto(args);
+        assert_eq!((ours.code(), errors(&ours)), (theirs.code(), errors(&theirs)), "{args:?}");
+    }
+}
+
+#[test]
+fn configuration_errors_match_mosquitto_line_for_line() {
+    let dir = TempDir::new("cli-config");
+    let cases = [
+        "foo bar\n",
+        "allow_anonymous maybe\n",
+        "\n# comment\nlistener\n",
+        "listener 70000\n",
+        "allow_anonymous\ttrue\n",
+        "auto_id_prefix a\nauto_id_prefix b\n",
+        "max_inflight_messages 70000\n",
+        "max_packet_size 10\n",
+        "max_keepalive 5\n",
+        "persistent_client_expiration 5s\n",
+        "log_type foo\n",
+        "message_size_limit 300000000\n",
+        "max_topic_alias 70000\n",
+        "max_queued_messages\n",
+    ];
+    for (n, text) in cases.iter().enumerate() {
+        let path = write(&dir, &format!("bad{n}.conf"), text);
+        let ours = culex(&["-c", &path]);
+        let theirs = mosquitto(&["-c", &path]);
+        assert_eq!(ours.code(), 3, "{text:?}: {}", ours.stderr);
+        assert_eq!(errors(&ours), errors(&theirs), "{text:?}");
+    }
+}
+
+#[test]
+fn missing_config_file_exits_3() {
+    let ours = culex(&["-c", "/nonexistent/culex.conf"]);
+    let theirs = mosquitto(&["-c", "/nonexistent/culex.conf"]);
+    assert_eq!((ours.code(), errors(&ours)), (theirs.code(), errors(&theirs)));
+}
+
+#[test]
+fn unsupported_mosquitto_option_is_refused_with_its_line() {
+    let dir = TempDir::new("cli-unsupported");
+    let path = write(&dir, "p.conf", "allow_anonymous true\npersistence true\n");
+    let done = culex(&["-c", &path]);
+    assert_eq!(done.code(), 3);
+    let lines = errors(&done);
+    assert!(lines[0].contains("\"persistence\""), "{lines:?}");
+    assert_eq!(lines[1], format!("Error found at {path}:2."));
+}
+
+#[test]
+fn no_config_means_local_only_mode_on_the_p_port() {
+    let port = free_port();
+    // A config without listeners keeps local-only mode and honours -p, as in Mosquitto.
+    let config = "allow_anonymous false\nlog_type all\n";
+    let broker =
+        BrokerProcess::start_with(&our_bin("culex"), port, config, &["-p", &port.to_string()]);
+    broker.wait_for_log(|line| {
+        line == "Starting in local only mode. Connections will only be possible from clients running on this machine."
+    });
+    broker.wait_for_log(|line| line == format!("Opening ipv4 listen socket on port {port}."));
+    // Anonymous access is forced on: a client without credentials is accepted.
+    let done = run(
+        Command::new(reference_tool("mosquitto_pub")).args([
+            "-p",
+            &port.to_string(),
+            "-h",
+            "127.0.0.1",
+            "-t",
+            "t",
+            "-m",
+            "x",
+        ]),
+        COMMAND_DEADLINE,
+    );
+    assert_eq!(done.code(), 0, "{}", done.stderr);
+    let status = broker.terminate();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn configured_listener_refuses_anonymous_clients_by_default() {
+    let port = free_port();
+    let broker = BrokerProcess::start_with(
+        &our_bin("culex"),
+        port,
+        &format!("listener {port} 127.0.0.1\n"),
+        &[],
+    );
+    let done = run(
+        Command::new(reference_tool("mosquitto_pub")).args([
+            "-p",
+            &port.to_string(),
+            "-h",
+            "127.0.0.1",
+            "-t",
+            "t",
+            "-m",
+            "x",
+        ]),
+        COMMAND_DEADLINE,
+    );
+    assert_ne!(done.code(), 0);
+    assert!(done.stderr.contains("not authorised"), "{}", done.stderr);
+    drop(broker);
+}
+
+#[test]
+fn sigterm_stops_cleanly_with_status_0() {
+    let broker = BrokerProcess::culex("");
+    broker.wait_for_log(|line| line.ends_with(" running"));
+    let status = broker.terminate();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn sighup_reloads_logging_options() {
+    let broker = BrokerProcess::culex("");
+    let port = broker.port;
+    let pub_once = |id: &str| {
+        let done = run(
+            Command::new(reference_tool("mosquitto_pub")).args([
+                "-p",
+                &port.to_string(),
+                "-h",
+                "127.0.0.1",
+                "-i",
+                id,
+                "-t",
+                "t",
+                "-m",
+                "x",
+            ]),
+            COMMAND_DEADLINE,
+        );
+        assert_eq!(done.code(), 0);
+    };
+    pub_once("before-reload");
+    broker.wait_for_log(|line| line == "Client before-reload disconnected.");
+    assert!(!broker.log_lines().iter().any(|l| l.starts_with("Received PUBLISH")));
+    let config = std::fs::read_to_string(broker.config_path()).unwrap();
+    std::fs::write(broker.config_path(), format!("{config}log_type all\n")).unwrap();
+    broker.signal("HUP");
+    broker.wait_for_log(|line| line == "Reloading config.");
+    pub_once("after-reload");
+    broker.wait_for_log(|line| line.starts_with("Received PUBLISH from after-reload "));
+}
+
+#[test]
+fn no_listener_could_be_opened_exits_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = TempDir::new("cli-busy");
+    let path = write(&dir, "busy.conf", &format!("listener {port} 127.0.0.1\n"));
+    let done = culex(&["-c", &path]);
+    assert_eq!(done.code(), 1, "{}", done.stderr);
+    assert!(
+        errors(&done)
+            .contains(&"Error: Unable to start any listening sockets, exiting.".to_owned())
+    );
+}
+
+#[test]
+fn daemon_mode_detaches_after_listening() {
+    let port = free_port();
+    let dir = TempDir::new("cli-daemon");
+    let path = write(&dir, "d.conf", &format!("listener {port} 127.0.0.1\nallow_anonymous true\n"));
+    let done = culex(&["-c", &path, "-d"]);
+    assert_eq!(done.code(), 0, "the parent exits 0: {}", done.stderr);
+    // The listener was open before the parent exited.
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
+    stop_daemon(port);
+}
+
+/// Finds the daemon through the socket it listens on (ss -ltnpH) and stops it with SIGTERM.
+fn stop_daemon(port: u16) {
+    let listing =
+        run(Command::new("ss").args(["-ltnpH", &format!("sport = :{port}")]), COMMAND_DEADLINE);
+    let pid = listing
+        .stdout
+        .split("pid=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .unwrap_or_else(|| panic!("no process found listening on {port}: {}", listing.stdout));
+    assert!(Command::new("kill").args(["-TERM", pid]).status().unwrap().success());
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(start.elapsed() < COMMAND_DEADLINE, "daemon did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

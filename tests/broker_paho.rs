@@ -1,0 +1,218 @@
+//! paho-mqtt (Python) scripts doing what its users do, against `culex` and, as the reference,
+//! Mosquitto: `publish.single`, `publish.multiple`, `subscribe.simple` with a persistent
+//! session, an `on_message` callback that publishes a reply, and MQTT 5 properties.
+
+use std::process::Command;
+
+use crate::broker_tools::{against_both, wait_subscribed};
+use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, python_with_paho, run};
+
+against_both!(
+    single_and_simple,
+    multiple_in_order,
+    simple_with_persistent_session_gets_offline_message,
+    on_message_callback_publishes_a_reply,
+    mqtt5_properties_pass_through,
+);
+
+/// `python3 -c <script> <port> <args…>`; scripts read the port from `sys.argv[1]`.
+fn python(broker: &BrokerProcess, script: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(python_with_paho());
+    command.arg("-c").arg(script).arg(broker.port.to_string()).args(args);
+    command
+}
+
+/// Runs a script to completion and returns its stdout.
+fn python_output(broker: &BrokerProcess, script: &str, args: &[&str]) -> String {
+    let done = run(&mut python(broker, script, args), COMMAND_DEADLINE);
+    assert_eq!(done.code(), 0, "python script failed:\n{}\n{}", done.stdout, done.stderr);
+    done.stdout
+}
+
+const SIMPLE_SUBSCRIBE: &str = r#"
+import sys
+import paho.mqtt.subscribe as subscribe
+port, topic, count, client_id = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+msgs = subscribe.simple(topic, qos=1, msg_count=count, hostname="127.0.0.1", port=port, client_id=client_id)
+for m in (msgs if isinstance(msgs, list) else [msgs]):
+    print(m.topic, m.payload.decode(), m.qos, flush=True)
+"#;
+
+fn single_and_simple(broker: &BrokerProcess) {
+    let sub = Background::spawn(&mut python(
+        broker,
+        SIMPLE_SUBSCRIBE,
+        &["paho/single", "1", "paho-simple"],
+    ));
+    wait_subscribed(broker, "paho-simple", "paho/single");
+    python_output(
+        broker,
+        r#"
+import sys
+import paho.mqtt.publish as publish
+publish.single("paho/single", "hello paho", qos=1, hostname="127.0.0.1", port=int(sys.argv[1]))
+"#,
+        &[],
+    );
+    assert_eq!(sub.wait_for_lines(1), ["paho/single hello paho 1"]);
+}
+
+fn multiple_in_order(broker: &BrokerProcess) {
+    let sub = Background::spawn(&mut python(
+        broker,
+        SIMPLE_SUBSCRIBE,
+        &["paho/multi/#", "3", "paho-multi"],
+    ));
+    wait_subscribed(broker, "paho-multi", "paho/multi/#");
+    python_output(
+        broker,
+        r#"
+import sys
+import paho.mqtt.publish as publish
+msgs = [{"topic": "paho/multi/a", "payload": "one", "qos": 1},
+        ("paho/multi/b", "two", 2, False),
+        ("paho/multi/c", "three", 0, False)]
+publish.multiple(msgs, hostname="127.0.0.1", port=int(sys.argv[1]))
+"#,
+        &[],
+    );
+    assert_eq!(
+        sub.wait_for_lines(3),
+        ["paho/multi/a one 1", "paho/multi/b two 1", "paho/multi/c three 0"]
+    );
+}
+
+fn simple_with_persistent_session_gets_offline_message(broker: &BrokerProcess) {
+    // First visit: a persistent session subscribes at QoS 1 and leaves.
+    python_output(
+        broker,
+        r#"
+import sys, threading
+import paho.mqtt.client as mqtt
+subscribed = threading.Event()
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="paho-offline", clean_session=False)
+c.on_subscribe = lambda client, userdata, mid, reason_codes, properties: subscribed.set()
+c.connect("127.0.0.1", int(sys.argv[1]))
+c.loop_start()
+c.subscribe("paho/offline", qos=1)
+if not subscribed.wait(10):
+    sys.exit(1)
+c.disconnect()
+c.loop_stop()
+"#,
+        &[],
+    );
+    wait_subscribed(broker, "paho-offline", "paho/offline");
+    python_output(
+        broker,
+        r#"
+import sys
+import paho.mqtt.publish as publish
+publish.single("paho/offline", "while you were away", qos=1, hostname="127.0.0.1", port=int(sys.argv[1]))
+"#,
+        &[],
+    );
+    let out = python_output(
+        broker,
+        r#"
+import sys
+import paho.mqtt.subscribe as subscribe
+m = subscribe.simple("paho/offline", qos=1, msg_count=1, clean_session=False, client_id="paho-offline",
+                     hostname="127.0.0.1", port=int(sys.argv[1]))
+print(m.topic, m.payload.decode(), flush=True)
+"#,
+        &[],
+    );
+    assert_eq!(out, "paho/offline while you were away\n");
+}
+
+fn on_message_callback_publishes_a_reply(broker: &BrokerProcess) {
+    let responder = Background::spawn(&mut python(
+        broker,
+        r#"
+import sys
+import paho.mqtt.client as mqtt
+def on_connect(client, userdata, flags, reason_code, properties):
+    client.subscribe("paho/request", qos=1)
+def on_message(client, userdata, msg):
+    client.publish("paho/reply", msg.payload.decode().upper(), qos=1)
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="paho-responder")
+c.on_connect = on_connect
+c.on_message = on_message
+c.connect("127.0.0.1", int(sys.argv[1]))
+c.loop_forever()
+"#,
+        &[],
+    ));
+    wait_subscribed(broker, "paho-responder", "paho/request");
+    let out = python_output(
+        broker,
+        r#"
+import sys, threading
+import paho.mqtt.client as mqtt
+got = threading.Event()
+def on_connect(client, userdata, flags, reason_code, properties):
+    client.subscribe("paho/reply", qos=1)
+def on_subscribe(client, userdata, mid, reason_codes, properties):
+    client.publish("paho/request", "ping", qos=1)
+def on_message(client, userdata, msg):
+    print(msg.topic, msg.payload.decode(), flush=True)
+    got.set()
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="paho-requester")
+c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
+c.connect("127.0.0.1", int(sys.argv[1]))
+c.loop_start()
+ok = got.wait(10)
+c.disconnect()
+c.loop_stop()
+sys.exit(0 if ok else 1)
+"#,
+        &[],
+    );
+    assert_eq!(out, "paho/reply PING\n");
+    drop(responder);
+}
+
+fn mqtt5_properties_pass_through(broker: &BrokerProcess) {
+    let out = python_output(
+        broker,
+        r#"
+import sys, threading
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+got = threading.Event()
+def on_connect(client, userdata, flags, reason_code, properties):
+    print("connack", reason_code, getattr(properties, "ReceiveMaximum", None), getattr(properties, "TopicAliasMaximum", None), flush=True)
+    client.subscribe("paho5/props", qos=1)
+def on_subscribe(client, userdata, mid, reason_codes, properties):
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = [("k1", "v1"), ("k2", "v2")]
+    props.ContentType = "text/plain"
+    props.ResponseTopic = "paho5/response"
+    props.CorrelationData = b"\x01\x02"
+    props.PayloadFormatIndicator = 1
+    props.MessageExpiryInterval = 60
+    client.publish("paho5/props", "with properties", qos=1, properties=props)
+def on_message(client, userdata, msg):
+    p = msg.properties
+    print(msg.topic, msg.payload.decode(), p.UserProperty, p.ContentType, p.ResponseTopic,
+          p.CorrelationData.hex(), p.PayloadFormatIndicator, flush=True)
+    got.set()
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="paho5", protocol=mqtt.MQTTv5)
+c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
+c.connect("127.0.0.1", int(sys.argv[1]))
+c.loop_start()
+ok = got.wait(10)
+c.disconnect()
+c.loop_stop()
+sys.exit(0 if ok else 1)
+"#,
+        &[],
+    );
+    assert_eq!(
+        out,
+        "connack Success 20 10\n\
+         paho5/props with properties [('k1', 'v1'), ('k2', 'v2')] text/plain paho5/response 0102 1\n"
+    );
+}
