@@ -83,6 +83,12 @@ fn configuration_errors_match_mosquitto_line_for_line() {
         "message_size_limit 300000000\n",
         "max_topic_alias 70000\n",
         "max_queued_messages\n",
+        "log_dest foo\n",
+        "log_dest\n",
+        "log_dest file\n",
+        "log_dest file /tmp/a.log\nlog_dest file /tmp/b.log\n",
+        "pid_file\n",
+        "password_file a\npassword_file b\n",
     ];
     for (n, text) in cases.iter().enumerate() {
         let path = write(&dir, &format!("bad{n}.conf"), text);
@@ -224,31 +230,55 @@ fn no_listener_could_be_opened_exits_1() {
 }
 
 #[test]
-fn daemon_mode_detaches_after_listening() {
+fn daemon_mode_detaches_writes_its_pid_file_and_logs_to_a_file() {
     let port = free_port();
     let dir = TempDir::new("cli-daemon");
-    let path = write(&dir, "d.conf", &format!("listener {port} 127.0.0.1\nallow_anonymous true\n"));
+    let pid_path = dir.path().join("culex.pid");
+    let log_path = dir.path().join("culex.log");
+    let config = format!(
+        "listener {port} 127.0.0.1\nallow_anonymous true\npid_file {}\nlog_dest file {}\n",
+        pid_path.display(),
+        log_path.display()
+    );
+    let path = write(&dir, "d.conf", &config);
     let done = culex(&["-c", &path, "-d"]);
     assert_eq!(done.code(), 0, "the parent exits 0: {}", done.stderr);
     // The listener was open before the parent exited.
     assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
-    stop_daemon(port);
-}
-
-/// Finds the daemon through the socket it listens on (ss -ltnpH) and stops it with SIGTERM.
-fn stop_daemon(port: u16) {
-    let listing =
-        run(Command::new("ss").args(["-ltnpH", &format!("sport = :{port}")]), COMMAND_DEADLINE);
-    let pid = listing
-        .stdout
-        .split("pid=")
-        .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .unwrap_or_else(|| panic!("no process found listening on {port}: {}", listing.stdout));
-    assert!(Command::new("kill").args(["-TERM", pid]).status().unwrap().success());
     let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
-        assert!(start.elapsed() < COMMAND_DEADLINE, "daemon did not stop");
+    let pid = loop {
+        if let Some(pid) =
+            std::fs::read_to_string(&pid_path).ok().filter(|text| text.ends_with('\n'))
+        {
+            break pid.trim().to_owned();
+        }
+        assert!(start.elapsed() < COMMAND_DEADLINE, "no pid file");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    while pid_path.exists() {
+        assert!(
+            start.elapsed() < COMMAND_DEADLINE,
+            "the daemon did not stop and remove its pid file"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.lines().any(|line| strip_timestamp(line).ends_with(" running")), "{log}");
+    assert!(log.lines().any(|line| strip_timestamp(line).ends_with(" terminating")), "{log}");
+}
+
+#[test]
+fn an_unwritable_pid_file_exits_1() {
+    let dir = TempDir::new("cli-pid");
+    let config =
+        format!("listener {} 127.0.0.1\npid_file /nonexistent/dir/culex.pid\n", free_port());
+    let path = write(&dir, "p.conf", &config);
+    let done = culex(&["-c", &path]);
+    assert_eq!(done.code(), 1);
+    assert!(
+        errors(&done).contains(&"Error: Unable to write pid file.".to_owned()),
+        "{}",
+        done.stderr
+    );
 }

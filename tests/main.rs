@@ -5,6 +5,7 @@
 //! --workspace`; Debian's Mosquitto tools and paho-mqtt are the reference they are checked
 //! against (`scripts/install-test-deps.sh` installs them).
 
+mod auth;
 mod broker_auth;
 mod broker_cli;
 mod broker_log;
@@ -12,4 +13,5 @@ mod broker_node;
 mod broker_paho;
 mod broker_tools;
 mod cli_pub;
+mod cli_sub;
 mod support;

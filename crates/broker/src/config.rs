@@ -75,6 +75,10 @@ pub struct Config {
     pub upgrade_outgoing_qos: bool,
     /// `log_type` lines OR-ed together; `None` when the file has none.
     pub log_types: Option<LogTypes>,
+    /// `log_dest` lines combined; `None` when the file has none (then stderr).
+    pub log_dest: Option<LogDest>,
+    /// `pid_file`: where to write the broker's process id (removed at exit).
+    pub pid_file: Option<String>,
     /// `log_timestamp` (default true).
     pub log_timestamp: bool,
     /// `connection_messages` (default true).
@@ -105,6 +109,8 @@ impl Default for Config {
             retain_available: true,
             upgrade_outgoing_qos: false,
             log_types: None,
+            log_dest: None,
+            pid_file: None,
             log_timestamp: true,
             connection_messages: true,
             notices: Vec::new(),
@@ -186,6 +192,17 @@ impl Default for ListenerConfig {
     fn default() -> Self {
         Self { port: DEFAULT_PORT, bind_address: None, max_connections: None }
     }
+}
+
+/// Where log lines go (`log_dest`: `stdout`, `stderr`, `file <path>`, `none`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogDest {
+    /// `log_dest stdout`.
+    pub stdout: bool,
+    /// `log_dest stderr`.
+    pub stderr: bool,
+    /// `log_dest file <path>` (appended to).
+    pub file: Option<String>,
 }
 
 /// A set of Mosquitto log types (`log_type`), as bits.

@@ -13,7 +13,7 @@ use crate::driver::Event;
 use crate::listener::io_error_text;
 use crate::log;
 use crate::log::Logger;
-use crate::outbox::outbox;
+use crate::outbox::{batch_cost, outbox};
 
 /// Smallest and largest read buffer growth step. An idle client costs the small one; a busy
 /// one (whose reads fill the buffer) works up to the large one, so one read takes a big batch.
@@ -62,16 +62,19 @@ where
     let mut input = BytesMut::new();
     let mut read_chunk = READ_CHUNK_MIN;
     let mut output = BytesMut::new();
-    let mut outgoing = Vec::with_capacity(WRITE_BATCH);
+    // Grows with bursts and shrinks back when the client is quiet (see below).
+    let mut outgoing = Vec::new();
     let mut reading = true;
     loop {
         tokio::select! {
-            // Writing first keeps latency low and lets acknowledgements out before more input.
-            biased;
-            (received, cost) = outbox.recv_many(&mut outgoing, WRITE_BATCH) => {
+            // Unbiased on purpose: a client flooded with messages must still have its
+            // PINGREQs and acknowledgements read, and a flooding client must still get its
+            // acknowledgements written.
+            received = outbox.recv_many(&mut outgoing, WRITE_BATCH) => {
                 if received == 0 {
                     break; // the driver closed this connection
                 }
+                let cost = batch_cost(&outgoing);
                 for packet in outgoing.drain(..) {
                     if let Err(err) = mqtt_codec::encode(&packet, version, u32::MAX, &mut output) {
                         log!(context.logger, ERROR, "Error: cannot encode {:?}: {err}", packet.packet_type());
@@ -80,6 +83,12 @@ where
                 let written = write_all(&mut stream, &output, &mut abort).await;
                 output.clear();
                 outbox.written(cost);
+                if received < 16 && outgoing.capacity() > 64 {
+                    outgoing.shrink_to(16);
+                }
+                if received < 16 && output.capacity() > READ_CHUNK_MAX {
+                    output = BytesMut::new();
+                }
                 if let Err(err) = written {
                     if reading {
                         let cause = CloseCause::Io(io_error_text(&err));
@@ -101,6 +110,10 @@ where
                     continue;
                 }
                 let (packets, error) = decode_all(&mut input, &mut version, max_packet_size);
+                if input.is_empty() && read_chunk == READ_CHUNK_MIN {
+                    // A quiet client holds no read buffer between packets.
+                    input = BytesMut::new();
+                }
                 if !packets.is_empty() {
                     let _ = context.events.send(Event::Packets { conn, packets }).await;
                 }

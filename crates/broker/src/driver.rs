@@ -121,6 +121,11 @@ impl Driver {
                     for event in batch.drain(..) {
                         self.apply(event, now);
                     }
+                    // Under constant load the (biased) timer branch below would never be
+                    // polled: run due timers here too, so keep-alives and wills stay on time.
+                    if self.broker.poll_timeout().is_some_and(|deadline| deadline <= now) {
+                        self.broker.handle_timeout(now);
+                    }
                 }
                 () = sleep_until(deadline), if deadline.is_some() => self.broker.handle_timeout(now()),
             }

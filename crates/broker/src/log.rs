@@ -1,22 +1,33 @@
-//! Mosquitto's log lines: `<epoch seconds>: <text>` on stderr, filtered by `log_type`
-//! (`-v` = all), with `log_timestamp` and `connection_messages` honoured.
+//! Mosquitto's log lines: `<epoch seconds>: <text>` on stderr (or the `log_dest`
+//! destinations), filtered by `log_type` (`-v` = all), with `log_timestamp` and
+//! `connection_messages` honoured.
 //!
 //! The [`Logger`] is shared (`Arc`) by the listener, connection tasks and the driver; its
 //! settings are atomics so that SIGHUP can change them while everything runs.
 
 use std::fmt;
 use std::io::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::{Config, LogTypes};
+use crate::config::{Config, LogDest, LogTypes};
 
-/// Writes filtered, timestamped log lines to stderr.
+/// Writes filtered, timestamped log lines to stderr or the configured destinations.
 #[derive(Debug)]
 pub struct Logger {
     types: AtomicU16,
     timestamp: AtomicBool,
     connection_messages: AtomicBool,
+    destinations: Mutex<Destinations>,
+}
+
+/// Where lines go; the file is opened by [`Logger::open_destinations`].
+#[derive(Debug)]
+struct Destinations {
+    stdout: bool,
+    stderr: bool,
+    file: Option<std::fs::File>,
 }
 
 impl Logger {
@@ -26,7 +37,26 @@ impl Logger {
             types: AtomicU16::new(types.bits()),
             timestamp: AtomicBool::new(timestamp),
             connection_messages: AtomicBool::new(connection_messages),
+            destinations: Mutex::new(Destinations { stdout: false, stderr: true, file: None }),
         }
+    }
+
+    /// Switches to the `log_dest` destinations of `config` (stderr when it names none),
+    /// opening (or, on SIGHUP, reopening: log rotation) the log file in append mode.
+    ///
+    /// # Errors
+    /// The log file cannot be opened; the destinations are then left as they were.
+    pub fn open_destinations(&self, config: &Config) -> std::io::Result<()> {
+        let dest =
+            config.log_dest.clone().unwrap_or(LogDest { stdout: false, stderr: true, file: None });
+        let file = match &dest.file {
+            Some(path) => Some(std::fs::OpenOptions::new().create(true).append(true).open(path)?),
+            None => None,
+        };
+        let mut destinations =
+            self.destinations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *destinations = Destinations { stdout: dest.stdout, stderr: dest.stderr, file };
+        Ok(())
     }
 
     /// A logger for a configuration (`verbose` is `-v`).
@@ -77,9 +107,19 @@ impl Logger {
 
     fn write_line(&self, text: fmt::Arguments<'_>) {
         let line = format_line(self.timestamp.load(Ordering::Relaxed).then(epoch_seconds), text);
-        // One write per line so concurrent lines do not interleave; a closed stderr (daemon
-        // mode, a closed pipe) must never stop the broker.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        // One write per line and destination so concurrent lines do not interleave; a closed
+        // stderr (daemon mode, a closed pipe) or a full disk must never stop the broker.
+        let mut destinations =
+            self.destinations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if destinations.stderr {
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+        if destinations.stdout {
+            let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        }
+        if let Some(file) = destinations.file.as_mut() {
+            let _ = file.write_all(line.as_bytes());
+        }
     }
 }
 

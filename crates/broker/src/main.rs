@@ -57,6 +57,12 @@ fn run() -> anyhow::Result<ExitCode> {
         early.always(format_args!("{notice}"));
     }
     let logger = Arc::new(Logger::from_config(&config, args.verbose));
+    if logger.open_destinations(&config).is_err() {
+        let path =
+            config.log_dest.as_ref().and_then(|dest| dest.file.as_deref()).unwrap_or_default();
+        early.always(format_args!("Error: Unable to open log file {path} for writing."));
+        return Ok(ExitCode::FAILURE);
+    }
     log!(logger, INFORMATION, "{} starting", cli::version());
     match &args.config_file {
         Some(path) => log!(logger, INFORMATION, "Config loaded from {}.", path.display()),
@@ -91,6 +97,17 @@ fn run() -> anyhow::Result<ExitCode> {
     if args.daemon {
         daemon::detach()?;
     }
+    // Written by the process that keeps running (the daemon's child), removed when it exits.
+    let _pid_file = match &config.pid_file {
+        Some(path) => match PidFile::write(path) {
+            Ok(pid_file) => Some(pid_file),
+            Err(_) => {
+                log!(logger, ERROR, "Error: Unable to write pid file.");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(serve(listeners, config, security, logger, args))?;
     Ok(ExitCode::SUCCESS)
@@ -133,6 +150,9 @@ async fn serve(
                 match load_config(&args.config_file) {
                     Ok(config) => {
                         logger.reconfigure(&config, args.verbose);
+                        if let Err(err) = logger.open_destinations(&config) {
+                            log!(logger, ERROR, "Error: Unable to open log file: {err}.");
+                        }
                         let _ = control.send(Control::Reload(Box::new(config)));
                     }
                     Err(err) => {
@@ -148,6 +168,22 @@ async fn serve(
     let _ = control.send(Control::Shutdown);
     broker.await??;
     Ok(())
+}
+
+/// The `pid_file`, removed on drop (clean exit).
+struct PidFile(std::path::PathBuf);
+
+impl PidFile {
+    fn write(path: &str) -> std::io::Result<Self> {
+        std::fs::write(path, format!("{}\n", std::process::id()))?;
+        Ok(Self(path.into()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// `-d`: Mosquitto's daemonising: fork, the parent exits 0, the child starts a new session

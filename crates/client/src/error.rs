@@ -91,7 +91,8 @@ impl ConnectError {
             Self::TlsHandshake(_) => MosqError::Tls.code(),
             Self::Lost => MosqError::ConnLost.code(),
             Self::Protocol(_) => MosqError::Protocol.code(),
-            Self::Io(_) | Self::Lookup | Self::TlsSetup(_) | Self::Proxy(_) => 1,
+            Self::Proxy(_) => MosqError::Proxy.code(),
+            Self::Io(_) | Self::Lookup | Self::TlsSetup(_) => 1,
         }
     }
 }

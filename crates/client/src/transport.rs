@@ -100,7 +100,8 @@ async fn socks5_handshake(
     port: u16,
 ) -> Result<(), ConnectError> {
     let failed = |what: &str| ConnectError::Proxy(what.to_owned());
-    let io_failed = |_: io::Error| ConnectError::Proxy("connection to the proxy failed".to_owned());
+    // The proxy closing or failing mid-handshake is reported as Mosquitto reports it.
+    let io_failed = |_: io::Error| ConnectError::Lost;
     let greeting: &[u8] = if proxy.username.is_some() { &[5, 2, 0, 2] } else { &[5, 1, 0] };
     stream.write_all(greeting).await.map_err(io_failed)?;
     let mut reply = [0u8; 2];

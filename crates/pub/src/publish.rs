@@ -2,7 +2,7 @@
 //! wait for each QoS 1/2 handshake, `--repeat` with `--repeat-delay`, `-l` line by line, then
 //! DISCONNECT), with its messages and exit codes.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,8 +16,11 @@ use crate::cli::{PubArgs, Source};
 /// With `-l`, stdin is not read further while this many messages wait for acknowledgement.
 const MAX_QUEUED_LINES: usize = 10_000;
 
-/// With `-l`, lines read ahead of the publisher.
-const LINE_CHANNEL: usize = 1024;
+/// With `-l`, batches of lines (one per stdin read) read ahead of the publisher.
+const LINE_BATCHES: usize = 16;
+
+/// `-l` input: the lines of each stdin read, in order.
+type LineBatches = tokio::sync::mpsc::Receiver<Vec<Vec<u8>>>;
 
 /// With `-l`, stdin is not read further while this many encoded bytes wait for the socket.
 const MAX_BUFFERED_BYTES: usize = 1 << 20;
@@ -31,7 +34,7 @@ pub(crate) enum Payload {
     Fixed(Bytes),
     /// `-l`: one message per stdin line, read by a thread started before connecting (so
     /// lines already waiting on stdin are ready when CONNACK arrives, as with Mosquitto).
-    Lines(tokio::sync::mpsc::Receiver<Vec<u8>>),
+    Lines(LineBatches),
 }
 
 /// A run-time error line (suppressed by `--quiet`) and the exit status that goes with it.
@@ -190,26 +193,35 @@ async fn disconnect(client: &mut Client, properties: Properties) {
     let _ = client.disconnect(ReasonCode::Success, properties).await;
 }
 
-/// Reads stdin line by line on its own thread (stdin reads block), handing each line without
-/// its `\n` to the publisher; the channel closes at end of input. The bounded channel stops
-/// the reader while the publisher is busy.
-fn spawn_line_reader() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
-    let (sender, receiver) = tokio::sync::mpsc::channel(LINE_CHANNEL);
+/// Reads stdin on its own thread (stdin reads block) and hands over the complete lines of
+/// each read, without their `\n`, as one batch (one wake-up per read, not per line); a last
+/// line without `\n` is sent at end of input, then the channel closes. The bounded channel
+/// stops the reader while the publisher is busy.
+fn spawn_line_reader() -> LineBatches {
+    let (sender, receiver) = tokio::sync::mpsc::channel(LINE_BATCHES);
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin().lock();
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut partial: Vec<u8> = Vec::new();
         loop {
-            let mut line = Vec::new();
-            match stdin.read_until(b'\n', &mut line) {
+            let read = match stdin.read(&mut chunk) {
                 Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if line.last() == Some(&b'\n') {
-                        line.pop();
-                    }
-                    if sender.blocking_send(line).is_err() {
-                        break;
-                    }
-                }
+                Ok(read) => read,
+            };
+            let mut batch = Vec::new();
+            let mut rest = &chunk[..read];
+            while let Some(newline) = rest.iter().position(|b| *b == b'\n') {
+                partial.extend_from_slice(&rest[..newline]);
+                batch.push(std::mem::take(&mut partial));
+                rest = &rest[newline + 1..];
             }
+            partial.extend_from_slice(rest);
+            if !batch.is_empty() && sender.blocking_send(batch).is_err() {
+                return;
+            }
+        }
+        if !partial.is_empty() {
+            let _ = sender.blocking_send(vec![partial]);
         }
     });
     receiver
@@ -268,10 +280,7 @@ impl Publisher<'_> {
     }
 
     /// `-l`: a message per line of stdin; DISCONNECT once the last one completed.
-    async fn lines(
-        &mut self,
-        lines: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
-    ) -> Result<(), ClientError> {
+    async fn lines(&mut self, lines: &mut LineBatches) -> Result<(), ClientError> {
         loop {
             // Like Mosquitto's reader thread, lines are taken as fast as stdin gives them (so
             // -d shows the PUBLISHes before their acks); the QoS window queues what it cannot
@@ -281,9 +290,11 @@ impl Publisher<'_> {
             let room = self.client.pending_publishes() < MAX_QUEUED_LINES && !write_backlog;
             tokio::select! {
                 biased;
-                line = lines.recv(), if room => match line {
-                    Some(line) => {
-                        self.publish(Bytes::from(line))?;
+                batch = lines.recv(), if room => match batch {
+                    Some(batch) => {
+                        for line in batch {
+                            self.publish(Bytes::from(line))?;
+                        }
                     }
                     None => break,
                 },

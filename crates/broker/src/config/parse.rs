@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::{Config, ConfigError, ListenerConfig, LogTypes};
+use super::{Config, ConfigError, ListenerConfig, LogDest, LogTypes};
 
 /// Reads the `*.conf` files of an `include_dir` directory: `(shown name, contents)` in order,
 /// or the message of the error.
@@ -204,6 +204,8 @@ impl State {
             "retain_available" => config.retain_available = bool_value(name, value)?,
             "upgrade_outgoing_qos" => config.upgrade_outgoing_qos = bool_value(name, value)?,
             "log_timestamp" => config.log_timestamp = bool_value(name, value)?,
+            "log_dest" => log_dest(config, name, value)?,
+            "pid_file" => config.pid_file = Some(global_string(&config.pid_file, name, value)?),
             "connection_messages" => config.connection_messages = bool_value(name, value)?,
             "log_type" => {
                 let token = first_token(name, value)?;
@@ -254,7 +256,6 @@ const UNSUPPORTED: &[&str] = &[
     "dhparamfile",
     "http_dir",
     "keyfile",
-    "log_dest",
     "log_facility",
     "log_timestamp_format",
     "max_inflight_bytes",
@@ -266,7 +267,6 @@ const UNSUPPORTED: &[&str] = &[
     "persistence",
     "persistence_file",
     "persistence_location",
-    "pid_file",
     "plugin",
     "protocol",
     "psk_file",
@@ -284,6 +284,38 @@ const UNSUPPORTED: &[&str] = &[
     "user",
     "websockets_log_level",
 ];
+
+/// One `log_dest` line: destinations add up, `none` clears them, one `file` at most.
+fn log_dest(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
+    let kind = first_token(name, value)?;
+    let dest = config.log_dest.get_or_insert_with(LogDest::default);
+    match kind {
+        "stdout" => dest.stdout = true,
+        "stderr" => dest.stderr = true,
+        "none" => *dest = LogDest::default(),
+        "file" => {
+            let path = value
+                .trim_matches([' ', '\t'])
+                .strip_prefix("file")
+                .unwrap_or("")
+                .trim_matches([' ', '\t']);
+            if path.is_empty() {
+                return Err("Empty \"log_dest file\" value in configuration.".to_owned());
+            }
+            if dest.file.is_some() {
+                return Err("Duplicate \"log_dest file\" value.".to_owned());
+            }
+            dest.file = Some(path.to_owned());
+        }
+        "syslog" | "topic" | "dlt" => {
+            return Err(format!(
+                "log_dest {kind} is a Mosquitto option that culex does not support yet."
+            ));
+        }
+        other => return Err(format!("Invalid log_dest value ({other}).")),
+    }
+    Ok(())
+}
 
 /// A string option that may appear once in the whole configuration.
 fn global_string(current: &Option<String>, name: &str, value: &str) -> Result<String, String> {

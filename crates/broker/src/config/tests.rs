@@ -341,3 +341,31 @@ fn security_files_are_global_and_given_once() {
     );
     assert_eq!(err("acl_file"), (1, "Empty acl_file value in configuration.".into()));
 }
+
+#[test]
+fn log_dest_destinations_add_up_and_none_clears() {
+    let config = ok("log_dest stdout\nlog_dest file /var/log/culex.log\nlog_dest stderr");
+    assert_eq!(
+        config.log_dest,
+        Some(super::LogDest {
+            stdout: true,
+            stderr: true,
+            file: Some("/var/log/culex.log".into())
+        })
+    );
+    assert_eq!(ok("log_dest stdout\nlog_dest none").log_dest, Some(super::LogDest::default()));
+    assert_eq!(err("log_dest foo"), (1, "Invalid log_dest value (foo).".into()));
+    assert_eq!(err("log_dest"), (1, "Empty log_dest value in configuration.".into()));
+    assert_eq!(err("log_dest file"), (1, "Empty \"log_dest file\" value in configuration.".into()));
+    assert_eq!(
+        err("log_dest file a\nlog_dest file b"),
+        (2, "Duplicate \"log_dest file\" value.".into())
+    );
+    assert!(err("log_dest syslog").1.contains("does not support"));
+}
+
+#[test]
+fn pid_file_is_a_single_path() {
+    assert_eq!(ok("pid_file /run/culex.pid").pid_file.as_deref(), Some("/run/culex.pid"));
+    assert_eq!(err("pid_file"), (1, "Empty pid_file value in configuration.".into()));
+}

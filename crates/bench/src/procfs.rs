@@ -1,0 +1,105 @@
+//! What the kernel says about a broker process: CPU time from `/proc/PID/stat` and resident
+//! memory (`VmRSS`) from `/proc/PID/status`.
+
+use std::fs;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use anyhow::{Context as _, Result};
+
+/// CPU time a process has used in user and kernel mode, in clock ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CpuTicks {
+    pub(crate) user: u64,
+    pub(crate) system: u64,
+}
+
+impl CpuTicks {
+    /// Seconds of CPU from `self` to `later`.
+    pub(crate) fn seconds_until(self, later: Self) -> f64 {
+        let ticks = (later.user + later.system).saturating_sub(self.user + self.system);
+        ticks as f64 / clock_ticks_per_second() as f64
+    }
+}
+
+/// Parses `utime` and `stime` (fields 14 and 15) from the text of `/proc/PID/stat`. The command
+/// name (field 2) is in parentheses and may hold spaces or parentheses itself, so fields are
+/// counted after the last `)`.
+pub(crate) fn parse_stat(text: &str) -> Option<CpuTicks> {
+    let after_name = &text[text.rfind(')')? + 1..];
+    // After the name come field 3 (state), 4, 5 … so utime (14) is the 12th token.
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user = fields.next()?.parse().ok()?;
+    let system = fields.next()?.parse().ok()?;
+    Some(CpuTicks { user, system })
+}
+
+/// Parses `VmRSS:   1234 kB` from the text of `/proc/PID/status`, in bytes.
+pub(crate) fn parse_vm_rss(text: &str) -> Option<u64> {
+    let line = text.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let mut words = line["VmRSS:".len()..].split_whitespace();
+    let value: u64 = words.next()?.parse().ok()?;
+    match words.next() {
+        Some("kB") => Some(value * 1024),
+        _ => None,
+    }
+}
+
+/// CPU time used so far by process `pid`.
+pub(crate) fn cpu(pid: u32) -> Result<CpuTicks> {
+    let path = format!("/proc/{pid}/stat");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_stat(&text).with_context(|| format!("no utime/stime in {path}: {text:?}"))
+}
+
+/// Resident memory of process `pid`, in bytes.
+pub(crate) fn rss(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_vm_rss(&text).with_context(|| format!("no VmRSS line in {path}"))
+}
+
+/// `CLK_TCK` as `getconf` reports it (100 on every Linux this runs on; asked once).
+fn clock_ticks_per_second() -> u64 {
+    static TICKS: OnceLock<u64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .filter(|ticks| *ticks > 0)
+            .unwrap_or(100)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_are_counted_after_the_command_name() {
+        let text = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 1234 0 0 0 \
+                    517 203 0 0 20 0 3 0 12345 123456789 2345 18446744073709551615";
+        assert_eq!(parse_stat(text), Some(CpuTicks { user: 517, system: 203 }));
+        assert_eq!(parse_stat("12 (x) S 1 2"), None);
+        assert_eq!(parse_stat("no parenthesis"), None);
+    }
+
+    #[test]
+    fn vm_rss_is_read_in_bytes() {
+        let text = "Name:\tculex\nVmPeak:\t  9000 kB\nVmRSS:\t    5120 kB\nThreads:\t3\n";
+        assert_eq!(parse_vm_rss(text), Some(5120 * 1024));
+        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+        assert_eq!(parse_vm_rss("VmRSS:\t12 MB\n"), None);
+    }
+
+    #[test]
+    fn this_process_can_be_measured() {
+        let pid = std::process::id();
+        assert!(rss(pid).unwrap() > 0);
+        let before = cpu(pid).unwrap();
+        assert!(before.seconds_until(cpu(pid).unwrap()) >= 0.0);
+    }
+}
