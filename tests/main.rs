@@ -8,6 +8,7 @@
 mod auth;
 mod broker_auth;
 mod broker_cli;
+mod broker_listener;
 mod broker_log;
 mod broker_node;
 mod broker_paho;

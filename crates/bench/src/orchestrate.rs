@@ -347,10 +347,11 @@ impl Session<'_> {
         }
         if case.qos != QoS::AtMostOnce && (lost > 0 || outcome.duplicates > 0) {
             self.results.failures.push(format!(
-                "round {}, {}, {name}: {lost} acknowledged messages never delivered and {} \
-                 duplicated at QoS {} (rate still recorded)",
+                "round {}, {}, {name}: {lost} messages not delivered within {} s after \
+                 publishing stopped and {} duplicated at QoS {} (rate still recorded)",
                 round + 1,
                 kind.name(),
+                self.plan.drain.as_secs(),
                 outcome.duplicates,
                 case.qos.as_u8()
             ));

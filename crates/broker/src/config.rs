@@ -52,6 +52,16 @@ pub struct Config {
     pub password_file: Option<String>,
     /// `acl_file`: Mosquitto-format access rules for publishing and delivery.
     pub acl_file: Option<String>,
+    /// `per_listener_settings` (default false): security options apply to the listener they
+    /// follow instead of the whole broker. After loading, the settings of the listeners in
+    /// force are copied into the global fields above (culex needs them to agree; see
+    /// [`load`]).
+    pub per_listener_settings: bool,
+    /// Whether a security option was given yet (`per_listener_settings true` must precede
+    /// them all).
+    pub security_options_given: bool,
+    /// `clientid_prefixes` (deprecated): only client ids starting with it may connect.
+    pub clientid_prefixes: Option<String>,
     /// `max_inflight_messages` (0 = unlimited; default 20).
     pub max_inflight_messages: u16,
     /// `max_queued_messages` (0 = unlimited; default 1000).
@@ -98,6 +108,9 @@ impl Default for Config {
             auto_id_prefix: "auto-".to_owned(),
             password_file: None,
             acl_file: None,
+            per_listener_settings: false,
+            security_options_given: false,
+            clientid_prefixes: None,
             max_inflight_messages: DEFAULT_MAX_INFLIGHT,
             max_queued_messages: DEFAULT_MAX_QUEUED,
             max_queued_bytes: 0,
@@ -164,6 +177,47 @@ impl Config {
     pub fn effective_log_types(&self, verbose: bool) -> LogTypes {
         if verbose { LogTypes::ALL } else { self.log_types.unwrap_or(LogTypes::DEFAULT) }
     }
+
+    /// The listeners whose settings are in force: the default listener in local-only mode,
+    /// otherwise the declared default listener and the `listener` sections.
+    fn listeners_in_force(&self) -> Vec<&ListenerConfig> {
+        if self.local_only() {
+            return vec![&self.default_listener];
+        }
+        let declared = self.default_listener_declared.then_some(&self.default_listener);
+        declared.into_iter().chain(&self.listeners).collect()
+    }
+
+    /// Under `per_listener_settings true`, copies the security options of the listeners in
+    /// force into the global fields. culex applies one set of security options to every
+    /// connection, so listeners whose options differ are refused rather than mixed up.
+    ///
+    /// # Errors
+    /// The message naming the first two listeners whose options differ.
+    fn resolve_per_listener_settings(&mut self) -> Result<(), String> {
+        if !self.per_listener_settings {
+            return Ok(());
+        }
+        let listeners = self.listeners_in_force();
+        let Some(first) = listeners.first() else { return Ok(()) };
+        if let Some(other) =
+            listeners.iter().find(|l| l.security.effective() != first.security.effective())
+        {
+            return Err(format!(
+                "per_listener_settings: the listeners on ports {} and {} have different \
+                 security options; culex does not support different security options per \
+                 listener yet.",
+                first.port, other.port
+            ));
+        }
+        let security = first.security.clone();
+        self.allow_anonymous = security.allow_anonymous;
+        self.allow_zero_length_clientid = security.allow_zero_length_clientid.unwrap_or(true);
+        self.auto_id_prefix = security.auto_id_prefix.unwrap_or_else(|| "auto-".to_owned());
+        self.password_file = security.password_file;
+        self.acl_file = security.acl_file;
+        Ok(())
+    }
 }
 
 /// One socket (or address family set) to listen on.
@@ -186,11 +240,48 @@ pub struct ListenerConfig {
     pub bind_address: Option<String>,
     /// `max_connections`; `None` = unlimited.
     pub max_connections: Option<u32>,
+    /// Security options given in this listener's section under `per_listener_settings true`
+    /// (always empty otherwise).
+    pub security: SecurityOptions,
 }
 
 impl Default for ListenerConfig {
     fn default() -> Self {
-        Self { port: DEFAULT_PORT, bind_address: None, max_connections: None }
+        Self {
+            port: DEFAULT_PORT,
+            bind_address: None,
+            max_connections: None,
+            security: SecurityOptions::default(),
+        }
+    }
+}
+
+/// The security options of one listener under `per_listener_settings true`; `None` = not
+/// given (Mosquitto's default applies).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecurityOptions {
+    /// `allow_anonymous`.
+    pub allow_anonymous: Option<bool>,
+    /// `allow_zero_length_clientid`.
+    pub allow_zero_length_clientid: Option<bool>,
+    /// `auto_id_prefix`.
+    pub auto_id_prefix: Option<String>,
+    /// `password_file`.
+    pub password_file: Option<String>,
+    /// `acl_file`.
+    pub acl_file: Option<String>,
+}
+
+impl SecurityOptions {
+    /// The values in force: unset options replaced by Mosquitto's defaults.
+    fn effective(&self) -> (bool, bool, &str, Option<&str>, Option<&str>) {
+        (
+            self.allow_anonymous.unwrap_or(false),
+            self.allow_zero_length_clientid.unwrap_or(true),
+            self.auto_id_prefix.as_deref().unwrap_or("auto-"),
+            self.password_file.as_deref(),
+            self.acl_file.as_deref(),
+        )
     }
 }
 
@@ -306,8 +397,9 @@ impl ConfigError {
 /// Reads and parses the configuration file at `path`, following `include_dir` lines.
 ///
 /// # Errors
-/// `Unable to open config file <f>.` / `Config file <f> is a directory.` (line 0), or the
-/// first parse error.
+/// `Unable to open config file <f>.` / `Config file <f> is a directory.` (line 0), the
+/// first parse error, or (line 0) listeners with different security options under
+/// `per_listener_settings true`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let name = path.display().to_string();
     let file_error =
@@ -320,6 +412,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let mut config = Config::default();
     parse::parse_into(&mut config, &bytes, &name, Some(&mut read_include_dir))
         .map_err(|err| ConfigError { notices: config.notices.clone(), ..err })?;
+    config.resolve_per_listener_settings().map_err(|message| ConfigError {
+        file: name.clone(),
+        line: 0,
+        message,
+        notices: config.notices.clone(),
+    })?;
     Ok(config)
 }
 

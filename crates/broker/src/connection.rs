@@ -1,163 +1,348 @@
-//! One task per client connection, generic over `AsyncRead + AsyncWrite` (TCP today; TLS,
-//! WebSockets or an in-memory duplex tomorrow). It reads into a `BytesMut`, decodes every whole
-//! packet of a read and hands them to the driver as one event; it drains its outbox in batches,
-//! encodes them into one buffer and writes that with one call.
+//! One task per client connection, generic over a [`Transport`] (TCP today; TLS, WebSockets
+//! or a Unix socket tomorrow). It waits until the socket is readable before it takes a read
+//! buffer, decodes every whole packet of a read and hands them to the driver as one event, and
+//! writes what the driver encoded into its outbox with one call per batch.
+//!
+//! An idle connection holds no read or write buffer, and its task is a [`Connection`] of about
+//! 200 bytes plus a small future: rare, large waits (a write that blocks, a full driver queue)
+//! live in boxes that exist only while they last.
 
-use bytes::BytesMut;
+use std::future::{Future, poll_fn};
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use bytes::{Buf as _, Bytes, BytesMut};
 use mqtt_codec::{DecodeError, Packet, ProtocolVersion, ReasonCode};
 use mqtt_core::{CloseCause, ConnId, PeerInfo};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch};
 
 use crate::driver::Event;
-use crate::listener::io_error_text;
+use crate::listener::{ConnectionSlot, io_error_text};
 use crate::log;
 use crate::log::Logger;
-use crate::outbox::{batch_cost, outbox};
+use crate::outbox::{OutboxReceiver, outbox, read_varint};
 
-/// Smallest and largest read buffer growth step. An idle client costs the small one; a busy
-/// one (whose reads fill the buffer) works up to the large one, so one read takes a big batch.
-const READ_CHUNK_MIN: usize = 4 * 1024;
-const READ_CHUNK_MAX: usize = 64 * 1024;
+/// Smallest and largest read buffer growth step. A quiet client takes the small one only
+/// while a read is under way; a busy one (whose reads fill the buffer) works up to the large
+/// one, so one read takes a big batch.
+const READ_CHUNK_MIN: u32 = 4 * 1024;
+const READ_CHUNK_MAX: u32 = 64 * 1024;
+/// Most packets handed to the driver in one event: their vector (a `Packet` is about 1 KiB)
+/// stays well below the size where the allocator maps fresh pages for it.
+const PACKETS_PER_EVENT: usize = 64;
+/// Most chunks handed to one vectored write (the kernel's IOV_MAX is 1024).
+const MAX_SLICES: usize = 1024;
 /// How long a write may make no progress before the client is considered gone.
 const WRITE_STALL: std::time::Duration = std::time::Duration::from_secs(30);
-/// Most packets taken from the outbox for one write.
-const WRITE_BATCH: usize = 512;
 
-/// What a connection task needs from the rest of the broker.
-pub(crate) struct Context<'a> {
-    /// The driver's event channel.
-    pub(crate) events: &'a mpsc::Sender<Event>,
-    /// Inbound packet limit (`max_packet_size`, 0 = protocol maximum).
-    pub(crate) max_packet_size: u32,
-    /// For errors that are not the peer's fault.
-    pub(crate) logger: &'a Logger,
-    /// Flips to true when the broker stops waiting for connections to flush.
-    pub(crate) abort: watch::Receiver<bool>,
+/// A byte stream a connection task can serve.
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
+    /// `Ready` once a read would not wait (data, end of stream or an error is there);
+    /// otherwise registers the task to be woken. Lets the task take a read buffer only when
+    /// there is something to read.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>>;
 }
 
-/// Serves one connection until the driver drops its outbox or the socket fails.
-///
-/// Every way out either was decided by the driver (outbox closed) or is reported to it
-/// (`Event::Closed`), so the core always learns that the connection is gone.
-pub(crate) async fn serve<S>(mut stream: S, conn: ConnId, peer: PeerInfo, context: Context<'_>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let (outbox_tx, mut outbox) = outbox();
-    // Two receivers: one waited on while idle, one while a write is under way.
-    let mut abort = context.abort;
-    let mut abort_while_idle = abort.clone();
-    let peer_address = peer.address.clone();
-    if context.events.send(Event::Open { conn, peer, outbox: outbox_tx }).await.is_err() {
-        return; // the driver has stopped
+impl Transport for tokio::net::TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Self::poll_read_ready(self, cx)
     }
-    let max_packet_size = if context.max_packet_size == 0 {
-        mqtt_codec::MAX_PACKET_SIZE
-    } else {
-        context.max_packet_size
-    };
-    // Until the CONNECT says otherwise (the codec decodes a CONNECT by its own version).
-    let mut version = ProtocolVersion::V3_1_1;
-    let mut input = BytesMut::new();
-    let mut read_chunk = READ_CHUNK_MIN;
-    let mut output = BytesMut::new();
-    // Grows with bursts and shrinks back when the client is quiet (see below).
-    let mut outgoing = Vec::new();
-    let mut reading = true;
-    loop {
-        tokio::select! {
-            // Unbiased on purpose: a client flooded with messages must still have its
-            // PINGREQs and acknowledgements read, and a flooding client must still get its
-            // acknowledgements written.
-            received = outbox.recv_many(&mut outgoing, WRITE_BATCH) => {
-                if received == 0 {
-                    break; // the driver closed this connection
-                }
-                let cost = batch_cost(&outgoing);
-                for packet in outgoing.drain(..) {
-                    if let Err(err) = mqtt_codec::encode(&packet, version, u32::MAX, &mut output) {
-                        log!(context.logger, ERROR, "Error: cannot encode {:?}: {err}", packet.packet_type());
+}
+
+/// What every accept loop and connection task shares.
+pub(crate) struct Shared {
+    /// The driver's event channel.
+    pub(crate) events: mpsc::Sender<Event>,
+    /// For errors that are not the peer's fault.
+    pub(crate) logger: Arc<Logger>,
+    /// Inbound packet limit (`max_packet_size`, 0 = protocol maximum) for new connections.
+    pub(crate) max_packet_size: AtomicU32,
+    /// The next connection id.
+    pub(crate) next_conn: AtomicU64,
+    /// Dropped with the last holder of this struct: once every connection task has ended
+    /// (see `run_controlled`).
+    pub(crate) _done: mpsc::Sender<()>,
+    /// Flips to true when the broker stops waiting for connections to flush.
+    pub(crate) aborted: watch::Receiver<bool>,
+}
+
+/// What woke the task.
+enum Step {
+    /// The outbox had bytes (`true`, now in the output buffer) or was closed (`false`).
+    Write(bool),
+    /// A read finished with this many bytes (0 = end of stream).
+    Read(std::io::Result<usize>),
+}
+
+/// One connection's task state.
+pub(crate) struct Connection<S> {
+    stream: S,
+    conn: ConnId,
+    outbox: OutboxReceiver,
+    shared: Arc<Shared>,
+    /// This connection's place in its listener's `max_connections`.
+    _slot: ConnectionSlot,
+    /// Bytes read and not yet decoded; no capacity while the client is quiet.
+    input: BytesMut,
+    /// Encoded bytes taken from the outbox and being written; no capacity while idle.
+    output: Vec<Bytes>,
+    read_chunk: u32,
+    max_packet_size: u32,
+    /// Until the CONNECT says otherwise (the codec decodes a CONNECT by its own version).
+    version: ProtocolVersion,
+    /// False once the socket ended or a decode failed: only writing goes on.
+    reading: bool,
+    /// Alternates which side is looked at first, so that a client flooded with messages
+    /// still has its PINGREQs and acknowledgements read, and a flooding client still gets
+    /// its acknowledgements written.
+    writes_first: bool,
+}
+
+impl<S: Transport> Connection<S> {
+    /// A connection task's state, and the `Event::Open` that must reach the driver before
+    /// [`Self::run`] starts.
+    pub(crate) fn new(
+        stream: S,
+        conn: ConnId,
+        peer: PeerInfo,
+        shared: Arc<Shared>,
+        slot: ConnectionSlot,
+    ) -> (Self, Event) {
+        let (outbox_tx, outbox) = outbox();
+        let max_packet_size = match shared.max_packet_size.load(Ordering::Relaxed) {
+            0 => mqtt_codec::MAX_PACKET_SIZE,
+            limit => limit,
+        };
+        let connection = Self {
+            stream,
+            conn,
+            outbox,
+            shared,
+            _slot: slot,
+            input: BytesMut::new(),
+            output: Vec::new(),
+            read_chunk: READ_CHUNK_MIN,
+            max_packet_size,
+            version: ProtocolVersion::V3_1_1,
+            reading: true,
+            writes_first: false,
+        };
+        (connection, Event::Open { conn, peer, outbox: outbox_tx })
+    }
+
+    /// Serves the connection until the driver drops its outbox or the socket fails.
+    ///
+    /// Every way out either was decided by the driver (outbox closed) or is reported to it
+    /// (`Event::Closed`), so the core always learns that the connection is gone.
+    pub(crate) async fn run(&mut self) {
+        // Only small values live across the awaits below: this future is part of every
+        // idle connection's memory.
+        loop {
+            self.writes_first = !self.writes_first;
+            let (wait, go_on) = match poll_fn(|cx| self.poll_step(cx)).await {
+                Step::Write(false) => break, // the driver closed this connection
+                Step::Write(true) => {
+                    let written = Box::pin(write_all(
+                        &mut self.stream,
+                        &mut self.output,
+                        &self.shared.aborted,
+                    ))
+                    .await;
+                    match written {
+                        Ok(written) => {
+                            self.outbox.written(written, &mut self.output);
+                            (None, true)
+                        }
+                        Err(_) if !self.reading => (None, false),
+                        Err(err) => {
+                            let cause = CloseCause::Io(io_error_text(&err));
+                            (self.send(vec![Event::Closed { conn: self.conn, cause }]), false)
+                        }
                     }
                 }
-                let written = write_all(&mut stream, &output, &mut abort).await;
-                output.clear();
-                outbox.written(cost);
-                if received < 16 && outgoing.capacity() > 64 {
-                    outgoing.shrink_to(16);
-                }
-                if received < 16 && output.capacity() > READ_CHUNK_MAX {
-                    output = BytesMut::new();
-                }
-                if let Err(err) = written {
-                    if reading {
-                        let cause = CloseCause::Io(io_error_text(&err));
-                        let _ = context.events.send(Event::Closed { conn, cause }).await;
-                    }
-                    return;
-                }
+                Step::Read(read) => (self.after_read(read), true),
+            };
+            if let Some(wait) = wait {
+                wait.await;
             }
-            () = aborted(&mut abort_while_idle) => return,
-            read = read_more(&mut stream, &mut input, &mut read_chunk), if reading => {
-                let cause = match read {
-                    Ok(0) => Some(CloseCause::PeerClosed),
-                    Ok(_) => None,
-                    Err(err) => Some(CloseCause::Io(io_error_text(&err))),
-                };
-                if let Some(cause) = cause {
-                    reading = false;
-                    let _ = context.events.send(Event::Closed { conn, cause }).await;
-                    continue;
-                }
-                let (packets, error) = decode_all(&mut input, &mut version, max_packet_size);
-                if input.is_empty() && read_chunk == READ_CHUNK_MIN {
-                    // A quiet client holds no read buffer between packets.
-                    input = BytesMut::new();
-                }
+            if !go_on {
+                return;
+            }
+        }
+        let _ = self.stream.shutdown().await;
+    }
+
+    /// Decodes what a read brought and hands it to the driver; at the end of the stream or
+    /// on a decode error, stops reading (writing goes on until the driver closes the outbox,
+    /// after the core's Close, e.g. CONNACK 1 or a v5 DISCONNECT, has gone out).
+    fn after_read(&mut self, read: std::io::Result<usize>) -> Option<Wait> {
+        let conn = self.conn;
+        let mut events = Vec::with_capacity(1);
+        match read {
+            Ok(0) => events.push(Event::Closed { conn, cause: CloseCause::PeerClosed }),
+            Err(err) => {
+                events.push(Event::Closed { conn, cause: CloseCause::Io(io_error_text(&err)) })
+            }
+            Ok(_) => loop {
+                let (packets, error) =
+                    decode_some(&mut self.input, &mut self.version, self.max_packet_size);
+                let full = packets.len() == PACKETS_PER_EVENT;
                 if !packets.is_empty() {
-                    let _ = context.events.send(Event::Packets { conn, packets }).await;
+                    events.push(Event::Packets { conn, packets });
                 }
                 if let Some(error) = error {
-                    let reason = report_decode_error(&error, &peer_address, context.logger);
-                    // Stop reading; keep writing until the core's Close (e.g. CONNACK 1 or a
-                    // v5 DISCONNECT with this reason) has gone out.
-                    reading = false;
-                    let _ = context.events.send(Event::DecodeError { conn, reason }).await;
+                    events.push(Event::DecodeError { conn, error: Box::new(error) });
+                    break;
+                }
+                if !full {
+                    break;
+                }
+            },
+        }
+        if matches!(events.last(), Some(Event::Closed { .. } | Event::DecodeError { .. })) {
+            self.reading = false;
+        }
+        if self.input.is_empty() || !self.reading {
+            // A quiet client holds no read buffer between packets.
+            self.input = BytesMut::new();
+        }
+        self.send(events)
+    }
+
+    /// Waits for the outbox or the socket, whichever is ready first (see `writes_first`).
+    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+        if self.writes_first {
+            if let Poll::Ready(more) = self.outbox.poll_take(cx, &mut self.output) {
+                return Poll::Ready(Step::Write(more));
+            }
+        }
+        if self.reading {
+            if let Poll::Ready(read) = self.poll_read(cx) {
+                return Poll::Ready(Step::Read(read));
+            }
+        }
+        if !self.writes_first {
+            if let Poll::Ready(more) = self.outbox.poll_take(cx, &mut self.output) {
+                return Poll::Ready(Step::Write(more));
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Reads into `input` if the socket is readable, taking buffer space only then. When a
+    /// read fills all the space it had, the growth step doubles (up to [`READ_CHUNK_MAX`]);
+    /// after a small read it returns to [`READ_CHUNK_MIN`].
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        if let Err(err) = std::task::ready!(self.stream.poll_read_ready(cx)) {
+            return Poll::Ready(Err(err));
+        }
+        let chunk = self.read_chunk as usize;
+        if self.input.capacity() - self.input.len() < chunk / 4 {
+            self.input.reserve(chunk);
+        }
+        let space = self.input.capacity() - self.input.len();
+        let read = {
+            let read = self.stream.read_buf(&mut self.input);
+            let mut read = std::pin::pin!(read);
+            std::task::ready!(read.as_mut().poll(cx))
+        };
+        if let Ok(read) = read {
+            if read == space {
+                self.read_chunk = (self.read_chunk * 2).min(READ_CHUNK_MAX);
+            } else if read < chunk / 8 {
+                self.read_chunk = READ_CHUNK_MIN;
+            }
+        }
+        Poll::Ready(read)
+    }
+
+    /// Hands `events` to the driver in order, or returns the wait for those that did not
+    /// fit in its queue (boxed, so that the rare wait does not enlarge every connection's
+    /// task). Nothing to do if the driver stopped: the outbox then closes too.
+    fn send(&self, events: Vec<Event>) -> Option<Wait> {
+        let mut events = events.into_iter();
+        while let Some(event) = events.next() {
+            match self.shared.events.try_send(event) {
+                Ok(()) => {}
+                Err(TrySendError::Closed(_)) => return None,
+                Err(TrySendError::Full(event)) => {
+                    let shared = Arc::clone(&self.shared);
+                    let rest: Vec<Event> = std::iter::once(event).chain(events).collect();
+                    return Some(Box::pin(async move {
+                        for event in rest {
+                            if shared.events.send(event).await.is_err() {
+                                return;
+                            }
+                        }
+                    }));
                 }
             }
         }
+        None
     }
-    let _ = stream.shutdown().await;
 }
 
-/// Writes `bytes`, failing when the peer accepts nothing for [`WRITE_STALL`] (it stopped
+/// A rare, boxed wait of a connection task.
+type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Writes every chunk of `chunks` (vectored; the written ones are left empty) and returns
+/// the number of bytes. Fails when the peer accepts nothing for [`WRITE_STALL`] (it stopped
 /// reading: without this the task would hold its memory until TCP gives up, which can take
 /// hours) or when the broker aborts.
 async fn write_all<S: AsyncWrite + Unpin>(
     stream: &mut S,
-    mut bytes: &[u8],
-    abort: &mut watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        let written = tokio::select! {
-            written = tokio::time::timeout(WRITE_STALL, stream.write(bytes)) => match written {
-                Ok(written) => written?,
-                Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out")),
+    chunks: &mut [Bytes],
+    abort: &watch::Receiver<bool>,
+) -> std::io::Result<usize> {
+    let mut total = 0;
+    let mut first = 0;
+    while first < chunks.len() {
+        let slices: Vec<IoSlice<'_>> =
+            chunks[first..].iter().take(MAX_SLICES).map(|chunk| IoSlice::new(chunk)).collect();
+        // Most writes go through at once: try without arming a timer first.
+        let attempt =
+            poll_fn(|cx| Poll::Ready(Pin::new(&mut *stream).poll_write_vectored(cx, &slices)))
+                .await;
+        let written = match attempt {
+            Poll::Ready(written) => written?,
+            Poll::Pending => tokio::select! {
+                written = tokio::time::timeout(WRITE_STALL, stream.write_vectored(&slices)) => match written {
+                    Ok(written) => written?,
+                    Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out")),
+                },
+                () = aborted(abort.clone()) => {
+                    return Err(std::io::Error::other("broker shutting down"));
+                }
             },
-            () = aborted(abort) => {
-                return Err(std::io::Error::other("broker shutting down"));
-            }
         };
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
-        bytes = &bytes[written..];
+        total += written;
+        let mut left = written;
+        while left > 0 {
+            let Some(chunk) = chunks.get_mut(first) else { break };
+            let step = left.min(chunk.len());
+            chunk.advance(step);
+            left -= step;
+            if chunk.is_empty() {
+                first += 1;
+            }
+        }
+        while chunks.get(first).is_some_and(Bytes::is_empty) {
+            first += 1;
+        }
     }
-    Ok(())
+    Ok(total)
 }
 
 /// Completes once the abort flag is true; never if the broker is gone without setting it.
-async fn aborted(abort: &mut watch::Receiver<bool>) {
+async fn aborted(mut abort: watch::Receiver<bool>) {
     loop {
         let stop = *abort.borrow_and_update();
         if stop {
@@ -169,33 +354,17 @@ async fn aborted(abort: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Reads whatever the socket has into `input`. When a read fills all the space it had, the
-/// next growth step `chunk` doubles (up to [`READ_CHUNK_MAX`]).
-async fn read_more<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    input: &mut BytesMut,
-    chunk: &mut usize,
-) -> std::io::Result<usize> {
-    if input.capacity() - input.len() < *chunk / 4 {
-        input.reserve(*chunk);
-    }
-    let space = input.capacity() - input.len();
-    let read = stream.read_buf(input).await?;
-    if read == space {
-        *chunk = (*chunk * 2).min(READ_CHUNK_MAX);
-    }
-    Ok(read)
-}
-
-/// Decodes every whole packet in `input`. Returns them and, if decoding failed, the reason code
-/// to report. The protocol version switches to the CONNECT's as soon as one is decoded.
-fn decode_all(
+/// Decodes up to [`PACKETS_PER_EVENT`] whole packets from `input`. Returns them and, if
+/// decoding failed, the error. The protocol version switches to the CONNECT's as soon as one
+/// is decoded. The vector is sized by a scan of the fixed headers: a `Packet` is about 1 KiB,
+/// so regrowing it (or over-allocating it) would cost more than the scan.
+fn decode_some(
     input: &mut BytesMut,
     version: &mut ProtocolVersion,
     max_packet_size: u32,
 ) -> (Vec<Packet>, Option<DecodeError>) {
-    let mut packets = Vec::new();
-    loop {
+    let mut packets = Vec::with_capacity(whole_packets(input, PACKETS_PER_EVENT).max(1));
+    while packets.len() < PACKETS_PER_EVENT {
         match mqtt_codec::decode(input, *version, max_packet_size) {
             Ok(Some(packet)) => {
                 if let Packet::Connect(connect) = &packet {
@@ -203,14 +372,36 @@ fn decode_all(
                 }
                 packets.push(packet);
             }
-            Ok(None) => return (packets, None),
+            Ok(None) => break,
             Err(err) => return (packets, Some(err)),
         }
     }
+    (packets, None)
+}
+
+/// How many whole packets (up to `limit`) start `input`, judging by their fixed headers only.
+fn whole_packets(input: &[u8], limit: usize) -> usize {
+    let mut at = 0;
+    let mut count = 0;
+    while count < limit {
+        let Some((remaining, length_bytes)) = input.get(at + 1..).and_then(read_varint) else {
+            break;
+        };
+        at += 1 + length_bytes + remaining as usize;
+        if at > input.len() {
+            break;
+        }
+        count += 1;
+    }
+    count
 }
 
 /// Logs Mosquitto's line for a bad CONNECT and picks the reason code the core acts on.
-fn report_decode_error(error: &DecodeError, peer_address: &str, logger: &Logger) -> ReasonCode {
+pub(crate) fn report_decode_error(
+    error: &DecodeError,
+    peer_address: &str,
+    logger: &Logger,
+) -> ReasonCode {
     match error {
         DecodeError::UnsupportedProtocolVersion { level, .. } => {
             log!(
@@ -232,4 +423,36 @@ fn report_decode_error(error: &DecodeError, peer_address: &str, logger: &Logger)
         _ => {}
     }
     error.reason_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_idle_connection_task_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (events, _queue) = mpsc::channel(1);
+        let logger = Arc::new(Logger::new(crate::config::LogTypes::NONE, false, false));
+        let (_abort, aborted) = watch::channel(false);
+        let (done, _all_done) = mpsc::channel(1);
+        let shared = Arc::new(Shared {
+            events,
+            logger,
+            max_packet_size: AtomicU32::new(0),
+            next_conn: AtomicU64::new(1),
+            _done: done,
+            aborted,
+        });
+        let slot = ConnectionSlot::acquire(&Arc::default(), None).unwrap();
+        let peer = PeerInfo { address: "127.0.0.1".to_owned(), port: 1 };
+        let (mut connection, _open) = Connection::new(stream, ConnId(1), peer, shared, slot);
+        // Every idle connection pays for its state and its task's future: keep both small.
+        let state = size_of_val(&connection);
+        let task = size_of_val(&connection.run());
+        eprintln!("PROBE connection = {state} bytes, run future = {task} bytes");
+        assert!(state <= 192, "the connection state is {state} bytes");
+        assert!(task <= 96, "the connection future is {task} bytes");
+    }
 }

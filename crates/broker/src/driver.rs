@@ -3,15 +3,15 @@
 //! outputs to per-connection outboxes (bounded by a memory budget: a slow client fills its own
 //! queue, never the driver's memory).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mqtt_codec::{Packet, ProtocolVersion, ReasonCode};
+use mqtt_codec::{DecodeError, Packet, ProtocolVersion, ReasonCode};
 use mqtt_core::auth::PasswordFile;
-use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, Output, PeerInfo};
+use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, ConnMap, Output, PeerInfo};
 use tokio::sync::mpsc;
 
+use crate::connection;
 use crate::log;
 use crate::log::Logger;
 use crate::outbox::{OutboxSender, Refused};
@@ -26,7 +26,7 @@ pub(crate) enum Event {
     /// Packets decoded from one read, in order.
     Packets { conn: ConnId, packets: Vec<Packet> },
     /// Decoding failed; the task has stopped reading.
-    DecodeError { conn: ConnId, reason: ReasonCode },
+    DecodeError { conn: ConnId, error: Box<DecodeError> },
     /// The socket ended without the driver asking.
     Closed { conn: ConnId, cause: CloseCause },
     /// A password check asked for by the core finished.
@@ -49,8 +49,7 @@ struct Connection {
     /// QoS 0 messages are being dropped because the client does not keep up (logged once
     /// per episode, as Mosquitto does for its queue).
     dropping: bool,
-    peer: PeerInfo,
-    /// Protocol of the CONNECT, for the v3 CONNACK code in trace lines.
+    /// Protocol of the CONNECT: how packets to it are encoded.
     protocol: ProtocolVersion,
 }
 
@@ -62,7 +61,11 @@ pub(crate) struct Driver {
     checker: PasswordChecker,
     /// Where finished password checks are reported (the driver's own event channel).
     events: mpsc::Sender<Event>,
-    connections: HashMap<ConnId, Connection>,
+    connections: ConnMap<Connection>,
+    /// Peer addresses of connections whose CONNECT is not accepted yet, for log lines before
+    /// the client has an id (the core forgets a refused connection before its CONNACK is
+    /// routed). Accepted clients' addresses are the core's.
+    unaccepted: ConnMap<Box<str>>,
     logger: Arc<Logger>,
     /// Connections to report closed once the current output drain is done.
     overflowed: Vec<ConnId>,
@@ -80,7 +83,8 @@ impl Driver {
             passwords: None,
             checker: PasswordChecker::new(),
             events,
-            connections: HashMap::new(),
+            connections: ConnMap::default(),
+            unaccepted: ConnMap::default(),
             logger,
             overflowed: Vec::new(),
         };
@@ -135,19 +139,16 @@ impl Driver {
         self.drain_outputs();
         // Dropping the outboxes lets every connection task flush what it has and close.
         self.connections.clear();
+        self.unaccepted.clear();
     }
 
     fn apply(&mut self, event: Event, now: Instant) {
         match event {
             Event::Open { conn, peer, outbox } => {
+                self.unaccepted.insert(conn, peer.address.as_str().into());
                 self.connections.insert(
                     conn,
-                    Connection {
-                        outbox,
-                        dropping: false,
-                        peer: peer.clone(),
-                        protocol: ProtocolVersion::V3_1_1,
-                    },
+                    Connection { outbox, dropping: false, protocol: ProtocolVersion::V3_1_1 },
                 );
                 self.broker.handle_open(conn, peer, now);
             }
@@ -169,7 +170,9 @@ impl Driver {
                     self.drain_outputs();
                 }
             }
-            Event::DecodeError { conn, reason } => {
+            Event::DecodeError { conn, error } => {
+                let peer = self.peer_address(conn).unwrap_or_default();
+                let reason = connection::report_decode_error(&error, &peer, &self.logger);
                 self.broker.handle_decode_error(conn, reason, now);
             }
             Event::AuthResult { conn, allowed } => {
@@ -178,7 +181,7 @@ impl Driver {
             Event::Closed { conn, cause } => {
                 self.broker.handle_closed(conn, cause, now);
                 // The task has ended or stopped reading: dropping the outbox ends it.
-                self.connections.remove(&conn);
+                self.forget(conn);
             }
         }
     }
@@ -194,7 +197,7 @@ impl Driver {
             }
             let now = now();
             for conn in std::mem::take(&mut self.overflowed) {
-                self.connections.remove(&conn);
+                self.forget(conn);
                 self.broker.handle_closed(
                     conn,
                     CloseCause::Io("outgoing queue full, client not reading".to_owned()),
@@ -209,7 +212,7 @@ impl Driver {
             Output::Send { conn, packet } => self.send(conn, packet),
             Output::Close { conn, .. } => {
                 // Dropping the sender lets the task write what is queued, then close.
-                self.connections.remove(&conn);
+                self.forget(conn);
             }
             Output::Log(event) => trace::event(&self.logger, &event),
             Output::Authenticate { conn, username, password, .. } => {
@@ -234,10 +237,15 @@ impl Driver {
             let id = self.display_id(conn);
             trace::sending(&self.logger, &id, &packet, connection.protocol);
         }
-        let result = connection.outbox.push(packet);
+        let accepted = matches!(&packet, Packet::ConnAck(ack) if ack.reason == ReasonCode::Success);
+        let packet_type = packet.packet_type();
+        let result = connection.outbox.push(packet, connection.protocol);
         let was_dropping = connection.dropping;
-        match result {
+        match &result {
             Ok(()) => {}
+            Err(Refused::Unencodable(err)) => {
+                log!(self.logger, ERROR, "Error: cannot encode {packet_type:?}: {err}");
+            }
             Err(Refused::Dropped) => {
                 if !was_dropping {
                     let id = self.display_id(conn);
@@ -253,14 +261,33 @@ impl Driver {
         if let Some(connection) = self.connections.get_mut(&conn) {
             connection.dropping = result == Err(Refused::Dropped);
         }
+        if accepted {
+            // Accepted: from now on the core knows the client and its address.
+            self.unaccepted.remove(&conn);
+        }
     }
 
     /// The client id for trace lines, or the peer address before the CONNECT is accepted.
     fn display_id(&self, conn: ConnId) -> String {
         match self.broker.client_id(conn) {
             Some(id) => id.to_owned(),
-            None => self.connections.get(&conn).map(|c| c.peer.address.clone()).unwrap_or_default(),
+            None => self.peer_address(conn).unwrap_or_default(),
         }
+    }
+
+    /// The peer address of `conn`, from the core or (for a refused client) kept here.
+    fn peer_address(&self, conn: ConnId) -> Option<String> {
+        if let Some(peer) = self.broker.peer(conn) {
+            return Some(peer.address.clone());
+        }
+        Some(self.unaccepted.get(&conn)?.to_string())
+    }
+
+    /// Drops what the driver keeps for `conn`; dropping its outbox lets its task write what
+    /// is queued, then close.
+    fn forget(&mut self, conn: ConnId) {
+        self.connections.remove(&conn);
+        self.unaccepted.remove(&conn);
     }
 }
 

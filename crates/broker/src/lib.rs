@@ -33,8 +33,8 @@ use mqtt_core::{Broker, ConnId, PeerInfo};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, ListenerConfig};
-use crate::connection::Context;
-use crate::driver::{Driver, DriverControl, Event};
+use crate::connection::{Connection, Shared};
+use crate::driver::{Driver, DriverControl};
 use crate::listener::{ConnectionSlot, Listener};
 use crate::log::Logger;
 use crate::security::Security;
@@ -105,7 +105,7 @@ pub async fn run_controlled(
         logger: Arc::clone(&logger),
         max_packet_size: AtomicU32::new(config.max_packet_size),
         next_conn: AtomicU64::new(1),
-        done,
+        _done: done,
         aborted,
     });
     let (stop, stopped) = watch::channel(false);
@@ -147,18 +147,6 @@ pub async fn run_controlled(
         let _ = tokio::time::timeout(FLUSH_DEADLINE, all_done.recv()).await;
     }
     Ok(())
-}
-
-/// What every accept loop and connection task shares.
-struct Shared {
-    events: mpsc::Sender<Event>,
-    logger: Arc<Logger>,
-    max_packet_size: AtomicU32,
-    next_conn: AtomicU64,
-    /// Dropped by each connection task when it ends; see `run_controlled`.
-    done: mpsc::Sender<()>,
-    /// Tells connection tasks to stop flushing (shutdown took too long).
-    aborted: watch::Receiver<bool>,
 }
 
 /// Accepts connections until `stop` flips, spawning one task per connection.
@@ -203,18 +191,13 @@ async fn accept_loop(
         trace::new_connection(&shared.logger, &peer, port);
         let _ = stream.set_nodelay(true);
         let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
-        let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            let _slot = slot;
-            let _done = shared.done.clone();
-            let context = Context {
-                events: &shared.events,
-                max_packet_size: shared.max_packet_size.load(Ordering::Relaxed),
-                logger: &shared.logger,
-                abort: shared.aborted.clone(),
-            };
-            connection::serve(stream, conn, peer, context).await;
-        });
+        let (mut connection, open) = Connection::new(stream, conn, peer, Arc::clone(&shared), slot);
+        // The driver learns of the connection before any of its packets. Waiting here when
+        // its queue is full also slows accepting down to what the driver can take.
+        if shared.events.send(open).await.is_err() {
+            return; // the driver has stopped
+        }
+        tokio::spawn(async move { connection.run().await });
     }
 }
 
@@ -232,6 +215,7 @@ fn core_config(config: &Config, local_only: bool, security: &Security) -> mqtt_c
         persistent_client_expiration: config.persistent_client_expiration,
         allow_zero_length_clientid: config.allow_zero_length_clientid,
         auto_id_prefix: config.auto_id_prefix.clone(),
+        clientid_prefixes: config.clientid_prefixes.clone(),
         retain_available: config.retain_available,
         upgrade_outgoing_qos: config.upgrade_outgoing_qos,
         allow_anonymous: local_only || config.allow_anonymous.unwrap_or(false),

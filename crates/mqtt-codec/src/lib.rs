@@ -7,6 +7,11 @@
 //! rule of the 3.1.1 and 5.0 specs is checked, and each error names the rule it enforces and
 //! the MQTT 5 reason code a broker answers with.
 //!
+//! Strings follow Mosquitto where the spec leaves a choice: besides ill-formed UTF-8 and U+0000
+//! (which the spec forbids), control characters and Unicode noncharacters (which it says SHOULD
+//! NOT be sent) are refused as malformed. Encoding validates too, and returns an [`EncodeError`]
+//! rather than writing a packet the peer would reject.
+//!
 //! # Layout
 //!
 //! - `packet` — [`Packet`], [`PacketType`], [`decode`] / [`encode`] / [`encoded_len`], and one

@@ -16,7 +16,7 @@ use mqtt_codec::{Packet, Publish, ReasonCode};
 use crate::access::{Access, AccessControl, ClientRef};
 use crate::client_id::IdGenerator;
 use crate::config::Config;
-use crate::conn::{Conn, ConnMap, MAX_PENDING_WHILE_AUTHENTICATING, Phase};
+use crate::conn::{Authenticating, Conn, ConnMap, MAX_PENDING_WHILE_AUTHENTICATING, Phase};
 use crate::event::{CloseCause, ConnId, DisconnectReason, LogEvent, Output, PeerInfo};
 use crate::message::Message;
 use crate::retained::RetainedStore;
@@ -50,7 +50,9 @@ pub struct Stats {
 /// [`Output::Close`], whatever ended it.
 pub struct Broker {
     config: Config,
-    conns: ConnMap<Conn>,
+    /// Boxed: the map's table is sized in powers of two, so small slots waste less memory
+    /// per connection than inline ones would.
+    conns: ConnMap<Box<Conn>>,
     sessions: Sessions,
     tree: TopicTree,
     retained: RetainedStore,
@@ -98,6 +100,11 @@ impl Broker {
     pub fn client_id(&self, conn: ConnId) -> Option<&str> {
         let key = self.conns.get(&conn)?.session()?;
         Some(self.sessions.get(key)?.client_id.as_str())
+    }
+
+    /// The remote end of an open connection.
+    pub fn peer(&self, conn: ConnId) -> Option<&PeerInfo> {
+        Some(&self.conns.get(&conn)?.peer)
     }
 
     /// Open connections (accepted or not).
@@ -148,7 +155,7 @@ impl Broker {
                 .push_back(Output::Close { conn, reason: DisconnectReason::MaxConnections });
             return;
         }
-        let mut state = Conn::new(peer, now);
+        let mut state = Box::new(Conn::new(peer, now));
         let at = now + self.config.connect_timeout;
         state.timer_at = Some(at);
         self.timers.set(at, Timer::Conn(conn));
@@ -165,11 +172,13 @@ impl Broker {
                 // [MQTT-3.1.0-1] the first packet must be CONNECT.
                 _ => self.drop_conn(conn, DisconnectReason::ProtocolError, None, now),
             },
-            Phase::Authenticating { pending, .. } => match packet {
+            Phase::Authenticating(waiting) => match packet {
                 Packet::Connect(_) => {
                     self.drop_conn(conn, DisconnectReason::ProtocolError, None, now);
                 }
-                packet if pending.len() < MAX_PENDING_WHILE_AUTHENTICATING => pending.push(packet),
+                packet if waiting.pending.len() < MAX_PENDING_WHILE_AUTHENTICATING => {
+                    waiting.pending.push(packet);
+                }
                 _ => self.drop_conn(conn, DisconnectReason::ProtocolError, None, now),
             },
             Phase::Connected(key) => {
@@ -212,19 +221,20 @@ impl Broker {
     /// The answer to [`Output::Authenticate`] for `conn`.
     pub fn handle_auth_result(&mut self, conn: ConnId, allowed: bool, now: Instant) {
         let Some(state) = self.conns.get_mut(&conn) else { return };
-        if !matches!(state.phase, Phase::Authenticating { .. }) {
+        if !matches!(state.phase, Phase::Authenticating(_)) {
             return;
         }
-        let Phase::Authenticating { connect, client_id, assigned, pending } =
+        let Phase::Authenticating(waiting) =
             std::mem::replace(&mut state.phase, Phase::AwaitConnect)
         else {
             return;
         };
+        let Authenticating { connect, client_id, assigned, pending } = *waiting;
         if !allowed {
             self.refuse(conn, ReasonCode::NotAuthorized, DisconnectReason::NotAuthorized);
             return;
         }
-        self.accept(conn, *connect, client_id, assigned, now);
+        self.accept(conn, connect, client_id, assigned, now);
         for packet in pending {
             self.handle_packet(conn, packet, now);
         }

@@ -18,19 +18,33 @@ pub(crate) const MAX_PENDING_WHILE_AUTHENTICATING: usize = 10_000;
 pub(crate) enum Phase {
     /// Opened; no CONNECT yet.
     AwaitConnect,
-    /// CONNECT received; waiting for `handle_auth_result`.
-    Authenticating {
-        /// The CONNECT being decided.
-        connect: Box<Connect>,
-        /// Its client id (assigned if it was empty).
-        client_id: String,
-        /// Whether `client_id` was assigned by us.
-        assigned: bool,
-        /// Packets received meanwhile, replayed once accepted.
-        pending: Vec<Packet>,
-    },
+    /// CONNECT received; waiting for `handle_auth_result`. Boxed: it is short-lived, and
+    /// keeping it inline would make every connection pay for it.
+    Authenticating(Box<Authenticating>),
     /// CONNACK 0 sent; attached to a session.
     Connected(SessionKey),
+}
+
+/// A CONNECT waiting for its password check.
+#[derive(Debug)]
+pub(crate) struct Authenticating {
+    /// The CONNECT being decided.
+    pub(crate) connect: Connect,
+    /// Its client id (assigned if it was empty).
+    pub(crate) client_id: String,
+    /// Whether `client_id` was assigned by us.
+    pub(crate) assigned: bool,
+    /// Packets received meanwhile, replayed once accepted.
+    pub(crate) pending: Vec<Packet>,
+}
+
+/// v5 topic aliases of a connection, allocated on first use (most clients use none).
+#[derive(Debug, Default)]
+pub(crate) struct Aliases {
+    /// Aliases the client set up towards us.
+    pub(crate) incoming: BTreeMap<u16, TopicName>,
+    /// Aliases we set up towards the client (looked up, never iterated).
+    pub(crate) outgoing: HashMap<TopicName, u16>,
 }
 
 /// One network connection.
@@ -56,12 +70,8 @@ pub(crate) struct Conn {
     pub(crate) receive_max_out: u16,
     /// Client's v5 Topic Alias Maximum.
     pub(crate) topic_alias_max_out: u16,
-    /// Aliases the client set up towards us.
-    pub(crate) aliases_in: BTreeMap<u16, TopicName>,
-    /// Aliases we set up towards the client (looked up, never iterated).
-    pub(crate) aliases_out: HashMap<TopicName, u16>,
-    /// Username from CONNECT.
-    pub(crate) username: Option<String>,
+    /// Topic aliases in both directions, once the first one is set up.
+    pub(crate) aliases: Option<Box<Aliases>>,
 }
 
 impl Conn {
@@ -78,9 +88,7 @@ impl Conn {
             max_packet_out: None,
             receive_max_out: u16::MAX,
             topic_alias_max_out: 0,
-            aliases_in: BTreeMap::new(),
-            aliases_out: HashMap::new(),
-            username: None,
+            aliases: None,
         }
     }
 
@@ -93,13 +101,13 @@ impl Conn {
     }
 }
 
-/// Connections by id. The ids come from the runtime, never from a peer, so a fast
+/// A map keyed by connection id. The ids come from the runtime, never from a peer, so a fast
 /// multiplicative hash is safe here and saves SipHash's cost on every packet.
-pub(crate) type ConnMap<V> = HashMap<ConnId, V, BuildHasherDefault<ConnIdHasher>>;
+pub type ConnMap<V> = HashMap<ConnId, V, BuildHasherDefault<ConnIdHasher>>;
 
 /// FxHash-style hasher for [`ConnId`] keys (see [`ConnMap`]).
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct ConnIdHasher(u64);
+pub struct ConnIdHasher(u64);
 
 impl Hasher for ConnIdHasher {
     fn finish(&self) -> u64 {

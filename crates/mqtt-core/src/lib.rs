@@ -71,6 +71,7 @@ mod tests;
 pub use access::{Access, AccessControl, ClientRef};
 pub use broker::{Broker, Stats};
 pub use config::Config;
+pub use conn::{ConnIdHasher, ConnMap};
 pub use event::{
     CloseCause, ConnId, DisconnectReason, DropReason, LogEvent, Output, PeerInfo, WillInfo,
 };

@@ -39,9 +39,14 @@ pub(crate) enum Enqueued {
     Dropped { first: bool },
 }
 
-/// The outgoing side of a session.
+/// The outgoing side of a session. Allocated on the first QoS 1/2 (or queued) message, so
+/// that the many sessions that never have one stay small.
 #[derive(Debug, Default)]
-pub(crate) struct Outgoing {
+pub(crate) struct Outgoing(Option<Box<Flows>>);
+
+/// The state behind [`Outgoing`].
+#[derive(Debug, Default)]
+struct Flows {
     inflight: BTreeMap<u16, InFlight>,
     queue: VecDeque<Delivery>,
     queued_bytes: usize,
@@ -58,35 +63,42 @@ pub(crate) struct QueueLimits {
 }
 
 impl Outgoing {
+    /// The state, created on first use.
+    fn flows(&mut self) -> &mut Flows {
+        self.0.get_or_insert_with(Box::default)
+    }
+
     /// Number of messages in flight.
     pub(crate) fn inflight_len(&self) -> usize {
-        self.inflight.len()
+        self.0.as_ref().map_or(0, |flows| flows.inflight.len())
     }
 
     /// Number of queued (not yet sent) messages.
     pub(crate) fn queued_len(&self) -> usize {
-        self.queue.len()
+        self.0.as_ref().map_or(0, |flows| flows.queue.len())
     }
 
     /// Queues a delivery, respecting `limits`.
     pub(crate) fn enqueue(&mut self, delivery: Delivery, limits: QueueLimits) -> Enqueued {
-        let full = (limits.messages != 0 && self.queue.len() >= limits.messages)
-            || (limits.bytes != 0 && self.queued_bytes + delivery.payload_len() > limits.bytes);
+        let flows = self.flows();
+        let full = (limits.messages != 0 && flows.queue.len() >= limits.messages)
+            || (limits.bytes != 0 && flows.queued_bytes + delivery.payload_len() > limits.bytes);
         if full {
-            let first = !self.dropping;
-            self.dropping = true;
+            let first = !flows.dropping;
+            flows.dropping = true;
             return Enqueued::Dropped { first };
         }
-        self.dropping = false;
-        self.queued_bytes += delivery.payload_len();
-        self.queue.push_back(delivery);
+        flows.dropping = false;
+        flows.queued_bytes += delivery.payload_len();
+        flows.queue.push_back(delivery);
         Enqueued::Yes
     }
 
     /// Takes the next queued delivery.
     pub(crate) fn dequeue(&mut self) -> Option<Delivery> {
-        let delivery = self.queue.pop_front()?;
-        self.queued_bytes -= delivery.payload_len();
+        let flows = self.0.as_mut()?;
+        let delivery = flows.queue.pop_front()?;
+        flows.queued_bytes -= delivery.payload_len();
         Some(delivery)
     }
 
@@ -99,31 +111,33 @@ impl Outgoing {
             QoS::ExactlyOnce => OutState::Qos2Sent,
             _ => OutState::Qos1Sent,
         };
-        if self.inflight.len() >= usize::from(u16::MAX) {
+        let flows = self.flows();
+        if flows.inflight.len() >= usize::from(u16::MAX) {
             return Err(delivery);
         }
         loop {
-            self.next_id = self.next_id.wrapping_add(1);
-            if self.next_id == 0 {
+            flows.next_id = flows.next_id.wrapping_add(1);
+            if flows.next_id == 0 {
                 continue;
             }
-            if !self.inflight.contains_key(&self.next_id) {
+            if !flows.inflight.contains_key(&flows.next_id) {
                 break;
             }
         }
-        let Some(id) = PacketId::new(self.next_id) else { return Err(delivery) };
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.inflight.insert(self.next_id, InFlight { seq, delivery, state });
+        let Some(id) = PacketId::new(flows.next_id) else { return Err(delivery) };
+        let seq = flows.next_seq;
+        flows.next_seq += 1;
+        flows.inflight.insert(flows.next_id, InFlight { seq, delivery, state });
         Ok(id)
     }
 
     /// Completes a QoS 1 flow (PUBACK) or a QoS 2 flow (PUBCOMP). Returns whether `id` was in
     /// the expected state.
     pub(crate) fn complete(&mut self, id: PacketId, expected: OutState) -> bool {
-        match self.inflight.get(&id.get()) {
+        let Some(flows) = self.0.as_mut() else { return false };
+        match flows.inflight.get(&id.get()) {
             Some(flight) if flight.state == expected => {
-                self.inflight.remove(&id.get());
+                flows.inflight.remove(&id.get());
                 true
             }
             _ => false,
@@ -133,7 +147,8 @@ impl Outgoing {
     /// Handles PUBREC: moves the flow to waiting for PUBCOMP. Returns false for an unknown id.
     /// A PUBREC for a message already released is answered with PUBREL again.
     pub(crate) fn received(&mut self, id: PacketId) -> bool {
-        match self.inflight.get_mut(&id.get()) {
+        let Some(flows) = self.0.as_mut() else { return false };
+        match flows.inflight.get_mut(&id.get()) {
             Some(flight) if flight.state != OutState::Qos1Sent => {
                 flight.state = OutState::Released;
                 true
@@ -144,12 +159,15 @@ impl Outgoing {
 
     /// Drops a flow that the receiver ended with an error reason (v5 PUBREC >= 0x80).
     pub(crate) fn abandon(&mut self, id: PacketId) {
-        self.inflight.remove(&id.get());
+        if let Some(flows) = self.0.as_mut() {
+            flows.inflight.remove(&id.get());
+        }
     }
 
     /// In-flight messages in the order they were first sent (for re-sending on reconnect).
     pub(crate) fn inflight_in_order(&self) -> Vec<(PacketId, &InFlight)> {
-        let mut all: Vec<_> = self
+        let Some(flows) = self.0.as_ref() else { return Vec::new() };
+        let mut all: Vec<_> = flows
             .inflight
             .iter()
             .filter_map(|(&id, flight)| Some((PacketId::new(id)?, flight)))
@@ -194,7 +212,7 @@ mod tests {
         let a = out.start(delivery("a")).expect("free id");
         let b = out.start(delivery("b")).expect("free id");
         assert_eq!((a.get(), b.get()), (1, 2));
-        out.next_id = u16::MAX;
+        out.flows().next_id = u16::MAX;
         let c = out.start(delivery("c")).expect("free id");
         assert_eq!(c.get(), 3, "wraps past 0 and skips 1 and 2");
         assert!(out.complete(a, OutState::Qos1Sent));

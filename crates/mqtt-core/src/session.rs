@@ -1,12 +1,15 @@
 //! Sessions: what the broker keeps per client id across connections (subscriptions, QoS
 //! state, the queue, the will and the expiry), stored in a slab addressed by [`SessionKey`].
 
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher as _, BuildHasherDefault};
 use std::time::Instant;
 
 use bytes::Bytes;
 use mqtt_codec::{Properties, ProtocolVersion, QoS, TopicName};
 
+use crate::conn::ConnIdHasher;
 use crate::event::ConnId;
 use crate::message::SharedMessage;
 use crate::qos::Outgoing;
@@ -60,8 +63,9 @@ pub(crate) struct Session {
     pub(crate) expiry_secs: u32,
     /// When the detached session expires.
     pub(crate) expires_at: Option<Instant>,
-    /// The will of the current (or last) connection.
-    pub(crate) will: Option<PendingWill>,
+    /// The will of the current (or last) connection. Boxed: its properties are large and
+    /// most sessions have no will, so an idle session stays small.
+    pub(crate) will: Option<Box<PendingWill>>,
     /// When a delayed will is due (set once the connection ended).
     pub(crate) will_at: Option<Instant>,
 }
@@ -87,17 +91,28 @@ impl Session {
 
 /// All sessions: a slab plus an index by client id (used only for lookups, never iterated,
 /// so its hash order cannot leak into outputs).
+///
+/// The index holds no copy of the ids: it maps a keyed hash of the id to the slot, and the
+/// slot's own id confirms the match. The rare id whose hash is taken by another id goes to
+/// `collided`, keyed by the id itself.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
     slots: Vec<Option<Session>>,
     free: Vec<u32>,
-    by_id: HashMap<String, SessionKey>,
+    by_hash: HashMap<u64, SessionKey, BuildHasherDefault<ConnIdHasher>>,
+    collided: HashMap<String, SessionKey>,
+    /// Keyed with OS randomness, so peers cannot choose ids that collide.
+    hasher: RandomState,
 }
 
 impl Sessions {
     /// Looks a session up by client id.
     pub(crate) fn find(&self, client_id: &str) -> Option<SessionKey> {
-        self.by_id.get(client_id).copied()
+        let hash = self.hasher.hash_one(client_id);
+        match self.by_hash.get(&hash) {
+            Some(&key) if self.get(key).is_some_and(|s| s.client_id == client_id) => Some(key),
+            _ => self.collided.get(client_id).copied(),
+        }
     }
 
     /// The session at `key`.
@@ -112,7 +127,8 @@ impl Sessions {
 
     /// Stores a new session (its client id must not be in use).
     pub(crate) fn insert(&mut self, session: Session) -> SessionKey {
-        let id = session.client_id.clone();
+        let hash = self.hasher.hash_one(session.client_id.as_str());
+        let collided = self.by_hash.contains_key(&hash).then(|| session.client_id.clone());
         let key = match self.free.pop() {
             Some(index) => {
                 self.slots[index as usize] = Some(session);
@@ -124,20 +140,50 @@ impl Sessions {
                 SessionKey(index)
             }
         };
-        self.by_id.insert(id, key);
+        match collided {
+            Some(id) => self.collided.insert(id, key),
+            None => self.by_hash.insert(hash, key),
+        };
         key
     }
 
     /// Removes a session and returns it.
     pub(crate) fn remove(&mut self, key: SessionKey) -> Option<Session> {
         let session = self.slots.get_mut(key.0 as usize)?.take()?;
-        self.by_id.remove(&session.client_id);
+        let hash = self.hasher.hash_one(session.client_id.as_str());
+        if self.by_hash.get(&hash) == Some(&key) {
+            self.by_hash.remove(&hash);
+        } else {
+            self.collided.remove(&session.client_id);
+        }
         self.free.push(key.0);
         Some(session)
     }
 
     /// Number of sessions (connected or not).
     pub(crate) fn len(&self) -> usize {
-        self.by_id.len()
+        self.by_hash.len() + self.collided.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_whose_hashes_collide_are_still_told_apart() {
+        let mut sessions = Sessions::default();
+        let a = sessions.insert(Session::new("a".to_owned(), ProtocolVersion::V5));
+        // Force a collision: file "b" under the hash of "a" by hand, as `insert` would.
+        let b = SessionKey(u32::try_from(sessions.slots.len()).unwrap());
+        sessions.slots.push(Some(Session::new("b".to_owned(), ProtocolVersion::V5)));
+        sessions.collided.insert("b".to_owned(), b);
+        assert_eq!((sessions.find("a"), sessions.find("b"), sessions.len()), (Some(a), Some(b), 2));
+        assert_eq!(sessions.remove(a).map(|s| s.client_id), Some("a".to_owned()));
+        assert_eq!((sessions.find("a"), sessions.find("b")), (None, Some(b)));
+        assert_eq!(sessions.remove(b).map(|s| s.client_id), Some("b".to_owned()));
+        assert_eq!((sessions.find("b"), sessions.len()), (None, 0));
+        let c = sessions.insert(Session::new("c".to_owned(), ProtocolVersion::V5));
+        assert_eq!(sessions.find("c"), Some(c));
     }
 }

@@ -15,11 +15,18 @@ pub(super) type IncludeReader<'a> =
 /// refused here because reading a directory is I/O; [`super::load`] follows them.
 ///
 /// # Errors
-/// The first error, with `file_name` and its 1-based line number.
+/// The first error, with `file_name` and its 1-based line number (line 0 for listeners with
+/// different security options under `per_listener_settings true`).
 pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigError> {
     let mut config = Config::default();
     parse_into(&mut config, text.as_bytes(), file_name, None)
         .map_err(|err| ConfigError { notices: config.notices.clone(), ..err })?;
+    config.resolve_per_listener_settings().map_err(|message| ConfigError {
+        file: file_name.to_owned(),
+        line: 0,
+        message,
+        notices: config.notices.clone(),
+    })?;
     Ok(config)
 }
 
@@ -138,17 +145,30 @@ impl State {
                     .map_err(|_| "Invalid max_topic_alias value in configuration.".to_owned())?;
                 config.max_topic_alias = alias;
             }
-            "allow_anonymous" => config.allow_anonymous = Some(bool_value(name, value)?),
-            "allow_zero_length_clientid" => {
-                config.allow_zero_length_clientid = bool_value(name, value)?;
+            "per_listener_settings" => {
+                let on = bool_value(name, value)?;
+                if on && config.security_options_given {
+                    return Err(
+                        "per_listener_settings must be set before any other security settings."
+                            .to_owned(),
+                    );
+                }
+                config.per_listener_settings = on;
             }
-            "auto_id_prefix" => config.auto_id_prefix = self.unique_string(name, value)?,
-            // Security files are global (culex has no per_listener_settings), so a second one
-            // anywhere in the file is a duplicate.
-            "password_file" => {
-                config.password_file = Some(global_string(&config.password_file, name, value)?)
+            "allow_anonymous"
+            | "allow_zero_length_clientid"
+            | "auto_id_prefix"
+            | "password_file"
+            | "acl_file" => self.security_option(config, name, value)?,
+            "clientid_prefixes" => {
+                config.notices.push(
+                    "The 'clientid_prefixes' option is now deprecated and will be removed in a \
+                     future version."
+                        .to_owned(),
+                );
+                config.clientid_prefixes =
+                    Some(once_in_scope(&config.clientid_prefixes, name, value)?);
             }
-            "acl_file" => config.acl_file = Some(global_string(&config.acl_file, name, value)?),
             "max_inflight_messages" => {
                 let n = int_value(name, value)?;
                 if n > 65535 {
@@ -205,7 +225,7 @@ impl State {
             "upgrade_outgoing_qos" => config.upgrade_outgoing_qos = bool_value(name, value)?,
             "log_timestamp" => config.log_timestamp = bool_value(name, value)?,
             "log_dest" => log_dest(config, name, value)?,
-            "pid_file" => config.pid_file = Some(global_string(&config.pid_file, name, value)?),
+            "pid_file" => config.pid_file = Some(once_in_scope(&config.pid_file, name, value)?),
             "connection_messages" => config.connection_messages = bool_value(name, value)?,
             "log_type" => {
                 let token = first_token(name, value)?;
@@ -223,6 +243,57 @@ impl State {
                 ));
             }
             other => return Err(format!("Unknown configuration variable \"{other}\".")),
+        }
+        Ok(())
+    }
+
+    /// A security option: global, or with `per_listener_settings true` the current
+    /// listener's (the default listener's before the first `listener`). A security file may
+    /// be given once per scope.
+    fn security_option(
+        &mut self,
+        config: &mut Config,
+        name: &str,
+        value: &str,
+    ) -> Result<(), String> {
+        config.security_options_given = true;
+        if config.per_listener_settings {
+            match name {
+                "allow_anonymous" => {
+                    current_listener(config).security.allow_anonymous =
+                        Some(bool_value(name, value)?);
+                }
+                "allow_zero_length_clientid" => {
+                    current_listener(config).security.allow_zero_length_clientid =
+                        Some(bool_value(name, value)?);
+                }
+                "auto_id_prefix" => {
+                    let prefix = self.unique_string(name, value)?;
+                    current_listener(config).security.auto_id_prefix = Some(prefix);
+                }
+                "password_file" => {
+                    let security = &mut current_listener(config).security;
+                    security.password_file =
+                        Some(once_in_scope(&security.password_file, name, value)?);
+                }
+                _ => {
+                    let security = &mut current_listener(config).security;
+                    security.acl_file = Some(once_in_scope(&security.acl_file, name, value)?);
+                }
+            }
+            return Ok(());
+        }
+        match name {
+            "allow_anonymous" => config.allow_anonymous = Some(bool_value(name, value)?),
+            "allow_zero_length_clientid" => {
+                config.allow_zero_length_clientid = bool_value(name, value)?;
+            }
+            "auto_id_prefix" => config.auto_id_prefix = self.unique_string(name, value)?,
+            // Global security files: a second one anywhere in the file is a duplicate.
+            "password_file" => {
+                config.password_file = Some(once_in_scope(&config.password_file, name, value)?);
+            }
+            _ => config.acl_file = Some(once_in_scope(&config.acl_file, name, value)?),
         }
         Ok(())
     }
@@ -250,7 +321,6 @@ const UNSUPPORTED: &[&str] = &[
     "certfile",
     "check_retain_source",
     "ciphers",
-    "clientid_prefixes",
     "connection",
     "crlfile",
     "dhparamfile",
@@ -263,7 +333,6 @@ const UNSUPPORTED: &[&str] = &[
     "maximum_qos",
     "memory_limit",
     "mount_point",
-    "per_listener_settings",
     "persistence",
     "persistence_file",
     "persistence_location",
@@ -317,8 +386,8 @@ fn log_dest(config: &mut Config, name: &str, value: &str) -> Result<(), String> 
     Ok(())
 }
 
-/// A string option that may appear once in the whole configuration.
-fn global_string(current: &Option<String>, name: &str, value: &str) -> Result<String, String> {
+/// A string option that may appear once in its scope (`current`: what the scope has so far).
+fn once_in_scope(current: &Option<String>, name: &str, value: &str) -> Result<String, String> {
     let text = string_value(name, value)?;
     if current.is_some() {
         return Err(format!("Duplicate {name} value in configuration."));

@@ -369,3 +369,88 @@ fn pid_file_is_a_single_path() {
     assert_eq!(ok("pid_file /run/culex.pid").pid_file.as_deref(), Some("/run/culex.pid"));
     assert_eq!(err("pid_file"), (1, "Empty pid_file value in configuration.".into()));
 }
+
+#[test]
+fn clientid_prefixes_is_global_given_once_and_deprecated() {
+    let notice =
+        "The 'clientid_prefixes' option is now deprecated and will be removed in a future version.";
+    let config = ok("clientid_prefixes plant- \nlistener 1884");
+    assert_eq!(config.clientid_prefixes.as_deref(), Some("plant-"));
+    assert_eq!(config.notices, [notice]);
+    // Mosquitto prints the notice for each line, before checking the value.
+    let parse_error = parse("clientid_prefixes a\nlistener 1884\nclientid_prefixes b", "t.conf")
+        .expect_err("a second clientid_prefixes is a duplicate");
+    assert_eq!(parse_error.line, 3);
+    assert_eq!(parse_error.message, "Duplicate clientid_prefixes value in configuration.");
+    assert_eq!(parse_error.notices, [notice, notice]);
+    assert_eq!(
+        err("clientid_prefixes  "),
+        (1, "Empty clientid_prefixes value in configuration.".into())
+    );
+}
+
+#[test]
+fn per_listener_settings_must_precede_every_security_option() {
+    let message = "per_listener_settings must be set before any other security settings.";
+    for option in [
+        "allow_anonymous true",
+        "allow_zero_length_clientid true",
+        "auto_id_prefix x-",
+        "password_file /p",
+        "acl_file /a",
+    ] {
+        let text = format!("listener 1884\n{option}\nper_listener_settings true");
+        assert_eq!(err(&text), (3, message.into()), "{option}");
+        // false is the default and may come anywhere.
+        let text = format!("{option}\nper_listener_settings false\nlistener 1884");
+        assert!(!ok(&text).per_listener_settings, "{option}");
+    }
+    // Options that are not security options do not count.
+    let config = ok("clientid_prefixes x\nlistener 1884\nper_listener_settings true");
+    assert!(config.per_listener_settings);
+    assert_eq!(
+        err("per_listener_settings maybe"),
+        (1, "Invalid per_listener_settings value (maybe).".into())
+    );
+}
+
+#[test]
+fn per_listener_settings_scopes_security_options_to_their_listener() {
+    // Options before the first listener belong to the default listener, which is not opened.
+    let config = ok("per_listener_settings true\nallow_anonymous true\nlistener 1884");
+    assert_eq!(config.default_listener.security.allow_anonymous, Some(true));
+    assert!(!config.anonymous_allowed());
+    let config = ok("per_listener_settings true\n\
+                     listener 1884\nallow_anonymous true\npassword_file /p\nauto_id_prefix a-\n\
+                     listener 1885\nallow_anonymous true\npassword_file /p\nauto_id_prefix a-");
+    assert!(config.anonymous_allowed());
+    assert_eq!(config.password_file.as_deref(), Some("/p"));
+    assert_eq!(config.auto_id_prefix, "a-");
+    assert_eq!(config.listeners[1].security.password_file.as_deref(), Some("/p"));
+    // Each listener is its own scope for duplicates.
+    assert_eq!(
+        err("per_listener_settings true\nlistener 1884\npassword_file /a\npassword_file /b"),
+        (4, "Duplicate password_file value in configuration.".into())
+    );
+    // Turned off again at the end: the listener's options are not used (as in Mosquitto).
+    let config = ok("per_listener_settings true\nlistener 1884\npassword_file /a\n\
+                     allow_anonymous true\nper_listener_settings false");
+    assert_eq!((config.password_file, config.allow_anonymous), (None, None));
+    // Local-only mode uses the default listener's options (anonymous access still forced).
+    let config = ok("per_listener_settings true\nacl_file /a");
+    assert!(config.local_only() && config.anonymous_allowed());
+    assert_eq!(config.acl_file.as_deref(), Some("/a"));
+}
+
+#[test]
+fn per_listener_settings_refuses_listeners_whose_security_differs() {
+    let text = "per_listener_settings true\nlistener 1884\npassword_file /a\n\
+                listener 1885\npassword_file /b";
+    let (line, message) = err(text);
+    assert_eq!(line, 0);
+    assert!(message.contains("ports 1884 and 1885"), "{message}");
+    // Explicit defaults are the same as unset ones.
+    let config = ok("per_listener_settings true\nlistener 1884\nallow_anonymous false\n\
+                     allow_zero_length_clientid true\nlistener 1885");
+    assert_eq!(config.allow_anonymous, Some(false));
+}

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use mqtt_codec::{ConnAck, Connect, Packet, Properties, ProtocolVersion, ReasonCode};
 
 use super::Broker;
-use crate::conn::Phase;
+use crate::conn::{Authenticating, Phase};
 use crate::event::{ConnId, DisconnectReason, LogEvent, Output, WillInfo};
 use crate::session::{EXPIRY_NEVER, PendingWill, Session, SessionKey};
 use crate::timers::Timer;
@@ -82,12 +82,12 @@ impl Broker {
                     password: connect.password.clone(),
                 };
                 if let Some(state) = self.conns.get_mut(&conn) {
-                    state.phase = Phase::Authenticating {
-                        connect: Box::new(connect),
+                    state.phase = Phase::Authenticating(Box::new(Authenticating {
+                        connect,
                         client_id,
                         assigned,
                         pending: Vec::new(),
-                    };
+                    }));
                 }
                 self.outputs.push_back(request);
             }
@@ -161,14 +161,14 @@ impl Broker {
         let will = connect.will.map(|will| {
             let mut properties = will.properties;
             let delay_secs = properties.will_delay_interval.take().unwrap_or(0);
-            PendingWill {
+            Box::new(PendingWill {
                 topic: will.topic,
                 payload: will.payload,
                 qos: will.qos,
                 retain: will.retain,
                 properties,
                 delay_secs,
-            }
+            })
         });
         let will_info = will.as_ref().map(|w| WillInfo {
             topic: w.topic.as_str().to_owned(),
@@ -195,7 +195,6 @@ impl Broker {
         }
         let Some(state) = self.conns.get_mut(&conn) else { return };
         state.phase = Phase::Connected(key);
-        state.username.clone_from(&username);
         state.keep_alive_limit =
             (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
         state.max_packet_out = props.maximum_packet_size.filter(|&size| size > 0);

@@ -177,6 +177,7 @@ impl Broker {
             self.stats.publish_dropped += 1;
             return;
         }
+        let will = *will;
         let message = Message::from_publish(
             will.topic,
             will.payload,

@@ -158,11 +158,17 @@ impl Broker {
                 ReasonCode::TopicAliasInvalid,
                 "[v5 MQTT-3.3.2-9] Topic Alias 0 or above Topic Alias Maximum",
             )),
-            Some(alias) if publish.topic.is_empty() => state.aliases_in.get(&alias).cloned().ok_or(
-                (ReasonCode::ProtocolError, "[v5 3.3.2.3.4] Topic Alias used before it was set"),
-            ),
+            Some(alias) if publish.topic.is_empty() => state
+                .aliases
+                .as_ref()
+                .and_then(|aliases| aliases.incoming.get(&alias).cloned())
+                .ok_or((
+                    ReasonCode::ProtocolError,
+                    "[v5 3.3.2.3.4] Topic Alias used before it was set",
+                )),
             Some(alias) => {
-                state.aliases_in.insert(alias, publish.topic.clone());
+                let aliases = state.aliases.get_or_insert_with(Box::default);
+                aliases.incoming.insert(alias, publish.topic.clone());
                 Ok(publish.topic.clone())
             }
         };

@@ -239,11 +239,14 @@ impl Broker {
         };
         let mut new_alias = None;
         if version == ProtocolVersion::V5 && state.topic_alias_max_out > 0 {
-            if let Some(&alias) = state.aliases_out.get(&publish.topic) {
+            let used = state.aliases.as_ref().map_or(0, |aliases| aliases.outgoing.len());
+            if let Some(&alias) =
+                state.aliases.as_ref().and_then(|aliases| aliases.outgoing.get(&publish.topic))
+            {
                 publish.properties.topic_alias = Some(alias);
                 publish.topic = TopicName::empty();
-            } else if state.aliases_out.len() < usize::from(state.topic_alias_max_out) {
-                let alias = u16::try_from(state.aliases_out.len() + 1).unwrap_or(u16::MAX);
+            } else if used < usize::from(state.topic_alias_max_out) {
+                let alias = u16::try_from(used + 1).unwrap_or(u16::MAX);
                 publish.properties.topic_alias = Some(alias);
                 new_alias = Some((publish.topic.clone(), alias));
             }
@@ -261,7 +264,7 @@ impl Broker {
             }
         }
         if let Some((topic, alias)) = new_alias {
-            state.aliases_out.insert(topic, alias);
+            state.aliases.get_or_insert_with(Box::default).outgoing.insert(topic, alias);
         }
         self.stats.publish_sent += 1;
         self.send(conn, packet);

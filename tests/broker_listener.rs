@@ -1,0 +1,188 @@
+//! `per_listener_settings` and `clientid_prefixes`: configuration rules and what
+//! `mosquitto_pub` sees, checked against `culex` and, as the reference, Mosquitto.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{
+    BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, free_port, our_bin, reference_tool, run,
+    strip_timestamp, wait_for_port,
+};
+
+/// Publishes one message with Debian's `mosquitto_pub` to 127.0.0.1:`port`; returns the exit
+/// code and stderr.
+fn publish(port: u16, args: &[&str]) -> (i32, String) {
+    let done = run(
+        Command::new(reference_tool("mosquitto_pub"))
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "t", "-m", "m"])
+            .args(args),
+        COMMAND_DEADLINE,
+    );
+    (done.code(), done.stderr)
+}
+
+/// stderr lines without timestamps.
+fn errors(done: &Finished) -> Vec<String> {
+    done.stderr.lines().map(|line| strip_timestamp(line).to_owned()).collect()
+}
+
+/// Runs `program -c <config>` on a configuration that must be refused before listening.
+fn refused_config(program: &Path, dir: &TempDir, name: &str, text: &str) -> Finished {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("writing test config");
+    run(Command::new(program).arg("-c").arg(&path), COMMAND_DEADLINE)
+}
+
+/// A password file with alice/secret, written by Debian's `mosquitto_passwd`.
+fn password_file(dir: &TempDir) -> String {
+    let path = dir.path().join("passwords");
+    let done = run(
+        Command::new(reference_tool("mosquitto_passwd"))
+            .args(["-b", "-c"])
+            .arg(&path)
+            .args(["alice", "secret"]),
+        COMMAND_DEADLINE,
+    );
+    assert_eq!(done.code(), 0, "mosquitto_passwd: {}", done.stderr);
+    path.display().to_string()
+}
+
+#[test]
+fn clientid_prefixes_refuses_other_ids_like_mosquitto() {
+    let cases: [&[&str]; 5] = [
+        &["-i", "plant-1"],
+        &["-i", "plant-1", "-V", "5"],
+        &["-i", "other"],
+        &["-i", "other", "-V", "5"],
+        // An id the broker assigns does not have the prefix either.
+        &["-V", "5"],
+    ];
+    let extra = "clientid_prefixes plant-\n";
+    let ours = BrokerProcess::culex(extra);
+    let theirs = BrokerProcess::mosquitto(extra);
+    for args in cases {
+        let expected = publish(theirs.port, args);
+        assert_eq!(publish(ours.port, args), expected, "{args:?}");
+        let code = if args.contains(&"plant-1") {
+            0
+        } else if args.contains(&"5") {
+            135
+        } else {
+            5
+        };
+        assert_eq!(expected.0, code, "{args:?}");
+    }
+    for broker in [&ours, &theirs] {
+        broker.wait_for_log(|line| line == "Client <unknown> disconnected, not authorised.");
+        let notice = "The 'clientid_prefixes' option is now deprecated and will be removed in a \
+                      future version.";
+        assert!(broker.log_lines().iter().any(|line| line == notice));
+    }
+}
+
+#[test]
+fn configuration_rules_and_messages_match_mosquitto() {
+    let dir = TempDir::new("listener-config");
+    let cases = [
+        "allow_anonymous true\nper_listener_settings true\nlistener 1884 127.0.0.1\n",
+        "listener 1884 127.0.0.1\npassword_file /p\nper_listener_settings true\n",
+        "auto_id_prefix a-\nper_listener_settings true\n",
+        "allow_zero_length_clientid true\nper_listener_settings true\n",
+        "acl_file /a\nper_listener_settings true\n",
+        "per_listener_settings maybe\n",
+        "per_listener_settings true\npassword_file /a\npassword_file /b\n",
+        "per_listener_settings true\nlistener 1884 127.0.0.1\nacl_file /a\nacl_file /b\n",
+        "password_file /a\nlistener 1884 127.0.0.1\npassword_file /b\n",
+        "clientid_prefixes \n",
+        "clientid_prefixes a\nlistener 1884 127.0.0.1\nclientid_prefixes b\n",
+    ];
+    for (n, text) in cases.iter().enumerate() {
+        let name = format!("bad{n}.conf");
+        let ours = refused_config(&our_bin("culex"), &dir, &name, text);
+        let theirs = refused_config(&reference_tool("mosquitto"), &dir, &name, text);
+        assert_eq!(ours.code(), 3, "{text:?}: {}", ours.stderr);
+        assert_eq!((ours.code(), errors(&ours)), (theirs.code(), errors(&theirs)), "{text:?}");
+    }
+}
+
+/// Starts `program` with two loopback listeners; returns the broker and both ports.
+fn two_listeners(program: &Path, config: impl Fn(u16, u16) -> String) -> (BrokerProcess, u16) {
+    let (first, second) = (free_port(), free_port());
+    let broker = BrokerProcess::start_with(program, first, &config(first, second), &[]);
+    wait_for_port(second);
+    (broker, second)
+}
+
+#[test]
+fn per_listener_settings_scopes_options_to_the_listener_they_follow() {
+    let dir = TempDir::new("listener-scope");
+    let passwords = password_file(&dir);
+    // `allow_anonymous true` before the first listener belongs to the default listener, which
+    // is not opened: both listeners refuse anonymous clients and check alice's password.
+    let config = |first: u16, second: u16| {
+        format!(
+            "per_listener_settings true\nallow_anonymous true\n\
+             listener {first} 127.0.0.1\npassword_file {passwords}\n\
+             listener {second} 127.0.0.1\npassword_file {passwords}\nallow_anonymous false\n"
+        )
+    };
+    let (ours, ours_second) = two_listeners(&our_bin("culex"), config);
+    let (theirs, theirs_second) = two_listeners(&reference_tool("mosquitto"), config);
+    let cases: [&[&str]; 5] = [
+        &[],
+        &["-V", "5"],
+        &["-u", "alice", "-P", "secret"],
+        &["-u", "alice", "-P", "wrong"],
+        &["-u", "alice", "-P", "wrong", "-V", "5"],
+    ];
+    for args in cases {
+        for (our_port, their_port) in [(ours.port, theirs.port), (ours_second, theirs_second)] {
+            let expected = publish(their_port, args);
+            assert_eq!(publish(our_port, args), expected, "{args:?} on listener {their_port}");
+            assert_eq!(expected.0 == 0, args.contains(&"secret"), "{args:?}: {expected:?}");
+        }
+    }
+}
+
+#[test]
+fn listeners_with_different_security_options_are_refused_at_start() {
+    let dir = TempDir::new("listener-differ");
+    let config = format!(
+        "per_listener_settings true\nlistener {} 127.0.0.1\nallow_anonymous true\n\
+         listener {} 127.0.0.1\n",
+        free_port(),
+        free_port()
+    );
+    let done = refused_config(&our_bin("culex"), &dir, "differ.conf", &config);
+    assert_eq!(done.code(), 3, "{}", done.stderr);
+    let lines = errors(&done);
+    assert!(
+        lines.iter().any(|line| line.starts_with("Error: per_listener_settings: the listeners")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn sighup_applies_a_new_clientid_prefix_and_keeps_settings_it_cannot_use() {
+    let broker = BrokerProcess::culex("clientid_prefixes plant-\n");
+    assert_eq!(publish(broker.port, &["-i", "office-1"]).0, 5);
+    let base = format!("listener {} 127.0.0.1\nallow_anonymous true\n", broker.port);
+    // A configuration culex cannot run is reported and the running settings stay.
+    let differing =
+        format!("per_listener_settings true\n{base}listener {} 127.0.0.1\n", free_port());
+    std::fs::write(broker.config_path(), differing).expect("rewriting config");
+    broker.signal("HUP");
+    broker.wait_for_log(|line| line.starts_with("Error: per_listener_settings: the listeners"));
+    assert_eq!(publish(broker.port, &["-i", "office-1"]).0, 5);
+    assert_eq!(publish(broker.port, &["-i", "plant-1"]).0, 0);
+    std::fs::write(broker.config_path(), format!("{base}clientid_prefixes office-\n"))
+        .expect("rewriting config");
+    broker.signal("HUP");
+    // The driver applies the new settings shortly after the reload line.
+    let deadline = std::time::Instant::now() + COMMAND_DEADLINE;
+    while publish(broker.port, &["-i", "office-1"]).0 != 0 {
+        assert!(std::time::Instant::now() < deadline, "the new prefix was never applied");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(publish(broker.port, &["-i", "plant-1"]).0, 5);
+}
