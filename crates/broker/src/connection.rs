@@ -249,7 +249,14 @@ impl<S: Transport> Connection<S> {
         let read = {
             let read = self.stream.read_buf(&mut self.input);
             let mut read = std::pin::pin!(read);
-            std::task::ready!(read.as_mut().poll(cx))
+            read.as_mut().poll(cx)
+        };
+        let Poll::Ready(read) = read else {
+            if self.input.is_empty() {
+                // Readiness was stale: hold no buffer while waiting.
+                self.input = BytesMut::new();
+            }
+            return Poll::Pending;
         };
         if let Ok(read) = read {
             if read == space {
