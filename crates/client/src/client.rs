@@ -395,21 +395,10 @@ impl Client {
     fn decode_one(&mut self) -> Result<bool, ClientError> {
         let protocol = self.options.protocol;
         let limit = self.options.connect_properties.maximum_packet_size.unwrap_or(u32::MAX);
-        let before = self.read_buf.len();
-        let fallback = lenient_ack(&self.read_buf, protocol);
         let packet = match mqtt_codec::decode(&mut self.read_buf, protocol, limit) {
             Ok(Some(packet)) => packet,
             Ok(None) => return Ok(false),
-            Err(err) => match fallback {
-                Some((packet, frame_len)) => {
-                    // The decoder may or may not have dropped the frame already.
-                    if before - self.read_buf.len() < frame_len {
-                        let _ = self.read_buf.split_to(frame_len);
-                    }
-                    packet
-                }
-                None => return Err(ClientError::Protocol(err.to_string())),
-            },
+            Err(err) => return Err(ClientError::Protocol(err.to_string())),
         };
         self.handle_incoming(packet)?;
         Ok(true)
@@ -434,38 +423,6 @@ impl Client {
         result.map_err(|err| ClientError::Protocol(err.to_string()))?;
         self.encode_pending()
     }
-}
-
-/// Reads a v5 PUBACK/PUBREC at the front of `buf` by hand, for the case where the codec
-/// refuses it because its reason code is not one the spec lists for it but Mosquitto sends
-/// anyway (0x95 Packet too large for an over-size publish); so the failure is reported as
-/// Mosquitto's tools report it instead of breaking the connection. Properties are dropped.
-/// Returns the packet and the frame's length, or `None` for anything else.
-fn lenient_ack(buf: &[u8], protocol: ProtocolVersion) -> Option<(Packet, usize)> {
-    let first = *buf.first()?;
-    if protocol != ProtocolVersion::V5 || !matches!(first, 0x40 | 0x50) {
-        return None;
-    }
-    // Remaining length: at most four bytes of 7-bit groups.
-    let mut remaining = 0usize;
-    let mut header = 1;
-    loop {
-        let byte = *buf.get(header)?;
-        remaining |= usize::from(byte & 0x7F) << (7 * (header - 1));
-        header += 1;
-        if byte & 0x80 == 0 {
-            break;
-        }
-        if header > 4 {
-            return None;
-        }
-    }
-    let body = buf.get(header..header + remaining)?;
-    let packet_id = mqtt_codec::PacketId::new(u16::from_be_bytes([*body.first()?, *body.get(1)?]))?;
-    let reason = ReasonCode::from_u8(*body.get(2)?).filter(|reason| reason.is_error())?;
-    let ack = mqtt_codec::Ack { packet_id, reason, properties: Properties::default() };
-    let packet = if first == 0x40 { Packet::PubAck(ack) } else { Packet::PubRec(ack) };
-    Some((packet, header + remaining))
 }
 
 /// Sleeps until `deadline`, or forever when there is none.

@@ -318,8 +318,10 @@ pub(crate) const CONNACK: &[u8] = &[
     0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97,
     0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F,
 ];
-/// Reason codes a v5 PUBACK or PUBREC may carry (§3.4.2.1, §3.5.2.1).
-pub(crate) const PUBACK: &[u8] = &[0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99];
+/// Reason codes a v5 PUBACK or PUBREC may carry (§3.4.2.1, §3.5.2.1), plus 0x95 Packet too
+/// large: the spec does not list it here, but Mosquitto sends it for a publish over
+/// `message_size_limit` and its clients report it, so Culex both sends and accepts it.
+pub(crate) const PUBACK: &[u8] = &[0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x95, 0x97, 0x99];
 /// Reason codes a v5 PUBREL or PUBCOMP may carry (§3.6.2.1, §3.7.2.1).
 pub(crate) const PUBREL: &[u8] = &[0x00, 0x92];
 /// Reason codes a v5 SUBACK may carry (§3.9.3).

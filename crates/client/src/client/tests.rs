@@ -192,14 +192,3 @@ async fn incoming_qos2_is_completed_before_delivery() {
         ]
     );
 }
-
-#[test]
-fn puback_with_a_reason_mosquitto_uses_but_the_spec_does_not_list_is_still_read() {
-    // PUBACK, remaining length 4: packet id 1, reason 0x95, no properties.
-    let frame = [0x40, 0x04, 0x00, 0x01, 0x95, 0x00, 0xFF];
-    let (packet, len) = lenient_ack(&frame, ProtocolVersion::V5).unwrap();
-    assert_eq!(len, 6);
-    assert_eq!(packet, Packet::PubAck(ack(1, ReasonCode::PacketTooLarge)));
-    assert_eq!(lenient_ack(&frame, ProtocolVersion::V3_1_1), None);
-    assert_eq!(lenient_ack(&[0x40, 0x02, 0x00, 0x01], ProtocolVersion::V5), None, "no reason code");
-}
