@@ -145,20 +145,70 @@ fn per_listener_settings_scopes_options_to_the_listener_they_follow() {
 }
 
 #[test]
-fn listeners_with_different_security_options_are_refused_at_start() {
+fn listeners_with_different_security_options_each_apply_their_own() {
     let dir = TempDir::new("listener-differ");
-    let config = format!(
-        "per_listener_settings true\nlistener {} 127.0.0.1\nallow_anonymous true\n\
-         listener {} 127.0.0.1\n",
-        free_port(),
-        free_port()
+    let passwords = password_file(&dir);
+    let acl = dir.path().join("acl");
+    std::fs::write(&acl, "user alice\ntopic readwrite t\n").expect("writing acl");
+    let acl = acl.display();
+    // The first listener is open to anyone; the second wants alice's password and lets her
+    // publish to `t` only.
+    let config = |first: u16, second: u16| {
+        format!(
+            "per_listener_settings true\n\
+             listener {first} 127.0.0.1\nallow_anonymous true\n\
+             listener {second} 127.0.0.1\npassword_file {passwords}\nacl_file {acl}\n"
+        )
+    };
+    let (ours, ours_second) = two_listeners(&our_bin("culex"), config);
+    let (theirs, theirs_second) = two_listeners(&reference_tool("mosquitto"), config);
+    let cases: [&[&str]; 6] = [
+        &[],
+        &["-V", "5"],
+        &["-u", "alice", "-P", "secret"],
+        &["-u", "alice", "-P", "wrong", "-V", "5"],
+        &["-u", "alice", "-P", "secret", "-V", "5", "-q", "1", "-t", "not-t"],
+        &["-V", "5", "-q", "1", "-t", "not-t"],
+    ];
+    let mut outcomes = Vec::new();
+    for args in cases {
+        for (our_port, their_port) in [(ours.port, theirs.port), (ours_second, theirs_second)] {
+            let expected = publish(their_port, args);
+            assert_eq!(publish(our_port, args), expected, "{args:?} on listener {their_port}");
+            outcomes.push(expected);
+        }
+    }
+    let refused = (
+        5,
+        "Connection error: Connection Refused: not authorised.\n\
+         Error: The connection was refused.\n"
+            .to_owned(),
     );
-    let done = refused_config(&our_bin("culex"), &dir, "differ.conf", &config);
-    assert_eq!(done.code(), 3, "{}", done.stderr);
-    let lines = errors(&done);
-    assert!(
-        lines.iter().any(|line| line.starts_with("Error: per_listener_settings: the listeners")),
-        "{lines:?}"
+    let refused_v5 = (
+        135,
+        "Connection error: Not authorized\n\
+         Error: A network protocol error occurred when communicating with the broker.\n"
+            .to_owned(),
+    );
+    let denied = (0, "Warning: Publish 1 failed: Not authorized.\n".to_owned());
+    let fine = (0, String::new());
+    assert_eq!(
+        outcomes,
+        [
+            fine.clone(),
+            refused.clone(),
+            fine.clone(),
+            refused_v5.clone(),
+            fine.clone(),
+            fine.clone(),
+            fine.clone(),
+            refused_v5.clone(),
+            fine.clone(),
+            denied,
+            fine,
+            refused_v5,
+        ],
+        "what Mosquitto does"
     );
 }
 
@@ -168,11 +218,10 @@ fn sighup_applies_a_new_clientid_prefix_and_keeps_settings_it_cannot_use() {
     assert_eq!(publish(broker.port, &["-i", "office-1"]).0, 5);
     let base = format!("listener {} 127.0.0.1\nallow_anonymous true\n", broker.port);
     // A configuration culex cannot run is reported and the running settings stay.
-    let differing =
-        format!("per_listener_settings true\n{base}listener {} 127.0.0.1\n", free_port());
-    std::fs::write(broker.config_path(), differing).expect("rewriting config");
+    let broken = format!("{base}clientid_prefixes office-\nno_such_option 1\n");
+    std::fs::write(broker.config_path(), broken).expect("rewriting config");
     broker.signal("HUP");
-    broker.wait_for_log(|line| line.starts_with("Error: per_listener_settings: the listeners"));
+    broker.wait_for_log(|line| line.starts_with("Error: Unknown configuration variable"));
     assert_eq!(publish(broker.port, &["-i", "office-1"]).0, 5);
     assert_eq!(publish(broker.port, &["-i", "plant-1"]).0, 0);
     std::fs::write(broker.config_path(), format!("{base}clientid_prefixes office-\n"))

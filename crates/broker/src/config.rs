@@ -53,9 +53,8 @@ pub struct Config {
     /// `acl_file`: Mosquitto-format access rules for publishing and delivery.
     pub acl_file: Option<String>,
     /// `per_listener_settings` (default false): security options apply to the listener they
-    /// follow instead of the whole broker. After loading, the settings of the listeners in
-    /// force are copied into the global fields above (culex needs them to agree; see
-    /// [`load`]).
+    /// follow (its [`ListenerConfig::security`]) instead of the whole broker; see
+    /// [`Config::security_for`].
     pub per_listener_settings: bool,
     /// Whether a security option was given yet (`per_listener_settings true` must precede
     /// them all).
@@ -138,12 +137,6 @@ impl Config {
         self.listeners.is_empty() && !self.default_listener_declared
     }
 
-    /// Whether anonymous clients may connect: forced true in local-only mode, otherwise the
-    /// `allow_anonymous` setting, false when unset.
-    pub fn anonymous_allowed(&self) -> bool {
-        self.local_only() || self.allow_anonymous.unwrap_or(false)
-    }
-
     /// The addresses to listen on. `cli_ports` (from `-p`) are only used in local-only mode,
     /// as in Mosquitto.
     pub fn listen_specs(&self, cli_ports: &[u16]) -> Vec<ListenSpec> {
@@ -155,17 +148,18 @@ impl Config {
                     specs.push(ListenSpec {
                         host: Some(host.to_owned()),
                         port,
+                        listener: 0,
                         settings: self.default_listener.clone(),
                     });
                 }
             }
             return specs;
         }
-        let declared = self.default_listener_declared.then_some(&self.default_listener);
-        for listener in declared.into_iter().chain(&self.listeners) {
+        for (index, listener) in self.listeners_in_force().into_iter().enumerate() {
             specs.push(ListenSpec {
                 host: listener.bind_address.clone(),
                 port: listener.port,
+                listener: index,
                 settings: listener.clone(),
             });
         }
@@ -179,8 +173,9 @@ impl Config {
     }
 
     /// The listeners whose settings are in force: the default listener in local-only mode,
-    /// otherwise the declared default listener and the `listener` sections.
-    fn listeners_in_force(&self) -> Vec<&ListenerConfig> {
+    /// otherwise the declared default listener and the `listener` sections. A listener's
+    /// position here is its [`ListenSpec::listener`] index.
+    pub fn listeners_in_force(&self) -> Vec<&ListenerConfig> {
         if self.local_only() {
             return vec![&self.default_listener];
         }
@@ -188,35 +183,38 @@ impl Config {
         declared.into_iter().chain(&self.listeners).collect()
     }
 
-    /// Under `per_listener_settings true`, copies the security options of the listeners in
-    /// force into the global fields. culex applies one set of security options to every
-    /// connection, so listeners whose options differ are refused rather than mixed up.
-    ///
-    /// # Errors
-    /// The message naming the first two listeners whose options differ.
-    fn resolve_per_listener_settings(&mut self) -> Result<(), String> {
+    /// The security options in force for connections through `listener` (a listener of
+    /// this configuration, or of the one the broker started with after a reload, matched by
+    /// port and bind address), Mosquitto's defaults applied: the global options, or under
+    /// `per_listener_settings true` the listener's own (the default listener's in local-only
+    /// mode; a listener the configuration no longer has gets the defaults). Local-only mode
+    /// forces anonymous access on, as in Mosquitto 2.0.
+    pub fn security_for(&self, listener: &ListenerConfig) -> EffectiveSecurity {
+        let mut security = self.configured_security_for(listener);
+        security.allow_anonymous |= self.local_only();
+        security
+    }
+
+    /// [`Config::security_for`] as the file says it, without local-only mode's override.
+    fn configured_security_for(&self, listener: &ListenerConfig) -> EffectiveSecurity {
         if !self.per_listener_settings {
-            return Ok(());
+            return EffectiveSecurity {
+                allow_anonymous: self.allow_anonymous.unwrap_or(false),
+                allow_zero_length_clientid: self.allow_zero_length_clientid,
+                auto_id_prefix: self.auto_id_prefix.clone(),
+                password_file: self.password_file.clone(),
+                acl_file: self.acl_file.clone(),
+            };
         }
-        let listeners = self.listeners_in_force();
-        let Some(first) = listeners.first() else { return Ok(()) };
-        if let Some(other) =
-            listeners.iter().find(|l| l.security.effective() != first.security.effective())
-        {
-            return Err(format!(
-                "per_listener_settings: the listeners on ports {} and {} have different \
-                 security options; culex does not support different security options per \
-                 listener yet.",
-                first.port, other.port
-            ));
-        }
-        let security = first.security.clone();
-        self.allow_anonymous = security.allow_anonymous;
-        self.allow_zero_length_clientid = security.allow_zero_length_clientid.unwrap_or(true);
-        self.auto_id_prefix = security.auto_id_prefix.unwrap_or_else(|| "auto-".to_owned());
-        self.password_file = security.password_file;
-        self.acl_file = security.acl_file;
-        Ok(())
+        let own = if self.local_only() {
+            Some(&self.default_listener)
+        } else {
+            self.listeners_in_force().into_iter().find(|candidate| {
+                candidate.port == listener.port && candidate.bind_address == listener.bind_address
+            })
+        };
+        own.map(|own| own.security.effective())
+            .unwrap_or_else(|| SecurityOptions::default().effective())
     }
 }
 
@@ -227,6 +225,9 @@ pub struct ListenSpec {
     pub host: Option<String>,
     /// TCP port.
     pub port: u16,
+    /// Which listener it belongs to: its position in [`Config::listeners_in_force`] (the
+    /// index that selects its security settings).
+    pub listener: usize,
     /// The listener's settings.
     pub settings: ListenerConfig,
 }
@@ -274,15 +275,30 @@ pub struct SecurityOptions {
 
 impl SecurityOptions {
     /// The values in force: unset options replaced by Mosquitto's defaults.
-    fn effective(&self) -> (bool, bool, &str, Option<&str>, Option<&str>) {
-        (
-            self.allow_anonymous.unwrap_or(false),
-            self.allow_zero_length_clientid.unwrap_or(true),
-            self.auto_id_prefix.as_deref().unwrap_or("auto-"),
-            self.password_file.as_deref(),
-            self.acl_file.as_deref(),
-        )
+    fn effective(&self) -> EffectiveSecurity {
+        EffectiveSecurity {
+            allow_anonymous: self.allow_anonymous.unwrap_or(false),
+            allow_zero_length_clientid: self.allow_zero_length_clientid.unwrap_or(true),
+            auto_id_prefix: self.auto_id_prefix.clone().unwrap_or_else(|| "auto-".to_owned()),
+            password_file: self.password_file.clone(),
+            acl_file: self.acl_file.clone(),
+        }
     }
+}
+
+/// The security options in force on one listener ([`Config::security_for`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EffectiveSecurity {
+    /// `allow_anonymous` (default false).
+    pub allow_anonymous: bool,
+    /// `allow_zero_length_clientid` (default true).
+    pub allow_zero_length_clientid: bool,
+    /// `auto_id_prefix` (default `auto-`).
+    pub auto_id_prefix: String,
+    /// `password_file`.
+    pub password_file: Option<String>,
+    /// `acl_file`.
+    pub acl_file: Option<String>,
 }
 
 /// Where log lines go (`log_dest`: `stdout`, `stderr`, `file <path>`, `none`).
@@ -397,9 +413,8 @@ impl ConfigError {
 /// Reads and parses the configuration file at `path`, following `include_dir` lines.
 ///
 /// # Errors
-/// `Unable to open config file <f>.` / `Config file <f> is a directory.` (line 0), the
-/// first parse error, or (line 0) listeners with different security options under
-/// `per_listener_settings true`.
+/// `Unable to open config file <f>.` / `Config file <f> is a directory.` (line 0), or the
+/// first parse error.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let name = path.display().to_string();
     let file_error =
@@ -412,12 +427,6 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let mut config = Config::default();
     parse::parse_into(&mut config, &bytes, &name, Some(&mut read_include_dir))
         .map_err(|err| ConfigError { notices: config.notices.clone(), ..err })?;
-    config.resolve_per_listener_settings().map_err(|message| ConfigError {
-        file: name.clone(),
-        line: 0,
-        message,
-        notices: config.notices.clone(),
-    })?;
     Ok(config)
 }
 

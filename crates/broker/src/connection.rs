@@ -453,7 +453,7 @@ mod tests {
             aborted,
         });
         let slot = ConnectionSlot::acquire(&Arc::default(), None).unwrap();
-        let peer = PeerInfo { address: "127.0.0.1".to_owned(), port: 1 };
+        let peer = PeerInfo { address: "127.0.0.1".to_owned(), port: 1, listener: 0 };
         let (mut connection, _open) = Connection::new(stream, ConnId(1), peer, shared, slot);
         // Every idle connection pays for its state and its task's future: keep both small.
         let state = size_of_val(&connection);

@@ -56,8 +56,9 @@ struct Connection {
 /// The driver task's state.
 pub(crate) struct Driver {
     broker: Broker,
-    /// The password file, checked away from this task.
-    passwords: Option<Arc<PasswordFile>>,
+    /// Each listener's password file (indexed like `PeerInfo::listener`), checked away from
+    /// this task.
+    passwords: Vec<Option<Arc<PasswordFile>>>,
     checker: PasswordChecker,
     /// Where finished password checks are reported (the driver's own event channel).
     events: mpsc::Sender<Event>,
@@ -80,7 +81,7 @@ impl Driver {
     ) -> Self {
         let mut driver = Self {
             broker,
-            passwords: None,
+            passwords: Vec::new(),
             checker: PasswordChecker::new(),
             events,
             connections: ConnMap::default(),
@@ -93,9 +94,14 @@ impl Driver {
     }
 
     fn set_security(&mut self, security: Security) {
-        self.passwords = security.passwords;
-        let acl = security.acl.map(|acl| acl as Arc<dyn AccessControl>);
-        self.broker.set_access_control(acl);
+        self.passwords =
+            security.listeners.iter().map(|listener| listener.passwords.clone()).collect();
+        let acls = security
+            .listeners
+            .into_iter()
+            .map(|listener| listener.acl.map(|acl| acl as Arc<dyn AccessControl>))
+            .collect();
+        self.broker.set_listener_access_control(acls);
     }
 
     /// Runs until `DriverControl::Shutdown` (or every control sender is gone), then closes every
@@ -215,8 +221,8 @@ impl Driver {
                 self.forget(conn);
             }
             Output::Log(event) => trace::event(&self.logger, &event),
-            Output::Authenticate { conn, username, password, .. } => {
-                let Some(passwords) = self.passwords.clone() else {
+            Output::Authenticate { conn, username, password, listener, .. } => {
+                let Some(passwords) = self.passwords.get(listener).cloned().flatten() else {
                     self.broker.handle_auth_result(conn, false, now());
                     return;
                 };

@@ -65,7 +65,7 @@ pub async fn run(
     logger: Arc<Logger>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let security = Security::load(&config, &logger)?;
+    let security = Security::load(&config, config.listeners_in_force(), &logger)?;
     let (control, controls) = mpsc::unbounded_channel();
     let serve = run_controlled(listeners, config, security, logger, controls);
     tokio::pin!(serve);
@@ -78,8 +78,9 @@ pub async fn run(
 }
 
 /// Runs the broker until a [`Control::Shutdown`] arrives or every sender is dropped.
-/// `security` holds the files `config` names, already loaded (see [`Security::load`]); a
-/// reload re-reads them, keeping the old ones if the new ones cannot be used.
+/// `security` holds the files `config` names for its listeners in force, already loaded (see
+/// [`Security::load`]); a reload re-reads them for the same listeners, keeping the old ones if
+/// the new ones cannot be used.
 ///
 /// # Errors
 /// When a listening socket cannot be handed to the runtime.
@@ -90,9 +91,9 @@ pub async fn run_controlled(
     logger: Arc<Logger>,
     mut controls: mpsc::UnboundedReceiver<Control>,
 ) -> anyhow::Result<()> {
-    // Listeners are not reloaded, so local-only mode is decided once.
-    let local_only = config.local_only();
-    let broker = Broker::new(core_config(&config, local_only, &security), random_seed());
+    // Listeners are not reloaded: a reload re-reads the security of the same ones.
+    let in_force: Vec<ListenerConfig> = config.listeners_in_force().into_iter().cloned().collect();
+    let broker = Broker::new(core_config(&config, &security), random_seed());
     let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
     let (driver_control, driver_controls) = mpsc::unbounded_channel();
     let driver = Driver::new(broker, security, events.clone(), Arc::clone(&logger));
@@ -114,6 +115,7 @@ pub async fn run_controlled(
         tokio::spawn(accept_loop(
             tcp,
             listener.settings,
+            listener.index,
             listener.open,
             Arc::clone(&shared),
             stopped.clone(),
@@ -124,12 +126,12 @@ pub async fn run_controlled(
     while let Some(control) = controls.recv().await {
         match control {
             Control::Reload(config) => {
-                let Ok(security) = Security::load(&config, &logger) else {
+                let Ok(security) = Security::load(&config, &in_force, &logger) else {
                     log!(logger, ERROR, "Error: keeping the previous settings.");
                     continue;
                 };
                 shared.max_packet_size.store(config.max_packet_size, Ordering::Relaxed);
-                let core = Box::new(core_config(&config, local_only, &security));
+                let core = Box::new(core_config(&config, &security));
                 let _ = driver_control.send(DriverControl::Reload(core, security));
             }
             Control::Shutdown => break,
@@ -153,6 +155,7 @@ pub async fn run_controlled(
 async fn accept_loop(
     tcp: tokio::net::TcpListener,
     settings: ListenerConfig,
+    index: usize,
     open: Arc<AtomicUsize>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
@@ -187,7 +190,7 @@ async fn accept_loop(
             trace::max_connections(&shared.logger, &ip.to_string());
             continue;
         };
-        let peer = PeerInfo { address: ip.to_string(), port: addr.port() };
+        let peer = PeerInfo { address: ip.to_string(), port: addr.port(), listener: index };
         trace::new_connection(&shared.logger, &peer, port);
         let _ = stream.set_nodelay(true);
         let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
@@ -201,9 +204,18 @@ async fn accept_loop(
     }
 }
 
-/// The core's settings for a configuration. In local-only mode anonymous access is forced on,
-/// as in Mosquitto 2.0.
-fn core_config(config: &Config, local_only: bool, security: &Security) -> mqtt_core::Config {
+/// The core's settings for a configuration, with one security entry per listener.
+fn core_config(config: &Config, security: &Security) -> mqtt_core::Config {
+    let listener_security = security
+        .listeners
+        .iter()
+        .map(|listener| mqtt_core::ListenerSecurity {
+            allow_anonymous: listener.options.allow_anonymous,
+            password_file: listener.passwords.is_some(),
+            allow_zero_length_clientid: listener.options.allow_zero_length_clientid,
+            auto_id_prefix: listener.options.auto_id_prefix.clone(),
+        })
+        .collect();
     mqtt_core::Config {
         max_inflight_messages: config.max_inflight_messages,
         max_queued_messages: usize::try_from(config.max_queued_messages).unwrap_or(usize::MAX),
@@ -213,13 +225,15 @@ fn core_config(config: &Config, local_only: bool, security: &Security) -> mqtt_c
         max_keepalive: config.max_keepalive,
         max_topic_alias: config.max_topic_alias,
         persistent_client_expiration: config.persistent_client_expiration,
-        allow_zero_length_clientid: config.allow_zero_length_clientid,
-        auto_id_prefix: config.auto_id_prefix.clone(),
+        // A connection always comes through a listener with an entry; nothing else may in.
+        security: mqtt_core::ListenerSecurity {
+            allow_anonymous: false,
+            ..mqtt_core::ListenerSecurity::default()
+        },
+        listener_security,
         clientid_prefixes: config.clientid_prefixes.clone(),
         retain_available: config.retain_available,
         upgrade_outgoing_qos: config.upgrade_outgoing_qos,
-        allow_anonymous: local_only || config.allow_anonymous.unwrap_or(false),
-        password_file: security.passwords.is_some(),
         // The logger applies `connection_messages`, so that SIGHUP changes it in one place.
         connection_messages: true,
         // `max_connections` is per listener and enforced by the accept loop.

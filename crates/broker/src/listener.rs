@@ -16,13 +16,15 @@ use crate::log::Logger;
 pub struct Listener {
     pub(crate) socket: std::net::TcpListener,
     pub(crate) settings: ListenerConfig,
+    /// The listener's index ([`ListenSpec::listener`]): which security settings apply.
+    pub(crate) index: usize,
     /// Connections currently open through this socket's listener, for `max_connections`.
     pub(crate) open: Arc<AtomicUsize>,
 }
 
 impl Listener {
-    /// Binds `addr` (port 0 picks a free port) with default listener settings; for tests and
-    /// embedding.
+    /// Binds `addr` (port 0 picks a free port) with default listener settings, as the first
+    /// listener of the configuration (index 0); for tests and embedding.
     ///
     /// # Errors
     /// When the socket cannot be bound.
@@ -30,6 +32,7 @@ impl Listener {
         Ok(Self {
             socket: bind_socket(addr)?,
             settings: ListenerConfig::default(),
+            index: 0,
             open: Arc::default(),
         })
     }
@@ -77,6 +80,7 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Vec<Listener> {
             Ok(socket) => listeners.push(Listener {
                 socket,
                 settings: spec.settings.clone(),
+                index: spec.listener,
                 open: Arc::clone(&open),
             }),
             Err(err) => {

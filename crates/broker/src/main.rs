@@ -69,7 +69,7 @@ fn run() -> anyhow::Result<ExitCode> {
         None => log!(logger, INFORMATION, "Using default config."),
     }
     // Mosquitto reads the security files before opening listeners and exits 13 if it cannot.
-    let Ok(security) = Security::load(&config, &logger) else {
+    let Ok(security) = Security::load(&config, config.listeners_in_force(), &logger) else {
         return Ok(ExitCode::from(EXIT_SECURITY));
     };
     if config.local_only() {

@@ -2,26 +2,38 @@
 //! `mqtt_core::auth` and `mqtt_core::acl`, with Mosquitto's log lines, and checking passwords
 //! off the driver task.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use mqtt_core::acl::AclFile;
 use mqtt_core::auth::PasswordFile;
 use tokio::sync::Semaphore;
 
-use crate::config::Config;
+use crate::config::{Config, EffectiveSecurity, ListenerConfig};
 use crate::log;
 use crate::log::Logger;
 
 /// Exit status when a password or ACL file cannot be used (Mosquitto's `MOSQ_ERR_UNKNOWN`).
 pub const EXIT_SECURITY: u8 = 13;
 
-/// The loaded security files of a configuration.
-#[derive(Clone, Debug, Default)]
-pub struct Security {
+/// The security of one listener: its options and the files they name, loaded.
+#[derive(Clone, Debug)]
+pub struct ListenerSecurity {
+    /// The options in force on the listener.
+    pub options: EffectiveSecurity,
     /// Users and password hashes, when `password_file` is set.
     pub passwords: Option<Arc<PasswordFile>>,
     /// Access rules, when `acl_file` is set.
     pub acl: Option<Arc<AclFile>>,
+}
+
+/// The security of every listener in force, indexed like
+/// [`ListenSpec::listener`](crate::config::ListenSpec::listener). Without `per_listener_settings` every entry is the same and
+/// shares the same loaded files.
+#[derive(Clone, Debug, Default)]
+pub struct Security {
+    /// One entry per listener.
+    pub listeners: Vec<ListenerSecurity>,
 }
 
 /// A security file that cannot be used. The lines are Mosquitto's (already logged).
@@ -33,53 +45,96 @@ pub struct SecurityError {
 }
 
 impl Security {
-    /// Reads the files `config` names, logging each problem as Mosquitto does. A bad line in a
-    /// password file drops that entry only; an ACL file with a bad line is refused whole.
+    /// Reads the files `config` names for each of `listeners` (the listeners the broker
+    /// started with; see [`Config::security_for`]), each file once, logging each problem as
+    /// Mosquitto does. A bad line in a password file drops that entry only; an ACL file with
+    /// a bad line is refused whole.
     ///
     /// # Errors
     /// A file that cannot be read, or an ACL file that does not parse.
-    pub fn load(config: &Config, logger: &Logger) -> Result<Self, SecurityError> {
-        let fail = |lines: Vec<String>| {
-            for line in &lines {
-                log!(logger, ERROR, "{line}");
-            }
-            SecurityError { lines }
-        };
+    pub fn load<'a>(
+        config: &Config,
+        listeners: impl IntoIterator<Item = &'a ListenerConfig>,
+        logger: &Logger,
+    ) -> Result<Self, SecurityError> {
+        let mut passwords: HashMap<String, Arc<PasswordFile>> = HashMap::new();
+        let mut acls: HashMap<String, Arc<AclFile>> = HashMap::new();
         let mut security = Self::default();
-        if let Some(path) = &config.password_file {
-            let Ok(text) = std::fs::read_to_string(path) else {
-                return Err(fail(vec![
-                    format!("Error: Unable to open pwfile \"{path}\"."),
-                    format!("Error opening password file \"{path}\"."),
-                ]));
+        for listener in listeners {
+            let options = config.security_for(listener);
+            let password_file = match &options.password_file {
+                Some(path) => Some(match passwords.get(path) {
+                    Some(loaded) => Arc::clone(loaded),
+                    None => {
+                        let loaded = Arc::new(load_password_file(path, logger)?);
+                        passwords.insert(path.clone(), Arc::clone(&loaded));
+                        loaded
+                    }
+                }),
+                None => None,
             };
-            let (passwords, problems) = PasswordFile::parse_lenient(&text);
-            for problem in problems {
-                if let Some(line) = problem.mosquitto_log_line(path) {
-                    log!(logger, ERROR, "{line}");
-                }
-            }
-            security.passwords = Some(Arc::new(passwords));
-        }
-        if let Some(path) = &config.acl_file {
-            let Ok(text) = std::fs::read_to_string(path) else {
-                return Err(fail(vec![
-                    format!("Error: Unable to open acl_file \"{path}\"."),
-                    format!("Error opening acl file \"{path}\"."),
-                ]));
+            let acl = match &options.acl_file {
+                Some(path) => Some(match acls.get(path) {
+                    Some(loaded) => Arc::clone(loaded),
+                    None => {
+                        let loaded = Arc::new(load_acl_file(path, logger)?);
+                        acls.insert(path.clone(), Arc::clone(&loaded));
+                        loaded
+                    }
+                }),
+                None => None,
             };
-            match AclFile::parse(&text) {
-                Ok(acl) => security.acl = Some(Arc::new(acl)),
-                Err(err) => {
-                    return Err(fail(vec![
-                        err.mosquitto_log_line(path),
-                        format!("Error opening acl file \"{path}\"."),
-                    ]));
-                }
-            }
+            security.listeners.push(ListenerSecurity { options, passwords: password_file, acl });
         }
         Ok(security)
     }
+}
+
+/// Logs `lines` as errors and returns them as the error.
+fn fail(logger: &Logger, lines: Vec<String>) -> SecurityError {
+    for line in &lines {
+        log!(logger, ERROR, "{line}");
+    }
+    SecurityError { lines }
+}
+
+/// Reads a password file; bad lines are logged and skipped.
+fn load_password_file(path: &str, logger: &Logger) -> Result<PasswordFile, SecurityError> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Err(fail(
+            logger,
+            vec![
+                format!("Error: Unable to open pwfile \"{path}\"."),
+                format!("Error opening password file \"{path}\"."),
+            ],
+        ));
+    };
+    let (passwords, problems) = PasswordFile::parse_lenient(&text);
+    for problem in problems {
+        if let Some(line) = problem.mosquitto_log_line(path) {
+            log!(logger, ERROR, "{line}");
+        }
+    }
+    Ok(passwords)
+}
+
+/// Reads an ACL file; any bad line refuses the whole file.
+fn load_acl_file(path: &str, logger: &Logger) -> Result<AclFile, SecurityError> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Err(fail(
+            logger,
+            vec![
+                format!("Error: Unable to open acl_file \"{path}\"."),
+                format!("Error opening acl file \"{path}\"."),
+            ],
+        ));
+    };
+    AclFile::parse(&text).map_err(|err| {
+        fail(
+            logger,
+            vec![err.mosquitto_log_line(path), format!("Error opening acl file \"{path}\".")],
+        )
+    })
 }
 
 /// Checks passwords on the blocking pool, a few at a time: a hash check can take tens of
@@ -117,7 +172,7 @@ impl PasswordChecker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::LogTypes;
+    use crate::config::{LogTypes, parse};
 
     fn quiet() -> Logger {
         Logger::new(LogTypes::NONE, false, true)
@@ -130,16 +185,22 @@ mod tests {
         path.display().to_string()
     }
 
+    /// Loads the files of `config` for its own listeners.
+    fn load(config: &Config) -> Result<Security, SecurityError> {
+        Security::load(config, config.listeners_in_force(), &quiet())
+    }
+
     #[test]
     fn nothing_configured_loads_nothing() {
-        let security = Security::load(&Config::default(), &quiet()).unwrap();
-        assert!(security.passwords.is_none() && security.acl.is_none());
+        let security = load(&Config::default()).unwrap();
+        let [only] = security.listeners.as_slice() else { panic!("one listener in force") };
+        assert!(only.passwords.is_none() && only.acl.is_none());
     }
 
     #[test]
     fn unreadable_files_give_mosquittos_two_lines() {
         let config = Config { password_file: Some("/nonexistent/pw".into()), ..Config::default() };
-        let err = Security::load(&config, &quiet()).unwrap_err();
+        let err = load(&config).unwrap_err();
         assert_eq!(
             err.lines,
             [
@@ -148,7 +209,7 @@ mod tests {
             ]
         );
         let config = Config { acl_file: Some("/nonexistent/acl".into()), ..Config::default() };
-        let err = Security::load(&config, &quiet()).unwrap_err();
+        let err = load(&config).unwrap_err();
         assert_eq!(err.lines[1], "Error opening acl file \"/nonexistent/acl\".");
     }
 
@@ -156,12 +217,35 @@ mod tests {
     fn a_bad_acl_line_refuses_the_file_and_bad_password_lines_are_skipped() {
         let acl = temp_file("acl", "topic sideways a/b\n");
         let config = Config { acl_file: Some(acl.clone()), ..Config::default() };
-        let err = Security::load(&config, &quiet()).unwrap_err();
+        let err = load(&config).unwrap_err();
         assert!(err.lines[0].contains("Invalid topic access type"), "{:?}", err.lines);
         let passwords = temp_file("pw", "plain:text\n");
         let config = Config { password_file: Some(passwords.clone()), ..Config::default() };
-        let security = Security::load(&config, &quiet()).unwrap();
-        assert!(security.passwords.is_some_and(|p| p.is_empty()));
+        let security = load(&config).unwrap();
+        assert!(security.listeners[0].passwords.as_ref().is_some_and(|p| p.is_empty()));
+        std::fs::remove_file(acl).unwrap();
+        std::fs::remove_file(passwords).unwrap();
+    }
+
+    #[test]
+    fn each_listener_gets_its_own_files_and_shared_files_are_read_once() {
+        let acl = temp_file("shared-acl", "topic read a/#\n");
+        let passwords = temp_file("one-pw", "");
+        let text = format!(
+            "per_listener_settings true\n\
+             listener 1884\nacl_file {acl}\npassword_file {passwords}\nallow_anonymous true\n\
+             listener 1885\nacl_file {acl}\nauto_id_prefix b-\n\
+             listener 1886\n"
+        );
+        let config = parse(&text, "test.conf").unwrap();
+        let security = load(&config).unwrap();
+        let [first, second, third] = security.listeners.as_slice() else { panic!("3 listeners") };
+        assert!(first.passwords.is_some() && second.passwords.is_none());
+        assert!(Arc::ptr_eq(first.acl.as_ref().unwrap(), second.acl.as_ref().unwrap()));
+        assert!(third.acl.is_none() && third.passwords.is_none());
+        assert!(first.options.allow_anonymous && !second.options.allow_anonymous);
+        assert_eq!(second.options.auto_id_prefix, "b-");
+        assert_eq!(third.options.auto_id_prefix, "auto-");
         std::fs::remove_file(acl).unwrap();
         std::fs::remove_file(passwords).unwrap();
     }

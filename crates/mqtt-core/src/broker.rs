@@ -58,7 +58,11 @@ pub struct Broker {
     retained: RetainedStore,
     timers: Timers,
     outputs: VecDeque<Output>,
+    /// Access rules for every listener without an entry in `listener_acl`.
     acl: Option<Arc<dyn AccessControl>>,
+    /// Access rules per listener (`per_listener_settings true`), indexed like
+    /// [`PeerInfo::listener`].
+    listener_acl: Vec<Option<Arc<dyn AccessControl>>>,
     ids: IdGenerator,
     stats: Stats,
     /// Reused buffer for topic matches, so routing does not allocate per message.
@@ -88,6 +92,7 @@ impl Broker {
             timers: Timers::default(),
             outputs: VecDeque::new(),
             acl: None,
+            listener_acl: Vec::new(),
             ids: IdGenerator::new(seed),
             stats: Stats::default(),
             scratch: Vec::new(),
@@ -259,9 +264,16 @@ impl Broker {
         self.config = config;
     }
 
-    /// Installs (or removes) the access-control hook.
+    /// Installs (or removes) the access-control hook of every listener without its own.
     pub fn set_access_control(&mut self, acl: Option<Arc<dyn AccessControl>>) {
         self.acl = acl;
+    }
+
+    /// Installs the access-control hooks of individual listeners (`per_listener_settings
+    /// true`), indexed like [`PeerInfo::listener`]; `None` entries allow everything. A
+    /// listener past the end uses the hook of [`Broker::set_access_control`].
+    pub fn set_listener_access_control(&mut self, acls: Vec<Option<Arc<dyn AccessControl>>>) {
+        self.listener_acl = acls;
     }
 
     /// Publishes a message from the server itself (`$SYS` updates, later bridges): routed
@@ -323,15 +335,16 @@ impl Broker {
         }
     }
 
-    /// Whether the ACL hook allows `access`.
+    /// Whether the ACL hook of the client's listener allows `access`.
     fn allowed(
         &self,
+        listener: usize,
         client_id: &str,
         username: Option<&str>,
         topic: &str,
         access: Access,
     ) -> bool {
-        match &self.acl {
+        match self.listener_acl.get(listener).unwrap_or(&self.acl) {
             Some(acl) => acl.check(&ClientRef { client_id, username }, topic, access),
             None => true,
         }

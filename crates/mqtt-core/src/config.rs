@@ -24,10 +24,12 @@ pub struct Config {
     pub max_topic_alias: u16,
     /// Upper bound on how long a disconnected persistent session is kept; `None` = forever.
     pub persistent_client_expiration: Option<Duration>,
-    /// Accept an empty client id (and assign one) from v3.1.1 and v5 clients.
-    pub allow_zero_length_clientid: bool,
-    /// Prefix of assigned client ids.
-    pub auto_id_prefix: String,
+    /// Who may connect and how ids are assigned, for every listener without an entry in
+    /// [`Config::listener_security`].
+    pub security: ListenerSecurity,
+    /// Mosquitto's `per_listener_settings true`: the security of each listener, indexed by
+    /// [`PeerInfo::listener`](crate::PeerInfo::listener). Empty = [`Config::security`] for all.
+    pub listener_security: Vec<ListenerSecurity>,
     /// Deprecated Mosquitto option: only client ids starting with this prefix may connect
     /// (others get CONNACK 5 / 0x87). `None` = any id.
     pub clientid_prefixes: Option<String>,
@@ -37,11 +39,6 @@ pub struct Config {
     pub max_connections: Option<usize>,
     /// Deliver at the subscription's QoS even when the message was published lower.
     pub upgrade_outgoing_qos: bool,
-    /// Accept clients without a username (and, without a password file, any client).
-    pub allow_anonymous: bool,
-    /// A password file is loaded: clients with a username are checked through
-    /// `Output::Authenticate`.
-    pub password_file: bool,
     /// Emit the connect/disconnect log events.
     pub connection_messages: bool,
     /// How long a connection may stay open without sending CONNECT.
@@ -60,17 +57,49 @@ impl Default for Config {
             max_keepalive: 65535,
             max_topic_alias: 10,
             persistent_client_expiration: None,
-            allow_zero_length_clientid: true,
-            auto_id_prefix: "auto-".to_owned(),
+            security: ListenerSecurity::default(),
+            listener_security: Vec::new(),
             clientid_prefixes: None,
             retain_available: true,
             max_connections: None,
             upgrade_outgoing_qos: false,
-            allow_anonymous: true,
-            password_file: false,
             connection_messages: true,
             // Mosquitto treats a connection without CONNECT as having keep alive 60, dropped at 1.5×.
             connect_timeout: Duration::from_secs(90),
+        }
+    }
+}
+
+impl Config {
+    /// The security settings of connections through `listener`.
+    #[must_use]
+    pub fn security_of(&self, listener: usize) -> &ListenerSecurity {
+        self.listener_security.get(listener).unwrap_or(&self.security)
+    }
+}
+
+/// Mosquitto's security options that decide who may connect through a listener (the access
+/// rules are installed separately, with `Broker::set_access_control`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerSecurity {
+    /// Accept clients without a username (and, without a password file, any client).
+    pub allow_anonymous: bool,
+    /// A password file is loaded: clients with a username are checked through
+    /// `Output::Authenticate`.
+    pub password_file: bool,
+    /// Accept an empty client id (and assign one) from v3.1.1 and v5 clients.
+    pub allow_zero_length_clientid: bool,
+    /// Prefix of assigned client ids.
+    pub auto_id_prefix: String,
+}
+
+impl Default for ListenerSecurity {
+    fn default() -> Self {
+        Self {
+            allow_anonymous: true,
+            password_file: false,
+            allow_zero_length_clientid: true,
+            auto_id_prefix: "auto-".to_owned(),
         }
     }
 }

@@ -15,6 +15,10 @@ pub struct PeerInfo {
     pub address: String,
     /// Remote port (0 for Unix sockets).
     pub port: u16,
+    /// Which of the runtime's listeners accepted it: the index into
+    /// [`Config::listener_security`](crate::Config::listener_security) and the per-listener
+    /// access hooks. 0 when the broker has one set of security settings.
+    pub listener: usize,
 }
 
 /// Why a connection ended without the core asking for it (input of `Broker::handle_closed`).
@@ -62,6 +66,9 @@ pub enum Output {
         username: String,
         /// Password from the CONNECT, if any.
         password: Option<Bytes>,
+        /// The listener it connected through ([`PeerInfo::listener`]): whose password file
+        /// applies.
+        listener: usize,
     },
     /// A fact for the log; the runtime formats Mosquitto's line.
     Log(LogEvent),

@@ -13,7 +13,7 @@
 //! fn first_connection(now: Instant) {
 //!     let mut broker = Broker::new(Config::default(), 42);
 //!     let conn = ConnId(1);
-//!     broker.handle_open(conn, PeerInfo { address: "127.0.0.1".into(), port: 50000 }, now);
+//!     broker.handle_open(conn, PeerInfo { address: "127.0.0.1".into(), port: 50000, listener: 0 }, now);
 //!     let mut connect = Connect::new(ProtocolVersion::V3_1_1, MqttString::from_static("sensor"));
 //!     connect.keep_alive = 60;
 //!     broker.handle_packet(conn, Packet::Connect(connect), now);
@@ -70,7 +70,7 @@ mod tests;
 
 pub use access::{Access, AccessControl, ClientRef};
 pub use broker::{Broker, Stats};
-pub use config::Config;
+pub use config::{Config, ListenerSecurity};
 pub use conn::{ConnIdHasher, ConnMap};
 pub use event::{
     CloseCause, ConnId, DisconnectReason, DropReason, LogEvent, Output, PeerInfo, WillInfo,

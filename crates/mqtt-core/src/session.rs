@@ -48,6 +48,9 @@ pub(crate) struct Session {
     pub(crate) client_id: String,
     /// Username of the connection that last owned it.
     pub(crate) username: Option<String>,
+    /// Listener of the connection that last owned it: whose access rules apply, also while
+    /// the client is offline.
+    pub(crate) listener: usize,
     /// The connection attached now, if any.
     pub(crate) conn: Option<ConnId>,
     /// Protocol version of the last connection.
@@ -76,6 +79,7 @@ impl Session {
         Self {
             client_id,
             username: None,
+            listener: 0,
             conn: None,
             protocol,
             subscriptions: BTreeMap::new(),

@@ -5,6 +5,7 @@ pub(crate) mod harness;
 
 mod connect;
 mod keepalive;
+mod listeners;
 mod qos;
 mod retain;
 mod robustness;

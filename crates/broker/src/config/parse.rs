@@ -15,18 +15,11 @@ pub(super) type IncludeReader<'a> =
 /// refused here because reading a directory is I/O; [`super::load`] follows them.
 ///
 /// # Errors
-/// The first error, with `file_name` and its 1-based line number (line 0 for listeners with
-/// different security options under `per_listener_settings true`).
+/// The first error, with `file_name` and its 1-based line number.
 pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigError> {
     let mut config = Config::default();
     parse_into(&mut config, text.as_bytes(), file_name, None)
         .map_err(|err| ConfigError { notices: config.notices.clone(), ..err })?;
-    config.resolve_per_listener_settings().map_err(|message| ConfigError {
-        file: file_name.to_owned(),
-        line: 0,
-        message,
-        notices: config.notices.clone(),
-    })?;
     Ok(config)
 }
 

@@ -10,6 +10,11 @@ fn ok(text: &str) -> Config {
     parse(text, "test.conf").unwrap_or_else(|err| panic!("{text:?} should parse: {err:?}"))
 }
 
+/// Whether anonymous clients may connect through the first listener in force.
+fn anonymous(config: &Config) -> bool {
+    config.security_for(config.listeners_in_force()[0]).allow_anonymous
+}
+
 fn err(text: &str) -> (usize, String) {
     match parse(text, "test.conf") {
         Ok(config) => panic!("{text:?} should fail, got {config:?}"),
@@ -25,7 +30,7 @@ fn empty_file_gives_mosquitto_defaults_and_local_only_mode() {
     let config = ok("");
     assert_eq!(config, Config::default());
     assert!(config.local_only());
-    assert!(config.anonymous_allowed());
+    assert!(anonymous(&config));
     assert_eq!(config.max_inflight_messages, 20);
     assert_eq!(config.max_queued_messages, 1000);
     assert_eq!(config.max_keepalive, 65535);
@@ -207,8 +212,8 @@ fn listener_lines_define_listeners_and_end_local_only_mode() {
         [(1884, None), (1885, Some("127.0.0.1")), (1886, None), (1887, Some("::1"))]
     );
     assert!(!config.local_only());
-    assert!(!config.anonymous_allowed());
-    assert!(ok("listener 1884\nallow_anonymous true").anonymous_allowed());
+    assert!(!anonymous(&config));
+    assert!(anonymous(&ok("listener 1884\nallow_anonymous true")));
 }
 
 #[test]
@@ -248,6 +253,7 @@ fn deprecated_port_and_bind_address_declare_the_default_listener() {
         [ListenSpec {
             host: None,
             port: 1990,
+            listener: 0,
             settings: ListenerConfig { port: 1990, ..ListenerConfig::default() }
         }]
     );
@@ -274,7 +280,7 @@ fn deprecated_port_and_bind_address_declare_the_default_listener() {
 #[test]
 fn local_only_mode_listens_on_both_loopbacks_for_each_cli_port() {
     let config = ok("allow_anonymous false");
-    assert!(config.anonymous_allowed(), "local-only mode forces anonymous access");
+    assert!(anonymous(&config), "local-only mode forces anonymous access");
     let hosts: Vec<_> = config
         .listen_specs(&[])
         .into_iter()
@@ -419,14 +425,17 @@ fn per_listener_settings_scopes_security_options_to_their_listener() {
     // Options before the first listener belong to the default listener, which is not opened.
     let config = ok("per_listener_settings true\nallow_anonymous true\nlistener 1884");
     assert_eq!(config.default_listener.security.allow_anonymous, Some(true));
-    assert!(!config.anonymous_allowed());
+    assert!(!anonymous(&config));
     let config = ok("per_listener_settings true\n\
                      listener 1884\nallow_anonymous true\npassword_file /p\nauto_id_prefix a-\n\
                      listener 1885\nallow_anonymous true\npassword_file /p\nauto_id_prefix a-");
-    assert!(config.anonymous_allowed());
-    assert_eq!(config.password_file.as_deref(), Some("/p"));
-    assert_eq!(config.auto_id_prefix, "a-");
-    assert_eq!(config.listeners[1].security.password_file.as_deref(), Some("/p"));
+    assert!(anonymous(&config));
+    assert_eq!(config.password_file, None, "not a global option");
+    let second = config.security_for(&config.listeners[1]);
+    assert_eq!(
+        (second.password_file.as_deref(), second.auto_id_prefix.as_str()),
+        (Some("/p"), "a-")
+    );
     // Each listener is its own scope for duplicates.
     assert_eq!(
         err("per_listener_settings true\nlistener 1884\npassword_file /a\npassword_file /b"),
@@ -438,19 +447,31 @@ fn per_listener_settings_scopes_security_options_to_their_listener() {
     assert_eq!((config.password_file, config.allow_anonymous), (None, None));
     // Local-only mode uses the default listener's options (anonymous access still forced).
     let config = ok("per_listener_settings true\nacl_file /a");
-    assert!(config.local_only() && config.anonymous_allowed());
-    assert_eq!(config.acl_file.as_deref(), Some("/a"));
+    assert!(config.local_only() && anonymous(&config));
+    assert_eq!(config.security_for(&config.default_listener).acl_file.as_deref(), Some("/a"));
 }
 
 #[test]
-fn per_listener_settings_refuses_listeners_whose_security_differs() {
-    let text = "per_listener_settings true\nlistener 1884\npassword_file /a\n\
-                listener 1885\npassword_file /b";
-    let (line, message) = err(text);
-    assert_eq!(line, 0);
-    assert!(message.contains("ports 1884 and 1885"), "{message}");
-    // Explicit defaults are the same as unset ones.
-    let config = ok("per_listener_settings true\nlistener 1884\nallow_anonymous false\n\
-                     allow_zero_length_clientid true\nlistener 1885");
-    assert_eq!(config.allow_anonymous, Some(false));
+fn per_listener_settings_gives_each_listener_its_own_security() {
+    let config = ok("per_listener_settings true\n\
+                     listener 1884\npassword_file /a\nallow_anonymous true\n\
+                     listener 1885 127.0.0.1\npassword_file /b\nauto_id_prefix b-\n\
+                     allow_zero_length_clientid false\n\
+                     listener 1886");
+    let specs = config.listen_specs(&[]);
+    assert_eq!(specs.iter().map(|spec| spec.listener).collect::<Vec<_>>(), [0, 1, 2]);
+    let security: Vec<_> = specs.iter().map(|spec| config.security_for(&spec.settings)).collect();
+    let [first, second, third] = &security[..] else { panic!("three listeners") };
+    assert_eq!((first.password_file.as_deref(), first.allow_anonymous), (Some("/a"), true));
+    assert_eq!((second.password_file.as_deref(), second.allow_anonymous), (Some("/b"), false));
+    assert_eq!((second.auto_id_prefix.as_str(), second.allow_zero_length_clientid), ("b-", false));
+    assert_eq!(*third, super::SecurityOptions::default().effective(), "Mosquitto's defaults");
+    // After a reload, listeners are found by port and bind address; a vanished one is closed.
+    let reloaded = ok("per_listener_settings true\nlistener 1885 127.0.0.1\nallow_anonymous true");
+    assert!(reloaded.security_for(&specs[1].settings).allow_anonymous);
+    assert!(!reloaded.security_for(&specs[0].settings).allow_anonymous);
+    // Without per_listener_settings every listener has the global options.
+    let config = ok("allow_anonymous true\nlistener 1884\nlistener 1885");
+    let specs = config.listen_specs(&[]);
+    assert_eq!(config.security_for(&specs[0].settings), config.security_for(&specs[1].settings));
 }

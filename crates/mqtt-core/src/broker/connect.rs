@@ -14,9 +14,9 @@ impl Broker {
     /// First CONNECT on a connection: validate, then authenticate or accept.
     pub(super) fn on_connect(&mut self, conn: ConnId, connect: Connect, now: Instant) {
         let version = connect.protocol;
-        if let Some(state) = self.conns.get_mut(&conn) {
-            state.protocol = version;
-        }
+        let Some(state) = self.conns.get_mut(&conn) else { return };
+        state.protocol = version;
+        let listener = state.peer.listener;
         if let Some(will) = &connect.will {
             if will.retain && !self.config.retain_available {
                 if version == ProtocolVersion::V5 {
@@ -38,16 +38,17 @@ impl Broker {
                 ProtocolVersion::V3_1 => false,
                 // [v3.1.1 MQTT-3.1.3-8] an empty id needs clean session 1.
                 ProtocolVersion::V3_1_1 => {
-                    connect.clean_start && self.config.allow_zero_length_clientid
+                    connect.clean_start
+                        && self.config.security_of(listener).allow_zero_length_clientid
                 }
-                ProtocolVersion::V5 => self.config.allow_zero_length_clientid,
+                ProtocolVersion::V5 => self.config.security_of(listener).allow_zero_length_clientid,
             };
             if !allowed {
                 let code = ReasonCode::ClientIdentifierNotValid;
                 self.refuse(conn, code, DisconnectReason::ConnectRefused(code));
                 return;
             }
-            (self.ids.generate(&self.config.auto_id_prefix), true)
+            (self.ids.generate(&self.config.security_of(listener).auto_id_prefix), true)
         } else {
             (connect.client_id.as_str().to_owned(), false)
         };
@@ -73,13 +74,15 @@ impl Broker {
             self.drop_conn(conn, DisconnectReason::ProtocolError, None, now);
             return;
         }
+        let security = self.config.security_of(listener);
         match &connect.username {
-            Some(username) if self.config.password_file => {
+            Some(username) if security.password_file => {
                 let request = Output::Authenticate {
                     conn,
                     client_id: client_id.clone(),
                     username: username.as_str().to_owned(),
                     password: connect.password.clone(),
+                    listener,
                 };
                 if let Some(state) = self.conns.get_mut(&conn) {
                     state.phase = Phase::Authenticating(Box::new(Authenticating {
@@ -91,7 +94,7 @@ impl Broker {
                 }
                 self.outputs.push_back(request);
             }
-            _ if !self.config.allow_anonymous => {
+            _ if !security.allow_anonymous => {
                 self.refuse(conn, ReasonCode::NotAuthorized, DisconnectReason::NotAuthorized);
             }
             _ => self.accept(conn, connect, client_id, assigned, now),
@@ -176,8 +179,10 @@ impl Broker {
             qos: w.qos,
             retain: w.retain,
         });
+        let listener = self.conns.get(&conn).map_or(0, |state| state.peer.listener);
         if let Some(session) = self.sessions.get_mut(key) {
             session.conn = Some(conn);
+            session.listener = listener;
             session.protocol = version;
             session.username.clone_from(&username);
             session.expiry_secs = expiry_secs;

@@ -173,7 +173,8 @@ impl Broker {
         }
         let client_id = session.client_id.clone();
         let username = session.username.clone();
-        if !self.may_publish(&client_id, username.as_deref(), will.topic.as_str()) {
+        let listener = session.listener;
+        if !self.may_publish(listener, &client_id, username.as_deref(), will.topic.as_str()) {
             self.stats.publish_dropped += 1;
             return;
         }

@@ -73,6 +73,7 @@ impl Broker {
         {
             Some((DropReason::TooLarge, ReasonCode::PacketTooLarge))
         } else if !self.may_publish(
+            session.listener,
             &session.client_id,
             session.username.as_deref(),
             publish.topic.as_str(),
@@ -183,9 +184,15 @@ impl Broker {
 
     /// Whether a client may publish to `topic`: Mosquitto's fixed rules for `$SYS` and `$share`
     /// first, then the ACL hook.
-    pub(super) fn may_publish(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
+    pub(super) fn may_publish(
+        &self,
+        listener: usize,
+        client_id: &str,
+        username: Option<&str>,
+        topic: &str,
+    ) -> bool {
         acl::reserved_topic_allowed(topic, acl::Access::Write)
-            && self.allowed(client_id, username, topic, Access::Write)
+            && self.allowed(listener, client_id, username, topic, Access::Write)
     }
 
     /// PUBREL for an incoming QoS 2 message: route it now, then PUBCOMP.

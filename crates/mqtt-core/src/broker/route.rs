@@ -82,6 +82,7 @@ impl Broker {
         }
         let granted = qos?;
         if !self.allowed(
+            session.listener,
             &session.client_id,
             session.username.as_deref(),
             message.topic.as_str(),

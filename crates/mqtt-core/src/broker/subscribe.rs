@@ -40,6 +40,7 @@ impl Broker {
         let Some(session) = self.sessions.get(key) else { return };
         let client_id = session.client_id.clone();
         let username = session.username.clone();
+        let listener = session.listener;
         let failure =
             if v5 { ReasonCode::TopicFilterInvalid } else { ReasonCode::UnspecifiedError };
 
@@ -60,7 +61,7 @@ impl Broker {
                 );
                 return;
             }
-            if !self.allowed(&client_id, username.as_deref(), full, Access::Subscribe) {
+            if !self.allowed(listener, &client_id, username.as_deref(), full, Access::Subscribe) {
                 reasons.push(if v5 {
                     ReasonCode::NotAuthorized
                 } else {
@@ -103,6 +104,7 @@ impl Broker {
             for message in self.retained.matching(&filter, now) {
                 let Some(session) = self.sessions.get(key) else { return };
                 if !self.allowed(
+                    session.listener,
                     &session.client_id,
                     session.username.as_deref(),
                     message.topic.as_str(),

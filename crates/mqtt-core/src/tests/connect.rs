@@ -6,7 +6,7 @@ use std::time::Duration;
 use mqtt_codec::{Packet, ProtocolVersion, QoS, ReasonCode};
 
 use super::harness::{Harness, publish_packet};
-use crate::{Config, DisconnectReason, LogEvent};
+use crate::{Config, DisconnectReason, ListenerSecurity, LogEvent};
 
 #[test]
 fn v311_client_is_accepted_and_logged_as_mosquitto_does() {
@@ -62,7 +62,13 @@ fn v311_empty_id_without_clean_session_is_refused() {
 
 #[test]
 fn empty_id_is_refused_when_zero_length_ids_are_not_allowed() {
-    let mut h = Harness::new(Config { allow_zero_length_clientid: false, ..Config::default() });
+    let mut h = Harness::new(Config {
+        security: ListenerSecurity {
+            allow_zero_length_clientid: false,
+            ..ListenerSecurity::default()
+        },
+        ..Config::default()
+    });
     let conn = h.try_connect_with("", |c| {
         c.v5();
     });
@@ -72,7 +78,7 @@ fn empty_id_is_refused_when_zero_length_ids_are_not_allowed() {
 #[test]
 fn v5_client_learns_its_assigned_id_and_the_server_limits_from_connack() {
     let mut h = Harness::new(Config {
-        auto_id_prefix: "gen-".into(),
+        security: ListenerSecurity { auto_id_prefix: "gen-".into(), ..ListenerSecurity::default() },
         max_packet_size: 5000,
         ..Config::default()
     });
@@ -92,7 +98,10 @@ fn v5_client_learns_its_assigned_id_and_the_server_limits_from_connack() {
 
 #[test]
 fn anonymous_client_is_refused_when_anonymous_access_is_off() {
-    let mut h = Harness::new(Config { allow_anonymous: false, ..Config::default() });
+    let mut h = Harness::new(Config {
+        security: ListenerSecurity { allow_anonymous: false, ..ListenerSecurity::default() },
+        ..Config::default()
+    });
     let v3 = h.try_connect_with("anon", |_| {});
     assert_eq!(h.connack(v3).reason, ReasonCode::NotAuthorized, "v3 code 5");
     assert_eq!(h.closed(v3), Some(&DisconnectReason::NotAuthorized));
@@ -104,15 +113,21 @@ fn anonymous_client_is_refused_when_anonymous_access_is_off() {
 
 #[test]
 fn credentials_are_checked_off_the_driver_before_connack() {
-    let mut h =
-        Harness::new(Config { allow_anonymous: false, password_file: true, ..Config::default() });
+    let mut h = Harness::new(Config {
+        security: ListenerSecurity {
+            allow_anonymous: false,
+            password_file: true,
+            ..ListenerSecurity::default()
+        },
+        ..Config::default()
+    });
     let conn = h.try_connect_with("c1", |c| {
         c.username("alice").password("secret");
     });
     assert_eq!(h.take(conn), [], "no CONNACK before the password check");
     assert_eq!(
         h.auth_requests,
-        [(conn, "alice".to_owned(), Some(bytes::Bytes::from_static(b"secret")))]
+        [(conn, "alice".to_owned(), Some(bytes::Bytes::from_static(b"secret")), 0)]
     );
     // A client may pipeline packets behind CONNECT; they wait for the verdict.
     h.send(conn, Packet::PingReq);
@@ -123,7 +138,10 @@ fn credentials_are_checked_off_the_driver_before_connack() {
 
 #[test]
 fn wrong_password_is_refused_with_not_authorised() {
-    let mut h = Harness::new(Config { password_file: true, ..Config::default() });
+    let mut h = Harness::new(Config {
+        security: ListenerSecurity { password_file: true, ..ListenerSecurity::default() },
+        ..Config::default()
+    });
     let conn = h.try_connect_with("c1", |c| {
         c.username("alice").password("wrong");
     });
@@ -320,7 +338,10 @@ fn v5_will_with_retain_is_refused_when_retain_is_unavailable() {
 
 #[test]
 fn a_connection_closed_while_its_password_is_checked_is_forgotten() {
-    let mut h = Harness::new(Config { password_file: true, ..Config::default() });
+    let mut h = Harness::new(Config {
+        security: ListenerSecurity { password_file: true, ..ListenerSecurity::default() },
+        ..Config::default()
+    });
     let conn = h.try_connect_with("slow", |c| {
         c.username("u").password("p");
     });

@@ -32,7 +32,10 @@ pub(crate) struct Harness {
     /// Every log event, in order.
     pub(crate) logs: Vec<LogEvent>,
     /// `Output::Authenticate` requests: (conn, username, password).
-    pub(crate) auth_requests: Vec<(ConnId, String, Option<Bytes>)>,
+    /// `Output::Authenticate` requests: connection, username, password, listener.
+    pub(crate) auth_requests: Vec<(ConnId, String, Option<Bytes>, usize)>,
+    /// The listener that connections opened from now on arrive through.
+    pub(crate) listener: usize,
 }
 
 impl Default for Harness {
@@ -177,6 +180,7 @@ impl Harness {
             clients: BTreeMap::new(),
             logs: Vec::new(),
             auth_requests: Vec::new(),
+            listener: 0,
         }
     }
 
@@ -187,7 +191,7 @@ impl Harness {
         self.clients.insert(conn, ClientLog::default());
         self.broker.handle_open(
             conn,
-            PeerInfo { address: "127.0.0.1".into(), port: 40000 },
+            PeerInfo { address: "127.0.0.1".into(), port: 40000, listener: self.listener },
             self.now,
         );
         self.pump();
@@ -479,8 +483,8 @@ impl Harness {
                         assert!(client.closed.is_none(), "{conn:?} closed twice");
                         client.closed = Some(reason);
                     }
-                    Output::Authenticate { conn, username, password, .. } => {
-                        self.auth_requests.push((conn, username, password));
+                    Output::Authenticate { conn, username, password, listener, .. } => {
+                        self.auth_requests.push((conn, username, password, listener));
                     }
                     Output::Log(event) => self.logs.push(event),
                 }

@@ -1,0 +1,101 @@
+//! `per_listener_settings true`: each listener's own security settings and access rules,
+//! looked up by the listener a client connected through (and remembered while it is offline).
+
+use std::sync::Arc;
+
+use mqtt_codec::{QoS, ReasonCode};
+
+use super::harness::Harness;
+use crate::acl::AclFile;
+use crate::{AccessControl, Config, ListenerSecurity};
+
+/// Listener 0 is open to anonymous clients; listener 1 wants a password and assigns ids
+/// with its own prefix; any other listener falls back to the broker-wide settings.
+fn two_listeners() -> Harness {
+    Harness::new(Config {
+        security: ListenerSecurity { allow_anonymous: false, ..ListenerSecurity::default() },
+        listener_security: vec![
+            ListenerSecurity { allow_zero_length_clientid: false, ..ListenerSecurity::default() },
+            ListenerSecurity {
+                allow_anonymous: false,
+                password_file: true,
+                auto_id_prefix: "secure-".into(),
+                ..ListenerSecurity::default()
+            },
+        ],
+        ..Config::default()
+    })
+}
+
+fn acl(text: &str) -> Option<Arc<dyn AccessControl>> {
+    Some(Arc::new(AclFile::parse(text).expect("a valid acl file")))
+}
+
+#[test]
+fn anonymous_access_and_passwords_follow_the_listener() {
+    let mut h = two_listeners();
+    h.listener = 0;
+    h.connect("open-door");
+    h.listener = 1;
+    let anonymous = h.try_connect_with("anon", |_| {});
+    assert_eq!(h.connack(anonymous).reason, ReasonCode::NotAuthorized);
+    let user = h.try_connect_with("user", |c| {
+        c.username("leo").password("pw");
+    });
+    assert_eq!(h.auth_requests.last().map(|r| (r.0, r.3)), Some((user, 1)));
+    h.auth_result(user, true);
+    assert_eq!(h.connack(user).reason, ReasonCode::Success);
+    h.listener = 7;
+    let elsewhere = h.try_connect_with("elsewhere", |_| {});
+    assert_eq!(h.connack(elsewhere).reason, ReasonCode::NotAuthorized, "broker-wide settings");
+}
+
+#[test]
+fn client_id_rules_follow_the_listener() {
+    let mut h = two_listeners();
+    h.listener = 0;
+    let refused = h.try_connect_with("", |c| {
+        c.v5();
+    });
+    assert_eq!(h.connack(refused).reason, ReasonCode::ClientIdentifierNotValid);
+    h.listener = 1;
+    let conn = h.try_connect_with("", |c| {
+        c.v5().username("leo").password("pw");
+    });
+    h.auth_result(conn, true);
+    let assigned = h.connack(conn).properties.assigned_client_identifier.expect("assigned id");
+    assert!(assigned.as_str().starts_with("secure-"), "{assigned:?}");
+}
+
+#[test]
+fn access_rules_follow_the_listener_also_for_offline_sessions() {
+    let mut h = Harness::default();
+    h.broker.set_access_control(acl("topic deny #\n"));
+    h.broker.set_listener_access_control(vec![acl("topic readwrite open/#\n"), None]);
+    // Listener 0 may use open/# only; listener 1 has no rules; listener 2 the broker-wide ones.
+    h.listener = 0;
+    let ruled = h.connect_with("ruled", |c| {
+        c.clean(false);
+    });
+    assert_eq!(h.subscribe(ruled, "#", QoS::AtLeastOnce), [ReasonCode::GrantedQoS1]);
+    h.disconnect(ruled);
+    h.listener = 1;
+    let free = h.connect("free");
+    h.subscribe(free, "#", QoS::AtMostOnce);
+    h.publish_qos(free, "open/a", "for both", QoS::AtLeastOnce);
+    h.publish_qos(free, "closed/b", "only for free", QoS::AtLeastOnce);
+    assert_eq!(
+        h.published_to(free),
+        [("open/a".into(), "for both".into()), ("closed/b".into(), "only for free".into())]
+    );
+    h.listener = 2;
+    let denied = h.connect("denied");
+    h.publish(denied, "open/c", "dropped: the broker-wide rules deny everything");
+    assert_eq!(h.published_to(free), []);
+    // The offline session kept its listener's rules: it was queued open/a only.
+    h.listener = 0;
+    let back = h.connect_with("ruled", |c| {
+        c.clean(false);
+    });
+    assert_eq!(h.published_to(back), [("open/a".into(), "for both".into())]);
+}
