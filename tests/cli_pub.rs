@@ -3,111 +3,70 @@
 //! exit status, normalising only random values (assigned / generated client ids, PIDs) and the
 //! tool's own name. Further tests check with `mosquitto_sub` what arrived, and TLS.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, our_bin, reference_tool};
+use crate::support::{
+    self, BrokerProcess, COMMAND_DEADLINE, Certs, Compare, GoldenRow, RowContext, TempDir,
+    assert_no_problems, compare_tools, make_readable, mask, our_bin, reference_tool, run_tool,
+    strings,
+};
 
-/// What a row compares.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Compare {
-    /// stdout, stderr and exit status.
-    All,
-    /// stderr and exit status; stdout only "both empty or both not" (our help text is our own).
-    NotStdoutText,
-    /// Everything, but stdout's lines in any order: Mosquitto's `-l` reads stdin on another
-    /// thread, so whether an acknowledgement is logged before the next PUBLISH is a race there.
-    StdoutLinesAnyOrder,
-}
+/// Our tool and the Mosquitto tool it copies.
+const TOOLS: (&str, &str) = ("culex_pub", "mosquitto_pub");
 
-/// One invocation of the golden table.
+/// One invocation of the golden table. In arguments, `{port}` is the broker's port and
+/// `{file}` a file holding a payload with a NUL byte.
 struct Row {
-    args: &'static [&'static str],
+    args: Cow<'static, [&'static str]>,
     stdin: Option<&'static [u8]>,
     rc_file: Option<&'static str>,
     compare: Compare,
 }
 
 const fn row(args: &'static [&'static str]) -> Row {
-    Row { args, stdin: None, rc_file: None, compare: Compare::All }
+    Row { args: Cow::Borrowed(args), stdin: None, rc_file: None, compare: Compare::All }
 }
 
 const fn with_stdin(args: &'static [&'static str], stdin: &'static [u8]) -> Row {
-    Row { args, stdin: Some(stdin), rc_file: None, compare: Compare::All }
+    Row { args: Cow::Borrowed(args), stdin: Some(stdin), rc_file: None, compare: Compare::All }
 }
 
 const fn with_rc(args: &'static [&'static str], rc_file: &'static str) -> Row {
-    Row { args, stdin: None, rc_file: Some(rc_file), compare: Compare::All }
+    Row { args: Cow::Borrowed(args), stdin: None, rc_file: Some(rc_file), compare: Compare::All }
 }
 
 const fn own_stdout(args: &'static [&'static str]) -> Row {
-    Row { args, stdin: None, rc_file: None, compare: Compare::NotStdoutText }
+    Row { args: Cow::Borrowed(args), stdin: None, rc_file: None, compare: Compare::NotStdoutText }
 }
 
-/// Runs `program` with `args`, feeding `stdin`, with a private config dir, within the deadline.
-fn run_tool(program: &Path, args: &[String], stdin: Option<&[u8]>, config_home: &Path) -> Finished {
-    let mut child = Command::new(program)
-        .args(args)
-        .env("XDG_CONFIG_HOME", config_home)
-        .env("HOME", config_home)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| panic!("starting {}: {err}", program.display()));
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        pipe.write_all(input).expect("writing stdin");
+impl GoldenRow for Row {
+    fn rc_file(&self, _: &RowContext<'_>) -> Option<String> {
+        self.rc_file.map(str::to_owned)
     }
-    let mut stdout_pipe = child.stdout.take().expect("stdout is piped");
-    let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
-    let stdout_reader = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = stdout_pipe.read_to_end(&mut text);
-        String::from_utf8_lossy(&text).into_owned()
-    });
-    let stderr_reader = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = stderr_pipe.read_to_end(&mut text);
-        String::from_utf8_lossy(&text).into_owned()
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("polling child") {
-            break status;
-        }
-        if start.elapsed() > COMMAND_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{} {args:?} did not finish within {COMMAND_DEADLINE:?}", program.display());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    Finished {
-        stdout: stdout_reader.join().expect("stdout reader"),
-        stderr: stderr_reader.join().expect("stderr reader"),
-        status,
-    }
-}
 
-/// Replaces `prefix` + a run of characters accepted by `keep` with `prefix` + `<X>`.
-fn mask(text: &str, prefix: &str, keep: impl Fn(char) -> bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(index) = rest.find(prefix) {
-        let after = index + prefix.len();
-        out.push_str(&rest[..after]);
-        let tail = &rest[after..];
-        let len = tail.find(|c: char| !keep(c)).unwrap_or(tail.len());
-        if len > 0 {
-            out.push_str("<X>");
-        }
-        rest = &tail[len..];
+    fn prepare(&self, context: &RowContext<'_>, _: &str) -> Vec<String> {
+        let data = context.home.join("payload.bin");
+        std::fs::write(&data, b"file\0payload\n").expect("writing payload file");
+        self.args
+            .iter()
+            .map(|arg| {
+                let arg = arg.replace("{port}", &context.port.to_string());
+                arg.replace("{file}", &data.to_string_lossy())
+            })
+            .collect()
     }
-    out.push_str(rest);
-    out
+
+    fn stdin(&self) -> Option<&[u8]> {
+        self.stdin
+    }
+
+    fn compare(&self) -> Compare {
+        self.compare
+    }
 }
 
 /// Normalises what is random by nature: broker-assigned ids, `mosq-` ids, PIDs after `pfx-`.
@@ -120,63 +79,7 @@ fn normalise(text: &str) -> String {
 
 /// Runs every row with both tools and returns a description of each difference.
 fn check_rows(rows: &[Row], port: u16) -> Vec<String> {
-    let ours = our_bin("culex_pub");
-    let theirs = reference_tool("mosquitto_pub");
-    let work = TempDir::new("pub-golden");
-    let data = work.path().join("payload.bin");
-    std::fs::write(&data, b"file\0payload\n").expect("writing payload file");
-    let mut problems = Vec::new();
-    for (index, row) in rows.iter().enumerate() {
-        let config_home = work.path().join(format!("home-{index}"));
-        std::fs::create_dir_all(&config_home).expect("creating config home");
-        if let Some(rc) = row.rc_file {
-            // Mosquitto reads mosquitto_pub; ours falls back to it when culex_pub is absent.
-            std::fs::write(config_home.join("mosquitto_pub"), rc).expect("writing rc file");
-        }
-        let args: Vec<String> = row
-            .args
-            .iter()
-            .map(|arg| {
-                arg.replace("{port}", &port.to_string()).replace("{file}", &data.to_string_lossy())
-            })
-            .collect();
-        let mine = run_tool(&ours, &args, row.stdin, &config_home);
-        let reference = run_tool(&theirs, &args, row.stdin, &config_home);
-        let label = format!("row {index} {args:?}");
-        if mine.code() != reference.code() {
-            problems.push(format!(
-                "{label}: exit {} vs mosquitto {}",
-                mine.code(),
-                reference.code()
-            ));
-        }
-        if normalise(&mine.stderr) != normalise(&reference.stderr) {
-            problems.push(format!(
-                "{label}: stderr\n--- ours\n{}--- mosquitto\n{}",
-                mine.stderr, reference.stderr
-            ));
-        }
-        let stdout_differs = match row.compare {
-            Compare::All => normalise(&mine.stdout) != normalise(&reference.stdout),
-            Compare::NotStdoutText => mine.stdout.is_empty() != reference.stdout.is_empty(),
-            Compare::StdoutLinesAnyOrder => {
-                let sorted = |text: &str| {
-                    let mut lines: Vec<String> =
-                        normalise(text).lines().map(str::to_owned).collect();
-                    lines.sort();
-                    lines
-                };
-                sorted(&mine.stdout) != sorted(&reference.stdout)
-            }
-        };
-        if stdout_differs {
-            problems.push(format!(
-                "{label}: stdout\n--- ours\n{}--- mosquitto\n{}",
-                mine.stdout, reference.stdout
-            ));
-        }
-    }
-    problems
+    support::check_rows(TOOLS, "pub-golden", rows, port, normalise)
 }
 
 /// Errors found while parsing: no broker is contacted.
@@ -289,7 +192,7 @@ const ARGUMENT_ERRORS: &[Row] = &[
 fn argument_errors_match_mosquitto_pub() {
     let broker = BrokerProcess::mosquitto("");
     let problems = check_rows(ARGUMENT_ERRORS, broker.port);
-    assert!(problems.is_empty(), "{} differences:\n{}", problems.len(), problems.join("\n"));
+    assert_no_problems(&problems);
 }
 
 /// Run-time rows against a broker that accepts anyone.
@@ -327,8 +230,10 @@ const RUNTIME: &[Row] = &[
     row(&["-p", "{port}", "-t", "g/null", "-n", "-d", "-i", "nul"]),
     row(&["-p", "{port}", "-t", "g/file", "-f", "{file}", "-d", "-i", "fil", "-q", "1"]),
     with_stdin(&["-p", "{port}", "-t", "g/stdin", "-s", "-d", "-i", "sin"], b"whole\nstdin\n"),
+    // Mosquitto's -l reads stdin on another thread, so whether an acknowledgement is logged
+    // before the next PUBLISH is a race there.
     Row {
-        args: &["-p", "{port}", "-t", "g/lines", "-l", "-d", "-i", "lin", "-q", "1"],
+        args: Cow::Borrowed(&["-p", "{port}", "-t", "g/lines", "-l", "-d", "-i", "lin", "-q", "1"]),
         stdin: Some(b"a\n\nb\r\nlast"),
         rc_file: None,
         compare: Compare::StdoutLinesAnyOrder,
@@ -603,31 +508,13 @@ fn runtime_output_matches_mosquitto_pub() {
     let broker = BrokerProcess::mosquitto("");
     let mut problems = check_rows(RUNTIME, broker.port);
     // Nothing listens on a port we bound and released.
-    let closed = crate::support::free_port().to_string();
-    let closed_rows = [
-        vec!["-p".to_owned(), closed.clone(), "-t".into(), "a".into(), "-m".into(), "b".into()],
-        vec![
-            "-p".into(),
-            closed.clone(),
-            "-t".into(),
-            "a".into(),
-            "-m".into(),
-            "b".into(),
-            "--quiet".into(),
-        ],
-        vec!["-p".into(), closed, "-t".into(), "a".into(), "-m".into(), "b".into(), "-d".into()],
-    ];
+    let closed = support::free_port().to_string();
     let work = TempDir::new("pub-closed");
-    for args in closed_rows {
-        let mine = run_tool(&our_bin("culex_pub"), &args, None, work.path());
-        let theirs = run_tool(&reference_tool("mosquitto_pub"), &args, None, work.path());
-        if (mine.code(), &mine.stdout, &mine.stderr)
-            != (theirs.code(), &theirs.stdout, &theirs.stderr)
-        {
-            problems.push(format!("{args:?}: ours {mine:?}\nmosquitto {theirs:?}"));
-        }
+    for extra in [&[][..], &["--quiet"][..], &["-d"][..]] {
+        let args = strings(&[&["-p", &closed, "-t", "a", "-m", "b"][..], extra].concat());
+        problems.extend(compare_tools(TOOLS, &args, None, work.path()));
     }
-    assert!(problems.is_empty(), "{} differences:\n{}", problems.len(), problems.join("\n"));
+    assert_no_problems(&problems);
 }
 
 /// Writes a password file for user `alice` / `secret` with mosquitto_passwd.
@@ -646,13 +533,6 @@ fn password_file(dir: &Path) -> PathBuf {
     assert!(status.success(), "mosquitto_passwd failed");
     make_readable(&path);
     path
-}
-
-/// Mosquitto started as root drops to its own user, so its files must be world-readable.
-fn make_readable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = if path.is_dir() { 0o755 } else { 0o644 };
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
 }
 
 #[test]
@@ -682,7 +562,7 @@ fn refused_connections_match_mosquitto_pub() {
         row(&["-L", "mqtt://alice:secret@127.0.0.1:{port}/a", "-m", "b", "-d", "-i", "urlauth"]),
     ];
     let problems = check_rows(&rows, broker.port);
-    assert!(problems.is_empty(), "{} differences:\n{}", problems.len(), problems.join("\n"));
+    assert_no_problems(&problems);
 }
 
 /// Reads back the retained message on `topic` with mosquitto_sub, formatted by `format`.
@@ -705,7 +585,7 @@ fn retained(port: u16, topic: &str, format: &str, v5: bool) -> String {
     if v5 {
         command.args(["-V", "5"]);
     }
-    let finished = crate::support::run(&mut command, COMMAND_DEADLINE);
+    let finished = support::run(&mut command, COMMAND_DEADLINE);
     assert_eq!(finished.code(), 0, "mosquitto_sub on {topic}: {finished:?}");
     finished.stdout
 }
@@ -766,6 +646,19 @@ fn published_messages_arrive_with_payload_retain_and_qos() {
     }
 }
 
+/// Reads `stdout` byte by byte until what was read contains `marker`.
+///
+/// # Panics
+/// If `what`'s output ends first.
+fn read_until(stdout: &mut impl Read, marker: &str, what: &str) {
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains(marker) {
+        assert_eq!(stdout.read(&mut byte).expect("reading output"), 1, "{what} ended early");
+        seen.push(byte[0]);
+    }
+}
+
 /// Starts `mosquitto_sub -d` on `topic` (QoS 1, plus `extra`) and returns once its
 /// subscription is acknowledged, with the rest of its stdout to read.
 fn subscribed(
@@ -784,16 +677,7 @@ fn subscribed(
         .spawn()
         .expect("starting mosquitto_sub");
     let mut stdout = sub.stdout.take().expect("piped");
-    let mut seen = Vec::new();
-    let mut byte = [0u8; 1];
-    while !String::from_utf8_lossy(&seen).contains("received SUBACK") {
-        assert_eq!(
-            stdout.read(&mut byte).expect("reading mosquitto_sub"),
-            1,
-            "mosquitto_sub ended early"
-        );
-        seen.push(byte[0]);
-    }
+    read_until(&mut stdout, "received SUBACK", "mosquitto_sub");
     (sub, stdout)
 }
 
@@ -808,10 +692,7 @@ fn stdin_lines_arrive_as_separate_messages() {
         let topic = format!("lines/{tool}");
         let (mut sub, mut stdout) =
             subscribed(broker.port, &topic, &["-C", "4", "-W", "10", "-F", "[%p] q%q"]);
-        let args: Vec<String> = ["-p", &broker.port.to_string(), "-t", &topic, "-l", "-q", "1"]
-            .iter()
-            .map(|arg| (*arg).to_owned())
-            .collect();
+        let args = strings(&["-p", &broker.port.to_string(), "-t", &topic, "-l", "-q", "1"]);
         let finished =
             run_tool(&program, &args, Some(b"first\n\nthird\r\nno newline"), work.path());
         assert_eq!(finished.code(), 0, "{tool}: {finished:?}");
@@ -824,156 +705,6 @@ fn stdin_lines_arrive_as_separate_messages() {
     }
     assert_eq!(received[0], ["[first] q1", "[] q1", "[third\r] q1", "[no newline] q1"]);
     assert_eq!(received[0], received[1]);
-}
-
-/// Certificates made with the openssl CLI for one TLS test.
-struct Certs {
-    dir: TempDir,
-}
-
-impl Certs {
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).to_string_lossy().into_owned()
-    }
-
-    fn openssl(&self, args: &[&str]) {
-        let status = Command::new("openssl")
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl is needed for the TLS tests: apt-get install openssl");
-        assert!(status.success(), "openssl {args:?} failed");
-    }
-
-    fn new() -> Self {
-        let certs = Self { dir: TempDir::new("pub-tls") };
-        make_readable(certs.dir.path());
-        let ca_subject = "/CN=Culex Test CA";
-        certs.openssl(&[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-            "-days", "30", "-subj", ca_subject,
-        ]);
-        certs.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "other.key",
-            "-out",
-            "other.crt",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=Other CA",
-        ]);
-        certs.openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        std::fs::write(certs.dir.path().join("ext"), "subjectAltName=DNS:localhost\n")
-            .expect("writing ext file");
-        certs.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "30",
-            "-extfile",
-            "ext",
-        ]);
-        certs.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "expired.crt",
-            "-days",
-            "-1",
-            "-extfile",
-            "ext",
-        ]);
-        std::fs::write(certs.dir.path().join("client-ext"), "basicConstraints=CA:FALSE\n")
-            .expect("writing client ext file");
-        certs.openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "client.key",
-            "-out",
-            "client.csr",
-            "-subj",
-            "/CN=client",
-        ]);
-        certs.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "client.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "client.crt",
-            "-days",
-            "30",
-            "-extfile",
-            "client-ext",
-        ]);
-        for name in [
-            "ca.crt",
-            "server.crt",
-            "server.key",
-            "expired.crt",
-            "client.key",
-            "client.crt",
-            "other.crt",
-        ] {
-            make_readable(&certs.dir.path().join(name));
-        }
-        certs
-    }
-
-    fn broker(&self, server_cert: &str, extra: &str) -> (BrokerProcess, u16) {
-        let tls_port = crate::support::free_port();
-        let broker = BrokerProcess::mosquitto(&format!(
-            "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n{extra}",
-            self.path("ca.crt"),
-            self.path(server_cert),
-            self.path("server.key"),
-        ));
-        crate::support::wait_for_port(tls_port);
-        (broker, tls_port)
-    }
 }
 
 #[test]
@@ -1035,13 +766,7 @@ fn tls_publishes_and_rejects_untrusted_or_expired_servers() {
     ];
     let mut problems = Vec::new();
     for args in same {
-        let mine = run_tool(&our_bin("culex_pub"), &args, None, work.path());
-        let theirs = run_tool(&reference_tool("mosquitto_pub"), &args, None, work.path());
-        if (mine.code(), &mine.stdout, &mine.stderr)
-            != (theirs.code(), &theirs.stdout, &theirs.stderr)
-        {
-            problems.push(format!("{args:?}\n ours {mine:?}\n mosquitto {theirs:?}"));
-        }
+        problems.extend(compare_tools(TOOLS, &args, None, work.path()));
     }
     // Handshake failures: Mosquitto reports them either while connecting ("Unable to connect
     // (A TLS error occurred.).", exit 1) or from its loop ("Error: A TLS error occurred.", exit
@@ -1078,30 +803,13 @@ fn tls_publishes_and_rejects_untrusted_or_expired_servers() {
     if mine.code() != 0 {
         problems.push(format!("--insecure: {mine:?}"));
     }
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert_no_problems(&problems);
 }
 
 #[test]
 fn unix_socket_and_keepalive_match_mosquitto_pub() {
     let dir = TempDir::new("pub-unix");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // The broker drops to the mosquitto user and must create its socket here.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
-            .expect("chmod socket dir");
-    }
-    let socket = dir.path().join("broker.sock");
-    let broker = BrokerProcess::mosquitto(&format!("listener 0 {}", socket.display()));
-    let start = Instant::now();
-    while !socket.exists() {
-        assert!(
-            start.elapsed() < COMMAND_DEADLINE,
-            "mosquitto did not create {}",
-            socket.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let socket = socket.to_string_lossy().into_owned();
+    let (broker, socket) = BrokerProcess::mosquitto_with_unix_socket(&dir);
     let port = broker.port.to_string();
     let rows: Vec<Vec<&str>> = vec![
         vec!["--unix", &socket, "-t", "u/a", "-m", "b", "-d", "-i", "ux"],
@@ -1128,16 +836,9 @@ fn unix_socket_and_keepalive_match_mosquitto_pub() {
     ];
     let mut problems = Vec::new();
     for args in rows {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
-        let mine = run_tool(&our_bin("culex_pub"), &args, None, dir.path());
-        let theirs = run_tool(&reference_tool("mosquitto_pub"), &args, None, dir.path());
-        if (mine.code(), &mine.stdout, &mine.stderr)
-            != (theirs.code(), &theirs.stdout, &theirs.stderr)
-        {
-            problems.push(format!("{args:?}\n ours {mine:?}\n mosquitto {theirs:?}"));
-        }
+        problems.extend(compare_tools(TOOLS, &strings(&args), None, dir.path()));
     }
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert_no_problems(&problems);
 }
 
 /// A minimal SOCKS5 proxy on a free loopback port: no-auth or user/password, CONNECT only,
@@ -1254,56 +955,21 @@ fn socks5_proxy_matches_mosquitto_pub_and_decodes_40_as_at() {
     let target = broker.port.to_string();
     let plain = format!("socks5h://127.0.0.1:{}", proxy.port);
     let with_user = format!("socks5h://proxy%25user:p%3Ass@127.0.0.1:{}", proxy.port);
+    let through_proxy = |url: &str, extra: &[&str]| {
+        let through = ["--proxy", url, "-h", "127.0.0.1", "-p", &target, "-t", "s/a", "-m", "b"];
+        strings(&[&through[..], extra].concat())
+    };
     let mut problems = Vec::new();
     for url in [&plain, &with_user] {
-        let args: Vec<String> = [
-            "--proxy",
-            url,
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &target,
-            "-t",
-            "s/a",
-            "-m",
-            "b",
-            "-q",
-            "1",
-            "-d",
-            "-i",
-            "sx",
-        ]
-        .iter()
-        .map(|arg| (*arg).to_owned())
-        .collect();
-        let mine = run_tool(&our_bin("culex_pub"), &args, None, work.path());
-        let theirs = run_tool(&reference_tool("mosquitto_pub"), &args, None, work.path());
-        if (mine.code(), &mine.stdout, &mine.stderr)
-            != (theirs.code(), &theirs.stdout, &theirs.stderr)
-        {
-            problems.push(format!("{args:?}\n ours {mine:?}\n mosquitto {theirs:?}"));
-        }
+        let args = through_proxy(url, &["-q", "1", "-d", "-i", "sx"]);
+        problems.extend(compare_tools(TOOLS, &args, None, work.path()));
     }
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert_no_problems(&problems);
     let seen = proxy.credentials.lock().expect("credentials lock").clone();
     let expected = ("proxy%user".to_owned(), "p:ss".to_owned());
     assert_eq!(seen, [expected.clone(), expected], "both decode %25 and %3A");
     // Mosquitto 2.0.11 turns %40 into ':'; we give the '@' its documentation promises.
-    let args: Vec<String> = [
-        "--proxy",
-        &format!("socks5h://a%40b:pw@127.0.0.1:{}", proxy.port),
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &target,
-        "-t",
-        "s/a",
-        "-m",
-        "b",
-    ]
-    .iter()
-    .map(|arg| (*arg).to_owned())
-    .collect();
+    let args = through_proxy(&format!("socks5h://a%40b:pw@127.0.0.1:{}", proxy.port), &[]);
     let mine = run_tool(&our_bin("culex_pub"), &args, None, work.path());
     assert_eq!(mine.code(), 0, "{mine:?}");
     let seen = proxy.credentials.lock().expect("credentials lock").clone();
@@ -1313,85 +979,22 @@ fn socks5_proxy_matches_mosquitto_pub_and_decodes_40_as_at() {
 #[test]
 fn refused_publishes_warn_like_mosquitto_pub() {
     let broker = BrokerProcess::mosquitto("message_size_limit 10");
+    let big = |extra: &[&'static str]| {
+        let base = ["-p", "{port}", "-t", "big", "-m", "twenty bytes long..."];
+        Row { args: Cow::Owned([&base[..], extra].concat()), ..row(&[]) }
+    };
     let rows = [
-        row(&[
-            "-p",
-            "{port}",
-            "-V",
-            "5",
-            "-q",
-            "1",
-            "-t",
-            "big",
-            "-m",
-            "twenty bytes long...",
-            "-d",
-            "-i",
-            "big5",
-        ]),
-        row(&[
-            "-p",
-            "{port}",
-            "-V",
-            "5",
-            "-q",
-            "2",
-            "-t",
-            "big",
-            "-m",
-            "twenty bytes long...",
-            "-d",
-            "-i",
-            "big5",
-        ]),
-        row(&[
-            "-p",
-            "{port}",
-            "-V",
-            "5",
-            "-q",
-            "1",
-            "-t",
-            "big",
-            "-m",
-            "twenty bytes long...",
-            "--quiet",
-        ]),
-        row(&[
-            "-p",
-            "{port}",
-            "-V",
-            "5",
-            "-q",
-            "1",
-            "-t",
-            "big",
-            "-m",
-            "twenty bytes long...",
-            "--repeat",
-            "2",
-            "-i",
-            "big5r",
-        ]),
-        row(&[
-            "-p",
-            "{port}",
-            "-q",
-            "1",
-            "-t",
-            "big",
-            "-m",
-            "twenty bytes long...",
-            "-d",
-            "-i",
-            "big3",
-        ]),
+        big(&["-V", "5", "-q", "1", "-d", "-i", "big5"]),
+        big(&["-V", "5", "-q", "2", "-d", "-i", "big5"]),
+        big(&["-V", "5", "-q", "1", "--quiet"]),
+        big(&["-V", "5", "-q", "1", "--repeat", "2", "-i", "big5r"]),
+        big(&["-q", "1", "-d", "-i", "big3"]),
         row(&[
             "-p", "{port}", "-V", "5", "-q", "1", "-t", "small", "-m", "tiny", "-d", "-i", "small5",
         ]),
     ];
     let problems = check_rows(&rows, broker.port);
-    assert!(problems.is_empty(), "{} differences:\n{}", problems.len(), problems.join("\n"));
+    assert_no_problems(&problems);
 }
 
 #[test]
@@ -1400,10 +1003,7 @@ fn our_options_file_wins_over_mosquittos() {
     let home = TempDir::new("pub-rc");
     std::fs::write(home.path().join("culex_pub"), "-i from-culex-file\n-d\n").expect("rc file");
     std::fs::write(home.path().join("mosquitto_pub"), "--not-an-option\n").expect("rc file");
-    let args: Vec<String> = ["-p", &broker.port.to_string(), "-t", "rc/t", "-m", "m"]
-        .iter()
-        .map(|arg| (*arg).to_owned())
-        .collect();
+    let args = strings(&["-p", &broker.port.to_string(), "-t", "rc/t", "-m", "m"]);
     let mine = run_tool(&our_bin("culex_pub"), &args, None, home.path());
     assert_eq!(mine.code(), 0, "{mine:?}");
     assert!(mine.stdout.starts_with("Client from-culex-file sending CONNECT\n"), "{mine:?}");
@@ -1422,10 +1022,7 @@ fn many_stdin_lines_are_all_published_without_stalling() {
         let topic = format!("many/{qos}");
         let (mut sub, mut stdout) =
             subscribed(broker.port, &topic, &["-C", &LINES.to_string(), "-W", "120"]);
-        let args: Vec<String> = ["-p", &broker.port.to_string(), "-t", &topic, "-l", "-q", qos]
-            .iter()
-            .map(|arg| (*arg).to_owned())
-            .collect();
+        let args = strings(&["-p", &broker.port.to_string(), "-t", &topic, "-l", "-q", qos]);
         let finished = run_tool(&our_bin("culex_pub"), &args, Some(&input), work.path());
         assert_eq!(finished.code(), 0, "qos {qos}: {finished:?}");
         let mut received = String::new();
@@ -1467,12 +1064,7 @@ fn will_is_published_when_the_publisher_dies() {
                 .expect("starting publisher");
             // Once CONNACK is in, it waits for stdin lines; killing it skips DISCONNECT.
             let mut stdout = child.stdout.take().expect("piped");
-            let mut seen = Vec::new();
-            let mut byte = [0u8; 1];
-            while !String::from_utf8_lossy(&seen).contains("received CONNACK") {
-                assert_eq!(stdout.read(&mut byte).expect("reading publisher"), 1, "{tool} ended");
-                seen.push(byte[0]);
-            }
+            read_until(&mut stdout, "received CONNACK", tool);
             child.kill().expect("killing publisher");
             let _ = child.wait();
             outputs.push(retained(broker.port, &will_topic, "%r %q %p %C", version == "5"));

@@ -10,16 +10,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, our_bin, reference_tool};
+use crate::support::{
+    self, BrokerProcess, COMMAND_DEADLINE, Certs, Compare, GoldenRow, RowContext, TempDir,
+    assert_no_problems, compare_tools, difference, mask, our_bin, read_in_background,
+    reference_tool, run_tool, strings, wait_with_deadline,
+};
 
-/// What a row compares.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Compare {
-    /// stdout, stderr and exit status.
-    All,
-    /// stderr and exit status; stdout only "both empty or both not" (our help text is our own).
-    NotStdoutText,
-}
+/// Our tool and the Mosquitto tool it copies.
+const TOOLS: (&str, &str) = ("culex_sub", "mosquitto_sub");
 
 /// A step run (with mosquitto's own tools) before each of the two runs of a row.
 #[derive(Clone, Copy)]
@@ -53,70 +51,6 @@ const TWO_RETAINED: &[Setup] = &[
     Setup::Pub(&["-p", "{port}", "-t", "{t}/b", "-m", "xyz", "-r"]),
 ];
 
-/// Runs `program` with `args` and a private config dir, within the deadline. Output is read as
-/// bytes and shown lossily, so binary payloads cannot break the comparison.
-fn run_tool(program: &Path, args: &[String], config_home: &Path) -> Finished {
-    let mut child = Command::new(program)
-        .args(args)
-        .env("XDG_CONFIG_HOME", config_home)
-        .env("HOME", config_home)
-        .env("TZ", "UTC")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| panic!("starting {}: {err}", program.display()));
-    let stdout = read_in_background(child.stdout.take().expect("stdout is piped"));
-    let stderr = read_in_background(child.stderr.take().expect("stderr is piped"));
-    let status = wait_with_deadline(&mut child, &format!("{} {args:?}", program.display()));
-    Finished {
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-        status,
-    }
-}
-
-fn read_in_background(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-fn wait_with_deadline(child: &mut Child, what: &str) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("polling child") {
-            return status;
-        }
-        if start.elapsed() > COMMAND_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {COMMAND_DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// Replaces `prefix` + a run of characters accepted by `keep` with `prefix` + `<X>`.
-fn mask(text: &str, prefix: &str, keep: impl Fn(char) -> bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(index) = rest.find(prefix) {
-        let after = index + prefix.len();
-        out.push_str(&rest[..after]);
-        let tail = &rest[after..];
-        let len = tail.find(|c: char| !keep(c)).unwrap_or(tail.len());
-        if len > 0 {
-            out.push_str("<X>");
-        }
-        rest = &tail[len..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Normalises what is random by nature: broker-assigned and generated ids, and timestamps
 /// (the JSON `tst`, and whatever a row's format prints after `T=`).
 fn normalise(text: &str) -> String {
@@ -146,55 +80,37 @@ fn run_setup(setup: &[Setup], port: u16, topic: &str, run: &str, home: &Path) {
             Setup::Pub(args) => ("mosquitto_pub", args),
             Setup::Sub(args) => ("mosquitto_sub", args),
         };
-        let done = run_tool(&reference_tool(tool), &expand(args, port, topic, run), home);
+        let done = run_tool(&reference_tool(tool), &expand(args, port, topic, run), None, home);
         assert_eq!(done.code(), 0, "setup {tool} {args:?} failed: {done:?}");
+    }
+}
+
+impl GoldenRow for Row {
+    fn rc_file(&self, context: &RowContext<'_>) -> Option<String> {
+        let topic = format!("{}{}", context.label, context.index);
+        self.rc_file.map(|rc| rc.replace("{t}", &topic))
+    }
+
+    /// The row's setup, then its arguments; the topic prefix is the table's label and the
+    /// row's number.
+    fn prepare(&self, context: &RowContext<'_>, run: &str) -> Vec<String> {
+        let topic = format!("{}{}", context.label, context.index);
+        run_setup(self.setup, context.port, &topic, run, context.home);
+        expand(self.args, context.port, &topic, run)
+    }
+
+    fn stdin(&self) -> Option<&[u8]> {
+        None
+    }
+
+    fn compare(&self) -> Compare {
+        self.compare
     }
 }
 
 /// Runs every row with both tools and returns a description of each difference.
 fn check_rows(label: &str, rows: &[Row], port: u16) -> Vec<String> {
-    let ours = our_bin("culex_sub");
-    let theirs = reference_tool("mosquitto_sub");
-    let work = TempDir::new(label);
-    let mut problems = Vec::new();
-    for (index, row) in rows.iter().enumerate() {
-        let topic = format!("{label}{index}");
-        let home = work.path().join(format!("home-{index}"));
-        std::fs::create_dir_all(&home).expect("creating config home");
-        if let Some(rc) = row.rc_file {
-            // Mosquitto reads mosquitto_sub; ours falls back to it when culex_sub is absent.
-            std::fs::write(home.join("mosquitto_sub"), rc.replace("{t}", &topic))
-                .expect("writing rc file");
-        }
-        run_setup(row.setup, port, &topic, "ours", &home);
-        let mine = run_tool(&ours, &expand(row.args, port, &topic, "ours"), &home);
-        run_setup(row.setup, port, &topic, "mosq", &home);
-        let args = expand(row.args, port, &topic, "mosq");
-        let reference = run_tool(&theirs, &args, &home);
-        let same_stdout = match row.compare {
-            Compare::All => normalise(&mine.stdout) == normalise(&reference.stdout),
-            Compare::NotStdoutText => mine.stdout.is_empty() == reference.stdout.is_empty(),
-        };
-        if !same_stdout
-            || normalise(&mine.stderr) != normalise(&reference.stderr)
-            || mine.code() != reference.code()
-        {
-            problems.push(format!(
-                "row {index} {args:?}\n  ours:      {} {:?} {:?}\n  mosquitto: {} {:?} {:?}",
-                mine.code(),
-                mine.stdout,
-                mine.stderr,
-                reference.code(),
-                reference.stdout,
-                reference.stderr
-            ));
-        }
-    }
-    problems
-}
-
-fn assert_no_problems(problems: &[String]) {
-    assert!(problems.is_empty(), "{} differences:\n{}", problems.len(), problems.join("\n"));
+    support::check_rows(TOOLS, label, rows, port, normalise)
 }
 
 /// Argument errors: message, blank lines, usage hint and exit status.
@@ -528,18 +444,11 @@ fn sessions_and_flags_match_mosquitto_sub() {
     let broker = BrokerProcess::mosquitto("");
     let mut problems = check_rows("subses", SESSIONS, broker.port);
     // Nothing listens on a port we bound and released.
-    let closed = crate::support::free_port().to_string();
+    let closed = support::free_port().to_string();
     let home = TempDir::new("sub-closed");
     for extra in [&[][..], &["--quiet"][..], &["-d"][..]] {
-        let mut args = vec!["-p".to_owned(), closed.clone(), "-t".into(), "a".into()];
-        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
-        let mine = run_tool(&our_bin("culex_sub"), &args, home.path());
-        let theirs = run_tool(&reference_tool("mosquitto_sub"), &args, home.path());
-        if (mine.code(), &mine.stdout, &mine.stderr)
-            != (theirs.code(), &theirs.stdout, &theirs.stderr)
-        {
-            problems.push(format!("{args:?}: ours {mine:?}\nmosquitto {theirs:?}"));
-        }
+        let args = strings(&[&["-p", &closed, "-t", "a"][..], extra].concat());
+        problems.extend(compare_tools(TOOLS, &args, None, home.path()));
     }
     assert_no_problems(&problems);
 }
@@ -581,17 +490,14 @@ fn publish(port: u16, args: &[&str]) {
     let mut all = vec!["-p".to_owned(), port.to_string()];
     all.extend(args.iter().map(|arg| (*arg).to_owned()));
     let home = TempDir::new("sub-pub");
-    let done = run_tool(&reference_tool("mosquitto_pub"), &all, home.path());
+    let done = run_tool(&reference_tool("mosquitto_pub"), &all, None, home.path());
     assert_eq!(done.code(), 0, "mosquitto_pub {all:?}: {done:?}");
 }
 
 fn retained_now(port: u16, topic: &str) -> String {
     let home = TempDir::new("sub-check");
-    let args: Vec<String> = ["-p", &port.to_string(), "-t", topic, "-v", "-W", "1"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    run_tool(&reference_tool("mosquitto_sub"), &args, home.path()).stdout
+    let args = strings(&["-p", &port.to_string(), "-t", topic, "-v", "-W", "1"]);
+    run_tool(&reference_tool("mosquitto_sub"), &args, None, home.path()).stdout
 }
 
 /// Refused connections: the CONNACK code is the exit status; mosquitto_sub answers with
@@ -615,20 +521,7 @@ fn refused_connections_match_mosquitto_sub() {
 #[test]
 fn keepalive_and_unix_sockets_match_mosquitto_sub() {
     let dir = TempDir::new("sub-unix");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // The broker drops to the mosquitto user and must create its socket here.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
-            .expect("chmod socket dir");
-    }
-    let socket = dir.path().join("broker.sock");
-    let broker = BrokerProcess::mosquitto(&format!("listener 0 {}\n", socket.display()));
-    let start = Instant::now();
-    while !socket.exists() {
-        assert!(start.elapsed() < COMMAND_DEADLINE, "mosquitto did not create its socket");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let socket = socket.to_string_lossy().into_owned();
+    let (broker, socket) = BrokerProcess::mosquitto_with_unix_socket(&dir);
     let port = broker.port.to_string();
     // Both tools run at the same time (the keep-alive row takes seconds), so their client ids
     // differ: "-ours" / "-mosq", which normalise() treats as equal.
@@ -642,7 +535,7 @@ fn keepalive_and_unix_sockets_match_mosquitto_sub() {
         list.iter()
             .enumerate()
             .map(|(index, args)| {
-                let mut args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+                let mut args = strings(args);
                 args.push(format!("c{index}-{run}"));
                 args
             })
@@ -652,128 +545,28 @@ fn keepalive_and_unix_sockets_match_mosquitto_sub() {
         .into_iter()
         .map(|args| {
             let home = dir.path().to_owned();
-            std::thread::spawn(move || run_tool(&our_bin("culex_sub"), &args, &home))
+            std::thread::spawn(move || run_tool(&our_bin("culex_sub"), &args, None, &home))
         })
         .collect();
     let mut problems = Vec::new();
     for (args, mine) in rows("mosq").into_iter().zip(ours) {
-        let theirs = run_tool(&reference_tool("mosquitto_sub"), &args, dir.path());
+        let theirs = run_tool(&reference_tool("mosquitto_sub"), &args, None, dir.path());
         let mine = mine.join().expect("our run");
-        if (mine.code(), normalise(&mine.stdout), normalise(&mine.stderr))
-            != (theirs.code(), normalise(&theirs.stdout), normalise(&theirs.stderr))
-        {
-            problems.push(format!("{args:?}: ours {mine:?}\nmosquitto {theirs:?}"));
-        }
+        let label = format!("{args:?}");
+        problems.extend(difference(&label, &mine, &theirs, Compare::All, normalise));
     }
     assert_no_problems(&problems);
 }
 
-/// Runs `openssl` with `args` in `dir`.
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl is installed (apt-get install openssl)");
-    assert!(status.success(), "openssl {args:?} failed");
-}
-
-/// A CA (`ca.crt`), a server certificate for localhost signed by it, and an unrelated CA
-/// (`other.crt`), all X.509 v3 as rustls requires.
-fn make_certificates(dir: &Path) {
-    for ca in ["ca", "other"] {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &format!("{ca}.key"),
-                "-out",
-                &format!("{ca}.crt"),
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN=culex test {ca}"),
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
-        );
-    }
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("writing extensions");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ],
-    );
-    use std::os::unix::fs::PermissionsExt;
-    // The broker drops to the mosquitto user and must read its key.
-    for entry in std::fs::read_dir(dir).expect("listing certificates").flatten() {
-        let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o644));
-    }
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
-}
-
 #[test]
 fn tls_subscriptions_match_mosquitto_sub_and_untrusted_servers_are_refused() {
+    let certs = Certs::new();
+    let (broker, tls_port) = certs.broker("server.crt", "");
     let dir = TempDir::new("sub-tls");
-    make_certificates(dir.path());
-    let tls_port = crate::support::free_port();
-    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-    let broker = BrokerProcess::mosquitto(&format!(
-        "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
-        path("ca.crt"),
-        path("server.crt"),
-        path("server.key")
-    ));
-    crate::support::wait_for_port(tls_port);
     publish(broker.port, &["-t", "tls/a", "-m", "over tls", "-r"]);
     let port = tls_port.to_string();
-    let ca = path("ca.crt");
-    let args: Vec<String> = [
+    let ca = certs.path("ca.crt");
+    let args = strings(&[
         "-h",
         "localhost",
         "-p",
@@ -788,25 +581,19 @@ fn tls_subscriptions_match_mosquitto_sub_and_untrusted_servers_are_refused() {
         "-d",
         "-i",
         "tls",
-    ]
-    .iter()
-    .map(|arg| (*arg).to_owned())
-    .collect();
-    let mine = run_tool(&our_bin("culex_sub"), &args, dir.path());
-    let theirs = run_tool(&reference_tool("mosquitto_sub"), &args, dir.path());
+    ]);
+    let mine = run_tool(&our_bin("culex_sub"), &args, None, dir.path());
+    let theirs = run_tool(&reference_tool("mosquitto_sub"), &args, None, dir.path());
     assert_eq!(
         (mine.code(), &mine.stdout, &mine.stderr),
         (theirs.code(), &theirs.stdout, &theirs.stderr)
     );
     assert!(mine.stdout.contains("tls/a over tls\n"), "{mine:?}");
     // A server whose certificate the given CA did not sign is refused before anything is sent.
-    let other = path("other.crt");
-    let args: Vec<String> =
-        ["-h", "localhost", "-p", &port, "--cafile", &other, "-t", "tls/#", "-C", "1"]
-            .iter()
-            .map(|arg| (*arg).to_owned())
-            .collect();
-    let refused = run_tool(&our_bin("culex_sub"), &args, dir.path());
+    let other = certs.path("other.crt");
+    let args =
+        strings(&["-h", "localhost", "-p", &port, "--cafile", &other, "-t", "tls/#", "-C", "1"]);
+    let refused = run_tool(&our_bin("culex_sub"), &args, None, dir.path());
     assert_eq!((refused.code(), refused.stdout.as_str()), (8, ""), "{refused:?}");
     assert_eq!(refused.stderr, "Error: A TLS error occurred.\n");
 }
@@ -818,19 +605,19 @@ fn random_filter_prints_about_the_given_percentage() {
     let home = TempDir::new("sub-random");
     let session = ["-p", &port, "-t", "rf/#", "-c", "-i", "rf", "-q", "1"];
     let setup: Vec<String> = session.iter().chain(&["-E"]).map(|arg| (*arg).to_owned()).collect();
-    assert_eq!(run_tool(&reference_tool("mosquitto_sub"), &setup, home.path()).code(), 0);
+    assert_eq!(run_tool(&reference_tool("mosquitto_sub"), &setup, None, home.path()).code(), 0);
     let script = format!(
         "seq 400 | {} -p {port} -t rf/x -q 1 -l",
         reference_tool("mosquitto_pub").display()
     );
-    let queued = run_tool(Path::new("/bin/bash"), &["-c".to_owned(), script], home.path());
+    let queued = run_tool(Path::new("/bin/bash"), &["-c".to_owned(), script], None, home.path());
     assert_eq!(queued.code(), 0, "{queued:?}");
     let args: Vec<String> = session
         .iter()
         .chain(&["-C", "400", "--random-filter", "50", "-W", "15"])
         .map(|arg| (*arg).to_owned())
         .collect();
-    let done = run_tool(&our_bin("culex_sub"), &args, home.path());
+    let done = run_tool(&our_bin("culex_sub"), &args, None, home.path());
     assert_eq!(done.code(), 0, "all 400 messages count, printed or not: {done:?}");
     let printed = done.stdout.lines().count();
     // Binomial(400, 0.5): 200 ± 10; Mosquitto 2.0.11 would print about 20 (5%).
@@ -847,7 +634,7 @@ fn remove_retained_with_retained_only_clears_and_exits_where_mosquitto_hangs() {
     // A persistent session with one queued live message ends --retained-only after the
     // retained ones were cleared... but the queued one arrives first, so use a live publish.
     let home = TempDir::new("sub-rr");
-    let args: Vec<String> = [
+    let args = strings(&[
         "-p",
         &port.to_string(),
         "-t",
@@ -859,13 +646,14 @@ fn remove_retained_with_retained_only_clears_and_exits_where_mosquitto_hangs() {
         "-v",
         "-W",
         "10",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    ]);
     let (mut child, mut reader) = start_subscribed(&args);
     publish(port, &["-t", "rr/live", "-m", "live"]);
-    let status = wait_with_deadline(&mut child, "culex_sub --remove-retained --retained-only");
+    let status = wait_with_deadline(
+        &mut child,
+        "culex_sub --remove-retained --retained-only",
+        COMMAND_DEADLINE,
+    );
     let mut rest = String::new();
     let _ = reader.read_to_string(&mut rest);
     assert_eq!(status.code(), Some(0), "exits 0 at the first live message, output {rest:?}");
@@ -884,12 +672,18 @@ fn count_with_remove_retained_exits_after_the_clears_are_acknowledged() {
     publish(port, &["-t", "rc/a", "-m", "one", "-r"]);
     publish(port, &["-t", "rc/b", "-m", "two", "-r"]);
     let home = TempDir::new("sub-rc");
-    let args: Vec<String> =
-        ["-p", &port.to_string(), "-t", "rc/#", "--remove-retained", "-C", "2", "-W", "10"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-    let done = run_tool(&our_bin("culex_sub"), &args, home.path());
+    let args = strings(&[
+        "-p",
+        &port.to_string(),
+        "-t",
+        "rc/#",
+        "--remove-retained",
+        "-C",
+        "2",
+        "-W",
+        "10",
+    ]);
+    let done = run_tool(&our_bin("culex_sub"), &args, None, home.path());
     assert_eq!((done.code(), done.stdout.as_str()), (0, "one\ntwo\n"), "{done:?}");
     assert_eq!(retained_now(port, "rc/#"), "");
 }
@@ -900,13 +694,12 @@ fn interrupt_disconnects_cleanly_so_no_will_is_published() {
     let port = broker.port.to_string();
     let home = TempDir::new("sub-int");
     // A watcher for the will topic; it must see nothing.
-    let watcher_args: Vec<String> =
-        ["-p", &port, "-t", "will/t", "-W", "2", "-v"].iter().map(|s| (*s).to_owned()).collect();
+    let watcher_args = strings(&["-p", &port, "-t", "will/t", "-W", "2", "-v"]);
     let watcher = std::thread::spawn({
         let home = home.path().to_owned();
-        move || run_tool(&reference_tool("mosquitto_sub"), &watcher_args, &home)
+        move || run_tool(&reference_tool("mosquitto_sub"), &watcher_args, None, &home)
     });
-    let args: Vec<String> = [
+    let args = strings(&[
         "-p",
         &port,
         "-t",
@@ -917,16 +710,13 @@ fn interrupt_disconnects_cleanly_so_no_will_is_published() {
         "gone",
         "-i",
         "intr",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    ]);
     std::thread::sleep(Duration::from_millis(300));
     let (mut child, mut reader) = start_subscribed(&args);
     let pid = child.id().to_string();
     let kill = Command::new("kill").args(["-INT", &pid]).status().expect("running kill");
     assert!(kill.success());
-    let status = wait_with_deadline(&mut child, "culex_sub after SIGINT");
+    let status = wait_with_deadline(&mut child, "culex_sub after SIGINT", COMMAND_DEADLINE);
     let mut rest = String::new();
     let _ = reader.read_to_string(&mut rest);
     assert_eq!(status.code(), Some(0));
@@ -979,7 +769,7 @@ fn a_closed_stdout_is_noticed_without_waiting_for_another_message() {
     );
     let home = TempDir::new("sub-idle");
     let start = Instant::now();
-    let done = run_tool(Path::new("/bin/bash"), &["-c".to_owned(), script], home.path());
+    let done = run_tool(Path::new("/bin/bash"), &["-c".to_owned(), script], None, home.path());
     assert_eq!((done.stdout.as_str(), done.stderr.as_str()), ("only\nstatus=0\n", ""));
     assert!(start.elapsed() < Duration::from_secs(8), "took {:?}", start.elapsed());
 }
@@ -987,7 +777,7 @@ fn a_closed_stdout_is_noticed_without_waiting_for_another_message() {
 #[test]
 fn lost_connections_are_reestablished_and_resubscribed() {
     let dir = TempDir::new("sub-restart");
-    let port = crate::support::free_port();
+    let port = support::free_port();
     let config = dir.path().join("broker.conf");
     std::fs::write(&config, format!("listener {port} 127.0.0.1\nallow_anonymous true\n"))
         .expect("config");
@@ -1000,15 +790,23 @@ fn lost_connections_are_reestablished_and_resubscribed() {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting mosquitto");
-        crate::support::wait_for_port(port);
+        support::wait_for_port(port);
         child
     };
     let mut broker = start_broker();
-    let args: Vec<String> =
-        ["-p", &port.to_string(), "-t", "re/#", "-v", "-C", "1", "-i", "resub", "-W", "15"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
+    let args = strings(&[
+        "-p",
+        &port.to_string(),
+        "-t",
+        "re/#",
+        "-v",
+        "-C",
+        "1",
+        "-i",
+        "resub",
+        "-W",
+        "15",
+    ]);
     let (mut child, mut reader) = start_subscribed(&args);
     let _ = broker.kill();
     let _ = broker.wait();
@@ -1026,7 +824,7 @@ fn lost_connections_are_reestablished_and_resubscribed() {
         assert!(start.elapsed() < COMMAND_DEADLINE, "no resubscription");
     }
     publish(port, &["-t", "re/x", "-m", "after restart"]);
-    let status = wait_with_deadline(&mut child, "culex_sub after reconnect");
+    let status = wait_with_deadline(&mut child, "culex_sub after reconnect", COMMAND_DEADLINE);
     let mut rest = String::new();
     let _ = reader.read_to_string(&mut rest);
     let _ = broker.kill();

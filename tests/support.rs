@@ -2,7 +2,7 @@
 //! ports, brokers started for one test, and commands run with a deadline.
 #![allow(dead_code, reason = "each test module uses its own subset of the harness")]
 
-use std::io::{BufRead as _, BufReader, Read};
+use std::io::{BufRead as _, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -142,6 +142,31 @@ impl BrokerProcess {
     /// and `extra_config` appended to the configuration.
     pub(crate) fn mosquitto(extra_config: &str) -> Self {
         Self::start(&reference_tool("mosquitto"), extra_config)
+    }
+
+    /// Starts Debian's `mosquitto` like [`mosquitto`](Self::mosquitto), with a second listener on
+    /// the Unix socket `broker.sock` in `dir`; returns the broker and the socket's path once the
+    /// socket exists.
+    ///
+    /// # Panics
+    /// If the socket does not appear within the command deadline.
+    pub(crate) fn mosquitto_with_unix_socket(dir: &TempDir) -> (Self, String) {
+        use std::os::unix::fs::PermissionsExt;
+        // The broker drops to the mosquitto user and must create its socket here.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod socket dir");
+        let socket = dir.path().join("broker.sock");
+        let broker = Self::mosquitto(&format!("listener 0 {}", socket.display()));
+        let start = Instant::now();
+        while !socket.exists() {
+            assert!(
+                start.elapsed() < COMMAND_DEADLINE,
+                "mosquitto did not create {}",
+                socket.display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (broker, socket.to_string_lossy().into_owned())
     }
 
     /// Starts our `culex` with a listener on a free loopback port, anonymous access, and
@@ -367,40 +392,323 @@ impl Finished {
 /// # Panics
 /// If it cannot start or outlives the deadline.
 pub(crate) fn run(command: &mut Command, deadline: Duration) -> Finished {
-    let mut child = command
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|err| panic!("starting {command:?}: {err}"));
-    let mut stdout_pipe = child.stdout.take().expect("stdout is piped");
-    let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
-    let stdout_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout_pipe.read_to_string(&mut text);
-        text
-    });
-    let stderr_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr_pipe.read_to_string(&mut text);
-        text
-    });
+    finish(child, &format!("{command:?}"), deadline)
+}
+
+/// Collects the output of `child` (stdout and stderr piped) until it exits, killing it after
+/// `deadline`. Output is read as bytes and kept lossily, so binary output cannot break a
+/// comparison.
+///
+/// # Panics
+/// If it outlives the deadline; `what` names it.
+fn finish(mut child: Child, what: &str, deadline: Duration) -> Finished {
+    let stdout = read_in_background(child.stdout.take().expect("stdout is piped"));
+    let stderr = read_in_background(child.stderr.take().expect("stderr is piped"));
+    let status = wait_with_deadline(&mut child, what, deadline);
+    Finished {
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+        status,
+    }
+}
+
+/// Reads `pipe` to its end on another thread, as text (invalid UTF-8 replaced).
+pub(crate) fn read_in_background(
+    mut pipe: impl Read + Send + 'static,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Waits for `child` to exit, killing it after `deadline`.
+///
+/// # Panics
+/// If it outlives the deadline; `what` names it.
+pub(crate) fn wait_with_deadline(child: &mut Child, what: &str, deadline: Duration) -> ExitStatus {
     let start = Instant::now();
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().expect("polling child") {
-            break status;
+            return status;
         }
         if start.elapsed() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{command:?} did not finish within {deadline:?}");
+            panic!("{what} did not finish within {deadline:?}");
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Owned copies of `args`, as commands and [`run_tool`] take them.
+pub(crate) fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|arg| (*arg).to_owned()).collect()
+}
+
+/// Runs a client tool (ours or Mosquitto's) with `args`, `stdin` fed to it (or stdin closed),
+/// `config_home` as its config dir and home, and TZ=UTC, within the command deadline.
+///
+/// # Panics
+/// If it cannot start or outlives the deadline.
+pub(crate) fn run_tool(
+    program: &Path,
+    args: &[String],
+    stdin: Option<&[u8]>,
+    config_home: &Path,
+) -> Finished {
+    let mut child = Command::new(program)
+        .args(args)
+        .env("XDG_CONFIG_HOME", config_home)
+        .env("HOME", config_home)
+        .env("TZ", "UTC")
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("starting {}: {err}", program.display()));
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        pipe.write_all(input).expect("writing stdin");
+    }
+    finish(child, &format!("{} {args:?}", program.display()), COMMAND_DEADLINE)
+}
+
+/// Replaces `prefix` + a run of characters accepted by `keep` with `prefix` + `<X>`.
+pub(crate) fn mask(text: &str, prefix: &str, keep: impl Fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(index) = rest.find(prefix) {
+        let after = index + prefix.len();
+        out.push_str(&rest[..after]);
+        let tail = &rest[after..];
+        let len = tail.find(|c: char| !keep(c)).unwrap_or(tail.len());
+        if len > 0 {
+            out.push_str("<X>");
+        }
+        rest = &tail[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What a golden comparison of our tool with Mosquitto's looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Compare {
+    /// stdout, stderr and exit status.
+    All,
+    /// stderr and exit status; stdout only "both empty or both not" (our help text is our own).
+    NotStdoutText,
+    /// Everything, but stdout's lines in any order (where Mosquitto's own order is a race).
+    StdoutLinesAnyOrder,
+}
+
+/// How `mine` differs from `reference` (exit status, then stderr and stdout after
+/// `normalise`, stdout as `compare` says), described under `label`; `None` when they agree.
+pub(crate) fn difference(
+    label: &str,
+    mine: &Finished,
+    reference: &Finished,
+    compare: Compare,
+    normalise: impl Fn(&str) -> String,
+) -> Option<String> {
+    let sorted_lines = |text: &str| {
+        let mut lines: Vec<String> = normalise(text).lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
     };
-    Finished {
-        stdout: stdout_reader.join().expect("stdout reader"),
-        stderr: stderr_reader.join().expect("stderr reader"),
-        status,
+    let same_stdout = match compare {
+        Compare::All => normalise(&mine.stdout) == normalise(&reference.stdout),
+        Compare::NotStdoutText => mine.stdout.is_empty() == reference.stdout.is_empty(),
+        Compare::StdoutLinesAnyOrder => {
+            sorted_lines(&mine.stdout) == sorted_lines(&reference.stdout)
+        }
+    };
+    let same = same_stdout
+        && normalise(&mine.stderr) == normalise(&reference.stderr)
+        && mine.code() == reference.code();
+    (!same).then(|| {
+        format!(
+            "{label}\n  ours:      {} {:?} {:?}\n  mosquitto: {} {:?} {:?}",
+            mine.code(),
+            mine.stdout,
+            mine.stderr,
+            reference.code(),
+            reference.stdout,
+            reference.stderr
+        )
+    })
+}
+
+/// Runs our `ours` and Mosquitto's `theirs` with the same `args`, `stdin` and config dir and
+/// describes any difference at all in their output or exit status.
+pub(crate) fn compare_tools(
+    (ours, theirs): (&str, &str),
+    args: &[String],
+    stdin: Option<&[u8]>,
+    config_home: &Path,
+) -> Option<String> {
+    let mine = run_tool(&our_bin(ours), args, stdin, config_home);
+    let reference = run_tool(&reference_tool(theirs), args, stdin, config_home);
+    difference(&format!("{args:?}"), &mine, &reference, Compare::All, str::to_owned)
+}
+
+/// Fails listing `problems`, if there are any.
+pub(crate) fn assert_no_problems(problems: &[String]) {
+    assert!(problems.is_empty(), "{} differences:\n{}", problems.len(), problems.join("\n"));
+}
+
+/// Where one row of a golden table runs.
+pub(crate) struct RowContext<'a> {
+    /// The table's label (also the temp dir's).
+    pub(crate) label: &'a str,
+    /// The row's number in its table.
+    pub(crate) index: usize,
+    /// The broker's port.
+    pub(crate) port: u16,
+    /// The row's own config dir and home.
+    pub(crate) home: &'a Path,
+}
+
+/// A row of a golden table: one invocation run with our tool and with Mosquitto's.
+pub(crate) trait GoldenRow {
+    /// The options file both tools read (written as Mosquitto's, which ours falls back to).
+    fn rc_file(&self, context: &RowContext<'_>) -> Option<String>;
+
+    /// Prepares the run `run` ("ours", then "mosq") and returns its arguments.
+    fn prepare(&self, context: &RowContext<'_>, run: &str) -> Vec<String>;
+
+    /// What both runs read on stdin (closed when `None`).
+    fn stdin(&self) -> Option<&[u8]>;
+
+    /// What the comparison looks at.
+    fn compare(&self) -> Compare;
+}
+
+/// Runs every row with our `ours` and Mosquitto's `theirs`, each row in its own config dir,
+/// and returns a description of each difference after `normalise`.
+pub(crate) fn check_rows<R: GoldenRow>(
+    (ours, theirs): (&str, &str),
+    label: &str,
+    rows: &[R],
+    port: u16,
+    normalise: fn(&str) -> String,
+) -> Vec<String> {
+    let (ours, theirs) = (our_bin(ours), reference_tool(theirs));
+    let work = TempDir::new(label);
+    let mut problems = Vec::new();
+    for (index, row) in rows.iter().enumerate() {
+        let home = work.path().join(format!("home-{index}"));
+        std::fs::create_dir_all(&home).expect("creating config home");
+        let context = RowContext { label, index, port, home: &home };
+        if let Some(rc) = row.rc_file(&context) {
+            let name = theirs.file_name().expect("a tool has a file name");
+            std::fs::write(home.join(name), rc).expect("writing rc file");
+        }
+        let mine = run_tool(&ours, &row.prepare(&context, "ours"), row.stdin(), &home);
+        let args = row.prepare(&context, "mosq");
+        let reference = run_tool(&theirs, &args, row.stdin(), &home);
+        let label = format!("row {index} {args:?}");
+        problems.extend(difference(&label, &mine, &reference, row.compare(), normalise));
+    }
+    problems
+}
+
+/// Mosquitto started as root drops to its own user, so its files must be world-readable.
+pub(crate) fn make_readable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = if path.is_dir() { 0o755 } else { 0o644 };
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+}
+
+/// Certificates made with the openssl CLI for one TLS test, all readable by the broker: a CA
+/// (`ca.crt`), an unrelated CA (`other.crt`), a server certificate for `localhost` signed by the
+/// CA (`server.crt`, key `server.key`), an expired one (`expired.crt`) and a client certificate
+/// (`client.crt`, key `client.key`).
+pub(crate) struct Certs {
+    dir: TempDir,
+}
+
+impl Certs {
+    /// The path of one of the files.
+    pub(crate) fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is needed for the TLS tests: apt-get install openssl");
+        assert!(status.success(), "openssl {args:?} failed");
+    }
+
+    /// Makes every certificate in a fresh temp dir.
+    pub(crate) fn new() -> Self {
+        let certs = Self { dir: TempDir::new("tls") };
+        make_readable(certs.dir.path());
+        for (name, subject) in [("ca", "/CN=Culex Test CA"), ("other", "/CN=Other CA")] {
+            let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
+            let new_key = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key];
+            certs.openssl(
+                &[&new_key[..], &["-out", &crt, "-days", "30", "-subj", subject]].concat(),
+            );
+        }
+        for (name, subject) in [("server", "/CN=localhost"), ("client", "/CN=client")] {
+            let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
+            let new_key = ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key];
+            certs.openssl(&[&new_key[..], &["-out", &csr, "-subj", subject]].concat());
+        }
+        std::fs::write(certs.dir.path().join("ext"), "subjectAltName=DNS:localhost\n")
+            .expect("writing ext file");
+        std::fs::write(certs.dir.path().join("client-ext"), "basicConstraints=CA:FALSE\n")
+            .expect("writing client ext file");
+        // Signed by the CA: request, certificate, validity in days, extensions.
+        for (csr, crt, days, ext) in [
+            ("server.csr", "server.crt", "30", "ext"),
+            ("server.csr", "expired.crt", "-1", "ext"),
+            ("client.csr", "client.crt", "30", "client-ext"),
+        ] {
+            let sign = ["x509", "-req", "-in", csr, "-CA", "ca.crt", "-CAkey", "ca.key"];
+            let out = ["-CAcreateserial", "-out", crt, "-days", days, "-extfile", ext];
+            certs.openssl(&[&sign[..], &out].concat());
+        }
+        for name in [
+            "ca.crt",
+            "server.crt",
+            "server.key",
+            "expired.crt",
+            "client.key",
+            "client.crt",
+            "other.crt",
+        ] {
+            make_readable(&certs.dir.path().join(name));
+        }
+        certs
+    }
+
+    /// Starts Debian's `mosquitto` with, besides its plain listener, a TLS listener using
+    /// `server_cert` and `extra` configuration; returns it and the TLS port.
+    pub(crate) fn broker(&self, server_cert: &str, extra: &str) -> (BrokerProcess, u16) {
+        let tls_port = free_port();
+        let broker = BrokerProcess::mosquitto(&format!(
+            "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n{extra}",
+            self.path("ca.crt"),
+            self.path(server_cert),
+            self.path("server.key"),
+        ));
+        wait_for_port(tls_port);
+        (broker, tls_port)
     }
 }
 

@@ -280,6 +280,34 @@ pub fn atoi(text: &OsStr) -> i32 {
     i32::try_from(atol(text)).unwrap_or(if atol(text) < 0 { i32::MIN } else { i32::MAX })
 }
 
+/// C's `atof`: the longest leading decimal number (after blanks), else 0.
+pub fn atof(text: &OsStr) -> f64 {
+    let text = lossy(text);
+    let text = text.trim_start();
+    (0..=text.len())
+        .rev()
+        .filter(|&len| text.is_char_boundary(len))
+        .find_map(|len| {
+            let candidate = &text[..len];
+            // Rust also reads "inf", "nan" and "infinity"; atof does too, but keep to digits.
+            let numeric = candidate.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
+            if numeric { candidate.parse::<f64>().ok() } else { None }
+        })
+        .unwrap_or(0.0)
+}
+
+/// The value of `-q` (both tools' own option, read the same way): `atoi`, then 0, 1 or 2.
+///
+/// # Errors
+/// The value is missing, or Mosquitto's `Invalid QoS given` for any other number.
+pub fn qos_value(cursor: &mut ArgCursor<'_>) -> Result<u8, ArgError> {
+    let qos = atoi(cursor.value("-q", "QoS")?);
+    u8::try_from(qos)
+        .ok()
+        .filter(|qos| *qos <= 2)
+        .ok_or_else(|| ArgError::usage(format!("Error: Invalid QoS given: {qos}\n")))
+}
+
 /// Converts an argument to text, replacing invalid UTF-8 (used where Mosquitto does not care).
 pub fn lossy(text: &OsStr) -> String {
     text.to_string_lossy().into_owned()
@@ -661,6 +689,27 @@ mod tests {
         assert_eq!(atol(OsStr::new("abc")), 0);
         assert_eq!(atol(OsStr::new("+3")), 3);
         assert_eq!(atoi(OsStr::new("99999999999")), i32::MAX);
+    }
+
+    #[test]
+    fn atof_behaves_like_c() {
+        assert_eq!(atof(OsStr::new(" 12.5abc")), 12.5);
+        assert_eq!(atof(OsStr::new("0.5s")), 0.5);
+        assert_eq!(atof(OsStr::new("1e")), 1.0);
+        assert_eq!(atof(OsStr::new("-1")), -1.0);
+        assert_eq!(atof(OsStr::new("x")), 0.0);
+    }
+
+    #[test]
+    fn qos_is_0_1_or_2_read_with_atoi() {
+        let qos = |list: &[&str]| qos_value(&mut ArgCursor::new(&args(list)));
+        assert_eq!(qos(&["1x"]), Ok(1));
+        assert_eq!(qos(&["3"]).unwrap_err().text, "Error: Invalid QoS given: 3\n");
+        assert_eq!(qos(&["-1"]).unwrap_err().text, "Error: Invalid QoS given: -1\n");
+        assert_eq!(
+            qos(&[]).unwrap_err().text,
+            "Error: -q argument given but no QoS specified.\n\n"
+        );
     }
 
     #[test]

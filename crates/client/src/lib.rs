@@ -5,6 +5,9 @@
 //! - [`args`]: the shared options as typed (`ConnectArgs`), Mosquitto's option parser and
 //!   cross-checks, `-D` properties, `-L` URLs, `--proxy` URLs.
 //! - [`rcfile`]: the `~/.config/culex_pub`-style options file.
+//! - [`cli`]: what each tool's `main` does first: options file and argv parsed into the tool's
+//!   options (`CommandLine`), `--help`, `--version` and argument errors answered.
+//! - [`help`]: the layout of the `--help` text and the parts both tools print word for word.
 //! - [`options`]: checked arguments resolved into `ConnectOptions` (client id, TLS, will …).
 //! - [`session`]: `ClientSession`, the sans-IO client state machine (message ids, QoS flows,
 //!   keep-alive).
@@ -14,9 +17,11 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod cli;
 pub mod client;
 pub mod debug;
 pub mod error;
+pub mod help;
 pub mod options;
 pub mod rcfile;
 pub mod session;

@@ -6,9 +6,10 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 use culex_client::args::{
-    ArgCursor, ArgError, ConnectArgs, Parsed, Tool, atoi, is_valid_mqtt_utf8,
-    is_valid_publish_topic, lossy,
+    ArgCursor, ArgError, ConnectArgs, Tool, atof, atoi, is_valid_mqtt_utf8, is_valid_publish_topic,
+    qos_value,
 };
+use culex_client::cli::CommandLine;
 
 /// Our name and Mosquitto's, for messages and the options file.
 pub(crate) const TOOL: Tool = Tool { name: "culex_pub", mosquitto_name: "mosquitto_pub" };
@@ -29,7 +30,7 @@ pub(crate) enum Source {
 }
 
 /// Everything culex_pub was asked to do.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct PubArgs {
     /// The shared connection options.
     pub(crate) shared: ConnectArgs,
@@ -47,40 +48,18 @@ pub(crate) struct PubArgs {
     pub(crate) repeat_delay: f64,
 }
 
-/// What parsing decided.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// Go on and publish.
-    Run(Box<PubArgs>),
-    /// `--help`: print the usage, exit 1.
-    Help,
-    /// `--version`: print the version, exit 1.
-    Version,
-}
-
-/// C's `atof` for `--repeat-delay`: the longest leading decimal number, else 0.
-fn atof(text: &OsStr) -> f64 {
-    let text = lossy(text);
-    let trimmed = text.trim_start();
-    let mut end = 0;
-    let mut seen_dot = false;
-    let mut seen_exp = false;
-    let bytes = trimmed.as_bytes();
-    while end < bytes.len() {
-        let b = bytes[end];
-        let ok = b.is_ascii_digit()
-            || ((b == b'-' || b == b'+') && (end == 0 || matches!(bytes[end - 1], b'e' | b'E')))
-            || (b == b'.' && !seen_dot && !seen_exp)
-            || ((b == b'e' || b == b'E') && !seen_exp && end > 0);
-        if !ok {
-            break;
+impl Default for PubArgs {
+    fn default() -> Self {
+        Self {
+            shared: ConnectArgs::default(),
+            topic: None,
+            source: None,
+            qos: 0,
+            retain: false,
+            repeat: 1,
+            repeat_delay: 0.0,
         }
-        seen_dot |= b == b'.';
-        seen_exp |= b == b'e' || b == b'E';
-        end += 1;
     }
-    // Back off over a dangling exponent or sign that does not form a number.
-    (0..=end).rev().find_map(|len| trimmed[..len].parse::<f64>().ok()).unwrap_or(0.0)
 }
 
 /// Mosquitto checks for a second message source before looking at the option's value.
@@ -110,39 +89,33 @@ fn set_topic(args: &mut PubArgs, topic: &OsStr, option: &str) -> Result<(), ArgE
     Ok(())
 }
 
-/// Parses one list of tokens (an options-file line or argv) into `args`.
-fn parse_tokens(tokens: &[OsString], args: &mut PubArgs) -> Result<Option<Outcome>, ArgError> {
-    let mut cursor = ArgCursor::new(tokens);
-    while let Some(option) = cursor.next_option() {
+/// culex_pub's own options, parsed in the same pass as the shared ones; the shared checks
+/// then the property checks run once everything was read.
+impl CommandLine for PubArgs {
+    fn parse_own(&mut self, option: &OsStr, cursor: &mut ArgCursor<'_>) -> Result<bool, ArgError> {
         match option.as_bytes() {
             b"-t" | b"--topic" => {
                 let topic = cursor.value("-t", "topic")?;
-                set_topic(args, topic, "-t")?;
+                set_topic(self, topic, "-t")?;
             }
             b"-m" | b"--message" => {
-                ensure_no_source(args)?;
+                ensure_no_source(self)?;
                 let message = cursor.value("-m", "message")?;
-                args.source = Some(Source::Message(message.as_bytes().to_vec()));
+                self.source = Some(Source::Message(message.as_bytes().to_vec()));
             }
             b"-f" | b"--file" => {
-                ensure_no_source(args)?;
+                ensure_no_source(self)?;
                 let path = cursor.value("-f", "file")?;
-                args.source = Some(Source::File(path.to_owned()));
+                self.source = Some(Source::File(path.to_owned()));
             }
-            b"-s" | b"--stdin-file" => set_source(args, Source::StdinWhole)?,
-            b"-l" | b"--stdin-line" => set_source(args, Source::StdinLines)?,
-            b"-n" | b"--null-message" => set_source(args, Source::Null)?,
-            b"-q" | b"--qos" => {
-                let qos = atoi(cursor.value("-q", "QoS")?);
-                args.qos = u8::try_from(qos)
-                    .ok()
-                    .filter(|qos| *qos <= 2)
-                    .ok_or_else(|| ArgError::usage(format!("Error: Invalid QoS given: {qos}\n")))?;
-            }
-            b"-r" | b"--retain" => args.retain = true,
+            b"-s" | b"--stdin-file" => set_source(self, Source::StdinWhole)?,
+            b"-l" | b"--stdin-line" => set_source(self, Source::StdinLines)?,
+            b"-n" | b"--null-message" => set_source(self, Source::Null)?,
+            b"-q" | b"--qos" => self.qos = qos_value(cursor)?,
+            b"-r" | b"--retain" => self.retain = true,
             b"--repeat" => {
                 let repeat = atoi(cursor.value("--repeat", "count")?);
-                args.repeat = u32::try_from(repeat)
+                self.repeat = u32::try_from(repeat)
                     .ok()
                     .filter(|repeat| *repeat > 0)
                     .ok_or_else(|| ArgError::usage("Error: --repeat argument must be >0.\n\n"))?;
@@ -154,48 +127,36 @@ fn parse_tokens(tokens: &[OsString], args: &mut PubArgs) -> Result<Option<Outcom
                         "Error: --repeat-delay argument must be >=0.0.\n\n",
                     ));
                 }
-                args.repeat_delay = delay;
+                self.repeat_delay = delay;
             }
-            _ => match args.shared.parse_option(option, &mut cursor)? {
-                Parsed::Done => {}
-                Parsed::UrlTopic(topic) => set_topic(args, OsStr::new(&topic), "-L topic")?,
-                Parsed::Help => return Ok(Some(Outcome::Help)),
-                Parsed::Version => return Ok(Some(Outcome::Version)),
-                Parsed::NotShared => {
-                    return Err(ArgError::usage(format!(
-                        "Error: Unknown option '{}'.\n",
-                        lossy(option)
-                    )));
-                }
-            },
+            _ => return Ok(false),
         }
+        Ok(true)
     }
-    Ok(None)
-}
 
-/// Reads the options file, then argv (without the program name), then runs the shared
-/// cross-checks and property checks.
-///
-/// # Errors
-/// The first problem, as Mosquitto reports it.
-pub(crate) fn parse(argv: &[OsString], rc_lines: &[Vec<OsString>]) -> Result<Outcome, ArgError> {
-    let mut args = PubArgs { repeat: 1, ..PubArgs::default() };
-    for line in rc_lines {
-        if let Some(outcome) = parse_tokens(line, &mut args)? {
-            return Ok(outcome);
-        }
+    fn url_topic(&mut self, topic: &str) -> Result<(), ArgError> {
+        set_topic(self, OsStr::new(topic), "-L topic")
     }
-    if let Some(outcome) = parse_tokens(argv, &mut args)? {
-        return Ok(outcome);
+
+    fn check(&mut self) -> Result<(), ArgError> {
+        self.shared.check()?;
+        self.shared.check_properties()
     }
-    args.shared.check()?;
-    args.shared.check_properties()?;
-    Ok(Outcome::Run(Box::new(args)))
+
+    fn shared(&mut self) -> &mut ConnectArgs {
+        &mut self.shared
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use culex_client::cli::Outcome;
+
     use super::*;
+
+    fn parse(argv: &[OsString], rc_lines: &[Vec<OsString>]) -> Result<Outcome<PubArgs>, ArgError> {
+        culex_client::cli::parse(argv, rc_lines)
+    }
 
     fn run(list: &[&str]) -> Result<PubArgs, ArgError> {
         let argv: Vec<OsString> = list.iter().map(OsString::from).collect();
@@ -233,8 +194,6 @@ mod tests {
         );
         assert!((run(&["--repeat-delay", "0.5s"]).unwrap().repeat_delay - 0.5).abs() < 1e-9);
         assert!(run(&["--repeat-delay", "-1"]).is_err());
-        assert_eq!(atof(OsStr::new("x")), 0.0);
-        assert_eq!(atof(OsStr::new("1e")), 1.0);
     }
 
     #[test]

@@ -1,59 +1,42 @@
 //! culex_pub's `--help` text (same layout and flags as mosquitto_pub's, in our own words) and
-//! its `--version` line.
+//! its `--version` line. What culex_sub prints word for word too comes from
+//! `culex_client::help`.
 
-/// The `--version` line.
-pub(crate) fn version_line() -> String {
-    let version = env!("CARGO_PKG_VERSION");
-    format!("culex_pub version {version} running on culex-client {version}.\n")
-}
+use culex_client::help::About;
 
-/// The full usage text printed by `--help` (stdout, exit status 1).
-pub(crate) fn usage() -> String {
-    format!(
-        "culex_pub publishes one message (or a stream of them) to an MQTT broker and exits.\n\
-         {version}\n\
-         Usage: culex_pub {{[-h host] [--unix path] [-p port] [-u username] [-P password] -t topic | -L URL}}\n\
-         {pad}{{-f file | -l | -n | -m message}}\n\
-         {pad}[-c] [-k keepalive] [-q qos] [-r] [--repeat N] [--repeat-delay time] [-x session-expiry]\n\
-         {pad}[-A bind_address] [--nodelay]\n\
-         {pad}[-i id] [-I id_prefix]\n\
-         {pad}[-d] [--quiet]\n\
-         {pad}[-M max_inflight]\n\
-         {pad}[-u username [-P password]]\n\
-         {pad}[--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]\n\
-         {pad}[{{--cafile file | --capath dir}} [--cert file] [--key file]\n\
-         {pad}  [--ciphers ciphers] [--insecure]\n\
-         {pad}  [--tls-alpn protocol]\n\
-         {pad}  [--tls-engine engine] [--keyform keyform] [--tls-engine-kpass-sha1]]\n\
-         {pad}  [--tls-use-os-certs]\n\
-         {pad}[--psk hex-key --psk-identity identity [--ciphers ciphers]]\n\
-         {pad}[--proxy socks-url]\n\
-         {pad}[--property command identifier value]\n\
-         {pad}[-D command identifier value]\n\
-         \x20      culex_pub --help\n\
-         \n{OPTIONS}",
-        version = version_line(),
-        pad = " ".repeat(21),
-    )
-}
+use crate::cli::TOOL;
 
-const OPTIONS: &str =
+/// culex_pub's names, version and help text.
+pub(crate) const ABOUT: About = About {
+    tool: TOOL,
+    version: env!("CARGO_PKG_VERSION"),
+    summary: "culex_pub publishes one message (or a stream of them) to an MQTT broker and exits.",
+    synopsis: SYNOPSIS,
+    options: OPTIONS,
+};
+
+/// The synopsis after `Usage: culex_pub `, line by line, less the shared groups that
+/// `About::usage` puts between these.
+const SYNOPSIS: [&[&str]; 3] = [
+    &[
+        "{[-h host] [--unix path] [-p port] [-u username] [-P password] -t topic | -L URL}",
+        "{-f file | -l | -n | -m message}",
+        "[-c] [-k keepalive] [-q qos] [-r] [--repeat N] [--repeat-delay time] [-x session-expiry]",
+    ],
+    &["[-d] [--quiet]", "[-M max_inflight]", "[-u username [-P password]]"],
+    &["[--property command identifier value]", "[-D command identifier value]"],
+];
+
+/// culex_pub's own option descriptions, in four pieces: `About::usage` follows each with
+/// one of the shared ones.
+const OPTIONS: [&str; 4] = [
     " -A : local address to bind the connection to, which picks the network interface used.
  -d : print a line for every MQTT packet sent and received.
- -c : ask for a persistent session (clean session off): the broker keeps the session
-      after disconnecting and it never expires. MQTT v5 clients can give it a lifetime
-      with -x instead.
- -D : add an MQTT v5 property to a packet (see the documentation).
+",
+    " -D : add an MQTT v5 property to a packet (see the documentation).
  -f : publish the whole contents of a file as the message.
- -h : broker host name or address. Defaults to localhost.
- -i : client id. When absent, MQTT v3.1.1 and v5 clients let the broker assign one and
-      MQTT v3.1 clients make up a random one.
- -I : client id made of this prefix followed by the process id; handy with brokers that
-      use the clientid_prefixes option.
- -k : keepalive interval in seconds. Defaults to 60.
- -L : user, password, host, port and topic in one URL:
-      mqtt(s)://[username[:password]@]host[:port]/topic
- -l : read stdin and publish each line as its own message.
+",
+    " -l : read stdin and publish each line as its own message.
  -m : the message to publish.
  -M : most QoS 1 and 2 messages in flight at once. Defaults to 20.
  -n : publish an empty (zero length) message.
@@ -66,104 +49,34 @@ const OPTIONS: &str =
  -u : user name.
  -V : MQTT protocol version: mqttv5 (or 5), mqttv311 (or 311) or mqttv31 (or 31).
       Defaults to mqttv311.
- -x : MQTT v5 session expiry interval in seconds sent in CONNECT: 0-4294967294, or -1,
-      4294967295 or ∞ for a session that never expires. Defaults to -1 with -c and to
-      0 without it.
- --help : print this text.
+",
+    " --help : print this text.
  --nodelay : turn off Nagle's algorithm: lower latency, possibly more packets.
  --quiet : do not print run-time error messages.
  --repeat : with -f, -m, -n or -s, publish the message N times.
  --repeat-delay : with --repeat, wait this many seconds (fractions allowed) after each
                   publish completes. Defaults to 0.
- --unix : connect through a Unix domain socket instead of TCP, e.g. /tmp/mosquitto.sock
- --will-payload : payload of the will message, which the broker publishes if the client
-                  disconnects unexpectedly. Empty if not given.
- --will-qos : QoS of the will message.
- --will-retain : retain the will message.
- --will-topic : topic of the will message.
- --cafile : file of trusted CA certificates (PEM); turns TLS on.
- --capath : directory of trusted CA certificates (PEM files); turns TLS on.
- --cert : client certificate (PEM), when the broker asks for one.
- --key : client private key (PEM) for --cert.
- --keyform : key format; only \"pem\" is supported (no OpenSSL engines).
- --ciphers : TLS 1.2 cipher suites to allow, OpenSSL names separated by ':'.
- --tls-version : lowest TLS version: tlsv1.3, tlsv1.2 or tlsv1.1 (1.2 and 1.3 are what
-                 is available). Defaults to tlsv1.2.
- --insecure : skip the check that the server certificate matches the host name. The
-              certificate chain is still verified. Never use this in production.
- --tls-alpn : ALPN protocol to offer during the TLS handshake.
- --tls-engine : OpenSSL engine; not supported (culex uses rustls).
- --tls-engine-kpass-sha1 : SHA1 of an engine key password; not supported.
- --tls-use-os-certs : trust the operating system's CA certificates.
- --psk : TLS pre-shared key in hex; not supported (rustls has no TLS-PSK).
- --psk-identity : TLS-PSK identity; not supported.
- --proxy : SOCKS5 proxy URL: socks5h://[username[:password]@]hostname[:port]
-           Supports no authentication and username/password authentication.
-
-Culex documentation: docs/cli.md in the source tree.
-
-";
+",
+];
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn usage_lists_every_option_once() {
-        let text = usage();
-        for flag in [
-            " -A :",
-            " -d :",
-            " -c :",
-            " -D :",
-            " -f :",
-            " -h :",
-            " -i :",
-            " -I :",
-            " -k :",
-            " -L :",
-            " -l :",
-            " -m :",
-            " -M :",
-            " -n :",
-            " -p :",
-            " -P :",
-            " -q :",
-            " -r :",
-            " -s :",
-            " -t :",
-            " -u :",
-            " -V :",
-            " -x :",
-            " --help :",
-            " --nodelay :",
-            " --quiet :",
-            " --repeat :",
-            " --repeat-delay :",
-            " --unix :",
-            " --will-payload :",
-            " --will-qos :",
-            " --will-retain :",
-            " --will-topic :",
-            " --cafile :",
-            " --capath :",
-            " --cert :",
-            " --key :",
-            " --keyform :",
-            " --ciphers :",
-            " --tls-version :",
-            " --insecure :",
-            " --tls-alpn :",
-            " --tls-engine :",
-            " --tls-engine-kpass-sha1 :",
-            " --tls-use-os-certs :",
-            " --psk :",
-            " --psk-identity :",
-            " --proxy :",
-        ] {
-            assert_eq!(text.matches(&format!("\n{flag}")).count(), 1, "{flag}");
-        }
+    fn usage_lists_every_option_once_in_order() {
+        let text = ABOUT.usage();
         assert!(text.starts_with("culex_pub publishes"));
         assert!(text.contains("\n\nUsage: culex_pub "));
+        let options = text.lines().filter(|line| line.starts_with(" -"));
+        let flags: Vec<&str> = options.filter_map(|line| Some(line.split_once(" : ")?.0)).collect();
+        assert_eq!(
+            flags.concat(),
+            " -A -d -c -D -f -h -i -I -k -L -l -m -M -n -p -P -q -r -s -t -u -V -x --help \
+             --nodelay --quiet --repeat --repeat-delay --unix --will-payload --will-qos \
+             --will-retain --will-topic --cafile --capath --cert --key --keyform --ciphers \
+             --tls-version --insecure --tls-alpn --tls-engine --tls-engine-kpass-sha1 \
+             --tls-use-os-certs --psk --psk-identity --proxy"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! `culex_pub`: publish MQTT messages from the command line, flag for flag like
-//! `mosquitto_pub`. `main` only maps the outcome of `run` to an exit status.
+//! `mosquitto_pub`. `main` hands the parsed options to `run`,
+//! whose result is the exit status.
 //!
 //! - `cli`: options (options file, then argv) and Mosquitto's checks.
 //! - `help`: `--help` and `--version` texts.
@@ -9,44 +10,22 @@ mod cli;
 mod help;
 mod publish;
 
-use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
 use culex_client::ConnectOptions;
+use culex_client::cli::{print_stdout, run_tool};
 
-use crate::cli::{Outcome, TOOL};
+use crate::cli::PubArgs;
 use crate::publish::{Plan, load_payload};
 
 fn main() -> ExitCode {
-    ExitCode::from(run())
+    run_tool(&help::ABOUT, run)
 }
 
-/// Parses, checks, publishes; prints every message itself and returns the exit status.
-fn run() -> u8 {
-    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let rc_lines = match culex_client::rcfile::load(&TOOL) {
-        Ok(lines) => lines,
-        Err(err) => {
-            eprintln!("Error: Unable to read options file: {err}.");
-            return 1;
-        }
-    };
-    let args = match cli::parse(&argv, &rc_lines) {
-        Ok(Outcome::Run(args)) => args,
-        Ok(Outcome::Help) => {
-            print_stdout(&help::usage());
-            return 1;
-        }
-        Ok(Outcome::Version) => {
-            print_stdout(&help::version_line());
-            return 1;
-        }
-        Err(err) => {
-            eprint!("{}", err.render(&TOOL));
-            return 1;
-        }
-    };
+/// Given the parsed options: checks, publishes; prints every message itself and returns
+/// the exit status.
+fn run(args: Box<PubArgs>) -> u8 {
     let quiet = args.shared.quiet;
     let report = |text: &str| {
         if !quiet {
@@ -62,7 +41,7 @@ fn run() -> u8 {
     };
     let (Some(topic), Some(payload)) = (args.topic.clone(), payload) else {
         eprintln!("Error: Both topic and message must be supplied.");
-        print_stdout(&help::usage());
+        print_stdout(&help::ABOUT.usage());
         return 1;
     };
     let options = match ConnectOptions::resolve(&args.shared) {
@@ -88,10 +67,4 @@ fn run() -> u8 {
             failure.code
         }
     }
-}
-
-fn print_stdout(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
 }

@@ -3,12 +3,13 @@
 //! shared connection options, the options file first, then argv, then Mosquitto's checks in
 //! Mosquitto's order.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
 use culex_client::args::{
-    ArgCursor, ArgError, ConnectArgs, Parsed, Tool, atoi, is_valid_subscription_filter, lossy,
+    ArgCursor, ArgError, ConnectArgs, Tool, atof, atoi, is_valid_subscription_filter, qos_value,
 };
+use culex_client::cli::CommandLine;
 
 use crate::format::Format;
 use crate::output::{Output, Style};
@@ -95,33 +96,6 @@ impl SubArgs {
     }
 }
 
-/// What parsing decided.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// Go on and subscribe.
-    Run(Box<SubArgs>),
-    /// `--help`: print the usage, exit 1.
-    Help,
-    /// `--version`: print the version, exit 1.
-    Version,
-}
-
-/// C's `atof`: the longest leading decimal number (after blanks), else 0.
-fn atof(text: &OsStr) -> f64 {
-    let text = lossy(text);
-    let text = text.trim_start();
-    (0..=text.len())
-        .rev()
-        .filter(|&len| text.is_char_boundary(len))
-        .find_map(|len| {
-            let candidate = &text[..len];
-            // Rust also reads "inf", "nan" and "infinity"; atof does too, but keep to digits.
-            let numeric = candidate.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
-            if numeric { candidate.parse::<f64>().ok() } else { None }
-        })
-        .unwrap_or(0.0)
-}
-
 /// Validates a `-t`/`-T`/`-U` filter (`kind` names it in the message) and returns it.
 fn filter(value: &OsStr, option: &str, kind: &str) -> Result<String, ArgError> {
     let Some(text) = value.to_str() else {
@@ -138,33 +112,27 @@ fn filter(value: &OsStr, option: &str, kind: &str) -> Result<String, ArgError> {
     Ok(text.to_owned())
 }
 
-/// Parses one list of tokens (an options-file line or argv) into `args`.
-fn parse_tokens(tokens: &[OsString], args: &mut SubArgs) -> Result<Option<Outcome>, ArgError> {
-    let mut cursor = ArgCursor::new(tokens);
-    while let Some(option) = cursor.next_option() {
+/// culex_sub's own options, parsed in the same pass as the shared ones; then Mosquitto's checks
+/// in its order: shared checks, "must specify a topic", properties, `-R` with `--retained-only`.
+impl CommandLine for SubArgs {
+    fn parse_own(&mut self, option: &OsStr, cursor: &mut ArgCursor<'_>) -> Result<bool, ArgError> {
         match option.as_bytes() {
             b"-t" | b"--topic" => {
                 let value = cursor.value("-t", "topic")?;
-                args.topics.push(filter(value, "-t", "subscription")?);
+                self.topics.push(filter(value, "-t", "subscription")?);
             }
             b"-T" | b"--filter-out" => {
                 let value = cursor.value("-T", "topic filter")?;
-                args.filter_out.push(filter(value, "-T", "filter")?);
+                self.filter_out.push(filter(value, "-T", "filter")?);
             }
             b"-U" | b"--unsubscribe" => {
                 let value = cursor.value("-U", "unsubscribe topic")?;
-                args.unsubscribe.push(filter(value, "-U", "unsubscribe")?);
+                self.unsubscribe.push(filter(value, "-U", "unsubscribe")?);
             }
-            b"-q" | b"--qos" => {
-                let qos = atoi(cursor.value("-q", "QoS")?);
-                args.qos = u8::try_from(qos)
-                    .ok()
-                    .filter(|qos| *qos <= 2)
-                    .ok_or_else(|| ArgError::usage(format!("Error: Invalid QoS given: {qos}\n")))?;
-            }
+            b"-q" | b"--qos" => self.qos = qos_value(cursor)?,
             b"-C" => {
                 let count = atoi(cursor.value("-C", "count")?);
-                args.count = Some(
+                self.count = Some(
                     u32::try_from(count).ok().filter(|count| *count > 0).ok_or_else(|| {
                         ArgError::usage(format!("Error: Invalid message count \"{count}\".\n\n"))
                     })?,
@@ -172,7 +140,7 @@ fn parse_tokens(tokens: &[OsString], args: &mut SubArgs) -> Result<Option<Outcom
             }
             b"-W" => {
                 let timeout = atoi(cursor.value("-W", "timeout")?);
-                args.timeout =
+                self.timeout =
                     Some(u32::try_from(timeout).ok().filter(|timeout| *timeout > 0).ok_or_else(
                         || ArgError::usage(format!("Error: Invalid timeout \"{timeout}\".\n\n")),
                     )?);
@@ -181,7 +149,7 @@ fn parse_tokens(tokens: &[OsString], args: &mut SubArgs) -> Result<Option<Outcom
                 let format = cursor.value("-F", "format")?;
                 let parsed = Format::parse(format.as_bytes())
                     .map_err(|err| ArgError::usage(format!("Error: {err}\n")))?;
-                args.format = Some(parsed);
+                self.format = Some(parsed);
             }
             b"--random-filter" => {
                 let chance = atof(cursor.value("--random-filter", "chance")?);
@@ -192,67 +160,56 @@ fn parse_tokens(tokens: &[OsString], args: &mut SubArgs) -> Result<Option<Outcom
                     ));
                 }
                 // In range, so the conversion is exact.
-                args.random_filter = tenths as u32;
+                self.random_filter = tenths as u32;
             }
-            b"-v" | b"--verbose" => args.verbose = true,
-            b"-N" => args.no_eol = true,
-            b"-R" => args.no_retained = true,
-            b"-E" => args.exit_after_subscribe = true,
-            b"--pretty" => args.pretty = true,
-            b"--retained-only" => args.retained_only = true,
-            b"--remove-retained" => args.remove_retained = true,
-            b"--retain-as-published" => args.retain_as_published = true,
-            _ => match args.shared.parse_option(option, &mut cursor)? {
-                Parsed::Done => {}
-                Parsed::UrlTopic(topic) => {
-                    args.topics.push(filter(OsStr::new(&topic), "-L", "subscription")?);
-                }
-                Parsed::Help => return Ok(Some(Outcome::Help)),
-                Parsed::Version => return Ok(Some(Outcome::Version)),
-                Parsed::NotShared => {
-                    return Err(ArgError::usage(format!(
-                        "Error: Unknown option '{}'.\n",
-                        lossy(option)
-                    )));
-                }
-            },
+            b"-v" | b"--verbose" => self.verbose = true,
+            b"-N" => self.no_eol = true,
+            b"-R" => self.no_retained = true,
+            b"-E" => self.exit_after_subscribe = true,
+            b"--pretty" => self.pretty = true,
+            b"--retained-only" => self.retained_only = true,
+            b"--remove-retained" => self.remove_retained = true,
+            b"--retain-as-published" => self.retain_as_published = true,
+            _ => return Ok(false),
         }
+        Ok(true)
     }
-    Ok(None)
-}
 
-/// Reads the options file lines, then argv (without the program name), then runs Mosquitto's
-/// checks in its order: shared checks, "must specify a topic", properties, `-R` with
-/// `--retained-only`.
-///
-/// # Errors
-/// The first problem, as Mosquitto reports it.
-pub(crate) fn parse(argv: &[OsString], rc_lines: &[Vec<OsString>]) -> Result<Outcome, ArgError> {
-    let mut args = SubArgs::default();
-    for line in rc_lines {
-        if let Some(outcome) = parse_tokens(line, &mut args)? {
-            return Ok(outcome);
+    fn url_topic(&mut self, topic: &str) -> Result<(), ArgError> {
+        self.topics.push(filter(OsStr::new(topic), "-L", "subscription")?);
+        Ok(())
+    }
+
+    fn check(&mut self) -> Result<(), ArgError> {
+        self.shared.check()?;
+        if self.topics.is_empty() {
+            return Err(ArgError::usage("Error: You must specify a topic to subscribe to.\n"));
         }
+        self.shared.check_properties()?;
+        if self.no_retained && self.retained_only {
+            return Err(ArgError::plain(
+                "\nError: Combining '-R' and '--retained-only' makes no sense.\n",
+            ));
+        }
+        Ok(())
     }
-    if let Some(outcome) = parse_tokens(argv, &mut args)? {
-        return Ok(outcome);
+
+    fn shared(&mut self) -> &mut ConnectArgs {
+        &mut self.shared
     }
-    args.shared.check()?;
-    if args.topics.is_empty() {
-        return Err(ArgError::usage("Error: You must specify a topic to subscribe to.\n"));
-    }
-    args.shared.check_properties()?;
-    if args.no_retained && args.retained_only {
-        return Err(ArgError::plain(
-            "\nError: Combining '-R' and '--retained-only' makes no sense.\n",
-        ));
-    }
-    Ok(Outcome::Run(Box::new(args)))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsString;
+
+    use culex_client::cli::Outcome;
+
     use super::*;
+
+    fn parse(argv: &[OsString], rc_lines: &[Vec<OsString>]) -> Result<Outcome<SubArgs>, ArgError> {
+        culex_client::cli::parse(argv, rc_lines)
+    }
 
     fn tokens(list: &[&str]) -> Vec<OsString> {
         list.iter().map(OsString::from).collect()
@@ -392,8 +349,6 @@ mod tests {
             10_000
         );
         assert_eq!(run(&["-t", "a"]).expect("valid").random_filter, 1000);
-        assert_eq!(atof(OsStr::new(" 12.5abc")), 12.5);
-        assert_eq!(atof(OsStr::new("x")), 0.0);
     }
 
     #[test]
