@@ -29,6 +29,8 @@ pub const DEFAULT_MAX_QUEUED: u32 = 1000;
 pub const DEFAULT_MAX_KEEPALIVE: u16 = 65535;
 /// Mosquitto's default `max_topic_alias`.
 pub const DEFAULT_MAX_TOPIC_ALIAS: u16 = 10;
+/// Mosquitto's default `sys_interval`, in seconds.
+pub const DEFAULT_SYS_INTERVAL: u16 = 10;
 /// The port of the default listener and of local-only mode.
 pub const DEFAULT_PORT: u16 = 1883;
 
@@ -92,6 +94,8 @@ pub struct Config {
     pub log_timestamp: bool,
     /// `connection_messages` (default true).
     pub connection_messages: bool,
+    /// `sys_interval` in seconds (default 10; 0 = no `$SYS` topics).
+    pub sys_interval: u16,
     /// Notices Mosquitto prints while reading the file (deprecations), in order.
     pub notices: Vec<String>,
 }
@@ -125,6 +129,7 @@ impl Default for Config {
             pid_file: None,
             log_timestamp: true,
             connection_messages: true,
+            sys_interval: DEFAULT_SYS_INTERVAL,
             notices: Vec::new(),
         }
     }

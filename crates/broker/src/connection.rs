@@ -189,11 +189,13 @@ impl<S: Transport> Connection<S> {
                 events.push(Event::Closed { conn, cause: CloseCause::Io(io_error_text(&err)) })
             }
             Ok(_) => loop {
+                let before = self.input.len();
                 let (packets, error) =
                     decode_some(&mut self.input, &mut self.version, self.max_packet_size);
                 let full = packets.len() == PACKETS_PER_EVENT;
                 if !packets.is_empty() {
-                    events.push(Event::Packets { conn, packets });
+                    let bytes = before - self.input.len();
+                    events.push(Event::Packets { conn, packets, bytes });
                 }
                 if let Some(error) = error {
                     events.push(Event::DecodeError { conn, error: Box::new(error) });

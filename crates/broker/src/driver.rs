@@ -23,8 +23,8 @@ use crate::trace;
 pub(crate) enum Event {
     /// A connection was accepted; `outbox` carries packets to its task.
     Open { conn: ConnId, peer: PeerInfo, outbox: OutboxSender },
-    /// Packets decoded from one read, in order.
-    Packets { conn: ConnId, packets: Vec<Packet> },
+    /// Packets decoded from one read, in order, and how many bytes they took.
+    Packets { conn: ConnId, packets: Vec<Packet>, bytes: usize },
     /// Decoding failed; the task has stopped reading.
     DecodeError { conn: ConnId, error: Box<DecodeError> },
     /// The socket ended without the driver asking.
@@ -112,8 +112,9 @@ impl Driver {
         mut control: mpsc::UnboundedReceiver<DriverControl>,
     ) {
         let mut batch = Vec::with_capacity(256);
+        self.broker.start_sys(&crate::cli::version(), now());
         loop {
-            let deadline = self.broker.poll_timeout();
+            let deadline = earliest(self.broker.poll_timeout(), self.broker.sys_deadline());
             tokio::select! {
                 biased;
                 instruction = control.recv() => match instruction {
@@ -136,8 +137,15 @@ impl Driver {
                     if self.broker.poll_timeout().is_some_and(|deadline| deadline <= now) {
                         self.broker.handle_timeout(now);
                     }
+                    if self.broker.sys_deadline().is_some_and(|deadline| deadline <= now) {
+                        self.broker.update_sys(now);
+                    }
                 }
-                () = sleep_until(deadline), if deadline.is_some() => self.broker.handle_timeout(now()),
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    let now = now();
+                    self.broker.handle_timeout(now);
+                    self.broker.update_sys(now);
+                }
             }
             self.drain_outputs();
         }
@@ -158,7 +166,8 @@ impl Driver {
                 );
                 self.broker.handle_open(conn, peer, now);
             }
-            Event::Packets { conn, packets } => {
+            Event::Packets { conn, packets, bytes } => {
+                self.broker.count_bytes(bytes as u64, 0);
                 for packet in packets {
                     if let Packet::Connect(connect) = &packet {
                         if let Some(connection) = self.connections.get_mut(&conn) {
@@ -248,7 +257,7 @@ impl Driver {
         let result = connection.outbox.push(packet, connection.protocol);
         let was_dropping = connection.dropping;
         match &result {
-            Ok(()) => {}
+            Ok(size) => self.broker.count_bytes(0, *size as u64),
             Err(Refused::Unencodable(err)) => {
                 log!(self.logger, ERROR, "Error: cannot encode {packet_type:?}: {err}");
             }
@@ -300,6 +309,14 @@ impl Driver {
 /// The one place the broker reads the monotonic clock. tokio's clock, so paused-time tests work.
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
+}
+
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -238,6 +238,7 @@ fn core_config(config: &Config, security: &Security) -> mqtt_core::Config {
         connection_messages: true,
         // `max_connections` is per listener and enforced by the accept loop.
         max_connections: None,
+        sys_interval: config.sys_interval,
         ..mqtt_core::Config::default()
     }
 }

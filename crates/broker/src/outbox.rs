@@ -79,9 +79,9 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 
 impl OutboxSender {
     /// Encodes `packet` for `version` into the outbox unless the connection's budget is spent,
-    /// and wakes the task if it waits.
-    pub(crate) fn push(&self, packet: Packet, version: ProtocolVersion) -> Result<(), Refused> {
-        let waker = {
+    /// and wakes the task if it waits. Returns the packet's encoded size.
+    pub(crate) fn push(&self, packet: Packet, version: ProtocolVersion) -> Result<usize, Refused> {
+        let (waker, size) = {
             let mut state = lock(&self.state);
             if state.gone {
                 return Err(Refused::Overflow);
@@ -104,12 +104,12 @@ impl OutboxSender {
             }
             // At most HARD_LIMIT, checked above.
             state.unwritten = u32::try_from(total).unwrap_or(u32::MAX);
-            state.waker.take()
+            (state.waker.take(), size)
         };
         if let Some(waker) = waker {
             waker.wake();
         }
-        Ok(())
+        Ok(size)
     }
 }
 
@@ -295,9 +295,9 @@ mod tests {
     #[tokio::test]
     async fn qos0_is_dropped_over_the_soft_limit_and_anything_closes_over_the_hard_one() {
         let (tx, rx) = outbox();
-        assert_eq!(tx.push(publish(QoS::AtMostOnce, SOFT_LIMIT - 1000), V4), Ok(()));
+        assert!(tx.push(publish(QoS::AtMostOnce, SOFT_LIMIT - 1000), V4).is_ok());
         assert_eq!(tx.push(publish(QoS::AtMostOnce, 2000), V4), Err(Refused::Dropped));
-        assert_eq!(tx.push(publish(QoS::AtLeastOnce, 2000), V4), Ok(()));
+        assert!(tx.push(publish(QoS::AtLeastOnce, 2000), V4).is_ok());
         assert_eq!(tx.push(publish(QoS::AtLeastOnce, SOFT_LIMIT), V4), Err(Refused::Overflow));
         let mut out = Vec::new();
         assert!(take(&rx, &mut out).await);
@@ -305,7 +305,7 @@ mod tests {
         assert!(size > SOFT_LIMIT, "both accepted packets, encoded");
         rx.written(size, &mut out);
         assert!(out.is_empty() && out.capacity() == 0, "an idle outbox holds no buffer");
-        assert_eq!(tx.push(publish(QoS::AtMostOnce, 2000), V4), Ok(()));
+        assert!(tx.push(publish(QoS::AtMostOnce, 2000), V4).is_ok());
     }
 
     #[tokio::test]

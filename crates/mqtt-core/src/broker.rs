@@ -6,6 +6,7 @@ mod lifecycle;
 mod publish;
 mod route;
 mod subscribe;
+mod sys;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -24,15 +25,32 @@ use crate::session::Sessions;
 use crate::timers::{Timer, Timers};
 use crate::topic_tree::{Matched, TopicTree};
 
-/// Counters for `$SYS` and tests.
+/// Counters for `$SYS` and tests. Plain integers, bumped on the driver's thread: counting costs
+/// an add per packet, nothing more.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Packets of every type received from clients.
+    pub messages_received: u64,
+    /// Packets of every type sent to clients (handed to the runtime).
+    pub messages_sent: u64,
     /// PUBLISH packets received from clients.
     pub publish_received: u64,
     /// PUBLISH packets sent to clients.
     pub publish_sent: u64,
+    /// Payload bytes of the PUBLISH packets received.
+    pub publish_bytes_received: u64,
+    /// Payload bytes of the PUBLISH packets sent.
+    pub publish_bytes_sent: u64,
     /// Messages dropped (queue full, too large, not authorised, expired).
     pub publish_dropped: u64,
+    /// Bytes read from clients, as reported by the runtime ([`Broker::count_bytes`]).
+    pub bytes_received: u64,
+    /// Bytes queued for writing to clients, as reported by the runtime.
+    pub bytes_sent: u64,
+    /// Connections opened (`handle_open`), refused ones included.
+    pub sockets: u64,
+    /// CONNECT packets received.
+    pub connects: u64,
     /// Sessions that expired.
     pub clients_expired: u64,
 }
@@ -67,6 +85,8 @@ pub struct Broker {
     stats: Stats,
     /// Reused buffer for topic matches, so routing does not allocate per message.
     scratch: Vec<Matched>,
+    /// What the `$SYS` publisher remembers between updates.
+    sys: sys::SysTree,
 }
 
 impl std::fmt::Debug for Broker {
@@ -96,6 +116,7 @@ impl Broker {
             ids: IdGenerator::new(seed),
             stats: Stats::default(),
             scratch: Vec::new(),
+            sys: sys::SysTree::default(),
         }
     }
 
@@ -142,6 +163,24 @@ impl Broker {
         &self.stats
     }
 
+    /// Messages in the store (retained, queued, in flight, or received at QoS 2 and not yet
+    /// released), each counted once however many clients hold it, and their payload bytes:
+    /// Mosquitto's `messages/stored` and `store/messages/bytes`. Walks the store; called once
+    /// per `$SYS` update, never per message.
+    pub fn stored_messages(&self) -> (usize, usize) {
+        let mut seen = std::collections::HashSet::new();
+        let mut bytes = 0;
+        let held = self.sessions.iter().flat_map(|session| {
+            session.outgoing.messages().chain(session.incoming.values().flatten())
+        });
+        for message in self.retained.messages().chain(held) {
+            if seen.insert(Arc::as_ptr(message)) {
+                bytes += message.payload.len();
+            }
+        }
+        (seen.len(), bytes)
+    }
+
     /// The config in force.
     pub fn config(&self) -> &Config {
         &self.config
@@ -154,6 +193,7 @@ impl Broker {
         if self.conns.contains_key(&conn) {
             return;
         }
+        self.stats.sockets += 1;
         if self.config.max_connections.is_some_and(|max| self.conns.len() >= max) {
             self.log_disconnect(conn, None, DisconnectReason::MaxConnections);
             self.outputs
@@ -171,9 +211,13 @@ impl Broker {
     pub fn handle_packet(&mut self, conn: ConnId, packet: Packet, now: Instant) {
         let Some(state) = self.conns.get_mut(&conn) else { return };
         state.last_in = now;
+        self.stats.messages_received += 1;
         match &mut state.phase {
             Phase::AwaitConnect => match packet {
-                Packet::Connect(connect) => self.on_connect(conn, connect, now),
+                Packet::Connect(connect) => {
+                    self.stats.connects += 1;
+                    self.on_connect(conn, connect, now);
+                }
                 // [MQTT-3.1.0-1] the first packet must be CONNECT.
                 _ => self.drop_conn(conn, DisconnectReason::ProtocolError, None, now),
             },
@@ -259,6 +303,13 @@ impl Broker {
 
     // --- (C) administration ------------------------------------------------------------
 
+    /// Adds what the runtime read from and wrote to clients' sockets (it alone sees bytes);
+    /// call it per batch, not per packet.
+    pub fn count_bytes(&mut self, received: u64, sent: u64) {
+        self.stats.bytes_received += received;
+        self.stats.bytes_sent += sent;
+    }
+
     /// Applies a reloaded config to decisions made from now on.
     pub fn set_config(&mut self, config: Config) {
         self.config = config;
@@ -317,6 +368,7 @@ impl Broker {
     // --- shared helpers ----------------------------------------------------------------
 
     fn send(&mut self, conn: ConnId, packet: Packet) {
+        self.stats.messages_sent += 1;
         self.outputs.push_back(Output::Send { conn, packet });
     }
 

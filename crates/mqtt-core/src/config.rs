@@ -43,6 +43,8 @@ pub struct Config {
     pub connection_messages: bool,
     /// How long a connection may stay open without sending CONNECT.
     pub connect_timeout: Duration,
+    /// Seconds between `$SYS` updates (Mosquitto's `sys_interval`); 0 = no `$SYS` topics.
+    pub sys_interval: u16,
 }
 
 impl Default for Config {
@@ -66,6 +68,7 @@ impl Default for Config {
             connection_messages: true,
             // Mosquitto treats a connection without CONNECT as having keep alive 60, dropped at 1.5×.
             connect_timeout: Duration::from_secs(90),
+            sys_interval: 10,
         }
     }
 }

@@ -31,7 +31,7 @@
 //!
 //! # Layout
 //! - `broker`: [`Broker`] and its packet handlers (`connect`, `publish`, `route`, `subscribe`,
-//!   `lifecycle`).
+//!   `lifecycle`), and the `$SYS` publisher (`sys`).
 //! - `event`: [`ConnId`], [`PeerInfo`], [`CloseCause`], [`Output`], [`LogEvent`].
 //! - `config`: [`Config`], Mosquitto's defaults.
 //! - `access`: the [`AccessControl`] hook that [`acl`] implements.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use mqtt_codec::{PacketId, QoS};
 
-use crate::message::Delivery;
+use crate::message::{Delivery, SharedMessage};
 
 /// Where an outgoing QoS 1/2 message is in its flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +76,14 @@ impl Outgoing {
     /// Number of queued (not yet sent) messages.
     pub(crate) fn queued_len(&self) -> usize {
         self.0.as_ref().map_or(0, |flows| flows.queue.len())
+    }
+
+    /// Every message held, in flight or queued (for the `$SYS` store gauges).
+    pub(crate) fn messages(&self) -> impl Iterator<Item = &SharedMessage> {
+        self.0.iter().flat_map(|flows| {
+            let inflight = flows.inflight.values().map(|flight| &flight.delivery.message);
+            inflight.chain(flows.queue.iter().map(|delivery| &delivery.message))
+        })
     }
 
     /// Queues a delivery, respecting `limits`.

@@ -66,6 +66,11 @@ impl RetainedStore {
     pub(crate) fn len(&self) -> usize {
         self.by_topic.len()
     }
+
+    /// Every retained message (for the `$SYS` store gauges).
+    pub(crate) fn messages(&self) -> impl Iterator<Item = &SharedMessage> {
+        self.by_topic.values()
+    }
 }
 
 #[cfg(test)]

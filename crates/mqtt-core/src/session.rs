@@ -168,6 +168,11 @@ impl Sessions {
     pub(crate) fn len(&self) -> usize {
         self.by_hash.len() + self.collided.len()
     }
+
+    /// Every session.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Session> {
+        self.slots.iter().flatten()
+    }
 }
 
 #[cfg(test)]

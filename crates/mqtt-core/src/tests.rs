@@ -11,5 +11,6 @@ mod retain;
 mod robustness;
 mod routing;
 mod session;
+mod sys;
 mod v5;
 mod will;

@@ -208,6 +208,11 @@ impl State {
                     .filter(|&n| n >= 10)
                     .ok_or_else(|| format!("Invalid max_keepalive value ({n})."))?;
             }
+            "sys_interval" => {
+                let n = int_value(name, value)?;
+                config.sys_interval =
+                    u16::try_from(n).map_err(|_| format!("Invalid sys_interval value ({n})."))?;
+            }
             "persistent_client_expiration" => {
                 let text = string_value(name, value)?;
                 config.persistent_client_expiration = Some(expiration(text).ok_or_else(|| {
@@ -338,7 +343,6 @@ const UNSUPPORTED: &[&str] = &[
     "retained_persistence",
     "set_tcp_nodelay",
     "socket_domain",
-    "sys_interval",
     "tls_version",
     "use_identity_as_username",
     "use_subject_as_username",

@@ -147,6 +147,15 @@ fn size_limits_are_checked_with_mosquittos_messages() {
 }
 
 #[test]
+fn sys_interval_range() {
+    assert_eq!(ok("").sys_interval, 10);
+    assert_eq!(ok("sys_interval 0").sys_interval, 0);
+    assert_eq!(ok("sys_interval 65535").sys_interval, 65535);
+    assert_eq!(err("sys_interval -1"), (1, "Invalid sys_interval value (-1).".into()));
+    assert_eq!(err("sys_interval 65536"), (1, "Invalid sys_interval value (65536).".into()));
+}
+
+#[test]
 fn keepalive_and_topic_alias_ranges() {
     assert_eq!(ok("max_keepalive 10").max_keepalive, 10);
     assert_eq!(err("max_keepalive 5"), (1, "Invalid max_keepalive value (5).".into()));

@@ -27,6 +27,7 @@ impl Broker {
         now: Instant,
     ) {
         self.stats.publish_received += 1;
+        self.stats.publish_bytes_received += publish.payload.len() as u64;
         let Some(version) = self.conns.get(&conn).map(|c| c.protocol) else { return };
         if version == ProtocolVersion::V5 {
             let Some(topic) = self.resolve_alias(conn, &publish, now) else { return };

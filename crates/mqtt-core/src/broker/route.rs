@@ -252,6 +252,7 @@ impl Broker {
                 new_alias = Some((publish.topic.clone(), alias));
             }
         }
+        let payload_len = publish.payload.len();
         let packet = Packet::Publish(publish);
         if let Some(max) = state.max_packet_out {
             let size = mqtt_codec::encoded_len(&packet, version).unwrap_or(usize::MAX);
@@ -268,6 +269,7 @@ impl Broker {
             state.aliases.get_or_insert_with(Box::default).outgoing.insert(topic, alias);
         }
         self.stats.publish_sent += 1;
+        self.stats.publish_bytes_sent += payload_len as u64;
         self.send(conn, packet);
         true
     }

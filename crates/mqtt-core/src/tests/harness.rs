@@ -414,6 +414,12 @@ impl Harness {
         })
     }
 
+    /// Runs a `$SYS` update at the fake clock's time.
+    pub(crate) fn update_sys(&mut self) {
+        self.broker.update_sys(self.now);
+        self.pump();
+    }
+
     /// Moves the fake clock forward, firing every deadline on the way in order.
     pub(crate) fn advance(&mut self, by: Duration) {
         let end = self.now + by;
