@@ -5,19 +5,13 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use crate::broker_tools::against_both;
+use crate::broker_tools::{against_both, mosquitto_sub};
 use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, reference_tool, run};
 
 against_both!(
     config = "sys_interval 1";
     sys_topics_are_retained_and_updated,
 );
-
-fn mosquitto_sub(broker: &BrokerProcess) -> Command {
-    let mut command = Command::new(reference_tool("mosquitto_sub"));
-    command.args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-W", "15"]);
-    command
-}
 
 /// The topic of a `-v` line and its payload (one topic has a space in its name).
 fn split(line: &str) -> (&str, &str) {

@@ -44,7 +44,8 @@ against_both!(
     oversize_publish_is_refused_with_packet_too_large,
 );
 
-fn mosquitto_sub(broker: &BrokerProcess) -> Command {
+/// Debian's `mosquitto_sub` pointed at `broker`, giving up after 15 s without a message.
+pub(crate) fn mosquitto_sub(broker: &BrokerProcess) -> Command {
     let mut command = Command::new(reference_tool("mosquitto_sub"));
     command.args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-W", "15"]);
     command

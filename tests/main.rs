@@ -12,6 +12,7 @@ mod broker_listener;
 mod broker_log;
 mod broker_node;
 mod broker_paho;
+mod broker_persist;
 mod broker_sys;
 mod broker_tools;
 mod cli_pub;

@@ -31,6 +31,10 @@ pub const DEFAULT_MAX_KEEPALIVE: u16 = 65535;
 pub const DEFAULT_MAX_TOPIC_ALIAS: u16 = 10;
 /// Mosquitto's default `sys_interval`, in seconds.
 pub const DEFAULT_SYS_INTERVAL: u16 = 10;
+/// Mosquitto's default `autosave_interval`, in seconds.
+pub const DEFAULT_AUTOSAVE_INTERVAL: u32 = 1800;
+/// Mosquitto's default `persistence_file`.
+pub const DEFAULT_PERSISTENCE_FILE: &str = "mosquitto.db";
 /// The port of the default listener and of local-only mode.
 pub const DEFAULT_PORT: u16 = 1883;
 
@@ -96,6 +100,18 @@ pub struct Config {
     pub connection_messages: bool,
     /// `sys_interval` in seconds (default 10; 0 = no `$SYS` topics).
     pub sys_interval: u16,
+    /// `persistence` or `retained_persistence` (default false): save the broker's state to
+    /// [`Config::persistence_path`] and load it at startup.
+    pub persistence: bool,
+    /// `persistence_file` (default [`DEFAULT_PERSISTENCE_FILE`]).
+    pub persistence_file: Option<String>,
+    /// `persistence_location`: the directory of the file (default: the working directory).
+    pub persistence_location: Option<String>,
+    /// `autosave_interval` (default 1800; negative is stored as 0 = save only at shutdown and
+    /// on SIGUSR1): seconds between saves, or changes with `autosave_on_changes`.
+    pub autosave_interval: u32,
+    /// `autosave_on_changes` (default false).
+    pub autosave_on_changes: bool,
     /// Notices Mosquitto prints while reading the file (deprecations), in order.
     pub notices: Vec<String>,
 }
@@ -130,6 +146,11 @@ impl Default for Config {
             log_timestamp: true,
             connection_messages: true,
             sys_interval: DEFAULT_SYS_INTERVAL,
+            persistence: false,
+            persistence_file: None,
+            persistence_location: None,
+            autosave_interval: DEFAULT_AUTOSAVE_INTERVAL,
+            autosave_on_changes: false,
             notices: Vec::new(),
         }
     }
@@ -169,6 +190,20 @@ impl Config {
             });
         }
         specs
+    }
+
+    /// The persistence file when `persistence` is on: `persistence_location + "/" +
+    /// persistence_file` as Mosquitto joins them (a trailing `/` gives `//`), or the file
+    /// name alone (relative to the working directory) without a location.
+    pub fn persistence_path(&self) -> Option<String> {
+        if !self.persistence {
+            return None;
+        }
+        let file = self.persistence_file.as_deref().unwrap_or(DEFAULT_PERSISTENCE_FILE);
+        Some(match self.persistence_location.as_deref() {
+            Some(location) => format!("{location}/{file}"),
+            None => file.to_owned(),
+        })
     }
 
     /// Log types in force: `-v` means all; otherwise the file's, or Mosquitto's default

@@ -1,13 +1,15 @@
 //! The driver: the one task that owns `mqtt_core::Broker` and the only code that reads the
 //! clock. It drains its event channel in batches, feeds the core, and routes the core's
 //! outputs to per-connection outboxes (bounded by a memory budget: a slow client fills its own
-//! queue, never the driver's memory).
+//! queue, never the driver's memory). With persistence on, it also takes the snapshots (at
+//! shutdown, on SIGUSR1, at each autosave) and hands them to the saver task.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use mqtt_codec::{DecodeError, Packet, ProtocolVersion, ReasonCode};
 use mqtt_core::auth::PasswordFile;
+use mqtt_core::snapshot::Snapshot;
 use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, ConnMap, Output, PeerInfo};
 use tokio::sync::mpsc;
 
@@ -15,6 +17,7 @@ use crate::connection;
 use crate::log;
 use crate::log::Logger;
 use crate::outbox::{OutboxSender, Refused};
+use crate::persist::{Saver, Settings};
 use crate::security::{PasswordChecker, Security};
 use crate::trace;
 
@@ -36,8 +39,10 @@ pub(crate) enum Event {
 /// Instructions from `run` to the driver.
 #[derive(Debug)]
 pub(crate) enum DriverControl {
-    /// Apply reloaded settings and security files (SIGHUP).
-    Reload(Box<mqtt_core::Config>, Security),
+    /// Apply reloaded settings, security files and persistence options (SIGHUP).
+    Reload(Box<mqtt_core::Config>, Security, Option<Settings>),
+    /// Save the persistence file now, if persistence is on (SIGUSR1).
+    Save,
     /// Close every connection (wills are published), flush, and stop.
     Shutdown,
 }
@@ -70,15 +75,63 @@ pub(crate) struct Driver {
     logger: Arc<Logger>,
     /// Connections to report closed once the current output drain is done.
     overflowed: Vec<ConnId>,
+    /// Persistence state; `None` while persistence is off.
+    persistence: Option<Persistence>,
+    /// The file's contents, restored when the driver starts.
+    restored: Option<Snapshot>,
+}
+
+/// What the driver keeps while persistence is on.
+struct Persistence {
+    settings: Settings,
+    /// Started with the first save.
+    saver: Option<Saver>,
+    /// [`Broker::changes`] at the last save (`autosave_on_changes`).
+    saved_changes: u64,
+    /// When the next timed autosave is due.
+    next_autosave: Option<Instant>,
+}
+
+impl Persistence {
+    fn new(settings: Settings, changes: u64, now: Instant) -> Self {
+        let mut persistence =
+            Self { settings, saver: None, saved_changes: changes, next_autosave: None };
+        persistence.rearm(changes, now);
+        persistence
+    }
+
+    /// Counts the next autosave from a save (or the start) at `now`.
+    fn rearm(&mut self, changes: u64, now: Instant) {
+        self.saved_changes = changes;
+        let interval = self.settings.autosave_interval;
+        self.next_autosave = (interval > 0 && !self.settings.on_changes)
+            .then(|| now + std::time::Duration::from_secs(u64::from(interval)));
+    }
+
+    /// Whether an autosave is due at `now` with the broker's change count at `changes`.
+    fn due(&self, changes: u64, now: Instant) -> bool {
+        let interval = self.settings.autosave_interval;
+        if self.settings.on_changes {
+            interval > 0 && changes.saturating_sub(self.saved_changes) >= u64::from(interval)
+        } else {
+            self.next_autosave.is_some_and(|at| at <= now)
+        }
+    }
 }
 
 impl Driver {
+    /// A driver for `broker`; with `persistence`, it restores `restored` when it starts and
+    /// saves as the settings say.
     pub(crate) fn new(
         broker: Broker,
         security: Security,
+        persistence: Option<Settings>,
+        restored: Option<Snapshot>,
         events: mpsc::Sender<Event>,
         logger: Arc<Logger>,
     ) -> Self {
+        let start = now();
+        let changes = broker.changes();
         let mut driver = Self {
             broker,
             passwords: Vec::new(),
@@ -88,6 +141,8 @@ impl Driver {
             unaccepted: ConnMap::default(),
             logger,
             overflowed: Vec::new(),
+            persistence: persistence.map(|settings| Persistence::new(settings, changes, start)),
+            restored,
         };
         driver.set_security(security);
         driver
@@ -112,16 +167,29 @@ impl Driver {
         mut control: mpsc::UnboundedReceiver<DriverControl>,
     ) {
         let mut batch = Vec::with_capacity(256);
+        if let Some(snapshot) = self.restored.take() {
+            self.broker.restore(snapshot, now());
+            let changes = self.broker.changes();
+            if let Some(persistence) = &mut self.persistence {
+                persistence.saved_changes = changes;
+            }
+        }
         self.broker.start_sys(&crate::cli::version(), now());
         loop {
-            let deadline = earliest(self.broker.poll_timeout(), self.broker.sys_deadline());
+            let autosave = self.persistence.as_ref().and_then(|p| p.next_autosave);
+            let deadline = earliest(
+                earliest(self.broker.poll_timeout(), self.broker.sys_deadline()),
+                autosave,
+            );
             tokio::select! {
                 biased;
                 instruction = control.recv() => match instruction {
-                    Some(DriverControl::Reload(config, security)) => {
+                    Some(DriverControl::Reload(config, security, persistence)) => {
                         self.broker.set_config(*config);
                         self.set_security(security);
+                        self.reload_persistence(persistence);
                     }
+                    Some(DriverControl::Save) => self.save(now()),
                     Some(DriverControl::Shutdown) | None => break,
                 },
                 received = events.recv_many(&mut batch, 256) => {
@@ -148,12 +216,57 @@ impl Driver {
                 }
             }
             self.drain_outputs();
+            if self.persistence.is_some() {
+                let now = now();
+                let changes = self.broker.changes();
+                if self.persistence.as_ref().is_some_and(|p| p.due(changes, now)) {
+                    self.save(now);
+                }
+            }
         }
         self.broker.shutdown(now());
         self.drain_outputs();
+        // Mosquitto saves after the wills went out, so their retained messages are kept.
+        if let Some(persistence) = self.persistence.take() {
+            let last = self.broker.snapshot(now());
+            let saver = persistence.saver.unwrap_or_else(|| Saver::spawn(Arc::clone(&self.logger)));
+            saver.finish(Some((persistence.settings.path, last))).await;
+        }
         // Dropping the outboxes lets every connection task flush what it has and close.
         self.connections.clear();
         self.unaccepted.clear();
+    }
+
+    /// Takes a snapshot and hands it to the saver (persistence on only).
+    fn save(&mut self, now: Instant) {
+        let changes = self.broker.changes();
+        let Some(persistence) = &mut self.persistence else { return };
+        let snapshot = self.broker.snapshot(now);
+        let logger = &self.logger;
+        let saver = persistence.saver.get_or_insert_with(|| Saver::spawn(Arc::clone(logger)));
+        saver.request(persistence.settings.path.clone(), snapshot);
+        persistence.rearm(changes, now);
+    }
+
+    /// SIGHUP: new persistence options apply from now on (the file is not re-read).
+    fn reload_persistence(&mut self, settings: Option<Settings>) {
+        let now = now();
+        let changes = self.broker.changes();
+        match (&mut self.persistence, settings) {
+            (Some(persistence), Some(settings)) => {
+                if persistence.settings != settings {
+                    persistence.settings = settings;
+                    persistence.rearm(changes, now);
+                }
+            }
+            (persistence @ None, Some(settings)) => {
+                *persistence = Some(Persistence::new(settings, changes, now));
+            }
+            (persistence, None) => {
+                // A save already requested still completes in the background.
+                *persistence = None;
+            }
+        }
     }
 
     fn apply(&mut self, event: Event, now: Instant) {

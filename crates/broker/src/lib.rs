@@ -9,6 +9,7 @@
 //! - `connection`: one task per client: read, decode, encode, write, in batches.
 //! - `driver`: the one task that owns `mqtt_core::Broker` and reads the clock.
 //! - `outbox`: the memory-bounded queue from the driver to one connection.
+//! - [`persist`]: the persistence file: loading at startup, the saver task.
 //! - [`security`]: `password_file` and `acl_file`.
 //! - `trace`: the text of the `-v` packet and event lines.
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@ mod driver;
 pub mod listener;
 pub mod log;
 mod outbox;
+pub mod persist;
 pub mod security;
 mod trace;
 
@@ -29,6 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use mqtt_core::snapshot::Snapshot;
 use mqtt_core::{Broker, ConnId, PeerInfo};
 use tokio::sync::{mpsc, watch};
 
@@ -50,15 +53,18 @@ const FLUSH_DEADLINE: Duration = Duration::from_secs(3);
 pub enum Control {
     /// Apply a re-read configuration (SIGHUP). Listeners are not reopened.
     Reload(Box<Config>),
+    /// Save the persistence file now (SIGUSR1); nothing when persistence is off.
+    Save,
     /// Stop accepting, close every connection (publishing wills), flush, return.
     Shutdown,
 }
 
 /// Runs the broker on already-bound `listeners` until `shutdown` completes, reading the
-/// security files the configuration names.
+/// security files and the persistence file the configuration names.
 ///
 /// # Errors
-/// When a security file cannot be used or a listening socket cannot be handed to the runtime.
+/// When a security file or the persistence file cannot be used, or a listening socket cannot
+/// be handed to the runtime.
 pub async fn run(
     listeners: Vec<Listener>,
     config: Config,
@@ -66,8 +72,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let security = Security::load(&config, config.listeners_in_force(), &logger)?;
+    let restored = persist::load(&config, &logger)?;
     let (control, controls) = mpsc::unbounded_channel();
-    let serve = run_controlled(listeners, config, security, logger, controls);
+    let serve = run_controlled(listeners, config, security, restored, logger, controls);
     tokio::pin!(serve);
     tokio::select! {
         result = &mut serve => return result,
@@ -80,7 +87,8 @@ pub async fn run(
 /// Runs the broker until a [`Control::Shutdown`] arrives or every sender is dropped.
 /// `security` holds the files `config` names for its listeners in force, already loaded (see
 /// [`Security::load`]); a reload re-reads them for the same listeners, keeping the old ones if
-/// the new ones cannot be used.
+/// the new ones cannot be used. `restored` is the persistence file's content (see
+/// [`persist::load`]), put back before the first connection.
 ///
 /// # Errors
 /// When a listening socket cannot be handed to the runtime.
@@ -88,6 +96,7 @@ pub async fn run_controlled(
     listeners: Vec<Listener>,
     config: Config,
     security: Security,
+    restored: Option<Snapshot>,
     logger: Arc<Logger>,
     mut controls: mpsc::UnboundedReceiver<Control>,
 ) -> anyhow::Result<()> {
@@ -96,7 +105,9 @@ pub async fn run_controlled(
     let broker = Broker::new(core_config(&config, &security), random_seed());
     let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
     let (driver_control, driver_controls) = mpsc::unbounded_channel();
-    let driver = Driver::new(broker, security, events.clone(), Arc::clone(&logger));
+    let persistence = persist::Settings::of(&config);
+    let driver =
+        Driver::new(broker, security, persistence, restored, events.clone(), Arc::clone(&logger));
     let driver = tokio::spawn(driver.run(event_queue, driver_controls));
 
     let (done, mut all_done) = mpsc::channel::<()>(1);
@@ -132,7 +143,11 @@ pub async fn run_controlled(
                 };
                 shared.max_packet_size.store(config.max_packet_size, Ordering::Relaxed);
                 let core = Box::new(core_config(&config, &security));
-                let _ = driver_control.send(DriverControl::Reload(core, security));
+                let persistence = persist::Settings::of(&config);
+                let _ = driver_control.send(DriverControl::Reload(core, security, persistence));
+            }
+            Control::Save => {
+                let _ = driver_control.send(DriverControl::Save);
             }
             Control::Shutdown => break,
         }

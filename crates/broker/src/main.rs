@@ -1,6 +1,7 @@
-//! The `culex` binary: flags and configuration, listeners, optional daemonising, signals, and
-//! the exit status Mosquitto users expect (0 on SIGINT/SIGTERM, 3 for bad flags or
-//! configuration, 1 when no listener could be opened).
+//! The `culex` binary: flags and configuration, the persistence file, listeners, optional
+//! daemonising, signals, and the exit status Mosquitto users expect (0 on SIGINT/SIGTERM, 3
+//! for bad flags or configuration, 1 when no listener could be opened or the persistence file
+//! cannot be loaded).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use culex_broker::cli::{self, CliError, Command, EXIT_INVALID};
 use culex_broker::config::{self, Config};
 use culex_broker::log::Logger;
 use culex_broker::security::{EXIT_SECURITY, Security};
-use culex_broker::{Control, listener, log};
+use culex_broker::{Control, listener, log, persist};
 
 fn main() -> ExitCode {
     match run() {
@@ -22,6 +23,9 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
+    // A signal that arrives once the port is open but before `serve` listens for it would
+    // otherwise kill the process (or, for SIGUSR1, be lost): hold them until then.
+    signals::hold()?;
     // Before the configuration is read, errors are printed with a timestamp, as Mosquitto does.
     let early = Logger::new(config::LogTypes::ALL, true, true);
     let args = match cli::parse_args(std::env::args().skip(1)) {
@@ -72,6 +76,16 @@ fn run() -> anyhow::Result<ExitCode> {
     let Ok(security) = Security::load(&config, config.listeners_in_force(), &logger) else {
         return Ok(ExitCode::from(EXIT_SECURITY));
     };
+    // Mosquitto opens its database before the listeners, and stops if it cannot.
+    let restored = match persist::load(&config, &logger) {
+        Ok(restored) => restored,
+        Err(err) => {
+            for line in err.log_lines() {
+                log!(logger, ERROR, "{line}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     if config.local_only() {
         log!(
             logger,
@@ -109,7 +123,7 @@ fn run() -> anyhow::Result<ExitCode> {
         None => None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(listeners, config, security, logger, args))?;
+    runtime.block_on(serve(listeners, config, security, restored, logger, args))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -120,11 +134,13 @@ fn load_config(path: &Option<std::path::PathBuf>) -> Result<Config, config::Conf
     }
 }
 
-/// Runs the broker until SIGINT or SIGTERM; SIGHUP re-reads the configuration file.
+/// Runs the broker until SIGINT or SIGTERM; SIGHUP re-reads the configuration file; SIGUSR1
+/// saves the persistence file.
 async fn serve(
     listeners: Vec<listener::Listener>,
     config: Config,
     security: Security,
+    restored: Option<mqtt_core::snapshot::Snapshot>,
     logger: Arc<Logger>,
     args: cli::Args,
 ) -> anyhow::Result<()> {
@@ -132,11 +148,15 @@ async fn serve(
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
+    let mut user1 = signal(SignalKind::user_defined1())?;
+    // This runs on the main thread (`block_on`), the one thread that takes them from now on.
+    signals::release()?;
     let (control, controls) = tokio::sync::mpsc::unbounded_channel();
     let broker = tokio::spawn(culex_broker::run_controlled(
         listeners,
         config,
         security,
+        restored,
         Arc::clone(&logger),
         controls,
     ));
@@ -145,6 +165,9 @@ async fn serve(
         tokio::select! {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
+            _ = user1.recv() => {
+                let _ = control.send(Control::Save);
+            }
             _ = hangup.recv() => {
                 log!(logger, INFORMATION, "Reloading config.");
                 match load_config(&args.config_file) {
@@ -233,5 +256,38 @@ mod daemon {
             }
         }
         Ok(())
+    }
+}
+
+/// The signals culex handles (SIGINT, SIGTERM, SIGHUP, SIGUSR1) are blocked from the start of
+/// `main` until `serve` has installed its handlers: a blocked signal stays pending, so one sent
+/// as soon as the port accepts (or the pid file exists) is handled, not fatal. Threads started
+/// in between (the tokio workers) inherit the block and never take them.
+mod signals {
+    #[expect(unsafe_code, reason = "sigprocmask has no safe wrapper in std")]
+    fn mask(how: libc::c_int) -> std::io::Result<()> {
+        // SAFETY: `set` is a local sigset_t initialised by sigemptyset before use; the old mask
+        // is not asked for (null).
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&raw mut set);
+            for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1] {
+                libc::sigaddset(&raw mut set, signal);
+            }
+            match libc::pthread_sigmask(how, &raw const set, std::ptr::null_mut()) {
+                0 => Ok(()),
+                error => Err(std::io::Error::from_raw_os_error(error)),
+            }
+        }
+    }
+
+    /// Blocks the handled signals for this thread and the threads it starts.
+    pub(crate) fn hold() -> std::io::Result<()> {
+        mask(libc::SIG_BLOCK)
+    }
+
+    /// Unblocks them for this thread, which then takes the pending ones.
+    pub(crate) fn release() -> std::io::Result<()> {
+        mask(libc::SIG_UNBLOCK)
     }
 }

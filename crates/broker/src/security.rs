@@ -62,32 +62,33 @@ impl Security {
         let mut security = Self::default();
         for listener in listeners {
             let options = config.security_for(listener);
-            let password_file = match &options.password_file {
-                Some(path) => Some(match passwords.get(path) {
-                    Some(loaded) => Arc::clone(loaded),
-                    None => {
-                        let loaded = Arc::new(load_password_file(path, logger)?);
-                        passwords.insert(path.clone(), Arc::clone(&loaded));
-                        loaded
-                    }
-                }),
-                None => None,
-            };
-            let acl = match &options.acl_file {
-                Some(path) => Some(match acls.get(path) {
-                    Some(loaded) => Arc::clone(loaded),
-                    None => {
-                        let loaded = Arc::new(load_acl_file(path, logger)?);
-                        acls.insert(path.clone(), Arc::clone(&loaded));
-                        loaded
-                    }
-                }),
-                None => None,
-            };
+            let password_file =
+                load_once(&mut passwords, options.password_file.as_deref(), |path| {
+                    load_password_file(path, logger)
+                })?;
+            let acl = load_once(&mut acls, options.acl_file.as_deref(), |path| {
+                load_acl_file(path, logger)
+            })?;
             security.listeners.push(ListenerSecurity { options, passwords: password_file, acl });
         }
         Ok(security)
     }
+}
+
+/// The file at `path` (if any), loaded by `load` the first time it is asked for and shared
+/// from `cache` afterwards.
+fn load_once<T>(
+    cache: &mut HashMap<String, Arc<T>>,
+    path: Option<&str>,
+    load: impl FnOnce(&str) -> Result<T, SecurityError>,
+) -> Result<Option<Arc<T>>, SecurityError> {
+    let Some(path) = path else { return Ok(None) };
+    if let Some(loaded) = cache.get(path) {
+        return Ok(Some(Arc::clone(loaded)));
+    }
+    let loaded = Arc::new(load(path)?);
+    cache.insert(path.to_owned(), Arc::clone(&loaded));
+    Ok(Some(loaded))
 }
 
 /// Logs `lines` as errors and returns them as the error.

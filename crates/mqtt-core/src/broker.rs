@@ -3,6 +3,7 @@
 
 mod connect;
 mod lifecycle;
+mod persist;
 mod publish;
 mod route;
 mod subscribe;
@@ -87,6 +88,8 @@ pub struct Broker {
     scratch: Vec<Matched>,
     /// What the `$SYS` publisher remembers between updates.
     sys: sys::SysTree,
+    /// Changes of durable state so far ([`Broker::changes`]).
+    changes: u64,
 }
 
 impl std::fmt::Debug for Broker {
@@ -117,6 +120,7 @@ impl Broker {
             stats: Stats::default(),
             scratch: Vec::new(),
             sys: sys::SysTree::default(),
+            changes: 0,
         }
     }
 

@@ -39,13 +39,18 @@
 //! - `session`, `qos`, `message`, `retained`, `timers`, `conn`, `client_id`: the state the
 //!   broker keeps, each in its own module.
 //! - [`auth`], [`acl`]: Mosquitto's password and ACL files (shared with `culex_passwd`).
+//! - [`snapshot`]: the durable state as plain data and its file format; `broker::persist`
+//!   takes and restores it.
 //!
 //! # Persistence
-//! Durability is designed to be a consumer of outputs: every change of durable state
-//! (retained store, sessions, subscriptions, queued QoS 1/2 messages) happens inside one
-//! `handle_*` call, so a later issue adds `Output` variants describing those changes (the
-//! runtime writes them, group-committed per driver batch) and a restore input at startup,
-//! without reworking the handlers.
+//! [`Broker::snapshot`] copies the durable state (retained messages, persistent sessions with
+//! their subscriptions and queued, in-flight and incoming QoS 2 messages) into a plain
+//! [`snapshot::Snapshot`]; [`Broker::restore`] puts one back at startup; [`snapshot::encode`]
+//! and [`snapshot::decode`] are culex's file format, pure functions. The runtime takes the
+//! snapshot on its driver task and encodes and writes it elsewhere, as Mosquitto does, at
+//! shutdown, on SIGUSR1 and every `autosave_interval` ([`Broker::changes`] counts changes for
+//! `autosave_on_changes`). Nothing is recorded per message, so persistence costs nothing
+//! between saves.
 
 #![warn(missing_docs)]
 
@@ -61,6 +66,7 @@ mod message;
 mod qos;
 mod retained;
 mod session;
+pub mod snapshot;
 mod timers;
 mod topic;
 mod topic_tree;

@@ -86,6 +86,26 @@ impl Outgoing {
         })
     }
 
+    /// The queued (not yet sent) deliveries, in order.
+    pub(crate) fn queued(&self) -> impl Iterator<Item = &Delivery> {
+        self.0.iter().flat_map(|flows| flows.queue.iter())
+    }
+
+    /// Puts back a flow saved by a snapshot, after those already restored (so re-sending
+    /// keeps their order). Returns false if `id` is already in flight.
+    pub(crate) fn restore(&mut self, id: PacketId, delivery: Delivery, state: OutState) -> bool {
+        let flows = self.flows();
+        if flows.inflight.contains_key(&id.get()) {
+            return false;
+        }
+        let seq = flows.next_seq;
+        flows.next_seq += 1;
+        // New ids continue after the last restored one, as they would have.
+        flows.next_id = id.get();
+        flows.inflight.insert(id.get(), InFlight { seq, delivery, state });
+        true
+    }
+
     /// Queues a delivery, respecting `limits`.
     pub(crate) fn enqueue(&mut self, delivery: Delivery, limits: QueueLimits) -> Enqueued {
         let flows = self.flows();

@@ -6,6 +6,7 @@ pub(crate) mod harness;
 mod connect;
 mod keepalive;
 mod listeners;
+mod persist;
 mod qos;
 mod retain;
 mod robustness;

@@ -219,6 +219,20 @@ impl State {
                     "Invalid persistent_client_expiration duration in configuration.".to_owned()
                 })?);
             }
+            "persistence" | "retained_persistence" => config.persistence = bool_value(name, value)?,
+            "persistence_file" => {
+                config.persistence_file =
+                    Some(once_in_scope(&config.persistence_file, name, value)?);
+            }
+            "persistence_location" => {
+                config.persistence_location =
+                    Some(once_in_scope(&config.persistence_location, name, value)?);
+            }
+            "autosave_interval" => {
+                // Negative means 0: save only at shutdown and on SIGUSR1.
+                config.autosave_interval = u32::try_from(int_value(name, value)?).unwrap_or(0);
+            }
+            "autosave_on_changes" => config.autosave_on_changes = bool_value(name, value)?,
             "retain_available" => config.retain_available = bool_value(name, value)?,
             "upgrade_outgoing_qos" => config.upgrade_outgoing_qos = bool_value(name, value)?,
             "log_timestamp" => config.log_timestamp = bool_value(name, value)?,
@@ -311,8 +325,6 @@ impl State {
 const UNSUPPORTED: &[&str] = &[
     "allow_duplicate_messages",
     "auth_plugin",
-    "autosave_interval",
-    "autosave_on_changes",
     "bind_interface",
     "cafile",
     "capath",
@@ -331,16 +343,12 @@ const UNSUPPORTED: &[&str] = &[
     "maximum_qos",
     "memory_limit",
     "mount_point",
-    "persistence",
-    "persistence_file",
-    "persistence_location",
     "plugin",
     "protocol",
     "psk_file",
     "psk_hint",
     "queue_qos0_messages",
     "require_certificate",
-    "retained_persistence",
     "set_tcp_nodelay",
     "socket_domain",
     "tls_version",

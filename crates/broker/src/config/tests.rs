@@ -76,11 +76,42 @@ fn unknown_option_names_the_line() {
 
 #[test]
 fn known_but_unsupported_mosquitto_options_are_refused_not_ignored() {
-    let (line, message) = err("persistence true");
+    let (line, message) = err("memory_limit 100");
     assert_eq!(line, 1);
     assert!(
-        message.contains("\"persistence\"") && message.contains("does not support"),
+        message.contains("\"memory_limit\"") && message.contains("does not support"),
         "{message}"
+    );
+}
+
+#[test]
+fn persistence_options_and_the_path_mosquitto_builds() {
+    let config = ok("");
+    assert_eq!((config.persistence, config.persistence_path()), (false, None));
+    assert_eq!((config.autosave_interval, config.autosave_on_changes), (1800, false));
+    let on = ok("persistence true");
+    assert_eq!(on.persistence_path().as_deref(), Some("mosquitto.db"));
+    // Debian's stock mosquitto.conf: the trailing slash gives `//`, as Mosquitto prints it.
+    let debian = ok("persistence true\npersistence_location /var/lib/mosquitto/\n");
+    assert_eq!(debian.persistence_path().as_deref(), Some("/var/lib/mosquitto//mosquitto.db"));
+    let named =
+        ok("retained_persistence 1\npersistence_file  state.db \npersistence_location /tmp");
+    assert_eq!(named.persistence_path().as_deref(), Some("/tmp/state.db"));
+    assert_eq!(ok("autosave_interval -5").autosave_interval, 0);
+    let changes = ok("autosave_interval 10\nautosave_on_changes true");
+    assert_eq!((changes.autosave_interval, changes.autosave_on_changes), (10, true));
+    assert_eq!(err("persistence yes"), (1, "Invalid persistence value (yes).".into()));
+    assert_eq!(
+        err("persistence_file a\npersistence_file b"),
+        (2, "Duplicate persistence_file value in configuration.".into())
+    );
+    assert_eq!(
+        err("persistence_location "),
+        (1, "Empty persistence_location value in configuration.".into())
+    );
+    assert_eq!(
+        err("autosave_on_changes maybe"),
+        (1, "Invalid autosave_on_changes value (maybe).".into())
     );
 }
 

@@ -129,6 +129,7 @@ impl Broker {
         now: Instant,
     ) {
         let version = connect.protocol;
+        self.changes += 1;
         // Take over a live connection with the same id.
         if let Some(key) = self.sessions.find(&client_id) {
             let old = self.sessions.get(key).and_then(|s| s.conn);

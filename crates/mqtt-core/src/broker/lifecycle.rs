@@ -154,6 +154,7 @@ impl Broker {
     /// The session ends (clean start, expiry, or expiry 0 at disconnect): its pending will is
     /// published ([v5 MQTT-3.1.3-9]: "or the Session ends"), its subscriptions go.
     pub(super) fn end_session(&mut self, key: SessionKey, now: Instant) {
+        self.changes += 1;
         self.publish_will(key, now);
         let Some(session) = self.sessions.remove(key) else { return };
         if let Some(at) = session.expires_at {

@@ -131,6 +131,7 @@ impl Broker {
             }
             (QoS::ExactlyOnce, Some(id)) => {
                 // Held until PUBREL, then routed (Mosquitto's order).
+                self.changes += 1;
                 if let Some(session) = self.sessions.get_mut(key) {
                     session.incoming.insert(id.get(), Some(message));
                 }
@@ -198,6 +199,7 @@ impl Broker {
 
     /// PUBREL for an incoming QoS 2 message: route it now, then PUBCOMP.
     pub(super) fn on_pubrel(&mut self, conn: ConnId, key: SessionKey, rel: &Ack, now: Instant) {
+        self.changes += 1;
         let Some(session) = self.sessions.get_mut(key) else { return };
         let code = match session.incoming.remove(&rel.packet_id.get()) {
             Some(Some(message)) => {
@@ -266,6 +268,7 @@ impl Broker {
         expected: OutState,
         packet: PacketType,
     ) {
+        self.changes += 1;
         let Some(session) = self.sessions.get_mut(key) else { return };
         if !session.outgoing.complete(id, expected) {
             let client_id = session.client_id.clone();

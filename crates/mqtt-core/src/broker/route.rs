@@ -25,6 +25,7 @@ impl Broker {
         now: Instant,
     ) -> usize {
         if message.retain {
+            self.changes += 1;
             self.retained.store(message.clone());
         }
         let mut matches = std::mem::take(&mut self.scratch);
@@ -103,6 +104,9 @@ impl Broker {
             bytes: self.config.max_queued_bytes,
         };
         let queue_qos0 = self.config.queue_qos0_messages;
+        if delivery.qos != QoS::AtMostOnce {
+            self.changes += 1;
+        }
         let Some(session) = self.sessions.get_mut(key) else { return false };
         let online = session.conn;
         if delivery.qos == QoS::AtMostOnce {

@@ -26,6 +26,7 @@ impl Broker {
         now: Instant,
     ) {
         let Some(version) = self.conns.get(&conn).map(|c| c.protocol) else { return };
+        self.changes += 1;
         let v5 = version == ProtocolVersion::V5;
         let sub_id = subscribe.properties.subscription_identifiers.first().copied();
         if subscribe.properties.subscription_identifiers.len() > 1 || sub_id == Some(0) {
@@ -133,6 +134,7 @@ impl Broker {
         _now: Instant,
     ) {
         let Some(version) = self.conns.get(&conn).map(|c| c.protocol) else { return };
+        self.changes += 1;
         let mut reasons = Vec::with_capacity(unsubscribe.filters.len());
         for filter in &unsubscribe.filters {
             let full = filter.as_str();

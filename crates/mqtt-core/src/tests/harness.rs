@@ -420,6 +420,28 @@ impl Harness {
         self.pump();
     }
 
+    /// A clean stop and start as the runtime does it with persistence: connections closed,
+    /// snapshot, file bytes, then a new broker restored from them at the fake clock's time.
+    pub(crate) fn restart(&mut self) {
+        self.broker.shutdown(self.now);
+        self.pump();
+        self.restart_from(self.broker.snapshot(self.now));
+    }
+
+    /// A new broker restored from `snapshot` (through the file format) at the fake clock's
+    /// time, as after a crash that followed a save: every connection is gone.
+    pub(crate) fn restart_from(&mut self, snapshot: crate::snapshot::Snapshot) {
+        let bytes = crate::snapshot::encode(&snapshot).expect("a snapshot encodes");
+        let decoded = crate::snapshot::decode(&bytes).expect("what we encode decodes");
+        assert_eq!(decoded, snapshot, "the file format round-trips");
+        let mut broker = Broker::new(self.broker.config().clone(), 1);
+        broker.restore(decoded, self.now);
+        self.broker = broker;
+        for client in self.clients.values_mut() {
+            client.closed.get_or_insert(DisconnectReason::ServerShutdown);
+        }
+    }
+
     /// Moves the fake clock forward, firing every deadline on the way in order.
     pub(crate) fn advance(&mut self, by: Duration) {
         let end = self.now + by;

@@ -1,0 +1,242 @@
+//! Snapshot and restore: the broker's durable state copied out as a [`Snapshot`] and put back
+//! into a fresh broker at startup. The runtime encodes and writes the copy away from the
+//! driver; see `crate::snapshot` for what is stored and how time is handled.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mqtt_codec::PacketId;
+
+use super::Broker;
+use crate::message::{Delivery, Message, SharedMessage};
+use crate::qos::{OutState, QueueLimits};
+use crate::session::{EXPIRY_NEVER, Session};
+use crate::snapshot::{
+    FlowState, Snapshot, StoredDelivery, StoredInFlight, StoredIncoming, StoredMessage,
+    StoredSession, StoredSubscription,
+};
+use crate::timers::Timer;
+use crate::topic;
+use crate::topic_tree::SubOpts;
+
+/// Seconds from `now` to `at`, rounded up (0 once passed).
+fn secs_left(at: Instant, now: Instant) -> u32 {
+    let left = at.saturating_duration_since(now);
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+/// Builds the message table of a snapshot, storing each shared message once.
+#[derive(Default)]
+struct MessageTable {
+    messages: Vec<StoredMessage>,
+    index: HashMap<*const Message, u32>,
+}
+
+impl MessageTable {
+    fn intern(&mut self, message: &SharedMessage, now: Instant) -> u32 {
+        let next = u32::try_from(self.messages.len()).unwrap_or(u32::MAX);
+        *self.index.entry(Arc::as_ptr(message)).or_insert_with(|| {
+            let mut properties = message.properties.clone();
+            properties.message_expiry_interval = message.expires_at.map(|at| secs_left(at, now));
+            self.messages.push(StoredMessage {
+                topic: message.topic.clone(),
+                payload: message.payload.clone(),
+                qos: message.qos,
+                retain: message.retain,
+                properties,
+            });
+            next
+        })
+    }
+
+    fn delivery(&mut self, delivery: &Delivery, now: Instant) -> StoredDelivery {
+        StoredDelivery {
+            message: self.intern(&delivery.message, now),
+            qos: delivery.qos,
+            retain: delivery.retain,
+            sub_ids: delivery.sub_ids.clone(),
+        }
+    }
+}
+
+impl Broker {
+    /// How many changes of durable state (retained messages, sessions, subscriptions, queued
+    /// and in-flight messages) the broker has seen, roughly one per change: the runtime's
+    /// `autosave_on_changes` compares it with its value at the last save.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// Copies the durable state out: retained messages (expired ones left out) and every
+    /// session that outlives its connection, connected or not. Message and session expiry are
+    /// stored as what is left at `now`. A copy of maps and lists; payloads are shared.
+    #[must_use]
+    pub fn snapshot(&self, now: Instant) -> Snapshot {
+        let mut table = MessageTable::default();
+        let retained = self
+            .retained
+            .messages()
+            .filter(|message| !message.is_expired(now))
+            .map(|message| table.intern(message, now))
+            .collect();
+        let mut sessions = Vec::new();
+        for session in self.sessions.iter().filter(|session| session.expiry_secs != 0) {
+            let subscriptions = session
+                .subscriptions
+                .iter()
+                .map(|(filter, opts)| StoredSubscription {
+                    filter: filter.clone(),
+                    qos: opts.qos,
+                    no_local: opts.no_local,
+                    retain_as_published: opts.retain_as_published,
+                    id: opts.id,
+                })
+                .collect();
+            let inflight = session
+                .outgoing
+                .inflight_in_order()
+                .into_iter()
+                .map(|(id, flight)| StoredInFlight {
+                    packet_id: id.get(),
+                    delivery: table.delivery(&flight.delivery, now),
+                    state: match flight.state {
+                        OutState::Qos1Sent => FlowState::AwaitingPubAck,
+                        OutState::Qos2Sent => FlowState::AwaitingPubRec,
+                        OutState::Released => FlowState::AwaitingPubComp,
+                    },
+                })
+                .collect();
+            let queued =
+                session.outgoing.queued().map(|delivery| table.delivery(delivery, now)).collect();
+            let incoming = session
+                .incoming
+                .iter()
+                .map(|(&packet_id, message)| StoredIncoming {
+                    packet_id,
+                    message: message.as_ref().map(|message| table.intern(message, now)),
+                })
+                .collect();
+            sessions.push(StoredSession {
+                client_id: session.client_id.clone(),
+                username: session.username.clone(),
+                listener: u32::try_from(session.listener).unwrap_or(u32::MAX),
+                protocol: session.protocol,
+                expiry_secs: session.expiry_secs,
+                expires_in: session.expires_at.map(|at| secs_left(at, now)),
+                subscriptions,
+                inflight,
+                queued,
+                incoming,
+            });
+        }
+        // Deterministic output whatever the slab order.
+        sessions.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        Snapshot { messages: table.messages, retained, sessions }
+    }
+
+    /// Puts a snapshot back, before any connection is opened. Every session comes back
+    /// detached: its expiry counts from `now` (the rest of its countdown if it was detached
+    /// when saved, else its full interval; `persistent_client_expiration` still caps it), and
+    /// its in-flight messages are re-sent when its client reconnects. A session whose client
+    /// id already exists, a subscription with an invalid filter and an index out of range are
+    /// skipped.
+    pub fn restore(&mut self, snapshot: Snapshot, now: Instant) {
+        let messages: Vec<SharedMessage> = snapshot
+            .messages
+            .into_iter()
+            .map(|stored| {
+                Arc::new(Message::from_publish(
+                    stored.topic,
+                    stored.payload,
+                    stored.qos,
+                    stored.retain,
+                    stored.properties,
+                    now,
+                ))
+            })
+            .collect();
+        let get = |index: u32| messages.get(usize::try_from(index).ok()?).cloned();
+        for index in snapshot.retained {
+            if let Some(message) = get(index) {
+                self.retained.store(message);
+            }
+        }
+        let delivery = |stored: StoredDelivery| {
+            Some(Delivery {
+                message: get(stored.message)?,
+                qos: stored.qos,
+                retain: stored.retain,
+                sub_ids: stored.sub_ids,
+            })
+        };
+        let unlimited = QueueLimits { messages: 0, bytes: 0 };
+        for stored in snapshot.sessions {
+            if self.sessions.find(&stored.client_id).is_some() {
+                continue;
+            }
+            let mut session = Session::new(stored.client_id, stored.protocol);
+            session.username = stored.username;
+            session.listener = usize::try_from(stored.listener).unwrap_or(usize::MAX);
+            session.expiry_secs = stored.expiry_secs;
+            for flight in stored.inflight {
+                let state = match flight.state {
+                    FlowState::AwaitingPubAck => OutState::Qos1Sent,
+                    FlowState::AwaitingPubRec => OutState::Qos2Sent,
+                    FlowState::AwaitingPubComp => OutState::Released,
+                };
+                if let (Some(id), Some(delivery)) =
+                    (PacketId::new(flight.packet_id), delivery(flight.delivery))
+                {
+                    session.outgoing.restore(id, delivery, state);
+                }
+            }
+            for queued in stored.queued {
+                if let Some(delivery) = delivery(queued) {
+                    session.outgoing.enqueue(delivery, unlimited);
+                }
+            }
+            for incoming in stored.incoming {
+                let message = match incoming.message {
+                    Some(index) => match get(index) {
+                        Some(message) => Some(message),
+                        None => continue,
+                    },
+                    None => None,
+                };
+                session.incoming.insert(incoming.packet_id, message);
+            }
+            let mut expires_in = match stored.expires_in {
+                Some(secs) => Some(Duration::from_secs(u64::from(secs))),
+                None => (stored.expiry_secs != EXPIRY_NEVER)
+                    .then(|| Duration::from_secs(u64::from(stored.expiry_secs))),
+            };
+            if let Some(max) = self.config.persistent_client_expiration {
+                expires_in = Some(expires_in.map_or(max, |e| e.min(max)));
+            }
+            let expires_at = expires_in.map(|after| now + after);
+            session.expires_at = expires_at;
+            let key = self.sessions.insert(session);
+            if let Some(at) = expires_at {
+                self.timers.set(at, Timer::SessionExpiry(key));
+            }
+            for sub in stored.subscriptions {
+                if mqtt_codec::TopicFilter::new(&sub.filter).is_err() {
+                    continue;
+                }
+                let Ok(split) = topic::split_shared(&sub.filter) else { continue };
+                let opts = SubOpts {
+                    qos: sub.qos,
+                    no_local: sub.no_local,
+                    retain_as_published: sub.retain_as_published,
+                    id: sub.id,
+                };
+                self.tree.insert(split.group, split.filter, key, opts);
+                if let Some(session) = self.sessions.get_mut(key) {
+                    session.subscriptions.insert(sub.filter, opts);
+                }
+            }
+        }
+    }
+}

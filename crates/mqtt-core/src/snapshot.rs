@@ -1,0 +1,137 @@
+//! Snapshots of the broker's durable state as plain data: retained messages and persistent
+//! sessions (subscriptions, queued and in-flight QoS 1/2 messages in both directions).
+//! [`Broker::snapshot`](crate::Broker::snapshot) copies the state out (payloads are shared
+//! `Bytes`, so a copy is cheap), [`Broker::restore`](crate::Broker::restore) puts it back into
+//! a fresh broker, and [`encode`] / [`decode`] turn it into culex's file format and back
+//! without any I/O (the runtime writes the bytes).
+//!
+//! Time: the core has no wall clock, so every deadline is stored as what was left of it when
+//! the snapshot was taken (message expiry, a detached session's expiry) and counts again from
+//! the `now` of the restore. The time the broker was down does not count.
+//!
+//! Not stored, as in Mosquitto 2.0: wills, counters, connections, topic aliases.
+
+mod format;
+
+use bytes::Bytes;
+use mqtt_codec::{Properties, ProtocolVersion, QoS, TopicName};
+
+pub use format::{FormatError, MAGIC, MOSQUITTO_MAGIC, VERSION, decode, encode};
+
+/// The durable state of a broker.
+///
+/// Messages are stored once, however many queues hold them; [`StoredDelivery::message`],
+/// [`Snapshot::retained`] and [`StoredIncoming::message`] are indices into
+/// [`Snapshot::messages`]. An index out of range is never produced by
+/// [`Broker::snapshot`](crate::Broker::snapshot) or accepted by [`decode`]; `restore` skips it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Every message referred to below.
+    pub messages: Vec<StoredMessage>,
+    /// The retained messages, one per topic, in topic order.
+    pub retained: Vec<u32>,
+    /// Sessions that outlive their connection (v3 clean session 0, v5 expiry > 0).
+    pub sessions: Vec<StoredSession>,
+}
+
+/// One application message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Topic.
+    pub topic: TopicName,
+    /// Payload.
+    pub payload: Bytes,
+    /// QoS it was published with.
+    pub qos: QoS,
+    /// Retain flag it was published with.
+    pub retain: bool,
+    /// v5 properties passed to subscribers; `message_expiry_interval` is the number of
+    /// seconds that were left when the snapshot was taken.
+    pub properties: Properties,
+}
+
+/// One persistent session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSession {
+    /// Client id.
+    pub client_id: String,
+    /// Username of the connection that last owned it (access rules apply while offline).
+    pub username: Option<String>,
+    /// Listener index of that connection.
+    pub listener: u32,
+    /// Protocol version of that connection.
+    pub protocol: ProtocolVersion,
+    /// Session Expiry Interval in seconds (`u32::MAX` = never).
+    pub expiry_secs: u32,
+    /// Seconds left before the detached session expires; `None` when it was connected (or
+    /// never expires): the countdown then starts at the restore.
+    pub expires_in: Option<u32>,
+    /// Subscriptions, in filter order.
+    pub subscriptions: Vec<StoredSubscription>,
+    /// Outgoing QoS 1/2 messages in flight, in the order they were first sent.
+    pub inflight: Vec<StoredInFlight>,
+    /// Outgoing messages queued behind the in-flight window, in order.
+    pub queued: Vec<StoredDelivery>,
+    /// Incoming QoS 2 messages received and waiting for PUBREL.
+    pub incoming: Vec<StoredIncoming>,
+}
+
+/// One subscription with its options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSubscription {
+    /// The full filter, including any `$share/{group}/` prefix.
+    pub filter: String,
+    /// Granted QoS.
+    pub qos: QoS,
+    /// v5 No Local.
+    pub no_local: bool,
+    /// v5 Retain As Published.
+    pub retain_as_published: bool,
+    /// v5 Subscription Identifier.
+    pub id: Option<u32>,
+}
+
+/// One message on its way to one subscriber.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredDelivery {
+    /// Index into [`Snapshot::messages`].
+    pub message: u32,
+    /// QoS of this delivery.
+    pub qos: QoS,
+    /// Retain flag of this delivery.
+    pub retain: bool,
+    /// v5 Subscription Identifiers of the matching subscriptions.
+    pub sub_ids: Vec<u32>,
+}
+
+/// Where an outgoing QoS 1/2 flow stood.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowState {
+    /// QoS 1 PUBLISH sent, PUBACK not received.
+    AwaitingPubAck,
+    /// QoS 2 PUBLISH sent, PUBREC not received.
+    AwaitingPubRec,
+    /// PUBREL sent, PUBCOMP not received.
+    AwaitingPubComp,
+}
+
+/// One outgoing message in flight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredInFlight {
+    /// Its packet id (non-zero).
+    pub packet_id: u16,
+    /// What was sent.
+    pub delivery: StoredDelivery,
+    /// How far the flow got.
+    pub state: FlowState,
+}
+
+/// One incoming QoS 2 message waiting for PUBREL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredIncoming {
+    /// The publisher's packet id (non-zero).
+    pub packet_id: u16,
+    /// Index into [`Snapshot::messages`] of the message to route on PUBREL; `None` when it
+    /// was dropped but the flow must still complete.
+    pub message: Option<u32>,
+}

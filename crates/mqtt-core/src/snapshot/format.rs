@@ -1,0 +1,505 @@
+//! culex's persistence file format: a [`Snapshot`] to bytes and back, with no I/O.
+//!
+//! ```text
+//! magic      13 bytes  89 'culex db' 0D 0A 1A 0A   (PNG-style: catches text-mode mangling)
+//! version    u32 BE    1
+//! length     u64 BE    of the body
+//! body       messages, retained, sessions (below)
+//! crc32      u32 BE    CRC-32 (IEEE) of every byte before it
+//! ```
+//!
+//! Integers are big-endian; a string is a u32 length and UTF-8 bytes; an optional value is a
+//! 0/1 byte and the value; a list is a u32 count and its items. A message is a u32 length and
+//! the message encoded as an MQTT 5 PUBLISH packet by `mqtt-codec` (so every v5 property
+//! survives with the codec's tested encoding). Sessions refer to messages by index, so a
+//! message queued for many clients is stored once.
+//!
+//! Decoding checks, in order: Mosquitto's magic (its `mosquitto.db` is a different format),
+//! our magic, the version, the length, the checksum, then every field; any problem is a
+//! [`FormatError`], never a panic, whatever the bytes.
+
+use bytes::BytesMut;
+use mqtt_codec::{Packet, PacketId, ProtocolVersion, Publish, QoS};
+
+use super::{
+    FlowState, Snapshot, StoredDelivery, StoredInFlight, StoredIncoming, StoredMessage,
+    StoredSession, StoredSubscription,
+};
+
+/// The first bytes of a culex persistence file.
+pub const MAGIC: &[u8; 13] = b"\x89culex db\r\n\x1a\n";
+/// The first bytes of Mosquitto's `mosquitto.db` (its 15-byte magic).
+pub const MOSQUITTO_MAGIC: &[u8; 15] = b"\x00\xb5\x00mosquitto db";
+/// The format version this culex writes and reads.
+pub const VERSION: u32 = 1;
+
+/// Magic, version and body length.
+const HEADER_LEN: usize = MAGIC.len() + 4 + 8;
+const CRC_LEN: usize = 4;
+
+/// Why bytes are not a snapshot this culex can read.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FormatError {
+    /// Nothing at all (the runtime treats this as "start empty", as Mosquitto does).
+    #[error("the file is empty")]
+    Empty,
+    /// Mosquitto's own format.
+    #[error("it is a Mosquitto persistence file (mosquitto.db format), which culex cannot read")]
+    Mosquitto,
+    /// Neither our magic nor Mosquitto's.
+    #[error("it is not a culex persistence file (unknown header)")]
+    NotCulex,
+    /// Our magic with a version this culex does not know.
+    #[error(
+        "unsupported culex persistence format version {found} (this culex reads version {VERSION})"
+    )]
+    UnsupportedVersion {
+        /// The version in the file.
+        found: u32,
+    },
+    /// Fewer bytes than the header announces.
+    #[error("the file is truncated ({found} bytes, the header announces {expected})")]
+    Truncated {
+        /// Bytes the header and length say the file has.
+        expected: u64,
+        /// Bytes it has.
+        found: usize,
+    },
+    /// More bytes than the header announces.
+    #[error("{extra} unexpected bytes after the end of the data")]
+    TrailingBytes {
+        /// How many.
+        extra: usize,
+    },
+    /// The checksum does not match: the file was damaged.
+    #[error(
+        "checksum mismatch (stored {stored:08x}, computed {computed:08x}): the file is corrupt"
+    )]
+    Checksum {
+        /// CRC-32 stored in the file.
+        stored: u32,
+        /// CRC-32 of the bytes read.
+        computed: u32,
+    },
+    /// The checksum matched but a field is invalid (written by a buggy or different program).
+    #[error("invalid {what} at byte {offset}")]
+    Malformed {
+        /// The field.
+        what: &'static str,
+        /// Offset of the field in the file.
+        offset: usize,
+    },
+    /// Encoding only: a message the codec cannot write as a PUBLISH.
+    #[error("message on topic {topic} cannot be encoded: {reason}")]
+    Unencodable {
+        /// Its topic.
+        topic: String,
+        /// The codec's error.
+        reason: String,
+    },
+}
+
+/// Encodes `snapshot` in culex's persistence format.
+///
+/// # Errors
+/// [`FormatError::Unencodable`] if a message cannot be written as an MQTT 5 PUBLISH (never the
+/// case for messages the broker accepted).
+pub fn encode(snapshot: &Snapshot) -> Result<Vec<u8>, FormatError> {
+    let mut body = Vec::new();
+    put_len(&mut body, snapshot.messages.len());
+    let mut packet = BytesMut::new();
+    for message in &snapshot.messages {
+        packet.clear();
+        encode_message(message, &mut packet)?;
+        put_len(&mut body, packet.len());
+        body.extend_from_slice(&packet);
+    }
+    put_len(&mut body, snapshot.retained.len());
+    for &index in &snapshot.retained {
+        put_u32(&mut body, index);
+    }
+    put_len(&mut body, snapshot.sessions.len());
+    for session in &snapshot.sessions {
+        put_session(&mut body, session);
+    }
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len() + CRC_LEN);
+    out.extend_from_slice(MAGIC);
+    put_u32(&mut out, VERSION);
+    out.extend_from_slice(&(body.len() as u64).to_be_bytes());
+    out.extend_from_slice(&body);
+    let crc = crc32fast::hash(&out);
+    put_u32(&mut out, crc);
+    Ok(out)
+}
+
+/// Decodes a file written by [`encode`]. Payloads are copied out of `bytes`, so the buffer
+/// can be dropped afterwards.
+///
+/// # Errors
+/// [`FormatError`] saying what is wrong: empty, Mosquitto's format, unknown header, version,
+/// truncated, checksum, or a field.
+pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
+    if bytes.is_empty() {
+        return Err(FormatError::Empty);
+    }
+    if bytes.starts_with(MOSQUITTO_MAGIC) {
+        return Err(FormatError::Mosquitto);
+    }
+    if !bytes.starts_with(MAGIC) {
+        if bytes.len() < MAGIC.len() && MAGIC.starts_with(bytes) {
+            return Err(FormatError::Truncated {
+                expected: (HEADER_LEN + CRC_LEN) as u64,
+                found: bytes.len(),
+            });
+        }
+        return Err(FormatError::NotCulex);
+    }
+    if bytes.len() < HEADER_LEN {
+        let expected = (HEADER_LEN + CRC_LEN) as u64;
+        return Err(FormatError::Truncated { expected, found: bytes.len() });
+    }
+    let mut header = Reader { bytes, at: MAGIC.len() };
+    let version = header.u32("version")?;
+    if version != VERSION {
+        return Err(FormatError::UnsupportedVersion { found: version });
+    }
+    let body_len = header.u64("length")?;
+    let expected = body_len.saturating_add((HEADER_LEN + CRC_LEN) as u64);
+    if (bytes.len() as u64) < expected {
+        return Err(FormatError::Truncated { expected, found: bytes.len() });
+    }
+    // `expected` <= bytes.len(), so it fits in usize.
+    let end = usize::try_from(expected).unwrap_or(usize::MAX);
+    if bytes.len() > end {
+        return Err(FormatError::TrailingBytes { extra: bytes.len() - end });
+    }
+    let crc_at = end - CRC_LEN;
+    let mut crc = Reader { bytes, at: crc_at };
+    let stored = crc.u32("checksum")?;
+    let computed = crc32fast::hash(&bytes[..crc_at]);
+    if stored != computed {
+        return Err(FormatError::Checksum { stored, computed });
+    }
+    let mut r = Reader { bytes: &bytes[..crc_at], at: HEADER_LEN };
+    let snapshot = read_body(&mut r)?;
+    if r.at != crc_at {
+        return Err(FormatError::Malformed { what: "body length", offset: r.at });
+    }
+    Ok(snapshot)
+}
+
+fn read_body(r: &mut Reader<'_>) -> Result<Snapshot, FormatError> {
+    let count = r.count("message count", 4)?;
+    let mut messages = Vec::with_capacity(count);
+    for _ in 0..count {
+        messages.push(read_message(r)?);
+    }
+    let total = messages.len();
+    let count = r.count("retained count", 4)?;
+    let mut retained = Vec::with_capacity(count);
+    for _ in 0..count {
+        retained.push(r.index("retained message index", total)?);
+    }
+    let count = r.count("session count", 4)?;
+    let mut sessions = Vec::with_capacity(count);
+    for _ in 0..count {
+        sessions.push(read_session(r, total)?);
+    }
+    Ok(Snapshot { messages, retained, sessions })
+}
+
+fn encode_message(message: &StoredMessage, out: &mut BytesMut) -> Result<(), FormatError> {
+    let packet_id = (message.qos != QoS::AtMostOnce).then(|| PacketId::new(1)).flatten();
+    let packet = Packet::Publish(Publish {
+        dup: false,
+        qos: message.qos,
+        retain: message.retain,
+        topic: message.topic.clone(),
+        packet_id,
+        properties: message.properties.clone(),
+        payload: message.payload.clone(),
+    });
+    mqtt_codec::encode(&packet, ProtocolVersion::V5, u32::MAX, out).map_err(|err| {
+        FormatError::Unencodable {
+            topic: message.topic.as_str().to_owned(),
+            reason: err.to_string(),
+        }
+    })
+}
+
+fn read_message(r: &mut Reader<'_>) -> Result<StoredMessage, FormatError> {
+    let offset = r.at;
+    let len = r.count("message length", 1)?;
+    // A buffer of its own, so a restored message does not keep the whole file alive.
+    let mut packet = BytesMut::from(r.take(len, "message")?);
+    let bad = FormatError::Malformed { what: "message", offset };
+    let Ok(Some(Packet::Publish(publish))) =
+        mqtt_codec::decode(&mut packet, ProtocolVersion::V5, u32::MAX)
+    else {
+        return Err(bad);
+    };
+    if !packet.is_empty() || publish.topic.as_str().is_empty() {
+        return Err(bad);
+    }
+    Ok(StoredMessage {
+        topic: publish.topic,
+        payload: publish.payload,
+        qos: publish.qos,
+        retain: publish.retain,
+        properties: publish.properties,
+    })
+}
+
+fn put_session(out: &mut Vec<u8>, session: &StoredSession) {
+    put_str(out, &session.client_id);
+    match &session.username {
+        Some(name) => {
+            out.push(1);
+            put_str(out, name);
+        }
+        None => out.push(0),
+    }
+    put_u32(out, session.listener);
+    out.push(session.protocol.level());
+    put_u32(out, session.expiry_secs);
+    put_opt_u32(out, session.expires_in);
+    put_len(out, session.subscriptions.len());
+    for sub in &session.subscriptions {
+        put_str(out, &sub.filter);
+        let flags = sub.qos.as_u8()
+            | (u8::from(sub.no_local) << 2)
+            | (u8::from(sub.retain_as_published) << 3);
+        out.push(flags);
+        put_opt_u32(out, sub.id);
+    }
+    put_len(out, session.inflight.len());
+    for flight in &session.inflight {
+        out.extend_from_slice(&flight.packet_id.to_be_bytes());
+        out.push(match flight.state {
+            FlowState::AwaitingPubAck => 0,
+            FlowState::AwaitingPubRec => 1,
+            FlowState::AwaitingPubComp => 2,
+        });
+        put_delivery(out, &flight.delivery);
+    }
+    put_len(out, session.queued.len());
+    for delivery in &session.queued {
+        put_delivery(out, delivery);
+    }
+    put_len(out, session.incoming.len());
+    for incoming in &session.incoming {
+        out.extend_from_slice(&incoming.packet_id.to_be_bytes());
+        put_opt_u32(out, incoming.message);
+    }
+}
+
+fn read_session(r: &mut Reader<'_>, messages: usize) -> Result<StoredSession, FormatError> {
+    let client_id = r.string("client id")?;
+    let username = match r.flag("username flag")? {
+        true => Some(r.string("username")?),
+        false => None,
+    };
+    let listener = r.u32("listener")?;
+    let at = r.at;
+    let protocol = ProtocolVersion::from_level(r.u8("protocol")?)
+        .ok_or(FormatError::Malformed { what: "protocol", offset: at })?;
+    let expiry_secs = r.u32("session expiry")?;
+    let expires_in = r.opt_u32("expires in")?;
+    let count = r.count("subscription count", 7)?;
+    let mut subscriptions = Vec::with_capacity(count);
+    for _ in 0..count {
+        let filter = r.string("subscription filter")?;
+        let at = r.at;
+        let flags = r.u8("subscription options")?;
+        let bad = FormatError::Malformed { what: "subscription options", offset: at };
+        let qos = QoS::from_u8(flags & 3).ok_or(bad.clone())?;
+        if flags >> 4 != 0 {
+            return Err(bad);
+        }
+        let id = r.opt_u32("subscription identifier")?;
+        let no_local = flags & 4 != 0;
+        let retain_as_published = flags & 8 != 0;
+        subscriptions.push(StoredSubscription { filter, qos, no_local, retain_as_published, id });
+    }
+    let count = r.count("in-flight count", 12)?;
+    let mut inflight = Vec::with_capacity(count);
+    for _ in 0..count {
+        let packet_id = r.packet_id()?;
+        let at = r.at;
+        let state = match r.u8("flow state")? {
+            0 => FlowState::AwaitingPubAck,
+            1 => FlowState::AwaitingPubRec,
+            2 => FlowState::AwaitingPubComp,
+            _ => return Err(FormatError::Malformed { what: "flow state", offset: at }),
+        };
+        let delivery = read_delivery(r, messages)?;
+        inflight.push(StoredInFlight { packet_id, delivery, state });
+    }
+    let count = r.count("queue length", 9)?;
+    let mut queued = Vec::with_capacity(count);
+    for _ in 0..count {
+        queued.push(read_delivery(r, messages)?);
+    }
+    let count = r.count("incoming count", 3)?;
+    let mut incoming = Vec::with_capacity(count);
+    for _ in 0..count {
+        let packet_id = r.packet_id()?;
+        let message = match r.flag("incoming message flag")? {
+            true => Some(r.index("incoming message index", messages)?),
+            false => None,
+        };
+        incoming.push(StoredIncoming { packet_id, message });
+    }
+    Ok(StoredSession {
+        client_id,
+        username,
+        listener,
+        protocol,
+        expiry_secs,
+        expires_in,
+        subscriptions,
+        inflight,
+        queued,
+        incoming,
+    })
+}
+
+fn put_delivery(out: &mut Vec<u8>, delivery: &StoredDelivery) {
+    put_u32(out, delivery.message);
+    out.push(delivery.qos.as_u8() | (u8::from(delivery.retain) << 2));
+    put_len(out, delivery.sub_ids.len());
+    for &id in &delivery.sub_ids {
+        put_u32(out, id);
+    }
+}
+
+fn read_delivery(r: &mut Reader<'_>, messages: usize) -> Result<StoredDelivery, FormatError> {
+    let message = r.index("delivery message index", messages)?;
+    let at = r.at;
+    let flags = r.u8("delivery flags")?;
+    let bad = FormatError::Malformed { what: "delivery flags", offset: at };
+    let qos = QoS::from_u8(flags & 3).ok_or(bad.clone())?;
+    if flags >> 3 != 0 {
+        return Err(bad);
+    }
+    let count = r.count("subscription identifier count", 4)?;
+    let mut sub_ids = Vec::with_capacity(count);
+    for _ in 0..count {
+        sub_ids.push(r.u32("subscription identifier")?);
+    }
+    Ok(StoredDelivery { message, qos, retain: flags & 4 != 0, sub_ids })
+}
+
+fn put_u32(out: &mut Vec<u8>, n: u32) {
+    out.extend_from_slice(&n.to_be_bytes());
+}
+
+/// A length or count: every one the broker holds fits in u32 (packets are < 256 MiB, and
+/// packet ids, sessions and messages are far fewer than 2^32).
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    put_u32(out, u32::try_from(n).unwrap_or(u32::MAX));
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_opt_u32(out: &mut Vec<u8>, n: Option<u32>) {
+    match n {
+        Some(n) => {
+            out.push(1);
+            put_u32(out, n);
+        }
+        None => out.push(0),
+    }
+}
+
+/// A cursor over the checked bytes; every read names its field for the error.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], FormatError> {
+        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len());
+        let Some(end) = end else { return Err(FormatError::Malformed { what, offset: self.at }) };
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], FormatError> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N, what)?);
+        Ok(out)
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8, FormatError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, FormatError> {
+        Ok(u32::from_be_bytes(self.array(what)?))
+    }
+
+    fn u64(&mut self, what: &'static str) -> Result<u64, FormatError> {
+        Ok(u64::from_be_bytes(self.array(what)?))
+    }
+
+    fn flag(&mut self, what: &'static str) -> Result<bool, FormatError> {
+        let at = self.at;
+        match self.u8(what)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(FormatError::Malformed { what, offset: at }),
+        }
+    }
+
+    fn opt_u32(&mut self, what: &'static str) -> Result<Option<u32>, FormatError> {
+        Ok(if self.flag(what)? { Some(self.u32(what)?) } else { None })
+    }
+
+    /// A count of items at least `min_item` bytes each: more than the bytes left could hold
+    /// is an error, so a corrupt count never makes us allocate.
+    fn count(&mut self, what: &'static str, min_item: usize) -> Result<usize, FormatError> {
+        let at = self.at;
+        let n = usize::try_from(self.u32(what)?).unwrap_or(usize::MAX);
+        let left = self.bytes.len() - self.at;
+        if n.saturating_mul(min_item) > left {
+            return Err(FormatError::Malformed { what, offset: at });
+        }
+        Ok(n)
+    }
+
+    fn index(&mut self, what: &'static str, len: usize) -> Result<u32, FormatError> {
+        let at = self.at;
+        let index = self.u32(what)?;
+        if usize::try_from(index).is_ok_and(|i| i < len) {
+            Ok(index)
+        } else {
+            Err(FormatError::Malformed { what, offset: at })
+        }
+    }
+
+    fn packet_id(&mut self) -> Result<u16, FormatError> {
+        let at = self.at;
+        match u16::from_be_bytes(self.array("packet id")?) {
+            0 => Err(FormatError::Malformed { what: "packet id", offset: at }),
+            id => Ok(id),
+        }
+    }
+
+    fn string(&mut self, what: &'static str) -> Result<String, FormatError> {
+        let at = self.at;
+        let len = self.count(what, 1)?;
+        let bytes = self.take(len, what)?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| FormatError::Malformed { what, offset: at })?;
+        Ok(text.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests;

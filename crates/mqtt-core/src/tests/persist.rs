@@ -1,0 +1,210 @@
+//! Persistence: what a snapshot keeps across a restart (retained messages, persistent
+//! sessions, subscriptions, queued, in-flight and incoming QoS 2 messages), what it leaves out,
+//! and how expiry counts after a restore.
+
+use std::time::Duration;
+
+use mqtt_codec::{Packet, Properties, QoS};
+
+use super::harness::{Harness, ack, publish_packet};
+use crate::Config;
+
+fn persistent(h: &mut Harness, id: &str) -> crate::ConnId {
+    h.connect_with(id, |c| {
+        c.clean(false);
+    })
+}
+
+#[test]
+fn retained_messages_and_queued_messages_survive_a_restart() {
+    let mut h = Harness::default();
+    let sub = persistent(&mut h, "X");
+    h.subscribe(sub, "t/#", QoS::AtLeastOnce);
+    h.disconnect(sub);
+    let publisher = h.connect("pub");
+    h.publish_retained(publisher, "r", "kept");
+    h.publish_qos(publisher, "t/1", "one", QoS::AtLeastOnce);
+    h.publish_qos(publisher, "t/2", "two", QoS::ExactlyOnce);
+    h.send(publisher, Packet::PubRel(ack(2)));
+
+    h.restart();
+    assert_eq!((h.broker.retained_count(), h.broker.session_count()), (1, 1));
+    assert_eq!(h.broker.subscription_counts(), (1, 0));
+    let back = h.try_connect_with("X", |c| {
+        c.clean(false);
+    });
+    assert!(h.connack(back).session_present);
+    assert_eq!(h.published_to(back), [("t/1".into(), "one".into()), ("t/2".into(), "two".into())]);
+    let reader = h.connect("reader");
+    h.subscribe(reader, "r", QoS::AtMostOnce);
+    assert_eq!(h.published_to(reader), [("r".into(), "kept".into())]);
+    // The subscription itself came back: new messages are routed to it.
+    h.auto_ack(back);
+    let publisher = h.connect("pub");
+    h.publish_qos(publisher, "t/3", "three", QoS::AtLeastOnce);
+    assert_eq!(h.published_to(back), [("t/3".into(), "three".into())]);
+}
+
+#[test]
+fn clean_sessions_and_expiry_zero_sessions_are_not_kept() {
+    let mut h = Harness::default();
+    let clean = h.connect("clean");
+    h.subscribe(clean, "a", QoS::AtLeastOnce);
+    let v5 = h.connect_with("v5-zero", |c| {
+        c.v5().clean(false).session_expiry(0);
+    });
+    h.subscribe(v5, "b", QoS::AtLeastOnce);
+    // A save while they are connected leaves them out too.
+    assert!(h.broker.snapshot(h.now).sessions.is_empty());
+    h.restart();
+    assert_eq!(h.broker.session_count(), 0);
+    assert_eq!(h.broker.subscription_counts(), (0, 0));
+}
+
+#[test]
+fn unacknowledged_messages_are_resent_with_dup_after_a_restart() {
+    let mut h = Harness::default();
+    let sub = persistent(&mut h, "flaky");
+    h.subscribe(sub, "t", QoS::ExactlyOnce);
+    let publisher = h.connect("pub");
+    h.publish_qos(publisher, "t", "a", QoS::AtLeastOnce);
+    h.publish_qos(publisher, "t", "b", QoS::ExactlyOnce);
+    h.send(publisher, Packet::PubRel(ack(2)));
+    let sent = h.take_publishes(sub);
+    let ids: Vec<u16> = sent.iter().filter_map(|p| p.packet_id.map(|id| id.get())).collect();
+    assert_eq!(ids.len(), 2);
+    // PUBREC for the second: the broker now waits for PUBCOMP.
+    h.send(sub, Packet::PubRec(ack(ids[1])));
+    // Saved while connected (SIGUSR1), then the process dies.
+    let snapshot = h.broker.snapshot(h.now);
+    h.restart_from(snapshot);
+
+    let back = h.try_connect_with("flaky", |c| {
+        c.clean(false);
+    });
+    assert!(h.connack(back).session_present);
+    let received = h.take(back);
+    match received.as_slice() {
+        [Packet::Publish(first), Packet::PubRel(rel)] => {
+            assert!(first.dup, "re-sent with DUP");
+            assert_eq!(first.packet_id.map(|id| id.get()), Some(ids[0]));
+            assert_eq!(&first.payload[..], b"a");
+            assert_eq!(rel.packet_id.get(), ids[1]);
+        }
+        other => panic!("expected the PUBLISH again and the PUBREL, got {other:?}"),
+    }
+    // New messages get an id that is not in flight.
+    let publisher = h.connect("pub");
+    h.publish_qos(publisher, "t", "c", QoS::AtLeastOnce);
+    let next = h.take_publishes(back);
+    assert_eq!(next.len(), 1);
+    assert!(!ids.contains(&next[0].packet_id.map_or(0, |id| id.get())));
+}
+
+#[test]
+fn incoming_qos2_waiting_for_pubrel_is_routed_after_a_restart() {
+    let mut h = Harness::default();
+    let reader = persistent(&mut h, "reader");
+    h.subscribe(reader, "q2", QoS::AtMostOnce);
+    let publisher = persistent(&mut h, "writer");
+    h.send(
+        publisher,
+        Packet::Publish(publish_packet("q2", "held", QoS::ExactlyOnce, false, Some(7))),
+    );
+    assert!(h.published_to(reader).is_empty(), "held until PUBREL");
+    h.restart();
+
+    let reader = h.try_connect_with("reader", |c| {
+        c.clean(false);
+    });
+    h.connack(reader);
+    let writer = h.try_connect_with("writer", |c| {
+        c.clean(false);
+    });
+    assert!(h.connack(writer).session_present);
+    h.send(writer, Packet::PubRel(ack(7)));
+    assert!(
+        h.take(writer).iter().any(|p| matches!(p, Packet::PubComp(c) if c.packet_id.get() == 7))
+    );
+    assert_eq!(h.published_to(reader), [("q2".into(), "held".into())]);
+}
+
+#[test]
+fn v5_subscription_options_and_message_properties_survive() {
+    let mut h = Harness::default();
+    let sub = h.connect_with("opts", |c| {
+        c.v5().clean(false).session_expiry(3600);
+    });
+    let mut options = super::harness::options(QoS::AtLeastOnce);
+    options.no_local = true;
+    let properties = Properties { subscription_identifiers: vec![9], ..Properties::default() };
+    h.subscribe_with(sub, &[("p/#", options)], properties);
+    h.disconnect(sub);
+    let publisher = h.connect_with("pub", |c| {
+        c.v5();
+    });
+    let mut publish = publish_packet("p/1", "x", QoS::AtLeastOnce, false, Some(1));
+    publish.properties.content_type = Some(super::harness::mqtt_string("text/plain"));
+    publish.properties.message_expiry_interval = Some(100);
+    h.send(publisher, Packet::Publish(publish));
+    h.advance(Duration::from_secs(30));
+    h.restart();
+    h.advance(Duration::from_secs(10));
+
+    let back = h.try_connect_with("opts", |c| {
+        c.v5().clean(false).session_expiry(3600);
+    });
+    assert!(h.connack(back).session_present);
+    let got = h.take_publishes(back);
+    assert_eq!(got.len(), 1);
+    let props = &got[0].properties;
+    assert_eq!(props.content_type.as_ref().map(|s| s.as_str()), Some("text/plain"));
+    assert_eq!(props.subscription_identifiers, [9]);
+    // 100 s, 30 s gone before the save, the downtime not counted, 10 s after the restore.
+    assert_eq!(props.message_expiry_interval, Some(60));
+}
+
+#[test]
+fn a_detached_session_keeps_the_rest_of_its_expiry() {
+    let mut h = Harness::default();
+    let sub = h.connect_with("short", |c| {
+        c.v5().clean(false).session_expiry(100);
+    });
+    h.disconnect(sub);
+    h.advance(Duration::from_secs(40));
+    h.restart();
+    h.advance(Duration::from_secs(59));
+    assert_eq!(h.broker.session_count(), 1);
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.broker.session_count(), 0, "expired 60 s after the restore");
+}
+
+#[test]
+fn a_message_queued_for_many_sessions_is_stored_once() {
+    let mut h = Harness::new(Config::default());
+    for id in ["a", "b", "c"] {
+        let conn = persistent(&mut h, id);
+        h.subscribe(conn, "fan", QoS::AtLeastOnce);
+        h.disconnect(conn);
+    }
+    let publisher = h.connect("pub");
+    h.publish_qos(publisher, "fan", "shared", QoS::AtLeastOnce);
+    let snapshot = h.broker.snapshot(h.now);
+    assert_eq!(snapshot.messages.len(), 1);
+    assert_eq!(snapshot.sessions.iter().map(|s| s.queued.len()).sum::<usize>(), 3);
+    h.restart_from(snapshot);
+    assert_eq!(h.broker.stored_messages().0, 1, "shared again after the restore");
+}
+
+#[test]
+fn changes_count_durable_state_only() {
+    let mut h = Harness::default();
+    let before = h.broker.changes();
+    let publisher = h.connect("pub");
+    let after_connect = h.broker.changes();
+    assert!(after_connect > before);
+    h.publish(publisher, "nobody/listens", "qos0");
+    assert_eq!(h.broker.changes(), after_connect, "a QoS 0 message changes nothing durable");
+    h.publish_retained(publisher, "r", "x");
+    assert!(h.broker.changes() > after_connect);
+}

@@ -1,0 +1,132 @@
+//! Persistence with real processes: culex with `persistence true` in a temporary directory,
+//! Debian's `mosquitto_pub` / `mosquitto_sub` as clients. A clean restart keeps retained
+//! messages and a persistent session's queue; SIGUSR1 saves and a `kill -9` afterwards loses
+//! only what came later; a Mosquitto `mosquitto.db`, an empty file and a failing save are
+//! handled as documented in docs/configuration.md.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{
+    BrokerProcess, COMMAND_DEADLINE, TempDir, free_port, our_bin, reference_tool, run,
+};
+
+/// Persistence in `dir`, given with a trailing `/` as in Debian's stock mosquitto.conf.
+fn persistence(dir: &TempDir) -> String {
+    format!("persistence true\npersistence_location {}/\n", dir.path().display())
+}
+
+/// The path Mosquitto (and culex) print for the file in `dir`: location + "/" + file.
+fn logged_path(dir: &TempDir) -> String {
+    format!("{}//mosquitto.db", dir.path().display())
+}
+
+fn tool(name: &str, broker: &BrokerProcess, args: &[&str]) -> crate::support::Finished {
+    let mut command = Command::new(reference_tool(name));
+    command.args(["-h", "127.0.0.1", "-p", &broker.port.to_string()]).args(args);
+    run(&mut command, COMMAND_DEADLINE)
+}
+
+fn publish(broker: &BrokerProcess, args: &[&str]) {
+    let done = tool("mosquitto_pub", broker, args);
+    assert_eq!(done.code(), 0, "mosquitto_pub {args:?}: {}", done.stderr);
+}
+
+/// Waits until `path` exists (a save renames the file into place when it is complete).
+fn wait_for_file(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < COMMAND_DEADLINE, "{} was not written", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_clean_restart_keeps_retained_messages_and_a_persistent_sessions_queue() {
+    let dir = TempDir::new("persist-restart");
+    let config = persistence(&dir);
+    let broker = BrokerProcess::culex(&config);
+    let subscribed = tool("mosquitto_sub", &broker, &["-c", "-q", "1", "-i", "X", "-t", "t", "-E"]);
+    assert_eq!(subscribed.code(), 0, "{}", subscribed.stderr);
+    publish(&broker, &["-r", "-t", "r", "-m", "kept"]);
+    publish(&broker, &["-q", "1", "-t", "t", "-m", "one"]);
+    publish(&broker, &["-q", "1", "-t", "t", "-m", "two"]);
+    assert!(broker.terminate().success());
+    let file = dir.path().join("mosquitto.db");
+    let mode = std::fs::metadata(&file).expect("saved at shutdown").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let broker = BrokerProcess::culex(&config);
+    let queued = tool(
+        "mosquitto_sub",
+        &broker,
+        &["-c", "-q", "1", "-i", "X", "-t", "t", "-C", "2", "-W", "10"],
+    );
+    assert_eq!((queued.code(), queued.stdout.as_str()), (0, "one\ntwo\n"), "{}", queued.stderr);
+    let retained = tool("mosquitto_sub", &broker, &["-t", "r", "-C", "1", "-W", "10"]);
+    assert_eq!((retained.code(), retained.stdout.as_str()), (0, "kept\n"));
+    assert!(broker.terminate().success());
+}
+
+#[test]
+fn sigusr1_saves_and_a_kill_after_it_loses_only_later_changes() {
+    let dir = TempDir::new("persist-usr1");
+    let config = persistence(&dir);
+    let broker = BrokerProcess::culex(&config);
+    publish(&broker, &["-r", "-t", "before", "-m", "saved"]);
+    broker.signal("USR1");
+    let line = format!("Saving in-memory database to {}.", logged_path(&dir));
+    broker.wait_for_log(|logged| logged == line);
+    wait_for_file(&dir.path().join("mosquitto.db"));
+    publish(&broker, &["-r", "-t", "after", "-m", "lost"]);
+    // Dropping the process kills it with SIGKILL: no save at exit.
+    drop(broker);
+
+    let broker = BrokerProcess::culex(&config);
+    let got = tool("mosquitto_sub", &broker, &["-v", "-t", "before", "-t", "after", "-W", "2"]);
+    assert_eq!(got.stdout, "before saved\n", "{}", got.stderr);
+}
+
+#[test]
+fn a_mosquitto_database_is_refused_and_left_byte_identical() {
+    let dir = TempDir::new("persist-mosquitto");
+    let file = dir.path().join("mosquitto.db");
+    // Mosquitto 2.0's header: magic, CRC 0, version 6, then chunks.
+    let mut original = b"\x00\xb5\x00mosquitto db\x00\x00\x00\x00\x00\x00\x00\x06".to_vec();
+    original.extend_from_slice(&[0, 1, 0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
+    std::fs::write(&file, &original).expect("writing the database");
+    let config_path = dir.path().join("broker.conf");
+    let port = free_port();
+    let config = format!("listener {port} 127.0.0.1\nallow_anonymous true\n{}", persistence(&dir));
+    std::fs::write(&config_path, config).expect("writing the config");
+
+    let done = run(Command::new(our_bin("culex")).arg("-c").arg(&config_path), COMMAND_DEADLINE);
+    assert_eq!(done.code(), 1, "{}", done.stderr);
+    assert!(done.stderr.contains(&logged_path(&dir)), "{}", done.stderr);
+    assert!(done.stderr.contains("Mosquitto persistence file"), "{}", done.stderr);
+    assert!(done.stderr.contains("Error: Couldn't open database."), "{}", done.stderr);
+    assert_eq!(std::fs::read(&file).expect("still there"), original);
+}
+
+#[test]
+fn an_empty_file_is_a_warning_and_a_failed_save_keeps_the_broker_running() {
+    let dir = TempDir::new("persist-empty");
+    std::fs::write(dir.path().join("mosquitto.db"), b"").expect("empty file");
+    let broker = BrokerProcess::culex(&persistence(&dir));
+    broker.wait_for_log(|line| line == "Warning: Persistence file is empty.");
+    drop(broker);
+
+    let missing = dir.path().join("no-such-dir");
+    let config = format!("persistence true\npersistence_location {}\n", missing.display());
+    let broker = BrokerProcess::culex(&config);
+    broker.signal("USR1");
+    let line = format!(
+        "Error saving in-memory database, unable to open {}/mosquitto.db.new for writing.",
+        missing.display()
+    );
+    broker.wait_for_log(|logged| logged == line);
+    publish(&broker, &["-t", "still", "-m", "running"]);
+    assert!(broker.terminate().success());
+}
