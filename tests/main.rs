@@ -15,6 +15,7 @@ mod broker_paho;
 mod broker_persist;
 mod broker_sys;
 mod broker_tools;
+mod broker_ws_tls;
 mod cli_pub;
 mod cli_sub;
 mod support;

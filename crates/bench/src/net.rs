@@ -48,7 +48,7 @@ pub(crate) async fn connect(
     let mut connect = Connect::new(VERSION, client_id);
     connect.keep_alive = keep_alive;
     let mut input = BytesMut::with_capacity(256);
-    match exchange(&mut stream, &Packet::Connect(connect), &mut input).await? {
+    match exchange(&mut stream, &Packet::Connect(Box::new(connect)), &mut input).await? {
         Packet::ConnAck(ack) if ack.reason == ReasonCode::Success => Ok((stream, input)),
         other => bail!("CONNECT refused: {other:?}"),
     }

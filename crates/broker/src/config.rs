@@ -284,6 +284,10 @@ pub struct ListenerConfig {
     /// Security options given in this listener's section under `per_listener_settings true`
     /// (always empty otherwise).
     pub security: SecurityOptions,
+    /// `protocol`: plain MQTT (default) or MQTT over WebSockets.
+    pub protocol: Protocol,
+    /// The TLS options; `certfile` and `keyfile` together turn TLS on.
+    pub tls: TlsOptions,
 }
 
 impl Default for ListenerConfig {
@@ -293,7 +297,52 @@ impl Default for ListenerConfig {
             bind_address: None,
             max_connections: None,
             security: SecurityOptions::default(),
+            protocol: Protocol::Mqtt,
+            tls: TlsOptions::default(),
         }
+    }
+}
+
+/// A listener's `protocol`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// `mqtt`: the MQTT byte stream straight on TCP (or TLS).
+    #[default]
+    Mqtt,
+    /// `websockets`: MQTT in binary WebSocket frames after an HTTP upgrade (MQTT §6).
+    WebSockets,
+}
+
+/// A listener's TLS options (Mosquitto's names). TLS is on when `certfile` is set, which the
+/// configuration check ties to `keyfile`; the other options need TLS.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// `cafile`: PEM file of the CAs that client certificates must chain to.
+    pub cafile: Option<String>,
+    /// `capath`: directory of PEM files with more such CAs.
+    pub capath: Option<String>,
+    /// `certfile`: the server's PEM certificate chain.
+    pub certfile: Option<String>,
+    /// `keyfile`: the server's PEM private key.
+    pub keyfile: Option<String>,
+    /// `require_certificate` (default false): clients must present a certificate that
+    /// chains to `cafile`/`capath`.
+    pub require_certificate: bool,
+    /// `tls_version`: the lowest TLS version accepted (`tlsv1.2`, the default, or
+    /// `tlsv1.3`); checked when the listener opens, as Mosquitto does.
+    pub tls_version: Option<String>,
+    /// `use_identity_as_username` (default false): the client certificate's common name is
+    /// the client's username; the CONNECT's username and password are not used.
+    pub use_identity_as_username: bool,
+    /// `use_subject_as_username` (default false): the same with the whole subject, written
+    /// as RFC 2253 (`CN=client,O=Example`).
+    pub use_subject_as_username: bool,
+}
+
+impl TlsOptions {
+    /// Whether the listener speaks TLS.
+    pub fn enabled(&self) -> bool {
+        self.certfile.is_some()
     }
 }
 
@@ -373,7 +422,7 @@ impl LogTypes {
     pub const SUBSCRIBE: Self = Self(1 << 5);
     /// `unsubscribe`: `<id> <filter>` lines.
     pub const UNSUBSCRIBE: Self = Self(1 << 6);
-    /// `websockets` (accepted for compatibility; culex has no websockets log yet).
+    /// `websockets` (accepted for compatibility; culex logs no WebSocket internals).
     pub const WEBSOCKETS: Self = Self(1 << 7);
     /// `internal`.
     pub const INTERNAL: Self = Self(1 << 8);
@@ -467,6 +516,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let mut config = Config::default();
     parse::parse_into(&mut config, &bytes, &name, Some(&mut read_include_dir))
         .map_err(|err| ConfigError { notices: config.notices.clone(), ..err })?;
+    parse::check_listeners(&config, &name)?;
     Ok(config)
 }
 

@@ -32,7 +32,7 @@ use crate::outbox::{OutboxReceiver, outbox, read_varint};
 /// one, so one read takes a big batch.
 const READ_CHUNK_MIN: u32 = 4 * 1024;
 const READ_CHUNK_MAX: u32 = 64 * 1024;
-/// Most packets handed to the driver in one event: their vector (a `Packet` is about 1 KiB)
+/// Most packets handed to the driver in one event: their vector (a `Packet` is about 480 bytes)
 /// stays well below the size where the allocator maps fresh pages for it.
 const PACKETS_PER_EVENT: usize = 64;
 /// Most chunks handed to one vectored write (the kernel's IOV_MAX is 1024).
@@ -73,8 +73,9 @@ pub(crate) struct Shared {
 
 /// What woke the task.
 enum Step {
-    /// The outbox had bytes (`true`, now in the output buffer) or was closed (`false`).
-    Write(bool),
+    /// The outbox had bytes, which were written as far as the socket took them without
+    /// waiting (bytes written, and whether that was all), or the outbox was closed (`None`).
+    Write(Option<std::io::Result<(usize, bool)>>),
     /// A read finished with this many bytes (0 = end of stream).
     Read(std::io::Result<usize>),
 }
@@ -145,14 +146,19 @@ impl<S: Transport> Connection<S> {
         loop {
             self.writes_first = !self.writes_first;
             let (wait, go_on) = match poll_fn(|cx| self.poll_step(cx)).await {
-                Step::Write(false) => break, // the driver closed this connection
-                Step::Write(true) => {
-                    let written = Box::pin(write_all(
-                        &mut self.stream,
-                        &mut self.output,
-                        &self.shared.aborted,
-                    ))
-                    .await;
+                Step::Write(None) => break, // the driver closed this connection
+                Step::Write(Some(written)) => {
+                    // Most batches went out at once; only a write that must wait is boxed.
+                    let written = match written {
+                        Ok((now, false)) => Box::pin(write_all(
+                            &mut self.stream,
+                            &mut self.output,
+                            &self.shared.aborted,
+                        ))
+                        .await
+                        .map(|rest| now + rest),
+                        written => written.map(|(now, _)| now),
+                    };
                     match written {
                         Ok(written) => {
                             self.outbox.written(written, &mut self.output);
@@ -219,8 +225,8 @@ impl<S: Transport> Connection<S> {
     /// Waits for the outbox or the socket, whichever is ready first (see `writes_first`).
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
         if self.writes_first {
-            if let Poll::Ready(more) = self.outbox.poll_take(cx, &mut self.output) {
-                return Poll::Ready(Step::Write(more));
+            if let Poll::Ready(step) = self.poll_write(cx) {
+                return Poll::Ready(step);
             }
         }
         if self.reading {
@@ -229,11 +235,17 @@ impl<S: Transport> Connection<S> {
             }
         }
         if !self.writes_first {
-            if let Poll::Ready(more) = self.outbox.poll_take(cx, &mut self.output) {
-                return Poll::Ready(Step::Write(more));
+            if let Poll::Ready(step) = self.poll_write(cx) {
+                return Poll::Ready(step);
             }
         }
         Poll::Pending
+    }
+
+    /// Takes what the outbox has and writes as much of it as the socket takes now.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+        let more = std::task::ready!(self.outbox.poll_take(cx, &mut self.output));
+        Poll::Ready(Step::Write(more.then(|| write_now(&mut self.stream, &mut self.output, cx))))
     }
 
     /// Reads into `input` if the socket is readable, taking buffer space only then. When a
@@ -299,6 +311,57 @@ impl<S: Transport> Connection<S> {
 /// A rare, boxed wait of a connection task.
 type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// Chunks handed to one vectored write by [`write_now`], from an array on the stack.
+const NOW_SLICES: usize = 64;
+
+/// Writes as much of `chunks` as the socket takes without waiting (vectored; the written
+/// chunks are left empty). Returns the number of bytes and whether everything was written.
+fn write_now<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    chunks: &mut [Bytes],
+    cx: &mut Context<'_>,
+) -> std::io::Result<(usize, bool)> {
+    let mut total = 0;
+    let mut first = 0;
+    loop {
+        while chunks.get(first).is_some_and(Bytes::is_empty) {
+            first += 1;
+        }
+        if first == chunks.len() {
+            return Ok((total, true));
+        }
+        let mut slices = [IoSlice::new(&[]); NOW_SLICES];
+        let mut count = 0;
+        for (slice, chunk) in slices.iter_mut().zip(&chunks[first..]) {
+            *slice = IoSlice::new(chunk);
+            count += 1;
+        }
+        let written = match Pin::new(&mut *stream).poll_write_vectored(cx, &slices[..count]) {
+            Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Poll::Ready(written) => written?,
+            Poll::Pending => return Ok((total, false)),
+        };
+        total += written;
+        first = consume(chunks, first, written);
+    }
+}
+
+/// Marks `written` bytes of `chunks`, from `first` on, as written (advancing or emptying the
+/// chunks); returns the index of the first chunk with bytes left.
+fn consume(chunks: &mut [Bytes], mut first: usize, written: usize) -> usize {
+    let mut left = written;
+    while left > 0 {
+        let Some(chunk) = chunks.get_mut(first) else { break };
+        let step = left.min(chunk.len());
+        chunk.advance(step);
+        left -= step;
+        if chunk.is_empty() {
+            first += 1;
+        }
+    }
+    first
+}
+
 /// Writes every chunk of `chunks` (vectored; the written ones are left empty) and returns
 /// the number of bytes. Fails when the peer accepts nothing for [`WRITE_STALL`] (it stopped
 /// reading: without this the task would hold its memory until TCP gives up, which can take
@@ -310,6 +373,9 @@ async fn write_all<S: AsyncWrite + Unpin>(
 ) -> std::io::Result<usize> {
     let mut total = 0;
     let mut first = 0;
+    while chunks.get(first).is_some_and(Bytes::is_empty) {
+        first += 1;
+    }
     while first < chunks.len() {
         let slices: Vec<IoSlice<'_>> =
             chunks[first..].iter().take(MAX_SLICES).map(|chunk| IoSlice::new(chunk)).collect();
@@ -333,16 +399,7 @@ async fn write_all<S: AsyncWrite + Unpin>(
             return Err(std::io::ErrorKind::WriteZero.into());
         }
         total += written;
-        let mut left = written;
-        while left > 0 {
-            let Some(chunk) = chunks.get_mut(first) else { break };
-            let step = left.min(chunk.len());
-            chunk.advance(step);
-            left -= step;
-            if chunk.is_empty() {
-                first += 1;
-            }
-        }
+        first = consume(chunks, first, written);
         while chunks.get(first).is_some_and(Bytes::is_empty) {
             first += 1;
         }
@@ -365,7 +422,7 @@ async fn aborted(mut abort: watch::Receiver<bool>) {
 
 /// Decodes up to [`PACKETS_PER_EVENT`] whole packets from `input`. Returns them and, if
 /// decoding failed, the error. The protocol version switches to the CONNECT's as soon as one
-/// is decoded. The vector is sized by a scan of the fixed headers: a `Packet` is about 1 KiB,
+/// is decoded. The vector is sized by a scan of the fixed headers: a `Packet` is about 480 bytes,
 /// so regrowing it (or over-allocating it) would cost more than the scan.
 fn decode_some(
     input: &mut BytesMut,
@@ -455,7 +512,12 @@ mod tests {
             aborted,
         });
         let slot = ConnectionSlot::acquire(&Arc::default(), None).unwrap();
-        let peer = PeerInfo { address: "127.0.0.1".to_owned(), port: 1, listener: 0 };
+        let peer = PeerInfo {
+            address: "127.0.0.1".to_owned(),
+            port: 1,
+            listener: 0,
+            certificate_username: None,
+        };
         let (mut connection, _open) = Connection::new(stream, ConnId(1), peer, shared, slot);
         // Every idle connection pays for its state and its task's future: keep both small.
         let state = size_of_val(&connection);

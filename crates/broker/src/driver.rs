@@ -1,22 +1,24 @@
 //! The driver: the one task that owns `mqtt_core::Broker` and the only code that reads the
 //! clock. It drains its event channel in batches, feeds the core, and routes the core's
 //! outputs to per-connection outboxes (bounded by a memory budget: a slow client fills its own
-//! queue, never the driver's memory). With persistence on, it also takes the snapshots (at
-//! shutdown, on SIGUSR1, at each autosave) and hands them to the saver task.
+//! queue, never the driver's memory), waking each connection's task once per event. With
+//! persistence on, it also takes the snapshots (at shutdown, on SIGUSR1, at each autosave)
+//! and hands them to the saver task.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use mqtt_codec::{DecodeError, Packet, ProtocolVersion, ReasonCode};
+use mqtt_codec::{DecodeError, Packet, ProtocolVersion, QoS, ReasonCode};
 use mqtt_core::auth::PasswordFile;
 use mqtt_core::snapshot::Snapshot;
 use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, ConnMap, Output, PeerInfo};
 use tokio::sync::mpsc;
 
 use crate::connection;
+use crate::headers::Headers;
 use crate::log;
 use crate::log::Logger;
-use crate::outbox::{OutboxSender, Refused};
+use crate::outbox::{OutboxSender, Refused, SHARED_PAYLOAD_MIN};
 use crate::persist::{Saver, Settings};
 use crate::security::{PasswordChecker, Security};
 use crate::trace;
@@ -56,6 +58,8 @@ struct Connection {
     dropping: bool,
     /// Protocol of the CONNECT: how packets to it are encoded.
     protocol: ProtocolVersion,
+    /// Packets were queued since its task was last woken (it is listed in `unwoken`).
+    unwoken: bool,
 }
 
 /// The driver task's state.
@@ -79,6 +83,11 @@ pub(crate) struct Driver {
     persistence: Option<Persistence>,
     /// The file's contents, restored when the driver starts.
     restored: Option<Snapshot>,
+    /// PUBLISH headers for payloads queued by reference, shared between subscribers.
+    headers: Headers,
+    /// Connections with queued packets whose tasks are woken once the current event is
+    /// handled, so that each takes everything the event produced in one write.
+    unwoken: Vec<ConnId>,
 }
 
 /// What the driver keeps while persistence is on.
@@ -143,6 +152,8 @@ impl Driver {
             overflowed: Vec::new(),
             persistence: persistence.map(|settings| Persistence::new(settings, changes, start)),
             restored,
+            headers: Headers::default(),
+            unwoken: Vec::new(),
         };
         driver.set_security(security);
         driver
@@ -199,6 +210,7 @@ impl Driver {
                     let now = now();
                     for event in batch.drain(..) {
                         self.apply(event, now);
+                        self.wake_tasks();
                     }
                     // Under constant load the (biased) timer branch below would never be
                     // polled: run due timers here too, so keep-alives and wills stay on time.
@@ -223,6 +235,7 @@ impl Driver {
                     self.save(now);
                 }
             }
+            self.wake_tasks();
         }
         self.broker.shutdown(now());
         self.drain_outputs();
@@ -275,7 +288,12 @@ impl Driver {
                 self.unaccepted.insert(conn, peer.address.as_str().into());
                 self.connections.insert(
                     conn,
-                    Connection { outbox, dropping: false, protocol: ProtocolVersion::V3_1_1 },
+                    Connection {
+                        outbox,
+                        dropping: false,
+                        protocol: ProtocolVersion::V3_1_1,
+                        unwoken: false,
+                    },
                 );
                 self.broker.handle_open(conn, peer, now);
             }
@@ -367,7 +385,20 @@ impl Driver {
         }
         let accepted = matches!(&packet, Packet::ConnAck(ack) if ack.reason == ReasonCode::Success);
         let packet_type = packet.packet_type();
-        let result = connection.outbox.push(packet, connection.protocol);
+        let result = match packet {
+            // Large payloads go by reference, after a header shared with other subscribers.
+            Packet::Publish(publish) if publish.payload.len() >= SHARED_PAYLOAD_MIN => {
+                match self.headers.header(&publish, connection.protocol) {
+                    Ok(header) => connection.outbox.push_shared(
+                        header,
+                        publish.payload,
+                        publish.qos == QoS::AtMostOnce,
+                    ),
+                    Err(err) => Err(Refused::Unencodable(err)),
+                }
+            }
+            packet => connection.outbox.push(&packet, connection.protocol),
+        };
         let was_dropping = connection.dropping;
         match &result {
             Ok(size) => self.broker.count_bytes(0, *size as u64),
@@ -388,10 +419,25 @@ impl Driver {
         }
         if let Some(connection) = self.connections.get_mut(&conn) {
             connection.dropping = result == Err(Refused::Dropped);
+            if result.is_ok() && !connection.unwoken {
+                connection.unwoken = true;
+                self.unwoken.push(conn);
+            }
         }
         if accepted {
             // Accepted: from now on the core knows the client and its address.
             self.unaccepted.remove(&conn);
+        }
+    }
+
+    /// Wakes the tasks of the connections that have packets queued since their last wake.
+    /// (A connection forgotten meanwhile was woken when its outbox was dropped.)
+    fn wake_tasks(&mut self) {
+        for conn in self.unwoken.drain(..) {
+            if let Some(connection) = self.connections.get_mut(&conn) {
+                connection.unwoken = false;
+                connection.outbox.wake();
+            }
         }
     }
 

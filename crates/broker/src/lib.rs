@@ -9,21 +9,29 @@
 //! - `connection`: one task per client: read, decode, encode, write, in batches.
 //! - `driver`: the one task that owns `mqtt_core::Broker` and reads the clock.
 //! - `outbox`: the memory-bounded queue from the driver to one connection.
+//! - `headers`: PUBLISH headers encoded once per message and shared by its subscribers.
 //! - [`persist`]: the persistence file: loading at startup, the saver task.
 //! - [`security`]: `password_file` and `acl_file`.
+//! - [`tls`]: TLS listeners with rustls; usernames from client certificates.
 //! - `trace`: the text of the `-v` packet and event lines.
+//! - `transport`: TLS and WebSocket handshakes in front of a connection task.
+//! - `ws`: MQTT over WebSockets: the upgrade and the frames-to-bytes adapter.
 #![warn(missing_docs)]
 
 pub mod cli;
 pub mod config;
 mod connection;
 mod driver;
+mod headers;
 pub mod listener;
 pub mod log;
 mod outbox;
 pub mod persist;
 pub mod security;
+pub mod tls;
 mod trace;
+mod transport;
+mod ws;
 
 use std::future::Future;
 use std::hash::{BuildHasher as _, Hasher as _};
@@ -125,6 +133,7 @@ pub async fn run_controlled(
         let tcp = tokio::net::TcpListener::from_std(listener.socket)?;
         tokio::spawn(accept_loop(
             tcp,
+            listener.upgrades,
             listener.settings,
             listener.index,
             listener.open,
@@ -169,6 +178,7 @@ pub async fn run_controlled(
 /// Accepts connections until `stop` flips, spawning one task per connection.
 async fn accept_loop(
     tcp: tokio::net::TcpListener,
+    upgrades: Option<Arc<transport::Upgrades>>,
     settings: ListenerConfig,
     index: usize,
     open: Arc<AtomicUsize>,
@@ -205,10 +215,21 @@ async fn accept_loop(
             trace::max_connections(&shared.logger, &ip.to_string());
             continue;
         };
-        let peer = PeerInfo { address: ip.to_string(), port: addr.port(), listener: index };
+        let peer = PeerInfo {
+            address: ip.to_string(),
+            port: addr.port(),
+            listener: index,
+            certificate_username: None,
+        };
         trace::new_connection(&shared.logger, &peer, port);
         let _ = stream.set_nodelay(true);
         let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
+        if let Some(upgrades) = &upgrades {
+            // TLS and WebSocket handshakes run in the connection's task, not here.
+            let shared = Arc::clone(&shared);
+            tokio::spawn(transport::serve(stream, Arc::clone(upgrades), conn, peer, shared, slot));
+            continue;
+        }
         let (mut connection, open) = Connection::new(stream, conn, peer, Arc::clone(&shared), slot);
         // The driver learns of the connection before any of its packets. Waiting here when
         // its queue is full also slows accepting down to what the driver can take.

@@ -1,5 +1,6 @@
 //! Listening sockets: binding (synchronously, before the runtime starts, so that `-d` can fork
-//! after the listeners are open), the accept loop and the per-listener `max_connections` limit.
+//! after the listeners are open), reading a TLS listener's files, and the per-listener
+//! `max_connections` limit.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::config::{ListenSpec, ListenerConfig};
 use crate::log;
 use crate::log::Logger;
+use crate::tls::TlsError;
+use crate::transport::Upgrades;
 
 /// One bound TCP socket and the settings of the listener it belongs to.
 #[derive(Debug)]
@@ -20,6 +23,8 @@ pub struct Listener {
     pub(crate) index: usize,
     /// Connections currently open through this socket's listener, for `max_connections`.
     pub(crate) open: Arc<AtomicUsize>,
+    /// TLS and WebSocket layers; `None` for plain MQTT.
+    pub(crate) upgrades: Option<Arc<Upgrades>>,
 }
 
 impl Listener {
@@ -34,6 +39,7 @@ impl Listener {
             settings: ListenerConfig::default(),
             index: 0,
             open: Arc::default(),
+            upgrades: None,
         })
     }
 
@@ -54,10 +60,15 @@ impl Listener {
 }
 
 /// Opens the sockets of one configured listener, logging Mosquitto's
-/// `Opening ipv4 listen socket on port N.` lines. A listener without a bind address gets one
+/// `Opening ipv4 listen socket on port N.` lines (one `Opening websockets listen socket on
+/// port N.` line for a WebSockets listener). A listener without a bind address gets one
 /// socket per address family; a family that cannot be bound is logged and skipped, as Mosquitto
-/// does. Listeners sharing a connection limit share one counter.
-pub fn open(spec: &ListenSpec, logger: &Logger) -> Vec<Listener> {
+/// does. Listeners sharing a connection limit share one counter. A TLS listener's files are
+/// read here, as Mosquitto reads them when it opens the listener.
+///
+/// # Errors
+/// When the TLS files or options cannot be used (already logged; Mosquitto then exits 1).
+pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, TlsError> {
     let addresses: Vec<SocketAddr> = match &spec.host {
         None => vec![
             SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), spec.port),
@@ -67,22 +78,23 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Vec<Listener> {
             Ok(found) => found.collect(),
             Err(err) => {
                 log!(logger, ERROR, "Error: {err}");
-                return Vec::new();
+                return Ok(Vec::new());
             }
         },
     };
     let open = Arc::new(AtomicUsize::new(0));
-    let mut listeners = Vec::new();
+    let websockets = spec.settings.protocol == crate::config::Protocol::WebSockets;
+    if websockets {
+        log!(logger, INFORMATION, "Opening websockets listen socket on port {}.", spec.port);
+    }
+    let mut sockets = Vec::new();
     for addr in addresses {
         let family = if addr.is_ipv4() { "ipv4" } else { "ipv6" };
-        log!(logger, INFORMATION, "Opening {family} listen socket on port {}.", spec.port);
+        if !websockets {
+            log!(logger, INFORMATION, "Opening {family} listen socket on port {}.", spec.port);
+        }
         match bind_socket(addr) {
-            Ok(socket) => listeners.push(Listener {
-                socket,
-                settings: spec.settings.clone(),
-                index: spec.listener,
-                open: Arc::clone(&open),
-            }),
+            Ok(socket) => sockets.push(socket),
             Err(err) => {
                 log!(logger, ERROR, "Error: {}", io_error_text(&err));
                 if spec.port < 1024 && err.kind() == std::io::ErrorKind::PermissionDenied {
@@ -95,7 +107,21 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Vec<Listener> {
             }
         }
     }
-    listeners
+    let upgrades = Upgrades::of(&spec.settings).inspect_err(|err| {
+        for line in &err.lines {
+            log!(logger, ERROR, "{line}");
+        }
+    })?;
+    Ok(sockets
+        .into_iter()
+        .map(|socket| Listener {
+            socket,
+            settings: spec.settings.clone(),
+            index: spec.listener,
+            open: Arc::clone(&open),
+            upgrades: upgrades.clone(),
+        })
+        .collect())
 }
 
 /// The OS error text without Rust's ` (os error N)` suffix, as strerror prints it.

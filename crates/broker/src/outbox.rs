@@ -1,8 +1,8 @@
 //! The queue from the driver to one connection task: the driver encodes packets straight into
 //! a byte buffer shared with the task, which takes everything queued at once and writes it
-//! with one (vectored) call. A large PUBLISH payload is not copied: the queue holds the
-//! encoded header and a reference to the payload, so fanning one message out to many
-//! subscribers copies it only into the kernel. Bounded by the bytes it holds: bursts to a
+//! with one (vectored) call. A large PUBLISH is not copied: the queue holds references to its
+//! encoded header and to its payload, both shared with every other subscriber's queue (see
+//! `headers`), so fanning one message out copies it only into the kernel. Bounded by the bytes it holds: bursts to a
 //! briefly slow reader are absorbed, while a client that stops reading fills its own budget
 //! and nothing more.
 //!
@@ -12,7 +12,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use bytes::{BufMut as _, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use mqtt_codec::{EncodeError, Packet, ProtocolVersion, QoS};
 
 /// Bytes one connection may have waiting before QoS 0 messages to it are dropped: about
@@ -22,8 +22,9 @@ pub(crate) const SOFT_LIMIT: usize = 64 * 1024 * 1024;
 pub(crate) const HARD_LIMIT: usize = 2 * SOFT_LIMIT;
 /// First allocation of an empty buffer, so that a burst does not regrow it from a few bytes.
 const FIRST_CAPACITY: usize = 2 * 1024;
-/// Payloads from this size on are queued by reference instead of copied.
-const SHARED_PAYLOAD_MIN: usize = 1024;
+/// Payloads from this size on are queued by reference ([`OutboxSender::push_shared`]) instead
+/// of copied.
+pub(crate) const SHARED_PAYLOAD_MIN: usize = 1024;
 
 /// Why a packet was not queued.
 #[derive(Debug, PartialEq, Eq)]
@@ -78,89 +79,92 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 impl OutboxSender {
-    /// Encodes `packet` for `version` into the outbox unless the connection's budget is spent,
-    /// and wakes the task if it waits. Returns the packet's encoded size.
-    pub(crate) fn push(&self, packet: Packet, version: ProtocolVersion) -> Result<usize, Refused> {
-        let (waker, size) = {
-            let mut state = lock(&self.state);
-            if state.gone {
-                return Err(Refused::Overflow);
+    /// Encodes `packet` for `version` into the outbox unless the connection's budget is spent;
+    /// returns its encoded size. The task is not woken until [`Self::wake`], so that it takes a
+    /// whole batch at once.
+    pub(crate) fn push(&self, packet: &Packet, version: ProtocolVersion) -> Result<usize, Refused> {
+        let qos0 = matches!(packet, Packet::Publish(publish) if publish.qos == QoS::AtMostOnce);
+        self.queue(qos0, |state| {
+            if state.buffer.capacity() - state.buffer.len() < 64 {
+                state.buffer.reserve(FIRST_CAPACITY);
             }
-            let qos0 =
-                matches!(&packet, Packet::Publish(publish) if publish.qos == QoS::AtMostOnce);
-            let mark = (state.chunks.len(), state.buffer.len());
-            let size = state.encode(packet, version).map_err(Refused::Unencodable)?;
-            let total = state.unwritten as usize + size;
-            let refused = if total > HARD_LIMIT {
-                Some(Refused::Overflow)
-            } else if total > SOFT_LIMIT && qos0 {
-                Some(Refused::Dropped)
-            } else {
-                None
-            };
-            if let Some(refused) = refused {
-                state.undo(mark);
-                return Err(refused);
+            let start = state.buffer.len();
+            mqtt_codec::encode(packet, version, u32::MAX, &mut state.buffer)
+                .map_err(Refused::Unencodable)?;
+            Ok(state.buffer.len() - start)
+        })
+    }
+
+    /// Queues a PUBLISH as its encoded `header` (see `mqtt_codec::encode_publish_header`)
+    /// and a reference to its `payload`, unless the connection's budget is spent. Neither is
+    /// copied: both may be shared with other outboxes. As [`Self::push`], does not wake.
+    pub(crate) fn push_shared(
+        &self,
+        header: Bytes,
+        payload: Bytes,
+        qos0: bool,
+    ) -> Result<usize, Refused> {
+        self.queue(qos0, |state| {
+            if !state.buffer.is_empty() {
+                let before = state.buffer.split().freeze();
+                state.chunks.push(before);
             }
-            // At most HARD_LIMIT, checked above.
-            state.unwritten = u32::try_from(total).unwrap_or(u32::MAX);
-            (state.waker.take(), size)
-        };
+            let size = header.len() + payload.len();
+            state.chunks.push(header);
+            state.chunks.push(payload);
+            Ok(size)
+        })
+    }
+
+    /// Wakes the task if it waits (for what was pushed since it last took the queue).
+    pub(crate) fn wake(&self) {
+        let waker = lock(&self.state).waker.take();
         if let Some(waker) = waker {
             waker.wake();
         }
+    }
+
+    /// Runs `append` (which queues one packet and returns its size) and keeps what it queued
+    /// if the budget allows, else takes it back. Returns the size.
+    fn queue(
+        &self,
+        qos0: bool,
+        append: impl FnOnce(&mut State) -> Result<usize, Refused>,
+    ) -> Result<usize, Refused> {
+        let mut state = lock(&self.state);
+        if state.gone {
+            return Err(Refused::Overflow);
+        }
+        let mark = (state.chunks.len(), state.buffer.len());
+        let size = append(&mut state)?;
+        let total = state.unwritten as usize + size;
+        let refused = if total > HARD_LIMIT {
+            Some(Refused::Overflow)
+        } else if total > SOFT_LIMIT && qos0 {
+            Some(Refused::Dropped)
+        } else {
+            None
+        };
+        if let Some(refused) = refused {
+            state.undo(mark);
+            return Err(refused);
+        }
+        // At most HARD_LIMIT, checked above.
+        state.unwritten = u32::try_from(total).unwrap_or(u32::MAX);
         Ok(size)
     }
 }
 
 impl State {
-    /// Appends the encoding of `packet`; returns its size.
-    fn encode(
-        &mut self,
-        mut packet: Packet,
-        version: ProtocolVersion,
-    ) -> Result<usize, EncodeError> {
-        if self.buffer.capacity() - self.buffer.len() < 64 {
-            self.buffer.reserve(FIRST_CAPACITY);
-        }
-        let start = self.buffer.len();
-        let payload = match &mut packet {
-            Packet::Publish(publish) if publish.payload.len() >= SHARED_PAYLOAD_MIN => {
-                std::mem::take(&mut publish.payload)
-            }
-            _ => {
-                mqtt_codec::encode(&packet, version, u32::MAX, &mut self.buffer)?;
-                return Ok(self.buffer.len() - start);
-            }
-        };
-        // The PUBLISH without its payload, then its remaining length corrected to include
-        // the payload, which is queued by reference.
-        mqtt_codec::encode(&packet, version, u32::MAX, &mut self.buffer)?;
-        let bare = self.buffer.split_off(start);
-        let Some((remaining, length_bytes)) = read_varint(&bare[1..]) else {
-            return Err(EncodeError::PacketTooLarge { size: bare.len(), max: u32::MAX });
-        };
-        let total = remaining as usize + payload.len();
-        if total > VARINT_MAX as usize {
-            return Err(EncodeError::PacketTooLarge { size: total, max: VARINT_MAX });
-        }
-        self.buffer.put_u8(bare[0]);
-        write_varint(&mut self.buffer, total);
-        self.buffer.extend_from_slice(&bare[1 + length_bytes..]);
-        let size = self.buffer.len() - start + payload.len();
-        let head = self.buffer.split().freeze();
-        self.chunks.push(head);
-        self.chunks.push(payload);
-        Ok(size)
-    }
-
-    /// Forgets what was encoded since `mark` (a packet that was refused).
+    /// Forgets what was queued since `mark` (a packet that was refused).
     fn undo(&mut self, (chunks, buffered): (usize, usize)) {
         if self.chunks.len() > chunks {
-            // The refused packet closed the buffer into a chunk: put the part before it back.
+            // A shared packet closed the buffer into a chunk first: put that part back.
             let mut before = BytesMut::new();
             for chunk in self.chunks.drain(chunks..).take(1) {
-                before.extend_from_slice(&chunk[..buffered.min(chunk.len())]);
+                if buffered > 0 {
+                    before.extend_from_slice(&chunk[..buffered.min(chunk.len())]);
+                }
             }
             self.buffer = before;
         } else {
@@ -168,9 +172,6 @@ impl State {
         }
     }
 }
-
-/// The largest MQTT remaining length.
-const VARINT_MAX: u32 = 268_435_455;
 
 /// Reads an MQTT variable byte integer; returns it and how many bytes it took.
 pub(crate) fn read_varint(bytes: &[u8]) -> Option<(u32, usize)> {
@@ -182,19 +183,6 @@ pub(crate) fn read_varint(bytes: &[u8]) -> Option<(u32, usize)> {
         }
     }
     None
-}
-
-/// Writes `value` (at most [`VARINT_MAX`]) as an MQTT variable byte integer.
-fn write_varint(out: &mut BytesMut, mut value: usize) {
-    loop {
-        let byte = (value & 0x7F) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.put_u8(byte);
-            return;
-        }
-        out.put_u8(byte | 0x80);
-    }
 }
 
 impl Drop for OutboxSender {
@@ -295,29 +283,29 @@ mod tests {
     #[tokio::test]
     async fn qos0_is_dropped_over_the_soft_limit_and_anything_closes_over_the_hard_one() {
         let (tx, rx) = outbox();
-        assert!(tx.push(publish(QoS::AtMostOnce, SOFT_LIMIT - 1000), V4).is_ok());
-        assert_eq!(tx.push(publish(QoS::AtMostOnce, 2000), V4), Err(Refused::Dropped));
-        assert!(tx.push(publish(QoS::AtLeastOnce, 2000), V4).is_ok());
-        assert_eq!(tx.push(publish(QoS::AtLeastOnce, SOFT_LIMIT), V4), Err(Refused::Overflow));
+        assert!(tx.push(&publish(QoS::AtMostOnce, SOFT_LIMIT - 1000), V4).is_ok());
+        assert_eq!(tx.push(&publish(QoS::AtMostOnce, 2000), V4), Err(Refused::Dropped));
+        assert!(tx.push(&publish(QoS::AtLeastOnce, 2000), V4).is_ok());
+        assert_eq!(tx.push(&publish(QoS::AtLeastOnce, SOFT_LIMIT), V4), Err(Refused::Overflow));
         let mut out = Vec::new();
         assert!(take(&rx, &mut out).await);
         let size: usize = out.iter().map(Bytes::len).sum();
         assert!(size > SOFT_LIMIT, "both accepted packets, encoded");
         rx.written(size, &mut out);
         assert!(out.is_empty() && out.capacity() == 0, "an idle outbox holds no buffer");
-        assert!(tx.push(publish(QoS::AtMostOnce, 2000), V4).is_ok());
+        assert!(tx.push(&publish(QoS::AtMostOnce, 2000), V4).is_ok());
     }
 
     #[tokio::test]
     async fn a_refused_packet_leaves_the_queue_as_it_was() {
         let (tx, rx) = outbox();
-        tx.push(Packet::PingResp, V4).unwrap();
-        tx.push(publish(QoS::AtMostOnce, SOFT_LIMIT - 100), V4).unwrap();
-        tx.push(Packet::PingResp, V4).unwrap();
+        tx.push(&Packet::PingResp, V4).unwrap();
+        tx.push(&publish(QoS::AtMostOnce, SOFT_LIMIT - 100), V4).unwrap();
+        tx.push(&Packet::PingResp, V4).unwrap();
         // Small and large packets over the soft limit: both dropped, nothing else touched.
-        assert_eq!(tx.push(publish(QoS::AtMostOnce, 200), V4), Err(Refused::Dropped));
-        assert_eq!(tx.push(publish(QoS::AtMostOnce, 2000), V4), Err(Refused::Dropped));
-        tx.push(Packet::PingResp, V4).unwrap();
+        assert_eq!(tx.push(&publish(QoS::AtMostOnce, 200), V4), Err(Refused::Dropped));
+        assert_eq!(tx.push(&publish(QoS::AtMostOnce, 2000), V4), Err(Refused::Dropped));
+        tx.push(&Packet::PingResp, V4).unwrap();
         let mut out = Vec::new();
         assert!(take(&rx, &mut out).await);
         let bytes = joined(&out);
@@ -332,8 +320,8 @@ mod tests {
     #[tokio::test]
     async fn packets_arrive_encoded_in_order_and_closing_ends_after_the_rest() {
         let (tx, rx) = outbox();
-        tx.push(Packet::PingResp, V4).unwrap();
-        tx.push(publish(QoS::AtMostOnce, 1), V4).unwrap();
+        tx.push(&Packet::PingResp, V4).unwrap();
+        tx.push(&publish(QoS::AtMostOnce, 1), V4).unwrap();
         drop(tx);
         let mut out = Vec::new();
         assert!(take(&rx, &mut out).await);
@@ -343,48 +331,53 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn large_payloads_are_queued_by_reference_with_the_same_bytes_as_the_codec() {
-        let properties = Properties {
-            content_type: mqtt_codec::MqttString::new("text/plain").ok(),
-            subscription_identifiers: vec![3, 300],
-            ..Properties::default()
-        };
-        // Sizes around the remaining length's byte boundaries.
-        for size in [1024, 16_000, 16_380, 16_384, 2_097_140, 2_097_152] {
-            for version in [V4, ProtocolVersion::V5] {
-                let Packet::Publish(mut packet) = publish(QoS::AtLeastOnce, size) else {
-                    unreachable!()
-                };
-                packet.properties = properties.clone();
-                let packet = Packet::Publish(packet);
-                let mut expected = BytesMut::new();
-                mqtt_codec::encode(&packet, version, u32::MAX, &mut expected).unwrap();
-                let (tx, rx) = outbox();
-                tx.push(Packet::PingResp, version).unwrap();
-                let payload = match &packet {
-                    Packet::Publish(publish) => publish.payload.clone(),
-                    _ => unreachable!(),
-                };
-                tx.push(packet, version).unwrap();
-                let mut out = Vec::new();
-                assert!(take(&rx, &mut out).await);
-                assert_eq!(out.len(), 2, "header chunk, then the payload itself");
-                assert_eq!(out[1].as_ptr(), payload.as_ptr(), "not copied");
-                assert_eq!(&joined(&out)[..2], [0xD0, 0x00]);
-                assert!(joined(&out)[2..] == expected[..], "{size} bytes, {version:?}");
-            }
-        }
+    async fn shared_packets_are_queued_by_reference_in_order() {
+        let header = Bytes::from_static(&[0x30, 0x85, 0x08, 0, 1, b't']);
+        let payload = Bytes::from(vec![7; 1024]);
+        let (tx, rx) = outbox();
+        tx.push(&Packet::PingResp, V4).unwrap();
+        tx.push_shared(header.clone(), payload.clone(), true).unwrap();
+        tx.push(&Packet::PingResp, V4).unwrap();
+        let mut out = Vec::new();
+        assert!(take(&rx, &mut out).await);
+        assert_eq!(out.len(), 4, "what came before, header, payload, what came after");
+        assert_eq!(out[1].as_ptr(), header.as_ptr(), "not copied");
+        assert_eq!(out[2].as_ptr(), payload.as_ptr(), "not copied");
+        let mut expected = vec![0xD0, 0x00];
+        expected.extend_from_slice(&header);
+        expected.extend_from_slice(&payload);
+        expected.extend_from_slice(&[0xD0, 0x00]);
+        assert_eq!(joined(&out), expected);
     }
 
     #[tokio::test]
-    async fn a_waiting_task_is_woken_by_a_push() {
+    async fn a_refused_shared_packet_leaves_the_queue_as_it_was() {
+        let (tx, rx) = outbox();
+        tx.push(&publish(QoS::AtMostOnce, SOFT_LIMIT - 100), V4).unwrap();
+        let big = Bytes::from(vec![1; 2000]);
+        let header = Bytes::from_static(&[0x30, 0xD5, 0x0F, 0, 1, b't']);
+        assert_eq!(tx.push_shared(header.clone(), big.clone(), true), Err(Refused::Dropped));
+        tx.push(&Packet::PingResp, V4).unwrap();
+        assert_eq!(tx.push_shared(header, big, true), Err(Refused::Dropped));
+        let mut out = Vec::new();
+        assert!(take(&rx, &mut out).await);
+        let mut expected = BytesMut::new();
+        for packet in [publish(QoS::AtMostOnce, SOFT_LIMIT - 100), Packet::PingResp] {
+            mqtt_codec::encode(&packet, V4, u32::MAX, &mut expected).unwrap();
+        }
+        assert!(joined(&out) == expected[..], "the queue holds exactly the accepted packets");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_task_is_woken_after_a_push() {
         let (tx, rx) = outbox();
         let task = tokio::spawn(async move {
             let mut out = Vec::new();
             take(&rx, &mut out).await.then(|| joined(&out))
         });
         tokio::task::yield_now().await;
-        tx.push(Packet::PingResp, V4).unwrap();
+        tx.push(&Packet::PingResp, V4).unwrap();
+        tx.wake();
         let got = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
         assert_eq!(got.unwrap().unwrap(), Some(vec![0xD0, 0x00]));
     }
@@ -393,6 +386,6 @@ mod tests {
     async fn a_closed_task_refuses_packets() {
         let (tx, rx) = outbox();
         drop(rx);
-        assert_eq!(tx.push(publish(QoS::AtMostOnce, 1), V4), Err(Refused::Overflow));
+        assert_eq!(tx.push(&publish(QoS::AtMostOnce, 1), V4), Err(Refused::Overflow));
     }
 }

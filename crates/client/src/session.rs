@@ -219,7 +219,7 @@ impl ClientSession {
     /// Queues the CONNECT packet.
     pub fn connect(&mut self, connect: Connect, now: Instant) {
         self.last_in = now;
-        self.queue(Packet::Connect(connect), 0, now);
+        self.queue(Packet::Connect(Box::new(connect)), 0, now);
     }
 
     /// Queues a PUBLISH and returns its message id. QoS 1/2 messages beyond the in-flight

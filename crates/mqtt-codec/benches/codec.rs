@@ -38,7 +38,7 @@ fn connect() -> Packet {
         retain: true,
         properties: Default::default(),
     });
-    Packet::Connect(connect)
+    Packet::Connect(Box::new(connect))
 }
 
 fn wire(packet: &Packet) -> Bytes {

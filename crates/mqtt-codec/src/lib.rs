@@ -14,8 +14,8 @@
 //!
 //! # Layout
 //!
-//! - `packet` — [`Packet`], [`PacketType`], [`decode`] / [`encode`] / [`encoded_len`], and one
-//!   module per packet (`packet/connect.rs` ... `packet/auth.rs`), each with its byte tests.
+//! - `packet` — [`Packet`], [`PacketType`], [`decode`] / [`encode`] / [`encoded_len`] /
+//!   [`encode_publish_header`], and one module per packet (`packet/connect.rs` ... `packet/auth.rs`), each with its byte tests.
 //! - `fixed_header` — packet type, flags and remaining length; "is a whole packet buffered?".
 //! - `reader` / `writer` — bounded field reader (rejects trailing bytes) and encoding primitives.
 //! - `properties` — [`Properties`] and which property each packet allows.
@@ -58,7 +58,7 @@ pub use crate::error::{DecodeError, EncodeError, Spec, Violation};
 pub use crate::packet::{
     Ack, Auth, ConnAck, Connect, Disconnect, MAX_PACKET_SIZE, Packet, PacketType, Publish,
     RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe, Will, decode,
-    encode, encoded_len,
+    encode, encode_publish_header, encoded_len,
 };
 pub use crate::properties::Properties;
 pub use crate::reason::ReasonCode;

@@ -125,14 +125,14 @@ impl fmt::Display for PacketType {
 /// One MQTT control packet, the same model for 3.1, 3.1.1 and 5.0. Fields that a version does
 /// not have (properties, most reason codes) are empty / `Success` when decoded from 3.x and are
 /// not written when encoding for 3.x.
+///
+/// CONNECT (two sets of properties, one for the will) is boxed: it is decoded once per
+/// connection, while every other packet, PUBLISH above all, is moved by value several times on
+/// its way through a broker, so the enum is only as large as a PUBLISH.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "the agreed API holds Connect inline; CONNECT is decoded once per connection, and the hot variants (PUBLISH, acks) are half its size"
-)]
 pub enum Packet {
     /// CONNECT.
-    Connect(Connect),
+    Connect(Box<Connect>),
     /// CONNACK.
     ConnAck(ConnAck),
     /// PUBLISH.
@@ -235,7 +235,7 @@ impl Packet {
 
 impl From<Connect> for Packet {
     fn from(p: Connect) -> Self {
-        Self::Connect(p)
+        Self::Connect(Box::new(p))
     }
 }
 impl From<ConnAck> for Packet {
@@ -314,7 +314,7 @@ pub fn decode(
         PacketType::Publish => {
             return Ok(Some(Packet::Publish(Publish::decode(&mut r, header.flags)?)));
         }
-        PacketType::Connect => Packet::Connect(Connect::decode(&mut r)?),
+        PacketType::Connect => Packet::Connect(Box::new(Connect::decode(&mut r)?)),
         PacketType::ConnAck => Packet::ConnAck(ConnAck::decode(&mut r)?),
         PacketType::PubAck => Packet::PubAck(Ack::decode(&mut r)?),
         PacketType::PubRec => Packet::PubRec(Ack::decode(&mut r)?),
@@ -378,6 +378,40 @@ pub fn encode(
     packet.write_body(version, out);
     debug_assert_eq!(out.len() - start, total, "{packet:?}");
     Ok(())
+}
+
+/// Encodes `publish` without its payload: the fixed header (whose remaining length counts the
+/// payload) and the variable header. These bytes followed by `publish.payload` are exactly what
+/// [`encode`] writes, so one payload can go to many clients (or into a vectored write) without
+/// being copied. Returns the number of bytes written.
+///
+/// # Errors
+/// As [`encode`]: [`EncodeError`] if the packet breaks a rule of `version` or is larger than
+/// `max_packet_size`; nothing is written then.
+pub fn encode_publish_header(
+    publish: &Publish,
+    version: ProtocolVersion,
+    max_packet_size: u32,
+    out: &mut BytesMut,
+) -> Result<usize, EncodeError> {
+    let body = publish.body_len(version)?;
+    let total = total_len(body)?;
+    if total > max_packet_size as usize {
+        return Err(EncodeError::PacketTooLarge { size: total, max: max_packet_size });
+    }
+    let header = total - publish.payload.len();
+    out.reserve(header);
+    let start = out.len();
+    // `total_len` proved that `body` fits in a variable byte integer.
+    fixed_header::write(
+        out,
+        PacketType::Publish,
+        publish.flags(),
+        u32::try_from(body).unwrap_or(VARINT_MAX),
+    );
+    publish.write_variable_header(version, out);
+    debug_assert_eq!(out.len() - start, header, "{publish:?}");
+    Ok(header)
 }
 
 /// Bytes that [`encode`] would write for `packet`, fixed header included.

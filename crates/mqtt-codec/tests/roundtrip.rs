@@ -200,7 +200,7 @@ fn connect(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
                 if password.is_some() && username.is_none() && !v.is_v5() {
                     username = Some(MqttString::from_static("user"));
                 }
-                Packet::Connect(Connect {
+                Packet::Connect(Box::new(Connect {
                     protocol: v,
                     clean_start,
                     keep_alive,
@@ -209,7 +209,7 @@ fn connect(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
                     username,
                     password,
                     properties,
-                })
+                }))
             },
         )
 }

@@ -220,7 +220,7 @@ impl Broker {
             Phase::AwaitConnect => match packet {
                 Packet::Connect(connect) => {
                     self.stats.connects += 1;
-                    self.on_connect(conn, connect, now);
+                    self.on_connect(conn, *connect, now);
                 }
                 // [MQTT-3.1.0-1] the first packet must be CONNECT.
                 _ => self.drop_conn(conn, DisconnectReason::ProtocolError, None, now),

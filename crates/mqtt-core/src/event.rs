@@ -19,6 +19,20 @@ pub struct PeerInfo {
     /// [`Config::listener_security`](crate::Config::listener_security) and the per-listener
     /// access hooks. 0 when the broker has one set of security settings.
     pub listener: usize,
+    /// Set when the listener takes the username from the client's TLS certificate
+    /// (`use_identity_as_username`, `use_subject_as_username`); `None` otherwise.
+    pub certificate_username: Option<CertificateUsername>,
+}
+
+/// The username a TLS listener takes from the client's certificate instead of the CONNECT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertificateUsername {
+    /// The certificate's common name (`use_identity_as_username`) or subject
+    /// (`use_subject_as_username`).
+    Name(String),
+    /// No client certificate, or one without the name: the CONNECT is refused with "bad
+    /// username or password", as Mosquitto does.
+    Missing,
 }
 
 /// Why a connection ended without the core asking for it (input of `Broker::handle_closed`).

@@ -13,10 +13,10 @@
 //! fn first_connection(now: Instant) {
 //!     let mut broker = Broker::new(Config::default(), 42);
 //!     let conn = ConnId(1);
-//!     broker.handle_open(conn, PeerInfo { address: "127.0.0.1".into(), port: 50000, listener: 0 }, now);
+//!     broker.handle_open(conn, PeerInfo { address: "127.0.0.1".into(), port: 50000, listener: 0, certificate_username: None }, now);
 //!     let mut connect = Connect::new(ProtocolVersion::V3_1_1, MqttString::from_static("sensor"));
 //!     connect.keep_alive = 60;
-//!     broker.handle_packet(conn, Packet::Connect(connect), now);
+//!     broker.handle_packet(conn, Packet::Connect(Box::new(connect)), now);
 //!     while let Some(output) = broker.poll_output() {
 //!         match output {
 //!             Output::Send { conn, packet } => { /* encode `packet`, write it to `conn` */ }
@@ -32,7 +32,7 @@
 //! # Layout
 //! - `broker`: [`Broker`] and its packet handlers (`connect`, `publish`, `route`, `subscribe`,
 //!   `lifecycle`), and the `$SYS` publisher (`sys`).
-//! - `event`: [`ConnId`], [`PeerInfo`], [`CloseCause`], [`Output`], [`LogEvent`].
+//! - `event`: [`ConnId`], [`PeerInfo`], [`CertificateUsername`], [`CloseCause`], [`Output`], [`LogEvent`].
 //! - `config`: [`Config`], Mosquitto's defaults.
 //! - `access`: the [`AccessControl`] hook that [`acl`] implements.
 //! - `topic`, `topic_tree`: filter matching and the subscription trie (`$`-topics, `$share`).
@@ -79,5 +79,6 @@ pub use broker::{Broker, Stats};
 pub use config::{Config, ListenerSecurity};
 pub use conn::{ConnIdHasher, ConnMap};
 pub use event::{
-    CloseCause, ConnId, DisconnectReason, DropReason, LogEvent, Output, PeerInfo, WillInfo,
+    CertificateUsername, CloseCause, ConnId, DisconnectReason, DropReason, LogEvent, Output,
+    PeerInfo, WillInfo,
 };

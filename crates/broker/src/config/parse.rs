@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::{Config, ConfigError, ListenerConfig, LogDest, LogTypes};
+use super::{Config, ConfigError, ListenerConfig, LogDest, LogTypes, Protocol};
 
 /// Reads the `*.conf` files of an `include_dir` directory: `(shown name, contents)` in order,
 /// or the message of the error.
@@ -20,7 +20,53 @@ pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigError> {
     let mut config = Config::default();
     parse_into(&mut config, text.as_bytes(), file_name, None)
         .map_err(|err| ConfigError { notices: config.notices.clone(), ..err })?;
+    check_listeners(&config, file_name)?;
     Ok(config)
+}
+
+/// Checks that each listener's TLS options fit together, once the whole file is read (they
+/// may come in any order). Mosquitto 2.0.11 silently runs a listener without TLS when
+/// `keyfile` is missing, or ignores `cafile` without `certfile`; culex refuses both.
+pub(super) fn check_listeners(config: &Config, file_name: &str) -> Result<(), ConfigError> {
+    let fail = |message: String| ConfigError {
+        file: file_name.to_owned(),
+        line: 0,
+        message,
+        notices: config.notices.clone(),
+    };
+    for listener in std::iter::once(&config.default_listener).chain(&config.listeners) {
+        let tls = &listener.tls;
+        let port = listener.port;
+        if tls.certfile.is_some() != tls.keyfile.is_some() {
+            return Err(fail(format!(
+                "Both certfile and keyfile must be provided to enable a TLS listener (listener \
+                 on port {port})."
+            )));
+        }
+        let needs_tls = [
+            ("cafile", tls.cafile.is_some()),
+            ("capath", tls.capath.is_some()),
+            ("require_certificate", tls.require_certificate),
+            ("tls_version", tls.tls_version.is_some()),
+            ("use_identity_as_username", tls.use_identity_as_username),
+            ("use_subject_as_username", tls.use_subject_as_username),
+        ];
+        if let Some((name, _)) = needs_tls.iter().find(|(_, given)| *given) {
+            if !tls.enabled() {
+                return Err(fail(format!(
+                    "{name} needs certfile and keyfile on the same listener (listener on port \
+                     {port} does not use TLS)."
+                )));
+            }
+        }
+        if tls.require_certificate && tls.cafile.is_none() && tls.capath.is_none() {
+            return Err(fail(format!(
+                "require_certificate needs cafile or capath to check client certificates \
+                 (listener on port {port})."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Parses `bytes` into `config`. `include` is `Some` only for the main file.
@@ -128,6 +174,42 @@ impl State {
                 let address = self.unique_string(name, value)?;
                 config.default_listener.bind_address = Some(address);
                 config.default_listener_declared = true;
+            }
+            "protocol" => {
+                current_listener(config).protocol = match first_token(name, value)? {
+                    "mqtt" => Protocol::Mqtt,
+                    "websockets" => Protocol::WebSockets,
+                    other => return Err(format!("Invalid protocol value ({other}).")),
+                };
+            }
+            "cafile" | "capath" | "certfile" | "keyfile" | "tls_version" => {
+                let tls = &mut current_listener(config).tls;
+                let slot = match name {
+                    "cafile" => &mut tls.cafile,
+                    "capath" => &mut tls.capath,
+                    "certfile" => &mut tls.certfile,
+                    "keyfile" => &mut tls.keyfile,
+                    _ => &mut tls.tls_version,
+                };
+                *slot = Some(once_in_scope(slot, name, value)?);
+            }
+            "require_certificate" => {
+                current_listener(config).tls.require_certificate = bool_value(name, value)?;
+            }
+            "use_identity_as_username" => {
+                current_listener(config).tls.use_identity_as_username = bool_value(name, value)?;
+            }
+            "use_subject_as_username" => {
+                current_listener(config).tls.use_subject_as_username = bool_value(name, value)?;
+            }
+            other if RUSTLS_CANNOT.iter().any(|(option, _)| *option == other) => {
+                let why = RUSTLS_CANNOT
+                    .iter()
+                    .find(|(option, _)| *option == other)
+                    .map_or("", |(_, why)| why);
+                return Err(format!(
+                    "The \"{other}\" option is not supported by culex's TLS (rustls): {why}"
+                ));
             }
             "max_connections" => {
                 let limit = int_value(name, value)?;
@@ -326,16 +408,9 @@ const UNSUPPORTED: &[&str] = &[
     "allow_duplicate_messages",
     "auth_plugin",
     "bind_interface",
-    "cafile",
-    "capath",
-    "certfile",
     "check_retain_source",
-    "ciphers",
     "connection",
-    "crlfile",
-    "dhparamfile",
     "http_dir",
-    "keyfile",
     "log_facility",
     "log_timestamp_format",
     "max_inflight_bytes",
@@ -344,19 +419,32 @@ const UNSUPPORTED: &[&str] = &[
     "memory_limit",
     "mount_point",
     "plugin",
-    "protocol",
-    "psk_file",
-    "psk_hint",
     "queue_qos0_messages",
-    "require_certificate",
     "set_tcp_nodelay",
     "socket_domain",
-    "tls_version",
-    "use_identity_as_username",
-    "use_subject_as_username",
     "use_username_as_clientid",
     "user",
+    "websockets_headers_size",
     "websockets_log_level",
+];
+
+/// TLS options that rustls cannot honour, and why: refused rather than ignored.
+const RUSTLS_CANNOT: &[(&str, &str)] = &[
+    (
+        "ciphers",
+        "it takes an OpenSSL cipher list; culex offers rustls's default TLS 1.2 and 1.3 suites.",
+    ),
+    (
+        "ciphers_tls1.3",
+        "it takes an OpenSSL cipher list; culex offers rustls's default TLS 1.3 suites.",
+    ),
+    ("crlfile", "certificate revocation lists are not supported yet."),
+    ("dhparamfile", "rustls offers no finite-field Diffie-Hellman key exchange."),
+    ("psk_file", "rustls has no pre-shared-key cipher suites."),
+    ("psk_hint", "rustls has no pre-shared-key cipher suites."),
+    ("tls_engine", "OpenSSL engines do not exist in rustls."),
+    ("tls_engine_kpass_sha1", "OpenSSL engines do not exist in rustls."),
+    ("tls_keyform", "keys are read from PEM files only."),
 ];
 
 /// One `log_dest` line: destinations add up, `none` clears them, one `file` at most.

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use super::parse::{atoi, parse_into};
-use super::{Config, ConfigError, ListenSpec, ListenerConfig, LogTypes, parse};
+use super::{
+    Config, ConfigError, ListenSpec, ListenerConfig, LogTypes, Protocol, TlsOptions, parse,
+};
 
 fn ok(text: &str) -> Config {
     parse(text, "test.conf").unwrap_or_else(|err| panic!("{text:?} should parse: {err:?}"))
@@ -514,4 +516,79 @@ fn per_listener_settings_gives_each_listener_its_own_security() {
     let config = ok("allow_anonymous true\nlistener 1884\nlistener 1885");
     let specs = config.listen_specs(&[]);
     assert_eq!(config.security_for(&specs[0].settings), config.security_for(&specs[1].settings));
+}
+
+#[test]
+fn protocol_and_tls_options_belong_to_their_listener() {
+    let config = ok("listener 8080\nprotocol websockets\nlistener 8883\ncafile /ca.crt\n\
+         certfile /server.crt\nkeyfile /server.key\nrequire_certificate true\n\
+         tls_version tlsv1.3\nuse_identity_as_username true\nlistener 8443\nprotocol websockets\n\
+         capath /cas\ncertfile /s.crt\nkeyfile /s.key\nuse_subject_as_username 1\n");
+    let [ws, mqtts, wss] = &config.listeners[..] else { panic!("three listeners") };
+    assert_eq!(ws.protocol, Protocol::WebSockets);
+    assert!(!ws.tls.enabled());
+    assert_eq!(mqtts.protocol, Protocol::Mqtt);
+    assert_eq!(
+        mqtts.tls,
+        TlsOptions {
+            cafile: Some("/ca.crt".into()),
+            capath: None,
+            certfile: Some("/server.crt".into()),
+            keyfile: Some("/server.key".into()),
+            require_certificate: true,
+            tls_version: Some("tlsv1.3".into()),
+            use_identity_as_username: true,
+            use_subject_as_username: false,
+        }
+    );
+    assert_eq!(wss.protocol, Protocol::WebSockets);
+    assert!(wss.tls.enabled() && wss.tls.use_subject_as_username);
+    assert_eq!(wss.tls.capath.as_deref(), Some("/cas"));
+    assert_eq!(err("listener 1\nprotocol mqtts"), (2, "Invalid protocol value (mqtts).".into()));
+    assert_eq!(
+        err("listener 1\ncertfile /a\ncertfile /b"),
+        (3, "Duplicate certfile value in configuration.".into())
+    );
+    assert_eq!(err("listener 1\nkeyfile"), (2, "Empty keyfile value in configuration.".into()));
+}
+
+#[test]
+fn tls_options_must_fit_together() {
+    let check = |text: &str| {
+        let (line, message) = err(text);
+        assert_eq!(line, 0, "reported for the whole file: {message}");
+        message
+    };
+    assert!(check("listener 8883\ncertfile /s.crt").starts_with("Both certfile and keyfile"));
+    assert!(check("listener 8883\nkeyfile /s.key").contains("listener on port 8883"));
+    assert!(
+        check("listener 1883\ncafile /ca.crt").starts_with("cafile needs certfile and keyfile")
+    );
+    assert!(check("listener 1\nuse_identity_as_username true").starts_with("use_identity"));
+    assert!(
+        check("listener 8883\ncertfile /s\nkeyfile /k\nrequire_certificate true")
+            .starts_with("require_certificate needs cafile or capath")
+    );
+    // In any order within the listener.
+    ok("listener 8883\nrequire_certificate true\ncafile /ca\nkeyfile /k\ncertfile /s");
+    // false is the default: nothing to check.
+    ok("listener 1883\nrequire_certificate false\nuse_identity_as_username false");
+}
+
+#[test]
+fn what_rustls_cannot_do_and_http_dir_stay_refused() {
+    for option in ["ciphers", "ciphers_tls1.3", "crlfile", "dhparamfile", "psk_hint", "tls_engine"]
+    {
+        let (line, message) = err(&format!("listener 8883\n{option} x"));
+        assert_eq!(line, 2);
+        assert!(
+            message.contains(&format!("\"{option}\"")) && message.contains("rustls"),
+            "{message}"
+        );
+    }
+    for option in ["http_dir", "websockets_log_level", "websockets_headers_size"] {
+        let (line, message) = err(&format!("listener 8080\nprotocol websockets\n{option} 1"));
+        assert_eq!(line, 3);
+        assert!(message.contains("does not support"), "{message}");
+    }
 }

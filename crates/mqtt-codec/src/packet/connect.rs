@@ -270,21 +270,21 @@ mod tests {
         let mut connect = Connect::new(ProtocolVersion::V3_1, s("c"));
         connect.keep_alive = 10;
         round_trip(
-            &Packet::Connect(connect.clone()),
+            &Packet::Connect(Box::new(connect.clone())),
             ProtocolVersion::V3_1,
             &[0x10, 15, 0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 3, 0x02, 0, 10, 0, 1, b'c'],
         );
         connect.protocol = ProtocolVersion::V3_1_1;
         connect.clean_start = false;
         round_trip(
-            &Packet::Connect(connect.clone()),
+            &Packet::Connect(Box::new(connect.clone())),
             ProtocolVersion::V3_1_1,
             &[0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x00, 0, 10, 0, 1, b'c'],
         );
         connect.protocol = ProtocolVersion::V5;
         connect.properties.session_expiry_interval = Some(300);
         round_trip(
-            &Packet::Connect(connect),
+            &Packet::Connect(Box::new(connect)),
             ProtocolVersion::V5,
             &[
                 0x10, 19, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x00, 0, 10, 5, 0x11, 0, 0, 1, 0x2C, 0,
@@ -308,7 +308,7 @@ mod tests {
         #[rustfmt::skip]
         let v4 = [0x10, 26, 0, 4, b'M', b'Q', b'T', b'T', 4, 0b1110_1110, 0, 60, 0, 0,
             0, 1, b'w', 0, 3, b'b', b'y', b'e', 0, 1, b'u', 0, 1, b'p'];
-        round_trip(&Packet::Connect(connect.clone()), ProtocolVersion::V3_1_1, &v4);
+        round_trip(&Packet::Connect(Box::new(connect.clone())), ProtocolVersion::V3_1_1, &v4);
 
         connect.protocol = ProtocolVersion::V5;
         connect.username = None;
@@ -318,7 +318,7 @@ mod tests {
         #[rustfmt::skip]
         let v5 = [0x10, 30, 0, 4, b'M', b'Q', b'T', b'T', 5, 0b0110_1110, 0, 60, 0, 0, 0,
             5, 0x18, 0, 0, 0, 5, 0, 1, b'w', 0, 3, b'b', b'y', b'e', 0, 1, b'p'];
-        round_trip(&Packet::Connect(connect), ProtocolVersion::V5, &v5);
+        round_trip(&Packet::Connect(Box::new(connect)), ProtocolVersion::V5, &v5);
     }
 
     #[test]
@@ -368,7 +368,7 @@ mod tests {
         let mut connect = Connect::new(ProtocolVersion::V3_1, s("c"));
         connect.password = Some(Bytes::from_static(b"p"));
         assert_eq!(
-            encode_err(&Packet::Connect(connect), ProtocolVersion::V3_1),
+            encode_err(&Packet::Connect(Box::new(connect)), ProtocolVersion::V3_1),
             "cannot encode: [v3.1.1 MQTT-3.1.2-22] CONNECT: password without a user name"
         );
     }

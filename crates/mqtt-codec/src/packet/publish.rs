@@ -131,6 +131,12 @@ impl Publish {
     }
 
     pub(crate) fn write_body(&self, v: ProtocolVersion, out: &mut BytesMut) {
+        self.write_variable_header(v, out);
+        out.put_slice(&self.payload);
+    }
+
+    /// Writes topic, packet identifier and (v5) properties: the body without the payload.
+    pub(crate) fn write_variable_header(&self, v: ProtocolVersion, out: &mut BytesMut) {
         put_string(out, self.topic.as_mqtt_str());
         if let Some(id) = self.packet_id {
             out.put_u16(id.get());
@@ -138,7 +144,6 @@ impl Publish {
         if v.is_v5() {
             self.properties.write(out);
         }
-        out.put_slice(&self.payload);
     }
 }
 
@@ -215,6 +220,38 @@ mod tests {
             encode_err(&Packet::Publish(p), V4),
             "cannot encode: [v3.1.1 MQTT-4.7.3-1] PUBLISH: empty topic name without a Topic Alias"
         );
+    }
+
+    #[test]
+    fn header_then_payload_is_the_whole_packet() {
+        // Payload sizes around the remaining length's byte boundaries, every version, with
+        // and without packet id and properties.
+        for size in [0, 2, 100, 16_370, 16_384, 2_097_140, 2_097_152] {
+            for version in [V31, V4, V5] {
+                for qos in [QoS::AtMostOnce, QoS::ExactlyOnce] {
+                    let mut p = publish(qos, if qos == QoS::AtMostOnce { 0 } else { 9 });
+                    p.payload = Bytes::from(vec![5; size]);
+                    p.properties.content_type = crate::MqttString::new("text/plain").ok();
+                    p.properties.subscription_identifiers = vec![3, 300];
+                    let mut whole = BytesMut::new();
+                    crate::encode(&Packet::Publish(p.clone()), version, u32::MAX, &mut whole)
+                        .unwrap();
+                    let mut header = BytesMut::from(&b"xy"[..]);
+                    let len =
+                        crate::encode_publish_header(&p, version, u32::MAX, &mut header).unwrap();
+                    assert_eq!(len, header.len() - 2);
+                    header.extend_from_slice(&p.payload);
+                    assert!(header[2..] == whole[..], "{size} bytes, {version:?}, {qos:?}");
+                }
+            }
+        }
+        let p = publish(QoS::AtMostOnce, 0);
+        let mut out = BytesMut::new();
+        assert!(crate::encode_publish_header(&p, V4, 8, &mut out).is_err(), "9 bytes > 8");
+        assert!(
+            crate::encode_publish_header(&publish(QoS::AtMostOnce, 3), V4, 99, &mut out).is_err()
+        );
+        assert!(out.is_empty(), "nothing written on error");
     }
 
     #[test]

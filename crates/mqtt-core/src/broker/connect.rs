@@ -2,11 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use mqtt_codec::{ConnAck, Connect, Packet, Properties, ProtocolVersion, ReasonCode};
+use mqtt_codec::{ConnAck, Connect, MqttString, Packet, Properties, ProtocolVersion, ReasonCode};
 
 use super::Broker;
 use crate::conn::{Authenticating, Phase};
-use crate::event::{ConnId, DisconnectReason, LogEvent, Output, WillInfo};
+use crate::event::{CertificateUsername, ConnId, DisconnectReason, LogEvent, Output, WillInfo};
 use crate::session::{EXPIRY_NEVER, PendingWill, Session, SessionKey};
 use crate::timers::Timer;
 
@@ -74,6 +74,19 @@ impl Broker {
             self.drop_conn(conn, DisconnectReason::ProtocolError, None, now);
             return;
         }
+        let from_certificate =
+            self.conns.get(&conn).and_then(|state| state.peer.certificate_username.clone());
+        if let Some(from_certificate) = from_certificate {
+            self.connect_with_certificate(
+                conn,
+                connect,
+                from_certificate,
+                client_id,
+                assigned,
+                now,
+            );
+            return;
+        }
         let security = self.config.security_of(listener);
         match &connect.username {
             Some(username) if security.password_file => {
@@ -99,6 +112,33 @@ impl Broker {
             }
             _ => self.accept(conn, connect, client_id, assigned, now),
         }
+    }
+
+    /// `use_identity_as_username` / `use_subject_as_username`: the certificate's name replaces
+    /// the CONNECT's username and password, and neither the password file nor
+    /// `allow_anonymous` is consulted (Mosquitto 2.0). Without a name: "bad username or
+    /// password".
+    fn connect_with_certificate(
+        &mut self,
+        conn: ConnId,
+        mut connect: Connect,
+        from_certificate: CertificateUsername,
+        client_id: String,
+        assigned: bool,
+        now: Instant,
+    ) {
+        let name = match from_certificate {
+            CertificateUsername::Name(name) => MqttString::new(&name).ok(),
+            CertificateUsername::Missing => None,
+        };
+        let Some(name) = name else {
+            let code = ReasonCode::BadUserNameOrPassword;
+            self.refuse(conn, code, DisconnectReason::ConnectRefused(code));
+            return;
+        };
+        connect.username = Some(name);
+        connect.password = None;
+        self.accept(conn, connect, client_id, assigned, now);
     }
 
     /// Sends a refusing CONNACK, logs and closes. The connection never had a client id.
@@ -241,8 +281,7 @@ impl Broker {
             properties.retain_available = (!config.retain_available).then_some(0);
             properties.server_keep_alive = server_keep_alive;
             if assigned {
-                properties.assigned_client_identifier =
-                    mqtt_codec::MqttString::new(&client_id).ok();
+                properties.assigned_client_identifier = MqttString::new(&client_id).ok();
             }
         }
         self.send(

@@ -169,7 +169,7 @@ fn second_connect_is_a_protocol_error() {
     let conn = h.connect_with("twice", |c| {
         c.v5();
     });
-    h.send(conn, Packet::Connect(Harness::connect_packet("twice").0));
+    h.send(conn, Packet::Connect(Box::new(Harness::connect_packet("twice").0)));
     assert_eq!(h.disconnect_reason(conn), Some(ReasonCode::ProtocolError));
     assert_eq!(h.closed(conn), Some(&DisconnectReason::ProtocolError));
 }

@@ -36,6 +36,9 @@ pub(crate) struct Harness {
     pub(crate) auth_requests: Vec<(ConnId, String, Option<Bytes>, usize)>,
     /// The listener that connections opened from now on arrive through.
     pub(crate) listener: usize,
+    /// The certificate username of connections opened from now on (a TLS listener with
+    /// `use_identity_as_username`).
+    pub(crate) certificate_username: Option<crate::CertificateUsername>,
 }
 
 impl Default for Harness {
@@ -181,6 +184,7 @@ impl Harness {
             logs: Vec::new(),
             auth_requests: Vec::new(),
             listener: 0,
+            certificate_username: None,
         }
     }
 
@@ -191,7 +195,12 @@ impl Harness {
         self.clients.insert(conn, ClientLog::default());
         self.broker.handle_open(
             conn,
-            PeerInfo { address: "127.0.0.1".into(), port: 40000, listener: self.listener },
+            PeerInfo {
+                address: "127.0.0.1".into(),
+                port: 40000,
+                listener: self.listener,
+                certificate_username: self.certificate_username.clone(),
+            },
             self.now,
         );
         self.pump();
@@ -243,7 +252,7 @@ impl Harness {
         if let Some(client) = self.clients.get_mut(&conn) {
             client.version = Some(builder.0.protocol);
         }
-        self.send(conn, Packet::Connect(builder.0));
+        self.send(conn, Packet::Connect(Box::new(builder.0)));
         conn
     }
 

@@ -7,7 +7,7 @@ use mqtt_codec::{QoS, ReasonCode};
 
 use super::harness::Harness;
 use crate::acl::AclFile;
-use crate::{AccessControl, Config, ListenerSecurity};
+use crate::{AccessControl, CertificateUsername, Config, ListenerSecurity};
 
 /// Listener 0 is open to anonymous clients; listener 1 wants a password and assigns ids
 /// with its own prefix; any other listener falls back to the broker-wide settings.
@@ -98,4 +98,37 @@ fn access_rules_follow_the_listener_also_for_offline_sessions() {
         c.clean(false);
     });
     assert_eq!(h.published_to(back), [("open/a".into(), "for both".into())]);
+}
+
+#[test]
+fn a_certificate_name_replaces_the_connect_credentials() {
+    // A password file and no anonymous access: the certificate still lets the client in,
+    // and the access rules see its name, as with Mosquitto's use_identity_as_username.
+    let mut h = two_listeners();
+    h.broker.set_listener_access_control(vec![None, acl("user client\ntopic readwrite cn/#\n")]);
+    h.listener = 1;
+    h.certificate_username = Some(CertificateUsername::Name("client".into()));
+    let conn = h.try_connect_with("by-cert", |c| {
+        c.username("someone-else").password("ignored");
+    });
+    assert!(h.auth_requests.is_empty(), "no password check");
+    assert_eq!(h.connack(conn).reason, ReasonCode::Success);
+    assert_eq!(h.subscribe(conn, "cn/#", QoS::AtMostOnce), [ReasonCode::Success]);
+    h.publish(conn, "cn/x", "mine");
+    h.publish(conn, "elsewhere", "denied");
+    assert_eq!(h.published_to(conn), [("cn/x".to_owned(), "mine".to_owned())]);
+}
+
+#[test]
+fn a_missing_certificate_name_is_a_bad_username_or_password() {
+    let mut h = two_listeners();
+    h.listener = 0;
+    h.certificate_username = Some(CertificateUsername::Missing);
+    let v3 = h.try_connect_with("v3", |_| {});
+    assert_eq!(h.connack(v3).reason, ReasonCode::BadUserNameOrPassword);
+    assert!(h.closed(v3).is_some());
+    let v5 = h.try_connect_with("v5", |c| {
+        c.v5();
+    });
+    assert_eq!(h.connack(v5).reason, ReasonCode::BadUserNameOrPassword);
 }

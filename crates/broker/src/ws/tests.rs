@@ -1,0 +1,158 @@
+//! The WebSocket adapter against a tungstenite client over an in-memory pipe: MQTT bytes
+//! survive any framing, the subprotocol is negotiated, close and text frames end the stream.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_util::{SinkExt as _, StreamExt as _};
+use mqtt_codec::{Packet, ProtocolVersion};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+
+use super::*;
+
+/// A v3.1.1 CONNECT for client id `c`, then a PINGREQ.
+const CONNECT: &[u8] =
+    &[0x10, 0x0d, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x01, b'c'];
+const PINGREQ: &[u8] = &[0xc0, 0x00];
+
+/// A server-side adapter and the client end, after the upgrade with `protocols` offered.
+async fn pair(protocols: &str) -> (WsStream<DuplexStream>, WebSocketStream<DuplexStream>, String) {
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let mut request = "ws://localhost/mqtt".into_client_request().unwrap();
+    if !protocols.is_empty() {
+        request.headers_mut().insert("Sec-WebSocket-Protocol", protocols.parse().unwrap());
+    }
+    let (server, client) =
+        tokio::join!(accept(server), tokio_tungstenite::client_async(request, client));
+    let (client, response) = client.expect("the upgrade succeeds");
+    let chosen = response
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (server.expect("the server accepts"), client, chosen)
+}
+
+/// Reads from the adapter until `want` bytes have arrived (or the stream ends).
+async fn read_bytes(server: &mut WsStream<DuplexStream>, want: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    while got.len() < want {
+        let mut chunk = [0; 7];
+        let n = tokio::time::timeout(Duration::from_secs(5), server.read(&mut chunk))
+            .await
+            .expect("bytes arrive in time")
+            .expect("reading succeeds");
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&chunk[..n]);
+    }
+    got
+}
+
+fn decode_all(bytes: &[u8]) -> Vec<Packet> {
+    let mut input = BytesMut::from(bytes);
+    let mut packets = Vec::new();
+    while let Some(packet) =
+        mqtt_codec::decode(&mut input, ProtocolVersion::V3_1_1, mqtt_codec::MAX_PACKET_SIZE)
+            .expect("valid packets")
+    {
+        packets.push(packet);
+    }
+    assert!(input.is_empty(), "no bytes left over");
+    packets
+}
+
+#[tokio::test]
+async fn the_mqtt_subprotocol_is_chosen_and_others_are_refused() {
+    assert_eq!(pair("mqtt").await.2, "mqtt");
+    assert_eq!(pair("mqttv3.1").await.2, "mqttv3.1");
+    assert_eq!(pair("foo, mqttv3.1, mqtt").await.2, "mqtt");
+    assert_eq!(pair("").await.2, "", "no subprotocol asked, none answered");
+    let (client, server) = tokio::io::duplex(4096);
+    let mut request = "ws://localhost/mqtt".into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "chat".parse().unwrap());
+    let (server, client) =
+        tokio::join!(accept(server), tokio_tungstenite::client_async(request, client));
+    assert!(server.is_err() && client.is_err());
+}
+
+#[tokio::test]
+async fn a_packet_split_across_frames_is_put_back_together() {
+    let (mut server, mut client, _) = pair("mqtt").await;
+    for part in [&CONNECT[..1], &CONNECT[1..6], &CONNECT[6..]] {
+        client.send(Message::Binary(Bytes::copy_from_slice(part))).await.unwrap();
+    }
+    let bytes = read_bytes(&mut server, CONNECT.len()).await;
+    assert!(matches!(decode_all(&bytes)[..], [Packet::Connect(_)]));
+}
+
+#[tokio::test]
+async fn several_packets_in_one_frame_all_arrive() {
+    let (mut server, mut client, _) = pair("mqtt").await;
+    let frame = [CONNECT, PINGREQ, PINGREQ].concat();
+    client.send(Message::Binary(frame.clone().into())).await.unwrap();
+    let bytes = read_bytes(&mut server, frame.len()).await;
+    assert!(matches!(
+        decode_all(&bytes)[..],
+        [Packet::Connect(_), Packet::PingReq, Packet::PingReq]
+    ));
+}
+
+#[tokio::test]
+async fn pings_are_answered_and_skipped() {
+    let (mut server, mut client, _) = pair("mqtt").await;
+    client.send(Message::Ping(Bytes::from_static(b"hi"))).await.unwrap();
+    client.send(Message::Binary(Bytes::from_static(PINGREQ))).await.unwrap();
+    assert_eq!(read_bytes(&mut server, 2).await, PINGREQ);
+    let pong = tokio::time::timeout(Duration::from_secs(5), client.next()).await.unwrap();
+    assert!(matches!(pong, Some(Ok(Message::Pong(payload))) if payload == "hi"));
+}
+
+#[tokio::test]
+async fn writes_go_out_as_binary_frames_one_per_batch() {
+    let (mut server, mut client, _) = pair("mqtt").await;
+    let slices = [std::io::IoSlice::new(&[0x20, 0x02]), std::io::IoSlice::new(&[0x00, 0x00])];
+    let written = server.write_vectored(&slices).await.unwrap();
+    assert_eq!(written, 4);
+    let frame = tokio::time::timeout(Duration::from_secs(5), client.next()).await.unwrap();
+    assert!(matches!(frame, Some(Ok(Message::Binary(data))) if data[..] == [0x20, 2, 0, 0]));
+}
+
+#[tokio::test]
+async fn a_close_frame_ends_the_stream_and_is_answered() {
+    let (mut server, mut client, _) = pair("mqtt").await;
+    client.send(Message::Binary(Bytes::from_static(PINGREQ))).await.unwrap();
+    client.close(None).await.unwrap();
+    assert_eq!(read_bytes(&mut server, 3).await, PINGREQ, "data, then the end");
+    let mut rest = [0; 4];
+    assert_eq!(server.read(&mut rest).await.unwrap(), 0);
+    let reply = tokio::time::timeout(Duration::from_secs(5), client.next()).await.unwrap();
+    assert!(matches!(reply, Some(Ok(Message::Close(_))) | None), "{reply:?}");
+}
+
+#[tokio::test]
+async fn a_text_frame_is_an_error_and_closes_with_unsupported_data() {
+    let (mut server, mut client, _) = pair("mqtt").await;
+    client.send(Message::text("CONNECT")).await.unwrap();
+    let mut buf = [0; 16];
+    let err = server.read(&mut buf).await.expect_err("text frames are refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    let close = tokio::time::timeout(Duration::from_secs(5), client.next()).await.unwrap();
+    match close {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::Unsupported),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn shutting_down_sends_a_close_frame() {
+    let (mut server, mut client, _) = pair("mqtt").await;
+    server.shutdown().await.unwrap();
+    let close = tokio::time::timeout(Duration::from_secs(5), client.next()).await.unwrap();
+    assert!(matches!(close, Some(Ok(Message::Close(_)))), "{close:?}");
+}
