@@ -7,6 +7,7 @@
 
 mod auth;
 mod broker_auth;
+mod broker_bridge;
 mod broker_cli;
 mod broker_listener;
 mod broker_log;

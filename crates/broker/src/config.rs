@@ -11,6 +11,9 @@
 //!
 //! Any error names the file and line, and the binary exits with status 3.
 
+mod bridge;
+#[cfg(test)]
+mod bridge_tests;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -18,6 +21,7 @@ mod tests;
 use std::path::Path;
 use std::time::Duration;
 
+pub use bridge::{BridgeConfig, BridgeProtocol, BridgeTopic, Direction, RestartTimeout};
 pub(crate) use parse::atoi;
 pub use parse::parse;
 
@@ -114,6 +118,8 @@ pub struct Config {
     pub autosave_on_changes: bool,
     /// Notices Mosquitto prints while reading the file (deprecations), in order.
     pub notices: Vec<String>,
+    /// The `connection` sections (bridges), in file order.
+    pub bridges: Vec<BridgeConfig>,
 }
 
 impl Default for Config {
@@ -152,6 +158,7 @@ impl Default for Config {
             autosave_interval: DEFAULT_AUTOSAVE_INTERVAL,
             autosave_on_changes: false,
             notices: Vec::new(),
+            bridges: Vec::new(),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use mqtt_codec::{DecodeError, Packet, ProtocolVersion, QoS, ReasonCode};
 use mqtt_core::auth::PasswordFile;
 use mqtt_core::snapshot::Snapshot;
-use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, ConnMap, Output, PeerInfo};
+use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, ConnMap, LogEvent, Output, PeerInfo};
 use tokio::sync::mpsc;
 
 use crate::connection;
@@ -36,6 +36,9 @@ pub(crate) enum Event {
     Closed { conn: ConnId, cause: CloseCause },
     /// A password check asked for by the core finished.
     AuthResult { conn: ConnId, allowed: bool },
+    /// A bridge's local (internal) connection: what the core sends to it goes to
+    /// `to_bridge` instead of a socket.
+    Bridge { conn: ConnId, peer: PeerInfo, to_bridge: mpsc::UnboundedSender<Packet> },
 }
 
 /// Instructions from `run` to the driver.
@@ -88,6 +91,9 @@ pub(crate) struct Driver {
     /// Connections with queued packets whose tasks are woken once the current event is
     /// handled, so that each takes everything the event produced in one write.
     unwoken: Vec<ConnId>,
+    /// Bridges' local connections: their packets go to the bridge task (`None` once the core
+    /// closed it). Their connect and disconnect lines are not logged, as in Mosquitto.
+    bridges: ConnMap<Option<mpsc::UnboundedSender<Packet>>>,
 }
 
 /// What the driver keeps while persistence is on.
@@ -154,6 +160,7 @@ impl Driver {
             restored,
             headers: Headers::default(),
             unwoken: Vec::new(),
+            bridges: ConnMap::default(),
         };
         driver.set_security(security);
         driver
@@ -321,6 +328,10 @@ impl Driver {
                 let reason = connection::report_decode_error(&error, &peer, &self.logger);
                 self.broker.handle_decode_error(conn, reason, now);
             }
+            Event::Bridge { conn, peer, to_bridge } => {
+                self.bridges.insert(conn, Some(to_bridge));
+                self.broker.handle_open(conn, peer, now);
+            }
             Event::AuthResult { conn, allowed } => {
                 self.broker.handle_auth_result(conn, allowed, now)
             }
@@ -356,6 +367,12 @@ impl Driver {
     fn route(&mut self, output: Output) {
         match output {
             Output::Send { conn, packet } => self.send(conn, packet),
+            Output::Close { conn, .. } if self.bridges.contains_key(&conn) => {
+                self.bridges.insert(conn, None);
+            }
+            Output::Log(
+                LogEvent::ClientDisconnected { conn, .. } | LogEvent::WillSpecified { conn, .. },
+            ) if self.bridges.contains_key(&conn) => {}
             Output::Close { conn, .. } => {
                 // Dropping the sender lets the task write what is queued, then close.
                 self.forget(conn);
@@ -378,6 +395,12 @@ impl Driver {
     }
 
     fn send(&mut self, conn: ConnId, packet: Packet) {
+        if let Some(bridge) = self.bridges.get(&conn) {
+            if let Some(to_bridge) = bridge {
+                let _ = to_bridge.send(packet);
+            }
+            return;
+        }
         let Some(connection) = self.connections.get(&conn) else { return };
         if self.logger.enabled(crate::config::LogTypes::DEBUG) {
             let id = self.display_id(conn);

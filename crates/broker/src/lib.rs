@@ -7,6 +7,8 @@
 //! - [`mod@log`]: Mosquitto's log line format and `log_type` filtering.
 //! - [`listener`]: binding sockets, the accept loop, `max_connections`.
 //! - `connection`: one task per client: read, decode, encode, write, in batches.
+//! - `bridge`: one task per `connection` section, between an internal connection of the core
+//!   and a `culex-client` connection to the remote broker.
 //! - `driver`: the one task that owns `mqtt_core::Broker` and reads the clock.
 //! - `outbox`: the memory-bounded queue from the driver to one connection.
 //! - `headers`: PUBLISH headers encoded once per message and shared by its subscribers.
@@ -18,6 +20,7 @@
 //! - `ws`: MQTT over WebSockets: the upgrade and the frames-to-bytes adapter.
 #![warn(missing_docs)]
 
+mod bridge;
 pub mod cli;
 pub mod config;
 mod connection;
@@ -142,6 +145,10 @@ pub async fn run_controlled(
         ));
     }
     drop(stopped);
+    for bridge in config.bridges.iter().cloned() {
+        let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
+        bridge::spawn(bridge, conn, shared.events.clone(), Arc::clone(&logger));
+    }
 
     while let Some(control) = controls.recv().await {
         match control {

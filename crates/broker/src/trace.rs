@@ -149,6 +149,7 @@ pub(crate) fn event(logger: &Logger, event: &LogEvent) {
             clean_start,
             keep_alive,
             username,
+            bridge,
             ..
         } => {
             if !logger.connection_enabled(LogTypes::NOTICE) {
@@ -160,7 +161,8 @@ pub(crate) fn event(logger: &Logger, event: &LogEvent) {
                 ProtocolVersion::V5 => 5,
             };
             let mut line = format!(
-                "New client connected from {}:{} as {client_id} (p{p}, c{}, k{keep_alive}",
+                "New {} connected from {}:{} as {client_id} (p{p}, c{}, k{keep_alive}",
+                if *bridge { "bridge" } else { "client" },
                 peer.address,
                 peer.port,
                 u8::from(*clean_start)

@@ -130,6 +130,7 @@ impl Client {
             username,
             password: options.password.clone(),
             properties: options.connect_properties.clone(),
+            bridge: options.bridge,
         })
     }
 

@@ -103,6 +103,9 @@ pub struct ConnectOptions {
     /// Answer a refused CONNACK with DISCONNECT, as mosquitto_sub does (mosquitto_pub does
     /// not). `false` from [`resolve`](Self::resolve).
     pub disconnect_on_refusal: bool,
+    /// Set Mosquitto's bridge bit in the CONNECT's protocol level (`try_private`; 3.x only).
+    /// `false` from [`resolve`](Self::resolve).
+    pub bridge: bool,
 }
 
 /// A client id for MQTT 3.1 clients without `-i`: `mosq-` and 18 random alphanumerics.
@@ -187,6 +190,7 @@ impl ConnectOptions {
             max_inflight: args.max_inflight,
             raw_properties: args.properties.clone(),
             disconnect_on_refusal: false,
+            bridge: false,
         })
     }
 

@@ -209,6 +209,7 @@ fn connect(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
                     username,
                     password,
                     properties,
+                    bridge: false,
                 }))
             },
         )

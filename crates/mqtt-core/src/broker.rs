@@ -19,7 +19,9 @@ use crate::access::{Access, AccessControl, ClientRef};
 use crate::client_id::IdGenerator;
 use crate::config::Config;
 use crate::conn::{Authenticating, Conn, ConnMap, MAX_PENDING_WHILE_AUTHENTICATING, Phase};
-use crate::event::{CloseCause, ConnId, DisconnectReason, LogEvent, Output, PeerInfo};
+use crate::event::{
+    CloseCause, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent, Output, PeerInfo,
+};
 use crate::message::Message;
 use crate::retained::RetainedStore;
 use crate::session::Sessions;
@@ -400,6 +402,9 @@ impl Broker {
         topic: &str,
         access: Access,
     ) -> bool {
+        if listener == INTERNAL_LISTENER {
+            return true;
+        }
         match self.listener_acl.get(listener).unwrap_or(&self.acl) {
             Some(acl) => acl.check(&ClientRef { client_id, username }, topic, access),
             None => true,

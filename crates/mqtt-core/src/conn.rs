@@ -72,6 +72,9 @@ pub(crate) struct Conn {
     pub(crate) topic_alias_max_out: u16,
     /// Topic aliases in both directions, once the first one is set up.
     pub(crate) aliases: Option<Box<Aliases>>,
+    /// A Mosquitto bridge (bridge bit in a 3.x CONNECT): its subscriptions are "no local" and
+    /// "retain as published", so that messages it brought in are not sent back to it.
+    pub(crate) bridge: bool,
 }
 
 impl Conn {
@@ -89,6 +92,7 @@ impl Conn {
             receive_max_out: u16::MAX,
             topic_alias_max_out: 0,
             aliases: None,
+            bridge: false,
         }
     }
 

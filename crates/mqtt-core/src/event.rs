@@ -8,6 +8,11 @@ use mqtt_codec::{Packet, PacketType, ProtocolVersion, QoS, ReasonCode};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(pub u64);
 
+/// The [`PeerInfo::listener`] of the runtime's own clients (the local side of a bridge): no
+/// password check, no `clientid_prefixes`, and no access rules (Mosquitto lets its bridges
+/// read and write any topic, `$SYS` included).
+pub const INTERNAL_LISTENER: usize = usize::MAX;
+
 /// What the runtime knows about the other end of a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerInfo {
@@ -131,6 +136,8 @@ pub enum LogEvent {
         keep_alive: u16,
         /// Username, if any.
         username: Option<String>,
+        /// The CONNECT carried Mosquitto's bridge bit: `New bridge connected …`.
+        bridge: bool,
     },
     /// `Will message specified ({len} bytes) (r{retain}, q{qos}).` + `\t{topic}`, or
     /// `No will message specified.` when `will` is `None`.

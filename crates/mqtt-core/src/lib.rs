@@ -79,6 +79,6 @@ pub use broker::{Broker, Stats};
 pub use config::{Config, ListenerSecurity};
 pub use conn::{ConnIdHasher, ConnMap};
 pub use event::{
-    CertificateUsername, CloseCause, ConnId, DisconnectReason, DropReason, LogEvent, Output,
-    PeerInfo, WillInfo,
+    CertificateUsername, CloseCause, ConnId, DisconnectReason, DropReason, INTERNAL_LISTENER,
+    LogEvent, Output, PeerInfo, WillInfo,
 };

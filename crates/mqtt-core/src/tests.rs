@@ -4,6 +4,7 @@
 pub(crate) mod harness;
 
 mod connect;
+mod internal;
 mod keepalive;
 mod listeners;
 mod persist;

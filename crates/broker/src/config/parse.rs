@@ -66,7 +66,7 @@ pub(super) fn check_listeners(config: &Config, file_name: &str) -> Result<(), Co
             )));
         }
     }
-    Ok(())
+    super::bridge::check(config).map_err(fail)
 }
 
 /// Parses `bytes` into `config`. `include` is `Some` only for the main file.
@@ -127,6 +127,9 @@ struct State {
 
 impl State {
     fn apply(&mut self, config: &mut Config, name: &str, value: &str) -> Result<(), String> {
+        if let Some(result) = super::bridge::apply(config, name, value) {
+            return result;
+        }
         match name {
             "listener" => {
                 let mut tokens = value.split(' ').filter(|t| !t.is_empty());
@@ -409,7 +412,6 @@ const UNSUPPORTED: &[&str] = &[
     "auth_plugin",
     "bind_interface",
     "check_retain_source",
-    "connection",
     "http_dir",
     "log_facility",
     "log_timestamp_format",

@@ -37,6 +37,9 @@ pub struct Connect {
     pub password: Option<Bytes>,
     /// v5 CONNECT properties.
     pub properties: Properties,
+    /// Mosquitto's bridge bit (`try_private`): bit 7 of the protocol level (0x83 / 0x84) says
+    /// that a bridge is connecting. Only 3.x levels carry it, as in Mosquitto.
+    pub bridge: bool,
 }
 
 /// The will message carried by CONNECT.
@@ -67,12 +70,17 @@ impl Connect {
             username: None,
             password: None,
             properties: Properties::default(),
+            bridge: false,
         }
     }
 
     pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
         let name = r.binary("protocol name")?;
-        let level = r.u8("protocol level")?;
+        let raw_level = r.u8("protocol level")?;
+        // Mosquitto's bridges also set the bit on level 5, where it means nothing.
+        let private = raw_level & 0x80 != 0 && matches!(raw_level & 0x7f, 3..=5);
+        let level = if private { raw_level & 0x7f } else { raw_level };
+        let bridge = private && level != 5;
         let protocol = match (&name[..], level) {
             (b"MQIsdp", 3) => ProtocolVersion::V3_1,
             (b"MQTT", 4) => ProtocolVersion::V3_1_1,
@@ -161,6 +169,7 @@ impl Connect {
             username,
             password,
             properties,
+            bridge,
         })
     }
 
@@ -205,7 +214,8 @@ impl Connect {
     pub(crate) fn write_body(&self, out: &mut BytesMut) {
         let v = self.protocol;
         put_binary(out, v.protocol_name().as_bytes());
-        out.put_u8(v.level());
+        let bridge_bit = if self.bridge && !v.is_v5() { 0x80 } else { 0 };
+        out.put_u8(v.level() | bridge_bit);
         let mut flags = 0;
         if self.clean_start {
             flags |= 0x02;

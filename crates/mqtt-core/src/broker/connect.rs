@@ -6,7 +6,9 @@ use mqtt_codec::{ConnAck, Connect, MqttString, Packet, Properties, ProtocolVersi
 
 use super::Broker;
 use crate::conn::{Authenticating, Phase};
-use crate::event::{CertificateUsername, ConnId, DisconnectReason, LogEvent, Output, WillInfo};
+use crate::event::{
+    CertificateUsername, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent, Output, WillInfo,
+};
 use crate::session::{EXPIRY_NEVER, PendingWill, Session, SessionKey};
 use crate::timers::Timer;
 
@@ -16,7 +18,13 @@ impl Broker {
         let version = connect.protocol;
         let Some(state) = self.conns.get_mut(&conn) else { return };
         state.protocol = version;
+        state.bridge = connect.bridge;
         let listener = state.peer.listener;
+        if listener == INTERNAL_LISTENER {
+            let client_id = connect.client_id.as_str().to_owned();
+            self.accept(conn, connect, client_id, false, now);
+            return;
+        }
         if let Some(will) = &connect.will {
             if will.retain && !self.config.retain_available {
                 if version == ProtocolVersion::V5 {
@@ -230,10 +238,12 @@ impl Broker {
             session.will = will;
         }
 
-        // Keep alive: v5 clients get Server Keep Alive when they ask for 0 or too much.
+        // Keep alive: v5 clients get Server Keep Alive when they ask for 0 or too much. The
+        // runtime's own (internal) connections never time out.
         let mut keep_alive = connect.keep_alive;
         let mut server_keep_alive = None;
         if version == ProtocolVersion::V5
+            && listener != INTERNAL_LISTENER
             && (keep_alive == 0 || keep_alive > self.config.max_keepalive)
         {
             keep_alive = self.config.max_keepalive;
@@ -255,8 +265,10 @@ impl Broker {
             self.timers.set(at, Timer::Conn(conn));
         }
         let peer = state.peer.clone();
+        let bridge = state.bridge;
+        let internal = peer.listener == INTERNAL_LISTENER;
 
-        if self.config.connection_messages {
+        if self.config.connection_messages && !internal {
             self.log(LogEvent::ClientConnected {
                 conn,
                 peer,
@@ -265,9 +277,12 @@ impl Broker {
                 clean_start: connect.clean_start,
                 keep_alive: connect.keep_alive,
                 username,
+                bridge,
             });
         }
-        self.log(LogEvent::WillSpecified { conn, will: will_info });
+        if !internal {
+            self.log(LogEvent::WillSpecified { conn, will: will_info });
+        }
 
         let mut properties = Properties::default();
         if version == ProtocolVersion::V5 {

@@ -193,8 +193,9 @@ impl Broker {
         username: Option<&str>,
         topic: &str,
     ) -> bool {
-        acl::reserved_topic_allowed(topic, acl::Access::Write)
-            && self.allowed(listener, client_id, username, topic, Access::Write)
+        listener == crate::event::INTERNAL_LISTENER
+            || acl::reserved_topic_allowed(topic, acl::Access::Write)
+                && self.allowed(listener, client_id, username, topic, Access::Write)
     }
 
     /// PUBREL for an incoming QoS 2 message: route it now, then PUBCOMP.

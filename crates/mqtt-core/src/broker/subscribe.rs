@@ -25,7 +25,9 @@ impl Broker {
         subscribe: Subscribe,
         now: Instant,
     ) {
-        let Some(version) = self.conns.get(&conn).map(|c| c.protocol) else { return };
+        let Some((version, bridge)) = self.conns.get(&conn).map(|c| (c.protocol, c.bridge)) else {
+            return;
+        };
         self.changes += 1;
         let v5 = version == ProtocolVersion::V5;
         let sub_id = subscribe.properties.subscription_identifiers.first().copied();
@@ -72,8 +74,10 @@ impl Broker {
             }
             let opts = SubOpts {
                 qos: options.qos,
-                no_local: v5 && options.no_local,
-                retain_as_published: v5 && options.retain_as_published,
+                // Mosquitto's rule for bridges: nothing they publish comes back to them, and
+                // retained flags pass through unchanged.
+                no_local: bridge || v5 && options.no_local,
+                retain_as_published: bridge || v5 && options.retain_as_published,
                 id: sub_id,
             };
             let existed = self.tree.insert(split.group, split.filter, key, opts);

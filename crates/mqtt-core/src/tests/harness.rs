@@ -218,6 +218,7 @@ impl Harness {
             username: None,
             password: None,
             properties: Properties::default(),
+            bridge: false,
         };
         connect.clean_start = true;
         ConnectBuilder(connect)

@@ -1,0 +1,380 @@
+//! Bridges (`connection` sections): one task per bridge. Its local side is an internal
+//! connection of the core (opened with `INTERNAL_LISTENER`: no password, no ACL), which the
+//! driver feeds with packets instead of a socket: the task speaks MQTT 5 to it, subscribing
+//! with "no local" and "retain as published" to the `out` topics, so messages that came in
+//! over the bridge are never sent back. Its remote side is a `culex-client` connection,
+//! re-opened after `restart_timeout` whenever it is lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use culex_client::{Client, ConnectOptions, Event as RemoteEvent};
+use mqtt_codec::{
+    Ack, Connect, MqttString, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS,
+    RetainHandling, Subscribe, SubscriptionOptions, TopicFilter, TopicName, Will,
+};
+use mqtt_core::acl::filter_matches;
+use mqtt_core::{ConnId, INTERNAL_LISTENER, PeerInfo};
+use tokio::sync::mpsc;
+
+use crate::config::{BridgeConfig, BridgeProtocol, RestartTimeout};
+use crate::driver::Event;
+use crate::log;
+use crate::log::Logger;
+
+/// One bridge's task state.
+struct Bridge {
+    config: BridgeConfig,
+    conn: ConnId,
+    local_id: String,
+    remote_id: String,
+    notification_topic: String,
+    events: mpsc::Sender<Event>,
+    /// Packets the core sends to the bridge's local connection.
+    from_core: mpsc::UnboundedReceiver<Packet>,
+    logger: Arc<Logger>,
+    /// The next packet id for messages published into the core.
+    next_id: PacketId,
+    /// State of the jittered restart back-off, seconds.
+    backoff: u32,
+}
+
+/// Starts the task of `config`, whose local connection is `conn`.
+pub(crate) fn spawn(
+    config: BridgeConfig,
+    conn: ConnId,
+    events: mpsc::Sender<Event>,
+    logger: Arc<Logger>,
+) {
+    let host = hostname();
+    let (to_bridge, from_core) = mpsc::unbounded_channel();
+    let bridge = Bridge {
+        local_id: config.local_clientid(&host),
+        remote_id: config.remote_clientid(&host),
+        notification_topic: config.notification_topic(&host),
+        config,
+        conn,
+        events,
+        from_core,
+        logger,
+        next_id: PacketId::MIN,
+        backoff: 0,
+    };
+    tokio::spawn(bridge.run(to_bridge));
+}
+
+/// The machine's host name, for the default remote client id.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+impl Bridge {
+    async fn run(mut self, to_bridge: mpsc::UnboundedSender<Packet>) {
+        let peer = PeerInfo {
+            address: "bridge".to_owned(),
+            port: 0,
+            listener: INTERNAL_LISTENER,
+            certificate_username: None,
+        };
+        let open = Event::Bridge { conn: self.conn, peer, to_bridge };
+        if self.events.send(open).await.is_err() {
+            return;
+        }
+        let Some(local) = self.local_session() else { return };
+        if !self.to_core(local).await {
+            return;
+        }
+        if self.config.notifications {
+            // As Mosquitto: "not connected" until the first CONNACK.
+            self.notify(b"0").await;
+        }
+        loop {
+            let connected = self.connect().await;
+            if let Some(mut client) = connected {
+                if !self.serve(&mut client).await {
+                    return;
+                }
+                if self.config.notifications {
+                    self.notify(b"0").await;
+                }
+            }
+            let wait = self.restart_delay();
+            let sleep = tokio::time::sleep(wait);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    () = &mut sleep => break,
+                    packet = self.from_core.recv() => match packet {
+                        Some(packet) => {
+                            if !self.on_local(packet, None).await {
+                                return;
+                            }
+                        }
+                        None => return,
+                    },
+                }
+            }
+        }
+    }
+
+    /// The local CONNECT and the SUBSCRIBE of the `out` topics.
+    fn local_session(&self) -> Option<Vec<Packet>> {
+        let client_id = MqttString::new(&self.local_id).ok()?;
+        let mut connect = Connect::new(ProtocolVersion::V5, client_id);
+        // Mosquitto's local_cleansession (default: cleansession). A kept session never
+        // expires, so it is saved with persistence and its subscriptions and queued
+        // messages survive a restart, as Mosquitto's do.
+        let clean = self.config.local_cleansession();
+        connect.clean_start = clean;
+        if !clean {
+            connect.properties.session_expiry_interval = Some(u32::MAX);
+        }
+        connect.keep_alive = 0;
+        let mut packets = vec![Packet::Connect(Box::new(connect))];
+        let mut subscribe = Subscribe::new(PacketId::MIN, Vec::new());
+        for topic in self.config.topics.iter().filter(|t| t.direction.outbound()) {
+            log!(
+                self.logger,
+                DEBUG,
+                "Bridge {} doing local SUBSCRIBE on topic {}",
+                self.local_id,
+                topic.local_topic
+            );
+            let Ok(filter) = TopicFilter::new(&topic.local_topic) else { continue };
+            let options = SubscriptionOptions {
+                qos: QoS::from_u8(topic.qos).unwrap_or(QoS::AtMostOnce),
+                no_local: true,
+                retain_as_published: true,
+                retain_handling: RetainHandling::SendAtSubscribe,
+            };
+            subscribe.filters.push((filter, options));
+        }
+        if !subscribe.filters.is_empty() {
+            packets.push(Packet::Subscribe(subscribe));
+        }
+        Some(packets)
+    }
+
+    /// Hands packets to the core as if the local connection had sent them.
+    async fn to_core(&self, packets: Vec<Packet>) -> bool {
+        self.events.send(Event::Packets { conn: self.conn, packets, bytes: 0 }).await.is_ok()
+    }
+
+    /// Publishes the notification `payload` locally (retained, QoS 1).
+    async fn notify(&mut self, payload: &'static [u8]) {
+        let Ok(topic) = TopicName::new(&self.notification_topic) else { return };
+        let mut publish = Publish::new(topic, Bytes::from_static(payload));
+        publish.qos = QoS::AtLeastOnce;
+        publish.retain = true;
+        publish.packet_id = Some(self.take_id());
+        self.to_core(vec![Packet::Publish(publish)]).await;
+    }
+
+    fn take_id(&mut self) -> PacketId {
+        let id = self.next_id;
+        self.next_id = id.next();
+        id
+    }
+
+    fn restart_delay(&mut self) -> Duration {
+        let seconds = match self.config.restart_timeout {
+            RestartTimeout::Constant(seconds) => seconds,
+            RestartTimeout::Backoff { base, cap } => {
+                // Mosquitto's "decorrelated jitter": random between base and 3 × the last.
+                let high = (self.backoff.max(base)).saturating_mul(3);
+                let spread = u64::from(high.saturating_sub(base).max(1));
+                let jitter = u64::from(std::process::id())
+                    ^ std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| u64::from(d.subsec_nanos()));
+                let pick = base.saturating_add(u32::try_from(jitter % spread).unwrap_or(0));
+                self.backoff = pick.min(cap);
+                self.backoff
+            }
+        };
+        Duration::from_secs(u64::from(seconds))
+    }
+
+    /// Connects to the first address and subscribes to the `in` topics.
+    async fn connect(&mut self) -> Option<Client> {
+        let (host, port) = self.config.addresses.first()?.clone();
+        let name = &self.config.name;
+        log!(self.logger, NOTICE, "Connecting bridge (step 1) {name} ({host}:{port})");
+        log!(self.logger, NOTICE, "Connecting bridge (step 2) {name} ({host}:{port})");
+        let protocol = match self.config.protocol {
+            BridgeProtocol::V31 => ProtocolVersion::V3_1,
+            BridgeProtocol::V311 => ProtocolVersion::V3_1_1,
+            BridgeProtocol::V5 => ProtocolVersion::V5,
+        };
+        let will = if self.config.notifications {
+            TopicName::new(&self.notification_topic).ok().map(|topic| Will {
+                topic,
+                payload: Bytes::from_static(b"0"),
+                qos: QoS::AtLeastOnce,
+                retain: true,
+                properties: Properties::default(),
+            })
+        } else {
+            None
+        };
+        let options = ConnectOptions {
+            endpoint: culex_client::options::Endpoint::Tcp { host, port },
+            bind_address: None,
+            nodelay: false,
+            proxy: None,
+            tls: None,
+            protocol,
+            client_id: Some(self.remote_id.clone()),
+            clean_start: self.config.cleansession,
+            keep_alive: self.config.keepalive,
+            username: self.config.remote_username.clone(),
+            password: self.config.remote_password.clone().map(Bytes::from),
+            will,
+            connect_properties: Properties::default(),
+            max_inflight: 20,
+            raw_properties: culex_client::args::RawProperties::default(),
+            disconnect_on_refusal: false,
+            bridge: self.config.try_private,
+        };
+        log!(self.logger, DEBUG, "Bridge {} sending CONNECT", self.remote_id);
+        let mut client = match Client::connect(options, None).await {
+            Ok((client, _)) => client,
+            Err(err) => {
+                log!(self.logger, NOTICE, "Error connecting bridge {name}: {err}");
+                return None;
+            }
+        };
+        log!(self.logger, DEBUG, "Received CONNACK on connection {}.", self.local_id);
+        self.backoff = 0;
+        let v5 = protocol == ProtocolVersion::V5;
+        if self.config.attempt_unsubscribe {
+            for topic in self.config.topics.iter().filter(|t| !t.direction.inbound()) {
+                let Ok(filter) = TopicFilter::new(&topic.remote_topic) else { continue };
+                let _ = client.unsubscribe(vec![filter], Properties::default());
+            }
+        }
+        for topic in self.config.topics.iter().filter(|t| t.direction.inbound()) {
+            let Ok(filter) = TopicFilter::new(&topic.remote_topic) else { continue };
+            let mut options =
+                SubscriptionOptions::new(QoS::from_u8(topic.qos).unwrap_or(QoS::AtMostOnce));
+            options.no_local = v5;
+            options.retain_as_published = v5;
+            let flags = if v5 { 0x0c } else { 0 };
+            if let Ok(mid) = client.subscribe(vec![(filter, options)], Properties::default()) {
+                log!(
+                    self.logger,
+                    DEBUG,
+                    "Bridge {} sending SUBSCRIBE (Mid: {mid}, Topic: {}, QoS: {}, Options: \
+                     0x{flags:02x})",
+                    self.local_id,
+                    topic.remote_topic,
+                    topic.qos
+                );
+            }
+        }
+        if self.config.notifications {
+            if let Ok(topic) = TopicName::new(&self.notification_topic) {
+                let _ = client.publish(
+                    topic,
+                    Bytes::from_static(b"1"),
+                    QoS::AtLeastOnce,
+                    true,
+                    Properties::default(),
+                );
+            }
+            self.notify(b"1").await;
+        }
+        Some(client)
+    }
+
+    /// Forwards in both directions until the remote connection is lost (`true`) or the
+    /// broker stops (`false`).
+    async fn serve(&mut self, client: &mut Client) -> bool {
+        loop {
+            tokio::select! {
+                event = client.next_event() => match event {
+                    Ok(RemoteEvent::Message(message)) => self.on_remote(message).await,
+                    Ok(_) => {}
+                    Err(_) => {
+                        log!(
+                            self.logger,
+                            NOTICE,
+                            "Connection to bridge {} lost, reconnecting.",
+                            self.config.name
+                        );
+                        return true;
+                    }
+                },
+                packet = self.from_core.recv() => match packet {
+                    Some(packet) => {
+                        if !self.on_local(packet, Some(client)).await {
+                            return false;
+                        }
+                    }
+                    None => return false,
+                },
+            }
+        }
+    }
+
+    /// A message from the remote broker: published locally if an `in` topic matches.
+    async fn on_remote(&mut self, message: culex_client::Message) {
+        let Some(topic) = self
+            .config
+            .topics
+            .iter()
+            .find(|t| t.direction.inbound() && filter_matches(&t.remote_topic, &message.topic))
+        else {
+            return;
+        };
+        let Ok(local) = TopicName::new(&topic.to_local(&message.topic)) else { return };
+        let mut publish = Publish::new(local, message.payload);
+        publish.qos = QoS::from_u8(message.qos).unwrap_or(QoS::AtMostOnce);
+        publish.retain = message.retain;
+        if publish.qos != QoS::AtMostOnce {
+            publish.packet_id = Some(self.take_id());
+        }
+        self.to_core(vec![Packet::Publish(publish)]).await;
+    }
+
+    /// A packet from the core to the local connection: messages go to the remote broker
+    /// (dropped while it is not connected), acknowledgements are answered.
+    async fn on_local(&mut self, packet: Packet, client: Option<&mut Client>) -> bool {
+        let reply = match packet {
+            Packet::Publish(publish) => {
+                let ack = publish.packet_id.map(|id| match publish.qos {
+                    QoS::ExactlyOnce => Packet::PubRec(Ack::new(id)),
+                    _ => Packet::PubAck(Ack::new(id)),
+                });
+                if let Some(client) = client {
+                    self.forward(client, publish);
+                }
+                ack
+            }
+            Packet::PubRel(rel) => Some(Packet::PubComp(Ack::new(rel.packet_id))),
+            Packet::PubRec(rec) => Some(Packet::PubRel(Ack::new(rec.packet_id))),
+            Packet::Disconnect(_) => return false,
+            _ => None,
+        };
+        match reply {
+            Some(packet) => self.to_core(vec![packet]).await,
+            None => true,
+        }
+    }
+
+    fn forward(&self, client: &mut Client, publish: Publish) {
+        let Some(topic) = self.config.topics.iter().find(|t| {
+            t.direction.outbound() && filter_matches(&t.local_topic, publish.topic.as_str())
+        }) else {
+            return;
+        };
+        let Ok(remote) = TopicName::new(&topic.to_remote(publish.topic.as_str())) else { return };
+        let retain = publish.retain && self.config.outgoing_retain;
+        let _ = client.publish(remote, publish.payload, publish.qos, retain, Properties::default());
+    }
+}

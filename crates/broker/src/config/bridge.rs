@@ -1,0 +1,449 @@
+//! Bridge sections (`connection <name>` and the options that follow it): their parsing, with
+//! Mosquitto 2.0.11's messages, and the checks made once the whole file is read. The
+//! options culex does not implement are refused here, never parsed and ignored.
+
+use super::Config;
+
+/// Mosquitto's default bridge `keepalive_interval`, in seconds.
+const DEFAULT_BRIDGE_KEEPALIVE: u16 = 60;
+/// The default `restart_timeout`: a random back-off from this base (seconds)…
+const DEFAULT_RESTART_BASE: u32 = 5;
+/// …capped at this many seconds.
+const DEFAULT_RESTART_CAP: u32 = 30;
+
+/// The protocol a bridge speaks to its remote broker (`bridge_protocol_version`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BridgeProtocol {
+    /// `mqttv31`.
+    V31,
+    /// `mqttv311` (the default).
+    V311,
+    /// `mqttv50`.
+    V5,
+}
+
+/// Which way a bridge topic carries messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Remote to local.
+    In,
+    /// Local to remote (the default).
+    Out,
+    /// Both ways.
+    Both,
+}
+
+impl Direction {
+    /// Whether messages go from the remote broker to this one.
+    pub fn inbound(self) -> bool {
+        matches!(self, Self::In | Self::Both)
+    }
+
+    /// Whether messages go from this broker to the remote one.
+    pub fn outbound(self) -> bool {
+        matches!(self, Self::Out | Self::Both)
+    }
+}
+
+/// One `topic` line of a bridge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BridgeTopic {
+    /// Direction (default out).
+    pub direction: Direction,
+    /// QoS of the subscriptions (default 0).
+    pub qos: u8,
+    /// The filter on this broker: local prefix + pattern.
+    pub local_topic: String,
+    /// The filter on the remote broker: remote prefix + pattern.
+    pub remote_topic: String,
+    /// Local prefix (empty for none).
+    pub local_prefix: String,
+    /// Remote prefix (empty for none).
+    pub remote_prefix: String,
+}
+
+impl BridgeTopic {
+    /// The remote topic for local topic `topic` (which matches [`Self::local_topic`]).
+    pub fn to_remote(&self, topic: &str) -> String {
+        let bare = topic.strip_prefix(self.local_prefix.as_str()).unwrap_or(topic);
+        format!("{}{bare}", self.remote_prefix)
+    }
+
+    /// The local topic for remote topic `topic` (which matches [`Self::remote_topic`]).
+    pub fn to_local(&self, topic: &str) -> String {
+        let bare = topic.strip_prefix(self.remote_prefix.as_str()).unwrap_or(topic);
+        format!("{}{bare}", self.local_prefix)
+    }
+}
+
+/// `restart_timeout`: how long to wait before reconnecting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartTimeout {
+    /// One value: always this many seconds.
+    Constant(u32),
+    /// Two values (and the default): Mosquitto's random back-off from `base`, capped.
+    Backoff {
+        /// First delay, seconds.
+        base: u32,
+        /// Largest delay, seconds.
+        cap: u32,
+    },
+}
+
+/// One `connection` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BridgeConfig {
+    /// The connection name.
+    pub name: String,
+    /// `address`/`addresses`: host and port of each remote broker, in order (the first one
+    /// is used).
+    pub addresses: Vec<(String, u16)>,
+    /// `topic` lines, in order.
+    pub topics: Vec<BridgeTopic>,
+    /// `remote_clientid` / `clientid`; `None` = `<hostname>.<name>`.
+    pub remote_clientid: Option<String>,
+    /// `local_clientid`; `None` = `local.<remote_clientid>`.
+    pub local_clientid: Option<String>,
+    /// `remote_username` / `username`.
+    pub remote_username: Option<String>,
+    /// `remote_password` / `password`.
+    pub remote_password: Option<String>,
+    /// `cleansession` (default false): the remote session.
+    pub cleansession: bool,
+    /// `local_cleansession`; `None` = the same as `cleansession`.
+    pub local_cleansession: Option<bool>,
+    /// `bridge_protocol_version` (default mqttv311).
+    pub protocol: BridgeProtocol,
+    /// `keepalive_interval` in seconds (default 60, at least 5).
+    pub keepalive: u16,
+    /// `notifications` (default true).
+    pub notifications: bool,
+    /// `notification_topic`; `None` = `$SYS/broker/connection/<remote_clientid>/state`.
+    pub notification_topic: Option<String>,
+    /// `try_private` (default true).
+    pub try_private: bool,
+    /// `restart_timeout`.
+    pub restart_timeout: RestartTimeout,
+    /// `bridge_attempt_unsubscribe` (default true).
+    pub attempt_unsubscribe: bool,
+    /// `bridge_outgoing_retain` (default true).
+    pub outgoing_retain: bool,
+}
+
+impl BridgeConfig {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            addresses: Vec::new(),
+            topics: Vec::new(),
+            remote_clientid: None,
+            local_clientid: None,
+            remote_username: None,
+            remote_password: None,
+            cleansession: false,
+            local_cleansession: None,
+            protocol: BridgeProtocol::V311,
+            keepalive: DEFAULT_BRIDGE_KEEPALIVE,
+            notifications: true,
+            notification_topic: None,
+            try_private: true,
+            restart_timeout: RestartTimeout::Backoff {
+                base: DEFAULT_RESTART_BASE,
+                cap: DEFAULT_RESTART_CAP,
+            },
+            attempt_unsubscribe: true,
+            outgoing_retain: true,
+        }
+    }
+
+    /// The remote client id: as configured, or `<hostname>.<name>`.
+    pub fn remote_clientid(&self, hostname: &str) -> String {
+        self.remote_clientid.clone().unwrap_or_else(|| format!("{hostname}.{}", self.name))
+    }
+
+    /// The local client id: as configured, or `local.<remote client id>`.
+    pub fn local_clientid(&self, hostname: &str) -> String {
+        self.local_clientid
+            .clone()
+            .unwrap_or_else(|| format!("local.{}", self.remote_clientid(hostname)))
+    }
+
+    /// Whether the local session starts clean (`local_cleansession`, default `cleansession`).
+    pub fn local_cleansession(&self) -> bool {
+        self.local_cleansession.unwrap_or(self.cleansession)
+    }
+
+    /// The notification topic: as configured, or `$SYS/broker/connection/<remote id>/state`.
+    pub fn notification_topic(&self, hostname: &str) -> String {
+        self.notification_topic.clone().unwrap_or_else(|| {
+            format!("$SYS/broker/connection/{}/state", self.remote_clientid(hostname))
+        })
+    }
+}
+
+/// Bridge options culex does not implement: refused with the file and line.
+const UNSUPPORTED: &[&str] = &[
+    "bridge_alpn",
+    "bridge_bind_address",
+    "bridge_cafile",
+    "bridge_capath",
+    "bridge_certfile",
+    "bridge_identity",
+    "bridge_insecure",
+    "bridge_keyfile",
+    "bridge_max_packet_size",
+    "bridge_psk",
+    "bridge_require_ocsp",
+    "bridge_tls_version",
+    "idle_timeout",
+    "local_password",
+    "local_username",
+    "notifications_local_only",
+    "round_robin",
+    "threshold",
+];
+
+/// Applies `name value` if it is a bridge option: `None` when it is not one.
+pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Result<(), String>> {
+    let result = match name {
+        "connection" => connection(config, value),
+        "address"
+        | "addresses"
+        | "topic"
+        | "remote_clientid"
+        | "clientid"
+        | "local_clientid"
+        | "remote_username"
+        | "username"
+        | "remote_password"
+        | "password"
+        | "cleansession"
+        | "local_cleansession"
+        | "bridge_protocol_version"
+        | "keepalive_interval"
+        | "notifications"
+        | "notification_topic"
+        | "try_private"
+        | "start_type"
+        | "restart_timeout"
+        | "bridge_attempt_unsubscribe"
+        | "bridge_outgoing_retain" => {
+            let notices = &mut config.notices;
+            match config.bridges.last_mut() {
+                Some(bridge) => option(bridge, notices, name, value),
+                None => Err("Invalid bridge configuration.".to_owned()),
+            }
+        }
+        other if UNSUPPORTED.contains(&other) => Err(format!(
+            "The \"{other}\" bridge option is a Mosquitto option that culex does not support yet."
+        )),
+        _ => return None,
+    };
+    Some(result)
+}
+
+fn connection(config: &mut Config, value: &str) -> Result<(), String> {
+    let name = string(value, "connection")?;
+    if config.bridges.iter().any(|bridge| bridge.name == name) {
+        return Err(format!("Duplicate bridge name \"{name}\"."));
+    }
+    config.bridges.push(BridgeConfig::new(name));
+    Ok(())
+}
+
+fn option(
+    bridge: &mut BridgeConfig,
+    notices: &mut Vec<String>,
+    name: &str,
+    value: &str,
+) -> Result<(), String> {
+    match name {
+        "address" | "addresses" => {
+            if !bridge.addresses.is_empty() {
+                return Err("Invalid bridge configuration.".to_owned());
+            }
+            string(value, name)?;
+            for token in value.split(' ').filter(|t| !t.is_empty()) {
+                if token.starts_with('#') {
+                    break;
+                }
+                let (host, port) = match token.rsplit_once(':') {
+                    Some((host, port)) => {
+                        let port = super::atoi(port);
+                        let port = u16::try_from(port)
+                            .ok()
+                            .filter(|&p| p != 0)
+                            .ok_or_else(|| format!("Invalid port value ({port})."))?;
+                        (host, port)
+                    }
+                    None => (token, super::DEFAULT_PORT),
+                };
+                bridge.addresses.push((host.to_owned(), port));
+            }
+        }
+        "topic" => topic(bridge, value)?,
+        "remote_clientid" | "clientid" => {
+            once(&mut bridge.remote_clientid, value, name, "bridge remote clientid")?;
+        }
+        "local_clientid" => once(&mut bridge.local_clientid, value, name, "bridge local clientd")?,
+        "remote_username" | "username" => {
+            once(&mut bridge.remote_username, value, name, "bridge remote_username")?;
+        }
+        "remote_password" | "password" => {
+            once(&mut bridge.remote_password, value, name, "bridge remote_password")?;
+        }
+        "notification_topic" => {
+            once(&mut bridge.notification_topic, value, name, "notification_topic")?;
+        }
+        "cleansession" => bridge.cleansession = boolean(value, name)?,
+        "local_cleansession" => bridge.local_cleansession = Some(boolean(value, name)?),
+        "notifications" => bridge.notifications = boolean(value, name)?,
+        "try_private" => bridge.try_private = boolean(value, name)?,
+        "bridge_attempt_unsubscribe" => bridge.attempt_unsubscribe = boolean(value, name)?,
+        "bridge_outgoing_retain" => bridge.outgoing_retain = boolean(value, name)?,
+        "bridge_protocol_version" => {
+            bridge.protocol = match token(value, name)? {
+                "mqttv31" => BridgeProtocol::V31,
+                "mqttv311" => BridgeProtocol::V311,
+                "mqttv50" => BridgeProtocol::V5,
+                other => return Err(format!("Invalid bridge_protocol_version value ({other}).")),
+            };
+        }
+        "keepalive_interval" => {
+            let n = super::atoi(token(value, name)?);
+            if n > 65535 {
+                return Err("Bridge keepalive value too high.".to_owned());
+            }
+            bridge.keepalive = if n < 5 {
+                notices.push("keepalive interval too low, using 5 seconds.".to_owned());
+                5
+            } else {
+                u16::try_from(n).unwrap_or(DEFAULT_BRIDGE_KEEPALIVE)
+            };
+        }
+        "start_type" => match token(value, name)? {
+            "automatic" => {}
+            "manual" => return Err("Manual start_type not supported.".to_owned()),
+            "lazy" | "once" => {
+                return Err(format!(
+                    "start_type {} is a Mosquitto option that culex does not support yet.",
+                    token(value, name)?
+                ));
+            }
+            other => return Err(format!("Invalid start_type value in configuration ({other}).")),
+        },
+        _ => {
+            let mut values = value.split(' ').filter(|t| !t.is_empty()).map(super::atoi);
+            let first =
+                values.next().ok_or_else(|| format!("Empty {name} value in configuration."))?;
+            let low = |n: i64, notices: &mut Vec<String>| {
+                u32::try_from(n).ok().filter(|&n| n >= 1).unwrap_or_else(|| {
+                    notices.push("restart_timeout interval too low, using 1 second.".to_owned());
+                    1
+                })
+            };
+            let base = low(first, notices);
+            bridge.restart_timeout = match values.next() {
+                Some(cap) => RestartTimeout::Backoff { base, cap: low(cap, notices) },
+                None => RestartTimeout::Constant(base),
+            };
+        }
+    }
+    Ok(())
+}
+
+/// `topic <pattern> [in|out|both [qos [local-prefix [remote-prefix]]]]`; `""` is empty.
+fn topic(bridge: &mut BridgeConfig, value: &str) -> Result<(), String> {
+    let mut tokens = value.split(' ').filter(|t| !t.is_empty()).take_while(|t| !t.starts_with('#'));
+    let pattern = tokens.next().ok_or_else(|| "Empty topic value in configuration.".to_owned())?;
+    let unquote = |t: &str| if t == "\"\"" { String::new() } else { t.to_owned() };
+    let direction = match tokens.next() {
+        None | Some("out") => Direction::Out,
+        Some("in") => Direction::In,
+        Some("both") => Direction::Both,
+        Some(other) => return Err(format!("Invalid bridge topic direction '{other}'.")),
+    };
+    let qos = match tokens.next() {
+        None => 0,
+        Some(text) => u8::try_from(super::atoi(text))
+            .ok()
+            .filter(|&q| q <= 2)
+            .ok_or_else(|| format!("Invalid bridge QoS level '{text}'."))?,
+    };
+    let local_prefix = tokens.next().map(unquote).unwrap_or_default();
+    if local_prefix.contains(['+', '#']) {
+        return Err(format!("Invalid bridge topic local prefix '{local_prefix}'."));
+    }
+    let remote_prefix = tokens.next().map(unquote).unwrap_or_default();
+    if remote_prefix.contains(['+', '#']) {
+        return Err(format!("Invalid bridge topic remote prefix '{remote_prefix}'."));
+    }
+    let pattern = unquote(pattern);
+    if pattern.is_empty() && local_prefix.is_empty() && remote_prefix.is_empty() {
+        return Err("Invalid bridge remapping.".to_owned());
+    }
+    bridge.topics.push(BridgeTopic {
+        direction,
+        qos,
+        local_topic: format!("{local_prefix}{pattern}"),
+        remote_topic: format!("{remote_prefix}{pattern}"),
+        local_prefix,
+        remote_prefix,
+    });
+    Ok(())
+}
+
+/// Checks made once the whole file is read (Mosquitto names no line for these).
+pub(super) fn check(config: &Config) -> Result<(), String> {
+    for bridge in &config.bridges {
+        if bridge.addresses.is_empty() {
+            return Err("Invalid bridge configuration: no remote addresses defined.".to_owned());
+        }
+        if bridge.topics.is_empty() {
+            return Err("Invalid bridge configuration: no topics defined.".to_owned());
+        }
+    }
+    // The host name is unknown here; default ids differ by connection name anyway.
+    for (index, bridge) in config.bridges.iter().enumerate() {
+        let id = bridge.local_clientid("<hostname>");
+        if config.bridges[..index].iter().any(|other| other.local_clientid("<hostname>") == id) {
+            return Err(format!(
+                "Bridge local_clientid '{id}' is not unique. Try changing or setting the \
+                 local_clientid value for one of the bridges."
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn string<'v>(value: &'v str, name: &str) -> Result<&'v str, String> {
+    let trimmed = value.trim_matches([' ', '\t']);
+    if trimmed.is_empty() {
+        return Err(format!("Empty {name} value in configuration."));
+    }
+    Ok(trimmed)
+}
+
+fn once(slot: &mut Option<String>, value: &str, name: &str, what: &str) -> Result<(), String> {
+    let text = string(value, name)?;
+    if slot.is_some() {
+        return Err(format!("Duplicate {what} value in configuration."));
+    }
+    *slot = Some(text.to_owned());
+    Ok(())
+}
+
+fn token<'v>(value: &'v str, name: &str) -> Result<&'v str, String> {
+    value
+        .split(' ')
+        .find(|t| !t.is_empty())
+        .ok_or_else(|| format!("Empty {name} value in configuration."))
+}
+
+fn boolean(value: &str, name: &str) -> Result<bool, String> {
+    match token(value, name)? {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        other => Err(format!("Invalid {name} value ({other}).")),
+    }
+}

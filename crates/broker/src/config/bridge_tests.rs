@@ -1,0 +1,215 @@
+//! Unit tests of the bridge sections: defaults, each option, and the messages of Mosquitto
+//! 2.0.11 (checked by running it on the same lines), with the file and line it names.
+
+use super::{BridgeConfig, BridgeProtocol, Config, ConfigError, Direction, RestartTimeout, parse};
+
+const HEAD: &str = "connection br\naddress 127.0.0.1:1884\ntopic a/#\n";
+
+fn ok(text: &str) -> Config {
+    parse(text, "b.conf").unwrap_or_else(|err| panic!("{text:?} should parse: {err:?}"))
+}
+
+/// The one bridge of `HEAD` followed by `extra`.
+fn bridge(extra: &str) -> BridgeConfig {
+    let mut config = ok(&format!("{HEAD}{extra}"));
+    assert_eq!(config.bridges.len(), 1);
+    config.bridges.remove(0)
+}
+
+/// What Mosquitto prints for `text`, without timestamps.
+fn err(text: &str) -> Vec<String> {
+    match parse(text, "b.conf") {
+        Ok(config) => panic!("{text:?} should fail, got {config:?}"),
+        Err(error @ ConfigError { .. }) => error.log_lines(),
+    }
+}
+
+#[test]
+fn defaults_are_mosquittos() {
+    let b = bridge("");
+    assert_eq!(b.name, "br");
+    assert_eq!(b.addresses, [("127.0.0.1".to_owned(), 1884)]);
+    assert_eq!(b.topics.len(), 1);
+    let topic = &b.topics[0];
+    assert_eq!((topic.direction, topic.qos), (Direction::Out, 0));
+    assert_eq!((topic.local_topic.as_str(), topic.remote_topic.as_str()), ("a/#", "a/#"));
+    assert!(!b.cleansession && !b.local_cleansession());
+    assert_eq!(b.protocol, BridgeProtocol::V311);
+    assert_eq!(b.keepalive, 60);
+    assert!(b.notifications && b.try_private && b.attempt_unsubscribe && b.outgoing_retain);
+    assert_eq!(b.restart_timeout, RestartTimeout::Backoff { base: 5, cap: 30 });
+    assert_eq!(b.remote_clientid("host"), "host.br");
+    assert_eq!(b.local_clientid("host"), "local.host.br");
+    assert_eq!(b.notification_topic("host"), "$SYS/broker/connection/host.br/state");
+}
+
+#[test]
+fn every_supported_option_is_read() {
+    let b = bridge(
+        "remote_clientid rid\nlocal_clientid lid\nremote_username ru\nremote_password rp\n\
+         cleansession true\nbridge_protocol_version mqttv50\nkeepalive_interval 30\n\
+         notifications false\nnotification_topic n/t\ntry_private false\nstart_type automatic\n\
+         restart_timeout 2\nbridge_attempt_unsubscribe false\nbridge_outgoing_retain false\n",
+    );
+    assert_eq!(b.remote_clientid("host"), "rid");
+    assert_eq!(b.local_clientid("host"), "lid");
+    assert_eq!(b.remote_username.as_deref(), Some("ru"));
+    assert_eq!(b.remote_password.as_deref(), Some("rp"));
+    assert!(b.cleansession && b.local_cleansession(), "local_cleansession follows cleansession");
+    assert_eq!(b.protocol, BridgeProtocol::V5);
+    assert_eq!(b.keepalive, 30);
+    assert_eq!(b.notification_topic("host"), "n/t");
+    assert!(!b.notifications && !b.try_private && !b.attempt_unsubscribe && !b.outgoing_retain);
+    assert_eq!(b.restart_timeout, RestartTimeout::Constant(2));
+    assert_eq!(
+        bridge("restart_timeout 3 60").restart_timeout,
+        RestartTimeout::Backoff { base: 3, cap: 60 }
+    );
+    let aliases = bridge("clientid c\nusername u\npassword p\nbridge_protocol_version mqttv31\n");
+    assert_eq!(aliases.remote_clientid.as_deref(), Some("c"));
+    assert_eq!(aliases.local_clientid("host"), "local.c");
+    assert_eq!(aliases.notification_topic("host"), "$SYS/broker/connection/c/state");
+    assert_eq!(
+        (aliases.remote_username.as_deref(), aliases.remote_password.as_deref()),
+        (Some("u"), Some("p"))
+    );
+    assert_eq!(aliases.protocol, BridgeProtocol::V31);
+}
+
+#[test]
+fn local_cleansession_can_differ_from_cleansession() {
+    let b = bridge("cleansession true\nlocal_cleansession false\n");
+    assert!(b.cleansession && !b.local_cleansession());
+    let b = bridge("local_cleansession true\n");
+    assert!(!b.cleansession && b.local_cleansession());
+}
+
+#[test]
+fn topics_take_direction_qos_and_prefixes() {
+    let b =
+        bridge("topic b/+ in 1 loc/ rem/\ntopic c both 2 \"\" far/\ntopic \"\" out 0 l/x r/y\n");
+    let [_, b_in, c_both, bare] = &b.topics[..] else { panic!("four topics: {:?}", b.topics) };
+    assert_eq!((b_in.direction, b_in.qos), (Direction::In, 1));
+    assert_eq!((b_in.local_topic.as_str(), b_in.remote_topic.as_str()), ("loc/b/+", "rem/b/+"));
+    assert_eq!(b_in.to_local("rem/b/1"), "loc/b/1");
+    assert_eq!(b_in.to_remote("loc/b/1"), "rem/b/1");
+    assert!(b_in.direction.inbound() && !b_in.direction.outbound());
+    assert_eq!((c_both.direction, c_both.qos), (Direction::Both, 2));
+    assert_eq!((c_both.local_topic.as_str(), c_both.remote_topic.as_str()), ("c", "far/c"));
+    assert!(c_both.direction.inbound() && c_both.direction.outbound());
+    assert_eq!((bare.local_topic.as_str(), bare.remote_topic.as_str()), ("l/x", "r/y"));
+}
+
+#[test]
+fn addresses_default_to_port_1883_and_only_one_line_is_allowed() {
+    let config = ok("connection br\naddresses 10.0.0.1 127.0.0.1:1999\ntopic t\n");
+    assert_eq!(
+        config.bridges[0].addresses,
+        [("10.0.0.1".to_owned(), 1883), ("127.0.0.1".to_owned(), 1999)]
+    );
+    assert_eq!(
+        err("connection br\naddress h:1\naddress h:2\ntopic t\n"),
+        ["Error: Invalid bridge configuration.", "Error found at b.conf:3."]
+    );
+    assert_eq!(
+        err("connection br\naddress h:0\n"),
+        ["Error: Invalid port value (0).", "Error found at b.conf:2."]
+    );
+}
+
+#[test]
+fn mosquittos_messages_name_the_file_and_line() {
+    assert_eq!(
+        err(&format!("{HEAD}connection br\n")),
+        ["Error: Duplicate bridge name \"br\".", "Error found at b.conf:4."]
+    );
+    assert_eq!(
+        err("address 127.0.0.1:1\n"),
+        ["Error: Invalid bridge configuration.", "Error found at b.conf:1."]
+    );
+    assert_eq!(
+        err(&format!("{HEAD}topic x sideways\n")),
+        ["Error: Invalid bridge topic direction 'sideways'.", "Error found at b.conf:4."]
+    );
+    assert_eq!(
+        err(&format!("{HEAD}topic x in 3\n")),
+        ["Error: Invalid bridge QoS level '3'.", "Error found at b.conf:4."]
+    );
+    assert_eq!(
+        err(&format!("{HEAD}topic \"\" in 0 \"\" \"\"\n")),
+        ["Error: Invalid bridge remapping.", "Error found at b.conf:4."]
+    );
+    assert_eq!(
+        err(&format!("{HEAD}start_type manual\n")),
+        ["Error: Manual start_type not supported.", "Error found at b.conf:4."]
+    );
+    assert_eq!(
+        err(&format!("{HEAD}keepalive_interval 70000\n")),
+        ["Error: Bridge keepalive value too high.", "Error found at b.conf:4."]
+    );
+    assert_eq!(
+        err(&format!("{HEAD}remote_clientid a\nclientid b\n")),
+        [
+            "Error: Duplicate bridge remote clientid value in configuration.",
+            "Error found at b.conf:5."
+        ]
+    );
+    assert_eq!(
+        err(&format!("{HEAD}bridge_protocol_version mqttv6\n")),
+        ["Error: Invalid bridge_protocol_version value (mqttv6).", "Error found at b.conf:4."]
+    );
+}
+
+#[test]
+fn whole_file_checks_name_no_line() {
+    assert_eq!(
+        err("connection br\ntopic t\n"),
+        ["Error: Invalid bridge configuration: no remote addresses defined."]
+    );
+    assert_eq!(
+        err("connection br\naddress 127.0.0.1:1\n"),
+        ["Error: Invalid bridge configuration: no topics defined."]
+    );
+    let twice = "local_clientid same\n";
+    assert_eq!(
+        err(&format!("{HEAD}{twice}connection other\naddress h:1\ntopic t\n{twice}")),
+        ["Error: Bridge local_clientid 'same' is not unique. Try changing or setting the \
+         local_clientid value for one of the bridges."]
+    );
+}
+
+#[test]
+fn low_values_are_raised_with_a_notice() {
+    let config = ok(&format!("{HEAD}keepalive_interval 2\nrestart_timeout 0\n"));
+    assert_eq!(config.bridges[0].keepalive, 5);
+    assert_eq!(config.bridges[0].restart_timeout, RestartTimeout::Constant(1));
+    assert!(config.notices.contains(&"keepalive interval too low, using 5 seconds.".to_owned()));
+    assert!(
+        config.notices.contains(&"restart_timeout interval too low, using 1 second.".to_owned())
+    );
+}
+
+#[test]
+fn unsupported_bridge_options_are_refused_not_ignored() {
+    for line in [
+        "bridge_cafile /etc/ca.pem",
+        "bridge_bind_address 127.0.0.1",
+        "round_robin true",
+        "notifications_local_only true",
+        "local_username u",
+        "idle_timeout 60",
+        "bridge_max_packet_size 1000",
+    ] {
+        let lines = err(&format!("{HEAD}{line}\n"));
+        let name = line.split(' ').next().unwrap_or_default();
+        assert!(
+            lines[0].contains(&format!("\"{name}\"")) && lines[0].contains("does not support"),
+            "{lines:?}"
+        );
+        assert_eq!(lines[1], "Error found at b.conf:4.");
+    }
+    for start in ["lazy", "once"] {
+        let lines = err(&format!("{HEAD}start_type {start}\n"));
+        assert!(lines[0].contains("does not support"), "{lines:?}");
+    }
+}

@@ -1,0 +1,212 @@
+//! Bridges between culex and Debian's Mosquitto 2.0.11, both ways round: culex's `connection`
+//! sections carry `out` and `in` topics with prefixes at QoS 1, publish the retained
+//! `$SYS/broker/connection/<remote_clientid>/state`, reconnect after the remote broker
+//! restarts; and a Mosquitto bridge into culex delivers both ways without echoing messages
+//! back (culex honours the bridge bit).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{
+    Background, BrokerProcess, COMMAND_DEADLINE, free_port, our_bin, reference_tool, run,
+};
+
+/// The remote client id of culex's bridge in these tests.
+const REMOTE_ID: &str = "culex-bridge";
+/// Its state topic, on both brokers.
+const STATE: &str = "$SYS/broker/connection/culex-bridge/state";
+/// How long a test watches for a message that must not come (an echo).
+const QUIET: Duration = Duration::from_millis(1500);
+
+/// Debian's mosquitto on `port`, logging everything (its SUBSCRIBE lines say when a
+/// subscriber is ready).
+fn mosquitto(port: u16, extra: &str) -> BrokerProcess {
+    let config =
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\nlog_type all\n{extra}\n");
+    BrokerProcess::start_with(&reference_tool("mosquitto"), port, &config, &[])
+}
+
+/// culex on `port`, logging everything, with `extra` appended.
+fn culex(port: u16, extra: &str) -> BrokerProcess {
+    let config =
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\nlog_type all\n{extra}\n");
+    BrokerProcess::start_with(&our_bin("culex"), port, &config, &[])
+}
+
+/// culex bridging to the broker on `remote`: `out` topic `a/#` (local `loc/`, remote `rem/`)
+/// and `in` topic `b/#` (the same prefixes), both QoS 1.
+fn bridging_culex(remote: u16) -> BrokerProcess {
+    culex(
+        free_port(),
+        &format!(
+            "connection br\naddress 127.0.0.1:{remote}\nremote_clientid {REMOTE_ID}\n\
+             restart_timeout 1\ntopic a/# out 1 loc/ rem/\ntopic b/# in 1 loc/ rem/\n"
+        ),
+    )
+}
+
+/// Waits until `broker` logs that client `id` subscribed.
+fn subscribed(broker: &BrokerProcess, id: &str) {
+    let wanted = format!("Received SUBSCRIBE from {id}");
+    broker.wait_for_log(|line| line == wanted);
+}
+
+/// Starts `mosquitto_sub -i <id>` on `broker` printing `topic qos payload`, and waits until the
+/// broker has its subscription.
+fn subscriber(broker: &BrokerProcess, id: &str, filter: &str) -> Background {
+    let sub = Background::spawn(Command::new(reference_tool("mosquitto_sub")).args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &broker.port.to_string(),
+        "-i",
+        id,
+        "-q",
+        "1",
+        "-t",
+        filter,
+        "-F",
+        "%t %q %p",
+    ]));
+    subscribed(broker, id);
+    sub
+}
+
+/// Publishes once at QoS 1 with `program` (a mosquitto_pub-compatible tool).
+fn publish(program: &std::path::Path, broker: &BrokerProcess, topic: &str, payload: &str) {
+    let done = run(
+        Command::new(program).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &broker.port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            topic,
+            "-m",
+            payload,
+        ]),
+        COMMAND_DEADLINE,
+    );
+    assert_eq!(done.code(), 0, "{} to {topic}: {}", program.display(), done.stderr);
+}
+
+/// Waits until the retained (or next) value of `topic` on `broker` is `wanted`.
+fn wait_for_value(broker: &BrokerProcess, topic: &str, wanted: &str) {
+    let start = Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < COMMAND_DEADLINE {
+        let done = run(
+            Command::new(reference_tool("mosquitto_sub")).args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &broker.port.to_string(),
+                "-t",
+                topic,
+                "-C",
+                "1",
+                "-W",
+                "2",
+            ]),
+            COMMAND_DEADLINE,
+        );
+        last = done.stdout.trim().to_owned();
+        if last == wanted {
+            return;
+        }
+    }
+    panic!("{topic} on port {} stayed {last:?}, expected {wanted:?}", broker.port);
+}
+
+/// Waits until `sub` printed exactly `wanted` and then nothing else for a moment.
+fn exactly(sub: &Background, wanted: &[&str]) {
+    sub.wait_for_lines(wanted.len());
+    std::thread::sleep(QUIET);
+    assert_eq!(sub.lines(), wanted);
+}
+
+#[test]
+fn culex_bridges_out_and_in_topics_to_mosquitto_with_prefixes_at_qos_1() {
+    let remote = mosquitto(free_port(), "");
+    let local = bridging_culex(remote.port);
+    remote.wait_for_log(|line| line.starts_with("New bridge connected from 127.0.0.1:"));
+    subscribed(&remote, REMOTE_ID);
+
+    let far = subscriber(&remote, "far-sub", "rem/#");
+    publish(&our_bin("culex_pub"), &local, "loc/a/1", "outbound");
+    assert_eq!(far.wait_for_lines(1), ["rem/a/1 1 outbound"]);
+
+    let near = subscriber(&local, "near-sub", "loc/#");
+    publish(&reference_tool("mosquitto_pub"), &remote, "rem/b/2", "inbound");
+    assert_eq!(near.wait_for_lines(1), ["loc/b/2 1 inbound"]);
+
+    wait_for_value(&local, STATE, "1");
+    wait_for_value(&remote, STATE, "1");
+    let log = local.log_lines();
+    for wanted in [
+        "Bridge local.culex-bridge doing local SUBSCRIBE on topic loc/a/#".to_owned(),
+        format!("Connecting bridge (step 1) br (127.0.0.1:{})", remote.port),
+        "Bridge culex-bridge sending CONNECT".to_owned(),
+        "Received CONNACK on connection local.culex-bridge.".to_owned(),
+    ] {
+        assert!(log.contains(&wanted), "no {wanted:?} in culex's log:\n{}", log.join("\n"));
+    }
+}
+
+#[test]
+fn culex_reconnects_its_bridge_when_mosquitto_comes_back() {
+    let port = free_port();
+    let remote = mosquitto(port, "");
+    let local = bridging_culex(port);
+    subscribed(&remote, REMOTE_ID);
+    wait_for_value(&local, STATE, "1");
+    let states = Background::spawn(Command::new(reference_tool("mosquitto_sub")).args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &local.port.to_string(),
+        "-t",
+        STATE,
+    ]));
+    assert_eq!(states.wait_for_lines(1), ["1"]);
+
+    let _ = remote.terminate();
+    local.wait_for_log(|line| line == "Connection to bridge br lost, reconnecting.");
+    assert_eq!(states.wait_for_lines(2), ["1", "0"]);
+
+    let remote = mosquitto(port, "");
+    subscribed(&remote, REMOTE_ID);
+    assert_eq!(states.wait_for_lines(3), ["1", "0", "1"]);
+    let far = subscriber(&remote, "far-sub", "rem/#");
+    publish(&our_bin("culex_pub"), &local, "loc/a/again", "after restart");
+    assert_eq!(far.wait_for_lines(1), ["rem/a/again 1 after restart"]);
+    wait_for_value(&remote, STATE, "1");
+}
+
+#[test]
+fn mosquitto_bridges_to_culex_both_ways_without_echo() {
+    let remote = culex(free_port(), "");
+    let local = mosquitto(
+        free_port(),
+        &format!(
+            "connection to-culex\naddress 127.0.0.1:{}\nremote_clientid mq-bridge\n\
+             topic both/# both 1\n",
+            remote.port
+        ),
+    );
+    remote.wait_for_log(|line| {
+        line.starts_with("New bridge connected from 127.0.0.1:") && line.contains(" as mq-bridge ")
+    });
+    subscribed(&remote, "mq-bridge");
+    let on_culex = subscriber(&remote, "culex-side", "both/#");
+    let on_mosquitto = subscriber(&local, "mosquitto-side", "both/#");
+
+    publish(&reference_tool("mosquitto_pub"), &local, "both/from-mosquitto", "m");
+    exactly(&on_culex, &["both/from-mosquitto 1 m"]);
+    publish(&our_bin("culex_pub"), &remote, "both/from-culex", "c");
+    exactly(&on_mosquitto, &["both/from-mosquitto 1 m", "both/from-culex 1 c"]);
+    assert_eq!(on_culex.lines(), ["both/from-mosquitto 1 m", "both/from-culex 1 c"]);
+    wait_for_value(&remote, "$SYS/broker/connection/mq-bridge/state", "1");
+}
