@@ -12,6 +12,7 @@ mod broker_cli;
 mod broker_listener;
 mod broker_log;
 mod broker_node;
+mod broker_options;
 mod broker_paho;
 mod broker_persist;
 mod broker_sys;

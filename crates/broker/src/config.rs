@@ -73,6 +73,9 @@ pub struct Config {
     pub clientid_prefixes: Option<String>,
     /// `max_inflight_messages` (0 = unlimited; default 20).
     pub max_inflight_messages: u16,
+    /// `max_inflight_bytes` (0 = unlimited): payload bytes of outgoing QoS 1/2 messages in
+    /// flight per client.
+    pub max_inflight_bytes: u64,
     /// `max_queued_messages` (0 = unlimited; default 1000).
     pub max_queued_messages: u32,
     /// `max_queued_bytes` (0 = unlimited).
@@ -92,6 +95,15 @@ pub struct Config {
     pub retain_available: bool,
     /// `upgrade_outgoing_qos` (default false).
     pub upgrade_outgoing_qos: bool,
+    /// `allow_duplicate_messages` (deprecated, default false): a client with overlapping
+    /// subscriptions gets one copy per matching subscription.
+    pub allow_duplicate_messages: bool,
+    /// `queue_qos0_messages` (default false): queue QoS 0 messages for offline persistent
+    /// clients too (they count against `max_queued_messages`).
+    pub queue_qos0_messages: bool,
+    /// `set_tcp_nodelay` (default false): set TCP_NODELAY on client sockets, disabling
+    /// Nagle's algorithm.
+    pub set_tcp_nodelay: bool,
     /// `log_type` lines OR-ed together; `None` when the file has none.
     pub log_types: Option<LogTypes>,
     /// `log_dest` lines combined; `None` when the file has none (then stderr).
@@ -100,6 +112,9 @@ pub struct Config {
     pub pid_file: Option<String>,
     /// `log_timestamp` (default true).
     pub log_timestamp: bool,
+    /// `log_timestamp_format`: C `strftime` format of the timestamp (local time); `None` =
+    /// epoch seconds.
+    pub log_timestamp_format: Option<String>,
     /// `connection_messages` (default true).
     pub connection_messages: bool,
     /// `sys_interval` in seconds (default 10; 0 = no `$SYS` topics).
@@ -139,6 +154,7 @@ impl Default for Config {
             max_inflight_messages: DEFAULT_MAX_INFLIGHT,
             max_queued_messages: DEFAULT_MAX_QUEUED,
             max_queued_bytes: 0,
+            max_inflight_bytes: 0,
             message_size_limit: 0,
             max_packet_size: 0,
             max_keepalive: DEFAULT_MAX_KEEPALIVE,
@@ -146,10 +162,14 @@ impl Default for Config {
             persistent_client_expiration: None,
             retain_available: true,
             upgrade_outgoing_qos: false,
+            allow_duplicate_messages: false,
+            queue_qos0_messages: false,
+            set_tcp_nodelay: false,
             log_types: None,
             log_dest: None,
             pid_file: None,
             log_timestamp: true,
+            log_timestamp_format: None,
             connection_messages: true,
             sys_interval: DEFAULT_SYS_INTERVAL,
             persistence: false,
@@ -295,6 +315,27 @@ pub struct ListenerConfig {
     pub protocol: Protocol,
     /// The TLS options; `certfile` and `keyfile` together turn TLS on.
     pub tls: TlsOptions,
+    /// `max_qos` / `maximum_qos` (0..=2, default 2).
+    pub max_qos: u8,
+    /// `use_username_as_clientid` (default false).
+    pub use_username_as_clientid: bool,
+    /// `mount_point`: topic prefix of this listener's clients (no wildcards).
+    pub mount_point: Option<String>,
+    /// `bind_interface`: listen on this network interface's address (of each family), as
+    /// Mosquitto does (it looks the address up rather than using SO_BINDTODEVICE).
+    pub bind_interface: Option<String>,
+    /// `socket_domain`: the one address family to open without a bind address (and to keep
+    /// of a bind address's); `None` = both.
+    pub socket_domain: Option<SocketDomain>,
+}
+
+/// A listener's `socket_domain`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketDomain {
+    /// `ipv4`.
+    Ipv4,
+    /// `ipv6`.
+    Ipv6,
 }
 
 impl Default for ListenerConfig {
@@ -306,6 +347,11 @@ impl Default for ListenerConfig {
             security: SecurityOptions::default(),
             protocol: Protocol::Mqtt,
             tls: TlsOptions::default(),
+            max_qos: 2,
+            use_username_as_clientid: false,
+            mount_point: None,
+            bind_interface: None,
+            socket_domain: None,
         }
     }
 }

@@ -11,7 +11,7 @@ use std::future::{Future, poll_fn};
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::{Buf as _, Bytes, BytesMut};
@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     pub(crate) logger: Arc<Logger>,
     /// Inbound packet limit (`max_packet_size`, 0 = protocol maximum) for new connections.
     pub(crate) max_packet_size: AtomicU32,
+    /// `set_tcp_nodelay`: whether accepted sockets get TCP_NODELAY.
+    pub(crate) set_tcp_nodelay: AtomicBool,
     /// The next connection id.
     pub(crate) next_conn: AtomicU64,
     /// Dropped with the last holder of this struct: once every connection task has ended
@@ -507,6 +509,7 @@ mod tests {
             events,
             logger,
             max_packet_size: AtomicU32::new(0),
+            set_tcp_nodelay: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
             _done: done,
             aborted,

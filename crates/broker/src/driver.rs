@@ -82,6 +82,9 @@ pub(crate) struct Driver {
     logger: Arc<Logger>,
     /// Connections to report closed once the current output drain is done.
     overflowed: Vec<ConnId>,
+    /// The `Received PUBLISH` line of the PUBLISH being handled, logged before the first
+    /// output it causes unless the core dropped the message (see [`trace::received_publish`]).
+    received_publish: Option<String>,
     /// Persistence state; `None` while persistence is off.
     persistence: Option<Persistence>,
     /// The file's contents, restored when the driver starts.
@@ -156,6 +159,7 @@ impl Driver {
             unaccepted: ConnMap::default(),
             logger,
             overflowed: Vec::new(),
+            received_publish: None,
             persistence: persistence.map(|settings| Persistence::new(settings, changes, start)),
             restored,
             headers: Headers::default(),
@@ -314,7 +318,14 @@ impl Driver {
                     } else if self.logger.enabled(crate::config::LogTypes::DEBUG) {
                         // Mosquitto traces packets only from accepted clients.
                         if let Some(id) = self.broker.client_id(conn) {
-                            trace::received(&self.logger, id, &packet);
+                            let options = self.broker.listener_options_of(conn);
+                            if let Packet::Publish(publish) = &packet {
+                                let mount = options.mount_point.as_deref();
+                                let line = trace::received_publish(id, publish, mount);
+                                self.received_publish = Some(line);
+                            } else {
+                                trace::received(&self.logger, id, &packet, options.max_qos);
+                            }
                         }
                     }
                     self.broker.handle_packet(conn, packet, now);
@@ -362,9 +373,22 @@ impl Driver {
                 );
             }
         }
+        // A PUBLISH that caused no output at all (QoS 0, nobody subscribed).
+        if let Some(line) = self.received_publish.take() {
+            log!(self.logger, DEBUG, "{line}");
+        }
     }
 
     fn route(&mut self, output: Output) {
+        if let Some(line) = self.received_publish.take() {
+            let dropped = matches!(
+                &output,
+                Output::Log(LogEvent::PublishDropped { .. } | LogEvent::QosTooHigh { .. })
+            );
+            if !dropped {
+                log!(self.logger, DEBUG, "{line}");
+            }
+        }
         match output {
             Output::Send { conn, packet } => self.send(conn, packet),
             Output::Close { conn, .. } if self.bridges.contains_key(&conn) => {

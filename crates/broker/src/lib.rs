@@ -39,9 +39,10 @@ mod ws;
 use std::future::Future;
 use std::hash::{BuildHasher as _, Hasher as _};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use mqtt_codec::QoS;
 use mqtt_core::snapshot::Snapshot;
 use mqtt_core::{Broker, ConnId, PeerInfo};
 use tokio::sync::{mpsc, watch};
@@ -113,7 +114,7 @@ pub async fn run_controlled(
 ) -> anyhow::Result<()> {
     // Listeners are not reloaded: a reload re-reads the security of the same ones.
     let in_force: Vec<ListenerConfig> = config.listeners_in_force().into_iter().cloned().collect();
-    let broker = Broker::new(core_config(&config, &security), random_seed());
+    let broker = Broker::new(core_config(&config, &security, &in_force), random_seed());
     let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
     let (driver_control, driver_controls) = mpsc::unbounded_channel();
     let persistence = persist::Settings::of(&config);
@@ -127,6 +128,7 @@ pub async fn run_controlled(
         events,
         logger: Arc::clone(&logger),
         max_packet_size: AtomicU32::new(config.max_packet_size),
+        set_tcp_nodelay: AtomicBool::new(config.set_tcp_nodelay),
         next_conn: AtomicU64::new(1),
         _done: done,
         aborted,
@@ -158,7 +160,8 @@ pub async fn run_controlled(
                     continue;
                 };
                 shared.max_packet_size.store(config.max_packet_size, Ordering::Relaxed);
-                let core = Box::new(core_config(&config, &security));
+                shared.set_tcp_nodelay.store(config.set_tcp_nodelay, Ordering::Relaxed);
+                let core = Box::new(core_config(&config, &security, &in_force));
                 let persistence = persist::Settings::of(&config);
                 let _ = driver_control.send(DriverControl::Reload(core, security, persistence));
             }
@@ -229,7 +232,9 @@ async fn accept_loop(
             certificate_username: None,
         };
         trace::new_connection(&shared.logger, &peer, port);
-        let _ = stream.set_nodelay(true);
+        if shared.set_tcp_nodelay.load(Ordering::Relaxed) {
+            let _ = stream.set_nodelay(true);
+        }
         let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
         if let Some(upgrades) = &upgrades {
             // TLS and WebSocket handshakes run in the connection's task, not here.
@@ -247,8 +252,21 @@ async fn accept_loop(
     }
 }
 
-/// The core's settings for a configuration, with one security entry per listener.
-fn core_config(config: &Config, security: &Security) -> mqtt_core::Config {
+/// The core's settings for a configuration, with one security entry per listener and the
+/// options of the listeners opened at startup (`in_force`; listeners are not reloaded).
+fn core_config(
+    config: &Config,
+    security: &Security,
+    in_force: &[ListenerConfig],
+) -> mqtt_core::Config {
+    let listener_options = in_force
+        .iter()
+        .map(|listener| mqtt_core::ListenerOptions {
+            max_qos: QoS::from_u8(listener.max_qos).unwrap_or(QoS::ExactlyOnce),
+            use_username_as_clientid: listener.use_username_as_clientid,
+            mount_point: listener.mount_point.clone(),
+        })
+        .collect();
     let listener_security = security
         .listeners
         .iter()
@@ -263,6 +281,7 @@ fn core_config(config: &Config, security: &Security) -> mqtt_core::Config {
         max_inflight_messages: config.max_inflight_messages,
         max_queued_messages: usize::try_from(config.max_queued_messages).unwrap_or(usize::MAX),
         max_queued_bytes: usize::try_from(config.max_queued_bytes).unwrap_or(usize::MAX),
+        max_inflight_bytes: usize::try_from(config.max_inflight_bytes).unwrap_or(usize::MAX),
         message_size_limit: config.message_size_limit,
         max_packet_size: config.max_packet_size,
         max_keepalive: config.max_keepalive,
@@ -274,6 +293,9 @@ fn core_config(config: &Config, security: &Security) -> mqtt_core::Config {
             ..mqtt_core::ListenerSecurity::default()
         },
         listener_security,
+        listener_options,
+        queue_qos0_messages: config.queue_qos0_messages,
+        allow_duplicate_messages: config.allow_duplicate_messages,
         clientid_prefixes: config.clientid_prefixes.clone(),
         retain_available: config.retain_available,
         upgrade_outgoing_qos: config.upgrade_outgoing_qos,

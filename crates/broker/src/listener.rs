@@ -2,13 +2,13 @@
 //! after the listeners are open), reading a TLS listener's files, and the per-listener
 //! `max_connections` limit.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::config::{ListenSpec, ListenerConfig};
+use crate::config::{ListenSpec, ListenerConfig, SocketDomain};
 use crate::log;
 use crate::log::Logger;
 use crate::tls::TlsError;
@@ -67,8 +67,9 @@ impl Listener {
 /// read here, as Mosquitto reads them when it opens the listener.
 ///
 /// # Errors
-/// When the TLS files or options cannot be used (already logged; Mosquitto then exits 1).
-pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, TlsError> {
+/// When the TLS files or options cannot be used, or `bind_interface` cannot be honoured
+/// (already logged; Mosquitto then exits 1).
+pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, OpenError> {
     let addresses: Vec<SocketAddr> = match &spec.host {
         None => vec![
             SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), spec.port),
@@ -82,6 +83,15 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, TlsErro
             }
         },
     };
+    // `socket_domain`: only that family, whether the addresses come from a bind address or not.
+    let addresses: Vec<SocketAddr> = addresses
+        .into_iter()
+        .filter(|addr| match spec.settings.socket_domain {
+            Some(SocketDomain::Ipv4) => addr.is_ipv4(),
+            Some(SocketDomain::Ipv6) => addr.is_ipv6(),
+            None => true,
+        })
+        .collect();
     let open = Arc::new(AtomicUsize::new(0));
     let websockets = spec.settings.protocol == crate::config::Protocol::WebSockets;
     if websockets {
@@ -93,6 +103,20 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, TlsErro
         if !websockets {
             log!(logger, INFORMATION, "Opening {family} listen socket on port {}.", spec.port);
         }
+        // `bind_interface`, checked after the `Opening` line as Mosquitto does.
+        let addr = match &spec.settings.bind_interface {
+            Some(interface) => {
+                let host = spec.host.as_deref();
+                match on_interface(interface, &[addr], host, interface_addresses) {
+                    Ok(found) => found.first().copied().unwrap_or(addr),
+                    Err(line) => {
+                        log!(logger, ERROR, "{line}");
+                        return Err(OpenError::Interface(line));
+                    }
+                }
+            }
+            None => addr,
+        };
         match bind_socket(addr) {
             Ok(socket) => sockets.push(socket),
             Err(err) => {
@@ -122,6 +146,98 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, TlsErro
             upgrades: upgrades.clone(),
         })
         .collect())
+}
+
+/// Why a listener could not be opened (already logged; Mosquitto then exits 1).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Its TLS files or options cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// `bind_interface`: the interface has no address of a family the listener opens, or
+    /// not the listener's address (the logged line).
+    #[error("{0}")]
+    Interface(String),
+}
+
+/// One address of a network interface: `(name, address, IPv6 scope id)`.
+type InterfaceAddress = (String, IpAddr, u32);
+
+/// `bind_interface`: each address replaced by `interface`'s first address of its family, as
+/// Mosquitto 2.0 does. With a bind address (`host`), the interface's address must be it.
+/// `list` lists the machine's interface addresses.
+fn on_interface(
+    interface: &str,
+    addresses: &[SocketAddr],
+    host: Option<&str>,
+    list: fn() -> std::io::Result<Vec<InterfaceAddress>>,
+) -> Result<Vec<SocketAddr>, String> {
+    let known = list().map_err(|err| format!("Error: {}", io_error_text(&err)))?;
+    addresses
+        .iter()
+        .map(|addr| {
+            let found = known.iter().find(|(name, ip, _)| {
+                name.eq_ignore_ascii_case(interface) && ip.is_ipv4() == addr.is_ipv4()
+            });
+            let Some((_, ip, scope)) = found else {
+                let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
+                return Err(format!(
+                    "Warning: Interface {interface} does not support {family} configuration."
+                ));
+            };
+            if let Some(host) = host.filter(|_| *ip != addr.ip()) {
+                return Err(format!(
+                    "Error: Interface address for {interface} does not match specified listener \
+                     address ({host})."
+                ));
+            }
+            Ok(match ip {
+                IpAddr::V4(v4) => SocketAddr::new(IpAddr::V4(*v4), addr.port()),
+                IpAddr::V6(v6) => SocketAddrV6::new(*v6, addr.port(), 0, *scope).into(),
+            })
+        })
+        .collect()
+}
+
+/// The machine's interface addresses (IPv4 and IPv6), from getifaddrs(3).
+#[expect(unsafe_code, reason = "getifaddrs(3) has no safe wrapper in std")]
+fn interface_addresses() -> std::io::Result<Vec<InterfaceAddress>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list that stays valid until freeifaddrs.
+    if unsafe { libc::getifaddrs(&raw mut head) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut found = Vec::new();
+    let mut cursor = head;
+    while !cursor.is_null() {
+        // SAFETY: `cursor` is a node of the list, which is freed only after the loop; its
+        // name is a NUL-terminated string, and its address (when not null) is a sockaddr
+        // whose family says which larger struct it is.
+        unsafe {
+            let entry = &*cursor;
+            cursor = entry.ifa_next;
+            if entry.ifa_addr.is_null() {
+                continue;
+            }
+            let name = std::ffi::CStr::from_ptr(entry.ifa_name).to_string_lossy().into_owned();
+            match i32::from((*entry.ifa_addr).sa_family) {
+                libc::AF_INET => {
+                    let v4 = &*entry.ifa_addr.cast::<libc::sockaddr_in>();
+                    let ip = Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
+                    found.push((name, IpAddr::V4(ip), 0));
+                }
+                libc::AF_INET6 => {
+                    let v6 = &*entry.ifa_addr.cast::<libc::sockaddr_in6>();
+                    let ip = Ipv6Addr::from(v6.sin6_addr.s6_addr);
+                    found.push((name, IpAddr::V6(ip), v6.sin6_scope_id));
+                }
+                _ => {}
+            }
+        }
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(found)
 }
 
 /// The OS error text without Rust's ` (os error N)` suffix, as strerror prints it.
@@ -193,6 +309,44 @@ mod tests {
         if let Err(err) = bind_socket(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port)) {
             assert_ne!(err.kind(), std::io::ErrorKind::AddrInUse);
         }
+    }
+
+    fn fake_interfaces() -> std::io::Result<Vec<InterfaceAddress>> {
+        Ok(vec![
+            ("lo".to_owned(), IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            ("lo".to_owned(), IpAddr::V6(Ipv6Addr::LOCALHOST), 0),
+            ("eth0".to_owned(), IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 0),
+        ])
+    }
+
+    #[test]
+    fn bind_interface_uses_the_interface_address_of_each_family() {
+        let any = [
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 1883),
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 1883),
+        ];
+        let lo = on_interface("LO", &any, None, fake_interfaces).unwrap();
+        assert_eq!(lo, vec!["127.0.0.1:1883".parse().unwrap(), "[::1]:1883".parse().unwrap()]);
+        assert_eq!(
+            on_interface("eth0", &any, None, fake_interfaces),
+            Err("Warning: Interface eth0 does not support IPv6 configuration.".to_owned())
+        );
+        assert_eq!(
+            on_interface("nope0", &any[..1], None, fake_interfaces),
+            Err("Warning: Interface nope0 does not support IPv4 configuration.".to_owned())
+        );
+        let local = ["127.0.0.1:1883".parse().unwrap()];
+        assert_eq!(
+            on_interface("eth0", &local, Some("127.0.0.1"), fake_interfaces),
+            Err("Error: Interface address for eth0 does not match specified listener address \
+                 (127.0.0.1)."
+                .to_owned())
+        );
+        assert_eq!(
+            on_interface("lo", &local, Some("127.0.0.1"), fake_interfaces),
+            Ok(local.to_vec())
+        );
+        assert!(interface_addresses().unwrap().iter().any(|(_, ip, _)| ip.is_loopback()));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Mosquitto's log lines: `<epoch seconds>: <text>` on stderr (or the `log_dest`
 //! destinations), filtered by `log_type` (`-v` = all), with `log_timestamp` and
-//! `connection_messages` honoured.
+//! `connection_messages` honoured; `log_timestamp_format` replaces the seconds with C's
+//! `strftime` in local time, as Mosquitto does.
 //!
 //! The [`Logger`] is shared (`Arc`) by the listener, connection tasks and the driver; its
 //! settings are atomics so that SIGHUP can change them while everything runs.
 
+use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io::Write as _;
 use std::sync::Mutex;
@@ -20,6 +22,8 @@ pub struct Logger {
     timestamp: AtomicBool,
     connection_messages: AtomicBool,
     destinations: Mutex<Destinations>,
+    /// `log_timestamp_format`; `None` = epoch seconds.
+    timestamp_format: Mutex<Option<CString>>,
 }
 
 /// Where lines go; the file is opened by [`Logger::open_destinations`].
@@ -38,7 +42,15 @@ impl Logger {
             timestamp: AtomicBool::new(timestamp),
             connection_messages: AtomicBool::new(connection_messages),
             destinations: Mutex::new(Destinations { stdout: false, stderr: true, file: None }),
+            timestamp_format: Mutex::new(None),
         }
+    }
+
+    /// Sets `log_timestamp_format` (`None`: epoch seconds). A format with a NUL byte cannot
+    /// reach C and is treated as absent (the configuration parser never produces one).
+    pub fn set_timestamp_format(&self, format: Option<&str>) {
+        let format = format.and_then(|format| CString::new(format).ok());
+        *self.timestamp_format.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = format;
     }
 
     /// Switches to the `log_dest` destinations of `config` (stderr when it names none),
@@ -61,11 +73,13 @@ impl Logger {
 
     /// A logger for a configuration (`verbose` is `-v`).
     pub fn from_config(config: &Config, verbose: bool) -> Self {
-        Self::new(
+        let logger = Self::new(
             config.effective_log_types(verbose),
             config.log_timestamp,
             config.connection_messages,
-        )
+        );
+        logger.set_timestamp_format(config.log_timestamp_format.as_deref());
+        logger
     }
 
     /// Applies a reloaded configuration.
@@ -73,6 +87,7 @@ impl Logger {
         self.types.store(config.effective_log_types(verbose).bits(), Ordering::Relaxed);
         self.timestamp.store(config.log_timestamp, Ordering::Relaxed);
         self.connection_messages.store(config.connection_messages, Ordering::Relaxed);
+        self.set_timestamp_format(config.log_timestamp_format.as_deref());
     }
 
     /// Whether lines of `kind` are printed; check it before formatting an expensive line.
@@ -106,7 +121,16 @@ impl Logger {
     }
 
     fn write_line(&self, text: fmt::Arguments<'_>) {
-        let line = format_line(self.timestamp.load(Ordering::Relaxed).then(epoch_seconds), text);
+        let line = if !self.timestamp.load(Ordering::Relaxed) {
+            format_line(None, text)
+        } else {
+            let format =
+                self.timestamp_format.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match format.as_deref() {
+                Some(format) => format!("{}: {text}\n", strftime_now(format)),
+                None => format_line(Some(epoch_seconds()), text),
+            }
+        };
         // One write per line and destination so concurrent lines do not interleave; a closed
         // stderr (daemon mode, a closed pipe) or a full disk must never stop the broker.
         let mut destinations =
@@ -129,6 +153,26 @@ pub fn format_line(timestamp: Option<u64>, text: fmt::Arguments<'_>) -> String {
         Some(seconds) => format!("{seconds}: {text}\n"),
         None => format!("{text}\n"),
     }
+}
+
+/// The current local time through C's `strftime(format)`, as Mosquitto prints it: the libc
+/// call rather than a Rust crate so that every conversion, the locale and `TZ` behave exactly
+/// as in Mosquitto. An empty or over-long (4 KiB) result gives an empty timestamp.
+#[expect(unsafe_code, reason = "localtime_r(3) and strftime(3) have no safe wrappers")]
+fn strftime_now(format: &CStr) -> String {
+    let mut buffer = [0u8; 4096];
+    // SAFETY: `time` accepts a null pointer; `tm` is a plain C struct for which all zeroes is a
+    // valid value and that `localtime_r` fills; `strftime` writes at most `buffer.len()` bytes
+    // into `buffer` and reads the NUL-terminated `format`.
+    let written = unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&now, &mut tm).is_null() {
+            return String::new();
+        }
+        libc::strftime(buffer.as_mut_ptr().cast(), buffer.len(), format.as_ptr(), &tm)
+    };
+    String::from_utf8_lossy(&buffer[..written]).into_owned()
 }
 
 fn epoch_seconds() -> u64 {
@@ -154,6 +198,16 @@ mod tests {
             "1795312665: mosquitto 1\n"
         );
         assert_eq!(format_line(None, format_args!("x")), "x\n");
+    }
+
+    #[test]
+    fn timestamp_format_is_c_strftime() {
+        let year = strftime_now(c"%Y");
+        assert_eq!(year.len(), 4, "{year}");
+        assert!(year.starts_with("20"), "{year}");
+        assert_eq!(strftime_now(c"abc %% x"), "abc % x");
+        let long = "%Y".repeat(30);
+        assert_eq!(strftime_now(&CString::new(long).unwrap()), year.repeat(30));
     }
 
     #[test]

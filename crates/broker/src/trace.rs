@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use mqtt_codec::{Packet, ProtocolVersion, Publish};
+use mqtt_codec::{Packet, ProtocolVersion, Publish, QoS};
 use mqtt_core::{DisconnectReason, DropReason, LogEvent, PeerInfo};
 
 use crate::config::LogTypes;
@@ -12,8 +12,13 @@ use crate::log::Logger;
 
 /// `(d0, q1, r0, m1, 'topic', ... (7 bytes))`, the tail of every PUBLISH line.
 fn publish_tail(publish: &Publish) -> String {
+    mounted_publish_tail(publish, "")
+}
+
+/// [`publish_tail`] with the topic under `mount` (a listener's `mount_point`).
+fn mounted_publish_tail(publish: &Publish, mount: &str) -> String {
     format!(
-        "(d{}, q{}, r{}, m{}, '{}', ... ({} bytes))",
+        "(d{}, q{}, r{}, m{}, '{mount}{}', ... ({} bytes))",
         u8::from(publish.dup),
         publish.qos.as_u8(),
         u8::from(publish.retain),
@@ -23,12 +28,19 @@ fn publish_tail(publish: &Publish) -> String {
     )
 }
 
-/// Lines for a packet received from `id` (CONNECT is reported through `LogEvent`s instead).
-pub(crate) fn received(logger: &Logger, id: &str, packet: &Packet) {
+/// The `Received PUBLISH` line, with the topic under the listener's `mount_point` as
+/// Mosquitto shows it. The driver logs it only once the core has not dropped the message:
+/// Mosquitto logs `Denied PUBLISH` / `Dropped too large PUBLISH` instead of it.
+pub(crate) fn received_publish(id: &str, publish: &Publish, mount_point: Option<&str>) -> String {
+    let tail = mounted_publish_tail(publish, mount_point.unwrap_or(""));
+    format!("Received PUBLISH from {id} {tail}")
+}
+
+/// Lines for a packet received from `id` (CONNECT is reported through `LogEvent`s instead,
+/// PUBLISH through [`received_publish`]). SUBSCRIBE shows the QoS granted under the
+/// listener's `max_qos`, as Mosquitto does.
+pub(crate) fn received(logger: &Logger, id: &str, packet: &Packet, max_qos: QoS) {
     match packet {
-        Packet::Publish(publish) => {
-            log!(logger, DEBUG, "Received PUBLISH from {id} {}", publish_tail(publish));
-        }
         Packet::PubAck(ack) => {
             log!(
                 logger,
@@ -56,8 +68,9 @@ pub(crate) fn received(logger: &Logger, id: &str, packet: &Packet) {
         Packet::Subscribe(subscribe) => {
             log!(logger, DEBUG, "Received SUBSCRIBE from {id}");
             for (filter, options) in &subscribe.filters {
-                log!(logger, DEBUG, "\t{} (QoS {})", filter.as_str(), options.qos.as_u8());
-                log!(logger, SUBSCRIBE, "{id} {} {}", options.qos.as_u8(), filter.as_str());
+                let qos = options.qos.min(max_qos).as_u8();
+                log!(logger, DEBUG, "\t{} (QoS {qos})", filter.as_str());
+                log!(logger, SUBSCRIBE, "{id} {qos} {}", filter.as_str());
             }
         }
         Packet::Unsubscribe(unsubscribe) => {
@@ -203,6 +216,9 @@ pub(crate) fn event(logger: &Logger, event: &LogEvent) {
         LogEvent::QueueFull { client_id } => {
             log!(logger, NOTICE, "Outgoing messages are being dropped for client {client_id}.");
         }
+        LogEvent::QosTooHigh { client_id } => {
+            log!(logger, INFORMATION, "Too high QoS in PUBLISH from {client_id}, disconnecting.");
+        }
         LogEvent::PublishDropped {
             client_id,
             why,
@@ -268,6 +284,9 @@ fn disconnected(logger: &Logger, id: &str, reason: &DisconnectReason) {
         }
         DisconnectReason::QosOrRetainNotSupported => {
             format!("Client {id} disconnected due to QoS too high or retain not supported.")
+        }
+        DisconnectReason::QosNotSupported => {
+            format!("Bad socket read/write on client {id}: Requested QoS not supported on server.")
         }
         DisconnectReason::MaxConnections => {
             format!("Client connection from {id} denied: max_connections exceeded.")

@@ -17,7 +17,7 @@ use mqtt_codec::{Packet, Publish, ReasonCode};
 
 use crate::access::{Access, AccessControl, ClientRef};
 use crate::client_id::IdGenerator;
-use crate::config::Config;
+use crate::config::{Config, ListenerOptions};
 use crate::conn::{Authenticating, Conn, ConnMap, MAX_PENDING_WHILE_AUTHENTICATING, Phase};
 use crate::event::{
     CloseCause, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent, Output, PeerInfo,
@@ -127,6 +127,15 @@ impl Broker {
     }
 
     // --- (A) getters -------------------------------------------------------------------
+
+    /// The options of the listener `conn` came through (the defaults for an unknown
+    /// connection).
+    #[must_use]
+    pub fn listener_options_of(&self, conn: ConnId) -> &ListenerOptions {
+        self.conns
+            .get(&conn)
+            .map_or(&ListenerOptions::DEFAULT, |state| self.config.options_of(state.peer.listener))
+    }
 
     /// The client id of an accepted connection.
     pub fn client_id(&self, conn: ConnId) -> Option<&str> {

@@ -3,11 +3,16 @@
 
 use std::time::Duration;
 
+use mqtt_codec::QoS;
+
 /// Broker settings, passed to `Broker::new` and `Broker::set_config`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Outgoing QoS 1/2 messages in flight per client; 0 = unlimited. Also our v5 Receive Maximum.
     pub max_inflight_messages: u16,
+    /// Payload bytes of outgoing QoS 1/2 messages in flight per client; 0 = unlimited. A
+    /// message goes in flight while the total is below it.
+    pub max_inflight_bytes: usize,
     /// QoS 1/2 messages queued per client beyond the in-flight window; 0 = unlimited.
     pub max_queued_messages: usize,
     /// Payload bytes queued per client; 0 = unlimited.
@@ -30,6 +35,10 @@ pub struct Config {
     /// Mosquitto's `per_listener_settings true`: the security of each listener, indexed by
     /// [`PeerInfo::listener`](crate::PeerInfo::listener). Empty = [`Config::security`] for all.
     pub listener_security: Vec<ListenerSecurity>,
+    /// Listener options (`max_qos`, `use_username_as_clientid`, `mount_point`) of each listener, indexed by
+    /// [`PeerInfo::listener`](crate::PeerInfo::listener); a listener past the end gets
+    /// [`ListenerOptions::default`].
+    pub listener_options: Vec<ListenerOptions>,
     /// Deprecated Mosquitto option: only client ids starting with this prefix may connect
     /// (others get CONNACK 5 / 0x87). `None` = any id.
     pub clientid_prefixes: Option<String>,
@@ -39,6 +48,9 @@ pub struct Config {
     pub max_connections: Option<usize>,
     /// Deliver at the subscription's QoS even when the message was published lower.
     pub upgrade_outgoing_qos: bool,
+    /// Mosquitto's deprecated `allow_duplicate_messages`: a client whose subscriptions
+    /// overlap gets one copy per matching subscription instead of one merged copy.
+    pub allow_duplicate_messages: bool,
     /// Emit the connect/disconnect log events.
     pub connection_messages: bool,
     /// How long a connection may stay open without sending CONNECT.
@@ -51,6 +63,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             max_inflight_messages: 20,
+            max_inflight_bytes: 0,
             max_queued_messages: 1000,
             max_queued_bytes: 0,
             queue_qos0_messages: false,
@@ -61,10 +74,12 @@ impl Default for Config {
             persistent_client_expiration: None,
             security: ListenerSecurity::default(),
             listener_security: Vec::new(),
+            listener_options: Vec::new(),
             clientid_prefixes: None,
             retain_available: true,
             max_connections: None,
             upgrade_outgoing_qos: false,
+            allow_duplicate_messages: false,
             connection_messages: true,
             // Mosquitto treats a connection without CONNECT as having keep alive 60, dropped at 1.5×.
             connect_timeout: Duration::from_secs(90),
@@ -78,6 +93,12 @@ impl Config {
     #[must_use]
     pub fn security_of(&self, listener: usize) -> &ListenerSecurity {
         self.listener_security.get(listener).unwrap_or(&self.security)
+    }
+
+    /// The listener options of connections through `listener`.
+    #[must_use]
+    pub fn options_of(&self, listener: usize) -> &ListenerOptions {
+        self.listener_options.get(listener).unwrap_or(&ListenerOptions::DEFAULT)
     }
 }
 
@@ -104,5 +125,31 @@ impl Default for ListenerSecurity {
             allow_zero_length_clientid: true,
             auto_id_prefix: "auto-".to_owned(),
         }
+    }
+}
+
+/// Mosquitto's listener options that change how the broker treats a listener's clients.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerOptions {
+    /// `max_qos`: subscriptions are granted at most this QoS, a PUBLISH or will above it
+    /// disconnects the client, and v5 clients are told in CONNACK when it is below 2.
+    pub max_qos: QoS,
+    /// `use_username_as_clientid`: the client id is the CONNECT's username; a client without
+    /// one is refused (CONNACK 5 / 0x87).
+    pub use_username_as_clientid: bool,
+    /// `mount_point`: prefix of every topic the listener's clients publish, subscribe to or
+    /// leave as a will, removed from the topics of messages sent to them.
+    pub mount_point: Option<String>,
+}
+
+impl ListenerOptions {
+    /// Mosquitto's defaults: QoS 2, the client's own id, no mount point.
+    pub const DEFAULT: Self =
+        Self { max_qos: QoS::ExactlyOnce, use_username_as_clientid: false, mount_point: None };
+}
+
+impl Default for ListenerOptions {
+    fn default() -> Self {
+        Self::DEFAULT
     }
 }

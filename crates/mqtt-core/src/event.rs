@@ -182,6 +182,11 @@ pub enum LogEvent {
         /// The client whose queue is full.
         client_id: String,
     },
+    /// `Too high QoS in PUBLISH from {id}, disconnecting.` (above the listener's `max_qos`)
+    QosTooHigh {
+        /// The publishing client.
+        client_id: String,
+    },
     /// `Dropped too large PUBLISH from …` or `Denied PUBLISH from …`
     /// `({id} (d{dup}, q{qos}, r{retain}, m{packet_id}, '{topic}', ... ({len} bytes))`.
     PublishDropped {
@@ -249,6 +254,9 @@ pub enum DisconnectReason {
     PacketTooLarge,
     /// `Client %s disconnected due to QoS too high or retain not supported.`
     QosOrRetainNotSupported,
+    /// PUBLISH or will QoS above the listener's `max_qos`:
+    /// `Bad socket read/write on client %s: Requested QoS not supported on server.`
+    QosNotSupported,
     /// Refused at accept: `Client connection from %s denied: max_connections exceeded.`
     MaxConnections,
     /// The broker is shutting down: `Client %s disconnected.`

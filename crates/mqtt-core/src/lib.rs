@@ -35,7 +35,8 @@
 //! - `event`: [`ConnId`], [`PeerInfo`], [`CertificateUsername`], [`CloseCause`], [`Output`], [`LogEvent`].
 //! - `config`: [`Config`], Mosquitto's defaults.
 //! - `access`: the [`AccessControl`] hook that [`acl`] implements.
-//! - `topic`, `topic_tree`: filter matching and the subscription trie (`$`-topics, `$share`).
+//! - `topic`, `topic_tree`: filter matching and the subscription trie (`$`-topics, `$share`);
+//!   `mount`: a listener's `mount_point` prefix.
 //! - `session`, `qos`, `message`, `retained`, `timers`, `conn`, `client_id`: the state the
 //!   broker keeps, each in its own module.
 //! - [`auth`], [`acl`]: Mosquitto's password and ACL files (shared with `culex_passwd`).
@@ -63,6 +64,7 @@ mod config;
 mod conn;
 mod event;
 mod message;
+mod mount;
 mod qos;
 mod retained;
 mod session;
@@ -76,7 +78,7 @@ mod tests;
 
 pub use access::{Access, AccessControl, ClientRef};
 pub use broker::{Broker, Stats};
-pub use config::{Config, ListenerSecurity};
+pub use config::{Config, ListenerOptions, ListenerSecurity};
 pub use conn::{ConnIdHasher, ConnMap};
 pub use event::{
     CertificateUsername, CloseCause, ConnId, DisconnectReason, DropReason, INTERNAL_LISTENER,

@@ -73,6 +73,14 @@ impl Outgoing {
         self.0.as_ref().map_or(0, |flows| flows.inflight.len())
     }
 
+    /// Payload bytes of the messages in flight (Mosquitto's `max_inflight_bytes` counts
+    /// these).
+    pub(crate) fn inflight_bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |flows| {
+            flows.inflight.values().map(|flight| flight.delivery.payload_len()).sum()
+        })
+    }
+
     /// Number of queued (not yet sent) messages.
     pub(crate) fn queued_len(&self) -> usize {
         self.0.as_ref().map_or(0, |flows| flows.queue.len())

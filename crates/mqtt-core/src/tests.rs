@@ -6,6 +6,7 @@ pub(crate) mod harness;
 mod connect;
 mod internal;
 mod keepalive;
+mod listener_options;
 mod listeners;
 mod persist;
 mod qos;

@@ -14,7 +14,7 @@ pub(crate) struct SplitFilter<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct InvalidShare;
 
-const SHARE_PREFIX: &str = "$share/";
+pub(crate) const SHARE_PREFIX: &str = "$share/";
 
 /// Splits `$share/{group}/{filter}`; other filters come back with `group: None`.
 ///

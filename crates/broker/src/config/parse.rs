@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::{Config, ConfigError, ListenerConfig, LogDest, LogTypes, Protocol};
+use super::{Config, ConfigError, ListenerConfig, LogDest, LogTypes, Protocol, SocketDomain};
 
 /// Reads the `*.conf` files of an `include_dir` directory: `(shown name, contents)` in order,
 /// or the message of the error.
@@ -218,6 +218,57 @@ impl State {
                 let limit = int_value(name, value)?;
                 current_listener(config).max_connections = u32::try_from(limit).ok();
             }
+            "max_qos" | "maximum_qos" => {
+                // Mosquitto names both spellings `max_qos` in its messages.
+                let qos = int_value("max_qos", value)?;
+                current_listener(config).max_qos =
+                    u8::try_from(qos)
+                        .ok()
+                        .filter(|&qos| qos <= 2)
+                        .ok_or_else(|| "max_qos must be between 0 and 2 inclusive.".to_owned())?;
+            }
+            "mount_point" => {
+                if config.listeners.is_empty() {
+                    return Err("You must use create a listener before using the mount_point \
+                                option in the configuration file."
+                        .to_owned());
+                }
+                let mount = self.unique_string(name, value)?;
+                if mount.contains(['+', '#']) {
+                    return Err(format!(
+                        "Invalid mount_point '{mount}'. Does it contain a wildcard character?"
+                    ));
+                }
+                current_listener(config).mount_point = Some(mount);
+            }
+            "bind_interface" => {
+                let interface = self.unique_string(name, value)?;
+                current_listener(config).bind_interface = Some(interface);
+            }
+            "use_username_as_clientid" => {
+                current_listener(config).use_username_as_clientid = bool_value(name, value)?;
+            }
+            "socket_domain" => {
+                current_listener(config).socket_domain = Some(match first_token(name, value)? {
+                    "ipv4" => SocketDomain::Ipv4,
+                    "ipv6" => SocketDomain::Ipv6,
+                    other => {
+                        return Err(format!(
+                            "Invalid socket_domain value \"{other}\" in configuration."
+                        ));
+                    }
+                });
+            }
+            "allow_duplicate_messages" => {
+                config.notices.push(
+                    "The 'allow_duplicate_messages' option is now deprecated and will be removed \
+                     in a future version. The behaviour will default to true."
+                        .to_owned(),
+                );
+                config.allow_duplicate_messages = bool_value(name, value)?;
+            }
+            "queue_qos0_messages" => config.queue_qos0_messages = bool_value(name, value)?,
+            "set_tcp_nodelay" => config.set_tcp_nodelay = bool_value(name, value)?,
             "max_topic_alias" => {
                 let alias = u16::try_from(int_value(name, value)?)
                     .map_err(|_| "Invalid max_topic_alias value in configuration.".to_owned())?;
@@ -258,6 +309,10 @@ impl State {
             }
             "max_queued_messages" => {
                 config.max_queued_messages = u32::try_from(int_value(name, value)?).unwrap_or(0);
+            }
+            "max_inflight_bytes" => {
+                // Negative means no limit, as for max_queued_bytes.
+                config.max_inflight_bytes = u64::try_from(int_value(name, value)?).unwrap_or(0);
             }
             "max_queued_bytes" => {
                 config.max_queued_bytes = u64::try_from(int_value(name, value)?).unwrap_or(0);
@@ -321,6 +376,10 @@ impl State {
             "retain_available" => config.retain_available = bool_value(name, value)?,
             "upgrade_outgoing_qos" => config.upgrade_outgoing_qos = bool_value(name, value)?,
             "log_timestamp" => config.log_timestamp = bool_value(name, value)?,
+            "log_timestamp_format" => {
+                config.log_timestamp_format =
+                    Some(once_in_scope(&config.log_timestamp_format, name, value)?);
+            }
             "log_dest" => log_dest(config, name, value)?,
             "pid_file" => config.pid_file = Some(once_in_scope(&config.pid_file, name, value)?),
             "connection_messages" => config.connection_messages = bool_value(name, value)?,
@@ -333,6 +392,17 @@ impl State {
                 } else {
                     config.log_types.unwrap_or(LogTypes::NONE).union(types)
                 });
+            }
+            "log_facility" => {
+                return Err("The \"log_facility\" option sets the syslog facility, and culex has \
+                            no syslog log destination (log_dest syslog)."
+                    .to_owned());
+            }
+            "plugin" | "auth_plugin" => {
+                return Err(format!(
+                    "The \"{name}\" option loads a C plugin through Mosquitto's plugin API, \
+                     which culex cannot load."
+                ));
             }
             other if UNSUPPORTED.contains(&other) => {
                 return Err(format!(
@@ -408,23 +478,9 @@ impl State {
 /// Mosquitto options that culex knows about but does not implement yet: refusing them beats
 /// running with a setting silently ignored.
 const UNSUPPORTED: &[&str] = &[
-    "allow_duplicate_messages",
-    "auth_plugin",
-    "bind_interface",
     "check_retain_source",
     "http_dir",
-    "log_facility",
-    "log_timestamp_format",
-    "max_inflight_bytes",
-    "max_qos",
-    "maximum_qos",
     "memory_limit",
-    "mount_point",
-    "plugin",
-    "queue_qos0_messages",
-    "set_tcp_nodelay",
-    "socket_domain",
-    "use_username_as_clientid",
     "user",
     "websockets_headers_size",
     "websockets_log_level",

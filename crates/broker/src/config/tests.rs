@@ -592,3 +592,124 @@ fn what_rustls_cannot_do_and_http_dir_stay_refused() {
         assert!(message.contains("does not support"), "{message}");
     }
 }
+
+#[test]
+fn listener_options_max_qos_username_as_id_and_socket_domain() {
+    let config = ok("listener 1883\nmax_qos 1\nuse_username_as_clientid true\n\
+                     socket_domain ipv6\nlistener 1884\nmaximum_qos 0\n");
+    let first = &config.listeners[0];
+    assert_eq!(first.max_qos, 1);
+    assert!(first.use_username_as_clientid);
+    assert_eq!(first.socket_domain, Some(super::SocketDomain::Ipv6));
+    let second = &config.listeners[1];
+    assert_eq!(
+        (second.max_qos, second.use_username_as_clientid, second.socket_domain),
+        (0, false, None)
+    );
+    assert_eq!(ok("").default_listener.max_qos, 2);
+    for (text, message) in [
+        ("max_qos 3", "max_qos must be between 0 and 2 inclusive."),
+        ("maximum_qos -1", "max_qos must be between 0 and 2 inclusive."),
+        ("max_qos", "Empty max_qos value in configuration."),
+        ("socket_domain ipv5", "Invalid socket_domain value \"ipv5\" in configuration."),
+        ("socket_domain", "Empty socket_domain value in configuration."),
+        ("use_username_as_clientid x", "Invalid use_username_as_clientid value (x)."),
+        ("set_tcp_nodelay yes", "Invalid set_tcp_nodelay value (yes)."),
+        ("queue_qos0_messages 2", "Invalid queue_qos0_messages value (2)."),
+    ] {
+        assert_eq!(err(&format!("listener 1883\n{text}\n")), (2, message.to_owned()), "{text}");
+    }
+}
+
+#[test]
+fn queue_qos0_messages_and_set_tcp_nodelay_default_false() {
+    let config = ok("");
+    assert!(!config.queue_qos0_messages && !config.set_tcp_nodelay);
+    let config = ok("queue_qos0_messages true\nset_tcp_nodelay 1\n");
+    assert!(config.queue_qos0_messages && config.set_tcp_nodelay);
+}
+
+#[test]
+fn plugins_are_refused_with_the_reason() {
+    let (line, message) = err("plugin /usr/lib/x.so\n");
+    assert_eq!(line, 1);
+    assert!(message.contains("C plugin"), "{message}");
+    assert!(err("auth_plugin /x.so\n").1.contains("C plugin"));
+}
+
+#[test]
+fn mount_point_needs_a_listener_and_no_wildcards() {
+    let config = ok("listener 1883\nmount_point site/\nlistener 1884\nmount_point other/\n");
+    assert_eq!(config.listeners[0].mount_point.as_deref(), Some("site/"));
+    assert_eq!(config.listeners[1].mount_point.as_deref(), Some("other/"));
+    let no_listener = "You must use create a listener before using the mount_point option in the \
+                       configuration file.";
+    assert_eq!(err("mount_point x/\n"), (1, no_listener.to_owned()));
+    for (text, line, message) in [
+        (
+            "mount_point a/+/",
+            2,
+            "Invalid mount_point 'a/+/'. Does it contain a wildcard character?",
+        ),
+        ("mount_point a/#", 2, "Invalid mount_point 'a/#'. Does it contain a wildcard character?"),
+        ("mount_point", 2, "Empty mount_point value in configuration."),
+        ("mount_point a/\nmount_point b/", 3, "Duplicate mount_point value in configuration."),
+    ] {
+        assert_eq!(err(&format!("listener 1883\n{text}\n")), (line, message.to_owned()), "{text}");
+    }
+}
+
+#[test]
+fn allow_duplicate_messages_is_deprecated_and_log_timestamp_format_given_once() {
+    let config = ok("allow_duplicate_messages true\nlog_timestamp_format %H:%M\n");
+    assert!(config.allow_duplicate_messages);
+    assert_eq!(config.log_timestamp_format.as_deref(), Some("%H:%M"));
+    assert_eq!(
+        config.notices,
+        vec![
+            "The 'allow_duplicate_messages' option is now deprecated and will be removed in a \
+             future version. The behaviour will default to true."
+                .to_owned()
+        ]
+    );
+    assert_eq!(
+        err("log_timestamp_format %H\nlog_timestamp_format %M\n"),
+        (2, "Duplicate log_timestamp_format value in configuration.".to_owned())
+    );
+    assert_eq!(
+        err("log_timestamp_format \n"),
+        (1, "Empty log_timestamp_format value in configuration.".to_owned())
+    );
+    assert_eq!(
+        err("listener 1883\nbind_interface\n"),
+        (2, "Empty bind_interface value in configuration.".to_owned())
+    );
+    assert_eq!(
+        ok("listener 1883\nbind_interface lo\n").listeners[0].bind_interface.as_deref(),
+        Some("lo")
+    );
+}
+
+#[test]
+fn max_inflight_bytes_negative_or_garbage_means_no_limit() {
+    assert_eq!(ok("max_inflight_bytes 4096\n").max_inflight_bytes, 4096);
+    assert_eq!(ok("max_inflight_bytes -1\n").max_inflight_bytes, 0);
+    assert_eq!(ok("max_inflight_bytes abc\n").max_inflight_bytes, 0);
+    assert_eq!(
+        err("max_inflight_bytes\n"),
+        (1, "Empty max_inflight_bytes value in configuration.".to_owned())
+    );
+}
+
+#[test]
+fn options_not_implemented_stay_refused() {
+    for option in ["check_retain_source true", "memory_limit 1000", "user nobody"] {
+        let (line, message) = err(&format!("{option}\n"));
+        assert_eq!(line, 1);
+        assert!(
+            message.ends_with("is a Mosquitto option that culex does not support yet."),
+            "{message}"
+        );
+    }
+    assert!(err("log_facility 5\n").1.contains("no syslog log destination"));
+}

@@ -2,13 +2,16 @@
 
 use std::time::{Duration, Instant};
 
-use mqtt_codec::{ConnAck, Connect, MqttString, Packet, Properties, ProtocolVersion, ReasonCode};
+use mqtt_codec::{
+    ConnAck, Connect, MqttString, Packet, Properties, ProtocolVersion, QoS, ReasonCode, TopicName,
+};
 
 use super::Broker;
 use crate::conn::{Authenticating, Phase};
 use crate::event::{
     CertificateUsername, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent, Output, WillInfo,
 };
+use crate::mount;
 use crate::session::{EXPIRY_NEVER, PendingWill, Session, SessionKey};
 use crate::timers::Timer;
 
@@ -35,6 +38,18 @@ impl Broker {
                     );
                 } else {
                     self.drop_conn(conn, DisconnectReason::QosOrRetainNotSupported, None, now);
+                }
+                return;
+            }
+            if will.qos > self.config.options_of(listener).max_qos {
+                if version == ProtocolVersion::V5 {
+                    self.refuse(
+                        conn,
+                        ReasonCode::QoSNotSupported,
+                        DisconnectReason::QosNotSupported,
+                    );
+                } else {
+                    self.drop_conn(conn, DisconnectReason::QosNotSupported, None, now);
                 }
                 return;
             }
@@ -84,6 +99,17 @@ impl Broker {
         }
         let from_certificate =
             self.conns.get(&conn).and_then(|state| state.peer.certificate_username.clone());
+        let use_username = self.config.options_of(listener).use_username_as_clientid;
+        // `use_username_as_clientid`; a certificate's name is applied in
+        // `connect_with_certificate`, once it has become the username.
+        let client_id = if !use_username || from_certificate.is_some() {
+            client_id
+        } else if let Some(username) = &connect.username {
+            username.as_str().to_owned()
+        } else {
+            self.refuse(conn, ReasonCode::NotAuthorized, DisconnectReason::NotAuthorized);
+            return;
+        };
         if let Some(from_certificate) = from_certificate {
             self.connect_with_certificate(
                 conn,
@@ -143,6 +169,12 @@ impl Broker {
             let code = ReasonCode::BadUserNameOrPassword;
             self.refuse(conn, code, DisconnectReason::ConnectRefused(code));
             return;
+        };
+        let listener = self.conns.get(&conn).map_or(0, |state| state.peer.listener);
+        let client_id = if self.config.options_of(listener).use_username_as_clientid {
+            name.as_str().to_owned()
+        } else {
+            client_id
         };
         connect.username = Some(name);
         connect.password = None;
@@ -210,17 +242,24 @@ impl Broker {
             _ => EXPIRY_NEVER,
         };
         let username = connect.username.as_ref().map(|u| u.as_str().to_owned());
-        let will = connect.will.map(|will| {
+        let listener = self.conns.get(&conn).map_or(0, |state| state.peer.listener);
+        let mount_point = self.config.options_of(listener).mount_point.as_deref();
+        let will = connect.will.and_then(|will| {
             let mut properties = will.properties;
+            // `mount_point`: a will whose topic would be too long once prefixed is dropped.
+            let topic = match mount_point {
+                Some(mount) => TopicName::new(&mount::topic(mount, will.topic.as_str())).ok()?,
+                None => will.topic,
+            };
             let delay_secs = properties.will_delay_interval.take().unwrap_or(0);
-            Box::new(PendingWill {
-                topic: will.topic,
+            Some(Box::new(PendingWill {
+                topic,
                 payload: will.payload,
                 qos: will.qos,
                 retain: will.retain,
                 properties,
                 delay_secs,
-            })
+            }))
         });
         let will_info = will.as_ref().map(|w| WillInfo {
             topic: w.topic.as_str().to_owned(),
@@ -228,7 +267,6 @@ impl Broker {
             qos: w.qos,
             retain: w.retain,
         });
-        let listener = self.conns.get(&conn).map_or(0, |state| state.peer.listener);
         if let Some(session) = self.sessions.get_mut(key) {
             session.conn = Some(conn);
             session.listener = listener;
@@ -295,6 +333,8 @@ impl Broker {
                 (config.max_packet_size > 0).then_some(config.max_packet_size);
             properties.retain_available = (!config.retain_available).then_some(0);
             properties.server_keep_alive = server_keep_alive;
+            let max_qos = config.options_of(listener).max_qos;
+            properties.maximum_qos = (max_qos != QoS::ExactlyOnce).then_some(max_qos.as_u8());
             if assigned {
                 properties.assigned_client_identifier = MqttString::new(&client_id).ok();
             }

@@ -64,9 +64,8 @@ impl Broker {
         let reason = match code {
             ReasonCode::MalformedPacket => DisconnectReason::MalformedPacket,
             ReasonCode::PacketTooLarge => DisconnectReason::PacketTooLarge,
-            ReasonCode::RetainNotSupported | ReasonCode::QoSNotSupported => {
-                DisconnectReason::QosOrRetainNotSupported
-            }
+            ReasonCode::RetainNotSupported => DisconnectReason::QosOrRetainNotSupported,
+            ReasonCode::QoSNotSupported => DisconnectReason::QosNotSupported,
             _ => DisconnectReason::ProtocolError,
         };
         self.close_conn(conn, reason, Some(code), Some(text), true, now);

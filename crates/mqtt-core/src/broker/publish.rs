@@ -14,6 +14,7 @@ use crate::access::Access;
 use crate::acl;
 use crate::event::{ConnId, DisconnectReason, DropReason, LogEvent};
 use crate::message::Message;
+use crate::mount;
 use crate::qos::OutState;
 use crate::session::SessionKey;
 
@@ -36,6 +37,19 @@ impl Broker {
             self.drop_conn(conn, DisconnectReason::ProtocolError, None, now);
             return;
         }
+        let listener = self.sessions.get(key).map_or(0, |session| session.listener);
+        if let Some(mount) = &self.config.options_of(listener).mount_point {
+            let Ok(topic) = TopicName::new(&mount::topic(mount, publish.topic.as_str())) else {
+                self.violation(
+                    conn,
+                    ReasonCode::TopicNameInvalid,
+                    "[v5 MQTT-4.7.3-3] topic too long once the listener's mount_point is added",
+                    now,
+                );
+                return;
+            };
+            publish.topic = topic;
+        }
         if publish.retain && !self.config.retain_available {
             self.violation(
                 conn,
@@ -46,6 +60,17 @@ impl Broker {
             return;
         }
         let Some(session) = self.sessions.get(key) else { return };
+        if publish.qos > self.config.options_of(session.listener).max_qos {
+            let client_id = session.client_id.clone();
+            self.log(LogEvent::QosTooHigh { client_id });
+            self.violation(
+                conn,
+                ReasonCode::QoSNotSupported,
+                "[v5 3.2.2.3.4] PUBLISH QoS above the Maximum QoS in CONNACK",
+                now,
+            );
+            return;
+        }
         let packet_id = publish.packet_id;
         if publish.qos == QoS::ExactlyOnce {
             let Some(id) = packet_id else { return };

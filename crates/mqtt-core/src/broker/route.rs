@@ -10,6 +10,7 @@ use super::Broker;
 use crate::access::Access;
 use crate::event::{ConnId, LogEvent};
 use crate::message::{Delivery, SharedMessage};
+use crate::mount;
 use crate::qos::{Enqueued, OutState, QueueLimits};
 use crate::session::SessionKey;
 use crate::topic_tree::Matched;
@@ -41,7 +42,7 @@ impl Broker {
         let mut matched = 0;
         let mut rest = matches.as_slice();
         while let Some(first) = rest.first() {
-            let len = if first.shared {
+            let len = if first.shared || self.config.allow_duplicate_messages {
                 1
             } else {
                 rest.iter().take_while(|m| !m.shared && m.session == first.session).count()
@@ -118,12 +119,8 @@ impl Broker {
             }
         }
         let window_open = online.is_some() && session.outgoing.queued_len() == 0;
-        if window_open && delivery.qos != QoS::AtMostOnce {
-            let window = self.window(key);
-            let Some(session) = self.sessions.get_mut(key) else { return false };
-            if session.outgoing.inflight_len() < window {
-                return self.start_flight(key, delivery, now);
-            }
+        if window_open && delivery.qos != QoS::AtMostOnce && self.room_in_flight(key) {
+            return self.start_flight(key, delivery, now);
         }
         let Some(session) = self.sessions.get_mut(key) else { return false };
         match session.outgoing.enqueue(delivery, limits) {
@@ -154,6 +151,16 @@ impl Broker {
         ours.min(theirs)
     }
 
+    /// Whether another message may go in flight to `key`: fewer than [`Self::window`]
+    /// messages and, with `max_inflight_bytes`, fewer payload bytes than that in flight
+    /// (Mosquitto's test: one message may take the total past the limit).
+    fn room_in_flight(&self, key: SessionKey) -> bool {
+        let Some(session) = self.sessions.get(key) else { return false };
+        let limit = self.config.max_inflight_bytes;
+        session.outgoing.inflight_len() < self.window(key)
+            && (limit == 0 || session.outgoing.inflight_bytes() < limit)
+    }
+
     /// Starts a QoS 1/2 flow for a connected session and sends the PUBLISH.
     fn start_flight(&mut self, key: SessionKey, delivery: Delivery, now: Instant) -> bool {
         let Some(session) = self.sessions.get_mut(key) else { return false };
@@ -179,10 +186,12 @@ impl Broker {
 
     /// Moves queued messages into the window while it has room.
     pub(super) fn pump(&mut self, key: SessionKey, now: Instant) {
-        let window = self.window(key);
         loop {
+            if !self.room_in_flight(key) {
+                return;
+            }
             let Some(session) = self.sessions.get_mut(key) else { return };
-            if session.conn.is_none() || session.outgoing.inflight_len() >= window {
+            if session.conn.is_none() {
                 return;
             }
             let Some(delivery) = session.outgoing.dequeue() else { return };
@@ -242,6 +251,15 @@ impl Broker {
             self.stats.publish_dropped += 1;
             return false;
         };
+        // `mount_point`: the client sees topics without its listener's prefix.
+        if let Some(mount) = &self.config.options_of(state.peer.listener).mount_point {
+            let shown = mount::strip(mount, publish.topic.as_str());
+            if shown.len() != publish.topic.as_str().len() {
+                if let Ok(topic) = TopicName::new(shown) {
+                    publish.topic = topic;
+                }
+            }
+        }
         let mut new_alias = None;
         if version == ProtocolVersion::V5 && state.topic_alias_max_out > 0 {
             let used = state.aliases.as_ref().map_or(0, |aliases| aliases.outgoing.len());

@@ -5,13 +5,14 @@ use std::time::Instant;
 
 use mqtt_codec::{
     Packet, Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
-    UnsubAck, Unsubscribe,
+    TopicFilter, UnsubAck, Unsubscribe,
 };
 
 use super::Broker;
 use crate::access::Access;
 use crate::event::ConnId;
 use crate::message::Delivery;
+use crate::mount;
 use crate::session::SessionKey;
 use crate::topic;
 use crate::topic_tree::SubOpts;
@@ -44,13 +45,20 @@ impl Broker {
         let client_id = session.client_id.clone();
         let username = session.username.clone();
         let listener = session.listener;
+        let max_qos = self.config.options_of(listener).max_qos;
         let failure =
             if v5 { ReasonCode::TopicFilterInvalid } else { ReasonCode::UnspecifiedError };
 
         let mut reasons = Vec::with_capacity(subscribe.filters.len());
         let mut retained_for = Vec::new();
+        let mount_point = self.config.options_of(listener).mount_point.clone();
         for (filter, options) in &subscribe.filters {
-            let full = filter.as_str();
+            let mounted = mount_point.as_deref().map(|mount| mount::filter(mount, filter.as_str()));
+            if mounted.as_deref().is_some_and(|full| TopicFilter::new(full).is_err()) {
+                reasons.push(failure);
+                continue;
+            }
+            let full = mounted.as_deref().unwrap_or(filter.as_str());
             let Ok(split) = topic::split_shared(full) else {
                 reasons.push(failure);
                 continue;
@@ -73,7 +81,8 @@ impl Broker {
                 continue;
             }
             let opts = SubOpts {
-                qos: options.qos,
+                // `max_qos`: granted at most the listener's maximum.
+                qos: options.qos.min(max_qos),
                 // Mosquitto's rule for bridges: nothing they publish comes back to them, and
                 // retained flags pass through unchanged.
                 no_local: bridge || v5 && options.no_local,
@@ -84,7 +93,7 @@ impl Broker {
             if let Some(session) = self.sessions.get_mut(key) {
                 session.subscriptions.insert(full.to_owned(), opts);
             }
-            reasons.push(granted(options.qos));
+            reasons.push(granted(opts.qos));
             // Retained messages: never for shared subscriptions; v5 per Retain Handling.
             let send_retained = split.group.is_none()
                 && (!v5
@@ -140,8 +149,11 @@ impl Broker {
         let Some(version) = self.conns.get(&conn).map(|c| c.protocol) else { return };
         self.changes += 1;
         let mut reasons = Vec::with_capacity(unsubscribe.filters.len());
+        let listener = self.sessions.get(key).map_or(0, |session| session.listener);
+        let mount_point = self.config.options_of(listener).mount_point.clone();
         for filter in &unsubscribe.filters {
-            let full = filter.as_str();
+            let mounted = mount_point.as_deref().map(|mount| mount::filter(mount, filter.as_str()));
+            let full = mounted.as_deref().unwrap_or(filter.as_str());
             let existed =
                 self.sessions.get_mut(key).is_some_and(|s| s.subscriptions.remove(full).is_some());
             if existed {

@@ -1,0 +1,252 @@
+//! Mosquitto options culex implements (`max_qos`, `use_username_as_clientid`,
+//! `queue_qos0_messages`, `socket_domain`) and the `-v` lines of a denied PUBLISH, checked
+//! against `culex` and, as the reference, Debian's Mosquitto.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{
+    Background, BrokerProcess, COMMAND_DEADLINE, TempDir, free_port, our_bin, reference_tool, run,
+};
+
+/// Runs a Mosquitto tool against 127.0.0.1:`port`; returns exit code, stdout and stderr.
+fn tool(name: &str, port: u16, args: &[&str]) -> (i32, String, String) {
+    let done = run(
+        Command::new(reference_tool(name))
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args),
+        COMMAND_DEADLINE,
+    );
+    (done.code(), done.stdout, done.stderr)
+}
+
+/// Both brokers with `-v` and `extra` after their loopback listener line.
+fn both(extra: &str) -> [BrokerProcess; 2] {
+    let start = |program: &Path| {
+        let port = free_port();
+        let config = format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}\n");
+        BrokerProcess::start_with(program, port, &config, &["-v"])
+    };
+    [start(&our_bin("culex")), start(&reference_tool("mosquitto"))]
+}
+
+#[test]
+fn max_qos_limits_publishes_and_grants_like_mosquitto() {
+    let [ours, theirs] = both("max_qos 1");
+    let cases: [&[&str]; 4] = [
+        &["-t", "a", "-m", "m", "-q", "1", "-i", "q1"],
+        &["-t", "a", "-m", "m", "-q", "2", "-i", "q2v3"],
+        &["-t", "a", "-m", "m", "-q", "2", "-i", "q2v5", "-V", "5"],
+        &["-t", "a", "-m", "m", "-q", "1", "-i", "q1v5", "-V", "5"],
+    ];
+    for args in cases {
+        let expected = tool("mosquitto_pub", theirs.port, args);
+        assert_eq!(tool("mosquitto_pub", ours.port, args), expected, "{args:?}");
+    }
+    let sub = ["-t", "a", "-q", "2", "-V", "5", "-d", "-E", "-i", "s5"];
+    let expected = tool("mosquitto_sub", theirs.port, &sub);
+    assert!(expected.1.contains("Subscribed (mid: 1): 1"), "{expected:?}");
+    assert_eq!(tool("mosquitto_sub", ours.port, &sub), expected);
+    for broker in [&ours, &theirs] {
+        broker.wait_for_log(|line| line == "Too high QoS in PUBLISH from q2v3, disconnecting.");
+        broker.wait_for_log(|line| line == "\ta (QoS 1)");
+    }
+}
+
+#[test]
+fn use_username_as_clientid_like_mosquitto() {
+    let [ours, theirs] = both("use_username_as_clientid true");
+    let cases: [&[&str]; 3] = [
+        &["-t", "a", "-m", "m", "-i", "given", "-u", "alice"],
+        &["-t", "a", "-m", "m", "-i", "given"],
+        &["-t", "a", "-m", "m", "-i", "given", "-V", "5"],
+    ];
+    for args in cases {
+        let expected = tool("mosquitto_pub", theirs.port, args);
+        assert_eq!(tool("mosquitto_pub", ours.port, args), expected, "{args:?}");
+    }
+    for broker in [&ours, &theirs] {
+        broker.wait_for_log(|line| line.ends_with(" as alice (p2, c1, k60, u'alice')."));
+    }
+}
+
+#[test]
+fn queue_qos0_messages_like_mosquitto() {
+    for (extra, queued) in [("", false), ("queue_qos0_messages true", true)] {
+        let [ours, theirs] = both(extra);
+        let mut outputs = Vec::new();
+        for broker in [&ours, &theirs] {
+            let port = broker.port;
+            let sub = ["-c", "-i", "qs", "-t", "q/#", "-q", "1"];
+            assert_eq!(tool("mosquitto_sub", port, &[&sub[..], &["-E"]].concat()).0, 0);
+            assert_eq!(tool("mosquitto_pub", port, &["-t", "q/0", "-m", "zero"]).0, 0);
+            outputs.push(tool(
+                "mosquitto_sub",
+                port,
+                &[&sub[..], &["-C", "1", "-W", "1"]].concat(),
+            ));
+        }
+        assert_eq!(outputs[0], outputs[1], "{extra:?}");
+        assert_eq!(outputs[1].1 == "zero\n", queued, "{extra:?}: {:?}", outputs[1]);
+    }
+}
+
+#[test]
+fn socket_domain_opens_one_family_like_mosquitto() {
+    let mut opened = Vec::new();
+    for program in [our_bin("culex"), reference_tool("mosquitto")] {
+        let port = free_port();
+        let config =
+            format!("listener {port} localhost\nsocket_domain ipv4\nallow_anonymous true\n");
+        let broker = BrokerProcess::start_with(&program, port, &config, &[]);
+        broker.wait_for_log(|line| line.contains(" running"));
+        let lines: Vec<String> = broker
+            .log_lines()
+            .into_iter()
+            .filter(|line| line.starts_with("Opening"))
+            .map(|line| line.replace(&port.to_string(), "N"))
+            .collect();
+        opened.push(lines);
+    }
+    assert_eq!(opened[0], vec!["Opening ipv4 listen socket on port N.".to_owned()]);
+    assert_eq!(opened[0], opened[1]);
+}
+
+#[test]
+fn a_denied_publish_logs_only_the_denied_line_like_mosquitto() {
+    let dir = TempDir::new("options-acl");
+    let acl = dir.path().join("acl");
+    std::fs::write(&acl, "topic read #\ntopic write ok/#\n").expect("writing acl");
+    crate::support::make_readable(&acl);
+    let [ours, theirs] = both(&format!("acl_file {}", acl.display()));
+    for broker in [&ours, &theirs] {
+        tool("mosquitto_pub", broker.port, &["-t", "no/x", "-m", "hi", "-q", "1", "-i", "dpub"]);
+        tool("mosquitto_pub", broker.port, &["-t", "ok/x", "-m", "hi", "-i", "okpub"]);
+        broker.wait_for_log(|line| line.starts_with("Received PUBLISH from okpub"));
+        let lines = broker.log_lines();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == "Denied PUBLISH from dpub (d0, q1, r0, m1, 'no/x', ... (2 bytes))"),
+            "{lines:?}"
+        );
+        assert!(!lines.iter().any(|l| l.starts_with("Received PUBLISH from dpub")), "{lines:?}");
+    }
+}
+
+#[test]
+fn mount_point_prefixes_like_mosquitto_and_strips_outgoing_topics_like_2_0_12() {
+    let mut seen = Vec::new();
+    for program in [our_bin("culex"), reference_tool("mosquitto")] {
+        let (mounted, plain) = (free_port(), free_port());
+        let config = format!(
+            "allow_anonymous true\nlistener {mounted} 127.0.0.1\nmount_point site/\n\
+             listener {plain} 127.0.0.1\n"
+        );
+        let broker = BrokerProcess::start_with(&program, mounted, &config, &["-v"]);
+        crate::support::wait_for_port(plain);
+        let publish = ["-t", "a/b", "-m", "m", "-r", "-i", "mp"];
+        assert_eq!(tool("mosquitto_pub", mounted, &publish).0, 0);
+        let read = |port: u16, filter: &str| {
+            tool("mosquitto_sub", port, &["-t", filter, "-v", "-C", "1", "-W", "2"]).1
+        };
+        seen.push((read(plain, "#"), read(mounted, "a/#")));
+        broker.wait_for_log(|line| {
+            line == "Received PUBLISH from mp (d0, q0, r1, m0, 'site/a/b', ... (1 bytes))"
+        });
+    }
+    assert_eq!(seen[0].0, "site/a/b m\n", "prefixed for everybody else");
+    assert_eq!(seen[0].0, seen[1].0);
+    assert_eq!(seen[0].1, "a/b m\n", "culex removes the prefix, as 2.0.12 does");
+    assert_eq!(seen[1].1, "site/a/b m\n", "2.0.11 leaves it on (fixed in 2.0.12)");
+}
+
+#[test]
+fn bind_interface_listens_on_the_interface_address_like_mosquitto() {
+    let dir = TempDir::new("options-interface");
+    let mut opened = Vec::new();
+    for program in [our_bin("culex"), reference_tool("mosquitto")] {
+        let port = free_port();
+        // No bind address: the loopback interface's addresses only (127.0.0.1, ::1).
+        let config = format!(
+            "listener {port}\nbind_interface lo\nsocket_domain ipv4\nallow_anonymous true\n"
+        );
+        let broker = BrokerProcess::start_with(&program, port, &config, &[]);
+        assert_eq!(tool("mosquitto_pub", port, &["-t", "t", "-m", "m"]).0, 0);
+        broker.wait_for_log(|line| line.contains(" running"));
+        drop(broker);
+        let path = dir.path().join("missing.conf");
+        std::fs::write(&path, format!("listener {port} 127.0.0.1\nbind_interface nonexist0\n"))
+            .expect("writing config");
+        let done = run(Command::new(&program).arg("-c").arg(&path), COMMAND_DEADLINE);
+        let lines: Vec<String> = done
+            .stderr
+            .lines()
+            .map(|line| crate::support::strip_timestamp(line).replace(&port.to_string(), "N"))
+            .filter(|line| line.starts_with("Opening") || line.contains("Interface"))
+            .collect();
+        opened.push((done.code(), lines));
+    }
+    assert_eq!(opened[0].0, 1);
+    assert_eq!(
+        opened[0].1,
+        vec![
+            "Opening ipv4 listen socket on port N.".to_owned(),
+            "Warning: Interface nonexist0 does not support IPv4 configuration.".to_owned()
+        ]
+    );
+    assert_eq!(opened[0], opened[1]);
+}
+
+#[test]
+fn log_timestamp_format_is_strftime_like_mosquitto() {
+    let mut shapes = Vec::new();
+    for program in [our_bin("culex"), reference_tool("mosquitto")] {
+        let port = free_port();
+        let config =
+            format!("listener {port} 127.0.0.1\nlog_timestamp_format [%Y-%m-%dT%H:%M:%S %%]\n");
+        let broker = BrokerProcess::start_with(&program, port, &config, &[]);
+        let line = broker.wait_for_log(|line| line.ends_with(" running"));
+        let stamp = line.split_once(": ").map_or("", |(stamp, _)| stamp);
+        shapes.push(
+            stamp.chars().map(|c| if c.is_ascii_digit() { 'N' } else { c }).collect::<String>(),
+        );
+    }
+    assert_eq!(shapes[0], "[NNNN-NN-NNTNN:NN:NN %]");
+    assert_eq!(shapes[0], shapes[1]);
+}
+
+#[test]
+fn allow_duplicate_messages_like_mosquitto_for_v3_clients() {
+    for (extra, copies) in [("", 1), ("allow_duplicate_messages true", 2)] {
+        let [ours, theirs] = both(extra);
+        for broker in [&ours, &theirs] {
+            let port = broker.port.to_string();
+            let sub = Background::spawn(Command::new(reference_tool("mosquitto_sub")).args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-i",
+                "dup",
+                "-t",
+                "ov/#",
+                "-t",
+                "ov/+",
+                "-t",
+                "end",
+            ]));
+            broker.wait_for_log(|line| line == "dup 0 end");
+            assert_eq!(tool("mosquitto_pub", broker.port, &["-t", "ov/x", "-m", "m"]).0, 0);
+            assert_eq!(tool("mosquitto_pub", broker.port, &["-t", "end", "-m", "e"]).0, 0);
+            let start = Instant::now();
+            while !sub.lines().contains(&"e".to_owned()) {
+                assert!(start.elapsed() < COMMAND_DEADLINE, "{:?}", sub.lines());
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let got = sub.lines().iter().filter(|line| *line == "m").count();
+            assert_eq!(got, copies, "{extra:?}");
+        }
+    }
+}
