@@ -101,8 +101,10 @@ pub struct Config {
     /// `queue_qos0_messages` (default false): queue QoS 0 messages for offline persistent
     /// clients too (they count against `max_queued_messages`).
     pub queue_qos0_messages: bool,
-    /// `set_tcp_nodelay` (default false): set TCP_NODELAY on client sockets, disabling
-    /// Nagle's algorithm.
+    /// `set_tcp_nodelay`: set TCP_NODELAY on client sockets, disabling Nagle's algorithm.
+    /// Default true in culex (Mosquitto: false): culex writes a client's packets in batches,
+    /// and with Nagle a batch to a client that never answers waits for its delayed ACK
+    /// (docs/mosquitto-differences.md).
     pub set_tcp_nodelay: bool,
     /// `log_type` lines OR-ed together; `None` when the file has none.
     pub log_types: Option<LogTypes>,
@@ -164,7 +166,7 @@ impl Default for Config {
             upgrade_outgoing_qos: false,
             allow_duplicate_messages: false,
             queue_qos0_messages: false,
-            set_tcp_nodelay: false,
+            set_tcp_nodelay: true,
             log_types: None,
             log_dest: None,
             pid_file: None,

@@ -509,7 +509,7 @@ mod tests {
             events,
             logger,
             max_packet_size: AtomicU32::new(0),
-            set_tcp_nodelay: AtomicBool::new(false),
+            set_tcp_nodelay: AtomicBool::new(true),
             next_conn: AtomicU64::new(1),
             _done: done,
             aborted,

@@ -622,11 +622,11 @@ fn listener_options_max_qos_username_as_id_and_socket_domain() {
 }
 
 #[test]
-fn queue_qos0_messages_and_set_tcp_nodelay_default_false() {
+fn queue_qos0_messages_defaults_false_and_set_tcp_nodelay_true() {
     let config = ok("");
-    assert!(!config.queue_qos0_messages && !config.set_tcp_nodelay);
-    let config = ok("queue_qos0_messages true\nset_tcp_nodelay 1\n");
-    assert!(config.queue_qos0_messages && config.set_tcp_nodelay);
+    assert!(!config.queue_qos0_messages && config.set_tcp_nodelay);
+    let config = ok("queue_qos0_messages true\nset_tcp_nodelay 0\n");
+    assert!(config.queue_qos0_messages && !config.set_tcp_nodelay);
 }
 
 #[test]
