@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::broker_tools::wait_subscribed;
 use crate::support::{
     Background, BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, free_port, our_bin,
-    reference_tool, run,
+    reference_client, reference_tool, run,
 };
 
 /// A broker with a password file (alice/secret, bob/hunter2) and an ACL that lets alice write
@@ -42,13 +42,7 @@ fn secured(program: &Path) -> Secured {
 }
 
 fn publish(broker: &BrokerProcess, args: &[&str]) -> Finished {
-    let port = broker.port.to_string();
-    run(
-        Command::new(reference_tool("mosquitto_pub"))
-            .args(["-h", "127.0.0.1", "-p", &port])
-            .args(args),
-        COMMAND_DEADLINE,
-    )
+    run(reference_client("mosquitto_pub", broker.port).args(args), COMMAND_DEADLINE)
 }
 
 /// What happens to each kind of client: (exit code, stderr) per attempt.

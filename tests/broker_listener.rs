@@ -5,17 +5,15 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::support::{
-    BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, free_port, our_bin, reference_tool, run,
-    strip_timestamp, wait_for_port,
+    BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, free_port, our_bin, reference_client,
+    reference_tool, run, strip_timestamp, wait_for_port,
 };
 
 /// Publishes one message with Debian's `mosquitto_pub` to 127.0.0.1:`port`; returns the exit
 /// code and stderr.
 fn publish(port: u16, args: &[&str]) -> (i32, String) {
     let done = run(
-        Command::new(reference_tool("mosquitto_pub"))
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "t", "-m", "m"])
-            .args(args),
+        reference_client("mosquitto_pub", port).args(["-t", "t", "-m", "m"]).args(args),
         COMMAND_DEADLINE,
     );
     (done.code(), done.stderr)

@@ -7,17 +7,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Background, BrokerProcess, COMMAND_DEADLINE, TempDir, free_port, our_bin, reference_tool, run,
+    Background, BrokerProcess, COMMAND_DEADLINE, TempDir, free_port, our_bin, reference_client,
+    reference_tool, run,
 };
 
 /// Runs a Mosquitto tool against 127.0.0.1:`port`; returns exit code, stdout and stderr.
 fn tool(name: &str, port: u16, args: &[&str]) -> (i32, String, String) {
-    let done = run(
-        Command::new(reference_tool(name))
-            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-            .args(args),
-        COMMAND_DEADLINE,
-    );
+    let done = run(reference_client(name, port).args(args), COMMAND_DEADLINE);
     (done.code(), done.stdout, done.stderr)
 }
 

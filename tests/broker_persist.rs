@@ -9,8 +9,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::broker_tools::publish;
 use crate::support::{
-    BrokerProcess, COMMAND_DEADLINE, TempDir, free_port, our_bin, reference_tool, run,
+    BrokerProcess, COMMAND_DEADLINE, TempDir, free_port, our_bin, reference_client, run,
 };
 
 /// Persistence in `dir`, given with a trailing `/` as in Debian's stock mosquitto.conf.
@@ -24,14 +25,7 @@ fn logged_path(dir: &TempDir) -> String {
 }
 
 fn tool(name: &str, broker: &BrokerProcess, args: &[&str]) -> crate::support::Finished {
-    let mut command = Command::new(reference_tool(name));
-    command.args(["-h", "127.0.0.1", "-p", &broker.port.to_string()]).args(args);
-    run(&mut command, COMMAND_DEADLINE)
-}
-
-fn publish(broker: &BrokerProcess, args: &[&str]) {
-    let done = tool("mosquitto_pub", broker, args);
-    assert_eq!(done.code(), 0, "mosquitto_pub {args:?}: {}", done.stderr);
+    run(reference_client(name, broker.port).args(args), COMMAND_DEADLINE)
 }
 
 /// Waits until `path` exists (a save renames the file into place when it is complete).

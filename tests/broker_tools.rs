@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, our_bin, reference_tool, run};
+use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, our_bin, reference_client, run};
 
 /// Runs one scenario against culex and against Mosquitto, as two tests; both brokers get
 /// `config` (by default [`LOG_ALL`]).
@@ -46,15 +46,13 @@ against_both!(
 
 /// Debian's `mosquitto_sub` pointed at `broker`, giving up after 15 s without a message.
 pub(crate) fn mosquitto_sub(broker: &BrokerProcess) -> Command {
-    let mut command = Command::new(reference_tool("mosquitto_sub"));
-    command.args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-W", "15"]);
+    let mut command = reference_client("mosquitto_sub", broker.port);
+    command.args(["-W", "15"]);
     command
 }
 
 fn mosquitto_pub(broker: &BrokerProcess) -> Command {
-    let mut command = Command::new(reference_tool("mosquitto_pub"));
-    command.args(["-h", "127.0.0.1", "-p", &broker.port.to_string()]);
-    command
+    reference_client("mosquitto_pub", broker.port)
 }
 
 /// Waits until the broker logged that `client_id` subscribed to `filter`.
@@ -65,7 +63,7 @@ pub(crate) fn wait_subscribed(broker: &BrokerProcess, client_id: &str, filter: &
 }
 
 /// Publishes and asserts mosquitto_pub succeeded.
-fn publish(broker: &BrokerProcess, args: &[&str]) {
+pub(crate) fn publish(broker: &BrokerProcess, args: &[&str]) {
     let done = run(mosquitto_pub(broker).args(args), COMMAND_DEADLINE);
     assert_eq!(done.code(), 0, "mosquitto_pub {args:?} failed: {}", done.stderr);
 }

@@ -72,6 +72,14 @@ pub(crate) fn reference_tool(name: &str) -> PathBuf {
     );
 }
 
+/// Debian's Mosquitto client `name` (`mosquitto_pub`, `mosquitto_sub`) pointed at
+/// 127.0.0.1:`port`; the caller adds the rest of the arguments.
+pub(crate) fn reference_client(name: &str, port: u16) -> Command {
+    let mut command = Command::new(reference_tool(name));
+    command.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
+    command
+}
+
 /// The `python3` on PATH that has paho-mqtt (pyenv or a venv may shadow /usr/bin/python3).
 ///
 /// # Panics

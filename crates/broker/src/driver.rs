@@ -199,10 +199,11 @@ impl Driver {
         self.broker.start_sys(&crate::cli::version(), now());
         loop {
             let autosave = self.persistence.as_ref().and_then(|p| p.next_autosave);
-            let deadline = earliest(
-                earliest(self.broker.poll_timeout(), self.broker.sys_deadline()),
-                autosave,
-            );
+            // The earliest of the core's timers, the next $SYS update and the next autosave.
+            let deadline = [self.broker.poll_timeout(), self.broker.sys_deadline(), autosave]
+                .into_iter()
+                .flatten()
+                .min();
             tokio::select! {
                 biased;
                 instruction = control.recv() => match instruction {
@@ -515,14 +516,6 @@ impl Driver {
 /// The one place the broker reads the monotonic clock. tokio's clock, so paused-time tests work.
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
-}
-
-/// The earlier of two optional deadlines.
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
