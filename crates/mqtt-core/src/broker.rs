@@ -22,7 +22,7 @@ use crate::conn::{Authenticating, Conn, ConnMap, MAX_PENDING_WHILE_AUTHENTICATIN
 use crate::event::{
     CloseCause, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent, Output, PeerInfo,
 };
-use crate::message::Message;
+use crate::message::{DurableIds, Message};
 use crate::retained::RetainedStore;
 use crate::session::Sessions;
 use crate::timers::{Timer, Timers};
@@ -92,6 +92,8 @@ pub struct Broker {
     sys: sys::SysTree,
     /// Changes of durable state so far ([`Broker::changes`]).
     changes: u64,
+    /// Ids of messages and deliveries for the persistence files.
+    durable: DurableIds,
 }
 
 impl std::fmt::Debug for Broker {
@@ -123,6 +125,7 @@ impl Broker {
             scratch: Vec::new(),
             sys: sys::SysTree::default(),
             changes: 0,
+            durable: DurableIds::default(),
         }
     }
 
@@ -347,6 +350,7 @@ impl Broker {
     /// `packet_id` are ignored; a retained message is stored as usual.
     pub fn publish(&mut self, publish: Publish, now: Instant) {
         let message = Message::from_publish(
+            self.durable.message(),
             publish.topic,
             publish.payload,
             publish.qos,

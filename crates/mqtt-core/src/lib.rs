@@ -50,8 +50,9 @@
 //! and [`snapshot::decode`] are culex's file format, pure functions. The runtime takes the
 //! snapshot on its driver task and encodes and writes it elsewhere, as Mosquitto does, at
 //! shutdown, on SIGUSR1 and every `autosave_interval` ([`Broker::changes`] counts changes for
-//! `autosave_on_changes`). Nothing is recorded per message, so persistence costs nothing
-//! between saves.
+//! `autosave_on_changes`). Every message and delivery carries a durable id that the snapshot
+//! keeps, so that [`snapshot::journal`] records (one per change of durable state, replayed
+//! onto the snapshot at startup) can name what a checkpoint holds.
 
 #![warn(missing_docs)]
 

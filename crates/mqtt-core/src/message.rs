@@ -11,6 +11,8 @@ use mqtt_codec::{PacketId, Properties, ProtocolVersion, Publish, QoS, TopicName}
 /// An application message inside the broker.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Message {
+    /// The durable id ([`DurableIds`]) by which the persistence files refer to it.
+    pub(crate) id: u64,
     /// Topic (aliases already resolved).
     pub(crate) topic: TopicName,
     /// Payload, a slice of the publisher's read buffer.
@@ -32,6 +34,7 @@ pub(crate) type SharedMessage = Arc<Message>;
 impl Message {
     /// Builds a message from a received PUBLISH (or will), splitting off per-hop properties.
     pub(crate) fn from_publish(
+        id: u64,
         topic: TopicName,
         payload: Bytes,
         qos: QoS,
@@ -45,7 +48,7 @@ impl Message {
             .map(|secs| now + Duration::from_secs(u64::from(secs)));
         properties.topic_alias = None;
         properties.subscription_identifiers.clear();
-        Self { topic, payload, qos, retain, properties, expires_at }
+        Self { id, topic, payload, qos, retain, properties, expires_at }
     }
 
     /// Whether the message expired at `now`.
@@ -57,6 +60,9 @@ impl Message {
 /// How one message goes to one subscriber: the message plus the per-subscriber flags.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Delivery {
+    /// The durable id ([`DurableIds`]) by which the persistence files refer to it; 0 until
+    /// the broker hands the delivery to a session, which numbers it.
+    pub(crate) id: u64,
     /// The shared message.
     pub(crate) message: SharedMessage,
     /// QoS of this delivery.
@@ -109,5 +115,42 @@ impl Delivery {
             properties,
             payload: self.message.payload.clone(),
         })
+    }
+}
+
+/// The counters of durable ids: every message and every delivery gets the next one, so the
+/// journal can name them, and the checkpoint keeps them. Ids start at 1 and are never reused
+/// while the process runs; a restore moves the counters past every id it brings back.
+#[derive(Debug)]
+pub(crate) struct DurableIds {
+    next_message: u64,
+    next_delivery: u64,
+}
+
+impl Default for DurableIds {
+    fn default() -> Self {
+        Self { next_message: 1, next_delivery: 1 }
+    }
+}
+
+impl DurableIds {
+    /// The id of a new message.
+    pub(crate) fn message(&mut self) -> u64 {
+        let id = self.next_message;
+        self.next_message += 1;
+        id
+    }
+
+    /// The id of a new delivery.
+    pub(crate) fn delivery(&mut self) -> u64 {
+        let id = self.next_delivery;
+        self.next_delivery += 1;
+        id
+    }
+
+    /// Makes sure new ids come after the restored message `id` and delivery `delivery`.
+    pub(crate) fn restored(&mut self, message: u64, delivery: u64) {
+        self.next_message = self.next_message.max(message.saturating_add(1));
+        self.next_delivery = self.next_delivery.max(delivery.saturating_add(1));
     }
 }

@@ -227,6 +227,7 @@ mod tests {
         let now = crate::tests::harness::epoch();
         let topic = TopicName::new("t").expect("a valid topic");
         let message = Message::from_publish(
+            1,
             topic,
             Bytes::from_static(payload.as_bytes()),
             QoS::AtLeastOnce,
@@ -235,6 +236,7 @@ mod tests {
             now,
         );
         Delivery {
+            id: 1,
             message: Arc::new(message),
             qos: QoS::AtLeastOnce,
             retain: false,

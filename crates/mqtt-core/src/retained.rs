@@ -88,6 +88,7 @@ mod tests {
         let properties = Properties { message_expiry_interval: expiry, ..Properties::default() };
         let topic = TopicName::new(topic).expect("valid topic");
         Arc::new(Message::from_publish(
+            1,
             topic,
             Bytes::from_static(b"x"),
             QoS::AtMostOnce,

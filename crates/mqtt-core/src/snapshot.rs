@@ -12,6 +12,7 @@
 //! Not stored, as in Mosquitto 2.0: wills, counters, connections, topic aliases.
 
 mod format;
+pub mod journal;
 
 use bytes::Bytes;
 use mqtt_codec::{Properties, ProtocolVersion, QoS, TopicName};
@@ -21,15 +22,16 @@ pub use format::{FormatError, MAGIC, MOSQUITTO_MAGIC, VERSION, decode, encode};
 /// The durable state of a broker.
 ///
 /// Messages are stored once, however many queues hold them; [`StoredDelivery::message`],
-/// [`Snapshot::retained`] and [`StoredIncoming::message`] are indices into
-/// [`Snapshot::messages`]. An index out of range is never produced by
-/// [`Broker::snapshot`](crate::Broker::snapshot) or accepted by [`decode`]; `restore` skips it.
+/// [`Snapshot::retained`] and [`StoredIncoming::message`] are [`StoredMessage::id`]s. An id
+/// that names no message is never produced by [`Broker::snapshot`](crate::Broker::snapshot)
+/// or accepted by [`decode`]; `restore` skips it. The ids are the broker's durable ids, which
+/// journal records written after the snapshot refer to (see [`journal`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Every message referred to below.
     pub messages: Vec<StoredMessage>,
-    /// The retained messages, one per topic, in topic order.
-    pub retained: Vec<u32>,
+    /// Ids of the retained messages, one per topic, in topic order.
+    pub retained: Vec<u64>,
     /// Sessions that outlive their connection (v3 clean session 0, v5 expiry > 0).
     pub sessions: Vec<StoredSession>,
 }
@@ -37,6 +39,8 @@ pub struct Snapshot {
 /// One application message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredMessage {
+    /// The broker's durable id of the message (non-zero, unique in a snapshot).
+    pub id: u64,
     /// Topic.
     pub topic: TopicName,
     /// Payload.
@@ -94,8 +98,11 @@ pub struct StoredSubscription {
 /// One message on its way to one subscriber.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredDelivery {
-    /// Index into [`Snapshot::messages`].
-    pub message: u32,
+    /// The broker's durable id of this delivery (non-zero, unique in a snapshot; ids grow
+    /// in the order deliveries were queued).
+    pub id: u64,
+    /// Id of the message ([`StoredMessage::id`]).
+    pub message: u64,
     /// QoS of this delivery.
     pub qos: QoS,
     /// Retain flag of this delivery.
@@ -131,7 +138,7 @@ pub struct StoredInFlight {
 pub struct StoredIncoming {
     /// The publisher's packet id (non-zero).
     pub packet_id: u16,
-    /// Index into [`Snapshot::messages`] of the message to route on PUBREL; `None` when it
-    /// was dropped but the flow must still complete.
-    pub message: Option<u32>,
+    /// Id of the message to route on PUBREL ([`StoredMessage::id`]); `None` when it was
+    /// dropped but the flow must still complete.
+    pub message: Option<u64>,
 }

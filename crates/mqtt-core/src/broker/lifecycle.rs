@@ -180,6 +180,7 @@ impl Broker {
         }
         let will = *will;
         let message = Message::from_publish(
+            self.durable.message(),
             will.topic,
             will.payload,
             will.qos,

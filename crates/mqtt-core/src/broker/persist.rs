@@ -2,7 +2,7 @@
 //! into a fresh broker at startup. The runtime encodes and writes the copy away from the
 //! driver; see `crate::snapshot` for what is stored and how time is handled.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,32 +27,33 @@ fn secs_left(at: Instant, now: Instant) -> u32 {
     u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
-/// Builds the message table of a snapshot, storing each shared message once.
+/// Builds the message table of a snapshot, storing each shared message once (by its id).
 #[derive(Default)]
 struct MessageTable {
     messages: Vec<StoredMessage>,
-    index: HashMap<*const Message, u32>,
+    stored: HashSet<u64>,
 }
 
 impl MessageTable {
-    fn intern(&mut self, message: &SharedMessage, now: Instant) -> u32 {
-        let next = u32::try_from(self.messages.len()).unwrap_or(u32::MAX);
-        *self.index.entry(Arc::as_ptr(message)).or_insert_with(|| {
+    fn intern(&mut self, message: &SharedMessage, now: Instant) -> u64 {
+        if self.stored.insert(message.id) {
             let mut properties = message.properties.clone();
             properties.message_expiry_interval = message.expires_at.map(|at| secs_left(at, now));
             self.messages.push(StoredMessage {
+                id: message.id,
                 topic: message.topic.clone(),
                 payload: message.payload.clone(),
                 qos: message.qos,
                 retain: message.retain,
                 properties,
             });
-            next
-        })
+        }
+        message.id
     }
 
     fn delivery(&mut self, delivery: &Delivery, now: Instant) -> StoredDelivery {
         StoredDelivery {
+            id: delivery.id,
             message: self.intern(&delivery.message, now),
             qos: delivery.qos,
             retain: delivery.retain,
@@ -143,28 +144,34 @@ impl Broker {
     /// id already exists, a subscription with an invalid filter and an index out of range are
     /// skipped.
     pub fn restore(&mut self, snapshot: Snapshot, now: Instant) {
-        let messages: Vec<SharedMessage> = snapshot
+        let last_message = snapshot.messages.iter().map(|stored| stored.id).max();
+        let messages: HashMap<u64, SharedMessage> = snapshot
             .messages
             .into_iter()
             .map(|stored| {
-                Arc::new(Message::from_publish(
+                let message = Message::from_publish(
+                    stored.id,
                     stored.topic,
                     stored.payload,
                     stored.qos,
                     stored.retain,
                     stored.properties,
                     now,
-                ))
+                );
+                (stored.id, Arc::new(message))
             })
             .collect();
-        let get = |index: u32| messages.get(usize::try_from(index).ok()?).cloned();
-        for index in snapshot.retained {
-            if let Some(message) = get(index) {
+        let get = |id: u64| messages.get(&id).cloned();
+        for id in snapshot.retained {
+            if let Some(message) = get(id) {
                 self.retained.store(message);
             }
         }
-        let delivery = |stored: StoredDelivery| {
+        let mut last_delivery = 0;
+        let mut delivery = |stored: StoredDelivery| {
+            last_delivery = last_delivery.max(stored.id);
             Some(Delivery {
+                id: stored.id,
                 message: get(stored.message)?,
                 qos: stored.qos,
                 retain: stored.retain,
@@ -199,7 +206,7 @@ impl Broker {
             }
             for incoming in stored.incoming {
                 let message = match incoming.message {
-                    Some(index) => match get(index) {
+                    Some(id) => match get(id) {
                         Some(message) => Some(message),
                         None => continue,
                     },
@@ -238,5 +245,6 @@ impl Broker {
                 }
             }
         }
+        self.durable.restored(last_message.unwrap_or(0), last_delivery);
     }
 }

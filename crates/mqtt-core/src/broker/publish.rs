@@ -139,6 +139,7 @@ impl Broker {
         }
 
         let message = Arc::new(Message::from_publish(
+            self.durable.message(),
             publish.topic,
             publish.payload,
             publish.qos,

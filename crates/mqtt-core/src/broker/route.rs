@@ -94,12 +94,18 @@ impl Broker {
         }
         let qos = if self.config.upgrade_outgoing_qos { granted } else { granted.min(message.qos) };
         sub_ids.sort_unstable();
-        Some(Delivery { message: message.clone(), qos, retain, sub_ids })
+        Some(Delivery { id: 0, message: message.clone(), qos, retain, sub_ids })
     }
 
     /// Hands one delivery to a session: sent now if its window allows, else queued (bounded).
     /// Returns false if it was dropped.
-    pub(super) fn deliver(&mut self, key: SessionKey, delivery: Delivery, now: Instant) -> bool {
+    pub(super) fn deliver(
+        &mut self,
+        key: SessionKey,
+        mut delivery: Delivery,
+        now: Instant,
+    ) -> bool {
+        delivery.id = self.durable.delivery();
         let limits = QueueLimits {
             messages: self.config.max_queued_messages,
             bytes: self.config.max_queued_bytes,

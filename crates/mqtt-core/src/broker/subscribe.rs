@@ -131,8 +131,8 @@ impl Broker {
                 } else {
                     opts.qos.min(message.qos)
                 };
-                let delivery =
-                    Delivery { message, qos, retain: true, sub_ids: opts.id.into_iter().collect() };
+                let sub_ids = opts.id.into_iter().collect();
+                let delivery = Delivery { id: 0, message, qos, retain: true, sub_ids };
                 self.deliver(key, delivery, now);
             }
         }

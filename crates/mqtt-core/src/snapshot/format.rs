@@ -2,21 +2,25 @@
 //!
 //! ```text
 //! magic      13 bytes  89 'culex db' 0D 0A 1A 0A   (PNG-style: catches text-mode mangling)
-//! version    u32 BE    1
+//! version    u32 BE    2
 //! length     u64 BE    of the body
 //! body       messages, retained, sessions (below)
 //! crc32      u32 BE    CRC-32 (IEEE) of every byte before it
 //! ```
 //!
 //! Integers are big-endian; a string is a u32 length and UTF-8 bytes; an optional value is a
-//! 0/1 byte and the value; a list is a u32 count and its items. A message is a u32 length and
-//! the message encoded as an MQTT 5 PUBLISH packet by `mqtt-codec` (so every v5 property
-//! survives with the codec's tested encoding). Sessions refer to messages by index, so a
-//! message queued for many clients is stored once.
+//! 0/1 byte and the value; a list is a u32 count and its items. A message is its u64 id, a u32
+//! length and the message encoded as an MQTT 5 PUBLISH packet by `mqtt-codec` (so every v5
+//! property survives with the codec's tested encoding). Retained messages, deliveries and
+//! incoming QoS 2 messages refer to messages by id, so a message queued for many clients is
+//! stored once; a delivery also has its own u64 id. Version 1 (culex before the journal) had
+//! no ids and referred to messages by index; it is still read, with ids made from positions.
 //!
 //! Decoding checks, in order: Mosquitto's magic (its `mosquitto.db` is a different format),
 //! our magic, the version, the length, the checksum, then every field; any problem is a
 //! [`FormatError`], never a panic, whatever the bytes.
+
+use std::collections::HashSet;
 
 use bytes::BytesMut;
 use mqtt_codec::{Packet, PacketId, ProtocolVersion, Publish, QoS};
@@ -30,8 +34,10 @@ use super::{
 pub const MAGIC: &[u8; 13] = b"\x89culex db\r\n\x1a\n";
 /// The first bytes of Mosquitto's `mosquitto.db` (its 15-byte magic).
 pub const MOSQUITTO_MAGIC: &[u8; 15] = b"\x00\xb5\x00mosquitto db";
-/// The format version this culex writes and reads.
-pub const VERSION: u32 = 1;
+/// The format version this culex writes.
+pub const VERSION: u32 = 2;
+/// The first version, without durable ids, which this culex still reads.
+const VERSION_1: u32 = 1;
 
 /// Magic, version and body length.
 const HEADER_LEN: usize = MAGIC.len() + 4 + 8;
@@ -51,7 +57,7 @@ pub enum FormatError {
     NotCulex,
     /// Our magic with a version this culex does not know.
     #[error(
-        "unsupported culex persistence format version {found} (this culex reads version {VERSION})"
+        "unsupported culex persistence format version {found} (this culex reads versions 1 to {VERSION})"
     )]
     UnsupportedVersion {
         /// The version in the file.
@@ -109,14 +115,11 @@ pub fn encode(snapshot: &Snapshot) -> Result<Vec<u8>, FormatError> {
     put_len(&mut body, snapshot.messages.len());
     let mut packet = BytesMut::new();
     for message in &snapshot.messages {
-        packet.clear();
-        encode_message(message, &mut packet)?;
-        put_len(&mut body, packet.len());
-        body.extend_from_slice(&packet);
+        put_message(message, &mut packet, &mut body)?;
     }
     put_len(&mut body, snapshot.retained.len());
-    for &index in &snapshot.retained {
-        put_u32(&mut body, index);
+    for &id in &snapshot.retained {
+        put_u64(&mut body, id);
     }
     put_len(&mut body, snapshot.sessions.len());
     for session in &snapshot.sessions {
@@ -160,7 +163,7 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
     }
     let mut header = Reader { bytes, at: MAGIC.len() };
     let version = header.u32("version")?;
-    if version != VERSION {
+    if version != VERSION && version != VERSION_1 {
         return Err(FormatError::UnsupportedVersion { found: version });
     }
     let body_len = header.u64("length")?;
@@ -181,7 +184,7 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
         return Err(FormatError::Checksum { stored, computed });
     }
     let mut r = Reader { bytes: &bytes[..crc_at], at: HEADER_LEN };
-    let snapshot = read_body(&mut r)?;
+    let snapshot = if version == VERSION_1 { read_body_v1(&mut r)? } else { read_body(&mut r)? };
     if r.at != crc_at {
         return Err(FormatError::Malformed { what: "body length", offset: r.at });
     }
@@ -189,23 +192,88 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
 }
 
 fn read_body(r: &mut Reader<'_>) -> Result<Snapshot, FormatError> {
-    let count = r.count("message count", 4)?;
+    let count = r.count("message count", 13)?;
     let mut messages = Vec::with_capacity(count);
+    let mut ids = HashSet::with_capacity(count);
     for _ in 0..count {
-        messages.push(read_message(r)?);
+        let at = r.at;
+        let message = read_message(r)?;
+        if message.id == 0 || !ids.insert(message.id) {
+            return Err(FormatError::Malformed { what: "message id", offset: at });
+        }
+        messages.push(message);
     }
-    let total = messages.len();
-    let count = r.count("retained count", 4)?;
+    let known = Known::Ids(&ids);
+    let count = r.count("retained count", 8)?;
     let mut retained = Vec::with_capacity(count);
     for _ in 0..count {
-        retained.push(r.index("retained message index", total)?);
+        retained.push(r.message_ref("retained message id", known)?);
     }
     let count = r.count("session count", 4)?;
     let mut sessions = Vec::with_capacity(count);
     for _ in 0..count {
-        sessions.push(read_session(r, total)?);
+        sessions.push(read_session(r, known)?);
     }
     Ok(Snapshot { messages, retained, sessions })
+}
+
+/// Version 1: messages by index, no ids. Message `i` gets id `i + 1`; deliveries get ids
+/// 1, 2, … in file order (in-flight before queued, as they were sent).
+fn read_body_v1(r: &mut Reader<'_>) -> Result<Snapshot, FormatError> {
+    let count = r.count("message count", 4)?;
+    let mut messages = Vec::with_capacity(count);
+    for id in 1..=count as u64 {
+        messages.push(StoredMessage { id, ..read_message_packet(r)? });
+    }
+    let known = Known::Count(messages.len());
+    let count = r.count("retained count", 4)?;
+    let mut retained = Vec::with_capacity(count);
+    for _ in 0..count {
+        retained.push(r.message_ref("retained message index", known)?);
+    }
+    let count = r.count("session count", 4)?;
+    let mut sessions = Vec::with_capacity(count);
+    let mut next_delivery = 0;
+    for _ in 0..count {
+        let mut session = read_session(r, known)?;
+        let deliveries = session
+            .inflight
+            .iter_mut()
+            .map(|flight| &mut flight.delivery)
+            .chain(session.queued.iter_mut());
+        for delivery in deliveries {
+            next_delivery += 1;
+            delivery.id = next_delivery;
+        }
+        sessions.push(session);
+    }
+    Ok(Snapshot { messages, retained, sessions })
+}
+
+/// How a file refers to messages: by id (version 2) or by index (version 1, read as id
+/// `index + 1`).
+#[derive(Clone, Copy)]
+pub(super) enum Known<'a> {
+    /// Version 2: the ids of the file's messages.
+    Ids(&'a HashSet<u64>),
+    /// Version 1: how many messages the file has.
+    Count(usize),
+    /// A journal record: any non-zero id (the replay checks that it exists).
+    Any,
+}
+
+/// Appends `message` as its id, a u32 length and an MQTT 5 PUBLISH; `packet` is scratch space.
+pub(super) fn put_message(
+    message: &StoredMessage,
+    packet: &mut BytesMut,
+    out: &mut Vec<u8>,
+) -> Result<(), FormatError> {
+    packet.clear();
+    encode_message(message, packet)?;
+    put_u64(out, message.id);
+    put_len(out, packet.len());
+    out.extend_from_slice(packet);
+    Ok(())
 }
 
 fn encode_message(message: &StoredMessage, out: &mut BytesMut) -> Result<(), FormatError> {
@@ -227,7 +295,14 @@ fn encode_message(message: &StoredMessage, out: &mut BytesMut) -> Result<(), For
     })
 }
 
-fn read_message(r: &mut Reader<'_>) -> Result<StoredMessage, FormatError> {
+/// Reads a message written by [`put_message`].
+pub(super) fn read_message(r: &mut Reader<'_>) -> Result<StoredMessage, FormatError> {
+    let id = r.u64("message id")?;
+    Ok(StoredMessage { id, ..read_message_packet(r)? })
+}
+
+/// A u32 length and an MQTT 5 PUBLISH (the id is left 0 for the caller).
+fn read_message_packet(r: &mut Reader<'_>) -> Result<StoredMessage, FormatError> {
     let offset = r.at;
     let len = r.count("message length", 1)?;
     // A buffer of its own, so a restored message does not keep the whole file alive.
@@ -242,6 +317,7 @@ fn read_message(r: &mut Reader<'_>) -> Result<StoredMessage, FormatError> {
         return Err(bad);
     }
     Ok(StoredMessage {
+        id: 0,
         topic: publish.topic,
         payload: publish.payload,
         qos: publish.qos,
@@ -252,34 +328,19 @@ fn read_message(r: &mut Reader<'_>) -> Result<StoredMessage, FormatError> {
 
 fn put_session(out: &mut Vec<u8>, session: &StoredSession) {
     put_str(out, &session.client_id);
-    match &session.username {
-        Some(name) => {
-            out.push(1);
-            put_str(out, name);
-        }
-        None => out.push(0),
-    }
+    put_opt_str(out, session.username.as_deref());
     put_u32(out, session.listener);
     out.push(session.protocol.level());
     put_u32(out, session.expiry_secs);
     put_opt_u32(out, session.expires_in);
     put_len(out, session.subscriptions.len());
     for sub in &session.subscriptions {
-        put_str(out, &sub.filter);
-        let flags = sub.qos.as_u8()
-            | (u8::from(sub.no_local) << 2)
-            | (u8::from(sub.retain_as_published) << 3);
-        out.push(flags);
-        put_opt_u32(out, sub.id);
+        put_subscription(out, sub);
     }
     put_len(out, session.inflight.len());
     for flight in &session.inflight {
         out.extend_from_slice(&flight.packet_id.to_be_bytes());
-        out.push(match flight.state {
-            FlowState::AwaitingPubAck => 0,
-            FlowState::AwaitingPubRec => 1,
-            FlowState::AwaitingPubComp => 2,
-        });
+        out.push(flow_state_byte(flight.state));
         put_delivery(out, &flight.delivery);
     }
     put_len(out, session.queued.len());
@@ -289,63 +350,41 @@ fn put_session(out: &mut Vec<u8>, session: &StoredSession) {
     put_len(out, session.incoming.len());
     for incoming in &session.incoming {
         out.extend_from_slice(&incoming.packet_id.to_be_bytes());
-        put_opt_u32(out, incoming.message);
+        put_opt_u64(out, incoming.message);
     }
 }
 
-fn read_session(r: &mut Reader<'_>, messages: usize) -> Result<StoredSession, FormatError> {
+fn read_session(r: &mut Reader<'_>, known: Known<'_>) -> Result<StoredSession, FormatError> {
     let client_id = r.string("client id")?;
-    let username = match r.flag("username flag")? {
-        true => Some(r.string("username")?),
-        false => None,
-    };
+    let username = r.opt_string("username")?;
     let listener = r.u32("listener")?;
-    let at = r.at;
-    let protocol = ProtocolVersion::from_level(r.u8("protocol")?)
-        .ok_or(FormatError::Malformed { what: "protocol", offset: at })?;
+    let protocol = read_protocol(r)?;
     let expiry_secs = r.u32("session expiry")?;
     let expires_in = r.opt_u32("expires in")?;
     let count = r.count("subscription count", 7)?;
     let mut subscriptions = Vec::with_capacity(count);
     for _ in 0..count {
-        let filter = r.string("subscription filter")?;
-        let at = r.at;
-        let flags = r.u8("subscription options")?;
-        let bad = FormatError::Malformed { what: "subscription options", offset: at };
-        let qos = QoS::from_u8(flags & 3).ok_or(bad.clone())?;
-        if flags >> 4 != 0 {
-            return Err(bad);
-        }
-        let id = r.opt_u32("subscription identifier")?;
-        let no_local = flags & 4 != 0;
-        let retain_as_published = flags & 8 != 0;
-        subscriptions.push(StoredSubscription { filter, qos, no_local, retain_as_published, id });
+        subscriptions.push(read_subscription(r)?);
     }
     let count = r.count("in-flight count", 12)?;
     let mut inflight = Vec::with_capacity(count);
     for _ in 0..count {
         let packet_id = r.packet_id()?;
-        let at = r.at;
-        let state = match r.u8("flow state")? {
-            0 => FlowState::AwaitingPubAck,
-            1 => FlowState::AwaitingPubRec,
-            2 => FlowState::AwaitingPubComp,
-            _ => return Err(FormatError::Malformed { what: "flow state", offset: at }),
-        };
-        let delivery = read_delivery(r, messages)?;
+        let state = read_flow_state(r)?;
+        let delivery = read_delivery(r, known)?;
         inflight.push(StoredInFlight { packet_id, delivery, state });
     }
     let count = r.count("queue length", 9)?;
     let mut queued = Vec::with_capacity(count);
     for _ in 0..count {
-        queued.push(read_delivery(r, messages)?);
+        queued.push(read_delivery(r, known)?);
     }
     let count = r.count("incoming count", 3)?;
     let mut incoming = Vec::with_capacity(count);
     for _ in 0..count {
         let packet_id = r.packet_id()?;
         let message = match r.flag("incoming message flag")? {
-            true => Some(r.index("incoming message index", messages)?),
+            true => Some(r.message_ref("incoming message id", known)?),
             false => None,
         };
         incoming.push(StoredIncoming { packet_id, message });
@@ -364,8 +403,62 @@ fn read_session(r: &mut Reader<'_>, messages: usize) -> Result<StoredSession, Fo
     })
 }
 
-fn put_delivery(out: &mut Vec<u8>, delivery: &StoredDelivery) {
-    put_u32(out, delivery.message);
+/// A protocol version as its level byte.
+pub(super) fn read_protocol(r: &mut Reader<'_>) -> Result<ProtocolVersion, FormatError> {
+    let at = r.at;
+    ProtocolVersion::from_level(r.u8("protocol")?)
+        .ok_or(FormatError::Malformed { what: "protocol", offset: at })
+}
+
+/// A subscription: its filter, an options byte and its identifier.
+pub(super) fn put_subscription(out: &mut Vec<u8>, sub: &StoredSubscription) {
+    put_str(out, &sub.filter);
+    let flags =
+        sub.qos.as_u8() | (u8::from(sub.no_local) << 2) | (u8::from(sub.retain_as_published) << 3);
+    out.push(flags);
+    put_opt_u32(out, sub.id);
+}
+
+/// Reads what [`put_subscription`] wrote.
+pub(super) fn read_subscription(r: &mut Reader<'_>) -> Result<StoredSubscription, FormatError> {
+    let filter = r.string("subscription filter")?;
+    let at = r.at;
+    let flags = r.u8("subscription options")?;
+    let bad = FormatError::Malformed { what: "subscription options", offset: at };
+    let qos = QoS::from_u8(flags & 3).ok_or(bad.clone())?;
+    if flags >> 4 != 0 {
+        return Err(bad);
+    }
+    let id = r.opt_u32("subscription identifier")?;
+    let no_local = flags & 4 != 0;
+    let retain_as_published = flags & 8 != 0;
+    Ok(StoredSubscription { filter, qos, no_local, retain_as_published, id })
+}
+
+/// The byte of a flow state.
+pub(super) fn flow_state_byte(state: FlowState) -> u8 {
+    match state {
+        FlowState::AwaitingPubAck => 0,
+        FlowState::AwaitingPubRec => 1,
+        FlowState::AwaitingPubComp => 2,
+    }
+}
+
+/// Reads what [`flow_state_byte`] wrote.
+pub(super) fn read_flow_state(r: &mut Reader<'_>) -> Result<FlowState, FormatError> {
+    let at = r.at;
+    match r.u8("flow state")? {
+        0 => Ok(FlowState::AwaitingPubAck),
+        1 => Ok(FlowState::AwaitingPubRec),
+        2 => Ok(FlowState::AwaitingPubComp),
+        _ => Err(FormatError::Malformed { what: "flow state", offset: at }),
+    }
+}
+
+/// A delivery: its id, its message's id, a flags byte and the subscription identifiers.
+pub(super) fn put_delivery(out: &mut Vec<u8>, delivery: &StoredDelivery) {
+    put_u64(out, delivery.id);
+    put_u64(out, delivery.message);
     out.push(delivery.qos.as_u8() | (u8::from(delivery.retain) << 2));
     put_len(out, delivery.sub_ids.len());
     for &id in &delivery.sub_ids {
@@ -373,8 +466,23 @@ fn put_delivery(out: &mut Vec<u8>, delivery: &StoredDelivery) {
     }
 }
 
-fn read_delivery(r: &mut Reader<'_>, messages: usize) -> Result<StoredDelivery, FormatError> {
-    let message = r.index("delivery message index", messages)?;
+/// Reads what [`put_delivery`] wrote (version 1: no delivery id, the message by index; the
+/// caller numbers the deliveries).
+pub(super) fn read_delivery(
+    r: &mut Reader<'_>,
+    known: Known<'_>,
+) -> Result<StoredDelivery, FormatError> {
+    let id = match known {
+        Known::Count(_) => 0,
+        Known::Ids(_) | Known::Any => {
+            let at = r.at;
+            match r.u64("delivery id")? {
+                0 => return Err(FormatError::Malformed { what: "delivery id", offset: at }),
+                id => id,
+            }
+        }
+    };
+    let message = r.message_ref("delivery message id", known)?;
     let at = r.at;
     let flags = r.u8("delivery flags")?;
     let bad = FormatError::Malformed { what: "delivery flags", offset: at };
@@ -387,25 +495,39 @@ fn read_delivery(r: &mut Reader<'_>, messages: usize) -> Result<StoredDelivery, 
     for _ in 0..count {
         sub_ids.push(r.u32("subscription identifier")?);
     }
-    Ok(StoredDelivery { message, qos, retain: flags & 4 != 0, sub_ids })
+    Ok(StoredDelivery { id, message, qos, retain: flags & 4 != 0, sub_ids })
 }
 
-fn put_u32(out: &mut Vec<u8>, n: u32) {
+pub(super) fn put_u32(out: &mut Vec<u8>, n: u32) {
+    out.extend_from_slice(&n.to_be_bytes());
+}
+
+fn put_u64(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(&n.to_be_bytes());
 }
 
 /// A length or count: every one the broker holds fits in u32 (packets are < 256 MiB, and
 /// packet ids, sessions and messages are far fewer than 2^32).
-fn put_len(out: &mut Vec<u8>, n: usize) {
+pub(super) fn put_len(out: &mut Vec<u8>, n: usize) {
     put_u32(out, u32::try_from(n).unwrap_or(u32::MAX));
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
     put_len(out, s.len());
     out.extend_from_slice(s.as_bytes());
 }
 
-fn put_opt_u32(out: &mut Vec<u8>, n: Option<u32>) {
+pub(super) fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            out.push(1);
+            put_str(out, s);
+        }
+        None => out.push(0),
+    }
+}
+
+pub(super) fn put_opt_u32(out: &mut Vec<u8>, n: Option<u32>) {
     match n {
         Some(n) => {
             out.push(1);
@@ -415,14 +537,34 @@ fn put_opt_u32(out: &mut Vec<u8>, n: Option<u32>) {
     }
 }
 
+pub(super) fn put_opt_u64(out: &mut Vec<u8>, n: Option<u64>) {
+    match n {
+        Some(n) => {
+            out.push(1);
+            put_u64(out, n);
+        }
+        None => out.push(0),
+    }
+}
+
 /// A cursor over the checked bytes; every read names its field for the error.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], FormatError> {
+    /// A cursor at `at` in `bytes`.
+    pub(super) fn new(bytes: &'a [u8], at: usize) -> Self {
+        Self { bytes, at }
+    }
+
+    /// Where the cursor is.
+    pub(super) fn offset(&self) -> usize {
+        self.at
+    }
+
+    pub(super) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], FormatError> {
         let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len());
         let Some(end) = end else { return Err(FormatError::Malformed { what, offset: self.at }) };
         let taken = &self.bytes[self.at..end];
@@ -436,19 +578,19 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn u8(&mut self, what: &'static str) -> Result<u8, FormatError> {
+    pub(super) fn u8(&mut self, what: &'static str) -> Result<u8, FormatError> {
         Ok(self.array::<1>(what)?[0])
     }
 
-    fn u32(&mut self, what: &'static str) -> Result<u32, FormatError> {
+    pub(super) fn u32(&mut self, what: &'static str) -> Result<u32, FormatError> {
         Ok(u32::from_be_bytes(self.array(what)?))
     }
 
-    fn u64(&mut self, what: &'static str) -> Result<u64, FormatError> {
+    pub(super) fn u64(&mut self, what: &'static str) -> Result<u64, FormatError> {
         Ok(u64::from_be_bytes(self.array(what)?))
     }
 
-    fn flag(&mut self, what: &'static str) -> Result<bool, FormatError> {
+    pub(super) fn flag(&mut self, what: &'static str) -> Result<bool, FormatError> {
         let at = self.at;
         match self.u8(what)? {
             0 => Ok(false),
@@ -457,13 +599,17 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn opt_u32(&mut self, what: &'static str) -> Result<Option<u32>, FormatError> {
+    pub(super) fn opt_u32(&mut self, what: &'static str) -> Result<Option<u32>, FormatError> {
         Ok(if self.flag(what)? { Some(self.u32(what)?) } else { None })
     }
 
     /// A count of items at least `min_item` bytes each: more than the bytes left could hold
     /// is an error, so a corrupt count never makes us allocate.
-    fn count(&mut self, what: &'static str, min_item: usize) -> Result<usize, FormatError> {
+    pub(super) fn count(
+        &mut self,
+        what: &'static str,
+        min_item: usize,
+    ) -> Result<usize, FormatError> {
         let at = self.at;
         let n = usize::try_from(self.u32(what)?).unwrap_or(usize::MAX);
         let left = self.bytes.len() - self.at;
@@ -473,17 +619,30 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
-    fn index(&mut self, what: &'static str, len: usize) -> Result<u32, FormatError> {
+    /// A reference to a message: an id that `known` holds, or in version 1 an index below
+    /// the message count (read as id `index + 1`).
+    fn message_ref(&mut self, what: &'static str, known: Known<'_>) -> Result<u64, FormatError> {
         let at = self.at;
-        let index = self.u32(what)?;
-        if usize::try_from(index).is_ok_and(|i| i < len) {
-            Ok(index)
-        } else {
-            Err(FormatError::Malformed { what, offset: at })
-        }
+        let id = match known {
+            Known::Count(len) => {
+                let index = self.u32(what)?;
+                usize::try_from(index).ok().filter(|&i| i < len).map(|_| u64::from(index) + 1)
+            }
+            Known::Ids(ids) => Some(self.u64(what)?).filter(|id| ids.contains(id)),
+            Known::Any => Some(self.u64(what)?).filter(|&id| id != 0),
+        };
+        id.ok_or(FormatError::Malformed { what, offset: at })
     }
 
-    fn packet_id(&mut self) -> Result<u16, FormatError> {
+    pub(super) fn opt_u64(&mut self, what: &'static str) -> Result<Option<u64>, FormatError> {
+        Ok(if self.flag(what)? { Some(self.u64(what)?) } else { None })
+    }
+
+    pub(super) fn opt_string(&mut self, what: &'static str) -> Result<Option<String>, FormatError> {
+        Ok(if self.flag(what)? { Some(self.string(what)?) } else { None })
+    }
+
+    pub(super) fn packet_id(&mut self) -> Result<u16, FormatError> {
         let at = self.at;
         match u16::from_be_bytes(self.array("packet id")?) {
             0 => Err(FormatError::Malformed { what: "packet id", offset: at }),
@@ -491,7 +650,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn string(&mut self, what: &'static str) -> Result<String, FormatError> {
+    pub(super) fn string(&mut self, what: &'static str) -> Result<String, FormatError> {
         let at = self.at;
         let len = self.count(what, 1)?;
         let bytes = self.take(len, what)?;

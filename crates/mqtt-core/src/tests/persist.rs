@@ -208,3 +208,29 @@ fn changes_count_durable_state_only() {
     h.publish_retained(publisher, "r", "x");
     assert!(h.broker.changes() > after_connect);
 }
+
+#[test]
+fn durable_ids_are_kept_by_a_restart_and_new_ones_come_after_them() {
+    let mut h = Harness::default();
+    let sub = persistent(&mut h, "X");
+    h.subscribe(sub, "t", QoS::AtLeastOnce);
+    h.disconnect(sub);
+    let publisher = h.connect("pub");
+    h.publish_retained(publisher, "r", "kept");
+    h.publish_qos(publisher, "t", "one", QoS::AtLeastOnce);
+    let before = h.broker.snapshot(h.now);
+    let message_ids: Vec<u64> = before.messages.iter().map(|m| m.id).collect();
+    let queued = &before.sessions[0].queued;
+    assert_eq!((message_ids.len(), queued.len()), (2, 1));
+    assert!(message_ids.iter().all(|&id| id != 0) && message_ids[0] != message_ids[1]);
+    assert!(queued[0].id != 0 && message_ids.contains(&queued[0].message));
+
+    h.restart_from(before.clone());
+    assert_eq!(h.broker.snapshot(h.now), before, "a restore keeps every id");
+    let publisher = h.connect("pub");
+    h.publish_qos(publisher, "t", "two", QoS::AtLeastOnce);
+    let after = h.broker.snapshot(h.now);
+    let newest = after.sessions[0].queued.last().expect("queued").clone();
+    assert!(message_ids.iter().all(|&id| newest.message > id), "{newest:?}");
+    assert!(newest.id > queued[0].id, "{newest:?}");
+}

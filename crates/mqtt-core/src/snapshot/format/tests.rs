@@ -1,14 +1,15 @@
 //! The file format: round trips (hand-made and generated), every typed error, and arbitrary
 //! bytes never panicking.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use mqtt_codec::{MqttString, Properties, ProtocolVersion, QoS, TopicName};
 use proptest::prelude::*;
 
 use super::*;
 
-fn message(topic: &str, payload: &'static [u8], qos: QoS) -> StoredMessage {
+fn message(id: u64, topic: &str, payload: &'static [u8], qos: QoS) -> StoredMessage {
     StoredMessage {
+        id,
         topic: TopicName::new(topic).expect("valid topic"),
         payload: Bytes::from_static(payload),
         qos,
@@ -17,13 +18,13 @@ fn message(topic: &str, payload: &'static [u8], qos: QoS) -> StoredMessage {
     }
 }
 
-fn delivery(message: u32, qos: QoS) -> StoredDelivery {
-    StoredDelivery { message, qos, retain: false, sub_ids: Vec::new() }
+fn delivery(id: u64, message: u64, qos: QoS) -> StoredDelivery {
+    StoredDelivery { id, message, qos, retain: false, sub_ids: Vec::new() }
 }
 
 /// A snapshot using every field.
 fn rich() -> Snapshot {
-    let mut retained = message("r/1", b"retained", QoS::AtLeastOnce);
+    let mut retained = message(10, "r/1", b"retained", QoS::AtLeastOnce);
     retained.retain = true;
     retained.properties = Properties {
         payload_format_indicator: Some(1),
@@ -40,10 +41,10 @@ fn rich() -> Snapshot {
     Snapshot {
         messages: vec![
             retained,
-            message("q/1", b"", QoS::AtLeastOnce),
-            message("q/2", b"two", QoS::ExactlyOnce),
+            message(11, "q/1", b"", QoS::AtLeastOnce),
+            message(12, "q/2", b"two", QoS::ExactlyOnce),
         ],
-        retained: vec![0],
+        retained: vec![10],
         sessions: vec![
             StoredSession {
                 client_id: "X".to_owned(),
@@ -72,7 +73,8 @@ fn rich() -> Snapshot {
                     StoredInFlight {
                         packet_id: 65535,
                         delivery: StoredDelivery {
-                            message: 1,
+                            id: 100,
+                            message: 11,
                             qos: QoS::AtLeastOnce,
                             retain: true,
                             sub_ids: vec![7, 8],
@@ -81,13 +83,16 @@ fn rich() -> Snapshot {
                     },
                     StoredInFlight {
                         packet_id: 1,
-                        delivery: delivery(2, QoS::ExactlyOnce),
+                        delivery: delivery(101, 12, QoS::ExactlyOnce),
                         state: FlowState::AwaitingPubComp,
                     },
                 ],
-                queued: vec![delivery(2, QoS::AtLeastOnce), delivery(0, QoS::AtMostOnce)],
+                queued: vec![
+                    delivery(102, 12, QoS::AtLeastOnce),
+                    delivery(103, 10, QoS::AtMostOnce),
+                ],
                 incoming: vec![
-                    StoredIncoming { packet_id: 3, message: Some(2) },
+                    StoredIncoming { packet_id: 3, message: Some(12) },
                     StoredIncoming { packet_id: 4, message: None },
                 ],
             },
@@ -122,6 +127,97 @@ fn every_field_round_trips() {
     assert_eq!(decode(&bytes), Ok(snapshot));
     let empty = encode(&Snapshot::default()).expect("encodes");
     assert_eq!(decode(&empty), Ok(Snapshot::default()));
+}
+
+/// The version 1 layout (no ids, messages by index), written out by hand.
+fn encode_v1(snapshot: &Snapshot) -> Vec<u8> {
+    let index = |id: u64| {
+        let at = snapshot.messages.iter().position(|m| m.id == id).expect("known id");
+        u32::try_from(at).expect("few")
+    };
+    let mut body = Vec::new();
+    put_len(&mut body, snapshot.messages.len());
+    for message in &snapshot.messages {
+        let mut packet = BytesMut::new();
+        encode_message(message, &mut packet).expect("encodes");
+        put_len(&mut body, packet.len());
+        body.extend_from_slice(&packet);
+    }
+    put_len(&mut body, snapshot.retained.len());
+    for &id in &snapshot.retained {
+        put_u32(&mut body, index(id));
+    }
+    put_len(&mut body, snapshot.sessions.len());
+    let put_delivery_v1 = |body: &mut Vec<u8>, d: &StoredDelivery| {
+        put_u32(body, index(d.message));
+        body.push(d.qos.as_u8() | (u8::from(d.retain) << 2));
+        put_len(body, d.sub_ids.len());
+        for &id in &d.sub_ids {
+            put_u32(body, id);
+        }
+    };
+    for session in &snapshot.sessions {
+        put_str(&mut body, &session.client_id);
+        put_opt_str(&mut body, session.username.as_deref());
+        put_u32(&mut body, session.listener);
+        body.push(session.protocol.level());
+        put_u32(&mut body, session.expiry_secs);
+        put_opt_u32(&mut body, session.expires_in);
+        put_len(&mut body, session.subscriptions.len());
+        for sub in &session.subscriptions {
+            put_subscription(&mut body, sub);
+        }
+        put_len(&mut body, session.inflight.len());
+        for flight in &session.inflight {
+            body.extend_from_slice(&flight.packet_id.to_be_bytes());
+            body.push(flow_state_byte(flight.state));
+            put_delivery_v1(&mut body, &flight.delivery);
+        }
+        put_len(&mut body, session.queued.len());
+        for delivery in &session.queued {
+            put_delivery_v1(&mut body, delivery);
+        }
+        put_len(&mut body, session.incoming.len());
+        for incoming in &session.incoming {
+            body.extend_from_slice(&incoming.packet_id.to_be_bytes());
+            put_opt_u32(&mut body, incoming.message.map(index));
+        }
+    }
+    let mut out = MAGIC.to_vec();
+    put_u32(&mut out, 1);
+    out.extend_from_slice(&(body.len() as u64).to_be_bytes());
+    out.extend_from_slice(&body);
+    let crc = crc32fast::hash(&out);
+    put_u32(&mut out, crc);
+    out
+}
+
+#[test]
+fn version_1_files_are_read_with_ids_from_positions() {
+    let mut expected = rich();
+    // Version 1 had no ids: message i is read as id i + 1, deliveries are numbered in order.
+    let renumber = |id: u64| id - 9;
+    for message in &mut expected.messages {
+        message.id = renumber(message.id);
+    }
+    expected.retained = expected.retained.iter().map(|&id| renumber(id)).collect();
+    let mut next = 0;
+    for session in &mut expected.sessions {
+        let deliveries = session
+            .inflight
+            .iter_mut()
+            .map(|flight| &mut flight.delivery)
+            .chain(session.queued.iter_mut());
+        for delivery in deliveries {
+            next += 1;
+            delivery.id = next;
+            delivery.message = renumber(delivery.message);
+        }
+        for incoming in &mut session.incoming {
+            incoming.message = incoming.message.map(renumber);
+        }
+    }
+    assert_eq!(decode(&encode_v1(&rich())), Ok(expected));
 }
 
 #[test]
@@ -163,19 +259,24 @@ fn damage_is_caught_by_the_checksum_and_the_version_check() {
 
 #[test]
 fn bad_fields_behind_a_valid_checksum_are_malformed() {
-    // One retained index pointing past the message table.
-    let snapshot = Snapshot { retained: vec![0], ..Snapshot::default() };
+    // One retained id naming no message.
+    let snapshot = Snapshot { retained: vec![1], ..Snapshot::default() };
     let mut bytes =
-        encode(&Snapshot { messages: vec![message("a", b"x", QoS::AtMostOnce)], ..snapshot })
+        encode(&Snapshot { messages: vec![message(1, "a", b"x", QoS::AtMostOnce)], ..snapshot })
             .expect("encodes");
-    // Body: message count 1, length, packet, retained count 1, index 0: make it 5.
-    let index_at = bytes.len() - 4 - 4 - 4;
-    bytes[index_at..index_at + 4].copy_from_slice(&5u32.to_be_bytes());
+    // Body: message count 1, id, length, packet, retained count 1, id 1: make it 5.
+    let id_at = bytes.len() - 4 - 4 - 8;
+    bytes[id_at..id_at + 8].copy_from_slice(&5u64.to_be_bytes());
     reseal(&mut bytes);
     assert!(matches!(
         decode(&bytes),
-        Err(FormatError::Malformed { what: "retained message index", .. })
+        Err(FormatError::Malformed { what: "retained message id", .. })
     ));
+    // Two messages with one id.
+    let twice =
+        vec![message(1, "a", b"x", QoS::AtMostOnce), message(1, "b", b"y", QoS::AtMostOnce)];
+    let bytes = encode(&Snapshot { messages: twice, ..Snapshot::default() }).expect("encodes");
+    assert!(matches!(decode(&bytes), Err(FormatError::Malformed { what: "message id", .. })));
     // A huge count does not allocate; it is refused.
     let mut bytes = encode(&Snapshot::default()).expect("encodes");
     let count_at = MAGIC.len() + 12;
@@ -197,6 +298,7 @@ prop_compose! {
         expiry in proptest::option::of(any::<u32>()),
     ) -> StoredMessage {
         StoredMessage {
+            id: 0,
             topic: TopicName::new(&topic).expect("valid topic"),
             payload: Bytes::from(payload),
             qos,
@@ -207,16 +309,16 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn stored_session(messages: u32)(
+    fn stored_session(messages: u64)(
         client_id in "\\PC{0,10}",
         username in proptest::option::of("[a-z]{0,5}"),
         listener in any::<u32>(),
         expiry_secs in any::<u32>(),
         expires_in in proptest::option::of(any::<u32>()),
         filters in proptest::collection::vec(("[a-z+#/]{1,8}", qos(), any::<bool>(), any::<bool>(), proptest::option::of(1u32..)), 0..4),
-        queued in proptest::collection::vec((0..messages, qos(), any::<bool>(), proptest::collection::vec(any::<u32>(), 0..3)), 0..4),
-        inflight in proptest::collection::vec((1u16.., 0..messages, qos(), 0u8..3), 0..4),
-        incoming in proptest::collection::vec((1u16.., proptest::option::of(0..messages)), 0..4),
+        queued in proptest::collection::vec((1u64.., 1..=messages, qos(), any::<bool>(), proptest::collection::vec(any::<u32>(), 0..3)), 0..4),
+        inflight in proptest::collection::vec((1u16.., 1u64.., 1..=messages, qos(), 0u8..3), 0..4),
+        incoming in proptest::collection::vec((1u16.., proptest::option::of(1..=messages)), 0..4),
     ) -> StoredSession {
         StoredSession {
             client_id,
@@ -228,17 +330,17 @@ prop_compose! {
             subscriptions: filters.into_iter().map(|(filter, qos, no_local, retain_as_published, id)| {
                 StoredSubscription { filter, qos, no_local, retain_as_published, id }
             }).collect(),
-            inflight: inflight.into_iter().map(|(packet_id, message, qos, state)| StoredInFlight {
+            inflight: inflight.into_iter().map(|(packet_id, id, message, qos, state)| StoredInFlight {
                 packet_id,
-                delivery: delivery(message, qos),
+                delivery: delivery(id, message, qos),
                 state: match state {
                     0 => FlowState::AwaitingPubAck,
                     1 => FlowState::AwaitingPubRec,
                     _ => FlowState::AwaitingPubComp,
                 },
             }).collect(),
-            queued: queued.into_iter().map(|(message, qos, retain, sub_ids)| {
-                StoredDelivery { message, qos, retain, sub_ids }
+            queued: queued.into_iter().map(|(id, message, qos, retain, sub_ids)| {
+                StoredDelivery { id, message, qos, retain, sub_ids }
             }).collect(),
             incoming: incoming.into_iter().map(|(packet_id, message)| {
                 StoredIncoming { packet_id, message }
@@ -248,11 +350,14 @@ prop_compose! {
 }
 
 fn snapshots() -> impl Strategy<Value = Snapshot> {
-    proptest::collection::vec(stored_message(), 1..5).prop_flat_map(|messages| {
-        let n = u32::try_from(messages.len()).expect("few");
+    proptest::collection::vec(stored_message(), 1..5).prop_flat_map(|mut messages| {
+        for (id, message) in (1..).zip(&mut messages) {
+            message.id = id;
+        }
+        let n = messages.len() as u64;
         (
             Just(messages),
-            proptest::collection::vec(0..n, 0..4),
+            proptest::collection::vec(1..=n, 0..4),
             proptest::collection::vec(stored_session(n), 0..3),
         )
             .prop_map(|(messages, retained, sessions)| Snapshot {
