@@ -20,7 +20,8 @@
 //! - `reader` / `writer` — bounded field reader (rejects trailing bytes) and encoding primitives.
 //! - `properties` — [`Properties`] and which property each packet allows.
 //! - `reason` — [`ReasonCode`] and the v3 CONNACK / SUBACK return-code mapping.
-//! - `topic` — [`MqttString`], [`TopicName`], [`TopicFilter`]: validated, zero-copy strings.
+//! - `topic` — [`MqttString`], [`TopicName`], [`TopicFilter`]: validated, zero-copy strings;
+//!   [`filter_matches`]: does a filter match a topic name.
 //! - `types` — [`ProtocolVersion`], [`QoS`], [`PacketId`].
 //! - `error` — [`DecodeError`] (malformed vs protocol error vs too large) and [`EncodeError`].
 //!
@@ -62,5 +63,7 @@ pub use crate::packet::{
 };
 pub use crate::properties::Properties;
 pub use crate::reason::ReasonCode;
-pub use crate::topic::{MqttString, StringError, TopicError, TopicFilter, TopicName};
+pub use crate::topic::{
+    MqttString, StringError, TopicError, TopicFilter, TopicName, filter_matches,
+};
 pub use crate::types::{PacketId, ProtocolVersion, QoS};
