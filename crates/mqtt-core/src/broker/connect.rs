@@ -579,10 +579,7 @@ mod tests {
             username_as_client_id(&config, &anonymous, 0, "c".into(), false),
             Err(Refusal::not_authorized())
         );
-        assert_eq!(
-            username_as_client_id(&config, &anonymous, 0, "c".into(), true),
-            Ok("c".into())
-        );
+        assert_eq!(username_as_client_id(&config, &anonymous, 0, "c".into(), true), Ok("c".into()));
     }
 
     #[test]
