@@ -416,9 +416,13 @@ mod tests {
             h.broker.judge_publish(key, &retained, ProtocolVersion::V5),
             Verdict::Violation(ReasonCode::RetainNotSupported, _)
         ));
-        let mut config = Config::default();
-        config.listener_options =
-            vec![crate::config::ListenerOptions { max_qos: QoS::AtMostOnce, ..Default::default() }];
+        let config = Config {
+            listener_options: vec![crate::config::ListenerOptions {
+                max_qos: QoS::AtMostOnce,
+                ..Default::default()
+            }],
+            ..Config::default()
+        };
         let (h, key) = connected(config, true);
         let qos1 = publish_packet("t", "x", QoS::AtLeastOnce, false, Some(1));
         assert_eq!(h.broker.judge_publish(key, &qos1, ProtocolVersion::V5), Verdict::QosTooHigh);
