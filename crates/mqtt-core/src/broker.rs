@@ -2,6 +2,7 @@
 //! `poll_output` and `poll_timeout`. The packet handlers live in the submodules.
 
 mod connect;
+mod journal;
 mod lifecycle;
 mod persist;
 mod publish;

@@ -19,6 +19,9 @@ pub struct Config {
     pub max_queued_bytes: usize,
     /// Queue QoS 0 messages for offline persistent clients too.
     pub queue_qos0_messages: bool,
+    /// Journal every change of durable state as [`Output::Journal`](crate::Output::Journal)
+    /// (durable persistence); off, nothing is recorded per change.
+    pub journal: bool,
     /// Largest accepted PUBLISH payload in bytes; 0 = unlimited. Larger ones are dropped.
     pub message_size_limit: u32,
     /// Largest accepted packet; 0 = no limit. Advertised to v5 clients (decoding enforces it).
@@ -67,6 +70,7 @@ impl Default for Config {
             max_queued_messages: 1000,
             max_queued_bytes: 0,
             queue_qos0_messages: false,
+            journal: false,
             message_size_limit: 0,
             max_packet_size: 0,
             max_keepalive: 65535,

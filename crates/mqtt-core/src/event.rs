@@ -91,6 +91,30 @@ pub enum Output {
     },
     /// A fact for the log; the runtime formats Mosquitto's line.
     Log(LogEvent),
+    /// A change of durable state (only with [`Config::journal`](crate::Config::journal)),
+    /// in the order made. An [`Output::Send`] of a packet for which
+    /// [`acknowledges_durable_state`](crate::acknowledges_durable_state) holds may only be
+    /// written once every change before it is durable.
+    Journal(crate::snapshot::journal::Change),
+}
+
+/// Whether `packet` tells its receiver that something is stored (an acknowledgement, or a
+/// step of a QoS 2 flow whose repetition after a crash would deliver twice): with
+/// [`Config::journal`](crate::Config::journal) on, the runtime holds such a packet, and every
+/// later one to the same connection, until the changes journaled before it are durable.
+#[must_use]
+pub fn acknowledges_durable_state(packet: &Packet) -> bool {
+    match packet {
+        Packet::ConnAck(_)
+        | Packet::PubAck(_)
+        | Packet::PubRec(_)
+        | Packet::PubRel(_)
+        | Packet::PubComp(_)
+        | Packet::SubAck(_)
+        | Packet::UnsubAck(_) => true,
+        Packet::Publish(publish) => publish.qos == QoS::ExactlyOnce,
+        _ => false,
+    }
 }
 
 /// A will as described in the `Will message specified` log line.

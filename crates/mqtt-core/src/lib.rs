@@ -83,5 +83,5 @@ pub use config::{Config, ListenerOptions, ListenerSecurity};
 pub use conn::{ConnIdHasher, ConnMap};
 pub use event::{
     CertificateUsername, CloseCause, ConnId, DisconnectReason, DropReason, INTERNAL_LISTENER,
-    LogEvent, Output, PeerInfo, WillInfo,
+    LogEvent, Output, PeerInfo, WillInfo, acknowledges_durable_state,
 };

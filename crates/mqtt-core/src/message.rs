@@ -3,13 +3,14 @@
 //! the per-subscriber PUBLISH packet.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mqtt_codec::{PacketId, Properties, ProtocolVersion, Publish, QoS, TopicName};
 
 /// An application message inside the broker.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Message {
     /// The durable id ([`DurableIds`]) by which the persistence files refer to it.
     pub(crate) id: u64,
@@ -26,7 +27,20 @@ pub(crate) struct Message {
     pub(crate) properties: Properties,
     /// When the v5 Message Expiry Interval runs out.
     pub(crate) expires_at: Option<Instant>,
+    /// The journal (or the checkpoint) holds the message, so records may refer to its id.
+    /// Atomic only so that a shared message stays `Sync`; the broker is single-threaded.
+    pub(crate) journaled: AtomicBool,
 }
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        (self.id, &self.topic, &self.payload, self.qos, self.retain, &self.properties)
+            == (other.id, &other.topic, &other.payload, other.qos, other.retain, &other.properties)
+            && self.expires_at == other.expires_at
+    }
+}
+
+impl Eq for Message {}
 
 /// A message shared between queues.
 pub(crate) type SharedMessage = Arc<Message>;
@@ -48,7 +62,16 @@ impl Message {
             .map(|secs| now + Duration::from_secs(u64::from(secs)));
         properties.topic_alias = None;
         properties.subscription_identifiers.clear();
-        Self { id, topic, payload, qos, retain, properties, expires_at }
+        Self {
+            id,
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+            expires_at,
+            journaled: AtomicBool::new(false),
+        }
     }
 
     /// Whether the message expired at `now`.

@@ -167,37 +167,36 @@ impl Outgoing {
         Ok(id)
     }
 
-    /// Completes a QoS 1 flow (PUBACK) or a QoS 2 flow (PUBCOMP). Returns whether `id` was in
-    /// the expected state.
-    pub(crate) fn complete(&mut self, id: PacketId, expected: OutState) -> bool {
-        let Some(flows) = self.0.as_mut() else { return false };
+    /// Completes a QoS 1 flow (PUBACK) or a QoS 2 flow (PUBCOMP). Returns the delivery's
+    /// durable id, or `None` if `id` was not in the expected state.
+    pub(crate) fn complete(&mut self, id: PacketId, expected: OutState) -> Option<u64> {
+        let flows = self.0.as_mut()?;
         match flows.inflight.get(&id.get()) {
             Some(flight) if flight.state == expected => {
-                flows.inflight.remove(&id.get());
-                true
+                flows.inflight.remove(&id.get()).map(|flight| flight.delivery.id)
             }
-            _ => false,
+            _ => None,
         }
     }
 
     /// Handles PUBREC: moves the flow to waiting for PUBCOMP. Returns false for an unknown id.
     /// A PUBREC for a message already released is answered with PUBREL again.
-    pub(crate) fn received(&mut self, id: PacketId) -> bool {
-        let Some(flows) = self.0.as_mut() else { return false };
+    /// Returns the delivery's durable id, or `None` for an unknown id.
+    pub(crate) fn received(&mut self, id: PacketId) -> Option<u64> {
+        let flows = self.0.as_mut()?;
         match flows.inflight.get_mut(&id.get()) {
             Some(flight) if flight.state != OutState::Qos1Sent => {
                 flight.state = OutState::Released;
-                true
+                Some(flight.delivery.id)
             }
-            _ => false,
+            _ => None,
         }
     }
 
-    /// Drops a flow that the receiver ended with an error reason (v5 PUBREC >= 0x80).
-    pub(crate) fn abandon(&mut self, id: PacketId) {
-        if let Some(flows) = self.0.as_mut() {
-            flows.inflight.remove(&id.get());
-        }
+    /// Drops a flow that the receiver ended with an error reason (v5 PUBREC >= 0x80), or
+    /// that cannot be sent. Returns the delivery's durable id if `id` was in flight.
+    pub(crate) fn abandon(&mut self, id: PacketId) -> Option<u64> {
+        self.0.as_mut()?.inflight.remove(&id.get()).map(|flight| flight.delivery.id)
     }
 
     /// In-flight messages in the order they were first sent (for re-sending on reconnect).
@@ -253,8 +252,8 @@ mod tests {
         out.flows().next_id = u16::MAX;
         let c = out.start(delivery("c")).expect("free id");
         assert_eq!(c.get(), 3, "wraps past 0 and skips 1 and 2");
-        assert!(out.complete(a, OutState::Qos1Sent));
-        assert!(!out.complete(a, OutState::Qos1Sent));
+        assert_eq!(out.complete(a, OutState::Qos1Sent), Some(1), "the delivery's durable id");
+        assert_eq!(out.complete(a, OutState::Qos1Sent), None);
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub(crate) struct Session {
     pub(crate) will: Option<Box<PendingWill>>,
     /// When a delayed will is due (set once the connection ended).
     pub(crate) will_at: Option<Instant>,
+    /// The journal holds this session: it outlives its connection and every change to it is
+    /// recorded (see `broker::journal`).
+    pub(crate) durable: bool,
 }
 
 impl Session {
@@ -89,6 +92,7 @@ impl Session {
             expires_at: None,
             will: None,
             will_at: None,
+            durable: false,
         }
     }
 }

@@ -5,6 +5,7 @@ pub(crate) mod harness;
 
 mod connect;
 mod internal;
+mod journal;
 mod keepalive;
 mod listener_options;
 mod listeners;

@@ -272,6 +272,7 @@ impl Broker {
             session.expiry_secs = expiry_secs;
             session.will = will;
         }
+        self.record_session_owner(key, now);
 
         let (keep_alive, server_keep_alive) =
             keep_alive(&self.config, version, listener, connect.keep_alive);

@@ -33,7 +33,11 @@ impl Broker {
                 );
                 return;
             }
+            let changed = session.expiry_secs != new_expiry;
             session.expiry_secs = new_expiry;
+            if changed && new_expiry != 0 {
+                self.record_session_owner(key, now);
+            }
         }
         // [v5 MQTT-3.1.2-10] only a Normal Disconnection (0x00) discards the will.
         let publish_will = disconnect.reason != ReasonCode::Success;
@@ -155,6 +159,7 @@ impl Broker {
     pub(super) fn end_session(&mut self, key: SessionKey, now: Instant) {
         self.changes += 1;
         self.publish_will(key, now);
+        self.record_session_gone(key);
         let Some(session) = self.sessions.remove(key) else { return };
         if let Some(at) = session.expires_at {
             self.timers.cancel(at, Timer::SessionExpiry(key));

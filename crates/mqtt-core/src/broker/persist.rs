@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mqtt_codec::PacketId;
@@ -27,6 +28,20 @@ fn secs_left(at: Instant, now: Instant) -> u32 {
     u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
+/// `message` as plain data, its expiry as what is left of it at `now`.
+pub(super) fn stored_message(message: &Message, now: Instant) -> StoredMessage {
+    let mut properties = message.properties.clone();
+    properties.message_expiry_interval = message.expires_at.map(|at| secs_left(at, now));
+    StoredMessage {
+        id: message.id,
+        topic: message.topic.clone(),
+        payload: message.payload.clone(),
+        qos: message.qos,
+        retain: message.retain,
+        properties,
+    }
+}
+
 /// Builds the message table of a snapshot, storing each shared message once (by its id).
 #[derive(Default)]
 struct MessageTable {
@@ -37,16 +52,7 @@ struct MessageTable {
 impl MessageTable {
     fn intern(&mut self, message: &SharedMessage, now: Instant) -> u64 {
         if self.stored.insert(message.id) {
-            let mut properties = message.properties.clone();
-            properties.message_expiry_interval = message.expires_at.map(|at| secs_left(at, now));
-            self.messages.push(StoredMessage {
-                id: message.id,
-                topic: message.topic.clone(),
-                payload: message.payload.clone(),
-                qos: message.qos,
-                retain: message.retain,
-                properties,
-            });
+            self.messages.push(stored_message(message, now));
         }
         message.id
     }
@@ -158,6 +164,8 @@ impl Broker {
                     stored.properties,
                     now,
                 );
+                // The checkpoint holds it: journal records may refer to it.
+                message.journaled.store(true, Ordering::Relaxed);
                 (stored.id, Arc::new(message))
             })
             .collect();
@@ -187,6 +195,8 @@ impl Broker {
             session.username = stored.username;
             session.listener = usize::try_from(stored.listener).unwrap_or(usize::MAX);
             session.expiry_secs = stored.expiry_secs;
+            // The checkpoint holds it; whether it goes on being journaled is the config's call.
+            session.durable = self.config.journal;
             for flight in stored.inflight {
                 let state = match flight.state {
                     FlowState::AwaitingPubAck => OutState::Qos1Sent,

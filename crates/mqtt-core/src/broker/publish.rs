@@ -192,6 +192,7 @@ impl Broker {
                     if let Some(session) = self.sessions.get_mut(key) {
                         session.incoming.insert(id.get(), None);
                     }
+                    self.record_incoming_dropped(key, id.get());
                 }
                 self.send(conn, Packet::PubRec(ack(id, code)));
             }
@@ -230,6 +231,7 @@ impl Broker {
             }
             (QoS::ExactlyOnce, Some(id)) => {
                 self.changes += 1;
+                self.record_incoming(key, id.get(), &message, now);
                 if let Some(session) = self.sessions.get_mut(key) {
                     session.incoming.insert(id.get(), Some(message));
                 }
@@ -300,12 +302,18 @@ impl Broker {
     pub(super) fn on_pubrel(&mut self, conn: ConnId, key: SessionKey, rel: &Ack, now: Instant) {
         self.changes += 1;
         let Some(session) = self.sessions.get_mut(key) else { return };
+        // Routed (and its deliveries journaled) before the release is: a crash between the
+        // two can at worst route it again when the PUBREL is re-sent, never lose it.
         let code = match session.incoming.remove(&rel.packet_id.get()) {
             Some(Some(message)) => {
                 self.route(message, Some(key), now);
+                self.record_released(key, rel.packet_id.get());
                 ReasonCode::Success
             }
-            Some(None) => ReasonCode::Success,
+            Some(None) => {
+                self.record_released(key, rel.packet_id.get());
+                ReasonCode::Success
+            }
             None => {
                 let client_id = session.client_id.clone();
                 self.log(LogEvent::UnknownPacketId {
@@ -331,11 +339,13 @@ impl Broker {
         let id = pubrec.packet_id;
         if pubrec.reason.is_error() {
             // [v5 MQTT-4.3.3-4] an error PUBREC ends the flow.
-            session.outgoing.abandon(id);
+            let abandoned = session.outgoing.abandon(id);
+            self.record_delivered(key, abandoned);
             self.pump(key, now);
             return;
         }
-        if session.outgoing.received(id) {
+        if let Some(delivery) = session.outgoing.received(id) {
+            self.record_in_flight(key, delivery, id.get(), OutState::Released);
             self.send(conn, Packet::PubRel(ack(id, ReasonCode::Success)));
         } else {
             let client_id = session.client_id.clone();
@@ -369,9 +379,12 @@ impl Broker {
     ) {
         self.changes += 1;
         let Some(session) = self.sessions.get_mut(key) else { return };
-        if !session.outgoing.complete(id, expected) {
-            let client_id = session.client_id.clone();
-            self.log(LogEvent::UnknownPacketId { client_id, packet, packet_id: id.get() });
+        match session.outgoing.complete(id, expected) {
+            Some(delivery) => self.record_delivered(key, Some(delivery)),
+            None => {
+                let client_id = session.client_id.clone();
+                self.log(LogEvent::UnknownPacketId { client_id, packet, packet_id: id.get() });
+            }
         }
     }
 }

@@ -27,6 +27,8 @@ impl Broker {
     ) -> usize {
         if message.retain {
             self.changes += 1;
+            let kept = (!message.payload.is_empty()).then_some(&message);
+            self.record_retained(&message.topic, kept, now);
             self.retained.store(message.clone());
         }
         let mut matches = std::mem::take(&mut self.scratch);
@@ -126,11 +128,14 @@ impl Broker {
         }
         let window_open = online.is_some() && session.outgoing.queued_len() == 0;
         if window_open && delivery.qos != QoS::AtMostOnce && self.room_in_flight(key) {
-            return self.start_flight(key, delivery, now);
+            return self.start_flight(key, delivery, true, now);
         }
         let Some(session) = self.sessions.get_mut(key) else { return false };
-        match session.outgoing.enqueue(delivery, limits) {
-            Enqueued::Yes => true,
+        match session.outgoing.enqueue(delivery.clone(), limits) {
+            Enqueued::Yes => {
+                self.record_queued(key, &delivery, now);
+                true
+            }
             Enqueued::Dropped { first } => {
                 self.stats.publish_dropped += 1;
                 if first {
@@ -167,24 +172,42 @@ impl Broker {
             && (limit == 0 || session.outgoing.inflight_bytes() < limit)
     }
 
-    /// Starts a QoS 1/2 flow for a connected session and sends the PUBLISH.
-    fn start_flight(&mut self, key: SessionKey, delivery: Delivery, now: Instant) -> bool {
+    /// Starts a QoS 1/2 flow for a connected session and sends the PUBLISH. `fresh`: the
+    /// delivery is new (not taken from the session's queue, where the journal has it already).
+    fn start_flight(
+        &mut self,
+        key: SessionKey,
+        delivery: Delivery,
+        fresh: bool,
+        now: Instant,
+    ) -> bool {
         let Some(session) = self.sessions.get_mut(key) else { return false };
         let Some(conn) = session.conn else { return false };
         if delivery.message.is_expired(now) {
             self.stats.publish_dropped += 1;
+            if !fresh {
+                self.record_delivered(key, Some(delivery.id));
+            }
             return false;
         }
         let Ok(id) = session.outgoing.start(delivery.clone()) else {
             // Every packet id is in use: keep it for later.
-            session.outgoing.enqueue(delivery, QueueLimits { messages: 0, bytes: 0 });
+            session.outgoing.enqueue(delivery.clone(), QueueLimits { messages: 0, bytes: 0 });
+            if fresh {
+                self.record_queued(key, &delivery, now);
+            }
             return true;
         };
+        if fresh {
+            self.record_queued(key, &delivery, now);
+        }
+        let state =
+            if delivery.qos == QoS::ExactlyOnce { OutState::Qos2Sent } else { OutState::Qos1Sent };
+        self.record_in_flight(key, delivery.id, id.get(), state);
         if !self.send_publish(conn, key, &delivery, Some(id), false, now) {
             // Too large for the client or expired: as if delivered ([v5 MQTT-3.1.2-25]).
-            if let Some(session) = self.sessions.get_mut(key) {
-                session.outgoing.abandon(id);
-            }
+            let abandoned = self.sessions.get_mut(key).and_then(|s| s.outgoing.abandon(id));
+            self.record_delivered(key, abandoned);
             return false;
         }
         true
@@ -205,9 +228,10 @@ impl Broker {
                 if let Some(conn) = session.conn {
                     self.send_publish(conn, key, &delivery, None, false, now);
                 }
+                self.record_delivered(key, Some(delivery.id));
                 continue;
             }
-            self.start_flight(key, delivery, now);
+            self.start_flight(key, delivery, false, now);
         }
     }
 
@@ -231,9 +255,9 @@ impl Broker {
                 }
                 OutState::Qos1Sent | OutState::Qos2Sent => {
                     if !self.send_publish(conn, key, &delivery, Some(id), true, now) {
-                        if let Some(session) = self.sessions.get_mut(key) {
-                            session.outgoing.abandon(id);
-                        }
+                        let abandoned =
+                            self.sessions.get_mut(key).and_then(|s| s.outgoing.abandon(id));
+                        self.record_delivered(key, abandoned);
                     }
                 }
             }

@@ -186,6 +186,7 @@ impl Broker {
         if let Some(session) = self.sessions.get_mut(key) {
             session.subscriptions.insert(full.to_owned(), opts);
         }
+        self.record_subscribed(key, full, opts);
         existed
     }
 
@@ -240,6 +241,7 @@ impl Broker {
                 self.sessions.get_mut(key).is_some_and(|s| s.subscriptions.remove(full).is_some());
             if existed {
                 self.unsubscribe_in_tree(full, key);
+                self.record_unsubscribed(key, full);
             }
             reasons.push(if existed {
                 ReasonCode::Success

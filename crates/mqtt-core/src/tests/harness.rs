@@ -39,6 +39,8 @@ pub(crate) struct Harness {
     /// The certificate username of connections opened from now on (a TLS listener with
     /// `use_identity_as_username`).
     pub(crate) certificate_username: Option<crate::CertificateUsername>,
+    /// Every `Output::Journal` change, in order.
+    pub(crate) journal: Vec<crate::snapshot::journal::Change>,
 }
 
 impl Default for Harness {
@@ -185,6 +187,7 @@ impl Harness {
             auth_requests: Vec::new(),
             listener: 0,
             certificate_username: None,
+            journal: Vec::new(),
         }
     }
 
@@ -525,6 +528,7 @@ impl Harness {
                         self.auth_requests.push((conn, username, password, listener));
                     }
                     Output::Log(event) => self.logs.push(event),
+                    Output::Journal(change) => self.journal.push(change),
                 }
             }
             if replies.is_empty() {

@@ -1,0 +1,277 @@
+//! Journaling: with `Config::journal` on, the changes the broker emits, replayed from nothing,
+//! give the same durable state as its snapshot, after any workload; acknowledgements are
+//! marked; and with journaling off nothing is emitted.
+
+use std::time::Duration;
+
+use mqtt_codec::{Packet, QoS};
+use proptest::prelude::*;
+
+use super::harness::{Harness, ack};
+use crate::snapshot::journal::Replay;
+use crate::snapshot::{FlowState, Snapshot, StoredDelivery};
+use crate::{Config, ConnId, acknowledges_durable_state};
+
+fn journaling() -> Harness {
+    Harness::new(Config { journal: true, ..Config::default() })
+}
+
+/// One delivery with its QoS 2 flow, if any (QoS 1 flows are not journaled).
+type Flow = (StoredDelivery, Option<(u16, FlowState)>);
+
+/// The comparable part of a durable state: messages by id, every session's deliveries by id
+/// with their QoS 2 flows, and no countdowns (the journal does not keep them).
+fn normalized(mut state: Snapshot) -> (Snapshot, Vec<Vec<Flow>>) {
+    state.messages.sort_by_key(|message| message.id);
+    for message in &mut state.messages {
+        message.properties.message_expiry_interval = None;
+    }
+    let mut flows = Vec::new();
+    for session in &mut state.sessions {
+        session.expires_in = None;
+        let mut all: Vec<Flow> = session
+            .inflight
+            .drain(..)
+            .map(|flight| {
+                let flow = (flight.delivery.qos == QoS::ExactlyOnce)
+                    .then_some((flight.packet_id, flight.state));
+                (flight.delivery, flow)
+            })
+            .chain(session.queued.drain(..).map(|delivery| (delivery, None)))
+            .collect();
+        all.sort_by_key(|(delivery, _)| delivery.id);
+        flows.push(all);
+    }
+    (state, flows)
+}
+
+fn replayed(h: &Harness) -> Snapshot {
+    let mut replay = Replay::new(Snapshot::default());
+    for change in h.journal.iter().cloned() {
+        replay.apply(change);
+    }
+    assert_eq!(replay.skipped(), 0, "every record names something known");
+    replay.finish()
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Connect {
+        client: u8,
+        persistent: bool,
+        v5: bool,
+        auto_ack: bool,
+    },
+    Disconnect {
+        client: u8,
+    },
+    Kill {
+        client: u8,
+    },
+    Subscribe {
+        client: u8,
+        filter: u8,
+        qos: u8,
+    },
+    Unsubscribe {
+        client: u8,
+        filter: u8,
+    },
+    Publish {
+        client: u8,
+        topic: u8,
+        qos: u8,
+        retain: bool,
+        empty: bool,
+    },
+    /// PUBREL for the client's last QoS 2 publish.
+    Release {
+        client: u8,
+    },
+    /// Acknowledge everything the client holds (PUBACK, PUBREC, then PUBCOMP for PUBRELs).
+    Ack {
+        client: u8,
+    },
+    Advance {
+        secs: u8,
+    },
+}
+
+fn ops() -> impl Strategy<Value = Op> {
+    let client = 0u8..3;
+    prop_oneof![
+        3 => (client.clone(), any::<bool>(), any::<bool>(), any::<bool>())
+            .prop_map(|(client, persistent, v5, auto_ack)| Op::Connect { client, persistent, v5, auto_ack }),
+        1 => client.clone().prop_map(|client| Op::Disconnect { client }),
+        1 => client.clone().prop_map(|client| Op::Kill { client }),
+        2 => (client.clone(), 0u8..3, 0u8..3).prop_map(|(client, filter, qos)| Op::Subscribe { client, filter, qos }),
+        1 => (client.clone(), 0u8..3).prop_map(|(client, filter)| Op::Unsubscribe { client, filter }),
+        5 => (client.clone(), 0u8..2, 0u8..3, any::<bool>(), proptest::bool::weighted(0.1))
+            .prop_map(|(client, topic, qos, retain, empty)| Op::Publish { client, topic, qos, retain, empty }),
+        1 => client.clone().prop_map(|client| Op::Release { client }),
+        2 => client.prop_map(|client| Op::Ack { client }),
+        1 => (0u8..4).prop_map(|secs| Op::Advance { secs }),
+    ]
+}
+
+fn qos(n: u8) -> QoS {
+    match n {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
+}
+
+/// Runs `ops`, checking after each one that the journal replays to the snapshot.
+fn run(ops: &[Op]) {
+    let mut h = journaling();
+    let mut conns: [Option<ConnId>; 3] = [None; 3];
+    let mut last_qos2: [Option<u16>; 3] = [None; 3];
+    for op in ops {
+        match *op {
+            Op::Connect { client, persistent, v5, auto_ack } => {
+                if let Some(old) = conns[usize::from(client)].take() {
+                    h.kill(old);
+                }
+                let conn = h.connect_with(&format!("c{client}"), |c| {
+                    if v5 {
+                        c.v5().clean(!persistent).session_expiry(if persistent { 2 } else { 0 });
+                    } else {
+                        c.clean(!persistent);
+                    }
+                    c.will("will/topic", "gone");
+                });
+                if auto_ack {
+                    h.auto_ack(conn);
+                }
+                conns[usize::from(client)] = Some(conn);
+            }
+            Op::Disconnect { client } => {
+                if let Some(conn) = conns[usize::from(client)].take() {
+                    h.disconnect(conn);
+                }
+            }
+            Op::Kill { client } => {
+                if let Some(conn) = conns[usize::from(client)].take() {
+                    h.kill(conn);
+                }
+            }
+            Op::Subscribe { client, filter, qos: q } => {
+                if let Some(conn) = conns[usize::from(client)] {
+                    h.subscribe(conn, ["t/#", "t/a", "will/+"][usize::from(filter)], qos(q));
+                }
+            }
+            Op::Unsubscribe { client, filter } => {
+                if let Some(conn) = conns[usize::from(client)] {
+                    h.unsubscribe(conn, ["t/#", "t/a", "will/+"][usize::from(filter)]);
+                }
+            }
+            Op::Publish { client, topic, qos: q, retain, empty } => {
+                if let Some(conn) = conns[usize::from(client)] {
+                    let topic = ["t/a", "t/b"][usize::from(topic)];
+                    let payload = if empty { "" } else { "data" };
+                    let id = if retain {
+                        h.publish_retained(conn, topic, payload);
+                        0
+                    } else {
+                        h.publish_qos(conn, topic, payload, qos(q))
+                    };
+                    if qos(q) == QoS::ExactlyOnce && !retain {
+                        last_qos2[usize::from(client)] = Some(id);
+                    }
+                }
+            }
+            Op::Release { client } => {
+                if let (Some(conn), Some(id)) =
+                    (conns[usize::from(client)], last_qos2[usize::from(client)].take())
+                {
+                    h.send(conn, Packet::PubRel(ack(id)));
+                }
+            }
+            Op::Ack { client } => {
+                if let Some(conn) = conns[usize::from(client)] {
+                    for packet in h.take(conn) {
+                        let reply = match packet {
+                            Packet::Publish(p) => match (p.qos, p.packet_id) {
+                                (QoS::AtLeastOnce, Some(id)) => Packet::PubAck(ack(id.get())),
+                                (QoS::ExactlyOnce, Some(id)) => Packet::PubRec(ack(id.get())),
+                                _ => continue,
+                            },
+                            Packet::PubRel(rel) => Packet::PubComp(ack(rel.packet_id.get())),
+                            _ => continue,
+                        };
+                        h.send(conn, reply);
+                    }
+                }
+            }
+            Op::Advance { secs } => h.advance(Duration::from_secs(u64::from(secs))),
+        }
+        let snapshot = h.broker.snapshot(h.now);
+        assert_eq!(normalized(replayed(&h)), normalized(snapshot), "after {op:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_journal_replays_to_the_snapshot(ops in proptest::collection::vec(ops(), 1..40)) {
+        run(&ops);
+    }
+}
+
+#[test]
+fn a_persistent_session_and_its_queue_are_journaled_and_a_clean_one_is_not() {
+    let mut h = journaling();
+    let sub = h.connect_with("durable", |c| {
+        c.clean(false);
+    });
+    h.subscribe(sub, "t", QoS::AtLeastOnce);
+    h.disconnect(sub);
+    let clean = h.connect("clean");
+    h.subscribe(clean, "t", QoS::AtLeastOnce);
+    let before = h.journal.len();
+    h.publish_qos(clean, "t", "one", QoS::AtLeastOnce);
+    let state = replayed(&h);
+    assert!(h.journal.len() > before);
+    assert_eq!(state.sessions.len(), 1);
+    assert_eq!(state.sessions[0].client_id, "durable");
+    assert_eq!(state.sessions[0].queued.len(), 1);
+    assert_eq!(state.messages[0].payload.as_ref(), b"one");
+    // Nothing about the clean session.
+    assert!(h.journal.iter().all(|change| !format!("{change:?}").contains("\"clean\"")));
+}
+
+#[test]
+fn without_journaling_nothing_is_emitted() {
+    let mut h = Harness::default();
+    let sub = h.connect_with("durable", |c| {
+        c.clean(false);
+    });
+    h.subscribe(sub, "t", QoS::ExactlyOnce);
+    h.disconnect(sub);
+    let publisher = h.connect("pub");
+    h.publish_qos(publisher, "t", "one", QoS::AtLeastOnce);
+    h.publish_retained(publisher, "r", "kept");
+    assert!(h.journal.is_empty());
+}
+
+#[test]
+fn acknowledgements_and_qos_2_steps_are_the_packets_held_for_durability() {
+    use mqtt_codec::{ConnAck, Properties, ReasonCode};
+    let connack = Packet::ConnAck(ConnAck {
+        session_present: false,
+        reason: ReasonCode::Success,
+        properties: Properties::default(),
+    });
+    assert!(acknowledges_durable_state(&connack));
+    assert!(acknowledges_durable_state(&Packet::PubAck(ack(1))));
+    assert!(acknowledges_durable_state(&Packet::PubRec(ack(1))));
+    assert!(acknowledges_durable_state(&Packet::PubRel(ack(1))));
+    assert!(acknowledges_durable_state(&Packet::PubComp(ack(1))));
+    let publish =
+        |qos| Packet::Publish(super::harness::publish_packet("t", "x", qos, false, Some(1)));
+    assert!(acknowledges_durable_state(&publish(QoS::ExactlyOnce)));
+    assert!(!acknowledges_durable_state(&publish(QoS::AtLeastOnce)));
+    assert!(!acknowledges_durable_state(&Packet::PingResp));
+}
