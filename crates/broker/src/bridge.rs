@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use culex_client::{Client, ConnectOptions, Event as RemoteEvent};
+use mqtt_codec::filter_matches;
 use mqtt_codec::{
     Ack, Connect, MqttString, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS,
     RetainHandling, Subscribe, SubscriptionOptions, TopicFilter, TopicName, Will,
 };
-use mqtt_core::acl::filter_matches;
 use mqtt_core::{ConnId, INTERNAL_LISTENER, PeerInfo};
 use tokio::sync::mpsc;
 

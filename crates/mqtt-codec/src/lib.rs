@@ -18,9 +18,11 @@
 //!   [`encode_publish_header`], and one module per packet (`packet/connect.rs` ... `packet/auth.rs`), each with its byte tests.
 //! - `fixed_header` — packet type, flags and remaining length; "is a whole packet buffered?".
 //! - `reader` / `writer` — bounded field reader (rejects trailing bytes) and encoding primitives.
-//! - `properties` — [`Properties`] and which property each packet allows.
+//! - `properties` — [`Properties`] and the property table: [`PropertyId`] (name,
+//!   [`PropertyType`], which [`PropertyContext`] allows it).
 //! - `reason` — [`ReasonCode`] and the v3 CONNACK / SUBACK return-code mapping.
-//! - `topic` — [`MqttString`], [`TopicName`], [`TopicFilter`]: validated, zero-copy strings.
+//! - `topic` — [`MqttString`], [`TopicName`], [`TopicFilter`]: validated, zero-copy strings;
+//!   [`filter_matches`]: does a filter match a topic name.
 //! - `types` — [`ProtocolVersion`], [`QoS`], [`PacketId`].
 //! - `error` — [`DecodeError`] (malformed vs protocol error vs too large) and [`EncodeError`].
 //!
@@ -60,7 +62,9 @@ pub use crate::packet::{
     RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe, Will, decode,
     encode, encode_publish_header, encoded_len,
 };
-pub use crate::properties::Properties;
+pub use crate::properties::{Context as PropertyContext, Properties, PropertyId, PropertyType};
 pub use crate::reason::ReasonCode;
-pub use crate::topic::{MqttString, StringError, TopicError, TopicFilter, TopicName};
+pub use crate::topic::{
+    MqttString, StringError, TopicError, TopicFilter, TopicName, filter_matches,
+};
 pub use crate::types::{PacketId, ProtocolVersion, QoS};

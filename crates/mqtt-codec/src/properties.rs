@@ -1,5 +1,6 @@
-//! MQTT 5 properties: one `Properties` struct for every packet, the table of which property may
-//! appear in which packet, and their encoding. 3.1 and 3.1.1 have no properties: decode leaves
+//! MQTT 5 properties: one `Properties` struct for every packet, the property table (`PropertyId`:
+//! each property's name, value type and the packets that allow it, which `culex_pub` and
+//! `culex_sub` read for `-D` too), and their encoding. 3.1 and 3.1.1 have no properties: decode leaves
 //! the struct empty and encode writes nothing for it.
 //!
 //! ```text
@@ -79,10 +80,13 @@ pub struct Properties {
     pub shared_subscription_available: Option<u8>,
 }
 
-/// Where a property list sits: decides which properties are allowed.
+/// Where a property list sits (a packet, or the will in a CONNECT): decides which properties
+/// are allowed ([`PropertyId::allowed_in`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Context {
+#[expect(missing_docs, reason = "the variants are the packets' names")]
+pub enum Context {
     Connect,
+    /// The will properties of a CONNECT.
     Will,
     ConnAck,
     Publish,
@@ -124,62 +128,241 @@ impl Context {
     }
 }
 
+/// Every MQTT 5 property, with its wire identifier as discriminant (v5.0 §2.2.2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[expect(missing_docs, reason = "the variants are the spec's property names")]
+pub enum PropertyId {
+    PayloadFormatIndicator = 0x01,
+    MessageExpiryInterval = 0x02,
+    ContentType = 0x03,
+    ResponseTopic = 0x08,
+    CorrelationData = 0x09,
+    SubscriptionIdentifier = 0x0B,
+    SessionExpiryInterval = 0x11,
+    AssignedClientIdentifier = 0x12,
+    ServerKeepAlive = 0x13,
+    AuthenticationMethod = 0x15,
+    AuthenticationData = 0x16,
+    RequestProblemInformation = 0x17,
+    WillDelayInterval = 0x18,
+    RequestResponseInformation = 0x19,
+    ResponseInformation = 0x1A,
+    ServerReference = 0x1C,
+    ReasonString = 0x1F,
+    ReceiveMaximum = 0x21,
+    TopicAliasMaximum = 0x22,
+    TopicAlias = 0x23,
+    MaximumQos = 0x24,
+    RetainAvailable = 0x25,
+    UserProperty = 0x26,
+    MaximumPacketSize = 0x27,
+    WildcardSubscriptionAvailable = 0x28,
+    SubscriptionIdentifierAvailable = 0x29,
+    SharedSubscriptionAvailable = 0x2A,
+}
+
+/// How a property's value is written on the wire (v5.0 §1.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PropertyType {
+    /// One byte.
+    Byte,
+    /// A big-endian `u16`.
+    TwoByteInteger,
+    /// A big-endian `u32`.
+    FourByteInteger,
+    /// A variable byte integer (up to 268,435,455).
+    VariableByteInteger,
+    /// A length-prefixed UTF-8 string.
+    Utf8String,
+    /// Length-prefixed binary data.
+    BinaryData,
+    /// Two UTF-8 strings: a name and a value.
+    Utf8StringPair,
+}
+
 /// What the spec says about one property identifier.
 struct Info {
     name: &'static str,
+    value_type: PropertyType,
     /// Contexts (as `Context::bit`s) that allow it.
     allowed: u16,
     /// The section that defines it.
     section: &'static str,
 }
 
-/// The property table (v5.0 §2.2.2.2).
-fn info(id: u32) -> Option<Info> {
-    use Context::*;
-    const fn any(contexts: &[Context]) -> u16 {
-        let mut mask = 0;
-        let mut i = 0;
-        while i < contexts.len() {
-            mask |= contexts[i].bit();
-            i += 1;
-        }
-        mask
+/// The mask of `contexts`.
+const fn any(contexts: &[Context]) -> u16 {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < contexts.len() {
+        mask |= contexts[i].bit();
+        i += 1;
     }
-    const MESSAGE: u16 = any(&[Publish, Will]);
-    const REASON: u16 =
-        any(&[ConnAck, PubAck, PubRec, PubRel, PubComp, SubAck, UnsubAck, Disconnect, Auth]);
-    const ALL: u16 = (1 << 14) - 1;
-    let (name, allowed, section) = match id {
-        0x01 => ("Payload Format Indicator", MESSAGE, "§3.3.2.3.2"),
-        0x02 => ("Message Expiry Interval", MESSAGE, "§3.3.2.3.3"),
-        0x03 => ("Content Type", MESSAGE, "§3.3.2.3.9"),
-        0x08 => ("Response Topic", MESSAGE, "§3.3.2.3.5"),
-        0x09 => ("Correlation Data", MESSAGE, "§3.3.2.3.6"),
-        0x0B => ("Subscription Identifier", any(&[Publish, Subscribe]), "§3.8.2.1.2"),
-        0x11 => ("Session Expiry Interval", any(&[Connect, ConnAck, Disconnect]), "§3.1.2.11.2"),
-        0x12 => ("Assigned Client Identifier", any(&[ConnAck]), "§3.2.2.3.7"),
-        0x13 => ("Server Keep Alive", any(&[ConnAck]), "§3.2.2.3.14"),
-        0x15 => ("Authentication Method", any(&[Connect, ConnAck, Auth]), "§3.1.2.11.9"),
-        0x16 => ("Authentication Data", any(&[Connect, ConnAck, Auth]), "§3.1.2.11.10"),
-        0x17 => ("Request Problem Information", any(&[Connect]), "§3.1.2.11.7"),
-        0x18 => ("Will Delay Interval", any(&[Will]), "§3.1.3.2.2"),
-        0x19 => ("Request Response Information", any(&[Connect]), "§3.1.2.11.6"),
-        0x1A => ("Response Information", any(&[ConnAck]), "§3.2.2.3.15"),
-        0x1C => ("Server Reference", any(&[ConnAck, Disconnect]), "§3.2.2.3.16"),
-        0x1F => ("Reason String", REASON, "§3.2.2.3.9"),
-        0x21 => ("Receive Maximum", any(&[Connect, ConnAck]), "§3.1.2.11.3"),
-        0x22 => ("Topic Alias Maximum", any(&[Connect, ConnAck]), "§3.1.2.11.5"),
-        0x23 => ("Topic Alias", any(&[Publish]), "§3.3.2.3.4"),
-        0x24 => ("Maximum QoS", any(&[ConnAck]), "§3.2.2.3.4"),
-        0x25 => ("Retain Available", any(&[ConnAck]), "§3.2.2.3.5"),
-        0x26 => ("User Property", ALL, "§3.1.2.11.8"),
-        0x27 => ("Maximum Packet Size", any(&[Connect, ConnAck]), "§3.1.2.11.4"),
-        0x28 => ("Wildcard Subscription Available", any(&[ConnAck]), "§3.2.2.3.11"),
-        0x29 => ("Subscription Identifier Available", any(&[ConnAck]), "§3.2.2.3.12"),
-        0x2A => ("Shared Subscription Available", any(&[ConnAck]), "§3.2.2.3.13"),
-        _ => return None,
-    };
-    Some(Info { name, allowed, section })
+    mask
+}
+
+/// Properties indexed by identifier, built from `PropertyId::ALL`.
+const BY_ID: [Option<PropertyId>; 0x2B] = {
+    let mut table = [None; 0x2B];
+    let mut i = 0;
+    while i < PropertyId::ALL.len() {
+        table[PropertyId::ALL[i] as usize] = Some(PropertyId::ALL[i]);
+        i += 1;
+    }
+    table
+};
+
+impl PropertyId {
+    /// Every property, in identifier order.
+    pub const ALL: [Self; 27] = [
+        Self::PayloadFormatIndicator,
+        Self::MessageExpiryInterval,
+        Self::ContentType,
+        Self::ResponseTopic,
+        Self::CorrelationData,
+        Self::SubscriptionIdentifier,
+        Self::SessionExpiryInterval,
+        Self::AssignedClientIdentifier,
+        Self::ServerKeepAlive,
+        Self::AuthenticationMethod,
+        Self::AuthenticationData,
+        Self::RequestProblemInformation,
+        Self::WillDelayInterval,
+        Self::RequestResponseInformation,
+        Self::ResponseInformation,
+        Self::ServerReference,
+        Self::ReasonString,
+        Self::ReceiveMaximum,
+        Self::TopicAliasMaximum,
+        Self::TopicAlias,
+        Self::MaximumQos,
+        Self::RetainAvailable,
+        Self::UserProperty,
+        Self::MaximumPacketSize,
+        Self::WildcardSubscriptionAvailable,
+        Self::SubscriptionIdentifierAvailable,
+        Self::SharedSubscriptionAvailable,
+    ];
+
+    /// The property whose wire identifier is `id`; `None` for an unknown identifier.
+    #[must_use]
+    pub const fn from_id(id: u32) -> Option<Self> {
+        if id < BY_ID.len() as u32 { BY_ID[id as usize] } else { None }
+    }
+
+    /// The property's name as the spec and the codec's errors spell it, such as
+    /// `"Payload Format Indicator"`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// How the property's value is written.
+    #[must_use]
+    pub const fn value_type(self) -> PropertyType {
+        self.info().value_type
+    }
+
+    /// Whether the spec allows this property in `context`.
+    #[must_use]
+    pub const fn allowed_in(self, context: Context) -> bool {
+        self.info().allowed & context.bit() != 0
+    }
+
+    /// The property table (v5.0 §2.2.2.2).
+    const fn info(self) -> Info {
+        use Context::{
+            Auth, ConnAck, Connect, Disconnect, PubAck, PubComp, PubRec, PubRel, Publish, SubAck,
+            Subscribe, UnsubAck, Will,
+        };
+        use PropertyType::{
+            BinaryData, Byte, FourByteInteger, TwoByteInteger, Utf8String, Utf8StringPair,
+            VariableByteInteger,
+        };
+        const MESSAGE: u16 = any(&[Publish, Will]);
+        const REASON: u16 =
+            any(&[ConnAck, PubAck, PubRec, PubRel, PubComp, SubAck, UnsubAck, Disconnect, Auth]);
+        const ALL: u16 = (1 << 14) - 1;
+        let (name, value_type, allowed, section) = match self {
+            Self::PayloadFormatIndicator => {
+                ("Payload Format Indicator", Byte, MESSAGE, "§3.3.2.3.2")
+            }
+            Self::MessageExpiryInterval => {
+                ("Message Expiry Interval", FourByteInteger, MESSAGE, "§3.3.2.3.3")
+            }
+            Self::ContentType => ("Content Type", Utf8String, MESSAGE, "§3.3.2.3.9"),
+            Self::ResponseTopic => ("Response Topic", Utf8String, MESSAGE, "§3.3.2.3.5"),
+            Self::CorrelationData => ("Correlation Data", BinaryData, MESSAGE, "§3.3.2.3.6"),
+            Self::SubscriptionIdentifier => (
+                "Subscription Identifier",
+                VariableByteInteger,
+                any(&[Publish, Subscribe]),
+                "§3.8.2.1.2",
+            ),
+            Self::SessionExpiryInterval => (
+                "Session Expiry Interval",
+                FourByteInteger,
+                any(&[Connect, ConnAck, Disconnect]),
+                "§3.1.2.11.2",
+            ),
+            Self::AssignedClientIdentifier => {
+                ("Assigned Client Identifier", Utf8String, any(&[ConnAck]), "§3.2.2.3.7")
+            }
+            Self::ServerKeepAlive => {
+                ("Server Keep Alive", TwoByteInteger, any(&[ConnAck]), "§3.2.2.3.14")
+            }
+            Self::AuthenticationMethod => {
+                ("Authentication Method", Utf8String, any(&[Connect, ConnAck, Auth]), "§3.1.2.11.9")
+            }
+            Self::AuthenticationData => {
+                ("Authentication Data", BinaryData, any(&[Connect, ConnAck, Auth]), "§3.1.2.11.10")
+            }
+            Self::RequestProblemInformation => {
+                ("Request Problem Information", Byte, any(&[Connect]), "§3.1.2.11.7")
+            }
+            Self::WillDelayInterval => {
+                ("Will Delay Interval", FourByteInteger, any(&[Will]), "§3.1.3.2.2")
+            }
+            Self::RequestResponseInformation => {
+                ("Request Response Information", Byte, any(&[Connect]), "§3.1.2.11.6")
+            }
+            Self::ResponseInformation => {
+                ("Response Information", Utf8String, any(&[ConnAck]), "§3.2.2.3.15")
+            }
+            Self::ServerReference => {
+                ("Server Reference", Utf8String, any(&[ConnAck, Disconnect]), "§3.2.2.3.16")
+            }
+            Self::ReasonString => ("Reason String", Utf8String, REASON, "§3.2.2.3.9"),
+            Self::ReceiveMaximum => {
+                ("Receive Maximum", TwoByteInteger, any(&[Connect, ConnAck]), "§3.1.2.11.3")
+            }
+            Self::TopicAliasMaximum => {
+                ("Topic Alias Maximum", TwoByteInteger, any(&[Connect, ConnAck]), "§3.1.2.11.5")
+            }
+            Self::TopicAlias => ("Topic Alias", TwoByteInteger, any(&[Publish]), "§3.3.2.3.4"),
+            Self::MaximumQos => ("Maximum QoS", Byte, any(&[ConnAck]), "§3.2.2.3.4"),
+            Self::RetainAvailable => ("Retain Available", Byte, any(&[ConnAck]), "§3.2.2.3.5"),
+            Self::UserProperty => ("User Property", Utf8StringPair, ALL, "§3.1.2.11.8"),
+            Self::MaximumPacketSize => {
+                ("Maximum Packet Size", FourByteInteger, any(&[Connect, ConnAck]), "§3.1.2.11.4")
+            }
+            Self::WildcardSubscriptionAvailable => {
+                ("Wildcard Subscription Available", Byte, any(&[ConnAck]), "§3.2.2.3.11")
+            }
+            Self::SubscriptionIdentifierAvailable => {
+                ("Subscription Identifier Available", Byte, any(&[ConnAck]), "§3.2.2.3.12")
+            }
+            Self::SharedSubscriptionAvailable => {
+                ("Shared Subscription Available", Byte, any(&[ConnAck]), "§3.2.2.3.13")
+            }
+        };
+        Info { name, value_type, allowed, section }
+    }
+}
+
+/// The table's row for wire identifier `id`.
+fn info(id: u32) -> Option<Info> {
+    PropertyId::from_id(id).map(PropertyId::info)
 }
 
 /// One property value, borrowed from a `Properties`.
@@ -563,6 +746,71 @@ mod tests {
         assert_eq!(decode(Context::Publish, &bytes), Ok(p));
         assert!(!Properties { topic_alias: Some(1), ..Properties::default() }.is_empty());
         assert!(Properties::default().is_empty());
+    }
+
+    #[test]
+    fn the_table_knows_every_identifier_once() {
+        for id in 0..=0x30 {
+            let found = PropertyId::from_id(id);
+            assert_eq!(found.map(|p| p as u32), found.is_some().then_some(id), "0x{id:02X}");
+        }
+        let known = (0..=0x30).filter_map(PropertyId::from_id).count();
+        assert_eq!(known, PropertyId::ALL.len());
+        assert_eq!(PropertyId::from_id(u32::MAX), None);
+        assert_eq!(PropertyId::TopicAlias.name(), "Topic Alias");
+        assert!(PropertyId::UserProperty.allowed_in(Context::Auth));
+        assert!(!PropertyId::ReasonString.allowed_in(Context::Will));
+    }
+
+    #[test]
+    fn value_types_agree_with_the_encoding() {
+        let s = || Some(MqttString::from_static("s"));
+        let b = || Some(Bytes::from_static(b"b"));
+        let all = Properties {
+            payload_format_indicator: Some(1),
+            message_expiry_interval: Some(1),
+            content_type: s(),
+            response_topic: Some(TopicName::from_static("r")),
+            correlation_data: b(),
+            subscription_identifiers: vec![1],
+            session_expiry_interval: Some(1),
+            assigned_client_identifier: s(),
+            server_keep_alive: Some(1),
+            authentication_method: s(),
+            authentication_data: b(),
+            request_problem_information: Some(1),
+            will_delay_interval: Some(1),
+            request_response_information: Some(1),
+            response_information: s(),
+            server_reference: s(),
+            reason_string: s(),
+            receive_maximum: Some(1),
+            topic_alias_maximum: Some(1),
+            topic_alias: Some(1),
+            maximum_qos: Some(1),
+            retain_available: Some(1),
+            user_properties: vec![(MqttString::from_static("k"), MqttString::from_static("v"))],
+            maximum_packet_size: Some(1),
+            wildcard_subscription_available: Some(1),
+            subscription_identifiers_available: Some(1),
+            shared_subscription_available: Some(1),
+        };
+        let mut seen = Vec::new();
+        all.for_each(|id, value| {
+            let written = match value {
+                Value::Byte(_) => PropertyType::Byte,
+                Value::TwoByte(_) => PropertyType::TwoByteInteger,
+                Value::FourByte(_) => PropertyType::FourByteInteger,
+                Value::Varint(_) => PropertyType::VariableByteInteger,
+                Value::Str(_) => PropertyType::Utf8String,
+                Value::Binary(_) => PropertyType::BinaryData,
+                Value::Pair(..) => PropertyType::Utf8StringPair,
+            };
+            let property = PropertyId::from_id(u32::from(id)).expect("a known identifier");
+            assert_eq!(property.value_type(), written, "{}", property.name());
+            seen.push(property);
+        });
+        assert_eq!(seen, PropertyId::ALL);
     }
 
     #[test]

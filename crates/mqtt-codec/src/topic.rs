@@ -1,6 +1,8 @@
 //! Validated strings: `MqttString` (UTF-8 per the MQTT rules), `TopicName` (no wildcards) and
-//! `TopicFilter` (wildcards only in legal places). All are zero-copy over `Bytes`; matching
-//! filters against names belongs to the core, not here.
+//! `TopicFilter` (wildcards only in legal places). All are zero-copy over `Bytes`. Also the one
+//! answer to "does filter F match topic T" (`filter_matches`), used by the core's retained store
+//! and ACLs, the broker's bridges and `culex_sub -T`; the core's subscription trie walks levels
+//! itself.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -445,6 +447,38 @@ impl TopicFilter {
 
 topic_string_traits!(TopicFilter);
 
+/// Whether the topic name `topic` matches the topic filter `filter` (without any
+/// `$share/<group>/` prefix).
+///
+/// `+` matches exactly one level, possibly empty; `#` matches the rest, including the parent
+/// level (`a/#` matches `a`). A topic starting with `$` is not matched by a filter starting with
+/// a wildcard ([v5 MQTT-4.7.2-1]), so `#` does not match `$SYS/…`. The filter is not validated:
+/// a `+` or `#` inside a level is an ordinary character, and a `#` ends the match wherever it is.
+#[must_use]
+#[inline]
+pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    if topic.starts_with('$') && filter.starts_with(['+', '#']) {
+        return false;
+    }
+    let mut topic_levels = topic.split('/');
+    for level in filter.split('/') {
+        match level {
+            "#" => return true,
+            "+" => {
+                if topic_levels.next().is_none() {
+                    return false;
+                }
+            }
+            exact => {
+                if topic_levels.next() != Some(exact) {
+                    return false;
+                }
+            }
+        }
+    }
+    topic_levels.next().is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -520,6 +554,44 @@ mod tests {
             ("$share/g/a#", TopicError::MisplacedMultiLevel),
         ] {
             assert_eq!(TopicFilter::new(bad), Err(err), "{bad}");
+        }
+    }
+
+    #[test]
+    fn filters_match_topics_by_level() {
+        let cases = [
+            ("a/b", "a/b", true),
+            ("a/b", "a/c", false),
+            ("a/b", "a/b/c", false),
+            ("a/b/c", "a/b", false),
+            ("a/b", "a", false),
+            ("a", "a/b", false),
+            ("a//b", "a//b", true),
+            ("a/+", "a/b", true),
+            ("a/+", "a/", true),
+            ("a/+", "a", false),
+            ("a/+", "a/b/c", false),
+            ("a/+/c", "a/b/c", true),
+            ("a/+/c", "a/b/d", false),
+            ("a/+/b", "a//b", true),
+            ("+", "", true),
+            ("+", "a/b", false),
+            ("+/+", "/x", true),
+            ("#", "a/b/c", true),
+            ("#", "/", true),
+            ("a/#", "a", true),
+            ("a/#", "a/b/c", true),
+            ("a/#", "ab", false),
+            ("a/#", "b/a", false),
+            ("a/#", "a/$b", true),
+            ("#", "$SYS/broker/uptime", false),
+            ("+/broker/uptime", "$SYS/broker/uptime", false),
+            ("$SYS/#", "$SYS/broker/uptime", true),
+            ("$SYS/#", "SYS/x", false),
+            ("$SYS/broker/connection/+/state", "$SYS/broker/connection/b/state", true),
+        ];
+        for (filter, topic, expected) in cases {
+            assert_eq!(filter_matches(filter, topic), expected, "{filter} vs {topic}");
         }
     }
 

@@ -29,8 +29,9 @@ mod topic;
 
 use std::collections::HashMap;
 
+use mqtt_codec::filter_matches;
 pub use parse::{AclError, AclErrorKind};
-pub use topic::{filter_matches, is_valid_filter};
+pub use topic::is_valid_filter;
 
 /// A kind of access to a topic. (The broker's hook, `crate::AccessControl`, maps its own
 /// `crate::Access` onto this one.)

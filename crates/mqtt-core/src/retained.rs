@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::time::Instant;
 
+use mqtt_codec::filter_matches;
+
 use crate::message::SharedMessage;
-use crate::topic;
 
 /// Retained messages by topic, in topic order (so delivery order is deterministic).
 #[derive(Debug, Default)]
@@ -47,7 +48,7 @@ impl RetainedStore {
             if !name.starts_with(prefix) {
                 break;
             }
-            if !topic::matches(filter, name) {
+            if !filter_matches(filter, name) {
                 continue;
             }
             if message.is_expired(now) {

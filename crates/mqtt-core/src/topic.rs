@@ -1,5 +1,5 @@
-//! Topic rules beyond the codec's syntax checks: filter-to-topic matching (with the `$`-topic
-//! rule) and the shared-subscription form `$share/{group}/{filter}`.
+//! Topic rules beyond the codec's syntax checks: the shared-subscription form
+//! `$share/{group}/{filter}`. Matching a filter against a topic is `mqtt_codec::filter_matches`.
 
 /// A subscription filter split into its optional share group and the filter proper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,59 +34,9 @@ pub(crate) fn split_shared(filter: &str) -> Result<SplitFilter<'_>, InvalidShare
     Ok(SplitFilter { group: Some(group), filter: inner })
 }
 
-/// Whether `filter` (already validated: `+` whole levels, `#` last) matches `topic`.
-///
-/// Topics starting with `$` are not matched by a filter starting with a wildcard
-/// ([v5 MQTT-4.7.2-1]).
-pub(crate) fn matches(filter: &str, topic: &str) -> bool {
-    if topic.starts_with('$') && filter.starts_with(['+', '#']) {
-        return false;
-    }
-    let mut topic_levels = topic.split('/');
-    for level in filter.split('/') {
-        match level {
-            "#" => return true,
-            "+" => {
-                if topic_levels.next().is_none() {
-                    return false;
-                }
-            }
-            exact => {
-                if topic_levels.next() != Some(exact) {
-                    return false;
-                }
-            }
-        }
-    }
-    topic_levels.next().is_none()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wildcards_match_by_level() {
-        assert!(matches("a/+/c", "a/b/c"));
-        assert!(!matches("a/+/c", "a/b/d"));
-        assert!(matches("a/#", "a"));
-        assert!(matches("a/#", "a/b/c"));
-        assert!(matches("#", "a/b"));
-        assert!(matches("+", ""));
-        assert!(matches("+/+", "/a"));
-        assert!(!matches("+", "a/b"));
-        assert!(!matches("a/b", "a"));
-        assert!(!matches("a", "a/b"));
-        assert!(matches("a//b", "a//b"));
-    }
-
-    #[test]
-    fn dollar_topics_are_not_matched_by_leading_wildcards() {
-        assert!(!matches("#", "$SYS/broker"));
-        assert!(!matches("+/broker", "$SYS/broker"));
-        assert!(matches("$SYS/#", "$SYS/broker"));
-        assert!(matches("a/#", "a/$b"));
-    }
 
     #[test]
     fn shared_filters_split_into_group_and_filter() {

@@ -6,7 +6,6 @@
 //! - `help`: `--help` and `--version` texts.
 //! - `subscribe`: connecting, subscribing, reconnecting, stopping.
 //! - `output`, `format`, `json`, `clock`, `message`: how a received message is printed (pure).
-//! - `topic_match`: `-T` filters.
 
 mod args;
 mod clock;
@@ -16,7 +15,6 @@ mod json;
 mod message;
 mod output;
 mod subscribe;
-mod topic_match;
 
 use std::process::ExitCode;
 

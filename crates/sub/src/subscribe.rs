@@ -11,7 +11,7 @@ use culex_client::debug::DebugHook;
 use culex_client::{Client, ClientError, ConnectError, ConnectOptions, Event};
 use mqtt_codec::{
     Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, SubscriptionOptions, TopicFilter,
-    TopicName,
+    TopicName, filter_matches,
 };
 use rand::Rng;
 use tokio::io::Interest;
@@ -23,7 +23,6 @@ use crate::args::SubArgs;
 use crate::clock::Timestamp;
 use crate::message::Message;
 use crate::output::Output;
-use crate::topic_match;
 
 /// Pause between reconnection attempts, as libmosquitto's default reconnect delay.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
@@ -394,7 +393,7 @@ impl Subscriber {
         if args.no_retained && received.retain {
             return Flow::Continue;
         }
-        if args.filter_out.iter().any(|filter| topic_match::matches(filter, &received.topic)) {
+        if args.filter_out.iter().any(|filter| filter_matches(filter, &received.topic)) {
             return Flow::Continue;
         }
         if args.remove_retained && received.retain {

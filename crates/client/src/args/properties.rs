@@ -1,229 +1,52 @@
 //! `-D command identifier value`: MQTT 5 properties typed on the command line, kept per command
-//! in the order given, with Mosquitto's validation and error texts.
+//! in the order given, with Mosquitto's validation and error texts. Which properties exist, their
+//! types and the packets that allow them come from the codec's table (`mqtt_codec::PropertyId`).
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
+use mqtt_codec::PropertyType;
+
 use super::{ArgCursor, ArgError, atol, is_valid_mqtt_utf8};
 
-/// The packet (or will) a `-D` property is attached to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PropertyCommand {
-    /// CONNECT.
-    Connect,
-    /// CONNACK (accepted by name, never usable).
-    ConnAck,
-    /// PUBLISH.
-    Publish,
-    /// PUBACK.
-    PubAck,
-    /// PUBREC.
-    PubRec,
-    /// PUBREL.
-    PubRel,
-    /// PUBCOMP.
-    PubComp,
-    /// SUBSCRIBE.
-    Subscribe,
-    /// SUBACK.
-    SubAck,
-    /// UNSUBSCRIBE.
-    Unsubscribe,
-    /// UNSUBACK.
-    UnsubAck,
-    /// DISCONNECT.
-    Disconnect,
-    /// AUTH.
-    Auth,
-    /// The will message.
-    Will,
+/// The packet (or will) a `-D` property is attached to: the codec's property contexts.
+pub use mqtt_codec::PropertyContext as PropertyCommand;
+/// Every MQTT 5 property a user can name: the codec's table.
+pub use mqtt_codec::PropertyId;
+
+/// The `-D` command called `name`, in any case (`connack` is accepted by name, never usable).
+fn command_from_name(name: &str) -> Option<PropertyCommand> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "connect" => PropertyCommand::Connect,
+        "connack" => PropertyCommand::ConnAck,
+        "publish" => PropertyCommand::Publish,
+        "puback" => PropertyCommand::PubAck,
+        "pubrec" => PropertyCommand::PubRec,
+        "pubrel" => PropertyCommand::PubRel,
+        "pubcomp" => PropertyCommand::PubComp,
+        "subscribe" => PropertyCommand::Subscribe,
+        "suback" => PropertyCommand::SubAck,
+        "unsubscribe" => PropertyCommand::Unsubscribe,
+        "unsuback" => PropertyCommand::UnsubAck,
+        "disconnect" => PropertyCommand::Disconnect,
+        "auth" => PropertyCommand::Auth,
+        "will" => PropertyCommand::Will,
+        _ => return None,
+    })
 }
 
-impl PropertyCommand {
-    fn from_name(name: &str) -> Option<Self> {
-        Some(match name.to_ascii_lowercase().as_str() {
-            "connect" => Self::Connect,
-            "connack" => Self::ConnAck,
-            "publish" => Self::Publish,
-            "puback" => Self::PubAck,
-            "pubrec" => Self::PubRec,
-            "pubrel" => Self::PubRel,
-            "pubcomp" => Self::PubComp,
-            "subscribe" => Self::Subscribe,
-            "suback" => Self::SubAck,
-            "unsubscribe" => Self::Unsubscribe,
-            "unsuback" => Self::UnsubAck,
-            "disconnect" => Self::Disconnect,
-            "auth" => Self::Auth,
-            "will" => Self::Will,
-            _ => return None,
+/// The property called `name` as Mosquitto spells it: the spec's name in any case, with
+/// hyphens for spaces (`payload-format-indicator`).
+fn property_from_name(name: &str) -> Option<PropertyId> {
+    PropertyId::ALL.into_iter().find(|id| is_option_name(id.name(), name))
+}
+
+/// Whether `typed` is the spec's `name` written as a `-D` name.
+fn is_option_name(name: &str, typed: &str) -> bool {
+    name.len() == typed.len()
+        && name.bytes().zip(typed.bytes()).all(|(wanted, got)| {
+            if wanted == b' ' { got == b'-' } else { wanted.eq_ignore_ascii_case(&got) }
         })
-    }
-}
-
-/// Every MQTT 5 property a user can name, with its wire identifier as discriminant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[expect(missing_docs, reason = "the variants are the spec's property names")]
-pub enum PropertyId {
-    PayloadFormatIndicator = 0x01,
-    MessageExpiryInterval = 0x02,
-    ContentType = 0x03,
-    ResponseTopic = 0x08,
-    CorrelationData = 0x09,
-    SubscriptionIdentifier = 0x0B,
-    SessionExpiryInterval = 0x11,
-    AssignedClientIdentifier = 0x12,
-    ServerKeepAlive = 0x13,
-    AuthenticationMethod = 0x15,
-    AuthenticationData = 0x16,
-    RequestProblemInformation = 0x17,
-    WillDelayInterval = 0x18,
-    RequestResponseInformation = 0x19,
-    ResponseInformation = 0x1A,
-    ServerReference = 0x1C,
-    ReasonString = 0x1F,
-    ReceiveMaximum = 0x21,
-    TopicAliasMaximum = 0x22,
-    TopicAlias = 0x23,
-    MaximumQos = 0x24,
-    RetainAvailable = 0x25,
-    UserProperty = 0x26,
-    MaximumPacketSize = 0x27,
-    WildcardSubscriptionAvailable = 0x28,
-    SubscriptionIdentifierAvailable = 0x29,
-    SharedSubscriptionAvailable = 0x2A,
-}
-
-/// How a property's value is written on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Byte,
-    Int16,
-    Int32,
-    VarInt,
-    String,
-    Binary,
-    Pair,
-}
-
-impl PropertyId {
-    fn from_name(name: &str) -> Option<Self> {
-        Some(match name.to_ascii_lowercase().as_str() {
-            "payload-format-indicator" => Self::PayloadFormatIndicator,
-            "message-expiry-interval" => Self::MessageExpiryInterval,
-            "content-type" => Self::ContentType,
-            "response-topic" => Self::ResponseTopic,
-            "correlation-data" => Self::CorrelationData,
-            "subscription-identifier" => Self::SubscriptionIdentifier,
-            "session-expiry-interval" => Self::SessionExpiryInterval,
-            "assigned-client-identifier" => Self::AssignedClientIdentifier,
-            "server-keep-alive" => Self::ServerKeepAlive,
-            "authentication-method" => Self::AuthenticationMethod,
-            "authentication-data" => Self::AuthenticationData,
-            "request-problem-information" => Self::RequestProblemInformation,
-            "will-delay-interval" => Self::WillDelayInterval,
-            "request-response-information" => Self::RequestResponseInformation,
-            "response-information" => Self::ResponseInformation,
-            "server-reference" => Self::ServerReference,
-            "reason-string" => Self::ReasonString,
-            "receive-maximum" => Self::ReceiveMaximum,
-            "topic-alias-maximum" => Self::TopicAliasMaximum,
-            "topic-alias" => Self::TopicAlias,
-            "maximum-qos" => Self::MaximumQos,
-            "retain-available" => Self::RetainAvailable,
-            "user-property" => Self::UserProperty,
-            "maximum-packet-size" => Self::MaximumPacketSize,
-            "wildcard-subscription-available" => Self::WildcardSubscriptionAvailable,
-            "subscription-identifier-available" => Self::SubscriptionIdentifierAvailable,
-            "shared-subscription-available" => Self::SharedSubscriptionAvailable,
-            _ => return None,
-        })
-    }
-
-    fn kind(self) -> Kind {
-        match self {
-            Self::PayloadFormatIndicator
-            | Self::RequestProblemInformation
-            | Self::RequestResponseInformation
-            | Self::MaximumQos
-            | Self::RetainAvailable
-            | Self::WildcardSubscriptionAvailable
-            | Self::SubscriptionIdentifierAvailable
-            | Self::SharedSubscriptionAvailable => Kind::Byte,
-            Self::ServerKeepAlive
-            | Self::ReceiveMaximum
-            | Self::TopicAliasMaximum
-            | Self::TopicAlias => Kind::Int16,
-            Self::MessageExpiryInterval
-            | Self::SessionExpiryInterval
-            | Self::WillDelayInterval
-            | Self::MaximumPacketSize => Kind::Int32,
-            Self::SubscriptionIdentifier => Kind::VarInt,
-            Self::ContentType
-            | Self::ResponseTopic
-            | Self::AssignedClientIdentifier
-            | Self::AuthenticationMethod
-            | Self::ResponseInformation
-            | Self::ServerReference
-            | Self::ReasonString => Kind::String,
-            Self::CorrelationData | Self::AuthenticationData => Kind::Binary,
-            Self::UserProperty => Kind::Pair,
-        }
-    }
-
-    /// Whether the MQTT 5 spec allows this property in `command`.
-    fn allowed_in(self, command: PropertyCommand) -> bool {
-        match self {
-            Self::PayloadFormatIndicator
-            | Self::MessageExpiryInterval
-            | Self::ContentType
-            | Self::ResponseTopic
-            | Self::CorrelationData => {
-                matches!(command, PropertyCommand::Publish | PropertyCommand::Will)
-            }
-            Self::SubscriptionIdentifier => {
-                matches!(command, PropertyCommand::Publish | PropertyCommand::Subscribe)
-            }
-            Self::SessionExpiryInterval => matches!(
-                command,
-                PropertyCommand::Connect | PropertyCommand::ConnAck | PropertyCommand::Disconnect
-            ),
-            Self::AssignedClientIdentifier
-            | Self::ServerKeepAlive
-            | Self::ResponseInformation
-            | Self::MaximumQos
-            | Self::RetainAvailable
-            | Self::WildcardSubscriptionAvailable
-            | Self::SubscriptionIdentifierAvailable
-            | Self::SharedSubscriptionAvailable => command == PropertyCommand::ConnAck,
-            Self::AuthenticationMethod | Self::AuthenticationData => {
-                matches!(
-                    command,
-                    PropertyCommand::Connect | PropertyCommand::ConnAck | PropertyCommand::Auth
-                )
-            }
-            Self::RequestProblemInformation | Self::RequestResponseInformation => {
-                command == PropertyCommand::Connect
-            }
-            Self::WillDelayInterval => command == PropertyCommand::Will,
-            Self::ServerReference => {
-                matches!(command, PropertyCommand::ConnAck | PropertyCommand::Disconnect)
-            }
-            Self::ReasonString => !matches!(
-                command,
-                PropertyCommand::Connect
-                    | PropertyCommand::Publish
-                    | PropertyCommand::Subscribe
-                    | PropertyCommand::Unsubscribe
-                    | PropertyCommand::Will
-            ),
-            Self::ReceiveMaximum | Self::TopicAliasMaximum | Self::MaximumPacketSize => {
-                matches!(command, PropertyCommand::Connect | PropertyCommand::ConnAck)
-            }
-            Self::TopicAlias => command == PropertyCommand::Publish,
-            Self::UserProperty => true,
-        }
-    }
 }
 
 /// A property value as typed, already range-checked for its type.
@@ -275,10 +98,10 @@ impl RawProperties {
         }
         let command_text = super::lossy(cursor.value_or(not_enough)?);
         let name_text = super::lossy(cursor.value_or(not_enough)?);
-        let command = PropertyCommand::from_name(&command_text).ok_or_else(|| {
+        let command = command_from_name(&command_text).ok_or_else(|| {
             ArgError::usage("Error: Invalid command given in --property argument.\n\n")
         })?;
-        let id = PropertyId::from_name(&name_text).ok_or_else(|| {
+        let id = property_from_name(&name_text).ok_or_else(|| {
             ArgError::usage("Error: Invalid property name given in --property argument.\n\n")
         })?;
         let first = cursor.value_or(not_enough)?;
@@ -391,17 +214,17 @@ fn value_of(
             )))
         }
     };
-    match id.kind() {
-        Kind::Byte => number(0xFF),
-        Kind::Int16 => number(0xFFFF),
-        Kind::Int32 => number(0xFFFF_FFFF),
-        Kind::VarInt => number(268_435_455),
-        Kind::String | Kind::Binary => {
+    match id.value_type() {
+        PropertyType::Byte => number(0xFF),
+        PropertyType::TwoByteInteger => number(0xFFFF),
+        PropertyType::FourByteInteger => number(0xFFFF_FFFF),
+        PropertyType::VariableByteInteger => number(268_435_455),
+        PropertyType::Utf8String | PropertyType::BinaryData => {
             let bytes = first.as_bytes();
             if bytes.len() > 65535 {
                 return Err(too_long());
             }
-            if id.kind() == Kind::String && !is_valid_mqtt_utf8(bytes) {
+            if id.value_type() == PropertyType::Utf8String && !is_valid_mqtt_utf8(bytes) {
                 // Mosquitto prints the property's type number (6 = string).
                 return Err(ArgError::usage(format!("Error adding property {name} 6\n")));
             }
@@ -413,7 +236,7 @@ fn value_of(
             }
             Ok(PropertyValue::Bytes(bytes.to_vec()))
         }
-        Kind::Pair => {
+        PropertyType::Utf8StringPair => {
             let key = first.as_bytes();
             let value = second.map(OsStrExt::as_bytes).unwrap_or_default();
             if key.len() > 65535 || value.len() > 65535 {
@@ -452,6 +275,45 @@ mod tests {
         let props = parse(&["PUBLISH", "content-type", "x"]).unwrap();
         let got: Vec<_> = props.for_command(PropertyCommand::Publish).collect();
         assert_eq!(got, [(PropertyId::ContentType, &PropertyValue::Bytes(b"x".to_vec()))]);
+    }
+
+    #[test]
+    fn every_mosquitto_property_name_is_known() {
+        let names = [
+            "payload-format-indicator",
+            "message-expiry-interval",
+            "content-type",
+            "response-topic",
+            "correlation-data",
+            "subscription-identifier",
+            "session-expiry-interval",
+            "assigned-client-identifier",
+            "server-keep-alive",
+            "authentication-method",
+            "authentication-data",
+            "request-problem-information",
+            "will-delay-interval",
+            "request-response-information",
+            "response-information",
+            "server-reference",
+            "reason-string",
+            "receive-maximum",
+            "topic-alias-maximum",
+            "topic-alias",
+            "maximum-qos",
+            "retain-available",
+            "user-property",
+            "maximum-packet-size",
+            "wildcard-subscription-available",
+            "subscription-identifier-available",
+            "shared-subscription-available",
+        ];
+        let found: Vec<_> = names.iter().filter_map(|name| property_from_name(name)).collect();
+        assert_eq!(found, PropertyId::ALL);
+        assert_eq!(property_from_name("Maximum-QoS"), Some(PropertyId::MaximumQos));
+        for unknown in ["maximum qos", "maximum_qos", "topic-alias-", "", "topic-aliaß"] {
+            assert_eq!(property_from_name(unknown), None, "{unknown}");
+        }
     }
 
     #[test]

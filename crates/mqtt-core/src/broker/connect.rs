@@ -1,26 +1,30 @@
-//! CONNECT: client-id rules, authentication, session takeover/resumption and the CONNACK.
+//! CONNECT: client-id rules, authentication, session takeover/resumption and the CONNACK. The
+//! rules that need no broker state are in `rules`.
+
+mod rules;
 
 use std::time::{Duration, Instant};
 
-use mqtt_codec::{
-    ConnAck, Connect, MqttString, Packet, Properties, ProtocolVersion, QoS, ReasonCode, TopicName,
-};
+use mqtt_codec::{ConnAck, Connect, MqttString, Packet, Properties, ProtocolVersion, ReasonCode};
 
+use self::rules::{
+    Refusal, check_credentials, check_will, connack_properties, keep_alive, pending_will,
+    session_expiry, username_as_client_id,
+};
 use super::Broker;
 use crate::conn::{Authenticating, Phase};
 use crate::event::{
-    CertificateUsername, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent, Output, WillInfo,
+    CertificateUsername, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent, Output, PeerInfo,
+    WillInfo,
 };
-use crate::mount;
-use crate::session::{EXPIRY_NEVER, PendingWill, Session, SessionKey};
+use crate::session::{Session, SessionKey};
 use crate::timers::Timer;
 
 impl Broker {
     /// First CONNECT on a connection: validate, then authenticate or accept.
     pub(super) fn on_connect(&mut self, conn: ConnId, connect: Connect, now: Instant) {
-        let version = connect.protocol;
         let Some(state) = self.conns.get_mut(&conn) else { return };
-        state.protocol = version;
+        state.protocol = connect.protocol;
         state.bridge = connect.bridge;
         let listener = state.peer.listener;
         if listener == INTERNAL_LISTENER {
@@ -28,88 +32,15 @@ impl Broker {
             self.accept(conn, connect, client_id, false, now);
             return;
         }
-        if let Some(will) = &connect.will {
-            if will.retain && !self.config.retain_available {
-                if version == ProtocolVersion::V5 {
-                    self.refuse(
-                        conn,
-                        ReasonCode::RetainNotSupported,
-                        DisconnectReason::QosOrRetainNotSupported,
-                    );
-                } else {
-                    self.drop_conn(conn, DisconnectReason::QosOrRetainNotSupported, None, now);
-                }
+        let (client_id, assigned) = match self.check_connect(conn, &connect, listener) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                self.turn_away(conn, refusal, now);
                 return;
             }
-            if will.qos > self.config.options_of(listener).max_qos {
-                if version == ProtocolVersion::V5 {
-                    self.refuse(
-                        conn,
-                        ReasonCode::QoSNotSupported,
-                        DisconnectReason::QosNotSupported,
-                    );
-                } else {
-                    self.drop_conn(conn, DisconnectReason::QosNotSupported, None, now);
-                }
-                return;
-            }
-        }
-        // Client id rules (Mosquitto's order: id before credentials).
-        let (client_id, assigned) = if connect.client_id.is_empty() {
-            let allowed = match version {
-                // [v3.1] a client id of 1 to 23 characters is required.
-                ProtocolVersion::V3_1 => false,
-                // [v3.1.1 MQTT-3.1.3-8] an empty id needs clean session 1.
-                ProtocolVersion::V3_1_1 => {
-                    connect.clean_start
-                        && self.config.security_of(listener).allow_zero_length_clientid
-                }
-                ProtocolVersion::V5 => self.config.security_of(listener).allow_zero_length_clientid,
-            };
-            if !allowed {
-                let code = ReasonCode::ClientIdentifierNotValid;
-                self.refuse(conn, code, DisconnectReason::ConnectRefused(code));
-                return;
-            }
-            (self.ids.generate(&self.config.security_of(listener).auto_id_prefix), true)
-        } else {
-            (connect.client_id.as_str().to_owned(), false)
         };
-        if self
-            .config
-            .clientid_prefixes
-            .as_deref()
-            .is_some_and(|prefix| !client_id.starts_with(prefix))
-        {
-            self.refuse(conn, ReasonCode::NotAuthorized, DisconnectReason::NotAuthorized);
-            return;
-        }
-        if connect.properties.authentication_method.is_some() {
-            let code = ReasonCode::BadAuthenticationMethod;
-            self.refuse(conn, code, DisconnectReason::ConnectRefused(code));
-            return;
-        }
-        if version != ProtocolVersion::V5
-            && connect.username.is_none()
-            && connect.password.is_some()
-        {
-            // [v3.1.1 MQTT-3.1.2-22] a password needs a username; Mosquitto closes without CONNACK.
-            self.drop_conn(conn, DisconnectReason::ProtocolError, None, now);
-            return;
-        }
         let from_certificate =
             self.conns.get(&conn).and_then(|state| state.peer.certificate_username.clone());
-        let use_username = self.config.options_of(listener).use_username_as_clientid;
-        // `use_username_as_clientid`; a certificate's name is applied in
-        // `connect_with_certificate`, once it has become the username.
-        let client_id = if !use_username || from_certificate.is_some() {
-            client_id
-        } else if let Some(username) = &connect.username {
-            username.as_str().to_owned()
-        } else {
-            self.refuse(conn, ReasonCode::NotAuthorized, DisconnectReason::NotAuthorized);
-            return;
-        };
         if let Some(from_certificate) = from_certificate {
             self.connect_with_certificate(
                 conn,
@@ -121,6 +52,83 @@ impl Broker {
             );
             return;
         }
+        self.authenticate_or_accept(conn, connect, client_id, assigned, listener, now);
+    }
+
+    /// Mosquitto's checks of a CONNECT from outside, in its order (the will, the client id
+    /// before the credentials); the client id to use and whether the broker assigned it.
+    fn check_connect(
+        &mut self,
+        conn: ConnId,
+        connect: &Connect,
+        listener: usize,
+    ) -> Result<(String, bool), Refusal> {
+        check_will(&self.config, connect, listener)?;
+        let (client_id, assigned) = self.choose_client_id(connect, listener)?;
+        check_credentials(connect)?;
+        let from_certificate =
+            self.conns.get(&conn).is_some_and(|state| state.peer.certificate_username.is_some());
+        let client_id =
+            username_as_client_id(&self.config, connect, listener, client_id, from_certificate)?;
+        Ok((client_id, assigned))
+    }
+
+    /// The CONNECT's client id, or a generated one where an empty id is allowed; then
+    /// `clientid_prefixes`.
+    fn choose_client_id(
+        &mut self,
+        connect: &Connect,
+        listener: usize,
+    ) -> Result<(String, bool), Refusal> {
+        let security = self.config.security_of(listener);
+        let (client_id, assigned) = if connect.client_id.is_empty() {
+            let allowed = match connect.protocol {
+                // [v3.1] a client id of 1 to 23 characters is required.
+                ProtocolVersion::V3_1 => false,
+                // [v3.1.1 MQTT-3.1.3-8] an empty id needs clean session 1.
+                ProtocolVersion::V3_1_1 => {
+                    connect.clean_start && security.allow_zero_length_clientid
+                }
+                ProtocolVersion::V5 => security.allow_zero_length_clientid,
+            };
+            if !allowed {
+                return Err(Refusal::code(ReasonCode::ClientIdentifierNotValid));
+            }
+            (self.ids.generate(&security.auto_id_prefix), true)
+        } else {
+            (connect.client_id.as_str().to_owned(), false)
+        };
+        if self
+            .config
+            .clientid_prefixes
+            .as_deref()
+            .is_some_and(|prefix| !client_id.starts_with(prefix))
+        {
+            return Err(Refusal::not_authorized());
+        }
+        Ok((client_id, assigned))
+    }
+
+    /// Ends a refused CONNECT: with a CONNACK or without.
+    fn turn_away(&mut self, conn: ConnId, refusal: Refusal, now: Instant) {
+        match refusal {
+            Refusal::ConnAck(code, reason) => self.refuse(conn, code, reason),
+            Refusal::Close(reason) => self.drop_conn(conn, reason, None, now),
+        }
+    }
+
+    /// With a username and a password file, asks the runtime to check the password (the
+    /// connection waits in `Phase::Authenticating`); otherwise accepts, or refuses an anonymous
+    /// client where `allow_anonymous` is off.
+    fn authenticate_or_accept(
+        &mut self,
+        conn: ConnId,
+        connect: Connect,
+        client_id: String,
+        assigned: bool,
+        listener: usize,
+        now: Instant,
+    ) {
         let security = self.config.security_of(listener);
         match &connect.username {
             Some(username) if security.password_file => {
@@ -141,9 +149,7 @@ impl Broker {
                 }
                 self.outputs.push_back(request);
             }
-            _ if !security.allow_anonymous => {
-                self.refuse(conn, ReasonCode::NotAuthorized, DisconnectReason::NotAuthorized);
-            }
+            _ if !security.allow_anonymous => self.turn_away(conn, Refusal::not_authorized(), now),
             _ => self.accept(conn, connect, client_id, assigned, now),
         }
     }
@@ -210,63 +216,22 @@ impl Broker {
     ) {
         let version = connect.protocol;
         self.changes += 1;
-        // Take over a live connection with the same id.
-        if let Some(key) = self.sessions.find(&client_id) {
-            let old = self.sessions.get(key).and_then(|s| s.conn);
-            if let Some(old_conn) = old {
-                self.log(LogEvent::SessionTakenOver {
-                    client_id: client_id.clone(),
-                    old_conn,
-                    new_conn: conn,
-                });
-                self.drop_conn(old_conn, DisconnectReason::TakenOver, None, now);
-            }
-        }
-        // The old connection's close may have ended the session; look again.
-        let existing = self.sessions.find(&client_id);
-        if let (Some(key), true) = (existing, connect.clean_start) {
-            self.end_session(key, now);
-        }
-        let (key, session_present) = match self.sessions.find(&client_id) {
-            Some(key) => {
-                self.resume_session(key);
-                (key, version != ProtocolVersion::V3_1)
-            }
-            None => (self.sessions.insert(Session::new(client_id.clone(), version)), false),
-        };
+        self.take_over(conn, &client_id, now);
+        let (key, session_present) =
+            self.open_session(&client_id, version, connect.clean_start, now);
 
-        let props = &connect.properties;
-        let expiry_secs = match version {
-            ProtocolVersion::V5 => props.session_expiry_interval.unwrap_or(0),
-            _ if connect.clean_start => 0,
-            _ => EXPIRY_NEVER,
-        };
+        let expiry_secs = session_expiry(&connect);
         let username = connect.username.as_ref().map(|u| u.as_str().to_owned());
         let listener = self.conns.get(&conn).map_or(0, |state| state.peer.listener);
         let mount_point = self.config.options_of(listener).mount_point.as_deref();
-        let will = connect.will.and_then(|will| {
-            let mut properties = will.properties;
-            // `mount_point`: a will whose topic would be too long once prefixed is dropped.
-            let topic = match mount_point {
-                Some(mount) => TopicName::new(&mount::topic(mount, will.topic.as_str())).ok()?,
-                None => will.topic,
-            };
-            let delay_secs = properties.will_delay_interval.take().unwrap_or(0);
-            Some(Box::new(PendingWill {
-                topic,
-                payload: will.payload,
-                qos: will.qos,
-                retain: will.retain,
-                properties,
-                delay_secs,
-            }))
-        });
+        let will = connect.will.and_then(|will| pending_will(will, mount_point));
         let will_info = will.as_ref().map(|w| WillInfo {
             topic: w.topic.as_str().to_owned(),
             payload_len: w.payload.len(),
             qos: w.qos,
             retain: w.retain,
         });
+        // The session now belongs to this connection.
         if let Some(session) = self.sessions.get_mut(key) {
             session.conn = Some(conn);
             session.listener = listener;
@@ -276,18 +241,91 @@ impl Broker {
             session.will = will;
         }
 
-        // Keep alive: v5 clients get Server Keep Alive when they ask for 0 or too much. The
-        // runtime's own (internal) connections never time out.
-        let mut keep_alive = connect.keep_alive;
-        let mut server_keep_alive = None;
-        if version == ProtocolVersion::V5
-            && listener != INTERNAL_LISTENER
-            && (keep_alive == 0 || keep_alive > self.config.max_keepalive)
-        {
-            keep_alive = self.config.max_keepalive;
-            server_keep_alive = Some(keep_alive);
+        let (keep_alive, server_keep_alive) =
+            keep_alive(&self.config, version, listener, connect.keep_alive);
+        let Some((peer, bridge)) =
+            self.attach_connection(conn, key, &connect.properties, keep_alive, now)
+        else {
+            return;
+        };
+        if peer.listener != INTERNAL_LISTENER {
+            if self.config.connection_messages {
+                self.log(LogEvent::ClientConnected {
+                    conn,
+                    peer,
+                    client_id: client_id.clone(),
+                    protocol: version,
+                    clean_start: connect.clean_start,
+                    keep_alive: connect.keep_alive,
+                    username,
+                    bridge,
+                });
+            }
+            self.log(LogEvent::WillSpecified { conn, will: will_info });
         }
-        let Some(state) = self.conns.get_mut(&conn) else { return };
+
+        let properties = if version == ProtocolVersion::V5 {
+            let assigned_id = assigned.then_some(client_id.as_str());
+            connack_properties(&self.config, listener, server_keep_alive, assigned_id)
+        } else {
+            Properties::default()
+        };
+        self.send(
+            conn,
+            Packet::ConnAck(ConnAck { session_present, reason: ReasonCode::Success, properties }),
+        );
+        if session_present {
+            self.resend_inflight(conn, key, now);
+        }
+        self.pump(key, now);
+    }
+
+    /// Takes over a live connection with the same client id: logs it and closes the old one.
+    fn take_over(&mut self, conn: ConnId, client_id: &str, now: Instant) {
+        let Some(key) = self.sessions.find(client_id) else { return };
+        let Some(old_conn) = self.sessions.get(key).and_then(|s| s.conn) else { return };
+        self.log(LogEvent::SessionTakenOver {
+            client_id: client_id.to_owned(),
+            old_conn,
+            new_conn: conn,
+        });
+        self.drop_conn(old_conn, DisconnectReason::TakenOver, None, now);
+    }
+
+    /// The session for `client_id`: a clean start ends the old one, otherwise it resumes; a new
+    /// one is made when none is left. Also whether CONNACK says "session present".
+    fn open_session(
+        &mut self,
+        client_id: &str,
+        version: ProtocolVersion,
+        clean_start: bool,
+        now: Instant,
+    ) -> (SessionKey, bool) {
+        // The old connection's close may have ended the session; look again.
+        let existing = self.sessions.find(client_id);
+        if let (Some(key), true) = (existing, clean_start) {
+            self.end_session(key, now);
+        }
+        match self.sessions.find(client_id) {
+            Some(key) => {
+                self.resume_session(key);
+                (key, version != ProtocolVersion::V3_1)
+            }
+            None => (self.sessions.insert(Session::new(client_id.to_owned(), version)), false),
+        }
+    }
+
+    /// Moves the connection to `Phase::Connected`, records the client's limits and arms its
+    /// keep-alive timer; the peer and whether it is a bridge, for the connect log line.
+    fn attach_connection(
+        &mut self,
+        conn: ConnId,
+        key: SessionKey,
+        props: &Properties,
+        keep_alive: u16,
+        now: Instant,
+    ) -> Option<(PeerInfo, bool)> {
+        let state = self.conns.get_mut(&conn)?;
         state.phase = Phase::Connected(key);
         state.keep_alive_limit =
             (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
@@ -302,51 +340,7 @@ impl Broker {
             state.timer_at = Some(at);
             self.timers.set(at, Timer::Conn(conn));
         }
-        let peer = state.peer.clone();
-        let bridge = state.bridge;
-        let internal = peer.listener == INTERNAL_LISTENER;
-
-        if self.config.connection_messages && !internal {
-            self.log(LogEvent::ClientConnected {
-                conn,
-                peer,
-                client_id: client_id.clone(),
-                protocol: version,
-                clean_start: connect.clean_start,
-                keep_alive: connect.keep_alive,
-                username,
-                bridge,
-            });
-        }
-        if !internal {
-            self.log(LogEvent::WillSpecified { conn, will: will_info });
-        }
-
-        let mut properties = Properties::default();
-        if version == ProtocolVersion::V5 {
-            let config = &self.config;
-            properties.topic_alias_maximum =
-                (config.max_topic_alias > 0).then_some(config.max_topic_alias);
-            properties.receive_maximum =
-                (config.max_inflight_messages > 0).then_some(config.max_inflight_messages);
-            properties.maximum_packet_size =
-                (config.max_packet_size > 0).then_some(config.max_packet_size);
-            properties.retain_available = (!config.retain_available).then_some(0);
-            properties.server_keep_alive = server_keep_alive;
-            let max_qos = config.options_of(listener).max_qos;
-            properties.maximum_qos = (max_qos != QoS::ExactlyOnce).then_some(max_qos.as_u8());
-            if assigned {
-                properties.assigned_client_identifier = MqttString::new(&client_id).ok();
-            }
-        }
-        self.send(
-            conn,
-            Packet::ConnAck(ConnAck { session_present, reason: ReasonCode::Success, properties }),
-        );
-        if session_present {
-            self.resend_inflight(conn, key, now);
-        }
-        self.pump(key, now);
+        Some((state.peer.clone(), state.bridge))
     }
 
     /// A reconnect arrived for a detached session: stop its expiry and cancel its delayed will

@@ -1,6 +1,7 @@
 //! Incoming PUBLISH (topic aliases, limits, access, QoS 1/2 acknowledgement and exactly-once
 //! for QoS 2) and the acknowledgements of our own outgoing QoS flows.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,6 +19,23 @@ use crate::mount;
 use crate::qos::OutState;
 use crate::session::SessionKey;
 
+/// What the checks decided about an incoming PUBLISH, in Mosquitto's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Route it (QoS 0 and 1) or hold it until PUBREL (QoS 2).
+    Accept,
+    /// A protocol violation: DISCONNECT with this reason, then close.
+    Violation(ReasonCode, &'static str),
+    /// QoS above the listener's maximum: logged, then a violation.
+    QosTooHigh,
+    /// A QoS 2 PUBLISH that is already held: acknowledged again, not delivered again.
+    Resent(PacketId),
+    /// Dropped (too large, or not authorised) but acknowledged.
+    Drop(DropReason, ReasonCode),
+    /// The session is gone (or a QoS 2 PUBLISH without an id): nothing to do.
+    Ignore,
+}
+
 impl Broker {
     /// PUBLISH from a connected client.
     pub(super) fn on_publish(
@@ -30,12 +48,49 @@ impl Broker {
         self.stats.publish_received += 1;
         self.stats.publish_bytes_received += publish.payload.len() as u64;
         let Some(version) = self.conns.get(&conn).map(|c| c.protocol) else { return };
+        if self.resolve_topic(conn, key, &mut publish, version, now).is_break() {
+            return;
+        }
+        match self.judge_publish(key, &publish, version) {
+            Verdict::Accept => self.accept_publish(conn, key, publish, version, now),
+            Verdict::Violation(code, text) => self.violation(conn, code, text, now),
+            Verdict::QosTooHigh => {
+                if let Some(session) = self.sessions.get(key) {
+                    let client_id = session.client_id.clone();
+                    self.log(LogEvent::QosTooHigh { client_id });
+                }
+                self.violation(
+                    conn,
+                    ReasonCode::QoSNotSupported,
+                    "[v5 3.2.2.3.4] PUBLISH QoS above the Maximum QoS in CONNACK",
+                    now,
+                );
+            }
+            // [v5 MQTT-4.3.3-9] a re-sent QoS 2 PUBLISH is acknowledged, not delivered again.
+            Verdict::Resent(id) => self.send(conn, Packet::PubRec(ack(id, ReasonCode::Success))),
+            Verdict::Drop(why, code) => self.drop_publish(conn, key, &publish, version, why, code),
+            Verdict::Ignore => {}
+        }
+    }
+
+    /// The topic the PUBLISH is for: a v5 topic alias resolved, then the listener's
+    /// `mount_point` added. `Break` after a protocol error closed `conn`.
+    fn resolve_topic(
+        &mut self,
+        conn: ConnId,
+        key: SessionKey,
+        publish: &mut Publish,
+        version: ProtocolVersion,
+        now: Instant,
+    ) -> ControlFlow<()> {
         if version == ProtocolVersion::V5 {
-            let Some(topic) = self.resolve_alias(conn, &publish, now) else { return };
+            let Some(topic) = self.resolve_alias(conn, publish, now) else {
+                return ControlFlow::Break(());
+            };
             publish.topic = topic;
         } else if publish.topic.is_empty() {
             self.drop_conn(conn, DisconnectReason::ProtocolError, None, now);
-            return;
+            return ControlFlow::Break(());
         }
         let listener = self.sessions.get(key).map_or(0, |session| session.listener);
         if let Some(mount) = &self.config.options_of(listener).mount_point {
@@ -46,98 +101,116 @@ impl Broker {
                     "[v5 MQTT-4.7.3-3] topic too long once the listener's mount_point is added",
                     now,
                 );
-                return;
+                return ControlFlow::Break(());
             };
             publish.topic = topic;
         }
+        ControlFlow::Continue(())
+    }
+
+    /// Checks a PUBLISH (its topic resolved) against the broker's limits, the QoS 2 window
+    /// and the access rules; decides nothing by itself.
+    fn judge_publish(
+        &self,
+        key: SessionKey,
+        publish: &Publish,
+        version: ProtocolVersion,
+    ) -> Verdict {
         if publish.retain && !self.config.retain_available {
-            self.violation(
-                conn,
+            return Verdict::Violation(
                 ReasonCode::RetainNotSupported,
                 "[v5 MQTT-3.3.1-11] retained PUBLISH while Retain Available is 0",
-                now,
             );
-            return;
         }
-        let Some(session) = self.sessions.get(key) else { return };
+        let Some(session) = self.sessions.get(key) else { return Verdict::Ignore };
         if publish.qos > self.config.options_of(session.listener).max_qos {
-            let client_id = session.client_id.clone();
-            self.log(LogEvent::QosTooHigh { client_id });
-            self.violation(
-                conn,
-                ReasonCode::QoSNotSupported,
-                "[v5 3.2.2.3.4] PUBLISH QoS above the Maximum QoS in CONNACK",
-                now,
-            );
-            return;
+            return Verdict::QosTooHigh;
         }
-        let packet_id = publish.packet_id;
         if publish.qos == QoS::ExactlyOnce {
-            let Some(id) = packet_id else { return };
+            let Some(id) = publish.packet_id else { return Verdict::Ignore };
             if session.incoming.contains_key(&id.get()) {
-                // [v5 MQTT-4.3.3-9] a re-sent QoS 2 PUBLISH is acknowledged, not delivered again.
-                self.send(conn, Packet::PubRec(ack(id, ReasonCode::Success)));
-                return;
+                return Verdict::Resent(id);
             }
             let receive_max = usize::from(self.config.max_inflight_messages);
             if version == ProtocolVersion::V5
                 && receive_max > 0
                 && session.incoming.len() >= receive_max
             {
-                self.violation(
-                    conn,
+                return Verdict::Violation(
                     ReasonCode::ReceiveMaximumExceeded,
                     "[v5 MQTT-3.3.4-9] more QoS 2 PUBLISHes unacknowledged than Receive Maximum",
-                    now,
                 );
-                return;
             }
         }
         // Borrowed, not cloned: this runs for every message.
-        let drop_why = if self.config.message_size_limit != 0
+        if self.config.message_size_limit != 0
             && publish.payload.len() > self.config.message_size_limit as usize
         {
-            Some((DropReason::TooLarge, ReasonCode::PacketTooLarge))
+            Verdict::Drop(DropReason::TooLarge, ReasonCode::PacketTooLarge)
         } else if !self.may_publish(
             session.listener,
             &session.client_id,
             session.username.as_deref(),
             publish.topic.as_str(),
         ) {
-            Some((DropReason::NotAuthorized, ReasonCode::NotAuthorized))
+            Verdict::Drop(DropReason::NotAuthorized, ReasonCode::NotAuthorized)
         } else {
-            None
-        };
-        if let Some((why, code)) = drop_why {
-            let client_id = session.client_id.clone();
-            self.stats.publish_dropped += 1;
-            self.log(LogEvent::PublishDropped {
-                conn,
-                client_id,
-                why,
-                dup: publish.dup,
-                qos: publish.qos,
-                retain: publish.retain,
-                packet_id: packet_id.map_or(0, PacketId::get),
-                topic: publish.topic.as_str().to_owned(),
-                payload_len: publish.payload.len(),
-            });
-            match (publish.qos, packet_id) {
-                (QoS::AtLeastOnce, Some(id)) => self.send(conn, Packet::PubAck(ack(id, code))),
-                (QoS::ExactlyOnce, Some(id)) => {
-                    if version != ProtocolVersion::V5 {
-                        // v3 has no error PUBREC: the client goes on with PUBREL, which we complete.
-                        if let Some(session) = self.sessions.get_mut(key) {
-                            session.incoming.insert(id.get(), None);
-                        }
-                    }
-                    self.send(conn, Packet::PubRec(ack(id, code)));
-                }
-                _ => {}
-            }
-            return;
+            Verdict::Accept
         }
+    }
 
+    /// Drops a PUBLISH: counted, logged, and acknowledged with `code` (v3 has no error PUBREC,
+    /// so a v3 QoS 2 flow goes on with PUBREL, which we complete).
+    fn drop_publish(
+        &mut self,
+        conn: ConnId,
+        key: SessionKey,
+        publish: &Publish,
+        version: ProtocolVersion,
+        why: DropReason,
+        code: ReasonCode,
+    ) {
+        let Some(session) = self.sessions.get(key) else { return };
+        let client_id = session.client_id.clone();
+        let packet_id = publish.packet_id;
+        self.stats.publish_dropped += 1;
+        self.log(LogEvent::PublishDropped {
+            conn,
+            client_id,
+            why,
+            dup: publish.dup,
+            qos: publish.qos,
+            retain: publish.retain,
+            packet_id: packet_id.map_or(0, PacketId::get),
+            topic: publish.topic.as_str().to_owned(),
+            payload_len: publish.payload.len(),
+        });
+        match (publish.qos, packet_id) {
+            (QoS::AtLeastOnce, Some(id)) => self.send(conn, Packet::PubAck(ack(id, code))),
+            (QoS::ExactlyOnce, Some(id)) => {
+                if version != ProtocolVersion::V5 {
+                    if let Some(session) = self.sessions.get_mut(key) {
+                        session.incoming.insert(id.get(), None);
+                    }
+                }
+                self.send(conn, Packet::PubRec(ack(id, code)));
+            }
+            _ => {}
+        }
+    }
+
+    /// An accepted PUBLISH: QoS 0 and 1 are routed now (QoS 1 then PUBACK); QoS 2 is held for
+    /// the session until PUBREL, then routed (Mosquitto's order).
+    fn accept_publish(
+        &mut self,
+        conn: ConnId,
+        key: SessionKey,
+        publish: Publish,
+        version: ProtocolVersion,
+        now: Instant,
+    ) {
+        let packet_id = publish.packet_id;
+        let qos = publish.qos;
         let message = Arc::new(Message::from_publish(
             publish.topic,
             publish.payload,
@@ -146,7 +219,7 @@ impl Broker {
             publish.properties,
             now,
         ));
-        match (publish.qos, packet_id) {
+        match (qos, packet_id) {
             (QoS::AtMostOnce, _) => {
                 self.route(message, Some(key), now);
             }
@@ -155,7 +228,6 @@ impl Broker {
                 self.send(conn, Packet::PubAck(ack(id, publish_ack_code(version, delivered))));
             }
             (QoS::ExactlyOnce, Some(id)) => {
-                // Held until PUBREL, then routed (Mosquitto's order).
                 self.changes += 1;
                 if let Some(session) = self.sessions.get_mut(key) {
                     session.incoming.insert(id.get(), Some(message));
@@ -314,5 +386,82 @@ fn publish_ack_code(version: ProtocolVersion, delivered: usize) -> ReasonCode {
         ReasonCode::NoMatchingSubscribers
     } else {
         ReasonCode::Success
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::tests::harness::{Harness, packet_id, publish_packet};
+
+    /// A harness with `config` and one connected client "c", and the client's session.
+    fn connected(config: Config, v5: bool) -> (Harness, SessionKey) {
+        let mut h = Harness::new(config);
+        h.connect_with("c", |c| {
+            if v5 {
+                c.v5();
+            }
+        });
+        let key = h.broker.sessions.find("c").expect("c's session");
+        (h, key)
+    }
+
+    #[test]
+    fn retain_and_qos_limits_come_first() {
+        let config = Config { retain_available: false, ..Config::default() };
+        let (h, key) = connected(config, true);
+        let retained = publish_packet("t", "x", QoS::AtMostOnce, true, None);
+        assert!(matches!(
+            h.broker.judge_publish(key, &retained, ProtocolVersion::V5),
+            Verdict::Violation(ReasonCode::RetainNotSupported, _)
+        ));
+        let config = Config {
+            listener_options: vec![crate::config::ListenerOptions {
+                max_qos: QoS::AtMostOnce,
+                ..Default::default()
+            }],
+            ..Config::default()
+        };
+        let (h, key) = connected(config, true);
+        let qos1 = publish_packet("t", "x", QoS::AtLeastOnce, false, Some(1));
+        assert_eq!(h.broker.judge_publish(key, &qos1, ProtocolVersion::V5), Verdict::QosTooHigh);
+    }
+
+    #[test]
+    fn a_held_qos2_message_is_acknowledged_again_and_the_window_is_enforced() {
+        let config = Config { max_inflight_messages: 1, ..Config::default() };
+        let (mut h, key) = connected(config, true);
+        let first = publish_packet("t", "x", QoS::ExactlyOnce, false, Some(1));
+        let second = publish_packet("t", "y", QoS::ExactlyOnce, false, Some(2));
+        assert_eq!(h.broker.judge_publish(key, &first, ProtocolVersion::V5), Verdict::Accept);
+        let conn = h.broker.sessions.get(key).and_then(|s| s.conn).expect("connected");
+        h.send(conn, Packet::Publish(first.clone()));
+        assert_eq!(
+            h.broker.judge_publish(key, &first, ProtocolVersion::V5),
+            Verdict::Resent(packet_id(1))
+        );
+        assert!(matches!(
+            h.broker.judge_publish(key, &second, ProtocolVersion::V5),
+            Verdict::Violation(ReasonCode::ReceiveMaximumExceeded, _)
+        ));
+        // 3.x has no Receive Maximum.
+        assert_eq!(h.broker.judge_publish(key, &second, ProtocolVersion::V3_1_1), Verdict::Accept);
+    }
+
+    #[test]
+    fn oversized_and_reserved_topics_are_dropped_with_a_reason() {
+        let config = Config { message_size_limit: 3, ..Config::default() };
+        let (h, key) = connected(config, false);
+        let large = publish_packet("t", "four", QoS::AtLeastOnce, false, Some(1));
+        assert_eq!(
+            h.broker.judge_publish(key, &large, ProtocolVersion::V3_1_1),
+            Verdict::Drop(DropReason::TooLarge, ReasonCode::PacketTooLarge)
+        );
+        let sys = publish_packet("$SYS/x", "1", QoS::AtMostOnce, false, None);
+        assert_eq!(
+            h.broker.judge_publish(key, &sys, ProtocolVersion::V3_1_1),
+            Verdict::Drop(DropReason::NotAuthorized, ReasonCode::NotAuthorized)
+        );
     }
 }
