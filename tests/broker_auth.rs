@@ -6,8 +6,8 @@ use std::process::Command;
 
 use crate::broker_tools::wait_subscribed;
 use crate::support::{
-    Background, BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, free_port, our_bin,
-    reference_client, reference_tool, run,
+    Background, BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, our_bin, reference_client,
+    reference_tool, run, unused_port,
 };
 
 /// A broker with a password file (alice/secret, bob/hunter2) and an ACL that lets alice write
@@ -32,13 +32,15 @@ fn secured(program: &Path) -> Secured {
     let acl = files.path().join("acl");
     std::fs::write(&acl, "user alice\ntopic write data/#\n\nuser bob\ntopic read data/#\n")
         .unwrap();
-    let port = free_port();
-    let config = format!(
-        "listener {port} 127.0.0.1\npassword_file {}\nacl_file {}\nlog_type all\n",
-        passwords.display(),
-        acl.display()
-    );
-    Secured { broker: BrokerProcess::start_with(program, port, &config, &[]), files }
+    let config = |ports: &[u16]| {
+        format!(
+            "listener {} 127.0.0.1\npassword_file {}\nacl_file {}\nlog_type all\n",
+            ports[0],
+            passwords.display(),
+            acl.display()
+        )
+    };
+    Secured { broker: BrokerProcess::start_with(program, 1, config, &[]), files }
 }
 
 fn publish(broker: &BrokerProcess, args: &[&str]) -> Finished {
@@ -120,7 +122,7 @@ fn a_missing_password_file_exits_13_like_mosquitto() {
     let config = dir.path().join("c.conf");
     std::fs::write(
         &config,
-        format!("listener {} 127.0.0.1\npassword_file /nonexistent/pw\n", free_port()),
+        format!("listener {} 127.0.0.1\npassword_file /nonexistent/pw\n", unused_port()),
     )
     .unwrap();
     let ours = run(Command::new(our_bin("culex")).arg("-c").arg(&config), COMMAND_DEADLINE);

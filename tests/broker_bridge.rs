@@ -7,9 +7,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{
-    Background, BrokerProcess, COMMAND_DEADLINE, free_port, our_bin, reference_tool, run,
-};
+use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, our_bin, reference_tool, run};
 
 /// The remote client id of culex's bridge in these tests.
 const REMOTE_ID: &str = "culex-bridge";
@@ -18,31 +16,29 @@ const STATE: &str = "$SYS/broker/connection/culex-bridge/state";
 /// How long a test watches for a message that must not come (an echo).
 const QUIET: Duration = Duration::from_millis(1500);
 
-/// Debian's mosquitto on `port`, logging everything (its SUBSCRIBE lines say when a
-/// subscriber is ready).
-fn mosquitto(port: u16, extra: &str) -> BrokerProcess {
-    let config =
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\nlog_type all\n{extra}\n");
-    BrokerProcess::start_with(&reference_tool("mosquitto"), port, &config, &[])
+/// The configuration of a broker in these tests: anonymous access, logging everything (its
+/// SUBSCRIBE lines say when a subscriber is ready), with `extra` appended.
+fn config(port: u16, extra: &str) -> String {
+    format!("listener {port} 127.0.0.1\nallow_anonymous true\nlog_type all\n{extra}\n")
 }
 
-/// culex on `port`, logging everything, with `extra` appended.
-fn culex(port: u16, extra: &str) -> BrokerProcess {
-    let config =
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\nlog_type all\n{extra}\n");
-    BrokerProcess::start_with(&our_bin("culex"), port, &config, &[])
+/// Debian's mosquitto on a free port.
+fn mosquitto(extra: &str) -> BrokerProcess {
+    BrokerProcess::start_with(&reference_tool("mosquitto"), 1, |ports| config(ports[0], extra), &[])
+}
+
+/// culex on a free port, with `extra` appended.
+fn culex(extra: &str) -> BrokerProcess {
+    BrokerProcess::start_with(&our_bin("culex"), 1, |ports| config(ports[0], extra), &[])
 }
 
 /// culex bridging to the broker on `remote`: `out` topic `a/#` (local `loc/`, remote `rem/`)
 /// and `in` topic `b/#` (the same prefixes), both QoS 1.
 fn bridging_culex(remote: u16) -> BrokerProcess {
-    culex(
-        free_port(),
-        &format!(
-            "connection br\naddress 127.0.0.1:{remote}\nremote_clientid {REMOTE_ID}\n\
-             restart_timeout 1\ntopic a/# out 1 loc/ rem/\ntopic b/# in 1 loc/ rem/\n"
-        ),
-    )
+    culex(&format!(
+        "connection br\naddress 127.0.0.1:{remote}\nremote_clientid {REMOTE_ID}\n\
+         restart_timeout 1\ntopic a/# out 1 loc/ rem/\ntopic b/# in 1 loc/ rem/\n"
+    ))
 }
 
 /// Waits until `broker` logs that client `id` subscribed.
@@ -129,7 +125,7 @@ fn exactly(sub: &Background, wanted: &[&str]) {
 
 #[test]
 fn culex_bridges_out_and_in_topics_to_mosquitto_with_prefixes_at_qos_1() {
-    let remote = mosquitto(free_port(), "");
+    let remote = mosquitto("");
     let local = bridging_culex(remote.port);
     remote.wait_for_log(|line| line.starts_with("New bridge connected from 127.0.0.1:"));
     subscribed(&remote, REMOTE_ID);
@@ -157,8 +153,8 @@ fn culex_bridges_out_and_in_topics_to_mosquitto_with_prefixes_at_qos_1() {
 
 #[test]
 fn culex_reconnects_its_bridge_when_mosquitto_comes_back() {
-    let port = free_port();
-    let remote = mosquitto(port, "");
+    let remote = mosquitto("");
+    let port = remote.port;
     let local = bridging_culex(port);
     subscribed(&remote, REMOTE_ID);
     wait_for_value(&local, STATE, "1");
@@ -176,7 +172,9 @@ fn culex_reconnects_its_bridge_when_mosquitto_comes_back() {
     local.wait_for_log(|line| line == "Connection to bridge br lost, reconnecting.");
     assert_eq!(states.wait_for_lines(2), ["1", "0"]);
 
-    let remote = mosquitto(port, "");
+    let remote = BrokerProcess::restart_on(&reference_tool("mosquitto"), &[port], |ports| {
+        config(ports[0], "")
+    });
     subscribed(&remote, REMOTE_ID);
     assert_eq!(states.wait_for_lines(3), ["1", "0", "1"]);
     let far = subscriber(&remote, "far-sub", "rem/#");
@@ -187,15 +185,12 @@ fn culex_reconnects_its_bridge_when_mosquitto_comes_back() {
 
 #[test]
 fn mosquitto_bridges_to_culex_both_ways_without_echo() {
-    let remote = culex(free_port(), "");
-    let local = mosquitto(
-        free_port(),
-        &format!(
-            "connection to-culex\naddress 127.0.0.1:{}\nremote_clientid mq-bridge\n\
-             topic both/# both 1\n",
-            remote.port
-        ),
-    );
+    let remote = culex("");
+    let local = mosquitto(&format!(
+        "connection to-culex\naddress 127.0.0.1:{}\nremote_clientid mq-bridge\n\
+         topic both/# both 1\n",
+        remote.port
+    ));
     remote.wait_for_log(|line| {
         line.starts_with("New bridge connected from 127.0.0.1:") && line.contains(" as mq-bridge ")
     });

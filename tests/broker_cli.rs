@@ -6,8 +6,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, free_port, our_bin, reference_tool, run,
-    strip_timestamp,
+    BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, our_bin, reference_tool, run,
+    strip_timestamp, unused_port,
 };
 
 fn culex(args: &[&str]) -> Finished {
@@ -119,11 +119,10 @@ fn unsupported_mosquitto_option_is_refused_with_its_line() {
 
 #[test]
 fn no_config_means_local_only_mode_on_the_p_port() {
-    let port = free_port();
     // A config without listeners keeps local-only mode and honours -p, as in Mosquitto.
     let config = "allow_anonymous false\nlog_type all\n";
-    let broker =
-        BrokerProcess::start_with(&our_bin("culex"), port, config, &["-p", &port.to_string()]);
+    let broker = BrokerProcess::start_with_port_flag(&our_bin("culex"), config);
+    let port = broker.port;
     broker.wait_for_log(|line| {
         line == "Starting in local only mode. Connections will only be possible from clients running on this machine."
     });
@@ -149,13 +148,13 @@ fn no_config_means_local_only_mode_on_the_p_port() {
 
 #[test]
 fn configured_listener_refuses_anonymous_clients_by_default() {
-    let port = free_port();
     let broker = BrokerProcess::start_with(
         &our_bin("culex"),
-        port,
-        &format!("listener {port} 127.0.0.1\n"),
+        1,
+        |ports| format!("listener {} 127.0.0.1\n", ports[0]),
         &[],
     );
+    let port = broker.port;
     let done = run(
         Command::new(reference_tool("mosquitto_pub")).args([
             "-p",
@@ -231,19 +230,30 @@ fn no_listener_could_be_opened_exits_1() {
 
 #[test]
 fn daemon_mode_detaches_writes_its_pid_file_and_logs_to_a_file() {
-    let port = free_port();
     let dir = TempDir::new("cli-daemon");
     let pid_path = dir.path().join("culex.pid");
     let log_path = dir.path().join("culex.log");
+    // Port 0: the OS picks the port, and the log file's `Opening` line names it.
     let config = format!(
-        "listener {port} 127.0.0.1\nallow_anonymous true\npid_file {}\nlog_dest file {}\n",
+        "listener 0 127.0.0.1\nallow_anonymous true\npid_file {}\nlog_dest file {}\n",
         pid_path.display(),
         log_path.display()
     );
     let path = write(&dir, "d.conf", &config);
     let done = culex(&["-c", &path, "-d"]);
     assert_eq!(done.code(), 0, "the parent exits 0: {}", done.stderr);
-    // The listener was open before the parent exited.
+    // The listener was open, and logged, before the parent exited.
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let port = log
+        .lines()
+        .find_map(|line| {
+            strip_timestamp(line)
+                .strip_prefix("Opening ipv4 listen socket on port ")?
+                .strip_suffix('.')?
+                .parse::<u16>()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no Opening line in the log file:\n{log}"));
     assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
     let start = Instant::now();
     let pid = loop {
@@ -272,7 +282,7 @@ fn daemon_mode_detaches_writes_its_pid_file_and_logs_to_a_file() {
 fn an_unwritable_pid_file_exits_1() {
     let dir = TempDir::new("cli-pid");
     let config =
-        format!("listener {} 127.0.0.1\npid_file /nonexistent/dir/culex.pid\n", free_port());
+        format!("listener {} 127.0.0.1\npid_file /nonexistent/dir/culex.pid\n", unused_port());
     let path = write(&dir, "p.conf", &config);
     let done = culex(&["-c", &path]);
     assert_eq!(done.code(), 1);

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::support::{
-    BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, free_port, our_bin, reference_client,
-    reference_tool, run, strip_timestamp, wait_for_port,
+    BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, our_bin, reference_client, reference_tool,
+    run, strip_timestamp,
 };
 
 /// Publishes one message with Debian's `mosquitto_pub` to 127.0.0.1:`port`; returns the exit
@@ -105,9 +105,8 @@ fn configuration_rules_and_messages_match_mosquitto() {
 
 /// Starts `program` with two loopback listeners; returns the broker and both ports.
 fn two_listeners(program: &Path, config: impl Fn(u16, u16) -> String) -> (BrokerProcess, u16) {
-    let (first, second) = (free_port(), free_port());
-    let broker = BrokerProcess::start_with(program, first, &config(first, second), &[]);
-    wait_for_port(second);
+    let broker = BrokerProcess::start_with(program, 2, |ports| config(ports[0], ports[1]), &[]);
+    let second = broker.ports[1];
     (broker, second)
 }
 

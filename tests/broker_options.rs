@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Background, BrokerProcess, COMMAND_DEADLINE, TempDir, free_port, our_bin, reference_client,
+    Background, BrokerProcess, COMMAND_DEADLINE, TempDir, our_bin, reference_client,
     reference_tool, run,
 };
 
@@ -20,9 +20,10 @@ fn tool(name: &str, port: u16, args: &[&str]) -> (i32, String, String) {
 /// Both brokers with `-v` and `extra` after their loopback listener line.
 fn both(extra: &str) -> [BrokerProcess; 2] {
     let start = |program: &Path| {
-        let port = free_port();
-        let config = format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}\n");
-        BrokerProcess::start_with(program, port, &config, &["-v"])
+        let config = |ports: &[u16]| {
+            format!("listener {} 127.0.0.1\nallow_anonymous true\n{extra}\n", ports[0])
+        };
+        BrokerProcess::start_with(program, 1, config, &["-v"])
     };
     [start(&our_bin("culex")), start(&reference_tool("mosquitto"))]
 }
@@ -92,10 +93,11 @@ fn queue_qos0_messages_like_mosquitto() {
 fn socket_domain_opens_one_family_like_mosquitto() {
     let mut opened = Vec::new();
     for program in [our_bin("culex"), reference_tool("mosquitto")] {
-        let port = free_port();
-        let config =
-            format!("listener {port} localhost\nsocket_domain ipv4\nallow_anonymous true\n");
-        let broker = BrokerProcess::start_with(&program, port, &config, &[]);
+        let config = |ports: &[u16]| {
+            format!("listener {} localhost\nsocket_domain ipv4\nallow_anonymous true\n", ports[0])
+        };
+        let broker = BrokerProcess::start_with_picked_ports(&program, 1, config, &[]);
+        let port = broker.port;
         broker.wait_for_log(|line| line.contains(" running"));
         let lines: Vec<String> = broker
             .log_lines()
@@ -135,13 +137,15 @@ fn a_denied_publish_logs_only_the_denied_line_like_mosquitto() {
 fn mount_point_prefixes_like_mosquitto_and_strips_outgoing_topics_like_2_0_12() {
     let mut seen = Vec::new();
     for program in [our_bin("culex"), reference_tool("mosquitto")] {
-        let (mounted, plain) = (free_port(), free_port());
-        let config = format!(
-            "allow_anonymous true\nlistener {mounted} 127.0.0.1\nmount_point site/\n\
-             listener {plain} 127.0.0.1\n"
-        );
-        let broker = BrokerProcess::start_with(&program, mounted, &config, &["-v"]);
-        crate::support::wait_for_port(plain);
+        let config = |ports: &[u16]| {
+            format!(
+                "allow_anonymous true\nlistener {} 127.0.0.1\nmount_point site/\n\
+                 listener {} 127.0.0.1\n",
+                ports[0], ports[1]
+            )
+        };
+        let broker = BrokerProcess::start_with(&program, 2, config, &["-v"]);
+        let (mounted, plain) = (broker.ports[0], broker.ports[1]);
         let publish = ["-t", "a/b", "-m", "m", "-r", "-i", "mp"];
         assert_eq!(tool("mosquitto_pub", mounted, &publish).0, 0);
         let read = |port: u16, filter: &str| {
@@ -163,12 +167,15 @@ fn bind_interface_listens_on_the_interface_address_like_mosquitto() {
     let dir = TempDir::new("options-interface");
     let mut opened = Vec::new();
     for program in [our_bin("culex"), reference_tool("mosquitto")] {
-        let port = free_port();
         // No bind address: the loopback interface's addresses only (127.0.0.1, ::1).
-        let config = format!(
-            "listener {port}\nbind_interface lo\nsocket_domain ipv4\nallow_anonymous true\n"
-        );
-        let broker = BrokerProcess::start_with(&program, port, &config, &[]);
+        let config = |ports: &[u16]| {
+            format!(
+                "listener {}\nbind_interface lo\nsocket_domain ipv4\nallow_anonymous true\n",
+                ports[0]
+            )
+        };
+        let broker = BrokerProcess::start_with_picked_ports(&program, 1, config, &[]);
+        let port = broker.port;
         assert_eq!(tool("mosquitto_pub", port, &["-t", "t", "-m", "m"]).0, 0);
         broker.wait_for_log(|line| line.contains(" running"));
         drop(broker);
@@ -199,10 +206,13 @@ fn bind_interface_listens_on_the_interface_address_like_mosquitto() {
 fn log_timestamp_format_is_strftime_like_mosquitto() {
     let mut shapes = Vec::new();
     for program in [our_bin("culex"), reference_tool("mosquitto")] {
-        let port = free_port();
-        let config =
-            format!("listener {port} 127.0.0.1\nlog_timestamp_format [%Y-%m-%dT%H:%M:%S %%]\n");
-        let broker = BrokerProcess::start_with(&program, port, &config, &[]);
+        let config = |ports: &[u16]| {
+            format!(
+                "listener {} 127.0.0.1\nlog_timestamp_format [%Y-%m-%dT%H:%M:%S %%]\n",
+                ports[0]
+            )
+        };
+        let broker = BrokerProcess::start_with(&program, 1, config, &[]);
         let line = broker.wait_for_log(|line| line.ends_with(" running"));
         let stamp = line.split_once(": ").map_or("", |(stamp, _)| stamp);
         shapes.push(

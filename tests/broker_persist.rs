@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::broker_tools::publish;
 use crate::support::{
-    BrokerProcess, COMMAND_DEADLINE, TempDir, free_port, our_bin, reference_client, run,
+    BrokerProcess, COMMAND_DEADLINE, TempDir, our_bin, reference_client, run, unused_port,
 };
 
 /// Persistence in `dir`, given with a trailing `/` as in Debian's stock mosquitto.conf.
@@ -92,7 +92,7 @@ fn a_mosquitto_database_is_refused_and_left_byte_identical() {
     original.extend_from_slice(&[0, 1, 0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
     std::fs::write(&file, &original).expect("writing the database");
     let config_path = dir.path().join("broker.conf");
-    let port = free_port();
+    let port = unused_port();
     let config = format!("listener {port} 127.0.0.1\nallow_anonymous true\n{}", persistence(&dir));
     std::fs::write(&config_path, config).expect("writing the config");
 

@@ -9,8 +9,8 @@ use std::process::Command;
 
 use crate::broker_tools::wait_subscribed;
 use crate::support::{
-    Background, BrokerProcess, COMMAND_DEADLINE, Certs, TempDir, free_port, make_readable,
-    node_test_dir, our_bin, python_with_paho, reference_tool, run, wait_for_port,
+    Background, BrokerProcess, COMMAND_DEADLINE, Certs, TempDir, make_readable, node_test_dir,
+    our_bin, python_with_paho, reference_tool, run, unused_port,
 };
 
 /// One test per broker: the function gets the broker's program.
@@ -39,15 +39,19 @@ on_both!(
     unreadable_certfile_stops_the_broker,
 );
 
-/// Starts `program` with a plain listener (anonymous access, all logging) and `extra`;
-/// returns it once the port `wait` (a listener of `extra`) accepts too.
-fn start(program: &Path, extra: &str, wait: u16) -> BrokerProcess {
-    let port = free_port();
-    let config =
-        format!("log_type all\nallow_anonymous true\nlistener {port} 127.0.0.1\n{extra}\n");
-    let broker = BrokerProcess::start_with(program, port, &config, &[]);
-    wait_for_port(wait);
-    broker
+/// Starts `program` with a plain listener (anonymous access, all logging) and a second
+/// listener, `extra(port)`; returns it and the second listener's port once it runs.
+fn start(program: &Path, extra: impl Fn(u16) -> String) -> (BrokerProcess, u16) {
+    let config = |ports: &[u16]| {
+        format!(
+            "log_type all\nallow_anonymous true\nlistener {} 127.0.0.1\n{}\n",
+            ports[0],
+            extra(ports[1])
+        )
+    };
+    let broker = BrokerProcess::start_with(program, 2, config, &[]);
+    let second = broker.ports[1];
+    (broker, second)
 }
 
 /// A TLS listener section on `port` with the fixture's CA and server certificate.
@@ -75,8 +79,7 @@ fn node_round_trip(url: &str, ca: Option<&str>) {
 }
 
 fn node_over_websockets(program: &Path) {
-    let ws = free_port();
-    let broker = start(program, &format!("listener {ws} 127.0.0.1\nprotocol websockets"), ws);
+    let (broker, ws) = start(program, |ws| format!("listener {ws} 127.0.0.1\nprotocol websockets"));
     let opening = format!("Opening websockets listen socket on port {ws}.");
     broker.wait_for_log(|line| line == opening);
     node_round_trip(&format!("ws://127.0.0.1:{ws}"), None);
@@ -84,8 +87,7 @@ fn node_over_websockets(program: &Path) {
 
 fn node_over_secure_websockets(program: &Path) {
     let certs = Certs::new();
-    let wss = free_port();
-    let broker = start(program, &tls_listener(&certs, wss, "protocol websockets"), wss);
+    let (broker, wss) = start(program, |wss| tls_listener(&certs, wss, "protocol websockets"));
     node_round_trip(&format!("wss://localhost:{wss}"), Some(&certs.path("ca.crt")));
     drop(broker);
 }
@@ -111,8 +113,8 @@ sys.exit(0 if ok else 1)
 "#;
 
 fn paho_over_websockets(program: &Path) {
-    let ws = free_port();
-    let _broker = start(program, &format!("listener {ws} 127.0.0.1\nprotocol websockets"), ws);
+    let (_broker, ws) =
+        start(program, |ws| format!("listener {ws} 127.0.0.1\nprotocol websockets"));
     // A 70 kB payload spans several WebSocket frames and TCP reads.
     let done = run(
         Command::new(python_with_paho()).arg("-c").arg(PAHO_WEBSOCKETS).arg(ws.to_string()),
@@ -137,8 +139,7 @@ fn client_cert(certs: &Certs) -> Vec<String> {
 
 fn mosquitto_tools_over_tls(program: &Path) {
     let certs = Certs::new();
-    let tls = free_port();
-    let broker = start(program, &tls_listener(&certs, tls, ""), tls);
+    let (broker, tls) = start(program, |tls| tls_listener(&certs, tls, ""));
     let sub = Background::spawn(&mut tls_tool(
         "mosquitto_sub",
         &certs,
@@ -164,8 +165,8 @@ fn mosquitto_tools_over_tls(program: &Path) {
 
 fn client_certificates_when_required(program: &Path) {
     let certs = Certs::new();
-    let tls = free_port();
-    let _broker = start(program, &tls_listener(&certs, tls, "require_certificate true"), tls);
+    let (_broker, tls) =
+        start(program, |tls| tls_listener(&certs, tls, "require_certificate true"));
     let publish = |extra: &[String]| {
         let mut args: Vec<&str> = vec!["-t", "mutual", "-m", "m", "-q", "1"];
         args.extend(extra.iter().map(String::as_str));
@@ -184,16 +185,21 @@ fn certificate_common_name_is_the_username(program: &Path) {
     let acl = files.path().join("acl");
     std::fs::write(&acl, "user client\ntopic readwrite cn/#\n").expect("writing acl");
     make_readable(&acl);
-    let tls = free_port();
-    let plain = free_port();
     // The TLS listener is the only way in: no anonymous access, the CN is the username.
-    let config = format!(
-        "log_type all\nallow_anonymous false\nacl_file {}\nlistener {plain} 127.0.0.1\n{}",
-        acl.display(),
-        tls_listener(&certs, tls, "require_certificate true\nuse_identity_as_username true"),
-    );
-    let broker = BrokerProcess::start_with(program, plain, &config, &[]);
-    wait_for_port(tls);
+    let config = |ports: &[u16]| {
+        format!(
+            "log_type all\nallow_anonymous false\nacl_file {}\nlistener {} 127.0.0.1\n{}",
+            acl.display(),
+            ports[0],
+            tls_listener(
+                &certs,
+                ports[1],
+                "require_certificate true\nuse_identity_as_username true"
+            ),
+        )
+    };
+    let broker = BrokerProcess::start_with(program, 2, config, &[]);
+    let (plain, tls) = (broker.ports[0], broker.ports[1]);
     let cert = client_cert(&certs);
     let mut sub_args = vec!["-i", "cn-sub", "-t", "cn/#", "-t", "other/#", "-W", "15", "-v"];
     sub_args.extend(cert.iter().map(String::as_str));
@@ -236,7 +242,7 @@ fn unreadable_certfile_stops_the_broker(program: &Path) {
     let dir = TempDir::new("bad-cert");
     let missing = dir.path().join("missing.crt").display().to_string();
     let config = dir.path().join("broker.conf");
-    let port = free_port();
+    let port = unused_port();
     std::fs::write(
         &config,
         format!(

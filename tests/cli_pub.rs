@@ -508,7 +508,7 @@ fn runtime_output_matches_mosquitto_pub() {
     let broker = BrokerProcess::mosquitto("");
     let mut problems = check_rows(RUNTIME, broker.port);
     // Nothing listens on a port we bound and released.
-    let closed = support::free_port().to_string();
+    let closed = support::unused_port().to_string();
     let work = TempDir::new("pub-closed");
     for extra in [&[][..], &["--quiet"][..], &["-d"][..]] {
         let args = strings(&[&["-p", &closed, "-t", "a", "-m", "b"][..], extra].concat());

@@ -444,7 +444,7 @@ fn sessions_and_flags_match_mosquitto_sub() {
     let broker = BrokerProcess::mosquitto("");
     let mut problems = check_rows("subses", SESSIONS, broker.port);
     // Nothing listens on a port we bound and released.
-    let closed = support::free_port().to_string();
+    let closed = support::unused_port().to_string();
     let home = TempDir::new("sub-closed");
     for extra in [&[][..], &["--quiet"][..], &["-d"][..]] {
         let args = strings(&[&["-p", &closed, "-t", "a"][..], extra].concat());
@@ -776,24 +776,9 @@ fn a_closed_stdout_is_noticed_without_waiting_for_another_message() {
 
 #[test]
 fn lost_connections_are_reestablished_and_resubscribed() {
-    let dir = TempDir::new("sub-restart");
-    let port = support::free_port();
-    let config = dir.path().join("broker.conf");
-    std::fs::write(&config, format!("listener {port} 127.0.0.1\nallow_anonymous true\n"))
-        .expect("config");
-    let start_broker = || {
-        let child = Command::new(reference_tool("mosquitto"))
-            .arg("-c")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting mosquitto");
-        support::wait_for_port(port);
-        child
-    };
-    let mut broker = start_broker();
+    let config = |ports: &[u16]| format!("listener {} 127.0.0.1\nallow_anonymous true\n", ports[0]);
+    let broker = BrokerProcess::start_with(&reference_tool("mosquitto"), 1, config, &[]);
+    let port = broker.port;
     let args = strings(&[
         "-p",
         &port.to_string(),
@@ -808,10 +793,9 @@ fn lost_connections_are_reestablished_and_resubscribed() {
         "15",
     ]);
     let (mut child, mut reader) = start_subscribed(&args);
-    let _ = broker.kill();
-    let _ = broker.wait();
+    drop(broker);
     std::thread::sleep(Duration::from_millis(500));
-    let mut broker = start_broker();
+    let broker = BrokerProcess::restart_on(&reference_tool("mosquitto"), &[port], config);
     // Wait until the subscriber is back: its -d output shows the second SUBACK.
     let mut line = String::new();
     let start = Instant::now();
@@ -827,8 +811,7 @@ fn lost_connections_are_reestablished_and_resubscribed() {
     let status = wait_with_deadline(&mut child, "culex_sub after reconnect", COMMAND_DEADLINE);
     let mut rest = String::new();
     let _ = reader.read_to_string(&mut rest);
-    let _ = broker.kill();
-    let _ = broker.wait();
+    drop(broker);
     assert_eq!(status.code(), Some(0), "{rest:?}");
     assert!(rest.contains("re/x after restart\n"), "{rest:?}");
 }

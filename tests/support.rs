@@ -3,7 +3,7 @@
 #![allow(dead_code, reason = "each test module uses its own subset of the harness")]
 
 use std::io::{BufRead as _, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -117,32 +117,41 @@ pub(crate) fn node_test_dir() -> PathBuf {
     dir
 }
 
-/// Asks the OS for a free TCP port on 127.0.0.1.
-pub(crate) fn free_port() -> u16 {
+/// A loopback port nothing listens on right now (the OS picks it, and it is released at
+/// once): for a client that must fail to connect, or a broker that must refuse to start. A
+/// broker a test talks to gets its port from [`BrokerProcess`], which cannot race for it.
+pub(crate) fn unused_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
     listener.local_addr().expect("bound socket has an address").port()
 }
 
-/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
-///
-/// # Panics
-/// If nothing listens within the command deadline.
-pub(crate) fn wait_for_port(port: u16) {
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < COMMAND_DEADLINE, "nothing listens on 127.0.0.1:{port}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+/// How many times [`BrokerProcess`] tries ports it picked for Mosquitto before giving up.
+const PORT_ATTEMPTS: usize = 5;
 
 /// A broker process (ours or Mosquitto) that lives as long as this value. Its stderr (the
 /// log) is collected line by line; see [`BrokerProcess::log_lines`].
+///
+/// Ports never race: `culex` is given `listener 0 127.0.0.1` (a culex extension: the OS picks
+/// the port) and the harness reads each port from its `Opening … listen socket on port N.`
+/// line. Mosquitto refuses port 0, so the harness picks free ports for it, and when another
+/// process took one in the meantime (`Address already in use`, or an exit before `running`)
+/// it starts it again on fresh ones.
 pub(crate) struct BrokerProcess {
-    /// The loopback port its listener is bound to.
+    /// The loopback port of its first listener.
     pub(crate) port: u16,
+    /// The loopback ports of all its listeners, in the order the configuration declares them.
+    pub(crate) ports: Vec<u16>,
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
     _config_dir: TempDir,
+}
+
+/// Why one attempt to start a broker did not give a running broker.
+enum NotStarted {
+    /// A port the harness picked was taken before the broker bound it: try other ports.
+    PortTaken,
+    /// Anything else: the message says what, with the log.
+    Failed(String),
 }
 
 impl BrokerProcess {
@@ -184,14 +193,113 @@ impl BrokerProcess {
     }
 
     fn start(program: &Path, extra_config: &str) -> Self {
-        let port = free_port();
-        let config = format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra_config}\n");
-        Self::start_with(program, port, &config, &[])
+        Self::start_with(
+            program,
+            1,
+            |ports| {
+                format!("listener {} 127.0.0.1\nallow_anonymous true\n{extra_config}\n", ports[0])
+            },
+            &[],
+        )
     }
 
-    /// Starts `program -c <config> <args>` and waits until something accepts on `port`.
-    /// `config` is written verbatim; it must make the broker listen on 127.0.0.1:`port`.
-    pub(crate) fn start_with(program: &Path, port: u16, config: &str, args: &[&str]) -> Self {
+    /// Starts `program -c <config> <args>` with `config(ports)` written verbatim; it must
+    /// declare `listeners` listeners as `listener {ports[i]} 127.0.0.1` (each may be TLS or
+    /// WebSockets), in that order, and log at least Mosquitto's default types (the harness waits
+    /// for the `running` line). Returns once the broker runs; [`ports`](Self::ports) holds the
+    /// real ports. For culex every `ports[i]` is 0 (it picks and logs its own), so `ports` may
+    /// only be used in `listener` lines.
+    ///
+    /// # Panics
+    /// If the broker exits or does not run within the command deadline (showing its log).
+    pub(crate) fn start_with(
+        program: &Path,
+        listeners: usize,
+        config: impl Fn(&[u16]) -> String,
+        args: &[&str],
+    ) -> Self {
+        if program.file_name().is_some_and(|name| name == "culex") {
+            let zeros = vec![0; listeners];
+            let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+            return Self::attempt(program, &config(&zeros), &args, None, listeners).unwrap_or_else(
+                |why| match why {
+                    NotStarted::PortTaken => unreachable!("culex picks its own ports"),
+                    NotStarted::Failed(why) => panic!("{why}"),
+                },
+            );
+        }
+        Self::start_with_picked_ports(program, listeners, config, args)
+    }
+
+    /// Starts `program` like [`start_with`](Self::start_with), on ports the harness picks even
+    /// for culex: for listeners that name a host (`localhost`) or no address, which culex's
+    /// port 0 does not cover. Tries again on fresh ports when one was taken.
+    pub(crate) fn start_with_picked_ports(
+        program: &Path,
+        listeners: usize,
+        config: impl Fn(&[u16]) -> String,
+        args: &[&str],
+    ) -> Self {
+        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        Self::on_picked_ports(program, listeners, |ports| (config(ports), args.clone()))
+    }
+
+    /// Starts `program` again on `ports`, the ports of a broker that stopped (a restart on the
+    /// same address); `config` as for [`start_with`](Self::start_with).
+    ///
+    /// # Panics
+    /// As [`start_with`](Self::start_with), and if another process took one of the ports.
+    pub(crate) fn restart_on(
+        program: &Path,
+        ports: &[u16],
+        config: impl Fn(&[u16]) -> String,
+    ) -> Self {
+        Self::attempt(program, &config(ports), &[], Some(ports.to_vec()), ports.len())
+            .unwrap_or_else(|why| match why {
+                NotStarted::PortTaken => panic!("ports {ports:?} were taken after a restart"),
+                NotStarted::Failed(why) => panic!("{why}"),
+            })
+    }
+
+    /// Starts `program -c <config> -p <port>` (local-only mode: `config` declares no listener)
+    /// on a port the harness picks, trying again on another port if that one is taken.
+    ///
+    /// # Panics
+    /// As [`start_with`](Self::start_with).
+    pub(crate) fn start_with_port_flag(program: &Path, config: &str) -> Self {
+        Self::on_picked_ports(program, 1, |ports| {
+            (config.to_owned(), vec!["-p".to_owned(), ports[0].to_string()])
+        })
+    }
+
+    /// Starts the broker `launch(ports)` describes on `listeners` ports the harness picks,
+    /// with fresh ones each time one was taken by the time the broker bound it.
+    fn on_picked_ports(
+        program: &Path,
+        listeners: usize,
+        launch: impl Fn(&[u16]) -> (String, Vec<String>),
+    ) -> Self {
+        for _ in 0..PORT_ATTEMPTS {
+            let ports: Vec<u16> = (0..listeners).map(|_| unused_port()).collect();
+            let (config, args) = launch(&ports);
+            match Self::attempt(program, &config, &args, Some(ports), listeners) {
+                Ok(broker) => return broker,
+                Err(NotStarted::PortTaken) => {}
+                Err(NotStarted::Failed(why)) => panic!("{why}"),
+            }
+        }
+        panic!("{}: every port tried was taken", program.display());
+    }
+
+    /// One start: `picked` are the ports the configuration names, or `None` when the broker
+    /// picks them (culex with `listener 0`) and its `Opening` lines tell them.
+    fn attempt(
+        program: &Path,
+        config: &str,
+        args: &[String],
+        picked: Option<Vec<u16>>,
+        listeners: usize,
+    ) -> Result<Self, NotStarted> {
         let dir = TempDir::new("broker");
         let config_path = dir.path().join("broker.conf");
         std::fs::write(&config_path, config).expect("writing broker config");
@@ -207,22 +315,61 @@ impl BrokerProcess {
         let log = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().expect("stderr is piped");
         let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 sink.lock().expect("log lock").push(line);
             }
         });
+        let mut broker = Self { port: 0, ports: Vec::new(), child, log, _config_dir: dir };
         let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                let log = log.lock().expect("log lock").join("\n");
-                panic!("{} exited with {status} before listening:\n{log}", program.display());
+        loop {
+            let lines = broker.log_lines();
+            let taken = lines.iter().any(|line| line.ends_with("Error: Address already in use"));
+            if picked.is_some() && taken {
+                return Err(NotStarted::PortTaken);
             }
-            assert!(start.elapsed() < COMMAND_DEADLINE, "nothing listens on 127.0.0.1:{port}");
+            if lines.iter().any(|line| line.ends_with(" running")) {
+                break;
+            }
+            if let Ok(Some(status)) = broker.child.try_wait() {
+                // Its stderr is closed now: the reader ends once it has every line.
+                let _ = reader.join();
+                let lines = broker.log_lines();
+                if picked.is_some()
+                    && lines.iter().any(|l| l.ends_with("Error: Address already in use"))
+                {
+                    return Err(NotStarted::PortTaken);
+                }
+                return Err(NotStarted::Failed(format!(
+                    "{} exited with {status} before running:\n{}",
+                    program.display(),
+                    lines.join("\n")
+                )));
+            }
+            if start.elapsed() > COMMAND_DEADLINE {
+                return Err(NotStarted::Failed(format!(
+                    "{} is not running after {COMMAND_DEADLINE:?}:\n{}",
+                    program.display(),
+                    lines.join("\n")
+                )));
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
-        Self { port, child, log, _config_dir: dir }
+        broker.ports = match picked {
+            Some(ports) => ports,
+            None => broker.log_lines().iter().filter_map(|line| opened_port(line)).collect(),
+        };
+        if broker.ports.len() != listeners {
+            return Err(NotStarted::Failed(format!(
+                "{} opened {} listeners, the test expects {listeners}:\n{}",
+                program.display(),
+                broker.ports.len(),
+                broker.log_lines().join("\n")
+            )));
+        }
+        broker.port = broker.ports[0];
+        Ok(broker)
     }
 
     /// The log lines so far, without the `<seconds>: ` timestamp prefix.
@@ -296,6 +443,14 @@ pub(crate) fn strip_timestamp(line: &str) -> &str {
         }
         _ => line,
     }
+}
+
+/// The port of an `Opening ipv4|ipv6|websockets listen socket on port N.` log line.
+/// The timestamp before it may have any format (`log_timestamp_format`).
+fn opened_port(line: &str) -> Option<u16> {
+    let rest = &line[line.find("Opening ")? + "Opening ".len()..];
+    let (_, port) = rest.split_once(" listen socket on port ")?;
+    port.strip_suffix('.')?.parse().ok()
 }
 
 impl Drop for BrokerProcess {
@@ -708,14 +863,23 @@ impl Certs {
     /// Starts Debian's `mosquitto` with, besides its plain listener, a TLS listener using
     /// `server_cert` and `extra` configuration; returns it and the TLS port.
     pub(crate) fn broker(&self, server_cert: &str, extra: &str) -> (BrokerProcess, u16) {
-        let tls_port = free_port();
-        let broker = BrokerProcess::mosquitto(&format!(
-            "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n{extra}",
-            self.path("ca.crt"),
-            self.path(server_cert),
-            self.path("server.key"),
-        ));
-        wait_for_port(tls_port);
+        let broker = BrokerProcess::start_with(
+            &reference_tool("mosquitto"),
+            2,
+            |ports| {
+                format!(
+                    "listener {} 127.0.0.1\nallow_anonymous true\n\
+                     listener {} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n{extra}\n",
+                    ports[0],
+                    ports[1],
+                    self.path("ca.crt"),
+                    self.path(server_cert),
+                    self.path("server.key"),
+                )
+            },
+            &[],
+        );
+        let tls_port = broker.ports[1];
         (broker, tls_port)
     }
 }

@@ -278,8 +278,14 @@ impl Config {
         let own = if self.local_only() {
             Some(&self.default_listener)
         } else {
-            self.listeners_in_force().into_iter().find(|candidate| {
-                candidate.port == listener.port && candidate.bind_address == listener.bind_address
+            // A listener with the same settings first: several `listener 0` lines share port 0
+            // and an address. Else the one with its port and address.
+            let in_force = self.listeners_in_force();
+            in_force.iter().copied().find(|candidate| *candidate == listener).or_else(|| {
+                in_force.into_iter().find(|candidate| {
+                    candidate.port == listener.port
+                        && candidate.bind_address == listener.bind_address
+                })
             })
         };
         own.map(|own| own.security.effective())

@@ -94,13 +94,16 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, OpenErr
         .collect();
     let open = Arc::new(AtomicUsize::new(0));
     let websockets = spec.settings.protocol == crate::config::Protocol::WebSockets;
-    if websockets {
+    // Port 0 (a culex extension, see docs/mosquitto-differences.md): the OS picks a free port,
+    // and the `Opening` line, printed once the socket is bound, names the port it picked.
+    let ephemeral = spec.port == 0;
+    if websockets && !ephemeral {
         log!(logger, INFORMATION, "Opening websockets listen socket on port {}.", spec.port);
     }
     let mut sockets = Vec::new();
     for addr in addresses {
         let family = if addr.is_ipv4() { "ipv4" } else { "ipv6" };
-        if !websockets {
+        if !websockets && !ephemeral {
             log!(logger, INFORMATION, "Opening {family} listen socket on port {}.", spec.port);
         }
         // `bind_interface`, checked after the `Opening` line as Mosquitto does.
@@ -117,7 +120,17 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, OpenErr
             }
             None => addr,
         };
-        match bind_socket(addr) {
+        let bound = bind_socket(addr);
+        if ephemeral {
+            let port =
+                bound.as_ref().ok().and_then(|s| s.local_addr().ok()).map_or(0, |a| a.port());
+            if !websockets {
+                log!(logger, INFORMATION, "Opening {family} listen socket on port {port}.");
+            } else if sockets.is_empty() {
+                log!(logger, INFORMATION, "Opening websockets listen socket on port {port}.");
+            }
+        }
+        match bound {
             Ok(socket) => sockets.push(socket),
             Err(err) => {
                 log!(logger, ERROR, "Error: {}", io_error_text(&err));

@@ -2,6 +2,7 @@
 //! and the checks and messages of each supported option.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use super::{Config, ConfigError, ListenerConfig, LogDest, LogTypes, Protocol, SocketDomain};
@@ -137,13 +138,17 @@ impl State {
                     return Err("Empty listener value in configuration.".to_owned());
                 };
                 let port = atoi(port);
-                if port == 0 {
+                let bind_address = tokens.next().filter(|t| !t.starts_with('#')).map(str::to_owned);
+                // `listener 0 <IP address>` is culex's ephemeral port (the OS picks it); with a
+                // path, Mosquitto's Unix socket.
+                let ephemeral = port == 0
+                    && bind_address.as_deref().is_some_and(|a| a.parse::<IpAddr>().is_ok());
+                if port == 0 && !ephemeral {
                     return Err(
                         "culex does not support Unix socket listeners (listener 0) yet.".to_owned()
                     );
                 }
-                let port = valid_port(port)?;
-                let bind_address = tokens.next().filter(|t| !t.starts_with('#')).map(str::to_owned);
+                let port = if ephemeral { 0 } else { valid_port(port)? };
                 config.listeners.push(ListenerConfig {
                     port,
                     bind_address,

@@ -713,3 +713,24 @@ fn options_not_implemented_stay_refused() {
     }
     assert!(err("log_facility 5\n").1.contains("no syslog log destination"));
 }
+
+#[test]
+fn listener_0_with_an_ip_address_is_an_ephemeral_port() {
+    let config = ok("listener 0 127.0.0.1\nlistener 0 ::1\nallow_anonymous true");
+    let ports: Vec<_> = config.listen_specs(&[]).iter().map(|spec| spec.port).collect();
+    assert_eq!(ports, [0, 0]);
+    assert_eq!(config.listeners[1].bind_address.as_deref(), Some("::1"));
+    // Without an address, or with a path, it stays Mosquitto's Unix socket listener.
+    assert!(err("listener 0").1.contains("Unix socket"));
+    assert!(err("listener 0 broker.sock").1.contains("Unix socket"));
+}
+
+#[test]
+fn ephemeral_listeners_on_one_address_keep_their_own_security() {
+    let config = ok("per_listener_settings true\n\
+         listener 0 127.0.0.1\nallow_anonymous true\n\
+         listener 0 127.0.0.1\nallow_anonymous false");
+    let specs = config.listen_specs(&[]);
+    assert!(config.security_for(&specs[0].settings).allow_anonymous);
+    assert!(!config.security_for(&specs[1].settings).allow_anonymous);
+}
