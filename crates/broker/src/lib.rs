@@ -25,6 +25,7 @@ pub mod cli;
 pub mod config;
 mod connection;
 mod driver;
+mod durability;
 mod headers;
 pub mod listener;
 pub mod log;

@@ -1,0 +1,237 @@
+//! Durable acknowledgements, on the driver's side: the core's journal records are encoded as
+//! they come and handed to the journal writer once per driver step (group commit: the writer
+//! syncs once for every batch it finds); packets that acknowledge durable state are held, with
+//! everything after them to the same connection, until the writer reports that the records
+//! before them are synced. Routing never waits: only the held connections do.
+
+use std::collections::VecDeque;
+
+use mqtt_codec::Packet;
+use mqtt_core::snapshot::Snapshot;
+use mqtt_core::snapshot::journal::{Change, encode_record};
+use mqtt_core::{ConnId, ConnMap, acknowledges_durable_state};
+
+/// A packet or a close that must wait for the journal.
+#[derive(Debug)]
+pub(crate) enum Held {
+    /// Send this packet.
+    Send(Packet),
+    /// Then close the connection.
+    Close,
+}
+
+/// The journal writer as the driver sees it (the real one is `culex_store::Writer`).
+pub(crate) trait JournalSink {
+    /// Appends encoded records covering changes up to `upto`.
+    fn records(&mut self, bytes: Vec<u8>, upto: u64);
+    /// Writes a checkpoint of the state after change `upto`.
+    fn checkpoint(&mut self, snapshot: Snapshot, upto: u64);
+}
+
+impl JournalSink for culex_store::Writer {
+    fn records(&mut self, bytes: Vec<u8>, upto: u64) {
+        culex_store::Writer::records(self, bytes, upto);
+    }
+
+    fn checkpoint(&mut self, snapshot: Snapshot, upto: u64) {
+        culex_store::Writer::checkpoint(self, snapshot, upto);
+    }
+}
+
+/// The driver's journal state.
+#[derive(Debug)]
+pub(crate) struct Durability<W> {
+    writer: W,
+    /// Whether acknowledgements wait for the sync (`persistence_sync_interval 0`).
+    hold_acks: bool,
+    /// Records encoded since the last hand-over.
+    pending: Vec<u8>,
+    /// Sequence of the last change recorded.
+    recorded: u64,
+    /// Sequence up to which the writer reported the changes durable.
+    synced: u64,
+    /// Bytes handed to the writer since the last checkpoint.
+    since_checkpoint: u64,
+    /// Per connection, what waits, each with the sequence it waits for, in order.
+    held: ConnMap<VecDeque<(u64, Held)>>,
+}
+
+impl<W: JournalSink> Durability<W> {
+    /// Journals through `writer`; `hold_acks` makes acknowledgements wait for the sync.
+    pub(crate) fn new(writer: W, hold_acks: bool) -> Self {
+        Self {
+            writer,
+            hold_acks,
+            pending: Vec::new(),
+            recorded: 0,
+            synced: 0,
+            since_checkpoint: 0,
+            held: ConnMap::default(),
+        }
+    }
+
+    /// Encodes one change. An unencodable change (never one the core makes: its messages
+    /// came in as packets) is reported to the caller to log.
+    pub(crate) fn record(&mut self, change: &Change) -> Result<(), String> {
+        encode_record(change, &mut self.pending).map_err(|err| err.to_string())?;
+        self.recorded += 1;
+        Ok(())
+    }
+
+    /// What to do with a packet for `conn`: `Some` gives it back to send now; `None` means
+    /// it was held.
+    pub(crate) fn send_or_hold(&mut self, conn: ConnId, packet: Packet) -> Option<Packet> {
+        let waiting = self.held.get(&conn).is_some_and(|queue| !queue.is_empty());
+        let must_wait = self.hold_acks
+            && self.recorded > self.synced
+            && acknowledges_durable_state(&packet);
+        if !waiting && !must_wait {
+            return Some(packet);
+        }
+        self.held.entry(conn).or_default().push_back((self.recorded, Held::Send(packet)));
+        None
+    }
+
+    /// Whether `conn` can be closed now; `false` means the close was queued behind its held
+    /// packets.
+    pub(crate) fn close_or_hold(&mut self, conn: ConnId) -> bool {
+        match self.held.get_mut(&conn) {
+            Some(queue) if !queue.is_empty() => {
+                queue.push_back((self.recorded, Held::Close));
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// The connection is gone: what was held for it is dropped.
+    pub(crate) fn forget(&mut self, conn: ConnId) {
+        self.held.remove(&conn);
+    }
+
+    /// Hands what was recorded since the last call to the writer (once per driver step).
+    pub(crate) fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let bytes = std::mem::take(&mut self.pending);
+        self.since_checkpoint += bytes.len() as u64;
+        self.writer.records(bytes, self.recorded);
+    }
+
+    /// The writer reports changes up to `upto` durable: what waited for them, by connection,
+    /// in order.
+    pub(crate) fn synced(&mut self, upto: u64) -> Vec<(ConnId, Held)> {
+        self.synced = self.synced.max(upto);
+        let mut released = Vec::new();
+        self.held.retain(|&conn, queue| {
+            while queue.front().is_some_and(|(waits_for, _)| *waits_for <= upto) {
+                if let Some((_, held)) = queue.pop_front() {
+                    released.push((conn, held));
+                }
+            }
+            !queue.is_empty()
+        });
+        released.sort_by_key(|(conn, _)| *conn);
+        released
+    }
+
+    /// Bytes journaled since the last checkpoint.
+    pub(crate) fn since_checkpoint(&self) -> u64 {
+        self.since_checkpoint
+    }
+
+    /// Writes `snapshot` (the state after every change recorded so far) as the checkpoint,
+    /// after the records before it.
+    pub(crate) fn checkpoint(&mut self, snapshot: Snapshot) {
+        self.flush();
+        self.writer.checkpoint(snapshot, self.recorded);
+        self.since_checkpoint = 0;
+    }
+
+    /// The writer, to finish it at shutdown.
+    pub(crate) fn into_writer(mut self) -> W {
+        self.flush();
+        self.writer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mqtt_codec::{Ack, PacketId, Properties, ReasonCode};
+
+    use super::*;
+
+    #[derive(Debug, Default)]
+    struct Sink {
+        batches: Vec<(usize, u64)>,
+        checkpoints: Vec<u64>,
+    }
+
+    impl JournalSink for Sink {
+        fn records(&mut self, bytes: Vec<u8>, upto: u64) {
+            self.batches.push((bytes.len(), upto));
+        }
+        fn checkpoint(&mut self, _snapshot: Snapshot, upto: u64) {
+            self.checkpoints.push(upto);
+        }
+    }
+
+    fn puback(id: u16) -> Packet {
+        Packet::PubAck(Ack {
+            packet_id: PacketId::new(id).expect("non-zero"),
+            reason: ReasonCode::Success,
+            properties: Properties::default(),
+        })
+    }
+
+    fn gone(client: &str) -> Change {
+        Change::SessionGone { client_id: client.to_owned() }
+    }
+
+    #[test]
+    fn acknowledgements_wait_for_the_sync_and_everything_after_them_too() {
+        let mut d = Durability::new(Sink::default(), true);
+        let (a, b) = (ConnId(1), ConnId(2));
+        // Nothing recorded: an ack goes at once.
+        assert!(d.send_or_hold(a, puback(1)).is_some());
+        d.record(&gone("x")).expect("encodes");
+        assert!(d.send_or_hold(a, puback(2)).is_none(), "held: a change is not synced");
+        assert!(d.send_or_hold(a, Packet::PingResp).is_none(), "behind the held ack");
+        assert!(d.send_or_hold(b, Packet::PingResp).is_some(), "other connections go on");
+        assert!(!d.close_or_hold(a));
+        d.flush();
+        d.record(&gone("y")).expect("encodes");
+        assert!(d.send_or_hold(b, puback(3)).is_none());
+        d.flush();
+        assert_eq!(d.writer.batches.iter().map(|b| b.1).collect::<Vec<_>>(), [1, 2]);
+        // Sync of the first batch: a's packets and close go, b's ack still waits.
+        let released = d.synced(1);
+        assert_eq!(released.len(), 3);
+        assert!(released.iter().all(|(conn, _)| *conn == a));
+        assert!(matches!(released[2].1, Held::Close));
+        let released = d.synced(2);
+        assert!(matches!(&released[..], [(conn, Held::Send(Packet::PubAck(_)))] if *conn == b));
+        assert!(d.send_or_hold(b, puback(4)).is_some(), "all synced: nothing waits");
+    }
+
+    #[test]
+    fn without_holding_acks_only_the_records_are_written() {
+        let mut d = Durability::new(Sink::default(), false);
+        d.record(&gone("x")).expect("encodes");
+        assert!(d.send_or_hold(ConnId(1), puback(1)).is_some());
+        d.checkpoint(Snapshot::default());
+        assert_eq!(d.writer.batches.len(), 1);
+        assert_eq!(d.writer.checkpoints, [1]);
+        assert_eq!(d.since_checkpoint(), 0);
+    }
+
+    #[test]
+    fn a_forgotten_connection_leaves_nothing_behind() {
+        let mut d = Durability::new(Sink::default(), true);
+        d.record(&gone("x")).expect("encodes");
+        assert!(d.send_or_hold(ConnId(7), puback(1)).is_none());
+        d.forget(ConnId(7));
+        assert!(d.synced(1).is_empty());
+    }
+}
