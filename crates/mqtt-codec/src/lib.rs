@@ -16,7 +16,8 @@
 //!
 //! - `packet` — [`Packet`], [`PacketType`], [`decode`] / [`encode`] / [`encoded_len`] /
 //!   [`encode_publish_header`], and one module per packet (`packet/connect.rs` ... `packet/auth.rs`), each with its byte tests.
-//! - `fixed_header` — packet type, flags and remaining length; "is a whole packet buffered?".
+//! - `fixed_header` — packet type, flags and remaining length; "is a whole packet buffered?"
+//!   ([`whole_packet_len`]).
 //! - `reader` / `writer` — bounded field reader (rejects trailing bytes) and encoding primitives.
 //! - `properties` — [`Properties`] and which property each packet allows.
 //! - `reason` — [`ReasonCode`] and the v3 CONNACK / SUBACK return-code mapping.
@@ -55,6 +56,7 @@ mod types;
 mod writer;
 
 pub use crate::error::{DecodeError, EncodeError, Spec, Violation};
+pub use crate::fixed_header::whole_packet_len;
 pub use crate::packet::{
     Ack, Auth, ConnAck, Connect, Disconnect, MAX_PACKET_SIZE, Packet, PacketType, Publish,
     RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe, Will, decode,
