@@ -12,7 +12,7 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::error::DecodeError;
-use crate::packet::PacketType;
+use crate::types::PacketType;
 use crate::types::ProtocolVersion;
 use crate::writer::put_varint;
 

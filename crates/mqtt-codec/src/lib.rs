@@ -14,7 +14,7 @@
 //!
 //! # Layout
 //!
-//! - `packet` — [`Packet`], [`PacketType`], [`decode`] / [`encode`] / [`encoded_len`] /
+//! - `packet` — [`Packet`], [`decode`] / [`encode`] / [`encoded_len`] /
 //!   [`encode_publish_header`], and one module per packet (`packet/connect.rs` ... `packet/auth.rs`), each with its byte tests.
 //! - `fixed_header` — packet type, flags and remaining length; "is a whole packet buffered?"
 //!   ([`whole_packet_len`]).
@@ -22,7 +22,7 @@
 //! - `properties` — [`Properties`] and which property each packet allows.
 //! - `reason` — [`ReasonCode`] and the v3 CONNACK / SUBACK return-code mapping.
 //! - `topic` — [`MqttString`], [`TopicName`], [`TopicFilter`]: validated, zero-copy strings.
-//! - `types` — [`ProtocolVersion`], [`QoS`], [`PacketId`].
+//! - `types` — [`PacketType`], [`ProtocolVersion`], [`QoS`], [`PacketId`].
 //! - `error` — [`DecodeError`] (malformed vs protocol error vs too large) and [`EncodeError`].
 //!
 //! # Example
@@ -58,11 +58,11 @@ mod writer;
 pub use crate::error::{DecodeError, EncodeError, Spec, Violation};
 pub use crate::fixed_header::whole_packet_len;
 pub use crate::packet::{
-    Ack, Auth, ConnAck, Connect, Disconnect, MAX_PACKET_SIZE, Packet, PacketType, Publish,
-    RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe, Will, decode,
-    encode, encode_publish_header, encoded_len,
+    Ack, Auth, ConnAck, Connect, Disconnect, MAX_PACKET_SIZE, Packet, Publish, RetainHandling,
+    SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe, Will, decode, encode,
+    encode_publish_header, encoded_len,
 };
 pub use crate::properties::Properties;
 pub use crate::reason::ReasonCode;
 pub use crate::topic::{MqttString, StringError, TopicError, TopicFilter, TopicName};
-pub use crate::types::{PacketId, ProtocolVersion, QoS};
+pub use crate::types::{PacketId, PacketType, ProtocolVersion, QoS};

@@ -7,12 +7,13 @@ use mqtt_codec::{
 };
 
 use super::Broker;
+use crate::conn::SessionKey;
 use crate::conn::{Authenticating, Phase};
 use crate::event::{
     CertificateUsername, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent, Output, WillInfo,
 };
 use crate::mount;
-use crate::session::{EXPIRY_NEVER, PendingWill, Session, SessionKey};
+use crate::session::{EXPIRY_NEVER, PendingWill, Session};
 use crate::timers::Timer;
 
 impl Broker {
