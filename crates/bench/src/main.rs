@@ -26,6 +26,7 @@ mod stats;
 mod svg;
 mod target;
 mod tools;
+mod units;
 
 #[cfg(test)]
 mod smoke;

@@ -31,7 +31,7 @@ impl Target {
             Self::MinRatio(times) => format!("≥ {times}×"),
             Self::MaxRatio(1.0) => "≤ mosquitto".into(),
             Self::MaxRatio(times) => format!("≤ {times}×"),
-            Self::MaxExtra(plus) => format!("≤ mosquitto + {}", crate::report::value(plus, unit)),
+            Self::MaxExtra(plus) => format!("≤ mosquitto + {}", crate::units::value(plus, unit)),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use crate::report;
 use crate::results::Row;
 use crate::target::BrokerKind;
+use crate::units;
 
 const LABEL_WIDTH: f64 = 250.0;
 const PLOT_WIDTH: f64 = 560.0;
@@ -61,7 +62,7 @@ pub(crate) fn bar_chart(title: &str, rows: &[&Row]) -> String {
             TOP - 6.0,
             height - 24.0,
             height - 10.0,
-            report::value(v, unit)
+            units::value(v, unit)
         );
     }
     for (i, row) in rows.iter().enumerate() {
@@ -93,7 +94,7 @@ pub(crate) fn bar_chart(title: &str, rows: &[&Row]) -> String {
                 x(spread.max),
                 x(spread.max) + 4.0,
                 by + BAR - 2.0,
-                report::value(spread.median, unit)
+                units::value(spread.median, unit)
             );
         }
     }

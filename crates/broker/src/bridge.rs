@@ -19,7 +19,7 @@ use mqtt_core::{ConnId, INTERNAL_LISTENER, PeerInfo};
 use tokio::sync::mpsc;
 
 use crate::config::{BridgeConfig, BridgeProtocol, RestartTimeout};
-use crate::driver::Event;
+use crate::event::Event;
 use crate::log;
 use crate::log::Logger;
 

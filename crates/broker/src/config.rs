@@ -307,6 +307,28 @@ pub struct ListenSpec {
     pub settings: ListenerConfig,
 }
 
+/// The persistence options in force (`persistence true`): what the driver saves, where and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PersistenceSettings {
+    /// The file, as Mosquitto joins location and name.
+    pub(crate) path: String,
+    /// `autosave_interval`: seconds, or changes with `on_changes`; 0 = no autosave.
+    pub(crate) autosave_interval: u32,
+    /// `autosave_on_changes`.
+    pub(crate) on_changes: bool,
+}
+
+impl PersistenceSettings {
+    /// The settings of `config`, or `None` when persistence is off.
+    pub(crate) fn of(config: &Config) -> Option<Self> {
+        Some(Self {
+            path: config.persistence_path()?,
+            autosave_interval: config.autosave_interval,
+            on_changes: config.autosave_on_changes,
+        })
+    }
+}
+
 /// Settings of one listener.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenerConfig {

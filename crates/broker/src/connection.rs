@@ -11,21 +11,20 @@ use std::future::{Future, poll_fn};
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::{Buf as _, Bytes, BytesMut};
-use mqtt_codec::{DecodeError, Packet, ProtocolVersion, ReasonCode};
+use mqtt_codec::{DecodeError, Packet, ProtocolVersion};
 use mqtt_core::{CloseCause, ConnId, PeerInfo};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch};
 
-use crate::driver::Event;
-use crate::listener::{ConnectionSlot, io_error_text};
-use crate::log;
-use crate::log::Logger;
-use crate::outbox::{OutboxReceiver, outbox, read_varint};
+use crate::event::Event;
+use crate::log::{Logger, io_error_text};
+use crate::outbox::{OutboxReceiver, outbox};
+use crate::transport::Transport;
 
 /// Smallest and largest read buffer growth step. A quiet client takes the small one only
 /// while a read is under way; a busy one (whose reads fill the buffer) works up to the large
@@ -39,20 +38,6 @@ const PACKETS_PER_EVENT: usize = 64;
 const MAX_SLICES: usize = 1024;
 /// How long a write may make no progress before the client is considered gone.
 const WRITE_STALL: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// A byte stream a connection task can serve.
-pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
-    /// `Ready` once a read would not wait (data, end of stream or an error is there);
-    /// otherwise registers the task to be woken. Lets the task take a read buffer only when
-    /// there is something to read.
-    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>>;
-}
-
-impl Transport for tokio::net::TcpStream {
-    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Self::poll_read_ready(self, cx)
-    }
-}
 
 /// What every accept loop and connection task shares.
 pub(crate) struct Shared {
@@ -71,6 +56,45 @@ pub(crate) struct Shared {
     pub(crate) _done: mpsc::Sender<()>,
     /// Flips to true when the broker stops waiting for connections to flush.
     pub(crate) aborted: watch::Receiver<bool>,
+}
+
+/// Holds one slot of a listener's connection count; released on drop.
+#[derive(Debug)]
+pub(crate) struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl ConnectionSlot {
+    /// Takes a slot unless `limit` connections are already open.
+    pub(crate) fn acquire(open: &Arc<AtomicUsize>, limit: Option<u32>) -> Option<Self> {
+        let previous = open.fetch_add(1, Ordering::AcqRel);
+        if limit.is_some_and(|limit| previous >= limit as usize) {
+            open.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Self(Arc::clone(open)))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Tells the driver about a connection whose handshakes are done, then serves it until it
+/// ends.
+pub(crate) async fn serve<S: Transport>(
+    stream: S,
+    conn: ConnId,
+    peer: PeerInfo,
+    shared: Arc<Shared>,
+    slot: ConnectionSlot,
+) {
+    let (mut connection, open) = Connection::new(stream, conn, peer, Arc::clone(&shared), slot);
+    if shared.events.send(open).await.is_err() {
+        return; // the driver has stopped
+    }
+    drop(shared);
+    connection.run().await;
 }
 
 /// What woke the task.
@@ -431,7 +455,7 @@ fn decode_some(
     version: &mut ProtocolVersion,
     max_packet_size: u32,
 ) -> (Vec<Packet>, Option<DecodeError>) {
-    let mut packets = Vec::with_capacity(whole_packets(input, PACKETS_PER_EVENT).max(1));
+    let mut packets = Vec::with_capacity(whole_packets(input, *version, PACKETS_PER_EVENT).max(1));
     while packets.len() < PACKETS_PER_EVENT {
         match mqtt_codec::decode(input, *version, max_packet_size) {
             Ok(Some(packet)) => {
@@ -447,55 +471,35 @@ fn decode_some(
     (packets, None)
 }
 
-/// How many whole packets (up to `limit`) start `input`, judging by their fixed headers only.
-fn whole_packets(input: &[u8], limit: usize) -> usize {
+/// How many whole packets (up to `limit`) start `input`, judging by their fixed headers only
+/// (a header the codec would refuse ends the count).
+fn whole_packets(input: &[u8], version: ProtocolVersion, limit: usize) -> usize {
     let mut at = 0;
     let mut count = 0;
     while count < limit {
-        let Some((remaining, length_bytes)) = input.get(at + 1..).and_then(read_varint) else {
-            break;
-        };
-        at += 1 + length_bytes + remaining as usize;
-        if at > input.len() {
-            break;
-        }
+        let Some(rest) = input.get(at..) else { break };
+        let Ok(Some(len)) = mqtt_codec::whole_packet_len(rest, version) else { break };
+        at += len;
         count += 1;
     }
     count
 }
 
-/// Logs Mosquitto's line for a bad CONNECT and picks the reason code the core acts on.
-pub(crate) fn report_decode_error(
-    error: &DecodeError,
-    peer_address: &str,
-    logger: &Logger,
-) -> ReasonCode {
-    match error {
-        DecodeError::UnsupportedProtocolVersion { level, .. } => {
-            log!(
-                logger,
-                INFORMATION,
-                "Invalid protocol version {level} in CONNECT from {peer_address}."
-            );
-        }
-        DecodeError::InvalidProtocolName { name } => {
-            log!(
-                logger,
-                INFORMATION,
-                "Invalid protocol \"{name}\" in CONNECT from {peer_address}."
-            );
-            // Mosquitto closes without a CONNACK; the core does that for a protocol error
-            // before CONNECT.
-            return ReasonCode::ProtocolError;
-        }
-        _ => {}
-    }
-    error.reason_code()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_slots_enforce_the_limit_and_free_on_drop() {
+        let open = Arc::new(AtomicUsize::new(0));
+        let first = ConnectionSlot::acquire(&open, Some(2));
+        let second = ConnectionSlot::acquire(&open, Some(2));
+        assert!(first.is_some() && second.is_some());
+        assert!(ConnectionSlot::acquire(&open, Some(2)).is_none());
+        drop(first);
+        assert!(ConnectionSlot::acquire(&open, Some(2)).is_some());
+        assert!(ConnectionSlot::acquire(&open, None).is_some());
+    }
 
     #[tokio::test]
     async fn an_idle_connection_task_stays_small() {

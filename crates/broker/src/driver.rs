@@ -11,46 +11,18 @@ use std::time::Instant;
 use mqtt_codec::{DecodeError, Packet, ProtocolVersion, QoS, ReasonCode};
 use mqtt_core::auth::PasswordFile;
 use mqtt_core::snapshot::Snapshot;
-use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, ConnMap, LogEvent, Output, PeerInfo};
+use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, ConnMap, LogEvent, Output};
 use tokio::sync::mpsc;
 
-use crate::connection;
+use crate::config::{LogTypes, PersistenceSettings};
+use crate::event::{DriverControl, Event};
 use crate::headers::Headers;
 use crate::log;
 use crate::log::Logger;
 use crate::outbox::{OutboxSender, Refused, SHARED_PAYLOAD_MIN};
-use crate::persist::{Saver, Settings};
+use crate::persist::Saver;
 use crate::security::{PasswordChecker, Security};
 use crate::trace;
-
-/// Events the driver consumes.
-#[derive(Debug)]
-pub(crate) enum Event {
-    /// A connection was accepted; `outbox` carries packets to its task.
-    Open { conn: ConnId, peer: PeerInfo, outbox: OutboxSender },
-    /// Packets decoded from one read, in order, and how many bytes they took.
-    Packets { conn: ConnId, packets: Vec<Packet>, bytes: usize },
-    /// Decoding failed; the task has stopped reading.
-    DecodeError { conn: ConnId, error: Box<DecodeError> },
-    /// The socket ended without the driver asking.
-    Closed { conn: ConnId, cause: CloseCause },
-    /// A password check asked for by the core finished.
-    AuthResult { conn: ConnId, allowed: bool },
-    /// A bridge's local (internal) connection: what the core sends to it goes to
-    /// `to_bridge` instead of a socket.
-    Bridge { conn: ConnId, peer: PeerInfo, to_bridge: mpsc::UnboundedSender<Packet> },
-}
-
-/// Instructions from `run` to the driver.
-#[derive(Debug)]
-pub(crate) enum DriverControl {
-    /// Apply reloaded settings, security files and persistence options (SIGHUP).
-    Reload(Box<mqtt_core::Config>, Security, Option<Settings>),
-    /// Save the persistence file now, if persistence is on (SIGUSR1).
-    Save,
-    /// Close every connection (wills are published), flush, and stop.
-    Shutdown,
-}
 
 /// What the driver keeps per open connection.
 #[derive(Debug)]
@@ -101,7 +73,7 @@ pub(crate) struct Driver {
 
 /// What the driver keeps while persistence is on.
 struct Persistence {
-    settings: Settings,
+    settings: PersistenceSettings,
     /// Started with the first save.
     saver: Option<Saver>,
     /// [`Broker::changes`] at the last save (`autosave_on_changes`).
@@ -111,7 +83,7 @@ struct Persistence {
 }
 
 impl Persistence {
-    fn new(settings: Settings, changes: u64, now: Instant) -> Self {
+    fn new(settings: PersistenceSettings, changes: u64, now: Instant) -> Self {
         let mut persistence =
             Self { settings, saver: None, saved_changes: changes, next_autosave: None };
         persistence.rearm(changes, now);
@@ -143,7 +115,7 @@ impl Driver {
     pub(crate) fn new(
         broker: Broker,
         security: Security,
-        persistence: Option<Settings>,
+        persistence: Option<PersistenceSettings>,
         restored: Option<Snapshot>,
         events: mpsc::Sender<Event>,
         logger: Arc<Logger>,
@@ -274,7 +246,7 @@ impl Driver {
     }
 
     /// SIGHUP: new persistence options apply from now on (the file is not re-read).
-    fn reload_persistence(&mut self, settings: Option<Settings>) {
+    fn reload_persistence(&mut self, settings: Option<PersistenceSettings>) {
         let now = now();
         let changes = self.broker.changes();
         match (&mut self.persistence, settings) {
@@ -316,7 +288,7 @@ impl Driver {
                         if let Some(connection) = self.connections.get_mut(&conn) {
                             connection.protocol = connect.protocol;
                         }
-                    } else if self.logger.enabled(crate::config::LogTypes::DEBUG) {
+                    } else if self.logger.enabled(LogTypes::DEBUG) {
                         // Mosquitto traces packets only from accepted clients.
                         if let Some(id) = self.broker.client_id(conn) {
                             let options = self.broker.listener_options_of(conn);
@@ -337,7 +309,7 @@ impl Driver {
             }
             Event::DecodeError { conn, error } => {
                 let peer = self.peer_address(conn).unwrap_or_default();
-                let reason = connection::report_decode_error(&error, &peer, &self.logger);
+                let reason = report_decode_error(&error, &peer, &self.logger);
                 self.broker.handle_decode_error(conn, reason, now);
             }
             Event::Bridge { conn, peer, to_bridge } => {
@@ -427,7 +399,7 @@ impl Driver {
             return;
         }
         let Some(connection) = self.connections.get(&conn) else { return };
-        if self.logger.enabled(crate::config::LogTypes::DEBUG) {
+        if self.logger.enabled(LogTypes::DEBUG) {
             let id = self.display_id(conn);
             trace::sending(&self.logger, &id, &packet, connection.protocol);
         }
@@ -522,4 +494,29 @@ async fn sleep_until(deadline: Option<Instant>) {
     if let Some(deadline) = deadline {
         tokio::time::sleep_until(deadline.into()).await;
     }
+}
+
+/// Logs Mosquitto's line for a bad CONNECT and picks the reason code the core acts on.
+fn report_decode_error(error: &DecodeError, peer_address: &str, logger: &Logger) -> ReasonCode {
+    match error {
+        DecodeError::UnsupportedProtocolVersion { level, .. } => {
+            log!(
+                logger,
+                INFORMATION,
+                "Invalid protocol version {level} in CONNECT from {peer_address}."
+            );
+        }
+        DecodeError::InvalidProtocolName { name } => {
+            log!(
+                logger,
+                INFORMATION,
+                "Invalid protocol \"{name}\" in CONNECT from {peer_address}."
+            );
+            // Mosquitto closes without a CONNACK; the core does that for a protocol error
+            // before CONNECT.
+            return ReasonCode::ProtocolError;
+        }
+        _ => {}
+    }
+    error.reason_code()
 }

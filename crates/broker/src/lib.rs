@@ -2,22 +2,30 @@
 //! configuration, opens the listeners, and calls [`run`]; tests call [`run`] on port 0.
 //!
 //! # Layout
-//! - [`cli`]: Mosquitto's command-line flags.
-//! - [`config`]: `mosquitto.conf` syntax into a typed [`config::Config`].
-//! - [`mod@log`]: Mosquitto's log line format and `log_type` filtering.
-//! - [`listener`]: binding sockets, the accept loop, `max_connections`.
-//! - `connection`: one task per client: read, decode, encode, write, in batches.
-//! - `bridge`: one task per `connection` section, between an internal connection of the core
-//!   and a `culex-client` connection to the remote broker.
-//! - `driver`: the one task that owns `mqtt_core::Broker` and reads the clock.
-//! - `outbox`: the memory-bounded queue from the driver to one connection.
-//! - `headers`: PUBLISH headers encoded once per message and shared by its subscribers.
-//! - [`persist`]: the persistence file: loading at startup, the saver task.
-//! - [`security`]: `password_file` and `acl_file`.
-//! - [`tls`]: TLS listeners with rustls; usernames from client certificates.
-//! - `trace`: the text of the `-v` packet and event lines.
-//! - `transport`: TLS and WebSocket handshakes in front of a connection task.
-//! - `ws`: MQTT over WebSockets: the upgrade and the frames-to-bytes adapter.
+//! Floors, each using only the floors below it (and its own); `lib.rs` wires them together.
+//! ARCHITECTURE.md draws them; `xtask`'s tidy check fails on any import cycle.
+//! - bottom, shared by everything above:
+//!   - [`cli`]: Mosquitto's command-line flags.
+//!   - [`config`]: `mosquitto.conf` syntax into a typed [`config::Config`].
+//!   - [`mod@log`]: Mosquitto's log line format, `log_type` filtering, OS error text.
+//!   - `trace`: the text of the `-v` packet and event lines.
+//!   - [`security`]: `password_file` and `acl_file`.
+//!   - `outbox`: the memory-bounded queue from the driver to one connection.
+//!   - `headers`: PUBLISH headers encoded once per message and shared by its subscribers.
+//!   - `event`: what the driver receives: `Event` (from connection and bridge tasks) and
+//!     `DriverControl` (from here).
+//! - streams: `transport`: the `Transport` trait a connection serves, and a listener's TLS
+//!   and WebSocket handshakes; beneath it [`tls`] (rustls, usernames from client
+//!   certificates) and `transport::ws` (the upgrade and the frames-to-bytes adapter).
+//! - tasks:
+//!   - `connection`: one task per client: read, decode, encode, write, in batches; its
+//!     `max_connections` slot.
+//!   - `driver`: the one task that owns `mqtt_core::Broker` and reads the clock; beneath it
+//!     [`persist`] (the persistence file: loading at startup, the saver task) and `bridge`
+//!     (one task per `connection` section, between an internal connection of the core and a
+//!     `culex-client` connection to the remote broker).
+//! - accept: [`listener`]: binding sockets, the accept loop, `max_connections`, handshakes
+//!   handed to each connection's task.
 #![warn(missing_docs)]
 
 mod bridge;
@@ -26,32 +34,35 @@ pub mod config;
 mod connection;
 mod driver;
 mod durability;
+mod event;
 mod headers;
 pub mod listener;
 pub mod log;
 mod outbox;
 pub mod persist;
 pub mod security;
-pub mod tls;
 mod trace;
 mod transport;
-mod ws;
+
+pub use crate::transport::tls;
 
 use std::future::Future;
 use std::hash::{BuildHasher as _, Hasher as _};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use mqtt_codec::QoS;
 use mqtt_core::snapshot::Snapshot;
-use mqtt_core::{Broker, ConnId, PeerInfo};
+use mqtt_core::{Broker, ConnId};
 use tokio::sync::{mpsc, watch};
 
+use crate::config::PersistenceSettings;
 use crate::config::{Config, ListenerConfig};
-use crate::connection::{Connection, Shared};
-use crate::driver::{Driver, DriverControl};
-use crate::listener::{ConnectionSlot, Listener};
+use crate::connection::Shared;
+use crate::driver::Driver;
+use crate::event::DriverControl;
+use crate::listener::Listener;
 use crate::log::Logger;
 use crate::security::Security;
 
@@ -118,7 +129,7 @@ pub async fn run_controlled(
     let broker = Broker::new(core_config(&config, &security, &in_force), random_seed());
     let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
     let (driver_control, driver_controls) = mpsc::unbounded_channel();
-    let persistence = persist::Settings::of(&config);
+    let persistence = PersistenceSettings::of(&config);
     let driver =
         Driver::new(broker, security, persistence, restored, events.clone(), Arc::clone(&logger));
     let driver = tokio::spawn(driver.run(event_queue, driver_controls));
@@ -136,16 +147,7 @@ pub async fn run_controlled(
     });
     let (stop, stopped) = watch::channel(false);
     for listener in listeners {
-        let tcp = tokio::net::TcpListener::from_std(listener.socket)?;
-        tokio::spawn(accept_loop(
-            tcp,
-            listener.upgrades,
-            listener.settings,
-            listener.index,
-            listener.open,
-            Arc::clone(&shared),
-            stopped.clone(),
-        ));
+        listener.spawn(Arc::clone(&shared), stopped.clone())?;
     }
     drop(stopped);
     for bridge in config.bridges.iter().cloned() {
@@ -163,7 +165,7 @@ pub async fn run_controlled(
                 shared.max_packet_size.store(config.max_packet_size, Ordering::Relaxed);
                 shared.set_tcp_nodelay.store(config.set_tcp_nodelay, Ordering::Relaxed);
                 let core = Box::new(core_config(&config, &security, &in_force));
-                let persistence = persist::Settings::of(&config);
+                let persistence = PersistenceSettings::of(&config);
                 let _ = driver_control.send(DriverControl::Reload(core, security, persistence));
             }
             Control::Save => {
@@ -184,73 +186,6 @@ pub async fn run_controlled(
         let _ = tokio::time::timeout(FLUSH_DEADLINE, all_done.recv()).await;
     }
     Ok(())
-}
-
-/// Accepts connections until `stop` flips, spawning one task per connection.
-async fn accept_loop(
-    tcp: tokio::net::TcpListener,
-    upgrades: Option<Arc<transport::Upgrades>>,
-    settings: ListenerConfig,
-    index: usize,
-    open: Arc<AtomicUsize>,
-    shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let port = tcp.local_addr().map_or(settings.port, |addr| addr.port());
-    loop {
-        let accepted = tokio::select! {
-            accepted = tcp.accept() => accepted,
-            _ = stop.changed() => return,
-        };
-        let (stream, addr) = match accepted {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                log!(
-                    shared.logger,
-                    ERROR,
-                    "Error: accepting a connection: {}",
-                    listener::io_error_text(&err)
-                );
-                // Out of file descriptors and similar: back off instead of spinning.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let ip = match addr.ip() {
-            std::net::IpAddr::V6(v6) => {
-                v6.to_ipv4_mapped().map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4)
-            }
-            v4 => v4,
-        };
-        let Some(slot) = ConnectionSlot::acquire(&open, settings.max_connections) else {
-            trace::max_connections(&shared.logger, &ip.to_string());
-            continue;
-        };
-        let peer = PeerInfo {
-            address: ip.to_string(),
-            port: addr.port(),
-            listener: index,
-            certificate_username: None,
-        };
-        trace::new_connection(&shared.logger, &peer, port);
-        if shared.set_tcp_nodelay.load(Ordering::Relaxed) {
-            let _ = stream.set_nodelay(true);
-        }
-        let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
-        if let Some(upgrades) = &upgrades {
-            // TLS and WebSocket handshakes run in the connection's task, not here.
-            let shared = Arc::clone(&shared);
-            tokio::spawn(transport::serve(stream, Arc::clone(upgrades), conn, peer, shared, slot));
-            continue;
-        }
-        let (mut connection, open) = Connection::new(stream, conn, peer, Arc::clone(&shared), slot);
-        // The driver learns of the connection before any of its packets. Waiting here when
-        // its queue is full also slows accepting down to what the driver can take.
-        if shared.events.send(open).await.is_err() {
-            return; // the driver has stopped
-        }
-        tokio::spawn(async move { connection.run().await });
-    }
 }
 
 /// The core's settings for a configuration, with one security entry per listener and the

@@ -1,18 +1,24 @@
 //! Listening sockets: binding (synchronously, before the runtime starts, so that `-d` can fork
-//! after the listeners are open), reading a TLS listener's files, and the per-listener
-//! `max_connections` limit.
+//! after the listeners are open), reading a TLS listener's files, and the accept loop: the
+//! per-listener `max_connections` limit, connection ids, and one task per accepted connection
+//! (after the listener's handshakes, if it has any).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
+use mqtt_core::{ConnId, PeerInfo};
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::watch;
 
 use crate::config::{ListenSpec, ListenerConfig, SocketDomain};
+use crate::connection::{self, Connection, ConnectionSlot, Shared};
 use crate::log;
-use crate::log::Logger;
-use crate::tls::TlsError;
-use crate::transport::Upgrades;
+use crate::log::{Logger, io_error_text};
+use crate::trace;
+use crate::transport::tls::TlsError;
+use crate::transport::{Upgraded, Upgrades};
 
 /// One bound TCP socket and the settings of the listener it belongs to.
 #[derive(Debug)]
@@ -56,6 +62,115 @@ impl Listener {
     pub fn with_settings(mut self, settings: ListenerConfig) -> Self {
         self.settings = settings;
         self
+    }
+
+    /// Hands the socket to the runtime and spawns its accept loop, which runs until `stop`
+    /// flips.
+    ///
+    /// # Errors
+    /// When the socket cannot be registered with the runtime.
+    pub(crate) fn spawn(
+        self,
+        shared: Arc<Shared>,
+        stop: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        let tcp = tokio::net::TcpListener::from_std(self.socket)?;
+        tokio::spawn(accept_loop(
+            tcp,
+            self.upgrades,
+            self.settings,
+            self.index,
+            self.open,
+            shared,
+            stop,
+        ));
+        Ok(())
+    }
+}
+
+/// Accepts connections until `stop` flips, spawning one task per connection.
+async fn accept_loop(
+    tcp: tokio::net::TcpListener,
+    upgrades: Option<Arc<Upgrades>>,
+    settings: ListenerConfig,
+    index: usize,
+    open: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let port = tcp.local_addr().map_or(settings.port, |addr| addr.port());
+    loop {
+        let accepted = tokio::select! {
+            accepted = tcp.accept() => accepted,
+            _ = stop.changed() => return,
+        };
+        let (stream, addr) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                log!(
+                    shared.logger,
+                    ERROR,
+                    "Error: accepting a connection: {}",
+                    io_error_text(&err)
+                );
+                // Out of file descriptors and similar: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let ip = match addr.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        let Some(slot) = ConnectionSlot::acquire(&open, settings.max_connections) else {
+            trace::max_connections(&shared.logger, &ip.to_string());
+            continue;
+        };
+        let peer = PeerInfo {
+            address: ip.to_string(),
+            port: addr.port(),
+            listener: index,
+            certificate_username: None,
+        };
+        trace::new_connection(&shared.logger, &peer, port);
+        if shared.set_tcp_nodelay.load(Ordering::Relaxed) {
+            let _ = stream.set_nodelay(true);
+        }
+        let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
+        if let Some(upgrades) = &upgrades {
+            // TLS and WebSocket handshakes run in the connection's task, not here.
+            let shared = Arc::clone(&shared);
+            tokio::spawn(serve_upgraded(stream, Arc::clone(upgrades), conn, peer, shared, slot));
+            continue;
+        }
+        let (mut connection, open) = Connection::new(stream, conn, peer, Arc::clone(&shared), slot);
+        // The driver learns of the connection before any of its packets. Waiting here when
+        // its queue is full also slows accepting down to what the driver can take.
+        if shared.events.send(open).await.is_err() {
+            return; // the driver has stopped
+        }
+        tokio::spawn(async move { connection.run().await });
+    }
+}
+
+/// Serves one accepted socket of a listener with upgrades: handshakes, then the connection
+/// task. A failed handshake is logged and the socket closed; the driver never hears of it.
+async fn serve_upgraded(
+    stream: tokio::net::TcpStream,
+    upgrades: Arc<Upgrades>,
+    conn: ConnId,
+    mut peer: PeerInfo,
+    shared: Arc<Shared>,
+    slot: ConnectionSlot,
+) {
+    let aborted = shared.aborted.clone();
+    let Some(stream) = upgrades.handshake(stream, &mut peer, &shared.logger, aborted).await else {
+        return;
+    };
+    match stream {
+        Upgraded::Tls(stream) => connection::serve(stream, conn, peer, shared, slot).await,
+        Upgraded::Ws(stream) => connection::serve(stream, conn, peer, shared, slot).await,
+        Upgraded::WsOverTls(stream) => connection::serve(stream, conn, peer, shared, slot).await,
     }
 }
 
@@ -253,15 +368,6 @@ fn interface_addresses() -> std::io::Result<Vec<InterfaceAddress>> {
     Ok(found)
 }
 
-/// The OS error text without Rust's ` (os error N)` suffix, as strerror prints it.
-pub(crate) fn io_error_text(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    match text.find(" (os error") {
-        Some(end) => text[..end].to_owned(),
-        None => text,
-    }
-}
-
 /// Binds a non-blocking listening socket with SO_REUSEADDR; IPv6 sockets are IPv6-only so that
 /// an IPv4 socket can share the port.
 fn bind_socket(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
@@ -276,43 +382,9 @@ fn bind_socket(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Holds one slot of a listener's connection count; released on drop.
-#[derive(Debug)]
-pub(crate) struct ConnectionSlot(Arc<AtomicUsize>);
-
-impl ConnectionSlot {
-    /// Takes a slot unless `limit` connections are already open.
-    pub(crate) fn acquire(open: &Arc<AtomicUsize>, limit: Option<u32>) -> Option<Self> {
-        let previous = open.fetch_add(1, Ordering::AcqRel);
-        if limit.is_some_and(|limit| previous >= limit as usize) {
-            open.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        Some(Self(Arc::clone(open)))
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn connection_slots_enforce_the_limit_and_free_on_drop() {
-        let open = Arc::new(AtomicUsize::new(0));
-        let first = ConnectionSlot::acquire(&open, Some(2));
-        let second = ConnectionSlot::acquire(&open, Some(2));
-        assert!(first.is_some() && second.is_some());
-        assert!(ConnectionSlot::acquire(&open, Some(2)).is_none());
-        drop(first);
-        assert!(ConnectionSlot::acquire(&open, Some(2)).is_some());
-        assert!(ConnectionSlot::acquire(&open, None).is_some());
-    }
 
     #[test]
     fn ipv4_and_ipv6_sockets_share_a_port() {
@@ -360,11 +432,5 @@ mod tests {
             Ok(local.to_vec())
         );
         assert!(interface_addresses().unwrap().iter().any(|(_, ip, _)| ip.is_loopback()));
-    }
-
-    #[test]
-    fn os_errors_print_like_strerror() {
-        let err = std::io::Error::from_raw_os_error(libc::EADDRINUSE);
-        assert_eq!(io_error_text(&err), "Address already in use");
     }
 }

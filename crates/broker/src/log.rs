@@ -1,7 +1,8 @@
 //! Mosquitto's log lines: `<epoch seconds>: <text>` on stderr (or the `log_dest`
 //! destinations), filtered by `log_type` (`-v` = all), with `log_timestamp` and
 //! `connection_messages` honoured; `log_timestamp_format` replaces the seconds with C's
-//! `strftime` in local time, as Mosquitto does.
+//! `strftime` in local time, as Mosquitto does. Also the text of an OS error as strerror
+//! prints it (`io_error_text`), which lines about sockets and files quote.
 //!
 //! The [`Logger`] is shared (`Arc`) by the listener, connection tasks and the driver; its
 //! settings are atomics so that SIGHUP can change them while everything runs.
@@ -175,6 +176,15 @@ fn strftime_now(format: &CStr) -> String {
     String::from_utf8_lossy(&buffer[..written]).into_owned()
 }
 
+/// The OS error text without Rust's ` (os error N)` suffix, as strerror prints it.
+pub(crate) fn io_error_text(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(end) => text[..end].to_owned(),
+        None => text,
+    }
+}
+
 fn epoch_seconds() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -223,5 +233,11 @@ mod tests {
         config.log_types = Some(LogTypes::NONE);
         logger.reconfigure(&config, false);
         assert!(!logger.enabled(LogTypes::ERROR));
+    }
+
+    #[test]
+    fn os_errors_print_like_strerror() {
+        let err = std::io::Error::from_raw_os_error(libc::EADDRINUSE);
+        assert_eq!(io_error_text(&err), "Address already in use");
     }
 }

@@ -173,18 +173,6 @@ impl State {
     }
 }
 
-/// Reads an MQTT variable byte integer; returns it and how many bytes it took.
-pub(crate) fn read_varint(bytes: &[u8]) -> Option<(u32, usize)> {
-    let mut value = 0u32;
-    for (index, &byte) in bytes.iter().take(4).enumerate() {
-        value |= u32::from(byte & 0x7F) << (7 * index);
-        if byte & 0x80 == 0 {
-            return Some((value, index + 1));
-        }
-    }
-    None
-}
-
 impl Drop for OutboxSender {
     fn drop(&mut self) {
         let waker = {

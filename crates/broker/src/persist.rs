@@ -17,31 +17,8 @@ use mqtt_core::snapshot::{self, FormatError, MOSQUITTO_MAGIC, Snapshot};
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::listener::io_error_text;
 use crate::log;
-use crate::log::Logger;
-
-/// The persistence options in force (`persistence true`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Settings {
-    /// The file, as Mosquitto joins location and name.
-    pub(crate) path: String,
-    /// `autosave_interval`: seconds, or changes with `on_changes`; 0 = no autosave.
-    pub(crate) autosave_interval: u32,
-    /// `autosave_on_changes`.
-    pub(crate) on_changes: bool,
-}
-
-impl Settings {
-    /// The settings of `config`, or `None` when persistence is off.
-    pub(crate) fn of(config: &Config) -> Option<Self> {
-        Some(Self {
-            path: config.persistence_path()?,
-            autosave_interval: config.autosave_interval,
-            on_changes: config.autosave_on_changes,
-        })
-    }
-}
+use crate::log::{Logger, io_error_text};
 
 /// Why the persistence file could not be loaded. The file is left as it is.
 #[derive(Debug, thiserror::Error)]

@@ -1,20 +1,39 @@
-//! What a listener puts between an accepted TCP socket and the MQTT byte stream: nothing
-//! (the accept loop hands the socket to a connection task itself), TLS, a WebSocket, or a
-//! WebSocket inside TLS. The handshakes run in the connection's own task, under a time limit,
-//! before the driver hears of the connection.
+//! The byte streams a connection task serves: the [`Transport`] trait (implemented for TCP
+//! here, for TLS in [`tls`] and for WebSockets in [`ws`]), and what a listener puts between an
+//! accepted TCP socket and the MQTT byte stream: nothing, TLS, a WebSocket, or a WebSocket
+//! inside TLS. The handshakes ([`Upgrades::handshake`]) run in the connection's own task,
+//! under a time limit, before the driver hears of the connection.
+
+pub mod tls;
+pub(crate) mod ws;
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use mqtt_core::{ConnId, PeerInfo};
+use mqtt_core::PeerInfo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 
 use crate::config::{ListenerConfig, Protocol};
-use crate::connection::{Connection, Shared, Transport};
-use crate::listener::{ConnectionSlot, io_error_text};
 use crate::log;
-use crate::tls::{TlsError, TlsListener};
-use crate::ws;
+use crate::log::{Logger, io_error_text};
+use tls::{TlsError, TlsListener};
+
+/// A byte stream a connection task can serve.
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
+    /// `Ready` once a read would not wait (data, end of stream or an error is there);
+    /// otherwise registers the task to be woken. Lets the task take a read buffer only when
+    /// there is something to read.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>>;
+}
+
+impl Transport for TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Self::poll_read_ready(self, cx)
+    }
+}
 
 /// How long a client has for the TLS handshake and the WebSocket upgrade together.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,82 +67,64 @@ impl Upgrades {
         }
         Ok(Some(Arc::new(Self { tls, websockets })))
     }
-}
 
-/// Serves one accepted socket of a listener with upgrades: handshakes, then the connection
-/// task. A failed handshake is logged and the socket closed; the driver never hears of it.
-pub(crate) async fn serve(
-    stream: TcpStream,
-    upgrades: Arc<Upgrades>,
-    conn: ConnId,
-    mut peer: PeerInfo,
-    shared: Arc<Shared>,
-    slot: ConnectionSlot,
-) {
-    let address = peer.address.clone();
-    let handshake = async {
-        let (tls, username) = match &upgrades.tls {
-            Some(tls) => {
-                let (stream, username) = tls.accept(stream).await?;
-                (Ok(stream), username)
+    /// Runs the handshakes on an accepted socket: TLS (setting `peer`'s certificate
+    /// username), then the WebSocket upgrade. A failed or timed-out handshake is logged and
+    /// gives `None` (the socket is closed; the driver never hears of it), as does the broker
+    /// aborting (`aborted` turning true) meanwhile.
+    pub(crate) async fn handshake(
+        &self,
+        stream: TcpStream,
+        peer: &mut PeerInfo,
+        logger: &Logger,
+        mut aborted: watch::Receiver<bool>,
+    ) -> Option<Upgraded> {
+        let address = peer.address.clone();
+        let handshake = async {
+            let (tls, username) = match &self.tls {
+                Some(tls) => {
+                    let (stream, username) = tls.accept(stream).await?;
+                    (Ok(stream), username)
+                }
+                None => (Err(stream), None),
+            };
+            peer.certificate_username = username;
+            let stream = match (tls, self.websockets) {
+                (Ok(tls), true) => Upgraded::WsOverTls(ws::accept(tls).await?),
+                (Ok(tls), false) => Upgraded::Tls(tls),
+                (Err(tcp), _) => Upgraded::Ws(ws::accept(tcp).await?),
+            };
+            Ok::<_, std::io::Error>(stream)
+        };
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => outcome,
+            _ = aborted.wait_for(|&aborted| aborted) => return None,
+        };
+        match outcome {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(err)) => {
+                let reason = io_error_text(&err);
+                log!(logger, NOTICE, "Client connection from {address} failed: {reason}.");
+                None
             }
-            None => (Err(stream), None),
-        };
-        peer.certificate_username = username;
-        let stream = match (tls, upgrades.websockets) {
-            (Ok(tls), true) => Stream::WsOverTls(ws::accept(tls).await?),
-            (Ok(tls), false) => Stream::Tls(tls),
-            (Err(tcp), _) => Stream::Ws(ws::accept(tcp).await?),
-        };
-        Ok::<_, std::io::Error>(stream)
-    };
-    let mut aborted = shared.aborted.clone();
-    let outcome = tokio::select! {
-        outcome = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => outcome,
-        _ = aborted.wait_for(|&aborted| aborted) => return,
-    };
-    let stream = match outcome {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(err)) => {
-            let reason = io_error_text(&err);
-            log!(shared.logger, NOTICE, "Client connection from {address} failed: {reason}.");
-            return;
+            Err(_) => {
+                log!(logger, NOTICE, "Client connection from {address} failed: timed out.");
+                None
+            }
         }
-        Err(_) => {
-            log!(shared.logger, NOTICE, "Client connection from {address} failed: timed out.");
-            return;
-        }
-    };
-    match stream {
-        Stream::Tls(stream) => run(stream, conn, peer, shared, slot).await,
-        Stream::Ws(stream) => run(stream, conn, peer, shared, slot).await,
-        Stream::WsOverTls(stream) => run(stream, conn, peer, shared, slot).await,
     }
 }
 
-/// The stream a handshake produced.
+/// The stream a listener's handshakes produced, one variant per layering.
 #[expect(
     clippy::large_enum_variant,
     reason = "one value per handshake, moved straight into its connection task"
 )]
-enum Stream {
-    Tls(crate::tls::TlsStream),
+pub(crate) enum Upgraded {
+    /// MQTT over TLS.
+    Tls(tls::TlsStream),
+    /// MQTT over a WebSocket.
     Ws(ws::WsStream<TcpStream>),
-    WsOverTls(ws::WsStream<crate::tls::TlsStream>),
-}
-
-/// Tells the driver about the connection, then serves it until it ends.
-async fn run<S: Transport>(
-    stream: S,
-    conn: ConnId,
-    peer: PeerInfo,
-    shared: Arc<Shared>,
-    slot: ConnectionSlot,
-) {
-    let (mut connection, open) = Connection::new(stream, conn, peer, Arc::clone(&shared), slot);
-    if shared.events.send(open).await.is_err() {
-        return; // the driver has stopped
-    }
-    drop(shared);
-    connection.run().await;
+    /// MQTT over a WebSocket inside TLS.
+    WsOverTls(ws::WsStream<tls::TlsStream>),
 }

@@ -1,5 +1,6 @@
 //! The fixed header: packet type, flags and remaining length, and `check`, which answers "is a
-//! whole packet buffered?" without consuming anything.
+//! whole packet buffered?" without consuming anything; [`whole_packet_len`] is its public
+//! form, for runtimes that look ahead in a read buffer.
 //!
 //! ```text
 //!   bit    7   6   5   4   3   2   1   0
@@ -11,7 +12,7 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::error::DecodeError;
-use crate::packet::PacketType;
+use crate::types::PacketType;
 use crate::types::ProtocolVersion;
 use crate::writer::put_varint;
 
@@ -68,6 +69,21 @@ pub(crate) fn check(
         "§2.1.4",
         format!("{packet_type}: remaining length is longer than 4 bytes"),
     ))
+}
+
+/// Is a whole packet buffered at the front of `buf`, and how long is it: its length in bytes
+/// (fixed header included) once all of it is in `buf`, `Ok(None)` while more bytes are needed.
+/// The fixed header is checked as [`decode`](crate::decode) checks it; nothing is consumed
+/// and nothing is allocated unless the header is bad.
+///
+/// # Errors
+/// When the fixed header is malformed for `version` (a reserved packet type, bad flags, or a
+/// remaining length that is too long or not minimally encoded).
+pub fn whole_packet_len(
+    buf: &[u8],
+    version: ProtocolVersion,
+) -> Result<Option<usize>, DecodeError> {
+    Ok(check(buf, version)?.map(|header| header.total_len()).filter(|&len| len <= buf.len()))
 }
 
 /// The packet type in the high nibble of byte 1.
@@ -182,6 +198,16 @@ mod tests {
             let err = check(bytes, version).unwrap_err();
             assert_eq!(err.violation().map(ToString::to_string).as_deref(), Some(expected));
         }
+    }
+
+    #[test]
+    fn whole_packet_len_waits_for_the_last_byte() {
+        let packet = [0x30, 0x03, 0x00, 0x01, b't', 0xC0];
+        assert_eq!(whole_packet_len(&packet[..1], V4), Ok(None));
+        assert_eq!(whole_packet_len(&packet[..4], V4), Ok(None));
+        assert_eq!(whole_packet_len(&packet[..5], V4), Ok(Some(5)));
+        assert_eq!(whole_packet_len(&packet, V4), Ok(Some(5)));
+        assert!(whole_packet_len(&[0x00, 0x00], V4).is_err());
     }
 
     #[test]

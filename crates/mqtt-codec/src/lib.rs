@@ -14,16 +14,17 @@
 //!
 //! # Layout
 //!
-//! - `packet` — [`Packet`], [`PacketType`], [`decode`] / [`encode`] / [`encoded_len`] /
+//! - `packet` — [`Packet`], [`decode`] / [`encode`] / [`encoded_len`] /
 //!   [`encode_publish_header`], and one module per packet (`packet/connect.rs` ... `packet/auth.rs`), each with its byte tests.
-//! - `fixed_header` — packet type, flags and remaining length; "is a whole packet buffered?".
+//! - `fixed_header` — packet type, flags and remaining length; "is a whole packet buffered?"
+//!   ([`whole_packet_len`]).
 //! - `reader` / `writer` — bounded field reader (rejects trailing bytes) and encoding primitives.
 //! - `properties` — [`Properties`] and the property table: [`PropertyId`] (name,
 //!   [`PropertyType`], which [`PropertyContext`] allows it).
 //! - `reason` — [`ReasonCode`] and the v3 CONNACK / SUBACK return-code mapping.
 //! - `topic` — [`MqttString`], [`TopicName`], [`TopicFilter`]: validated, zero-copy strings;
 //!   [`filter_matches`]: does a filter match a topic name.
-//! - `types` — [`ProtocolVersion`], [`QoS`], [`PacketId`].
+//! - `types` — [`PacketType`], [`ProtocolVersion`], [`QoS`], [`PacketId`].
 //! - `error` — [`DecodeError`] (malformed vs protocol error vs too large) and [`EncodeError`].
 //!
 //! # Example
@@ -57,14 +58,15 @@ mod types;
 mod writer;
 
 pub use crate::error::{DecodeError, EncodeError, Spec, Violation};
+pub use crate::fixed_header::whole_packet_len;
 pub use crate::packet::{
-    Ack, Auth, ConnAck, Connect, Disconnect, MAX_PACKET_SIZE, Packet, PacketType, Publish,
-    RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe, Will, decode,
-    encode, encode_publish_header, encoded_len,
+    Ack, Auth, ConnAck, Connect, Disconnect, MAX_PACKET_SIZE, Packet, Publish, RetainHandling,
+    SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe, Will, decode, encode,
+    encode_publish_header, encoded_len,
 };
 pub use crate::properties::{Context as PropertyContext, Properties, PropertyId, PropertyType};
 pub use crate::reason::ReasonCode;
 pub use crate::topic::{
     MqttString, StringError, TopicError, TopicFilter, TopicName, filter_matches,
 };
-pub use crate::types::{PacketId, ProtocolVersion, QoS};
+pub use crate::types::{PacketId, PacketType, ProtocolVersion, QoS};

@@ -1,4 +1,4 @@
-//! The `Packet` enum (one variant per control packet), `PacketType`, and the `decode` /
+//! The `Packet` enum (one variant per control packet) and the `decode` /
 //! `encode` entry points that dispatch to one module per packet.
 
 mod ack;
@@ -10,8 +10,6 @@ mod ping;
 mod publish;
 mod subscribe;
 mod unsubscribe;
-
-use std::fmt;
 
 use bytes::{Buf, BytesMut};
 
@@ -27,100 +25,12 @@ use crate::error::{DecodeError, EncodeError};
 use crate::fixed_header;
 use crate::reader::{Reader, VARINT_MAX};
 use crate::reason::ReasonCode;
+pub(crate) use crate::types::PacketType;
 use crate::types::{PacketId, ProtocolVersion};
 use crate::writer::varint_len;
 
 /// The largest packet a four-byte remaining length can describe: 268,435,455 + 5 header bytes.
 pub const MAX_PACKET_SIZE: u32 = VARINT_MAX + 5;
-
-/// The control packet types (high nibble of byte 1). Displays as the spec spells them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum PacketType {
-    /// 1: client asks to connect.
-    Connect = 1,
-    /// 2: server answers CONNECT.
-    ConnAck = 2,
-    /// 3: an application message.
-    Publish = 3,
-    /// 4: QoS 1 acknowledgement.
-    PubAck = 4,
-    /// 5: QoS 2, part 1.
-    PubRec = 5,
-    /// 6: QoS 2, part 2.
-    PubRel = 6,
-    /// 7: QoS 2, part 3.
-    PubComp = 7,
-    /// 8: client subscribes.
-    Subscribe = 8,
-    /// 9: server answers SUBSCRIBE.
-    SubAck = 9,
-    /// 10: client unsubscribes.
-    Unsubscribe = 10,
-    /// 11: server answers UNSUBSCRIBE.
-    UnsubAck = 11,
-    /// 12: keep-alive ping.
-    PingReq = 12,
-    /// 13: keep-alive answer.
-    PingResp = 13,
-    /// 14: orderly close.
-    Disconnect = 14,
-    /// 15: MQTT 5 extended authentication.
-    Auth = 15,
-}
-
-impl PacketType {
-    /// The type with this number (1..=15).
-    #[must_use]
-    pub const fn from_u8(value: u8) -> Option<Self> {
-        Some(match value {
-            1 => Self::Connect,
-            2 => Self::ConnAck,
-            3 => Self::Publish,
-            4 => Self::PubAck,
-            5 => Self::PubRec,
-            6 => Self::PubRel,
-            7 => Self::PubComp,
-            8 => Self::Subscribe,
-            9 => Self::SubAck,
-            10 => Self::Unsubscribe,
-            11 => Self::UnsubAck,
-            12 => Self::PingReq,
-            13 => Self::PingResp,
-            14 => Self::Disconnect,
-            15 => Self::Auth,
-            _ => return None,
-        })
-    }
-
-    /// The name as the spec spells it: "CONNECT", "PUBLISH", ...
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Connect => "CONNECT",
-            Self::ConnAck => "CONNACK",
-            Self::Publish => "PUBLISH",
-            Self::PubAck => "PUBACK",
-            Self::PubRec => "PUBREC",
-            Self::PubRel => "PUBREL",
-            Self::PubComp => "PUBCOMP",
-            Self::Subscribe => "SUBSCRIBE",
-            Self::SubAck => "SUBACK",
-            Self::Unsubscribe => "UNSUBSCRIBE",
-            Self::UnsubAck => "UNSUBACK",
-            Self::PingReq => "PINGREQ",
-            Self::PingResp => "PINGRESP",
-            Self::Disconnect => "DISCONNECT",
-            Self::Auth => "AUTH",
-        }
-    }
-}
-
-impl fmt::Display for PacketType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// One MQTT control packet, the same model for 3.1, 3.1.1 and 5.0. Fields that a version does
 /// not have (properties, most reason codes) are empty / `Success` when decoded from 3.x and are

@@ -706,7 +706,7 @@ fn repeated(ctx: Context, name: &str, section: &'static str) -> Violation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::PacketType;
+    use crate::types::PacketType;
     use crate::types::ProtocolVersion;
 
     fn decode(ctx: Context, bytes: &[u8]) -> Result<Properties, DecodeError> {

@@ -8,8 +8,8 @@
 use bytes::{Buf, Bytes};
 
 use crate::error::DecodeError;
-use crate::packet::PacketType;
 use crate::topic::{MqttString, StringError};
+use crate::types::PacketType;
 use crate::types::ProtocolVersion;
 
 /// Largest value a variable byte integer can hold (four bytes).

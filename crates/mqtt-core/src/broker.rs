@@ -429,7 +429,7 @@ impl Broker {
     fn on_packet(
         &mut self,
         conn: ConnId,
-        key: crate::session::SessionKey,
+        key: crate::conn::SessionKey,
         packet: Packet,
         now: Instant,
     ) {

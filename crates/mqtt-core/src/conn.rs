@@ -1,5 +1,6 @@
 //! Per-connection state: the phase of the CONNECT handshake, keep alive, and what the client
-//! told us about itself (its receive maximum, packet size limit and topic aliases).
+//! told us about itself (its receive maximum, packet size limit and topic aliases), and
+//! `SessionKey`, the session a connection is attached to.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -8,7 +9,11 @@ use std::time::{Duration, Instant};
 use mqtt_codec::{Connect, Packet, ProtocolVersion, TopicName};
 
 use crate::event::{ConnId, PeerInfo};
-use crate::session::SessionKey;
+
+/// Index of a session in the slab. Stable while the session exists; reused afterwards, so it
+/// never outlives the session in any other structure (the topic tree entries are removed with it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct SessionKey(pub(crate) u32);
 
 /// Packets a client may pipeline behind its CONNECT while the password check runs.
 pub(crate) const MAX_PENDING_WHILE_AUTHENTICATING: usize = 10_000;

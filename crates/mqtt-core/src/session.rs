@@ -1,5 +1,5 @@
 //! Sessions: what the broker keeps per client id across connections (subscriptions, QoS
-//! state, the queue, the will and the expiry), stored in a slab addressed by [`SessionKey`].
+//! state, the queue, the will and the expiry), stored in a slab addressed by [`SessionKey`](crate::conn::SessionKey).
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
@@ -9,16 +9,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use mqtt_codec::{Properties, ProtocolVersion, QoS, TopicName};
 
-use crate::conn::ConnIdHasher;
+use crate::conn::{ConnIdHasher, SessionKey};
 use crate::event::ConnId;
 use crate::message::SharedMessage;
 use crate::qos::Outgoing;
 use crate::topic_tree::SubOpts;
-
-/// Index of a session in the slab. Stable while the session exists; reused afterwards, so it
-/// never outlives the session in any other structure (the topic tree entries are removed with it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct SessionKey(pub(crate) u32);
 
 /// Session Expiry Interval semantics: seconds, with `u32::MAX` meaning never.
 pub(crate) const EXPIRY_NEVER: u32 = u32::MAX;

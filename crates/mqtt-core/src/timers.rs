@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+use crate::conn::SessionKey;
 use crate::event::ConnId;
-use crate::session::SessionKey;
 
 /// What to look at when a deadline passes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use mqtt_codec::QoS;
 
-use crate::session::SessionKey;
+use crate::conn::SessionKey;
 
 /// The per-subscription options the router needs at delivery time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,12 +12,13 @@ use self::rules::{
     session_expiry, username_as_client_id,
 };
 use super::Broker;
+use crate::conn::SessionKey;
 use crate::conn::{Authenticating, Phase};
 use crate::event::{
     CertificateUsername, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent, Output, PeerInfo,
     WillInfo,
 };
-use crate::session::{Session, SessionKey};
+use crate::session::Session;
 use crate::timers::Timer;
 
 impl Broker {

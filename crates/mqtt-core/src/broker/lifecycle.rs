@@ -8,9 +8,10 @@ use mqtt_codec::{Disconnect, MqttString, Packet, Properties, ProtocolVersion, Re
 
 use super::Broker;
 use crate::conn::Phase;
+use crate::conn::SessionKey;
 use crate::event::{ConnId, DisconnectReason, LogEvent, Output};
 use crate::message::Message;
-use crate::session::{EXPIRY_NEVER, SessionKey};
+use crate::session::EXPIRY_NEVER;
 use crate::timers::Timer;
 
 impl Broker {

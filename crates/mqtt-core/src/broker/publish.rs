@@ -13,11 +13,11 @@ use mqtt_codec::{
 use super::Broker;
 use crate::access::Access;
 use crate::acl;
+use crate::conn::SessionKey;
 use crate::event::{ConnId, DisconnectReason, DropReason, LogEvent};
 use crate::message::Message;
 use crate::mount;
 use crate::qos::OutState;
-use crate::session::SessionKey;
 
 /// What the checks decided about an incoming PUBLISH, in Mosquitto's order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,11 +8,11 @@ use mqtt_codec::{Packet, PacketId, ProtocolVersion, QoS, TopicName};
 
 use super::Broker;
 use crate::access::Access;
+use crate::conn::SessionKey;
 use crate::event::{ConnId, LogEvent};
 use crate::message::{Delivery, SharedMessage};
 use crate::mount;
 use crate::qos::{Enqueued, OutState, QueueLimits};
-use crate::session::SessionKey;
 use crate::topic_tree::Matched;
 
 impl Broker {

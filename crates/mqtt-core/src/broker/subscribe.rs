@@ -10,10 +10,10 @@ use mqtt_codec::{
 
 use super::Broker;
 use crate::access::Access;
+use crate::conn::SessionKey;
 use crate::event::ConnId;
 use crate::message::Delivery;
 use crate::mount;
-use crate::session::SessionKey;
 use crate::topic::{self, SplitFilter};
 use crate::topic_tree::SubOpts;
 

@@ -19,8 +19,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::Transport;
 use crate::config::TlsOptions;
-use crate::connection::Transport;
 
 /// A listener's TLS settings, ready to accept.
 pub(crate) struct TlsListener {
