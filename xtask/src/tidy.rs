@@ -239,7 +239,7 @@ mod tests {
             [
                 "mqtt-codec (floor 0) depends on mqtt-core (floor 1), which is not below it",
                 "mqtt-core (floor 1) depends on culex-client (floor 1), which is not below it",
-                "culex-client (floor 1) depends on culex-pub (floor 2), which is not below it",
+                "culex-client (floor 1) depends on culex-pub (floor 3), which is not below it",
                 "library culex-client depends on culex-pub, which is a binary crate",
                 "newcomer has no floor: add it to FLOORS in tidy",
             ]

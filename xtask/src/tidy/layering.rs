@@ -330,13 +330,14 @@ pub(super) const FLOORS: &[(&str, u8)] = &[
     ("mqtt-codec", 0),
     ("mqtt-core", 1),
     ("culex-client", 1),
-    ("culex-broker", 2),
-    ("culex-pub", 2),
-    ("culex-sub", 2),
-    ("culex-passwd", 2),
-    ("culex-bench", 2),
-    ("e2e", 3),
-    ("xtask", 3),
+    ("culex-store", 2),
+    ("culex-broker", 3),
+    ("culex-pub", 3),
+    ("culex-sub", 3),
+    ("culex-passwd", 3),
+    ("culex-bench", 3),
+    ("e2e", 4),
+    ("xtask", 4),
 ];
 
 /// What tidy reads from one `Cargo.toml`.
