@@ -133,6 +133,14 @@ pub struct Config {
     pub autosave_interval: u32,
     /// `autosave_on_changes` (default false).
     pub autosave_on_changes: bool,
+    /// `persistence_journal` (culex, default true): with persistence on, journal every change
+    /// of durable state so that nothing acknowledged is lost in a crash; false is Mosquitto's
+    /// behaviour (the state is saved only at autosave, SIGUSR1 and shutdown).
+    pub persistence_journal: bool,
+    /// `persistence_sync_interval` (culex, default 0): 0 syncs the journal before every
+    /// acknowledgement leaves; N > 0 syncs at most every N seconds and does not hold
+    /// acknowledgements (a crash of the process loses nothing, a power cut up to N seconds).
+    pub persistence_sync_interval: u32,
     /// Notices Mosquitto prints while reading the file (deprecations), in order.
     pub notices: Vec<String>,
     /// The `connection` sections (bridges), in file order.
@@ -179,6 +187,8 @@ impl Default for Config {
             persistence_location: None,
             autosave_interval: DEFAULT_AUTOSAVE_INTERVAL,
             autosave_on_changes: false,
+            persistence_journal: true,
+            persistence_sync_interval: 0,
             notices: Vec::new(),
             bridges: Vec::new(),
         }
@@ -316,6 +326,10 @@ pub(crate) struct PersistenceSettings {
     pub(crate) autosave_interval: u32,
     /// `autosave_on_changes`.
     pub(crate) on_changes: bool,
+    /// `persistence_journal`.
+    pub(crate) journal: bool,
+    /// `persistence_sync_interval` in seconds (0 = before every acknowledgement).
+    pub(crate) sync_interval: u32,
 }
 
 impl PersistenceSettings {
@@ -325,6 +339,8 @@ impl PersistenceSettings {
             path: config.persistence_path()?,
             autosave_interval: config.autosave_interval,
             on_changes: config.autosave_on_changes,
+            journal: config.persistence_journal,
+            sync_interval: config.persistence_sync_interval,
         })
     }
 }

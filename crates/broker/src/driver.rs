@@ -14,7 +14,10 @@ use mqtt_core::snapshot::Snapshot;
 use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, ConnMap, LogEvent, Output};
 use tokio::sync::mpsc;
 
+use culex_store::{Writer, WriterReport};
+
 use crate::config::{LogTypes, PersistenceSettings};
+use crate::durability::{Durability, Held};
 use crate::event::{DriverControl, Event};
 use crate::headers::Headers;
 use crate::log;
@@ -59,6 +62,10 @@ pub(crate) struct Driver {
     received_publish: Option<String>,
     /// Persistence state; `None` while persistence is off.
     persistence: Option<Persistence>,
+    /// The journal (`persistence_journal true`): records, held acknowledgements, checkpoints.
+    durability: Option<Durability<Writer>>,
+    /// The journal writer's reports, until `run` takes them.
+    journal_reports: Option<mpsc::UnboundedReceiver<WriterReport>>,
     /// The file's contents, restored when the driver starts.
     restored: Option<Snapshot>,
     /// PUBLISH headers for payloads queued by reference, shared between subscribers.
@@ -117,11 +124,17 @@ impl Driver {
         security: Security,
         persistence: Option<PersistenceSettings>,
         restored: Option<Snapshot>,
+        journal: Option<(Writer, mpsc::UnboundedReceiver<WriterReport>)>,
         events: mpsc::Sender<Event>,
         logger: Arc<Logger>,
     ) -> Self {
         let start = now();
         let changes = broker.changes();
+        let hold_acks = persistence.as_ref().is_some_and(|settings| settings.sync_interval == 0);
+        let (durability, journal_reports) = match journal {
+            Some((writer, reports)) => (Some(Durability::new(writer, hold_acks)), Some(reports)),
+            None => (None, None),
+        };
         let mut driver = Self {
             broker,
             passwords: Vec::new(),
@@ -133,6 +146,8 @@ impl Driver {
             overflowed: Vec::new(),
             received_publish: None,
             persistence: persistence.map(|settings| Persistence::new(settings, changes, start)),
+            durability,
+            journal_reports,
             restored,
             headers: Headers::default(),
             unwoken: Vec::new(),
@@ -169,6 +184,7 @@ impl Driver {
             }
         }
         self.broker.start_sys(&crate::cli::version(), now());
+        let mut journal_reports = self.journal_reports.take();
         loop {
             let autosave = self.persistence.as_ref().and_then(|p| p.next_autosave);
             // The earliest of the core's timers, the next $SYS update and the next autosave.
@@ -210,6 +226,7 @@ impl Driver {
                     self.broker.handle_timeout(now);
                     self.broker.update_sys(now);
                 }
+                Some(report) = next_report(&mut journal_reports) => self.journal_report(report),
             }
             self.drain_outputs();
             if self.persistence.is_some() {
@@ -219,10 +236,25 @@ impl Driver {
                     self.save(now);
                 }
             }
+            if let Some(durability) = &mut self.durability {
+                // Group commit: everything this step recorded goes to the writer at once.
+                durability.flush();
+                if durability.since_checkpoint() > CHECKPOINT_AFTER_BYTES {
+                    self.save(now());
+                }
+            }
             self.wake_tasks();
         }
         self.broker.shutdown(now());
         self.drain_outputs();
+        if let Some(mut durability) = self.durability.take() {
+            // The last checkpoint, after the wills; then the writer syncs and stops. Held
+            // packets are not sent: their connections are closing.
+            durability.checkpoint(self.broker.snapshot(now()));
+            let writer = durability.into_writer();
+            let _ = tokio::task::spawn_blocking(move || writer.finish()).await;
+            self.persistence = None;
+        }
         // Mosquitto saves after the wills went out, so their retained messages are kept.
         if let Some(persistence) = self.persistence.take() {
             let last = self.broker.snapshot(now());
@@ -234,11 +266,17 @@ impl Driver {
         self.unaccepted.clear();
     }
 
-    /// Takes a snapshot and hands it to the saver (persistence on only).
+    /// Takes a snapshot and hands it to the saver, or to the journal writer as a checkpoint
+    /// (persistence on only).
     fn save(&mut self, now: Instant) {
         let changes = self.broker.changes();
         let Some(persistence) = &mut self.persistence else { return };
         let snapshot = self.broker.snapshot(now);
+        if let Some(durability) = &mut self.durability {
+            durability.checkpoint(snapshot);
+            persistence.rearm(changes, now);
+            return;
+        }
         let logger = &self.logger;
         let saver = persistence.saver.get_or_insert_with(|| Saver::spawn(Arc::clone(logger)));
         saver.request(persistence.settings.path.clone(), snapshot);
@@ -363,7 +401,24 @@ impl Driver {
             }
         }
         match output {
-            Output::Send { conn, packet } => self.send(conn, packet),
+            Output::Send { conn, packet } => {
+                let packet = match &mut self.durability {
+                    Some(durability) => durability.send_or_hold(conn, packet),
+                    None => Some(packet),
+                };
+                if let Some(packet) = packet {
+                    self.send(conn, packet);
+                }
+            }
+            Output::Journal(change) => {
+                if let Some(durability) = &mut self.durability {
+                    if let Err(err) = durability.record(&change) {
+                        log!(self.logger, ERROR, "Error: cannot journal a change: {err}");
+                    }
+                }
+            }
+            Output::Close { conn, .. }
+                if self.durability.as_mut().is_some_and(|d| !d.close_or_hold(conn)) => {}
             Output::Close { conn, .. } if self.bridges.contains_key(&conn) => {
                 self.bridges.insert(conn, None);
             }
@@ -482,6 +537,32 @@ impl Driver {
     fn forget(&mut self, conn: ConnId) {
         self.connections.remove(&conn);
         self.unaccepted.remove(&conn);
+        if let Some(durability) = &mut self.durability {
+            durability.forget(conn);
+        }
+    }
+
+    /// What the journal writer reports: synced changes release what waited for them.
+    fn journal_report(&mut self, report: WriterReport) {
+        match report {
+            WriterReport::Synced(upto) => {
+                let Some(durability) = &mut self.durability else { return };
+                for (conn, held) in durability.synced(upto) {
+                    match held {
+                        Held::Send(packet) => self.send(conn, packet),
+                        Held::Close if self.bridges.contains_key(&conn) => {
+                            self.bridges.insert(conn, None);
+                        }
+                        Held::Close => self.forget(conn),
+                    }
+                }
+                self.drain_outputs();
+            }
+            WriterReport::Checkpointed { .. } => {}
+            WriterReport::Failed(err) => {
+                log!(self.logger, ERROR, "Error: Unable to write the journal: {err}; retrying.");
+            }
+        }
     }
 }
 
@@ -489,6 +570,20 @@ impl Driver {
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
+
+/// The next report of the journal writer; never ready without a journal.
+async fn next_report(
+    reports: &mut Option<mpsc::UnboundedReceiver<WriterReport>>,
+) -> Option<WriterReport> {
+    match reports {
+        Some(reports) => reports.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Journal bytes after which a checkpoint is written, so that the journal (and the replay at
+/// the next start) stays bounded between autosaves.
+const CHECKPOINT_AFTER_BYTES: u64 = 64 << 20;
 
 async fn sleep_until(deadline: Option<Instant>) {
     if let Some(deadline) = deadline {

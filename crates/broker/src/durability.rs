@@ -82,9 +82,8 @@ impl<W: JournalSink> Durability<W> {
     /// it was held.
     pub(crate) fn send_or_hold(&mut self, conn: ConnId, packet: Packet) -> Option<Packet> {
         let waiting = self.held.get(&conn).is_some_and(|queue| !queue.is_empty());
-        let must_wait = self.hold_acks
-            && self.recorded > self.synced
-            && acknowledges_durable_state(&packet);
+        let must_wait =
+            self.hold_acks && self.recorded > self.synced && acknowledges_durable_state(&packet);
         if !waiting && !must_wait {
             return Some(packet);
         }

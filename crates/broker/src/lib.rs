@@ -130,8 +130,21 @@ pub async fn run_controlled(
     let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
     let (driver_control, driver_controls) = mpsc::unbounded_channel();
     let persistence = PersistenceSettings::of(&config);
-    let driver =
-        Driver::new(broker, security, persistence, restored, events.clone(), Arc::clone(&logger));
+    let journal = match persistence.as_ref().filter(|settings| settings.journal) {
+        Some(settings) => Some(persist::journal::start_writer(settings).map_err(|err| {
+            anyhow::anyhow!("Error: Unable to open the journal {}.journal: {err}.", settings.path)
+        })?),
+        None => None,
+    };
+    let driver = Driver::new(
+        broker,
+        security,
+        persistence,
+        restored,
+        journal,
+        events.clone(),
+        Arc::clone(&logger),
+    );
     let driver = tokio::spawn(driver.run(event_queue, driver_controls));
 
     let (done, mut all_done) = mpsc::channel::<()>(1);
@@ -240,6 +253,7 @@ fn core_config(
         // `max_connections` is per listener and enforced by the accept loop.
         max_connections: None,
         sys_interval: config.sys_interval,
+        journal: config.persistence && config.persistence_journal,
         ..mqtt_core::Config::default()
     }
 }

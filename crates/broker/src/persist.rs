@@ -7,6 +7,8 @@
 //! and leaves the old file as it was; the broker keeps running. A file in Mosquitto's format
 //! is never overwritten.
 
+pub(crate) mod journal;
+
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -67,6 +69,9 @@ impl LoadError {
 /// must not touch the file).
 pub fn load(config: &Config, logger: &Logger) -> Result<Option<Snapshot>, LoadError> {
     let Some(path) = config.persistence_path() else { return Ok(None) };
+    if config.persistence_journal {
+        return journal::load(&path, logger);
+    }
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -378,6 +378,12 @@ impl State {
                 config.autosave_interval = u32::try_from(int_value(name, value)?).unwrap_or(0);
             }
             "autosave_on_changes" => config.autosave_on_changes = bool_value(name, value)?,
+            "persistence_journal" => config.persistence_journal = bool_value(name, value)?,
+            "persistence_sync_interval" => {
+                // Negative means 0: sync before every acknowledgement.
+                config.persistence_sync_interval =
+                    u32::try_from(int_value(name, value)?).unwrap_or(0);
+            }
             "retain_available" => config.retain_available = bool_value(name, value)?,
             "upgrade_outgoing_qos" => config.upgrade_outgoing_qos = bool_value(name, value)?,
             "log_timestamp" => config.log_timestamp = bool_value(name, value)?,

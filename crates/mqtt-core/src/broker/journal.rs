@@ -11,10 +11,10 @@ use mqtt_codec::TopicName;
 
 use super::Broker;
 use super::persist::stored_message;
+use crate::conn::SessionKey;
 use crate::event::Output;
 use crate::message::{Delivery, SharedMessage};
 use crate::qos::OutState;
-use crate::session::SessionKey;
 use crate::snapshot::journal::Change;
 use crate::snapshot::{FlowState, StoredDelivery, StoredSubscription};
 use crate::topic_tree::SubOpts;
