@@ -495,10 +495,20 @@ impl Importer<'_> {
             })
             .collect();
         sessions.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        // One per topic, in topic order, as `Snapshot` has them.
+        let messages = self.messages;
+        let topic = |index: &u32| usize::try_from(*index).ok().and_then(|i| messages.get(i));
         let mut retained = self.retained;
-        retained.sort_unstable();
-        retained.dedup();
-        let snapshot = Snapshot { messages: self.messages, retained, sessions };
+        retained.sort_by(|a, b| topic(a).map(|m| &m.topic).cmp(&topic(b).map(|m| &m.topic)));
+        // A later RETAIN for the same topic replaces the earlier one, as in Mosquitto's tree.
+        retained.dedup_by(|later, kept| {
+            let same = topic(later).map(|m| &m.topic) == topic(kept).map(|m| &m.topic);
+            if same {
+                *kept = *later;
+            }
+            same
+        });
+        let snapshot = Snapshot { messages, retained, sessions };
         Import { snapshot, skipped: self.skipped }
     }
 }

@@ -286,6 +286,17 @@ fn expiry_times_become_seconds_left_and_the_past_is_dropped() {
 }
 
 #[test]
+fn retained_messages_are_in_topic_order_and_the_last_one_per_topic_wins() {
+    let mut file = header(6);
+    for (id, topic) in [(1u64, "b"), (2, "a"), (3, "b")] {
+        msg_store(&mut file, id, 0, topic, b"x", 0, 1, b"");
+        chunk(&mut file, CHUNK_RETAIN, &[&id.to_le_bytes()]);
+    }
+    let import = decode(&file, NOW, &[]).expect("imports");
+    assert_eq!(import.snapshot.retained, [1, 2]);
+}
+
+#[test]
 fn the_username_bug_of_2_0_15_and_older_is_read_as_a_c_string() {
     let mut file = header(6);
     let mut garbage = b"zed\0".to_vec();
