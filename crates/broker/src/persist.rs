@@ -5,7 +5,7 @@
 //! A save writes `<path>.new` (mode 0600), fsyncs it, renames it over `<path>` and fsyncs the
 //! directory, so a crash leaves either the old file or the new one. A failed save is logged
 //! and leaves the old file as it was; the broker keeps running. A file in Mosquitto's format
-//! is never overwritten: it is imported once into `<path>.culex` ([`import`]).
+//! is never overwritten: it is imported once into `<path>.culex` (`persist/import.rs`).
 
 mod import;
 
@@ -91,7 +91,7 @@ impl LoadError {
 
 /// Reads the persistence file of `config` at startup: `None` when persistence is off, the
 /// file does not exist yet, or it is empty (Mosquitto's warning is logged then). A Mosquitto
-/// file is imported once (see [`import`]).
+/// file is imported once into `<path>.culex` (`persist/import.rs`).
 ///
 /// # Errors
 /// [`LoadError`] when the file cannot be read or decoded; the caller must not start (and
