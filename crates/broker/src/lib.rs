@@ -56,7 +56,6 @@ use mqtt_core::snapshot::Snapshot;
 use mqtt_core::{Broker, ConnId};
 use tokio::sync::{mpsc, watch};
 
-use crate::config::PersistenceSettings;
 use crate::config::{Config, ListenerConfig};
 use crate::connection::Shared;
 use crate::driver::Driver;
@@ -128,7 +127,7 @@ pub async fn run_controlled(
     let broker = Broker::new(core_config(&config, &security, &in_force), random_seed());
     let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
     let (driver_control, driver_controls) = mpsc::unbounded_channel();
-    let persistence = PersistenceSettings::of(&config);
+    let persistence = persist::settings(&config);
     let driver =
         Driver::new(broker, security, persistence, restored, events.clone(), Arc::clone(&logger));
     let driver = tokio::spawn(driver.run(event_queue, driver_controls));
@@ -164,7 +163,7 @@ pub async fn run_controlled(
                 shared.max_packet_size.store(config.max_packet_size, Ordering::Relaxed);
                 shared.set_tcp_nodelay.store(config.set_tcp_nodelay, Ordering::Relaxed);
                 let core = Box::new(core_config(&config, &security, &in_force));
-                let persistence = PersistenceSettings::of(&config);
+                let persistence = persist::settings(&config);
                 let _ = driver_control.send(DriverControl::Reload(core, security, persistence));
             }
             Control::Save => {
