@@ -1,8 +1,9 @@
 //! Persistence with real processes: culex with `persistence true` in a temporary directory,
 //! Debian's `mosquitto_pub` / `mosquitto_sub` as clients. A clean restart keeps retained
 //! messages and a persistent session's queue; SIGUSR1 saves and a `kill -9` afterwards loses
-//! only what came later; a Mosquitto `mosquitto.db`, an empty file and a failing save are
-//! handled as documented in docs/configuration.md.
+//! only what came later; a damaged Mosquitto `mosquitto.db`, an empty file and a failing
+//! save are handled as documented in docs/configuration.md (`broker_migrate` imports a good
+//! one).
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -87,7 +88,7 @@ fn sigusr1_saves_and_a_kill_after_it_loses_only_later_changes() {
 fn a_mosquitto_database_is_refused_and_left_byte_identical() {
     let dir = TempDir::new("persist-mosquitto");
     let file = dir.path().join("mosquitto.db");
-    // Mosquitto 2.0's header: magic, CRC 0, version 6, then chunks.
+    // Mosquitto 2.0's header: magic, CRC 0, version 6, then a chunk cut short.
     let mut original = b"\x00\xb5\x00mosquitto db\x00\x00\x00\x00\x00\x00\x00\x06".to_vec();
     original.extend_from_slice(&[0, 1, 0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
     std::fs::write(&file, &original).expect("writing the database");

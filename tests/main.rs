@@ -11,6 +11,7 @@ mod broker_bridge;
 mod broker_cli;
 mod broker_listener;
 mod broker_log;
+mod broker_migrate;
 mod broker_node;
 mod broker_options;
 mod broker_paho;

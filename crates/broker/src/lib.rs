@@ -57,7 +57,6 @@ use mqtt_core::snapshot::Snapshot;
 use mqtt_core::{Broker, ConnId};
 use tokio::sync::{mpsc, watch};
 
-use crate::config::PersistenceSettings;
 use crate::config::{Config, ListenerConfig};
 use crate::connection::Shared;
 use crate::driver::Driver;
@@ -129,7 +128,7 @@ pub async fn run_controlled(
     let broker = Broker::new(core_config(&config, &security, &in_force), random_seed());
     let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
     let (driver_control, driver_controls) = mpsc::unbounded_channel();
-    let persistence = PersistenceSettings::of(&config);
+    let persistence = persist::settings(&config);
     let journal = match persistence.as_ref().filter(|settings| settings.journal) {
         Some(settings) => Some(persist::journal::start_writer(settings).map_err(|err| {
             anyhow::anyhow!("Error: Unable to open the journal {}.journal: {err}.", settings.path)
@@ -178,7 +177,7 @@ pub async fn run_controlled(
                 shared.max_packet_size.store(config.max_packet_size, Ordering::Relaxed);
                 shared.set_tcp_nodelay.store(config.set_tcp_nodelay, Ordering::Relaxed);
                 let core = Box::new(core_config(&config, &security, &in_force));
-                let persistence = PersistenceSettings::of(&config);
+                let persistence = persist::settings(&config);
                 let _ = driver_control.send(DriverControl::Reload(core, security, persistence));
             }
             Control::Save => {

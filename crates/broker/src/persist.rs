@@ -5,7 +5,9 @@
 //! A save writes `<path>.new` (mode 0600), fsyncs it, renames it over `<path>` and fsyncs the
 //! directory, so a crash leaves either the old file or the new one. A failed save is logged
 //! and leaves the old file as it was; the broker keeps running. A file in Mosquitto's format
-//! is never overwritten.
+//! is never overwritten: it is imported once into `<path>.culex` (`persist/import.rs`).
+
+mod import;
 
 pub(crate) mod journal;
 
@@ -15,12 +17,22 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use mqtt_core::snapshot::mosquitto::ImportError;
 use mqtt_core::snapshot::{self, FormatError, MOSQUITTO_MAGIC, Snapshot};
 use tokio::sync::Notify;
 
-use crate::config::Config;
+use crate::config::{Config, PersistenceSettings};
 use crate::log;
 use crate::log::{Logger, io_error_text};
+
+/// The persistence settings of `config` (`None` when persistence is off), with the file
+/// culex reads and writes: `<file>.culex` when the configured file is Mosquitto's (see
+/// `import`).
+pub(crate) fn settings(config: &Config) -> Option<PersistenceSettings> {
+    let mut settings = PersistenceSettings::of(config)?;
+    settings.path = import::own_path(&settings.path);
+    Some(settings)
+}
 
 /// Why the persistence file could not be loaded. The file is left as it is.
 #[derive(Debug, thiserror::Error)]
@@ -41,18 +53,21 @@ pub enum LoadError {
         /// What is wrong with it.
         source: FormatError,
     },
+    /// The file is Mosquitto's and cannot be imported.
+    #[error("Error: Unable to import Mosquitto persistence file {path}: {source}.")]
+    Import {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        source: ImportError,
+    },
 }
 
 impl LoadError {
     /// The lines to log before exiting: what is wrong, what to do, and Mosquitto's line.
     pub fn log_lines(&self) -> Vec<String> {
         let advice = match self {
-            Self::Format { source: FormatError::Mosquitto, .. } => {
-                "Error: culex has its own file format and leaves this file untouched: move it \
-                 away (or set persistence_file to another name) and re-publish the retained \
-                 messages; see docs/mosquitto-differences.md."
-            }
-            Self::Format { .. } => {
+            Self::Format { .. } | Self::Import { .. } => {
                 "Error: The file is kept as it is: move it away to start with an empty database."
             }
             Self::Read { .. } => "Error: Check the file's permissions.",
@@ -62,13 +77,18 @@ impl LoadError {
 }
 
 /// Reads the persistence file of `config` at startup: `None` when persistence is off, the
-/// file does not exist yet, or it is empty (Mosquitto's warning is logged then).
+/// file does not exist yet, or it is empty (Mosquitto's warning is logged then). A Mosquitto
+/// file is imported once into `<path>.culex` (`persist/import.rs`).
 ///
 /// # Errors
 /// [`LoadError`] when the file cannot be read or decoded; the caller must not start (and
 /// must not touch the file).
 pub fn load(config: &Config, logger: &Logger) -> Result<Option<Snapshot>, LoadError> {
-    let Some(path) = config.persistence_path() else { return Ok(None) };
+    let Some(configured) = config.persistence_path() else { return Ok(None) };
+    let path = import::own_path(&configured);
+    if import::pending(&configured, &path) {
+        return import::import(&configured, &path, config, logger).map(Some);
+    }
     if config.persistence_journal {
         return journal::load(&path, logger);
     }
@@ -258,18 +278,41 @@ mod tests {
     }
 
     #[test]
-    fn a_mosquitto_file_is_refused_and_never_overwritten() {
+    fn a_mosquitto_file_is_imported_once_and_never_overwritten() {
         let dir = temp_dir("mosquitto");
         let config = config(&dir);
         let path = config.persistence_path().expect("persistence on");
+        let own = format!("{path}.culex");
+        // A header, then fewer bytes than a chunk header: an empty database.
         let mut original = MOSQUITTO_MAGIC.to_vec();
         original.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 6, 1, 2, 3]);
         std::fs::write(&path, &original).expect("write");
+        assert_eq!(settings(&config).map(|s| s.path), Some(own.clone()));
+        assert_eq!(load(&config, &quiet()).expect("imported"), Some(Snapshot::default()));
+        assert_eq!(load(&config, &quiet()).expect("own file"), Some(Snapshot::default()));
+        assert!(Path::new(&own).exists());
+        assert_eq!(settings(&config).map(|s| s.path), Some(own.clone()));
+        // culex's own file wins from now on, even if it differs from the Mosquitto one.
+        std::fs::write(&own, b"").expect("truncate");
+        assert_eq!(load(&config, &quiet()).expect("empty own file"), None);
+        assert!(matches!(save(&path, &Snapshot::default()), Err(SaveError::Mosquitto { .. })));
+        assert_eq!(std::fs::read(&path).expect("still there"), original);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_damaged_mosquitto_file_is_refused_and_kept() {
+        let dir = temp_dir("mosquitto-damaged");
+        let config = config(&dir);
+        let path = config.persistence_path().expect("persistence on");
+        let mut original = MOSQUITTO_MAGIC.to_vec();
+        original.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 7]);
+        std::fs::write(&path, &original).expect("write");
         let err = load(&config, &quiet()).expect_err("refused");
         let lines = err.log_lines();
-        assert!(lines[0].contains(&path) && lines[0].contains("Mosquitto"), "{lines:?}");
+        assert!(lines[0].contains(&path) && lines[0].contains("version 7"), "{lines:?}");
         assert_eq!(lines.last().map(String::as_str), Some("Error: Couldn't open database."));
-        assert!(matches!(save(&path, &Snapshot::default()), Err(SaveError::Mosquitto { .. })));
+        assert!(!Path::new(&format!("{path}.culex")).exists());
         assert_eq!(std::fs::read(&path).expect("still there"), original);
         let _ = std::fs::remove_dir_all(dir);
     }

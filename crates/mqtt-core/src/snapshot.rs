@@ -10,9 +10,13 @@
 //! the `now` of the restore. The time the broker was down does not count.
 //!
 //! Not stored, as in Mosquitto 2.0: wills, counters, connections, topic aliases.
+//!
+//! [`mosquitto::decode`] reads Mosquitto 2.0's own `mosquitto.db` into a `Snapshot`, for a
+//! one-time import when culex replaces Mosquitto.
 
 mod format;
 pub mod journal;
+pub mod mosquitto;
 
 use bytes::Bytes;
 use mqtt_codec::{Properties, ProtocolVersion, QoS, TopicName};
