@@ -208,7 +208,7 @@ async fn accept_loop(
                     shared.logger,
                     ERROR,
                     "Error: accepting a connection: {}",
-                    listener::io_error_text(&err)
+                    culex_compat::strerror(&err)
                 );
                 // Out of file descriptors and similar: back off instead of spinning.
                 tokio::time::sleep(Duration::from_millis(100)).await;

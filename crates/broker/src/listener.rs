@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAdd
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use culex_compat::strerror;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::{ListenSpec, ListenerConfig, SocketDomain};
@@ -120,7 +121,7 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, OpenErr
         match bind_socket(addr) {
             Ok(socket) => sockets.push(socket),
             Err(err) => {
-                log!(logger, ERROR, "Error: {}", io_error_text(&err));
+                log!(logger, ERROR, "Error: {}", strerror(&err));
                 if spec.port < 1024 && err.kind() == std::io::ErrorKind::PermissionDenied {
                     log!(
                         logger,
@@ -172,7 +173,7 @@ fn on_interface(
     host: Option<&str>,
     list: fn() -> std::io::Result<Vec<InterfaceAddress>>,
 ) -> Result<Vec<SocketAddr>, String> {
-    let known = list().map_err(|err| format!("Error: {}", io_error_text(&err)))?;
+    let known = list().map_err(|err| format!("Error: {}", strerror(&err)))?;
     addresses
         .iter()
         .map(|addr| {
@@ -238,15 +239,6 @@ fn interface_addresses() -> std::io::Result<Vec<InterfaceAddress>> {
     // SAFETY: `head` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(head) };
     Ok(found)
-}
-
-/// The OS error text without Rust's ` (os error N)` suffix, as strerror prints it.
-pub(crate) fn io_error_text(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    match text.find(" (os error") {
-        Some(end) => text[..end].to_owned(),
-        None => text,
-    }
 }
 
 /// Binds a non-blocking listening socket with SO_REUSEADDR; IPv6 sockets are IPv6-only so that
@@ -347,11 +339,5 @@ mod tests {
             Ok(local.to_vec())
         );
         assert!(interface_addresses().unwrap().iter().any(|(_, ip, _)| ip.is_loopback()));
-    }
-
-    #[test]
-    fn os_errors_print_like_strerror() {
-        let err = std::io::Error::from_raw_os_error(libc::EADDRINUSE);
-        assert_eq!(io_error_text(&err), "Address already in use");
     }
 }

@@ -155,24 +155,12 @@ pub fn format_line(timestamp: Option<u64>, text: fmt::Arguments<'_>) -> String {
     }
 }
 
-/// The current local time through C's `strftime(format)`, as Mosquitto prints it: the libc
-/// call rather than a Rust crate so that every conversion, the locale and `TZ` behave exactly
-/// as in Mosquitto. An empty or over-long (4 KiB) result gives an empty timestamp.
-#[expect(unsafe_code, reason = "localtime_r(3) and strftime(3) have no safe wrappers")]
+/// The current local time through C's `strftime(format)`, as Mosquitto prints it (see
+/// [`culex_compat::time`] for why the libc call). An empty or over-long (4 KiB) result gives
+/// an empty timestamp.
 fn strftime_now(format: &CStr) -> String {
-    let mut buffer = [0u8; 4096];
-    // SAFETY: `time` accepts a null pointer; `tm` is a plain C struct for which all zeroes is a
-    // valid value and that `localtime_r` fills; `strftime` writes at most `buffer.len()` bytes
-    // into `buffer` and reads the NUL-terminated `format`.
-    let written = unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&now, &mut tm).is_null() {
-            return String::new();
-        }
-        libc::strftime(buffer.as_mut_ptr().cast(), buffer.len(), format.as_ptr(), &tm)
-    };
-    String::from_utf8_lossy(&buffer[..written]).into_owned()
+    let now = i64::try_from(epoch_seconds()).unwrap_or(i64::MAX);
+    String::from_utf8_lossy(&culex_compat::time::strftime_local(now, format)).into_owned()
 }
 
 fn epoch_seconds() -> u64 {

@@ -6,12 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use culex_compat::strerror;
 use mqtt_core::{ConnId, PeerInfo};
 use tokio::net::TcpStream;
 
 use crate::config::{ListenerConfig, Protocol};
 use crate::connection::{Connection, Shared, Transport};
-use crate::listener::{ConnectionSlot, io_error_text};
+use crate::listener::ConnectionSlot;
 use crate::log;
 use crate::tls::{TlsError, TlsListener};
 use crate::ws;
@@ -85,7 +86,7 @@ pub(crate) async fn serve(
     let stream = match outcome {
         Ok(Ok(stream)) => stream,
         Ok(Err(err)) => {
-            let reason = io_error_text(&err);
+            let reason = strerror(&err);
             log!(shared.logger, NOTICE, "Client connection from {address} failed: {reason}.");
             return;
         }
