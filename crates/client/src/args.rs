@@ -13,6 +13,8 @@ mod url;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
+use culex_compat::number;
+
 pub use properties::{PropertyCommand, PropertyId, PropertyValue, RawProperties};
 pub use proxy::ProxyUrl;
 
@@ -249,51 +251,19 @@ pub enum Parsed {
     Version,
 }
 
-/// C's `atoi`/`atol`: optional blanks and sign, then digits; anything else ends the number and
-/// no digits at all gives 0. Saturates instead of overflowing.
+/// C's `atol` of an argument ([`culex_compat::number::atol`]).
 pub fn atol(text: &OsStr) -> i64 {
-    let bytes = text.as_bytes();
-    let mut rest =
-        bytes.iter().skip_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c));
-    let mut negative = false;
-    let mut value: i64 = 0;
-    let mut peek = rest.clone();
-    match peek.next() {
-        Some(b'-') => {
-            negative = true;
-            rest = peek;
-        }
-        Some(b'+') => rest = peek,
-        _ => {}
-    }
-    for &b in rest {
-        if !b.is_ascii_digit() {
-            break;
-        }
-        value = value.saturating_mul(10).saturating_add(i64::from(b - b'0'));
-    }
-    if negative { -value } else { value }
+    number::atol(text.as_bytes())
 }
 
-/// `atoi` truncated to `i32` like C's (values past `i32` saturate).
+/// C's `atoi` of an argument ([`culex_compat::number::atoi`]): values past `i32` saturate.
 pub fn atoi(text: &OsStr) -> i32 {
-    i32::try_from(atol(text)).unwrap_or(if atol(text) < 0 { i32::MIN } else { i32::MAX })
+    number::atoi(text.as_bytes())
 }
 
-/// C's `atof`: the longest leading decimal number (after blanks), else 0.
+/// C's `atof` of an argument ([`culex_compat::number::atof`]).
 pub fn atof(text: &OsStr) -> f64 {
-    let text = lossy(text);
-    let text = text.trim_start();
-    (0..=text.len())
-        .rev()
-        .filter(|&len| text.is_char_boundary(len))
-        .find_map(|len| {
-            let candidate = &text[..len];
-            // Rust also reads "inf", "nan" and "infinity"; atof does too, but keep to digits.
-            let numeric = candidate.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
-            if numeric { candidate.parse::<f64>().ok() } else { None }
-        })
-        .unwrap_or(0.0)
+    number::atof(text.as_bytes())
 }
 
 /// The value of `-q` (both tools' own option, read the same way): `atoi`, then 0, 1 or 2.
@@ -354,49 +324,14 @@ fn parse_session_expiry(value: &OsStr) -> Result<u32, ArgError> {
     if value.as_bytes() == "∞".as_bytes() {
         return Ok(u32::MAX);
     }
-    let number = strtol_base0(value.as_bytes())
+    let seconds = number::strtol_whole(value.as_bytes())
         .ok_or_else(|| ArgError::usage("Error: session-expiry-interval not a number.\n\n"))?;
-    if number == -1 {
+    if seconds == -1 {
         Ok(u32::MAX)
     } else {
-        u32::try_from(number)
+        u32::try_from(seconds)
             .map_err(|_| ArgError::usage("Error: session-expiry-interval out of range.\n\n"))
     }
-}
-
-/// C's `strtol` with base 0, requiring the whole string to be consumed.
-fn strtol_base0(bytes: &[u8]) -> Option<i64> {
-    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
-    let mut rest = &bytes[start..];
-    let negative = match rest.first() {
-        Some(b'-') => {
-            rest = &rest[1..];
-            true
-        }
-        Some(b'+') => {
-            rest = &rest[1..];
-            false
-        }
-        _ => false,
-    };
-    let (radix, digits) = if (rest.starts_with(b"0x") || rest.starts_with(b"0X"))
-        && rest.get(2).is_some_and(u8::is_ascii_hexdigit)
-    {
-        (16, &rest[2..])
-    } else if rest.starts_with(b"0") {
-        (8, rest)
-    } else {
-        (10, rest)
-    };
-    if digits.is_empty() {
-        return None;
-    }
-    let mut value: i64 = 0;
-    for &b in digits {
-        let digit = char::from(b).to_digit(radix)?;
-        value = value.saturating_mul(i64::from(radix)).saturating_add(i64::from(digit));
-    }
-    Some(if negative { -value } else { value })
 }
 
 impl ConnectArgs {

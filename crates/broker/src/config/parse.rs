@@ -585,21 +585,10 @@ fn int_value(name: &str, value: &str) -> Result<i64, String> {
     first_token(name, value).map(atoi)
 }
 
-/// C's `atoi`: optional blanks and sign, then digits up to the first non-digit; no digits is
-/// 0. Saturates at the `i32` range instead of overflowing.
+/// C's `atoi` of a configuration token ([`culex_compat::number::atoi`]), widened to `i64` for
+/// the range checks.
 pub(crate) fn atoi(text: &str) -> i64 {
-    let text = text.trim_start_matches([' ', '\t']);
-    let (negative, digits) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let mut n: i64 = 0;
-    for b in digits.bytes().take_while(u8::is_ascii_digit) {
-        n = (n * 10 + i64::from(b - b'0')).min(i64::from(i32::MAX) + 1);
-    }
-    let n = if negative { -n } else { n };
-    n.clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+    i64::from(culex_compat::number::atoi(text.as_bytes()))
 }
 
 /// A port number 1..=65535.
