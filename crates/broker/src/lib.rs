@@ -28,6 +28,7 @@ mod driver;
 mod headers;
 pub mod listener;
 pub mod log;
+mod os;
 mod outbox;
 pub mod persist;
 pub mod security;

@@ -7,6 +7,7 @@
 
 mod args;
 mod edit;
+mod os;
 mod prompt;
 
 use std::io::Write as _;

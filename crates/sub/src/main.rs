@@ -14,6 +14,7 @@ mod format;
 mod help;
 mod json;
 mod message;
+mod os;
 mod output;
 mod subscribe;
 mod topic_match;
