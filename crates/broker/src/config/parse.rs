@@ -117,6 +117,9 @@ pub(super) fn parse_into(
     Ok(())
 }
 
+/// One group of options in [`State::apply`]: `Ok(true)` when it knew the option.
+type Group = fn(&mut State, &mut Config, &str, &str) -> Result<bool, String>;
+
 /// Per-file parser state.
 struct State {
     /// String options already set: Mosquitto refuses to set one twice.
@@ -126,10 +129,37 @@ struct State {
 }
 
 impl State {
+    /// Applies one `name value` line: the bridge options first, then each group of options
+    /// in turn; a name no group knows is refused.
     fn apply(&mut self, config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         if let Some(result) = super::bridge::apply(config, name, value) {
             return result;
         }
+        let groups: [Group; 6] = [
+            Self::listener_option,
+            Self::tls_option,
+            Self::client_option,
+            Self::limit_option,
+            Self::persistence_option,
+            Self::log_option,
+        ];
+        for group in groups {
+            if group(self, config, name, value)? {
+                return Ok(());
+            }
+        }
+        Err(refusal(name))
+    }
+
+    /// A listener option: `listener` opens a new listener, the others set the current one
+    /// (or the default listener before the first `listener`).
+    /// `Ok(false)` when `name` is not one of them.
+    fn listener_option(
+        &mut self,
+        config: &mut Config,
+        name: &str,
+        value: &str,
+    ) -> Result<bool, String> {
         match name {
             "listener" => {
                 let mut tokens = value.split(' ').filter(|t| !t.is_empty());
@@ -185,35 +215,6 @@ impl State {
                     other => return Err(format!("Invalid protocol value ({other}).")),
                 };
             }
-            "cafile" | "capath" | "certfile" | "keyfile" | "tls_version" => {
-                let tls = &mut current_listener(config).tls;
-                let slot = match name {
-                    "cafile" => &mut tls.cafile,
-                    "capath" => &mut tls.capath,
-                    "certfile" => &mut tls.certfile,
-                    "keyfile" => &mut tls.keyfile,
-                    _ => &mut tls.tls_version,
-                };
-                *slot = Some(once_in_scope(slot, name, value)?);
-            }
-            "require_certificate" => {
-                current_listener(config).tls.require_certificate = bool_value(name, value)?;
-            }
-            "use_identity_as_username" => {
-                current_listener(config).tls.use_identity_as_username = bool_value(name, value)?;
-            }
-            "use_subject_as_username" => {
-                current_listener(config).tls.use_subject_as_username = bool_value(name, value)?;
-            }
-            other if RUSTLS_CANNOT.iter().any(|(option, _)| *option == other) => {
-                let why = RUSTLS_CANNOT
-                    .iter()
-                    .find(|(option, _)| *option == other)
-                    .map_or("", |(_, why)| why);
-                return Err(format!(
-                    "The \"{other}\" option is not supported by culex's TLS (rustls): {why}"
-                ));
-            }
             "max_connections" => {
                 let limit = int_value(name, value)?;
                 current_listener(config).max_connections = u32::try_from(limit).ok();
@@ -259,6 +260,50 @@ impl State {
                     }
                 });
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// A TLS option of the current listener.
+    /// `Ok(false)` when `name` is not one of them.
+    fn tls_option(&mut self, config: &mut Config, name: &str, value: &str) -> Result<bool, String> {
+        match name {
+            "cafile" | "capath" | "certfile" | "keyfile" | "tls_version" => {
+                let tls = &mut current_listener(config).tls;
+                let slot = match name {
+                    "cafile" => &mut tls.cafile,
+                    "capath" => &mut tls.capath,
+                    "certfile" => &mut tls.certfile,
+                    "keyfile" => &mut tls.keyfile,
+                    _ => &mut tls.tls_version,
+                };
+                *slot = Some(once_in_scope(slot, name, value)?);
+            }
+            "require_certificate" => {
+                current_listener(config).tls.require_certificate = bool_value(name, value)?;
+            }
+            "use_identity_as_username" => {
+                current_listener(config).tls.use_identity_as_username = bool_value(name, value)?;
+            }
+            "use_subject_as_username" => {
+                current_listener(config).tls.use_subject_as_username = bool_value(name, value)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// How clients are admitted and treated: security options, client ids, duplicates,
+    /// QoS 0 queueing, Nagle.
+    /// `Ok(false)` when `name` is not one of them.
+    fn client_option(
+        &mut self,
+        config: &mut Config,
+        name: &str,
+        value: &str,
+    ) -> Result<bool, String> {
+        match name {
             "allow_duplicate_messages" => {
                 config.notices.push(
                     "The 'allow_duplicate_messages' option is now deprecated and will be removed \
@@ -269,11 +314,6 @@ impl State {
             }
             "queue_qos0_messages" => config.queue_qos0_messages = bool_value(name, value)?,
             "set_tcp_nodelay" => config.set_tcp_nodelay = bool_value(name, value)?,
-            "max_topic_alias" => {
-                let alias = u16::try_from(int_value(name, value)?)
-                    .map_err(|_| "Invalid max_topic_alias value in configuration.".to_owned())?;
-                config.max_topic_alias = alias;
-            }
             "per_listener_settings" => {
                 let on = bool_value(name, value)?;
                 if on && config.security_options_given {
@@ -297,6 +337,26 @@ impl State {
                 );
                 config.clientid_prefixes =
                     Some(once_in_scope(&config.clientid_prefixes, name, value)?);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// A limit: in-flight and queued messages and bytes, packet and message sizes,
+    /// keep-alive, topic aliases, the `$SYS` interval.
+    /// `Ok(false)` when `name` is not one of them.
+    fn limit_option(
+        &mut self,
+        config: &mut Config,
+        name: &str,
+        value: &str,
+    ) -> Result<bool, String> {
+        match name {
+            "max_topic_alias" => {
+                let alias = u16::try_from(int_value(name, value)?)
+                    .map_err(|_| "Invalid max_topic_alias value in configuration.".to_owned())?;
+                config.max_topic_alias = alias;
             }
             "max_inflight_messages" => {
                 let n = int_value(name, value)?;
@@ -353,6 +413,21 @@ impl State {
                 config.sys_interval =
                     u16::try_from(n).map_err(|_| format!("Invalid sys_interval value ({n})."))?;
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Persistence and what is kept: the file, autosave, expiry of persistent clients,
+    /// retained messages, QoS upgrades.
+    /// `Ok(false)` when `name` is not one of them.
+    fn persistence_option(
+        &mut self,
+        config: &mut Config,
+        name: &str,
+        value: &str,
+    ) -> Result<bool, String> {
+        match name {
             "persistent_client_expiration" => {
                 let text = string_value(name, value)?;
                 config.persistent_client_expiration = Some(expiration(text).ok_or_else(|| {
@@ -375,6 +450,15 @@ impl State {
             "autosave_on_changes" => config.autosave_on_changes = bool_value(name, value)?,
             "retain_available" => config.retain_available = bool_value(name, value)?,
             "upgrade_outgoing_qos" => config.upgrade_outgoing_qos = bool_value(name, value)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Logging and the pid file.
+    /// `Ok(false)` when `name` is not one of them.
+    fn log_option(&mut self, config: &mut Config, name: &str, value: &str) -> Result<bool, String> {
+        match name {
             "log_timestamp" => config.log_timestamp = bool_value(name, value)?,
             "log_timestamp_format" => {
                 config.log_timestamp_format =
@@ -393,25 +477,9 @@ impl State {
                     config.log_types.unwrap_or(LogTypes::NONE).union(types)
                 });
             }
-            "log_facility" => {
-                return Err("The \"log_facility\" option sets the syslog facility, and culex has \
-                            no syslog log destination (log_dest syslog)."
-                    .to_owned());
-            }
-            "plugin" | "auth_plugin" => {
-                return Err(format!(
-                    "The \"{name}\" option loads a C plugin through Mosquitto's plugin API, \
-                     which culex cannot load."
-                ));
-            }
-            other if UNSUPPORTED.contains(&other) => {
-                return Err(format!(
-                    "The \"{other}\" option is a Mosquitto option that culex does not support yet."
-                ));
-            }
-            other => return Err(format!("Unknown configuration variable \"{other}\".")),
+            _ => return Ok(false),
         }
-        Ok(())
+        Ok(true)
     }
 
     /// A security option: global, or with `per_listener_settings true` the current
@@ -472,6 +540,28 @@ impl State {
             return Err(format!("Duplicate {name} value in configuration."));
         }
         Ok(text.to_owned())
+    }
+}
+
+/// Why an option no group applies is refused: a Mosquitto option culex cannot honour (TLS
+/// options rustls lacks, syslog, C plugins), one it does not implement yet, or an unknown
+/// name.
+fn refusal(name: &str) -> String {
+    if let Some((_, why)) = RUSTLS_CANNOT.iter().find(|(option, _)| *option == name) {
+        return format!("The \"{name}\" option is not supported by culex's TLS (rustls): {why}");
+    }
+    match name {
+        "log_facility" => "The \"log_facility\" option sets the syslog facility, and culex has \
+                           no syslog log destination (log_dest syslog)."
+            .to_owned(),
+        "plugin" | "auth_plugin" => format!(
+            "The \"{name}\" option loads a C plugin through Mosquitto's plugin API, which culex \
+             cannot load."
+        ),
+        _ if UNSUPPORTED.contains(&name) => {
+            format!("The \"{name}\" option is a Mosquitto option that culex does not support yet.")
+        }
+        _ => format!("Unknown configuration variable \"{name}\"."),
     }
 }
 
@@ -610,4 +700,59 @@ fn expiration(text: &str) -> Option<Duration> {
     };
     let count = u64::try_from(count).ok().filter(|&c| c > 0)?;
     Some(Duration::from_secs(count * hours * 3600))
+}
+
+#[cfg(test)]
+mod steps {
+    //! Each step of [`State::apply`] on its own.
+
+    use super::*;
+
+    fn state() -> State {
+        State { seen_strings: HashSet::new(), port_seen: false }
+    }
+
+    #[test]
+    fn each_group_knows_only_its_own_options() {
+        let mut config = Config::default();
+        let mut state = state();
+        assert_eq!(state.listener_option(&mut config, "listener", "1884"), Ok(true));
+        assert_eq!(config.listeners.len(), 1);
+        assert_eq!(state.listener_option(&mut config, "max_keepalive", "60"), Ok(false));
+        assert_eq!(state.limit_option(&mut config, "max_keepalive", "60"), Ok(true));
+        assert_eq!(config.max_keepalive, 60);
+        assert_eq!(state.tls_option(&mut config, "cafile", "a"), Ok(true));
+        assert_eq!(
+            state.tls_option(&mut config, "cafile", "b"),
+            Err("Duplicate cafile value in configuration.".to_owned())
+        );
+        assert_eq!(state.log_option(&mut config, "log_type", "all"), Ok(true));
+        assert_eq!(state.persistence_option(&mut config, "persistence", "true"), Ok(true));
+        assert_eq!(state.client_option(&mut config, "allow_anonymous", "true"), Ok(true));
+        assert_eq!(config.allow_anonymous, Some(true));
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        assert_eq!(refusal("nonsense"), "Unknown configuration variable \"nonsense\".");
+        assert_eq!(
+            refusal("psk_hint"),
+            "The \"psk_hint\" option is not supported by culex's TLS (rustls): rustls has no \
+             pre-shared-key cipher suites."
+        );
+        assert_eq!(
+            refusal("auth_plugin"),
+            "The \"auth_plugin\" option loads a C plugin through Mosquitto's plugin API, which \
+             culex cannot load."
+        );
+        assert_eq!(
+            refusal("log_facility"),
+            "The \"log_facility\" option sets the syslog facility, and culex has no syslog log \
+             destination (log_dest syslog)."
+        );
+        assert_eq!(
+            refusal("user"),
+            "The \"user\" option is a Mosquitto option that culex does not support yet."
+        );
+    }
 }
