@@ -334,6 +334,11 @@ fn parse_session_expiry(value: &OsStr) -> Result<u32, ArgError> {
     }
 }
 
+/// One group of options in [`ConnectArgs::parse_option`]: `Ok(None)` when the option is not
+/// one of the group's.
+type OptionGroup =
+    fn(&mut ConnectArgs, &str, &mut ArgCursor<'_>) -> Result<Option<Parsed>, ArgError>;
+
 impl ConnectArgs {
     /// Parses one shared option `option` (already taken from `cursor`), consuming its values.
     ///
@@ -345,19 +350,89 @@ impl ConnectArgs {
         cursor: &mut ArgCursor<'_>,
     ) -> Result<Parsed, ArgError> {
         let Some(option) = option.to_str() else { return Ok(Parsed::NotShared) };
+        let groups: [OptionGroup; 5] = [
+            Self::connection_option,
+            Self::session_option,
+            Self::tls_option,
+            Self::will_option,
+            Self::tool_option,
+        ];
+        for group in groups {
+            if let Some(parsed) = group(self, option, cursor)? {
+                return Ok(parsed);
+            }
+        }
+        Ok(Parsed::NotShared)
+    }
+
+    /// Where to connect: bind address, host and port, Unix socket, `-L` URL, proxy.
+    /// `Ok(None)` when `option` is not one of them.
+    fn connection_option(
+        &mut self,
+        option: &str,
+        cursor: &mut ArgCursor<'_>,
+    ) -> Result<Option<Parsed>, ArgError> {
         match option {
             "-A" => self.bind_address = Some(lossy(cursor.value("-A", "address")?)),
-            "--cafile" => self.tls.cafile = Some(lossy(cursor.value("--cafile", "file")?)),
-            "--capath" => self.tls.capath = Some(lossy(cursor.value("--capath", "directory")?)),
-            "--cert" => self.tls.cert = Some(lossy(cursor.value("--cert", "file")?)),
-            "--ciphers" => self.tls.ciphers = Some(lossy(cursor.value("--ciphers", "ciphers")?)),
-            "-c" | "--disable-clean-session" => self.clean_session = false,
-            "-d" | "--debug" => self.debug = true,
-            "-D" | "--property" => {
-                self.properties.parse(cursor)?;
-                self.protocol = Protocol::V5;
-            }
             "-h" | "--host" => self.host = Some(lossy(cursor.value("-h", "host")?)),
+            "-p" | "--port" => {
+                let port = atoi(cursor.value("-p", "port")?);
+                if !(0..=65535).contains(&port) {
+                    return Err(ArgError::usage(format!("Error: Invalid port given: {port}\n")));
+                }
+                self.port = Some(port);
+            }
+            "--unix" => {
+                // Like Mosquitto, a Unix socket is "host = path, port = 0"; a later -h or -p
+                // changes that again.
+                self.host = Some(lossy(cursor.value("--unix", "socket path")?));
+                self.port = Some(0);
+            }
+            "-L" | "--url" => {
+                let parsed = url::parse(cursor.value("-L", "URL")?)?;
+                self.host = Some(parsed.host);
+                self.port = Some(parsed.port);
+                if parsed.tls {
+                    self.tls.use_os_certs = true;
+                }
+                if let Some(username) = parsed.username {
+                    self.username = Some(username);
+                }
+                if let Some(password) = parsed.password {
+                    self.password = Some(password.into_bytes());
+                }
+                return Ok(Some(Parsed::UrlTopic(parsed.topic)));
+            }
+            "--proxy" => {
+                self.proxy = Some(ProxyUrl::parse(&lossy(cursor.value("--proxy", "proxy url")?))?);
+            }
+            _ => return Ok(None),
+        }
+        Ok(Some(Parsed::Done))
+    }
+
+    /// The session: protocol version, client id, keep-alive, clean session and expiry,
+    /// credentials, in-flight window, Nagle.
+    /// `Ok(None)` when `option` is not one of them.
+    fn session_option(
+        &mut self,
+        option: &str,
+        cursor: &mut ArgCursor<'_>,
+    ) -> Result<Option<Parsed>, ArgError> {
+        match option {
+            "-V" | "--protocol-version" => {
+                let value = cursor.value("--protocol-version", "version")?;
+                self.protocol = match value.as_bytes() {
+                    b"mqttv31" | b"31" => Protocol::V31,
+                    b"mqttv311" | b"311" => Protocol::V311,
+                    b"mqttv5" | b"5" => Protocol::V5,
+                    _ => {
+                        return Err(ArgError::usage(
+                            "Error: Invalid protocol version argument given.\n\n",
+                        ));
+                    }
+                };
+            }
             "-i" | "--id" => {
                 if self.id_prefix.is_some() {
                     return Err(ArgError::usage(
@@ -374,7 +449,6 @@ impl ConnectArgs {
                 }
                 self.id_prefix = Some(lossy(cursor.value("-I", "id prefix")?));
             }
-            "--insecure" => self.tls.insecure = true,
             "-k" | "--keepalive" => {
                 let value = atoi(cursor.value("-k", "keepalive")?);
                 self.keepalive = u16::try_from(value).ok().filter(|k| *k >= 5).ok_or_else(|| {
@@ -383,22 +457,14 @@ impl ConnectArgs {
                     )
                 })?;
             }
-            "--key" => self.tls.key = Some(lossy(cursor.value("--key", "file")?)),
-            "--keyform" => self.tls.keyform = Some(lossy(cursor.value("--keyform", "keyform")?)),
-            "-L" | "--url" => {
-                let parsed = url::parse(cursor.value("-L", "URL")?)?;
-                self.host = Some(parsed.host);
-                self.port = Some(parsed.port);
-                if parsed.tls {
-                    self.tls.use_os_certs = true;
-                }
-                if let Some(username) = parsed.username {
-                    self.username = Some(username);
-                }
-                if let Some(password) = parsed.password {
-                    self.password = Some(password.into_bytes());
-                }
-                return Ok(Parsed::UrlTopic(parsed.topic));
+            "-c" | "--disable-clean-session" => self.clean_session = false,
+            "-x" => {
+                let value = cursor.value("-x", "session expiry interval")?;
+                self.session_expiry = Some(parse_session_expiry(value)?);
+            }
+            "-u" | "--username" => self.username = Some(lossy(cursor.value("-u", "username")?)),
+            "-P" | "--pw" => {
+                self.password = Some(cursor.value("-P", "password")?.as_bytes().to_vec());
             }
             "-M" => {
                 let value = atoi(cursor.value_or(|| {
@@ -413,24 +479,30 @@ impl ConnectArgs {
                 };
             }
             "--nodelay" => self.nodelay = true,
-            "-p" | "--port" => {
-                let port = atoi(cursor.value("-p", "port")?);
-                if !(0..=65535).contains(&port) {
-                    return Err(ArgError::usage(format!("Error: Invalid port given: {port}\n")));
-                }
-                self.port = Some(port);
-            }
-            "-P" | "--pw" => {
-                self.password = Some(cursor.value("-P", "password")?.as_bytes().to_vec());
-            }
-            "--proxy" => {
-                self.proxy = Some(ProxyUrl::parse(&lossy(cursor.value("--proxy", "proxy url")?))?);
-            }
+            _ => return Ok(None),
+        }
+        Ok(Some(Parsed::Done))
+    }
+
+    /// A TLS option (`--cafile`, `--cert`, `--psk`, `--tls-*` …).
+    /// `Ok(None)` when `option` is not one of them.
+    fn tls_option(
+        &mut self,
+        option: &str,
+        cursor: &mut ArgCursor<'_>,
+    ) -> Result<Option<Parsed>, ArgError> {
+        match option {
+            "--cafile" => self.tls.cafile = Some(lossy(cursor.value("--cafile", "file")?)),
+            "--capath" => self.tls.capath = Some(lossy(cursor.value("--capath", "directory")?)),
+            "--cert" => self.tls.cert = Some(lossy(cursor.value("--cert", "file")?)),
+            "--ciphers" => self.tls.ciphers = Some(lossy(cursor.value("--ciphers", "ciphers")?)),
+            "--insecure" => self.tls.insecure = true,
+            "--key" => self.tls.key = Some(lossy(cursor.value("--key", "file")?)),
+            "--keyform" => self.tls.keyform = Some(lossy(cursor.value("--keyform", "keyform")?)),
             "--psk" => self.tls.psk = Some(lossy(cursor.value("--psk", "key")?)),
             "--psk-identity" => {
                 self.tls.psk_identity = Some(lossy(cursor.value("--psk-identity", "identity")?));
             }
-            "--quiet" => self.quiet = true,
             "--tls-alpn" => self.tls.alpn = Some(lossy(cursor.value("--tls-alpn", "protocol")?)),
             "--tls-engine" => {
                 self.tls.engine = Some(lossy(cursor.value("--tls-engine", "engine_id")?));
@@ -443,26 +515,19 @@ impl ConnectArgs {
             "--tls-version" => {
                 self.tls.version = Some(lossy(cursor.value("--tls-version", "version")?));
             }
-            "-u" | "--username" => self.username = Some(lossy(cursor.value("-u", "username")?)),
-            "--unix" => {
-                // Like Mosquitto, a Unix socket is "host = path, port = 0"; a later -h or -p
-                // changes that again.
-                self.host = Some(lossy(cursor.value("--unix", "socket path")?));
-                self.port = Some(0);
-            }
-            "-V" | "--protocol-version" => {
-                let value = cursor.value("--protocol-version", "version")?;
-                self.protocol = match value.as_bytes() {
-                    b"mqttv31" | b"31" => Protocol::V31,
-                    b"mqttv311" | b"311" => Protocol::V311,
-                    b"mqttv5" | b"5" => Protocol::V5,
-                    _ => {
-                        return Err(ArgError::usage(
-                            "Error: Invalid protocol version argument given.\n\n",
-                        ));
-                    }
-                };
-            }
+            _ => return Ok(None),
+        }
+        Ok(Some(Parsed::Done))
+    }
+
+    /// A `--will-*` option.
+    /// `Ok(None)` when `option` is not one of them.
+    fn will_option(
+        &mut self,
+        option: &str,
+        cursor: &mut ArgCursor<'_>,
+    ) -> Result<Option<Parsed>, ArgError> {
+        match option {
             "--will-payload" => {
                 let value = cursor.value("--will-payload", "will payload")?;
                 self.will.payload = Some(value.as_bytes().to_vec());
@@ -490,15 +555,30 @@ impl ConnectArgs {
                 }
                 self.will.topic = Some(topic.to_owned());
             }
-            "-x" => {
-                let value = cursor.value("-x", "session expiry interval")?;
-                self.session_expiry = Some(parse_session_expiry(value)?);
-            }
-            "--help" => return Ok(Parsed::Help),
-            "--version" => return Ok(Parsed::Version),
-            _ => return Ok(Parsed::NotShared),
+            _ => return Ok(None),
         }
-        Ok(Parsed::Done)
+        Ok(Some(Parsed::Done))
+    }
+
+    /// The rest: `-d`, `--quiet`, `-D` properties, `--help`, `--version`.
+    /// `Ok(None)` when `option` is not one of them.
+    fn tool_option(
+        &mut self,
+        option: &str,
+        cursor: &mut ArgCursor<'_>,
+    ) -> Result<Option<Parsed>, ArgError> {
+        match option {
+            "-d" | "--debug" => self.debug = true,
+            "--quiet" => self.quiet = true,
+            "-D" | "--property" => {
+                self.properties.parse(cursor)?;
+                self.protocol = Protocol::V5;
+            }
+            "--help" => return Ok(Some(Parsed::Help)),
+            "--version" => return Ok(Some(Parsed::Version)),
+            _ => return Ok(None),
+        }
+        Ok(Some(Parsed::Done))
     }
 
     /// The checks Mosquitto runs after every source has been parsed, in its order. On success
@@ -615,6 +695,21 @@ mod tests {
         ] {
             assert!(!is_valid_mqtt_utf8(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn each_option_group_knows_only_its_own_options() {
+        let argv = args(&["host", "1"]);
+        let mut cursor = ArgCursor::new(&argv);
+        let mut parsed = ConnectArgs::default();
+        assert_eq!(parsed.tls_option("-h", &mut cursor), Ok(None));
+        assert_eq!(parsed.session_option("-h", &mut cursor), Ok(None));
+        assert_eq!(parsed.connection_option("-h", &mut cursor), Ok(Some(Parsed::Done)));
+        assert_eq!(parsed.host.as_deref(), Some("host"));
+        assert_eq!(parsed.will_option("--will-qos", &mut cursor), Ok(Some(Parsed::Done)));
+        assert_eq!(parsed.will.qos, 1);
+        assert_eq!(parsed.tool_option("--help", &mut cursor), Ok(Some(Parsed::Help)));
+        assert_eq!(parsed.tool_option("--will-qos", &mut cursor), Ok(None));
     }
 
     #[test]

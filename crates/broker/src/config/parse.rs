@@ -135,8 +135,9 @@ impl State {
         if let Some(result) = super::bridge::apply(config, name, value) {
             return result;
         }
-        let groups: [Group; 6] = [
+        let groups: [Group; 7] = [
             Self::listener_option,
+            Self::listener_setting,
             Self::tls_option,
             Self::client_option,
             Self::limit_option,
@@ -151,8 +152,8 @@ impl State {
         Err(refusal(name))
     }
 
-    /// A listener option: `listener` opens a new listener, the others set the current one
-    /// (or the default listener before the first `listener`).
+    /// Where a listener listens: `listener` opens a new one; `port` and `bind_address` set
+    /// the default listener; `protocol`, `bind_interface` and `socket_domain` the current one.
     /// `Ok(false)` when `name` is not one of them.
     fn listener_option(
         &mut self,
@@ -215,6 +216,36 @@ impl State {
                     other => return Err(format!("Invalid protocol value ({other}).")),
                 };
             }
+            "bind_interface" => {
+                let interface = self.unique_string(name, value)?;
+                current_listener(config).bind_interface = Some(interface);
+            }
+            "socket_domain" => {
+                current_listener(config).socket_domain = Some(match first_token(name, value)? {
+                    "ipv4" => SocketDomain::Ipv4,
+                    "ipv6" => SocketDomain::Ipv6,
+                    other => {
+                        return Err(format!(
+                            "Invalid socket_domain value \"{other}\" in configuration."
+                        ));
+                    }
+                });
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// A setting of the current listener (or the default listener before the first
+    /// `listener`): connection limit, maximum QoS, mount point, usernames as client ids.
+    /// `Ok(false)` when `name` is not one of them.
+    fn listener_setting(
+        &mut self,
+        config: &mut Config,
+        name: &str,
+        value: &str,
+    ) -> Result<bool, String> {
+        match name {
             "max_connections" => {
                 let limit = int_value(name, value)?;
                 current_listener(config).max_connections = u32::try_from(limit).ok();
@@ -242,23 +273,8 @@ impl State {
                 }
                 current_listener(config).mount_point = Some(mount);
             }
-            "bind_interface" => {
-                let interface = self.unique_string(name, value)?;
-                current_listener(config).bind_interface = Some(interface);
-            }
             "use_username_as_clientid" => {
                 current_listener(config).use_username_as_clientid = bool_value(name, value)?;
-            }
-            "socket_domain" => {
-                current_listener(config).socket_domain = Some(match first_token(name, value)? {
-                    "ipv4" => SocketDomain::Ipv4,
-                    "ipv6" => SocketDomain::Ipv6,
-                    other => {
-                        return Err(format!(
-                            "Invalid socket_domain value \"{other}\" in configuration."
-                        ));
-                    }
-                });
             }
             _ => return Ok(false),
         }
