@@ -334,10 +334,12 @@ fn parse_session_expiry(value: &OsStr) -> Result<u32, ArgError> {
     }
 }
 
-/// One group of options in [`ConnectArgs::parse_option`]: `Ok(None)` when the option is not
-/// one of the group's.
-type OptionGroup =
-    fn(&mut ConnectArgs, &str, &mut ArgCursor<'_>) -> Result<Option<Parsed>, ArgError>;
+/// What one group of options in [`ConnectArgs::parse_option`] made of an option:
+/// `Ok(None)` when the option is not one of the group's.
+type Claimed = Result<Option<Parsed>, ArgError>;
+
+/// One group of options in [`ConnectArgs::parse_option`].
+type OptionGroup = fn(&mut ConnectArgs, &str, &mut ArgCursor<'_>) -> Claimed;
 
 impl ConnectArgs {
     /// Parses one shared option `option` (already taken from `cursor`), consuming its values.
@@ -366,12 +368,7 @@ impl ConnectArgs {
     }
 
     /// Where to connect: bind address, host and port, Unix socket, `-L` URL, proxy.
-    /// `Ok(None)` when `option` is not one of them.
-    fn connection_option(
-        &mut self,
-        option: &str,
-        cursor: &mut ArgCursor<'_>,
-    ) -> Result<Option<Parsed>, ArgError> {
+    fn connection_option(&mut self, option: &str, cursor: &mut ArgCursor<'_>) -> Claimed {
         match option {
             "-A" => self.bind_address = Some(lossy(cursor.value("-A", "address")?)),
             "-h" | "--host" => self.host = Some(lossy(cursor.value("-h", "host")?)),
@@ -413,12 +410,7 @@ impl ConnectArgs {
 
     /// The session: protocol version, client id, keep-alive, clean session and expiry,
     /// credentials, in-flight window, Nagle.
-    /// `Ok(None)` when `option` is not one of them.
-    fn session_option(
-        &mut self,
-        option: &str,
-        cursor: &mut ArgCursor<'_>,
-    ) -> Result<Option<Parsed>, ArgError> {
+    fn session_option(&mut self, option: &str, cursor: &mut ArgCursor<'_>) -> Claimed {
         match option {
             "-V" | "--protocol-version" => {
                 let value = cursor.value("--protocol-version", "version")?;
@@ -485,12 +477,7 @@ impl ConnectArgs {
     }
 
     /// A TLS option (`--cafile`, `--cert`, `--psk`, `--tls-*` …).
-    /// `Ok(None)` when `option` is not one of them.
-    fn tls_option(
-        &mut self,
-        option: &str,
-        cursor: &mut ArgCursor<'_>,
-    ) -> Result<Option<Parsed>, ArgError> {
+    fn tls_option(&mut self, option: &str, cursor: &mut ArgCursor<'_>) -> Claimed {
         match option {
             "--cafile" => self.tls.cafile = Some(lossy(cursor.value("--cafile", "file")?)),
             "--capath" => self.tls.capath = Some(lossy(cursor.value("--capath", "directory")?)),
@@ -521,12 +508,7 @@ impl ConnectArgs {
     }
 
     /// A `--will-*` option.
-    /// `Ok(None)` when `option` is not one of them.
-    fn will_option(
-        &mut self,
-        option: &str,
-        cursor: &mut ArgCursor<'_>,
-    ) -> Result<Option<Parsed>, ArgError> {
+    fn will_option(&mut self, option: &str, cursor: &mut ArgCursor<'_>) -> Claimed {
         match option {
             "--will-payload" => {
                 let value = cursor.value("--will-payload", "will payload")?;
@@ -561,12 +543,7 @@ impl ConnectArgs {
     }
 
     /// The rest: `-d`, `--quiet`, `-D` properties, `--help`, `--version`.
-    /// `Ok(None)` when `option` is not one of them.
-    fn tool_option(
-        &mut self,
-        option: &str,
-        cursor: &mut ArgCursor<'_>,
-    ) -> Result<Option<Parsed>, ArgError> {
+    fn tool_option(&mut self, option: &str, cursor: &mut ArgCursor<'_>) -> Claimed {
         match option {
             "-d" | "--debug" => self.debug = true,
             "--quiet" => self.quiet = true,

@@ -85,13 +85,12 @@ pub fn replace(
     contents: &[u8],
     previous: Option<&fs::Metadata>,
 ) -> Result<(), ReplaceError> {
-    let fail = |step: Step| move |io: io::Error| ReplaceError { step, temp: temp.to_owned(), io };
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(NEW_FILE_MODE)
         .open(temp)
-        .map_err(fail(Step::Create))?;
+        .map_err(failed(Step::Create, temp))?;
     if let Err(err) = fill_and_rename(file, temp, path, contents, previous) {
         // Best effort: the temporary file may already be gone.
         let _ = fs::remove_file(temp);
@@ -100,7 +99,12 @@ pub fn replace(
     let directory = directory_of(path);
     File::open(&directory)
         .and_then(|dir| dir.sync_all())
-        .map_err(fail(Step::SyncDirectory(directory)))
+        .map_err(failed(Step::SyncDirectory(directory), temp))
+}
+
+/// Turns the OS error of `step` into a [`ReplaceError`].
+fn failed(step: Step, temp: &Path) -> impl FnOnce(io::Error) -> ReplaceError + '_ {
+    move |io| ReplaceError { step, temp: temp.to_owned(), io }
 }
 
 /// The directory `path` is in: its parent, or `.` for a bare file name.
@@ -119,7 +123,7 @@ fn fill_and_rename(
     contents: &[u8],
     previous: Option<&fs::Metadata>,
 ) -> Result<(), ReplaceError> {
-    let fail = |step: Step| move |io: io::Error| ReplaceError { step, temp: temp.to_owned(), io };
+    let fail = |step| failed(step, temp);
     file.write_all(contents).map_err(fail(Step::Write))?;
     if let Some(previous) = previous {
         let mode = previous.permissions().mode() & 0o7777;

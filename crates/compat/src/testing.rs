@@ -29,8 +29,9 @@ pub fn in_zone(zone: &str, test: &str) {
     );
 }
 
-/// Whether this process is the child [`in_zone`] started: the `#[ignore]`d test it runs
-/// checks this first, so that `cargo test -- --include-ignored` in another zone skips it.
-pub fn in_zone_child() -> bool {
-    std::env::var_os(CHILD_MARK).is_some()
+/// The zone [`in_zone`] gave this process, or `None` when it is not such a child: the
+/// `#[ignore]`d test picks its expectations by it, and does nothing under
+/// `cargo test -- --include-ignored` in the parent.
+pub fn child_zone() -> Option<String> {
+    std::env::var(CHILD_MARK).ok()
 }

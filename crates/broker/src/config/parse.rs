@@ -117,8 +117,12 @@ pub(super) fn parse_into(
     Ok(())
 }
 
-/// One group of options in [`State::apply`]: `Ok(true)` when it knew the option.
-type Group = fn(&mut State, &mut Config, &str, &str) -> Result<bool, String>;
+/// What one group of options in [`State::apply`] made of a line: `Ok(true)` when it knew
+/// the option and applied it, `Ok(false)` when the option is not one of its own.
+type Known = Result<bool, String>;
+
+/// One group of options in [`State::apply`].
+type Group = fn(&mut State, &mut Config, &str, &str) -> Known;
 
 /// Per-file parser state.
 struct State {
@@ -154,13 +158,7 @@ impl State {
 
     /// Where a listener listens: `listener` opens a new one; `port` and `bind_address` set
     /// the default listener; `protocol`, `bind_interface` and `socket_domain` the current one.
-    /// `Ok(false)` when `name` is not one of them.
-    fn listener_option(
-        &mut self,
-        config: &mut Config,
-        name: &str,
-        value: &str,
-    ) -> Result<bool, String> {
+    fn listener_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
         match name {
             "listener" => {
                 let mut tokens = value.split(' ').filter(|t| !t.is_empty());
@@ -238,27 +236,8 @@ impl State {
 
     /// A setting of the current listener (or the default listener before the first
     /// `listener`): connection limit, maximum QoS, mount point, usernames as client ids.
-    /// `Ok(false)` when `name` is not one of them.
-    fn listener_setting(
-        &mut self,
-        config: &mut Config,
-        name: &str,
-        value: &str,
-    ) -> Result<bool, String> {
+    fn listener_setting(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
         match name {
-            "max_connections" => {
-                let limit = int_value(name, value)?;
-                current_listener(config).max_connections = u32::try_from(limit).ok();
-            }
-            "max_qos" | "maximum_qos" => {
-                // Mosquitto names both spellings `max_qos` in its messages.
-                let qos = int_value("max_qos", value)?;
-                current_listener(config).max_qos =
-                    u8::try_from(qos)
-                        .ok()
-                        .filter(|&qos| qos <= 2)
-                        .ok_or_else(|| "max_qos must be between 0 and 2 inclusive.".to_owned())?;
-            }
             "mount_point" => {
                 if config.listeners.is_empty() {
                     return Err("You must use create a listener before using the mount_point \
@@ -273,6 +252,19 @@ impl State {
                 }
                 current_listener(config).mount_point = Some(mount);
             }
+            "max_connections" => {
+                let limit = int_value(name, value)?;
+                current_listener(config).max_connections = u32::try_from(limit).ok();
+            }
+            "max_qos" | "maximum_qos" => {
+                // Mosquitto names both spellings `max_qos` in its messages.
+                let qos = int_value("max_qos", value)?;
+                current_listener(config).max_qos =
+                    u8::try_from(qos)
+                        .ok()
+                        .filter(|&qos| qos <= 2)
+                        .ok_or_else(|| "max_qos must be between 0 and 2 inclusive.".to_owned())?;
+            }
             "use_username_as_clientid" => {
                 current_listener(config).use_username_as_clientid = bool_value(name, value)?;
             }
@@ -282,8 +274,7 @@ impl State {
     }
 
     /// A TLS option of the current listener.
-    /// `Ok(false)` when `name` is not one of them.
-    fn tls_option(&mut self, config: &mut Config, name: &str, value: &str) -> Result<bool, String> {
+    fn tls_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
         match name {
             "cafile" | "capath" | "certfile" | "keyfile" | "tls_version" => {
                 let tls = &mut current_listener(config).tls;
@@ -312,13 +303,7 @@ impl State {
 
     /// How clients are admitted and treated: security options, client ids, duplicates,
     /// QoS 0 queueing, Nagle.
-    /// `Ok(false)` when `name` is not one of them.
-    fn client_option(
-        &mut self,
-        config: &mut Config,
-        name: &str,
-        value: &str,
-    ) -> Result<bool, String> {
+    fn client_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
         match name {
             "allow_duplicate_messages" => {
                 config.notices.push(
@@ -361,13 +346,7 @@ impl State {
 
     /// A limit: in-flight and queued messages and bytes, packet and message sizes,
     /// keep-alive, topic aliases, the `$SYS` interval.
-    /// `Ok(false)` when `name` is not one of them.
-    fn limit_option(
-        &mut self,
-        config: &mut Config,
-        name: &str,
-        value: &str,
-    ) -> Result<bool, String> {
+    fn limit_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
         match name {
             "max_topic_alias" => {
                 let alias = u16::try_from(int_value(name, value)?)
@@ -436,13 +415,7 @@ impl State {
 
     /// Persistence and what is kept: the file, autosave, expiry of persistent clients,
     /// retained messages, QoS upgrades.
-    /// `Ok(false)` when `name` is not one of them.
-    fn persistence_option(
-        &mut self,
-        config: &mut Config,
-        name: &str,
-        value: &str,
-    ) -> Result<bool, String> {
+    fn persistence_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
         match name {
             "persistent_client_expiration" => {
                 let text = string_value(name, value)?;
@@ -472,8 +445,7 @@ impl State {
     }
 
     /// Logging and the pid file.
-    /// `Ok(false)` when `name` is not one of them.
-    fn log_option(&mut self, config: &mut Config, name: &str, value: &str) -> Result<bool, String> {
+    fn log_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
         match name {
             "log_timestamp" => config.log_timestamp = bool_value(name, value)?,
             "log_timestamp_format" => {
