@@ -52,7 +52,7 @@
 //! shutdown, on SIGUSR1 and every `autosave_interval` ([`Broker::changes`] counts changes for
 //! `autosave_on_changes`). Nothing is recorded per message, so persistence costs nothing
 //! between saves.
-
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod access;
