@@ -4,6 +4,7 @@
 //! every wait. The binaries under test are the workspace's own, built by `cargo test
 //! --workspace`; Debian's Mosquitto tools and paho-mqtt are the reference they are checked
 //! against (`scripts/install-test-deps.sh` installs them).
+#![forbid(unsafe_code)]
 
 mod auth;
 mod broker_auth;

@@ -3,6 +3,7 @@
 //! - `cargo xtask ci` — fmt check, clippy (warnings denied), every test, docs (warnings denied).
 //! - `cargo xtask fuzz --seconds N` — the mqtt-codec decode fuzzer (`fuzz.rs`).
 //! - `cargo xtask bench [--quick]` — culex against Mosquitto, side by side (`bench.rs`).
+#![forbid(unsafe_code)]
 
 mod bench;
 mod fuzz;

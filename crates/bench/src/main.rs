@@ -9,6 +9,7 @@
 //! - `idle`: idle connections (memory, connect rate); `tools`: `*_pub` wall time;
 //!   `sink`: the trivial target that measures the generator itself.
 //! - `procfs`, `stats`, `results`, `report`, `svg`, `machine`: measuring and presenting.
+#![forbid(unsafe_code)]
 
 mod accounting;
 mod idle;

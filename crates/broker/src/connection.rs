@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::task::{Context, Poll};
 
 use bytes::{Buf as _, Bytes, BytesMut};
+use culex_compat::strerror;
 use mqtt_codec::{DecodeError, Packet, ProtocolVersion};
 use mqtt_core::{CloseCause, ConnId, PeerInfo};
 use tokio::io::{AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
@@ -22,7 +23,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch};
 
 use crate::event::Event;
-use crate::log::{Logger, io_error_text};
+use crate::log::Logger;
 use crate::outbox::{OutboxReceiver, outbox};
 use crate::transport::Transport;
 
@@ -192,7 +193,7 @@ impl<S: Transport> Connection<S> {
                         }
                         Err(_) if !self.reading => (None, false),
                         Err(err) => {
-                            let cause = CloseCause::Io(io_error_text(&err));
+                            let cause = CloseCause::Io(strerror(&err));
                             (self.send(vec![Event::Closed { conn: self.conn, cause }]), false)
                         }
                     }
@@ -217,9 +218,7 @@ impl<S: Transport> Connection<S> {
         let mut events = Vec::with_capacity(1);
         match read {
             Ok(0) => events.push(Event::Closed { conn, cause: CloseCause::PeerClosed }),
-            Err(err) => {
-                events.push(Event::Closed { conn, cause: CloseCause::Io(io_error_text(&err)) })
-            }
+            Err(err) => events.push(Event::Closed { conn, cause: CloseCause::Io(strerror(&err)) }),
             Ok(_) => loop {
                 let before = self.input.len();
                 let (packets, error) =

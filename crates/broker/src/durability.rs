@@ -13,6 +13,10 @@ use mqtt_core::{ConnId, ConnMap, acknowledges_durable_state};
 
 /// A packet or a close that must wait for the journal.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every held item is a packet; boxing it would allocate per packet"
+)]
 pub(crate) enum Held {
     /// Send this packet.
     Send(Packet),
@@ -30,11 +34,11 @@ pub(crate) trait JournalSink {
 
 impl JournalSink for culex_store::Writer {
     fn records(&mut self, bytes: Vec<u8>, upto: u64) {
-        culex_store::Writer::records(self, bytes, upto);
+        Self::records(self, bytes, upto);
     }
 
     fn checkpoint(&mut self, snapshot: Snapshot, upto: u64) {
-        culex_store::Writer::checkpoint(self, snapshot, upto);
+        Self::checkpoint(self, snapshot, upto);
     }
 }
 

@@ -38,6 +38,7 @@ mod event;
 mod headers;
 pub mod listener;
 pub mod log;
+mod os;
 mod outbox;
 pub mod persist;
 pub mod security;

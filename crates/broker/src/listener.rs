@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use culex_compat::strerror;
 use mqtt_core::{ConnId, PeerInfo};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
@@ -15,7 +16,8 @@ use tokio::sync::watch;
 use crate::config::{ListenSpec, ListenerConfig, SocketDomain};
 use crate::connection::{self, Connection, ConnectionSlot, Shared};
 use crate::log;
-use crate::log::{Logger, io_error_text};
+use crate::log::Logger;
+use crate::os::{self, InterfaceAddress};
 use crate::trace;
 use crate::transport::tls::TlsError;
 use crate::transport::{Upgraded, Upgrades};
@@ -107,12 +109,7 @@ async fn accept_loop(
         let (stream, addr) = match accepted {
             Ok(accepted) => accepted,
             Err(err) => {
-                log!(
-                    shared.logger,
-                    ERROR,
-                    "Error: accepting a connection: {}",
-                    io_error_text(&err)
-                );
+                log!(shared.logger, ERROR, "Error: accepting a connection: {}", strerror(&err));
                 // Out of file descriptors and similar: back off instead of spinning.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
@@ -225,7 +222,7 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, OpenErr
         let addr = match &spec.settings.bind_interface {
             Some(interface) => {
                 let host = spec.host.as_deref();
-                match on_interface(interface, &[addr], host, interface_addresses) {
+                match on_interface(interface, &[addr], host, os::interface_addresses) {
                     Ok(found) => found.first().copied().unwrap_or(addr),
                     Err(line) => {
                         log!(logger, ERROR, "{line}");
@@ -248,7 +245,7 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, OpenErr
         match bound {
             Ok(socket) => sockets.push(socket),
             Err(err) => {
-                log!(logger, ERROR, "Error: {}", io_error_text(&err));
+                log!(logger, ERROR, "Error: {}", strerror(&err));
                 if spec.port < 1024 && err.kind() == std::io::ErrorKind::PermissionDenied {
                     log!(
                         logger,
@@ -288,9 +285,6 @@ pub enum OpenError {
     Interface(String),
 }
 
-/// One address of a network interface: `(name, address, IPv6 scope id)`.
-type InterfaceAddress = (String, IpAddr, u32);
-
 /// `bind_interface`: each address replaced by `interface`'s first address of its family, as
 /// Mosquitto 2.0 does. With a bind address (`host`), the interface's address must be it.
 /// `list` lists the machine's interface addresses.
@@ -300,7 +294,7 @@ fn on_interface(
     host: Option<&str>,
     list: fn() -> std::io::Result<Vec<InterfaceAddress>>,
 ) -> Result<Vec<SocketAddr>, String> {
-    let known = list().map_err(|err| format!("Error: {}", io_error_text(&err)))?;
+    let known = list().map_err(|err| format!("Error: {}", strerror(&err)))?;
     addresses
         .iter()
         .map(|addr| {
@@ -325,47 +319,6 @@ fn on_interface(
             })
         })
         .collect()
-}
-
-/// The machine's interface addresses (IPv4 and IPv6), from getifaddrs(3).
-#[expect(unsafe_code, reason = "getifaddrs(3) has no safe wrapper in std")]
-fn interface_addresses() -> std::io::Result<Vec<InterfaceAddress>> {
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list that stays valid until freeifaddrs.
-    if unsafe { libc::getifaddrs(&raw mut head) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let mut found = Vec::new();
-    let mut cursor = head;
-    while !cursor.is_null() {
-        // SAFETY: `cursor` is a node of the list, which is freed only after the loop; its
-        // name is a NUL-terminated string, and its address (when not null) is a sockaddr
-        // whose family says which larger struct it is.
-        unsafe {
-            let entry = &*cursor;
-            cursor = entry.ifa_next;
-            if entry.ifa_addr.is_null() {
-                continue;
-            }
-            let name = std::ffi::CStr::from_ptr(entry.ifa_name).to_string_lossy().into_owned();
-            match i32::from((*entry.ifa_addr).sa_family) {
-                libc::AF_INET => {
-                    let v4 = &*entry.ifa_addr.cast::<libc::sockaddr_in>();
-                    let ip = Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
-                    found.push((name, IpAddr::V4(ip), 0));
-                }
-                libc::AF_INET6 => {
-                    let v6 = &*entry.ifa_addr.cast::<libc::sockaddr_in6>();
-                    let ip = Ipv6Addr::from(v6.sin6_addr.s6_addr);
-                    found.push((name, IpAddr::V6(ip), v6.sin6_scope_id));
-                }
-                _ => {}
-            }
-        }
-    }
-    // SAFETY: `head` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
-    Ok(found)
 }
 
 /// Binds a non-blocking listening socket with SO_REUSEADDR; IPv6 sockets are IPv6-only so that
@@ -431,6 +384,6 @@ mod tests {
             on_interface("lo", &local, Some("127.0.0.1"), fake_interfaces),
             Ok(local.to_vec())
         );
-        assert!(interface_addresses().unwrap().iter().any(|(_, ip, _)| ip.is_loopback()));
+        assert!(os::interface_addresses().unwrap().iter().any(|(_, ip, _)| ip.is_loopback()));
     }
 }

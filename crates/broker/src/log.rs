@@ -1,8 +1,7 @@
 //! Mosquitto's log lines: `<epoch seconds>: <text>` on stderr (or the `log_dest`
 //! destinations), filtered by `log_type` (`-v` = all), with `log_timestamp` and
 //! `connection_messages` honoured; `log_timestamp_format` replaces the seconds with C's
-//! `strftime` in local time, as Mosquitto does. Also the text of an OS error as strerror
-//! prints it (`io_error_text`), which lines about sockets and files quote.
+//! `strftime` in local time, as Mosquitto does.
 //!
 //! The [`Logger`] is shared (`Arc`) by the listener, connection tasks and the driver; its
 //! settings are atomics so that SIGHUP can change them while everything runs.
@@ -156,33 +155,12 @@ pub fn format_line(timestamp: Option<u64>, text: fmt::Arguments<'_>) -> String {
     }
 }
 
-/// The current local time through C's `strftime(format)`, as Mosquitto prints it: the libc
-/// call rather than a Rust crate so that every conversion, the locale and `TZ` behave exactly
-/// as in Mosquitto. An empty or over-long (4 KiB) result gives an empty timestamp.
-#[expect(unsafe_code, reason = "localtime_r(3) and strftime(3) have no safe wrappers")]
+/// The current local time through C's `strftime(format)`, as Mosquitto prints it (see
+/// [`culex_compat::time`] for why the libc call). An empty or over-long (4 KiB) result gives
+/// an empty timestamp.
 fn strftime_now(format: &CStr) -> String {
-    let mut buffer = [0u8; 4096];
-    // SAFETY: `time` accepts a null pointer; `tm` is a plain C struct for which all zeroes is a
-    // valid value and that `localtime_r` fills; `strftime` writes at most `buffer.len()` bytes
-    // into `buffer` and reads the NUL-terminated `format`.
-    let written = unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&now, &mut tm).is_null() {
-            return String::new();
-        }
-        libc::strftime(buffer.as_mut_ptr().cast(), buffer.len(), format.as_ptr(), &tm)
-    };
-    String::from_utf8_lossy(&buffer[..written]).into_owned()
-}
-
-/// The OS error text without Rust's ` (os error N)` suffix, as strerror prints it.
-pub(crate) fn io_error_text(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    match text.find(" (os error") {
-        Some(end) => text[..end].to_owned(),
-        None => text,
-    }
+    let now = i64::try_from(epoch_seconds()).unwrap_or(i64::MAX);
+    String::from_utf8_lossy(&culex_compat::time::strftime_local(now, format)).into_owned()
 }
 
 fn epoch_seconds() -> u64 {
@@ -233,11 +211,5 @@ mod tests {
         config.log_types = Some(LogTypes::NONE);
         logger.reconfigure(&config, false);
         assert!(!logger.enabled(LogTypes::ERROR));
-    }
-
-    #[test]
-    fn os_errors_print_like_strerror() {
-        let err = std::io::Error::from_raw_os_error(libc::EADDRINUSE);
-        assert_eq!(io_error_text(&err), "Address already in use");
     }
 }

@@ -3,7 +3,8 @@
 //! pays for taking the snapshot (a copy of its maps; payloads are shared).
 //!
 //! A save writes `<path>.new` (mode 0600), fsyncs it, renames it over `<path>` and fsyncs the
-//! directory, so a crash leaves either the old file or the new one. A failed save is logged
+//! directory ([`culex_compat::file::replace`]), so a crash leaves either the old file or the
+//! new one. A failed save is logged
 //! and leaves the old file as it was; the broker keeps running. A file in Mosquitto's format
 //! is never overwritten: it is imported once into `<path>.culex` (`persist/import.rs`).
 
@@ -11,19 +12,20 @@ mod import;
 
 pub(crate) mod journal;
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read as _, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::fs::File;
+use std::io::Read as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use culex_compat::file::{self, Step};
+use culex_compat::strerror;
 use mqtt_core::snapshot::mosquitto::ImportError;
 use mqtt_core::snapshot::{self, FormatError, MOSQUITTO_MAGIC, Snapshot};
 use tokio::sync::Notify;
 
 use crate::config::{Config, PersistenceSettings};
 use crate::log;
-use crate::log::{Logger, io_error_text};
+use crate::log::Logger;
 
 /// The persistence settings of `config` (`None` when persistence is off), with the file
 /// culex reads and writes: `<file>.culex` when the configured file is Mosquitto's (see
@@ -95,7 +97,7 @@ pub fn load(config: &Config, logger: &Logger) -> Result<Option<Snapshot>, LoadEr
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(LoadError::Read { path, reason: io_error_text(&err) }),
+        Err(err) => return Err(LoadError::Read { path, reason: strerror(&err) }),
     };
     match snapshot::decode(&bytes) {
         Ok(snapshot) => Ok(Some(snapshot)),
@@ -131,26 +133,12 @@ fn save(path: &str, snapshot: &Snapshot) -> Result<(), SaveError> {
     }
     let new_path = format!("{path}.new");
     let _ = std::fs::remove_file(&new_path);
-    let io =
-        |err: std::io::Error| SaveError::Io { path: path.to_owned(), reason: io_error_text(&err) };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&new_path)
-        .map_err(|_| SaveError::Open { new_path: new_path.clone() })?;
-    let written = file.write_all(&bytes).and_then(|()| file.sync_all());
-    drop(file);
-    if let Err(err) = written.and_then(|()| std::fs::rename(&new_path, path)) {
-        let _ = std::fs::remove_file(&new_path);
-        return Err(io(err));
-    }
-    // The rename is durable once the directory is.
-    let dir = match Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    File::open(dir).and_then(|dir| dir.sync_all()).map_err(io)
+    file::replace(Path::new(path), Path::new(&new_path), &bytes, None).map_err(|err| {
+        match err.step {
+            Step::Create => SaveError::Open { new_path },
+            _ => SaveError::Io { path: path.to_owned(), reason: strerror(&err.io) },
+        }
+    })
 }
 
 /// Whether `path` holds a file in Mosquitto's format.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use culex_compat::strerror;
 use mqtt_core::PeerInfo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -18,7 +19,7 @@ use tokio::sync::watch;
 
 use crate::config::{ListenerConfig, Protocol};
 use crate::log;
-use crate::log::{Logger, io_error_text};
+use crate::log::Logger;
 use tls::{TlsError, TlsListener};
 
 /// A byte stream a connection task can serve.
@@ -103,7 +104,7 @@ impl Upgrades {
         match outcome {
             Ok(Ok(stream)) => Some(stream),
             Ok(Err(err)) => {
-                let reason = io_error_text(&err);
+                let reason = strerror(&err);
                 log!(logger, NOTICE, "Client connection from {address} failed: {reason}.");
                 None
             }

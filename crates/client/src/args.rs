@@ -13,6 +13,8 @@ mod url;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
+use culex_compat::number;
+
 pub use properties::{PropertyCommand, PropertyId, PropertyValue, RawProperties};
 pub use proxy::ProxyUrl;
 
@@ -249,51 +251,19 @@ pub enum Parsed {
     Version,
 }
 
-/// C's `atoi`/`atol`: optional blanks and sign, then digits; anything else ends the number and
-/// no digits at all gives 0. Saturates instead of overflowing.
+/// C's `atol` of an argument ([`culex_compat::number::atol`]).
 pub fn atol(text: &OsStr) -> i64 {
-    let bytes = text.as_bytes();
-    let mut rest =
-        bytes.iter().skip_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c));
-    let mut negative = false;
-    let mut value: i64 = 0;
-    let mut peek = rest.clone();
-    match peek.next() {
-        Some(b'-') => {
-            negative = true;
-            rest = peek;
-        }
-        Some(b'+') => rest = peek,
-        _ => {}
-    }
-    for &b in rest {
-        if !b.is_ascii_digit() {
-            break;
-        }
-        value = value.saturating_mul(10).saturating_add(i64::from(b - b'0'));
-    }
-    if negative { -value } else { value }
+    number::atol(text.as_bytes())
 }
 
-/// `atoi` truncated to `i32` like C's (values past `i32` saturate).
+/// C's `atoi` of an argument ([`culex_compat::number::atoi`]): values past `i32` saturate.
 pub fn atoi(text: &OsStr) -> i32 {
-    i32::try_from(atol(text)).unwrap_or(if atol(text) < 0 { i32::MIN } else { i32::MAX })
+    number::atoi(text.as_bytes())
 }
 
-/// C's `atof`: the longest leading decimal number (after blanks), else 0.
+/// C's `atof` of an argument ([`culex_compat::number::atof`]).
 pub fn atof(text: &OsStr) -> f64 {
-    let text = lossy(text);
-    let text = text.trim_start();
-    (0..=text.len())
-        .rev()
-        .filter(|&len| text.is_char_boundary(len))
-        .find_map(|len| {
-            let candidate = &text[..len];
-            // Rust also reads "inf", "nan" and "infinity"; atof does too, but keep to digits.
-            let numeric = candidate.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
-            if numeric { candidate.parse::<f64>().ok() } else { None }
-        })
-        .unwrap_or(0.0)
+    number::atof(text.as_bytes())
 }
 
 /// The value of `-q` (both tools' own option, read the same way): `atoi`, then 0, 1 or 2.
@@ -354,50 +324,22 @@ fn parse_session_expiry(value: &OsStr) -> Result<u32, ArgError> {
     if value.as_bytes() == "∞".as_bytes() {
         return Ok(u32::MAX);
     }
-    let number = strtol_base0(value.as_bytes())
+    let seconds = number::strtol_whole(value.as_bytes())
         .ok_or_else(|| ArgError::usage("Error: session-expiry-interval not a number.\n\n"))?;
-    if number == -1 {
+    if seconds == -1 {
         Ok(u32::MAX)
     } else {
-        u32::try_from(number)
+        u32::try_from(seconds)
             .map_err(|_| ArgError::usage("Error: session-expiry-interval out of range.\n\n"))
     }
 }
 
-/// C's `strtol` with base 0, requiring the whole string to be consumed.
-fn strtol_base0(bytes: &[u8]) -> Option<i64> {
-    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
-    let mut rest = &bytes[start..];
-    let negative = match rest.first() {
-        Some(b'-') => {
-            rest = &rest[1..];
-            true
-        }
-        Some(b'+') => {
-            rest = &rest[1..];
-            false
-        }
-        _ => false,
-    };
-    let (radix, digits) = if (rest.starts_with(b"0x") || rest.starts_with(b"0X"))
-        && rest.get(2).is_some_and(u8::is_ascii_hexdigit)
-    {
-        (16, &rest[2..])
-    } else if rest.starts_with(b"0") {
-        (8, rest)
-    } else {
-        (10, rest)
-    };
-    if digits.is_empty() {
-        return None;
-    }
-    let mut value: i64 = 0;
-    for &b in digits {
-        let digit = char::from(b).to_digit(radix)?;
-        value = value.saturating_mul(i64::from(radix)).saturating_add(i64::from(digit));
-    }
-    Some(if negative { -value } else { value })
-}
+/// What one group of options in [`ConnectArgs::parse_option`] made of an option:
+/// `Ok(None)` when the option is not one of the group's.
+type Claimed = Result<Option<Parsed>, ArgError>;
+
+/// One group of options in [`ConnectArgs::parse_option`].
+type OptionGroup = fn(&mut ConnectArgs, &str, &mut ArgCursor<'_>) -> Claimed;
 
 impl ConnectArgs {
     /// Parses one shared option `option` (already taken from `cursor`), consuming its values.
@@ -410,19 +352,79 @@ impl ConnectArgs {
         cursor: &mut ArgCursor<'_>,
     ) -> Result<Parsed, ArgError> {
         let Some(option) = option.to_str() else { return Ok(Parsed::NotShared) };
+        let groups: [OptionGroup; 5] = [
+            Self::connection_option,
+            Self::session_option,
+            Self::tls_option,
+            Self::will_option,
+            Self::tool_option,
+        ];
+        for group in groups {
+            if let Some(parsed) = group(self, option, cursor)? {
+                return Ok(parsed);
+            }
+        }
+        Ok(Parsed::NotShared)
+    }
+
+    /// Where to connect: bind address, host and port, Unix socket, `-L` URL, proxy.
+    fn connection_option(&mut self, option: &str, cursor: &mut ArgCursor<'_>) -> Claimed {
         match option {
             "-A" => self.bind_address = Some(lossy(cursor.value("-A", "address")?)),
-            "--cafile" => self.tls.cafile = Some(lossy(cursor.value("--cafile", "file")?)),
-            "--capath" => self.tls.capath = Some(lossy(cursor.value("--capath", "directory")?)),
-            "--cert" => self.tls.cert = Some(lossy(cursor.value("--cert", "file")?)),
-            "--ciphers" => self.tls.ciphers = Some(lossy(cursor.value("--ciphers", "ciphers")?)),
-            "-c" | "--disable-clean-session" => self.clean_session = false,
-            "-d" | "--debug" => self.debug = true,
-            "-D" | "--property" => {
-                self.properties.parse(cursor)?;
-                self.protocol = Protocol::V5;
-            }
             "-h" | "--host" => self.host = Some(lossy(cursor.value("-h", "host")?)),
+            "-p" | "--port" => {
+                let port = atoi(cursor.value("-p", "port")?);
+                if !(0..=65535).contains(&port) {
+                    return Err(ArgError::usage(format!("Error: Invalid port given: {port}\n")));
+                }
+                self.port = Some(port);
+            }
+            "--unix" => {
+                // Like Mosquitto, a Unix socket is "host = path, port = 0"; a later -h or -p
+                // changes that again.
+                self.host = Some(lossy(cursor.value("--unix", "socket path")?));
+                self.port = Some(0);
+            }
+            "-L" | "--url" => {
+                let parsed = url::parse(cursor.value("-L", "URL")?)?;
+                self.host = Some(parsed.host);
+                self.port = Some(parsed.port);
+                if parsed.tls {
+                    self.tls.use_os_certs = true;
+                }
+                if let Some(username) = parsed.username {
+                    self.username = Some(username);
+                }
+                if let Some(password) = parsed.password {
+                    self.password = Some(password.into_bytes());
+                }
+                return Ok(Some(Parsed::UrlTopic(parsed.topic)));
+            }
+            "--proxy" => {
+                self.proxy = Some(ProxyUrl::parse(&lossy(cursor.value("--proxy", "proxy url")?))?);
+            }
+            _ => return Ok(None),
+        }
+        Ok(Some(Parsed::Done))
+    }
+
+    /// The session: protocol version, client id, keep-alive, clean session and expiry,
+    /// credentials, in-flight window, Nagle.
+    fn session_option(&mut self, option: &str, cursor: &mut ArgCursor<'_>) -> Claimed {
+        match option {
+            "-V" | "--protocol-version" => {
+                let value = cursor.value("--protocol-version", "version")?;
+                self.protocol = match value.as_bytes() {
+                    b"mqttv31" | b"31" => Protocol::V31,
+                    b"mqttv311" | b"311" => Protocol::V311,
+                    b"mqttv5" | b"5" => Protocol::V5,
+                    _ => {
+                        return Err(ArgError::usage(
+                            "Error: Invalid protocol version argument given.\n\n",
+                        ));
+                    }
+                };
+            }
             "-i" | "--id" => {
                 if self.id_prefix.is_some() {
                     return Err(ArgError::usage(
@@ -439,7 +441,6 @@ impl ConnectArgs {
                 }
                 self.id_prefix = Some(lossy(cursor.value("-I", "id prefix")?));
             }
-            "--insecure" => self.tls.insecure = true,
             "-k" | "--keepalive" => {
                 let value = atoi(cursor.value("-k", "keepalive")?);
                 self.keepalive = u16::try_from(value).ok().filter(|k| *k >= 5).ok_or_else(|| {
@@ -448,22 +449,14 @@ impl ConnectArgs {
                     )
                 })?;
             }
-            "--key" => self.tls.key = Some(lossy(cursor.value("--key", "file")?)),
-            "--keyform" => self.tls.keyform = Some(lossy(cursor.value("--keyform", "keyform")?)),
-            "-L" | "--url" => {
-                let parsed = url::parse(cursor.value("-L", "URL")?)?;
-                self.host = Some(parsed.host);
-                self.port = Some(parsed.port);
-                if parsed.tls {
-                    self.tls.use_os_certs = true;
-                }
-                if let Some(username) = parsed.username {
-                    self.username = Some(username);
-                }
-                if let Some(password) = parsed.password {
-                    self.password = Some(password.into_bytes());
-                }
-                return Ok(Parsed::UrlTopic(parsed.topic));
+            "-c" | "--disable-clean-session" => self.clean_session = false,
+            "-x" => {
+                let value = cursor.value("-x", "session expiry interval")?;
+                self.session_expiry = Some(parse_session_expiry(value)?);
+            }
+            "-u" | "--username" => self.username = Some(lossy(cursor.value("-u", "username")?)),
+            "-P" | "--pw" => {
+                self.password = Some(cursor.value("-P", "password")?.as_bytes().to_vec());
             }
             "-M" => {
                 let value = atoi(cursor.value_or(|| {
@@ -478,24 +471,25 @@ impl ConnectArgs {
                 };
             }
             "--nodelay" => self.nodelay = true,
-            "-p" | "--port" => {
-                let port = atoi(cursor.value("-p", "port")?);
-                if !(0..=65535).contains(&port) {
-                    return Err(ArgError::usage(format!("Error: Invalid port given: {port}\n")));
-                }
-                self.port = Some(port);
-            }
-            "-P" | "--pw" => {
-                self.password = Some(cursor.value("-P", "password")?.as_bytes().to_vec());
-            }
-            "--proxy" => {
-                self.proxy = Some(ProxyUrl::parse(&lossy(cursor.value("--proxy", "proxy url")?))?);
-            }
+            _ => return Ok(None),
+        }
+        Ok(Some(Parsed::Done))
+    }
+
+    /// A TLS option (`--cafile`, `--cert`, `--psk`, `--tls-*` …).
+    fn tls_option(&mut self, option: &str, cursor: &mut ArgCursor<'_>) -> Claimed {
+        match option {
+            "--cafile" => self.tls.cafile = Some(lossy(cursor.value("--cafile", "file")?)),
+            "--capath" => self.tls.capath = Some(lossy(cursor.value("--capath", "directory")?)),
+            "--cert" => self.tls.cert = Some(lossy(cursor.value("--cert", "file")?)),
+            "--ciphers" => self.tls.ciphers = Some(lossy(cursor.value("--ciphers", "ciphers")?)),
+            "--insecure" => self.tls.insecure = true,
+            "--key" => self.tls.key = Some(lossy(cursor.value("--key", "file")?)),
+            "--keyform" => self.tls.keyform = Some(lossy(cursor.value("--keyform", "keyform")?)),
             "--psk" => self.tls.psk = Some(lossy(cursor.value("--psk", "key")?)),
             "--psk-identity" => {
                 self.tls.psk_identity = Some(lossy(cursor.value("--psk-identity", "identity")?));
             }
-            "--quiet" => self.quiet = true,
             "--tls-alpn" => self.tls.alpn = Some(lossy(cursor.value("--tls-alpn", "protocol")?)),
             "--tls-engine" => {
                 self.tls.engine = Some(lossy(cursor.value("--tls-engine", "engine_id")?));
@@ -508,26 +502,14 @@ impl ConnectArgs {
             "--tls-version" => {
                 self.tls.version = Some(lossy(cursor.value("--tls-version", "version")?));
             }
-            "-u" | "--username" => self.username = Some(lossy(cursor.value("-u", "username")?)),
-            "--unix" => {
-                // Like Mosquitto, a Unix socket is "host = path, port = 0"; a later -h or -p
-                // changes that again.
-                self.host = Some(lossy(cursor.value("--unix", "socket path")?));
-                self.port = Some(0);
-            }
-            "-V" | "--protocol-version" => {
-                let value = cursor.value("--protocol-version", "version")?;
-                self.protocol = match value.as_bytes() {
-                    b"mqttv31" | b"31" => Protocol::V31,
-                    b"mqttv311" | b"311" => Protocol::V311,
-                    b"mqttv5" | b"5" => Protocol::V5,
-                    _ => {
-                        return Err(ArgError::usage(
-                            "Error: Invalid protocol version argument given.\n\n",
-                        ));
-                    }
-                };
-            }
+            _ => return Ok(None),
+        }
+        Ok(Some(Parsed::Done))
+    }
+
+    /// A `--will-*` option.
+    fn will_option(&mut self, option: &str, cursor: &mut ArgCursor<'_>) -> Claimed {
+        match option {
             "--will-payload" => {
                 let value = cursor.value("--will-payload", "will payload")?;
                 self.will.payload = Some(value.as_bytes().to_vec());
@@ -555,15 +537,25 @@ impl ConnectArgs {
                 }
                 self.will.topic = Some(topic.to_owned());
             }
-            "-x" => {
-                let value = cursor.value("-x", "session expiry interval")?;
-                self.session_expiry = Some(parse_session_expiry(value)?);
-            }
-            "--help" => return Ok(Parsed::Help),
-            "--version" => return Ok(Parsed::Version),
-            _ => return Ok(Parsed::NotShared),
+            _ => return Ok(None),
         }
-        Ok(Parsed::Done)
+        Ok(Some(Parsed::Done))
+    }
+
+    /// The rest: `-d`, `--quiet`, `-D` properties, `--help`, `--version`.
+    fn tool_option(&mut self, option: &str, cursor: &mut ArgCursor<'_>) -> Claimed {
+        match option {
+            "-d" | "--debug" => self.debug = true,
+            "--quiet" => self.quiet = true,
+            "-D" | "--property" => {
+                self.properties.parse(cursor)?;
+                self.protocol = Protocol::V5;
+            }
+            "--help" => return Ok(Some(Parsed::Help)),
+            "--version" => return Ok(Some(Parsed::Version)),
+            _ => return Ok(None),
+        }
+        Ok(Some(Parsed::Done))
     }
 
     /// The checks Mosquitto runs after every source has been parsed, in its order. On success
@@ -680,6 +672,21 @@ mod tests {
         ] {
             assert!(!is_valid_mqtt_utf8(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn each_option_group_knows_only_its_own_options() {
+        let argv = args(&["host", "1"]);
+        let mut cursor = ArgCursor::new(&argv);
+        let mut parsed = ConnectArgs::default();
+        assert_eq!(parsed.tls_option("-h", &mut cursor), Ok(None));
+        assert_eq!(parsed.session_option("-h", &mut cursor), Ok(None));
+        assert_eq!(parsed.connection_option("-h", &mut cursor), Ok(Some(Parsed::Done)));
+        assert_eq!(parsed.host.as_deref(), Some("host"));
+        assert_eq!(parsed.will_option("--will-qos", &mut cursor), Ok(Some(Parsed::Done)));
+        assert_eq!(parsed.will.qos, 1);
+        assert_eq!(parsed.tool_option("--help", &mut cursor), Ok(Some(Parsed::Help)));
+        assert_eq!(parsed.tool_option("--will-qos", &mut cursor), Ok(None));
     }
 
     #[test]

@@ -3,20 +3,10 @@
 
 use std::io;
 
+use culex_compat::strerror;
+
 use crate::text::{MosqError, connack_refusal};
 use crate::tls::TlsSetupError;
-
-/// `strerror(errno)` text for an I/O error, without Rust's ` (os error N)` suffix.
-pub fn strerror(err: &io::Error) -> String {
-    let text = match err.raw_os_error() {
-        Some(code) => io::Error::from_raw_os_error(code).to_string(),
-        None => err.to_string(),
-    };
-    match text.rfind(" (os error ") {
-        Some(index) => text[..index].to_owned(),
-        None => text,
-    }
-}
 
 /// Why connecting failed.
 #[derive(Debug, thiserror::Error)]

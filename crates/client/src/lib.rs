@@ -15,6 +15,7 @@
 //! - [`transport`], [`tls`]: TCP / Unix / SOCKS5 streams and rustls configuration.
 //! - [`debug`]: Mosquitto's `-d` lines; [`error`], [`text`]: how failures are reported.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod args;
 pub mod cli;

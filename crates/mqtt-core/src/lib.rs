@@ -53,7 +53,7 @@
 //! `autosave_on_changes`). Every message and delivery carries a durable id that the snapshot
 //! keeps, so that [`snapshot::journal`] records (one per change of durable state, replayed
 //! onto the snapshot at startup) can name what a checkpoint holds.
-
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod access;

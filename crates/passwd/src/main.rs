@@ -7,12 +7,15 @@
 
 mod args;
 mod edit;
+mod os;
 mod prompt;
 
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
+use culex_compat::file::Step;
+use culex_compat::strerror;
 use mqtt_core::auth::{HashAlgorithm, PasswordFile, PasswordHash};
 use rand::RngCore as _;
 
@@ -75,7 +78,7 @@ impl From<PromptError> for Failure {
                 Self::Silent(130)
             }
             PromptError::Io(error) => {
-                Self::new(format!("Error: Unable to read password. {}.", edit::describe(&error)))
+                Self::new(format!("Error: Unable to read password. {}.", strerror(&error)))
             }
         }
     }
@@ -83,9 +86,8 @@ impl From<PromptError> for Failure {
 
 fn run(raw_args: Vec<std::ffi::OsString>) -> Result<(), Failure> {
     let Command { file, algorithm, action } = args::parse(raw_args)?;
-    let path = edit::resolve(&file).map_err(|e| {
-        Failure::new(format!("Error reading password file: {}", edit::describe(&e)))
-    })?;
+    let path = edit::resolve(&file)
+        .map_err(|e| Failure::new(format!("Error reading password file: {}", strerror(&e))))?;
     match action {
         Action::Create { username, password } => {
             // Ask first, so that a typing mistake leaves no file behind.
@@ -135,7 +137,7 @@ fn load(path: &Path) -> Result<(PasswordFile, std::fs::Metadata), Failure> {
         Failure::new(format!(
             "Error: Unable to open password file {}. {}.",
             path.display(),
-            edit::describe(&e)
+            strerror(&e)
         ))
     })?;
     let text = String::from_utf8(existing.bytes).map_err(|e| {
@@ -175,21 +177,23 @@ fn save(
     previous: Option<&std::fs::Metadata>,
     creating: bool,
 ) -> Result<(), Failure> {
-    edit::write_atomically(path, passwords.to_string().as_bytes(), previous).map_err(|error| match error {
-        edit::WriteError::Create(e) if creating => Failure::new(format!(
-            "Error: Unable to open file {} for writing. {}.",
-            path.display(),
-            edit::describe(&e)
-        )),
-        edit::WriteError::Create(e) => Failure::new(format!(
-            "Error: Unable to create a temporary file next to {}. {}. The password file is unchanged.",
-            path.display(),
-            edit::describe(&e)
-        )),
-        edit::WriteError::Write(e) => Failure::new(format!(
-            "Error: Unable to write password file {}: {e:#}. The password file is unchanged.",
-            path.display()
-        )),
+    edit::write_atomically(path, passwords.to_string().as_bytes(), previous).map_err(|error| {
+        match error.step {
+            Step::Create if creating => Failure::new(format!(
+                "Error: Unable to open file {} for writing. {}.",
+                path.display(),
+                strerror(&error.io)
+            )),
+            Step::Create => Failure::new(format!(
+                "Error: Unable to create a temporary file next to {}. {}. The password file is unchanged.",
+                path.display(),
+                strerror(&error.io)
+            )),
+            _ => Failure::new(format!(
+                "Error: Unable to write password file {}: {error}. The password file is unchanged.",
+                path.display()
+            )),
+        }
     })
 }
 

@@ -5,6 +5,8 @@ use std::io::{self, BufRead, IsTerminal as _, Write};
 
 use mqtt_core::auth::MAX_FIELD_LEN;
 
+use crate::os;
+
 /// Why no password came out of the prompts.
 #[derive(Debug)]
 pub(crate) enum PromptError {
@@ -86,36 +88,11 @@ impl AnswerReader {
 fn read_from_terminal() -> Result<Vec<u8>, PromptError> {
     let config =
         rpassword::ConfigBuilder::new().input_file_path("/dev/stdin").output_discard().build();
-    let _ignore = SigintIgnored::new();
+    let _ignore = os::SigintIgnored::new();
     match rpassword::read_password_with_config(config) {
         Ok(answer) => Ok(answer.into_bytes()),
         Err(error) if error.kind() == io::ErrorKind::Interrupted => Err(PromptError::Interrupted),
         Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => Ok(Vec::new()),
         Err(error) => Err(PromptError::Io(error)),
-    }
-}
-
-/// Ignores SIGINT while it lives, then restores the previous disposition.
-struct SigintIgnored {
-    previous: libc::sighandler_t,
-}
-
-impl SigintIgnored {
-    #[expect(unsafe_code, reason = "std has no API to change a signal's disposition")]
-    fn new() -> Self {
-        // SAFETY: `signal` with SIG_IGN installs no handler code; it only changes the
-        // disposition of SIGINT for this single-threaded program.
-        let previous = unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
-        Self { previous }
-    }
-}
-
-impl Drop for SigintIgnored {
-    #[expect(unsafe_code, reason = "std has no API to change a signal's disposition")]
-    fn drop(&mut self) {
-        if self.previous != libc::SIG_ERR {
-            // SAFETY: restores the disposition `signal` returned earlier (SIG_DFL in practice).
-            unsafe { libc::signal(libc::SIGINT, self.previous) };
-        }
     }
 }

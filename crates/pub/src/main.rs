@@ -5,6 +5,7 @@
 //! - `cli`: options (options file, then argv) and Mosquitto's checks.
 //! - `help`: `--help` and `--version` texts.
 //! - `publish`: loading the payload, connecting, publishing, disconnecting.
+#![forbid(unsafe_code)]
 
 mod cli;
 mod help;

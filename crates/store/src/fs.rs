@@ -150,17 +150,11 @@ impl FileSystem for DiskDir {
     }
 
     fn replace(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
-        let path = self.path(name);
-        let new = self.path(&format!("{name}.new"));
-        let _ = std::fs::remove_file(&new);
-        let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&new)?;
-        let written = file.write_all(bytes).and_then(|()| file.sync_all());
-        drop(file);
-        if let Err(err) = written.and_then(|()| std::fs::rename(&new, &path)) {
-            let _ = std::fs::remove_file(&new);
-            return Err(err);
-        }
-        self.sync_dir()
+        let temp = self.path(&format!("{name}.new"));
+        // A leftover from a crash in the middle of an earlier replace.
+        let _ = std::fs::remove_file(&temp);
+        culex_compat::file::replace(&self.path(name), &temp, bytes, None)
+            .map_err(|err| io::Error::new(err.io.kind(), err.to_string()))
     }
 
     fn create_empty(&self, name: &str) -> io::Result<()> {

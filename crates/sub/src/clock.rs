@@ -1,10 +1,14 @@
 //! Local-time formatting for `-F`'s `@` specifiers, `%I`, `%U` and the JSON `tst` field.
 //!
-//! Mosquitto hands these to the C library's `strftime` on the local time, so we do too: every
-//! conversion character, the time zone (`TZ`) and the C locale then behave exactly as there,
-//! including unknown conversions that glibc copies through literally (`@q` prints `%q`).
+//! Mosquitto hands these to the C library's `strftime` on the local time, so we do too
+//! ([`culex_compat::time::strftime_local`]): every conversion character, the time zone (`TZ`)
+//! and the C locale then behave exactly as there, including unknown conversions that glibc
+//! copies through literally (`@q` prints `%q`).
 
+use std::ffi::CStr;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use culex_compat::time::strftime_local;
 
 /// One instant, taken once per received message and used for every time field in its output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,12 +36,15 @@ impl Timestamp {
 
     /// `strftime` of a single conversion character (`@Y` ⇒ `strftime("%Y")`) in local time.
     pub(crate) fn strftime_char(self, conversion: u8) -> Vec<u8> {
-        self.strftime(&[b'%', conversion, 0])
+        let format = [b'%', conversion, 0];
+        // A NUL conversion character ends the format early, as it would in C.
+        let format = CStr::from_bytes_until_nul(&format).unwrap_or(c"");
+        strftime_local(self.secs, format)
     }
 
     /// `%I`: `strftime("%FT%T%z")`, e.g. `2026-11-22T01:58:12+0000`.
     pub(crate) fn iso8601(self) -> Vec<u8> {
-        self.strftime(b"%FT%T%z\0")
+        strftime_local(self.secs, c"%FT%T%z")
     }
 
     /// `%U`: seconds, a point and nine digits of nanoseconds.
@@ -48,53 +55,21 @@ impl Timestamp {
     /// The JSON `tst` value as Mosquitto 2.0.11 writes it: local time with microseconds, then a
     /// literal `Z` and the numeric zone (`2026-11-22T01:58:12.817305Z+0000`).
     pub(crate) fn json_tst(self) -> Vec<u8> {
-        let mut text = self.strftime(b"%Y-%m-%dT%H:%M:%S\0");
+        let mut text = strftime_local(self.secs, c"%Y-%m-%dT%H:%M:%S");
         text.extend_from_slice(format!(".{:06}Z", self.nanos / 1000).as_bytes());
-        text.extend_from_slice(&self.strftime(b"%z\0"));
+        text.extend_from_slice(&strftime_local(self.secs, c"%z"));
         text
     }
-
-    /// Runs the C library's `strftime` with a NUL-terminated `format` on this local time.
-    fn strftime(self, format: &[u8]) -> Vec<u8> {
-        debug_assert_eq!(format.last(), Some(&0), "strftime formats are NUL-terminated");
-        let time = libc::time_t::try_from(self.secs).unwrap_or(libc::time_t::MAX);
-        let mut buffer = [0u8; 256];
-        let written = format_local_time(time, format, &mut buffer);
-        buffer[..written].to_vec()
-    }
-}
-
-/// Formats `time` as local time with `strftime`, returning the number of bytes written.
-#[expect(unsafe_code, reason = "localtime_r and strftime are C library calls")]
-fn format_local_time(time: libc::time_t, format: &[u8], buffer: &mut [u8]) -> usize {
-    if format.last() != Some(&0) {
-        return 0;
-    }
-    // SAFETY: `tm` is plain old data that localtime_r fully initialises when it returns
-    // non-null; we only read it in that case.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are valid for the duration of the call; localtime_r is the
-    // thread-safe variant and writes only into `tm`.
-    let converted = unsafe { libc::localtime_r(&time, &mut tm) };
-    if converted.is_null() {
-        return 0;
-    }
-    // SAFETY: `buffer` is writable for `buffer.len()` bytes, `format` is NUL-terminated
-    // (checked above) and `tm` was initialised by localtime_r.
-    unsafe { libc::strftime(buffer.as_mut_ptr().cast(), buffer.len(), format.as_ptr().cast(), &tm) }
 }
 
 #[cfg(test)]
 mod tests {
+    use culex_compat::testing::{child_zone, in_zone};
+
     use super::*;
 
     /// 2026-11-22T02:04:01.593903507 UTC.
     const SAMPLE: Timestamp = Timestamp { secs: 1_795_313_041, nanos: 593_903_507 };
-
-    /// Whether the local zone is UTC, for the assertions that spell out a wall-clock time.
-    fn local_zone_is_utc() -> bool {
-        SAMPLE.strftime_char(b'z') == b"+0000"
-    }
 
     #[test]
     fn zone_independent_conversions_go_through_strftime() {
@@ -107,11 +82,25 @@ mod tests {
 
     #[test]
     fn wall_clock_conversions_use_local_time() {
-        if !local_zone_is_utc() {
-            return;
+        for zone in ["UTC0", "IST-5:30"] {
+            in_zone(zone, "clock::tests::wall_clock_in_the_child_zone");
         }
+    }
+
+    #[test]
+    #[ignore = "run by wall_clock_conversions_use_local_time with TZ set"]
+    fn wall_clock_in_the_child_zone() {
+        let (hour, zone) = match child_zone().as_deref() {
+            Some("UTC0") => ("02", "+0000"),
+            Some("IST-5:30") => ("07", "+0530"),
+            _ => return,
+        };
+        let minute = if zone == "+0000" { "04" } else { "34" };
+        let time = format!("{hour}:{minute}:01");
         assert_eq!(SAMPLE.strftime_char(b'Y'), b"2026");
-        assert_eq!(SAMPLE.strftime_char(b'c'), b"Sun Nov 22 02:04:01 2026");
+        assert_eq!(SAMPLE.strftime_char(b'c'), format!("Sun Nov 22 {time} 2026").as_bytes());
+        assert_eq!(SAMPLE.iso8601(), format!("2026-11-22T{time}{zone}").as_bytes());
+        assert_eq!(SAMPLE.json_tst(), format!("2026-11-22T{time}.593903Z{zone}").as_bytes());
     }
 
     #[test]
@@ -120,11 +109,6 @@ mod tests {
         assert_eq!(iso.len(), "2026-11-22T02:04:01+0000".len());
         let tst = SAMPLE.json_tst();
         assert!(tst.windows(8).any(|w| w == b".593903Z"), "{}", String::from_utf8_lossy(&tst));
-        if !local_zone_is_utc() {
-            return;
-        }
-        assert_eq!(SAMPLE.iso8601(), b"2026-11-22T02:04:01+0000");
-        assert_eq!(SAMPLE.json_tst(), b"2026-11-22T02:04:01.593903Z+0000");
     }
 
     #[test]

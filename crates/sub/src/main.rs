@@ -13,6 +13,7 @@ mod format;
 mod help;
 mod json;
 mod message;
+mod os;
 mod output;
 mod subscribe;
 

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use crate::args::SubArgs;
 use crate::clock::Timestamp;
 use crate::message::Message;
+use crate::os;
 use crate::output::Output;
 
 /// Pause between reconnection attempts, as libmosquitto's default reconnect delay.
@@ -127,13 +128,8 @@ struct StdoutWatch {
 }
 
 impl StdoutWatch {
-    #[expect(unsafe_code, reason = "tokio's AsyncFd registration has an I/O-safety contract")]
     fn new() -> Self {
-        // SAFETY: fd 1 is open for the whole life of the process (nothing here closes stdout)
-        // and `Stdout::as_raw_fd` always returns 1, so it refers to the same open file
-        // description for as long as the AsyncFd lives.
-        let fd = unsafe { AsyncFd::register_with_interest(std::io::stdout(), Interest::ERROR) };
-        Self { fd: fd.ok() }
+        Self { fd: os::watch_stdout_errors() }
     }
 
     /// Resolves once when stdout's reader has gone; never when that cannot be known.

@@ -328,6 +328,7 @@ fn is_ident(word: &str) -> bool {
 /// benchmark's smoke test starts the broker). A new crate must be given a floor here.
 pub(super) const FLOORS: &[(&str, u8)] = &[
     ("mqtt-codec", 0),
+    ("culex-compat", 0),
     ("mqtt-core", 1),
     ("culex-client", 1),
     ("culex-store", 2),

@@ -118,6 +118,13 @@ pub(super) fn parse_into(
     Ok(())
 }
 
+/// What one group of options in [`State::apply`] made of a line: `Ok(true)` when it knew
+/// the option and applied it, `Ok(false)` when the option is not one of its own.
+type Known = Result<bool, String>;
+
+/// One group of options in [`State::apply`].
+type Group = fn(&mut State, &mut Config, &str, &str) -> Known;
+
 /// Per-file parser state.
 struct State {
     /// String options already set: Mosquitto refuses to set one twice.
@@ -127,10 +134,32 @@ struct State {
 }
 
 impl State {
+    /// Applies one `name value` line: the bridge options first, then each group of options
+    /// in turn; a name no group knows is refused.
     fn apply(&mut self, config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         if let Some(result) = super::bridge::apply(config, name, value) {
             return result;
         }
+        let groups: [Group; 7] = [
+            Self::listener_option,
+            Self::listener_setting,
+            Self::tls_option,
+            Self::client_option,
+            Self::limit_option,
+            Self::persistence_option,
+            Self::log_option,
+        ];
+        for group in groups {
+            if group(self, config, name, value)? {
+                return Ok(());
+            }
+        }
+        Err(refusal(name))
+    }
+
+    /// Where a listener listens: `listener` opens a new one; `port` and `bind_address` set
+    /// the default listener; `protocol`, `bind_interface` and `socket_domain` the current one.
+    fn listener_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
         match name {
             "listener" => {
                 let mut tokens = value.split(' ').filter(|t| !t.is_empty());
@@ -190,6 +219,68 @@ impl State {
                     other => return Err(format!("Invalid protocol value ({other}).")),
                 };
             }
+            "bind_interface" => {
+                let interface = self.unique_string(name, value)?;
+                current_listener(config).bind_interface = Some(interface);
+            }
+            "socket_domain" => {
+                current_listener(config).socket_domain = Some(match first_token(name, value)? {
+                    "ipv4" => SocketDomain::Ipv4,
+                    "ipv6" => SocketDomain::Ipv6,
+                    other => {
+                        return Err(format!(
+                            "Invalid socket_domain value \"{other}\" in configuration."
+                        ));
+                    }
+                });
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// A setting of the current listener (or the default listener before the first
+    /// `listener`): connection limit, maximum QoS, mount point, usernames as client ids.
+    fn listener_setting(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
+        match name {
+            "mount_point" => {
+                if config.listeners.is_empty() {
+                    return Err("You must use create a listener before using the mount_point \
+                                option in the configuration file."
+                        .to_owned());
+                }
+                let mount = self.unique_string(name, value)?;
+                if mount.contains(['+', '#']) {
+                    return Err(format!(
+                        "Invalid mount_point '{mount}'. Does it contain a wildcard character?"
+                    ));
+                }
+                current_listener(config).mount_point = Some(mount);
+            }
+            "max_connections" => {
+                let limit = int_value(name, value)?;
+                current_listener(config).max_connections = u32::try_from(limit).ok();
+            }
+            "max_qos" | "maximum_qos" => {
+                // Mosquitto names both spellings `max_qos` in its messages.
+                let qos = int_value("max_qos", value)?;
+                current_listener(config).max_qos =
+                    u8::try_from(qos)
+                        .ok()
+                        .filter(|&qos| qos <= 2)
+                        .ok_or_else(|| "max_qos must be between 0 and 2 inclusive.".to_owned())?;
+            }
+            "use_username_as_clientid" => {
+                current_listener(config).use_username_as_clientid = bool_value(name, value)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// A TLS option of the current listener.
+    fn tls_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
+        match name {
             "cafile" | "capath" | "certfile" | "keyfile" | "tls_version" => {
                 let tls = &mut current_listener(config).tls;
                 let slot = match name {
@@ -210,60 +301,15 @@ impl State {
             "use_subject_as_username" => {
                 current_listener(config).tls.use_subject_as_username = bool_value(name, value)?;
             }
-            other if RUSTLS_CANNOT.iter().any(|(option, _)| *option == other) => {
-                let why = RUSTLS_CANNOT
-                    .iter()
-                    .find(|(option, _)| *option == other)
-                    .map_or("", |(_, why)| why);
-                return Err(format!(
-                    "The \"{other}\" option is not supported by culex's TLS (rustls): {why}"
-                ));
-            }
-            "max_connections" => {
-                let limit = int_value(name, value)?;
-                current_listener(config).max_connections = u32::try_from(limit).ok();
-            }
-            "max_qos" | "maximum_qos" => {
-                // Mosquitto names both spellings `max_qos` in its messages.
-                let qos = int_value("max_qos", value)?;
-                current_listener(config).max_qos =
-                    u8::try_from(qos)
-                        .ok()
-                        .filter(|&qos| qos <= 2)
-                        .ok_or_else(|| "max_qos must be between 0 and 2 inclusive.".to_owned())?;
-            }
-            "mount_point" => {
-                if config.listeners.is_empty() {
-                    return Err("You must use create a listener before using the mount_point \
-                                option in the configuration file."
-                        .to_owned());
-                }
-                let mount = self.unique_string(name, value)?;
-                if mount.contains(['+', '#']) {
-                    return Err(format!(
-                        "Invalid mount_point '{mount}'. Does it contain a wildcard character?"
-                    ));
-                }
-                current_listener(config).mount_point = Some(mount);
-            }
-            "bind_interface" => {
-                let interface = self.unique_string(name, value)?;
-                current_listener(config).bind_interface = Some(interface);
-            }
-            "use_username_as_clientid" => {
-                current_listener(config).use_username_as_clientid = bool_value(name, value)?;
-            }
-            "socket_domain" => {
-                current_listener(config).socket_domain = Some(match first_token(name, value)? {
-                    "ipv4" => SocketDomain::Ipv4,
-                    "ipv6" => SocketDomain::Ipv6,
-                    other => {
-                        return Err(format!(
-                            "Invalid socket_domain value \"{other}\" in configuration."
-                        ));
-                    }
-                });
-            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// How clients are admitted and treated: security options, client ids, duplicates,
+    /// QoS 0 queueing, Nagle.
+    fn client_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
+        match name {
             "allow_duplicate_messages" => {
                 config.notices.push(
                     "The 'allow_duplicate_messages' option is now deprecated and will be removed \
@@ -274,11 +320,6 @@ impl State {
             }
             "queue_qos0_messages" => config.queue_qos0_messages = bool_value(name, value)?,
             "set_tcp_nodelay" => config.set_tcp_nodelay = bool_value(name, value)?,
-            "max_topic_alias" => {
-                let alias = u16::try_from(int_value(name, value)?)
-                    .map_err(|_| "Invalid max_topic_alias value in configuration.".to_owned())?;
-                config.max_topic_alias = alias;
-            }
             "per_listener_settings" => {
                 let on = bool_value(name, value)?;
                 if on && config.security_options_given {
@@ -302,6 +343,20 @@ impl State {
                 );
                 config.clientid_prefixes =
                     Some(once_in_scope(&config.clientid_prefixes, name, value)?);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// A limit: in-flight and queued messages and bytes, packet and message sizes,
+    /// keep-alive, topic aliases, the `$SYS` interval.
+    fn limit_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
+        match name {
+            "max_topic_alias" => {
+                let alias = u16::try_from(int_value(name, value)?)
+                    .map_err(|_| "Invalid max_topic_alias value in configuration.".to_owned())?;
+                config.max_topic_alias = alias;
             }
             "max_inflight_messages" => {
                 let n = int_value(name, value)?;
@@ -358,6 +413,15 @@ impl State {
                 config.sys_interval =
                     u16::try_from(n).map_err(|_| format!("Invalid sys_interval value ({n})."))?;
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Persistence and what is kept: the file, autosave, expiry of persistent clients,
+    /// retained messages, QoS upgrades.
+    fn persistence_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
+        match name {
             "persistent_client_expiration" => {
                 let text = string_value(name, value)?;
                 config.persistent_client_expiration = Some(expiration(text).ok_or_else(|| {
@@ -386,6 +450,14 @@ impl State {
             }
             "retain_available" => config.retain_available = bool_value(name, value)?,
             "upgrade_outgoing_qos" => config.upgrade_outgoing_qos = bool_value(name, value)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Logging and the pid file.
+    fn log_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
+        match name {
             "log_timestamp" => config.log_timestamp = bool_value(name, value)?,
             "log_timestamp_format" => {
                 config.log_timestamp_format =
@@ -404,25 +476,9 @@ impl State {
                     config.log_types.unwrap_or(LogTypes::NONE).union(types)
                 });
             }
-            "log_facility" => {
-                return Err("The \"log_facility\" option sets the syslog facility, and culex has \
-                            no syslog log destination (log_dest syslog)."
-                    .to_owned());
-            }
-            "plugin" | "auth_plugin" => {
-                return Err(format!(
-                    "The \"{name}\" option loads a C plugin through Mosquitto's plugin API, \
-                     which culex cannot load."
-                ));
-            }
-            other if UNSUPPORTED.contains(&other) => {
-                return Err(format!(
-                    "The \"{other}\" option is a Mosquitto option that culex does not support yet."
-                ));
-            }
-            other => return Err(format!("Unknown configuration variable \"{other}\".")),
+            _ => return Ok(false),
         }
-        Ok(())
+        Ok(true)
     }
 
     /// A security option: global, or with `per_listener_settings true` the current
@@ -483,6 +539,28 @@ impl State {
             return Err(format!("Duplicate {name} value in configuration."));
         }
         Ok(text.to_owned())
+    }
+}
+
+/// Why an option no group applies is refused: a Mosquitto option culex cannot honour (TLS
+/// options rustls lacks, syslog, C plugins), one it does not implement yet, or an unknown
+/// name.
+fn refusal(name: &str) -> String {
+    if let Some((_, why)) = RUSTLS_CANNOT.iter().find(|(option, _)| *option == name) {
+        return format!("The \"{name}\" option is not supported by culex's TLS (rustls): {why}");
+    }
+    match name {
+        "log_facility" => "The \"log_facility\" option sets the syslog facility, and culex has \
+                           no syslog log destination (log_dest syslog)."
+            .to_owned(),
+        "plugin" | "auth_plugin" => format!(
+            "The \"{name}\" option loads a C plugin through Mosquitto's plugin API, which culex \
+             cannot load."
+        ),
+        _ if UNSUPPORTED.contains(&name) => {
+            format!("The \"{name}\" option is a Mosquitto option that culex does not support yet.")
+        }
+        _ => format!("Unknown configuration variable \"{name}\"."),
     }
 }
 
@@ -596,21 +674,10 @@ fn int_value(name: &str, value: &str) -> Result<i64, String> {
     first_token(name, value).map(atoi)
 }
 
-/// C's `atoi`: optional blanks and sign, then digits up to the first non-digit; no digits is
-/// 0. Saturates at the `i32` range instead of overflowing.
+/// C's `atoi` of a configuration token ([`culex_compat::number::atoi`]), widened to `i64` for
+/// the range checks.
 pub(crate) fn atoi(text: &str) -> i64 {
-    let text = text.trim_start_matches([' ', '\t']);
-    let (negative, digits) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let mut n: i64 = 0;
-    for b in digits.bytes().take_while(u8::is_ascii_digit) {
-        n = (n * 10 + i64::from(b - b'0')).min(i64::from(i32::MAX) + 1);
-    }
-    let n = if negative { -n } else { n };
-    n.clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+    i64::from(culex_compat::number::atoi(text.as_bytes()))
 }
 
 /// A port number 1..=65535.
@@ -632,4 +699,59 @@ fn expiration(text: &str) -> Option<Duration> {
     };
     let count = u64::try_from(count).ok().filter(|&c| c > 0)?;
     Some(Duration::from_secs(count * hours * 3600))
+}
+
+#[cfg(test)]
+mod steps {
+    //! Each step of [`State::apply`] on its own.
+
+    use super::*;
+
+    fn state() -> State {
+        State { seen_strings: HashSet::new(), port_seen: false }
+    }
+
+    #[test]
+    fn each_group_knows_only_its_own_options() {
+        let mut config = Config::default();
+        let mut state = state();
+        assert_eq!(state.listener_option(&mut config, "listener", "1884"), Ok(true));
+        assert_eq!(config.listeners.len(), 1);
+        assert_eq!(state.listener_option(&mut config, "max_keepalive", "60"), Ok(false));
+        assert_eq!(state.limit_option(&mut config, "max_keepalive", "60"), Ok(true));
+        assert_eq!(config.max_keepalive, 60);
+        assert_eq!(state.tls_option(&mut config, "cafile", "a"), Ok(true));
+        assert_eq!(
+            state.tls_option(&mut config, "cafile", "b"),
+            Err("Duplicate cafile value in configuration.".to_owned())
+        );
+        assert_eq!(state.log_option(&mut config, "log_type", "all"), Ok(true));
+        assert_eq!(state.persistence_option(&mut config, "persistence", "true"), Ok(true));
+        assert_eq!(state.client_option(&mut config, "allow_anonymous", "true"), Ok(true));
+        assert_eq!(config.allow_anonymous, Some(true));
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        assert_eq!(refusal("nonsense"), "Unknown configuration variable \"nonsense\".");
+        assert_eq!(
+            refusal("psk_hint"),
+            "The \"psk_hint\" option is not supported by culex's TLS (rustls): rustls has no \
+             pre-shared-key cipher suites."
+        );
+        assert_eq!(
+            refusal("auth_plugin"),
+            "The \"auth_plugin\" option loads a C plugin through Mosquitto's plugin API, which \
+             culex cannot load."
+        );
+        assert_eq!(
+            refusal("log_facility"),
+            "The \"log_facility\" option sets the syslog facility, and culex has no syslog log \
+             destination (log_dest syslog)."
+        );
+        assert_eq!(
+            refusal("user"),
+            "The \"user\" option is a Mosquitto option that culex does not support yet."
+        );
+    }
 }

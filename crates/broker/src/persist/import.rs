@@ -14,7 +14,6 @@ use super::{LoadError, is_mosquitto_file, save};
 use crate::config::Config;
 use crate::log;
 use crate::log::Logger;
-use crate::log::io_error_text;
 
 /// What culex appends to the configured name for its own file when that name holds
 /// Mosquitto's.
@@ -54,7 +53,7 @@ pub(super) fn import(
 ) -> Result<Snapshot, LoadError> {
     let bytes = std::fs::read(configured).map_err(|err| LoadError::Read {
         path: configured.to_owned(),
-        reason: io_error_text(&err),
+        reason: culex_compat::strerror(&err),
     })?;
     let now_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)

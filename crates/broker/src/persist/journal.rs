@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use super::LoadError;
 use crate::config::PersistenceSettings;
 use crate::log;
-use crate::log::{Logger, io_error_text};
+use crate::log::Logger;
 
 /// The directory and the store's file names of the persistence file `path`.
 fn place(path: &str) -> (DiskDir, Names) {
@@ -37,7 +37,7 @@ pub(super) fn load(path: &str, logger: &Logger) -> Result<Option<Snapshot>, Load
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
     let recovered = recover(&dir, &names, &stamp.to_string()).map_err(|err| match err {
         StoreError::Io { file, source } => {
-            LoadError::Read { path: dir_join(path, &file), reason: io_error_text(&source) }
+            LoadError::Read { path: dir_join(path, &file), reason: culex_compat::strerror(&source) }
         }
         StoreError::Mosquitto { .. } => {
             LoadError::Format { path: path.to_owned(), source: FormatError::Mosquitto }
