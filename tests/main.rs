@@ -10,6 +10,7 @@ mod auth;
 mod broker_auth;
 mod broker_bridge;
 mod broker_cli;
+mod broker_durable;
 mod broker_listener;
 mod broker_log;
 mod broker_migrate;

@@ -273,6 +273,12 @@ impl Driver {
         let Some(persistence) = &mut self.persistence else { return };
         let snapshot = self.broker.snapshot(now);
         if let Some(durability) = &mut self.durability {
+            log!(
+                self.logger,
+                INFORMATION,
+                "Saving in-memory database to {}.",
+                persistence.settings.path
+            );
             durability.checkpoint(snapshot);
             persistence.rearm(changes, now);
             return;

@@ -131,9 +131,21 @@ pub async fn run_controlled(
     let (driver_control, driver_controls) = mpsc::unbounded_channel();
     let persistence = persist::settings(&config);
     let journal = match persistence.as_ref().filter(|settings| settings.journal) {
-        Some(settings) => Some(persist::journal::start_writer(settings).map_err(|err| {
-            anyhow::anyhow!("Error: Unable to open the journal {}.journal: {err}.", settings.path)
-        })?),
+        Some(settings) => match persist::journal::start_writer(settings) {
+            Ok(journal) => Some(journal),
+            Err(err) => {
+                // Mosquitto runs on when its persistence directory is unusable (each save
+                // then fails with its own error line); so does culex, without the journal.
+                log!(
+                    logger,
+                    ERROR,
+                    "Error: Unable to open the journal {}.journal: {}; acknowledgements do not wait for the disk.",
+                    settings.path,
+                    culex_compat::strerror(&err)
+                );
+                None
+            }
+        },
         None => None,
     };
     let driver = Driver::new(
