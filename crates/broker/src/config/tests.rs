@@ -118,6 +118,20 @@ fn persistence_options_and_the_path_mosquitto_builds() {
 }
 
 #[test]
+fn the_journal_is_on_by_default_and_its_sync_interval_is_set_in_seconds() {
+    let config = ok("persistence true");
+    assert_eq!((config.persistence_journal, config.persistence_sync_interval), (true, 0));
+    let mosquitto = ok("persistence_journal false
+persistence_sync_interval 5");
+    assert_eq!((mosquitto.persistence_journal, mosquitto.persistence_sync_interval), (false, 5));
+    assert_eq!(ok("persistence_sync_interval -1").persistence_sync_interval, 0);
+    assert_eq!(
+        err("persistence_journal often"),
+        (1, "Invalid persistence_journal value (often).".into())
+    );
+}
+
+#[test]
 fn booleans_accept_true_false_one_zero_only() {
     assert!(!ok("retain_available 0").retain_available);
     assert!(!ok("retain_available false").retain_available);
