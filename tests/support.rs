@@ -497,13 +497,25 @@ impl Background {
     /// # Panics
     /// After the command deadline, showing what was printed.
     pub(crate) fn wait_for_lines(&self, count: usize) -> Vec<String> {
+        self.wait_until(&format!("{count} lines"), |lines| lines.len() >= count)
+    }
+
+    /// Waits until the lines printed so far satisfy `done`, returning them.
+    ///
+    /// # Panics
+    /// After the command deadline, showing `expected` and what was printed.
+    pub(crate) fn wait_until(
+        &self,
+        expected: &str,
+        done: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
         let start = Instant::now();
         loop {
             let lines = self.lines();
-            if lines.len() >= count {
+            if done(&lines) {
                 return lines;
             }
-            assert!(start.elapsed() < COMMAND_DEADLINE, "expected {count} lines, got {lines:?}");
+            assert!(start.elapsed() < COMMAND_DEADLINE, "expected {expected}, got {lines:?}");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
