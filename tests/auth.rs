@@ -48,7 +48,7 @@ fn make_readable(path: &Path) {
 /// `culex_passwd args` on a pseudo-terminal, typing each answer at each password prompt.
 /// Returns the exit status and the terminal transcript.
 fn culex_passwd_on_pty(dir: &Path, args: &[&str], answers: &[&str]) -> (i32, String) {
-    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/passwd/tests/pty_driver.py");
+    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("passwd/pty_driver.py");
     let answers =
         format!("[{}]", answers.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(","));
     let done = run(
