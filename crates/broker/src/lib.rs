@@ -29,6 +29,8 @@ mod headers;
 pub mod listener;
 pub mod log;
 mod outbox;
+#[cfg(test)]
+mod paused_clock_tests;
 pub mod persist;
 pub mod security;
 pub mod tls;
