@@ -16,11 +16,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout};
 
 use crate::config::{Config, ListenerConfig, LogTypes};
-use crate::connection::{Connection, Shared, Transport};
-use crate::driver::{Driver, DriverControl};
-use crate::listener::ConnectionSlot;
+use crate::connection::{Connection, ConnectionSlot, Shared};
+use crate::driver::Driver;
+use crate::event::DriverControl;
 use crate::log::Logger;
 use crate::security::Security;
+use crate::transport::Transport;
 
 /// Every wait on the broker has a deadline (virtual time: it costs nothing).
 const DEADLINE: Duration = Duration::from_secs(300);
