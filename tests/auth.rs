@@ -48,7 +48,7 @@ fn make_readable(path: &Path) {
 /// `culex_passwd args` on a pseudo-terminal, typing each answer at each password prompt.
 /// Returns the exit status and the terminal transcript.
 fn culex_passwd_on_pty(dir: &Path, args: &[&str], answers: &[&str]) -> (i32, String) {
-    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/passwd/tests/pty_driver.py");
+    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("passwd/pty_driver.py");
     let answers =
         format!("[{}]", answers.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(","));
     let done = run(
@@ -92,7 +92,9 @@ fn password_file_admits_only_right_credentials(start: StartBroker) {
     );
     assert_eq!(added.code(), 0, "{}", added.stderr);
     make_readable(&pwfile);
-    let broker = start(&format!("allow_anonymous false\npassword_file {}", pwfile.display()));
+    // log_type all: the SUBSCRIBE line tells when the subscriber below is ready.
+    let broker =
+        start(&format!("allow_anonymous false\npassword_file {}\nlog_type all", pwfile.display()));
 
     let publishers: [(PathBuf, &str); 2] =
         [(reference_tool("mosquitto_pub"), "mosquitto_pub"), (our_bin("culex_pub"), "culex_pub")];
@@ -135,36 +137,43 @@ fn password_file_admits_only_right_credentials(start: StartBroker) {
         }
     }
 
-    // A subscriber with the right password receives what leo publishes.
+    // A subscriber with the right password receives what leo publishes once it subscribed.
     let received = std::thread::scope(|scope| {
         let sub = scope.spawn(|| {
             run(
                 client(&reference_tool("mosquitto_sub"), &broker, "mqttv311").args([
-                    "-t", "guide/#", "-u", "mia", "-P", "miapw", "-C", "1", "-W", "10", "-v",
+                    "-t",
+                    "guide/#",
+                    "-u",
+                    "mia",
+                    "-P",
+                    "miapw",
+                    "-C",
+                    "1",
+                    "-W",
+                    "10",
+                    "-v",
+                    "-i",
+                    "guide-sub",
                 ]),
                 COMMAND_DEADLINE,
             )
         });
-        // Publish until the subscriber has seen a message (it may not be subscribed yet).
-        for _ in 0..100 {
-            if sub.is_finished() {
-                break;
-            }
-            let _ = run(
-                client(&reference_tool("mosquitto_pub"), &broker, "mqttv311").args([
-                    "-t",
-                    "guide/hello",
-                    "-m",
-                    "hi",
-                    "-u",
-                    "leo",
-                    "-P",
-                    "leopw",
-                ]),
-                COMMAND_DEADLINE,
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        broker.wait_for_log(|line| line == "Received SUBSCRIBE from guide-sub");
+        let published = run(
+            client(&reference_tool("mosquitto_pub"), &broker, "mqttv311").args([
+                "-t",
+                "guide/hello",
+                "-m",
+                "hi",
+                "-u",
+                "leo",
+                "-P",
+                "leopw",
+            ]),
+            COMMAND_DEADLINE,
+        );
+        assert_eq!(published.code(), 0, "{}", published.stderr);
         sub.join().expect("subscriber thread")
     });
     assert_eq!((received.code(), received.stdout.as_str()), (0, "guide/hello hi\n"));

@@ -4,8 +4,9 @@
 //! restarts; and a Mosquitto bridge into culex delivers both ways without echoing messages
 //! back (culex honours the bridge bit).
 
+use std::cell::Cell;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, our_bin, reference_tool, run};
 
@@ -13,8 +14,9 @@ use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, our_bin, refer
 const REMOTE_ID: &str = "culex-bridge";
 /// Its state topic, on both brokers.
 const STATE: &str = "$SYS/broker/connection/culex-bridge/state";
-/// How long a test watches for a message that must not come (an echo).
-const QUIET: Duration = Duration::from_millis(1500);
+/// The topic of the sentinels [`Bridged::exactly`] sends: the bridge carries it like the messages
+/// under test, and the assertions leave it out.
+const SENTINEL: &str = "both/sentinel";
 
 /// The configuration of a broker in these tests: anonymous access, logging everything (its
 /// SUBSCRIBE lines say when a subscriber is ready), with `extra` appended.
@@ -116,11 +118,48 @@ fn wait_for_value(broker: &BrokerProcess, topic: &str, wanted: &str) {
     panic!("{topic} on port {} stayed {last:?}, expected {wanted:?}", broker.port);
 }
 
-/// Waits until `sub` printed exactly `wanted` and then nothing else for a moment.
-fn exactly(sub: &Background, wanted: &[&str]) {
-    sub.wait_for_lines(wanted.len());
-    std::thread::sleep(QUIET);
-    assert_eq!(sub.lines(), wanted);
+/// The lines `sub` printed, without the sentinels.
+fn without_sentinels(sub: &Background) -> Vec<String> {
+    sub.lines().into_iter().filter(|line| !line.starts_with(SENTINEL)).collect()
+}
+
+/// Two brokers bridged both ways on `both/#`, each with a subscriber to `both/#`.
+struct Bridged<'a> {
+    /// culex and its subscriber.
+    culex: (&'a BrokerProcess, &'a Background),
+    /// Mosquitto and its subscriber.
+    mosquitto: (&'a BrokerProcess, &'a Background),
+    /// How many sentinels were sent so far (each has its own payload).
+    sentinels: Cell<usize>,
+}
+
+impl Bridged<'_> {
+    /// Waits until `sub` printed `wanted`, then checks that nothing else (an echo) came by
+    /// [`flush`](Self::flush)ing the bridge.
+    fn exactly(&self, sub: &Background, wanted: &[&str]) {
+        sub.wait_until(&format!("{wanted:?}"), |lines| {
+            lines.iter().filter(|line| !line.starts_with(SENTINEL)).count() >= wanted.len()
+        });
+        self.flush();
+        assert_eq!(without_sentinels(sub), wanted);
+    }
+
+    /// Sends a sentinel from culex, then one from Mosquitto, then one from culex again, each
+    /// after both subscribers printed the one before. An echo travels the bridge ahead of the
+    /// next sentinel on the same connection, so an echo of an echo has arrived too once the last
+    /// sentinel has: what the subscribers printed by then is all they will print.
+    fn flush(&self) {
+        for (from, _) in [self.culex, self.mosquitto, self.culex] {
+            let count = self.sentinels.get() + 1;
+            self.sentinels.set(count);
+            let payload = format!("s{count}");
+            publish(&reference_tool("mosquitto_pub"), from, SENTINEL, &payload);
+            let line = format!("{SENTINEL} 1 {payload}");
+            for (_, sub) in [self.culex, self.mosquitto] {
+                sub.wait_until(&line, |printed| printed.contains(&line));
+            }
+        }
+    }
 }
 
 #[test]
@@ -197,11 +236,16 @@ fn mosquitto_bridges_to_culex_both_ways_without_echo() {
     subscribed(&remote, "mq-bridge");
     let on_culex = subscriber(&remote, "culex-side", "both/#");
     let on_mosquitto = subscriber(&local, "mosquitto-side", "both/#");
+    let bridged = Bridged {
+        culex: (&remote, &on_culex),
+        mosquitto: (&local, &on_mosquitto),
+        sentinels: Cell::new(0),
+    };
 
     publish(&reference_tool("mosquitto_pub"), &local, "both/from-mosquitto", "m");
-    exactly(&on_culex, &["both/from-mosquitto 1 m"]);
+    bridged.exactly(&on_culex, &["both/from-mosquitto 1 m"]);
     publish(&our_bin("culex_pub"), &remote, "both/from-culex", "c");
-    exactly(&on_mosquitto, &["both/from-mosquitto 1 m", "both/from-culex 1 c"]);
-    assert_eq!(on_culex.lines(), ["both/from-mosquitto 1 m", "both/from-culex 1 c"]);
+    bridged.exactly(&on_mosquitto, &["both/from-mosquitto 1 m", "both/from-culex 1 c"]);
+    assert_eq!(without_sentinels(&on_culex), ["both/from-mosquitto 1 m", "both/from-culex 1 c"]);
     wait_for_value(&remote, "$SYS/broker/connection/mq-bridge/state", "1");
 }

@@ -231,7 +231,24 @@ fn connection_messages_false_hides_connect_lines() {
         COMMAND_DEADLINE,
     );
     assert_eq!(done.code(), 0);
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // A sentinel publish at QoS 1: its PUBACK comes after the broker handled everything the
+    // first client sent, so a connect or disconnect line for it would be in the log by then.
+    let sentinel = run(
+        Command::new(reference_tool("mosquitto_pub")).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &broker.port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            "sentinel",
+            "-m",
+            "x",
+        ]),
+        COMMAND_DEADLINE,
+    );
+    assert_eq!(sentinel.code(), 0);
     assert!(
         !broker.log_lines().iter().any(|l| l.contains("hidden") || l.starts_with("New connection"))
     );

@@ -80,8 +80,20 @@ fn sigusr1_saves_and_a_kill_after_it_loses_only_later_changes() {
     // Dropping the process kills it with SIGKILL: no save at exit.
     drop(broker);
 
-    let broker = BrokerProcess::culex(&config);
-    let got = tool("mosquitto_sub", &broker, &["-v", "-t", "before", "-t", "after", "-W", "2"]);
+    // log_type all: the SUBSCRIBE line tells when the subscriber below is ready.
+    let broker = BrokerProcess::culex(&format!("{config}log_type all\n"));
+    // Retained messages come right after the SUBACK; a live sentinel published once the broker
+    // has the subscription comes after them and ends the subscriber (--retained-only).
+    let got = std::thread::scope(|scope| {
+        let sub = scope.spawn(|| {
+            let topics = ["-t", "before", "-t", "after", "-t", "sentinel"];
+            let args = [&["-v", "--retained-only", "-i", "restored"][..], &topics].concat();
+            tool("mosquitto_sub", &broker, &args)
+        });
+        broker.wait_for_log(|line| line == "Received SUBSCRIBE from restored");
+        publish(&broker, &["-t", "sentinel", "-m", "end"]);
+        sub.join().expect("subscriber thread")
+    });
     assert_eq!(got.stdout, "before saved\n", "{}", got.stderr);
 }
 

@@ -23,4 +23,5 @@ mod broker_tools;
 mod broker_ws_tls;
 mod cli_pub;
 mod cli_sub;
+mod passwd;
 mod support;

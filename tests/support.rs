@@ -497,13 +497,25 @@ impl Background {
     /// # Panics
     /// After the command deadline, showing what was printed.
     pub(crate) fn wait_for_lines(&self, count: usize) -> Vec<String> {
+        self.wait_until(&format!("{count} lines"), |lines| lines.len() >= count)
+    }
+
+    /// Waits until the lines printed so far satisfy `done`, returning them.
+    ///
+    /// # Panics
+    /// After the command deadline, showing `expected` and what was printed.
+    pub(crate) fn wait_until(
+        &self,
+        expected: &str,
+        done: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
         let start = Instant::now();
         loop {
             let lines = self.lines();
-            if lines.len() >= count {
+            if done(&lines) {
                 return lines;
             }
-            assert!(start.elapsed() < COMMAND_DEADLINE, "expected {count} lines, got {lines:?}");
+            assert!(start.elapsed() < COMMAND_DEADLINE, "expected {expected}, got {lines:?}");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -609,6 +621,26 @@ pub(crate) fn wait_with_deadline(child: &mut Child, what: &str, deadline: Durati
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Runs `program args` in `dir` with `stdin` written to it and then closed, capturing output,
+/// within the command deadline. The program may exit without reading all of its input.
+///
+/// # Panics
+/// If it cannot start or outlives the deadline.
+pub(crate) fn run_in(dir: &Path, program: &Path, args: &[&str], stdin: &[u8]) -> Finished {
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("starting {}: {err}", program.display()));
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let _ = input.write_all(stdin);
+    drop(input);
+    finish(child, &format!("{} {args:?}", program.display()), COMMAND_DEADLINE)
 }
 
 /// Owned copies of `args`, as commands and [`run_tool`] take them.
@@ -902,6 +934,11 @@ impl TempDir {
     /// The directory's path.
     pub(crate) fn path(&self) -> &Path {
         &self.0
+    }
+
+    /// The path of `name` in the directory.
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
     }
 }
 

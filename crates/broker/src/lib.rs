@@ -40,6 +40,8 @@ pub mod listener;
 pub mod log;
 mod os;
 mod outbox;
+#[cfg(test)]
+mod paused_clock_tests;
 pub mod persist;
 pub mod security;
 mod trace;

@@ -4,7 +4,8 @@ use std::os::unix::fs::PermissionsExt as _;
 
 use mqtt_core::auth::{Credential, HashKind, PasswordFile};
 
-use crate::support::{TempDir, ours, read};
+use super::{ours, read};
+use crate::support::TempDir;
 
 fn parse(text: &str) -> PasswordFile {
     PasswordFile::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
@@ -21,7 +22,7 @@ fn kind_of(file: &PasswordFile, user: &str) -> HashKind {
 fn create_writes_one_argon2id_line_with_mode_0600() {
     let dir = TempDir::new("create");
     let out = ours(&dir, &["-c", "-b", "pwfile", "alice", "secret"]);
-    assert_eq!((out.code, out.stdout.as_str(), out.stderr.as_str()), (0, "", ""));
+    assert_eq!((out.code(), out.stdout.as_str(), out.stderr.as_str()), (0, "", ""));
     let path = dir.join("pwfile");
     let text = read(&path);
     assert!(text.starts_with("alice:$argon2id$v=19$m=47104,t=1,p=1$"), "{text}");
@@ -37,10 +38,10 @@ fn create_writes_one_argon2id_line_with_mode_0600() {
 #[test]
 fn hash_choices_write_the_matching_line_kinds() {
     let dir = TempDir::new("kinds");
-    assert_eq!(ours(&dir, &["-H", "sha512-pbkdf2", "-c", "-b", "f", "p", "pw"]).code, 0);
-    assert_eq!(ours(&dir, &["-H", "sha512", "-b", "f", "s", "pw"]).code, 0);
-    assert_eq!(ours(&dir, &["-H", "sha512-pbkdf2", "-I", "1000", "-b", "f", "i", "pw"]).code, 0);
-    assert_eq!(ours(&dir, &["-I", "2", "-b", "f", "a", "pw"]).code, 0);
+    assert_eq!(ours(&dir, &["-H", "sha512-pbkdf2", "-c", "-b", "f", "p", "pw"]).code(), 0);
+    assert_eq!(ours(&dir, &["-H", "sha512", "-b", "f", "s", "pw"]).code(), 0);
+    assert_eq!(ours(&dir, &["-H", "sha512-pbkdf2", "-I", "1000", "-b", "f", "i", "pw"]).code(), 0);
+    assert_eq!(ours(&dir, &["-I", "2", "-b", "f", "a", "pw"]).code(), 0);
     let text = read(&dir.join("f"));
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("p:$7$101$"), "{text}");
@@ -59,7 +60,7 @@ fn hash_choices_write_the_matching_line_kinds() {
 fn update_keeps_comments_blank_lines_order_and_other_lines_byte_for_byte() {
     let dir = TempDir::new("update");
     let path = dir.join("f");
-    assert_eq!(ours(&dir, &["-H", "sha512-pbkdf2", "-c", "-b", "f", "first", "1"]).code, 0);
+    assert_eq!(ours(&dir, &["-H", "sha512-pbkdf2", "-c", "-b", "f", "first", "1"]).code(), 0);
     let first_line = read(&path);
     std::fs::write(
         &path,
@@ -70,9 +71,9 @@ fn update_keeps_comments_blank_lines_order_and_other_lines_byte_for_byte() {
     let before = read(&path);
 
     let out = ours(&dir, &["-b", "f", "first", "changed"]);
-    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    assert_eq!((out.code(), out.stderr.as_str()), (0, ""));
     let out = ours(&dir, &["-b", "f", "newbie", "n"]);
-    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    assert_eq!((out.code(), out.stderr.as_str()), (0, ""));
 
     let after = read(&path);
     let (old, new): (Vec<&str>, Vec<&str>) = (before.lines().collect(), after.lines().collect());
@@ -92,7 +93,7 @@ fn update_keeps_comments_blank_lines_order_and_other_lines_byte_for_byte() {
 fn a_missing_final_newline_does_not_glue_lines() {
     let dir = TempDir::new("nonl");
     std::fs::write(dir.join("f"), "u1:plain1").unwrap();
-    assert_eq!(ours(&dir, &["-b", "f", "u2", "p2"]).code, 0);
+    assert_eq!(ours(&dir, &["-b", "f", "u2", "p2"]).code(), 0);
     let text = read(&dir.join("f"));
     assert!(text.starts_with("u1:plain1\nu2:$argon2id$"), "{text}");
 }
@@ -104,7 +105,7 @@ fn a_file_with_an_unparsable_line_is_refused_and_left_untouched() {
     std::fs::write(dir.join("f"), original).unwrap();
     for args in [&["-b", "f", "x", "y"][..], &["-D", "f", "u1"], &["-U", "f"]] {
         let out = ours(&dir, args);
-        assert_eq!(out.code, 1, "{args:?}");
+        assert_eq!(out.code(), 1, "{args:?}");
         assert_eq!(
             out.stderr,
             "Error: Corrupt password file at line 2 (missing ':' between username and password).\n"
@@ -121,11 +122,11 @@ fn delete_removes_the_user_and_keeps_the_rest() {
     let dir = TempDir::new("delete");
     std::fs::write(dir.join("f"), "# keep\nu1:plain1\nu2:plain2\n").unwrap();
     let out = ours(&dir, &["-D", "f", "u1"]);
-    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    assert_eq!((out.code(), out.stderr.as_str()), (0, ""));
     assert_eq!(read(&dir.join("f")), "# keep\nu2:plain2\n");
     let out = ours(&dir, &["-D", "f", "u1"]);
     assert_eq!(
-        (out.code, out.stderr.as_str()),
+        (out.code(), out.stderr.as_str()),
         (1, "Warning: User u1 not found in password file.\n")
     );
     assert_eq!(read(&dir.join("f")), "# keep\nu2:plain2\n");
@@ -134,12 +135,12 @@ fn delete_removes_the_user_and_keeps_the_rest() {
 #[test]
 fn upgrade_hashes_plaintext_and_leaves_hashed_lines_alone() {
     let dir = TempDir::new("upgrade");
-    assert_eq!(ours(&dir, &["-H", "sha512-pbkdf2", "-c", "-b", "f", "hashed", "h"]).code, 0);
+    assert_eq!(ours(&dir, &["-H", "sha512-pbkdf2", "-c", "-b", "f", "hashed", "h"]).code(), 0);
     let hashed_line = read(&dir.join("f"));
     std::fs::write(dir.join("f"), format!("# plain users\nu1:plain1\n{hashed_line}u2 : plain2 \n"))
         .unwrap();
     let out = ours(&dir, &["-H", "sha512-pbkdf2", "-U", "f"]);
-    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    assert_eq!((out.code(), out.stderr.as_str()), (0, ""));
     let text = read(&dir.join("f"));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "# plain users");
@@ -157,7 +158,7 @@ fn a_symlinked_file_is_edited_through_the_link() {
     let dir = TempDir::new("symlink");
     std::fs::write(dir.join("real"), "u1:plain1\n").unwrap();
     std::os::unix::fs::symlink("real", dir.join("link")).unwrap();
-    assert_eq!(ours(&dir, &["-D", "link", "u1"]).code, 0);
+    assert_eq!(ours(&dir, &["-D", "link", "u1"]).code(), 0);
     assert!(std::fs::symlink_metadata(dir.join("link")).unwrap().file_type().is_symlink());
     assert_eq!(read(&dir.join("real")), "");
 }
@@ -165,9 +166,9 @@ fn a_symlinked_file_is_edited_through_the_link() {
 #[test]
 fn no_temporary_files_are_left_behind() {
     let dir = TempDir::new("tidy");
-    assert_eq!(ours(&dir, &["-c", "-b", "f", "u", "p"]).code, 0);
-    assert_eq!(ours(&dir, &["-b", "f", "v", "p"]).code, 0);
-    assert_eq!(ours(&dir, &["-D", "f", "v"]).code, 0);
+    assert_eq!(ours(&dir, &["-c", "-b", "f", "u", "p"]).code(), 0);
+    assert_eq!(ours(&dir, &["-b", "f", "v", "p"]).code(), 0);
+    assert_eq!(ours(&dir, &["-D", "f", "v"]).code(), 0);
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

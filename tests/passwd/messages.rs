@@ -1,11 +1,12 @@
 //! Error messages and exit codes, checked side by side with Debian's `mosquitto_passwd`.
 
-use crate::support::{Output, TempDir, mosquittos, ours};
+use super::{mosquittos, ours};
+use crate::support::{Finished, TempDir};
 
 /// Runs the same arguments through both tools, each in a fresh directory holding `setup`
 /// files, and returns both outputs with the directory path replaced by `<dir>`.
-fn both(args: &[&str], setup: &[(&str, &str)]) -> (Output, Output) {
-    let run = |tool: fn(&TempDir, &[&str]) -> Output| {
+fn both(args: &[&str], setup: &[(&str, &str)]) -> (Finished, Finished) {
+    let run = |tool: fn(&TempDir, &[&str]) -> Finished| {
         let dir = TempDir::new("messages");
         for (name, text) in setup {
             std::fs::write(dir.join(name), text).unwrap();
@@ -43,7 +44,11 @@ fn argument_errors_match_mosquitto_passwd() {
     ];
     for args in &cases {
         let (culex, mosquitto) = both(args, &[]);
-        assert_eq!((culex.code, &culex.stderr), (mosquitto.code, &mosquitto.stderr), "{args:?}");
+        assert_eq!(
+            (culex.code(), &culex.stderr),
+            (mosquitto.code(), &mosquitto.stderr),
+            "{args:?}"
+        );
         assert_eq!(culex.stdout, "", "{args:?}");
     }
 }
@@ -61,7 +66,11 @@ fn file_errors_match_mosquitto_passwd() {
     ];
     for args in cases {
         let (culex, mosquitto) = both(args, &setup);
-        assert_eq!((culex.code, &culex.stderr), (mosquitto.code, &mosquitto.stderr), "{args:?}");
+        assert_eq!(
+            (culex.code(), &culex.stderr),
+            (mosquitto.code(), &mosquitto.stderr),
+            "{args:?}"
+        );
     }
 }
 
@@ -70,7 +79,7 @@ fn usage_goes_to_stdout_with_exit_1_like_mosquitto_passwd() {
     let cases: &[&[&str]] = &[&[], &["f"], &["--help"], &["-b", "f", "u"], &["f", "u", "x"]];
     for args in cases {
         let (culex, mosquitto) = both(args, &[]);
-        assert_eq!((culex.code, mosquitto.code), (1, 1), "{args:?}");
+        assert_eq!((culex.code(), mosquitto.code()), (1, 1), "{args:?}");
         assert_eq!((culex.stderr.as_str(), mosquitto.stderr.as_str()), ("", ""), "{args:?}");
         assert!(
             culex.stdout.starts_with("culex_passwd is a tool for managing password files"),

@@ -1,14 +1,14 @@
 //! The ACL model in `mqtt_core::acl` checked against Debian's `mosquitto` broker: the same
 //! acl_file, the same clients, and every probe must get the same answer from both.
 
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt as _;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use mqtt_core::acl::{Access, AclFile};
 
-use crate::support::{DEADLINE, TempDir, mosquittos, reference_tool, run_command};
+use super::mosquittos;
+use crate::support::{
+    BrokerProcess, COMMAND_DEADLINE, TempDir, make_readable, reference_tool, run,
+};
 
 const ACL: &str = "\
 # anonymous clients
@@ -56,62 +56,35 @@ const PROBES: &[(&str, Option<&str>, &str, Access)] = &[
     ("c6", Some("ev#il"), "u/ev/x", Access::Write),
 ];
 
-struct Broker {
-    child: Child,
-    port: String,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_broker(dir: &TempDir) -> Broker {
+/// Debian's broker with the users (password `pw`), `ACL` and an `admin` who may do anything.
+fn start_broker(dir: &TempDir) -> BrokerProcess {
     for user in ["alice", "bob", "carol", "ev#il", "admin"] {
         let create = if user == "alice" { vec!["-c", "-b"] } else { vec!["-b"] };
         let args: Vec<&str> = create.into_iter().chain(["pw", user, "pw"]).collect();
-        assert_eq!(mosquittos(dir, &args).code, 0, "adding {user}");
+        assert_eq!(mosquittos(dir, &args).code(), 0, "adding {user}");
     }
     std::fs::write(dir.join("acl"), format!("{ACL}user admin\ntopic readwrite #\n")).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let conf = format!(
-        "listener {port} 127.0.0.1\nallow_anonymous true\npassword_file {}\nacl_file {}\n",
-        dir.join("pw").display(),
-        dir.join("acl").display()
-    );
-    std::fs::write(dir.join("conf"), conf).unwrap();
     // Started as root, the broker reads these files as the `mosquitto` user.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    for name in ["pw", "acl", "conf"] {
-        std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o644)).unwrap();
+    for path in [dir.path().to_owned(), dir.join("pw"), dir.join("acl")] {
+        make_readable(&path);
     }
-    let mut child = Command::new(reference_tool("mosquitto"))
-        .arg("-c")
-        .arg(dir.join("conf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting mosquitto");
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("mosquitto exited with {status}");
-        }
-        assert!(start.elapsed() < DEADLINE, "mosquitto does not listen");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Broker { child, port: port.to_string() }
+    BrokerProcess::start_with(
+        &reference_tool("mosquitto"),
+        1,
+        |ports| {
+            format!(
+                "listener {} 127.0.0.1\nallow_anonymous true\npassword_file {}\nacl_file {}\n",
+                ports[0],
+                dir.join("pw").display(),
+                dir.join("acl").display()
+            )
+        },
+        &[],
+    )
 }
 
-fn client_args<'a>(
-    broker: &'a Broker,
-    client_id: &'a str,
-    username: Option<&'a str>,
-) -> Vec<&'a str> {
-    let mut args = vec!["-h", "127.0.0.1", "-p", broker.port.as_str(), "-V", "5", "-i", client_id];
+fn client_args<'a>(port: &'a str, client_id: &'a str, username: Option<&'a str>) -> Vec<&'a str> {
+    let mut args = vec!["-h", "127.0.0.1", "-p", port, "-V", "5", "-i", client_id];
     if let Some(user) = username {
         args.extend(["-u", user, "-P", "pw"]);
     }
@@ -121,32 +94,25 @@ fn client_args<'a>(
 /// Whether Mosquitto let the client publish (a refused v5 QoS 1 publish makes mosquitto_pub
 /// print `Warning: Publish 1 failed: Not authorized.`).
 fn mosquitto_allows_write(
-    broker: &Broker,
+    port: &str,
     client_id: &str,
     username: Option<&str>,
     topic: &str,
 ) -> bool {
     let mut command = Command::new(reference_tool("mosquitto_pub"));
     command
-        .args(client_args(broker, client_id, username))
+        .args(client_args(port, client_id, username))
         .args(["-q", "1", "-t", topic, "-m", "probe"]);
-    let out = run_command(&mut command, DEADLINE);
-    assert_eq!(out.code, 0, "{client_id} {topic}: {}", out.stderr);
+    let out = run(&mut command, COMMAND_DEADLINE);
+    assert_eq!(out.code(), 0, "{client_id} {topic}: {}", out.stderr);
     !out.stderr.contains("Not authorized")
 }
 
 /// Whether Mosquitto delivered the retained message on `topic` to the client.
-fn mosquitto_allows_read(
-    broker: &Broker,
-    client_id: &str,
-    username: Option<&str>,
-    topic: &str,
-) -> bool {
+fn mosquitto_allows_read(port: &str, client_id: &str, username: Option<&str>, topic: &str) -> bool {
     let mut command = Command::new(reference_tool("mosquitto_sub"));
-    command
-        .args(client_args(broker, client_id, username))
-        .args(["-t", topic, "-C", "1", "-W", "1"]);
-    let out = run_command(&mut command, DEADLINE);
+    command.args(client_args(port, client_id, username)).args(["-t", topic, "-C", "1", "-W", "1"]);
+    let out = run(&mut command, COMMAND_DEADLINE);
     !out.stdout.is_empty()
 }
 
@@ -154,22 +120,23 @@ fn mosquitto_allows_read(
 fn acl_decisions_match_mosquitto_for_every_probe() {
     let dir = TempDir::new("acl-matrix");
     let broker = start_broker(&dir);
+    let port = broker.port.to_string();
     // Retained messages for every readable probe topic ($SYS/broker/version is the broker's own).
     for &(_, _, topic, access) in PROBES {
         if access == Access::Read && !topic.starts_with('$') {
             let mut command = Command::new(reference_tool("mosquitto_pub"));
             command
-                .args(client_args(&broker, "admin-seed", Some("admin")))
+                .args(client_args(&port, "admin-seed", Some("admin")))
                 .args(["-q", "1", "-r", "-t", topic, "-m", "r"]);
-            assert_eq!(run_command(&mut command, DEADLINE).code, 0);
+            assert_eq!(run(&mut command, COMMAND_DEADLINE).code(), 0);
         }
     }
     let acl = AclFile::parse(ACL).expect("the test ACL parses");
     let mut mismatches = Vec::new();
     for &(client_id, username, topic, access) in PROBES {
         let theirs = match access {
-            Access::Write => mosquitto_allows_write(&broker, client_id, username, topic),
-            _ => mosquitto_allows_read(&broker, client_id, username, topic),
+            Access::Write => mosquitto_allows_write(&port, client_id, username, topic),
+            _ => mosquitto_allows_read(&port, client_id, username, topic),
         };
         let ours = acl.allowed(client_id, username, topic, access);
         if ours != theirs {

@@ -1,17 +1,23 @@
 //! Interactive password entry: piped stdin, and a real pseudo-terminal driven by
-//! `tests/pty_driver.py` (python3's pty module), compared with `mosquitto_passwd`.
+//! `tests/passwd/pty_driver.py` (python3's pty module), compared with `mosquitto_passwd`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mqtt_core::auth::PasswordFile;
 
-use crate::support::{DEADLINE, TempDir, culex_passwd, read, reference_tool, run_in};
+use super::read;
+use crate::support::{COMMAND_DEADLINE, TempDir, our_bin, reference_tool, run, run_in};
+
+/// Path of the binary under test.
+fn culex_passwd() -> PathBuf {
+    our_bin("culex_passwd")
+}
 
 /// Runs `program args` in `dir` on a pseudo-terminal, typing each answer after each password
 /// prompt (`None` = Ctrl-C). Returns the exit status and the terminal transcript.
 fn on_pty(dir: &TempDir, program: &Path, args: &[&str], answers: &[Option<&str>]) -> (i32, String) {
-    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pty_driver.py");
+    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("passwd/pty_driver.py");
     let answers_json = format!(
         "[{}]",
         answers
@@ -22,9 +28,9 @@ fn on_pty(dir: &TempDir, program: &Path, args: &[&str], answers: &[Option<&str>]
     );
     let mut command = Command::new("python3");
     command.arg(&driver).arg(&answers_json).arg(program).args(args).current_dir(dir.path());
-    let output = crate::support::run_command(&mut command, DEADLINE);
+    let output = run(&mut command, COMMAND_DEADLINE);
     assert!(
-        output.code == 0,
+        output.code() == 0,
         "pty driver failed (is python3 installed? `apt-get install python3`): {}",
         output.stderr
     );
@@ -38,7 +44,7 @@ fn piped_answers_create_the_file_like_mosquitto() {
     let dir = TempDir::new("piped");
     let out = run_in(dir.path(), &culex_passwd(), &["-c", "f", "piper"], b"pipepw\npipepw\n");
     assert_eq!(
-        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (out.code(), out.stdout.as_str(), out.stderr.as_str()),
         (0, "Password: \nReenter password: \n", "")
     );
     assert!(PasswordFile::parse(&read(&dir.join("f"))).unwrap().verify("piper", b"pipepw"));
@@ -48,7 +54,7 @@ fn piped_answers_create_the_file_like_mosquitto() {
         &["-c", "g", "piper"],
         b"pipepw\npipepw\n",
     );
-    assert_eq!((theirs.code, theirs.stdout), (out.code, out.stdout));
+    assert_eq!((theirs.code(), theirs.stdout), (out.code(), out.stdout));
 }
 
 #[test]
@@ -61,8 +67,8 @@ fn piped_failures_match_mosquitto() {
             run_in(dir.path(), &reference_tool("mosquitto_passwd"), &["-c", "g", "u"], input);
         let shown = String::from_utf8_lossy(input);
         assert_eq!(
-            (ours.code, &ours.stdout, &ours.stderr),
-            (theirs.code, &theirs.stdout, &theirs.stderr),
+            (ours.code(), &ours.stdout, &ours.stderr),
+            (theirs.code(), &theirs.stdout, &theirs.stderr),
             "{shown:?}"
         );
         assert_eq!(dir.join("f").exists(), dir.join("g").exists(), "{shown:?}");
