@@ -391,3 +391,43 @@ fn the_writer_commits_in_groups_on_disk_and_reports_what_is_durable() {
     assert!(matches!(recovered.events[..], [RecoveryEvent::Replayed { skipped: 0, .. }]));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn with_a_sync_interval_the_writer_reports_at_once_and_syncs_on_its_timer() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use crate::fs::DiskDir;
+    use crate::{SyncPolicy, Writer, WriterReport};
+
+    let dir = temp_dir("interval");
+    let names = Names::of("culex.db");
+    let disk = DiskDir::new(&dir);
+    let journal = Journal::open(disk.clone(), names.clone()).expect("opens");
+    let (reports, reported) = mpsc::channel();
+    let writer = Writer::spawn(journal, SyncPolicy::Every(Duration::from_millis(50)), move |r| {
+        let _ = reports.send(r);
+    })
+    .expect("starts");
+    let mut model = Model::default();
+    let changes: Vec<Change> =
+        [(0, 0), (4, 1)].into_iter().flat_map(|i| model.changes(i)).collect();
+    let mut bytes = Vec::new();
+    for change in &changes {
+        encode_record(change, &mut bytes).expect("encodes");
+    }
+    writer.records(bytes, 7);
+    // Reported as written straight away, and again (synced) when the interval has passed.
+    let mut synced = 0;
+    while synced < 2 {
+        match reported.recv_timeout(Duration::from_secs(10)).expect("a report") {
+            WriterReport::Synced(7) => synced += 1,
+            WriterReport::Synced(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    writer.finish();
+    let recovered = recover(&disk, &names, "1").expect("recovers");
+    assert_eq!(recovered.snapshot, Some(state_after(&changes)));
+    let _ = std::fs::remove_dir_all(&dir);
+}

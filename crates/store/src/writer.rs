@@ -4,6 +4,8 @@
 //! reports the highest sequence that is now durable. Checkpoints go through the same queue,
 //! so they land between the records they follow and those after them.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -34,7 +36,9 @@ pub enum WriterReport {
         /// Its size in bytes.
         bytes: usize,
     },
-    /// Writing failed; the writer retries the same work after a second and reports again.
+    /// Writing failed; the writer retries the same work after a second and reports again
+    /// (once the handle is stopping, it gives up after a few tries, so a dead disk cannot keep
+    /// the broker from exiting).
     Failed(String),
 }
 
@@ -49,6 +53,9 @@ enum Job {
 pub struct Writer {
     jobs: Option<Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    /// Set when the handle stops the thread: a failing write is then given up after a few
+    /// tries instead of retried forever, so that a broker on a dead disk still exits.
+    stopping: Arc<AtomicBool>,
 }
 
 /// How long a failed write waits before it is tried again.
@@ -65,10 +72,12 @@ impl Writer {
         report: impl FnMut(WriterReport) + Send + 'static,
     ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stopping);
         let thread = std::thread::Builder::new()
             .name("culex-journal".to_owned())
-            .spawn(move || run(journal, policy, &queue, report))?;
-        Ok(Self { jobs: Some(jobs), thread: Some(thread) })
+            .spawn(move || run(journal, policy, &queue, &flag, report))?;
+        Ok(Self { jobs: Some(jobs), thread: Some(thread), stopping })
     }
 
     /// Queues encoded records whose last change has sequence `upto`.
@@ -94,6 +103,7 @@ impl Writer {
     }
 
     fn stop(&mut self) {
+        self.stopping.store(true, Ordering::Relaxed);
         self.jobs = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -111,82 +121,106 @@ fn run<F: FileSystem>(
     mut journal: Journal<F>,
     policy: SyncPolicy,
     queue: &Receiver<Job>,
-    mut report: impl FnMut(WriterReport),
+    stopping: &AtomicBool,
+    report: impl FnMut(WriterReport),
 ) {
-    let mut last_sync = Instant::now();
-    let mut written = 0;
-    loop {
-        // Wait for work; with a sync interval, wake up to sync what was left unsynced.
-        let first = match policy {
-            SyncPolicy::EveryBatch => queue.recv().ok(),
-            SyncPolicy::Every(interval) => {
-                match queue.recv_timeout(interval.saturating_sub(last_sync.elapsed())) {
-                    Ok(job) => Some(job),
-                    Err(RecvTimeoutError::Timeout) => {
-                        sync_now(&mut journal, written, &mut report);
-                        last_sync = Instant::now();
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => None,
-                }
-            }
-        };
-        let Some(first) = first else { break };
-        // Group commit: everything that has arrived meanwhile goes into the same sync.
-        for job in std::iter::once(first).chain(std::iter::from_fn(|| queue.try_recv().ok())) {
-            written = written.max(do_job(&mut journal, job, &mut report));
-        }
-        let due = match policy {
-            SyncPolicy::EveryBatch => true,
-            SyncPolicy::Every(interval) => last_sync.elapsed() >= interval,
-        };
-        if due {
-            sync_now(&mut journal, written, &mut report);
-            last_sync = Instant::now();
-        } else {
-            report(WriterReport::Synced(written));
-        }
-    }
-    sync_now(&mut journal, written, &mut report);
+    let mut worker = Worker { journal: &mut journal, stopping, report, written: 0 };
+    worker.run(policy, queue);
 }
 
-/// Does one job, retrying until it succeeds; returns the sequence it covers.
-fn do_job<F: FileSystem>(
-    journal: &mut Journal<F>,
-    job: Job,
-    report: &mut impl FnMut(WriterReport),
-) -> u64 {
-    match job {
-        Job::Records { bytes, upto } => {
-            retry(report, || journal.append(&bytes));
-            upto
+/// The writer thread's state: the journal, the stop flag, where reports go, and the highest
+/// sequence written.
+struct Worker<'a, F: FileSystem, R> {
+    journal: &'a mut Journal<F>,
+    stopping: &'a AtomicBool,
+    report: R,
+    written: u64,
+}
+
+/// Tries of a failing write once the handle is stopping.
+const TRIES_WHEN_STOPPING: u32 = 3;
+
+impl<F: FileSystem, R: FnMut(WriterReport)> Worker<'_, F, R> {
+    fn run(&mut self, policy: SyncPolicy, queue: &Receiver<Job>) {
+        let mut last_sync = Instant::now();
+        loop {
+            // Wait for work; with a sync interval, wake up to sync what was left unsynced.
+            let first = match policy {
+                SyncPolicy::EveryBatch => queue.recv().ok(),
+                SyncPolicy::Every(interval) => {
+                    match queue.recv_timeout(interval.saturating_sub(last_sync.elapsed())) {
+                        Ok(job) => Some(job),
+                        Err(RecvTimeoutError::Timeout) => {
+                            self.sync_now();
+                            last_sync = Instant::now();
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => None,
+                    }
+                }
+            };
+            let Some(first) = first else { break };
+            // Group commit: everything that has arrived meanwhile goes into the same sync.
+            for job in std::iter::once(first).chain(std::iter::from_fn(|| queue.try_recv().ok())) {
+                self.do_job(job);
+            }
+            let due = match policy {
+                SyncPolicy::EveryBatch => true,
+                SyncPolicy::Every(interval) => last_sync.elapsed() >= interval,
+            };
+            if due {
+                self.sync_now();
+                last_sync = Instant::now();
+            } else {
+                (self.report)(WriterReport::Synced(self.written));
+            }
         }
-        Job::Checkpoint { snapshot, upto } => {
-            match snapshot::encode(&snapshot) {
+        self.sync_now();
+    }
+
+    /// Does one job, retrying a failed write.
+    fn do_job(&mut self, job: Job) {
+        match job {
+            Job::Records { bytes, upto } => {
+                if self.retry(|journal| journal.append(&bytes)) {
+                    self.written = self.written.max(upto);
+                }
+            }
+            Job::Checkpoint { snapshot, upto } => match snapshot::encode(&snapshot) {
                 Ok(bytes) => {
-                    retry(report, || journal.checkpoint(&bytes));
-                    report(WriterReport::Checkpointed { bytes: bytes.len() });
+                    if self.retry(|journal| journal.checkpoint(&bytes)) {
+                        (self.report)(WriterReport::Checkpointed { bytes: bytes.len() });
+                        self.written = self.written.max(upto);
+                    }
                 }
                 // Never for a state the broker holds; the journal still has everything.
-                Err(err) => report(WriterReport::Failed(err.to_string())),
-            }
-            upto
+                Err(err) => (self.report)(WriterReport::Failed(err.to_string())),
+            },
         }
     }
-}
 
-fn sync_now<F: FileSystem>(
-    journal: &mut Journal<F>,
-    written: u64,
-    report: &mut impl FnMut(WriterReport),
-) {
-    retry(report, || journal.sync());
-    report(WriterReport::Synced(written));
-}
+    fn sync_now(&mut self) {
+        if self.retry(Journal::sync) {
+            (self.report)(WriterReport::Synced(self.written));
+        }
+    }
 
-fn retry(report: &mut impl FnMut(WriterReport), mut work: impl FnMut() -> std::io::Result<()>) {
-    while let Err(err) = work() {
-        report(WriterReport::Failed(err.to_string()));
-        std::thread::sleep(RETRY_AFTER);
+    /// Runs `work` until it succeeds, reporting each failure and waiting a second between
+    /// tries; once the handle is stopping, gives up after a few tries. Whether it succeeded.
+    fn retry(&mut self, mut work: impl FnMut(&mut Journal<F>) -> std::io::Result<()>) -> bool {
+        let mut tries_left = TRIES_WHEN_STOPPING;
+        loop {
+            match work(self.journal) {
+                Ok(()) => return true,
+                Err(err) => (self.report)(WriterReport::Failed(err.to_string())),
+            }
+            if self.stopping.load(Ordering::Relaxed) {
+                tries_left -= 1;
+                if tries_left == 0 {
+                    return false;
+                }
+            }
+            std::thread::sleep(RETRY_AFTER);
+        }
     }
 }
