@@ -306,9 +306,9 @@ mod tests {
     }
 
     #[test]
-    fn a_corrupt_file_is_refused_naming_the_problem() {
+    fn without_the_journal_a_corrupt_file_is_refused_naming_the_problem() {
         let dir = temp_dir("corrupt");
-        let config = config(&dir);
+        let config = Config { persistence_journal: false, ..config(&dir) };
         let path = config.persistence_path().expect("persistence on");
         let mut bytes = snapshot::encode(&Snapshot::default()).expect("encodes");
         bytes.truncate(bytes.len() - 1);
@@ -316,6 +316,26 @@ mod tests {
         let err = load(&config, &quiet()).expect_err("refused");
         assert!(err.to_string().contains("truncated"), "{err}");
         assert_eq!(std::fs::read(&path).expect("kept"), bytes);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn with_the_journal_a_corrupt_checkpoint_is_moved_aside_and_the_broker_starts() {
+        let dir = temp_dir("corrupt-journal");
+        let config = config(&dir);
+        let path = config.persistence_path().expect("persistence on");
+        let mut bytes = snapshot::encode(&Snapshot::default()).expect("encodes");
+        bytes.truncate(bytes.len() - 1);
+        std::fs::write(&path, &bytes).expect("write");
+        let state = load(&config, &quiet()).expect("starts");
+        assert_eq!(state, Some(Snapshot::default()));
+        let moved: Vec<_> = std::fs::read_dir(&dir)
+            .expect("lists")
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.starts_with("mosquitto.db.corrupt-"))
+            .collect();
+        assert_eq!(moved.len(), 1, "{moved:?}");
+        assert_eq!(std::fs::read(dir.join(&moved[0])).expect("kept"), bytes, "never overwritten");
         let _ = std::fs::remove_dir_all(dir);
     }
 
