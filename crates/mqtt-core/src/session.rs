@@ -15,8 +15,7 @@ use crate::message::SharedMessage;
 use crate::qos::Outgoing;
 use crate::topic_tree::SubOpts;
 
-/// Session Expiry Interval semantics: seconds, with `u32::MAX` meaning never.
-pub(crate) const EXPIRY_NEVER: u32 = u32::MAX;
+pub(crate) use crate::snapshot::EXPIRY_NEVER;
 
 /// A will waiting for its connection to end badly (or for its delay to run out). The message
 /// is built when it is published, so its expiry counts from then.

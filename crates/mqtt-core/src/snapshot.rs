@@ -23,6 +23,9 @@ use mqtt_codec::{Properties, ProtocolVersion, QoS, TopicName};
 
 pub use format::{FormatError, MAGIC, MOSQUITTO_MAGIC, VERSION, decode, encode};
 
+/// A Session Expiry Interval that never runs out (`u32::MAX` seconds, as MQTT 5 defines it).
+pub const EXPIRY_NEVER: u32 = u32::MAX;
+
 /// The durable state of a broker.
 ///
 /// Messages are stored once, however many queues hold them; [`StoredDelivery::message`],

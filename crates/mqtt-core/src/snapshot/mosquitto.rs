@@ -32,10 +32,9 @@ use mqtt_codec::{Packet, ProtocolVersion, QoS};
 
 use super::format::MOSQUITTO_MAGIC as MAGIC;
 use super::{
-    FlowState, Snapshot, StoredDelivery, StoredInFlight, StoredIncoming, StoredMessage,
-    StoredSession, StoredSubscription,
+    EXPIRY_NEVER, FlowState, Snapshot, StoredDelivery, StoredInFlight, StoredIncoming,
+    StoredMessage, StoredSession, StoredSubscription,
 };
-use crate::session::EXPIRY_NEVER;
 
 /// The 15-byte magic, CRC and version.
 const HEADER_LEN: usize = MAGIC.len() + 4 + 4;
