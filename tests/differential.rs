@@ -10,3 +10,5 @@ mod harness;
 mod wire;
 
 mod connect;
+mod publish;
+mod subscribe;

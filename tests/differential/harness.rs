@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{Shutdown, TcpStream};
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -48,8 +48,6 @@ enum Step {
     Quiet(Conn),
     /// Close our side of the connection abruptly (no DISCONNECT).
     Drop(Conn),
-    /// Wait this long (for timers such as keep alive; keep it short).
-    Sleep(Duration),
 }
 
 /// What one step observed on one connection.
@@ -93,7 +91,6 @@ impl Scenario {
 
     /// Declares that the brokers must differ, with the reason (listed in
     /// docs/mosquitto-differences.md).
-    #[allow(dead_code, reason = "no scenario declares a difference yet")]
     pub(crate) fn differs(mut self, reason: &'static str) -> Self {
         self.difference = Some(reason);
         self
@@ -143,12 +140,6 @@ impl Scenario {
         self
     }
 
-    /// Waits `millis` milliseconds.
-    pub(crate) fn sleep(mut self, millis: u64) -> Self {
-        self.steps.push(Step::Sleep(Duration::from_millis(millis)));
-        self
-    }
-
     /// Opens `conn` for `version`, sends `connect` and receives the CONNACK.
     pub(crate) fn connect(self, conn: Conn, version: ProtocolVersion, connect: Vec<u8>) -> Self {
         self.open(conn, version).send(conn, connect).recv(conn)
@@ -182,7 +173,7 @@ impl Scenario {
     }
 
     /// Runs the steps against `program`, returning one record per connection.
-    fn run_against(&self, program: &PathBuf) -> Vec<Record> {
+    fn run_against(&self, program: &Path) -> Vec<Record> {
         let config = self.config.clone();
         let broker = BrokerProcess::start_with(
             program,
@@ -193,18 +184,13 @@ impl Scenario {
         let mut conns: Vec<Option<Connection>> = Vec::new();
         let mut records: Vec<Record> = Vec::new();
         for (index, step) in self.steps.iter().enumerate() {
-            let conn = match step {
-                Step::Open(conn, _)
-                | Step::Send(conn, _)
-                | Step::Recv(conn)
-                | Step::Closed(conn)
-                | Step::Quiet(conn)
-                | Step::Drop(conn) => conn.0,
-                Step::Sleep(time) => {
-                    std::thread::sleep(*time);
-                    continue;
-                }
-            };
+            let (Step::Open(Conn(conn), _)
+            | Step::Send(Conn(conn), _)
+            | Step::Recv(Conn(conn))
+            | Step::Closed(Conn(conn))
+            | Step::Quiet(Conn(conn))
+            | Step::Drop(Conn(conn))) = step;
+            let conn = *conn;
             if conns.len() <= conn {
                 conns.resize_with(conn + 1, || None);
                 records.resize_with(conn + 1, Vec::new);
@@ -281,7 +267,6 @@ fn describe_step(step: &Step) -> String {
         Step::Closed(conn) => format!("expect {} closed", conn_name(conn.0)),
         Step::Quiet(conn) => format!("quiet {} for {QUIET_TIME:?}", conn_name(conn.0)),
         Step::Drop(conn) => format!("drop {}", conn_name(conn.0)),
-        Step::Sleep(time) => format!("sleep {time:?}"),
     }
 }
 
@@ -309,9 +294,8 @@ fn compact(debug: &str) -> String {
     let mut text = debug.to_owned();
     for empty in [": None", ": []"] {
         while let Some(at) = text.find(empty) {
-            let start = text[..at]
-                .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .map_or(0, |i| i + 1);
+            let start =
+                text[..at].rfind(|c: char| !(c.is_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
             let mut end = at + empty.len();
             if text[end..].starts_with(", ") {
                 end += 2;
@@ -357,7 +341,7 @@ impl Connection {
             Step::Recv(_) => self.read(SIGNAL_TIMEOUT, true, true),
             Step::Closed(_) => self.read(SIGNAL_TIMEOUT, false, true),
             Step::Quiet(_) => self.read(QUIET_TIME, false, false),
-            Step::Open(..) | Step::Drop(_) | Step::Sleep(_) => Vec::new(),
+            Step::Open(..) | Step::Drop(_) => Vec::new(),
         }
     }
 
@@ -440,8 +424,7 @@ fn mask_assigned_id(packet: &mut [u8], version: ProtocolVersion) {
     let Ok(Some(Packet::ConnAck(ack))) = decode(&mut buf, version, u32::MAX) else { return };
     let Some(id) = ack.properties.assigned_client_identifier else { return };
     let id = id.as_bytes();
-    let Some(at) = packet.windows(id.len() + 3).position(|w| w[0] == 0x12 && &w[3..] == id)
-    else {
+    let Some(at) = packet.windows(id.len() + 3).position(|w| w[0] == 0x12 && &w[3..] == id) else {
         return;
     };
     for byte in &mut packet[at + 3..at + 3 + id.len()] {
