@@ -23,5 +23,6 @@ mod broker_tools;
 mod broker_ws_tls;
 mod cli_pub;
 mod cli_sub;
+mod differential;
 mod passwd;
 mod support;

@@ -11,7 +11,8 @@
 //! Only User Property may repeat, and Subscription Identifier in PUBLISH; any other repeat, a
 //! property the packet does not allow, or a value out of range is a protocol error (0x82); an
 //! unknown identifier is a malformed packet (0x81). Encoding writes properties in identifier
-//! order, user properties in the order given.
+//! order, user properties in the order given, except in the packets for which `order` keeps
+//! Mosquitto's order (CONNACK).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -19,6 +20,8 @@ use crate::error::{DecodeError, EncodeError, Spec, Violation};
 use crate::reader::{Reader, VARINT_MAX};
 use crate::topic::{MqttString, TopicName};
 use crate::writer::{binary_len, put_binary, put_string, put_varint, string_len, varint_len};
+
+mod order;
 
 /// The MQTT 5 properties of one packet (or of a will). Every field is optional; which may be
 /// set depends on the packet (v5.0 §2.2.2.2). Always empty for 3.1 and 3.1.1.
@@ -644,21 +647,24 @@ impl Properties {
     /// Writes the property list with its length prefix; `encoded_len` checked it before.
     pub(crate) fn write(&self, out: &mut BytesMut) {
         put_varint(out, u32::try_from(self.wire_len()).unwrap_or(VARINT_MAX));
-        self.for_each(|id, value| {
-            out.put_u8(id);
-            match value {
-                Value::Byte(v) => out.put_u8(v),
-                Value::TwoByte(v) => out.put_u16(v),
-                Value::FourByte(v) => out.put_u32(v),
-                Value::Varint(v) => put_varint(out, v),
-                Value::Str(s) => put_string(out, s),
-                Value::Binary(b) => put_binary(out, b),
-                Value::Pair(k, v) => {
-                    put_string(out, k);
-                    put_string(out, v);
-                }
-            }
-        });
+        self.for_each(|id, value| put_property(out, id, value));
+    }
+}
+
+/// Writes one property: its identifier, then its value.
+fn put_property(out: &mut BytesMut, id: u8, value: Value<'_>) {
+    out.put_u8(id);
+    match value {
+        Value::Byte(v) => out.put_u8(v),
+        Value::TwoByte(v) => out.put_u16(v),
+        Value::FourByte(v) => out.put_u32(v),
+        Value::Varint(v) => put_varint(out, v),
+        Value::Str(s) => put_string(out, s),
+        Value::Binary(b) => put_binary(out, b),
+        Value::Pair(k, v) => {
+            put_string(out, k);
+            put_string(out, v);
+        }
     }
 }
 
