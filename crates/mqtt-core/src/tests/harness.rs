@@ -229,6 +229,27 @@ impl Harness {
         self.connect_with(id, |_| {})
     }
 
+    /// Connects `id` with an MQTT 5 CONNECT and checks it was accepted.
+    pub(crate) fn connect_v5(&mut self, id: &str) -> ConnId {
+        self.connect_with(id, |c| {
+            c.v5();
+        })
+    }
+
+    /// Connects `id` without clean session (3.1.1) and checks it was accepted.
+    pub(crate) fn connect_persistent(&mut self, id: &str) -> ConnId {
+        self.connect_with(id, |c| {
+            c.clean(false);
+        })
+    }
+
+    /// Connects `id` with the default CONNECT and subscribes it to `filter` at `qos`.
+    pub(crate) fn subscriber(&mut self, id: &str, filter: &str, qos: QoS) -> ConnId {
+        let conn = self.connect(id);
+        self.subscribe(conn, filter, qos);
+        conn
+    }
+
     /// Connects `id` with a customised CONNECT and checks it was accepted.
     pub(crate) fn connect_with(
         &mut self,
