@@ -42,23 +42,12 @@ fn clean_session_client_loses_everything_on_disconnect() {
 #[test]
 fn unacknowledged_messages_are_resent_with_dup_on_reconnect() {
     let mut h = Harness::default();
-    let sub = h.connect_persistent("flaky");
-    h.subscribe(sub, "t", QoS::ExactlyOnce);
-    let publisher = h.connect("pub");
-    h.publish_qos(publisher, "t", "a", QoS::AtLeastOnce);
-    h.publish_qos(publisher, "t", "b", QoS::ExactlyOnce);
-    h.send(publisher, Packet::PubRel(ack(2)));
-    let first = h.take_publishes(sub);
-    assert_eq!(first.len(), 2);
     // The client got PUBREC through for the second, then its socket died.
+    let (sub, first) = h.two_in_flight("flaky");
     let second_id = first[1].packet_id.expect("QoS 2").get();
-    h.send(sub, Packet::PubRec(ack(second_id)));
     h.kill(sub);
 
-    let back = h.try_connect_with("flaky", |c| {
-        c.clean(false);
-    });
-    assert!(h.connack(back).session_present);
+    let back = h.reconnect_persistent("flaky");
     let again = h.take(back);
     match again.as_slice() {
         [Packet::Publish(p), Packet::PubRel(rel)] => {
