@@ -259,7 +259,7 @@ fn reserve_exact(buf: &mut BytesMut, total: usize) {
 ///
 /// A CONNECT is encoded for the version in [`Connect::protocol`]. Properties and v5 reason
 /// codes are not written for 3.1 / 3.1.1 (a v3 CONNACK or SUBACK maps the reason code, see
-/// [`ReasonCode::to_v3_connack`]).
+/// [`ReasonCode::to_v3_connack`](crate::ReasonCode::to_v3_connack)).
 ///
 /// # Errors
 /// [`EncodeError`] rather than a corrupt packet: binary field over 65535 bytes, packet over
