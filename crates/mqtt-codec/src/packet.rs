@@ -6,6 +6,7 @@ mod auth;
 mod connack;
 mod connect;
 mod disconnect;
+mod fields;
 mod ping;
 mod publish;
 mod subscribe;
@@ -24,9 +25,8 @@ pub use self::unsubscribe::{UnsubAck, Unsubscribe};
 use crate::error::{DecodeError, EncodeError};
 use crate::fixed_header;
 use crate::reader::{Reader, VARINT_MAX};
-use crate::reason::ReasonCode;
 pub(crate) use crate::types::PacketType;
-use crate::types::{PacketId, ProtocolVersion};
+use crate::types::ProtocolVersion;
 use crate::writer::varint_len;
 
 /// The largest packet a four-byte remaining length can describe: 268,435,455 + 5 header bytes.
@@ -259,7 +259,7 @@ fn reserve_exact(buf: &mut BytesMut, total: usize) {
 ///
 /// A CONNECT is encoded for the version in [`Connect::protocol`]. Properties and v5 reason
 /// codes are not written for 3.1 / 3.1.1 (a v3 CONNACK or SUBACK maps the reason code, see
-/// [`ReasonCode::to_v3_connack`]).
+/// [`ReasonCode::to_v3_connack`](crate::ReasonCode::to_v3_connack)).
 ///
 /// # Errors
 /// [`EncodeError`] rather than a corrupt packet: binary field over 65535 bytes, packet over
@@ -342,65 +342,6 @@ fn total_len(body: usize) -> Result<usize, EncodeError> {
     }
 }
 
-/// Reads a packet identifier, refusing 0.
-pub(crate) fn read_packet_id(r: &mut Reader) -> Result<PacketId, DecodeError> {
-    let id = r.u16("packet identifier")?;
-    PacketId::new(id).ok_or_else(|| {
-        DecodeError::protocol(
-            r.version,
-            "MQTT-2.3.1-1",
-            "MQTT-2.2.1-3",
-            format!("{}: packet identifier is 0", r.packet),
-        )
-    })
-}
-
-/// Reads a v5 reason code, refusing unknown codes (malformed) and codes `allowed` does not
-/// list for this packet (protocol error, quoting `section`).
-pub(crate) fn read_reason(
-    r: &mut Reader,
-    allowed: &[u8],
-    section: &'static str,
-) -> Result<ReasonCode, DecodeError> {
-    let byte = r.u8("reason code")?;
-    let Some(code) = ReasonCode::from_u8(byte) else {
-        return Err(DecodeError::malformed(
-            r.version,
-            section,
-            section,
-            format!("{}: unknown reason code 0x{byte:02X}", r.packet),
-        ));
-    };
-    if !allowed.contains(&byte) {
-        return Err(DecodeError::protocol(
-            r.version,
-            section,
-            section,
-            format!("{}: reason code 0x{byte:02X} ({code}) is not allowed here", r.packet),
-        ));
-    }
-    Ok(code)
-}
-
-/// Refuses to encode a reason code `allowed` does not list for `packet`.
-pub(crate) fn check_reason(
-    version: ProtocolVersion,
-    packet: PacketType,
-    code: ReasonCode,
-    allowed: &[u8],
-    section: &'static str,
-) -> Result<(), EncodeError> {
-    if allowed.contains(&code.as_u8()) {
-        return Ok(());
-    }
-    Err(EncodeError::invalid(
-        version,
-        section,
-        section,
-        format!("{packet}: reason code 0x{:02X} ({code}) is not allowed here", code.as_u8()),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,6 +386,19 @@ mod tests {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
+    use crate::types::PacketId;
+
+    /// MQTT 3.1.
+    pub(crate) const V31: ProtocolVersion = ProtocolVersion::V3_1;
+    /// MQTT 3.1.1.
+    pub(crate) const V4: ProtocolVersion = ProtocolVersion::V3_1_1;
+    /// MQTT 5.0.
+    pub(crate) const V5: ProtocolVersion = ProtocolVersion::V5;
+
+    /// The packet identifier `n`, which the test knows is not 0.
+    pub(crate) fn id(n: u16) -> PacketId {
+        PacketId::new(n).expect("non-zero")
+    }
 
     /// Asserts that `packet` encodes to exactly `bytes` for `version` and decodes back.
     #[track_caller]
@@ -465,6 +419,15 @@ pub(crate) mod testing {
         match decode(&mut buf, version, MAX_PACKET_SIZE) {
             Err(err) => err.to_string(),
             Ok(packet) => panic!("{bytes:02X?} decoded to {packet:?}"),
+        }
+    }
+
+    /// Asserts that each of `cases` (bytes, version, expected error text) fails to decode
+    /// with exactly that error.
+    #[track_caller]
+    pub(crate) fn assert_decode_errors(cases: &[(&[u8], ProtocolVersion, &str)]) {
+        for &(bytes, version, expected) in cases {
+            assert_eq!(decode_err(bytes, version), expected, "{bytes:02X?}");
         }
     }
 

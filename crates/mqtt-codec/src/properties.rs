@@ -19,6 +19,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::error::{DecodeError, EncodeError, Spec, Violation};
 use crate::reader::{Reader, VARINT_MAX};
 use crate::topic::{MqttString, TopicName};
+use crate::types::PacketType;
 use crate::writer::{binary_len, put_binary, put_string, put_varint, string_len, varint_len};
 
 mod order;
@@ -110,24 +111,25 @@ impl Context {
         1 << self as u16
     }
 
-    /// The packet (or part) for messages.
+    /// The packet (or part) for messages: the packet's name as [`PacketType`] spells it.
     const fn name(self) -> &'static str {
-        match self {
-            Self::Connect => "CONNECT",
-            Self::Will => "CONNECT will properties",
-            Self::ConnAck => "CONNACK",
-            Self::Publish => "PUBLISH",
-            Self::PubAck => "PUBACK",
-            Self::PubRec => "PUBREC",
-            Self::PubRel => "PUBREL",
-            Self::PubComp => "PUBCOMP",
-            Self::Subscribe => "SUBSCRIBE",
-            Self::SubAck => "SUBACK",
-            Self::Unsubscribe => "UNSUBSCRIBE",
-            Self::UnsubAck => "UNSUBACK",
-            Self::Disconnect => "DISCONNECT",
-            Self::Auth => "AUTH",
-        }
+        let packet = match self {
+            Self::Will => return "CONNECT will properties",
+            Self::Connect => PacketType::Connect,
+            Self::ConnAck => PacketType::ConnAck,
+            Self::Publish => PacketType::Publish,
+            Self::PubAck => PacketType::PubAck,
+            Self::PubRec => PacketType::PubRec,
+            Self::PubRel => PacketType::PubRel,
+            Self::PubComp => PacketType::PubComp,
+            Self::Subscribe => PacketType::Subscribe,
+            Self::SubAck => PacketType::SubAck,
+            Self::Unsubscribe => PacketType::Unsubscribe,
+            Self::UnsubAck => PacketType::UnsubAck,
+            Self::Disconnect => PacketType::Disconnect,
+            Self::Auth => PacketType::Auth,
+        };
+        packet.name()
     }
 }
 

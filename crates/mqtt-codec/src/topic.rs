@@ -290,6 +290,21 @@ macro_rules! topic_string_traits {
     };
 }
 
+/// Validates the literal `s` with `parse` for `T::from_static`.
+///
+/// # Panics
+/// If `s` is not valid; literals in code are the caller's invariant, never input.
+fn from_static_literal<T>(
+    type_name: &str,
+    s: &'static str,
+    parse: fn(MqttString) -> Result<T, TopicError>,
+) -> T {
+    match parse(MqttString::from_static(s)) {
+        Ok(value) => value,
+        Err(err) => panic!("{type_name}::from_static({s:?}): {err}"),
+    }
+}
+
 /// A topic name as PUBLISH carries it: no `+` or `#`, non-empty (v3.1.1 MQTT-4.7.1-1,
 /// MQTT-4.7.3-1). The one exception is [`TopicName::empty`], which a v5 PUBLISH uses when a
 /// topic alias stands in for the name.
@@ -325,10 +340,7 @@ impl TopicName {
     /// If `s` is not a valid topic name; meant for literals in code, never for input.
     #[must_use]
     pub fn from_static(s: &'static str) -> Self {
-        match Self::from_mqtt_string(MqttString::from_static(s)) {
-            Ok(topic) => topic,
-            Err(err) => panic!("TopicName::from_static({s:?}): {err}"),
-        }
+        from_static_literal("TopicName", s, Self::from_mqtt_string)
     }
 
     /// The empty name of a v5 PUBLISH whose topic alias stands in for the name.
@@ -413,10 +425,7 @@ impl TopicFilter {
     /// If `s` is not a valid filter; meant for literals in code, never for input.
     #[must_use]
     pub fn from_static(s: &'static str) -> Self {
-        match Self::from_mqtt_string(MqttString::from_static(s)) {
-            Ok(filter) => filter,
-            Err(err) => panic!("TopicFilter::from_static({s:?}): {err}"),
-        }
+        from_static_literal("TopicFilter", s, Self::from_mqtt_string)
     }
 
     /// The filter as sent (including any `$share/<group>/` prefix).

@@ -9,7 +9,8 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
-use crate::packet::{PacketType, check_reason, read_packet_id, read_reason};
+use crate::packet::PacketType;
+use crate::packet::fields::{ReasonRule, read_packet_id, write_tail};
 use crate::properties::{Context, Properties};
 use crate::reader::Reader;
 use crate::reason::{self, ReasonCode};
@@ -27,20 +28,14 @@ pub struct Ack {
 }
 
 /// What differs between the four packet types.
-struct Kind {
-    context: Context,
-    allowed: &'static [u8],
-    section: &'static str,
-}
-
-fn kind(packet: PacketType) -> Kind {
+fn rule(packet: PacketType) -> ReasonRule {
     let (context, allowed, section) = match packet {
         PacketType::PubRec => (Context::PubRec, reason::PUBACK, "§3.5.2.1"),
         PacketType::PubRel => (Context::PubRel, reason::PUBREL, "§3.6.2.1"),
         PacketType::PubComp => (Context::PubComp, reason::PUBREL, "§3.7.2.1"),
         _ => (Context::PubAck, reason::PUBACK, "§3.4.2.1"),
     };
-    Kind { context, allowed, section }
+    ReasonRule { packet, allowed, section, context }
 }
 
 impl Ack {
@@ -61,10 +56,7 @@ impl Ack {
         if !r.version.is_v5() || r.is_empty() {
             return Ok(Self::new(packet_id));
         }
-        let kind = kind(r.packet);
-        let reason = read_reason(r, kind.allowed, kind.section)?;
-        let properties =
-            if r.is_empty() { Properties::default() } else { Properties::decode(r, kind.context)? };
+        let (reason, properties) = rule(r.packet).read_tail(r)?;
         Ok(Self { packet_id, reason, properties })
     }
 
@@ -76,24 +68,13 @@ impl Ack {
         if !v.is_v5() {
             return Ok(2);
         }
-        let kind = kind(packet);
-        check_reason(v, packet, self.reason, kind.allowed, kind.section)?;
-        if !self.properties.is_empty() {
-            return Ok(3 + self.properties.encoded_len_prefixed(kind.context)?);
-        }
-        Ok(if self.reason == ReasonCode::Success { 2 } else { 3 })
+        Ok(2 + rule(packet).tail_len(v, self.reason, &self.properties)?)
     }
 
     pub(crate) fn write_body(&self, v: ProtocolVersion, out: &mut BytesMut) {
         out.put_u16(self.packet_id.get());
-        if !v.is_v5() {
-            return;
-        }
-        if !self.properties.is_empty() {
-            out.put_u8(self.reason.as_u8());
-            self.properties.write(out);
-        } else if self.reason != ReasonCode::Success {
-            out.put_u8(self.reason.as_u8());
+        if v.is_v5() {
+            write_tail(self.reason, &self.properties, out);
         }
     }
 }
@@ -102,16 +83,8 @@ impl Ack {
 mod tests {
     use super::*;
     use crate::packet::Packet;
-    use crate::packet::testing::{decode_err, encode_err, round_trip};
+    use crate::packet::testing::{V4, V5, V31, decode_err, encode_err, id, round_trip};
     use crate::topic::MqttString;
-
-    const V31: ProtocolVersion = ProtocolVersion::V3_1;
-    const V4: ProtocolVersion = ProtocolVersion::V3_1_1;
-    const V5: ProtocolVersion = ProtocolVersion::V5;
-
-    fn id(n: u16) -> PacketId {
-        PacketId::new(n).expect("non-zero")
-    }
 
     #[test]
     fn acks_in_3x_are_a_packet_id() {

@@ -5,10 +5,11 @@
 //! [reason code (0x00, 0x18, 0x19) [properties]]
 //! ```
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::error::{DecodeError, EncodeError};
-use crate::packet::{PacketType, check_reason, read_reason};
+use crate::packet::PacketType;
+use crate::packet::fields::{ReasonRule, write_tail};
 use crate::properties::{Context, Properties};
 use crate::reader::Reader;
 use crate::reason::{self, ReasonCode};
@@ -23,17 +24,17 @@ pub struct Auth {
     pub properties: Properties,
 }
 
+/// The reason codes and properties AUTH allows.
+const RULE: ReasonRule = ReasonRule {
+    packet: PacketType::Auth,
+    allowed: reason::AUTH,
+    section: "§3.15.2.1",
+    context: Context::Auth,
+};
+
 impl Auth {
     pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
-        if r.is_empty() {
-            return Ok(Self::default());
-        }
-        let reason = read_reason(r, reason::AUTH, "§3.15.2.1")?;
-        let properties = if r.is_empty() {
-            Properties::default()
-        } else {
-            Properties::decode(r, Context::Auth)?
-        };
+        let (reason, properties) = RULE.read_tail(r)?;
         Ok(Self { reason, properties })
     }
 
@@ -46,20 +47,11 @@ impl Auth {
                 "AUTH does not exist before MQTT 5.0",
             ));
         }
-        check_reason(v, PacketType::Auth, self.reason, reason::AUTH, "§3.15.2.1")?;
-        if !self.properties.is_empty() {
-            return Ok(1 + self.properties.encoded_len_prefixed(Context::Auth)?);
-        }
-        Ok(usize::from(self.reason != ReasonCode::Success))
+        RULE.tail_len(v, self.reason, &self.properties)
     }
 
     pub(crate) fn write_body(&self, _v: ProtocolVersion, out: &mut BytesMut) {
-        if !self.properties.is_empty() {
-            out.put_u8(self.reason.as_u8());
-            self.properties.write(out);
-        } else if self.reason != ReasonCode::Success {
-            out.put_u8(self.reason.as_u8());
-        }
+        write_tail(self.reason, &self.properties, out);
     }
 }
 

@@ -7,7 +7,8 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
-use crate::packet::{PacketType, check_reason, read_reason};
+use crate::packet::PacketType;
+use crate::packet::fields::{SpecRule, check_reason, read_reason};
 use crate::properties::{Context, Properties};
 use crate::reader::Reader;
 use crate::reason::{self, ReasonCode};
@@ -23,6 +24,13 @@ pub struct ConnAck {
     /// v5 CONNACK properties.
     pub properties: Properties,
 }
+
+/// A refused connection has no session.
+const REFUSED_WITH_SESSION: SpecRule = SpecRule {
+    rule3: "MQTT-3.2.2-4",
+    rule5: "MQTT-3.2.2-6",
+    detail: "CONNACK: session present with a refusal",
+};
 
 impl ConnAck {
     /// A CONNACK with `reason`, no session and no properties.
@@ -58,12 +66,7 @@ impl ConnAck {
             })?
         };
         if session_present && reason.is_error() {
-            return Err(DecodeError::protocol(
-                v,
-                "MQTT-3.2.2-4",
-                "MQTT-3.2.2-6",
-                "CONNACK: session present with a refusal",
-            ));
+            return Err(DecodeError::Protocol(REFUSED_WITH_SESSION.violation(v)));
         }
         let properties = if v.is_v5() {
             Properties::decode(r, Context::ConnAck)?
@@ -75,12 +78,7 @@ impl ConnAck {
 
     pub(crate) fn body_len(&self, v: ProtocolVersion) -> Result<usize, EncodeError> {
         if self.session_present && self.reason.is_error() {
-            return Err(EncodeError::invalid(
-                v,
-                "MQTT-3.2.2-4",
-                "MQTT-3.2.2-6",
-                "CONNACK: session present with a refusal",
-            ));
+            return Err(EncodeError::Invalid(REFUSED_WITH_SESSION.violation(v)));
         }
         if v.is_v5() {
             check_reason(v, PacketType::ConnAck, self.reason, reason::CONNACK, "§3.2.2.2")?;

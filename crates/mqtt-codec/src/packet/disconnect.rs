@@ -5,10 +5,11 @@
 //! 3.x: (nothing)        5.0: [reason code [properties]]
 //! ```
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::error::{DecodeError, EncodeError};
-use crate::packet::{PacketType, check_reason, read_reason};
+use crate::packet::PacketType;
+use crate::packet::fields::{ReasonRule, write_tail};
 use crate::properties::{Context, Properties};
 use crate::reader::Reader;
 use crate::reason::{self, ReasonCode};
@@ -23,6 +24,14 @@ pub struct Disconnect {
     pub properties: Properties,
 }
 
+/// The reason codes and properties DISCONNECT allows.
+const RULE: ReasonRule = ReasonRule {
+    packet: PacketType::Disconnect,
+    allowed: reason::DISCONNECT,
+    section: "§3.14.2.1",
+    context: Context::Disconnect,
+};
+
 impl Disconnect {
     /// A DISCONNECT with `reason` and no properties.
     #[must_use]
@@ -34,12 +43,7 @@ impl Disconnect {
         if !r.version.is_v5() || r.is_empty() {
             return Ok(Self::default());
         }
-        let reason = read_reason(r, reason::DISCONNECT, "§3.14.2.1")?;
-        let properties = if r.is_empty() {
-            Properties::default()
-        } else {
-            Properties::decode(r, Context::Disconnect)?
-        };
+        let (reason, properties) = RULE.read_tail(r)?;
         Ok(Self { reason, properties })
     }
 
@@ -47,22 +51,12 @@ impl Disconnect {
         if !v.is_v5() {
             return Ok(0);
         }
-        check_reason(v, PacketType::Disconnect, self.reason, reason::DISCONNECT, "§3.14.2.1")?;
-        if !self.properties.is_empty() {
-            return Ok(1 + self.properties.encoded_len_prefixed(Context::Disconnect)?);
-        }
-        Ok(usize::from(self.reason != ReasonCode::Success))
+        RULE.tail_len(v, self.reason, &self.properties)
     }
 
     pub(crate) fn write_body(&self, v: ProtocolVersion, out: &mut BytesMut) {
-        if !v.is_v5() {
-            return;
-        }
-        if !self.properties.is_empty() {
-            out.put_u8(self.reason.as_u8());
-            self.properties.write(out);
-        } else if self.reason != ReasonCode::Success {
-            out.put_u8(self.reason.as_u8());
+        if v.is_v5() {
+            write_tail(self.reason, &self.properties, out);
         }
     }
 }

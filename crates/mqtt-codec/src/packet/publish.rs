@@ -9,7 +9,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
-use crate::packet::read_packet_id;
+use crate::packet::fields::read_packet_id;
 use crate::properties::{Context, Properties};
 use crate::reader::Reader;
 use crate::topic::{TopicError, TopicName};
@@ -163,11 +163,7 @@ fn topic_error(v: ProtocolVersion, err: TopicError) -> DecodeError {
 mod tests {
     use super::*;
     use crate::packet::Packet;
-    use crate::packet::testing::{decode_err, encode_err, round_trip};
-
-    const V31: ProtocolVersion = ProtocolVersion::V3_1;
-    const V4: ProtocolVersion = ProtocolVersion::V3_1_1;
-    const V5: ProtocolVersion = ProtocolVersion::V5;
+    use crate::packet::testing::{V4, V5, V31, assert_decode_errors, encode_err, round_trip};
 
     fn publish(qos: QoS, id: u16) -> Publish {
         Publish {
@@ -299,9 +295,7 @@ mod tests {
                 "malformed packet: [v5.0 MQTT-1.5.4-1] PUBLISH: topic name: string is not well-formed UTF-8",
             ),
         ];
-        for (bytes, version, expected) in cases {
-            assert_eq!(decode_err(bytes, version), expected, "{bytes:02X?}");
-        }
+        assert_decode_errors(&cases);
         assert_eq!(
             encode_err(&Packet::Publish(publish(QoS::AtMostOnce, 3)), V4),
             "cannot encode: [v3.1.1 MQTT-2.3.1-5] PUBLISH: QoS 0 with a packet identifier"

@@ -8,8 +8,11 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::error::{DecodeError, EncodeError};
-use crate::packet::{PacketType, check_reason, read_packet_id, read_reason};
+use crate::error::{DecodeError, EncodeError, Violation, violation};
+use crate::packet::PacketType;
+use crate::packet::fields::{
+    ReasonRule, SpecRule, id_and_properties_len, read_id_and_properties, write_id_and_properties,
+};
 use crate::properties::{Context, Properties};
 use crate::reader::Reader;
 use crate::reason::{self, ReasonCode};
@@ -82,59 +85,31 @@ impl Subscribe {
 
     pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
         let v = r.version;
-        let packet_id = read_packet_id(r)?;
-        let properties = if v.is_v5() {
-            Properties::decode(r, Context::Subscribe)?
-        } else {
-            Properties::default()
-        };
+        let (packet_id, properties) = read_id_and_properties(r, Context::Subscribe)?;
         let mut filters = Vec::new();
         while !r.is_empty() {
             let filter = read_filter(r)?;
             let byte = r.u8("subscription options")?;
             let options = decode_options(v, byte)?;
             if options.no_local && filter.shared().is_some() {
-                return Err(DecodeError::protocol(
-                    v,
-                    "MQTT-3.8.3-4",
-                    "MQTT-3.8.3-4",
-                    format!("SUBSCRIBE: No Local on the shared subscription {filter:?}"),
-                ));
+                return Err(DecodeError::Protocol(no_local_on_shared(v, &filter)));
             }
             filters.push((filter, options));
         }
         if filters.is_empty() {
-            return Err(DecodeError::protocol(
-                v,
-                "MQTT-3.8.3-3",
-                "MQTT-3.8.3-2",
-                "SUBSCRIBE with no topic filters",
-            ));
+            return Err(DecodeError::Protocol(NO_FILTERS.violation(v)));
         }
         Ok(Self { packet_id, filters, properties })
     }
 
     pub(crate) fn body_len(&self, v: ProtocolVersion) -> Result<usize, EncodeError> {
         if self.filters.is_empty() {
-            return Err(EncodeError::invalid(
-                v,
-                "MQTT-3.8.3-3",
-                "MQTT-3.8.3-2",
-                "SUBSCRIBE with no topic filters",
-            ));
+            return Err(EncodeError::Invalid(NO_FILTERS.violation(v)));
         }
-        let mut len = 2;
-        if v.is_v5() {
-            len += self.properties.encoded_len_prefixed(Context::Subscribe)?;
-        }
+        let mut len = id_and_properties_len(v, &self.properties, Context::Subscribe)?;
         for (filter, options) in &self.filters {
             if v.is_v5() && options.no_local && filter.shared().is_some() {
-                return Err(EncodeError::invalid(
-                    v,
-                    "MQTT-3.8.3-4",
-                    "MQTT-3.8.3-4",
-                    format!("SUBSCRIBE: No Local on the shared subscription {filter:?}"),
-                ));
+                return Err(EncodeError::Invalid(no_local_on_shared(v, filter)));
             }
             len += string_len(filter.as_mqtt_str()) + 1;
         }
@@ -142,10 +117,7 @@ impl Subscribe {
     }
 
     pub(crate) fn write_body(&self, v: ProtocolVersion, out: &mut BytesMut) {
-        out.put_u16(self.packet_id.get());
-        if v.is_v5() {
-            self.properties.write(out);
-        }
+        write_id_and_properties(v, self.packet_id, &self.properties, out);
         for (filter, options) in &self.filters {
             put_string(out, filter.as_mqtt_str());
             let mut byte = options.qos.as_u8();
@@ -157,6 +129,23 @@ impl Subscribe {
             out.put_u8(byte);
         }
     }
+}
+
+/// A SUBSCRIBE carries at least one topic filter.
+const NO_FILTERS: SpecRule = SpecRule {
+    rule3: "MQTT-3.8.3-3",
+    rule5: "MQTT-3.8.3-2",
+    detail: "SUBSCRIBE with no topic filters",
+};
+
+/// A shared subscription must not ask for No Local.
+fn no_local_on_shared(v: ProtocolVersion, filter: &TopicFilter) -> Violation {
+    violation(
+        v,
+        "MQTT-3.8.3-4",
+        "MQTT-3.8.3-4",
+        format!("SUBSCRIBE: No Local on the shared subscription {filter:?}"),
+    )
 }
 
 /// Reads a topic filter; a bad filter is a malformed packet (as Mosquitto treats it).
@@ -226,6 +215,14 @@ fn decode_options(v: ProtocolVersion, byte: u8) -> Result<SubscriptionOptions, D
     }
 }
 
+/// The reason codes and properties SUBACK allows.
+const SUBACK: ReasonRule = ReasonRule {
+    packet: PacketType::SubAck,
+    allowed: reason::SUBACK,
+    section: "§3.9.3",
+    context: Context::SubAck,
+};
+
 impl SubAck {
     /// A SUBACK with `reasons` and no properties.
     #[must_use]
@@ -235,25 +232,22 @@ impl SubAck {
 
     pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
         let v = r.version;
-        let packet_id = read_packet_id(r)?;
-        let properties =
-            if v.is_v5() { Properties::decode(r, Context::SubAck)? } else { Properties::default() };
+        let (packet_id, properties) = read_id_and_properties(r, Context::SubAck)?;
+        if v.is_v5() {
+            let reasons = SUBACK.read_list(r)?;
+            return Ok(Self { packet_id, reasons, properties });
+        }
         let mut reasons = Vec::with_capacity(r.remaining());
         while !r.is_empty() {
-            let reason = if v.is_v5() {
-                read_reason(r, reason::SUBACK, "§3.9.3")?
-            } else {
-                let code = r.u8("return code")?;
-                ReasonCode::from_v3_suback(code).ok_or_else(|| {
-                    DecodeError::protocol(
-                        v,
-                        "MQTT-3.9.3-2",
-                        "",
-                        format!("SUBACK: return code 0x{code:02X} is reserved"),
-                    )
-                })?
-            };
-            reasons.push(reason);
+            let code = r.u8("return code")?;
+            reasons.push(ReasonCode::from_v3_suback(code).ok_or_else(|| {
+                DecodeError::protocol(
+                    v,
+                    "MQTT-3.9.3-2",
+                    "",
+                    format!("SUBACK: return code 0x{code:02X} is reserved"),
+                )
+            })?);
         }
         Ok(Self { packet_id, reasons, properties })
     }
@@ -262,16 +256,12 @@ impl SubAck {
         if !v.is_v5() {
             return Ok(2 + self.reasons.len());
         }
-        for &reason in &self.reasons {
-            check_reason(v, PacketType::SubAck, reason, reason::SUBACK, "§3.9.3")?;
-        }
-        Ok(2 + self.properties.encoded_len_prefixed(Context::SubAck)? + self.reasons.len())
+        SUBACK.list_body_len(v, &self.reasons, &self.properties)
     }
 
     pub(crate) fn write_body(&self, v: ProtocolVersion, out: &mut BytesMut) {
-        out.put_u16(self.packet_id.get());
+        write_id_and_properties(v, self.packet_id, &self.properties, out);
         if v.is_v5() {
-            self.properties.write(out);
             out.extend(self.reasons.iter().map(|r| r.as_u8()));
         } else {
             out.extend(self.reasons.iter().map(|r| r.to_v3_suback()));
@@ -283,15 +273,9 @@ impl SubAck {
 mod tests {
     use super::*;
     use crate::packet::Packet;
-    use crate::packet::testing::{decode_err, encode_err, round_trip};
-
-    const V31: ProtocolVersion = ProtocolVersion::V3_1;
-    const V4: ProtocolVersion = ProtocolVersion::V3_1_1;
-    const V5: ProtocolVersion = ProtocolVersion::V5;
-
-    fn id(n: u16) -> PacketId {
-        PacketId::new(n).expect("non-zero")
-    }
+    use crate::packet::testing::{
+        V4, V5, V31, assert_decode_errors, decode_err, encode_err, id, round_trip,
+    };
 
     #[test]
     fn subscribe_in_every_version() {
@@ -383,9 +367,7 @@ mod tests {
                 "malformed packet: [v5.0 MQTT-4.8.2-1] SUBSCRIBE: topic filter: a shared subscription is `$share/<share name>/<filter>`, with a share name free of '+' and '#'",
             ),
         ];
-        for (bytes, version, expected) in cases {
-            assert_eq!(decode_err(bytes, version), expected, "{bytes:02X?}");
-        }
+        assert_decode_errors(&cases);
     }
 
     #[test]
@@ -400,14 +382,18 @@ mod tests {
 
     #[test]
     fn suback_violations() {
-        assert_eq!(
-            decode_err(&[0x90, 3, 0, 1, 3], V4),
-            "protocol error: [v3.1.1 MQTT-3.9.3-2] SUBACK: return code 0x03 is reserved"
-        );
-        assert_eq!(
-            decode_err(&[0x90, 4, 0, 1, 0, 0x10], V5),
-            "protocol error: [v5.0 §3.9.3] SUBACK: reason code 0x10 (No matching subscribers) is not allowed here"
-        );
+        assert_decode_errors(&[
+            (
+                &[0x90, 3, 0, 1, 3],
+                V4,
+                "protocol error: [v3.1.1 MQTT-3.9.3-2] SUBACK: return code 0x03 is reserved",
+            ),
+            (
+                &[0x90, 4, 0, 1, 0, 0x10],
+                V5,
+                "protocol error: [v5.0 §3.9.3] SUBACK: reason code 0x10 (No matching subscribers) is not allowed here",
+            ),
+        ]);
         assert_eq!(
             encode_err(&Packet::Subscribe(Subscribe::new(id(1), vec![])), V4),
             "cannot encode: [v3.1.1 MQTT-3.8.3-3] SUBSCRIBE with no topic filters"

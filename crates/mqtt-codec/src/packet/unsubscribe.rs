@@ -5,11 +5,14 @@
 //! UNSUBACK:    packet identifier | [v5: properties | { reason code }*]
 //! ```
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::error::{DecodeError, EncodeError};
+use crate::packet::PacketType;
+use crate::packet::fields::{
+    ReasonRule, SpecRule, id_and_properties_len, read_id_and_properties, write_id_and_properties,
+};
 use crate::packet::subscribe::read_filter;
-use crate::packet::{PacketType, check_reason, read_packet_id, read_reason};
 use crate::properties::{Context, Properties};
 use crate::reader::Reader;
 use crate::reason::{self, ReasonCode};
@@ -39,6 +42,13 @@ pub struct UnsubAck {
     pub properties: Properties,
 }
 
+/// An UNSUBSCRIBE carries at least one topic filter.
+const NO_FILTERS: SpecRule = SpecRule {
+    rule3: "MQTT-3.10.3-2",
+    rule5: "MQTT-3.10.3-2",
+    detail: "UNSUBSCRIBE with no topic filters",
+};
+
 impl Unsubscribe {
     /// An UNSUBSCRIBE from `filters` without properties.
     #[must_use]
@@ -48,53 +58,40 @@ impl Unsubscribe {
 
     pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
         let v = r.version;
-        let packet_id = read_packet_id(r)?;
-        let properties = if v.is_v5() {
-            Properties::decode(r, Context::Unsubscribe)?
-        } else {
-            Properties::default()
-        };
+        let (packet_id, properties) = read_id_and_properties(r, Context::Unsubscribe)?;
         let mut filters = Vec::new();
         while !r.is_empty() {
             filters.push(read_filter(r)?);
         }
         if filters.is_empty() {
-            return Err(DecodeError::protocol(
-                v,
-                "MQTT-3.10.3-2",
-                "MQTT-3.10.3-2",
-                "UNSUBSCRIBE with no topic filters",
-            ));
+            return Err(DecodeError::Protocol(NO_FILTERS.violation(v)));
         }
         Ok(Self { packet_id, filters, properties })
     }
 
     pub(crate) fn body_len(&self, v: ProtocolVersion) -> Result<usize, EncodeError> {
         if self.filters.is_empty() {
-            return Err(EncodeError::invalid(
-                v,
-                "MQTT-3.10.3-2",
-                "MQTT-3.10.3-2",
-                "UNSUBSCRIBE with no topic filters",
-            ));
+            return Err(EncodeError::Invalid(NO_FILTERS.violation(v)));
         }
-        let mut len = 2 + self.filters.iter().map(|f| string_len(f.as_mqtt_str())).sum::<usize>();
-        if v.is_v5() {
-            len += self.properties.encoded_len_prefixed(Context::Unsubscribe)?;
-        }
-        Ok(len)
+        let head = id_and_properties_len(v, &self.properties, Context::Unsubscribe)?;
+        Ok(head + self.filters.iter().map(|f| string_len(f.as_mqtt_str())).sum::<usize>())
     }
 
     pub(crate) fn write_body(&self, v: ProtocolVersion, out: &mut BytesMut) {
-        out.put_u16(self.packet_id.get());
-        if v.is_v5() {
-            self.properties.write(out);
-        }
+        write_id_and_properties(v, self.packet_id, &self.properties, out);
         for filter in &self.filters {
             put_string(out, filter.as_mqtt_str());
         }
     }
 }
+
+/// The reason codes and properties UNSUBACK allows.
+const UNSUBACK: ReasonRule = ReasonRule {
+    packet: PacketType::UnsubAck,
+    allowed: reason::UNSUBACK,
+    section: "§3.11.3",
+    context: Context::UnsubAck,
+};
 
 impl UnsubAck {
     /// An UNSUBACK with `reasons` (ignored in 3.x) and no properties.
@@ -104,15 +101,8 @@ impl UnsubAck {
     }
 
     pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
-        let packet_id = read_packet_id(r)?;
-        if !r.version.is_v5() {
-            return Ok(Self::new(packet_id, Vec::new()));
-        }
-        let properties = Properties::decode(r, Context::UnsubAck)?;
-        let mut reasons = Vec::with_capacity(r.remaining());
-        while !r.is_empty() {
-            reasons.push(read_reason(r, reason::UNSUBACK, "§3.11.3")?);
-        }
+        let (packet_id, properties) = read_id_and_properties(r, Context::UnsubAck)?;
+        let reasons = if r.version.is_v5() { UNSUBACK.read_list(r)? } else { Vec::new() };
         Ok(Self { packet_id, reasons, properties })
     }
 
@@ -120,16 +110,12 @@ impl UnsubAck {
         if !v.is_v5() {
             return Ok(2);
         }
-        for &reason in &self.reasons {
-            check_reason(v, PacketType::UnsubAck, reason, reason::UNSUBACK, "§3.11.3")?;
-        }
-        Ok(2 + self.properties.encoded_len_prefixed(Context::UnsubAck)? + self.reasons.len())
+        UNSUBACK.list_body_len(v, &self.reasons, &self.properties)
     }
 
     pub(crate) fn write_body(&self, v: ProtocolVersion, out: &mut BytesMut) {
-        out.put_u16(self.packet_id.get());
+        write_id_and_properties(v, self.packet_id, &self.properties, out);
         if v.is_v5() {
-            self.properties.write(out);
             out.extend(self.reasons.iter().map(|r| r.as_u8()));
         }
     }
@@ -139,15 +125,7 @@ impl UnsubAck {
 mod tests {
     use super::*;
     use crate::packet::Packet;
-    use crate::packet::testing::{decode_err, round_trip};
-
-    const V31: ProtocolVersion = ProtocolVersion::V3_1;
-    const V4: ProtocolVersion = ProtocolVersion::V3_1_1;
-    const V5: ProtocolVersion = ProtocolVersion::V5;
-
-    fn id(n: u16) -> PacketId {
-        PacketId::new(n).expect("non-zero")
-    }
+    use crate::packet::testing::{V4, V5, V31, decode_err, id, round_trip};
 
     #[test]
     fn unsubscribe_in_every_version() {

@@ -166,9 +166,7 @@ fn first_packet_other_than_connect_closes_the_connection() {
 #[test]
 fn second_connect_is_a_protocol_error() {
     let mut h = Harness::default();
-    let conn = h.connect_with("twice", |c| {
-        c.v5();
-    });
+    let conn = h.connect_v5("twice");
     h.send(conn, Packet::Connect(Box::new(Harness::connect_packet("twice").0)));
     assert_eq!(h.disconnect_reason(conn), Some(ReasonCode::ProtocolError));
     assert_eq!(h.closed(conn), Some(&DisconnectReason::ProtocolError));
@@ -207,12 +205,8 @@ fn v5_connect_with_an_authentication_method_gets_bad_authentication_method() {
 #[test]
 fn new_connection_with_a_live_id_takes_over_and_v5_old_one_hears_why() {
     let mut h = Harness::default();
-    let old = h.connect_with("dup", |c| {
-        c.v5();
-    });
-    let new = h.connect_with("dup", |c| {
-        c.v5();
-    });
+    let old = h.connect_v5("dup");
+    let new = h.connect_v5("dup");
     assert_eq!(h.disconnect_reason(old), Some(ReasonCode::SessionTakenOver));
     assert_eq!(h.closed(old), Some(&DisconnectReason::TakenOver));
     assert_eq!(h.closed(new), None);
@@ -317,8 +311,7 @@ fn shutdown_closes_everyone_publishes_wills_and_tells_v5_clients() {
     let v5 = h.connect_with("v5", |c| {
         c.v5().will("dead/v5", "bye");
     });
-    let v3 = h.connect("v3");
-    h.subscribe(v3, "dead/#", QoS::AtMostOnce);
+    let v3 = h.subscriber("v3", "dead/#", QoS::AtMostOnce);
     h.broker.shutdown(h.now);
     h.advance(Duration::ZERO);
     assert_eq!(h.disconnect_reason(v5), Some(ReasonCode::ServerShuttingDown));

@@ -232,6 +232,53 @@ impl Harness {
         self.connect_with(id, |_| {})
     }
 
+    /// Connects `id` with an MQTT 5 CONNECT and checks it was accepted.
+    pub(crate) fn connect_v5(&mut self, id: &str) -> ConnId {
+        self.connect_with(id, |c| {
+            c.v5();
+        })
+    }
+
+    /// Connects `id` without clean session (3.1.1) and checks it was accepted.
+    pub(crate) fn connect_persistent(&mut self, id: &str) -> ConnId {
+        self.connect_with(id, |c| {
+            c.clean(false);
+        })
+    }
+
+    /// Reconnects persistent client `id` and checks that its session was resumed.
+    pub(crate) fn reconnect_persistent(&mut self, id: &str) -> ConnId {
+        let conn = self.try_connect_with(id, |c| {
+            c.clean(false);
+        });
+        assert!(self.connack(conn).session_present, "session of {id:?} resumed");
+        conn
+    }
+
+    /// Leaves the new persistent client `id`, subscribed to `t` at QoS 2, with two messages
+    /// in flight: "a" (QoS 1) unacknowledged and "b" (QoS 2) answered with PUBREC, so the
+    /// broker waits for its PUBCOMP. Returns the client and the two PUBLISHes it got.
+    pub(crate) fn two_in_flight(&mut self, id: &str) -> (ConnId, Vec<Publish>) {
+        let sub = self.connect_persistent(id);
+        self.subscribe(sub, "t", QoS::ExactlyOnce);
+        let publisher = self.connect("pub");
+        self.publish_qos(publisher, "t", "a", QoS::AtLeastOnce);
+        self.publish_qos(publisher, "t", "b", QoS::ExactlyOnce);
+        self.send(publisher, Packet::PubRel(ack(2)));
+        let sent = self.take_publishes(sub);
+        assert_eq!(sent.len(), 2);
+        let second = sent[1].packet_id.expect("QoS 2").get();
+        self.send(sub, Packet::PubRec(ack(second)));
+        (sub, sent)
+    }
+
+    /// Connects `id` with the default CONNECT and subscribes it to `filter` at `qos`.
+    pub(crate) fn subscriber(&mut self, id: &str, filter: &str, qos: QoS) -> ConnId {
+        let conn = self.connect(id);
+        self.subscribe(conn, filter, qos);
+        conn
+    }
+
     /// Connects `id` with a customised CONNECT and checks it was accepted.
     pub(crate) fn connect_with(
         &mut self,

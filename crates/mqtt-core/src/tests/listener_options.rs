@@ -127,11 +127,9 @@ fn mounted() -> Harness {
 fn mount_point_prefixes_what_clients_send_and_strips_what_they_receive() {
     let mut h = mounted();
     h.listener = 1;
-    let outside = h.connect("outside");
-    h.subscribe(outside, "#", QoS::AtMostOnce);
+    let outside = h.subscriber("outside", "#", QoS::AtMostOnce);
     h.listener = 0;
-    let inside = h.connect("inside");
-    h.subscribe(inside, "a/#", QoS::AtMostOnce);
+    let inside = h.subscriber("inside", "a/#", QoS::AtMostOnce);
     h.publish(inside, "a/b", "from inside");
     assert_eq!(h.published_to(outside), vec![("site/a/b".to_owned(), "from inside".to_owned())]);
     assert_eq!(h.published_to(inside), vec![("a/b".to_owned(), "from inside".to_owned())]);
@@ -147,12 +145,10 @@ fn mount_point_prefixes_what_clients_send_and_strips_what_they_receive() {
 fn mount_point_applies_to_retained_messages_wills_and_shared_subscriptions() {
     let mut h = mounted();
     h.listener = 1;
-    let outside = h.connect("outside");
-    h.subscribe(outside, "site/gone", QoS::AtMostOnce);
+    let outside = h.subscriber("outside", "site/gone", QoS::AtMostOnce);
     h.publish_retained(outside, "site/kept", "retained");
     h.listener = 0;
-    let inside = h.connect("inside");
-    h.subscribe(inside, "kept", QoS::AtMostOnce);
+    let inside = h.subscriber("inside", "kept", QoS::AtMostOnce);
     assert_eq!(h.published_to(inside), vec![("kept".to_owned(), "retained".to_owned())]);
     h.subscribe(inside, "$share/g/s/#", QoS::AtMostOnce);
     h.publish(outside, "site/s/1", "shared");
@@ -168,8 +164,7 @@ fn mount_point_applies_to_retained_messages_wills_and_shared_subscriptions() {
 fn allow_duplicate_messages_sends_one_copy_per_matching_subscription() {
     for (allow, copies) in [(false, 1), (true, 2)] {
         let mut h = Harness::new(Config { allow_duplicate_messages: allow, ..Config::default() });
-        let sub = h.connect("sub");
-        h.subscribe(sub, "ov/#", QoS::AtMostOnce);
+        let sub = h.subscriber("sub", "ov/#", QoS::AtMostOnce);
         h.subscribe(sub, "ov/+", QoS::AtMostOnce);
         let publisher = h.connect("pub");
         h.publish(publisher, "ov/x", "m");
@@ -180,8 +175,7 @@ fn allow_duplicate_messages_sends_one_copy_per_matching_subscription() {
 #[test]
 fn max_inflight_bytes_holds_messages_back_until_acknowledged() {
     let mut h = Harness::new(Config { max_inflight_bytes: 10, ..Config::default() });
-    let sub = h.connect("sub");
-    h.subscribe(sub, "t", QoS::AtLeastOnce);
+    let sub = h.subscriber("sub", "t", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     for payload in ["first!", "second", "third!"] {
         h.publish_qos(publisher, "t", payload, QoS::AtLeastOnce);

@@ -80,8 +80,7 @@ fn access_rules_follow_the_listener_also_for_offline_sessions() {
     assert_eq!(h.subscribe(ruled, "#", QoS::AtLeastOnce), [ReasonCode::GrantedQoS1]);
     h.disconnect(ruled);
     h.listener = 1;
-    let free = h.connect("free");
-    h.subscribe(free, "#", QoS::AtMostOnce);
+    let free = h.subscriber("free", "#", QoS::AtMostOnce);
     h.publish_qos(free, "open/a", "for both", QoS::AtLeastOnce);
     h.publish_qos(free, "closed/b", "only for free", QoS::AtLeastOnce);
     assert_eq!(

@@ -9,16 +9,10 @@ use mqtt_codec::{Packet, Properties, QoS};
 use super::harness::{Harness, ack, publish_packet};
 use crate::Config;
 
-fn persistent(h: &mut Harness, id: &str) -> crate::ConnId {
-    h.connect_with(id, |c| {
-        c.clean(false);
-    })
-}
-
 #[test]
 fn retained_messages_and_queued_messages_survive_a_restart() {
     let mut h = Harness::default();
-    let sub = persistent(&mut h, "X");
+    let sub = h.connect_persistent("X");
     h.subscribe(sub, "t/#", QoS::AtLeastOnce);
     h.disconnect(sub);
     let publisher = h.connect("pub");
@@ -35,8 +29,7 @@ fn retained_messages_and_queued_messages_survive_a_restart() {
     });
     assert!(h.connack(back).session_present);
     assert_eq!(h.published_to(back), [("t/1".into(), "one".into()), ("t/2".into(), "two".into())]);
-    let reader = h.connect("reader");
-    h.subscribe(reader, "r", QoS::AtMostOnce);
+    let reader = h.subscriber("reader", "r", QoS::AtMostOnce);
     assert_eq!(h.published_to(reader), [("r".into(), "kept".into())]);
     // The subscription itself came back: new messages are routed to it.
     h.auto_ack(back);
@@ -48,8 +41,7 @@ fn retained_messages_and_queued_messages_survive_a_restart() {
 #[test]
 fn clean_sessions_and_expiry_zero_sessions_are_not_kept() {
     let mut h = Harness::default();
-    let clean = h.connect("clean");
-    h.subscribe(clean, "a", QoS::AtLeastOnce);
+    h.subscriber("clean", "a", QoS::AtLeastOnce);
     let v5 = h.connect_with("v5-zero", |c| {
         c.v5().clean(false).session_expiry(0);
     });
@@ -64,25 +56,15 @@ fn clean_sessions_and_expiry_zero_sessions_are_not_kept() {
 #[test]
 fn unacknowledged_messages_are_resent_with_dup_after_a_restart() {
     let mut h = Harness::default();
-    let sub = persistent(&mut h, "flaky");
-    h.subscribe(sub, "t", QoS::ExactlyOnce);
-    let publisher = h.connect("pub");
-    h.publish_qos(publisher, "t", "a", QoS::AtLeastOnce);
-    h.publish_qos(publisher, "t", "b", QoS::ExactlyOnce);
-    h.send(publisher, Packet::PubRel(ack(2)));
-    let sent = h.take_publishes(sub);
+    // PUBREC for the second: the broker now waits for PUBCOMP.
+    let (_, sent) = h.two_in_flight("flaky");
     let ids: Vec<u16> = sent.iter().filter_map(|p| p.packet_id.map(|id| id.get())).collect();
     assert_eq!(ids.len(), 2);
-    // PUBREC for the second: the broker now waits for PUBCOMP.
-    h.send(sub, Packet::PubRec(ack(ids[1])));
     // Saved while connected (SIGUSR1), then the process dies.
     let snapshot = h.broker.snapshot(h.now);
     h.restart_from(snapshot);
 
-    let back = h.try_connect_with("flaky", |c| {
-        c.clean(false);
-    });
-    assert!(h.connack(back).session_present);
+    let back = h.reconnect_persistent("flaky");
     let received = h.take(back);
     match received.as_slice() {
         [Packet::Publish(first), Packet::PubRel(rel)] => {
@@ -104,9 +86,9 @@ fn unacknowledged_messages_are_resent_with_dup_after_a_restart() {
 #[test]
 fn incoming_qos2_waiting_for_pubrel_is_routed_after_a_restart() {
     let mut h = Harness::default();
-    let reader = persistent(&mut h, "reader");
+    let reader = h.connect_persistent("reader");
     h.subscribe(reader, "q2", QoS::AtMostOnce);
-    let publisher = persistent(&mut h, "writer");
+    let publisher = h.connect_persistent("writer");
     h.send(
         publisher,
         Packet::Publish(publish_packet("q2", "held", QoS::ExactlyOnce, false, Some(7))),
@@ -140,9 +122,7 @@ fn v5_subscription_options_and_message_properties_survive() {
     let properties = Properties { subscription_identifiers: vec![9], ..Properties::default() };
     h.subscribe_with(sub, &[("p/#", options)], properties);
     h.disconnect(sub);
-    let publisher = h.connect_with("pub", |c| {
-        c.v5();
-    });
+    let publisher = h.connect_v5("pub");
     let mut publish = publish_packet("p/1", "x", QoS::AtLeastOnce, false, Some(1));
     publish.properties.content_type = Some(super::harness::mqtt_string("text/plain"));
     publish.properties.message_expiry_interval = Some(100);
@@ -183,7 +163,7 @@ fn a_detached_session_keeps_the_rest_of_its_expiry() {
 fn a_message_queued_for_many_sessions_is_stored_once() {
     let mut h = Harness::new(Config::default());
     for id in ["a", "b", "c"] {
-        let conn = persistent(&mut h, id);
+        let conn = h.connect_persistent(id);
         h.subscribe(conn, "fan", QoS::AtLeastOnce);
         h.disconnect(conn);
     }

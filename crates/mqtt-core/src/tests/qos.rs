@@ -9,8 +9,7 @@ use crate::{Config, LogEvent};
 #[test]
 fn qos1_publish_is_forwarded_then_acknowledged() {
     let mut h = Harness::default();
-    let sub = h.connect("sub");
-    h.subscribe(sub, "t", QoS::AtLeastOnce);
+    let sub = h.subscriber("sub", "t", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     let id = h.publish_qos(publisher, "t", "m", QoS::AtLeastOnce);
     assert_eq!(h.take(publisher), [Packet::PubAck(ack(id))]);
@@ -27,8 +26,7 @@ fn qos1_publish_is_forwarded_then_acknowledged() {
 #[test]
 fn qos2_publish_is_held_until_pubrel_and_delivered_exactly_once() {
     let mut h = Harness::default();
-    let sub = h.connect("sub");
-    h.subscribe(sub, "t", QoS::ExactlyOnce);
+    let sub = h.subscriber("sub", "t", QoS::ExactlyOnce);
     let publisher = h.connect("pub");
     h.send(
         publisher,
@@ -52,8 +50,7 @@ fn qos2_publish_is_held_until_pubrel_and_delivered_exactly_once() {
 #[test]
 fn qos2_outgoing_flow_runs_pubrec_pubrel_pubcomp() {
     let mut h = Harness::default();
-    let sub = h.connect("sub");
-    h.subscribe(sub, "t", QoS::ExactlyOnce);
+    let sub = h.subscriber("sub", "t", QoS::ExactlyOnce);
     let publisher = h.connect("pub");
     h.auto_ack(publisher);
     h.publish_qos(publisher, "t", "m", QoS::ExactlyOnce);
@@ -69,8 +66,7 @@ fn qos2_outgoing_flow_runs_pubrec_pubrel_pubcomp() {
 #[test]
 fn inflight_window_holds_back_messages_until_acknowledged() {
     let mut h = Harness::new(Config { max_inflight_messages: 2, ..Config::default() });
-    let sub = h.connect("slow");
-    h.subscribe(sub, "t", QoS::AtLeastOnce);
+    let sub = h.subscriber("slow", "t", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     for n in 1..=4 {
         h.publish_qos(publisher, "t", &n.to_string(), QoS::AtLeastOnce);
@@ -91,8 +87,7 @@ fn inflight_window_holds_back_messages_until_acknowledged() {
 #[test]
 fn qos0_messages_bypass_the_window() {
     let mut h = Harness::new(Config { max_inflight_messages: 1, ..Config::default() });
-    let sub = h.connect("sub");
-    h.subscribe(sub, "t", QoS::AtLeastOnce);
+    let sub = h.subscriber("sub", "t", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     h.publish_qos(publisher, "t", "q1", QoS::AtLeastOnce);
     h.publish_qos(publisher, "t", "q1-waits", QoS::AtLeastOnce);
@@ -121,11 +116,8 @@ fn unknown_packet_ids_are_logged_not_fatal() {
 #[test]
 fn oversized_payload_is_dropped_and_acknowledged_with_149() {
     let mut h = Harness::new(Config { message_size_limit: 3, ..Config::default() });
-    let sub = h.connect("sub");
-    h.subscribe(sub, "t", QoS::AtLeastOnce);
-    let publisher = h.connect_with("pub", |c| {
-        c.v5();
-    });
+    let sub = h.subscriber("sub", "t", QoS::AtLeastOnce);
+    let publisher = h.connect_v5("pub");
     let id = h.publish_qos(publisher, "t", "too long", QoS::AtLeastOnce);
     assert_eq!(
         h.take(publisher),
@@ -141,9 +133,7 @@ fn oversized_payload_is_dropped_and_acknowledged_with_149() {
 #[test]
 fn v5_puback_says_when_nobody_was_subscribed() {
     let mut h = Harness::default();
-    let publisher = h.connect_with("pub", |c| {
-        c.v5();
-    });
+    let publisher = h.connect_v5("pub");
     let id = h.publish_qos(publisher, "nobody/listens", "m", QoS::AtLeastOnce);
     assert_eq!(
         h.take(publisher),
@@ -172,9 +162,7 @@ fn v3_qos2_publish_dropped_for_size_still_completes_its_flow() {
 #[test]
 fn v5_pubrec_with_an_error_code_ends_the_outgoing_flow() {
     let mut h = Harness::new(Config { max_inflight_messages: 1, ..Config::default() });
-    let sub = h.connect_with("sub", |c| {
-        c.v5();
-    });
+    let sub = h.connect_v5("sub");
     h.subscribe(sub, "t", QoS::ExactlyOnce);
     let publisher = h.connect("pub");
     h.auto_ack(publisher);

@@ -13,8 +13,7 @@ fn retained_message_is_delivered_to_new_subscribers_with_the_retain_flag() {
     let mut h = Harness::default();
     let publisher = h.connect("pub");
     h.publish_retained(publisher, "status/door", "open");
-    let sub = h.connect("sub");
-    h.subscribe(sub, "status/+", QoS::AtLeastOnce);
+    let sub = h.subscriber("sub", "status/+", QoS::AtLeastOnce);
     let got = h.take_publishes(sub);
     assert_eq!(got.len(), 1);
     assert!(got[0].retain);
@@ -31,13 +30,11 @@ fn newer_retained_message_replaces_the_old_and_empty_payload_deletes_it() {
     let publisher = h.connect("pub");
     h.publish_retained(publisher, "t", "old");
     h.publish_retained(publisher, "t", "new");
-    let sub = h.connect("sub");
-    h.subscribe(sub, "t", QoS::AtMostOnce);
+    let sub = h.subscriber("sub", "t", QoS::AtMostOnce);
     assert_eq!(h.published_to(sub), [("t".into(), "new".into())]);
     h.publish_retained(publisher, "t", "");
     assert_eq!(h.broker.retained_count(), 0);
-    let later = h.connect("later");
-    h.subscribe(later, "#", QoS::AtMostOnce);
+    let later = h.subscriber("later", "#", QoS::AtMostOnce);
     assert_eq!(h.published_to(later), []);
 }
 
@@ -46,8 +43,7 @@ fn v3_resubscribe_sends_retained_again() {
     let mut h = Harness::default();
     let publisher = h.connect("pub");
     h.publish_retained(publisher, "t", "r");
-    let sub = h.connect("sub");
-    h.subscribe(sub, "t", QoS::AtMostOnce);
+    let sub = h.subscriber("sub", "t", QoS::AtMostOnce);
     h.subscribe(sub, "t", QoS::AtMostOnce);
     assert_eq!(h.published_to(sub).len(), 2);
 }
@@ -57,9 +53,7 @@ fn v5_retain_handling_controls_retained_delivery() {
     let mut h = Harness::default();
     let publisher = h.connect("pub");
     h.publish_retained(publisher, "t", "r");
-    let sub = h.connect_with("sub", |c| {
-        c.v5();
-    });
+    let sub = h.connect_v5("sub");
     let if_new = mqtt_codec::SubscriptionOptions {
         retain_handling: RetainHandling::SendIfNew,
         ..options(QoS::AtMostOnce)
@@ -78,9 +72,7 @@ fn v5_retain_handling_controls_retained_delivery() {
 #[test]
 fn v5_retain_as_published_keeps_the_flag_on_live_delivery() {
     let mut h = Harness::default();
-    let sub = h.connect_with("sub", |c| {
-        c.v5();
-    });
+    let sub = h.connect_v5("sub");
     let rap =
         mqtt_codec::SubscriptionOptions { retain_as_published: true, ..options(QoS::AtMostOnce) };
     h.subscribe_with(sub, &[("t", rap)], Properties::default());
@@ -92,22 +84,17 @@ fn v5_retain_as_published_keeps_the_flag_on_live_delivery() {
 #[test]
 fn expired_retained_message_is_not_delivered() {
     let mut h = Harness::default();
-    let publisher = h.connect_with("pub", |c| {
-        c.v5();
-    });
+    let publisher = h.connect_v5("pub");
     let mut publish = publish_packet("t", "short-lived", QoS::AtMostOnce, true, None);
     publish.properties.message_expiry_interval = Some(10);
     h.send(publisher, Packet::Publish(publish));
     h.advance(Duration::from_secs(4));
-    let early = h.connect_with("early", |c| {
-        c.v5();
-    });
+    let early = h.connect_v5("early");
     h.subscribe(early, "t", QoS::AtMostOnce);
     let got = h.take_publishes(early);
     assert_eq!(got[0].properties.message_expiry_interval, Some(6), "remaining lifetime");
     h.advance(Duration::from_secs(6));
-    let late = h.connect("late");
-    h.subscribe(late, "t", QoS::AtMostOnce);
+    let late = h.subscriber("late", "t", QoS::AtMostOnce);
     assert_eq!(h.published_to(late), []);
 }
 
@@ -128,8 +115,7 @@ fn shared_subscriptions_get_no_retained_messages() {
     let mut h = Harness::default();
     let publisher = h.connect("pub");
     h.publish_retained(publisher, "t", "r");
-    let sub = h.connect("sub");
-    h.subscribe(sub, "$share/g/t", QoS::AtMostOnce);
+    let sub = h.subscriber("sub", "$share/g/t", QoS::AtMostOnce);
     assert_eq!(h.published_to(sub), []);
 }
 
@@ -138,8 +124,7 @@ fn server_published_retained_messages_reach_sys_subscribers() {
     let mut h = Harness::default();
     let version = publish_packet("$SYS/broker/version", "culex", QoS::AtMostOnce, true, None);
     h.broker.publish(version, h.now);
-    let watcher = h.connect("watcher");
-    h.subscribe(watcher, "$SYS/#", QoS::AtMostOnce);
+    let watcher = h.subscriber("watcher", "$SYS/#", QoS::AtMostOnce);
     assert_eq!(h.published_to(watcher), [("$SYS/broker/version".into(), "culex".into())]);
     assert_eq!(h.broker.connected_count(), 1);
 }
@@ -149,9 +134,7 @@ fn retained_messages_sent_on_subscribe_carry_the_subscription_identifier() {
     let mut h = Harness::default();
     let publisher = h.connect("pub");
     h.publish_retained(publisher, "t", "r");
-    let sub = h.connect_with("sub", |c| {
-        c.v5();
-    });
+    let sub = h.connect_v5("sub");
     let props = Properties { subscription_identifiers: vec![42], ..Properties::default() };
     h.subscribe_with(sub, &[("t", options(QoS::AtMostOnce))], props);
     assert_eq!(h.take_publishes(sub)[0].properties.subscription_identifiers, [42]);

@@ -245,8 +245,7 @@ fn mutated_bytes_decoded_by_the_codec_never_panic_the_broker() {
     for seed in 1..=100_u64 {
         let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
         let mut h = Harness::default();
-        let good = h.connect("good");
-        h.subscribe(good, "#", QoS::AtLeastOnce);
+        let good = h.subscriber("good", "#", QoS::AtLeastOnce);
         h.auto_ack(good);
         let version =
             *rng.pick(&[ProtocolVersion::V3_1, ProtocolVersion::V3_1_1, ProtocolVersion::V5]);

@@ -42,8 +42,7 @@ fn dollar_topics_are_not_matched_by_a_leading_wildcard() {
 #[test]
 fn clients_may_not_publish_to_sys_topics() {
     let mut h = Harness::default();
-    let watcher = h.connect("watcher");
-    h.subscribe(watcher, "$SYS/#", QoS::AtMostOnce);
+    let watcher = h.subscriber("watcher", "$SYS/#", QoS::AtMostOnce);
     let publisher = h.connect("pub");
     let id = h.publish_qos(publisher, "$SYS/test", "fake", QoS::AtLeastOnce);
     assert_eq!(h.published_to(watcher), []);
@@ -58,8 +57,7 @@ fn clients_may_not_publish_to_sys_topics() {
 #[test]
 fn v3_overlapping_subscriptions_deliver_one_copy_at_the_highest_qos() {
     let mut h = Harness::default();
-    let sub = h.connect("overlap");
-    h.subscribe(sub, "ov/#", QoS::AtMostOnce);
+    let sub = h.subscriber("overlap", "ov/#", QoS::AtMostOnce);
     h.subscribe(sub, "ov/+", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     h.publish_qos(publisher, "ov/x", "once", QoS::ExactlyOnce);
@@ -72,8 +70,7 @@ fn v3_overlapping_subscriptions_deliver_one_copy_at_the_highest_qos() {
 #[test]
 fn delivery_qos_is_the_lower_of_publish_and_subscription() {
     let mut h = Harness::default();
-    let sub = h.connect("sub");
-    h.subscribe(sub, "q", QoS::AtLeastOnce);
+    let sub = h.subscriber("sub", "q", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     h.publish(publisher, "q", "zero");
     h.publish_qos(publisher, "q", "two", QoS::ExactlyOnce);
@@ -85,8 +82,7 @@ fn delivery_qos_is_the_lower_of_publish_and_subscription() {
 #[test]
 fn upgrade_outgoing_qos_delivers_at_the_subscription_qos() {
     let mut h = Harness::new(Config { upgrade_outgoing_qos: true, ..Config::default() });
-    let sub = h.connect("sub");
-    h.subscribe(sub, "q", QoS::AtLeastOnce);
+    let sub = h.subscriber("sub", "q", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     h.publish(publisher, "q", "zero");
     assert_eq!(h.take_publishes(sub)[0].qos, QoS::AtLeastOnce);
@@ -95,8 +91,7 @@ fn upgrade_outgoing_qos_delivers_at_the_subscription_qos() {
 #[test]
 fn unsubscribed_clients_stop_receiving() {
     let mut h = Harness::default();
-    let sub = h.connect("sub");
-    h.subscribe(sub, "a/#", QoS::AtMostOnce);
+    let sub = h.subscriber("sub", "a/#", QoS::AtMostOnce);
     assert_eq!(h.unsubscribe(sub, "a/#"), [], "v3 UNSUBACK has no codes");
     let publisher = h.connect("pub");
     h.publish(publisher, "a/b", "x");
@@ -125,8 +120,7 @@ fn shared_subscription_members_take_turns() {
 #[test]
 fn a_client_cannot_disturb_others_by_publishing_a_flood_of_qos0() {
     let mut h = Harness::default();
-    let sub = h.connect("sub");
-    h.subscribe(sub, "#", QoS::AtMostOnce);
+    let sub = h.subscriber("sub", "#", QoS::AtMostOnce);
     let publisher = h.connect("pub");
     for _ in 0..1000 {
         h.send(publisher, Packet::Publish(publish_packet("t", "x", QoS::AtMostOnce, false, None)));
@@ -150,9 +144,7 @@ impl AccessControl for ReadOnlyFor {
 fn access_control_hook_filters_publish_and_delivery() {
     let mut h = Harness::default();
     h.broker.set_access_control(Some(Arc::new(ReadOnlyFor("reader"))));
-    let reader = h.connect_with("reader", |c| {
-        c.v5();
-    });
+    let reader = h.connect_v5("reader");
     h.subscribe(reader, "#", QoS::AtMostOnce);
     let id = h.publish_qos(reader, "open", "denied", QoS::AtLeastOnce);
     let acks = h.take(reader);
@@ -172,8 +164,7 @@ fn mosquitto_acl_file_plugs_into_the_access_hook() {
     let acl = crate::acl::AclFile::parse("topic read news/#\npattern readwrite clients/%c/#\n")
         .expect("a valid acl file");
     h.broker.set_access_control(Some(Arc::new(acl)));
-    let reader = h.connect("reader");
-    h.subscribe(reader, "#", QoS::AtMostOnce);
+    let reader = h.subscriber("reader", "#", QoS::AtMostOnce);
     let writer = h.connect("writer");
     h.publish(writer, "news/today", "denied: anonymous may only read news");
     h.publish(writer, "clients/writer/status", "allowed by the pattern");

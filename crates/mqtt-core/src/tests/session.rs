@@ -8,16 +8,10 @@ use mqtt_codec::{Packet, Properties, QoS, ReasonCode};
 use super::harness::{Harness, ack};
 use crate::{Config, LogEvent};
 
-fn persistent(h: &mut Harness, id: &str) -> crate::ConnId {
-    h.connect_with(id, |c| {
-        c.clean(false);
-    })
-}
-
 #[test]
 fn offline_persistent_client_gets_queued_messages_in_order_on_reconnect() {
     let mut h = Harness::default();
-    let sub = persistent(&mut h, "pers");
+    let sub = h.connect_persistent("pers");
     h.subscribe(sub, "q/#", QoS::AtLeastOnce);
     h.disconnect(sub);
     let publisher = h.connect("pub");
@@ -39,8 +33,7 @@ fn offline_persistent_client_gets_queued_messages_in_order_on_reconnect() {
 #[test]
 fn clean_session_client_loses_everything_on_disconnect() {
     let mut h = Harness::default();
-    let sub = h.connect("clean");
-    h.subscribe(sub, "q/#", QoS::AtLeastOnce);
+    let sub = h.subscriber("clean", "q/#", QoS::AtLeastOnce);
     h.disconnect(sub);
     assert_eq!(h.broker.session_count(), 0);
     assert_eq!(h.broker.subscription_counts(), (0, 0));
@@ -49,23 +42,12 @@ fn clean_session_client_loses_everything_on_disconnect() {
 #[test]
 fn unacknowledged_messages_are_resent_with_dup_on_reconnect() {
     let mut h = Harness::default();
-    let sub = persistent(&mut h, "flaky");
-    h.subscribe(sub, "t", QoS::ExactlyOnce);
-    let publisher = h.connect("pub");
-    h.publish_qos(publisher, "t", "a", QoS::AtLeastOnce);
-    h.publish_qos(publisher, "t", "b", QoS::ExactlyOnce);
-    h.send(publisher, Packet::PubRel(ack(2)));
-    let first = h.take_publishes(sub);
-    assert_eq!(first.len(), 2);
     // The client got PUBREC through for the second, then its socket died.
+    let (sub, first) = h.two_in_flight("flaky");
     let second_id = first[1].packet_id.expect("QoS 2").get();
-    h.send(sub, Packet::PubRec(ack(second_id)));
     h.kill(sub);
 
-    let back = h.try_connect_with("flaky", |c| {
-        c.clean(false);
-    });
-    assert!(h.connack(back).session_present);
+    let back = h.reconnect_persistent("flaky");
     let again = h.take(back);
     match again.as_slice() {
         [Packet::Publish(p), Packet::PubRel(rel)] => {
@@ -80,9 +62,8 @@ fn unacknowledged_messages_are_resent_with_dup_on_reconnect() {
 #[test]
 fn incoming_qos2_state_survives_a_reconnect() {
     let mut h = Harness::default();
-    let sub = h.connect("sub");
-    h.subscribe(sub, "t", QoS::AtMostOnce);
-    let publisher = persistent(&mut h, "pub");
+    let sub = h.subscriber("sub", "t", QoS::AtMostOnce);
+    let publisher = h.connect_persistent("pub");
     h.publish_qos(publisher, "t", "exactly once", QoS::ExactlyOnce);
     h.kill(publisher);
     let publisher = h.connect_with("pub", |c| {
@@ -96,7 +77,7 @@ fn incoming_qos2_state_survives_a_reconnect() {
 #[test]
 fn offline_queue_is_bounded_and_overflow_is_reported_once() {
     let mut h = Harness::new(Config { max_queued_messages: 2, ..Config::default() });
-    let sub = persistent(&mut h, "full");
+    let sub = h.connect_persistent("full");
     h.subscribe(sub, "t", QoS::AtLeastOnce);
     h.disconnect(sub);
     let publisher = h.connect("pub");
@@ -105,7 +86,7 @@ fn offline_queue_is_bounded_and_overflow_is_reported_once() {
     }
     let warnings = h.logs.iter().filter(|e| matches!(e, LogEvent::QueueFull { .. })).count();
     assert_eq!(warnings, 1);
-    let back = persistent(&mut h, "full");
+    let back = h.connect_persistent("full");
     assert_eq!(h.published_to(back), [("t".into(), "0".into()), ("t".into(), "1".into())]);
     assert_eq!(h.broker.stats().publish_dropped, 3);
 }
@@ -113,13 +94,13 @@ fn offline_queue_is_bounded_and_overflow_is_reported_once() {
 #[test]
 fn queued_bytes_limit_bounds_the_queue_too() {
     let mut h = Harness::new(Config { max_queued_bytes: 10, ..Config::default() });
-    let sub = persistent(&mut h, "bytes");
+    let sub = h.connect_persistent("bytes");
     h.subscribe(sub, "t", QoS::AtLeastOnce);
     h.disconnect(sub);
     let publisher = h.connect("pub");
     h.publish_qos(publisher, "t", "123456", QoS::AtLeastOnce);
     h.publish_qos(publisher, "t", "123456", QoS::AtLeastOnce);
-    let back = persistent(&mut h, "bytes");
+    let back = h.connect_persistent("bytes");
     assert_eq!(h.published_to(back).len(), 1);
 }
 
@@ -156,9 +137,7 @@ fn v5_session_expiry_can_be_shortened_at_disconnect() {
 #[test]
 fn v5_session_expiry_cannot_be_set_at_disconnect_when_it_was_zero() {
     let mut h = Harness::default();
-    let conn = h.connect_with("zero", |c| {
-        c.v5();
-    });
+    let conn = h.connect_v5("zero");
     let properties = Properties { session_expiry_interval: Some(30), ..Properties::default() };
     h.disconnect_with(conn, ReasonCode::Success, properties);
     assert_eq!(h.disconnect_reason(conn), Some(ReasonCode::ProtocolError));
@@ -170,7 +149,7 @@ fn persistent_client_expiration_bounds_v3_sessions() {
         persistent_client_expiration: Some(Duration::from_secs(3600)),
         ..Config::default()
     });
-    let sub = persistent(&mut h, "old");
+    let sub = h.connect_persistent("old");
     h.disconnect(sub);
     h.advance(Duration::from_secs(3599));
     assert_eq!(h.broker.session_count(), 1);
@@ -181,7 +160,7 @@ fn persistent_client_expiration_bounds_v3_sessions() {
 #[test]
 fn v3_persistent_session_never_expires_by_default() {
     let mut h = Harness::default();
-    let sub = persistent(&mut h, "forever");
+    let sub = h.connect_persistent("forever");
     h.disconnect(sub);
     h.advance(Duration::from_secs(10 * 365 * 24 * 3600));
     assert_eq!(h.broker.session_count(), 1);

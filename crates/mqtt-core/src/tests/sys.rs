@@ -38,8 +38,7 @@ fn the_first_update_publishes_everything_in_mosquittos_order() {
     let mut h = with_interval(2);
     h.broker.start_sys("culex version 9.9.9", h.now);
     assert_eq!(h.broker.sys_deadline(), Some(h.now), "the first update is due at start");
-    let watcher = h.connect("watcher");
-    h.subscribe(watcher, "$SYS/#", QoS::AtMostOnce);
+    let watcher = h.subscriber("watcher", "$SYS/#", QoS::AtMostOnce);
     assert_eq!(
         h.published_to(watcher),
         [("$SYS/broker/version".into(), "culex version 9.9.9".into())]
@@ -105,8 +104,7 @@ fn updates_come_when_more_than_the_interval_has_passed_and_carry_only_changes() 
     let start = h.now;
     h.update_sys();
     assert_eq!(h.broker.sys_deadline(), Some(start + Duration::from_secs(3)));
-    let watcher = h.connect("watcher");
-    h.subscribe(watcher, "$SYS/broker/uptime", QoS::AtMostOnce);
+    let watcher = h.subscriber("watcher", "$SYS/broker/uptime", QoS::AtMostOnce);
     h.subscribe(watcher, "$SYS/broker/clients/+", QoS::AtMostOnce);
     h.take(watcher);
     // As in Mosquitto 2.0.11 (`now - interval > last_update`, whole seconds): not at 2 s.
@@ -127,8 +125,7 @@ fn updates_come_when_more_than_the_interval_has_passed_and_carry_only_changes() 
     );
     assert_eq!(h.broker.sys_deadline(), Some(start + Duration::from_secs(6)));
     h.disconnect(watcher);
-    let watcher = h.connect("watcher2");
-    h.subscribe(watcher, "$SYS/broker/clients/+", QoS::AtMostOnce);
+    let watcher = h.subscriber("watcher2", "$SYS/broker/clients/+", QoS::AtMostOnce);
     h.take(watcher);
     h.now = start + Duration::from_secs(6);
     h.update_sys();
@@ -145,8 +142,7 @@ fn load_averages_follow_the_rate_per_minute() {
     for _ in 0..120 {
         h.publish(publisher, "t", "x");
     }
-    let watcher = h.connect("watcher");
-    h.subscribe(watcher, "$SYS/broker/load/publish/received/+", QoS::AtMostOnce);
+    let watcher = h.subscriber("watcher", "$SYS/broker/load/publish/received/+", QoS::AtMostOnce);
     h.take(watcher);
     h.now = start + Duration::from_secs(3);
     h.update_sys();

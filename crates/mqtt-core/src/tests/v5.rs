@@ -9,18 +9,11 @@ use mqtt_codec::{Auth, Packet, Properties, ProtocolVersion, QoS, ReasonCode, Sub
 use super::harness::{Harness, mqtt_string, options, publish_packet, topic_name};
 use crate::LogEvent;
 
-fn v5(h: &mut Harness, id: &str) -> crate::ConnId {
-    h.connect_with(id, |c| {
-        c.v5();
-    })
-}
-
 #[test]
 fn inbound_topic_alias_is_set_then_used() {
     let mut h = Harness::default();
-    let sub = h.connect("sub");
-    h.subscribe(sub, "long/topic/name", QoS::AtMostOnce);
-    let publisher = v5(&mut h, "pub");
+    let sub = h.subscriber("sub", "long/topic/name", QoS::AtMostOnce);
+    let publisher = h.connect_v5("pub");
     let mut first = publish_packet("long/topic/name", "1", QoS::AtMostOnce, false, None);
     first.properties.topic_alias = Some(3);
     h.send(publisher, Packet::Publish(first));
@@ -37,7 +30,7 @@ fn inbound_topic_alias_is_set_then_used() {
 #[test]
 fn topic_alias_above_our_maximum_disconnects_with_0x94() {
     let mut h = Harness::default();
-    let publisher = v5(&mut h, "pub");
+    let publisher = h.connect_v5("pub");
     let mut publish = publish_packet("t", "x", QoS::AtMostOnce, false, None);
     publish.properties.topic_alias = Some(11);
     h.send(publisher, Packet::Publish(publish));
@@ -47,7 +40,7 @@ fn topic_alias_above_our_maximum_disconnects_with_0x94() {
 #[test]
 fn unknown_topic_alias_is_a_protocol_error() {
     let mut h = Harness::default();
-    let publisher = v5(&mut h, "pub");
+    let publisher = h.connect_v5("pub");
     let mut publish = publish_packet("t", "x", QoS::AtMostOnce, false, None);
     publish.topic = mqtt_codec::TopicName::empty();
     publish.properties.topic_alias = Some(1);
@@ -91,7 +84,7 @@ fn client_receive_maximum_limits_what_we_send_in_flight() {
 fn exceeding_our_receive_maximum_disconnects_with_0x93() {
     let mut h =
         Harness::new(crate::Config { max_inflight_messages: 2, ..crate::Config::default() });
-    let publisher = v5(&mut h, "pub");
+    let publisher = h.connect_v5("pub");
     for id in 1..=3 {
         h.send(
             publisher,
@@ -125,7 +118,7 @@ fn queued_message_expires_before_delivery() {
     });
     h.subscribe(sub, "t", QoS::AtLeastOnce);
     h.disconnect(sub);
-    let publisher = v5(&mut h, "pub");
+    let publisher = h.connect_v5("pub");
     let mut short = publish_packet("t", "short", QoS::AtLeastOnce, false, Some(1));
     short.properties.message_expiry_interval = Some(5);
     h.send(publisher, Packet::Publish(short));
@@ -144,9 +137,9 @@ fn queued_message_expires_before_delivery() {
 #[test]
 fn application_properties_pass_through_unchanged() {
     let mut h = Harness::default();
-    let sub = v5(&mut h, "sub");
+    let sub = h.connect_v5("sub");
     h.subscribe(sub, "req", QoS::AtMostOnce);
-    let publisher = v5(&mut h, "pub");
+    let publisher = h.connect_v5("pub");
     let mut publish = publish_packet("req", "{}", QoS::AtMostOnce, false, None);
     let props = &mut publish.properties;
     props.payload_format_indicator = Some(1);
@@ -164,9 +157,8 @@ fn application_properties_pass_through_unchanged() {
 #[test]
 fn v3_subscriber_receives_a_v5_message_without_properties() {
     let mut h = Harness::default();
-    let sub = h.connect("v3");
-    h.subscribe(sub, "t", QoS::AtMostOnce);
-    let publisher = v5(&mut h, "pub");
+    let sub = h.subscriber("v3", "t", QoS::AtMostOnce);
+    let publisher = h.connect_v5("pub");
     let mut publish = publish_packet("t", "x", QoS::AtMostOnce, false, None);
     publish.properties.user_properties = vec![(mqtt_string("k"), mqtt_string("v"))];
     h.send(publisher, Packet::Publish(publish));
@@ -176,7 +168,7 @@ fn v3_subscriber_receives_a_v5_message_without_properties() {
 #[test]
 fn subscription_identifiers_of_all_matching_subscriptions_are_sent() {
     let mut h = Harness::default();
-    let sub = v5(&mut h, "sub");
+    let sub = h.connect_v5("sub");
     let props = Properties { subscription_identifiers: vec![7], ..Properties::default() };
     h.subscribe_with(sub, &[("a/#", options(QoS::AtMostOnce))], props);
     let props = Properties { subscription_identifiers: vec![3], ..Properties::default() };
@@ -192,7 +184,7 @@ fn subscription_identifiers_of_all_matching_subscriptions_are_sent() {
 #[test]
 fn no_local_subscription_does_not_echo_own_messages() {
     let mut h = Harness::default();
-    let chat = v5(&mut h, "chat");
+    let chat = h.connect_v5("chat");
     let no_local = SubscriptionOptions { no_local: true, ..options(QoS::AtMostOnce) };
     h.subscribe_with(chat, &[("room", no_local)], Properties::default());
     h.publish(chat, "room", "mine");
@@ -204,7 +196,7 @@ fn no_local_subscription_does_not_echo_own_messages() {
 #[test]
 fn no_local_on_a_shared_subscription_is_a_protocol_error() {
     let mut h = Harness::default();
-    let sub = v5(&mut h, "sub");
+    let sub = h.connect_v5("sub");
     let no_local = SubscriptionOptions { no_local: true, ..options(QoS::AtMostOnce) };
     h.subscribe_with(sub, &[("$share/g/t", no_local)], Properties::default());
     assert_eq!(h.disconnect_reason(sub), Some(ReasonCode::ProtocolError));
@@ -213,7 +205,7 @@ fn no_local_on_a_shared_subscription_is_a_protocol_error() {
 #[test]
 fn auth_packet_gets_bad_authentication_method() {
     let mut h = Harness::default();
-    let conn = v5(&mut h, "auth");
+    let conn = h.connect_v5("auth");
     h.send(
         conn,
         Packet::Auth(Auth {
@@ -227,7 +219,7 @@ fn auth_packet_gets_bad_authentication_method() {
 #[test]
 fn v5_unsuback_reports_per_filter_results() {
     let mut h = Harness::default();
-    let conn = v5(&mut h, "u");
+    let conn = h.connect_v5("u");
     h.subscribe(conn, "a", QoS::AtMostOnce);
     assert_eq!(h.unsubscribe(conn, "a"), [ReasonCode::Success]);
     assert_eq!(h.unsubscribe(conn, "a"), [ReasonCode::NoSubscriptionExisted]);
@@ -236,7 +228,7 @@ fn v5_unsuback_reports_per_filter_results() {
 #[test]
 fn malformed_packet_from_a_v5_client_gets_disconnect_0x81() {
     let mut h = Harness::default();
-    let conn = v5(&mut h, "bad");
+    let conn = h.connect_v5("bad");
     h.broker.handle_decode_error(conn, ReasonCode::MalformedPacket, h.now);
     h.advance(Duration::ZERO);
     assert_eq!(h.disconnect_reason(conn), Some(ReasonCode::MalformedPacket));
@@ -246,7 +238,7 @@ fn malformed_packet_from_a_v5_client_gets_disconnect_0x81() {
 #[test]
 fn protocol_errors_tell_v5_clients_why_in_a_reason_string() {
     let mut h = Harness::default();
-    let publisher = v5(&mut h, "pub");
+    let publisher = h.connect_v5("pub");
     let mut publish = publish_packet("t", "x", QoS::AtMostOnce, false, None);
     publish.properties.topic_alias = Some(0);
     h.send(publisher, Packet::Publish(publish));
@@ -263,7 +255,7 @@ fn protocol_errors_tell_v5_clients_why_in_a_reason_string() {
 #[test]
 fn packet_too_large_for_us_gets_disconnect_0x95() {
     let mut h = Harness::new(crate::Config { max_packet_size: 100, ..crate::Config::default() });
-    let conn = v5(&mut h, "big");
+    let conn = h.connect_v5("big");
     h.broker.handle_decode_error(conn, ReasonCode::PacketTooLarge, h.now);
     h.advance(Duration::ZERO);
     assert_eq!(h.disconnect_reason(conn), Some(ReasonCode::PacketTooLarge));

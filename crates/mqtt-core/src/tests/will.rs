@@ -8,9 +8,7 @@ use mqtt_codec::{Properties, QoS, ReasonCode};
 use super::harness::Harness;
 
 fn watcher(h: &mut Harness) -> crate::ConnId {
-    let watcher = h.connect("watcher");
-    h.subscribe(watcher, "dead/#", QoS::AtMostOnce);
-    watcher
+    h.subscriber("watcher", "dead/#", QoS::AtMostOnce)
 }
 
 #[test]
@@ -128,8 +126,7 @@ fn retained_will_is_kept_for_later_subscribers() {
         c.will("dead/victim", "gone").will_retain();
     });
     h.kill(victim);
-    let late = h.connect("late");
-    h.subscribe(late, "dead/#", QoS::AtMostOnce);
+    let late = h.subscriber("late", "dead/#", QoS::AtMostOnce);
     let got = h.take_publishes(late);
     assert_eq!(got.len(), 1);
     assert!(got[0].retain);
