@@ -192,7 +192,7 @@ fn changes_count_durable_state_only() {
 #[test]
 fn durable_ids_are_kept_by_a_restart_and_new_ones_come_after_them() {
     let mut h = Harness::default();
-    let sub = persistent(&mut h, "X");
+    let sub = h.connect_persistent("X");
     h.subscribe(sub, "t", QoS::AtLeastOnce);
     h.disconnect(sub);
     let publisher = h.connect("pub");
