@@ -187,11 +187,14 @@ impl Driver {
         let mut journal_reports = self.journal_reports.take();
         loop {
             let autosave = self.persistence.as_ref().and_then(|p| p.next_autosave);
-            // The earliest of the core's timers, the next $SYS update and the next autosave.
-            let deadline = [self.broker.poll_timeout(), self.broker.sys_deadline(), autosave]
-                .into_iter()
-                .flatten()
-                .min();
+            let journal = self.durability.as_ref().and_then(Durability::deadline);
+            // The earliest of the core's timers, the next $SYS update, the next autosave and
+            // the journal's records that nothing waits for.
+            let deadline =
+                [self.broker.poll_timeout(), self.broker.sys_deadline(), autosave, journal]
+                    .into_iter()
+                    .flatten()
+                    .min();
             tokio::select! {
                 biased;
                 instruction = control.recv() => match instruction {
@@ -237,8 +240,8 @@ impl Driver {
                 }
             }
             if let Some(durability) = &mut self.durability {
-                // Group commit: everything this step recorded goes to the writer at once.
-                durability.flush();
+                // Group commit: what this step recorded goes to the writer at once.
+                durability.end_of_step(now());
                 if durability.since_checkpoint() > CHECKPOINT_AFTER_BYTES {
                     self.save(now());
                 }
@@ -418,7 +421,7 @@ impl Driver {
             }
             Output::Journal(change) => {
                 if let Some(durability) = &mut self.durability {
-                    if let Err(err) = durability.record(&change) {
+                    if let Err(err) = durability.record(&change, now()) {
                         log!(self.logger, ERROR, "Error: cannot journal a change: {err}");
                     }
                 }

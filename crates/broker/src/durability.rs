@@ -1,15 +1,27 @@
 //! Durable acknowledgements, on the driver's side: the core's journal records are encoded as
-//! they come and handed to the journal writer once per driver step (group commit: the writer
-//! syncs once for every batch it finds); packets that acknowledge durable state are held, with
-//! everything after them to the same connection, until the writer reports that the records
-//! before them are synced. Routing never waits: only the held connections do.
+//! they come and handed to the journal writer at the end of a driver step (group commit: the
+//! writer syncs once for every batch it finds); packets that acknowledge durable state are
+//! held, with everything after them to the same connection, until the writer reports that the
+//! records before them are synced. Routing never waits: only the held connections do.
+//!
+//! Records that no held packet waits for (a delivery acknowledged by its subscriber, a QoS 0
+//! retained message) need no sync of their own: they stay in memory until a held packet needs
+//! a sync, [`PENDING_LIMIT`] bytes gather, or [`PENDING_AGE`] passes, and then go with it. A
+//! crash loses at most those, and none of them was acknowledged (a lost "delivered" record
+//! only means a QoS 1 redelivery).
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use mqtt_codec::Packet;
 use mqtt_core::snapshot::Snapshot;
 use mqtt_core::snapshot::journal::{Change, encode_record};
 use mqtt_core::{ConnId, ConnMap, acknowledges_durable_state};
+
+/// Records no held packet waits for go to the writer once this many bytes gather…
+pub(crate) const PENDING_LIMIT: usize = 64 << 10;
+/// …or once the oldest of them is this old.
+pub(crate) const PENDING_AGE: Duration = Duration::from_secs(1);
 
 /// A packet or a close that must wait for the journal.
 #[derive(Debug)]
@@ -50,6 +62,8 @@ pub(crate) struct Durability<W> {
     hold_acks: bool,
     /// Records encoded since the last hand-over.
     pending: Vec<u8>,
+    /// When the oldest of `pending` was recorded.
+    pending_since: Option<Instant>,
     /// Sequence of the last change recorded.
     recorded: u64,
     /// Sequence up to which the writer reported the changes durable.
@@ -67,6 +81,7 @@ impl<W: JournalSink> Durability<W> {
             writer,
             hold_acks,
             pending: Vec::new(),
+            pending_since: None,
             recorded: 0,
             synced: 0,
             since_checkpoint: 0,
@@ -76,9 +91,10 @@ impl<W: JournalSink> Durability<W> {
 
     /// Encodes one change. An unencodable change (never one the core makes: its messages
     /// came in as packets) is reported to the caller to log.
-    pub(crate) fn record(&mut self, change: &Change) -> Result<(), String> {
+    pub(crate) fn record(&mut self, change: &Change, now: Instant) -> Result<(), String> {
         encode_record(change, &mut self.pending).map_err(|err| err.to_string())?;
         self.recorded += 1;
+        self.pending_since.get_or_insert(now);
         Ok(())
     }
 
@@ -112,11 +128,27 @@ impl<W: JournalSink> Durability<W> {
         self.held.remove(&conn);
     }
 
-    /// Hands what was recorded since the last call to the writer (once per driver step).
-    pub(crate) fn flush(&mut self) {
+    /// At the end of a driver step: hands what was recorded to the writer when a held packet
+    /// waits for it, or it is large or old enough (see the module header).
+    pub(crate) fn end_of_step(&mut self, now: Instant) {
+        let waited_for = !self.held.is_empty();
+        let large = self.pending.len() >= PENDING_LIMIT;
+        if waited_for || large || self.deadline().is_some_and(|at| at <= now) {
+            self.flush();
+        }
+    }
+
+    /// When records in memory must go to the writer even if nothing waits for them.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.pending_since.map(|since| since + PENDING_AGE)
+    }
+
+    /// Hands everything recorded to the writer.
+    fn flush(&mut self) {
         if self.pending.is_empty() {
             return;
         }
+        self.pending_since = None;
         let bytes = std::mem::take(&mut self.pending);
         self.since_checkpoint += bytes.len() as u64;
         self.writer.records(bytes, self.recorded);
@@ -188,6 +220,10 @@ mod tests {
         })
     }
 
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
     fn gone(client: &str) -> Change {
         Change::SessionGone { client_id: client.to_owned() }
     }
@@ -198,15 +234,15 @@ mod tests {
         let (a, b) = (ConnId(1), ConnId(2));
         // Nothing recorded: an ack goes at once.
         assert!(d.send_or_hold(a, puback(1)).is_some());
-        d.record(&gone("x")).expect("encodes");
+        d.record(&gone("x"), t0()).expect("encodes");
         assert!(d.send_or_hold(a, puback(2)).is_none(), "held: a change is not synced");
         assert!(d.send_or_hold(a, Packet::PingResp).is_none(), "behind the held ack");
         assert!(d.send_or_hold(b, Packet::PingResp).is_some(), "other connections go on");
         assert!(!d.close_or_hold(a));
-        d.flush();
-        d.record(&gone("y")).expect("encodes");
+        d.end_of_step(t0());
+        d.record(&gone("y"), t0()).expect("encodes");
         assert!(d.send_or_hold(b, puback(3)).is_none());
-        d.flush();
+        d.end_of_step(t0());
         assert_eq!(d.writer.batches.iter().map(|b| b.1).collect::<Vec<_>>(), [1, 2]);
         // Sync of the first batch: a's packets and close go, b's ack still waits.
         let released = d.synced(1);
@@ -221,7 +257,7 @@ mod tests {
     #[test]
     fn without_holding_acks_only_the_records_are_written() {
         let mut d = Durability::new(Sink::default(), false);
-        d.record(&gone("x")).expect("encodes");
+        d.record(&gone("x"), t0()).expect("encodes");
         assert!(d.send_or_hold(ConnId(1), puback(1)).is_some());
         d.checkpoint(Snapshot::default());
         assert_eq!(d.writer.batches.len(), 1);
@@ -230,9 +266,33 @@ mod tests {
     }
 
     #[test]
+    fn records_nothing_waits_for_gather_until_they_are_large_or_old_or_something_waits() {
+        let mut d = Durability::new(Sink::default(), true);
+        let start = t0();
+        d.record(&gone("x"), start).expect("encodes");
+        d.end_of_step(start);
+        assert!(d.writer.batches.is_empty(), "nothing waits: kept in memory");
+        assert_eq!(d.deadline(), Some(start + PENDING_AGE));
+        d.end_of_step(start + PENDING_AGE);
+        assert_eq!(d.writer.batches.len(), 1, "old enough: handed over");
+        assert_eq!(d.deadline(), None);
+        // A held acknowledgement takes what gathered with it at once.
+        d.record(&gone("y"), start).expect("encodes");
+        assert!(d.send_or_hold(ConnId(1), puback(1)).is_none());
+        d.end_of_step(start);
+        assert_eq!(d.writer.batches.len(), 2);
+        // Enough bytes go without waiting.
+        let big = "c".repeat(PENDING_LIMIT);
+        d.record(&gone(&big), start).expect("encodes");
+        d.synced(2);
+        d.end_of_step(start);
+        assert_eq!(d.writer.batches.len(), 3);
+    }
+
+    #[test]
     fn a_forgotten_connection_leaves_nothing_behind() {
         let mut d = Durability::new(Sink::default(), true);
-        d.record(&gone("x")).expect("encodes");
+        d.record(&gone("x"), t0()).expect("encodes");
         assert!(d.send_or_hold(ConnId(7), puback(1)).is_none());
         d.forget(ConnId(7));
         assert!(d.synced(1).is_empty());
