@@ -60,6 +60,7 @@ impl Case {
             rate: None,
             window: Some(window),
             record_latency: false,
+            persistent_subscribers: false,
             topic_prefix: prefix,
             drain: plan.drain,
         }
@@ -91,6 +92,10 @@ pub(crate) struct Plan {
     pub(crate) pub_runs: usize,
     /// Payload sizes for the generator-against-sink measurement.
     pub(crate) sink_payloads: Vec<usize>,
+    /// Issue 15's persistence rows (`durable.rs`).
+    pub(crate) durable: bool,
+    /// Messages queued for the startup row (0 skips it).
+    pub(crate) startup_messages: u64,
 }
 
 impl Plan {
@@ -108,6 +113,8 @@ impl Plan {
             idle_connections: 10_000,
             pub_runs: 20,
             sink_payloads: vec![64, 4096],
+            durable: true,
+            startup_messages: 1_000_000,
         }
     }
 
@@ -124,11 +131,13 @@ impl Plan {
             idle_connections: 2_000,
             pub_runs: 5,
             sink_payloads: vec![64],
+            durable: true,
+            startup_messages: 1_000_000,
         }
     }
 
     /// Keeps only the scenarios whose name contains `filter` (`idle`, `pub` and `sink` name the
-    /// memory, process-start and generator measurements).
+    /// memory, process-start and generator measurements; `persistence` the durable rows).
     pub(crate) fn only(&mut self, filter: &str) {
         self.throughput.retain(|case| case.name().contains(filter));
         self.latency.retain(|qos| latency_name(*qos).contains(filter));
@@ -141,6 +150,7 @@ impl Plan {
         if !"sink".contains(filter) {
             self.sink_payloads.clear();
         }
+        self.durable &= "persistence".contains(filter);
     }
 }
 
@@ -204,5 +214,9 @@ mod tests {
         assert_eq!(plan.latency, vec![QoS::AtLeastOnce]);
         assert_eq!((plan.idle_connections, plan.pub_runs), (0, 0));
         assert!(plan.sink_payloads.is_empty());
+        assert!(!plan.durable);
+        let mut plan = Plan::quick();
+        plan.only("persist");
+        assert!(plan.durable && plan.throughput.is_empty());
     }
 }
