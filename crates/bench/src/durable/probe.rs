@@ -314,3 +314,36 @@ fn decode(input: &mut BytesMut) -> Result<Option<Packet>> {
 fn encode(packet: &Packet, out: &mut BytesMut) -> Result<()> {
     mqtt_codec::encode(packet, VERSION, u32::MAX, out).context("encoding a packet")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smoke::start_broker;
+
+    const DEADLINE: Duration = Duration::from_secs(20);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn paced_latency_times_acks_and_deliveries() {
+        let (broker, _stop) = start_broker();
+        let run = latency(
+            broker,
+            2_000,
+            Duration::from_millis(300),
+            Duration::from_millis(50),
+            Duration::from_secs(3),
+        );
+        let latencies = timeout(DEADLINE, run).await.unwrap().unwrap();
+        assert!(latencies.acknowledged.len() > 100, "{latencies:?}");
+        assert!(latencies.delivered.len() > 100, "{latencies:?}");
+        assert!(latencies.acknowledged.is_sorted() && latencies.delivered.is_sorted());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_filled_offline_session_is_counted_whole() {
+        let (broker, _stop) = start_broker();
+        let filled = fill(broker, "bench-q", "durable/q", 3_001, 3, DEADLINE);
+        timeout(DEADLINE, filled).await.unwrap().unwrap();
+        let counted = count_queued(broker, "bench-q", 3_001, Duration::from_secs(2));
+        assert_eq!(timeout(DEADLINE, counted).await.unwrap().unwrap(), 3_001);
+    }
+}
