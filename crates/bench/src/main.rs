@@ -64,7 +64,8 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// About a minute: QoS 0 and 1 with 64 B, 1 s per run, 2,000 idle connections.
+    /// A few minutes: QoS 0 and 1 with 64 B, 1 s per run, 2,000 idle connections, the
+    /// persistence rows with 100,000 queued messages at startup.
     #[arg(long)]
     quick: bool,
     /// Rounds (each broker measured once per round; at least 3 for medians worth the name).
@@ -73,7 +74,8 @@ struct RunArgs {
     /// Seconds of publishing per throughput or latency run.
     #[arg(long)]
     duration: Option<f64>,
-    /// Messages queued for the persistence startup row (default 1,000,000; 0 skips it).
+    /// Messages queued for the persistence startup row (default 1,000,000, 100,000 with
+    /// --quick; 0 skips it).
     #[arg(long)]
     startup_messages: Option<u64>,
     /// Number of connections in the idle-connection scenario.
