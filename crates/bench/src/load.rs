@@ -60,6 +60,9 @@ pub(crate) struct LoadSpec {
     /// End-to-end window per flow; `None` = open loop (no subscribers to wait for).
     pub(crate) window: Option<u64>,
     pub(crate) record_latency: bool,
+    /// Subscribers connect with clean session false: every message goes into a persistent
+    /// session (journaled by a broker with persistence).
+    pub(crate) persistent_subscribers: bool,
     /// Topics start with this, so runs never see each other's messages.
     pub(crate) topic_prefix: String,
     /// How long after publishing ends everything may take to arrive.
@@ -198,7 +201,8 @@ pub(crate) async fn run_load(
     let mut subscriber_streams = Vec::with_capacity(spec.subscribers);
     for index in 0..spec.subscribers {
         let client_id = format!("bench-s{index}-{run_id}");
-        let (mut stream, mut input) = net::connect(broker, index, &client_id, 0)
+        let clean = !spec.persistent_subscribers;
+        let (mut stream, mut input) = net::connect_session(broker, index, &client_id, 0, clean)
             .await
             .with_context(|| format!("subscriber {index}"))?;
         net::subscribe(&mut stream, &mut input, &spec.filter(index), spec.qos)
@@ -500,6 +504,7 @@ mod tests {
             rate: None,
             window: Some(100),
             record_latency: false,
+            persistent_subscribers: false,
             topic_prefix: "b".into(),
             drain: Duration::from_secs(1),
         }

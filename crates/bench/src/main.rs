@@ -6,12 +6,14 @@
 //! - `target`: starting `culex`, `mosquitto` (one shared config) and the sink process.
 //! - `load`: publishers and subscribers on tokio + mqtt-codec; `net`: handshakes;
 //!   `payload`: stamped messages and the PUBLISH template; `accounting`: loss/duplicates/latency.
+//! - `durable`: issue 15's rows, persistence on against off and against Mosquitto's.
 //! - `idle`: idle connections (memory, connect rate); `tools`: `*_pub` wall time;
 //!   `sink`: the trivial target that measures the generator itself.
 //! - `procfs`, `stats`, `results`, `report`, `svg`, `machine`: measuring and presenting.
 #![forbid(unsafe_code)]
 
 mod accounting;
+mod durable;
 mod idle;
 mod load;
 mod machine;
@@ -62,7 +64,8 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// About a minute: QoS 0 and 1 with 64 B, 1 s per run, 2,000 idle connections.
+    /// A few minutes: QoS 0 and 1 with 64 B, 1 s per run, 2,000 idle connections, the
+    /// persistence rows with 100,000 queued messages at startup.
     #[arg(long)]
     quick: bool,
     /// Rounds (each broker measured once per round; at least 3 for medians worth the name).
@@ -71,6 +74,10 @@ struct RunArgs {
     /// Seconds of publishing per throughput or latency run.
     #[arg(long)]
     duration: Option<f64>,
+    /// Messages queued for the persistence startup row (default 1,000,000, 100,000 with
+    /// --quick; 0 skips it).
+    #[arg(long)]
+    startup_messages: Option<u64>,
     /// Number of connections in the idle-connection scenario.
     #[arg(long)]
     idle_connections: Option<usize>,
@@ -136,6 +143,9 @@ fn benchmark(args: &RunArgs) -> Result<()> {
     }
     if let Some(count) = args.idle_connections {
         plan.idle_connections = count;
+    }
+    if let Some(messages) = args.startup_messages {
+        plan.startup_messages = messages;
     }
     if let Some(filter) = &args.only {
         plan.only(filter);

@@ -36,6 +36,18 @@ pub(crate) async fn connect(
     client_id: &str,
     keep_alive: u16,
 ) -> Result<(TcpStream, BytesMut)> {
+    connect_session(broker, index, client_id, keep_alive, true).await
+}
+
+/// [`connect`] with the clean-session flag given: `false` makes (or resumes) a persistent
+/// session, which outlives the connection and whose queue a broker with persistence keeps.
+pub(crate) async fn connect_session(
+    broker: SocketAddr,
+    index: usize,
+    client_id: &str,
+    keep_alive: u16,
+    clean_session: bool,
+) -> Result<(TcpStream, BytesMut)> {
     let socket = TcpSocket::new_v4().context("creating a socket")?;
     let source = SocketAddr::from((source_address(index), 0));
     socket.bind(source).with_context(|| format!("binding {source}"))?;
@@ -47,6 +59,7 @@ pub(crate) async fn connect(
     let client_id = MqttString::new(client_id).context("client id")?;
     let mut connect = Connect::new(VERSION, client_id);
     connect.keep_alive = keep_alive;
+    connect.clean_start = clean_session;
     let mut input = BytesMut::with_capacity(256);
     match exchange(&mut stream, &Packet::Connect(Box::new(connect)), &mut input).await? {
         Packet::ConnAck(ack) if ack.reason == ReasonCode::Success => Ok((stream, input)),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use mqtt_codec::QoS;
 
+use crate::durable;
 use crate::idle;
 use crate::load::{self, LoadSpec, Shape};
 use crate::machine;
@@ -82,8 +83,13 @@ pub(crate) fn run(plan: &Plan, paths: &Paths, out: &Path, command: &str) -> Resu
         eprintln!("culex-bench: round {} of {}", round + 1, plan.rounds);
         session.round(round)?;
     }
+    let durable = plan.durable.then(|| {
+        let table = durable::run(&session.runtime, plan, paths, &session.workdir);
+        durable::markdown(&table, plan.startup_messages)
+    });
     let load_after = machine::load_average();
-    let tables = report::tables(&session.results);
+    let mut tables = report::tables(&session.results);
+    tables.push_str(durable.as_deref().unwrap_or_default());
     println!("{tables}");
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let header = header(plan, paths, command, &started_at, &load_before, &load_after);
@@ -201,6 +207,7 @@ impl Session<'_> {
                 rate: None,
                 window: None,
                 record_latency: false,
+                persistent_subscribers: false,
                 topic_prefix: "sink".into(),
                 drain: self.plan.drain,
             };
@@ -293,6 +300,7 @@ impl Session<'_> {
             rate: Some(self.plan.latency_rate),
             window: Some(2000),
             record_latency: true,
+            persistent_subscribers: false,
             topic_prefix: format!("lat/{round}"),
             drain: self.plan.drain,
         };

@@ -1,5 +1,5 @@
-//! Which scenarios a run measures and for how long: the full plan (about 12 minutes) and the
-//! `--quick` one (about a minute), with the issue's target for each figure.
+//! Which scenarios a run measures and for how long: the full plan (about 20 minutes) and the
+//! `--quick` one (a few minutes), with the issues' targets for each figure.
 
 use std::time::Duration;
 
@@ -60,6 +60,7 @@ impl Case {
             rate: None,
             window: Some(window),
             record_latency: false,
+            persistent_subscribers: false,
             topic_prefix: prefix,
             drain: plan.drain,
         }
@@ -91,6 +92,10 @@ pub(crate) struct Plan {
     pub(crate) pub_runs: usize,
     /// Payload sizes for the generator-against-sink measurement.
     pub(crate) sink_payloads: Vec<usize>,
+    /// Issue 15's persistence rows (`durable.rs`).
+    pub(crate) durable: bool,
+    /// Messages queued for the startup row (0 skips it).
+    pub(crate) startup_messages: u64,
 }
 
 impl Plan {
@@ -108,10 +113,13 @@ impl Plan {
             idle_connections: 10_000,
             pub_runs: 20,
             sink_payloads: vec![64, 4096],
+            durable: true,
+            startup_messages: 1_000_000,
         }
     }
 
-    /// About a minute: QoS 0 and 1 with 64 B, 1 s each, 3 rounds, fewer idle connections.
+    /// About two and a half minutes: QoS 0 and 1 with 64 B, 1 s each, 3 rounds, fewer idle
+    /// connections, and the persistence rows with 100,000 queued messages at startup.
     pub(crate) fn quick() -> Self {
         Self {
             rounds: 3,
@@ -124,11 +132,13 @@ impl Plan {
             idle_connections: 2_000,
             pub_runs: 5,
             sink_payloads: vec![64],
+            durable: true,
+            startup_messages: 100_000,
         }
     }
 
     /// Keeps only the scenarios whose name contains `filter` (`idle`, `pub` and `sink` name the
-    /// memory, process-start and generator measurements).
+    /// memory, process-start and generator measurements; `persistence` the durable rows).
     pub(crate) fn only(&mut self, filter: &str) {
         self.throughput.retain(|case| case.name().contains(filter));
         self.latency.retain(|qos| latency_name(*qos).contains(filter));
@@ -141,6 +151,7 @@ impl Plan {
         if !"sink".contains(filter) {
             self.sink_payloads.clear();
         }
+        self.durable &= "persistence".contains(filter);
     }
 }
 
@@ -204,5 +215,9 @@ mod tests {
         assert_eq!(plan.latency, vec![QoS::AtLeastOnce]);
         assert_eq!((plan.idle_connections, plan.pub_runs), (0, 0));
         assert!(plan.sink_payloads.is_empty());
+        assert!(!plan.durable);
+        let mut plan = Plan::quick();
+        plan.only("persist");
+        assert!(plan.durable && plan.throughput.is_empty());
     }
 }

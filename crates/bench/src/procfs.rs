@@ -1,5 +1,5 @@
-//! What the kernel says about a broker process: CPU time from `/proc/PID/stat` and resident
-//! memory (`VmRSS`) from `/proc/PID/status`.
+//! What the kernel says about a broker process: CPU time from `/proc/PID/stat`, resident
+//! memory (`VmRSS`) from `/proc/PID/status` and bytes sent to storage from `/proc/PID/io`.
 
 use std::fs;
 use std::process::Command;
@@ -43,6 +43,21 @@ pub(crate) fn parse_vm_rss(text: &str) -> Option<u64> {
         Some("kB") => Some(value * 1024),
         _ => None,
     }
+}
+
+/// Parses `write_bytes: N` from the text of `/proc/PID/io`: bytes the process caused to be
+/// sent to the storage layer (counted when it dirties a page cache page, so a small append
+/// after a sync counts the whole page again).
+pub(crate) fn parse_write_bytes(text: &str) -> Option<u64> {
+    let line = text.lines().find(|line| line.starts_with("write_bytes:"))?;
+    line["write_bytes:".len()..].trim().parse().ok()
+}
+
+/// Bytes process `pid` has caused to be written to storage so far.
+pub(crate) fn write_bytes(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/io");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_write_bytes(&text).with_context(|| format!("no write_bytes line in {path}"))
 }
 
 /// CPU time used so far by process `pid`.
@@ -96,10 +111,19 @@ mod tests {
     }
 
     #[test]
+    fn write_bytes_is_read_from_its_own_line() {
+        let text = "rchar: 10\nwchar: 20\nread_bytes: 4096\nwrite_bytes: 8192\n\
+                    cancelled_write_bytes: 0\n";
+        assert_eq!(parse_write_bytes(text), Some(8192));
+        assert_eq!(parse_write_bytes("rchar: 1\n"), None);
+    }
+
+    #[test]
     fn this_process_can_be_measured() {
         let pid = std::process::id();
         assert!(rss(pid).unwrap() > 0);
         let before = cpu(pid).unwrap();
         assert!(before.seconds_until(cpu(pid).unwrap()) >= 0.0);
+        assert!(write_bytes(pid).is_ok());
     }
 }
