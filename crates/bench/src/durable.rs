@@ -22,7 +22,6 @@ use anyhow::{Context as _, Result, ensure};
 use mqtt_codec::QoS;
 
 use crate::load::{self, Shape};
-use crate::orchestrate::Paths;
 use crate::plan::{Case, Plan};
 use crate::procfs;
 use crate::stats::percentile;
@@ -43,14 +42,21 @@ const FILL_PUBLISHERS: usize = 8;
 /// Rate of the latency scenario.
 const LATENCY_RATE: u64 = 1_000;
 
+/// The broker executables: culex, and Mosquitto when it is installed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Brokers<'a> {
+    pub(crate) culex: &'a Path,
+    pub(crate) mosquitto: Option<&'a Path>,
+}
+
 /// Measures every durable row `plan.rounds` times; `workdir` holds the brokers' folders.
 pub(crate) fn run(
     runtime: &tokio::runtime::Runtime,
     plan: &Plan,
-    paths: &Paths,
+    brokers: Brokers<'_>,
     workdir: &Path,
 ) -> Table {
-    let mut run = Run { runtime, plan, paths, workdir, table: Table::default() };
+    let mut run = Run { runtime, plan, brokers, workdir, table: Table::default() };
     for round in 0..plan.rounds {
         eprintln!("culex-bench: persistence round {} of {}", round + 1, plan.rounds);
         run.round(round);
@@ -81,7 +87,7 @@ pub(crate) fn markdown(table: &Table, messages: u64) -> String {
 struct Run<'a> {
     runtime: &'a tokio::runtime::Runtime,
     plan: &'a Plan,
-    paths: &'a Paths,
+    brokers: Brokers<'a>,
     workdir: &'a Path,
     table: Table,
 }
@@ -89,7 +95,7 @@ struct Run<'a> {
 impl Run<'_> {
     fn round(&mut self, round: usize) {
         let mut order = vec![Variant::Durable, Variant::Off];
-        if self.paths.mosquitto.is_some() {
+        if self.brokers.mosquitto.is_some() {
             order.push(Variant::Mosquitto);
         }
         if round % 2 == 1 {
@@ -127,8 +133,8 @@ impl Run<'_> {
 
     fn exe(&self, variant: Variant) -> Result<&Path> {
         match variant {
-            Variant::Durable | Variant::Off => Ok(&self.paths.culex),
-            Variant::Mosquitto => self.paths.mosquitto.as_deref().context("no mosquitto"),
+            Variant::Durable | Variant::Off => Ok(self.brokers.culex),
+            Variant::Mosquitto => self.brokers.mosquitto.context("no mosquitto"),
         }
     }
 

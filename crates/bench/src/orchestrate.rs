@@ -84,7 +84,9 @@ pub(crate) fn run(plan: &Plan, paths: &Paths, out: &Path, command: &str) -> Resu
         session.round(round)?;
     }
     let durable = plan.durable.then(|| {
-        let table = durable::run(&session.runtime, plan, paths, &session.workdir);
+        let brokers =
+            durable::Brokers { culex: &paths.culex, mosquitto: paths.mosquitto.as_deref() };
+        let table = durable::run(&session.runtime, plan, brokers, &session.workdir);
         durable::markdown(&table, plan.startup_messages)
     });
     let load_after = machine::load_average();
