@@ -132,6 +132,11 @@ fn v3_1_1_unknown_pubrel_is_completed() {
 }
 
 #[test]
+fn v5_unknown_pubrel_is_completed_with_success() {
+    Scenario::new().connect(A, V5, connect(V5, "diff-rel5")).send(A, pubrel(V5, 77)).recv(A).run();
+}
+
+#[test]
 fn v3_1_1_unknown_puback_is_ignored() {
     Scenario::new()
         .connect(A, V3_1_1, connect(V3_1_1, "diff-ack"))

@@ -106,7 +106,7 @@ fn unknown_packet_ids_are_logged_not_fatal() {
         h.take(conn),
         [Packet::PubComp(Ack {
             packet_id: packet_id(98),
-            reason: ReasonCode::PacketIdentifierNotFound,
+            reason: ReasonCode::Success,
             properties: Properties::default()
         })]
     );
