@@ -4,8 +4,8 @@
 //! held, with everything after them to the same connection, until the writer reports that the
 //! records before them are synced. Routing never waits: only the held connections do.
 //!
-//! Records that no held packet waits for (a delivery acknowledged by its subscriber, a QoS 0
-//! retained message) need no sync of their own: they stay in memory until a held packet needs
+//! With acknowledgements held, records that no held packet waits for (a delivery acknowledged
+//! by its subscriber, a QoS 0 retained message) need no sync of their own: they stay in memory until a held packet needs
 //! a sync, [`PENDING_LIMIT`] bytes gather, or [`PENDING_AGE`] passes, and then go with it. A
 //! crash loses at most those, and none of them was acknowledged (a lost "delivered" record
 //! only means a QoS 1 redelivery).
@@ -131,7 +131,9 @@ impl<W: JournalSink> Durability<W> {
     /// At the end of a driver step: hands what was recorded to the writer when a held packet
     /// waits for it, or it is large or old enough (see the module header).
     pub(crate) fn end_of_step(&mut self, now: Instant) {
-        let waited_for = !self.held.is_empty();
+        // Without held acknowledgements (a sync interval), everything goes to the writer at
+        // once: its promise is that a crash of the process loses nothing.
+        let waited_for = !self.hold_acks || !self.held.is_empty();
         let large = self.pending.len() >= PENDING_LIMIT;
         if waited_for || large || self.deadline().is_some_and(|at| at <= now) {
             self.flush();
@@ -257,11 +259,14 @@ mod tests {
     #[test]
     fn without_holding_acks_only_the_records_are_written() {
         let mut d = Durability::new(Sink::default(), false);
+        d.record(&gone("w"), t0()).expect("encodes");
+        d.end_of_step(t0());
+        assert_eq!(d.writer.batches.len(), 1, "handed over at once, nothing held");
         d.record(&gone("x"), t0()).expect("encodes");
         assert!(d.send_or_hold(ConnId(1), puback(1)).is_some());
         d.checkpoint(Snapshot::default());
-        assert_eq!(d.writer.batches.len(), 1);
-        assert_eq!(d.writer.checkpoints, [1]);
+        assert_eq!(d.writer.batches.len(), 2, "the checkpoint takes what was recorded first");
+        assert_eq!(d.writer.checkpoints, [2]);
         assert_eq!(d.since_checkpoint(), 0);
     }
 
