@@ -217,11 +217,28 @@ fn flood(port: u16, first: u64, stop: &AtomicBool, acked: &mut Acknowledged) -> 
 
 #[test]
 fn acknowledged_messages_survive_kill_9_at_random_moments() {
+    kill_9_at_random_moments("");
+}
+
+/// With a sync interval acknowledgements do not wait for the disk, but every record is handed
+/// to the operating system at once: a crash of the process still loses nothing.
+#[test]
+fn with_a_sync_interval_acknowledged_messages_survive_kill_9_too() {
+    kill_9_at_random_moments("persistence_sync_interval 1\n");
+}
+
+/// Floods, kills and restarts culex three times with `extra` in its config, then checks what
+/// the persistent subscribers and a retained reader get.
+fn kill_9_at_random_moments(extra: &str) {
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1;
     let mut rng = Rng(seed);
     let dir = TempDir::new("durable-kill");
-    let mut broker =
-        BrokerProcess::start_with(&our_bin("culex"), 1, |ports| config(ports[0], &dir), &[]);
+    let mut broker = BrokerProcess::start_with(
+        &our_bin("culex"),
+        1,
+        |ports| format!("{}{extra}", config(ports[0], &dir)),
+        &[],
+    );
     let port = broker.ports[0];
     for (id, version, qos) in [
         ("s3", ProtocolVersion::V3_1_1, QoS::AtLeastOnce),
@@ -253,8 +270,9 @@ fn acknowledged_messages_survive_kill_9_at_random_moments() {
         acked.messages.extend(got.messages);
         acked.last_retained = got.last_retained.or(acked.last_retained);
         next = after;
-        broker =
-            BrokerProcess::restart_on(&our_bin("culex"), &[port], |ports| config(ports[0], &dir));
+        broker = BrokerProcess::restart_on(&our_bin("culex"), &[port], |ports| {
+            format!("{}{extra}", config(ports[0], &dir))
+        });
     }
 
     for (id, version) in [("s3", ProtocolVersion::V3_1_1), ("s5", ProtocolVersion::V5)] {
