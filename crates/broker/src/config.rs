@@ -138,8 +138,9 @@ pub struct Config {
     /// behaviour (the state is saved only at autosave, SIGUSR1 and shutdown).
     pub persistence_journal: bool,
     /// `persistence_sync_interval` (culex, default 0): 0 syncs the journal before every
-    /// acknowledgement leaves; N > 0 syncs at most every N seconds and does not hold
-    /// acknowledgements (a crash of the process loses nothing, a power cut up to N seconds).
+    /// acknowledgement leaves; N > 0 syncs at most every N seconds, and an acknowledgement waits
+    /// only until its records are written to the operating system (a crash of the process
+    /// loses nothing, a power cut up to N seconds).
     pub persistence_sync_interval: u32,
     /// Notices Mosquitto prints while reading the file (deprecations), in order.
     pub notices: Vec<String>,

@@ -130,9 +130,8 @@ impl Driver {
     ) -> Self {
         let start = now();
         let changes = broker.changes();
-        let hold_acks = persistence.as_ref().is_some_and(|settings| settings.sync_interval == 0);
         let (durability, journal_reports) = match journal {
-            Some((writer, reports)) => (Some(Durability::new(writer, hold_acks)), Some(reports)),
+            Some((writer, reports)) => (Some(Durability::new(writer)), Some(reports)),
             None => (None, None),
         };
         let mut driver = Self {

@@ -4,8 +4,8 @@
 //! held, with everything after them to the same connection, until the writer reports that the
 //! records before them are synced. Routing never waits: only the held connections do.
 //!
-//! With acknowledgements held, records that no held packet waits for (a delivery acknowledged
-//! by its subscriber, a QoS 0 retained message) need no sync of their own: they stay in memory until a held packet needs
+//! Records that no held packet waits for (a delivery acknowledged by its subscriber, a QoS 0
+//! retained message) need no sync of their own: they stay in memory until a held packet needs
 //! a sync, [`PENDING_LIMIT`] bytes gather, or [`PENDING_AGE`] passes, and then go with it. A
 //! crash loses at most those, and none of them was acknowledged (a lost "delivered" record
 //! only means a QoS 1 redelivery).
@@ -58,8 +58,6 @@ impl JournalSink for culex_store::Writer {
 #[derive(Debug)]
 pub(crate) struct Durability<W> {
     writer: W,
-    /// Whether acknowledgements wait for the sync (`persistence_sync_interval 0`).
-    hold_acks: bool,
     /// Records encoded since the last hand-over.
     pending: Vec<u8>,
     /// When the oldest of `pending` was recorded.
@@ -75,11 +73,10 @@ pub(crate) struct Durability<W> {
 }
 
 impl<W: JournalSink> Durability<W> {
-    /// Journals through `writer`; `hold_acks` makes acknowledgements wait for the sync.
-    pub(crate) fn new(writer: W, hold_acks: bool) -> Self {
+    /// Journals through `writer`.
+    pub(crate) fn new(writer: W) -> Self {
         Self {
             writer,
-            hold_acks,
             pending: Vec::new(),
             pending_since: None,
             recorded: 0,
@@ -102,8 +99,7 @@ impl<W: JournalSink> Durability<W> {
     /// it was held.
     pub(crate) fn send_or_hold(&mut self, conn: ConnId, packet: Packet) -> Option<Packet> {
         let waiting = self.held.get(&conn).is_some_and(|queue| !queue.is_empty());
-        let must_wait =
-            self.hold_acks && self.recorded > self.synced && acknowledges_durable_state(&packet);
+        let must_wait = self.recorded > self.synced && acknowledges_durable_state(&packet);
         if !waiting && !must_wait {
             return Some(packet);
         }
@@ -131,9 +127,7 @@ impl<W: JournalSink> Durability<W> {
     /// At the end of a driver step: hands what was recorded to the writer when a held packet
     /// waits for it, or it is large or old enough (see the module header).
     pub(crate) fn end_of_step(&mut self, now: Instant) {
-        // Without held acknowledgements (a sync interval), everything goes to the writer at
-        // once: its promise is that a crash of the process loses nothing.
-        let waited_for = !self.hold_acks || !self.held.is_empty();
+        let waited_for = !self.held.is_empty();
         let large = self.pending.len() >= PENDING_LIMIT;
         if waited_for || large || self.deadline().is_some_and(|at| at <= now) {
             self.flush();
@@ -232,7 +226,7 @@ mod tests {
 
     #[test]
     fn acknowledgements_wait_for_the_sync_and_everything_after_them_too() {
-        let mut d = Durability::new(Sink::default(), true);
+        let mut d = Durability::new(Sink::default());
         let (a, b) = (ConnId(1), ConnId(2));
         // Nothing recorded: an ack goes at once.
         assert!(d.send_or_hold(a, puback(1)).is_some());
@@ -257,22 +251,18 @@ mod tests {
     }
 
     #[test]
-    fn without_holding_acks_only_the_records_are_written() {
-        let mut d = Durability::new(Sink::default(), false);
-        d.record(&gone("w"), t0()).expect("encodes");
-        d.end_of_step(t0());
-        assert_eq!(d.writer.batches.len(), 1, "handed over at once, nothing held");
+    fn a_checkpoint_takes_what_was_recorded_before_it() {
+        let mut d = Durability::new(Sink::default());
         d.record(&gone("x"), t0()).expect("encodes");
-        assert!(d.send_or_hold(ConnId(1), puback(1)).is_some());
         d.checkpoint(Snapshot::default());
-        assert_eq!(d.writer.batches.len(), 2, "the checkpoint takes what was recorded first");
-        assert_eq!(d.writer.checkpoints, [2]);
+        assert_eq!(d.writer.batches.len(), 1);
+        assert_eq!(d.writer.checkpoints, [1]);
         assert_eq!(d.since_checkpoint(), 0);
     }
 
     #[test]
     fn records_nothing_waits_for_gather_until_they_are_large_or_old_or_something_waits() {
-        let mut d = Durability::new(Sink::default(), true);
+        let mut d = Durability::new(Sink::default());
         let start = t0();
         d.record(&gone("x"), start).expect("encodes");
         d.end_of_step(start);
@@ -296,7 +286,7 @@ mod tests {
 
     #[test]
     fn a_forgotten_connection_leaves_nothing_behind() {
-        let mut d = Durability::new(Sink::default(), true);
+        let mut d = Durability::new(Sink::default());
         d.record(&gone("x"), t0()).expect("encodes");
         assert!(d.send_or_hold(ConnId(7), puback(1)).is_none());
         d.forget(ConnId(7));
