@@ -76,14 +76,20 @@ pub(crate) fn tables(results: &Results) -> String {
         }
         out.push('\n');
     }
-    if !results.failures.is_empty() {
-        let _ = writeln!(out, "### Failed measurements\n");
-        for failure in &results.failures {
-            let _ = writeln!(out, "- {failure}");
-        }
-        out.push('\n');
-    }
+    failures_section(&mut out, "Failed measurements", &results.failures);
     out
+}
+
+/// A `### heading` and one list item per failure; nothing when there is none.
+pub(crate) fn failures_section(out: &mut String, heading: &str, failures: &[String]) {
+    if failures.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### {heading}\n");
+    for failure in failures {
+        let _ = writeln!(out, "- {failure}");
+    }
+    out.push('\n');
 }
 
 #[cfg(test)]

@@ -78,6 +78,19 @@ fn index(broker: BrokerKind) -> usize {
     }
 }
 
+/// The position of the row `is_it` finds in `rows`, appending `new()` first when there is
+/// none: tables keep their rows in the order they were first measured.
+pub(crate) fn row_position<R>(
+    rows: &mut Vec<R>,
+    is_it: impl Fn(&R) -> bool,
+    new: impl FnOnce() -> R,
+) -> usize {
+    rows.iter().position(is_it).unwrap_or_else(|| {
+        rows.push(new());
+        rows.len() - 1
+    })
+}
+
 /// Everything one benchmark run collected.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Results {
@@ -98,12 +111,10 @@ impl Results {
         value: f64,
     ) -> &mut Row {
         let (section, scenario, unit) = key;
-        let position = self
-            .rows
-            .iter()
-            .position(|row| row.section == section && row.scenario == scenario && row.unit == unit);
-        let position = position.unwrap_or_else(|| {
-            self.rows.push(Row {
+        let position = row_position(
+            &mut self.rows,
+            |row| (row.section, row.scenario.as_str(), row.unit) == key,
+            || Row {
                 section,
                 scenario: scenario.to_owned(),
                 unit,
@@ -111,9 +122,8 @@ impl Results {
                 values: [Vec::new(), Vec::new()],
                 lost: [0; 2],
                 duplicates: [0; 2],
-            });
-            self.rows.len() - 1
-        });
+            },
+        );
         let row = &mut self.rows[position];
         row.values[index(broker)].push(value);
         row

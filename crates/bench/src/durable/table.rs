@@ -4,7 +4,8 @@
 
 use std::fmt::Write as _;
 
-use crate::report::spread;
+use crate::report::{failures_section, spread};
+use crate::results::row_position;
 use crate::stats::Spread;
 use crate::units::value;
 
@@ -92,20 +93,17 @@ impl Table {
         value: f64,
     ) {
         let (section, scenario, unit) = key;
-        let position = self
-            .rows
-            .iter()
-            .position(|row| row.section == section && row.scenario == scenario && row.unit == unit);
-        let position = position.unwrap_or_else(|| {
-            self.rows.push(Row {
+        let position = row_position(
+            &mut self.rows,
+            |row| (row.section, row.scenario.as_str(), row.unit) == key,
+            || Row {
                 section,
                 scenario: scenario.to_owned(),
                 unit,
                 goal,
                 values: [Vec::new(), Vec::new(), Vec::new()],
-            });
-            self.rows.len() - 1
-        });
+            },
+        );
         self.rows[position].values[variant.index()].push(value);
     }
 
@@ -146,13 +144,7 @@ impl Table {
             }
             out.push('\n');
         }
-        if !self.failures.is_empty() {
-            let _ = writeln!(out, "### Failed durable measurements\n");
-            for failure in &self.failures {
-                let _ = writeln!(out, "- {failure}");
-            }
-            out.push('\n');
-        }
+        failures_section(&mut out, "Failed durable measurements", &self.failures);
         out
     }
 }
