@@ -59,6 +59,37 @@ pub(crate) struct Shared {
     pub(crate) aborted: watch::Receiver<bool>,
 }
 
+/// The other ends a test keeps while it uses [`Shared::for_tests`]: dropping them would tell
+/// the connection tasks that every task ended, or that the broker stopped waiting.
+#[cfg(test)]
+pub(crate) struct TestEnds {
+    pub(crate) _all_done: mpsc::Receiver<()>,
+    pub(crate) _abort: watch::Sender<bool>,
+}
+
+#[cfg(test)]
+impl Shared {
+    /// The state of a broker's connection tasks for a test: default limits, TCP_NODELAY on,
+    /// connection ids from 1.
+    pub(crate) fn for_tests(
+        events: mpsc::Sender<Event>,
+        logger: Arc<Logger>,
+    ) -> (Arc<Self>, TestEnds) {
+        let (done, all_done) = mpsc::channel(1);
+        let (abort, aborted) = watch::channel(false);
+        let shared = Arc::new(Self {
+            events,
+            logger,
+            max_packet_size: AtomicU32::new(0),
+            set_tcp_nodelay: AtomicBool::new(true),
+            next_conn: AtomicU64::new(1),
+            _done: done,
+            aborted,
+        });
+        (shared, TestEnds { _all_done: all_done, _abort: abort })
+    }
+}
+
 /// Holds one slot of a listener's connection count; released on drop.
 #[derive(Debug)]
 pub(crate) struct ConnectionSlot(Arc<AtomicUsize>);
@@ -506,17 +537,7 @@ mod tests {
         let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (events, _queue) = mpsc::channel(1);
         let logger = Arc::new(Logger::new(crate::config::LogTypes::NONE, false, false));
-        let (_abort, aborted) = watch::channel(false);
-        let (done, _all_done) = mpsc::channel(1);
-        let shared = Arc::new(Shared {
-            events,
-            logger,
-            max_packet_size: AtomicU32::new(0),
-            set_tcp_nodelay: AtomicBool::new(true),
-            next_conn: AtomicU64::new(1),
-            _done: done,
-            aborted,
-        });
+        let (shared, _ends) = Shared::for_tests(events, logger);
         let slot = ConnectionSlot::acquire(&Arc::default(), None).unwrap();
         let peer = PeerInfo {
             address: "127.0.0.1".to_owned(),

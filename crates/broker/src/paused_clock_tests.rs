@@ -6,17 +6,17 @@
 //! runtime from being idle.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use mqtt_core::{Broker, ConnId, PeerInfo};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 
 use crate::config::{Config, ListenerConfig, LogTypes};
-use crate::connection::{Connection, ConnectionSlot, Shared};
+use crate::connection::{Connection, ConnectionSlot, Shared, TestEnds};
 use crate::driver::Driver;
 use crate::event::DriverControl;
 use crate::log::Logger;
@@ -38,7 +38,7 @@ impl Transport for DuplexStream {
 struct InMemoryBroker {
     shared: Arc<Shared>,
     _control: mpsc::UnboundedSender<DriverControl>,
-    _abort: watch::Sender<bool>,
+    _ends: TestEnds,
 }
 
 impl InMemoryBroker {
@@ -58,18 +58,8 @@ impl InMemoryBroker {
         let driver =
             Driver::new(broker, security, None, None, None, events.clone(), Arc::clone(&logger));
         tokio::spawn(driver.run(queue, controls));
-        let (done, _all_done) = mpsc::channel(1);
-        let (abort, aborted) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            events,
-            logger,
-            max_packet_size: AtomicU32::new(0),
-            set_tcp_nodelay: AtomicBool::new(true),
-            next_conn: AtomicU64::new(1),
-            _done: done,
-            aborted,
-        });
-        Self { shared, _control: control, _abort: abort }
+        let (shared, ends) = Shared::for_tests(events, logger);
+        Self { shared, _control: control, _ends: ends }
     }
 
     /// A new client connection: its task runs, the driver knows it; returns the client's end.
