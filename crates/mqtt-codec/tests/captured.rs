@@ -2,8 +2,9 @@
 //! (`tests/fixtures/*.hex`, made by `scripts/capture-mosquitto.py`) and re-encodes it: the bytes
 //! must come back identical, except for the packets listed in `NON_CANONICAL`, whose encoding is
 //! legal but not the one this codec writes: Mosquitto writes v5 properties in the order it added
-//! them, this codec in identifier order (but in CONNACK, where it follows Mosquitto). Those must re-encode to a permutation of the same bytes
-//! that decodes to the same packet.
+//! them, this codec in identifier order (but in CONNACK and PUBLISH, where it follows
+//! Mosquitto's broker). Those must re-encode to a permutation of the same bytes that decodes
+//! to the same packet.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -23,12 +24,12 @@ const NON_CANONICAL: &[(&str, &str)] = &[
         "CONNECT will properties: Will Delay (0x18) before Content Type",
     ),
     (
-        "303c000476352f61310b07",
-        "PUBLISH: Subscription Identifier first, Message Expiry (0x02) last",
+        "303a000476352f612f0101020000003c",
+        "PUBLISH from the capturing client: Message Expiry (0x02) in identifier order",
     ),
     (
-        "343d000476352f630002310b07",
-        "PUBLISH: Subscription Identifier first, Message Expiry (0x02) last",
+        "343b000476352f6300012f0101020000003c",
+        "PUBLISH from the capturing client: Message Expiry (0x02) in identifier order",
     ),
 ];
 

@@ -142,7 +142,7 @@ impl Publish {
             out.put_u16(id.get());
         }
         if v.is_v5() {
-            self.properties.write(out);
+            self.properties.write_in(Context::Publish, out);
         }
     }
 }

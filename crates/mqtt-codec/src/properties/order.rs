@@ -2,11 +2,16 @@
 //! order Mosquitto 2.0.11 fixes by the order it adds them: there culex writes the same bytes,
 //! since captures, test suites and tools compare packets byte for byte.
 //!
-//! Only CONNACK has such an order. Mosquitto adds Topic Alias Maximum, Server Keep Alive,
+//! CONNACK: Mosquitto adds Topic Alias Maximum, Server Keep Alive,
 //! Assigned Client Identifier, Authentication Method and Authentication Data while it accepts
 //! the client (`connect__on_authorised`), then Retain Available, Maximum Packet Size, Receive
 //! Maximum and Maximum QoS as it sends the CONNACK (`send__connack`). Properties it never
 //! sends there follow in identifier order.
+//!
+//! PUBLISH: Mosquitto writes a subscriber's Subscription Identifier first, then the
+//! properties the message was published with, then the Message Expiry Interval (the time
+//! left, computed as it sends). It keeps the publisher's order for the middle part; culex
+//! writes it in identifier order, which is the same bytes for a publisher that used it.
 
 use bytes::BytesMut;
 
@@ -17,10 +22,14 @@ use crate::writer::put_varint;
 /// Mosquitto's CONNACK order, by identifier.
 const CONNACK: &[u8] = &[0x22, 0x13, 0x12, 0x15, 0x16, 0x25, 0x27, 0x21, 0x24];
 
+/// Mosquitto's PUBLISH order, by identifier.
+const PUBLISH: &[u8] = &[0x0B, 0x01, 0x03, 0x08, 0x09, 0x23, 0x26, 0x02];
+
 /// The fixed order of `ctx`'s properties, if it has one.
 fn fixed_order(ctx: Context) -> Option<&'static [u8]> {
     match ctx {
         Context::ConnAck => Some(CONNACK),
+        Context::Publish => Some(PUBLISH),
         _ => None,
     }
 }
@@ -77,6 +86,28 @@ mod tests {
             0x21, 0, 5,
             0x24, 1,
             0x1F, 0, 1, b'r',
+        ];
+        assert_eq!(&out[..], expected);
+    }
+
+    #[test]
+    fn publish_properties_follow_mosquitto() {
+        let p = Properties {
+            message_expiry_interval: Some(60),
+            content_type: Some(MqttString::from_static("t")),
+            subscription_identifiers: vec![7],
+            user_properties: vec![(MqttString::from_static("k"), MqttString::from_static("v"))],
+            ..Properties::default()
+        };
+        let mut out = BytesMut::new();
+        p.write_in(Context::Publish, &mut out);
+        #[rustfmt::skip]
+        let expected = [
+            18,
+            0x0B, 7,
+            0x03, 0, 1, b't',
+            0x26, 0, 1, b'k', 0, 1, b'v',
+            0x02, 0, 0, 0, 60,
         ];
         assert_eq!(&out[..], expected);
     }
