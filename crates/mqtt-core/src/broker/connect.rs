@@ -194,13 +194,15 @@ impl Broker {
         if let Some(at) = state.timer_at {
             self.timers.cancel(at, Timer::Conn(conn));
         }
+        // A will above the listener's max_qos: v5 is told the maximum, as Mosquitto does.
+        let max_qos = self.config.options_of(state.peer.listener).max_qos;
+        let properties = Properties {
+            maximum_qos: (code == ReasonCode::QoSNotSupported).then_some(max_qos.as_u8()),
+            ..Properties::default()
+        };
         self.send(
             conn,
-            Packet::ConnAck(ConnAck {
-                session_present: false,
-                reason: code,
-                properties: Properties::default(),
-            }),
+            Packet::ConnAck(ConnAck { session_present: false, reason: code, properties }),
         );
         self.log_disconnect(conn, None, reason.clone());
         self.outputs.push_back(Output::Close { conn, reason });
@@ -217,7 +219,7 @@ impl Broker {
     ) {
         let version = connect.protocol;
         self.changes += 1;
-        self.take_over(conn, &client_id, now);
+        self.take_over(conn, &client_id, connect.clean_start, now);
         let (key, session_present) =
             self.open_session(&client_id, version, connect.clean_start, now);
 
@@ -283,15 +285,19 @@ impl Broker {
     }
 
     /// Takes over a live connection with the same client id: logs it and closes the old one.
-    fn take_over(&mut self, conn: ConnId, client_id: &str, now: Instant) {
+    /// Its will is published only when its session ends with it (no session kept, or a clean
+    /// start): a session the new connection resumes keeps its client online, as in Mosquitto.
+    fn take_over(&mut self, conn: ConnId, client_id: &str, clean_start: bool, now: Instant) {
         let Some(key) = self.sessions.find(client_id) else { return };
-        let Some(old_conn) = self.sessions.get(key).and_then(|s| s.conn) else { return };
+        let Some(session) = self.sessions.get(key) else { return };
+        let Some(old_conn) = session.conn else { return };
+        let publish_will = clean_start || session.expiry_secs == 0;
         self.log(LogEvent::SessionTakenOver {
             client_id: client_id.to_owned(),
             old_conn,
             new_conn: conn,
         });
-        self.drop_conn(old_conn, DisconnectReason::TakenOver, None, now);
+        self.close_conn(old_conn, DisconnectReason::TakenOver, None, None, publish_will, now);
     }
 
     /// The session for `client_id`: a clean start ends the old one, otherwise it resumes; a new
@@ -306,6 +312,9 @@ impl Broker {
         // The old connection's close may have ended the session; look again.
         let existing = self.sessions.find(client_id);
         if let (Some(key), true) = (existing, clean_start) {
+            // [v5 MQTT-3.1.2-8] a new connection before the Will Delay Interval has passed
+            // cancels the will, even one that starts a new session.
+            self.cancel_delayed_will(key);
             self.end_session(key, now);
         }
         match self.sessions.find(client_id) {
@@ -356,5 +365,14 @@ impl Broker {
             self.timers.cancel(at, Timer::Will(key));
         }
         session.will = None;
+    }
+
+    /// Drops the session's will if it is waiting for its delay.
+    fn cancel_delayed_will(&mut self, key: SessionKey) {
+        let Some(session) = self.sessions.get_mut(key) else { return };
+        if let Some(at) = session.will_at.take() {
+            self.timers.cancel(at, Timer::Will(key));
+            session.will = None;
+        }
     }
 }

@@ -76,7 +76,9 @@ impl Broker {
         self.close_conn(conn, reason, Some(code), Some(text), true, now);
     }
 
-    fn close_conn(
+    /// Closes `conn` for `reason`: the v5 DISCONNECT (`code`, or the reason's), the log line,
+    /// `Close`, and the session's detach, publishing the will when `publish_will`.
+    pub(super) fn close_conn(
         &mut self,
         conn: ConnId,
         reason: DisconnectReason,

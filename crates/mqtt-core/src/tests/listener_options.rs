@@ -64,7 +64,9 @@ fn will_above_max_qos_is_refused() {
         c.v5().username("u").will("w/t", "gone");
         c.0.will.as_mut().expect("a will").qos = QoS::ExactlyOnce;
     });
-    assert_eq!(h.connack(v5).reason, ReasonCode::QoSNotSupported);
+    let refused = h.connack(v5);
+    assert_eq!(refused.reason, ReasonCode::QoSNotSupported);
+    assert_eq!(refused.properties.maximum_qos, Some(1), "the maximum, as Mosquitto");
     assert_eq!(h.closed(v5), Some(&DisconnectReason::QosNotSupported));
     let allowed = h.try_connect_with("w0", |c| {
         c.v5().username("u0").will("w/t", "gone");

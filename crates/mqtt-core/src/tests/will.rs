@@ -6,6 +6,7 @@ use std::time::Duration;
 use mqtt_codec::{Properties, QoS, ReasonCode};
 
 use super::harness::Harness;
+use crate::config::Config;
 
 fn watcher(h: &mut Harness) -> crate::ConnId {
     h.subscriber("watcher", "dead/#", QoS::AtMostOnce)
@@ -120,6 +121,19 @@ fn takeover_publishes_the_old_connections_will() {
 }
 
 #[test]
+fn takeover_that_resumes_the_session_discards_the_will() {
+    let mut h = Harness::default();
+    let watcher = watcher(&mut h);
+    let _old = h.connect_with("twin", |c| {
+        c.clean(false).will("dead/twin", "replaced");
+    });
+    let _new = h.connect_with("twin", |c| {
+        c.clean(false);
+    });
+    assert_eq!(h.published_to(watcher), []);
+}
+
+#[test]
 fn retained_will_is_kept_for_later_subscribers() {
     let mut h = Harness::default();
     let victim = h.connect_with("victim", |c| {
@@ -133,16 +147,36 @@ fn retained_will_is_kept_for_later_subscribers() {
 }
 
 #[test]
-fn v5_delayed_will_is_published_at_once_when_a_clean_start_ends_the_session() {
+fn v5_delayed_will_is_cancelled_by_a_clean_start_reconnect() {
+    // [v5 MQTT-3.1.2-8] a new connection before the delay has passed cancels the will, even
+    // one that starts a new session (as Mosquitto).
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
     let victim = h.connect_with("victim", |c| {
         c.v5().session_expiry(300).will("dead/victim", "ended").will_delay(60);
     });
     h.kill(victim);
-    assert_eq!(h.published_to(watcher), []);
     let _fresh = h.connect_with("victim", |c| {
         c.v5().clean(true);
     });
-    assert_eq!(h.published_to(watcher), [("dead/victim".into(), "ended".into())]);
+    h.advance(Duration::from_secs(61));
+    assert_eq!(h.published_to(watcher), []);
+}
+
+#[test]
+fn will_over_message_size_limit_is_refused() {
+    // Mosquitto: v5 gets 0x95 (Packet too large), 3.x "not authorised".
+    let mut h = Harness::new(Config { message_size_limit: 4, ..Config::default() });
+    for (id, v5, code) in
+        [("big5", true, ReasonCode::PacketTooLarge), ("big3", false, ReasonCode::NotAuthorized)]
+    {
+        let conn = h.try_connect_with(id, |c| {
+            if v5 {
+                c.v5();
+            }
+            c.will("dead/big", "0123456789");
+        });
+        assert_eq!(h.connack(conn).reason, code, "{id}");
+        assert!(h.closed(conn).is_some(), "{id}");
+    }
 }

@@ -45,7 +45,8 @@ impl Refusal {
     }
 }
 
-/// The will's QoS and retain flag against `max_qos` and `retain_available`.
+/// The will's QoS and retain flag against `max_qos` and `retain_available`, and its payload
+/// against `message_size_limit`.
 pub(super) fn check_will(
     config: &Config,
     connect: &Connect,
@@ -66,6 +67,16 @@ pub(super) fn check_will(
             ReasonCode::QoSNotSupported,
             DisconnectReason::QosNotSupported,
         ));
+    }
+    let limit = config.message_size_limit;
+    if limit != 0 && will.payload.len() > limit as usize {
+        // Mosquitto refuses a will payload over message_size_limit: 0x95 for v5, and
+        // "not authorised" for 3.x, which has no code for it.
+        return Err(Refusal::code(if version == ProtocolVersion::V5 {
+            ReasonCode::PacketTooLarge
+        } else {
+            ReasonCode::NotAuthorized
+        }));
     }
     Ok(())
 }
