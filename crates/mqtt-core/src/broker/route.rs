@@ -17,8 +17,8 @@ use crate::topic_tree::Matched;
 
 impl Broker {
     /// Routes a message published by `publisher` (its session), storing it first if retained.
-    /// Returns how many subscribers it matched (whether or not their queues had room), which
-    /// decides the v5 "No matching subscribers" PUBACK.
+    /// Returns how many subscribers it matched (whether or not their queues had room, or they
+    /// may read it), which decides the v5 "No matching subscribers" PUBACK.
     pub(super) fn route(
         &mut self,
         message: SharedMessage,
@@ -51,8 +51,10 @@ impl Broker {
             };
             let (group, tail) = rest.split_at(len);
             rest = tail;
+            // A subscriber counts even when no-local or its read access (an ACL changed by a
+            // reload) keeps the message from it, as in Mosquitto.
+            matched += 1;
             if let Some(delivery) = self.merge(&message, group, publisher) {
-                matched += 1;
                 self.deliver(group[0].session, delivery, now);
             }
         }
