@@ -9,6 +9,11 @@
 mod harness;
 mod wire;
 
+mod auth;
 mod connect;
+mod expiry;
+mod keepalive;
 mod publish;
+mod retain;
 mod subscribe;
+mod will;

@@ -7,20 +7,41 @@ use std::fmt::Write as _;
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use mqtt_codec::{Packet, ProtocolVersion, decode, whole_packet_len};
 
-use crate::support::{BrokerProcess, our_bin, reference_tool};
+use crate::support::{
+    BrokerProcess, COMMAND_DEADLINE, TempDir, our_bin, reference_tool, run as run_command,
+};
 
 /// How long a [`Step::Recv`] or [`Step::Closed`] waits for its positive signal. Both brokers
 /// answer on loopback within milliseconds; this only bounds a step that finds a difference.
 const SIGNAL_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long a slow [`Step::Recv`] or [`Step::Closed`] waits: for what Mosquitto 2.0.11 does
+/// on a timer it checks only every few seconds (keep alive, will delay).
+const SLOW_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long a [`Step::Quiet`] listens: the only fixed wait, for "nothing more arrives", where
 /// no positive signal exists.
 const QUIET_TIME: Duration = Duration::from_millis(300);
+
+/// One `#[test]` per `name => scenario;` entry, which runs the scenario (a [`Scenario`]
+/// expression, usually a call of the area's shared builder).
+macro_rules! scenarios {
+    ($($name:ident => $scenario:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                $scenario.run();
+            }
+        )*
+    };
+}
+pub(crate) use scenarios;
 
 /// One of a scenario's client connections (`A`, `B`, `C`, …).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,13 +62,34 @@ enum Step {
     /// Write these bytes.
     Send(Conn, Vec<u8>),
     /// Read until one whole packet arrives, the connection closes, or the timeout.
-    Recv(Conn),
+    Recv(Conn, Duration),
     /// Read until the connection closes (recording anything before it), or the timeout.
-    Closed(Conn),
+    Closed(Conn, Duration),
     /// Listen for a fixed short time, recording whatever arrives.
     Quiet(Conn),
     /// Close our side of the connection abruptly (no DISCONNECT).
     Drop(Conn),
+    /// Let this much time pass (for expiry intervals).
+    Wait(Duration),
+    /// Replace the file of this name in the scenario's directory.
+    Write(&'static str, String),
+    /// Send SIGHUP to the broker and wait until it logs the reload.
+    Reload,
+}
+
+impl Step {
+    /// The connection the step acts on, if any.
+    fn conn(&self) -> Option<usize> {
+        match self {
+            Self::Open(Conn(conn), _)
+            | Self::Send(Conn(conn), _)
+            | Self::Recv(Conn(conn), _)
+            | Self::Closed(Conn(conn), _)
+            | Self::Quiet(Conn(conn))
+            | Self::Drop(Conn(conn)) => Some(*conn),
+            Self::Wait(_) | Self::Write(..) | Self::Reload => None,
+        }
+    }
 }
 
 /// What one step observed on one connection.
@@ -72,6 +114,9 @@ type Record = Vec<(usize, Event)>;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Scenario {
     config: String,
+    /// Files written to the scenario's directory before the broker starts: name, text, and
+    /// whether `mosquitto_passwd -U` hashes it (a password file written in plain text).
+    files: Vec<(&'static str, String, bool)>,
     steps: Vec<Step>,
     difference: Option<&'static str>,
 }
@@ -82,10 +127,27 @@ impl Scenario {
         Self::default()
     }
 
-    /// Appends `line` to the configuration both brokers get.
+    /// Appends `line` to the configuration both brokers get; `{dir}` in it stands for the
+    /// directory that holds the scenario's [`file`](Self::file)s.
     pub(crate) fn config(mut self, line: &str) -> Self {
         self.config.push_str(line);
         self.config.push('\n');
+        self
+    }
+
+    /// Writes `text` to the file `name` in the scenario's directory before the broker starts
+    /// (each broker gets its own directory).
+    pub(crate) fn file(mut self, name: &'static str, text: &str) -> Self {
+        self.files.push((name, text.to_owned(), false));
+        self
+    }
+
+    /// Writes the password file `name` for `users` (`user`, `password`), hashed by Debian's
+    /// `mosquitto_passwd -U`.
+    pub(crate) fn passwords(mut self, name: &'static str, users: &[(&str, &str)]) -> Self {
+        let text: String =
+            users.iter().map(|(user, password)| format!("{user}:{password}\n")).collect();
+        self.files.push((name, text, true));
         self
     }
 
@@ -110,21 +172,54 @@ impl Scenario {
 
     /// Receives one packet (or the close, or the timeout) on `conn`.
     pub(crate) fn recv(mut self, conn: Conn) -> Self {
-        self.steps.push(Step::Recv(conn));
+        self.steps.push(Step::Recv(conn, SIGNAL_TIMEOUT));
+        self
+    }
+
+    /// Receives one packet on `conn` like [`recv`](Self::recv), waiting longer: for what a
+    /// broker sends on a timer.
+    pub(crate) fn recv_slow(mut self, conn: Conn) -> Self {
+        self.steps.push(Step::Recv(conn, SLOW_TIMEOUT));
         self
     }
 
     /// Receives `count` packets on `conn`.
     pub(crate) fn recv_n(mut self, conn: Conn, count: usize) -> Self {
         for _ in 0..count {
-            self.steps.push(Step::Recv(conn));
+            self.steps.push(Step::Recv(conn, SIGNAL_TIMEOUT));
         }
         self
     }
 
     /// Expects `conn` to be closed by the broker (anything sent before is recorded).
     pub(crate) fn closed(mut self, conn: Conn) -> Self {
-        self.steps.push(Step::Closed(conn));
+        self.steps.push(Step::Closed(conn, SIGNAL_TIMEOUT));
+        self
+    }
+
+    /// Expects `conn` to be closed like [`closed`](Self::closed), waiting longer: for a close
+    /// on a timer (keep alive).
+    pub(crate) fn closed_slow(mut self, conn: Conn) -> Self {
+        self.steps.push(Step::Closed(conn, SLOW_TIMEOUT));
+        self
+    }
+
+    /// Lets `millis` milliseconds pass (for expiry intervals; bounded, so keep them short).
+    pub(crate) fn wait(mut self, millis: u64) -> Self {
+        self.steps.push(Step::Wait(Duration::from_millis(millis)));
+        self
+    }
+
+    /// Replaces the scenario file `name` with `text` (see [`file`](Self::file)).
+    pub(crate) fn rewrite(mut self, name: &'static str, text: &str) -> Self {
+        self.steps.push(Step::Write(name, text.to_owned()));
+        self
+    }
+
+    /// Sends SIGHUP to the broker and waits until it logs `Reloading config.`, then for a
+    /// short fixed time while the reload is applied.
+    pub(crate) fn reload(mut self) -> Self {
+        self.steps.push(Step::Reload);
         self
     }
 
@@ -174,7 +269,11 @@ impl Scenario {
 
     /// Runs the steps against `program`, returning one record per connection.
     fn run_against(&self, program: &Path) -> Vec<Record> {
-        let config = self.config.clone();
+        let dir = TempDir::new("differential");
+        for (name, text, hashed) in &self.files {
+            write_file(&dir, name, text, *hashed);
+        }
+        let config = self.config.replace("{dir}", &dir.path().display().to_string());
         let broker = BrokerProcess::start_with(
             program,
             1,
@@ -184,13 +283,15 @@ impl Scenario {
         let mut conns: Vec<Option<Connection>> = Vec::new();
         let mut records: Vec<Record> = Vec::new();
         for (index, step) in self.steps.iter().enumerate() {
-            let (Step::Open(Conn(conn), _)
-            | Step::Send(Conn(conn), _)
-            | Step::Recv(Conn(conn))
-            | Step::Closed(Conn(conn))
-            | Step::Quiet(Conn(conn))
-            | Step::Drop(Conn(conn))) = step;
-            let conn = *conn;
+            let Some(conn) = step.conn() else {
+                match step {
+                    Step::Wait(time) => std::thread::sleep(*time),
+                    Step::Write(name, text) => write_file(&dir, name, text, false),
+                    Step::Reload => reload(&broker),
+                    _ => unreachable!("every other step names a connection"),
+                }
+                continue;
+            };
             if conns.len() <= conn {
                 conns.resize_with(conn + 1, || None);
                 records.resize_with(conn + 1, Vec::new);
@@ -263,11 +364,43 @@ fn describe_step(step: &Step) -> String {
     match step {
         Step::Open(conn, version) => format!("open {} ({version:?})", conn_name(conn.0)),
         Step::Send(conn, bytes) => format!("send {} {}", conn_name(conn.0), hex(bytes)),
-        Step::Recv(conn) => format!("recv {}", conn_name(conn.0)),
-        Step::Closed(conn) => format!("expect {} closed", conn_name(conn.0)),
+        Step::Recv(conn, time) => format!("recv {} (up to {time:?})", conn_name(conn.0)),
+        Step::Closed(conn, time) => {
+            format!("expect {} closed (within {time:?})", conn_name(conn.0))
+        }
         Step::Quiet(conn) => format!("quiet {} for {QUIET_TIME:?}", conn_name(conn.0)),
         Step::Drop(conn) => format!("drop {}", conn_name(conn.0)),
+        Step::Wait(time) => format!("wait {time:?}"),
+        Step::Write(name, text) => format!("write {name}: {text:?}"),
+        Step::Reload => "reload (SIGHUP)".to_owned(),
     }
+}
+
+/// Writes the scenario file `name` in `dir`; `hashed` runs `mosquitto_passwd -U` on it.
+fn write_file(dir: &TempDir, name: &str, text: &str, hashed: bool) {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap_or_else(|err| panic!("writing {}: {err}", path.display()));
+    if hashed {
+        let done = run_command(
+            Command::new(reference_tool("mosquitto_passwd")).arg("-U").arg(&path),
+            COMMAND_DEADLINE,
+        );
+        assert_eq!(done.code(), 0, "mosquitto_passwd -U: {}", done.stderr);
+    }
+}
+
+/// Sends SIGHUP to `broker`, waits for one more `Reloading config.` line than it had logged
+/// before, and gives the reload a fixed moment to be applied.
+fn reload(broker: &BrokerProcess) {
+    let reloads = || broker.log_lines().iter().filter(|line| *line == "Reloading config.").count();
+    let before = reloads();
+    broker.signal("HUP");
+    let start = Instant::now();
+    while reloads() == before {
+        assert!(start.elapsed() < COMMAND_DEADLINE, "the broker did not log the reload");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(QUIET_TIME);
 }
 
 /// An event as text: hex bytes and, for a packet, what it decodes to.
@@ -338,10 +471,10 @@ impl Connection {
                 let _ = self.stream.write_all(bytes);
                 Vec::new()
             }
-            Step::Recv(_) => self.read(SIGNAL_TIMEOUT, true, true),
-            Step::Closed(_) => self.read(SIGNAL_TIMEOUT, false, true),
+            Step::Recv(_, time) => self.read(*time, true, true),
+            Step::Closed(_, time) => self.read(*time, false, true),
             Step::Quiet(_) => self.read(QUIET_TIME, false, false),
-            Step::Open(..) | Step::Drop(_) => Vec::new(),
+            _ => Vec::new(),
         }
     }
 
