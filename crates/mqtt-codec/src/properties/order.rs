@@ -61,8 +61,8 @@ mod tests {
     use crate::topic::MqttString;
 
     #[test]
-    fn connack_properties_follow_mosquitto() {
-        let p = Properties {
+    fn connack_and_publish_properties_follow_mosquitto() {
+        let connack = Properties {
             receive_maximum: Some(5),
             topic_alias_maximum: Some(3),
             maximum_qos: Some(1),
@@ -73,43 +73,39 @@ mod tests {
             reason_string: Some(MqttString::from_static("r")),
             ..Properties::default()
         };
-        let mut out = BytesMut::new();
-        p.write_in(Context::ConnAck, &mut out);
-        #[rustfmt::skip]
-        let expected = [
-            26,
-            0x22, 0, 3,
-            0x13, 0, 10,
-            0x12, 0, 1, b'a',
-            0x25, 0,
-            0x27, 0, 0, 0x03, 0xe8,
-            0x21, 0, 5,
-            0x24, 1,
-            0x1F, 0, 1, b'r',
-        ];
-        assert_eq!(&out[..], expected);
-    }
-
-    #[test]
-    fn publish_properties_follow_mosquitto() {
-        let p = Properties {
+        let publish = Properties {
             message_expiry_interval: Some(60),
             content_type: Some(MqttString::from_static("t")),
             subscription_identifiers: vec![7],
             user_properties: vec![(MqttString::from_static("k"), MqttString::from_static("v"))],
             ..Properties::default()
         };
-        let mut out = BytesMut::new();
-        p.write_in(Context::Publish, &mut out);
         #[rustfmt::skip]
-        let expected = [
-            18,
-            0x0B, 7,
-            0x03, 0, 1, b't',
-            0x26, 0, 1, b'k', 0, 1, b'v',
-            0x02, 0, 0, 0, 60,
+        let cases: [(Context, Properties, &[u8]); 2] = [
+            (Context::ConnAck, connack, &[
+                26,
+                0x22, 0, 3,
+                0x13, 0, 10,
+                0x12, 0, 1, b'a',
+                0x25, 0,
+                0x27, 0, 0, 0x03, 0xe8,
+                0x21, 0, 5,
+                0x24, 1,
+                0x1F, 0, 1, b'r',
+            ]),
+            (Context::Publish, publish, &[
+                18,
+                0x0B, 7,
+                0x03, 0, 1, b't',
+                0x26, 0, 1, b'k', 0, 1, b'v',
+                0x02, 0, 0, 0, 60,
+            ]),
         ];
-        assert_eq!(&out[..], expected);
+        for (ctx, p, expected) in cases {
+            let mut out = BytesMut::new();
+            p.write_in(ctx, &mut out);
+            assert_eq!(&out[..], expected, "{}", ctx.name());
+        }
     }
 
     #[test]
