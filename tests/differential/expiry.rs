@@ -128,9 +128,7 @@ scenarios! {
 
     v5_live_message_expiry_is_forwarded =>
         Scenario::new()
-            .connect(A, V5, connect(V5, "exp-live"))
-            .send(A, subscribe(V5, 1, &[("e/#", 0)]))
-            .recv(A)
+            .subscriber(A, V5, "exp-live", &[("e/#", 0)])
             .connect(B, V5, connect(V5, "exp-pub"))
             .send(
                 B,

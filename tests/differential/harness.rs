@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use mqtt_codec::{Packet, ProtocolVersion, decode, whole_packet_len};
 
+use super::wire;
 use crate::support::{
     BrokerProcess, COMMAND_DEADLINE, TempDir, our_bin, reference_tool, run as run_command,
 };
@@ -238,6 +239,20 @@ impl Scenario {
     /// Opens `conn` for `version`, sends `connect` and receives the CONNACK.
     pub(crate) fn connect(self, conn: Conn, version: ProtocolVersion, connect: Vec<u8>) -> Self {
         self.open(conn, version).send(conn, connect).recv(conn)
+    }
+
+    /// Connects `conn` for `version` as `client_id` and subscribes it to `filters` (each with
+    /// its QoS), receiving the CONNACK and the SUBACK.
+    pub(crate) fn subscriber(
+        self,
+        conn: Conn,
+        version: ProtocolVersion,
+        client_id: &str,
+        filters: &[(&str, u8)],
+    ) -> Self {
+        self.connect(conn, version, wire::connect(version, client_id))
+            .send(conn, wire::subscribe(version, 1, filters))
+            .recv(conn)
     }
 
     /// Runs the scenario against both brokers and compares the records.

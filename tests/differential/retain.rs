@@ -4,7 +4,7 @@
 
 use super::harness::{A, B, Scenario, scenarios};
 use super::wire::{
-    V3_1_1, V5, connect, pingreq, puback, publish, publish_with, pubrel, subscribe, subscribe_with,
+    V3_1_1, V5, connect, pingreq, puback, publish, publish_with, pubrel, subscribe_with,
 };
 use mqtt_codec::{ProtocolVersion, RetainHandling};
 
@@ -32,9 +32,8 @@ fn retained_by_b(
 /// A retained message at `level` and a new subscriber A at `sub_level`.
 fn retained_to_new_subscriber(version: ProtocolVersion, level: u8, sub_level: u8) -> Scenario {
     retained_by_b(version, b"kept", level, |_| {})
-        .connect(A, version, connect(version, "ret-sub"))
-        .send(A, subscribe(version, 1, &[("r/#", sub_level)]))
-        .recv_n(A, 2)
+        .subscriber(A, version, "ret-sub", &[("r/#", sub_level)])
+        .recv(A)
         .quiet(A)
 }
 
@@ -51,26 +50,22 @@ scenarios! {
             .send(B, publish_with(V5, "r/1", b"", 0, 0, |p| p.retain = true))
             .send(B, pingreq())
             .recv(B)
-            .connect(A, V5, connect(V5, "ret-sub"))
-            .send(A, subscribe(V5, 1, &[("r/#", 0)]))
-            .recv(A)
+            .subscriber(A, V5, "ret-sub", &[("r/#", 0)])
             .quiet(A);
 
     v3_1_1_retained_message_is_replaced =>
         retained_by_b(V3_1_1, b"old", 1, |_| {})
             .send(B, publish_with(V3_1_1, "r/1", b"new", 1, 4, |p| p.retain = true))
             .recv(B)
-            .connect(A, V3_1_1, connect(V3_1_1, "ret-sub"))
-            .send(A, subscribe(V3_1_1, 1, &[("r/#", 1)]))
-            .recv_n(A, 2)
+            .subscriber(A, V3_1_1, "ret-sub", &[("r/#", 1)])
+            .recv(A)
             .send(A, puback(V3_1_1, 1))
             .quiet(A);
 
     v3_1_1_retained_qos0_on_an_exact_filter =>
         retained_by_b(V3_1_1, b"kept", 0, |_| {})
-            .connect(A, V3_1_1, connect(V3_1_1, "ret-sub"))
-            .send(A, subscribe(V3_1_1, 1, &[("r/1", 0), ("r/2", 0)]))
-            .recv_n(A, 2)
+            .subscriber(A, V3_1_1, "ret-sub", &[("r/1", 0), ("r/2", 0)])
+            .recv(A)
             .quiet(A);
 }
 
@@ -118,16 +113,13 @@ scenarios! {
     v5_retained_message_expires =>
         retained_by_b(V5, b"short", 1, |p| p.properties.message_expiry_interval = Some(1))
             .wait(2100)
-            .connect(A, V5, connect(V5, "ret-sub"))
-            .send(A, subscribe(V5, 1, &[("r/#", 1)]))
-            .recv(A)
+            .subscriber(A, V5, "ret-sub", &[("r/#", 1)])
             .quiet(A);
 
     v5_retained_message_keeps_its_expiry =>
         retained_by_b(V5, b"long", 1, |p| p.properties.message_expiry_interval = Some(1000))
-            .connect(A, V5, connect(V5, "ret-sub"))
-            .send(A, subscribe(V5, 1, &[("r/#", 1)]))
-            .recv_n(A, 2);
+            .subscriber(A, V5, "ret-sub", &[("r/#", 1)])
+            .recv(A);
 }
 
 /// A retained PUBLISH at `level` with `retain_available false`.

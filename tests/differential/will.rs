@@ -2,9 +2,7 @@
 //! with and without a reconnect, takeover, oversized wills, and a will on a reconnect.
 
 use super::harness::{A, B, C, Scenario, scenarios};
-use super::wire::{
-    V3_1, V3_1_1, V5, bytes, connect, connect_with, disconnect, qos, s, subscribe, will,
-};
+use super::wire::{V3_1, V3_1_1, V5, bytes, connect, connect_with, disconnect, qos, s, will};
 use bytes::Bytes;
 use mqtt_codec::{Connect, Disconnect, Packet, ProtocolVersion, ReasonCode, TopicName};
 
@@ -16,9 +14,7 @@ fn watched(version: ProtocolVersion, id: &str, edit: impl FnOnce(&mut Connect)) 
         edit(c);
     });
     Scenario::new()
-        .connect(A, version, connect(version, "will-watch"))
-        .send(A, subscribe(version, 1, &[("w/#", 2)]))
-        .recv(A)
+        .subscriber(A, version, "will-watch", &[("w/#", 2)])
         .connect(C, version, with_will)
 }
 
@@ -57,10 +53,7 @@ fn will_qos(version: ProtocolVersion, level: u8, retain: bool) -> Scenario {
     if !retain {
         return scenario.quiet(A);
     }
-    scenario
-        .connect(B, version, connect(version, "will-late"))
-        .send(B, subscribe(version, 1, &[("w/#", 2)]))
-        .recv_n(B, 2)
+    scenario.subscriber(B, version, "will-late", &[("w/#", 2)]).recv(B)
 }
 
 scenarios! {
@@ -96,9 +89,8 @@ scenarios! {
         )
         .drop_conn(C)
         .recv(A)
-        .connect(B, V5, connect(V5, "will-late"))
-        .send(B, subscribe(V5, 1, &[("w/#", 0)]))
-        .recv_n(B, 2);
+        .subscriber(B, V5, "will-late", &[("w/#", 0)])
+        .recv(B);
 
     v5_retained_will_expires =>
         watched(
@@ -112,9 +104,7 @@ scenarios! {
         .drop_conn(C)
         .recv(A)
         .wait(2100)
-        .connect(B, V5, connect(V5, "will-late"))
-        .send(B, subscribe(V5, 1, &[("w/#", 0)]))
-        .recv(B)
+        .subscriber(B, V5, "will-late", &[("w/#", 0)])
         .quiet(B);
 
     v5_will_delay_publishes_later =>
