@@ -2,7 +2,7 @@
 //! code and length of a v5 DISCONNECT (no Reason String, as in Mosquitto), or the close.
 
 use super::harness::{A, Scenario};
-use super::wire::{V5, connect, hex};
+use super::wire::{V3_1_1, V5, connect, hex};
 use mqtt_codec::ProtocolVersion;
 
 /// A client connected with `version` sends `bad` (hex) and reads what comes back until the
@@ -40,4 +40,14 @@ fn v5_session_expiry_set_at_disconnect_after_0() {
 #[test]
 fn v5_auth_without_a_method() {
     answer(V5, &[], "f0 00").run();
+}
+
+#[test]
+fn v3_1_1_first_packet_not_connect() {
+    Scenario::new().open(A, V3_1_1).send(A, hex("c0 00")).closed(A).run();
+}
+
+#[test]
+fn v5_first_packet_not_connect() {
+    Scenario::new().open(A, V5).send(A, hex("c0 00")).closed(A).run();
 }
