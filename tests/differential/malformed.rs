@@ -51,3 +51,43 @@ fn v3_1_1_first_packet_not_connect() {
 fn v5_first_packet_not_connect() {
     Scenario::new().open(A, V5).send(A, hex("c0 00")).closed(A).run();
 }
+
+#[test]
+fn v5_second_connect() {
+    answer(V5, &[], "10 0e 00 04 4d 51 54 54 05 02 00 3c 00 00 01 61").run();
+}
+
+/// A client's PINGRESP is ignored: the next PINGREQ is answered.
+fn pingresp_then_ping(version: ProtocolVersion) {
+    Scenario::new()
+        .connect(A, version, connect(version, "diff-pingresp"))
+        .send(A, hex("d0 00"))
+        .send(A, hex("c0 00"))
+        .recv(A)
+        .quiet(A)
+        .run();
+}
+
+#[test]
+fn v3_1_1_client_sending_pingresp() {
+    pingresp_then_ping(V3_1_1);
+}
+
+#[test]
+fn v5_client_sending_pingresp() {
+    pingresp_then_ping(V5);
+}
+
+/// Mosquitto 2.0.11 answers a PINGREQ with a body; the spec gives it none.
+const PINGREQ_BODY: &str = "a PINGREQ with a body is malformed (MQTT 3.12.1; newer Mosquitto \
+    refuses it too); 2.0.11 answers it";
+
+#[test]
+fn v3_1_1_pingreq_with_a_body() {
+    answer(V3_1_1, &[], "c0 01 00").differs(PINGREQ_BODY).run();
+}
+
+#[test]
+fn v5_pingreq_with_a_body() {
+    answer(V5, &[], "c0 01 00").differs(PINGREQ_BODY).run();
+}

@@ -275,7 +275,7 @@ fn reason_string_is_left_out_when_it_would_exceed_the_clients_maximum_packet_siz
     let tiny = h.connect_with("tiny", |c| {
         c.v5().max_packet_size(20);
     });
-    h.send(tiny, Packet::PingResp);
+    h.send(tiny, Packet::ConnAck(mqtt_codec::ConnAck::default()));
     let disconnect = h.take(tiny).into_iter().find_map(|p| match p {
         Packet::Disconnect(d) => Some(d),
         _ => None,
