@@ -1,6 +1,7 @@
 //! Mosquitto options culex implements (`max_qos`, `use_username_as_clientid`,
 //! `queue_qos0_messages`, `socket_domain`) and the `-v` lines of a denied PUBLISH, checked
-//! against `culex` and, as the reference, Debian's Mosquitto.
+//! against `culex` and, as the reference, Debian's Mosquitto; culex's `send_reason_strings`; and
+//! the DISCONNECT for exceeding `max_inflight_messages` as Receive Maximum reaching the client.
 
 use std::path::Path;
 use std::process::Command;
@@ -255,4 +256,84 @@ fn allow_duplicate_messages_like_mosquitto_for_v3_clients() {
             assert_eq!(got, copies, "{extra:?}");
         }
     }
+}
+
+/// A v5 CONNECT for client id "a".
+const CONNECT_V5: [u8; 16] = [
+    0x10, 0x0e, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3c, 0x00, 0x00, 0x01, b'a',
+];
+
+/// Writes `packets` to a broker at `port` (ignoring write errors: the broker may close first)
+/// and reads until it closes. Returns what came after the CONNACK, and whether the end was a
+/// clean close (`Ok`) or a reset.
+fn after_connack(port: u16, packets: &[u8]) -> (Vec<u8>, std::io::Result<()>) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(COMMAND_DEADLINE)).expect("read timeout");
+    let _ = stream.write_all(packets);
+    let mut answer = Vec::new();
+    let end = stream.read_to_end(&mut answer).map(drop);
+    assert_eq!(answer.first(), Some(&0x20), "a CONNACK first: {answer:02x?}");
+    let connack_len = answer.get(1).map_or(0, |len| 2 + usize::from(*len));
+    (answer.split_off(connack_len.min(answer.len())), end)
+}
+
+/// What a broker at `port` sends a v5 client after its CONNACK when that client publishes with
+/// Topic Alias 11, above the maximum of 10 (a protocol error), up to the close.
+fn answer_to_a_topic_alias_too_high(port: u16) -> Vec<u8> {
+    // PUBLISH "t" with Topic Alias 11 and payload "x".
+    let publish = [0x30, 0x08, 0x00, 0x01, b't', 0x03, 0x23, 0x00, 0x0b, b'x'];
+    let (answer, end) = after_connack(port, &[&CONNECT_V5[..], &publish].concat());
+    end.expect("a clean close");
+    answer
+}
+
+#[test]
+fn send_reason_strings_is_off_like_mosquitto_and_on_names_the_rule() {
+    let expected = answer_to_a_topic_alias_too_high(BrokerProcess::mosquitto("").port);
+    assert_eq!(answer_to_a_topic_alias_too_high(BrokerProcess::culex("").port), expected);
+    let named =
+        answer_to_a_topic_alias_too_high(BrokerProcess::culex("send_reason_strings true").port);
+    assert_eq!(named.first(), Some(&0xe0), "a DISCONNECT: {named:02x?}");
+    assert_eq!(named.get(2), expected.get(2), "the same reason code");
+    let text = String::from_utf8_lossy(&named);
+    assert!(text.contains("[v5 MQTT-3.3.2-9] Topic Alias 0"), "{text}");
+}
+
+/// A v5 QoS 2 PUBLISH to "t" with packet identifier `id` and 1000 bytes of payload.
+fn qos2_publish(id: u16) -> Vec<u8> {
+    let [high, low] = id.to_be_bytes();
+    let mut packet = vec![0x34, 0xee, 0x07, 0x00, 0x01, b't', high, low, 0x00];
+    packet.extend([b'x'; 1000]);
+    packet
+}
+
+/// paho's test_flow_control2: a v5 client that sends QoS 2 PUBLISHes past the broker's
+/// Receive Maximum (`max_inflight_messages`) and goes on sending for a moment reads DISCONNECT
+/// 0x93 and a clean close, and none of its writes fails: the broker drains what comes after
+/// its DISCONNECT (closing with it unread would reset the connection, and paho's next write
+/// would fail with a broken pipe).
+#[test]
+fn a_client_past_receive_maximum_reads_the_disconnect() {
+    use std::io::{Read as _, Write as _};
+    let broker = BrokerProcess::culex("max_inflight_messages 2");
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", broker.port)).expect("connect");
+    stream.set_read_timeout(Some(COMMAND_DEADLINE)).expect("read timeout");
+    let mut writer = stream.try_clone().expect("a second handle");
+    let sending = std::thread::spawn(move || {
+        writer.write_all(&CONNECT_V5)?;
+        // 30 publishes 10 ms apart: well within the broker's drain (1 s, 256 KiB).
+        for id in 1..=30 {
+            writer.write_all(&qos2_publish(id))?;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::io::Result::Ok(())
+    });
+    let mut answer = Vec::new();
+    let end = stream.read_to_end(&mut answer);
+    sending.join().expect("the writer does not panic").expect("every write succeeds");
+    let connack_len = answer.get(1).map_or(0, |len| 2 + usize::from(*len));
+    let pubrecs = [0x50, 0x02, 0x00, 0x01, 0x50, 0x02, 0x00, 0x02];
+    assert_eq!(answer.get(connack_len..), Some(&[&pubrecs[..], &[0xe0, 0x01, 0x93]].concat()[..]));
+    end.expect("a clean close, not a reset");
 }

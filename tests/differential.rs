@@ -13,6 +13,7 @@ mod auth;
 mod connect;
 mod expiry;
 mod keepalive;
+mod malformed;
 mod publish;
 mod retain;
 mod subscribe;

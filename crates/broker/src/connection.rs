@@ -1,7 +1,10 @@
 //! One task per client connection, generic over a [`Transport`] (TCP today; TLS, WebSockets
 //! or a Unix socket tomorrow). It waits until the socket is readable before it takes a read
 //! buffer, decodes every whole packet of a read and hands them to the driver as one event, and
-//! writes what the driver encoded into its outbox with one call per batch.
+//! writes what the driver encoded into its outbox with one call per batch. When the broker
+//! closes it, the task shuts down writing and drains what the client still sends for a
+//! bounded moment, so that the client reads the last packets (a v5 DISCONNECT) rather than
+//! a reset; a connection whose first byte is not a CONNECT's is reset, as Mosquitto does.
 //!
 //! An idle connection holds no read or write buffer, and its task is a [`Connection`] of about
 //! 200 bytes plus a small future: rare, large waits (a write that blocks, a full driver queue)
@@ -39,6 +42,12 @@ const PACKETS_PER_EVENT: usize = 64;
 const MAX_SLICES: usize = 1024;
 /// How long a write may make no progress before the client is considered gone.
 const WRITE_STALL: std::time::Duration = std::time::Duration::from_secs(30);
+/// After the broker closes a connection, how long and how much its task goes on reading (and
+/// discarding) what the client still sends. Closing a socket with unread bytes makes the
+/// kernel reset the connection, and the reset can destroy the DISCONNECT that says why before
+/// the client reads it.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+const DRAIN_BYTES: usize = 256 * 1024;
 
 /// What every accept loop and connection task shares.
 pub(crate) struct Shared {
@@ -160,6 +169,11 @@ pub(crate) struct Connection<S> {
     /// still has its PINGREQs and acknowledgements read, and a flooding client still gets
     /// its acknowledgements written.
     writes_first: bool,
+    /// Nothing has been read yet.
+    first_read: bool,
+    /// The first byte read was not a CONNECT's: Mosquitto stops reading there and closes
+    /// with the rest unread, so the client sees a reset; so does this connection's close.
+    reset_on_close: bool,
 }
 
 impl<S: Transport> Connection<S> {
@@ -190,6 +204,8 @@ impl<S: Transport> Connection<S> {
             version: ProtocolVersion::V3_1_1,
             reading: true,
             writes_first: false,
+            first_read: true,
+            reset_on_close: false,
         };
         (connection, Event::Open { conn, peer, outbox: outbox_tx })
     }
@@ -238,7 +254,13 @@ impl<S: Transport> Connection<S> {
                 return;
             }
         }
+        if self.reset_on_close {
+            let _ = self.stream.reset_on_drop();
+            return;
+        }
         let _ = self.stream.shutdown().await;
+        // Boxed: the drain's buffer must not enlarge every idle connection's future.
+        Box::pin(drain(&mut self.stream, self.shared.aborted.clone())).await;
     }
 
     /// Decodes what a read brought and hands it to the driver; at the end of the stream or
@@ -251,6 +273,10 @@ impl<S: Transport> Connection<S> {
             Ok(0) => events.push(Event::Closed { conn, cause: CloseCause::PeerClosed }),
             Err(err) => events.push(Event::Closed { conn, cause: CloseCause::Io(strerror(&err)) }),
             Ok(_) => loop {
+                if std::mem::take(&mut self.first_read) {
+                    // The core closes a connection that does not start with CONNECT.
+                    self.reset_on_close = self.input.first().is_some_and(|byte| byte >> 4 != 1);
+                }
                 let before = self.input.len();
                 let (packets, error) =
                     decode_some(&mut self.input, &mut self.version, self.max_packet_size);
@@ -513,6 +539,27 @@ fn whole_packets(input: &[u8], version: ProtocolVersion, limit: usize) -> usize 
         count += 1;
     }
     count
+}
+
+/// Reads and discards what the client still sends after the broker closed the connection
+/// (and shut down writing), until the client closes too, [`DRAIN_BYTES`] have come,
+/// [`DRAIN_TIME`] has passed, or the broker stops waiting (`aborted`).
+async fn drain<S: Transport>(stream: &mut S, mut aborted: watch::Receiver<bool>) {
+    let mut scratch = vec![0; READ_CHUNK_MAX as usize];
+    let reads = async {
+        let mut left = DRAIN_BYTES;
+        while left > 0 {
+            match stream.read(&mut scratch).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => left = left.saturating_sub(read),
+            }
+        }
+    };
+    tokio::select! {
+        () = reads => {}
+        () = tokio::time::sleep(DRAIN_TIME) => {}
+        _ = aborted.wait_for(|&aborted| aborted) => {}
+    }
 }
 
 #[cfg(test)]

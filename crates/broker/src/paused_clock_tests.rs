@@ -32,6 +32,11 @@ impl Transport for DuplexStream {
     fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
     }
+
+    /// An in-memory stream has no reset: dropping it ends it.
+    fn reset_on_drop(&self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A driver with anonymous access on one listener, and what connection tasks share.

@@ -28,11 +28,19 @@ pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
     /// otherwise registers the task to be woken. Lets the task take a read buffer only when
     /// there is something to read.
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>>;
+
+    /// Makes dropping the stream reset the connection (RST) rather than close it (FIN):
+    /// `SO_LINGER` 0 on the TCP socket underneath.
+    fn reset_on_drop(&self) -> std::io::Result<()>;
 }
 
 impl Transport for TcpStream {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Self::poll_read_ready(self, cx)
+    }
+
+    fn reset_on_drop(&self) -> std::io::Result<()> {
+        self.set_zero_linger()
     }
 }
 

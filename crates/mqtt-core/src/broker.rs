@@ -447,12 +447,8 @@ impl Broker {
                 let client_id =
                     self.sessions.get(key).map(|s| s.client_id.clone()).unwrap_or_default();
                 self.log(LogEvent::MultipleConnect { conn, client_id });
-                self.violation(
-                    conn,
-                    ReasonCode::ProtocolError,
-                    "[v5 MQTT-3.1.0-2] second CONNECT on a connection",
-                    now,
-                );
+                // [MQTT-3.1.0-2] a protocol error; Mosquitto closes without a DISCONNECT.
+                self.close_silently(conn, now);
             }
             Packet::Auth(_) => {
                 // No authentication method is supported, so no AUTH exchange can be in progress.
@@ -463,7 +459,10 @@ impl Broker {
                     now,
                 );
             }
-            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
+            // Mosquitto 2.0.11 takes a client's PINGRESP as the answer to a PINGREQ it never
+            // sent, and carries on.
+            Packet::PingResp => {}
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) => {
                 self.violation(
                     conn,
                     ReasonCode::ProtocolError,

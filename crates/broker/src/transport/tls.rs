@@ -270,4 +270,8 @@ impl Transport for TlsStream {
     fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
     }
+
+    fn reset_on_drop(&self) -> std::io::Result<()> {
+        self.0.get_ref().0.reset_on_drop()
+    }
 }

@@ -198,11 +198,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for WsStream<S> {
+impl<S: Transport> Transport for WsStream<S> {
     /// Whether a frame is complete cannot be seen without reading it: always ready, and
     /// the connection task drops its read buffer again when the read finds nothing.
     fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+
+    fn reset_on_drop(&self) -> std::io::Result<()> {
+        self.socket.get_ref().reset_on_drop()
     }
 }
 

@@ -14,6 +14,16 @@ use crate::message::Message;
 use crate::session::EXPIRY_NEVER;
 use crate::timers::Timer;
 
+/// What a v5 client is told when the broker closes its connection.
+enum Farewell {
+    /// The DISCONNECT reason that goes with the [`DisconnectReason`], if any.
+    ByReason,
+    /// DISCONNECT with this code and, with [`Config::reason_strings`](crate::Config::reason_strings), this Reason String.
+    Code(ReasonCode, Option<&'static str>),
+    /// Nothing: the connection just closes.
+    Silent,
+}
+
 impl Broker {
     /// DISCONNECT from a connected client.
     pub(super) fn on_disconnect(
@@ -42,7 +52,8 @@ impl Broker {
         }
         // [v5 MQTT-3.1.2-10] only a Normal Disconnection (0x00) discards the will.
         let publish_will = disconnect.reason != ReasonCode::Success;
-        self.close_conn(conn, DisconnectReason::ClientDisconnected, None, None, publish_will, now);
+        let reason = DisconnectReason::ClientDisconnected;
+        self.close_conn(conn, reason, Farewell::ByReason, publish_will, now);
     }
 
     /// Ends `conn` abnormally: optional v5 DISCONNECT, log, `Close`, and the will is published
@@ -54,11 +65,19 @@ impl Broker {
         code: Option<ReasonCode>,
         now: Instant,
     ) {
-        self.close_conn(conn, reason, code, None, true, now);
+        let farewell = code.map_or(Farewell::ByReason, |code| Farewell::Code(code, None));
+        self.close_conn(conn, reason, farewell, true, now);
     }
 
-    /// The client broke a rule: a v5 client gets DISCONNECT with `code` and `text` as Reason
-    /// String; the connection closes and the will is published.
+    /// Ends `conn` for a protocol error without a DISCONNECT, even to a v5 client (Mosquitto
+    /// 2.0.11 closes silently on a second CONNECT); the will is published.
+    pub(super) fn close_silently(&mut self, conn: ConnId, now: Instant) {
+        self.close_conn(conn, DisconnectReason::ProtocolError, Farewell::Silent, true, now);
+    }
+
+    /// The client broke a rule: a v5 client gets DISCONNECT with `code` (and `text` as Reason
+    /// String with [`Config::reason_strings`](crate::Config::reason_strings)); the connection
+    /// closes and the will is published.
     pub(super) fn violation(
         &mut self,
         conn: ConnId,
@@ -73,7 +92,8 @@ impl Broker {
             ReasonCode::QoSNotSupported => DisconnectReason::QosNotSupported,
             _ => DisconnectReason::ProtocolError,
         };
-        self.close_conn(conn, reason, Some(code), Some(text), true, now);
+        let text = self.config.reason_strings.then_some(text);
+        self.close_conn(conn, reason, Farewell::Code(code, text), true, now);
     }
 
     /// Closes `conn` for `reason`: the v5 DISCONNECT (`code`, or the reason's), the log line,
@@ -82,8 +102,7 @@ impl Broker {
         &mut self,
         conn: ConnId,
         reason: DisconnectReason,
-        code: Option<ReasonCode>,
-        text: Option<&'static str>,
+        farewell: Farewell,
         publish_will: bool,
         now: Instant,
     ) {
@@ -94,7 +113,12 @@ impl Broker {
         let key = state.session();
         // [v5 MQTT-4.13.1-1] DISCONNECT only after CONNACK, and only v5 has one from the server.
         if key.is_some() && state.protocol == ProtocolVersion::V5 {
-            if let Some(code) = code.or_else(|| reason.v5_disconnect_code()) {
+            let said = match farewell {
+                Farewell::ByReason => reason.v5_disconnect_code().map(|code| (code, None)),
+                Farewell::Code(code, text) => Some((code, text)),
+                Farewell::Silent => None,
+            };
+            if let Some((code, text)) = said {
                 let properties = Properties {
                     reason_string: text.map(MqttString::from_static),
                     ..Properties::default()

@@ -164,11 +164,11 @@ fn first_packet_other_than_connect_closes_the_connection() {
 }
 
 #[test]
-fn second_connect_is_a_protocol_error() {
+fn second_connect_is_a_protocol_error_closed_without_a_disconnect_like_mosquitto() {
     let mut h = Harness::default();
     let conn = h.connect_v5("twice");
     h.send(conn, Packet::Connect(Box::new(Harness::connect_packet("twice").0)));
-    assert_eq!(h.disconnect_reason(conn), Some(ReasonCode::ProtocolError));
+    assert_eq!(h.disconnect_reason(conn), None);
     assert_eq!(h.closed(conn), Some(&DisconnectReason::ProtocolError));
 }
 
@@ -261,10 +261,13 @@ fn v3_password_without_username_is_closed_without_connack() {
 }
 
 #[test]
-fn client_packets_that_only_servers_send_are_protocol_errors() {
+fn client_packets_that_only_servers_send_are_protocol_errors_but_pingresp() {
     let mut h = Harness::default();
     let conn = h.connect("confused");
+    // Mosquitto 2.0.11 ignores a client's PINGRESP.
     h.send(conn, Packet::PingResp);
+    assert_eq!(h.closed(conn), None);
+    h.send(conn, Packet::ConnAck(mqtt_codec::ConnAck::default()));
     assert_eq!(h.closed(conn), Some(&DisconnectReason::ProtocolError));
     // Other clients are not disturbed.
     let other = h.connect("fine");

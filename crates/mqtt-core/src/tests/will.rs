@@ -41,7 +41,7 @@ fn will_is_published_after_a_protocol_error() {
     let victim = h.connect_with("victim", |c| {
         c.will("dead/victim", "bye");
     });
-    h.send(victim, mqtt_codec::Packet::PingResp);
+    h.send(victim, mqtt_codec::Packet::Auth(mqtt_codec::Auth::default()));
     assert_eq!(h.published_to(watcher), [("dead/victim".into(), "bye".into())]);
 }
 
