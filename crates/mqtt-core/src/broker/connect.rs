@@ -297,7 +297,7 @@ impl Broker {
             old_conn,
             new_conn: conn,
         });
-        self.close_conn(old_conn, DisconnectReason::TakenOver, None, None, publish_will, now);
+        self.close_taken_over(old_conn, publish_will, now);
     }
 
     /// The session for `client_id`: a clean start ends the old one, otherwise it resumes; a new

@@ -96,9 +96,13 @@ impl Broker {
         self.close_conn(conn, reason, Farewell::Code(code, text), true, now);
     }
 
-    /// Closes `conn` for `reason`: the v5 DISCONNECT (`code`, or the reason's), the log line,
-    /// `Close`, and the session's detach, publishing the will when `publish_will`.
-    pub(super) fn close_conn(
+    /// Ends `conn` because another connection took over its client id; its will is published
+    /// when `publish_will` (the session ends with it).
+    pub(super) fn close_taken_over(&mut self, conn: ConnId, publish_will: bool, now: Instant) {
+        self.close_conn(conn, DisconnectReason::TakenOver, Farewell::ByReason, publish_will, now);
+    }
+
+    fn close_conn(
         &mut self,
         conn: ConnId,
         reason: DisconnectReason,
