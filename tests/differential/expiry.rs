@@ -123,6 +123,12 @@ fn disconnect_changes_the_expiry(first: u32, at_disconnect: u32, wait_ms: u64) -
 }
 
 scenarios! {
+    v5_disconnect_cannot_raise_a_zero_session_expiry =>
+        Scenario::new()
+            .connect(A, V5, connect_with(V5, "exp-raise", session(V5, false, 0)))
+            .send(A, disconnect_with_expiry(60))
+            .closed(A);
+
     v5_disconnect_can_end_a_kept_session => disconnect_changes_the_expiry(60, 0, 0);
     v5_disconnect_can_lengthen_a_kept_session => disconnect_changes_the_expiry(1, 60, 2100);
 

@@ -133,6 +133,7 @@ fn retain_unavailable(version: ProtocolVersion, level: u8) -> Scenario {
 
 scenarios! {
     v3_1_1_retain_unavailable_closes => retain_unavailable(V3_1_1, 0);
+    v5_retain_unavailable_disconnects => retain_unavailable(V5, 1);
 
     v5_retain_unavailable_allows_unretained =>
         Scenario::new()
