@@ -525,7 +525,16 @@ impl Properties {
                 }
                 0x0B => {
                     once(ctx == Context::Subscribe && !p.subscription_identifiers.is_empty())?;
-                    p.subscription_identifiers.push(r.varint(name)?);
+                    let id = r.varint(name)?;
+                    if id == 0 {
+                        // §3.8.2.1.2 calls it a protocol error; Mosquitto answers 0x81, as we do.
+                        return Err(DecodeError::Malformed(Violation::new(
+                            Spec::V5,
+                            "§3.8.2.1.2",
+                            format!("{}: {name} is 0; it must be 1 to 268435455", ctx.name()),
+                        )));
+                    }
+                    p.subscription_identifiers.push(id);
                 }
                 0x11 => {
                     once(p.session_expiry_interval.is_some())?;

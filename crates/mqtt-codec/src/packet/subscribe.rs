@@ -179,14 +179,16 @@ fn decode_options(v: ProtocolVersion, byte: u8) -> Result<SubscriptionOptions, D
             ));
         }
         let Some(qos) = QoS::from_u8(byte & 0x03) else {
-            return Err(DecodeError::protocol(v, "", "§3.8.3.1", "SUBSCRIBE: maximum QoS is 3"));
+            // §3.8.3.1 calls it a protocol error; Mosquitto answers 0x81, as we do.
+            return Err(DecodeError::malformed(v, "", "§3.8.3.1", "SUBSCRIBE: maximum QoS is 3"));
         };
         let retain_handling = match (byte >> 4) & 0x03 {
             0 => RetainHandling::SendAtSubscribe,
             1 => RetainHandling::SendIfNew,
             2 => RetainHandling::DoNotSend,
             _ => {
-                return Err(DecodeError::protocol(
+                // §3.8.3.1 calls it a protocol error; Mosquitto answers 0x81, as we do.
+                return Err(DecodeError::malformed(
                     v,
                     "",
                     "§3.8.3.1",
@@ -349,12 +351,12 @@ mod tests {
             (
                 &[0x82, 7, 0, 1, 0, 0, 1, b'a', 0x30],
                 V5,
-                "protocol error: [v5.0 §3.8.3.1] SUBSCRIBE: retain handling is 3",
+                "malformed packet: [v5.0 §3.8.3.1] SUBSCRIBE: retain handling is 3",
             ),
             (
                 &[0x82, 7, 0, 1, 0, 0, 1, b'a', 0x03],
                 V5,
-                "protocol error: [v5.0 §3.8.3.1] SUBSCRIBE: maximum QoS is 3",
+                "malformed packet: [v5.0 §3.8.3.1] SUBSCRIBE: maximum QoS is 3",
             ),
             (
                 &[0x82, 7, 0, 1, 0, 2, b'a', b'#', 0],
