@@ -151,11 +151,12 @@ fn no_local_on_shared(v: ProtocolVersion, filter: &TopicFilter) -> Violation {
 /// Reads a topic filter; a bad filter is a malformed packet (as Mosquitto treats it).
 pub(crate) fn read_filter(r: &mut Reader) -> Result<TopicFilter, DecodeError> {
     let filter = r.string("topic filter")?;
-    TopicFilter::from_mqtt_string(filter).map_err(|err| {
+    TopicFilter::decoded(filter).map_err(|err| {
         let (rule3, rule5) = match err {
             TopicError::MisplacedMultiLevel => ("MQTT-4.7.1-2", "MQTT-4.7.1-2"),
             TopicError::MisplacedSingleLevel => ("MQTT-4.7.1-3", "MQTT-4.7.1-3"),
             TopicError::InvalidShare => ("§4.7", "MQTT-4.8.2-1"),
+            TopicError::TooDeep => ("§4.7", "§4.7"),
             _ => ("MQTT-4.7.3-1", "MQTT-4.7.3-1"),
         };
         DecodeError::malformed(
