@@ -1,6 +1,6 @@
 //! Mosquitto options culex implements (`max_qos`, `use_username_as_clientid`,
 //! `queue_qos0_messages`, `socket_domain`) and the `-v` lines of a denied PUBLISH, checked
-//! against `culex` and, as the reference, Debian's Mosquitto.
+//! against `culex` and, as the reference, Debian's Mosquitto; and culex's `send_reason_strings`.
 
 use std::path::Path;
 use std::process::Command;
@@ -255,4 +255,35 @@ fn allow_duplicate_messages_like_mosquitto_for_v3_clients() {
             assert_eq!(got, copies, "{extra:?}");
         }
     }
+}
+
+/// What a broker at `port` sends a v5 client after its CONNACK when that client publishes with
+/// Topic Alias 11, above the maximum of 10 (a protocol error), up to the close.
+fn answer_to_a_topic_alias_too_high(port: u16) -> Vec<u8> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(COMMAND_DEADLINE)).expect("read timeout");
+    // CONNECT v5 "a", then PUBLISH "t" with Topic Alias 11 and payload "x".
+    let packets = [
+        0x10, 0x0e, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3c, 0x00, 0x00, 0x01,
+        b'a', 0x30, 0x08, 0x00, 0x01, b't', 0x03, 0x23, 0x00, 0x0b, b'x',
+    ];
+    stream.write_all(&packets).expect("write");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("the broker closes the connection");
+    assert_eq!(answer.first(), Some(&0x20), "a CONNACK first: {answer:02x?}");
+    let connack_len = answer.get(1).map_or(0, |len| 2 + usize::from(*len));
+    answer.split_off(connack_len.min(answer.len()))
+}
+
+#[test]
+fn send_reason_strings_is_off_like_mosquitto_and_on_names_the_rule() {
+    let expected = answer_to_a_topic_alias_too_high(BrokerProcess::mosquitto("").port);
+    assert_eq!(answer_to_a_topic_alias_too_high(BrokerProcess::culex("").port), expected);
+    let named =
+        answer_to_a_topic_alias_too_high(BrokerProcess::culex("send_reason_strings true").port);
+    assert_eq!(named.first(), Some(&0xe0), "a DISCONNECT: {named:02x?}");
+    assert_eq!(named.get(2), expected.get(2), "the same reason code");
+    let text = String::from_utf8_lossy(&named);
+    assert!(text.contains("[v5 MQTT-3.3.2-9] Topic Alias 0"), "{text}");
 }

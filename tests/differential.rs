@@ -10,5 +10,6 @@ mod harness;
 mod wire;
 
 mod connect;
+mod malformed;
 mod publish;
 mod subscribe;

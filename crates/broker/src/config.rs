@@ -106,6 +106,9 @@ pub struct Config {
     /// and with Nagle a batch to a client that never answers waits for its delayed ACK
     /// (docs/mosquitto-differences.md).
     pub set_tcp_nodelay: bool,
+    /// `send_reason_strings` (culex, default false): a v5 client disconnected for breaking a
+    /// rule gets a Reason String naming the rule; Mosquitto 2.0.11 sends none.
+    pub send_reason_strings: bool,
     /// `log_type` lines OR-ed together; `None` when the file has none.
     pub log_types: Option<LogTypes>,
     /// `log_dest` lines combined; `None` when the file has none (then stderr).
@@ -176,6 +179,7 @@ impl Default for Config {
             allow_duplicate_messages: false,
             queue_qos0_messages: false,
             set_tcp_nodelay: true,
+            send_reason_strings: false,
             log_types: None,
             log_dest: None,
             pid_file: None,

@@ -267,6 +267,7 @@ fn core_config(
         // `max_connections` is per listener and enforced by the accept loop.
         max_connections: None,
         sys_interval: config.sys_interval,
+        reason_strings: config.send_reason_strings,
         journal: config.persistence && config.persistence_journal,
         ..mqtt_core::Config::default()
     }

@@ -60,6 +60,9 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Seconds between `$SYS` updates (Mosquitto's `sys_interval`); 0 = no `$SYS` topics.
     pub sys_interval: u16,
+    /// culex's `send_reason_strings`: a v5 client disconnected for breaking a rule gets a
+    /// Reason String naming the rule. Off (Mosquitto 2.0.11 sends none).
+    pub reason_strings: bool,
 }
 
 impl Default for Config {
@@ -88,6 +91,7 @@ impl Default for Config {
             // Mosquitto treats a connection without CONNECT as having keep alive 60, dropped at 1.5×.
             connect_timeout: Duration::from_secs(90),
             sys_interval: 10,
+            reason_strings: false,
         }
     }
 }

@@ -307,7 +307,7 @@ impl State {
     }
 
     /// How clients are admitted and treated: security options, client ids, duplicates,
-    /// QoS 0 queueing, Nagle.
+    /// QoS 0 queueing, Nagle, reason strings.
     fn client_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
         match name {
             "allow_duplicate_messages" => {
@@ -320,6 +320,7 @@ impl State {
             }
             "queue_qos0_messages" => config.queue_qos0_messages = bool_value(name, value)?,
             "set_tcp_nodelay" => config.set_tcp_nodelay = bool_value(name, value)?,
+            "send_reason_strings" => config.send_reason_strings = bool_value(name, value)?,
             "per_listener_settings" => {
                 let on = bool_value(name, value)?;
                 if on && config.security_options_given {

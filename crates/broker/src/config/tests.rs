@@ -132,6 +132,16 @@ persistence_sync_interval 5");
 }
 
 #[test]
+fn reason_strings_are_a_culex_option_off_by_default() {
+    assert!(!ok("").send_reason_strings);
+    assert!(ok("send_reason_strings true").send_reason_strings);
+    assert_eq!(
+        err("send_reason_strings yes"),
+        (1, "Invalid send_reason_strings value (yes).".into())
+    );
+}
+
+#[test]
 fn booleans_accept_true_false_one_zero_only() {
     assert!(!ok("retain_available 0").retain_available);
     assert!(!ok("retain_available false").retain_available);

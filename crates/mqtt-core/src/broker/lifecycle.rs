@@ -57,8 +57,9 @@ impl Broker {
         self.close_conn(conn, reason, code, None, true, now);
     }
 
-    /// The client broke a rule: a v5 client gets DISCONNECT with `code` and `text` as Reason
-    /// String; the connection closes and the will is published.
+    /// The client broke a rule: a v5 client gets DISCONNECT with `code` (and `text` as Reason
+    /// String with [`Config::reason_strings`](crate::Config::reason_strings)); the connection
+    /// closes and the will is published.
     pub(super) fn violation(
         &mut self,
         conn: ConnId,
@@ -73,7 +74,8 @@ impl Broker {
             ReasonCode::QoSNotSupported => DisconnectReason::QosNotSupported,
             _ => DisconnectReason::ProtocolError,
         };
-        self.close_conn(conn, reason, Some(code), Some(text), true, now);
+        let text = self.config.reason_strings.then_some(text);
+        self.close_conn(conn, reason, Some(code), text, true, now);
     }
 
     fn close_conn(
