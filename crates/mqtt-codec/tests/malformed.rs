@@ -120,7 +120,7 @@ const VIOLATIONS: &[(ProtocolVersion, &str, u8, &str)] = &[
     (V5, "30 06 0001 61 02 05 00", 0x81, r#"malformed packet: [v5.0 §2.2.2.2] PUBLISH: unknown property identifier 0x05"#),
     (V5, "82 09 0001 02 0b00 0001 61 00", 0x81, r#"malformed packet: [v5.0 §3.8.2.1.2] SUBSCRIBE: Subscription Identifier is 0; it must be 1 to 268435455"#),
     (V5, "82 0b 0001 04 0b01 0b02 0001 61 00", 0x82, r#"protocol error: [v5.0 §3.8.2.1.2] SUBSCRIBE: property Subscription Identifier appears more than once"#),
-    (V5, "30 07 0001 61 03 230000", 0x82, r#"protocol error: [v5.0 MQTT-3.3.2-8] PUBLISH: Topic Alias is 0"#),
+    (V5, "30 07 0001 61 03 230000", 0x81, r#"malformed packet: [v5.0 MQTT-3.3.2-8] PUBLISH: Topic Alias is 0"#),
     (V5, "10 11 00044d515454 05 02 003c 03 210000 0001 63", 0x82, r#"protocol error: [v5.0 §3.1.2.11.3] CONNECT: Receive Maximum is 0"#),
     (V5, "20 08 00 00 05 2700000000", 0x82, r#"protocol error: [v5.0 §3.1.2.11.4] CONNACK: Maximum Packet Size is 0"#),
     (V5, "20 05 00 00 02 2402", 0x82, r#"protocol error: [v5.0 §3.2.2.3.4] CONNACK: Maximum QoS is 2; it must be 0 or 1"#),
