@@ -9,7 +9,10 @@
 mod harness;
 mod wire;
 
+mod alias;
 mod connect;
 mod malformed;
 mod publish;
+mod size;
+mod subs;
 mod subscribe;
