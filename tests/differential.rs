@@ -6,6 +6,19 @@
 //! it. A scenario that must differ says why with `.differs(reason)`, and the difference is
 //! listed in docs/mosquitto-differences.md.
 
+/// One `#[test]` per `name: scenario;` entry, which runs the scenario: a file's scenarios
+/// read as a table.
+macro_rules! scenarios {
+    ($($name:ident: $scenario:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                $scenario.run();
+            }
+        )*
+    };
+}
+
 mod harness;
 mod wire;
 

@@ -34,79 +34,67 @@ fn aliases(config: &str, publishes: &[Vec<u8>]) -> Scenario {
     scenario.quiet(B).quiet(A)
 }
 
-#[test]
-fn v5_alias_0_is_refused() {
-    aliases("", &[aliased("ta/0", 0, b"zero")]).run();
-}
+scenarios! {
+    v5_alias_0_is_refused:
+        aliases("", &[aliased("ta/0", 0, b"zero")]);
 
-#[test]
-fn v5_alias_at_the_default_maximum_is_used() {
-    aliases("", &[aliased("ta/10", 10, b"max"), aliased("", 10, b"again")]).run();
-}
+    v5_alias_at_the_default_maximum_is_used:
+        aliases("", &[aliased("ta/10", 10, b"max"), aliased("", 10, b"again")]);
 
-#[test]
-fn v5_alias_above_a_configured_maximum_is_refused() {
-    aliases("max_topic_alias 3", &[aliased("ta/4", 4, b"over")]).run();
-}
+    v5_alias_above_a_configured_maximum_is_refused:
+        aliases("max_topic_alias 3", &[aliased("ta/4", 4, b"over")]);
 
-#[test]
-fn v5_alias_when_aliases_are_off_is_refused() {
-    aliases("max_topic_alias 0", &[aliased("ta/off", 1, b"off")]).run();
-}
+    v5_alias_when_aliases_are_off_is_refused:
+        aliases("max_topic_alias 0", &[aliased("ta/off", 1, b"off")]);
 
-#[test]
-fn v5_alias_is_remapped() {
-    aliases("", &[aliased("ta/a", 1, b"a"), aliased("ta/b", 1, b"b"), aliased("", 1, b"still b")])
-        .run();
-}
+    v5_alias_is_remapped:
+        aliases(
+            "",
+            &[aliased("ta/a", 1, b"a"), aliased("ta/b", 1, b"b"), aliased("", 1, b"still b")],
+        );
 
-#[test]
-fn v5_two_aliases_are_kept_apart() {
-    aliases(
-        "",
-        &[
-            aliased("ta/x", 1, b"x"),
-            aliased("ta/y", 2, b"y"),
-            aliased("", 1, b"x"),
-            aliased("", 2, b"y"),
-        ],
-    )
-    .run();
-}
+    v5_two_aliases_are_kept_apart:
+        aliases(
+            "",
+            &[
+                aliased("ta/x", 1, b"x"),
+                aliased("ta/y", 2, b"y"),
+                aliased("", 1, b"x"),
+                aliased("", 2, b"y"),
+            ],
+        );
 
-#[test]
-fn v5_topic_with_an_alias_is_sent_as_the_topic() {
-    aliases("", &[aliased("ta/t", 3, b"t"), publish(V5, "ta/t", b"plain", 0, 0)]).run();
-}
+    v5_topic_with_an_alias_is_sent_as_the_topic:
+        aliases("", &[aliased("ta/t", 3, b"t"), publish(V5, "ta/t", b"plain", 0, 0)]);
 
-#[test]
-fn v5_alias_with_qos1() {
-    pair(V5, "ta/q", 1)
-        .send(B, publish_with(V5, "ta/q", b"q", 1, 4, |p| p.properties.topic_alias = Some(2)))
-        .recv(B)
-        .send(B, hex("32 0a 00 00 00 05 03 23 00 02 71 32"))
-        .recv(B)
-        .recv_n(A, 2)
-        .run();
-}
+    v5_alias_with_qos1:
+        pair(V5, "ta/q", 1)
+            .send(B, publish_with(V5, "ta/q", b"q", 1, 4, |p| p.properties.topic_alias = Some(2)))
+            .recv(B)
+            .send(B, hex("32 0a 00 00 00 05 03 23 00 02 71 32"))
+            .recv(B)
+            .recv_n(A, 2);
 
-#[test]
-fn v5_empty_topic_without_an_alias_is_refused() {
-    aliases("", &[hex("30 04 00 00 00 65")]).run();
-}
+    v5_empty_topic_without_an_alias_is_refused:
+        aliases("", &[hex("30 04 00 00 00 65")]);
 
-#[test]
-fn v5_alias_is_per_connection() {
-    let set = aliased("ta/own", 1, b"own");
-    pair(V5, "ta/#", 0)
-        .send(B, set)
-        .recv(A)
-        .connect(C, V5, connect(V5, "diff-alias-other"))
-        .send(C, aliased("ta/other", 1, b"other"))
-        .recv(A)
-        .send(B, aliased("", 1, b"own again"))
-        .recv(A)
-        .run();
+    v5_alias_is_per_connection: {
+        let set = aliased("ta/own", 1, b"own");
+        pair(V5, "ta/#", 0)
+            .send(B, set)
+            .recv(A)
+            .connect(C, V5, connect(V5, "diff-alias-other"))
+            .send(C, aliased("ta/other", 1, b"other"))
+            .recv(A)
+            .send(B, aliased("", 1, b"own again"))
+            .recv(A)
+    };
+
+    v5_broker_with_a_client_allowing_aliases:
+        outbound(V5, 5);
+
+    v5_broker_with_a_client_allowing_no_aliases:
+        outbound(V5, 0);
 }
 
 /// A allows `maximum` topic aliases and subscribes to `out/#`; B publishes to `out/a` twice.
@@ -122,14 +110,4 @@ fn outbound(version: ProtocolVersion, maximum: u16) -> Scenario {
         .send(B, publish(version, "out/a", b"1", 0, 0))
         .send(B, publish(version, "out/a", b"2", 0, 0))
         .recv_n(A, 2)
-}
-
-#[test]
-fn v5_broker_with_a_client_allowing_aliases() {
-    outbound(V5, 5).run();
-}
-
-#[test]
-fn v5_broker_with_a_client_allowing_no_aliases() {
-    outbound(V5, 0).run();
 }

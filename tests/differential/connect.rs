@@ -265,186 +265,127 @@ fn answered(version: mqtt_codec::ProtocolVersion, packet: Vec<u8>) -> Scenario {
     Scenario::new().connect(A, version, packet).quiet(A)
 }
 
-#[test]
-fn v3_1_id_of_23_characters_is_accepted() {
-    answered(V3_1, connect(V3_1, &"i".repeat(23))).run();
-}
+scenarios! {
+    v3_1_id_of_23_characters_is_accepted:
+        answered(V3_1, connect(V3_1, &"i".repeat(23)));
 
-#[test]
-fn v3_1_id_of_24_characters_is_refused() {
-    refused(V3_1, connect(V3_1, &"i".repeat(24))).run();
-}
+    v3_1_id_of_24_characters_is_refused:
+        refused(V3_1, connect(V3_1, &"i".repeat(24)));
 
-#[test]
-fn v3_1_1_long_id_is_accepted() {
-    answered(V3_1_1, connect(V3_1_1, &"i".repeat(200))).run();
-}
+    v3_1_1_long_id_is_accepted:
+        answered(V3_1_1, connect(V3_1_1, &"i".repeat(200)));
 
-#[test]
-fn v5_long_id_is_accepted() {
-    answered(V5, connect(V5, &"i".repeat(200))).run();
-}
+    v5_long_id_is_accepted:
+        answered(V5, connect(V5, &"i".repeat(200)));
 
-#[test]
-fn v3_1_1_id_with_invalid_utf8_is_closed() {
-    refused(V3_1_1, hex("10 0e 00 04 4d 51 54 54 04 02 00 3c 00 02 c3 28")).run();
-}
+    v3_1_1_id_with_invalid_utf8_is_closed:
+        refused(V3_1_1, hex("10 0e 00 04 4d 51 54 54 04 02 00 3c 00 02 c3 28"));
 
-#[test]
-fn v5_name_mqisdp_with_level_5_is_refused() {
-    refused(V5, hex("10 10 00 06 4d 51 49 73 64 70 05 02 00 3c 00 00 01 61")).run();
-}
+    v5_name_mqisdp_with_level_5_is_refused:
+        refused(V5, hex("10 10 00 06 4d 51 49 73 64 70 05 02 00 3c 00 00 01 61"));
 
-#[test]
-fn v5_lowercase_protocol_name_is_closed() {
-    refused(V5, hex("10 0e 00 04 6d 71 74 74 05 02 00 3c 00 00 01 61")).run();
-}
+    v5_lowercase_protocol_name_is_closed:
+        refused(V5, hex("10 0e 00 04 6d 71 74 74 05 02 00 3c 00 00 01 61"));
 
-#[test]
-fn v3_1_1_protocol_level_3_with_mqtt_is_refused() {
-    refused(V3_1_1, hex("10 0d 00 04 4d 51 54 54 03 02 00 3c 00 01 61")).run();
-}
+    v3_1_1_protocol_level_3_with_mqtt_is_refused:
+        refused(V3_1_1, hex("10 0d 00 04 4d 51 54 54 03 02 00 3c 00 01 61"));
 
-#[test]
-fn v5_protocol_level_6_is_refused() {
-    refused(V5, hex("10 0e 00 04 4d 51 54 54 06 02 00 3c 00 00 01 61")).run();
-}
+    v5_protocol_level_6_is_refused:
+        refused(V5, hex("10 0e 00 04 4d 51 54 54 06 02 00 3c 00 00 01 61"));
 
-#[test]
-fn v5_password_without_username_is_accepted() {
-    answered(V5, hex("10 12 00 04 4d 51 54 54 05 42 00 3c 00 00 01 61 00 02 70 77")).run();
-}
+    v5_password_without_username_is_accepted:
+        answered(V5, hex("10 12 00 04 4d 51 54 54 05 42 00 3c 00 00 01 61 00 02 70 77"));
 
-#[test]
-fn v3_1_password_without_username_is_closed() {
-    refused(V3_1, hex("10 12 00 06 4d 51 49 73 64 70 03 42 00 3c 00 01 61 00 01 70")).run();
-}
+    v3_1_password_without_username_is_closed:
+        refused(V3_1, hex("10 12 00 06 4d 51 49 73 64 70 03 42 00 3c 00 01 61 00 01 70"));
 
-#[test]
-fn v3_1_1_username_flag_without_a_username_is_closed() {
-    refused(V3_1_1, hex("10 0d 00 04 4d 51 54 54 04 82 00 3c 00 01 61")).run();
-}
+    v3_1_1_username_flag_without_a_username_is_closed:
+        refused(V3_1_1, hex("10 0d 00 04 4d 51 54 54 04 82 00 3c 00 01 61"));
 
-#[test]
-fn v5_will_qos_without_will_flag_is_closed() {
-    refused(V5, hex("10 0e 00 04 4d 51 54 54 05 0a 00 3c 00 00 01 61")).run();
-}
+    v5_will_qos_without_will_flag_is_closed:
+        refused(V5, hex("10 0e 00 04 4d 51 54 54 05 0a 00 3c 00 00 01 61"));
 
-#[test]
-fn v5_will_retain_without_will_flag_is_closed() {
-    refused(V5, hex("10 0e 00 04 4d 51 54 54 05 22 00 3c 00 00 01 61")).run();
-}
+    v5_will_retain_without_will_flag_is_closed:
+        refused(V5, hex("10 0e 00 04 4d 51 54 54 05 22 00 3c 00 00 01 61"));
 
-#[test]
-fn v3_1_1_will_topic_with_a_wildcard_is_refused() {
-    refused(V3_1_1, hex("10 13 00 04 4d 51 54 54 04 06 00 3c 00 01 61 00 01 23 00 01 70")).run();
-}
+    v3_1_1_will_topic_with_a_wildcard_is_refused:
+        refused(V3_1_1, hex("10 13 00 04 4d 51 54 54 04 06 00 3c 00 01 61 00 01 23 00 01 70"));
 
-#[test]
-fn v5_will_topic_with_a_wildcard_is_refused() {
-    let bad = hex("10 15 00 04 4d 51 54 54 05 06 00 3c 00 00 01 61 00 00 01 2b 00 01 70");
-    refused(V5, bad).run();
-}
+    v5_will_topic_with_a_wildcard_is_refused: {
+        let bad = hex("10 15 00 04 4d 51 54 54 05 06 00 3c 00 00 01 61 00 00 01 2b 00 01 70");
+        refused(V5, bad)
+    };
 
-#[test]
-fn v3_1_1_empty_will_topic_is_refused() {
-    refused(V3_1_1, hex("10 12 00 04 4d 51 54 54 04 06 00 3c 00 01 61 00 00 00 01 70")).run();
-}
+    v3_1_1_empty_will_topic_is_refused:
+        refused(V3_1_1, hex("10 12 00 04 4d 51 54 54 04 06 00 3c 00 01 61 00 00 00 01 70"));
 
-#[test]
-fn v3_1_1_keep_alive_above_max_keepalive() {
-    Scenario::new()
-        .config("max_keepalive 30")
-        .connect(A, V3_1_1, connect_with(V3_1_1, "diff-ka3", |c| c.keep_alive = 100))
-        .quiet(A)
-        .run();
-}
+    v3_1_1_keep_alive_above_max_keepalive:
+        Scenario::new()
+            .config("max_keepalive 30")
+            .connect(A, V3_1_1, connect_with(V3_1_1, "diff-ka3", |c| c.keep_alive = 100))
+            .quiet(A);
 
-#[test]
-fn v3_1_1_keep_alive_zero_with_max_keepalive() {
-    Scenario::new()
-        .config("max_keepalive 30")
-        .connect(A, V3_1_1, connect_with(V3_1_1, "diff-ka30", |c| c.keep_alive = 0))
-        .quiet(A)
-        .run();
-}
+    v3_1_1_keep_alive_zero_with_max_keepalive:
+        Scenario::new()
+            .config("max_keepalive 30")
+            .connect(A, V3_1_1, connect_with(V3_1_1, "diff-ka30", |c| c.keep_alive = 0))
+            .quiet(A);
 
-#[test]
-fn v5_keep_alive_below_max_keepalive_is_kept() {
-    Scenario::new()
-        .config("max_keepalive 30")
-        .connect(A, V5, connect_with(V5, "diff-ka5", |c| c.keep_alive = 20))
-        .quiet(A)
-        .run();
-}
+    v5_keep_alive_below_max_keepalive_is_kept:
+        Scenario::new()
+            .config("max_keepalive 30")
+            .connect(A, V5, connect_with(V5, "diff-ka5", |c| c.keep_alive = 20))
+            .quiet(A);
 
-#[test]
-fn v5_receive_maximum_0_is_a_protocol_error() {
-    refused(V5, hex("10 11 00 04 4d 51 54 54 05 02 00 3c 03 21 00 00 00 01 61")).run();
-}
+    v5_receive_maximum_0_is_a_protocol_error:
+        refused(V5, hex("10 11 00 04 4d 51 54 54 05 02 00 3c 03 21 00 00 00 01 61"));
 
-#[test]
-fn v5_maximum_packet_size_0_is_a_protocol_error() {
-    refused(V5, hex("10 13 00 04 4d 51 54 54 05 02 00 3c 05 27 00 00 00 00 00 01 61")).run();
-}
+    v5_maximum_packet_size_0_is_a_protocol_error:
+        refused(V5, hex("10 13 00 04 4d 51 54 54 05 02 00 3c 05 27 00 00 00 00 00 01 61"));
 
-#[test]
-fn v5_duplicate_session_expiry_is_a_protocol_error() {
-    let bad = hex("10 18 00 04 4d 51 54 54 05 02 00 3c 0a 11 00 00 00 01 11 00 00 00 02 00 01 61");
-    refused(V5, bad).run();
-}
+    v5_duplicate_session_expiry_is_a_protocol_error: {
+        let bad =
+            hex("10 18 00 04 4d 51 54 54 05 02 00 3c 0a 11 00 00 00 01 11 00 00 00 02 00 01 61");
+        refused(V5, bad)
+    };
 
-#[test]
-fn v5_request_response_information_is_accepted() {
-    let packet =
-        connect_with(V5, "diff-rri", |c| c.properties.request_response_information = Some(1));
-    answered(V5, packet).run();
-}
+    v5_request_response_information_is_accepted: {
+        let packet =
+            connect_with(V5, "diff-rri", |c| c.properties.request_response_information = Some(1));
+        answered(V5, packet)
+    };
 
-#[test]
-fn v5_topic_alias_maximum_in_connect_is_accepted() {
-    let packet = connect_with(V5, "diff-tam", |c| c.properties.topic_alias_maximum = Some(10));
-    answered(V5, packet).run();
-}
+    v5_topic_alias_maximum_in_connect_is_accepted: {
+        let packet = connect_with(V5, "diff-tam", |c| c.properties.topic_alias_maximum = Some(10));
+        answered(V5, packet)
+    };
 
-#[test]
-fn v3_1_1_empty_id_refused_when_not_allowed() {
-    Scenario::new()
-        .config("allow_zero_length_clientid false")
-        .connect(A, V3_1_1, connect(V3_1_1, ""))
-        .closed(A)
-        .run();
-}
+    v3_1_1_empty_id_refused_when_not_allowed:
+        Scenario::new()
+            .config("allow_zero_length_clientid false")
+            .connect(A, V3_1_1, connect(V3_1_1, ""))
+            .closed(A);
 
-#[test]
-fn v5_empty_id_refused_when_not_allowed() {
-    Scenario::new()
-        .config("allow_zero_length_clientid false")
-        .connect(A, V5, connect(V5, ""))
-        .closed(A)
-        .differs("CONNACK 0x85 (client identifier not valid) where 2.0.11 says 0x80 (unspecified)")
-        .run();
-}
+    v5_empty_id_refused_when_not_allowed:
+        Scenario::new()
+            .config("allow_zero_length_clientid false")
+            .connect(A, V5, connect(V5, ""))
+            .closed(A)
+            .differs("CONNACK 0x85 (client identifier not valid) where 2.0.11 says 0x80 (unspecified)");
 
-#[test]
-fn v5_assigned_id_uses_auto_id_prefix() {
-    Scenario::new().config("auto_id_prefix pfx-").connect(A, V5, connect(V5, "")).quiet(A).run();
-}
+    v5_assigned_id_uses_auto_id_prefix:
+        Scenario::new().config("auto_id_prefix pfx-").connect(A, V5, connect(V5, "")).quiet(A);
 
-#[test]
-fn v5_session_expiry_in_connect_is_accepted() {
-    let packet = connect_with(V5, "diff-sei", |c| c.properties.session_expiry_interval = Some(30));
-    answered(V5, packet).run();
-}
+    v5_session_expiry_in_connect_is_accepted: {
+        let packet =
+            connect_with(V5, "diff-sei", |c| c.properties.session_expiry_interval = Some(30));
+        answered(V5, packet)
+    };
 
-#[test]
-fn v3_1_1_packet_before_connect_is_closed() {
-    refused(V3_1_1, hex("c0 00"))
-        .differs("2.0.11 closes after the first byte, the rest unread, so the kernel resets the connection; culex reads the packet and closes cleanly")
-        .run();
-}
+    v3_1_1_packet_before_connect_is_closed:
+        refused(V3_1_1, hex("c0 00"))
+            .differs("2.0.11 closes after the first byte, the rest unread, so the kernel resets the connection; culex reads the packet and closes cleanly");
 
-#[test]
-fn v3_1_1_connect_flags_with_clean_session_off() {
-    answered(V3_1_1, connect_with(V3_1_1, "diff-cs0", |c| c.clean_start = false)).run();
+    v3_1_1_connect_flags_with_clean_session_off:
+        answered(V3_1_1, connect_with(V3_1_1, "diff-cs0", |c| c.clean_start = false));
 }
