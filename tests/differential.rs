@@ -9,6 +9,7 @@
 mod harness;
 mod wire;
 
+mod alias;
 mod auth;
 mod connect;
 mod expiry;
@@ -16,5 +17,7 @@ mod keepalive;
 mod malformed;
 mod publish;
 mod retain;
+mod size;
+mod subs;
 mod subscribe;
 mod will;

@@ -1,7 +1,7 @@
 //! CONNECT and CONNACK: each version accepted, the CONNACK's v5 properties, and the ways a
 //! CONNECT is refused or answered with a close.
 
-use super::harness::{A, B, Scenario};
+use super::harness::{A, B, Scenario, scenarios};
 use super::wire::disconnect;
 use super::wire::{V3_1, V3_1_1, V5, connect, connect_with, hex, s};
 
@@ -253,4 +253,138 @@ fn v5_connack_without_retain() {
 #[test]
 fn v5_connack_with_topic_aliases_off() {
     Scenario::new().config("max_topic_alias 0").connect(A, V5, connect(V5, "diff-ta0")).run();
+}
+
+/// Opens A for `version`, sends `packet` and records everything up to the close.
+fn refused(version: mqtt_codec::ProtocolVersion, packet: Vec<u8>) -> Scenario {
+    Scenario::new().open(A, version).send(A, packet).closed(A)
+}
+
+/// Opens A for `version`, sends `packet` and records the answer and anything after it.
+fn answered(version: mqtt_codec::ProtocolVersion, packet: Vec<u8>) -> Scenario {
+    Scenario::new().connect(A, version, packet).quiet(A)
+}
+
+scenarios! {
+    v3_1_id_of_23_characters_is_accepted =>
+        answered(V3_1, connect(V3_1, &"i".repeat(23)));
+
+    v3_1_id_of_24_characters_is_refused =>
+        refused(V3_1, connect(V3_1, &"i".repeat(24)));
+
+    v3_1_1_long_id_is_accepted =>
+        answered(V3_1_1, connect(V3_1_1, &"i".repeat(200)));
+
+    v5_long_id_is_accepted =>
+        answered(V5, connect(V5, &"i".repeat(200)));
+
+    v3_1_1_id_with_invalid_utf8_is_closed =>
+        refused(V3_1_1, hex("10 0e 00 04 4d 51 54 54 04 02 00 3c 00 02 c3 28"));
+
+    v5_name_mqisdp_with_level_5_is_refused =>
+        refused(V5, hex("10 10 00 06 4d 51 49 73 64 70 05 02 00 3c 00 00 01 61"));
+
+    v5_lowercase_protocol_name_is_closed =>
+        refused(V5, hex("10 0e 00 04 6d 71 74 74 05 02 00 3c 00 00 01 61"));
+
+    v3_1_1_protocol_level_3_with_mqtt_is_refused =>
+        refused(V3_1_1, hex("10 0d 00 04 4d 51 54 54 03 02 00 3c 00 01 61"));
+
+    v5_protocol_level_6_is_refused =>
+        refused(V5, hex("10 0e 00 04 4d 51 54 54 06 02 00 3c 00 00 01 61"));
+
+    v5_password_without_username_is_accepted =>
+        answered(V5, hex("10 12 00 04 4d 51 54 54 05 42 00 3c 00 00 01 61 00 02 70 77"));
+
+    v3_1_password_without_username_is_closed =>
+        refused(V3_1, hex("10 12 00 06 4d 51 49 73 64 70 03 42 00 3c 00 01 61 00 01 70"));
+
+    v3_1_1_username_flag_without_a_username_is_closed =>
+        refused(V3_1_1, hex("10 0d 00 04 4d 51 54 54 04 82 00 3c 00 01 61"));
+
+    v5_will_qos_without_will_flag_is_closed =>
+        refused(V5, hex("10 0e 00 04 4d 51 54 54 05 0a 00 3c 00 00 01 61"));
+
+    v5_will_retain_without_will_flag_is_closed =>
+        refused(V5, hex("10 0e 00 04 4d 51 54 54 05 22 00 3c 00 00 01 61"));
+
+    v3_1_1_will_topic_with_a_wildcard_is_refused =>
+        refused(V3_1_1, hex("10 13 00 04 4d 51 54 54 04 06 00 3c 00 01 61 00 01 23 00 01 70"));
+
+    v5_will_topic_with_a_wildcard_is_refused => {
+        let bad = hex("10 15 00 04 4d 51 54 54 05 06 00 3c 00 00 01 61 00 00 01 2b 00 01 70");
+        refused(V5, bad)
+    };
+
+    v3_1_1_empty_will_topic_is_refused =>
+        refused(V3_1_1, hex("10 12 00 04 4d 51 54 54 04 06 00 3c 00 01 61 00 00 00 01 70"));
+
+    v3_1_1_keep_alive_above_max_keepalive =>
+        Scenario::new()
+            .config("max_keepalive 30")
+            .connect(A, V3_1_1, connect_with(V3_1_1, "diff-ka3", |c| c.keep_alive = 100))
+            .quiet(A);
+
+    v3_1_1_keep_alive_zero_with_max_keepalive =>
+        Scenario::new()
+            .config("max_keepalive 30")
+            .connect(A, V3_1_1, connect_with(V3_1_1, "diff-ka30", |c| c.keep_alive = 0))
+            .quiet(A);
+
+    v5_keep_alive_below_max_keepalive_is_kept =>
+        Scenario::new()
+            .config("max_keepalive 30")
+            .connect(A, V5, connect_with(V5, "diff-ka5", |c| c.keep_alive = 20))
+            .quiet(A);
+
+    v5_receive_maximum_0_is_a_protocol_error =>
+        refused(V5, hex("10 11 00 04 4d 51 54 54 05 02 00 3c 03 21 00 00 00 01 61"));
+
+    v5_maximum_packet_size_0_is_a_protocol_error =>
+        refused(V5, hex("10 13 00 04 4d 51 54 54 05 02 00 3c 05 27 00 00 00 00 00 01 61"));
+
+    v5_duplicate_session_expiry_is_a_protocol_error => {
+        let bad =
+            hex("10 18 00 04 4d 51 54 54 05 02 00 3c 0a 11 00 00 00 01 11 00 00 00 02 00 01 61");
+        refused(V5, bad)
+    };
+
+    v5_request_response_information_is_accepted => {
+        let packet =
+            connect_with(V5, "diff-rri", |c| c.properties.request_response_information = Some(1));
+        answered(V5, packet)
+    };
+
+    v5_topic_alias_maximum_in_connect_is_accepted => {
+        let packet = connect_with(V5, "diff-tam", |c| c.properties.topic_alias_maximum = Some(10));
+        answered(V5, packet)
+    };
+
+    v3_1_1_empty_id_refused_when_not_allowed =>
+        Scenario::new()
+            .config("allow_zero_length_clientid false")
+            .connect(A, V3_1_1, connect(V3_1_1, ""))
+            .closed(A);
+
+    v5_empty_id_refused_when_not_allowed =>
+        Scenario::new()
+            .config("allow_zero_length_clientid false")
+            .connect(A, V5, connect(V5, ""))
+            .closed(A)
+            .differs("CONNACK 0x85 (client identifier not valid) where 2.0.11 says 0x80 (unspecified)");
+
+    v5_assigned_id_uses_auto_id_prefix =>
+        Scenario::new().config("auto_id_prefix pfx-").connect(A, V5, connect(V5, "")).quiet(A);
+
+    v5_session_expiry_in_connect_is_accepted => {
+        let packet =
+            connect_with(V5, "diff-sei", |c| c.properties.session_expiry_interval = Some(30));
+        answered(V5, packet)
+    };
+
+    v3_1_1_packet_before_connect_is_reset =>
+        refused(V3_1_1, hex("c0 00"));
+
+    v3_1_1_connect_flags_with_clean_session_off =>
+        answered(V3_1_1, connect_with(V3_1_1, "diff-cs0", |c| c.clean_start = false));
 }

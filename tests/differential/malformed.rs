@@ -7,7 +7,7 @@ use mqtt_codec::ProtocolVersion;
 
 /// A client connected with `version` sends `bad` (hex) and reads what comes back until the
 /// close; `config` lines go to both brokers.
-fn answer(version: ProtocolVersion, config: &[&str], bad: &str) -> Scenario {
+pub(crate) fn answer(version: ProtocolVersion, config: &[&str], bad: &str) -> Scenario {
     let scenario = config.iter().fold(Scenario::new(), |scenario, line| scenario.config(line));
     scenario.connect(A, version, connect(version, "diff-bad")).send(A, hex(bad)).closed(A)
 }

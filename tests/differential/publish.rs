@@ -9,7 +9,7 @@ use super::wire::{
 use mqtt_codec::ProtocolVersion;
 
 /// A subscribed to `filter` at `level`, B connected as publisher, both speaking `version`.
-fn pair(version: ProtocolVersion, filter: &str, level: u8) -> Scenario {
+pub(crate) fn pair(version: ProtocolVersion, filter: &str, level: u8) -> Scenario {
     Scenario::new()
         .connect(A, version, connect(version, "diff-sub"))
         .send(A, subscribe(version, 1, &[(filter, level)]))

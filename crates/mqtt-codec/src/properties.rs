@@ -525,7 +525,11 @@ impl Properties {
                 }
                 0x0B => {
                     once(ctx == Context::Subscribe && !p.subscription_identifiers.is_empty())?;
-                    p.subscription_identifiers.push(r.varint(name)?);
+                    let id = r.varint(name)?;
+                    if id == 0 {
+                        return Err(zero(ctx, "§3.8.2.1.2", name, "; it must be 1 to 268435455"));
+                    }
+                    p.subscription_identifiers.push(id);
                 }
                 0x11 => {
                     once(p.session_expiry_interval.is_some())?;
@@ -581,7 +585,11 @@ impl Properties {
                 }
                 0x23 => {
                     once(p.topic_alias.is_some())?;
-                    p.topic_alias = Some(r.u16(name)?);
+                    let alias = r.u16(name)?;
+                    if alias == 0 {
+                        return Err(zero(ctx, "MQTT-3.3.2-8", name, ""));
+                    }
+                    p.topic_alias = Some(alias);
                 }
                 0x24 => {
                     once(p.maximum_qos.is_some())?;
@@ -668,6 +676,16 @@ fn put_property(out: &mut BytesMut, id: u8, value: Value<'_>) {
             put_string(out, v);
         }
     }
+}
+
+/// A Subscription Identifier or Topic Alias of 0 in a decoded packet: the spec calls it a
+/// protocol error, Mosquitto answers it as malformed (0x81), and so do we.
+fn zero(ctx: Context, rule: &'static str, name: &str, range: &str) -> DecodeError {
+    DecodeError::Malformed(Violation::new(
+        Spec::V5,
+        rule,
+        format!("{}: {name} is 0{range}", ctx.name()),
+    ))
 }
 
 /// Checks one property against the table and its value range.
@@ -842,7 +860,7 @@ mod tests {
             (
                 Context::Publish,
                 &[3, 0x23, 0, 0],
-                "protocol error: [v5.0 MQTT-3.3.2-8] PUBLISH: Topic Alias is 0",
+                "malformed packet: [v5.0 MQTT-3.3.2-8] PUBLISH: Topic Alias is 0",
             ),
             (
                 Context::Subscribe,

@@ -53,6 +53,22 @@ pub enum TopicError {
         "a shared subscription is `$share/<share name>/<filter>`, with a share name free of '+' and '#'"
     )]
     InvalidShare,
+    /// More than 200 `/` in a decoded topic or filter (Mosquitto's limit on the depth of the
+    /// topics a broker accepts; topics built in code have no such limit, as in its clients).
+    #[error("topic has more than 200 levels separated by '/'")]
+    TooDeep,
+}
+
+/// The most `/` a decoded topic name or filter may contain: Mosquitto's broker refuses deeper
+/// ones (in a PUBLISH as a protocol error, in a filter as a malformed packet), so we do too.
+const MAX_TOPIC_SEPARATORS: usize = 200;
+
+/// [`TopicError::TooDeep`] when `text` has more than [`MAX_TOPIC_SEPARATORS`] `/`.
+fn check_depth(text: &[u8]) -> Result<(), TopicError> {
+    if text.iter().filter(|&&b| b == b'/').count() > MAX_TOPIC_SEPARATORS {
+        return Err(TopicError::TooDeep);
+    }
+    Ok(())
 }
 
 /// Checks the MQTT string rules: at most 65535 bytes, well-formed UTF-8, no U+0000, no control
@@ -334,6 +350,13 @@ impl TopicName {
         Ok(Self(s))
     }
 
+    /// [`from_mqtt_string`](Self::from_mqtt_string) for a decoded packet: also refuses more
+    /// than 200 levels ([`TopicError::TooDeep`]).
+    pub(crate) fn decoded(s: MqttString) -> Result<Self, TopicError> {
+        check_depth(s.as_bytes())?;
+        Self::from_mqtt_string(s)
+    }
+
     /// Wraps a literal without copying.
     ///
     /// # Panics
@@ -417,6 +440,13 @@ impl TopicFilter {
             }
         }
         Ok(Self(s))
+    }
+
+    /// [`from_mqtt_string`](Self::from_mqtt_string) for a decoded packet: also refuses more
+    /// than 200 levels ([`TopicError::TooDeep`]).
+    pub(crate) fn decoded(s: MqttString) -> Result<Self, TopicError> {
+        check_depth(s.as_bytes())?;
+        Self::from_mqtt_string(s)
     }
 
     /// Wraps a literal without copying.
@@ -542,6 +572,18 @@ mod tests {
         assert_eq!(TopicName::new("#"), Err(TopicError::WildcardInName));
         assert!(TopicName::new("/").is_ok());
         assert!(TopicName::empty().is_empty());
+    }
+
+    #[test]
+    fn decoded_names_and_filters_have_at_most_200_separators() {
+        let string = |separators: usize, end: &str| {
+            MqttString::new(&("/".repeat(separators) + end)).expect("a valid string")
+        };
+        assert!(TopicName::decoded(string(200, "")).is_ok());
+        assert!(TopicFilter::decoded(string(200, "#")).is_ok());
+        assert_eq!(TopicName::decoded(string(201, "")), Err(TopicError::TooDeep));
+        assert_eq!(TopicFilter::decoded(string(201, "#")), Err(TopicError::TooDeep));
+        assert!(TopicName::from_mqtt_string(string(201, "")).is_ok(), "no limit in code");
     }
 
     #[test]

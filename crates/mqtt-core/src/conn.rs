@@ -43,13 +43,12 @@ pub(crate) struct Authenticating {
     pub(crate) pending: Vec<Packet>,
 }
 
-/// v5 topic aliases of a connection, allocated on first use (most clients use none).
+/// v5 topic aliases of a connection, allocated on first use (most clients use none). Only
+/// the client sets them up: like Mosquitto, we never send one.
 #[derive(Debug, Default)]
 pub(crate) struct Aliases {
     /// Aliases the client set up towards us.
     pub(crate) incoming: BTreeMap<u16, TopicName>,
-    /// Aliases we set up towards the client (looked up, never iterated).
-    pub(crate) outgoing: HashMap<TopicName, u16>,
 }
 
 /// One network connection.
@@ -73,8 +72,6 @@ pub(crate) struct Conn {
     pub(crate) max_packet_out: Option<u32>,
     /// Client's v5 Receive Maximum (65535 when not given).
     pub(crate) receive_max_out: u16,
-    /// Client's v5 Topic Alias Maximum.
-    pub(crate) topic_alias_max_out: u16,
     /// Topic aliases in both directions, once the first one is set up.
     pub(crate) aliases: Option<Box<Aliases>>,
     /// A Mosquitto bridge (bridge bit in a 3.x CONNECT): its subscriptions are "no local" and
@@ -95,7 +92,6 @@ impl Conn {
             timer_at: None,
             max_packet_out: None,
             receive_max_out: u16::MAX,
-            topic_alias_max_out: 0,
             aliases: None,
             bridge: false,
         }

@@ -151,8 +151,7 @@ impl Connect {
                 Properties::default()
             };
             let topic = r.string("will topic")?;
-            let topic = TopicName::from_mqtt_string(topic)
-                .map_err(|err| will_topic_error(protocol, err))?;
+            let topic = TopicName::decoded(topic).map_err(|err| will_topic_error(protocol, err))?;
             let payload = r.binary("will payload")?;
             Some(Will { topic, payload, qos: will_qos, retain: will_retain, properties })
         } else {

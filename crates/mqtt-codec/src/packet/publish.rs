@@ -69,7 +69,7 @@ impl Publish {
             ));
         }
         let topic = r.string("topic name")?;
-        let topic = match TopicName::from_mqtt_string(topic) {
+        let topic = match TopicName::decoded(topic) {
             Ok(topic) => topic,
             Err(TopicError::Empty) if v.is_v5() => TopicName::empty(),
             Err(err) => return Err(topic_error(v, err)),
@@ -147,14 +147,15 @@ impl Publish {
     }
 }
 
-/// The error for a PUBLISH topic that is not a topic name: a wildcard is a protocol error
-/// (as Mosquitto treats it), an empty name in 3.x is malformed.
+/// The error for a PUBLISH topic that is not a topic name: a wildcard or too many levels is a
+/// protocol error (as Mosquitto treats them), an empty name in 3.x is malformed.
 fn topic_error(v: ProtocolVersion, err: TopicError) -> DecodeError {
     let detail = format!("PUBLISH: topic name: {err}");
     match err {
         TopicError::WildcardInName => {
             DecodeError::protocol(v, "MQTT-3.3.2-2", "MQTT-3.3.2-2", detail)
         }
+        TopicError::TooDeep => DecodeError::protocol(v, "§4.7", "§4.7", detail),
         _ => DecodeError::malformed(v, "MQTT-4.7.3-1", "MQTT-4.7.3-1", detail),
     }
 }

@@ -151,11 +151,12 @@ fn no_local_on_shared(v: ProtocolVersion, filter: &TopicFilter) -> Violation {
 /// Reads a topic filter; a bad filter is a malformed packet (as Mosquitto treats it).
 pub(crate) fn read_filter(r: &mut Reader) -> Result<TopicFilter, DecodeError> {
     let filter = r.string("topic filter")?;
-    TopicFilter::from_mqtt_string(filter).map_err(|err| {
+    TopicFilter::decoded(filter).map_err(|err| {
         let (rule3, rule5) = match err {
             TopicError::MisplacedMultiLevel => ("MQTT-4.7.1-2", "MQTT-4.7.1-2"),
             TopicError::MisplacedSingleLevel => ("MQTT-4.7.1-3", "MQTT-4.7.1-3"),
             TopicError::InvalidShare => ("§4.7", "MQTT-4.8.2-1"),
+            TopicError::TooDeep => ("§4.7", "§4.7"),
             _ => ("MQTT-4.7.3-1", "MQTT-4.7.3-1"),
         };
         DecodeError::malformed(
@@ -179,14 +180,16 @@ fn decode_options(v: ProtocolVersion, byte: u8) -> Result<SubscriptionOptions, D
             ));
         }
         let Some(qos) = QoS::from_u8(byte & 0x03) else {
-            return Err(DecodeError::protocol(v, "", "§3.8.3.1", "SUBSCRIBE: maximum QoS is 3"));
+            // §3.8.3.1 calls it a protocol error; Mosquitto answers 0x81, as we do.
+            return Err(DecodeError::malformed(v, "", "§3.8.3.1", "SUBSCRIBE: maximum QoS is 3"));
         };
         let retain_handling = match (byte >> 4) & 0x03 {
             0 => RetainHandling::SendAtSubscribe,
             1 => RetainHandling::SendIfNew,
             2 => RetainHandling::DoNotSend,
             _ => {
-                return Err(DecodeError::protocol(
+                // §3.8.3.1 calls it a protocol error; Mosquitto answers 0x81, as we do.
+                return Err(DecodeError::malformed(
                     v,
                     "",
                     "§3.8.3.1",
@@ -349,12 +352,12 @@ mod tests {
             (
                 &[0x82, 7, 0, 1, 0, 0, 1, b'a', 0x30],
                 V5,
-                "protocol error: [v5.0 §3.8.3.1] SUBSCRIBE: retain handling is 3",
+                "malformed packet: [v5.0 §3.8.3.1] SUBSCRIBE: retain handling is 3",
             ),
             (
                 &[0x82, 7, 0, 1, 0, 0, 1, b'a', 0x03],
                 V5,
-                "protocol error: [v5.0 §3.8.3.1] SUBSCRIBE: maximum QoS is 3",
+                "malformed packet: [v5.0 §3.8.3.1] SUBSCRIBE: maximum QoS is 3",
             ),
             (
                 &[0x82, 7, 0, 1, 0, 2, b'a', b'#', 0],

@@ -1,10 +1,11 @@
 //! Routing: from one message to its subscribers (one copy per client, merged over overlapping
 //! subscriptions; one per `$share` group), and delivery through each session's in-flight
-//! window and queue, with outgoing topic aliases and the client's packet size limit.
+//! window and queue, with the client's packet size limit. Like Mosquitto, no topic alias is
+//! ever set up towards a client.
 
 use std::time::Instant;
 
-use mqtt_codec::{Packet, PacketId, ProtocolVersion, QoS, TopicName};
+use mqtt_codec::{Packet, PacketId, QoS, TopicName};
 
 use super::Broker;
 use crate::access::Access;
@@ -266,8 +267,7 @@ impl Broker {
         }
     }
 
-    /// Builds and sends one PUBLISH to `conn`, applying the v5 topic alias and the client's
-    /// Maximum Packet Size. Returns false if nothing was sent (expired or too large).
+    /// Builds and sends one PUBLISH to `conn`, applying the client's Maximum Packet Size. Returns false if nothing was sent (expired or too large).
     fn send_publish(
         &mut self,
         conn: ConnId,
@@ -292,20 +292,6 @@ impl Broker {
                 }
             }
         }
-        let mut new_alias = None;
-        if version == ProtocolVersion::V5 && state.topic_alias_max_out > 0 {
-            let used = state.aliases.as_ref().map_or(0, |aliases| aliases.outgoing.len());
-            if let Some(&alias) =
-                state.aliases.as_ref().and_then(|aliases| aliases.outgoing.get(&publish.topic))
-            {
-                publish.properties.topic_alias = Some(alias);
-                publish.topic = TopicName::empty();
-            } else if used < usize::from(state.topic_alias_max_out) {
-                let alias = u16::try_from(used + 1).unwrap_or(u16::MAX);
-                publish.properties.topic_alias = Some(alias);
-                new_alias = Some((publish.topic.clone(), alias));
-            }
-        }
         let payload_len = publish.payload.len();
         let packet = Packet::Publish(publish);
         if let Some(max) = state.max_packet_out {
@@ -318,9 +304,6 @@ impl Broker {
                 self.log(LogEvent::OutgoingTooLarge { client_id, size });
                 return false;
             }
-        }
-        if let Some((topic, alias)) = new_alias {
-            state.aliases.get_or_insert_with(Box::default).outgoing.insert(topic, alias);
         }
         self.stats.publish_sent += 1;
         self.stats.publish_bytes_sent += payload_len as u64;
