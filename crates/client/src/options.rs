@@ -214,12 +214,15 @@ fn properties_for(args: &ConnectArgs, command: PropertyCommand) -> Result<Proper
     convert(args.properties.for_command(command))
 }
 
-/// Builds codec properties from `-D` values.
+/// Builds codec properties from `-D` values, to be written in the order given (as
+/// Mosquitto's tools write them).
 fn convert<'a>(
     list: impl Iterator<Item = (PropertyId, &'a PropertyValue)>,
 ) -> Result<Properties, String> {
     let mut props = Properties::default();
+    let mut order = Vec::new();
     for (id, value) in list {
+        order.push(id);
         let string = |bytes: &[u8]| -> Result<MqttString, String> {
             std::str::from_utf8(bytes)
                 .ok()
@@ -256,6 +259,7 @@ fn convert<'a>(
             _ => {}
         }
     }
+    props.order = order.into_iter().collect();
     Ok(props)
 }
 

@@ -7,10 +7,14 @@
 //! the client (`connect__on_authorised`), then Retain Available, Maximum Packet Size, Receive
 //! Maximum and Maximum QoS as it sends the CONNACK (`send__connack`). Properties it never
 //! sends there follow in identifier order.
+//!
+//! A sender may choose the order instead ([`WriteOrder`]): Mosquitto's clients write their
+//! properties in the order they were added, which is the order of the `-D` options, and
+//! culex's clients do the same.
 
 use bytes::BytesMut;
 
-use super::{Context, Properties, Value, put_property};
+use super::{Context, Properties, PropertyId, Value, put_property};
 use crate::reader::VARINT_MAX;
 use crate::writer::put_varint;
 
@@ -25,22 +29,63 @@ fn fixed_order(ctx: Context) -> Option<&'static [u8]> {
     }
 }
 
+/// The order a sender wants its properties written in: identifiers, a repeated property (a
+/// user property) once per value. Properties it leaves out follow in identifier order; an
+/// identifier with no property left is skipped. It is how the list is written, not part of
+/// its value: two lists with the same properties are equal whatever their orders.
+#[derive(Clone, Debug, Default, Eq)]
+pub struct WriteOrder(Box<[u8]>);
+
+impl WriteOrder {
+    /// True when no order was chosen (identifier order).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The identifiers in the chosen order.
+    #[must_use]
+    pub fn ids(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl FromIterator<PropertyId> for WriteOrder {
+    fn from_iter<I: IntoIterator<Item = PropertyId>>(ids: I) -> Self {
+        Self(ids.into_iter().map(|id| id as u8).collect())
+    }
+}
+
+impl PartialEq for WriteOrder {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 impl Properties {
-    /// Writes the property list with its length prefix in `ctx`'s order; `encoded_len`
-    /// checked it before (the order changes no length).
+    /// Writes the property list with its length prefix in `ctx`'s order (the sender's own
+    /// order, when it chose one); `encoded_len` checked it before (the order changes no length).
     pub(crate) fn write_in(&self, ctx: Context, out: &mut BytesMut) {
-        let Some(order) = fixed_order(ctx) else {
-            self.write(out);
-            return;
-        };
-        let mut set: Vec<(u8, Value<'_>)> = Vec::new();
-        self.for_each(|id, value| set.push((id, value)));
-        // A stable sort: repeated properties (user properties) keep the order given.
-        set.sort_by_key(|&(id, _)| {
-            order.iter().position(|&first| first == id).unwrap_or(order.len())
-        });
+        match fixed_order(ctx) {
+            Some(order) if self.order.is_empty() => self.write_ordered(order, out),
+            _ => self.write(out),
+        }
+    }
+
+    /// Writes the property list with its length prefix: first the properties `order` names,
+    /// the nth mention of an identifier taking its nth value, then the rest in identifier
+    /// order.
+    pub(super) fn write_ordered(&self, order: &[u8], out: &mut BytesMut) {
+        let mut set: Vec<Option<(u8, Value<'_>)>> = Vec::new();
+        self.for_each(|id, value| set.push(Some((id, value))));
         put_varint(out, u32::try_from(self.wire_len()).unwrap_or(VARINT_MAX));
-        for (id, value) in set {
+        for &wanted in order {
+            let next = set.iter_mut().find(|slot| matches!(slot, Some((id, _)) if *id == wanted));
+            if let Some((id, value)) = next.and_then(Option::take) {
+                put_property(out, id, value);
+            }
+        }
+        for (id, value) in set.into_iter().flatten() {
             put_property(out, id, value);
         }
     }
@@ -93,5 +138,39 @@ mod tests {
         p.write(&mut plain);
         assert_eq!(ordered, plain);
         assert_eq!(plain[1], 0x11);
+    }
+
+    #[test]
+    fn a_chosen_order_is_kept_with_the_rest_after_it() {
+        let key = |text: &'static str| MqttString::from_static(text);
+        let p = Properties {
+            content_type: Some(key("c")),
+            message_expiry_interval: Some(9),
+            payload_format_indicator: Some(1),
+            user_properties: vec![(key("a"), key("1")), (key("b"), key("2"))],
+            order: [
+                PropertyId::UserProperty,
+                PropertyId::ContentType,
+                PropertyId::UserProperty,
+                PropertyId::TopicAlias,
+                PropertyId::MessageExpiryInterval,
+            ]
+            .into_iter()
+            .collect(),
+            ..Properties::default()
+        };
+        let mut out = BytesMut::new();
+        p.write_in(Context::Publish, &mut out);
+        #[rustfmt::skip]
+        let expected = [
+            25,
+            0x26, 0, 1, b'a', 0, 1, b'1',
+            0x03, 0, 1, b'c',
+            0x26, 0, 1, b'b', 0, 1, b'2',
+            0x02, 0, 0, 0, 9,
+            0x01, 1,
+        ];
+        assert_eq!(&out[..], expected);
+        assert_eq!(p, Properties { order: WriteOrder::default(), ..p.clone() });
     }
 }
