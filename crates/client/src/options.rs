@@ -117,6 +117,11 @@ fn random_v31_id() -> String {
     format!("mosq-{suffix}")
 }
 
+/// The Receive Maximum a v5 CONNECT announces unless `-D connect receive-maximum` sets one:
+/// libmosquitto's default window for incoming QoS 1 and 2 messages, which Mosquitto's tools
+/// always send. It is written after the `-D` properties, as theirs is.
+const RECEIVE_MAXIMUM: u16 = 20;
+
 impl ConnectOptions {
     /// Resolves checked arguments (after [`ConnectArgs::check`]) into connection settings.
     ///
@@ -172,6 +177,7 @@ impl ConnectOptions {
             if let Some(interval) = args.session_expiry.filter(|interval| *interval > 0) {
                 connect_properties.session_expiry_interval = Some(interval);
             }
+            connect_properties.receive_maximum.get_or_insert(RECEIVE_MAXIMUM);
         }
         Ok(Self {
             endpoint,
