@@ -109,10 +109,8 @@ mod tests {
             reason_string: Some(MqttString::from_static("r")),
             ..Properties::default()
         };
-        let mut out = BytesMut::new();
-        p.write_in(Context::ConnAck, &mut out);
         #[rustfmt::skip]
-        let expected = [
+        assert_written(&p, Context::ConnAck, &[
             26,
             0x22, 0, 3,
             0x13, 0, 10,
@@ -122,7 +120,13 @@ mod tests {
             0x21, 0, 5,
             0x24, 1,
             0x1F, 0, 1, b'r',
-        ];
+        ]);
+    }
+
+    /// Asserts that `p` is written in `ctx` as `expected` (its length prefix first).
+    fn assert_written(p: &Properties, ctx: Context, expected: &[u8]) {
+        let mut out = BytesMut::new();
+        p.write_in(ctx, &mut out);
         assert_eq!(&out[..], expected);
     }
 
@@ -159,18 +163,15 @@ mod tests {
             .collect(),
             ..Properties::default()
         };
-        let mut out = BytesMut::new();
-        p.write_in(Context::Publish, &mut out);
         #[rustfmt::skip]
-        let expected = [
+        assert_written(&p, Context::Publish, &[
             25,
             0x26, 0, 1, b'a', 0, 1, b'1',
             0x03, 0, 1, b'c',
             0x26, 0, 1, b'b', 0, 1, b'2',
             0x02, 0, 0, 0, 9,
             0x01, 1,
-        ];
-        assert_eq!(&out[..], expected);
+        ]);
         assert_eq!(p, Properties { order: WriteOrder::default(), ..p.clone() });
     }
 }
