@@ -32,27 +32,34 @@ fn fixed_order(ctx: Context) -> Option<&'static [u8]> {
 /// The order a sender wants its properties written in: identifiers, a repeated property (a
 /// user property) once per value. Properties it leaves out follow in identifier order; an
 /// identifier with no property left is skipped. It is how the list is written, not part of
-/// its value: two lists with the same properties are equal whatever their orders.
+/// its value: two lists with the same properties are equal whatever their orders. Behind one
+/// pointer (`None` when no order was chosen), so that every packet's properties grow by 8 bytes
+/// only.
 #[derive(Clone, Debug, Default, Eq)]
-pub struct WriteOrder(Box<[u8]>);
+#[expect(
+    clippy::box_collection,
+    reason = "a thin pointer: 8 bytes in every packet's properties where a Vec takes 24"
+)]
+pub struct WriteOrder(Option<Box<Vec<u8>>>);
 
 impl WriteOrder {
     /// True when no order was chosen (identifier order).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.ids().is_empty()
     }
 
     /// The identifiers in the chosen order.
     #[must_use]
     pub fn ids(&self) -> &[u8] {
-        &self.0
+        self.0.as_deref().map_or(&[], Vec::as_slice)
     }
 }
 
 impl FromIterator<PropertyId> for WriteOrder {
     fn from_iter<I: IntoIterator<Item = PropertyId>>(ids: I) -> Self {
-        Self(ids.into_iter().map(|id| id as u8).collect())
+        let ids: Vec<u8> = ids.into_iter().map(|id| id as u8).collect();
+        Self((!ids.is_empty()).then(|| Box::new(ids)))
     }
 }
 
