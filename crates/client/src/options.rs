@@ -117,6 +117,11 @@ fn random_v31_id() -> String {
     format!("mosq-{suffix}")
 }
 
+/// The Receive Maximum a v5 CONNECT announces unless `-D connect receive-maximum` sets one:
+/// libmosquitto's default window for incoming QoS 1 and 2 messages, which Mosquitto's tools
+/// always send. It is written after the `-D` properties, as theirs is.
+const RECEIVE_MAXIMUM: u16 = 20;
+
 impl ConnectOptions {
     /// Resolves checked arguments (after [`ConnectArgs::check`]) into connection settings.
     ///
@@ -172,6 +177,7 @@ impl ConnectOptions {
             if let Some(interval) = args.session_expiry.filter(|interval| *interval > 0) {
                 connect_properties.session_expiry_interval = Some(interval);
             }
+            connect_properties.receive_maximum.get_or_insert(RECEIVE_MAXIMUM);
         }
         Ok(Self {
             endpoint,
@@ -214,12 +220,15 @@ fn properties_for(args: &ConnectArgs, command: PropertyCommand) -> Result<Proper
     convert(args.properties.for_command(command))
 }
 
-/// Builds codec properties from `-D` values.
+/// Builds codec properties from `-D` values, to be written in the order given (as
+/// Mosquitto's tools write them).
 fn convert<'a>(
     list: impl Iterator<Item = (PropertyId, &'a PropertyValue)>,
 ) -> Result<Properties, String> {
     let mut props = Properties::default();
+    let mut order = Vec::new();
     for (id, value) in list {
+        order.push(id);
         let string = |bytes: &[u8]| -> Result<MqttString, String> {
             std::str::from_utf8(bytes)
                 .ok()
@@ -256,6 +265,7 @@ fn convert<'a>(
             _ => {}
         }
     }
+    props.order = order.into_iter().collect();
     Ok(props)
 }
 

@@ -64,7 +64,9 @@ pub use crate::packet::{
     SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe, Will, decode, encode,
     encode_publish_header, encoded_len,
 };
-pub use crate::properties::{Context as PropertyContext, Properties, PropertyId, PropertyType};
+pub use crate::properties::{
+    Context as PropertyContext, Properties, PropertyId, PropertyType, WriteOrder,
+};
 pub use crate::reason::ReasonCode;
 pub use crate::topic::{
     MqttString, StringError, TopicError, TopicFilter, TopicName, filter_matches,

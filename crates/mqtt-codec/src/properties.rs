@@ -11,8 +11,9 @@
 //! Only User Property may repeat, and Subscription Identifier in PUBLISH; any other repeat, a
 //! property the packet does not allow, or a value out of range is a protocol error (0x82); an
 //! unknown identifier is a malformed packet (0x81). Encoding writes properties in identifier
-//! order, user properties in the order given, except in the packets for which `order` keeps
-//! Mosquitto's order (CONNACK).
+//! order, user properties in the order given, except where `order` keeps Mosquitto's order:
+//! in the packets whose order it fixes (CONNACK) and where the sender chose one (`WriteOrder`,
+//! which culex_pub and culex_sub set to the order of their `-D` options, as Mosquitto's tools do).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -23,6 +24,8 @@ use crate::types::PacketType;
 use crate::writer::{binary_len, put_binary, put_string, put_varint, string_len, varint_len};
 
 mod order;
+
+pub use order::WriteOrder;
 
 /// The MQTT 5 properties of one packet (or of a will). Every field is optional; which may be
 /// set depends on the packet (v5.0 §2.2.2.2). Always empty for 3.1 and 3.1.1.
@@ -82,6 +85,9 @@ pub struct Properties {
     pub subscription_identifiers_available: Option<u8>,
     /// 0x2A Shared Subscription Available, 0 or 1 (CONNACK).
     pub shared_subscription_available: Option<u8>,
+    /// The order to write the properties in, when the sender chose one (see [`WriteOrder`]);
+    /// empty for identifier order. Decoding leaves it empty.
+    pub order: WriteOrder,
 }
 
 /// Where a property list sits (a packet, or the will in a CONNECT): decides which properties
@@ -654,10 +660,15 @@ impl Properties {
         len
     }
 
-    /// Writes the property list with its length prefix; `encoded_len` checked it before.
+    /// Writes the property list with its length prefix, in [`Properties::order`] when it has
+    /// one; `encoded_len` checked it before.
     pub(crate) fn write(&self, out: &mut BytesMut) {
-        put_varint(out, u32::try_from(self.wire_len()).unwrap_or(VARINT_MAX));
-        self.for_each(|id, value| put_property(out, id, value));
+        if self.order.is_empty() {
+            put_varint(out, u32::try_from(self.wire_len()).unwrap_or(VARINT_MAX));
+            self.for_each(|id, value| put_property(out, id, value));
+        } else {
+            self.write_ordered(self.order.ids(), out);
+        }
     }
 }
 
@@ -820,6 +831,7 @@ mod tests {
             wildcard_subscription_available: Some(1),
             subscription_identifiers_available: Some(1),
             shared_subscription_available: Some(1),
+            order: WriteOrder::default(),
         };
         let mut seen = Vec::new();
         all.for_each(|id, value| {

@@ -159,6 +159,7 @@ fn properties(ctx: Ctx) -> impl Strategy<Value = Properties> {
             wildcard_subscription_available: keep(on(&[ConnAck]), b.5),
             subscription_identifiers_available: keep(on(&[ConnAck]), b.6),
             shared_subscription_available: keep(on(&[ConnAck]), b.7),
+            order: mqtt_codec::WriteOrder::default(),
         }
     })
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use bytes::Bytes;
-use culex_client::args::PropertyCommand;
+use culex_client::args::{PropertyCommand, PropertyId};
 use culex_client::debug::DebugHook;
 use culex_client::{Client, ClientError, ConnectError, ConnectOptions, Event};
 use mqtt_codec::{
@@ -168,10 +168,12 @@ pub(crate) async fn run(args: SubArgs, mut options: ConnectOptions) -> u8 {
     // mosquitto_sub answers a refused CONNACK with DISCONNECT (and `-d` shows it).
     options.disconnect_on_refusal = true;
     if let Some(count) = args.count.filter(|count| v5 && *count < 20) {
-        // Mosquitto asks for no more in-flight messages than it will print.
-        let receive_maximum = &mut options.connect_properties.receive_maximum;
-        if receive_maximum.is_none() {
-            *receive_maximum = u16::try_from(count).ok();
+        // Mosquitto asks for no more in-flight messages than it will print, unless `-D`
+        // asked for a number.
+        let given =
+            options.raw_properties.number(PropertyCommand::Connect, PropertyId::ReceiveMaximum);
+        if given.is_none() {
+            options.connect_properties.receive_maximum = u16::try_from(count).ok();
         }
     }
     let subscription = SubscriptionOptions {

@@ -12,10 +12,14 @@
 //! properties the message was published with, then the Message Expiry Interval (the time
 //! left, computed as it sends). It keeps the publisher's order for the middle part; culex
 //! writes it in identifier order, which is the same bytes for a publisher that used it.
+//!
+//! A sender may choose the order instead ([`WriteOrder`]): Mosquitto's clients write their
+//! properties in the order they were added, which is the order of the `-D` options, and
+//! culex's clients do the same.
 
 use bytes::BytesMut;
 
-use super::{Context, Properties, Value, put_property};
+use super::{Context, Properties, PropertyId, Value, put_property};
 use crate::reader::VARINT_MAX;
 use crate::writer::put_varint;
 
@@ -34,22 +38,86 @@ fn fixed_order(ctx: Context) -> Option<&'static [u8]> {
     }
 }
 
+/// The order a sender wants its properties written in: identifiers, a repeated property (a
+/// user property) once per value. Properties it leaves out follow in identifier order; an
+/// identifier with no property left is skipped. It is how the list is written, not part of
+/// its value: two lists with the same properties are equal whatever their orders. Behind one
+/// pointer (`None` when no order was chosen), so that every packet's properties grow by 8 bytes
+/// only.
+#[derive(Clone, Debug, Default, Eq)]
+#[expect(
+    clippy::box_collection,
+    reason = "a thin pointer: 8 bytes in every packet's properties where a Vec takes 24"
+)]
+pub struct WriteOrder(Option<Box<Vec<u8>>>);
+
+impl WriteOrder {
+    /// True when no order was chosen (identifier order).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.ids().is_empty()
+    }
+
+    /// The identifiers in the chosen order.
+    #[must_use]
+    pub fn ids(&self) -> &[u8] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+impl FromIterator<PropertyId> for WriteOrder {
+    fn from_iter<I: IntoIterator<Item = PropertyId>>(ids: I) -> Self {
+        let ids: Vec<u8> = ids.into_iter().map(|id| id as u8).collect();
+        Self((!ids.is_empty()).then(|| Box::new(ids)))
+    }
+}
+
+impl PartialEq for WriteOrder {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 impl Properties {
-    /// Writes the property list with its length prefix in `ctx`'s order; `encoded_len`
-    /// checked it before (the order changes no length).
+    /// Writes the property list with its length prefix: in the sender's own order when it
+    /// chose one, else in `ctx`'s fixed order (properties it does not name follow in identifier
+    /// order; repeated ones keep theirs); `encoded_len` checked it before (the order changes no
+    /// length).
     pub(crate) fn write_in(&self, ctx: Context, out: &mut BytesMut) {
-        let Some(order) = fixed_order(ctx) else {
-            self.write(out);
-            return;
-        };
+        match fixed_order(ctx) {
+            Some(order) if self.order.is_empty() => self.write_sorted(order, out),
+            _ => self.write(out),
+        }
+    }
+
+    /// Writes the property list with its length prefix, sorted by each identifier's place in
+    /// `order` (a stable sort: a repeated property, such as a user property, keeps its order).
+    fn write_sorted(&self, order: &[u8], out: &mut BytesMut) {
         let mut set: Vec<(u8, Value<'_>)> = Vec::new();
         self.for_each(|id, value| set.push((id, value)));
-        // A stable sort: repeated properties (user properties) keep the order given.
         set.sort_by_key(|&(id, _)| {
             order.iter().position(|&first| first == id).unwrap_or(order.len())
         });
         put_varint(out, u32::try_from(self.wire_len()).unwrap_or(VARINT_MAX));
         for (id, value) in set {
+            put_property(out, id, value);
+        }
+    }
+
+    /// Writes the property list with its length prefix: first the properties `order` names,
+    /// the nth mention of an identifier taking its nth value, then the rest in identifier
+    /// order.
+    pub(super) fn write_ordered(&self, order: &[u8], out: &mut BytesMut) {
+        let mut set: Vec<Option<(u8, Value<'_>)>> = Vec::new();
+        self.for_each(|id, value| set.push(Some((id, value))));
+        put_varint(out, u32::try_from(self.wire_len()).unwrap_or(VARINT_MAX));
+        for &wanted in order {
+            let next = set.iter_mut().find(|slot| matches!(slot, Some((id, _)) if *id == wanted));
+            if let Some((id, value)) = next.and_then(Option::take) {
+                put_property(out, id, value);
+            }
+        }
+        for (id, value) in set.into_iter().flatten() {
             put_property(out, id, value);
         }
     }
@@ -102,10 +170,15 @@ mod tests {
             ]),
         ];
         for (ctx, p, expected) in cases {
-            let mut out = BytesMut::new();
-            p.write_in(ctx, &mut out);
-            assert_eq!(&out[..], expected, "{}", ctx.name());
+            assert_written(&p, ctx, expected);
         }
+    }
+
+    /// Asserts that `p` is written in `ctx` as `expected` (its length prefix first).
+    fn assert_written(p: &Properties, ctx: Context, expected: &[u8]) {
+        let mut out = BytesMut::new();
+        p.write_in(ctx, &mut out);
+        assert_eq!(&out[..], expected, "{}", ctx.name());
     }
 
     #[test]
@@ -120,5 +193,36 @@ mod tests {
         p.write(&mut plain);
         assert_eq!(ordered, plain);
         assert_eq!(plain[1], 0x11);
+    }
+
+    #[test]
+    fn a_chosen_order_is_kept_with_the_rest_after_it() {
+        let key = |text: &'static str| MqttString::from_static(text);
+        let p = Properties {
+            content_type: Some(key("c")),
+            message_expiry_interval: Some(9),
+            payload_format_indicator: Some(1),
+            user_properties: vec![(key("a"), key("1")), (key("b"), key("2"))],
+            order: [
+                PropertyId::UserProperty,
+                PropertyId::ContentType,
+                PropertyId::UserProperty,
+                PropertyId::TopicAlias,
+                PropertyId::MessageExpiryInterval,
+            ]
+            .into_iter()
+            .collect(),
+            ..Properties::default()
+        };
+        #[rustfmt::skip]
+        assert_written(&p, Context::Publish, &[
+            25,
+            0x26, 0, 1, b'a', 0, 1, b'1',
+            0x03, 0, 1, b'c',
+            0x26, 0, 1, b'b', 0, 1, b'2',
+            0x02, 0, 0, 0, 9,
+            0x01, 1,
+        ]);
+        assert_eq!(p, Properties { order: WriteOrder::default(), ..p.clone() });
     }
 }
