@@ -11,5 +11,6 @@ mod wire;
 
 mod connect;
 mod malformed;
+mod properties;
 mod publish;
 mod subscribe;
