@@ -10,6 +10,7 @@ mod harness;
 mod wire;
 
 mod connect;
+mod flows;
 mod malformed;
 mod properties;
 mod publish;
