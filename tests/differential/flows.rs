@@ -38,141 +38,81 @@ fn then_ping(scenario: Scenario, ack: Vec<u8>) -> Scenario {
     scenario.send(A, ack).quiet(A).send(A, pingreq()).recv(A)
 }
 
-#[test]
-fn v3_1_1_qos1_answered_with_pubrec() {
-    then_ping(delivered(V3_1_1, 1), pubrec(V3_1_1, 1)).run();
+/// An acknowledgement builder from `wire`.
+type AckFn = fn(ProtocolVersion, u16) -> Vec<u8>;
+
+/// Runs `scenario` for v3.1.1 and for v5.
+fn in_both_versions(scenario: impl Fn(ProtocolVersion) -> Scenario) {
+    for version in [V3_1_1, V5] {
+        scenario(version).run();
+    }
 }
 
 #[test]
-fn v5_qos1_answered_with_pubrec() {
-    then_ping(delivered(V5, 1), pubrec(V5, 1)).run();
+fn the_other_qos_acknowledgement_closes_the_connection() {
+    let cases: [(u8, AckFn); 3] = [(1, pubrec), (1, pubcomp), (2, puback)];
+    for (level, wrong) in cases {
+        in_both_versions(|v| then_ping(delivered(v, level), wrong(v, 1)));
+    }
 }
 
 #[test]
-fn v3_1_1_qos1_answered_with_pubcomp() {
-    then_ping(delivered(V3_1_1, 1), pubcomp(V3_1_1, 1)).run();
+fn duplicate_acknowledgements_are_ignored() {
+    in_both_versions(|v| then_ping(delivered(v, 1).send(A, puback(v, 1)), puback(v, 1)));
+    in_both_versions(|v| then_ping(delivered(v, 2).send(A, pubrec(v, 1)).recv(A), pubrec(v, 1)));
+    in_both_versions(|v| {
+        let completed = delivered(v, 2).send(A, pubrec(v, 1)).recv(A).send(A, pubcomp(v, 1));
+        then_ping(completed, pubcomp(v, 1))
+    });
 }
 
 #[test]
-fn v5_qos1_answered_with_pubcomp() {
-    then_ping(delivered(V5, 1), pubcomp(V5, 1)).run();
-}
-
-#[test]
-fn v3_1_1_qos2_answered_with_puback() {
-    then_ping(delivered(V3_1_1, 2), puback(V3_1_1, 1)).run();
-}
-
-#[test]
-fn v5_qos2_answered_with_puback() {
-    then_ping(delivered(V5, 2), puback(V5, 1)).run();
-}
-
-#[test]
-fn v3_1_1_duplicate_puback() {
-    then_ping(delivered(V3_1_1, 1).send(A, puback(V3_1_1, 1)), puback(V3_1_1, 1)).run();
-}
-
-#[test]
-fn v5_duplicate_puback() {
-    then_ping(delivered(V5, 1).send(A, puback(V5, 1)), puback(V5, 1)).run();
-}
-
-#[test]
-fn v3_1_1_duplicate_pubrec() {
-    then_ping(delivered(V3_1_1, 2).send(A, pubrec(V3_1_1, 1)).recv(A), pubrec(V3_1_1, 1)).run();
-}
-
-#[test]
-fn v5_duplicate_pubrec() {
-    then_ping(delivered(V5, 2).send(A, pubrec(V5, 1)).recv(A), pubrec(V5, 1)).run();
-}
-
-#[test]
-fn v3_1_1_duplicate_pubcomp() {
-    let completed = delivered(V3_1_1, 2).send(A, pubrec(V3_1_1, 1)).recv(A);
-    then_ping(completed.send(A, pubcomp(V3_1_1, 1)), pubcomp(V3_1_1, 1)).run();
-}
-
-/// B publishes QoS 2 with id 9 twice (the second with DUP) before its PUBREL.
-fn qos2_publish_twice(version: ProtocolVersion) {
-    delivered(version, 0)
-        .send(B, publish(version, "f/y", b"two", 2, 9))
-        .recv(B)
-        .send(B, publish_with(version, "f/y", b"two", 2, 9, |p| p.dup = true))
-        .recv(B)
-        .send(B, pubrel(version, 9))
-        .recv(B)
-        .recv(A)
-        .quiet(A)
-        .run();
-}
-
-#[test]
-fn v3_1_1_qos2_publish_resent_before_pubrel() {
-    qos2_publish_twice(V3_1_1);
-}
-
-#[test]
-fn v5_qos2_publish_resent_before_pubrel() {
-    qos2_publish_twice(V5);
+fn qos2_publish_resent_before_pubrel_is_delivered_once() {
+    in_both_versions(|v| {
+        delivered(v, 0)
+            .send(B, publish(v, "f/y", b"two", 2, 9))
+            .recv(B)
+            .send(B, publish_with(v, "f/y", b"two", 2, 9, |p| p.dup = true))
+            .recv(B)
+            .send(B, pubrel(v, 9))
+            .recv(B)
+            .recv(A)
+            .quiet(A)
+    });
 }
 
 /// B publishes QoS 2, reads PUBREC and drops; back with its session, it sends PUBREL.
-fn publisher_drops_before_pubrel(version: ProtocolVersion) {
-    delivered(version, 0)
-        .send(B, publish(version, "f/z", b"mid", 2, 7))
-        .recv(B)
-        .drop_conn(B)
-        .quiet(A)
-        .connect(B, version, persistent(version, "diff-flow-pub"))
-        .send(B, pubrel(version, 7))
-        .recv(B)
-        .quiet(A)
-        .run();
-}
-
 #[test]
-fn v3_1_1_publisher_drops_before_pubrel() {
-    publisher_drops_before_pubrel(V3_1_1);
-}
-
-#[test]
-fn v5_publisher_drops_before_pubrel() {
-    publisher_drops_before_pubrel(V5);
+fn publisher_drops_before_pubrel() {
+    in_both_versions(|v| {
+        delivered(v, 0)
+            .send(B, publish(v, "f/z", b"mid", 2, 7))
+            .recv(B)
+            .drop_conn(B)
+            .quiet(A)
+            .connect(B, v, persistent(v, "diff-flow-pub"))
+            .send(B, pubrel(v, 7))
+            .recv(B)
+            .quiet(A)
+    });
 }
 
 /// A reads a QoS `level` message, answers PUBREC for QoS 2 (and reads PUBREL), and drops;
 /// back with its session, it is sent what is unfinished.
-fn subscriber_drops_mid_flow(version: ProtocolVersion, level: u8) {
+fn subscriber_drops_mid_flow(version: ProtocolVersion, level: u8) -> Scenario {
     let scenario = delivered(version, level);
     let scenario = if level == 2 { scenario.send(A, pubrec(version, 1)).recv(A) } else { scenario };
-    scenario
-        .drop_conn(A)
-        .connect(A, version, persistent(version, "diff-flow-sub"))
-        .recv(A)
-        .quiet(A)
-        .run();
+    scenario.drop_conn(A).connect(A, version, persistent(version, "diff-flow-sub")).recv(A).quiet(A)
 }
 
 #[test]
-fn v3_1_1_subscriber_drops_before_puback() {
-    subscriber_drops_mid_flow(V3_1_1, 1);
+fn subscriber_drops_before_puback() {
+    in_both_versions(|v| subscriber_drops_mid_flow(v, 1));
 }
 
 #[test]
-fn v5_subscriber_drops_before_puback() {
-    subscriber_drops_mid_flow(V5, 1);
-}
-
-#[test]
-fn v3_1_1_subscriber_drops_before_pubcomp() {
-    subscriber_drops_mid_flow(V3_1_1, 2);
-}
-
-#[test]
-fn v5_subscriber_drops_before_pubcomp() {
-    subscriber_drops_mid_flow(V5, 2);
+fn subscriber_drops_before_pubcomp() {
+    in_both_versions(|v| subscriber_drops_mid_flow(v, 2));
 }
 
 #[test]
