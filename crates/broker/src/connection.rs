@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf as _, Bytes, BytesMut};
 use culex_compat::strerror;
-use mqtt_codec::{DecodeError, Packet, ProtocolVersion};
+use mqtt_codec::{DecodeError, Packet, PacketType, ProtocolVersion};
 use mqtt_core::{CloseCause, ConnId, PeerInfo};
 use tokio::io::{AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::mpsc::error::TrySendError;
@@ -285,8 +285,8 @@ impl<S: Transport> Connection<S> {
                     let bytes = before - self.input.len();
                     events.push(Event::Packets { conn, packets, bytes });
                 }
-                if let Some(error) = error {
-                    events.push(Event::DecodeError { conn, error: Box::new(error) });
+                if let Some((packet, error)) = error {
+                    events.push(Event::DecodeError { conn, packet, error: Box::new(error) });
                     break;
                 }
                 if !full {
@@ -503,16 +503,17 @@ async fn aborted(mut abort: watch::Receiver<bool>) {
 }
 
 /// Decodes up to [`PACKETS_PER_EVENT`] whole packets from `input`. Returns them and, if
-/// decoding failed, the error. The protocol version switches to the CONNECT's as soon as one
+/// decoding failed, the error with the type the failing packet's first byte names. The protocol version switches to the CONNECT's as soon as one
 /// is decoded. The vector is sized by a scan of the fixed headers: a `Packet` is about 480 bytes,
 /// so regrowing it (or over-allocating it) would cost more than the scan.
 fn decode_some(
     input: &mut BytesMut,
     version: &mut ProtocolVersion,
     max_packet_size: u32,
-) -> (Vec<Packet>, Option<DecodeError>) {
+) -> (Vec<Packet>, Option<(Option<PacketType>, DecodeError)>) {
     let mut packets = Vec::with_capacity(whole_packets(input, *version, PACKETS_PER_EVENT).max(1));
     while packets.len() < PACKETS_PER_EVENT {
+        let packet_type = input.first().and_then(|byte| PacketType::from_u8(byte >> 4));
         match mqtt_codec::decode(input, *version, max_packet_size) {
             Ok(Some(packet)) => {
                 if let Packet::Connect(connect) = &packet {
@@ -521,7 +522,7 @@ fn decode_some(
                 packets.push(packet);
             }
             Ok(None) => break,
-            Err(err) => return (packets, Some(err)),
+            Err(err) => return (packets, Some((packet_type, err))),
         }
     }
     (packets, None)

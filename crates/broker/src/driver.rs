@@ -353,10 +353,10 @@ impl Driver {
                     self.drain_outputs();
                 }
             }
-            Event::DecodeError { conn, error } => {
+            Event::DecodeError { conn, packet, error } => {
                 let peer = self.peer_address(conn).unwrap_or_default();
                 let reason = report_decode_error(&error, &peer, &self.logger);
-                self.broker.handle_decode_error(conn, reason, now);
+                self.broker.handle_decode_error(conn, packet, reason, now);
             }
             Event::Bridge { conn, peer, to_bridge } => {
                 self.bridges.insert(conn, Some(to_bridge));

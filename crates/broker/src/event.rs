@@ -3,7 +3,7 @@
 //! [`DriverControl`], sent by `run_controlled` (signals, tests). It sits on the bottom floor so
 //! that the tasks which send events need not know the driver.
 
-use mqtt_codec::{DecodeError, Packet};
+use mqtt_codec::{DecodeError, Packet, PacketType};
 use mqtt_core::{CloseCause, ConnId, PeerInfo};
 use tokio::sync::mpsc;
 
@@ -18,8 +18,8 @@ pub(crate) enum Event {
     Open { conn: ConnId, peer: PeerInfo, outbox: OutboxSender },
     /// Packets decoded from one read, in order, and how many bytes they took.
     Packets { conn: ConnId, packets: Vec<Packet>, bytes: usize },
-    /// Decoding failed; the task has stopped reading.
-    DecodeError { conn: ConnId, error: Box<DecodeError> },
+    /// Decoding failed (`packet`: the type its first byte names); the task has stopped reading.
+    DecodeError { conn: ConnId, packet: Option<PacketType>, error: Box<DecodeError> },
     /// The socket ended without the driver asking.
     Closed { conn: ConnId, cause: CloseCause },
     /// A password check asked for by the core finished.

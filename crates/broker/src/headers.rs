@@ -101,7 +101,9 @@ mod tests {
 
     fn whole(publish: &Publish, version: ProtocolVersion) -> BytesMut {
         let mut out = BytesMut::new();
-        mqtt_codec::encode(&Packet::Publish(publish.clone()), version, u32::MAX, &mut out).unwrap();
+        let packet = Packet::Publish(publish.clone());
+        mqtt_codec::encode_as(mqtt_codec::Sender::Server, &packet, version, u32::MAX, &mut out)
+            .unwrap();
         out
     }
 

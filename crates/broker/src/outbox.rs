@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
-use mqtt_codec::{EncodeError, Packet, ProtocolVersion, QoS};
+use mqtt_codec::{EncodeError, Packet, ProtocolVersion, QoS, Sender};
 
 /// Bytes one connection may have waiting before QoS 0 messages to it are dropped: about
 /// 780,000 messages of 64 bytes or 16,000 of 4 KiB for one briefly slow reader.
@@ -89,7 +89,7 @@ impl OutboxSender {
                 state.buffer.reserve(FIRST_CAPACITY);
             }
             let start = state.buffer.len();
-            mqtt_codec::encode(packet, version, u32::MAX, &mut state.buffer)
+            mqtt_codec::encode_as(Sender::Server, packet, version, u32::MAX, &mut state.buffer)
                 .map_err(Refused::Unencodable)?;
             Ok(state.buffer.len() - start)
         })

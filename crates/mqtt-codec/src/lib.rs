@@ -61,8 +61,8 @@ pub use crate::error::{DecodeError, EncodeError, Spec, Violation};
 pub use crate::fixed_header::whole_packet_len;
 pub use crate::packet::{
     Ack, Auth, ConnAck, Connect, Disconnect, MAX_PACKET_SIZE, Packet, Publish, RetainHandling,
-    SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe, Will, decode, encode,
-    encode_publish_header, encoded_len,
+    Sender, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe, Will, decode, encode,
+    encode_as, encode_publish_header, encoded_len,
 };
 pub use crate::properties::{
     Context as PropertyContext, Properties, PropertyId, PropertyType, WriteOrder,

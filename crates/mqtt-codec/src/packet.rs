@@ -116,11 +116,11 @@ impl Packet {
     }
 
     /// Writes the bytes after the fixed header; `body_len` succeeded before.
-    fn write_body(&self, version: ProtocolVersion, out: &mut BytesMut) {
+    fn write_body(&self, version: ProtocolVersion, sender: Sender, out: &mut BytesMut) {
         match self {
             Self::Connect(p) => p.write_body(out),
             Self::ConnAck(p) => p.write_body(version, out),
-            Self::Publish(p) => p.write_body(version, out),
+            Self::Publish(p) => p.write_body(version, sender, out),
             Self::PubAck(p) | Self::PubRec(p) | Self::PubRel(p) | Self::PubComp(p) => {
                 p.write_body(version, out);
             }
@@ -271,6 +271,30 @@ pub fn encode(
     max_packet_size: u32,
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
+    encode_as(Sender::Client, packet, version, max_packet_size, out)
+}
+
+/// Who sends a packet. Mosquitto's broker and its clients write a PUBLISH's v5 properties in
+/// different orders (see `properties/order.rs`); nothing else depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sender {
+    /// A client: properties in identifier order, as Mosquitto's clients send them.
+    Client,
+    /// A broker: a PUBLISH's Subscription Identifiers first and Message Expiry Interval last.
+    Server,
+}
+
+/// [`encode`] for a packet that `sender` sends.
+///
+/// # Errors
+/// As [`encode`].
+pub fn encode_as(
+    sender: Sender,
+    packet: &Packet,
+    version: ProtocolVersion,
+    max_packet_size: u32,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     let body = packet.body_len(version)?;
     let total = total_len(body)?;
     if total > max_packet_size as usize {
@@ -285,14 +309,14 @@ pub fn encode(
         packet.flags(),
         u32::try_from(body).unwrap_or(VARINT_MAX),
     );
-    packet.write_body(version, out);
+    packet.write_body(version, sender, out);
     debug_assert_eq!(out.len() - start, total, "{packet:?}");
     Ok(())
 }
 
-/// Encodes `publish` without its payload: the fixed header (whose remaining length counts the
-/// payload) and the variable header. These bytes followed by `publish.payload` are exactly what
-/// [`encode`] writes, so one payload can go to many clients (or into a vectored write) without
+/// Encodes `publish`, as a broker sends it, without its payload: the fixed header (whose
+/// remaining length counts the payload) and the variable header. These bytes followed by
+/// `publish.payload` are exactly what [`encode_as`] writes for [`Sender::Server`], so one payload can go to many clients (or into a vectored write) without
 /// being copied. Returns the number of bytes written.
 ///
 /// # Errors
@@ -319,7 +343,7 @@ pub fn encode_publish_header(
         publish.flags(),
         u32::try_from(body).unwrap_or(VARINT_MAX),
     );
-    publish.write_variable_header(version, out);
+    publish.write_variable_header(version, Sender::Server, out);
     debug_assert_eq!(out.len() - start, header, "{publish:?}");
     Ok(header)
 }

@@ -24,12 +24,12 @@ const NON_CANONICAL: &[(&str, &str)] = &[
         "CONNECT will properties: Will Delay (0x18) before Content Type",
     ),
     (
-        "303a000476352f612f0101020000003c",
-        "PUBLISH from the capturing client: Message Expiry (0x02) in identifier order",
+        "303c000476352f61310b07",
+        "PUBLISH: Subscription Identifier first, Message Expiry (0x02) last",
     ),
     (
-        "343b000476352f6300012f0101020000003c",
-        "PUBLISH from the capturing client: Message Expiry (0x02) in identifier order",
+        "343d000476352f630002310b07",
+        "PUBLISH: Subscription Identifier first, Message Expiry (0x02) last",
     ),
 ];
 

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mqtt_codec::{Packet, Publish, ReasonCode};
+use mqtt_codec::{Packet, PacketType, Publish, ReasonCode};
 
 use crate::access::{Access, AccessControl, ClientRef};
 use crate::client_id::IdGenerator;
@@ -256,9 +256,16 @@ impl Broker {
         }
     }
 
-    /// Decoding failed on `conn` with `reason` (`DecodeError::reason_code()`). The connection
-    /// task stops reading; the broker answers and closes.
-    pub fn handle_decode_error(&mut self, conn: ConnId, reason: ReasonCode, now: Instant) {
+    /// Decoding failed on `conn` with `reason` (`DecodeError::reason_code()`); `packet` is the
+    /// type of the packet that failed, when its first byte names one. The connection task
+    /// stops reading; the broker answers as Mosquitto 2.0.11 does and closes.
+    pub fn handle_decode_error(
+        &mut self,
+        conn: ConnId,
+        packet: Option<PacketType>,
+        reason: ReasonCode,
+        now: Instant,
+    ) {
         let Some(state) = self.conns.get(&conn) else { return };
         let connected = state.session().is_some();
         if !connected && reason == ReasonCode::UnsupportedProtocolVersion {
@@ -270,7 +277,10 @@ impl Broker {
             ReasonCode::PacketTooLarge => DisconnectReason::PacketTooLarge,
             _ => DisconnectReason::ProtocolError,
         };
-        self.drop_conn(conn, why, Some(reason), now);
+        match lifecycle::decode_error_answer(packet, reason) {
+            Some(code) => self.drop_conn(conn, why, Some(code), now),
+            None => self.close_silently(conn, why, now),
+        }
     }
 
     /// The connection ended without the broker asking (peer closed, I/O error, shutdown).
@@ -448,7 +458,7 @@ impl Broker {
                     self.sessions.get(key).map(|s| s.client_id.clone()).unwrap_or_default();
                 self.log(LogEvent::MultipleConnect { conn, client_id });
                 // [MQTT-3.1.0-2] a protocol error; Mosquitto closes without a DISCONNECT.
-                self.close_silently(conn, now);
+                self.close_silently(conn, DisconnectReason::ProtocolError, now);
             }
             Packet::Auth(_) => {
                 // No authentication method is supported, so no AUTH exchange can be in progress.

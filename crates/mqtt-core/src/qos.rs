@@ -193,6 +193,11 @@ impl Outgoing {
         }
     }
 
+    /// The state of the flow of `id`, if it is in flight.
+    pub(crate) fn state_of(&self, id: PacketId) -> Option<OutState> {
+        self.0.as_ref()?.inflight.get(&id.get()).map(|flight| flight.state)
+    }
+
     /// Drops a flow that the receiver ended with an error reason (v5 PUBREC >= 0x80), or
     /// that cannot be sent. Returns the delivery's durable id if `id` was in flight.
     pub(crate) fn abandon(&mut self, id: PacketId) -> Option<u64> {

@@ -9,6 +9,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
+use crate::packet::Sender;
 use crate::packet::fields::read_packet_id;
 use crate::properties::{Context, Properties};
 use crate::reader::Reader;
@@ -130,19 +131,28 @@ impl Publish {
         Ok(len)
     }
 
-    pub(crate) fn write_body(&self, v: ProtocolVersion, out: &mut BytesMut) {
-        self.write_variable_header(v, out);
+    pub(crate) fn write_body(&self, v: ProtocolVersion, sender: Sender, out: &mut BytesMut) {
+        self.write_variable_header(v, sender, out);
         out.put_slice(&self.payload);
     }
 
-    /// Writes topic, packet identifier and (v5) properties: the body without the payload.
-    pub(crate) fn write_variable_header(&self, v: ProtocolVersion, out: &mut BytesMut) {
+    /// Writes topic, packet identifier and (v5) properties in `sender`'s order: the body
+    /// without the payload.
+    pub(crate) fn write_variable_header(
+        &self,
+        v: ProtocolVersion,
+        sender: Sender,
+        out: &mut BytesMut,
+    ) {
         put_string(out, self.topic.as_mqtt_str());
         if let Some(id) = self.packet_id {
             out.put_u16(id.get());
         }
         if v.is_v5() {
-            self.properties.write_in(Context::Publish, out);
+            match sender {
+                Sender::Client => self.properties.write(out),
+                Sender::Server => self.properties.write_in(Context::Publish, out),
+            }
         }
     }
 }
@@ -231,7 +241,8 @@ mod tests {
                     p.properties.content_type = crate::MqttString::new("text/plain").ok();
                     p.properties.subscription_identifiers = vec![3, 300];
                     let mut whole = BytesMut::new();
-                    crate::encode(&Packet::Publish(p.clone()), version, u32::MAX, &mut whole)
+                    let packet = Packet::Publish(p.clone());
+                    crate::encode_as(Sender::Server, &packet, version, u32::MAX, &mut whole)
                         .unwrap();
                     let mut header = BytesMut::from(&b"xy"[..]);
                     let len =

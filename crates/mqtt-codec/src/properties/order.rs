@@ -2,16 +2,15 @@
 //! order Mosquitto 2.0.11 fixes by the order it adds them: there culex writes the same bytes,
 //! since captures, test suites and tools compare packets byte for byte.
 //!
-//! CONNACK: Mosquitto adds Topic Alias Maximum, Server Keep Alive,
-//! Assigned Client Identifier, Authentication Method and Authentication Data while it accepts
-//! the client (`connect__on_authorised`), then Retain Available, Maximum Packet Size, Receive
-//! Maximum and Maximum QoS as it sends the CONNACK (`send__connack`). Properties it never
-//! sends there follow in identifier order.
+//! CONNACK: Mosquitto adds Topic Alias Maximum, Server Keep Alive, Assigned Client Identifier,
+//! Authentication Method and Authentication Data while it accepts the client, then Retain
+//! Available, Maximum Packet Size, Receive Maximum and Maximum QoS as it sends the CONNACK.
+//! Properties it never sends there follow in identifier order.
 //!
-//! PUBLISH: Mosquitto writes a subscriber's Subscription Identifier first, then the
-//! properties the message was published with, then the Message Expiry Interval (the time
-//! left, computed as it sends). It keeps the publisher's order for the middle part; culex
-//! writes it in identifier order, which is the same bytes for a publisher that used it.
+//! PUBLISH: Mosquitto writes the subscriber's Subscription Identifiers first, then the
+//! message's own properties, and the Message Expiry Interval (the time left) last. It keeps
+//! the message's properties in the order the publisher sent them; culex does not keep that
+//! order and writes them in identifier order, which is the order its own clients send.
 //!
 //! A sender may choose the order instead ([`WriteOrder`]): Mosquitto's clients write their
 //! properties in the order they were added, which is the order of the `-D` options, and
@@ -26,14 +25,14 @@ use crate::writer::put_varint;
 /// Mosquitto's CONNACK order, by identifier.
 const CONNACK: &[u8] = &[0x22, 0x13, 0x12, 0x15, 0x16, 0x25, 0x27, 0x21, 0x24];
 
-/// Mosquitto's PUBLISH order, by identifier.
-const PUBLISH: &[u8] = &[0x0B, 0x01, 0x03, 0x08, 0x09, 0x23, 0x26, 0x02];
+/// PUBLISH: Subscription Identifier first, Message Expiry Interval last, the rest between.
+const PUBLISH_FIRST: u8 = 0x0B;
+const PUBLISH_LAST: u8 = 0x02;
 
 /// The fixed order of `ctx`'s properties, if it has one.
 fn fixed_order(ctx: Context) -> Option<&'static [u8]> {
     match ctx {
         Context::ConnAck => Some(CONNACK),
-        Context::Publish => Some(PUBLISH),
         _ => None,
     }
 }
@@ -84,9 +83,17 @@ impl Properties {
     /// order; repeated ones keep theirs); `encoded_len` checked it before (the order changes no
     /// length).
     pub(crate) fn write_in(&self, ctx: Context, out: &mut BytesMut) {
+        if !self.order.is_empty() {
+            self.write(out);
+            return;
+        }
+        if ctx == Context::Publish {
+            self.write_publish(out);
+            return;
+        }
         match fixed_order(ctx) {
-            Some(order) if self.order.is_empty() => self.write_sorted(order, out),
-            _ => self.write(out),
+            Some(order) => self.write_sorted(order, out),
+            None => self.write(out),
         }
     }
 
@@ -121,6 +128,22 @@ impl Properties {
             put_property(out, id, value);
         }
     }
+
+    /// PUBLISH's order without allocating (every forwarded message is encoded with it): three
+    /// passes over the properties, for the first, the middle and the last.
+    fn write_publish(&self, out: &mut BytesMut) {
+        put_varint(out, u32::try_from(self.wire_len()).unwrap_or(VARINT_MAX));
+        let middle = |id: u8| id != PUBLISH_FIRST && id != PUBLISH_LAST;
+        let passes: [&dyn Fn(u8) -> bool; 3] =
+            [&|id| id == PUBLISH_FIRST, &middle, &|id| id == PUBLISH_LAST];
+        for pass in passes {
+            self.for_each(|id, value| {
+                if pass(id) {
+                    put_property(out, id, value);
+                }
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -142,9 +165,10 @@ mod tests {
             ..Properties::default()
         };
         let publish = Properties {
+            payload_format_indicator: Some(1),
             message_expiry_interval: Some(60),
             content_type: Some(MqttString::from_static("t")),
-            subscription_identifiers: vec![7],
+            subscription_identifiers: vec![5, 7],
             user_properties: vec![(MqttString::from_static("k"), MqttString::from_static("v"))],
             ..Properties::default()
         };
@@ -162,8 +186,10 @@ mod tests {
                 0x1F, 0, 1, b'r',
             ]),
             (Context::Publish, publish, &[
-                18,
+                22,
+                0x0B, 5,
                 0x0B, 7,
+                0x01, 1,
                 0x03, 0, 1, b't',
                 0x26, 0, 1, b'k', 0, 1, b'v',
                 0x02, 0, 0, 0, 60,

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mqtt_codec::{Disconnect, MqttString, Packet, Properties, ProtocolVersion, ReasonCode};
+use mqtt_codec::{
+    Disconnect, MqttString, Packet, PacketType, Properties, ProtocolVersion, ReasonCode,
+};
 
 use super::Broker;
 use crate::conn::Phase;
@@ -13,6 +15,29 @@ use crate::event::{ConnId, DisconnectReason, LogEvent, Output};
 use crate::message::Message;
 use crate::session::EXPIRY_NEVER;
 use crate::timers::Timer;
+
+/// The DISCONNECT reason Mosquitto 2.0.11 sends a v5 client whose `packet` failed to decode
+/// with `reason`, or `None` when it closes without one (observed, tests/differential/malformed.rs):
+/// nothing for a malformed or illegal acknowledgement or DISCONNECT, 0x81 for any malformed or
+/// illegal SUBSCRIBE or UNSUBSCRIBE, `reason` otherwise.
+pub(super) fn decode_error_answer(
+    packet: Option<PacketType>,
+    reason: ReasonCode,
+) -> Option<ReasonCode> {
+    if !matches!(reason, ReasonCode::MalformedPacket | ReasonCode::ProtocolError) {
+        return Some(reason);
+    }
+    let Some(packet) = packet else { return Some(reason) };
+    match packet {
+        PacketType::PubAck
+        | PacketType::PubRec
+        | PacketType::PubRel
+        | PacketType::PubComp
+        | PacketType::Disconnect => None,
+        PacketType::Subscribe | PacketType::Unsubscribe => Some(ReasonCode::MalformedPacket),
+        _ => Some(reason),
+    }
+}
 
 /// What a v5 client is told when the broker closes its connection.
 enum Farewell {
@@ -69,10 +94,10 @@ impl Broker {
         self.close_conn(conn, reason, farewell, true, now);
     }
 
-    /// Ends `conn` for a protocol error without a DISCONNECT, even to a v5 client (Mosquitto
-    /// 2.0.11 closes silently on a second CONNECT); the will is published.
-    pub(super) fn close_silently(&mut self, conn: ConnId, now: Instant) {
-        self.close_conn(conn, DisconnectReason::ProtocolError, Farewell::Silent, true, now);
+    /// Ends `conn` for a broken rule without a DISCONNECT, even to a v5 client (as Mosquitto
+    /// 2.0.11 does on a second CONNECT, for example); the will is published.
+    pub(super) fn close_silently(&mut self, conn: ConnId, reason: DisconnectReason, now: Instant) {
+        self.close_conn(conn, reason, Farewell::Silent, true, now);
     }
 
     /// The client broke a rule: a v5 client gets DISCONNECT with `code` (and `text` as Reason

@@ -329,14 +329,42 @@ impl Broker {
         self.send(conn, Packet::PubComp(ack(rel.packet_id, code)));
     }
 
+    /// Whether `packet` acknowledges one of our messages of the other QoS (PUBACK for QoS 2,
+    /// PUBREC or PUBCOMP for QoS 1); Mosquitto 2.0.11 then closes the connection without a
+    /// DISCONNECT, and so does this.
+    fn wrong_ack(
+        &mut self,
+        conn: ConnId,
+        key: SessionKey,
+        id: PacketId,
+        packet: PacketType,
+        now: Instant,
+    ) -> bool {
+        let state = self.sessions.get(key).and_then(|s| s.outgoing.state_of(id));
+        let wrong = match packet {
+            PacketType::PubAck => matches!(state, Some(OutState::Qos2Sent | OutState::Released)),
+            _ => state == Some(OutState::Qos1Sent),
+        };
+        if wrong {
+            self.close_silently(conn, DisconnectReason::ProtocolError, now);
+        }
+        wrong
+    }
+
     /// PUBACK for one of our QoS 1 messages.
-    pub(super) fn on_puback(&mut self, _conn: ConnId, key: SessionKey, puback: &Ack, now: Instant) {
+    pub(super) fn on_puback(&mut self, conn: ConnId, key: SessionKey, puback: &Ack, now: Instant) {
+        if self.wrong_ack(conn, key, puback.packet_id, PacketType::PubAck, now) {
+            return;
+        }
         self.finish_flight(key, puback.packet_id, OutState::Qos1Sent, PacketType::PubAck);
         self.pump(key, now);
     }
 
     /// PUBREC for one of our QoS 2 messages: answer PUBREL (or end the flow on a v5 error).
     pub(super) fn on_pubrec(&mut self, conn: ConnId, key: SessionKey, pubrec: &Ack, now: Instant) {
+        if self.wrong_ack(conn, key, pubrec.packet_id, PacketType::PubRec, now) {
+            return;
+        }
         let Some(session) = self.sessions.get_mut(key) else { return };
         let id = pubrec.packet_id;
         if pubrec.reason.is_error() {
@@ -363,11 +391,14 @@ impl Broker {
     /// PUBCOMP for one of our QoS 2 messages.
     pub(super) fn on_pubcomp(
         &mut self,
-        _conn: ConnId,
+        conn: ConnId,
         key: SessionKey,
         pubcomp: &Ack,
         now: Instant,
     ) {
+        if self.wrong_ack(conn, key, pubcomp.packet_id, PacketType::PubComp, now) {
+            return;
+        }
         self.finish_flight(key, pubcomp.packet_id, OutState::Released, PacketType::PubComp);
         self.pump(key, now);
     }

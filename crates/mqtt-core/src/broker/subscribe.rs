@@ -76,9 +76,10 @@ impl Broker {
         self.changes += 1;
         let sub_id = subscribe.properties.subscription_identifiers.first().copied();
         if subscribe.properties.subscription_identifiers.len() > 1 || sub_id == Some(0) {
+            // Mosquitto answers 0x81 (malformed), as for every bad SUBSCRIBE.
             self.violation(
                 conn,
-                ReasonCode::ProtocolError,
+                ReasonCode::MalformedPacket,
                 "[v5 3.8.2.1.2] SUBSCRIBE with more than one or a zero Subscription Identifier",
                 now,
             );

@@ -186,7 +186,7 @@ fn connection_without_connect_is_dropped_after_the_connect_timeout() {
 fn unsupported_protocol_version_gets_connack_1() {
     let mut h = Harness::default();
     let conn = h.open();
-    h.broker.handle_decode_error(conn, ReasonCode::UnsupportedProtocolVersion, h.now);
+    h.broker.handle_decode_error(conn, None, ReasonCode::UnsupportedProtocolVersion, h.now);
     h.advance(Duration::ZERO);
     assert_eq!(h.connack(conn).reason, ReasonCode::UnsupportedProtocolVersion);
     assert!(h.closed(conn).is_some());

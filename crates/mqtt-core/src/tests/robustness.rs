@@ -215,7 +215,7 @@ fn storm(seed: u64) -> (Vec<crate::LogEvent>, Vec<Vec<Packet>>) {
                         ReasonCode::PacketTooLarge,
                         ReasonCode::UnsupportedProtocolVersion,
                     ]);
-                    h.broker.handle_decode_error(attacker, reason, h.now);
+                    h.broker.handle_decode_error(attacker, None, reason, h.now);
                     h.advance(Duration::ZERO);
                 } else {
                     h.kill(attacker);
@@ -273,7 +273,7 @@ fn mutated_bytes_decoded_by_the_codec_never_panic_the_broker() {
                 Ok(Some(packet)) => h.send(conn, packet),
                 Ok(None) => {}
                 Err(error) => {
-                    h.broker.handle_decode_error(conn, error.reason_code(), h.now);
+                    h.broker.handle_decode_error(conn, None, error.reason_code(), h.now);
                     h.advance(Duration::ZERO);
                 }
             }

@@ -229,7 +229,7 @@ fn v5_unsuback_reports_per_filter_results() {
 fn malformed_packet_from_a_v5_client_gets_disconnect_0x81() {
     let mut h = Harness::default();
     let conn = h.connect_v5("bad");
-    h.broker.handle_decode_error(conn, ReasonCode::MalformedPacket, h.now);
+    h.broker.handle_decode_error(conn, None, ReasonCode::MalformedPacket, h.now);
     h.advance(Duration::ZERO);
     assert_eq!(h.disconnect_reason(conn), Some(ReasonCode::MalformedPacket));
     assert_eq!(h.closed(conn), Some(&crate::DisconnectReason::MalformedPacket));
@@ -260,10 +260,35 @@ fn protocol_errors_name_the_rule_in_a_reason_string_only_with_the_option() {
 }
 
 #[test]
+fn decode_errors_are_answered_as_mosquitto_answers_them() {
+    use mqtt_codec::PacketType;
+    let (malformed, protocol) = (ReasonCode::MalformedPacket, ReasonCode::ProtocolError);
+    let cases = [
+        (Some(PacketType::Publish), protocol, Some(protocol)),
+        (Some(PacketType::Publish), malformed, Some(malformed)),
+        (Some(PacketType::Subscribe), protocol, Some(malformed)),
+        (Some(PacketType::Unsubscribe), protocol, Some(malformed)),
+        (Some(PacketType::PubAck), protocol, None),
+        (Some(PacketType::PubRel), malformed, None),
+        (Some(PacketType::Disconnect), malformed, None),
+        (Some(PacketType::PubAck), ReasonCode::PacketTooLarge, Some(ReasonCode::PacketTooLarge)),
+        (None, protocol, Some(protocol)),
+    ];
+    for (packet, reason, answer) in cases {
+        let mut h = Harness::default();
+        let conn = h.connect_v5("bad");
+        h.broker.handle_decode_error(conn, packet, reason, h.now);
+        h.advance(Duration::ZERO);
+        assert_eq!(h.disconnect_reason(conn), answer, "{packet:?} {reason:?}");
+        assert!(h.closed(conn).is_some(), "{packet:?} {reason:?}");
+    }
+}
+
+#[test]
 fn packet_too_large_for_us_gets_disconnect_0x95() {
     let mut h = Harness::new(crate::Config { max_packet_size: 100, ..crate::Config::default() });
     let conn = h.connect_v5("big");
-    h.broker.handle_decode_error(conn, ReasonCode::PacketTooLarge, h.now);
+    h.broker.handle_decode_error(conn, None, ReasonCode::PacketTooLarge, h.now);
     h.advance(Duration::ZERO);
     assert_eq!(h.disconnect_reason(conn), Some(ReasonCode::PacketTooLarge));
     assert_eq!(h.closed(conn), Some(&crate::DisconnectReason::PacketTooLarge));
