@@ -164,8 +164,14 @@ pub(crate) fn publish_packet(
     }
 }
 
+/// A successful acknowledgement of packet `id`.
 pub(crate) fn ack(id: u16) -> Ack {
-    Ack { packet_id: packet_id(id), reason: ReasonCode::Success, properties: Properties::default() }
+    ack_with(id, ReasonCode::Success)
+}
+
+/// An acknowledgement of packet `id` with `reason` and no properties.
+pub(crate) fn ack_with(id: u16, reason: ReasonCode) -> Ack {
+    Ack { packet_id: packet_id(id), reason, properties: Properties::default() }
 }
 
 /// The one real instant tests start their fake clocks from; time then only moves when a test
@@ -229,28 +235,22 @@ impl Harness {
 
     /// Connects `id` with the default CONNECT and checks it was accepted.
     pub(crate) fn connect(&mut self, id: &str) -> ConnId {
-        self.connect_with(id, |_| {})
+        self.connect_with(id, |c| c)
     }
 
     /// Connects `id` with an MQTT 5 CONNECT and checks it was accepted.
     pub(crate) fn connect_v5(&mut self, id: &str) -> ConnId {
-        self.connect_with(id, |c| {
-            c.v5();
-        })
+        self.connect_with(id, |c| c.v5())
     }
 
     /// Connects `id` without clean session (3.1.1) and checks it was accepted.
     pub(crate) fn connect_persistent(&mut self, id: &str) -> ConnId {
-        self.connect_with(id, |c| {
-            c.clean(false);
-        })
+        self.connect_with(id, |c| c.clean(false))
     }
 
     /// Reconnects persistent client `id` and checks that its session was resumed.
     pub(crate) fn reconnect_persistent(&mut self, id: &str) -> ConnId {
-        let conn = self.try_connect_with(id, |c| {
-            c.clean(false);
-        });
+        let conn = self.try_connect_with(id, |c| c.clean(false));
         assert!(self.connack(conn).session_present, "session of {id:?} resumed");
         conn
     }
@@ -283,7 +283,7 @@ impl Harness {
     pub(crate) fn connect_with(
         &mut self,
         id: &str,
-        customise: impl FnOnce(&mut ConnectBuilder),
+        customise: impl FnOnce(&mut ConnectBuilder) -> &mut ConnectBuilder,
     ) -> ConnId {
         let conn = self.try_connect_with(id, customise);
         let connack = self.connack(conn);
@@ -295,7 +295,7 @@ impl Harness {
     pub(crate) fn try_connect_with(
         &mut self,
         id: &str,
-        customise: impl FnOnce(&mut ConnectBuilder),
+        customise: impl FnOnce(&mut ConnectBuilder) -> &mut ConnectBuilder,
     ) -> ConnId {
         let mut builder = Self::connect_packet(id);
         customise(&mut builder);

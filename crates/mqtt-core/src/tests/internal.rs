@@ -26,15 +26,11 @@ fn locked_down() -> Harness {
 #[test]
 fn internal_connections_skip_passwords_and_access_rules_and_are_not_logged() {
     let mut h = locked_down();
-    let anonymous = h.try_connect_with("outsider", |_| {});
+    let anonymous = h.try_connect_with("outsider", |c| c);
     assert_eq!(h.connack(anonymous).reason, ReasonCode::NotAuthorized);
     h.listener = INTERNAL_LISTENER;
-    let bridge = h.connect_with("local.bridge", |c| {
-        c.v5().keep_alive_secs(0);
-    });
-    let other = h.connect_with("local.other", |c| {
-        c.v5().keep_alive_secs(0);
-    });
+    let bridge = h.connect_with("local.bridge", |c| c.v5().keep_alive_secs(0));
+    let other = h.connect_with("local.other", |c| c.v5().keep_alive_secs(0));
     assert_eq!(
         h.subscribe(other, "$SYS/broker/connection/#", QoS::AtLeastOnce),
         [ReasonCode::GrantedQoS1]
@@ -52,9 +48,7 @@ fn internal_connections_skip_passwords_and_access_rules_and_are_not_logged() {
 fn internal_connections_never_time_out() {
     let mut h = Harness::default();
     h.listener = INTERNAL_LISTENER;
-    let conn = h.try_connect_with("local.bridge", |c| {
-        c.v5().keep_alive_secs(0);
-    });
+    let conn = h.try_connect_with("local.bridge", |c| c.v5().keep_alive_secs(0));
     let connack = h.connack(conn);
     assert_eq!(connack.reason, ReasonCode::Success);
     assert_eq!(connack.properties.server_keep_alive, None);
@@ -67,6 +61,7 @@ fn the_bridge_bit_makes_subscriptions_no_local_and_retain_as_published() {
     let mut h = Harness::default();
     let bridge = h.connect_with("remote-bridge", |c| {
         c.0.bridge = true;
+        c
     });
     let plain = h.connect("plain");
     h.subscribe(bridge, "t/#", QoS::AtMostOnce);

@@ -101,9 +101,7 @@ fn expired_retained_message_is_not_delivered() {
 #[test]
 fn retained_publish_is_refused_when_retain_is_unavailable() {
     let mut h = Harness::new(Config { retain_available: false, ..Config::default() });
-    let v5 = h.try_connect_with("pub", |c| {
-        c.v5();
-    });
+    let v5 = h.try_connect_with("pub", |c| c.v5());
     assert_eq!(h.connack(v5).properties.retain_available, Some(0));
     h.publish_retained(v5, "t", "r");
     assert_eq!(h.disconnect_reason(v5), Some(ReasonCode::RetainNotSupported));

@@ -20,9 +20,7 @@ fn offline_persistent_client_gets_queued_messages_in_order_on_reconnect() {
     h.send(publisher, Packet::PubRel(ack(2)));
     h.publish(publisher, "q/3", "qos0 is not queued");
 
-    let back = h.try_connect_with("pers", |c| {
-        c.clean(false);
-    });
+    let back = h.try_connect_with("pers", |c| c.clean(false));
     assert!(h.connack(back).session_present);
     assert_eq!(
         h.published_to(back),
@@ -66,9 +64,7 @@ fn incoming_qos2_state_survives_a_reconnect() {
     let publisher = h.connect_persistent("pub");
     h.publish_qos(publisher, "t", "exactly once", QoS::ExactlyOnce);
     h.kill(publisher);
-    let publisher = h.connect_with("pub", |c| {
-        c.clean(false);
-    });
+    let publisher = h.connect_with("pub", |c| c.clean(false));
     h.send(publisher, Packet::PubRel(ack(1)));
     assert_eq!(h.take(publisher), [Packet::PubComp(ack(1))]);
     assert_eq!(h.published_to(sub), [("t".into(), "exactly once".into())]);
@@ -107,9 +103,7 @@ fn queued_bytes_limit_bounds_the_queue_too() {
 #[test]
 fn v5_session_expires_after_its_interval() {
     let mut h = Harness::default();
-    let sub = h.connect_with("exp", |c| {
-        c.v5().clean(true).session_expiry(60);
-    });
+    let sub = h.connect_with("exp", |c| c.v5().clean(true).session_expiry(60));
     h.subscribe(sub, "t", QoS::AtLeastOnce);
     h.disconnect(sub);
     h.advance(Duration::from_secs(59));
@@ -117,18 +111,14 @@ fn v5_session_expires_after_its_interval() {
     h.advance(Duration::from_secs(1));
     assert_eq!(h.broker.session_count(), 0);
     assert!(h.logs.contains(&LogEvent::SessionExpired { client_id: "exp".into() }));
-    let back = h.try_connect_with("exp", |c| {
-        c.v5().clean(false);
-    });
+    let back = h.try_connect_with("exp", |c| c.v5().clean(false));
     assert!(!h.connack(back).session_present);
 }
 
 #[test]
 fn v5_session_expiry_can_be_shortened_at_disconnect() {
     let mut h = Harness::default();
-    let conn = h.connect_with("short", |c| {
-        c.v5().session_expiry(3600);
-    });
+    let conn = h.connect_with("short", |c| c.v5().session_expiry(3600));
     let properties = Properties { session_expiry_interval: Some(0), ..Properties::default() };
     h.disconnect_with(conn, ReasonCode::Success, properties);
     assert_eq!(h.broker.session_count(), 0);

@@ -176,9 +176,7 @@ fn the_store_counts_each_message_once_however_many_hold_it() {
     // Two offline persistent sessions subscribed to `t`.
     let mut h = Harness::default();
     for id in ["a", "b"] {
-        let conn = h.connect_with(id, |c| {
-            c.clean(false);
-        });
+        let conn = h.connect_with(id, |c| c.clean(false));
         h.subscribe(conn, "t", QoS::AtLeastOnce);
         h.disconnect(conn);
     }

@@ -51,9 +51,7 @@ fn unknown_topic_alias_is_a_protocol_error() {
 #[test]
 fn outbound_topic_aliases_are_used_when_the_client_allows_them() {
     let mut h = Harness::default();
-    let sub = h.connect_with("sub", |c| {
-        c.v5().topic_alias_maximum(1);
-    });
+    let sub = h.connect_with("sub", |c| c.v5().topic_alias_maximum(1));
     h.subscribe(sub, "#", QoS::AtMostOnce);
     let publisher = h.connect("pub");
     h.publish(publisher, "a/long/topic", "1");
@@ -68,9 +66,7 @@ fn outbound_topic_aliases_are_used_when_the_client_allows_them() {
 #[test]
 fn client_receive_maximum_limits_what_we_send_in_flight() {
     let mut h = Harness::default();
-    let sub = h.connect_with("sub", |c| {
-        c.v5().receive_maximum(1);
-    });
+    let sub = h.connect_with("sub", |c| c.v5().receive_maximum(1));
     h.subscribe(sub, "t", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     h.publish_qos(publisher, "t", "1", QoS::AtLeastOnce);
@@ -97,9 +93,7 @@ fn exceeding_our_receive_maximum_disconnects_with_0x93() {
 #[test]
 fn packets_larger_than_the_clients_maximum_are_dropped_not_sent() {
     let mut h = Harness::default();
-    let sub = h.connect_with("small", |c| {
-        c.v5().max_packet_size(64);
-    });
+    let sub = h.connect_with("small", |c| c.v5().max_packet_size(64));
     h.subscribe(sub, "t", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     h.publish_qos(publisher, "t", &"x".repeat(100), QoS::AtLeastOnce);
@@ -113,9 +107,7 @@ fn packets_larger_than_the_clients_maximum_are_dropped_not_sent() {
 #[test]
 fn queued_message_expires_before_delivery() {
     let mut h = Harness::default();
-    let sub = h.connect_with("sub", |c| {
-        c.v5().session_expiry(3600);
-    });
+    let sub = h.connect_with("sub", |c| c.v5().session_expiry(3600));
     h.subscribe(sub, "t", QoS::AtLeastOnce);
     h.disconnect(sub);
     let publisher = h.connect_v5("pub");
@@ -126,9 +118,7 @@ fn queued_message_expires_before_delivery() {
     long.properties.message_expiry_interval = Some(100);
     h.send(publisher, Packet::Publish(long));
     h.advance(Duration::from_secs(10));
-    let back = h.connect_with("sub", |c| {
-        c.v5().clean(false).session_expiry(3600);
-    });
+    let back = h.connect_with("sub", |c| c.v5().clean(false).session_expiry(3600));
     let got = h.take_publishes(back);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].properties.message_expiry_interval, Some(90));
@@ -265,9 +255,7 @@ fn packet_too_large_for_us_gets_disconnect_0x95() {
 #[test]
 fn reason_string_is_left_out_when_it_would_exceed_the_clients_maximum_packet_size() {
     let mut h = Harness::default();
-    let tiny = h.connect_with("tiny", |c| {
-        c.v5().max_packet_size(20);
-    });
+    let tiny = h.connect_with("tiny", |c| c.v5().max_packet_size(20));
     h.send(tiny, Packet::PingResp);
     let disconnect = h.take(tiny).into_iter().find_map(|p| match p {
         Packet::Disconnect(d) => Some(d),
@@ -281,9 +269,7 @@ fn reason_string_is_left_out_when_it_would_exceed_the_clients_maximum_packet_siz
 #[test]
 fn default_v5_connack_says_what_mosquittos_says() {
     let mut h = Harness::default();
-    let conn = h.try_connect_with("plain", |c| {
-        c.v5();
-    });
+    let conn = h.try_connect_with("plain", |c| c.v5());
     let ours = Packet::ConnAck(h.connack(conn));
     // Observed from Mosquitto 2.0.11 for a plain v5 client (reference §4). The codec writes the
     // same properties in id order, so compare meaning rather than bytes.

@@ -15,9 +15,7 @@ fn watcher(h: &mut Harness) -> crate::ConnId {
 fn will_is_published_when_the_socket_dies() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
-    let victim = h.connect_with("victim", |c| {
-        c.will("dead/victim", "bye");
-    });
+    let victim = h.connect_with("victim", |c| c.will("dead/victim", "bye"));
     h.kill(victim);
     assert_eq!(h.published_to(watcher), [("dead/victim".into(), "bye".into())]);
 }
@@ -26,9 +24,7 @@ fn will_is_published_when_the_socket_dies() {
 fn will_is_published_when_keep_alive_expires() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
-    let _victim = h.connect_with("victim", |c| {
-        c.keep_alive_secs(10).will("dead/victim", "bye");
-    });
+    let _victim = h.connect_with("victim", |c| c.keep_alive_secs(10).will("dead/victim", "bye"));
     h.advance(Duration::from_secs(16)); // more than 1.5 × keep alive
     assert_eq!(h.published_to(watcher), [("dead/victim".into(), "bye".into())]);
 }
@@ -37,9 +33,7 @@ fn will_is_published_when_keep_alive_expires() {
 fn will_is_published_after_a_protocol_error() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
-    let victim = h.connect_with("victim", |c| {
-        c.will("dead/victim", "bye");
-    });
+    let victim = h.connect_with("victim", |c| c.will("dead/victim", "bye"));
     h.send(victim, mqtt_codec::Packet::PingResp);
     assert_eq!(h.published_to(watcher), [("dead/victim".into(), "bye".into())]);
 }
@@ -48,9 +42,7 @@ fn will_is_published_after_a_protocol_error() {
 fn will_is_discarded_on_a_normal_disconnect() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
-    let polite = h.connect_with("polite", |c| {
-        c.will("dead/polite", "bye");
-    });
+    let polite = h.connect_with("polite", |c| c.will("dead/polite", "bye"));
     h.disconnect(polite);
     assert_eq!(h.published_to(watcher), []);
 }
@@ -59,9 +51,7 @@ fn will_is_discarded_on_a_normal_disconnect() {
 fn v5_disconnect_with_will_message_publishes_it() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
-    let leaver = h.connect_with("leaver", |c| {
-        c.v5().will("dead/leaver", "as asked");
-    });
+    let leaver = h.connect_with("leaver", |c| c.v5().will("dead/leaver", "as asked"));
     h.disconnect_with(leaver, ReasonCode::DisconnectWithWillMessage, Properties::default());
     assert_eq!(h.published_to(watcher), [("dead/leaver".into(), "as asked".into())]);
 }
@@ -71,7 +61,7 @@ fn v5_will_delay_postpones_the_will() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
     let victim = h.connect_with("victim", |c| {
-        c.v5().session_expiry(300).will("dead/victim", "late").will_delay(30);
+        c.v5().session_expiry(300).will("dead/victim", "late").will_delay(30)
     });
     h.kill(victim);
     h.advance(Duration::from_secs(29));
@@ -85,13 +75,11 @@ fn v5_will_delay_is_cancelled_by_a_reconnect_in_time() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
     let victim = h.connect_with("victim", |c| {
-        c.v5().session_expiry(300).will("dead/victim", "never").will_delay(30);
+        c.v5().session_expiry(300).will("dead/victim", "never").will_delay(30)
     });
     h.kill(victim);
     h.advance(Duration::from_secs(10));
-    let _back = h.connect_with("victim", |c| {
-        c.v5().clean(false).session_expiry(300);
-    });
+    let _back = h.connect_with("victim", |c| c.v5().clean(false).session_expiry(300));
     h.advance(Duration::from_secs(60));
     assert_eq!(h.published_to(watcher), []);
 }
@@ -101,7 +89,7 @@ fn v5_will_is_published_when_the_session_ends_before_the_delay() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
     let victim = h.connect_with("victim", |c| {
-        c.v5().session_expiry(5).will("dead/victim", "session over").will_delay(30);
+        c.v5().session_expiry(5).will("dead/victim", "session over").will_delay(30)
     });
     h.kill(victim);
     h.advance(Duration::from_secs(5));
@@ -112,9 +100,7 @@ fn v5_will_is_published_when_the_session_ends_before_the_delay() {
 fn takeover_publishes_the_old_connections_will() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
-    let _old = h.connect_with("twin", |c| {
-        c.will("dead/twin", "replaced");
-    });
+    let _old = h.connect_with("twin", |c| c.will("dead/twin", "replaced"));
     let _new = h.connect("twin");
     assert_eq!(h.published_to(watcher), [("dead/twin".into(), "replaced".into())]);
 }
@@ -122,9 +108,7 @@ fn takeover_publishes_the_old_connections_will() {
 #[test]
 fn retained_will_is_kept_for_later_subscribers() {
     let mut h = Harness::default();
-    let victim = h.connect_with("victim", |c| {
-        c.will("dead/victim", "gone").will_retain();
-    });
+    let victim = h.connect_with("victim", |c| c.will("dead/victim", "gone").will_retain());
     h.kill(victim);
     let late = h.subscriber("late", "dead/#", QoS::AtMostOnce);
     let got = h.take_publishes(late);
@@ -137,12 +121,10 @@ fn v5_delayed_will_is_published_at_once_when_a_clean_start_ends_the_session() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
     let victim = h.connect_with("victim", |c| {
-        c.v5().session_expiry(300).will("dead/victim", "ended").will_delay(60);
+        c.v5().session_expiry(300).will("dead/victim", "ended").will_delay(60)
     });
     h.kill(victim);
     assert_eq!(h.published_to(watcher), []);
-    let _fresh = h.connect_with("victim", |c| {
-        c.v5().clean(true);
-    });
+    let _fresh = h.connect_with("victim", |c| c.v5().clean(true));
     assert_eq!(h.published_to(watcher), [("dead/victim".into(), "ended".into())]);
 }
