@@ -6,8 +6,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, our_bin, reference_tool, run,
-    strip_timestamp, unused_port,
+    BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, our_bin, reference_client, reference_tool,
+    run, strip_timestamp, unused_port,
 };
 
 fn culex(args: &[&str]) -> Finished {
@@ -128,19 +128,8 @@ fn no_config_means_local_only_mode_on_the_p_port() {
     });
     broker.wait_for_log(|line| line == format!("Opening ipv4 listen socket on port {port}."));
     // Anonymous access is forced on: a client without credentials is accepted.
-    let done = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-p",
-            &port.to_string(),
-            "-h",
-            "127.0.0.1",
-            "-t",
-            "t",
-            "-m",
-            "x",
-        ]),
-        COMMAND_DEADLINE,
-    );
+    let done =
+        run(reference_client("mosquitto_pub", port).args(["-t", "t", "-m", "x"]), COMMAND_DEADLINE);
     assert_eq!(done.code(), 0, "{}", done.stderr);
     let status = broker.terminate();
     assert_eq!(status.code(), Some(0));
@@ -155,19 +144,8 @@ fn configured_listener_refuses_anonymous_clients_by_default() {
         &[],
     );
     let port = broker.port;
-    let done = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-p",
-            &port.to_string(),
-            "-h",
-            "127.0.0.1",
-            "-t",
-            "t",
-            "-m",
-            "x",
-        ]),
-        COMMAND_DEADLINE,
-    );
+    let done =
+        run(reference_client("mosquitto_pub", port).args(["-t", "t", "-m", "x"]), COMMAND_DEADLINE);
     assert_ne!(done.code(), 0);
     assert!(done.stderr.contains("not authorised"), "{}", done.stderr);
     drop(broker);
@@ -187,18 +165,7 @@ fn sighup_reloads_logging_options() {
     let port = broker.port;
     let pub_once = |id: &str| {
         let done = run(
-            Command::new(reference_tool("mosquitto_pub")).args([
-                "-p",
-                &port.to_string(),
-                "-h",
-                "127.0.0.1",
-                "-i",
-                id,
-                "-t",
-                "t",
-                "-m",
-                "x",
-            ]),
+            reference_client("mosquitto_pub", port).args(["-i", id, "-t", "t", "-m", "x"]),
             COMMAND_DEADLINE,
         );
         assert_eq!(done.code(), 0);

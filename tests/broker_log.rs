@@ -4,20 +4,14 @@
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::Command;
 
 use crate::broker_tools::wait_subscribed;
-use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, reference_tool, run};
+use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, reference_client, run};
 
 /// Runs one subscriber and one QoS 1 publisher (the subscriber has a will) and returns each
 /// client's log lines, in order, with ports replaced by `P`.
 fn session_lines(broker: &BrokerProcess) -> BTreeMap<String, Vec<String>> {
-    let port = broker.port.to_string();
-    let sub = Background::spawn(Command::new(reference_tool("mosquitto_sub")).args([
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port,
+    let sub = Background::spawn(reference_client("mosquitto_sub", broker.port).args([
         "-i",
         "logsub",
         "-q",
@@ -33,20 +27,8 @@ fn session_lines(broker: &BrokerProcess) -> BTreeMap<String, Vec<String>> {
     ]));
     wait_subscribed(broker, "logsub", "logs/#");
     let done = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-i",
-            "logpub",
-            "-q",
-            "1",
-            "-t",
-            "logs/a",
-            "-m",
-            "hello",
-        ]),
+        reference_client("mosquitto_pub", broker.port)
+            .args(["-i", "logpub", "-q", "1", "-t", "logs/a", "-m", "hello"]),
         COMMAND_DEADLINE,
     );
     assert_eq!(done.code(), 0, "{}", done.stderr);
@@ -62,20 +44,8 @@ fn takeover_and_will_lines(broker: &BrokerProcess) -> BTreeMap<String, Vec<Strin
     let port = broker.port;
     let mut taken = raw_connect(port, "taken", None);
     let done = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-i",
-            "taken",
-            "-q",
-            "2",
-            "-t",
-            "logs2/x",
-            "-m",
-            "qos2",
-        ]),
+        reference_client("mosquitto_pub", port)
+            .args(["-i", "taken", "-q", "2", "-t", "logs2/x", "-m", "qos2"]),
         COMMAND_DEADLINE,
     );
     assert_eq!(done.code(), 0, "{}", done.stderr);
@@ -186,18 +156,8 @@ fn takeover_qos2_and_will_lines_match_mosquitto() {
 fn default_log_shows_connections_but_not_packets() {
     let broker = BrokerProcess::culex("");
     let done = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &broker.port.to_string(),
-            "-i",
-            "quietpub",
-            "-t",
-            "t",
-            "-m",
-            "x",
-        ]),
+        reference_client("mosquitto_pub", broker.port)
+            .args(["-i", "quietpub", "-t", "t", "-m", "x"]),
         COMMAND_DEADLINE,
     );
     assert_eq!(done.code(), 0);
@@ -216,36 +176,15 @@ fn default_log_shows_connections_but_not_packets() {
 fn connection_messages_false_hides_connect_lines() {
     let broker = BrokerProcess::culex("connection_messages false");
     let done = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &broker.port.to_string(),
-            "-i",
-            "hidden",
-            "-t",
-            "t",
-            "-m",
-            "x",
-        ]),
+        reference_client("mosquitto_pub", broker.port).args(["-i", "hidden", "-t", "t", "-m", "x"]),
         COMMAND_DEADLINE,
     );
     assert_eq!(done.code(), 0);
     // A sentinel publish at QoS 1: its PUBACK comes after the broker handled everything the
     // first client sent, so a connect or disconnect line for it would be in the log by then.
     let sentinel = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &broker.port.to_string(),
-            "-q",
-            "1",
-            "-t",
-            "sentinel",
-            "-m",
-            "x",
-        ]),
+        reference_client("mosquitto_pub", broker.port)
+            .args(["-q", "1", "-t", "sentinel", "-m", "x"]),
         COMMAND_DEADLINE,
     );
     assert_eq!(sentinel.code(), 0);

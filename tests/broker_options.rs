@@ -228,21 +228,10 @@ fn allow_duplicate_messages_like_mosquitto_for_v3_clients() {
     for (extra, copies) in [("", 1), ("allow_duplicate_messages true", 2)] {
         let [ours, theirs] = both(extra);
         for broker in [&ours, &theirs] {
-            let port = broker.port.to_string();
-            let sub = Background::spawn(Command::new(reference_tool("mosquitto_sub")).args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-i",
-                "dup",
-                "-t",
-                "ov/#",
-                "-t",
-                "ov/+",
-                "-t",
-                "end",
-            ]));
+            let sub = Background::spawn(
+                reference_client("mosquitto_sub", broker.port)
+                    .args(["-i", "dup", "-t", "ov/#", "-t", "ov/+", "-t", "end"]),
+            );
             broker.wait_for_log(|line| line == "dup 0 end");
             assert_eq!(tool("mosquitto_pub", broker.port, &["-t", "ov/x", "-m", "m"]).0, 0);
             assert_eq!(tool("mosquitto_pub", broker.port, &["-t", "end", "-m", "e"]).0, 0);
