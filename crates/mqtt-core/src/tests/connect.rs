@@ -212,7 +212,7 @@ fn takeover_keeps_the_session_unless_clean_start() {
     assert!(h.connack(new).session_present);
     let publisher = h.connect("pub");
     h.publish(publisher, "k/1", "still subscribed");
-    assert_eq!(h.published_to(new), [("k/1".into(), "still subscribed".into())]);
+    h.assert_published(new, &[("k/1", "still subscribed")]);
 
     let clean = h.try_connect_with("keep", |c| c.clean(true));
     assert!(!h.connack(clean).session_present);

@@ -461,6 +461,14 @@ impl Harness {
             .collect()
     }
 
+    /// Asserts that `conn` received exactly these (topic, payload) PUBLISHes since the last call.
+    #[track_caller]
+    pub(crate) fn assert_published(&mut self, conn: ConnId, expected: &[(&str, &str)]) {
+        let got = self.published_to(conn);
+        let got: Vec<(&str, &str)> = got.iter().map(|(t, p)| (t.as_str(), p.as_str())).collect();
+        assert_eq!(got, expected);
+    }
+
     /// Why the broker closed `conn`, if it did.
     pub(crate) fn closed(&self, conn: ConnId) -> Option<&DisconnectReason> {
         self.clients.get(&conn)?.closed.as_ref()

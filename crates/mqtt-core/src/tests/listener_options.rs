@@ -114,11 +114,11 @@ fn mount_point_prefixes_what_clients_send_and_strips_what_they_receive() {
     h.listener = 0;
     let inside = h.subscriber("inside", "a/#", QoS::AtMostOnce);
     h.publish(inside, "a/b", "from inside");
-    assert_eq!(h.published_to(outside), vec![("site/a/b".to_owned(), "from inside".to_owned())]);
-    assert_eq!(h.published_to(inside), vec![("a/b".to_owned(), "from inside".to_owned())]);
+    h.assert_published(outside, &[("site/a/b", "from inside")]);
+    h.assert_published(inside, &[("a/b", "from inside")]);
     h.publish(outside, "site/a/c", "from outside");
     h.publish(outside, "a/c", "not mounted");
-    assert_eq!(h.published_to(inside), vec![("a/c".to_owned(), "from outside".to_owned())]);
+    h.assert_published(inside, &[("a/c", "from outside")]);
     assert_eq!(h.unsubscribe(inside, "a/#"), Vec::<ReasonCode>::new());
     h.publish(outside, "site/a/d", "after unsubscribe");
     assert!(h.published_to(inside).is_empty());
@@ -132,13 +132,13 @@ fn mount_point_applies_to_retained_messages_wills_and_shared_subscriptions() {
     h.publish_retained(outside, "site/kept", "retained");
     h.listener = 0;
     let inside = h.subscriber("inside", "kept", QoS::AtMostOnce);
-    assert_eq!(h.published_to(inside), vec![("kept".to_owned(), "retained".to_owned())]);
+    h.assert_published(inside, &[("kept", "retained")]);
     h.subscribe(inside, "$share/g/s/#", QoS::AtMostOnce);
     h.publish(outside, "site/s/1", "shared");
-    assert_eq!(h.published_to(inside), vec![("s/1".to_owned(), "shared".to_owned())]);
+    h.assert_published(inside, &[("s/1", "shared")]);
     let dying = h.connect_with("dying", |c| c.will("gone", "bye"));
     h.kill(dying);
-    assert_eq!(h.published_to(outside), vec![("site/gone".to_owned(), "bye".to_owned())]);
+    h.assert_published(outside, &[("site/gone", "bye")]);
 }
 
 #[test]

@@ -17,7 +17,7 @@ fn will_is_published_when_the_socket_dies() {
     let watcher = watcher(&mut h);
     let victim = h.connect_with("victim", |c| c.will("dead/victim", "bye"));
     h.kill(victim);
-    assert_eq!(h.published_to(watcher), [("dead/victim".into(), "bye".into())]);
+    h.assert_published(watcher, &[("dead/victim", "bye")]);
 }
 
 #[test]
@@ -26,7 +26,7 @@ fn will_is_published_when_keep_alive_expires() {
     let watcher = watcher(&mut h);
     let _victim = h.connect_with("victim", |c| c.keep_alive_secs(10).will("dead/victim", "bye"));
     h.advance(Duration::from_secs(16)); // more than 1.5 × keep alive
-    assert_eq!(h.published_to(watcher), [("dead/victim".into(), "bye".into())]);
+    h.assert_published(watcher, &[("dead/victim", "bye")]);
 }
 
 #[test]
@@ -35,7 +35,7 @@ fn will_is_published_after_a_protocol_error() {
     let watcher = watcher(&mut h);
     let victim = h.connect_with("victim", |c| c.will("dead/victim", "bye"));
     h.send(victim, mqtt_codec::Packet::PingResp);
-    assert_eq!(h.published_to(watcher), [("dead/victim".into(), "bye".into())]);
+    h.assert_published(watcher, &[("dead/victim", "bye")]);
 }
 
 #[test]
@@ -53,7 +53,7 @@ fn v5_disconnect_with_will_message_publishes_it() {
     let watcher = watcher(&mut h);
     let leaver = h.connect_with("leaver", |c| c.v5().will("dead/leaver", "as asked"));
     h.disconnect_with(leaver, ReasonCode::DisconnectWithWillMessage, Properties::default());
-    assert_eq!(h.published_to(watcher), [("dead/leaver".into(), "as asked".into())]);
+    h.assert_published(watcher, &[("dead/leaver", "as asked")]);
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn v5_will_delay_postpones_the_will() {
     h.advance(Duration::from_secs(29));
     assert_eq!(h.published_to(watcher), []);
     h.advance(Duration::from_secs(1));
-    assert_eq!(h.published_to(watcher), [("dead/victim".into(), "late".into())]);
+    h.assert_published(watcher, &[("dead/victim", "late")]);
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn v5_will_is_published_when_the_session_ends_before_the_delay() {
     });
     h.kill(victim);
     h.advance(Duration::from_secs(5));
-    assert_eq!(h.published_to(watcher), [("dead/victim".into(), "session over".into())]);
+    h.assert_published(watcher, &[("dead/victim", "session over")]);
 }
 
 #[test]
@@ -102,7 +102,7 @@ fn takeover_publishes_the_old_connections_will() {
     let watcher = watcher(&mut h);
     let _old = h.connect_with("twin", |c| c.will("dead/twin", "replaced"));
     let _new = h.connect("twin");
-    assert_eq!(h.published_to(watcher), [("dead/twin".into(), "replaced".into())]);
+    h.assert_published(watcher, &[("dead/twin", "replaced")]);
 }
 
 #[test]
@@ -126,5 +126,5 @@ fn v5_delayed_will_is_published_at_once_when_a_clean_start_ends_the_session() {
     h.kill(victim);
     assert_eq!(h.published_to(watcher), []);
     let _fresh = h.connect_with("victim", |c| c.v5().clean(true));
-    assert_eq!(h.published_to(watcher), [("dead/victim".into(), "ended".into())]);
+    h.assert_published(watcher, &[("dead/victim", "ended")]);
 }
