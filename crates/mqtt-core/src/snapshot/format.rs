@@ -236,12 +236,7 @@ fn read_body_v1(r: &mut Reader<'_>) -> Result<Snapshot, FormatError> {
     let mut next_delivery = 0;
     for _ in 0..count {
         let mut session = read_session(r, known)?;
-        let deliveries = session
-            .inflight
-            .iter_mut()
-            .map(|flight| &mut flight.delivery)
-            .chain(session.queued.iter_mut());
-        for delivery in deliveries {
+        for delivery in session.deliveries_mut() {
             next_delivery += 1;
             delivery.id = next_delivery;
         }

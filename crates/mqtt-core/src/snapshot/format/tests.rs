@@ -203,12 +203,7 @@ fn version_1_files_are_read_with_ids_from_positions() {
     expected.retained = expected.retained.iter().map(|&id| renumber(id)).collect();
     let mut next = 0;
     for session in &mut expected.sessions {
-        let deliveries = session
-            .inflight
-            .iter_mut()
-            .map(|flight| &mut flight.delivery)
-            .chain(session.queued.iter_mut());
-        for delivery in deliveries {
+        for delivery in session.deliveries_mut() {
             next += 1;
             delivery.id = next;
             delivery.message = renumber(delivery.message);
