@@ -117,14 +117,8 @@ pub fn encode(snapshot: &Snapshot) -> Result<Vec<u8>, FormatError> {
     for message in &snapshot.messages {
         put_message(message, &mut packet, &mut body)?;
     }
-    put_len(&mut body, snapshot.retained.len());
-    for &id in &snapshot.retained {
-        put_u64(&mut body, id);
-    }
-    put_len(&mut body, snapshot.sessions.len());
-    for session in &snapshot.sessions {
-        put_session(&mut body, session);
-    }
+    put_list(&mut body, &snapshot.retained, |out, &id| put_u64(out, id));
+    put_list(&mut body, &snapshot.sessions, put_session);
     let mut out = Vec::with_capacity(HEADER_LEN + body.len() + CRC_LEN);
     out.extend_from_slice(MAGIC);
     put_u32(&mut out, VERSION);
@@ -313,25 +307,17 @@ fn put_session(out: &mut Vec<u8>, session: &StoredSession) {
     out.push(session.protocol.level());
     put_u32(out, session.expiry_secs);
     put_opt_u32(out, session.expires_in);
-    put_len(out, session.subscriptions.len());
-    for sub in &session.subscriptions {
-        put_subscription(out, sub);
-    }
-    put_len(out, session.inflight.len());
-    for flight in &session.inflight {
+    put_list(out, &session.subscriptions, put_subscription);
+    put_list(out, &session.inflight, |out, flight| {
         out.extend_from_slice(&flight.packet_id.to_be_bytes());
         out.push(flow_state_byte(flight.state));
         put_delivery(out, &flight.delivery);
-    }
-    put_len(out, session.queued.len());
-    for delivery in &session.queued {
-        put_delivery(out, delivery);
-    }
-    put_len(out, session.incoming.len());
-    for incoming in &session.incoming {
+    });
+    put_list(out, &session.queued, put_delivery);
+    put_list(out, &session.incoming, |out, incoming| {
         out.extend_from_slice(&incoming.packet_id.to_be_bytes());
         put_opt_u64(out, incoming.message);
-    }
+    });
 }
 
 fn read_session(r: &mut Reader<'_>, known: Known<'_>) -> Result<StoredSession, FormatError> {
@@ -428,10 +414,7 @@ pub(super) fn put_delivery(out: &mut Vec<u8>, delivery: &StoredDelivery) {
     put_u64(out, delivery.id);
     put_u64(out, delivery.message);
     out.push(delivery.qos.as_u8() | (u8::from(delivery.retain) << 2));
-    put_len(out, delivery.sub_ids.len());
-    for &id in &delivery.sub_ids {
-        put_u32(out, id);
-    }
+    put_list(out, &delivery.sub_ids, |out, &id| put_u32(out, id));
 }
 
 /// Reads what [`put_delivery`] wrote (version 1: no delivery id, the message by index; the
@@ -475,6 +458,14 @@ fn put_u64(out: &mut Vec<u8>, n: u64) {
 /// packet ids, sessions and messages are far fewer than 2^32).
 pub(super) fn put_len(out: &mut Vec<u8>, n: usize) {
     put_u32(out, u32::try_from(n).unwrap_or(u32::MAX));
+}
+
+/// The length of `items`, then each item written by `put`: what [`Reader::list`] reads.
+pub(super) fn put_list<T>(out: &mut Vec<u8>, items: &[T], mut put: impl FnMut(&mut Vec<u8>, &T)) {
+    put_len(out, items.len());
+    for item in items {
+        put(out, item);
+    }
 }
 
 pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
