@@ -110,6 +110,26 @@ fn two_listeners(program: &Path, config: impl Fn(u16, u16) -> String) -> (Broker
     (broker, second)
 }
 
+/// Starts culex and Mosquitto on the same two-listener `config`, publishes with each of
+/// `cases` on each listener, checks culex answers as Mosquitto does, and returns Mosquitto's
+/// answers: per case, the first listener's then the second's.
+fn publish_on_two_listeners(
+    config: impl Fn(u16, u16) -> String + Copy,
+    cases: &[&[&str]],
+) -> Vec<(i32, String)> {
+    let (ours, ours_second) = two_listeners(&our_bin("culex"), config);
+    let (theirs, theirs_second) = two_listeners(&reference_tool("mosquitto"), config);
+    let mut outcomes = Vec::new();
+    for args in cases {
+        for (our_port, their_port) in [(ours.port, theirs.port), (ours_second, theirs_second)] {
+            let expected = publish(their_port, args);
+            assert_eq!(publish(our_port, args), expected, "{args:?} on listener {their_port}");
+            outcomes.push(expected);
+        }
+    }
+    outcomes
+}
+
 #[test]
 fn per_listener_settings_scopes_options_to_the_listener_they_follow() {
     let dir = TempDir::new("listener-scope");
@@ -123,8 +143,6 @@ fn per_listener_settings_scopes_options_to_the_listener_they_follow() {
              listener {second} 127.0.0.1\npassword_file {passwords}\nallow_anonymous false\n"
         )
     };
-    let (ours, ours_second) = two_listeners(&our_bin("culex"), config);
-    let (theirs, theirs_second) = two_listeners(&reference_tool("mosquitto"), config);
     let cases: [&[&str]; 5] = [
         &[],
         &["-V", "5"],
@@ -132,12 +150,10 @@ fn per_listener_settings_scopes_options_to_the_listener_they_follow() {
         &["-u", "alice", "-P", "wrong"],
         &["-u", "alice", "-P", "wrong", "-V", "5"],
     ];
-    for args in cases {
-        for (our_port, their_port) in [(ours.port, theirs.port), (ours_second, theirs_second)] {
-            let expected = publish(their_port, args);
-            assert_eq!(publish(our_port, args), expected, "{args:?} on listener {their_port}");
-            assert_eq!(expected.0 == 0, args.contains(&"secret"), "{args:?}: {expected:?}");
-        }
+    let outcomes = publish_on_two_listeners(config, &cases);
+    // Both listeners answer alike: each case's two outcomes are next to each other.
+    for (args, expected) in cases.iter().flat_map(|args| [args, args]).zip(outcomes) {
+        assert_eq!(expected.0 == 0, args.contains(&"secret"), "{args:?}: {expected:?}");
     }
 }
 
@@ -157,8 +173,6 @@ fn listeners_with_different_security_options_each_apply_their_own() {
              listener {second} 127.0.0.1\npassword_file {passwords}\nacl_file {acl}\n"
         )
     };
-    let (ours, ours_second) = two_listeners(&our_bin("culex"), config);
-    let (theirs, theirs_second) = two_listeners(&reference_tool("mosquitto"), config);
     let cases: [&[&str]; 6] = [
         &[],
         &["-V", "5"],
@@ -167,14 +181,7 @@ fn listeners_with_different_security_options_each_apply_their_own() {
         &["-u", "alice", "-P", "secret", "-V", "5", "-q", "1", "-t", "not-t"],
         &["-V", "5", "-q", "1", "-t", "not-t"],
     ];
-    let mut outcomes = Vec::new();
-    for args in cases {
-        for (our_port, their_port) in [(ours.port, theirs.port), (ours_second, theirs_second)] {
-            let expected = publish(their_port, args);
-            assert_eq!(publish(our_port, args), expected, "{args:?} on listener {their_port}");
-            outcomes.push(expected);
-        }
-    }
+    let outcomes = publish_on_two_listeners(config, &cases);
     let refused = (
         5,
         "Connection error: Connection Refused: not authorised.\n\

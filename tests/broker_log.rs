@@ -8,6 +8,14 @@ use std::net::TcpStream;
 use crate::broker_tools::wait_subscribed;
 use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, reference_client, run};
 
+/// Runs `scenario` against Mosquitto, then against culex, both with `log_type all`; returns
+/// (Mosquitto's result, culex's).
+fn mosquitto_then_culex<T>(scenario: impl Fn(&BrokerProcess) -> T) -> (T, T) {
+    let mosquitto = scenario(&BrokerProcess::mosquitto("log_type all"));
+    let culex = scenario(&BrokerProcess::culex("log_type all"));
+    (mosquitto, culex)
+}
+
 /// Runs one subscriber and one QoS 1 publisher (the subscriber has a will) and returns each
 /// client's log lines, in order, with ports replaced by `P`.
 fn session_lines(broker: &BrokerProcess) -> BTreeMap<String, Vec<String>> {
@@ -126,8 +134,7 @@ fn normalise_ports(line: &str) -> String {
 
 #[test]
 fn verbose_lines_match_mosquitto_for_the_same_session() {
-    let mosquitto = session_lines(&BrokerProcess::mosquitto("log_type all"));
-    let culex = session_lines(&BrokerProcess::culex("log_type all"));
+    let (mosquitto, culex) = mosquitto_then_culex(session_lines);
     assert_eq!(culex["logsub"], mosquitto["logsub"]);
     assert_eq!(culex["logpub"], mosquitto["logpub"]);
     // Spell out a few lines so a regression in both is still caught.
@@ -142,8 +149,7 @@ fn verbose_lines_match_mosquitto_for_the_same_session() {
 
 #[test]
 fn takeover_qos2_and_will_lines_match_mosquitto() {
-    let mosquitto = takeover_and_will_lines(&BrokerProcess::mosquitto("log_type all"));
-    let culex = takeover_and_will_lines(&BrokerProcess::culex("log_type all"));
+    let (mosquitto, culex) = mosquitto_then_culex(takeover_and_will_lines);
     assert_eq!(culex["taken"], mosquitto["taken"]);
     assert_eq!(culex["killed"], mosquitto["killed"]);
     assert!(
@@ -237,8 +243,7 @@ fn refused_connect_lines(broker: &BrokerProcess) -> Vec<String> {
 
 #[test]
 fn refused_connect_lines_match_mosquitto() {
-    let mosquitto = refused_connect_lines(&BrokerProcess::mosquitto("log_type all"));
-    let culex = refused_connect_lines(&BrokerProcess::culex("log_type all"));
+    let (mosquitto, culex) = mosquitto_then_culex(refused_connect_lines);
     assert_eq!(culex, mosquitto);
     assert_eq!(culex[0], "Sending CONNACK to 127.0.0.1 (0, 1)");
 }
