@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::support::{
-    BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, our_bin, reference_client, reference_tool,
-    run, strip_timestamp,
+    BrokerProcess, COMMAND_DEADLINE, TempDir, our_bin, reference_client, reference_tool,
+    refused_like_mosquitto, run,
 };
 
 /// Publishes one message with Debian's `mosquitto_pub` to 127.0.0.1:`port`; returns the exit
@@ -17,18 +17,6 @@ fn publish(port: u16, args: &[&str]) -> (i32, String) {
         COMMAND_DEADLINE,
     );
     (done.code(), done.stderr)
-}
-
-/// stderr lines without timestamps.
-fn errors(done: &Finished) -> Vec<String> {
-    done.stderr.lines().map(|line| strip_timestamp(line).to_owned()).collect()
-}
-
-/// Runs `program -c <config>` on a configuration that must be refused before listening.
-fn refused_config(program: &Path, dir: &TempDir, name: &str, text: &str) -> Finished {
-    let path = dir.path().join(name);
-    std::fs::write(&path, text).expect("writing test config");
-    run(Command::new(program).arg("-c").arg(&path), COMMAND_DEADLINE)
 }
 
 /// A password file with alice/secret, written by Debian's `mosquitto_passwd`.
@@ -80,7 +68,6 @@ fn clientid_prefixes_refuses_other_ids_like_mosquitto() {
 
 #[test]
 fn configuration_rules_and_messages_match_mosquitto() {
-    let dir = TempDir::new("listener-config");
     let cases = [
         "allow_anonymous true\nper_listener_settings true\nlistener 1884 127.0.0.1\n",
         "listener 1884 127.0.0.1\npassword_file /p\nper_listener_settings true\n",
@@ -94,12 +81,8 @@ fn configuration_rules_and_messages_match_mosquitto() {
         "clientid_prefixes \n",
         "clientid_prefixes a\nlistener 1884 127.0.0.1\nclientid_prefixes b\n",
     ];
-    for (n, text) in cases.iter().enumerate() {
-        let name = format!("bad{n}.conf");
-        let ours = refused_config(&our_bin("culex"), &dir, &name, text);
-        let theirs = refused_config(&reference_tool("mosquitto"), &dir, &name, text);
-        assert_eq!(ours.code(), 3, "{text:?}: {}", ours.stderr);
-        assert_eq!((ours.code(), errors(&ours)), (theirs.code(), errors(&theirs)), "{text:?}");
+    for (text, code) in cases.iter().zip(refused_like_mosquitto("listener-config", &cases)) {
+        assert_eq!(code, 3, "{text:?}");
     }
 }
 

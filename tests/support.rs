@@ -445,6 +445,32 @@ pub(crate) fn strip_timestamp(line: &str) -> &str {
     }
 }
 
+/// The lines of `done`'s stderr without Mosquitto's timestamps.
+pub(crate) fn stderr_lines(done: &Finished) -> Vec<String> {
+    done.stderr.lines().map(|line| strip_timestamp(line).to_owned()).collect()
+}
+
+/// Writes each of `configs` to a file in a new temporary directory and runs `culex -c` and
+/// `mosquitto -c` on it: culex must refuse it with exit status 3 and the same stderr lines as
+/// Mosquitto (timestamps aside). Returns Mosquitto's exit status for each.
+pub(crate) fn refused_like_mosquitto(label: &str, configs: &[&str]) -> Vec<i32> {
+    let dir = TempDir::new(label);
+    let refuse = |program: PathBuf, path: &Path| {
+        run(Command::new(program).arg("-c").arg(path), COMMAND_DEADLINE)
+    };
+    let mut codes = Vec::new();
+    for (n, text) in configs.iter().enumerate() {
+        let path = dir.join(&format!("bad{n}.conf"));
+        std::fs::write(&path, text).expect("writing test config");
+        let ours = refuse(our_bin("culex"), &path);
+        let theirs = refuse(reference_tool("mosquitto"), &path);
+        assert_eq!(ours.code(), 3, "{text:?}: {}", ours.stderr);
+        assert_eq!(stderr_lines(&ours), stderr_lines(&theirs), "{text:?}");
+        codes.push(theirs.code());
+    }
+    codes
+}
+
 /// The port of an `Opening ipv4|ipv6|websockets listen socket on port N.` log line.
 /// The timestamp before it may have any format (`log_timestamp_format`).
 fn opened_port(line: &str) -> Option<u16> {
