@@ -274,12 +274,7 @@ fn socket_loss_is_reported_with_a_close_and_the_peer_closed_reason() {
     let mut h = Harness::default();
     let conn = h.connect("gone");
     h.kill(conn);
-    assert_eq!(h.closed(conn), Some(&DisconnectReason::PeerClosed));
-    assert!(h.logs.contains(&LogEvent::ClientDisconnected {
-        conn,
-        client_id: Some("gone".into()),
-        reason: DisconnectReason::PeerClosed
-    }));
+    h.assert_closed_and_logged(conn, "gone", DisconnectReason::PeerClosed);
 }
 
 #[test]

@@ -279,6 +279,15 @@ impl Harness {
         conn
     }
 
+    /// Connects `id` with a persistent session, subscribes it to `filter` at `qos` and
+    /// disconnects it: messages for `filter` then queue in its session.
+    pub(crate) fn offline_subscriber(&mut self, id: &str, filter: &str, qos: QoS) -> ConnId {
+        let conn = self.connect_persistent(id);
+        self.subscribe(conn, filter, qos);
+        self.disconnect(conn);
+        conn
+    }
+
     /// Connects `id` with a customised CONNECT and checks it was accepted.
     pub(crate) fn connect_with(
         &mut self,
@@ -467,6 +476,21 @@ impl Harness {
         let got = self.published_to(conn);
         let got: Vec<(&str, &str)> = got.iter().map(|(t, p)| (t.as_str(), p.as_str())).collect();
         assert_eq!(got, expected);
+    }
+
+    /// Asserts that the broker closed `conn` for `reason` and logged the disconnect of
+    /// `client_id` with that reason.
+    #[track_caller]
+    pub(crate) fn assert_closed_and_logged(
+        &self,
+        conn: ConnId,
+        client_id: &str,
+        reason: DisconnectReason,
+    ) {
+        assert_eq!(self.closed(conn), Some(&reason));
+        let logged =
+            LogEvent::ClientDisconnected { conn, client_id: Some(client_id.into()), reason };
+        assert!(self.logs.contains(&logged), "{logged:?} not in {:?}", self.logs);
     }
 
     /// Why the broker closed `conn`, if it did.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use mqtt_codec::{Packet, ReasonCode};
 
 use super::harness::Harness;
-use crate::{Config, DisconnectReason, LogEvent};
+use crate::{Config, DisconnectReason};
 
 #[test]
 fn silent_client_is_disconnected_at_one_and_a_half_keep_alives() {
@@ -15,12 +15,7 @@ fn silent_client_is_disconnected_at_one_and_a_half_keep_alives() {
     h.advance(Duration::from_millis(14_999));
     assert_eq!(h.closed(conn), None);
     h.advance(Duration::from_millis(1));
-    assert_eq!(h.closed(conn), Some(&DisconnectReason::KeepAliveTimeout));
-    assert!(h.logs.contains(&LogEvent::ClientDisconnected {
-        conn,
-        client_id: Some("quiet".into()),
-        reason: DisconnectReason::KeepAliveTimeout
-    }));
+    h.assert_closed_and_logged(conn, "quiet", DisconnectReason::KeepAliveTimeout);
 }
 
 #[test]

@@ -12,9 +12,7 @@ use crate::Config;
 #[test]
 fn retained_messages_and_queued_messages_survive_a_restart() {
     let mut h = Harness::default();
-    let sub = h.connect_persistent("X");
-    h.subscribe(sub, "t/#", QoS::AtLeastOnce);
-    h.disconnect(sub);
+    h.offline_subscriber("X", "t/#", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     h.publish_retained(publisher, "r", "kept");
     h.publish_qos(publisher, "t/1", "one", QoS::AtLeastOnce);
@@ -178,9 +176,7 @@ fn changes_count_durable_state_only() {
 #[test]
 fn durable_ids_are_kept_by_a_restart_and_new_ones_come_after_them() {
     let mut h = Harness::default();
-    let sub = h.connect_persistent("X");
-    h.subscribe(sub, "t", QoS::AtLeastOnce);
-    h.disconnect(sub);
+    h.offline_subscriber("X", "t", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     h.publish_retained(publisher, "r", "kept");
     h.publish_qos(publisher, "t", "one", QoS::AtLeastOnce);

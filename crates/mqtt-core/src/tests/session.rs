@@ -11,9 +11,7 @@ use crate::{Config, LogEvent};
 #[test]
 fn offline_persistent_client_gets_queued_messages_in_order_on_reconnect() {
     let mut h = Harness::default();
-    let sub = h.connect_persistent("pers");
-    h.subscribe(sub, "q/#", QoS::AtLeastOnce);
-    h.disconnect(sub);
+    h.offline_subscriber("pers", "q/#", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     h.publish_qos(publisher, "q/1", "first", QoS::AtLeastOnce);
     h.publish_qos(publisher, "q/2", "second", QoS::ExactlyOnce);
@@ -70,9 +68,7 @@ fn incoming_qos2_state_survives_a_reconnect() {
 #[test]
 fn offline_queue_is_bounded_and_overflow_is_reported_once() {
     let mut h = Harness::new(Config { max_queued_messages: 2, ..Config::default() });
-    let sub = h.connect_persistent("full");
-    h.subscribe(sub, "t", QoS::AtLeastOnce);
-    h.disconnect(sub);
+    h.offline_subscriber("full", "t", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     for n in 0..5 {
         h.publish_qos(publisher, "t", &n.to_string(), QoS::AtLeastOnce);
@@ -87,9 +83,7 @@ fn offline_queue_is_bounded_and_overflow_is_reported_once() {
 #[test]
 fn queued_bytes_limit_bounds_the_queue_too() {
     let mut h = Harness::new(Config { max_queued_bytes: 10, ..Config::default() });
-    let sub = h.connect_persistent("bytes");
-    h.subscribe(sub, "t", QoS::AtLeastOnce);
-    h.disconnect(sub);
+    h.offline_subscriber("bytes", "t", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     h.publish_qos(publisher, "t", "123456", QoS::AtLeastOnce);
     h.publish_qos(publisher, "t", "123456", QoS::AtLeastOnce);

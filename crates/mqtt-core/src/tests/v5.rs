@@ -212,14 +212,20 @@ fn v5_unsuback_reports_per_filter_results() {
     assert_eq!(h.unsubscribe(conn, "a"), [ReasonCode::NoSubscriptionExisted]);
 }
 
+/// Reports a decode error with `reason` on a fresh v5 connection of `h`; checks the client is
+/// told `reason` in a DISCONNECT and the connection is closed for `closed`.
+fn decode_error_disconnects(mut h: Harness, reason: ReasonCode, closed: crate::DisconnectReason) {
+    let conn = h.connect_v5("bad");
+    h.broker.handle_decode_error(conn, reason, h.now);
+    h.advance(Duration::ZERO);
+    assert_eq!(h.disconnect_reason(conn), Some(reason));
+    assert_eq!(h.closed(conn), Some(&closed));
+}
+
 #[test]
 fn malformed_packet_from_a_v5_client_gets_disconnect_0x81() {
-    let mut h = Harness::default();
-    let conn = h.connect_v5("bad");
-    h.broker.handle_decode_error(conn, ReasonCode::MalformedPacket, h.now);
-    h.advance(Duration::ZERO);
-    assert_eq!(h.disconnect_reason(conn), Some(ReasonCode::MalformedPacket));
-    assert_eq!(h.closed(conn), Some(&crate::DisconnectReason::MalformedPacket));
+    let (reason, closed) = (ReasonCode::MalformedPacket, crate::DisconnectReason::MalformedPacket);
+    decode_error_disconnects(Harness::default(), reason, closed);
 }
 
 #[test]
@@ -241,12 +247,9 @@ fn protocol_errors_tell_v5_clients_why_in_a_reason_string() {
 
 #[test]
 fn packet_too_large_for_us_gets_disconnect_0x95() {
-    let mut h = Harness::new(crate::Config { max_packet_size: 100, ..crate::Config::default() });
-    let conn = h.connect_v5("big");
-    h.broker.handle_decode_error(conn, ReasonCode::PacketTooLarge, h.now);
-    h.advance(Duration::ZERO);
-    assert_eq!(h.disconnect_reason(conn), Some(ReasonCode::PacketTooLarge));
-    assert_eq!(h.closed(conn), Some(&crate::DisconnectReason::PacketTooLarge));
+    let h = Harness::new(crate::Config { max_packet_size: 100, ..crate::Config::default() });
+    let (reason, closed) = (ReasonCode::PacketTooLarge, crate::DisconnectReason::PacketTooLarge);
+    decode_error_disconnects(h, reason, closed);
 }
 
 #[test]
