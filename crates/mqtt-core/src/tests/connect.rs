@@ -143,8 +143,7 @@ fn first_packet_other_than_connect_closes_the_connection() {
     let mut h = Harness::default();
     let conn = h.open();
     h.send(conn, Packet::PingReq);
-    assert_eq!(h.take(conn), []);
-    assert_eq!(h.closed(conn), Some(&DisconnectReason::ProtocolError));
+    h.assert_dropped_for_protocol_error(conn);
 }
 
 #[test]
@@ -233,8 +232,7 @@ fn max_connections_refuses_extra_connections() {
 fn v3_password_without_username_is_closed_without_connack() {
     let mut h = Harness::default();
     let conn = h.try_connect_with("nouser", |c| c.password("p"));
-    assert_eq!(h.take(conn), []);
-    assert_eq!(h.closed(conn), Some(&DisconnectReason::ProtocolError));
+    h.assert_dropped_for_protocol_error(conn);
 }
 
 #[test]

@@ -493,6 +493,13 @@ impl Harness {
         assert!(self.logs.contains(&logged), "{logged:?} not in {:?}", self.logs);
     }
 
+    /// Asserts that the broker closed `conn` for a protocol error without answering it.
+    #[track_caller]
+    pub(crate) fn assert_dropped_for_protocol_error(&mut self, conn: ConnId) {
+        assert_eq!(self.take(conn), []);
+        assert_eq!(self.closed(conn), Some(&DisconnectReason::ProtocolError));
+    }
+
     /// Why the broker closed `conn`, if it did.
     pub(crate) fn closed(&self, conn: ConnId) -> Option<&DisconnectReason> {
         self.clients.get(&conn)?.closed.as_ref()

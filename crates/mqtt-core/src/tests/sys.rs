@@ -12,6 +12,13 @@ fn with_interval(secs: u16) -> Harness {
     Harness::new(Config { sys_interval: secs, ..Config::default() })
 }
 
+/// A harness with `sys_interval` `secs` whose `$SYS` tree started now, as `culex`.
+fn started(secs: u16) -> Harness {
+    let mut h = with_interval(secs);
+    h.broker.start_sys("culex", h.now);
+    h
+}
+
 fn topics(published: &[(String, String)]) -> Vec<&str> {
     published.iter().map(|(topic, _)| topic.strip_prefix("$SYS/broker/").unwrap_or(topic)).collect()
 }
@@ -96,8 +103,7 @@ fn the_first_update_publishes_everything_in_mosquittos_order() {
 
 #[test]
 fn updates_come_when_more_than_the_interval_has_passed_and_carry_only_changes() {
-    let mut h = with_interval(2);
-    h.broker.start_sys("culex", h.now);
+    let mut h = started(2);
     let start = h.now;
     h.update_sys();
     assert_eq!(h.broker.sys_deadline(), Some(start + Duration::from_secs(3)));
@@ -131,8 +137,7 @@ fn updates_come_when_more_than_the_interval_has_passed_and_carry_only_changes() 
 
 #[test]
 fn load_averages_follow_the_rate_per_minute() {
-    let mut h = with_interval(2);
-    h.broker.start_sys("culex", h.now);
+    let mut h = started(2);
     let start = h.now;
     h.update_sys();
     let publisher = h.connect("publisher");
@@ -161,8 +166,7 @@ fn load_averages_follow_the_rate_per_minute() {
 
 #[test]
 fn sys_interval_zero_publishes_nothing() {
-    let mut h = with_interval(0);
-    h.broker.start_sys("culex", h.now);
+    let mut h = started(0);
     assert_eq!(h.broker.sys_deadline(), None);
     h.update_sys();
     assert_eq!(h.broker.retained_count(), 0);
@@ -189,8 +193,7 @@ fn the_store_counts_each_message_once_however_many_hold_it() {
 
 #[test]
 fn a_reload_can_turn_updates_on_and_off() {
-    let mut h = with_interval(0);
-    h.broker.start_sys("culex", h.now);
+    let mut h = started(0);
     h.broker.set_config(Config { sys_interval: 5, ..Config::default() });
     // As Mosquitto: the version is only published at start, updates begin at once.
     assert_eq!(h.broker.sys_deadline(), Some(h.now));
