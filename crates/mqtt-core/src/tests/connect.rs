@@ -8,6 +8,12 @@ use mqtt_codec::{Packet, ProtocolVersion, QoS, ReasonCode};
 use super::harness::{Harness, publish_packet};
 use crate::{Config, DisconnectReason, ListenerSecurity, LogEvent};
 
+/// A broker whose listener checks passwords (a `password_file` is configured).
+fn with_password_file() -> Harness {
+    let security = ListenerSecurity { password_file: true, ..ListenerSecurity::default() };
+    Harness::new(Config { security, ..Config::default() })
+}
+
 #[test]
 fn v311_client_is_accepted_and_logged_as_mosquitto_does() {
     let mut h = Harness::default();
@@ -124,10 +130,7 @@ fn credentials_are_checked_off_the_driver_before_connack() {
 
 #[test]
 fn wrong_password_is_refused_with_not_authorised() {
-    let mut h = Harness::new(Config {
-        security: ListenerSecurity { password_file: true, ..ListenerSecurity::default() },
-        ..Config::default()
-    });
+    let mut h = with_password_file();
     let conn = h.try_connect_with("c1", |c| c.username("alice").password("wrong"));
     h.auth_result(conn, false);
     assert_eq!(h.connack(conn).reason, ReasonCode::NotAuthorized);
@@ -297,10 +300,7 @@ fn v5_will_with_retain_is_refused_when_retain_is_unavailable() {
 
 #[test]
 fn a_connection_closed_while_its_password_is_checked_is_forgotten() {
-    let mut h = Harness::new(Config {
-        security: ListenerSecurity { password_file: true, ..ListenerSecurity::default() },
-        ..Config::default()
-    });
+    let mut h = with_password_file();
     let conn = h.try_connect_with("slow", |c| c.username("u").password("p"));
     h.kill(conn);
     h.auth_result(conn, true);
