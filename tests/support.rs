@@ -220,7 +220,7 @@ impl BrokerProcess {
     ) -> Self {
         if program.file_name().is_some_and(|name| name == "culex") {
             let zeros = vec![0; listeners];
-            let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+            let args = strings(args);
             return Self::attempt(program, &config(&zeros), &args, None, listeners).unwrap_or_else(
                 |why| match why {
                     NotStarted::PortTaken => unreachable!("culex picks its own ports"),
@@ -240,7 +240,7 @@ impl BrokerProcess {
         config: impl Fn(&[u16]) -> String,
         args: &[&str],
     ) -> Self {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let args = strings(args);
         Self::on_picked_ports(program, listeners, |ports| (config(ports), args.clone()))
     }
 
