@@ -50,24 +50,10 @@ fn publish(broker: &BrokerProcess, args: &[&str]) -> Finished {
 /// What happens to each kind of client: (exit code, stderr) per attempt.
 fn outcomes(secured: &Secured) -> Vec<(i32, String)> {
     let broker = &secured.broker;
-    let port = broker.port.to_string();
-    let reader = Background::spawn(Command::new(reference_tool("mosquitto_sub")).args([
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-i",
-        "reader",
-        "-u",
-        "bob",
-        "-P",
-        "hunter2",
-        "-t",
-        "#",
-        "-v",
-        "-q",
-        "1",
-    ]));
+    let reader = Background::spawn(
+        reference_client("mosquitto_sub", broker.port)
+            .args(["-i", "reader", "-u", "bob", "-P", "hunter2", "-t", "#", "-v", "-q", "1"]),
+    );
     wait_subscribed(broker, "reader", "#");
     let attempts: [&[&str]; 5] = [
         &["-u", "alice", "-P", "secret", "-t", "data/1", "-m", "allowed", "-q", "1"],

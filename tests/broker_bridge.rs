@@ -8,7 +8,9 @@ use std::cell::Cell;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, our_bin, reference_tool, run};
+use crate::support::{
+    Background, BrokerProcess, COMMAND_DEADLINE, our_bin, reference_client, reference_tool, run,
+};
 
 /// The remote client id of culex's bridge in these tests.
 const REMOTE_ID: &str = "culex-bridge";
@@ -52,20 +54,10 @@ fn subscribed(broker: &BrokerProcess, id: &str) {
 /// Starts `mosquitto_sub -i <id>` on `broker` printing `topic qos payload`, and waits until the
 /// broker has its subscription.
 fn subscriber(broker: &BrokerProcess, id: &str, filter: &str) -> Background {
-    let sub = Background::spawn(Command::new(reference_tool("mosquitto_sub")).args([
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &broker.port.to_string(),
-        "-i",
-        id,
-        "-q",
-        "1",
-        "-t",
-        filter,
-        "-F",
-        "%t %q %p",
-    ]));
+    let sub = Background::spawn(
+        reference_client("mosquitto_sub", broker.port)
+            .args(["-i", id, "-q", "1", "-t", filter, "-F", "%t %q %p"]),
+    );
     subscribed(broker, id);
     sub
 }
@@ -96,18 +88,8 @@ fn wait_for_value(broker: &BrokerProcess, topic: &str, wanted: &str) {
     let mut last = String::new();
     while start.elapsed() < COMMAND_DEADLINE {
         let done = run(
-            Command::new(reference_tool("mosquitto_sub")).args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &broker.port.to_string(),
-                "-t",
-                topic,
-                "-C",
-                "1",
-                "-W",
-                "2",
-            ]),
+            reference_client("mosquitto_sub", broker.port)
+                .args(["-t", topic, "-C", "1", "-W", "2"]),
             COMMAND_DEADLINE,
         );
         last = done.stdout.trim().to_owned();
@@ -197,14 +179,8 @@ fn culex_reconnects_its_bridge_when_mosquitto_comes_back() {
     let local = bridging_culex(port);
     subscribed(&remote, REMOTE_ID);
     wait_for_value(&local, STATE, "1");
-    let states = Background::spawn(Command::new(reference_tool("mosquitto_sub")).args([
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &local.port.to_string(),
-        "-t",
-        STATE,
-    ]));
+    let states =
+        Background::spawn(reference_client("mosquitto_sub", local.port).args(["-t", STATE]));
     assert_eq!(states.wait_for_lines(1), ["1"]);
 
     let _ = remote.terminate();

@@ -6,8 +6,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, our_bin, reference_tool, run,
-    strip_timestamp, unused_port,
+    BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, our_bin, reference_client, reference_tool,
+    refused_like_mosquitto, run, stderr_lines, strip_timestamp, unused_port,
 };
 
 fn culex(args: &[&str]) -> Finished {
@@ -16,11 +16,6 @@ fn culex(args: &[&str]) -> Finished {
 
 fn mosquitto(args: &[&str]) -> Finished {
     run(Command::new(reference_tool("mosquitto")).args(args), COMMAND_DEADLINE)
-}
-
-/// stderr lines without timestamps.
-fn errors(done: &Finished) -> Vec<String> {
-    done.stderr.lines().map(|line| strip_timestamp(line).to_owned()).collect()
 }
 
 /// Writes `text` to `<dir>/<name>` and returns the path as a string.
@@ -61,13 +56,16 @@ fn flag_errors_match_mosquitto() {
     for args in [&["-p"][..], &["-p", "0"], &["-p", "70000"], &["-c"]] {
         let ours = culex(args);
         let theirs = mosquitto(args);
-        assert_eq!((ours.code(), errors(&ours)), (theirs.code(), errors(&theirs)), "{args:?}");
+        assert_eq!(
+            (ours.code(), stderr_lines(&ours)),
+            (theirs.code(), stderr_lines(&theirs)),
+            "{args:?}"
+        );
     }
 }
 
 #[test]
 fn configuration_errors_match_mosquitto_line_for_line() {
-    let dir = TempDir::new("cli-config");
     let cases = [
         "foo bar\n",
         "allow_anonymous maybe\n",
@@ -90,20 +88,14 @@ fn configuration_errors_match_mosquitto_line_for_line() {
         "pid_file\n",
         "password_file a\npassword_file b\n",
     ];
-    for (n, text) in cases.iter().enumerate() {
-        let path = write(&dir, &format!("bad{n}.conf"), text);
-        let ours = culex(&["-c", &path]);
-        let theirs = mosquitto(&["-c", &path]);
-        assert_eq!(ours.code(), 3, "{text:?}: {}", ours.stderr);
-        assert_eq!(errors(&ours), errors(&theirs), "{text:?}");
-    }
+    refused_like_mosquitto("cli-config", &cases);
 }
 
 #[test]
 fn missing_config_file_exits_3() {
     let ours = culex(&["-c", "/nonexistent/culex.conf"]);
     let theirs = mosquitto(&["-c", "/nonexistent/culex.conf"]);
-    assert_eq!((ours.code(), errors(&ours)), (theirs.code(), errors(&theirs)));
+    assert_eq!((ours.code(), stderr_lines(&ours)), (theirs.code(), stderr_lines(&theirs)));
 }
 
 #[test]
@@ -112,7 +104,7 @@ fn unsupported_mosquitto_option_is_refused_with_its_line() {
     let path = write(&dir, "p.conf", "allow_anonymous true\nmemory_limit 100\n");
     let done = culex(&["-c", &path]);
     assert_eq!(done.code(), 3);
-    let lines = errors(&done);
+    let lines = stderr_lines(&done);
     assert!(lines[0].contains("\"memory_limit\""), "{lines:?}");
     assert_eq!(lines[1], format!("Error found at {path}:2."));
 }
@@ -128,19 +120,8 @@ fn no_config_means_local_only_mode_on_the_p_port() {
     });
     broker.wait_for_log(|line| line == format!("Opening ipv4 listen socket on port {port}."));
     // Anonymous access is forced on: a client without credentials is accepted.
-    let done = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-p",
-            &port.to_string(),
-            "-h",
-            "127.0.0.1",
-            "-t",
-            "t",
-            "-m",
-            "x",
-        ]),
-        COMMAND_DEADLINE,
-    );
+    let done =
+        run(reference_client("mosquitto_pub", port).args(["-t", "t", "-m", "x"]), COMMAND_DEADLINE);
     assert_eq!(done.code(), 0, "{}", done.stderr);
     let status = broker.terminate();
     assert_eq!(status.code(), Some(0));
@@ -155,19 +136,8 @@ fn configured_listener_refuses_anonymous_clients_by_default() {
         &[],
     );
     let port = broker.port;
-    let done = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-p",
-            &port.to_string(),
-            "-h",
-            "127.0.0.1",
-            "-t",
-            "t",
-            "-m",
-            "x",
-        ]),
-        COMMAND_DEADLINE,
-    );
+    let done =
+        run(reference_client("mosquitto_pub", port).args(["-t", "t", "-m", "x"]), COMMAND_DEADLINE);
     assert_ne!(done.code(), 0);
     assert!(done.stderr.contains("not authorised"), "{}", done.stderr);
     drop(broker);
@@ -187,18 +157,7 @@ fn sighup_reloads_logging_options() {
     let port = broker.port;
     let pub_once = |id: &str| {
         let done = run(
-            Command::new(reference_tool("mosquitto_pub")).args([
-                "-p",
-                &port.to_string(),
-                "-h",
-                "127.0.0.1",
-                "-i",
-                id,
-                "-t",
-                "t",
-                "-m",
-                "x",
-            ]),
+            reference_client("mosquitto_pub", port).args(["-i", id, "-t", "t", "-m", "x"]),
             COMMAND_DEADLINE,
         );
         assert_eq!(done.code(), 0);
@@ -223,7 +182,7 @@ fn no_listener_could_be_opened_exits_1() {
     let done = culex(&["-c", &path]);
     assert_eq!(done.code(), 1, "{}", done.stderr);
     assert!(
-        errors(&done)
+        stderr_lines(&done)
             .contains(&"Error: Unable to start any listening sockets, exiting.".to_owned())
     );
 }
@@ -287,7 +246,7 @@ fn an_unwritable_pid_file_exits_1() {
     let done = culex(&["-c", &path]);
     assert_eq!(done.code(), 1);
     assert!(
-        errors(&done).contains(&"Error: Unable to write pid file.".to_owned()),
+        stderr_lines(&done).contains(&"Error: Unable to write pid file.".to_owned()),
         "{}",
         done.stderr
     );

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::support::{
-    BrokerProcess, COMMAND_DEADLINE, Finished, TempDir, our_bin, reference_client, reference_tool,
-    run, strip_timestamp,
+    BrokerProcess, COMMAND_DEADLINE, TempDir, our_bin, reference_client, reference_tool,
+    refused_like_mosquitto, run,
 };
 
 /// Publishes one message with Debian's `mosquitto_pub` to 127.0.0.1:`port`; returns the exit
@@ -17,18 +17,6 @@ fn publish(port: u16, args: &[&str]) -> (i32, String) {
         COMMAND_DEADLINE,
     );
     (done.code(), done.stderr)
-}
-
-/// stderr lines without timestamps.
-fn errors(done: &Finished) -> Vec<String> {
-    done.stderr.lines().map(|line| strip_timestamp(line).to_owned()).collect()
-}
-
-/// Runs `program -c <config>` on a configuration that must be refused before listening.
-fn refused_config(program: &Path, dir: &TempDir, name: &str, text: &str) -> Finished {
-    let path = dir.path().join(name);
-    std::fs::write(&path, text).expect("writing test config");
-    run(Command::new(program).arg("-c").arg(&path), COMMAND_DEADLINE)
 }
 
 /// A password file with alice/secret, written by Debian's `mosquitto_passwd`.
@@ -80,7 +68,6 @@ fn clientid_prefixes_refuses_other_ids_like_mosquitto() {
 
 #[test]
 fn configuration_rules_and_messages_match_mosquitto() {
-    let dir = TempDir::new("listener-config");
     let cases = [
         "allow_anonymous true\nper_listener_settings true\nlistener 1884 127.0.0.1\n",
         "listener 1884 127.0.0.1\npassword_file /p\nper_listener_settings true\n",
@@ -94,12 +81,8 @@ fn configuration_rules_and_messages_match_mosquitto() {
         "clientid_prefixes \n",
         "clientid_prefixes a\nlistener 1884 127.0.0.1\nclientid_prefixes b\n",
     ];
-    for (n, text) in cases.iter().enumerate() {
-        let name = format!("bad{n}.conf");
-        let ours = refused_config(&our_bin("culex"), &dir, &name, text);
-        let theirs = refused_config(&reference_tool("mosquitto"), &dir, &name, text);
-        assert_eq!(ours.code(), 3, "{text:?}: {}", ours.stderr);
-        assert_eq!((ours.code(), errors(&ours)), (theirs.code(), errors(&theirs)), "{text:?}");
+    for (text, code) in cases.iter().zip(refused_like_mosquitto("listener-config", &cases)) {
+        assert_eq!(code, 3, "{text:?}");
     }
 }
 
@@ -108,6 +91,26 @@ fn two_listeners(program: &Path, config: impl Fn(u16, u16) -> String) -> (Broker
     let broker = BrokerProcess::start_with(program, 2, |ports| config(ports[0], ports[1]), &[]);
     let second = broker.ports[1];
     (broker, second)
+}
+
+/// Starts culex and Mosquitto on the same two-listener `config`, publishes with each of
+/// `cases` on each listener, checks culex answers as Mosquitto does, and returns Mosquitto's
+/// answers: per case, the first listener's then the second's.
+fn publish_on_two_listeners(
+    config: impl Fn(u16, u16) -> String + Copy,
+    cases: &[&[&str]],
+) -> Vec<(i32, String)> {
+    let (ours, ours_second) = two_listeners(&our_bin("culex"), config);
+    let (theirs, theirs_second) = two_listeners(&reference_tool("mosquitto"), config);
+    let mut outcomes = Vec::new();
+    for args in cases {
+        for (our_port, their_port) in [(ours.port, theirs.port), (ours_second, theirs_second)] {
+            let expected = publish(their_port, args);
+            assert_eq!(publish(our_port, args), expected, "{args:?} on listener {their_port}");
+            outcomes.push(expected);
+        }
+    }
+    outcomes
 }
 
 #[test]
@@ -123,8 +126,6 @@ fn per_listener_settings_scopes_options_to_the_listener_they_follow() {
              listener {second} 127.0.0.1\npassword_file {passwords}\nallow_anonymous false\n"
         )
     };
-    let (ours, ours_second) = two_listeners(&our_bin("culex"), config);
-    let (theirs, theirs_second) = two_listeners(&reference_tool("mosquitto"), config);
     let cases: [&[&str]; 5] = [
         &[],
         &["-V", "5"],
@@ -132,12 +133,10 @@ fn per_listener_settings_scopes_options_to_the_listener_they_follow() {
         &["-u", "alice", "-P", "wrong"],
         &["-u", "alice", "-P", "wrong", "-V", "5"],
     ];
-    for args in cases {
-        for (our_port, their_port) in [(ours.port, theirs.port), (ours_second, theirs_second)] {
-            let expected = publish(their_port, args);
-            assert_eq!(publish(our_port, args), expected, "{args:?} on listener {their_port}");
-            assert_eq!(expected.0 == 0, args.contains(&"secret"), "{args:?}: {expected:?}");
-        }
+    let outcomes = publish_on_two_listeners(config, &cases);
+    // Both listeners answer alike: each case's two outcomes are next to each other.
+    for (args, expected) in cases.iter().flat_map(|args| [args, args]).zip(outcomes) {
+        assert_eq!(expected.0 == 0, args.contains(&"secret"), "{args:?}: {expected:?}");
     }
 }
 
@@ -157,8 +156,6 @@ fn listeners_with_different_security_options_each_apply_their_own() {
              listener {second} 127.0.0.1\npassword_file {passwords}\nacl_file {acl}\n"
         )
     };
-    let (ours, ours_second) = two_listeners(&our_bin("culex"), config);
-    let (theirs, theirs_second) = two_listeners(&reference_tool("mosquitto"), config);
     let cases: [&[&str]; 6] = [
         &[],
         &["-V", "5"],
@@ -167,14 +164,7 @@ fn listeners_with_different_security_options_each_apply_their_own() {
         &["-u", "alice", "-P", "secret", "-V", "5", "-q", "1", "-t", "not-t"],
         &["-V", "5", "-q", "1", "-t", "not-t"],
     ];
-    let mut outcomes = Vec::new();
-    for args in cases {
-        for (our_port, their_port) in [(ours.port, theirs.port), (ours_second, theirs_second)] {
-            let expected = publish(their_port, args);
-            assert_eq!(publish(our_port, args), expected, "{args:?} on listener {their_port}");
-            outcomes.push(expected);
-        }
-    }
+    let outcomes = publish_on_two_listeners(config, &cases);
     let refused = (
         5,
         "Connection error: Connection Refused: not authorised.\n\

@@ -4,20 +4,22 @@
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::Command;
 
 use crate::broker_tools::wait_subscribed;
-use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, reference_tool, run};
+use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, reference_client, run};
+
+/// Runs `scenario` against Mosquitto, then against culex, both with `log_type all`; returns
+/// (Mosquitto's result, culex's).
+fn mosquitto_then_culex<T>(scenario: impl Fn(&BrokerProcess) -> T) -> (T, T) {
+    let mosquitto = scenario(&BrokerProcess::mosquitto("log_type all"));
+    let culex = scenario(&BrokerProcess::culex("log_type all"));
+    (mosquitto, culex)
+}
 
 /// Runs one subscriber and one QoS 1 publisher (the subscriber has a will) and returns each
 /// client's log lines, in order, with ports replaced by `P`.
 fn session_lines(broker: &BrokerProcess) -> BTreeMap<String, Vec<String>> {
-    let port = broker.port.to_string();
-    let sub = Background::spawn(Command::new(reference_tool("mosquitto_sub")).args([
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port,
+    let sub = Background::spawn(reference_client("mosquitto_sub", broker.port).args([
         "-i",
         "logsub",
         "-q",
@@ -33,20 +35,8 @@ fn session_lines(broker: &BrokerProcess) -> BTreeMap<String, Vec<String>> {
     ]));
     wait_subscribed(broker, "logsub", "logs/#");
     let done = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-i",
-            "logpub",
-            "-q",
-            "1",
-            "-t",
-            "logs/a",
-            "-m",
-            "hello",
-        ]),
+        reference_client("mosquitto_pub", broker.port)
+            .args(["-i", "logpub", "-q", "1", "-t", "logs/a", "-m", "hello"]),
         COMMAND_DEADLINE,
     );
     assert_eq!(done.code(), 0, "{}", done.stderr);
@@ -62,20 +52,8 @@ fn takeover_and_will_lines(broker: &BrokerProcess) -> BTreeMap<String, Vec<Strin
     let port = broker.port;
     let mut taken = raw_connect(port, "taken", None);
     let done = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-i",
-            "taken",
-            "-q",
-            "2",
-            "-t",
-            "logs2/x",
-            "-m",
-            "qos2",
-        ]),
+        reference_client("mosquitto_pub", port)
+            .args(["-i", "taken", "-q", "2", "-t", "logs2/x", "-m", "qos2"]),
         COMMAND_DEADLINE,
     );
     assert_eq!(done.code(), 0, "{}", done.stderr);
@@ -156,8 +134,7 @@ fn normalise_ports(line: &str) -> String {
 
 #[test]
 fn verbose_lines_match_mosquitto_for_the_same_session() {
-    let mosquitto = session_lines(&BrokerProcess::mosquitto("log_type all"));
-    let culex = session_lines(&BrokerProcess::culex("log_type all"));
+    let (mosquitto, culex) = mosquitto_then_culex(session_lines);
     assert_eq!(culex["logsub"], mosquitto["logsub"]);
     assert_eq!(culex["logpub"], mosquitto["logpub"]);
     // Spell out a few lines so a regression in both is still caught.
@@ -172,8 +149,7 @@ fn verbose_lines_match_mosquitto_for_the_same_session() {
 
 #[test]
 fn takeover_qos2_and_will_lines_match_mosquitto() {
-    let mosquitto = takeover_and_will_lines(&BrokerProcess::mosquitto("log_type all"));
-    let culex = takeover_and_will_lines(&BrokerProcess::culex("log_type all"));
+    let (mosquitto, culex) = mosquitto_then_culex(takeover_and_will_lines);
     assert_eq!(culex["taken"], mosquitto["taken"]);
     assert_eq!(culex["killed"], mosquitto["killed"]);
     assert!(
@@ -186,18 +162,8 @@ fn takeover_qos2_and_will_lines_match_mosquitto() {
 fn default_log_shows_connections_but_not_packets() {
     let broker = BrokerProcess::culex("");
     let done = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &broker.port.to_string(),
-            "-i",
-            "quietpub",
-            "-t",
-            "t",
-            "-m",
-            "x",
-        ]),
+        reference_client("mosquitto_pub", broker.port)
+            .args(["-i", "quietpub", "-t", "t", "-m", "x"]),
         COMMAND_DEADLINE,
     );
     assert_eq!(done.code(), 0);
@@ -216,36 +182,15 @@ fn default_log_shows_connections_but_not_packets() {
 fn connection_messages_false_hides_connect_lines() {
     let broker = BrokerProcess::culex("connection_messages false");
     let done = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &broker.port.to_string(),
-            "-i",
-            "hidden",
-            "-t",
-            "t",
-            "-m",
-            "x",
-        ]),
+        reference_client("mosquitto_pub", broker.port).args(["-i", "hidden", "-t", "t", "-m", "x"]),
         COMMAND_DEADLINE,
     );
     assert_eq!(done.code(), 0);
     // A sentinel publish at QoS 1: its PUBACK comes after the broker handled everything the
     // first client sent, so a connect or disconnect line for it would be in the log by then.
     let sentinel = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &broker.port.to_string(),
-            "-q",
-            "1",
-            "-t",
-            "sentinel",
-            "-m",
-            "x",
-        ]),
+        reference_client("mosquitto_pub", broker.port)
+            .args(["-q", "1", "-t", "sentinel", "-m", "x"]),
         COMMAND_DEADLINE,
     );
     assert_eq!(sentinel.code(), 0);
@@ -298,8 +243,7 @@ fn refused_connect_lines(broker: &BrokerProcess) -> Vec<String> {
 
 #[test]
 fn refused_connect_lines_match_mosquitto() {
-    let mosquitto = refused_connect_lines(&BrokerProcess::mosquitto("log_type all"));
-    let culex = refused_connect_lines(&BrokerProcess::culex("log_type all"));
+    let (mosquitto, culex) = mosquitto_then_culex(refused_connect_lines);
     assert_eq!(culex, mosquitto);
     assert_eq!(culex[0], "Sending CONNACK to 127.0.0.1 (0, 1)");
 }

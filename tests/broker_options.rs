@@ -20,13 +20,27 @@ fn tool(name: &str, port: u16, args: &[&str]) -> (i32, String, String) {
 
 /// Both brokers with `-v` and `extra` after their loopback listener line.
 fn both(extra: &str) -> [BrokerProcess; 2] {
-    let start = |program: &Path| {
-        let config = |ports: &[u16]| {
-            format!("listener {} 127.0.0.1\nallow_anonymous true\n{extra}\n", ports[0])
-        };
-        BrokerProcess::start_with(program, 1, config, &["-v"])
-    };
-    [start(&our_bin("culex")), start(&reference_tool("mosquitto"))]
+    let config = format!("listener {{port}} 127.0.0.1\nallow_anonymous true\n{extra}\n");
+    on_both(|program| BrokerProcess::start_with(program, 1, with_port(&config), &["-v"]))
+}
+
+/// `check(program)` for culex, then for Mosquitto.
+fn on_both<T>(check: impl Fn(&Path) -> T) -> [T; 2] {
+    [check(&our_bin("culex")), check(&reference_tool("mosquitto"))]
+}
+
+/// A one-listener configuration: `template` with the listener's port in place of `{port}`.
+fn with_port(template: &str) -> impl Fn(&[u16]) -> String + '_ {
+    move |ports| template.replace("{port}", &ports[0].to_string())
+}
+
+/// The `Opening … listen socket` lines among `lines`, with `port` shown as `N`.
+fn opening_lines(lines: impl IntoIterator<Item = String>, port: u16) -> Vec<String> {
+    lines
+        .into_iter()
+        .filter(|line| line.starts_with("Opening"))
+        .map(|line| line.replace(&port.to_string(), "N"))
+        .collect()
 }
 
 #[test]
@@ -92,22 +106,12 @@ fn queue_qos0_messages_like_mosquitto() {
 
 #[test]
 fn socket_domain_opens_one_family_like_mosquitto() {
-    let mut opened = Vec::new();
-    for program in [our_bin("culex"), reference_tool("mosquitto")] {
-        let config = |ports: &[u16]| {
-            format!("listener {} localhost\nsocket_domain ipv4\nallow_anonymous true\n", ports[0])
-        };
-        let broker = BrokerProcess::start_with_picked_ports(&program, 1, config, &[]);
-        let port = broker.port;
+    let config = "listener {port} localhost\nsocket_domain ipv4\nallow_anonymous true\n";
+    let opened = on_both(|program| {
+        let broker = BrokerProcess::start_with_picked_ports(program, 1, with_port(config), &[]);
         broker.wait_for_log(|line| line.contains(" running"));
-        let lines: Vec<String> = broker
-            .log_lines()
-            .into_iter()
-            .filter(|line| line.starts_with("Opening"))
-            .map(|line| line.replace(&port.to_string(), "N"))
-            .collect();
-        opened.push(lines);
-    }
+        opening_lines(broker.log_lines(), broker.port)
+    });
     assert_eq!(opened[0], vec!["Opening ipv4 listen socket on port N.".to_owned()]);
     assert_eq!(opened[0], opened[1]);
 }
@@ -136,8 +140,7 @@ fn a_denied_publish_logs_only_the_denied_line_like_mosquitto() {
 
 #[test]
 fn mount_point_prefixes_like_mosquitto_and_strips_outgoing_topics_like_2_0_12() {
-    let mut seen = Vec::new();
-    for program in [our_bin("culex"), reference_tool("mosquitto")] {
+    let seen = on_both(|program| {
         let config = |ports: &[u16]| {
             format!(
                 "allow_anonymous true\nlistener {} 127.0.0.1\nmount_point site/\n\
@@ -145,18 +148,19 @@ fn mount_point_prefixes_like_mosquitto_and_strips_outgoing_topics_like_2_0_12() 
                 ports[0], ports[1]
             )
         };
-        let broker = BrokerProcess::start_with(&program, 2, config, &["-v"]);
+        let broker = BrokerProcess::start_with(program, 2, config, &["-v"]);
         let (mounted, plain) = (broker.ports[0], broker.ports[1]);
         let publish = ["-t", "a/b", "-m", "m", "-r", "-i", "mp"];
         assert_eq!(tool("mosquitto_pub", mounted, &publish).0, 0);
         let read = |port: u16, filter: &str| {
             tool("mosquitto_sub", port, &["-t", filter, "-v", "-C", "1", "-W", "2"]).1
         };
-        seen.push((read(plain, "#"), read(mounted, "a/#")));
+        let seen = (read(plain, "#"), read(mounted, "a/#"));
         broker.wait_for_log(|line| {
             line == "Received PUBLISH from mp (d0, q0, r1, m0, 'site/a/b', ... (1 bytes))"
         });
-    }
+        seen
+    });
     assert_eq!(seen[0].0, "site/a/b m\n", "prefixed for everybody else");
     assert_eq!(seen[0].0, seen[1].0);
     assert_eq!(seen[0].1, "a/b m\n", "culex removes the prefix, as 2.0.12 does");
@@ -166,16 +170,10 @@ fn mount_point_prefixes_like_mosquitto_and_strips_outgoing_topics_like_2_0_12() 
 #[test]
 fn bind_interface_listens_on_the_interface_address_like_mosquitto() {
     let dir = TempDir::new("options-interface");
-    let mut opened = Vec::new();
-    for program in [our_bin("culex"), reference_tool("mosquitto")] {
-        // No bind address: the loopback interface's addresses only (127.0.0.1, ::1).
-        let config = |ports: &[u16]| {
-            format!(
-                "listener {}\nbind_interface lo\nsocket_domain ipv4\nallow_anonymous true\n",
-                ports[0]
-            )
-        };
-        let broker = BrokerProcess::start_with_picked_ports(&program, 1, config, &[]);
+    // No bind address: the loopback interface's addresses only (127.0.0.1, ::1).
+    let config = "listener {port}\nbind_interface lo\nsocket_domain ipv4\nallow_anonymous true\n";
+    let opened = on_both(|program| {
+        let broker = BrokerProcess::start_with_picked_ports(program, 1, with_port(config), &[]);
         let port = broker.port;
         assert_eq!(tool("mosquitto_pub", port, &["-t", "t", "-m", "m"]).0, 0);
         broker.wait_for_log(|line| line.contains(" running"));
@@ -183,15 +181,15 @@ fn bind_interface_listens_on_the_interface_address_like_mosquitto() {
         let path = dir.path().join("missing.conf");
         std::fs::write(&path, format!("listener {port} 127.0.0.1\nbind_interface nonexist0\n"))
             .expect("writing config");
-        let done = run(Command::new(&program).arg("-c").arg(&path), COMMAND_DEADLINE);
+        let done = run(Command::new(program).arg("-c").arg(&path), COMMAND_DEADLINE);
         let lines: Vec<String> = done
             .stderr
             .lines()
             .map(|line| crate::support::strip_timestamp(line).replace(&port.to_string(), "N"))
             .filter(|line| line.starts_with("Opening") || line.contains("Interface"))
             .collect();
-        opened.push((done.code(), lines));
-    }
+        (done.code(), lines)
+    });
     assert_eq!(opened[0].0, 1);
     assert_eq!(
         opened[0].1,
@@ -205,21 +203,13 @@ fn bind_interface_listens_on_the_interface_address_like_mosquitto() {
 
 #[test]
 fn log_timestamp_format_is_strftime_like_mosquitto() {
-    let mut shapes = Vec::new();
-    for program in [our_bin("culex"), reference_tool("mosquitto")] {
-        let config = |ports: &[u16]| {
-            format!(
-                "listener {} 127.0.0.1\nlog_timestamp_format [%Y-%m-%dT%H:%M:%S %%]\n",
-                ports[0]
-            )
-        };
-        let broker = BrokerProcess::start_with(&program, 1, config, &[]);
+    let config = "listener {port} 127.0.0.1\nlog_timestamp_format [%Y-%m-%dT%H:%M:%S %%]\n";
+    let shapes = on_both(|program| {
+        let broker = BrokerProcess::start_with(program, 1, with_port(config), &[]);
         let line = broker.wait_for_log(|line| line.ends_with(" running"));
         let stamp = line.split_once(": ").map_or("", |(stamp, _)| stamp);
-        shapes.push(
-            stamp.chars().map(|c| if c.is_ascii_digit() { 'N' } else { c }).collect::<String>(),
-        );
-    }
+        stamp.chars().map(|c| if c.is_ascii_digit() { 'N' } else { c }).collect::<String>()
+    });
     assert_eq!(shapes[0], "[NNNN-NN-NNTNN:NN:NN %]");
     assert_eq!(shapes[0], shapes[1]);
 }
@@ -229,21 +219,10 @@ fn allow_duplicate_messages_like_mosquitto_for_v3_clients() {
     for (extra, copies) in [("", 1), ("allow_duplicate_messages true", 2)] {
         let [ours, theirs] = both(extra);
         for broker in [&ours, &theirs] {
-            let port = broker.port.to_string();
-            let sub = Background::spawn(Command::new(reference_tool("mosquitto_sub")).args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-i",
-                "dup",
-                "-t",
-                "ov/#",
-                "-t",
-                "ov/+",
-                "-t",
-                "end",
-            ]));
+            let sub = Background::spawn(
+                reference_client("mosquitto_sub", broker.port)
+                    .args(["-i", "dup", "-t", "ov/#", "-t", "ov/+", "-t", "end"]),
+            );
             broker.wait_for_log(|line| line == "dup 0 end");
             assert_eq!(tool("mosquitto_pub", broker.port, &["-t", "ov/x", "-m", "m"]).0, 0);
             assert_eq!(tool("mosquitto_pub", broker.port, &["-t", "end", "-m", "e"]).0, 0);

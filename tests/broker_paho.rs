@@ -38,43 +38,58 @@ for m in (msgs if isinstance(msgs, list) else [msgs]):
     print(m.topic, m.payload.decode(), m.qos, flush=True)
 "#;
 
-fn single_and_simple(broker: &BrokerProcess) {
-    let sub = Background::spawn(&mut python(
-        broker,
-        SIMPLE_SUBSCRIBE,
-        &["paho/single", "1", "paho-simple"],
-    ));
-    wait_subscribed(broker, "paho-simple", "paho/single");
-    python_output(
-        broker,
-        r#"
-import sys
-import paho.mqtt.publish as publish
-publish.single("paho/single", "hello paho", qos=1, hostname="127.0.0.1", port=int(sys.argv[1]))
-"#,
-        &[],
+/// Spawns `subscribe.simple` for `count` messages on `filter` as `client_id`; returns once the
+/// broker has the subscription.
+fn simple_subscriber(
+    broker: &BrokerProcess,
+    filter: &str,
+    count: &str,
+    client_id: &str,
+) -> Background {
+    let sub = Background::spawn(&mut python(broker, SIMPLE_SUBSCRIBE, &[filter, count, client_id]));
+    wait_subscribed(broker, client_id, filter);
+    sub
+}
+
+/// Runs `calls` to `paho.mqtt.publish` (imported as `publish`), with `broker` holding the
+/// `hostname` and `port` keyword arguments.
+fn paho_publish(broker: &BrokerProcess, calls: &str) {
+    let script = format!(
+        "import sys\nimport paho.mqtt.publish as publish\n\
+         broker = {{\"hostname\": \"127.0.0.1\", \"port\": int(sys.argv[1])}}\n{calls}\n"
     );
+    python_output(broker, &script, &[]);
+}
+
+/// Runs `script`, which sets up a paho client `c` and sets the event `got` when it has what it
+/// waits for: connects `c`, waits (10 s at most), disconnects; fails the test if `got` was
+/// never set. Returns the script's stdout.
+fn run_until_got(broker: &BrokerProcess, script: &str) -> String {
+    let script = format!(
+        "import sys, threading\nimport paho.mqtt.client as mqtt\ngot = threading.Event()\n\
+         {script}\n\
+         c.connect(\"127.0.0.1\", int(sys.argv[1]))\nc.loop_start()\nok = got.wait(10)\n\
+         c.disconnect()\nc.loop_stop()\nsys.exit(0 if ok else 1)\n"
+    );
+    python_output(broker, &script, &[])
+}
+
+fn single_and_simple(broker: &BrokerProcess) {
+    let sub = simple_subscriber(broker, "paho/single", "1", "paho-simple");
+    paho_publish(broker, r#"publish.single("paho/single", "hello paho", qos=1, **broker)"#);
     assert_eq!(sub.wait_for_lines(1), ["paho/single hello paho 1"]);
 }
 
 fn multiple_in_order(broker: &BrokerProcess) {
-    let sub = Background::spawn(&mut python(
-        broker,
-        SIMPLE_SUBSCRIBE,
-        &["paho/multi/#", "3", "paho-multi"],
-    ));
-    wait_subscribed(broker, "paho-multi", "paho/multi/#");
-    python_output(
+    let sub = simple_subscriber(broker, "paho/multi/#", "3", "paho-multi");
+    paho_publish(
         broker,
         r#"
-import sys
-import paho.mqtt.publish as publish
 msgs = [{"topic": "paho/multi/a", "payload": "one", "qos": 1},
         ("paho/multi/b", "two", 2, False),
         ("paho/multi/c", "three", 0, False)]
-publish.multiple(msgs, hostname="127.0.0.1", port=int(sys.argv[1]))
+publish.multiple(msgs, **broker)
 "#,
-        &[],
     );
     assert_eq!(
         sub.wait_for_lines(3),
@@ -103,14 +118,9 @@ c.loop_stop()
         &[],
     );
     wait_subscribed(broker, "paho-offline", "paho/offline");
-    python_output(
+    paho_publish(
         broker,
-        r#"
-import sys
-import paho.mqtt.publish as publish
-publish.single("paho/offline", "while you were away", qos=1, hostname="127.0.0.1", port=int(sys.argv[1]))
-"#,
-        &[],
+        r#"publish.single("paho/offline", "while you were away", qos=1, **broker)"#,
     );
     let out = python_output(
         broker,
@@ -145,12 +155,9 @@ c.loop_forever()
         &[],
     ));
     wait_subscribed(broker, "paho-responder", "paho/request");
-    let out = python_output(
+    let out = run_until_got(
         broker,
         r#"
-import sys, threading
-import paho.mqtt.client as mqtt
-got = threading.Event()
 def on_connect(client, userdata, flags, reason_code, properties):
     client.subscribe("paho/reply", qos=1)
 def on_subscribe(client, userdata, mid, reason_codes, properties):
@@ -160,28 +167,18 @@ def on_message(client, userdata, msg):
     got.set()
 c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="paho-requester")
 c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
-c.connect("127.0.0.1", int(sys.argv[1]))
-c.loop_start()
-ok = got.wait(10)
-c.disconnect()
-c.loop_stop()
-sys.exit(0 if ok else 1)
 "#,
-        &[],
     );
     assert_eq!(out, "paho/reply PING\n");
     drop(responder);
 }
 
 fn mqtt5_properties_pass_through(broker: &BrokerProcess) {
-    let out = python_output(
+    let out = run_until_got(
         broker,
         r#"
-import sys, threading
-import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
-got = threading.Event()
 def on_connect(client, userdata, flags, reason_code, properties):
     print("connack", reason_code, getattr(properties, "ReceiveMaximum", None), getattr(properties, "TopicAliasMaximum", None), flush=True)
     client.subscribe("paho5/props", qos=1)
@@ -201,14 +198,7 @@ def on_message(client, userdata, msg):
     got.set()
 c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="paho5", protocol=mqtt.MQTTv5)
 c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
-c.connect("127.0.0.1", int(sys.argv[1]))
-c.loop_start()
-ok = got.wait(10)
-c.disconnect()
-c.loop_stop()
-sys.exit(0 if ok else 1)
 "#,
-        &[],
     );
     assert_eq!(
         out,

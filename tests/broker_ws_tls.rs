@@ -10,7 +10,7 @@ use std::process::Command;
 use crate::broker_tools::wait_subscribed;
 use crate::support::{
     Background, BrokerProcess, COMMAND_DEADLINE, Certs, TempDir, make_readable, node_test_dir,
-    our_bin, python_with_paho, reference_tool, run, unused_port,
+    our_bin, python_with_paho, reference_client, reference_tool, run, unused_port,
 };
 
 /// One test per broker: the function gets the broker's program.
@@ -222,16 +222,7 @@ fn certificate_common_name_is_the_username(program: &Path) {
     assert_eq!(sub.lines(), ["cn/x cn/x"]);
     // The plain listener has no certificate to go by: anonymous clients are refused.
     let done = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &plain.to_string(),
-            "-t",
-            "cn/x",
-            "-m",
-            "m",
-        ]),
+        reference_client("mosquitto_pub", plain).args(["-t", "cn/x", "-m", "m"]),
         COMMAND_DEADLINE,
     );
     assert_ne!(done.code(), 0, "anonymous access stays refused");

@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
@@ -486,9 +486,26 @@ fn start_subscribed(args: &[String]) -> (Child, BufReader<std::process::ChildStd
     panic!("culex_sub {args:?} did not subscribe");
 }
 
+/// Waits (within the command deadline) for a subscriber from [`start_subscribed`] to end;
+/// returns its status and the rest of its output.
+fn wait_for_end(
+    mut child: Child,
+    mut reader: BufReader<std::process::ChildStdout>,
+    what: &str,
+) -> (ExitStatus, String) {
+    let status = wait_with_deadline(&mut child, what, COMMAND_DEADLINE);
+    let mut rest = String::new();
+    let _ = reader.read_to_string(&mut rest);
+    (status, rest)
+}
+
+/// `-p port` followed by `args`.
+fn on_port(port: u16, args: &[&str]) -> Vec<String> {
+    strings(&[&["-p", &port.to_string()][..], args].concat())
+}
+
 fn publish(port: u16, args: &[&str]) {
-    let mut all = vec!["-p".to_owned(), port.to_string()];
-    all.extend(args.iter().map(|arg| (*arg).to_owned()));
+    let all = on_port(port, args);
     let home = TempDir::new("sub-pub");
     let done = run_tool(&reference_tool("mosquitto_pub"), &all, None, home.path());
     assert_eq!(done.code(), 0, "mosquitto_pub {all:?}: {done:?}");
@@ -496,7 +513,7 @@ fn publish(port: u16, args: &[&str]) {
 
 fn retained_now(port: u16, topic: &str) -> String {
     let home = TempDir::new("sub-check");
-    let args = strings(&["-p", &port.to_string(), "-t", topic, "-v", "-W", "1"]);
+    let args = on_port(port, &["-t", topic, "-v", "-W", "1"]);
     run_tool(&reference_tool("mosquitto_sub"), &args, None, home.path()).stdout
 }
 
@@ -634,28 +651,13 @@ fn remove_retained_with_retained_only_clears_and_exits_where_mosquitto_hangs() {
     // A persistent session with one queued live message ends --retained-only after the
     // retained ones were cleared... but the queued one arrives first, so use a live publish.
     let home = TempDir::new("sub-rr");
-    let args = strings(&[
-        "-p",
-        &port.to_string(),
-        "-t",
-        "rr/#",
-        "-T",
-        "rr/keep",
-        "--remove-retained",
-        "--retained-only",
-        "-v",
-        "-W",
-        "10",
-    ]);
-    let (mut child, mut reader) = start_subscribed(&args);
-    publish(port, &["-t", "rr/live", "-m", "live"]);
-    let status = wait_with_deadline(
-        &mut child,
-        "culex_sub --remove-retained --retained-only",
-        COMMAND_DEADLINE,
+    let args = on_port(
+        port,
+        &["-t", "rr/#", "-T", "rr/keep", "--remove-retained", "--retained-only", "-v", "-W", "10"],
     );
-    let mut rest = String::new();
-    let _ = reader.read_to_string(&mut rest);
+    let (child, reader) = start_subscribed(&args);
+    publish(port, &["-t", "rr/live", "-m", "live"]);
+    let (status, rest) = wait_for_end(child, reader, "culex_sub --remove-retained --retained-only");
     assert_eq!(status.code(), Some(0), "exits 0 at the first live message, output {rest:?}");
     assert!(rest.contains("rr/a one\n") && rest.contains("rr/b two\n"), "{rest:?}");
     assert!(rest.contains("sending PUBLISH (d0, q1, r1, m2, 'rr/a', ... (0 bytes))"), "{rest:?}");
@@ -672,17 +674,7 @@ fn count_with_remove_retained_exits_after_the_clears_are_acknowledged() {
     publish(port, &["-t", "rc/a", "-m", "one", "-r"]);
     publish(port, &["-t", "rc/b", "-m", "two", "-r"]);
     let home = TempDir::new("sub-rc");
-    let args = strings(&[
-        "-p",
-        &port.to_string(),
-        "-t",
-        "rc/#",
-        "--remove-retained",
-        "-C",
-        "2",
-        "-W",
-        "10",
-    ]);
+    let args = on_port(port, &["-t", "rc/#", "--remove-retained", "-C", "2", "-W", "10"]);
     let done = run_tool(&our_bin("culex_sub"), &args, None, home.path());
     assert_eq!((done.code(), done.stdout.as_str()), (0, "one\ntwo\n"), "{done:?}");
     assert_eq!(retained_now(port, "rc/#"), "");
@@ -691,7 +683,6 @@ fn count_with_remove_retained_exits_after_the_clears_are_acknowledged() {
 #[test]
 fn interrupt_disconnects_cleanly_so_no_will_is_published() {
     let broker = BrokerProcess::mosquitto("log_type all");
-    let port = broker.port.to_string();
     // A watcher for the will topic; it must see nothing before the sentinel published after
     // culex_sub ended.
     let sentinel = "sentinel/t after";
@@ -706,25 +697,15 @@ fn interrupt_disconnects_cleanly_so_no_will_is_published() {
             "will-watcher",
         ]));
     broker.wait_for_log(|line| line == "Received SUBSCRIBE from will-watcher");
-    let args = strings(&[
-        "-p",
-        &port,
-        "-t",
-        "int/#",
-        "--will-topic",
-        "will/t",
-        "--will-payload",
-        "gone",
-        "-i",
-        "intr",
-    ]);
-    let (mut child, mut reader) = start_subscribed(&args);
+    let args = on_port(
+        broker.port,
+        &["-t", "int/#", "--will-topic", "will/t", "--will-payload", "gone", "-i", "intr"],
+    );
+    let (child, reader) = start_subscribed(&args);
     let pid = child.id().to_string();
     let kill = Command::new("kill").args(["-INT", &pid]).status().expect("running kill");
     assert!(kill.success());
-    let status = wait_with_deadline(&mut child, "culex_sub after SIGINT", COMMAND_DEADLINE);
-    let mut rest = String::new();
-    let _ = reader.read_to_string(&mut rest);
+    let (status, rest) = wait_for_end(child, reader, "culex_sub after SIGINT");
     assert_eq!(status.code(), Some(0));
     assert_eq!(rest, "Client intr sending DISCONNECT\n");
     // Mosquitto handles the ended connection before the sentinel's, so a will would come first.
@@ -788,20 +769,8 @@ fn lost_connections_are_reestablished_and_resubscribed() {
     let config = |ports: &[u16]| format!("listener {} 127.0.0.1\nallow_anonymous true\n", ports[0]);
     let broker = BrokerProcess::start_with(&reference_tool("mosquitto"), 1, config, &[]);
     let port = broker.port;
-    let args = strings(&[
-        "-p",
-        &port.to_string(),
-        "-t",
-        "re/#",
-        "-v",
-        "-C",
-        "1",
-        "-i",
-        "resub",
-        "-W",
-        "15",
-    ]);
-    let (mut child, mut reader) = start_subscribed(&args);
+    let args = on_port(port, &["-t", "re/#", "-v", "-C", "1", "-i", "resub", "-W", "15"]);
+    let (child, mut reader) = start_subscribed(&args);
     drop(broker);
     std::thread::sleep(Duration::from_millis(500));
     let broker = BrokerProcess::restart_on(&reference_tool("mosquitto"), &[port], config);
@@ -817,9 +786,7 @@ fn lost_connections_are_reestablished_and_resubscribed() {
         assert!(start.elapsed() < COMMAND_DEADLINE, "no resubscription");
     }
     publish(port, &["-t", "re/x", "-m", "after restart"]);
-    let status = wait_with_deadline(&mut child, "culex_sub after reconnect", COMMAND_DEADLINE);
-    let mut rest = String::new();
-    let _ = reader.read_to_string(&mut rest);
+    let (status, rest) = wait_for_end(child, reader, "culex_sub after reconnect");
     drop(broker);
     assert_eq!(status.code(), Some(0), "{rest:?}");
     assert!(rest.contains("re/x after restart\n"), "{rest:?}");

@@ -220,7 +220,7 @@ impl BrokerProcess {
     ) -> Self {
         if program.file_name().is_some_and(|name| name == "culex") {
             let zeros = vec![0; listeners];
-            let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+            let args = strings(args);
             return Self::attempt(program, &config(&zeros), &args, None, listeners).unwrap_or_else(
                 |why| match why {
                     NotStarted::PortTaken => unreachable!("culex picks its own ports"),
@@ -240,7 +240,7 @@ impl BrokerProcess {
         config: impl Fn(&[u16]) -> String,
         args: &[&str],
     ) -> Self {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let args = strings(args);
         Self::on_picked_ports(program, listeners, |ports| (config(ports), args.clone()))
     }
 
@@ -443,6 +443,32 @@ pub(crate) fn strip_timestamp(line: &str) -> &str {
         }
         _ => line,
     }
+}
+
+/// The lines of `done`'s stderr without Mosquitto's timestamps.
+pub(crate) fn stderr_lines(done: &Finished) -> Vec<String> {
+    done.stderr.lines().map(|line| strip_timestamp(line).to_owned()).collect()
+}
+
+/// Writes each of `configs` to a file in a new temporary directory and runs `culex -c` and
+/// `mosquitto -c` on it: culex must refuse it with exit status 3 and the same stderr lines as
+/// Mosquitto (timestamps aside). Returns Mosquitto's exit status for each.
+pub(crate) fn refused_like_mosquitto(label: &str, configs: &[&str]) -> Vec<i32> {
+    let dir = TempDir::new(label);
+    let refuse = |program: PathBuf, path: &Path| {
+        run(Command::new(program).arg("-c").arg(path), COMMAND_DEADLINE)
+    };
+    let mut codes = Vec::new();
+    for (n, text) in configs.iter().enumerate() {
+        let path = dir.join(&format!("bad{n}.conf"));
+        std::fs::write(&path, text).expect("writing test config");
+        let ours = refuse(our_bin("culex"), &path);
+        let theirs = refuse(reference_tool("mosquitto"), &path);
+        assert_eq!(ours.code(), 3, "{text:?}: {}", ours.stderr);
+        assert_eq!(stderr_lines(&ours), stderr_lines(&theirs), "{text:?}");
+        codes.push(theirs.code());
+    }
+    codes
 }
 
 /// The port of an `Opening ipv4|ipv6|websockets listen socket on port N.` log line.

@@ -19,16 +19,21 @@ pub(crate) fn spread(spread: Option<Spread>, unit: &str) -> String {
     }
 }
 
+/// Each distinct section once, in the order of first appearance.
+pub(crate) fn sections<'a>(of_rows: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut sections: Vec<&str> = Vec::new();
+    for section in of_rows {
+        if !sections.contains(&section) {
+            sections.push(section);
+        }
+    }
+    sections
+}
+
 /// One markdown table per section, in the order rows were first recorded.
 pub(crate) fn tables(results: &Results) -> String {
     let mut out = String::new();
-    let mut sections: Vec<&str> = Vec::new();
-    for row in &results.rows {
-        if !sections.contains(&row.section) {
-            sections.push(row.section);
-        }
-    }
-    for section in sections {
+    for section in sections(results.rows.iter().map(|row| row.section)) {
         let rows: Vec<&Row> = results.rows.iter().filter(|row| row.section == section).collect();
         let with_loss = rows.iter().any(|row| row.lost != [0; 2] || row.duplicates != [0; 2]);
         let _ = writeln!(out, "### {section}\n");

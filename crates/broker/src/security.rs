@@ -99,17 +99,28 @@ fn fail(logger: &Logger, lines: Vec<String>) -> SecurityError {
     SecurityError { lines }
 }
 
-/// Reads a password file; bad lines are logged and skipped.
-fn load_password_file(path: &str, logger: &Logger) -> Result<PasswordFile, SecurityError> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Err(fail(
+/// Reads the file `path` that the `option` names; if it cannot be read, logs Mosquitto's two
+/// lines for that (`Error: Unable to open <option> "<path>".`, `Error opening <file> "<path>".`).
+fn read_or_fail(
+    path: &str,
+    logger: &Logger,
+    option: &str,
+    file: &str,
+) -> Result<String, SecurityError> {
+    std::fs::read_to_string(path).map_err(|_| {
+        fail(
             logger,
             vec![
-                format!("Error: Unable to open pwfile \"{path}\"."),
-                format!("Error opening password file \"{path}\"."),
+                format!("Error: Unable to open {option} \"{path}\"."),
+                format!("Error opening {file} \"{path}\"."),
             ],
-        ));
-    };
+        )
+    })
+}
+
+/// Reads a password file; bad lines are logged and skipped.
+fn load_password_file(path: &str, logger: &Logger) -> Result<PasswordFile, SecurityError> {
+    let text = read_or_fail(path, logger, "pwfile", "password file")?;
     let (passwords, problems) = PasswordFile::parse_lenient(&text);
     for problem in problems {
         if let Some(line) = problem.mosquitto_log_line(path) {
@@ -121,15 +132,7 @@ fn load_password_file(path: &str, logger: &Logger) -> Result<PasswordFile, Secur
 
 /// Reads an ACL file; any bad line refuses the whole file.
 fn load_acl_file(path: &str, logger: &Logger) -> Result<AclFile, SecurityError> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Err(fail(
-            logger,
-            vec![
-                format!("Error: Unable to open acl_file \"{path}\"."),
-                format!("Error opening acl file \"{path}\"."),
-            ],
-        ));
-    };
+    let text = read_or_fail(path, logger, "acl_file", "acl file")?;
     AclFile::parse(&text).map_err(|err| {
         fail(
             logger,

@@ -36,35 +36,31 @@ pub(crate) fn received_publish(id: &str, publish: &Publish, mount_point: Option<
     format!("Received PUBLISH from {id} {tail}")
 }
 
+/// The `(Mid: 7, RC:0)` (received) or `(m7, rc0)` (sent) of a PUBACK, PUBREC, PUBREL or
+/// PUBCOMP line; `None` for other packets. Mosquitto shows the reason code of the PUBACK and
+/// PUBCOMP it receives and of the PUBACK and PUBREC it sends only.
+fn ack_detail(packet: &Packet, received: bool) -> Option<String> {
+    let (ack, with_reason) = match packet {
+        Packet::PubAck(ack) => (ack, true),
+        Packet::PubRec(ack) => (ack, !received),
+        Packet::PubRel(ack) => (ack, false),
+        Packet::PubComp(ack) => (ack, received),
+        _ => return None,
+    };
+    let (mid, rc) = (ack.packet_id.get(), ack.reason.as_u8());
+    Some(match (received, with_reason) {
+        (true, true) => format!("(Mid: {mid}, RC:{rc})"),
+        (true, false) => format!("(Mid: {mid})"),
+        (false, true) => format!("(m{mid}, rc{rc})"),
+        (false, false) => format!("(m{mid})"),
+    })
+}
+
 /// Lines for a packet received from `id` (CONNECT is reported through `LogEvent`s instead,
 /// PUBLISH through [`received_publish`]). SUBSCRIBE shows the QoS granted under the
 /// listener's `max_qos`, as Mosquitto does.
 pub(crate) fn received(logger: &Logger, id: &str, packet: &Packet, max_qos: QoS) {
     match packet {
-        Packet::PubAck(ack) => {
-            log!(
-                logger,
-                DEBUG,
-                "Received PUBACK from {id} (Mid: {}, RC:{})",
-                ack.packet_id.get(),
-                ack.reason.as_u8()
-            );
-        }
-        Packet::PubRec(ack) => {
-            log!(logger, DEBUG, "Received PUBREC from {id} (Mid: {})", ack.packet_id.get())
-        }
-        Packet::PubRel(ack) => {
-            log!(logger, DEBUG, "Received PUBREL from {id} (Mid: {})", ack.packet_id.get())
-        }
-        Packet::PubComp(ack) => {
-            log!(
-                logger,
-                DEBUG,
-                "Received PUBCOMP from {id} (Mid: {}, RC:{})",
-                ack.packet_id.get(),
-                ack.reason.as_u8()
-            );
-        }
         Packet::Subscribe(subscribe) => {
             log!(logger, DEBUG, "Received SUBSCRIBE from {id}");
             for (filter, options) in &subscribe.filters {
@@ -86,7 +82,11 @@ pub(crate) fn received(logger: &Logger, id: &str, packet: &Packet, max_qos: QoS)
             let method = auth.properties.authentication_method.as_ref().map_or("", |m| m.as_str());
             log!(logger, DEBUG, "Received AUTH from {id} (rc{}, {method})", auth.reason.as_u8());
         }
-        _ => {}
+        _ => {
+            if let Some(detail) = ack_detail(packet, true) {
+                log!(logger, DEBUG, "Received {} from {id} {detail}", packet.packet_type());
+            }
+        }
     }
 }
 
@@ -108,34 +108,14 @@ pub(crate) fn sending(logger: &Logger, id: &str, packet: &Packet, protocol: Prot
         Packet::Publish(publish) => {
             log!(logger, DEBUG, "Sending PUBLISH to {id} {}", publish_tail(publish))
         }
-        Packet::PubAck(ack) => {
-            log!(
-                logger,
-                DEBUG,
-                "Sending PUBACK to {id} (m{}, rc{})",
-                ack.packet_id.get(),
-                ack.reason.as_u8()
-            );
-        }
-        Packet::PubRec(ack) => {
-            log!(
-                logger,
-                DEBUG,
-                "Sending PUBREC to {id} (m{}, rc{})",
-                ack.packet_id.get(),
-                ack.reason.as_u8()
-            );
-        }
-        Packet::PubRel(ack) => {
-            log!(logger, DEBUG, "Sending PUBREL to {id} (m{})", ack.packet_id.get())
-        }
-        Packet::PubComp(ack) => {
-            log!(logger, DEBUG, "Sending PUBCOMP to {id} (m{})", ack.packet_id.get())
-        }
         Packet::SubAck(_) => log!(logger, DEBUG, "Sending SUBACK to {id}"),
         Packet::UnsubAck(_) => log!(logger, DEBUG, "Sending UNSUBACK to {id}"),
         Packet::PingResp => log!(logger, DEBUG, "Sending PINGRESP to {id}"),
-        _ => {}
+        _ => {
+            if let Some(detail) = ack_detail(packet, false) {
+                log!(logger, DEBUG, "Sending {} to {id} {detail}", packet.packet_type());
+            }
+        }
     }
 }
 
@@ -294,4 +274,27 @@ fn disconnected(logger: &Logger, id: &str, reason: &DisconnectReason) {
         _ => format!("Client {id} disconnected."),
     };
     logger.connection(LogTypes::NOTICE, format_args!("{line}"));
+}
+
+#[cfg(test)]
+mod tests {
+    use mqtt_codec::{Ack, PacketId};
+
+    use super::*;
+
+    #[test]
+    fn acknowledgements_show_the_reason_code_where_mosquitto_does() {
+        let ack = Ack::new(PacketId::new(7).expect("non-zero"));
+        let cases = [
+            (Packet::PubAck(ack.clone()), "(Mid: 7, RC:0)", "(m7, rc0)"),
+            (Packet::PubRec(ack.clone()), "(Mid: 7)", "(m7, rc0)"),
+            (Packet::PubRel(ack.clone()), "(Mid: 7)", "(m7)"),
+            (Packet::PubComp(ack), "(Mid: 7, RC:0)", "(m7)"),
+        ];
+        for (packet, received, sent) in cases {
+            assert_eq!(ack_detail(&packet, true).as_deref(), Some(received), "{packet:?}");
+            assert_eq!(ack_detail(&packet, false).as_deref(), Some(sent), "{packet:?}");
+        }
+        assert_eq!(ack_detail(&Packet::PingReq, true), None);
+    }
 }

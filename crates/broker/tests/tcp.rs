@@ -18,6 +18,9 @@ use tokio::time::timeout;
 
 const DEADLINE: Duration = Duration::from_secs(5);
 
+/// A v3.1.1 CONNACK accepting the connection, no session present.
+const CONNACK_ACCEPTED: [u8; 4] = [0x20, 0x02, 0x00, 0x00];
+
 /// A broker running in this process; dropping `stop` shuts it down.
 struct TestBroker {
     port: u16,
@@ -45,6 +48,31 @@ impl TestBroker {
 
     async fn connect(&self) -> TcpStream {
         timeout(DEADLINE, TcpStream::connect(("127.0.0.1", self.port))).await.unwrap().unwrap()
+    }
+
+    /// A new MQTT 3.1.1 client `client_id` that the broker accepted.
+    async fn connected(&self, client_id: &str) -> TcpStream {
+        let mut client = self.connect().await;
+        send(&mut client, &connect_packet(client_id, 4)).await;
+        expect(&mut client, &CONNACK_ACCEPTED).await;
+        client
+    }
+
+    /// A new MQTT 3.1.1 client `client_id` subscribed to `filter` at QoS 0.
+    async fn subscribed(&self, client_id: &str, filter: &str) -> TcpStream {
+        let mut client = self.connected(client_id).await;
+        send(&mut client, &subscribe_packet(filter, 0)).await;
+        expect(&mut client, &[0x90, 0x03, 0x00, 0x01, 0x00]).await;
+        client
+    }
+
+    /// Sends a CONNECT at protocol `level` and checks the broker answers with return code
+    /// `code`, then closes the connection.
+    async fn refuses(&self, client_id: &str, level: u8, code: u8) {
+        let mut client = self.connect().await;
+        send(&mut client, &connect_packet(client_id, level)).await;
+        expect(&mut client, &[0x20, 0x02, 0x00, code]).await;
+        expect_closed(&mut client).await;
     }
 
     async fn shutdown(mut self) {
@@ -130,9 +158,7 @@ async fn expect_closed(stream: &mut TcpStream) {
 #[tokio::test]
 async fn v311_connect_gets_the_plain_connack() {
     let broker = TestBroker::anonymous().await;
-    let mut client = broker.connect().await;
-    send(&mut client, &connect_packet("raw311", 4)).await;
-    expect(&mut client, &[0x20, 0x02, 0x00, 0x00]).await;
+    let _client = broker.connected("raw311").await;
     broker.shutdown().await;
 }
 
@@ -155,17 +181,13 @@ async fn v5_connack_carries_mosquittos_default_properties() {
 #[tokio::test]
 async fn a_publish_reaches_a_subscriber_on_another_socket() {
     let broker = TestBroker::anonymous().await;
-    let mut sub = broker.connect().await;
-    send(&mut sub, &connect_packet("rawsub", 4)).await;
-    expect(&mut sub, &[0x20, 0x02, 0x00, 0x00]).await;
-    send(&mut sub, &subscribe_packet("raw/#", 0)).await;
-    expect(&mut sub, &[0x90, 0x03, 0x00, 0x01, 0x00]).await;
+    let mut sub = broker.subscribed("rawsub", "raw/#").await;
     let mut publisher = broker.connect().await;
     // CONNECT and PUBLISH in one write: the connection decodes both from one read.
     let mut bytes = connect_packet("rawpub", 4);
     bytes.extend(publish_packet("raw/t", b"hi"));
     send(&mut publisher, &bytes).await;
-    expect(&mut publisher, &[0x20, 0x02, 0x00, 0x00]).await;
+    expect(&mut publisher, &CONNACK_ACCEPTED).await;
     expect(&mut sub, &publish_packet("raw/t", b"hi")).await;
     broker.shutdown().await;
 }
@@ -173,11 +195,7 @@ async fn a_publish_reaches_a_subscriber_on_another_socket() {
 #[tokio::test]
 async fn many_publishes_in_one_write_all_arrive_in_order() {
     let broker = TestBroker::anonymous().await;
-    let mut sub = broker.connect().await;
-    send(&mut sub, &connect_packet("batchsub", 4)).await;
-    expect(&mut sub, &[0x20, 0x02, 0x00, 0x00]).await;
-    send(&mut sub, &subscribe_packet("batch", 0)).await;
-    expect(&mut sub, &[0x90, 0x03, 0x00, 0x01, 0x00]).await;
+    let mut sub = broker.subscribed("batchsub", "batch").await;
     let mut publisher = broker.connect().await;
     let mut bytes = connect_packet("batchpub", 4);
     let mut wanted = Vec::new();
@@ -194,12 +212,8 @@ async fn many_publishes_in_one_write_all_arrive_in_order() {
 #[tokio::test]
 async fn a_second_connection_with_the_same_id_takes_over() {
     let broker = TestBroker::anonymous().await;
-    let mut first = broker.connect().await;
-    send(&mut first, &connect_packet("same", 4)).await;
-    expect(&mut first, &[0x20, 0x02, 0x00, 0x00]).await;
-    let mut second = broker.connect().await;
-    send(&mut second, &connect_packet("same", 4)).await;
-    expect(&mut second, &[0x20, 0x02, 0x00, 0x00]).await;
+    let mut first = broker.connected("same").await;
+    let _second = broker.connected("same").await;
     expect_closed(&mut first).await;
     broker.shutdown().await;
 }
@@ -216,20 +230,14 @@ async fn a_first_packet_that_is_not_connect_closes_the_connection() {
 #[tokio::test]
 async fn an_unknown_protocol_level_gets_connack_1() {
     let broker = TestBroker::anonymous().await;
-    let mut client = broker.connect().await;
-    send(&mut client, &connect_packet("badlevel", 9)).await;
-    expect(&mut client, &[0x20, 0x02, 0x00, 0x01]).await;
-    expect_closed(&mut client).await;
+    broker.refuses("badlevel", 9, 0x01).await;
     broker.shutdown().await;
 }
 
 #[tokio::test]
 async fn anonymous_clients_are_refused_when_a_listener_is_configured() {
     let broker = TestBroker::start(listener_config(), ListenerConfig::default()).await;
-    let mut client = broker.connect().await;
-    send(&mut client, &connect_packet("anon", 4)).await;
-    expect(&mut client, &[0x20, 0x02, 0x00, 0x05]).await;
-    expect_closed(&mut client).await;
+    broker.refuses("anon", 4, 0x05).await;
     broker.shutdown().await;
 }
 
@@ -237,9 +245,7 @@ async fn anonymous_clients_are_refused_when_a_listener_is_configured() {
 async fn packets_above_max_packet_size_disconnect() {
     let config = Config { allow_anonymous: Some(true), max_packet_size: 100, ..listener_config() };
     let broker = TestBroker::start(config, ListenerConfig::default()).await;
-    let mut client = broker.connect().await;
-    send(&mut client, &connect_packet("big", 4)).await;
-    expect(&mut client, &[0x20, 0x02, 0x00, 0x00]).await;
+    let mut client = broker.connected("big").await;
     send(&mut client, &publish_packet("t", &[0; 200])).await;
     expect_closed(&mut client).await;
     broker.shutdown().await;
@@ -250,9 +256,7 @@ async fn max_connections_closes_the_extra_connection() {
     let config = Config { allow_anonymous: Some(true), ..listener_config() };
     let settings = ListenerConfig { max_connections: Some(1), ..ListenerConfig::default() };
     let broker = TestBroker::start(config, settings).await;
-    let mut first = broker.connect().await;
-    send(&mut first, &connect_packet("one", 4)).await;
-    expect(&mut first, &[0x20, 0x02, 0x00, 0x00]).await;
+    let first = broker.connected("one").await;
     let mut second = broker.connect().await;
     expect_closed(&mut second).await;
     drop(first);
@@ -262,9 +266,7 @@ async fn max_connections_closes_the_extra_connection() {
 #[tokio::test]
 async fn shutdown_closes_clients_and_returns() {
     let broker = TestBroker::anonymous().await;
-    let mut client = broker.connect().await;
-    send(&mut client, &connect_packet("stay", 4)).await;
-    expect(&mut client, &[0x20, 0x02, 0x00, 0x00]).await;
+    let mut client = broker.connected("stay").await;
     broker.shutdown().await;
     expect_closed(&mut client).await;
 }
@@ -274,19 +276,9 @@ async fn a_client_that_never_reads_is_cut_off_without_hurting_others() {
     // Tiny messages to a subscriber that never reads fill its socket, then its outbox; the
     // publisher and another subscriber keep going.
     let broker = TestBroker::anonymous().await;
-    let mut stuck = broker.connect().await;
-    send(&mut stuck, &connect_packet("stuck", 4)).await;
-    expect(&mut stuck, &[0x20, 0x02, 0x00, 0x00]).await;
-    send(&mut stuck, &subscribe_packet("flood", 0)).await;
-    expect(&mut stuck, &[0x90, 0x03, 0x00, 0x01, 0x00]).await;
-    let mut reader = broker.connect().await;
-    send(&mut reader, &connect_packet("reader", 4)).await;
-    expect(&mut reader, &[0x20, 0x02, 0x00, 0x00]).await;
-    send(&mut reader, &subscribe_packet("flood", 0)).await;
-    expect(&mut reader, &[0x90, 0x03, 0x00, 0x01, 0x00]).await;
-    let mut publisher = broker.connect().await;
-    send(&mut publisher, &connect_packet("flooder", 4)).await;
-    expect(&mut publisher, &[0x20, 0x02, 0x00, 0x00]).await;
+    let _stuck = broker.subscribed("stuck", "flood").await;
+    let mut reader = broker.subscribed("reader", "flood").await;
+    let mut publisher = broker.connected("flooder").await;
     let packet = publish_packet("flood", &[7; 1000]);
     let burst: Vec<u8> = packet.iter().copied().cycle().take(packet.len() * 2000).collect();
     for _ in 0..5 {

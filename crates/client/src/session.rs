@@ -211,6 +211,14 @@ impl ClientSession {
         self.last_mid
     }
 
+    /// Queues the packet `request` builds around the next message id, and returns that id.
+    fn queue_request(&mut self, now: Instant, request: impl FnOnce(PacketId) -> Packet) -> u16 {
+        let mid = self.next_mid();
+        let packet_id = PacketId::new(mid).unwrap_or(PacketId::MIN);
+        self.queue(request(packet_id), mid, now);
+        mid
+    }
+
     fn queue(&mut self, packet: Packet, mid: u16, now: Instant) {
         self.next_out_deadline = self.keep_alive.map(|interval| now + interval);
         self.transmit.push_back(Transmit { packet, mid });
@@ -267,10 +275,9 @@ impl ClientSession {
         properties: Properties,
         now: Instant,
     ) -> u16 {
-        let mid = self.next_mid();
-        let packet_id = PacketId::new(mid).unwrap_or(PacketId::MIN);
-        self.queue(Packet::Subscribe(Subscribe { packet_id, filters, properties }), mid, now);
-        mid
+        self.queue_request(now, |packet_id| {
+            Packet::Subscribe(Subscribe { packet_id, filters, properties })
+        })
     }
 
     /// Queues one UNSUBSCRIBE and returns its message id.
@@ -280,10 +287,9 @@ impl ClientSession {
         properties: Properties,
         now: Instant,
     ) -> u16 {
-        let mid = self.next_mid();
-        let packet_id = PacketId::new(mid).unwrap_or(PacketId::MIN);
-        self.queue(Packet::Unsubscribe(Unsubscribe { packet_id, filters, properties }), mid, now);
-        mid
+        self.queue_request(now, |packet_id| {
+            Packet::Unsubscribe(Unsubscribe { packet_id, filters, properties })
+        })
     }
 
     /// Queues DISCONNECT (reason and properties are written only for v5).

@@ -148,46 +148,18 @@ impl From<Connect> for Packet {
         Self::Connect(Box::new(p))
     }
 }
-impl From<ConnAck> for Packet {
-    fn from(p: ConnAck) -> Self {
-        Self::ConnAck(p)
-    }
+/// `impl From<Body> for Packet` for each packet whose body is its variant's only field.
+macro_rules! packet_from_body {
+    ($($variant:ident),+ $(,)?) => {$(
+        impl From<$variant> for Packet {
+            fn from(p: $variant) -> Self {
+                Self::$variant(p)
+            }
+        }
+    )+};
 }
-impl From<Publish> for Packet {
-    fn from(p: Publish) -> Self {
-        Self::Publish(p)
-    }
-}
-impl From<Subscribe> for Packet {
-    fn from(p: Subscribe) -> Self {
-        Self::Subscribe(p)
-    }
-}
-impl From<SubAck> for Packet {
-    fn from(p: SubAck) -> Self {
-        Self::SubAck(p)
-    }
-}
-impl From<Unsubscribe> for Packet {
-    fn from(p: Unsubscribe) -> Self {
-        Self::Unsubscribe(p)
-    }
-}
-impl From<UnsubAck> for Packet {
-    fn from(p: UnsubAck) -> Self {
-        Self::UnsubAck(p)
-    }
-}
-impl From<Disconnect> for Packet {
-    fn from(p: Disconnect) -> Self {
-        Self::Disconnect(p)
-    }
-}
-impl From<Auth> for Packet {
-    fn from(p: Auth) -> Self {
-        Self::Auth(p)
-    }
-}
+
+packet_from_body!(ConnAck, Publish, Subscribe, SubAck, Unsubscribe, UnsubAck, Disconnect, Auth);
 
 /// Decodes one packet from the front of `buf`, removing its bytes.
 ///

@@ -87,6 +87,13 @@ pub struct StoredSession {
     pub incoming: Vec<StoredIncoming>,
 }
 
+impl StoredSession {
+    /// Every outgoing delivery: the in-flight ones first, then the queued ones, each in order.
+    pub(crate) fn deliveries_mut(&mut self) -> impl Iterator<Item = &mut StoredDelivery> {
+        self.inflight.iter_mut().map(|flight| &mut flight.delivery).chain(self.queued.iter_mut())
+    }
+}
+
 /// One subscription with its options.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredSubscription {

@@ -210,64 +210,54 @@ impl Parser<'_> {
     }
 
     fn array(&mut self) -> Option<Json> {
-        self.enter()?;
-        self.pos += 1; // '['
-        self.skip_whitespace();
-        let mut items = Vec::new();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            self.depth -= 1;
-            return Some(Json::Array(items));
-        }
-        loop {
-            self.skip_whitespace();
-            items.push(self.value()?);
-            self.skip_whitespace();
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b']' => break,
-                _ => return None,
-            }
-        }
-        self.pos += 1;
-        self.depth -= 1;
-        Some(Json::Array(items))
+        self.sequence(b']', Self::value).map(Json::Array)
     }
 
     fn object(&mut self) -> Option<Json> {
-        self.enter()?;
-        self.pos += 1; // '{'
-        self.skip_whitespace();
-        let mut members = Vec::new();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            self.depth -= 1;
-            return Some(Json::Object(members));
+        self.sequence(b'}', Self::member).map(Json::Object)
+    }
+
+    /// One `"key": value` member of an object.
+    fn member(&mut self) -> Option<(Vec<u8>, Json)> {
+        if self.peek()? != b'"' {
+            return None;
         }
-        loop {
-            self.skip_whitespace();
-            if self.peek()? != b'"' {
-                return None;
-            }
-            let key = self.string()?;
-            self.skip_whitespace();
-            if self.peek()? != b':' {
-                return None;
-            }
-            self.pos += 1;
-            self.skip_whitespace();
-            let value = self.value()?;
-            members.push((key, value));
-            self.skip_whitespace();
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b'}' => break,
-                _ => return None,
+        let key = self.string()?;
+        self.skip_whitespace();
+        if self.peek()? != b':' {
+            return None;
+        }
+        self.pos += 1;
+        self.skip_whitespace();
+        Some((key, self.value()?))
+    }
+
+    /// The comma-separated `item`s between the opening bracket at the cursor and `close`,
+    /// one nesting level deeper.
+    fn sequence<T>(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        self.enter()?;
+        self.pos += 1; // '[' or '{'
+        self.skip_whitespace();
+        let mut items = Vec::new();
+        if self.peek() != Some(close) {
+            loop {
+                self.skip_whitespace();
+                items.push(item(self)?);
+                self.skip_whitespace();
+                match self.peek()? {
+                    b',' => self.pos += 1,
+                    byte if byte == close => break,
+                    _ => return None,
+                }
             }
         }
         self.pos += 1;
         self.depth -= 1;
-        Some(Json::Object(members))
+        Some(items)
     }
 
     /// Reads a number the way `strtod` reads the longest prefix of the `[0-9+-eE.]` run.

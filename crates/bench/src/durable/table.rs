@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{failures_section, spread};
+use crate::report::{failures_section, sections, spread};
 use crate::results::row_position;
 use crate::stats::Spread;
 use crate::units::value;
@@ -110,13 +110,7 @@ impl Table {
     /// One markdown table per section, then the failures.
     pub(crate) fn markdown(&self) -> String {
         let mut out = String::new();
-        let mut sections: Vec<&str> = Vec::new();
-        for row in &self.rows {
-            if !sections.contains(&row.section) {
-                sections.push(row.section);
-            }
-        }
-        for section in sections {
+        for section in sections(self.rows.iter().map(|row| row.section)) {
             let _ = writeln!(out, "### {section}\n");
             let _ = writeln!(
                 out,

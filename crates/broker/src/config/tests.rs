@@ -27,6 +27,12 @@ fn err(text: &str) -> (usize, String) {
     }
 }
 
+/// Asserts that `text` is refused at line 1 with `message`.
+#[track_caller]
+fn refused(text: &str, message: &str) {
+    assert_eq!(err(text), (1, message.to_owned()));
+}
+
 #[test]
 fn empty_file_gives_mosquitto_defaults_and_local_only_mode() {
     let config = ok("");
@@ -52,15 +58,12 @@ fn comments_blank_lines_and_crlf_are_ignored() {
 #[test]
 fn leading_spaces_are_skipped_but_a_tab_is_part_of_the_name() {
     assert_eq!(ok("   allow_anonymous true").allow_anonymous, Some(true));
-    assert_eq!(
-        err("allow_anonymous\ttrue"),
-        (1, "Unknown configuration variable \"allow_anonymous\ttrue\".".into())
-    );
+    refused("allow_anonymous\ttrue", "Unknown configuration variable \"allow_anonymous\ttrue\".");
 }
 
 #[test]
 fn a_hash_after_column_zero_is_not_a_comment() {
-    assert_eq!(err(" # indented"), (1, "Unknown configuration variable \"#\".".into()));
+    refused(" # indented", "Unknown configuration variable \"#\".");
 }
 
 #[test]
@@ -102,19 +105,13 @@ fn persistence_options_and_the_path_mosquitto_builds() {
     assert_eq!(ok("autosave_interval -5").autosave_interval, 0);
     let changes = ok("autosave_interval 10\nautosave_on_changes true");
     assert_eq!((changes.autosave_interval, changes.autosave_on_changes), (10, true));
-    assert_eq!(err("persistence yes"), (1, "Invalid persistence value (yes).".into()));
+    refused("persistence yes", "Invalid persistence value (yes).");
     assert_eq!(
         err("persistence_file a\npersistence_file b"),
         (2, "Duplicate persistence_file value in configuration.".into())
     );
-    assert_eq!(
-        err("persistence_location "),
-        (1, "Empty persistence_location value in configuration.".into())
-    );
-    assert_eq!(
-        err("autosave_on_changes maybe"),
-        (1, "Invalid autosave_on_changes value (maybe).".into())
-    );
+    refused("persistence_location ", "Empty persistence_location value in configuration.");
+    refused("autosave_on_changes maybe", "Invalid autosave_on_changes value (maybe).");
 }
 
 #[test]
@@ -125,10 +122,7 @@ fn the_journal_is_on_by_default_and_its_sync_interval_is_set_in_seconds() {
 persistence_sync_interval 5");
     assert_eq!((mosquitto.persistence_journal, mosquitto.persistence_sync_interval), (false, 5));
     assert_eq!(ok("persistence_sync_interval -1").persistence_sync_interval, 0);
-    assert_eq!(
-        err("persistence_journal often"),
-        (1, "Invalid persistence_journal value (often).".into())
-    );
+    refused("persistence_journal often", "Invalid persistence_journal value (often).");
 }
 
 #[test]
@@ -146,13 +140,10 @@ fn booleans_accept_true_false_one_zero_only() {
     assert!(!ok("retain_available 0").retain_available);
     assert!(!ok("retain_available false").retain_available);
     assert!(ok("upgrade_outgoing_qos 1").upgrade_outgoing_qos);
-    assert_eq!(err("allow_anonymous maybe"), (1, "Invalid allow_anonymous value (maybe).".into()));
-    assert_eq!(err("log_timestamp yes"), (1, "Invalid log_timestamp value (yes).".into()));
-    assert_eq!(err("allow_anonymous"), (1, "Empty allow_anonymous value in configuration.".into()));
-    assert_eq!(
-        err("connection_messages   "),
-        (1, "Empty connection_messages value in configuration.".into())
-    );
+    refused("allow_anonymous maybe", "Invalid allow_anonymous value (maybe).");
+    refused("log_timestamp yes", "Invalid log_timestamp value (yes).");
+    refused("allow_anonymous", "Empty allow_anonymous value in configuration.");
+    refused("connection_messages   ", "Empty connection_messages value in configuration.");
 }
 
 #[test]
@@ -165,10 +156,7 @@ fn integers_are_read_like_atoi() {
     assert_eq!(ok("max_queued_messages  250").max_queued_messages, 250);
     assert_eq!(ok("max_queued_messages -5").max_queued_messages, 0);
     assert_eq!(ok("max_queued_bytes 4096").max_queued_bytes, 4096);
-    assert_eq!(
-        err("max_queued_messages"),
-        (1, "Empty max_queued_messages value in configuration.".into())
-    );
+    refused("max_queued_messages", "Empty max_queued_messages value in configuration.");
 }
 
 #[test]
@@ -176,31 +164,22 @@ fn max_inflight_messages_limits() {
     assert_eq!(ok("max_inflight_messages 5").max_inflight_messages, 5);
     assert_eq!(ok("max_inflight_messages 65535").max_inflight_messages, 0);
     assert_eq!(ok("max_inflight_messages -1").max_inflight_messages, 0);
-    assert_eq!(
-        err("max_inflight_messages 70000"),
-        (1, "max_inflight_messages must be <= 65535.".into())
-    );
+    refused("max_inflight_messages 70000", "max_inflight_messages must be <= 65535.");
 }
 
 #[test]
 fn size_limits_are_checked_with_mosquittos_messages() {
     assert_eq!(ok("max_packet_size 20").max_packet_size, 20);
-    assert_eq!(err("max_packet_size 10"), (1, "Invalid max_packet_size value (10).".into()));
-    assert_eq!(err("max_packet_size -1"), (1, "Invalid max_packet_size value (-1).".into()));
+    refused("max_packet_size 10", "Invalid max_packet_size value (10).");
+    refused("max_packet_size -1", "Invalid max_packet_size value (-1).");
     let config = ok("message_size_limit 1000");
     assert_eq!(config.message_size_limit, 1000);
     assert_eq!(
         config.notices,
         ["Note: It is recommended to replace `message_size_limit` with `max_packet_size`."]
     );
-    assert_eq!(
-        err("message_size_limit 300000000"),
-        (1, "Invalid message_size_limit value (300000000).".into())
-    );
-    assert_eq!(
-        err("message_size_limit -1"),
-        (1, "Invalid message_size_limit value (4294967295).".into())
-    );
+    refused("message_size_limit 300000000", "Invalid message_size_limit value (300000000).");
+    refused("message_size_limit -1", "Invalid message_size_limit value (4294967295).");
 }
 
 #[test]
@@ -208,30 +187,24 @@ fn sys_interval_range() {
     assert_eq!(ok("").sys_interval, 10);
     assert_eq!(ok("sys_interval 0").sys_interval, 0);
     assert_eq!(ok("sys_interval 65535").sys_interval, 65535);
-    assert_eq!(err("sys_interval -1"), (1, "Invalid sys_interval value (-1).".into()));
-    assert_eq!(err("sys_interval 65536"), (1, "Invalid sys_interval value (65536).".into()));
+    refused("sys_interval -1", "Invalid sys_interval value (-1).");
+    refused("sys_interval 65536", "Invalid sys_interval value (65536).");
 }
 
 #[test]
 fn keepalive_and_topic_alias_ranges() {
     assert_eq!(ok("max_keepalive 10").max_keepalive, 10);
-    assert_eq!(err("max_keepalive 5"), (1, "Invalid max_keepalive value (5).".into()));
-    assert_eq!(err("max_keepalive 70000"), (1, "Invalid max_keepalive value (70000).".into()));
+    refused("max_keepalive 5", "Invalid max_keepalive value (5).");
+    refused("max_keepalive 70000", "Invalid max_keepalive value (70000).");
     assert_eq!(ok("max_topic_alias 0").max_topic_alias, 0);
-    assert_eq!(
-        err("max_topic_alias 70000"),
-        (1, "Invalid max_topic_alias value in configuration.".into())
-    );
-    assert_eq!(
-        err("max_topic_alias -1"),
-        (1, "Invalid max_topic_alias value in configuration.".into())
-    );
+    refused("max_topic_alias 70000", "Invalid max_topic_alias value in configuration.");
+    refused("max_topic_alias -1", "Invalid max_topic_alias value in configuration.");
 }
 
 #[test]
 fn strings_are_trimmed_and_may_be_given_once() {
     assert_eq!(ok("auto_id_prefix   pre- \t").auto_id_prefix, "pre-");
-    assert_eq!(err("auto_id_prefix  "), (1, "Empty auto_id_prefix value in configuration.".into()));
+    refused("auto_id_prefix  ", "Empty auto_id_prefix value in configuration.");
     assert_eq!(
         err("auto_id_prefix a\nauto_id_prefix b"),
         (2, "Duplicate auto_id_prefix value in configuration.".into())
@@ -261,7 +234,7 @@ fn log_types_accumulate_and_none_resets() {
     let config = ok("log_type error\nlog_type debug");
     assert_eq!(config.log_types, Some(LogTypes::ERROR.union(LogTypes::DEBUG)));
     assert_eq!(ok("log_type all\nlog_type none").log_types, Some(LogTypes::NONE));
-    assert_eq!(err("log_type foo"), (1, "Invalid log_type value (foo).".into()));
+    refused("log_type foo", "Invalid log_type value (foo).");
     assert!(LogTypes::ALL.contains(LogTypes::SUBSCRIBE));
     assert!(!LogTypes::DEFAULT.contains(LogTypes::DEBUG));
 }
@@ -284,9 +257,9 @@ fn listener_lines_define_listeners_and_end_local_only_mode() {
 
 #[test]
 fn listener_errors() {
-    assert_eq!(err("listener"), (1, "Empty listener value in configuration.".into()));
-    assert_eq!(err("listener 70000"), (1, "Invalid port value (70000).".into()));
-    assert_eq!(err("listener -3"), (1, "Invalid port value (-3).".into()));
+    refused("listener", "Empty listener value in configuration.");
+    refused("listener 70000", "Invalid port value (70000).");
+    refused("listener -3", "Invalid port value (-3).");
     assert!(err("listener 0 /tmp/sock").1.contains("Unix socket"));
 }
 
@@ -332,7 +305,7 @@ fn deprecated_port_and_bind_address_declare_the_default_listener() {
     let config = ok("bind_address 127.0.0.1");
     assert_eq!(config.listen_specs(&[])[0].host.as_deref(), Some("127.0.0.1"));
     assert_eq!(config.listen_specs(&[])[0].port, 1883);
-    assert_eq!(err("port abc"), (1, "Invalid port value (0).".into()));
+    refused("port abc", "Invalid port value (0).");
     let twice = ok("port 1884\nport 1885");
     assert_eq!(twice.default_listener.port, 1885);
     assert_eq!(
@@ -411,7 +384,7 @@ fn security_files_are_global_and_given_once() {
         err("password_file a\nlistener 1884\npassword_file b"),
         (3, "Duplicate password_file value in configuration.".into())
     );
-    assert_eq!(err("acl_file"), (1, "Empty acl_file value in configuration.".into()));
+    refused("acl_file", "Empty acl_file value in configuration.");
 }
 
 #[test]
@@ -426,9 +399,9 @@ fn log_dest_destinations_add_up_and_none_clears() {
         })
     );
     assert_eq!(ok("log_dest stdout\nlog_dest none").log_dest, Some(super::LogDest::default()));
-    assert_eq!(err("log_dest foo"), (1, "Invalid log_dest value (foo).".into()));
-    assert_eq!(err("log_dest"), (1, "Empty log_dest value in configuration.".into()));
-    assert_eq!(err("log_dest file"), (1, "Empty \"log_dest file\" value in configuration.".into()));
+    refused("log_dest foo", "Invalid log_dest value (foo).");
+    refused("log_dest", "Empty log_dest value in configuration.");
+    refused("log_dest file", "Empty \"log_dest file\" value in configuration.");
     assert_eq!(
         err("log_dest file a\nlog_dest file b"),
         (2, "Duplicate \"log_dest file\" value.".into())
@@ -439,7 +412,7 @@ fn log_dest_destinations_add_up_and_none_clears() {
 #[test]
 fn pid_file_is_a_single_path() {
     assert_eq!(ok("pid_file /run/culex.pid").pid_file.as_deref(), Some("/run/culex.pid"));
-    assert_eq!(err("pid_file"), (1, "Empty pid_file value in configuration.".into()));
+    refused("pid_file", "Empty pid_file value in configuration.");
 }
 
 #[test]
@@ -455,10 +428,7 @@ fn clientid_prefixes_is_global_given_once_and_deprecated() {
     assert_eq!(parse_error.line, 3);
     assert_eq!(parse_error.message, "Duplicate clientid_prefixes value in configuration.");
     assert_eq!(parse_error.notices, [notice, notice]);
-    assert_eq!(
-        err("clientid_prefixes  "),
-        (1, "Empty clientid_prefixes value in configuration.".into())
-    );
+    refused("clientid_prefixes  ", "Empty clientid_prefixes value in configuration.");
 }
 
 #[test]
@@ -480,10 +450,7 @@ fn per_listener_settings_must_precede_every_security_option() {
     // Options that are not security options do not count.
     let config = ok("clientid_prefixes x\nlistener 1884\nper_listener_settings true");
     assert!(config.per_listener_settings);
-    assert_eq!(
-        err("per_listener_settings maybe"),
-        (1, "Invalid per_listener_settings value (maybe).".into())
-    );
+    refused("per_listener_settings maybe", "Invalid per_listener_settings value (maybe).");
 }
 
 #[test]
@@ -700,10 +667,7 @@ fn allow_duplicate_messages_is_deprecated_and_log_timestamp_format_given_once() 
         err("log_timestamp_format %H\nlog_timestamp_format %M\n"),
         (2, "Duplicate log_timestamp_format value in configuration.".to_owned())
     );
-    assert_eq!(
-        err("log_timestamp_format \n"),
-        (1, "Empty log_timestamp_format value in configuration.".to_owned())
-    );
+    refused("log_timestamp_format \n", "Empty log_timestamp_format value in configuration.");
     assert_eq!(
         err("listener 1883\nbind_interface\n"),
         (2, "Empty bind_interface value in configuration.".to_owned())
@@ -719,10 +683,7 @@ fn max_inflight_bytes_negative_or_garbage_means_no_limit() {
     assert_eq!(ok("max_inflight_bytes 4096\n").max_inflight_bytes, 4096);
     assert_eq!(ok("max_inflight_bytes -1\n").max_inflight_bytes, 0);
     assert_eq!(ok("max_inflight_bytes abc\n").max_inflight_bytes, 0);
-    assert_eq!(
-        err("max_inflight_bytes\n"),
-        (1, "Empty max_inflight_bytes value in configuration.".to_owned())
-    );
+    refused("max_inflight_bytes\n", "Empty max_inflight_bytes value in configuration.");
 }
 
 #[test]

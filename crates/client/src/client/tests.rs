@@ -10,6 +10,7 @@ use mqtt_codec::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 
 use super::*;
 use crate::args::{ArgCursor, ConnectArgs};
@@ -42,6 +43,20 @@ struct FakeBroker {
     stream: TcpStream,
     buf: BytesMut,
     version: ProtocolVersion,
+}
+
+/// Binds a loopback port and runs `script` on the fake broker of the first connection to it;
+/// returns the port and the script's task.
+async fn serve<S, F>(version: ProtocolVersion, script: S) -> (u16, JoinHandle<()>)
+where
+    S: FnOnce(FakeBroker) -> F + Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task =
+        tokio::spawn(async move { script(FakeBroker::accept(&listener, version).await).await });
+    (port, task)
 }
 
 impl FakeBroker {
@@ -82,10 +97,7 @@ fn ack(mid: u16, reason: ReasonCode) -> Ack {
 
 #[tokio::test]
 async fn v5_qos1_publish_logs_like_mosquitto_and_adopts_the_assigned_id() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let broker = tokio::spawn(async move {
-        let mut broker = FakeBroker::accept(&listener, ProtocolVersion::V5).await;
+    let (port, broker) = serve(ProtocolVersion::V5, |mut broker| async move {
         assert!(matches!(broker.read().await, Some(Packet::Connect(_))));
         let properties = Properties {
             assigned_client_identifier: Some(MqttString::from_static("auto-1")),
@@ -104,7 +116,8 @@ async fn v5_qos1_publish_logs_like_mosquitto_and_adopts_the_assigned_id() {
         assert_eq!(publish.payload, Bytes::from_static(b"hello"));
         broker.send(Packet::PubAck(ack(1, ReasonCode::NoMatchingSubscribers))).await;
         assert!(matches!(broker.read().await, Some(Packet::Disconnect(_))));
-    });
+    })
+    .await;
     let (hook, lines) = capture();
     let (mut client, _) =
         Client::connect(options(port, &["-V", "5"]), Some(hook)).await.expect("connects");
@@ -135,25 +148,21 @@ async fn v5_qos1_publish_logs_like_mosquitto_and_adopts_the_assigned_id() {
 
 #[tokio::test]
 async fn v3_refusal_reports_the_connack_code() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut broker = FakeBroker::accept(&listener, ProtocolVersion::V3_1_1).await;
+    let (port, _broker) = serve(ProtocolVersion::V3_1_1, |mut broker| async move {
         broker.read().await;
         broker.send(Packet::ConnAck(ConnAck::new(ReasonCode::NotAuthorized))).await;
-    });
+    })
+    .await;
     let err = Client::connect(options(port, &[]), None).await.unwrap_err();
     assert!(matches!(err, ConnectError::Refused { code: 5, v5: false }), "{err:?}");
 }
 
 #[tokio::test]
 async fn connection_closed_before_connack_is_lost() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut broker = FakeBroker::accept(&listener, ProtocolVersion::V3_1_1).await;
+    let (port, _broker) = serve(ProtocolVersion::V3_1_1, |mut broker| async move {
         broker.read().await;
-    });
+    })
+    .await;
     let err = Client::connect(options(port, &[]), None).await.unwrap_err();
     assert!(matches!(err, ConnectError::Lost), "{err:?}");
     assert_eq!(err.exit_code(), 7);
@@ -161,10 +170,7 @@ async fn connection_closed_before_connack_is_lost() {
 
 #[tokio::test]
 async fn incoming_qos2_is_completed_before_delivery() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let broker = tokio::spawn(async move {
-        let mut broker = FakeBroker::accept(&listener, ProtocolVersion::V3_1_1).await;
+    let (port, broker) = serve(ProtocolVersion::V3_1_1, |mut broker| async move {
         broker.read().await;
         broker.send(Packet::ConnAck(ConnAck::new(ReasonCode::Success))).await;
         let mut publish =
@@ -175,7 +181,8 @@ async fn incoming_qos2_is_completed_before_delivery() {
         assert!(matches!(broker.read().await, Some(Packet::PubRec(_))));
         broker.send(Packet::PubRel(ack(7, ReasonCode::Success))).await;
         assert!(matches!(broker.read().await, Some(Packet::PubComp(_))));
-    });
+    })
+    .await;
     let (hook, lines) = capture();
     let (mut client, _) = Client::connect(options(port, &["-i", "sub"]), Some(hook)).await.unwrap();
     let event = tokio::time::timeout(DEADLINE, client.next_event()).await.unwrap().unwrap();

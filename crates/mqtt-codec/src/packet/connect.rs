@@ -11,9 +11,10 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
+use crate::packet::fields::topic_name_error;
 use crate::properties::{Context, Properties};
 use crate::reader::Reader;
-use crate::topic::{MqttString, TopicError, TopicName};
+use crate::topic::{MqttString, TopicName};
 use crate::types::{ProtocolVersion, QoS};
 use crate::writer::{binary_len, put_binary, put_string, string_len};
 
@@ -151,7 +152,9 @@ impl Connect {
                 Properties::default()
             };
             let topic = r.string("will topic")?;
-            let topic = TopicName::decoded(topic).map_err(|err| will_topic_error(protocol, err))?;
+            let topic = TopicName::decoded(topic).map_err(|err| {
+                topic_name_error(protocol, err, "CONNECT: will topic", "MQTT-4.7.1-1")
+            })?;
             let payload = r.binary("will payload")?;
             Some(Will { topic, payload, qos: will_qos, retain: will_retain, properties })
         } else {
@@ -250,17 +253,6 @@ impl Connect {
         if let Some(password) = &self.password {
             put_binary(out, password);
         }
-    }
-}
-
-/// The error for a will topic that is not a topic name.
-fn will_topic_error(version: ProtocolVersion, err: TopicError) -> DecodeError {
-    let detail = format!("CONNECT: will topic: {err}");
-    match err {
-        TopicError::WildcardInName => {
-            DecodeError::protocol(version, "MQTT-4.7.1-1", "MQTT-4.7.1-1", detail)
-        }
-        _ => DecodeError::malformed(version, "MQTT-4.7.3-1", "MQTT-4.7.3-1", detail),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The fields several packets share, each read, sized and written in one place: the packet
 //! identifier, the `packet identifier | [v5: properties]` head of SUBSCRIBE, SUBACK,
 //! UNSUBSCRIBE and UNSUBACK, and v5 reason codes (one per filter in SUBACK / UNSUBACK, or the
-//! optional `[reason code [properties]]` tail of PUBACK…PUBCOMP, DISCONNECT and AUTH).
+//! optional `[reason code [properties]]` tail of PUBACK…PUBCOMP, DISCONNECT and AUTH), and the
+//! error for a topic name (PUBLISH, the will of CONNECT) that is not one.
 
 use bytes::{BufMut, BytesMut};
 
@@ -9,6 +10,7 @@ use crate::error::{DecodeError, EncodeError, Violation, violation};
 use crate::properties::{Context, Properties};
 use crate::reader::Reader;
 use crate::reason::ReasonCode;
+use crate::topic::TopicError;
 use crate::types::{PacketId, PacketType, ProtocolVersion};
 
 /// A rule that both the decoder and the encoder enforce, written once: its number in 3.1.1 and
@@ -27,6 +29,24 @@ impl SpecRule {
     /// The violation of this rule under `version`.
     pub(crate) fn violation(&self, version: ProtocolVersion) -> Violation {
         violation(version, self.rule3, self.rule5, self.detail)
+    }
+}
+
+/// The error for the topic name `field` (e.g. `PUBLISH: topic name`) that `err` refuses: a
+/// wildcard breaks `wildcard_rule` and is a protocol error (as Mosquitto treats it); anything
+/// else (an empty name in 3.x, a bad character) is malformed under MQTT-4.7.3-1.
+pub(crate) fn topic_name_error(
+    version: ProtocolVersion,
+    err: TopicError,
+    field: &str,
+    wildcard_rule: &'static str,
+) -> DecodeError {
+    let detail = format!("{field}: {err}");
+    match err {
+        TopicError::WildcardInName => {
+            DecodeError::protocol(version, wildcard_rule, wildcard_rule, detail)
+        }
+        _ => DecodeError::malformed(version, "MQTT-4.7.3-1", "MQTT-4.7.3-1", detail),
     }
 }
 

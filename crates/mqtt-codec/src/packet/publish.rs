@@ -10,7 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::Sender;
-use crate::packet::fields::read_packet_id;
+use crate::packet::fields::{read_packet_id, topic_name_error};
 use crate::properties::{Context, Properties};
 use crate::reader::Reader;
 use crate::topic::{TopicError, TopicName};
@@ -73,7 +73,13 @@ impl Publish {
         let topic = match TopicName::decoded(topic) {
             Ok(topic) => topic,
             Err(TopicError::Empty) if v.is_v5() => TopicName::empty(),
-            Err(err) => return Err(topic_error(v, err)),
+            Err(err @ TopicError::TooDeep) => {
+                let detail = format!("PUBLISH: topic name: {err}");
+                return Err(DecodeError::protocol(v, "§4.7", "§4.7", detail));
+            }
+            Err(err) => {
+                return Err(topic_name_error(v, err, "PUBLISH: topic name", "MQTT-3.3.2-2"));
+            }
         };
         let packet_id = if qos == QoS::AtMostOnce { None } else { Some(read_packet_id(r)?) };
         let properties = if v.is_v5() {
@@ -154,19 +160,6 @@ impl Publish {
                 Sender::Server => self.properties.write_in(Context::Publish, out),
             }
         }
-    }
-}
-
-/// The error for a PUBLISH topic that is not a topic name: a wildcard or too many levels is a
-/// protocol error (as Mosquitto treats them), an empty name in 3.x is malformed.
-fn topic_error(v: ProtocolVersion, err: TopicError) -> DecodeError {
-    let detail = format!("PUBLISH: topic name: {err}");
-    match err {
-        TopicError::WildcardInName => {
-            DecodeError::protocol(v, "MQTT-3.3.2-2", "MQTT-3.3.2-2", detail)
-        }
-        TopicError::TooDeep => DecodeError::protocol(v, "§4.7", "§4.7", detail),
-        _ => DecodeError::malformed(v, "MQTT-4.7.3-1", "MQTT-4.7.3-1", detail),
     }
 }
 

@@ -449,6 +449,7 @@ mod tests {
             if v5 {
                 c.v5();
             }
+            c
         });
         let key = h.broker.sessions.find("c").expect("c's session");
         (h, key)

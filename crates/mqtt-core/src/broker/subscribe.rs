@@ -353,9 +353,7 @@ mod tests {
             ..Config::default()
         };
         let mut h = Harness::new(config);
-        h.connect_with("c", |c| {
-            c.v5();
-        });
+        h.connect_with("c", |c| c.v5());
         let key = h.broker.sessions.find("c").expect("c's session");
         let mut sub = h.broker.subscriber(key, ProtocolVersion::V5, false, None).expect("session");
         assert_eq!(sub.mount_point.as_deref(), Some("m/"));

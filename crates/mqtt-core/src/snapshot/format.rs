@@ -117,14 +117,8 @@ pub fn encode(snapshot: &Snapshot) -> Result<Vec<u8>, FormatError> {
     for message in &snapshot.messages {
         put_message(message, &mut packet, &mut body)?;
     }
-    put_len(&mut body, snapshot.retained.len());
-    for &id in &snapshot.retained {
-        put_u64(&mut body, id);
-    }
-    put_len(&mut body, snapshot.sessions.len());
-    for session in &snapshot.sessions {
-        put_session(&mut body, session);
-    }
+    put_list(&mut body, &snapshot.retained, |out, &id| put_u64(out, id));
+    put_list(&mut body, &snapshot.sessions, put_session);
     let mut out = Vec::with_capacity(HEADER_LEN + body.len() + CRC_LEN);
     out.extend_from_slice(MAGIC);
     put_u32(&mut out, VERSION);
@@ -192,61 +186,41 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
 }
 
 fn read_body(r: &mut Reader<'_>) -> Result<Snapshot, FormatError> {
-    let count = r.count("message count", 13)?;
-    let mut messages = Vec::with_capacity(count);
-    let mut ids = HashSet::with_capacity(count);
-    for _ in 0..count {
+    let mut ids = HashSet::new();
+    let messages = r.list("message count", 13, |r| {
         let at = r.at;
         let message = read_message(r)?;
         if message.id == 0 || !ids.insert(message.id) {
             return Err(FormatError::Malformed { what: "message id", offset: at });
         }
-        messages.push(message);
-    }
+        Ok(message)
+    })?;
     let known = Known::Ids(&ids);
-    let count = r.count("retained count", 8)?;
-    let mut retained = Vec::with_capacity(count);
-    for _ in 0..count {
-        retained.push(r.message_ref("retained message id", known)?);
-    }
-    let count = r.count("session count", 4)?;
-    let mut sessions = Vec::with_capacity(count);
-    for _ in 0..count {
-        sessions.push(read_session(r, known)?);
-    }
+    let retained = r.list("retained count", 8, |r| r.message_ref("retained message id", known))?;
+    let sessions = r.list("session count", 4, |r| read_session(r, known))?;
     Ok(Snapshot { messages, retained, sessions })
 }
 
 /// Version 1: messages by index, no ids. Message `i` gets id `i + 1`; deliveries get ids
 /// 1, 2, … in file order (in-flight before queued, as they were sent).
 fn read_body_v1(r: &mut Reader<'_>) -> Result<Snapshot, FormatError> {
-    let count = r.count("message count", 4)?;
-    let mut messages = Vec::with_capacity(count);
-    for id in 1..=count as u64 {
-        messages.push(StoredMessage { id, ..read_message_packet(r)? });
-    }
+    let mut next_message = 0;
+    let messages = r.list("message count", 4, |r| {
+        next_message += 1;
+        Ok(StoredMessage { id: next_message, ..read_message_packet(r)? })
+    })?;
     let known = Known::Count(messages.len());
-    let count = r.count("retained count", 4)?;
-    let mut retained = Vec::with_capacity(count);
-    for _ in 0..count {
-        retained.push(r.message_ref("retained message index", known)?);
-    }
-    let count = r.count("session count", 4)?;
-    let mut sessions = Vec::with_capacity(count);
+    let retained =
+        r.list("retained count", 4, |r| r.message_ref("retained message index", known))?;
     let mut next_delivery = 0;
-    for _ in 0..count {
+    let sessions = r.list("session count", 4, |r| {
         let mut session = read_session(r, known)?;
-        let deliveries = session
-            .inflight
-            .iter_mut()
-            .map(|flight| &mut flight.delivery)
-            .chain(session.queued.iter_mut());
-        for delivery in deliveries {
+        for delivery in session.deliveries_mut() {
             next_delivery += 1;
             delivery.id = next_delivery;
         }
-        sessions.push(session);
-    }
+        Ok(session)
+    })?;
     Ok(Snapshot { messages, retained, sessions })
 }
 
@@ -333,25 +307,17 @@ fn put_session(out: &mut Vec<u8>, session: &StoredSession) {
     out.push(session.protocol.level());
     put_u32(out, session.expiry_secs);
     put_opt_u32(out, session.expires_in);
-    put_len(out, session.subscriptions.len());
-    for sub in &session.subscriptions {
-        put_subscription(out, sub);
-    }
-    put_len(out, session.inflight.len());
-    for flight in &session.inflight {
+    put_list(out, &session.subscriptions, put_subscription);
+    put_list(out, &session.inflight, |out, flight| {
         out.extend_from_slice(&flight.packet_id.to_be_bytes());
         out.push(flow_state_byte(flight.state));
         put_delivery(out, &flight.delivery);
-    }
-    put_len(out, session.queued.len());
-    for delivery in &session.queued {
-        put_delivery(out, delivery);
-    }
-    put_len(out, session.incoming.len());
-    for incoming in &session.incoming {
+    });
+    put_list(out, &session.queued, put_delivery);
+    put_list(out, &session.incoming, |out, incoming| {
         out.extend_from_slice(&incoming.packet_id.to_be_bytes());
         put_opt_u64(out, incoming.message);
-    }
+    });
 }
 
 fn read_session(r: &mut Reader<'_>, known: Known<'_>) -> Result<StoredSession, FormatError> {
@@ -361,34 +327,22 @@ fn read_session(r: &mut Reader<'_>, known: Known<'_>) -> Result<StoredSession, F
     let protocol = read_protocol(r)?;
     let expiry_secs = r.u32("session expiry")?;
     let expires_in = r.opt_u32("expires in")?;
-    let count = r.count("subscription count", 7)?;
-    let mut subscriptions = Vec::with_capacity(count);
-    for _ in 0..count {
-        subscriptions.push(read_subscription(r)?);
-    }
-    let count = r.count("in-flight count", 12)?;
-    let mut inflight = Vec::with_capacity(count);
-    for _ in 0..count {
+    let subscriptions = r.list("subscription count", 7, read_subscription)?;
+    let inflight = r.list("in-flight count", 12, |r| {
         let packet_id = r.packet_id()?;
         let state = read_flow_state(r)?;
         let delivery = read_delivery(r, known)?;
-        inflight.push(StoredInFlight { packet_id, delivery, state });
-    }
-    let count = r.count("queue length", 9)?;
-    let mut queued = Vec::with_capacity(count);
-    for _ in 0..count {
-        queued.push(read_delivery(r, known)?);
-    }
-    let count = r.count("incoming count", 3)?;
-    let mut incoming = Vec::with_capacity(count);
-    for _ in 0..count {
+        Ok(StoredInFlight { packet_id, delivery, state })
+    })?;
+    let queued = r.list("queue length", 9, |r| read_delivery(r, known))?;
+    let incoming = r.list("incoming count", 3, |r| {
         let packet_id = r.packet_id()?;
         let message = match r.flag("incoming message flag")? {
             true => Some(r.message_ref("incoming message id", known)?),
             false => None,
         };
-        incoming.push(StoredIncoming { packet_id, message });
-    }
+        Ok(StoredIncoming { packet_id, message })
+    })?;
     Ok(StoredSession {
         client_id,
         username,
@@ -460,10 +414,7 @@ pub(super) fn put_delivery(out: &mut Vec<u8>, delivery: &StoredDelivery) {
     put_u64(out, delivery.id);
     put_u64(out, delivery.message);
     out.push(delivery.qos.as_u8() | (u8::from(delivery.retain) << 2));
-    put_len(out, delivery.sub_ids.len());
-    for &id in &delivery.sub_ids {
-        put_u32(out, id);
-    }
+    put_list(out, &delivery.sub_ids, |out, &id| put_u32(out, id));
 }
 
 /// Reads what [`put_delivery`] wrote (version 1: no delivery id, the message by index; the
@@ -490,11 +441,8 @@ pub(super) fn read_delivery(
     if flags >> 3 != 0 {
         return Err(bad);
     }
-    let count = r.count("subscription identifier count", 4)?;
-    let mut sub_ids = Vec::with_capacity(count);
-    for _ in 0..count {
-        sub_ids.push(r.u32("subscription identifier")?);
-    }
+    let sub_ids =
+        r.list("subscription identifier count", 4, |r| r.u32("subscription identifier"))?;
     Ok(StoredDelivery { id, message, qos, retain: flags & 4 != 0, sub_ids })
 }
 
@@ -510,6 +458,14 @@ fn put_u64(out: &mut Vec<u8>, n: u64) {
 /// packet ids, sessions and messages are far fewer than 2^32).
 pub(super) fn put_len(out: &mut Vec<u8>, n: usize) {
     put_u32(out, u32::try_from(n).unwrap_or(u32::MAX));
+}
+
+/// The length of `items`, then each item written by `put`: what [`Reader::list`] reads.
+pub(super) fn put_list<T>(out: &mut Vec<u8>, items: &[T], mut put: impl FnMut(&mut Vec<u8>, &T)) {
+    put_len(out, items.len());
+    for item in items {
+        put(out, item);
+    }
 }
 
 pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -601,6 +557,22 @@ impl<'a> Reader<'a> {
 
     pub(super) fn opt_u32(&mut self, what: &'static str) -> Result<Option<u32>, FormatError> {
         Ok(if self.flag(what)? { Some(self.u32(what)?) } else { None })
+    }
+
+    /// A count, then that many items read by `item`, each at least `min_item` bytes (see
+    /// [`Reader::count`]).
+    pub(super) fn list<T>(
+        &mut self,
+        what: &'static str,
+        min_item: usize,
+        mut item: impl FnMut(&mut Self) -> Result<T, FormatError>,
+    ) -> Result<Vec<T>, FormatError> {
+        let count = self.count(what, min_item)?;
+        let mut items = Vec::with_capacity(count);
+        for _ in 0..count {
+            items.push(item(self)?);
+        }
+        Ok(items)
     }
 
     /// A count of items at least `min_item` bytes each: more than the bytes left could hold

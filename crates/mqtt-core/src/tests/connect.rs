@@ -8,12 +8,16 @@ use mqtt_codec::{Packet, ProtocolVersion, QoS, ReasonCode};
 use super::harness::{Harness, publish_packet};
 use crate::{Config, DisconnectReason, ListenerSecurity, LogEvent};
 
+/// A broker whose listener checks passwords (a `password_file` is configured).
+fn with_password_file() -> Harness {
+    let security = ListenerSecurity { password_file: true, ..ListenerSecurity::default() };
+    Harness::new(Config { security, ..Config::default() })
+}
+
 #[test]
 fn v311_client_is_accepted_and_logged_as_mosquitto_does() {
     let mut h = Harness::default();
-    let conn = h.connect_with("sensor", |c| {
-        c.keep_alive_secs(30).username("alice");
-    });
+    let conn = h.connect_with("sensor", |c| c.keep_alive_secs(30).username("alice"));
     assert_eq!(h.broker.client_id(conn), Some("sensor"));
     let connected = h.logs.iter().find_map(|e| match e {
         LogEvent::ClientConnected {
@@ -36,9 +40,7 @@ fn v311_client_is_accepted_and_logged_as_mosquitto_does() {
 #[test]
 fn v31_client_with_empty_id_is_refused_with_code_2() {
     let mut h = Harness::default();
-    let conn = h.try_connect_with("", |c| {
-        c.version(ProtocolVersion::V3_1);
-    });
+    let conn = h.try_connect_with("", |c| c.version(ProtocolVersion::V3_1));
     assert_eq!(h.connack(conn).reason, ReasonCode::ClientIdentifierNotValid);
     assert!(h.closed(conn).is_some());
 }
@@ -54,9 +56,7 @@ fn v311_empty_id_with_clean_session_gets_an_auto_id() {
 #[test]
 fn v311_empty_id_without_clean_session_is_refused() {
     let mut h = Harness::default();
-    let conn = h.try_connect_with("", |c| {
-        c.clean(false);
-    });
+    let conn = h.try_connect_with("", |c| c.clean(false));
     assert_eq!(h.connack(conn).reason, ReasonCode::ClientIdentifierNotValid);
 }
 
@@ -69,9 +69,7 @@ fn empty_id_is_refused_when_zero_length_ids_are_not_allowed() {
         },
         ..Config::default()
     });
-    let conn = h.try_connect_with("", |c| {
-        c.v5();
-    });
+    let conn = h.try_connect_with("", |c| c.v5());
     assert_eq!(h.connack(conn).reason, ReasonCode::ClientIdentifierNotValid);
 }
 
@@ -82,9 +80,7 @@ fn v5_client_learns_its_assigned_id_and_the_server_limits_from_connack() {
         max_packet_size: 5000,
         ..Config::default()
     });
-    let conn = h.try_connect_with("", |c| {
-        c.v5();
-    });
+    let conn = h.try_connect_with("", |c| c.v5());
     let connack = h.connack(conn);
     assert_eq!(connack.reason, ReasonCode::Success);
     let assigned = connack.properties.assigned_client_identifier.expect("assigned id sent");
@@ -102,12 +98,10 @@ fn anonymous_client_is_refused_when_anonymous_access_is_off() {
         security: ListenerSecurity { allow_anonymous: false, ..ListenerSecurity::default() },
         ..Config::default()
     });
-    let v3 = h.try_connect_with("anon", |_| {});
+    let v3 = h.try_connect_with("anon", |c| c);
     assert_eq!(h.connack(v3).reason, ReasonCode::NotAuthorized, "v3 code 5");
     assert_eq!(h.closed(v3), Some(&DisconnectReason::NotAuthorized));
-    let v5 = h.try_connect_with("anon5", |c| {
-        c.v5();
-    });
+    let v5 = h.try_connect_with("anon5", |c| c.v5());
     assert_eq!(h.connack(v5).reason, ReasonCode::NotAuthorized, "v5 code 0x87");
 }
 
@@ -121,9 +115,7 @@ fn credentials_are_checked_off_the_driver_before_connack() {
         },
         ..Config::default()
     });
-    let conn = h.try_connect_with("c1", |c| {
-        c.username("alice").password("secret");
-    });
+    let conn = h.try_connect_with("c1", |c| c.username("alice").password("secret"));
     assert_eq!(h.take(conn), [], "no CONNACK before the password check");
     assert_eq!(
         h.auth_requests,
@@ -138,13 +130,8 @@ fn credentials_are_checked_off_the_driver_before_connack() {
 
 #[test]
 fn wrong_password_is_refused_with_not_authorised() {
-    let mut h = Harness::new(Config {
-        security: ListenerSecurity { password_file: true, ..ListenerSecurity::default() },
-        ..Config::default()
-    });
-    let conn = h.try_connect_with("c1", |c| {
-        c.username("alice").password("wrong");
-    });
+    let mut h = with_password_file();
+    let conn = h.try_connect_with("c1", |c| c.username("alice").password("wrong"));
     h.auth_result(conn, false);
     assert_eq!(h.connack(conn).reason, ReasonCode::NotAuthorized);
     assert!(h.logs.contains(&LogEvent::ClientDisconnected {
@@ -159,8 +146,7 @@ fn first_packet_other_than_connect_closes_the_connection() {
     let mut h = Harness::default();
     let conn = h.open();
     h.send(conn, Packet::PingReq);
-    assert_eq!(h.take(conn), []);
-    assert_eq!(h.closed(conn), Some(&DisconnectReason::ProtocolError));
+    h.assert_dropped_for_protocol_error(conn);
 }
 
 #[test]
@@ -198,6 +184,7 @@ fn v5_connect_with_an_authentication_method_gets_bad_authentication_method() {
     let conn = h.try_connect_with("scram", |c| {
         c.v5().properties().authentication_method =
             Some(super::harness::mqtt_string("SCRAM-SHA-1"));
+        c
     });
     assert_eq!(h.connack(conn).reason, ReasonCode::BadAuthenticationMethod);
 }
@@ -221,21 +208,15 @@ fn new_connection_with_a_live_id_takes_over_and_v5_old_one_hears_why() {
 #[test]
 fn takeover_keeps_the_session_unless_clean_start() {
     let mut h = Harness::default();
-    let old = h.connect_with("keep", |c| {
-        c.clean(false);
-    });
+    let old = h.connect_with("keep", |c| c.clean(false));
     h.subscribe(old, "k/#", QoS::AtLeastOnce);
-    let new = h.try_connect_with("keep", |c| {
-        c.clean(false);
-    });
+    let new = h.try_connect_with("keep", |c| c.clean(false));
     assert!(h.connack(new).session_present);
     let publisher = h.connect("pub");
     h.publish(publisher, "k/1", "still subscribed");
-    assert_eq!(h.published_to(new), [("k/1".into(), "still subscribed".into())]);
+    h.assert_published(new, &[("k/1", "still subscribed")]);
 
-    let clean = h.try_connect_with("keep", |c| {
-        c.clean(true);
-    });
+    let clean = h.try_connect_with("keep", |c| c.clean(true));
     assert!(!h.connack(clean).session_present);
     h.publish(publisher, "k/1", "gone");
     assert_eq!(h.published_to(clean), []);
@@ -253,11 +234,8 @@ fn max_connections_refuses_extra_connections() {
 #[test]
 fn v3_password_without_username_is_closed_without_connack() {
     let mut h = Harness::default();
-    let conn = h.try_connect_with("nouser", |c| {
-        c.password("p");
-    });
-    assert_eq!(h.take(conn), []);
-    assert_eq!(h.closed(conn), Some(&DisconnectReason::ProtocolError));
+    let conn = h.try_connect_with("nouser", |c| c.password("p"));
+    h.assert_dropped_for_protocol_error(conn);
 }
 
 #[test]
@@ -280,7 +258,7 @@ fn client_ids_without_the_required_prefix_are_refused() {
     let mut h =
         Harness::new(Config { clientid_prefixes: Some("plant-".into()), ..Config::default() });
     let _ok = h.connect("plant-7");
-    let refused = h.try_connect_with("office-1", |_| {});
+    let refused = h.try_connect_with("office-1", |c| c);
     assert_eq!(h.connack(refused).reason, ReasonCode::NotAuthorized);
 }
 
@@ -300,20 +278,13 @@ fn socket_loss_is_reported_with_a_close_and_the_peer_closed_reason() {
     let mut h = Harness::default();
     let conn = h.connect("gone");
     h.kill(conn);
-    assert_eq!(h.closed(conn), Some(&DisconnectReason::PeerClosed));
-    assert!(h.logs.contains(&LogEvent::ClientDisconnected {
-        conn,
-        client_id: Some("gone".into()),
-        reason: DisconnectReason::PeerClosed
-    }));
+    h.assert_closed_and_logged(conn, "gone", DisconnectReason::PeerClosed);
 }
 
 #[test]
 fn shutdown_closes_everyone_publishes_wills_and_tells_v5_clients() {
     let mut h = Harness::default();
-    let v5 = h.connect_with("v5", |c| {
-        c.v5().will("dead/v5", "bye");
-    });
+    let v5 = h.connect_with("v5", |c| c.v5().will("dead/v5", "bye"));
     let v3 = h.subscriber("v3", "dead/#", QoS::AtMostOnce);
     h.broker.shutdown(h.now);
     h.advance(Duration::ZERO);
@@ -326,21 +297,14 @@ fn shutdown_closes_everyone_publishes_wills_and_tells_v5_clients() {
 #[test]
 fn v5_will_with_retain_is_refused_when_retain_is_unavailable() {
     let mut h = Harness::new(Config { retain_available: false, ..Config::default() });
-    let conn = h.try_connect_with("w", |c| {
-        c.v5().will("t", "x").will_retain();
-    });
+    let conn = h.try_connect_with("w", |c| c.v5().will("t", "x").will_retain());
     assert_eq!(h.connack(conn).reason, ReasonCode::RetainNotSupported);
 }
 
 #[test]
 fn a_connection_closed_while_its_password_is_checked_is_forgotten() {
-    let mut h = Harness::new(Config {
-        security: ListenerSecurity { password_file: true, ..ListenerSecurity::default() },
-        ..Config::default()
-    });
-    let conn = h.try_connect_with("slow", |c| {
-        c.username("u").password("p");
-    });
+    let mut h = with_password_file();
+    let conn = h.try_connect_with("slow", |c| c.username("u").password("p"));
     h.kill(conn);
     h.auth_result(conn, true);
     assert_eq!(h.take(conn), [], "no CONNACK to a closed connection");

@@ -164,8 +164,14 @@ pub(crate) fn publish_packet(
     }
 }
 
+/// A successful acknowledgement of packet `id`.
 pub(crate) fn ack(id: u16) -> Ack {
-    Ack { packet_id: packet_id(id), reason: ReasonCode::Success, properties: Properties::default() }
+    ack_with(id, ReasonCode::Success)
+}
+
+/// An acknowledgement of packet `id` with `reason` and no properties.
+pub(crate) fn ack_with(id: u16, reason: ReasonCode) -> Ack {
+    Ack { packet_id: packet_id(id), reason, properties: Properties::default() }
 }
 
 /// The one real instant tests start their fake clocks from; time then only moves when a test
@@ -229,28 +235,22 @@ impl Harness {
 
     /// Connects `id` with the default CONNECT and checks it was accepted.
     pub(crate) fn connect(&mut self, id: &str) -> ConnId {
-        self.connect_with(id, |_| {})
+        self.connect_with(id, |c| c)
     }
 
     /// Connects `id` with an MQTT 5 CONNECT and checks it was accepted.
     pub(crate) fn connect_v5(&mut self, id: &str) -> ConnId {
-        self.connect_with(id, |c| {
-            c.v5();
-        })
+        self.connect_with(id, |c| c.v5())
     }
 
     /// Connects `id` without clean session (3.1.1) and checks it was accepted.
     pub(crate) fn connect_persistent(&mut self, id: &str) -> ConnId {
-        self.connect_with(id, |c| {
-            c.clean(false);
-        })
+        self.connect_with(id, |c| c.clean(false))
     }
 
     /// Reconnects persistent client `id` and checks that its session was resumed.
     pub(crate) fn reconnect_persistent(&mut self, id: &str) -> ConnId {
-        let conn = self.try_connect_with(id, |c| {
-            c.clean(false);
-        });
+        let conn = self.try_connect_with(id, |c| c.clean(false));
         assert!(self.connack(conn).session_present, "session of {id:?} resumed");
         conn
     }
@@ -279,11 +279,20 @@ impl Harness {
         conn
     }
 
+    /// Connects `id` with a persistent session, subscribes it to `filter` at `qos` and
+    /// disconnects it: messages for `filter` then queue in its session.
+    pub(crate) fn offline_subscriber(&mut self, id: &str, filter: &str, qos: QoS) -> ConnId {
+        let conn = self.connect_persistent(id);
+        self.subscribe(conn, filter, qos);
+        self.disconnect(conn);
+        conn
+    }
+
     /// Connects `id` with a customised CONNECT and checks it was accepted.
     pub(crate) fn connect_with(
         &mut self,
         id: &str,
-        customise: impl FnOnce(&mut ConnectBuilder),
+        customise: impl FnOnce(&mut ConnectBuilder) -> &mut ConnectBuilder,
     ) -> ConnId {
         let conn = self.try_connect_with(id, customise);
         let connack = self.connack(conn);
@@ -295,7 +304,7 @@ impl Harness {
     pub(crate) fn try_connect_with(
         &mut self,
         id: &str,
-        customise: impl FnOnce(&mut ConnectBuilder),
+        customise: impl FnOnce(&mut ConnectBuilder) -> &mut ConnectBuilder,
     ) -> ConnId {
         let mut builder = Self::connect_packet(id);
         customise(&mut builder);
@@ -459,6 +468,36 @@ impl Harness {
                 (p.topic.as_str().to_owned(), String::from_utf8_lossy(&p.payload).into_owned())
             })
             .collect()
+    }
+
+    /// Asserts that `conn` received exactly these (topic, payload) PUBLISHes since the last call.
+    #[track_caller]
+    pub(crate) fn assert_published(&mut self, conn: ConnId, expected: &[(&str, &str)]) {
+        let got = self.published_to(conn);
+        let got: Vec<(&str, &str)> = got.iter().map(|(t, p)| (t.as_str(), p.as_str())).collect();
+        assert_eq!(got, expected);
+    }
+
+    /// Asserts that the broker closed `conn` for `reason` and logged the disconnect of
+    /// `client_id` with that reason.
+    #[track_caller]
+    pub(crate) fn assert_closed_and_logged(
+        &self,
+        conn: ConnId,
+        client_id: &str,
+        reason: DisconnectReason,
+    ) {
+        assert_eq!(self.closed(conn), Some(&reason));
+        let logged =
+            LogEvent::ClientDisconnected { conn, client_id: Some(client_id.into()), reason };
+        assert!(self.logs.contains(&logged), "{logged:?} not in {:?}", self.logs);
+    }
+
+    /// Asserts that the broker closed `conn` for a protocol error without answering it.
+    #[track_caller]
+    pub(crate) fn assert_dropped_for_protocol_error(&mut self, conn: ConnId) {
+        assert_eq!(self.take(conn), []);
+        assert_eq!(self.closed(conn), Some(&DisconnectReason::ProtocolError));
     }
 
     /// Why the broker closed `conn`, if it did.

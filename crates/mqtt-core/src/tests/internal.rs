@@ -26,21 +26,17 @@ fn locked_down() -> Harness {
 #[test]
 fn internal_connections_skip_passwords_and_access_rules_and_are_not_logged() {
     let mut h = locked_down();
-    let anonymous = h.try_connect_with("outsider", |_| {});
+    let anonymous = h.try_connect_with("outsider", |c| c);
     assert_eq!(h.connack(anonymous).reason, ReasonCode::NotAuthorized);
     h.listener = INTERNAL_LISTENER;
-    let bridge = h.connect_with("local.bridge", |c| {
-        c.v5().keep_alive_secs(0);
-    });
-    let other = h.connect_with("local.other", |c| {
-        c.v5().keep_alive_secs(0);
-    });
+    let bridge = h.connect_with("local.bridge", |c| c.v5().keep_alive_secs(0));
+    let other = h.connect_with("local.other", |c| c.v5().keep_alive_secs(0));
     assert_eq!(
         h.subscribe(other, "$SYS/broker/connection/#", QoS::AtLeastOnce),
         [ReasonCode::GrantedQoS1]
     );
     h.publish(bridge, "$SYS/broker/connection/remote/state", "1");
-    assert_eq!(h.published_to(other), [("$SYS/broker/connection/remote/state".into(), "1".into())]);
+    h.assert_published(other, &[("$SYS/broker/connection/remote/state", "1")]);
     assert!(
         !h.logs.iter().any(|log| matches!(log, LogEvent::ClientConnected { .. })),
         "internal connections are not logged: {:?}",
@@ -52,9 +48,7 @@ fn internal_connections_skip_passwords_and_access_rules_and_are_not_logged() {
 fn internal_connections_never_time_out() {
     let mut h = Harness::default();
     h.listener = INTERNAL_LISTENER;
-    let conn = h.try_connect_with("local.bridge", |c| {
-        c.v5().keep_alive_secs(0);
-    });
+    let conn = h.try_connect_with("local.bridge", |c| c.v5().keep_alive_secs(0));
     let connack = h.connack(conn);
     assert_eq!(connack.reason, ReasonCode::Success);
     assert_eq!(connack.properties.server_keep_alive, None);
@@ -67,13 +61,14 @@ fn the_bridge_bit_makes_subscriptions_no_local_and_retain_as_published() {
     let mut h = Harness::default();
     let bridge = h.connect_with("remote-bridge", |c| {
         c.0.bridge = true;
+        c
     });
     let plain = h.connect("plain");
     h.subscribe(bridge, "t/#", QoS::AtMostOnce);
     h.subscribe(plain, "t/#", QoS::AtMostOnce);
     h.publish(bridge, "t/echo", "once");
     assert_eq!(h.published_to(bridge), []);
-    assert_eq!(h.published_to(plain), [("t/echo".into(), "once".into())]);
+    h.assert_published(plain, &[("t/echo", "once")]);
     h.publish_retained(plain, "t/kept", "r");
     let to_bridge = h.take_publishes(bridge);
     assert_eq!(to_bridge.len(), 1);

@@ -140,6 +140,7 @@ fn run(ops: &[Op]) {
                         c.clean(!persistent);
                     }
                     c.will("will/topic", "gone");
+                    c
                 });
                 if auto_ack {
                     h.auto_ack(conn);
@@ -223,9 +224,7 @@ proptest! {
 #[test]
 fn a_persistent_session_and_its_queue_are_journaled_and_a_clean_one_is_not() {
     let mut h = journaling();
-    let sub = h.connect_with("durable", |c| {
-        c.clean(false);
-    });
+    let sub = h.connect_with("durable", |c| c.clean(false));
     h.subscribe(sub, "t", QoS::AtLeastOnce);
     h.disconnect(sub);
     let clean = h.connect("clean");
@@ -245,9 +244,7 @@ fn a_persistent_session_and_its_queue_are_journaled_and_a_clean_one_is_not() {
 #[test]
 fn without_journaling_nothing_is_emitted() {
     let mut h = Harness::default();
-    let sub = h.connect_with("durable", |c| {
-        c.clean(false);
-    });
+    let sub = h.connect_with("durable", |c| c.clean(false));
     h.subscribe(sub, "t", QoS::ExactlyOnce);
     h.disconnect(sub);
     let publisher = h.connect("pub");

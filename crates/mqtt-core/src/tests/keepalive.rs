@@ -6,31 +6,22 @@ use std::time::Duration;
 use mqtt_codec::{Packet, ReasonCode};
 
 use super::harness::Harness;
-use crate::{Config, DisconnectReason, LogEvent};
+use crate::{Config, DisconnectReason};
 
 #[test]
 fn silent_client_is_disconnected_at_one_and_a_half_keep_alives() {
     let mut h = Harness::default();
-    let conn = h.connect_with("quiet", |c| {
-        c.keep_alive_secs(10);
-    });
+    let conn = h.connect_with("quiet", |c| c.keep_alive_secs(10));
     h.advance(Duration::from_millis(14_999));
     assert_eq!(h.closed(conn), None);
     h.advance(Duration::from_millis(1));
-    assert_eq!(h.closed(conn), Some(&DisconnectReason::KeepAliveTimeout));
-    assert!(h.logs.contains(&LogEvent::ClientDisconnected {
-        conn,
-        client_id: Some("quiet".into()),
-        reason: DisconnectReason::KeepAliveTimeout
-    }));
+    h.assert_closed_and_logged(conn, "quiet", DisconnectReason::KeepAliveTimeout);
 }
 
 #[test]
 fn any_packet_restarts_the_keep_alive() {
     let mut h = Harness::default();
-    let conn = h.connect_with("pinger", |c| {
-        c.keep_alive_secs(10);
-    });
+    let conn = h.connect_with("pinger", |c| c.keep_alive_secs(10));
     for _ in 0..5 {
         h.advance(Duration::from_secs(10));
         h.send(conn, Packet::PingReq);
@@ -42,9 +33,7 @@ fn any_packet_restarts_the_keep_alive() {
 #[test]
 fn keep_alive_zero_means_no_timeout_for_v3() {
     let mut h = Harness::default();
-    let conn = h.connect_with("forever", |c| {
-        c.keep_alive_secs(0);
-    });
+    let conn = h.connect_with("forever", |c| c.keep_alive_secs(0));
     h.advance(Duration::from_secs(1_000_000));
     assert_eq!(h.closed(conn), None);
 }
@@ -52,9 +41,7 @@ fn keep_alive_zero_means_no_timeout_for_v3() {
 #[test]
 fn v5_client_asking_for_too_long_a_keep_alive_is_told_the_server_keep_alive() {
     let mut h = Harness::new(Config { max_keepalive: 30, ..Config::default() });
-    let conn = h.try_connect_with("greedy", |c| {
-        c.v5().keep_alive_secs(600);
-    });
+    let conn = h.try_connect_with("greedy", |c| c.v5().keep_alive_secs(600));
     assert_eq!(h.connack(conn).properties.server_keep_alive, Some(30));
     h.advance(Duration::from_secs(45));
     assert_eq!(h.closed(conn), Some(&DisconnectReason::KeepAliveTimeout));
@@ -64,8 +51,6 @@ fn v5_client_asking_for_too_long_a_keep_alive_is_told_the_server_keep_alive() {
 #[test]
 fn v5_keep_alive_zero_gets_the_maximum_as_server_keep_alive() {
     let mut h = Harness::default();
-    let conn = h.try_connect_with("zero", |c| {
-        c.v5().keep_alive_secs(0);
-    });
+    let conn = h.try_connect_with("zero", |c| c.v5().keep_alive_secs(0));
     assert_eq!(h.connack(conn).properties.server_keep_alive, Some(65535));
 }

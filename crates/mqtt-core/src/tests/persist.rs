@@ -12,9 +12,7 @@ use crate::Config;
 #[test]
 fn retained_messages_and_queued_messages_survive_a_restart() {
     let mut h = Harness::default();
-    let sub = h.connect_persistent("X");
-    h.subscribe(sub, "t/#", QoS::AtLeastOnce);
-    h.disconnect(sub);
+    h.offline_subscriber("X", "t/#", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     h.publish_retained(publisher, "r", "kept");
     h.publish_qos(publisher, "t/1", "one", QoS::AtLeastOnce);
@@ -24,27 +22,23 @@ fn retained_messages_and_queued_messages_survive_a_restart() {
     h.restart();
     assert_eq!((h.broker.retained_count(), h.broker.session_count()), (1, 1));
     assert_eq!(h.broker.subscription_counts(), (1, 0));
-    let back = h.try_connect_with("X", |c| {
-        c.clean(false);
-    });
+    let back = h.try_connect_with("X", |c| c.clean(false));
     assert!(h.connack(back).session_present);
-    assert_eq!(h.published_to(back), [("t/1".into(), "one".into()), ("t/2".into(), "two".into())]);
+    h.assert_published(back, &[("t/1", "one"), ("t/2", "two")]);
     let reader = h.subscriber("reader", "r", QoS::AtMostOnce);
-    assert_eq!(h.published_to(reader), [("r".into(), "kept".into())]);
+    h.assert_published(reader, &[("r", "kept")]);
     // The subscription itself came back: new messages are routed to it.
     h.auto_ack(back);
     let publisher = h.connect("pub");
     h.publish_qos(publisher, "t/3", "three", QoS::AtLeastOnce);
-    assert_eq!(h.published_to(back), [("t/3".into(), "three".into())]);
+    h.assert_published(back, &[("t/3", "three")]);
 }
 
 #[test]
 fn clean_sessions_and_expiry_zero_sessions_are_not_kept() {
     let mut h = Harness::default();
     h.subscriber("clean", "a", QoS::AtLeastOnce);
-    let v5 = h.connect_with("v5-zero", |c| {
-        c.v5().clean(false).session_expiry(0);
-    });
+    let v5 = h.connect_with("v5-zero", |c| c.v5().clean(false).session_expiry(0));
     h.subscribe(v5, "b", QoS::AtLeastOnce);
     // A save while they are connected leaves them out too.
     assert!(h.broker.snapshot(h.now).sessions.is_empty());
@@ -96,27 +90,21 @@ fn incoming_qos2_waiting_for_pubrel_is_routed_after_a_restart() {
     assert!(h.published_to(reader).is_empty(), "held until PUBREL");
     h.restart();
 
-    let reader = h.try_connect_with("reader", |c| {
-        c.clean(false);
-    });
+    let reader = h.try_connect_with("reader", |c| c.clean(false));
     h.connack(reader);
-    let writer = h.try_connect_with("writer", |c| {
-        c.clean(false);
-    });
+    let writer = h.try_connect_with("writer", |c| c.clean(false));
     assert!(h.connack(writer).session_present);
     h.send(writer, Packet::PubRel(ack(7)));
     assert!(
         h.take(writer).iter().any(|p| matches!(p, Packet::PubComp(c) if c.packet_id.get() == 7))
     );
-    assert_eq!(h.published_to(reader), [("q2".into(), "held".into())]);
+    h.assert_published(reader, &[("q2", "held")]);
 }
 
 #[test]
 fn v5_subscription_options_and_message_properties_survive() {
     let mut h = Harness::default();
-    let sub = h.connect_with("opts", |c| {
-        c.v5().clean(false).session_expiry(3600);
-    });
+    let sub = h.connect_with("opts", |c| c.v5().clean(false).session_expiry(3600));
     let mut options = super::harness::options(QoS::AtLeastOnce);
     options.no_local = true;
     let properties = Properties { subscription_identifiers: vec![9], ..Properties::default() };
@@ -131,9 +119,7 @@ fn v5_subscription_options_and_message_properties_survive() {
     h.restart();
     h.advance(Duration::from_secs(10));
 
-    let back = h.try_connect_with("opts", |c| {
-        c.v5().clean(false).session_expiry(3600);
-    });
+    let back = h.try_connect_with("opts", |c| c.v5().clean(false).session_expiry(3600));
     assert!(h.connack(back).session_present);
     let got = h.take_publishes(back);
     assert_eq!(got.len(), 1);
@@ -147,9 +133,7 @@ fn v5_subscription_options_and_message_properties_survive() {
 #[test]
 fn a_detached_session_keeps_the_rest_of_its_expiry() {
     let mut h = Harness::default();
-    let sub = h.connect_with("short", |c| {
-        c.v5().clean(false).session_expiry(100);
-    });
+    let sub = h.connect_with("short", |c| c.v5().clean(false).session_expiry(100));
     h.disconnect(sub);
     h.advance(Duration::from_secs(40));
     h.restart();
@@ -192,9 +176,7 @@ fn changes_count_durable_state_only() {
 #[test]
 fn durable_ids_are_kept_by_a_restart_and_new_ones_come_after_them() {
     let mut h = Harness::default();
-    let sub = h.connect_persistent("X");
-    h.subscribe(sub, "t", QoS::AtLeastOnce);
-    h.disconnect(sub);
+    h.offline_subscriber("X", "t", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     h.publish_retained(publisher, "r", "kept");
     h.publish_qos(publisher, "t", "one", QoS::AtLeastOnce);

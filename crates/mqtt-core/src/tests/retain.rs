@@ -8,11 +8,17 @@ use mqtt_codec::{Packet, Properties, QoS, ReasonCode, RetainHandling};
 use super::harness::{Harness, options, publish_packet};
 use crate::{Config, DisconnectReason};
 
-#[test]
-fn retained_message_is_delivered_to_new_subscribers_with_the_retain_flag() {
+/// A broker holding `payload` retained on `topic`, published by the client `pub` (returned).
+fn with_retained(topic: &str, payload: &str) -> (Harness, crate::ConnId) {
     let mut h = Harness::default();
     let publisher = h.connect("pub");
-    h.publish_retained(publisher, "status/door", "open");
+    h.publish_retained(publisher, topic, payload);
+    (h, publisher)
+}
+
+#[test]
+fn retained_message_is_delivered_to_new_subscribers_with_the_retain_flag() {
+    let (mut h, publisher) = with_retained("status/door", "open");
     let sub = h.subscriber("sub", "status/+", QoS::AtLeastOnce);
     let got = h.take_publishes(sub);
     assert_eq!(got.len(), 1);
@@ -26,12 +32,10 @@ fn retained_message_is_delivered_to_new_subscribers_with_the_retain_flag() {
 
 #[test]
 fn newer_retained_message_replaces_the_old_and_empty_payload_deletes_it() {
-    let mut h = Harness::default();
-    let publisher = h.connect("pub");
-    h.publish_retained(publisher, "t", "old");
+    let (mut h, publisher) = with_retained("t", "old");
     h.publish_retained(publisher, "t", "new");
     let sub = h.subscriber("sub", "t", QoS::AtMostOnce);
-    assert_eq!(h.published_to(sub), [("t".into(), "new".into())]);
+    h.assert_published(sub, &[("t", "new")]);
     h.publish_retained(publisher, "t", "");
     assert_eq!(h.broker.retained_count(), 0);
     let later = h.subscriber("later", "#", QoS::AtMostOnce);
@@ -40,9 +44,7 @@ fn newer_retained_message_replaces_the_old_and_empty_payload_deletes_it() {
 
 #[test]
 fn v3_resubscribe_sends_retained_again() {
-    let mut h = Harness::default();
-    let publisher = h.connect("pub");
-    h.publish_retained(publisher, "t", "r");
+    let (mut h, _) = with_retained("t", "r");
     let sub = h.subscriber("sub", "t", QoS::AtMostOnce);
     h.subscribe(sub, "t", QoS::AtMostOnce);
     assert_eq!(h.published_to(sub).len(), 2);
@@ -50,9 +52,7 @@ fn v3_resubscribe_sends_retained_again() {
 
 #[test]
 fn v5_retain_handling_controls_retained_delivery() {
-    let mut h = Harness::default();
-    let publisher = h.connect("pub");
-    h.publish_retained(publisher, "t", "r");
+    let (mut h, _) = with_retained("t", "r");
     let sub = h.connect_v5("sub");
     let if_new = mqtt_codec::SubscriptionOptions {
         retain_handling: RetainHandling::SendIfNew,
@@ -101,9 +101,7 @@ fn expired_retained_message_is_not_delivered() {
 #[test]
 fn retained_publish_is_refused_when_retain_is_unavailable() {
     let mut h = Harness::new(Config { retain_available: false, ..Config::default() });
-    let v5 = h.try_connect_with("pub", |c| {
-        c.v5();
-    });
+    let v5 = h.try_connect_with("pub", |c| c.v5());
     assert_eq!(h.connack(v5).properties.retain_available, Some(0));
     h.publish_retained(v5, "t", "r");
     assert_eq!(h.disconnect_reason(v5), Some(ReasonCode::RetainNotSupported));
@@ -112,9 +110,7 @@ fn retained_publish_is_refused_when_retain_is_unavailable() {
 
 #[test]
 fn shared_subscriptions_get_no_retained_messages() {
-    let mut h = Harness::default();
-    let publisher = h.connect("pub");
-    h.publish_retained(publisher, "t", "r");
+    let (mut h, _) = with_retained("t", "r");
     let sub = h.subscriber("sub", "$share/g/t", QoS::AtMostOnce);
     assert_eq!(h.published_to(sub), []);
 }
@@ -125,15 +121,13 @@ fn server_published_retained_messages_reach_sys_subscribers() {
     let version = publish_packet("$SYS/broker/version", "culex", QoS::AtMostOnce, true, None);
     h.broker.publish(version, h.now);
     let watcher = h.subscriber("watcher", "$SYS/#", QoS::AtMostOnce);
-    assert_eq!(h.published_to(watcher), [("$SYS/broker/version".into(), "culex".into())]);
+    h.assert_published(watcher, &[("$SYS/broker/version", "culex")]);
     assert_eq!(h.broker.connected_count(), 1);
 }
 
 #[test]
 fn retained_messages_sent_on_subscribe_carry_the_subscription_identifier() {
-    let mut h = Harness::default();
-    let publisher = h.connect("pub");
-    h.publish_retained(publisher, "t", "r");
+    let (mut h, _) = with_retained("t", "r");
     let sub = h.connect_v5("sub");
     let props = Properties { subscription_identifiers: vec![42], ..Properties::default() };
     h.subscribe_with(sub, &[("t", options(QoS::AtMostOnce))], props);

@@ -164,9 +164,7 @@ fn storm(seed: u64) -> (Vec<crate::LogEvent>, Vec<Vec<Packet>>) {
             max_queued_messages: 5,
             ..Config::default()
         });
-        let listener = h.connect_with("listener", |c| {
-            c.clean(false);
-        });
+        let listener = h.connect_with("listener", |c| c.clean(false));
         h.auto_ack(listener);
         h.subscribe(listener, "good/#", QoS::ExactlyOnce);
 
@@ -186,6 +184,7 @@ fn storm(seed: u64) -> (Vec<crate::LogEvent>, Vec<Vec<Packet>>) {
                 if rng.below(2) == 0 {
                     c.properties().receive_maximum = Some(1);
                 }
+                c
             });
             attackers.push(conn);
         }
@@ -201,9 +200,8 @@ fn storm(seed: u64) -> (Vec<crate::LogEvent>, Vec<Vec<Packet>>) {
                 // Attackers come back, taking over ids and resuming sessions.
                 let index = rng.below(attackers.len() as u64) as usize;
                 let name = format!("bad{index}");
-                attackers[index] = h.try_connect_with(&name, |c| {
-                    c.clean(false).v5().session_expiry(30);
-                });
+                attackers[index] =
+                    h.try_connect_with(&name, |c| c.clean(false).v5().session_expiry(30));
             }
             if rng.below(40) == 0 {
                 // The connection task gives up on an attacker: bad bytes or a dead socket.
@@ -249,9 +247,7 @@ fn mutated_bytes_decoded_by_the_codec_never_panic_the_broker() {
         h.auto_ack(good);
         let version =
             *rng.pick(&[ProtocolVersion::V3_1, ProtocolVersion::V3_1_1, ProtocolVersion::V5]);
-        let conn = h.try_connect_with("fuzzed", |c| {
-            c.version(version);
-        });
+        let conn = h.try_connect_with("fuzzed", |c| c.version(version));
         for _ in 0..200 {
             // A valid packet's bytes with a few bytes flipped, decoded as the runtime would.
             let mut wire = bytes::BytesMut::new();

@@ -19,11 +19,8 @@ fn wildcard_subscribers_receive_matching_topics_only() {
     h.publish(sensor, "home/kitchen/temp", "21");
     h.publish(sensor, "home/kitchen/humidity", "40");
     h.publish(sensor, "garden/temp", "12");
-    assert_eq!(h.published_to(plus), [("home/kitchen/temp".into(), "21".into())]);
-    assert_eq!(
-        h.published_to(hash),
-        [("home/kitchen/temp".into(), "21".into()), ("home/kitchen/humidity".into(), "40".into())]
-    );
+    h.assert_published(plus, &[("home/kitchen/temp", "21")]);
+    h.assert_published(hash, &[("home/kitchen/temp", "21"), ("home/kitchen/humidity", "40")]);
 }
 
 #[test]
@@ -36,7 +33,7 @@ fn dollar_topics_are_not_matched_by_a_leading_wildcard() {
     let publisher = h.connect("pub");
     h.publish(publisher, "$foo/bar", "x");
     assert_eq!(h.published_to(everything), []);
-    assert_eq!(h.published_to(explicit), [("$foo/bar".into(), "x".into())]);
+    h.assert_published(explicit, &[("$foo/bar", "x")]);
 }
 
 #[test]
@@ -112,8 +109,8 @@ fn shared_subscription_members_take_turns() {
     for n in 0..4 {
         h.publish(publisher, "jobs/x", &n.to_string());
     }
-    assert_eq!(h.published_to(a), [("jobs/x".into(), "0".into()), ("jobs/x".into(), "2".into())]);
-    assert_eq!(h.published_to(b), [("jobs/x".into(), "1".into()), ("jobs/x".into(), "3".into())]);
+    h.assert_published(a, &[("jobs/x", "0"), ("jobs/x", "2")]);
+    h.assert_published(b, &[("jobs/x", "1"), ("jobs/x", "3")]);
     assert_eq!(h.published_to(plain).len(), 4, "a plain subscription gets every message");
 }
 
@@ -155,7 +152,7 @@ fn access_control_hook_filters_publish_and_delivery() {
     let writer = h.connect("writer");
     h.publish(writer, "open", "yes");
     h.publish(writer, "secret/x", "no");
-    assert_eq!(h.published_to(reader), [("open".into(), "yes".into())]);
+    h.assert_published(reader, &[("open", "yes")]);
 }
 
 #[test]
@@ -172,5 +169,5 @@ fn mosquitto_acl_file_plugs_into_the_access_hook() {
     assert_eq!(h.published_to(reader), []);
     h.subscribe(writer, "clients/writer/#", QoS::AtMostOnce);
     h.publish(writer, "clients/writer/x", "own");
-    assert_eq!(h.published_to(writer), [("clients/writer/x".into(), "own".into())]);
+    h.assert_published(writer, &[("clients/writer/x", "own")]);
 }

@@ -11,23 +11,16 @@ use crate::{Config, LogEvent};
 #[test]
 fn offline_persistent_client_gets_queued_messages_in_order_on_reconnect() {
     let mut h = Harness::default();
-    let sub = h.connect_persistent("pers");
-    h.subscribe(sub, "q/#", QoS::AtLeastOnce);
-    h.disconnect(sub);
+    h.offline_subscriber("pers", "q/#", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     h.publish_qos(publisher, "q/1", "first", QoS::AtLeastOnce);
     h.publish_qos(publisher, "q/2", "second", QoS::ExactlyOnce);
     h.send(publisher, Packet::PubRel(ack(2)));
     h.publish(publisher, "q/3", "qos0 is not queued");
 
-    let back = h.try_connect_with("pers", |c| {
-        c.clean(false);
-    });
+    let back = h.try_connect_with("pers", |c| c.clean(false));
     assert!(h.connack(back).session_present);
-    assert_eq!(
-        h.published_to(back),
-        [("q/1".into(), "first".into()), ("q/2".into(), "second".into())]
-    );
+    h.assert_published(back, &[("q/1", "first"), ("q/2", "second")]);
 }
 
 #[test]
@@ -66,20 +59,16 @@ fn incoming_qos2_state_survives_a_reconnect() {
     let publisher = h.connect_persistent("pub");
     h.publish_qos(publisher, "t", "exactly once", QoS::ExactlyOnce);
     h.kill(publisher);
-    let publisher = h.connect_with("pub", |c| {
-        c.clean(false);
-    });
+    let publisher = h.connect_with("pub", |c| c.clean(false));
     h.send(publisher, Packet::PubRel(ack(1)));
     assert_eq!(h.take(publisher), [Packet::PubComp(ack(1))]);
-    assert_eq!(h.published_to(sub), [("t".into(), "exactly once".into())]);
+    h.assert_published(sub, &[("t", "exactly once")]);
 }
 
 #[test]
 fn offline_queue_is_bounded_and_overflow_is_reported_once() {
     let mut h = Harness::new(Config { max_queued_messages: 2, ..Config::default() });
-    let sub = h.connect_persistent("full");
-    h.subscribe(sub, "t", QoS::AtLeastOnce);
-    h.disconnect(sub);
+    h.offline_subscriber("full", "t", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     for n in 0..5 {
         h.publish_qos(publisher, "t", &n.to_string(), QoS::AtLeastOnce);
@@ -87,16 +76,14 @@ fn offline_queue_is_bounded_and_overflow_is_reported_once() {
     let warnings = h.logs.iter().filter(|e| matches!(e, LogEvent::QueueFull { .. })).count();
     assert_eq!(warnings, 1);
     let back = h.connect_persistent("full");
-    assert_eq!(h.published_to(back), [("t".into(), "0".into()), ("t".into(), "1".into())]);
+    h.assert_published(back, &[("t", "0"), ("t", "1")]);
     assert_eq!(h.broker.stats().publish_dropped, 3);
 }
 
 #[test]
 fn queued_bytes_limit_bounds_the_queue_too() {
     let mut h = Harness::new(Config { max_queued_bytes: 10, ..Config::default() });
-    let sub = h.connect_persistent("bytes");
-    h.subscribe(sub, "t", QoS::AtLeastOnce);
-    h.disconnect(sub);
+    h.offline_subscriber("bytes", "t", QoS::AtLeastOnce);
     let publisher = h.connect("pub");
     h.publish_qos(publisher, "t", "123456", QoS::AtLeastOnce);
     h.publish_qos(publisher, "t", "123456", QoS::AtLeastOnce);
@@ -107,9 +94,7 @@ fn queued_bytes_limit_bounds_the_queue_too() {
 #[test]
 fn v5_session_expires_after_its_interval() {
     let mut h = Harness::default();
-    let sub = h.connect_with("exp", |c| {
-        c.v5().clean(true).session_expiry(60);
-    });
+    let sub = h.connect_with("exp", |c| c.v5().clean(true).session_expiry(60));
     h.subscribe(sub, "t", QoS::AtLeastOnce);
     h.disconnect(sub);
     h.advance(Duration::from_secs(59));
@@ -117,18 +102,14 @@ fn v5_session_expires_after_its_interval() {
     h.advance(Duration::from_secs(1));
     assert_eq!(h.broker.session_count(), 0);
     assert!(h.logs.contains(&LogEvent::SessionExpired { client_id: "exp".into() }));
-    let back = h.try_connect_with("exp", |c| {
-        c.v5().clean(false);
-    });
+    let back = h.try_connect_with("exp", |c| c.v5().clean(false));
     assert!(!h.connack(back).session_present);
 }
 
 #[test]
 fn v5_session_expiry_can_be_shortened_at_disconnect() {
     let mut h = Harness::default();
-    let conn = h.connect_with("short", |c| {
-        c.v5().session_expiry(3600);
-    });
+    let conn = h.connect_with("short", |c| c.v5().session_expiry(3600));
     let properties = Properties { session_expiry_interval: Some(0), ..Properties::default() };
     h.disconnect_with(conn, ReasonCode::Success, properties);
     assert_eq!(h.broker.session_count(), 0);

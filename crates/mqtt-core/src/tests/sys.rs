@@ -12,6 +12,13 @@ fn with_interval(secs: u16) -> Harness {
     Harness::new(Config { sys_interval: secs, ..Config::default() })
 }
 
+/// A harness with `sys_interval` `secs` whose `$SYS` tree started now, as `culex`.
+fn started(secs: u16) -> Harness {
+    let mut h = with_interval(secs);
+    h.broker.start_sys("culex", h.now);
+    h
+}
+
 fn topics(published: &[(String, String)]) -> Vec<&str> {
     published.iter().map(|(topic, _)| topic.strip_prefix("$SYS/broker/").unwrap_or(topic)).collect()
 }
@@ -39,10 +46,7 @@ fn the_first_update_publishes_everything_in_mosquittos_order() {
     h.broker.start_sys("culex version 9.9.9", h.now);
     assert_eq!(h.broker.sys_deadline(), Some(h.now), "the first update is due at start");
     let watcher = h.subscriber("watcher", "$SYS/#", QoS::AtMostOnce);
-    assert_eq!(
-        h.published_to(watcher),
-        [("$SYS/broker/version".into(), "culex version 9.9.9".into())]
-    );
+    h.assert_published(watcher, &[("$SYS/broker/version", "culex version 9.9.9")]);
     h.broker.count_bytes(40, 10);
     h.update_sys();
     let published = h.published_to(watcher);
@@ -99,8 +103,7 @@ fn the_first_update_publishes_everything_in_mosquittos_order() {
 
 #[test]
 fn updates_come_when_more_than_the_interval_has_passed_and_carry_only_changes() {
-    let mut h = with_interval(2);
-    h.broker.start_sys("culex", h.now);
+    let mut h = started(2);
     let start = h.now;
     h.update_sys();
     assert_eq!(h.broker.sys_deadline(), Some(start + Duration::from_secs(3)));
@@ -113,15 +116,15 @@ fn updates_come_when_more_than_the_interval_has_passed_and_carry_only_changes() 
     assert_eq!(h.published_to(watcher), []);
     h.now = start + Duration::from_secs(3);
     h.update_sys();
-    assert_eq!(
-        h.published_to(watcher),
-        [
-            ("$SYS/broker/uptime".into(), "3 seconds".into()),
-            ("$SYS/broker/clients/total".into(), "1".into()),
-            ("$SYS/broker/clients/maximum".into(), "1".into()),
-            ("$SYS/broker/clients/active".into(), "1".into()),
-            ("$SYS/broker/clients/connected".into(), "1".into()),
-        ]
+    h.assert_published(
+        watcher,
+        &[
+            ("$SYS/broker/uptime", "3 seconds"),
+            ("$SYS/broker/clients/total", "1"),
+            ("$SYS/broker/clients/maximum", "1"),
+            ("$SYS/broker/clients/active", "1"),
+            ("$SYS/broker/clients/connected", "1"),
+        ],
     );
     assert_eq!(h.broker.sys_deadline(), Some(start + Duration::from_secs(6)));
     h.disconnect(watcher);
@@ -134,8 +137,7 @@ fn updates_come_when_more_than_the_interval_has_passed_and_carry_only_changes() 
 
 #[test]
 fn load_averages_follow_the_rate_per_minute() {
-    let mut h = with_interval(2);
-    h.broker.start_sys("culex", h.now);
+    let mut h = started(2);
     let start = h.now;
     h.update_sys();
     let publisher = h.connect("publisher");
@@ -147,13 +149,13 @@ fn load_averages_follow_the_rate_per_minute() {
     h.now = start + Duration::from_secs(3);
     h.update_sys();
     // 120 in 3 s is 2400 a minute; one step of each average from 0.
-    assert_eq!(
-        h.published_to(watcher),
-        [
-            ("$SYS/broker/load/publish/received/1min".into(), "117.05".into()),
-            ("$SYS/broker/load/publish/received/5min".into(), "23.88".into()),
-            ("$SYS/broker/load/publish/received/15min".into(), "7.99".into()),
-        ]
+    h.assert_published(
+        watcher,
+        &[
+            ("$SYS/broker/load/publish/received/1min", "117.05"),
+            ("$SYS/broker/load/publish/received/5min", "23.88"),
+            ("$SYS/broker/load/publish/received/15min", "7.99"),
+        ],
     );
     h.now = start + Duration::from_secs(6);
     h.update_sys();
@@ -164,8 +166,7 @@ fn load_averages_follow_the_rate_per_minute() {
 
 #[test]
 fn sys_interval_zero_publishes_nothing() {
-    let mut h = with_interval(0);
-    h.broker.start_sys("culex", h.now);
+    let mut h = started(0);
     assert_eq!(h.broker.sys_deadline(), None);
     h.update_sys();
     assert_eq!(h.broker.retained_count(), 0);
@@ -176,9 +177,7 @@ fn the_store_counts_each_message_once_however_many_hold_it() {
     // Two offline persistent sessions subscribed to `t`.
     let mut h = Harness::default();
     for id in ["a", "b"] {
-        let conn = h.connect_with(id, |c| {
-            c.clean(false);
-        });
+        let conn = h.connect_with(id, |c| c.clean(false));
         h.subscribe(conn, "t", QoS::AtLeastOnce);
         h.disconnect(conn);
     }
@@ -194,8 +193,7 @@ fn the_store_counts_each_message_once_however_many_hold_it() {
 
 #[test]
 fn a_reload_can_turn_updates_on_and_off() {
-    let mut h = with_interval(0);
-    h.broker.start_sys("culex", h.now);
+    let mut h = started(0);
     h.broker.set_config(Config { sys_interval: 5, ..Config::default() });
     // As Mosquitto: the version is only published at start, updates begin at once.
     assert_eq!(h.broker.sys_deadline(), Some(h.now));

@@ -16,42 +16,34 @@ fn watcher(h: &mut Harness) -> crate::ConnId {
 fn will_is_published_when_the_socket_dies() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
-    let victim = h.connect_with("victim", |c| {
-        c.will("dead/victim", "bye");
-    });
+    let victim = h.connect_with("victim", |c| c.will("dead/victim", "bye"));
     h.kill(victim);
-    assert_eq!(h.published_to(watcher), [("dead/victim".into(), "bye".into())]);
+    h.assert_published(watcher, &[("dead/victim", "bye")]);
 }
 
 #[test]
 fn will_is_published_when_keep_alive_expires() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
-    let _victim = h.connect_with("victim", |c| {
-        c.keep_alive_secs(10).will("dead/victim", "bye");
-    });
+    let _victim = h.connect_with("victim", |c| c.keep_alive_secs(10).will("dead/victim", "bye"));
     h.advance(Duration::from_secs(16)); // more than 1.5 × keep alive
-    assert_eq!(h.published_to(watcher), [("dead/victim".into(), "bye".into())]);
+    h.assert_published(watcher, &[("dead/victim", "bye")]);
 }
 
 #[test]
 fn will_is_published_after_a_protocol_error() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
-    let victim = h.connect_with("victim", |c| {
-        c.will("dead/victim", "bye");
-    });
+    let victim = h.connect_with("victim", |c| c.will("dead/victim", "bye"));
     h.send(victim, mqtt_codec::Packet::Auth(mqtt_codec::Auth::default()));
-    assert_eq!(h.published_to(watcher), [("dead/victim".into(), "bye".into())]);
+    h.assert_published(watcher, &[("dead/victim", "bye")]);
 }
 
 #[test]
 fn will_is_discarded_on_a_normal_disconnect() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
-    let polite = h.connect_with("polite", |c| {
-        c.will("dead/polite", "bye");
-    });
+    let polite = h.connect_with("polite", |c| c.will("dead/polite", "bye"));
     h.disconnect(polite);
     assert_eq!(h.published_to(watcher), []);
 }
@@ -60,11 +52,9 @@ fn will_is_discarded_on_a_normal_disconnect() {
 fn v5_disconnect_with_will_message_publishes_it() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
-    let leaver = h.connect_with("leaver", |c| {
-        c.v5().will("dead/leaver", "as asked");
-    });
+    let leaver = h.connect_with("leaver", |c| c.v5().will("dead/leaver", "as asked"));
     h.disconnect_with(leaver, ReasonCode::DisconnectWithWillMessage, Properties::default());
-    assert_eq!(h.published_to(watcher), [("dead/leaver".into(), "as asked".into())]);
+    h.assert_published(watcher, &[("dead/leaver", "as asked")]);
 }
 
 #[test]
@@ -72,13 +62,13 @@ fn v5_will_delay_postpones_the_will() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
     let victim = h.connect_with("victim", |c| {
-        c.v5().session_expiry(300).will("dead/victim", "late").will_delay(30);
+        c.v5().session_expiry(300).will("dead/victim", "late").will_delay(30)
     });
     h.kill(victim);
     h.advance(Duration::from_secs(29));
     assert_eq!(h.published_to(watcher), []);
     h.advance(Duration::from_secs(1));
-    assert_eq!(h.published_to(watcher), [("dead/victim".into(), "late".into())]);
+    h.assert_published(watcher, &[("dead/victim", "late")]);
 }
 
 #[test]
@@ -86,13 +76,11 @@ fn v5_will_delay_is_cancelled_by_a_reconnect_in_time() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
     let victim = h.connect_with("victim", |c| {
-        c.v5().session_expiry(300).will("dead/victim", "never").will_delay(30);
+        c.v5().session_expiry(300).will("dead/victim", "never").will_delay(30)
     });
     h.kill(victim);
     h.advance(Duration::from_secs(10));
-    let _back = h.connect_with("victim", |c| {
-        c.v5().clean(false).session_expiry(300);
-    });
+    let _back = h.connect_with("victim", |c| c.v5().clean(false).session_expiry(300));
     h.advance(Duration::from_secs(60));
     assert_eq!(h.published_to(watcher), []);
 }
@@ -102,43 +90,35 @@ fn v5_will_is_published_when_the_session_ends_before_the_delay() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
     let victim = h.connect_with("victim", |c| {
-        c.v5().session_expiry(5).will("dead/victim", "session over").will_delay(30);
+        c.v5().session_expiry(5).will("dead/victim", "session over").will_delay(30)
     });
     h.kill(victim);
     h.advance(Duration::from_secs(5));
-    assert_eq!(h.published_to(watcher), [("dead/victim".into(), "session over".into())]);
+    h.assert_published(watcher, &[("dead/victim", "session over")]);
 }
 
 #[test]
 fn takeover_publishes_the_old_connections_will() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
-    let _old = h.connect_with("twin", |c| {
-        c.will("dead/twin", "replaced");
-    });
+    let _old = h.connect_with("twin", |c| c.will("dead/twin", "replaced"));
     let _new = h.connect("twin");
-    assert_eq!(h.published_to(watcher), [("dead/twin".into(), "replaced".into())]);
+    h.assert_published(watcher, &[("dead/twin", "replaced")]);
 }
 
 #[test]
 fn takeover_that_resumes_the_session_discards_the_will() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
-    let _old = h.connect_with("twin", |c| {
-        c.clean(false).will("dead/twin", "replaced");
-    });
-    let _new = h.connect_with("twin", |c| {
-        c.clean(false);
-    });
+    let _old = h.connect_with("twin", |c| c.clean(false).will("dead/twin", "replaced"));
+    let _new = h.connect_with("twin", |c| c.clean(false));
     assert_eq!(h.published_to(watcher), []);
 }
 
 #[test]
 fn retained_will_is_kept_for_later_subscribers() {
     let mut h = Harness::default();
-    let victim = h.connect_with("victim", |c| {
-        c.will("dead/victim", "gone").will_retain();
-    });
+    let victim = h.connect_with("victim", |c| c.will("dead/victim", "gone").will_retain());
     h.kill(victim);
     let late = h.subscriber("late", "dead/#", QoS::AtMostOnce);
     let got = h.take_publishes(late);
@@ -153,12 +133,10 @@ fn v5_delayed_will_is_cancelled_by_a_clean_start_reconnect() {
     let mut h = Harness::default();
     let watcher = watcher(&mut h);
     let victim = h.connect_with("victim", |c| {
-        c.v5().session_expiry(300).will("dead/victim", "ended").will_delay(60);
+        c.v5().session_expiry(300).will("dead/victim", "ended").will_delay(60)
     });
     h.kill(victim);
-    let _fresh = h.connect_with("victim", |c| {
-        c.v5().clean(true);
-    });
+    let _fresh = h.connect_with("victim", |c| c.v5().clean(true));
     h.advance(Duration::from_secs(61));
     assert_eq!(h.published_to(watcher), []);
 }
@@ -174,7 +152,7 @@ fn will_over_message_size_limit_is_refused() {
             if v5 {
                 c.v5();
             }
-            c.will("dead/big", "0123456789");
+            c.will("dead/big", "0123456789")
         });
         assert_eq!(h.connack(conn).reason, code, "{id}");
         assert!(h.closed(conn).is_some(), "{id}");

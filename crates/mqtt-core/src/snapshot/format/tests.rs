@@ -143,19 +143,13 @@ fn encode_v1(snapshot: &Snapshot) -> Vec<u8> {
         put_len(&mut body, packet.len());
         body.extend_from_slice(&packet);
     }
-    put_len(&mut body, snapshot.retained.len());
-    for &id in &snapshot.retained {
-        put_u32(&mut body, index(id));
-    }
-    put_len(&mut body, snapshot.sessions.len());
+    put_list(&mut body, &snapshot.retained, |out, &id| put_u32(out, index(id)));
     let put_delivery_v1 = |body: &mut Vec<u8>, d: &StoredDelivery| {
         put_u32(body, index(d.message));
         body.push(d.qos.as_u8() | (u8::from(d.retain) << 2));
-        put_len(body, d.sub_ids.len());
-        for &id in &d.sub_ids {
-            put_u32(body, id);
-        }
+        put_list(body, &d.sub_ids, |out, &id| put_u32(out, id));
     };
+    put_len(&mut body, snapshot.sessions.len());
     for session in &snapshot.sessions {
         put_str(&mut body, &session.client_id);
         put_opt_str(&mut body, session.username.as_deref());
@@ -163,25 +157,17 @@ fn encode_v1(snapshot: &Snapshot) -> Vec<u8> {
         body.push(session.protocol.level());
         put_u32(&mut body, session.expiry_secs);
         put_opt_u32(&mut body, session.expires_in);
-        put_len(&mut body, session.subscriptions.len());
-        for sub in &session.subscriptions {
-            put_subscription(&mut body, sub);
-        }
-        put_len(&mut body, session.inflight.len());
-        for flight in &session.inflight {
-            body.extend_from_slice(&flight.packet_id.to_be_bytes());
-            body.push(flow_state_byte(flight.state));
-            put_delivery_v1(&mut body, &flight.delivery);
-        }
-        put_len(&mut body, session.queued.len());
-        for delivery in &session.queued {
-            put_delivery_v1(&mut body, delivery);
-        }
-        put_len(&mut body, session.incoming.len());
-        for incoming in &session.incoming {
-            body.extend_from_slice(&incoming.packet_id.to_be_bytes());
-            put_opt_u32(&mut body, incoming.message.map(index));
-        }
+        put_list(&mut body, &session.subscriptions, put_subscription);
+        put_list(&mut body, &session.inflight, |out, flight| {
+            out.extend_from_slice(&flight.packet_id.to_be_bytes());
+            out.push(flow_state_byte(flight.state));
+            put_delivery_v1(out, &flight.delivery);
+        });
+        put_list(&mut body, &session.queued, put_delivery_v1);
+        put_list(&mut body, &session.incoming, |out, incoming| {
+            out.extend_from_slice(&incoming.packet_id.to_be_bytes());
+            put_opt_u32(out, incoming.message.map(index));
+        });
     }
     let mut out = MAGIC.to_vec();
     put_u32(&mut out, 1);
@@ -203,12 +189,7 @@ fn version_1_files_are_read_with_ids_from_positions() {
     expected.retained = expected.retained.iter().map(|&id| renumber(id)).collect();
     let mut next = 0;
     for session in &mut expected.sessions {
-        let deliveries = session
-            .inflight
-            .iter_mut()
-            .map(|flight| &mut flight.delivery)
-            .chain(session.queued.iter_mut());
-        for delivery in deliveries {
+        for delivery in session.deliveries_mut() {
             next += 1;
             delivery.id = next;
             delivery.message = renumber(delivery.message);
