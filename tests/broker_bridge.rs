@@ -2,13 +2,19 @@
 //! sections carry `out` and `in` topics with prefixes at QoS 1, publish the retained
 //! `$SYS/broker/connection/<remote_clientid>/state`, reconnect after the remote broker
 //! restarts; and a Mosquitto bridge into culex delivers both ways without echoing messages
-//! back (culex honours the bridge bit).
+//! back (culex honours the bridge bit). Store and forward: QoS 1 `out` messages published while
+//! the remote broker is down wait in the bridge's session, across a kill -9 of culex, and all
+//! arrive, once and in order, when the remote comes back.
 
 use std::cell::Cell;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, our_bin, reference_tool, run};
+use crate::support::{
+    Background, BrokerProcess, COMMAND_DEADLINE, TempDir, our_bin, reference_tool, run, run_in,
+};
 
 /// The remote client id of culex's bridge in these tests.
 const REMOTE_ID: &str = "culex-bridge";
@@ -71,7 +77,7 @@ fn subscriber(broker: &BrokerProcess, id: &str, filter: &str) -> Background {
 }
 
 /// Publishes once at QoS 1 with `program` (a mosquitto_pub-compatible tool).
-fn publish(program: &std::path::Path, broker: &BrokerProcess, topic: &str, payload: &str) {
+fn publish(program: &Path, broker: &BrokerProcess, topic: &str, payload: &str) {
     let done = run(
         Command::new(program).args([
             "-h",
@@ -248,4 +254,108 @@ fn mosquitto_bridges_to_culex_both_ways_without_echo() {
     bridged.exactly(&on_mosquitto, &["both/from-mosquitto 1 m", "both/from-culex 1 c"]);
     assert_eq!(without_sentinels(&on_culex), ["both/from-mosquitto 1 m", "both/from-culex 1 c"]);
     wait_for_value(&remote, "$SYS/broker/connection/mq-bridge/state", "1");
+}
+
+/// Messages in each half of the store-and-forward test.
+const HALF: usize = 5_000;
+
+/// A broker of the store-and-forward test: `persistence true` in `dir` and no queue limit,
+/// with `extra` appended.
+fn durable_config(port: u16, dir: &TempDir, extra: &str) -> String {
+    config(
+        port,
+        &format!(
+            "persistence true\npersistence_location {}/\nmax_queued_messages 0\n{extra}",
+            dir.path().display()
+        ),
+    )
+}
+
+/// Publishes the numbers `from..to` to `saf/n` on `broker` at QoS 1, one message each, with
+/// `culex_pub -l`.
+fn publish_numbers(broker: &BrokerProcess, from: usize, to: usize) {
+    let lines: String = (from..to).map(|n| format!("{n}\n")).collect();
+    let port = broker.port.to_string();
+    let args = ["-h", "127.0.0.1", "-p", &port, "-q", "1", "-t", "saf/n", "-l"];
+    let done = run_in(Path::new("."), &our_bin("culex_pub"), &args, lines.as_bytes());
+    assert_eq!(done.code(), 0, "culex_pub -l: {}", done.stderr);
+}
+
+/// Waits until `sub` printed `count` lines, as long as it keeps printing.
+fn wait_for_many(sub: &Background, count: usize) -> Vec<String> {
+    let mut seen = 0;
+    let mut progress = Instant::now();
+    loop {
+        let lines = sub.lines();
+        if lines.len() >= count {
+            return lines;
+        }
+        if lines.len() > seen {
+            seen = lines.len();
+            progress = Instant::now();
+        }
+        assert!(progress.elapsed() < COMMAND_DEADLINE, "stuck at {seen} of {count} lines");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Store and forward, against a remote `remote` (culex or Debian's mosquitto, with
+/// persistence): while the remote is down, culex's bridge keeps 10,000 QoS 1 `out` messages,
+/// through a kill -9 and restart of culex half way; once the remote is back every message
+/// reaches a persistent subscriber there, once and in order.
+fn stores_and_forwards_while_the_remote_is_down(remote: &Path) {
+    let remote_dir = TempDir::new("saf-remote");
+    // Mosquitto drops to its own user and writes its persistence file there.
+    std::fs::set_permissions(remote_dir.path(), std::fs::Permissions::from_mode(0o777))
+        .expect("chmod remote dir");
+    let far = BrokerProcess::start_with(remote, 1, |p| durable_config(p[0], &remote_dir, ""), &[]);
+    let far_port = far.port;
+    let far_sub = |extra: &[&str]| {
+        let mut command = Command::new(reference_tool("mosquitto_sub"));
+        command.args(["-h", "127.0.0.1", "-p", &far_port.to_string(), "-c", "-i", "far-sub"]);
+        command.args(["-q", "1", "-t", "rem/saf/#", "-F", "%p"]).args(extra);
+        command
+    };
+    let subscribed_once = run(far_sub(&["-E"]).arg("-W").arg("5"), COMMAND_DEADLINE);
+    assert_eq!(subscribed_once.code(), 0, "far-sub -E: {}", subscribed_once.stderr);
+
+    let local_dir = TempDir::new("saf-local");
+    let bridge = format!(
+        "connection br\naddress 127.0.0.1:{far_port}\nremote_clientid {REMOTE_ID}\n\
+         restart_timeout 1\ntopic saf/# out 1 \"\" rem/\n"
+    );
+    let local_config = |p: &[u16]| durable_config(p[0], &local_dir, &bridge);
+    let local = BrokerProcess::start_with(&our_bin("culex"), 1, local_config, &[]);
+    let local_port = local.port;
+    wait_for_value(&local, STATE, "1");
+
+    let _ = far.terminate();
+    local.wait_for_log(|line| line == "Connection to bridge br lost, reconnecting.");
+    publish_numbers(&local, 0, HALF);
+    // SIGKILL: no shutdown, no save; the journal has every acknowledged message.
+    drop(local);
+    let local = BrokerProcess::restart_on(&our_bin("culex"), &[local_port], local_config);
+    publish_numbers(&local, HALF, 2 * HALF);
+
+    let far =
+        BrokerProcess::restart_on(remote, &[far_port], |p| durable_config(p[0], &remote_dir, ""));
+    let got = Background::spawn(&mut far_sub(&[]));
+    let lines = wait_for_many(&got, 2 * HALF);
+    let numbers: Vec<String> = (0..2 * HALF).map(|n| n.to_string()).collect();
+    if lines != numbers {
+        let first = lines.iter().zip(&numbers).position(|(a, b)| a != b);
+        panic!("{} lines arrived, the first out of place at {first:?}", lines.len());
+    }
+    wait_for_value(&far, STATE, "1");
+    drop(local);
+}
+
+#[test]
+fn culex_stores_and_forwards_to_culex_across_a_restart() {
+    stores_and_forwards_while_the_remote_is_down(&our_bin("culex"));
+}
+
+#[test]
+fn culex_stores_and_forwards_to_mosquitto_across_a_restart() {
+    stores_and_forwards_while_the_remote_is_down(&reference_tool("mosquitto"));
 }

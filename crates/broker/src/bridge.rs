@@ -4,7 +4,16 @@
 //! with "no local" and "retain as published" to the `out` topics, so messages that came in
 //! over the bridge are never sent back. Its remote side is a `culex-client` connection,
 //! re-opened after `restart_timeout` whenever it is lost.
+//!
+//! Store and forward: a QoS 1/2 message for an `out` topic is acknowledged to the core only
+//! once the remote broker has acknowledged it (PUBACK, or PUBCOMP at QoS 2). Until then the
+//! task holds it in [`Bridge::pending`], at most the core's in-flight window of them; the core
+//! queues the rest in the bridge's local session like any client's (`max_queued_messages`,
+//! `max_queued_bytes`, saved with `persistence`). While the remote is down nothing is
+//! acknowledged, so everything waits; on each (re)connection the held messages are sent again
+//! in order, then the core's queue drains behind them.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +47,19 @@ struct Bridge {
     next_id: PacketId,
     /// State of the jittered restart back-off, seconds.
     backoff: u32,
+    /// `out` messages at QoS 1/2 from the core, in the order it sent them, that the remote
+    /// broker has not acknowledged yet.
+    pending: VecDeque<Outgoing>,
+}
+
+/// A QoS 1/2 message on its way to the remote broker.
+struct Outgoing {
+    /// Its packet id on the local connection (acknowledged when the remote finished it).
+    local: PacketId,
+    /// The message as the remote broker gets it (remote topic, outgoing retain applied).
+    publish: Publish,
+    /// Its message id on the current remote connection; `None` while not sent on it.
+    remote: Option<u16>,
 }
 
 /// Starts the task of `config`, whose local connection is `conn`.
@@ -60,6 +82,7 @@ pub(crate) fn spawn(
         logger,
         next_id: PacketId::MIN,
         backoff: 0,
+        pending: VecDeque::new(),
     };
     tokio::spawn(bridge.run(to_bridge));
 }
@@ -96,8 +119,11 @@ impl Bridge {
         loop {
             let connected = self.connect().await;
             if let Some(mut client) = connected {
-                if !self.serve(&mut client).await {
+                if !self.resend(&mut client).await || !self.serve(&mut client).await {
                     return;
+                }
+                for outgoing in &mut self.pending {
+                    outgoing.remote = None;
                 }
                 if self.config.notifications {
                     self.notify(b"0").await;
@@ -299,6 +325,11 @@ impl Bridge {
             tokio::select! {
                 event = client.next_event() => match event {
                     Ok(RemoteEvent::Message(message)) => self.on_remote(message).await,
+                    Ok(RemoteEvent::PublishDone { mid, .. }) => {
+                        if !self.remote_done(mid).await {
+                            return false;
+                        }
+                    }
                     Ok(_) => {}
                     Err(_) => {
                         log!(
@@ -342,39 +373,100 @@ impl Bridge {
         self.to_core(vec![Packet::Publish(publish)]).await;
     }
 
-    /// A packet from the core to the local connection: messages go to the remote broker
-    /// (dropped while it is not connected), acknowledgements are answered.
+    /// A packet from the core to the local connection: messages go to the remote broker (QoS 0
+    /// ones are dropped while it is not connected), acknowledgements are answered.
     async fn on_local(&mut self, packet: Packet, client: Option<&mut Client>) -> bool {
         let reply = match packet {
-            Packet::Publish(publish) => {
-                let ack = publish.packet_id.map(|id| match publish.qos {
-                    QoS::ExactlyOnce => Packet::PubRec(Ack::new(id)),
-                    _ => Packet::PubAck(Ack::new(id)),
-                });
-                if let Some(client) = client {
-                    self.forward(client, publish);
-                }
-                ack
-            }
-            Packet::PubRel(rel) => Some(Packet::PubComp(Ack::new(rel.packet_id))),
-            Packet::PubRec(rec) => Some(Packet::PubRel(Ack::new(rec.packet_id))),
+            Packet::Publish(publish) => return self.on_local_publish(publish, client).await,
+            Packet::PubRel(rel) => Packet::PubComp(Ack::new(rel.packet_id)),
+            Packet::PubRec(rec) => Packet::PubRel(Ack::new(rec.packet_id)),
             Packet::Disconnect(_) => return false,
-            _ => None,
+            _ => return true,
         };
-        match reply {
-            Some(packet) => self.to_core(vec![packet]).await,
-            None => true,
-        }
+        self.to_core(vec![reply]).await
     }
 
-    fn forward(&self, client: &mut Client, publish: Publish) {
-        let Some(topic) = self.config.topics.iter().find(|t| {
-            t.direction.outbound() && filter_matches(&t.local_topic, publish.topic.as_str())
-        }) else {
-            return;
+    /// A message for the `out` topics: QoS 0 is sent if connected; QoS 1/2 is held in
+    /// [`Self::pending`] until the remote broker acknowledges it.
+    async fn on_local_publish(&mut self, publish: Publish, client: Option<&mut Client>) -> bool {
+        let local = publish.packet_id;
+        let qos = publish.qos;
+        let Some(remote) = self.to_remote(publish) else {
+            return match local {
+                Some(id) => self.to_core(vec![local_ack(id, qos)]).await,
+                None => true,
+            };
         };
-        let Ok(remote) = TopicName::new(&topic.to_remote(publish.topic.as_str())) else { return };
-        let retain = publish.retain && self.config.outgoing_retain;
-        let _ = client.publish(remote, publish.payload, publish.qos, retain, Properties::default());
+        let Some(local) = local else {
+            if let Some(client) = client {
+                let _ = send(client, &remote);
+            }
+            return true;
+        };
+        let mut outgoing = Outgoing { local, publish: remote, remote: None };
+        if let Some(client) = client {
+            match send(client, &outgoing.publish) {
+                Some(mid) => outgoing.remote = Some(mid),
+                None => return self.to_core(vec![local_ack(local, qos)]).await,
+            }
+        }
+        self.pending.push_back(outgoing);
+        true
+    }
+
+    /// Sends every held message on a new remote connection, in order. One the remote cannot
+    /// take (larger than its maximum packet size) is acknowledged locally and dropped.
+    async fn resend(&mut self, client: &mut Client) -> bool {
+        let mut refused = Vec::new();
+        self.pending.retain_mut(|outgoing| {
+            outgoing.remote = send(client, &outgoing.publish);
+            if outgoing.remote.is_none() {
+                refused.push(local_ack(outgoing.local, outgoing.publish.qos));
+            }
+            outgoing.remote.is_some()
+        });
+        refused.is_empty() || self.to_core(refused).await
+    }
+
+    /// The remote broker finished message `mid`: its local copy is acknowledged.
+    async fn remote_done(&mut self, mid: u16) -> bool {
+        let Some(index) = self.pending.iter().position(|o| o.remote == Some(mid)) else {
+            return true;
+        };
+        let Some(done) = self.pending.remove(index) else { return true };
+        self.to_core(vec![local_ack(done.local, done.publish.qos)]).await
+    }
+
+    /// The message as the remote broker gets it, if an `out` topic matches.
+    fn to_remote(&self, publish: Publish) -> Option<Publish> {
+        let topic = self.config.topics.iter().find(|t| {
+            t.direction.outbound() && filter_matches(&t.local_topic, publish.topic.as_str())
+        })?;
+        let remote = TopicName::new(&topic.to_remote(publish.topic.as_str())).ok()?;
+        let mut message = Publish::new(remote, publish.payload);
+        message.qos = publish.qos;
+        message.retain = publish.retain && self.config.outgoing_retain;
+        Some(message)
+    }
+}
+
+/// Publishes `message` on the remote connection: its message id, `None` if it cannot be sent.
+fn send(client: &mut Client, message: &Publish) -> Option<u16> {
+    client
+        .publish(
+            message.topic.clone(),
+            message.payload.clone(),
+            message.qos,
+            message.retain,
+            Properties::default(),
+        )
+        .ok()
+}
+
+/// The local acknowledgement of a message the remote broker finished (or can never take).
+fn local_ack(id: PacketId, qos: QoS) -> Packet {
+    match qos {
+        QoS::ExactlyOnce => Packet::PubRec(Ack::new(id)),
+        _ => Packet::PubAck(Ack::new(id)),
     }
 }
