@@ -13,7 +13,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Background, BrokerProcess, COMMAND_DEADLINE, TempDir, our_bin, reference_tool, run, run_in,
+    Background, BrokerProcess, COMMAND_DEADLINE, Certs, TempDir, our_bin, reference_tool, run,
+    run_in,
 };
 
 /// The remote client id of culex's bridge in these tests.
@@ -358,4 +359,148 @@ fn culex_stores_and_forwards_to_culex_across_a_restart() {
 #[test]
 fn culex_stores_and_forwards_to_mosquitto_across_a_restart() {
     stores_and_forwards_while_the_remote_is_down(&reference_tool("mosquitto"));
+}
+
+/// A broker (`program`) with a plain listener and a TLS one serving `server.crt` from `certs`,
+/// `extra` appended; returns it and the TLS port.
+fn tls_remote(program: &Path, certs: &Certs, extra: &str) -> (BrokerProcess, u16) {
+    let broker = BrokerProcess::start_with(
+        program,
+        2,
+        |ports| {
+            let tls = format!(
+                "listener {} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n{extra}",
+                ports[1],
+                certs.path("ca.crt"),
+                certs.path("server.crt"),
+                certs.path("server.key")
+            );
+            config(ports[0], &tls)
+        },
+        &[],
+    );
+    let tls_port = broker.ports[1];
+    (broker, tls_port)
+}
+
+/// How a TLS bridge in [`bridges_over_tls`] ends.
+enum Outcome {
+    /// It connects: the remote broker gets its state `1`.
+    Connects,
+    /// It does not; the local broker logs a line starting with this.
+    Logs(&'static str),
+}
+
+/// One TLS bridge: `local` bridges to a TLS listener of `remote` (with `listener_extra`),
+/// on `host`, with the bridge options `options` (`{ca}`, `{cert}`, `{key}` stand for the test
+/// certificates).
+struct TlsCase {
+    local: &'static str,
+    remote: &'static str,
+    listener_extra: &'static str,
+    host: &'static str,
+    options: &'static str,
+    outcome: Outcome,
+}
+
+#[test]
+fn bridges_over_tls() {
+    use Outcome::{Connects, Logs};
+    let ca = "bridge_cafile {ca}\n";
+    let client_cert = "bridge_cafile {ca}\nbridge_certfile {cert}\nbridge_keyfile {key}\n";
+    let cases = [
+        TlsCase {
+            local: "culex",
+            remote: "mosquitto",
+            listener_extra: "",
+            host: "localhost",
+            options: ca,
+            outcome: Connects,
+        },
+        TlsCase {
+            local: "culex",
+            remote: "mosquitto",
+            listener_extra: "require_certificate true\n",
+            host: "localhost",
+            options: client_cert,
+            outcome: Connects,
+        },
+        TlsCase {
+            local: "culex",
+            remote: "culex",
+            listener_extra: "require_certificate true\n",
+            host: "localhost",
+            options: "bridge_capath {dir}\nbridge_certfile {cert}\nbridge_keyfile {key}\n\
+                      bridge_tls_version tlsv1.3\nbridge_alpn mqtt\n",
+            outcome: Connects,
+        },
+        TlsCase {
+            local: "mosquitto",
+            remote: "culex",
+            listener_extra: "require_certificate true\n",
+            host: "localhost",
+            options: client_cert,
+            outcome: Connects,
+        },
+        TlsCase {
+            local: "culex",
+            remote: "culex",
+            listener_extra: "",
+            host: "127.0.0.1",
+            options: "bridge_cafile {ca}\nbridge_insecure true\n",
+            outcome: Connects,
+        },
+        TlsCase {
+            local: "culex",
+            remote: "culex",
+            listener_extra: "",
+            host: "127.0.0.1",
+            options: ca,
+            outcome: Logs("Error connecting bridge br: TLS Error: "),
+        },
+        TlsCase {
+            local: "culex",
+            remote: "mosquitto",
+            listener_extra: "",
+            host: "localhost",
+            options: "bridge_cafile {ca}\nbridge_tls_version tlsv9\n",
+            outcome: Logs("Error: Protocol tlsv9 not supported."),
+        },
+        TlsCase {
+            local: "culex",
+            remote: "culex",
+            listener_extra: "",
+            host: "localhost",
+            options: "bridge_cafile {dir}/missing.crt\n",
+            outcome: Logs("Error: Unable to load CA certificates, check bridge_cafile \""),
+        },
+    ];
+    let certs = Certs::new();
+    let program = |name: &str| if name == "culex" { our_bin(name) } else { reference_tool(name) };
+    for case in cases {
+        let (remote, tls_port) = tls_remote(&program(case.remote), &certs, case.listener_extra);
+        let options = case
+            .options
+            .replace("{ca}", &certs.path("ca.crt"))
+            .replace("{cert}", &certs.path("client.crt"))
+            .replace("{key}", &certs.path("client.key"))
+            .replace("{dir}", &certs.path(""));
+        let bridge = format!(
+            "connection br\naddress {}:{tls_port}\nremote_clientid {REMOTE_ID}\n\
+             restart_timeout 1\ntopic t/# out 1\n{options}",
+            case.host
+        );
+        let local = BrokerProcess::start_with(
+            &program(case.local),
+            1,
+            |ports| config(ports[0], &bridge),
+            &[],
+        );
+        match case.outcome {
+            Connects => wait_for_value(&remote, STATE, "1"),
+            Logs(start) => {
+                local.wait_for_log(|line| line.starts_with(start));
+            }
+        }
+    }
 }

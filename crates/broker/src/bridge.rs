@@ -14,10 +14,12 @@
 //! in order, then the core's queue drains behind them.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use culex_client::options::{TlsSettings, TlsVersions};
 use culex_client::{Client, ConnectOptions, Event as RemoteEvent};
 use mqtt_codec::filter_matches;
 use mqtt_codec::{
@@ -27,7 +29,7 @@ use mqtt_codec::{
 use mqtt_core::{ConnId, INTERNAL_LISTENER, PeerInfo};
 use tokio::sync::mpsc;
 
-use crate::config::{BridgeConfig, BridgeProtocol, RestartTimeout};
+use crate::config::{BridgeConfig, BridgeProtocol, BridgeTls, RestartTimeout};
 use crate::event::Event;
 use crate::log;
 use crate::log::Logger;
@@ -248,12 +250,21 @@ impl Bridge {
         } else {
             None
         };
+        let tls = match tls_settings(&self.config.tls) {
+            Ok(tls) => tls,
+            Err(lines) => {
+                for line in lines {
+                    log!(self.logger, ERROR, "{line}");
+                }
+                return None;
+            }
+        };
         let options = ConnectOptions {
             endpoint: culex_client::options::Endpoint::Tcp { host, port },
             bind_address: None,
             nodelay: false,
             proxy: None,
-            tls: None,
+            tls,
             protocol,
             client_id: Some(self.remote_id.clone()),
             clean_start: self.config.cleansession,
@@ -448,6 +459,52 @@ impl Bridge {
         message.retain = publish.retain && self.config.outgoing_retain;
         Some(message)
     }
+}
+
+/// The rustls settings of the `bridge_*` TLS options (`None`: plain TCP), checked by building
+/// them once: an error is Mosquitto's log line for it, then rustls's reason.
+fn tls_settings(tls: &BridgeTls) -> Result<Option<TlsSettings>, Vec<String>> {
+    if !tls.enabled() {
+        return Ok(None);
+    }
+    let versions = match tls.version.as_deref() {
+        None | Some("tlsv1.2" | "tlsv1.1") => TlsVersions::Tls12AndUp,
+        Some("tlsv1.3") => TlsVersions::Tls13Only,
+        Some(other) => return Err(vec![format!("Error: Protocol {other} not supported.")]),
+    };
+    let mut settings = TlsSettings {
+        cafile: tls.cafile.as_ref().map(PathBuf::from),
+        capath: tls.capath.as_ref().map(PathBuf::from),
+        use_os_certs: false,
+        client_auth: None,
+        insecure: tls.insecure,
+        alpn: tls.alpn.clone(),
+        versions,
+        ciphers: None,
+    };
+    if let Err(err) = culex_client::tls::client_config(&settings) {
+        let check = match (&tls.cafile, &tls.capath) {
+            (Some(file), Some(path)) => {
+                format!("bridge_cafile \"{file}\" and bridge_capath \"{path}\"")
+            }
+            (Some(file), None) => format!("bridge_cafile \"{file}\""),
+            (None, path) => format!("bridge_capath \"{}\"", path.as_deref().unwrap_or_default()),
+        };
+        return Err(vec![
+            format!("Error: Unable to load CA certificates, check {check}."),
+            err.to_string(),
+        ]);
+    }
+    if let (Some(cert), Some(key)) = (&tls.certfile, &tls.keyfile) {
+        settings.client_auth = Some((PathBuf::from(cert), PathBuf::from(key)));
+        if let Err(err) = culex_client::tls::client_config(&settings) {
+            return Err(vec![
+                format!("Error: Unable to load client certificate \"{cert}\" or key \"{key}\"."),
+                err.to_string(),
+            ]);
+        }
+    }
+    Ok(Some(settings))
 }
 
 /// Publishes `message` on the remote connection: its message id, `None` if it cannot be sent.

@@ -21,7 +21,7 @@ mod tests;
 use std::path::Path;
 use std::time::Duration;
 
-pub use bridge::{BridgeConfig, BridgeProtocol, BridgeTopic, Direction, RestartTimeout};
+pub use bridge::{BridgeConfig, BridgeProtocol, BridgeTls, BridgeTopic, Direction, RestartTimeout};
 pub(crate) use parse::atoi;
 pub use parse::parse;
 

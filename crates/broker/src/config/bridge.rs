@@ -90,6 +90,34 @@ pub enum RestartTimeout {
     },
 }
 
+/// TLS toward the remote broker: the `bridge_*` TLS options, read as they are (files are
+/// opened at each connection attempt, as Mosquitto does).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BridgeTls {
+    /// `bridge_cafile`.
+    pub cafile: Option<String>,
+    /// `bridge_capath`.
+    pub capath: Option<String>,
+    /// `bridge_certfile`.
+    pub certfile: Option<String>,
+    /// `bridge_keyfile`.
+    pub keyfile: Option<String>,
+    /// `bridge_insecure`: the remote's host name is not checked against its certificate.
+    pub insecure: bool,
+    /// `bridge_alpn`.
+    pub alpn: Option<String>,
+    /// `bridge_tls_version`, as written (checked when connecting, as Mosquitto does).
+    pub version: Option<String>,
+}
+
+impl BridgeTls {
+    /// Whether the bridge uses TLS: Mosquitto turns it on with `bridge_cafile` or
+    /// `bridge_capath` (the other options alone change nothing).
+    pub fn enabled(&self) -> bool {
+        self.cafile.is_some() || self.capath.is_some()
+    }
+}
+
 /// One `connection` section.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BridgeConfig {
@@ -128,6 +156,8 @@ pub struct BridgeConfig {
     pub attempt_unsubscribe: bool,
     /// `bridge_outgoing_retain` (default true).
     pub outgoing_retain: bool,
+    /// The TLS options.
+    pub tls: BridgeTls,
 }
 
 impl BridgeConfig {
@@ -153,6 +183,7 @@ impl BridgeConfig {
             },
             attempt_unsubscribe: true,
             outgoing_retain: true,
+            tls: BridgeTls::default(),
         }
     }
 
@@ -183,18 +214,8 @@ impl BridgeConfig {
 
 /// Bridge options culex does not implement: refused with the file and line.
 const UNSUPPORTED: &[&str] = &[
-    "bridge_alpn",
     "bridge_bind_address",
-    "bridge_cafile",
-    "bridge_capath",
-    "bridge_certfile",
-    "bridge_identity",
-    "bridge_insecure",
-    "bridge_keyfile",
     "bridge_max_packet_size",
-    "bridge_psk",
-    "bridge_require_ocsp",
-    "bridge_tls_version",
     "idle_timeout",
     "local_password",
     "local_username",
@@ -227,13 +248,25 @@ pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Resu
         | "start_type"
         | "restart_timeout"
         | "bridge_attempt_unsubscribe"
-        | "bridge_outgoing_retain" => {
+        | "bridge_outgoing_retain"
+        | "bridge_cafile"
+        | "bridge_capath"
+        | "bridge_certfile"
+        | "bridge_keyfile"
+        | "bridge_insecure"
+        | "bridge_alpn"
+        | "bridge_tls_version"
+        | "bridge_require_ocsp" => {
             let notices = &mut config.notices;
             match config.bridges.last_mut() {
                 Some(bridge) => option(bridge, notices, name, value),
                 None => Err("Invalid bridge configuration.".to_owned()),
             }
         }
+        "bridge_identity" | "bridge_psk" => Err(format!(
+            "The \"{name}\" bridge option is not supported by culex's TLS (rustls): rustls has \
+             no pre-shared-key cipher suites."
+        )),
         other if UNSUPPORTED.contains(&other) => Err(format!(
             "The \"{other}\" bridge option is a Mosquitto option that culex does not support yet."
         )),
@@ -301,6 +334,25 @@ fn option(
         "try_private" => bridge.try_private = boolean(value, name)?,
         "bridge_attempt_unsubscribe" => bridge.attempt_unsubscribe = boolean(value, name)?,
         "bridge_outgoing_retain" => bridge.outgoing_retain = boolean(value, name)?,
+        "bridge_cafile" => once(&mut bridge.tls.cafile, value, name, name)?,
+        "bridge_capath" => once(&mut bridge.tls.capath, value, name, name)?,
+        "bridge_certfile" => once(&mut bridge.tls.certfile, value, name, name)?,
+        "bridge_keyfile" => once(&mut bridge.tls.keyfile, value, name, name)?,
+        "bridge_alpn" => once(&mut bridge.tls.alpn, value, name, name)?,
+        "bridge_tls_version" => once(&mut bridge.tls.version, value, name, name)?,
+        "bridge_insecure" => {
+            bridge.tls.insecure = boolean(value, name)?;
+            if bridge.tls.insecure {
+                notices.push(format!("Warning: Bridge {} using insecure mode.", bridge.name));
+            }
+        }
+        "bridge_require_ocsp" => {
+            if boolean(value, name)? {
+                return Err("The \"bridge_require_ocsp\" bridge option is not supported by \
+                            culex's TLS (rustls): rustls does not check OCSP responses."
+                    .to_owned());
+            }
+        }
         "bridge_protocol_version" => {
             bridge.protocol = match token(value, name)? {
                 "mqttv31" => BridgeProtocol::V31,

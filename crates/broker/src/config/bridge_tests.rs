@@ -1,7 +1,9 @@
 //! Unit tests of the bridge sections: defaults, each option, and the messages of Mosquitto
 //! 2.0.11 (checked by running it on the same lines), with the file and line it names.
 
-use super::{BridgeConfig, BridgeProtocol, Config, ConfigError, Direction, RestartTimeout, parse};
+use super::{
+    BridgeConfig, BridgeProtocol, BridgeTls, Config, ConfigError, Direction, RestartTimeout, parse,
+};
 
 const HEAD: &str = "connection br\naddress 127.0.0.1:1884\ntopic a/#\n";
 
@@ -192,7 +194,6 @@ fn low_values_are_raised_with_a_notice() {
 #[test]
 fn unsupported_bridge_options_are_refused_not_ignored() {
     for line in [
-        "bridge_cafile /etc/ca.pem",
         "bridge_bind_address 127.0.0.1",
         "round_robin true",
         "notifications_local_only true",
@@ -211,5 +212,64 @@ fn unsupported_bridge_options_are_refused_not_ignored() {
     for start in ["lazy", "once"] {
         let lines = err(&format!("{HEAD}start_type {start}\n"));
         assert!(lines[0].contains("does not support"), "{lines:?}");
+    }
+}
+
+#[test]
+fn tls_options_are_read_and_turn_tls_on_with_a_ca() {
+    assert_eq!(bridge("").tls, BridgeTls::default());
+    assert!(!bridge("").tls.enabled());
+    let b = bridge(
+        "bridge_cafile ca.crt\nbridge_capath /etc/ssl/certs\nbridge_certfile c.crt\n\
+         bridge_keyfile c.key\nbridge_alpn mqtt\nbridge_tls_version tlsv1.3\n\
+         bridge_require_ocsp false\n",
+    );
+    let want = BridgeTls {
+        cafile: Some("ca.crt".to_owned()),
+        capath: Some("/etc/ssl/certs".to_owned()),
+        certfile: Some("c.crt".to_owned()),
+        keyfile: Some("c.key".to_owned()),
+        insecure: false,
+        alpn: Some("mqtt".to_owned()),
+        version: Some("tlsv1.3".to_owned()),
+    };
+    assert_eq!(b.tls, want);
+    assert!(b.tls.enabled());
+    // As Mosquitto: a client certificate alone does not turn TLS on.
+    assert!(!bridge("bridge_certfile c.crt\nbridge_keyfile c.key\n").tls.enabled());
+    assert!(bridge("bridge_capath /etc/ssl/certs\n").tls.enabled());
+}
+
+#[test]
+fn bridge_insecure_warns_as_mosquitto_does() {
+    let config = ok(&format!("{HEAD}bridge_insecure true\n"));
+    assert!(config.bridges[0].tls.insecure);
+    assert_eq!(config.notices, ["Warning: Bridge br using insecure mode."]);
+    assert!(ok(&format!("{HEAD}bridge_insecure false\n")).notices.is_empty());
+}
+
+#[test]
+fn tls_option_errors_are_mosquittos_or_say_why_rustls_cannot() {
+    for (extra, wanted) in [
+        (
+            "bridge_cafile a\nbridge_cafile b\n",
+            "Error: Duplicate bridge_cafile value in configuration.",
+        ),
+        ("bridge_alpn\n", "Error: Empty bridge_alpn value in configuration."),
+        ("bridge_insecure maybe\n", "Error: Invalid bridge_insecure value (maybe)."),
+        (
+            "bridge_require_ocsp true\n",
+            "Error: The \"bridge_require_ocsp\" bridge option is not supported by culex's TLS \
+             (rustls): rustls does not check OCSP responses.",
+        ),
+        (
+            "bridge_psk 0123\n",
+            "Error: The \"bridge_psk\" bridge option is not supported by culex's TLS (rustls): \
+             rustls has no pre-shared-key cipher suites.",
+        ),
+    ] {
+        let lines = err(&format!("{HEAD}{extra}"));
+        let line = HEAD.lines().count() + extra.lines().count();
+        assert_eq!(lines, [wanted.to_owned(), format!("Error found at b.conf:{line}.")], "{extra}");
     }
 }
