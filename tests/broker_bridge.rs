@@ -4,11 +4,13 @@
 //! restarts; and a Mosquitto bridge into culex delivers both ways without echoing messages
 //! back (culex honours the bridge bit). Store and forward: QoS 1 `out` messages published while
 //! the remote broker is down wait in the bridge's session, across a kill -9 of culex, and all
-//! arrive, once and in order, when the remote comes back.
+//! arrive, once and in order, when the remote comes back. TLS bridges both ways, and against
+//! culex and Mosquitto as the remote: address failover and `round_robin`, lazy and once
+//! bridges, `bridge_bind_address`, `notifications_local_only` and `bridge_max_packet_size`.
 
 use std::cell::Cell;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -97,27 +99,20 @@ fn publish(program: &Path, broker: &BrokerProcess, topic: &str, payload: &str) {
     assert_eq!(done.code(), 0, "{} to {topic}: {}", program.display(), done.stderr);
 }
 
+/// The retained (or next) value of `topic` on `broker`, empty if none comes within 2 seconds.
+fn retained(broker: &BrokerProcess, topic: &str) -> String {
+    let port = broker.port.to_string();
+    let args = ["-h", "127.0.0.1", "-p", &port, "-t", topic, "-C", "1", "-W", "2"];
+    let done = run(Command::new(reference_tool("mosquitto_sub")).args(args), COMMAND_DEADLINE);
+    done.stdout.trim().to_owned()
+}
+
 /// Waits until the retained (or next) value of `topic` on `broker` is `wanted`.
 fn wait_for_value(broker: &BrokerProcess, topic: &str, wanted: &str) {
     let start = Instant::now();
     let mut last = String::new();
     while start.elapsed() < COMMAND_DEADLINE {
-        let done = run(
-            Command::new(reference_tool("mosquitto_sub")).args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &broker.port.to_string(),
-                "-t",
-                topic,
-                "-C",
-                "1",
-                "-W",
-                "2",
-            ]),
-            COMMAND_DEADLINE,
-        );
-        last = done.stdout.trim().to_owned();
+        last = retained(broker, topic);
         if last == wanted {
             return;
         }
@@ -502,5 +497,124 @@ fn bridges_over_tls() {
                 local.wait_for_log(|line| line.starts_with(start));
             }
         }
+    }
+}
+
+/// The remote brokers of the tests below: culex, then Debian's mosquitto.
+fn remotes() -> [PathBuf; 2] {
+    [our_bin("culex"), reference_tool("mosquitto")]
+}
+
+/// Whether `broker` logged a bridge connecting to it.
+fn has_bridge(broker: &BrokerProcess) -> bool {
+    broker.log_lines().iter().any(|line| line.starts_with("New bridge connected from "))
+}
+
+#[test]
+fn addresses_fail_over_and_return_to_the_main_one_unless_round_robin() {
+    for remote in remotes() {
+        for round_robin in [false, true] {
+            let main_port = crate::support::unused_port();
+            let second = BrokerProcess::start_with(&remote, 1, |p| config(p[0], ""), &[]);
+            let local = culex(&format!(
+                "connection br\naddresses 127.0.0.1:{main_port} 127.0.0.1:{}\n\
+                 remote_clientid {REMOTE_ID}\nround_robin {round_robin}\nrestart_timeout 1\n\
+                 topic t/# out 1\n",
+                second.port
+            ));
+            wait_for_value(&second, STATE, "1");
+            let main = BrokerProcess::restart_on(&remote, &[main_port], |p| config(p[0], ""));
+            if round_robin {
+                // Longer than the 5-second watch on the main address: the bridge stays.
+                std::thread::sleep(Duration::from_secs(7));
+                assert!(
+                    !has_bridge(&main),
+                    "round_robin: the bridge went back to the main address"
+                );
+                assert_eq!(retained(&second, STATE), "1");
+            } else {
+                wait_for_value(&main, STATE, "1");
+                wait_for_value(&second, STATE, "0");
+                local.wait_for_log(|line| {
+                    line == "Bridge br: the main address answers again, reconnecting to it."
+                });
+            }
+        }
+    }
+}
+
+#[test]
+fn lazy_bridges_start_at_the_threshold_and_stop_when_idle() {
+    for remote in remotes() {
+        let far = BrokerProcess::start_with(&remote, 1, |p| config(p[0], ""), &[]);
+        let local = culex(&format!(
+            "connection br\naddress 127.0.0.1:{}\nremote_clientid {REMOTE_ID}\n\
+             start_type lazy\nthreshold 3\nidle_timeout 2\nrestart_timeout 1\n\
+             topic lz/# out 1\n",
+            far.port
+        ));
+        let far_sub = subscriber(&far, "far-sub", "lz/#");
+        let culex_pub = our_bin("culex_pub");
+        for round in 0..2 {
+            for n in 0..2 {
+                publish(&culex_pub, &local, "lz/m", &format!("{round}.{n}"));
+            }
+            assert_eq!(far_sub.lines().len(), 3 * round, "round {round}: below the threshold");
+            publish(&culex_pub, &local, "lz/m", &format!("{round}.2"));
+            let lines = far_sub.wait_for_lines(3 * (round + 1));
+            let wanted: Vec<String> =
+                (0..=round).flat_map(|r| (0..3).map(move |n| format!("lz/m 1 {r}.{n}"))).collect();
+            assert_eq!(lines, wanted);
+            let idle = "Bridge connection local.culex-bridge has exceeded idle timeout, \
+                        disconnecting.";
+            let count = |local: &BrokerProcess| {
+                local.log_lines().iter().filter(|line| line.as_str() == idle).count()
+            };
+            let start = Instant::now();
+            while count(&local) <= round {
+                assert!(start.elapsed() < COMMAND_DEADLINE, "round {round}: never idle");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_bridge_started_once_is_not_restarted() {
+    for remote in remotes() {
+        let far = BrokerProcess::start_with(&remote, 1, |p| config(p[0], ""), &[]);
+        let port = far.port;
+        let local = culex(&format!(
+            "connection br\naddress 127.0.0.1:{port}\nremote_clientid {REMOTE_ID}\n\
+             start_type once\nrestart_timeout 1\ntopic t/# out 1\n"
+        ));
+        wait_for_value(&local, STATE, "1");
+        let _ = far.terminate();
+        local.wait_for_log(|line| line == "Connection to bridge br lost, reconnecting.");
+        let far = BrokerProcess::restart_on(&remote, &[port], |p| config(p[0], ""));
+        std::thread::sleep(Duration::from_secs(3));
+        assert!(!has_bridge(&far), "start_type once: the bridge was restarted");
+        assert_eq!(retained(&local, STATE), "0");
+    }
+}
+
+#[test]
+fn bind_address_local_only_notifications_and_max_packet_size() {
+    for remote in remotes() {
+        let far = BrokerProcess::start_with(&remote, 1, |p| config(p[0], ""), &[]);
+        let local = culex(&format!(
+            "connection br\naddress 127.0.0.1:{}\nremote_clientid {REMOTE_ID}\n\
+             bridge_bind_address 127.0.0.2\nnotifications_local_only true\n\
+             bridge_max_packet_size 200\nrestart_timeout 1\ntopic mp/# out 1\n",
+            far.port
+        ));
+        far.wait_for_log(|line| line.starts_with("New bridge connected from 127.0.0.2:"));
+        wait_for_value(&local, STATE, "1");
+        assert_eq!(retained(&far, STATE), "", "notifications_local_only");
+        let far_sub = subscriber(&far, "far-sub", "mp/#");
+        let culex_pub = our_bin("culex_pub");
+        publish(&culex_pub, &local, "mp/x", &"b".repeat(300));
+        publish(&culex_pub, &local, "mp/x", "small");
+        assert_eq!(far_sub.wait_for_lines(1), ["mp/x 1 small"]);
     }
 }

@@ -3,7 +3,10 @@
 //! driver feeds with packets instead of a socket: the task speaks MQTT 5 to it, subscribing
 //! with "no local" and "retain as published" to the `out` topics, so messages that came in
 //! over the bridge are never sent back. Its remote side is a `culex-client` connection,
-//! re-opened after `restart_timeout` whenever it is lost.
+//! re-opened after `restart_timeout` whenever it is lost, to the next of its addresses (and
+//! back to the main one when [`probe`] sees it answer, unless `round_robin`); a lazy bridge
+//! connects when enough messages wait and leaves after `idle_timeout`, a `once` bridge is
+//! never re-opened.
 //!
 //! Store and forward: a QoS 1/2 message for an `out` topic is acknowledged to the core only
 //! once the remote broker has acknowledged it (PUBACK, or PUBCOMP at QoS 2). Until then the
@@ -14,25 +17,26 @@
 //! in order, then the core's queue drains behind them.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use culex_client::options::{TlsSettings, TlsVersions};
 use culex_client::{Client, ConnectOptions, Event as RemoteEvent};
 use mqtt_codec::filter_matches;
 use mqtt_codec::{
     Ack, Connect, MqttString, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS,
-    RetainHandling, Subscribe, SubscriptionOptions, TopicFilter, TopicName, Will,
+    ReasonCode, RetainHandling, Subscribe, SubscriptionOptions, TopicFilter, TopicName, Will,
 };
 use mqtt_core::{ConnId, INTERNAL_LISTENER, PeerInfo};
 use tokio::sync::mpsc;
 
-use crate::config::{BridgeConfig, BridgeProtocol, BridgeTls, RestartTimeout};
+use crate::config::{BridgeConfig, BridgeProtocol, RestartTimeout, StartType};
 use crate::event::Event;
 use crate::log;
 use crate::log::Logger;
+
+mod probe;
+mod tls;
 
 /// One bridge's task state.
 struct Bridge {
@@ -45,6 +49,9 @@ struct Bridge {
     /// Packets the core sends to the bridge's local connection.
     from_core: mpsc::UnboundedReceiver<Packet>,
     logger: Arc<Logger>,
+    /// How many held messages start a lazy bridge: `threshold`, but at most the core's
+    /// in-flight window (the core queues the rest where the task cannot count them).
+    threshold: usize,
     /// The next packet id for messages published into the core.
     next_id: PacketId,
     /// State of the jittered restart back-off, seconds.
@@ -52,6 +59,19 @@ struct Bridge {
     /// `out` messages at QoS 1/2 from the core, in the order it sent them, that the remote
     /// broker has not acknowledged yet.
     pending: VecDeque<Outgoing>,
+}
+
+/// How a remote connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// The broker stops (the core closed the local connection).
+    Stop,
+    /// The connection was lost.
+    Lost,
+    /// A lazy bridge stayed idle for `idle_timeout`.
+    Idle,
+    /// The main address answers again (without `round_robin`).
+    Primary,
 }
 
 /// A QoS 1/2 message on its way to the remote broker.
@@ -65,12 +85,18 @@ struct Outgoing {
 }
 
 /// Starts the task of `config`, whose local connection is `conn`.
+///
+/// `window` is how many QoS 1/2 messages the core sends a client before it waits for
+/// acknowledgements (`max_inflight_messages`, 0 for no limit).
 pub(crate) fn spawn(
     config: BridgeConfig,
     conn: ConnId,
+    window: u16,
     events: mpsc::Sender<Event>,
     logger: Arc<Logger>,
 ) {
+    let window = if window == 0 { usize::from(u16::MAX) } else { usize::from(window) };
+    let threshold = usize::try_from(config.threshold).unwrap_or(usize::MAX).min(window);
     let host = hostname();
     let (to_bridge, from_core) = mpsc::unbounded_channel();
     let bridge = Bridge {
@@ -82,6 +108,7 @@ pub(crate) fn spawn(
         events,
         from_core,
         logger,
+        threshold,
         next_id: PacketId::MIN,
         backoff: 0,
         pending: VecDeque::new(),
@@ -118,34 +145,72 @@ impl Bridge {
             // As Mosquitto: "not connected" until the first CONNACK.
             self.notify(b"0").await;
         }
+        let mut address = 0;
         loop {
-            let connected = self.connect().await;
-            if let Some(mut client) = connected {
-                if !self.resend(&mut client).await || !self.serve(&mut client).await {
-                    return;
+            let lazy = self.config.start_type == StartType::Lazy;
+            if lazy && !self.offline(None, true).await {
+                return;
+            }
+            let end = match self.connect(address).await {
+                Some(mut client) => {
+                    let end = if self.resend(&mut client).await {
+                        self.serve(&mut client, address).await
+                    } else {
+                        End::Stop
+                    };
+                    for outgoing in &mut self.pending {
+                        outgoing.remote = None;
+                    }
+                    if end == End::Stop {
+                        return;
+                    }
+                    if self.config.notifications {
+                        self.notify(b"0").await;
+                    }
+                    Some(end)
                 }
-                for outgoing in &mut self.pending {
-                    outgoing.remote = None;
+                None => None,
+            };
+            match end {
+                Some(End::Primary) => {
+                    address = 0;
+                    continue;
                 }
-                if self.config.notifications {
-                    self.notify(b"0").await;
-                }
+                Some(End::Idle) => continue,
+                _ => address = (address + 1) % self.config.addresses.len().max(1),
+            }
+            if self.config.start_type == StartType::Once {
+                // Not restarted: the core keeps queueing for the bridge's session.
+                self.offline(None, false).await;
+                return;
             }
             let wait = self.restart_delay();
-            let sleep = tokio::time::sleep(wait);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    () = &mut sleep => break,
-                    packet = self.from_core.recv() => match packet {
-                        Some(packet) => {
-                            if !self.on_local(packet, None).await {
-                                return;
-                            }
+            if !self.offline(Some(wait), false).await {
+                return;
+            }
+        }
+    }
+
+    /// Takes the core's packets while not connected: until `wait` has passed (never, if
+    /// `None`) or, with `until_threshold`, until enough messages wait to start a lazy bridge
+    /// (`true`), or until the broker stops (`false`).
+    async fn offline(&mut self, wait: Option<Duration>, until_threshold: bool) -> bool {
+        let sleep = tokio::time::sleep(wait.unwrap_or_default());
+        tokio::pin!(sleep);
+        loop {
+            if until_threshold && self.pending.len() >= self.threshold {
+                return true;
+            }
+            tokio::select! {
+                () = &mut sleep, if wait.is_some() => return true,
+                packet = self.from_core.recv() => match packet {
+                    Some(packet) => {
+                        if !self.on_local(packet, None).await {
+                            return false;
                         }
-                        None => return,
-                    },
-                }
+                    }
+                    None => return false,
+                },
             }
         }
     }
@@ -203,6 +268,18 @@ impl Bridge {
         self.to_core(vec![Packet::Publish(publish)]).await;
     }
 
+    /// Publishes the notification `payload` on the remote broker (retained, QoS 1), unless
+    /// `notifications_local_only`.
+    fn notify_remote(&self, client: &mut Client, payload: &'static [u8]) {
+        if self.config.notifications_local_only {
+            return;
+        }
+        if let Ok(topic) = TopicName::new(&self.notification_topic) {
+            let payload = Bytes::from_static(payload);
+            let _ = client.publish(topic, payload, QoS::AtLeastOnce, true, Properties::default());
+        }
+    }
+
     fn take_id(&mut self) -> PacketId {
         let id = self.next_id;
         self.next_id = id.next();
@@ -228,9 +305,9 @@ impl Bridge {
         Duration::from_secs(u64::from(seconds))
     }
 
-    /// Connects to the first address and subscribes to the `in` topics.
-    async fn connect(&mut self) -> Option<Client> {
-        let (host, port) = self.config.addresses.first()?.clone();
+    /// Connects to address number `address` and subscribes to the `in` topics.
+    async fn connect(&mut self, address: usize) -> Option<Client> {
+        let (host, port) = self.config.addresses.get(address)?.clone();
         let name = &self.config.name;
         log!(self.logger, NOTICE, "Connecting bridge (step 1) {name} ({host}:{port})");
         log!(self.logger, NOTICE, "Connecting bridge (step 2) {name} ({host}:{port})");
@@ -239,7 +316,7 @@ impl Bridge {
             BridgeProtocol::V311 => ProtocolVersion::V3_1_1,
             BridgeProtocol::V5 => ProtocolVersion::V5,
         };
-        let will = if self.config.notifications {
+        let will = if self.config.notifications && !self.config.notifications_local_only {
             TopicName::new(&self.notification_topic).ok().map(|topic| Will {
                 topic,
                 payload: Bytes::from_static(b"0"),
@@ -250,7 +327,7 @@ impl Bridge {
         } else {
             None
         };
-        let tls = match tls_settings(&self.config.tls) {
+        let tls = match tls::tls_settings(&self.config.tls) {
             Ok(tls) => tls,
             Err(lines) => {
                 for line in lines {
@@ -259,9 +336,13 @@ impl Bridge {
                 return None;
             }
         };
+        let mut connect_properties = Properties::default();
+        if protocol == ProtocolVersion::V5 {
+            connect_properties.maximum_packet_size = self.config.max_packet_size;
+        }
         let options = ConnectOptions {
             endpoint: culex_client::options::Endpoint::Tcp { host, port },
-            bind_address: None,
+            bind_address: self.config.bind_address.clone(),
             nodelay: false,
             proxy: None,
             tls,
@@ -272,7 +353,7 @@ impl Bridge {
             username: self.config.remote_username.clone(),
             password: self.config.remote_password.clone().map(Bytes::from),
             will,
-            connect_properties: Properties::default(),
+            connect_properties,
             max_inflight: 20,
             raw_properties: culex_client::args::RawProperties::default(),
             disconnect_on_refusal: false,
@@ -315,30 +396,33 @@ impl Bridge {
             }
         }
         if self.config.notifications {
-            if let Ok(topic) = TopicName::new(&self.notification_topic) {
-                let _ = client.publish(
-                    topic,
-                    Bytes::from_static(b"1"),
-                    QoS::AtLeastOnce,
-                    true,
-                    Properties::default(),
-                );
-            }
+            self.notify_remote(&mut client, b"1");
             self.notify(b"1").await;
         }
         Some(client)
     }
 
-    /// Forwards in both directions until the remote connection is lost (`true`) or the
-    /// broker stops (`false`).
-    async fn serve(&mut self, client: &mut Client) -> bool {
+    /// Forwards in both directions until the connection to address number `address` ends:
+    /// lost, idle (lazy bridges), or left for the main address once it answers again.
+    async fn serve(&mut self, client: &mut Client, address: usize) -> End {
+        let idle = (self.config.start_type == StartType::Lazy)
+            .then(|| Duration::from_secs(u64::from(self.config.idle_timeout)));
+        let idle_sleep = tokio::time::sleep(idle.unwrap_or_default());
+        tokio::pin!(idle_sleep);
+        let main = self.config.addresses.first().filter(|_| !self.config.round_robin);
+        let mut primary = probe::Probe::start(main.filter(|_| address != 0));
+        let primary_back = primary.answered();
+        tokio::pin!(primary_back);
         loop {
+            if let Some(idle) = idle {
+                idle_sleep.as_mut().reset(tokio::time::Instant::now() + idle);
+            }
             tokio::select! {
                 event = client.next_event() => match event {
                     Ok(RemoteEvent::Message(message)) => self.on_remote(message).await,
                     Ok(RemoteEvent::PublishDone { mid, .. }) => {
                         if !self.remote_done(mid).await {
-                            return false;
+                            return End::Stop;
                         }
                     }
                     Ok(_) => {}
@@ -349,19 +433,48 @@ impl Bridge {
                             "Connection to bridge {} lost, reconnecting.",
                             self.config.name
                         );
-                        return true;
+                        return End::Lost;
                     }
                 },
                 packet = self.from_core.recv() => match packet {
                     Some(packet) => {
                         if !self.on_local(packet, Some(client)).await {
-                            return false;
+                            return End::Stop;
                         }
                     }
-                    None => return false,
+                    None => return End::Stop,
                 },
+                () = &mut idle_sleep, if idle.is_some() && self.pending.is_empty() => {
+                    log!(
+                        self.logger,
+                        NOTICE,
+                        "Bridge connection {} has exceeded idle timeout, disconnecting.",
+                        self.local_id
+                    );
+                    self.leave(client).await;
+                    return End::Idle;
+                }
+                () = &mut primary_back => {
+                    log!(
+                        self.logger,
+                        NOTICE,
+                        "Bridge {}: the main address answers again, reconnecting to it.",
+                        self.config.name
+                    );
+                    self.leave(client).await;
+                    return End::Primary;
+                }
             }
         }
+    }
+
+    /// Ends a remote connection on purpose: the state `0` first (a clean DISCONNECT sends
+    /// no will), then DISCONNECT.
+    async fn leave(&self, client: &mut Client) {
+        if self.config.notifications {
+            self.notify_remote(client, b"0");
+        }
+        let _ = client.disconnect(ReasonCode::Success, Properties::default()).await;
     }
 
     /// A message from the remote broker: published locally if an `in` topic matches.
@@ -410,13 +523,13 @@ impl Bridge {
         };
         let Some(local) = local else {
             if let Some(client) = client {
-                let _ = send(client, &remote);
+                let _ = send(client, &remote, self.config.max_packet_size);
             }
             return true;
         };
         let mut outgoing = Outgoing { local, publish: remote, remote: None };
         if let Some(client) = client {
-            match send(client, &outgoing.publish) {
+            match send(client, &outgoing.publish, self.config.max_packet_size) {
                 Some(mid) => outgoing.remote = Some(mid),
                 None => return self.to_core(vec![local_ack(local, qos)]).await,
             }
@@ -426,11 +539,12 @@ impl Bridge {
     }
 
     /// Sends every held message on a new remote connection, in order. One the remote cannot
-    /// take (larger than its maximum packet size) is acknowledged locally and dropped.
+    /// take (larger than its or `bridge_max_packet_size`) is acknowledged locally and dropped.
     async fn resend(&mut self, client: &mut Client) -> bool {
         let mut refused = Vec::new();
+        let limit = self.config.max_packet_size;
         self.pending.retain_mut(|outgoing| {
-            outgoing.remote = send(client, &outgoing.publish);
+            outgoing.remote = send(client, &outgoing.publish, limit);
             if outgoing.remote.is_none() {
                 refused.push(local_ack(outgoing.local, outgoing.publish.qos));
             }
@@ -461,54 +575,19 @@ impl Bridge {
     }
 }
 
-/// The rustls settings of the `bridge_*` TLS options (`None`: plain TCP), checked by building
-/// them once: an error is Mosquitto's log line for it, then rustls's reason.
-fn tls_settings(tls: &BridgeTls) -> Result<Option<TlsSettings>, Vec<String>> {
-    if !tls.enabled() {
-        return Ok(None);
-    }
-    let versions = match tls.version.as_deref() {
-        None | Some("tlsv1.2" | "tlsv1.1") => TlsVersions::Tls12AndUp,
-        Some("tlsv1.3") => TlsVersions::Tls13Only,
-        Some(other) => return Err(vec![format!("Error: Protocol {other} not supported.")]),
-    };
-    let mut settings = TlsSettings {
-        cafile: tls.cafile.as_ref().map(PathBuf::from),
-        capath: tls.capath.as_ref().map(PathBuf::from),
-        use_os_certs: false,
-        client_auth: None,
-        insecure: tls.insecure,
-        alpn: tls.alpn.clone(),
-        versions,
-        ciphers: None,
-    };
-    if let Err(err) = culex_client::tls::client_config(&settings) {
-        let check = match (&tls.cafile, &tls.capath) {
-            (Some(file), Some(path)) => {
-                format!("bridge_cafile \"{file}\" and bridge_capath \"{path}\"")
-            }
-            (Some(file), None) => format!("bridge_cafile \"{file}\""),
-            (None, path) => format!("bridge_capath \"{}\"", path.as_deref().unwrap_or_default()),
-        };
-        return Err(vec![
-            format!("Error: Unable to load CA certificates, check {check}."),
-            err.to_string(),
-        ]);
-    }
-    if let (Some(cert), Some(key)) = (&tls.certfile, &tls.keyfile) {
-        settings.client_auth = Some((PathBuf::from(cert), PathBuf::from(key)));
-        if let Err(err) = culex_client::tls::client_config(&settings) {
-            return Err(vec![
-                format!("Error: Unable to load client certificate \"{cert}\" or key \"{key}\"."),
-                err.to_string(),
-            ]);
+/// Publishes `message` on the remote connection: its message id, `None` if it cannot be sent
+/// (`bridge_max_packet_size` is `limit`).
+fn send(client: &mut Client, message: &Publish, limit: Option<u32>) -> Option<u16> {
+    if let Some(limit) = limit {
+        let mut sized = message.clone();
+        // The packet id the client will give it takes two bytes, whatever its value.
+        sized.packet_id = (message.qos != QoS::AtMostOnce).then_some(PacketId::MIN);
+        let packet = Packet::Publish(sized);
+        let size = mqtt_codec::encoded_len(&packet, client.protocol()).ok()?;
+        if u32::try_from(size).map_or(true, |size| size > limit) {
+            return None;
         }
     }
-    Ok(Some(settings))
-}
-
-/// Publishes `message` on the remote connection: its message id, `None` if it cannot be sent.
-fn send(client: &mut Client, message: &Publish) -> Option<u16> {
     client
         .publish(
             message.topic.clone(),

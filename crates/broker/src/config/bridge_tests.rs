@@ -2,7 +2,8 @@
 //! 2.0.11 (checked by running it on the same lines), with the file and line it names.
 
 use super::{
-    BridgeConfig, BridgeProtocol, BridgeTls, Config, ConfigError, Direction, RestartTimeout, parse,
+    BridgeConfig, BridgeProtocol, BridgeTls, Config, ConfigError, Direction, RestartTimeout,
+    StartType, parse,
 };
 
 const HEAD: &str = "connection br\naddress 127.0.0.1:1884\ntopic a/#\n";
@@ -182,25 +183,26 @@ fn whole_file_checks_name_no_line() {
 
 #[test]
 fn low_values_are_raised_with_a_notice() {
-    let config = ok(&format!("{HEAD}keepalive_interval 2\nrestart_timeout 0\n"));
-    assert_eq!(config.bridges[0].keepalive, 5);
-    assert_eq!(config.bridges[0].restart_timeout, RestartTimeout::Constant(1));
-    assert!(config.notices.contains(&"keepalive interval too low, using 5 seconds.".to_owned()));
-    assert!(
-        config.notices.contains(&"restart_timeout interval too low, using 1 second.".to_owned())
+    let config = ok(&format!(
+        "{HEAD}keepalive_interval 2\nrestart_timeout 0\nthreshold 0\nidle_timeout -3\n"
+    ));
+    let b = &config.bridges[0];
+    assert_eq!((b.keepalive, b.restart_timeout), (5, RestartTimeout::Constant(1)));
+    assert_eq!((b.threshold, b.idle_timeout), (1, 1));
+    assert_eq!(
+        config.notices,
+        [
+            "keepalive interval too low, using 5 seconds.",
+            "restart_timeout interval too low, using 1 second.",
+            "threshold too low, using 1 message.",
+            "idle_timeout interval too low, using 1 second."
+        ]
     );
 }
 
 #[test]
 fn unsupported_bridge_options_are_refused_not_ignored() {
-    for line in [
-        "bridge_bind_address 127.0.0.1",
-        "round_robin true",
-        "notifications_local_only true",
-        "local_username u",
-        "idle_timeout 60",
-        "bridge_max_packet_size 1000",
-    ] {
+    for line in ["local_username u", "local_password p"] {
         let lines = err(&format!("{HEAD}{line}\n"));
         let name = line.split(' ').next().unwrap_or_default();
         assert!(
@@ -209,9 +211,44 @@ fn unsupported_bridge_options_are_refused_not_ignored() {
         );
         assert_eq!(lines[1], "Error found at b.conf:4.");
     }
-    for start in ["lazy", "once"] {
-        let lines = err(&format!("{HEAD}start_type {start}\n"));
-        assert!(lines[0].contains("does not support"), "{lines:?}");
+}
+
+#[test]
+fn connection_options_are_read_with_mosquittos_defaults() {
+    let b = bridge("");
+    assert!(!b.round_robin && !b.notifications_local_only);
+    assert_eq!((b.start_type, b.threshold, b.idle_timeout), (StartType::Automatic, 10, 60));
+    assert_eq!((b.bind_address.as_deref(), b.max_packet_size), (None, None));
+    let b = bridge(
+        "round_robin true\nstart_type lazy\nthreshold 3\nidle_timeout 7\n\
+         notifications_local_only true\nbridge_bind_address 127.0.0.2\n\
+         bridge_max_packet_size 200\n",
+    );
+    assert!(b.round_robin && b.notifications_local_only);
+    assert_eq!((b.start_type, b.threshold, b.idle_timeout), (StartType::Lazy, 3, 7));
+    assert_eq!((b.bind_address.as_deref(), b.max_packet_size), (Some("127.0.0.2"), Some(200)));
+    assert_eq!(bridge("start_type once\n").start_type, StartType::Once);
+    // Mosquitto reads any number; zero and below mean no limit.
+    for size in ["0", "-1", "x"] {
+        assert_eq!(bridge(&format!("bridge_max_packet_size {size}\n")).max_packet_size, None);
+    }
+}
+
+#[test]
+fn connection_option_errors_are_mosquittos() {
+    for (extra, wanted) in [
+        ("round_robin maybe\n", "Error: Invalid round_robin value (maybe)."),
+        ("notifications_local_only 2\n", "Error: Invalid notifications_local_only value (2)."),
+        ("bridge_bind_address\n", "Error: Empty bridge_bind_address value in configuration."),
+        (
+            "bridge_bind_address a\nbridge_bind_address b\n",
+            "Error: Duplicate bridge_bind_address value in configuration.",
+        ),
+        ("start_type sometimes\n", "Error: Invalid start_type value in configuration (sometimes)."),
+    ] {
+        let lines = err(&format!("{HEAD}{extra}"));
+        let line = HEAD.lines().count() + extra.lines().count();
+        assert_eq!(lines, [wanted.to_owned(), format!("Error found at b.conf:{line}.")], "{extra}");
     }
 }
 
