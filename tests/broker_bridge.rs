@@ -618,3 +618,69 @@ fn bind_address_local_only_notifications_and_max_packet_size() {
         assert_eq!(far_sub.wait_for_lines(1), ["mp/x 1 small"]);
     }
 }
+
+#[test]
+fn local_username_and_password_put_the_bridge_under_the_local_acl() {
+    let dir = TempDir::new("bridge-acl");
+    let passwords = dir.join("passwords");
+    let acl = dir.join("acl");
+    for (user, password) in [("bridge", "secret"), ("p", "pp")] {
+        let mut command = Command::new(reference_tool("mosquitto_passwd"));
+        if !passwords.exists() {
+            command.arg("-c");
+        }
+        let done = run(command.arg("-b").arg(&passwords).args([user, password]), COMMAND_DEADLINE);
+        assert_eq!(done.code(), 0, "mosquitto_passwd: {}", done.stderr);
+    }
+    let rules = "user bridge\ntopic read ok/#\ntopic write okin/#\n\
+                 topic write $SYS/broker/connection/#\n\
+                 user p\ntopic readwrite #\ntopic read $SYS/#\n";
+    std::fs::write(&acl, rules).expect("writing the acl");
+    let security = format!("password_file {}\nacl_file {}\n", passwords.display(), acl.display());
+    let as_p = |program: &str, broker: &BrokerProcess| {
+        let mut command = Command::new(reference_tool(program));
+        command.args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1"]);
+        command.args(["-u", "p", "-P", "pp"]);
+        command
+    };
+    for remote in remotes() {
+        let far = BrokerProcess::start_with(&remote, 1, |p| config(p[0], ""), &[]);
+        let bridge = |password: &str| {
+            format!(
+                "{security}connection br\naddress 127.0.0.1:{}\nremote_clientid {REMOTE_ID}\n\
+                 local_username bridge\nlocal_password {password}\nrestart_timeout 1\n\
+                 topic ok/# out 1\ntopic no/# out 1\ntopic okin/# in 1\ntopic in/# in 1\n",
+                far.port
+            )
+        };
+        let refused = culex(&bridge("wrong"));
+        refused
+            .wait_for_log(|line| line.starts_with("Error: Bridge br was refused by this broker"));
+        drop(refused);
+
+        let local = culex(&bridge("secret"));
+        subscribed(&far, REMOTE_ID);
+        let far_sub = subscriber(&far, "far-sub", "#");
+        let near_sub = Background::spawn(
+            as_p("mosquitto_sub", &local).args(["-i", "near-sub", "-t", "#", "-F", "%t %p"]),
+        );
+        subscribed(&local, "near-sub");
+        for topic in ["no/1", "ok/1"] {
+            let done =
+                run(as_p("mosquitto_pub", &local).args(["-t", topic, "-m", "x"]), COMMAND_DEADLINE);
+            assert_eq!(done.code(), 0, "publishing to {topic}: {}", done.stderr);
+        }
+        assert_eq!(far_sub.wait_for_lines(1), ["ok/1 1 x"], "the bridge may not read no/#");
+        for topic in ["in/1", "okin/1"] {
+            publish(&reference_tool("mosquitto_pub"), &far, topic, "y");
+        }
+        let near = near_sub.wait_until("okin/1", |lines| lines.iter().any(|l| l == "okin/1 y"));
+        assert_eq!(near, ["no/1 x", "ok/1 x", "okin/1 y"], "the bridge may not write in/#");
+        // Its ACL lets it write its state.
+        let state = run(
+            as_p("mosquitto_sub", &local).args(["-t", STATE, "-C", "1", "-W", "5"]),
+            COMMAND_DEADLINE,
+        );
+        assert_eq!(state.stdout, "1\n");
+    }
+}

@@ -228,6 +228,9 @@ impl Bridge {
             connect.properties.session_expiry_interval = Some(u32::MAX);
         }
         connect.keep_alive = 0;
+        connect.username =
+            self.config.local_username.as_deref().and_then(|name| MqttString::new(name).ok());
+        connect.password = self.config.local_password.clone().map(Bytes::from);
         let mut packets = vec![Packet::Connect(Box::new(connect))];
         let mut subscribe = Subscribe::new(PacketId::MIN, Vec::new());
         for topic in self.config.topics.iter().filter(|t| t.direction.outbound()) {
@@ -505,6 +508,17 @@ impl Bridge {
             Packet::PubRel(rel) => Packet::PubComp(Ack::new(rel.packet_id)),
             Packet::PubRec(rec) => Packet::PubRel(Ack::new(rec.packet_id)),
             Packet::Disconnect(_) => return false,
+            Packet::ConnAck(ack) if ack.reason.is_error() => {
+                log!(
+                    self.logger,
+                    ERROR,
+                    "Error: Bridge {} was refused by this broker ({}): check local_username and \
+                     local_password.",
+                    self.config.name,
+                    ack.reason
+                );
+                return false;
+            }
             _ => return true,
         };
         self.to_core(vec![reply]).await

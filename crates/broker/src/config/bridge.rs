@@ -1,6 +1,6 @@
 //! Bridge sections (`connection <name>` and the options that follow it): their parsing, with
 //! Mosquitto 2.0.11's messages, and the checks made once the whole file is read. The
-//! options culex does not implement are refused here, never parsed and ignored.
+//! options rustls cannot honour are refused here with the reason, never parsed and ignored.
 
 use super::Config;
 
@@ -258,9 +258,6 @@ impl BridgeConfig {
     }
 }
 
-/// Bridge options culex does not implement: refused with the file and line.
-const UNSUPPORTED: &[&str] = &["local_password", "local_username"];
-
 /// Applies `name value` if it is a bridge option: `None` when it is not one.
 pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Result<(), String>> {
     let result = match name {
@@ -299,7 +296,9 @@ pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Resu
         | "idle_timeout"
         | "notifications_local_only"
         | "bridge_bind_address"
-        | "bridge_max_packet_size" => {
+        | "bridge_max_packet_size"
+        | "local_username"
+        | "local_password" => {
             let notices = &mut config.notices;
             match config.bridges.last_mut() {
                 Some(bridge) => option(bridge, notices, name, value),
@@ -309,9 +308,6 @@ pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Resu
         "bridge_identity" | "bridge_psk" => Err(format!(
             "The \"{name}\" bridge option is not supported by culex's TLS (rustls): rustls has \
              no pre-shared-key cipher suites."
-        )),
-        other if UNSUPPORTED.contains(&other) => Err(format!(
-            "The \"{other}\" bridge option is a Mosquitto option that culex does not support yet."
         )),
         _ => return None,
     };
@@ -377,6 +373,12 @@ fn option(
         "try_private" => bridge.try_private = boolean(value, name)?,
         "bridge_attempt_unsubscribe" => bridge.attempt_unsubscribe = boolean(value, name)?,
         "bridge_outgoing_retain" => bridge.outgoing_retain = boolean(value, name)?,
+        "local_username" => {
+            once(&mut bridge.local_username, value, name, "bridge local_username")?;
+        }
+        "local_password" => {
+            once(&mut bridge.local_password, value, name, "bridge local_password")?;
+        }
         "round_robin" => bridge.round_robin = boolean(value, name)?,
         "notifications_local_only" => bridge.notifications_local_only = boolean(value, name)?,
         "bridge_bind_address" => once(&mut bridge.bind_address, value, name, name)?,

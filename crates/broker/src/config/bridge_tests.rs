@@ -201,28 +201,20 @@ fn low_values_are_raised_with_a_notice() {
 }
 
 #[test]
-fn unsupported_bridge_options_are_refused_not_ignored() {
-    for line in ["local_username u", "local_password p"] {
-        let lines = err(&format!("{HEAD}{line}\n"));
-        let name = line.split(' ').next().unwrap_or_default();
-        assert!(
-            lines[0].contains(&format!("\"{name}\"")) && lines[0].contains("does not support"),
-            "{lines:?}"
-        );
-        assert_eq!(lines[1], "Error found at b.conf:4.");
-    }
-}
-
-#[test]
 fn connection_options_are_read_with_mosquittos_defaults() {
     let b = bridge("");
     assert!(!b.round_robin && !b.notifications_local_only);
     assert_eq!((b.start_type, b.threshold, b.idle_timeout), (StartType::Automatic, 10, 60));
     assert_eq!((b.bind_address.as_deref(), b.max_packet_size), (None, None));
+    assert_eq!((b.local_username.as_deref(), b.local_password.as_deref()), (None, None));
     let b = bridge(
         "round_robin true\nstart_type lazy\nthreshold 3\nidle_timeout 7\n\
          notifications_local_only true\nbridge_bind_address 127.0.0.2\n\
-         bridge_max_packet_size 200\n",
+         bridge_max_packet_size 200\nlocal_username lu\nlocal_password lp\n",
+    );
+    assert_eq!(
+        (b.local_username.as_deref(), b.local_password.as_deref()),
+        (Some("lu"), Some("lp"))
     );
     assert!(b.round_robin && b.notifications_local_only);
     assert_eq!((b.start_type, b.threshold, b.idle_timeout), (StartType::Lazy, 3, 7));
@@ -245,6 +237,15 @@ fn connection_option_errors_are_mosquittos() {
             "Error: Duplicate bridge_bind_address value in configuration.",
         ),
         ("start_type sometimes\n", "Error: Invalid start_type value in configuration (sometimes)."),
+        ("local_username\n", "Error: Empty bridge local_username value in configuration."),
+        (
+            "local_username a\nlocal_username b\n",
+            "Error: Duplicate bridge local_username value in configuration.",
+        ),
+        (
+            "local_password a\nlocal_password b\n",
+            "Error: Duplicate bridge local_password value in configuration.",
+        ),
     ] {
         let lines = err(&format!("{HEAD}{extra}"));
         let line = HEAD.lines().count() + extra.lines().count();
