@@ -386,112 +386,48 @@ enum Outcome {
     Logs(&'static str),
 }
 
-/// One TLS bridge: `local` bridges to a TLS listener of `remote` (with `listener_extra`),
-/// on `host`, with the bridge options `options` (`{ca}`, `{cert}`, `{key}` stand for the test
-/// certificates).
-struct TlsCase {
-    local: &'static str,
-    remote: &'static str,
-    listener_extra: &'static str,
-    host: &'static str,
-    options: &'static str,
-    outcome: Outcome,
-}
-
 #[test]
 fn bridges_over_tls() {
     use Outcome::{Connects, Logs};
     let ca = "bridge_cafile {ca}\n";
     let client_cert = "bridge_cafile {ca}\nbridge_certfile {cert}\nbridge_keyfile {key}\n";
+    let require = "require_certificate true\n";
+    let modern = "bridge_capath {dir}\nbridge_certfile {cert}\nbridge_keyfile {key}\n\
+                  bridge_tls_version tlsv1.3\nbridge_alpn mqtt\n";
+    let insecure = "bridge_cafile {ca}\nbridge_insecure true\n";
+    let bad_version = "bridge_cafile {ca}\nbridge_tls_version tlsv9\n";
+    let missing = "bridge_cafile {dir}/missing.crt\n";
+    let untrusted = Logs("Error connecting bridge br: TLS Error: ");
+    let unknown_version = Logs("Error: Protocol tlsv9 not supported.");
+    let no_ca = Logs("Error: Unable to load CA certificates, check bridge_cafile \"");
+    // Local broker, remote broker, the remote's TLS listener options, the address's host, the
+    // bridge options (`{ca}`, `{cert}`, `{key}` and `{dir}` stand for the test certificates).
     let cases = [
-        TlsCase {
-            local: "culex",
-            remote: "mosquitto",
-            listener_extra: "",
-            host: "localhost",
-            options: ca,
-            outcome: Connects,
-        },
-        TlsCase {
-            local: "culex",
-            remote: "mosquitto",
-            listener_extra: "require_certificate true\n",
-            host: "localhost",
-            options: client_cert,
-            outcome: Connects,
-        },
-        TlsCase {
-            local: "culex",
-            remote: "culex",
-            listener_extra: "require_certificate true\n",
-            host: "localhost",
-            options: "bridge_capath {dir}\nbridge_certfile {cert}\nbridge_keyfile {key}\n\
-                      bridge_tls_version tlsv1.3\nbridge_alpn mqtt\n",
-            outcome: Connects,
-        },
-        TlsCase {
-            local: "mosquitto",
-            remote: "culex",
-            listener_extra: "require_certificate true\n",
-            host: "localhost",
-            options: client_cert,
-            outcome: Connects,
-        },
-        TlsCase {
-            local: "culex",
-            remote: "culex",
-            listener_extra: "",
-            host: "127.0.0.1",
-            options: "bridge_cafile {ca}\nbridge_insecure true\n",
-            outcome: Connects,
-        },
-        TlsCase {
-            local: "culex",
-            remote: "culex",
-            listener_extra: "",
-            host: "127.0.0.1",
-            options: ca,
-            outcome: Logs("Error connecting bridge br: TLS Error: "),
-        },
-        TlsCase {
-            local: "culex",
-            remote: "mosquitto",
-            listener_extra: "",
-            host: "localhost",
-            options: "bridge_cafile {ca}\nbridge_tls_version tlsv9\n",
-            outcome: Logs("Error: Protocol tlsv9 not supported."),
-        },
-        TlsCase {
-            local: "culex",
-            remote: "culex",
-            listener_extra: "",
-            host: "localhost",
-            options: "bridge_cafile {dir}/missing.crt\n",
-            outcome: Logs("Error: Unable to load CA certificates, check bridge_cafile \""),
-        },
+        ("culex", "mosquitto", "", "localhost", ca, Connects),
+        ("culex", "mosquitto", require, "localhost", client_cert, Connects),
+        ("culex", "culex", require, "localhost", modern, Connects),
+        ("mosquitto", "culex", require, "localhost", client_cert, Connects),
+        ("culex", "culex", "", "127.0.0.1", insecure, Connects),
+        ("culex", "culex", "", "127.0.0.1", ca, untrusted),
+        ("culex", "mosquitto", "", "localhost", bad_version, unknown_version),
+        ("culex", "culex", "", "localhost", missing, no_ca),
     ];
     let certs = Certs::new();
     let program = |name: &str| if name == "culex" { our_bin(name) } else { reference_tool(name) };
-    for case in cases {
-        let (remote, tls_port) = tls_remote(&program(case.remote), &certs, case.listener_extra);
-        let options = case
-            .options
+    for (local, remote, listener_extra, host, options, outcome) in cases {
+        let (remote, tls_port) = tls_remote(&program(remote), &certs, listener_extra);
+        let options = options
             .replace("{ca}", &certs.path("ca.crt"))
             .replace("{cert}", &certs.path("client.crt"))
             .replace("{key}", &certs.path("client.key"))
             .replace("{dir}", &certs.path(""));
         let bridge = format!(
-            "connection br\naddress {}:{tls_port}\nremote_clientid {REMOTE_ID}\n\
-             restart_timeout 1\ntopic t/# out 1\n{options}",
-            case.host
+            "connection br\naddress {host}:{tls_port}\nremote_clientid {REMOTE_ID}\n\
+             restart_timeout 1\ntopic t/# out 1\n{options}"
         );
-        let local = BrokerProcess::start_with(
-            &program(case.local),
-            1,
-            |ports| config(ports[0], &bridge),
-            &[],
-        );
-        match case.outcome {
+        let local =
+            BrokerProcess::start_with(&program(local), 1, |ports| config(ports[0], &bridge), &[]);
+        match outcome {
             Connects => wait_for_value(&remote, STATE, "1"),
             Logs(start) => {
                 local.wait_for_log(|line| line.starts_with(start));
@@ -505,6 +441,20 @@ fn remotes() -> [PathBuf; 2] {
     [our_bin("culex"), reference_tool("mosquitto")]
 }
 
+/// `program` (culex or mosquitto) with the plain test configuration.
+fn plain(program: &Path) -> BrokerProcess {
+    BrokerProcess::start_with(program, 1, |p| config(p[0], ""), &[])
+}
+
+/// culex bridging to `far` (restarting after 1 second), with the bridge options `options`.
+fn bridged_to(far: &BrokerProcess, options: &str) -> BrokerProcess {
+    culex(&format!(
+        "connection br\naddress 127.0.0.1:{}\nremote_clientid {REMOTE_ID}\nrestart_timeout 1\n\
+         {options}",
+        far.port
+    ))
+}
+
 /// Whether `broker` logged a bridge connecting to it.
 fn has_bridge(broker: &BrokerProcess) -> bool {
     broker.log_lines().iter().any(|line| line.starts_with("New bridge connected from "))
@@ -515,7 +465,7 @@ fn addresses_fail_over_and_return_to_the_main_one_unless_round_robin() {
     for remote in remotes() {
         for round_robin in [false, true] {
             let main_port = crate::support::unused_port();
-            let second = BrokerProcess::start_with(&remote, 1, |p| config(p[0], ""), &[]);
+            let second = plain(&remote);
             let local = culex(&format!(
                 "connection br\naddresses 127.0.0.1:{main_port} 127.0.0.1:{}\n\
                  remote_clientid {REMOTE_ID}\nround_robin {round_robin}\nrestart_timeout 1\n\
@@ -546,13 +496,9 @@ fn addresses_fail_over_and_return_to_the_main_one_unless_round_robin() {
 #[test]
 fn lazy_bridges_start_at_the_threshold_and_stop_when_idle() {
     for remote in remotes() {
-        let far = BrokerProcess::start_with(&remote, 1, |p| config(p[0], ""), &[]);
-        let local = culex(&format!(
-            "connection br\naddress 127.0.0.1:{}\nremote_clientid {REMOTE_ID}\n\
-             start_type lazy\nthreshold 3\nidle_timeout 2\nrestart_timeout 1\n\
-             topic lz/# out 1\n",
-            far.port
-        ));
+        let far = plain(&remote);
+        let local =
+            bridged_to(&far, "start_type lazy\nthreshold 3\nidle_timeout 2\ntopic lz/# out 1\n");
         let far_sub = subscriber(&far, "far-sub", "lz/#");
         let culex_pub = our_bin("culex_pub");
         for round in 0..2 {
@@ -582,12 +528,9 @@ fn lazy_bridges_start_at_the_threshold_and_stop_when_idle() {
 #[test]
 fn a_bridge_started_once_is_not_restarted() {
     for remote in remotes() {
-        let far = BrokerProcess::start_with(&remote, 1, |p| config(p[0], ""), &[]);
+        let far = plain(&remote);
         let port = far.port;
-        let local = culex(&format!(
-            "connection br\naddress 127.0.0.1:{port}\nremote_clientid {REMOTE_ID}\n\
-             start_type once\nrestart_timeout 1\ntopic t/# out 1\n"
-        ));
+        let local = bridged_to(&far, "start_type once\ntopic t/# out 1\n");
         wait_for_value(&local, STATE, "1");
         let _ = far.terminate();
         local.wait_for_log(|line| line == "Connection to bridge br lost, reconnecting.");
@@ -601,13 +544,12 @@ fn a_bridge_started_once_is_not_restarted() {
 #[test]
 fn bind_address_local_only_notifications_and_max_packet_size() {
     for remote in remotes() {
-        let far = BrokerProcess::start_with(&remote, 1, |p| config(p[0], ""), &[]);
-        let local = culex(&format!(
-            "connection br\naddress 127.0.0.1:{}\nremote_clientid {REMOTE_ID}\n\
-             bridge_bind_address 127.0.0.2\nnotifications_local_only true\n\
-             bridge_max_packet_size 200\nrestart_timeout 1\ntopic mp/# out 1\n",
-            far.port
-        ));
+        let far = plain(&remote);
+        let local = bridged_to(
+            &far,
+            "bridge_bind_address 127.0.0.2\nnotifications_local_only true\n\
+             bridge_max_packet_size 200\ntopic mp/# out 1\n",
+        );
         far.wait_for_log(|line| line.starts_with("New bridge connected from 127.0.0.2:"));
         wait_for_value(&local, STATE, "1");
         assert_eq!(retained(&far, STATE), "", "notifications_local_only");
@@ -644,7 +586,7 @@ fn local_username_and_password_put_the_bridge_under_the_local_acl() {
         command
     };
     for remote in remotes() {
-        let far = BrokerProcess::start_with(&remote, 1, |p| config(p[0], ""), &[]);
+        let far = plain(&remote);
         let bridge = |password: &str| {
             format!(
                 "{security}connection br\naddress 127.0.0.1:{}\nremote_clientid {REMOTE_ID}\n\
