@@ -373,11 +373,14 @@ fn option(
         "try_private" => bridge.try_private = boolean(value, name)?,
         "bridge_attempt_unsubscribe" => bridge.attempt_unsubscribe = boolean(value, name)?,
         "bridge_outgoing_retain" => bridge.outgoing_retain = boolean(value, name)?,
+        // Mosquitto names these "bridge local_…" when empty too.
         "local_username" => {
-            once(&mut bridge.local_username, value, name, "bridge local_username")?;
+            let what = "bridge local_username";
+            once(&mut bridge.local_username, value, what, what)?;
         }
         "local_password" => {
-            once(&mut bridge.local_password, value, name, "bridge local_password")?;
+            let what = "bridge local_password";
+            once(&mut bridge.local_password, value, what, what)?;
         }
         "round_robin" => bridge.round_robin = boolean(value, name)?,
         "notifications_local_only" => bridge.notifications_local_only = boolean(value, name)?,
