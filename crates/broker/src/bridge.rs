@@ -1,10 +1,23 @@
 //! Bridges (`connection` sections): one task per bridge. Its local side is an internal
-//! connection of the core (opened with `INTERNAL_LISTENER`: no password, no ACL), which the
+//! connection of the core (opened with `INTERNAL_LISTENER`: no password, no ACL unless it
+//! names a `local_username`), which the
 //! driver feeds with packets instead of a socket: the task speaks MQTT 5 to it, subscribing
 //! with "no local" and "retain as published" to the `out` topics, so messages that came in
 //! over the bridge are never sent back. Its remote side is a `culex-client` connection,
-//! re-opened after `restart_timeout` whenever it is lost.
+//! re-opened after `restart_timeout` whenever it is lost, to the next of its addresses (and
+//! back to the main one when [`probe`] sees it answer, unless `round_robin`); a lazy bridge
+//! connects when enough messages wait and leaves after `idle_timeout`, a `once` bridge is
+//! never re-opened.
+//!
+//! Store and forward: a QoS 1/2 message for an `out` topic is acknowledged to the core only
+//! once the remote broker has acknowledged it (PUBACK, or PUBCOMP at QoS 2). Until then the
+//! task holds it in [`Bridge::pending`], at most the core's in-flight window of them; the core
+//! queues the rest in the bridge's local session like any client's (`max_queued_messages`,
+//! `max_queued_bytes`, saved with `persistence`). While the remote is down nothing is
+//! acknowledged, so everything waits; on each (re)connection the held messages are sent again
+//! in order, then the core's queue drains behind them.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,15 +26,21 @@ use culex_client::{Client, ConnectOptions, Event as RemoteEvent};
 use mqtt_codec::filter_matches;
 use mqtt_codec::{
     Ack, Connect, MqttString, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS,
-    RetainHandling, Subscribe, SubscriptionOptions, TopicFilter, TopicName, Will,
+    ReasonCode, RetainHandling, Subscribe, SubscriptionOptions, TopicFilter, TopicName, Will,
 };
 use mqtt_core::{ConnId, INTERNAL_LISTENER, PeerInfo};
 use tokio::sync::mpsc;
 
-use crate::config::{BridgeConfig, BridgeProtocol, RestartTimeout};
+use crate::config::{BridgeConfig, BridgeProtocol, RestartTimeout, StartType};
 use crate::event::Event;
 use crate::log;
 use crate::log::Logger;
+
+mod forward;
+mod probe;
+mod tls;
+
+use forward::Outgoing;
 
 /// One bridge's task state.
 struct Bridge {
@@ -34,19 +53,44 @@ struct Bridge {
     /// Packets the core sends to the bridge's local connection.
     from_core: mpsc::UnboundedReceiver<Packet>,
     logger: Arc<Logger>,
+    /// How many held messages start a lazy bridge: `threshold`, but at most the core's
+    /// in-flight window (the core queues the rest where the task cannot count them).
+    threshold: usize,
     /// The next packet id for messages published into the core.
     next_id: PacketId,
     /// State of the jittered restart back-off, seconds.
     backoff: u32,
+    /// `out` messages at QoS 1/2 from the core, in the order it sent them, that the remote
+    /// broker has not acknowledged yet.
+    pending: VecDeque<Outgoing>,
+}
+
+/// How a remote connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// The broker stops (the core closed the local connection).
+    Stop,
+    /// The connection was lost.
+    Lost,
+    /// A lazy bridge stayed idle for `idle_timeout`.
+    Idle,
+    /// The main address answers again (without `round_robin`).
+    Primary,
 }
 
 /// Starts the task of `config`, whose local connection is `conn`.
+///
+/// `window` is how many QoS 1/2 messages the core sends a client before it waits for
+/// acknowledgements (`max_inflight_messages`, 0 for no limit).
 pub(crate) fn spawn(
     config: BridgeConfig,
     conn: ConnId,
+    window: u16,
     events: mpsc::Sender<Event>,
     logger: Arc<Logger>,
 ) {
+    let window = if window == 0 { usize::from(u16::MAX) } else { usize::from(window) };
+    let threshold = usize::try_from(config.threshold).unwrap_or(usize::MAX).min(window);
     let host = hostname();
     let (to_bridge, from_core) = mpsc::unbounded_channel();
     let bridge = Bridge {
@@ -58,8 +102,10 @@ pub(crate) fn spawn(
         events,
         from_core,
         logger,
+        threshold,
         next_id: PacketId::MIN,
         backoff: 0,
+        pending: VecDeque::new(),
     };
     tokio::spawn(bridge.run(to_bridge));
 }
@@ -93,31 +139,72 @@ impl Bridge {
             // As Mosquitto: "not connected" until the first CONNACK.
             self.notify(b"0").await;
         }
+        let mut address = 0;
         loop {
-            let connected = self.connect().await;
-            if let Some(mut client) = connected {
-                if !self.serve(&mut client).await {
-                    return;
+            let lazy = self.config.start_type == StartType::Lazy;
+            if lazy && !self.offline(None, true).await {
+                return;
+            }
+            let end = match self.connect(address).await {
+                Some(mut client) => {
+                    let end = if self.resend(&mut client).await {
+                        self.serve(&mut client, address).await
+                    } else {
+                        End::Stop
+                    };
+                    for outgoing in &mut self.pending {
+                        outgoing.remote = None;
+                    }
+                    if end == End::Stop {
+                        return;
+                    }
+                    if self.config.notifications {
+                        self.notify(b"0").await;
+                    }
+                    Some(end)
                 }
-                if self.config.notifications {
-                    self.notify(b"0").await;
+                None => None,
+            };
+            match end {
+                Some(End::Primary) => {
+                    address = 0;
+                    continue;
                 }
+                Some(End::Idle) => continue,
+                _ => address = (address + 1) % self.config.addresses.len().max(1),
+            }
+            if self.config.start_type == StartType::Once {
+                // Not restarted: the core keeps queueing for the bridge's session.
+                self.offline(None, false).await;
+                return;
             }
             let wait = self.restart_delay();
-            let sleep = tokio::time::sleep(wait);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    () = &mut sleep => break,
-                    packet = self.from_core.recv() => match packet {
-                        Some(packet) => {
-                            if !self.on_local(packet, None).await {
-                                return;
-                            }
+            if !self.offline(Some(wait), false).await {
+                return;
+            }
+        }
+    }
+
+    /// Takes the core's packets while not connected: until `wait` has passed (never, if
+    /// `None`) or, with `until_threshold`, until enough messages wait to start a lazy bridge
+    /// (`true`), or until the broker stops (`false`).
+    async fn offline(&mut self, wait: Option<Duration>, until_threshold: bool) -> bool {
+        let sleep = tokio::time::sleep(wait.unwrap_or_default());
+        tokio::pin!(sleep);
+        loop {
+            if until_threshold && self.pending.len() >= self.threshold {
+                return true;
+            }
+            tokio::select! {
+                () = &mut sleep, if wait.is_some() => return true,
+                packet = self.from_core.recv() => match packet {
+                    Some(packet) => {
+                        if !self.on_local(packet, None).await {
+                            return false;
                         }
-                        None => return,
-                    },
-                }
+                    }
+                    None => return false,
+                },
             }
         }
     }
@@ -135,6 +222,9 @@ impl Bridge {
             connect.properties.session_expiry_interval = Some(u32::MAX);
         }
         connect.keep_alive = 0;
+        connect.username =
+            self.config.local_username.as_deref().and_then(|name| MqttString::new(name).ok());
+        connect.password = self.config.local_password.clone().map(Bytes::from);
         let mut packets = vec![Packet::Connect(Box::new(connect))];
         let mut subscribe = Subscribe::new(PacketId::MIN, Vec::new());
         for topic in self.config.topics.iter().filter(|t| t.direction.outbound()) {
@@ -175,6 +265,18 @@ impl Bridge {
         self.to_core(vec![Packet::Publish(publish)]).await;
     }
 
+    /// Publishes the notification `payload` on the remote broker (retained, QoS 1), unless
+    /// `notifications_local_only`.
+    fn notify_remote(&self, client: &mut Client, payload: &'static [u8]) {
+        if self.config.notifications_local_only {
+            return;
+        }
+        if let Ok(topic) = TopicName::new(&self.notification_topic) {
+            let payload = Bytes::from_static(payload);
+            let _ = client.publish(topic, payload, QoS::AtLeastOnce, true, Properties::default());
+        }
+    }
+
     fn take_id(&mut self) -> PacketId {
         let id = self.next_id;
         self.next_id = id.next();
@@ -200,9 +302,9 @@ impl Bridge {
         Duration::from_secs(u64::from(seconds))
     }
 
-    /// Connects to the first address and subscribes to the `in` topics.
-    async fn connect(&mut self) -> Option<Client> {
-        let (host, port) = self.config.addresses.first()?.clone();
+    /// Connects to address number `address` and subscribes to the `in` topics.
+    async fn connect(&mut self, address: usize) -> Option<Client> {
+        let (host, port) = self.config.addresses.get(address)?.clone();
         let name = &self.config.name;
         log!(self.logger, NOTICE, "Connecting bridge (step 1) {name} ({host}:{port})");
         log!(self.logger, NOTICE, "Connecting bridge (step 2) {name} ({host}:{port})");
@@ -211,7 +313,7 @@ impl Bridge {
             BridgeProtocol::V311 => ProtocolVersion::V3_1_1,
             BridgeProtocol::V5 => ProtocolVersion::V5,
         };
-        let will = if self.config.notifications {
+        let will = if self.config.notifications && !self.config.notifications_local_only {
             TopicName::new(&self.notification_topic).ok().map(|topic| Will {
                 topic,
                 payload: Bytes::from_static(b"0"),
@@ -222,12 +324,25 @@ impl Bridge {
         } else {
             None
         };
+        let tls = match tls::tls_settings(&self.config.tls) {
+            Ok(tls) => tls,
+            Err(lines) => {
+                for line in lines {
+                    log!(self.logger, ERROR, "{line}");
+                }
+                return None;
+            }
+        };
+        let mut connect_properties = Properties::default();
+        if protocol == ProtocolVersion::V5 {
+            connect_properties.maximum_packet_size = self.config.max_packet_size;
+        }
         let options = ConnectOptions {
             endpoint: culex_client::options::Endpoint::Tcp { host, port },
-            bind_address: None,
+            bind_address: self.config.bind_address.clone(),
             nodelay: false,
             proxy: None,
-            tls: None,
+            tls,
             protocol,
             client_id: Some(self.remote_id.clone()),
             clean_start: self.config.cleansession,
@@ -235,7 +350,7 @@ impl Bridge {
             username: self.config.remote_username.clone(),
             password: self.config.remote_password.clone().map(Bytes::from),
             will,
-            connect_properties: Properties::default(),
+            connect_properties,
             max_inflight: 20,
             raw_properties: culex_client::args::RawProperties::default(),
             disconnect_on_refusal: false,
@@ -278,27 +393,35 @@ impl Bridge {
             }
         }
         if self.config.notifications {
-            if let Ok(topic) = TopicName::new(&self.notification_topic) {
-                let _ = client.publish(
-                    topic,
-                    Bytes::from_static(b"1"),
-                    QoS::AtLeastOnce,
-                    true,
-                    Properties::default(),
-                );
-            }
+            self.notify_remote(&mut client, b"1");
             self.notify(b"1").await;
         }
         Some(client)
     }
 
-    /// Forwards in both directions until the remote connection is lost (`true`) or the
-    /// broker stops (`false`).
-    async fn serve(&mut self, client: &mut Client) -> bool {
+    /// Forwards in both directions until the connection to address number `address` ends:
+    /// lost, idle (lazy bridges), or left for the main address once it answers again.
+    async fn serve(&mut self, client: &mut Client, address: usize) -> End {
+        let idle = (self.config.start_type == StartType::Lazy)
+            .then(|| Duration::from_secs(u64::from(self.config.idle_timeout)));
+        let idle_sleep = tokio::time::sleep(idle.unwrap_or_default());
+        tokio::pin!(idle_sleep);
+        let main = self.config.addresses.first().filter(|_| !self.config.round_robin);
+        let mut primary = probe::Probe::start(main.filter(|_| address != 0));
+        let primary_back = primary.answered();
+        tokio::pin!(primary_back);
         loop {
+            if let Some(idle) = idle {
+                idle_sleep.as_mut().reset(tokio::time::Instant::now() + idle);
+            }
             tokio::select! {
                 event = client.next_event() => match event {
                     Ok(RemoteEvent::Message(message)) => self.on_remote(message).await,
+                    Ok(RemoteEvent::PublishDone { mid, .. }) => {
+                        if !self.remote_done(mid).await {
+                            return End::Stop;
+                        }
+                    }
                     Ok(_) => {}
                     Err(_) => {
                         log!(
@@ -307,19 +430,48 @@ impl Bridge {
                             "Connection to bridge {} lost, reconnecting.",
                             self.config.name
                         );
-                        return true;
+                        return End::Lost;
                     }
                 },
                 packet = self.from_core.recv() => match packet {
                     Some(packet) => {
                         if !self.on_local(packet, Some(client)).await {
-                            return false;
+                            return End::Stop;
                         }
                     }
-                    None => return false,
+                    None => return End::Stop,
                 },
+                () = &mut idle_sleep, if idle.is_some() && self.pending.is_empty() => {
+                    log!(
+                        self.logger,
+                        NOTICE,
+                        "Bridge connection {} has exceeded idle timeout, disconnecting.",
+                        self.local_id
+                    );
+                    self.leave(client).await;
+                    return End::Idle;
+                }
+                () = &mut primary_back => {
+                    log!(
+                        self.logger,
+                        NOTICE,
+                        "Bridge {}: the main address answers again, reconnecting to it.",
+                        self.config.name
+                    );
+                    self.leave(client).await;
+                    return End::Primary;
+                }
             }
         }
+    }
+
+    /// Ends a remote connection on purpose: the state `0` first (a clean DISCONNECT sends
+    /// no will), then DISCONNECT.
+    async fn leave(&self, client: &mut Client) {
+        if self.config.notifications {
+            self.notify_remote(client, b"0");
+        }
+        let _ = client.disconnect(ReasonCode::Success, Properties::default()).await;
     }
 
     /// A message from the remote broker: published locally if an `in` topic matches.
@@ -342,39 +494,27 @@ impl Bridge {
         self.to_core(vec![Packet::Publish(publish)]).await;
     }
 
-    /// A packet from the core to the local connection: messages go to the remote broker
-    /// (dropped while it is not connected), acknowledgements are answered.
+    /// A packet from the core to the local connection: messages go to the remote broker (QoS 0
+    /// ones are dropped while it is not connected), acknowledgements are answered.
     async fn on_local(&mut self, packet: Packet, client: Option<&mut Client>) -> bool {
         let reply = match packet {
-            Packet::Publish(publish) => {
-                let ack = publish.packet_id.map(|id| match publish.qos {
-                    QoS::ExactlyOnce => Packet::PubRec(Ack::new(id)),
-                    _ => Packet::PubAck(Ack::new(id)),
-                });
-                if let Some(client) = client {
-                    self.forward(client, publish);
-                }
-                ack
-            }
-            Packet::PubRel(rel) => Some(Packet::PubComp(Ack::new(rel.packet_id))),
-            Packet::PubRec(rec) => Some(Packet::PubRel(Ack::new(rec.packet_id))),
+            Packet::Publish(publish) => return self.on_local_publish(publish, client).await,
+            Packet::PubRel(rel) => Packet::PubComp(Ack::new(rel.packet_id)),
+            Packet::PubRec(rec) => Packet::PubRel(Ack::new(rec.packet_id)),
             Packet::Disconnect(_) => return false,
-            _ => None,
+            Packet::ConnAck(ack) if ack.reason.is_error() => {
+                log!(
+                    self.logger,
+                    ERROR,
+                    "Error: Bridge {} was refused by this broker ({}): check local_username and \
+                     local_password.",
+                    self.config.name,
+                    ack.reason
+                );
+                return false;
+            }
+            _ => return true,
         };
-        match reply {
-            Some(packet) => self.to_core(vec![packet]).await,
-            None => true,
-        }
-    }
-
-    fn forward(&self, client: &mut Client, publish: Publish) {
-        let Some(topic) = self.config.topics.iter().find(|t| {
-            t.direction.outbound() && filter_matches(&t.local_topic, publish.topic.as_str())
-        }) else {
-            return;
-        };
-        let Ok(remote) = TopicName::new(&topic.to_remote(publish.topic.as_str())) else { return };
-        let retain = publish.retain && self.config.outgoing_retain;
-        let _ = client.publish(remote, publish.payload, publish.qos, retain, Properties::default());
+        self.to_core(vec![reply]).await
     }
 }

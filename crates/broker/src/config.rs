@@ -21,7 +21,9 @@ mod tests;
 use std::path::Path;
 use std::time::Duration;
 
-pub use bridge::{BridgeConfig, BridgeProtocol, BridgeTopic, Direction, RestartTimeout};
+pub use bridge::{
+    BridgeConfig, BridgeProtocol, BridgeTls, BridgeTopic, Direction, RestartTimeout, StartType,
+};
 pub(crate) use parse::atoi;
 pub use parse::parse;
 

@@ -179,7 +179,8 @@ pub async fn run_controlled(
     drop(stopped);
     for bridge in config.bridges.iter().cloned() {
         let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
-        bridge::spawn(bridge, conn, shared.events.clone(), Arc::clone(&logger));
+        let window = config.max_inflight_messages;
+        bridge::spawn(bridge, conn, window, shared.events.clone(), Arc::clone(&logger));
     }
 
     while let Some(control) = controls.recv().await {

@@ -21,7 +21,8 @@ use crate::client_id::IdGenerator;
 use crate::config::{Config, ListenerOptions};
 use crate::conn::{Authenticating, Conn, ConnMap, MAX_PENDING_WHILE_AUTHENTICATING, Phase};
 use crate::event::{
-    CloseCause, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent, Output, PeerInfo,
+    BRIDGE_USER_LISTENER, CloseCause, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent,
+    Output, PeerInfo,
 };
 use crate::message::{DurableIds, Message};
 use crate::retained::RetainedStore;
@@ -426,9 +427,13 @@ impl Broker {
         topic: &str,
         access: Access,
     ) -> bool {
-        if listener == INTERNAL_LISTENER {
-            return true;
-        }
+        // A bridge's local connection is checked only when it has a `local_username`, with
+        // the first listener's rules.
+        let listener = match (listener, username) {
+            (INTERNAL_LISTENER, None) => return true,
+            (INTERNAL_LISTENER, Some(_)) => BRIDGE_USER_LISTENER,
+            (listener, _) => listener,
+        };
         match self.listener_acl.get(listener).unwrap_or(&self.acl) {
             Some(acl) => acl.check(&ClientRef { client_id, username }, topic, access),
             None => true,

@@ -10,8 +10,13 @@ pub struct ConnId(pub u64);
 
 /// The [`PeerInfo::listener`] of the runtime's own clients (the local side of a bridge): no
 /// password check, no `clientid_prefixes`, and no access rules (Mosquitto lets its bridges
-/// read and write any topic, `$SYS` included).
+/// read and write any topic, `$SYS` included), unless the CONNECT names a user (see
+/// [`BRIDGE_USER_LISTENER`]).
 pub const INTERNAL_LISTENER: usize = usize::MAX;
+
+/// The listener whose password file and access rules apply to an internal connection that
+/// names a user (a bridge's `local_username`): the first one.
+pub const BRIDGE_USER_LISTENER: usize = 0;
 
 /// What the runtime knows about the other end of a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -82,6 +82,6 @@ pub use broker::{Broker, Stats};
 pub use config::{Config, ListenerOptions, ListenerSecurity};
 pub use conn::{ConnIdHasher, ConnMap};
 pub use event::{
-    CertificateUsername, CloseCause, ConnId, DisconnectReason, DropReason, INTERNAL_LISTENER,
-    LogEvent, Output, PeerInfo, WillInfo, acknowledges_durable_state,
+    BRIDGE_USER_LISTENER, CertificateUsername, CloseCause, ConnId, DisconnectReason, DropReason,
+    INTERNAL_LISTENER, LogEvent, Output, PeerInfo, WillInfo, acknowledges_durable_state,
 };

@@ -1,6 +1,6 @@
 //! Bridge sections (`connection <name>` and the options that follow it): their parsing, with
 //! Mosquitto 2.0.11's messages, and the checks made once the whole file is read. The
-//! options culex does not implement are refused here, never parsed and ignored.
+//! options rustls cannot honour are refused here with the reason, never parsed and ignored.
 
 use super::Config;
 
@@ -10,6 +10,11 @@ const DEFAULT_BRIDGE_KEEPALIVE: u16 = 60;
 const DEFAULT_RESTART_BASE: u32 = 5;
 /// …capped at this many seconds.
 const DEFAULT_RESTART_CAP: u32 = 30;
+
+/// Mosquitto's default `threshold` of a lazy bridge, in messages.
+const DEFAULT_THRESHOLD: u32 = 10;
+/// Mosquitto's default `idle_timeout` of a lazy bridge, in seconds.
+const DEFAULT_IDLE_TIMEOUT: u32 = 60;
 
 /// The protocol a bridge speaks to its remote broker (`bridge_protocol_version`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +81,18 @@ impl BridgeTopic {
     }
 }
 
+/// `start_type`: when the bridge connects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartType {
+    /// At start, and again after every failure (the default).
+    Automatic,
+    /// When `threshold` messages wait for the remote; stopped after `idle_timeout` idle
+    /// seconds.
+    Lazy,
+    /// At start, never again once the connection fails or ends.
+    Once,
+}
+
 /// `restart_timeout`: how long to wait before reconnecting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RestartTimeout {
@@ -90,14 +107,62 @@ pub enum RestartTimeout {
     },
 }
 
+/// TLS toward the remote broker: the `bridge_*` TLS options, read as they are (files are
+/// opened at each connection attempt, as Mosquitto does).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BridgeTls {
+    /// `bridge_cafile`.
+    pub cafile: Option<String>,
+    /// `bridge_capath`.
+    pub capath: Option<String>,
+    /// `bridge_certfile`.
+    pub certfile: Option<String>,
+    /// `bridge_keyfile`.
+    pub keyfile: Option<String>,
+    /// `bridge_insecure`: the remote's host name is not checked against its certificate.
+    pub insecure: bool,
+    /// `bridge_alpn`.
+    pub alpn: Option<String>,
+    /// `bridge_tls_version`, as written (checked when connecting, as Mosquitto does).
+    pub version: Option<String>,
+}
+
+impl BridgeTls {
+    /// Whether the bridge uses TLS: Mosquitto turns it on with `bridge_cafile` or
+    /// `bridge_capath` (the other options alone change nothing).
+    pub fn enabled(&self) -> bool {
+        self.cafile.is_some() || self.capath.is_some()
+    }
+}
+
 /// One `connection` section.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BridgeConfig {
     /// The connection name.
     pub name: String,
-    /// `address`/`addresses`: host and port of each remote broker, in order (the first one
-    /// is used).
+    /// `address`/`addresses`: host and port of each remote broker, in order (the first is
+    /// the main one unless `round_robin`).
     pub addresses: Vec<(String, u16)>,
+    /// `round_robin` (default false): every address is equal; false: the bridge returns to
+    /// the first address when it comes back.
+    pub round_robin: bool,
+    /// `start_type` (default automatic).
+    pub start_type: StartType,
+    /// `threshold`: how many messages start a lazy bridge (default 10, at least 1).
+    pub threshold: u32,
+    /// `idle_timeout`: seconds without messages that stop a lazy bridge (default 60).
+    pub idle_timeout: u32,
+    /// `local_username`: the bridge's user on this broker, for its ACL.
+    pub local_username: Option<String>,
+    /// `local_password`: checked against `password_file` with `local_username`.
+    pub local_password: Option<String>,
+    /// `notifications_local_only` (default false): the state is published only locally.
+    pub notifications_local_only: bool,
+    /// `bridge_bind_address`: the local address of the connection to the remote.
+    pub bind_address: Option<String>,
+    /// `bridge_max_packet_size` (`None`: no limit): larger messages are not sent to the
+    /// remote broker.
+    pub max_packet_size: Option<u32>,
     /// `topic` lines, in order.
     pub topics: Vec<BridgeTopic>,
     /// `remote_clientid` / `clientid`; `None` = `<hostname>.<name>`.
@@ -128,6 +193,8 @@ pub struct BridgeConfig {
     pub attempt_unsubscribe: bool,
     /// `bridge_outgoing_retain` (default true).
     pub outgoing_retain: bool,
+    /// The TLS options.
+    pub tls: BridgeTls,
 }
 
 impl BridgeConfig {
@@ -135,6 +202,15 @@ impl BridgeConfig {
         Self {
             name: name.to_owned(),
             addresses: Vec::new(),
+            round_robin: false,
+            start_type: StartType::Automatic,
+            threshold: DEFAULT_THRESHOLD,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            local_username: None,
+            local_password: None,
+            notifications_local_only: false,
+            bind_address: None,
+            max_packet_size: None,
             topics: Vec::new(),
             remote_clientid: None,
             local_clientid: None,
@@ -153,6 +229,7 @@ impl BridgeConfig {
             },
             attempt_unsubscribe: true,
             outgoing_retain: true,
+            tls: BridgeTls::default(),
         }
     }
 
@@ -181,28 +258,6 @@ impl BridgeConfig {
     }
 }
 
-/// Bridge options culex does not implement: refused with the file and line.
-const UNSUPPORTED: &[&str] = &[
-    "bridge_alpn",
-    "bridge_bind_address",
-    "bridge_cafile",
-    "bridge_capath",
-    "bridge_certfile",
-    "bridge_identity",
-    "bridge_insecure",
-    "bridge_keyfile",
-    "bridge_max_packet_size",
-    "bridge_psk",
-    "bridge_require_ocsp",
-    "bridge_tls_version",
-    "idle_timeout",
-    "local_password",
-    "local_username",
-    "notifications_local_only",
-    "round_robin",
-    "threshold",
-];
-
 /// Applies `name value` if it is a bridge option: `None` when it is not one.
 pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Result<(), String>> {
     let result = match name {
@@ -227,15 +282,32 @@ pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Resu
         | "start_type"
         | "restart_timeout"
         | "bridge_attempt_unsubscribe"
-        | "bridge_outgoing_retain" => {
+        | "bridge_outgoing_retain"
+        | "bridge_cafile"
+        | "bridge_capath"
+        | "bridge_certfile"
+        | "bridge_keyfile"
+        | "bridge_insecure"
+        | "bridge_alpn"
+        | "bridge_tls_version"
+        | "bridge_require_ocsp"
+        | "round_robin"
+        | "threshold"
+        | "idle_timeout"
+        | "notifications_local_only"
+        | "bridge_bind_address"
+        | "bridge_max_packet_size"
+        | "local_username"
+        | "local_password" => {
             let notices = &mut config.notices;
             match config.bridges.last_mut() {
                 Some(bridge) => option(bridge, notices, name, value),
                 None => Err("Invalid bridge configuration.".to_owned()),
             }
         }
-        other if UNSUPPORTED.contains(&other) => Err(format!(
-            "The \"{other}\" bridge option is a Mosquitto option that culex does not support yet."
+        "bridge_identity" | "bridge_psk" => Err(format!(
+            "The \"{name}\" bridge option is not supported by culex's TLS (rustls): rustls has \
+             no pre-shared-key cipher suites."
         )),
         _ => return None,
     };
@@ -301,6 +373,51 @@ fn option(
         "try_private" => bridge.try_private = boolean(value, name)?,
         "bridge_attempt_unsubscribe" => bridge.attempt_unsubscribe = boolean(value, name)?,
         "bridge_outgoing_retain" => bridge.outgoing_retain = boolean(value, name)?,
+        // Mosquitto names these "bridge local_…" when empty too.
+        "local_username" => {
+            let what = "bridge local_username";
+            once(&mut bridge.local_username, value, what, what)?;
+        }
+        "local_password" => {
+            let what = "bridge local_password";
+            once(&mut bridge.local_password, value, what, what)?;
+        }
+        "round_robin" => bridge.round_robin = boolean(value, name)?,
+        "notifications_local_only" => bridge.notifications_local_only = boolean(value, name)?,
+        "bridge_bind_address" => once(&mut bridge.bind_address, value, name, name)?,
+        "bridge_max_packet_size" => {
+            let size = super::atoi(token(value, name)?);
+            bridge.max_packet_size = u32::try_from(size).ok().filter(|&size| size > 0);
+        }
+        "threshold" => {
+            bridge.threshold = at_least_1(token(value, name)?, || {
+                notices.push("threshold too low, using 1 message.".to_owned());
+            });
+        }
+        "idle_timeout" => {
+            bridge.idle_timeout = at_least_1(token(value, name)?, || {
+                notices.push("idle_timeout interval too low, using 1 second.".to_owned());
+            });
+        }
+        "bridge_cafile" => once(&mut bridge.tls.cafile, value, name, name)?,
+        "bridge_capath" => once(&mut bridge.tls.capath, value, name, name)?,
+        "bridge_certfile" => once(&mut bridge.tls.certfile, value, name, name)?,
+        "bridge_keyfile" => once(&mut bridge.tls.keyfile, value, name, name)?,
+        "bridge_alpn" => once(&mut bridge.tls.alpn, value, name, name)?,
+        "bridge_tls_version" => once(&mut bridge.tls.version, value, name, name)?,
+        "bridge_insecure" => {
+            bridge.tls.insecure = boolean(value, name)?;
+            if bridge.tls.insecure {
+                notices.push(format!("Warning: Bridge {} using insecure mode.", bridge.name));
+            }
+        }
+        "bridge_require_ocsp" => {
+            if boolean(value, name)? {
+                return Err("The \"bridge_require_ocsp\" bridge option is not supported by \
+                            culex's TLS (rustls): rustls does not check OCSP responses."
+                    .to_owned());
+            }
+        }
         "bridge_protocol_version" => {
             bridge.protocol = match token(value, name)? {
                 "mqttv31" => BridgeProtocol::V31,
@@ -321,17 +438,17 @@ fn option(
                 u16::try_from(n).unwrap_or(DEFAULT_BRIDGE_KEEPALIVE)
             };
         }
-        "start_type" => match token(value, name)? {
-            "automatic" => {}
-            "manual" => return Err("Manual start_type not supported.".to_owned()),
-            "lazy" | "once" => {
-                return Err(format!(
-                    "start_type {} is a Mosquitto option that culex does not support yet.",
-                    token(value, name)?
-                ));
-            }
-            other => return Err(format!("Invalid start_type value in configuration ({other}).")),
-        },
+        "start_type" => {
+            bridge.start_type = match token(value, name)? {
+                "automatic" => StartType::Automatic,
+                "lazy" => StartType::Lazy,
+                "once" => StartType::Once,
+                "manual" => return Err("Manual start_type not supported.".to_owned()),
+                other => {
+                    return Err(format!("Invalid start_type value in configuration ({other})."));
+                }
+            };
+        }
         _ => {
             let mut values = value.split(' ').filter(|t| !t.is_empty()).map(super::atoi);
             let first =
@@ -431,6 +548,17 @@ fn once(slot: &mut Option<String>, value: &str, name: &str, what: &str) -> Resul
     }
     *slot = Some(text.to_owned());
     Ok(())
+}
+
+/// A count of at least 1: `atoi` of `text`, raised to 1 (calling `low`) when below.
+fn at_least_1(text: &str, low: impl FnOnce()) -> u32 {
+    match u32::try_from(super::atoi(text)) {
+        Ok(n) if n >= 1 => n,
+        _ => {
+            low();
+            1
+        }
+    }
 }
 
 fn token<'v>(value: &'v str, name: &str) -> Result<&'v str, String> {

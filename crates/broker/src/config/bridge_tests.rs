@@ -1,7 +1,10 @@
 //! Unit tests of the bridge sections: defaults, each option, and the messages of Mosquitto
 //! 2.0.11 (checked by running it on the same lines), with the file and line it names.
 
-use super::{BridgeConfig, BridgeProtocol, Config, ConfigError, Direction, RestartTimeout, parse};
+use super::{
+    BridgeConfig, BridgeProtocol, BridgeTls, Config, ConfigError, Direction, RestartTimeout,
+    StartType, parse,
+};
 
 const HEAD: &str = "connection br\naddress 127.0.0.1:1884\ntopic a/#\n";
 
@@ -169,36 +172,131 @@ fn whole_file_checks_name_no_line() {
 
 #[test]
 fn low_values_are_raised_with_a_notice() {
-    let config = ok(&format!("{HEAD}keepalive_interval 2\nrestart_timeout 0\n"));
-    assert_eq!(config.bridges[0].keepalive, 5);
-    assert_eq!(config.bridges[0].restart_timeout, RestartTimeout::Constant(1));
-    assert!(config.notices.contains(&"keepalive interval too low, using 5 seconds.".to_owned()));
-    assert!(
-        config.notices.contains(&"restart_timeout interval too low, using 1 second.".to_owned())
+    let config = ok(&format!(
+        "{HEAD}keepalive_interval 2\nrestart_timeout 0\nthreshold 0\nidle_timeout -3\n"
+    ));
+    let b = &config.bridges[0];
+    assert_eq!((b.keepalive, b.restart_timeout), (5, RestartTimeout::Constant(1)));
+    assert_eq!((b.threshold, b.idle_timeout), (1, 1));
+    assert_eq!(
+        config.notices,
+        [
+            "keepalive interval too low, using 5 seconds.",
+            "restart_timeout interval too low, using 1 second.",
+            "threshold too low, using 1 message.",
+            "idle_timeout interval too low, using 1 second."
+        ]
     );
 }
 
 #[test]
-fn unsupported_bridge_options_are_refused_not_ignored() {
-    for line in [
-        "bridge_cafile /etc/ca.pem",
-        "bridge_bind_address 127.0.0.1",
-        "round_robin true",
-        "notifications_local_only true",
-        "local_username u",
-        "idle_timeout 60",
-        "bridge_max_packet_size 1000",
-    ] {
-        let lines = err(&format!("{HEAD}{line}\n"));
-        let name = line.split(' ').next().unwrap_or_default();
-        assert!(
-            lines[0].contains(&format!("\"{name}\"")) && lines[0].contains("does not support"),
-            "{lines:?}"
-        );
-        assert_eq!(lines[1], "Error found at b.conf:4.");
+fn connection_options_are_read_with_mosquittos_defaults() {
+    let b = bridge("");
+    assert!(!b.round_robin && !b.notifications_local_only);
+    assert_eq!((b.start_type, b.threshold, b.idle_timeout), (StartType::Automatic, 10, 60));
+    assert_eq!((b.bind_address.as_deref(), b.max_packet_size), (None, None));
+    assert_eq!((b.local_username.as_deref(), b.local_password.as_deref()), (None, None));
+    let b = bridge(
+        "round_robin true\nstart_type lazy\nthreshold 3\nidle_timeout 7\n\
+         notifications_local_only true\nbridge_bind_address 127.0.0.2\n\
+         bridge_max_packet_size 200\nlocal_username lu\nlocal_password lp\n",
+    );
+    assert_eq!(
+        (b.local_username.as_deref(), b.local_password.as_deref()),
+        (Some("lu"), Some("lp"))
+    );
+    assert!(b.round_robin && b.notifications_local_only);
+    assert_eq!((b.start_type, b.threshold, b.idle_timeout), (StartType::Lazy, 3, 7));
+    assert_eq!((b.bind_address.as_deref(), b.max_packet_size), (Some("127.0.0.2"), Some(200)));
+    assert_eq!(bridge("start_type once\n").start_type, StartType::Once);
+    // Mosquitto reads any number; zero and below mean no limit.
+    for size in ["0", "-1", "x"] {
+        assert_eq!(bridge(&format!("bridge_max_packet_size {size}\n")).max_packet_size, None);
     }
-    for start in ["lazy", "once"] {
-        let lines = err(&format!("{HEAD}start_type {start}\n"));
-        assert!(lines[0].contains("does not support"), "{lines:?}");
+}
+
+#[test]
+fn connection_option_errors_are_mosquittos() {
+    for (extra, wanted) in [
+        ("round_robin maybe\n", "Error: Invalid round_robin value (maybe)."),
+        ("notifications_local_only 2\n", "Error: Invalid notifications_local_only value (2)."),
+        ("bridge_bind_address\n", "Error: Empty bridge_bind_address value in configuration."),
+        (
+            "bridge_bind_address a\nbridge_bind_address b\n",
+            "Error: Duplicate bridge_bind_address value in configuration.",
+        ),
+        ("start_type sometimes\n", "Error: Invalid start_type value in configuration (sometimes)."),
+        ("local_username\n", "Error: Empty bridge local_username value in configuration."),
+        (
+            "local_username a\nlocal_username b\n",
+            "Error: Duplicate bridge local_username value in configuration.",
+        ),
+        (
+            "local_password a\nlocal_password b\n",
+            "Error: Duplicate bridge local_password value in configuration.",
+        ),
+    ] {
+        let lines = err(&format!("{HEAD}{extra}"));
+        let line = HEAD.lines().count() + extra.lines().count();
+        assert_eq!(lines, [wanted.to_owned(), format!("Error found at b.conf:{line}.")], "{extra}");
+    }
+}
+
+#[test]
+fn tls_options_are_read_and_turn_tls_on_with_a_ca() {
+    assert_eq!(bridge("").tls, BridgeTls::default());
+    assert!(!bridge("").tls.enabled());
+    let b = bridge(
+        "bridge_cafile ca.crt\nbridge_capath /etc/ssl/certs\nbridge_certfile c.crt\n\
+         bridge_keyfile c.key\nbridge_alpn mqtt\nbridge_tls_version tlsv1.3\n\
+         bridge_require_ocsp false\n",
+    );
+    let want = BridgeTls {
+        cafile: Some("ca.crt".to_owned()),
+        capath: Some("/etc/ssl/certs".to_owned()),
+        certfile: Some("c.crt".to_owned()),
+        keyfile: Some("c.key".to_owned()),
+        insecure: false,
+        alpn: Some("mqtt".to_owned()),
+        version: Some("tlsv1.3".to_owned()),
+    };
+    assert_eq!(b.tls, want);
+    assert!(b.tls.enabled());
+    // As Mosquitto: a client certificate alone does not turn TLS on.
+    assert!(!bridge("bridge_certfile c.crt\nbridge_keyfile c.key\n").tls.enabled());
+    assert!(bridge("bridge_capath /etc/ssl/certs\n").tls.enabled());
+}
+
+#[test]
+fn bridge_insecure_warns_as_mosquitto_does() {
+    let config = ok(&format!("{HEAD}bridge_insecure true\n"));
+    assert!(config.bridges[0].tls.insecure);
+    assert_eq!(config.notices, ["Warning: Bridge br using insecure mode."]);
+    assert!(ok(&format!("{HEAD}bridge_insecure false\n")).notices.is_empty());
+}
+
+#[test]
+fn tls_option_errors_are_mosquittos_or_say_why_rustls_cannot() {
+    for (extra, wanted) in [
+        (
+            "bridge_cafile a\nbridge_cafile b\n",
+            "Error: Duplicate bridge_cafile value in configuration.",
+        ),
+        ("bridge_alpn\n", "Error: Empty bridge_alpn value in configuration."),
+        ("bridge_insecure maybe\n", "Error: Invalid bridge_insecure value (maybe)."),
+        (
+            "bridge_require_ocsp true\n",
+            "Error: The \"bridge_require_ocsp\" bridge option is not supported by culex's TLS \
+             (rustls): rustls does not check OCSP responses.",
+        ),
+        (
+            "bridge_psk 0123\n",
+            "Error: The \"bridge_psk\" bridge option is not supported by culex's TLS (rustls): \
+             rustls has no pre-shared-key cipher suites.",
+        ),
+    ] {
+        let lines = err(&format!("{HEAD}{extra}"));
+        let line = HEAD.lines().count() + extra.lines().count();
+        assert_eq!(lines, [wanted.to_owned(), format!("Error found at b.conf:{line}.")], "{extra}");
     }
 }

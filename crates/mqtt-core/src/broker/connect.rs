@@ -15,8 +15,8 @@ use super::Broker;
 use crate::conn::SessionKey;
 use crate::conn::{Authenticating, Phase};
 use crate::event::{
-    CertificateUsername, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent, Output, PeerInfo,
-    WillInfo,
+    BRIDGE_USER_LISTENER, CertificateUsername, ConnId, DisconnectReason, INTERNAL_LISTENER,
+    LogEvent, Output, PeerInfo, WillInfo,
 };
 use crate::session::Session;
 use crate::timers::Timer;
@@ -30,7 +30,14 @@ impl Broker {
         let listener = state.peer.listener;
         if listener == INTERNAL_LISTENER {
             let client_id = connect.client_id.as_str().to_owned();
-            self.accept(conn, connect, client_id, false, now);
+            // A bridge with a `local_username` logs in like a client of the first listener
+            // where that has a password file; without a username it needs none.
+            let rules = BRIDGE_USER_LISTENER;
+            if connect.username.is_some() && self.config.security_of(rules).password_file {
+                self.authenticate_or_accept(conn, connect, client_id, false, rules, now);
+            } else {
+                self.accept(conn, connect, client_id, false, now);
+            }
             return;
         }
         let (client_id, assigned) = match self.check_connect(conn, &connect, listener) {

@@ -293,9 +293,13 @@ impl Broker {
         username: Option<&str>,
         topic: &str,
     ) -> bool {
-        listener == crate::event::INTERNAL_LISTENER
-            || acl::reserved_topic_allowed(topic, acl::Access::Write)
-                && self.allowed(listener, client_id, username, topic, Access::Write)
+        // A bridge's local connection skips the reserved-topic rules (its state goes to
+        // `$SYS`); `allowed` checks it only when it has a `local_username`.
+        if listener == crate::event::INTERNAL_LISTENER {
+            return self.allowed(listener, client_id, username, topic, Access::Write);
+        }
+        acl::reserved_topic_allowed(topic, acl::Access::Write)
+            && self.allowed(listener, client_id, username, topic, Access::Write)
     }
 
     /// PUBREL for an incoming QoS 2 message: route it now, then PUBCOMP.
