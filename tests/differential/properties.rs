@@ -29,14 +29,7 @@ const ORDERED: &str = "30 29 00 03 70 2f 6f 22 \
 
 #[test]
 fn v5_publish_properties_in_any_order_are_forwarded_in_mosquittos() {
-    subscribed(0)
-        .send(B, hex(SCRAMBLED))
-        .recv(A)
-        .differs(
-            "culex forwards a message's own properties in identifier order; Mosquitto keeps \
-             the order the publisher sent them in (not matched yet)",
-        )
-        .run();
+    subscribed(0).send(B, hex(SCRAMBLED)).recv(A).run();
 }
 
 #[test]

@@ -8,9 +8,9 @@
 //!                 { identifier (variable byte integer), value }*
 //! ```
 //!
-//! Only User Property may repeat, and Subscription Identifier in PUBLISH; any other repeat, a
-//! property the packet does not allow, or a value out of range is a protocol error (0x82); an
-//! unknown identifier is a malformed packet (0x81). Encoding writes properties in identifier
+//! Only User Property may repeat, and Subscription Identifier in PUBLISH; any other repeat or a
+//! value out of range is a protocol error (0x82); an unknown identifier, or one the packet does
+//! not allow, is a malformed packet (0x81, §2.2.2.2). Encoding writes properties in identifier
 //! order, user properties in the order given, except where `order` keeps Mosquitto's order:
 //! in the packets whose order it fixes (CONNACK) and where the sender chose one (`WriteOrder`,
 //! which culex_pub and culex_sub set to the order of their `-D` options, as Mosquitto's tools do).
@@ -25,6 +25,7 @@ use crate::writer::{binary_len, put_binary, put_string, put_varint, string_len, 
 
 mod order;
 
+use order::OrderTracker;
 pub use order::WriteOrder;
 
 /// The MQTT 5 properties of one packet (or of a will). Every field is optional; which may be
@@ -86,7 +87,8 @@ pub struct Properties {
     /// 0x2A Shared Subscription Available, 0 or 1 (CONNACK).
     pub shared_subscription_available: Option<u8>,
     /// The order to write the properties in, when the sender chose one (see [`WriteOrder`]);
-    /// empty for identifier order. Decoding leaves it empty.
+    /// empty for identifier order. Decoding keeps the order read when it was not identifier
+    /// order, so that a forwarded PUBLISH keeps its publisher's order, as Mosquitto's does.
     pub order: WriteOrder,
 }
 
@@ -481,6 +483,7 @@ impl Properties {
         let len = r.varint("property length")?;
         let mut r = r.sub(len as usize, "properties")?;
         let mut p = Self::default();
+        let mut order = OrderTracker::default();
         while !r.is_empty() {
             let id = r.varint("property identifier")?;
             let Some(info) = info(id) else {
@@ -491,8 +494,9 @@ impl Properties {
                 )));
             };
             if info.allowed & ctx.bit() == 0 {
-                return Err(DecodeError::Protocol(not_allowed(ctx, id, &info)));
+                return Err(DecodeError::Malformed(not_allowed(ctx, id, &info)));
             }
+            order.note(u8::try_from(id).unwrap_or(u8::MAX), &p);
             let name = info.name;
             let once = |present: bool| {
                 if present {
@@ -629,6 +633,7 @@ impl Properties {
             }
         }
         p.check(ctx).map_err(DecodeError::Protocol)?;
+        p.order = order.finish();
         Ok(p)
     }
 
@@ -857,7 +862,7 @@ mod tests {
             (
                 Context::Publish,
                 &[2, 0x11, 0],
-                "protocol error: [v5.0 §2.2.2.2] PUBLISH: property Session Expiry Interval (0x11) is not allowed here",
+                "malformed packet: [v5.0 §2.2.2.2] PUBLISH: property Session Expiry Interval (0x11) is not allowed here",
             ),
             (
                 Context::Connect,

@@ -115,7 +115,7 @@ const VIOLATIONS: &[(ProtocolVersion, &str, u8, &str)] = &[
     (V4, "20 02 02 00", 0x81, r#"malformed packet: [v3.1.1 §3.2.2.1] CONNACK: reserved acknowledge flags (bits 7-1) are set"#),
     (V4, "20 02 01 05", 0x82, r#"protocol error: [v3.1.1 MQTT-3.2.2-4] CONNACK: session present with a refusal"#),
     (V5, "20 03 01 87 00", 0x82, r#"protocol error: [v5.0 MQTT-3.2.2-6] CONNACK: session present with a refusal"#),
-    (V5, "30 09 0001 61 05 1100000000", 0x82, r#"protocol error: [v5.0 §2.2.2.2] PUBLISH: property Session Expiry Interval (0x11) is not allowed here"#),
+    (V5, "30 09 0001 61 05 1100000000", 0x81, r#"malformed packet: [v5.0 §2.2.2.2] PUBLISH: property Session Expiry Interval (0x11) is not allowed here"#),
     (V5, "30 0e 0001 61 0a 0200000001 0200000002", 0x82, r#"protocol error: [v5.0 §3.3.2.3.3] PUBLISH: property Message Expiry Interval appears more than once"#),
     (V5, "30 06 0001 61 02 05 00", 0x81, r#"malformed packet: [v5.0 §2.2.2.2] PUBLISH: unknown property identifier 0x05"#),
     (V5, "82 09 0001 02 0b00 0001 61 00", 0x81, r#"malformed packet: [v5.0 §3.8.2.1.2] SUBSCRIBE: Subscription Identifier is 0; it must be 1 to 268435455"#),
@@ -129,7 +129,7 @@ const VIOLATIONS: &[(ProtocolVersion, &str, u8, &str)] = &[
     (V5, "f0 06 18 04 16 0001 01", 0x82, r#"protocol error: [v5.0 §3.1.2.11.10] AUTH: Authentication Data without an Authentication Method"#),
     (V5, "30 05 0001 61 05 01", 0x81, r#"malformed packet: [v5.0 §2.1.4] PUBLISH: remaining length ends inside the properties (5 bytes needed, 1 left)"#),
     (V5, "30 08 0001 61 ffffffff7f", 0x81, r#"malformed packet: [v5.0 §1.5.5] PUBLISH: property length is longer than 4 bytes"#),
-    (V5, "10 17 00044d515454 05 06 003c 00 0001 63 03 230001 0001 77 0000", 0x82, r#"protocol error: [v5.0 §2.2.2.2] CONNECT will properties: property Topic Alias (0x23) is not allowed here"#),
+    (V5, "10 17 00044d515454 05 06 003c 00 0001 63 03 230001 0001 77 0000", 0x81, r#"malformed packet: [v5.0 §2.2.2.2] CONNECT will properties: property Topic Alias (0x23) is not allowed here"#),
 ];
 
 #[test]

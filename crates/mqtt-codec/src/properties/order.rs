@@ -71,6 +71,35 @@ impl FromIterator<PropertyId> for WriteOrder {
     }
 }
 
+/// Follows the identifiers of a property list as it is read and keeps their order, but only
+/// once it leaves identifier order: reading a list in identifier order allocates nothing.
+#[derive(Default)]
+pub(super) struct OrderTracker {
+    last: u8,
+    order: Option<Vec<u8>>,
+}
+
+impl OrderTracker {
+    /// Notes the next identifier read; `read_so_far` is the list read before it.
+    pub(super) fn note(&mut self, id: u8, read_so_far: &Properties) {
+        if let Some(order) = &mut self.order {
+            order.push(id);
+        } else if id < self.last {
+            // Everything before was in identifier order, which is the order `for_each` gives.
+            let mut order = Vec::new();
+            read_so_far.for_each(|seen, _| order.push(seen));
+            order.push(id);
+            self.order = Some(order);
+        }
+        self.last = id;
+    }
+
+    /// The order read: empty when it was identifier order.
+    pub(super) fn finish(self) -> WriteOrder {
+        WriteOrder(self.order.map(Box::new))
+    }
+}
+
 impl PartialEq for WriteOrder {
     fn eq(&self, _: &Self) -> bool {
         true
@@ -83,17 +112,13 @@ impl Properties {
     /// order; repeated ones keep theirs); `encoded_len` checked it before (the order changes no
     /// length).
     pub(crate) fn write_in(&self, ctx: Context, out: &mut BytesMut) {
-        if !self.order.is_empty() {
-            self.write(out);
-            return;
-        }
         if ctx == Context::Publish {
             self.write_publish(out);
             return;
         }
         match fixed_order(ctx) {
-            Some(order) => self.write_sorted(order, out),
-            None => self.write(out),
+            Some(order) if self.order.is_empty() => self.write_sorted(order, out),
+            _ => self.write(out),
         }
     }
 
@@ -115,9 +140,20 @@ impl Properties {
     /// the nth mention of an identifier taking its nth value, then the rest in identifier
     /// order.
     pub(super) fn write_ordered(&self, order: &[u8], out: &mut BytesMut) {
-        let mut set: Vec<Option<(u8, Value<'_>)>> = Vec::new();
-        self.for_each(|id, value| set.push(Some((id, value))));
         put_varint(out, u32::try_from(self.wire_len()).unwrap_or(VARINT_MAX));
+        self.put_ordered(order, |_| true, out);
+    }
+
+    /// Writes the properties `keep` accepts (no length prefix): first those `order` names,
+    /// the nth mention of an identifier taking its nth value, then the rest in identifier
+    /// order.
+    fn put_ordered(&self, order: &[u8], keep: impl Fn(u8) -> bool, out: &mut BytesMut) {
+        let mut set: Vec<Option<(u8, Value<'_>)>> = Vec::new();
+        self.for_each(|id, value| {
+            if keep(id) {
+                set.push(Some((id, value)));
+            }
+        });
         for &wanted in order {
             let next = set.iter_mut().find(|slot| matches!(slot, Some((id, _)) if *id == wanted));
             if let Some((id, value)) = next.and_then(Option::take) {
@@ -129,20 +165,30 @@ impl Properties {
         }
     }
 
-    /// PUBLISH's order without allocating (every forwarded message is encoded with it): three
-    /// passes over the properties, for the first, the middle and the last.
+    /// PUBLISH's order: Subscription Identifiers, the message's own properties (in the order
+    /// they were read or chosen, else identifier order), Message Expiry Interval. Allocates
+    /// nothing for a list in identifier order (every forwarded message is encoded with it).
     fn write_publish(&self, out: &mut BytesMut) {
         put_varint(out, u32::try_from(self.wire_len()).unwrap_or(VARINT_MAX));
         let middle = |id: u8| id != PUBLISH_FIRST && id != PUBLISH_LAST;
-        let passes: [&dyn Fn(u8) -> bool; 3] =
-            [&|id| id == PUBLISH_FIRST, &middle, &|id| id == PUBLISH_LAST];
-        for pass in passes {
+        let put_only = |wanted: u8, out: &mut BytesMut| {
             self.for_each(|id, value| {
-                if pass(id) {
+                if id == wanted {
                     put_property(out, id, value);
                 }
             });
+        };
+        put_only(PUBLISH_FIRST, out);
+        if self.order.is_empty() {
+            self.for_each(|id, value| {
+                if middle(id) {
+                    put_property(out, id, value);
+                }
+            });
+        } else {
+            self.put_ordered(self.order.ids(), middle, out);
         }
+        put_only(PUBLISH_LAST, out);
     }
 }
 
@@ -150,6 +196,7 @@ impl Properties {
 mod tests {
     use super::*;
     use crate::topic::MqttString;
+    use crate::types::PacketType;
 
     #[test]
     fn connack_and_publish_properties_follow_mosquitto() {
@@ -208,6 +255,34 @@ mod tests {
     }
 
     #[test]
+    fn an_order_read_out_of_identifier_order_is_kept() {
+        let key = |text: &'static str| MqttString::from_static(text);
+        #[rustfmt::skip]
+        let wire = [
+            16,
+            0x26, 0, 1, b'k', 0, 1, b'v',
+            0x03, 0, 1, b't',
+            0x02, 0, 0, 0, 5,
+        ];
+        let p = read_publish_properties(&wire);
+        assert_eq!(p.order.ids(), [0x26, 0x03, 0x02]);
+        assert_eq!(p.user_properties, [(key("k"), key("v"))]);
+        let mut out = BytesMut::new();
+        p.write(&mut out);
+        assert_eq!(&out[..], wire, "a client re-sends it as read");
+        let in_order = [6, 0x01, 1, 0x03, 0, 1, b't'];
+        let p = read_publish_properties(&in_order);
+        assert!(p.order.is_empty(), "identifier order is not recorded");
+    }
+
+    fn read_publish_properties(wire: &[u8]) -> Properties {
+        let bytes = bytes::Bytes::copy_from_slice(wire);
+        let mut r =
+            crate::reader::Reader::new(bytes, crate::ProtocolVersion::V5, PacketType::Publish);
+        Properties::decode(&mut r, Context::Publish).expect("decodes")
+    }
+
+    #[test]
     fn other_packets_keep_identifier_order() {
         let p = Properties {
             reason_string: Some(MqttString::from_static("r")),
@@ -240,14 +315,26 @@ mod tests {
             .collect(),
             ..Properties::default()
         };
+        // As a client writes it (`Sender::Client`); the broker's PUBLISH keeps its own frame.
+        let mut out = BytesMut::new();
+        p.write(&mut out);
         #[rustfmt::skip]
-        assert_written(&p, Context::Publish, &[
+        assert_eq!(&out[..], [
             25,
             0x26, 0, 1, b'a', 0, 1, b'1',
             0x03, 0, 1, b'c',
             0x26, 0, 1, b'b', 0, 1, b'2',
             0x02, 0, 0, 0, 9,
             0x01, 1,
+        ]);
+        #[rustfmt::skip]
+        assert_written(&p, Context::Publish, &[
+            25,
+            0x26, 0, 1, b'a', 0, 1, b'1',
+            0x03, 0, 1, b'c',
+            0x26, 0, 1, b'b', 0, 1, b'2',
+            0x01, 1,
+            0x02, 0, 0, 0, 9,
         ]);
         assert_eq!(p, Properties { order: WriteOrder::default(), ..p.clone() });
     }

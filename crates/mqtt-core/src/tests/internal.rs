@@ -90,22 +90,20 @@ fn an_internal_connection_with_a_username_logs_in_and_follows_the_access_rules()
         ..Config::default()
     });
     h.broker.set_access_control(Some(acl));
-    let reader = h.try_connect_with("reader", |c| {
-        c.username("reader");
-    });
+    let reader = h.try_connect_with("reader", |c| c.username("reader"));
     h.auth_result(reader, true);
     h.take(reader);
     h.subscribe(reader, "#", QoS::AtMostOnce);
     h.subscribe(reader, "$SYS/broker/connection/#", QoS::AtMostOnce);
     h.listener = INTERNAL_LISTENER;
     let refused = h.try_connect_with("local.refused", |c| {
-        c.v5().keep_alive_secs(0).username("bridge").password("wrong");
+        c.v5().keep_alive_secs(0).username("bridge").password("wrong")
     });
     assert_eq!(h.auth_requests.len(), 2, "the password is checked");
     h.auth_result(refused, false);
     assert_eq!(h.connack(refused).reason, ReasonCode::NotAuthorized);
     let bridge = h.try_connect_with("local.bridge", |c| {
-        c.v5().keep_alive_secs(0).username("bridge").password("secret");
+        c.v5().keep_alive_secs(0).username("bridge").password("secret")
     });
     h.auth_result(bridge, true);
     assert_eq!(h.connack(bridge).reason, ReasonCode::Success);
