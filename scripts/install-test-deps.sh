@@ -18,6 +18,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "install-test-deps: missing ${need_apt[*]}; run: sudo apt-get install ${need_apt[*]}" >&2
   fi
 fi
+# culex started as root switches to the account `culex` (as Mosquitto does to `mosquitto`):
+# the e2e tests run as root on CI, so the account must exist, as the package creates it.
+if [ "$(id -u)" = 0 ] && ! getent passwd culex >/dev/null; then
+  useradd --system --user-group --home-dir /var/lib/culex --no-create-home \
+    --shell /usr/sbin/nologin culex
+fi
 # The Debian package enables a system broker on port 1883; tests use their own ports, but a
 # stray system broker is stopped so that nothing answers on the default port by surprise.
 if command -v systemctl >/dev/null 2>&1; then systemctl stop mosquitto >/dev/null 2>&1 || true; fi

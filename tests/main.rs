@@ -25,4 +25,5 @@ mod cli_pub;
 mod cli_sub;
 mod differential;
 mod passwd;
+mod service;
 mod support;

@@ -10,6 +10,7 @@
 //!   - [`mod@log`]: Mosquitto's log line format, `log_type` filtering, OS error text.
 //!   - `trace`: the text of the `-v` packet and event lines.
 //!   - [`security`]: `password_file` and `acl_file`.
+//!   - [`privileges`]: `user`, the switch away from root once the listeners are open.
 //!   - `outbox`: the memory-bounded queue from the driver to one connection.
 //!   - `headers`: PUBLISH headers encoded once per message and shared by its subscribers.
 //!   - `event`: what the driver receives: `Event` (from connection and bridge tasks) and
@@ -43,6 +44,7 @@ mod outbox;
 #[cfg(test)]
 mod paused_clock_tests;
 pub mod persist;
+pub mod privileges;
 pub mod security;
 mod trace;
 mod transport;

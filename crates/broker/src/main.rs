@@ -12,7 +12,7 @@ use culex_broker::cli::{self, CliError, Command, EXIT_INVALID};
 use culex_broker::config::{self, Config};
 use culex_broker::log::Logger;
 use culex_broker::security::{EXIT_SECURITY, Security};
-use culex_broker::{Control, listener, log, persist};
+use culex_broker::{Control, listener, log, persist, privileges};
 
 fn main() -> ExitCode {
     match run() {
@@ -111,6 +111,10 @@ fn run() -> anyhow::Result<ExitCode> {
     }
     if listeners.is_empty() {
         log!(logger, ERROR, "Error: Unable to start any listening sockets, exiting.");
+        return Ok(ExitCode::FAILURE);
+    }
+    // Ports below 1024 and root-only files are open by now; Mosquitto switches earlier.
+    if privileges::drop_privileges(&config, &logger).is_err() {
         return Ok(ExitCode::FAILURE);
     }
     if args.daemon {

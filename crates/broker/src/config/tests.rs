@@ -427,6 +427,14 @@ fn log_dest_destinations_add_up_and_none_clears() {
 }
 
 #[test]
+fn user_is_a_single_name() {
+    assert_eq!(ok("user leo").user.as_deref(), Some("leo"));
+    assert_eq!(ok("").user, None);
+    assert_eq!(err("user"), (1, "Empty user value in configuration.".into()));
+    assert_eq!(err("user a\nuser b"), (2, "Duplicate user value in configuration.".into()));
+}
+
+#[test]
 fn pid_file_is_a_single_path() {
     assert_eq!(ok("pid_file /run/culex.pid").pid_file.as_deref(), Some("/run/culex.pid"));
     assert_eq!(err("pid_file"), (1, "Empty pid_file value in configuration.".into()));

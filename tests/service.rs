@@ -1,0 +1,120 @@
+//! `culex` as a service runs it: the `user` switch of a broker started as root, with
+//! Mosquitto's lines.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{
+    COMMAND_DEADLINE, TempDir, our_bin, reference_tool, run, strip_timestamp, unused_port,
+    wait_with_deadline,
+};
+
+/// The service manager's end of `NOTIFY_SOCKET`: a datagram socket anyone may send to (the
+/// broker may have switched to its own account).
+pub(crate) struct NotifySocket {
+    socket: UnixDatagram,
+    path: String,
+}
+
+impl NotifySocket {
+    /// Binds `notify.sock` in `dir`.
+    pub(crate) fn bind(dir: &Path) -> Self {
+        let path = dir.join("notify.sock");
+        let socket = UnixDatagram::bind(&path).expect("binding the notify socket");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))
+            .expect("chmod notify socket");
+        socket.set_read_timeout(Some(Duration::from_millis(200))).expect("read timeout");
+        Self { socket, path: path.display().to_string() }
+    }
+
+    /// The value for `NOTIFY_SOCKET`.
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Waits (within the command deadline) for a datagram that `wanted` accepts, skipping
+    /// others; returns it.
+    pub(crate) fn wait_for(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        let mut buffer = [0; 4096];
+        while start.elapsed() < COMMAND_DEADLINE {
+            if let Ok(received) = self.socket.recv(&mut buffer) {
+                let text = String::from_utf8_lossy(&buffer[..received]).into_owned();
+                if wanted(&text) {
+                    return text;
+                }
+                seen.push(text);
+            }
+        }
+        panic!("no {what} notification; got {seen:?}");
+    }
+}
+
+fn is_root() -> bool {
+    run(Command::new("id").arg("-u"), COMMAND_DEADLINE).stdout.trim() == "0"
+}
+
+/// Starts `culex -c <dir>/culex.conf` with `config` and `NOTIFY_SOCKET` (and the watchdog).
+fn start(dir: &TempDir, config: &str, notify: &NotifySocket) -> Child {
+    let path = dir.join("culex.conf");
+    std::fs::write(&path, config).expect("writing config");
+    Command::new(our_bin("culex"))
+        .arg("-c")
+        .arg(&path)
+        .env("NOTIFY_SOCKET", notify.path())
+        .env("WATCHDOG_USEC", "200000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting culex")
+}
+
+/// The real user id of a process, from /proc.
+fn uid_of(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let line = status.lines().find(|line| line.starts_with("Uid:")).expect("Uid line");
+    line.split_whitespace().nth(1).expect("real uid").to_owned()
+}
+
+/// Started as root, both brokers print the same lines for `user` (culex after opening its
+/// listener, Mosquitto before); culex names itself in the root warning.
+#[test]
+fn user_lines_match_mosquitto_when_started_as_root() {
+    if !is_root() {
+        eprintln!("user_lines_match_mosquitto_when_started_as_root: needs root, skipped");
+        return;
+    }
+    let dir = TempDir::new("user");
+    let rows = [
+        (
+            "user nosuchuser\n",
+            "Error: Unable to drop privileges to 'nosuchuser' because this user does not exist.",
+            1,
+        ),
+        // timeout(1) reports 124 for a command it had to stop.
+        ("user root\n", "Warning: Mosquitto should not be run as root/administrator.", 124),
+    ];
+    for (option, mosquitto_line, code) in rows {
+        let culex_line = mosquitto_line.replace("Mosquitto should", "culex should");
+        for (program, line) in
+            [(our_bin("culex"), culex_line.as_str()), (reference_tool("mosquitto"), mosquitto_line)]
+        {
+            // Both brokers get a second to run; `user root` keeps running and is stopped.
+            let config = dir.join("user.conf");
+            std::fs::write(&config, format!("{option}listener {} 127.0.0.1\n", unused_port()))
+                .expect("writing config");
+            let done = run(
+                Command::new("timeout").args(["-s", "INT", "1"]).arg(&program).arg("-c").arg(&config),
+                COMMAND_DEADLINE,
+            );
+            let lines: Vec<&str> = done.stderr.lines().map(strip_timestamp).collect();
+            assert!(lines.contains(&line), "{program:?} {option:?}: {lines:?}");
+            assert_eq!(done.code(), code, "{program:?} {option:?}: {lines:?}");
+        }
+    }
+}
