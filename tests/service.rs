@@ -1,5 +1,7 @@
-//! `culex` as a service runs it: the `user` switch of a broker started as root, with
-//! Mosquitto's lines.
+//! `culex` as a systemd service runs it, without systemd (not PID 1 here): the notifications
+//! on `NOTIFY_SOCKET` (`READY=1` once the listeners are open, `WATCHDOG=1` at half
+//! `WATCHDOG_USEC`, `STOPPING=1`, `STATUS=` with the error line of a failed start), and the
+//! `user` switch of a broker started as root, with Mosquitto's lines.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::UnixDatagram;
@@ -79,6 +81,38 @@ fn uid_of(pid: u32) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
     let line = status.lines().find(|line| line.starts_with("Uid:")).expect("Uid line");
     line.split_whitespace().nth(1).expect("real uid").to_owned()
+}
+
+#[test]
+fn notifications_follow_the_broker_from_ready_to_stopping() {
+    let dir = TempDir::new("notify");
+    let notify = NotifySocket::bind(dir.path());
+    let mut child = start(&dir, "listener 0 127.0.0.1\n", &notify);
+    let ready = notify.wait_for("READY", |text| text.starts_with("READY=1"));
+    assert_eq!(ready, format!("READY=1\nSTATUS=culex version {} running", "0.1.0"));
+    // Pings at half the 200 ms asked for, several of them.
+    for _ in 0..3 {
+        notify.wait_for("WATCHDOG", |text| text == "WATCHDOG=1");
+    }
+    if is_root() {
+        // Started as root, the broker runs as the account `culex` by now.
+        let culex = run(Command::new("id").args(["-u", "culex"]), COMMAND_DEADLINE);
+        assert_eq!(uid_of(child.id()), culex.stdout.trim());
+    }
+    let killed = Command::new("kill").arg(child.id().to_string()).status().expect("kill");
+    assert!(killed.success());
+    notify.wait_for("STOPPING", |text| text == "STOPPING=1");
+    assert!(wait_with_deadline(&mut child, "culex", COMMAND_DEADLINE).success());
+}
+
+#[test]
+fn a_failed_start_reports_its_error_line_as_the_status() {
+    let dir = TempDir::new("notify-fail");
+    let notify = NotifySocket::bind(dir.path());
+    let mut child = start(&dir, "listener 0 127.0.0.1\nno_such_option 1\n", &notify);
+    let status = notify.wait_for("STATUS", |text| text.starts_with("STATUS="));
+    assert_eq!(status, "STATUS=Error: Unknown configuration variable \"no_such_option\".");
+    assert_eq!(wait_with_deadline(&mut child, "culex", COMMAND_DEADLINE).code(), Some(3));
 }
 
 /// Started as root, both brokers print the same lines for `user` (culex after opening its
