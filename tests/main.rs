@@ -24,6 +24,7 @@ mod broker_ws_tls;
 mod cli_pub;
 mod cli_sub;
 mod differential;
+mod package;
 mod passwd;
 mod service;
 mod support;

@@ -143,7 +143,11 @@ fn user_lines_match_mosquitto_when_started_as_root() {
             std::fs::write(&config, format!("{option}listener {} 127.0.0.1\n", unused_port()))
                 .expect("writing config");
             let done = run(
-                Command::new("timeout").args(["-s", "INT", "1"]).arg(&program).arg("-c").arg(&config),
+                Command::new("timeout")
+                    .args(["-s", "INT", "1"])
+                    .arg(&program)
+                    .arg("-c")
+                    .arg(&config),
                 COMMAND_DEADLINE,
             );
             let lines: Vec<&str> = done.stderr.lines().map(strip_timestamp).collect();

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use culex_broker::cli::{self, CliError, Command, EXIT_INVALID};
 use culex_broker::config::{self, Config};
 use culex_broker::log::Logger;
-use culex_broker::security::{EXIT_SECURITY, Security};
 use culex_broker::notify::Notifier;
+use culex_broker::security::{EXIT_SECURITY, Security};
 use culex_broker::{Control, listener, log, persist, privileges};
 
 fn main() -> ExitCode {

@@ -60,12 +60,11 @@ pub(crate) fn write_atomically(
         Err(ReplaceError { step: Step::SyncDirectory(_), .. }) | Ok(()) => {}
         Err(error) => return Err(error),
     }
-    let group_shared = fs::metadata(&directory)
-        .is_ok_and(|dir| dir.permissions().mode() & SET_GROUP_ID != 0);
+    let group_shared =
+        fs::metadata(&directory).is_ok_and(|dir| dir.permissions().mode() & SET_GROUP_ID != 0);
     if previous.is_none() && group_shared {
-        fs::set_permissions(path, fs::Permissions::from_mode(GROUP_SHARED_MODE)).map_err(
-            |io| ReplaceError { step: Step::SetPermissions, temp: path.to_owned(), io },
-        )?;
+        fs::set_permissions(path, fs::Permissions::from_mode(GROUP_SHARED_MODE))
+            .map_err(|io| ReplaceError { step: Step::SetPermissions, temp: path.to_owned(), io })?;
     }
     Ok(())
 }
