@@ -725,7 +725,7 @@ fn max_inflight_bytes_negative_or_garbage_means_no_limit() {
 
 #[test]
 fn options_not_implemented_stay_refused() {
-    for option in ["check_retain_source true", "memory_limit 1000", "user nobody"] {
+    for option in ["check_retain_source true", "memory_limit 1000"] {
         let (line, message) = err(&format!("{option}\n"));
         assert_eq!(line, 1);
         assert!(
