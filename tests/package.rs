@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::service::NotifySocket;
+use crate::service::{NotifySocket, runs_as_root};
 use crate::support::{
     COMMAND_DEADLINE, Finished, TempDir, our_bin, run, unused_port, wait_with_deadline,
 };
@@ -86,8 +86,7 @@ impl Drop for Cleanup {
 
 #[test]
 fn package_and_install_script_install_run_and_remove_culex() {
-    if succeed("id -u").stdout.trim() != "0" {
-        eprintln!("package_and_install_script_install_run_and_remove_culex: needs root, skipped");
+    if !runs_as_root("package_and_install_script_install_run_and_remove_culex") {
         return;
     }
     Cleanup::now();

@@ -60,6 +60,15 @@ fn is_root() -> bool {
     run(Command::new("id").arg("-u"), COMMAND_DEADLINE).stdout.trim() == "0"
 }
 
+/// Whether the test `name` can run (as root, as on CI); says so when it cannot.
+pub(crate) fn runs_as_root(name: &str) -> bool {
+    let root = is_root();
+    if !root {
+        eprintln!("{name}: needs root, skipped");
+    }
+    root
+}
+
 /// Starts `culex -c <dir>/culex.conf` with `config` and `NOTIFY_SOCKET` (and the watchdog).
 fn start(dir: &TempDir, config: &str, notify: &NotifySocket) -> Child {
     let path = dir.join("culex.conf");
@@ -89,7 +98,7 @@ fn notifications_follow_the_broker_from_ready_to_stopping() {
     let notify = NotifySocket::bind(dir.path());
     let mut child = start(&dir, "listener 0 127.0.0.1\n", &notify);
     let ready = notify.wait_for("READY", |text| text.starts_with("READY=1"));
-    assert_eq!(ready, format!("READY=1\nSTATUS=culex version {} running", "0.1.0"));
+    assert_eq!(ready, "READY=1\nSTATUS=culex version 0.1.0 running");
     // Pings at half the 200 ms asked for, several of them.
     for _ in 0..3 {
         notify.wait_for("WATCHDOG", |text| text == "WATCHDOG=1");
@@ -119,8 +128,7 @@ fn a_failed_start_reports_its_error_line_as_the_status() {
 /// listener, Mosquitto before); culex names itself in the root warning.
 #[test]
 fn user_lines_match_mosquitto_when_started_as_root() {
-    if !is_root() {
-        eprintln!("user_lines_match_mosquitto_when_started_as_root: needs root, skipped");
+    if !runs_as_root("user_lines_match_mosquitto_when_started_as_root") {
         return;
     }
     let dir = TempDir::new("user");
@@ -155,4 +163,43 @@ fn user_lines_match_mosquitto_when_started_as_root() {
             assert_eq!(done.code(), code, "{program:?} {option:?}: {lines:?}");
         }
     }
+}
+
+/// A broker started as root recovers its journal after a crash and writes the checkpoint
+/// before it switches account; the files are then the account's, so a later start as that
+/// account (the service) can read them.
+#[test]
+fn persistence_written_as_root_is_handed_to_the_account() {
+    if !runs_as_root("persistence_written_as_root_is_handed_to_the_account") {
+        return;
+    }
+    let dir = TempDir::new("handover");
+    let port = unused_port();
+    let config = format!(
+        "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}\n",
+        dir.path().display()
+    );
+    let notify = NotifySocket::bind(dir.path());
+    let mut first = start(&dir, &config, &notify);
+    notify.wait_for("READY", |text| text.starts_with("READY=1"));
+    let published = run(
+        Command::new(our_bin("culex_pub"))
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "kept", "-m", "1", "-r"])
+            .args(["-q", "1"]),
+        COMMAND_DEADLINE,
+    );
+    assert_eq!(published.code(), 0, "{}", published.stderr);
+    // A crash: the retained message is only in the journal.
+    first.kill().expect("kill -9");
+    wait_with_deadline(&mut first, "culex", COMMAND_DEADLINE);
+    let mut second = start(&dir, &config, &notify);
+    notify.wait_for("READY", |text| text.starts_with("READY=1"));
+    let culex = run(Command::new("id").args(["-u", "culex"]), COMMAND_DEADLINE).stdout;
+    for file in ["mosquitto.db", "mosquitto.db.journal"] {
+        use std::os::unix::fs::MetadataExt as _;
+        let owner = std::fs::metadata(dir.join(file)).expect("persistence file").uid();
+        assert_eq!(owner.to_string(), culex.trim(), "{file}");
+    }
+    assert!(Command::new("kill").arg(second.id().to_string()).status().expect("kill").success());
+    assert!(wait_with_deadline(&mut second, "culex", COMMAND_DEADLINE).success());
 }

@@ -4,7 +4,11 @@
 //! 1024 and root-only files work. Mosquitto switches earlier, before any of them, and prints
 //! the same lines: a missing default account falls back to `nobody`, a missing configured one
 //! stops the broker, and `user root` keeps root with a warning. Everything after the switch
-//! (reloads, persistence writes, the pid file) happens as the new account.
+//! (reloads, persistence writes, the pid file) happens as the new account, and persistence
+//! files that startup wrote as root (a checkpoint recovered from the journal) are given to it
+//! first, so that a later start as that account (the service) can read them.
+
+use std::io;
 
 use culex_compat::strerror;
 
@@ -75,6 +79,16 @@ pub fn drop_privileges(config: &Config, logger: &Logger) -> Result<(), Refused> 
             for warning in warnings {
                 log!(logger, WARNING, "{warning}");
             }
+            if let Err((path, error)) = hand_over_persistence(config, &account) {
+                log!(
+                    logger,
+                    ERROR,
+                    "Error: Unable to change the owner of {path} to '{}': {}.",
+                    account.name.to_string_lossy(),
+                    strerror(&error)
+                );
+                return Err(Refused);
+            }
             if let Err((step, error)) = os::switch_to(&account) {
                 let what = match step {
                     SwitchStep::Groups => "groups",
@@ -93,6 +107,26 @@ pub fn drop_privileges(config: &Config, logger: &Logger) -> Result<(), Refused> 
     }
     if os::is_root() {
         log!(logger, WARNING, "Warning: culex should not be run as root/administrator.");
+    }
+    Ok(())
+}
+
+/// Gives the persistence files of `config` that exist and belong to root (the checkpoint,
+/// its journal, and the `.culex` pair of an imported Mosquitto file) to `account`.
+fn hand_over_persistence(config: &Config, account: &Account) -> Result<(), (String, io::Error)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(path) = config.persistence_path() else { return Ok(()) };
+    let own = format!("{path}.culex");
+    for file in [format!("{path}.journal"), format!("{own}.journal"), path, own] {
+        match std::fs::metadata(&file) {
+            Ok(meta) if meta.is_file() && meta.uid() == 0 => {
+                std::os::unix::fs::chown(&file, Some(account.uid), Some(account.gid))
+                    .map_err(|error| (file, error))?;
+            }
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err((file, error)),
+        }
     }
     Ok(())
 }
