@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the external tools the test suite drives: Debian's Mosquitto broker and clients
-# (the reference implementation), paho-mqtt (the Python client users have) and Node's `mqtt`
-# package (into tests/node/node_modules, from tests/node/package-lock.json).
+# (the reference implementation), the Debian packaging and checking tools, paho-mqtt (the
+# Python client users have) and Node's `mqtt` package (into tests/node/node_modules, from
+# tests/node/package-lock.json).
 # Safe to run repeatedly; installs only what is missing. Loopback-only tests use them.
 set -euo pipefail
 
@@ -10,6 +11,14 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=
 command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# tests/package.rs: build the .deb (dpkg-dev for dpkg-shlibdeps, binutils for strip), check it
+# (lintian, systemd-analyze from systemd, man from man-db) and install it (adduser).
+command -v dpkg-shlibdeps >/dev/null 2>&1 || need_apt+=(dpkg-dev)
+command -v strip >/dev/null 2>&1 || need_apt+=(binutils)
+command -v lintian >/dev/null 2>&1 || need_apt+=(lintian)
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+command -v man >/dev/null 2>&1 || need_apt+=(man-db)
+command -v adduser >/dev/null 2>&1 || need_apt+=(adduser)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
@@ -17,6 +26,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   else
     echo "install-test-deps: missing ${need_apt[*]}; run: sudo apt-get install ${need_apt[*]}" >&2
   fi
+fi
+# culex started as root switches to the account `culex` (as Mosquitto does to `mosquitto`):
+# the e2e tests run as root on CI, so the account must exist, as the package creates it.
+if [ "$(id -u)" = 0 ] && ! getent passwd culex >/dev/null; then
+  useradd --system --user-group --home-dir /var/lib/culex --no-create-home \
+    --shell /usr/sbin/nologin culex
 fi
 # The Debian package enables a system broker on port 1883; tests use their own ports, but a
 # stray system broker is stopped so that nothing answers on the default port by surprise.

@@ -35,11 +35,22 @@ fn help_prints_usage_on_stdout_and_exits_3() {
     assert_eq!(mosquitto(&["-h"]).code(), 3);
 }
 
+/// Every binary's `--version` names the workspace version in its Mosquitto counterpart's
+/// format; the clients exit 1 as Mosquitto's do.
 #[test]
-fn version_prints_one_line_and_exits_0() {
-    let done = culex(&["--version"]);
-    assert_eq!((done.code(), done.stdout.lines().count()), (0, 1));
-    assert!(done.stdout.starts_with("culex version "));
+fn every_binary_prints_the_workspace_version() {
+    let version = "0.1.0";
+    let client = format!("version {version} running on culex-client {version}.");
+    let rows = [
+        ("culex", format!("culex version {version}\n"), 0),
+        ("culex_passwd", format!("culex_passwd version {version}\n"), 0),
+        ("culex_pub", format!("culex_pub {client}\n"), 1),
+        ("culex_sub", format!("culex_sub {client}\n"), 1),
+    ];
+    for (binary, stdout, code) in rows {
+        let done = run(Command::new(our_bin(binary)).arg("--version"), COMMAND_DEADLINE);
+        assert_eq!((done.code(), done.stdout.as_str()), (code, stdout.as_str()), "{binary}");
+    }
 }
 
 #[test]

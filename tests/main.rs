@@ -25,5 +25,7 @@ mod cli_bytes;
 mod cli_pub;
 mod cli_sub;
 mod differential;
+mod package;
 mod passwd;
+mod service;
 mod support;

@@ -954,6 +954,11 @@ impl TempDir {
         let path =
             std::env::temp_dir().join(format!("culex-e2e-{label}-{}-{unique}", std::process::id()));
         std::fs::create_dir_all(&path).expect("creating temp dir");
+        // Brokers started as root (these tests run as root on CI) switch to their own
+        // account (`culex`, `mosquitto`), which writes persistence, pid and socket files here.
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))
+            .expect("chmod temp dir");
         Self(path)
     }
 

@@ -35,6 +35,20 @@ fn create_writes_one_argon2id_line_with_mode_0600() {
     assert_eq!(mode, 0o600);
 }
 
+/// In a set-group-ID directory (the package's /etc/culex) a new file is shared with the
+/// directory's group: mode 0640; an edit keeps it.
+#[test]
+fn create_in_a_set_group_id_directory_gives_the_group_read_access() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = TempDir::new("setgid");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o2777)).unwrap();
+    assert_eq!(ours(&dir, &["-c", "-b", "pwfile", "alice", "secret"]).code(), 0);
+    assert_eq!(ours(&dir, &["-b", "pwfile", "bob", "secret"]).code(), 0);
+    let (file, directory) = (std::fs::metadata(dir.join("pwfile")).unwrap(), dir.path());
+    assert_eq!(file.permissions().mode() & 0o777, 0o640);
+    assert_eq!(file.gid(), std::fs::metadata(directory).unwrap().gid());
+}
+
 #[test]
 fn hash_choices_write_the_matching_line_kinds() {
     let dir = TempDir::new("kinds");

@@ -3,9 +3,11 @@
 //! - `cargo xtask ci` — fmt check, clippy (warnings denied), every test, docs (warnings denied).
 //! - `cargo xtask fuzz --seconds N` — the mqtt-codec decode fuzzer (`fuzz.rs`).
 //! - `cargo xtask bench [--quick]` — culex against Mosquitto, side by side (`bench.rs`).
+//! - `cargo xtask deb [--target T] [--profile P] [--out DIR]` — the Debian packages (`deb.rs`).
 #![forbid(unsafe_code)]
 
 mod bench;
+mod deb;
 mod fuzz;
 mod tidy;
 
@@ -32,9 +34,10 @@ fn run() -> Result<()> {
         "ci" => ci(),
         "fuzz" => fuzz::fuzz(&rest),
         "bench" => bench::bench(&rest),
+        "deb" => deb::deb(&rest),
         "" | "help" | "--help" => {
             println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy, tests and docs, as CI runs them\n  fuzz  [--seconds N] run the mqtt-codec decode fuzzer (needs cargo-fuzz; not part of CI)\n  bench [--quick] [culex-bench flags] culex vs Mosquitto throughput, latency, memory (docs/benchmarks.md)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy, tests and docs, as CI runs them\n  fuzz  [--seconds N] run the mqtt-codec decode fuzzer (needs cargo-fuzz; not part of CI)\n  bench [--quick] [culex-bench flags] culex vs Mosquitto throughput, latency, memory (docs/benchmarks.md)\n  deb   [--target T] [--profile P] [--out DIR] culex_<version>_<arch>.deb and culex-mosquitto-compat (docs/service.md)"
             );
             Ok(())
         }

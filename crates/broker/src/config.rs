@@ -41,6 +41,9 @@ pub const DEFAULT_SYS_INTERVAL: u16 = 10;
 pub const DEFAULT_AUTOSAVE_INTERVAL: u32 = 1800;
 /// Mosquitto's default `persistence_file`.
 pub const DEFAULT_PERSISTENCE_FILE: &str = "mosquitto.db";
+/// The account a broker started as root runs as when `user` is not given (Mosquitto's is
+/// `mosquitto`).
+pub const DEFAULT_USER: &str = "culex";
 /// The port of the default listener and of local-only mode.
 pub const DEFAULT_PORT: u16 = 1883;
 
@@ -117,6 +120,9 @@ pub struct Config {
     pub log_dest: Option<LogDest>,
     /// `pid_file`: where to write the broker's process id (removed at exit).
     pub pid_file: Option<String>,
+    /// `user`: the account a broker started as root switches to once its listeners are open;
+    /// `None` = [`DEFAULT_USER`] (with `nobody` as the fallback when that account is missing).
+    pub user: Option<String>,
     /// `log_timestamp` (default true).
     pub log_timestamp: bool,
     /// `log_timestamp_format`: C `strftime` format of the timestamp (local time); `None` =
@@ -185,6 +191,7 @@ impl Default for Config {
             log_types: None,
             log_dest: None,
             pid_file: None,
+            user: None,
             log_timestamp: true,
             log_timestamp_format: None,
             connection_messages: true,

@@ -22,6 +22,7 @@ use crate::event::{DriverControl, Event};
 use crate::headers::Headers;
 use crate::log;
 use crate::log::Logger;
+use crate::notify::Watchdog;
 use crate::outbox::{OutboxSender, Refused, SHARED_PAYLOAD_MIN};
 use crate::persist::Saver;
 use crate::security::{PasswordChecker, Security};
@@ -76,6 +77,8 @@ pub(crate) struct Driver {
     /// Bridges' local connections: their packets go to the bridge task (`None` once the core
     /// closed it). Their connect and disconnect lines are not logged, as in Mosquitto.
     bridges: ConnMap<Option<mpsc::UnboundedSender<Packet>>>,
+    /// systemd's watchdog, when the service has one (`WatchdogSec`).
+    watchdog: Option<Watchdog>,
 }
 
 /// What the driver keeps while persistence is on.
@@ -151,6 +154,7 @@ impl Driver {
             headers: Headers::default(),
             unwoken: Vec::new(),
             bridges: ConnMap::default(),
+            watchdog: Watchdog::from_env(start),
         };
         driver.set_security(security);
         driver
@@ -187,13 +191,19 @@ impl Driver {
         loop {
             let autosave = self.persistence.as_ref().and_then(|p| p.next_autosave);
             let journal = self.durability.as_ref().and_then(Durability::deadline);
-            // The earliest of the core's timers, the next $SYS update, the next autosave and
-            // the journal's records that nothing waits for.
-            let deadline =
-                [self.broker.poll_timeout(), self.broker.sys_deadline(), autosave, journal]
-                    .into_iter()
-                    .flatten()
-                    .min();
+            let watchdog = self.watchdog.as_ref().map(Watchdog::deadline);
+            // The earliest of the core's timers, the next $SYS update, the next autosave, the
+            // journal's records that nothing waits for and systemd's watchdog.
+            let deadline = [
+                self.broker.poll_timeout(),
+                self.broker.sys_deadline(),
+                autosave,
+                journal,
+                watchdog,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             tokio::select! {
                 biased;
                 instruction = control.recv() => match instruction {
@@ -246,6 +256,10 @@ impl Driver {
                 }
             }
             self.wake_tasks();
+            // A driver stuck in a step stops pinging, and systemd restarts the broker.
+            if let Some(watchdog) = &mut self.watchdog {
+                watchdog.ping_if_due(now());
+            }
         }
         self.broker.shutdown(now());
         self.drain_outputs();

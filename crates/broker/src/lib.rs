@@ -10,6 +10,8 @@
 //!   - [`mod@log`]: Mosquitto's log line format, `log_type` filtering, OS error text.
 //!   - `trace`: the text of the `-v` packet and event lines.
 //!   - [`security`]: `password_file` and `acl_file`.
+//!   - [`notify`]: systemd's notifications (`READY=1`, `STATUS=`, the watchdog).
+//!   - [`privileges`]: `user`, the switch away from root once the listeners are open.
 //!   - `outbox`: the memory-bounded queue from the driver to one connection.
 //!   - `headers`: PUBLISH headers encoded once per message and shared by its subscribers.
 //!   - `event`: what the driver receives: `Event` (from connection and bridge tasks) and
@@ -38,11 +40,13 @@ mod event;
 mod headers;
 pub mod listener;
 pub mod log;
+pub mod notify;
 mod os;
 mod outbox;
 #[cfg(test)]
 mod paused_clock_tests;
 pub mod persist;
+pub mod privileges;
 pub mod security;
 mod trace;
 mod transport;

@@ -103,6 +103,9 @@ impl Logger {
     /// Prints one line of `kind` if enabled.
     pub fn log(&self, kind: LogTypes, text: fmt::Arguments<'_>) {
         if self.enabled(kind) {
+            if kind == LogTypes::ERROR {
+                remember_error(text);
+            }
             self.write_line(text);
         }
     }
@@ -117,6 +120,9 @@ impl Logger {
     /// Prints a line whatever the log types (used for errors before logging is configured,
     /// as Mosquitto does).
     pub fn always(&self, text: fmt::Arguments<'_>) {
+        if text.to_string().starts_with("Error") {
+            remember_error(text);
+        }
         self.write_line(text);
     }
 
@@ -145,6 +151,19 @@ impl Logger {
             let _ = file.write_all(line.as_bytes());
         }
     }
+}
+
+/// The first error line any logger of the process printed (without its timestamp).
+static FIRST_ERROR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn remember_error(text: fmt::Arguments<'_>) {
+    FIRST_ERROR.get_or_init(|| text.to_string());
+}
+
+/// The first error line this process logged, if any: what a failed start reports to systemd
+/// as its status.
+pub fn first_error() -> Option<&'static str> {
+    FIRST_ERROR.get().map(String::as_str)
 }
 
 /// Formats one line: `<seconds>: <text>\n`, or `<text>\n` without a timestamp.

@@ -11,17 +11,30 @@ use std::sync::Arc;
 use culex_broker::cli::{self, CliError, Command, EXIT_INVALID};
 use culex_broker::config::{self, Config};
 use culex_broker::log::Logger;
+use culex_broker::notify::Notifier;
 use culex_broker::security::{EXIT_SECURITY, Security};
-use culex_broker::{Control, listener, log, persist};
+use culex_broker::{Control, listener, log, persist, privileges};
 
 fn main() -> ExitCode {
-    match run() {
+    let code = match run() {
         Ok(code) => code,
         Err(err) => {
             eprintln!("Error: {err:#}");
-            ExitCode::FAILURE
+            return failed_start(format!("Error: {err:#}"), ExitCode::FAILURE);
         }
+    };
+    match log::first_error() {
+        Some(line) if code != ExitCode::SUCCESS => failed_start(line.to_owned(), code),
+        _ => code,
     }
+}
+
+/// Tells systemd (under `Type=notify`) why the broker stops: `systemctl status` shows it.
+fn failed_start(line: String, code: ExitCode) -> ExitCode {
+    if let Some(notifier) = Notifier::from_env() {
+        notifier.notify(&format!("STATUS={line}"));
+    }
+    code
 }
 
 fn run() -> anyhow::Result<ExitCode> {
@@ -113,6 +126,10 @@ fn run() -> anyhow::Result<ExitCode> {
         log!(logger, ERROR, "Error: Unable to start any listening sockets, exiting.");
         return Ok(ExitCode::FAILURE);
     }
+    // Ports below 1024 and root-only files are open by now; Mosquitto switches earlier.
+    if privileges::drop_privileges(&config, &logger).is_err() {
+        return Ok(ExitCode::FAILURE);
+    }
     if args.daemon {
         process::daemon::detach()?;
     }
@@ -167,6 +184,11 @@ async fn serve(
         controls,
     ));
     log!(logger, INFORMATION, "{} running", cli::version());
+    // Every listener is open (and the privileges dropped): systemd may start what needs us.
+    let notifier = Notifier::from_env();
+    if let Some(notifier) = &notifier {
+        notifier.notify(&format!("READY=1\nSTATUS={} running", cli::version()));
+    }
     loop {
         tokio::select! {
             _ = terminate.recv() => break,
@@ -194,6 +216,9 @@ async fn serve(
         }
     }
     log!(logger, INFORMATION, "{} terminating", cli::version());
+    if let Some(notifier) = &notifier {
+        notifier.notify("STOPPING=1");
+    }
     let _ = control.send(Control::Shutdown);
     broker.await??;
     Ok(())

@@ -1,6 +1,7 @@
-//! The C library calls of the broker library that std does not wrap: today the interface
-//! list behind `bind_interface` (getifaddrs(3)). The `unsafe` of the library lives here and
-//! nowhere else; the `culex` binary's own calls (fork, the signal mask, mallopt) are in
+//! The C library calls of the broker library that std does not wrap: the interface list
+//! behind `bind_interface` (getifaddrs(3)), and the account lookup and identity switch behind
+//! `user` (getpwnam_r(3), initgroups(3), setgid(2), setuid(2)). The `unsafe` of the library
+//! lives here and nowhere else; the `culex` binary's own calls (fork, the signal mask, mallopt) are in
 //! `process.rs`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -47,4 +48,99 @@ pub(crate) fn interface_addresses() -> std::io::Result<Vec<InterfaceAddress>> {
     // SAFETY: `head` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(head) };
     Ok(found)
+}
+
+/// A local account, as the password database gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Account {
+    /// The login name.
+    pub(crate) name: std::ffi::CString,
+    /// The user id.
+    pub(crate) uid: libc::uid_t,
+    /// The primary group id.
+    pub(crate) gid: libc::gid_t,
+}
+
+/// The step of [`switch_to`] that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SwitchStep {
+    /// initgroups(3): the supplementary groups.
+    Groups,
+    /// setgid(2).
+    Gid,
+    /// setuid(2).
+    Uid,
+}
+
+/// Whether the process runs with the effective user id 0.
+#[expect(unsafe_code, reason = "geteuid(2) has no safe wrapper in std")]
+pub(crate) fn is_root() -> bool {
+    // SAFETY: geteuid takes nothing and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Looks `name` up in the password database (getpwnam_r(3)); `Ok(None)` when there is no such
+/// account (or the name holds a NUL byte, which no account has).
+#[expect(unsafe_code, reason = "getpwnam_r(3) has no safe wrapper in std")]
+pub(crate) fn lookup_account(name: &str) -> std::io::Result<Option<Account>> {
+    let Ok(c_name) = std::ffi::CString::new(name) else { return Ok(None) };
+    let mut buffer = vec![0 as libc::c_char; 1024];
+    loop {
+        // SAFETY: an all-zero passwd is a valid value (null pointers, zero ids); getpwnam_r
+        // only writes into it and into `buffer`, whose true length it is given.
+        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call, `c_name` is NUL-terminated.
+        let status = unsafe {
+            libc::getpwnam_r(
+                c_name.as_ptr(),
+                &raw mut entry,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                &raw mut found,
+            )
+        };
+        match status {
+            0 if found.is_null() => return Ok(None),
+            0 => return Ok(Some(Account { name: c_name, uid: entry.pw_uid, gid: entry.pw_gid })),
+            libc::ERANGE if buffer.len() < 1 << 20 => buffer.resize(buffer.len() * 2, 0),
+            // "Not found" is reported as one of these by some C libraries.
+            libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM => return Ok(None),
+            code => return Err(std::io::Error::from_raw_os_error(code)),
+        }
+    }
+}
+
+/// Becomes `account` for good: its groups, then its group id, then its user id (in that
+/// order, since only root may change the groups). Threads started earlier keep the old
+/// identity, so call this before any.
+#[expect(unsafe_code, reason = "initgroups(3), setgid(2) and setuid(2) have no safe wrapper")]
+pub(crate) fn switch_to(account: &Account) -> Result<(), (SwitchStep, std::io::Error)> {
+    let failed = |step| (step, std::io::Error::last_os_error());
+    // SAFETY: the name is NUL-terminated; the calls take no other pointers.
+    if unsafe { libc::initgroups(account.name.as_ptr(), account.gid) } != 0 {
+        return Err(failed(SwitchStep::Groups));
+    }
+    // SAFETY: plain system calls on integers.
+    if unsafe { libc::setgid(account.gid) } != 0 {
+        return Err(failed(SwitchStep::Gid));
+    }
+    // SAFETY: as above.
+    if unsafe { libc::setuid(account.uid) } != 0 {
+        return Err(failed(SwitchStep::Uid));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_exists_and_a_made_up_name_does_not() {
+        let root = lookup_account("root").unwrap().expect("every system has root");
+        assert_eq!((root.uid, root.gid), (0, 0));
+        assert_eq!(lookup_account("culex-no-such-account-x").unwrap(), None);
+        assert_eq!(lookup_account("nul\0byte").unwrap(), None);
+    }
 }

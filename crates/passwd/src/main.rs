@@ -23,7 +23,14 @@ use args::{Action, ArgsError, Command};
 use prompt::PromptError;
 
 fn main() -> ExitCode {
-    match run(std::env::args_os().skip(1).collect()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    // Mosquitto's tool has no `--version` (it prints the usage); culex's prints its version
+    // in the broker's format when it is the only argument.
+    if args == ["--version"] {
+        println!("culex_passwd version {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage) => {
             print!("{}", usage());

@@ -466,6 +466,7 @@ impl State {
             }
             "log_dest" => log_dest(config, name, value)?,
             "pid_file" => config.pid_file = Some(once_in_scope(&config.pid_file, name, value)?),
+            "user" => config.user = Some(once_in_scope(&config.user, name, value)?),
             "connection_messages" => config.connection_messages = bool_value(name, value)?,
             "log_type" => {
                 let token = first_token(name, value)?;
@@ -571,7 +572,6 @@ const UNSUPPORTED: &[&str] = &[
     "check_retain_source",
     "http_dir",
     "memory_limit",
-    "user",
     "websockets_headers_size",
     "websockets_log_level",
 ];
@@ -751,8 +751,8 @@ mod steps {
              destination (log_dest syslog)."
         );
         assert_eq!(
-            refusal("user"),
-            "The \"user\" option is a Mosquitto option that culex does not support yet."
+            refusal("memory_limit"),
+            "The \"memory_limit\" option is a Mosquitto option that culex does not support yet."
         );
     }
 }

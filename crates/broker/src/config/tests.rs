@@ -410,6 +410,14 @@ fn log_dest_destinations_add_up_and_none_clears() {
 }
 
 #[test]
+fn user_is_a_single_name() {
+    assert_eq!(ok("user leo").user.as_deref(), Some("leo"));
+    assert_eq!(ok("").user, None);
+    assert_eq!(err("user"), (1, "Empty user value in configuration.".into()));
+    assert_eq!(err("user a\nuser b"), (2, "Duplicate user value in configuration.".into()));
+}
+
+#[test]
 fn pid_file_is_a_single_path() {
     assert_eq!(ok("pid_file /run/culex.pid").pid_file.as_deref(), Some("/run/culex.pid"));
     refused("pid_file", "Empty pid_file value in configuration.");
@@ -688,7 +696,7 @@ fn max_inflight_bytes_negative_or_garbage_means_no_limit() {
 
 #[test]
 fn options_not_implemented_stay_refused() {
-    for option in ["check_retain_source true", "memory_limit 1000", "user nobody"] {
+    for option in ["check_retain_source true", "memory_limit 1000"] {
         let (line, message) = err(&format!("{option}\n"));
         assert_eq!(line, 1);
         assert!(

@@ -1,0 +1,111 @@
+//! systemd's service notifications (the protocol of sd_notify(3), without libsystemd): one
+//! datagram of `KEY=value` lines to the Unix socket named by `NOTIFY_SOCKET` (a path, or an
+//! abstract name written with a leading `@`). `culex.service` is `Type=notify`: the binary
+//! sends `READY=1` once every listener is open, `STATUS=` with the error line when a start
+//! fails, `STOPPING=1` on the way out, and the driver sends `WATCHDOG=1` at half the
+//! `WATCHDOG_USEC` period systemd asks for. Without `NOTIFY_SOCKET` nothing is sent.
+//! Notifications are best effort: a lost one never stops the broker.
+
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::time::{Duration, Instant};
+
+/// A connection to the service manager's notification socket.
+#[derive(Debug)]
+pub struct Notifier {
+    socket: UnixDatagram,
+    address: SocketAddr,
+}
+
+impl Notifier {
+    /// The notifier `NOTIFY_SOCKET` names; `None` when it is unset, empty or unusable.
+    pub fn from_env() -> Option<Self> {
+        let name = std::env::var_os("NOTIFY_SOCKET")?;
+        let name = name.to_str()?;
+        let address = match name.strip_prefix('@') {
+            Some(abstract_name) => abstract_address(abstract_name)?,
+            None if name.starts_with('/') => SocketAddr::from_pathname(name).ok()?,
+            None => return None,
+        };
+        Some(Self { socket: UnixDatagram::unbound().ok()?, address })
+    }
+
+    /// Sends `state` (newline-separated `KEY=value` assignments); errors are ignored.
+    pub fn notify(&self, state: &str) {
+        let _ = self.socket.send_to_addr(state.as_bytes(), &self.address);
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn abstract_address(name: &str) -> Option<SocketAddr> {
+    #[cfg(target_os = "android")]
+    use std::os::android::net::SocketAddrExt as _;
+    #[cfg(target_os = "linux")]
+    use std::os::linux::net::SocketAddrExt as _;
+    SocketAddr::from_abstract_name(name.as_bytes()).ok()
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn abstract_address(_name: &str) -> Option<SocketAddr> {
+    None
+}
+
+/// `WATCHDOG=1` pings at half the period `WATCHDOG_USEC` gives (when `WATCHDOG_PID`, if set,
+/// is this process), as sd_watchdog_enabled(3) advises.
+#[derive(Debug)]
+pub(crate) struct Watchdog {
+    notifier: Notifier,
+    period: Duration,
+    next: Instant,
+}
+
+impl Watchdog {
+    /// The watchdog systemd asked for, first due at `now` + half the period; `None` when it
+    /// asked for none.
+    pub(crate) fn from_env(now: Instant) -> Option<Self> {
+        let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+        if let Ok(pid) = std::env::var("WATCHDOG_PID") {
+            if pid.parse::<u32>().ok()? != std::process::id() {
+                return None;
+            }
+        }
+        let period = Duration::from_micros(usec / 2).max(Duration::from_millis(1));
+        Some(Self { notifier: Notifier::from_env()?, period, next: now + period })
+    }
+
+    /// When the next ping is due.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.next
+    }
+
+    /// Pings if due at `now`.
+    pub(crate) fn ping_if_due(&mut self, now: Instant) {
+        if now >= self.next {
+            self.notifier.notify("WATCHDOG=1");
+            self.next = now + self.period;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sends_one_datagram_to_a_path_socket() {
+        let dir = std::env::temp_dir().join(format!("culex-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("notify.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixDatagram::bind(&path).unwrap();
+        listener.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let notifier = Notifier {
+            socket: UnixDatagram::unbound().unwrap(),
+            address: SocketAddr::from_pathname(&path).unwrap(),
+        };
+        notifier.notify("READY=1\nSTATUS=up");
+        let mut buffer = [0; 64];
+        let received = listener.recv(&mut buffer).unwrap();
+        assert_eq!(&buffer[..received], b"READY=1\nSTATUS=up");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
