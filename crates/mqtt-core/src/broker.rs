@@ -361,7 +361,13 @@ impl Broker {
     /// like a client's message, but with no access check and no publishing client. `dup` and
     /// `packet_id` are ignored; a retained message is stored as usual.
     pub fn publish(&mut self, publish: Publish, now: Instant) {
-        let message = Message::from_publish(
+        let message = self.message_of(publish, now);
+        self.route(Arc::new(message), None, now);
+    }
+
+    /// The message `publish` carries, under the next durable message id.
+    fn message_of(&mut self, publish: Publish, now: Instant) -> Message {
+        Message::from_publish(
             self.durable.message(),
             publish.topic,
             publish.payload,
@@ -369,8 +375,7 @@ impl Broker {
             publish.retain,
             publish.properties,
             now,
-        );
-        self.route(Arc::new(message), None, now);
+        )
     }
 
     /// Closes every connection as the server shuts down; wills are published.
@@ -438,6 +443,17 @@ impl Broker {
             Some(acl) => acl.check(&ClientRef { client_id, username }, topic, access),
             None => true,
         }
+    }
+
+    /// Whether the ACL lets `session`'s client read `topic`.
+    fn may_read(&self, session: &crate::session::Session, topic: &str) -> bool {
+        self.allowed(
+            session.listener,
+            &session.client_id,
+            session.username.as_deref(),
+            topic,
+            Access::Read,
+        )
     }
 
     /// Dispatches a packet of a connected client.

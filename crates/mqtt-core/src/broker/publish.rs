@@ -15,7 +15,6 @@ use crate::access::Access;
 use crate::acl;
 use crate::conn::SessionKey;
 use crate::event::{ConnId, DisconnectReason, DropReason, LogEvent};
-use crate::message::Message;
 use crate::mount;
 use crate::qos::OutState;
 
@@ -212,15 +211,7 @@ impl Broker {
     ) {
         let packet_id = publish.packet_id;
         let qos = publish.qos;
-        let message = Arc::new(Message::from_publish(
-            self.durable.message(),
-            publish.topic,
-            publish.payload,
-            publish.qos,
-            publish.retain,
-            publish.properties,
-            now,
-        ));
+        let message = Arc::new(self.message_of(publish, now));
         match (qos, packet_id) {
             (QoS::AtMostOnce, _) => {
                 self.route(message, Some(key), now);

@@ -8,7 +8,6 @@ use std::time::Instant;
 use mqtt_codec::{Packet, PacketId, QoS, TopicName};
 
 use super::Broker;
-use crate::access::Access;
 use crate::conn::SessionKey;
 use crate::event::{ConnId, LogEvent};
 use crate::message::{Delivery, SharedMessage};
@@ -88,13 +87,7 @@ impl Broker {
             sub_ids.extend(opts.id);
         }
         let granted = qos?;
-        if !self.allowed(
-            session.listener,
-            &session.client_id,
-            session.username.as_deref(),
-            message.topic.as_str(),
-            Access::Read,
-        ) {
+        if !self.may_read(session, message.topic.as_str()) {
             return None;
         }
         let qos = if self.config.upgrade_outgoing_qos { granted } else { granted.min(message.qos) };

@@ -201,13 +201,7 @@ impl Broker {
         for (filter, opts) in retained_for {
             for message in self.retained.matching(&filter, now) {
                 let Some(session) = self.sessions.get(key) else { return };
-                if !self.allowed(
-                    session.listener,
-                    &session.client_id,
-                    session.username.as_deref(),
-                    message.topic.as_str(),
-                    Access::Read,
-                ) {
+                if !self.may_read(session, message.topic.as_str()) {
                     continue;
                 }
                 let qos = if self.config.upgrade_outgoing_qos {
