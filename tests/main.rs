@@ -11,6 +11,7 @@ mod broker_auth;
 mod broker_bridge;
 mod broker_cli;
 mod broker_durable;
+mod broker_hash_values;
 mod broker_listener;
 mod broker_log;
 mod broker_migrate;

@@ -208,7 +208,7 @@ impl State {
                      version. The behaviour will default to true."
                         .to_owned(),
                 );
-                let address = self.unique_string(name, value)?;
+                let address = self.unique_string(name, before_comment(value))?;
                 config.default_listener.bind_address = Some(address);
                 config.default_listener_declared = true;
             }
@@ -220,7 +220,7 @@ impl State {
                 };
             }
             "bind_interface" => {
-                let interface = self.unique_string(name, value)?;
+                let interface = self.unique_string(name, before_comment(value))?;
                 current_listener(config).bind_interface = Some(interface);
             }
             "socket_domain" => {
@@ -650,6 +650,18 @@ fn string_value<'v>(name: &str, value: &'v str) -> Result<&'v str, String> {
         return Err(format!("Empty {name} value in configuration."));
     }
     Ok(trimmed)
+}
+
+/// A host or interface name without a trailing comment: the text before the first `#` that
+/// follows a blank (`bind_address 0.0.0.0 # all interfaces`). A name holds no blanks, so such a
+/// `#` cannot be part of it; Mosquitto 2.0.11 reads the whole rest of the line and fails to
+/// resolve it.
+fn before_comment(value: &str) -> &str {
+    let cut = value
+        .char_indices()
+        .find(|&(i, c)| c == '#' && i > 0 && value[..i].ends_with([' ', '\t']))
+        .map_or(value.len(), |(i, _)| i);
+    &value[..cut]
 }
 
 /// The next space-separated token; missing is an error.

@@ -63,6 +63,45 @@ fn a_hash_after_column_zero_is_not_a_comment() {
     assert_eq!(err(" # indented"), (1, "Unknown configuration variable \"#\".".into()));
 }
 
+/// A `#` inside a value is part of it, as in Mosquitto 2.0.11 (checked by running it on the
+/// same lines); culex's one leniency is a comment after a host or interface name.
+#[test]
+fn a_hash_inside_a_value_is_part_of_it() {
+    let config = ok("auto_id_prefix ab#cd\nclientid_prefixes x #y\npassword_file /p#w\n\
+                     acl_file /a #cl\npid_file /run/#pid\nlog_timestamp_format %#H\n\
+                     persistence_file db#1\npersistence_location /var/#lib/\n");
+    assert_eq!(config.auto_id_prefix, "ab#cd");
+    assert_eq!(config.clientid_prefixes.as_deref(), Some("x #y"));
+    assert_eq!(config.password_file.as_deref(), Some("/p#w"));
+    assert_eq!(config.acl_file.as_deref(), Some("/a #cl"));
+    assert_eq!(config.pid_file.as_deref(), Some("/run/#pid"));
+    assert_eq!(config.log_timestamp_format.as_deref(), Some("%#H"));
+    assert_eq!(config.persistence_file.as_deref(), Some("db#1"));
+    assert_eq!(config.persistence_location.as_deref(), Some("/var/#lib/"));
+    assert_eq!(ok("log_dest file /l #og").log_dest.and_then(|d| d.file).as_deref(), Some("/l #og"));
+    // Numbers and booleans read one word: what follows is ignored, `#` or not.
+    let config =
+        ok("port 1885            #开发端口\nallow_anonymous true # yes\nmax_inflight_messages 7#x");
+    assert_eq!((config.default_listener.port, config.allow_anonymous), (1885, Some(true)));
+    assert_eq!(config.max_inflight_messages, 7);
+    // A host or interface name ends at a `#` after a blank (Mosquitto fails to resolve it).
+    for (line, host) in [
+        ("bind_address 0.0.0.0 # 使用 ip 地址或者主机名", "0.0.0.0"),
+        ("bind_address 127.0.0.1\t#tab", "127.0.0.1"),
+        ("bind_address host#1", "host#1"),
+    ] {
+        assert_eq!(ok(line).default_listener.bind_address.as_deref(), Some(host), "{line}");
+    }
+    assert_eq!(
+        ok("listener 1883\nbind_interface lo # loopback").listeners[0].bind_interface.as_deref(),
+        Some("lo")
+    );
+    assert_eq!(
+        err("bind_address  # nothing"),
+        (1, "Empty bind_address value in configuration.".into())
+    );
+}
+
 #[test]
 fn unknown_option_names_the_line() {
     assert_eq!(
