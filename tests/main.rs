@@ -21,6 +21,7 @@ mod broker_paho;
 mod broker_persist;
 mod broker_sys;
 mod broker_tools;
+mod broker_unix;
 mod broker_ws_tls;
 mod cli_pub;
 mod cli_sub;

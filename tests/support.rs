@@ -168,12 +168,26 @@ impl BrokerProcess {
     /// # Panics
     /// If the socket does not appear within the command deadline.
     pub(crate) fn mosquitto_with_unix_socket(dir: &TempDir) -> (Self, String) {
+        Self::with_unix_socket(&reference_tool("mosquitto"), dir, "")
+    }
+
+    /// Starts `program` (culex or Mosquitto) like
+    /// [`mosquitto_with_unix_socket`](Self::mosquitto_with_unix_socket), with `extra_config`.
+    ///
+    /// # Panics
+    /// If the socket does not appear within the command deadline.
+    pub(crate) fn with_unix_socket(
+        program: &Path,
+        dir: &TempDir,
+        extra_config: &str,
+    ) -> (Self, String) {
         use std::os::unix::fs::PermissionsExt;
-        // The broker drops to the mosquitto user and must create its socket here.
+        // Mosquitto drops to the mosquitto user and must create its socket here.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
             .expect("chmod socket dir");
         let socket = dir.path().join("broker.sock");
-        let broker = Self::mosquitto(&format!("listener 0 {}", socket.display()));
+        let broker =
+            Self::start(program, &format!("{extra_config}\nlistener 0 {}", socket.display()));
         let start = Instant::now();
         while !socket.exists() {
             assert!(

@@ -290,12 +290,13 @@ impl Config {
             Some(&self.default_listener)
         } else {
             // A listener with the same settings first: several `listener 0` lines share port 0
-            // and an address. Else the one with its port and address.
+            // and an address. Else the one with its port and address (or socket path).
             let in_force = self.listeners_in_force();
             in_force.iter().copied().find(|candidate| *candidate == listener).or_else(|| {
                 in_force.into_iter().find(|candidate| {
                     candidate.port == listener.port
                         && candidate.bind_address == listener.bind_address
+                        && candidate.unix_socket == listener.unix_socket
                 })
             })
         };
@@ -374,6 +375,8 @@ pub struct ListenerConfig {
     /// `socket_domain`: the one address family to open without a bind address (and to keep
     /// of a bind address's); `None` = both.
     pub socket_domain: Option<SocketDomain>,
+    /// `listener 0 PATH`: listen on a Unix socket at `PATH` instead of TCP (`port` is then 0).
+    pub unix_socket: Option<String>,
 }
 
 /// A listener's `socket_domain`.
@@ -399,6 +402,7 @@ impl Default for ListenerConfig {
             mount_point: None,
             bind_interface: None,
             socket_domain: None,
+            unix_socket: None,
         }
     }
 }

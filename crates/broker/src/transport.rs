@@ -1,5 +1,5 @@
 //! The byte streams a connection task serves: the [`Transport`] trait (implemented for TCP
-//! here, for TLS in [`tls`] and for WebSockets in [`ws`]), and what a listener puts between an
+//! and Unix sockets here, for TLS in [`tls`] and for WebSockets in [`ws`]), and what a listener puts between an
 //! accepted TCP socket and the MQTT byte stream: nothing, TLS, a WebSocket, or a WebSocket
 //! inside TLS. The handshakes ([`Upgrades::handshake`]) run in the connection's own task,
 //! under a time limit, before the driver hears of the connection.
@@ -31,6 +31,12 @@ pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
 }
 
 impl Transport for TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Self::poll_read_ready(self, cx)
+    }
+}
+
+impl Transport for tokio::net::UnixStream {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Self::poll_read_ready(self, cx)
     }

@@ -60,6 +60,21 @@ pub(super) fn check_listeners(config: &Config, file_name: &str) -> Result<(), Co
                 )));
             }
         }
+        if let Some(path) = &listener.unix_socket {
+            let websockets = listener.protocol == Protocol::WebSockets;
+            let extra = [
+                ("protocol websockets", websockets),
+                ("certfile", tls.enabled()),
+                ("bind_interface", listener.bind_interface.is_some()),
+                ("socket_domain", listener.socket_domain.is_some()),
+            ];
+            if let Some((name, _)) = extra.iter().find(|(_, given)| *given) {
+                return Err(fail(format!(
+                    "{name} does not apply to the Unix socket listener {path}: it serves plain \
+                     MQTT only."
+                )));
+            }
+        }
         if tls.require_certificate && tls.cafile.is_none() && tls.capath.is_none() {
             return Err(fail(format!(
                 "require_certificate needs cafile or capath to check client certificates \
@@ -167,22 +182,34 @@ impl State {
                     return Err("Empty listener value in configuration.".to_owned());
                 };
                 let port = atoi(port);
-                let bind_address = tokens.next().filter(|t| !t.starts_with('#')).map(str::to_owned);
+                let address = tokens.next().filter(|t| !t.starts_with('#')).map(str::to_owned);
                 // `listener 0 <IP address>` is culex's ephemeral port (the OS picks it); with a
                 // path, Mosquitto's Unix socket.
-                let ephemeral = port == 0
-                    && bind_address.as_deref().is_some_and(|a| a.parse::<IpAddr>().is_ok());
-                if port == 0 && !ephemeral {
-                    return Err(
-                        "culex does not support Unix socket listeners (listener 0) yet.".to_owned()
-                    );
-                }
-                let port = if ephemeral { 0 } else { valid_port(port)? };
-                config.listeners.push(ListenerConfig {
-                    port,
-                    bind_address,
-                    ..ListenerConfig::default()
-                });
+                let listener = match address {
+                    Some(address) if port == 0 && address.parse::<IpAddr>().is_err() => {
+                        ListenerConfig {
+                            port: 0,
+                            unix_socket: Some(address),
+                            ..ListenerConfig::default()
+                        }
+                    }
+                    Some(address) if port == 0 => ListenerConfig {
+                        port: 0,
+                        bind_address: Some(address),
+                        ..ListenerConfig::default()
+                    },
+                    None if port == 0 => {
+                        return Err(
+                            "A listener with port 0 must provide a Unix socket path.".to_owned()
+                        );
+                    }
+                    bind_address => ListenerConfig {
+                        port: valid_port(port)?,
+                        bind_address,
+                        ..ListenerConfig::default()
+                    },
+                };
+                config.listeners.push(listener);
                 // Strings such as `mount_point` are per listener: a new scope starts here.
                 self.seen_strings.clear();
             }

@@ -316,7 +316,38 @@ fn listener_errors() {
     assert_eq!(err("listener"), (1, "Empty listener value in configuration.".into()));
     assert_eq!(err("listener 70000"), (1, "Invalid port value (70000).".into()));
     assert_eq!(err("listener -3"), (1, "Invalid port value (-3).".into()));
-    assert!(err("listener 0 /tmp/sock").1.contains("Unix socket"));
+    assert_eq!(
+        err("listener 0"),
+        (1, "A listener with port 0 must provide a Unix socket path.".into())
+    );
+}
+
+#[test]
+fn listener_0_with_a_path_is_a_unix_socket_serving_plain_mqtt() {
+    let config = ok("listener 0 /run/culex.sock # comment\nmax_connections 3\n");
+    let listener = &config.listeners[0];
+    assert_eq!(listener.unix_socket.as_deref(), Some("/run/culex.sock"));
+    assert_eq!((listener.port, listener.bind_address.as_deref()), (0, None));
+    assert_eq!(listener.max_connections, Some(3));
+    assert_eq!(
+        ok("listener 0 broker.sock").listeners[0].unix_socket.as_deref(),
+        Some("broker.sock")
+    );
+    assert_eq!(ListenerConfig::default().unix_socket, None);
+    for (extra, name) in [
+        ("protocol websockets", "protocol websockets"),
+        ("certfile c\nkeyfile k", "certfile"),
+        ("bind_interface lo", "bind_interface"),
+        ("socket_domain ipv4", "socket_domain"),
+    ] {
+        let text = format!("listener 0 /s\n{extra}\n");
+        assert_eq!(
+            parse(&text, "test.conf").unwrap_err().message,
+            format!(
+                "{name} does not apply to the Unix socket listener /s: it serves plain MQTT only."
+            )
+        );
+    }
 }
 
 #[test]
@@ -773,9 +804,8 @@ fn listener_0_with_an_ip_address_is_an_ephemeral_port() {
     let ports: Vec<_> = config.listen_specs(&[]).iter().map(|spec| spec.port).collect();
     assert_eq!(ports, [0, 0]);
     assert_eq!(config.listeners[1].bind_address.as_deref(), Some("::1"));
-    // Without an address, or with a path, it stays Mosquitto's Unix socket listener.
-    assert!(err("listener 0").1.contains("Unix socket"));
-    assert!(err("listener 0 broker.sock").1.contains("Unix socket"));
+    // With a path it is Mosquitto's Unix socket listener.
+    assert!(ok("listener 0 broker.sock").listeners[0].unix_socket.is_some());
 }
 
 #[test]
