@@ -20,6 +20,7 @@ mod broker_options;
 mod broker_paho;
 mod broker_persist;
 mod broker_sys;
+mod broker_syslog;
 mod broker_tools;
 mod broker_unix;
 mod broker_ws_tls;

@@ -110,6 +110,8 @@ pub struct Config {
     pub log_types: Option<LogTypes>,
     /// `log_dest` lines combined; `None` when the file has none (then stderr).
     pub log_dest: Option<LogDest>,
+    /// `log_facility N` (0..=7): syslog lines go to facility `local<N>`; `None` = `daemon`.
+    pub log_facility: Option<u8>,
     /// `pid_file`: where to write the broker's process id (removed at exit).
     pub pid_file: Option<String>,
     /// `log_timestamp` (default true).
@@ -178,6 +180,7 @@ impl Default for Config {
             set_tcp_nodelay: true,
             log_types: None,
             log_dest: None,
+            log_facility: None,
             pid_file: None,
             log_timestamp: true,
             log_timestamp_format: None,
@@ -494,7 +497,7 @@ pub struct EffectiveSecurity {
     pub acl_file: Option<String>,
 }
 
-/// Where log lines go (`log_dest`: `stdout`, `stderr`, `file <path>`, `none`).
+/// Where log lines go (`log_dest`: `stdout`, `stderr`, `file <path>`, `syslog`, `none`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogDest {
     /// `log_dest stdout`.
@@ -503,6 +506,8 @@ pub struct LogDest {
     pub stderr: bool,
     /// `log_dest file <path>` (appended to).
     pub file: Option<String>,
+    /// `log_dest syslog`: the system logger, through `/dev/log`.
+    pub syslog: bool,
 }
 
 /// A set of Mosquitto log types (`log_type`), as bits.

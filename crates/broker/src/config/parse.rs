@@ -491,6 +491,15 @@ impl State {
                     Some(once_in_scope(&config.log_timestamp_format, name, value)?);
             }
             "log_dest" => log_dest(config, name, value)?,
+            "log_facility" => {
+                let n = int_value(name, value)?;
+                config.log_facility = Some(
+                    u8::try_from(n)
+                        .ok()
+                        .filter(|&n| n <= 7)
+                        .ok_or_else(|| format!("Invalid log_facility value ({n})."))?,
+                );
+            }
             "pid_file" => config.pid_file = Some(once_in_scope(&config.pid_file, name, value)?),
             "connection_messages" => config.connection_messages = bool_value(name, value)?,
             "log_type" => {
@@ -570,16 +579,13 @@ impl State {
 }
 
 /// Why an option no group applies is refused: a Mosquitto option culex cannot honour (TLS
-/// options rustls lacks, syslog, C plugins), one it does not implement yet, or an unknown
+/// options rustls lacks, C plugins), one it does not implement yet, or an unknown
 /// name.
 fn refusal(name: &str) -> String {
     if let Some((_, why)) = RUSTLS_CANNOT.iter().find(|(option, _)| *option == name) {
         return format!("The \"{name}\" option is not supported by culex's TLS (rustls): {why}");
     }
     match name {
-        "log_facility" => "The \"log_facility\" option sets the syslog facility, and culex has \
-                           no syslog log destination (log_dest syslog)."
-            .to_owned(),
         "plugin" | "auth_plugin" => format!(
             "The \"{name}\" option loads a C plugin through Mosquitto's plugin API, which culex \
              cannot load."
@@ -629,6 +635,7 @@ fn log_dest(config: &mut Config, name: &str, value: &str) -> Result<(), String> 
         "stdout" => dest.stdout = true,
         "stderr" => dest.stderr = true,
         "none" => *dest = LogDest::default(),
+        "syslog" => dest.syslog = true,
         "file" => {
             let path = value
                 .trim_matches([' ', '\t'])
@@ -643,7 +650,7 @@ fn log_dest(config: &mut Config, name: &str, value: &str) -> Result<(), String> 
             }
             dest.file = Some(path.to_owned());
         }
-        "syslog" | "topic" | "dlt" => {
+        "topic" | "dlt" => {
             return Err(format!(
                 "log_dest {kind} is a Mosquitto option that culex does not support yet."
             ));
@@ -782,11 +789,6 @@ mod steps {
             refusal("auth_plugin"),
             "The \"auth_plugin\" option loads a C plugin through Mosquitto's plugin API, which \
              culex cannot load."
-        );
-        assert_eq!(
-            refusal("log_facility"),
-            "The \"log_facility\" option sets the syslog facility, and culex has no syslog log \
-             destination (log_dest syslog)."
         );
         assert_eq!(
             refusal("user"),

@@ -482,7 +482,8 @@ fn log_dest_destinations_add_up_and_none_clears() {
         Some(super::LogDest {
             stdout: true,
             stderr: true,
-            file: Some("/var/log/culex.log".into())
+            file: Some("/var/log/culex.log".into()),
+            syslog: false,
         })
     );
     assert_eq!(ok("log_dest stdout\nlog_dest none").log_dest, Some(super::LogDest::default()));
@@ -493,7 +494,20 @@ fn log_dest_destinations_add_up_and_none_clears() {
         err("log_dest file a\nlog_dest file b"),
         (2, "Duplicate \"log_dest file\" value.".into())
     );
-    assert!(err("log_dest syslog").1.contains("does not support"));
+    assert!(err("log_dest topic").1.contains("does not support"));
+}
+
+#[test]
+fn log_dest_syslog_with_log_facility_local_0_to_7() {
+    let config = ok("log_dest syslog\n");
+    assert_eq!(config.log_dest.map(|dest| (dest.syslog, dest.stderr)), Some((true, false)));
+    assert_eq!((Config::default().log_facility, config.log_facility), (None, None));
+    assert_eq!(ok("log_facility 7").log_facility, Some(7));
+    // Read like atoi, as Mosquitto does: `abc` is 0.
+    assert_eq!(ok("log_facility abc").log_facility, Some(0));
+    assert_eq!(err("log_facility 8"), (1, "Invalid log_facility value (8).".into()));
+    assert_eq!(err("log_facility -1"), (1, "Invalid log_facility value (-1).".into()));
+    assert_eq!(err("log_facility"), (1, "Empty log_facility value in configuration.".into()));
 }
 
 #[test]
@@ -795,7 +809,6 @@ fn options_not_implemented_stay_refused() {
             "{message}"
         );
     }
-    assert!(err("log_facility 5\n").1.contains("no syslog log destination"));
 }
 
 #[test]
