@@ -14,6 +14,7 @@ mod broker_durable;
 mod broker_hash_values;
 mod broker_listener;
 mod broker_log;
+mod broker_log_topic;
 mod broker_migrate;
 mod broker_node;
 mod broker_options;

@@ -497,7 +497,8 @@ pub struct EffectiveSecurity {
     pub acl_file: Option<String>,
 }
 
-/// Where log lines go (`log_dest`: `stdout`, `stderr`, `file <path>`, `syslog`, `none`).
+/// Where log lines go (`log_dest`: `stdout`, `stderr`, `file <path>`, `syslog`, `topic`,
+/// `none`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogDest {
     /// `log_dest stdout`.
@@ -508,6 +509,8 @@ pub struct LogDest {
     pub file: Option<String>,
     /// `log_dest syslog`: the system logger, through `/dev/log`.
     pub syslog: bool,
+    /// `log_dest topic`: published on `$SYS/broker/log/<level>`.
+    pub topic: bool,
 }
 
 /// A set of Mosquitto log types (`log_type`), as bits.

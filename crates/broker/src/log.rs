@@ -1,5 +1,5 @@
 //! Mosquitto's log lines: `<epoch seconds>: <text>` on stderr (or the `log_dest`
-//! destinations; the system logger in [`syslog`]), filtered by `log_type` (`-v` = all), with `log_timestamp` and
+//! destinations; the system logger in [`syslog`], `$SYS/broker/log/…` in [`topic`]), filtered by `log_type` (`-v` = all), with `log_timestamp` and
 //! `connection_messages` honoured; `log_timestamp_format` replaces the seconds with C's
 //! `strftime` in local time, as Mosquitto does.
 //!
@@ -16,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::config::{Config, LogDest, LogTypes};
 
 mod syslog;
+pub(crate) mod topic;
 
 /// Writes filtered, timestamped log lines to stderr or the configured destinations.
 #[derive(Debug)]
@@ -35,6 +36,10 @@ struct Destinations {
     stderr: bool,
     file: Option<std::fs::File>,
     syslog: Option<syslog::Syslog>,
+    /// `log_dest topic`.
+    topic: bool,
+    /// Where `log_dest topic` lines go: the driver, once it asked ([`Logger::topic_lines`]).
+    topic_sink: Option<tokio::sync::mpsc::Sender<topic::TopicLine>>,
 }
 
 impl Logger {
@@ -49,6 +54,8 @@ impl Logger {
                 stderr: true,
                 file: None,
                 syslog: None,
+                topic: false,
+                topic_sink: None,
             }),
             timestamp_format: Mutex::new(None),
         }
@@ -77,8 +84,24 @@ impl Logger {
         let mut destinations =
             self.destinations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let syslog = dest.syslog.then(|| syslog::Syslog::new(config.log_facility));
-        *destinations = Destinations { stdout: dest.stdout, stderr: dest.stderr, file, syslog };
+        *destinations = Destinations {
+            stdout: dest.stdout,
+            stderr: dest.stderr,
+            file,
+            syslog,
+            topic: dest.topic,
+            topic_sink: destinations.topic_sink.take(),
+        };
         Ok(())
+    }
+
+    /// The lines of `log_dest topic` from now on, for the driver to publish. (Lines logged
+    /// before, and while nobody receives them, are dropped.)
+    pub(crate) fn topic_lines(&self) -> tokio::sync::mpsc::Receiver<topic::TopicLine> {
+        let (sink, lines) = topic::channel();
+        self.destinations.lock().unwrap_or_else(std::sync::PoisonError::into_inner).topic_sink =
+            Some(sink);
+        lines
     }
 
     /// A logger for a configuration (`verbose` is `-v`).
@@ -154,6 +177,11 @@ impl Logger {
         }
         if let Some(file) = destinations.file.as_mut() {
             let _ = file.write_all(line.as_bytes());
+        }
+        if let (true, Some(sink), Some(topic)) =
+            (destinations.topic, &destinations.topic_sink, topic::topic(kind))
+        {
+            let _ = sink.try_send((topic, line.trim_end_matches('\n').to_owned()));
         }
         if let Some(syslog) = destinations.syslog.as_mut() {
             let now = i64::try_from(now).unwrap_or(i64::MAX);

@@ -636,6 +636,7 @@ fn log_dest(config: &mut Config, name: &str, value: &str) -> Result<(), String> 
         "stderr" => dest.stderr = true,
         "none" => *dest = LogDest::default(),
         "syslog" => dest.syslog = true,
+        "topic" => dest.topic = true,
         "file" => {
             let path = value
                 .trim_matches([' ', '\t'])
@@ -650,7 +651,7 @@ fn log_dest(config: &mut Config, name: &str, value: &str) -> Result<(), String> 
             }
             dest.file = Some(path.to_owned());
         }
-        "topic" | "dlt" => {
+        "dlt" => {
             return Err(format!(
                 "log_dest {kind} is a Mosquitto option that culex does not support yet."
             ));

@@ -484,6 +484,7 @@ fn log_dest_destinations_add_up_and_none_clears() {
             stderr: true,
             file: Some("/var/log/culex.log".into()),
             syslog: false,
+            topic: false,
         })
     );
     assert_eq!(ok("log_dest stdout\nlog_dest none").log_dest, Some(super::LogDest::default()));
@@ -494,7 +495,8 @@ fn log_dest_destinations_add_up_and_none_clears() {
         err("log_dest file a\nlog_dest file b"),
         (2, "Duplicate \"log_dest file\" value.".into())
     );
-    assert!(err("log_dest topic").1.contains("does not support"));
+    assert!(ok("log_dest topic").log_dest.is_some_and(|dest| dest.topic && !dest.stderr));
+    assert!(err("log_dest dlt").1.contains("does not support"));
 }
 
 #[test]
