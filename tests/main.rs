@@ -10,6 +10,7 @@ mod auth;
 mod broker_auth;
 mod broker_bridge;
 mod broker_cli;
+mod broker_crl;
 mod broker_durable;
 mod broker_hash_values;
 mod broker_listener;

@@ -906,6 +906,26 @@ impl Certs {
         certs
     }
 
+    /// Writes two certificate revocation lists signed by the CA: `empty.crl` (nothing revoked)
+    /// and `revoked.crl` (`client.crt` revoked).
+    pub(crate) fn revocation_lists(&self) {
+        std::fs::write(self.dir.path().join("index.txt"), "").expect("CA database");
+        std::fs::write(self.dir.path().join("crlnumber"), "01\n").expect("CRL number");
+        std::fs::write(
+            self.dir.path().join("ca.cnf"),
+            "[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\ncrlnumber=crlnumber\n\
+             default_md=sha256\ndefault_crl_days=30\n",
+        )
+        .expect("CA configuration");
+        let ca = ["ca", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.crt"];
+        self.openssl(&[&ca[..], &["-gencrl", "-out", "empty.crl"]].concat());
+        self.openssl(&[&ca[..], &["-revoke", "client.crt"]].concat());
+        self.openssl(&[&ca[..], &["-gencrl", "-out", "revoked.crl"]].concat());
+        for name in ["empty.crl", "revoked.crl"] {
+            make_readable(&self.dir.path().join(name));
+        }
+    }
+
     /// Starts Debian's `mosquitto` with, besides its plain listener, a TLS listener using
     /// `server_cert` and `extra` configuration; returns it and the TLS port.
     pub(crate) fn broker(&self, server_cert: &str, extra: &str) -> (BrokerProcess, u16) {

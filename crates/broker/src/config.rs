@@ -444,6 +444,9 @@ pub struct TlsOptions {
     /// `use_subject_as_username` (default false): the same with the whole subject, written
     /// as RFC 2253 (`CN=client,O=Example`).
     pub use_subject_as_username: bool,
+    /// `crlfile`: PEM certificate revocation lists; a client certificate they revoke is
+    /// refused.
+    pub crlfile: Option<String>,
 }
 
 impl TlsOptions {

@@ -49,6 +49,7 @@ pub(super) fn check_listeners(config: &Config, file_name: &str) -> Result<(), Co
             ("capath", tls.capath.is_some()),
             ("require_certificate", tls.require_certificate),
             ("tls_version", tls.tls_version.is_some()),
+            ("crlfile", tls.crlfile.is_some()),
             ("use_identity_as_username", tls.use_identity_as_username),
             ("use_subject_as_username", tls.use_subject_as_username),
         ];
@@ -74,6 +75,12 @@ pub(super) fn check_listeners(config: &Config, file_name: &str) -> Result<(), Co
                      MQTT only."
                 )));
             }
+        }
+        if tls.crlfile.is_some() && tls.cafile.is_none() && tls.capath.is_none() {
+            return Err(fail(format!(
+                "crlfile needs cafile or capath to check client certificates (listener on port \
+                 {port})."
+            )));
         }
         if tls.require_certificate && tls.cafile.is_none() && tls.capath.is_none() {
             return Err(fail(format!(
@@ -308,10 +315,11 @@ impl State {
     /// A TLS option of the current listener.
     fn tls_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
         match name {
-            "cafile" | "capath" | "certfile" | "keyfile" | "tls_version" => {
+            "cafile" | "capath" | "certfile" | "keyfile" | "tls_version" | "crlfile" => {
                 let tls = &mut current_listener(config).tls;
                 let slot = match name {
                     "cafile" => &mut tls.cafile,
+                    "crlfile" => &mut tls.crlfile,
                     "capath" => &mut tls.capath,
                     "certfile" => &mut tls.certfile,
                     "keyfile" => &mut tls.keyfile,
@@ -618,7 +626,6 @@ const RUSTLS_CANNOT: &[(&str, &str)] = &[
         "ciphers_tls1.3",
         "it takes an OpenSSL cipher list; culex offers rustls's default TLS 1.3 suites.",
     ),
-    ("crlfile", "certificate revocation lists are not supported yet."),
     ("dhparamfile", "rustls offers no finite-field Diffie-Hellman key exchange."),
     ("psk_file", "rustls has no pre-shared-key cipher suites."),
     ("psk_hint", "rustls has no pre-shared-key cipher suites."),

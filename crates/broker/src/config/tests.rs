@@ -500,6 +500,28 @@ fn log_dest_destinations_add_up_and_none_clears() {
 }
 
 #[test]
+fn crlfile_belongs_to_a_tls_listener_with_a_ca() {
+    let tls = "listener 8883\ncertfile /s.crt\nkeyfile /s.key\n";
+    let config = ok(&format!("{tls}cafile /ca.crt\ncrlfile /ca.crl\n"));
+    assert_eq!(config.listeners[0].tls.crlfile.as_deref(), Some("/ca.crl"));
+    assert_eq!(TlsOptions::default().crlfile, None);
+    let message = |text: &str| parse(text, "test.conf").unwrap_err().message;
+    assert_eq!(
+        message(&format!("{tls}crlfile /ca.crl\n")),
+        "crlfile needs cafile or capath to check client certificates (listener on port 8883)."
+    );
+    assert_eq!(
+        message("listener 1883\ncrlfile /ca.crl\n"),
+        "crlfile needs certfile and keyfile on the same listener (listener on port 1883 does not \
+         use TLS)."
+    );
+    assert_eq!(
+        err(&format!("{tls}crlfile a\ncrlfile b\n")),
+        (5, "Duplicate crlfile value in configuration.".into())
+    );
+}
+
+#[test]
 fn log_dest_syslog_with_log_facility_local_0_to_7() {
     let config = ok("log_dest syslog\n");
     assert_eq!(config.log_dest.map(|dest| (dest.syslog, dest.stderr)), Some((true, false)));
@@ -639,6 +661,7 @@ fn protocol_and_tls_options_belong_to_their_listener() {
             tls_version: Some("tlsv1.3".into()),
             use_identity_as_username: true,
             use_subject_as_username: false,
+            crlfile: None,
         }
     );
     assert_eq!(wss.protocol, Protocol::WebSockets);
@@ -677,8 +700,7 @@ fn tls_options_must_fit_together() {
 
 #[test]
 fn what_rustls_cannot_do_and_http_dir_stay_refused() {
-    for option in ["ciphers", "ciphers_tls1.3", "crlfile", "dhparamfile", "psk_hint", "tls_engine"]
-    {
+    for option in ["ciphers", "ciphers_tls1.3", "dhparamfile", "psk_hint", "tls_engine"] {
         let (line, message) = err(&format!("listener 8883\n{option} x"));
         assert_eq!(line, 2);
         assert!(

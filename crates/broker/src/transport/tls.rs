@@ -1,5 +1,6 @@
 //! TLS listeners with rustls: the server configuration built from a listener's `certfile`,
-//! `keyfile`, `cafile`, `capath`, `require_certificate` and `tls_version` when it opens (with
+//! `keyfile`, `cafile`, `capath`, `crlfile`, `require_certificate` and `tls_version` when it
+//! opens (with
 //! Mosquitto's error lines), the stream a connection task serves, and the username a client
 //! certificate gives (`use_identity_as_username`, `use_subject_as_username`).
 
@@ -14,7 +15,7 @@ use mqtt_core::CertificateUsername;
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
@@ -86,6 +87,14 @@ impl TlsListener {
                     verifier
                 } else {
                     verifier.allow_unauthenticated()
+                };
+                // As OpenSSL's CRL check: the client's own certificate, which its issuer's
+                // list must cover.
+                let verifier = match &options.crlfile {
+                    Some(file) => {
+                        verifier.with_crls(read_crls(file)?).only_check_end_entity_revocation()
+                    }
+                    None => verifier,
                 };
                 let verifier = verifier.build().map_err(|err| {
                     TlsError::new("Unable to load CA certificates.".to_owned(), err)
@@ -186,6 +195,23 @@ fn ca_roots(options: &TlsOptions) -> Result<Option<RootCertStore>, TlsError> {
         }
     }
     Ok(Some(roots))
+}
+
+/// Every PEM certificate revocation list in `file` (`crlfile`); none is an error.
+fn read_crls(file: &str) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    let fail = |detail: String| {
+        TlsError::new(
+            format!("Unable to load certificate revocation file \"{file}\". Check crlfile."),
+            detail,
+        )
+    };
+    let crls = CertificateRevocationListDer::pem_file_iter(file)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|err| fail(err.to_string()))?;
+    if crls.is_empty() {
+        return Err(fail(format!("no PEM certificate revocation list in {file}")));
+    }
+    Ok(crls)
 }
 
 /// Every PEM certificate in `path`; none is an error.
