@@ -447,6 +447,11 @@ pub struct TlsOptions {
     /// `crlfile`: PEM certificate revocation lists; a client certificate they revoke is
     /// refused.
     pub crlfile: Option<String>,
+    /// `ciphers`: the TLS 1.2 suites offered, as OpenSSL names them (`ECDHE-RSA-AES128-GCM-SHA256:…`);
+    /// checked when the listener opens.
+    pub ciphers: Option<String>,
+    /// `ciphers_tls1.3`: the TLS 1.3 suites offered (`TLS_AES_128_GCM_SHA256:…`).
+    pub ciphers_tls13: Option<String>,
 }
 
 impl TlsOptions {

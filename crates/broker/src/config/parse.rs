@@ -50,6 +50,8 @@ pub(super) fn check_listeners(config: &Config, file_name: &str) -> Result<(), Co
             ("require_certificate", tls.require_certificate),
             ("tls_version", tls.tls_version.is_some()),
             ("crlfile", tls.crlfile.is_some()),
+            ("ciphers", tls.ciphers.is_some()),
+            ("ciphers_tls1.3", tls.ciphers_tls13.is_some()),
             ("use_identity_as_username", tls.use_identity_as_username),
             ("use_subject_as_username", tls.use_subject_as_username),
         ];
@@ -315,9 +317,12 @@ impl State {
     /// A TLS option of the current listener.
     fn tls_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
         match name {
-            "cafile" | "capath" | "certfile" | "keyfile" | "tls_version" | "crlfile" => {
+            "cafile" | "capath" | "certfile" | "keyfile" | "tls_version" | "crlfile"
+            | "ciphers" | "ciphers_tls1.3" => {
                 let tls = &mut current_listener(config).tls;
                 let slot = match name {
+                    "ciphers" => &mut tls.ciphers,
+                    "ciphers_tls1.3" => &mut tls.ciphers_tls13,
                     "cafile" => &mut tls.cafile,
                     "crlfile" => &mut tls.crlfile,
                     "capath" => &mut tls.capath,
@@ -618,14 +623,6 @@ const UNSUPPORTED: &[&str] = &[
 
 /// TLS options that rustls cannot honour, and why: refused rather than ignored.
 const RUSTLS_CANNOT: &[(&str, &str)] = &[
-    (
-        "ciphers",
-        "it takes an OpenSSL cipher list; culex offers rustls's default TLS 1.2 and 1.3 suites.",
-    ),
-    (
-        "ciphers_tls1.3",
-        "it takes an OpenSSL cipher list; culex offers rustls's default TLS 1.3 suites.",
-    ),
     ("dhparamfile", "rustls offers no finite-field Diffie-Hellman key exchange."),
     ("psk_file", "rustls has no pre-shared-key cipher suites."),
     ("psk_hint", "rustls has no pre-shared-key cipher suites."),

@@ -662,6 +662,8 @@ fn protocol_and_tls_options_belong_to_their_listener() {
             use_identity_as_username: true,
             use_subject_as_username: false,
             crlfile: None,
+            ciphers: None,
+            ciphers_tls13: None,
         }
     );
     assert_eq!(wss.protocol, Protocol::WebSockets);
@@ -699,8 +701,26 @@ fn tls_options_must_fit_together() {
 }
 
 #[test]
+fn cipher_lists_belong_to_a_tls_listener() {
+    let config =
+        ok("listener 8883\ncertfile /s\nkeyfile /k\nciphers ECDHE-RSA-AES256-GCM-SHA384\n\
+                     ciphers_tls1.3 TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256\n");
+    let tls = &config.listeners[0].tls;
+    assert_eq!(tls.ciphers.as_deref(), Some("ECDHE-RSA-AES256-GCM-SHA384"));
+    assert_eq!(
+        tls.ciphers_tls13.as_deref(),
+        Some("TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256")
+    );
+    assert_eq!(
+        parse("listener 1883\nciphers_tls1.3 x\n", "t").unwrap_err().message,
+        "ciphers_tls1.3 needs certfile and keyfile on the same listener (listener on port 1883 \
+         does not use TLS)."
+    );
+}
+
+#[test]
 fn what_rustls_cannot_do_and_http_dir_stay_refused() {
-    for option in ["ciphers", "ciphers_tls1.3", "dhparamfile", "psk_hint", "tls_engine"] {
+    for option in ["dhparamfile", "psk_hint", "tls_engine"] {
         let (line, message) = err(&format!("listener 8883\n{option} x"));
         assert_eq!(line, 2);
         assert!(
