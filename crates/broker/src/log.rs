@@ -1,5 +1,6 @@
 //! Mosquitto's log lines: `<epoch seconds>: <text>` on stderr (or the `log_dest`
-//! destinations; the system logger in [`syslog`], `$SYS/broker/log/…` in [`topic`]), filtered by `log_type` (`-v` = all), with `log_timestamp` and
+//! destinations: the system logger in `log/syslog.rs`, `$SYS/broker/log/…` in
+//! `log/topic.rs`), filtered by `log_type` (`-v` = all), with `log_timestamp` and
 //! `connection_messages` honoured; `log_timestamp_format` replaces the seconds with C's
 //! `strftime` in local time, as Mosquitto does.
 //!
