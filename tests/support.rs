@@ -168,12 +168,26 @@ impl BrokerProcess {
     /// # Panics
     /// If the socket does not appear within the command deadline.
     pub(crate) fn mosquitto_with_unix_socket(dir: &TempDir) -> (Self, String) {
+        Self::with_unix_socket(&reference_tool("mosquitto"), dir, "")
+    }
+
+    /// Starts `program` (culex or Mosquitto) like
+    /// [`mosquitto_with_unix_socket`](Self::mosquitto_with_unix_socket), with `extra_config`.
+    ///
+    /// # Panics
+    /// If the socket does not appear within the command deadline.
+    pub(crate) fn with_unix_socket(
+        program: &Path,
+        dir: &TempDir,
+        extra_config: &str,
+    ) -> (Self, String) {
         use std::os::unix::fs::PermissionsExt;
-        // The broker drops to the mosquitto user and must create its socket here.
+        // Mosquitto drops to the mosquitto user and must create its socket here.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
             .expect("chmod socket dir");
         let socket = dir.path().join("broker.sock");
-        let broker = Self::mosquitto(&format!("listener 0 {}", socket.display()));
+        let broker =
+            Self::start(program, &format!("{extra_config}\nlistener 0 {}", socket.display()));
         let start = Instant::now();
         while !socket.exists() {
             assert!(
@@ -916,6 +930,26 @@ impl Certs {
             make_readable(&certs.dir.path().join(name));
         }
         certs
+    }
+
+    /// Writes two certificate revocation lists signed by the CA: `empty.crl` (nothing revoked)
+    /// and `revoked.crl` (`client.crt` revoked).
+    pub(crate) fn revocation_lists(&self) {
+        std::fs::write(self.dir.path().join("index.txt"), "").expect("CA database");
+        std::fs::write(self.dir.path().join("crlnumber"), "01\n").expect("CRL number");
+        std::fs::write(
+            self.dir.path().join("ca.cnf"),
+            "[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\ncrlnumber=crlnumber\n\
+             default_md=sha256\ndefault_crl_days=30\n",
+        )
+        .expect("CA configuration");
+        let ca = ["ca", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.crt"];
+        self.openssl(&[&ca[..], &["-gencrl", "-out", "empty.crl"]].concat());
+        self.openssl(&[&ca[..], &["-revoke", "client.crt"]].concat());
+        self.openssl(&[&ca[..], &["-gencrl", "-out", "revoked.crl"]].concat());
+        for name in ["empty.crl", "revoked.crl"] {
+            make_readable(&self.dir.path().join(name));
+        }
     }
 
     /// Starts Debian's `mosquitto` with, besides its plain listener, a TLS listener using

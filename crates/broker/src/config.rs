@@ -118,6 +118,8 @@ pub struct Config {
     pub log_types: Option<LogTypes>,
     /// `log_dest` lines combined; `None` when the file has none (then stderr).
     pub log_dest: Option<LogDest>,
+    /// `log_facility N` (0..=7): syslog lines go to facility `local<N>`; `None` = `daemon`.
+    pub log_facility: Option<u8>,
     /// `pid_file`: where to write the broker's process id (removed at exit).
     pub pid_file: Option<String>,
     /// `user`: the account a broker started as root switches to once its listeners are open;
@@ -190,6 +192,7 @@ impl Default for Config {
             send_reason_strings: false,
             log_types: None,
             log_dest: None,
+            log_facility: None,
             pid_file: None,
             user: None,
             log_timestamp: true,
@@ -303,12 +306,13 @@ impl Config {
             Some(&self.default_listener)
         } else {
             // A listener with the same settings first: several `listener 0` lines share port 0
-            // and an address. Else the one with its port and address.
+            // and an address. Else the one with its port and address (or socket path).
             let in_force = self.listeners_in_force();
             in_force.iter().copied().find(|candidate| *candidate == listener).or_else(|| {
                 in_force.into_iter().find(|candidate| {
                     candidate.port == listener.port
                         && candidate.bind_address == listener.bind_address
+                        && candidate.unix_socket == listener.unix_socket
                 })
             })
         };
@@ -387,6 +391,8 @@ pub struct ListenerConfig {
     /// `socket_domain`: the one address family to open without a bind address (and to keep
     /// of a bind address's); `None` = both.
     pub socket_domain: Option<SocketDomain>,
+    /// `listener 0 PATH`: listen on a Unix socket at `PATH` instead of TCP (`port` is then 0).
+    pub unix_socket: Option<String>,
 }
 
 /// A listener's `socket_domain`.
@@ -412,6 +418,7 @@ impl Default for ListenerConfig {
             mount_point: None,
             bind_interface: None,
             socket_domain: None,
+            unix_socket: None,
         }
     }
 }
@@ -450,6 +457,14 @@ pub struct TlsOptions {
     /// `use_subject_as_username` (default false): the same with the whole subject, written
     /// as RFC 2253 (`CN=client,O=Example`).
     pub use_subject_as_username: bool,
+    /// `crlfile`: PEM certificate revocation lists; a client certificate they revoke is
+    /// refused.
+    pub crlfile: Option<String>,
+    /// `ciphers`: the TLS 1.2 suites offered, as OpenSSL names them (`ECDHE-RSA-AES128-GCM-SHA256:…`);
+    /// checked when the listener opens.
+    pub ciphers: Option<String>,
+    /// `ciphers_tls1.3`: the TLS 1.3 suites offered (`TLS_AES_128_GCM_SHA256:…`).
+    pub ciphers_tls13: Option<String>,
 }
 
 impl TlsOptions {
@@ -503,7 +518,8 @@ pub struct EffectiveSecurity {
     pub acl_file: Option<String>,
 }
 
-/// Where log lines go (`log_dest`: `stdout`, `stderr`, `file <path>`, `none`).
+/// Where log lines go (`log_dest`: `stdout`, `stderr`, `file <path>`, `syslog`, `topic`,
+/// `none`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogDest {
     /// `log_dest stdout`.
@@ -512,6 +528,10 @@ pub struct LogDest {
     pub stderr: bool,
     /// `log_dest file <path>` (appended to).
     pub file: Option<String>,
+    /// `log_dest syslog`: the system logger, through `/dev/log`.
+    pub syslog: bool,
+    /// `log_dest topic`: published on `$SYS/broker/log/<level>`.
+    pub topic: bool,
 }
 
 /// A set of Mosquitto log types (`log_type`), as bits.

@@ -188,6 +188,7 @@ impl Driver {
         }
         self.broker.start_sys(&crate::cli::version(), now());
         let mut journal_reports = self.journal_reports.take();
+        let mut log_lines = self.logger.topic_lines();
         loop {
             let autosave = self.persistence.as_ref().and_then(|p| p.next_autosave);
             let journal = self.durability.as_ref().and_then(Durability::deadline);
@@ -239,6 +240,7 @@ impl Driver {
                     self.broker.update_sys(now);
                 }
                 Some(report) = next_report(&mut journal_reports) => self.journal_report(report),
+                Some((topic, line)) = log_lines.recv() => self.publish_log(topic, line),
             }
             self.drain_outputs();
             if self.persistence.is_some() {
@@ -280,6 +282,15 @@ impl Driver {
         // Dropping the outboxes lets every connection task flush what it has and close.
         self.connections.clear();
         self.unaccepted.clear();
+    }
+
+    /// `log_dest topic`: publishes a log line on `topic`, at QoS 2 and not retained.
+    fn publish_log(&mut self, topic: &str, line: String) {
+        if let Ok(topic) = mqtt_codec::TopicName::new(topic) {
+            let mut publish = mqtt_codec::Publish::new(topic, line.into());
+            publish.qos = QoS::ExactlyOnce;
+            self.broker.publish(publish, now());
+        }
     }
 
     /// Takes a snapshot and hands it to the saver, or to the journal writer as a checkpoint

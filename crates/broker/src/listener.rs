@@ -1,9 +1,13 @@
 //! Listening sockets: binding (synchronously, before the runtime starts, so that `-d` can fork
-//! after the listeners are open), reading a TLS listener's files, and the accept loop: the
-//! per-listener `max_connections` limit, connection ids, and one task per accepted connection
-//! (after the listener's handshakes, if it has any).
+//! after the listeners are open) TCP sockets and Unix sockets (`listener 0 PATH`), reading a
+//! TLS listener's files, and the accept loops: the per-listener `max_connections` limit,
+//! connection ids, and one task per accepted connection (after the listener's handshakes, if
+//! it has any).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -20,12 +24,16 @@ use crate::log::Logger;
 use crate::os::{self, InterfaceAddress};
 use crate::trace;
 use crate::transport::tls::TlsError;
-use crate::transport::{Upgraded, Upgrades};
+use crate::transport::{Transport, Upgraded, Upgrades};
 
-/// One bound TCP socket and the settings of the listener it belongs to.
+/// The permissions of a Unix socket listener's file, as Mosquitto 2.0.11 sets them
+/// (`srwxrwx---`): the broker's user and group may connect.
+const UNIX_SOCKET_MODE: u32 = 0o770;
+
+/// One bound socket and the settings of the listener it belongs to.
 #[derive(Debug)]
 pub struct Listener {
-    pub(crate) socket: std::net::TcpListener,
+    pub(crate) socket: Bound,
     pub(crate) settings: ListenerConfig,
     /// The listener's index ([`ListenSpec::listener`]): which security settings apply.
     pub(crate) index: usize,
@@ -43,7 +51,7 @@ impl Listener {
     /// When the socket cannot be bound.
     pub fn bind(addr: SocketAddr) -> std::io::Result<Self> {
         Ok(Self {
-            socket: bind_socket(addr)?,
+            socket: Bound::Tcp(bind_socket(addr)?),
             settings: ListenerConfig::default(),
             index: 0,
             open: Arc::default(),
@@ -51,12 +59,18 @@ impl Listener {
         })
     }
 
-    /// The address actually bound.
+    /// The TCP address actually bound.
     ///
     /// # Errors
-    /// If the OS cannot tell (it always can for a bound socket).
+    /// For a Unix socket listener, which has none.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.socket.local_addr()
+        match &self.socket {
+            Bound::Tcp(socket) => socket.local_addr(),
+            Bound::Unix(_, path) => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                format!("{} is a Unix socket", path.display()),
+            )),
+        }
     }
 
     /// Replaces the listener settings (e.g. `max_connections`).
@@ -76,18 +90,113 @@ impl Listener {
         shared: Arc<Shared>,
         stop: watch::Receiver<bool>,
     ) -> std::io::Result<()> {
-        let tcp = tokio::net::TcpListener::from_std(self.socket)?;
-        tokio::spawn(accept_loop(
-            tcp,
-            self.upgrades,
-            self.settings,
-            self.index,
-            self.open,
-            shared,
-            stop,
-        ));
+        match self.socket {
+            Bound::Tcp(socket) => {
+                let tcp = tokio::net::TcpListener::from_std(socket)?;
+                tokio::spawn(accept_loop(
+                    tcp,
+                    self.upgrades,
+                    self.settings,
+                    self.index,
+                    self.open,
+                    shared,
+                    stop,
+                ));
+            }
+            Bound::Unix(socket, path) => {
+                let unix = tokio::net::UnixListener::from_std(socket)?;
+                let file = SocketFile(path);
+                let limit = self.settings.max_connections;
+                tokio::spawn(accept_unix(unix, file, limit, self.index, self.open, shared, stop));
+            }
+        }
         Ok(())
     }
+}
+
+/// A bound listening socket.
+#[derive(Debug)]
+pub(crate) enum Bound {
+    /// A TCP socket.
+    Tcp(std::net::TcpListener),
+    /// A Unix socket and the path of its file.
+    Unix(UnixListener, PathBuf),
+}
+
+/// A Unix socket listener's file, removed when its accept loop ends (Mosquitto removes it at
+/// exit).
+struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Accepts connections on a Unix socket until `stop` flips. Its clients' address is the
+/// socket's path and their port 0, as in Mosquitto's `New connection from <path>:0 on port 0.`
+async fn accept_unix(
+    unix: tokio::net::UnixListener,
+    file: SocketFile,
+    limit: Option<u32>,
+    index: usize,
+    open: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let address = file.0.display().to_string();
+    loop {
+        let accepted = tokio::select! {
+            accepted = unix.accept() => accepted,
+            _ = stop.changed() => return,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                accept_failed(&shared, &err).await;
+                continue;
+            }
+        };
+        let Some(slot) = ConnectionSlot::acquire(&open, limit) else {
+            trace::max_connections(&shared.logger, &address);
+            continue;
+        };
+        let peer = PeerInfo {
+            address: address.clone(),
+            port: 0,
+            listener: index,
+            certificate_username: None,
+        };
+        trace::new_connection(&shared.logger, &peer, 0);
+        if !admit(stream, peer, &shared, slot).await {
+            return; // the driver has stopped
+        }
+    }
+}
+
+/// Logs a failed accept and backs off (out of file descriptors and similar) instead of
+/// spinning.
+async fn accept_failed(shared: &Shared, err: &std::io::Error) {
+    log!(shared.logger, ERROR, "Error: accepting a connection: {}", strerror(err));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// Starts the task of an accepted connection that needs no handshake. The driver learns of the
+/// connection before any of its packets; waiting here when its queue is full also slows
+/// accepting down to what the driver can take. `false` when the driver has stopped.
+async fn admit<S: Transport + 'static>(
+    stream: S,
+    peer: PeerInfo,
+    shared: &Arc<Shared>,
+    slot: ConnectionSlot,
+) -> bool {
+    let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
+    let (mut connection, open) = Connection::new(stream, conn, peer, Arc::clone(shared), slot);
+    if shared.events.send(open).await.is_err() {
+        return false;
+    }
+    tokio::spawn(async move { connection.run().await });
+    true
 }
 
 /// Accepts connections until `stop` flips, spawning one task per connection.
@@ -109,9 +218,7 @@ async fn accept_loop(
         let (stream, addr) = match accepted {
             Ok(accepted) => accepted,
             Err(err) => {
-                log!(shared.logger, ERROR, "Error: accepting a connection: {}", strerror(&err));
-                // Out of file descriptors and similar: back off instead of spinning.
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                accept_failed(&shared, &err).await;
                 continue;
             }
         };
@@ -133,20 +240,16 @@ async fn accept_loop(
         if shared.set_tcp_nodelay.load(Ordering::Relaxed) {
             let _ = stream.set_nodelay(true);
         }
-        let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
         if let Some(upgrades) = &upgrades {
             // TLS and WebSocket handshakes run in the connection's task, not here.
+            let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
             let shared = Arc::clone(&shared);
             tokio::spawn(serve_upgraded(stream, Arc::clone(upgrades), conn, peer, shared, slot));
             continue;
         }
-        let (mut connection, open) = Connection::new(stream, conn, peer, Arc::clone(&shared), slot);
-        // The driver learns of the connection before any of its packets. Waiting here when
-        // its queue is full also slows accepting down to what the driver can take.
-        if shared.events.send(open).await.is_err() {
+        if !admit(stream, peer, &shared, slot).await {
             return; // the driver has stopped
         }
-        tokio::spawn(async move { connection.run().await });
     }
 }
 
@@ -182,6 +285,9 @@ async fn serve_upgraded(
 /// When the TLS files or options cannot be used, or `bind_interface` cannot be honoured
 /// (already logged; Mosquitto then exits 1).
 pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, OpenError> {
+    if let Some(path) = &spec.settings.unix_socket {
+        return open_unix(path, spec, logger).map(|listener| vec![listener]);
+    }
     let addresses: Vec<SocketAddr> = match &spec.host {
         None => vec![
             SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), spec.port),
@@ -264,13 +370,45 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, OpenErr
     Ok(sockets
         .into_iter()
         .map(|socket| Listener {
-            socket,
+            socket: Bound::Tcp(socket),
             settings: spec.settings.clone(),
             index: spec.listener,
             open: Arc::clone(&open),
             upgrades: upgrades.clone(),
         })
         .collect())
+}
+
+/// Opens a Unix socket listener (`listener 0 PATH`) as Mosquitto does: logs `Opening unix
+/// listen socket on path PATH.`, replaces whatever file is at `PATH`, and gives the socket
+/// mode 0770. A socket that cannot be bound logs `Error binding unix socket: <reason>` and
+/// stops the broker (exit status 1), as in Mosquitto.
+fn open_unix(path: &str, spec: &ListenSpec, logger: &Logger) -> Result<Listener, OpenError> {
+    log!(logger, INFORMATION, "Opening unix listen socket on path {path}.");
+    let bind = || {
+        match std::fs::remove_file(path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+            _ => {}
+        }
+        let socket = UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(UNIX_SOCKET_MODE))?;
+        socket.set_nonblocking(true)?;
+        Ok(socket)
+    };
+    match bind() {
+        Ok(socket) => Ok(Listener {
+            socket: Bound::Unix(socket, PathBuf::from(path)),
+            settings: spec.settings.clone(),
+            index: spec.listener,
+            open: Arc::default(),
+            upgrades: None,
+        }),
+        Err(err) => {
+            let line = format!("Error binding unix socket: {}", strerror(&err));
+            log!(logger, ERROR, "{line}");
+            Err(OpenError::UnixSocket(line))
+        }
+    }
 }
 
 /// Why a listener could not be opened (already logged; Mosquitto then exits 1).
@@ -283,6 +421,9 @@ pub enum OpenError {
     /// not the listener's address (the logged line).
     #[error("{0}")]
     Interface(String),
+    /// A Unix socket listener's socket could not be bound (the logged line).
+    #[error("{0}")]
+    UnixSocket(String),
 }
 
 /// `bind_interface`: each address replaced by `interface`'s first address of its family, as

@@ -1,5 +1,6 @@
 //! Mosquitto's log lines: `<epoch seconds>: <text>` on stderr (or the `log_dest`
-//! destinations), filtered by `log_type` (`-v` = all), with `log_timestamp` and
+//! destinations: the system logger in `log/syslog.rs`, `$SYS/broker/log/…` in
+//! `log/topic.rs`), filtered by `log_type` (`-v` = all), with `log_timestamp` and
 //! `connection_messages` honoured; `log_timestamp_format` replaces the seconds with C's
 //! `strftime` in local time, as Mosquitto does.
 //!
@@ -14,6 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, LogDest, LogTypes};
+
+mod syslog;
+pub(crate) mod topic;
 
 /// Writes filtered, timestamped log lines to stderr or the configured destinations.
 #[derive(Debug)]
@@ -32,6 +36,11 @@ struct Destinations {
     stdout: bool,
     stderr: bool,
     file: Option<std::fs::File>,
+    syslog: Option<syslog::Syslog>,
+    /// `log_dest topic`.
+    topic: bool,
+    /// Where `log_dest topic` lines go: the driver, once it asked ([`Logger::topic_lines`]).
+    topic_sink: Option<tokio::sync::mpsc::Sender<topic::TopicLine>>,
 }
 
 impl Logger {
@@ -41,7 +50,14 @@ impl Logger {
             types: AtomicU16::new(types.bits()),
             timestamp: AtomicBool::new(timestamp),
             connection_messages: AtomicBool::new(connection_messages),
-            destinations: Mutex::new(Destinations { stdout: false, stderr: true, file: None }),
+            destinations: Mutex::new(Destinations {
+                stdout: false,
+                stderr: true,
+                file: None,
+                syslog: None,
+                topic: false,
+                topic_sink: None,
+            }),
             timestamp_format: Mutex::new(None),
         }
     }
@@ -54,21 +70,39 @@ impl Logger {
     }
 
     /// Switches to the `log_dest` destinations of `config` (stderr when it names none),
-    /// opening (or, on SIGHUP, reopening: log rotation) the log file in append mode.
+    /// opening (or, on SIGHUP, reopening: log rotation) the log file in append mode and
+    /// connecting to the system logger with the `log_facility`.
     ///
     /// # Errors
     /// The log file cannot be opened; the destinations are then left as they were.
     pub fn open_destinations(&self, config: &Config) -> std::io::Result<()> {
         let dest =
-            config.log_dest.clone().unwrap_or(LogDest { stdout: false, stderr: true, file: None });
+            config.log_dest.clone().unwrap_or(LogDest { stderr: true, ..LogDest::default() });
         let file = match &dest.file {
             Some(path) => Some(std::fs::OpenOptions::new().create(true).append(true).open(path)?),
             None => None,
         };
         let mut destinations =
             self.destinations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *destinations = Destinations { stdout: dest.stdout, stderr: dest.stderr, file };
+        let syslog = dest.syslog.then(|| syslog::Syslog::new(config.log_facility));
+        *destinations = Destinations {
+            stdout: dest.stdout,
+            stderr: dest.stderr,
+            file,
+            syslog,
+            topic: dest.topic,
+            topic_sink: destinations.topic_sink.take(),
+        };
         Ok(())
+    }
+
+    /// The lines of `log_dest topic` from now on, for the driver to publish. (Lines logged
+    /// before, and while nobody receives them, are dropped.)
+    pub(crate) fn topic_lines(&self) -> tokio::sync::mpsc::Receiver<topic::TopicLine> {
+        let (sink, lines) = topic::channel();
+        self.destinations.lock().unwrap_or_else(std::sync::PoisonError::into_inner).topic_sink =
+            Some(sink);
+        lines
     }
 
     /// A logger for a configuration (`verbose` is `-v`).
@@ -106,14 +140,14 @@ impl Logger {
             if kind == LogTypes::ERROR {
                 remember_error(text);
             }
-            self.write_line(text);
+            self.write_line(kind, text);
         }
     }
 
     /// Prints a connect/disconnect line (subject to `connection_messages`).
     pub fn connection(&self, kind: LogTypes, text: fmt::Arguments<'_>) {
         if self.connection_enabled(kind) {
-            self.write_line(text);
+            self.write_line(kind, text);
         }
     }
 
@@ -123,10 +157,11 @@ impl Logger {
         if text.to_string().starts_with("Error") {
             remember_error(text);
         }
-        self.write_line(text);
+        self.write_line(LogTypes::ERROR, text);
     }
 
-    fn write_line(&self, text: fmt::Arguments<'_>) {
+    fn write_line(&self, kind: LogTypes, text: fmt::Arguments<'_>) {
+        let now = epoch_seconds();
         let line = if !self.timestamp.load(Ordering::Relaxed) {
             format_line(None, text)
         } else {
@@ -134,7 +169,7 @@ impl Logger {
                 self.timestamp_format.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             match format.as_deref() {
                 Some(format) => format!("{}: {text}\n", strftime_now(format)),
-                None => format_line(Some(epoch_seconds()), text),
+                None => format_line(Some(now), text),
             }
         };
         // One write per line and destination so concurrent lines do not interleave; a closed
@@ -149,6 +184,15 @@ impl Logger {
         }
         if let Some(file) = destinations.file.as_mut() {
             let _ = file.write_all(line.as_bytes());
+        }
+        if let (true, Some(sink), Some(topic)) =
+            (destinations.topic, &destinations.topic_sink, topic::topic(kind))
+        {
+            let _ = sink.try_send((topic, line.trim_end_matches('\n').to_owned()));
+        }
+        if let Some(syslog) = destinations.syslog.as_mut() {
+            let now = i64::try_from(now).unwrap_or(i64::MAX);
+            syslog.send(kind, line.trim_end_matches('\n'), now);
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The byte streams a connection task serves: the [`Transport`] trait (implemented for TCP
-//! here, for TLS in [`tls`] and for WebSockets in [`ws`]), and what a listener puts between an
+//! and Unix sockets here, for TLS in [`tls`] and for WebSockets in [`ws`]), and what a listener puts between an
 //! accepted TCP socket and the MQTT byte stream: nothing, TLS, a WebSocket, or a WebSocket
 //! inside TLS. The handshakes ([`Upgrades::handshake`]) run in the connection's own task,
 //! under a time limit, before the driver hears of the connection.
@@ -41,6 +41,18 @@ impl Transport for TcpStream {
 
     fn reset_on_drop(&self) -> std::io::Result<()> {
         self.set_zero_linger()
+    }
+}
+
+impl Transport for tokio::net::UnixStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Self::poll_read_ready(self, cx)
+    }
+
+    /// A Unix stream socket has no `SO_LINGER` reset: dropping it closes it (Linux itself
+    /// reports a reset to the peer when bytes it sent were left unread).
+    fn reset_on_drop(&self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

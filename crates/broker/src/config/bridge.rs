@@ -470,9 +470,12 @@ fn option(
 }
 
 /// `topic <pattern> [in|out|both [qos [local-prefix [remote-prefix]]]]`; `""` is empty.
+/// The pattern is always a value, `#` included (`topic # both 0`); a word after it that
+/// starts with `#` begins a comment (no direction, QoS or prefix can start with `#`).
 fn topic(bridge: &mut BridgeConfig, value: &str) -> Result<(), String> {
-    let mut tokens = value.split(' ').filter(|t| !t.is_empty()).take_while(|t| !t.starts_with('#'));
-    let pattern = tokens.next().ok_or_else(|| "Empty topic value in configuration.".to_owned())?;
+    let mut words = value.split(' ').filter(|t| !t.is_empty());
+    let pattern = words.next().ok_or_else(|| "Empty topic value in configuration.".to_owned())?;
+    let mut tokens = words.take_while(|t| !t.starts_with('#'));
     let unquote = |t: &str| if t == "\"\"" { String::new() } else { t.to_owned() };
     let direction = match tokens.next() {
         None | Some("out") => Direction::Out,

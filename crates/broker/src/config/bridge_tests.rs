@@ -27,6 +27,35 @@ fn err(text: &str) -> Vec<String> {
     }
 }
 
+/// `#` is a value in a bridge's topic pattern and text options, as in Mosquitto 2.0.11; a word
+/// starting with `#` after the pattern begins a comment.
+#[test]
+fn a_hash_is_a_value_in_topics_and_text_options() {
+    let b = bridge(
+        "topic # both 0\ntopic #\ntopic x/# in 1 l/ r/ # comment\ntopic y out #c\n\
+         remote_password ab#cd\nremote_username u #1\nremote_clientid id#1\nlocal_clientid l#1\n",
+    );
+    let topics: Vec<_> = b
+        .topics
+        .iter()
+        .map(|t| (t.direction, t.qos, t.local_topic.as_str(), t.remote_topic.as_str()))
+        .collect();
+    assert_eq!(
+        topics,
+        [
+            (Direction::Out, 0, "a/#", "a/#"),
+            (Direction::Both, 0, "#", "#"),
+            (Direction::Out, 0, "#", "#"),
+            (Direction::In, 1, "l/x/#", "r/x/#"),
+            (Direction::Out, 0, "y", "y"),
+        ]
+    );
+    assert_eq!(b.remote_password.as_deref(), Some("ab#cd"));
+    assert_eq!(b.remote_username.as_deref(), Some("u #1"));
+    assert_eq!(b.remote_clientid.as_deref(), Some("id#1"));
+    assert_eq!(b.local_clientid.as_deref(), Some("l#1"));
+}
+
 #[test]
 fn defaults_are_mosquittos() {
     let b = bridge("");

@@ -49,6 +49,9 @@ pub(super) fn check_listeners(config: &Config, file_name: &str) -> Result<(), Co
             ("capath", tls.capath.is_some()),
             ("require_certificate", tls.require_certificate),
             ("tls_version", tls.tls_version.is_some()),
+            ("crlfile", tls.crlfile.is_some()),
+            ("ciphers", tls.ciphers.is_some()),
+            ("ciphers_tls1.3", tls.ciphers_tls13.is_some()),
             ("use_identity_as_username", tls.use_identity_as_username),
             ("use_subject_as_username", tls.use_subject_as_username),
         ];
@@ -59,6 +62,27 @@ pub(super) fn check_listeners(config: &Config, file_name: &str) -> Result<(), Co
                      {port} does not use TLS)."
                 )));
             }
+        }
+        if let Some(path) = &listener.unix_socket {
+            let websockets = listener.protocol == Protocol::WebSockets;
+            let extra = [
+                ("protocol websockets", websockets),
+                ("certfile", tls.enabled()),
+                ("bind_interface", listener.bind_interface.is_some()),
+                ("socket_domain", listener.socket_domain.is_some()),
+            ];
+            if let Some((name, _)) = extra.iter().find(|(_, given)| *given) {
+                return Err(fail(format!(
+                    "{name} does not apply to the Unix socket listener {path}: it serves plain \
+                     MQTT only."
+                )));
+            }
+        }
+        if tls.crlfile.is_some() && tls.cafile.is_none() && tls.capath.is_none() {
+            return Err(fail(format!(
+                "crlfile needs cafile or capath to check client certificates (listener on port \
+                 {port})."
+            )));
         }
         if tls.require_certificate && tls.cafile.is_none() && tls.capath.is_none() {
             return Err(fail(format!(
@@ -167,22 +191,34 @@ impl State {
                     return Err("Empty listener value in configuration.".to_owned());
                 };
                 let port = atoi(port);
-                let bind_address = tokens.next().filter(|t| !t.starts_with('#')).map(str::to_owned);
+                let address = tokens.next().filter(|t| !t.starts_with('#')).map(str::to_owned);
                 // `listener 0 <IP address>` is culex's ephemeral port (the OS picks it); with a
                 // path, Mosquitto's Unix socket.
-                let ephemeral = port == 0
-                    && bind_address.as_deref().is_some_and(|a| a.parse::<IpAddr>().is_ok());
-                if port == 0 && !ephemeral {
-                    return Err(
-                        "culex does not support Unix socket listeners (listener 0) yet.".to_owned()
-                    );
-                }
-                let port = if ephemeral { 0 } else { valid_port(port)? };
-                config.listeners.push(ListenerConfig {
-                    port,
-                    bind_address,
-                    ..ListenerConfig::default()
-                });
+                let listener = match address {
+                    Some(address) if port == 0 && address.parse::<IpAddr>().is_err() => {
+                        ListenerConfig {
+                            port: 0,
+                            unix_socket: Some(address),
+                            ..ListenerConfig::default()
+                        }
+                    }
+                    Some(address) if port == 0 => ListenerConfig {
+                        port: 0,
+                        bind_address: Some(address),
+                        ..ListenerConfig::default()
+                    },
+                    None if port == 0 => {
+                        return Err(
+                            "A listener with port 0 must provide a Unix socket path.".to_owned()
+                        );
+                    }
+                    bind_address => ListenerConfig {
+                        port: valid_port(port)?,
+                        bind_address,
+                        ..ListenerConfig::default()
+                    },
+                };
+                config.listeners.push(listener);
                 // Strings such as `mount_point` are per listener: a new scope starts here.
                 self.seen_strings.clear();
             }
@@ -208,7 +244,7 @@ impl State {
                      version. The behaviour will default to true."
                         .to_owned(),
                 );
-                let address = self.unique_string(name, value)?;
+                let address = self.unique_string(name, before_comment(value))?;
                 config.default_listener.bind_address = Some(address);
                 config.default_listener_declared = true;
             }
@@ -220,7 +256,7 @@ impl State {
                 };
             }
             "bind_interface" => {
-                let interface = self.unique_string(name, value)?;
+                let interface = self.unique_string(name, before_comment(value))?;
                 current_listener(config).bind_interface = Some(interface);
             }
             "socket_domain" => {
@@ -281,10 +317,14 @@ impl State {
     /// A TLS option of the current listener.
     fn tls_option(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
         match name {
-            "cafile" | "capath" | "certfile" | "keyfile" | "tls_version" => {
+            "cafile" | "capath" | "certfile" | "keyfile" | "tls_version" | "crlfile"
+            | "ciphers" | "ciphers_tls1.3" => {
                 let tls = &mut current_listener(config).tls;
                 let slot = match name {
+                    "ciphers" => &mut tls.ciphers,
+                    "ciphers_tls1.3" => &mut tls.ciphers_tls13,
                     "cafile" => &mut tls.cafile,
+                    "crlfile" => &mut tls.crlfile,
                     "capath" => &mut tls.capath,
                     "certfile" => &mut tls.certfile,
                     "keyfile" => &mut tls.keyfile,
@@ -465,6 +505,15 @@ impl State {
                     Some(once_in_scope(&config.log_timestamp_format, name, value)?);
             }
             "log_dest" => log_dest(config, name, value)?,
+            "log_facility" => {
+                let n = int_value(name, value)?;
+                config.log_facility = Some(
+                    u8::try_from(n)
+                        .ok()
+                        .filter(|&n| n <= 7)
+                        .ok_or_else(|| format!("Invalid log_facility value ({n})."))?,
+                );
+            }
             "pid_file" => config.pid_file = Some(once_in_scope(&config.pid_file, name, value)?),
             "user" => config.user = Some(once_in_scope(&config.user, name, value)?),
             "connection_messages" => config.connection_messages = bool_value(name, value)?,
@@ -545,16 +594,13 @@ impl State {
 }
 
 /// Why an option no group applies is refused: a Mosquitto option culex cannot honour (TLS
-/// options rustls lacks, syslog, C plugins), one it does not implement yet, or an unknown
+/// options rustls lacks, C plugins), one it does not implement yet, or an unknown
 /// name.
 fn refusal(name: &str) -> String {
     if let Some((_, why)) = RUSTLS_CANNOT.iter().find(|(option, _)| *option == name) {
         return format!("The \"{name}\" option is not supported by culex's TLS (rustls): {why}");
     }
     match name {
-        "log_facility" => "The \"log_facility\" option sets the syslog facility, and culex has \
-                           no syslog log destination (log_dest syslog)."
-            .to_owned(),
         "plugin" | "auth_plugin" => format!(
             "The \"{name}\" option loads a C plugin through Mosquitto's plugin API, which culex \
              cannot load."
@@ -578,15 +624,6 @@ const UNSUPPORTED: &[&str] = &[
 
 /// TLS options that rustls cannot honour, and why: refused rather than ignored.
 const RUSTLS_CANNOT: &[(&str, &str)] = &[
-    (
-        "ciphers",
-        "it takes an OpenSSL cipher list; culex offers rustls's default TLS 1.2 and 1.3 suites.",
-    ),
-    (
-        "ciphers_tls1.3",
-        "it takes an OpenSSL cipher list; culex offers rustls's default TLS 1.3 suites.",
-    ),
-    ("crlfile", "certificate revocation lists are not supported yet."),
     ("dhparamfile", "rustls offers no finite-field Diffie-Hellman key exchange."),
     ("psk_file", "rustls has no pre-shared-key cipher suites."),
     ("psk_hint", "rustls has no pre-shared-key cipher suites."),
@@ -603,6 +640,8 @@ fn log_dest(config: &mut Config, name: &str, value: &str) -> Result<(), String> 
         "stdout" => dest.stdout = true,
         "stderr" => dest.stderr = true,
         "none" => *dest = LogDest::default(),
+        "syslog" => dest.syslog = true,
+        "topic" => dest.topic = true,
         "file" => {
             let path = value
                 .trim_matches([' ', '\t'])
@@ -617,7 +656,7 @@ fn log_dest(config: &mut Config, name: &str, value: &str) -> Result<(), String> 
             }
             dest.file = Some(path.to_owned());
         }
-        "syslog" | "topic" | "dlt" => {
+        "dlt" => {
             return Err(format!(
                 "log_dest {kind} is a Mosquitto option that culex does not support yet."
             ));
@@ -651,6 +690,18 @@ fn string_value<'v>(name: &str, value: &'v str) -> Result<&'v str, String> {
         return Err(format!("Empty {name} value in configuration."));
     }
     Ok(trimmed)
+}
+
+/// A host or interface name without a trailing comment: the text before the first `#` that
+/// follows a blank (`bind_address 0.0.0.0 # all interfaces`). A name holds no blanks, so such a
+/// `#` cannot be part of it; Mosquitto 2.0.11 reads the whole rest of the line and fails to
+/// resolve it.
+fn before_comment(value: &str) -> &str {
+    let cut = value
+        .char_indices()
+        .find(|&(i, c)| c == '#' && i > 0 && value[..i].ends_with([' ', '\t']))
+        .map_or(value.len(), |(i, _)| i);
+    &value[..cut]
 }
 
 /// The next space-separated token; missing is an error.
@@ -744,11 +795,6 @@ mod steps {
             refusal("auth_plugin"),
             "The \"auth_plugin\" option loads a C plugin through Mosquitto's plugin API, which \
              culex cannot load."
-        );
-        assert_eq!(
-            refusal("log_facility"),
-            "The \"log_facility\" option sets the syslog facility, and culex has no syslog log \
-             destination (log_dest syslog)."
         );
         assert_eq!(
             refusal("memory_limit"),

@@ -1,7 +1,8 @@
 //! TLS listeners with rustls: the server configuration built from a listener's `certfile`,
-//! `keyfile`, `cafile`, `capath`, `require_certificate` and `tls_version` when it opens (with
-//! Mosquitto's error lines), the stream a connection task serves, and the username a client
-//! certificate gives (`use_identity_as_username`, `use_subject_as_username`).
+//! `keyfile`, `cafile`, `capath`, `crlfile`, `ciphers`, `ciphers_tls1.3` (OpenSSL's suite
+//! names mapped to rustls's suites), `require_certificate` and `tls_version` when it opens
+//! (with Mosquitto's error lines), the stream a connection task serves, and the username a
+//! client certificate gives (`use_identity_as_username`, `use_subject_as_username`).
 
 mod subject;
 
@@ -12,9 +13,10 @@ use std::task::{Context, Poll, ready};
 
 use mqtt_core::CertificateUsername;
 use rustls::RootCertStore;
+use rustls::SupportedCipherSuite;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
@@ -60,7 +62,9 @@ impl TlsListener {
     /// A file that cannot be read or holds no usable certificate or key, a key that does not
     /// match the certificate, or an unsupported `tls_version`.
     pub(crate) fn new(options: &TlsOptions) -> Result<Self, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut provider = rustls::crypto::ring::default_provider();
+        provider.cipher_suites = cipher_suites(options)?;
+        let provider = Arc::new(provider);
         let versions: &[&rustls::SupportedProtocolVersion] = match options.tls_version.as_deref() {
             None | Some("tlsv1.2") => &[&rustls::version::TLS13, &rustls::version::TLS12],
             Some("tlsv1.3") => &[&rustls::version::TLS13],
@@ -86,6 +90,14 @@ impl TlsListener {
                     verifier
                 } else {
                     verifier.allow_unauthenticated()
+                };
+                // As OpenSSL's CRL check: the client's own certificate, which its issuer's
+                // list must cover.
+                let verifier = match &options.crlfile {
+                    Some(file) => {
+                        verifier.with_crls(read_crls(file)?).only_check_end_entity_revocation()
+                    }
+                    None => verifier,
                 };
                 let verifier = verifier.build().map_err(|err| {
                     TlsError::new("Unable to load CA certificates.".to_owned(), err)
@@ -144,6 +156,80 @@ impl TlsListener {
     }
 }
 
+/// The suites rustls offers, by the names OpenSSL gives them, TLS 1.3 then TLS 1.2.
+fn known_suites() -> [(&'static str, SupportedCipherSuite); 9] {
+    use rustls::crypto::ring::cipher_suite as suite;
+    [
+        ("TLS_AES_256_GCM_SHA384", suite::TLS13_AES_256_GCM_SHA384),
+        ("TLS_AES_128_GCM_SHA256", suite::TLS13_AES_128_GCM_SHA256),
+        ("TLS_CHACHA20_POLY1305_SHA256", suite::TLS13_CHACHA20_POLY1305_SHA256),
+        ("ECDHE-ECDSA-AES256-GCM-SHA384", suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384),
+        ("ECDHE-ECDSA-AES128-GCM-SHA256", suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256),
+        ("ECDHE-ECDSA-CHACHA20-POLY1305", suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256),
+        ("ECDHE-RSA-AES256-GCM-SHA384", suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384),
+        ("ECDHE-RSA-AES128-GCM-SHA256", suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256),
+        ("ECDHE-RSA-CHACHA20-POLY1305", suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256),
+    ]
+}
+
+/// The suites a listener offers: `ciphers_tls1.3` (else every TLS 1.3 suite), then `ciphers`
+/// (else every TLS 1.2 suite), with Mosquitto's lines for a list it cannot use.
+fn cipher_suites(options: &TlsOptions) -> Result<Vec<SupportedCipherSuite>, TlsError> {
+    let tls13 = options.ciphers_tls13.as_deref().map(|list| {
+        chosen(list, true).map_err(|detail| {
+            let line =
+                format!("Unable to set TLS 1.3 ciphersuites. Check cipher_tls13 list \"{list}\".");
+            TlsError::new(line, detail)
+        })
+    });
+    let tls12 = options.ciphers.as_deref().map(|list| {
+        chosen(list, false).map_err(|detail| {
+            TlsError::new(
+                format!("Unable to set TLS ciphers. Check cipher list \"{list}\"."),
+                detail,
+            )
+        })
+    });
+    let all = |tls13: bool| -> Vec<SupportedCipherSuite> {
+        known_suites()
+            .into_iter()
+            .filter(|(_, suite)| suite.tls13().is_some() == tls13)
+            .map(|(_, suite)| suite)
+            .collect()
+    };
+    let mut suites = tls13.unwrap_or_else(|| Ok(all(true)))?;
+    suites.extend(tls12.unwrap_or_else(|| Ok(all(false)))?);
+    Ok(suites)
+}
+
+/// The suites an OpenSSL-style list names (separated by `:`, `,` or spaces), all of one TLS
+/// version. A name rustls has no suite for is refused, saying which ones it has.
+fn chosen(list: &str, tls13: bool) -> Result<Vec<SupportedCipherSuite>, String> {
+    let known: Vec<(&str, SupportedCipherSuite)> =
+        known_suites().into_iter().filter(|(_, suite)| suite.tls13().is_some() == tls13).collect();
+    let suites = list
+        .split([':', ',', ' '])
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            known.iter().find(|(known, _)| *known == name).map(|&(_, suite)| suite).ok_or_else(
+                || {
+                    let names: Vec<&str> = known.iter().map(|(name, _)| *name).collect();
+                    format!(
+                        "\"{name}\" is not a {} suite of culex's TLS (rustls), which has only {} \
+                     (OpenSSL keywords such as HIGH or !aNULL are not understood).",
+                        if tls13 { "TLS 1.3" } else { "TLS 1.2" },
+                        names.join(", ")
+                    )
+                },
+            )
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if suites.is_empty() {
+        return Err("the list names no cipher suite.".to_owned());
+    }
+    Ok(suites)
+}
+
 /// The CA certificates of `cafile` and `capath`, if either is set.
 fn ca_roots(options: &TlsOptions) -> Result<Option<RootCertStore>, TlsError> {
     if options.cafile.is_none() && options.capath.is_none() {
@@ -186,6 +272,23 @@ fn ca_roots(options: &TlsOptions) -> Result<Option<RootCertStore>, TlsError> {
         }
     }
     Ok(Some(roots))
+}
+
+/// Every PEM certificate revocation list in `file` (`crlfile`); none is an error.
+fn read_crls(file: &str) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    let fail = |detail: String| {
+        TlsError::new(
+            format!("Unable to load certificate revocation file \"{file}\". Check crlfile."),
+            detail,
+        )
+    };
+    let crls = CertificateRevocationListDer::pem_file_iter(file)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|err| fail(err.to_string()))?;
+    if crls.is_empty() {
+        return Err(fail(format!("no PEM certificate revocation list in {file}")));
+    }
+    Ok(crls)
 }
 
 /// Every PEM certificate in `path`; none is an error.
@@ -273,5 +376,44 @@ impl Transport for TlsStream {
 
     fn reset_on_drop(&self) -> std::io::Result<()> {
         self.0.get_ref().0.reset_on_drop()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openssl_suite_names_map_to_the_same_rustls_suites() {
+        let names = |suites: Vec<SupportedCipherSuite>| -> Vec<String> {
+            suites.iter().map(|suite| format!("{:?}", suite.suite())).collect()
+        };
+        let list = "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305";
+        assert_eq!(
+            names(chosen(list, false).unwrap()),
+            [
+                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+            ]
+        );
+        assert_eq!(
+            names(chosen("TLS_AES_128_GCM_SHA256", true).unwrap()),
+            ["TLS13_AES_128_GCM_SHA256"]
+        );
+        // A TLS 1.3 name in the TLS 1.2 list, an OpenSSL keyword, a suite rustls lacks.
+        for (list, tls13) in
+            [("TLS_AES_128_GCM_SHA256", false), ("HIGH", false), ("TLS_AES_128_CCM_SHA256", true)]
+        {
+            let refusal = chosen(list, tls13).unwrap_err();
+            assert!(refusal.starts_with(&format!("\"{list}\" is not a TLS 1.")), "{refusal}");
+        }
+        assert_eq!(chosen(":", false).unwrap_err(), "the list names no cipher suite.");
+        let all = cipher_suites(&TlsOptions::default()).ok().map(|suites| suites.len());
+        assert_eq!(all, Some(rustls::crypto::ring::ALL_CIPHER_SUITES.len()));
+        let options = TlsOptions {
+            ciphers: Some("ECDHE-RSA-AES128-GCM-SHA256".into()),
+            ..TlsOptions::default()
+        };
+        assert_eq!(cipher_suites(&options).ok().map(|suites| suites.len()), Some(4));
     }
 }
