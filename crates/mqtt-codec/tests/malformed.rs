@@ -243,7 +243,9 @@ const TRUNCATIONS: &[(ProtocolVersion, &str, &str, &[Cut])] = &[
             Inside("property length", 1),
             Inside("properties", 11),
             Outcome(r#"protocol error: [v5.0 MQTT-3.8.3-2] SUBSCRIBE with no topic filters"#),
-            Outcome(r#"malformed packet: [v5.0 §2.1.4] SUBSCRIBE: remaining length ends inside the topic filter (2 bytes needed, 1 left)"#),
+            Outcome(
+                r#"malformed packet: [v5.0 §2.1.4] SUBSCRIBE: remaining length ends inside the topic filter (2 bytes needed, 1 left)"#,
+            ),
             Inside("topic filter", 4),
             Inside("subscription options", 1),
         ],

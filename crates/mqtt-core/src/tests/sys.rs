@@ -50,7 +50,9 @@ fn the_first_update_publishes_everything_in_mosquittos_order() {
     ];
     let loads: Vec<String> = ["1min", "5min", "15min"]
         .iter()
-        .flat_map(|window| SYS_LOAD_COUNTERS.iter().map(move |name| format!("load/{name}/{window}")))
+        .flat_map(|window| {
+            SYS_LOAD_COUNTERS.iter().map(move |name| format!("load/{name}/{window}"))
+        })
         .collect();
     expected.extend(loads.iter().map(String::as_str));
     expected.extend([
