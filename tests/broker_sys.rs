@@ -5,6 +5,8 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use mqtt_core::SYS_LOAD_COUNTERS;
+
 use crate::broker_tools::{against_both, mosquitto_sub};
 use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, reference_tool, run};
 
@@ -52,17 +54,7 @@ fn expected_topics() -> BTreeSet<String> {
     .iter()
     .map(|topic| (*topic).to_owned())
     .collect();
-    for name in [
-        "messages/received",
-        "messages/sent",
-        "publish/dropped",
-        "publish/received",
-        "publish/sent",
-        "bytes/received",
-        "bytes/sent",
-        "sockets",
-        "connections",
-    ] {
+    for name in SYS_LOAD_COUNTERS {
         for window in ["1min", "5min", "15min"] {
             topics.push(format!("load/{name}/{window}"));
         }

@@ -92,6 +92,14 @@ fn start(dir: &TempDir, config: &str, notify: &NotifySocket) -> Child {
         .expect("starting culex")
 }
 
+/// A fresh directory `name` with a notification socket, and culex started there with `config`.
+fn start_notified(name: &str, config: &str) -> (TempDir, NotifySocket, Child) {
+    let dir = TempDir::new(name);
+    let notify = NotifySocket::bind(dir.path());
+    let child = start(&dir, config, &notify);
+    (dir, notify, child)
+}
+
 /// The real user id of a process, from /proc.
 fn uid_of(pid: u32) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
@@ -101,9 +109,7 @@ fn uid_of(pid: u32) -> String {
 
 #[test]
 fn notifications_follow_the_broker_from_ready_to_stopping() {
-    let dir = TempDir::new("notify");
-    let notify = NotifySocket::bind(dir.path());
-    let mut child = start(&dir, "listener 0 127.0.0.1\n", &notify);
+    let (_dir, notify, mut child) = start_notified("notify", "listener 0 127.0.0.1\n");
     let ready = notify.wait_for("READY", |text| text.starts_with("READY=1"));
     assert_eq!(ready, "READY=1\nSTATUS=culex version 0.1.0 running");
     // Pings at half the 200 ms asked for, several of them.
@@ -123,9 +129,8 @@ fn notifications_follow_the_broker_from_ready_to_stopping() {
 
 #[test]
 fn a_failed_start_reports_its_error_line_as_the_status() {
-    let dir = TempDir::new("notify-fail");
-    let notify = NotifySocket::bind(dir.path());
-    let mut child = start(&dir, "listener 0 127.0.0.1\nno_such_option 1\n", &notify);
+    let config = "listener 0 127.0.0.1\nno_such_option 1\n";
+    let (_dir, notify, mut child) = start_notified("notify-fail", config);
     let status = notify.wait_for("STATUS", |text| text.starts_with("STATUS="));
     assert_eq!(status, "STATUS=Error: Unknown configuration variable \"no_such_option\".");
     assert_eq!(wait_with_deadline(&mut child, "culex", COMMAND_DEADLINE).code(), Some(3));

@@ -11,9 +11,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use mqtt_core::{Broker, ConnId, PeerInfo};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
+use tokio::io::DuplexStream;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, timeout};
+use tokio::time::Instant;
 
 use crate::config::{Config, ListenerConfig, LogTypes};
 use crate::connection::{Connection, ConnectionSlot, Shared, TestEnds};
@@ -22,6 +22,11 @@ use crate::event::DriverControl;
 use crate::log::Logger;
 use crate::security::Security;
 use crate::transport::Transport;
+
+#[path = "../tests/support/raw.rs"]
+mod raw;
+
+use raw::{expect, expect_closed, field, framed, send};
 
 /// Every wait on the broker has a deadline (virtual time: it costs nothing).
 const DEADLINE: Duration = Duration::from_secs(300);
@@ -86,18 +91,6 @@ impl InMemoryBroker {
     }
 }
 
-/// `first` and the remaining length before `body`.
-fn framed(first: u8, body: &[u8]) -> Vec<u8> {
-    let mut packet = vec![first, u8::try_from(body.len()).expect("short test packets")];
-    packet.extend_from_slice(body);
-    packet
-}
-
-/// `field` with its two-byte length.
-fn field(field: &[u8]) -> Vec<u8> {
-    [&u16::try_from(field.len()).unwrap().to_be_bytes()[..], field].concat()
-}
-
 /// CONNECT v3.1.1, clean session, keep alive `keep_alive`, with a QoS 0 will if `will` has a
 /// topic and payload.
 fn connect_packet(client_id: &str, keep_alive: u16, will: Option<(&str, &[u8])>) -> Vec<u8> {
@@ -114,27 +107,6 @@ fn connect_packet(client_id: &str, keep_alive: u16, will: Option<(&str, &[u8])>)
 const CONNACK: [u8; 4] = [0x20, 0x02, 0x00, 0x00];
 const PINGREQ: [u8; 2] = [0xc0, 0x00];
 const PINGRESP: [u8; 2] = [0xd0, 0x00];
-
-async fn send(stream: &mut DuplexStream, bytes: &[u8]) {
-    timeout(DEADLINE, stream.write_all(bytes)).await.unwrap().unwrap();
-}
-
-async fn expect(stream: &mut DuplexStream, wanted: &[u8]) {
-    let mut got = vec![0; wanted.len()];
-    timeout(DEADLINE, stream.read_exact(&mut got)).await.expect("reply in time").expect("reply");
-    assert_eq!(got, wanted);
-}
-
-/// Waits until the broker closes `stream`, ignoring any bytes before that.
-async fn expect_closed(stream: &mut DuplexStream) {
-    let mut sink = [0; 256];
-    loop {
-        match timeout(DEADLINE, stream.read(&mut sink)).await.expect("closed in time") {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-    }
-}
 
 /// A connected client `client_id` with keep alive `keep_alive` and no will.
 async fn connected(broker: &InMemoryBroker, client_id: &str, keep_alive: u16) -> DuplexStream {

@@ -10,11 +10,16 @@ use std::time::Duration;
 use culex_broker::config::{Config, ListenerConfig, LogTypes};
 use culex_broker::listener::Listener;
 use culex_broker::log::Logger;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
+
+#[path = "support/raw.rs"]
+mod raw;
+
+use raw::{expect, expect_closed, field, framed, send};
 
 const DEADLINE: Duration = Duration::from_secs(5);
 
@@ -92,67 +97,23 @@ fn listener_config() -> Config {
 
 /// CONNECT for MQTT 3.1.1 (level 4) or 5, clean start, keep alive 60.
 fn connect_packet(client_id: &str, level: u8) -> Vec<u8> {
-    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', level, 0x02, 0, 60];
+    let mut body = [&field(b"MQTT")[..], &[level, 0x02, 0, 60]].concat();
     if level == 5 {
         body.push(0); // no properties
     }
-    body.extend_from_slice(&u16::try_from(client_id.len()).unwrap().to_be_bytes());
-    body.extend_from_slice(client_id.as_bytes());
+    body.extend(field(client_id.as_bytes()));
     framed(0x10, &body)
 }
 
 fn subscribe_packet(filter: &str, qos: u8) -> Vec<u8> {
-    let mut body = vec![0, 1];
-    body.extend_from_slice(&u16::try_from(filter.len()).unwrap().to_be_bytes());
-    body.extend_from_slice(filter.as_bytes());
-    body.push(qos);
+    let body = [&[0, 1][..], &field(filter.as_bytes()), &[qos]].concat();
     framed(0x82, &body)
 }
 
 fn publish_packet(topic: &str, payload: &[u8]) -> Vec<u8> {
-    let mut body = u16::try_from(topic.len()).unwrap().to_be_bytes().to_vec();
-    body.extend_from_slice(topic.as_bytes());
+    let mut body = field(topic.as_bytes());
     body.extend_from_slice(payload);
     framed(0x30, &body)
-}
-
-fn framed(first: u8, body: &[u8]) -> Vec<u8> {
-    let mut packet = vec![first];
-    let mut len = body.len();
-    loop {
-        let mut byte = u8::try_from(len % 128).unwrap();
-        len /= 128;
-        if len > 0 {
-            byte |= 0x80;
-        }
-        packet.push(byte);
-        if len == 0 {
-            break;
-        }
-    }
-    packet.extend_from_slice(body);
-    packet
-}
-
-async fn send(stream: &mut TcpStream, bytes: &[u8]) {
-    timeout(DEADLINE, stream.write_all(bytes)).await.unwrap().unwrap();
-}
-
-async fn expect(stream: &mut TcpStream, wanted: &[u8]) {
-    let mut got = vec![0; wanted.len()];
-    timeout(DEADLINE, stream.read_exact(&mut got)).await.expect("reply in time").expect("reply");
-    assert_eq!(got, wanted);
-}
-
-/// Waits until the broker closes `stream` (EOF or reset), ignoring any bytes before that.
-async fn expect_closed(stream: &mut TcpStream) {
-    let mut sink = [0; 256];
-    loop {
-        match timeout(DEADLINE, stream.read(&mut sink)).await.expect("closed in time") {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-    }
 }
 
 #[tokio::test]

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use mqtt_codec::{
-    Connect, MqttString, Packet, Properties, ProtocolVersion, QoS, ReasonCode, SubscriptionOptions,
-    TopicFilter, TopicName,
+    Connect, MqttString, Packet, Properties, ProtocolVersion, Publish, QoS, ReasonCode,
+    SubscriptionOptions, TopicFilter, TopicName,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 
@@ -256,7 +256,8 @@ impl Client {
         retain: bool,
         properties: Properties,
     ) -> Result<u16, ClientError> {
-        let mid = self.session.publish(topic, payload, qos, retain, properties, now());
+        let publish = Publish { qos, retain, properties, ..Publish::new(topic, payload) };
+        let mid = self.session.publish(publish, now());
         self.encode_pending()?;
         Ok(mid)
     }

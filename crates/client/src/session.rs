@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mqtt_codec::{
     Ack, Connect, Disconnect, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS,
-    ReasonCode, Subscribe, SubscriptionOptions, TopicFilter, TopicName, Unsubscribe,
+    ReasonCode, Subscribe, SubscriptionOptions, TopicFilter, Unsubscribe,
 };
 
 /// A packet to write, with the message id Mosquitto shows for it in `-d` lines (QoS 0
@@ -230,20 +230,13 @@ impl ClientSession {
         self.queue(Packet::Connect(Box::new(connect)), 0, now);
     }
 
-    /// Queues a PUBLISH and returns its message id. QoS 1/2 messages beyond the in-flight
-    /// window wait for a slot; a QoS 0 message is reported done at once.
-    pub fn publish(
-        &mut self,
-        topic: TopicName,
-        payload: Bytes,
-        qos: QoS,
-        retain: bool,
-        properties: Properties,
-        now: Instant,
-    ) -> u16 {
+    /// Queues `publish` under a new message id (its packet identifier for QoS 1/2) and returns
+    /// the id. QoS 1/2 messages beyond the in-flight window wait for a slot; a QoS 0 message
+    /// is reported done at once.
+    pub fn publish(&mut self, mut publish: Publish, now: Instant) -> u16 {
         let mid = self.next_mid();
-        let packet_id = if qos == QoS::AtMostOnce { None } else { PacketId::new(mid) };
-        let publish = Publish { dup: false, qos, retain, topic, packet_id, properties, payload };
+        let qos = publish.qos;
+        publish.packet_id = if qos == QoS::AtMostOnce { None } else { PacketId::new(mid) };
         if qos == QoS::AtMostOnce {
             self.queue(Packet::Publish(publish), mid, now);
             self.events.push_back(Event::PublishDone { mid, reason: 0, reason_string: None });

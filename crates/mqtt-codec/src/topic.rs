@@ -247,9 +247,37 @@ impl PartialEq<&str> for MqttString {
     }
 }
 
-/// Implements the string-like traits shared by `TopicName` and `TopicFilter`.
-macro_rules! topic_string_traits {
-    ($ty:ident) => {
+/// Implements what `TopicName` and `TopicFilter` share: the constructors for decoded packets
+/// and literals, the [`MqttString`] accessor and the string-like traits. `$what` names the
+/// type in its docs ("topic name"); the type provides `new` and `from_mqtt_string`.
+macro_rules! topic_string_impls {
+    ($ty:ident, $what:literal) => {
+        impl $ty {
+            /// [`from_mqtt_string`](Self::from_mqtt_string) for a decoded packet: also refuses
+            /// more than 200 levels ([`TopicError::TooDeep`]).
+            pub(crate) fn decoded(s: MqttString) -> Result<Self, TopicError> {
+                check_depth(s.as_bytes())?;
+                Self::from_mqtt_string(s)
+            }
+
+            /// Wraps a literal without copying.
+            ///
+            /// # Panics
+            #[doc = concat!("If `s` is not a valid ", $what, "; meant for literals in code, never for input.")]
+            #[must_use]
+            pub fn from_static(s: &'static str) -> Self {
+                match Self::from_mqtt_string(MqttString::from_static(s)) {
+                    Ok(value) => value,
+                    Err(err) => panic!("{}::from_static({s:?}): {err}", stringify!($ty)),
+                }
+            }
+
+            #[doc = concat!("The ", $what, " as an [`MqttString`].")]
+            #[must_use]
+            pub const fn as_mqtt_str(&self) -> &MqttString {
+                &self.0
+            }
+        }
         impl Deref for $ty {
             type Target = str;
             fn deref(&self) -> &str {
@@ -306,21 +334,6 @@ macro_rules! topic_string_traits {
     };
 }
 
-/// Validates the literal `s` with `parse` for `T::from_static`.
-///
-/// # Panics
-/// If `s` is not valid; literals in code are the caller's invariant, never input.
-fn from_static_literal<T>(
-    type_name: &str,
-    s: &'static str,
-    parse: fn(MqttString) -> Result<T, TopicError>,
-) -> T {
-    match parse(MqttString::from_static(s)) {
-        Ok(value) => value,
-        Err(err) => panic!("{type_name}::from_static({s:?}): {err}"),
-    }
-}
-
 /// A topic name as PUBLISH carries it: no `+` or `#`, non-empty (v3.1.1 MQTT-4.7.1-1,
 /// MQTT-4.7.3-1). The one exception is [`TopicName::empty`], which a v5 PUBLISH uses when a
 /// topic alias stands in for the name.
@@ -350,22 +363,6 @@ impl TopicName {
         Ok(Self(s))
     }
 
-    /// [`from_mqtt_string`](Self::from_mqtt_string) for a decoded packet: also refuses more
-    /// than 200 levels ([`TopicError::TooDeep`]).
-    pub(crate) fn decoded(s: MqttString) -> Result<Self, TopicError> {
-        check_depth(s.as_bytes())?;
-        Self::from_mqtt_string(s)
-    }
-
-    /// Wraps a literal without copying.
-    ///
-    /// # Panics
-    /// If `s` is not a valid topic name; meant for literals in code, never for input.
-    #[must_use]
-    pub fn from_static(s: &'static str) -> Self {
-        from_static_literal("TopicName", s, Self::from_mqtt_string)
-    }
-
     /// The empty name of a v5 PUBLISH whose topic alias stands in for the name.
     #[must_use]
     pub const fn empty() -> Self {
@@ -378,12 +375,6 @@ impl TopicName {
         self.0.as_str()
     }
 
-    /// The name as an [`MqttString`].
-    #[must_use]
-    pub const fn as_mqtt_str(&self) -> &MqttString {
-        &self.0
-    }
-
     /// True only for [`TopicName::empty`].
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -391,7 +382,7 @@ impl TopicName {
     }
 }
 
-topic_string_traits!(TopicName);
+topic_string_impls!(TopicName, "topic name");
 
 /// A topic filter as SUBSCRIBE and UNSUBSCRIBE carry it: non-empty, `+` only as a whole level,
 /// `#` only as the whole last level (v3.1.1 MQTT-4.7.1-2, MQTT-4.7.1-3). A shared subscription
@@ -442,32 +433,10 @@ impl TopicFilter {
         Ok(Self(s))
     }
 
-    /// [`from_mqtt_string`](Self::from_mqtt_string) for a decoded packet: also refuses more
-    /// than 200 levels ([`TopicError::TooDeep`]).
-    pub(crate) fn decoded(s: MqttString) -> Result<Self, TopicError> {
-        check_depth(s.as_bytes())?;
-        Self::from_mqtt_string(s)
-    }
-
-    /// Wraps a literal without copying.
-    ///
-    /// # Panics
-    /// If `s` is not a valid filter; meant for literals in code, never for input.
-    #[must_use]
-    pub fn from_static(s: &'static str) -> Self {
-        from_static_literal("TopicFilter", s, Self::from_mqtt_string)
-    }
-
     /// The filter as sent (including any `$share/<group>/` prefix).
     #[must_use]
     pub fn as_str(&self) -> &str {
         self.0.as_str()
-    }
-
-    /// The filter as an [`MqttString`].
-    #[must_use]
-    pub const fn as_mqtt_str(&self) -> &MqttString {
-        &self.0
     }
 
     /// For `$share/<group>/<filter>`, the share name and the filter; `None` otherwise.
@@ -484,7 +453,7 @@ impl TopicFilter {
     }
 }
 
-topic_string_traits!(TopicFilter);
+topic_string_impls!(TopicFilter, "topic filter");
 
 /// Whether the topic name `topic` matches the topic filter `filter` (without any
 /// `$share/<group>/` prefix).

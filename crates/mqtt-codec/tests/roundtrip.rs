@@ -3,6 +3,7 @@
 //! panics and never grows the buffer beyond the stated maximum packet size.
 
 use bytes::{Bytes, BytesMut};
+use mqtt_codec::PropertyContext as Ctx;
 use mqtt_codec::{
     Ack, Auth, ConnAck, Connect, DecodeError, Disconnect, EncodeError, MAX_PACKET_SIZE, MqttString,
     Packet, PacketId, Properties, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling,
@@ -62,28 +63,13 @@ fn reason(codes: &'static [u8]) -> impl Strategy<Value = ReasonCode> {
     prop::sample::select(codes).prop_map(|b| ReasonCode::from_u8(b).expect("defined code"))
 }
 
-/// Where a property list sits (the test's own copy of the spec's table, v5.0 §2.2.2.2).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Ctx {
-    Connect,
-    Will,
-    ConnAck,
-    Publish,
-    Ack,
-    Subscribe,
-    SubAck,
-    Unsubscribe,
-    UnsubAck,
-    Disconnect,
-    Auth,
-}
-
 /// `value` if the property is allowed, else nothing.
 fn keep<T>(allowed: bool, value: Option<T>) -> Option<T> {
     if allowed { value } else { None }
 }
 
-/// Arbitrary properties, restricted to what `ctx` allows.
+/// Arbitrary properties, restricted to what `ctx` allows (the test's own copy of the spec's
+/// table, v5.0 §2.2.2.2).
 fn properties(ctx: Ctx) -> impl Strategy<Value = Properties> {
     let bytes = (
         option::of(0..=1u8),
@@ -124,7 +110,8 @@ fn properties(ctx: Ctx) -> impl Strategy<Value = Properties> {
         use Ctx::*;
         let on = |contexts: &[Ctx]| contexts.contains(&ctx);
         let message = on(&[Publish, Will]);
-        let reasoned = on(&[ConnAck, Ack, SubAck, UnsubAck, Disconnect, Auth]);
+        let acks = [PubAck, PubRec, PubRel, PubComp];
+        let reasoned = on(&[ConnAck, SubAck, UnsubAck, Disconnect, Auth]) || on(&acks);
         let authenticated = on(&[Connect, ConnAck, Auth]);
         let authentication_method = keep(authenticated, s.5);
         let mut subscription_identifiers = if on(&[Publish, Subscribe]) { r.2 } else { Vec::new() };
@@ -265,7 +252,8 @@ fn publish(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
 fn ack(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
     let pub_codes: &'static [u8] = &[0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99];
     let rel_codes: &'static [u8] = &[0x00, 0x92];
-    (0..4usize, packet_id(), reason(pub_codes), reason(rel_codes), props(v, Ctx::Ack)).prop_map(
+    // The four acknowledgements allow the same properties.
+    (0..4usize, packet_id(), reason(pub_codes), reason(rel_codes), props(v, Ctx::PubAck)).prop_map(
         move |(kind, packet_id, pub_reason, rel_reason, properties)| {
             let reason = match (v.is_v5(), kind) {
                 (false, _) => ReasonCode::Success,

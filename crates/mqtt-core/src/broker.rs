@@ -10,6 +10,8 @@ mod route;
 mod subscribe;
 mod sys;
 
+pub use sys::SYS_LOAD_COUNTERS;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;

@@ -78,7 +78,7 @@ mod topic_tree;
 mod tests;
 
 pub use access::{Access, AccessControl, ClientRef};
-pub use broker::{Broker, Stats};
+pub use broker::{Broker, SYS_LOAD_COUNTERS, Stats};
 pub use config::{Config, ListenerOptions, ListenerSecurity};
 pub use conn::{ConnIdHasher, ConnMap};
 pub use event::{

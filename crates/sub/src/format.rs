@@ -334,34 +334,9 @@ fn render_field(
         }
         Field::PayloadLength => layout.number(Some(message.payload.len() as u64), out),
         Field::Mid => layout.number(Some(u64::from(message.mid)), out),
-        Field::TopicAlias => layout.number(
-            message.find(|property| match property {
-                Property::TopicAlias(alias) => Some(u64::from(*alias)),
-                _ => None,
-            }),
-            out,
-        ),
-        Field::MessageExpiry => layout.number(
-            message.find(|property| match property {
-                Property::MessageExpiryInterval(seconds) => Some(u64::from(*seconds)),
-                _ => None,
-            }),
-            out,
-        ),
-        Field::PayloadFormat => layout.number(
-            message.find(|property| match property {
-                Property::PayloadFormatIndicator(indicator) => Some(u64::from(*indicator)),
-                _ => None,
-            }),
-            out,
-        ),
-        Field::SubscriptionId => layout.number(
-            message.find(|property| match property {
-                Property::SubscriptionIdentifier(id) => Some(u64::from(*id)),
-                _ => None,
-            }),
-            out,
-        ),
+        Field::TopicAlias | Field::MessageExpiry | Field::PayloadFormat | Field::SubscriptionId => {
+            layout.number(message.find(|property| numeric_property(field, property)), out);
+        }
         Field::Qos => out.push(b'0' + message.qos.min(9)),
         Field::Retain => out.push(if message.retain { b'1' } else { b'0' }),
         Field::UnixTime => out.extend_from_slice(&time.unix_with_nanos()),
@@ -394,6 +369,21 @@ fn render_field(
                 message.topic
             )),
         },
+    }
+}
+
+/// The value of `property` when it is the numeric property `field` prints (`%A %E %F %S`).
+fn numeric_property(field: Field, property: &Property) -> Option<u64> {
+    match (field, property) {
+        (Field::TopicAlias, Property::TopicAlias(alias)) => Some(u64::from(*alias)),
+        (Field::MessageExpiry, Property::MessageExpiryInterval(seconds)) => {
+            Some(u64::from(*seconds))
+        }
+        (Field::PayloadFormat, Property::PayloadFormatIndicator(indicator)) => {
+            Some(u64::from(*indicator))
+        }
+        (Field::SubscriptionId, Property::SubscriptionIdentifier(id)) => Some(u64::from(*id)),
+        _ => None,
     }
 }
 

@@ -83,36 +83,33 @@ mod tests {
         Output { style, end_of_line, pretty: false }
     }
 
-    fn stdout(output: &Output, message: &Message) -> Vec<u8> {
-        output.render(message, TIME).stdout
+    /// What `style` prints for `message`, with the end of line and without.
+    fn printed(style: &Style, message: &Message) -> [Vec<u8>; 2] {
+        [true, false]
+            .map(|end_of_line| output(style.clone(), end_of_line).render(message, TIME).stdout)
     }
 
     #[test]
     fn default_style_prints_the_raw_payload_and_nothing_for_an_empty_one() {
         let full = Message::new("a/b", b"hi\0\xff", 0, false, 0);
         let empty = Message::new("a/b", b"", 0, false, 0);
-        assert_eq!(stdout(&output(Style::Payload, true), &full), b"hi\0\xff\n");
-        assert_eq!(stdout(&output(Style::Payload, true), &empty), b"");
-        assert_eq!(stdout(&output(Style::Payload, false), &full), b"hi\0\xff");
-        assert_eq!(stdout(&output(Style::Payload, false), &empty), b"");
+        assert_eq!(printed(&Style::Payload, &full), [&b"hi\0\xff\n"[..], b"hi\0\xff"]);
+        assert_eq!(printed(&Style::Payload, &empty), [b"", b""]);
     }
 
     #[test]
     fn verbose_style_prints_topic_then_payload_and_null_for_an_empty_one() {
         let full = Message::new("e/full", b"hi", 0, true, 0);
         let empty = Message::new("e/empty", b"", 0, false, 0);
-        assert_eq!(stdout(&output(Style::Verbose, true), &full), b"e/full hi\n");
-        assert_eq!(stdout(&output(Style::Verbose, true), &empty), b"e/empty (null)\n");
-        assert_eq!(stdout(&output(Style::Verbose, false), &full), b"e/full hi");
-        assert_eq!(stdout(&output(Style::Verbose, false), &empty), b"");
+        assert_eq!(printed(&Style::Verbose, &full), [&b"e/full hi\n"[..], b"e/full hi"]);
+        assert_eq!(printed(&Style::Verbose, &empty), [&b"e/empty (null)\n"[..], b""]);
     }
 
     #[test]
     fn custom_style_adds_a_newline_unless_told_not_to() {
         let format = Format::parse(b"%t=%p").expect("valid format");
         let empty = Message::new("t", b"", 0, false, 0);
-        assert_eq!(stdout(&output(Style::Custom(format.clone()), true), &empty), b"t=\n");
-        assert_eq!(stdout(&output(Style::Custom(format), false), &empty), b"t=");
+        assert_eq!(printed(&Style::Custom(format), &empty), [&b"t=\n"[..], b"t="]);
     }
 
     #[test]

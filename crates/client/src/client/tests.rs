@@ -173,8 +173,7 @@ async fn incoming_qos2_is_completed_before_delivery() {
     let (port, broker) = serve(ProtocolVersion::V3_1_1, |mut broker| async move {
         broker.read().await;
         broker.send(Packet::ConnAck(ConnAck::new(ReasonCode::Success))).await;
-        let mut publish =
-            mqtt_codec::Publish::new(TopicName::new("in").unwrap(), Bytes::from_static(b"x"));
+        let mut publish = Publish::new(TopicName::new("in").unwrap(), Bytes::from_static(b"x"));
         publish.qos = QoS::ExactlyOnce;
         publish.packet_id = mqtt_codec::PacketId::new(7);
         broker.send(Packet::Publish(publish)).await;

@@ -40,14 +40,8 @@ fn ack(value: u16, reason: ReasonCode) -> Ack {
 }
 
 fn publish(session: &mut ClientSession, qos: QoS, now: Instant) -> u16 {
-    session.publish(
-        TopicName::new("t").unwrap(),
-        Bytes::from_static(b"m"),
-        qos,
-        false,
-        Properties::default(),
-        now,
-    )
+    let message = Publish::new(TopicName::new("t").unwrap(), Bytes::from_static(b"m"));
+    session.publish(Publish { qos, ..message }, now)
 }
 
 #[test]

@@ -86,19 +86,15 @@ impl Subscribe {
     pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
         let v = r.version;
         let (packet_id, properties) = read_id_and_properties(r, Context::Subscribe)?;
-        let mut filters = Vec::new();
-        while !r.is_empty() {
+        let filters = read_entries(r, &NO_FILTERS, |r| {
             let filter = read_filter(r)?;
             let byte = r.u8("subscription options")?;
             let options = decode_options(v, byte)?;
             if options.no_local && filter.shared().is_some() {
                 return Err(DecodeError::Protocol(no_local_on_shared(v, &filter)));
             }
-            filters.push((filter, options));
-        }
-        if filters.is_empty() {
-            return Err(DecodeError::Protocol(NO_FILTERS.violation(v)));
-        }
+            Ok((filter, options))
+        })?;
         Ok(Self { packet_id, filters, properties })
     }
 
@@ -146,6 +142,23 @@ fn no_local_on_shared(v: ProtocolVersion, filter: &TopicFilter) -> Violation {
         "MQTT-3.8.3-4",
         format!("SUBSCRIBE: No Local on the shared subscription {filter:?}"),
     )
+}
+
+/// Reads the entries of a SUBSCRIBE or UNSUBSCRIBE payload with `entry` until the body ends;
+/// a payload without any breaks `no_entries`.
+pub(crate) fn read_entries<T>(
+    r: &mut Reader,
+    no_entries: &SpecRule,
+    mut entry: impl FnMut(&mut Reader) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
+    let mut entries = Vec::new();
+    while !r.is_empty() {
+        entries.push(entry(r)?);
+    }
+    if entries.is_empty() {
+        return Err(DecodeError::Protocol(no_entries.violation(r.version)));
+    }
+    Ok(entries)
 }
 
 /// Reads a topic filter; a bad filter is a malformed packet (as Mosquitto treats it).

@@ -12,7 +12,7 @@ use crate::packet::PacketType;
 use crate::packet::fields::{
     ReasonRule, SpecRule, id_and_properties_len, read_id_and_properties, write_id_and_properties,
 };
-use crate::packet::subscribe::read_filter;
+use crate::packet::subscribe::{read_entries, read_filter};
 use crate::properties::{Context, Properties};
 use crate::reader::Reader;
 use crate::reason::{self, ReasonCode};
@@ -57,15 +57,8 @@ impl Unsubscribe {
     }
 
     pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
-        let v = r.version;
         let (packet_id, properties) = read_id_and_properties(r, Context::Unsubscribe)?;
-        let mut filters = Vec::new();
-        while !r.is_empty() {
-            filters.push(read_filter(r)?);
-        }
-        if filters.is_empty() {
-            return Err(DecodeError::Protocol(NO_FILTERS.violation(v)));
-        }
+        let filters = read_entries(r, &NO_FILTERS, read_filter)?;
         Ok(Self { packet_id, filters, properties })
     }
 

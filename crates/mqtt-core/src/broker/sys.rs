@@ -18,8 +18,10 @@ use mqtt_codec::{Publish, QoS, TopicName};
 
 use super::Broker;
 
-/// The counters whose rates the load averages follow, in Mosquitto's publication order.
-const LOAD_TOPICS: [&str; 9] = [
+/// The counters whose rates the load averages follow, in Mosquitto's publication order: each
+/// is published as `$SYS/broker/load/<counter>/<window>` for the windows `1min`, `5min` and
+/// `15min`.
+pub const SYS_LOAD_COUNTERS: [&str; 9] = [
     "messages/received",
     "messages/sent",
     "publish/dropped",
@@ -72,9 +74,9 @@ pub(crate) struct SysTree {
     /// Highest `clients/total` published as `clients/maximum`.
     clients_max: i64,
     /// The load counters at the last update.
-    counters: [u64; LOAD_TOPICS.len()],
+    counters: [u64; SYS_LOAD_COUNTERS.len()],
     /// Current load averages, window by window (`WINDOWS`), counter by counter.
-    loads: [[f64; LOAD_TOPICS.len()]; WINDOWS.len()],
+    loads: [[f64; SYS_LOAD_COUNTERS.len()]; WINDOWS.len()],
 }
 
 impl SysTree {
@@ -212,7 +214,7 @@ impl Broker {
         let previous = std::mem::replace(&mut self.sys.counters, counters);
         let Some(last) = self.sys.last else {
             for (window, _) in WINDOWS {
-                for name in LOAD_TOPICS {
+                for name in SYS_LOAD_COUNTERS {
                     let topic = format!("$SYS/broker/load/{name}/{window}");
                     self.publish_sys_owned(topic, format_load(0.0), now);
                 }
@@ -223,7 +225,7 @@ impl Broker {
         let elapsed = secs.saturating_sub(last).max(1) as f64;
         for (w, (window, length)) in WINDOWS.into_iter().enumerate() {
             let exponent = (-elapsed / length).exp();
-            for (i, name) in LOAD_TOPICS.into_iter().enumerate() {
+            for (i, name) in SYS_LOAD_COUNTERS.into_iter().enumerate() {
                 #[expect(clippy::cast_precision_loss, reason = "rates need no 53-bit precision")]
                 let rate = counters[i].wrapping_sub(previous[i]) as f64 * 60.0 / elapsed;
                 let (load, publish) = next_load(self.sys.loads[w][i], rate, exponent);

@@ -6,12 +6,18 @@ use std::time::Duration;
 use mqtt_codec::{Packet, ReasonCode};
 
 use super::harness::Harness;
-use crate::{Config, DisconnectReason};
+use crate::{Config, ConnId, DisconnectReason};
+
+/// A default broker with the v3 client `id` connected with keep alive `secs`.
+fn connected(id: &str, secs: u16) -> (Harness, ConnId) {
+    let mut h = Harness::default();
+    let conn = h.connect_with(id, |c| c.keep_alive_secs(secs));
+    (h, conn)
+}
 
 #[test]
 fn silent_client_is_disconnected_at_one_and_a_half_keep_alives() {
-    let mut h = Harness::default();
-    let conn = h.connect_with("quiet", |c| c.keep_alive_secs(10));
+    let (mut h, conn) = connected("quiet", 10);
     h.advance(Duration::from_millis(14_999));
     assert_eq!(h.closed(conn), None);
     h.advance(Duration::from_millis(1));
@@ -20,8 +26,7 @@ fn silent_client_is_disconnected_at_one_and_a_half_keep_alives() {
 
 #[test]
 fn any_packet_restarts_the_keep_alive() {
-    let mut h = Harness::default();
-    let conn = h.connect_with("pinger", |c| c.keep_alive_secs(10));
+    let (mut h, conn) = connected("pinger", 10);
     for _ in 0..5 {
         h.advance(Duration::from_secs(10));
         h.send(conn, Packet::PingReq);
@@ -32,8 +37,7 @@ fn any_packet_restarts_the_keep_alive() {
 
 #[test]
 fn keep_alive_zero_means_no_timeout_for_v3() {
-    let mut h = Harness::default();
-    let conn = h.connect_with("forever", |c| c.keep_alive_secs(0));
+    let (mut h, conn) = connected("forever", 0);
     h.advance(Duration::from_secs(1_000_000));
     assert_eq!(h.closed(conn), None);
 }

@@ -7,15 +7,22 @@ use std::time::Duration;
 use mqtt_codec::{Packet, Properties, QoS};
 
 use super::harness::{Harness, ack, publish_packet};
-use crate::Config;
+use crate::{Config, ConnId};
+
+/// A broker holding the retained message `r` = `kept` and, for the offline persistent
+/// subscriber `X` to `filter`, `one` published to `topic` at QoS 1; and the publisher.
+fn holding_retained_and_queued(filter: &str, topic: &str) -> (Harness, ConnId) {
+    let mut h = Harness::default();
+    h.offline_subscriber("X", filter, QoS::AtLeastOnce);
+    let publisher = h.connect("pub");
+    h.publish_retained(publisher, "r", "kept");
+    h.publish_qos(publisher, topic, "one", QoS::AtLeastOnce);
+    (h, publisher)
+}
 
 #[test]
 fn retained_messages_and_queued_messages_survive_a_restart() {
-    let mut h = Harness::default();
-    h.offline_subscriber("X", "t/#", QoS::AtLeastOnce);
-    let publisher = h.connect("pub");
-    h.publish_retained(publisher, "r", "kept");
-    h.publish_qos(publisher, "t/1", "one", QoS::AtLeastOnce);
+    let (mut h, publisher) = holding_retained_and_queued("t/#", "t/1");
     h.publish_qos(publisher, "t/2", "two", QoS::ExactlyOnce);
     h.send(publisher, Packet::PubRel(ack(2)));
 
@@ -175,11 +182,7 @@ fn changes_count_durable_state_only() {
 
 #[test]
 fn durable_ids_are_kept_by_a_restart_and_new_ones_come_after_them() {
-    let mut h = Harness::default();
-    h.offline_subscriber("X", "t", QoS::AtLeastOnce);
-    let publisher = h.connect("pub");
-    h.publish_retained(publisher, "r", "kept");
-    h.publish_qos(publisher, "t", "one", QoS::AtLeastOnce);
+    let (mut h, _) = holding_retained_and_queued("t", "t");
     let before = h.broker.snapshot(h.now);
     let message_ids: Vec<u64> = before.messages.iter().map(|m| m.id).collect();
     let queued = &before.sessions[0].queued;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use mqtt_codec::QoS;
 
 use super::harness::*;
-use crate::Config;
+use crate::{Config, SYS_LOAD_COUNTERS};
 
 fn with_interval(secs: u16) -> Harness {
     Harness::new(Config { sys_interval: secs, ..Config::default() })
@@ -27,18 +27,6 @@ fn value<'a>(published: &'a [(String, String)], topic: &str) -> Option<&'a str> 
     let topic = format!("$SYS/broker/{topic}");
     published.iter().find(|(t, _)| *t == topic).map(|(_, payload)| payload.as_str())
 }
-
-const LOADS: [&str; 9] = [
-    "messages/received",
-    "messages/sent",
-    "publish/dropped",
-    "publish/received",
-    "publish/sent",
-    "bytes/received",
-    "bytes/sent",
-    "sockets",
-    "connections",
-];
 
 #[test]
 fn the_first_update_publishes_everything_in_mosquittos_order() {
@@ -62,7 +50,9 @@ fn the_first_update_publishes_everything_in_mosquittos_order() {
     ];
     let loads: Vec<String> = ["1min", "5min", "15min"]
         .iter()
-        .flat_map(|window| LOADS.iter().map(move |name| format!("load/{name}/{window}")))
+        .flat_map(|window| {
+            SYS_LOAD_COUNTERS.iter().map(move |name| format!("load/{name}/{window}"))
+        })
         .collect();
     expected.extend(loads.iter().map(String::as_str));
     expected.extend([
