@@ -262,3 +262,67 @@ fn an_unwritable_pid_file_exits_1() {
         done.stderr
     );
 }
+
+/// `--test-config` (Mosquitto 2.1): the file's syntax and checks only, exit 0 with
+/// `Configuration file is OK.`; it reads no password file and binds no socket (the port here is
+/// taken, and the password file missing, which would both stop a real start).
+#[test]
+fn test_config_checks_the_file_and_opens_nothing() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = TempDir::new("cli-test-config");
+    let missing = dir.join("missing-pwfile");
+    let config = format!("listener {port} 127.0.0.1\npassword_file {}\n", missing.display());
+    let good = write(&dir, "good.conf", &config);
+    let done = culex(&["--test-config", "-c", &good]);
+    assert_eq!((done.code(), stderr_lines(&done)), (0, vec!["Configuration file is OK.".into()]));
+    assert_eq!(culex(&["-c", &good]).code(), 13, "a real start reads the password file");
+    let bad = write(&dir, "bad.conf", "max_inflight_messages\n");
+    let checked = culex(&["--test-config", "-c", &bad]);
+    let started = culex(&["-c", &bad]);
+    assert_eq!(checked.code(), 3);
+    assert_eq!((checked.code(), stderr_lines(&checked)), (started.code(), stderr_lines(&started)));
+    let no_file = culex(&["--test-config"]);
+    assert_eq!(
+        (no_file.code(), stderr_lines(&no_file)),
+        (3, vec!["Please provide a configuration file to test.".into()])
+    );
+}
+
+/// `-q` (Mosquitto 2.1): nothing is logged once the configuration is read, not even with `-v`,
+/// while the broker serves clients.
+#[test]
+fn quiet_logs_nothing_even_with_verbose() {
+    let dir = TempDir::new("cli-quiet");
+    let pid_path = dir.join("culex.pid");
+    let port = unused_port();
+    let config = format!(
+        "listener {port} 127.0.0.1\nallow_anonymous true\npid_file {}\n",
+        pid_path.display()
+    );
+    let path = write(&dir, "q.conf", &config);
+    let mut broker = Command::new(our_bin("culex"))
+        .args(["-q", "-v", "-c", &path])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting culex");
+    let start = Instant::now();
+    // The pid file is written once the listeners are open.
+    while !pid_path.exists() {
+        assert!(start.elapsed() < COMMAND_DEADLINE, "culex -q did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let published = run(
+        reference_client("mosquitto_pub", port).args(["-t", "q/t", "-m", "quiet"]),
+        COMMAND_DEADLINE,
+    );
+    assert_eq!(published.code(), 0, "{}", published.stderr);
+    let pid = broker.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = crate::support::wait_with_deadline(&mut broker, "culex -q", COMMAND_DEADLINE);
+    assert!(status.success());
+    let output = broker.wait_with_output().expect("output");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+}

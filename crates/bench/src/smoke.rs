@@ -28,7 +28,7 @@ pub(crate) fn start_broker() -> (SocketAddr, oneshot::Sender<()>) {
     let settings = config.listeners[0].clone();
     let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap().with_settings(settings);
     let address = listener.local_addr().unwrap();
-    let logger = Arc::new(Logger::from_config(&config, false));
+    let logger = Arc::new(Logger::from_config(&config, None));
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(culex_broker::run(vec![listener], config, logger, async move {
         let _ = stopped.await;

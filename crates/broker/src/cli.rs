@@ -1,10 +1,13 @@
 //! Mosquitto's command line: `-c/--config-file`, `-d/--daemon`, `-p/--port` (up to ten),
-//! `-v/--verbose`, `-h/--help`, plus `--version`; the same messages and exit status 3.
+//! `-v/--verbose`, `-h/--help`, plus `--version`, and Mosquitto 2.1's `-q/--quiet` and
+//! `--test-config`; the same messages and exit status 3.
 //!
 //! Parsed by hand rather than with clap because the error lines, the usage text on stdout and
 //! the exit code for `-h` are part of the compatibility surface.
 
 use std::path::PathBuf;
+
+use crate::config::LogTypes;
 
 /// Exit status for bad arguments, a bad configuration and `-h` (Mosquitto's `MOSQ_ERR_INVAL`).
 pub const EXIT_INVALID: u8 = 3;
@@ -34,6 +37,18 @@ pub struct Args {
     pub ports: Vec<u16>,
     /// `-v`: log every message type.
     pub verbose: bool,
+    /// `-q` (Mosquitto 2.1): log nothing once the configuration is read; wins over `-v`.
+    pub quiet: bool,
+    /// `--test-config` (Mosquitto 2.1): read and check the configuration, then exit.
+    pub test_config: bool,
+}
+
+impl Args {
+    /// The log types the command line forces over the configuration file's: none for `-q`,
+    /// all for `-v`.
+    pub fn forced_log_types(&self) -> Option<LogTypes> {
+        if self.quiet { Some(LogTypes::NONE) } else { self.verbose.then_some(LogTypes::ALL) }
+    }
 }
 
 /// A command-line error. The binary prints its `Display` text prefixed by `Error: `.
@@ -87,6 +102,8 @@ where
                 parsed.ports.push(port);
             }
             "-v" | "--verbose" => parsed.verbose = true,
+            "-q" | "--quiet" => parsed.quiet = true,
+            "--test-config" => parsed.test_config = true,
             "-h" | "--help" => return Ok(Command::Help),
             "--version" => return Ok(Command::Version),
             other => return Err(CliError::UnknownOption(other.to_owned())),
@@ -111,7 +128,9 @@ pub fn usage() -> String {
          -h : show this help and exit.\n \
          -p : listen on this port on 127.0.0.1 and ::1 (up to 10 times).\n      \
          Used only when the configuration defines no listener.\n \
+         -q : quiet mode: log nothing, overriding log_type and -v.\n \
          -v : verbose mode: log every message type, overriding log_type.\n \
+         --test-config : check the configuration file given with -c, then exit.\n \
          --version : print the version and exit.\n\n",
         version()
     )
@@ -137,6 +156,7 @@ mod tests {
             daemon: true,
             ports: vec![1884, 1885],
             verbose: true,
+            ..Args::default()
         };
         assert_eq!(
             parse(&["-c", "a.conf", "-c", "b.conf", "-d", "-p", "1884", "-p", "1885", "-v"]),
@@ -155,6 +175,21 @@ mod tests {
             ]),
             Ok(Command::Run(expected))
         );
+    }
+
+    #[test]
+    fn quiet_wins_over_verbose_and_test_config_is_a_flag() {
+        let Ok(Command::Run(args)) = parse(&["-v", "--quiet", "--test-config", "-c", "a.conf"])
+        else {
+            panic!("runs");
+        };
+        assert!(args.quiet && args.verbose && args.test_config);
+        assert_eq!(args.forced_log_types(), Some(LogTypes::NONE));
+        let Ok(Command::Run(args)) = parse(&["-q"]) else { panic!("runs") };
+        assert_eq!(args.forced_log_types(), Some(LogTypes::NONE));
+        let Ok(Command::Run(args)) = parse(&["-v"]) else { panic!("runs") };
+        assert_eq!(args.forced_log_types(), Some(LogTypes::ALL));
+        assert_eq!(Args::default().forced_log_types(), None);
     }
 
     #[test]

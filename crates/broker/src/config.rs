@@ -262,10 +262,10 @@ impl Config {
         })
     }
 
-    /// Log types in force: `-v` means all; otherwise the file's, or Mosquitto's default
-    /// (error, warning, notice, information).
-    pub fn effective_log_types(&self, verbose: bool) -> LogTypes {
-        if verbose { LogTypes::ALL } else { self.log_types.unwrap_or(LogTypes::DEFAULT) }
+    /// Log types in force: `forced` when the command line sets them (`-v` all, `-q` none);
+    /// otherwise the file's, or Mosquitto's default (error, warning, notice, information).
+    pub fn effective_log_types(&self, forced: Option<LogTypes>) -> LogTypes {
+        forced.unwrap_or_else(|| self.log_types.unwrap_or(LogTypes::DEFAULT))
     }
 
     /// The listeners whose settings are in force: the default listener in local-only mode,

@@ -105,10 +105,11 @@ impl Logger {
         lines
     }
 
-    /// A logger for a configuration (`verbose` is `-v`).
-    pub fn from_config(config: &Config, verbose: bool) -> Self {
+    /// A logger for a configuration; `forced` log types come from the command line (`-v`,
+    /// `-q`) and win over the file's.
+    pub fn from_config(config: &Config, forced: Option<LogTypes>) -> Self {
         let logger = Self::new(
-            config.effective_log_types(verbose),
+            config.effective_log_types(forced),
             config.log_timestamp,
             config.connection_messages,
         );
@@ -116,9 +117,9 @@ impl Logger {
         logger
     }
 
-    /// Applies a reloaded configuration.
-    pub fn reconfigure(&self, config: &Config, verbose: bool) {
-        self.types.store(config.effective_log_types(verbose).bits(), Ordering::Relaxed);
+    /// Applies a reloaded configuration; `forced` as for [`Logger::from_config`].
+    pub fn reconfigure(&self, config: &Config, forced: Option<LogTypes>) {
+        self.types.store(config.effective_log_types(forced).bits(), Ordering::Relaxed);
         self.timestamp.store(config.log_timestamp, Ordering::Relaxed);
         self.connection_messages.store(config.connection_messages, Ordering::Relaxed);
         self.set_timestamp_format(config.log_timestamp_format.as_deref());
@@ -268,11 +269,11 @@ mod tests {
         assert!(!logger.enabled(LogTypes::DEBUG));
         assert!(!logger.connection_enabled(LogTypes::NOTICE));
         let mut config = Config::default();
-        logger.reconfigure(&config, true);
+        logger.reconfigure(&config, Some(LogTypes::ALL));
         assert!(logger.enabled(LogTypes::DEBUG));
         assert!(logger.connection_enabled(LogTypes::NOTICE));
         config.log_types = Some(LogTypes::NONE);
-        logger.reconfigure(&config, false);
+        logger.reconfigure(&config, None);
         assert!(!logger.enabled(LogTypes::ERROR));
     }
 }

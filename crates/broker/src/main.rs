@@ -63,6 +63,10 @@ fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
+    if args.test_config && args.config_file.is_none() {
+        early.always(format_args!("Please provide a configuration file to test."));
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
     let config = match load_config(&args.config_file) {
         Ok(config) => config,
         Err(err) => {
@@ -75,7 +79,13 @@ fn run() -> anyhow::Result<ExitCode> {
     for notice in &config.notices {
         early.always(format_args!("{notice}"));
     }
-    let logger = Arc::new(Logger::from_config(&config, args.verbose));
+    if args.test_config {
+        // As Mosquitto 2.1: the file's syntax and checks only; no password, ACL or TLS file is
+        // read and no socket is opened.
+        early.always(format_args!("Configuration file is OK."));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let logger = Arc::new(Logger::from_config(&config, args.forced_log_types()));
     if logger.open_destinations(&config).is_err() {
         let path =
             config.log_dest.as_ref().and_then(|dest| dest.file.as_deref()).unwrap_or_default();
@@ -200,7 +210,7 @@ async fn serve(
                 log!(logger, INFORMATION, "Reloading config.");
                 match load_config(&args.config_file) {
                     Ok(config) => {
-                        logger.reconfigure(&config, args.verbose);
+                        logger.reconfigure(&config, args.forced_log_types());
                         if let Err(err) = logger.open_destinations(&config) {
                             log!(logger, ERROR, "Error: Unable to open log file: {err}.");
                         }

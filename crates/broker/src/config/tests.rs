@@ -44,8 +44,8 @@ fn empty_file_gives_mosquitto_defaults_and_local_only_mode() {
     assert_eq!(config.max_keepalive, 65535);
     assert_eq!(config.auto_id_prefix, "auto-");
     assert_eq!(config.max_topic_alias, 10);
-    assert_eq!(config.effective_log_types(false), LogTypes::DEFAULT);
-    assert_eq!(config.effective_log_types(true), LogTypes::ALL);
+    assert_eq!(config.effective_log_types(None), LogTypes::DEFAULT);
+    assert_eq!(config.effective_log_types(Some(LogTypes::ALL)), LogTypes::ALL);
 }
 
 #[test]
