@@ -87,7 +87,7 @@ fn configuration_errors_match_mosquitto_line_for_line() {
         "max_inflight_messages 70000\n",
         "max_packet_size 10\n",
         "max_keepalive 5\n",
-        "persistent_client_expiration 5s\n",
+        "persistent_client_expiration 5x\n",
         "log_type foo\n",
         "message_size_limit 300000000\n",
         "max_topic_alias 70000\n",

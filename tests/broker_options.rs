@@ -316,3 +316,28 @@ fn a_client_past_receive_maximum_reads_the_disconnect() {
     assert_eq!(answer.get(connack_len..), Some(&[&pubrecs[..], &[0xe0, 0x01, 0x93]].concat()[..]));
     end.expect("a clean close, not a reset");
 }
+
+/// `persistent_client_expiration` in seconds (Mosquitto 2.1; 2.0.11 refuses `2s`): a
+/// disconnected persistent session, with a QoS 1 message queued for it, is gone once the time
+/// has passed; one that comes back in time gets its message.
+#[test]
+fn persistent_client_expiration_in_seconds_ends_idle_sessions() {
+    let config =
+        "listener {port} 127.0.0.1\nallow_anonymous true\npersistent_client_expiration 2s\n";
+    let broker = BrokerProcess::start_with(&our_bin("culex"), 1, with_port(config), &[]);
+    let port = broker.port;
+    fn subscribe(id: &str) -> [&str; 11] {
+        ["-c", "-q", "1", "-i", id, "-t", "exp/t", "-C", "1", "-W", "1"]
+    }
+    for id in ["kept", "expired"] {
+        let (code, _, stderr) = tool("mosquitto_sub", port, &subscribe(id));
+        assert_eq!(code, 27, "timed out waiting, the session stays: {stderr}");
+    }
+    let (code, _, stderr) = tool("mosquitto_pub", port, &["-q", "1", "-t", "exp/t", "-m", "m"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, kept, _) = tool("mosquitto_sub", port, &subscribe("kept"));
+    assert_eq!(kept, "m\n", "back within 2 s: the queued message");
+    std::thread::sleep(Duration::from_millis(3500));
+    let (_, expired, _) = tool("mosquitto_sub", port, &subscribe("expired"));
+    assert_eq!(expired, "", "after 2 s the session and its queue are gone");
+}

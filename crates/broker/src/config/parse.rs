@@ -737,20 +737,23 @@ fn valid_port(n: i64) -> Result<u16, String> {
     u16::try_from(n).ok().filter(|&p| p != 0).ok_or_else(|| format!("Invalid port value ({n})."))
 }
 
-/// `persistent_client_expiration`: a positive number followed by h, d, w, m (30 days) or y.
+/// `persistent_client_expiration`: a positive number followed by s (Mosquitto 2.1), h, d, w,
+/// m (30 days) or y.
 fn expiration(text: &str) -> Option<Duration> {
+    const HOUR: u64 = 3600;
     let unit = text.chars().last()?;
     let count = atoi(&text[..text.len() - unit.len_utf8()]);
-    let hours = match unit {
-        'h' => 1,
-        'd' => 24,
-        'w' => 24 * 7,
-        'm' => 24 * 30,
-        'y' => 24 * 365,
+    let seconds = match unit {
+        's' => 1,
+        'h' => HOUR,
+        'd' => 24 * HOUR,
+        'w' => 24 * 7 * HOUR,
+        'm' => 24 * 30 * HOUR,
+        'y' => 24 * 365 * HOUR,
         _ => return None,
     };
     let count = u64::try_from(count).ok().filter(|&c| c > 0)?;
-    Some(Duration::from_secs(count * hours * 3600))
+    Some(Duration::from_secs(count.saturating_mul(seconds)))
 }
 
 #[cfg(test)]

@@ -253,13 +253,15 @@ fn strings_are_trimmed_and_may_be_given_once() {
 #[test]
 fn persistent_client_expiration_units() {
     let exp = |text: &str| ok(text).persistent_client_expiration;
+    // Seconds are Mosquitto 2.1's addition (2.0.11 refuses `5s`).
+    assert_eq!(exp("persistent_client_expiration 5s"), Some(Duration::from_secs(5)));
     assert_eq!(exp("persistent_client_expiration 2h"), Some(Duration::from_secs(7200)));
     assert_eq!(exp("persistent_client_expiration 1d"), Some(Duration::from_secs(86_400)));
     assert_eq!(exp("persistent_client_expiration 1w"), Some(Duration::from_secs(604_800)));
     assert_eq!(exp("persistent_client_expiration 1m"), Some(Duration::from_secs(30 * 86_400)));
     assert_eq!(exp("persistent_client_expiration 1y"), Some(Duration::from_secs(365 * 86_400)));
     let message = "Invalid persistent_client_expiration duration in configuration.";
-    for bad in ["5s", "0d", "2", "-1d"] {
+    for bad in ["5x", "0s", "0d", "2", "-1d"] {
         assert_eq!(
             err(&format!("persistent_client_expiration {bad}")),
             (1, message.into()),
