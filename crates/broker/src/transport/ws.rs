@@ -2,8 +2,13 @@
 //! older `mqttv3.1`) subprotocol, and [`WsStream`], which turns the binary frames of a
 //! WebSocket into the MQTT byte stream a connection task reads and writes. A packet may span
 //! frames and a frame may hold several packets: frames are only a transport. A text frame
-//! closes the connection (\[MQTT-6.0.0-1\]); pings are answered by tungstenite.
+//! closes the connection (\[MQTT-6.0.0-1\]); pings are answered by tungstenite. The
+//! request head is read first ([`http`]): a request that is not an upgrade is answered from
+//! the listener's `http_dir` when it has one.
 
+mod http;
+
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -18,6 +23,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::Transport;
+use crate::log::Logger;
 
 /// The subprotocols a client may ask for, in order of preference.
 const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
@@ -26,31 +32,98 @@ const MAX_OUTGOING_FRAME: usize = 64 * 1024;
 
 /// A WebSocket carrying MQTT, read and written as a byte stream.
 pub(crate) struct WsStream<S> {
-    socket: WebSocketStream<S>,
+    socket: WebSocketStream<Replay<S>>,
     /// What is left of the last binary frame read.
     pending: Bytes,
 }
 
-/// Answers the HTTP upgrade request on `stream`. A client that names subprotocols must name
-/// `mqtt` or `mqttv3.1`; one that names none is served as `mqtt`.
+/// What a WebSockets listener does with a request before the upgrade.
+#[derive(Debug)]
+pub(crate) struct HttpSettings {
+    /// `websockets_headers_size`: the most bytes the request head may take.
+    pub head_limit: usize,
+    /// `http_dir`, canonical: where requests that are not upgrades get their files.
+    pub http_root: Option<PathBuf>,
+}
+
+/// Answers the HTTP request on `stream`: the WebSocket upgrade, or (with `http_dir`) a
+/// plain request, answered from the directory (`None`: the connection is done). A client
+/// that names subprotocols must name `mqtt` or `mqttv3.1`; one that names none is served
+/// as `mqtt`.
 ///
 /// # Errors
-/// When the request is not a WebSocket upgrade, asks only for other subprotocols, or the
-/// socket fails.
-pub(crate) async fn accept<S>(stream: S) -> std::io::Result<WsStream<S>>
+/// When the request head is longer than allowed, the request is neither a WebSocket upgrade
+/// nor served from `http_dir`, asks only for other subprotocols, or the socket fails.
+pub(crate) async fn accept<S>(
+    mut stream: S,
+    settings: &HttpSettings,
+    logger: &Logger,
+) -> std::io::Result<Option<WsStream<S>>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let (read, head_len) = http::read_head(&mut stream, settings.head_limit).await?;
+    if let (Some(root), Some(head)) = (&settings.http_root, http::Head::parse(&read[..head_len])) {
+        if !head.is_upgrade() {
+            http::serve(&mut stream, root, &head, logger).await?;
+            return Ok(None);
+        }
+    }
     let config = WebSocketConfig::default()
         // Every connection allocates its read buffer: keep idle ones small.
         .read_buffer_size(4096)
         // Write each frame through at once; the connection task batches already.
         .write_buffer_size(0);
+    // tungstenite reads the head again: it gets the bytes already read first.
+    let stream = Replay { read: Bytes::from(read), inner: stream };
     let socket =
         tokio_tungstenite::accept_hdr_async_with_config(stream, choose_subprotocol, Some(config))
             .await
             .map_err(ws_error)?;
-    Ok(WsStream { socket, pending: Bytes::new() })
+    Ok(Some(WsStream { socket, pending: Bytes::new() }))
+}
+
+/// A stream that first gives back bytes already read from it.
+struct Replay<S> {
+    /// What is left of the bytes read before.
+    read: Bytes,
+    /// The stream itself.
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.read.is_empty() {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        let n = this.read.len().min(buf.remaining());
+        buf.put_slice(&this.read[..n]);
+        this.read.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Replay<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 /// The handshake callback: picks the subprotocol for the response.
@@ -206,7 +279,7 @@ impl<S: Transport> Transport for WsStream<S> {
     }
 
     fn reset_on_drop(&self) -> std::io::Result<()> {
-        self.socket.get_ref().reset_on_drop()
+        self.socket.get_ref().inner.reset_on_drop()
     }
 }
 
