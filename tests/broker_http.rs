@@ -1,7 +1,8 @@
 //! Plain HTTP on a WebSockets listener, against `culex` and Debian's Mosquitto in the same
 //! test, over raw TCP: the files of `http_dir` (redirects, 403/404/405 pages, nothing from
 //! outside the directory), the upgrade still working beside them, the
-//! `websockets_headers_size` bound on the request head, and a missing directory.
+//! `websockets_headers_size` bound on the request head, the `websockets_log_level` lines, and
+//! a missing directory.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -96,22 +97,21 @@ fn http_dir_serves_files_like_mosquitto() {
         let served = format!("http serving file \"{www}/sub/a b.txt\".");
         broker.wait_for_log(|line| line == served);
         // The upgrade still works beside the files.
-        let upgrade = exchange_upgrade(port);
+        let upgrade = exchange_upgrade(port, "mqtt");
         assert!(upgrade.starts_with("HTTP/1.1 101 "), "{program:?}: {upgrade}");
     }
 }
 
-/// A WebSocket upgrade for `mqtt` on `port`: the broker's status line and headers.
-fn exchange_upgrade(port: u16) -> String {
+/// A WebSocket upgrade for `protocol` on `port`: the broker's status line and headers.
+fn exchange_upgrade(port: u16, protocol: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
     stream.set_read_timeout(Some(Duration::from_secs(5))).expect("read timeout");
-    stream
-        .write_all(
-            b"GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-              Sec-WebSocket-Protocol: mqtt\r\n\r\n",
-        )
-        .expect("sending the upgrade");
+    let request = format!(
+        "GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: {protocol}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).expect("sending the upgrade");
     let mut answer = [0; 512];
     let n = stream.read(&mut answer).unwrap_or(0);
     String::from_utf8_lossy(&answer[..n]).into_owned()
@@ -133,6 +133,32 @@ fn websockets_headers_size_bounds_the_request_head() {
         let (_default, port) = start(&program, &www, "");
         assert!(exchange(port, request(3000).as_bytes()).starts_with(b"HTTP/1.0 200 OK"));
         assert_eq!(exchange(port, request(5000).as_bytes()), b"", "{program:?}");
+    }
+}
+
+#[test]
+fn websockets_log_level_errors_and_notices() {
+    let big_head = format!("GET / HTTP/1.1\r\nCookie: {}\r\n\r\n", "a".repeat(5000));
+    let lines = ["No supported protocol \"chat\"", "Ran out of header data space"];
+    for program in [our_bin("culex"), reference_tool("mosquitto")] {
+        let dir = TempDir::new("http-log-level");
+        let www = site(&dir);
+        for (level, logged) in [("0", false), ("5", true)] {
+            let (broker, port) = start(&program, &www, &format!("websockets_log_level {level}"));
+            assert!(!exchange_upgrade(port, "chat").starts_with("HTTP/1.1 101"), "{program:?}");
+            assert_eq!(exchange(port, big_head.as_bytes()), b"", "{program:?}");
+            if logged {
+                for wanted in lines {
+                    broker.wait_for_log(|line| line == wanted);
+                }
+            } else {
+                // The served file's debug line comes after both: then nothing else will.
+                exchange(port, b"GET / HTTP/1.1\r\n\r\n");
+                broker.wait_for_log(|line| line.starts_with("http serving file"));
+                let log = broker.log_lines();
+                assert!(!log.iter().any(|line| lines.contains(&line.as_str())), "{log:?}");
+            }
+        }
     }
 }
 

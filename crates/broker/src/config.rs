@@ -128,6 +128,9 @@ pub struct Config {
     /// [`DEFAULT_WEBSOCKETS_HEADERS_SIZE`]): the most bytes a WebSocket listener's HTTP
     /// request head may take. Global, as in Mosquitto.
     pub websockets_headers_size: u16,
+    /// `websockets_log_level` (default 0): libwebsockets' log bit mask. culex honours bit 1
+    /// (errors) and bit 4 (notices) for what it has of them; see [`ListenSpec`].
+    pub websockets_log_level: i32,
     /// `pid_file`: where to write the broker's process id (removed at exit).
     pub pid_file: Option<String>,
     /// `user`: the account a broker started as root switches to once its listeners are open;
@@ -202,6 +205,7 @@ impl Default for Config {
             log_dest: None,
             log_facility: None,
             websockets_headers_size: 0,
+            websockets_log_level: 0,
             pid_file: None,
             user: None,
             log_timestamp: true,
@@ -242,6 +246,7 @@ impl Config {
                         listener: 0,
                         settings: self.default_listener.clone(),
                         websockets_headers_size: self.head_limit(),
+                        websockets_log_level: self.websockets_log_level,
                     });
                 }
             }
@@ -254,6 +259,7 @@ impl Config {
                 listener: index,
                 settings: listener.clone(),
                 websockets_headers_size: self.head_limit(),
+                websockets_log_level: self.websockets_log_level,
             });
         }
         specs
@@ -354,6 +360,11 @@ pub struct ListenSpec {
     pub settings: ListenerConfig,
     /// `websockets_headers_size` in force (a global option), in bytes.
     pub websockets_headers_size: usize,
+    /// `websockets_log_level` (a global option): libwebsockets' bit mask. Bit 1 (errors)
+    /// logs a request head longer than `websockets_headers_size`, bit 4 (notices) a refused
+    /// subprotocol, both as `log_type websockets`; the other bits name libwebsockets'
+    /// internals, which culex does not have.
+    pub websockets_log_level: i32,
 }
 
 /// The persistence options in force (`persistence true`): what the driver saves, where and when.
@@ -580,7 +591,7 @@ impl LogTypes {
     pub const SUBSCRIBE: Self = Self(1 << 5);
     /// `unsubscribe`: `<id> <filter>` lines.
     pub const UNSUBSCRIBE: Self = Self(1 << 6);
-    /// `websockets` (accepted for compatibility; culex logs no WebSocket internals).
+    /// `websockets`: the lines `websockets_log_level` turns on.
     pub const WEBSOCKETS: Self = Self(1 << 7);
     /// `internal`.
     pub const INTERNAL: Self = Self(1 << 8);

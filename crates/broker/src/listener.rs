@@ -405,7 +405,11 @@ fn http_settings(
         },
         _ => None,
     };
-    Ok(HttpSettings { head_limit: spec.websockets_headers_size, http_root })
+    Ok(HttpSettings {
+        head_limit: spec.websockets_headers_size,
+        http_root,
+        log_level: spec.websockets_log_level,
+    })
 }
 
 /// Opens a Unix socket listener (`listener 0 PATH`) as Mosquitto does: logs `Opening unix

@@ -319,6 +319,10 @@ impl State {
                         "Websockets headers size must be between 0 and 65535 inclusive.".to_owned()
                     })?;
             }
+            "websockets_log_level" => {
+                config.websockets_log_level =
+                    culex_compat::number::atoi(first_token(name, value)?.as_bytes());
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -624,7 +628,7 @@ fn refusal(name: &str) -> String {
 
 /// Mosquitto options that culex knows about but does not implement yet: refusing them beats
 /// running with a setting silently ignored.
-const UNSUPPORTED: &[&str] = &["check_retain_source", "memory_limit", "websockets_log_level"];
+const UNSUPPORTED: &[&str] = &["check_retain_source", "memory_limit"];
 
 /// TLS options that rustls cannot honour, and why: refused rather than ignored.
 const RUSTLS_CANNOT: &[(&str, &str)] = &[

@@ -362,6 +362,7 @@ fn deprecated_port_and_bind_address_declare_the_default_listener() {
             listener: 0,
             settings: ListenerConfig { port: 1990, ..ListenerConfig::default() },
             websockets_headers_size: 4096,
+            websockets_log_level: 0,
         }]
     );
     assert_eq!(
@@ -711,11 +712,6 @@ fn what_rustls_cannot_do_stays_refused() {
             "{message}"
         );
     }
-    for option in ["websockets_log_level"] {
-        let (line, message) = err(&format!("listener 8080\nprotocol websockets\n{option} 1"));
-        assert_eq!(line, 3);
-        assert!(message.contains("does not support"), "{message}");
-    }
 }
 
 #[test]
@@ -728,10 +724,17 @@ fn http_dir_is_per_listener_and_the_headers_size_global() {
     assert!(specs.iter().all(|spec| spec.websockets_headers_size == 300));
     let defaults = ok("listener 8080\nwebsockets_headers_size 0\n").listen_specs(&[]);
     assert_eq!(defaults[0].websockets_headers_size, 4096, "0 means libwebsockets' 4096");
+    assert_eq!(defaults[0].websockets_log_level, 0);
+    // An integer read like atoi, as Mosquitto reads it; global.
+    for (value, level) in [("5", 5), ("4095", 4095), ("abc", 0)] {
+        let config = ok(&format!("listener 8080\nwebsockets_log_level {value}\n"));
+        assert_eq!(config.listen_specs(&[])[0].websockets_log_level, level, "{value}");
+    }
     for (text, line, message) in [
         ("listener 1\nhttp_dir\n", 2, "Empty http_dir value in configuration."),
         ("listener 1\nhttp_dir a\nhttp_dir b\n", 3, "Duplicate http_dir value in configuration."),
         ("websockets_headers_size", 1, "Empty websockets_headers_size value in configuration."),
+        ("websockets_log_level", 1, "Empty websockets_log_level value in configuration."),
         (
             "\nwebsockets_headers_size -1",
             2,

@@ -23,12 +23,17 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::Transport;
+use crate::log;
 use crate::log::Logger;
 
 /// The subprotocols a client may ask for, in order of preference.
 const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
 /// Frames larger than this are sent in several (a frame is only a transport for MQTT).
 const MAX_OUTGOING_FRAME: usize = 64 * 1024;
+/// `websockets_log_level` bit for libwebsockets' errors (`LLL_ERR`).
+const LOG_ERRORS: i32 = 1;
+/// `websockets_log_level` bit for libwebsockets' notices (`LLL_NOTICE`).
+const LOG_NOTICES: i32 = 4;
 
 /// A WebSocket carrying MQTT, read and written as a byte stream.
 pub(crate) struct WsStream<S> {
@@ -44,6 +49,11 @@ pub(crate) struct HttpSettings {
     pub head_limit: usize,
     /// `http_dir`, canonical: where requests that are not upgrades get their files.
     pub http_root: Option<PathBuf>,
+    /// `websockets_log_level`: with bit 1, a head that is too long logs
+    /// `Ran out of header data space`; with bit 4, a refused subprotocol logs
+    /// `No supported protocol "<offered>"` (both `log_type websockets`, as libwebsockets'
+    /// lines are in Mosquitto).
+    pub log_level: i32,
 }
 
 /// Answers the HTTP request on `stream`: the WebSocket upgrade, or (with `http_dir`) a
@@ -62,7 +72,13 @@ pub(crate) async fn accept<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (read, head_len) = http::read_head(&mut stream, settings.head_limit).await?;
+    let (read, head_len) =
+        http::read_head(&mut stream, settings.head_limit).await.inspect_err(|err| {
+            if err.kind() == std::io::ErrorKind::InvalidData && settings.log_level & LOG_ERRORS != 0
+            {
+                log!(logger, WEBSOCKETS, "Ran out of header data space");
+            }
+        })?;
     if let (Some(root), Some(head)) = (&settings.http_root, http::Head::parse(&read[..head_len])) {
         if !head.is_upgrade() {
             http::serve(&mut stream, root, &head, logger).await?;
@@ -76,10 +92,22 @@ where
         .write_buffer_size(0);
     // tungstenite reads the head again: it gets the bytes already read first.
     let stream = Replay { read: Bytes::from(read), inner: stream };
-    let socket =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, choose_subprotocol, Some(config))
-            .await
-            .map_err(ws_error)?;
+    let log_refusal = settings.log_level & LOG_NOTICES != 0;
+    #[expect(
+        clippy::result_large_err,
+        reason = "the signature tungstenite's handshake callback requires"
+    )]
+    let callback = |request: &Request, response: Response| {
+        choose_subprotocol(request, response).inspect_err(|_| {
+            if log_refusal {
+                let offered = offered_subprotocols(request).join(", ");
+                log!(logger, WEBSOCKETS, "No supported protocol \"{offered}\"");
+            }
+        })
+    };
+    let socket = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config))
+        .await
+        .map_err(ws_error)?;
     Ok(Some(WsStream { socket, pending: Bytes::new() }))
 }
 
@@ -135,15 +163,7 @@ fn choose_subprotocol(
     request: &Request,
     mut response: Response,
 ) -> Result<Response, ErrorResponse> {
-    let offered: Vec<&str> = request
-        .headers()
-        .get_all("Sec-WebSocket-Protocol")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .collect();
+    let offered = offered_subprotocols(request);
     if offered.is_empty() {
         return Ok(response);
     }
@@ -154,6 +174,19 @@ fn choose_subprotocol(
     };
     response.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(chosen));
     Ok(response)
+}
+
+/// The subprotocols `request` offers, in its order.
+fn offered_subprotocols(request: &Request) -> Vec<&str> {
+    request
+        .headers()
+        .get_all("Sec-WebSocket-Protocol")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .collect()
 }
 
 /// A tungstenite error as an I/O error for the connection task.

@@ -24,6 +24,7 @@ async fn upgrade(server: DuplexStream) -> std::io::Result<WsStream<DuplexStream>
     let settings = HttpSettings {
         head_limit: crate::config::DEFAULT_WEBSOCKETS_HEADERS_SIZE,
         http_root: None,
+        log_level: 0,
     };
     let logger = Logger::new(crate::config::LogTypes::NONE, false, false);
     accept(server, &settings, &logger).await?.ok_or_else(|| std::io::ErrorKind::Other.into())
