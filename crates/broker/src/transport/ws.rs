@@ -125,15 +125,20 @@ impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        if this.read.is_empty() {
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        let Self { read, inner } = self.get_mut();
+        if read.is_empty() {
+            return Pin::new(inner).poll_read(cx, buf);
         }
-        let n = this.read.len().min(buf.remaining());
-        buf.put_slice(&this.read[..n]);
-        this.read.advance(n);
+        copy_out(read, buf);
         Poll::Ready(Ok(()))
     }
+}
+
+/// Moves as much of `from` as fits into `buf`.
+fn copy_out(from: &mut Bytes, buf: &mut ReadBuf<'_>) {
+    let n = from.len().min(buf.remaining());
+    buf.put_slice(&from[..n]);
+    from.advance(n);
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Replay<S> {
@@ -253,9 +258,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
                 Some(Err(err)) => return Poll::Ready(Err(ws_error(err))),
             }
         }
-        let n = this.pending.len().min(buf.remaining());
-        buf.put_slice(&this.pending[..n]);
-        this.pending.advance(n);
+        copy_out(&mut this.pending, buf);
         Poll::Ready(Ok(()))
     }
 }
