@@ -14,6 +14,7 @@ mod broker_cli;
 mod broker_crl;
 mod broker_durable;
 mod broker_hash_values;
+mod broker_http;
 mod broker_listener;
 mod broker_log;
 mod broker_log_topic;

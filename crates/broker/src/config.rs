@@ -47,6 +47,10 @@ pub const DEFAULT_USER: &str = "culex";
 /// The port of the default listener and of local-only mode.
 pub const DEFAULT_PORT: u16 = 1883;
 
+/// The bound on a WebSocket listener's HTTP request head when `websockets_headers_size` is
+/// 0 or unset: the one Debian's Mosquitto 2.0.11 gets from libwebsockets 4.
+pub const DEFAULT_WEBSOCKETS_HEADERS_SIZE: usize = 4096;
+
 /// Everything a configuration file says, with Mosquitto's defaults for what it does not say.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -120,6 +124,13 @@ pub struct Config {
     pub log_dest: Option<LogDest>,
     /// `log_facility N` (0..=7): syslog lines go to facility `local<N>`; `None` = `daemon`.
     pub log_facility: Option<u8>,
+    /// `websockets_headers_size` (0..=65535; 0, the default, means
+    /// [`DEFAULT_WEBSOCKETS_HEADERS_SIZE`]): the most bytes a WebSocket listener's HTTP
+    /// request head may take. Global, as in Mosquitto.
+    pub websockets_headers_size: u16,
+    /// `websockets_log_level` (default 0): libwebsockets' log bit mask. culex honours bit 1
+    /// (errors) and bit 4 (notices) for what it has of them; see [`ListenSpec`].
+    pub websockets_log_level: i32,
     /// `pid_file`: where to write the broker's process id (removed at exit).
     pub pid_file: Option<String>,
     /// `user`: the account a broker started as root switches to once its listeners are open;
@@ -193,6 +204,8 @@ impl Default for Config {
             log_types: None,
             log_dest: None,
             log_facility: None,
+            websockets_headers_size: 0,
+            websockets_log_level: 0,
             pid_file: None,
             user: None,
             log_timestamp: true,
@@ -232,6 +245,8 @@ impl Config {
                         port,
                         listener: 0,
                         settings: self.default_listener.clone(),
+                        websockets_headers_size: self.head_limit(),
+                        websockets_log_level: self.websockets_log_level,
                     });
                 }
             }
@@ -243,9 +258,19 @@ impl Config {
                 port: listener.port,
                 listener: index,
                 settings: listener.clone(),
+                websockets_headers_size: self.head_limit(),
+                websockets_log_level: self.websockets_log_level,
             });
         }
         specs
+    }
+
+    /// `websockets_headers_size` in force, in bytes.
+    fn head_limit(&self) -> usize {
+        match self.websockets_headers_size {
+            0 => DEFAULT_WEBSOCKETS_HEADERS_SIZE,
+            n => usize::from(n),
+        }
     }
 
     /// The persistence file when `persistence` is on: `persistence_location + "/" +
@@ -333,6 +358,13 @@ pub struct ListenSpec {
     pub listener: usize,
     /// The listener's settings.
     pub settings: ListenerConfig,
+    /// `websockets_headers_size` in force (a global option), in bytes.
+    pub websockets_headers_size: usize,
+    /// `websockets_log_level` (a global option): libwebsockets' bit mask. Bit 1 (errors)
+    /// logs a request head longer than `websockets_headers_size`, bit 4 (notices) a refused
+    /// subprotocol, both as `log_type websockets`; the other bits name libwebsockets'
+    /// internals, which culex does not have.
+    pub websockets_log_level: i32,
 }
 
 /// The persistence options in force (`persistence true`): what the driver saves, where and when.
@@ -393,6 +425,9 @@ pub struct ListenerConfig {
     pub socket_domain: Option<SocketDomain>,
     /// `listener 0 PATH`: listen on a Unix socket at `PATH` instead of TCP (`port` is then 0).
     pub unix_socket: Option<String>,
+    /// `http_dir`: on a WebSockets listener, the directory whose files answer plain HTTP
+    /// requests (no effect on an MQTT listener, as in Mosquitto).
+    pub http_dir: Option<String>,
 }
 
 /// A listener's `socket_domain`.
@@ -419,6 +454,7 @@ impl Default for ListenerConfig {
             bind_interface: None,
             socket_domain: None,
             unix_socket: None,
+            http_dir: None,
         }
     }
 }
@@ -555,7 +591,7 @@ impl LogTypes {
     pub const SUBSCRIBE: Self = Self(1 << 5);
     /// `unsubscribe`: `<id> <filter>` lines.
     pub const UNSUBSCRIBE: Self = Self(1 << 6);
-    /// `websockets` (accepted for compatibility; culex logs no WebSocket internals).
+    /// `websockets`: the lines `websockets_log_level` turns on.
     pub const WEBSOCKETS: Self = Self(1 << 7);
     /// `internal`.
     pub const INTERNAL: Self = Self(1 << 8);

@@ -24,6 +24,7 @@ use crate::log::Logger;
 use crate::os::{self, InterfaceAddress};
 use crate::trace;
 use crate::transport::tls::TlsError;
+use crate::transport::ws::HttpSettings;
 use crate::transport::{Transport, Upgraded, Upgrades};
 
 /// The permissions of a Unix socket listener's file, as Mosquitto 2.0.11 sets them
@@ -312,6 +313,7 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, OpenErr
         .collect();
     let open = Arc::new(AtomicUsize::new(0));
     let websockets = spec.settings.protocol == crate::config::Protocol::WebSockets;
+    let http = http_settings(spec, websockets, logger)?;
     // Port 0 (a culex extension, see docs/mosquitto-differences.md): the OS picks a free port,
     // and the `Opening` line, printed once the socket is bound, names the port it picked.
     let ephemeral = spec.port == 0;
@@ -362,7 +364,7 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, OpenErr
             }
         }
     }
-    let upgrades = Upgrades::of(&spec.settings).inspect_err(|err| {
+    let upgrades = Upgrades::of(&spec.settings, http).inspect_err(|err| {
         for line in &err.lines {
             log!(logger, ERROR, "{line}");
         }
@@ -377,6 +379,37 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, OpenErr
             upgrades: upgrades.clone(),
         })
         .collect())
+}
+
+/// What a WebSockets listener does with HTTP requests: `websockets_headers_size` and its
+/// `http_dir`, resolved now (Mosquitto opens the directory when it creates the listener).
+///
+/// # Errors
+/// When the `http_dir` of a WebSockets listener cannot be resolved (logged as Mosquitto
+/// logs it).
+fn http_settings(
+    spec: &ListenSpec,
+    websockets: bool,
+    logger: &Logger,
+) -> Result<HttpSettings, OpenError> {
+    let http_root = match &spec.settings.http_dir {
+        Some(dir) if websockets => match std::fs::canonicalize(dir) {
+            Ok(root) if root.is_dir() => Some(root),
+            _ => {
+                log!(logger, ERROR, "Error: Unable to open http dir \"{dir}\".");
+                let line =
+                    format!("Error: Unable to create websockets listener on port {}.", spec.port);
+                log!(logger, ERROR, "{line}");
+                return Err(OpenError::HttpDir(line));
+            }
+        },
+        _ => None,
+    };
+    Ok(HttpSettings {
+        head_limit: spec.websockets_headers_size,
+        http_root,
+        log_level: spec.websockets_log_level,
+    })
 }
 
 /// Opens a Unix socket listener (`listener 0 PATH`) as Mosquitto does: logs `Opening unix
@@ -424,6 +457,9 @@ pub enum OpenError {
     /// A Unix socket listener's socket could not be bound (the logged line).
     #[error("{0}")]
     UnixSocket(String),
+    /// A WebSockets listener's `http_dir` cannot be opened (the logged line).
+    #[error("{0}")]
+    HttpDir(String),
 }
 
 /// `bind_interface`: each address replaced by `interface`'s first address of its family, as

@@ -62,7 +62,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A listener's layers above TCP; `None` from [`Upgrades::of`] for plain MQTT.
 pub(crate) struct Upgrades {
     tls: Option<TlsListener>,
-    websockets: bool,
+    /// For a WebSockets listener, what it does with the HTTP request.
+    websockets: Option<ws::HttpSettings>,
 }
 
 impl std::fmt::Debug for Upgrades {
@@ -76,14 +77,18 @@ impl std::fmt::Debug for Upgrades {
 
 impl Upgrades {
     /// The layers `settings` asks for, TLS files read; `None` for plain MQTT over TCP.
+    /// `http` applies to a WebSockets listener only.
     ///
     /// # Errors
     /// When the TLS files or options cannot be used.
-    pub(crate) fn of(settings: &ListenerConfig) -> Result<Option<Arc<Self>>, TlsError> {
-        let websockets = settings.protocol == Protocol::WebSockets;
+    pub(crate) fn of(
+        settings: &ListenerConfig,
+        http: ws::HttpSettings,
+    ) -> Result<Option<Arc<Self>>, TlsError> {
+        let websockets = (settings.protocol == Protocol::WebSockets).then_some(http);
         let tls =
             if settings.tls.enabled() { Some(TlsListener::new(&settings.tls)?) } else { None };
-        if tls.is_none() && !websockets {
+        if tls.is_none() && websockets.is_none() {
             return Ok(None);
         }
         Ok(Some(Arc::new(Self { tls, websockets })))
@@ -91,8 +96,9 @@ impl Upgrades {
 
     /// Runs the handshakes on an accepted socket: TLS (setting `peer`'s certificate
     /// username), then the WebSocket upgrade. A failed or timed-out handshake is logged and
-    /// gives `None` (the socket is closed; the driver never hears of it), as does the broker
-    /// aborting (`aborted` turning true) meanwhile.
+    /// gives `None` (the socket is closed; the driver never hears of it), as do a plain HTTP
+    /// request answered from `http_dir` and the broker aborting (`aborted` turning true)
+    /// meanwhile.
     pub(crate) async fn handshake(
         &self,
         stream: TcpStream,
@@ -110,10 +116,15 @@ impl Upgrades {
                 None => (Err(stream), None),
             };
             peer.certificate_username = username;
-            let stream = match (tls, self.websockets) {
-                (Ok(tls), true) => Upgraded::WsOverTls(ws::accept(tls).await?),
-                (Ok(tls), false) => Upgraded::Tls(tls),
-                (Err(tcp), _) => Upgraded::Ws(ws::accept(tcp).await?),
+            let stream = match (tls, &self.websockets) {
+                (Ok(tls), Some(http)) => {
+                    ws::accept(tls, http, logger).await?.map(Upgraded::WsOverTls)
+                }
+                (Ok(tls), None) => Some(Upgraded::Tls(tls)),
+                (Err(tcp), http) => {
+                    let http = http.as_ref().ok_or(std::io::ErrorKind::Unsupported)?;
+                    ws::accept(tcp, http, logger).await?.map(Upgraded::Ws)
+                }
             };
             Ok::<_, std::io::Error>(stream)
         };
@@ -122,7 +133,7 @@ impl Upgrades {
             _ = aborted.wait_for(|&aborted| aborted) => return None,
         };
         match outcome {
-            Ok(Ok(stream)) => Some(stream),
+            Ok(Ok(stream)) => stream,
             Ok(Err(err)) => {
                 let reason = strerror(&err);
                 log!(logger, NOTICE, "Client connection from {address} failed: {reason}.");

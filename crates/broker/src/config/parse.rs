@@ -309,6 +309,20 @@ impl State {
             "use_username_as_clientid" => {
                 current_listener(config).use_username_as_clientid = bool_value(name, value)?;
             }
+            "http_dir" => {
+                let listener = current_listener(config);
+                listener.http_dir = Some(once_in_scope(&listener.http_dir, name, value)?);
+            }
+            "websockets_headers_size" => {
+                config.websockets_headers_size =
+                    u16::try_from(int_value(name, value)?).map_err(|_| {
+                        "Websockets headers size must be between 0 and 65535 inclusive.".to_owned()
+                    })?;
+            }
+            "websockets_log_level" => {
+                config.websockets_log_level =
+                    culex_compat::number::atoi(first_token(name, value)?.as_bytes());
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -614,13 +628,7 @@ fn refusal(name: &str) -> String {
 
 /// Mosquitto options that culex knows about but does not implement yet: refusing them beats
 /// running with a setting silently ignored.
-const UNSUPPORTED: &[&str] = &[
-    "check_retain_source",
-    "http_dir",
-    "memory_limit",
-    "websockets_headers_size",
-    "websockets_log_level",
-];
+const UNSUPPORTED: &[&str] = &["check_retain_source", "memory_limit"];
 
 /// TLS options that rustls cannot honour, and why: refused rather than ignored.
 const RUSTLS_CANNOT: &[(&str, &str)] = &[

@@ -362,7 +362,9 @@ fn deprecated_port_and_bind_address_declare_the_default_listener() {
             host: None,
             port: 1990,
             listener: 0,
-            settings: ListenerConfig { port: 1990, ..ListenerConfig::default() }
+            settings: ListenerConfig { port: 1990, ..ListenerConfig::default() },
+            websockets_headers_size: 4096,
+            websockets_log_level: 0,
         }]
     );
     assert_eq!(
@@ -703,7 +705,7 @@ fn cipher_lists_belong_to_a_tls_listener() {
 }
 
 #[test]
-fn what_rustls_cannot_do_and_http_dir_stay_refused() {
+fn what_rustls_cannot_do_stays_refused() {
     for option in ["dhparamfile", "psk_hint", "tls_engine"] {
         let (line, message) = err(&format!("listener 8883\n{option} x"));
         assert_eq!(line, 2);
@@ -712,10 +714,41 @@ fn what_rustls_cannot_do_and_http_dir_stay_refused() {
             "{message}"
         );
     }
-    for option in ["http_dir", "websockets_log_level", "websockets_headers_size"] {
-        let (line, message) = err(&format!("listener 8080\nprotocol websockets\n{option} 1"));
-        assert_eq!(line, 3);
-        assert!(message.contains("does not support"), "{message}");
+}
+
+#[test]
+fn http_dir_is_per_listener_and_the_headers_size_global() {
+    let config = ok("websockets_headers_size 300\nlistener 8080\nprotocol websockets\n\
+                     http_dir /srv/www\nlistener 8081\nprotocol websockets\n");
+    assert_eq!(config.listeners[0].http_dir.as_deref(), Some("/srv/www"));
+    assert_eq!(config.listeners[1].http_dir, None);
+    let specs = config.listen_specs(&[]);
+    assert!(specs.iter().all(|spec| spec.websockets_headers_size == 300));
+    let defaults = ok("listener 8080\nwebsockets_headers_size 0\n").listen_specs(&[]);
+    assert_eq!(defaults[0].websockets_headers_size, 4096, "0 means libwebsockets' 4096");
+    assert_eq!(defaults[0].websockets_log_level, 0);
+    // An integer read like atoi, as Mosquitto reads it; global.
+    for (value, level) in [("5", 5), ("4095", 4095), ("abc", 0)] {
+        let config = ok(&format!("listener 8080\nwebsockets_log_level {value}\n"));
+        assert_eq!(config.listen_specs(&[])[0].websockets_log_level, level, "{value}");
+    }
+    for (text, line, message) in [
+        ("listener 1\nhttp_dir\n", 2, "Empty http_dir value in configuration."),
+        ("listener 1\nhttp_dir a\nhttp_dir b\n", 3, "Duplicate http_dir value in configuration."),
+        ("websockets_headers_size", 1, "Empty websockets_headers_size value in configuration."),
+        ("websockets_log_level", 1, "Empty websockets_log_level value in configuration."),
+        (
+            "\nwebsockets_headers_size -1",
+            2,
+            "Websockets headers size must be between 0 and 65535 inclusive.",
+        ),
+        (
+            "websockets_headers_size 65536",
+            1,
+            "Websockets headers size must be between 0 and 65535 inclusive.",
+        ),
+    ] {
+        assert_eq!(err(text), (line, message.to_owned()), "{text}");
     }
 }
 

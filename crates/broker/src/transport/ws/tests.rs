@@ -19,6 +19,17 @@ const CONNECT: &[u8] =
     &[0x10, 0x0d, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x01, b'c'];
 const PINGREQ: &[u8] = &[0xc0, 0x00];
 
+/// The upgrade on `server` for a listener without `http_dir`.
+async fn upgrade(server: DuplexStream) -> std::io::Result<WsStream<DuplexStream>> {
+    let settings = HttpSettings {
+        head_limit: crate::config::DEFAULT_WEBSOCKETS_HEADERS_SIZE,
+        http_root: None,
+        log_level: 0,
+    };
+    let logger = Logger::new(crate::config::LogTypes::NONE, false, false);
+    accept(server, &settings, &logger).await?.ok_or_else(|| std::io::ErrorKind::Other.into())
+}
+
 /// A server-side adapter and the client end, after the upgrade with `protocols` offered.
 async fn pair(protocols: &str) -> (WsStream<DuplexStream>, WebSocketStream<DuplexStream>, String) {
     let (client, server) = tokio::io::duplex(64 * 1024);
@@ -27,7 +38,7 @@ async fn pair(protocols: &str) -> (WsStream<DuplexStream>, WebSocketStream<Duple
         request.headers_mut().insert("Sec-WebSocket-Protocol", protocols.parse().unwrap());
     }
     let (server, client) =
-        tokio::join!(accept(server), tokio_tungstenite::client_async(request, client));
+        tokio::join!(upgrade(server), tokio_tungstenite::client_async(request, client));
     let (client, response) = client.expect("the upgrade succeeds");
     let chosen = response
         .headers()
@@ -77,7 +88,7 @@ async fn the_mqtt_subprotocol_is_chosen_and_others_are_refused() {
     let mut request = "ws://localhost/mqtt".into_client_request().unwrap();
     request.headers_mut().insert("Sec-WebSocket-Protocol", "chat".parse().unwrap());
     let (server, client) =
-        tokio::join!(accept(server), tokio_tungstenite::client_async(request, client));
+        tokio::join!(upgrade(server), tokio_tungstenite::client_async(request, client));
     assert!(server.is_err() && client.is_err());
 }
 
