@@ -24,7 +24,7 @@ use crate::event::{
     BRIDGE_USER_LISTENER, CloseCause, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent,
     Output, PeerInfo,
 };
-use crate::message::{DurableIds, Message};
+use crate::message::{DurableIds, Message, Source};
 use crate::retained::RetainedStore;
 use crate::session::Sessions;
 use crate::timers::{Timer, Timers};
@@ -378,6 +378,21 @@ impl Broker {
         )
     }
 
+    /// Notes `key`'s client as the publisher of `message` if it is retained, for
+    /// `check_retain_source` (other messages carry no source: it would cost every publish).
+    fn note_source(&self, message: &mut Message, key: crate::conn::SessionKey) {
+        if !message.retain {
+            return;
+        }
+        message.source = self.sessions.get(key).map(|session| {
+            Box::new(Source {
+                client_id: session.client_id.clone(),
+                username: session.username.clone(),
+                listener: session.listener,
+            })
+        });
+    }
+
     /// Closes every connection as the server shuts down; wills are published.
     pub fn shutdown(&mut self, now: Instant) {
         let mut all: Vec<ConnId> = self.conns.keys().copied().collect();
@@ -454,6 +469,23 @@ impl Broker {
             topic,
             Access::Read,
         )
+    }
+
+    /// Whether a retained message may still go out under `check_retain_source`: its publisher
+    /// may still write its topic (a reload may have changed the rules). A message with no
+    /// source (the server's own) always may. One that may not is skipped, not deleted, as in
+    /// Mosquitto: the rules may change back.
+    fn source_may_write(&self, message: &Message) -> bool {
+        match message.source.as_deref() {
+            Some(source) if self.config.check_retain_source => self.allowed(
+                source.listener,
+                &source.client_id,
+                source.username.as_deref(),
+                message.topic.as_str(),
+                Access::Write,
+            ),
+            _ => true,
+        }
     }
 
     /// Dispatches a packet of a connected client.

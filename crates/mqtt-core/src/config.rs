@@ -47,6 +47,9 @@ pub struct Config {
     pub clientid_prefixes: Option<String>,
     /// Accept retained messages; when false a retained PUBLISH disconnects the client.
     pub retain_available: bool,
+    /// Mosquitto's `check_retain_source`: a retained message goes to a new subscriber only
+    /// while its publisher may still write its topic.
+    pub check_retain_source: bool,
     /// Maximum simultaneous connections; `None` = unlimited.
     pub max_connections: Option<usize>,
     /// Deliver at the subscription's QoS even when the message was published lower.
@@ -84,6 +87,7 @@ impl Default for Config {
             listener_options: Vec::new(),
             clientid_prefixes: None,
             retain_available: true,
+            check_retain_source: false,
             max_connections: None,
             upgrade_outgoing_qos: false,
             allow_duplicate_messages: false,

@@ -30,13 +30,27 @@ pub(crate) struct Message {
     /// The journal (or the checkpoint) holds the message, so records may refer to its id.
     /// Atomic only so that a shared message stays `Sync`; the broker is single-threaded.
     pub(crate) journaled: AtomicBool,
+    /// The client that published it, kept only for retained messages (boxed: most messages
+    /// have none); `check_retain_source` checks it again when the message is delivered.
+    pub(crate) source: Option<Box<Source>>,
+}
+
+/// The client that published a message, as access rules name a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Source {
+    /// Client id.
+    pub(crate) client_id: String,
+    /// Username from its CONNECT, if any.
+    pub(crate) username: Option<String>,
+    /// Listener index of its connection.
+    pub(crate) listener: usize,
 }
 
 impl PartialEq for Message {
     fn eq(&self, other: &Self) -> bool {
         (self.id, &self.topic, &self.payload, self.qos, self.retain, &self.properties)
             == (other.id, &other.topic, &other.payload, other.qos, other.retain, &other.properties)
-            && self.expires_at == other.expires_at
+            && (self.expires_at, &self.source) == (other.expires_at, &other.source)
     }
 }
 
@@ -71,6 +85,7 @@ impl Message {
             properties,
             expires_at,
             journaled: AtomicBool::new(false),
+            source: None,
         }
     }
 

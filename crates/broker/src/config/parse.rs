@@ -490,6 +490,7 @@ impl State {
                     u32::try_from(int_value(name, value)?).unwrap_or(0);
             }
             "retain_available" => config.retain_available = bool_value(name, value)?,
+            "check_retain_source" => config.check_retain_source = bool_value(name, value)?,
             "upgrade_outgoing_qos" => config.upgrade_outgoing_qos = bool_value(name, value)?,
             _ => return Ok(false),
         }
@@ -615,7 +616,6 @@ fn refusal(name: &str) -> String {
 /// Mosquitto options that culex knows about but does not implement yet: refusing them beats
 /// running with a setting silently ignored.
 const UNSUPPORTED: &[&str] = &[
-    "check_retain_source",
     "http_dir",
     "memory_limit",
     "websockets_headers_size",

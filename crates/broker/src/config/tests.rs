@@ -179,6 +179,9 @@ fn booleans_accept_true_false_one_zero_only() {
     assert!(!ok("retain_available 0").retain_available);
     assert!(!ok("retain_available false").retain_available);
     assert!(ok("upgrade_outgoing_qos 1").upgrade_outgoing_qos);
+    assert!(!ok("").check_retain_source);
+    assert!(ok("check_retain_source true").check_retain_source);
+    refused("check_retain_source on", "Invalid check_retain_source value (on).");
     refused("allow_anonymous maybe", "Invalid allow_anonymous value (maybe).");
     refused("log_timestamp yes", "Invalid log_timestamp value (yes).");
     refused("allow_anonymous", "Empty allow_anonymous value in configuration.");
@@ -821,7 +824,7 @@ fn max_inflight_bytes_negative_or_garbage_means_no_limit() {
 
 #[test]
 fn options_not_implemented_stay_refused() {
-    for option in ["check_retain_source true", "memory_limit 1000"] {
+    for option in ["memory_limit 1000"] {
         let (line, message) = err(&format!("{option}\n"));
         assert_eq!(line, 1);
         assert!(

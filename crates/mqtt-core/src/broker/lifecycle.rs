@@ -240,7 +240,7 @@ impl Broker {
             return;
         }
         let will = *will;
-        let message = Message::from_publish(
+        let mut message = Message::from_publish(
             self.durable.message(),
             will.topic,
             will.payload,
@@ -249,6 +249,7 @@ impl Broker {
             will.properties,
             now,
         );
+        self.note_source(&mut message, key);
         self.route(Arc::new(message), Some(key), now);
     }
 

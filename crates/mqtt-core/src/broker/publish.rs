@@ -211,7 +211,9 @@ impl Broker {
     ) {
         let packet_id = publish.packet_id;
         let qos = publish.qos;
-        let message = Arc::new(self.message_of(publish, now));
+        let mut message = self.message_of(publish, now);
+        self.note_source(&mut message, key);
+        let message = Arc::new(message);
         match (qos, packet_id) {
             (QoS::AtMostOnce, _) => {
                 self.route(message, Some(key), now);
