@@ -615,12 +615,8 @@ fn refusal(name: &str) -> String {
 
 /// Mosquitto options that culex knows about but does not implement yet: refusing them beats
 /// running with a setting silently ignored.
-const UNSUPPORTED: &[&str] = &[
-    "http_dir",
-    "memory_limit",
-    "websockets_headers_size",
-    "websockets_log_level",
-];
+const UNSUPPORTED: &[&str] =
+    &["http_dir", "memory_limit", "websockets_headers_size", "websockets_log_level"];
 
 /// TLS options that rustls cannot honour, and why: refused rather than ignored.
 const RUSTLS_CANNOT: &[(&str, &str)] = &[

@@ -143,7 +143,8 @@ fn check_retain_source_holds_back_what_the_publisher_may_no_longer_write() {
         Some(Arc::new(acl) as Arc<dyn AccessControl>)
     };
     // (check_retain_source, a restart between publish and subscribe, delivered while denied)
-    for (check, restart, delivered) in [(false, false, true), (true, false, false), (true, true, false)]
+    for (check, restart, delivered) in
+        [(false, false, true), (true, false, false), (true, true, false)]
     {
         let mut h = Harness::new(Config { check_retain_source: check, ..Config::default() });
         h.broker.set_access_control(rules(true));
