@@ -101,6 +101,8 @@ pub struct Config {
     /// `check_retain_source` (default false): a retained message is sent to a new subscriber
     /// only while its publisher may still write its topic.
     pub check_retain_source: bool,
+    /// `memory_limit` in bytes (default 0 = none): above it, incoming PUBLISHes are refused.
+    pub memory_limit: u64,
     /// `upgrade_outgoing_qos` (default false).
     pub upgrade_outgoing_qos: bool,
     /// `allow_duplicate_messages` (deprecated, default false): a client with overlapping
@@ -189,6 +191,7 @@ impl Default for Config {
             persistent_client_expiration: None,
             retain_available: true,
             check_retain_source: false,
+            memory_limit: 0,
             upgrade_outgoing_qos: false,
             allow_duplicate_messages: false,
             queue_qos0_messages: false,

@@ -24,6 +24,7 @@ use crate::event::{
     BRIDGE_USER_LISTENER, CloseCause, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent,
     Output, PeerInfo,
 };
+use crate::memory::{self, Gauge};
 use crate::message::{DurableIds, Message, Source};
 use crate::retained::RetainedStore;
 use crate::session::Sessions;
@@ -96,6 +97,8 @@ pub struct Broker {
     changes: u64,
     /// Ids of messages and deliveries for the persistence files.
     durable: DurableIds,
+    /// Bytes the messages hold (`memory_limit`).
+    memory: Gauge,
 }
 
 impl std::fmt::Debug for Broker {
@@ -128,6 +131,7 @@ impl Broker {
             sys: sys::SysTree::default(),
             changes: 0,
             durable: DurableIds::default(),
+            memory: Gauge::default(),
         }
     }
 
@@ -166,6 +170,15 @@ impl Broker {
     /// Sessions, connected or not.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// The estimated bytes the broker holds for messages and sessions, which `memory_limit`
+    /// bounds: every message once (its struct, topic, payload and properties), however many
+    /// queues and the retained store share it, plus a fixed amount per session. Not counted:
+    /// each queue entry's few bytes, subscriptions, and the runtime's socket buffers.
+    #[must_use]
+    pub fn memory_in_use(&self) -> usize {
+        self.memory.current() + self.sessions.len() * memory::SESSION_BYTES
     }
 
     /// Retained messages stored.
@@ -367,7 +380,7 @@ impl Broker {
 
     /// The message `publish` carries, under the next durable message id.
     fn message_of(&mut self, publish: Publish, now: Instant) -> Message {
-        Message::from_publish(
+        let message = Message::from_publish(
             self.durable.message(),
             publish.topic,
             publish.payload,
@@ -375,7 +388,19 @@ impl Broker {
             publish.retain,
             publish.properties,
             now,
-        )
+        );
+        self.charged(message)
+    }
+
+    /// `message` with its bytes charged to the memory gauge.
+    fn charged(&self, mut message: Message) -> Message {
+        let bytes = memory::message_bytes(
+            message.topic.as_str().len(),
+            message.payload.len(),
+            &message.properties,
+        );
+        message.charge = Some(self.memory.charge(bytes));
+        message
     }
 
     /// Notes `key`'s client as the publisher of `message` if it is retained, for

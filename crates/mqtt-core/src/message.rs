@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mqtt_codec::{PacketId, Properties, ProtocolVersion, Publish, QoS, TopicName};
 
+use crate::memory::Charge;
+
 /// An application message inside the broker.
 #[derive(Debug)]
 pub(crate) struct Message {
@@ -33,6 +35,9 @@ pub(crate) struct Message {
     /// The client that published it, kept only for retained messages (boxed: most messages
     /// have none); `check_retain_source` checks it again when the message is delivered.
     pub(crate) source: Option<Box<Source>>,
+    /// Its bytes on the broker's memory gauge (`memory_limit`), given back when the last
+    /// reference goes; `None` only for messages made outside a broker (tests).
+    pub(crate) charge: Option<Charge>,
 }
 
 /// The client that published a message, as access rules name a client.
@@ -86,6 +91,7 @@ impl Message {
             expires_at,
             journaled: AtomicBool::new(false),
             source: None,
+            charge: None,
         }
     }
 

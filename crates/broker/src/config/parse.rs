@@ -491,6 +491,12 @@ impl State {
             }
             "retain_available" => config.retain_available = bool_value(name, value)?,
             "check_retain_source" => config.check_retain_source = bool_value(name, value)?,
+            "memory_limit" => {
+                // A C `long`, as Mosquitto reads it.
+                let n = culex_compat::number::atol(first_token(name, value)?.as_bytes());
+                config.memory_limit =
+                    u64::try_from(n).map_err(|_| format!("Invalid memory_limit value ({n})."))?;
+            }
             "upgrade_outgoing_qos" => config.upgrade_outgoing_qos = bool_value(name, value)?,
             _ => return Ok(false),
         }
@@ -615,8 +621,7 @@ fn refusal(name: &str) -> String {
 
 /// Mosquitto options that culex knows about but does not implement yet: refusing them beats
 /// running with a setting silently ignored.
-const UNSUPPORTED: &[&str] =
-    &["http_dir", "memory_limit", "websockets_headers_size", "websockets_log_level"];
+const UNSUPPORTED: &[&str] = &["http_dir", "websockets_headers_size", "websockets_log_level"];
 
 /// TLS options that rustls cannot honour, and why: refused rather than ignored.
 const RUSTLS_CANNOT: &[(&str, &str)] = &[
@@ -793,8 +798,8 @@ mod steps {
              culex cannot load."
         );
         assert_eq!(
-            refusal("memory_limit"),
-            "The \"memory_limit\" option is a Mosquitto option that culex does not support yet."
+            refusal("http_dir"),
+            "The \"http_dir\" option is a Mosquitto option that culex does not support yet."
         );
     }
 }

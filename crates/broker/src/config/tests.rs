@@ -120,12 +120,9 @@ fn unknown_option_names_the_line() {
 
 #[test]
 fn known_but_unsupported_mosquitto_options_are_refused_not_ignored() {
-    let (line, message) = err("memory_limit 100");
+    let (line, message) = err("http_dir /var/www");
     assert_eq!(line, 1);
-    assert!(
-        message.contains("\"memory_limit\"") && message.contains("does not support"),
-        "{message}"
-    );
+    assert!(message.contains("\"http_dir\"") && message.contains("does not support"), "{message}");
 }
 
 #[test]
@@ -182,6 +179,9 @@ fn booleans_accept_true_false_one_zero_only() {
     assert!(!ok("").check_retain_source);
     assert!(ok("check_retain_source true").check_retain_source);
     refused("check_retain_source on", "Invalid check_retain_source value (on).");
+    assert_eq!(ok("").memory_limit, 0);
+    assert_eq!(ok("memory_limit 5000000000").memory_limit, 5_000_000_000);
+    refused("memory_limit -1", "Invalid memory_limit value (-1).");
     refused("allow_anonymous maybe", "Invalid allow_anonymous value (maybe).");
     refused("log_timestamp yes", "Invalid log_timestamp value (yes).");
     refused("allow_anonymous", "Empty allow_anonymous value in configuration.");
@@ -824,7 +824,7 @@ fn max_inflight_bytes_negative_or_garbage_means_no_limit() {
 
 #[test]
 fn options_not_implemented_stay_refused() {
-    let (line, message) = err("memory_limit 1000\n");
+    let (line, message) = err("websockets_headers_size 1000\n");
     assert_eq!(line, 1);
     assert!(
         message.ends_with("is a Mosquitto option that culex does not support yet."),

@@ -171,7 +171,7 @@ impl Broker {
             .messages
             .into_iter()
             .map(|stored| {
-                let mut message = Message::from_publish(
+                let mut message = self.charged(Message::from_publish(
                     stored.id,
                     stored.topic,
                     stored.payload,
@@ -179,7 +179,7 @@ impl Broker {
                     stored.retain,
                     stored.properties,
                     now,
-                );
+                ));
                 message.source = stored.source.map(source_of);
                 // The checkpoint holds it: journal records may refer to it.
                 message.journaled.store(true, Ordering::Relaxed);
