@@ -24,7 +24,7 @@ use crate::event::{
     BRIDGE_USER_LISTENER, CloseCause, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent,
     Output, PeerInfo,
 };
-use crate::memory::{self, Gauge};
+use crate::memory::Gauge;
 use crate::message::{DurableIds, Message, Source};
 use crate::retained::RetainedStore;
 use crate::session::Sessions;
@@ -178,7 +178,7 @@ impl Broker {
     /// each queue entry's few bytes, subscriptions, and the runtime's socket buffers.
     #[must_use]
     pub fn memory_in_use(&self) -> usize {
-        self.memory.current() + self.sessions.len() * memory::SESSION_BYTES
+        self.memory.current() + self.sessions.len() * crate::session::SESSION_BYTES
     }
 
     /// Retained messages stored.
@@ -394,7 +394,7 @@ impl Broker {
 
     /// `message` with its bytes charged to the memory gauge.
     fn charged(&self, mut message: Message) -> Message {
-        let bytes = memory::message_bytes(
+        let bytes = crate::message::estimated_bytes(
             message.topic.as_str().len(),
             message.payload.len(),
             &message.properties,

@@ -61,6 +61,24 @@ impl PartialEq for Message {
 
 impl Eq for Message {}
 
+/// The estimated bytes of a message with this topic, payload and properties, for the memory
+/// gauge (`memory_limit`): its struct, topic, payload and the properties' strings and bytes.
+pub(crate) fn estimated_bytes(
+    topic_len: usize,
+    payload_len: usize,
+    properties: &Properties,
+) -> usize {
+    let strings = properties.content_type.as_ref().map_or(0, |s| s.as_str().len())
+        + properties.response_topic.as_ref().map_or(0, |t| t.as_str().len())
+        + properties.correlation_data.as_ref().map_or(0, Bytes::len)
+        + properties
+            .user_properties
+            .iter()
+            .map(|(key, value)| key.as_str().len() + value.as_str().len())
+            .sum::<usize>();
+    size_of::<Message>() + topic_len + payload_len + strings
+}
+
 /// A message shared between queues.
 pub(crate) type SharedMessage = Arc<Message>;
 

@@ -15,7 +15,7 @@ use crate::access::Access;
 use crate::acl;
 use crate::conn::SessionKey;
 use crate::event::{ConnId, DisconnectReason, DropReason, LogEvent};
-use crate::memory;
+use crate::message;
 use crate::mount;
 use crate::qos::OutState;
 
@@ -175,7 +175,7 @@ impl Broker {
         let limit = self.config.memory_limit;
         limit != 0 && {
             let topic = publish.topic.as_str().len();
-            let bytes = memory::message_bytes(topic, publish.payload.len(), &publish.properties);
+            let bytes = message::estimated_bytes(topic, publish.payload.len(), &publish.properties);
             self.memory_in_use().saturating_add(bytes) > limit
         }
     }

@@ -176,7 +176,7 @@ fn mosquitto_acl_file_plugs_into_the_access_hook() {
 fn memory_limit_counts_each_message_once_and_refuses_what_would_go_above_it() {
     let mut h = Harness::default();
     let bytes = |topic: &str, payload: &str| {
-        crate::memory::message_bytes(topic.len(), payload.len(), &Properties::default())
+        crate::message::estimated_bytes(topic.len(), payload.len(), &Properties::default())
     };
     let v5 = h.connect_v5("v5");
     let big = "x".repeat(1000);
