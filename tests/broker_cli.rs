@@ -112,11 +112,11 @@ fn missing_config_file_exits_3() {
 #[test]
 fn unsupported_mosquitto_option_is_refused_with_its_line() {
     let dir = TempDir::new("cli-unsupported");
-    let path = write(&dir, "p.conf", "allow_anonymous true\nmemory_limit 100\n");
+    let path = write(&dir, "p.conf", "allow_anonymous true\nauth_plugin /usr/lib/auth.so\n");
     let done = culex(&["-c", &path]);
     assert_eq!(done.code(), 3);
     let lines = stderr_lines(&done);
-    assert!(lines[0].contains("\"memory_limit\""), "{lines:?}");
+    assert!(lines[0].contains("\"auth_plugin\""), "{lines:?}");
     assert_eq!(lines[1], format!("Error found at {path}:2."));
 }
 

@@ -1,4 +1,4 @@
-//! Mosquitto options culex implements (`max_qos`, `use_username_as_clientid`,
+//! Mosquitto options culex implements (`max_qos`, `use_username_as_clientid`, `memory_limit`,
 //! `queue_qos0_messages`, `socket_domain`) and the `-v` lines of a denied PUBLISH, checked
 //! against `culex` and, as the reference, Debian's Mosquitto; culex's `send_reason_strings`; and
 //! the DISCONNECT for exceeding `max_inflight_messages` as Receive Maximum reaching the client.
@@ -340,4 +340,21 @@ fn persistent_client_expiration_in_seconds_ends_idle_sessions() {
     std::thread::sleep(Duration::from_millis(3500));
     let (_, expired, _) = tool("mosquitto_sub", port, &subscribe("expired"));
     assert_eq!(expired, "", "after 2 s the session and its queue are gone");
+}
+
+/// `memory_limit` below what the broker holds already: a v5 QoS 1 PUBLISH is answered with
+/// Quota exceeded (the client stays connected), a v3 one closes the connection with
+/// Mosquitto's line. Mosquitto 2.0.11 itself closes every version's connection, and then
+/// crashes (see docs/mosquitto-differences.md), so culex alone is checked.
+#[test]
+fn memory_limit_refuses_publishes_above_it() {
+    let config = "listener 0 127.0.0.1\nallow_anonymous true\nmemory_limit 1\nlog_type all\n";
+    let broker = BrokerProcess::start_with(&our_bin("culex"), 1, |_| config.to_owned(), &[]);
+    let v5 = ["-V", "5", "-q", "1", "-t", "a", "-m", "x", "-i", "mem-v5"];
+    let (code, _, stderr) = tool("mosquitto_pub", broker.port, &v5);
+    assert_eq!((code, stderr.as_str()), (0, "Warning: Publish 1 failed: Quota exceeded.\n"));
+    let v3 = ["-q", "1", "-t", "a", "-m", "x", "-i", "mem-v3"];
+    let (code, _, stderr) = tool("mosquitto_pub", broker.port, &v3);
+    assert_eq!((code, stderr.as_str()), (7, "Error: The connection was lost.\n"));
+    broker.wait_for_log(|line| line.ends_with("Client mem-v3 disconnected due to out of memory."));
 }

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use crate::broker_tools::publish;
 use crate::support::{
-    BrokerProcess, COMMAND_DEADLINE, TempDir, our_bin, reference_client, run, unused_port,
+    BrokerProcess, COMMAND_DEADLINE, TempDir, our_bin, reference_client, reference_tool, run,
+    unused_port,
 };
 
 /// Persistence in `dir`, given with a trailing `/` as in Debian's stock mosquitto.conf.
@@ -137,4 +138,51 @@ fn an_empty_file_is_a_warning_and_a_failed_save_keeps_the_broker_running() {
     broker.wait_for_log(|logged| logged == line);
     publish(&broker, &["-t", "still", "-m", "running"]);
     assert!(broker.terminate().success());
+}
+
+/// `check_retain_source` across a restart, with culex and Debian's Mosquitto alike: the
+/// publisher is saved with its retained message, so after the ACL stops letting it write the
+/// topic a new subscriber gets nothing; the message is held back, not deleted: a reload that
+/// gives the access back sends it again.
+#[test]
+fn check_retain_source_keeps_the_publisher_through_a_restart_like_mosquitto() {
+    let outcomes: Vec<[(i32, String); 2]> = [reference_tool("mosquitto"), our_bin("culex")]
+        .iter()
+        .map(|program| {
+            let dir = TempDir::new("persist-retain-source");
+            // Mosquitto started as root drops to its own user, which must write the file here.
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+                .expect("chmod data dir");
+            let acl = dir.join("acl");
+            let write_rule = "topic read #\ntopic write r/1\n";
+            std::fs::write(&acl, write_rule).expect("acl file");
+            let config = format!(
+                "{}acl_file {}\ncheck_retain_source true\n",
+                persistence(&dir),
+                acl.display()
+            );
+            let start = || {
+                let listener = |ports: &[u16]| {
+                    format!("listener {} 127.0.0.1\nallow_anonymous true\n{config}", ports[0])
+                };
+                BrokerProcess::start_with(program, 1, listener, &[])
+            };
+            let broker = start();
+            publish(&broker, &["-r", "-q", "1", "-i", "writer", "-t", "r/1", "-m", "kept"]);
+            assert!(broker.terminate().success());
+            std::fs::write(&acl, "topic read #\n").expect("acl file");
+            let broker = start();
+            let denied = tool("mosquitto_sub", &broker, &["-t", "r/#", "-W", "2"]);
+            std::fs::write(&acl, write_rule).expect("acl file");
+            broker.signal("HUP");
+            broker.wait_for_log(|line| line.ends_with("Reloading config."));
+            // The reload is applied shortly after the log line.
+            std::thread::sleep(Duration::from_millis(300));
+            let allowed = tool("mosquitto_sub", &broker, &["-t", "r/#", "-C", "1", "-W", "10"]);
+            assert!(broker.terminate().success());
+            [denied, allowed].map(|done| (done.code(), done.stdout))
+        })
+        .collect();
+    assert_eq!(outcomes[1], [(27, String::new()), (0, "kept\n".to_owned())], "culex");
+    assert_eq!(outcomes[0], outcomes[1], "Mosquitto, then culex");
 }

@@ -1,6 +1,6 @@
 //! Retained messages: set and clear, delivery to a new subscriber per QoS, v5 Retain As
 //! Published and Retain Handling, message expiry on a retained message, and
-//! `retain_available false`.
+//! `retain_available false`, and `check_retain_source` across an ACL reload.
 
 use super::harness::{A, B, Scenario, scenarios};
 use super::wire::{
@@ -141,4 +141,28 @@ scenarios! {
             .connect(A, V5, connect(V5, "ret-none"))
             .send(A, publish(V5, "r/1", b"yes", 1, 2))
             .recv(A);
+}
+
+/// `check_retain_source` set to `check`: B retains `r/1` while the ACL lets it write there,
+/// a reload takes the rule away, then A subscribes.
+fn retain_source(version: ProtocolVersion, check: bool) -> Scenario {
+    let scenario = Scenario::new()
+        .file("acl", "topic read #\ntopic write r/1\n")
+        .config("acl_file {dir}/acl")
+        .config(if check { "check_retain_source true" } else { "check_retain_source false" })
+        .connect(B, version, connect(version, "ret-pub"))
+        .send(B, publish_with(version, "r/1", b"kept", 1, 3, |p| p.retain = true))
+        .recv(B)
+        .rewrite("acl", "topic read #\n")
+        .reload()
+        .subscriber(A, version, "ret-sub", &[("r/#", 0)]);
+    if check { scenario.quiet(A) } else { scenario.recv(A).quiet(A) }
+}
+
+scenarios! {
+    v3_1_1_check_retain_source_holds_back_a_message_its_publisher_may_no_longer_write =>
+        retain_source(V3_1_1, true);
+    v5_check_retain_source_holds_back_a_message_its_publisher_may_no_longer_write =>
+        retain_source(V5, true);
+    v5_without_check_retain_source_the_message_still_goes_out => retain_source(V5, false);
 }

@@ -102,6 +102,11 @@ pub struct Config {
     pub persistent_client_expiration: Option<Duration>,
     /// `retain_available` (default true).
     pub retain_available: bool,
+    /// `check_retain_source` (default false): a retained message is sent to a new subscriber
+    /// only while its publisher may still write its topic.
+    pub check_retain_source: bool,
+    /// `memory_limit` in bytes (default 0 = none): above it, incoming PUBLISHes are refused.
+    pub memory_limit: u64,
     /// `upgrade_outgoing_qos` (default false).
     pub upgrade_outgoing_qos: bool,
     /// `allow_duplicate_messages` (deprecated, default false): a client with overlapping
@@ -196,6 +201,8 @@ impl Default for Config {
             max_topic_alias: DEFAULT_MAX_TOPIC_ALIAS,
             persistent_client_expiration: None,
             retain_available: true,
+            check_retain_source: false,
+            memory_limit: 0,
             upgrade_outgoing_qos: false,
             allow_duplicate_messages: false,
             queue_qos0_messages: false,

@@ -266,6 +266,8 @@ fn core_config(
         allow_duplicate_messages: config.allow_duplicate_messages,
         clientid_prefixes: config.clientid_prefixes.clone(),
         retain_available: config.retain_available,
+        check_retain_source: config.check_retain_source,
+        memory_limit: usize::try_from(config.memory_limit).unwrap_or(usize::MAX),
         upgrade_outgoing_qos: config.upgrade_outgoing_qos,
         // The logger applies `connection_messages`, so that SIGHUP changes it in one place.
         connection_messages: true,

@@ -268,6 +268,9 @@ fn disconnected(logger: &Logger, id: &str, reason: &DisconnectReason) {
         DisconnectReason::QosNotSupported => {
             format!("Bad socket read/write on client {id}: Requested QoS not supported on server.")
         }
+        DisconnectReason::OutOfMemory => {
+            format!("Client {id} disconnected due to out of memory.")
+        }
         DisconnectReason::MaxConnections => {
             format!("Client connection from {id} denied: max_connections exceeded.")
         }

@@ -26,7 +26,8 @@ use crate::event::{
     BRIDGE_USER_LISTENER, CloseCause, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent,
     Output, PeerInfo,
 };
-use crate::message::{DurableIds, Message};
+use crate::memory::Gauge;
+use crate::message::{DurableIds, Message, Source};
 use crate::retained::RetainedStore;
 use crate::session::Sessions;
 use crate::timers::{Timer, Timers};
@@ -98,6 +99,8 @@ pub struct Broker {
     changes: u64,
     /// Ids of messages and deliveries for the persistence files.
     durable: DurableIds,
+    /// Bytes the messages hold (`memory_limit`).
+    memory: Gauge,
 }
 
 impl std::fmt::Debug for Broker {
@@ -130,6 +133,7 @@ impl Broker {
             sys: sys::SysTree::default(),
             changes: 0,
             durable: DurableIds::default(),
+            memory: Gauge::default(),
         }
     }
 
@@ -168,6 +172,15 @@ impl Broker {
     /// Sessions, connected or not.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// The estimated bytes the broker holds for messages and sessions, which `memory_limit`
+    /// bounds: every message once (its struct, topic, payload and properties), however many
+    /// queues and the retained store share it, plus a fixed amount per session. Not counted:
+    /// each queue entry's few bytes, subscriptions, and the runtime's socket buffers.
+    #[must_use]
+    pub fn memory_in_use(&self) -> usize {
+        self.memory.current() + self.sessions.len() * crate::session::SESSION_BYTES
     }
 
     /// Retained messages stored.
@@ -369,7 +382,7 @@ impl Broker {
 
     /// The message `publish` carries, under the next durable message id.
     fn message_of(&mut self, publish: Publish, now: Instant) -> Message {
-        Message::from_publish(
+        let message = Message::from_publish(
             self.durable.message(),
             publish.topic,
             publish.payload,
@@ -377,7 +390,34 @@ impl Broker {
             publish.retain,
             publish.properties,
             now,
-        )
+        );
+        self.charged(message)
+    }
+
+    /// `message` with its bytes charged to the memory gauge.
+    fn charged(&self, mut message: Message) -> Message {
+        let bytes = crate::message::estimated_bytes(
+            message.topic.as_str().len(),
+            message.payload.len(),
+            &message.properties,
+        );
+        message.charge = Some(self.memory.charge(bytes));
+        message
+    }
+
+    /// Notes `key`'s client as the publisher of `message` if it is retained, for
+    /// `check_retain_source` (other messages carry no source: it would cost every publish).
+    fn note_source(&self, message: &mut Message, key: crate::conn::SessionKey) {
+        if !message.retain {
+            return;
+        }
+        message.source = self.sessions.get(key).map(|session| {
+            Box::new(Source {
+                client_id: session.client_id.clone(),
+                username: session.username.clone(),
+                listener: session.listener,
+            })
+        });
     }
 
     /// Closes every connection as the server shuts down; wills are published.
@@ -456,6 +496,23 @@ impl Broker {
             topic,
             Access::Read,
         )
+    }
+
+    /// Whether a retained message may still go out under `check_retain_source`: its publisher
+    /// may still write its topic (a reload may have changed the rules). A message with no
+    /// source (the server's own) always may. One that may not is skipped, not deleted, as in
+    /// Mosquitto: the rules may change back.
+    fn source_may_write(&self, message: &Message) -> bool {
+        match message.source.as_deref() {
+            Some(source) if self.config.check_retain_source => self.allowed(
+                source.listener,
+                &source.client_id,
+                source.username.as_deref(),
+                message.topic.as_str(),
+                Access::Write,
+            ),
+            _ => true,
+        }
     }
 
     /// Dispatches a packet of a connected client.

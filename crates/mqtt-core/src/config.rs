@@ -47,6 +47,12 @@ pub struct Config {
     pub clientid_prefixes: Option<String>,
     /// Accept retained messages; when false a retained PUBLISH disconnects the client.
     pub retain_available: bool,
+    /// Mosquitto's `check_retain_source`: a retained message goes to a new subscriber only
+    /// while its publisher may still write its topic.
+    pub check_retain_source: bool,
+    /// Mosquitto's `memory_limit` in bytes (0 = none): above it, incoming PUBLISHes are
+    /// refused (see [`Broker::memory_in_use`](crate::Broker::memory_in_use)).
+    pub memory_limit: usize,
     /// Maximum simultaneous connections; `None` = unlimited.
     pub max_connections: Option<usize>,
     /// Deliver at the subscription's QoS even when the message was published lower.
@@ -84,6 +90,8 @@ impl Default for Config {
             listener_options: Vec::new(),
             clientid_prefixes: None,
             retain_available: true,
+            check_retain_source: false,
+            memory_limit: 0,
             max_connections: None,
             upgrade_outgoing_qos: false,
             allow_duplicate_messages: false,

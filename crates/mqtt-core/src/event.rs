@@ -143,6 +143,8 @@ pub enum DropReason {
     TooLarge,
     /// The access control hook (or the `$SYS` rule) refused the write.
     NotAuthorized,
+    /// Holding it would take the broker above `memory_limit` (v5: Quota exceeded).
+    MemoryLimit,
 }
 
 /// Facts worth a log line. Field docs name the Mosquitto line each one becomes.
@@ -290,6 +292,8 @@ pub enum DisconnectReason {
     MaxConnections,
     /// The broker is shutting down: `Client %s disconnected.`
     ServerShutdown,
+    /// A v3 PUBLISH above `memory_limit`: `Client %s disconnected due to out of memory.`
+    OutOfMemory,
 }
 
 impl DisconnectReason {

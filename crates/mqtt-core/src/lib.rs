@@ -64,6 +64,7 @@ mod client_id;
 mod config;
 mod conn;
 mod event;
+mod memory;
 mod message;
 mod mount;
 mod qos;

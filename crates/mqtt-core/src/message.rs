@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mqtt_codec::{PacketId, Properties, ProtocolVersion, Publish, QoS, TopicName};
 
+use crate::memory::Charge;
+
 /// An application message inside the broker.
 #[derive(Debug)]
 pub(crate) struct Message {
@@ -30,17 +32,52 @@ pub(crate) struct Message {
     /// The journal (or the checkpoint) holds the message, so records may refer to its id.
     /// Atomic only so that a shared message stays `Sync`; the broker is single-threaded.
     pub(crate) journaled: AtomicBool,
+    /// The client that published it, kept only for retained messages (boxed: most messages
+    /// have none); `check_retain_source` checks it again when the message is delivered.
+    pub(crate) source: Option<Box<Source>>,
+    /// Its bytes on the broker's memory gauge (`memory_limit`), given back when the last
+    /// reference goes; `None` only for messages made outside a broker (tests).
+    pub(crate) charge: Option<Charge>,
+}
+
+/// The client that published a message, as access rules name a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Source {
+    /// Client id.
+    pub(crate) client_id: String,
+    /// Username from its CONNECT, if any.
+    pub(crate) username: Option<String>,
+    /// Listener index of its connection.
+    pub(crate) listener: usize,
 }
 
 impl PartialEq for Message {
     fn eq(&self, other: &Self) -> bool {
         (self.id, &self.topic, &self.payload, self.qos, self.retain, &self.properties)
             == (other.id, &other.topic, &other.payload, other.qos, other.retain, &other.properties)
-            && self.expires_at == other.expires_at
+            && (self.expires_at, &self.source) == (other.expires_at, &other.source)
     }
 }
 
 impl Eq for Message {}
+
+/// The estimated bytes of a message with this topic, payload and properties, for the memory
+/// gauge (`memory_limit`): its struct, topic, payload and the properties' strings and bytes.
+pub(crate) fn estimated_bytes(
+    topic_len: usize,
+    payload_len: usize,
+    properties: &Properties,
+) -> usize {
+    let strings = properties.content_type.as_ref().map_or(0, |s| s.as_str().len())
+        + properties.response_topic.as_ref().map_or(0, |t| t.as_str().len())
+        + properties.correlation_data.as_ref().map_or(0, Bytes::len)
+        + properties
+            .user_properties
+            .iter()
+            .map(|(key, value)| key.as_str().len() + value.as_str().len())
+            .sum::<usize>();
+    size_of::<Message>() + topic_len + payload_len + strings
+}
 
 /// A message shared between queues.
 pub(crate) type SharedMessage = Arc<Message>;
@@ -71,6 +108,8 @@ impl Message {
             properties,
             expires_at,
             journaled: AtomicBool::new(false),
+            source: None,
+            charge: None,
         }
     }
 

@@ -35,6 +35,11 @@ pub(crate) struct PendingWill {
     pub(crate) delay_secs: u32,
 }
 
+/// What one session is counted for on the memory gauge (`memory_limit`): its struct (its
+/// strings, subscriptions and queue entries are left out; the messages its queues hold are
+/// counted once, on their own).
+pub(crate) const SESSION_BYTES: usize = size_of::<Session>();
+
 /// One client's session.
 #[derive(Debug)]
 pub(crate) struct Session {

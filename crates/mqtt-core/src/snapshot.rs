@@ -59,6 +59,20 @@ pub struct StoredMessage {
     /// v5 properties passed to subscribers; `message_expiry_interval` is the number of
     /// seconds that were left when the snapshot was taken.
     pub properties: Properties,
+    /// The client that published it, kept for retained messages (`check_retain_source`
+    /// checks it again at delivery); `None` for the others and for the server's own.
+    pub source: Option<StoredSource>,
+}
+
+/// The client that published a retained message, as access rules name a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSource {
+    /// Client id.
+    pub client_id: String,
+    /// Username from its CONNECT, if any.
+    pub username: Option<String>,
+    /// Listener index of its connection.
+    pub listener: u32,
 }
 
 /// One persistent session.

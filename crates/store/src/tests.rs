@@ -47,6 +47,7 @@ fn message(id: u64, topic: &str) -> Box<StoredMessage> {
         qos: QoS::AtLeastOnce,
         retain: false,
         properties: Properties::default(),
+        source: None,
     })
 }
 

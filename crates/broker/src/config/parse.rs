@@ -504,6 +504,13 @@ impl State {
                     u32::try_from(int_value(name, value)?).unwrap_or(0);
             }
             "retain_available" => config.retain_available = bool_value(name, value)?,
+            "check_retain_source" => config.check_retain_source = bool_value(name, value)?,
+            "memory_limit" => {
+                // A C `long`, as Mosquitto reads it.
+                let n = culex_compat::number::atol(first_token(name, value)?.as_bytes());
+                config.memory_limit =
+                    u64::try_from(n).map_err(|_| format!("Invalid memory_limit value ({n})."))?;
+            }
             "upgrade_outgoing_qos" => config.upgrade_outgoing_qos = bool_value(name, value)?,
             _ => return Ok(false),
         }
@@ -608,8 +615,7 @@ impl State {
 }
 
 /// Why an option no group applies is refused: a Mosquitto option culex cannot honour (TLS
-/// options rustls lacks, C plugins), one it does not implement yet, or an unknown
-/// name.
+/// options rustls lacks, C plugins) or an unknown name.
 fn refusal(name: &str) -> String {
     if let Some((_, why)) = RUSTLS_CANNOT.iter().find(|(option, _)| *option == name) {
         return format!("The \"{name}\" option is not supported by culex's TLS (rustls): {why}");
@@ -619,16 +625,9 @@ fn refusal(name: &str) -> String {
             "The \"{name}\" option loads a C plugin through Mosquitto's plugin API, which culex \
              cannot load."
         ),
-        _ if UNSUPPORTED.contains(&name) => {
-            format!("The \"{name}\" option is a Mosquitto option that culex does not support yet.")
-        }
         _ => format!("Unknown configuration variable \"{name}\"."),
     }
 }
-
-/// Mosquitto options that culex knows about but does not implement yet: refusing them beats
-/// running with a setting silently ignored.
-const UNSUPPORTED: &[&str] = &["check_retain_source", "memory_limit"];
 
 /// TLS options that rustls cannot honour, and why: refused rather than ignored.
 const RUSTLS_CANNOT: &[(&str, &str)] = &[
@@ -806,10 +805,6 @@ mod steps {
             refusal("auth_plugin"),
             "The \"auth_plugin\" option loads a C plugin through Mosquitto's plugin API, which \
              culex cannot load."
-        );
-        assert_eq!(
-            refusal("memory_limit"),
-            "The \"memory_limit\" option is a Mosquitto option that culex does not support yet."
         );
     }
 }

@@ -240,15 +240,17 @@ impl Broker {
             return;
         }
         let will = *will;
-        let message = Message::from_publish(
-            self.durable.message(),
+        let id = self.durable.message();
+        let mut message = self.charged(Message::from_publish(
+            id,
             will.topic,
             will.payload,
             will.qos,
             will.retain,
             will.properties,
             now,
-        );
+        ));
+        self.note_source(&mut message, key);
         self.route(Arc::new(message), Some(key), now);
     }
 

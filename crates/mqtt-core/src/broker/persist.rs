@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 use mqtt_codec::PacketId;
 
 use super::Broker;
-use crate::message::{Delivery, Message, SharedMessage};
+use crate::event::INTERNAL_LISTENER;
+use crate::message::{Delivery, Message, SharedMessage, Source};
 use crate::qos::{OutState, QueueLimits};
 use crate::session::{EXPIRY_NEVER, Session};
 use crate::snapshot::{
     FlowState, Snapshot, StoredDelivery, StoredInFlight, StoredIncoming, StoredMessage,
-    StoredSession, StoredSubscription,
+    StoredSession, StoredSource, StoredSubscription,
 };
 use crate::timers::Timer;
 use crate::topic;
@@ -39,7 +40,22 @@ pub(super) fn stored_message(message: &Message, now: Instant) -> StoredMessage {
         qos: message.qos,
         retain: message.retain,
         properties,
+        source: message.source.as_deref().map(|source| StoredSource {
+            client_id: source.client_id.clone(),
+            username: source.username.clone(),
+            // The server's own listener (a bridge) is the one index that does not fit.
+            listener: u32::try_from(source.listener).unwrap_or(u32::MAX),
+        }),
     }
+}
+
+/// The source `stored` names, back as the broker keeps it.
+fn source_of(stored: StoredSource) -> Box<Source> {
+    let listener = match stored.listener {
+        u32::MAX => INTERNAL_LISTENER,
+        index => usize::try_from(index).unwrap_or(INTERNAL_LISTENER),
+    };
+    Box::new(Source { client_id: stored.client_id, username: stored.username, listener })
 }
 
 /// Builds the message table of a snapshot, storing each shared message once (by its id).
@@ -155,7 +171,7 @@ impl Broker {
             .messages
             .into_iter()
             .map(|stored| {
-                let message = Message::from_publish(
+                let mut message = self.charged(Message::from_publish(
                     stored.id,
                     stored.topic,
                     stored.payload,
@@ -163,7 +179,8 @@ impl Broker {
                     stored.retain,
                     stored.properties,
                     now,
-                );
+                ));
+                message.source = stored.source.map(source_of);
                 // The checkpoint holds it: journal records may refer to it.
                 message.journaled.store(true, Ordering::Relaxed);
                 (stored.id, Arc::new(message))

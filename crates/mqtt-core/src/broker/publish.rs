@@ -15,6 +15,7 @@ use crate::access::Access;
 use crate::acl;
 use crate::conn::SessionKey;
 use crate::event::{ConnId, DisconnectReason, DropReason, LogEvent};
+use crate::message;
 use crate::mount;
 use crate::qos::OutState;
 
@@ -31,6 +32,8 @@ enum Verdict {
     Resent(PacketId),
     /// Dropped (too large, or not authorised) but acknowledged.
     Drop(DropReason, ReasonCode),
+    /// Holding it would take the broker above `memory_limit`.
+    OutOfMemory,
     /// The session is gone (or a QoS 2 PUBLISH without an id): nothing to do.
     Ignore,
 }
@@ -68,6 +71,13 @@ impl Broker {
             // [v5 MQTT-4.3.3-9] a re-sent QoS 2 PUBLISH is acknowledged, not delivered again.
             Verdict::Resent(id) => self.send(conn, Packet::PubRec(ack(id, ReasonCode::Success))),
             Verdict::Drop(why, code) => self.drop_publish(conn, key, &publish, version, why, code),
+            // A v5 client is told, and may try again later; v3 has no way to refuse a
+            // message, so the connection closes, as Mosquitto closes every version's.
+            Verdict::OutOfMemory if version == ProtocolVersion::V5 => {
+                let why = DropReason::MemoryLimit;
+                self.drop_publish(conn, key, &publish, version, why, ReasonCode::QuotaExceeded);
+            }
+            Verdict::OutOfMemory => self.close_silently(conn, DisconnectReason::OutOfMemory, now),
             Verdict::Ignore => {}
         }
     }
@@ -153,8 +163,20 @@ impl Broker {
             publish.topic.as_str(),
         ) {
             Verdict::Drop(DropReason::NotAuthorized, ReasonCode::NotAuthorized)
+        } else if self.over_memory_limit(publish) {
+            Verdict::OutOfMemory
         } else {
             Verdict::Accept
+        }
+    }
+
+    /// Whether holding `publish` would take the broker above `memory_limit`.
+    fn over_memory_limit(&self, publish: &Publish) -> bool {
+        let limit = self.config.memory_limit;
+        limit != 0 && {
+            let topic = publish.topic.as_str().len();
+            let bytes = message::estimated_bytes(topic, publish.payload.len(), &publish.properties);
+            self.memory_in_use().saturating_add(bytes) > limit
         }
     }
 
@@ -211,7 +233,9 @@ impl Broker {
     ) {
         let packet_id = publish.packet_id;
         let qos = publish.qos;
-        let message = Arc::new(self.message_of(publish, now));
+        let mut message = self.message_of(publish, now);
+        self.note_source(&mut message, key);
+        let message = Arc::new(message);
         match (qos, packet_id) {
             (QoS::AtMostOnce, _) => {
                 self.route(message, Some(key), now);

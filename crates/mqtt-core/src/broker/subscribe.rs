@@ -201,7 +201,9 @@ impl Broker {
         for (filter, opts) in retained_for {
             for message in self.retained.matching(&filter, now) {
                 let Some(session) = self.sessions.get(key) else { return };
-                if !self.may_read(session, message.topic.as_str()) {
+                if !self.may_read(session, message.topic.as_str())
+                    || !self.source_may_write(&message)
+                {
                     continue;
                 }
                 let qos = if self.config.upgrade_outgoing_qos {

@@ -48,6 +48,7 @@ enum Metric {
     Subscriptions,
     SharedSubscriptions,
     Retained,
+    HeapCurrent,
     MessagesReceived,
     MessagesSent,
     PublishDropped,
@@ -73,6 +74,8 @@ pub(crate) struct SysTree {
     published: [Option<i64>; METRICS],
     /// Highest `clients/total` published as `clients/maximum`.
     clients_max: i64,
+    /// Highest `heap/current` published as `heap/maximum`.
+    heap_max: i64,
     /// The load counters at the last update.
     counters: [u64; SYS_LOAD_COUNTERS.len()],
     /// Current load averages, window by window (`WINDOWS`), counter by counter.
@@ -152,6 +155,7 @@ impl Broker {
         // Read after the messages above were stored: they count, as in Mosquitto.
         let retained = to_i64(self.retained.len());
         self.gauge(Metric::Retained, retained, &["$SYS/broker/retained messages/count"], now);
+        self.update_heap(now);
         let stats = self.stats.clone();
         let counters = [
             (Metric::MessagesReceived, stats.messages_received, "messages/received"),
@@ -194,6 +198,20 @@ impl Broker {
         self.gauge(Metric::ClientsConnected, connected, &topics, now);
         let expired = i64::try_from(self.stats.clients_expired).unwrap_or(i64::MAX);
         self.gauge(Metric::ClientsExpired, expired, &["$SYS/broker/clients/expired"], now);
+    }
+
+    /// `heap/current` and `heap/maximum`: Mosquitto's allocator counts; here the estimate
+    /// `memory_limit` bounds ([`Broker::memory_in_use`]), the maximum being the highest value
+    /// seen at an update.
+    fn update_heap(&mut self, now: Instant) {
+        let current = to_i64(self.memory_in_use());
+        if self.sys.changed(Metric::HeapCurrent, current) {
+            self.publish_sys("$SYS/broker/heap/current", current.to_string(), now);
+            if current > self.sys.heap_max {
+                self.sys.heap_max = current;
+                self.publish_sys("$SYS/broker/heap/maximum", current.to_string(), now);
+            }
+        }
     }
 
     /// `load/<counter>/<window>`: all 27 as 0.00 at the first update, then each one whose

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! magic      13 bytes  89 'culex db' 0D 0A 1A 0A   (PNG-style: catches text-mode mangling)
-//! version    u32 BE    2
+//! version    u32 BE    3
 //! length     u64 BE    of the body
 //! body       messages, retained, sessions (below)
 //! crc32      u32 BE    CRC-32 (IEEE) of every byte before it
@@ -13,8 +13,12 @@
 //! length and the message encoded as an MQTT 5 PUBLISH packet by `mqtt-codec` (so every v5
 //! property survives with the codec's tested encoding). Retained messages, deliveries and
 //! incoming QoS 2 messages refer to messages by id, so a message queued for many clients is
-//! stored once; a delivery also has its own u64 id. Version 1 (culex before the journal) had
-//! no ids and referred to messages by index; it is still read, with ids made from positions.
+//! stored once; a delivery also has its own u64 id. After its packet, a message has its optional
+//! source: the publisher's client id, optional username and u32 listener index.
+//!
+//! Older versions are still read. Version 2 had no message sources (read as `None`). Version 1
+//! (culex before the journal) had no ids and referred to messages by index; ids are made from
+//! positions.
 //!
 //! Decoding checks, in order: Mosquitto's magic (its `mosquitto.db` is a different format),
 //! our magic, the version, the length, the checksum, then every field; any problem is a
@@ -27,7 +31,7 @@ use mqtt_codec::{Packet, PacketId, ProtocolVersion, Publish, QoS};
 
 use super::{
     FlowState, Snapshot, StoredDelivery, StoredInFlight, StoredIncoming, StoredMessage,
-    StoredSession, StoredSubscription,
+    StoredSession, StoredSource, StoredSubscription,
 };
 
 /// The first bytes of a culex persistence file.
@@ -35,7 +39,9 @@ pub const MAGIC: &[u8; 13] = b"\x89culex db\r\n\x1a\n";
 /// The first bytes of Mosquitto's `mosquitto.db` (its 15-byte magic).
 pub const MOSQUITTO_MAGIC: &[u8; 15] = b"\x00\xb5\x00mosquitto db";
 /// The format version this culex writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
+/// The version before message sources, which this culex still reads.
+const VERSION_2: u32 = 2;
 /// The first version, without durable ids, which this culex still reads.
 const VERSION_1: u32 = 1;
 
@@ -157,7 +163,7 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
     }
     let mut header = Reader { bytes, at: MAGIC.len() };
     let version = header.u32("version")?;
-    if version != VERSION && version != VERSION_1 {
+    if !(VERSION_1..=VERSION).contains(&version) {
         return Err(FormatError::UnsupportedVersion { found: version });
     }
     let body_len = header.u64("length")?;
@@ -178,18 +184,22 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
         return Err(FormatError::Checksum { stored, computed });
     }
     let mut r = Reader { bytes: &bytes[..crc_at], at: HEADER_LEN };
-    let snapshot = if version == VERSION_1 { read_body_v1(&mut r)? } else { read_body(&mut r)? };
+    let snapshot = match version {
+        VERSION_1 => read_body_v1(&mut r)?,
+        VERSION_2 => read_body(&mut r, Sourced::No)?,
+        _ => read_body(&mut r, Sourced::Yes)?,
+    };
     if r.at != crc_at {
         return Err(FormatError::Malformed { what: "body length", offset: r.at });
     }
     Ok(snapshot)
 }
 
-fn read_body(r: &mut Reader<'_>) -> Result<Snapshot, FormatError> {
+fn read_body(r: &mut Reader<'_>, sourced: Sourced) -> Result<Snapshot, FormatError> {
     let mut ids = HashSet::new();
     let messages = r.list("message count", 13, |r| {
         let at = r.at;
-        let message = read_message(r)?;
+        let message = read_message(r, sourced)?;
         if message.id == 0 || !ids.insert(message.id) {
             return Err(FormatError::Malformed { what: "message id", offset: at });
         }
@@ -224,6 +234,16 @@ fn read_body_v1(r: &mut Reader<'_>) -> Result<Snapshot, FormatError> {
     Ok(Snapshot { messages, retained, sessions })
 }
 
+/// Whether a message's packet is followed by its optional source (version 3, and the
+/// journal's sourced message records).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sourced {
+    /// Version 2, the journal's first message records: no source.
+    No,
+    /// The source follows.
+    Yes,
+}
+
 /// How a file refers to messages: by id (version 2) or by index (version 1, read as id
 /// `index + 1`).
 #[derive(Clone, Copy)]
@@ -236,7 +256,8 @@ pub(super) enum Known<'a> {
     Any,
 }
 
-/// Appends `message` as its id, a u32 length and an MQTT 5 PUBLISH; `packet` is scratch space.
+/// Appends `message` as its id, a u32 length, an MQTT 5 PUBLISH and its optional source;
+/// `packet` is scratch space.
 pub(super) fn put_message(
     message: &StoredMessage,
     packet: &mut BytesMut,
@@ -247,6 +268,15 @@ pub(super) fn put_message(
     put_u64(out, message.id);
     put_len(out, packet.len());
     out.extend_from_slice(packet);
+    match &message.source {
+        Some(source) => {
+            out.push(1);
+            put_str(out, &source.client_id);
+            put_opt_str(out, source.username.as_deref());
+            put_u32(out, source.listener);
+        }
+        None => out.push(0),
+    }
     Ok(())
 }
 
@@ -269,10 +299,22 @@ fn encode_message(message: &StoredMessage, out: &mut BytesMut) -> Result<(), For
     })
 }
 
-/// Reads a message written by [`put_message`].
-pub(super) fn read_message(r: &mut Reader<'_>) -> Result<StoredMessage, FormatError> {
+/// Reads a message written by [`put_message`] (without its source when `sourced` says so).
+pub(super) fn read_message(
+    r: &mut Reader<'_>,
+    sourced: Sourced,
+) -> Result<StoredMessage, FormatError> {
     let id = r.u64("message id")?;
-    Ok(StoredMessage { id, ..read_message_packet(r)? })
+    let message = read_message_packet(r)?;
+    let source = match sourced {
+        Sourced::Yes if r.flag("message source flag")? => Some(StoredSource {
+            client_id: r.string("source client id")?,
+            username: r.opt_string("source username")?,
+            listener: r.u32("source listener")?,
+        }),
+        _ => None,
+    };
+    Ok(StoredMessage { id, source, ..message })
 }
 
 /// A u32 length and an MQTT 5 PUBLISH (the id is left 0 for the caller).
@@ -297,6 +339,7 @@ fn read_message_packet(r: &mut Reader<'_>) -> Result<StoredMessage, FormatError>
         qos: publish.qos,
         retain: publish.retain,
         properties: publish.properties,
+        source: None,
     })
 }
 

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use bytes::BytesMut;
 use mqtt_codec::{ProtocolVersion, TopicName};
 
-use super::format::{self, Known, Reader, put_opt_u64, put_str, put_u32};
+use super::format::{self, Known, Reader, Sourced, put_opt_u64, put_str, put_u32};
 use super::{
     FlowState, FormatError, Snapshot, StoredDelivery, StoredInFlight, StoredIncoming,
     StoredMessage, StoredSession, StoredSubscription,
@@ -131,6 +131,9 @@ const TAG_IN_FLIGHT: u8 = 8;
 const TAG_DELIVERED: u8 = 9;
 const TAG_INCOMING: u8 = 10;
 const TAG_RELEASED: u8 = 11;
+/// A message followed by its optional source (tag 1 records, written before sources were
+/// kept, are still read).
+const TAG_SOURCED_MESSAGE: u8 = 12;
 
 /// Appends `change` to `out` as one record.
 ///
@@ -155,7 +158,7 @@ pub fn encode_record(change: &Change, out: &mut Vec<u8>) -> Result<(), FormatErr
 fn put_change(change: &Change, out: &mut Vec<u8>) -> Result<(), FormatError> {
     match change {
         Change::Message(message) => {
-            out.push(TAG_MESSAGE);
+            out.push(TAG_SOURCED_MESSAGE);
             let mut packet = BytesMut::new();
             format::put_message(message, &mut packet, out)?;
         }
@@ -314,7 +317,8 @@ fn readable_record_after(bytes: &[u8], at: usize) -> bool {
 fn read_change(r: &mut Reader<'_>) -> Result<Change, FormatError> {
     let at = r.offset();
     Ok(match r.u8("record tag")? {
-        TAG_MESSAGE => Change::Message(Box::new(format::read_message(r)?)),
+        TAG_MESSAGE => Change::Message(Box::new(format::read_message(r, Sourced::No)?)),
+        TAG_SOURCED_MESSAGE => Change::Message(Box::new(format::read_message(r, Sourced::Yes)?)),
         TAG_RETAINED => {
             let topic_at = r.offset();
             let topic = r.string("retained topic")?;

@@ -570,6 +570,8 @@ fn publish(topic: &[u8], qos: QoS, retain: bool, properties: &[u8]) -> Option<St
         qos: publish.qos,
         retain: publish.retain,
         properties,
+        // Mosquitto names the source's listener by port, which need not mean the same here.
+        source: None,
     })
 }
 

@@ -1,12 +1,13 @@
 //! Retained messages: stored, replaced, deleted by an empty payload, delivered on subscribe
 //! with the retain flag, v5 retain handling, and expiry.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use mqtt_codec::{Packet, Properties, QoS, ReasonCode, RetainHandling};
 
 use super::harness::{Harness, options, publish_packet};
-use crate::{Config, DisconnectReason};
+use crate::{AccessControl, Config, DisconnectReason};
 
 /// A broker holding `payload` retained on `topic`, published by the client `pub` (returned).
 fn with_retained(topic: &str, payload: &str) -> (Harness, crate::ConnId) {
@@ -132,4 +133,36 @@ fn retained_messages_sent_on_subscribe_carry_the_subscription_identifier() {
     let props = Properties { subscription_identifiers: vec![42], ..Properties::default() };
     h.subscribe_with(sub, &[("t", options(QoS::AtMostOnce))], props);
     assert_eq!(h.take_publishes(sub)[0].properties.subscription_identifiers, [42]);
+}
+
+#[test]
+fn check_retain_source_holds_back_what_the_publisher_may_no_longer_write() {
+    let rules = |write: bool| {
+        let text = if write { "topic read #\npattern write t/%c\n" } else { "topic read #\n" };
+        let acl = crate::acl::AclFile::parse(text).expect("a valid acl file");
+        Some(Arc::new(acl) as Arc<dyn AccessControl>)
+    };
+    // (check_retain_source, a restart between publish and subscribe, delivered while denied)
+    for (check, restart, delivered) in
+        [(false, false, true), (true, false, false), (true, true, false)]
+    {
+        let mut h = Harness::new(Config { check_retain_source: check, ..Config::default() });
+        h.broker.set_access_control(rules(true));
+        let publisher = h.connect("pub");
+        h.publish_retained(publisher, "t/pub", "kept");
+        h.disconnect(publisher);
+        if restart {
+            // The publisher is stored with the message (the harness checks the round trip).
+            h.restart();
+        }
+        // A reload takes the publisher's write access away.
+        h.broker.set_access_control(rules(false));
+        let denied = h.subscriber("denied", "t/#", QoS::AtMostOnce);
+        let expected: &[(&str, &str)] = if delivered { &[("t/pub", "kept")] } else { &[] };
+        h.assert_published(denied, expected);
+        // Held back, not deleted (as in Mosquitto): the access comes back with the rules.
+        h.broker.set_access_control(rules(true));
+        let allowed = h.subscriber("allowed", "t/#", QoS::AtMostOnce);
+        h.assert_published(allowed, &[("t/pub", "kept")]);
+    }
 }

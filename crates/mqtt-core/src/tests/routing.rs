@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use mqtt_codec::{Packet, QoS, ReasonCode};
+use mqtt_codec::{Packet, Properties, QoS, ReasonCode};
 
 use super::harness::{Harness, publish_packet};
-use crate::{Access, AccessControl, ClientRef, Config, DropReason, LogEvent};
+use crate::{Access, AccessControl, ClientRef, Config, DisconnectReason, DropReason, LogEvent};
 
 #[test]
 fn wildcard_subscribers_receive_matching_topics_only() {
@@ -170,4 +170,50 @@ fn mosquitto_acl_file_plugs_into_the_access_hook() {
     h.subscribe(writer, "clients/writer/#", QoS::AtMostOnce);
     h.publish(writer, "clients/writer/x", "own");
     h.assert_published(writer, &[("clients/writer/x", "own")]);
+}
+
+#[test]
+fn memory_limit_counts_each_message_once_and_refuses_what_would_go_above_it() {
+    let mut h = Harness::default();
+    let bytes = |topic: &str, payload: &str| {
+        crate::message::estimated_bytes(topic.len(), payload.len(), &Properties::default())
+    };
+    let v5 = h.connect_v5("v5");
+    let big = "x".repeat(1000);
+    // A retained message is held until it is cleared, then its bytes are given back.
+    let idle = h.broker.memory_in_use();
+    h.publish_retained(v5, "solo", &big);
+    assert_eq!(h.broker.memory_in_use(), idle + bytes("solo", &big));
+    h.publish_retained(v5, "solo", "");
+    assert_eq!(h.broker.memory_in_use(), idle);
+    // One message queued for two sessions and retained counts once.
+    h.offline_subscriber("s1", "big/#", QoS::AtLeastOnce);
+    h.offline_subscriber("s2", "big/#", QoS::AtLeastOnce);
+    let before = h.broker.memory_in_use();
+    h.send(v5, Packet::Publish(publish_packet("big/1", &big, QoS::AtLeastOnce, true, Some(1))));
+    assert_eq!(h.broker.memory_in_use(), before + bytes("big/1", &big));
+    h.take(v5);
+
+    let limit = h.broker.memory_in_use() + bytes("big/2", "small");
+    h.broker.set_config(Config { memory_limit: limit, ..Config::default() });
+    h.publish_qos(v5, "big/2", &big, QoS::AtLeastOnce);
+    h.publish_qos(v5, "big/2", &big, QoS::ExactlyOnce);
+    let refused: Vec<_> = h
+        .take(v5)
+        .into_iter()
+        .map(|packet| match packet {
+            Packet::PubAck(ack) | Packet::PubRec(ack) => ack.reason,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(refused, [ReasonCode::QuotaExceeded, ReasonCode::QuotaExceeded]);
+    assert_eq!(h.closed(v5), None, "a v5 client may try again later");
+    h.publish_qos(v5, "big/2", "small", QoS::AtLeastOnce);
+    assert!(
+        matches!(h.take(v5).as_slice(), [Packet::PubAck(ack)] if ack.reason == ReasonCode::Success)
+    );
+    // v3 cannot be told: the connection closes, as in Mosquitto.
+    let v3 = h.connect("v3");
+    h.publish_qos(v3, "big/3", &big, QoS::AtLeastOnce);
+    assert_eq!(h.closed(v3), Some(&DisconnectReason::OutOfMemory));
 }

@@ -62,6 +62,8 @@ fn the_first_update_publishes_everything_in_mosquittos_order() {
         "subscriptions/count",
         "shared_subscriptions/count",
         "retained messages/count",
+        "heap/current",
+        "heap/maximum",
         "messages/received",
         "messages/sent",
         "publish/messages/dropped",
@@ -89,6 +91,10 @@ fn the_first_update_publishes_everything_in_mosquittos_order() {
     // Stored before the count: version, uptime, clients/*, loads.
     assert_eq!(value(&published, "messages/stored"), Some("36"));
     assert_eq!(value(&published, "publish/messages/received"), Some("0"));
+    // The estimate of `memory_limit`, read before the counters below were published.
+    let heap = value(&published, "heap/current").and_then(|n| n.parse::<usize>().ok());
+    assert!(heap.is_some_and(|n| n > 0 && n < h.broker.memory_in_use()), "{heap:?}");
+    assert_eq!(value(&published, "heap/maximum"), value(&published, "heap/current"));
 }
 
 #[test]

@@ -15,6 +15,7 @@ fn message(id: u64, topic: &str, payload: &'static [u8], qos: QoS) -> StoredMess
         qos,
         retain: false,
         properties: Properties::default(),
+        source: None,
     }
 }
 
@@ -26,6 +27,11 @@ fn delivery(id: u64, message: u64, qos: QoS) -> StoredDelivery {
 fn rich() -> Snapshot {
     let mut retained = message(10, "r/1", b"retained", QoS::AtLeastOnce);
     retained.retain = true;
+    retained.source = Some(StoredSource {
+        client_id: "publisher".to_owned(),
+        username: Some("writer".to_owned()),
+        listener: 1,
+    });
     retained.properties = Properties {
         payload_format_indicator: Some(1),
         message_expiry_interval: Some(42),
@@ -169,18 +175,53 @@ fn encode_v1(snapshot: &Snapshot) -> Vec<u8> {
             put_opt_u32(out, incoming.message.map(index));
         });
     }
+    seal(1, &body)
+}
+
+/// The version 2 layout (messages without their source), written out by hand.
+fn encode_v2(snapshot: &Snapshot) -> Vec<u8> {
+    let mut body = Vec::new();
+    put_len(&mut body, snapshot.messages.len());
+    for message in &snapshot.messages {
+        let mut packet = BytesMut::new();
+        encode_message(message, &mut packet).expect("encodes");
+        put_u64(&mut body, message.id);
+        put_len(&mut body, packet.len());
+        body.extend_from_slice(&packet);
+    }
+    put_list(&mut body, &snapshot.retained, |out, &id| put_u64(out, id));
+    put_list(&mut body, &snapshot.sessions, put_session);
+    seal(2, &body)
+}
+
+/// A file of `version` around `body`: header, body, checksum.
+fn seal(version: u32, body: &[u8]) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
-    put_u32(&mut out, 1);
+    put_u32(&mut out, version);
     out.extend_from_slice(&(body.len() as u64).to_be_bytes());
-    out.extend_from_slice(&body);
+    out.extend_from_slice(body);
     let crc = crc32fast::hash(&out);
     put_u32(&mut out, crc);
     out
 }
 
+/// `rich()` as an older version reads it: no message has a source.
+fn rich_without_sources() -> Snapshot {
+    let mut snapshot = rich();
+    for message in &mut snapshot.messages {
+        message.source = None;
+    }
+    snapshot
+}
+
+#[test]
+fn version_2_files_are_read_without_message_sources() {
+    assert_eq!(decode(&encode_v2(&rich())), Ok(rich_without_sources()));
+}
+
 #[test]
 fn version_1_files_are_read_with_ids_from_positions() {
-    let mut expected = rich();
+    let mut expected = rich_without_sources();
     // Version 1 had no ids: message i is read as id i + 1, deliveries are numbered in order.
     let renumber = |id: u64| id - 9;
     for message in &mut expected.messages {
@@ -277,6 +318,7 @@ prop_compose! {
         qos in qos(),
         retain in any::<bool>(),
         expiry in proptest::option::of(any::<u32>()),
+        source in proptest::option::of(("\\PC{0,10}", proptest::option::of("[a-z]{0,5}"), any::<u32>())),
     ) -> StoredMessage {
         StoredMessage {
             id: 0,
@@ -285,6 +327,11 @@ prop_compose! {
             qos,
             retain,
             properties: Properties { message_expiry_interval: expiry, ..Properties::default() },
+            source: source.map(|(client_id, username, listener)| StoredSource {
+                client_id,
+                username,
+                listener,
+            }),
         }
     }
 }

@@ -6,6 +6,7 @@ use mqtt_codec::{Properties, ProtocolVersion, QoS, TopicName};
 use proptest::prelude::*;
 
 use super::*;
+use crate::snapshot::StoredSource;
 
 fn message(id: u64, topic: &str, payload: &'static [u8]) -> StoredMessage {
     StoredMessage {
@@ -15,6 +16,7 @@ fn message(id: u64, topic: &str, payload: &'static [u8]) -> StoredMessage {
         qos: QoS::AtLeastOnce,
         retain: false,
         properties: Properties { message_expiry_interval: Some(60), ..Properties::default() },
+        source: None,
     }
 }
 
@@ -39,7 +41,15 @@ fn id(client_id: &str) -> String {
 /// One change of every kind.
 fn every_change() -> Vec<Change> {
     vec![
-        Change::Message(Box::new(message(1, "a/b", b"one"))),
+        Change::Message(Box::new(StoredMessage {
+            retain: true,
+            source: Some(StoredSource {
+                client_id: "pub".to_owned(),
+                username: None,
+                listener: u32::MAX,
+            }),
+            ..message(1, "a/b", b"one")
+        })),
         Change::Retained { topic: TopicName::new("a/b").expect("valid"), message: Some(1) },
         Change::Retained { topic: TopicName::new("a/b").expect("valid"), message: None },
         session("c"),
@@ -131,14 +141,32 @@ fn damage_in_the_last_record_is_torn_and_in_the_middle_is_corrupt() {
     }
 }
 
+/// `body` framed as a record: its length and CRC, then itself.
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&u32::try_from(body.len()).expect("small").to_be_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(body).to_be_bytes());
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+#[test]
+fn message_records_written_before_sources_still_read() {
+    let old = message(5, "old/topic", b"kept");
+    let mut new = Vec::new();
+    encode_record(&Change::Message(Box::new(old.clone())), &mut new).expect("encodes");
+    // The old record: tag 1 and the same fields without the trailing "no source" byte.
+    let mut body = new[RECORD_HEADER_LEN..new.len() - 1].to_vec();
+    body[0] = 1;
+    let records = read_records(&frame(&body));
+    assert_eq!(records.tail, Tail::Clean);
+    assert_eq!(records.changes, [Change::Message(Box::new(old))]);
+}
+
 #[test]
 fn a_valid_frame_with_a_bad_body_is_refused() {
     // A frame whose CRC holds but whose body is no change, then a good record.
-    let mut bytes = Vec::new();
-    let body = [0xEE_u8];
-    bytes.extend_from_slice(&1u32.to_be_bytes());
-    bytes.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
-    bytes.extend_from_slice(&body);
+    let mut bytes = frame(&[0xEE_u8]);
     encode_record(&Change::SessionGone { client_id: id("x") }, &mut bytes).expect("encodes");
     let records = read_records(&bytes);
     assert!(records.changes.is_empty());
@@ -279,6 +307,7 @@ fn changes() -> impl Strategy<Value = Change> {
                 qos,
                 retain: false,
                 properties: Properties::default(),
+                source: None,
             }))
         ),
         ("[a-z]{1,5}", proptest::option::of(1u64..)).prop_map(|(topic, message)| {

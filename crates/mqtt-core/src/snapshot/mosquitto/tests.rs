@@ -40,6 +40,7 @@ fn message(topic: &str, payload: &'static [u8], qos: QoS, retain: bool) -> Store
         qos,
         retain,
         properties: Properties::default(),
+        source: None,
     }
 }
 
