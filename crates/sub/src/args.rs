@@ -11,8 +11,7 @@ use culex_client::args::{
 };
 use culex_client::cli::CommandLine;
 
-use crate::format::Format;
-use crate::output::{Output, Style};
+use culex_client::print::PrintArgs;
 
 /// Our name and Mosquitto's, for messages and the options file.
 pub(crate) const TOOL: Tool = Tool { name: "culex_sub", mosquitto_name: "mosquitto_sub" };
@@ -34,14 +33,8 @@ pub(crate) struct SubArgs {
     pub(crate) unsubscribe: Vec<String>,
     /// `-q`: requested QoS for every filter.
     pub(crate) qos: u8,
-    /// `-v`.
-    pub(crate) verbose: bool,
-    /// `-N`: no newline after each message.
-    pub(crate) no_eol: bool,
-    /// `-F`.
-    pub(crate) format: Option<Format>,
-    /// `--pretty`.
-    pub(crate) pretty: bool,
+    /// `-v`, `-N`, `-F`, `--pretty`.
+    pub(crate) print: PrintArgs,
     /// `-C`: stop after this many messages.
     pub(crate) count: Option<u32>,
     /// `-W`: give up after this many seconds.
@@ -68,10 +61,7 @@ impl Default for SubArgs {
             filter_out: Vec::new(),
             unsubscribe: Vec::new(),
             qos: 0,
-            verbose: false,
-            no_eol: false,
-            format: None,
-            pretty: false,
+            print: PrintArgs::default(),
             count: None,
             timeout: None,
             no_retained: false,
@@ -81,18 +71,6 @@ impl Default for SubArgs {
             retain_as_published: false,
             random_filter: 1000,
         }
-    }
-}
-
-impl SubArgs {
-    /// The output settings: `-F` wins over `-v`.
-    pub(crate) fn output(&self) -> Output {
-        let style = match (&self.format, self.verbose) {
-            (Some(format), _) => Style::Custom(format.clone()),
-            (None, true) => Style::Verbose,
-            (None, false) => Style::Payload,
-        };
-        Output { style, end_of_line: !self.no_eol, pretty: self.pretty }
     }
 }
 
@@ -145,12 +123,6 @@ impl CommandLine for SubArgs {
                         || ArgError::usage(format!("Error: Invalid timeout \"{timeout}\".\n\n")),
                     )?);
             }
-            b"-F" => {
-                let format = cursor.value("-F", "format")?;
-                let parsed = Format::parse(format.as_bytes())
-                    .map_err(|err| ArgError::usage(format!("Error: {err}\n")))?;
-                self.format = Some(parsed);
-            }
             b"--random-filter" => {
                 let chance = atof(cursor.value("--random-filter", "chance")?);
                 let tenths = (10.0 * chance).trunc();
@@ -162,15 +134,12 @@ impl CommandLine for SubArgs {
                 // In range, so the conversion is exact.
                 self.random_filter = tenths as u32;
             }
-            b"-v" | b"--verbose" => self.verbose = true,
-            b"-N" => self.no_eol = true,
             b"-R" => self.no_retained = true,
             b"-E" => self.exit_after_subscribe = true,
-            b"--pretty" => self.pretty = true,
             b"--retained-only" => self.retained_only = true,
             b"--remove-retained" => self.remove_retained = true,
             b"--retain-as-published" => self.retain_as_published = true,
-            _ => return Ok(false),
+            _ => return self.print.parse_option(option, cursor),
         }
         Ok(true)
     }
@@ -204,6 +173,8 @@ mod tests {
     use std::ffi::OsString;
 
     use culex_client::cli::Outcome;
+
+    use culex_client::print::output::Style;
 
     use super::*;
 
@@ -367,17 +338,17 @@ mod tests {
             panic!("valid arguments")
         };
         assert_eq!(args.topics, ["from/file", "from/argv"]);
-        assert!(args.verbose);
+        assert!(args.print.verbose);
     }
 
     #[test]
     fn format_wins_over_verbose() {
         let args = run(&["-t", "a", "-v", "-F", "%t", "-N", "--pretty"]).expect("valid");
-        let output = args.output();
+        let output = args.print.output();
         assert!(matches!(output.style, Style::Custom(_)));
         assert!(!output.end_of_line);
         assert!(output.pretty);
-        assert_eq!(run(&["-t", "a", "-v"]).expect("valid").output().style, Style::Verbose);
-        assert_eq!(run(&["-t", "a"]).expect("valid").output().style, Style::Payload);
+        assert_eq!(run(&["-t", "a", "-v"]).expect("valid").print.output().style, Style::Verbose);
+        assert_eq!(run(&["-t", "a"]).expect("valid").print.output().style, Style::Payload);
     }
 }

@@ -5,16 +5,11 @@
 //! - `args`: options (options file, then argv) and Mosquitto's checks.
 //! - `help`: `--help` and `--version` texts.
 //! - `subscribe`: connecting, subscribing, reconnecting, stopping.
-//! - `output`, `format`, `json`, `clock`, `message`: how a received message is printed (pure).
+//! How a received message is printed is `culex_client::print`, shared with culex_rr.
 
 mod args;
-mod clock;
-mod format;
 mod help;
-mod json;
-mod message;
 mod os;
-mod output;
 mod subscribe;
 
 use std::process::ExitCode;

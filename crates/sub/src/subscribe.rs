@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use culex_client::args::{PropertyCommand, PropertyId};
-use culex_client::debug::DebugHook;
+use culex_client::debug::stdout_hook;
+use culex_client::print::clock::Timestamp;
+use culex_client::print::message::Message;
+use culex_client::print::output::Output;
 use culex_client::{Client, ClientError, ConnectError, ConnectOptions, Event};
 use mqtt_codec::{
     Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, SubscriptionOptions, TopicFilter,
@@ -20,10 +23,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::time::Instant;
 
 use crate::args::SubArgs;
-use crate::clock::Timestamp;
-use crate::message::Message;
 use crate::os;
-use crate::output::Output;
 
 /// Pause between reconnection attempts, as libmosquitto's default reconnect delay.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
@@ -41,14 +41,6 @@ const PRINT_ALL: u32 = 1000;
 /// chance in tenths of a percent.
 fn passes_random_filter(chance: u32, roll: u32) -> bool {
     roll < chance
-}
-
-/// Prints `-d` lines to stdout, where the messages go too, so they interleave in order.
-fn stdout_hook() -> DebugHook {
-    Box::new(|line: &str| {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-    })
 }
 
 /// SIGINT and SIGTERM, the two signals that end a subscriber cleanly.
@@ -213,7 +205,7 @@ pub(crate) async fn run(args: SubArgs, mut options: ConnectOptions) -> u8 {
     };
     let mut subscriber = Subscriber {
         client,
-        output: args.output(),
+        output: args.print.output(),
         args,
         filters,
         unsubscribe,
