@@ -96,6 +96,8 @@ pub(crate) async fn run(args: &RrArgs, mut options: ConnectOptions, request: Req
         options.connect_properties.receive_maximum = Some(1);
     }
     options.nodelay |= args.latency;
+    // mosquitto_rr answers a refused CONNACK with DISCONNECT (and `-d` shows it).
+    options.disconnect_on_refusal = true;
     let qos = QoS::from_u8(args.qos).unwrap_or_default();
     let subscription = SubscriptionOptions {
         qos,
