@@ -7,11 +7,13 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    self, BrokerProcess, Compare, GoldenRow, RowContext, assert_no_problems, mask, reference_tool,
+    self, BrokerProcess, Compare, Finished, GoldenRow, RowContext, assert_no_problems, mask,
+    reference_tool,
 };
 
 /// Our tool and the Mosquitto tool it copies.
@@ -157,36 +159,8 @@ const RUNTIME: &[Row] = &[
     row(&["-p", "{port}", "-t", "rr/req/a", "-e", "rr/resp/a", "-m", "x", "-F", "%t|%p|%q|%r"]),
     row(&["-p", "{port}", "-t", "rr/req/a", "-e", "rr/resp/a", "-m", "x", "-F", "%x %l %m"]),
     row(&["-p", "{port}", "-t", "rr/req/b", "-e", "rr/resp/b", "-n", "-d", "-i", "rrn"]),
-    row(&[
-        "-p",
-        "{port}",
-        "-t",
-        "rr/req/q",
-        "-e",
-        "rr/resp/q",
-        "-m",
-        "q1",
-        "-q",
-        "1",
-        "-i",
-        "q1",
-        "-d",
-    ]),
-    row(&[
-        "-p",
-        "{port}",
-        "-t",
-        "rr/req/q",
-        "-e",
-        "rr/resp/q",
-        "-m",
-        "q2",
-        "-q",
-        "2",
-        "-i",
-        "q2",
-        "-d",
-    ]),
+    row(&["-p", "{port}", "-t", "rr/req/q", "-e", "rr/q", "-m", "q1", "-q", "1", "-d"]),
+    row(&["-p", "{port}", "-t", "rr/req/q", "-e", "rr/q", "-m", "q2", "-q", "2", "-d"]),
     row(&["-p", "{port}", "-t", "rr/req/v3", "-e", "rr/req/v3r", "-m", "x", "-V", "311"]),
     row(&["-L", "mqtt://127.0.0.1:{port}/rr/req/url", "-e", "rr/resp/u", "-m", "u", "-d"]),
     row(&[
@@ -311,14 +285,19 @@ fn argument_and_connection_errors_match_mosquitto_rr() {
     assert_no_problems(&table.check("rr-errors", broker.port));
 }
 
+/// Runs `program` with `args` in a fresh config dir.
+fn run(program: &Path, args: &[&str]) -> Finished {
+    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    let home = support::TempDir::new("rr-single");
+    support::run_tool(program, &args, None, home.path())
+}
+
 #[test]
 fn a_v5_refusal_of_the_protocol_version_names_the_tool() {
-    let fake = fake_broker(b"\x20\x03\x00\x84\x00");
-    let args: Vec<String> =
-        ["-t", "a", "-e", "b", "-m", "x", "-p", &fake.to_string()].map(str::to_owned).to_vec();
-    let home = support::TempDir::new("rr-132");
-    let ours = support::run_tool(&support::our_bin("culex_rr"), &args, None, home.path());
-    let theirs = support::run_tool(&reference_tool("mosquitto_rr"), &args, None, home.path());
+    let fake = fake_broker(b"\x20\x03\x00\x84\x00").to_string();
+    let args = ["-t", "a", "-e", "b", "-m", "x", "-p", &fake];
+    let ours = run(&support::our_bin("culex_rr"), &args);
+    let theirs = run(&reference_tool("mosquitto_rr"), &args);
     assert_eq!(ours.code(), theirs.code());
     assert_eq!(normalise(&ours.stderr), theirs.stderr);
     assert_eq!(
@@ -342,9 +321,7 @@ fn latency_follows_the_response() {
     let _responder = Responder::start(broker.port);
     let port = broker.port.to_string();
     let args = ["-p", &port, "-t", "rr/req/l", "-e", "rr/resp/l", "-m", "x", "--latency"];
-    let args: Vec<String> = args.map(str::to_owned).to_vec();
-    let home = support::TempDir::new("rr-latency");
-    let ours = support::run_tool(&support::our_bin("culex_rr"), &args, None, home.path());
+    let ours = run(&support::our_bin("culex_rr"), &args);
     assert_eq!((ours.code(), ours.stderr.as_str()), (0, ""));
     let (response, latency) = ours.stdout.split_once('\n').expect("two lines");
     assert_eq!(response, "re: x");

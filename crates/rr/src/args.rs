@@ -1,5 +1,5 @@
-//! culex_rr's options: its own (`-t -e -m -f -s -n -q -R --retain-as-published -W --latency`,
-//! and the printing options it shares with culex_sub) parsed in the same pass as the shared
+//! culex_rr's options: its own (`-t -e -m -f -s -n -q --latency`, and the receiving options
+//! it shares with culex_sub) parsed in the same pass as the shared
 //! connection options, the options file first, then argv, then Mosquitto's checks in
 //! Mosquitto's order.
 
@@ -7,11 +7,11 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 use culex_client::args::{
-    ArgCursor, ArgError, ConnectArgs, Protocol, Tool, atoi, is_valid_mqtt_utf8,
-    is_valid_publish_topic, qos_value,
+    ArgCursor, ArgError, ConnectArgs, Protocol, Tool, is_valid_mqtt_utf8, is_valid_publish_topic,
+    qos_value,
 };
 use culex_client::cli::CommandLine;
-use culex_client::print::PrintArgs;
+use culex_client::print::ReceiveArgs;
 
 /// Our name and Mosquitto's, for messages and the options file.
 pub(crate) const TOOL: Tool = Tool { name: "culex_rr", mosquitto_name: "mosquitto_rr" };
@@ -42,14 +42,8 @@ pub(crate) struct RrArgs {
     pub(crate) source: Option<Source>,
     /// `-q`: QoS of the request and of the subscription.
     pub(crate) qos: u8,
-    /// `-v`, `-N`, `-F`, `--pretty`.
-    pub(crate) print: PrintArgs,
-    /// `-W`: give up after this many seconds.
-    pub(crate) timeout: Option<u32>,
-    /// `-R`: skip retained responses.
-    pub(crate) no_retained: bool,
-    /// `--retain-as-published`.
-    pub(crate) retain_as_published: bool,
+    /// `-v`, `-N`, `-F`, `--pretty`, `-W`, `-R`, `--retain-as-published`.
+    pub(crate) receive: ReceiveArgs,
     /// `--latency` (Mosquitto 2.1).
     pub(crate) latency: bool,
 }
@@ -62,10 +56,7 @@ impl Default for RrArgs {
             response_topic: None,
             source: None,
             qos: 0,
-            print: PrintArgs::default(),
-            timeout: None,
-            no_retained: false,
-            retain_as_published: false,
+            receive: ReceiveArgs::default(),
             latency: false,
         }
     }
@@ -126,17 +117,8 @@ impl CommandLine for RrArgs {
             b"-s" | b"--stdin-file" => self.set_source(|_| Ok(Source::Stdin), cursor)?,
             b"-n" | b"--null-message" => self.set_source(|_| Ok(Source::Null), cursor)?,
             b"-q" | b"--qos" => self.qos = qos_value(cursor)?,
-            b"-W" => {
-                let timeout = atoi(cursor.value("-W", "timeout")?);
-                self.timeout =
-                    Some(u32::try_from(timeout).ok().filter(|timeout| *timeout > 0).ok_or_else(
-                        || ArgError::usage(format!("Error: Invalid timeout \"{timeout}\".\n\n")),
-                    )?);
-            }
-            b"-R" => self.no_retained = true,
-            b"--retain-as-published" => self.retain_as_published = true,
             b"--latency" => self.latency = true,
-            _ => return self.print.parse_option(option, cursor),
+            _ => return self.receive.parse_option(option, cursor),
         }
         Ok(true)
     }
@@ -241,7 +223,7 @@ mod tests {
     fn printing_options_are_the_subscribers() {
         let args =
             run(&["-t", "a", "-e", "b", "-n", "-v", "-N", "--pretty", "--latency"]).expect("valid");
-        assert!(args.print.verbose && args.print.no_eol && args.print.pretty && args.latency);
+        assert!(args.receive.verbose && args.receive.no_eol && args.receive.pretty && args.latency);
         assert_eq!(error(&["-F", "%z"]), format!("Error: Invalid format specifier 'z'.\n{HINT}"));
     }
 }

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use culex_client::ConnectOptions;
 use culex_client::args::PropertyCommand;
-use culex_client::cli::run_tool;
+use culex_client::cli::{block_on, run_tool};
 use mqtt_codec::{ProtocolVersion, TopicFilter, TopicName};
 
 use crate::args::RrArgs;
@@ -32,41 +32,23 @@ fn main() -> ExitCode {
 /// Given the parsed options: loads the request, checks it, sends it; prints every message
 /// itself and returns the exit status.
 fn run(args: Box<RrArgs>) -> u8 {
-    let report = |text: &str| {
-        if !args.shared.quiet {
-            eprint!("{text}");
-        }
-    };
-    let payload = match args.source.as_ref().map(payload::load).transpose() {
-        Ok(Some(payload)) => payload,
-        Ok(None) => bytes::Bytes::new(),
+    match prepare(&args) {
+        Ok((options, request)) => block_on(request::run(&args, options, request)),
         Err(text) => {
-            report(&text);
-            return 1;
+            if !args.shared.quiet {
+                eprint!("{text}");
+            }
+            1
         }
-    };
-    let options = match ConnectOptions::resolve(&args.shared) {
-        Ok(options) => options,
-        Err(err) => {
-            report(&err.text);
-            return 1;
-        }
-    };
-    let request = match request(&args, &options, payload) {
-        Ok(request) => request,
-        Err(text) => {
-            report(&text);
-            return 1;
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            report(&format!("Error: {err}\n"));
-            return 1;
-        }
-    };
-    runtime.block_on(request::run(&args, options, request))
+    }
+}
+
+/// The connection options and the request, or the lines for stderr.
+fn prepare(args: &RrArgs) -> Result<(ConnectOptions, Request), String> {
+    let payload = args.source.as_ref().map(payload::load).transpose()?.unwrap_or_default();
+    let options = ConnectOptions::resolve(&args.shared).map_err(|err| err.text)?;
+    let request = request(args, &options, payload)?;
+    Ok((options, request))
 }
 
 /// The request to send: topics checked by the codec, and in MQTT v5 the response topic added

@@ -12,10 +12,7 @@ use culex_client::print::clock::Timestamp;
 use culex_client::print::message::Message;
 use culex_client::text::reason;
 use culex_client::{Client, ConnectError, ConnectOptions, Event};
-use mqtt_codec::{
-    Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, SubscriptionOptions, TopicFilter,
-    TopicName,
-};
+use mqtt_codec::{Properties, ProtocolVersion, QoS, ReasonCode, TopicFilter, TopicName};
 use tokio::time::Instant;
 
 use crate::args::{RrArgs, TOOL};
@@ -83,7 +80,8 @@ fn write_stdout(bytes: &[u8]) {
 /// Sends the request and prints the response; returns the exit status.
 pub(crate) async fn run(args: &RrArgs, mut options: ConnectOptions, request: Request) -> u8 {
     // mosquitto_rr's alarm starts once the connection has been started.
-    let deadline = args.timeout.map(|seconds| Instant::now() + Duration::from_secs(seconds.into()));
+    let deadline =
+        args.receive.timeout.map(|seconds| Instant::now() + Duration::from_secs(seconds.into()));
     let report = |text: &str| {
         if !args.shared.quiet {
             eprint!("{text}");
@@ -99,16 +97,7 @@ pub(crate) async fn run(args: &RrArgs, mut options: ConnectOptions, request: Req
     // mosquitto_rr answers a refused CONNACK with DISCONNECT (and `-d` shows it).
     options.disconnect_on_refusal = true;
     let qos = QoS::from_u8(args.qos).unwrap_or_default();
-    let subscription = SubscriptionOptions {
-        qos,
-        no_local: false,
-        retain_as_published: v5 && args.retain_as_published,
-        retain_handling: if v5 && args.no_retained {
-            RetainHandling::DoNotSend
-        } else {
-            RetainHandling::SendAtSubscribe
-        },
-    };
+    let subscription = args.receive.subscription(qos, v5);
     let subscribe_properties = options.properties(PropertyCommand::Subscribe).unwrap_or_default();
     let disconnect_properties = options.properties(PropertyCommand::Disconnect).unwrap_or_default();
     let debug = args.shared.debug;
@@ -134,7 +123,7 @@ pub(crate) async fn run(args: &RrArgs, mut options: ConnectOptions, request: Req
             return err.exit_code();
         }
     };
-    let output = args.print.output();
+    let output = args.receive.output();
     let mut sent_at = None;
     let end = async {
         client.subscribe(
@@ -157,7 +146,7 @@ pub(crate) async fn run(args: &RrArgs, mut options: ConnectOptions, request: Req
                         request.properties.clone(),
                     )?;
                 }
-                Event::Message(received) if !(args.no_retained && received.retain) => {
+                Event::Message(received) if !(args.receive.no_retained && received.retain) => {
                     let time = Timestamp::now();
                     let rendered = output.render(&Message::from_received(received), time);
                     for line in &rendered.errors {

@@ -13,8 +13,8 @@ use culex_client::print::message::Message;
 use culex_client::print::output::Output;
 use culex_client::{Client, ClientError, ConnectError, ConnectOptions, Event};
 use mqtt_codec::{
-    Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, SubscriptionOptions, TopicFilter,
-    TopicName, filter_matches,
+    Properties, ProtocolVersion, QoS, ReasonCode, SubscriptionOptions, TopicFilter, TopicName,
+    filter_matches,
 };
 use rand::Rng;
 use tokio::io::Interest;
@@ -142,7 +142,8 @@ impl StdoutWatch {
 
 /// Connects, subscribes and prints until something ends the run; returns the exit status.
 pub(crate) async fn run(args: SubArgs, mut options: ConnectOptions) -> u8 {
-    let deadline = args.timeout.map(|seconds| Instant::now() + Duration::from_secs(seconds.into()));
+    let deadline =
+        args.receive.timeout.map(|seconds| Instant::now() + Duration::from_secs(seconds.into()));
     let quiet = args.shared.quiet;
     let report = |text: &str| {
         if !quiet {
@@ -168,16 +169,7 @@ pub(crate) async fn run(args: SubArgs, mut options: ConnectOptions) -> u8 {
             options.connect_properties.receive_maximum = u16::try_from(count).ok();
         }
     }
-    let subscription = SubscriptionOptions {
-        qos: QoS::from_u8(args.qos).unwrap_or_default(),
-        no_local: false,
-        retain_as_published: v5 && args.retain_as_published,
-        retain_handling: if v5 && args.no_retained {
-            RetainHandling::DoNotSend
-        } else {
-            RetainHandling::SendAtSubscribe
-        },
-    };
+    let subscription = args.receive.subscription(QoS::from_u8(args.qos).unwrap_or_default(), v5);
     let (Ok(filters), Ok(unsubscribe)) = (
         args.topics
             .iter()
@@ -205,7 +197,7 @@ pub(crate) async fn run(args: SubArgs, mut options: ConnectOptions) -> u8 {
     };
     let mut subscriber = Subscriber {
         client,
-        output: args.print.output(),
+        output: args.receive.output(),
         args,
         filters,
         unsubscribe,
@@ -380,7 +372,7 @@ impl Subscriber {
         if args.retained_only && !received.retain {
             return Flow::Finish;
         }
-        if args.no_retained && received.retain {
+        if args.receive.no_retained && received.retain {
             return Flow::Continue;
         }
         if args.filter_out.iter().any(|filter| filter_matches(filter, &received.topic)) {
