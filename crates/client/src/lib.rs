@@ -10,7 +10,7 @@
 //!   options (`CommandLine`), `--help`, `--version` and argument errors answered.
 //! - [`help`]: the layout of the `--help` text and the parts both tools print word for word.
 //! - [`options`]: checked arguments resolved into `ConnectOptions` (client id, TLS, will …).
-//! - [`print`]: how a received message is printed (`-v`, `-F`, `-N`, `--pretty`), shared by
+//! - [`print`](mod@print): how a received message is printed (`-v`, `-F`, `-N`, `--pretty`), shared by
 //!   culex_sub and culex_rr.
 //! - [`session`]: `ClientSession`, the sans-IO client state machine (message ids, QoS flows,
 //!   keep-alive).

@@ -4,7 +4,7 @@
 //! options they imply) and the pure rendering behind them.
 //!
 //! - [`output`]: payload, `-v` or `-F` style, `-N`; bytes in, bytes out.
-//! - [`format`]: `-F` format strings, parsed with Mosquitto's messages and rendered.
+//! - [`format`](mod@format): `-F` format strings, parsed with Mosquitto's messages and rendered.
 //! - [`json`]: the JSON model behind `%j` / `%J`.
 //! - [`message`]: a received message as the printer sees it.
 //! - [`clock`]: the timestamp of a message and its local-time formatting.
