@@ -16,8 +16,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 packaging="$repo/packaging"
 prefix=/usr/local
 unit=/etc/systemd/system/culex.service
-man_pages=(culex.8 culex.conf.5 culex_pub.1 culex_sub.1 culex_passwd.1)
-tools=(culex_pub culex_sub culex_passwd)
+man_pages=(culex.8 culex.conf.5 culex_pub.1 culex_sub.1 culex_rr.1 culex_passwd.1)
+tools=(culex_pub culex_sub culex_rr culex_passwd)
 
 profile=release
 action=install

@@ -1,5 +1,5 @@
-//! The clients' bytes: `culex_pub` and `culex_sub` send, for the same flags, byte for byte what
-//! Debian's `mosquitto_pub` and `mosquitto_sub` send (CONNECT fields and properties, PUBLISH
+//! The clients' bytes: `culex_pub`, `culex_sub` and `culex_rr` send, for the same flags, byte for
+//! byte what Debian's `mosquitto_pub`, `mosquitto_sub` and `mosquitto_rr` send (CONNECT fields and properties, PUBLISH
 //! properties from `-D`, SUBSCRIBE options, UNSUBSCRIBE, acknowledgements, DISCONNECT).
 //!
 //! Each row of the table runs once with Mosquitto's tool and once with ours, each against its
@@ -30,6 +30,8 @@ enum Tool {
     Pub,
     /// `culex_sub` against `mosquitto_sub`.
     Sub,
+    /// `culex_rr` against `mosquitto_rr`.
+    Rr,
 }
 
 impl Tool {
@@ -38,6 +40,7 @@ impl Tool {
         match self {
             Self::Pub => ("culex_pub", "mosquitto_pub"),
             Self::Sub => ("culex_sub", "mosquitto_sub"),
+            Self::Rr => ("culex_rr", "mosquitto_rr"),
         }
     }
 }
@@ -59,6 +62,11 @@ const fn publish(args: &'static [&'static str]) -> Row {
 /// A `culex_sub` row; the fake broker delivers `deliveries` after the SUBACK.
 const fn subscribe(args: &'static [&'static str], deliveries: &'static [Delivery]) -> Row {
     Row { tool: Tool::Sub, args, stdin: None, deliveries }
+}
+
+/// A `culex_rr` row; the fake broker delivers `deliveries` (the response) after the SUBACK.
+const fn request(args: &'static [&'static str], deliveries: &'static [Delivery]) -> Row {
+    Row { tool: Tool::Rr, args, stdin: None, deliveries }
 }
 
 impl Row {
@@ -284,6 +292,21 @@ const ROWS: &[Row] = &[
     subscribe(&["-V", "5", "-D", "connect", "user-property", "a", "b", "-C", "2", "-t", "s/#"],
               &[message("s/a", 0), message("s/b", 0)]),
     subscribe(&["-V", "5", "-D", "disconnect", "reason-string", "bye", "-t", "s/#", "-E"], &[]),
+    // culex_rr: CONNECT with receive maximum 1, SUBSCRIBE to -e, the request with its response
+    // topic, the acknowledgement of the response, and no DISCONNECT. The request is QoS 0 so
+    // that no acknowledgement of it is left unread when the tool closes.
+    request(&["-t", "rq/a", "-e", "rs/a", "-m", "hi"], &[message("rs/a", 0)]),
+    request(&["-t", "rq/a", "-e", "rs/a", "-m", "hi"], &[message("rs/a", 1)]),
+    request(&["-t", "rq/a", "-e", "rs/a", "-m", "hi"], &[message("rs/a", 2)]),
+    request(&["-V", "311", "-t", "rq/a", "-e", "rs/a", "-m", "hi"], &[message("rs/a", 1)]),
+    request(&["-V", "31", "-t", "rq/a", "-e", "rs/a", "-n"], &[message("rs/a", 0)]),
+    request(&["-c", "-x", "60", "-k", "30", "-t", "rq/a", "-e", "rs/a", "-m", "x"],
+            &[message("rs/a", 0)]),
+    request(&["-D", "publish", "correlation-data", "c1", "-D", "publish", "user-property", "k",
+              "v", "-D", "connect", "receive-maximum", "5", "-t", "rq/a", "-e", "rs/a", "-m", "x"],
+            &[message("rs/a", 0)]),
+    request(&["--will-topic", "w/t", "--will-payload", "gone", "-t", "rq/a", "-e", "rs/a",
+              "-m", "x", "-v", "-F", "%t"], &[message("rs/a", 0)]),
 ];
 
 /// How many rows run at once (each runs its two tools at once).

@@ -30,6 +30,7 @@ mod broker_unix;
 mod broker_ws_tls;
 mod cli_bytes;
 mod cli_pub;
+mod cli_rr;
 mod cli_sub;
 mod differential;
 mod package;

@@ -128,6 +128,7 @@ fn build_packages(out: &TempDir) -> String {
     for (mosquitto, culex) in [
         ("mosquitto_pub", "culex_pub"),
         ("mosquitto_sub", "culex_sub"),
+        ("mosquitto_rr", "culex_rr"),
         ("mosquitto_passwd", "culex_passwd"),
     ] {
         assert!(listing.contains(&format!("./usr/bin/{mosquitto} -> {culex}\n")), "{listing}");
@@ -151,6 +152,7 @@ fn package_lifecycle(deb: &str) {
         "man5/culex.conf.5",
         "man1/culex_pub.1",
         "man1/culex_sub.1",
+        "man1/culex_rr.1",
         "man1/culex_passwd.1",
     ];
     for page in pages {

@@ -22,26 +22,29 @@ use anyhow::{Context, Result, bail};
 use crate::{cargo, workspace_root};
 
 /// The binaries of the package, each with its directory in the package.
-const BINARIES: [(&str, &str); 4] = [
+const BINARIES: [(&str, &str); 5] = [
     ("culex", "usr/sbin"),
     ("culex_pub", "usr/bin"),
     ("culex_sub", "usr/bin"),
+    ("culex_rr", "usr/bin"),
     ("culex_passwd", "usr/bin"),
 ];
 
 /// The man pages in `packaging/man`, each with its section.
-const MAN_PAGES: [(&str, u8); 5] = [
+const MAN_PAGES: [(&str, u8); 6] = [
     ("culex.8", 8),
     ("culex.conf.5", 5),
     ("culex_pub.1", 1),
     ("culex_sub.1", 1),
+    ("culex_rr.1", 1),
     ("culex_passwd.1", 1),
 ];
 
 /// Mosquitto's tool names that the compat package links to culex's tools.
-const COMPAT_LINKS: [(&str, &str); 3] = [
+const COMPAT_LINKS: [(&str, &str); 4] = [
     ("mosquitto_pub", "culex_pub"),
     ("mosquitto_sub", "culex_sub"),
+    ("mosquitto_rr", "culex_rr"),
     ("mosquitto_passwd", "culex_passwd"),
 ];
 

@@ -122,6 +122,18 @@ pub fn run_tool<T: CommandLine>(about: &About, work: impl FnOnce(Box<T>) -> u8) 
     ExitCode::from(code)
 }
 
+/// Runs a tool's async work on a current-thread tokio runtime and returns its exit status;
+/// a runtime that cannot start is reported as `Error: …`, status 1.
+pub fn block_on(work: impl Future<Output = u8>) -> u8 {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(work),
+        Err(err) => {
+            eprintln!("Error: {err}");
+            1
+        }
+    }
+}
+
 /// Writes `text` to stdout and flushes, ignoring errors (a closed stdout is not worth a panic).
 pub fn print_stdout(text: &str) {
     let mut out = std::io::stdout().lock();

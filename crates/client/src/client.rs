@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use mqtt_codec::{
-    Connect, MqttString, Packet, Properties, ProtocolVersion, Publish, QoS, ReasonCode,
+    ConnAck, Connect, MqttString, Packet, Properties, ProtocolVersion, Publish, QoS, ReasonCode,
     SubscriptionOptions, TopicFilter, TopicName,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -397,6 +397,13 @@ impl Client {
     fn decode_one(&mut self) -> Result<bool, ClientError> {
         let protocol = self.options.protocol;
         let limit = self.options.connect_properties.maximum_packet_size.unwrap_or(u32::MAX);
+        if protocol == ProtocolVersion::V5 && self.read_buf.starts_with(V3_PROTOCOL_REFUSAL) {
+            // An MQTT v3 broker refusing our v5 CONNECT: libmosquitto reads it as reason 132.
+            let _ = self.read_buf.split_to(V3_PROTOCOL_REFUSAL.len());
+            let refusal = ConnAck::new(ReasonCode::UnsupportedProtocolVersion);
+            self.handle_incoming(Packet::ConnAck(refusal))?;
+            return Ok(true);
+        }
         let packet = match mqtt_codec::decode(&mut self.read_buf, protocol, limit) {
             Ok(Some(packet)) => packet,
             Ok(None) => return Ok(false),
@@ -426,6 +433,10 @@ impl Client {
         self.encode_pending()
     }
 }
+
+/// The CONNACK an MQTT v3 broker answers a v5 CONNECT with: no properties, return code 1
+/// (unacceptable protocol version), no session.
+const V3_PROTOCOL_REFUSAL: &[u8] = &[0x20, 0x02, 0x00, 0x01];
 
 /// Sleeps until `deadline`, or forever when there is none.
 async fn sleep_until(deadline: Option<Instant>) {

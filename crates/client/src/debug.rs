@@ -8,6 +8,15 @@ use crate::session::Transmit;
 /// Receives each debug line (without newline). The tools print them to stdout.
 pub type DebugHook = Box<dyn FnMut(&str) + Send>;
 
+/// The hook the tools use: each line on stdout, with its newline.
+pub fn stdout_hook() -> DebugHook {
+    Box::new(|line: &str| {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+    })
+}
+
 /// How a missing client id prints (glibc's `%s` of NULL, as Debian's 2.0.11 shows it).
 pub const NULL_ID: &str = "(null)";
 

@@ -1,4 +1,5 @@
-//! Culex's MQTT client library, shared by `culex_pub` and `culex_sub` (Mosquitto's
+//! Culex's MQTT client library, shared by `culex_pub`, `culex_sub` and
+//! `culex_rr` (Mosquitto's
 //! `client_shared` plus libmosquitto's client side).
 //!
 //! # Layout
@@ -9,6 +10,8 @@
 //!   options (`CommandLine`), `--help`, `--version` and argument errors answered.
 //! - [`help`]: the layout of the `--help` text and the parts both tools print word for word.
 //! - [`options`]: checked arguments resolved into `ConnectOptions` (client id, TLS, will …).
+//! - [`print`](mod@print): how a received message is printed (`-v`, `-F`, `-N`, `--pretty`), shared by
+//!   culex_sub and culex_rr.
 //! - [`session`]: `ClientSession`, the sans-IO client state machine (message ids, QoS flows,
 //!   keep-alive).
 //! - [`client`]: `Client`, the tokio loop that drives a session over a socket.
@@ -24,6 +27,7 @@ pub mod debug;
 pub mod error;
 pub mod help;
 pub mod options;
+pub mod print;
 pub mod rcfile;
 pub mod session;
 pub mod text;

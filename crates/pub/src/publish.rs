@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use culex_client::args::PropertyCommand;
-use culex_client::debug::DebugHook;
+use culex_client::debug::stdout_hook;
 use culex_client::{Client, ClientError, ConnectOptions, Event};
 use mqtt_codec::{Properties, QoS, ReasonCode, TopicName};
 
@@ -102,14 +102,6 @@ pub(crate) fn load_payload(source: &Source) -> Result<Payload, Failure> {
             Ok(Payload::Fixed(Bytes::from(content)))
         }
     }
-}
-
-/// Prints `-d` lines to stdout.
-pub(crate) fn stdout_hook() -> DebugHook {
-    Box::new(|line: &str| {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-    })
 }
 
 /// Publishing settings taken from the arguments.

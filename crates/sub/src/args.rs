@@ -11,8 +11,7 @@ use culex_client::args::{
 };
 use culex_client::cli::CommandLine;
 
-use crate::format::Format;
-use crate::output::{Output, Style};
+use culex_client::print::ReceiveArgs;
 
 /// Our name and Mosquitto's, for messages and the options file.
 pub(crate) const TOOL: Tool = Tool { name: "culex_sub", mosquitto_name: "mosquitto_sub" };
@@ -34,28 +33,16 @@ pub(crate) struct SubArgs {
     pub(crate) unsubscribe: Vec<String>,
     /// `-q`: requested QoS for every filter.
     pub(crate) qos: u8,
-    /// `-v`.
-    pub(crate) verbose: bool,
-    /// `-N`: no newline after each message.
-    pub(crate) no_eol: bool,
-    /// `-F`.
-    pub(crate) format: Option<Format>,
-    /// `--pretty`.
-    pub(crate) pretty: bool,
+    /// `-v`, `-N`, `-F`, `--pretty`, `-W`, `-R`, `--retain-as-published`.
+    pub(crate) receive: ReceiveArgs,
     /// `-C`: stop after this many messages.
     pub(crate) count: Option<u32>,
-    /// `-W`: give up after this many seconds.
-    pub(crate) timeout: Option<u32>,
-    /// `-R`: do not print retained messages.
-    pub(crate) no_retained: bool,
     /// `-E`: exit once the SUBACK arrived.
     pub(crate) exit_after_subscribe: bool,
     /// `--retained-only`.
     pub(crate) retained_only: bool,
     /// `--remove-retained`.
     pub(crate) remove_retained: bool,
-    /// `--retain-as-published`.
-    pub(crate) retain_as_published: bool,
     /// `--random-filter`, in tenths of a percent (1000 = print everything).
     pub(crate) random_filter: u32,
 }
@@ -68,31 +55,13 @@ impl Default for SubArgs {
             filter_out: Vec::new(),
             unsubscribe: Vec::new(),
             qos: 0,
-            verbose: false,
-            no_eol: false,
-            format: None,
-            pretty: false,
+            receive: ReceiveArgs::default(),
             count: None,
-            timeout: None,
-            no_retained: false,
             exit_after_subscribe: false,
             retained_only: false,
             remove_retained: false,
-            retain_as_published: false,
             random_filter: 1000,
         }
-    }
-}
-
-impl SubArgs {
-    /// The output settings: `-F` wins over `-v`.
-    pub(crate) fn output(&self) -> Output {
-        let style = match (&self.format, self.verbose) {
-            (Some(format), _) => Style::Custom(format.clone()),
-            (None, true) => Style::Verbose,
-            (None, false) => Style::Payload,
-        };
-        Output { style, end_of_line: !self.no_eol, pretty: self.pretty }
     }
 }
 
@@ -138,19 +107,6 @@ impl CommandLine for SubArgs {
                     })?,
                 );
             }
-            b"-W" => {
-                let timeout = atoi(cursor.value("-W", "timeout")?);
-                self.timeout =
-                    Some(u32::try_from(timeout).ok().filter(|timeout| *timeout > 0).ok_or_else(
-                        || ArgError::usage(format!("Error: Invalid timeout \"{timeout}\".\n\n")),
-                    )?);
-            }
-            b"-F" => {
-                let format = cursor.value("-F", "format")?;
-                let parsed = Format::parse(format.as_bytes())
-                    .map_err(|err| ArgError::usage(format!("Error: {err}\n")))?;
-                self.format = Some(parsed);
-            }
             b"--random-filter" => {
                 let chance = atof(cursor.value("--random-filter", "chance")?);
                 let tenths = (10.0 * chance).trunc();
@@ -162,15 +118,10 @@ impl CommandLine for SubArgs {
                 // In range, so the conversion is exact.
                 self.random_filter = tenths as u32;
             }
-            b"-v" | b"--verbose" => self.verbose = true,
-            b"-N" => self.no_eol = true,
-            b"-R" => self.no_retained = true,
             b"-E" => self.exit_after_subscribe = true,
-            b"--pretty" => self.pretty = true,
             b"--retained-only" => self.retained_only = true,
             b"--remove-retained" => self.remove_retained = true,
-            b"--retain-as-published" => self.retain_as_published = true,
-            _ => return Ok(false),
+            _ => return self.receive.parse_option(option, cursor),
         }
         Ok(true)
     }
@@ -186,7 +137,7 @@ impl CommandLine for SubArgs {
             return Err(ArgError::usage("Error: You must specify a topic to subscribe to.\n"));
         }
         self.shared.check_properties()?;
-        if self.no_retained && self.retained_only {
+        if self.receive.no_retained && self.retained_only {
             return Err(ArgError::plain(
                 "\nError: Combining '-R' and '--retained-only' makes no sense.\n",
             ));
@@ -204,6 +155,8 @@ mod tests {
     use std::ffi::OsString;
 
     use culex_client::cli::Outcome;
+
+    use culex_client::print::output::Style;
 
     use super::*;
 
@@ -267,7 +220,7 @@ mod tests {
             format!("Error: Invalid QoS given: -1\n{HINT}")
         );
         let args = run(&["-t", "a", "-C", "5x", "-W", "7", "-q", "2"]).expect("valid");
-        assert_eq!((args.count, args.timeout, args.qos), (Some(5), Some(7), 2));
+        assert_eq!((args.count, args.receive.timeout, args.qos), (Some(5), Some(7), 2));
     }
 
     #[test]
@@ -367,17 +320,17 @@ mod tests {
             panic!("valid arguments")
         };
         assert_eq!(args.topics, ["from/file", "from/argv"]);
-        assert!(args.verbose);
+        assert!(args.receive.verbose);
     }
 
     #[test]
     fn format_wins_over_verbose() {
         let args = run(&["-t", "a", "-v", "-F", "%t", "-N", "--pretty"]).expect("valid");
-        let output = args.output();
+        let output = args.receive.output();
         assert!(matches!(output.style, Style::Custom(_)));
         assert!(!output.end_of_line);
         assert!(output.pretty);
-        assert_eq!(run(&["-t", "a", "-v"]).expect("valid").output().style, Style::Verbose);
-        assert_eq!(run(&["-t", "a"]).expect("valid").output().style, Style::Payload);
+        assert_eq!(run(&["-t", "a", "-v"]).expect("valid").receive.output().style, Style::Verbose);
+        assert_eq!(run(&["-t", "a"]).expect("valid").receive.output().style, Style::Payload);
     }
 }

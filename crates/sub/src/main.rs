@@ -5,22 +5,18 @@
 //! - `args`: options (options file, then argv) and Mosquitto's checks.
 //! - `help`: `--help` and `--version` texts.
 //! - `subscribe`: connecting, subscribing, reconnecting, stopping.
-//! - `output`, `format`, `json`, `clock`, `message`: how a received message is printed (pure).
+//!
+//! How a received message is printed is `culex_client::print`, shared with culex_rr.
 
 mod args;
-mod clock;
-mod format;
 mod help;
-mod json;
-mod message;
 mod os;
-mod output;
 mod subscribe;
 
 use std::process::ExitCode;
 
 use culex_client::ConnectOptions;
-use culex_client::cli::run_tool;
+use culex_client::cli::{block_on, run_tool};
 
 use crate::args::SubArgs;
 
@@ -40,12 +36,5 @@ fn run(args: Box<SubArgs>) -> u8 {
             return 1;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("Error: {err}");
-            return 1;
-        }
-    };
-    runtime.block_on(subscribe::run(*args, options))
+    block_on(subscribe::run(*args, options))
 }

@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use culex_client::args::{PropertyCommand, PropertyId};
-use culex_client::debug::DebugHook;
+use culex_client::debug::stdout_hook;
+use culex_client::print::clock::Timestamp;
+use culex_client::print::message::Message;
+use culex_client::print::output::Output;
 use culex_client::{Client, ClientError, ConnectError, ConnectOptions, Event};
 use mqtt_codec::{
-    Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, SubscriptionOptions, TopicFilter,
-    TopicName, filter_matches,
+    Properties, ProtocolVersion, QoS, ReasonCode, SubscriptionOptions, TopicFilter, TopicName,
+    filter_matches,
 };
 use rand::Rng;
 use tokio::io::Interest;
@@ -20,10 +23,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::time::Instant;
 
 use crate::args::SubArgs;
-use crate::clock::Timestamp;
-use crate::message::Message;
 use crate::os;
-use crate::output::Output;
 
 /// Pause between reconnection attempts, as libmosquitto's default reconnect delay.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
@@ -41,14 +41,6 @@ const PRINT_ALL: u32 = 1000;
 /// chance in tenths of a percent.
 fn passes_random_filter(chance: u32, roll: u32) -> bool {
     roll < chance
-}
-
-/// Prints `-d` lines to stdout, where the messages go too, so they interleave in order.
-fn stdout_hook() -> DebugHook {
-    Box::new(|line: &str| {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-    })
 }
 
 /// SIGINT and SIGTERM, the two signals that end a subscriber cleanly.
@@ -150,7 +142,8 @@ impl StdoutWatch {
 
 /// Connects, subscribes and prints until something ends the run; returns the exit status.
 pub(crate) async fn run(args: SubArgs, mut options: ConnectOptions) -> u8 {
-    let deadline = args.timeout.map(|seconds| Instant::now() + Duration::from_secs(seconds.into()));
+    let deadline =
+        args.receive.timeout.map(|seconds| Instant::now() + Duration::from_secs(seconds.into()));
     let quiet = args.shared.quiet;
     let report = |text: &str| {
         if !quiet {
@@ -176,16 +169,7 @@ pub(crate) async fn run(args: SubArgs, mut options: ConnectOptions) -> u8 {
             options.connect_properties.receive_maximum = u16::try_from(count).ok();
         }
     }
-    let subscription = SubscriptionOptions {
-        qos: QoS::from_u8(args.qos).unwrap_or_default(),
-        no_local: false,
-        retain_as_published: v5 && args.retain_as_published,
-        retain_handling: if v5 && args.no_retained {
-            RetainHandling::DoNotSend
-        } else {
-            RetainHandling::SendAtSubscribe
-        },
-    };
+    let subscription = args.receive.subscription(QoS::from_u8(args.qos).unwrap_or_default(), v5);
     let (Ok(filters), Ok(unsubscribe)) = (
         args.topics
             .iter()
@@ -213,7 +197,7 @@ pub(crate) async fn run(args: SubArgs, mut options: ConnectOptions) -> u8 {
     };
     let mut subscriber = Subscriber {
         client,
-        output: args.output(),
+        output: args.receive.output(),
         args,
         filters,
         unsubscribe,
@@ -388,7 +372,7 @@ impl Subscriber {
         if args.retained_only && !received.retain {
             return Flow::Finish;
         }
-        if args.no_retained && received.retain {
+        if args.receive.no_retained && received.retain {
             return Flow::Continue;
         }
         if args.filter_out.iter().any(|filter| filter_matches(filter, &received.topic)) {

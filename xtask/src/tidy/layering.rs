@@ -335,6 +335,7 @@ pub(super) const FLOORS: &[(&str, u8)] = &[
     ("culex-broker", 3),
     ("culex-pub", 3),
     ("culex-sub", 3),
+    ("culex-rr", 3),
     ("culex-passwd", 3),
     ("culex-bench", 3),
     ("e2e", 4),

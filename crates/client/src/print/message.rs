@@ -6,7 +6,7 @@ use mqtt_codec::Properties;
 
 /// One MQTT 5 property of a received PUBLISH that the output can show.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Property {
+pub enum Property {
     /// Subscription identifier (0x0B); several when overlapping subscriptions matched.
     SubscriptionIdentifier(u32),
     /// Payload format indicator (0x01).
@@ -27,25 +27,25 @@ pub(crate) enum Property {
 
 /// A received application message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Message {
+pub struct Message {
     /// Topic name.
-    pub(crate) topic: String,
+    pub topic: String,
     /// Payload bytes, printed raw.
-    pub(crate) payload: Bytes,
+    pub payload: Bytes,
     /// QoS 0, 1 or 2.
-    pub(crate) qos: u8,
+    pub qos: u8,
     /// The retain flag as received.
-    pub(crate) retain: bool,
+    pub retain: bool,
     /// Packet identifier, 0 for QoS 0.
-    pub(crate) mid: u16,
+    pub mid: u16,
     /// MQTT 5 properties in output order (empty for MQTT 3.x).
-    pub(crate) properties: Vec<Property>,
+    pub properties: Vec<Property>,
 }
 
 impl Message {
     /// A message with no properties, as MQTT 3.x delivers it.
     #[cfg(test)]
-    pub(crate) fn new(topic: &str, payload: &[u8], qos: u8, retain: bool, mid: u16) -> Self {
+    pub fn new(topic: &str, payload: &[u8], qos: u8, retain: bool, mid: u16) -> Self {
         Self {
             topic: topic.to_owned(),
             payload: Bytes::copy_from_slice(payload),
@@ -57,7 +57,7 @@ impl Message {
     }
 
     /// Takes what the output needs from a message the client library delivered.
-    pub(crate) fn from_received(message: culex_client::Message) -> Self {
+    pub fn from_received(message: crate::session::Message) -> Self {
         Self {
             properties: ordered_properties(&message.properties),
             topic: message.topic,
@@ -69,10 +69,7 @@ impl Message {
     }
 
     /// The first property of a kind, picked by `select`.
-    pub(crate) fn find<'a, T>(
-        &'a self,
-        select: impl FnMut(&'a Property) -> Option<T>,
-    ) -> Option<T> {
+    pub fn find<'a, T>(&'a self, select: impl FnMut(&'a Property) -> Option<T>) -> Option<T> {
         self.properties.iter().find_map(select)
     }
 }
@@ -134,7 +131,7 @@ mod tests {
             subscription_identifiers: vec![7, 9],
             ..Properties::default()
         };
-        let message = Message::from_received(culex_client::Message {
+        let message = Message::from_received(crate::session::Message {
             topic: "a/b".into(),
             payload: Bytes::from_static(b"hi"),
             qos: 1,

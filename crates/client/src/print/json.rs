@@ -18,7 +18,7 @@ const NESTING_LIMIT: usize = 1000;
 
 /// A JSON value. Strings are byte strings because payloads need not be UTF-8.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Json {
+pub enum Json {
     /// `null`
     Null,
     /// `true` / `false`
@@ -35,7 +35,7 @@ pub(crate) enum Json {
 
 impl Json {
     /// Parses a whole payload, or returns `None` if Mosquitto would call it "not valid JSON".
-    pub(crate) fn parse(input: &[u8]) -> Option<Self> {
+    pub fn parse(input: &[u8]) -> Option<Self> {
         if input.contains(&0) {
             return None;
         }
@@ -48,7 +48,7 @@ impl Json {
     }
 
     /// Appends this value's text to `out`, compact or pretty (tab-indented).
-    pub(crate) fn print(&self, pretty: bool, out: &mut Vec<u8>) {
+    pub fn print(&self, pretty: bool, out: &mut Vec<u8>) {
         self.print_at(pretty, 0, out);
     }
 
@@ -120,7 +120,7 @@ fn nearly_equal(a: f64, b: f64) -> bool {
 }
 
 /// C's `printf("%1.<precision>g", value)` for a finite value.
-pub(crate) fn format_g(value: f64, precision: usize) -> String {
+pub fn format_g(value: f64, precision: usize) -> String {
     let precision = precision.max(1);
     // Rounding to `precision` significant digits decides the exponent, so take it from the
     // exponential form, which Rust rounds exactly as glibc does.
@@ -145,7 +145,7 @@ fn strip_fraction_zeros(text: &str) -> &str {
 }
 
 /// Appends `bytes` as a quoted JSON string with cJSON's escaping.
-pub(crate) fn print_string(bytes: &[u8], out: &mut Vec<u8>) {
+pub fn print_string(bytes: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
     for &byte in bytes {
         match byte {

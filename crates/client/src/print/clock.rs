@@ -12,21 +12,21 @@ use culex_compat::time::strftime_local;
 
 /// One instant, taken once per received message and used for every time field in its output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Timestamp {
+pub struct Timestamp {
     /// Whole seconds since the Unix epoch.
-    pub(crate) secs: i64,
+    pub secs: i64,
     /// Nanoseconds within that second.
-    pub(crate) nanos: u32,
+    pub nanos: u32,
 }
 
 impl Timestamp {
     /// The current wall-clock time.
-    pub(crate) fn now() -> Self {
+    pub fn now() -> Self {
         Self::from_system_time(SystemTime::now())
     }
 
     /// Converts a `SystemTime` (times before 1970 count as the epoch).
-    pub(crate) fn from_system_time(time: SystemTime) -> Self {
+    pub fn from_system_time(time: SystemTime) -> Self {
         let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
         Self {
             secs: i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
@@ -35,7 +35,7 @@ impl Timestamp {
     }
 
     /// `strftime` of a single conversion character (`@Y` ⇒ `strftime("%Y")`) in local time.
-    pub(crate) fn strftime_char(self, conversion: u8) -> Vec<u8> {
+    pub fn strftime_char(self, conversion: u8) -> Vec<u8> {
         let format = [b'%', conversion, 0];
         // A NUL conversion character ends the format early, as it would in C.
         let format = CStr::from_bytes_until_nul(&format).unwrap_or(c"");
@@ -43,18 +43,18 @@ impl Timestamp {
     }
 
     /// `%I`: `strftime("%FT%T%z")`, e.g. `2026-11-22T01:58:12+0000`.
-    pub(crate) fn iso8601(self) -> Vec<u8> {
+    pub fn iso8601(self) -> Vec<u8> {
         strftime_local(self.secs, c"%FT%T%z")
     }
 
     /// `%U`: seconds, a point and nine digits of nanoseconds.
-    pub(crate) fn unix_with_nanos(self) -> Vec<u8> {
+    pub fn unix_with_nanos(self) -> Vec<u8> {
         format!("{}.{:09}", self.secs, self.nanos).into_bytes()
     }
 
     /// The JSON `tst` value as Mosquitto 2.0.11 writes it: local time with microseconds, then a
     /// literal `Z` and the numeric zone (`2026-11-22T01:58:12.817305Z+0000`).
-    pub(crate) fn json_tst(self) -> Vec<u8> {
+    pub fn json_tst(self) -> Vec<u8> {
         let mut text = strftime_local(self.secs, c"%Y-%m-%dT%H:%M:%S");
         text.extend_from_slice(format!(".{:06}Z", self.nanos / 1000).as_bytes());
         text.extend_from_slice(&strftime_local(self.secs, c"%z"));
@@ -83,7 +83,7 @@ mod tests {
     #[test]
     fn wall_clock_conversions_use_local_time() {
         for zone in ["UTC0", "IST-5:30"] {
-            in_zone(zone, "clock::tests::wall_clock_in_the_child_zone");
+            in_zone(zone, "print::clock::tests::wall_clock_in_the_child_zone");
         }
     }
 

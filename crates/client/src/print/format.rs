@@ -9,16 +9,16 @@
 
 use std::fmt;
 
-use crate::clock::Timestamp;
-use crate::json::Json;
-use crate::message::{Message, Property};
+use crate::print::clock::Timestamp;
+use crate::print::json::Json;
+use crate::print::message::{Message, Property};
 
 /// Widths above this are clamped: Mosquitto would pad with gigabytes of blanks.
 const MAX_WIDTH: usize = 1 << 16;
 
 /// Why a `-F` string was rejected; `Display` is Mosquitto's message without `Error: `.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum FormatError {
+pub enum FormatError {
     /// The string ends inside a `%` or `@` specifier.
     IncompleteFormat,
     /// `%` followed by an unknown field letter.
@@ -152,7 +152,7 @@ enum Piece {
 
 /// A validated `-F` format.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Format {
+pub struct Format {
     pieces: Vec<Piece>,
 }
 
@@ -161,7 +161,7 @@ impl Format {
     ///
     /// # Errors
     /// The first malformed `%`, `@` or `\` sequence, as Mosquitto reports it.
-    pub(crate) fn parse(text: &[u8]) -> Result<Self, FormatError> {
+    pub fn parse(text: &[u8]) -> Result<Self, FormatError> {
         let mut pieces = Vec::new();
         let mut literal = Vec::new();
         let mut index = 0;
@@ -219,7 +219,7 @@ impl Format {
 
     /// Appends the rendering of `message` at `time` to `out` (no trailing newline). Complaints
     /// about the message (a `%J` payload that is not JSON) are appended to `errors`, one line each.
-    pub(crate) fn render(
+    pub fn render(
         &self,
         message: &Message,
         time: Timestamp,

@@ -1,13 +1,13 @@
 //! What culex_sub prints for one received message: the payload (default), `topic payload`
 //! (`-v`), or a `-F` format; `-N` drops the newline. Pure: bytes in, bytes out.
 
-use crate::clock::Timestamp;
-use crate::format::Format;
-use crate::message::Message;
+use crate::print::clock::Timestamp;
+use crate::print::format::Format;
+use crate::print::message::Message;
 
 /// How each message is shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Style {
+pub enum Style {
     /// The raw payload; an empty payload prints nothing at all.
     Payload,
     /// `-v`: topic, a space, the payload; an empty payload prints `topic (null)`.
@@ -18,27 +18,27 @@ pub(crate) enum Style {
 
 /// The output settings of one culex_sub run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Output {
+pub struct Output {
     /// Payload, verbose or custom.
-    pub(crate) style: Style,
+    pub style: Style,
     /// Print a newline after each message (off with `-N`).
-    pub(crate) end_of_line: bool,
+    pub end_of_line: bool,
     /// Indent `%j`/`%J` JSON (`--pretty`).
-    pub(crate) pretty: bool,
+    pub pretty: bool,
 }
 
 /// The bytes one message produces.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Rendered {
+pub struct Rendered {
     /// For stdout.
-    pub(crate) stdout: Vec<u8>,
+    pub stdout: Vec<u8>,
     /// Complete lines for stderr (without their newline), e.g. a `%J` payload that is not JSON.
-    pub(crate) errors: Vec<String>,
+    pub errors: Vec<String>,
 }
 
 impl Output {
     /// Renders `message`, received at `time`.
-    pub(crate) fn render(&self, message: &Message, time: Timestamp) -> Rendered {
+    pub fn render(&self, message: &Message, time: Timestamp) -> Rendered {
         let mut rendered = Rendered::default();
         let out = &mut rendered.stdout;
         match &self.style {
