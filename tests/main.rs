@@ -21,6 +21,7 @@ mod broker_persist;
 mod broker_sys;
 mod broker_tools;
 mod broker_ws_tls;
+mod cli_21;
 mod cli_bytes;
 mod cli_pub;
 mod cli_sub;

@@ -25,7 +25,7 @@ pub enum Protocol {
     V31,
     /// MQTT 3.1.1 (`-V 311`, `-V mqttv311`), the default.
     V311,
-    /// MQTT 5.0 (`-V 5`, `-V mqttv5`, or any `-D`).
+    /// MQTT 5.0 (`-V 5`, `-V mqttv5`, any `-D`, or `-x`).
     V5,
 }
 
@@ -186,7 +186,7 @@ pub struct ConnectArgs {
     pub clean_session: bool,
     /// `-x`; `None` until given (Mosquitto's -1 "unset").
     pub session_expiry: Option<u32>,
-    /// `-V` / `-D`.
+    /// `-V`, or MQTT 5 implied by `-D` or `-x`.
     pub protocol: Protocol,
     /// `-u`.
     pub username: Option<String>,
@@ -453,6 +453,8 @@ impl ConnectArgs {
             "-x" => {
                 let value = cursor.value("-x", "session expiry interval")?;
                 self.session_expiry = Some(parse_session_expiry(value)?);
+                // Mosquitto 2.1: -x switches to MQTT 5 here; a later -V still wins.
+                self.protocol = Protocol::V5;
             }
             "-u" | "--username" => self.username = Some(lossy(cursor.value("-u", "username")?)),
             "-P" | "--pw" => {
@@ -766,6 +768,13 @@ mod tests {
         );
         let parsed = parse(&["-D", "connect", "receive-maximum", "5", "-V", "311"]).unwrap();
         assert_eq!(parsed.protocol, Protocol::V311);
+    }
+
+    #[test]
+    fn session_expiry_switches_to_v5_until_a_later_v() {
+        assert_eq!(parse(&["-x", "30"]).unwrap().protocol, Protocol::V5);
+        assert_eq!(parse(&["-V", "311", "-x", "30"]).unwrap().protocol, Protocol::V5);
+        assert_eq!(parse(&["-x", "30", "-V", "311"]).unwrap().protocol, Protocol::V311);
     }
 
     #[test]

@@ -407,6 +407,7 @@ mod tests {
     fn session_expiry_goes_into_connect_properties_for_v5_only() {
         let options = resolve(&["-V", "5", "-x", "30"]).unwrap();
         assert_eq!(options.connect_properties.session_expiry_interval, Some(30));
-        assert_eq!(resolve(&["-x", "30"]).unwrap().connect_properties, Properties::default());
+        let v311 = resolve(&["-x", "30", "-V", "311"]).unwrap();
+        assert_eq!(v311.connect_properties, Properties::default());
     }
 }
