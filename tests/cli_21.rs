@@ -22,15 +22,18 @@ fn brokers(extra: &str) -> [(&'static str, BrokerProcess); 2] {
     ]
 }
 
+/// Runs `culex_pub` with `args` (after `-h 127.0.0.1`); its exit code and stderr.
+fn culex_pub(args: &[&str]) -> (i32, String) {
+    let mut command = Command::new(our_bin("culex_pub"));
+    let done = run(command.args(["-h", "127.0.0.1"]).args(args), COMMAND_DEADLINE);
+    (done.code(), done.stderr)
+}
+
 /// Runs `culex_pub` on `port` with `args`, and asserts it succeeded.
 fn publish(port: u16, args: &[&str]) {
-    let done = run(
-        Command::new(our_bin("culex_pub"))
-            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-            .args(args),
-        COMMAND_DEADLINE,
-    );
-    assert_eq!(done.code(), 0, "culex_pub {args:?}: {}", done.stderr);
+    let port = port.to_string();
+    let (code, stderr) = culex_pub(&[&["-p", &port][..], args].concat());
+    assert_eq!(code, 0, "culex_pub {args:?}: {stderr}");
 }
 
 #[test]
@@ -42,5 +45,21 @@ fn session_expiry_switches_to_mqtt_5_unless_a_later_v_says_otherwise() {
         assert!(v5.contains("(p5, c1, k60"), "{name}: {v5}");
         let v311 = broker.wait_for_log(|line| line.contains(" as x-then-v "));
         assert!(v311.contains("(p2, c1, k60"), "{name}: {v311}");
+    }
+}
+
+#[test]
+fn no_tls_cancels_the_tls_options_given_before_it() {
+    for (name, broker) in brokers("") {
+        let port = broker.port.to_string();
+        let url = format!("mqtts://127.0.0.1:{port}/no-tls");
+        let tls_options: [&[&str]; 2] = [&["-p", &port, "--cafile", "/missing"], &["-L", &url]];
+        for options in tls_options {
+            let (code, _) = culex_pub(&[options, &["-m", "x", "-t", "t"]].concat());
+            assert_ne!(code, 0, "{name}: TLS to a plain listener must fail: {options:?}");
+            let (code, stderr) =
+                culex_pub(&[options, &["--no-tls", "-m", "x", "-t", "t"]].concat());
+            assert_eq!(code, 0, "{name} {options:?} --no-tls: {stderr}");
+        }
     }
 }

@@ -164,6 +164,8 @@ pub struct TlsArgs {
     pub psk: Option<String>,
     /// `--psk-identity`.
     pub psk_identity: Option<String>,
+    /// `--no-tls` (Mosquitto 2.1): connect without TLS whatever the other TLS options say.
+    pub disabled: bool,
 }
 
 /// Every shared option, with Mosquitto's defaults, exactly as typed (numbers already `atoi`-ed).
@@ -486,6 +488,7 @@ impl ConnectArgs {
             "--cert" => self.tls.cert = Some(lossy(cursor.value("--cert", "file")?)),
             "--ciphers" => self.tls.ciphers = Some(lossy(cursor.value("--ciphers", "ciphers")?)),
             "--insecure" => self.tls.insecure = true,
+            "--no-tls" => self.tls.disabled = true,
             "--key" => self.tls.key = Some(lossy(cursor.value("--key", "file")?)),
             "--keyform" => self.tls.keyform = Some(lossy(cursor.value("--keyform", "keyform")?)),
             "--psk" => self.tls.psk = Some(lossy(cursor.value("--psk", "key")?)),
@@ -627,10 +630,13 @@ impl ConnectArgs {
         self.properties.check_all(session_expiry)
     }
 
-    /// The TCP/TLS port to use: `-p`/`-L`, else 8883 with `--cafile`/`--capath`/`--psk`, else 1883.
+    /// The TCP/TLS port to use: `-p`/`-L`, else 8883 with `--cafile`/`--capath`/`--psk` (unless
+    /// `--no-tls`), else 1883.
     pub fn effective_port(&self) -> i32 {
+        let tls = &self.tls;
         self.port.unwrap_or(
-            if self.tls.cafile.is_some() || self.tls.capath.is_some() || self.tls.psk.is_some() {
+            if !tls.disabled && (tls.cafile.is_some() || tls.capath.is_some() || tls.psk.is_some())
+            {
                 8883
             } else {
                 1883
@@ -795,6 +801,7 @@ mod tests {
         assert_eq!(parse(&["--cafile", "x"]).unwrap().effective_port(), 8883);
         assert_eq!(parse(&["--cafile", "x", "-p", "1"]).unwrap().effective_port(), 1);
         assert_eq!(parse(&["-p", "70000"]).unwrap_err().text, "Error: Invalid port given: 70000\n");
+        assert_eq!(parse(&["--cafile", "x", "--no-tls"]).unwrap().effective_port(), 1883);
     }
 
     #[test]

@@ -292,6 +292,9 @@ fn set_number(props: &mut Properties, id: PropertyId, number: u32) {
 /// Decides whether TLS is on and checks what can be checked before connecting.
 fn resolve_tls(args: &ConnectArgs, port: i32) -> Result<Option<TlsSettings>, SetupError> {
     let tls = &args.tls;
+    if tls.disabled {
+        return Ok(None);
+    }
     let versions = match tls.version.as_deref() {
         None | Some("tlsv1.2" | "tlsv1.1") => TlsVersions::Tls12AndUp,
         Some("tlsv1.3") => TlsVersions::Tls13Only,
@@ -401,6 +404,18 @@ mod tests {
         assert!(
             resolve(&["--psk", "00", "--psk-identity", "x"]).unwrap_err().text.contains("TLS-PSK")
         );
+    }
+
+    #[test]
+    fn no_tls_cancels_every_tls_option() {
+        for list in [
+            &["--no-tls", "--cafile", "/missing", "--cert", "/c", "--key", "/k"][..],
+            &["--psk", "00", "--psk-identity", "i", "--no-tls"],
+            &["--capath", "/missing", "--no-tls", "--tls-version", "bad"],
+            &["-p", "8883", "--tls-use-os-certs", "--no-tls", "--tls-engine", "e"],
+        ] {
+            assert_eq!(resolve(list).unwrap().tls, None, "{list:?}");
+        }
     }
 
     #[test]
