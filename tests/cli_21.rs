@@ -4,29 +4,42 @@
 
 use std::process::Command;
 
-use crate::support::{BrokerProcess, COMMAND_DEADLINE, our_bin, reference_tool, run};
+use std::io::{ErrorKind, Read as _};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
 
-/// Both brokers the clients are checked against, each with `extra` configuration.
+use crate::support::{
+    BrokerProcess, COMMAND_DEADLINE, Certs, Finished, our_bin, reference_tool, run,
+};
+
+/// Both brokers the clients are checked against, each with one plain listener and `extra`
+/// configuration.
 fn brokers(extra: &str) -> [(&'static str, BrokerProcess); 2] {
-    [
-        ("culex", BrokerProcess::culex(extra)),
-        (
-            "mosquitto",
-            BrokerProcess::start_with(
-                &reference_tool("mosquitto"),
-                1,
-                |ports| format!("listener {} 127.0.0.1\nallow_anonymous true\n{extra}\n", ports[0]),
-                &[],
-            ),
-        ),
-    ]
+    brokers_with(1, |ports| {
+        format!("listener {} 127.0.0.1\nallow_anonymous true\n{extra}\n", ports[0])
+    })
+}
+
+/// Both brokers, each started with `config(ports)` declaring `listeners` listeners (as
+/// [`BrokerProcess::start_with`] describes).
+fn brokers_with(
+    listeners: usize,
+    config: impl Fn(&[u16]) -> String,
+) -> [(&'static str, BrokerProcess); 2] {
+    let start = |program| BrokerProcess::start_with(program, listeners, &config, &[]);
+    [("culex", start(&our_bin("culex"))), ("mosquitto", start(&reference_tool("mosquitto")))]
 }
 
 /// Runs `culex_pub` with `args` (after `-h 127.0.0.1`); its exit code and stderr.
 fn culex_pub(args: &[&str]) -> (i32, String) {
-    let mut command = Command::new(our_bin("culex_pub"));
-    let done = run(command.args(["-h", "127.0.0.1"]).args(args), COMMAND_DEADLINE);
+    let done = tool("culex_pub", args);
     (done.code(), done.stderr)
+}
+
+/// Runs our `program` with `args` after `-h 127.0.0.1`.
+fn tool(program: &str, args: &[&str]) -> Finished {
+    let mut command = Command::new(our_bin(program));
+    run(command.args(["-h", "127.0.0.1"]).args(args), COMMAND_DEADLINE)
 }
 
 /// Runs `culex_pub` on `port` with `args`, and asserts it succeeded.
@@ -62,4 +75,93 @@ fn no_tls_cancels_the_tls_options_given_before_it() {
             assert_eq!(code, 0, "{name} {options:?} --no-tls: {stderr}");
         }
     }
+}
+
+#[test]
+fn websockets_carry_pub_and_sub_plain_and_over_tls() {
+    let certs = Certs::new();
+    let ca = certs.path("ca.crt");
+    // Mosquitto 2.0.11 will not start with websockets listeners alone: the first is plain MQTT.
+    let config = |ports: &[u16]| {
+        format!(
+            "allow_anonymous true\nlistener {} 127.0.0.1\n\
+             listener {} 127.0.0.1\nprotocol websockets\n\
+             listener {} 127.0.0.1\nprotocol websockets\ncafile {ca}\ncertfile {}\nkeyfile {}\n",
+            ports[0],
+            ports[1],
+            ports[2],
+            certs.path("server.crt"),
+            certs.path("server.key"),
+        )
+    };
+    for (name, broker) in brokers_with(3, config) {
+        let (ws, wss) = (broker.ports[1], broker.ports[2]);
+        let cases: [(&str, Vec<String>); 3] = [
+            (
+                "ws/flag",
+                vec!["-p".into(), ws.to_string(), "--ws".into(), "-t".into(), "ws/flag".into()],
+            ),
+            ("ws/url", vec!["-L".into(), format!("ws://127.0.0.1:{ws}/ws/url")]),
+            (
+                "ws/tls",
+                vec![
+                    "--cafile".into(),
+                    ca.clone(),
+                    "-L".into(),
+                    format!("wss://localhost:{wss}/ws/tls"),
+                ],
+            ),
+        ];
+        for (topic, connect) in cases {
+            let connect: Vec<&str> = connect.iter().map(String::as_str).collect();
+            let (code, stderr) = culex_pub(&[&connect[..], &["-r", "-m", name]].concat());
+            assert_eq!(code, 0, "{name}: culex_pub {connect:?}: {stderr}");
+            let got = tool("culex_sub", &[&connect[..], &["-C", "1", "-v"]].concat());
+            assert_eq!(got.stdout, format!("{topic} {name}\n"), "{name}: {}", got.stderr);
+        }
+    }
+}
+
+#[test]
+fn the_websocket_upgrade_request_is_mosquitto_21s() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
+    let port = listener.local_addr().expect("bound socket has an address").port().to_string();
+    let client =
+        std::thread::spawn(move || culex_pub(&["-p", &port, "--ws", "-t", "t", "-m", "m"]));
+    listener.set_nonblocking(true).expect("a non-blocking listener");
+    let start = Instant::now();
+    let mut socket = loop {
+        match listener.accept() {
+            Ok((socket, _)) => break socket,
+            Err(err) if err.kind() == ErrorKind::WouldBlock => {
+                assert!(start.elapsed() < COMMAND_DEADLINE, "culex_pub never connected");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(err) => panic!("accepting: {err}"),
+        }
+    };
+    socket.set_nonblocking(false).expect("a blocking socket");
+    socket.set_read_timeout(Some(COMMAND_DEADLINE)).expect("setting a read timeout");
+    let mut request = Vec::new();
+    let mut byte = [0u8; 1];
+    while !request.ends_with(b"\r\n\r\n") && socket.read(&mut byte).expect("reading") == 1 {
+        request.push(byte[0]);
+    }
+    drop(socket);
+    let request = String::from_utf8(request).expect("the request is text");
+    let mut lines: Vec<&str> = request.split("\r\n").filter(|line| !line.is_empty()).collect();
+    assert_eq!(lines.remove(0), "GET /mqtt HTTP/1.1");
+    let key = lines.iter().position(|line| line.starts_with("Sec-WebSocket-Key: "));
+    lines.remove(key.expect("a Sec-WebSocket-Key header"));
+    lines.sort_unstable();
+    let expected = [
+        "Connection: Upgrade",
+        "Host: 127.0.0.1",
+        "Sec-WebSocket-Protocol: mqtt",
+        "Sec-WebSocket-Version: 13",
+        "Upgrade: websocket",
+    ];
+    assert_eq!(lines, expected, "{request}");
+    let (code, _) = client.join().expect("culex_pub thread");
+    assert_ne!(code, 0, "the upgrade was never answered");
 }

@@ -208,6 +208,8 @@ pub struct ConnectArgs {
     pub tls: TlsArgs,
     /// `--proxy`.
     pub proxy: Option<ProxyUrl>,
+    /// `--ws`, `-L ws://…` (Mosquitto 2.1): MQTT over WebSockets.
+    pub websockets: bool,
     /// `-D` properties, per command.
     pub properties: RawProperties,
 }
@@ -233,6 +235,7 @@ impl Default for ConnectArgs {
             will: WillArgs::default(),
             tls: TlsArgs::default(),
             proxy: None,
+            websockets: false,
             properties: RawProperties::default(),
         }
     }
@@ -369,7 +372,7 @@ impl ConnectArgs {
         Ok(Parsed::NotShared)
     }
 
-    /// Where to connect: bind address, host and port, Unix socket, `-L` URL, proxy.
+    /// Where to connect: bind address, host and port, Unix socket, `-L` URL, WebSockets, proxy.
     fn connection_option(&mut self, option: &str, cursor: &mut ArgCursor<'_>) -> Claimed {
         match option {
             "-A" => self.bind_address = Some(lossy(cursor.value("-A", "address")?)),
@@ -394,6 +397,9 @@ impl ConnectArgs {
                 if parsed.tls {
                     self.tls.use_os_certs = true;
                 }
+                if parsed.websockets {
+                    self.websockets = true;
+                }
                 if let Some(username) = parsed.username {
                     self.username = Some(username);
                 }
@@ -402,6 +408,7 @@ impl ConnectArgs {
                 }
                 return Ok(Some(Parsed::UrlTopic(parsed.topic)));
             }
+            "--ws" => self.websockets = true,
             "--proxy" => {
                 self.proxy = Some(ProxyUrl::parse(&lossy(cursor.value("--proxy", "proxy url")?))?);
             }

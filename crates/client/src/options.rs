@@ -78,6 +78,8 @@ pub struct ConnectOptions {
     pub nodelay: bool,
     /// `--proxy`.
     pub proxy: Option<ProxyUrl>,
+    /// `--ws`: MQTT over WebSockets (on top of TLS, when enabled).
+    pub websockets: bool,
     /// TLS, when enabled.
     pub tls: Option<TlsSettings>,
     /// Protocol version.
@@ -184,6 +186,7 @@ impl ConnectOptions {
             bind_address: args.bind_address.clone(),
             nodelay: args.nodelay,
             proxy: args.proxy.clone(),
+            websockets: args.websockets,
             tls,
             protocol,
             client_id,
