@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    BrokerProcess, COMMAND_DEADLINE, Certs, Finished, our_bin, reference_tool, run,
+    BrokerProcess, COMMAND_DEADLINE, Certs, Finished, TempDir, our_bin, reference_tool, run,
 };
 
 /// Both brokers the clients are checked against, each with one plain listener and `extra`
@@ -164,4 +164,48 @@ fn the_websocket_upgrade_request_is_mosquitto_21s() {
     assert_eq!(lines, expected, "{request}");
     let (code, _) = client.join().expect("culex_pub thread");
     assert_ne!(code, 0, "the upgrade was never answered");
+}
+
+#[test]
+fn tls_keylog_appends_the_secrets_of_each_connection() {
+    let certs = Certs::new();
+    let config = |ports: &[u16]| {
+        format!(
+            "allow_anonymous true\nlistener {} 127.0.0.1\n\
+             listener {} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+            ports[0],
+            ports[1],
+            certs.path("ca.crt"),
+            certs.path("server.crt"),
+            certs.path("server.key"),
+        )
+    };
+    let dir = TempDir::new("keylog");
+    for (name, broker) in brokers_with(2, config) {
+        let keylog = dir.join(name).to_string_lossy().into_owned();
+        let tls = broker.ports[1].to_string();
+        let ca = certs.path("ca.crt");
+        let args = ["-h", "localhost", "-p", &tls, "--cafile", &ca, "--tls-keylog", &keylog];
+        for version in ["tlsv1.3", "tlsv1.2"] {
+            let (code, stderr) =
+                culex_pub(&[&args[..], &["--tls-version", version, "-t", "t", "-m", "m"]].concat());
+            assert_eq!(code, 0, "{name} {version}: {stderr}");
+        }
+        let log = std::fs::read_to_string(&keylog).expect("the key log was written");
+        let labels: Vec<&str> = log.lines().filter_map(|line| line.split(' ').next()).collect();
+        // TLS 1.3 writes its traffic secrets, then TLS 1.2 (where the broker allows it) adds
+        // the master secret; every line is `<label> <64 hex digits> <hex secret>`.
+        assert!(labels.contains(&"CLIENT_HANDSHAKE_TRAFFIC_SECRET"), "{name}: {log}");
+        assert!(labels.contains(&"CLIENT_TRAFFIC_SECRET_0"), "{name}: {log}");
+        assert!(
+            log.lines().all(|line| line.split(' ').nth(1).is_some_and(|random| random.len() == 64)),
+            "{name}: {log}"
+        );
+        let (code, _) = culex_pub(
+            &[&args[..], &["--no-tls", "-p", &broker.port.to_string(), "-t", "t", "-m", "m"]]
+                .concat(),
+        );
+        assert_eq!(code, 0, "{name}: --no-tls ignores --tls-keylog");
+        assert_eq!(std::fs::read_to_string(&keylog).expect("the key log"), log, "{name}");
+    }
 }

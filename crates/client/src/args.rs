@@ -166,6 +166,8 @@ pub struct TlsArgs {
     pub psk_identity: Option<String>,
     /// `--no-tls` (Mosquitto 2.1): connect without TLS whatever the other TLS options say.
     pub disabled: bool,
+    /// `--tls-keylog` (Mosquitto 2.1): the file TLS secrets are appended to.
+    pub keylog: Option<String>,
 }
 
 /// Every shared option, with Mosquitto's defaults, exactly as typed (numbers already `atoi`-ed).
@@ -510,6 +512,7 @@ impl ConnectArgs {
                 self.tls.engine_kpass_sha1 =
                     Some(lossy(cursor.value("--tls-engine-kpass-sha1", "kpass sha1")?));
             }
+            "--tls-keylog" => self.tls.keylog = Some(lossy(cursor.value("--tls-keylog", "file")?)),
             "--tls-use-os-certs" => self.tls.use_os_certs = true,
             "--tls-version" => {
                 self.tls.version = Some(lossy(cursor.value("--tls-version", "version")?));
@@ -744,6 +747,15 @@ mod tests {
         assert!(parse_session_expiry(OsStr::new("12a")).unwrap_err().text.contains("not a number"));
         assert!(parse_session_expiry(OsStr::new("-2")).unwrap_err().text.contains("out of range"));
         assert!(parse_session_expiry(OsStr::new("")).unwrap_err().text.contains("not a number"));
+    }
+
+    #[test]
+    fn tls_keylog_needs_a_file() {
+        assert_eq!(parse(&["--tls-keylog", "k"]).unwrap().tls.keylog.as_deref(), Some("k"));
+        assert_eq!(
+            parse(&["--tls-keylog"]).unwrap_err().text,
+            "Error: --tls-keylog argument given but no file specified.\n\n"
+        );
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct TlsSettings {
     pub versions: TlsVersions,
     /// `--ciphers`, as typed (OpenSSL names).
     pub ciphers: Option<String>,
+    /// `--tls-keylog`: append the TLS secrets to this file (NSS key-log format).
+    pub keylog: Option<PathBuf>,
 }
 
 /// A run-time setup error: printed as is (unless `--quiet`), exit status 1.
@@ -343,6 +345,7 @@ fn resolve_tls(args: &ConnectArgs, port: i32) -> Result<Option<TlsSettings>, Set
         alpn: tls.alpn.clone(),
         versions,
         ciphers: tls.ciphers.clone(),
+        keylog: tls.keylog.as_ref().map(PathBuf::from),
     }))
 }
 
