@@ -154,7 +154,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
         self.get_mut().poll_send(cx, data)
     }
 
-    /// Gathers the slices into one frame (up to [`MAX_OUTGOING_FRAME`], or the first slice
+    /// Gathers the slices into one frame (up to `MAX_OUTGOING_FRAME`, or the first slice
     /// if it is larger): one frame per batch of packets, not per packet.
     fn poll_write_vectored(
         self: Pin<&mut Self>,
