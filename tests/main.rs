@@ -28,6 +28,7 @@ mod broker_syslog;
 mod broker_tools;
 mod broker_unix;
 mod broker_ws_tls;
+mod cli_21;
 mod cli_bytes;
 mod cli_pub;
 mod cli_rr;

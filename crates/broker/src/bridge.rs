@@ -342,6 +342,7 @@ impl Bridge {
             bind_address: self.config.bind_address.clone(),
             nodelay: false,
             proxy: None,
+            websockets: false,
             tls,
             protocol,
             client_id: Some(self.remote_id.clone()),

@@ -25,7 +25,7 @@ pub enum Protocol {
     V31,
     /// MQTT 3.1.1 (`-V 311`, `-V mqttv311`), the default.
     V311,
-    /// MQTT 5.0 (`-V 5`, `-V mqttv5`, or any `-D`).
+    /// MQTT 5.0 (`-V 5`, `-V mqttv5`, any `-D`, or `-x`).
     V5,
 }
 
@@ -164,6 +164,10 @@ pub struct TlsArgs {
     pub psk: Option<String>,
     /// `--psk-identity`.
     pub psk_identity: Option<String>,
+    /// `--no-tls` (Mosquitto 2.1): connect without TLS whatever the other TLS options say.
+    pub disabled: bool,
+    /// `--tls-keylog` (Mosquitto 2.1): the file TLS secrets are appended to.
+    pub keylog: Option<String>,
 }
 
 /// Every shared option, with Mosquitto's defaults, exactly as typed (numbers already `atoi`-ed).
@@ -186,7 +190,7 @@ pub struct ConnectArgs {
     pub clean_session: bool,
     /// `-x`; `None` until given (Mosquitto's -1 "unset").
     pub session_expiry: Option<u32>,
-    /// `-V` / `-D`.
+    /// `-V`, or MQTT 5 implied by `-D` or `-x`.
     pub protocol: Protocol,
     /// `-u`.
     pub username: Option<String>,
@@ -206,6 +210,8 @@ pub struct ConnectArgs {
     pub tls: TlsArgs,
     /// `--proxy`.
     pub proxy: Option<ProxyUrl>,
+    /// `--ws`, `-L ws://…` (Mosquitto 2.1): MQTT over WebSockets.
+    pub websockets: bool,
     /// `-D` properties, per command.
     pub properties: RawProperties,
 }
@@ -231,6 +237,7 @@ impl Default for ConnectArgs {
             will: WillArgs::default(),
             tls: TlsArgs::default(),
             proxy: None,
+            websockets: false,
             properties: RawProperties::default(),
         }
     }
@@ -367,7 +374,7 @@ impl ConnectArgs {
         Ok(Parsed::NotShared)
     }
 
-    /// Where to connect: bind address, host and port, Unix socket, `-L` URL, proxy.
+    /// Where to connect: bind address, host and port, Unix socket, `-L` URL, WebSockets, proxy.
     fn connection_option(&mut self, option: &str, cursor: &mut ArgCursor<'_>) -> Claimed {
         match option {
             "-A" => self.bind_address = Some(lossy(cursor.value("-A", "address")?)),
@@ -392,6 +399,9 @@ impl ConnectArgs {
                 if parsed.tls {
                     self.tls.use_os_certs = true;
                 }
+                if parsed.websockets {
+                    self.websockets = true;
+                }
                 if let Some(username) = parsed.username {
                     self.username = Some(username);
                 }
@@ -400,6 +410,7 @@ impl ConnectArgs {
                 }
                 return Ok(Some(Parsed::UrlTopic(parsed.topic)));
             }
+            "--ws" => self.websockets = true,
             "--proxy" => {
                 self.proxy = Some(ProxyUrl::parse(&lossy(cursor.value("--proxy", "proxy url")?))?);
             }
@@ -453,6 +464,8 @@ impl ConnectArgs {
             "-x" => {
                 let value = cursor.value("-x", "session expiry interval")?;
                 self.session_expiry = Some(parse_session_expiry(value)?);
+                // Mosquitto 2.1: -x switches to MQTT 5 here; a later -V still wins.
+                self.protocol = Protocol::V5;
             }
             "-u" | "--username" => self.username = Some(lossy(cursor.value("-u", "username")?)),
             "-P" | "--pw" => {
@@ -484,6 +497,7 @@ impl ConnectArgs {
             "--cert" => self.tls.cert = Some(lossy(cursor.value("--cert", "file")?)),
             "--ciphers" => self.tls.ciphers = Some(lossy(cursor.value("--ciphers", "ciphers")?)),
             "--insecure" => self.tls.insecure = true,
+            "--no-tls" => self.tls.disabled = true,
             "--key" => self.tls.key = Some(lossy(cursor.value("--key", "file")?)),
             "--keyform" => self.tls.keyform = Some(lossy(cursor.value("--keyform", "keyform")?)),
             "--psk" => self.tls.psk = Some(lossy(cursor.value("--psk", "key")?)),
@@ -498,6 +512,7 @@ impl ConnectArgs {
                 self.tls.engine_kpass_sha1 =
                     Some(lossy(cursor.value("--tls-engine-kpass-sha1", "kpass sha1")?));
             }
+            "--tls-keylog" => self.tls.keylog = Some(lossy(cursor.value("--tls-keylog", "file")?)),
             "--tls-use-os-certs" => self.tls.use_os_certs = true,
             "--tls-version" => {
                 self.tls.version = Some(lossy(cursor.value("--tls-version", "version")?));
@@ -625,10 +640,13 @@ impl ConnectArgs {
         self.properties.check_all(session_expiry)
     }
 
-    /// The TCP/TLS port to use: `-p`/`-L`, else 8883 with `--cafile`/`--capath`/`--psk`, else 1883.
+    /// The TCP/TLS port to use: `-p`/`-L`, else 8883 with `--cafile`/`--capath`/`--psk` (unless
+    /// `--no-tls`), else 1883.
     pub fn effective_port(&self) -> i32 {
+        let tls = &self.tls;
         self.port.unwrap_or(
-            if self.tls.cafile.is_some() || self.tls.capath.is_some() || self.tls.psk.is_some() {
+            if !tls.disabled && (tls.cafile.is_some() || tls.capath.is_some() || tls.psk.is_some())
+            {
                 8883
             } else {
                 1883
@@ -732,6 +750,15 @@ mod tests {
     }
 
     #[test]
+    fn tls_keylog_needs_a_file() {
+        assert_eq!(parse(&["--tls-keylog", "k"]).unwrap().tls.keylog.as_deref(), Some("k"));
+        assert_eq!(
+            parse(&["--tls-keylog"]).unwrap_err().text,
+            "Error: --tls-keylog argument given but no file specified.\n\n"
+        );
+    }
+
+    #[test]
     fn values_are_taken_even_when_they_look_like_options() {
         let parsed = parse(&["-h", "-p"]).unwrap();
         assert_eq!(parsed.host.as_deref(), Some("-p"));
@@ -769,6 +796,13 @@ mod tests {
     }
 
     #[test]
+    fn session_expiry_switches_to_v5_until_a_later_v() {
+        assert_eq!(parse(&["-x", "30"]).unwrap().protocol, Protocol::V5);
+        assert_eq!(parse(&["-V", "311", "-x", "30"]).unwrap().protocol, Protocol::V5);
+        assert_eq!(parse(&["-x", "30", "-V", "311"]).unwrap().protocol, Protocol::V311);
+    }
+
+    #[test]
     fn clean_session_off_needs_an_id() {
         assert!(parse(&["-c"]).unwrap_err().text.contains("the -c option"));
         assert!(parse(&["-c", "-I", "x"]).unwrap_err().text.contains("the -c option"));
@@ -786,6 +820,7 @@ mod tests {
         assert_eq!(parse(&["--cafile", "x"]).unwrap().effective_port(), 8883);
         assert_eq!(parse(&["--cafile", "x", "-p", "1"]).unwrap().effective_port(), 1);
         assert_eq!(parse(&["-p", "70000"]).unwrap_err().text, "Error: Invalid port given: 70000\n");
+        assert_eq!(parse(&["--cafile", "x", "--no-tls"]).unwrap().effective_port(), 1883);
     }
 
     #[test]

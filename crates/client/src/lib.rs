@@ -15,7 +15,8 @@
 //! - [`session`]: `ClientSession`, the sans-IO client state machine (message ids, QoS flows,
 //!   keep-alive).
 //! - [`client`]: `Client`, the tokio loop that drives a session over a socket.
-//! - [`transport`], [`tls`]: TCP / Unix / SOCKS5 streams and rustls configuration.
+//! - [`transport`], [`tls`], [`ws`]: TCP / Unix / SOCKS5 streams, rustls configuration, and
+//!   MQTT over WebSockets (the adapter the broker shares).
 //! - [`debug`]: Mosquitto's `-d` lines; [`error`], [`text`]: how failures are reported.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -33,6 +34,7 @@ pub mod session;
 pub mod text;
 pub mod tls;
 pub mod transport;
+pub mod ws;
 
 pub use client::{Client, Connected};
 pub use error::{ClientError, ConnectError};

@@ -51,6 +51,8 @@ pub struct TlsSettings {
     pub versions: TlsVersions,
     /// `--ciphers`, as typed (OpenSSL names).
     pub ciphers: Option<String>,
+    /// `--tls-keylog`: append the TLS secrets to this file (NSS key-log format).
+    pub keylog: Option<PathBuf>,
 }
 
 /// A run-time setup error: printed as is (unless `--quiet`), exit status 1.
@@ -78,6 +80,8 @@ pub struct ConnectOptions {
     pub nodelay: bool,
     /// `--proxy`.
     pub proxy: Option<ProxyUrl>,
+    /// `--ws`: MQTT over WebSockets (on top of TLS, when enabled).
+    pub websockets: bool,
     /// TLS, when enabled.
     pub tls: Option<TlsSettings>,
     /// Protocol version.
@@ -184,6 +188,7 @@ impl ConnectOptions {
             bind_address: args.bind_address.clone(),
             nodelay: args.nodelay,
             proxy: args.proxy.clone(),
+            websockets: args.websockets,
             tls,
             protocol,
             client_id,
@@ -292,6 +297,9 @@ fn set_number(props: &mut Properties, id: PropertyId, number: u32) {
 /// Decides whether TLS is on and checks what can be checked before connecting.
 fn resolve_tls(args: &ConnectArgs, port: i32) -> Result<Option<TlsSettings>, SetupError> {
     let tls = &args.tls;
+    if tls.disabled {
+        return Ok(None);
+    }
     let versions = match tls.version.as_deref() {
         None | Some("tlsv1.2" | "tlsv1.1") => TlsVersions::Tls12AndUp,
         Some("tlsv1.3") => TlsVersions::Tls13Only,
@@ -337,6 +345,7 @@ fn resolve_tls(args: &ConnectArgs, port: i32) -> Result<Option<TlsSettings>, Set
         alpn: tls.alpn.clone(),
         versions,
         ciphers: tls.ciphers.clone(),
+        keylog: tls.keylog.as_ref().map(PathBuf::from),
     }))
 }
 
@@ -404,9 +413,22 @@ mod tests {
     }
 
     #[test]
+    fn no_tls_cancels_every_tls_option() {
+        for list in [
+            &["--no-tls", "--cafile", "/missing", "--cert", "/c", "--key", "/k"][..],
+            &["--psk", "00", "--psk-identity", "i", "--no-tls"],
+            &["--capath", "/missing", "--no-tls", "--tls-version", "bad"],
+            &["-p", "8883", "--tls-use-os-certs", "--no-tls", "--tls-engine", "e"],
+        ] {
+            assert_eq!(resolve(list).unwrap().tls, None, "{list:?}");
+        }
+    }
+
+    #[test]
     fn session_expiry_goes_into_connect_properties_for_v5_only() {
         let options = resolve(&["-V", "5", "-x", "30"]).unwrap();
         assert_eq!(options.connect_properties.session_expiry_interval, Some(30));
-        assert_eq!(resolve(&["-x", "30"]).unwrap().connect_properties, Properties::default());
+        let v311 = resolve(&["-x", "30", "-V", "311"]).unwrap();
+        assert_eq!(v311.connect_properties, Properties::default());
     }
 }

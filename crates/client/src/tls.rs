@@ -1,5 +1,6 @@
 //! rustls client configuration from the TLS options: trust roots (`--cafile`, `--capath`, OS
-//! certificates), client certificate, `--insecure`, `--tls-version`, `--ciphers`, `--tls-alpn`.
+//! certificates), client certificate, `--insecure`, `--tls-version`, `--ciphers`, `--tls-alpn`,
+//! `--tls-keylog`.
 //! Built only when TLS is used, so plain connections pay nothing for it.
 
 use std::path::Path;
@@ -159,7 +160,37 @@ pub fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsSet
     if let Some(alpn) = &settings.alpn {
         config.alpn_protocols = vec![alpn.as_bytes().to_vec()];
     }
+    if let Some(path) = &settings.keylog {
+        config.key_log = Arc::new(KeyLogFile(path.clone()));
+    }
     Ok(Arc::new(config))
+}
+
+/// `--tls-keylog`: each secret is appended to the file as one NSS key-log line
+/// (`<label> <client random hex> <secret hex>`), the file opened for each line as Mosquitto
+/// does, so that a reader sees every line as soon as it is written. A file that cannot be
+/// written loses the line; the connection goes on.
+#[derive(Debug)]
+struct KeyLogFile(std::path::PathBuf);
+
+impl rustls::KeyLog for KeyLogFile {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        use std::fmt::Write as _;
+        use std::io::Write as _;
+        let mut line = format!("{label} ");
+        for byte in client_random {
+            let _ = write!(line, "{byte:02x}");
+        }
+        line.push(' ');
+        for byte in secret {
+            let _ = write!(line, "{byte:02x}");
+        }
+        line.push('\n');
+        let file = std::fs::OpenOptions::new().append(true).create(true).open(&self.0);
+        if let Ok(mut file) = file {
+            let _ = file.write_all(line.as_bytes());
+        }
+    }
 }
 
 /// The name to verify the server certificate against (and send as SNI).

@@ -1,5 +1,6 @@
 //! Opening the byte stream to the broker: TCP (with `-A` bind address and `--nodelay`), Unix
-//! sockets, a SOCKS5 proxy (`--proxy socks5h://…`), and TLS on top of any of them.
+//! sockets, a SOCKS5 proxy (`--proxy socks5h://…`), TLS on top of any of them, and WebSockets
+//! (`--ws`) on top of that.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -16,11 +17,29 @@ pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// Opens the connection described by `options`, including the TLS handshake.
+/// Opens the connection described by `options`, including the TLS handshake and the
+/// WebSocket upgrade.
 ///
 /// # Errors
-/// Name lookup, connect, proxy or TLS failures.
+/// Name lookup, connect, proxy, TLS or upgrade failures.
 pub async fn open(options: &ConnectOptions) -> Result<Box<dyn Io>, ConnectError> {
+    let stream = open_tls(options).await?;
+    if !options.websockets {
+        return Ok(stream);
+    }
+    let (host, port) = match &options.endpoint {
+        Endpoint::Tcp { host, port } => (host.as_str(), *port),
+        Endpoint::Unix(_) => ("localhost", 0),
+    };
+    match crate::ws::connect(stream, host, port).await {
+        Ok(stream) => Ok(Box::new(stream)),
+        Err(tokio_tungstenite::tungstenite::Error::Io(err)) => Err(ConnectError::Io(err)),
+        Err(err) => Err(ConnectError::Protocol(err.to_string())),
+    }
+}
+
+/// Opens the byte stream, with TLS when enabled.
+async fn open_tls(options: &ConnectOptions) -> Result<Box<dyn Io>, ConnectError> {
     let (stream, host): (Box<dyn Io>, String) = match (&options.endpoint, &options.proxy) {
         (Endpoint::Unix(path), _) => {
             (Box::new(UnixStream::connect(path).await.map_err(ConnectError::Io)?), String::new())

@@ -27,6 +27,7 @@ pub(super) fn tls_settings(tls: &BridgeTls) -> Result<Option<TlsSettings>, Vec<S
         alpn: tls.alpn.clone(),
         versions,
         ciphers: None,
+        keylog: None,
     };
     if let Err(err) = culex_client::tls::client_config(&settings) {
         let check = match (&tls.cafile, &tls.capath) {

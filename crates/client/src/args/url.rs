@@ -1,4 +1,5 @@
-//! `-L mqtt(s)://[user[:password]@]host[:port]/topic`, split the way Mosquitto splits it.
+//! `-L mqtt(s)://[user[:password]@]host[:port]/topic` (and Mosquitto 2.1's `ws://`, `wss://`),
+//! split the way Mosquitto splits it.
 
 use std::ffi::OsStr;
 
@@ -9,10 +10,13 @@ use super::{ArgError, atoi};
 pub(crate) struct BrokerUrl {
     /// Host name or address.
     pub(crate) host: String,
-    /// Port: from the URL, else 1883 (`mqtt`) or 8883 (`mqtts`). Not range-checked here.
+    /// Port: from the URL, else 1883 (`mqtt`, `ws`) or 8883 (`mqtts`, `wss`). Not
+    /// range-checked here.
     pub(crate) port: i32,
-    /// `mqtts://`: use TLS with the OS certificates.
+    /// `mqtts://`, `wss://`: use TLS with the OS certificates.
     pub(crate) tls: bool,
+    /// `ws://`, `wss://`: MQTT over WebSockets.
+    pub(crate) websockets: bool,
     /// User name before `@`.
     pub(crate) username: Option<String>,
     /// Password after `user:`.
@@ -26,12 +30,19 @@ pub(crate) fn parse(url: &OsStr) -> Result<BrokerUrl, ArgError> {
     let Some(url) = url.to_str() else {
         return Err(ArgError::usage("Error: Malformed UTF-8 in -L topic argument.\n\n"));
     };
-    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    let (rest, port, tls) = if lower.starts_with("mqtt://") {
-        (&url[7..], 1883, false)
-    } else if lower.starts_with("mqtts://") {
-        (&url[8..], 8883, true)
-    } else {
+    // Scheme, default port, TLS, WebSockets.
+    const SCHEMES: [(&str, i32, bool, bool); 4] = [
+        ("mqtt://", 1883, false, false),
+        ("mqtts://", 8883, true, false),
+        ("ws://", 1883, false, true),
+        ("wss://", 8883, true, true),
+    ];
+    let Some((rest, port, tls, websockets)) =
+        SCHEMES.into_iter().find_map(|(scheme, port, tls, websockets)| {
+            let head = url.get(..scheme.len())?;
+            head.eq_ignore_ascii_case(scheme).then(|| (&url[scheme.len()..], port, tls, websockets))
+        })
+    else {
         return Err(ArgError::usage("Error: unsupported URL scheme.\n\n"));
     };
     let Some((authority, topic)) = rest.split_once('/') else {
@@ -54,7 +65,15 @@ pub(crate) fn parse(url: &OsStr) -> Result<BrokerUrl, ArgError> {
         Some((host, port)) => (host, atoi(OsStr::new(port))),
         None => (host_port, port),
     };
-    Ok(BrokerUrl { host: host.to_owned(), port, tls, username, password, topic: topic.to_owned() })
+    Ok(BrokerUrl {
+        host: host.to_owned(),
+        port,
+        tls,
+        websockets,
+        username,
+        password,
+        topic: topic.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -73,6 +92,18 @@ mod tests {
     }
 
     #[test]
+    fn websocket_schemes_keep_the_mqtt_ports() {
+        for (url, port, tls) in [("ws://h/t", 1883, false), ("WSS://h/t", 8883, true)] {
+            let url = parse(OsStr::new(url)).unwrap();
+            assert_eq!(
+                (url.port, url.tls, url.websockets, url.topic.as_str()),
+                (port, tls, true, "t")
+            );
+        }
+        assert!(!parse(OsStr::new("mqtts://h/t")).unwrap().websockets);
+    }
+
+    #[test]
     fn defaults_and_errors() {
         let url = parse(OsStr::new("mqtt://host/t")).unwrap();
         assert_eq!((url.port, url.tls, url.username), (1883, false, None));
@@ -81,7 +112,7 @@ mod tests {
             "Error: Invalid URL for -L argument specified - topic missing.\n"
         );
         assert_eq!(
-            parse(OsStr::new("ws://host/t")).unwrap_err().text,
+            parse(OsStr::new("http://host/t")).unwrap_err().text,
             "Error: unsupported URL scheme.\n\n"
         );
     }
