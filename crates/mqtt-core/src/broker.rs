@@ -565,6 +565,15 @@ impl Broker {
 }
 
 #[cfg(test)]
+impl Broker {
+    /// The listener index the session of `client_id` belongs to, if there is one.
+    pub(crate) fn session_listener(&self, client_id: &str) -> Option<usize> {
+        let key = self.sessions.find(client_id)?;
+        self.sessions.get(key).map(|session| session.listener)
+    }
+}
+
+#[cfg(test)]
 mod tests {
     #[test]
     fn broker_can_move_to_the_driver_task() {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use mqtt_codec::TopicName;
 
 use super::Broker;
-use super::persist::stored_message;
+use super::persist::{stored_listener, stored_message};
 use crate::conn::SessionKey;
 use crate::event::Output;
 use crate::message::{Delivery, SharedMessage};
@@ -73,7 +73,7 @@ impl Broker {
         let owner = Change::Session {
             client_id: client_id.clone(),
             username: session.username.clone(),
-            listener: u32::try_from(session.listener).unwrap_or(u32::MAX),
+            listener: stored_listener(session.listener),
             protocol: session.protocol,
             expiry_secs: session.expiry_secs,
         };

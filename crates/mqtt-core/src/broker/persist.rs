@@ -43,18 +43,31 @@ pub(super) fn stored_message(message: &Message, now: Instant) -> StoredMessage {
         source: message.source.as_deref().map(|source| StoredSource {
             client_id: source.client_id.clone(),
             username: source.username.clone(),
-            // The server's own listener (a bridge) is the one index that does not fit.
-            listener: u32::try_from(source.listener).unwrap_or(u32::MAX),
+            listener: stored_listener(source.listener),
         }),
+    }
+}
+
+/// A listener index as snapshots and the journal store it: the server's own listener (a
+/// bridge's local side), the one index that does not fit in u32, is stored as `u32::MAX`.
+pub(super) fn stored_listener(listener: usize) -> u32 {
+    match listener {
+        INTERNAL_LISTENER => u32::MAX,
+        index => u32::try_from(index).unwrap_or(u32::MAX),
+    }
+}
+
+/// A stored listener index back as the broker keeps it: the inverse of [`stored_listener`].
+fn listener_of(stored: u32) -> usize {
+    match stored {
+        u32::MAX => INTERNAL_LISTENER,
+        index => usize::try_from(index).unwrap_or(INTERNAL_LISTENER),
     }
 }
 
 /// The source `stored` names, back as the broker keeps it.
 fn source_of(stored: StoredSource) -> Box<Source> {
-    let listener = match stored.listener {
-        u32::MAX => INTERNAL_LISTENER,
-        index => usize::try_from(index).unwrap_or(INTERNAL_LISTENER),
-    };
+    let listener = listener_of(stored.listener);
     Box::new(Source { client_id: stored.client_id, username: stored.username, listener })
 }
 
@@ -144,7 +157,7 @@ impl Broker {
             sessions.push(StoredSession {
                 client_id: session.client_id.clone(),
                 username: session.username.clone(),
-                listener: u32::try_from(session.listener).unwrap_or(u32::MAX),
+                listener: stored_listener(session.listener),
                 protocol: session.protocol,
                 expiry_secs: session.expiry_secs,
                 expires_in: session.expires_at.map(|at| secs_left(at, now)),
@@ -210,7 +223,7 @@ impl Broker {
             }
             let mut session = Session::new(stored.client_id, stored.protocol);
             session.username = stored.username;
-            session.listener = usize::try_from(stored.listener).unwrap_or(usize::MAX);
+            session.listener = listener_of(stored.listener);
             session.expiry_secs = stored.expiry_secs;
             // The checkpoint holds it; whether it goes on being journaled is the config's call.
             session.durable = self.config.journal;

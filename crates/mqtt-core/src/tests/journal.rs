@@ -45,7 +45,7 @@ fn normalized(mut state: Snapshot) -> (Snapshot, Vec<Vec<Flow>>) {
     (state, flows)
 }
 
-fn replayed(h: &Harness) -> Snapshot {
+pub(super) fn replayed(h: &Harness) -> Snapshot {
     let mut replay = Replay::new(Snapshot::default());
     for change in h.journal.iter().cloned() {
         replay.apply(change);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use mqtt_codec::{Packet, Properties, QoS};
 
 use super::harness::{Harness, ack, publish_packet};
-use crate::{Config, ConnId};
+use crate::{Config, ConnId, INTERNAL_LISTENER};
 
 /// A broker holding the retained message `r` = `kept` and, for the offline persistent
 /// subscriber `X` to `filter`, `one` published to `topic` at QoS 1; and the publisher.
@@ -198,4 +198,27 @@ fn durable_ids_are_kept_by_a_restart_and_new_ones_come_after_them() {
     let newest = after.sessions[0].queued.last().expect("queued").clone();
     assert!(message_ids.iter().all(|&id| newest.message > id), "{newest:?}");
     assert!(newest.id > queued[0].id, "{newest:?}");
+}
+
+#[test]
+fn a_bridge_session_stays_on_the_internal_listener_after_a_restart() {
+    for journal in [false, true] {
+        let mut h = Harness::new(Config { journal, ..Config::default() });
+        h.listener = INTERNAL_LISTENER;
+        h.offline_subscriber("bridge", "t/#", QoS::AtLeastOnce);
+        h.listener = 1;
+        h.offline_subscriber("client", "t/#", QoS::AtLeastOnce);
+        if journal {
+            let replayed = super::journal::replayed(&h);
+            h.restart_from(replayed);
+        } else {
+            h.restart();
+        }
+        assert_eq!(
+            h.broker.session_listener("bridge"),
+            Some(INTERNAL_LISTENER),
+            "journal {journal}"
+        );
+        assert_eq!(h.broker.session_listener("client"), Some(1), "journal {journal}");
+    }
 }
