@@ -158,10 +158,13 @@ struct State {
 }
 
 impl State {
-    /// Applies one `name value` line: the bridge options first, then each group of options
-    /// in turn; a name no group knows is refused.
+    /// Applies one `name value` line: the bridge options first, then Mosquitto 2.1's admission
+    /// options, then each group of options in turn; a name no group knows is refused.
     fn apply(&mut self, config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         if let Some(result) = super::bridge::apply(config, name, value) {
+            return result;
+        }
+        if let Some(result) = super::admission::apply(config, name, value) {
             return result;
         }
         let groups: [Group; 7] = [
