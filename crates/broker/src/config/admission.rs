@@ -7,6 +7,7 @@
 use mqtt_codec::ProtocolVersion;
 use mqtt_core::ProtocolVersions;
 
+use super::parse::{bool_value, first_token, string_value};
 use super::{Config, ListenerConfig};
 
 /// The most characters of a `listener_auto_id_prefix` (2.1's limit).
@@ -16,15 +17,15 @@ const MAX_PREFIX_LEN: usize = 50;
 pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Result<(), String>> {
     let result = match name {
         "accept_protocol_versions" => listener(config, name).and_then(|listener| {
-            listener.accept_protocol_versions = versions(name, value)?;
+            listener.accept_protocol_versions = versions(&quoted(name), value)?;
             Ok(())
         }),
         "listener_allow_anonymous" => listener(config, name).and_then(|listener| {
-            listener.listener_allow_anonymous = Some(boolean(name, value)?);
+            listener.listener_allow_anonymous = Some(bool_value(&quoted(name), value)?);
             Ok(())
         }),
         "listener_auto_id_prefix" => listener(config, name).and_then(|listener| {
-            let prefix = string(name, value)?;
+            let prefix = string_value(&quoted(name), value)?;
             if listener.listener_auto_id_prefix.is_some() {
                 return Err(format!("Duplicate '{name}' value in configuration."));
             }
@@ -35,7 +36,7 @@ pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Resu
             Ok(())
         }),
         "websockets_origin" => listener(config, name).and_then(|listener| {
-            listener.websockets_origins.push(string(name, value)?.to_owned());
+            listener.websockets_origins.push(string_value(&quoted(name), value)?.to_owned());
             Ok(())
         }),
         "global_max_clients" => limit(name, value).map(|n| {
@@ -58,35 +59,16 @@ fn listener<'c>(config: &'c mut Config, name: &str) -> Result<&'c mut ListenerCo
         .ok_or_else(|| format!("The '{name}' option requires a listener to be defined first."))
 }
 
-/// The rest of the line, trimmed; empty is an error.
-fn string<'v>(name: &str, value: &'v str) -> Result<&'v str, String> {
-    let text = value.trim_matches([' ', '\t']);
-    if text.is_empty() {
-        return Err(format!("Empty '{name}' value in configuration."));
-    }
-    Ok(text)
-}
-
-/// The next space-separated token; missing is an error.
-fn token<'v>(name: &str, value: &'v str) -> Result<&'v str, String> {
-    value
-        .split(' ')
-        .find(|t| !t.is_empty())
-        .ok_or_else(|| format!("Empty '{name}' value in configuration."))
-}
-
-/// A boolean: `true`/`1`/`false`/`0`.
-fn boolean(name: &str, value: &str) -> Result<bool, String> {
-    match token(name, value)? {
-        "true" | "1" => Ok(true),
-        "false" | "0" => Ok(false),
-        other => Err(format!("Invalid '{name}' value ({other}).")),
-    }
+/// An option's name as 2.1 writes it in messages: in single quotes. Given to the value
+/// readers of `parse.rs`, it turns their 2.0 messages (`Empty x value in configuration.`,
+/// `Invalid x value (v).`) into 2.1's.
+fn quoted(name: &str) -> String {
+    format!("'{name}'")
 }
 
 /// A global limit: an `int`; zero or negative means none.
 fn limit(name: &str, value: &str) -> Result<Option<u32>, String> {
-    let text = token(name, value)?;
+    let text = first_token(&quoted(name), value)?;
     let n = culex_compat::number::strtol_whole(text.as_bytes())
         .ok_or_else(|| format!("'{name}' value not a number."))?;
     let n = i32::try_from(n).map_err(|_| format!("'{name}' value out of range."))?;
@@ -96,11 +78,12 @@ fn limit(name: &str, value: &str) -> Result<Option<u32>, String> {
 /// `accept_protocol_versions`: `3`, `4` and `5` separated by commas, spaces or tabs; other
 /// tokens are ignored, and a version not listed is refused.
 fn versions(name: &str, value: &str) -> Result<ProtocolVersions, String> {
-    let listed = string(name, value)?.split([',', ' ', '\t']).filter_map(|token| match token {
-        "3" => Some(ProtocolVersion::V3_1),
-        "4" => Some(ProtocolVersion::V3_1_1),
-        "5" => Some(ProtocolVersion::V5),
-        _ => None,
-    });
+    let listed =
+        string_value(name, value)?.split([',', ' ', '\t']).filter_map(|token| match token {
+            "3" => Some(ProtocolVersion::V3_1),
+            "4" => Some(ProtocolVersion::V3_1_1),
+            "5" => Some(ProtocolVersion::V5),
+            _ => None,
+        });
     Ok(listed.fold(ProtocolVersions::NONE, ProtocolVersions::with))
 }

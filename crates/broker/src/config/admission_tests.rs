@@ -4,22 +4,8 @@
 use mqtt_codec::ProtocolVersion::{V3_1, V3_1_1, V5};
 use mqtt_core::ProtocolVersions;
 
-use super::{Config, ConfigError, ListenerConfig, parse};
-
-fn ok(text: &str) -> Config {
-    parse(text, "test.conf").unwrap_or_else(|err| panic!("{text:?} should parse: {err:?}"))
-}
-
-/// The line and message of the error `text` gives.
-fn err(text: &str) -> (usize, String) {
-    match parse(text, "test.conf") {
-        Ok(config) => panic!("{text:?} should fail, got {config:?}"),
-        Err(ConfigError { file, line, message, .. }) => {
-            assert_eq!(file, "test.conf");
-            (line, message)
-        }
-    }
-}
+use super::tests::{err, ok};
+use super::{Config, ListenerConfig};
 
 #[test]
 fn defaults_accept_everything_and_leave_security_to_the_global_options() {
