@@ -7,7 +7,7 @@
 //! listed in docs/mosquitto-differences.md.
 
 mod harness;
-mod wire;
+pub(crate) mod wire;
 
 mod alias;
 mod auth;

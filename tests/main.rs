@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod broker_21;
 mod broker_auth;
 mod broker_bridge;
 mod broker_ciphers;

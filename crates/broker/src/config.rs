@@ -11,6 +11,9 @@
 //!
 //! Any error names the file and line, and the binary exits with status 3.
 
+mod admission;
+#[cfg(test)]
+mod admission_tests;
 mod bridge;
 #[cfg(test)]
 mod bridge_tests;
@@ -20,6 +23,8 @@ mod tests;
 
 use std::path::Path;
 use std::time::Duration;
+
+use mqtt_core::ProtocolVersions;
 
 pub use bridge::{
     BridgeConfig, BridgeProtocol, BridgeTls, BridgeTopic, Direction, RestartTimeout, StartType,
@@ -175,6 +180,12 @@ pub struct Config {
     pub notices: Vec<String>,
     /// The `connection` sections (bridges), in file order.
     pub bridges: Vec<BridgeConfig>,
+    /// `global_max_clients` (Mosquitto 2.1): the most client sessions, connected or kept for
+    /// a disconnected client; `None` (0 or less, the default -1) = unlimited.
+    pub global_max_clients: Option<u32>,
+    /// `global_max_connections` (Mosquitto 2.1): the most client connections open through all
+    /// listeners together, on top of each listener's `max_connections`; `None` = unlimited.
+    pub global_max_connections: Option<u32>,
 }
 
 impl Default for Config {
@@ -228,6 +239,8 @@ impl Default for Config {
             persistence_sync_interval: 0,
             notices: Vec::new(),
             bridges: Vec::new(),
+            global_max_clients: None,
+            global_max_connections: None,
         }
     }
 }
@@ -317,8 +330,18 @@ impl Config {
     /// `per_listener_settings true` the listener's own (the default listener's in local-only
     /// mode; a listener the configuration no longer has gets the defaults). Local-only mode
     /// forces anonymous access on, as in Mosquitto 2.0.
+    ///
+    /// A listener's own `listener_allow_anonymous` and `listener_auto_id_prefix` (Mosquitto
+    /// 2.1) win over those, whatever `per_listener_settings` says; they are `listener`'s, the
+    /// values the listener opened with (listeners are not reloaded).
     pub fn security_for(&self, listener: &ListenerConfig) -> EffectiveSecurity {
         let mut security = self.configured_security_for(listener);
+        if let Some(allow) = listener.listener_allow_anonymous {
+            security.allow_anonymous = allow;
+        }
+        if let Some(prefix) = &listener.listener_auto_id_prefix {
+            security.auto_id_prefix.clone_from(prefix);
+        }
         security.allow_anonymous |= self.local_only();
         security
     }
@@ -435,6 +458,19 @@ pub struct ListenerConfig {
     /// `http_dir`: on a WebSockets listener, the directory whose files answer plain HTTP
     /// requests (no effect on an MQTT listener, as in Mosquitto).
     pub http_dir: Option<String>,
+    /// `accept_protocol_versions` (Mosquitto 2.1): the MQTT versions this listener accepts
+    /// (default all).
+    pub accept_protocol_versions: ProtocolVersions,
+    /// `listener_allow_anonymous` (Mosquitto 2.1): anonymous access through this listener,
+    /// over `allow_anonymous`; `None` = not given.
+    pub listener_allow_anonymous: Option<bool>,
+    /// `listener_auto_id_prefix` (Mosquitto 2.1): the prefix of the client ids this listener
+    /// assigns, over `auto_id_prefix`; `None` = not given.
+    pub listener_auto_id_prefix: Option<String>,
+    /// `websockets_origin` lines (Mosquitto 2.1): on a WebSockets listener, an upgrade request
+    /// whose `Origin` header is none of these is dropped; empty = any origin (no effect on an
+    /// MQTT listener, as in Mosquitto).
+    pub websockets_origins: Vec<String>,
 }
 
 /// A listener's `socket_domain`.
@@ -462,6 +498,10 @@ impl Default for ListenerConfig {
             socket_domain: None,
             unix_socket: None,
             http_dir: None,
+            accept_protocol_versions: ProtocolVersions::ALL,
+            listener_allow_anonymous: None,
+            listener_auto_id_prefix: None,
+            websockets_origins: Vec::new(),
         }
     }
 }

@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) max_packet_size: AtomicU32,
     /// `set_tcp_nodelay`: whether accepted sockets get TCP_NODELAY.
     pub(crate) set_tcp_nodelay: AtomicBool,
+    /// Connections open through all listeners, for `global_max_connections`.
+    pub(crate) connections: ConnectionCount,
     /// The next connection id.
     pub(crate) next_conn: AtomicU64,
     /// Dropped with the last holder of this struct: once every connection task has ended
@@ -91,6 +93,7 @@ impl Shared {
             logger,
             max_packet_size: AtomicU32::new(0),
             set_tcp_nodelay: AtomicBool::new(true),
+            connections: ConnectionCount::default(),
             next_conn: AtomicU64::new(1),
             _done: done,
             aborted,
@@ -99,13 +102,59 @@ impl Shared {
     }
 }
 
-/// Holds one slot of a listener's connection count; released on drop.
+/// Client connections open through all listeners together, for `global_max_connections`.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionCount {
+    /// Connections open now.
+    open: Arc<AtomicUsize>,
+    /// `global_max_connections`; 0 = unlimited.
+    limit: AtomicU32,
+}
+
+impl ConnectionCount {
+    /// No connection yet, at most `limit` at a time (`None` = unlimited).
+    pub(crate) fn new(limit: Option<u32>) -> Self {
+        let count = Self::default();
+        count.set_limit(limit);
+        count
+    }
+
+    /// Replaces the limit (SIGHUP); connections already open stay.
+    pub(crate) fn set_limit(&self, limit: Option<u32>) {
+        self.limit.store(limit.unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
+/// Holds one place in the broker's connection count and one in the listener's; released on
+/// drop.
 #[derive(Debug)]
-pub(crate) struct ConnectionSlot(Arc<AtomicUsize>);
+pub(crate) struct ConnectionSlot {
+    _global: Place,
+    _listener: Place,
+}
 
 impl ConnectionSlot {
-    /// Takes a slot unless `limit` connections are already open.
-    pub(crate) fn acquire(open: &Arc<AtomicUsize>, limit: Option<u32>) -> Option<Self> {
+    /// Takes a slot unless `all`'s limit or the listener's `limit` (with `open` connections
+    /// open through it) is reached.
+    pub(crate) fn acquire(
+        all: &ConnectionCount,
+        open: &Arc<AtomicUsize>,
+        limit: Option<u32>,
+    ) -> Option<Self> {
+        let global_limit = Some(all.limit.load(Ordering::Relaxed)).filter(|&n| n > 0);
+        let global = Place::take(&all.open, global_limit)?;
+        let listener = Place::take(open, limit)?;
+        Some(Self { _global: global, _listener: listener })
+    }
+}
+
+/// One place in a count of open connections; released on drop.
+#[derive(Debug)]
+struct Place(Arc<AtomicUsize>);
+
+impl Place {
+    /// Takes a place unless `limit` connections are already open.
+    fn take(open: &Arc<AtomicUsize>, limit: Option<u32>) -> Option<Self> {
         let previous = open.fetch_add(1, Ordering::AcqRel);
         if limit.is_some_and(|limit| previous >= limit as usize) {
             open.fetch_sub(1, Ordering::AcqRel);
@@ -115,7 +164,7 @@ impl ConnectionSlot {
     }
 }
 
-impl Drop for ConnectionSlot {
+impl Drop for Place {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
@@ -568,15 +617,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn connection_slots_enforce_the_limit_and_free_on_drop() {
-        let open = Arc::new(AtomicUsize::new(0));
-        let first = ConnectionSlot::acquire(&open, Some(2));
-        let second = ConnectionSlot::acquire(&open, Some(2));
+    fn connection_slots_enforce_both_limits_and_free_on_drop() {
+        let all = ConnectionCount::new(Some(3));
+        let (one, other) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let first = ConnectionSlot::acquire(&all, &one, Some(2));
+        let second = ConnectionSlot::acquire(&all, &one, Some(2));
         assert!(first.is_some() && second.is_some());
-        assert!(ConnectionSlot::acquire(&open, Some(2)).is_none());
+        assert!(ConnectionSlot::acquire(&all, &one, Some(2)).is_none(), "the listener's limit");
+        let third = ConnectionSlot::acquire(&all, &other, None);
+        assert!(third.is_some());
+        assert!(ConnectionSlot::acquire(&all, &other, None).is_none(), "the broker's limit");
         drop(first);
-        assert!(ConnectionSlot::acquire(&open, Some(2)).is_some());
-        assert!(ConnectionSlot::acquire(&open, None).is_some());
+        assert!(ConnectionSlot::acquire(&all, &one, Some(2)).is_some());
+        all.set_limit(None);
+        let more: Vec<_> = (0..3).map(|_| ConnectionSlot::acquire(&all, &other, None)).collect();
+        assert!(more.iter().all(Option::is_some));
     }
 
     #[tokio::test]
@@ -586,7 +641,7 @@ mod tests {
         let (events, _queue) = mpsc::channel(1);
         let logger = Arc::new(Logger::new(crate::config::LogTypes::NONE, false, false));
         let (shared, _ends) = Shared::for_tests(events, logger);
-        let slot = ConnectionSlot::acquire(&Arc::default(), None).unwrap();
+        let slot = ConnectionSlot::acquire(&shared.connections, &Arc::default(), None).unwrap();
         let peer = PeerInfo {
             address: "127.0.0.1".to_owned(),
             port: 1,

@@ -65,7 +65,7 @@ use mqtt_core::{Broker, ConnId};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, ListenerConfig};
-use crate::connection::Shared;
+use crate::connection::{ConnectionCount, Shared};
 use crate::driver::Driver;
 use crate::event::DriverControl;
 use crate::listener::Listener;
@@ -172,6 +172,7 @@ pub async fn run_controlled(
         logger: Arc::clone(&logger),
         max_packet_size: AtomicU32::new(config.max_packet_size),
         set_tcp_nodelay: AtomicBool::new(config.set_tcp_nodelay),
+        connections: ConnectionCount::new(config.global_max_connections),
         next_conn: AtomicU64::new(1),
         _done: done,
         aborted,
@@ -196,6 +197,7 @@ pub async fn run_controlled(
                 };
                 shared.max_packet_size.store(config.max_packet_size, Ordering::Relaxed);
                 shared.set_tcp_nodelay.store(config.set_tcp_nodelay, Ordering::Relaxed);
+                shared.connections.set_limit(config.global_max_connections);
                 let core = Box::new(core_config(&config, &security, &in_force));
                 let persistence = persist::settings(&config);
                 let _ = driver_control.send(DriverControl::Reload(core, security, persistence));
@@ -233,6 +235,7 @@ fn core_config(
             max_qos: QoS::from_u8(listener.max_qos).unwrap_or(QoS::ExactlyOnce),
             use_username_as_clientid: listener.use_username_as_clientid,
             mount_point: listener.mount_point.clone(),
+            protocol_versions: listener.accept_protocol_versions,
         })
         .collect();
     let listener_security = security
@@ -271,8 +274,9 @@ fn core_config(
         upgrade_outgoing_qos: config.upgrade_outgoing_qos,
         // The logger applies `connection_messages`, so that SIGHUP changes it in one place.
         connection_messages: true,
-        // `max_connections` is per listener and enforced by the accept loop.
+        // `max_connections` and `global_max_connections` are enforced by the accept loops.
         max_connections: None,
+        max_clients: config.global_max_clients.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         sys_interval: config.sys_interval,
         reason_strings: config.send_reason_strings,
         journal: config.persistence && config.persistence_journal,

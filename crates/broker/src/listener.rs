@@ -1,8 +1,8 @@
 //! Listening sockets: binding (synchronously, before the runtime starts, so that `-d` can fork
 //! after the listeners are open) TCP sockets and Unix sockets (`listener 0 PATH`), reading a
-//! TLS listener's files, and the accept loops: the per-listener `max_connections` limit,
-//! connection ids, and one task per accepted connection (after the listener's handshakes, if
-//! it has any).
+//! TLS listener's files, and the accept loops: the per-listener `max_connections` limit and
+//! the broker's `global_max_connections`, connection ids, and one task per accepted
+//! connection (after the listener's handshakes, if it has any).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt as _;
@@ -158,7 +158,7 @@ async fn accept_unix(
                 continue;
             }
         };
-        let Some(slot) = ConnectionSlot::acquire(&open, limit) else {
+        let Some(slot) = ConnectionSlot::acquire(&shared.connections, &open, limit) else {
             trace::max_connections(&shared.logger, &address);
             continue;
         };
@@ -227,7 +227,9 @@ async fn accept_loop(
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 => v4,
         };
-        let Some(slot) = ConnectionSlot::acquire(&open, settings.max_connections) else {
+        let Some(slot) =
+            ConnectionSlot::acquire(&shared.connections, &open, settings.max_connections)
+        else {
             trace::max_connections(&shared.logger, &ip.to_string());
             continue;
         };
@@ -409,6 +411,7 @@ fn http_settings(
         head_limit: spec.websockets_headers_size,
         http_root,
         log_level: spec.websockets_log_level,
+        origins: spec.settings.websockets_origins.clone(),
     })
 }
 

@@ -82,7 +82,8 @@ impl InMemoryBroker {
             listener: 0,
             certificate_username: None,
         };
-        let slot = ConnectionSlot::acquire(&Arc::default(), None).unwrap();
+        let slot =
+            ConnectionSlot::acquire(&self.shared.connections, &Arc::default(), None).unwrap();
         let (mut connection, open) =
             Connection::new(server, conn, peer, Arc::clone(&self.shared), slot);
         self.shared.events.send(open).await.unwrap();

@@ -134,6 +134,15 @@ impl Upgrades {
         };
         match outcome {
             Ok(Ok(stream)) => stream,
+            Ok(Err(err)) if ws::is_origin_refusal(&err) => {
+                let port = peer.port;
+                log!(
+                    logger,
+                    NOTICE,
+                    "Client {address} [{address}:{port}] disconnected: non-matching http origin."
+                );
+                None
+            }
             Ok(Err(err)) => {
                 let reason = strerror(&err);
                 log!(logger, NOTICE, "Client connection from {address} failed: {reason}.");

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mqtt_codec::QoS;
+use mqtt_codec::{ProtocolVersion, QoS};
 
 /// Broker settings, passed to `Broker::new` and `Broker::set_config`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +55,11 @@ pub struct Config {
     pub memory_limit: usize,
     /// Maximum simultaneous connections; `None` = unlimited.
     pub max_connections: Option<usize>,
+    /// Mosquitto 2.1's `global_max_clients`: the most client sessions (connected, or
+    /// disconnected and not yet expired) the broker keeps; a client that would add one more is
+    /// refused (v5: CONNACK 0x89 Server busy; 3.x: closed without a CONNACK). `None` =
+    /// unlimited.
+    pub max_clients: Option<usize>,
     /// Deliver at the subscription's QoS even when the message was published lower.
     pub upgrade_outgoing_qos: bool,
     /// Mosquitto's deprecated `allow_duplicate_messages`: a client whose subscriptions
@@ -93,6 +98,7 @@ impl Default for Config {
             check_retain_source: false,
             memory_limit: 0,
             max_connections: None,
+            max_clients: None,
             upgrade_outgoing_qos: false,
             allow_duplicate_messages: false,
             connection_messages: true,
@@ -156,16 +162,57 @@ pub struct ListenerOptions {
     /// `mount_point`: prefix of every topic the listener's clients publish, subscribe to or
     /// leave as a will, removed from the topics of messages sent to them.
     pub mount_point: Option<String>,
+    /// Mosquitto 2.1's `accept_protocol_versions`: a CONNECT of another version is refused
+    /// (3.x: CONNACK 1; v5: CONNACK 0x84) before any other check.
+    pub protocol_versions: ProtocolVersions,
 }
 
 impl ListenerOptions {
-    /// Mosquitto's defaults: QoS 2, the client's own id, no mount point.
-    pub const DEFAULT: Self =
-        Self { max_qos: QoS::ExactlyOnce, use_username_as_clientid: false, mount_point: None };
+    /// Mosquitto's defaults: QoS 2, the client's own id, no mount point, every version.
+    pub const DEFAULT: Self = Self {
+        max_qos: QoS::ExactlyOnce,
+        use_username_as_clientid: false,
+        mount_point: None,
+        protocol_versions: ProtocolVersions::ALL,
+    };
 }
 
 impl Default for ListenerOptions {
     fn default() -> Self {
         Self::DEFAULT
+    }
+}
+
+/// A set of MQTT protocol versions (a listener's `accept_protocol_versions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProtocolVersions(u8);
+
+impl ProtocolVersions {
+    /// No version.
+    pub const NONE: Self = Self(0);
+    /// 3.1, 3.1.1 and 5.0.
+    pub const ALL: Self = Self(0b111);
+
+    /// The bit of `version`.
+    const fn bit(version: ProtocolVersion) -> u8 {
+        1 << (version.level() - 3)
+    }
+
+    /// This set with `version` added.
+    #[must_use]
+    pub const fn with(self, version: ProtocolVersion) -> Self {
+        Self(self.0 | Self::bit(version))
+    }
+
+    /// Whether `version` is in the set.
+    #[must_use]
+    pub const fn contains(self, version: ProtocolVersion) -> bool {
+        self.0 & Self::bit(version) != 0
+    }
+}
+
+impl Default for ProtocolVersions {
+    fn default() -> Self {
+        Self::ALL
     }
 }

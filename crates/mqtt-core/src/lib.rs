@@ -80,7 +80,7 @@ mod tests;
 
 pub use access::{Access, AccessControl, ClientRef};
 pub use broker::{Broker, SYS_LOAD_COUNTERS, Stats};
-pub use config::{Config, ListenerOptions, ListenerSecurity};
+pub use config::{Config, ListenerOptions, ListenerSecurity, ProtocolVersions};
 pub use conn::{ConnIdHasher, ConnMap};
 pub use event::{
     BRIDGE_USER_LISTENER, CertificateUsername, CloseCause, ConnId, DisconnectReason, DropReason,

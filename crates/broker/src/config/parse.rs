@@ -158,10 +158,13 @@ struct State {
 }
 
 impl State {
-    /// Applies one `name value` line: the bridge options first, then each group of options
-    /// in turn; a name no group knows is refused.
+    /// Applies one `name value` line: the bridge options first, then Mosquitto 2.1's admission
+    /// options, then each group of options in turn; a name no group knows is refused.
     fn apply(&mut self, config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         if let Some(result) = super::bridge::apply(config, name, value) {
+            return result;
+        }
+        if let Some(result) = super::admission::apply(config, name, value) {
             return result;
         }
         let groups: [Group; 7] = [
@@ -691,7 +694,7 @@ fn current_listener(config: &mut Config) -> &mut ListenerConfig {
 }
 
 /// The rest of the line, trimmed; empty is an error.
-fn string_value<'v>(name: &str, value: &'v str) -> Result<&'v str, String> {
+pub(super) fn string_value<'v>(name: &str, value: &'v str) -> Result<&'v str, String> {
     let trimmed = value.trim_matches([' ', '\t']);
     if trimmed.is_empty() {
         return Err(format!("Empty {name} value in configuration."));
@@ -712,7 +715,7 @@ fn before_comment(value: &str) -> &str {
 }
 
 /// The next space-separated token; missing is an error.
-fn first_token<'v>(name: &str, value: &'v str) -> Result<&'v str, String> {
+pub(super) fn first_token<'v>(name: &str, value: &'v str) -> Result<&'v str, String> {
     value
         .split(' ')
         .find(|t| !t.is_empty())
@@ -720,7 +723,7 @@ fn first_token<'v>(name: &str, value: &'v str) -> Result<&'v str, String> {
 }
 
 /// A boolean: `true`/`1`/`false`/`0`.
-fn bool_value(name: &str, value: &str) -> Result<bool, String> {
+pub(super) fn bool_value(name: &str, value: &str) -> Result<bool, String> {
     match first_token(name, value)? {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),

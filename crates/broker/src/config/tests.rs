@@ -8,7 +8,8 @@ use super::{
     Config, ConfigError, ListenSpec, ListenerConfig, LogTypes, Protocol, TlsOptions, parse,
 };
 
-fn ok(text: &str) -> Config {
+/// `text` parsed as `test.conf`, which must succeed.
+pub(super) fn ok(text: &str) -> Config {
     parse(text, "test.conf").unwrap_or_else(|err| panic!("{text:?} should parse: {err:?}"))
 }
 
@@ -17,7 +18,8 @@ fn anonymous(config: &Config) -> bool {
     config.security_for(config.listeners_in_force()[0]).allow_anonymous
 }
 
-fn err(text: &str) -> (usize, String) {
+/// The line and message of the error `text` gives in `test.conf`.
+pub(super) fn err(text: &str) -> (usize, String) {
     match parse(text, "test.conf") {
         Ok(config) => panic!("{text:?} should fail, got {config:?}"),
         Err(ConfigError { file, line, message, .. }) => {

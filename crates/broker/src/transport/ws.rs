@@ -42,6 +42,21 @@ pub(crate) struct HttpSettings {
     /// `No supported protocol "<offered>"` (both `log_type websockets`, as libwebsockets'
     /// lines are in Mosquitto).
     pub log_level: i32,
+    /// `websockets_origin`: the `Origin` headers an upgrade request may carry (exactly);
+    /// empty = any. A request without the header is not checked.
+    pub origins: Vec<String>,
+}
+
+/// An upgrade request dropped for its `Origin` header (`websockets_origin`), inside the
+/// [`std::io::Error`] that [`accept`] returns; see [`is_origin_refusal`].
+#[derive(Debug, thiserror::Error)]
+#[error("non-matching http origin")]
+struct OriginRefused;
+
+/// Whether [`accept`] failed because the request's `Origin` is not allowed: Mosquitto 2.1
+/// then closes without an HTTP answer and logs it as a disconnect.
+pub(crate) fn is_origin_refusal(err: &std::io::Error) -> bool {
+    err.get_ref().is_some_and(|inner| inner.is::<OriginRefused>())
 }
 
 /// Answers the HTTP request on `stream`: the WebSocket upgrade, or (with `http_dir`) a
@@ -51,7 +66,8 @@ pub(crate) struct HttpSettings {
 ///
 /// # Errors
 /// When the request head is longer than allowed, the request is neither a WebSocket upgrade
-/// nor served from `http_dir`, asks only for other subprotocols, or the socket fails.
+/// nor served from `http_dir`, has an `Origin` that `websockets_origin` does not list, asks
+/// only for other subprotocols, or the socket fails.
 pub(crate) async fn accept<S>(
     mut stream: S,
     settings: &HttpSettings,
@@ -67,11 +83,18 @@ where
                 log!(logger, WEBSOCKETS, "Ran out of header data space");
             }
         })?;
-    if let (Some(root), Some(head)) = (&settings.http_root, http::Head::parse(&read[..head_len])) {
+    let head = http::Head::parse(&read[..head_len]);
+    if let (Some(root), Some(head)) = (&settings.http_root, &head) {
         if !head.is_upgrade() {
-            http::serve(&mut stream, root, &head, logger).await?;
+            http::serve(&mut stream, root, head, logger).await?;
             return Ok(None);
         }
+    }
+    let origin = head.as_ref().and_then(http::Head::origin);
+    if origin.is_some_and(|origin| {
+        !settings.origins.is_empty() && !settings.origins.iter().any(|o| o == origin)
+    }) {
+        return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, OriginRefused));
     }
     let config = culex_client::ws::config();
     // tungstenite reads the head again: it gets the bytes already read first.

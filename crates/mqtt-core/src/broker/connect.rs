@@ -40,6 +40,11 @@ impl Broker {
             }
             return;
         }
+        if !self.config.options_of(listener).protocol_versions.contains(connect.protocol) {
+            // `accept_protocol_versions`, before every other check.
+            self.turn_away(conn, Refusal::code(ReasonCode::UnsupportedProtocolVersion), now);
+            return;
+        }
         let (client_id, assigned) = match self.check_connect(conn, &connect, listener) {
             Ok(admitted) => admitted,
             Err(refusal) => {
@@ -225,6 +230,13 @@ impl Broker {
         now: Instant,
     ) {
         let version = connect.protocol;
+        if self.over_max_clients(conn, &client_id) {
+            let code = ReasonCode::ServerBusy;
+            let refusal =
+                Refusal::by_version(version, code, DisconnectReason::ConnectRefused(code));
+            self.turn_away(conn, refusal, now);
+            return;
+        }
         self.changes += 1;
         self.take_over(conn, &client_id, connect.clean_start, now);
         let (key, session_present) =
@@ -289,6 +301,17 @@ impl Broker {
             self.resend_inflight(conn, key, now);
         }
         self.pump(key, now);
+    }
+
+    /// `global_max_clients`: whether admitting `client_id` through `conn` would keep one
+    /// session more than allowed. The sessions counted are the others (a client resuming or
+    /// taking over its own session adds none); bridges are never refused.
+    fn over_max_clients(&self, conn: ConnId, client_id: &str) -> bool {
+        let Some(max) = self.config.max_clients else { return false };
+        let internal =
+            self.conns.get(&conn).is_some_and(|state| state.peer.listener == INTERNAL_LISTENER);
+        let own = usize::from(self.sessions.find(client_id).is_some());
+        !internal && self.sessions.len() - own >= max
     }
 
     /// Takes over a live connection with the same client id: logs it and closes the old one.

@@ -310,3 +310,22 @@ fn a_connection_closed_while_its_password_is_checked_is_forgotten() {
     assert_eq!(h.take(conn), [], "no CONNACK to a closed connection");
     assert_eq!(h.broker.session_count(), 0);
 }
+
+/// `global_max_clients` (Mosquitto 2.1): sessions count, connected or not; over the cap a v5
+/// client gets CONNACK 0x89 and a 3.x client is closed without one; a client coming back to
+/// its own session is not counted twice.
+#[test]
+fn global_max_clients_counts_sessions_and_refuses_one_more() {
+    let mut h = Harness::new(Config { max_clients: Some(2), ..Config::default() });
+    let kept = h.connect_persistent("kept");
+    h.disconnect(kept);
+    h.connect("live");
+    let v5 = h.try_connect_with("third", |c| c.v5());
+    assert_eq!(h.connack(v5).reason, ReasonCode::ServerBusy);
+    assert_eq!(h.closed(v5), Some(&DisconnectReason::ConnectRefused(ReasonCode::ServerBusy)));
+    let v3 = h.try_connect_with("third", |c| c);
+    assert_eq!(h.take(v3), []);
+    assert_eq!(h.closed(v3), Some(&DisconnectReason::ConnectRefused(ReasonCode::ServerBusy)));
+    h.reconnect_persistent("kept");
+    h.connect("live");
+}

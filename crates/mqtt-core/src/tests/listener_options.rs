@@ -12,7 +12,7 @@ fn limited() -> Harness {
         listener_options: vec![ListenerOptions {
             max_qos: QoS::AtLeastOnce,
             use_username_as_clientid: true,
-            mount_point: None,
+            ..ListenerOptions::default()
         }],
         ..Config::default()
     })
@@ -170,4 +170,40 @@ fn max_inflight_bytes_holds_messages_back_until_acknowledged() {
     h.send(sub, mqtt_codec::Packet::PubAck(super::harness::ack(first.get())));
     let rest = h.published_to(sub);
     assert_eq!(rest, vec![("t".to_owned(), "third!".to_owned())]);
+}
+
+/// `accept_protocol_versions` (Mosquitto 2.1): each version a listener does not accept is
+/// refused before any other check, 3.x with CONNACK 1, v5 with 0x84 and no properties.
+#[test]
+fn protocol_versions_a_listener_does_not_accept_are_refused() {
+    use mqtt_codec::ProtocolVersion::{V3_1, V3_1_1, V5};
+
+    use crate::ProtocolVersions;
+    for accepted in [&[V3_1][..], &[V3_1_1], &[V5], &[V3_1, V5], &[V3_1_1, V5], &[]] {
+        let versions =
+            accepted.iter().fold(ProtocolVersions::NONE, |set, &version| set.with(version));
+        let mut h = Harness::new(Config {
+            listener_options: vec![ListenerOptions {
+                protocol_versions: versions,
+                ..ListenerOptions::default()
+            }],
+            ..Config::default()
+        });
+        h.listener = 0;
+        for version in [V3_1, V3_1_1, V5] {
+            let conn = h.try_connect_with(&format!("c{}", version.level()), |c| c.version(version));
+            let ack = h.connack(conn);
+            if accepted.contains(&version) {
+                assert_eq!(ack.reason, ReasonCode::Success, "{accepted:?} {version:?}");
+                assert_eq!(h.closed(conn), None);
+            } else {
+                assert_eq!(ack.reason, ReasonCode::UnsupportedProtocolVersion);
+                assert_eq!(ack.properties, mqtt_codec::Properties::default());
+                assert_eq!(
+                    h.closed(conn),
+                    Some(&DisconnectReason::ConnectRefused(ReasonCode::UnsupportedProtocolVersion))
+                );
+            }
+        }
+    }
 }

@@ -21,6 +21,8 @@ pub(super) struct Head {
     target: String,
     /// Whether an `Upgrade` header names `websocket`.
     upgrade: bool,
+    /// The `Origin` header's value, trimmed.
+    origin: Option<String>,
 }
 
 impl Head {
@@ -31,16 +33,29 @@ impl Head {
         let mut lines = text.split("\r\n");
         let mut request = lines.next()?.split(' ');
         let (method, target, _version) = (request.next()?, request.next()?, request.next()?);
-        let upgrade = lines.filter_map(|line| line.split_once(':')).any(|(name, value)| {
-            name.trim().eq_ignore_ascii_case("upgrade")
+        let headers: Vec<(&str, &str)> = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim(), value.trim()))
+            .collect();
+        let upgrade = headers.iter().any(|(name, value)| {
+            name.eq_ignore_ascii_case("upgrade")
                 && value.split(',').any(|token| token.trim().eq_ignore_ascii_case("websocket"))
         });
-        Some(Self { method: method.to_owned(), target: target.to_owned(), upgrade })
+        let origin = headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("origin"))
+            .map(|(_, value)| (*value).to_owned());
+        Some(Self { method: method.to_owned(), target: target.to_owned(), upgrade, origin })
     }
 
     /// Whether the client asks for the WebSocket upgrade.
     pub(super) fn is_upgrade(&self) -> bool {
         self.upgrade
+    }
+
+    /// The `Origin` header, when the request has one.
+    pub(super) fn origin(&self) -> Option<&str> {
+        self.origin.as_deref()
     }
 }
 
@@ -221,7 +236,11 @@ mod tests {
     #[test]
     fn the_head_says_whether_to_upgrade() {
         let head = Head::parse(b"GET /x?y HTTP/1.1\r\nHost: a\r\nupgrade: WebSocket\r\n\r\n");
-        assert_eq!(head, Some(Head { method: "GET".into(), target: "/x?y".into(), upgrade: true }));
+        let expected =
+            Head { method: "GET".into(), target: "/x?y".into(), upgrade: true, origin: None };
+        assert_eq!(head, Some(expected));
+        let from = Head::parse(b"GET / HTTP/1.1\r\nORIGIN:  http://a.example:8080 \r\n\r\n");
+        assert_eq!(from.as_ref().and_then(Head::origin), Some("http://a.example:8080"));
         let plain = Head::parse(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(plain.map(|head| head.is_upgrade()), Some(false));
         assert_eq!(Head::parse(b"nonsense\r\n\r\n"), None);

@@ -19,12 +19,21 @@ const CONNECT: &[u8] =
     &[0x10, 0x0d, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x01, b'c'];
 const PINGREQ: &[u8] = &[0xc0, 0x00];
 
-/// The upgrade on `server` for a listener without `http_dir`.
+/// The upgrade on `server` for a listener without `http_dir` or `websockets_origin`.
 async fn upgrade(server: DuplexStream) -> std::io::Result<WsStream<DuplexStream>> {
+    upgrade_from(server, &[]).await
+}
+
+/// The upgrade on `server` for a listener without `http_dir` that allows `origins`.
+async fn upgrade_from(
+    server: DuplexStream,
+    origins: &[&str],
+) -> std::io::Result<WsStream<DuplexStream>> {
     let settings = HttpSettings {
         head_limit: crate::config::DEFAULT_WEBSOCKETS_HEADERS_SIZE,
         http_root: None,
         log_level: 0,
+        origins: origins.iter().map(|origin| (*origin).to_owned()).collect(),
     };
     let logger = Logger::new(crate::config::LogTypes::NONE, false, false);
     accept(server, &settings, &logger).await?.ok_or_else(|| std::io::ErrorKind::Other.into())
@@ -90,6 +99,34 @@ async fn the_mqtt_subprotocol_is_chosen_and_others_are_refused() {
     let (server, client) =
         tokio::join!(upgrade(server), tokio_tungstenite::client_async(request, client));
     assert!(server.is_err() && client.is_err());
+}
+
+/// `websockets_origin`: an `Origin` header must be one of them, exactly; a request without
+/// one is not checked; the refusal is told apart from other failures.
+#[tokio::test]
+async fn an_origin_the_listener_does_not_list_is_refused() {
+    let allowed = ["http://a.example", "https://b.example:8443"];
+    for (origin, accepted) in [
+        (Some("https://b.example:8443"), true),
+        (None, true),
+        (Some("http://a.example:80"), false),
+        (Some("http://a.exampl"), false),
+        (Some("HTTP://A.EXAMPLE"), false),
+    ] {
+        let (client, server) = tokio::io::duplex(4096);
+        let mut request = "ws://localhost/mqtt".into_client_request().unwrap();
+        if let Some(origin) = origin {
+            request.headers_mut().insert("Origin", origin.parse().unwrap());
+        }
+        let (server, client) = tokio::join!(
+            upgrade_from(server, &allowed),
+            tokio_tungstenite::client_async(request, client)
+        );
+        match server {
+            Ok(_) => assert!(accepted && client.is_ok(), "{origin:?}"),
+            Err(err) => assert!(!accepted && is_origin_refusal(&err), "{origin:?}: {err}"),
+        }
+    }
 }
 
 #[tokio::test]

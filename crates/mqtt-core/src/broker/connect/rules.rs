@@ -32,7 +32,7 @@ impl Refusal {
     }
 
     /// A v5 client gets a CONNACK with `code`; 3.x clients are closed without one.
-    const fn by_version(
+    pub(super) const fn by_version(
         version: ProtocolVersion,
         code: ReasonCode,
         reason: DisconnectReason,
