@@ -15,6 +15,7 @@ mod bridge;
 #[cfg(test)]
 mod bridge_tests;
 mod parse;
+mod proxy;
 #[cfg(test)]
 mod tests;
 
@@ -435,6 +436,21 @@ pub struct ListenerConfig {
     /// `http_dir`: on a WebSockets listener, the directory whose files answer plain HTTP
     /// requests (no effect on an MQTT listener, as in Mosquitto).
     pub http_dir: Option<String>,
+    /// `enable_proxy_protocol` (Mosquitto 2.1): every connection starts with a PROXY header of
+    /// this version, which names the client; `None` (the default) = no header.
+    pub proxy_protocol: Option<ProxyProtocol>,
+    /// `proxy_protocol_v2_require_tls` (Mosquitto 2.1, default false): a PROXY v2 header must
+    /// say that the client connected to the proxy over TLS.
+    pub proxy_protocol_v2_require_tls: bool,
+}
+
+/// A listener's `enable_proxy_protocol`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyProtocol {
+    /// `1`: the text header (`PROXY TCP4 <src> <dst> <sport> <dport>\r\n`).
+    V1,
+    /// `2`: the binary header, which may carry the proxy's TLS facts.
+    V2,
 }
 
 /// A listener's `socket_domain`.
@@ -462,6 +478,8 @@ impl Default for ListenerConfig {
             socket_domain: None,
             unix_socket: None,
             http_dir: None,
+            proxy_protocol: None,
+            proxy_protocol_v2_require_tls: false,
         }
     }
 }
