@@ -7,6 +7,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -287,49 +288,34 @@ fn tls_and_websockets_follow_the_header() {
     // v1 before TLS: Mosquitto's own client, through the front.
     let broker = proxy_broker(1, &tls);
     let port = front(broker.port, v1("TCP4 192.0.2.5 192.0.2.1 6275 8883"));
-    let done = run(
-        Command::new(reference_tool("mosquitto_pub")).args([
-            "-h",
-            "localhost",
-            "-p",
-            &port.to_string(),
-            "--cafile",
-            &certs.path("ca.crt"),
-            "-i",
-            "over-tls",
-            "-t",
-            "t",
-            "-m",
-            "m",
-        ]),
-        COMMAND_DEADLINE,
-    );
-    assert_eq!(done.code(), 0, "{}", done.stderr);
-    broker.wait_for_log(|line| {
-        line.starts_with("New client connected from 192.0.2.5:6275 as over-tls ")
-    });
-
+    let ca = certs.path("ca.crt");
+    let tls_args = ["-h", "localhost", "--cafile", &ca];
+    publishes_through(&broker, port, &reference_tool("mosquitto_pub"), "over-tls", &tls_args);
     // v2 before the WebSocket upgrade.
     let broker = proxy_broker(2, "protocol websockets");
     let port = front(broker.port, v2_tcp4(&[]));
+    publishes_through(&broker, port, &our_bin("culex_pub"), "over-ws", &["--ws"]);
+}
+
+/// `publisher` (a `*_pub` tool) with `args` publishes as `client_id` through the front on
+/// `port`, and `broker` logs it as connected from the client the front's header names.
+fn publishes_through(
+    broker: &BrokerProcess,
+    port: u16,
+    publisher: &Path,
+    client_id: &str,
+    args: &[&str],
+) {
+    let port = port.to_string();
     let done = run(
-        Command::new(our_bin("culex_pub")).args([
-            "-p",
-            &port.to_string(),
-            "--ws",
-            "-i",
-            "over-ws",
-            "-t",
-            "t",
-            "-m",
-            "m",
-        ]),
+        Command::new(publisher)
+            .args(["-p", &port, "-i", client_id, "-t", "t", "-m", "m"])
+            .args(args),
         COMMAND_DEADLINE,
     );
     assert_eq!(done.code(), 0, "{}", done.stderr);
-    broker.wait_for_log(|line| {
-        line.starts_with("New client connected from 192.0.2.5:6275 as over-ws ")
-    });
+    let connected = format!("New client connected from 192.0.2.5:6275 as {client_id} ");
+    broker.wait_for_log(|line| line.starts_with(&connected));
 }
 
 #[test]

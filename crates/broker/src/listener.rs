@@ -241,7 +241,7 @@ async fn accept_loop(
             let (upgrades, open, shared) =
                 (Arc::clone(upgrades), Arc::clone(&open), Arc::clone(&shared));
             let limit = settings.max_connections;
-            tokio::spawn(serve_proxied(stream, upgrades, peer, port, (open, limit), shared));
+            tokio::spawn(serve_proxied(stream, upgrades, peer, port, open, limit, shared));
             continue;
         }
         let Some(slot) = ConnectionSlot::acquire(&open, settings.max_connections) else {
@@ -263,7 +263,7 @@ async fn accept_loop(
 }
 
 /// Serves one accepted socket of a listener that reads PROXY headers: the header, then (for
-/// the client it names) `max_connections` (`limit`: the listener's count and limit) and the
+/// the client it names) `max_connections` (`open` connections of the listener, `limit`) and the
 /// `New connection` line, then the handshakes and the connection task. A refused header closes
 /// the socket; the driver never hears of it.
 async fn serve_proxied(
@@ -271,7 +271,8 @@ async fn serve_proxied(
     upgrades: Arc<Upgrades>,
     mut peer: PeerInfo,
     listener_port: u16,
-    (open, limit): (Arc<AtomicUsize>, Option<u32>),
+    open: Arc<AtomicUsize>,
+    limit: Option<u32>,
     shared: Arc<Shared>,
 ) {
     let aborted = shared.aborted.clone();

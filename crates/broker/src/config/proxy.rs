@@ -103,42 +103,25 @@ mod tests {
 
     #[test]
     fn values_are_checked_with_mosquitto_2_1_messages_and_the_line() {
+        for name in ["enable_proxy_protocol", "proxy_protocol_v2_require_tls"] {
+            let message = format!("The '{name}' option requires a listener to be defined first.");
+            assert_eq!(listeners(&format!("port 1883\n{name} 1")), Err((2, message)));
+        }
+        // Each line follows `listener 1883`, so errors are on line 2.
         let table = [
+            ("enable_proxy_protocol 0", "enable_proxy_protocol must be 1 or 2."),
+            ("enable_proxy_protocol 3", "enable_proxy_protocol must be 1 or 2."),
+            ("enable_proxy_protocol", "Empty 'enable_proxy_protocol' value in configuration."),
+            ("enable_proxy_protocol 1x", "'enable_proxy_protocol' value not a number."),
+            ("enable_proxy_protocol 4294967298", "'enable_proxy_protocol' value out of range."),
             (
-                "enable_proxy_protocol 1",
-                1,
-                "The 'enable_proxy_protocol' option requires a listener to be defined first.",
-            ),
-            (
-                "port 1883\nproxy_protocol_v2_require_tls true",
-                2,
-                "The 'proxy_protocol_v2_require_tls' option requires a listener to be defined first.",
-            ),
-            ("listener 1883\nenable_proxy_protocol 0", 2, "enable_proxy_protocol must be 1 or 2."),
-            ("listener 1883\nenable_proxy_protocol 3", 2, "enable_proxy_protocol must be 1 or 2."),
-            (
-                "listener 1883\nenable_proxy_protocol",
-                2,
-                "Empty 'enable_proxy_protocol' value in configuration.",
-            ),
-            (
-                "listener 1883\nenable_proxy_protocol 1x",
-                2,
-                "'enable_proxy_protocol' value not a number.",
-            ),
-            (
-                "listener 1883\nenable_proxy_protocol 4294967298",
-                2,
-                "'enable_proxy_protocol' value out of range.",
-            ),
-            (
-                "listener 1883\nproxy_protocol_v2_require_tls yes",
-                2,
+                "proxy_protocol_v2_require_tls yes",
                 "Invalid 'proxy_protocol_v2_require_tls' value (yes).",
             ),
         ];
-        for (text, line, message) in table {
-            assert_eq!(listeners(text), Err((line, message.to_owned())), "{text}");
+        for (line, message) in table {
+            let text = format!("listener 1883\n{line}");
+            assert_eq!(listeners(&text), Err((2, message.to_owned())), "{text}");
         }
     }
 
