@@ -40,7 +40,7 @@ pub struct Listener {
     pub(crate) index: usize,
     /// Connections currently open through this socket's listener, for `max_connections`.
     pub(crate) open: Arc<AtomicUsize>,
-    /// TLS and WebSocket layers; `None` for plain MQTT.
+    /// The PROXY header, TLS and WebSocket layers; `None` for plain MQTT.
     pub(crate) upgrades: Option<Arc<Upgrades>>,
 }
 
