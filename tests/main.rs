@@ -24,6 +24,7 @@ mod broker_node;
 mod broker_options;
 mod broker_paho;
 mod broker_persist;
+mod broker_proxy;
 mod broker_sys;
 mod broker_syslog;
 mod broker_tools;

@@ -18,6 +18,7 @@ mod bridge;
 #[cfg(test)]
 mod bridge_tests;
 mod parse;
+mod proxy;
 #[cfg(test)]
 mod tests;
 
@@ -471,6 +472,21 @@ pub struct ListenerConfig {
     /// whose `Origin` header is none of these is dropped; empty = any origin (no effect on an
     /// MQTT listener, as in Mosquitto).
     pub websockets_origins: Vec<String>,
+    /// `enable_proxy_protocol` (Mosquitto 2.1): every connection starts with a PROXY header of
+    /// this version, which names the client; `None` (the default) = no header.
+    pub proxy_protocol: Option<ProxyProtocol>,
+    /// `proxy_protocol_v2_require_tls` (Mosquitto 2.1, default false): a PROXY v2 header must
+    /// say that the client connected to the proxy over TLS.
+    pub proxy_protocol_v2_require_tls: bool,
+}
+
+/// A listener's `enable_proxy_protocol`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyProtocol {
+    /// `1`: the text header (`PROXY TCP4 <src> <dst> <sport> <dport>\r\n`).
+    V1,
+    /// `2`: the binary header, which may carry the proxy's TLS facts.
+    V2,
 }
 
 /// A listener's `socket_domain`.
@@ -502,6 +518,8 @@ impl Default for ListenerConfig {
             listener_allow_anonymous: None,
             listener_auto_id_prefix: None,
             websockets_origins: Vec::new(),
+            proxy_protocol: None,
+            proxy_protocol_v2_require_tls: false,
         }
     }
 }

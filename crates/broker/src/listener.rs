@@ -2,7 +2,7 @@
 //! after the listeners are open) TCP sockets and Unix sockets (`listener 0 PATH`), reading a
 //! TLS listener's files, and the accept loops: the per-listener `max_connections` limit and
 //! the broker's `global_max_connections`, connection ids, and one task per accepted
-//! connection (after the listener's handshakes, if it has any).
+//! connection (after the listener's PROXY header and handshakes, if it has any).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt as _;
@@ -40,7 +40,7 @@ pub struct Listener {
     pub(crate) index: usize,
     /// Connections currently open through this socket's listener, for `max_connections`.
     pub(crate) open: Arc<AtomicUsize>,
-    /// TLS and WebSocket layers; `None` for plain MQTT.
+    /// The PROXY header, TLS and WebSocket layers; `None` for plain MQTT.
     pub(crate) upgrades: Option<Arc<Upgrades>>,
 }
 
@@ -227,22 +227,30 @@ async fn accept_loop(
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 => v4,
         };
-        let Some(slot) =
-            ConnectionSlot::acquire(&shared.connections, &open, settings.max_connections)
-        else {
-            trace::max_connections(&shared.logger, &ip.to_string());
-            continue;
-        };
         let peer = PeerInfo {
             address: ip.to_string(),
             port: addr.port(),
             listener: index,
             certificate_username: None,
         };
-        trace::new_connection(&shared.logger, &peer, port);
         if shared.set_tcp_nodelay.load(Ordering::Relaxed) {
             let _ = stream.set_nodelay(true);
         }
+        if let Some(upgrades) = upgrades.as_ref().filter(|upgrades| upgrades.reads_proxy_header()) {
+            // The PROXY header names the client that the limit and the log lines are about.
+            let (upgrades, open, shared) =
+                (Arc::clone(upgrades), Arc::clone(&open), Arc::clone(&shared));
+            let limit = settings.max_connections;
+            tokio::spawn(serve_proxied(stream, upgrades, peer, port, open, limit, shared));
+            continue;
+        }
+        let Some(slot) =
+            ConnectionSlot::acquire(&shared.connections, &open, settings.max_connections)
+        else {
+            trace::max_connections(&shared.logger, &peer.address);
+            continue;
+        };
+        trace::new_connection(&shared.logger, &peer, port);
         if let Some(upgrades) = &upgrades {
             // TLS and WebSocket handshakes run in the connection's task, not here.
             let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
@@ -254,6 +262,32 @@ async fn accept_loop(
             return; // the driver has stopped
         }
     }
+}
+
+/// Serves one accepted socket of a listener that reads PROXY headers: the header, then (for
+/// the client it names) `max_connections` (`open` connections of the listener, `limit`) and the
+/// `New connection` line, then the handshakes and the connection task. A refused header closes
+/// the socket; the driver never hears of it.
+async fn serve_proxied(
+    mut stream: tokio::net::TcpStream,
+    upgrades: Arc<Upgrades>,
+    mut peer: PeerInfo,
+    listener_port: u16,
+    open: Arc<AtomicUsize>,
+    limit: Option<u32>,
+    shared: Arc<Shared>,
+) {
+    let aborted = shared.aborted.clone();
+    if !upgrades.read_proxy_header(&mut stream, &mut peer, &shared.logger, aborted).await {
+        return;
+    }
+    let Some(slot) = ConnectionSlot::acquire(&shared.connections, &open, limit) else {
+        trace::max_connections(&shared.logger, &peer.address);
+        return;
+    };
+    trace::new_connection(&shared.logger, &peer, listener_port);
+    let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
+    serve_upgraded(stream, upgrades, conn, peer, shared, slot).await;
 }
 
 /// Serves one accepted socket of a listener with upgrades: handshakes, then the connection
@@ -271,6 +305,7 @@ async fn serve_upgraded(
         return;
     };
     match stream {
+        Upgraded::Plain(stream) => connection::serve(stream, conn, peer, shared, slot).await,
         Upgraded::Tls(stream) => connection::serve(stream, conn, peer, shared, slot).await,
         Upgraded::Ws(stream) => connection::serve(stream, conn, peer, shared, slot).await,
         Upgraded::WsOverTls(stream) => connection::serve(stream, conn, peer, shared, slot).await,

@@ -1,11 +1,16 @@
 //! The byte streams a connection task serves: the [`Transport`] trait (implemented for TCP
 //! and Unix sockets here, for TLS in [`tls`] and for WebSockets in [`ws`]), and what a listener puts between an
-//! accepted TCP socket and the MQTT byte stream: nothing, TLS, a WebSocket, or a WebSocket
-//! inside TLS. The handshakes ([`Upgrades::handshake`]) run in the connection's own task,
-//! under a time limit, before the driver hears of the connection.
+//! accepted TCP socket and the MQTT byte stream: a PROXY header ([`proxy`]) first, then
+//! nothing, TLS, a WebSocket, or a WebSocket inside TLS. The header
+//! ([`Upgrades::read_proxy_header`]) and the handshakes ([`Upgrades::handshake`]) are read in
+//! the connection's own task, each under a time limit, before the driver hears of the
+//! connection.
 
+mod proxy;
 pub mod tls;
 pub(crate) mod ws;
+
+use std::future::Future;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -59,8 +64,14 @@ impl Transport for tokio::net::UnixStream {
 /// How long a client has for the TLS handshake and the WebSocket upgrade together.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a proxy has to send a whole PROXY header (it sends it at once, before anything of
+/// its client's).
+const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A listener's layers above TCP; `None` from [`Upgrades::of`] for plain MQTT.
 pub(crate) struct Upgrades {
+    /// `enable_proxy_protocol`: the PROXY header read before everything else.
+    proxy: Option<proxy::ProxySettings>,
     tls: Option<TlsListener>,
     /// For a WebSockets listener, what it does with the HTTP request.
     websockets: Option<ws::HttpSettings>,
@@ -69,6 +80,7 @@ pub(crate) struct Upgrades {
 impl std::fmt::Debug for Upgrades {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upgrades")
+            .field("proxy", &self.proxy)
             .field("tls", &self.tls.is_some())
             .field("websockets", &self.websockets)
             .finish()
@@ -76,8 +88,8 @@ impl std::fmt::Debug for Upgrades {
 }
 
 impl Upgrades {
-    /// The layers `settings` asks for, TLS files read; `None` for plain MQTT over TCP.
-    /// `http` applies to a WebSockets listener only.
+    /// The layers `settings` asks for, TLS files read; `None` for plain MQTT over TCP without
+    /// a PROXY header. `http` applies to a WebSockets listener only.
     ///
     /// # Errors
     /// When the TLS files or options cannot be used.
@@ -88,25 +100,48 @@ impl Upgrades {
         let websockets = (settings.protocol == Protocol::WebSockets).then_some(http);
         let tls =
             if settings.tls.enabled() { Some(TlsListener::new(&settings.tls)?) } else { None };
-        if tls.is_none() && websockets.is_none() {
+        let proxy = proxy::ProxySettings::of(settings);
+        if proxy.is_none() && tls.is_none() && websockets.is_none() {
             return Ok(None);
         }
-        Ok(Some(Arc::new(Self { tls, websockets })))
+        Ok(Some(Arc::new(Self { proxy, tls, websockets })))
+    }
+
+    /// Whether connections start with a PROXY header ([`Self::read_proxy_header`]).
+    pub(crate) fn reads_proxy_header(&self) -> bool {
+        self.proxy.is_some()
+    }
+
+    /// Reads the PROXY header on an accepted socket, if the listener expects one, and puts the
+    /// client it names into `peer`. `false` when the connection must be closed: the header is
+    /// corrupt or refused (logged as Mosquitto 2.1 logs it), reading failed or took longer than
+    /// [`PROXY_HEADER_TIMEOUT`] (logged as a failed handshake is), or the broker aborted.
+    pub(crate) async fn read_proxy_header<S: AsyncRead + Unpin>(
+        &self,
+        stream: &mut S,
+        peer: &mut PeerInfo,
+        logger: &Logger,
+        aborted: watch::Receiver<bool>,
+    ) -> bool {
+        let Some(proxy) = &self.proxy else { return true };
+        let (address, port) = (peer.address.clone(), peer.port);
+        let read = proxy.read(stream, peer, logger);
+        bounded(read, PROXY_HEADER_TIMEOUT, aborted, logger, &address, port).await.unwrap_or(false)
     }
 
     /// Runs the handshakes on an accepted socket: TLS (setting `peer`'s certificate
-    /// username), then the WebSocket upgrade. A failed or timed-out handshake is logged and
-    /// gives `None` (the socket is closed; the driver never hears of it), as do a plain HTTP
-    /// request answered from `http_dir` and the broker aborting (`aborted` turning true)
-    /// meanwhile.
+    /// username), then the WebSocket upgrade; a listener with neither gives the socket back. A
+    /// failed or timed-out handshake is logged and gives `None` (the socket is closed; the
+    /// driver never hears of it), as do a plain HTTP request answered from `http_dir` and the
+    /// broker aborting (`aborted` turning true) meanwhile.
     pub(crate) async fn handshake(
         &self,
         stream: TcpStream,
         peer: &mut PeerInfo,
         logger: &Logger,
-        mut aborted: watch::Receiver<bool>,
+        aborted: watch::Receiver<bool>,
     ) -> Option<Upgraded> {
-        let address = peer.address.clone();
+        let (address, port) = (peer.address.clone(), peer.port);
         let handshake = async {
             let (tls, username) = match &self.tls {
                 Some(tls) => {
@@ -115,43 +150,58 @@ impl Upgrades {
                 }
                 None => (Err(stream), None),
             };
-            peer.certificate_username = username;
+            if username.is_some() {
+                peer.certificate_username = username;
+            }
             let stream = match (tls, &self.websockets) {
                 (Ok(tls), Some(http)) => {
                     ws::accept(tls, http, logger).await?.map(Upgraded::WsOverTls)
                 }
                 (Ok(tls), None) => Some(Upgraded::Tls(tls)),
-                (Err(tcp), http) => {
-                    let http = http.as_ref().ok_or(std::io::ErrorKind::Unsupported)?;
-                    ws::accept(tcp, http, logger).await?.map(Upgraded::Ws)
-                }
+                (Err(tcp), Some(http)) => ws::accept(tcp, http, logger).await?.map(Upgraded::Ws),
+                (Err(tcp), None) => Some(Upgraded::Plain(tcp)),
             };
             Ok::<_, std::io::Error>(stream)
         };
-        let outcome = tokio::select! {
-            outcome = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => outcome,
-            _ = aborted.wait_for(|&aborted| aborted) => return None,
-        };
-        match outcome {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(err)) if ws::is_origin_refusal(&err) => {
-                let port = peer.port;
-                log!(
-                    logger,
-                    NOTICE,
-                    "Client {address} [{address}:{port}] disconnected: non-matching http origin."
-                );
-                None
-            }
-            Ok(Err(err)) => {
-                let reason = strerror(&err);
-                log!(logger, NOTICE, "Client connection from {address} failed: {reason}.");
-                None
-            }
-            Err(_) => {
-                log!(logger, NOTICE, "Client connection from {address} failed: timed out.");
-                None
-            }
+        bounded(handshake, HANDSHAKE_TIMEOUT, aborted, logger, &address, port).await.flatten()
+    }
+}
+
+/// Runs `step` (a handshake, or reading a PROXY header) for at most `limit`. A step that fails
+/// or takes too long is logged as `Client connection from <address> failed: <reason>.` and
+/// gives `None`, as does the broker aborting (`aborted` turning true) meanwhile. A WebSocket
+/// upgrade refused for its `Origin` is logged as Mosquitto 2.1 logs it, with the client's
+/// `port`.
+async fn bounded<T>(
+    step: impl Future<Output = std::io::Result<T>>,
+    limit: Duration,
+    mut aborted: watch::Receiver<bool>,
+    logger: &Logger,
+    address: &str,
+    port: u16,
+) -> Option<T> {
+    let outcome = tokio::select! {
+        outcome = tokio::time::timeout(limit, step) => outcome,
+        _ = aborted.wait_for(|&aborted| aborted) => return None,
+    };
+    match outcome {
+        Ok(Ok(done)) => Some(done),
+        Ok(Err(err)) if ws::is_origin_refusal(&err) => {
+            log!(
+                logger,
+                NOTICE,
+                "Client {address} [{address}:{port}] disconnected: non-matching http origin."
+            );
+            None
+        }
+        Ok(Err(err)) => {
+            let reason = strerror(&err);
+            log!(logger, NOTICE, "Client connection from {address} failed: {reason}.");
+            None
+        }
+        Err(_) => {
+            log!(logger, NOTICE, "Client connection from {address} failed: timed out.");
+            None
         }
     }
 }
@@ -162,6 +212,8 @@ impl Upgrades {
     reason = "one value per handshake, moved straight into its connection task"
 )]
 pub(crate) enum Upgraded {
+    /// MQTT on the socket itself (a listener with a PROXY header only).
+    Plain(TcpStream),
     /// MQTT over TLS.
     Tls(tls::TlsStream),
     /// MQTT over a WebSocket.

@@ -36,8 +36,11 @@ pub(super) fn check_listeners(config: &Config, file_name: &str) -> Result<(), Co
         notices: config.notices.clone(),
     };
     for listener in std::iter::once(&config.default_listener).chain(&config.listeners) {
+        super::proxy::check(listener).map_err(fail)?;
         let tls = &listener.tls;
         let port = listener.port;
+        // Behind `enable_proxy_protocol 2` the proxy checks client certificates.
+        let tls_by_proxy = super::proxy::tls_by_proxy(listener);
         if tls.certfile.is_some() != tls.keyfile.is_some() {
             return Err(fail(format!(
                 "Both certfile and keyfile must be provided to enable a TLS listener (listener \
@@ -47,12 +50,12 @@ pub(super) fn check_listeners(config: &Config, file_name: &str) -> Result<(), Co
         let needs_tls = [
             ("cafile", tls.cafile.is_some()),
             ("capath", tls.capath.is_some()),
-            ("require_certificate", tls.require_certificate),
+            ("require_certificate", tls.require_certificate && !tls_by_proxy),
             ("tls_version", tls.tls_version.is_some()),
             ("crlfile", tls.crlfile.is_some()),
             ("ciphers", tls.ciphers.is_some()),
             ("ciphers_tls1.3", tls.ciphers_tls13.is_some()),
-            ("use_identity_as_username", tls.use_identity_as_username),
+            ("use_identity_as_username", tls.use_identity_as_username && !tls_by_proxy),
             ("use_subject_as_username", tls.use_subject_as_username),
         ];
         if let Some((name, _)) = needs_tls.iter().find(|(_, given)| *given) {
@@ -70,6 +73,7 @@ pub(super) fn check_listeners(config: &Config, file_name: &str) -> Result<(), Co
                 ("certfile", tls.enabled()),
                 ("bind_interface", listener.bind_interface.is_some()),
                 ("socket_domain", listener.socket_domain.is_some()),
+                ("enable_proxy_protocol", listener.proxy_protocol.is_some()),
             ];
             if let Some((name, _)) = extra.iter().find(|(_, given)| *given) {
                 return Err(fail(format!(
@@ -84,7 +88,8 @@ pub(super) fn check_listeners(config: &Config, file_name: &str) -> Result<(), Co
                  {port})."
             )));
         }
-        if tls.require_certificate && tls.cafile.is_none() && tls.capath.is_none() {
+        if tls.require_certificate && !tls_by_proxy && tls.cafile.is_none() && tls.capath.is_none()
+        {
             return Err(fail(format!(
                 "require_certificate needs cafile or capath to check client certificates \
                  (listener on port {port})."
@@ -166,6 +171,9 @@ impl State {
         }
         if let Some(result) = super::admission::apply(config, name, value) {
             return result;
+        }
+        if super::proxy::apply(config, name, value)? {
+            return Ok(());
         }
         let groups: [Group; 7] = [
             Self::listener_option,
