@@ -12,6 +12,7 @@
 //! Any error names the file and line, and the binary exits with status 3.
 
 mod bridge;
+mod bridge21;
 #[cfg(test)]
 mod bridge_tests;
 mod parse;
