@@ -9,6 +9,7 @@
 mod auth;
 mod broker_auth;
 mod broker_bridge;
+mod broker_bridge21;
 mod broker_ciphers;
 mod broker_cli;
 mod broker_crl;

@@ -144,18 +144,19 @@ fn next_packet(pending: &mut BytesMut, recorded: &mut Recorded) -> Option<Packet
     }
 }
 
-/// The protocol version a whole CONNECT at the start of `bytes` asks for.
-fn connect_version(bytes: &[u8]) -> Option<ProtocolVersion> {
+/// The protocol version a whole CONNECT at the start of `bytes` asks for (with or without
+/// the bridge bit of a 3.x bridge's CONNECT).
+pub(crate) fn connect_version(bytes: &[u8]) -> Option<ProtocolVersion> {
     whole_packet_len(bytes, ProtocolVersion::V5).ok()??;
     // The fixed header: the type byte, then the remaining length's bytes (all but the last
     // have their top bit set).
     let header = 2 + bytes.get(1..)?.iter().take_while(|byte| *byte & 0x80 != 0).count();
     let name_len = usize::from(u16::from_be_bytes([*bytes.get(header)?, *bytes.get(header + 1)?]));
-    ProtocolVersion::from_level(*bytes.get(header + 2 + name_len)?)
+    ProtocolVersion::from_level(*bytes.get(header + 2 + name_len)? & 0x7f)
 }
 
 /// The fake broker's answer to one client packet: what a permissive broker says.
-fn answer(packet: Packet) -> Option<Packet> {
+pub(crate) fn answer(packet: Packet) -> Option<Packet> {
     match packet {
         Packet::Connect(_) => Some(Packet::ConnAck(ConnAck::new(ReasonCode::Success))),
         Packet::Subscribe(subscribe) => {
