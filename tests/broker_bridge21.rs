@@ -6,7 +6,7 @@
 //! getsockopt, and the kernel's keepalive timer in /proc/net/tcp); `bridge_tls_use_os_certs`
 //! with the test CA installed through `SSL_CERT_FILE` or `SSL_CERT_DIR`.
 
-use std::io::{ErrorKind, Read as _, Write as _};
+use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -21,7 +21,7 @@ use mqtt_codec::{
 };
 
 use crate::broker_bridge::{REMOTE_ID, STATE, config, subscribed, wait_for_value};
-use crate::cli_bytes::fake_broker::{answer, connect_version};
+use crate::cli_bytes::fake_broker::{answer, connect_version, read_available};
 use crate::support::{
     Background, BrokerProcess, COMMAND_DEADLINE, Certs, TempDir, our_bin, reference_client,
     reference_tool, run,
@@ -102,13 +102,9 @@ fn serve(listener: &TcpListener, connack: &Properties, seen: &Seen, packets: &Re
     stream.set_read_timeout(Some(Duration::from_millis(20))).expect("read timeout");
     let mut pending = BytesMut::new();
     let mut version = None;
-    let mut chunk = [0_u8; 4096];
     while start.elapsed() < deadline {
-        match stream.read(&mut chunk) {
-            Ok(0) => return,
-            Ok(read) => pending.extend_from_slice(&chunk[..read]),
-            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(_) => return,
+        if read_available(&mut stream, &mut pending).is_none() {
+            return;
         }
         if version.is_none() {
             version = connect_version(&pending);
@@ -225,20 +221,29 @@ fn a_v5_bridge_uses_topic_aliases_both_ways_within_the_maximums() {
     });
 }
 
-/// The keepalive timer of the bridge's socket to `port` in /proc/net/tcp: `(timer, when)`, the
-/// kernel's `tr` (2: keepalive) and the time left in clock ticks.
-fn bridge_socket_timer(port: u16) -> Option<(u8, u64)> {
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("reading /proc/net/tcp");
-    table.lines().skip(1).find_map(|line| {
-        let fields: Vec<_> = line.split_whitespace().collect();
-        let remote_port = u16::from_str_radix(fields.get(2)?.split(':').nth(1)?, 16).ok()?;
-        let (timer, when) = fields.get(5)?.split_once(':')?;
-        (remote_port == port && fields.get(3) == Some(&"01"))
-            .then(|| {
-                Some((u8::from_str_radix(timer, 16).ok()?, u64::from_str_radix(when, 16).ok()?))
-            })
-            .flatten()
-    })
+/// The timer of the bridge's established socket to `port` in /proc/net/tcp once no data
+/// waits for an acknowledgement: `(timer, when)`, the kernel's `tr` (0: none, 2: keepalive;
+/// 1, the retransmit timer, is waited out) and the time left in clock ticks.
+fn bridge_socket_timer(port: u16) -> (u8, u64) {
+    let find = || {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("reading /proc/net/tcp");
+        table.lines().skip(1).find_map(|line| {
+            let fields: Vec<_> = line.split_whitespace().collect();
+            let remote_port = u16::from_str_radix(fields.get(2)?.split(':').nth(1)?, 16).ok()?;
+            let (timer, when) = fields.get(5)?.split_once(':')?;
+            let timer = (u8::from_str_radix(timer, 16).ok()?, u64::from_str_radix(when, 16).ok()?);
+            (remote_port == port && fields.get(3) == Some(&"01")).then_some(timer)
+        })
+    };
+    let start = Instant::now();
+    loop {
+        let timer = find();
+        match timer {
+            Some((tr, when)) if tr != 1 => return (tr, when),
+            _ => assert!(start.elapsed() < COMMAND_DEADLINE, "bridge socket timer: {timer:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -253,21 +258,14 @@ fn tcp_keepalive_and_user_timeout_are_set_on_the_bridges_socket() {
     local.wait_for_log(|l| l == "Bridge br TCP keepalive: idle 7 s, interval 3 s, count 4.");
     local.wait_for_log(|l| l == "Bridge br TCP user timeout: 5000 ms.");
     // And the kernel's own view: the idle socket runs its keepalive timer, due within 7 s.
-    let start = Instant::now();
-    loop {
-        let timer = bridge_socket_timer(remote.port);
-        if matches!(timer, Some((2, when)) if when <= 700) {
-            break;
-        }
-        assert!(start.elapsed() < COMMAND_DEADLINE, "bridge socket timer: {timer:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (timer, when) = bridge_socket_timer(remote.port);
+    assert!(timer == 2 && when <= 700, "timer {timer}, due in {when} ticks");
     // Without the options, no keepalive timer and no such log lines.
     let plain_remote = FakeRemote::start(Properties::default());
     let plain = bridging_to(plain_remote.port, "topic t/# out 1\n");
     plain_remote.wait_for("CONNECT", |p| matches!(p, Packet::Connect(_)));
     plain.wait_for_log(|l| l.starts_with("Received CONNACK on connection"));
-    assert_eq!(bridge_socket_timer(plain_remote.port).map(|(timer, _)| timer), Some(0));
+    assert_eq!(bridge_socket_timer(plain_remote.port).0, 0);
     assert!(!plain.log_lines().iter().any(|l| l.contains("TCP keepalive")));
 }
 

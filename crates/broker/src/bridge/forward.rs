@@ -101,8 +101,7 @@ fn send(
     limit: Option<u32>,
 ) -> Option<u16> {
     let named = aliases.name(&message.topic);
-    let mut properties = Properties::default();
-    properties.topic_alias = named.alias;
+    let properties = Properties { topic_alias: named.alias, ..Properties::default() };
     if let Some(limit) = limit {
         let mut sized = message.clone();
         sized.topic = named.topic.clone();
