@@ -20,16 +20,16 @@ use crate::support::{
 };
 
 /// The remote client id of culex's bridge in these tests.
-const REMOTE_ID: &str = "culex-bridge";
+pub(crate) const REMOTE_ID: &str = "culex-bridge";
 /// Its state topic, on both brokers.
-const STATE: &str = "$SYS/broker/connection/culex-bridge/state";
+pub(crate) const STATE: &str = "$SYS/broker/connection/culex-bridge/state";
 /// The topic of the sentinels [`Bridged::exactly`] sends: the bridge carries it like the messages
 /// under test, and the assertions leave it out.
 const SENTINEL: &str = "both/sentinel";
 
 /// The configuration of a broker in these tests: anonymous access, logging everything (its
 /// SUBSCRIBE lines say when a subscriber is ready), with `extra` appended.
-fn config(port: u16, extra: &str) -> String {
+pub(crate) fn config(port: u16, extra: &str) -> String {
     format!("listener {port} 127.0.0.1\nallow_anonymous true\nlog_type all\n{extra}\n")
 }
 
@@ -53,7 +53,7 @@ fn bridging_culex(remote: u16) -> BrokerProcess {
 }
 
 /// Waits until `broker` logs that client `id` subscribed.
-fn subscribed(broker: &BrokerProcess, id: &str) {
+pub(crate) fn subscribed(broker: &BrokerProcess, id: &str) {
     let wanted = format!("Received SUBSCRIBE from {id}");
     broker.wait_for_log(|line| line == wanted);
 }
@@ -97,7 +97,7 @@ fn retained(broker: &BrokerProcess, topic: &str) -> String {
 }
 
 /// Waits until the retained (or next) value of `topic` on `broker` is `wanted`.
-fn wait_for_value(broker: &BrokerProcess, topic: &str, wanted: &str) {
+pub(crate) fn wait_for_value(broker: &BrokerProcess, topic: &str, wanted: &str) {
     let start = Instant::now();
     let mut last = String::new();
     while start.elapsed() < COMMAND_DEADLINE {

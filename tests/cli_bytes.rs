@@ -10,7 +10,7 @@
 //! agrees with Mosquitto 2.0.11; a row whose timing Mosquitto leaves free (several `-l` lines at
 //! QoS 2) is written so that it has only one order.
 
-mod fake_broker;
+pub(crate) mod fake_broker;
 
 use std::path::Path;
 

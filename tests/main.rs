@@ -10,6 +10,7 @@ mod auth;
 mod broker_21;
 mod broker_auth;
 mod broker_bridge;
+mod broker_bridge21;
 mod broker_ciphers;
 mod broker_cli;
 mod broker_crl;

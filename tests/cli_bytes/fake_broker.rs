@@ -97,19 +97,12 @@ fn serve(listener: &TcpListener, client_gone: &AtomicBool, deliveries: &[Deliver
     let mut recorded = Recorded::default();
     let mut pending = BytesMut::new();
     let mut delivered = false;
-    let mut chunk = [0_u8; 4096];
     while start.elapsed() < DEADLINE {
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(read) => {
-                recorded.bytes.extend_from_slice(&chunk[..read]);
-                pending.extend_from_slice(&chunk[..read]);
-            }
-            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                continue;
-            }
-            Err(_) => break,
+        let Some(read) = read_available(&mut stream, &mut pending) else { break };
+        if read == 0 {
+            continue;
         }
+        recorded.bytes.extend_from_slice(&pending[pending.len() - read..]);
         while let Some(packet) = next_packet(&mut pending, &mut recorded) {
             let version = recorded.version.unwrap_or(ProtocolVersion::V3_1_1);
             let subscribed = matches!(packet, Packet::Subscribe(_));
@@ -124,6 +117,21 @@ fn serve(listener: &TcpListener, client_gone: &AtomicBool, deliveries: &[Deliver
         }
     }
     recorded
+}
+
+/// Reads what `stream` has (waiting at most its read timeout) onto the end of `pending`:
+/// how many bytes came (0 when none did in time), `None` once it is closed or failed.
+pub(crate) fn read_available(stream: &mut TcpStream, pending: &mut BytesMut) -> Option<usize> {
+    let mut chunk = [0_u8; 4096];
+    match stream.read(&mut chunk) {
+        Ok(0) => None,
+        Ok(read) => {
+            pending.extend_from_slice(&chunk[..read]);
+            Some(read)
+        }
+        Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Some(0),
+        Err(_) => None,
+    }
 }
 
 /// The next whole packet in `pending`, decoded for the version of the client's CONNECT
@@ -144,18 +152,19 @@ fn next_packet(pending: &mut BytesMut, recorded: &mut Recorded) -> Option<Packet
     }
 }
 
-/// The protocol version a whole CONNECT at the start of `bytes` asks for.
-fn connect_version(bytes: &[u8]) -> Option<ProtocolVersion> {
+/// The protocol version a whole CONNECT at the start of `bytes` asks for (with or without
+/// the bridge bit of a 3.x bridge's CONNECT).
+pub(crate) fn connect_version(bytes: &[u8]) -> Option<ProtocolVersion> {
     whole_packet_len(bytes, ProtocolVersion::V5).ok()??;
     // The fixed header: the type byte, then the remaining length's bytes (all but the last
     // have their top bit set).
     let header = 2 + bytes.get(1..)?.iter().take_while(|byte| *byte & 0x80 != 0).count();
     let name_len = usize::from(u16::from_be_bytes([*bytes.get(header)?, *bytes.get(header + 1)?]));
-    ProtocolVersion::from_level(*bytes.get(header + 2 + name_len)?)
+    ProtocolVersion::from_level(*bytes.get(header + 2 + name_len)? & 0x7f)
 }
 
 /// The fake broker's answer to one client packet: what a permissive broker says.
-fn answer(packet: Packet) -> Option<Packet> {
+pub(crate) fn answer(packet: Packet) -> Option<Packet> {
     match packet {
         Packet::Connect(_) => Some(Packet::ConnAck(ConnAck::new(ReasonCode::Success))),
         Packet::Subscribe(subscribe) => {

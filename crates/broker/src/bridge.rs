@@ -36,6 +36,7 @@ use crate::event::Event;
 use crate::log;
 use crate::log::Logger;
 
+mod alias;
 mod forward;
 mod probe;
 mod tls;
@@ -63,6 +64,10 @@ struct Bridge {
     /// `out` messages at QoS 1/2 from the core, in the order it sent them, that the remote
     /// broker has not acknowledged yet.
     pending: VecDeque<Outgoing>,
+    /// Topic aliases the remote broker uses on the current connection.
+    inbound: alias::Inbound,
+    /// Topic aliases the bridge uses on the current connection.
+    outbound: alias::Outbound,
 }
 
 /// How a remote connection ended.
@@ -106,6 +111,8 @@ pub(crate) fn spawn(
         next_id: PacketId::MIN,
         backoff: 0,
         pending: VecDeque::new(),
+        inbound: alias::Inbound::default(),
+        outbound: alias::Outbound::default(),
     };
     tokio::spawn(bridge.run(to_bridge));
 }
@@ -334,13 +341,25 @@ impl Bridge {
             }
         };
         let mut connect_properties = Properties::default();
-        if protocol == ProtocolVersion::V5 {
+        let offered_aliases = if protocol == ProtocolVersion::V5 {
             connect_properties.maximum_packet_size = self.config.max_packet_size;
-        }
+            connect_properties.receive_maximum = self.config.receive_maximum;
+            connect_properties.session_expiry_interval =
+                Some(self.config.session_expiry_interval).filter(|&interval| interval > 0);
+            connect_properties.topic_alias_maximum =
+                Some(self.config.max_topic_alias).filter(|&max| max > 0);
+            self.config.max_topic_alias
+        } else {
+            0
+        };
         let options = ConnectOptions {
             endpoint: culex_client::options::Endpoint::Tcp { host, port },
             bind_address: self.config.bind_address.clone(),
             nodelay: false,
+            tcp: culex_client::tcp::TcpOptions {
+                keepalive: self.config.tcp_keepalive,
+                user_timeout: self.config.tcp_user_timeout,
+            },
             proxy: None,
             websockets: false,
             tls,
@@ -359,13 +378,21 @@ impl Bridge {
         };
         log!(self.logger, DEBUG, "Bridge {} sending CONNECT", self.remote_id);
         let mut client = match Client::connect(options, None).await {
-            Ok((client, _)) => client,
+            Ok((client, connected)) => {
+                let remote_aliases = connected.properties.topic_alias_maximum.unwrap_or(0);
+                self.inbound = alias::Inbound::new(offered_aliases);
+                self.outbound = alias::Outbound::new(remote_aliases);
+                client
+            }
             Err(err) => {
                 log!(self.logger, NOTICE, "Error connecting bridge {name}: {err}");
                 return None;
             }
         };
         log!(self.logger, DEBUG, "Received CONNACK on connection {}.", self.local_id);
+        if let Some(tcp) = client.tcp_options() {
+            log_tcp_options(&self.logger, name, tcp);
+        }
         self.backoff = 0;
         let v5 = protocol == ProtocolVersion::V5;
         if self.config.attempt_unsubscribe {
@@ -417,7 +444,20 @@ impl Bridge {
             }
             tokio::select! {
                 event = client.next_event() => match event {
-                    Ok(RemoteEvent::Message(message)) => self.on_remote(message).await,
+                    Ok(RemoteEvent::Message(message)) => {
+                        if self.on_remote(message).await.is_err() {
+                            log!(
+                                self.logger,
+                                NOTICE,
+                                "Bridge {}: the remote broker used an invalid topic alias, \
+                                 disconnecting.",
+                                self.config.name
+                            );
+                            let reason = ReasonCode::TopicAliasInvalid;
+                            let _ = client.disconnect(reason, Properties::default()).await;
+                            return End::Lost;
+                        }
+                    }
                     Ok(RemoteEvent::PublishDone { mid, .. }) => {
                         if !self.remote_done(mid).await {
                             return End::Stop;
@@ -475,17 +515,22 @@ impl Bridge {
         let _ = client.disconnect(ReasonCode::Success, Properties::default()).await;
     }
 
-    /// A message from the remote broker: published locally if an `in` topic matches.
-    async fn on_remote(&mut self, message: culex_client::Message) {
+    /// A message from the remote broker (its topic alias resolved): published locally if an
+    /// `in` topic matches.
+    async fn on_remote(
+        &mut self,
+        message: culex_client::Message,
+    ) -> Result<(), alias::InvalidAlias> {
+        let name = self.inbound.resolve(&message.topic, &message.properties)?;
         let Some(topic) = self
             .config
             .topics
             .iter()
-            .find(|t| t.direction.inbound() && filter_matches(&t.remote_topic, &message.topic))
+            .find(|t| t.direction.inbound() && filter_matches(&t.remote_topic, &name))
         else {
-            return;
+            return Ok(());
         };
-        let Ok(local) = TopicName::new(&topic.to_local(&message.topic)) else { return };
+        let Ok(local) = TopicName::new(&topic.to_local(&name)) else { return Ok(()) };
         let mut publish = Publish::new(local, message.payload);
         publish.qos = QoS::from_u8(message.qos).unwrap_or(QoS::AtMostOnce);
         publish.retain = message.retain;
@@ -493,6 +538,7 @@ impl Bridge {
             publish.packet_id = Some(self.take_id());
         }
         self.to_core(vec![Packet::Publish(publish)]).await;
+        Ok(())
     }
 
     /// A packet from the core to the local connection: messages go to the remote broker (QoS 0
@@ -517,5 +563,22 @@ impl Bridge {
             _ => return true,
         };
         self.to_core(vec![reply]).await
+    }
+}
+
+/// Logs the TCP options the bridge's socket carries, as read back from the kernel.
+fn log_tcp_options(logger: &Logger, name: &str, tcp: culex_client::tcp::TcpOptions) {
+    if let Some(k) = tcp.keepalive {
+        log!(
+            logger,
+            DEBUG,
+            "Bridge {name} TCP keepalive: idle {} s, interval {} s, count {}.",
+            k.idle,
+            k.interval,
+            k.count
+        );
+    }
+    if let Some(millis) = tcp.user_timeout {
+        log!(logger, DEBUG, "Bridge {name} TCP user timeout: {millis} ms.");
     }
 }

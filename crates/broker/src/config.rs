@@ -15,6 +15,7 @@ mod admission;
 #[cfg(test)]
 mod admission_tests;
 mod bridge;
+mod bridge21;
 #[cfg(test)]
 mod bridge_tests;
 mod parse;

@@ -15,6 +15,7 @@ use crate::debug::{DebugHook, received_line, sending_lines};
 use crate::error::{ClientError, ConnectError};
 use crate::options::ConnectOptions;
 use crate::session::{ClientSession, Event, SessionConfig, SessionError};
+use crate::tcp::TcpOptions;
 use crate::transport::{self, Io};
 
 /// What a successful CONNACK said.
@@ -30,6 +31,8 @@ pub struct Connected {
 struct Link {
     reader: ReadHalf<Box<dyn Io>>,
     writer: WriteHalf<Box<dyn Io>>,
+    /// The TCP options its socket carries, as read back from the kernel.
+    tcp: Option<TcpOptions>,
 }
 
 /// An MQTT connection to one broker.
@@ -136,8 +139,8 @@ impl Client {
 
     async fn establish(&mut self) -> Result<Connected, ConnectError> {
         let connect = self.connect_packet()?;
-        let stream = match transport::open(&self.options).await {
-            Ok(stream) => stream,
+        let (stream, tcp) = match transport::open(&self.options).await {
+            Ok(opened) => opened,
             Err(err @ ConnectError::TlsHandshake(_)) => {
                 // libmosquitto queues CONNECT before its handshake fails, so -d shows it.
                 let id = self.session.client_id().map(str::to_owned);
@@ -147,7 +150,7 @@ impl Client {
             Err(err) => return Err(err),
         };
         let (reader, writer) = tokio::io::split(stream);
-        self.link = Some(Link { reader, writer });
+        self.link = Some(Link { reader, writer, tcp });
         self.session.connect(connect, now());
         self.encode_pending().map_err(|err| ConnectError::Protocol(err.to_string()))?;
         loop {
@@ -205,6 +208,12 @@ impl Client {
     /// The options this client connects with.
     pub fn options(&self) -> &ConnectOptions {
         &self.options
+    }
+
+    /// The TCP options the current connection's socket carries, as the kernel reports them
+    /// (getsockopt once connected); `None` when [`ConnectOptions::tcp`] sets none.
+    pub fn tcp_options(&self) -> Option<TcpOptions> {
+        self.link.as_ref().and_then(|link| link.tcp)
     }
 
     /// Outgoing QoS 1/2 messages not finished yet.

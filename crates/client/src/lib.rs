@@ -15,8 +15,9 @@
 //! - [`session`]: `ClientSession`, the sans-IO client state machine (message ids, QoS flows,
 //!   keep-alive).
 //! - [`client`]: `Client`, the tokio loop that drives a session over a socket.
-//! - [`transport`], [`tls`], [`ws`]: TCP / Unix / SOCKS5 streams, rustls configuration, and
-//!   MQTT over WebSockets (the adapter the broker shares).
+//! - [`transport`], [`tcp`], [`tls`], [`ws`]: TCP / Unix / SOCKS5 streams, TCP socket options
+//!   (keepalive, user timeout), rustls configuration, and MQTT over WebSockets (the adapter the
+//!   broker shares).
 //! - [`debug`]: Mosquitto's `-d` lines; [`error`], [`text`]: how failures are reported.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -31,6 +32,7 @@ pub mod options;
 pub mod print;
 pub mod rcfile;
 pub mod session;
+pub mod tcp;
 pub mod text;
 pub mod tls;
 pub mod transport;

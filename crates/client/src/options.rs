@@ -78,6 +78,8 @@ pub struct ConnectOptions {
     pub bind_address: Option<String>,
     /// `--nodelay`.
     pub nodelay: bool,
+    /// TCP socket options (keepalive, user timeout); none from [`resolve`](Self::resolve).
+    pub tcp: crate::tcp::TcpOptions,
     /// `--proxy`.
     pub proxy: Option<ProxyUrl>,
     /// `--ws`: MQTT over WebSockets (on top of TLS, when enabled).
@@ -187,6 +189,7 @@ impl ConnectOptions {
             endpoint,
             bind_address: args.bind_address.clone(),
             nodelay: args.nodelay,
+            tcp: crate::tcp::TcpOptions::default(),
             proxy: args.proxy.clone(),
             websockets: args.websockets,
             tls,

@@ -1,6 +1,6 @@
-//! Opening the byte stream to the broker: TCP (with `-A` bind address and `--nodelay`), Unix
-//! sockets, a SOCKS5 proxy (`--proxy socks5h://…`), TLS on top of any of them, and WebSockets
-//! (`--ws`) on top of that.
+//! Opening the byte stream to the broker: TCP (with `-A` bind address, `--nodelay` and the
+//! [`crate::tcp`] socket options), Unix sockets, a SOCKS5 proxy (`--proxy socks5h://…`), TLS
+//! on top of any of them, and WebSockets (`--ws`) on top of that.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -11,62 +11,70 @@ use tokio::net::{TcpSocket, TcpStream, UnixStream};
 use crate::args::ProxyUrl;
 use crate::error::ConnectError;
 use crate::options::{ConnectOptions, Endpoint};
+use crate::tcp::TcpOptions;
 
 /// Any byte stream the client can speak MQTT over.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
+/// An open byte stream, with the TCP options its socket carries as the kernel reports them
+/// (`None` when [`ConnectOptions::tcp`] sets none, or over a Unix socket).
+pub type Opened = (Box<dyn Io>, Option<TcpOptions>);
+
 /// Opens the connection described by `options`, including the TLS handshake and the
 /// WebSocket upgrade.
 ///
 /// # Errors
-/// Name lookup, connect, proxy, TLS or upgrade failures.
-pub async fn open(options: &ConnectOptions) -> Result<Box<dyn Io>, ConnectError> {
-    let stream = open_tls(options).await?;
+/// Name lookup, connect, socket option, proxy, TLS or upgrade failures.
+pub async fn open(options: &ConnectOptions) -> Result<Opened, ConnectError> {
+    let (stream, tcp) = open_tls(options).await?;
     if !options.websockets {
-        return Ok(stream);
+        return Ok((stream, tcp));
     }
     let (host, port) = match &options.endpoint {
         Endpoint::Tcp { host, port } => (host.as_str(), *port),
         Endpoint::Unix(_) => ("localhost", 0),
     };
     match crate::ws::connect(stream, host, port).await {
-        Ok(stream) => Ok(Box::new(stream)),
+        Ok(stream) => Ok((Box::new(stream), tcp)),
         Err(tokio_tungstenite::tungstenite::Error::Io(err)) => Err(ConnectError::Io(err)),
         Err(err) => Err(ConnectError::Protocol(err.to_string())),
     }
 }
 
 /// Opens the byte stream, with TLS when enabled.
-async fn open_tls(options: &ConnectOptions) -> Result<Box<dyn Io>, ConnectError> {
-    let (stream, host): (Box<dyn Io>, String) = match (&options.endpoint, &options.proxy) {
+async fn open_tls(options: &ConnectOptions) -> Result<Opened, ConnectError> {
+    let (stream, host, tcp): (Box<dyn Io>, String, _) = match (&options.endpoint, &options.proxy) {
         (Endpoint::Unix(path), _) => {
-            (Box::new(UnixStream::connect(path).await.map_err(ConnectError::Io)?), String::new())
+            let stream = UnixStream::connect(path).await.map_err(ConnectError::Io)?;
+            (Box::new(stream), String::new(), None)
         }
         (Endpoint::Tcp { host, port }, Some(proxy)) => {
-            let mut stream = tcp_connect(&proxy.host, proxy.port, options).await?;
+            let (mut stream, tcp) = tcp_connect(&proxy.host, proxy.port, options).await?;
             socks5_handshake(&mut stream, proxy, host, *port).await?;
-            (Box::new(stream), host.clone())
+            (Box::new(stream), host.clone(), tcp)
         }
         (Endpoint::Tcp { host, port }, None) => {
-            (Box::new(tcp_connect(host, *port, options).await?), host.clone())
+            let (stream, tcp) = tcp_connect(host, *port, options).await?;
+            (Box::new(stream), host.clone(), tcp)
         }
     };
-    let Some(settings) = &options.tls else { return Ok(stream) };
+    let Some(settings) = &options.tls else { return Ok((stream, tcp)) };
     let config = crate::tls::client_config(settings).map_err(ConnectError::TlsSetup)?;
     let name = crate::tls::server_name(&host).map_err(ConnectError::TlsSetup)?;
     let connector = tokio_rustls::TlsConnector::from(config);
     let tls = connector.connect(name, stream).await.map_err(ConnectError::TlsHandshake)?;
-    Ok(Box::new(tls))
+    Ok((Box::new(tls), tcp))
 }
 
-/// Resolves `host` and connects to the first address that answers, from `-A` if given.
+/// Resolves `host` and connects to the first address that answers, from `-A` if given, with
+/// the socket options of `options.tcp` (read back once connected, when any are set).
 async fn tcp_connect(
     host: &str,
     port: u16,
     options: &ConnectOptions,
-) -> Result<TcpStream, ConnectError> {
+) -> Result<(TcpStream, Option<TcpOptions>), ConnectError> {
     let addresses = resolve(host, port)?;
     let bind = match &options.bind_address {
         Some(bind) => Some(resolve(bind, 0)?),
@@ -79,6 +87,7 @@ async fn tcp_connect(
             SocketAddr::V6(_) => TcpSocket::new_v6(),
         }
         .map_err(ConnectError::Io)?;
+        crate::tcp::apply(&socket, &options.tcp).map_err(ConnectError::Io)?;
         if let Some(bind) = &bind {
             let Some(local) = bind.iter().find(|local| local.is_ipv4() == address.is_ipv4()) else {
                 continue;
@@ -93,7 +102,12 @@ async fn tcp_connect(
                 if options.nodelay {
                     stream.set_nodelay(true).map_err(ConnectError::Io)?;
                 }
-                return Ok(stream);
+                let tcp = if options.tcp.is_set() {
+                    Some(crate::tcp::read_back(&stream).map_err(ConnectError::Io)?)
+                } else {
+                    None
+                };
+                return Ok((stream, tcp));
             }
             Err(err) => last_error = err,
         }

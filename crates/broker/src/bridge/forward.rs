@@ -1,12 +1,14 @@
 //! Store and forward of `out` messages: a QoS 1/2 message from the core is held until the
 //! remote broker acknowledges it, and only then acknowledged to the core, so the core's
 //! in-flight window and queue for the bridge's session keep the rest (see the parent
-//! module); on each new remote connection the held ones are sent again, in order.
+//! module); on each new remote connection the held ones are sent again, in order. Topics go
+//! out by alias where the remote takes them ([`super::alias`]).
 
 use culex_client::Client;
 use mqtt_codec::{Ack, Packet, PacketId, Properties, Publish, QoS, TopicName, filter_matches};
 
 use super::Bridge;
+use super::alias::Outbound;
 
 /// A QoS 1/2 message on its way to the remote broker.
 pub(super) struct Outgoing {
@@ -36,13 +38,14 @@ impl Bridge {
         };
         let Some(local) = local else {
             if let Some(client) = client {
-                let _ = send(client, &remote, self.config.max_packet_size);
+                let _ = send(client, &mut self.outbound, &remote, self.config.max_packet_size);
             }
             return true;
         };
         let mut outgoing = Outgoing { local, publish: remote, remote: None };
         if let Some(client) = client {
-            match send(client, &outgoing.publish, self.config.max_packet_size) {
+            let limit = self.config.max_packet_size;
+            match send(client, &mut self.outbound, &outgoing.publish, limit) {
                 Some(mid) => outgoing.remote = Some(mid),
                 None => return self.to_core(vec![local_ack(local, qos)]).await,
             }
@@ -56,8 +59,9 @@ impl Bridge {
     pub(super) async fn resend(&mut self, client: &mut Client) -> bool {
         let mut refused = Vec::new();
         let limit = self.config.max_packet_size;
+        let aliases = &mut self.outbound;
         self.pending.retain_mut(|outgoing| {
-            outgoing.remote = send(client, &outgoing.publish, limit);
+            outgoing.remote = send(client, aliases, &outgoing.publish, limit);
             if outgoing.remote.is_none() {
                 refused.push(local_ack(outgoing.local, outgoing.publish.qos));
             }
@@ -88,11 +92,20 @@ impl Bridge {
     }
 }
 
-/// Publishes `message` on the remote connection: its message id, `None` if it cannot be sent
-/// (`bridge_max_packet_size` is `limit`).
-fn send(client: &mut Client, message: &Publish, limit: Option<u32>) -> Option<u16> {
+/// Publishes `message` on the remote connection, naming its topic by alias where `aliases`
+/// allow: its message id, `None` if it cannot be sent (`bridge_max_packet_size` is `limit`).
+fn send(
+    client: &mut Client,
+    aliases: &mut Outbound,
+    message: &Publish,
+    limit: Option<u32>,
+) -> Option<u16> {
+    let named = aliases.name(&message.topic);
+    let properties = Properties { topic_alias: named.alias, ..Properties::default() };
     if let Some(limit) = limit {
         let mut sized = message.clone();
+        sized.topic = named.topic.clone();
+        sized.properties = properties.clone();
         // The packet id the client will give it takes two bytes, whatever its value.
         sized.packet_id = (message.qos != QoS::AtMostOnce).then_some(PacketId::MIN);
         let packet = Packet::Publish(sized);
@@ -101,15 +114,17 @@ fn send(client: &mut Client, message: &Publish, limit: Option<u32>) -> Option<u1
             return None;
         }
     }
-    client
+    let mid = client
         .publish(
-            message.topic.clone(),
+            named.topic.clone(),
             message.payload.clone(),
             message.qos,
             message.retain,
-            Properties::default(),
+            properties,
         )
-        .ok()
+        .ok()?;
+    aliases.commit(&message.topic, &named);
+    Some(mid)
 }
 
 /// The local acknowledgement of a message the remote broker finished (or can never take).

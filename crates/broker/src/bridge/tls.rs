@@ -21,7 +21,7 @@ pub(super) fn tls_settings(tls: &BridgeTls) -> Result<Option<TlsSettings>, Vec<S
     let mut settings = TlsSettings {
         cafile: tls.cafile.as_ref().map(PathBuf::from),
         capath: tls.capath.as_ref().map(PathBuf::from),
-        use_os_certs: false,
+        use_os_certs: tls.use_os_certs,
         client_auth: None,
         insecure: tls.insecure,
         alpn: tls.alpn.clone(),
@@ -35,7 +35,9 @@ pub(super) fn tls_settings(tls: &BridgeTls) -> Result<Option<TlsSettings>, Vec<S
                 format!("bridge_cafile \"{file}\" and bridge_capath \"{path}\"")
             }
             (Some(file), None) => format!("bridge_cafile \"{file}\""),
-            (None, path) => format!("bridge_capath \"{}\"", path.as_deref().unwrap_or_default()),
+            (None, Some(path)) => format!("bridge_capath \"{path}\""),
+            // Only bridge_tls_use_os_certs: the system's store (SSL_CERT_FILE, SSL_CERT_DIR).
+            (None, None) => "the system's CA certificates (bridge_tls_use_os_certs)".to_owned(),
         };
         return Err(vec![
             format!("Error: Unable to load CA certificates, check {check}."),

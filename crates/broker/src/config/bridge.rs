@@ -1,8 +1,12 @@
 //! Bridge sections (`connection <name>` and the options that follow it): their parsing, with
 //! Mosquitto 2.0.11's messages, and the checks made once the whole file is read. The
-//! options rustls cannot honour are refused here with the reason, never parsed and ignored.
+//! options rustls cannot honour are refused here with the reason, never parsed and ignored; the
+//! options Mosquitto 2.1 added are read in `bridge21`.
+
+use culex_client::tcp::TcpKeepalive;
 
 use super::Config;
+use super::bridge21;
 
 /// Mosquitto's default bridge `keepalive_interval`, in seconds.
 const DEFAULT_BRIDGE_KEEPALIVE: u16 = 60;
@@ -125,13 +129,16 @@ pub struct BridgeTls {
     pub alpn: Option<String>,
     /// `bridge_tls_version`, as written (checked when connecting, as Mosquitto does).
     pub version: Option<String>,
+    /// `bridge_tls_use_os_certs` (Mosquitto 2.1): trust the system's CA certificates.
+    pub use_os_certs: bool,
 }
 
 impl BridgeTls {
-    /// Whether the bridge uses TLS: Mosquitto turns it on with `bridge_cafile` or
-    /// `bridge_capath` (the other options alone change nothing).
+    /// Whether the bridge uses TLS: Mosquitto turns it on with `bridge_cafile`,
+    /// `bridge_capath` or `bridge_tls_use_os_certs true` (the other options alone change
+    /// nothing).
     pub fn enabled(&self) -> bool {
-        self.cafile.is_some() || self.capath.is_some()
+        self.cafile.is_some() || self.capath.is_some() || self.use_os_certs
     }
 }
 
@@ -195,6 +202,16 @@ pub struct BridgeConfig {
     pub outgoing_retain: bool,
     /// The TLS options.
     pub tls: BridgeTls,
+    /// `bridge_receive_maximum` (v5 bridges; `None`: not sent).
+    pub receive_maximum: Option<u16>,
+    /// `bridge_session_expiry_interval`, seconds (v5 bridges; 0: not sent).
+    pub session_expiry_interval: u32,
+    /// `bridge_max_topic_alias` (v5 bridges; default 10, 0: no aliases from the remote).
+    pub max_topic_alias: u16,
+    /// `bridge_tcp_keepalive <idle> <interval> <count>`.
+    pub tcp_keepalive: Option<TcpKeepalive>,
+    /// `bridge_tcp_user_timeout`, milliseconds.
+    pub tcp_user_timeout: Option<u32>,
 }
 
 impl BridgeConfig {
@@ -230,6 +247,11 @@ impl BridgeConfig {
             attempt_unsubscribe: true,
             outgoing_retain: true,
             tls: BridgeTls::default(),
+            receive_maximum: None,
+            session_expiry_interval: 0,
+            max_topic_alias: bridge21::DEFAULT_MAX_TOPIC_ALIAS,
+            tcp_keepalive: None,
+            tcp_user_timeout: None,
         }
     }
 
@@ -304,6 +326,9 @@ pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Resu
                 Some(bridge) => option(bridge, notices, name, value),
                 None => Err("Invalid bridge configuration.".to_owned()),
             }
+        }
+        _ if bridge21::NAMES.contains(&name) => {
+            bridge21::apply(config.bridges.last_mut(), name, value)
         }
         "bridge_identity" | "bridge_psk" => Err(format!(
             "The \"{name}\" bridge option is not supported by culex's TLS (rustls): rustls has \

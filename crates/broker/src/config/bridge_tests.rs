@@ -288,6 +288,7 @@ fn tls_options_are_read_and_turn_tls_on_with_a_ca() {
         insecure: false,
         alpn: Some("mqtt".to_owned()),
         version: Some("tlsv1.3".to_owned()),
+        use_os_certs: false,
     };
     assert_eq!(b.tls, want);
     assert!(b.tls.enabled());
@@ -327,5 +328,68 @@ fn tls_option_errors_are_mosquittos_or_say_why_rustls_cannot() {
         let lines = err(&format!("{HEAD}{extra}"));
         let line = HEAD.lines().count() + extra.lines().count();
         assert_eq!(lines, [wanted.to_owned(), format!("Error found at b.conf:{line}.")], "{extra}");
+    }
+}
+
+#[test]
+fn mosquitto_21_options_have_its_defaults_and_read_its_integers() {
+    let b = bridge("");
+    assert_eq!((b.receive_maximum, b.session_expiry_interval, b.max_topic_alias), (None, 0, 10));
+    assert_eq!((b.tcp_keepalive, b.tcp_user_timeout, b.tls.use_os_certs), (None, None, false));
+    let b = bridge(
+        "bridge_receive_maximum 0x10\nbridge_session_expiry_interval 2147483647\n\
+         bridge_max_topic_alias 0\nbridge_tcp_keepalive 7 3 010\nbridge_tcp_user_timeout 0\n\
+         bridge_tls_use_os_certs true\n",
+    );
+    assert_eq!((b.receive_maximum, b.session_expiry_interval), (Some(16), 2_147_483_647));
+    assert_eq!(b.max_topic_alias, 0);
+    let keepalive = culex_client::tcp::TcpKeepalive { idle: 7, interval: 3, count: 8 };
+    assert_eq!((b.tcp_keepalive, b.tcp_user_timeout), (Some(keepalive), Some(0)));
+    // As in 2.1, bridge_tls_use_os_certs alone turns TLS on.
+    assert!(b.tls.use_os_certs && b.tls.enabled());
+    let edges = bridge("bridge_receive_maximum 65535\nbridge_max_topic_alias +65535\n");
+    assert_eq!((edges.receive_maximum, edges.max_topic_alias), (Some(65535), 65535));
+    assert!(!bridge("bridge_tls_use_os_certs 0\n").tls.enabled());
+}
+
+#[test]
+fn mosquitto_21_option_errors_are_its_own_with_file_and_line() {
+    for (extra, wanted) in [
+        ("bridge_receive_maximum 0", "Error: bridge_receive_maximum must be greater than 0."),
+        ("bridge_receive_maximum 65536", "Error: bridge_receive_maximum must be lower than 65535."),
+        ("bridge_receive_maximum", "Error: Empty 'bridge_receive_maximum' value in configuration."),
+        ("bridge_receive_maximum 5x", "Error: 'bridge_receive_maximum' value not a number."),
+        (
+            "bridge_session_expiry_interval -1",
+            "Error: bridge_session_expiry_interval must not be negative.",
+        ),
+        (
+            "bridge_session_expiry_interval 0xFFFFFFFF",
+            "Error: 'bridge_session_expiry_interval' value out of range.",
+        ),
+        ("bridge_max_topic_alias -1", "Error: bridge_max_topic_alias must be > 0 and <= 65535."),
+        ("bridge_max_topic_alias 65536", "Error: bridge_max_topic_alias must be > 0 and <= 65535."),
+        ("bridge_tls_use_os_certs yes", "Error: Invalid 'bridge_tls_use_os_certs' value (yes)."),
+        (
+            "bridge_tls_use_os_certs",
+            "Error: Empty 'bridge_tls_use_os_certs' value in configuration.",
+        ),
+        ("bridge_tcp_keepalive 0 1 1", "Error: invalid TCP keepalive idle value."),
+        ("bridge_tcp_keepalive 1 -1 1", "Error: invalid TCP keepalive interval value."),
+        ("bridge_tcp_keepalive 1 1 0", "Error: invalid TCP keepalive counter value."),
+        (
+            "bridge_tcp_keepalive 1",
+            "Error: Empty 'bridge_tcp_keepalive_interval' value in configuration.",
+        ),
+        ("bridge_tcp_keepalive 1 2 z", "Error: 'bridge_tcp_keepalive_counter' value not a number."),
+        ("bridge_tcp_user_timeout -5", "Error: invalid TCP user timeout value."),
+        ("bridge_tcp_user_timeout 08", "Error: 'bridge_tcp_user_timeout' value not a number."),
+    ] {
+        let lines = err(&format!("{HEAD}{extra}\n"));
+        assert_eq!(lines, [wanted, "Error found at b.conf:4."], "{extra}");
+        let before = err(&format!("{extra}\n{HEAD}"));
+        let name = extra.split(' ').next().unwrap_or_default();
+        let needs = format!("Error: The '{name}' option requires a bridge to be defined first.");
+        assert_eq!(before, [needs.as_str(), "Error found at b.conf:1."], "{extra}");
     }
 }
