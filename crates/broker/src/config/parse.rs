@@ -22,6 +22,7 @@ pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigError> {
     parse_into(&mut config, text.as_bytes(), file_name, None)
         .map_err(|err| ConfigError { notices: config.notices.clone(), ..err })?;
     check_listeners(&config, file_name)?;
+    super::plugin::check(&config)?;
     Ok(config)
 }
 
@@ -101,7 +102,7 @@ pub(super) fn parse_into(
     file_name: &str,
     mut include: Option<IncludeReader<'_>>,
 ) -> Result<(), ConfigError> {
-    let mut state = State { seen_strings: HashSet::new(), port_seen: false };
+    let mut state = State { seen_strings: HashSet::new(), port_seen: false, plugin: None };
     for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line_no = index + 1;
         let at = |message: String| ConfigError {
@@ -137,6 +138,11 @@ pub(super) fn parse_into(
             }
             continue;
         }
+        let place = (file_name, line_no);
+        if let Some(result) = super::plugin::apply(config, &mut state.plugin, name, value, place) {
+            result.map_err(&at)?;
+            continue;
+        }
         state.apply(config, name, value).map_err(at)?;
     }
     Ok(())
@@ -155,6 +161,8 @@ struct State {
     seen_strings: HashSet<String>,
     /// Whether `port` was already given (Mosquitto warns when it is repeated).
     port_seen: bool,
+    /// The plugin instance `plugin_opt_*` lines go to.
+    plugin: super::plugin::Cursor,
 }
 
 impl State {
@@ -615,18 +623,12 @@ impl State {
 }
 
 /// Why an option no group applies is refused: a Mosquitto option culex cannot honour (TLS
-/// options rustls lacks, C plugins) or an unknown name.
+/// options rustls lacks) or an unknown name.
 fn refusal(name: &str) -> String {
     if let Some((_, why)) = RUSTLS_CANNOT.iter().find(|(option, _)| *option == name) {
         return format!("The \"{name}\" option is not supported by culex's TLS (rustls): {why}");
     }
-    match name {
-        "plugin" | "auth_plugin" => format!(
-            "The \"{name}\" option loads a C plugin through Mosquitto's plugin API, which culex \
-             cannot load."
-        ),
-        _ => format!("Unknown configuration variable \"{name}\"."),
-    }
+    format!("Unknown configuration variable \"{name}\".")
 }
 
 /// TLS options that rustls cannot honour, and why: refused rather than ignored.
@@ -770,7 +772,7 @@ mod steps {
     use super::*;
 
     fn state() -> State {
-        State { seen_strings: HashSet::new(), port_seen: false }
+        State { seen_strings: HashSet::new(), port_seen: false, plugin: None }
     }
 
     #[test]
@@ -800,11 +802,6 @@ mod steps {
             refusal("psk_hint"),
             "The \"psk_hint\" option is not supported by culex's TLS (rustls): rustls has no \
              pre-shared-key cipher suites."
-        );
-        assert_eq!(
-            refusal("auth_plugin"),
-            "The \"auth_plugin\" option loads a C plugin through Mosquitto's plugin API, which \
-             culex cannot load."
         );
     }
 }

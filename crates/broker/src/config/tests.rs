@@ -792,14 +792,6 @@ fn queue_qos0_messages_defaults_false_and_set_tcp_nodelay_true() {
 }
 
 #[test]
-fn plugins_are_refused_with_the_reason() {
-    let (line, message) = err("plugin /usr/lib/x.so\n");
-    assert_eq!(line, 1);
-    assert!(message.contains("C plugin"), "{message}");
-    assert!(err("auth_plugin /x.so\n").1.contains("C plugin"));
-}
-
-#[test]
 fn mount_point_needs_a_listener_and_no_wildcards() {
     let config = ok("listener 1883\nmount_point site/\nlistener 1884\nmount_point other/\n");
     assert_eq!(config.listeners[0].mount_point.as_deref(), Some("site/"));
