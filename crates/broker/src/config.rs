@@ -583,7 +583,7 @@ pub struct EffectiveSecurity {
 }
 
 /// Where log lines go (`log_dest`: `stdout`, `stderr`, `file <path>`, `syslog`, `topic`,
-/// `none`).
+/// `dlt`, `none`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogDest {
     /// `log_dest stdout`.
@@ -596,6 +596,8 @@ pub struct LogDest {
     pub syslog: bool,
     /// `log_dest topic`: published on `$SYS/broker/log/<level>`.
     pub topic: bool,
+    /// `log_dest dlt`: to the DLT daemon reading `$DLT_PIPE_DIR/dlt` (`/tmp/dlt`), if any.
+    pub dlt: bool,
 }
 
 /// A set of Mosquitto log types (`log_type`), as bits.

@@ -665,11 +665,7 @@ fn log_dest(config: &mut Config, name: &str, value: &str) -> Result<(), String> 
             }
             dest.file = Some(path.to_owned());
         }
-        "dlt" => {
-            return Err(format!(
-                "log_dest {kind} is a Mosquitto option that culex does not support yet."
-            ));
-        }
+        "dlt" => dest.dlt = true,
         other => return Err(format!("Invalid log_dest value ({other}).")),
     }
     Ok(())

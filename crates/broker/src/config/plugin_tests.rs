@@ -178,8 +178,7 @@ fn plugin_opt_lines_go_to_the_instance_of_their_own_file() {
         Ok(vec![("inc.conf".to_owned(), b"plugin_opt_password_file /p\n".to_vec())])
     };
     let text = format!("plugin {PW}\ninclude_dir /d\n");
-    let err =
-        super::parse::parse_into(&mut config, text.as_bytes(), "main.conf", Some(&mut include))
-            .unwrap_err();
+    let err = parse::parse_into(&mut config, text.as_bytes(), "main.conf", Some(&mut include))
+        .unwrap_err();
     assert_eq!((err.file.as_str(), err.line), ("inc.conf", 1));
 }
