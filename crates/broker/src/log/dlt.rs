@@ -113,47 +113,46 @@ fn user_header(kind: u32) -> Vec<u8> {
     message
 }
 
-/// `description` with its length before it.
-fn described(message: &mut Vec<u8>, description: &str) {
-    let len = u32::try_from(description.len()).unwrap_or(0);
-    message.extend_from_slice(&len.to_le_bytes());
-    message.extend_from_slice(description.as_bytes());
+/// A control message of `kind`: the application id, the context id when `context`, the
+/// `middle` bytes, the process id, and the `description` with its length before it.
+fn control(
+    kind: u32,
+    context: bool,
+    middle: &[u8],
+    pid: u32,
+    description: Option<&str>,
+) -> Vec<u8> {
+    let mut message = user_header(kind);
+    message.extend_from_slice(ID);
+    if context {
+        message.extend_from_slice(ID);
+    }
+    message.extend_from_slice(middle);
+    message.extend_from_slice(&pid.to_le_bytes());
+    if let Some(description) = description {
+        let len = u32::try_from(description.len()).unwrap_or(0);
+        message.extend_from_slice(&len.to_le_bytes());
+        message.extend_from_slice(description.as_bytes());
+    }
+    message
 }
 
 fn register_application(pid: u32) -> Vec<u8> {
-    let mut message = user_header(2);
-    message.extend_from_slice(ID);
-    message.extend_from_slice(&pid.to_le_bytes());
-    described(&mut message, "mosquitto log");
-    message
+    control(2, false, &[], pid, Some("mosquitto log"))
 }
 
+/// The context's index in the application (the first), then its log level and trace status
+/// "not set" (-2): the daemon's defaults apply.
 fn register_context(pid: u32) -> Vec<u8> {
-    let mut message = user_header(4);
-    message.extend_from_slice(ID);
-    message.extend_from_slice(ID);
-    // The context's index in the application (the first), then log level and trace status
-    // "not set" (-2): the daemon's defaults apply.
-    message.extend_from_slice(&0_i32.to_le_bytes());
-    message.extend_from_slice(&[0xfe, 0xfe]);
-    message.extend_from_slice(&pid.to_le_bytes());
-    described(&mut message, "mosquitto DLT context");
-    message
+    control(4, true, &[0, 0, 0, 0, 0xfe, 0xfe], pid, Some("mosquitto DLT context"))
 }
 
 fn unregister_context(pid: u32) -> Vec<u8> {
-    let mut message = user_header(5);
-    message.extend_from_slice(ID);
-    message.extend_from_slice(ID);
-    message.extend_from_slice(&pid.to_le_bytes());
-    message
+    control(5, true, &[], pid, None)
 }
 
 fn unregister_application(pid: u32) -> Vec<u8> {
-    let mut message = user_header(3);
-    message.extend_from_slice(ID);
-    message.extend_from_slice(&pid.to_le_bytes());
-    message
+    control(3, false, &[], pid, None)
 }
 
 /// One log message: `line` (cut to [`MAX_LINE`] bytes) at DLT `level`.
