@@ -1,5 +1,7 @@
 //! `password_file` and `acl_file` with files made by Debian's `mosquitto_passwd`, checked with
-//! `mosquitto_pub`/`mosquitto_sub` against `culex` and, as the reference, Mosquitto.
+//! `mosquitto_pub`/`mosquitto_sub` against `culex` and, as the reference, Mosquitto; and
+//! Mosquitto 2.1's plugin lines for the same files (per listener, on SIGHUP, and the refusal of
+//! any other plugin), checked against 2.0.11 given the options they stand for.
 
 use std::path::Path;
 use std::process::Command;
@@ -17,29 +19,39 @@ struct Secured {
     files: TempDir,
 }
 
-fn secured(program: &Path) -> Secured {
-    let files = TempDir::new("auth");
-    let passwords = files.path().join("passwords");
-    for (n, (user, password)) in [("alice", "secret"), ("bob", "hunter2")].into_iter().enumerate() {
+/// The 2.0 options that name the files (`{dir}`: their directory).
+const LEGACY: &str = "password_file {dir}/passwords\nacl_file {dir}/acl";
+
+/// Mosquitto 2.1's plugin lines for the same files.
+const PLUGINS: &str = "plugin /usr/lib/mosquitto_password_file.so\n\
+                       plugin_opt_password_file {dir}/passwords\n\
+                       plugin /usr/lib/mosquitto_acl_file.so\nplugin_opt_acl_file {dir}/acl";
+
+/// Writes the password file `name` in `dir` with `users` (`user`, `password`), hashed by
+/// Debian's `mosquitto_passwd`.
+fn password_file(dir: &TempDir, name: &str, users: &[(&str, &str)]) {
+    let path = dir.path().join(name);
+    for (n, (user, password)) in users.iter().enumerate() {
         let mut command = Command::new(reference_tool("mosquitto_passwd"));
         command.arg("-b");
         if n == 0 {
             command.arg("-c");
         }
-        let done = run(command.arg(&passwords).args([user, password]), COMMAND_DEADLINE);
+        let done = run(command.arg(&path).args([user, password]), COMMAND_DEADLINE);
         assert_eq!(done.code(), 0, "mosquitto_passwd: {}", done.stderr);
     }
+}
+
+/// [`Secured`] with the files named by `security` ([`LEGACY`] or [`PLUGINS`]).
+fn secured(program: &Path, security: &str) -> Secured {
+    let files = TempDir::new("auth");
+    password_file(&files, "passwords", &[("alice", "secret"), ("bob", "hunter2")]);
     let acl = files.path().join("acl");
     std::fs::write(&acl, "user alice\ntopic write data/#\n\nuser bob\ntopic read data/#\n")
         .unwrap();
-    let config = |ports: &[u16]| {
-        format!(
-            "listener {} 127.0.0.1\npassword_file {}\nacl_file {}\nlog_type all\n",
-            ports[0],
-            passwords.display(),
-            acl.display()
-        )
-    };
+    let security = security.replace("{dir}", &files.path().display().to_string());
+    let config =
+        |ports: &[u16]| format!("listener {} 127.0.0.1\n{security}\nlog_type all\n", ports[0]);
     Secured { broker: BrokerProcess::start_with(program, 1, config, &[]), files }
 }
 
@@ -95,9 +107,11 @@ fn outcomes(secured: &Secured) -> Vec<(i32, String)> {
 
 #[test]
 fn password_and_acl_files_decide_like_mosquitto() {
-    let ours = outcomes(&secured(&our_bin("culex")));
-    let theirs = outcomes(&secured(&reference_tool("mosquitto")));
+    let ours = outcomes(&secured(&our_bin("culex"), LEGACY));
+    let theirs = outcomes(&secured(&reference_tool("mosquitto"), LEGACY));
     assert_eq!(ours, theirs);
+    // Mosquitto 2.1's plugin lines for the same files decide alike.
+    assert_eq!(outcomes(&secured(&our_bin("culex"), PLUGINS)), theirs);
     assert_eq!(ours[5].1, "data/1 allowed\ndata/6 last");
     assert!(ours[1].1.contains("not authorised"), "{:?}", ours[1]);
 }
@@ -128,7 +142,13 @@ fn a_missing_password_file_exits_13_like_mosquitto() {
 
 #[test]
 fn sighup_reloads_the_password_file() {
-    let secured = secured(&our_bin("culex"));
+    for security in [LEGACY, PLUGINS] {
+        sighup_reloads_the_password_file_named_by(security);
+    }
+}
+
+fn sighup_reloads_the_password_file_named_by(security: &str) {
+    let secured = secured(&our_bin("culex"), security);
     let broker = &secured.broker;
     let carol = ["-u", "carol", "-P", "pw", "-t", "data/c", "-m", "x"];
     assert_ne!(publish(broker, &carol).code(), 0, "carol is not in the file yet");
@@ -149,4 +169,87 @@ fn sighup_reloads_the_password_file() {
         assert!(start.elapsed() < COMMAND_DEADLINE, "carol never accepted after SIGHUP");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// Connect outcomes (exit code, stderr) of alice and bob publishing on each of `broker`'s two
+/// listeners, and of alice publishing where her ACL does not let her.
+fn per_listener_outcomes(broker: &BrokerProcess) -> Vec<(i32, String)> {
+    let mut results = Vec::new();
+    for &port in &broker.ports {
+        for (user, password) in [("alice", "secret"), ("bob", "hunter2")] {
+            let args = ["-u", user, "-P", password, "-t", "data/1", "-m", "x", "-q", "1"];
+            let done = run(reference_client("mosquitto_pub", port).args(args), COMMAND_DEADLINE);
+            results.push((done.code(), done.stderr));
+        }
+    }
+    results
+}
+
+#[test]
+fn plugin_use_gives_each_listener_its_own_files_like_per_listener_settings() {
+    let files = TempDir::new("plugin-use");
+    password_file(&files, "a.pw", &[("alice", "secret")]);
+    password_file(&files, "b.pw", &[("bob", "hunter2")]);
+    std::fs::write(files.path().join("a.acl"), "user alice\ntopic write data/#\n").unwrap();
+    let dir = files.path().display().to_string();
+    let ours = BrokerProcess::start_with(
+        &our_bin("culex"),
+        2,
+        |ports| {
+            format!(
+                "plugin_load pwA /usr/lib/mosquitto_password_file.so\n\
+                 plugin_opt_password_file {dir}/a.pw\n\
+                 plugin_load aclA /usr/lib/mosquitto_acl_file.so\nplugin_opt_acl_file {dir}/a.acl\n\
+                 plugin_load pwB /usr/lib/mosquitto_password_file.so\n\
+                 plugin_opt_password_file {dir}/b.pw\n\
+                 listener {} 127.0.0.1\nplugin_use pwA\nplugin_use aclA\n\
+                 listener {} 127.0.0.1\nplugin_use pwB\n",
+                ports[0], ports[1]
+            )
+        },
+        &[],
+    );
+    let theirs = BrokerProcess::start_with(
+        &reference_tool("mosquitto"),
+        2,
+        |ports| {
+            format!(
+                "per_listener_settings true\n\
+                 listener {} 127.0.0.1\npassword_file {dir}/a.pw\nacl_file {dir}/a.acl\n\
+                 listener {} 127.0.0.1\npassword_file {dir}/b.pw\n",
+                ports[0], ports[1]
+            )
+        },
+        &[],
+    );
+    let outcomes = per_listener_outcomes(&ours);
+    assert_eq!(outcomes, per_listener_outcomes(&theirs));
+    let codes: Vec<i32> = outcomes.iter().map(|(code, _)| *code).collect();
+    assert_eq!(codes[0], 0, "alice on her listener: {outcomes:?}");
+    assert_eq!(codes[3], 0, "bob on his listener: {outcomes:?}");
+    assert!(codes[1] != 0 && codes[2] != 0, "each refused on the other's: {outcomes:?}");
+}
+
+#[test]
+fn any_other_plugin_is_refused_by_name_at_its_line() {
+    let dir = TempDir::new("plugin-refused");
+    let config = dir.path().join("c.conf");
+    let path = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so";
+    std::fs::write(&config, format!("listener {} 127.0.0.1\nplugin {path}\n", unused_port()))
+        .unwrap();
+    let done = run(Command::new(our_bin("culex")).arg("-c").arg(&config), COMMAND_DEADLINE);
+    assert_eq!(done.code(), 3, "{}", done.stderr);
+    let lines: Vec<String> =
+        done.stderr.lines().map(|line| crate::support::strip_timestamp(line).to_owned()).collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "Error: The plugin \"{path}\" is a C plugin for Mosquitto's plugin API, which \
+                 culex cannot load; culex has only mosquitto_password_file.so and \
+                 mosquitto_acl_file.so built in."
+            ),
+            format!("Error found at {}:2.", config.display()),
+        ]
+    );
 }

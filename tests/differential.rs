@@ -16,6 +16,7 @@ mod expiry;
 mod flows;
 mod keepalive;
 mod malformed;
+mod plugin;
 mod properties;
 mod publish;
 mod retain;

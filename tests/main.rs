@@ -14,6 +14,7 @@ mod broker_bridge21;
 mod broker_ciphers;
 mod broker_cli;
 mod broker_crl;
+mod broker_dlt;
 mod broker_durable;
 mod broker_hash_values;
 mod broker_http;

@@ -532,6 +532,11 @@ impl Background {
         self.stdout.lock().expect("stdout lock").clone()
     }
 
+    /// The process id, to signal it.
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits until at least `count` lines were printed, returning them.
     ///
     /// # Panics

@@ -11,7 +11,7 @@ use mqtt_codec::ProtocolVersion;
 
 /// The ACL: alice may use `data/#`, read `public/#`, and use `own/<client id>/#`; bob may
 /// read everything.
-const ACL: &str = "user alice\ntopic readwrite data/#\ntopic read public/#\n\
+pub(super) const ACL: &str = "user alice\ntopic readwrite data/#\ntopic read public/#\n\
                    pattern readwrite own/%c/#\n\nuser bob\ntopic read #\n";
 
 /// Both brokers with alice/secret and bob/hunter2, [`ACL`], and no anonymous access.
@@ -25,7 +25,12 @@ fn secured() -> Scenario {
 }
 
 /// A CONNECT as `id` with `user` and `password` (none when empty).
-fn login(version: ProtocolVersion, id: &str, user: &str, password: &'static str) -> Vec<u8> {
+pub(super) fn login(
+    version: ProtocolVersion,
+    id: &str,
+    user: &str,
+    password: &'static str,
+) -> Vec<u8> {
     connect_with(version, id, |c| {
         if !user.is_empty() {
             c.username = Some(super::wire::s(user));

@@ -115,6 +115,9 @@ type Record = Vec<(usize, Event)>;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Scenario {
     config: String,
+    /// Lines only Mosquitto gets, then lines only culex gets, after `config`
+    /// ([`config_each`](Self::config_each)).
+    own_config: [String; 2],
     /// Files written to the scenario's directory before the broker starts: name, text, and
     /// whether `mosquitto_passwd -U` hashes it (a password file written in plain text).
     files: Vec<(&'static str, String, bool)>,
@@ -133,6 +136,18 @@ impl Scenario {
     pub(crate) fn config(mut self, line: &str) -> Self {
         self.config.push_str(line);
         self.config.push('\n');
+        self
+    }
+
+    /// Appends `theirs` to Mosquitto's configuration and `ours` to culex's, after the lines both
+    /// get: the same setting in two spellings (Mosquitto 2.1's plugin lines, which Debian's
+    /// 2.0.11 lacks, against the 2.0 options they stand for). `{dir}` as in
+    /// [`config`](Self::config).
+    pub(crate) fn config_each(mut self, theirs: &str, ours: &str) -> Self {
+        for (config, line) in self.own_config.iter_mut().zip([theirs, ours]) {
+            config.push_str(line);
+            config.push('\n');
+        }
         self
     }
 
@@ -263,8 +278,8 @@ impl Scenario {
         let mosquitto = reference_tool("mosquitto");
         let culex = our_bin("culex");
         let (theirs, ours) = std::thread::scope(|scope| {
-            let theirs = scope.spawn(|| self.run_against(&mosquitto));
-            let ours = self.run_against(&culex);
+            let theirs = scope.spawn(|| self.run_against(&mosquitto, &self.own_config[0]));
+            let ours = self.run_against(&culex, &self.own_config[1]);
             (theirs.join().expect("the mosquitto side does not panic"), ours)
         });
         let equal = theirs == ours;
@@ -282,13 +297,15 @@ impl Scenario {
         }
     }
 
-    /// Runs the steps against `program`, returning one record per connection.
-    fn run_against(&self, program: &Path) -> Vec<Record> {
+    /// Runs the steps against `program` given `own_config` after the shared lines, returning
+    /// one record per connection.
+    fn run_against(&self, program: &Path, own_config: &str) -> Vec<Record> {
         let dir = TempDir::new("differential");
         for (name, text, hashed) in &self.files {
             write_file(&dir, name, text, *hashed);
         }
-        let config = self.config.replace("{dir}", &dir.path().display().to_string());
+        let config =
+            (self.config.clone() + own_config).replace("{dir}", &dir.path().display().to_string());
         let broker = BrokerProcess::start_with(
             program,
             1,

@@ -19,6 +19,9 @@ mod bridge21;
 #[cfg(test)]
 mod bridge_tests;
 mod parse;
+mod plugin;
+#[cfg(test)]
+mod plugin_tests;
 mod proxy;
 #[cfg(test)]
 mod tests;
@@ -33,6 +36,7 @@ pub use bridge::{
 };
 pub(crate) use parse::atoi;
 pub use parse::parse;
+pub use plugin::{BuiltinPlugin, PluginInstance};
 
 /// Mosquitto's default `max_inflight_messages`.
 pub const DEFAULT_MAX_INFLIGHT: u16 = 20;
@@ -85,6 +89,9 @@ pub struct Config {
     /// Whether a security option was given yet (`per_listener_settings true` must precede
     /// them all).
     pub security_options_given: bool,
+    /// Mosquitto 2.1's plugin instances (`plugin`, `global_plugin`, `plugin_load`, …), in file
+    /// order; the built-in ones name password and ACL files (see [`Config::security_for`]).
+    pub plugins: Vec<PluginInstance>,
     /// `clientid_prefixes` (deprecated): only client ids starting with it may connect.
     pub clientid_prefixes: Option<String>,
     /// `max_inflight_messages` (0 = unlimited; default 20).
@@ -203,6 +210,7 @@ impl Default for Config {
             acl_file: None,
             per_listener_settings: false,
             security_options_given: false,
+            plugins: Vec::new(),
             clientid_prefixes: None,
             max_inflight_messages: DEFAULT_MAX_INFLIGHT,
             max_queued_messages: DEFAULT_MAX_QUEUED,
@@ -350,31 +358,40 @@ impl Config {
 
     /// [`Config::security_for`] as the file says it, without local-only mode's override.
     fn configured_security_for(&self, listener: &ListenerConfig) -> EffectiveSecurity {
-        if !self.per_listener_settings {
-            return EffectiveSecurity {
+        let own = self.own_listener(listener);
+        let mut security = if self.per_listener_settings {
+            own.map(|own| own.security.effective())
+                .unwrap_or_else(|| SecurityOptions::default().effective())
+        } else {
+            EffectiveSecurity {
                 allow_anonymous: self.allow_anonymous.unwrap_or(false),
                 allow_zero_length_clientid: self.allow_zero_length_clientid,
                 auto_id_prefix: self.auto_id_prefix.clone(),
                 password_file: self.password_file.clone(),
                 acl_file: self.acl_file.clone(),
-            };
-        }
-        let own = if self.local_only() {
-            Some(&self.default_listener)
-        } else {
-            // A listener with the same settings first: several `listener 0` lines share port 0
-            // and an address. Else the one with its port and address (or socket path).
-            let in_force = self.listeners_in_force();
-            in_force.iter().copied().find(|candidate| *candidate == listener).or_else(|| {
-                in_force.into_iter().find(|candidate| {
-                    candidate.port == listener.port
-                        && candidate.bind_address == listener.bind_address
-                        && candidate.unix_socket == listener.unix_socket
-                })
-            })
+            }
         };
-        own.map(|own| own.security.effective())
-            .unwrap_or_else(|| SecurityOptions::default().effective())
+        plugin::add_files(self, own, &mut security);
+        security
+    }
+
+    /// This configuration's own settings of `listener`: the default listener in local-only
+    /// mode, else the listener in force that equals it or, failing that, has its port and
+    /// address (or socket path); `None` for a listener the configuration no longer has.
+    fn own_listener(&self, listener: &ListenerConfig) -> Option<&ListenerConfig> {
+        if self.local_only() {
+            return Some(&self.default_listener);
+        }
+        // A listener with the same settings first: several `listener 0` lines share port 0
+        // and an address. Else the one with its port and address (or socket path).
+        let in_force = self.listeners_in_force();
+        in_force.iter().copied().find(|candidate| *candidate == listener).or_else(|| {
+            in_force.into_iter().find(|candidate| {
+                candidate.port == listener.port
+                    && candidate.bind_address == listener.bind_address
+                    && candidate.unix_socket == listener.unix_socket
+            })
+        })
     }
 }
 
@@ -439,6 +456,9 @@ pub struct ListenerConfig {
     /// Security options given in this listener's section under `per_listener_settings true`
     /// (always empty otherwise).
     pub security: SecurityOptions,
+    /// The [`Config::plugins`] attached to this listener (`plugin_use`, or `plugin` under
+    /// `per_listener_settings true`), by index, in order.
+    pub plugins: Vec<usize>,
     /// `protocol`: plain MQTT (default) or MQTT over WebSockets.
     pub protocol: Protocol,
     /// The TLS options; `certfile` and `keyfile` together turn TLS on.
@@ -506,6 +526,7 @@ impl Default for ListenerConfig {
             bind_address: None,
             max_connections: None,
             security: SecurityOptions::default(),
+            plugins: Vec::new(),
             protocol: Protocol::Mqtt,
             tls: TlsOptions::default(),
             max_qos: 2,
@@ -621,7 +642,7 @@ pub struct EffectiveSecurity {
 }
 
 /// Where log lines go (`log_dest`: `stdout`, `stderr`, `file <path>`, `syslog`, `topic`,
-/// `none`).
+/// `dlt`, `none`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogDest {
     /// `log_dest stdout`.
@@ -634,6 +655,8 @@ pub struct LogDest {
     pub syslog: bool,
     /// `log_dest topic`: published on `$SYS/broker/log/<level>`.
     pub topic: bool,
+    /// `log_dest dlt`: to the DLT daemon reading `$DLT_PIPE_DIR/dlt` (`/tmp/dlt`), if any.
+    pub dlt: bool,
 }
 
 /// A set of Mosquitto log types (`log_type`), as bits.
@@ -752,6 +775,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse::parse_into(&mut config, &bytes, &name, Some(&mut read_include_dir))
         .map_err(|err| ConfigError { notices: config.notices.clone(), ..err })?;
     parse::check_listeners(&config, &name)?;
+    plugin::check(&config)?;
     Ok(config)
 }
 

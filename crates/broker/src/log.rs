@@ -1,6 +1,6 @@
 //! Mosquitto's log lines: `<epoch seconds>: <text>` on stderr (or the `log_dest`
 //! destinations: the system logger in `log/syslog.rs`, `$SYS/broker/log/…` in
-//! `log/topic.rs`), filtered by `log_type` (`-v` = all), with `log_timestamp` and
+//! `log/topic.rs`, a DLT daemon in `log/dlt.rs`), filtered by `log_type` (`-v` = all), with `log_timestamp` and
 //! `connection_messages` honoured; `log_timestamp_format` replaces the seconds with C's
 //! `strftime` in local time, as Mosquitto does.
 //!
@@ -16,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, LogDest, LogTypes};
 
+mod dlt;
 mod syslog;
 pub(crate) mod topic;
 
@@ -37,6 +38,8 @@ struct Destinations {
     stderr: bool,
     file: Option<std::fs::File>,
     syslog: Option<syslog::Syslog>,
+    /// `log_dest dlt`, when a DLT daemon reads its FIFO.
+    dlt: Option<dlt::Dlt>,
     /// `log_dest topic`.
     topic: bool,
     /// Where `log_dest topic` lines go: the driver, once it asked ([`Logger::topic_lines`]).
@@ -55,6 +58,7 @@ impl Logger {
                 stderr: true,
                 file: None,
                 syslog: None,
+                dlt: None,
                 topic: false,
                 topic_sink: None,
             }),
@@ -85,11 +89,15 @@ impl Logger {
         let mut destinations =
             self.destinations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let syslog = dest.syslog.then(|| syslog::Syslog::new(config.log_facility));
+        // As Mosquitto on SIGHUP: leave the DLT daemon before registering again.
+        drop(destinations.dlt.take());
+        let dlt = if dest.dlt { dlt::Dlt::open() } else { None };
         *destinations = Destinations {
             stdout: dest.stdout,
             stderr: dest.stderr,
             file,
             syslog,
+            dlt,
             topic: dest.topic,
             topic_sink: destinations.topic_sink.take(),
         };
@@ -194,6 +202,9 @@ impl Logger {
         if let Some(syslog) = destinations.syslog.as_mut() {
             let now = i64::try_from(now).unwrap_or(i64::MAX);
             syslog.send(kind, line.trim_end_matches('\n'), now);
+        }
+        if let Some(dlt) = destinations.dlt.as_mut() {
+            dlt.send(kind, line.trim_end_matches('\n'));
         }
     }
 }

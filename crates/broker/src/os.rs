@@ -1,6 +1,7 @@
 //! The C library calls of the broker library that std does not wrap: the interface list
 //! behind `bind_interface` (getifaddrs(3)), and the account lookup and identity switch behind
-//! `user` (getpwnam_r(3), initgroups(3), setgid(2), setuid(2)). The `unsafe` of the library
+//! `user` (getpwnam_r(3), initgroups(3), setgid(2), setuid(2)), and the monotonic clock's
+//! reading since boot that `log_dest dlt` stamps lines with (clock_gettime(2)). The `unsafe` of the library
 //! lives here and nowhere else; the `culex` binary's own calls (fork, the signal mask, mallopt) are in
 //! `process.rs`.
 
@@ -70,6 +71,20 @@ pub(crate) enum SwitchStep {
     Gid,
     /// setuid(2).
     Uid,
+}
+
+/// The time since boot on the monotonic clock (clock_gettime(2) with `CLOCK_MONOTONIC`, the
+/// clock libdlt stamps DLT messages with); zero if it cannot be read.
+#[expect(unsafe_code, reason = "std::time::Instant does not expose the clock's origin")]
+pub(crate) fn monotonic_since_boot() -> std::time::Duration {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a valid timespec the call writes to; CLOCK_MONOTONIC always exists.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut now) } != 0 {
+        return std::time::Duration::ZERO;
+    }
+    let seconds = u64::try_from(now.tv_sec).unwrap_or(0);
+    let nanos = u32::try_from(now.tv_nsec).unwrap_or(0);
+    std::time::Duration::new(seconds, nanos)
 }
 
 /// Whether the process runs with the effective user id 0.

@@ -22,6 +22,7 @@ pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigError> {
     parse_into(&mut config, text.as_bytes(), file_name, None)
         .map_err(|err| ConfigError { notices: config.notices.clone(), ..err })?;
     check_listeners(&config, file_name)?;
+    super::plugin::check(&config)?;
     Ok(config)
 }
 
@@ -106,7 +107,7 @@ pub(super) fn parse_into(
     file_name: &str,
     mut include: Option<IncludeReader<'_>>,
 ) -> Result<(), ConfigError> {
-    let mut state = State { seen_strings: HashSet::new(), port_seen: false };
+    let mut state = State { seen_strings: HashSet::new(), port_seen: false, plugin: None };
     for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line_no = index + 1;
         let at = |message: String| ConfigError {
@@ -142,6 +143,11 @@ pub(super) fn parse_into(
             }
             continue;
         }
+        let place = (file_name, line_no);
+        if let Some(result) = super::plugin::apply(config, &mut state.plugin, name, value, place) {
+            result.map_err(&at)?;
+            continue;
+        }
         state.apply(config, name, value).map_err(at)?;
     }
     Ok(())
@@ -160,6 +166,8 @@ struct State {
     seen_strings: HashSet<String>,
     /// Whether `port` was already given (Mosquitto warns when it is repeated).
     port_seen: bool,
+    /// The plugin instance `plugin_opt_*` lines go to.
+    plugin: super::plugin::Cursor,
 }
 
 impl State {
@@ -626,18 +634,12 @@ impl State {
 }
 
 /// Why an option no group applies is refused: a Mosquitto option culex cannot honour (TLS
-/// options rustls lacks, C plugins) or an unknown name.
+/// options rustls lacks) or an unknown name.
 fn refusal(name: &str) -> String {
     if let Some((_, why)) = RUSTLS_CANNOT.iter().find(|(option, _)| *option == name) {
         return format!("The \"{name}\" option is not supported by culex's TLS (rustls): {why}");
     }
-    match name {
-        "plugin" | "auth_plugin" => format!(
-            "The \"{name}\" option loads a C plugin through Mosquitto's plugin API, which culex \
-             cannot load."
-        ),
-        _ => format!("Unknown configuration variable \"{name}\"."),
-    }
+    format!("Unknown configuration variable \"{name}\".")
 }
 
 /// TLS options that rustls cannot honour, and why: refused rather than ignored.
@@ -674,11 +676,7 @@ fn log_dest(config: &mut Config, name: &str, value: &str) -> Result<(), String> 
             }
             dest.file = Some(path.to_owned());
         }
-        "dlt" => {
-            return Err(format!(
-                "log_dest {kind} is a Mosquitto option that culex does not support yet."
-            ));
-        }
+        "dlt" => dest.dlt = true,
         other => return Err(format!("Invalid log_dest value ({other}).")),
     }
     Ok(())
@@ -781,7 +779,7 @@ mod steps {
     use super::*;
 
     fn state() -> State {
-        State { seen_strings: HashSet::new(), port_seen: false }
+        State { seen_strings: HashSet::new(), port_seen: false, plugin: None }
     }
 
     #[test]
@@ -811,11 +809,6 @@ mod steps {
             refusal("psk_hint"),
             "The \"psk_hint\" option is not supported by culex's TLS (rustls): rustls has no \
              pre-shared-key cipher suites."
-        );
-        assert_eq!(
-            refusal("auth_plugin"),
-            "The \"auth_plugin\" option loads a C plugin through Mosquitto's plugin API, which \
-             culex cannot load."
         );
     }
 }

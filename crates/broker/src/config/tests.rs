@@ -121,13 +121,6 @@ fn unknown_option_names_the_line() {
 }
 
 #[test]
-fn known_but_unsupported_mosquitto_options_are_refused_not_ignored() {
-    let (line, message) = err("allow_anonymous true\nlog_dest dlt");
-    assert_eq!(line, 2);
-    assert!(message.contains("log_dest dlt") && message.contains("does not support"), "{message}");
-}
-
-#[test]
 fn persistence_options_and_the_path_mosquitto_builds() {
     let config = ok("");
     assert_eq!((config.persistence, config.persistence_path()), (false, None));
@@ -474,6 +467,7 @@ fn log_dest_destinations_add_up_and_none_clears() {
             file: Some("/var/log/culex.log".into()),
             syslog: false,
             topic: false,
+            dlt: false,
         })
     );
     assert_eq!(ok("log_dest stdout\nlog_dest none").log_dest, Some(super::LogDest::default()));
@@ -485,7 +479,7 @@ fn log_dest_destinations_add_up_and_none_clears() {
         (2, "Duplicate \"log_dest file\" value.".into())
     );
     assert!(ok("log_dest topic").log_dest.is_some_and(|dest| dest.topic && !dest.stderr));
-    assert!(err("log_dest dlt").1.contains("does not support"));
+    assert!(ok("log_dest dlt").log_dest.is_some_and(|dest| dest.dlt && !dest.stderr));
 }
 
 #[test]
@@ -791,14 +785,6 @@ fn queue_qos0_messages_defaults_false_and_set_tcp_nodelay_true() {
     assert!(!config.queue_qos0_messages && config.set_tcp_nodelay);
     let config = ok("queue_qos0_messages true\nset_tcp_nodelay 0\n");
     assert!(config.queue_qos0_messages && !config.set_tcp_nodelay);
-}
-
-#[test]
-fn plugins_are_refused_with_the_reason() {
-    let (line, message) = err("plugin /usr/lib/x.so\n");
-    assert_eq!(line, 1);
-    assert!(message.contains("C plugin"), "{message}");
-    assert!(err("auth_plugin /x.so\n").1.contains("C plugin"));
 }
 
 #[test]
