@@ -136,19 +136,15 @@ impl ReceiveArgs {
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::OsString;
-
     use super::*;
+    use crate::args::parse_each;
 
     /// Parses `list` as receiving options only.
     fn parse(list: &[&str]) -> Result<ReceiveArgs, ArgError> {
-        let argv: Vec<OsString> = list.iter().map(OsString::from).collect();
-        let mut cursor = ArgCursor::new(&argv);
-        let mut args = ReceiveArgs::default();
-        while let Some(option) = cursor.next_option() {
-            assert!(args.parse_option(option, &mut cursor)?, "{option:?} is a receiving option");
-        }
-        Ok(args)
+        parse_each(list, |args: &mut ReceiveArgs, option, cursor| {
+            assert!(args.parse_option(option, cursor)?, "{option:?} is a receiving option");
+            Ok(())
+        })
     }
 
     /// The retain handling a v5 and a v3 subscription get from `list`.

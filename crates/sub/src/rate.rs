@@ -54,7 +54,8 @@ mod tests {
 
     #[test]
     fn the_line_is_mosquittos() {
-        assert_eq!(line(0), "0 msgs/s\n");
-        assert_eq!(line(1532), "1532 msgs/s\n");
+        for (count, expected) in [(0, "0 msgs/s\n"), (1532, "1532 msgs/s\n")] {
+            assert_eq!(line(count), expected);
+        }
     }
 }
