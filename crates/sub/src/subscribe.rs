@@ -208,6 +208,7 @@ pub(crate) async fn run(args: SubArgs, mut options: ConnectOptions) -> u8 {
         Ok((client, _)) => client,
         Err(err) => return connect_failure(&err, debug, quiet),
     };
+    let rate = args.message_rate.then(MessageRate::start);
     let mut subscriber = Subscriber {
         client,
         output: args.receive.output(),
@@ -222,11 +223,8 @@ pub(crate) async fn run(args: SubArgs, mut options: ConnectOptions) -> u8 {
         deadline,
         stdout: StdoutWatch::new(),
         screen: watch.then(Screen::default),
-        rate: None,
+        rate,
     };
-    if subscriber.args.message_rate {
-        subscriber.rate = Some(MessageRate::start());
-    }
     subscriber.serve(&mut signals).await
 }
 
