@@ -1,6 +1,7 @@
-//! Mosquitto 2.1's additions to the clients (`culex_pub`, `culex_sub`, `culex_passwd`), which
+//! Mosquitto 2.1's additions to the clients (`culex_pub`, `culex_sub`, `culex_rr`), which
 //! Debian's 2.0.11 tools lack: each is checked against culex's broker and, where the broker
-//! side exists in 2.0.11, against Debian's `mosquitto` too.
+//! side exists in 2.0.11, against Debian's `mosquitto` too. (`culex_passwd`'s are in
+//! `tests/passwd/`; the SUBSCRIBE bytes of `--retain-handling` in `tests/cli_bytes.rs`.)
 
 use std::process::Command;
 
@@ -207,5 +208,83 @@ fn tls_keylog_appends_the_secrets_of_each_connection() {
         );
         assert_eq!(code, 0, "{name}: --no-tls ignores --tls-keylog");
         assert_eq!(std::fs::read_to_string(&keylog).expect("the key log"), log, "{name}");
+    }
+}
+
+#[test]
+fn retain_handling_values_are_checked_as_mosquitto_21_checks_them() {
+    let hint = |tool: &str| format!("\nUse '{tool} --help' to see usage.\n");
+    for program in ["culex_sub", "culex_rr"] {
+        let cases: [(&[&str], String); 3] = [
+            (
+                &["--retain-handling"],
+                "--retain-handling argument given but no option specified.\n\n".into(),
+            ),
+            (
+                &["--retain-handling", "sometimes"],
+                "Unknown value 'sometimes' for --retain-handling.\n\n".into(),
+            ),
+            (
+                &["--retain-handling", "new", "-R"],
+                "--retain-handling new and a later -R cannot be used together.\n".into(),
+            ),
+        ];
+        for (args, error) in cases {
+            let done = tool(program, args);
+            assert_eq!(
+                (done.code(), done.stderr),
+                (1, format!("Error: {error}{}", hint(program))),
+                "{program} {args:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn watch_gives_each_topic_a_line_of_the_screen() {
+    for (name, broker) in brokers("") {
+        let port = broker.port.to_string();
+        publish(broker.port, &["-t", "watch/a", "-m", "first", "-r"]);
+        publish(broker.port, &["-t", "watch/b", "-m", "xyz", "-r"]);
+        let got = tool("culex_sub", &["-p", &port, "-t", "watch/#", "-w", "-v", "-C", "2"]);
+        assert_eq!((got.code(), got.stderr.as_str()), (0, ""), "{name}");
+        // The two retained messages come in the broker's order; each takes the next line.
+        let mut arrived = [("watch/a", "first"), ("watch/b", "xyz")];
+        arrived.sort_by_key(|(topic, _)| got.stdout.find(topic));
+        let mut expected = "\x1b[2J\x1b[1;1HBroker: 127.0.0.1\n".to_owned();
+        for (line, (topic, payload)) in (2..).zip(arrived) {
+            expected.push_str(&format!("\x1b[{line};1H{topic} {payload}\n\x1b[{line};1H\n"));
+        }
+        assert_eq!(got.stdout, expected, "{name}");
+    }
+}
+
+#[test]
+fn message_rate_prints_a_count_each_second_instead_of_the_messages() {
+    for (name, broker) in brokers("log_type all") {
+        let port = broker.port.to_string();
+        // -w and -C have no effect beside --message-rate: only -W ends the run.
+        let args =
+            ["-p", &port, "-i", "rate-sub", "-t", "rate/#", "--message-rate", "-w", "-C", "1"];
+        let args: Vec<String> =
+            args.iter().chain(&["-v", "-W", "4"]).map(|a| (*a).to_owned()).collect();
+        let subscriber = std::thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            tool("culex_sub", &args)
+        });
+        broker.wait_for_log(|line| line == "Received SUBSCRIBE from rate-sub");
+        publish(broker.port, &["-t", "rate/a", "-m", "x", "-q", "1", "--repeat", "50"]);
+        let done = subscriber.join().expect("the subscriber's thread");
+        assert_eq!((done.code(), done.stderr.as_str()), (27, "Timed out\n"), "{name}");
+        let counts: Vec<u32> = done
+            .stdout
+            .lines()
+            .map(|line| {
+                let count = line.strip_suffix(" msgs/s").and_then(|count| count.parse().ok());
+                count.unwrap_or_else(|| panic!("{name}: not a rate line: {line:?}"))
+            })
+            .collect();
+        assert!((2..=4).contains(&counts.len()), "{name}: one line a second: {counts:?}");
+        assert_eq!(counts.iter().sum::<u32>(), 50, "{name}: every message counted once");
     }
 }

@@ -9,6 +9,9 @@
 //! and, unless the row sets one, `-i cli-bytes` (a default client id is random). Every row
 //! agrees with Mosquitto 2.0.11; a row whose timing Mosquitto leaves free (several `-l` lines at
 //! QoS 2) is written so that it has only one order.
+//!
+//! Mosquitto 2.1's `--retain-handling`, which 2.0.11 lacks, is checked against the SUBSCRIBE
+//! that 2.1 documents instead.
 
 pub(crate) mod fake_broker;
 
@@ -308,6 +311,49 @@ const ROWS: &[Row] = &[
     request(&["--will-topic", "w/t", "--will-payload", "gone", "-t", "rq/a", "-e", "rs/a",
               "-m", "x", "-v", "-F", "%t"], &[message("rs/a", 0)]),
 ];
+
+/// `--retain-handling` (Mosquitto 2.1) rows and the SUBSCRIBE each must send, as 2.1 documents
+/// it: the retain-handling bits of the options byte are 0x00, 0x10 or 0x20 for `always`, `new`
+/// and `never`, replacing what an earlier `-R` set; an MQTT v3 SUBSCRIBE has options 0x00.
+#[rustfmt::skip]
+const RETAIN_HANDLING: &[(Row, &str)] = &[
+    (subscribe(&["-V", "5", "-t", "s/#", "--retain-handling", "always", "-E"], &[]),
+     "82090001000003732f2300"),
+    (subscribe(&["-V", "5", "-q", "1", "-t", "s/#", "--retain-handling", "new", "-E"], &[]),
+     "82090001000003732f2311"),
+    (subscribe(&["-V", "5", "-t", "s/#", "--retain-handling", "never", "-E"], &[]),
+     "82090001000003732f2320"),
+    (subscribe(&["-V", "5", "-R", "-t", "s/#", "--retain-handling", "new", "-E"], &[]),
+     "82090001000003732f2310"),
+    (subscribe(&["-V", "5", "-q", "2", "--retain-as-published", "--retain-handling", "never",
+                 "-t", "s/#", "-E"], &[]),
+     "82090001000003732f232a"),
+    (subscribe(&["-V", "311", "-t", "s/#", "--retain-handling", "never", "-E"], &[]),
+     "820800010003732f2300"),
+    (request(&["-t", "rq/a", "-e", "rs/a", "-m", "x", "--retain-handling", "new"],
+             &[message("rs/a", 0)]),
+     "820a000100000472732f6110"),
+];
+
+#[test]
+fn retain_handling_reaches_the_subscribe_as_mosquitto_21_documents() {
+    let work = TempDir::new("retain-handling");
+    for (index, (row, expected)) in RETAIN_HANDLING.iter().enumerate() {
+        let home = work.join(&format!("row-{index}"));
+        std::fs::create_dir_all(&home).expect("creating the row's home");
+        let (ours, _) = row.tool.names();
+        let (recorded, code) = row.record(&our_bin(ours), &home);
+        let sent = show(&recorded);
+        let subscribe = sent.iter().find_map(|line| line.trim().strip_prefix("SUBSCRIBE"));
+        assert_eq!(
+            (code, subscribe.map(str::trim)),
+            (0, Some(*expected)),
+            "{ours} {:?} sent:\n{}",
+            row.args,
+            sent.join("\n")
+        );
+    }
+}
 
 /// How many rows run at once (each runs its two tools at once).
 const WORKERS: usize = 8;

@@ -22,7 +22,9 @@ fn kind_of(file: &PasswordFile, user: &str) -> HashKind {
 fn create_writes_one_argon2id_line_with_mode_0600() {
     let dir = TempDir::new("create");
     let out = ours(&dir, &["-c", "-b", "pwfile", "alice", "secret"]);
-    assert_eq!((out.code(), out.stdout.as_str(), out.stderr.as_str()), (0, "", ""));
+    // Mosquitto 2.1's report (2.0.11 printed nothing).
+    let report = "Adding password for user alice\n";
+    assert_eq!((out.code(), out.stdout.as_str(), out.stderr.as_str()), (0, report, ""));
     let path = dir.join("pwfile");
     let text = read(&path);
     assert!(text.starts_with("alice:$argon2id$v=19$m=47104,t=1,p=1$"), "{text}");
@@ -85,9 +87,11 @@ fn update_keeps_comments_blank_lines_order_and_other_lines_byte_for_byte() {
     let before = read(&path);
 
     let out = ours(&dir, &["-b", "f", "first", "changed"]);
-    assert_eq!((out.code(), out.stderr.as_str()), (0, ""));
+    let updating = "Updating password for user first\n";
+    assert_eq!((out.code(), out.stdout.as_str(), out.stderr.as_str()), (0, updating, ""));
     let out = ours(&dir, &["-b", "f", "newbie", "n"]);
-    assert_eq!((out.code(), out.stderr.as_str()), (0, ""));
+    let adding = "Adding password for user newbie\n";
+    assert_eq!((out.code(), out.stdout.as_str(), out.stderr.as_str()), (0, adding, ""));
 
     let after = read(&path);
     let (old, new): (Vec<&str>, Vec<&str>) = (before.lines().collect(), after.lines().collect());
@@ -136,7 +140,7 @@ fn delete_removes_the_user_and_keeps_the_rest() {
     let dir = TempDir::new("delete");
     std::fs::write(dir.join("f"), "# keep\nu1:plain1\nu2:plain2\n").unwrap();
     let out = ours(&dir, &["-D", "f", "u1"]);
-    assert_eq!((out.code(), out.stderr.as_str()), (0, ""));
+    assert_eq!((out.code(), out.stdout.as_str(), out.stderr.as_str()), (0, "", ""));
     assert_eq!(read(&dir.join("f")), "# keep\nu2:plain2\n");
     let out = ours(&dir, &["-D", "f", "u1"]);
     assert_eq!(
@@ -154,7 +158,7 @@ fn upgrade_hashes_plaintext_and_leaves_hashed_lines_alone() {
     std::fs::write(dir.join("f"), format!("# plain users\nu1:plain1\n{hashed_line}u2 : plain2 \n"))
         .unwrap();
     let out = ours(&dir, &["-H", "sha512-pbkdf2", "-U", "f"]);
-    assert_eq!((out.code(), out.stderr.as_str()), (0, ""));
+    assert_eq!((out.code(), out.stdout.as_str(), out.stderr.as_str()), (0, "", ""));
     let text = read(&dir.join("f"));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "# plain users");
@@ -175,6 +179,24 @@ fn a_symlinked_file_is_edited_through_the_link() {
     assert_eq!(ours(&dir, &["-D", "link", "u1"]).code(), 0);
     assert!(std::fs::symlink_metadata(dir.join("link")).unwrap().file_type().is_symlink());
     assert_eq!(read(&dir.join("real")), "");
+}
+
+/// Mosquitto 2.1's `-c -`: the one new line goes to stdout, without the report, and no file
+/// named `-` appears; without `-c`, `-` is a file name like any other.
+#[test]
+fn create_with_a_dash_writes_the_line_to_stdout() {
+    let dir = TempDir::new("stdout");
+    let out = ours(&dir, &["-H", "sha512-pbkdf2", "-c", "-b", "-", "sam", "pw"]);
+    assert_eq!((out.code(), out.stderr.as_str()), (0, ""));
+    assert!(out.stdout.starts_with("sam:$7$101$"), "{}", out.stdout);
+    assert_eq!(out.stdout.lines().count(), 1);
+    assert!(parse(&out.stdout).verify("sam", b"pw"));
+    assert!(!dir.join("-").exists());
+    let out = ours(&dir, &["-b", "-", "sam", "pw"]);
+    assert_eq!(
+        (out.code(), out.stderr.as_str()),
+        (1, "Error: Unable to open password file -. No such file or directory.\n")
+    );
 }
 
 #[test]

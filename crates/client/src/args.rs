@@ -285,6 +285,22 @@ pub fn qos_value(cursor: &mut ArgCursor<'_>) -> Result<u8, ArgError> {
         .ok_or_else(|| ArgError::usage(format!("Error: Invalid QoS given: {qos}\n")))
 }
 
+/// Walks `list` as the tools walk argv, handing each option and the cursor to `parse`, which
+/// stores it in a `T` that starts as `T::default()`: the test helper of every option parser.
+#[cfg(test)]
+pub(crate) fn parse_each<T: Default>(
+    list: &[&str],
+    mut parse: impl FnMut(&mut T, &OsStr, &mut ArgCursor<'_>) -> Result<(), ArgError>,
+) -> Result<T, ArgError> {
+    let argv: Vec<OsString> = list.iter().map(OsString::from).collect();
+    let mut cursor = ArgCursor::new(&argv);
+    let mut parsed = T::default();
+    while let Some(option) = cursor.next_option() {
+        parse(&mut parsed, option, &mut cursor)?;
+    }
+    Ok(parsed)
+}
+
 /// Converts an argument to text, replacing invalid UTF-8 (used where Mosquitto does not care).
 pub fn lossy(text: &OsStr) -> String {
     text.to_string_lossy().into_owned()
@@ -664,14 +680,12 @@ mod tests {
     }
 
     fn parse(list: &[&str]) -> Result<ConnectArgs, ArgError> {
-        let argv = args(list);
-        let mut cursor = ArgCursor::new(&argv);
-        let mut parsed = ConnectArgs::default();
-        while let Some(option) = cursor.next_option() {
-            if parsed.parse_option(option, &mut cursor)? == Parsed::NotShared {
-                return Err(ArgError::usage("unknown"));
-            }
-        }
+        let mut parsed = parse_each(list, |parsed: &mut ConnectArgs, option, cursor| match parsed
+            .parse_option(option, cursor)?
+        {
+            Parsed::NotShared => Err(ArgError::usage("unknown")),
+            _ => Ok(()),
+        })?;
         parsed.check()?;
         Ok(parsed)
     }

@@ -10,24 +10,25 @@ const SYNOPSIS_INDENT: usize = 21;
 /// The note after the option list.
 const CLOSING_NOTE: &str = "\nCulex documentation: docs/cli.md in the source tree.\n\n";
 
-/// The synopsis lines both tools print: the bind address and the client id; the will, TLS and
-/// the SOCKS proxy. [`usage`] puts each group after a group of the tool's own lines.
+/// The synopsis lines every tool prints: the bind address, WebSockets and the client id; the
+/// will, TLS and the SOCKS proxy. [`usage`] puts each group after a group of the tool's own lines.
 const SHARED_SYNOPSIS: [&[&str]; 2] = [
-    &["[-A bind_address] [--nodelay]", "[-i id] [-I id_prefix]"],
+    &["[-A bind_address] [--nodelay] [--ws]", "[-i id] [-I id_prefix]"],
     &[
         "[--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]",
         "[{--cafile file | --capath dir} [--cert file] [--key file]",
         "  [--ciphers ciphers] [--insecure]",
         "  [--tls-alpn protocol]",
         "  [--tls-engine engine] [--keyform keyform] [--tls-engine-kpass-sha1]]",
-        "  [--tls-use-os-certs]",
+        "  [--tls-use-os-certs] [--tls-keylog file]",
+        "[--no-tls]",
         "[--psk hex-key --psk-identity identity [--ciphers ciphers]]",
         "[--proxy socks-url]",
     ],
 ];
 
 /// The option descriptions both tools print word for word, in list order: `-c`; `-h`, `-i`,
-/// `-I`, `-k` and `-L`; `-x`; `--unix`, the will, TLS and `--proxy`. [`About::usage`] puts each after
+/// `-I`, `-k` and `-L`; `-x`; `--unix`, `--ws`, the will, TLS and `--proxy`. [`About::usage`] puts each after
 /// a piece of the tool's own list.
 pub const SHARED_OPTIONS: [&str; 4] = [
     " -c : ask for a persistent session (clean session off): the broker keeps the session
@@ -42,17 +43,20 @@ pub const SHARED_OPTIONS: [&str; 4] = [
  -k : keepalive interval in seconds. Defaults to 60.
  -L : user, password, host, port and topic in one URL:
       mqtt(s)://[username[:password]@]host[:port]/topic
+      ws(s)://[username[:password]@]host[:port]/topic (MQTT over WebSockets)
 ",
     " -x : MQTT v5 session expiry interval in seconds sent in CONNECT: 0-4294967294, or -1,
       4294967295 or ∞ for a session that never expires. Defaults to -1 with -c and to
       0 without it.
 ",
     " --unix : connect through a Unix domain socket instead of TCP, e.g. /tmp/mosquitto.sock
+ --ws : use MQTT over WebSockets (path /mqtt), on top of TLS when TLS is on.
  --will-payload : payload of the will message, which the broker publishes if the client
                   disconnects unexpectedly. Empty if not given.
  --will-qos : QoS of the will message.
  --will-retain : retain the will message.
  --will-topic : topic of the will message.
+ --no-tls : no TLS, whatever the other TLS options (say, from the options file) ask for.
  --cafile : file of trusted CA certificates (PEM); turns TLS on.
  --capath : directory of trusted CA certificates (PEM files); turns TLS on.
  --cert : client certificate (PEM), when the broker asks for one.
@@ -67,6 +71,7 @@ pub const SHARED_OPTIONS: [&str; 4] = [
  --tls-engine : OpenSSL engine; not supported (culex uses rustls).
  --tls-engine-kpass-sha1 : SHA1 of an engine key password; not supported.
  --tls-use-os-certs : trust the operating system's CA certificates.
+ --tls-keylog : append the TLS session secrets to this file (NSS key log format).
  --psk : TLS pre-shared key in hex; not supported (rustls has no TLS-PSK).
  --psk-identity : TLS-PSK identity; not supported.
  --proxy : SOCKS5 proxy URL: socks5h://[username[:password]@]hostname[:port]
@@ -147,10 +152,12 @@ mod tests {
                 " -L",
                 " -x",
                 " --unix",
+                " --ws",
                 " --will-payload",
                 " --will-qos",
                 " --will-retain",
                 " --will-topic",
+                " --no-tls",
                 " --cafile",
                 " --capath",
                 " --cert",
@@ -163,6 +170,7 @@ mod tests {
                 " --tls-engine",
                 " --tls-engine-kpass-sha1",
                 " --tls-use-os-certs",
+                " --tls-keylog",
                 " --psk",
                 " --psk-identity",
                 " --proxy",

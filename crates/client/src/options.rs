@@ -354,18 +354,15 @@ fn resolve_tls(args: &ConnectArgs, port: i32) -> Result<Option<TlsSettings>, Set
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::OsString;
-
     use super::*;
-    use crate::args::{ArgCursor, Parsed};
+    use crate::args::{Parsed, parse_each};
 
     fn resolve(list: &[&str]) -> Result<ConnectOptions, SetupError> {
-        let argv: Vec<OsString> = list.iter().map(OsString::from).collect();
-        let mut cursor = ArgCursor::new(&argv);
-        let mut args = ConnectArgs::default();
-        while let Some(option) = cursor.next_option() {
-            assert_eq!(args.parse_option(option, &mut cursor).unwrap(), Parsed::Done);
-        }
+        let mut args = parse_each(list, |args: &mut ConnectArgs, option, cursor| {
+            assert_eq!(args.parse_option(option, cursor).unwrap(), Parsed::Done);
+            Ok(())
+        })
+        .unwrap();
         args.check().unwrap();
         ConnectOptions::resolve(&args)
     }

@@ -1,6 +1,8 @@
 //! `culex_passwd`: manage password files for the culex broker, like `mosquitto_passwd`.
 //!
-//! Same flags, prompts, messages and exit codes as Mosquitto 2.0.11's tool, with these
+//! Same flags, prompts, messages and exit codes as Mosquitto 2.0.11's tool, plus Mosquitto
+//! 2.1's additions (`-c -` writes the new line to stdout; `Adding password for user <u>` and
+//! `Updating password for user <u>` report what an add or update did), with these
 //! deliberate differences: new passwords default to argon2id (`-H sha512-pbkdf2` writes lines
 //! Mosquitto 2.0 reads), comments and blank lines are kept instead of being "corrupt", edits
 //! replace the file atomically, and already-hashed lines survive `-U`.
@@ -16,7 +18,7 @@ use std::process::ExitCode;
 
 use culex_compat::file::Step;
 use culex_compat::strerror;
-use mqtt_core::auth::{HashAlgorithm, PasswordFile, PasswordHash};
+use mqtt_core::auth::{Change, HashAlgorithm, PasswordFile, PasswordHash};
 use rand::RngCore as _;
 
 use args::{Action, ArgsError, Command};
@@ -91,24 +93,39 @@ impl From<PromptError> for Failure {
     }
 }
 
+/// The file name that, with `-c`, means stdout (Mosquitto 2.1).
+const STDOUT_FILE: &str = "-";
+
 fn run(raw_args: Vec<std::ffi::OsString>) -> Result<(), Failure> {
     let Command { file, algorithm, action } = args::parse(raw_args)?;
-    let path = edit::resolve(&file)
-        .map_err(|e| Failure::new(format!("Error reading password file: {}", strerror(&e))))?;
+    let to_stdout = matches!(action, Action::Create { .. }) && file.as_os_str() == STDOUT_FILE;
+    let path = if to_stdout {
+        file
+    } else {
+        edit::resolve(&file)
+            .map_err(|e| Failure::new(format!("Error reading password file: {}", strerror(&e))))?
+    };
     match action {
         Action::Create { username, password } => {
             // Ask first, so that a typing mistake leaves no file behind.
             let password = password_or_prompt(password)?;
             let mut passwords = PasswordFile::default();
             set_password(&mut passwords, &username, &password, algorithm)?;
+            if to_stdout {
+                return write_stdout(&passwords.to_string());
+            }
             let previous = std::fs::metadata(&path).ok().filter(std::fs::Metadata::is_file);
-            save(&path, &passwords, previous.as_ref(), true)
+            save(&path, &passwords, previous.as_ref(), true)?;
+            report(Change::Added, &username);
+            Ok(())
         }
         Action::Set { username, password } => {
             let (mut passwords, previous) = load(&path)?;
             let password = password_or_prompt(password)?;
-            set_password(&mut passwords, &username, &password, algorithm)?;
-            save(&path, &passwords, Some(&previous), false)
+            let change = set_password(&mut passwords, &username, &password, algorithm)?;
+            save(&path, &passwords, Some(&previous), false)?;
+            report(change, &username);
+            Ok(())
         }
         Action::Delete { username } => {
             let (mut passwords, previous) = load(&path)?;
@@ -129,6 +146,25 @@ fn run(raw_args: Vec<std::ffi::OsString>) -> Result<(), Failure> {
             save(&path, &passwords, Some(&previous), false)
         }
     }
+}
+
+/// Mosquitto 2.1's line on stdout after an add or an update. A closed stdout is not worth
+/// failing a finished edit for.
+fn report(change: Change, username: &str) {
+    let verb = match change {
+        Change::Added => "Adding",
+        Change::Updated => "Updating",
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{verb} password for user {username}").and_then(|()| out.flush());
+}
+
+/// `-c -`: the new file goes to stdout instead.
+fn write_stdout(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::new(format!("Error: Unable to write to stdout. {}.", strerror(&e))))
 }
 
 fn password_or_prompt(password: Option<Vec<u8>>) -> Result<Vec<u8>, Failure> {
@@ -163,11 +199,10 @@ fn set_password(
     username: &str,
     password: &[u8],
     algorithm: HashAlgorithm,
-) -> Result<(), Failure> {
+) -> Result<Change, Failure> {
     let hashed = hash(password, algorithm)?;
     // The username was validated with the command line, so this cannot fail in practice.
-    passwords.set(username, hashed).map_err(|e| Failure::new(format!("Error: {e}.")))?;
-    Ok(())
+    passwords.set(username, hashed).map_err(|e| Failure::new(format!("Error: {e}.")))
 }
 
 fn hash(password: &[u8], algorithm: HashAlgorithm) -> Result<PasswordHash, Failure> {
@@ -211,7 +246,8 @@ fn usage() -> &'static str {
      culex_passwd [-H argon2id | -H sha512-pbkdf2 | -H sha512] [-I n] [-c] -b passwordfile username password\n       \
      culex_passwd [-H argon2id | -H sha512-pbkdf2 | -H sha512] [-I n] -U passwordfile\n \
      -b : batch mode: take the password from the command line (other local users may see it).\n \
-     -c : create a new password file, replacing the file if it already exists.\n \
+     -c : create a new password file, replacing the file if it already exists;\n      \
+     with - as the file, print the new line to stdout instead.\n \
      -D : delete the user instead of adding it or changing its password.\n \
      -H : choose the hash for new passwords. argon2id is the default and the strongest;\n      \
      sha512-pbkdf2 writes lines that Mosquitto 2.0 can read; sha512 is for older tools only.\n \

@@ -73,10 +73,10 @@ mod tests {
         assert_eq!(
             flags.concat(),
             " -A -d -c -D -f -h -i -I -k -L -l -m -M -n -p -P -q -r -s -t -u -V -x --help \
-             --nodelay --quiet --repeat --repeat-delay --unix --will-payload --will-qos \
-             --will-retain --will-topic --cafile --capath --cert --key --keyform --ciphers \
-             --tls-version --insecure --tls-alpn --tls-engine --tls-engine-kpass-sha1 \
-             --tls-use-os-certs --psk --psk-identity --proxy"
+             --nodelay --quiet --repeat --repeat-delay --unix --ws --will-payload --will-qos \
+             --will-retain --will-topic --no-tls --cafile --capath --cert --key --keyform \
+             --ciphers --tls-version --insecure --tls-alpn --tls-engine --tls-engine-kpass-sha1 \
+             --tls-use-os-certs --tls-keylog --psk --psk-identity --proxy"
         );
     }
 }

@@ -42,7 +42,7 @@ pub(crate) struct RrArgs {
     pub(crate) source: Option<Source>,
     /// `-q`: QoS of the request and of the subscription.
     pub(crate) qos: u8,
-    /// `-v`, `-N`, `-F`, `--pretty`, `-W`, `-R`, `--retain-as-published`.
+    /// `-v`, `-N`, `-F`, `--pretty`, `-W`, `-R`, `--retain-as-published`, `--retain-handling`.
     pub(crate) receive: ReceiveArgs,
     /// `--latency` (Mosquitto 2.1).
     pub(crate) latency: bool,
@@ -214,7 +214,8 @@ mod tests {
 
     #[test]
     fn pub_and_sub_only_options_are_unknown() {
-        for option in ["-l", "-r", "--repeat", "-C", "-E", "-T", "-U", "--remove-retained"] {
+        let sub_only = ["-C", "-E", "-T", "-U", "--remove-retained", "-w", "--message-rate"];
+        for option in ["-l", "-r", "--repeat"].into_iter().chain(sub_only) {
             assert_eq!(error(&[option]), format!("Error: Unknown option '{option}'.\n{HINT}"));
         }
     }
@@ -224,6 +225,8 @@ mod tests {
         let args =
             run(&["-t", "a", "-e", "b", "-n", "-v", "-N", "--pretty", "--latency"]).expect("valid");
         assert!(args.receive.verbose && args.receive.no_eol && args.receive.pretty && args.latency);
+        let args = run(&["-t", "a", "-e", "b", "-n", "--retain-handling", "new"]).expect("valid");
+        assert_eq!(args.receive.retain_handling, mqtt_codec::RetainHandling::SendIfNew);
         assert_eq!(error(&["-F", "%z"]), format!("Error: Invalid format specifier 'z'.\n{HINT}"));
     }
 }

@@ -22,6 +22,7 @@ const SYNOPSIS: [&[&str]; 3] = [
         "{[-h host] [--unix path] [-p port] [-u username] [-P password] -t topic | -L URL} -e response-topic",
         "{-f file | -s | -n | -m message}",
         "[-c] [-k keepalive] [-q qos] [-R] [--retain-as-published] [-x session-expiry-interval]",
+        "[--retain-handling always|new|never]",
         "[-F format] [--pretty]",
         "[-W timeout_secs] [--latency]",
     ],
@@ -62,6 +63,8 @@ const OPTIONS: [&str; 4] = [
  --pretty : indent the JSON of the %j and %J format fields.
  --quiet : do not print run-time error messages.
  --retain-as-published : ask an MQTT v5 broker to keep the retain flag of forwarded messages.
+ --retain-handling : when an MQTT v5 broker sends a retained message on the response topic:
+                     always (the default), new (only for a new subscription) or never.
 ",
 ];
 
@@ -79,10 +82,11 @@ mod tests {
         assert_eq!(
             flags.concat(),
             " -A -c -d -D -e -f -F -h -i -I -k -L -m -M -n -N -p -P -q -R -s -t -u -v -V -W -x \
-             --help --latency --nodelay --pretty --quiet --retain-as-published --unix \
-             --will-payload --will-qos --will-retain --will-topic --cafile --capath --cert --key \
-             --keyform --ciphers --tls-version --insecure --tls-alpn --tls-engine \
-             --tls-engine-kpass-sha1 --tls-use-os-certs --psk --psk-identity --proxy"
+             --help --latency --nodelay --pretty --quiet --retain-as-published --retain-handling \
+             --unix --ws --will-payload --will-qos --will-retain --will-topic --no-tls --cafile \
+             --capath --cert --key --keyform --ciphers --tls-version --insecure --tls-alpn \
+             --tls-engine --tls-engine-kpass-sha1 --tls-use-os-certs --tls-keylog --psk \
+             --psk-identity --proxy"
         );
     }
 }

@@ -1,5 +1,6 @@
-//! culex_sub's options: its own (`-t -T -U -q -v -N -F -C -W -R -E --pretty --retained-only
-//! --remove-retained --retain-as-published --random-filter`) parsed in the same pass as the
+//! culex_sub's options: its own (`-t -T -U -q -v -N -F -C -W -R -E -w --pretty --retained-only
+//! --remove-retained --retain-as-published --retain-handling --random-filter --message-rate`)
+//! parsed in the same pass as the
 //! shared connection options, the options file first, then argv, then Mosquitto's checks in
 //! Mosquitto's order.
 
@@ -33,7 +34,7 @@ pub(crate) struct SubArgs {
     pub(crate) unsubscribe: Vec<String>,
     /// `-q`: requested QoS for every filter.
     pub(crate) qos: u8,
-    /// `-v`, `-N`, `-F`, `--pretty`, `-W`, `-R`, `--retain-as-published`.
+    /// `-v`, `-N`, `-F`, `--pretty`, `-W`, `-R`, `--retain-as-published`, `--retain-handling`.
     pub(crate) receive: ReceiveArgs,
     /// `-C`: stop after this many messages.
     pub(crate) count: Option<u32>,
@@ -45,6 +46,11 @@ pub(crate) struct SubArgs {
     pub(crate) remove_retained: bool,
     /// `--random-filter`, in tenths of a percent (1000 = print everything).
     pub(crate) random_filter: u32,
+    /// `-w`/`--watch` (Mosquitto 2.1): one screen line per topic.
+    pub(crate) watch: bool,
+    /// `--message-rate` (Mosquitto 2.1): print how many messages arrive each second instead of
+    /// the messages.
+    pub(crate) message_rate: bool,
 }
 
 impl Default for SubArgs {
@@ -61,6 +67,8 @@ impl Default for SubArgs {
             retained_only: false,
             remove_retained: false,
             random_filter: 1000,
+            watch: false,
+            message_rate: false,
         }
     }
 }
@@ -121,6 +129,8 @@ impl CommandLine for SubArgs {
             b"-E" => self.exit_after_subscribe = true,
             b"--retained-only" => self.retained_only = true,
             b"--remove-retained" => self.remove_retained = true,
+            b"-w" | b"--watch" => self.watch = true,
+            b"--message-rate" => self.message_rate = true,
             _ => return self.receive.parse_option(option, cursor),
         }
         Ok(true)
@@ -309,6 +319,16 @@ mod tests {
         assert_eq!(error(&["-t", "a", "-e", "x"]), format!("Error: Unknown option '-e'.\n{HINT}"));
         assert!(matches!(parse(&tokens(&["--help", "-t"]), &[]), Ok(Outcome::Help)));
         assert!(matches!(parse(&tokens(&["--version"]), &[]), Ok(Outcome::Version)));
+    }
+
+    #[test]
+    fn watch_and_message_rate_are_plain_flags() {
+        let args = run(&["-t", "a", "-w", "--message-rate"]).expect("valid");
+        assert!(args.watch && args.message_rate);
+        assert!(run(&["-t", "a", "--watch"]).expect("valid").watch);
+        let args = run(&["-t", "a", "-R", "--retain-handling", "new"]).expect("valid");
+        assert_eq!(args.receive.retain_handling, mqtt_codec::RetainHandling::SendIfNew);
+        assert!(args.receive.no_retained);
     }
 
     #[test]

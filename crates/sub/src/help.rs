@@ -22,7 +22,8 @@ const SYNOPSIS: [&[&str]; 3] = [
         "{[-h host] [--unix path] [-p port] [-u username] [-P password] -t topic | -L URL [-t topic]}",
         "[-c] [-k keepalive] [-q qos] [-x session-expiry-interval]",
         "[-C msg_count] [-E] [-R] [--retained-only] [--remove-retained] [-T filter_out] [-U topic ...]",
-        "[-F format]",
+        "[--retain-as-published] [--retain-handling always|new|never]",
+        "[-F format] [-w | --message-rate]",
         "[-W timeout_secs]",
     ],
     &["[-d] [-N] [--quiet] [-v]"],
@@ -53,9 +54,11 @@ const OPTIONS: [&str; 4] = [
  -v : print the topic before each payload.
  -V : MQTT protocol version: mqttv5 (or 5), mqttv311 (or 311) or mqttv31 (or 31).
       Defaults to mqttv311.
+ -w : watch: give each topic a line of the terminal and print its messages over it.
  -W : exit (status 27) after this many seconds.
 ",
     " --help : print this text.
+ --message-rate : print how many messages arrive each second instead of the messages.
  --nodelay : turn off Nagle's algorithm: lower latency, possibly more packets.
  --pretty : indent the JSON of the %j and %J format fields.
  --quiet : do not print run-time error messages.
@@ -64,6 +67,8 @@ const OPTIONS: [&str; 4] = [
  --remove-retained : clear every retained message received by publishing an empty
                      retained message to its topic; -T keeps messages from being cleared.
  --retain-as-published : ask an MQTT v5 broker to keep the retain flag of forwarded messages.
+ --retain-handling : when an MQTT v5 broker sends the retained messages of a subscription:
+                     always (the default), new (only for a new subscription) or never.
  --retained-only : print only retained messages and exit at the first one that is not.
 ",
 ];
@@ -81,11 +86,12 @@ mod tests {
         let flags: Vec<&str> = options.filter_map(|line| Some(line.split_once(" : ")?.0)).collect();
         assert_eq!(
             flags.concat(),
-            " -A -c -C -d -D -E -F -h -i -I -k -L -M -N -p -P -q -R -t -T -u -U -v -V -W -x --help \
-             --nodelay --pretty --quiet --random-filter --remove-retained --retain-as-published \
-             --retained-only --unix --will-payload --will-qos --will-retain --will-topic --cafile \
-             --capath --cert --key --keyform --ciphers --tls-version --insecure --tls-alpn \
-             --tls-engine --tls-engine-kpass-sha1 --tls-use-os-certs --psk --psk-identity --proxy"
+            " -A -c -C -d -D -E -F -h -i -I -k -L -M -N -p -P -q -R -t -T -u -U -v -V -w -W -x \
+             --help --message-rate --nodelay --pretty --quiet --random-filter --remove-retained \
+             --retain-as-published --retain-handling --retained-only --unix --ws --will-payload \
+             --will-qos --will-retain --will-topic --no-tls --cafile --capath --cert --key \
+             --keyform --ciphers --tls-version --insecure --tls-alpn --tls-engine \
+             --tls-engine-kpass-sha1 --tls-use-os-certs --tls-keylog --psk --psk-identity --proxy"
         );
     }
 }

@@ -5,13 +5,17 @@
 //! - `args`: options (options file, then argv) and Mosquitto's checks.
 //! - `help`: `--help` and `--version` texts.
 //! - `subscribe`: connecting, subscribing, reconnecting, stopping.
+//! - `watch`: `-w`, one terminal line per topic.
+//! - `rate`: `--message-rate`, messages per second instead of messages.
 //!
 //! How a received message is printed is `culex_client::print`, shared with culex_rr.
 
 mod args;
 mod help;
 mod os;
+mod rate;
 mod subscribe;
+mod watch;
 
 use std::process::ExitCode;
 

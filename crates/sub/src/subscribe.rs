@@ -1,4 +1,5 @@
-//! The subscriber's life: connect, subscribe, print what arrives, reconnect and resubscribe
+//! The subscriber's life: connect, subscribe, print what arrives (or, with `-w`, each topic
+//! on its own line; with `--message-rate`, only how many arrive), reconnect and resubscribe
 //! when the connection drops, and stop on `-C`, `-E`, `--retained-only`, `-W`, SIGINT/SIGTERM
 //! or a closed stdout — with Mosquitto's messages and exit statuses.
 
@@ -24,6 +25,8 @@ use tokio::time::Instant;
 
 use crate::args::SubArgs;
 use crate::os;
+use crate::rate::MessageRate;
+use crate::watch::Screen;
 
 /// Pause between reconnection attempts, as libmosquitto's default reconnect delay.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
@@ -110,6 +113,10 @@ struct Subscriber {
     deadline: Option<Instant>,
     /// Tells when nobody reads our output any more.
     stdout: StdoutWatch,
+    /// `-w`: the line of each topic.
+    screen: Option<Screen>,
+    /// `--message-rate`: counts messages instead of printing them.
+    rate: Option<MessageRate>,
 }
 
 /// Watches stdout for the error condition a pipe's write end gets when its reader has gone,
@@ -186,6 +193,12 @@ pub(crate) async fn run(args: SubArgs, mut options: ConnectOptions) -> u8 {
         options.properties(PropertyCommand::Unsubscribe).unwrap_or_default();
     let disconnect_properties = options.properties(PropertyCommand::Disconnect).unwrap_or_default();
     let debug = args.shared.debug;
+    // --message-rate turns --watch off.
+    let watch = args.watch && !args.message_rate;
+    if watch {
+        let host = args.shared.host.as_deref().unwrap_or("localhost");
+        culex_client::cli::print_stdout(&Screen::header(host));
+    }
     let connected = tokio::select! {
         connected = Client::connect(options, debug.then(stdout_hook)) => connected,
         () = signals.recv() => return INTERRUPTED_BEFORE_CONNACK,
@@ -195,6 +208,7 @@ pub(crate) async fn run(args: SubArgs, mut options: ConnectOptions) -> u8 {
         Ok((client, _)) => client,
         Err(err) => return connect_failure(&err, debug, quiet),
     };
+    let rate = args.message_rate.then(MessageRate::start);
     let mut subscriber = Subscriber {
         client,
         output: args.receive.output(),
@@ -208,6 +222,8 @@ pub(crate) async fn run(args: SubArgs, mut options: ConnectOptions) -> u8 {
         finishing: false,
         deadline,
         stdout: StdoutWatch::new(),
+        screen: watch.then(Screen::default),
+        rate,
     };
     subscriber.serve(&mut signals).await
 }
@@ -362,8 +378,13 @@ impl Subscriber {
         Flow::Continue
     }
 
-    /// Mosquitto's order: `--retained-only`, `-R`, `-T`, `--remove-retained`, print, `-C`.
+    /// Mosquitto's order: `--retained-only`, `-R`, `-T`, `--remove-retained`, print, `-C`;
+    /// with `--message-rate`, only counting.
     fn on_message(&mut self, received: culex_client::Message) -> Flow {
+        if let Some(rate) = &self.rate {
+            rate.count();
+            return Flow::Continue;
+        }
         if self.finishing {
             return Flow::Continue;
         }
@@ -391,6 +412,11 @@ impl Subscriber {
                 );
             }
         }
+        let mut printed = Vec::new();
+        // -w moves the cursor even for a message --random-filter then hides, as Mosquitto does.
+        if let Some(screen) = &mut self.screen {
+            printed.extend_from_slice(screen.before(&received.topic).as_bytes());
+        }
         let chance = self.args.random_filter;
         if chance >= PRINT_ALL
             || passes_random_filter(chance, rand::thread_rng().gen_range(0..PRINT_ALL))
@@ -400,8 +426,14 @@ impl Subscriber {
             for line in &rendered.errors {
                 self.report(&format!("{line}\n"));
             }
+            printed.extend_from_slice(&rendered.stdout);
+            if let Some(screen) = &self.screen {
+                printed.extend_from_slice(screen.after().as_bytes());
+            }
+        }
+        if !printed.is_empty() {
             let mut out = std::io::stdout().lock();
-            if out.write_all(&rendered.stdout).and_then(|()| out.flush()).is_err() {
+            if out.write_all(&printed).and_then(|()| out.flush()).is_err() {
                 // Nobody reads our output any more (`culex_sub … | head -1`): stop quietly.
                 return Flow::Finish;
             }
