@@ -339,8 +339,7 @@ impl BrokerProcess {
         let start = Instant::now();
         loop {
             let lines = broker.log_lines();
-            let taken = lines.iter().any(|line| line.ends_with("Error: Address already in use"));
-            if picked.is_some() && taken {
+            if picked.is_some() && lines.iter().any(|line| says_port_taken(line)) {
                 return Err(NotStarted::PortTaken);
             }
             if lines.iter().any(|line| line.ends_with(" running")) {
@@ -350,9 +349,7 @@ impl BrokerProcess {
                 // Its stderr is closed now: the reader ends once it has every line.
                 let _ = reader.join();
                 let lines = broker.log_lines();
-                if picked.is_some()
-                    && lines.iter().any(|l| l.ends_with("Error: Address already in use"))
-                {
+                if picked.is_some() && lines.iter().any(|line| says_port_taken(line)) {
                     return Err(NotStarted::PortTaken);
                 }
                 return Err(NotStarted::Failed(format!(
@@ -483,6 +480,14 @@ pub(crate) fn refused_like_mosquitto(label: &str, configs: &[&str]) -> Vec<i32> 
         codes.push(theirs.code());
     }
     codes
+}
+
+/// Whether a broker's log `line` says a port it was to listen on is taken: an MQTT listener's
+/// `Error: Address already in use`, or Mosquitto's websockets listener's `Error: Unable to
+/// create websockets listener on port N.` (libwebsockets gives no reason).
+fn says_port_taken(line: &str) -> bool {
+    line.ends_with("Error: Address already in use")
+        || line.contains("Error: Unable to create websockets listener on port")
 }
 
 /// The port of an `Opening ipv4|ipv6|websockets listen socket on port N.` log line.
