@@ -266,6 +266,9 @@ fn answered(version: mqtt_codec::ProtocolVersion, packet: Vec<u8>) -> Scenario {
 }
 
 scenarios! {
+    max_connections_0_is_no_limit =>
+        answered(V3_1_1, connect(V3_1_1, "diff-mc0")).config("max_connections 0");
+
     v3_1_id_of_23_characters_is_accepted =>
         answered(V3_1, connect(V3_1, &"i".repeat(23)));
 

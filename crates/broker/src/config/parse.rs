@@ -314,7 +314,9 @@ impl State {
             }
             "max_connections" => {
                 let limit = int_value(name, value)?;
-                current_listener(config).max_connections = u32::try_from(limit).ok();
+                // 0 or less is no limit, as in Mosquitto.
+                current_listener(config).max_connections =
+                    u32::try_from(limit).ok().filter(|&limit| limit > 0);
             }
             "max_qos" | "maximum_qos" => {
                 // Mosquitto names both spellings `max_qos` in its messages.
