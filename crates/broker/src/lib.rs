@@ -233,6 +233,7 @@ fn core_config(
             max_qos: QoS::from_u8(listener.max_qos).unwrap_or(QoS::ExactlyOnce),
             use_username_as_clientid: listener.use_username_as_clientid,
             mount_point: listener.mount_point.clone(),
+            max_topic_alias_broker: listener.max_topic_alias_broker,
         })
         .collect();
     let listener_security = security

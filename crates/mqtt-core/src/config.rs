@@ -38,7 +38,8 @@ pub struct Config {
     /// Mosquitto's `per_listener_settings true`: the security of each listener, indexed by
     /// [`PeerInfo::listener`](crate::PeerInfo::listener). Empty = [`Config::security`] for all.
     pub listener_security: Vec<ListenerSecurity>,
-    /// Listener options (`max_qos`, `use_username_as_clientid`, `mount_point`) of each listener, indexed by
+    /// Listener options (`max_qos`, `use_username_as_clientid`, `mount_point`,
+    /// `max_topic_alias_broker`) of each listener, indexed by
     /// [`PeerInfo::listener`](crate::PeerInfo::listener); a listener past the end gets
     /// [`ListenerOptions::default`].
     pub listener_options: Vec<ListenerOptions>,
@@ -156,12 +157,20 @@ pub struct ListenerOptions {
     /// `mount_point`: prefix of every topic the listener's clients publish, subscribe to or
     /// leave as a will, removed from the topics of messages sent to them.
     pub mount_point: Option<String>,
+    /// Mosquitto 2.1's `max_topic_alias_broker`: how many topic aliases the broker may set up
+    /// towards each v5 client, within the client's own Topic Alias Maximum; 0 = none.
+    pub max_topic_alias_broker: u16,
 }
 
 impl ListenerOptions {
-    /// Mosquitto's defaults: QoS 2, the client's own id, no mount point.
-    pub const DEFAULT: Self =
-        Self { max_qos: QoS::ExactlyOnce, use_username_as_clientid: false, mount_point: None };
+    /// Mosquitto 2.0's defaults: QoS 2, the client's own id, no mount point, no topic aliases
+    /// towards clients (2.1 allows 10).
+    pub const DEFAULT: Self = Self {
+        max_qos: QoS::ExactlyOnce,
+        use_username_as_clientid: false,
+        mount_point: None,
+        max_topic_alias_broker: 0,
+    };
 }
 
 impl Default for ListenerOptions {

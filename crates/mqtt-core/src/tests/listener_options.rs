@@ -12,7 +12,7 @@ fn limited() -> Harness {
         listener_options: vec![ListenerOptions {
             max_qos: QoS::AtLeastOnce,
             use_username_as_clientid: true,
-            mount_point: None,
+            ..ListenerOptions::default()
         }],
         ..Config::default()
     })
