@@ -2,12 +2,16 @@
 //! the v5 clients that allow them. culex_sub resolves them back to the topic (`%A` shows the
 //! alias each PUBLISH carried); paho, which does not resolve them, shows the PUBLISHes as they
 //! are on the wire. (Debian's mosquitto_sub 2.0.11 cannot be used: its library fails with a
-//! protocol error on the first PUBLISH that reuses an alias.)
+//! protocol error on the first PUBLISH that reuses an alias.) Bad values stop culex with
+//! Mosquitto 2.1's errors, file and line.
 
 use std::process::Command;
 
 use crate::broker_tools::wait_subscribed;
-use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, our_bin, python_with_paho, run};
+use crate::support::{
+    Background, BrokerProcess, COMMAND_DEADLINE, TempDir, our_bin, python_with_paho, run,
+    stderr_lines,
+};
 
 /// Published in this order, payload `0`, `1`, …: with 2 aliases, `alias/a` takes 1,
 /// `alias/b` takes 2 and `alias/c` goes out in full every time.
@@ -104,4 +108,37 @@ fn paho_sees_the_aliases_on_the_wire() {
         received(&broker, "paho-alias", &mut paho),
         ["[alias/a] 1 0", "[] 1 1", "[alias/b] 2 2", "[alias/c] - 3", "[alias/c] - 4", "[] 1 5",]
     );
+}
+
+#[test]
+fn bad_values_are_refused_with_mosquitto_2_1_errors_and_the_line() {
+    let dir = TempDir::new("topic-alias-config");
+    let cases = [
+        (
+            "max_topic_alias_broker 3\n",
+            "Error: The 'max_topic_alias_broker' option requires a listener to be defined first.",
+            1,
+        ),
+        (
+            "listener 0 127.0.0.1\nmax_topic_alias_broker 65536\n",
+            "Error: Invalid 'max_topic_alias_broker' value in configuration.",
+            2,
+        ),
+        (
+            "listener 0 127.0.0.1\nmax_topic_alias_broker -1\n",
+            "Error: Invalid 'max_topic_alias_broker' value in configuration.",
+            2,
+        ),
+    ];
+    for (text, error, line) in cases {
+        let path = dir.join("alias.conf");
+        std::fs::write(&path, text).expect("writing test config");
+        let path = path.display().to_string();
+        let done = run(Command::new(our_bin("culex")).args(["-c", &path]), COMMAND_DEADLINE);
+        assert_eq!(
+            (done.code(), stderr_lines(&done)),
+            (3, vec![error.to_owned(), format!("Error found at {path}:{line}.")]),
+            "{text}"
+        );
+    }
 }
