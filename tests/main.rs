@@ -30,6 +30,7 @@ mod broker_proxy;
 mod broker_sys;
 mod broker_syslog;
 mod broker_tools;
+mod broker_topic_alias;
 mod broker_unix;
 mod broker_ws_tls;
 mod cli_21;

@@ -469,6 +469,9 @@ pub struct ListenerConfig {
     pub use_username_as_clientid: bool,
     /// `mount_point`: topic prefix of this listener's clients (no wildcards).
     pub mount_point: Option<String>,
+    /// `max_topic_alias_broker` (Mosquitto 2.1): topic aliases the broker may set up towards
+    /// each v5 client; 0 (culex's default, Mosquitto 2.0's behaviour; 2.1's is 10) = none.
+    pub max_topic_alias_broker: u16,
     /// `bind_interface`: listen on this network interface's address (of each family), as
     /// Mosquitto does (it looks the address up rather than using SO_BINDTODEVICE).
     pub bind_interface: Option<String>,
@@ -532,6 +535,7 @@ impl Default for ListenerConfig {
             max_qos: 2,
             use_username_as_clientid: false,
             mount_point: None,
+            max_topic_alias_broker: 0,
             bind_interface: None,
             socket_domain: None,
             unix_socket: None,

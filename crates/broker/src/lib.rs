@@ -236,6 +236,7 @@ fn core_config(
             use_username_as_clientid: listener.use_username_as_clientid,
             mount_point: listener.mount_point.clone(),
             protocol_versions: listener.accept_protocol_versions,
+            max_topic_alias_broker: listener.max_topic_alias_broker,
         })
         .collect();
     let listener_security = security

@@ -24,7 +24,8 @@ pub struct Transmit {
 /// A message received from the broker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
-    /// Topic as received (empty if the broker used a topic alias we resolved to nothing).
+    /// Topic as received, or the one a v5 topic alias from the broker stands for (empty if
+    /// the alias was never set up on this connection).
     pub topic: String,
     /// Payload bytes.
     pub payload: Bytes,
@@ -140,6 +141,8 @@ pub struct ClientSession {
     last_in: Instant,
     ping_outstanding: bool,
     connected: bool,
+    /// Topic aliases the broker set up on this connection (v5).
+    aliases: BTreeMap<u16, String>,
 }
 
 impl ClientSession {
@@ -163,6 +166,7 @@ impl ClientSession {
             last_in: now,
             ping_outstanding: false,
             connected: false,
+            aliases: BTreeMap::new(),
         }
     }
 
@@ -227,6 +231,8 @@ impl ClientSession {
     /// Queues the CONNECT packet.
     pub fn connect(&mut self, connect: Connect, now: Instant) {
         self.last_in = now;
+        // Topic aliases belong to one network connection ([v5 MQTT-3.3.2-7]).
+        self.aliases.clear();
         self.queue(Packet::Connect(Box::new(connect)), 0, now);
     }
 
@@ -377,7 +383,7 @@ impl ClientSession {
     fn handle_publish(&mut self, publish: Publish, now: Instant) -> Result<(), SessionError> {
         let mid = publish.packet_id.map_or(0, PacketId::get);
         let message = Message {
-            topic: publish.topic.as_str().to_owned(),
+            topic: self.topic_of(&publish),
             payload: publish.payload,
             qos: publish.qos.as_u8(),
             retain: publish.retain,
@@ -398,6 +404,22 @@ impl ClientSession {
             (_, None) => return Err(SessionError::Protocol("QoS > 0 PUBLISH without packet id")),
         }
         Ok(())
+    }
+
+    /// The topic of a received PUBLISH, as libmosquitto resolves it: a topic with a topic
+    /// alias sets the alias up, an empty topic with one stands for the topic set up before.
+    fn topic_of(&mut self, publish: &Publish) -> String {
+        let topic = publish.topic.as_str();
+        match publish.properties.topic_alias {
+            Some(alias) if topic.is_empty() => {
+                self.aliases.get(&alias).cloned().unwrap_or_default()
+            }
+            Some(alias) => {
+                self.aliases.insert(alias, topic.to_owned());
+                topic.to_owned()
+            }
+            None => topic.to_owned(),
+        }
     }
 
     fn finish(&mut self, ack: Ack, expected: Awaiting, name: &str, now: Instant) {

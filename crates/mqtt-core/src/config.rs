@@ -38,7 +38,8 @@ pub struct Config {
     /// Mosquitto's `per_listener_settings true`: the security of each listener, indexed by
     /// [`PeerInfo::listener`](crate::PeerInfo::listener). Empty = [`Config::security`] for all.
     pub listener_security: Vec<ListenerSecurity>,
-    /// Listener options (`max_qos`, `use_username_as_clientid`, `mount_point`) of each listener, indexed by
+    /// Listener options (`max_qos`, `use_username_as_clientid`, `mount_point`,
+    /// `max_topic_alias_broker`) of each listener, indexed by
     /// [`PeerInfo::listener`](crate::PeerInfo::listener); a listener past the end gets
     /// [`ListenerOptions::default`].
     pub listener_options: Vec<ListenerOptions>,
@@ -165,15 +166,20 @@ pub struct ListenerOptions {
     /// Mosquitto 2.1's `accept_protocol_versions`: a CONNECT of another version is refused
     /// (3.x: CONNACK 1; v5: CONNACK 0x84) before any other check.
     pub protocol_versions: ProtocolVersions,
+    /// Mosquitto 2.1's `max_topic_alias_broker`: how many topic aliases the broker may set up
+    /// towards each v5 client, within the client's own Topic Alias Maximum; 0 = none.
+    pub max_topic_alias_broker: u16,
 }
 
 impl ListenerOptions {
-    /// Mosquitto's defaults: QoS 2, the client's own id, no mount point, every version.
+    /// Mosquitto 2.0's defaults: QoS 2, the client's own id, no mount point, every version, no
+    /// topic aliases towards clients (2.1 allows 10).
     pub const DEFAULT: Self = Self {
         max_qos: QoS::ExactlyOnce,
         use_username_as_clientid: false,
         mount_point: None,
         protocol_versions: ProtocolVersions::ALL,
+        max_topic_alias_broker: 0,
     };
 }
 

@@ -2,12 +2,13 @@
 //! told us about itself (its receive maximum, packet size limit and topic aliases), and
 //! `SessionKey`, the session a connection is attached to.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
-use mqtt_codec::{Connect, Packet, ProtocolVersion, TopicName};
+use mqtt_codec::{Connect, Packet, ProtocolVersion};
 
+use crate::alias::Aliases;
 use crate::event::{ConnId, PeerInfo};
 
 /// Index of a session in the slab. Stable while the session exists; reused afterwards, so it
@@ -43,14 +44,6 @@ pub(crate) struct Authenticating {
     pub(crate) pending: Vec<Packet>,
 }
 
-/// v5 topic aliases of a connection, allocated on first use (most clients use none). Only
-/// the client sets them up: like Mosquitto, we never send one.
-#[derive(Debug, Default)]
-pub(crate) struct Aliases {
-    /// Aliases the client set up towards us.
-    pub(crate) incoming: BTreeMap<u16, TopicName>,
-}
-
 /// One network connection.
 #[derive(Debug)]
 pub(crate) struct Conn {
@@ -72,6 +65,9 @@ pub(crate) struct Conn {
     pub(crate) max_packet_out: Option<u32>,
     /// Client's v5 Receive Maximum (65535 when not given).
     pub(crate) receive_max_out: u16,
+    /// Topic aliases we may set up towards the client: the lower of its v5 Topic Alias
+    /// Maximum and its listener's `max_topic_alias_broker` (0 = none).
+    pub(crate) alias_max_out: u16,
     /// Topic aliases in both directions, once the first one is set up.
     pub(crate) aliases: Option<Box<Aliases>>,
     /// A Mosquitto bridge (bridge bit in a 3.x CONNECT): its subscriptions are "no local" and
@@ -92,6 +88,7 @@ impl Conn {
             timer_at: None,
             max_packet_out: None,
             receive_max_out: u16::MAX,
+            alias_max_out: 0,
             aliases: None,
             bridge: false,
         }

@@ -37,8 +37,8 @@
 //! - `access`: the [`AccessControl`] hook that [`acl`] implements.
 //! - `topic`, `topic_tree`: filter matching and the subscription trie (`$`-topics, `$share`);
 //!   `mount`: a listener's `mount_point` prefix.
-//! - `session`, `qos`, `message`, `retained`, `timers`, `conn`, `client_id`: the state the
-//!   broker keeps, each in its own module.
+//! - `session`, `qos`, `message`, `retained`, `timers`, `conn`, `alias`, `client_id`: the state
+//!   the broker keeps, each in its own module.
 //! - [`auth`], [`acl`]: Mosquitto's password and ACL files (shared with `culex_passwd`).
 //! - [`snapshot`]: the durable state as plain data and its file format; `broker::persist`
 //!   takes and restores it.
@@ -58,6 +58,7 @@
 
 mod access;
 pub mod acl;
+mod alias;
 pub mod auth;
 mod broker;
 mod client_id;

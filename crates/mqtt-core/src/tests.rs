@@ -9,6 +9,7 @@ mod journal;
 mod keepalive;
 mod listener_options;
 mod listeners;
+mod outgoing_alias;
 mod persist;
 mod qos;
 mod retain;

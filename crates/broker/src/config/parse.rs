@@ -295,7 +295,8 @@ impl State {
     }
 
     /// A setting of the current listener (or the default listener before the first
-    /// `listener`): connection limit, maximum QoS, mount point, usernames as client ids.
+    /// `listener`): connection limit, maximum QoS, mount point, topic aliases towards
+    /// clients, usernames as client ids.
     fn listener_setting(&mut self, config: &mut Config, name: &str, value: &str) -> Known {
         match name {
             "mount_point" => {
@@ -311,6 +312,17 @@ impl State {
                     ));
                 }
                 current_listener(config).mount_point = Some(mount);
+            }
+            "max_topic_alias_broker" => {
+                if config.listeners.is_empty() {
+                    return Err(format!(
+                        "The '{name}' option requires a listener to be defined first."
+                    ));
+                }
+                current_listener(config).max_topic_alias_broker =
+                    u16::try_from(int_value(name, value)?).map_err(|_| {
+                        "Invalid 'max_topic_alias_broker' value in configuration.".to_owned()
+                    })?;
             }
             "max_connections" => {
                 let limit = int_value(name, value)?;

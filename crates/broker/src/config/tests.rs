@@ -864,3 +864,42 @@ fn ephemeral_listeners_on_one_address_keep_their_own_security() {
     assert!(config.security_for(&specs[0].settings).allow_anonymous);
     assert!(!config.security_for(&specs[1].settings).allow_anonymous);
 }
+
+#[test]
+fn max_topic_alias_broker_is_per_listener_after_a_listener_line() {
+    let config = ok(
+        "listener 1883\nmax_topic_alias_broker 10\nlistener 1884\nmax_topic_alias_broker 65535\nlistener 1885",
+    );
+    let per_listener: Vec<u16> =
+        config.listeners.iter().map(|listener| listener.max_topic_alias_broker).collect();
+    // culex's default is Mosquitto 2.0's behaviour (no aliases towards clients); 2.1's is 10.
+    assert_eq!(per_listener, [10, 65535, 0]);
+    assert_eq!(
+        ok("listener 1883\nmax_topic_alias_broker 0").listeners[0].max_topic_alias_broker,
+        0
+    );
+    for (text, line, message) in [
+        (
+            "max_topic_alias_broker 5\n",
+            1,
+            "The 'max_topic_alias_broker' option requires a listener to be defined first.",
+        ),
+        (
+            "listener 1883\nmax_topic_alias_broker 65536\n",
+            2,
+            "Invalid 'max_topic_alias_broker' value in configuration.",
+        ),
+        (
+            "listener 1883\nmax_topic_alias_broker -1\n",
+            2,
+            "Invalid 'max_topic_alias_broker' value in configuration.",
+        ),
+        (
+            "listener 1883\nmax_topic_alias_broker\n",
+            2,
+            "Empty max_topic_alias_broker value in configuration.",
+        ),
+    ] {
+        assert_eq!(err(text), (line, message.to_owned()), "{text}");
+    }
+}

@@ -202,3 +202,36 @@ fn no_connack_within_the_keepalive_interval_times_out() {
     assert_eq!(deadline, start + Duration::from_secs(60));
     assert_eq!(session.handle_timeout(deadline), Err(SessionError::KeepaliveTimeout));
 }
+
+#[test]
+fn topic_aliases_from_the_broker_are_resolved_per_connection() {
+    let (mut session, now) = session(ProtocolVersion::V5, 20);
+    connack(&mut session, Properties::default(), now);
+    let aliased = |topic: &str, alias| {
+        let topic =
+            if topic.is_empty() { TopicName::empty() } else { TopicName::new(topic).unwrap() };
+        let mut publish = Publish::new(topic, Bytes::from_static(b"x"));
+        publish.properties.topic_alias = Some(alias);
+        Packet::Publish(publish)
+    };
+    let topics = |session: &mut ClientSession, packets: Vec<Packet>| -> Vec<String> {
+        packets
+            .into_iter()
+            .map(|packet| {
+                session.handle_packet(packet, now).unwrap();
+                match session.poll_event() {
+                    Some(Event::Message(message)) => message.topic,
+                    other => panic!("expected a message, got {other:?}"),
+                }
+            })
+            .collect()
+    };
+    let first =
+        vec![aliased("a/b", 1), aliased("", 1), aliased("c", 2), aliased("", 2), aliased("", 3)];
+    assert_eq!(topics(&mut session, first), ["a/b", "a/b", "c", "c", ""]);
+    // A new connection starts without aliases.
+    session.connect(Connect::new(ProtocolVersion::V5, MqttString::from_static("")), now);
+    assert!(session.poll_transmit().is_some());
+    connack(&mut session, Properties::default(), now);
+    assert_eq!(topics(&mut session, vec![aliased("", 1)]), [""]);
+}

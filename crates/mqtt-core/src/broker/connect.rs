@@ -372,6 +372,9 @@ impl Broker {
             (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
         state.max_packet_out = props.maximum_packet_size.filter(|&size| size > 0);
         state.receive_max_out = props.receive_maximum.filter(|&max| max > 0).unwrap_or(u16::MAX);
+        // A client that sends no Topic Alias Maximum accepts no alias ([v5 MQTT-3.1.2-27]).
+        let ours = self.config.options_of(state.peer.listener).max_topic_alias_broker;
+        state.alias_max_out = props.topic_alias_maximum.unwrap_or(0).min(ours);
         if let Some(at) = state.timer_at.take() {
             self.timers.cancel(at, Timer::Conn(conn));
         }

@@ -1,13 +1,14 @@
 //! Routing: from one message to its subscribers (one copy per client, merged over overlapping
 //! subscriptions; one per `$share` group), and delivery through each session's in-flight
-//! window and queue, with the client's packet size limit. Like Mosquitto, no topic alias is
-//! ever set up towards a client.
+//! window and queue, with the client's packet size limit and the topic aliases set up towards
+//! it (`max_topic_alias_broker`).
 
 use std::time::Instant;
 
 use mqtt_codec::{Packet, PacketId, QoS, TopicName};
 
 use super::Broker;
+use crate::alias::{OutgoingAlias, OutgoingAliases};
 use crate::conn::SessionKey;
 use crate::event::{ConnId, LogEvent};
 use crate::message::{Delivery, SharedMessage};
@@ -260,7 +261,9 @@ impl Broker {
         }
     }
 
-    /// Builds and sends one PUBLISH to `conn`, applying the client's Maximum Packet Size. Returns false if nothing was sent (expired or too large).
+    /// Builds and sends one PUBLISH to `conn`, applying the listener's mount point, the topic
+    /// aliases set up towards the client and its Maximum Packet Size. Returns false if nothing
+    /// was sent (expired or too large).
     fn send_publish(
         &mut self,
         conn: ConnId,
@@ -285,6 +288,25 @@ impl Broker {
                 }
             }
         }
+        // Only the lookup when the client and the listener allow aliases: nothing else to do.
+        let alias = if state.alias_max_out == 0 {
+            OutgoingAlias::Topic
+        } else {
+            let aliases = state.aliases.as_deref().map(|a| &a.outgoing);
+            OutgoingAliases::choose(aliases, publish.topic.as_str(), state.alias_max_out)
+        };
+        let assigned = match alias {
+            OutgoingAlias::Topic => None,
+            OutgoingAlias::Assign(alias) => {
+                publish.properties.topic_alias = Some(alias);
+                Some((publish.topic.clone(), alias))
+            }
+            OutgoingAlias::Reuse(alias) => {
+                publish.properties.topic_alias = Some(alias);
+                publish.topic = TopicName::empty();
+                None
+            }
+        };
         let payload_len = publish.payload.len();
         let packet = Packet::Publish(publish);
         if let Some(max) = state.max_packet_out {
@@ -297,6 +319,10 @@ impl Broker {
                 self.log(LogEvent::OutgoingTooLarge { client_id, size });
                 return false;
             }
+        }
+        if let Some((topic, alias)) = assigned {
+            // Only once the PUBLISH that sets it up goes out.
+            state.aliases.get_or_insert_with(Box::default).outgoing.record(topic.as_str(), alias);
         }
         self.stats.publish_sent += 1;
         self.stats.publish_bytes_sent += payload_len as u64;

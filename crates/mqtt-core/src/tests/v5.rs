@@ -1,5 +1,6 @@
-//! MQTT 5 features: topic aliases both ways, receive maximum both ways, maximum packet size,
-//! message expiry, properties passed through, subscription identifiers, no-local, AUTH.
+//! MQTT 5 features: topic aliases from the client (`outgoing_alias.rs` has ours), receive
+//! maximum both ways, maximum packet size, message expiry, properties passed through,
+//! subscription identifiers, no-local, AUTH.
 
 use std::time::Duration;
 
@@ -43,21 +44,6 @@ fn unknown_topic_alias_is_a_protocol_error() {
     publish.properties.topic_alias = Some(1);
     h.send(publisher, Packet::Publish(publish));
     assert_eq!(h.disconnect_reason(publisher), Some(ReasonCode::ProtocolError));
-}
-
-#[test]
-fn no_topic_alias_is_sent_even_when_the_client_allows_them() {
-    let mut h = Harness::default();
-    let sub = h.connect_with("sub", |c| c.v5().topic_alias_maximum(1));
-    h.subscribe(sub, "#", QoS::AtMostOnce);
-    let publisher = h.connect("pub");
-    h.publish(publisher, "a/long/topic", "1");
-    h.publish(publisher, "a/long/topic", "2");
-    h.publish(publisher, "other", "3");
-    let got = h.take_publishes(sub);
-    let seen: Vec<(&str, Option<u16>)> =
-        got.iter().map(|p| (p.topic.as_str(), p.properties.topic_alias)).collect();
-    assert_eq!(seen, [("a/long/topic", None), ("a/long/topic", None), ("other", None)]);
 }
 
 #[test]
