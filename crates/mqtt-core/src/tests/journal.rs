@@ -272,3 +272,22 @@ fn acknowledgements_and_qos_2_steps_are_the_packets_held_for_durability() {
     assert!(!acknowledges_durable_state(&publish(QoS::AtLeastOnce)));
     assert!(!acknowledges_durable_state(&Packet::PingResp));
 }
+
+#[test]
+fn a_journal_restart_resends_in_flight_messages_in_the_order_they_were_first_sent() {
+    let mut h = journaling();
+    // "a" (QoS 1) then "b" (QoS 2) went out; only b's flow is in the journal.
+    h.two_in_flight("flaky");
+    let replayed = replayed(&h);
+    h.restart_from(replayed);
+
+    let back = h.reconnect_persistent("flaky");
+    let received = h.take(back);
+    match received.as_slice() {
+        [Packet::Publish(first), Packet::PubRel(_)] => {
+            assert!(first.dup, "a went out before: re-sent with DUP");
+            assert_eq!(&first.payload[..], b"a");
+        }
+        other => panic!("expected a again, then b's PUBREL, got {other:?}"),
+    }
+}
