@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use mqtt_codec::PacketId;
+use mqtt_codec::{PacketId, QoS};
 
 use super::Broker;
 use crate::event::INTERNAL_LISTENER;
@@ -63,6 +63,38 @@ fn listener_of(stored: u32) -> usize {
         u32::MAX => INTERNAL_LISTENER,
         index => usize::try_from(index).unwrap_or(INTERNAL_LISTENER),
     }
+}
+
+/// A session's stored deliveries as the restore puts them back: in flight in the order they
+/// were first sent, then the queue.
+///
+/// The journal does not record QoS 1 flows, so a state replayed from it has the journaled
+/// QoS 2 flows in flight and the QoS 1 deliveries sent before them in the queue. Deliveries go
+/// out in queue order (their ids grow in it), so a QoS 1 delivery queued before one in flight
+/// went out too: it goes back in flight in its place, under a packet id no flow uses, so the
+/// resend after a restart keeps the first send's order (MQTT 3.1.1 §4.6) and its DUP flag.
+fn in_send_order(
+    mut inflight: Vec<StoredInFlight>,
+    queued: Vec<StoredDelivery>,
+) -> (Vec<StoredInFlight>, Vec<StoredDelivery>) {
+    let Some(last_sent) = inflight.iter().map(|flight| flight.delivery.id).max() else {
+        return (inflight, queued);
+    };
+    let used: HashSet<u16> = inflight.iter().map(|flight| flight.packet_id).collect();
+    let mut spare_ids = (1..=u16::MAX).filter(|id| !used.contains(id));
+    let mut still_queued = Vec::with_capacity(queued.len());
+    for delivery in queued {
+        let sent = delivery.id < last_sent && delivery.qos == QoS::AtLeastOnce;
+        match sent.then(|| spare_ids.next()).flatten() {
+            Some(packet_id) => {
+                let state = FlowState::AwaitingPubAck;
+                inflight.push(StoredInFlight { packet_id, delivery, state });
+            }
+            None => still_queued.push(delivery),
+        }
+    }
+    inflight.sort_by_key(|flight| flight.delivery.id);
+    (inflight, still_queued)
 }
 
 /// The source `stored` names, back as the broker keeps it.
@@ -227,7 +259,8 @@ impl Broker {
             session.expiry_secs = stored.expiry_secs;
             // The checkpoint holds it; whether it goes on being journaled is the config's call.
             session.durable = self.config.journal;
-            for flight in stored.inflight {
+            let (inflight, queued) = in_send_order(stored.inflight, stored.queued);
+            for flight in inflight {
                 let state = match flight.state {
                     FlowState::AwaitingPubAck => OutState::Qos1Sent,
                     FlowState::AwaitingPubRec => OutState::Qos2Sent,
@@ -239,7 +272,7 @@ impl Broker {
                     session.outgoing.restore(id, delivery, state);
                 }
             }
-            for queued in stored.queued {
+            for queued in queued {
                 if let Some(delivery) = delivery(queued) {
                     session.outgoing.enqueue(delivery, unlimited);
                 }

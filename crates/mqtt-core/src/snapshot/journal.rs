@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::BytesMut;
-use mqtt_codec::{ProtocolVersion, QoS, TopicName};
+use mqtt_codec::{ProtocolVersion, TopicName};
 
 use super::format::{self, Known, Reader, Sourced, put_opt_u64, put_str, put_u32};
 use super::{
@@ -379,12 +379,9 @@ struct SessionState {
     expires_in: Option<u32>,
     subscriptions: BTreeMap<String, StoredSubscription>,
     /// Deliveries by id (ids grow in queue order), with their flow once sent.
-    deliveries: Deliveries,
+    deliveries: BTreeMap<u64, (StoredDelivery, Option<(u16, FlowState)>)>,
     incoming: BTreeMap<u16, Option<u64>>,
 }
-
-/// A session's deliveries by id, each with its packet id and flow state once sent.
-type Deliveries = BTreeMap<u64, (StoredDelivery, Option<(u16, FlowState)>)>;
 
 /// A checkpoint with journal records applied to it, in order: the state to restore.
 ///
@@ -555,27 +552,10 @@ impl Replay {
         for (client_id, state) in self.sessions {
             let mut inflight = Vec::new();
             let mut queued = Vec::new();
-            // Deliveries go out in queue order, so a QoS 1 delivery queued before one whose
-            // flow was journaled went out too: QoS 1 flows are not journaled. It stays in
-            // flight, in its place, under a packet id of its own, so that the resend after a
-            // restart keeps the order in which the messages were first sent.
-            let last_sent = state
-                .deliveries
-                .iter()
-                .rev()
-                .find_map(|(&id, (_, flow))| flow.is_some().then_some(id));
-            let mut spare_ids = SpareIds::new(&state.deliveries);
             for (delivery, flow) in state.deliveries.into_values() {
                 if !keep(delivery.message, &mut snapshot) {
                     continue;
                 }
-                let sent_before_last = last_sent.is_some_and(|last| delivery.id < last);
-                let flow = match flow {
-                    None if sent_before_last && delivery.qos == QoS::AtLeastOnce => {
-                        spare_ids.next().map(|packet_id| (packet_id, FlowState::AwaitingPubAck))
-                    }
-                    flow => flow,
-                };
                 match flow {
                     Some((packet_id, state)) => {
                         inflight.push(StoredInFlight { packet_id, delivery, state });
@@ -603,33 +583,6 @@ impl Replay {
             });
         }
         snapshot
-    }
-}
-
-/// The packet ids, in increasing order, that none of a session's journaled flows uses.
-struct SpareIds {
-    used: HashSet<u16>,
-    next: u16,
-}
-
-impl SpareIds {
-    fn new(deliveries: &Deliveries) -> Self {
-        let used = deliveries.values().filter_map(|(_, flow)| flow.map(|(id, _)| id)).collect();
-        Self { used, next: 0 }
-    }
-}
-
-impl Iterator for SpareIds {
-    type Item = u16;
-
-    fn next(&mut self) -> Option<u16> {
-        while self.next < u16::MAX {
-            self.next += 1;
-            if !self.used.contains(&self.next) {
-                return Some(self.next);
-            }
-        }
-        None
     }
 }
 

@@ -274,33 +274,6 @@ fn replay_applies_changes_in_order_onto_the_checkpoint() {
 }
 
 #[test]
-fn qos1_deliveries_sent_before_a_journaled_flow_stay_in_flight_in_their_place() {
-    // Queued: 1 (QoS 1), 2 (QoS 2), 3 (QoS 1), 4 (QoS 1). 2 went out with packet id 1 (its
-    // flow is journaled), so 1, which was queued before it, went out too; 3 and 4 did not.
-    let at = |id, qos| StoredDelivery { qos, ..delivery(id, 1) };
-    let mut replay = Replay::new(Snapshot::default());
-    replay.apply(session("s"));
-    replay.apply(Change::Message(Box::new(message(1, "q", b"one"))));
-    for (n, qos) in [(1, QoS::AtLeastOnce), (2, QoS::ExactlyOnce), (3, QoS::AtLeastOnce)] {
-        replay.apply(Change::Queued { client_id: id("s"), delivery: at(n, qos) });
-    }
-    replay.apply(Change::InFlight {
-        client_id: id("s"),
-        delivery: 2,
-        packet_id: 1,
-        state: FlowState::AwaitingPubRec,
-    });
-    replay.apply(Change::Queued { client_id: id("s"), delivery: at(4, QoS::AtLeastOnce) });
-    let state = replay.finish();
-    let session = &state.sessions[0];
-    let flights: Vec<(u64, u16, FlowState)> =
-        session.inflight.iter().map(|f| (f.delivery.id, f.packet_id, f.state)).collect();
-    assert_eq!(flights, [(1, 2, FlowState::AwaitingPubAck), (2, 1, FlowState::AwaitingPubRec)]);
-    let queued: Vec<u64> = session.queued.iter().map(|d| d.id).collect();
-    assert_eq!(queued, [3, 4]);
-}
-
-#[test]
 fn a_checkpoint_of_a_replay_replays_like_the_whole_journal() {
     let changes = every_change();
     let (split_at, rest) = changes.split_at(7);
