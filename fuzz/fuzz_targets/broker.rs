@@ -25,8 +25,8 @@ use mqtt_codec::{
     Ack, DecodeError, MAX_PACKET_SIZE, Packet, PacketType, ProtocolVersion, Publish, QoS,
     ReasonCode, decode, encode,
 };
-use mqtt_core::snapshot::journal::Replay;
-use mqtt_core::snapshot::{FlowState, Snapshot, StoredDelivery};
+use mqtt_core::snapshot::Snapshot;
+use mqtt_core::snapshot::journal::{Change, Replay, comparable};
 use mqtt_core::{Broker, CloseCause, Config, ConnId, Output, PeerInfo};
 
 /// Connections at once.
@@ -54,7 +54,7 @@ struct Runtime {
     /// Connections waiting for an authentication answer.
     authenticating: Vec<ConnId>,
     auto_ack: bool,
-    journal: Vec<mqtt_core::snapshot::journal::Change>,
+    journal: Vec<Change>,
 }
 
 impl Runtime {
@@ -232,35 +232,6 @@ fn config(selector: u8) -> Config {
     config
 }
 
-/// One delivery with its QoS 2 flow, if any (QoS 1 flows are not journaled).
-type Flow = (StoredDelivery, Option<(u16, FlowState)>);
-
-/// The comparable part of a durable state: messages by id, every session's deliveries by id
-/// with their QoS 2 flows, and no countdowns (the journal does not keep them).
-fn normalized(mut state: Snapshot) -> (Snapshot, Vec<Vec<Flow>>) {
-    state.messages.sort_by_key(|message| message.id);
-    for message in &mut state.messages {
-        message.properties.message_expiry_interval = None;
-    }
-    let mut flows = Vec::new();
-    for session in &mut state.sessions {
-        session.expires_in = None;
-        let mut all: Vec<Flow> = session
-            .inflight
-            .drain(..)
-            .map(|flight| {
-                let flow = (flight.delivery.qos == QoS::ExactlyOnce)
-                    .then_some((flight.packet_id, flight.state));
-                (flight.delivery, flow)
-            })
-            .chain(session.queued.drain(..).map(|delivery| (delivery, None)))
-            .collect();
-        all.sort_by_key(|(delivery, _)| delivery.id);
-        flows.push(all);
-    }
-    (state, flows)
-}
-
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, mut ops)) = data.split_first() else { return };
     let now = Instant::now();
@@ -299,8 +270,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(replay.skipped(), 0, "every record names something known");
         let snapshot = runtime.broker.snapshot(runtime.now);
         assert_eq!(
-            normalized(replay.finish()),
-            normalized(snapshot),
+            comparable(replay.finish()),
+            comparable(snapshot),
             "journal and snapshot differ"
         );
     }

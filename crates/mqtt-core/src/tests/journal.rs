@@ -8,41 +8,12 @@ use mqtt_codec::{Packet, QoS};
 use proptest::prelude::*;
 
 use super::harness::{Harness, ack};
-use crate::snapshot::journal::Replay;
-use crate::snapshot::{FlowState, Snapshot, StoredDelivery};
+use crate::snapshot::Snapshot;
+use crate::snapshot::journal::{Replay, comparable};
 use crate::{Config, ConnId, acknowledges_durable_state};
 
 fn journaling() -> Harness {
     Harness::new(Config { journal: true, ..Config::default() })
-}
-
-/// One delivery with its QoS 2 flow, if any (QoS 1 flows are not journaled).
-type Flow = (StoredDelivery, Option<(u16, FlowState)>);
-
-/// The comparable part of a durable state: messages by id, every session's deliveries by id
-/// with their QoS 2 flows, and no countdowns (the journal does not keep them).
-fn normalized(mut state: Snapshot) -> (Snapshot, Vec<Vec<Flow>>) {
-    state.messages.sort_by_key(|message| message.id);
-    for message in &mut state.messages {
-        message.properties.message_expiry_interval = None;
-    }
-    let mut flows = Vec::new();
-    for session in &mut state.sessions {
-        session.expires_in = None;
-        let mut all: Vec<Flow> = session
-            .inflight
-            .drain(..)
-            .map(|flight| {
-                let flow = (flight.delivery.qos == QoS::ExactlyOnce)
-                    .then_some((flight.packet_id, flight.state));
-                (flight.delivery, flow)
-            })
-            .chain(session.queued.drain(..).map(|delivery| (delivery, None)))
-            .collect();
-        all.sort_by_key(|(delivery, _)| delivery.id);
-        flows.push(all);
-    }
-    (state, flows)
 }
 
 fn replayed(h: &Harness) -> Snapshot {
@@ -208,7 +179,7 @@ fn run(ops: &[Op]) {
             Op::Advance { secs } => h.advance(Duration::from_secs(u64::from(secs))),
         }
         let snapshot = h.broker.snapshot(h.now);
-        assert_eq!(normalized(replayed(&h)), normalized(snapshot), "after {op:?}");
+        assert_eq!(comparable(replayed(&h)), comparable(snapshot), "after {op:?}");
     }
 }
 
