@@ -108,7 +108,8 @@ mod tests {
 
     #[test]
     fn arguments_name_targets_and_seconds() {
-        let cases: [(&[&str], Option<(Vec<&str>, u64)>); 6] = [
+        type Parsed = Option<(Vec<&'static str>, u64)>;
+        let cases: [(&[&str], Parsed); 6] = [
             (&[], Some((TARGETS.to_vec(), 60))),
             (&["--seconds", "5"], Some((TARGETS.to_vec(), 5))),
             (&["ws", "acl", "--seconds", "9"], Some((vec!["ws", "acl"], 9))),
