@@ -549,10 +549,11 @@ impl Broker {
             Packet::Disconnect(disconnect) => self.on_disconnect(conn, key, &disconnect, now),
             Packet::Connect(_) => self.on_second_connect(conn, key, now),
             Packet::Auth(_) => {
-                // No authentication method is supported, so no AUTH exchange can be in progress.
+                // No authentication method is supported, so no AUTH exchange can be in progress:
+                // a protocol error, as in Mosquitto (0x8C may not be a DISCONNECT's reason).
                 self.violation(
                     conn,
-                    ReasonCode::BadAuthenticationMethod,
+                    ReasonCode::ProtocolError,
                     "no authentication method is supported",
                     now,
                 );
