@@ -550,13 +550,9 @@ impl Broker {
             Packet::Connect(_) => self.on_second_connect(conn, key, now),
             Packet::Auth(_) => {
                 // No authentication method is supported, so no AUTH exchange can be in progress:
-                // a protocol error, as in Mosquitto (0x8C may not be a DISCONNECT's reason).
-                self.violation(
-                    conn,
-                    ReasonCode::ProtocolError,
-                    "no authentication method is supported",
-                    now,
-                );
+                // a protocol error, closed without a DISCONNECT as Mosquitto closes it
+                // (tests/differential/malformed.rs; 0x8C may not be a DISCONNECT's reason).
+                self.close_silently(conn, DisconnectReason::ProtocolError, now);
             }
             // Mosquitto 2.0.11 takes a client's PINGRESP as the answer to a PINGREQ it never
             // sent, and carries on.
