@@ -1,7 +1,8 @@
 //! Project automation behind `cargo xtask`: one entry point for humans and CI.
 //!
-//! - `cargo xtask ci` — fmt check, clippy (warnings denied), every test, docs (warnings denied).
-//! - `cargo xtask fuzz --seconds N` — the mqtt-codec decode fuzzer (`fuzz.rs`).
+//! - `cargo xtask ci` — fmt check, clippy (warnings denied), every test, docs (warnings denied),
+//!   and a smoke run of every fuzz target on its stored corpus.
+//! - `cargo xtask fuzz [TARGET…] [--seconds N]` — the cargo-fuzz targets of `fuzz/` (`fuzz.rs`).
 //! - `cargo xtask bench [--quick]` — culex against Mosquitto, side by side (`bench.rs`).
 //! - `cargo xtask deb [--target T] [--profile P] [--out DIR]` — the Debian packages (`deb.rs`).
 #![forbid(unsafe_code)]
@@ -37,7 +38,7 @@ fn run() -> Result<()> {
         "deb" => deb::deb(&rest),
         "" | "help" | "--help" => {
             println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy, tests and docs, as CI runs them\n  fuzz  [--seconds N] run the mqtt-codec decode fuzzer (needs cargo-fuzz; not part of CI)\n  bench [--quick] [culex-bench flags] culex vs Mosquitto throughput, latency, memory (docs/benchmarks.md)\n  deb   [--target T] [--profile P] [--out DIR] culex_<version>_<arch>.deb and culex-mosquitto-compat (docs/service.md)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy, tests, docs and a fuzz smoke run, as CI runs them\n  fuzz  [TARGET...] [--seconds N] run the fuzz targets of fuzz/ (needs cargo-fuzz)\n  bench [--quick] [culex-bench flags] culex vs Mosquitto throughput, latency, memory (docs/benchmarks.md)\n  deb   [--target T] [--profile P] [--out DIR] culex_<version>_<arch>.deb and culex-mosquitto-compat (docs/service.md)"
             );
             Ok(())
         }
@@ -75,5 +76,5 @@ fn ci() -> Result<()> {
     cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"], &[])?;
     cargo(&["test", "--workspace", "--locked"], &[])?;
     cargo(&["doc", "--workspace", "--no-deps", "--locked"], &[("RUSTDOCFLAGS", "-D warnings")])?;
-    Ok(())
+    fuzz::smoke()
 }

@@ -283,8 +283,14 @@ impl Broker {
         now: Instant,
     ) {
         let Some(state) = self.conns.get(&conn) else { return };
-        let connected = state.session().is_some();
-        if !connected && reason == ReasonCode::UnsupportedProtocolVersion {
+        let session = state.session();
+        if let (Some(key), Some(PacketType::Connect)) = (session, packet) {
+            // Refused for being a second CONNECT before anything in it is read, as Mosquitto
+            // does: a bad protocol version there must not become a DISCONNECT reason.
+            self.on_second_connect(conn, key, now);
+            return;
+        }
+        if session.is_none() && reason == ReasonCode::UnsupportedProtocolVersion {
             self.refuse(conn, reason, DisconnectReason::ConnectRefused(reason));
             return;
         }
@@ -516,6 +522,14 @@ impl Broker {
     }
 
     /// Dispatches a packet of a connected client.
+    /// A CONNECT from a connected client: [MQTT-3.1.0-2] a protocol error, whatever it holds;
+    /// Mosquitto logs it and closes without a DISCONNECT.
+    fn on_second_connect(&mut self, conn: ConnId, key: crate::conn::SessionKey, now: Instant) {
+        let client_id = self.sessions.get(key).map(|s| s.client_id.clone()).unwrap_or_default();
+        self.log(LogEvent::MultipleConnect { conn, client_id });
+        self.close_silently(conn, DisconnectReason::ProtocolError, now);
+    }
+
     fn on_packet(
         &mut self,
         conn: ConnId,
@@ -533,21 +547,12 @@ impl Broker {
             Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(conn, key, unsubscribe, now),
             Packet::PingReq => self.send(conn, Packet::PingResp),
             Packet::Disconnect(disconnect) => self.on_disconnect(conn, key, &disconnect, now),
-            Packet::Connect(_) => {
-                let client_id =
-                    self.sessions.get(key).map(|s| s.client_id.clone()).unwrap_or_default();
-                self.log(LogEvent::MultipleConnect { conn, client_id });
-                // [MQTT-3.1.0-2] a protocol error; Mosquitto closes without a DISCONNECT.
-                self.close_silently(conn, DisconnectReason::ProtocolError, now);
-            }
+            Packet::Connect(_) => self.on_second_connect(conn, key, now),
             Packet::Auth(_) => {
-                // No authentication method is supported, so no AUTH exchange can be in progress.
-                self.violation(
-                    conn,
-                    ReasonCode::BadAuthenticationMethod,
-                    "no authentication method is supported",
-                    now,
-                );
+                // No authentication method is supported, so no AUTH exchange can be in progress:
+                // a protocol error, closed without a DISCONNECT as Mosquitto closes it
+                // (tests/differential/malformed.rs; 0x8C may not be a DISCONNECT's reason).
+                self.close_silently(conn, DisconnectReason::ProtocolError, now);
             }
             // Mosquitto 2.0.11 takes a client's PINGRESP as the answer to a PINGREQ it never
             // sent, and carries on.

@@ -1,5 +1,6 @@
 //! The retained-message store: one message per topic, replaced by newer ones, deleted by an
-//! empty payload, looked up by subscription filter. Expired messages are dropped when met.
+//! empty payload, looked up by subscription filter. Expired messages are dropped when met,
+//! and kept aside until the broker journals their removal ([`RetainedStore::take_expired`]).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -13,6 +14,8 @@ use crate::message::SharedMessage;
 #[derive(Debug, Default)]
 pub(crate) struct RetainedStore {
     by_topic: BTreeMap<String, SharedMessage>,
+    /// Messages dropped as expired since the last [`RetainedStore::take_expired`].
+    expired: Vec<SharedMessage>,
 }
 
 impl RetainedStore {
@@ -58,9 +61,14 @@ impl RetainedStore {
             }
         }
         for name in expired {
-            self.by_topic.remove(&name);
+            self.expired.extend(self.by_topic.remove(&name));
         }
         found
+    }
+
+    /// The messages [`RetainedStore::matching`] dropped as expired since the last call.
+    pub(crate) fn take_expired(&mut self) -> Vec<SharedMessage> {
+        std::mem::take(&mut self.expired)
     }
 
     /// Number of retained messages.
@@ -127,5 +135,7 @@ mod tests {
         let later = now + Duration::from_secs(2);
         assert_eq!(topics(&store.matching("t/#", later)), ["t/long"]);
         assert_eq!(store.len(), 1);
+        assert_eq!(topics(&store.take_expired()), ["t/short"]);
+        assert!(store.take_expired().is_empty());
     }
 }

@@ -12,14 +12,15 @@ use super::{Config, ConfigError, ListenerConfig, LogDest, LogTypes, Protocol, So
 pub(super) type IncludeReader<'a> =
     &'a mut dyn FnMut(&str) -> Result<Vec<(String, Vec<u8>)>, String>;
 
-/// Parses configuration text. `file_name` is used in error messages. `include_dir` lines are
-/// refused here because reading a directory is I/O; [`super::load`] follows them.
+/// Parses configuration text, or the bytes of a file (a line that is not UTF-8 is an error
+/// there, as in [`super::load`]). `file_name` is used in error messages. `include_dir` lines
+/// are refused here because reading a directory is I/O; [`super::load`] follows them.
 ///
 /// # Errors
 /// The first error, with `file_name` and its 1-based line number.
-pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigError> {
+pub fn parse(text: impl AsRef<[u8]>, file_name: &str) -> Result<Config, ConfigError> {
     let mut config = Config::default();
-    parse_into(&mut config, text.as_bytes(), file_name, None)
+    parse_into(&mut config, text.as_ref(), file_name, None)
         .map_err(|err| ConfigError { notices: config.notices.clone(), ..err })?;
     check_listeners(&config, file_name)?;
     super::plugin::check(&config)?;

@@ -199,7 +199,13 @@ impl Broker {
         now: Instant,
     ) {
         for (filter, opts) in retained_for {
-            for message in self.retained.matching(&filter, now) {
+            let found = self.retained.matching(&filter, now);
+            // A retained message that expired is gone: the journal must say so, or a replay
+            // would bring it back (found by the `broker` fuzz target).
+            for expired in self.retained.take_expired() {
+                self.record_retained(&expired.topic, None, now);
+            }
+            for message in found {
                 let Some(session) = self.sessions.get(key) else { return };
                 if !self.may_read(session, message.topic.as_str())
                     || !self.source_may_write(&message)

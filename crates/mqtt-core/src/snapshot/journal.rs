@@ -586,5 +586,39 @@ impl Replay {
     }
 }
 
+/// One delivery with its QoS 2 flow, if any (QoS 1 flows are not journaled).
+#[cfg(any(test, fuzzing))]
+pub type Flow = (StoredDelivery, Option<(u16, FlowState)>);
+
+/// The part of a durable state that replaying the journal must reproduce, comparable with
+/// `==`: messages by id, every session's deliveries by id with their QoS 2 flows, and no
+/// countdowns (the journal does not keep them). For the tests and the `broker` fuzz target,
+/// which compare [`Replay::finish`] with `Broker::snapshot`.
+#[cfg(any(test, fuzzing))]
+#[must_use]
+pub fn comparable(mut state: Snapshot) -> (Snapshot, Vec<Vec<Flow>>) {
+    state.messages.sort_by_key(|message| message.id);
+    for message in &mut state.messages {
+        message.properties.message_expiry_interval = None;
+    }
+    let mut flows = Vec::new();
+    for session in &mut state.sessions {
+        session.expires_in = None;
+        let mut all: Vec<Flow> = session
+            .inflight
+            .drain(..)
+            .map(|flight| {
+                let flow = (flight.delivery.qos == mqtt_codec::QoS::ExactlyOnce)
+                    .then_some((flight.packet_id, flight.state));
+                (flight.delivery, flow)
+            })
+            .chain(session.queued.drain(..).map(|delivery| (delivery, None)))
+            .collect();
+        all.sort_by_key(|(delivery, _)| delivery.id);
+        flows.push(all);
+    }
+    (state, flows)
+}
+
 #[cfg(test)]
 mod tests;

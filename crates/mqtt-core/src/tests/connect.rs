@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mqtt_codec::{Packet, ProtocolVersion, QoS, ReasonCode};
+use mqtt_codec::{Packet, PacketType, ProtocolVersion, QoS, ReasonCode};
 
 use super::harness::{Harness, publish_packet};
 use crate::{Config, DisconnectReason, ListenerSecurity, LogEvent};
@@ -156,6 +156,20 @@ fn second_connect_is_a_protocol_error_closed_without_a_disconnect_like_mosquitto
     h.send(conn, Packet::Connect(Box::new(Harness::connect_packet("twice").0)));
     assert_eq!(h.disconnect_reason(conn), None);
     assert_eq!(h.closed(conn), Some(&DisconnectReason::ProtocolError));
+}
+
+#[test]
+fn second_connect_that_fails_to_decode_is_closed_like_a_second_connect() {
+    // Found by the `broker` fuzz target: a v5 client's second CONNECT with an unknown protocol
+    // level was answered with DISCONNECT 0x84, a reason DISCONNECT may not carry.
+    for reason in [ReasonCode::UnsupportedProtocolVersion, ReasonCode::MalformedPacket] {
+        let mut h = Harness::default();
+        let conn = h.connect_v5("twice");
+        h.broker.handle_decode_error(conn, Some(PacketType::Connect), reason, h.now);
+        h.advance(Duration::ZERO);
+        assert_eq!(h.disconnect_reason(conn), None, "{reason:?}");
+        assert_eq!(h.closed(conn), Some(&DisconnectReason::ProtocolError), "{reason:?}");
+    }
 }
 
 #[test]
