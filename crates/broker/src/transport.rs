@@ -95,7 +95,8 @@ impl Upgrades {
     }
 
     /// Runs the handshakes on an accepted socket: TLS (setting `peer`'s certificate
-    /// username), then the WebSocket upgrade. A failed or timed-out handshake is logged and
+    /// username), then the WebSocket upgrade, whose frames and messages may carry at most
+    /// `max_packet_size` bytes (see [`ws::accept`]). A failed or timed-out handshake is logged and
     /// gives `None` (the socket is closed; the driver never hears of it), as do a plain HTTP
     /// request answered from `http_dir` and the broker aborting (`aborted` turning true)
     /// meanwhile.
@@ -103,6 +104,7 @@ impl Upgrades {
         &self,
         stream: TcpStream,
         peer: &mut PeerInfo,
+        max_packet_size: u32,
         logger: &Logger,
         mut aborted: watch::Receiver<bool>,
     ) -> Option<Upgraded> {
@@ -118,12 +120,12 @@ impl Upgrades {
             peer.certificate_username = username;
             let stream = match (tls, &self.websockets) {
                 (Ok(tls), Some(http)) => {
-                    ws::accept(tls, http, logger).await?.map(Upgraded::WsOverTls)
+                    ws::accept(tls, http, max_packet_size, logger).await?.map(Upgraded::WsOverTls)
                 }
                 (Ok(tls), None) => Some(Upgraded::Tls(tls)),
                 (Err(tcp), http) => {
                     let http = http.as_ref().ok_or(std::io::ErrorKind::Unsupported)?;
-                    ws::accept(tcp, http, logger).await?.map(Upgraded::Ws)
+                    ws::accept(tcp, http, max_packet_size, logger).await?.map(Upgraded::Ws)
                 }
             };
             Ok::<_, std::io::Error>(stream)
