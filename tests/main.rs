@@ -13,6 +13,7 @@ mod broker_ciphers;
 mod broker_cli;
 mod broker_crl;
 mod broker_durable;
+mod broker_hardening;
 mod broker_hash_values;
 mod broker_http;
 mod broker_listener;
