@@ -37,7 +37,7 @@ fn run() -> Result<()> {
         "deb" => deb::deb(&rest),
         "" | "help" | "--help" => {
             println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy, tests and docs, as CI runs them\n  fuzz  [--seconds N] run the mqtt-codec decode fuzzer (needs cargo-fuzz; not part of CI)\n  bench [--quick] [culex-bench flags] culex vs Mosquitto throughput, latency, memory (docs/benchmarks.md)\n  deb   [--target T] [--profile P] [--out DIR] culex_<version>_<arch>.deb and culex-mosquitto-compat (docs/service.md)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy, tests and docs, as CI runs them\n  fuzz  [--seconds N] run the mqtt-codec decode fuzzer (needs cargo-fuzz; not part of CI)\n  bench [--quick] [--hardening] [culex-bench flags] culex vs Mosquitto throughput, latency, memory; --hardening: slowloris (docs/benchmarks.md)\n  deb   [--target T] [--profile P] [--out DIR] culex_<version>_<arch>.deb and culex-mosquitto-compat (docs/service.md)"
             );
             Ok(())
         }
