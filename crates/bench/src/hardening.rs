@@ -66,7 +66,10 @@ impl Stall {
 /// What one broker did with `count` stalled connections of one kind.
 #[derive(Debug)]
 struct Outcome {
+    /// RSS growth divided by the connections that opened.
     rss_per_connection: f64,
+    /// Connections the broker accepted (the others were refused).
+    opened: usize,
     closed: usize,
     first_close: Option<Duration>,
     last_close: Option<Duration>,
@@ -90,7 +93,7 @@ pub(crate) fn run(brokers: &Brokers<'_>, count: usize, workdir: &Path) -> Result
     certificates(workdir)?;
     let mut table = format!(
         "| Half-finished handshake ({count} at once) | Broker | RSS per connection | \
-         Closed | Closed after (first – last) |\n|---|---|---:|---:|---|\n"
+         Opened | Closed | Closed after (first – last) |\n|---|---|---:|---:|---:|---|\n"
     );
     let list =
         [(BrokerKind::Culex, Some(brokers.culex)), (BrokerKind::Mosquitto, brokers.mosquitto)];
@@ -102,19 +105,23 @@ pub(crate) fn run(brokers: &Brokers<'_>, count: usize, workdir: &Path) -> Result
             let broker =
                 RunningBroker::start_with(kind, exe, workdir, ports[0], &config(ports, workdir))?;
             let address = SocketAddr::from(([127, 0, 0, 1], ports[stall.listener()]));
-            let outcome = runtime.block_on(measure(&broker, address, stall, count))?;
-            let seconds = |at: Option<Duration>| {
-                at.map_or_else(|| "–".to_owned(), |at| format!("{:.1} s", at.as_secs_f64()))
+            let row = match runtime.block_on(measure(&broker, address, stall, count)) {
+                Ok(outcome) => {
+                    let seconds = |at: Option<Duration>| {
+                        at.map_or_else(|| "–".to_owned(), |at| format!("{:.1} s", at.as_secs_f64()))
+                    };
+                    format!(
+                        "{:.1} KiB | {} | {} | {} – {}",
+                        outcome.rss_per_connection / 1024.0,
+                        outcome.opened,
+                        outcome.closed,
+                        seconds(outcome.first_close),
+                        seconds(outcome.last_close),
+                    )
+                }
+                Err(err) => format!("failed: {err:#} | | | "),
             };
-            table.push_str(&format!(
-                "| {} | {} | {:.1} KiB | {} of {count} | {} – {} |\n",
-                stall.label(),
-                kind.name(),
-                outcome.rss_per_connection / 1024.0,
-                outcome.closed,
-                seconds(outcome.first_close),
-                seconds(outcome.last_close),
-            ));
+            table.push_str(&format!("| {} | {} | {row} |\n", stall.label(), kind.name()));
         }
     }
     Ok(table)
@@ -167,48 +174,55 @@ async fn measure(
         let (permits, opened) = (Arc::clone(&permits), opened.clone());
         tasks.spawn(async move {
             let permit = permits.acquire_owned().await?;
-            let stream = net::open(address, index).await?;
+            // A refused connection counts as such, it does not end the measurement.
+            let stream = net::open(address, index).await;
             drop(permit);
-            let _ = opened.send(());
-            hold(stream, stall).await
+            let _ = opened.send(stream.is_ok());
+            match stream {
+                Ok(stream) => hold(stream, stall).await,
+                Err(_) => Ok(End::Refused),
+            }
         });
     }
     drop(opened);
-    let all_open = timeout(OPEN_DEADLINE, async {
-        for _ in 0..count {
-            if opened_rx.recv().await.is_none() {
-                return false;
-            }
+    let opened = timeout(OPEN_DEADLINE, async {
+        let mut opened = 0;
+        while let Some(ok) = opened_rx.recv().await {
+            opened += usize::from(ok);
         }
-        true
+        opened
     })
     .await
     .with_context(|| format!("opening {count} connections took over {OPEN_DEADLINE:?}"))?;
-    if !all_open {
-        // A task ended before its connection opened: its error says why.
-        while let Some(joined) = tasks.join_next().await {
-            joined.context("stalled connection task")??;
-        }
-    }
     sleep(SETTLE).await;
     let growth = broker.rss()?.saturating_sub(before) as f64;
     let mut times = Vec::with_capacity(count);
     while let Some(joined) = tasks.join_next().await {
-        if let Some(at) = joined.context("stalled connection task")?? {
+        if let End::Closed(at) = joined.context("stalled connection task")?? {
             times.push(at);
         }
     }
     Ok(Outcome {
-        rss_per_connection: growth / count as f64,
+        rss_per_connection: growth / opened.max(1) as f64,
+        opened,
         closed: times.len(),
         first_close: times.iter().min().copied(),
         last_close: times.iter().max().copied(),
     })
 }
 
-/// Stalls the handshake on `stream` until the broker closes it; returns how long that took
-/// (`None`: still open after [`CLOSE_DEADLINE`]).
-async fn hold(mut stream: tokio::net::TcpStream, stall: Stall) -> Result<Option<Duration>> {
+/// How one stalled connection ended.
+enum End {
+    /// The broker refused it.
+    Refused,
+    /// The broker closed it this long after it opened.
+    Closed(Duration),
+    /// Still open after [`CLOSE_DEADLINE`].
+    Open,
+}
+
+/// Stalls the handshake on `stream` until the broker closes it.
+async fn hold(mut stream: tokio::net::TcpStream, stall: Stall) -> Result<End> {
     let start = Instant::now();
     if matches!(stall, Stall::Connect) {
         stream.write_all(CONNECT_START).await.context("sending a CONNECT's start")?;
@@ -218,15 +232,15 @@ async fn hold(mut stream: tokio::net::TcpStream, stall: Stall) -> Result<Option<
     while start.elapsed() < CLOSE_DEADLINE {
         if matches!(stall, Stall::Upgrade) && sent < UPGRADE.len() {
             if stream.write_all(&UPGRADE[sent..=sent]).await.is_err() {
-                return Ok(Some(start.elapsed()));
+                return Ok(End::Closed(start.elapsed()));
             }
             sent += 1;
         }
         // A second without an answer (or bytes, which the broker may send) means still open.
         let read = timeout(Duration::from_secs(1), stream.read(&mut buf)).await;
         if let Ok(Ok(0) | Err(_)) = read {
-            return Ok(Some(start.elapsed()));
+            return Ok(End::Closed(start.elapsed()));
         }
     }
-    Ok(None)
+    Ok(End::Open)
 }
