@@ -236,7 +236,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, mut ops)) = data.split_first() else { return };
     let now = Instant::now();
     let mut runtime = Runtime {
-        broker: Broker::new(config(selector), 7),
+        broker: Broker::new(config(selector), [7; 32]),
         now,
         slots: [const { None }; SLOTS],
         next_id: 0,

@@ -38,7 +38,7 @@ fn run() -> Result<()> {
         "deb" => deb::deb(&rest),
         "" | "help" | "--help" => {
             println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy, tests, docs and a fuzz smoke run, as CI runs them\n  fuzz  [TARGET...] [--seconds N] run the fuzz targets of fuzz/ (needs cargo-fuzz)\n  bench [--quick] [culex-bench flags] culex vs Mosquitto throughput, latency, memory (docs/benchmarks.md)\n  deb   [--target T] [--profile P] [--out DIR] culex_<version>_<arch>.deb and culex-mosquitto-compat (docs/service.md)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy, tests, docs and a fuzz smoke run, as CI runs them\n  fuzz  [TARGET...] [--seconds N] run the fuzz targets of fuzz/ (needs cargo-fuzz)\n  bench [--quick] [--hardening] [culex-bench flags] culex vs Mosquitto throughput, latency, memory; --hardening: slowloris (docs/benchmarks.md)\n  deb   [--target T] [--profile P] [--out DIR] culex_<version>_<arch>.deb and culex-mosquitto-compat (docs/service.md)"
             );
             Ok(())
         }

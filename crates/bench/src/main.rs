@@ -7,6 +7,8 @@
 //! - `load`: publishers and subscribers on tokio + mqtt-codec; `net`: handshakes;
 //!   `payload`: stamped messages and the PUBLISH template; `accounting`: loss/duplicates/latency.
 //! - `durable`: issue 15's rows, persistence on against off and against Mosquitto's.
+//! - `hardening`: `--hardening`, half-finished handshakes (slowloris) on TCP, TLS and
+//!   WebSocket listeners: memory per stalled connection, and when the broker closes them.
 //! - `idle`: idle connections (memory, connect rate); `tools`: `*_pub` wall time;
 //!   `sink`: the trivial target that measures the generator itself.
 //! - `procfs`, `stats`, `results`, `report`, `svg`, `machine`: measuring and presenting.
@@ -14,6 +16,7 @@
 
 mod accounting;
 mod durable;
+mod hardening;
 mod idle;
 mod load;
 mod machine;
@@ -78,6 +81,10 @@ struct RunArgs {
     /// --quick; 0 skips it).
     #[arg(long)]
     startup_messages: Option<u64>,
+    /// Instead of the other scenarios: half-finished handshakes (slowloris), 10,000 of each
+    /// kind (1,000 with --quick) against a fresh broker each; writes hardening.md.
+    #[arg(long)]
+    hardening: bool,
     /// Number of connections in the idle-connection scenario.
     #[arg(long)]
     idle_connections: Option<usize>,
@@ -163,6 +170,9 @@ fn benchmark(args: &RunArgs) -> Result<()> {
             "culex-bench: /usr/sbin/mosquitto not found (apt-get install mosquitto); measuring culex alone"
         );
     }
+    if args.hardening {
+        return hardening(args, &paths);
+    }
     let command = std::env::var("CULEX_BENCH_COMMAND").unwrap_or_else(|_| {
         std::iter::once("culex-bench".to_owned())
             .chain(std::env::args().skip(1))
@@ -170,6 +180,24 @@ fn benchmark(args: &RunArgs) -> Result<()> {
             .join(" ")
     });
     orchestrate::run(&plan, &paths, &args.out, &command)
+}
+
+/// `--hardening`: the slowloris table, printed and written to `hardening.md` in `--out`.
+fn hardening(args: &RunArgs, paths: &orchestrate::Paths) -> Result<()> {
+    let count = if args.quick { 1_000 } else { 10_000 };
+    let workdir = std::env::temp_dir().join(format!("culex-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
+    let brokers = hardening::Brokers { culex: &paths.culex, mosquitto: paths.mosquitto.as_deref() };
+    let table = hardening::run(&brokers, count, &workdir);
+    let _ = std::fs::remove_dir_all(&workdir);
+    let table = table?;
+    println!("{table}");
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let path = args.out.join("hardening.md");
+    std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("culex-bench: wrote {}", path.display());
+    Ok(())
 }
 
 fn existing(path: PathBuf) -> Result<PathBuf> {

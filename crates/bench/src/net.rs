@@ -28,6 +28,17 @@ pub(crate) fn source_address(index: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, last)
 }
 
+/// Opens a TCP connection to `broker` from client `index`'s source address.
+pub(crate) async fn open(broker: SocketAddr, index: usize) -> Result<TcpStream> {
+    let socket = TcpSocket::new_v4().context("creating a socket")?;
+    let source = SocketAddr::from((source_address(index), 0));
+    socket.bind(source).with_context(|| format!("binding {source}"))?;
+    timeout(HANDSHAKE_DEADLINE, socket.connect(broker))
+        .await
+        .with_context(|| format!("connecting to {broker}: timed out"))?
+        .with_context(|| format!("connecting to {broker}"))
+}
+
 /// Connects client `index` to `broker` with a clean session and `client_id`, and waits for a
 /// successful CONNACK. Returns the stream and any bytes read past the CONNACK.
 pub(crate) async fn connect(
@@ -48,13 +59,7 @@ pub(crate) async fn connect_session(
     keep_alive: u16,
     clean_session: bool,
 ) -> Result<(TcpStream, BytesMut)> {
-    let socket = TcpSocket::new_v4().context("creating a socket")?;
-    let source = SocketAddr::from((source_address(index), 0));
-    socket.bind(source).with_context(|| format!("binding {source}"))?;
-    let mut stream = timeout(HANDSHAKE_DEADLINE, socket.connect(broker))
-        .await
-        .with_context(|| format!("connecting to {broker}: timed out"))?
-        .with_context(|| format!("connecting to {broker}"))?;
+    let mut stream = open(broker, index).await?;
     stream.set_nodelay(true).context("setting TCP_NODELAY")?;
     let client_id = MqttString::new(client_id).context("client id")?;
     let mut connect = Connect::new(VERSION, client_id);

@@ -381,7 +381,7 @@ impl Session<'_> {
 }
 
 /// Fails early if this process may not open enough sockets for the idle-connection scenario.
-fn check_file_limit(connections: usize) -> Result<()> {
+pub(crate) fn check_file_limit(connections: usize) -> Result<()> {
     let limits = fs::read_to_string("/proc/self/limits").unwrap_or_default();
     if let Some(soft) = parse_open_files_limit(&limits) {
         let needed = connections as u64 + 200;

@@ -66,9 +66,20 @@ impl RunningBroker {
     /// Starts `exe -c CONFIG` in `dir` and waits until it accepts connections.
     pub(crate) fn start(kind: BrokerKind, exe: &Path, dir: &Path) -> Result<Self> {
         let port = free_port()?;
+        Self::start_with(kind, exe, dir, port, &CONFIG.replace("PORT", &port.to_string()))
+    }
+
+    /// Starts `exe` with the configuration `text` in `dir` and waits until it accepts
+    /// connections on `port` (its first listener).
+    pub(crate) fn start_with(
+        kind: BrokerKind,
+        exe: &Path,
+        dir: &Path,
+        port: u16,
+        text: &str,
+    ) -> Result<Self> {
         let config = dir.join(format!("{}-{port}.conf", kind.name()));
-        fs::write(&config, CONFIG.replace("PORT", &port.to_string()))
-            .with_context(|| format!("writing {}", config.display()))?;
+        fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
         let log = dir.join(format!("{}-{port}.log", kind.name()));
         let log_file =
             fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;

@@ -70,6 +70,17 @@ pub(crate) struct Shared {
     pub(crate) aborted: watch::Receiver<bool>,
 }
 
+impl Shared {
+    /// The inbound packet limit for a connection opening now: `max_packet_size`, or the
+    /// protocol maximum when it is 0.
+    pub(crate) fn packet_limit(&self) -> u32 {
+        match self.max_packet_size.load(Ordering::Relaxed) {
+            0 => mqtt_codec::MAX_PACKET_SIZE,
+            limit => limit,
+        }
+    }
+}
+
 /// The other ends a test keeps while it uses [`Shared::for_tests`]: dropping them would tell
 /// the connection tasks that every task ended, or that the broker stopped waiting.
 #[cfg(test)]
@@ -236,10 +247,7 @@ impl<S: Transport> Connection<S> {
         slot: ConnectionSlot,
     ) -> (Self, Event) {
         let (outbox_tx, outbox) = outbox();
-        let max_packet_size = match shared.max_packet_size.load(Ordering::Relaxed) {
-            0 => mqtt_codec::MAX_PACKET_SIZE,
-            limit => limit,
-        };
+        let max_packet_size = shared.packet_limit();
         let connection = Self {
             stream,
             conn,

@@ -54,11 +54,11 @@ mod transport;
 pub use crate::transport::tls;
 
 use std::future::Future;
-use std::hash::{BuildHasher as _, Hasher as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use mqtt_codec::QoS;
 use mqtt_core::snapshot::Snapshot;
 use mqtt_core::{Broker, ConnId};
@@ -132,7 +132,8 @@ pub async fn run_controlled(
 ) -> anyhow::Result<()> {
     // Listeners are not reloaded: a reload re-reads the security of the same ones.
     let in_force: Vec<ListenerConfig> = config.listeners_in_force().into_iter().cloned().collect();
-    let broker = Broker::new(core_config(&config, &security, &in_force), random_seed());
+    let seed = random_seed().context("cannot read random bytes from the OS")?;
+    let broker = Broker::new(core_config(&config, &security, &in_force), seed);
     let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
     let (driver_control, driver_controls) = mpsc::unbounded_channel();
     let persistence = persist::settings(&config);
@@ -285,9 +286,9 @@ fn core_config(
     }
 }
 
-/// A seed for the core's client-id generator, from the OS-seeded hasher keys.
-fn random_seed() -> u64 {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(u64::from(std::process::id()));
-    hasher.finish()
+/// A seed for the core's client-id generator (a ChaCha20 CSPRNG), from the OS's generator.
+fn random_seed() -> Result<mqtt_core::IdSeed, getrandom::Error> {
+    let mut seed = mqtt_core::IdSeed::default();
+    getrandom::fill(&mut seed)?;
+    Ok(seed)
 }

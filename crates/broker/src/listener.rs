@@ -301,7 +301,9 @@ async fn serve_upgraded(
     slot: ConnectionSlot,
 ) {
     let aborted = shared.aborted.clone();
-    let Some(stream) = upgrades.handshake(stream, &mut peer, &shared.logger, aborted).await else {
+    let limit = shared.packet_limit();
+    let handshake = upgrades.handshake(stream, &mut peer, limit, &shared.logger, aborted);
+    let Some(stream) = handshake.await else {
         return;
     };
     match stream {

@@ -62,7 +62,7 @@ impl InMemoryBroker {
         let in_force: Vec<ListenerConfig> =
             config.listeners_in_force().into_iter().cloned().collect();
         let security = Security::load(&config, &in_force, &logger).unwrap();
-        let broker = Broker::new(crate::core_config(&config, &security, &in_force), 1);
+        let broker = Broker::new(crate::core_config(&config, &security, &in_force), [1; 32]);
         let (events, queue) = mpsc::channel(crate::EVENT_CAPACITY);
         let (control, controls) = mpsc::unbounded_channel();
         let driver =

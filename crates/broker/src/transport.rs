@@ -130,14 +130,16 @@ impl Upgrades {
     }
 
     /// Runs the handshakes on an accepted socket: TLS (setting `peer`'s certificate
-    /// username), then the WebSocket upgrade; a listener with neither gives the socket back. A
-    /// failed or timed-out handshake is logged and gives `None` (the socket is closed; the
-    /// driver never hears of it), as do a plain HTTP request answered from `http_dir` and the
-    /// broker aborting (`aborted` turning true) meanwhile.
+    /// username), then the WebSocket upgrade, whose frames and messages may carry at most
+    /// `max_packet_size` bytes (see [`ws::accept`]). A failed or timed-out handshake is logged and
+    /// gives `None` (the socket is closed; the driver never hears of it), as do a plain HTTP
+    /// request answered from `http_dir` and the broker aborting (`aborted` turning true)
+    /// meanwhile.
     pub(crate) async fn handshake(
         &self,
         stream: TcpStream,
         peer: &mut PeerInfo,
+        max_packet_size: u32,
         logger: &Logger,
         aborted: watch::Receiver<bool>,
     ) -> Option<Upgraded> {
@@ -155,10 +157,12 @@ impl Upgrades {
             }
             let stream = match (tls, &self.websockets) {
                 (Ok(tls), Some(http)) => {
-                    ws::accept(tls, http, logger).await?.map(Upgraded::WsOverTls)
+                    ws::accept(tls, http, max_packet_size, logger).await?.map(Upgraded::WsOverTls)
                 }
                 (Ok(tls), None) => Some(Upgraded::Tls(tls)),
-                (Err(tcp), Some(http)) => ws::accept(tcp, http, logger).await?.map(Upgraded::Ws),
+                (Err(tcp), Some(http)) => {
+                    ws::accept(tcp, http, max_packet_size, logger).await?.map(Upgraded::Ws)
+                }
                 (Err(tcp), None) => Some(Upgraded::Plain(tcp)),
             };
             Ok::<_, std::io::Error>(stream)

@@ -16,8 +16,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-/// Frames larger than this are sent in several (a frame is only a transport for MQTT).
-const MAX_OUTGOING_FRAME: usize = 64 * 1024;
+/// Frames larger than this are sent in several (a frame is only a transport for MQTT); a frame
+/// gathers small packets up to this size, and holds a larger single slice whole.
+pub const MAX_OUTGOING_FRAME: usize = 64 * 1024;
 
 /// A WebSocket carrying MQTT, read and written as a byte stream.
 pub struct WsStream<S> {

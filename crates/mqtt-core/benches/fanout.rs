@@ -22,7 +22,7 @@ const TOPICS: [&str; 4] =
 /// A broker with `SUBSCRIBERS` v5 clients on `sensors/#` that allow 10 topic aliases, and
 /// a publisher (connection 0), all connected and subscribed, outputs drained.
 fn broker(config: Config, now: Instant) -> Broker {
-    let mut broker = Broker::new(config, 1);
+    let mut broker = Broker::new(config, [1; 32]);
     let peer =
         PeerInfo { address: "127.0.0.1".into(), port: 1, listener: 0, certificate_username: None };
     for n in 0..=SUBSCRIBERS {

@@ -19,7 +19,7 @@ use std::time::Instant;
 use mqtt_codec::{Packet, PacketType, Publish, ReasonCode};
 
 use crate::access::{Access, AccessControl, ClientRef};
-use crate::client_id::IdGenerator;
+use crate::client_id::{IdGenerator, IdSeed};
 use crate::config::{Config, ListenerOptions};
 use crate::conn::{Authenticating, Conn, ConnMap, MAX_PENDING_WHILE_AUTHENTICATING, Phase};
 use crate::event::{
@@ -116,7 +116,7 @@ impl std::fmt::Debug for Broker {
 impl Broker {
     /// A broker with `config`. `seed` feeds the generator of assigned client ids; pass OS
     /// randomness (the core has no randomness source of its own).
-    pub fn new(config: Config, seed: u64) -> Self {
+    pub fn new(config: Config, seed: IdSeed) -> Self {
         Self {
             config,
             conns: ConnMap::default(),

@@ -11,7 +11,7 @@
 //!
 //! /// One client connects; `now` comes from the runtime's clock (or a test's fake one).
 //! fn first_connection(now: Instant) {
-//!     let mut broker = Broker::new(Config::default(), 42);
+//!     let mut broker = Broker::new(Config::default(), [42; 32]);
 //!     let conn = ConnId(1);
 //!     broker.handle_open(conn, PeerInfo { address: "127.0.0.1".into(), port: 50000, listener: 0, certificate_username: None }, now);
 //!     let mut connect = Connect::new(ProtocolVersion::V3_1_1, MqttString::from_static("sensor"));
@@ -81,6 +81,7 @@ mod tests;
 
 pub use access::{Access, AccessControl, ClientRef};
 pub use broker::{Broker, SYS_LOAD_COUNTERS, Stats};
+pub use client_id::IdSeed;
 pub use config::{Config, ListenerOptions, ListenerSecurity, ProtocolVersions};
 pub use conn::{ConnIdHasher, ConnMap};
 pub use event::{

@@ -62,7 +62,8 @@ pub(crate) fn is_origin_refusal(err: &std::io::Error) -> bool {
 /// Answers the HTTP request on `stream`: the WebSocket upgrade, or (with `http_dir`) a
 /// plain request, answered from the directory (`None`: the connection is done). A client
 /// that names subprotocols must name `mqtt` or `mqttv3.1`; one that names none is served
-/// as `mqtt`.
+/// as `mqtt`. Frames and messages on the WebSocket are bounded by [`message_limit`] of
+/// `max_packet_size`: a larger one is refused from its header, before its payload is read.
 ///
 /// # Errors
 /// When the request head is longer than allowed, the request is neither a WebSocket upgrade
@@ -71,6 +72,7 @@ pub(crate) fn is_origin_refusal(err: &std::io::Error) -> bool {
 pub(crate) async fn accept<S>(
     mut stream: S,
     settings: &HttpSettings,
+    max_packet_size: u32,
     logger: &Logger,
 ) -> std::io::Result<Option<WsStream<S>>>
 where
@@ -96,7 +98,9 @@ where
     }) {
         return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, OriginRefused));
     }
-    let config = culex_client::ws::config();
+    let limit = message_limit(max_packet_size);
+    let config =
+        culex_client::ws::config().max_frame_size(Some(limit)).max_message_size(Some(limit));
     // tungstenite reads the head again: it gets the bytes already read first.
     let stream = Replay { read: Bytes::from(read), inner: stream };
     let log_refusal = settings.log_level & LOG_NOTICES != 0;
@@ -116,6 +120,14 @@ where
         .await
         .map_err(io_error)?;
     Ok(Some(WsStream::new(socket)))
+}
+
+/// The most bytes one WebSocket frame, or one message of several frames, may carry: the
+/// packet limit, but never less than what a client's frame of several small packets may
+/// gather ([`culex_client::ws::MAX_OUTGOING_FRAME`]). Without it tungstenite would buffer up
+/// to 64 MiB per connection whatever `max_packet_size` says.
+fn message_limit(max_packet_size: u32) -> usize {
+    usize::try_from(max_packet_size).unwrap_or(usize::MAX).max(culex_client::ws::MAX_OUTGOING_FRAME)
 }
 
 /// A stream that first gives back bytes already read from it.

@@ -185,7 +185,7 @@ impl Harness {
     pub(crate) fn new(config: Config) -> Self {
         let now = epoch();
         Self {
-            broker: Broker::new(config, 1),
+            broker: Broker::new(config, [1; 32]),
             now,
             next_conn: 0,
             clients: BTreeMap::new(),
@@ -533,7 +533,7 @@ impl Harness {
         let bytes = crate::snapshot::encode(&snapshot).expect("a snapshot encodes");
         let decoded = crate::snapshot::decode(&bytes).expect("what we encode decodes");
         assert_eq!(decoded, snapshot, "the file format round-trips");
-        let mut broker = Broker::new(self.broker.config().clone(), 1);
+        let mut broker = Broker::new(self.broker.config().clone(), [1; 32]);
         broker.restore(decoded, self.now);
         self.broker = broker;
         for client in self.clients.values_mut() {

@@ -1,5 +1,6 @@
 //! The WebSocket adapter against a tungstenite client over an in-memory pipe: MQTT bytes
-//! survive any framing, the subprotocol is negotiated, close and text frames end the stream.
+//! survive any framing, the subprotocol is negotiated, close and text frames end the stream,
+//! frames and messages beyond the packet limit are refused from their headers.
 
 use std::time::Duration;
 
@@ -19,15 +20,21 @@ const CONNECT: &[u8] =
     &[0x10, 0x0d, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x01, b'c'];
 const PINGREQ: &[u8] = &[0xc0, 0x00];
 
-/// The upgrade on `server` for a listener without `http_dir` or `websockets_origin`.
-async fn upgrade(server: DuplexStream) -> std::io::Result<WsStream<DuplexStream>> {
-    upgrade_from(server, &[]).await
+/// The upgrade on `server` for a listener without `http_dir` or `websockets_origin`, with
+/// `max_packet_size`.
+async fn upgrade(
+    server: DuplexStream,
+    max_packet_size: u32,
+) -> std::io::Result<WsStream<DuplexStream>> {
+    upgrade_from(server, &[], max_packet_size).await
 }
 
-/// The upgrade on `server` for a listener without `http_dir` that allows `origins`.
+/// The upgrade on `server` for a listener without `http_dir` that allows `origins`, with
+/// `max_packet_size`.
 async fn upgrade_from(
     server: DuplexStream,
     origins: &[&str],
+    max_packet_size: u32,
 ) -> std::io::Result<WsStream<DuplexStream>> {
     let settings = HttpSettings {
         head_limit: crate::config::DEFAULT_WEBSOCKETS_HEADERS_SIZE,
@@ -36,18 +43,30 @@ async fn upgrade_from(
         origins: origins.iter().map(|origin| (*origin).to_owned()).collect(),
     };
     let logger = Logger::new(crate::config::LogTypes::NONE, false, false);
-    accept(server, &settings, &logger).await?.ok_or_else(|| std::io::ErrorKind::Other.into())
+    accept(server, &settings, max_packet_size, &logger)
+        .await?
+        .ok_or_else(|| std::io::ErrorKind::Other.into())
 }
 
 /// A server-side adapter and the client end, after the upgrade with `protocols` offered.
 async fn pair(protocols: &str) -> (WsStream<DuplexStream>, WebSocketStream<DuplexStream>, String) {
+    pair_with_limit(protocols, mqtt_codec::MAX_PACKET_SIZE).await
+}
+
+/// [`pair`] with the server's packet limit `max_packet_size`.
+async fn pair_with_limit(
+    protocols: &str,
+    max_packet_size: u32,
+) -> (WsStream<DuplexStream>, WebSocketStream<DuplexStream>, String) {
     let (client, server) = tokio::io::duplex(64 * 1024);
     let mut request = "ws://localhost/mqtt".into_client_request().unwrap();
     if !protocols.is_empty() {
         request.headers_mut().insert("Sec-WebSocket-Protocol", protocols.parse().unwrap());
     }
-    let (server, client) =
-        tokio::join!(upgrade(server), tokio_tungstenite::client_async(request, client));
+    let (server, client) = tokio::join!(
+        upgrade(server, max_packet_size),
+        tokio_tungstenite::client_async(request, client)
+    );
     let (client, response) = client.expect("the upgrade succeeds");
     let chosen = response
         .headers()
@@ -96,8 +115,10 @@ async fn the_mqtt_subprotocol_is_chosen_and_others_are_refused() {
     let (client, server) = tokio::io::duplex(4096);
     let mut request = "ws://localhost/mqtt".into_client_request().unwrap();
     request.headers_mut().insert("Sec-WebSocket-Protocol", "chat".parse().unwrap());
-    let (server, client) =
-        tokio::join!(upgrade(server), tokio_tungstenite::client_async(request, client));
+    let (server, client) = tokio::join!(
+        upgrade(server, mqtt_codec::MAX_PACKET_SIZE),
+        tokio_tungstenite::client_async(request, client)
+    );
     assert!(server.is_err() && client.is_err());
 }
 
@@ -119,7 +140,7 @@ async fn an_origin_the_listener_does_not_list_is_refused() {
             request.headers_mut().insert("Origin", origin.parse().unwrap());
         }
         let (server, client) = tokio::join!(
-            upgrade_from(server, &allowed),
+            upgrade_from(server, &allowed, mqtt_codec::MAX_PACKET_SIZE),
             tokio_tungstenite::client_async(request, client)
         );
         match server {
@@ -203,4 +224,50 @@ async fn shutting_down_sends_a_close_frame() {
     server.shutdown().await.unwrap();
     let close = tokio::time::timeout(Duration::from_secs(5), client.next()).await.unwrap();
     assert!(matches!(close, Some(Ok(Message::Close(_)))), "{close:?}");
+}
+
+/// A masked client frame (mask key 0, so the payload goes as it is): `first` is the FIN bit
+/// and opcode byte, `len` the length its header announces, `payload` the bytes that follow.
+fn raw_frame(first: u8, len: u64, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![first, 0x80 | 127];
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+#[tokio::test]
+async fn frames_and_messages_beyond_the_packet_limit_are_refused_from_their_headers() {
+    const LIMIT: u32 = 100_000;
+    let part = vec![0x30; 60_000];
+    // (what the client sends, whether the server refuses it)
+    let rows: [(&str, Vec<u8>, bool); 4] = [
+        ("a frame within the limit", raw_frame(0x82, 90_000, &[0xc0; 90_000]), false),
+        // Only the header is sent: the refusal cannot wait for the payload.
+        ("a frame announcing 1 GiB", raw_frame(0x82, 1 << 30, &[]), true),
+        ("a frame announcing more than the limit", raw_frame(0x82, 100_001, &[]), true),
+        (
+            "a message of two frames beyond the limit together",
+            [raw_frame(0x02, 60_000, &part), raw_frame(0x80, 60_000, &part)].concat(),
+            true,
+        ),
+    ];
+    for (what, bytes, refused) in rows {
+        let (mut server, mut client, _) = pair_with_limit("mqtt", LIMIT).await;
+        // Written beside the read: the in-memory pipe holds less than a frame.
+        let writer = tokio::spawn(async move { client.get_mut().write_all(&bytes).await });
+        let mut buf = vec![0; 128 * 1024];
+        let read = tokio::time::timeout(Duration::from_secs(5), server.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("{what}: no answer in time"));
+        writer.abort();
+        match read {
+            Err(err) => {
+                assert!(refused, "{what}: refused: {err}");
+                assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{what}");
+            }
+            Ok(n) => assert!(!refused && n > 0, "{what}: read {n} bytes"),
+        }
+    }
+    assert_eq!(message_limit(10), culex_client::ws::MAX_OUTGOING_FRAME, "small frames pass");
 }
