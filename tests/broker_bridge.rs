@@ -404,6 +404,7 @@ fn tls_remote(program: &Path, certs: &Certs, extra: &str) -> (BrokerProcess, u16
 }
 
 /// How a TLS bridge in [`bridges_over_tls`] ends.
+#[derive(Clone, Copy)]
 enum Outcome {
     /// It connects: the remote broker gets its state `1`.
     Connects,
@@ -422,7 +423,13 @@ fn bridges_over_tls() {
     let insecure = "bridge_cafile {ca}\nbridge_insecure true\n";
     let bad_version = "bridge_cafile {ca}\nbridge_tls_version tlsv9\n";
     let missing = "bridge_cafile {dir}/missing.crt\n";
-    let untrusted = Logs("Error connecting bridge br: TLS Error: ");
+    // One TLS 1.3 suite on each side (TLS 1.3 only, so no TLS 1.2 suite is agreed instead).
+    let suite_256 = "ciphers_tls1.3 TLS_AES_256_GCM_SHA384\n";
+    let only_256 = "bridge_cafile {ca}\nbridge_tls_version tlsv1.3\n\
+                    bridge_ciphers_tls1.3 TLS_AES_256_GCM_SHA384\n";
+    let only_chacha = "bridge_cafile {ca}\nbridge_tls_version tlsv1.3\n\
+                       bridge_ciphers_tls1.3 TLS_CHACHA20_POLY1305_SHA256\n";
+    let tls_error = Logs("Error connecting bridge br: TLS Error: ");
     let unknown_version = Logs("Error: Protocol tlsv9 not supported.");
     let no_ca = Logs("Error: Unable to load CA certificates, check bridge_cafile \"");
     // Local broker, remote broker, the remote's TLS listener options, the address's host, the
@@ -433,9 +440,13 @@ fn bridges_over_tls() {
         ("culex", "culex", require, "localhost", modern, Connects),
         ("mosquitto", "culex", require, "localhost", client_cert, Connects),
         ("culex", "culex", "", "127.0.0.1", insecure, Connects),
-        ("culex", "culex", "", "127.0.0.1", ca, untrusted),
+        ("culex", "culex", "", "127.0.0.1", ca, tls_error),
         ("culex", "mosquitto", "", "localhost", bad_version, unknown_version),
         ("culex", "culex", "", "localhost", missing, no_ca),
+        ("culex", "mosquitto", suite_256, "localhost", only_256, Connects),
+        ("culex", "mosquitto", suite_256, "localhost", only_chacha, tls_error),
+        ("culex", "culex", suite_256, "localhost", only_256, Connects),
+        ("culex", "culex", suite_256, "localhost", only_chacha, tls_error),
     ];
     let certs = Certs::new();
     let program = |name: &str| if name == "culex" { our_bin(name) } else { reference_tool(name) };

@@ -51,6 +51,10 @@ pub struct TlsSettings {
     pub versions: TlsVersions,
     /// `--ciphers`, as typed (OpenSSL names).
     pub ciphers: Option<String>,
+    /// The exact suites to offer, of both TLS versions, already chosen by the caller (the
+    /// broker's bridges map `bridge_ciphers` with the listener's table); when set, `ciphers`
+    /// is not consulted.
+    pub suites: Option<Vec<rustls::CipherSuite>>,
     /// `--tls-keylog`: append the TLS secrets to this file (NSS key-log format).
     pub keylog: Option<PathBuf>,
 }
@@ -348,6 +352,7 @@ fn resolve_tls(args: &ConnectArgs, port: i32) -> Result<Option<TlsSettings>, Set
         alpn: tls.alpn.clone(),
         versions,
         ciphers: tls.ciphers.clone(),
+        suites: None,
         keylog: tls.keylog.as_ref().map(PathBuf::from),
     }))
 }

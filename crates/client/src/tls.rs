@@ -133,7 +133,11 @@ fn root_store(settings: &TlsSettings) -> Result<RootCertStore, TlsSetupError> {
 /// # Errors
 /// Unreadable files, no trust anchors, unknown cipher names.
 pub fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsSetupError> {
-    let provider = Arc::new(provider(settings.ciphers.as_deref())?);
+    let mut provider = provider(settings.ciphers.as_deref())?;
+    if let Some(suites) = &settings.suites {
+        provider.cipher_suites.retain(|suite| suites.contains(&suite.suite()));
+    }
+    let provider = Arc::new(provider);
     let versions: &[&rustls::SupportedProtocolVersion] = match settings.versions {
         TlsVersions::Tls12AndUp => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsVersions::Tls13Only => &[&rustls::version::TLS13],

@@ -1,5 +1,6 @@
 //! The `bridge_*` TLS options as culex-client's rustls settings, built once per connection
-//! attempt so that a file that cannot be used gives Mosquitto's log line.
+//! attempt so that a file that cannot be used gives Mosquitto's log line. `bridge_ciphers` and
+//! `bridge_ciphers_tls1.3` are mapped onto rustls suites by the listener's table.
 
 use std::path::PathBuf;
 
@@ -27,8 +28,15 @@ pub(super) fn tls_settings(tls: &BridgeTls) -> Result<Option<TlsSettings>, Vec<S
         alpn: tls.alpn.clone(),
         versions,
         ciphers: None,
+        suites: None,
         keylog: None,
     };
+    if tls.ciphers.is_some() || tls.ciphers_tls13.is_some() {
+        let suites =
+            crate::transport::tls::suites_of(tls.ciphers.as_deref(), tls.ciphers_tls13.as_deref())
+                .map_err(|err| err.lines)?;
+        settings.suites = Some(suites.iter().map(|suite| suite.suite()).collect());
+    }
     if let Err(err) = culex_client::tls::client_config(&settings) {
         let check = match (&tls.cafile, &tls.capath) {
             (Some(file), Some(path)) => {

@@ -131,6 +131,10 @@ pub struct BridgeTls {
     pub version: Option<String>,
     /// `bridge_tls_use_os_certs` (Mosquitto 2.1): trust the system's CA certificates.
     pub use_os_certs: bool,
+    /// `bridge_ciphers` (Mosquitto 2.1): the TLS 1.2 suites offered, as OpenSSL names them.
+    pub ciphers: Option<String>,
+    /// `bridge_ciphers_tls1.3` (Mosquitto 2.1): the TLS 1.3 suites offered.
+    pub ciphers_tls13: Option<String>,
 }
 
 impl BridgeTls {
@@ -312,6 +316,8 @@ pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Resu
         | "bridge_insecure"
         | "bridge_alpn"
         | "bridge_tls_version"
+        | "bridge_ciphers"
+        | "bridge_ciphers_tls1.3"
         | "bridge_require_ocsp"
         | "round_robin"
         | "threshold"
@@ -430,6 +436,22 @@ fn option(
         "bridge_keyfile" => once(&mut bridge.tls.keyfile, value, name, name)?,
         "bridge_alpn" => once(&mut bridge.tls.alpn, value, name, name)?,
         "bridge_tls_version" => once(&mut bridge.tls.version, value, name, name)?,
+        "bridge_ciphers" | "bridge_ciphers_tls1.3" => {
+            let tls13 = name == "bridge_ciphers_tls1.3";
+            let field = if tls13 { &mut bridge.tls.ciphers_tls13 } else { &mut bridge.tls.ciphers };
+            once(field, value, name, name)?;
+            // Checked here, with the listener's table and lines, so the error names the line.
+            let list = field.as_deref();
+            let (ciphers, ciphers_tls13) = if tls13 { (None, list) } else { (list, None) };
+            crate::transport::tls::suites_of(ciphers, ciphers_tls13).map_err(|err| {
+                let lines: Vec<&str> = err
+                    .lines
+                    .iter()
+                    .map(|line| line.strip_prefix("Error: ").unwrap_or(line))
+                    .collect();
+                lines.join(" ")
+            })?;
+        }
         "bridge_insecure" => {
             bridge.tls.insecure = boolean(value, name)?;
             if bridge.tls.insecure {

@@ -278,7 +278,8 @@ fn tls_options_are_read_and_turn_tls_on_with_a_ca() {
     let b = bridge(
         "bridge_cafile ca.crt\nbridge_capath /etc/ssl/certs\nbridge_certfile c.crt\n\
          bridge_keyfile c.key\nbridge_alpn mqtt\nbridge_tls_version tlsv1.3\n\
-         bridge_require_ocsp false\n",
+         bridge_require_ocsp false\nbridge_ciphers ECDHE-RSA-AES128-GCM-SHA256\n\
+         bridge_ciphers_tls1.3 TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256\n",
     );
     let want = BridgeTls {
         cafile: Some("ca.crt".to_owned()),
@@ -289,6 +290,8 @@ fn tls_options_are_read_and_turn_tls_on_with_a_ca() {
         alpn: Some("mqtt".to_owned()),
         version: Some("tlsv1.3".to_owned()),
         use_os_certs: false,
+        ciphers: Some("ECDHE-RSA-AES128-GCM-SHA256".to_owned()),
+        ciphers_tls13: Some("TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256".to_owned()),
     };
     assert_eq!(b.tls, want);
     assert!(b.tls.enabled());
@@ -314,6 +317,27 @@ fn tls_option_errors_are_mosquittos_or_say_why_rustls_cannot() {
         ),
         ("bridge_alpn\n", "Error: Empty bridge_alpn value in configuration."),
         ("bridge_insecure maybe\n", "Error: Invalid bridge_insecure value (maybe)."),
+        (
+            "bridge_ciphers HIGH\n",
+            "Error: Unable to set TLS ciphers. Check cipher list \"HIGH\". \"HIGH\" is not a \
+             TLS 1.2 suite of culex's TLS (rustls), which has only ECDHE-ECDSA-AES256-GCM-SHA384, \
+             ECDHE-ECDSA-AES128-GCM-SHA256, ECDHE-ECDSA-CHACHA20-POLY1305, \
+             ECDHE-RSA-AES256-GCM-SHA384, ECDHE-RSA-AES128-GCM-SHA256, \
+             ECDHE-RSA-CHACHA20-POLY1305 (OpenSSL keywords such as HIGH or !aNULL are not \
+             understood).",
+        ),
+        (
+            "bridge_ciphers_tls1.3 TLS_AES_128_CCM_SHA256\n",
+            "Error: Unable to set TLS 1.3 ciphersuites. Check cipher_tls13 list \
+             \"TLS_AES_128_CCM_SHA256\". \"TLS_AES_128_CCM_SHA256\" is not a TLS 1.3 suite of \
+             culex's TLS (rustls), which has only TLS_AES_256_GCM_SHA384, TLS_AES_128_GCM_SHA256, \
+             TLS_CHACHA20_POLY1305_SHA256 (OpenSSL keywords such as HIGH or !aNULL are not \
+             understood).",
+        ),
+        (
+            "bridge_ciphers_tls1.3 TLS_AES_256_GCM_SHA384\nbridge_ciphers_tls1.3 TLS_AES_256_GCM_SHA384\n",
+            "Error: Duplicate bridge_ciphers_tls1.3 value in configuration.",
+        ),
         (
             "bridge_require_ocsp true\n",
             "Error: The \"bridge_require_ocsp\" bridge option is not supported by culex's TLS \

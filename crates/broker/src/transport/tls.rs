@@ -175,14 +175,27 @@ fn known_suites() -> [(&'static str, SupportedCipherSuite); 9] {
 /// The suites a listener offers: `ciphers_tls1.3` (else every TLS 1.3 suite), then `ciphers`
 /// (else every TLS 1.2 suite), with Mosquitto's lines for a list it cannot use.
 fn cipher_suites(options: &TlsOptions) -> Result<Vec<SupportedCipherSuite>, TlsError> {
-    let tls13 = options.ciphers_tls13.as_deref().map(|list| {
+    suites_of(options.ciphers.as_deref(), options.ciphers_tls13.as_deref())
+}
+
+/// The suites that a `ciphers` (TLS 1.2) and a `ciphers_tls1.3` list select, an unset list
+/// meaning every suite of its version; shared by listeners and bridges (`bridge_ciphers`,
+/// `bridge_ciphers_tls1.3`), with Mosquitto's lines for a list it cannot use.
+///
+/// # Errors
+/// A name rustls has no suite for, or a list that names none.
+pub(crate) fn suites_of(
+    ciphers: Option<&str>,
+    ciphers_tls13: Option<&str>,
+) -> Result<Vec<SupportedCipherSuite>, TlsError> {
+    let tls13 = ciphers_tls13.map(|list| {
         chosen(list, true).map_err(|detail| {
             let line =
                 format!("Unable to set TLS 1.3 ciphersuites. Check cipher_tls13 list \"{list}\".");
             TlsError::new(line, detail)
         })
     });
-    let tls12 = options.ciphers.as_deref().map(|list| {
+    let tls12 = ciphers.map(|list| {
         chosen(list, false).map_err(|detail| {
             TlsError::new(
                 format!("Unable to set TLS ciphers. Check cipher list \"{list}\"."),
