@@ -16,7 +16,7 @@ use crate::differential::wire::{V3_1, V3_1_1, V5, connect, connect_with, hex};
 use crate::support::{BrokerProcess, COMMAND_DEADLINE, TempDir, our_bin, reference_tool, run};
 
 /// A v3.1.1 CONNACK accepting a clean session.
-const ACCEPTED: [u8; 4] = [0x20, 2, 0, 0];
+pub(crate) const ACCEPTED: [u8; 4] = [0x20, 2, 0, 0];
 /// How long an accepted connection must stay open to count as open.
 const STAYS_OPEN: Duration = Duration::from_millis(300);
 
@@ -43,7 +43,7 @@ fn open(port: u16, bytes: &[u8]) -> TcpStream {
 }
 
 /// The first packet the broker sends on `stream` (empty when it closes first).
-fn first_packet(stream: &mut TcpStream) -> Vec<u8> {
+pub(crate) fn first_packet(stream: &mut TcpStream) -> Vec<u8> {
     let mut head = [0; 2];
     if stream.read_exact(&mut head).is_err() {
         return Vec::new();
@@ -64,7 +64,7 @@ fn closed(stream: &mut TcpStream) -> bool {
 
 /// Sends `connect` to `port`: the CONNACK's bytes (empty without one), whether the broker
 /// closed the connection, and the connection.
-fn try_connect(port: u16, connect: &[u8]) -> (Vec<u8>, bool, TcpStream) {
+pub(crate) fn try_connect(port: u16, connect: &[u8]) -> (Vec<u8>, bool, TcpStream) {
     let mut stream = open(port, connect);
     let connack = first_packet(&mut stream);
     let closed = closed(&mut stream);

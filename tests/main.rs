@@ -16,6 +16,7 @@ mod broker_cli;
 mod broker_crl;
 mod broker_dlt;
 mod broker_durable;
+mod broker_flood;
 mod broker_hardening;
 mod broker_hash_values;
 mod broker_http;

@@ -146,6 +146,7 @@ async fn accept_unix(
     mut stop: watch::Receiver<bool>,
 ) {
     let address = file.0.display().to_string();
+    let mut failures = AcceptFailures::default();
     loop {
         let accepted = tokio::select! {
             accepted = unix.accept() => accepted,
@@ -154,10 +155,11 @@ async fn accept_unix(
         let stream = match accepted {
             Ok((stream, _)) => stream,
             Err(err) => {
-                accept_failed(&shared, &err).await;
+                failures.failed(&shared, &err).await;
                 continue;
             }
         };
+        failures.accepted(&shared);
         let Some(slot) = ConnectionSlot::acquire(&shared.connections, &open, limit) else {
             trace::max_connections(&shared.logger, &address);
             continue;
@@ -175,11 +177,40 @@ async fn accept_unix(
     }
 }
 
-/// Logs a failed accept and backs off (out of file descriptors and similar) instead of
-/// spinning.
-async fn accept_failed(shared: &Shared, err: &std::io::Error) {
-    log!(shared.logger, ERROR, "Error: accepting a connection: {}", strerror(err));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+/// How long an accept loop waits after a failed accept (out of file descriptors and
+/// similar) before it tries again, instead of spinning on the same error.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// One accept loop's run of failed accepts. While the process is out of file descriptors every
+/// accept fails at once, again and again: the first failure of a run is logged, the rest are
+/// not, and the first success after it says that accepting works again.
+#[derive(Default)]
+struct AcceptFailures {
+    /// Whether the last accept failed.
+    failing: bool,
+}
+
+impl AcceptFailures {
+    /// Logs `err` if it starts a run of failures, then backs off for [`ACCEPT_RETRY`].
+    async fn failed(&mut self, shared: &Shared, err: &std::io::Error) {
+        if !self.failing {
+            self.failing = true;
+            log!(
+                shared.logger,
+                ERROR,
+                "Error: accepting a connection: {} (not logged again until accepting works).",
+                strerror(err)
+            );
+        }
+        tokio::time::sleep(ACCEPT_RETRY).await;
+    }
+
+    /// Ends a run of failures with a log line, after an accept that worked.
+    fn accepted(&mut self, shared: &Shared) {
+        if std::mem::take(&mut self.failing) {
+            log!(shared.logger, NOTICE, "Accepting connections again.");
+        }
+    }
 }
 
 /// Starts the task of an accepted connection that needs no handshake. The driver learns of the
@@ -211,6 +242,7 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let port = tcp.local_addr().map_or(settings.port, |addr| addr.port());
+    let mut failures = AcceptFailures::default();
     loop {
         let accepted = tokio::select! {
             accepted = tcp.accept() => accepted,
@@ -219,10 +251,11 @@ async fn accept_loop(
         let (stream, addr) = match accepted {
             Ok(accepted) => accepted,
             Err(err) => {
-                accept_failed(&shared, &err).await;
+                failures.failed(&shared, &err).await;
                 continue;
             }
         };
+        failures.accepted(&shared);
         let ip = match addr.ip() {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 => v4,
