@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 
 mod bridge;
+mod ciphers;
 pub mod cli;
 pub mod config;
 mod connection;

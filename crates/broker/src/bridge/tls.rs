@@ -33,7 +33,7 @@ pub(super) fn tls_settings(tls: &BridgeTls) -> Result<Option<TlsSettings>, Vec<S
     };
     if tls.ciphers.is_some() || tls.ciphers_tls13.is_some() {
         let suites =
-            crate::transport::tls::suites_of(tls.ciphers.as_deref(), tls.ciphers_tls13.as_deref())
+            crate::ciphers::suites_of(tls.ciphers.as_deref(), tls.ciphers_tls13.as_deref())
                 .map_err(|err| err.lines)?;
         settings.suites = Some(suites.iter().map(|suite| suite.suite()).collect());
     }

@@ -443,7 +443,7 @@ fn option(
             // Checked here, with the listener's table and lines, so the error names the line.
             let list = field.as_deref();
             let (ciphers, ciphers_tls13) = if tls13 { (None, list) } else { (list, None) };
-            crate::transport::tls::suites_of(ciphers, ciphers_tls13).map_err(|err| {
+            crate::ciphers::suites_of(ciphers, ciphers_tls13).map_err(|err| {
                 let lines: Vec<&str> = err
                     .lines
                     .iter()
