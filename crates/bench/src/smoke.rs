@@ -24,7 +24,8 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Starts culex in this process with the benchmark's configuration; dropping the sender stops it.
 pub(crate) fn start_broker() -> (SocketAddr, oneshot::Sender<()>) {
-    let config = config::parse(CONFIG.replace("PORT", "1"), "bench.conf").unwrap();
+    let config = config::parse(CONFIG.replace("PORT", "1"), "bench.conf")
+        .expect("the benchmark's own configuration parses");
     let settings = config.listeners[0].clone();
     let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap().with_settings(settings);
     let address = listener.local_addr().unwrap();
