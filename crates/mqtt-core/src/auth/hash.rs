@@ -435,6 +435,8 @@ fn parse_argon2id(rest: &str) -> Result<PasswordHash, HashError> {
     if !matches!(version, 0x10 | 0x13)
         || memory_kib > MAX_ARGON2_MEMORY_KIB
         || time_cost > MAX_ARGON2_PASSES
+        // Checked first: `Params::new` multiplies `parallelism` by 8 before its own range check.
+        || parallelism > argon2::Params::MAX_P_COST
         || argon2::Params::new(memory_kib, time_cost, parallelism, Some(hash.len())).is_err()
     {
         return Err(HashError::InvalidArgon2Params);

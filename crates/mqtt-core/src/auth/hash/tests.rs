@@ -188,6 +188,12 @@ fn malformed_fields_name_what_is_wrong() {
             "$argon2id$v=19$m=64,t=1001,p=1$AAAAAAAAAAAA$AAAAAAAAAAAAAAAA",
             HashError::InvalidArgon2Params,
         ),
+        // Found by the `passwd` fuzz target: the argon2 crate multiplies `p` by 8 before it
+        // checks `p`'s range, which overflows (a panic where overflow checks are on).
+        (
+            "$argon2id$v=19$m=47104,t=1,p=1777777777$AAAAAAAAAAAA$AAAAAAAAAAAAAAAA",
+            HashError::InvalidArgon2Params,
+        ),
     ];
     for (field, expected) in cases {
         assert_eq!(PasswordHash::parse(field).as_ref().err(), Some(expected), "{field:?}");
