@@ -201,8 +201,9 @@ impl Bridge {
             let lazy = self.config.start_type == StartType::Lazy;
             if lazy {
                 match self.offline(None, true).await {
-                    Wake::Ready => {}
-                    Wake::Reconfigured => continue,
+                    // This connection is the next one: settings that wait for it apply first.
+                    Wake::Ready if self.next.is_none() => {}
+                    Wake::Ready | Wake::Reconfigured => continue,
                     Wake::Removed => return self.remove().await,
                     Wake::Stop => return,
                 }

@@ -58,7 +58,8 @@ impl Bridge {
             topics.map(|t| t.remote_topic.clone()).collect()
         };
         let wanted = inbound(&self.config);
-        self.stale_remote.extend(inbound(&old).into_iter().filter(|f| !wanted.contains(f)));
+        self.stale_remote.extend(inbound(&old));
+        self.stale_remote.retain(|filter| !wanted.contains(filter));
         let same_session = old_id == self.local_id
             && old.local_cleansession() == self.config.local_cleansession()
             && old.local_username == self.config.local_username
