@@ -9,6 +9,7 @@
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -30,24 +31,78 @@ use crate::support::{
 /// What the fake remote saw: each packet the bridge sent, decoded, with its bytes.
 type Seen = Arc<Mutex<Vec<(Packet, Vec<u8>)>>>;
 
-/// A remote broker for one bridge connection: it answers like a permissive broker (its
-/// CONNACK carries `connack`), records every packet, and sends what the test hands it.
-struct FakeRemote {
-    port: u16,
+/// A remote broker for a bridge's connections, one after the other: it answers like a
+/// permissive broker (its CONNACK carries `connack`), records every packet, sends what the
+/// test hands it, and hangs up when told to.
+pub(crate) struct FakeRemote {
+    pub(crate) port: u16,
     seen: Seen,
     to_bridge: Sender<Packet>,
+    /// Set by [`Self::hang_up`]; the serving thread clears it once the connection is closed.
+    hang_up: Arc<AtomicBool>,
+    /// Set when dropped: the serving thread ends.
+    done: Arc<AtomicBool>,
     _serving: JoinHandle<()>,
 }
 
+/// The flags a [`FakeRemote`]'s serving thread reads.
+struct Flags {
+    hang_up: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+}
+
 impl FakeRemote {
-    fn start(connack: Properties) -> Self {
+    pub(crate) fn start(connack: Properties) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
         let port = listener.local_addr().expect("bound socket has an address").port();
         let seen = Seen::default();
         let (to_bridge, packets) = channel();
         let record = Arc::clone(&seen);
-        let serving = std::thread::spawn(move || serve(&listener, &connack, &record, &packets));
-        Self { port, seen, to_bridge, _serving: serving }
+        let flags = Flags { hang_up: Arc::default(), done: Arc::default() };
+        let (hang_up, done) = (Arc::clone(&flags.hang_up), Arc::clone(&flags.done));
+        let serving = std::thread::spawn(move || {
+            serve(&listener, &connack, &record, &packets, &flags);
+        });
+        Self { port, seen, to_bridge, hang_up, done, _serving: serving }
+    }
+
+    /// Closes the current connection (without a DISCONNECT) and waits until it is closed.
+    pub(crate) fn hang_up(&self) {
+        self.hang_up.store(true, Ordering::SeqCst);
+        let start = Instant::now();
+        while self.hang_up.load(Ordering::SeqCst) {
+            assert!(start.elapsed() < COMMAND_DEADLINE, "the fake remote did not hang up");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The packets the bridge sent so far, each with the number of its connection (1 for
+    /// the first CONNECT's).
+    pub(crate) fn packets(&self) -> Vec<(usize, Packet)> {
+        let mut connection = 0;
+        let seen = self.seen.lock().expect("seen lock");
+        let mut numbered = Vec::new();
+        for (packet, _) in seen.iter() {
+            if matches!(packet, Packet::Connect(_)) {
+                connection += 1;
+            }
+            numbered.push((connection, packet.clone()));
+        }
+        numbered
+    }
+
+    /// Waits until the bridge sent, on its connection number `connection`, a packet that
+    /// satisfies `wanted`.
+    pub(crate) fn wait_on(&self, connection: usize, what: &str, wanted: impl Fn(&Packet) -> bool) {
+        let start = Instant::now();
+        while !self.packets().iter().any(|(n, packet)| *n == connection && wanted(packet)) {
+            assert!(
+                start.elapsed() < COMMAND_DEADLINE,
+                "no {what} on connection {connection}: {:?}",
+                self.packets()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Waits until `done` finds what it wants in the packets the bridge sent so far.
@@ -94,15 +149,52 @@ impl FakeRemote {
     }
 }
 
-/// Serves the first connection until it closes or the deadline.
-fn serve(listener: &TcpListener, connack: &Properties, seen: &Seen, packets: &Receiver<Packet>) {
-    let deadline = Duration::from_secs(60);
+impl Drop for FakeRemote {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+    }
+}
+
+/// How long a fake remote serves at most.
+const SERVING_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Serves connections one after the other until dropped or the deadline.
+fn serve(
+    listener: &TcpListener,
+    connack: &Properties,
+    seen: &Seen,
+    packets: &Receiver<Packet>,
+    flags: &Flags,
+) {
     let start = Instant::now();
-    let Ok((mut stream, _)) = listener.accept() else { return };
+    listener.set_nonblocking(true).expect("non-blocking listener");
+    while start.elapsed() < SERVING_DEADLINE && !flags.done.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, _)) => serve_one(stream, start, connack, seen, packets, flags),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// Serves one connection until it closes, the test hangs up, or the deadline.
+fn serve_one(
+    mut stream: TcpStream,
+    start: Instant,
+    connack: &Properties,
+    seen: &Seen,
+    packets: &Receiver<Packet>,
+    flags: &Flags,
+) {
+    stream.set_nonblocking(false).expect("blocking stream");
     stream.set_read_timeout(Some(Duration::from_millis(20))).expect("read timeout");
     let mut pending = BytesMut::new();
     let mut version = None;
-    while start.elapsed() < deadline {
+    while start.elapsed() < SERVING_DEADLINE && !flags.done.load(Ordering::SeqCst) {
+        if flags.hang_up.load(Ordering::SeqCst) {
+            drop(stream);
+            flags.hang_up.store(false, Ordering::SeqCst);
+            return;
+        }
         if read_available(&mut stream, &mut pending).is_none() {
             return;
         }
@@ -138,7 +230,7 @@ fn write(stream: &mut TcpStream, packets: &[Packet], version: ProtocolVersion) {
 }
 
 /// culex bridging to `port` (log everything, no notifications) with `options` appended.
-fn bridging_to(port: u16, options: &str) -> BrokerProcess {
+pub(crate) fn bridging_to(port: u16, options: &str) -> BrokerProcess {
     let bridge = format!(
         "connection br\naddress 127.0.0.1:{port}\nremote_clientid {REMOTE_ID}\n\
          notifications false\nrestart_timeout 1\n{options}"
@@ -319,6 +411,7 @@ fn mosquitto_2_0_11_refuses_the_21_bridge_options() {
         "bridge_tls_use_os_certs true",
         "bridge_tcp_keepalive 7 3 4",
         "bridge_tcp_user_timeout 5000",
+        "bridge_reload_type immediate",
     ] {
         let path = dir.path().join("bridge.conf");
         std::fs::write(&path, format!("connection br\naddress 127.0.0.1:1\ntopic t\n{line}\n"))

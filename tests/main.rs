@@ -11,6 +11,7 @@ mod broker_21;
 mod broker_auth;
 mod broker_bridge;
 mod broker_bridge21;
+mod broker_bridge_reload;
 mod broker_ciphers;
 mod broker_cli;
 mod broker_crl;

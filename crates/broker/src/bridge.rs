@@ -4,10 +4,11 @@
 //! driver feeds with packets instead of a socket: the task speaks MQTT 5 to it, subscribing
 //! with "no local" and "retain as published" to the `out` topics, so messages that came in
 //! over the bridge are never sent back. Its remote side is a `culex-client` connection,
-//! re-opened after `restart_timeout` whenever it is lost, to the next of its addresses (and
-//! back to the main one when [`probe`] sees it answer, unless `round_robin`); a lazy bridge
-//! connects when enough messages wait and leaves after `idle_timeout`, a `once` bridge is
-//! never re-opened.
+//! re-opened after `restart_timeout` ([`backoff`]) whenever it is lost, to the next of its
+//! addresses (and back to the main one when [`probe`] sees it answer, unless `round_robin`); a
+//! lazy bridge connects when enough messages wait and leaves after `idle_timeout`, a `once`
+//! bridge is never re-opened. The [`supervisor`] owns the set of bridges and sends each task
+//! its new settings on SIGHUP ([`Command`]), which [`reconfigure`] applies.
 //!
 //! Store and forward: a QoS 1/2 message for an `out` topic is acknowledged to the core only
 //! once the remote broker has acknowledged it (PUBACK, or PUBCOMP at QoS 2). Until then the
@@ -25,23 +26,40 @@ use bytes::Bytes;
 use culex_client::{Client, ConnectOptions, Event as RemoteEvent};
 use mqtt_codec::filter_matches;
 use mqtt_codec::{
-    Ack, Connect, MqttString, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS,
-    ReasonCode, RetainHandling, Subscribe, SubscriptionOptions, TopicFilter, TopicName, Will,
+    Ack, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling,
+    Subscribe, SubscriptionOptions, TopicFilter, TopicName, Will,
 };
-use mqtt_core::{ConnId, INTERNAL_LISTENER, PeerInfo};
+use mqtt_core::ConnId;
 use tokio::sync::mpsc;
 
-use crate::config::{BridgeConfig, BridgeProtocol, RestartTimeout, StartType};
+use crate::config::{BridgeConfig, BridgeProtocol, BridgeTopic, RestartTimeout, StartType};
 use crate::event::Event;
 use crate::log;
 use crate::log::Logger;
 
 mod alias;
+mod backoff;
 mod forward;
 mod probe;
+mod reconfigure;
+mod supervisor;
 mod tls;
 
+use backoff::Backoff;
 use forward::Outgoing;
+pub(crate) use supervisor::Supervisor;
+
+/// What the [`Supervisor`] tells a running bridge.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// New settings from a reload: with `now` (`bridge_reload_type immediate`) the bridge
+    /// disconnects and reconnects with them at once, otherwise they apply at its next
+    /// connection. `conn` is an unused connection id, for a new local session should its
+    /// identity have changed.
+    Reconfigure { config: Box<BridgeConfig>, conn: ConnId, now: bool },
+    /// The section is gone from the file: disconnect and end the local session.
+    Stop,
+}
 
 /// One bridge's task state.
 struct Bridge {
@@ -57,10 +75,18 @@ struct Bridge {
     /// How many held messages start a lazy bridge: `threshold`, but at most the core's
     /// in-flight window (the core queues the rest where the task cannot count them).
     threshold: usize,
+    /// The core's in-flight window (`max_inflight_messages`; no limit: 65535).
+    window: usize,
     /// The next packet id for messages published into the core.
     next_id: PacketId,
-    /// State of the jittered restart back-off, seconds.
-    backoff: u32,
+    /// State of the jittered restart back-off.
+    backoff: Backoff,
+    /// Commands from the supervisor; `None` once it is gone.
+    commands: Option<mpsc::UnboundedReceiver<Command>>,
+    /// Settings from a reload waiting for the next connection, with a spare connection id.
+    next: Option<(BridgeConfig, ConnId)>,
+    /// Remote filters of `in` topics a reload removed: unsubscribed at the next connection.
+    stale_remote: Vec<String>,
     /// `out` messages at QoS 1/2 from the core, in the order it sent them, that the remote
     /// broker has not acknowledged yet.
     pending: VecDeque<Outgoing>,
@@ -81,40 +107,63 @@ enum End {
     Idle,
     /// The main address answers again (without `round_robin`).
     Primary,
+    /// Left to reconnect with new settings (`bridge_reload_type immediate`).
+    Reconfigure,
+    /// Left because the bridge was removed from the configuration.
+    Removed,
 }
 
-/// Starts the task of `config`, whose local connection is `conn`.
+/// Why a wait while not connected ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wake {
+    /// The wait is over (its time passed, or the lazy threshold was reached).
+    Ready,
+    /// New settings to apply now (`bridge_reload_type immediate`).
+    Reconfigured,
+    /// The bridge was removed from the configuration.
+    Removed,
+    /// The broker stops.
+    Stop,
+}
+
+/// Starts the task of `config`, whose local connection is `conn`; returns the channel of its
+/// commands.
 ///
 /// `window` is how many QoS 1/2 messages the core sends a client before it waits for
 /// acknowledgements (`max_inflight_messages`, 0 for no limit).
-pub(crate) fn spawn(
+fn spawn(
     config: BridgeConfig,
     conn: ConnId,
     window: u16,
     events: mpsc::Sender<Event>,
     logger: Arc<Logger>,
-) {
+) -> mpsc::UnboundedSender<Command> {
     let window = if window == 0 { usize::from(u16::MAX) } else { usize::from(window) };
-    let threshold = usize::try_from(config.threshold).unwrap_or(usize::MAX).min(window);
-    let host = hostname();
-    let (to_bridge, from_core) = mpsc::unbounded_channel();
-    let bridge = Bridge {
-        local_id: config.local_clientid(&host),
-        remote_id: config.remote_clientid(&host),
-        notification_topic: config.notification_topic(&host),
+    let (commands, commands_in) = mpsc::unbounded_channel();
+    let mut bridge = Bridge {
+        local_id: String::new(),
+        remote_id: String::new(),
+        notification_topic: String::new(),
         config,
         conn,
         events,
-        from_core,
+        // Replaced when the local connection opens.
+        from_core: mpsc::unbounded_channel().1,
         logger,
-        threshold,
+        threshold: 0,
+        window,
         next_id: PacketId::MIN,
-        backoff: 0,
+        backoff: Backoff::default(),
+        commands: Some(commands_in),
+        next: None,
+        stale_remote: Vec::new(),
         pending: VecDeque::new(),
         inbound: alias::Inbound::default(),
         outbound: alias::Outbound::default(),
     };
-    tokio::spawn(bridge.run(to_bridge));
+    bridge.derive_names();
+    tokio::spawn(bridge.run());
+    commands
 }
 
 /// The machine's host name, for the default remote client id.
@@ -127,30 +176,37 @@ fn hostname() -> String {
 }
 
 impl Bridge {
-    async fn run(mut self, to_bridge: mpsc::UnboundedSender<Packet>) {
-        let peer = PeerInfo {
-            address: "bridge".to_owned(),
-            port: 0,
-            listener: INTERNAL_LISTENER,
-            certificate_username: None,
-        };
-        let open = Event::Bridge { conn: self.conn, peer, to_bridge };
-        if self.events.send(open).await.is_err() {
+    /// The names and numbers that follow from the settings.
+    fn derive_names(&mut self) {
+        let host = hostname();
+        self.local_id = self.config.local_clientid(&host);
+        self.remote_id = self.config.remote_clientid(&host);
+        self.notification_topic = self.config.notification_topic(&host);
+        self.threshold =
+            usize::try_from(self.config.threshold).unwrap_or(usize::MAX).min(self.window);
+    }
+
+    async fn run(mut self) {
+        if !self.open_local().await {
             return;
-        }
-        let Some(local) = self.local_session() else { return };
-        if !self.to_core(local).await {
-            return;
-        }
-        if self.config.notifications {
-            // As Mosquitto: "not connected" until the first CONNACK.
-            self.notify(b"0").await;
         }
         let mut address = 0;
         loop {
+            if let Some(next) = self.next.take() {
+                if !self.reconfigure(next).await {
+                    return;
+                }
+                address = 0;
+            }
             let lazy = self.config.start_type == StartType::Lazy;
-            if lazy && !self.offline(None, true).await {
-                return;
+            if lazy {
+                match self.offline(None, true).await {
+                    // This connection is the next one: settings that wait for it apply first.
+                    Wake::Ready if self.next.is_none() => {}
+                    Wake::Ready | Wake::Reconfigured => continue,
+                    Wake::Removed => return self.remove().await,
+                    Wake::Stop => return,
+                }
             }
             let end = match self.connect(address).await {
                 Some(mut client) => {
@@ -177,64 +233,66 @@ impl Bridge {
                     address = 0;
                     continue;
                 }
-                Some(End::Idle) => continue,
+                Some(End::Idle | End::Reconfigure) => continue,
+                Some(End::Removed) => return self.remove().await,
                 _ => address = (address + 1) % self.config.addresses.len().max(1),
             }
-            if self.config.start_type == StartType::Once {
+            let wait = if self.config.start_type == StartType::Once {
                 // Not restarted: the core keeps queueing for the bridge's session.
-                self.offline(None, false).await;
-                return;
-            }
-            let wait = self.restart_delay();
-            if !self.offline(Some(wait), false).await {
-                return;
+                None
+            } else {
+                Some(self.restart_delay())
+            };
+            match self.offline(wait, false).await {
+                Wake::Ready | Wake::Reconfigured => {}
+                Wake::Removed => return self.remove().await,
+                Wake::Stop => return,
             }
         }
     }
 
     /// Takes the core's packets while not connected: until `wait` has passed (never, if
-    /// `None`) or, with `until_threshold`, until enough messages wait to start a lazy bridge
-    /// (`true`), or until the broker stops (`false`).
-    async fn offline(&mut self, wait: Option<Duration>, until_threshold: bool) -> bool {
+    /// `None`) or, with `until_threshold`, until enough messages wait to start a lazy bridge.
+    /// New settings wait for the next connection unless they are to apply now.
+    async fn offline(&mut self, wait: Option<Duration>, until_threshold: bool) -> Wake {
         let sleep = tokio::time::sleep(wait.unwrap_or_default());
         tokio::pin!(sleep);
         loop {
             if until_threshold && self.pending.len() >= self.threshold {
-                return true;
+                return Wake::Ready;
             }
             tokio::select! {
-                () = &mut sleep, if wait.is_some() => return true,
+                () = &mut sleep, if wait.is_some() => return Wake::Ready,
                 packet = self.from_core.recv() => match packet {
                     Some(packet) => {
                         if !self.on_local(packet, None).await {
-                            return false;
+                            return Wake::Stop;
                         }
                     }
-                    None => return false,
+                    None => return Wake::Stop,
+                },
+                command = next_command(&mut self.commands) => match command {
+                    Command::Reconfigure { config, conn, now } => {
+                        self.next = Some((*config, conn));
+                        if now {
+                            return Wake::Reconfigured;
+                        }
+                    }
+                    Command::Stop => return Wake::Removed,
                 },
             }
         }
     }
 
-    /// The local CONNECT and the SUBSCRIBE of the `out` topics.
-    fn local_session(&self) -> Option<Vec<Packet>> {
-        let client_id = MqttString::new(&self.local_id).ok()?;
-        let mut connect = Connect::new(ProtocolVersion::V5, client_id);
-        // Mosquitto's local_cleansession (default: cleansession). A kept session never
-        // expires, so it is saved with persistence and its subscriptions and queued
-        // messages survive a restart, as Mosquitto's do.
-        let clean = self.config.local_cleansession();
-        connect.clean_start = clean;
-        if !clean {
-            connect.properties.session_expiry_interval = Some(u32::MAX);
-        }
-        connect.keep_alive = 0;
-        connect.username =
-            self.config.local_username.as_deref().and_then(|name| MqttString::new(name).ok());
-        connect.password = self.config.local_password.clone().map(Bytes::from);
-        let mut packets = vec![Packet::Connect(Box::new(connect))];
-        let mut subscribe = Subscribe::new(PacketId::MIN, Vec::new());
-        for topic in self.config.topics.iter().filter(|t| t.direction.outbound()) {
+    /// The local SUBSCRIBE (packet id `id`) of `topics`' local filters, with "no local" and
+    /// "retain as published"; `None` when there is none.
+    fn local_subscribe<'t>(
+        &self,
+        id: PacketId,
+        topics: impl Iterator<Item = &'t BridgeTopic>,
+    ) -> Option<Packet> {
+        let mut subscribe = Subscribe::new(id, Vec::new());
+        for topic in topics {
             log!(
                 self.logger,
                 DEBUG,
@@ -251,10 +309,7 @@ impl Bridge {
             };
             subscribe.filters.push((filter, options));
         }
-        if !subscribe.filters.is_empty() {
-            packets.push(Packet::Subscribe(subscribe));
-        }
-        Some(packets)
+        (!subscribe.filters.is_empty()).then_some(Packet::Subscribe(subscribe))
     }
 
     /// Hands packets to the core as if the local connection had sent them.
@@ -290,23 +345,31 @@ impl Bridge {
         id
     }
 
+    /// The wait before the next connection attempt, logged when it is a back-off delay.
     fn restart_delay(&mut self) -> Duration {
-        let seconds = match self.config.restart_timeout {
-            RestartTimeout::Constant(seconds) => seconds,
-            RestartTimeout::Backoff { base, cap } => {
-                // Mosquitto's "decorrelated jitter": random between base and 3 × the last.
-                let high = (self.backoff.max(base)).saturating_mul(3);
-                let spread = u64::from(high.saturating_sub(base).max(1));
-                let jitter = u64::from(std::process::id())
-                    ^ std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| u64::from(d.subsec_nanos()));
-                let pick = base.saturating_add(u32::try_from(jitter % spread).unwrap_or(0));
-                self.backoff = pick.min(cap);
-                self.backoff
+        // Without the OS's random numbers the delay is the base, which is still a delay.
+        let random = getrandom::u64().unwrap_or(0);
+        let (delay, backoff) = self.backoff.next(self.config.restart_timeout, random);
+        if backoff {
+            log!(
+                self.logger,
+                NOTICE,
+                "Bridge {} next backoff will be {} ms",
+                self.config.name,
+                delay.as_millis()
+            );
+        }
+        delay
+    }
+
+    /// The stable-connection period of `restart_timeout`, if it has one.
+    fn stable_period(&self) -> Option<Duration> {
+        match self.config.restart_timeout {
+            RestartTimeout::Backoff { stable, .. } if stable > 0 => {
+                Some(Duration::from_secs(u64::from(stable)))
             }
-        };
-        Duration::from_secs(u64::from(seconds))
+            _ => None,
+        }
     }
 
     /// Connects to address number `address` and subscribes to the `in` topics.
@@ -393,11 +456,17 @@ impl Bridge {
         if let Some(tcp) = client.tcp_options() {
             log_tcp_options(&self.logger, name, tcp);
         }
-        self.backoff = 0;
+        if self.stable_period().is_none() {
+            // Every connection is stable enough (Mosquitto 2.0's rule).
+            self.backoff.reset();
+        }
         let v5 = protocol == ProtocolVersion::V5;
+        let stale = std::mem::take(&mut self.stale_remote);
         if self.config.attempt_unsubscribe {
-            for topic in self.config.topics.iter().filter(|t| !t.direction.inbound()) {
-                let Ok(filter) = TopicFilter::new(&topic.remote_topic) else { continue };
+            let out_only = self.config.topics.iter().filter(|t| !t.direction.inbound());
+            let filters = out_only.map(|topic| topic.remote_topic.as_str());
+            for filter in filters.chain(stale.iter().map(String::as_str)) {
+                let Ok(filter) = TopicFilter::new(filter) else { continue };
                 let _ = client.unsubscribe(vec![filter], Properties::default());
             }
         }
@@ -438,6 +507,10 @@ impl Bridge {
         let mut primary = probe::Probe::start(main.filter(|_| address != 0));
         let primary_back = primary.answered();
         tokio::pin!(primary_back);
+        let stable_period = self.stable_period();
+        let stable = tokio::time::sleep(stable_period.unwrap_or_default());
+        tokio::pin!(stable);
+        let mut unstable = stable_period.is_some();
         loop {
             if let Some(idle) = idle {
                 idle_sleep.as_mut().reset(tokio::time::Instant::now() + idle);
@@ -492,6 +565,29 @@ impl Bridge {
                     self.leave(client).await;
                     return End::Idle;
                 }
+                () = &mut stable, if unstable => {
+                    unstable = false;
+                    log!(
+                        self.logger,
+                        NOTICE,
+                        "Bridge {} connection was stable enough, resetting backoff",
+                        self.config.name
+                    );
+                    self.backoff.reset();
+                }
+                command = next_command(&mut self.commands) => match command {
+                    Command::Reconfigure { config, conn, now } => {
+                        self.next = Some((*config, conn));
+                        if now {
+                            self.leave(client).await;
+                            return End::Reconfigure;
+                        }
+                    }
+                    Command::Stop => {
+                        self.leave(client).await;
+                        return End::Removed;
+                    }
+                },
                 () = &mut primary_back => {
                     log!(
                         self.logger,
@@ -564,6 +660,17 @@ impl Bridge {
         };
         self.to_core(vec![reply]).await
     }
+}
+
+/// The supervisor's next command; never ready once it is gone.
+async fn next_command(commands: &mut Option<mpsc::UnboundedReceiver<Command>>) -> Command {
+    if let Some(receiver) = commands {
+        if let Some(command) = receiver.recv().await {
+            return command;
+        }
+        *commands = None;
+    }
+    std::future::pending().await
 }
 
 /// Logs the TCP options the bridge's socket carries, as read back from the kernel.

@@ -32,7 +32,8 @@ use std::time::Duration;
 use mqtt_core::ProtocolVersions;
 
 pub use bridge::{
-    BridgeConfig, BridgeProtocol, BridgeTls, BridgeTopic, Direction, RestartTimeout, StartType,
+    BridgeConfig, BridgeProtocol, BridgeTls, BridgeTopic, Direction, ReloadType, RestartTimeout,
+    StartType,
 };
 pub(crate) use parse::atoi;
 pub use parse::parse;

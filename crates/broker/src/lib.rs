@@ -25,7 +25,8 @@
 //!   - `driver`: the one task that owns `mqtt_core::Broker` and reads the clock; beneath it
 //!     [`persist`] (the persistence file: loading at startup, the saver task) and `bridge`
 //!     (one task per `connection` section, between an internal connection of the core and a
-//!     `culex-client` connection to the remote broker).
+//!     `culex-client` connection to the remote broker; its supervisor starts them and applies
+//!     SIGHUP's changes).
 //! - accept: [`listener`]: binding sockets, the accept loop, `max_connections`, handshakes
 //!   handed to each connection's task.
 #![warn(missing_docs)]
@@ -82,7 +83,7 @@ const FLUSH_DEADLINE: Duration = Duration::from_secs(3);
 /// Instructions to a running broker (from signal handlers, or tests).
 #[derive(Debug)]
 pub enum Control {
-    /// Apply a re-read configuration (SIGHUP). Listeners are not reopened.
+    /// Apply a re-read configuration (SIGHUP), bridges included. Listeners are not reopened.
     Reload(Box<Config>),
     /// Save the persistence file now (SIGUSR1); nothing when persistence is off.
     Save,
@@ -184,11 +185,13 @@ pub async fn run_controlled(
         listener.spawn(Arc::clone(&shared), stopped.clone())?;
     }
     drop(stopped);
-    for bridge in config.bridges.iter().cloned() {
-        let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
-        let window = config.max_inflight_messages;
-        bridge::spawn(bridge, conn, window, shared.events.clone(), Arc::clone(&logger));
-    }
+    let mut bridges = bridge::Supervisor::new(
+        config.max_inflight_messages,
+        shared.events.clone(),
+        Arc::clone(&logger),
+    );
+    let next_conn = || ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
+    bridges.apply(&config.bridges, next_conn);
 
     while let Some(control) = controls.recv().await {
         match control {
@@ -203,6 +206,8 @@ pub async fn run_controlled(
                 let core = Box::new(core_config(&config, &security, &in_force));
                 let persistence = persist::settings(&config);
                 let _ = driver_control.send(DriverControl::Reload(core, security, persistence));
+                // Mosquitto 2.1 reloads bridges last.
+                bridges.apply(&config.bridges, next_conn);
             }
             Control::Save => {
                 let _ = driver_control.send(DriverControl::Save);

@@ -14,6 +14,8 @@ const DEFAULT_BRIDGE_KEEPALIVE: u16 = 60;
 const DEFAULT_RESTART_BASE: u32 = 5;
 /// …capped at this many seconds.
 const DEFAULT_RESTART_CAP: u32 = 30;
+/// Mosquitto 2.1's largest back-off cap, in seconds; a higher one is lowered to it.
+const MAX_RESTART_CAP: u32 = 7200;
 
 /// Mosquitto's default `threshold` of a lazy bridge, in messages.
 const DEFAULT_THRESHOLD: u32 = 10;
@@ -102,13 +104,27 @@ pub enum StartType {
 pub enum RestartTimeout {
     /// One value: always this many seconds.
     Constant(u32),
-    /// Two values (and the default): Mosquitto's random back-off from `base`, capped.
+    /// Two or three values (and the default): Mosquitto's random back-off from `base`, capped.
     Backoff {
         /// First delay, seconds.
         base: u32,
-        /// Largest delay, seconds.
+        /// Largest delay, seconds (at most 7200).
         cap: u32,
+        /// Mosquitto 2.1's stable-connection period, seconds: a connection that lasted this
+        /// long restarts the back-off from `base`. 0 (the default): every successful
+        /// connection does, as in Mosquitto 2.0.
+        stable: u32,
     },
+}
+
+/// `bridge_reload_type` (Mosquitto 2.1): what SIGHUP does to a bridge whose settings changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReloadType {
+    /// The new settings apply at the next reconnection (the default).
+    #[default]
+    Lazy,
+    /// The bridge disconnects and reconnects with the new settings at once.
+    Immediate,
 }
 
 /// TLS toward the remote broker: the `bridge_*` TLS options, read as they are (files are
@@ -216,6 +232,8 @@ pub struct BridgeConfig {
     pub tcp_keepalive: Option<TcpKeepalive>,
     /// `bridge_tcp_user_timeout`, milliseconds.
     pub tcp_user_timeout: Option<u32>,
+    /// `bridge_reload_type` (default lazy).
+    pub reload_type: ReloadType,
 }
 
 impl BridgeConfig {
@@ -247,6 +265,7 @@ impl BridgeConfig {
             restart_timeout: RestartTimeout::Backoff {
                 base: DEFAULT_RESTART_BASE,
                 cap: DEFAULT_RESTART_CAP,
+                stable: 0,
             },
             attempt_unsubscribe: true,
             outgoing_retain: true,
@@ -256,6 +275,7 @@ impl BridgeConfig {
             max_topic_alias: bridge21::DEFAULT_MAX_TOPIC_ALIAS,
             tcp_keepalive: None,
             tcp_user_timeout: None,
+            reload_type: ReloadType::Lazy,
         }
     }
 
@@ -496,24 +516,39 @@ fn option(
                 }
             };
         }
-        _ => {
-            let mut values = value.split(' ').filter(|t| !t.is_empty()).map(super::atoi);
-            let first =
-                values.next().ok_or_else(|| format!("Empty {name} value in configuration."))?;
-            let low = |n: i64, notices: &mut Vec<String>| {
-                u32::try_from(n).ok().filter(|&n| n >= 1).unwrap_or_else(|| {
-                    notices.push("restart_timeout interval too low, using 1 second.".to_owned());
-                    1
-                })
-            };
-            let base = low(first, notices);
-            bridge.restart_timeout = match values.next() {
-                Some(cap) => RestartTimeout::Backoff { base, cap: low(cap, notices) },
-                None => RestartTimeout::Constant(base),
-            };
-        }
+        _ => bridge.restart_timeout = restart_timeout(value, notices)?,
     }
     Ok(())
+}
+
+/// `restart_timeout <base> [<cap> [<stable>]]`, read with `atoi` as Mosquitto 2.0.11 reads the
+/// first two (a word starting with `#` begins a comment). A base below 1 is raised to 1 and a
+/// cap above 7200 lowered to it, each with a notice; a cap below the base is refused as 2.0.11
+/// refuses it, and a negative stable period as 2.1 does.
+fn restart_timeout(value: &str, notices: &mut Vec<String>) -> Result<RestartTimeout, String> {
+    let mut values = value.split(' ').filter(|t| !t.is_empty()).take_while(|t| !t.starts_with('#'));
+    let first = values.next().ok_or("Empty restart_timeout value in configuration.")?;
+    let base = u32::try_from(super::atoi(first)).ok().filter(|&n| n >= 1).unwrap_or_else(|| {
+        notices.push("restart_timeout interval too low, using 1 second.".to_owned());
+        1
+    });
+    let Some(cap) = values.next() else { return Ok(RestartTimeout::Constant(base)) };
+    let cap = u32::try_from(super::atoi(cap))
+        .ok()
+        .filter(|&cap| cap >= base)
+        .ok_or("backoff cap is lower than the base in restart_timeout.")?;
+    let cap = if cap > MAX_RESTART_CAP {
+        notices.push(format!("Error: backoff cap too high, using {MAX_RESTART_CAP} seconds."));
+        MAX_RESTART_CAP
+    } else {
+        cap
+    };
+    let stable = match values.next() {
+        Some(stable) => u32::try_from(super::atoi(stable))
+            .map_err(|_| "stable connection period cannot be negative.")?,
+        None => 0,
+    };
+    Ok(RestartTimeout::Backoff { base, cap, stable })
 }
 
 /// `topic <pattern> [in|out|both [qos [local-prefix [remote-prefix]]]]`; `""` is empty.

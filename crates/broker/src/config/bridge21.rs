@@ -1,24 +1,26 @@
 //! The bridge options Mosquitto 2.1 added (`bridge_receive_maximum`,
 //! `bridge_session_expiry_interval`, `bridge_max_topic_alias`, `bridge_tls_use_os_certs`,
-//! `bridge_tcp_keepalive`, `bridge_tcp_user_timeout`), read with 2.1's rules and messages:
+//! `bridge_tcp_keepalive`, `bridge_tcp_user_timeout`, `bridge_reload_type`), read with 2.1's
+//! rules and messages:
 //! integers as `strtol(…, 0)` (so `0x10` is 16) and option names quoted. Mosquitto 2.0.11 has
 //! none of them, so 2.1 is the only behaviour to follow.
 
 use culex_client::tcp::TcpKeepalive;
 
-use super::BridgeConfig;
+use super::{BridgeConfig, ReloadType};
 
 /// Mosquitto 2.1's default `bridge_max_topic_alias`.
 pub(super) const DEFAULT_MAX_TOPIC_ALIAS: u16 = 10;
 
 /// The options this module reads.
-pub(super) const NAMES: [&str; 6] = [
+pub(super) const NAMES: [&str; 7] = [
     "bridge_receive_maximum",
     "bridge_session_expiry_interval",
     "bridge_max_topic_alias",
     "bridge_tls_use_os_certs",
     "bridge_tcp_keepalive",
     "bridge_tcp_user_timeout",
+    "bridge_reload_type",
 ];
 
 /// Applies one of [`NAMES`] to `bridge` (the current `connection`, if any).
@@ -71,6 +73,16 @@ pub(super) fn apply(
             let interval = field("bridge_tcp_keepalive_interval", "interval")?;
             let count = field("bridge_tcp_keepalive_counter", "counter")?;
             bridge.tcp_keepalive = Some(TcpKeepalive { idle, interval, count });
+        }
+        "bridge_reload_type" => {
+            bridge.reload_type = match tokens.next() {
+                Some("lazy") => ReloadType::Lazy,
+                Some("immediate") => ReloadType::Immediate,
+                Some(other) => {
+                    return Err(format!("Invalid '{name}' value in configuration ({other})."));
+                }
+                None => return Err(empty(name)),
+            };
         }
         _ => {
             let n = int(name, tokens.next())?;

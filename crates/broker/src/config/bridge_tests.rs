@@ -2,8 +2,8 @@
 //! 2.0.11 (checked by running it on the same lines), with the file and line it names.
 
 use super::{
-    BridgeConfig, BridgeProtocol, BridgeTls, Config, ConfigError, Direction, RestartTimeout,
-    StartType, parse,
+    BridgeConfig, BridgeProtocol, BridgeTls, Config, ConfigError, Direction, ReloadType,
+    RestartTimeout, StartType, parse,
 };
 
 const HEAD: &str = "connection br\naddress 127.0.0.1:1884\ntopic a/#\n";
@@ -69,7 +69,7 @@ fn defaults_are_mosquittos() {
     assert_eq!(b.protocol, BridgeProtocol::V311);
     assert_eq!(b.keepalive, 60);
     assert!(b.notifications && b.try_private && b.attempt_unsubscribe && b.outgoing_retain);
-    assert_eq!(b.restart_timeout, RestartTimeout::Backoff { base: 5, cap: 30 });
+    assert_eq!(b.restart_timeout, RestartTimeout::Backoff { base: 5, cap: 30, stable: 0 });
     assert_eq!(b.remote_clientid("host"), "host.br");
     assert_eq!(b.local_clientid("host"), "local.host.br");
     assert_eq!(b.notification_topic("host"), "$SYS/broker/connection/host.br/state");
@@ -93,10 +93,15 @@ fn every_supported_option_is_read() {
     assert_eq!(b.notification_topic("host"), "n/t");
     assert!(!b.notifications && !b.try_private && !b.attempt_unsubscribe && !b.outgoing_retain);
     assert_eq!(b.restart_timeout, RestartTimeout::Constant(2));
-    assert_eq!(
-        bridge("restart_timeout 3 60").restart_timeout,
-        RestartTimeout::Backoff { base: 3, cap: 60 }
-    );
+    for (value, wanted) in [
+        ("3 60", RestartTimeout::Backoff { base: 3, cap: 60, stable: 0 }),
+        // Mosquitto 2.1's third value, the stable-connection period.
+        ("3 60 120", RestartTimeout::Backoff { base: 3, cap: 60, stable: 120 }),
+        ("3 3 0 extra", RestartTimeout::Backoff { base: 3, cap: 3, stable: 0 }),
+        ("3 # comment", RestartTimeout::Constant(3)),
+    ] {
+        assert_eq!(bridge(&format!("restart_timeout {value}")).restart_timeout, wanted, "{value}");
+    }
     let aliases = bridge("clientid c\nusername u\npassword p\nbridge_protocol_version mqttv31\n");
     assert_eq!(aliases.remote_clientid.as_deref(), Some("c"));
     assert_eq!(aliases.local_clientid("host"), "local.c");
@@ -167,6 +172,11 @@ fn mosquittos_messages_name_the_file_and_line() {
             "bridge_protocol_version mqttv6",
             "Error: Invalid bridge_protocol_version value (mqttv6).",
         ),
+        ("restart_timeout", "Error: Empty restart_timeout value in configuration."),
+        // 2.0.11 refuses a cap below the base (checked by running it), and so does culex.
+        ("restart_timeout 10 5", "Error: backoff cap is lower than the base in restart_timeout."),
+        ("restart_timeout 5 x", "Error: backoff cap is lower than the base in restart_timeout."),
+        ("restart_timeout 5 10 -1", "Error: stable connection period cannot be negative."),
     ];
     for (line, message) in after_head {
         let lines = err(&format!("{HEAD}{line}\n"));
@@ -196,6 +206,23 @@ fn whole_file_checks_name_no_line() {
         err(&format!("{HEAD}{twice}connection other\naddress h:1\ntopic t\n{twice}")),
         ["Error: Bridge local_clientid 'same' is not unique. Try changing or setting the \
          local_clientid value for one of the bridges."]
+    );
+}
+
+#[test]
+fn a_backoff_cap_above_7200_is_lowered_with_mosquitto_21s_line() {
+    let config = ok(&format!(
+        "{HEAD}restart_timeout 0 8000 30
+"
+    ));
+    let wanted = RestartTimeout::Backoff { base: 1, cap: 7200, stable: 30 };
+    assert_eq!(config.bridges[0].restart_timeout, wanted);
+    assert_eq!(
+        config.notices,
+        [
+            "restart_timeout interval too low, using 1 second.",
+            "Error: backoff cap too high, using 7200 seconds."
+        ]
     );
 }
 
@@ -360,6 +387,23 @@ fn mosquitto_21_options_have_its_defaults_and_read_its_integers() {
     let b = bridge("");
     assert_eq!((b.receive_maximum, b.session_expiry_interval, b.max_topic_alias), (None, 0, 10));
     assert_eq!((b.tcp_keepalive, b.tcp_user_timeout, b.tls.use_os_certs), (None, None, false));
+    assert_eq!(b.reload_type, ReloadType::Lazy);
+    assert_eq!(
+        bridge(
+            "bridge_reload_type immediate
+"
+        )
+        .reload_type,
+        ReloadType::Immediate
+    );
+    assert_eq!(
+        bridge(
+            "bridge_reload_type lazy
+"
+        )
+        .reload_type,
+        ReloadType::Lazy
+    );
     let b = bridge(
         "bridge_receive_maximum 0x10\nbridge_session_expiry_interval 2147483647\n\
          bridge_max_topic_alias 0\nbridge_tcp_keepalive 7 3 010\nbridge_tcp_user_timeout 0\n\
@@ -408,6 +452,11 @@ fn mosquitto_21_option_errors_are_its_own_with_file_and_line() {
         ("bridge_tcp_keepalive 1 2 z", "Error: 'bridge_tcp_keepalive_counter' value not a number."),
         ("bridge_tcp_user_timeout -5", "Error: invalid TCP user timeout value."),
         ("bridge_tcp_user_timeout 08", "Error: 'bridge_tcp_user_timeout' value not a number."),
+        (
+            "bridge_reload_type now",
+            "Error: Invalid 'bridge_reload_type' value in configuration (now).",
+        ),
+        ("bridge_reload_type", "Error: Empty 'bridge_reload_type' value in configuration."),
     ] {
         let lines = err(&format!("{HEAD}{extra}\n"));
         assert_eq!(lines, [wanted, "Error found at b.conf:4."], "{extra}");
