@@ -127,8 +127,7 @@ impl TopicTree {
         let mut node = &mut self.root;
         let mut keep = 0;
         for (depth, level) in levels.iter().enumerate() {
-            if node.children.len() > 1 || !node.subscribers.is_empty() || !node.groups.is_empty()
-            {
+            if node.children.len() > 1 || !node.subscribers.is_empty() || !node.groups.is_empty() {
                 keep = depth;
             }
             let Some(child) = node.children.get_mut(*level) else { return false };
