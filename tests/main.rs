@@ -20,6 +20,7 @@ mod broker_durable;
 mod broker_flood;
 mod broker_hardening;
 mod broker_hash_values;
+mod broker_hostile;
 mod broker_http;
 mod broker_listener;
 mod broker_log;

@@ -275,6 +275,21 @@ fn v3_1_1_remaining_length_too_long_is_closed() {
 }
 
 #[test]
+fn v5_remaining_length_too_long_is_closed() {
+    Scenario::new()
+        .connect(A, V5, connect(V5, "diff-len5"))
+        .send(A, hex("30 ff ff ff ff 01"))
+        .closed(A)
+        .differs("2.0.11 closes without a DISCONNECT when the remaining length is too long; culex sends DISCONNECT 0x82 first, as for any protocol error in a PUBLISH")
+        .run();
+}
+
+#[test]
+fn v5_reserved_packet_type_is_closed() {
+    Scenario::new().connect(A, V5, connect(V5, "diff-t05")).send(A, hex("00 00")).closed(A).run();
+}
+
+#[test]
 fn v3_1_1_reserved_packet_type_is_closed() {
     Scenario::new()
         .connect(A, V3_1_1, connect(V3_1_1, "diff-t0"))

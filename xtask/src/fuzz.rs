@@ -13,8 +13,8 @@ use anyhow::{Context, Result, bail};
 use crate::workspace_root;
 
 /// Every target in `fuzz/Cargo.toml`.
-const TARGETS: [&str; 8] =
-    ["decode", "broker", "config", "acl", "passwd", "persist", "ws", "client"];
+const TARGETS: [&str; 9] =
+    ["decode", "broker", "config", "acl", "passwd", "persist", "ws", "client", "http"];
 /// Seconds each target fuzzes in CI, after replaying its corpus.
 const SMOKE_SECONDS: u64 = 10;
 

@@ -18,7 +18,8 @@
 //!     `DriverControl` (from here).
 //! - streams: `transport`: the `Transport` trait a connection serves, and a listener's TLS
 //!   and WebSocket handshakes; beneath it [`tls`] (rustls, usernames from client
-//!   certificates) and `transport::ws` (the upgrade and the frames-to-bytes adapter).
+//!   certificates) and `transport::ws` (the upgrade and the frames-to-bytes adapter; its
+//!   request-head reader is public as [`http_head`]).
 //! - tasks:
 //!   - `connection`: one task per client: read, decode, encode, write, in batches; its
 //!     `max_connections` slot.
@@ -54,6 +55,8 @@ mod trace;
 mod transport;
 
 pub use crate::transport::tls;
+/// The HTTP request head a WebSocket listener reads before the upgrade (for the fuzz target).
+pub use crate::transport::ws::http as http_head;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -63,7 +63,8 @@ pub(crate) fn check(
             return Ok(Some(FixedHeader { packet_type, flags, header_len: 2 + i, remaining_len }));
         }
     }
-    Err(DecodeError::malformed(
+    // A protocol error, as Mosquitto 2.0.11 counts it (`disconnected due to protocol error`).
+    Err(DecodeError::protocol(
         version,
         "§2.2.3",
         "§2.1.4",
@@ -96,8 +97,10 @@ fn packet_type(nibble: u8, version: ProtocolVersion) -> Result<PacketType, Decod
             "packet type 15 is reserved before MQTT 5.0",
         )),
         Some(packet_type) => Ok(packet_type),
+        // A protocol error, not a malformed packet, as Mosquitto 2.0.11 counts it (a v5 client
+        // gets DISCONNECT 0x82: tests/differential/publish.rs).
         None => {
-            Err(DecodeError::malformed(version, "§2.2.1", "§2.1.2", "packet type 0 is reserved"))
+            Err(DecodeError::protocol(version, "§2.2.1", "§2.1.2", "packet type 0 is reserved"))
         }
     }
 }

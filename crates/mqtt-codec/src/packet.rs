@@ -164,7 +164,9 @@ packet_from_body!(ConnAck, Publish, Subscribe, SubAck, Unsubscribe, UnsubAck, Di
 /// Decodes one packet from the front of `buf`, removing its bytes.
 ///
 /// `Ok(None)` means a whole packet is not buffered yet; `buf` is then untouched except that
-/// room for the announced packet may be reserved (never more than `max_packet_size` bytes).
+/// room toward the announced packet may be reserved: never more than the packet, and never
+/// more than twice what has arrived of it (or 64 KiB), so a header announcing
+/// 256 MiB costs nothing until the bytes come.
 /// `version` is the connection's negotiated version; a CONNECT is decoded by the version it
 /// carries itself. The size limit is checked against the fixed header before the body is
 /// buffered. PUBLISH payloads, topics and strings share `buf`'s memory (no copy).
@@ -183,7 +185,7 @@ pub fn decode(
         return Err(DecodeError::PacketTooLarge { size: total, max: max_packet_size });
     }
     if buf.len() < total {
-        reserve_exact(buf, total);
+        reserve_toward(buf, total);
         return Ok(None);
     }
     // Advancing (rather than splitting off) the header costs no reference-count traffic.
@@ -215,14 +217,21 @@ pub fn decode(
     Ok(Some(packet))
 }
 
-/// Makes room for a `total`-byte packet in `buf` without the doubling growth of
-/// `BytesMut::reserve`, so a peer can never make us hold more than the limit it was checked
-/// against.
-fn reserve_exact(buf: &mut BytesMut, total: usize) {
-    if buf.capacity() >= total {
+/// The room [`decode`] reserves at once for an incomplete packet, whatever little has arrived:
+/// packets up to this size are read into one buffer that never moves.
+const RESERVE_AHEAD: usize = 64 * 1024;
+
+/// Makes room toward a `total`-byte packet in `buf`: up to twice what `buf` holds (at least
+/// [`RESERVE_AHEAD`]), never past `total`. A peer can never make us hold more than the limit
+/// the packet was checked against, nor reserve memory it has not sent (a fixed header
+/// announcing 268,435,455 bytes reserves 64 KiB); the copies as a large packet arrives add up
+/// to less than its size.
+fn reserve_toward(buf: &mut BytesMut, total: usize) {
+    let wanted = total.min(buf.len().saturating_mul(2).max(RESERVE_AHEAD));
+    if buf.capacity() >= wanted {
         return;
     }
-    let mut bigger = BytesMut::with_capacity(total);
+    let mut bigger = BytesMut::with_capacity(wanted);
     bigger.extend_from_slice(buf);
     *buf = bigger;
 }
@@ -362,6 +371,13 @@ mod tests {
             Err(DecodeError::PacketTooLarge { size: 65_539, max: 1024 })
         );
         assert!(buf.capacity() < 1024);
+        // The largest remaining length: room grows with what arrives, not with the header.
+        let mut buf = BytesMut::from(&[0x30, 0xFF, 0xFF, 0xFF, 0x7F, 0, 1, b't'][..]);
+        assert_eq!(decode(&mut buf, ProtocolVersion::V3_1_1, MAX_PACKET_SIZE), Ok(None));
+        assert_eq!(buf.capacity(), RESERVE_AHEAD);
+        buf.resize(RESERVE_AHEAD, b'x');
+        assert_eq!(decode(&mut buf, ProtocolVersion::V3_1_1, MAX_PACKET_SIZE), Ok(None));
+        assert_eq!((buf.len(), buf.capacity()), (RESERVE_AHEAD, 2 * RESERVE_AHEAD));
     }
 
     #[test]

@@ -28,7 +28,7 @@ fn decode_error(bytes: &[u8], version: ProtocolVersion, max: u32) -> Result<Deco
 /// (version, packet hex, reason code, exact message).
 #[rustfmt::skip]
 const VIOLATIONS: &[(ProtocolVersion, &str, u8, &str)] = &[
-    (V4, "00 00", 0x81, r#"malformed packet: [v3.1.1 §2.2.1] packet type 0 is reserved"#),
+    (V4, "00 00", 0x82, r#"protocol error: [v3.1.1 §2.2.1] packet type 0 is reserved"#),
     (V4, "f0 00", 0x81, r#"malformed packet: [v3.1.1 §2.2.1] packet type 15 is reserved before MQTT 5.0"#),
     (V4, "11 00", 0x81, r#"malformed packet: [v3.1.1 MQTT-2.2.2-1] CONNECT: reserved flags are 0b0001, must be 0b0000"#),
     (V4, "21 00", 0x81, r#"malformed packet: [v3.1.1 MQTT-2.2.2-1] CONNACK: reserved flags are 0b0001, must be 0b0000"#),
@@ -46,7 +46,7 @@ const VIOLATIONS: &[(ProtocolVersion, &str, u8, &str)] = &[
     (V5, "f1 00", 0x81, r#"malformed packet: [v5.0 MQTT-2.1.3-1] AUTH: reserved flags are 0b0001, must be 0b0000"#),
     (V4, "36 00", 0x81, r#"malformed packet: [v3.1.1 MQTT-3.3.1-4] PUBLISH: QoS 3 (both QoS bits set)"#),
     (V5, "37 00", 0x81, r#"malformed packet: [v5.0 MQTT-3.3.1-4] PUBLISH: QoS 3 (both QoS bits set)"#),
-    (V4, "30 ff ff ff ff 7f", 0x81, r#"malformed packet: [v3.1.1 §2.2.3] PUBLISH: remaining length is longer than 4 bytes"#),
+    (V4, "30 ff ff ff ff 7f", 0x82, r#"protocol error: [v3.1.1 §2.2.3] PUBLISH: remaining length is longer than 4 bytes"#),
     (V5, "30 80 00", 0x81, r#"malformed packet: [v5.0 MQTT-1.5.5-1] PUBLISH: remaining length is not encoded in the minimum number of bytes"#),
     (V4, "30 04 0002 c328", 0x81, r#"malformed packet: [v3.1.1 MQTT-1.5.3-1] PUBLISH: topic name: string is not well-formed UTF-8"#),
     (V4, "30 05 0003 eda080", 0x81, r#"malformed packet: [v3.1.1 MQTT-1.5.3-1] PUBLISH: topic name: string is not well-formed UTF-8"#),

@@ -54,6 +54,18 @@ impl Node {
     }
 }
 
+/// Dropped level by level from a list rather than by the recursive drop of the maps: a branch
+/// of thousands of levels (a filter restored from a file has no depth limit) must not exhaust
+/// the stack.
+impl Drop for Node {
+    fn drop(&mut self) {
+        let mut below: Vec<Self> = std::mem::take(&mut self.children).into_values().collect();
+        while let Some(mut node) = below.pop() {
+            below.extend(std::mem::take(&mut node.children).into_values());
+        }
+    }
+}
+
 /// Subscriptions of every session, indexed by filter level.
 #[derive(Debug, Default)]
 pub(crate) struct TopicTree {
@@ -109,14 +121,35 @@ impl TopicTree {
         session: SessionKey,
     ) -> bool {
         let levels: Vec<&str> = filter.split('/').collect();
-        let removed = remove_in(&mut self.root, &levels, group, session);
-        if removed {
-            match group {
-                None => self.count -= 1,
-                Some(_) => self.shared_count -= 1,
+        // Down to the node where `filter` ends, noting the deepest node on the way that holds
+        // more than the branch toward it: if the removal empties the end node, the branch
+        // below that one goes. A loop, not recursion: a filter may have thousands of levels.
+        let mut node = &mut self.root;
+        let mut keep = 0;
+        for (depth, level) in levels.iter().enumerate() {
+            if node.children.len() > 1 || !node.subscribers.is_empty() || !node.groups.is_empty() {
+                keep = depth;
+            }
+            let Some(child) = node.children.get_mut(*level) else { return false };
+            node = child;
+        }
+        if !remove_at(node, group, session) {
+            return false;
+        }
+        if node.is_empty() {
+            // The path was walked just now: every level up to `keep` exists.
+            let parent = levels[..keep]
+                .iter()
+                .try_fold(&mut self.root, |node, level| node.children.get_mut(*level));
+            if let Some(parent) = parent {
+                parent.children.remove(levels[keep]);
             }
         }
-        removed
+        match group {
+            None => self.count -= 1,
+            Some(_) => self.shared_count -= 1,
+        }
+        true
     }
 
     /// Number of plain and shared subscriptions.
@@ -137,35 +170,30 @@ impl TopicTree {
     }
 }
 
-fn remove_in(node: &mut Node, levels: &[&str], group: Option<&str>, session: SessionKey) -> bool {
-    let Some((first, rest)) = levels.split_first() else {
-        return match group {
-            None => node.subscribers.remove(&session).is_some(),
-            Some(name) => {
-                let Some(shared) = node.groups.get_mut(name) else { return false };
-                let Some(at) = shared.members.iter().position(|(s, _)| *s == session) else {
-                    return false;
-                };
-                shared.members.remove(at);
-                if shared.members.is_empty() {
-                    node.groups.remove(name);
-                } else if shared.next > at {
-                    shared.next -= 1;
-                }
-                true
+/// Removes `session`'s subscription (in `group` if shared) from `node`, where its filter ends.
+fn remove_at(node: &mut Node, group: Option<&str>, session: SessionKey) -> bool {
+    match group {
+        None => node.subscribers.remove(&session).is_some(),
+        Some(name) => {
+            let Some(shared) = node.groups.get_mut(name) else { return false };
+            let Some(at) = shared.members.iter().position(|(s, _)| *s == session) else {
+                return false;
+            };
+            shared.members.remove(at);
+            if shared.members.is_empty() {
+                node.groups.remove(name);
+            } else if shared.next > at {
+                shared.next -= 1;
             }
-        };
-    };
-    let Some(child) = node.children.get_mut(*first) else { return false };
-    let removed = remove_in(child, rest, group, session);
-    if removed && child.is_empty() {
-        node.children.remove(*first);
+            true
+        }
     }
-    removed
 }
 
 /// Walks the trie for `topic` (the levels not consumed yet; `None` once all are), splitting
-/// as it goes so that matching allocates nothing.
+/// as it goes so that matching allocates nothing. Recursive, one call per level of `topic`:
+/// topics the core routes have at most 200 levels (the codec refuses deeper ones) plus a
+/// `mount_point`'s.
 fn collect(
     node: &mut Node,
     topic: Option<&str>,
@@ -262,6 +290,33 @@ mod tests {
         assert!(!tree.remove(None, "a/b/c", SessionKey(1)));
         assert!(tree.root.is_empty());
         assert_eq!(tree.counts(), (0, 0));
+        // Only the branch nothing else needs goes.
+        for (session, filter) in [(1, "a/b/c/d"), (2, "a/b"), (3, "a/x"), (4, "a/b/c/d/e")] {
+            tree.insert(None, filter, SessionKey(session), opts(QoS::AtMostOnce));
+        }
+        assert!(tree.remove(None, "a/b/c/d/e", SessionKey(4)));
+        assert!(tree.remove(None, "a/b/c/d", SessionKey(1)));
+        assert_eq!(matched(&mut tree, "a/b"), [(2, false)]);
+        assert!(tree.root.children["a"].children["b"].children.is_empty());
+        assert!(tree.remove(None, "a/b", SessionKey(2)));
+        assert_eq!(tree.root.children["a"].children.keys().collect::<Vec<_>>(), [&"x".into()]);
+    }
+
+    #[test]
+    fn a_filter_of_32768_levels_needs_no_deep_stack() {
+        // Inserting, removing and dropping walk levels in loops: a 64 KiB stack is plenty.
+        let deep = "a/".repeat(32_767) + "#";
+        let run = move || {
+            let mut tree = TopicTree::default();
+            tree.insert(None, &deep, SessionKey(1), opts(QoS::AtMostOnce));
+            tree.insert(None, &deep.replace('#', "b"), SessionKey(2), opts(QoS::AtMostOnce));
+            assert_eq!(matched(&mut tree, &"a/".repeat(100)), []);
+            assert!(tree.remove(None, &deep, SessionKey(1)));
+            assert_eq!(tree.counts(), (1, 0));
+            drop(tree);
+        };
+        let thread = std::thread::Builder::new().stack_size(64 * 1024).spawn(run).unwrap();
+        thread.join().unwrap();
     }
 
     #[test]

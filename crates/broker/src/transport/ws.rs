@@ -4,7 +4,7 @@
 //! The frames become the MQTT byte stream a connection task reads and writes in
 //! [`culex_client::ws::WsStream`], which the clients share.
 
-mod http;
+pub mod http;
 
 use std::path::PathBuf;
 use std::pin::Pin;

@@ -4,6 +4,9 @@
 //! `302` for a directory named without its `/`, and libwebsockets' HTML page for 403, 404
 //! and 405. Nothing outside the directory is served: the path is normalised, then resolved
 //! with symbolic links, and a result outside the directory is refused.
+//!
+//! [`read_head`] and [`Head`] are public (as `culex_broker::http_head`) for the `http` fuzz
+//! target.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -14,7 +17,7 @@ use crate::log::Logger;
 
 /// An HTTP request head: what the upgrade and the file server need of it.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct Head {
+pub struct Head {
     /// The method, as sent.
     method: String,
     /// The request target, query string included.
@@ -28,7 +31,8 @@ pub(super) struct Head {
 impl Head {
     /// The request line and headers of `bytes` (the head, blank line included); `None` when
     /// the request line is not `METHOD TARGET VERSION`.
-    pub(super) fn parse(bytes: &[u8]) -> Option<Self> {
+    #[must_use]
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
         let text = String::from_utf8_lossy(bytes);
         let mut lines = text.split("\r\n");
         let mut request = lines.next()?.split(' ');
@@ -48,34 +52,54 @@ impl Head {
         Some(Self { method: method.to_owned(), target: target.to_owned(), upgrade, origin })
     }
 
+    /// The method, as sent.
+    #[must_use]
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The request target, as sent (query string included).
+    #[must_use]
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
     /// Whether the client asks for the WebSocket upgrade.
-    pub(super) fn is_upgrade(&self) -> bool {
+    #[must_use]
+    pub fn is_upgrade(&self) -> bool {
         self.upgrade
     }
 
     /// The `Origin` header, when the request has one.
-    pub(super) fn origin(&self) -> Option<&str> {
+    #[must_use]
+    pub fn origin(&self) -> Option<&str> {
         self.origin.as_deref()
     }
 }
 
 /// Reads `stream` up to the blank line that ends the request head. Returns every byte read
-/// (a client may send more after the head) and the head's length.
+/// (a client may send more after the head: fewer than [`READ_CHUNK`] bytes beyond `limit`)
+/// and the head's length (at most `limit`). Each read's bytes are searched once, so a head
+/// trickled a byte at a time costs no more than one sent whole.
 ///
 /// # Errors
 /// When the head grows past `limit` bytes, the stream ends first, or the socket fails.
-pub(super) async fn read_head<S: AsyncRead + Unpin>(
+pub async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
     limit: usize,
 ) -> std::io::Result<(Vec<u8>, usize)> {
-    let mut buffer = Vec::with_capacity(1024.min(limit));
-    let mut chunk = [0_u8; 1024];
+    let mut buffer = Vec::with_capacity(READ_CHUNK.min(limit));
+    let mut chunk = [0_u8; READ_CHUNK];
+    // Where the blank line may start that the bytes read so far do not rule out.
+    let mut searched = 0;
     loop {
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            if end + 4 <= limit {
-                return Ok((buffer, end + 4));
+        if let Some(at) = buffer[searched..].windows(4).position(|w| w == b"\r\n\r\n") {
+            let end = searched + at + 4;
+            if end <= limit {
+                return Ok((buffer, end));
             }
         }
+        searched = buffer.len().saturating_sub(3);
         if buffer.len() >= limit {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -89,6 +113,9 @@ pub(super) async fn read_head<S: AsyncRead + Unpin>(
         buffer.extend_from_slice(&chunk[..n]);
     }
 }
+
+/// The most bytes [`read_head`] asks the stream for at once.
+pub const READ_CHUNK: usize = 1024;
 
 /// What a request for a file gets.
 #[derive(Debug, PartialEq, Eq)]
@@ -244,6 +271,33 @@ mod tests {
         let plain = Head::parse(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(plain.map(|head| head.is_upgrade()), Some(false));
         assert_eq!(Head::parse(b"nonsense\r\n\r\n"), None);
+    }
+
+    #[tokio::test]
+    async fn the_head_ends_within_the_limit_however_it_is_read() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let sent = [&head[..], b"\x10\x00"].concat();
+        // (reads of this many bytes, limit, the head's length or the error)
+        let cases = [
+            (1, head.len(), Ok(head.len())),
+            (1024, head.len(), Ok(head.len())),
+            (3, head.len() - 1, Err(std::io::ErrorKind::InvalidData)),
+            (1024, 4096, Ok(head.len())),
+        ];
+        for (chunk, limit, expected) in cases {
+            // A pipe that holds at most `chunk` bytes: each read gets at most that many.
+            let (mut client, mut server) = tokio::io::duplex(chunk);
+            let bytes = sent.clone();
+            let writer = tokio::spawn(async move { client.write_all(&bytes).await });
+            let read = read_head(&mut server, limit).await;
+            drop(server);
+            let _ = writer.await;
+            let got = read.as_ref().map(|(_, len)| *len).map_err(std::io::Error::kind);
+            assert_eq!(got, expected, "reads of {chunk}, limit {limit}");
+            if let Ok((bytes, _)) = read {
+                assert_eq!(bytes[..], sent[..bytes.len()]);
+            }
+        }
     }
 
     #[test]
