@@ -177,6 +177,12 @@ pub(crate) fn publish_packet(
     }
 }
 
+/// `publish` with a Message Expiry Interval of `secs`, as a packet to send.
+pub(crate) fn expiring(mut publish: Publish, secs: u32) -> Packet {
+    publish.properties.message_expiry_interval = Some(secs);
+    Packet::Publish(publish)
+}
+
 /// A successful acknowledgement of packet `id`.
 pub(crate) fn ack(id: u16) -> Ack {
     ack_with(id, ReasonCode::Success)

@@ -218,9 +218,8 @@ fn a_retained_message_dropped_as_expired_is_journaled_as_gone() {
     // dropped it, but the journal kept it, so a replay would have brought it back.
     let mut h = journaling();
     let publisher = h.connect_v5("pub");
-    let mut publish = super::harness::publish_packet("r", "old", QoS::AtMostOnce, true, None);
-    publish.properties.message_expiry_interval = Some(1);
-    h.send(publisher, Packet::Publish(publish));
+    let publish = super::harness::publish_packet("r", "old", QoS::AtMostOnce, true, None);
+    h.send(publisher, super::harness::expiring(publish, 1));
     h.advance(Duration::from_secs(2));
     let sub = h.connect_v5("sub");
     h.subscribe(sub, "#", QoS::AtMostOnce);

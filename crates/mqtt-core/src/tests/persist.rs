@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mqtt_codec::{Packet, Properties, QoS};
 
-use super::harness::{Harness, ack, publish_packet};
+use super::harness::{Harness, ack, expiring, publish_packet};
 use crate::{Config, ConnId, INTERNAL_LISTENER};
 
 /// A broker holding the retained message `r` = `kept` and, for the offline persistent
@@ -137,33 +137,34 @@ fn v5_subscription_options_and_message_properties_survive() {
     assert_eq!(props.message_expiry_interval, Some(60));
 }
 
+/// The Message Expiry Intervals of the retained messages a new v5 subscriber to `r/#` gets.
+fn retained_expiry_intervals(h: &mut Harness) -> Vec<Option<u32>> {
+    let sub = h.connect_v5("sub");
+    h.subscribe(sub, "r/#", QoS::AtMostOnce);
+    h.take_publishes(sub).iter().map(|publish| publish.properties.message_expiry_interval).collect()
+}
+
 /// A retained message with a 3 s expiry, saved 1 s after it was published, and what a new
-/// subscriber gets after `downtime` more: the expiry is stored as an absolute time, so the
-/// time the broker was down counts, as in Mosquitto.
-fn retained_after_downtime(downtime: Duration) -> Vec<mqtt_codec::Publish> {
+/// subscriber gets of it after `downtime` more: the expiry is stored as an absolute time, so
+/// the time the broker was down counts, as in Mosquitto.
+fn retained_after_downtime(downtime: Duration) -> Vec<Option<u32>> {
     let mut h = Harness::default();
     let publisher = h.connect_v5("pub");
-    let mut publish = publish_packet("r/expiring", "soon", QoS::AtMostOnce, true, None);
-    publish.properties.message_expiry_interval = Some(3);
-    h.send(publisher, Packet::Publish(publish));
+    let publish = publish_packet("r/expiring", "soon", QoS::AtMostOnce, true, None);
+    h.send(publisher, expiring(publish, 3));
     h.advance(Duration::from_secs(1));
     let saved = h.broker.snapshot(h.now);
     h.now += downtime;
     h.restart_from(saved);
-    let sub = h.connect_v5("sub");
-    h.subscribe(sub, "r/#", QoS::AtMostOnce);
-    h.take_publishes(sub)
+    retained_expiry_intervals(&mut h)
 }
 
 #[test]
 fn message_expiry_counts_while_the_broker_is_down() {
-    let intervals = |got: Vec<mqtt_codec::Publish>| -> Vec<Option<u32>> {
-        got.iter().map(|publish| publish.properties.message_expiry_interval).collect()
-    };
-    assert_eq!(intervals(retained_after_downtime(Duration::ZERO)), [Some(2)]);
-    assert_eq!(intervals(retained_after_downtime(Duration::from_secs(1))), [Some(1)]);
-    assert_eq!(intervals(retained_after_downtime(Duration::from_secs(2))), []);
-    assert_eq!(intervals(retained_after_downtime(Duration::from_secs(60))), []);
+    let cases = [(0, vec![Some(2)]), (1, vec![Some(1)]), (2, vec![]), (60, vec![])];
+    for (downtime, expected) in cases {
+        assert_eq!(retained_after_downtime(Duration::from_secs(downtime)), expected, "{downtime}");
+    }
 }
 
 #[test]
@@ -177,24 +178,17 @@ fn seconds_left_from_older_files_count_again_from_the_restore() {
     h.now += Duration::from_secs(60);
     h.restart_from(saved);
     h.advance(Duration::from_secs(4));
-    let sub = h.connect_v5("sub");
-    h.subscribe(sub, "r/#", QoS::AtMostOnce);
-    let got = h.take_publishes(sub);
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].properties.message_expiry_interval, Some(1));
+    assert_eq!(retained_expiry_intervals(&mut h), [Some(1)]);
 }
 
 #[test]
 fn expired_messages_leave_queues_but_incoming_qos_2_flows_complete() {
     let mut h = Harness::default();
-    let sub = h.connect_with("offline", |c| c.v5().clean(false).session_expiry(3600));
-    h.subscribe(sub, "q", QoS::AtLeastOnce);
-    h.disconnect(sub);
+    h.offline_subscriber("offline", "q", QoS::AtLeastOnce);
     let publisher = h.connect_with("pub2", |c| c.v5().clean(false).session_expiry(3600));
     for (topic, packet_id) in [("q", 1), ("unheard", 2)] {
-        let mut publish = publish_packet(topic, "short", QoS::ExactlyOnce, false, Some(packet_id));
-        publish.properties.message_expiry_interval = Some(2);
-        h.send(publisher, Packet::Publish(publish));
+        let publish = publish_packet(topic, "short", QoS::ExactlyOnce, false, Some(packet_id));
+        h.send(publisher, expiring(publish, 2));
     }
     // The first is released and queued for the subscriber; the second waits for PUBREL.
     h.send(publisher, Packet::PubRel(ack(1)));
@@ -203,8 +197,7 @@ fn expired_messages_leave_queues_but_incoming_qos_2_flows_complete() {
     assert_eq!((held("offline").queued.len(), held("pub2").incoming.len()), (1, 1));
     h.now += Duration::from_secs(5);
     h.restart_from(saved);
-    let back = h.try_connect_with("offline", |c| c.v5().clean(false).session_expiry(3600));
-    assert!(h.connack(back).session_present);
+    let back = h.reconnect_persistent("offline");
     assert!(h.take_publishes(back).is_empty(), "expired while the broker was down");
     let publisher = h.try_connect_with("pub2", |c| c.v5().clean(false).session_expiry(3600));
     h.take(publisher);
