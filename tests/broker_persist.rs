@@ -186,3 +186,73 @@ fn check_retain_source_keeps_the_publisher_through_a_restart_like_mosquitto() {
     assert_eq!(outcomes[1], [(27, String::new()), (0, "kept\n".to_owned())], "culex");
     assert_eq!(outcomes[0], outcomes[1], "Mosquitto, then culex");
 }
+
+/// Message expiry across a restart, with culex (killed with SIGKILL: its journal holds the
+/// message) and Debian's Mosquitto (stopped with SIGTERM: it saves only on exit) alike. A
+/// retained message is published with a 3 s Message Expiry Interval and the broker stopped 1 s
+/// later. Started again at once, it gives a new v5 subscriber the message with what is left of
+/// the interval (less than 3); started again after the 3 s, nothing: both store the expiry as
+/// an absolute time (docs/reference: mosquitto-db-format.md §5.2 and §8.1).
+#[test]
+fn message_expiry_counts_while_the_broker_is_down_like_mosquitto() {
+    let outcomes: Vec<[(i32, String); 2]> = [reference_tool("mosquitto"), our_bin("culex")]
+        .iter()
+        .map(|program| {
+            let killed = program.ends_with("culex");
+            [false, true].map(|restart_after_expiry| {
+                expiring_retained_after_restart(program, killed, restart_after_expiry)
+            })
+        })
+        .collect();
+    for (outcome, name) in outcomes.iter().zip(["Mosquitto", "culex"]) {
+        let (code, line) = &outcome[0];
+        let left = line.strip_prefix("r/expiring soon ").map(|left| left.trim_end().parse::<u32>());
+        assert!(
+            *code == 0 && matches!(left, Some(Ok(1 | 2))),
+            "{name}: restarted before expiry, got {code} {line:?}"
+        );
+        assert_eq!(outcome[1], (27, String::new()), "{name}: restarted after expiry");
+    }
+}
+
+/// One run of the test above: the subscriber's exit code and output (`topic payload expiry`).
+fn expiring_retained_after_restart(
+    program: &Path,
+    killed: bool,
+    restart_after_expiry: bool,
+) -> (i32, String) {
+    let dir = TempDir::new("persist-expiry");
+    // Mosquitto started as root drops to its own user, which must write the file here.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+        .expect("chmod data dir");
+    let config = persistence(&dir);
+    let start = || {
+        let listener = |ports: &[u16]| {
+            format!("listener {} 127.0.0.1\nallow_anonymous true\n{config}", ports[0])
+        };
+        BrokerProcess::start_with(program, 1, listener, &[])
+    };
+    let broker = start();
+    let expiry = ["-D", "PUBLISH", "message-expiry-interval", "3"];
+    publish(
+        &broker,
+        &[&["-V", "5", "-r", "-q", "1", "-t", "r/expiring", "-m", "soon"][..], &expiry].concat(),
+    );
+    // The broker has it once the PUBACK is in: from here on at least 1 s passes.
+    let published = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    if killed {
+        // Dropping the process kills it with SIGKILL.
+        drop(broker);
+    } else {
+        assert!(broker.terminate().success());
+    }
+    if restart_after_expiry {
+        std::thread::sleep(Duration::from_millis(3_500).saturating_sub(published.elapsed()));
+    }
+    let broker = start();
+    let args = ["-V", "5", "-t", "r/#", "-C", "1", "-W", "2", "-F", "%t %p %E"];
+    let got = tool("mosquitto_sub", &broker, &args);
+    assert!(broker.terminate().success());
+    (got.code(), got.stdout)
+}

@@ -13,7 +13,8 @@
 //! Checked: no panic; nothing is sent to a connection that is not open; every connection
 //! gets exactly one `Close`, nothing after it, and one by the end; every packet sent encodes
 //! in its connection's version; with the journal, replaying what was journaled gives the
-//! durable state of `Broker::snapshot`.
+//! durable state of `Broker::snapshot`, message expiry times included (the broker has a wall
+//! clock).
 #![no_main]
 
 use std::collections::HashMap;
@@ -27,7 +28,7 @@ use mqtt_codec::{
 };
 use mqtt_core::snapshot::Snapshot;
 use mqtt_core::snapshot::journal::{Change, Replay, comparable};
-use mqtt_core::{Broker, CloseCause, Config, ConnId, Output, PeerInfo};
+use mqtt_core::{Broker, CloseCause, Config, ConnId, Output, PeerInfo, WallClock};
 
 /// Connections at once.
 const SLOTS: usize = 4;
@@ -235,8 +236,10 @@ fn config(selector: u8) -> Config {
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, mut ops)) = data.split_first() else { return };
     let now = Instant::now();
+    let mut broker = Broker::new(config(selector), [7; 32]);
+    broker.set_wall_clock(WallClock { at: now, since_epoch: Duration::from_secs(1_800_000_000) });
     let mut runtime = Runtime {
-        broker: Broker::new(config(selector), [7; 32]),
+        broker,
         now,
         slots: [const { None }; SLOTS],
         next_id: 0,

@@ -6,12 +6,12 @@
 //! and hands them to the saver task.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use mqtt_codec::{DecodeError, Packet, ProtocolVersion, QoS, ReasonCode};
 use mqtt_core::auth::PasswordFile;
 use mqtt_core::snapshot::Snapshot;
-use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, ConnMap, LogEvent, Output};
+use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, ConnMap, LogEvent, Output, WallClock};
 use tokio::sync::mpsc;
 
 use culex_store::{Writer, WriterReport};
@@ -179,6 +179,9 @@ impl Driver {
         mut control: mpsc::UnboundedReceiver<DriverControl>,
     ) {
         let mut batch = Vec::with_capacity(256);
+        // Message expiry is stored as Unix time: one reading, then the monotonic clock.
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        self.broker.set_wall_clock(WallClock { at: now(), since_epoch });
         if let Some(snapshot) = self.restored.take() {
             self.broker.restore(snapshot, now());
             let changes = self.broker.changes();

@@ -32,6 +32,7 @@ use crate::retained::RetainedStore;
 use crate::session::Sessions;
 use crate::timers::{Timer, Timers};
 use crate::topic_tree::{Matched, TopicTree};
+use crate::wall_clock::WallClock;
 
 /// Counters for `$SYS` and tests. Plain integers, bumped on the driver's thread: counting costs
 /// an add per packet, nothing more.
@@ -101,6 +102,9 @@ pub struct Broker {
     durable: DurableIds,
     /// Bytes the messages hold (`memory_limit`).
     memory: Gauge,
+    /// The runtime's reading of Unix time, by which the durable state stores message expiry
+    /// as an absolute time ([`Broker::set_wall_clock`]).
+    wall_clock: Option<WallClock>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -134,6 +138,7 @@ impl Broker {
             changes: 0,
             durable: DurableIds::default(),
             memory: Gauge::default(),
+            wall_clock: None,
         }
     }
 
@@ -364,6 +369,15 @@ impl Broker {
     /// Applies a reloaded config to decisions made from now on.
     pub fn set_config(&mut self, config: Config) {
         self.config = config;
+    }
+
+    /// Tells the broker what Unix time it is (once, before [`Broker::restore`] and the first
+    /// connection). From then on snapshots and journal records store a message's expiry as the
+    /// Unix time it ends at, so the time the broker is down counts, as in Mosquitto; a
+    /// restore drops what expired meanwhile. Without it they store the seconds left, which
+    /// count again from the restore.
+    pub fn set_wall_clock(&mut self, clock: WallClock) {
+        self.wall_clock = Some(clock);
     }
 
     /// Installs (or removes) the access-control hook of every listener without its own.

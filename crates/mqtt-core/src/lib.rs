@@ -41,7 +41,8 @@
 //!   the broker keeps, each in its own module.
 //! - [`auth`], [`acl`]: Mosquitto's password and ACL files (shared with `culex_passwd`).
 //! - [`snapshot`]: the durable state as plain data and its file format; `broker::persist`
-//!   takes and restores it.
+//!   takes and restores it. [`WallClock`]: the runtime's reading of Unix time, by which the
+//!   durable state stores message expiry as an absolute time.
 //!
 //! # Persistence
 //! [`Broker::snapshot`] copies the durable state (retained messages, persistent sessions with
@@ -75,6 +76,7 @@ pub mod snapshot;
 mod timers;
 mod topic;
 mod topic_tree;
+mod wall_clock;
 
 #[cfg(test)]
 mod tests;
@@ -88,3 +90,4 @@ pub use event::{
     BRIDGE_USER_LISTENER, CertificateUsername, CloseCause, ConnId, DisconnectReason, DropReason,
     INTERNAL_LISTENER, LogEvent, Output, PeerInfo, WillInfo, acknowledges_durable_state,
 };
+pub use wall_clock::WallClock;

@@ -5,9 +5,12 @@
 //! a fresh broker, and [`encode`] / [`decode`] turn it into culex's file format and back
 //! without any I/O (the runtime writes the bytes).
 //!
-//! Time: the core has no wall clock, so every deadline is stored as what was left of it when
-//! the snapshot was taken (message expiry, a detached session's expiry) and counts again from
-//! the `now` of the restore. The time the broker was down does not count.
+//! Time: a message's expiry is stored as the Unix time it ends at ([`StoredMessage::expires_at_ms`]),
+//! as Mosquitto stores it, so the time the broker was down counts: the core has no wall clock,
+//! and converts with the [`WallClock`](crate::WallClock) reading the runtime gives it. A
+//! broker without one, and files written before format version 4, store what was left of the
+//! interval instead, counted again from the restore. A detached session's expiry is stored as
+//! what was left of it and counts again from the `now` of the restore.
 //!
 //! Not stored, as in Mosquitto 2.0: wills, counters, connections, topic aliases.
 //!
@@ -56,9 +59,14 @@ pub struct StoredMessage {
     pub qos: QoS,
     /// Retain flag it was published with.
     pub retain: bool,
-    /// v5 properties passed to subscribers; `message_expiry_interval` is the number of
-    /// seconds that were left when the snapshot was taken.
+    /// v5 properties passed to subscribers. `message_expiry_interval` is `None` when
+    /// [`StoredMessage::expires_at_ms`] is set; otherwise (a broker without a wall clock, files
+    /// and journal records from before format version 4) the seconds that were left when the
+    /// message was stored, counted again from the restore.
     pub properties: Properties,
+    /// The Unix time (milliseconds since 1970) at which the message expires; `None`: never,
+    /// or as `properties.message_expiry_interval` says.
+    pub expires_at_ms: Option<u64>,
     /// The client that published it, kept for retained messages (`check_retain_source`
     /// checks it again at delivery); `None` for the others and for the server's own.
     pub source: Option<StoredSource>,

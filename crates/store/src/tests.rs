@@ -48,6 +48,7 @@ fn message(id: u64, topic: &str) -> Box<StoredMessage> {
         retain: false,
         properties: Properties::default(),
         source: None,
+        expires_at_ms: None,
     })
 }
 

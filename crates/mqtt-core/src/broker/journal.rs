@@ -33,7 +33,8 @@ impl Broker {
     /// Records `message` unless the journal already holds it.
     pub(super) fn record_message(&mut self, message: &SharedMessage, now: Instant) {
         if !message.journaled.swap(true, Ordering::Relaxed) {
-            self.record(Change::Message(Box::new(stored_message(message, now))));
+            let stored = stored_message(message, now, self.wall_clock);
+            self.record(Change::Message(Box::new(stored)));
         }
     }
 

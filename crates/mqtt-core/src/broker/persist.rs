@@ -1,6 +1,7 @@
 //! Snapshot and restore: the broker's durable state copied out as a [`Snapshot`] and put back
 //! into a fresh broker at startup. The runtime encodes and writes the copy away from the
-//! driver; see `crate::snapshot` for what is stored and how time is handled.
+//! driver; see `crate::snapshot` for what is stored and how time is handled (message expiry
+//! as an absolute time by the broker's [`WallClock`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::snapshot::{
 use crate::timers::Timer;
 use crate::topic;
 use crate::topic_tree::SubOpts;
+use crate::wall_clock::WallClock;
 
 /// Seconds from `now` to `at`, rounded up (0 once passed).
 fn secs_left(at: Instant, now: Instant) -> u32 {
@@ -29,10 +31,21 @@ fn secs_left(at: Instant, now: Instant) -> u32 {
     u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
-/// `message` as plain data, its expiry as what is left of it at `now`.
-pub(super) fn stored_message(message: &Message, now: Instant) -> StoredMessage {
+/// `message` as plain data, its expiry as the Unix time it ends at by `clock`, or without a
+/// clock as what is left of it at `now`.
+pub(super) fn stored_message(
+    message: &Message,
+    now: Instant,
+    clock: Option<WallClock>,
+) -> StoredMessage {
     let mut properties = message.properties.clone();
-    properties.message_expiry_interval = message.expires_at.map(|at| secs_left(at, now));
+    let mut expires_at_ms = None;
+    if let Some(at) = message.expires_at {
+        match clock {
+            Some(clock) => expires_at_ms = Some(clock.unix_millis(at)),
+            None => properties.message_expiry_interval = Some(secs_left(at, now)),
+        }
+    }
     StoredMessage {
         id: message.id,
         topic: message.topic.clone(),
@@ -45,6 +58,23 @@ pub(super) fn stored_message(message: &Message, now: Instant) -> StoredMessage {
             username: source.username.clone(),
             listener: stored_listener(source.listener),
         }),
+        expires_at_ms,
+    }
+}
+
+/// How long a stored message has left at `now`: `None` when it has expired, `Some(None)` when
+/// it never does. An expiry time is placed by `clock`; without one it cannot be, and the
+/// message counts as expired. Seconds left (files from before format version 4, a broker
+/// without a clock) count from `now`; 0 left is expired.
+fn time_left(
+    stored: &StoredMessage,
+    clock: Option<WallClock>,
+    now: Instant,
+) -> Option<Option<Duration>> {
+    match (stored.expires_at_ms, stored.properties.message_expiry_interval) {
+        (Some(at), _) => Some(Some(clock?.until(at, now)?)),
+        (None, Some(0)) => None,
+        (None, secs) => Some(secs.map(|secs| Duration::from_secs(u64::from(secs)))),
     }
 }
 
@@ -104,16 +134,16 @@ fn source_of(stored: StoredSource) -> Box<Source> {
 }
 
 /// Builds the message table of a snapshot, storing each shared message once (by its id).
-#[derive(Default)]
 struct MessageTable {
     messages: Vec<StoredMessage>,
     stored: HashSet<u64>,
+    clock: Option<WallClock>,
 }
 
 impl MessageTable {
     fn intern(&mut self, message: &SharedMessage, now: Instant) -> u64 {
         if self.stored.insert(message.id) {
-            self.messages.push(stored_message(message, now));
+            self.messages.push(stored_message(message, now, self.clock));
         }
         message.id
     }
@@ -137,18 +167,16 @@ impl Broker {
         self.changes
     }
 
-    /// Copies the durable state out: retained messages (expired ones left out) and every
-    /// session that outlives its connection, connected or not. Message and session expiry are
-    /// stored as what is left at `now`. A copy of maps and lists; payloads are shared.
+    /// Copies the durable state out: retained messages and every session that outlives its
+    /// connection, connected or not. Message expiry is stored as the Unix time it ends at
+    /// (with a [`WallClock`]; without one as what is left at `now`), session expiry as what is
+    /// left at `now`. Messages that expired but were not met yet are copied too, as the
+    /// journal has them: the restore drops them. A copy of maps and lists; payloads are shared.
     #[must_use]
     pub fn snapshot(&self, now: Instant) -> Snapshot {
-        let mut table = MessageTable::default();
-        let retained = self
-            .retained
-            .messages()
-            .filter(|message| !message.is_expired(now))
-            .map(|message| table.intern(message, now))
-            .collect();
+        let mut table =
+            MessageTable { messages: Vec::new(), stored: HashSet::new(), clock: self.wall_clock };
+        let retained = self.retained.messages().map(|message| table.intern(message, now)).collect();
         let mut sessions = Vec::new();
         for session in self.sessions.iter().filter(|session| session.expiry_secs != 0) {
             let subscriptions = session
@@ -204,33 +232,39 @@ impl Broker {
         Snapshot { messages: table.messages, retained, sessions }
     }
 
-    /// Puts a snapshot back, before any connection is opened. Every session comes back
-    /// detached: its expiry counts from `now` (the rest of its countdown if it was detached
-    /// when saved, else its full interval; `persistent_client_expiration` still caps it), and
-    /// its in-flight messages are re-sent when its client reconnects. A session whose client
-    /// id already exists, a subscription with an invalid filter and an index out of range are
-    /// skipped.
+    /// Puts a snapshot back, before any connection is opened (and after
+    /// [`Broker::set_wall_clock`]). A message that expired meanwhile is dropped, with the
+    /// retained entries and deliveries that refer to it (an incoming QoS 2 flow still
+    /// completes), as Mosquitto drops it at load. Every session comes back detached: its
+    /// expiry counts from `now` (the rest of its countdown if it was detached when saved, else
+    /// its full interval; `persistent_client_expiration` still caps it), and its in-flight
+    /// messages are re-sent when its client reconnects. A session whose client id already
+    /// exists, a subscription with an invalid filter and an index out of range are skipped.
     pub fn restore(&mut self, snapshot: Snapshot, now: Instant) {
         let last_message = snapshot.messages.iter().map(|stored| stored.id).max();
-        let messages: HashMap<u64, SharedMessage> = snapshot
-            .messages
-            .into_iter()
-            .map(|stored| {
-                let mut message = self.charged(Message::from_publish(
-                    stored.id,
-                    stored.topic,
-                    stored.payload,
-                    stored.qos,
-                    stored.retain,
-                    stored.properties,
-                    now,
-                ));
-                message.source = stored.source.map(source_of);
-                // The checkpoint holds it: journal records may refer to it.
-                message.journaled.store(true, Ordering::Relaxed);
-                (stored.id, Arc::new(message))
-            })
-            .collect();
+        let mut expired = HashSet::new();
+        let mut messages: HashMap<u64, SharedMessage> = HashMap::new();
+        for mut stored in snapshot.messages {
+            let Some(left) = time_left(&stored, self.wall_clock, now) else {
+                expired.insert(stored.id);
+                continue;
+            };
+            stored.properties.message_expiry_interval = None;
+            let mut message = self.charged(Message::from_publish(
+                stored.id,
+                stored.topic,
+                stored.payload,
+                stored.qos,
+                stored.retain,
+                stored.properties,
+                now,
+            ));
+            message.expires_at = left.map(|left| now + left);
+            message.source = stored.source.map(source_of);
+            // The checkpoint holds it: journal records may refer to it.
+            message.journaled.store(true, Ordering::Relaxed);
+            messages.insert(stored.id, Arc::new(message));
+        }
         let get = |id: u64| messages.get(&id).cloned();
         for id in snapshot.retained {
             if let Some(message) = get(id) {
@@ -279,6 +313,7 @@ impl Broker {
             }
             for incoming in stored.incoming {
                 let message = match incoming.message {
+                    Some(id) if expired.contains(&id) => None,
                     Some(id) => match get(id) {
                         Some(message) => Some(message),
                         None => continue,

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! magic      13 bytes  89 'culex db' 0D 0A 1A 0A   (PNG-style: catches text-mode mangling)
-//! version    u32 BE    3
+//! version    u32 BE    4
 //! length     u64 BE    of the body
 //! body       messages, retained, sessions (below)
 //! crc32      u32 BE    CRC-32 (IEEE) of every byte before it
@@ -14,11 +14,14 @@
 //! property survives with the codec's tested encoding). Retained messages, deliveries and
 //! incoming QoS 2 messages refer to messages by id, so a message queued for many clients is
 //! stored once; a delivery also has its own u64 id. After its packet, a message has its optional
-//! source: the publisher's client id, optional username and u32 listener index.
+//! source (the publisher's client id, optional username and u32 listener index), then its
+//! optional expiry time: u64 milliseconds since 1970 (Mosquitto stores seconds since 1970; the
+//! packet then has no Message Expiry Interval).
 //!
-//! Older versions are still read. Version 2 had no message sources (read as `None`). Version 1
-//! (culex before the journal) had no ids and referred to messages by index; ids are made from
-//! positions.
+//! Older versions are still read. Version 3 had no expiry times: the packet's Message Expiry
+//! Interval is what was left when the file was written, counted again from the restore.
+//! Version 2 had no message sources either (read as `None`). Version 1 (culex before the
+//! journal) had no ids and referred to messages by index; ids are made from positions.
 //!
 //! Decoding checks, in order: Mosquitto's magic (its `mosquitto.db` is a different format),
 //! our magic, the version, the length, the checksum, then every field; any problem is a
@@ -39,7 +42,9 @@ pub const MAGIC: &[u8; 13] = b"\x89culex db\r\n\x1a\n";
 /// The first bytes of Mosquitto's `mosquitto.db` (its 15-byte magic).
 pub const MOSQUITTO_MAGIC: &[u8; 15] = b"\x00\xb5\x00mosquitto db";
 /// The format version this culex writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
+/// The version before message expiry times, which this culex still reads.
+const VERSION_3: u32 = 3;
 /// The version before message sources, which this culex still reads.
 const VERSION_2: u32 = 2;
 /// The first version, without durable ids, which this culex still reads.
@@ -186,8 +191,9 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
     let mut r = Reader { bytes: &bytes[..crc_at], at: HEADER_LEN };
     let snapshot = match version {
         VERSION_1 => read_body_v1(&mut r)?,
-        VERSION_2 => read_body(&mut r, Sourced::No)?,
-        _ => read_body(&mut r, Sourced::Yes)?,
+        VERSION_2 => read_body(&mut r, Layout::Bare)?,
+        VERSION_3 => read_body(&mut r, Layout::Sourced)?,
+        _ => read_body(&mut r, Layout::Timed)?,
     };
     if r.at != crc_at {
         return Err(FormatError::Malformed { what: "body length", offset: r.at });
@@ -195,11 +201,11 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
     Ok(snapshot)
 }
 
-fn read_body(r: &mut Reader<'_>, sourced: Sourced) -> Result<Snapshot, FormatError> {
+fn read_body(r: &mut Reader<'_>, layout: Layout) -> Result<Snapshot, FormatError> {
     let mut ids = HashSet::new();
     let messages = r.list("message count", 13, |r| {
         let at = r.at;
-        let message = read_message(r, sourced)?;
+        let message = read_message(r, layout)?;
         if message.id == 0 || !ids.insert(message.id) {
             return Err(FormatError::Malformed { what: "message id", offset: at });
         }
@@ -234,14 +240,17 @@ fn read_body_v1(r: &mut Reader<'_>) -> Result<Snapshot, FormatError> {
     Ok(Snapshot { messages, retained, sessions })
 }
 
-/// Whether a message's packet is followed by its optional source (version 3, and the
-/// journal's sourced message records).
+/// What follows a message's packet, by the format version (or journal record tag) that
+/// wrote it.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Sourced {
-    /// Version 2, the journal's first message records: no source.
-    No,
-    /// The source follows.
-    Yes,
+pub(super) enum Layout {
+    /// Version 2, the journal's first message records: nothing.
+    Bare,
+    /// Version 3, the journal's sourced message records: the optional source.
+    Sourced,
+    /// Version 4, the journal's timed message records: the optional source, then the
+    /// optional expiry time.
+    Timed,
 }
 
 /// How a file refers to messages: by id (version 2) or by index (version 1, read as id
@@ -256,8 +265,8 @@ pub(super) enum Known<'a> {
     Any,
 }
 
-/// Appends `message` as its id, a u32 length, an MQTT 5 PUBLISH and its optional source;
-/// `packet` is scratch space.
+/// Appends `message` as its id, a u32 length, an MQTT 5 PUBLISH, its optional source and its
+/// optional expiry time ([`Layout::Timed`]); `packet` is scratch space.
 pub(super) fn put_message(
     message: &StoredMessage,
     packet: &mut BytesMut,
@@ -277,6 +286,7 @@ pub(super) fn put_message(
         }
         None => out.push(0),
     }
+    put_opt_u64(out, message.expires_at_ms);
     Ok(())
 }
 
@@ -299,22 +309,26 @@ fn encode_message(message: &StoredMessage, out: &mut BytesMut) -> Result<(), For
     })
 }
 
-/// Reads a message written by [`put_message`] (without its source when `sourced` says so).
+/// Reads a message written by [`put_message`], or in an older `layout`.
 pub(super) fn read_message(
     r: &mut Reader<'_>,
-    sourced: Sourced,
+    layout: Layout,
 ) -> Result<StoredMessage, FormatError> {
     let id = r.u64("message id")?;
     let message = read_message_packet(r)?;
-    let source = match sourced {
-        Sourced::Yes if r.flag("message source flag")? => Some(StoredSource {
+    let source = match layout {
+        Layout::Sourced | Layout::Timed if r.flag("message source flag")? => Some(StoredSource {
             client_id: r.string("source client id")?,
             username: r.opt_string("source username")?,
             listener: r.u32("source listener")?,
         }),
         _ => None,
     };
-    Ok(StoredMessage { id, source, ..message })
+    let expires_at_ms = match layout {
+        Layout::Timed => r.opt_u64("message expiry time")?,
+        Layout::Bare | Layout::Sourced => None,
+    };
+    Ok(StoredMessage { id, source, expires_at_ms, ..message })
 }
 
 /// A u32 length and an MQTT 5 PUBLISH (the id is left 0 for the caller).
@@ -340,6 +354,7 @@ fn read_message_packet(r: &mut Reader<'_>) -> Result<StoredMessage, FormatError>
         retain: publish.retain,
         properties: publish.properties,
         source: None,
+        expires_at_ms: None,
     })
 }
 

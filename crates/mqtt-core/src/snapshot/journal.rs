@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use bytes::BytesMut;
 use mqtt_codec::{ProtocolVersion, TopicName};
 
-use super::format::{self, Known, Reader, Sourced, put_opt_u64, put_str, put_u32};
+use super::format::{self, Known, Layout, Reader, put_opt_u64, put_str, put_u32};
 use super::{
     FlowState, FormatError, Snapshot, StoredDelivery, StoredInFlight, StoredIncoming,
     StoredMessage, StoredSession, StoredSubscription,
@@ -134,6 +134,10 @@ const TAG_RELEASED: u8 = 11;
 /// A message followed by its optional source (tag 1 records, written before sources were
 /// kept, are still read).
 const TAG_SOURCED_MESSAGE: u8 = 12;
+/// A message followed by its optional source and its optional expiry time (tag 12 records,
+/// written before expiry times were kept, are still read: their Message Expiry Interval is
+/// what was left at the record, counted again from the restore).
+const TAG_TIMED_MESSAGE: u8 = 13;
 
 /// Appends `change` to `out` as one record.
 ///
@@ -158,7 +162,7 @@ pub fn encode_record(change: &Change, out: &mut Vec<u8>) -> Result<(), FormatErr
 fn put_change(change: &Change, out: &mut Vec<u8>) -> Result<(), FormatError> {
     match change {
         Change::Message(message) => {
-            out.push(TAG_SOURCED_MESSAGE);
+            out.push(TAG_TIMED_MESSAGE);
             let mut packet = BytesMut::new();
             format::put_message(message, &mut packet, out)?;
         }
@@ -317,8 +321,9 @@ fn readable_record_after(bytes: &[u8], at: usize) -> bool {
 fn read_change(r: &mut Reader<'_>) -> Result<Change, FormatError> {
     let at = r.offset();
     Ok(match r.u8("record tag")? {
-        TAG_MESSAGE => Change::Message(Box::new(format::read_message(r, Sourced::No)?)),
-        TAG_SOURCED_MESSAGE => Change::Message(Box::new(format::read_message(r, Sourced::Yes)?)),
+        TAG_MESSAGE => Change::Message(Box::new(format::read_message(r, Layout::Bare)?)),
+        TAG_SOURCED_MESSAGE => Change::Message(Box::new(format::read_message(r, Layout::Sourced)?)),
+        TAG_TIMED_MESSAGE => Change::Message(Box::new(format::read_message(r, Layout::Timed)?)),
         TAG_RETAINED => {
             let topic_at = r.offset();
             let topic = r.string("retained topic")?;
@@ -591,8 +596,9 @@ impl Replay {
 pub type Flow = (StoredDelivery, Option<(u16, FlowState)>);
 
 /// The part of a durable state that replaying the journal must reproduce, comparable with
-/// `==`: messages by id, every session's deliveries by id with their QoS 2 flows, and no
-/// countdowns (the journal does not keep them). For the tests and the `broker` fuzz target,
+/// `==`: messages by id with their expiry times, every session's deliveries by id with their
+/// QoS 2 flows, and no countdowns (the journal does not keep them: a session's, and a message's
+/// seconds left when the broker has no wall clock). For the tests and the `broker` fuzz target,
 /// which compare [`Replay::finish`] with `Broker::snapshot`.
 #[cfg(any(test, fuzzing))]
 #[must_use]

@@ -14,8 +14,9 @@
 //! C struct (padding included) followed by its strings and, for messages, an MQTT 5 property
 //! block, which is checked by decoding it with `mqtt-codec` as PUBLISH properties.
 //!
-//! What changes on the way: absolute expiry times become seconds left at `now_unix` (a
-//! message already expired is dropped with everything that refers to it); a session's listener
+//! What changes on the way: a message keeps its absolute expiry time (one already expired at
+//! `now_unix` is dropped with everything that refers to it), a session's becomes the seconds
+//! left at `now_unix`; a session's listener
 //! port becomes the index of the listener with that port; queued messages lose the packet ids
 //! Mosquitto gave them (culex numbers them when it sends them), in-flight ones keep theirs;
 //! sessions with a Session Expiry Interval of 0 (a v5 client that was connected when the file
@@ -329,8 +330,10 @@ impl Importer<'_> {
         // Mosquitto keeps the expiry as an absolute time, and drops what has passed.
         if expiry_time != 0 {
             let left = expiry_time.saturating_sub(self.now_unix);
-            match u32::try_from(left) {
-                Ok(left) if left > 0 => message.properties.message_expiry_interval = Some(left),
+            match (u32::try_from(left), u64::try_from(expiry_time)) {
+                (Ok(left), Ok(at)) if left > 0 => {
+                    message.expires_at_ms = Some(at.saturating_mul(1000));
+                }
                 _ => {
                     self.store.remove(&store_id);
                     return Ok(());
@@ -572,6 +575,7 @@ fn publish(topic: &[u8], qos: QoS, retain: bool, properties: &[u8]) -> Option<St
         properties,
         // Mosquitto names the source's listener by port, which need not mean the same here.
         source: None,
+        expires_at_ms: None,
     })
 }
 

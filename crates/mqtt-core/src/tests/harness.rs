@@ -11,7 +11,12 @@ use mqtt_codec::{
     TopicName, Unsubscribe, Will,
 };
 
-use crate::{Broker, CloseCause, Config, ConnId, DisconnectReason, LogEvent, Output, PeerInfo};
+use crate::{
+    Broker, CloseCause, Config, ConnId, DisconnectReason, LogEvent, Output, PeerInfo, WallClock,
+};
+
+/// The Unix time in seconds that the harness's wall clock reads at its fake clock's start.
+pub(crate) const EPOCH_UNIX: u64 = 1_800_000_000;
 
 /// What one in-memory client has seen.
 #[derive(Debug, Default)]
@@ -27,6 +32,8 @@ struct ClientLog {
 pub(crate) struct Harness {
     pub(crate) broker: Broker,
     pub(crate) now: Instant,
+    /// What the wall clock read when the fake clock started ([`EPOCH_UNIX`]).
+    wall_clock: WallClock,
     next_conn: u64,
     clients: BTreeMap<ConnId, ClientLog>,
     /// Every log event, in order.
@@ -85,6 +92,12 @@ impl ConnectBuilder {
     pub(crate) fn will_delay(&mut self, secs: u32) -> &mut Self {
         if let Some(will) = &mut self.0.will {
             will.properties.will_delay_interval = Some(secs);
+        }
+        self
+    }
+    pub(crate) fn will_expiry(&mut self, secs: u32) -> &mut Self {
+        if let Some(will) = &mut self.0.will {
+            will.properties.message_expiry_interval = Some(secs);
         }
         self
     }
@@ -164,6 +177,12 @@ pub(crate) fn publish_packet(
     }
 }
 
+/// `publish` with a Message Expiry Interval of `secs`, as a packet to send.
+pub(crate) fn expiring(mut publish: Publish, secs: u32) -> Packet {
+    publish.properties.message_expiry_interval = Some(secs);
+    Packet::Publish(publish)
+}
+
 /// A successful acknowledgement of packet `id`.
 pub(crate) fn ack(id: u16) -> Ack {
     ack_with(id, ReasonCode::Success)
@@ -184,9 +203,13 @@ pub(crate) fn epoch() -> Instant {
 impl Harness {
     pub(crate) fn new(config: Config) -> Self {
         let now = epoch();
+        let mut broker = Broker::new(config, [1; 32]);
+        let wall_clock = WallClock { at: now, since_epoch: Duration::from_secs(EPOCH_UNIX) };
+        broker.set_wall_clock(wall_clock);
         Self {
-            broker: Broker::new(config, [1; 32]),
+            broker,
             now,
+            wall_clock,
             next_conn: 0,
             clients: BTreeMap::new(),
             logs: Vec::new(),
@@ -528,12 +551,15 @@ impl Harness {
     }
 
     /// A new broker restored from `snapshot` (through the file format) at the fake clock's
-    /// time, as after a crash that followed a save: every connection is gone.
+    /// time, as after a crash that followed a save: every connection is gone. The new broker
+    /// gets the same wall clock, so time the fake clock moved on between the save and this
+    /// restart (`h.now += …`) counts as downtime.
     pub(crate) fn restart_from(&mut self, snapshot: crate::snapshot::Snapshot) {
         let bytes = crate::snapshot::encode(&snapshot).expect("a snapshot encodes");
         let decoded = crate::snapshot::decode(&bytes).expect("what we encode decodes");
         assert_eq!(decoded, snapshot, "the file format round-trips");
         let mut broker = Broker::new(self.broker.config().clone(), [1; 32]);
+        broker.set_wall_clock(self.wall_clock);
         broker.restore(decoded, self.now);
         self.broker = broker;
         for client in self.clients.values_mut() {

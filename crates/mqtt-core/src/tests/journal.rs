@@ -218,15 +218,36 @@ fn a_retained_message_dropped_as_expired_is_journaled_as_gone() {
     // dropped it, but the journal kept it, so a replay would have brought it back.
     let mut h = journaling();
     let publisher = h.connect_v5("pub");
-    let mut publish = super::harness::publish_packet("r", "old", QoS::AtMostOnce, true, None);
-    publish.properties.message_expiry_interval = Some(1);
-    h.send(publisher, Packet::Publish(publish));
+    let publish = super::harness::publish_packet("r", "old", QoS::AtMostOnce, true, None);
+    h.send(publisher, super::harness::expiring(publish, 1));
     h.advance(Duration::from_secs(2));
     let sub = h.connect_v5("sub");
     h.subscribe(sub, "#", QoS::AtMostOnce);
     let snapshot = h.broker.snapshot(h.now);
     assert!(snapshot.retained.is_empty());
     assert_eq!(comparable(replayed(&h)), comparable(snapshot));
+}
+
+#[test]
+fn a_retained_message_that_expired_unmet_is_replayed_and_not_restored() {
+    // Found by the `broker` fuzz target (fuzz/corpus/broker/regression-expired-retained-will): a retained
+    // will with a 3 s expiry that nothing met after it expired. The snapshot left it out, the
+    // journal (which stored its expiry as the seconds left) still had it, so a restart after a
+    // crash brought it back with a fresh countdown. Both now hold it with its expiry time, and
+    // the restore drops it.
+    let mut h = journaling();
+    let victim =
+        h.connect_with("victim", |c| c.v5().will("wall/t", "gone").will_retain().will_expiry(3));
+    h.kill(victim);
+    h.advance(Duration::from_secs(4));
+    let snapshot = h.broker.snapshot(h.now);
+    assert_eq!(snapshot.messages[0].expires_at_ms, Some((super::harness::EPOCH_UNIX + 3) * 1000));
+    let replay = replayed(&h);
+    assert_eq!(comparable(replay.clone()), comparable(snapshot));
+    h.restart_from(replay);
+    let sub = h.connect_v5("sub");
+    h.subscribe(sub, "#", QoS::AtMostOnce);
+    assert!(h.take_publishes(sub).is_empty(), "expired while nothing met it");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mqtt_codec::{Packet, Properties, QoS};
 
-use super::harness::{Harness, ack, publish_packet};
+use super::harness::{Harness, ack, expiring, publish_packet};
 use crate::{Config, ConnId, INTERNAL_LISTENER};
 
 /// A broker holding the retained message `r` = `kept` and, for the offline persistent
@@ -133,8 +133,78 @@ fn v5_subscription_options_and_message_properties_survive() {
     let props = &got[0].properties;
     assert_eq!(props.content_type.as_ref().map(|s| s.as_str()), Some("text/plain"));
     assert_eq!(props.subscription_identifiers, [9]);
-    // 100 s, 30 s gone before the save, the downtime not counted, 10 s after the restore.
+    // 100 s, 30 s gone before the save, 10 s after the restore.
     assert_eq!(props.message_expiry_interval, Some(60));
+}
+
+/// The Message Expiry Intervals of the retained messages a new v5 subscriber to `r/#` gets.
+fn retained_expiry_intervals(h: &mut Harness) -> Vec<Option<u32>> {
+    let sub = h.connect_v5("sub");
+    h.subscribe(sub, "r/#", QoS::AtMostOnce);
+    h.take_publishes(sub).iter().map(|publish| publish.properties.message_expiry_interval).collect()
+}
+
+/// A retained message with a 3 s expiry, saved 1 s after it was published, and what a new
+/// subscriber gets of it after `downtime` more: the expiry is stored as an absolute time, so
+/// the time the broker was down counts, as in Mosquitto.
+fn retained_after_downtime(downtime: Duration) -> Vec<Option<u32>> {
+    let mut h = Harness::default();
+    let publisher = h.connect_v5("pub");
+    let publish = publish_packet("r/expiring", "soon", QoS::AtMostOnce, true, None);
+    h.send(publisher, expiring(publish, 3));
+    h.advance(Duration::from_secs(1));
+    let saved = h.broker.snapshot(h.now);
+    h.now += downtime;
+    h.restart_from(saved);
+    retained_expiry_intervals(&mut h)
+}
+
+#[test]
+fn message_expiry_counts_while_the_broker_is_down() {
+    let cases = [(0, vec![Some(2)]), (1, vec![Some(1)]), (2, vec![]), (60, vec![])];
+    for (downtime, expected) in cases {
+        assert_eq!(retained_after_downtime(Duration::from_secs(downtime)), expected, "{downtime}");
+    }
+}
+
+#[test]
+fn seconds_left_from_older_files_count_again_from_the_restore() {
+    // Format version 3 and the journal's tag 12 stored the seconds left, not the time.
+    let mut h = Harness::default();
+    let publisher = h.connect_v5("pub");
+    h.publish_retained(publisher, "r/old", "kept");
+    let mut saved = h.broker.snapshot(h.now);
+    saved.messages[0].properties.message_expiry_interval = Some(5);
+    h.now += Duration::from_secs(60);
+    h.restart_from(saved);
+    h.advance(Duration::from_secs(4));
+    assert_eq!(retained_expiry_intervals(&mut h), [Some(1)]);
+}
+
+#[test]
+fn expired_messages_leave_queues_but_incoming_qos_2_flows_complete() {
+    let mut h = Harness::default();
+    h.offline_subscriber("offline", "q", QoS::AtLeastOnce);
+    let publisher = h.connect_with("pub2", |c| c.v5().clean(false).session_expiry(3600));
+    for (topic, packet_id) in [("q", 1), ("unheard", 2)] {
+        let publish = publish_packet(topic, "short", QoS::ExactlyOnce, false, Some(packet_id));
+        h.send(publisher, expiring(publish, 2));
+    }
+    // The first is released and queued for the subscriber; the second waits for PUBREL.
+    h.send(publisher, Packet::PubRel(ack(1)));
+    let saved = h.broker.snapshot(h.now);
+    let held = |id: &str| saved.sessions.iter().find(|s| s.client_id == id).expect("saved");
+    assert_eq!((held("offline").queued.len(), held("pub2").incoming.len()), (1, 1));
+    h.now += Duration::from_secs(5);
+    h.restart_from(saved);
+    let back = h.reconnect_persistent("offline");
+    assert!(h.take_publishes(back).is_empty(), "expired while the broker was down");
+    let publisher = h.try_connect_with("pub2", |c| c.v5().clean(false).session_expiry(3600));
+    h.take(publisher);
+    h.send(publisher, Packet::PubRel(ack(2)));
+    assert!(
+        h.take(publisher).iter().any(|p| matches!(p, Packet::PubComp(c) if c.packet_id.get() == 2))
+    );
 }
 
 #[test]

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mqtt_codec::{Packet, Properties, QoS, ReasonCode, RetainHandling};
+use mqtt_codec::{Properties, QoS, ReasonCode, RetainHandling};
 
-use super::harness::{Harness, options, publish_packet};
+use super::harness::{Harness, expiring, options, publish_packet};
 use crate::{AccessControl, Config, DisconnectReason};
 
 /// A broker holding `payload` retained on `topic`, published by the client `pub` (returned).
@@ -86,9 +86,8 @@ fn v5_retain_as_published_keeps_the_flag_on_live_delivery() {
 fn expired_retained_message_is_not_delivered() {
     let mut h = Harness::default();
     let publisher = h.connect_v5("pub");
-    let mut publish = publish_packet("t", "short-lived", QoS::AtMostOnce, true, None);
-    publish.properties.message_expiry_interval = Some(10);
-    h.send(publisher, Packet::Publish(publish));
+    let publish = publish_packet("t", "short-lived", QoS::AtMostOnce, true, None);
+    h.send(publisher, expiring(publish, 10));
     h.advance(Duration::from_secs(4));
     let early = h.connect_v5("early");
     h.subscribe(early, "t", QoS::AtMostOnce);

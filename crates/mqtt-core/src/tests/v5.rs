@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use mqtt_codec::{Auth, Packet, Properties, ProtocolVersion, QoS, ReasonCode, SubscriptionOptions};
 
-use super::harness::{Harness, mqtt_string, options, publish_packet, topic_name};
+use super::harness::{Harness, expiring, mqtt_string, options, publish_packet, topic_name};
 use crate::{DisconnectReason, LogEvent};
 
 #[test]
@@ -94,12 +94,10 @@ fn queued_message_expires_before_delivery() {
     h.subscribe(sub, "t", QoS::AtLeastOnce);
     h.disconnect(sub);
     let publisher = h.connect_v5("pub");
-    let mut short = publish_packet("t", "short", QoS::AtLeastOnce, false, Some(1));
-    short.properties.message_expiry_interval = Some(5);
-    h.send(publisher, Packet::Publish(short));
-    let mut long = publish_packet("t", "long", QoS::AtLeastOnce, false, Some(2));
-    long.properties.message_expiry_interval = Some(100);
-    h.send(publisher, Packet::Publish(long));
+    let short = publish_packet("t", "short", QoS::AtLeastOnce, false, Some(1));
+    h.send(publisher, expiring(short, 5));
+    let long = publish_packet("t", "long", QoS::AtLeastOnce, false, Some(2));
+    h.send(publisher, expiring(long, 100));
     h.advance(Duration::from_secs(10));
     let back = h.connect_with("sub", |c| c.v5().clean(false).session_expiry(3600));
     let got = h.take_publishes(back);

@@ -16,6 +16,7 @@ fn message(id: u64, topic: &str, payload: &'static [u8], qos: QoS) -> StoredMess
         retain: false,
         properties: Properties::default(),
         source: None,
+        expires_at_ms: None,
     }
 }
 
@@ -48,7 +49,10 @@ fn rich() -> Snapshot {
         messages: vec![
             retained,
             message(11, "q/1", b"", QoS::AtLeastOnce),
-            message(12, "q/2", b"two", QoS::ExactlyOnce),
+            StoredMessage {
+                expires_at_ms: Some(1_800_000_000_000),
+                ..message(12, "q/2", b"two", QoS::ExactlyOnce)
+            },
         ],
         retained: vec![10],
         sessions: vec![
@@ -178,8 +182,9 @@ fn encode_v1(snapshot: &Snapshot) -> Vec<u8> {
     seal(1, &body)
 }
 
-/// The version 2 layout (messages without their source), written out by hand.
-fn encode_v2(snapshot: &Snapshot) -> Vec<u8> {
+/// The layout of version 2 (messages without their source or expiry time) or 3 (without their
+/// expiry time), written out by hand.
+fn encode_v2_or_v3(snapshot: &Snapshot, version: u32) -> Vec<u8> {
     let mut body = Vec::new();
     put_len(&mut body, snapshot.messages.len());
     for message in &snapshot.messages {
@@ -188,10 +193,21 @@ fn encode_v2(snapshot: &Snapshot) -> Vec<u8> {
         put_u64(&mut body, message.id);
         put_len(&mut body, packet.len());
         body.extend_from_slice(&packet);
+        if version == 3 {
+            match &message.source {
+                Some(source) => {
+                    body.push(1);
+                    put_str(&mut body, &source.client_id);
+                    put_opt_str(&mut body, source.username.as_deref());
+                    put_u32(&mut body, source.listener);
+                }
+                None => body.push(0),
+            }
+        }
     }
     put_list(&mut body, &snapshot.retained, |out, &id| put_u64(out, id));
     put_list(&mut body, &snapshot.sessions, put_session);
-    seal(2, &body)
+    seal(version, &body)
 }
 
 /// A file of `version` around `body`: header, body, checksum.
@@ -205,23 +221,29 @@ fn seal(version: u32, body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `rich()` as an older version reads it: no message has a source.
-fn rich_without_sources() -> Snapshot {
+/// `rich()` as a file of an older `version` holds it: no message has an expiry time (its
+/// Message Expiry Interval, if any, is kept), and before version 3 none has a source.
+fn rich_as_of(version: u32) -> Snapshot {
     let mut snapshot = rich();
     for message in &mut snapshot.messages {
-        message.source = None;
+        message.expires_at_ms = None;
+        if version < 3 {
+            message.source = None;
+        }
     }
     snapshot
 }
 
 #[test]
-fn version_2_files_are_read_without_message_sources() {
-    assert_eq!(decode(&encode_v2(&rich())), Ok(rich_without_sources()));
+fn version_2_and_3_files_are_read_without_what_they_did_not_hold() {
+    for version in [2, 3] {
+        assert_eq!(decode(&encode_v2_or_v3(&rich(), version)), Ok(rich_as_of(version)));
+    }
 }
 
 #[test]
 fn version_1_files_are_read_with_ids_from_positions() {
-    let mut expected = rich_without_sources();
+    let mut expected = rich_as_of(1);
     // Version 1 had no ids: message i is read as id i + 1, deliveries are numbered in order.
     let renumber = |id: u64| id - 9;
     for message in &mut expected.messages {
@@ -318,6 +340,7 @@ prop_compose! {
         qos in qos(),
         retain in any::<bool>(),
         expiry in proptest::option::of(any::<u32>()),
+        expires_at_ms in proptest::option::of(any::<u64>()),
         source in proptest::option::of(("\\PC{0,10}", proptest::option::of("[a-z]{0,5}"), any::<u32>())),
     ) -> StoredMessage {
         StoredMessage {
@@ -327,6 +350,7 @@ prop_compose! {
             qos,
             retain,
             properties: Properties { message_expiry_interval: expiry, ..Properties::default() },
+            expires_at_ms,
             source: source.map(|(client_id, username, listener)| StoredSource {
                 client_id,
                 username,

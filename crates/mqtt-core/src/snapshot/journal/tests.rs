@@ -17,6 +17,7 @@ fn message(id: u64, topic: &str, payload: &'static [u8]) -> StoredMessage {
         retain: false,
         properties: Properties { message_expiry_interval: Some(60), ..Properties::default() },
         source: None,
+        expires_at_ms: None,
     }
 }
 
@@ -48,6 +49,7 @@ fn every_change() -> Vec<Change> {
                 username: None,
                 listener: u32::MAX,
             }),
+            expires_at_ms: Some(1_800_000_060_000),
             ..message(1, "a/b", b"one")
         })),
         Change::Retained { topic: TopicName::new("a/b").expect("valid"), message: Some(1) },
@@ -151,16 +153,21 @@ fn frame(body: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn message_records_written_before_sources_still_read() {
+fn message_records_written_before_sources_or_expiry_times_still_read() {
+    // A message with neither, so every older record holds all of it.
     let old = message(5, "old/topic", b"kept");
     let mut new = Vec::new();
     encode_record(&Change::Message(Box::new(old.clone())), &mut new).expect("encodes");
-    // The old record: tag 1 and the same fields without the trailing "no source" byte.
-    let mut body = new[RECORD_HEADER_LEN..new.len() - 1].to_vec();
-    body[0] = 1;
-    let records = read_records(&frame(&body));
-    assert_eq!(records.tail, Tail::Clean);
-    assert_eq!(records.changes, [Change::Message(Box::new(old))]);
+    assert_eq!(new[RECORD_HEADER_LEN], TAG_TIMED_MESSAGE);
+    // The old records: the same fields without the trailing "no expiry time" byte (tag 12),
+    // and without the "no source" byte before it (tag 1).
+    for (tag, dropped) in [(TAG_SOURCED_MESSAGE, 1), (TAG_MESSAGE, 2)] {
+        let mut body = new[RECORD_HEADER_LEN..new.len() - dropped].to_vec();
+        body[0] = tag;
+        let records = read_records(&frame(&body));
+        assert_eq!(records.tail, Tail::Clean, "tag {tag}");
+        assert_eq!(records.changes, [Change::Message(Box::new(old.clone()))], "tag {tag}");
+    }
 }
 
 #[test]
@@ -308,6 +315,7 @@ fn changes() -> impl Strategy<Value = Change> {
                 retain: false,
                 properties: Properties::default(),
                 source: None,
+                expires_at_ms: None,
             }))
         ),
         ("[a-z]{1,5}", proptest::option::of(1u64..)).prop_map(|(topic, message)| {

@@ -41,6 +41,7 @@ fn message(topic: &str, payload: &'static [u8], qos: QoS, retain: bool) -> Store
         retain,
         properties: Properties::default(),
         source: None,
+        expires_at_ms: None,
     }
 }
 
@@ -216,7 +217,7 @@ fn the_second_examples_records_keep_properties_usernames_and_flow_states() {
 
     let mut retained = message("r/props", b"RP", QoS::AtLeastOnce, true);
     retained.properties.content_type = Some(text("ct"));
-    retained.properties.message_expiry_interval = Some(7200);
+    retained.expires_at_ms = Some((NOW as u64 + 7200) * 1000);
     let mut incoming = message("b/in", b"INQ2", QoS::ExactlyOnce, false);
     incoming.properties = Properties {
         payload_format_indicator: Some(1),
@@ -278,7 +279,8 @@ fn expiry_times_become_seconds_left_and_the_past_is_dropped() {
     let import = decode(&file, NOW, &[]).expect("imports");
     let snapshot = import.snapshot;
     assert_eq!(snapshot.messages.len(), 1);
-    assert_eq!(snapshot.messages[0].properties.message_expiry_interval, Some(60));
+    assert_eq!(snapshot.messages[0].expires_at_ms, Some((NOW as u64 + 60) * 1000));
+    assert_eq!(snapshot.messages[0].properties.message_expiry_interval, None);
     assert_eq!(snapshot.retained, [1]);
     let ids: Vec<_> =
         snapshot.sessions.iter().map(|s| (s.client_id.as_str(), s.expires_in)).collect();
