@@ -2,6 +2,7 @@
 //! tokens it accepts) and `http_api_admin` (who may disconnect clients through it), and the
 //! checks that tie them and `http_dir` to such a listener.
 
+use super::admission::listener;
 use super::parse::string_value;
 use super::{Config, ListenerConfig, Protocol};
 
@@ -23,14 +24,6 @@ pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Resu
         _ => return None,
     };
     Some(result)
-}
-
-/// The latest `listener` section: these options need one.
-fn listener<'c>(config: &'c mut Config, name: &str) -> Result<&'c mut ListenerConfig, String> {
-    config
-        .listeners
-        .last_mut()
-        .ok_or_else(|| format!("The '{name}' option requires a listener to be defined first."))
 }
 
 /// Once the file is read: the HTTP API options sit on a `protocol http_api` listener, and
