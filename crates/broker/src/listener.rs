@@ -556,6 +556,9 @@ fn open_http_api(spec: &ListenSpec, logger: &Logger) -> Vec<Listener> {
         tls,
         http_root,
         admins: settings.http_api_admins.clone(),
+        slots: settings.max_connections.map(|limit| {
+            Arc::new(tokio::sync::Semaphore::new(usize::try_from(limit).unwrap_or(usize::MAX)))
+        }),
     });
     sockets
         .into_iter()
