@@ -499,6 +499,11 @@ fn open_http_api(spec: &ListenSpec, logger: &Logger) -> Vec<Listener> {
             }
         },
     };
+    let addresses = addresses.into_iter().filter(|addr| match settings.socket_domain {
+        Some(SocketDomain::Ipv4) => addr.is_ipv4(),
+        Some(SocketDomain::Ipv6) => addr.is_ipv6(),
+        None => true,
+    });
     let mut sockets: Vec<std::net::TcpListener> = Vec::new();
     for addr in addresses {
         // Port 0: every family on the port the first one got.
