@@ -41,6 +41,7 @@ mod event;
 mod headers;
 pub mod listener;
 pub mod log;
+pub mod metrics;
 pub mod notify;
 mod os;
 mod outbox;

@@ -80,7 +80,7 @@ mod topic_tree;
 mod tests;
 
 pub use access::{Access, AccessControl, ClientRef};
-pub use broker::{Broker, SYS_LOAD_COUNTERS, Stats};
+pub use broker::{Broker, DropCause, SYS_LOAD_COUNTERS, Stats};
 pub use client_id::IdSeed;
 pub use config::{Config, ListenerOptions, ListenerSecurity, ProtocolVersions};
 pub use conn::{ConnIdHasher, ConnMap};
