@@ -72,6 +72,7 @@ use crate::driver::Driver;
 use crate::event::DriverControl;
 use crate::listener::Listener;
 use crate::log::Logger;
+use crate::metrics::Metrics;
 use crate::security::Security;
 
 /// Events waiting for the driver. Connection tasks wait when it is full, which slows down
@@ -136,6 +137,7 @@ pub async fn run_controlled(
     let in_force: Vec<ListenerConfig> = config.listeners_in_force().into_iter().cloned().collect();
     let seed = random_seed().context("cannot read random bytes from the OS")?;
     let broker = Broker::new(core_config(&config, &security, &in_force), seed);
+    let metrics = Arc::new(Metrics::new(in_force.iter().map(metrics_label).collect()));
     let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
     let (driver_control, driver_controls) = mpsc::unbounded_channel();
     let persistence = persist::settings(&config);
@@ -165,7 +167,8 @@ pub async fn run_controlled(
         journal,
         events.clone(),
         Arc::clone(&logger),
-    );
+    )
+    .with_metrics(Arc::clone(&metrics));
     let driver = tokio::spawn(driver.run(event_queue, driver_controls));
 
     let (done, mut all_done) = mpsc::channel::<()>(1);
@@ -227,6 +230,11 @@ pub async fn run_controlled(
 
 /// The core's settings for a configuration, with one security entry per listener and the
 /// options of the listeners opened at startup (`in_force`; listeners are not reloaded).
+/// A listener's `listener` label in the metrics: its socket path, or its port number.
+fn metrics_label(listener: &ListenerConfig) -> String {
+    listener.unix_socket.clone().unwrap_or_else(|| listener.port.to_string())
+}
+
 fn core_config(
     config: &Config,
     security: &Security,
