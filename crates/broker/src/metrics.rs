@@ -82,115 +82,81 @@ impl Metrics {
     pub fn new(listeners: Vec<String>) -> Self {
         let mut root = Registry::default();
         let registry = root.sub_registry_with_prefix("culex");
-        let clients = Family::default();
-        registry.register(
+        let clients: Family<ClientLabels, Gauge> = family(
+            registry,
             "clients_connected",
             "Clients connected, by listener (port or socket path) and MQTT version",
-            clients.clone(),
         );
-        let connects = Family::default();
-        registry.register(
-            "connects",
-            "CONNECT packets answered, by the CONNACK's reason (success or why refused)",
-            connects.clone(),
-        );
-        let disconnects = Family::default();
-        registry.register(
-            "disconnects",
-            "Connections closed, by why (refused ones included)",
-            disconnects.clone(),
-        );
-        let by_qos = Family::<QosLabels, Counter>::default();
-        registry.register(
-            "messages_received",
-            "PUBLISH packets received from clients, by QoS",
-            by_qos.clone(),
-        );
-        let received = [0, 1, 2].map(|qos| by_qos.get_or_create_owned(&QosLabels { qos }));
-        let by_qos = Family::<QosLabels, Counter>::default();
-        registry.register(
-            "messages_sent",
-            "PUBLISH packets sent to clients, by QoS",
-            by_qos.clone(),
-        );
-        let sent = [0, 1, 2].map(|qos| by_qos.get_or_create_owned(&QosLabels { qos }));
-        let by_cause = Family::<ReasonLabels, Counter>::default();
-        registry.register(
+        let [connects, disconnects] = [
+            (
+                "connects",
+                "CONNECT packets answered, by the CONNACK's reason (success or why refused)",
+            ),
+            ("disconnects", "Connections closed, by why (refused ones included)"),
+        ]
+        .map(|(name, help)| family(registry, name, help));
+        let [received, sent] = [
+            ("messages_received", "PUBLISH packets received from clients, by QoS"),
+            ("messages_sent", "PUBLISH packets sent to clients, by QoS"),
+        ]
+        .map(|(name, help)| {
+            let by_qos: Family<QosLabels, Counter> = family(registry, name, help);
+            [0, 1, 2].map(|qos| by_qos.get_or_create_owned(&QosLabels { qos }))
+        });
+        let by_cause: Family<ReasonLabels, Counter> = family(
+            registry,
             "messages_dropped",
             "Messages dropped, by reason (they sum to $SYS/broker/publish/messages/dropped)",
-            by_cause.clone(),
         );
         let dropped = DropCause::ALL.map(|cause| {
             by_cause.get_or_create_owned(&ReasonLabels { reason: drop_label(cause).to_owned() })
         });
-        let by_kind = Family::<KindLabels, Gauge>::default();
-        registry.register(
+        let by_kind: Family<KindLabels, Gauge> = family(
+            registry,
             "subscriptions",
             "Subscriptions held, plain and $share ($SYS/broker/subscriptions/count, shared_subscriptions/count)",
-            by_kind.clone(),
         );
         let subscriptions = by_kind.get_or_create_owned(&KindLabels { kind: "plain" });
         let shared_subscriptions = by_kind.get_or_create_owned(&KindLabels { kind: "shared" });
-        let publish_received = counter(
-            registry,
-            "publish_received",
-            "PUBLISH packets received ($SYS/broker/publish/messages/received)",
-            None,
-        );
-        let publish_sent = counter(
-            registry,
-            "publish_sent",
-            "PUBLISH packets sent ($SYS/broker/publish/messages/sent)",
-            None,
-        );
-        let bytes_received = counter(
-            registry,
-            "received",
-            "Bytes read from clients ($SYS/broker/bytes/received)",
-            Some(Unit::Bytes),
-        );
-        let bytes_sent = counter(
-            registry,
-            "sent",
-            "Bytes written to clients ($SYS/broker/bytes/sent)",
-            Some(Unit::Bytes),
-        );
-        let publish_bytes_received = counter(
-            registry,
-            "publish_payload_received",
-            "Payload bytes of the PUBLISH packets received ($SYS/broker/publish/bytes/received)",
-            Some(Unit::Bytes),
-        );
-        let publish_bytes_sent = counter(
-            registry,
-            "publish_payload_sent",
-            "Payload bytes of the PUBLISH packets sent ($SYS/broker/publish/bytes/sent)",
-            Some(Unit::Bytes),
-        );
-        let retained = gauge(
-            registry,
-            "retained_messages",
-            "Retained messages stored ($SYS/broker/retained messages/count)",
-            None,
-        );
-        let sessions = gauge(
-            registry,
-            "sessions",
-            "Sessions held, connected or not ($SYS/broker/clients/total)",
-            None,
-        );
-        let stored_messages = gauge(
-            registry,
-            "stored_messages",
-            "Messages held: queued, in flight or retained, each once ($SYS/broker/messages/stored)",
-            None,
-        );
-        let stored_bytes = gauge(
-            registry,
-            "stored_messages_payload",
-            "Payload bytes of the messages held ($SYS/broker/store/messages/bytes)",
-            Some(Unit::Bytes),
-        );
+        let [
+            publish_received,
+            publish_sent,
+            bytes_received,
+            bytes_sent,
+            publish_bytes_received,
+            publish_bytes_sent,
+        ] = [
+            ("publish_received", "PUBLISH packets received ($SYS/broker/publish/messages/received)", None),
+            ("publish_sent", "PUBLISH packets sent ($SYS/broker/publish/messages/sent)", None),
+            ("received", "Bytes read from clients ($SYS/broker/bytes/received)", Some(Unit::Bytes)),
+            ("sent", "Bytes written to clients ($SYS/broker/bytes/sent)", Some(Unit::Bytes)),
+            (
+                "publish_payload_received",
+                "Payload bytes of the PUBLISH packets received ($SYS/broker/publish/bytes/received)",
+                Some(Unit::Bytes),
+            ),
+            (
+                "publish_payload_sent",
+                "Payload bytes of the PUBLISH packets sent ($SYS/broker/publish/bytes/sent)",
+                Some(Unit::Bytes),
+            ),
+        ]
+        .map(|(name, help, unit)| register(registry, name, help, unit, Counter::default()));
+        let [retained, sessions, stored_messages, stored_bytes] = [
+            ("retained_messages", "Retained messages stored ($SYS/broker/retained messages/count)", None),
+            ("sessions", "Sessions held, connected or not ($SYS/broker/clients/total)", None),
+            (
+                "stored_messages",
+                "Messages held: queued, in flight or retained, each once ($SYS/broker/messages/stored)",
+                None,
+            ),
+            (
+                "stored_messages_payload",
+                "Payload bytes of the messages held ($SYS/broker/store/messages/bytes)",
+                Some(Unit::Bytes),
+            ),
+        ]
+        .map(|(name, help, unit)| register(registry, name, help, unit, Gauge::default()));
         let journal_sync = histogram(
             registry,
             "journal_sync_duration",
@@ -348,22 +314,28 @@ fn prometheus_text(open_metrics: &str) -> String {
     text
 }
 
-fn counter(registry: &mut Registry, name: &str, help: &str, unit: Option<Unit>) -> Counter {
-    let counter = Counter::default();
+/// Registers `metric` (a counter or gauge) as `name` with `help` and perhaps a unit, and
+/// returns it (a handle sharing its atomic).
+fn register<M: prometheus_client::registry::Metric + Clone>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    unit: Option<Unit>,
+    metric: M,
+) -> M {
     match unit {
-        Some(unit) => registry.register_with_unit(name, help, unit, counter.clone()),
-        None => registry.register(name, help, counter.clone()),
+        Some(unit) => registry.register_with_unit(name, help, unit, metric.clone()),
+        None => registry.register(name, help, metric.clone()),
     }
-    counter
+    metric
 }
 
-fn gauge(registry: &mut Registry, name: &str, help: &str, unit: Option<Unit>) -> Gauge {
-    let gauge = Gauge::default();
-    match unit {
-        Some(unit) => registry.register_with_unit(name, help, unit, gauge.clone()),
-        None => registry.register(name, help, gauge.clone()),
-    }
-    gauge
+/// Registers a labelled family as `name` with `help`.
+fn family<S, M>(registry: &mut Registry, name: &str, help: &str) -> Family<S, M>
+where
+    Family<S, M>: prometheus_client::registry::Metric + Clone + Default,
+{
+    register(registry, name, help, None, Family::default())
 }
 
 fn histogram(
@@ -372,9 +344,7 @@ fn histogram(
     help: &str,
     buckets: impl Iterator<Item = f64>,
 ) -> Histogram {
-    let histogram = Histogram::new(buckets);
-    registry.register_with_unit(name, help, Unit::Seconds, histogram.clone());
-    histogram
+    register(registry, name, help, Some(Unit::Seconds), Histogram::new(buckets))
 }
 
 /// The `protocol` label: the MQTT version as the HTTP API writes it.

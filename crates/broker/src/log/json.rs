@@ -154,25 +154,9 @@ fn before_comma(rest: &str) -> Option<&str> {
 fn rfc3339(millis: u64) -> String {
     let (secs, millis) = (millis / 1000, millis % 1000);
     let (days, day_secs) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = culex_compat::time::civil_from_days(i64::try_from(days).unwrap_or(0));
     let (hour, minute, second) = (day_secs / 3600, day_secs / 60 % 60, day_secs % 60);
     format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01 (the well-known era algorithm:
-/// 400-year eras of 146097 days, years starting in March so that leap days come last).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
