@@ -58,13 +58,24 @@ fn get(port: u16, path: &str) -> Answer {
 
 /// A broker with an MQTT listener and an HTTP API listener (its port second), `extra` after.
 fn broker(global: &str, extra: &str) -> (BrokerProcess, u16) {
+    start(global, " 127.0.0.1", extra)
+}
+
+/// [`broker`] with `http_address` after the HTTP API listener's port (empty: none, and the
+/// harness picks the ports, which culex's port 0 cannot do without an address).
+fn start(global: &str, http_address: &str, extra: &str) -> (BrokerProcess, u16) {
     let config = |ports: &[u16]| {
         format!(
-            "{global}\nlistener {} 127.0.0.1\nlistener {} 127.0.0.1\nprotocol http_api\n{extra}\n",
+            "{global}\nlistener {} 127.0.0.1\nlistener {}{http_address}\nprotocol http_api\n{extra}\n",
             ports[0], ports[1]
         )
     };
-    let broker = BrokerProcess::start_with(&our_bin("culex"), 2, config, &[]);
+    let culex = our_bin("culex");
+    let broker = if http_address.is_empty() {
+        BrokerProcess::start_with_picked_ports(&culex, 2, config, &[])
+    } else {
+        BrokerProcess::start_with(&culex, 2, config, &[])
+    };
     let port = broker.ports[1];
     (broker, port)
 }
@@ -119,31 +130,13 @@ fn sys_topics(broker: &BrokerProcess, keys: &[String]) -> BTreeMap<String, Strin
     found
 }
 
-/// 2.1's systree keys that culex has `$SYS` topics for, in 2.1's order.
-const SYSTREE_KEYS: [&str; 22] = [
-    "clients/total",
-    "clients/maximum",
-    "clients/disconnected",
-    "clients/connected",
-    "clients/expired",
-    "messages/stored",
-    "store/messages/bytes",
-    "subscriptions/count",
-    "shared_subscriptions/count",
-    "retained messages/count",
-    "heap/current",
-    "heap/maximum",
-    "messages/received",
-    "messages/sent",
-    "bytes/received",
-    "bytes/sent",
-    "publish/bytes/received",
-    "publish/bytes/sent",
-    "publish/messages/dropped",
-    "publish/messages/received",
-    "publish/messages/sent",
-    "uptime",
-];
+/// 2.1's systree keys that culex has `$SYS` topics for, in 2.1's order, after `$SYS/broker/`.
+const SYSTREE_KEYS: &str = "clients/total, clients/maximum, clients/disconnected, \
+    clients/connected, clients/expired, messages/stored, store/messages/bytes, \
+    subscriptions/count, shared_subscriptions/count, retained messages/count, heap/current, \
+    heap/maximum, messages/received, messages/sent, bytes/received, bytes/sent, \
+    publish/bytes/received, publish/bytes/sent, publish/messages/dropped, \
+    publish/messages/received, publish/messages/sent, uptime";
 
 /// The systree body as (key, value) pairs, checking its layout line by line.
 fn systree(port: u16) -> Vec<(String, i64)> {
@@ -168,7 +161,8 @@ fn systree_reports_the_values_of_the_sys_topics() {
     let (broker, port) = broker("allow_anonymous true\nsys_interval 60", "");
     let values = systree(port);
     let keys: Vec<String> = values.iter().map(|(key, _)| key.clone()).collect();
-    let expected: Vec<String> = SYSTREE_KEYS.iter().map(|k| format!("$SYS/broker/{k}")).collect();
+    let expected: Vec<String> =
+        SYSTREE_KEYS.split(", ").map(|key| format!("$SYS/broker/{key}")).collect();
     assert_eq!(keys, expected);
     let topics = sys_topics(&broker, &keys);
     for (key, value) in &values {
@@ -267,14 +261,7 @@ fn listening(address: &str, port: u16) -> bool {
 
 #[test]
 fn without_an_address_the_listener_is_on_loopback_only() {
-    let config = |ports: &[u16]| {
-        format!(
-            "allow_anonymous true\nlistener {} 127.0.0.1\nlistener {}\nprotocol http_api\n",
-            ports[0], ports[1]
-        )
-    };
-    let broker = BrokerProcess::start_with_picked_ports(&our_bin("culex"), 2, config, &[]);
-    let port = broker.ports[1];
+    let (_broker, port) = start("allow_anonymous true", "", "");
     assert!(listening("0100007F", port), "127.0.0.1:{port}");
     assert!(!listening("00000000", port), "not 0.0.0.0:{port}");
     assert_eq!(get(port, "/api/v1/version").status, 200);
@@ -525,4 +512,29 @@ fn subscriptions_retained_messages_and_offline_sessions() {
         sessions.contains("\"id\":\t\"sleeper\",\n\t\t\t\"username\":\tnull,\n\t\t\t\"queued\":\t1,\n\t\t\t\"queued_bytes\":\t5,\n\t\t\t\"expires_in\":\tnull"),
         "{sessions}"
     );
+}
+
+#[test]
+fn max_connections_bounds_the_http_api_listener() {
+    let (_broker, port) = broker("allow_anonymous true", "max_connections 1");
+    let held = TcpStream::connect(("127.0.0.1", port)).expect("the first connection");
+    assert!(raw_get(port).is_empty(), "over max_connections: closed unanswered");
+    drop(held);
+    // The slot comes free once the listener has seen the first connection close.
+    let start = Instant::now();
+    while raw_get(port).is_empty() {
+        assert!(start.elapsed() < COMMAND_DEADLINE, "the slot never came free");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The raw answer to a GET of the version, read to the close (empty when refused).
+fn raw_get(port: u16) -> Vec<u8> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
+    let request = b"GET /api/v1/version HTTP/1.1\r\nHost: culex\r\nConnection: close\r\n\r\n";
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    answer
 }

@@ -28,7 +28,7 @@ use hyper::{Method, Request};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use crate::event::{Event, Query};
 use crate::metrics::Metrics;
@@ -51,6 +51,8 @@ pub(crate) struct ApiSite {
     pub(crate) http_root: Option<PathBuf>,
     /// `http_api_admin` names.
     pub(crate) admins: Vec<String>,
+    /// `max_connections`: one permit per open connection; `None` = unlimited.
+    pub(crate) slots: Option<Arc<Semaphore>>,
 }
 
 impl std::fmt::Debug for ApiSite {
@@ -131,8 +133,17 @@ pub(crate) async fn serve(
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 @ IpAddr::V4(_) => v4,
         };
+        // Over `max_connections`: closed at once, unanswered.
+        let slot = match &site.slots {
+            Some(slots) => match Arc::clone(slots).try_acquire_owned() {
+                Ok(slot) => Some(slot),
+                Err(_) => continue,
+            },
+            None => None,
+        };
         let (site, state) = (Arc::clone(&site), Arc::clone(&state));
         tokio::spawn(async move {
+            let _slot = slot;
             match &site.tls {
                 Some(tls) => {
                     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream));
@@ -172,13 +183,13 @@ async fn handle(
     let method = request.method();
     let path = request.uri().path();
     if method != Method::GET && !routes::is_client_delete(method, path) {
-        return reply::bad_method();
+        return reply::error(reply::BAD_METHOD);
     }
     let security = {
         let all = state.security.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         all.listeners.get(site.index).cloned()
     };
-    let Some(security) = security else { return reply::internal_error() };
+    let Some(security) = security else { return reply::error(reply::INTERNAL) };
     let gate = access::Gate {
         security: &security,
         admins: &site.admins,
@@ -199,8 +210,8 @@ async fn handle(
     match &site.http_root {
         Some(root) => match files::find(root, path).await {
             files::Found::File(bytes) => reply::file(bytes),
-            files::Found::NotFound => reply::not_found(),
+            files::Found::NotFound => reply::error(reply::NOT_FOUND),
         },
-        None => reply::not_found(),
+        None => reply::error(reply::NOT_FOUND),
     }
 }

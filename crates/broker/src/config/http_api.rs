@@ -2,6 +2,7 @@
 //! tokens it accepts) and `http_api_admin` (who may disconnect clients through it), and the
 //! checks that tie them and `http_dir` to such a listener.
 
+use super::admission::listener;
 use super::parse::string_value;
 use super::{Config, ListenerConfig, Protocol};
 
@@ -25,19 +26,23 @@ pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Resu
     Some(result)
 }
 
-/// The latest `listener` section: these options need one.
-fn listener<'c>(config: &'c mut Config, name: &str) -> Result<&'c mut ListenerConfig, String> {
-    config
-        .listeners
-        .last_mut()
-        .ok_or_else(|| format!("The '{name}' option requires a listener to be defined first."))
-}
-
-/// Once the file is read: the HTTP API options sit on a `protocol http_api` listener, and
-/// such a listener is a TCP one.
+/// Once the file is read: the HTTP API options sit on a `protocol http_api` listener, and such
+/// a listener has no `bind_interface` or `enable_proxy_protocol` (culex would not honour them
+/// there). `socket_domain` applies to it; the MQTT options (`max_qos`, `mount_point`, …) do
+/// nothing on it, as in Mosquitto 2.1.
 pub(super) fn check(listener: &ListenerConfig) -> Result<(), String> {
     let port = listener.port;
-    if listener.protocol != Protocol::HttpApi {
+    if listener.protocol == Protocol::HttpApi {
+        let unsupported = [
+            ("bind_interface", listener.bind_interface.is_some()),
+            ("enable_proxy_protocol", listener.proxy_protocol.is_some()),
+        ];
+        if let Some((name, _)) = unsupported.iter().find(|(_, given)| *given) {
+            return Err(format!(
+                "{name} does not apply to an http_api listener (listener on port {port})."
+            ));
+        }
+    } else {
         let misplaced = [
             ("http_api_token_file", listener.http_api_token_file.is_some()),
             ("http_api_admin", !listener.http_api_admins.is_empty()),
@@ -79,6 +84,10 @@ mod tests {
             (
                 "listener 8080\nprotocol http_api\nhttp_api_token_file /a\nhttp_api_token_file /b\n",
                 "Duplicate http_api_token_file value in configuration.",
+            ),
+            (
+                "listener 8080\nprotocol http_api\nbind_interface lo\n",
+                "bind_interface does not apply to an http_api listener (listener on port 8080).",
             ),
             (
                 "listener 0 /tmp/s\nprotocol http_api\n",
