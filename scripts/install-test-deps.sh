@@ -19,6 +19,8 @@ command -v lintian >/dev/null 2>&1 || need_apt+=(lintian)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 command -v man >/dev/null 2>&1 || need_apt+=(man-db)
 command -v adduser >/dev/null 2>&1 || need_apt+=(adduser)
+# The broker's /metrics text is checked with Prometheus's own parser (`promtool check metrics`).
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

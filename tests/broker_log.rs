@@ -6,7 +6,11 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 
 use crate::broker_tools::wait_subscribed;
-use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, reference_client, run};
+use std::process::Command;
+
+use crate::support::{
+    Background, BrokerProcess, COMMAND_DEADLINE, TempDir, our_bin, reference_client, run,
+};
 
 /// Runs `scenario` against Mosquitto, then against culex, both with `log_type all`; returns
 /// (Mosquitto's result, culex's).
@@ -246,4 +250,63 @@ fn refused_connect_lines_match_mosquitto() {
     let (mosquitto, culex) = mosquitto_then_culex(refused_connect_lines);
     assert_eq!(culex, mosquitto);
     assert_eq!(culex[0], "Sending CONNACK to 127.0.0.1 (0, 1)");
+}
+
+/// `log_format json` with `log_dest stdout`: every line a client's session causes is one JSON
+/// object with an RFC 3339 timestamp, Mosquitto's level name, the event, the client when the
+/// line names one, and Mosquitto's text as the message.
+#[test]
+fn log_format_json_writes_one_object_per_line() {
+    let dir = TempDir::new("logjson");
+    let config = dir.join("culex.conf");
+    let text = "listener 0 127.0.0.1\nallow_anonymous true\nlog_dest stdout\nlog_format json\n\
+                log_type all\n";
+    std::fs::write(&config, text).expect("writing config");
+    let broker = Background::spawn(Command::new(our_bin("culex")).arg("-c").arg(&config));
+    let parse = |line: &str| -> serde_json::Value {
+        serde_json::from_str(line).unwrap_or_else(|err| panic!("{line:?} is not JSON: {err}"))
+    };
+    let message = |object: &serde_json::Value| object["message"].as_str().unwrap_or("").to_owned();
+    let started = broker.wait_until("the running line", |lines| {
+        lines.iter().any(|line| message(&parse(line)).ends_with(" running"))
+    });
+    let port: u16 = started
+        .iter()
+        .find_map(|line| {
+            let text = message(&parse(line));
+            text.split_once(" listen socket on port ")?.1.strip_suffix('.')?.parse().ok()
+        })
+        .expect("an Opening line names the port");
+    let done = run(
+        reference_client("mosquitto_pub", port)
+            .args(["-i", "jsonpub", "-q", "1", "-t", "j", "-m", "x"]),
+        COMMAND_DEADLINE,
+    );
+    assert_eq!(done.code(), 0, "{}", done.stderr);
+    let lines = broker.wait_until("jsonpub's disconnect", |lines| {
+        lines.iter().any(|line| parse(line)["event"] == "client_disconnected")
+    });
+    for line in &lines {
+        let object = parse(line);
+        let stamp = object["timestamp"].as_str().unwrap_or_else(|| panic!("no timestamp: {line}"));
+        assert!(
+            stamp.len() == 24 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+            "{line}"
+        );
+        let level = object["level"].as_str().unwrap_or_default();
+        assert!(["information", "notice", "debug"].contains(&level), "{line}");
+        assert!(object["event"].is_string() && object["message"].is_string(), "{line}");
+    }
+    let events: Vec<(String, Option<String>)> = lines
+        .iter()
+        .map(|line| parse(line))
+        .map(|o| {
+            (o["event"].as_str().unwrap_or("").to_owned(), o["client"].as_str().map(String::from))
+        })
+        .collect();
+    let client = Some("jsonpub".to_owned());
+    for wanted in ["client_connected", "packet_received", "packet_sent", "client_disconnected"] {
+        assert!(events.contains(&(wanted.to_owned(), client.clone())), "{wanted}: {lines:#?}");
+    }
+    assert!(events.iter().any(|(event, _)| event == "starting"), "{lines:#?}");
 }

@@ -26,6 +26,7 @@ mod broker_http_api;
 mod broker_listener;
 mod broker_log;
 mod broker_log_topic;
+mod broker_metrics;
 mod broker_migrate;
 mod broker_node;
 mod broker_options;

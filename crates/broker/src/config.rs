@@ -162,6 +162,8 @@ pub struct Config {
     /// `log_timestamp_format`: C `strftime` format of the timestamp (local time); `None` =
     /// epoch seconds.
     pub log_timestamp_format: Option<String>,
+    /// `log_format` (culex's): how lines are written to stdout, stderr and the log file.
+    pub log_format: LogFormat,
     /// `connection_messages` (default true).
     pub connection_messages: bool,
     /// `sys_interval` in seconds (default 10; 0 = no `$SYS` topics).
@@ -240,6 +242,7 @@ impl Default for Config {
             user: None,
             log_timestamp: true,
             log_timestamp_format: None,
+            log_format: LogFormat::Text,
             connection_messages: true,
             sys_interval: DEFAULT_SYS_INTERVAL,
             persistence: false,
@@ -675,6 +678,16 @@ pub struct LogDest {
     pub dlt: bool,
 }
 
+/// `log_format`: the shape of the lines written to stdout, stderr and the log file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Mosquitto's lines, `<timestamp>: <text>` (the default).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `client`, `event`, `message`.
+    Json,
+}
+
 /// A set of Mosquitto log types (`log_type`), as bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LogTypes(u16);
@@ -726,22 +739,31 @@ impl LogTypes {
         Self(self.0 | other.0)
     }
 
+    /// Each single type and its `log_type` name.
+    const NAMES: [(Self, &'static str); 9] = [
+        (Self::ERROR, "error"),
+        (Self::WARNING, "warning"),
+        (Self::NOTICE, "notice"),
+        (Self::INFORMATION, "information"),
+        (Self::DEBUG, "debug"),
+        (Self::SUBSCRIBE, "subscribe"),
+        (Self::UNSUBSCRIBE, "unsubscribe"),
+        (Self::WEBSOCKETS, "websockets"),
+        (Self::INTERNAL, "internal"),
+    ];
+
     /// Parses one `log_type` value.
     pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "none" => Self::NONE,
-            "error" => Self::ERROR,
-            "warning" => Self::WARNING,
-            "notice" => Self::NOTICE,
-            "information" => Self::INFORMATION,
-            "debug" => Self::DEBUG,
-            "subscribe" => Self::SUBSCRIBE,
-            "unsubscribe" => Self::UNSUBSCRIBE,
-            "websockets" => Self::WEBSOCKETS,
-            "internal" => Self::INTERNAL,
-            "all" => Self::ALL,
-            _ => return None,
-        })
+        match name {
+            "none" => Some(Self::NONE),
+            "all" => Some(Self::ALL),
+            _ => Self::NAMES.iter().find(|&&(_, known)| known == name).map(|&(types, _)| types),
+        }
+    }
+
+    /// The `log_type` name of the first single type in the set (`none` for the empty set).
+    pub fn name(self) -> &'static str {
+        Self::NAMES.iter().find(|&&(types, _)| self.contains(types)).map_or("none", |&(_, n)| n)
     }
 }
 

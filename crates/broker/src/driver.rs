@@ -3,7 +3,8 @@
 //! outputs to per-connection outboxes (bounded by a memory budget: a slow client fills its own
 //! queue, never the driver's memory), waking each connection's task once per event. With
 //! persistence on, it also takes the snapshots (at shutdown, on SIGUSR1, at each autosave)
-//! and hands them to the saver task.
+//! and hands them to the saver task. After each step it copies the core's counters into the
+//! shared [`Metrics`] and times the batches of events it handles.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -22,6 +23,7 @@ use crate::event::{DriverControl, Event, Query};
 use crate::headers::Headers;
 use crate::log;
 use crate::log::Logger;
+use crate::metrics::Metrics;
 use crate::notify::Watchdog;
 use crate::outbox::{OutboxSender, Refused, SHARED_PAYLOAD_MIN};
 use crate::persist::Saver;
@@ -39,6 +41,9 @@ struct Connection {
     protocol: ProtocolVersion,
     /// Packets were queued since its task was last woken (it is listed in `unwoken`).
     unwoken: bool,
+    /// Once its CONNACK accepted it: the `culex_clients_connected` gauge of its listener and
+    /// protocol, decremented when the connection is forgotten.
+    connected: Option<prometheus_client::metrics::gauge::Gauge>,
 }
 
 /// The driver task's state.
@@ -79,6 +84,10 @@ pub(crate) struct Driver {
     bridges: ConnMap<Option<mpsc::UnboundedSender<Packet>>>,
     /// systemd's watchdog, when the service has one (`WatchdogSec`).
     watchdog: Option<Watchdog>,
+    /// The Prometheus metrics, shared with whoever scrapes them.
+    metrics: Arc<Metrics>,
+    /// When the counts that walk the message store are next copied into `metrics`.
+    next_store_metrics: Instant,
 }
 
 /// What the driver keeps while persistence is on.
@@ -155,9 +164,17 @@ impl Driver {
             unwoken: Vec::new(),
             bridges: ConnMap::default(),
             watchdog: Watchdog::from_env(start),
+            metrics: Arc::new(Metrics::new(Vec::new())),
+            next_store_metrics: start,
         };
         driver.set_security(security);
         driver
+    }
+
+    /// Counts into `metrics` (instead of metrics of its own, which nothing reads).
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     fn set_security(&mut self, security: Security) {
@@ -193,6 +210,8 @@ impl Driver {
         let mut journal_reports = self.journal_reports.take();
         let mut log_lines = self.logger.topic_lines();
         loop {
+            // Set when this step handles a batch of events, whose time it measures.
+            let mut batch_started = None;
             let autosave = self.persistence.as_ref().and_then(|p| p.next_autosave);
             let journal = self.durability.as_ref().and_then(Durability::deadline);
             let watchdog = self.watchdog.as_ref().map(Watchdog::deadline);
@@ -224,6 +243,7 @@ impl Driver {
                         break;
                     }
                     let now = now();
+                    batch_started = Some(now);
                     for event in batch.drain(..) {
                         self.apply(event, now);
                         self.wake_tasks();
@@ -261,6 +281,7 @@ impl Driver {
                 }
             }
             self.wake_tasks();
+            self.update_metrics(batch_started);
             // A driver stuck in a step stops pinging, and systemd restarts the broker.
             if let Some(watchdog) = &mut self.watchdog {
                 watchdog.ping_if_due(now());
@@ -285,6 +306,21 @@ impl Driver {
         // Dropping the outboxes lets every connection task flush what it has and close.
         self.connections.clear();
         self.unaccepted.clear();
+    }
+
+    /// Copies the core's counters into the metrics at the end of a step (the store's counts,
+    /// which walk every message, once a second at most), and records how long the step's
+    /// batch of events took, if it had one.
+    fn update_metrics(&mut self, batch_started: Option<Instant>) {
+        let now = now();
+        if let Some(started) = batch_started {
+            self.metrics.driver_step(now.saturating_duration_since(started));
+        }
+        self.metrics.mirror(&self.broker);
+        if now >= self.next_store_metrics {
+            self.metrics.mirror_store(&self.broker);
+            self.next_store_metrics = now + std::time::Duration::from_secs(1);
+        }
     }
 
     /// `log_dest topic`: publishes a log line on `topic`, at QoS 2 and not retained.
@@ -351,6 +387,7 @@ impl Driver {
                         dropping: false,
                         protocol: ProtocolVersion::V3_1_1,
                         unwoken: false,
+                        connected: None,
                     },
                 );
                 self.broker.handle_open(conn, peer, now);
@@ -358,6 +395,9 @@ impl Driver {
             Event::Packets { conn, packets, bytes } => {
                 self.broker.count_bytes(bytes as u64, 0);
                 for packet in packets {
+                    if let Packet::Publish(publish) = &packet {
+                        self.metrics.publish_in(publish.qos);
+                    }
                     if let Packet::Connect(connect) = &packet {
                         if let Some(connection) = self.connections.get_mut(&conn) {
                             connection.protocol = connect.protocol;
@@ -465,6 +505,9 @@ impl Driver {
                 log!(self.logger, DEBUG, "{line}");
             }
         }
+        if let Output::Close { reason, .. } = &output {
+            self.metrics.closed(reason);
+        }
         match output {
             Output::Send { conn, packet } => {
                 let packet = match &mut self.durability {
@@ -512,6 +555,11 @@ impl Driver {
     }
 
     fn send(&mut self, conn: ConnId, packet: Packet) {
+        match &packet {
+            Packet::Publish(publish) => self.metrics.publish_out(publish.qos),
+            Packet::ConnAck(ack) => self.metrics.connack(ack.reason),
+            _ => {}
+        }
         if let Some(bridge) = self.bridges.get(&conn) {
             if let Some(to_bridge) = bridge {
                 let _ = to_bridge.send(packet);
@@ -567,6 +615,14 @@ impl Driver {
         if accepted {
             // Accepted: from now on the core knows the client and its address.
             self.unaccepted.remove(&conn);
+            let listener = self.broker.peer(conn).map(|peer| peer.listener);
+            if let (Some(connection), Some(listener)) = (self.connections.get_mut(&conn), listener)
+            {
+                let gauge = self.metrics.client_connected(listener, connection.protocol);
+                if let Some(previous) = connection.connected.replace(gauge) {
+                    previous.dec();
+                }
+            }
         }
     }
 
@@ -600,7 +656,9 @@ impl Driver {
     /// Drops what the driver keeps for `conn`; dropping its outbox lets its task write what
     /// is queued, then close.
     fn forget(&mut self, conn: ConnId) {
-        self.connections.remove(&conn);
+        if let Some(connected) = self.connections.remove(&conn).and_then(|c| c.connected) {
+            connected.dec();
+        }
         self.unaccepted.remove(&conn);
         if let Some(durability) = &mut self.durability {
             durability.forget(conn);
@@ -623,6 +681,7 @@ impl Driver {
                 }
                 self.drain_outputs();
             }
+            WriterReport::SyncTook(took) => self.metrics.journal_synced(took),
             WriterReport::Checkpointed { .. } => {}
             WriterReport::Failed(err) => {
                 log!(self.logger, ERROR, "Error: Unable to write the journal: {err}; retrying.");

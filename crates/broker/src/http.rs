@@ -2,8 +2,9 @@
 //! own API endpoints and its access control. hyper serves HTTP/1.1 on each accepted socket
 //! (HTTPS through the listener's `certfile`/`keyfile`); every request goes through 2.1's steps
 //! in order: a method other than GET is 405 (except culex's DELETE of a client), then the
-//! access check ([`access`]; 401), then `/api/…` paths to [`routes`] and the rest to the
-//! `http_dir` files ([`files`]) or 404. Questions about the broker's state go to the driver as
+//! access check ([`access`]; 401), then `/metrics` (the Prometheus text of [`Metrics`], read
+//! from its atomics), `/api/…` paths to [`routes`] and the rest to the `http_dir` files
+//! ([`files`]) or 404. Questions about the broker's state go to the driver as
 //! [`Event::Query`] with a oneshot reply: nothing here touches the core's state.
 
 mod access;
@@ -30,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use crate::event::{Event, Query};
+use crate::metrics::Metrics;
 use crate::security::{PasswordChecker, Security};
 use crate::transport::tls::TlsListener;
 use reply::Reply;
@@ -72,6 +74,8 @@ pub(crate) struct ApiState {
     security: RwLock<Security>,
     checker: PasswordChecker,
     budget: access::FailureBudget,
+    /// What `GET /metrics` encodes.
+    metrics: Arc<Metrics>,
 }
 
 impl ApiState {
@@ -80,6 +84,7 @@ impl ApiState {
         events: mpsc::Sender<Event>,
         listeners: Vec<ListenerView>,
         security: Security,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             events,
@@ -87,6 +92,7 @@ impl ApiState {
             security: RwLock::new(security),
             checker: PasswordChecker::new(),
             budget: access::FailureBudget::default(),
+            metrics,
         }
     }
 
@@ -194,6 +200,9 @@ async fn handle(
     let Ok(who) = access::check(&gate, header, peer, path).await else {
         return reply::unauthorised();
     };
+    if path == "/metrics" {
+        return reply::metrics(state.metrics.encode());
+    }
     if path.get(..5).is_some_and(|head| head.eq_ignore_ascii_case("/api/")) {
         let query = request.uri().query();
         return routes::answer(state, &state.listeners, &who, method, path, query).await;

@@ -45,6 +45,7 @@ mod headers;
 mod http;
 pub mod listener;
 pub mod log;
+pub mod metrics;
 pub mod notify;
 mod os;
 mod outbox;
@@ -78,6 +79,7 @@ use crate::event::DriverControl;
 use crate::http::{ApiState, ListenerView};
 use crate::listener::Listener;
 use crate::log::Logger;
+use crate::metrics::Metrics;
 use crate::security::Security;
 
 /// Events waiting for the driver. Connection tasks wait when it is full, which slows down
@@ -142,6 +144,7 @@ pub async fn run_controlled(
     let in_force: Vec<ListenerConfig> = config.listeners_in_force().into_iter().cloned().collect();
     let seed = random_seed().context("cannot read random bytes from the OS")?;
     let broker = Broker::new(core_config(&config, &security, &in_force), seed);
+    let metrics = Arc::new(Metrics::new(in_force.iter().map(metrics_label).collect()));
     let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
     let (driver_control, driver_controls) = mpsc::unbounded_channel();
     let persistence = persist::settings(&config);
@@ -173,7 +176,8 @@ pub async fn run_controlled(
         journal,
         events.clone(),
         Arc::clone(&logger),
-    );
+    )
+    .with_metrics(Arc::clone(&metrics));
     let driver = tokio::spawn(driver.run(event_queue, driver_controls));
 
     let (done, mut all_done) = mpsc::channel::<()>(1);
@@ -188,7 +192,7 @@ pub async fn run_controlled(
         _done: done,
         aborted,
     });
-    let api = Arc::new(ApiState::new(shared.events.clone(), views, security_copy));
+    let api = Arc::new(ApiState::new(shared.events.clone(), views, security_copy, metrics));
     let (stop, stopped) = watch::channel(false);
     for listener in listeners {
         listener.spawn(Arc::clone(&shared), &api, stopped.clone())?;
@@ -241,6 +245,11 @@ pub async fn run_controlled(
 
 /// The core's settings for a configuration, with one security entry per listener and the
 /// options of the listeners opened at startup (`in_force`; listeners are not reloaded).
+/// A listener's `listener` label in the metrics: its socket path, or its port number.
+fn metrics_label(listener: &ListenerConfig) -> String {
+    listener.unix_socket.clone().unwrap_or_else(|| listener.port.to_string())
+}
+
 fn core_config(
     config: &Config,
     security: &Security,

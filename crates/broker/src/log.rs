@@ -2,7 +2,9 @@
 //! destinations: the system logger in `log/syslog.rs`, `$SYS/broker/log/…` in
 //! `log/topic.rs`, a DLT daemon in `log/dlt.rs`), filtered by `log_type` (`-v` = all), with `log_timestamp` and
 //! `connection_messages` honoured; `log_timestamp_format` replaces the seconds with C's
-//! `strftime` in local time, as Mosquitto does.
+//! `strftime` in local time, as Mosquitto does. Under `log_format json` (culex's) the lines to
+//! stdout, stderr and the log file are JSON objects (`log/json.rs`); the system logger, DLT
+//! and `$SYS/broker/log` keep Mosquitto's text, which their readers expect.
 //!
 //! The [`Logger`] is shared (`Arc`) by the listener, connection tasks and the driver; its
 //! settings are atomics so that SIGHUP can change them while everything runs.
@@ -14,9 +16,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::{Config, LogDest, LogTypes};
+use crate::config::{Config, LogDest, LogFormat, LogTypes};
 
 mod dlt;
+mod json;
 mod syslog;
 pub(crate) mod topic;
 
@@ -26,6 +29,8 @@ pub struct Logger {
     types: AtomicU16,
     timestamp: AtomicBool,
     connection_messages: AtomicBool,
+    /// `log_format json`.
+    json: AtomicBool,
     destinations: Mutex<Destinations>,
     /// `log_timestamp_format`; `None` = epoch seconds.
     timestamp_format: Mutex<Option<CString>>,
@@ -53,6 +58,7 @@ impl Logger {
             types: AtomicU16::new(types.bits()),
             timestamp: AtomicBool::new(timestamp),
             connection_messages: AtomicBool::new(connection_messages),
+            json: AtomicBool::new(false),
             destinations: Mutex::new(Destinations {
                 stdout: false,
                 stderr: true,
@@ -122,6 +128,7 @@ impl Logger {
             config.connection_messages,
         );
         logger.set_timestamp_format(config.log_timestamp_format.as_deref());
+        logger.json.store(config.log_format == LogFormat::Json, Ordering::Relaxed);
         logger
     }
 
@@ -131,6 +138,7 @@ impl Logger {
         self.timestamp.store(config.log_timestamp, Ordering::Relaxed);
         self.connection_messages.store(config.connection_messages, Ordering::Relaxed);
         self.set_timestamp_format(config.log_timestamp_format.as_deref());
+        self.json.store(config.log_format == LogFormat::Json, Ordering::Relaxed);
     }
 
     /// Whether lines of `kind` are printed; check it before formatting an expensive line.
@@ -171,7 +179,8 @@ impl Logger {
 
     fn write_line(&self, kind: LogTypes, text: fmt::Arguments<'_>) {
         let now = epoch_seconds();
-        let line = if !self.timestamp.load(Ordering::Relaxed) {
+        let timestamp = self.timestamp.load(Ordering::Relaxed);
+        let line = if !timestamp {
             format_line(None, text)
         } else {
             let format =
@@ -181,18 +190,24 @@ impl Logger {
                 None => format_line(Some(now), text),
             }
         };
+        // stdout, stderr and the file get JSON under `log_format json`.
+        let json = self.json.load(Ordering::Relaxed).then(|| {
+            let millis = timestamp.then(epoch_millis);
+            json::line(kind, &text.to_string(), millis)
+        });
+        let stream_line = json.as_deref().unwrap_or(&line);
         // One write per line and destination so concurrent lines do not interleave; a closed
         // stderr (daemon mode, a closed pipe) or a full disk must never stop the broker.
         let mut destinations =
             self.destinations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if destinations.stderr {
-            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            let _ = std::io::stderr().lock().write_all(stream_line.as_bytes());
         }
         if destinations.stdout {
-            let _ = std::io::stdout().lock().write_all(line.as_bytes());
+            let _ = std::io::stdout().lock().write_all(stream_line.as_bytes());
         }
         if let Some(file) = destinations.file.as_mut() {
-            let _ = file.write_all(line.as_bytes());
+            let _ = file.write_all(stream_line.as_bytes());
         }
         if let (true, Some(sink), Some(topic)) =
             (destinations.topic, &destinations.topic_sink, topic::topic(kind))
@@ -240,6 +255,12 @@ fn strftime_now(format: &CStr) -> String {
 
 fn epoch_seconds() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn epoch_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Logs through a [`Logger`] at a level: `log!(logger, NOTICE, "Client {} disconnected.", id)`.

@@ -1,7 +1,8 @@
 //! The C library calls of the broker library that std does not wrap: the interface list
 //! behind `bind_interface` (getifaddrs(3)), and the account lookup and identity switch behind
 //! `user` (getpwnam_r(3), initgroups(3), setgid(2), setuid(2)), and the monotonic clock's
-//! reading since boot that `log_dest dlt` stamps lines with (clock_gettime(2)). The `unsafe` of the library
+//! reading since boot that `log_dest dlt` stamps lines with (clock_gettime(2)), and the units
+//! of `/proc`'s process statistics that `/metrics` reports (sysconf(3)). The `unsafe` of the library
 //! lives here and nowhere else; the `culex` binary's own calls (fork, the signal mask, mallopt) are in
 //! `process.rs`.
 
@@ -85,6 +86,18 @@ pub(crate) fn monotonic_since_boot() -> std::time::Duration {
     let seconds = u64::try_from(now.tv_sec).unwrap_or(0);
     let nanos = u32::try_from(now.tv_nsec).unwrap_or(0);
     std::time::Duration::new(seconds, nanos)
+}
+
+/// The clock ticks per second that `/proc/<pid>/stat` counts CPU time in, and the page size its
+/// resident set is counted in (sysconf(3) `_SC_CLK_TCK`, `_SC_PAGESIZE`); `None` for a value
+/// the system does not report.
+#[expect(unsafe_code, reason = "sysconf(3) has no safe wrapper in std")]
+pub(crate) fn ticks_and_page_size() -> (Option<u64>, Option<u64>) {
+    // SAFETY: sysconf only reads a system constant; an unknown name returns -1.
+    let (ticks, page) =
+        unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+    let positive = |value: libc::c_long| u64::try_from(value).ok().filter(|&value| value > 0);
+    (positive(ticks), positive(page))
 }
 
 /// Whether the process runs with the effective user id 0.

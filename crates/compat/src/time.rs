@@ -5,7 +5,8 @@
 //! character, the time zone (`TZ`) and the C locale then behave exactly as there, including
 //! unknown conversions that glibc copies through literally (`%q` prints `%q`).
 //!
-//! This module holds the only `unsafe` of the crate.
+//! This module holds the only `unsafe` of the crate. It also has [`civil_from_days`], the
+//! UTC calendar date of a day count, for stamps that must not depend on the local zone.
 
 use std::ffi::CStr;
 
@@ -21,6 +22,24 @@ pub fn strftime_local(seconds: i64, format: &CStr) -> Vec<u8> {
     let mut buffer = [0u8; MAX_LEN];
     let written = format_local_time(time, format, &mut buffer);
     buffer[..written].to_vec()
+}
+
+/// The proleptic Gregorian date `(year, month, day)` that is `days` after 1970-01-01 (Howard
+/// Hinnant's algorithm: eras of 400 years from 0000-03-01, years starting in March so that
+/// the leap day comes last).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    // month is 1..=12 and day 1..=31 by construction.
+    (year, u32::try_from(month).unwrap_or(1), u32::try_from(day).unwrap_or(1))
 }
 
 /// Formats `time` as local time into `buffer`, returning the number of bytes written.

@@ -27,8 +27,8 @@ use crate::client_id::{IdGenerator, IdSeed};
 use crate::config::{Config, ListenerOptions};
 use crate::conn::{Authenticating, Conn, ConnMap, MAX_PENDING_WHILE_AUTHENTICATING, Phase};
 use crate::event::{
-    BRIDGE_USER_LISTENER, CloseCause, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent,
-    Output, PeerInfo,
+    BRIDGE_USER_LISTENER, CloseCause, ConnId, DisconnectReason, DropReason, INTERNAL_LISTENER,
+    LogEvent, Output, PeerInfo,
 };
 use crate::memory::Gauge;
 use crate::message::{DurableIds, Message, Source};
@@ -56,6 +56,8 @@ pub struct Stats {
     pub publish_bytes_sent: u64,
     /// Messages dropped (queue full, too large, not authorised, expired).
     pub publish_dropped: u64,
+    /// The same drops by cause, indexed by [`DropCause`] (they sum to `publish_dropped`).
+    pub publish_dropped_by: [u64; DropCause::ALL.len()],
     /// Bytes read from clients, as reported by the runtime ([`Broker::count_bytes`]).
     pub bytes_received: u64,
     /// Bytes queued for writing to clients, as reported by the runtime.
@@ -66,6 +68,53 @@ pub struct Stats {
     pub connects: u64,
     /// Sessions that expired.
     pub clients_expired: u64,
+}
+
+/// Why a message was dropped, for [`Stats::publish_dropped_by`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropCause {
+    /// Payload above `message_size_limit`.
+    TooLarge,
+    /// The access check refused the PUBLISH (or the will).
+    NotAuthorized,
+    /// Holding it would exceed `memory_limit`.
+    MemoryLimit,
+    /// The receiver's queue was full (`max_queued_messages`, `max_queued_bytes`).
+    QueueFull,
+    /// Its message expiry interval passed before it was delivered.
+    Expired,
+    /// Larger than the receiver's v5 Maximum Packet Size.
+    ReceiverMaximumPacketSize,
+}
+
+impl DropCause {
+    /// Every cause, in index order.
+    pub const ALL: [Self; 6] = [
+        Self::TooLarge,
+        Self::NotAuthorized,
+        Self::MemoryLimit,
+        Self::QueueFull,
+        Self::Expired,
+        Self::ReceiverMaximumPacketSize,
+    ];
+}
+
+impl From<DropReason> for DropCause {
+    fn from(reason: DropReason) -> Self {
+        match reason {
+            DropReason::TooLarge => Self::TooLarge,
+            DropReason::NotAuthorized => Self::NotAuthorized,
+            DropReason::MemoryLimit => Self::MemoryLimit,
+        }
+    }
+}
+
+impl Stats {
+    /// Counts one dropped message, in the total and by its cause.
+    pub(crate) fn dropped(&mut self, cause: DropCause) {
+        self.publish_dropped += 1;
+        self.publish_dropped_by[cause as usize] += 1;
+    }
 }
 
 /// The broker state machine.

@@ -83,8 +83,8 @@ mod tests;
 
 pub use access::{Access, AccessControl, ClientRef};
 pub use broker::{
-    Broker, ClientInfo, PREVIEW_BYTES, Page, PageRequest, RetainedInfo, SYS_LOAD_COUNTERS,
-    SessionInfo, Stats, SubscriptionInfo,
+    Broker, ClientInfo, DropCause, PREVIEW_BYTES, Page, PageRequest, RetainedInfo,
+    SYS_LOAD_COUNTERS, SessionInfo, Stats, SubscriptionInfo,
 };
 pub use client_id::IdSeed;
 pub use config::{Config, ListenerOptions, ListenerSecurity, ProtocolVersions};

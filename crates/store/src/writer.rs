@@ -31,6 +31,8 @@ pub enum SyncPolicy {
 pub enum WriterReport {
     /// Every change up to this sequence is durable (or written, per the [`SyncPolicy`]).
     Synced(u64),
+    /// A sync of the journal took this long (reported before its `Synced`).
+    SyncTook(Duration),
     /// A checkpoint was written.
     Checkpointed {
         /// Its size in bytes.
@@ -200,7 +202,9 @@ impl<F: FileSystem, R: FnMut(WriterReport)> Worker<'_, F, R> {
     }
 
     fn sync_now(&mut self) {
+        let started = Instant::now();
         if self.retry(Journal::sync) {
+            (self.report)(WriterReport::SyncTook(started.elapsed()));
             (self.report)(WriterReport::Synced(self.written));
         }
     }

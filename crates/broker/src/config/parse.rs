@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{Config, ConfigError, ListenerConfig, LogDest, LogTypes, Protocol, SocketDomain};
+use super::{
+    Config, ConfigError, ListenerConfig, LogDest, LogFormat, LogTypes, Protocol, SocketDomain,
+};
 
 /// Reads the `*.conf` files of an `include_dir` directory: `(shown name, contents)` in order,
 /// or the message of the error.
@@ -566,6 +568,13 @@ impl State {
                     Some(once_in_scope(&config.log_timestamp_format, name, value)?);
             }
             "log_dest" => log_dest(config, name, value)?,
+            "log_format" => {
+                config.log_format = match first_token(name, value)? {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    other => return Err(format!("Invalid log_format value ({other}).")),
+                };
+            }
             "log_facility" => {
                 let n = int_value(name, value)?;
                 config.log_facility = Some(

@@ -472,6 +472,11 @@ fn log_dest_destinations_add_up_and_none_clears() {
     );
     assert_eq!(ok("log_dest stdout\nlog_dest none").log_dest, Some(super::LogDest::default()));
     refused("log_dest foo", "Invalid log_dest value (foo).");
+    assert_eq!(ok("").log_format, super::LogFormat::Text);
+    assert_eq!(ok("log_format json").log_format, super::LogFormat::Json);
+    assert_eq!(ok("log_format json\nlog_format text").log_format, super::LogFormat::Text);
+    refused("log_format yaml", "Invalid log_format value (yaml).");
+    refused("log_format", "Empty log_format value in configuration.");
     refused("log_dest", "Empty log_dest value in configuration.");
     refused("log_dest file", "Empty \"log_dest file\" value in configuration.");
     assert_eq!(

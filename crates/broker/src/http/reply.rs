@@ -77,6 +77,14 @@ pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Reply {
     }
 }
 
+/// 200 with the Prometheus text of the metrics, in its content type (text format 0.0.4).
+pub(crate) fn metrics(text: String) -> Reply {
+    let mut response = plain(StatusCode::OK, text);
+    let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+    response.headers_mut().insert(CONTENT_TYPE, content_type);
+    response
+}
+
 /// `response` with `Access-Control-Allow-Origin: *`.
 fn api(mut response: Reply) -> Reply {
     response.headers_mut().insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));

@@ -8,7 +8,7 @@ use mqtt_codec::{
     Disconnect, MqttString, Packet, PacketType, Properties, ProtocolVersion, ReasonCode,
 };
 
-use super::Broker;
+use super::{Broker, DropCause};
 use crate::conn::Phase;
 use crate::conn::SessionKey;
 use crate::event::{ConnId, DisconnectReason, LogEvent, Output};
@@ -236,7 +236,7 @@ impl Broker {
         let username = session.username.clone();
         let listener = session.listener;
         if !self.may_publish(listener, &client_id, username.as_deref(), will.topic.as_str()) {
-            self.stats.publish_dropped += 1;
+            self.stats.dropped(DropCause::NotAuthorized);
             return;
         }
         let will = *will;

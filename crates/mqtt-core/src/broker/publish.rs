@@ -194,7 +194,7 @@ impl Broker {
         let Some(session) = self.sessions.get(key) else { return };
         let client_id = session.client_id.clone();
         let packet_id = publish.packet_id;
-        self.stats.publish_dropped += 1;
+        self.stats.dropped(why.into());
         self.log(LogEvent::PublishDropped {
             conn,
             client_id,

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use mqtt_codec::{Packet, PacketId, QoS, TopicName};
 
-use super::Broker;
+use super::{Broker, DropCause};
 use crate::alias::{OutgoingAlias, OutgoingAliases};
 use crate::conn::SessionKey;
 use crate::event::{ConnId, LogEvent};
@@ -134,7 +134,7 @@ impl Broker {
                 true
             }
             Enqueued::Dropped { first } => {
-                self.stats.publish_dropped += 1;
+                self.stats.dropped(DropCause::QueueFull);
                 if first {
                     let client_id = session.client_id.clone();
                     self.log(LogEvent::QueueFull { client_id });
@@ -181,7 +181,7 @@ impl Broker {
         let Some(session) = self.sessions.get_mut(key) else { return false };
         let Some(conn) = session.conn else { return false };
         if delivery.message.is_expired(now) {
-            self.stats.publish_dropped += 1;
+            self.stats.dropped(DropCause::Expired);
             if !fresh {
                 self.record_delivered(key, Some(delivery.id));
             }
@@ -276,7 +276,7 @@ impl Broker {
         let Some(state) = self.conns.get_mut(&conn) else { return false };
         let version = state.protocol;
         let Some(mut publish) = delivery.to_publish(packet_id, dup, version, now) else {
-            self.stats.publish_dropped += 1;
+            self.stats.dropped(DropCause::Expired);
             return false;
         };
         // `mount_point`: the client sees topics without its listener's prefix.
@@ -313,7 +313,7 @@ impl Broker {
             let size = mqtt_codec::encoded_len(&packet, version).unwrap_or(usize::MAX);
             if size > max as usize {
                 // [v5 MQTT-3.1.2-24] never send a packet larger than the client accepts.
-                self.stats.publish_dropped += 1;
+                self.stats.dropped(DropCause::ReceiverMaximumPacketSize);
                 let client_id =
                     self.sessions.get(key).map(|s| s.client_id.clone()).unwrap_or_default();
                 self.log(LogEvent::OutgoingTooLarge { client_id, size });
