@@ -446,6 +446,14 @@ impl BrokerProcess {
     }
 }
 
+/// Resident memory of process `pid` (`VmRSS` in /proc), in bytes.
+pub(crate) fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reading status");
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("a VmRSS line");
+    let kib: u64 = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("kB");
+    kib * 1024
+}
+
 /// Removes Mosquitto's `<epoch seconds>: ` prefix from a log line, if present.
 pub(crate) fn strip_timestamp(line: &str) -> &str {
     match line.split_once(": ") {

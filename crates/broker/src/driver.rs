@@ -13,6 +13,7 @@ use mqtt_core::auth::PasswordFile;
 use mqtt_core::snapshot::Snapshot;
 use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, ConnMap, LogEvent, Output};
 use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
 
 use culex_store::{Writer, WriterReport};
 
@@ -39,6 +40,9 @@ struct Connection {
     protocol: ProtocolVersion,
     /// Packets were queued since its task was last woken (it is listed in `unwoken`).
     unwoken: bool,
+    /// The password check of its CONNECT, while it runs or waits for the pool: abandoned
+    /// when the connection goes first, so a client that gave up costs no hashing.
+    check: Option<AbortHandle>,
 }
 
 /// The driver task's state.
@@ -161,6 +165,7 @@ impl Driver {
     }
 
     fn set_security(&mut self, security: Security) {
+        self.checker.reloaded();
         self.passwords =
             security.listeners.iter().map(|listener| listener.passwords.clone()).collect();
         let acls = security
@@ -339,7 +344,8 @@ impl Driver {
 
     fn apply(&mut self, event: Event, now: Instant) {
         match event {
-            Event::Open { conn, peer, outbox } => {
+            Event::Open { conn, peer, mut outbox } => {
+                outbox.limit_qos0(self.broker.config().max_queued_bytes);
                 self.unaccepted.insert(conn, peer.address.as_str().into());
                 self.connections.insert(
                     conn,
@@ -348,6 +354,7 @@ impl Driver {
                         dropping: false,
                         protocol: ProtocolVersion::V3_1_1,
                         unwoken: false,
+                        check: None,
                     },
                 );
                 self.broker.handle_open(conn, peer, now);
@@ -470,10 +477,14 @@ impl Driver {
                 };
                 let checker = self.checker.share();
                 let events = self.events.clone();
-                tokio::spawn(async move {
+                let check = tokio::spawn(async move {
                     let allowed = checker.check(&passwords, &username, password).await;
                     let _ = events.send(Event::AuthResult { conn, allowed }).await;
                 });
+                match self.connections.get_mut(&conn) {
+                    Some(connection) => connection.check = Some(check.abort_handle()),
+                    None => check.abort(),
+                }
             }
             _ => {}
         }
@@ -493,6 +504,10 @@ impl Driver {
         }
         let accepted = matches!(&packet, Packet::ConnAck(ack) if ack.reason == ReasonCode::Success);
         let packet_type = packet.packet_type();
+        let payload_len = match &packet {
+            Packet::Publish(publish) => publish.payload.len(),
+            _ => 0,
+        };
         let result = match packet {
             // Large payloads go by reference, after a header shared with other subscribers.
             Packet::Publish(publish) if publish.payload.len() >= SHARED_PAYLOAD_MIN => {
@@ -514,6 +529,7 @@ impl Driver {
                 log!(self.logger, ERROR, "Error: cannot encode {packet_type:?}: {err}");
             }
             Err(Refused::Dropped) => {
+                self.broker.count_dropped(payload_len);
                 if !was_dropping {
                     let id = self.display_id(conn);
                     log!(
@@ -568,7 +584,9 @@ impl Driver {
     /// Drops what the driver keeps for `conn`; dropping its outbox lets its task write what
     /// is queued, then close.
     fn forget(&mut self, conn: ConnId) {
-        self.connections.remove(&conn);
+        if let Some(check) = self.connections.remove(&conn).and_then(|c| c.check) {
+            check.abort();
+        }
         self.unaccepted.remove(&conn);
         if let Some(durability) = &mut self.durability {
             durability.forget(conn);
