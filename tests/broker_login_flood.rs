@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::broker_21::{ACCEPTED, first_packet};
 use crate::differential::wire::{V3_1_1, connect_with, puback, publish, s, subscribe};
-use crate::support::{BrokerProcess, COMMAND_DEADLINE, TempDir, our_bin, rss, run};
+use crate::support::{BrokerProcess, COMMAND_DEADLINE, PeakRss, TempDir, our_bin, rss, run};
 
 /// Attacking threads.
 const ATTACKERS: usize = 6;
@@ -63,18 +63,8 @@ fn a_flood_of_wrong_passwords_leaves_legitimate_clients_served() {
     login(port, "legit", "legit", "right");
 
     let before = rss(broker.pid());
+    let peak = PeakRss::start(broker.pid());
     let flooding = Arc::new(AtomicBool::new(true));
-    let sampler = {
-        let (pid, flooding) = (broker.pid(), Arc::clone(&flooding));
-        std::thread::spawn(move || {
-            let mut peak = 0;
-            while flooding.load(Ordering::Relaxed) {
-                peak = peak.max(rss(pid));
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            peak
-        })
-    };
     let attackers: Vec<_> = (0..ATTACKERS)
         .map(|n| {
             let flooding = Arc::clone(&flooding);
@@ -103,7 +93,7 @@ fn a_flood_of_wrong_passwords_leaves_legitimate_clients_served() {
     }
     flooding.store(false, Ordering::Relaxed);
     let attempts: usize = attackers.into_iter().map(|a| a.join().expect("attacker")).sum();
-    let peak = sampler.join().expect("sampler");
+    let peak = peak.stop();
 
     connacks.sort();
     round_trips.sort();

@@ -8,15 +8,13 @@
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::broker_21::{ACCEPTED, first_packet, try_connect};
 use crate::differential::wire::{V3_1_1, connect, publish, subscribe};
 use crate::support::{
-    BrokerProcess, COMMAND_DEADLINE, our_bin, reference_client, reference_tool, rss, run,
+    BrokerProcess, COMMAND_DEADLINE, PeakRss, our_bin, reference_client, reference_tool, rss, run,
 };
 
 /// The payload of every flood message: 4 KiB, so the flood is bytes more than packets.
@@ -89,26 +87,14 @@ fn flood(program: &Path) -> Outcome {
     let healthy = subscriber(port, "healthy", 0);
     let healthy = std::thread::spawn(move || count_until_end(healthy));
     let before = rss(broker.pid());
-    let sampling = Arc::new(AtomicBool::new(true));
-    let sampler = {
-        let (pid, sampling) = (broker.pid(), Arc::clone(&sampling));
-        std::thread::spawn(move || {
-            let mut peak = 0;
-            while sampling.load(Ordering::Relaxed) {
-                peak = peak.max(rss(pid));
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            peak
-        })
-    };
+    let peak = PeakRss::start(broker.pid());
     let publishers: Vec<JoinHandle<TcpStream>> =
         (0..2).map(|n| std::thread::spawn(move || publisher(port, n))).collect();
     let publishers: Vec<TcpStream> =
         publishers.into_iter().map(|p| p.join().expect("publisher thread")).collect();
     // Memory is read until the broker has written what the healthy subscriber can take.
     std::thread::sleep(Duration::from_secs(2));
-    sampling.store(false, Ordering::Relaxed);
-    let peak = sampler.join().expect("sampler thread");
+    let peak = peak.stop();
     let mut last = publishers.into_iter().next().expect("a publisher");
     last.write_all(&publish(V3_1_1, "flood/end", b"end", 0, 0)).expect("the end marker");
     let healthy = healthy.join().expect("healthy subscriber thread");

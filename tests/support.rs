@@ -6,6 +6,7 @@ use std::io::{BufRead as _, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -452,6 +453,36 @@ pub(crate) fn rss(pid: u32) -> u64 {
     let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("a VmRSS line");
     let kib: u64 = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("kB");
     kib * 1024
+}
+
+/// The peak resident memory of a process ([`rss`]), sampled every 20 ms on a thread until
+/// [`PeakRss::stop`].
+pub(crate) struct PeakRss {
+    running: Arc<AtomicBool>,
+    sampler: std::thread::JoinHandle<u64>,
+}
+
+impl PeakRss {
+    /// Starts sampling process `pid`.
+    pub(crate) fn start(pid: u32) -> Self {
+        let running = Arc::new(AtomicBool::new(true));
+        let sampling = Arc::clone(&running);
+        let sampler = std::thread::spawn(move || {
+            let mut peak = 0;
+            while sampling.load(Ordering::Relaxed) {
+                peak = peak.max(rss(pid));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        });
+        Self { running, sampler }
+    }
+
+    /// Stops sampling; the highest resident memory seen, in bytes.
+    pub(crate) fn stop(self) -> u64 {
+        self.running.store(false, Ordering::Relaxed);
+        self.sampler.join().expect("the memory sampler")
+    }
 }
 
 /// Removes Mosquitto's `<epoch seconds>: ` prefix from a log line, if present.
