@@ -1,7 +1,7 @@
 //! `--hardening`'s floods (issue 12). A slow consumer: a subscriber stops reading while two
 //! publishers flood its topic at QoS 0 and 1 (4 KiB, `max_queued_messages 100`,
-//! `max_queued_bytes` 1 MiB); measured are the broker's memory, its `$SYS` drop counter and a
-//! healthy subscriber's latency, unloaded and during the flood. A bad-login storm: wrong
+//! `max_queued_bytes` 1 MiB); measured are the broker's memory, its `$SYS` drop counter and the
+//! latency of a healthy subscriber on a topic of its own, unloaded and during the flood. A bad-login storm: wrong
 //! passwords against argon2id entries (46 MiB a check) from several tasks, without waiting for
 //! answers, while a known client logs in again and again; measured are that client's CONNACK
 //! latency, a first login's, the rate of wrong logins and the broker's memory.
@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -125,22 +125,19 @@ struct Slow {
 async fn slow_consumer(broker: &RunningBroker) -> Result<Slow> {
     let address = broker.address;
     let (mut healthy, mut input) = net::connect(address, 0, "healthy", 60).await?;
-    net::subscribe(&mut healthy, &mut input, "flood/#", QoS::AtMostOnce).await?;
+    net::subscribe(&mut healthy, &mut input, "probe", QoS::AtMostOnce).await?;
     let (mut probe, _) = net::connect(address, 1, "probe", 60).await?;
     let start = Instant::now();
-    let loaded = Arc::new(AtomicBool::new(false));
+    let phase = Arc::new(AtomicU8::new(UNLOADED));
     let reader = {
-        let loaded = Arc::clone(&loaded);
-        tokio::spawn(async move { healthy_latencies(healthy, input, start, &loaded).await })
+        let phase = Arc::clone(&phase);
+        tokio::spawn(async move { healthy_latencies(healthy, input, start, &phase).await })
     };
     let probes = tokio::spawn(async move {
         loop {
             let sent = start.elapsed().as_nanos() as u64;
             let payload = Bytes::copy_from_slice(&sent.to_be_bytes());
-            if probe
-                .write_all(&publish_bytes("flood/probe", payload, QoS::AtMostOnce, 0)?)
-                .await
-                .is_err()
+            if probe.write_all(&publish_bytes("probe", payload, QoS::AtMostOnce, 0)?).await.is_err()
             {
                 return Ok::<_, anyhow::Error>(probe);
             }
@@ -154,15 +151,17 @@ async fn slow_consumer(broker: &RunningBroker) -> Result<Slow> {
     let before = broker.rss()?;
     let sampling = Arc::new(AtomicBool::new(true));
     let peak = sample_peak(broker.pid, Arc::clone(&sampling));
-    loaded.store(true, Ordering::Relaxed);
+    phase.store(FLOODED, Ordering::Relaxed);
     let flooders: Vec<_> = (0..2).map(|n| tokio::spawn(flood(address, 3 + n))).collect();
     for flooder in flooders {
         flooder.await.context("flood task")??;
     }
     sampling.store(false, Ordering::Relaxed);
     let growth = peak.await.context("sampler")?.saturating_sub(before);
+    phase.store(OVER, Ordering::Relaxed);
+    let latencies = reader.await.context("healthy subscriber");
     probes.abort();
-    let (unloaded, loaded) = reader.await.context("healthy subscriber")??;
+    let (unloaded, loaded) = latencies??;
     // The counter goes out every sys_interval + 1 seconds.
     sleep(Duration::from_secs(3)).await;
     let dropped = dropped_counter(address).await?;
@@ -214,34 +213,32 @@ async fn flood(address: SocketAddr, index: usize) -> Result<()> {
     Ok(())
 }
 
-/// Reads everything the healthy subscriber gets until the flood's end; returns the p50
-/// latencies (µs) of the probes before and after `loaded` was set.
+/// The phases of the slow consumer, for the healthy subscriber's samples.
+const UNLOADED: u8 = 0;
+const FLOODED: u8 = 1;
+const OVER: u8 = 2;
+
+/// Reads the probes the healthy subscriber gets until `phase` is [`OVER`]; returns their p50
+/// latencies (µs) before and during the flood.
 async fn healthy_latencies(
     mut stream: TcpStream,
     mut input: BytesMut,
     start: Instant,
-    loaded: &AtomicBool,
+    phase: &AtomicU8,
 ) -> Result<(u64, u64)> {
     let mut samples: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
-    let mut flood_started = None;
     loop {
         let packet = timeout(Duration::from_secs(30), net::read_packet(&mut stream, &mut input))
             .await
             .context("the healthy subscriber heard nothing for 30 s")??;
         let Packet::Publish(publish) = packet else { continue };
-        if publish.topic.as_str() != "flood/probe" {
-            continue;
-        }
         let Ok(sent) = <[u8; 8]>::try_from(&publish.payload[..]) else { continue };
         let now = start.elapsed();
         let latency = now.saturating_sub(Duration::from_nanos(u64::from_be_bytes(sent)));
-        let phase = usize::from(loaded.load(Ordering::Relaxed));
-        samples[phase].push(latency.as_micros() as u64);
-        if phase == 1 {
-            let since = *flood_started.get_or_insert(now);
-            if now - since > FLOOD_FOR {
-                break;
-            }
+        match phase.load(Ordering::Relaxed) {
+            UNLOADED => samples[0].push(latency.as_micros() as u64),
+            FLOODED => samples[1].push(latency.as_micros() as u64),
+            _ => break,
         }
     }
     let [mut unloaded, mut loaded] = samples;
