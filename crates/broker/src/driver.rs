@@ -481,9 +481,9 @@ impl Driver {
                     let allowed = checker.check(&passwords, &username, password).await;
                     let _ = events.send(Event::AuthResult { conn, allowed }).await;
                 });
-                match self.connections.get_mut(&conn) {
-                    Some(connection) => connection.check = Some(check.abort_handle()),
-                    None => check.abort(),
+                // A bridge's local connection is not in `connections`: its check runs on.
+                if let Some(connection) = self.connections.get_mut(&conn) {
+                    connection.check = Some(check.abort_handle());
                 }
             }
             _ => {}
