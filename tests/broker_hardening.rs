@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::support::{BrokerProcess, Certs, our_bin};
+use crate::support::{BrokerProcess, Certs, our_bin, rss};
 
 /// The upgrade request a WebSocket client sends first.
 const UPGRADE: &str = "GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
@@ -17,14 +17,6 @@ const UPGRADE: &str = "GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
 /// A v3.1.1 CONNECT for client id `c`.
 const CONNECT: &[u8] =
     &[0x10, 0x0d, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x01, b'c'];
-
-/// Resident memory of process `pid`, in bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reading status");
-    let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("a VmRSS line");
-    let kib: u64 = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("kB");
-    kib * 1024
-}
 
 /// Whether the broker closed `stream` (end of stream or an error); bytes it sent are skipped.
 fn closed(stream: &mut TcpStream) -> bool {

@@ -6,6 +6,7 @@ use std::io::{BufRead as _, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -443,6 +444,44 @@ impl BrokerProcess {
             assert!(start.elapsed() < COMMAND_DEADLINE, "broker ignored SIGTERM");
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+/// Resident memory of process `pid` (`VmRSS` in /proc), in bytes.
+pub(crate) fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reading status");
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("a VmRSS line");
+    let kib: u64 = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("kB");
+    kib * 1024
+}
+
+/// The peak resident memory of a process ([`rss`]), sampled every 20 ms on a thread until
+/// [`PeakRss::stop`].
+pub(crate) struct PeakRss {
+    running: Arc<AtomicBool>,
+    sampler: std::thread::JoinHandle<u64>,
+}
+
+impl PeakRss {
+    /// Starts sampling process `pid`.
+    pub(crate) fn start(pid: u32) -> Self {
+        let running = Arc::new(AtomicBool::new(true));
+        let sampling = Arc::clone(&running);
+        let sampler = std::thread::spawn(move || {
+            let mut peak = 0;
+            while sampling.load(Ordering::Relaxed) {
+                peak = peak.max(rss(pid));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        });
+        Self { running, sampler }
+    }
+
+    /// Stops sampling; the highest resident memory seen, in bytes.
+    pub(crate) fn stop(self) -> u64 {
+        self.running.store(false, Ordering::Relaxed);
+        self.sampler.join().expect("the memory sampler")
     }
 }
 

@@ -8,7 +8,8 @@
 //!   `payload`: stamped messages and the PUBLISH template; `accounting`: loss/duplicates/latency.
 //! - `durable`: issue 15's rows, persistence on against off and against Mosquitto's.
 //! - `hardening`: `--hardening`, half-finished handshakes (slowloris) on TCP, TLS and
-//!   WebSocket listeners: memory per stalled connection, and when the broker closes them.
+//!   WebSocket listeners: memory per stalled connection, and when the broker closes them;
+//!   then `floods`: a slow consumer and a bad-login storm.
 //! - `idle`: idle connections (memory, connect rate); `tools`: `*_pub` wall time;
 //!   `sink`: the trivial target that measures the generator itself.
 //! - `procfs`, `stats`, `results`, `report`, `svg`, `machine`: measuring and presenting.
@@ -16,6 +17,7 @@
 
 mod accounting;
 mod durable;
+mod floods;
 mod hardening;
 mod idle;
 mod load;
@@ -82,7 +84,8 @@ struct RunArgs {
     #[arg(long)]
     startup_messages: Option<u64>,
     /// Instead of the other scenarios: half-finished handshakes (slowloris), 10,000 of each
-    /// kind (1,000 with --quick) against a fresh broker each; writes hardening.md.
+    /// kind (1,000 with --quick) against a fresh broker each, then a slow consumer and a
+    /// bad-login storm; writes hardening.md.
     #[arg(long)]
     hardening: bool,
     /// Number of connections in the idle-connection scenario.
@@ -182,13 +185,15 @@ fn benchmark(args: &RunArgs) -> Result<()> {
     orchestrate::run(&plan, &paths, &args.out, &command)
 }
 
-/// `--hardening`: the slowloris table, printed and written to `hardening.md` in `--out`.
+/// `--hardening`: the slowloris and flood tables, printed and written to `hardening.md` in
+/// `--out`.
 fn hardening(args: &RunArgs, paths: &orchestrate::Paths) -> Result<()> {
     let count = if args.quick { 1_000 } else { 10_000 };
     let workdir = std::env::temp_dir().join(format!("culex-bench-{}", std::process::id()));
     std::fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
     let brokers = hardening::Brokers { culex: &paths.culex, mosquitto: paths.mosquitto.as_deref() };
-    let table = hardening::run(&brokers, count, &workdir);
+    let table = hardening::run(&brokers, count, &workdir)
+        .and_then(|slowloris| Ok(format!("{slowloris}\n{}", floods::run(&brokers, &workdir)?)));
     let _ = std::fs::remove_dir_all(&workdir);
     let table = table?;
     println!("{table}");

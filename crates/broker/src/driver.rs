@@ -14,6 +14,7 @@ use mqtt_core::auth::PasswordFile;
 use mqtt_core::snapshot::Snapshot;
 use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, ConnMap, LogEvent, Output, WallClock};
 use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
 
 use culex_store::{Writer, WriterReport};
 
@@ -44,6 +45,9 @@ struct Connection {
     /// Once its CONNACK accepted it: the `culex_clients_connected` gauge of its listener and
     /// protocol, decremented when the connection is forgotten.
     connected: Option<prometheus_client::metrics::gauge::Gauge>,
+    /// The password check of its CONNECT, while it runs or waits for the pool: abandoned
+    /// when the connection goes first, so a client that gave up costs no hashing.
+    check: Option<AbortHandle>,
 }
 
 /// The driver task's state.
@@ -178,6 +182,7 @@ impl Driver {
     }
 
     fn set_security(&mut self, security: Security) {
+        self.checker.reloaded();
         self.passwords =
             security.listeners.iter().map(|listener| listener.passwords.clone()).collect();
         let acls = security
@@ -378,7 +383,8 @@ impl Driver {
 
     fn apply(&mut self, event: Event, now: Instant) {
         match event {
-            Event::Open { conn, peer, outbox } => {
+            Event::Open { conn, peer, mut outbox } => {
+                outbox.limit_qos0(self.broker.config().max_queued_bytes);
                 self.unaccepted.insert(conn, peer.address.as_str().into());
                 self.connections.insert(
                     conn,
@@ -388,6 +394,7 @@ impl Driver {
                         protocol: ProtocolVersion::V3_1_1,
                         unwoken: false,
                         connected: None,
+                        check: None,
                     },
                 );
                 self.broker.handle_open(conn, peer, now);
@@ -545,10 +552,14 @@ impl Driver {
                 };
                 let checker = self.checker.share();
                 let events = self.events.clone();
-                tokio::spawn(async move {
+                let check = tokio::spawn(async move {
                     let allowed = checker.check(&passwords, &username, password).await;
                     let _ = events.send(Event::AuthResult { conn, allowed }).await;
                 });
+                // A bridge's local connection is not in `connections`: its check runs on.
+                if let Some(connection) = self.connections.get_mut(&conn) {
+                    connection.check = Some(check.abort_handle());
+                }
             }
             _ => {}
         }
@@ -573,6 +584,10 @@ impl Driver {
         }
         let accepted = matches!(&packet, Packet::ConnAck(ack) if ack.reason == ReasonCode::Success);
         let packet_type = packet.packet_type();
+        let payload_len = match &packet {
+            Packet::Publish(publish) => publish.payload.len(),
+            _ => 0,
+        };
         let result = match packet {
             // Large payloads go by reference, after a header shared with other subscribers.
             Packet::Publish(publish) if publish.payload.len() >= SHARED_PAYLOAD_MIN => {
@@ -594,6 +609,7 @@ impl Driver {
                 log!(self.logger, ERROR, "Error: cannot encode {packet_type:?}: {err}");
             }
             Err(Refused::Dropped) => {
+                self.broker.count_dropped(payload_len);
                 if !was_dropping {
                     let id = self.display_id(conn);
                     log!(
@@ -656,8 +672,13 @@ impl Driver {
     /// Drops what the driver keeps for `conn`; dropping its outbox lets its task write what
     /// is queued, then close.
     fn forget(&mut self, conn: ConnId) {
-        if let Some(connected) = self.connections.remove(&conn).and_then(|c| c.connected) {
-            connected.dec();
+        if let Some(connection) = self.connections.remove(&conn) {
+            if let Some(connected) = connection.connected {
+                connected.dec();
+            }
+            if let Some(check) = connection.check {
+                check.abort();
+            }
         }
         self.unaccepted.remove(&conn);
         if let Some(durability) = &mut self.durability {

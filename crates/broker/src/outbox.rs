@@ -4,7 +4,8 @@
 //! encoded header and to its payload, both shared with every other subscriber's queue (see
 //! `headers`), so fanning one message out copies it only into the kernel. Bounded by the bytes it holds: bursts to a
 //! briefly slow reader are absorbed, while a client that stops reading fills its own budget
-//! and nothing more.
+//! and nothing more. QoS 0 messages are dropped sooner, at `max_queued_bytes` when it is set
+//! ([`OutboxSender::limit_qos0`]), so that a stalled subscriber costs what the operator allowed.
 //!
 //! Memory is taken only while there is something to write: an idle connection's outbox is an
 //! empty buffer and a few words (no channel blocks, no boxed packets).
@@ -15,8 +16,9 @@ use std::task::{Context, Poll, Waker};
 use bytes::{Bytes, BytesMut};
 use mqtt_codec::{EncodeError, Packet, ProtocolVersion, QoS, Sender};
 
-/// Bytes one connection may have waiting before QoS 0 messages to it are dropped: about
-/// 780,000 messages of 64 bytes or 16,000 of 4 KiB for one briefly slow reader.
+/// Bytes one connection may have waiting before QoS 0 messages to it are dropped, unless
+/// `max_queued_bytes` sets fewer: about 780,000 messages of 64 bytes or 16,000 of 4 KiB for
+/// one briefly slow reader.
 pub(crate) const SOFT_LIMIT: usize = 64 * 1024 * 1024;
 /// Bytes after which any packet closes the connection: it is not reading at all.
 pub(crate) const HARD_LIMIT: usize = 2 * SOFT_LIMIT;
@@ -25,11 +27,16 @@ const FIRST_CAPACITY: usize = 2 * 1024;
 /// Payloads from this size on are queued by reference ([`OutboxSender::push_shared`]) instead
 /// of copied.
 pub(crate) const SHARED_PAYLOAD_MIN: usize = 1024;
+/// Bytes waiting up to which payloads are queued by reference. A payload shares the read
+/// buffer of its publisher (up to 64 KiB, for a 4 KiB message), which it keeps alive: a
+/// connection with more waiting is not keeping up, and its payloads are copied, so that what it
+/// holds is what its budget counts. One decode batch of 4 KiB messages still goes by reference.
+const SHARE_BELOW: u32 = 256 * 1024;
 
 /// Why a packet was not queued.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
-    /// A QoS 0 PUBLISH over the soft limit: dropped, the connection stays.
+    /// A QoS 0 PUBLISH over the QoS 0 limit: dropped, the connection stays.
     Dropped,
     /// Over the hard limit, or the task is gone: close the connection.
     Overflow,
@@ -59,6 +66,8 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct OutboxSender {
     state: Arc<Mutex<State>>,
+    /// Bytes waiting beyond which a QoS 0 PUBLISH is dropped: at most [`SOFT_LIMIT`].
+    qos0_limit: usize,
 }
 
 /// The connection task's end.
@@ -70,7 +79,7 @@ pub(crate) struct OutboxReceiver {
 /// A new, empty outbox.
 pub(crate) fn outbox() -> (OutboxSender, OutboxReceiver) {
     let state = Arc::new(Mutex::new(State::default()));
-    (OutboxSender { state: Arc::clone(&state) }, OutboxReceiver { state })
+    (OutboxSender { state: Arc::clone(&state), qos0_limit: SOFT_LIMIT }, OutboxReceiver { state })
 }
 
 /// Locks `state`; a panic elsewhere cannot leave it inconsistent (every update is one step).
@@ -79,6 +88,16 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 impl OutboxSender {
+    /// Drops QoS 0 messages once `max_queued_bytes` (0: no limit of its own) bytes wait, as
+    /// Mosquitto bounds what it holds for a client by `max_queued_bytes`; never beyond
+    /// [`SOFT_LIMIT`]. The bytes are encoded packets, headers included.
+    pub(crate) fn limit_qos0(&mut self, max_queued_bytes: usize) {
+        self.qos0_limit = match max_queued_bytes {
+            0 => SOFT_LIMIT,
+            limit => limit.min(SOFT_LIMIT),
+        };
+    }
+
     /// Encodes `packet` for `version` into the outbox unless the connection's budget is spent;
     /// returns its encoded size. The task is not woken until [`Self::wake`], so that it takes a
     /// whole batch at once.
@@ -97,7 +116,8 @@ impl OutboxSender {
 
     /// Queues a PUBLISH as its encoded `header` (see `mqtt_codec::encode_publish_header`)
     /// and a reference to its `payload`, unless the connection's budget is spent. Neither is
-    /// copied: both may be shared with other outboxes. As [`Self::push`], does not wake.
+    /// copied (both may be shared with other outboxes) unless [`SHARE_BELOW`] bytes already
+    /// wait. As [`Self::push`], does not wake.
     pub(crate) fn push_shared(
         &self,
         header: Bytes,
@@ -105,11 +125,16 @@ impl OutboxSender {
         qos0: bool,
     ) -> Result<usize, Refused> {
         self.queue(qos0, |state| {
+            let size = header.len() + payload.len();
+            if state.unwritten >= SHARE_BELOW {
+                state.buffer.extend_from_slice(&header);
+                state.buffer.extend_from_slice(&payload);
+                return Ok(size);
+            }
             if !state.buffer.is_empty() {
                 let before = state.buffer.split().freeze();
                 state.chunks.push(before);
             }
-            let size = header.len() + payload.len();
             state.chunks.push(header);
             state.chunks.push(payload);
             Ok(size)
@@ -125,7 +150,9 @@ impl OutboxSender {
     }
 
     /// Runs `append` (which queues one packet and returns its size) and keeps what it queued
-    /// if the budget allows, else takes it back. Returns the size.
+    /// if the budget allows, else takes it back. Returns the size. An empty outbox takes any
+    /// QoS 0 message, however large, so that a limit below one message drops only the
+    /// messages that find others still waiting.
     fn queue(
         &self,
         qos0: bool,
@@ -140,7 +167,7 @@ impl OutboxSender {
         let total = state.unwritten as usize + size;
         let refused = if total > HARD_LIMIT {
             Some(Refused::Overflow)
-        } else if total > SOFT_LIMIT && qos0 {
+        } else if total > self.qos0_limit && qos0 && state.unwritten > 0 {
             Some(Refused::Dropped)
         } else {
             None
@@ -285,6 +312,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn max_queued_bytes_drops_qos0_sooner_but_an_empty_outbox_takes_one() {
+        // (max_queued_bytes, sizes pushed in turn, which of them are dropped)
+        let rows: [(usize, &[usize], &[bool]); 3] = [
+            (10_000, &[6_000, 3_000, 2_000, 500], &[false, false, true, false]),
+            // A message larger than the limit still reaches an idle client.
+            (1_000, &[5_000, 10], &[false, true]),
+            // 0 is no limit of its own: the soft limit.
+            (0, &[SOFT_LIMIT - 1000, 2000], &[false, true]),
+        ];
+        for (limit, sizes, dropped) in rows {
+            let (mut tx, _rx) = outbox();
+            tx.limit_qos0(limit);
+            for (size, dropped) in sizes.iter().zip(dropped) {
+                let result = tx.push(&publish(QoS::AtMostOnce, *size), V4);
+                assert_eq!(result == Err(Refused::Dropped), *dropped, "{limit}: {size}");
+            }
+            // QoS 1 is bounded by the in-flight window, not here.
+            assert!(tx.push(&publish(QoS::AtLeastOnce, 2 * limit + 10), V4).is_ok());
+        }
+    }
+
+    #[tokio::test]
     async fn a_refused_packet_leaves_the_queue_as_it_was() {
         let (tx, rx) = outbox();
         tx.push(&Packet::PingResp, V4).unwrap();
@@ -336,6 +385,20 @@ mod tests {
         expected.extend_from_slice(&payload);
         expected.extend_from_slice(&[0xD0, 0x00]);
         assert_eq!(joined(&out), expected);
+    }
+
+    #[tokio::test]
+    async fn payloads_are_copied_for_a_connection_that_does_not_keep_up() {
+        let header = Bytes::from_static(&[0x30, 0x85, 0x08, 0, 1, b't']);
+        let payload = Bytes::from(vec![7; 1024]);
+        let (tx, rx) = outbox();
+        tx.push(&publish(QoS::AtLeastOnce, SHARE_BELOW as usize), V4).unwrap();
+        tx.push_shared(header.clone(), payload.clone(), true).unwrap();
+        let mut out = Vec::new();
+        assert!(take(&rx, &mut out).await);
+        assert!(out.iter().all(|chunk| chunk.as_ptr() != payload.as_ptr()), "copied");
+        let joined = joined(&out);
+        assert_eq!(joined[joined.len() - 1030..], [&header[..], &payload[..]].concat());
     }
 
     #[tokio::test]

@@ -1,8 +1,10 @@
 //! `password_file` and `acl_file`: reading them (at start and on SIGHUP) into the pure models of
 //! `mqtt_core::auth` and `mqtt_core::acl`, with Mosquitto's log lines, and checking passwords
-//! off the driver task; and an HTTP API listener's `http_api_token_file` (`tokens`).
+//! off the driver task (`verified`: the passwords already proven right, which skip the pool);
+//! and an HTTP API listener's `http_api_token_file` (`tokens`).
 
 mod tokens;
+mod verified;
 
 pub use tokens::{TokenFile, TokenFileError};
 
@@ -16,6 +18,7 @@ use tokio::sync::Semaphore;
 use crate::config::{Config, EffectiveSecurity, ListenerConfig};
 use crate::log;
 use crate::log::Logger;
+use crate::security::verified::Verified;
 
 /// Exit status when a password or ACL file cannot be used (Mosquitto's `MOSQ_ERR_UNKNOWN`).
 pub const EXIT_SECURITY: u8 = 13;
@@ -164,35 +167,62 @@ fn load_token_file(path: &str, logger: &Logger) -> Result<TokenFile, SecurityErr
     })
 }
 
-/// Checks passwords on the blocking pool, a few at a time: a hash check can take tens of
-/// milliseconds and, for argon2id, tens of MiB.
+/// Checks passwords on the blocking pool, one per CPU at a time: a hash check can take tens
+/// of milliseconds and, for argon2id, tens of MiB (46 MiB at `culex_passwd`'s cost). The
+/// checks are pure computation, so more at once than there are CPUs would only hold more
+/// memory. Checks wait their turn in order of arrival; a password that passed a check since
+/// the files were loaded is known at once (`Verified`).
 #[derive(Debug)]
 pub(crate) struct PasswordChecker {
     permits: Arc<Semaphore>,
+    verified: Arc<Verified>,
 }
 
 impl PasswordChecker {
     pub(crate) fn new() -> Self {
         let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        Self { permits: Arc::new(Semaphore::new(2 * workers)) }
+        Self { permits: Arc::new(Semaphore::new(workers)), verified: Arc::new(Verified::new()) }
     }
 
-    /// Whether `password` is right for `username`; `false` for a missing password.
+    /// Forgets the passwords proven right: the files were loaded again.
+    pub(crate) fn reloaded(&self) {
+        self.verified.clear();
+    }
+
+    /// Whether `password` is right for `username` in `passwords`; `false` for a missing
+    /// password.
     pub(crate) async fn check(
         &self,
-        passwords: &PasswordFile,
+        passwords: &Arc<PasswordFile>,
         username: &str,
         password: Option<bytes::Bytes>,
     ) -> bool {
         let Some(password) = password else { return false };
+        let generation = self.verified.generation();
+        // The file's address names it while it is loaded; entries go when it is replaced.
+        let file = Arc::as_ptr(passwords) as usize;
+        if self.verified.contains(file, username, &password) {
+            return true;
+        }
         let credentials = passwords.credentials(username);
-        let Ok(_permit) = Arc::clone(&self.permits).acquire_owned().await else { return false };
-        tokio::task::spawn_blocking(move || credentials.verify(&password)).await.unwrap_or(false)
+        let Ok(permit) = Arc::clone(&self.permits).acquire_owned().await else { return false };
+        // The permit goes with the hashing, which runs to its end even if this future is
+        // dropped (its connection closed): the bound holds for the memory in use.
+        let (verified, name) = (Arc::clone(&self.verified), username.to_owned());
+        let verify = move || {
+            let _permit = permit;
+            let right = credentials.verify(&password);
+            if right {
+                verified.insert(generation, file, &name, &password);
+            }
+            right
+        };
+        tokio::task::spawn_blocking(verify).await.unwrap_or(false)
     }
 
-    /// A handle sharing the same permits, for a spawned task.
+    /// A handle sharing the same permits and remembered passwords, for a spawned task.
     pub(crate) fn share(&self) -> Self {
-        Self { permits: Arc::clone(&self.permits) }
+        Self { permits: Arc::clone(&self.permits), verified: Arc::clone(&self.verified) }
     }
 }
 

@@ -419,6 +419,16 @@ impl Broker {
         self.stats.bytes_sent += sent;
     }
 
+    /// A QoS 0 PUBLISH of `payload_len` bytes that the core sent was dropped by the runtime
+    /// (the connection's outgoing buffer is full): counted as dropped instead of sent.
+    pub fn count_dropped(&mut self, payload_len: usize) {
+        self.stats.publish_dropped += 1;
+        self.stats.publish_sent = self.stats.publish_sent.saturating_sub(1);
+        self.stats.messages_sent = self.stats.messages_sent.saturating_sub(1);
+        self.stats.publish_bytes_sent =
+            self.stats.publish_bytes_sent.saturating_sub(payload_len as u64);
+    }
+
     /// Applies a reloaded config to decisions made from now on.
     pub fn set_config(&mut self, config: Config) {
         self.config = config;

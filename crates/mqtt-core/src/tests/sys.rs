@@ -202,3 +202,19 @@ fn a_reload_can_turn_updates_on_and_off() {
     h.update_sys();
     assert_eq!(h.broker.retained_count(), retained);
 }
+
+#[test]
+fn a_publish_the_runtime_dropped_counts_as_dropped_not_sent() {
+    let mut h = Harness::default();
+    let subscriber = h.subscriber("s", "t", QoS::AtMostOnce);
+    let publisher = h.connect("publisher");
+    h.publish(publisher, "t", "12345");
+    assert_eq!(h.published_to(subscriber).len(), 1);
+    let before = h.broker.stats().clone();
+    h.broker.count_dropped(5);
+    let after = h.broker.stats();
+    assert_eq!(after.publish_dropped, before.publish_dropped + 1);
+    assert_eq!(after.publish_sent, before.publish_sent - 1);
+    assert_eq!(after.messages_sent, before.messages_sent - 1);
+    assert_eq!(after.publish_bytes_sent, before.publish_bytes_sent - 5);
+}
