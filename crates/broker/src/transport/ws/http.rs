@@ -12,6 +12,10 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use crate::log;
 use crate::log::Logger;
 
+/// The request head buffer's first size, doubled as the head grows (a browser's upgrade
+/// request is 400–600 bytes, a small client's about 200).
+const HEAD_CHUNK: usize = 256;
+
 /// An HTTP request head: what the upgrade and the file server need of it.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Head {
@@ -68,8 +72,9 @@ pub(super) async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
     limit: usize,
 ) -> std::io::Result<(Vec<u8>, usize)> {
-    let mut buffer = Vec::with_capacity(1024.min(limit));
-    let mut chunk = [0_u8; 1024];
+    // The buffer grows with what arrives, from a small start: a client that trickles its
+    // request (or sends nothing) holds little.
+    let mut buffer = Vec::new();
     loop {
         if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
             if end + 4 <= limit {
@@ -82,11 +87,12 @@ pub(super) async fn read_head<S: AsyncRead + Unpin>(
                 format!("HTTP request head longer than {limit} bytes (websockets_headers_size)"),
             ));
         }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
+        if buffer.len() == buffer.capacity() {
+            buffer.reserve(buffer.len().max(HEAD_CHUNK).min(limit));
+        }
+        if stream.read_buf(&mut buffer).await? == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
-        buffer.extend_from_slice(&chunk[..n]);
     }
 }
 
