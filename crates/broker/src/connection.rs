@@ -35,6 +35,9 @@ use crate::transport::Transport;
 /// one, so one read takes a big batch.
 const READ_CHUNK_MIN: u32 = 4 * 1024;
 const READ_CHUNK_MAX: u32 = 64 * 1024;
+/// Most bytes of an incomplete packet that a connection waiting for the rest copies out of
+/// its read buffer, so as to free the buffer (see `Connection::shrink_input`).
+const SHRINK_MAX: usize = 256;
 /// Most packets handed to the driver in one event: their vector (a `Packet` is about 480 bytes)
 /// stays well below the size where the allocator maps fresh pages for it.
 const PACKETS_PER_EVENT: usize = 64;
@@ -391,8 +394,13 @@ impl<S: Transport> Connection<S> {
     /// read fills all the space it had, the growth step doubles (up to [`READ_CHUNK_MAX`]);
     /// after a small read it returns to [`READ_CHUNK_MIN`].
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        if let Err(err) = std::task::ready!(self.stream.poll_read_ready(cx)) {
-            return Poll::Ready(Err(err));
+        match self.stream.poll_read_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+            Poll::Pending => {
+                self.shrink_input();
+                return Poll::Pending;
+            }
         }
         let chunk = self.read_chunk as usize;
         if self.input.capacity() - self.input.len() < chunk / 4 {
@@ -405,10 +413,8 @@ impl<S: Transport> Connection<S> {
             read.as_mut().poll(cx)
         };
         let Poll::Ready(read) = read else {
-            if self.input.is_empty() {
-                // Readiness was stale: hold no buffer while waiting.
-                self.input = BytesMut::new();
-            }
+            // Readiness was stale (or, on a WebSocket, no whole frame has come).
+            self.shrink_input();
             return Poll::Pending;
         };
         if let Ok(read) = read {
@@ -419,6 +425,21 @@ impl<S: Transport> Connection<S> {
             }
         }
         Poll::Ready(read)
+    }
+
+    /// While the socket has nothing more to read, holds no more buffer than the bytes of an
+    /// incomplete packet need: none when there are none, and a copy of a few of them rather
+    /// than the read buffer they came in (a client that stops in the middle of a packet,
+    /// such as a stalled CONNECT, would keep a whole read chunk). Larger remains keep
+    /// their buffer: the rest of their packet is usually on its way.
+    fn shrink_input(&mut self) {
+        if self.input.is_empty() {
+            if self.input.capacity() > 0 {
+                self.input = BytesMut::new();
+            }
+        } else if self.input.len() <= SHRINK_MAX && self.input.capacity() > 2 * self.input.len() {
+            self.input = BytesMut::from(&self.input[..]);
+        }
     }
 
     /// Hands `events` to the driver in order, or returns the wait for those that did not
@@ -642,13 +663,18 @@ mod tests {
         assert!(more.iter().all(Option::is_some));
     }
 
-    #[tokio::test]
-    async fn an_idle_connection_task_stays_small() {
+    /// What a test keeps besides the connection: the client's end of its socket, the other
+    /// ends of its shared state, and its `Event::Open` (which holds the outbox's driver end).
+    type Ends = (tokio::net::TcpStream, TestEnds, Event);
+
+    /// A connection task's state over a real socket, and the ends a test keeps.
+    async fn connection() -> (Connection<tokio::net::TcpStream>, Ends) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-        let (events, _queue) = mpsc::channel(1);
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let (events, _queue) = mpsc::channel(16);
         let logger = Arc::new(Logger::new(crate::config::LogTypes::NONE, false, false));
-        let (shared, _ends) = Shared::for_tests(events, logger);
+        let (shared, ends) = Shared::for_tests(events, logger);
         let slot = ConnectionSlot::acquire(&shared.connections, &Arc::default(), None).unwrap();
         let peer = PeerInfo {
             address: "127.0.0.1".to_owned(),
@@ -656,7 +682,25 @@ mod tests {
             listener: 0,
             certificate_username: None,
         };
-        let (mut connection, _open) = Connection::new(stream, ConnId(1), peer, shared, slot);
+        let (connection, open) = Connection::new(stream, ConnId(1), peer, shared, slot);
+        (connection, (client, ends, open))
+    }
+
+    #[tokio::test]
+    async fn a_connection_stalled_inside_a_packet_keeps_only_its_bytes() {
+        let (mut connection, (mut client, _ends, _open)) = connection().await;
+        // The start of a CONNECT, then nothing (slowloris).
+        client.write_all(&[0x10, 0x0d, 0x00]).await.unwrap();
+        let stalled = tokio::time::timeout(std::time::Duration::from_millis(300), connection.run());
+        assert!(stalled.await.is_err(), "the connection waits for the rest");
+        assert_eq!(&connection.input[..], [0x10, 0x0d, 0x00]);
+        let capacity = connection.input.capacity();
+        assert!(capacity < 64, "a read chunk is kept: {capacity} bytes");
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_task_stays_small() {
+        let (mut connection, _ends) = connection().await;
         // Every idle connection pays for its state and its task's future: keep both small.
         let state = size_of_val(&connection);
         let task = size_of_val(&connection.run());

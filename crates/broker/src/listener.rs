@@ -359,15 +359,27 @@ async fn serve_upgraded(
 ) {
     let aborted = shared.aborted.clone();
     let limit = shared.packet_limit();
+    // Boxed, here and below: this task's future is as large as the largest state it can be
+    // in, and every connection keeps it for its whole life. The handshake's state (rustls's,
+    // the request head's) is freed once it is done, and a connection keeps only the state of
+    // its own layering, not that of the largest one.
     let handshake = upgrades.handshake(stream, &mut peer, limit, &shared.logger, aborted);
-    let Some(stream) = handshake.await else {
+    let Some(stream) = Box::pin(handshake).await else {
         return;
     };
     match stream {
-        Upgraded::Plain(stream) => connection::serve(stream, conn, peer, shared, slot).await,
-        Upgraded::Tls(stream) => connection::serve(stream, conn, peer, shared, slot).await,
-        Upgraded::Ws(stream) => connection::serve(stream, conn, peer, shared, slot).await,
-        Upgraded::WsOverTls(stream) => connection::serve(stream, conn, peer, shared, slot).await,
+        Upgraded::Plain(stream) => {
+            Box::pin(connection::serve(stream, conn, peer, shared, slot)).await;
+        }
+        Upgraded::Tls(stream) => {
+            Box::pin(connection::serve(stream, conn, peer, shared, slot)).await;
+        }
+        Upgraded::Ws(stream) => {
+            Box::pin(connection::serve(stream, conn, peer, shared, slot)).await;
+        }
+        Upgraded::WsOverTls(stream) => {
+            Box::pin(connection::serve(stream, conn, peer, shared, slot)).await;
+        }
     }
 }
 

@@ -144,30 +144,38 @@ impl Upgrades {
         aborted: watch::Receiver<bool>,
     ) -> Option<Upgraded> {
         let (address, port) = (peer.address.clone(), peer.port);
-        let handshake = async {
-            let (tls, username) = match &self.tls {
-                Some(tls) => {
-                    let (stream, username) = tls.accept(stream).await?;
-                    (Ok(stream), username)
-                }
-                None => (Err(stream), None),
-            };
-            if username.is_some() {
-                peer.certificate_username = username;
-            }
-            let stream = match (tls, &self.websockets) {
-                (Ok(tls), Some(http)) => {
-                    ws::accept(tls, http, max_packet_size, logger).await?.map(Upgraded::WsOverTls)
-                }
-                (Ok(tls), None) => Some(Upgraded::Tls(tls)),
-                (Err(tcp), Some(http)) => {
-                    ws::accept(tcp, http, max_packet_size, logger).await?.map(Upgraded::Ws)
-                }
-                (Err(tcp), None) => Some(Upgraded::Plain(tcp)),
-            };
-            Ok::<_, std::io::Error>(stream)
-        };
+        let handshake = self.upgrade(stream, peer, max_packet_size, logger);
         bounded(handshake, HANDSHAKE_TIMEOUT, aborted, logger, &address, port).await.flatten()
+    }
+
+    /// The handshakes of [`Self::handshake`], without its time limit. Nothing large is held
+    /// across a wait here: a stalled client's task keeps this future for up to
+    /// [`HANDSHAKE_TIMEOUT`], so the WebSocket upgrade over TLS, which must hold the TLS
+    /// stream, is boxed.
+    async fn upgrade(
+        &self,
+        stream: TcpStream,
+        peer: &mut PeerInfo,
+        max_packet_size: u32,
+        logger: &Logger,
+    ) -> std::io::Result<Option<Upgraded>> {
+        let Some(tls) = &self.tls else {
+            return Ok(match &self.websockets {
+                Some(http) => {
+                    ws::accept(stream, http, max_packet_size, logger).await?.map(Upgraded::Ws)
+                }
+                None => Some(Upgraded::Plain(stream)),
+            });
+        };
+        let (stream, username) = tls.accept(stream).await?;
+        if username.is_some() {
+            peer.certificate_username = username;
+        }
+        let Some(http) = &self.websockets else {
+            return Ok(Some(Upgraded::Tls(stream)));
+        };
+        let upgrade = ws::accept(stream, http, max_packet_size, logger);
+        Ok(Box::pin(upgrade).await?.map(Upgraded::WsOverTls))
     }
 }
 

@@ -142,7 +142,13 @@ impl TlsListener {
         &self,
         stream: TcpStream,
     ) -> std::io::Result<(TlsStream, Option<CertificateUsername>)> {
-        let stream = self.acceptor.accept(stream).await?;
+        // A client that sends nothing costs no TLS state: rustls's is made when the
+        // ClientHello is there (or the stream ends), and lives in a box only while the
+        // handshake runs. (`readable` alone would not do: a new socket is reported readable
+        // once whatever it holds.)
+        stream.peek(&mut [0]).await?;
+        let handshake = self.acceptor.accept(stream);
+        let stream = Box::pin(handshake).await?;
         let username = self.username_from.map(|from| {
             let certificate =
                 stream.get_ref().1.peer_certificates().and_then(|chain| chain.first());

@@ -90,7 +90,7 @@ where
     let head = http::Head::parse(&read[..head_len]);
     if let (Some(root), Some(head)) = (&settings.http_root, &head) {
         if !head.is_upgrade() {
-            http::serve(&mut stream, root, head, logger).await?;
+            Box::pin(http::serve(&mut stream, root, head, logger)).await?;
             return Ok(None);
         }
     }
@@ -118,9 +118,10 @@ where
             }
         })
     };
-    let socket = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config))
-        .await
-        .map_err(io_error)?;
+    // Boxed (as the file answer above): while the request head trickles in, the future holds
+    // only a pointer's room for the steps after it.
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config));
+    let socket = Box::pin(handshake).await.map_err(io_error)?;
     Ok(Some(WsStream::new(socket)))
 }
 
