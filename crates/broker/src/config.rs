@@ -18,6 +18,7 @@ mod bridge;
 mod bridge21;
 #[cfg(test)]
 mod bridge_tests;
+mod http_api;
 mod parse;
 mod plugin;
 #[cfg(test)]
@@ -480,9 +481,15 @@ pub struct ListenerConfig {
     pub socket_domain: Option<SocketDomain>,
     /// `listener 0 PATH`: listen on a Unix socket at `PATH` instead of TCP (`port` is then 0).
     pub unix_socket: Option<String>,
-    /// `http_dir`: on a WebSockets listener, the directory whose files answer plain HTTP
-    /// requests (no effect on an MQTT listener, as in Mosquitto).
+    /// `http_dir`: on a WebSockets or HTTP API listener, the directory whose files answer
+    /// plain HTTP requests (no effect on an MQTT listener, as in Mosquitto).
     pub http_dir: Option<String>,
+    /// `http_api_token_file` (culex, `protocol http_api` only): the bearer tokens the listener
+    /// accepts, as `name:sha256-hex` lines.
+    pub http_api_token_file: Option<String>,
+    /// `http_api_admin` lines (culex, `protocol http_api` only): the users and token names
+    /// that may disconnect clients through the listener.
+    pub http_api_admins: Vec<String>,
     /// `accept_protocol_versions` (Mosquitto 2.1): the MQTT versions this listener accepts
     /// (default all).
     pub accept_protocol_versions: ProtocolVersions,
@@ -540,6 +547,8 @@ impl Default for ListenerConfig {
             socket_domain: None,
             unix_socket: None,
             http_dir: None,
+            http_api_token_file: None,
+            http_api_admins: Vec::new(),
             accept_protocol_versions: ProtocolVersions::ALL,
             listener_allow_anonymous: None,
             listener_auto_id_prefix: None,
@@ -558,6 +567,8 @@ pub enum Protocol {
     Mqtt,
     /// `websockets`: MQTT in binary WebSocket frames after an HTTP upgrade (MQTT §6).
     WebSockets,
+    /// `http_api` (Mosquitto 2.1): the HTTP API and `http_dir` files; no MQTT.
+    HttpApi,
 }
 
 /// A listener's TLS options (Mosquitto's names). TLS is on when `certfile` is set, which the

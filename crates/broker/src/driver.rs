@@ -18,7 +18,7 @@ use culex_store::{Writer, WriterReport};
 
 use crate::config::{LogTypes, PersistenceSettings};
 use crate::durability::{Durability, Held};
-use crate::event::{DriverControl, Event};
+use crate::event::{DriverControl, Event, Query};
 use crate::headers::Headers;
 use crate::log;
 use crate::log::Logger;
@@ -394,6 +394,35 @@ impl Driver {
                 self.broker.handle_closed(conn, cause, now);
                 // The task has ended or stopped reading: dropping the outbox ends it.
                 self.forget(conn);
+            }
+            Event::Query(query) => self.answer(query, now),
+        }
+    }
+
+    /// Answers the HTTP API from the core (an asker that went away gets nothing).
+    fn answer(&mut self, query: Query, now: Instant) {
+        let broker = &mut self.broker;
+        match query {
+            Query::SysValues(reply) => {
+                let _ = reply.send(broker.sys_values(now));
+            }
+            Query::Clients { search, page, reply } => {
+                let _ = reply.send(broker.clients(search.as_deref(), page, now));
+            }
+            Query::Client { id, reply } => {
+                let _ = reply.send(broker.client(&id, now));
+            }
+            Query::Subscriptions { prefix, page, reply } => {
+                let _ = reply.send(broker.subscriptions(prefix.as_deref(), page));
+            }
+            Query::Retained { prefix, page, reply } => {
+                let _ = reply.send(broker.retained_messages(prefix.as_deref(), page, now));
+            }
+            Query::Sessions { page, reply } => {
+                let _ = reply.send(broker.offline_sessions(page, now));
+            }
+            Query::Disconnect { id, reply } => {
+                let _ = reply.send(broker.disconnect_client(&id, now));
             }
         }
     }

@@ -1,11 +1,15 @@
-//! What the driver task receives: [`Event`], sent by connection tasks, bridge tasks and the
-//! driver itself (finished password checks) through its bounded channel, and
+//! What the driver task receives: [`Event`], sent by connection tasks, bridge tasks, the HTTP
+//! API ([`Query`], answered through a oneshot channel) and the driver itself (finished
+//! password checks) through its bounded channel, and
 //! [`DriverControl`], sent by `run_controlled` (signals, tests). It sits on the bottom floor so
 //! that the tasks which send events need not know the driver.
 
 use mqtt_codec::{DecodeError, Packet, PacketType};
-use mqtt_core::{CloseCause, ConnId, PeerInfo};
-use tokio::sync::mpsc;
+use mqtt_core::{
+    ClientInfo, CloseCause, ConnId, Page, PageRequest, PeerInfo, RetainedInfo, SessionInfo,
+    SubscriptionInfo,
+};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::PersistenceSettings;
 use crate::outbox::OutboxSender;
@@ -27,6 +31,36 @@ pub(crate) enum Event {
     /// A bridge's local (internal) connection: what the core sends to it goes to
     /// `to_bridge` instead of a socket.
     Bridge { conn: ConnId, peer: PeerInfo, to_bridge: mpsc::UnboundedSender<Packet> },
+    /// A question of the HTTP API about the broker's state, or its disconnect of a client.
+    Query(Query),
+}
+
+/// The HTTP API's questions; each carries the channel its answer goes back through (see the
+/// `mqtt_core::Broker` method of the same name for what it answers).
+#[derive(Debug)]
+pub(crate) enum Query {
+    /// `Broker::sys_values`.
+    SysValues(oneshot::Sender<Vec<(&'static str, i64)>>),
+    /// `Broker::clients`.
+    Clients { search: Option<String>, page: PageRequest, reply: oneshot::Sender<Page<ClientInfo>> },
+    /// `Broker::client`.
+    Client { id: String, reply: oneshot::Sender<Option<(ClientInfo, Vec<SubscriptionInfo>)>> },
+    /// `Broker::subscriptions`.
+    Subscriptions {
+        prefix: Option<String>,
+        page: PageRequest,
+        reply: oneshot::Sender<Page<SubscriptionInfo>>,
+    },
+    /// `Broker::retained_messages`.
+    Retained {
+        prefix: Option<String>,
+        page: PageRequest,
+        reply: oneshot::Sender<Page<RetainedInfo>>,
+    },
+    /// `Broker::offline_sessions`.
+    Sessions { page: PageRequest, reply: oneshot::Sender<Page<SessionInfo>> },
+    /// `Broker::disconnect_client`.
+    Disconnect { id: String, reply: oneshot::Sender<bool> },
 }
 
 /// Instructions from `run_controlled` to the driver.

@@ -27,7 +27,8 @@
 //!     (one task per `connection` section, between an internal connection of the core and a
 //!     `culex-client` connection to the remote broker).
 //! - accept: [`listener`]: binding sockets, the accept loop, `max_connections`, handshakes
-//!   handed to each connection's task.
+//!   handed to each connection's task; `http`: the `protocol http_api` listener (the HTTP
+//!   API, its access control, `http_dir` files), which asks the driver through `event`.
 #![warn(missing_docs)]
 
 mod bridge;
@@ -39,6 +40,7 @@ mod driver;
 mod durability;
 mod event;
 mod headers;
+mod http;
 pub mod listener;
 pub mod log;
 pub mod notify;
@@ -69,6 +71,7 @@ use crate::config::{Config, ListenerConfig};
 use crate::connection::{ConnectionCount, Shared};
 use crate::driver::Driver;
 use crate::event::DriverControl;
+use crate::http::{ApiState, ListenerView};
 use crate::listener::Listener;
 use crate::log::Logger;
 use crate::security::Security;
@@ -156,6 +159,8 @@ pub async fn run_controlled(
         },
         None => None,
     };
+    let views = listener_views(&config, &in_force, &security, &listeners);
+    let security_copy = security.clone();
     let driver = Driver::new(
         broker,
         security,
@@ -179,9 +184,10 @@ pub async fn run_controlled(
         _done: done,
         aborted,
     });
+    let api = Arc::new(ApiState::new(shared.events.clone(), views, security_copy));
     let (stop, stopped) = watch::channel(false);
     for listener in listeners {
-        listener.spawn(Arc::clone(&shared), stopped.clone())?;
+        listener.spawn(Arc::clone(&shared), &api, stopped.clone())?;
     }
     drop(stopped);
     for bridge in config.bridges.iter().cloned() {
@@ -201,6 +207,7 @@ pub async fn run_controlled(
                 shared.set_tcp_nodelay.store(config.set_tcp_nodelay, Ordering::Relaxed);
                 shared.connections.set_limit(config.global_max_connections);
                 let core = Box::new(core_config(&config, &security, &in_force));
+                api.set_security(security.clone());
                 let persistence = persist::settings(&config);
                 let _ = driver_control.send(DriverControl::Reload(core, security, persistence));
             }
@@ -285,6 +292,44 @@ fn core_config(
         journal: config.persistence && config.persistence_journal,
         ..mqtt_core::Config::default()
     }
+}
+
+/// What the HTTP API shows of each listener in force: its bound port (or socket path), its
+/// protocol and TLS settings and whether it lets anonymous clients in.
+fn listener_views(
+    config: &Config,
+    in_force: &[ListenerConfig],
+    security: &Security,
+    bound: &[Listener],
+) -> Vec<ListenerView> {
+    use crate::config::Protocol;
+    in_force
+        .iter()
+        .enumerate()
+        .map(|(index, listener)| {
+            let port = bound
+                .iter()
+                .filter(|socket| socket.index() == index)
+                .find_map(|socket| socket.local_addr().ok())
+                .map_or(listener.port, |addr| addr.port());
+            let allow_anonymous = security.listeners.get(index).map_or_else(
+                || config.security_for(listener).allow_anonymous,
+                |own| own.options.allow_anonymous,
+            );
+            ListenerView {
+                port: listener.unix_socket.is_none().then_some(port),
+                path: listener.unix_socket.clone(),
+                protocol: match listener.protocol {
+                    Protocol::Mqtt => "mqtt",
+                    Protocol::WebSockets => "websockets",
+                    Protocol::HttpApi => "httpapi",
+                },
+                tls: listener.tls.enabled(),
+                mtls: listener.tls.require_certificate,
+                allow_anonymous,
+            }
+        })
+        .collect()
 }
 
 /// A seed for the core's client-id generator (a ChaCha20 CSPRNG), from the OS's generator.

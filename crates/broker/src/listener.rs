@@ -2,7 +2,9 @@
 //! after the listeners are open) TCP sockets and Unix sockets (`listener 0 PATH`), reading a
 //! TLS listener's files, and the accept loops: the per-listener `max_connections` limit and
 //! the broker's `global_max_connections`, connection ids, and one task per accepted
-//! connection (after the listener's PROXY header and handshakes, if it has any).
+//! connection (after the listener's PROXY header and handshakes, if it has any). A
+//! `protocol http_api` listener is opened here too (on loopback when it names no address)
+//! and served by [`crate::http`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt as _;
@@ -17,8 +19,10 @@ use mqtt_core::{ConnId, PeerInfo};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 
+use crate::config::Protocol as ListenerProtocol;
 use crate::config::{ListenSpec, ListenerConfig, SocketDomain};
 use crate::connection::{self, Connection, ConnectionSlot, Shared};
+use crate::http::{ApiSite, ApiState};
 use crate::log;
 use crate::log::Logger;
 use crate::os::{self, InterfaceAddress};
@@ -42,6 +46,8 @@ pub struct Listener {
     pub(crate) open: Arc<AtomicUsize>,
     /// The PROXY header, TLS and WebSocket layers; `None` for plain MQTT.
     pub(crate) upgrades: Option<Arc<Upgrades>>,
+    /// Set on a `protocol http_api` listener, which serves HTTP instead of MQTT.
+    pub(crate) api: Option<Arc<ApiSite>>,
 }
 
 impl Listener {
@@ -57,7 +63,18 @@ impl Listener {
             index: 0,
             open: Arc::default(),
             upgrades: None,
+            api: None,
         })
+    }
+
+    /// Whether it serves MQTT (not the HTTP API): a broker needs one such socket to start.
+    pub fn serves_mqtt(&self) -> bool {
+        self.api.is_none()
+    }
+
+    /// Its index among the listeners in force.
+    pub(crate) fn index(&self) -> usize {
+        self.index
     }
 
     /// The TCP address actually bound.
@@ -89,9 +106,16 @@ impl Listener {
     pub(crate) fn spawn(
         self,
         shared: Arc<Shared>,
+        api: &Arc<ApiState>,
         stop: watch::Receiver<bool>,
     ) -> std::io::Result<()> {
         match self.socket {
+            Bound::Tcp(socket) if self.api.is_some() => {
+                let tcp = tokio::net::TcpListener::from_std(socket)?;
+                if let Some(site) = self.api {
+                    tokio::spawn(crate::http::serve(tcp, site, Arc::clone(api), stop));
+                }
+            }
             Bound::Tcp(socket) => {
                 let tcp = tokio::net::TcpListener::from_std(socket)?;
                 tokio::spawn(accept_loop(
@@ -361,6 +385,9 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, OpenErr
     if let Some(path) = &spec.settings.unix_socket {
         return open_unix(path, spec, logger).map(|listener| vec![listener]);
     }
+    if spec.settings.protocol == ListenerProtocol::HttpApi {
+        return Ok(open_http_api(spec, logger));
+    }
     let addresses: Vec<SocketAddr> = match &spec.host {
         None => vec![
             SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), spec.port),
@@ -449,8 +476,98 @@ pub fn open(spec: &ListenSpec, logger: &Logger) -> Result<Vec<Listener>, OpenErr
             index: spec.listener,
             open: Arc::clone(&open),
             upgrades: upgrades.clone(),
+            api: None,
         })
         .collect())
+}
+
+/// Opens a `protocol http_api` listener as Mosquitto 2.1 does, except that without a bind
+/// address it listens on loopback only (127.0.0.1 and ::1; 2.1: every interface). Logs
+/// `Opening http api listen socket on port N.` and `Using http_dir DIR`. Nothing here stops
+/// the broker: a listener that cannot be set up is logged and left out.
+fn open_http_api(spec: &ListenSpec, logger: &Logger) -> Vec<Listener> {
+    let settings = &spec.settings;
+    let loopback = [IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)];
+    let addresses: Vec<SocketAddr> = match &spec.host {
+        None => loopback.iter().map(|ip| SocketAddr::new(*ip, spec.port)).collect(),
+        Some(host) => match (host.as_str(), spec.port).to_socket_addrs() {
+            // Only the first address, as 2.1 takes the first getaddrinfo result.
+            Ok(mut found) => found.next().into_iter().collect(),
+            Err(_) => {
+                log!(logger, ERROR, "Unable to start http api listener.");
+                return Vec::new();
+            }
+        },
+    };
+    let mut sockets: Vec<std::net::TcpListener> = Vec::new();
+    for addr in addresses {
+        // Port 0: every family on the port the first one got.
+        let port =
+            sockets.first().and_then(|s| s.local_addr().ok()).map_or(addr.port(), |a| a.port());
+        match bind_socket(SocketAddr::new(addr.ip(), port)) {
+            Ok(socket) => sockets.push(socket),
+            // ::1 is missing in some containers: 127.0.0.1 alone is enough.
+            Err(_) if spec.host.is_none() && addr.is_ipv6() && !sockets.is_empty() => {}
+            Err(err) => log!(logger, ERROR, "Error: {}", strerror(&err)),
+        }
+    }
+    let Some(port) = sockets.first().and_then(|s| s.local_addr().ok()).map(|a| a.port()) else {
+        log!(logger, ERROR, "Unable to start http api listener, could not find address.");
+        return Vec::new();
+    };
+    log!(logger, INFORMATION, "Opening http api listen socket on port {port}.");
+    let http_root = match &settings.http_dir {
+        Some(dir) => {
+            log!(logger, INFORMATION, "Using http_dir {dir}");
+            match std::fs::canonicalize(dir) {
+                Ok(root) if root.is_dir() => Some(root),
+                _ => {
+                    log!(logger, ERROR, "Error: Unable to open http dir \"{dir}\".");
+                    return Vec::new();
+                }
+            }
+        }
+        None => None,
+    };
+    let tls = if settings.tls.enabled() {
+        match crate::transport::tls::TlsListener::new(&settings.tls) {
+            Ok(tls) => Some(tls),
+            Err(err) => {
+                for line in &err.lines {
+                    log!(logger, ERROR, "{line}");
+                }
+                return Vec::new();
+            }
+        }
+    } else {
+        let exposed =
+            sockets.iter().filter_map(|s| s.local_addr().ok()).any(|a| !a.ip().is_loopback());
+        if exposed {
+            log!(
+                logger,
+                WARNING,
+                "Warning: The http api listener on port {port} is reachable from the network without TLS: passwords and tokens sent to it can be read on the way. Give it certfile and keyfile."
+            );
+        }
+        None
+    };
+    let site = Arc::new(ApiSite {
+        index: spec.listener,
+        tls,
+        http_root,
+        admins: settings.http_api_admins.clone(),
+    });
+    sockets
+        .into_iter()
+        .map(|socket| Listener {
+            socket: Bound::Tcp(socket),
+            settings: settings.clone(),
+            index: spec.listener,
+            open: Arc::default(),
+            upgrades: None,
+            api: Some(Arc::clone(&site)),
+        })
+        .collect()
 }
 
 /// What a WebSockets listener does with HTTP requests: `websockets_headers_size` and its
@@ -508,6 +625,7 @@ fn open_unix(path: &str, spec: &ListenSpec, logger: &Logger) -> Result<Listener,
             index: spec.listener,
             open: Arc::default(),
             upgrades: None,
+            api: None,
         }),
         Err(err) => {
             let line = format!("Error binding unix socket: {}", strerror(&err));

@@ -132,7 +132,8 @@ fn run() -> anyhow::Result<ExitCode> {
             Err(_) => return Ok(ExitCode::FAILURE),
         }
     }
-    if listeners.is_empty() {
+    // As in Mosquitto 2.1, HTTP API listeners alone do not make a broker.
+    if !listeners.iter().any(listener::Listener::serves_mqtt) {
         log!(logger, ERROR, "Error: Unable to start any listening sockets, exiting.");
         return Ok(ExitCode::FAILURE);
     }

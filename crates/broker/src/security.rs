@@ -1,6 +1,10 @@
 //! `password_file` and `acl_file`: reading them (at start and on SIGHUP) into the pure models of
 //! `mqtt_core::auth` and `mqtt_core::acl`, with Mosquitto's log lines, and checking passwords
-//! off the driver task.
+//! off the driver task; and an HTTP API listener's `http_api_token_file` (`tokens`).
+
+mod tokens;
+
+pub use tokens::{TokenFile, TokenFileError};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +29,8 @@ pub struct ListenerSecurity {
     pub passwords: Option<Arc<PasswordFile>>,
     /// Access rules, when `acl_file` is set.
     pub acl: Option<Arc<AclFile>>,
+    /// Bearer tokens of an HTTP API listener, when `http_api_token_file` is set.
+    pub tokens: Option<Arc<TokenFile>>,
 }
 
 /// The security of every listener in force, indexed like
@@ -59,6 +65,7 @@ impl Security {
     ) -> Result<Self, SecurityError> {
         let mut passwords: HashMap<String, Arc<PasswordFile>> = HashMap::new();
         let mut acls: HashMap<String, Arc<AclFile>> = HashMap::new();
+        let mut tokens: HashMap<String, Arc<TokenFile>> = HashMap::new();
         let mut security = Self::default();
         for listener in listeners {
             let options = config.security_for(listener);
@@ -69,7 +76,15 @@ impl Security {
             let acl = load_once(&mut acls, options.acl_file.as_deref(), |path| {
                 load_acl_file(path, logger)
             })?;
-            security.listeners.push(ListenerSecurity { options, passwords: password_file, acl });
+            let tokens = load_once(&mut tokens, listener.http_api_token_file.as_deref(), |path| {
+                load_token_file(path, logger)
+            })?;
+            security.listeners.push(ListenerSecurity {
+                options,
+                passwords: password_file,
+                acl,
+                tokens,
+            });
         }
         Ok(security)
     }
@@ -138,6 +153,14 @@ fn load_acl_file(path: &str, logger: &Logger) -> Result<AclFile, SecurityError> 
             logger,
             vec![err.mosquitto_log_line(path), format!("Error opening acl file \"{path}\".")],
         )
+    })
+}
+
+/// Reads an `http_api_token_file`, refusing it whole at its first bad line.
+fn load_token_file(path: &str, logger: &Logger) -> Result<TokenFile, SecurityError> {
+    let text = read_or_fail(path, logger, "http_api_token_file", "token file")?;
+    TokenFile::parse(&text).map_err(|err| {
+        fail(logger, vec![format!("Error: Invalid http_api_token_file \"{path}\" {err}.")])
     })
 }
 

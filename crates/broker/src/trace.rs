@@ -271,6 +271,9 @@ fn disconnected(logger: &Logger, id: &str, reason: &DisconnectReason) {
         DisconnectReason::OutOfMemory => {
             format!("Client {id} disconnected due to out of memory.")
         }
+        DisconnectReason::Administrative => {
+            format!("Client {id} been disconnected by administrative action.")
+        }
         DisconnectReason::MaxConnections => {
             format!("Client connection from {id} denied: max_connections exceeded.")
         }

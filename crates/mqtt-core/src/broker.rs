@@ -1,6 +1,7 @@
 //! `Broker`: the sans-IO MQTT broker. Inputs are `handle_*` calls, outputs are drained with
 //! `poll_output` and `poll_timeout`. The packet handlers live in the submodules.
 
+mod admin;
 mod connect;
 mod journal;
 mod lifecycle;
@@ -10,6 +11,9 @@ mod route;
 mod subscribe;
 mod sys;
 
+pub use admin::{
+    ClientInfo, PREVIEW_BYTES, Page, PageRequest, RetainedInfo, SessionInfo, SubscriptionInfo,
+};
 pub use sys::SYS_LOAD_COUNTERS;
 
 use std::collections::VecDeque;

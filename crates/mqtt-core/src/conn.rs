@@ -57,6 +57,10 @@ pub(crate) struct Conn {
     pub(crate) opened_at: Instant,
     /// When the last packet arrived.
     pub(crate) last_in: Instant,
+    /// The effective keep alive in seconds (0 = none), as the HTTP API shows it.
+    pub(crate) keep_alive: u16,
+    /// The CONNECT's Clean Start (v5) or Clean Session (v3) flag.
+    pub(crate) clean_start: bool,
     /// 1.5 × the effective keep alive; `None` = no keep alive.
     pub(crate) keep_alive_limit: Option<Duration>,
     /// The `Timer::Conn` entry scheduled for it.
@@ -84,6 +88,8 @@ impl Conn {
             protocol: ProtocolVersion::V3_1_1,
             opened_at: now,
             last_in: now,
+            keep_alive: 0,
+            clean_start: false,
             keep_alive_limit: None,
             timer_at: None,
             max_packet_out: None,

@@ -294,6 +294,9 @@ pub enum DisconnectReason {
     ServerShutdown,
     /// A v3 PUBLISH above `memory_limit`: `Client %s disconnected due to out of memory.`
     OutOfMemory,
+    /// Disconnected through the HTTP API ([`Broker::disconnect_client`](crate::Broker::disconnect_client)):
+    /// `Client %s been disconnected by administrative action.`; v5 clients get DISCONNECT 0x98.
+    Administrative,
 }
 
 impl DisconnectReason {
@@ -306,6 +309,7 @@ impl DisconnectReason {
             Self::ProtocolError => Some(ReasonCode::ProtocolError),
             Self::PacketTooLarge => Some(ReasonCode::PacketTooLarge),
             Self::ServerShutdown => Some(ReasonCode::ServerShuttingDown),
+            Self::Administrative => Some(ReasonCode::AdministrativeAction),
             _ => None,
         }
     }

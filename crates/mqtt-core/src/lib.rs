@@ -80,7 +80,10 @@ mod topic_tree;
 mod tests;
 
 pub use access::{Access, AccessControl, ClientRef};
-pub use broker::{Broker, SYS_LOAD_COUNTERS, Stats};
+pub use broker::{
+    Broker, ClientInfo, PREVIEW_BYTES, Page, PageRequest, RetainedInfo, SYS_LOAD_COUNTERS,
+    SessionInfo, Stats, SubscriptionInfo,
+};
 pub use client_id::IdSeed;
 pub use config::{Config, ListenerOptions, ListenerSecurity, ProtocolVersions};
 pub use conn::{ConnIdHasher, ConnMap};

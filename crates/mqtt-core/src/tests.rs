@@ -3,6 +3,7 @@
 
 pub(crate) mod harness;
 
+mod admin;
 mod connect;
 mod internal;
 mod journal;

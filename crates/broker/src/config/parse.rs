@@ -39,6 +39,7 @@ pub(super) fn check_listeners(config: &Config, file_name: &str) -> Result<(), Co
     };
     for listener in std::iter::once(&config.default_listener).chain(&config.listeners) {
         super::proxy::check(listener).map_err(fail)?;
+        super::http_api::check(listener).map_err(fail)?;
         let tls = &listener.tls;
         let port = listener.port;
         // Behind `enable_proxy_protocol 2` the proxy checks client certificates.
@@ -72,6 +73,7 @@ pub(super) fn check_listeners(config: &Config, file_name: &str) -> Result<(), Co
             let websockets = listener.protocol == Protocol::WebSockets;
             let extra = [
                 ("protocol websockets", websockets),
+                ("protocol http_api", listener.protocol == Protocol::HttpApi),
                 ("certfile", tls.enabled()),
                 ("bind_interface", listener.bind_interface.is_some()),
                 ("socket_domain", listener.socket_domain.is_some()),
@@ -178,6 +180,9 @@ impl State {
         if let Some(result) = super::bridge::apply(config, name, value) {
             return result;
         }
+        if let Some(result) = super::http_api::apply(config, name, value) {
+            return result;
+        }
         if let Some(result) = super::admission::apply(config, name, value) {
             return result;
         }
@@ -272,6 +277,7 @@ impl State {
                 current_listener(config).protocol = match first_token(name, value)? {
                     "mqtt" => Protocol::Mqtt,
                     "websockets" => Protocol::WebSockets,
+                    "http_api" => Protocol::HttpApi,
                     other => return Err(format!("Invalid protocol value ({other}).")),
                 };
             }

@@ -6,6 +6,8 @@
 
 mod http;
 
+pub(crate) use http::percent_decode;
+
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -271,6 +271,9 @@ impl Broker {
         else {
             return;
         };
+        if let Some(state) = self.conns.get_mut(&conn) {
+            state.clean_start = connect.clean_start;
+        }
         if peer.listener != INTERNAL_LISTENER {
             if self.config.connection_messages {
                 self.log(LogEvent::ClientConnected {
@@ -368,6 +371,7 @@ impl Broker {
     ) -> Option<(PeerInfo, bool)> {
         let state = self.conns.get_mut(&conn)?;
         state.phase = Phase::Connected(key);
+        state.keep_alive = keep_alive;
         state.keep_alive_limit =
             (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
         state.max_packet_out = props.maximum_packet_size.filter(|&size| size > 0);

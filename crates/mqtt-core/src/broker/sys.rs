@@ -286,6 +286,45 @@ impl Broker {
     }
 }
 
+impl Broker {
+    /// The `$SYS` values as last published, for Mosquitto 2.1's `/api/v1/systree`: each
+    /// metric's primary topic (no deprecated alias, no load average) in 2.1's order, then
+    /// `$SYS/broker/uptime` in whole seconds at `now`. A metric never published reads 1,
+    /// and the two maximums never less than 1, as in 2.1 (its initial values). The three
+    /// keys of 2.1 that have no `$SYS` topic in culex (`packet/out/count`, `packet/out/bytes`,
+    /// `connections/socket/count`) are left out, so every value here equals its topic's.
+    #[must_use]
+    pub fn sys_values(&self, now: Instant) -> Vec<(&'static str, i64)> {
+        let last = |metric: Metric| self.sys.published[metric as usize].unwrap_or(1);
+        let uptime =
+            self.sys.start.map_or(0, |start| now.saturating_duration_since(start).as_secs());
+        vec![
+            ("$SYS/broker/clients/total", last(Metric::ClientsTotal)),
+            ("$SYS/broker/clients/maximum", self.sys.clients_max.max(1)),
+            ("$SYS/broker/clients/disconnected", last(Metric::ClientsDisconnected)),
+            ("$SYS/broker/clients/connected", last(Metric::ClientsConnected)),
+            ("$SYS/broker/clients/expired", last(Metric::ClientsExpired)),
+            ("$SYS/broker/messages/stored", last(Metric::StoreCount)),
+            ("$SYS/broker/store/messages/bytes", last(Metric::StoreBytes)),
+            ("$SYS/broker/subscriptions/count", last(Metric::Subscriptions)),
+            ("$SYS/broker/shared_subscriptions/count", last(Metric::SharedSubscriptions)),
+            ("$SYS/broker/retained messages/count", last(Metric::Retained)),
+            ("$SYS/broker/heap/current", last(Metric::HeapCurrent)),
+            ("$SYS/broker/heap/maximum", self.sys.heap_max.max(1)),
+            ("$SYS/broker/messages/received", last(Metric::MessagesReceived)),
+            ("$SYS/broker/messages/sent", last(Metric::MessagesSent)),
+            ("$SYS/broker/bytes/received", last(Metric::BytesReceived)),
+            ("$SYS/broker/bytes/sent", last(Metric::BytesSent)),
+            ("$SYS/broker/publish/bytes/received", last(Metric::PublishBytesReceived)),
+            ("$SYS/broker/publish/bytes/sent", last(Metric::PublishBytesSent)),
+            ("$SYS/broker/publish/messages/dropped", last(Metric::PublishDropped)),
+            ("$SYS/broker/publish/messages/received", last(Metric::PublishReceived)),
+            ("$SYS/broker/publish/messages/sent", last(Metric::PublishSent)),
+            ("$SYS/broker/uptime", i64::try_from(uptime).unwrap_or(i64::MAX)),
+        ]
+    }
+}
+
 /// A count as `$SYS` prints it.
 fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)

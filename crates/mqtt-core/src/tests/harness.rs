@@ -564,7 +564,7 @@ impl Harness {
     }
 
     /// Drains outputs into the clients' logs; auto-acking clients answer at once.
-    fn pump(&mut self) {
+    pub(crate) fn pump(&mut self) {
         loop {
             let mut replies = Vec::new();
             while let Some(output) = self.broker.poll_output() {

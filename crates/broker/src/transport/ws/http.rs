@@ -212,7 +212,7 @@ fn answer(root: &Path, method: &str, target: &str) -> Answer {
 
 /// `path` with its `%XX` escapes decoded; `None` when an escape is malformed or the result is
 /// not UTF-8.
-fn percent_decode(path: &str) -> Option<String> {
+pub(crate) fn percent_decode(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
