@@ -20,6 +20,7 @@ mod broker_flood;
 mod broker_hardening;
 mod broker_hash_values;
 mod broker_http;
+mod broker_http_api;
 mod broker_listener;
 mod broker_log;
 mod broker_log_topic;

@@ -166,13 +166,13 @@ async fn handle(
     let method = request.method();
     let path = request.uri().path();
     if method != Method::GET && !routes::is_client_delete(method, path) {
-        return reply::bad_method();
+        return reply::error(reply::BAD_METHOD);
     }
     let security = {
         let all = state.security.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         all.listeners.get(site.index).cloned()
     };
-    let Some(security) = security else { return reply::internal_error() };
+    let Some(security) = security else { return reply::error(reply::INTERNAL) };
     let gate = access::Gate {
         security: &security,
         admins: &site.admins,
@@ -190,8 +190,8 @@ async fn handle(
     match &site.http_root {
         Some(root) => match files::find(root, path).await {
             files::Found::File(bytes) => reply::file(bytes),
-            files::Found::NotFound => reply::not_found(),
+            files::Found::NotFound => reply::error(reply::NOT_FOUND),
         },
-        None => reply::not_found(),
+        None => reply::error(reply::NOT_FOUND),
     }
 }

@@ -52,7 +52,10 @@ pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Resu
 
 /// The latest `listener` section: these options need one (the implicit default listener does
 /// not count).
-fn listener<'c>(config: &'c mut Config, name: &str) -> Result<&'c mut ListenerConfig, String> {
+pub(super) fn listener<'c>(
+    config: &'c mut Config,
+    name: &str,
+) -> Result<&'c mut ListenerConfig, String> {
     config
         .listeners
         .last_mut()

@@ -2,6 +2,7 @@
 //! tokens it accepts) and `http_api_admin` (who may disconnect clients through it), and the
 //! checks that tie them and `http_dir` to such a listener.
 
+use super::admission::listener;
 use super::parse::string_value;
 use super::{Config, ListenerConfig, Protocol};
 
@@ -25,14 +26,6 @@ pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Resu
     Some(result)
 }
 
-/// The latest `listener` section: these options need one.
-fn listener<'c>(config: &'c mut Config, name: &str) -> Result<&'c mut ListenerConfig, String> {
-    config
-        .listeners
-        .last_mut()
-        .ok_or_else(|| format!("The '{name}' option requires a listener to be defined first."))
-}
-
 /// Once the file is read: the HTTP API options sit on a `protocol http_api` listener, and
 /// such a listener is a TCP one.
 pub(super) fn check(listener: &ListenerConfig) -> Result<(), String> {
@@ -49,4 +42,44 @@ pub(super) fn check(listener: &ListenerConfig) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Protocol, parse};
+
+    #[test]
+    fn http_api_options_belong_to_an_http_api_listener() {
+        let config = parse(
+            "listener 8080\nprotocol http_api\nhttp_api_token_file /t\nhttp_api_admin a\n\
+             http_api_admin b\n",
+            "c",
+        )
+        .unwrap();
+        let listener = &config.listeners[0];
+        assert_eq!(listener.protocol, Protocol::HttpApi);
+        assert_eq!(listener.http_api_token_file.as_deref(), Some("/t"));
+        assert_eq!(listener.http_api_admins, ["a", "b"]);
+        let refused = [
+            (
+                "http_api_admin a\n",
+                "The 'http_api_admin' option requires a listener to be defined first.",
+            ),
+            (
+                "listener 1883\nhttp_api_admin a\n",
+                "http_api_admin needs protocol http_api on the same listener (listener on port 1883).",
+            ),
+            (
+                "listener 8080\nprotocol http_api\nhttp_api_token_file /a\nhttp_api_token_file /b\n",
+                "Duplicate http_api_token_file value in configuration.",
+            ),
+            (
+                "listener 0 /tmp/s\nprotocol http_api\n",
+                "protocol http_api does not apply to the Unix socket listener /tmp/s: it serves plain MQTT only.",
+            ),
+        ];
+        for (text, message) in refused {
+            assert_eq!(parse(text, "c").unwrap_err().message, message, "{text:?}");
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Who may use an HTTP API listener, and for what. Credentials are HTTP Basic, checked through
 //! the listener's password file as an MQTT CONNECT's would be (with the same anonymous rules:
-//! without a password file a username is let in where anonymous clients are), or a bearer token
-//! from `http_api_token_file`. Every request needs the `read` right; disconnecting a client
+//! without a password file a username is let in where anonymous clients are, as anonymous, since
+//! nothing checked it), or a bearer token from `http_api_token_file`. Every request needs the `read` right; disconnecting a client
 //! needs `admin`, which `http_api_admin` gives to named users and tokens. Anonymous requests get
 //! `read` only, and only where the listener allows anonymous clients. With an `acl_file`,
 //! Mosquitto 2.1's check stays: the URL path must be readable as a topic by client `http-api`.
@@ -107,20 +107,22 @@ pub(crate) async fn check(
     let name = match given {
         Credentials::Anonymous if anonymous_ok => None,
         Credentials::Anonymous => return Err(Unauthorised),
-        Credentials::Basic { username, password } => {
-            let allowed = match &security.passwords {
-                Some(passwords) => {
-                    let password = Some(bytes::Bytes::from(password));
-                    gate.checker.check(passwords, &username, password).await
+        Credentials::Basic { username, password } => match &security.passwords {
+            Some(passwords) => {
+                let password = Some(bytes::Bytes::from(password));
+                if !gate.checker.check(passwords, &username, password).await {
+                    gate.budget.failed(peer, Instant::now());
+                    return Err(Unauthorised);
                 }
-                None => anonymous_ok,
-            };
-            if !allowed {
+                Some(username)
+            }
+            // Let in as MQTT would let it in, but nothing vouches for the name: anonymous.
+            None if anonymous_ok => None,
+            None => {
                 gate.budget.failed(peer, Instant::now());
                 return Err(Unauthorised);
             }
-            Some(username)
-        }
+        },
         Credentials::Bearer(token) => {
             let Some(name) = security.tokens.as_ref().and_then(|tokens| tokens.name_of(&token))
             else {

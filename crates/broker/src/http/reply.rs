@@ -22,14 +22,23 @@ fn plain(status: StatusCode, body: impl Into<Bytes>) -> Reply {
     response
 }
 
-/// 404 `Not found.\n`.
-pub(crate) fn not_found() -> Reply {
-    plain(StatusCode::NOT_FOUND, "Not found.\n")
-}
+/// A plain-text error answer: its status and body.
+pub(crate) type Error = (StatusCode, &'static str);
 
-/// 405 `Invalid HTTP Method\n`.
-pub(crate) fn bad_method() -> Reply {
-    plain(StatusCode::METHOD_NOT_ALLOWED, "Invalid HTTP Method\n")
+/// 404: no such path, file or client.
+pub(crate) const NOT_FOUND: Error = (StatusCode::NOT_FOUND, "Not found.\n");
+/// 405: a method other than GET (and the client DELETE).
+pub(crate) const BAD_METHOD: Error = (StatusCode::METHOD_NOT_ALLOWED, "Invalid HTTP Method\n");
+/// 403: authenticated, without the right.
+pub(crate) const FORBIDDEN: Error = (StatusCode::FORBIDDEN, "Forbidden.\n");
+/// 400: a paging parameter that is not a positive number.
+pub(crate) const BAD_REQUEST: Error = (StatusCode::BAD_REQUEST, "Bad request.\n");
+/// 500: the broker could not answer.
+pub(crate) const INTERNAL: Error = (StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.\n");
+
+/// The answer for `error`.
+pub(crate) fn error((status, body): Error) -> Reply {
+    plain(status, body)
 }
 
 /// 401 `Not authorised\n` with the Basic challenge.
@@ -37,21 +46,6 @@ pub(crate) fn unauthorised() -> Reply {
     let mut response = plain(StatusCode::UNAUTHORIZED, "Not authorised\n");
     response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
     response
-}
-
-/// 403 `Forbidden.\n`: authenticated, without the right.
-pub(crate) fn forbidden() -> Reply {
-    plain(StatusCode::FORBIDDEN, "Forbidden.\n")
-}
-
-/// 400 `Bad request.\n`: a paging parameter that is not a positive number.
-pub(crate) fn bad_request() -> Reply {
-    plain(StatusCode::BAD_REQUEST, "Bad request.\n")
-}
-
-/// 500 `Internal server error.\n`.
-pub(crate) fn internal_error() -> Reply {
-    plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.\n")
 }
 
 /// 204 with the CORS header: done, nothing to say.
@@ -79,7 +73,7 @@ pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Reply {
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response
         }
-        Err(_) => internal_error(),
+        Err(_) => error(INTERNAL),
     }
 }
 

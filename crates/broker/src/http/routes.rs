@@ -54,7 +54,7 @@ pub(crate) async fn answer(
     let params = Params::parse(query);
     if let Some(id) = path.strip_prefix(CLIENT_PREFIX) {
         let Some(id) = crate::transport::ws::percent_decode(id).filter(|id| !id.is_empty()) else {
-            return reply::not_found();
+            return reply::error(reply::NOT_FOUND);
         };
         return if method == Method::DELETE {
             disconnect(asker, who, id).await
@@ -66,7 +66,7 @@ pub(crate) async fn answer(
         ["/api/v1/clients", "/api/v1/subscriptions", "/api/v1/retained", "/api/v1/sessions"];
     let page = match params.page() {
         Some(page) => page,
-        None if paged_path.contains(&path) => return reply::bad_request(),
+        None if paged_path.contains(&path) => return reply::error(reply::BAD_REQUEST),
         None => PageRequest { offset: 0, limit: DEFAULT_PER_PAGE },
     };
     match path {
@@ -80,7 +80,7 @@ pub(crate) async fn answer(
         }
         "/api/v1/systree" => match asker.ask(Query::SysValues).await {
             Some(values) => reply::json(&SysTree(values)),
-            None => reply::internal_error(),
+            None => reply::error(reply::INTERNAL),
         },
         "/api/v1/clients" => {
             let search = params.get("search");
@@ -101,7 +101,7 @@ pub(crate) async fn answer(
             let answer = asker.ask(|reply| Query::Sessions { page, reply }).await;
             paged(answer, page, "sessions", |session| SessionJson::from(&session))
         }
-        _ => reply::not_found(),
+        _ => reply::error(reply::NOT_FOUND),
     }
 }
 
@@ -126,20 +126,24 @@ async fn client(asker: &ApiState, listeners: &[ListenerView], id: String) -> Rep
                 .map(|sub| FilterJson { filter: sub.filter.clone(), qos: sub.qos as u8 })
                 .collect(),
         }),
-        Some(None) => reply::not_found(),
-        None => reply::internal_error(),
+        Some(None) => reply::error(reply::NOT_FOUND),
+        None => reply::error(reply::INTERNAL),
     }
 }
 
 /// `DELETE /api/v1/clients/{id}`: needs the `admin` right.
 async fn disconnect(asker: &ApiState, who: &Principal, id: String) -> Reply {
     if !who.admin {
-        return if who.name.is_none() { reply::unauthorised() } else { reply::forbidden() };
+        return if who.name.is_none() {
+            reply::unauthorised()
+        } else {
+            reply::error(reply::FORBIDDEN)
+        };
     }
     match asker.ask(|reply| Query::Disconnect { id, reply }).await {
         Some(true) => reply::no_content(),
-        Some(false) => reply::not_found(),
-        None => reply::internal_error(),
+        Some(false) => reply::error(reply::NOT_FOUND),
+        None => reply::error(reply::INTERNAL),
     }
 }
 
@@ -150,7 +154,7 @@ fn paged<T, J: Serialize>(
     key: &'static str,
     to_json: impl Fn(T) -> J,
 ) -> Reply {
-    let Some(answer) = answer else { return reply::internal_error() };
+    let Some(answer) = answer else { return reply::error(reply::INTERNAL) };
     let items: Vec<J> = answer.items.into_iter().map(to_json).collect();
     let body = PageJson {
         key,
