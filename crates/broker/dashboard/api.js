@@ -30,8 +30,7 @@ export function forget() {
 
 function headers() {
   const login = credentials();
-  // X-Requested-With: a script's request, which gets no browser login prompt on a 401.
-  const result = { "X-Requested-With": "XMLHttpRequest" };
+  const result = {};
   if (login && login.username) {
     const pair = new TextEncoder().encode(`${login.username}:${login.password}`);
     result.Authorization = "Basic " + btoa(String.fromCharCode(...pair));
@@ -44,7 +43,9 @@ function headers() {
  * the login, shows the login page and throws LoginNeeded; other statuses are the caller's.
  */
 export async function request(path, method = "GET") {
-  const response = await fetch(path, { method, headers: headers(), cache: "no-store" });
+  // credentials "omit": the browser adds no credentials of its own and, on a 401 with a Basic
+  // challenge, opens no login prompt of its own (which would hold the request until answered).
+  const response = await fetch(path, { method, headers: headers(), cache: "no-store", credentials: "omit" });
   if (response.status === 401) {
     forget();
     if (location.hash !== "#login") {

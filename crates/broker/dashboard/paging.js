@@ -1,21 +1,25 @@
 // Previous/next buttons and "page P of N" for a paged API list (clients, retained messages).
 
-/** The page controls whose elements are `${prefix}-prev`, `${prefix}-next`, `${prefix}-page`. */
+/** The page controls, built inside the element `${prefix}-pager`. */
 export class Pager {
   constructor(prefix, perPage, onChange) {
     this.page = 1;
     this.perPage = perPage;
     this.pages = 1;
-    this.label = document.getElementById(`${prefix}-page`);
-    this.prev = document.getElementById(`${prefix}-prev`);
-    this.next = document.getElementById(`${prefix}-next`);
-    this.prev.addEventListener("click", () => this.go(this.page - 1, onChange));
-    this.next.addEventListener("click", () => this.go(this.page + 1, onChange));
-  }
-
-  go(page, onChange) {
-    this.page = Math.min(Math.max(1, page), this.pages);
-    onChange();
+    const button = (label, step) => {
+      const element = document.createElement("button");
+      element.type = "button";
+      element.textContent = label;
+      element.addEventListener("click", () => {
+        this.page = Math.min(Math.max(1, this.page + step), this.pages);
+        onChange();
+      });
+      return element;
+    };
+    this.prev = button("Previous", -1);
+    this.next = button("Next", 1);
+    this.label = document.createElement("span");
+    document.getElementById(`${prefix}-pager`).append(this.prev, this.label, this.next);
   }
 
   /** Back to the first page (a new search). */
