@@ -514,3 +514,28 @@ fn subscriptions_retained_messages_and_offline_sessions() {
         "{sessions}"
     );
 }
+
+#[test]
+fn max_connections_bounds_the_http_api_listener() {
+    let (_broker, port) = broker("allow_anonymous true", "max_connections 1");
+    let held = TcpStream::connect(("127.0.0.1", port)).expect("the first connection");
+    assert!(raw_get(port).is_empty(), "over max_connections: closed unanswered");
+    drop(held);
+    // The slot comes free once the listener has seen the first connection close.
+    let start = Instant::now();
+    while raw_get(port).is_empty() {
+        assert!(start.elapsed() < COMMAND_DEADLINE, "the slot never came free");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The raw answer to a GET of the version, read to the close (empty when refused).
+fn raw_get(port: u16) -> Vec<u8> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
+    let request = b"GET /api/v1/version HTTP/1.1\r\nHost: culex\r\nConnection: close\r\n\r\n";
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    answer
+}

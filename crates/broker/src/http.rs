@@ -30,7 +30,7 @@ use hyper::{Method, Request};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use crate::event::{Event, Query};
 use crate::security::{PasswordChecker, Security};
@@ -52,6 +52,8 @@ pub(crate) struct ApiSite {
     pub(crate) http_root: Option<PathBuf>,
     /// `http_api_admin` names.
     pub(crate) admins: Vec<String>,
+    /// `max_connections`: one permit per open connection; `None` = unlimited.
+    pub(crate) slots: Option<Arc<Semaphore>>,
 }
 
 impl std::fmt::Debug for ApiSite {
@@ -128,8 +130,17 @@ pub(crate) async fn serve(
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 @ IpAddr::V4(_) => v4,
         };
+        // Over `max_connections`: closed at once, unanswered.
+        let slot = match &site.slots {
+            Some(slots) => match Arc::clone(slots).try_acquire_owned() {
+                Ok(slot) => Some(slot),
+                Err(_) => continue,
+            },
+            None => None,
+        };
         let (site, state) = (Arc::clone(&site), Arc::clone(&state));
         tokio::spawn(async move {
+            let _slot = slot;
             match &site.tls {
                 Some(tls) => {
                     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream));

@@ -499,6 +499,11 @@ fn open_http_api(spec: &ListenSpec, logger: &Logger) -> Vec<Listener> {
             }
         },
     };
+    let addresses = addresses.into_iter().filter(|addr| match settings.socket_domain {
+        Some(SocketDomain::Ipv4) => addr.is_ipv4(),
+        Some(SocketDomain::Ipv6) => addr.is_ipv6(),
+        None => true,
+    });
     let mut sockets: Vec<std::net::TcpListener> = Vec::new();
     for addr in addresses {
         // Port 0: every family on the port the first one got.
@@ -556,6 +561,9 @@ fn open_http_api(spec: &ListenSpec, logger: &Logger) -> Vec<Listener> {
         tls,
         http_root,
         admins: settings.http_api_admins.clone(),
+        slots: settings.max_connections.map(|limit| {
+            Arc::new(tokio::sync::Semaphore::new(usize::try_from(limit).unwrap_or(usize::MAX)))
+        }),
     });
     sockets
         .into_iter()

@@ -26,11 +26,23 @@ pub(super) fn apply(config: &mut Config, name: &str, value: &str) -> Option<Resu
     Some(result)
 }
 
-/// Once the file is read: the HTTP API options sit on a `protocol http_api` listener, and
-/// such a listener is a TCP one.
+/// Once the file is read: the HTTP API options sit on a `protocol http_api` listener, and such
+/// a listener has no `bind_interface` or `enable_proxy_protocol` (culex would not honour them
+/// there). `socket_domain` applies to it; the MQTT options (`max_qos`, `mount_point`, …) do
+/// nothing on it, as in Mosquitto 2.1.
 pub(super) fn check(listener: &ListenerConfig) -> Result<(), String> {
     let port = listener.port;
-    if listener.protocol != Protocol::HttpApi {
+    if listener.protocol == Protocol::HttpApi {
+        let unsupported = [
+            ("bind_interface", listener.bind_interface.is_some()),
+            ("enable_proxy_protocol", listener.proxy_protocol.is_some()),
+        ];
+        if let Some((name, _)) = unsupported.iter().find(|(_, given)| *given) {
+            return Err(format!(
+                "{name} does not apply to an http_api listener (listener on port {port})."
+            ));
+        }
+    } else {
         let misplaced = [
             ("http_api_token_file", listener.http_api_token_file.is_some()),
             ("http_api_admin", !listener.http_api_admins.is_empty()),
@@ -72,6 +84,10 @@ mod tests {
             (
                 "listener 8080\nprotocol http_api\nhttp_api_token_file /a\nhttp_api_token_file /b\n",
                 "Duplicate http_api_token_file value in configuration.",
+            ),
+            (
+                "listener 8080\nprotocol http_api\nbind_interface lo\n",
+                "bind_interface does not apply to an http_api listener (listener on port 8080).",
             ),
             (
                 "listener 0 /tmp/s\nprotocol http_api\n",
