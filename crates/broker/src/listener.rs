@@ -4,7 +4,7 @@
 //! the broker's `global_max_connections`, connection ids, and one task per accepted
 //! connection (after the listener's PROXY header and handshakes, if it has any). A
 //! `protocol http_api` listener is opened here too (on loopback when it names no address)
-//! and served by [`crate::http`].
+//! and served by the `http` module.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt as _;
