@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the external tools the test suite drives: Debian's Mosquitto broker and clients
 # (the reference implementation), the Debian packaging and checking tools, paho-mqtt (the
-# Python client users have) and Node's `mqtt` package (into tests/node/node_modules, from
-# tests/node/package-lock.json).
+# Python client users have), Node's `mqtt` package (into tests/node/node_modules, from
+# tests/node/package-lock.json) and headless Chromium with its WebDriver (the dashboard tests).
 # Safe to run repeatedly; installs only what is missing. Loopback-only tests use them.
 set -euo pipefail
 
@@ -21,6 +21,9 @@ command -v man >/dev/null 2>&1 || need_apt+=(man-db)
 command -v adduser >/dev/null 2>&1 || need_apt+=(adduser)
 # The broker's /metrics text is checked with Prometheus's own parser (`promtool check metrics`).
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+# tests/dashboard.rs: the dashboard in headless Chromium, driven through chromedriver.
+[ -x /usr/lib/chromium/chromium ] || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

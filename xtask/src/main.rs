@@ -5,9 +5,12 @@
 //! - `cargo xtask fuzz [TARGET…] [--seconds N]` — the cargo-fuzz targets of `fuzz/` (`fuzz.rs`).
 //! - `cargo xtask bench [--quick]` — culex against Mosquitto, side by side (`bench.rs`).
 //! - `cargo xtask deb [--target T] [--profile P] [--out DIR]` — the Debian packages (`deb.rs`).
+//! - `cargo xtask dashboard-vendor` — Chart.js and MQTT.js for the dashboard, from the npm lock
+//!   file into `crates/broker/dashboard/vendor/` (`dashboard.rs`).
 #![forbid(unsafe_code)]
 
 mod bench;
+mod dashboard;
 mod deb;
 mod fuzz;
 mod tidy;
@@ -36,9 +39,10 @@ fn run() -> Result<()> {
         "fuzz" => fuzz::fuzz(&rest),
         "bench" => bench::bench(&rest),
         "deb" => deb::deb(&rest),
+        "dashboard-vendor" => dashboard::vendor(&rest),
         "" | "help" | "--help" => {
             println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy, tests, docs and a fuzz smoke run, as CI runs them\n  fuzz  [TARGET...] [--seconds N] run the fuzz targets of fuzz/ (needs cargo-fuzz)\n  bench [--quick] [--hardening] [culex-bench flags] culex vs Mosquitto throughput, latency, memory; --hardening: slowloris (docs/benchmarks.md)\n  deb   [--target T] [--profile P] [--out DIR] culex_<version>_<arch>.deb and culex-mosquitto-compat (docs/service.md)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy, tests, docs and a fuzz smoke run, as CI runs them\n  fuzz  [TARGET...] [--seconds N] run the fuzz targets of fuzz/ (needs cargo-fuzz)\n  bench [--quick] [--hardening] [culex-bench flags] culex vs Mosquitto throughput, latency, memory; --hardening: slowloris (docs/benchmarks.md)\n  deb   [--target T] [--profile P] [--out DIR] culex_<version>_<arch>.deb and culex-mosquitto-compat (docs/service.md)\n  dashboard-vendor  refresh crates/broker/dashboard/vendor/ from its npm lock file (needs npm)"
             );
             Ok(())
         }

@@ -4,10 +4,13 @@
 //! in order: a method other than GET is 405 (except culex's DELETE of a client), then the
 //! access check ([`access`]; 401), then `/metrics` (the Prometheus text of [`Metrics`], read
 //! from its atomics), `/api/…` paths to [`routes`] and the rest to the `http_dir` files
-//! ([`files`]) or 404. Questions about the broker's state go to the driver as
+//! ([`files`]) or 404. Without `http_dir`, a GET of any other path is answered before the
+//! access check with the built-in [`dashboard`] (its files need no credentials; the API calls
+//! it makes do). Questions about the broker's state go to the driver as
 //! [`Event::Query`] with a oneshot reply: nothing here touches the core's state.
 
 mod access;
+mod dashboard;
 mod files;
 mod json;
 mod reply;
@@ -22,7 +25,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::header::AUTHORIZATION;
+use hyper::header::{AUTHORIZATION, IF_NONE_MATCH};
 use hyper::service::service_fn;
 use hyper::{Method, Request};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -185,6 +188,11 @@ async fn handle(
     if method != Method::GET && !routes::is_client_delete(method, path) {
         return reply::error(reply::BAD_METHOD);
     }
+    let api = path.get(..5).is_some_and(|head| head.eq_ignore_ascii_case("/api/"));
+    let metrics = path == "/metrics";
+    if !api && !metrics && site.http_root.is_none() {
+        return dashboard::answer(path, request.headers().get(IF_NONE_MATCH));
+    }
     let security = {
         let all = state.security.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         all.listeners.get(site.index).cloned()
@@ -200,10 +208,10 @@ async fn handle(
     let Ok(who) = access::check(&gate, header, peer, path).await else {
         return reply::unauthorised();
     };
-    if path == "/metrics" {
+    if metrics {
         return reply::metrics(state.metrics.encode());
     }
-    if path.get(..5).is_some_and(|head| head.eq_ignore_ascii_case("/api/")) {
+    if api {
         let query = request.uri().query();
         return routes::answer(state, &state.listeners, &who, method, path, query).await;
     }
