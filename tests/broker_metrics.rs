@@ -161,6 +161,16 @@ fn metrics_parse_move_with_traffic_and_agree_with_sys() {
             && value(&after, "process_resident_memory_bytes") > 0.0
     );
 
+    // A persistent session that went away: what is published for it waits in its queue.
+    let asleep = run(
+        mosquitto_sub(&broker).args(["-i", "qsleep", "-c", "-q", "1", "-t", "q/#", "-E"]),
+        COMMAND_DEADLINE,
+    );
+    assert_eq!(asleep.code(), 0, "{}", asleep.stderr);
+    for _ in 0..2 {
+        publish(&broker, &["-q", "1", "-t", "q/x", "-m", "hello"]);
+    }
+
     // Let a `$SYS` update pass after the traffic, then read both: the same counts.
     std::thread::sleep(Duration::from_millis(2500));
     let received = "$SYS/broker/publish/messages/received";
@@ -180,4 +190,7 @@ fn metrics_parse_move_with_traffic_and_agree_with_sys() {
     assert_eq!(sys.get(received), Some(&qos_sum));
     assert_eq!(sys.get(retained), Some(&value(&now, "culex_retained_messages")), "{sys:?}");
     assert_eq!(sys.get(dropped), Some(&dropped_sum), "{sys:?}");
+    // Refreshed at most once a second: the `$SYS` wait above is longer.
+    assert_eq!(value(&now, "culex_queued_messages"), 2.0, "{now:#?}");
+    assert_eq!(value(&now, "culex_queued_messages_payload_bytes"), 10.0, "{now:#?}");
 }

@@ -72,6 +72,8 @@ pub struct Metrics {
     sessions: Gauge,
     stored_messages: Gauge,
     stored_bytes: Gauge,
+    queued_messages: Gauge,
+    queued_bytes: Gauge,
     journal_sync: Histogram,
     driver_step: Histogram,
 }
@@ -142,7 +144,7 @@ impl Metrics {
             ),
         ]
         .map(|(name, help, unit)| register(registry, name, help, unit, Counter::default()));
-        let [retained, sessions, stored_messages, stored_bytes] = [
+        let [retained, sessions, stored_messages, stored_bytes, queued_messages, queued_bytes] = [
             ("retained_messages", "Retained messages stored ($SYS/broker/retained messages/count)", None),
             ("sessions", "Sessions held, connected or not ($SYS/broker/clients/total)", None),
             (
@@ -153,6 +155,16 @@ impl Metrics {
             (
                 "stored_messages_payload",
                 "Payload bytes of the messages held ($SYS/broker/store/messages/bytes)",
+                Some(Unit::Bytes),
+            ),
+            (
+                "queued_messages",
+                "Messages waiting in the sessions' queues, not yet in flight (once per session)",
+                None,
+            ),
+            (
+                "queued_messages_payload",
+                "Payload bytes of the messages waiting in the sessions' queues",
                 Some(Unit::Bytes),
             ),
         ]
@@ -193,6 +205,8 @@ impl Metrics {
             sessions,
             stored_messages,
             stored_bytes,
+            queued_messages,
+            queued_bytes,
             journal_sync,
             driver_step,
         }
@@ -271,12 +285,20 @@ impl Metrics {
         }
     }
 
-    /// Copies the counts that walk the message store ([`Broker::stored_messages`]); the
+    /// Copies the counts that walk the message store and the sessions
+    /// ([`Broker::stored_messages`], [`Broker::queued_messages`]); the
     /// driver calls it at most once a second.
     pub fn mirror_store(&self, broker: &Broker) {
         let (messages, bytes) = broker.stored_messages();
-        self.stored_messages.set(i64::try_from(messages).unwrap_or(i64::MAX));
-        self.stored_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        let (queued, queued_bytes) = broker.queued_messages();
+        for (gauge, value) in [
+            (&self.stored_messages, messages),
+            (&self.stored_bytes, bytes),
+            (&self.queued_messages, queued),
+            (&self.queued_bytes, queued_bytes),
+        ] {
+            gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        }
     }
 
     /// One sync of the journal took `took`.

@@ -33,6 +33,8 @@ fn every_family_has_help_type_and_conventional_names() {
         "# TYPE culex_sessions gauge",
         "# TYPE culex_stored_messages gauge",
         "# TYPE culex_stored_messages_payload_bytes gauge",
+        "# TYPE culex_queued_messages gauge",
+        "# TYPE culex_queued_messages_payload_bytes gauge",
         "# TYPE culex_journal_sync_duration_seconds histogram",
         "# TYPE culex_driver_event_batch_duration_seconds histogram",
         "# TYPE process_cpu_seconds_total counter",

@@ -274,6 +274,17 @@ impl Broker {
         (seen.len(), bytes)
     }
 
+    /// Messages waiting in the sessions' queues for delivery (not yet in flight), and their
+    /// payload bytes: a message queued for two sessions counts twice. Walks every session.
+    #[must_use]
+    pub fn queued_messages(&self) -> (usize, usize) {
+        self.sessions.iter().fold((0, 0), |(messages, bytes), session| {
+            let payload: usize =
+                session.outgoing.queued().map(|delivery| delivery.message.payload.len()).sum();
+            (messages + session.outgoing.queued_len(), bytes + payload)
+        })
+    }
+
     /// The config in force.
     pub fn config(&self) -> &Config {
         &self.config

@@ -98,6 +98,7 @@ fn offline_sessions_list_their_queues_and_expiry() {
         .map(|s| (s.id.as_str(), s.queued, s.queued_bytes, s.expires_in))
         .collect();
     assert_eq!(rows, [("brief", 0, 0, Some(Duration::from_secs(60))), ("sleeper", 1, 5, None)]);
+    assert_eq!(h.broker.queued_messages(), (1, 5), "the broker-wide queue totals");
 }
 
 #[test]
