@@ -23,7 +23,7 @@ fn python(broker: &BrokerProcess, script: &str, args: &[&str]) -> Command {
 }
 
 /// Runs a script to completion and returns its stdout.
-fn python_output(broker: &BrokerProcess, script: &str, args: &[&str]) -> String {
+pub(crate) fn python_output(broker: &BrokerProcess, script: &str, args: &[&str]) -> String {
     let done = run(&mut python(broker, script, args), COMMAND_DEADLINE);
     assert_eq!(done.code(), 0, "python script failed:\n{}\n{}", done.stdout, done.stderr);
     done.stdout

@@ -215,6 +215,37 @@ fn message_expiry_counts_while_the_broker_is_down_like_mosquitto() {
     }
 }
 
+/// A function that starts `program` with persistence in `dir` on a port of its own, as often
+/// as the caller restarts it.
+fn restartable<'a>(program: &'a Path, dir: &TempDir) -> impl Fn() -> BrokerProcess + 'a {
+    // Mosquitto started as root drops to its own user, which must write the file here.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+        .expect("chmod data dir");
+    let config = persistence(dir);
+    move || {
+        let listener = |ports: &[u16]| {
+            format!("listener {} 127.0.0.1\nallow_anonymous true\n{config}", ports[0])
+        };
+        BrokerProcess::start_with(program, 1, listener, &[])
+    }
+}
+
+/// Stops `broker` `after` from now, with SIGKILL when `killed` (else SIGTERM, and it must exit
+/// 0), then, given `restart_at`, waits until that long after now has passed.
+fn stop_later(broker: BrokerProcess, after: Duration, killed: bool, restart_at: Option<Duration>) {
+    let start = Instant::now();
+    std::thread::sleep(after);
+    if killed {
+        // Dropping the process kills it with SIGKILL.
+        drop(broker);
+    } else {
+        assert!(broker.terminate().success());
+    }
+    if let Some(at) = restart_at {
+        std::thread::sleep(at.saturating_sub(start.elapsed()));
+    }
+}
+
 /// One run of the test above: the subscriber's exit code and output (`topic payload expiry`).
 fn expiring_retained_after_restart(
     program: &Path,
@@ -222,16 +253,7 @@ fn expiring_retained_after_restart(
     restart_after_expiry: bool,
 ) -> (i32, String) {
     let dir = TempDir::new("persist-expiry");
-    // Mosquitto started as root drops to its own user, which must write the file here.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
-        .expect("chmod data dir");
-    let config = persistence(&dir);
-    let start = || {
-        let listener = |ports: &[u16]| {
-            format!("listener {} 127.0.0.1\nallow_anonymous true\n{config}", ports[0])
-        };
-        BrokerProcess::start_with(program, 1, listener, &[])
-    };
+    let start = restartable(program, &dir);
     let broker = start();
     let expiry = ["-D", "PUBLISH", "message-expiry-interval", "3"];
     publish(
@@ -239,20 +261,73 @@ fn expiring_retained_after_restart(
         &[&["-V", "5", "-r", "-q", "1", "-t", "r/expiring", "-m", "soon"][..], &expiry].concat(),
     );
     // The broker has it once the PUBACK is in: from here on at least 1 s passes.
-    let published = Instant::now();
-    std::thread::sleep(Duration::from_secs(1));
-    if killed {
-        // Dropping the process kills it with SIGKILL.
-        drop(broker);
-    } else {
-        assert!(broker.terminate().success());
-    }
-    if restart_after_expiry {
-        std::thread::sleep(Duration::from_millis(3_500).saturating_sub(published.elapsed()));
-    }
+    // Mosquitto counts whole seconds and keeps a message with 0 s left (as one without
+    // expiry): restart more than 4 s after the publish so it has at most -1 s left.
+    let restart_at = restart_after_expiry.then_some(Duration::from_millis(4_200));
+    stop_later(broker, Duration::from_secs(1), killed, restart_at);
     let broker = start();
     let args = ["-V", "5", "-t", "r/#", "-C", "1", "-W", "2", "-F", "%t %p %E"];
     let got = tool("mosquitto_sub", &broker, &args);
     assert!(broker.terminate().success());
     (got.code(), got.stdout)
+}
+
+/// Session expiry across a restart, with culex (killed with SIGKILL: its journal holds the
+/// detached session's expiry time) and Debian's Mosquitto (stopped with SIGTERM: it saves on
+/// exit). A v5 client with an 8 s Session Expiry Interval subscribes at QoS 1 and disconnects;
+/// the broker is stopped 2 s later. Started again at once, the session is there (session
+/// present 1) and holds a message published meanwhile, in both (8 s leave room for a loaded
+/// machine). Started again 9 s after the disconnect, culex has dropped the session, which
+/// expired while it was down (session present 0, nothing), as Mosquitto 2.0.15 and later do;
+/// 2.0.11 reads the expiry time back but does not schedule it until the next connect and
+/// disconnect, so it still has the session (mosquitto-db-format.md §8.2 and §12).
+#[test]
+fn session_expiry_counts_while_the_broker_is_down_like_mosquitto() {
+    let run = |program: &Path, killed: bool| {
+        [false, true].map(|late| expiring_session_after_restart(program, killed, late))
+    };
+    let [mosquitto_early, mosquitto_late] = run(&reference_tool("mosquitto"), false);
+    let culex = run(&our_bin("culex"), true);
+    assert_eq!(culex, ["1 meanwhile", "0"], "culex");
+    assert_eq!(mosquitto_early, culex[0], "Mosquitto restarted before expiry");
+    assert!(["0", "1 meanwhile"].contains(&mosquitto_late.as_str()), "{mosquitto_late:?}");
+}
+
+/// Reconnects `sess` with clean start 0 and an 8 s expiry, and prints the CONNACK's session
+/// present flag and the payloads it gets within 1 s.
+const RESUME_SESSION: &str = r#"
+import sys, time
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="sess", protocol=mqtt.MQTTv5)
+seen = []
+client.on_connect = lambda c, u, flags, rc, p: seen.append(str(int(flags.session_present)))
+client.on_message = lambda c, u, message: seen.append(message.payload.decode())
+properties = Properties(PacketTypes.CONNECT)
+properties.SessionExpiryInterval = 8
+client.connect("127.0.0.1", int(sys.argv[1]), clean_start=False, properties=properties)
+client.loop_start()
+time.sleep(1)
+client.disconnect()
+client.loop_stop()
+print(" ".join(seen))
+"#;
+
+/// One run of the test above: what [`RESUME_SESSION`] printed after the restart.
+fn expiring_session_after_restart(program: &Path, killed: bool, late: bool) -> String {
+    let dir = TempDir::new("persist-session-expiry");
+    let start = restartable(program, &dir);
+    let broker = start();
+    let subscribe = ["-V", "5", "-c", "-i", "sess", "-x", "8", "-q", "1", "-t", "q", "-E"];
+    assert_eq!(tool("mosquitto_sub", &broker, &subscribe).code(), 0);
+    // The broker has the session detached once the tool exits. Nothing waits for that record,
+    // so culex hands it to the journal within a second (PENDING_AGE): stop 2 s later.
+    let restart_at = late.then_some(Duration::from_secs(9));
+    stop_later(broker, Duration::from_secs(2), killed, restart_at);
+    let broker = start();
+    publish(&broker, &["-V", "5", "-q", "1", "-t", "q", "-m", "meanwhile"]);
+    let resumed = crate::broker_paho::python_output(&broker, RESUME_SESSION, &[]);
+    assert!(broker.terminate().success());
+    resumed.trim_end().to_owned()
 }

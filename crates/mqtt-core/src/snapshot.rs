@@ -9,8 +9,9 @@
 //! as Mosquitto stores it, so the time the broker was down counts: the core has no wall clock,
 //! and converts with the [`WallClock`](crate::WallClock) reading the runtime gives it. A
 //! broker without one, and files written before format version 4, store what was left of the
-//! interval instead, counted again from the restore. A detached session's expiry is stored as
-//! what was left of it and counts again from the `now` of the restore.
+//! interval instead, counted again from the restore. A detached session's expiry is stored the
+//! same way ([`StoredSession::expires_at_ms`]; without a clock, and in files before format
+//! version 5, as what was left of it, counted again from the `now` of the restore).
 //!
 //! Not stored, as in Mosquitto 2.0: wills, counters, connections, topic aliases.
 //!
@@ -96,9 +97,13 @@ pub struct StoredSession {
     pub protocol: ProtocolVersion,
     /// Session Expiry Interval in seconds (`u32::MAX` = never).
     pub expiry_secs: u32,
-    /// Seconds left before the detached session expires; `None` when it was connected (or
-    /// never expires): the countdown then starts at the restore.
+    /// Seconds left before the detached session expires, stored when there is no
+    /// [`StoredSession::expires_at_ms`]; `None` for both when it was connected (or never
+    /// expires): the countdown then starts at the restore.
     pub expires_in: Option<u32>,
+    /// The Unix time (milliseconds since 1970) at which the detached session expires, stored
+    /// by a broker with a [`WallClock`](crate::WallClock); the restore drops it once passed.
+    pub expires_at_ms: Option<u64>,
     /// Subscriptions, in filter order.
     pub subscriptions: Vec<StoredSubscription>,
     /// Outgoing QoS 1/2 messages in flight, in the order they were first sent.

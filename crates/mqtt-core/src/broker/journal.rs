@@ -110,6 +110,15 @@ impl Broker {
         }
     }
 
+    /// `key` was detached and expires at `at`: recorded as a Unix time when the broker has a
+    /// wall clock (without one, the countdown starts again at a restore).
+    pub(super) fn record_detached(&mut self, key: SessionKey, at: Instant) {
+        let Some(clock) = self.wall_clock else { return };
+        if let Some(client_id) = self.durable_client(key) {
+            self.record(Change::Detached { client_id, expires_at_ms: clock.unix_millis(at) });
+        }
+    }
+
     /// The session of `key` ends.
     pub(super) fn record_session_gone(&mut self, key: SessionKey) {
         if let Some(client_id) = self.durable_client(key) {

@@ -194,8 +194,8 @@ impl Broker {
         if let Some(max) = max_offline {
             expires_in = Some(expires_in.map_or(max, |e| e.min(max)));
         }
-        if let Some(after) = expires_in {
-            let at = now + after;
+        let expires_at = expires_in.map(|after| now + after);
+        if let Some(at) = expires_at {
             session.expires_at = Some(at);
             self.timers.set(at, Timer::SessionExpiry(key));
         }
@@ -207,6 +207,9 @@ impl Broker {
                 self.timers.set(at, Timer::Will(key));
             }
             None => {}
+        }
+        if let Some(at) = expires_at {
+            self.record_detached(key, at);
         }
     }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use mqtt_codec::{PacketId, QoS};
 
 use super::Broker;
-use crate::event::INTERNAL_LISTENER;
+use crate::event::{INTERNAL_LISTENER, LogEvent};
 use crate::message::{Delivery, Message, SharedMessage, Source};
 use crate::qos::{OutState, QueueLimits};
 use crate::session::{EXPIRY_NEVER, Session};
@@ -168,9 +168,8 @@ impl Broker {
     }
 
     /// Copies the durable state out: retained messages and every session that outlives its
-    /// connection, connected or not. Message expiry is stored as the Unix time it ends at
-    /// (with a [`WallClock`]; without one as what is left at `now`), session expiry as what is
-    /// left at `now`. Messages that expired but were not met yet are copied too, as the
+    /// connection, connected or not. Message and detached session expiry are stored as the
+    /// Unix time they end at (with a [`WallClock`]; without one as what is left at `now`). Messages that expired but were not met yet are copied too, as the
     /// journal has them: the restore drops them. A copy of maps and lists; payloads are shared.
     #[must_use]
     pub fn snapshot(&self, now: Instant) -> Snapshot {
@@ -214,13 +213,19 @@ impl Broker {
                     message: message.as_ref().map(|message| table.intern(message, now)),
                 })
                 .collect();
+            let (expires_in, expires_at_ms) = match (session.expires_at, self.wall_clock) {
+                (Some(at), Some(clock)) => (None, Some(clock.unix_millis(at))),
+                (at, None) => (at.map(|at| secs_left(at, now)), None),
+                (None, Some(_)) => (None, None),
+            };
             sessions.push(StoredSession {
                 client_id: session.client_id.clone(),
                 username: session.username.clone(),
                 listener: stored_listener(session.listener),
                 protocol: session.protocol,
                 expiry_secs: session.expiry_secs,
-                expires_in: session.expires_at.map(|at| secs_left(at, now)),
+                expires_in,
+                expires_at_ms,
                 subscriptions,
                 inflight,
                 queued,
@@ -235,7 +240,8 @@ impl Broker {
     /// Puts a snapshot back, before any connection is opened (and after
     /// [`Broker::set_wall_clock`]). A message that expired meanwhile is dropped, with the
     /// retained entries and deliveries that refer to it (an incoming QoS 2 flow still
-    /// completes), as Mosquitto drops it at load. Every session comes back detached: its
+    /// completes), as Mosquitto drops it at load; so is a session whose expiry time passed
+    /// meanwhile, with everything it held. Every other session comes back detached: its
     /// expiry counts from `now` (the rest of its countdown if it was detached when saved, else
     /// its full interval; `persistent_client_expiration` still caps it), and its in-flight
     /// messages are re-sent when its client reconnects. A session whose client id already
@@ -287,6 +293,13 @@ impl Broker {
             if self.sessions.find(&stored.client_id).is_some() {
                 continue;
             }
+            let Some(mut expires_in) = self.restored_expiry(&stored, now) else {
+                // Expired while the broker was down: gone with what it held (its will was
+                // never stored), as its expiry timer would have ended it.
+                self.log(LogEvent::SessionExpired { client_id: stored.client_id });
+                self.stats.clients_expired += 1;
+                continue;
+            };
             let mut session = Session::new(stored.client_id, stored.protocol);
             session.username = stored.username;
             session.listener = listener_of(stored.listener);
@@ -322,11 +335,6 @@ impl Broker {
                 };
                 session.incoming.insert(incoming.packet_id, message);
             }
-            let mut expires_in = match stored.expires_in {
-                Some(secs) => Some(Duration::from_secs(u64::from(secs))),
-                None => (stored.expiry_secs != EXPIRY_NEVER)
-                    .then(|| Duration::from_secs(u64::from(stored.expiry_secs))),
-            };
             if let Some(max) = self.config.persistent_client_expiration {
                 expires_in = Some(expires_in.map_or(max, |e| e.min(max)));
             }
@@ -354,5 +362,20 @@ impl Broker {
             }
         }
         self.durable.restored(last_message.unwrap_or(0), last_delivery);
+    }
+
+    /// How long a stored session has left from `now` before `persistent_client_expiration`
+    /// caps it: `None` when its expiry time has passed, `Some(None)` when it never expires.
+    /// An expiry time is placed by the wall clock (without one the countdown starts again
+    /// with the full interval); seconds left, and a session that was connected, count from
+    /// `now`.
+    fn restored_expiry(&self, stored: &StoredSession, now: Instant) -> Option<Option<Duration>> {
+        let full = (stored.expiry_secs != EXPIRY_NEVER)
+            .then(|| Duration::from_secs(u64::from(stored.expiry_secs)));
+        Some(match (stored.expires_at_ms, stored.expires_in, self.wall_clock) {
+            (Some(at), _, Some(clock)) => Some(clock.until(at, now)?),
+            (None, Some(secs), _) => Some(Duration::from_secs(u64::from(secs))),
+            _ => full,
+        })
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! magic      13 bytes  89 'culex db' 0D 0A 1A 0A   (PNG-style: catches text-mode mangling)
-//! version    u32 BE    4
+//! version    u32 BE    5
 //! length     u64 BE    of the body
 //! body       messages, retained, sessions (below)
 //! crc32      u32 BE    CRC-32 (IEEE) of every byte before it
@@ -16,9 +16,12 @@
 //! stored once; a delivery also has its own u64 id. After its packet, a message has its optional
 //! source (the publisher's client id, optional username and u32 listener index), then its
 //! optional expiry time: u64 milliseconds since 1970 (Mosquitto stores seconds since 1970; the
-//! packet then has no Message Expiry Interval).
+//! packet then has no Message Expiry Interval). A session ends with its optional expiry time,
+//! u64 milliseconds since 1970, when it was detached (as Mosquitto stores it, so downtime
+//! counts).
 //!
-//! Older versions are still read. Version 3 had no expiry times: the packet's Message Expiry
+//! Older versions are still read. Version 4 had no session expiry times: a detached session's
+//! optional seconds left count again from the restore. Version 3 had no expiry times: the packet's Message Expiry
 //! Interval is what was left when the file was written, counted again from the restore.
 //! Version 2 had no message sources either (read as `None`). Version 1 (culex before the
 //! journal) had no ids and referred to messages by index; ids are made from positions.
@@ -42,7 +45,9 @@ pub const MAGIC: &[u8; 13] = b"\x89culex db\r\n\x1a\n";
 /// The first bytes of Mosquitto's `mosquitto.db` (its 15-byte magic).
 pub const MOSQUITTO_MAGIC: &[u8; 15] = b"\x00\xb5\x00mosquitto db";
 /// The format version this culex writes.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
+/// The version before session expiry times, which this culex still reads.
+const VERSION_4: u32 = 4;
 /// The version before message expiry times, which this culex still reads.
 const VERSION_3: u32 = 3;
 /// The version before message sources, which this culex still reads.
@@ -193,7 +198,8 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
         VERSION_1 => read_body_v1(&mut r)?,
         VERSION_2 => read_body(&mut r, Layout::Bare)?,
         VERSION_3 => read_body(&mut r, Layout::Sourced)?,
-        _ => read_body(&mut r, Layout::Timed)?,
+        VERSION_4 => read_body(&mut r, Layout::Timed)?,
+        _ => read_body(&mut r, Layout::TimedSessions)?,
     };
     if r.at != crc_at {
         return Err(FormatError::Malformed { what: "body length", offset: r.at });
@@ -213,7 +219,7 @@ fn read_body(r: &mut Reader<'_>, layout: Layout) -> Result<Snapshot, FormatError
     })?;
     let known = Known::Ids(&ids);
     let retained = r.list("retained count", 8, |r| r.message_ref("retained message id", known))?;
-    let sessions = r.list("session count", 4, |r| read_session(r, known))?;
+    let sessions = r.list("session count", 4, |r| read_session(r, known, layout))?;
     Ok(Snapshot { messages, retained, sessions })
 }
 
@@ -230,7 +236,7 @@ fn read_body_v1(r: &mut Reader<'_>) -> Result<Snapshot, FormatError> {
         r.list("retained count", 4, |r| r.message_ref("retained message index", known))?;
     let mut next_delivery = 0;
     let sessions = r.list("session count", 4, |r| {
-        let mut session = read_session(r, known)?;
+        let mut session = read_session(r, known, Layout::Bare)?;
         for delivery in session.deliveries_mut() {
             next_delivery += 1;
             delivery.id = next_delivery;
@@ -251,6 +257,8 @@ pub(super) enum Layout {
     /// Version 4, the journal's timed message records: the optional source, then the
     /// optional expiry time.
     Timed,
+    /// Version 5: as [`Layout::Timed`], and a session ends with its optional expiry time.
+    TimedSessions,
 }
 
 /// How a file refers to messages: by id (version 2) or by index (version 1, read as id
@@ -317,15 +325,19 @@ pub(super) fn read_message(
     let id = r.u64("message id")?;
     let message = read_message_packet(r)?;
     let source = match layout {
-        Layout::Sourced | Layout::Timed if r.flag("message source flag")? => Some(StoredSource {
-            client_id: r.string("source client id")?,
-            username: r.opt_string("source username")?,
-            listener: r.u32("source listener")?,
-        }),
+        Layout::Sourced | Layout::Timed | Layout::TimedSessions
+            if r.flag("message source flag")? =>
+        {
+            Some(StoredSource {
+                client_id: r.string("source client id")?,
+                username: r.opt_string("source username")?,
+                listener: r.u32("source listener")?,
+            })
+        }
         _ => None,
     };
     let expires_at_ms = match layout {
-        Layout::Timed => r.opt_u64("message expiry time")?,
+        Layout::Timed | Layout::TimedSessions => r.opt_u64("message expiry time")?,
         Layout::Bare | Layout::Sourced => None,
     };
     Ok(StoredMessage { id, source, expires_at_ms, ..message })
@@ -376,9 +388,14 @@ fn put_session(out: &mut Vec<u8>, session: &StoredSession) {
         out.extend_from_slice(&incoming.packet_id.to_be_bytes());
         put_opt_u64(out, incoming.message);
     });
+    put_opt_u64(out, session.expires_at_ms);
 }
 
-fn read_session(r: &mut Reader<'_>, known: Known<'_>) -> Result<StoredSession, FormatError> {
+fn read_session(
+    r: &mut Reader<'_>,
+    known: Known<'_>,
+    layout: Layout,
+) -> Result<StoredSession, FormatError> {
     let client_id = r.string("client id")?;
     let username = r.opt_string("username")?;
     let listener = r.u32("listener")?;
@@ -401,6 +418,10 @@ fn read_session(r: &mut Reader<'_>, known: Known<'_>) -> Result<StoredSession, F
         };
         Ok(StoredIncoming { packet_id, message })
     })?;
+    let expires_at_ms = match layout {
+        Layout::TimedSessions => r.opt_u64("session expiry time")?,
+        Layout::Bare | Layout::Sourced | Layout::Timed => None,
+    };
     Ok(StoredSession {
         client_id,
         username,
@@ -408,6 +429,7 @@ fn read_session(r: &mut Reader<'_>, known: Known<'_>) -> Result<StoredSession, F
         protocol,
         expiry_secs,
         expires_in,
+        expires_at_ms,
         subscriptions,
         inflight,
         queued,

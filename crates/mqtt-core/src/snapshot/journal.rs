@@ -57,6 +57,15 @@ pub enum Change {
         /// Session Expiry Interval in seconds (`u32::MAX` = never).
         expiry_secs: u32,
     },
+    /// A persistent session's connection went away: it expires at the Unix time
+    /// `expires_at_ms` (recorded by a broker with a wall clock, for a session that expires). A
+    /// later [`Change::Session`] (a reconnect) stops the countdown.
+    Detached {
+        /// Client id.
+        client_id: String,
+        /// Milliseconds since 1970 at which it expires.
+        expires_at_ms: u64,
+    },
     /// A session ended (expired, cleaned, or no longer outliving its connection) with
     /// everything it held.
     SessionGone {
@@ -138,6 +147,7 @@ const TAG_SOURCED_MESSAGE: u8 = 12;
 /// written before expiry times were kept, are still read: their Message Expiry Interval is
 /// what was left at the record, counted again from the restore).
 const TAG_TIMED_MESSAGE: u8 = 13;
+const TAG_DETACHED: u8 = 14;
 
 /// Appends `change` to `out` as one record.
 ///
@@ -178,6 +188,11 @@ fn put_change(change: &Change, out: &mut Vec<u8>) -> Result<(), FormatError> {
             put_u32(out, *listener);
             out.push(protocol.level());
             put_u32(out, *expiry_secs);
+        }
+        Change::Detached { client_id, expires_at_ms } => {
+            out.push(TAG_DETACHED);
+            put_str(out, client_id);
+            out.extend_from_slice(&expires_at_ms.to_be_bytes());
         }
         Change::SessionGone { client_id } => {
             out.push(TAG_SESSION_GONE);
@@ -339,6 +354,10 @@ fn read_change(r: &mut Reader<'_>) -> Result<Change, FormatError> {
             let expiry_secs = r.u32("session expiry")?;
             Change::Session { client_id, username, listener, protocol, expiry_secs }
         }
+        TAG_DETACHED => Change::Detached {
+            client_id: r.string("client id")?,
+            expires_at_ms: r.u64("session expiry time")?,
+        },
         TAG_SESSION_GONE => Change::SessionGone { client_id: r.string("client id")? },
         TAG_SUBSCRIBED => Change::Subscribed {
             client_id: r.string("client id")?,
@@ -382,6 +401,8 @@ struct SessionState {
     expiry_secs: u32,
     /// The checkpoint's countdown, kept until a record says the session changed hands.
     expires_in: Option<u32>,
+    /// When it expires, from the checkpoint or a [`Change::Detached`], until a reconnect.
+    expires_at_ms: Option<u64>,
     subscriptions: BTreeMap<String, StoredSubscription>,
     /// Deliveries by id (ids grow in queue order), with their flow once sent.
     deliveries: BTreeMap<u64, (StoredDelivery, Option<(u16, FlowState)>)>,
@@ -435,6 +456,7 @@ impl Replay {
                     protocol: stored.protocol,
                     expiry_secs: stored.expiry_secs,
                     expires_in: stored.expires_in,
+                    expires_at_ms: stored.expires_at_ms,
                     subscriptions,
                     deliveries,
                     incoming,
@@ -472,6 +494,7 @@ impl Replay {
                     protocol,
                     expiry_secs,
                     expires_in: None,
+                    expires_at_ms: None,
                     subscriptions: BTreeMap::new(),
                     deliveries: BTreeMap::new(),
                     incoming: BTreeMap::new(),
@@ -481,8 +504,16 @@ impl Replay {
                 session.protocol = protocol;
                 session.expiry_secs = expiry_secs;
                 session.expires_in = None;
+                session.expires_at_ms = None;
                 true
             }
+            Change::Detached { client_id, expires_at_ms } => self
+                .session(&client_id)
+                .map(|session| {
+                    session.expires_in = None;
+                    session.expires_at_ms = Some(expires_at_ms);
+                })
+                .is_some(),
             Change::SessionGone { client_id } => self.sessions.remove(&client_id).is_some(),
             Change::Subscribed { client_id, subscription } => self
                 .session(&client_id)
@@ -581,6 +612,7 @@ impl Replay {
                 protocol: state.protocol,
                 expiry_secs: state.expiry_secs,
                 expires_in: state.expires_in,
+                expires_at_ms: state.expires_at_ms,
                 subscriptions: state.subscriptions.into_values().collect(),
                 inflight,
                 queued,
@@ -596,9 +628,9 @@ impl Replay {
 pub type Flow = (StoredDelivery, Option<(u16, FlowState)>);
 
 /// The part of a durable state that replaying the journal must reproduce, comparable with
-/// `==`: messages by id with their expiry times, every session's deliveries by id with their
-/// QoS 2 flows, and no countdowns (the journal does not keep them: a session's, and a message's
-/// seconds left when the broker has no wall clock). For the tests and the `broker` fuzz target,
+/// `==`: messages by id with their expiry times, sessions with theirs, every session's
+/// deliveries by id with their QoS 2 flows, and no countdowns (the journal does not keep the
+/// seconds left that a broker without a wall clock stores). For the tests and the `broker` fuzz target,
 /// which compare [`Replay::finish`] with `Broker::snapshot`.
 #[cfg(any(test, fuzzing))]
 #[must_use]

@@ -15,9 +15,8 @@
 //! block, which is checked by decoding it with `mqtt-codec` as PUBLISH properties.
 //!
 //! What changes on the way: a message keeps its absolute expiry time (one already expired at
-//! `now_unix` is dropped with everything that refers to it), a session's becomes the seconds
-//! left at `now_unix`; a session's listener
-//! port becomes the index of the listener with that port; queued messages lose the packet ids
+//! `now_unix` is dropped with everything that refers to it), and so does a detached session
+//! (the restore drops it once passed); a session's listener port becomes the index of the listener with that port; queued messages lose the packet ids
 //! Mosquitto gave them (culex numbers them when it sends them), in-flight ones keep theirs;
 //! sessions with a Session Expiry Interval of 0 (a v5 client that was connected when the file
 //! was saved) are not imported, since they end with their connection. Records that cannot be
@@ -266,6 +265,7 @@ fn empty_session(client_id: &str) -> StoredSession {
         protocol: ProtocolVersion::V3_1_1,
         expiry_secs: EXPIRY_NEVER,
         expires_in: None,
+        expires_at_ms: None,
         subscriptions: Vec::new(),
         inflight: Vec::new(),
         queued: Vec::new(),
@@ -368,14 +368,13 @@ impl Importer<'_> {
             }
         };
         let listener = self.listener_ports.iter().position(|&p| p == port && port != 0);
-        let now_unix = self.now_unix;
         let Some(session) = self.session(id, chunk) else { return Ok(()) };
         session.expiry_secs = interval;
         if interval != EXPIRY_NEVER {
             session.protocol = ProtocolVersion::V5;
             if interval != 0 && expiry_time != 0 {
-                let left = expiry_time.saturating_sub(now_unix).max(0);
-                session.expires_in = Some(u32::try_from(left).unwrap_or(u32::MAX));
+                let at = u64::try_from(expiry_time).unwrap_or(0);
+                session.expires_at_ms = Some(at.saturating_mul(1000));
             }
         }
         if username.is_some() {

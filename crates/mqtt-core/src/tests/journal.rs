@@ -251,6 +251,29 @@ fn a_retained_message_that_expired_unmet_is_replayed_and_not_restored() {
 }
 
 #[test]
+fn a_detached_sessions_expiry_time_is_replayed_and_counts_while_down() {
+    let mut h = journaling();
+    let sub = h.connect_with("detached", |c| c.v5().clean(false).session_expiry(3));
+    h.subscribe(sub, "q", QoS::AtLeastOnce);
+    h.disconnect(sub);
+    h.advance(Duration::from_secs(1));
+    let snapshot = h.broker.snapshot(h.now);
+    let at = (super::harness::EPOCH_UNIX + 3) * 1000;
+    assert_eq!(snapshot.sessions[0].expires_at_ms, Some(at));
+    let replay = replayed(&h);
+    assert_eq!(comparable(replay.clone()), comparable(snapshot));
+    // A reconnect stops the countdown.
+    let back = h.try_connect_with("detached", |c| c.v5().clean(false).session_expiry(3));
+    assert!(h.connack(back).session_present);
+    assert_eq!(replayed(&h).sessions[0].expires_at_ms, None);
+    h.disconnect(back);
+    // A crash, and the broker down until after the expiry: the session is gone.
+    h.now += Duration::from_secs(4);
+    h.restart_from(replayed(&h));
+    assert_eq!(h.broker.session_count(), 0);
+}
+
+#[test]
 fn without_journaling_nothing_is_emitted() {
     let mut h = Harness::default();
     let sub = h.connect_with("durable", |c| c.clean(false));

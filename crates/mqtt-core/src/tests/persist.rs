@@ -207,6 +207,45 @@ fn expired_messages_leave_queues_but_incoming_qos_2_flows_complete() {
     );
 }
 
+/// A v5 session with a 3 s expiry and a QoS 1 subscription, detached and saved 1 s later;
+/// `edit` changes the saved state, the broker is down for `downtime`, and a message is
+/// published after the restart: whether the session came back, and what the client got.
+fn session_after_downtime(
+    downtime: Duration,
+    edit: impl FnOnce(&mut crate::snapshot::StoredSession),
+) -> (bool, usize) {
+    let mut h = Harness::default();
+    let sub = h.connect_with("short", |c| c.v5().clean(false).session_expiry(3));
+    h.subscribe(sub, "q", QoS::AtLeastOnce);
+    h.disconnect(sub);
+    h.advance(Duration::from_secs(1));
+    let mut saved = h.broker.snapshot(h.now);
+    edit(&mut saved.sessions[0]);
+    h.now += downtime;
+    h.restart_from(saved);
+    let publisher = h.connect("pub");
+    h.publish_qos(publisher, "q", "meanwhile", QoS::AtLeastOnce);
+    let back = h.try_connect_with("short", |c| c.v5().clean(false).session_expiry(3));
+    (h.connack(back).session_present, h.take_publishes(back).len())
+}
+
+#[test]
+fn session_expiry_counts_while_the_broker_is_down() {
+    let at = (super::harness::EPOCH_UNIX + 3) * 1000;
+    let as_saved = |session: &mut crate::snapshot::StoredSession| {
+        assert_eq!((session.expires_at_ms, session.expires_in), (Some(at), None));
+    };
+    assert_eq!(session_after_downtime(Duration::from_secs(1), as_saved), (true, 1));
+    assert_eq!(session_after_downtime(Duration::from_secs(2), as_saved), (false, 0));
+    assert_eq!(session_after_downtime(Duration::from_secs(4), as_saved), (false, 0));
+    // Files before version 5 (and a broker without a wall clock) stored the seconds left:
+    // they count again from the restore.
+    let seconds_left = |session: &mut crate::snapshot::StoredSession| {
+        (session.expires_at_ms, session.expires_in) = (None, Some(2));
+    };
+    assert_eq!(session_after_downtime(Duration::from_secs(4), seconds_left), (true, 1));
+}
+
 #[test]
 fn a_detached_session_keeps_the_rest_of_its_expiry() {
     let mut h = Harness::default();

@@ -63,6 +63,7 @@ fn rich() -> Snapshot {
                 protocol: ProtocolVersion::V5,
                 expiry_secs: 3600,
                 expires_in: Some(1200),
+                expires_at_ms: None,
                 subscriptions: vec![
                     StoredSubscription {
                         filter: "$share/g/q/#".to_owned(),
@@ -111,8 +112,9 @@ fn rich() -> Snapshot {
                 username: None,
                 listener: 0,
                 protocol: ProtocolVersion::V3_1,
-                expiry_secs: u32::MAX,
+                expiry_secs: 600,
                 expires_in: None,
+                expires_at_ms: Some(1_800_000_600_000),
                 subscriptions: Vec::new(),
                 inflight: Vec::new(),
                 queued: Vec::new(),
@@ -182,9 +184,9 @@ fn encode_v1(snapshot: &Snapshot) -> Vec<u8> {
     seal(1, &body)
 }
 
-/// The layout of version 2 (messages without their source or expiry time) or 3 (without their
-/// expiry time), written out by hand.
-fn encode_v2_or_v3(snapshot: &Snapshot, version: u32) -> Vec<u8> {
+/// The layout of version 2 (messages without their source or expiry time), 3 (without their
+/// expiry time) or 4 (sessions without their expiry time), written out by hand.
+fn encode_v2_to_v4(snapshot: &Snapshot, version: u32) -> Vec<u8> {
     let mut body = Vec::new();
     put_len(&mut body, snapshot.messages.len());
     for message in &snapshot.messages {
@@ -193,7 +195,7 @@ fn encode_v2_or_v3(snapshot: &Snapshot, version: u32) -> Vec<u8> {
         put_u64(&mut body, message.id);
         put_len(&mut body, packet.len());
         body.extend_from_slice(&packet);
-        if version == 3 {
+        if version >= 3 {
             match &message.source {
                 Some(source) => {
                     body.push(1);
@@ -204,9 +206,17 @@ fn encode_v2_or_v3(snapshot: &Snapshot, version: u32) -> Vec<u8> {
                 None => body.push(0),
             }
         }
+        if version == 4 {
+            put_opt_u64(&mut body, message.expires_at_ms);
+        }
     }
     put_list(&mut body, &snapshot.retained, |out, &id| put_u64(out, id));
-    put_list(&mut body, &snapshot.sessions, put_session);
+    put_list(&mut body, &snapshot.sessions, |out, session| {
+        put_session(out, session);
+        // Before version 5 a session ended with its incoming messages: drop the absent
+        // expiry time's flag.
+        assert_eq!(out.pop(), Some(0), "old versions hold no session expiry time");
+    });
     seal(version, &body)
 }
 
@@ -221,12 +231,18 @@ fn seal(version: u32, body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `rich()` as a file of an older `version` holds it: no message has an expiry time (its
-/// Message Expiry Interval, if any, is kept), and before version 3 none has a source.
+/// `rich()` as a file of an older `version` holds it: no session has an expiry time, before
+/// version 4 no message has one (its Message Expiry Interval, if any, is kept), and before
+/// version 3 none has a source.
 fn rich_as_of(version: u32) -> Snapshot {
     let mut snapshot = rich();
+    for session in &mut snapshot.sessions {
+        session.expires_at_ms = None;
+    }
     for message in &mut snapshot.messages {
-        message.expires_at_ms = None;
+        if version < 4 {
+            message.expires_at_ms = None;
+        }
         if version < 3 {
             message.source = None;
         }
@@ -235,9 +251,10 @@ fn rich_as_of(version: u32) -> Snapshot {
 }
 
 #[test]
-fn version_2_and_3_files_are_read_without_what_they_did_not_hold() {
-    for version in [2, 3] {
-        assert_eq!(decode(&encode_v2_or_v3(&rich(), version)), Ok(rich_as_of(version)));
+fn version_2_to_4_files_are_read_without_what_they_did_not_hold() {
+    for version in [2, 3, 4] {
+        let old = rich_as_of(version);
+        assert_eq!(decode(&encode_v2_to_v4(&old, version)), Ok(old), "version {version}");
     }
 }
 
@@ -367,6 +384,7 @@ prop_compose! {
         listener in any::<u32>(),
         expiry_secs in any::<u32>(),
         expires_in in proptest::option::of(any::<u32>()),
+        expires_at_ms in proptest::option::of(any::<u64>()),
         filters in proptest::collection::vec(("[a-z+#/]{1,8}", qos(), any::<bool>(), any::<bool>(), proptest::option::of(1u32..)), 0..4),
         queued in proptest::collection::vec((1u64.., 1..=messages, qos(), any::<bool>(), proptest::collection::vec(any::<u32>(), 0..3)), 0..4),
         inflight in proptest::collection::vec((1u16.., 1u64.., 1..=messages, qos(), 0u8..3), 0..4),
@@ -379,6 +397,7 @@ prop_compose! {
             protocol: ProtocolVersion::V5,
             expiry_secs,
             expires_in,
+            expires_at_ms,
             subscriptions: filters.into_iter().map(|(filter, qos, no_local, retain_as_published, id)| {
                 StoredSubscription { filter, qos, no_local, retain_as_published, id }
             }).collect(),

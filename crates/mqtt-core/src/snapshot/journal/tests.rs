@@ -197,6 +197,7 @@ fn checkpoint() -> Snapshot {
             protocol: ProtocolVersion::V3_1_1,
             expiry_secs: u32::MAX,
             expires_in: Some(30),
+            expires_at_ms: None,
             subscriptions: Vec::new(),
             inflight: vec![StoredInFlight {
                 packet_id: 1,
@@ -245,6 +246,10 @@ fn replay_applies_changes_in_order_onto_the_checkpoint() {
         Change::Queued { client_id: id("new"), delivery: delivery(13, 4) },
         Change::Delivered { client_id: id("new"), delivery: 13 },
         Change::Incoming { client_id: id("new"), packet_id: 9, message: Some(3) },
+        // It detaches, reconnects (the countdown stops) and detaches again.
+        Change::Detached { client_id: id("new"), expires_at_ms: 1_800_000_000_000 },
+        session("new"),
+        Change::Detached { client_id: id("new"), expires_at_ms: 1_800_000_300_000 },
         // The retained message is cleared; a record about an unknown session is skipped.
         Change::Retained { topic: TopicName::new("r").expect("valid"), message: None },
         Change::Delivered { client_id: id("nobody"), delivery: 1 },
@@ -264,11 +269,13 @@ fn replay_applies_changes_in_order_onto_the_checkpoint() {
     assert_eq!(new.client_id, "new");
     assert_eq!(new.username.as_deref(), Some("leo"));
     assert_eq!(new.expires_in, None);
+    assert_eq!(new.expires_at_ms, Some(1_800_000_300_000));
     assert_eq!(new.subscriptions.len(), 1);
     assert_eq!(new.queued, [delivery(12, 3)]);
     assert_eq!(new.incoming, [StoredIncoming { packet_id: 9, message: Some(3) }]);
     let old = &state.sessions[1];
     assert_eq!(old.expires_in, Some(30), "no record changed hands: the countdown stays");
+    assert_eq!(old.expires_at_ms, None);
     assert!(old.queued.is_empty());
     assert_eq!(
         old.inflight,
@@ -329,6 +336,8 @@ fn changes() -> impl Strategy<Value = Change> {
             expiry_secs,
         }),
         client.prop_map(|client_id| Change::SessionGone { client_id }),
+        (client, any::<u64>())
+            .prop_map(|(client_id, expires_at_ms)| Change::Detached { client_id, expires_at_ms }),
         (client, 1u64.., 1u64.., qos()).prop_map(|(client_id, id, message, qos)| {
             Change::Queued {
                 client_id,

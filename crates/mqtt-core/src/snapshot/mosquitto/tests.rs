@@ -283,8 +283,9 @@ fn expiry_times_become_seconds_left_and_the_past_is_dropped() {
     assert_eq!(snapshot.messages[0].properties.message_expiry_interval, None);
     assert_eq!(snapshot.retained, [1]);
     let ids: Vec<_> =
-        snapshot.sessions.iter().map(|s| (s.client_id.as_str(), s.expires_in)).collect();
-    assert_eq!(ids, [("detached", Some(100)), ("overdue", Some(0))]);
+        snapshot.sessions.iter().map(|s| (s.client_id.as_str(), s.expires_at_ms)).collect();
+    let at = |unix: i64| u64::try_from(unix * 1000).ok();
+    assert_eq!(ids, [("detached", at(NOW + 100)), ("overdue", at(NOW - 100))]);
     assert!(snapshot.sessions[0].queued.is_empty());
     assert_eq!(import.skipped.len(), 2, "{:?}", import.skipped);
 }
