@@ -35,6 +35,10 @@ const PROBE_EVERY: Duration = Duration::from_millis(10);
 const PAYLOAD: usize = 4096;
 /// A flood publisher waits for the broker to route each batch of this many messages.
 const BATCH: u16 = 32;
+/// Flood publishers, and the messages per second they send together at most: the same load
+/// for every broker (one that routes slower gets less, as the publishers await each batch).
+const FLOODERS: usize = 2;
+const FLOOD_RATE: u32 = 5_000;
 /// `max_queued_bytes` for the slow consumer.
 const MAX_QUEUED_BYTES: usize = 1024 * 1024;
 /// Attacking tasks, and how often each sends a wrong CONNECT.
@@ -152,7 +156,7 @@ async fn slow_consumer(broker: &RunningBroker) -> Result<Slow> {
     let sampling = Arc::new(AtomicBool::new(true));
     let peak = sample_peak(broker.pid, Arc::clone(&sampling));
     phase.store(FLOODED, Ordering::Relaxed);
-    let flooders: Vec<_> = (0..2).map(|n| tokio::spawn(flood(address, 3 + n))).collect();
+    let flooders: Vec<_> = (0..FLOODERS).map(|n| tokio::spawn(flood(address, 3 + n))).collect();
     for flooder in flooders {
         flooder.await.context("flood task")??;
     }
@@ -179,16 +183,21 @@ fn publish_bytes(topic: &str, payload: Bytes, qos: QoS, id: u16) -> Result<Bytes
     Ok(out)
 }
 
-/// One flood publisher: [`FLOOD_FOR`] of 4 KiB messages, alternately QoS 0 and 1, each batch
-/// routed (its last PUBACK read) before the next, so the flood waits on the broker's routing
-/// rather than in front of it.
+/// One flood publisher: [`FLOOD_FOR`] of 4 KiB messages, alternately QoS 0 and 1, its share
+/// of [`FLOOD_RATE`] at most, each batch routed (its last PUBACK read) before the next, so the
+/// flood waits on the broker's routing rather than in front of it.
 async fn flood(address: SocketAddr, index: usize) -> Result<()> {
     let (mut stream, mut input) =
         net::connect(address, index, &format!("flood{index}"), 60).await?;
     let payload = Bytes::from(vec![b'x'; PAYLOAD]);
     let qos0 = publish_bytes("flood/t", payload.clone(), QoS::AtMostOnce, 0)?;
+    let per_flooder = f64::from(FLOOD_RATE) / FLOODERS as f64;
+    let mut pace =
+        tokio::time::interval(Duration::from_secs_f64(f64::from(2 * BATCH) / per_flooder));
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let start = Instant::now();
     while start.elapsed() < FLOOD_FOR {
+        pace.tick().await;
         let mut batch = BytesMut::new();
         for id in 1..=BATCH {
             batch.extend_from_slice(&qos0);
