@@ -15,7 +15,7 @@ use bytes::BytesMut;
 use mqtt_codec::{MAX_PACKET_SIZE, Packet};
 
 use crate::differential::wire::{V3_1_1, connect, pingreq, publish, publish_with, subscribe};
-use crate::support::{BrokerProcess, COMMAND_DEADLINE};
+use crate::support::{BrokerProcess, COMMAND_DEADLINE, proc_status};
 
 /// How long a connection must stay silent to count as answered with nothing.
 const QUIET: Duration = Duration::from_millis(500);
@@ -157,14 +157,6 @@ fn still_serving(broker: &BrokerProcess) {
     assert_eq!(delivered, Answer::Packet("PUBLISH topic of 5 bytes retain false".into()));
 }
 
-/// The fields of `/proc/<pid>/status` line `name` (`VmRSS`, `VmSize`), in bytes.
-fn proc_status(pid: u32, name: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reading status");
-    let line = status.lines().find(|line| line.starts_with(name)).expect("the status line");
-    let kib: u64 = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("kB");
-    kib * 1024
-}
-
 /// `bytes` in MiB, for the printed figures.
 fn mib(bytes: u64) -> f64 {
     // Exact for any memory size a process has (below 2^52 bytes).
@@ -236,7 +228,7 @@ fn a_268_mb_remaining_length_is_not_allocated_up_front_and_five_length_bytes_are
     const TRICKLE: (usize, usize) = (64, 1024);
     let outcomes = both("", |name, broker| {
         let pid = broker.pid();
-        let (size_before, rss_before) = (proc_status(pid, "VmSize"), proc_status(pid, "VmRSS"));
+        let (size_before, rss_before) = (proc_status(pid, "VmSize:"), proc_status(pid, "VmRSS:"));
         let mut huge = Client::connect(broker.port, "hostile-huge");
         huge.send(&HUGE);
         let start = Instant::now();
@@ -245,8 +237,8 @@ fn a_268_mb_remaining_length_is_not_allocated_up_front_and_five_length_bytes_are
             std::thread::sleep(Duration::from_millis(15));
         }
         let huge_answer = huge.answer(QUIET);
-        let grown_size = proc_status(pid, "VmSize").saturating_sub(size_before);
-        let grown_rss = proc_status(pid, "VmRSS").saturating_sub(rss_before);
+        let grown_size = proc_status(pid, "VmSize:").saturating_sub(size_before);
+        let grown_rss = proc_status(pid, "VmRSS:").saturating_sub(rss_before);
         eprintln!(
             "hostile: {}: a 268,435,455-byte remaining length, then {} KiB in {:?}: \
              VmSize +{:.1} MiB, VmRSS +{:.1} MiB",
@@ -317,11 +309,11 @@ fn the_deepest_topic_and_filter_are_handled_as_in_mosquitto_in_bounded_time() {
 /// time and memory bounded (a minute, 256 MiB). Returns culex's outcome.
 fn bounded<T: PartialEq + std::fmt::Debug>(what: &str, work: impl Fn(&BrokerProcess) -> T) -> T {
     let [theirs, ours] = both("", |name, broker| {
-        let rss_before = proc_status(broker.pid(), "VmRSS");
+        let rss_before = proc_status(broker.pid(), "VmRSS:");
         let start = Instant::now();
         let outcome = work(broker);
         let time = start.elapsed();
-        let grown = proc_status(broker.pid(), "VmRSS").saturating_sub(rss_before);
+        let grown = proc_status(broker.pid(), "VmRSS:").saturating_sub(rss_before);
         eprintln!("hostile: {name}: {what}: {time:?}, VmRSS +{:.1} MiB: {outcome:?}", mib(grown));
         (outcome, time, grown)
     });

@@ -449,8 +449,13 @@ impl BrokerProcess {
 
 /// Resident memory of process `pid` (`VmRSS` in /proc), in bytes.
 pub(crate) fn rss(pid: u32) -> u64 {
+    proc_status(pid, "VmRSS:")
+}
+
+/// The field of line `name` of `/proc/<pid>/status` (`VmRSS:`, `VmSize:`), in bytes.
+pub(crate) fn proc_status(pid: u32, name: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reading status");
-    let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("a VmRSS line");
+    let line = status.lines().find(|line| line.starts_with(name)).expect("the status line");
     let kib: u64 = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("kB");
     kib * 1024
 }
