@@ -88,13 +88,16 @@ mod tests {
     use std::time::Duration;
 
     use bytes::Bytes;
-    use mqtt_codec::{Properties, QoS, TopicName};
+    use mqtt_codec::{Properties, PropertyValues, QoS, TopicName};
 
     use super::*;
     use crate::message::Message;
 
     fn message(topic: &str, expiry: Option<u32>, now: Instant) -> SharedMessage {
-        let properties = Properties { message_expiry_interval: expiry, ..Properties::default() };
+        let properties = Properties::from(PropertyValues {
+            message_expiry_interval: expiry,
+            ..PropertyValues::default()
+        });
         let topic = TopicName::new(topic).expect("valid topic");
         Arc::new(Message::from_publish(
             1,
