@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use mqtt_codec::{
-    ConnAck, MAX_PACKET_SIZE, Packet, Properties, PropertyValues, ProtocolVersion, Publish, ReasonCode, TopicName,
-    decode, encode, whole_packet_len,
+    ConnAck, MAX_PACKET_SIZE, Packet, Properties, PropertyValues, ProtocolVersion, Publish,
+    ReasonCode, TopicName, decode, encode, whole_packet_len,
 };
 
 use crate::broker_bridge::{REMOTE_ID, STATE, config, subscribed, wait_for_value};

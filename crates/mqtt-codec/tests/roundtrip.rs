@@ -6,9 +6,9 @@ use bytes::{Bytes, BytesMut};
 use mqtt_codec::PropertyContext as Ctx;
 use mqtt_codec::{
     Ack, Auth, ConnAck, Connect, DecodeError, Disconnect, EncodeError, MAX_PACKET_SIZE, MqttString,
-    Packet, PacketId, Properties, PropertyValues, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling,
-    SubAck, Subscribe, SubscriptionOptions, TopicFilter, TopicName, UnsubAck, Unsubscribe, Will,
-    decode, encode, encoded_len,
+    Packet, PacketId, Properties, PropertyValues, ProtocolVersion, Publish, QoS, ReasonCode,
+    RetainHandling, SubAck, Subscribe, SubscriptionOptions, TopicFilter, TopicName, UnsubAck,
+    Unsubscribe, Will, decode, encode, encoded_len,
 };
 use proptest::collection::vec;
 use proptest::option;

@@ -5,7 +5,9 @@
 //! out by alias where the remote takes them ([`super::alias`]).
 
 use culex_client::Client;
-use mqtt_codec::{Ack, Packet, PacketId, Properties, PropertyValues, Publish, QoS, TopicName, filter_matches};
+use mqtt_codec::{
+    Ack, Packet, PacketId, Properties, PropertyValues, Publish, QoS, TopicName, filter_matches,
+};
 
 use super::Bridge;
 use super::alias::Outbound;

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use mqtt_codec::{
-    Ack, ConnAck, MqttString, Packet, Properties, PropertyValues, ProtocolVersion, QoS, ReasonCode, TopicName,
+    Ack, ConnAck, MqttString, Packet, Properties, PropertyValues, ProtocolVersion, QoS, ReasonCode,
+    TopicName,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

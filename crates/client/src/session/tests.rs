@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mqtt_codec::{
-    Ack, ConnAck, MqttString, Packet, PacketId, Properties, PropertyValues, ProtocolVersion, Publish, QoS,
-    ReasonCode, SubAck, TopicName,
+    Ack, ConnAck, MqttString, Packet, PacketId, Properties, PropertyValues, ProtocolVersion,
+    Publish, QoS, ReasonCode, SubAck, TopicName,
 };
 
 use super::*;

@@ -61,8 +61,8 @@ mod tests {
 
     use super::*;
     use crate::packet::Packet;
-    use crate::properties::PropertyValues;
     use crate::packet::testing::{decode_err, encode_err, round_trip};
+    use crate::properties::PropertyValues;
     use crate::topic::MqttString;
 
     #[test]

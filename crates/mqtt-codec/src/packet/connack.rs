@@ -103,8 +103,8 @@ impl ConnAck {
 mod tests {
     use super::*;
     use crate::packet::Packet;
-    use crate::properties::PropertyValues;
     use crate::packet::testing::{decode_err, encode_err, round_trip};
+    use crate::properties::PropertyValues;
 
     #[test]
     fn connack_in_every_version() {

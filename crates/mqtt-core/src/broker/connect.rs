@@ -5,7 +5,9 @@ mod rules;
 
 use std::time::{Duration, Instant};
 
-use mqtt_codec::{ConnAck, Connect, MqttString, Packet, Properties, PropertyValues, ProtocolVersion, ReasonCode};
+use mqtt_codec::{
+    ConnAck, Connect, MqttString, Packet, Properties, PropertyValues, ProtocolVersion, ReasonCode,
+};
 
 use self::rules::{
     Refusal, check_credentials, check_will, connack_properties, keep_alive, pending_will,

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mqtt_codec::{
-    Disconnect, MqttString, Packet, PacketType, Properties, PropertyValues, ProtocolVersion, ReasonCode,
+    Disconnect, MqttString, Packet, PacketType, Properties, PropertyValues, ProtocolVersion,
+    ReasonCode,
 };
 
 use super::{Broker, DropCause};

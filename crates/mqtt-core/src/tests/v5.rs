@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use mqtt_codec::{Auth, Packet, Properties, PropertyValues, ProtocolVersion, QoS, ReasonCode, SubscriptionOptions};
+use mqtt_codec::{
+    Auth, Packet, Properties, PropertyValues, ProtocolVersion, QoS, ReasonCode, SubscriptionOptions,
+};
 
 use super::harness::{Harness, expiring, mqtt_string, options, publish_packet, topic_name};
 use crate::{DisconnectReason, LogEvent};
@@ -153,8 +155,11 @@ fn subscription_identifiers_of_all_matching_subscriptions_are_sent() {
     let publisher = h.connect("pub");
     h.publish(publisher, "a/b", "x");
     h.publish(publisher, "a/b/c", "y");
-    let ids: Vec<Vec<u32>> =
-        h.take_publishes(sub).into_iter().map(|p| p.properties.subscription_identifiers.clone()).collect();
+    let ids: Vec<Vec<u32>> = h
+        .take_publishes(sub)
+        .into_iter()
+        .map(|p| p.properties.subscription_identifiers.clone())
+        .collect();
     assert_eq!(ids, [vec![3, 7], vec![7]]);
 }
 

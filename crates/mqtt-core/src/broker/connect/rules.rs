@@ -3,7 +3,8 @@
 //! CONNACK properties).
 
 use mqtt_codec::{
-    Connect, MqttString, Properties, PropertyValues, ProtocolVersion, QoS, ReasonCode, TopicName, Will,
+    Connect, MqttString, Properties, PropertyValues, ProtocolVersion, QoS, ReasonCode, TopicName,
+    Will,
 };
 
 use crate::config::Config;
