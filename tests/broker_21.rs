@@ -147,7 +147,7 @@ fn listener_auto_id_prefix_names_the_ids_a_listener_assigns() {
         else {
             panic!("no CONNACK on port {port}: {connack:02x?}");
         };
-        let id = ack.properties.assigned_client_identifier.expect("an assigned id");
+        let id = ack.properties.assigned_client_identifier.clone().expect("an assigned id");
         assert!(id.as_str().starts_with(prefix), "{id:?} on port {port}");
         broker.wait_for_log(|line| line.contains(&format!(" as {} (p5, c1, k60).", id.as_str())));
     }

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use mqtt_codec::{
-    ConnAck, MAX_PACKET_SIZE, Packet, Properties, ProtocolVersion, Publish, ReasonCode, TopicName,
-    decode, encode, whole_packet_len,
+    ConnAck, MAX_PACKET_SIZE, Packet, Properties, PropertyValues, ProtocolVersion, Publish,
+    ReasonCode, TopicName, decode, encode, whole_packet_len,
 };
 
 use crate::broker_bridge::{REMOTE_ID, STATE, config, subscribed, wait_for_value};
@@ -271,7 +271,10 @@ fn a_v5_bridge_sends_the_21_connect_properties() {
 
 #[test]
 fn a_v5_bridge_uses_topic_aliases_both_ways_within_the_maximums() {
-    let connack = Properties { topic_alias_maximum: Some(2), ..Properties::default() };
+    let connack = Properties::from(PropertyValues {
+        topic_alias_maximum: Some(2),
+        ..PropertyValues::default()
+    });
     let remote = FakeRemote::start(connack);
     let local = bridging_to(
         remote.port,

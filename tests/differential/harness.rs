@@ -471,7 +471,7 @@ fn compact(debug: &str) -> String {
             text.replace_range(start..end, "");
         }
     }
-    text.replace("properties: Properties {  }", "properties: {}")
+    text.replace("properties: PropertyValues {  }", "properties: {}")
 }
 
 /// Bytes as space-separated hex pairs.
@@ -587,7 +587,7 @@ fn mask_assigned_id(packet: &mut [u8], version: ProtocolVersion) {
     }
     let mut buf = BytesMut::from(&packet[..]);
     let Ok(Some(Packet::ConnAck(ack))) = decode(&mut buf, version, u32::MAX) else { return };
-    let Some(id) = ack.properties.assigned_client_identifier else { return };
+    let Some(id) = ack.properties.assigned_client_identifier.clone() else { return };
     let id = id.as_bytes();
     let Some(at) = packet.windows(id.len() + 3).position(|w| w[0] == 0x12 && &w[3..] == id) else {
         return;

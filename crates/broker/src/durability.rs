@@ -25,10 +25,6 @@ pub(crate) const PENDING_AGE: Duration = Duration::from_secs(1);
 
 /// A packet or a close that must wait for the journal.
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "nearly every held item is a packet; boxing it would allocate per packet"
-)]
 pub(crate) enum Held {
     /// Send this packet.
     Send(Packet),

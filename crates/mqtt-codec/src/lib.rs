@@ -19,7 +19,8 @@
 //! - `fixed_header` — packet type, flags and remaining length; "is a whole packet buffered?"
 //!   ([`whole_packet_len`]).
 //! - `reader` / `writer` — bounded field reader (rejects trailing bytes) and encoding primitives.
-//! - `properties` — [`Properties`] and the property table: [`PropertyId`] (name,
+//! - `properties` — [`Properties`] (one pointer, to [`PropertyValues`] when any is set) and
+//!   the property table: [`PropertyId`] (name,
 //!   [`PropertyType`], which [`PropertyContext`] allows it).
 //! - `reason` — [`ReasonCode`] and the v3 CONNACK / SUBACK return-code mapping.
 //! - `topic` — [`MqttString`], [`TopicName`], [`TopicFilter`]: validated, zero-copy strings;
@@ -65,7 +66,7 @@ pub use crate::packet::{
     encode_as, encode_publish_header, encoded_len,
 };
 pub use crate::properties::{
-    Context as PropertyContext, Properties, PropertyId, PropertyType, WriteOrder,
+    Context as PropertyContext, Properties, PropertyId, PropertyType, PropertyValues, WriteOrder,
 };
 pub use crate::reason::ReasonCode;
 pub use crate::topic::{

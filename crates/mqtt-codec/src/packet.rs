@@ -352,6 +352,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn packets_stay_small_enough_to_move_by_value() {
+        // A broker moves every PUBLISH by value several times on its way through (issue #13):
+        // properties take one pointer, so PUBLISH is its topic, payload, id and flags, and
+        // the enum is no larger than a PUBLISH.
+        assert_eq!(size_of::<crate::Properties>(), size_of::<usize>());
+        assert!(size_of::<Publish>() <= 80, "PUBLISH is {} bytes", size_of::<Publish>());
+        assert_eq!(size_of::<Packet>(), size_of::<Publish>());
+    }
+
+    #[test]
     fn packet_types_display_as_the_spec_spells_them() {
         assert_eq!(PacketType::Connect.to_string(), "CONNECT");
         assert_eq!(PacketType::from_u8(15), Some(PacketType::Auth));

@@ -28,10 +28,87 @@ mod order;
 use order::OrderTracker;
 pub use order::WriteOrder;
 
-/// The MQTT 5 properties of one packet (or of a will). Every field is optional; which may be
-/// set depends on the packet (v5.0 §2.2.2.2). Always empty for 3.1 and 3.1.1.
-#[derive(Default, Clone, Debug, PartialEq, Eq)]
-pub struct Properties {
+/// The MQTT 5 properties of one packet (or of a will): one pointer, null when no property is
+/// set, so that a packet without properties (every 3.1 and 3.1.1 packet, most v5 ones) neither
+/// allocates nor carries the ~400 bytes of [`PropertyValues`] as it is moved around.
+///
+/// Reading a field goes through `Deref` (an absent list reads as [`PropertyValues::EMPTY`]);
+/// writing one through `DerefMut`, which allocates the values on first use. Code that only
+/// clears fields should use [`Properties::get_mut`], which allocates nothing. Equality and
+/// `Debug` see the values only: an allocated list with nothing set equals an absent one.
+#[derive(Default, Clone)]
+pub struct Properties(Option<Box<PropertyValues>>);
+
+impl Properties {
+    /// The values, if any were ever set; `None` without allocating otherwise.
+    #[must_use]
+    pub fn get_mut(&mut self) -> Option<&mut PropertyValues> {
+        self.0.as_deref_mut()
+    }
+
+    /// True when no property is set (the same as [`PropertyValues::is_empty`], without looking
+    /// at an absent list's fields).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.as_deref().is_none_or(PropertyValues::is_empty)
+    }
+
+    /// Calls `f` with every property that is set, in identifier order.
+    fn for_each<'a>(&'a self, f: impl FnMut(u8, Value<'a>)) {
+        if let Some(values) = &self.0 {
+            values.for_each(f);
+        }
+    }
+}
+
+impl std::ops::Deref for Properties {
+    type Target = PropertyValues;
+
+    fn deref(&self) -> &PropertyValues {
+        self.0.as_deref().unwrap_or(&NO_VALUES)
+    }
+}
+
+/// What an absent list derefs to (a `static`: a `const` with heap-owning fields is not
+/// promoted to a reference that outlives the call).
+static NO_VALUES: PropertyValues = PropertyValues::EMPTY;
+
+impl std::ops::DerefMut for Properties {
+    /// Allocates the values when none were set yet.
+    fn deref_mut(&mut self) -> &mut PropertyValues {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl From<PropertyValues> for Properties {
+    /// Boxes `values`, unless no property is set.
+    fn from(values: PropertyValues) -> Self {
+        Self((!values.is_empty()).then(|| Box::new(values)))
+    }
+}
+
+impl PartialEq for Properties {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => a == b,
+            (Some(values), None) | (None, Some(values)) => values.is_empty(),
+            (None, None) => true,
+        }
+    }
+}
+
+impl Eq for Properties {}
+
+impl std::fmt::Debug for Properties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// The values of a property list (the target of [`Properties`]). Every field is optional;
+/// which may be set depends on the packet (v5.0 §2.2.2.2). Always empty for 3.1 and 3.1.1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PropertyValues {
     /// 0x01 Payload Format Indicator (PUBLISH, will): 0 bytes, 1 UTF-8.
     pub payload_format_indicator: Option<u8>,
     /// 0x02 Message Expiry Interval in seconds (PUBLISH, will).
@@ -90,6 +167,46 @@ pub struct Properties {
     /// empty for identifier order. Decoding keeps the order read when it was not identifier
     /// order, so that a forwarded PUBLISH keeps its publisher's order, as Mosquitto's does.
     pub order: WriteOrder,
+}
+
+impl PropertyValues {
+    /// No property set: what an absent [`Properties`] reads as.
+    pub const EMPTY: Self = Self {
+        payload_format_indicator: None,
+        message_expiry_interval: None,
+        content_type: None,
+        response_topic: None,
+        correlation_data: None,
+        subscription_identifiers: Vec::new(),
+        session_expiry_interval: None,
+        assigned_client_identifier: None,
+        server_keep_alive: None,
+        authentication_method: None,
+        authentication_data: None,
+        request_problem_information: None,
+        will_delay_interval: None,
+        request_response_information: None,
+        response_information: None,
+        server_reference: None,
+        reason_string: None,
+        receive_maximum: None,
+        topic_alias_maximum: None,
+        topic_alias: None,
+        maximum_qos: None,
+        retain_available: None,
+        user_properties: Vec::new(),
+        maximum_packet_size: None,
+        wildcard_subscription_available: None,
+        subscription_identifiers_available: None,
+        shared_subscription_available: None,
+        order: WriteOrder::NONE,
+    };
+}
+
+impl Default for PropertyValues {
+    fn default() -> Self {
+        Self::EMPTY
+    }
 }
 
 /// Where a property list sits (a packet, or the will in a CONNECT): decides which properties
@@ -404,7 +521,7 @@ impl Value<'_> {
     }
 }
 
-impl Properties {
+impl PropertyValues {
     /// True when no property is set.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -455,7 +572,9 @@ impl Properties {
         opt(&mut f, 0x29, self.subscription_identifiers_available.map(Byte));
         opt(&mut f, 0x2A, self.shared_subscription_available.map(Byte));
     }
+}
 
+impl Properties {
     /// Checks that every property set is allowed in `ctx` and has a legal value.
     pub(crate) fn check(&self, ctx: Context) -> Result<(), Violation> {
         let mut result = Ok(());
@@ -482,7 +601,10 @@ impl Properties {
     pub(crate) fn decode(r: &mut Reader, ctx: Context) -> Result<Self, DecodeError> {
         let len = r.varint("property length")?;
         let mut r = r.sub(len as usize, "properties")?;
-        let mut p = Self::default();
+        if r.is_empty() {
+            return Ok(Self::default());
+        }
+        let mut p = Box::<PropertyValues>::default();
         let mut order = OrderTracker::default();
         while !r.is_empty() {
             let id = r.varint("property identifier")?;
@@ -632,8 +754,9 @@ impl Properties {
                 }
             }
         }
-        p.check(ctx).map_err(DecodeError::Protocol)?;
         p.order = order.finish();
+        let p = Self(Some(p));
+        p.check(ctx).map_err(DecodeError::Protocol)?;
         Ok(p)
     }
 
@@ -768,15 +891,15 @@ mod tests {
 
     #[test]
     fn publish_properties_round_trip_in_identifier_order() {
-        let p = Properties {
+        let p = Properties::from(PropertyValues {
             payload_format_indicator: Some(1),
             message_expiry_interval: Some(60),
             response_topic: Some(TopicName::from_static("r")),
             subscription_identifiers: vec![1, 200],
             topic_alias: Some(3),
             user_properties: vec![(MqttString::from_static("k"), MqttString::from_static("v"))],
-            ..Properties::default()
-        };
+            ..PropertyValues::default()
+        });
         let bytes = encode(Context::Publish, &p);
         assert_eq!(
             bytes,
@@ -786,7 +909,10 @@ mod tests {
             ]
         );
         assert_eq!(decode(Context::Publish, &bytes), Ok(p));
-        assert!(!Properties { topic_alias: Some(1), ..Properties::default() }.is_empty());
+        assert!(
+            !Properties::from(PropertyValues { topic_alias: Some(1), ..PropertyValues::default() })
+                .is_empty()
+        );
         assert!(Properties::default().is_empty());
     }
 
@@ -808,7 +934,7 @@ mod tests {
     fn value_types_agree_with_the_encoding() {
         let s = || Some(MqttString::from_static("s"));
         let b = || Some(Bytes::from_static(b"b"));
-        let all = Properties {
+        let all = Properties::from(PropertyValues {
             payload_format_indicator: Some(1),
             message_expiry_interval: Some(1),
             content_type: s(),
@@ -837,7 +963,7 @@ mod tests {
             subscription_identifiers_available: Some(1),
             shared_subscription_available: Some(1),
             order: WriteOrder::default(),
-        };
+        });
         let mut seen = Vec::new();
         all.for_each(|id, value| {
             let written = match value {
@@ -902,20 +1028,21 @@ mod tests {
 
     #[test]
     fn encode_refuses_what_decode_refuses() {
-        let p = Properties { topic_alias: Some(1), ..Properties::default() };
+        let p =
+            Properties::from(PropertyValues { topic_alias: Some(1), ..PropertyValues::default() });
         assert_eq!(
             p.encoded_len(Context::Connect).unwrap_err().to_string(),
             "cannot encode: [v5.0 §2.2.2.2] CONNECT: property Topic Alias (0x23) is not allowed here"
         );
-        let p = Properties {
+        let p = Properties::from(PropertyValues {
             authentication_data: Some(Bytes::from_static(b"x")),
-            ..Properties::default()
-        };
+            ..PropertyValues::default()
+        });
         assert!(p.encoded_len(Context::Auth).is_err());
-        let p = Properties {
+        let p = Properties::from(PropertyValues {
             correlation_data: Some(Bytes::from(vec![0; 65536])),
-            ..Properties::default()
-        };
+            ..PropertyValues::default()
+        });
         assert_eq!(
             p.encoded_len(Context::Publish),
             Err(EncodeError::FieldTooLong { what: "Correlation Data", len: 65536 })

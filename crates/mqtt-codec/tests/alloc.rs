@@ -1,23 +1,23 @@
 //! Proves the zero-copy claim with a counting global allocator: once the read buffer is shared,
 //! decoding a PUBLISH with a 64-byte payload allocates nothing; the packet's topic and payload
-//! are `Bytes` handles into the read buffer.
+//! are `Bytes` handles into the read buffer, and an empty property list is a null pointer.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use mqtt_codec::{
-    MAX_PACKET_SIZE, Packet, PacketId, ProtocolVersion, Publish, QoS, TopicName, decode, encode,
+    MAX_PACKET_SIZE, Packet, PacketId, Properties, PropertyValues, ProtocolVersion, Publish, QoS,
+    TopicName, decode, encode,
 };
 
-/// Counts allocations made by threads that asked to be counted.
+/// Counts allocations made by threads that asked to be counted, each thread its own (the
+/// tests run in parallel).
 struct CountingAllocator;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
 #[expect(
@@ -25,7 +25,7 @@ thread_local! {
     reason = "a GlobalAlloc impl is unsafe by definition; it only forwards to System"
 )]
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged, so `System`'s
-// guarantees hold; the counter and the const-initialised thread-local never allocate.
+// guarantees hold; the const-initialised thread-locals never allocate.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count();
@@ -53,7 +53,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
 
 fn count() {
     if COUNTING.with(Cell::get) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
     }
 }
 
@@ -62,11 +62,11 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// Allocations made on this thread while `f` runs.
 fn allocations_during(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = ALLOCATIONS.with(Cell::get);
     COUNTING.with(|c| c.set(true));
     f();
     COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.load(Ordering::Relaxed) - before
+    ALLOCATIONS.with(Cell::get) - before
 }
 
 fn publish(qos: QoS) -> Packet {
@@ -113,4 +113,21 @@ fn decoding_a_64_byte_publish_allocates_nothing() {
             );
         }
     }
+}
+
+#[test]
+fn an_empty_property_list_allocates_only_when_written_to() {
+    let mut properties = Properties::default();
+    let mut copy = None;
+    let reading = allocations_during(|| {
+        copy = Some(properties.clone());
+        assert!(properties.is_empty() && properties.topic_alias.is_none());
+        assert!(properties.get_mut().is_none());
+        assert_eq!(Properties::from(PropertyValues::default()), properties);
+    });
+    assert_eq!(reading, 0, "{reading} allocations making, cloning and reading an empty list");
+    let writing = allocations_during(|| properties.topic_alias = Some(1));
+    assert_eq!(writing, 1, "the values are allocated on the first write");
+    properties.topic_alias = None;
+    assert_eq!(Some(properties), copy, "allocated but empty equals absent");
 }

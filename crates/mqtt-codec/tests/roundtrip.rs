@@ -6,9 +6,9 @@ use bytes::{Bytes, BytesMut};
 use mqtt_codec::PropertyContext as Ctx;
 use mqtt_codec::{
     Ack, Auth, ConnAck, Connect, DecodeError, Disconnect, EncodeError, MAX_PACKET_SIZE, MqttString,
-    Packet, PacketId, Properties, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling,
-    SubAck, Subscribe, SubscriptionOptions, TopicFilter, TopicName, UnsubAck, Unsubscribe, Will,
-    decode, encode, encoded_len,
+    Packet, PacketId, Properties, PropertyValues, ProtocolVersion, Publish, QoS, ReasonCode,
+    RetainHandling, SubAck, Subscribe, SubscriptionOptions, TopicFilter, TopicName, UnsubAck,
+    Unsubscribe, Will, decode, encode, encoded_len,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -118,7 +118,7 @@ fn properties(ctx: Ctx) -> impl Strategy<Value = Properties> {
         if ctx == Subscribe {
             subscription_identifiers.truncate(1);
         }
-        Properties {
+        Properties::from(PropertyValues {
             payload_format_indicator: keep(message, b.0),
             message_expiry_interval: keep(message, i.0),
             content_type: keep(message, s.0),
@@ -147,7 +147,7 @@ fn properties(ctx: Ctx) -> impl Strategy<Value = Properties> {
             subscription_identifiers_available: keep(on(&[ConnAck]), b.6),
             shared_subscription_available: keep(on(&[ConnAck]), b.7),
             order: mqtt_codec::WriteOrder::default(),
-        }
+        })
     })
 }
 

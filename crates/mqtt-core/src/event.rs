@@ -60,10 +60,6 @@ pub enum CloseCause {
 /// One thing the runtime must do, drained with `Broker::poll_output`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "Send is nearly every output; boxing its packet would allocate once per packet"
-)]
 pub enum Output {
     /// Encode `packet` with the connection's protocol version and write it.
     Send {

@@ -93,12 +93,19 @@ impl Message {
         mut properties: Properties,
         now: Instant,
     ) -> Self {
-        let expires_at = properties
-            .message_expiry_interval
-            .take()
-            .map(|secs| now + Duration::from_secs(u64::from(secs)));
-        properties.topic_alias = None;
-        properties.subscription_identifiers.clear();
+        let mut expires_at = None;
+        // `get_mut`: a message without properties (every 3.1.1 one) allocates nothing here.
+        if let Some(values) = properties.get_mut() {
+            expires_at = values
+                .message_expiry_interval
+                .take()
+                .map(|secs| now + Duration::from_secs(u64::from(secs)));
+            values.topic_alias = None;
+            values.subscription_identifiers.clear();
+            if values.is_empty() {
+                properties = Properties::default();
+            }
+        }
         Self {
             id,
             topic,
@@ -162,8 +169,11 @@ impl Delivery {
         };
         let properties = if version == ProtocolVersion::V5 {
             let mut properties = self.message.properties.clone();
-            properties.message_expiry_interval = remaining;
-            properties.subscription_identifiers.clone_from(&self.sub_ids);
+            // Only when there is something to set: assigning through `DerefMut` allocates.
+            if remaining.is_some() || !self.sub_ids.is_empty() {
+                properties.message_expiry_interval = remaining;
+                properties.subscription_identifiers.clone_from(&self.sub_ids);
+            }
             properties
         } else {
             Properties::default()

@@ -6,14 +6,15 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::time::Instant;
 
-use mqtt_codec::filter_matches;
+use mqtt_codec::{MqttString, filter_matches};
 
 use crate::message::SharedMessage;
 
-/// Retained messages by topic, in topic order (so delivery order is deterministic).
+/// Retained messages by topic, in topic order (so delivery order is deterministic). The key
+/// shares the message's topic bytes rather than copying them (`MqttString` orders as `str`).
 #[derive(Debug, Default)]
 pub(crate) struct RetainedStore {
-    by_topic: BTreeMap<String, SharedMessage>,
+    by_topic: BTreeMap<MqttString, SharedMessage>,
     /// Messages dropped as expired since the last [`RetainedStore::take_expired`].
     expired: Vec<SharedMessage>,
 }
@@ -25,7 +26,7 @@ impl RetainedStore {
         if message.payload.is_empty() {
             self.by_topic.remove(message.topic.as_str());
         } else {
-            self.by_topic.insert(message.topic.as_str().to_owned(), message);
+            self.by_topic.insert(message.topic.as_mqtt_str().clone(), message);
         }
     }
 
@@ -88,13 +89,16 @@ mod tests {
     use std::time::Duration;
 
     use bytes::Bytes;
-    use mqtt_codec::{Properties, QoS, TopicName};
+    use mqtt_codec::{Properties, PropertyValues, QoS, TopicName};
 
     use super::*;
     use crate::message::Message;
 
     fn message(topic: &str, expiry: Option<u32>, now: Instant) -> SharedMessage {
-        let properties = Properties { message_expiry_interval: expiry, ..Properties::default() };
+        let properties = Properties::from(PropertyValues {
+            message_expiry_interval: expiry,
+            ..PropertyValues::default()
+        });
         let topic = TopicName::new(topic).expect("valid topic");
         Arc::new(Message::from_publish(
             1,

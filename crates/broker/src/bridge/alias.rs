@@ -91,10 +91,12 @@ impl Outbound {
 
 #[cfg(test)]
 mod tests {
+    use mqtt_codec::PropertyValues;
+
     use super::*;
 
     fn with_alias(alias: u16) -> Properties {
-        Properties { topic_alias: Some(alias), ..Properties::default() }
+        Properties::from(PropertyValues { topic_alias: Some(alias), ..PropertyValues::default() })
     }
 
     #[test]

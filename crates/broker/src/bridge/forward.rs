@@ -5,7 +5,9 @@
 //! out by alias where the remote takes them ([`super::alias`]).
 
 use culex_client::Client;
-use mqtt_codec::{Ack, Packet, PacketId, Properties, Publish, QoS, TopicName, filter_matches};
+use mqtt_codec::{
+    Ack, Packet, PacketId, Properties, PropertyValues, Publish, QoS, TopicName, filter_matches,
+};
 
 use super::Bridge;
 use super::alias::Outbound;
@@ -101,7 +103,8 @@ fn send(
     limit: Option<u32>,
 ) -> Option<u16> {
     let named = aliases.name(&message.topic);
-    let properties = Properties { topic_alias: named.alias, ..Properties::default() };
+    let properties =
+        Properties::from(PropertyValues { topic_alias: named.alias, ..PropertyValues::default() });
     if let Some(limit) = limit {
         let mut sized = message.clone();
         sized.topic = named.topic.clone();

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use mqtt_codec::{
-    Ack, ConnAck, MqttString, Packet, Properties, ProtocolVersion, QoS, ReasonCode, TopicName,
+    Ack, ConnAck, MqttString, Packet, Properties, PropertyValues, ProtocolVersion, QoS, ReasonCode,
+    TopicName,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -99,10 +100,10 @@ fn ack(mid: u16, reason: ReasonCode) -> Ack {
 async fn v5_qos1_publish_logs_like_mosquitto_and_adopts_the_assigned_id() {
     let (port, broker) = serve(ProtocolVersion::V5, |mut broker| async move {
         assert!(matches!(broker.read().await, Some(Packet::Connect(_))));
-        let properties = Properties {
+        let properties = Properties::from(PropertyValues {
             assigned_client_identifier: Some(MqttString::from_static("auto-1")),
-            ..Properties::default()
-        };
+            ..PropertyValues::default()
+        });
         broker
             .send(Packet::ConnAck(ConnAck {
                 session_present: false,

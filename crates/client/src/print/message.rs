@@ -114,14 +114,14 @@ fn ordered_properties(props: &Properties) -> Vec<Property> {
 
 #[cfg(test)]
 mod tests {
-    use mqtt_codec::{MqttString, TopicName};
+    use mqtt_codec::{MqttString, PropertyValues, TopicName};
 
     use super::*;
 
     #[test]
     fn received_properties_are_listed_in_mosquittos_forwarding_order() {
         let text = |value: &str| MqttString::new(value).expect("valid MQTT string");
-        let properties = Properties {
+        let properties = Properties::from(PropertyValues {
             message_expiry_interval: Some(60),
             user_properties: vec![(text("k1"), text("v1")), (text("k2"), text("v2"))],
             correlation_data: Some(Bytes::from_static(b"corr")),
@@ -129,8 +129,8 @@ mod tests {
             content_type: Some(text("text/plain")),
             payload_format_indicator: Some(1),
             subscription_identifiers: vec![7, 9],
-            ..Properties::default()
-        };
+            ..PropertyValues::default()
+        });
         let message = Message::from_received(crate::session::Message {
             topic: "a/b".into(),
             payload: Bytes::from_static(b"hi"),

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mqtt_codec::{
-    Ack, ConnAck, MqttString, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS,
-    ReasonCode, SubAck, TopicName,
+    Ack, ConnAck, MqttString, Packet, PacketId, Properties, PropertyValues, ProtocolVersion,
+    Publish, QoS, ReasonCode, SubAck, TopicName,
 };
 
 use super::*;
@@ -48,10 +48,10 @@ fn publish(session: &mut ClientSession, qos: QoS, now: Instant) -> u16 {
 fn v5_connack_adopts_the_assigned_client_id() {
     let (mut session, now) = session(ProtocolVersion::V5, 20);
     assert_eq!(session.client_id(), None);
-    let properties = Properties {
+    let properties = Properties::from(PropertyValues {
         assigned_client_identifier: Some(MqttString::from_static("auto-1")),
-        ..Properties::default()
-    };
+        ..PropertyValues::default()
+    });
     connack(&mut session, properties, now);
     assert_eq!(session.client_id(), Some("auto-1"));
     assert!(session.is_connected());

@@ -62,6 +62,7 @@ mod tests {
     use super::*;
     use crate::packet::Packet;
     use crate::packet::testing::{decode_err, encode_err, round_trip};
+    use crate::properties::PropertyValues;
     use crate::topic::MqttString;
 
     #[test]
@@ -69,11 +70,12 @@ mod tests {
         round_trip(&Packet::Auth(Auth::default()), ProtocolVersion::V5, &[0xF0, 0]);
         let auth = Auth {
             reason: ReasonCode::ContinueAuthentication,
-            properties: Properties {
+            properties: PropertyValues {
                 authentication_method: Some(MqttString::from_static("X")),
                 authentication_data: Some(Bytes::from_static(b"\x01")),
-                ..Properties::default()
-            },
+                ..PropertyValues::default()
+            }
+            .into(),
         };
         round_trip(
             &Packet::Auth(auth),

@@ -104,6 +104,7 @@ mod tests {
     use super::*;
     use crate::packet::Packet;
     use crate::packet::testing::{decode_err, encode_err, round_trip};
+    use crate::properties::PropertyValues;
 
     #[test]
     fn connack_in_every_version() {
@@ -120,11 +121,12 @@ mod tests {
         // Observed from mosquitto 2.0.11 (tests/differential): topic alias maximum 10, then
         // receive maximum 20, the order Mosquitto adds them in.
         let ack = ConnAck {
-            properties: Properties {
+            properties: PropertyValues {
                 topic_alias_maximum: Some(10),
                 receive_maximum: Some(20),
-                ..Properties::default()
-            },
+                ..PropertyValues::default()
+            }
+            .into(),
             ..ConnAck::new(ReasonCode::Success)
         };
         round_trip(

@@ -18,7 +18,7 @@
 
 use bytes::BytesMut;
 
-use super::{Context, Properties, PropertyId, Value, put_property};
+use super::{Context, Properties, PropertyId, PropertyValues, Value, put_property};
 use crate::reader::VARINT_MAX;
 use crate::writer::put_varint;
 
@@ -51,6 +51,9 @@ fn fixed_order(ctx: Context) -> Option<&'static [u8]> {
 pub struct WriteOrder(Option<Box<Vec<u8>>>);
 
 impl WriteOrder {
+    /// Identifier order (no order chosen).
+    pub const NONE: Self = Self(None);
+
     /// True when no order was chosen (identifier order).
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -81,7 +84,7 @@ pub(super) struct OrderTracker {
 
 impl OrderTracker {
     /// Notes the next identifier read; `read_so_far` is the list read before it.
-    pub(super) fn note(&mut self, id: u8, read_so_far: &Properties) {
+    pub(super) fn note(&mut self, id: u8, read_so_far: &PropertyValues) {
         if let Some(order) = &mut self.order {
             order.push(id);
         } else if id < self.last {
@@ -200,7 +203,7 @@ mod tests {
 
     #[test]
     fn connack_and_publish_properties_follow_mosquitto() {
-        let connack = Properties {
+        let connack = Properties::from(PropertyValues {
             receive_maximum: Some(5),
             topic_alias_maximum: Some(3),
             maximum_qos: Some(1),
@@ -209,16 +212,16 @@ mod tests {
             server_keep_alive: Some(10),
             assigned_client_identifier: Some(MqttString::from_static("a")),
             reason_string: Some(MqttString::from_static("r")),
-            ..Properties::default()
-        };
-        let publish = Properties {
+            ..PropertyValues::default()
+        });
+        let publish = Properties::from(PropertyValues {
             payload_format_indicator: Some(1),
             message_expiry_interval: Some(60),
             content_type: Some(MqttString::from_static("t")),
             subscription_identifiers: vec![5, 7],
             user_properties: vec![(MqttString::from_static("k"), MqttString::from_static("v"))],
-            ..Properties::default()
-        };
+            ..PropertyValues::default()
+        });
         #[rustfmt::skip]
         let cases: [(Context, Properties, &[u8]); 2] = [
             (Context::ConnAck, connack, &[
@@ -284,11 +287,11 @@ mod tests {
 
     #[test]
     fn other_packets_keep_identifier_order() {
-        let p = Properties {
+        let p = Properties::from(PropertyValues {
             reason_string: Some(MqttString::from_static("r")),
             session_expiry_interval: Some(1),
-            ..Properties::default()
-        };
+            ..PropertyValues::default()
+        });
         let (mut ordered, mut plain) = (BytesMut::new(), BytesMut::new());
         p.write_in(Context::Disconnect, &mut ordered);
         p.write(&mut plain);
@@ -299,7 +302,7 @@ mod tests {
     #[test]
     fn a_chosen_order_is_kept_with_the_rest_after_it() {
         let key = |text: &'static str| MqttString::from_static(text);
-        let p = Properties {
+        let p = Properties::from(PropertyValues {
             content_type: Some(key("c")),
             message_expiry_interval: Some(9),
             payload_format_indicator: Some(1),
@@ -313,8 +316,8 @@ mod tests {
             ]
             .into_iter()
             .collect(),
-            ..Properties::default()
-        };
+            ..PropertyValues::default()
+        });
         // As a client writes it (`Sender::Client`); the broker's PUBLISH keeps its own frame.
         let mut out = BytesMut::new();
         p.write(&mut out);
@@ -336,6 +339,9 @@ mod tests {
             0x01, 1,
             0x02, 0, 0, 0, 9,
         ]);
-        assert_eq!(p, Properties { order: WriteOrder::default(), ..p.clone() });
+        assert_eq!(
+            p,
+            Properties::from(PropertyValues { order: WriteOrder::default(), ..(*p).clone() })
+        );
     }
 }

@@ -5,7 +5,9 @@ mod rules;
 
 use std::time::{Duration, Instant};
 
-use mqtt_codec::{ConnAck, Connect, MqttString, Packet, Properties, ProtocolVersion, ReasonCode};
+use mqtt_codec::{
+    ConnAck, Connect, MqttString, Packet, Properties, PropertyValues, ProtocolVersion, ReasonCode,
+};
 
 use self::rules::{
     Refusal, check_credentials, check_will, connack_properties, keep_alive, pending_will,
@@ -208,10 +210,10 @@ impl Broker {
         }
         // A will above the listener's max_qos: v5 is told the maximum, as Mosquitto does.
         let max_qos = self.config.options_of(state.peer.listener).max_qos;
-        let properties = Properties {
+        let properties = Properties::from(PropertyValues {
             maximum_qos: (code == ReasonCode::QoSNotSupported).then_some(max_qos.as_u8()),
-            ..Properties::default()
-        };
+            ..PropertyValues::default()
+        });
         self.send(
             conn,
             Packet::ConnAck(ConnAck { session_present: false, reason: code, properties }),

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mqtt_codec::{
-    Disconnect, MqttString, Packet, PacketType, Properties, ProtocolVersion, ReasonCode,
+    Disconnect, MqttString, Packet, PacketType, Properties, PropertyValues, ProtocolVersion,
+    ReasonCode,
 };
 
 use super::{Broker, DropCause};
@@ -148,10 +149,10 @@ impl Broker {
                 Farewell::Silent => None,
             };
             if let Some((code, text)) = said {
-                let properties = Properties {
+                let properties = Properties::from(PropertyValues {
                     reason_string: text.map(MqttString::from_static),
-                    ..Properties::default()
-                };
+                    ..PropertyValues::default()
+                });
                 let mut packet = Packet::Disconnect(Disconnect { reason: code, properties });
                 let size =
                     mqtt_codec::encoded_len(&packet, ProtocolVersion::V5).unwrap_or(usize::MAX);

@@ -255,7 +255,9 @@ impl Broker {
                 expired.insert(stored.id);
                 continue;
             };
-            stored.properties.message_expiry_interval = None;
+            if let Some(properties) = stored.properties.get_mut() {
+                properties.message_expiry_interval = None;
+            }
             let mut message = self.charged(Message::from_publish(
                 stored.id,
                 stored.topic,

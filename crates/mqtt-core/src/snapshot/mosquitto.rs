@@ -326,7 +326,9 @@ impl Importer<'_> {
             .ok_or(chunk.malformed("message topic or properties"))?;
         message.payload = Bytes::copy_from_slice(payload);
         // Mosquitto drops these from a stored message; they belong to each delivery.
-        message.properties.subscription_identifiers.clear();
+        if let Some(properties) = message.properties.get_mut() {
+            properties.subscription_identifiers.clear();
+        }
         // Mosquitto keeps the expiry as an absolute time, and drops what has passed.
         if expiry_time != 0 {
             let left = expiry_time.saturating_sub(self.now_unix);
@@ -399,6 +401,7 @@ impl Importer<'_> {
                 .ok_or(chunk.malformed("CLIENT_MSG properties"))?
                 .properties
                 .subscription_identifiers
+                .clone()
         };
         let Some(qos) = QoS::from_u8(qos) else {
             self.skip("client message with an invalid QoS", chunk);
@@ -564,7 +567,9 @@ fn publish(topic: &[u8], qos: QoS, retain: bool, properties: &[u8]) -> Option<St
     }
     let mut properties = publish.properties;
     // A topic alias means nothing outside its connection.
-    properties.topic_alias = None;
+    if let Some(properties) = properties.get_mut() {
+        properties.topic_alias = None;
+    }
     Some(StoredMessage {
         id: 0,
         topic: publish.topic,

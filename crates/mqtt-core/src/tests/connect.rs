@@ -83,7 +83,7 @@ fn v5_client_learns_its_assigned_id_and_the_server_limits_from_connack() {
     let conn = h.try_connect_with("", |c| c.v5());
     let connack = h.connack(conn);
     assert_eq!(connack.reason, ReasonCode::Success);
-    let assigned = connack.properties.assigned_client_identifier.expect("assigned id sent");
+    let assigned = connack.properties.assigned_client_identifier.clone().expect("assigned id sent");
     assert_eq!(Some(assigned.as_str()), h.broker.client_id(conn));
     assert!(assigned.as_str().starts_with("gen-"));
     assert_eq!(connack.properties.receive_maximum, Some(20));

@@ -57,7 +57,8 @@ fn client_id_rules_follow_the_listener() {
     h.listener = 1;
     let conn = h.try_connect_with("", |c| c.v5().username("leo").password("pw"));
     h.auth_result(conn, true);
-    let assigned = h.connack(conn).properties.assigned_client_identifier.expect("assigned id");
+    let assigned =
+        h.connack(conn).properties.assigned_client_identifier.clone().expect("assigned id");
     assert!(assigned.as_str().starts_with("secure-"), "{assigned:?}");
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use mqtt_codec::{Packet, Properties, QoS};
+use mqtt_codec::{Packet, Properties, PropertyValues, QoS};
 
 use super::harness::{Harness, ack, expiring, publish_packet};
 use crate::{Config, ConnId, INTERNAL_LISTENER};
@@ -114,7 +114,10 @@ fn v5_subscription_options_and_message_properties_survive() {
     let sub = h.connect_with("opts", |c| c.v5().clean(false).session_expiry(3600));
     let mut options = super::harness::options(QoS::AtLeastOnce);
     options.no_local = true;
-    let properties = Properties { subscription_identifiers: vec![9], ..Properties::default() };
+    let properties = Properties::from(PropertyValues {
+        subscription_identifiers: vec![9],
+        ..PropertyValues::default()
+    });
     h.subscribe_with(sub, &[("p/#", options)], properties);
     h.disconnect(sub);
     let publisher = h.connect_v5("pub");

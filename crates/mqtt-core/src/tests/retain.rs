@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mqtt_codec::{Properties, QoS, ReasonCode, RetainHandling};
+use mqtt_codec::{Properties, PropertyValues, QoS, ReasonCode, RetainHandling};
 
 use super::harness::{Harness, expiring, options, publish_packet};
 use crate::{AccessControl, Config, DisconnectReason};
@@ -129,7 +129,10 @@ fn server_published_retained_messages_reach_sys_subscribers() {
 fn retained_messages_sent_on_subscribe_carry_the_subscription_identifier() {
     let (mut h, _) = with_retained("t", "r");
     let sub = h.connect_v5("sub");
-    let props = Properties { subscription_identifiers: vec![42], ..Properties::default() };
+    let props = Properties::from(PropertyValues {
+        subscription_identifiers: vec![42],
+        ..PropertyValues::default()
+    });
     h.subscribe_with(sub, &[("t", options(QoS::AtMostOnce))], props);
     assert_eq!(h.take_publishes(sub)[0].properties.subscription_identifiers, [42]);
 }

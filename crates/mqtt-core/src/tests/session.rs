@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mqtt_codec::{Packet, Properties, QoS, ReasonCode};
+use mqtt_codec::{Packet, Properties, PropertyValues, QoS, ReasonCode};
 
 use super::harness::{Harness, ack};
 use crate::{Config, LogEvent};
@@ -110,7 +110,10 @@ fn v5_session_expires_after_its_interval() {
 fn v5_session_expiry_can_be_shortened_at_disconnect() {
     let mut h = Harness::default();
     let conn = h.connect_with("short", |c| c.v5().session_expiry(3600));
-    let properties = Properties { session_expiry_interval: Some(0), ..Properties::default() };
+    let properties = Properties::from(PropertyValues {
+        session_expiry_interval: Some(0),
+        ..PropertyValues::default()
+    });
     h.disconnect_with(conn, ReasonCode::Success, properties);
     assert_eq!(h.broker.session_count(), 0);
 }
@@ -119,7 +122,10 @@ fn v5_session_expiry_can_be_shortened_at_disconnect() {
 fn v5_session_expiry_cannot_be_set_at_disconnect_when_it_was_zero() {
     let mut h = Harness::default();
     let conn = h.connect_v5("zero");
-    let properties = Properties { session_expiry_interval: Some(30), ..Properties::default() };
+    let properties = Properties::from(PropertyValues {
+        session_expiry_interval: Some(30),
+        ..PropertyValues::default()
+    });
     h.disconnect_with(conn, ReasonCode::Success, properties);
     assert_eq!(h.disconnect_reason(conn), Some(ReasonCode::ProtocolError));
 }

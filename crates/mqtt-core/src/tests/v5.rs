@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use mqtt_codec::{Auth, Packet, Properties, ProtocolVersion, QoS, ReasonCode, SubscriptionOptions};
+use mqtt_codec::{
+    Auth, Packet, Properties, PropertyValues, ProtocolVersion, QoS, ReasonCode, SubscriptionOptions,
+};
 
 use super::harness::{Harness, expiring, mqtt_string, options, publish_packet, topic_name};
 use crate::{DisconnectReason, LogEvent};
@@ -140,15 +142,24 @@ fn v3_subscriber_receives_a_v5_message_without_properties() {
 fn subscription_identifiers_of_all_matching_subscriptions_are_sent() {
     let mut h = Harness::default();
     let sub = h.connect_v5("sub");
-    let props = Properties { subscription_identifiers: vec![7], ..Properties::default() };
+    let props = Properties::from(PropertyValues {
+        subscription_identifiers: vec![7],
+        ..PropertyValues::default()
+    });
     h.subscribe_with(sub, &[("a/#", options(QoS::AtMostOnce))], props);
-    let props = Properties { subscription_identifiers: vec![3], ..Properties::default() };
+    let props = Properties::from(PropertyValues {
+        subscription_identifiers: vec![3],
+        ..PropertyValues::default()
+    });
     h.subscribe_with(sub, &[("a/+", options(QoS::AtMostOnce))], props);
     let publisher = h.connect("pub");
     h.publish(publisher, "a/b", "x");
     h.publish(publisher, "a/b/c", "y");
-    let ids: Vec<Vec<u32>> =
-        h.take_publishes(sub).into_iter().map(|p| p.properties.subscription_identifiers).collect();
+    let ids: Vec<Vec<u32>> = h
+        .take_publishes(sub)
+        .into_iter()
+        .map(|p| p.properties.subscription_identifiers.clone())
+        .collect();
     assert_eq!(ids, [vec![3, 7], vec![7]]);
 }
 
@@ -230,7 +241,7 @@ fn protocol_errors_name_the_rule_in_a_reason_string_only_with_the_option() {
         });
         let disconnect = disconnect.expect("a DISCONNECT");
         assert_eq!(disconnect.reason, ReasonCode::TopicAliasInvalid);
-        let text = disconnect.properties.reason_string.map(|t| t.as_str().to_owned());
+        let text = disconnect.properties.reason_string.as_ref().map(|t| t.as_str().to_owned());
         // Mosquitto 2.0.11 sends no Reason String; culex names the rule when asked to.
         assert_eq!(
             text.as_deref().map(|t| t.contains("MQTT-3.3.2-9")),

@@ -3,7 +3,8 @@
 //! CONNACK properties).
 
 use mqtt_codec::{
-    Connect, MqttString, Properties, ProtocolVersion, QoS, ReasonCode, TopicName, Will,
+    Connect, MqttString, Properties, PropertyValues, ProtocolVersion, QoS, ReasonCode, TopicName,
+    Will,
 };
 
 use crate::config::Config;
@@ -134,7 +135,8 @@ pub(super) fn pending_will(will: Will, mount_point: Option<&str>) -> Option<Box<
         Some(mount) => TopicName::new(&mount::topic(mount, will.topic.as_str())).ok()?,
         None => will.topic,
     };
-    let delay_secs = properties.will_delay_interval.take().unwrap_or(0);
+    let delay_secs =
+        properties.get_mut().and_then(|values| values.will_delay_interval.take()).unwrap_or(0);
     Some(Box::new(PendingWill {
         topic,
         payload: will.payload,
@@ -173,7 +175,7 @@ pub(super) fn connack_properties(
     assigned_id: Option<&str>,
 ) -> Properties {
     let max_qos = config.options_of(listener).max_qos;
-    Properties {
+    Properties::from(PropertyValues {
         topic_alias_maximum: (config.max_topic_alias > 0).then_some(config.max_topic_alias),
         receive_maximum: (config.max_inflight_messages > 0).then_some(config.max_inflight_messages),
         maximum_packet_size: (config.max_packet_size > 0).then_some(config.max_packet_size),
@@ -181,8 +183,8 @@ pub(super) fn connack_properties(
         server_keep_alive,
         maximum_qos: (max_qos != QoS::ExactlyOnce).then_some(max_qos.as_u8()),
         assigned_client_identifier: assigned_id.and_then(|id| MqttString::new(id).ok()),
-        ..Properties::default()
-    }
+        ..PropertyValues::default()
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! bytes never panicking.
 
 use bytes::{Bytes, BytesMut};
-use mqtt_codec::{MqttString, Properties, ProtocolVersion, QoS, TopicName};
+use mqtt_codec::{MqttString, Properties, PropertyValues, ProtocolVersion, QoS, TopicName};
 use proptest::prelude::*;
 
 use super::*;
@@ -33,7 +33,7 @@ fn rich() -> Snapshot {
         username: Some("writer".to_owned()),
         listener: 1,
     });
-    retained.properties = Properties {
+    retained.properties = Properties::from(PropertyValues {
         payload_format_indicator: Some(1),
         message_expiry_interval: Some(42),
         content_type: Some(MqttString::new("text/plain").expect("valid")),
@@ -43,8 +43,8 @@ fn rich() -> Snapshot {
             MqttString::new("k").expect("valid"),
             MqttString::new("v").expect("valid"),
         )],
-        ..Properties::default()
-    };
+        ..PropertyValues::default()
+    });
     Snapshot {
         messages: vec![
             retained,
@@ -366,7 +366,7 @@ prop_compose! {
             payload: Bytes::from(payload),
             qos,
             retain,
-            properties: Properties { message_expiry_interval: expiry, ..Properties::default() },
+            properties: PropertyValues { message_expiry_interval: expiry, ..PropertyValues::default() }.into(),
             expires_at_ms,
             source: source.map(|(client_id, username, listener)| StoredSource {
                 client_id,

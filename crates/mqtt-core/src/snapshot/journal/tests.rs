@@ -2,7 +2,7 @@
 //! at every offset, replay applies changes onto a checkpoint, and no bytes make it panic.
 
 use bytes::Bytes;
-use mqtt_codec::{Properties, ProtocolVersion, QoS, TopicName};
+use mqtt_codec::{Properties, PropertyValues, ProtocolVersion, QoS, TopicName};
 use proptest::prelude::*;
 
 use super::*;
@@ -15,7 +15,11 @@ fn message(id: u64, topic: &str, payload: &'static [u8]) -> StoredMessage {
         payload: Bytes::from_static(payload),
         qos: QoS::AtLeastOnce,
         retain: false,
-        properties: Properties { message_expiry_interval: Some(60), ..Properties::default() },
+        properties: PropertyValues {
+            message_expiry_interval: Some(60),
+            ..PropertyValues::default()
+        }
+        .into(),
         source: None,
         expires_at_ms: None,
     }

@@ -2,7 +2,7 @@
 //! records (properties, usernames, in-flight states), every typed error, what is skipped, and
 //! arbitrary bytes or truncations never panicking.
 
-use mqtt_codec::{MqttString, Properties, ProtocolVersion, QoS, TopicName};
+use mqtt_codec::{MqttString, Properties, PropertyValues, ProtocolVersion, QoS, TopicName};
 use proptest::prelude::*;
 
 use super::*;
@@ -219,14 +219,14 @@ fn the_second_examples_records_keep_properties_usernames_and_flow_states() {
     retained.properties.content_type = Some(text("ct"));
     retained.expires_at_ms = Some((NOW as u64 + 7200) * 1000);
     let mut incoming = message("b/in", b"INQ2", QoS::ExactlyOnce, false);
-    incoming.properties = Properties {
+    incoming.properties = Properties::from(PropertyValues {
         payload_format_indicator: Some(1),
         content_type: Some(text("text/plain")),
         response_topic: Some(TopicName::new("resp/t").expect("valid")),
         correlation_data: Some(Bytes::from_static(b"\xca\xfe")),
         user_properties: vec![(text("k"), text("v"))],
-        ..Properties::default()
-    };
+        ..PropertyValues::default()
+    });
     assert_eq!(
         snapshot.messages,
         numbered(vec![retained, incoming, message("b/out", b"OUT", QoS::AtLeastOnce, false)])
