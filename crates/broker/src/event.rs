@@ -142,3 +142,36 @@ pub(crate) enum DriverControl {
     /// Close every connection (wills are published), flush, and stop.
     Shutdown,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cost_counts_the_bytes_and_the_vector_and_never_exceeds_the_budget() {
+        let packets = Vec::with_capacity(2);
+        assert_eq!(Budget::cost(&packets, 10) as usize, 10 + 2 * size_of::<Packet>());
+        assert_eq!(Budget::cost(&packets, usize::MAX), PACKET_BUDGET);
+    }
+
+    #[tokio::test]
+    async fn credit_comes_back_on_drop_and_goes_out_in_turn() {
+        let budget = Budget::new(100);
+        let first = budget.try_take(60).expect("free credit");
+        assert!(budget.try_take(60).is_none(), "only 40 bytes are free");
+        let waiting = tokio::spawn(budget.clone().take(60));
+        for _ in 0..100 {
+            if budget.0.available_permits() < 40 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(budget.0.available_permits(), 0, "the waiting task holds what was free");
+        assert!(budget.try_take(30).is_none(), "the waiting task's turn comes first");
+        drop(first);
+        let second = waiting.await.expect("the waiting task");
+        assert!(budget.try_take(40).is_some());
+        drop(second);
+        assert_eq!(budget.0.available_permits(), 100);
+    }
+}
