@@ -12,6 +12,7 @@ mod broker_auth;
 mod broker_bridge;
 mod broker_bridge21;
 mod broker_bridge_reload;
+mod broker_busy_driver;
 mod broker_ciphers;
 mod broker_cli;
 mod broker_crl;

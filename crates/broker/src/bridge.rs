@@ -33,7 +33,7 @@ use mqtt_core::ConnId;
 use tokio::sync::mpsc;
 
 use crate::config::{BridgeConfig, BridgeProtocol, BridgeTopic, RestartTimeout, StartType};
-use crate::event::Event;
+use crate::event::{Credit, Event};
 use crate::log;
 use crate::log::Logger;
 
@@ -314,7 +314,11 @@ impl Bridge {
 
     /// Hands packets to the core as if the local connection had sent them.
     async fn to_core(&self, packets: Vec<Packet>) -> bool {
-        self.events.send(Event::Packets { conn: self.conn, packets, bytes: 0 }).await.is_ok()
+        let credit = Credit::unbudgeted();
+        self.events
+            .send(Event::Packets { conn: self.conn, packets, bytes: 0, credit })
+            .await
+            .is_ok()
     }
 
     /// Publishes the notification `payload` locally (retained, QoS 1).

@@ -1,10 +1,14 @@
 //! One task per client connection, generic over a [`Transport`] (TCP today; TLS, WebSockets
 //! or a Unix socket tomorrow). It waits until the socket is readable before it takes a read
-//! buffer, decodes every whole packet of a read and hands them to the driver as one event, and
-//! writes what the driver encoded into its outbox with one call per batch. When the broker
-//! closes it, the task shuts down writing and drains what the client still sends for a
-//! bounded moment, so that the client reads the last packets (a v5 DISCONNECT) rather than
-//! a reset; a connection whose first byte is not a CONNECT's is reset, as Mosquitto does.
+//! buffer, decodes the whole packets of a read and hands them to the driver in events of up
+//! to 64, each with its credit from the byte budget all tasks share (`event::Budget`), and
+//! writes what the driver encoded into its outbox with one call per batch. A task waiting for
+//! credit or for room in the driver's queue decodes and reads nothing more, so the client's
+//! bytes stay in the kernel and TCP slows the client down; meanwhile it goes on writing, and
+//! stops when the driver closes it. When the broker closes it, the task shuts down writing
+//! and drains what the client still sends for a bounded moment, so that the client reads the
+//! last packets (a v5 DISCONNECT) rather than a reset; a connection whose first byte is not a
+//! CONNECT's is reset, as Mosquitto does.
 //!
 //! An idle connection holds no read or write buffer, and its task is a [`Connection`] of about
 //! 200 bytes plus a small future: rare, large waits (a write that blocks, a full driver queue)
@@ -25,7 +29,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch};
 
-use crate::event::Event;
+use crate::event::{Budget, Event};
 use crate::log::Logger;
 use crate::outbox::{OutboxReceiver, outbox};
 use crate::transport::Transport;
@@ -56,6 +60,8 @@ const DRAIN_BYTES: usize = 256 * 1024;
 pub(crate) struct Shared {
     /// The driver's event channel.
     pub(crate) events: mpsc::Sender<Event>,
+    /// The bytes decoded packets may hold until the driver has handled them.
+    pub(crate) budget: Budget,
     /// For errors that are not the peer's fault.
     pub(crate) logger: Arc<Logger>,
     /// Inbound packet limit (`max_packet_size`, 0 = protocol maximum) for new connections.
@@ -104,6 +110,7 @@ impl Shared {
         let (abort, aborted) = watch::channel(false);
         let shared = Arc::new(Self {
             events,
+            budget: Budget::new(crate::event::PACKET_BUDGET),
             logger,
             max_packet_size: AtomicU32::new(0),
             set_tcp_nodelay: AtomicBool::new(true),
@@ -228,6 +235,11 @@ pub(crate) struct Connection<S> {
     version: ProtocolVersion,
     /// False once the socket ended or a decode failed: only writing goes on.
     reading: bool,
+    /// `input` may hold more whole packets, left until the driver took the last event.
+    undecoded: bool,
+    /// Events on their way to the driver, waiting for credit or for room in its queue (boxed
+    /// once more, so that the field is one word in every connection).
+    handing: Option<Box<Wait>>,
     /// Alternates which side is looked at first, so that a client flooded with messages
     /// still has its PINGREQs and acknowledgements read, and a flooding client still gets
     /// its acknowledgements written.
@@ -263,6 +275,8 @@ impl<S: Transport> Connection<S> {
             max_packet_size,
             version: ProtocolVersion::V3_1_1,
             reading: true,
+            undecoded: false,
+            handing: None,
             writes_first: false,
             first_read: true,
             reset_on_close: false,
@@ -279,7 +293,7 @@ impl<S: Transport> Connection<S> {
         // idle connection's memory.
         loop {
             self.writes_first = !self.writes_first;
-            let (wait, go_on) = match poll_fn(|cx| self.poll_step(cx)).await {
+            match poll_fn(|cx| self.poll_step(cx)).await {
                 Step::Write(None) => break, // the driver closed this connection
                 Step::Write(Some(written)) => {
                     // Most batches went out at once; only a write that must wait is boxed.
@@ -294,26 +308,19 @@ impl<S: Transport> Connection<S> {
                         written => written.map(|(now, _)| now),
                     };
                     match written {
-                        Ok(written) => {
-                            self.outbox.written(written, &mut self.output);
-                            (None, true)
-                        }
-                        Err(_) if !self.reading => (None, false),
+                        Ok(written) => self.outbox.written(written, &mut self.output),
                         Err(err) => {
-                            let cause = CloseCause::Io(strerror(&err));
-                            (self.send(vec![Event::Closed { conn: self.conn, cause }]), false)
+                            // Boxed: the rare path must not enlarge every connection's task.
+                            Box::pin(self.write_failed(err)).await;
+                            return;
                         }
                     }
                 }
-                Step::Read(read) => (self.after_read(read), true),
-            };
-            if let Some(wait) = wait {
-                wait.await;
-            }
-            if !go_on {
-                return;
+                Step::Read(read) => self.handing = self.after_read(read).map(Box::new),
             }
         }
+        // The driver has forgotten this connection: what still waits for it is of no use.
+        self.handing = None;
         if self.reset_on_close {
             let _ = self.stream.reset_on_drop();
             return;
@@ -327,51 +334,83 @@ impl<S: Transport> Connection<S> {
     /// on a decode error, stops reading (writing goes on until the driver closes the outbox,
     /// after the core's Close, e.g. CONNACK 1 or a v5 DISCONNECT, has gone out).
     fn after_read(&mut self, read: std::io::Result<usize>) -> Option<Wait> {
-        let conn = self.conn;
-        let mut events = Vec::with_capacity(1);
-        match read {
-            Ok(0) => events.push(Event::Closed { conn, cause: CloseCause::PeerClosed }),
-            Err(err) => events.push(Event::Closed { conn, cause: CloseCause::Io(strerror(&err)) }),
-            Ok(_) => loop {
+        let cause = match read {
+            Ok(0) => CloseCause::PeerClosed,
+            Err(err) => CloseCause::Io(strerror(&err)),
+            Ok(_) => {
                 if std::mem::take(&mut self.first_read) {
                     // The core closes a connection that does not start with CONNECT.
                     self.reset_on_close = self.input.first().is_some_and(|byte| byte >> 4 != 1);
                 }
-                let before = self.input.len();
-                let (packets, error) =
-                    decode_some(&mut self.input, &mut self.version, self.max_packet_size);
-                let full = packets.len() == PACKETS_PER_EVENT;
-                if !packets.is_empty() {
-                    let bytes = before - self.input.len();
-                    events.push(Event::Packets { conn, packets, bytes });
-                }
-                if let Some((packet, error)) = error {
-                    events.push(Event::DecodeError { conn, packet, error: Box::new(error) });
-                    break;
-                }
-                if !full {
-                    break;
-                }
-            },
+                return self.hand_over();
+            }
+        };
+        self.reading = false;
+        self.input = BytesMut::new();
+        self.send(None, Some(Event::Closed { conn: self.conn, cause }))
+    }
+
+    /// Decodes the whole packets `input` holds and hands them to the driver, an event of up to
+    /// [`PACKETS_PER_EVENT`] at a time, until one must wait (for credit or for room in the
+    /// queue): that wait is returned, and what is left stays undecoded until it is over
+    /// (`undecoded`), so a task never holds more than one decoded event the budget does not
+    /// count. A decode error stops reading.
+    fn hand_over(&mut self) -> Option<Wait> {
+        loop {
+            let before = self.input.len();
+            let (packets, error) =
+                decode_some(&mut self.input, &mut self.version, self.max_packet_size);
+            self.undecoded = packets.len() == PACKETS_PER_EVENT;
+            let bytes = before - self.input.len();
+            let packets = (!packets.is_empty()).then_some((packets, bytes));
+            let error = error.map(|(packet, error)| {
+                self.reading = false;
+                self.undecoded = false;
+                Event::DecodeError { conn: self.conn, packet, error: Box::new(error) }
+            });
+            if !self.undecoded && (self.input.is_empty() || !self.reading) {
+                // A quiet client holds no read buffer between packets.
+                self.input = BytesMut::new();
+            }
+            let wait =
+                if packets.is_some() || error.is_some() { self.send(packets, error) } else { None };
+            if wait.is_some() || !self.undecoded {
+                return wait;
+            }
         }
-        if matches!(events.last(), Some(Event::Closed { .. } | Event::DecodeError { .. })) {
-            self.reading = false;
+    }
+
+    /// After a failed write: hands the driver the rest of what was read, then tells it that
+    /// the connection is gone (unless reading had ended, which it was told already).
+    async fn write_failed(&mut self, err: std::io::Error) {
+        while let Some(wait) = self.handing.take() {
+            wait.await;
+            self.handing = if self.undecoded { self.hand_over().map(Box::new) } else { None };
         }
-        if self.input.is_empty() || !self.reading {
-            // A quiet client holds no read buffer between packets.
-            self.input = BytesMut::new();
+        if self.reading {
+            let closed = Event::Closed { conn: self.conn, cause: CloseCause::Io(strerror(&err)) };
+            if let Some(wait) = self.send(None, Some(closed)) {
+                wait.await;
+            }
         }
-        self.send(events)
     }
 
     /// Waits for the outbox or the socket, whichever is ready first (see `writes_first`).
+    /// While events are `handing` over to the driver, the socket is not read; when they have
+    /// gone, what the read left undecoded is handed over next.
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+        while let Some(wait) = &mut self.handing {
+            if wait.as_mut().as_mut().poll(cx).is_pending() {
+                break;
+            }
+            self.handing = if self.undecoded { self.hand_over().map(Box::new) } else { None };
+        }
         if self.writes_first {
             if let Poll::Ready(step) = self.poll_write(cx) {
                 return Poll::Ready(step);
             }
         }
-        if self.reading {
+        if self.reading && self.handing.is_none() {
             if let Poll::Ready(read) = self.poll_read(cx) {
                 return Poll::Ready(Step::Read(read));
             }
@@ -442,25 +481,32 @@ impl<S: Transport> Connection<S> {
         }
     }
 
-    /// Hands `events` to the driver in order, or returns the wait for those that did not
-    /// fit in its queue (boxed, so that the rare wait does not enlarge every connection's
-    /// task). Nothing to do if the driver stopped: the outbox then closes too.
-    fn send(&self, events: Vec<Event>) -> Option<Wait> {
-        let mut events = events.into_iter();
+    /// Hands the driver `packets` (and the bytes they were decoded from), with their credit,
+    /// then `then`, in order; or returns the wait for credit or for room in its queue (boxed,
+    /// so that the rare wait does not enlarge every connection's task). Nothing to do if the
+    /// driver stopped: the outbox then closes too.
+    fn send(&self, packets: Option<(Vec<Packet>, usize)>, then: Option<Event>) -> Option<Wait> {
+        let conn = self.conn;
+        let packets = match packets {
+            None => None,
+            Some((packets, bytes)) => {
+                let cost = Budget::cost(&packets, bytes);
+                let Some(credit) = self.shared.budget.try_take(cost) else {
+                    let uncredited = Some((packets, bytes, cost));
+                    let later = send_later(Arc::clone(&self.shared), conn, uncredited, then);
+                    return Some(Box::pin(later));
+                };
+                Some(Event::Packets { conn, packets, bytes, credit })
+            }
+        };
+        let mut events = packets.into_iter().chain(then);
         while let Some(event) = events.next() {
             match self.shared.events.try_send(event) {
                 Ok(()) => {}
                 Err(TrySendError::Closed(_)) => return None,
                 Err(TrySendError::Full(event)) => {
-                    let shared = Arc::clone(&self.shared);
-                    let rest: Vec<Event> = std::iter::once(event).chain(events).collect();
-                    return Some(Box::pin(async move {
-                        for event in rest {
-                            if shared.events.send(event).await.is_err() {
-                                return;
-                            }
-                        }
-                    }));
+                    let rest = std::iter::once(event).chain(events);
+                    return Some(Box::pin(send_later(Arc::clone(&self.shared), conn, None, rest)));
                 }
             }
         }
@@ -470,6 +516,29 @@ impl<S: Transport> Connection<S> {
 
 /// A rare, boxed wait of a connection task.
 type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The wait of [`Connection::send`]: takes the credit of the `uncredited` packets (decoded from
+/// so many bytes, costing so much) and hands them to the driver, then the `rest`, each as soon
+/// as its queue has room.
+async fn send_later(
+    shared: Arc<Shared>,
+    conn: ConnId,
+    uncredited: Option<(Vec<Packet>, usize, u32)>,
+    rest: impl IntoIterator<Item = Event>,
+) {
+    let first = match uncredited {
+        Some((packets, bytes, cost)) => {
+            let credit = shared.budget.clone().take(cost).await;
+            Some(Event::Packets { conn, packets, bytes, credit })
+        }
+        None => None,
+    };
+    for event in first.into_iter().chain(rest) {
+        if shared.events.send(event).await.is_err() {
+            return;
+        }
+    }
+}
 
 /// Chunks handed to one vectored write by [`write_now`], from an array on the stack.
 const NOW_SLICES: usize = 64;

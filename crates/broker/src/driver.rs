@@ -399,7 +399,7 @@ impl Driver {
                 );
                 self.broker.handle_open(conn, peer, now);
             }
-            Event::Packets { conn, packets, bytes } => {
+            Event::Packets { conn, packets, bytes, credit } => {
                 self.broker.count_bytes(bytes as u64, 0);
                 for packet in packets {
                     if let Packet::Publish(publish) = &packet {
@@ -427,6 +427,8 @@ impl Driver {
                     // at this point (a later packet of the batch may close the connection).
                     self.drain_outputs();
                 }
+                // Handled: their bytes may go to the next connection waiting for credit.
+                drop(credit);
             }
             Event::DecodeError { conn, packet, error } => {
                 let peer = self.peer_address(conn).unwrap_or_default();

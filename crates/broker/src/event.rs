@@ -3,13 +3,21 @@
 //! password checks) through its bounded channel, and
 //! [`DriverControl`], sent by `run_controlled` (signals, tests). It sits on the bottom floor so
 //! that the tasks which send events need not know the driver.
+//!
+//! The channel is bounded in events; the packets that connection tasks decode are bounded in
+//! bytes as well, by one [`Budget`] that all of them share: each `Event::Packets` carries the
+//! [`Credit`] for the memory it holds, taken before it is sent and given back when the driver
+//! has handled it. A task without credit stops reading until it has some, so publishers faster
+//! than the driver are paced by TCP at their sockets instead of growing the broker's memory.
+
+use std::sync::Arc;
 
 use mqtt_codec::{DecodeError, Packet, PacketType};
 use mqtt_core::{
     ClientInfo, CloseCause, ConnId, Page, PageRequest, PeerInfo, RetainedInfo, SessionInfo,
     SubscriptionInfo,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::config::PersistenceSettings;
 use crate::outbox::OutboxSender;
@@ -20,8 +28,9 @@ use crate::security::Security;
 pub(crate) enum Event {
     /// A connection was accepted; `outbox` carries packets to its task.
     Open { conn: ConnId, peer: PeerInfo, outbox: OutboxSender },
-    /// Packets decoded from one read, in order, and how many bytes they took.
-    Packets { conn: ConnId, packets: Vec<Packet>, bytes: usize },
+    /// Packets decoded from one read, in order, how many bytes they took, and the share of
+    /// the budget they hold until the driver drops the event.
+    Packets { conn: ConnId, packets: Vec<Packet>, bytes: usize, credit: Credit },
     /// Decoding failed (`packet`: the type its first byte names); the task has stopped reading.
     DecodeError { conn: ConnId, packet: Option<PacketType>, error: Box<DecodeError> },
     /// The socket ended without the driver asking.
@@ -33,6 +42,66 @@ pub(crate) enum Event {
     Bridge { conn: ConnId, peer: PeerInfo, to_bridge: mpsc::UnboundedSender<Packet> },
     /// A question of the HTTP API about the broker's state, or its disconnect of a client.
     Query(Query),
+}
+
+/// Bytes that decoded packets may hold, all connections together, from the moment a task hands
+/// them over until the driver has handled them: in its channel and in the batch it works on.
+///
+/// 8 MiB keeps the driver busy: it is about 15,000 messages of 64 bytes (each in a `Packet`
+/// of some 480 bytes) or 2,000 of 4 KiB, several milliseconds of the driver's work, while a
+/// task that gets credit back refills the queue within microseconds. And it bounds what
+/// publishers that outrun the driver cost: with the event count alone, 1,024 events of up to
+/// 64 packets each could hold tens of megabytes. Mosquitto has no such queue (it handles each
+/// packet as it reads it), so there is no option to mirror: this is a constant.
+pub(crate) const PACKET_BUDGET: u32 = 8 * 1024 * 1024;
+
+/// The byte budget of [`PACKET_BUDGET`] that every connection task draws on. Credit is handed
+/// out first come, first served (tokio's semaphore queues its waiters in order), so every
+/// waiting publisher gets its turn, whatever the size of its events.
+#[derive(Clone, Debug)]
+pub(crate) struct Budget(Arc<Semaphore>);
+
+impl Budget {
+    /// A budget of `bytes`.
+    pub(crate) fn new(bytes: u32) -> Self {
+        Self(Arc::new(Semaphore::new(bytes as usize)))
+    }
+
+    /// What handing `packets`, decoded from `bytes` bytes, to the driver costs: the bytes
+    /// (their payloads keep the read buffer they came in alive) and the vector that holds the
+    /// packets. A cost beyond the whole budget is cut to it, so that a large packet waits
+    /// until the budget is whole rather than forever.
+    pub(crate) fn cost(packets: &Vec<Packet>, bytes: usize) -> u32 {
+        let held = bytes.saturating_add(packets.capacity() * size_of::<Packet>());
+        u32::try_from(held).unwrap_or(u32::MAX).min(PACKET_BUDGET)
+    }
+
+    /// `cost` bytes of credit if they are free now and nobody waits for credit before us.
+    pub(crate) fn try_take(&self, cost: u32) -> Option<Credit> {
+        let share = Arc::clone(&self.0).try_acquire_many_owned(cost).ok()?;
+        Some(Credit { _share: Some(share) })
+    }
+
+    /// `cost` bytes of credit, once the driver has given back enough (in turn).
+    pub(crate) async fn take(self, cost: u32) -> Credit {
+        // The semaphore is never closed: acquiring fails only if it were.
+        Credit { _share: self.0.acquire_many_owned(cost).await.ok() }
+    }
+}
+
+/// A share of a [`Budget`], given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Credit {
+    /// Held for its drop, which gives the bytes back.
+    _share: Option<OwnedSemaphorePermit>,
+}
+
+impl Credit {
+    /// No share: for the packets of a bridge's local connection, which its task hands over
+    /// one remote message at a time, waiting for room in the channel.
+    pub(crate) fn unbudgeted() -> Self {
+        Self { _share: None }
+    }
 }
 
 /// The HTTP API's questions; each carries the channel its answer goes back through (see the
@@ -72,4 +141,37 @@ pub(crate) enum DriverControl {
     Save,
     /// Close every connection (wills are published), flush, and stop.
     Shutdown,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cost_counts_the_bytes_and_the_vector_and_never_exceeds_the_budget() {
+        let packets = Vec::with_capacity(2);
+        assert_eq!(Budget::cost(&packets, 10) as usize, 10 + 2 * size_of::<Packet>());
+        assert_eq!(Budget::cost(&packets, usize::MAX), PACKET_BUDGET);
+    }
+
+    #[tokio::test]
+    async fn credit_comes_back_on_drop_and_goes_out_in_turn() {
+        let budget = Budget::new(100);
+        let first = budget.try_take(60).expect("free credit");
+        assert!(budget.try_take(60).is_none(), "only 40 bytes are free");
+        let waiting = tokio::spawn(budget.clone().take(60));
+        for _ in 0..100 {
+            if budget.0.available_permits() < 40 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(budget.0.available_permits(), 0, "the waiting task holds what was free");
+        assert!(budget.try_take(30).is_none(), "the waiting task's turn comes first");
+        drop(first);
+        let second = waiting.await.expect("the waiting task");
+        assert!(budget.try_take(40).is_some());
+        drop(second);
+        assert_eq!(budget.0.available_permits(), 100);
+    }
 }

@@ -75,7 +75,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{Config, ListenerConfig};
 use crate::connection::{ConnectionCount, Shared};
 use crate::driver::Driver;
-use crate::event::DriverControl;
+use crate::event::{Budget, DriverControl, PACKET_BUDGET};
 use crate::http::{ApiState, ListenerView};
 use crate::listener::Listener;
 use crate::log::Logger;
@@ -83,7 +83,8 @@ use crate::metrics::Metrics;
 use crate::security::Security;
 
 /// Events waiting for the driver. Connection tasks wait when it is full, which slows down
-/// whoever publishes faster than the broker routes.
+/// whoever publishes faster than the broker routes (the bytes of their packets are bounded too,
+/// by `event::PACKET_BUDGET`).
 const EVENT_CAPACITY: usize = 1024;
 /// How long shutdown waits for connection tasks to flush before aborting them.
 const FLUSH_DEADLINE: Duration = Duration::from_secs(3);
@@ -184,6 +185,7 @@ pub async fn run_controlled(
     let (abort, aborted) = watch::channel(false);
     let shared = Arc::new(Shared {
         events,
+        budget: Budget::new(PACKET_BUDGET),
         logger: Arc::clone(&logger),
         max_packet_size: AtomicU32::new(config.max_packet_size),
         set_tcp_nodelay: AtomicBool::new(config.set_tcp_nodelay),
