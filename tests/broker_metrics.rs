@@ -1,6 +1,7 @@
 //! `GET /metrics` on a `protocol http_api` listener: the text passes `promtool check metrics`
-//! (Prometheus's own parser and linter), its values move with MQTT traffic, and where `$SYS`
-//! reports the same number, both agree.
+//! (Prometheus's own parser and linter), its values move with MQTT traffic (a moment after it:
+//! the driver flushes its counts ten times a second), and where `$SYS` reports the same
+//! number, both agree.
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
@@ -66,6 +67,26 @@ fn scrape(port: u16) -> BTreeMap<String, f64> {
     assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
     promtool_check(&text);
     samples(&text)
+}
+
+/// Scrapes until `settled` holds for the samples (the driver copies its counts into the metrics
+/// a moment after it handled the traffic), and returns them.
+///
+/// # Panics
+/// When they do not settle within [`COMMAND_DEADLINE`].
+fn scrape_until(
+    port: u16,
+    settled: impl Fn(&BTreeMap<String, f64>) -> bool,
+) -> BTreeMap<String, f64> {
+    let start = Instant::now();
+    loop {
+        let samples = scrape(port);
+        if settled(&samples) {
+            return samples;
+        }
+        assert!(start.elapsed() < COMMAND_DEADLINE, "the metrics never settled: {samples:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn promtool_check(text: &str) {
@@ -135,7 +156,12 @@ fn metrics_parse_move_with_traffic_and_agree_with_sys() {
         publish(&broker, &args);
     }
     assert!(sub.wait().success());
-    let after = scrape(http);
+    let after = scrape_until(http, |samples| {
+        samples.get("culex_messages_received_total{qos=\"2\"}") == Some(&1.0)
+            && samples
+                .get("culex_disconnects_total{reason=\"client_disconnected\"}")
+                .is_some_and(|&closed| closed >= 4.0)
+    });
     let value = |samples: &BTreeMap<String, f64>, name: &str| {
         *samples.get(name).unwrap_or_else(|| panic!("no {name} in {samples:#?}"))
     };

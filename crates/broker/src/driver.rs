@@ -3,8 +3,11 @@
 //! outputs to per-connection outboxes (bounded by a memory budget: a slow client fills its own
 //! queue, never the driver's memory), waking each connection's task once per event. With
 //! persistence on, it also takes the snapshots (at shutdown, on SIGUSR1, at each autosave)
-//! and hands them to the saver task. After each step it copies the core's counters into the
-//! shared [`Metrics`] and times the batches of events it handles.
+//! and hands them to the saver task. It counts for the metrics in a [`Tally`] of its own and
+//! times the batches of events it handles; [`FLUSH_INTERVAL`] after a step that may have
+//! changed them, it flushes the tally and copies the core's counters into the shared
+//! [`Metrics`] (so a busy driver does it ten times a second, not once per message, and an
+//! idle one not at all).
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -24,7 +27,7 @@ use crate::event::{DriverControl, Event, Query};
 use crate::headers::Headers;
 use crate::log;
 use crate::log::Logger;
-use crate::metrics::Metrics;
+use crate::metrics::{FLUSH_INTERVAL, Metrics, Tally};
 use crate::notify::Watchdog;
 use crate::outbox::{OutboxSender, Refused, SHARED_PAYLOAD_MIN};
 use crate::persist::Saver;
@@ -90,6 +93,11 @@ pub(crate) struct Driver {
     watchdog: Option<Watchdog>,
     /// The Prometheus metrics, shared with whoever scrapes them.
     metrics: Arc<Metrics>,
+    /// What was counted for `metrics` since the last flush.
+    tally: Tally,
+    /// When `tally` and the core's counters are next flushed into `metrics`; `None` while
+    /// nothing changed since the last flush.
+    flush_due: Option<Instant>,
     /// When the counts that walk the message store are next copied into `metrics`.
     next_store_metrics: Instant,
 }
@@ -169,6 +177,8 @@ impl Driver {
             bridges: ConnMap::default(),
             watchdog: Watchdog::from_env(start),
             metrics: Arc::new(Metrics::new(Vec::new())),
+            tally: Tally::default(),
+            flush_due: None,
             next_store_metrics: start,
         };
         driver.set_security(security);
@@ -221,13 +231,15 @@ impl Driver {
             let journal = self.durability.as_ref().and_then(Durability::deadline);
             let watchdog = self.watchdog.as_ref().map(Watchdog::deadline);
             // The earliest of the core's timers, the next $SYS update, the next autosave, the
-            // journal's records that nothing waits for and systemd's watchdog.
+            // journal's records that nothing waits for, systemd's watchdog and the metrics'
+            // next flush.
             let deadline = [
                 self.broker.poll_timeout(),
                 self.broker.sys_deadline(),
                 autosave,
                 journal,
                 watchdog,
+                self.flush_due,
             ]
             .into_iter()
             .flatten()
@@ -313,18 +325,31 @@ impl Driver {
         self.unaccepted.clear();
     }
 
-    /// Copies the core's counters into the metrics at the end of a step (the store's counts,
-    /// which walk every message, once a second at most), and records how long the step's
-    /// batch of events took, if it had one.
+    /// At the end of a step: records how long its batch of events took, if it had one. The
+    /// first step after a flush arms the next one, [`FLUSH_INTERVAL`] later; a step at or
+    /// after that time flushes the tally and copies the core's counters into the metrics, and
+    /// the store's counts (which walk every message) once a second at most: while they wait,
+    /// flushes go on, so an idle driver stops only once they are copied.
     fn update_metrics(&mut self, batch_started: Option<Instant>) {
         let now = now();
         if let Some(started) = batch_started {
-            self.metrics.driver_step(now.saturating_duration_since(started));
+            self.tally.driver_step(now.saturating_duration_since(started));
         }
+        let Some(due) = self.flush_due else {
+            self.flush_due = Some(now + FLUSH_INTERVAL);
+            return;
+        };
+        if now < due {
+            return;
+        }
+        self.metrics.add(&mut self.tally);
         self.metrics.mirror(&self.broker);
         if now >= self.next_store_metrics {
             self.metrics.mirror_store(&self.broker);
             self.next_store_metrics = now + std::time::Duration::from_secs(1);
+            self.flush_due = None;
+        } else {
+            self.flush_due = Some((now + FLUSH_INTERVAL).min(self.next_store_metrics));
         }
     }
 
@@ -403,7 +428,7 @@ impl Driver {
                 self.broker.count_bytes(bytes as u64, 0);
                 for packet in packets {
                     if let Packet::Publish(publish) = &packet {
-                        self.metrics.publish_in(publish.qos);
+                        self.tally.publish_in(publish.qos);
                     }
                     if let Packet::Connect(connect) = &packet {
                         if let Some(connection) = self.connections.get_mut(&conn) {
@@ -515,7 +540,7 @@ impl Driver {
             }
         }
         if let Output::Close { reason, .. } = &output {
-            self.metrics.closed(reason);
+            self.tally.closed(reason);
         }
         match output {
             Output::Send { conn, packet } => {
@@ -569,8 +594,8 @@ impl Driver {
 
     fn send(&mut self, conn: ConnId, packet: Packet) {
         match &packet {
-            Packet::Publish(publish) => self.metrics.publish_out(publish.qos),
-            Packet::ConnAck(ack) => self.metrics.connack(ack.reason),
+            Packet::Publish(publish) => self.tally.publish_out(publish.qos),
+            Packet::ConnAck(ack) => self.tally.connack(ack.reason),
             _ => {}
         }
         if let Some(bridge) = self.bridges.get(&conn) {

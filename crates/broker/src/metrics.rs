@@ -1,17 +1,21 @@
 //! The broker's Prometheus metrics (`GET /metrics` on an `http_api` listener): [`Metrics`], a
 //! prometheus-client registry of atomic counters, gauges and histograms shared as
-//! `Arc<Metrics>`, and the process statistics read from `/proc` at scrape time.
+//! `Arc<Metrics>`, the driver's [`Tally`] of what it counts between two flushes into it, and
+//! the process statistics read from `/proc` at scrape time.
 //!
 //! Counters that `$SYS` also reports are not counted twice: the driver copies the core's
-//! [`Stats`](mqtt_core::Stats) and counts into the atomics after each step ([`Metrics::mirror`]),
-//! so both read the same numbers. What only the runtime sees (a CONNACK's reason, why a
-//! connection closed, a PUBLISH's QoS, latencies) is counted where it happens, through
-//! handles resolved once (per QoS at start, per connection at its CONNACK): the hot path never
-//! looks a label set up by string. A scrape reads atomics only; it never waits for the driver.
+//! [`Stats`](mqtt_core::Stats) and counts into the atomics ([`Metrics::mirror`]), so both read
+//! the same numbers. What only the runtime sees (a CONNACK's reason, why a connection closed, a
+//! PUBLISH's QoS, how long a batch of events took) the driver counts in its own [`Tally`], plain
+//! integers: counting a packet is an addition, never an atomic or a lock, and label sets are
+//! looked up only when a flush ([`Metrics::add`]) finds them counted. The driver flushes
+//! [`FLUSH_INTERVAL`] after a step that may have changed a count, so a scrape is at most that
+//! much behind, and agrees with `$SYS` exactly once the broker has been idle that long. A scrape
+//! reads atomics only; it never waits for the driver.
 
 use std::time::Duration;
 
-use mqtt_codec::{ProtocolVersion, QoS, ReasonCode};
+use mqtt_codec::{ProtocolVersion, ReasonCode};
 use mqtt_core::{Broker, DisconnectReason, DropCause};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _};
@@ -20,6 +24,16 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+
+mod tally;
+
+use tally::BatchDurations;
+pub use tally::Tally;
+
+/// How long after a step that may have changed a count the driver flushes its [`Tally`] and
+/// copies the core's counters: what a scrape can lag behind, and, under load, how often the
+/// driver pays for a flush.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Connected clients' labels: the listener (port number or socket path) and MQTT version.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -75,7 +89,7 @@ pub struct Metrics {
     queued_messages: Gauge,
     queued_bytes: Gauge,
     journal_sync: Histogram,
-    driver_step: Histogram,
+    driver_step: BatchDurations,
 }
 
 impl Metrics {
@@ -176,12 +190,13 @@ impl Metrics {
             // 50 µs to 1.6 s.
             exponential_buckets(0.000_05, 2.0, 16),
         );
-        let driver_step = histogram(
+        // 5 µs to 0.65 s.
+        let driver_step = register(
             registry,
             "driver_event_batch_duration",
             "Time the driver took to handle one batch of events (up to 256) and route what they caused",
-            // 5 µs to 0.65 s.
-            exponential_buckets(0.000_005, 2.0, 18),
+            Some(Unit::Seconds),
+            BatchDurations::default(),
         );
         root.register_collector(Box::new(ProcessCollector));
         Self {
@@ -231,34 +246,31 @@ impl Metrics {
         gauge
     }
 
-    /// A CONNACK with `reason` was sent.
-    pub fn connack(&self, reason: ReasonCode) {
-        let reason = if reason == ReasonCode::Success {
-            "success".to_owned()
-        } else {
-            snake_case(&format!("{reason:?}"))
-        };
-        self.connects.get_or_create(&ReasonLabels { reason }).inc();
+    /// Adds what the driver counted in `tally`, and empties it. Label sets are looked up
+    /// here, for the reasons counted since the last flush only.
+    pub fn add(&self, tally: &mut Tally) {
+        for (counters, counted) in
+            [(&self.received, &mut tally.received), (&self.sent, &mut tally.sent)]
+        {
+            for (counter, count) in counters.iter().zip(std::mem::take(counted)) {
+                if count > 0 {
+                    counter.inc_by(count);
+                }
+            }
+        }
+        for (reason, count) in tally.connacks.drain(..) {
+            let reason = connack_label(reason);
+            self.connects.get_or_create(&ReasonLabels { reason }).inc_by(count);
+        }
+        for (reason, count) in tally.closed.drain(..) {
+            let reason = reason.to_owned();
+            self.disconnects.get_or_create(&ReasonLabels { reason }).inc_by(count);
+        }
+        self.driver_step.add(&mut tally.batches);
     }
 
-    /// A connection closed for `reason`.
-    pub fn closed(&self, reason: &DisconnectReason) {
-        let reason = disconnect_label(reason).to_owned();
-        self.disconnects.get_or_create(&ReasonLabels { reason }).inc();
-    }
-
-    /// A PUBLISH of `qos` was received from a client.
-    pub fn publish_in(&self, qos: QoS) {
-        self.received[qos as usize].inc();
-    }
-
-    /// A PUBLISH of `qos` was queued to a client.
-    pub fn publish_out(&self, qos: QoS) {
-        self.sent[qos as usize].inc();
-    }
-
-    /// Copies the core's counters and cheap counts (the numbers `$SYS` publishes), after a
-    /// step of the driver.
+    /// Copies the core's counters and cheap counts (the numbers `$SYS` publishes), at a flush
+    /// of the driver.
     pub fn mirror(&self, broker: &Broker) {
         let stats = broker.stats();
         for (counter, value) in [
@@ -304,11 +316,6 @@ impl Metrics {
     /// One sync of the journal took `took`.
     pub fn journal_synced(&self, took: Duration) {
         self.journal_sync.observe(took.as_secs_f64());
-    }
-
-    /// One batch of the driver's events took `took`.
-    pub fn driver_step(&self, took: Duration) {
-        self.driver_step.observe(took.as_secs_f64());
     }
 }
 
@@ -387,6 +394,15 @@ fn drop_label(cause: DropCause) -> &'static str {
         DropCause::QueueFull => "queue_full",
         DropCause::Expired => "expired",
         DropCause::ReceiverMaximumPacketSize => "receiver_maximum_packet_size",
+    }
+}
+
+/// The `reason` label of a CONNACK.
+fn connack_label(reason: ReasonCode) -> String {
+    if reason == ReasonCode::Success {
+        "success".to_owned()
+    } else {
+        snake_case(&format!("{reason:?}"))
     }
 }
 

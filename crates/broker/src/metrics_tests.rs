@@ -58,16 +58,24 @@ fn values_move_with_events() {
     let before = metrics.encode();
     let v5 = metrics.client_connected(1, ProtocolVersion::V5);
     let v3 = metrics.client_connected(0, ProtocolVersion::V3_1_1);
-    metrics.connack(ReasonCode::Success);
-    metrics.connack(ReasonCode::NotAuthorized);
-    metrics.publish_in(QoS::AtLeastOnce);
-    metrics.publish_out(QoS::ExactlyOnce);
-    metrics.publish_out(QoS::ExactlyOnce);
-    metrics.closed(&DisconnectReason::KeepAliveTimeout);
+    let mut tally = Tally::default();
+    tally.connack(ReasonCode::Success);
+    tally.connack(ReasonCode::NotAuthorized);
+    tally.publish_in(QoS::AtLeastOnce);
+    tally.publish_out(QoS::ExactlyOnce);
+    tally.publish_out(QoS::ExactlyOnce);
+    tally.closed(&DisconnectReason::KeepAliveTimeout);
+    tally.driver_step(Duration::from_micros(20));
+    tally.driver_step(Duration::from_millis(2));
     v3.dec();
     metrics.journal_synced(Duration::from_micros(300));
-    metrics.driver_step(Duration::from_micros(20));
+    let pending = metrics.encode();
+    assert_eq!(sample(&pending, "culex_messages_received_total{qos=\"1\"}"), Some(0.0));
+    metrics.add(&mut tally);
     let after = metrics.encode();
+    // The flush emptied the tally: a second one adds nothing.
+    metrics.add(&mut tally);
+    assert_eq!(metrics.encode(), after);
     drop(v5);
     for family in [
         "# TYPE culex_clients_connected gauge",
@@ -87,7 +95,12 @@ fn values_move_with_events() {
         ("culex_messages_received_total{qos=\"1\"}", Some(0.0), Some(1.0)),
         ("culex_messages_sent_total{qos=\"2\"}", Some(0.0), Some(2.0)),
         ("culex_journal_sync_duration_seconds_count", Some(0.0), Some(1.0)),
-        ("culex_driver_event_batch_duration_seconds_count", Some(0.0), Some(1.0)),
+        ("culex_driver_event_batch_duration_seconds_count", Some(0.0), Some(2.0)),
+        ("culex_driver_event_batch_duration_seconds_sum", Some(0.0), Some(0.00202)),
+        ("culex_driver_event_batch_duration_seconds_bucket{le=\"0.00002\"}", Some(0.0), Some(1.0)),
+        ("culex_driver_event_batch_duration_seconds_bucket{le=\"0.00128\"}", Some(0.0), Some(1.0)),
+        ("culex_driver_event_batch_duration_seconds_bucket{le=\"0.00256\"}", Some(0.0), Some(2.0)),
+        ("culex_driver_event_batch_duration_seconds_bucket{le=\"+Inf\"}", Some(0.0), Some(2.0)),
     ] {
         assert_eq!((sample(&before, name), sample(&after, name)), (was, is), "{name}\n{after}");
     }
