@@ -1,7 +1,9 @@
 //! The driver: the one task that owns `mqtt_core::Broker` and the only code that reads the
 //! clock. It drains its event channel in batches, feeds the core, and routes the core's
 //! outputs to per-connection outboxes (bounded by a memory budget: a slow client fills its own
-//! queue, never the driver's memory), waking each connection's task once per event. With
+//! queue, never the driver's memory). What one event sends to a connection is encoded into a
+//! batch of the driver's own and handed to the outbox at the end of the event, under one lock,
+//! which wakes the connection's task once. With
 //! persistence on, it also takes the snapshots (at shutdown, on SIGUSR1, at each autosave)
 //! and hands them to the saver task. After each step it copies the core's counters into the
 //! shared [`Metrics`] and times the batches of events it handles.
@@ -9,6 +11,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::BytesMut;
 use mqtt_codec::{DecodeError, Packet, ProtocolVersion, QoS, ReasonCode};
 use mqtt_core::auth::PasswordFile;
 use mqtt_core::snapshot::Snapshot;
@@ -26,7 +29,7 @@ use crate::log;
 use crate::log::Logger;
 use crate::metrics::Metrics;
 use crate::notify::Watchdog;
-use crate::outbox::{OutboxSender, Refused, SHARED_PAYLOAD_MIN};
+use crate::outbox::{Batch, OutboxSender, Refused, SHARED_PAYLOAD_MIN};
 use crate::persist::Saver;
 use crate::security::{PasswordChecker, Security};
 use crate::trace;
@@ -40,8 +43,10 @@ struct Connection {
     dropping: bool,
     /// Protocol of the CONNECT: how packets to it are encoded.
     protocol: ProtocolVersion,
-    /// Packets were queued since its task was last woken (it is listed in `unwoken`).
+    /// Packets were staged since its task was last woken: its batch is `Driver::staged[batch]`.
     unwoken: bool,
+    /// Where its batch is in `Driver::staged`, while `unwoken`.
+    batch: u32,
     /// Once its CONNACK accepted it: the `culex_clients_connected` gauge of its listener and
     /// protocol, decremented when the connection is forgotten.
     connected: Option<prometheus_client::metrics::gauge::Gauge>,
@@ -80,9 +85,12 @@ pub(crate) struct Driver {
     restored: Option<Snapshot>,
     /// PUBLISH headers for payloads queued by reference, shared between subscribers.
     headers: Headers,
-    /// Connections with queued packets whose tasks are woken once the current event is
-    /// handled, so that each takes everything the event produced in one write.
-    unwoken: Vec<ConnId>,
+    /// Connections with staged packets and their batches, handed to their outboxes (which
+    /// wakes their tasks) once the current event is handled, so that each task takes
+    /// everything the event produced in one write.
+    staged: Vec<(ConnId, Batch)>,
+    /// Buffers of flushed batches, for the next batches to encode into.
+    spare: Vec<BytesMut>,
     /// Bridges' local connections: their packets go to the bridge task (`None` once the core
     /// closed it). Their connect and disconnect lines are not logged, as in Mosquitto.
     bridges: ConnMap<Option<mpsc::UnboundedSender<Packet>>>,
@@ -165,7 +173,8 @@ impl Driver {
             journal_reports,
             restored,
             headers: Headers::default(),
-            unwoken: Vec::new(),
+            staged: Vec::new(),
+            spare: Vec::new(),
             bridges: ConnMap::default(),
             watchdog: Watchdog::from_env(start),
             metrics: Arc::new(Metrics::new(Vec::new())),
@@ -294,6 +303,7 @@ impl Driver {
         }
         self.broker.shutdown(now());
         self.drain_outputs();
+        self.wake_tasks();
         if let Some(mut durability) = self.durability.take() {
             // The last checkpoint, after the wills; then the writer syncs and stops. Held
             // packets are not sent: their connections are closing.
@@ -393,6 +403,7 @@ impl Driver {
                         dropping: false,
                         protocol: ProtocolVersion::V3_1_1,
                         unwoken: false,
+                        batch: 0,
                         connected: None,
                         check: None,
                     },
@@ -565,6 +576,7 @@ impl Driver {
         }
     }
 
+    /// Stages `packet` for `conn` (into its batch of this event), or hands it to its bridge.
     fn send(&mut self, conn: ConnId, packet: Packet) {
         match &packet {
             Packet::Publish(publish) => self.metrics.publish_out(publish.qos),
@@ -577,22 +589,33 @@ impl Driver {
             }
             return;
         }
-        let Some(connection) = self.connections.get(&conn) else { return };
         if self.logger.enabled(LogTypes::DEBUG) {
+            let Some(protocol) = self.connections.get(&conn).map(|c| c.protocol) else { return };
             let id = self.display_id(conn);
-            trace::sending(&self.logger, &id, &packet, connection.protocol);
+            trace::sending(&self.logger, &id, &packet, protocol);
         }
+        let Some(connection) = self.connections.get_mut(&conn) else { return };
         let accepted = matches!(&packet, Packet::ConnAck(ack) if ack.reason == ReasonCode::Success);
         let packet_type = packet.packet_type();
         let payload_len = match &packet {
             Packet::Publish(publish) => publish.payload.len(),
             _ => 0,
         };
+        if !connection.unwoken {
+            connection.unwoken = true;
+            // Fewer connections than u32::MAX are open.
+            connection.batch = u32::try_from(self.staged.len()).unwrap_or(u32::MAX);
+            let buffer = self.spare.pop().unwrap_or_default();
+            self.staged.push((conn, Batch::new(buffer)));
+        }
+        // `batch` indexes this connection's entry while it is unwoken (see `wake_tasks`).
+        let Some((_, batch)) = self.staged.get_mut(connection.batch as usize) else { return };
         let result = match packet {
             // Large payloads go by reference, after a header shared with other subscribers.
             Packet::Publish(publish) if publish.payload.len() >= SHARED_PAYLOAD_MIN => {
                 match self.headers.header(&publish, connection.protocol) {
                     Ok(header) => connection.outbox.push_shared(
+                        batch,
                         header,
                         publish.payload,
                         publish.qos == QoS::AtMostOnce,
@@ -600,11 +623,14 @@ impl Driver {
                     Err(err) => Err(Refused::Unencodable(err)),
                 }
             }
-            packet => connection.outbox.push(&packet, connection.protocol),
+            // Borrowed, not moved: a `Packet` is large.
+            ref packet => connection.outbox.push(batch, packet, connection.protocol),
         };
-        let was_dropping = connection.dropping;
-        match &result {
-            Ok(size) => self.broker.count_bytes(0, *size as u64),
+        let was_dropping =
+            std::mem::replace(&mut connection.dropping, result == Err(Refused::Dropped));
+        match result {
+            // Counted as sent once the batch is in the outbox.
+            Ok(_) => {}
             Err(Refused::Unencodable(err)) => {
                 log!(self.logger, ERROR, "Error: cannot encode {packet_type:?}: {err}");
             }
@@ -621,13 +647,6 @@ impl Driver {
             }
             Err(Refused::Overflow) => self.overflowed.push(conn),
         }
-        if let Some(connection) = self.connections.get_mut(&conn) {
-            connection.dropping = result == Err(Refused::Dropped);
-            if result.is_ok() && !connection.unwoken {
-                connection.unwoken = true;
-                self.unwoken.push(conn);
-            }
-        }
         if accepted {
             // Accepted: from now on the core knows the client and its address.
             self.unaccepted.remove(&conn);
@@ -642,14 +661,31 @@ impl Driver {
         }
     }
 
-    /// Wakes the tasks of the connections that have packets queued since their last wake.
-    /// (A connection forgotten meanwhile was woken when its outbox was dropped.)
+    /// Hands every staged batch to its connection's outbox, which wakes the task. A task found
+    /// gone closes its connection, which may send more (a will): those are handed over too.
+    /// (A connection forgotten meanwhile had its batch handed over when it was forgotten.)
     fn wake_tasks(&mut self) {
-        for conn in self.unwoken.drain(..) {
-            if let Some(connection) = self.connections.get_mut(&conn) {
-                connection.unwoken = false;
-                connection.outbox.wake();
+        loop {
+            let mut staged = std::mem::take(&mut self.staged);
+            for (conn, mut batch) in staged.drain(..) {
+                if let Some(connection) = self.connections.get_mut(&conn) {
+                    connection.unwoken = false;
+                    match connection.outbox.flush(&mut batch) {
+                        Ok(size) => self.broker.count_bytes(0, size as u64),
+                        Err(_) => self.overflowed.push(conn),
+                    }
+                }
+                if self.spare.len() < SPARE_KEPT {
+                    self.spare.extend(batch.into_spare());
+                }
             }
+            // A fan-out to many connections leaves no large list behind.
+            staged.shrink_to(STAGED_KEPT);
+            self.staged = staged;
+            if self.overflowed.is_empty() {
+                break;
+            }
+            self.drain_outputs();
         }
     }
 
@@ -672,7 +708,15 @@ impl Driver {
     /// Drops what the driver keeps for `conn`; dropping its outbox lets its task write what
     /// is queued, then close.
     fn forget(&mut self, conn: ConnId) {
-        if let Some(connection) = self.connections.remove(&conn) {
+        if let Some(mut connection) = self.connections.remove(&conn) {
+            // What was staged for it goes before the close.
+            if let Some((_, batch)) =
+                self.staged.get_mut(connection.batch as usize).filter(|_| connection.unwoken)
+            {
+                if let Ok(size) = connection.outbox.flush(batch) {
+                    self.broker.count_bytes(0, size as u64);
+                }
+            }
             if let Some(connected) = connection.connected {
                 connected.dec();
             }
@@ -725,6 +769,11 @@ async fn next_report(
         None => std::future::pending().await,
     }
 }
+
+/// Entries the list of staged batches keeps room for between events.
+const STAGED_KEPT: usize = 1024;
+/// Spare buffers kept for the next batches (each from a small batch: see `Batch::into_spare`).
+const SPARE_KEPT: usize = 32;
 
 /// Journal bytes after which a checkpoint is written, so that the journal (and the replay at
 /// the next start) stays bounded between autosaves.
