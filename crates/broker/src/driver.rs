@@ -527,15 +527,15 @@ impl Driver {
             self.metrics.closed(reason);
         }
         match output {
-            Output::Send { conn, packet } => {
-                let packet = match &mut self.durability {
-                    Some(durability) => durability.send_or_hold(conn, packet),
-                    None => Some(packet),
-                };
-                if let Some(packet) = packet {
-                    self.send(conn, packet);
+            // Without a journal the packet is not moved again: a `Packet` is large.
+            Output::Send { conn, packet } => match &mut self.durability {
+                Some(durability) => {
+                    if let Some(packet) = durability.send_or_hold(conn, packet) {
+                        self.send(conn, &packet);
+                    }
                 }
-            }
+                None => self.send(conn, &packet),
+            },
             Output::Journal(change) => {
                 if let Some(durability) = &mut self.durability {
                     if let Err(err) = durability.record(&change, now()) {
@@ -577,27 +577,27 @@ impl Driver {
     }
 
     /// Stages `packet` for `conn` (into its batch of this event), or hands it to its bridge.
-    fn send(&mut self, conn: ConnId, packet: Packet) {
-        match &packet {
+    fn send(&mut self, conn: ConnId, packet: &Packet) {
+        match packet {
             Packet::Publish(publish) => self.metrics.publish_out(publish.qos),
             Packet::ConnAck(ack) => self.metrics.connack(ack.reason),
             _ => {}
         }
         if let Some(bridge) = self.bridges.get(&conn) {
             if let Some(to_bridge) = bridge {
-                let _ = to_bridge.send(packet);
+                let _ = to_bridge.send(packet.clone());
             }
             return;
         }
         if self.logger.enabled(LogTypes::DEBUG) {
             let Some(protocol) = self.connections.get(&conn).map(|c| c.protocol) else { return };
             let id = self.display_id(conn);
-            trace::sending(&self.logger, &id, &packet, protocol);
+            trace::sending(&self.logger, &id, packet, protocol);
         }
         let Some(connection) = self.connections.get_mut(&conn) else { return };
-        let accepted = matches!(&packet, Packet::ConnAck(ack) if ack.reason == ReasonCode::Success);
+        let accepted = matches!(packet, Packet::ConnAck(ack) if ack.reason == ReasonCode::Success);
         let packet_type = packet.packet_type();
-        let payload_len = match &packet {
+        let payload_len = match packet {
             Packet::Publish(publish) => publish.payload.len(),
             _ => 0,
         };
@@ -613,18 +613,17 @@ impl Driver {
         let result = match packet {
             // Large payloads go by reference, after a header shared with other subscribers.
             Packet::Publish(publish) if publish.payload.len() >= SHARED_PAYLOAD_MIN => {
-                match self.headers.header(&publish, connection.protocol) {
+                match self.headers.header(publish, connection.protocol) {
                     Ok(header) => connection.outbox.push_shared(
                         batch,
                         header,
-                        publish.payload,
+                        publish.payload.clone(),
                         publish.qos == QoS::AtMostOnce,
                     ),
                     Err(err) => Err(Refused::Unencodable(err)),
                 }
             }
-            // Borrowed, not moved: a `Packet` is large.
-            ref packet => connection.outbox.push(batch, packet, connection.protocol),
+            packet => connection.outbox.push(batch, packet, connection.protocol),
         };
         let was_dropping =
             std::mem::replace(&mut connection.dropping, result == Err(Refused::Dropped));
@@ -737,7 +736,7 @@ impl Driver {
                 let Some(durability) = &mut self.durability else { return };
                 for (conn, held) in durability.synced(upto) {
                     match held {
-                        Held::Send(packet) => self.send(conn, packet),
+                        Held::Send(packet) => self.send(conn, &packet),
                         Held::Close if self.bridges.contains_key(&conn) => {
                             self.bridges.insert(conn, None);
                         }
