@@ -1,7 +1,9 @@
 //! The driver: the one task that owns `mqtt_core::Broker` and the only code that reads the
 //! clock. It drains its event channel in batches, feeds the core, and routes the core's
 //! outputs to per-connection outboxes (bounded by a memory budget: a slow client fills its own
-//! queue, never the driver's memory), waking each connection's task once per event. With
+//! queue, never the driver's memory). What one event sends to a connection is encoded into a
+//! batch of the driver's own and handed to the outbox at the end of the event, under one lock,
+//! which wakes the connection's task once. With
 //! persistence on, it also takes the snapshots (at shutdown, on SIGUSR1, at each autosave)
 //! and hands them to the saver task. It counts for the metrics in a [`Tally`] of its own and
 //! times the batches of events it handles; [`FLUSH_INTERVAL`] after a step that may have
@@ -12,6 +14,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::BytesMut;
 use mqtt_codec::{DecodeError, Packet, ProtocolVersion, QoS, ReasonCode};
 use mqtt_core::auth::PasswordFile;
 use mqtt_core::snapshot::Snapshot;
@@ -29,7 +32,7 @@ use crate::log;
 use crate::log::Logger;
 use crate::metrics::{FLUSH_INTERVAL, Metrics, Tally};
 use crate::notify::Watchdog;
-use crate::outbox::{OutboxSender, Refused, SHARED_PAYLOAD_MIN};
+use crate::outbox::{Batch, OutboxSender, Refused, SHARED_PAYLOAD_MIN};
 use crate::persist::Saver;
 use crate::security::{PasswordChecker, Security};
 use crate::trace;
@@ -43,8 +46,10 @@ struct Connection {
     dropping: bool,
     /// Protocol of the CONNECT: how packets to it are encoded.
     protocol: ProtocolVersion,
-    /// Packets were queued since its task was last woken (it is listed in `unwoken`).
+    /// Packets were staged since its task was last woken: its batch is `Driver::staged[batch]`.
     unwoken: bool,
+    /// Where its batch is in `Driver::staged`, while `unwoken`.
+    batch: u32,
     /// Once its CONNACK accepted it: the `culex_clients_connected` gauge of its listener and
     /// protocol, decremented when the connection is forgotten.
     connected: Option<prometheus_client::metrics::gauge::Gauge>,
@@ -83,9 +88,12 @@ pub(crate) struct Driver {
     restored: Option<Snapshot>,
     /// PUBLISH headers for payloads queued by reference, shared between subscribers.
     headers: Headers,
-    /// Connections with queued packets whose tasks are woken once the current event is
-    /// handled, so that each takes everything the event produced in one write.
-    unwoken: Vec<ConnId>,
+    /// Connections with staged packets and their batches, handed to their outboxes (which
+    /// wakes their tasks) once the current event is handled, so that each task takes
+    /// everything the event produced in one write.
+    staged: Vec<(ConnId, Batch)>,
+    /// Buffers of flushed batches, for the next batches to encode into.
+    spare: Vec<BytesMut>,
     /// Bridges' local connections: their packets go to the bridge task (`None` once the core
     /// closed it). Their connect and disconnect lines are not logged, as in Mosquitto.
     bridges: ConnMap<Option<mpsc::UnboundedSender<Packet>>>,
@@ -173,7 +181,8 @@ impl Driver {
             journal_reports,
             restored,
             headers: Headers::default(),
-            unwoken: Vec::new(),
+            staged: Vec::new(),
+            spare: Vec::new(),
             bridges: ConnMap::default(),
             watchdog: Watchdog::from_env(start),
             metrics: Arc::new(Metrics::new(Vec::new())),
@@ -306,6 +315,7 @@ impl Driver {
         }
         self.broker.shutdown(now());
         self.drain_outputs();
+        self.wake_tasks();
         if let Some(mut durability) = self.durability.take() {
             // The last checkpoint, after the wills; then the writer syncs and stops. Held
             // packets are not sent: their connections are closing.
@@ -418,6 +428,7 @@ impl Driver {
                         dropping: false,
                         protocol: ProtocolVersion::V3_1_1,
                         unwoken: false,
+                        batch: 0,
                         connected: None,
                         check: None,
                     },
@@ -543,15 +554,15 @@ impl Driver {
             self.tally.closed(reason);
         }
         match output {
-            Output::Send { conn, packet } => {
-                let packet = match &mut self.durability {
-                    Some(durability) => durability.send_or_hold(conn, packet),
-                    None => Some(packet),
-                };
-                if let Some(packet) = packet {
-                    self.send(conn, packet);
+            // Without a journal the packet is not moved again: a `Packet` is large.
+            Output::Send { conn, packet } => match &mut self.durability {
+                Some(durability) => {
+                    if let Some(packet) = durability.send_or_hold(conn, packet) {
+                        self.send(conn, &packet);
+                    }
                 }
-            }
+                None => self.send(conn, &packet),
+            },
             Output::Journal(change) => {
                 if let Some(durability) = &mut self.durability {
                     if let Err(err) = durability.record(&change, now()) {
@@ -592,46 +603,60 @@ impl Driver {
         }
     }
 
-    fn send(&mut self, conn: ConnId, packet: Packet) {
-        match &packet {
+    /// Stages `packet` for `conn` (into its batch of this event), or hands it to its bridge.
+    fn send(&mut self, conn: ConnId, packet: &Packet) {
+        match packet {
             Packet::Publish(publish) => self.tally.publish_out(publish.qos),
             Packet::ConnAck(ack) => self.tally.connack(ack.reason),
             _ => {}
         }
         if let Some(bridge) = self.bridges.get(&conn) {
             if let Some(to_bridge) = bridge {
-                let _ = to_bridge.send(packet);
+                let _ = to_bridge.send(packet.clone());
             }
             return;
         }
-        let Some(connection) = self.connections.get(&conn) else { return };
         if self.logger.enabled(LogTypes::DEBUG) {
+            let Some(protocol) = self.connections.get(&conn).map(|c| c.protocol) else { return };
             let id = self.display_id(conn);
-            trace::sending(&self.logger, &id, &packet, connection.protocol);
+            trace::sending(&self.logger, &id, packet, protocol);
         }
-        let accepted = matches!(&packet, Packet::ConnAck(ack) if ack.reason == ReasonCode::Success);
+        let Some(connection) = self.connections.get_mut(&conn) else { return };
+        let accepted = matches!(packet, Packet::ConnAck(ack) if ack.reason == ReasonCode::Success);
         let packet_type = packet.packet_type();
-        let payload_len = match &packet {
+        let payload_len = match packet {
             Packet::Publish(publish) => publish.payload.len(),
             _ => 0,
         };
+        if !connection.unwoken {
+            connection.unwoken = true;
+            // Fewer connections than u32::MAX are open.
+            connection.batch = u32::try_from(self.staged.len()).unwrap_or(u32::MAX);
+            let buffer = self.spare.pop().unwrap_or_default();
+            self.staged.push((conn, Batch::new(buffer)));
+        }
+        // `batch` indexes this connection's entry while it is unwoken (see `wake_tasks`).
+        let Some((_, batch)) = self.staged.get_mut(connection.batch as usize) else { return };
         let result = match packet {
             // Large payloads go by reference, after a header shared with other subscribers.
             Packet::Publish(publish) if publish.payload.len() >= SHARED_PAYLOAD_MIN => {
-                match self.headers.header(&publish, connection.protocol) {
+                match self.headers.header(publish, connection.protocol) {
                     Ok(header) => connection.outbox.push_shared(
+                        batch,
                         header,
-                        publish.payload,
+                        publish.payload.clone(),
                         publish.qos == QoS::AtMostOnce,
                     ),
                     Err(err) => Err(Refused::Unencodable(err)),
                 }
             }
-            packet => connection.outbox.push(&packet, connection.protocol),
+            packet => connection.outbox.push(batch, packet, connection.protocol),
         };
-        let was_dropping = connection.dropping;
-        match &result {
-            Ok(size) => self.broker.count_bytes(0, *size as u64),
+        let was_dropping =
+            std::mem::replace(&mut connection.dropping, result == Err(Refused::Dropped));
+        match result {
+            // Counted as sent once the batch is in the outbox.
+            Ok(_) => {}
             Err(Refused::Unencodable(err)) => {
                 log!(self.logger, ERROR, "Error: cannot encode {packet_type:?}: {err}");
             }
@@ -648,13 +673,6 @@ impl Driver {
             }
             Err(Refused::Overflow) => self.overflowed.push(conn),
         }
-        if let Some(connection) = self.connections.get_mut(&conn) {
-            connection.dropping = result == Err(Refused::Dropped);
-            if result.is_ok() && !connection.unwoken {
-                connection.unwoken = true;
-                self.unwoken.push(conn);
-            }
-        }
         if accepted {
             // Accepted: from now on the core knows the client and its address.
             self.unaccepted.remove(&conn);
@@ -669,14 +687,31 @@ impl Driver {
         }
     }
 
-    /// Wakes the tasks of the connections that have packets queued since their last wake.
-    /// (A connection forgotten meanwhile was woken when its outbox was dropped.)
+    /// Hands every staged batch to its connection's outbox, which wakes the task. A task found
+    /// gone closes its connection, which may send more (a will): those are handed over too.
+    /// (A connection forgotten meanwhile had its batch handed over when it was forgotten.)
     fn wake_tasks(&mut self) {
-        for conn in self.unwoken.drain(..) {
-            if let Some(connection) = self.connections.get_mut(&conn) {
-                connection.unwoken = false;
-                connection.outbox.wake();
+        loop {
+            let mut staged = std::mem::take(&mut self.staged);
+            for (conn, mut batch) in staged.drain(..) {
+                if let Some(connection) = self.connections.get_mut(&conn) {
+                    connection.unwoken = false;
+                    match connection.outbox.flush(&mut batch) {
+                        Ok(size) => self.broker.count_bytes(0, size as u64),
+                        Err(_) => self.overflowed.push(conn),
+                    }
+                }
+                if self.spare.len() < SPARE_KEPT {
+                    self.spare.extend(batch.into_spare());
+                }
             }
+            // A fan-out to many connections leaves no large list behind.
+            staged.shrink_to(STAGED_KEPT);
+            self.staged = staged;
+            if self.overflowed.is_empty() {
+                break;
+            }
+            self.drain_outputs();
         }
     }
 
@@ -699,7 +734,15 @@ impl Driver {
     /// Drops what the driver keeps for `conn`; dropping its outbox lets its task write what
     /// is queued, then close.
     fn forget(&mut self, conn: ConnId) {
-        if let Some(connection) = self.connections.remove(&conn) {
+        if let Some(mut connection) = self.connections.remove(&conn) {
+            // What was staged for it goes before the close.
+            if let Some((_, batch)) =
+                self.staged.get_mut(connection.batch as usize).filter(|_| connection.unwoken)
+            {
+                if let Ok(size) = connection.outbox.flush(batch) {
+                    self.broker.count_bytes(0, size as u64);
+                }
+            }
             if let Some(connected) = connection.connected {
                 connected.dec();
             }
@@ -720,7 +763,7 @@ impl Driver {
                 let Some(durability) = &mut self.durability else { return };
                 for (conn, held) in durability.synced(upto) {
                     match held {
-                        Held::Send(packet) => self.send(conn, packet),
+                        Held::Send(packet) => self.send(conn, &packet),
                         Held::Close if self.bridges.contains_key(&conn) => {
                             self.bridges.insert(conn, None);
                         }
@@ -752,6 +795,11 @@ async fn next_report(
         None => std::future::pending().await,
     }
 }
+
+/// Entries the list of staged batches keeps room for between events.
+const STAGED_KEPT: usize = 1024;
+/// Spare buffers kept for the next batches (each from a small batch: see `Batch::into_spare`).
+const SPARE_KEPT: usize = 32;
 
 /// Journal bytes after which a checkpoint is written, so that the journal (and the replay at
 /// the next start) stays bounded between autosaves.

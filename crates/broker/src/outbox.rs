@@ -1,14 +1,19 @@
-//! The queue from the driver to one connection task: the driver encodes packets straight into
-//! a byte buffer shared with the task, which takes everything queued at once and writes it
+//! The queue from the driver to one connection task: the driver encodes packets into a
+//! [`Batch`] of its own and hands each connection's batch to the outbox once per event, under
+//! one lock ([`OutboxSender::flush`]); the task takes everything queued at once and writes it
 //! with one (vectored) call. A large PUBLISH is not copied: the queue holds references to its
 //! encoded header and to its payload, both shared with every other subscriber's queue (see
-//! `headers`), so fanning one message out copies it only into the kernel. Bounded by the bytes it holds: bursts to a
-//! briefly slow reader are absorbed, while a client that stops reading fills its own budget
-//! and nothing more. QoS 0 messages are dropped sooner, at `max_queued_bytes` when it is set
-//! ([`OutboxSender::limit_qos0`]), so that a stalled subscriber costs what the operator allowed.
+//! `headers`), so fanning one message out copies it only into the kernel. Bounded by the bytes
+//! it holds: bursts to a briefly slow reader are absorbed, while a client that stops reading
+//! fills its own budget and nothing more. QoS 0 messages are dropped sooner, at
+//! `max_queued_bytes` when it is set ([`OutboxSender::limit_qos0`]), so that a stalled
+//! subscriber costs what the operator allowed. A staged packet counts against the budget as
+//! if it were queued already, so batching changes no limit.
 //!
 //! Memory is taken only while there is something to write: an idle connection's outbox is an
-//! empty buffer and a few words (no channel blocks, no boxed packets).
+//! empty list and a few words (no channel blocks, no boxed packets), and a batch lives only
+//! until the end of the event that filled it (the driver keeps a few small batches' buffers
+//! to encode the next ones into).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -27,11 +32,14 @@ const FIRST_CAPACITY: usize = 2 * 1024;
 /// Payloads from this size on are queued by reference ([`OutboxSender::push_shared`]) instead
 /// of copied.
 pub(crate) const SHARED_PAYLOAD_MIN: usize = 1024;
+/// Most bytes a batch may have staged for its buffer to be kept as a spare
+/// ([`Batch::into_spare`]): a buffer that a larger batch grew is freed instead.
+const SPARE_MAX: usize = 16 * 1024;
 /// Bytes waiting up to which payloads are queued by reference. A payload shares the read
 /// buffer of its publisher (up to 64 KiB, for a 4 KiB message), which it keeps alive: a
 /// connection with more waiting is not keeping up, and its payloads are copied, so that what it
 /// holds is what its budget counts. One decode batch of 4 KiB messages still goes by reference.
-const SHARE_BELOW: u32 = 256 * 1024;
+const SHARE_BELOW: usize = 256 * 1024;
 
 /// Why a packet was not queued.
 #[derive(Debug, PartialEq, Eq)]
@@ -47,10 +55,8 @@ pub(crate) enum Refused {
 /// What both ends share.
 #[derive(Debug, Default)]
 struct State {
-    /// Encoded bytes not yet taken by the task, in order: `chunks`, then `buffer`.
+    /// Encoded bytes not yet taken by the task, in order.
     chunks: Vec<Bytes>,
-    /// Where packets are encoded.
-    buffer: BytesMut,
     /// Bytes queued or taken but not yet written: the budget in use (at most
     /// [`HARD_LIMIT`], so it fits in 32 bits and the state in a smaller allocation).
     unwritten: u32,
@@ -62,128 +68,54 @@ struct State {
     gone: bool,
 }
 
-/// The driver's end. Dropping it closes the outbox.
-#[derive(Debug)]
-pub(crate) struct OutboxSender {
-    state: Arc<Mutex<State>>,
-    /// Bytes waiting beyond which a QoS 0 PUBLISH is dropped: at most [`SOFT_LIMIT`].
-    qos0_limit: usize,
+/// Packets the driver encoded for one connection during one event, not yet in its outbox.
+/// They count against the connection's budget already; [`OutboxSender::flush`] hands them
+/// over and leaves the batch empty, with its buffer's room for a later batch
+/// ([`Batch::into_spare`]).
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// Encoded bytes in order: `chunks` (closed off, or shared headers and payloads), then
+    /// `buffer`.
+    chunks: Vec<Bytes>,
+    /// Where packets are encoded.
+    buffer: BytesMut,
+    /// Bytes staged since the last flush.
+    size: u32,
+    /// Bytes staged since the batch was made: what its buffer may have grown to hold.
+    staged: usize,
+    /// The sender's view of the outbox was refreshed during this batch.
+    fresh: bool,
 }
 
-/// The connection task's end.
-#[derive(Debug)]
-pub(crate) struct OutboxReceiver {
-    state: Arc<Mutex<State>>,
-}
-
-/// A new, empty outbox.
-pub(crate) fn outbox() -> (OutboxSender, OutboxReceiver) {
-    let state = Arc::new(Mutex::new(State::default()));
-    (OutboxSender { state: Arc::clone(&state), qos0_limit: SOFT_LIMIT }, OutboxReceiver { state })
-}
-
-/// Locks `state`; a panic elsewhere cannot leave it inconsistent (every update is one step).
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl OutboxSender {
-    /// Drops QoS 0 messages once `max_queued_bytes` (0: no limit of its own) bytes wait, as
-    /// Mosquitto bounds what it holds for a client by `max_queued_bytes`; never beyond
-    /// [`SOFT_LIMIT`]. The bytes are encoded packets, headers included.
-    pub(crate) fn limit_qos0(&mut self, max_queued_bytes: usize) {
-        self.qos0_limit = match max_queued_bytes {
-            0 => SOFT_LIMIT,
-            limit => limit.min(SOFT_LIMIT),
-        };
+impl Batch {
+    /// An empty batch that encodes into `buffer`: an empty buffer, perhaps with room left by
+    /// an earlier batch.
+    pub(crate) fn new(buffer: BytesMut) -> Self {
+        Self { chunks: Vec::new(), buffer, size: 0, staged: 0, fresh: false }
     }
 
-    /// Encodes `packet` for `version` into the outbox unless the connection's budget is spent;
-    /// returns its encoded size. The task is not woken until [`Self::wake`], so that it takes a
-    /// whole batch at once.
-    pub(crate) fn push(&self, packet: &Packet, version: ProtocolVersion) -> Result<usize, Refused> {
-        let qos0 = matches!(packet, Packet::Publish(publish) if publish.qos == QoS::AtMostOnce);
-        self.queue(qos0, |state| {
-            if state.buffer.capacity() - state.buffer.len() < 64 {
-                state.buffer.reserve(FIRST_CAPACITY);
-            }
-            let start = state.buffer.len();
-            mqtt_codec::encode_as(Sender::Server, packet, version, u32::MAX, &mut state.buffer)
-                .map_err(Refused::Unencodable)?;
-            Ok(state.buffer.len() - start)
-        })
+    /// The buffer of a flushed batch, to encode a later batch into (its room, and the memory
+    /// the task frees behind it, is used again instead of allocated afresh); `None` when
+    /// the batch was large, so that what is kept stays small.
+    pub(crate) fn into_spare(self) -> Option<BytesMut> {
+        let small = self.staged <= SPARE_MAX;
+        (small && self.buffer.is_empty() && self.buffer.capacity() > 0).then_some(self.buffer)
     }
 
-    /// Queues a PUBLISH as its encoded `header` (see `mqtt_codec::encode_publish_header`)
-    /// and a reference to its `payload`, unless the connection's budget is spent. Neither is
-    /// copied (both may be shared with other outboxes) unless [`SHARE_BELOW`] bytes already
-    /// wait. As [`Self::push`], does not wake.
-    pub(crate) fn push_shared(
-        &self,
-        header: Bytes,
-        payload: Bytes,
-        qos0: bool,
-    ) -> Result<usize, Refused> {
-        self.queue(qos0, |state| {
-            let size = header.len() + payload.len();
-            if state.unwritten >= SHARE_BELOW {
-                state.buffer.extend_from_slice(&header);
-                state.buffer.extend_from_slice(&payload);
-                return Ok(size);
-            }
-            if !state.buffer.is_empty() {
-                let before = state.buffer.split().freeze();
-                state.chunks.push(before);
-            }
-            state.chunks.push(header);
-            state.chunks.push(payload);
-            Ok(size)
-        })
+    fn is_empty(&self) -> bool {
+        self.chunks.is_empty() && self.buffer.is_empty()
     }
 
-    /// Wakes the task if it waits (for what was pushed since it last took the queue).
-    pub(crate) fn wake(&self) {
-        let waker = lock(&self.state).waker.take();
-        if let Some(waker) = waker {
-            waker.wake();
+    /// Appends a shared chunk after everything staged (closing the buffer into a chunk first).
+    fn push_chunk(&mut self, chunk: Bytes) {
+        if !self.buffer.is_empty() {
+            let before = self.buffer.split().freeze();
+            self.chunks.push(before);
         }
+        self.chunks.push(chunk);
     }
 
-    /// Runs `append` (which queues one packet and returns its size) and keeps what it queued
-    /// if the budget allows, else takes it back. Returns the size. An empty outbox takes any
-    /// QoS 0 message, however large, so that a limit below one message drops only the
-    /// messages that find others still waiting.
-    fn queue(
-        &self,
-        qos0: bool,
-        append: impl FnOnce(&mut State) -> Result<usize, Refused>,
-    ) -> Result<usize, Refused> {
-        let mut state = lock(&self.state);
-        if state.gone {
-            return Err(Refused::Overflow);
-        }
-        let mark = (state.chunks.len(), state.buffer.len());
-        let size = append(&mut state)?;
-        let total = state.unwritten as usize + size;
-        let refused = if total > HARD_LIMIT {
-            Some(Refused::Overflow)
-        } else if total > self.qos0_limit && qos0 && state.unwritten > 0 {
-            Some(Refused::Dropped)
-        } else {
-            None
-        };
-        if let Some(refused) = refused {
-            state.undo(mark);
-            return Err(refused);
-        }
-        // At most HARD_LIMIT, checked above.
-        state.unwritten = u32::try_from(total).unwrap_or(u32::MAX);
-        Ok(size)
-    }
-}
-
-impl State {
-    /// Forgets what was queued since `mark` (a packet that was refused).
+    /// Forgets what was staged since `mark` (a packet that was refused).
     fn undo(&mut self, (chunks, buffered): (usize, usize)) {
         if self.chunks.len() > chunks {
             // A shared packet closed the buffer into a chunk first: put that part back.
@@ -197,6 +129,193 @@ impl State {
         } else {
             self.buffer.truncate(buffered);
         }
+    }
+}
+
+/// The driver's end. Dropping it closes the outbox (flush its batch first).
+#[derive(Debug)]
+pub(crate) struct OutboxSender {
+    state: Arc<Mutex<State>>,
+    /// Bytes waiting beyond which a QoS 0 PUBLISH is dropped: at most [`SOFT_LIMIT`].
+    qos0_limit: u32,
+    /// The outbox's unwritten bytes when the driver last looked (at its last flush or
+    /// refresh). Only the task lowers that count, so it is never more than this: a packet
+    /// that fits by this view fits, and only one that does not needs a fresh look.
+    seen: u32,
+}
+
+/// The connection task's end.
+#[derive(Debug)]
+pub(crate) struct OutboxReceiver {
+    state: Arc<Mutex<State>>,
+}
+
+/// A new, empty outbox.
+pub(crate) fn outbox() -> (OutboxSender, OutboxReceiver) {
+    let state = Arc::new(Mutex::new(State::default()));
+    let sender = OutboxSender { state: Arc::clone(&state), qos0_limit: SOFT_LIMIT as u32, seen: 0 };
+    (sender, OutboxReceiver { state })
+}
+
+/// Locks `state`; a panic elsewhere cannot leave it inconsistent (every update is one step).
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl OutboxSender {
+    /// Drops QoS 0 messages once `max_queued_bytes` (0: no limit of its own) bytes wait, as
+    /// Mosquitto bounds what it holds for a client by `max_queued_bytes`; never beyond
+    /// [`SOFT_LIMIT`]. The bytes are encoded packets, headers included.
+    pub(crate) fn limit_qos0(&mut self, max_queued_bytes: usize) {
+        let limit = match max_queued_bytes {
+            0 => SOFT_LIMIT,
+            limit => limit.min(SOFT_LIMIT),
+        };
+        // At most SOFT_LIMIT, which fits.
+        self.qos0_limit = u32::try_from(limit).unwrap_or(u32::MAX);
+    }
+
+    /// Encodes `packet` for `version` into `batch` unless the connection's budget is spent;
+    /// returns its encoded size. Nothing reaches the task before [`Self::flush`].
+    pub(crate) fn push(
+        &mut self,
+        batch: &mut Batch,
+        packet: &Packet,
+        version: ProtocolVersion,
+    ) -> Result<usize, Refused> {
+        let qos0 = matches!(packet, Packet::Publish(publish) if publish.qos == QoS::AtMostOnce);
+        self.stage(batch, qos0, |batch| {
+            let buffer = &mut batch.buffer;
+            if buffer.capacity() - buffer.len() < 64 {
+                buffer.reserve(FIRST_CAPACITY);
+            }
+            let start = buffer.len();
+            mqtt_codec::encode_as(Sender::Server, packet, version, u32::MAX, buffer)
+                .map_err(Refused::Unencodable)?;
+            Ok(buffer.len() - start)
+        })
+    }
+
+    /// Stages a PUBLISH as its encoded `header` (see `mqtt_codec::encode_publish_header`)
+    /// and a reference to its `payload`, unless the connection's budget is spent. Neither is
+    /// copied (both may be shared with other outboxes) unless [`SHARE_BELOW`] bytes already
+    /// wait. As [`Self::push`], reaches the task at [`Self::flush`].
+    pub(crate) fn push_shared(
+        &mut self,
+        batch: &mut Batch,
+        header: Bytes,
+        payload: Bytes,
+        qos0: bool,
+    ) -> Result<usize, Refused> {
+        if self.waiting(batch) >= SHARE_BELOW && !batch.fresh {
+            self.refresh(batch)?;
+        }
+        let copy = self.waiting(batch) >= SHARE_BELOW;
+        self.stage(batch, qos0, |batch| {
+            let size = header.len() + payload.len();
+            if copy {
+                batch.buffer.extend_from_slice(&header);
+                batch.buffer.extend_from_slice(&payload);
+            } else {
+                batch.push_chunk(header);
+                batch.push_chunk(payload);
+            }
+            Ok(size)
+        })
+    }
+
+    /// Hands everything `batch` holds to the outbox and wakes the task if it waits; the batch
+    /// is left empty. Returns the bytes handed over, or [`Refused::Overflow`] when the task
+    /// is gone (the bytes are dropped).
+    pub(crate) fn flush(&mut self, batch: &mut Batch) -> Result<usize, Refused> {
+        let size = std::mem::take(&mut batch.size);
+        batch.fresh = false;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        // The buffer's bytes go as one chunk; its room stays with the batch.
+        let tail = (!batch.buffer.is_empty()).then(|| batch.buffer.split().freeze());
+        let waker = {
+            let mut state = lock(&self.state);
+            if state.gone {
+                batch.chunks.clear();
+                return Err(Refused::Overflow);
+            }
+            if state.chunks.is_empty() {
+                std::mem::swap(&mut state.chunks, &mut batch.chunks);
+            } else {
+                state.chunks.append(&mut batch.chunks);
+            }
+            state.chunks.extend(tail);
+            // Staging kept the total within HARD_LIMIT.
+            state.unwritten = state.unwritten.saturating_add(size);
+            self.seen = state.unwritten;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(size as usize)
+    }
+
+    /// Bytes that count against the budget by the driver's view: the outbox's and the batch's.
+    fn waiting(&self, batch: &Batch) -> usize {
+        self.seen as usize + batch.size as usize
+    }
+
+    /// Looks at the outbox's count again (once per batch at most); the task being gone is an
+    /// overflow, as it would be at the flush.
+    fn refresh(&mut self, batch: &mut Batch) -> Result<(), Refused> {
+        let state = lock(&self.state);
+        if state.gone {
+            return Err(Refused::Overflow);
+        }
+        self.seen = state.unwritten;
+        batch.fresh = true;
+        Ok(())
+    }
+
+    /// What the budget says about a packet of `size` bytes with `waiting` bytes before it.
+    /// An empty outbox takes any QoS 0 message, however large, so that a limit below one
+    /// message drops only the messages that find others still waiting.
+    fn verdict(&self, waiting: usize, size: usize, qos0: bool) -> Option<Refused> {
+        let total = waiting + size;
+        if total > HARD_LIMIT {
+            Some(Refused::Overflow)
+        } else if total > self.qos0_limit as usize && qos0 && waiting > 0 {
+            Some(Refused::Dropped)
+        } else {
+            None
+        }
+    }
+
+    /// Runs `append` (which stages one packet and returns its size) and keeps what it staged
+    /// if the budget allows, else takes it back. Returns the size. A refusal by the driver's
+    /// view is checked again against a fresh look before it stands.
+    fn stage(
+        &mut self,
+        batch: &mut Batch,
+        qos0: bool,
+        append: impl FnOnce(&mut Batch) -> Result<usize, Refused>,
+    ) -> Result<usize, Refused> {
+        let mark = (batch.chunks.len(), batch.buffer.len());
+        let size = append(batch)?;
+        let mut refused = self.verdict(self.waiting(batch), size, qos0);
+        if refused.is_some() && !batch.fresh {
+            if let Err(gone) = self.refresh(batch) {
+                batch.undo(mark);
+                return Err(gone);
+            }
+            refused = self.verdict(self.waiting(batch), size, qos0);
+        }
+        if let Some(refused) = refused {
+            batch.undo(mark);
+            return Err(refused);
+        }
+        // At most HARD_LIMIT with what waits, checked above.
+        batch.size = u32::try_from(batch.size as usize + size).unwrap_or(u32::MAX);
+        batch.staged += size;
+        Ok(size)
     }
 }
 
@@ -220,10 +339,6 @@ impl OutboxReceiver {
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>, out: &mut Vec<Bytes>) -> Poll<bool> {
         debug_assert!(out.is_empty());
         let mut state = lock(&self.state);
-        if !state.buffer.is_empty() {
-            let tail = state.buffer.split().freeze();
-            state.chunks.push(tail);
-        }
         if !state.chunks.is_empty() {
             // `out` is empty: hand its capacity to the driver for the next chunks.
             std::mem::swap(&mut state.chunks, out);
@@ -246,8 +361,7 @@ impl OutboxReceiver {
         let mut state = lock(&self.state);
         let written = u32::try_from(written).unwrap_or(u32::MAX);
         state.unwritten = state.unwritten.saturating_sub(written);
-        if state.buffer.is_empty() && state.chunks.is_empty() {
-            state.buffer = BytesMut::new();
+        if state.chunks.is_empty() {
             state.chunks = Vec::new();
             *out = Vec::new();
         } else {
@@ -260,7 +374,6 @@ impl Drop for OutboxReceiver {
     fn drop(&mut self) {
         let mut state = lock(&self.state);
         state.gone = true;
-        state.buffer = BytesMut::new();
         state.chunks = Vec::new();
     }
 }
@@ -287,6 +400,27 @@ mod tests {
         })
     }
 
+    /// Stages `packet` alone and flushes it, as the driver does for an event with one packet.
+    fn push(tx: &mut OutboxSender, packet: &Packet) -> Result<usize, Refused> {
+        let mut batch = Batch::default();
+        let size = tx.push(&mut batch, packet, V4)?;
+        tx.flush(&mut batch)?;
+        Ok(size)
+    }
+
+    /// As [`push`], for a shared header and payload.
+    fn push_shared(
+        tx: &mut OutboxSender,
+        header: Bytes,
+        payload: Bytes,
+        qos0: bool,
+    ) -> Result<usize, Refused> {
+        let mut batch = Batch::default();
+        let size = tx.push_shared(&mut batch, header, payload, qos0)?;
+        tx.flush(&mut batch)?;
+        Ok(size)
+    }
+
     async fn take(rx: &OutboxReceiver, out: &mut Vec<Bytes>) -> bool {
         poll_fn(|cx| rx.poll_take(cx, out)).await
     }
@@ -297,18 +431,18 @@ mod tests {
 
     #[tokio::test]
     async fn qos0_is_dropped_over_the_soft_limit_and_anything_closes_over_the_hard_one() {
-        let (tx, rx) = outbox();
-        assert!(tx.push(&publish(QoS::AtMostOnce, SOFT_LIMIT - 1000), V4).is_ok());
-        assert_eq!(tx.push(&publish(QoS::AtMostOnce, 2000), V4), Err(Refused::Dropped));
-        assert!(tx.push(&publish(QoS::AtLeastOnce, 2000), V4).is_ok());
-        assert_eq!(tx.push(&publish(QoS::AtLeastOnce, SOFT_LIMIT), V4), Err(Refused::Overflow));
+        let (mut tx, rx) = outbox();
+        assert!(push(&mut tx, &publish(QoS::AtMostOnce, SOFT_LIMIT - 1000)).is_ok());
+        assert_eq!(push(&mut tx, &publish(QoS::AtMostOnce, 2000)), Err(Refused::Dropped));
+        assert!(push(&mut tx, &publish(QoS::AtLeastOnce, 2000)).is_ok());
+        assert_eq!(push(&mut tx, &publish(QoS::AtLeastOnce, SOFT_LIMIT)), Err(Refused::Overflow));
         let mut out = Vec::new();
         assert!(take(&rx, &mut out).await);
         let size: usize = out.iter().map(Bytes::len).sum();
         assert!(size > SOFT_LIMIT, "both accepted packets, encoded");
         rx.written(size, &mut out);
         assert!(out.is_empty() && out.capacity() == 0, "an idle outbox holds no buffer");
-        assert!(tx.push(&publish(QoS::AtMostOnce, 2000), V4).is_ok());
+        assert!(push(&mut tx, &publish(QoS::AtMostOnce, 2000)).is_ok());
     }
 
     #[tokio::test]
@@ -325,40 +459,79 @@ mod tests {
             let (mut tx, _rx) = outbox();
             tx.limit_qos0(limit);
             for (size, dropped) in sizes.iter().zip(dropped) {
-                let result = tx.push(&publish(QoS::AtMostOnce, *size), V4);
+                let result = push(&mut tx, &publish(QoS::AtMostOnce, *size));
                 assert_eq!(result == Err(Refused::Dropped), *dropped, "{limit}: {size}");
             }
             // QoS 1 is bounded by the in-flight window, not here.
-            assert!(tx.push(&publish(QoS::AtLeastOnce, 2 * limit + 10), V4).is_ok());
+            assert!(push(&mut tx, &publish(QoS::AtLeastOnce, 2 * limit + 10)).is_ok());
         }
     }
 
     #[tokio::test]
     async fn a_refused_packet_leaves_the_queue_as_it_was() {
-        let (tx, rx) = outbox();
-        tx.push(&Packet::PingResp, V4).unwrap();
-        tx.push(&publish(QoS::AtMostOnce, SOFT_LIMIT - 100), V4).unwrap();
-        tx.push(&Packet::PingResp, V4).unwrap();
-        // Small and large packets over the soft limit: both dropped, nothing else touched.
-        assert_eq!(tx.push(&publish(QoS::AtMostOnce, 200), V4), Err(Refused::Dropped));
-        assert_eq!(tx.push(&publish(QoS::AtMostOnce, 2000), V4), Err(Refused::Dropped));
-        tx.push(&Packet::PingResp, V4).unwrap();
+        // Flushed packet by packet, and staged in one batch (as one event to a connection).
+        for one_batch in [false, true] {
+            let (mut tx, rx) = outbox();
+            let mut batch = Batch::default();
+            let mut push = |tx: &mut OutboxSender, packet: &Packet| {
+                let size = tx.push(&mut batch, packet, V4);
+                if !one_batch {
+                    tx.flush(&mut batch).unwrap();
+                }
+                size
+            };
+            push(&mut tx, &Packet::PingResp).unwrap();
+            push(&mut tx, &publish(QoS::AtMostOnce, SOFT_LIMIT - 100)).unwrap();
+            push(&mut tx, &Packet::PingResp).unwrap();
+            // Small and large packets over the soft limit: both dropped, nothing else touched.
+            assert_eq!(push(&mut tx, &publish(QoS::AtMostOnce, 200)), Err(Refused::Dropped));
+            assert_eq!(push(&mut tx, &publish(QoS::AtMostOnce, 2000)), Err(Refused::Dropped));
+            push(&mut tx, &Packet::PingResp).unwrap();
+            tx.flush(&mut batch).unwrap();
+            let mut out = Vec::new();
+            assert!(take(&rx, &mut out).await);
+            let bytes = joined(&out);
+            let mut expected = BytesMut::new();
+            for packet in [Packet::PingResp, publish(QoS::AtMostOnce, SOFT_LIMIT - 100)] {
+                mqtt_codec::encode(&packet, V4, u32::MAX, &mut expected).unwrap();
+            }
+            expected.extend_from_slice(&[0xD0, 0x00, 0xD0, 0x00]);
+            assert!(bytes == expected[..], "the queue holds exactly the accepted packets");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stale_view_of_the_outbox_is_refreshed_before_a_packet_is_refused() {
+        let (mut tx, rx) = outbox();
+        tx.limit_qos0(10_000);
+        push(&mut tx, &publish(QoS::AtMostOnce, 9_000)).unwrap();
+        // The task writes everything; the driver has not looked since its flush.
         let mut out = Vec::new();
         assert!(take(&rx, &mut out).await);
-        let bytes = joined(&out);
-        let mut expected = BytesMut::new();
-        for packet in [Packet::PingResp, publish(QoS::AtMostOnce, SOFT_LIMIT - 100)] {
-            mqtt_codec::encode(&packet, V4, u32::MAX, &mut expected).unwrap();
-        }
-        expected.extend_from_slice(&[0xD0, 0x00, 0xD0, 0x00]);
-        assert!(bytes == expected[..], "the queue holds exactly the accepted packets");
+        rx.written(out.iter().map(Bytes::len).sum(), &mut out);
+        let mut batch = Batch::default();
+        let accepted = tx.push(&mut batch, &publish(QoS::AtMostOnce, 2_000), V4).unwrap();
+        // The next one is over the limit by the fresh view too.
+        let over = tx.push(&mut batch, &publish(QoS::AtMostOnce, 9_000), V4);
+        assert_eq!(over, Err(Refused::Dropped));
+        assert_eq!(tx.flush(&mut batch), Ok(accepted));
+    }
+
+    #[tokio::test]
+    async fn a_batch_for_a_task_that_is_gone_overflows_at_the_flush() {
+        let (mut tx, rx) = outbox();
+        let mut batch = Batch::default();
+        tx.push(&mut batch, &Packet::PingResp, V4).unwrap();
+        drop(rx);
+        assert_eq!(tx.flush(&mut batch), Err(Refused::Overflow));
+        assert!(batch.is_empty() && batch.size == 0, "dropped, not kept");
     }
 
     #[tokio::test]
     async fn packets_arrive_encoded_in_order_and_closing_ends_after_the_rest() {
-        let (tx, rx) = outbox();
-        tx.push(&Packet::PingResp, V4).unwrap();
-        tx.push(&publish(QoS::AtMostOnce, 1), V4).unwrap();
+        let (mut tx, rx) = outbox();
+        push(&mut tx, &Packet::PingResp).unwrap();
+        push(&mut tx, &publish(QoS::AtMostOnce, 1)).unwrap();
         drop(tx);
         let mut out = Vec::new();
         assert!(take(&rx, &mut out).await);
@@ -371,10 +544,10 @@ mod tests {
     async fn shared_packets_are_queued_by_reference_in_order() {
         let header = Bytes::from_static(&[0x30, 0x85, 0x08, 0, 1, b't']);
         let payload = Bytes::from(vec![7; 1024]);
-        let (tx, rx) = outbox();
-        tx.push(&Packet::PingResp, V4).unwrap();
-        tx.push_shared(header.clone(), payload.clone(), true).unwrap();
-        tx.push(&Packet::PingResp, V4).unwrap();
+        let (mut tx, rx) = outbox();
+        push(&mut tx, &Packet::PingResp).unwrap();
+        push_shared(&mut tx, header.clone(), payload.clone(), true).unwrap();
+        push(&mut tx, &Packet::PingResp).unwrap();
         let mut out = Vec::new();
         assert!(take(&rx, &mut out).await);
         assert_eq!(out.len(), 4, "what came before, header, payload, what came after");
@@ -391,9 +564,9 @@ mod tests {
     async fn payloads_are_copied_for_a_connection_that_does_not_keep_up() {
         let header = Bytes::from_static(&[0x30, 0x85, 0x08, 0, 1, b't']);
         let payload = Bytes::from(vec![7; 1024]);
-        let (tx, rx) = outbox();
-        tx.push(&publish(QoS::AtLeastOnce, SHARE_BELOW as usize), V4).unwrap();
-        tx.push_shared(header.clone(), payload.clone(), true).unwrap();
+        let (mut tx, rx) = outbox();
+        push(&mut tx, &publish(QoS::AtLeastOnce, SHARE_BELOW)).unwrap();
+        push_shared(&mut tx, header.clone(), payload.clone(), true).unwrap();
         let mut out = Vec::new();
         assert!(take(&rx, &mut out).await);
         assert!(out.iter().all(|chunk| chunk.as_ptr() != payload.as_ptr()), "copied");
@@ -403,13 +576,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_shared_packet_leaves_the_queue_as_it_was() {
-        let (tx, rx) = outbox();
-        tx.push(&publish(QoS::AtMostOnce, SOFT_LIMIT - 100), V4).unwrap();
+        let (mut tx, rx) = outbox();
+        let mut batch = Batch::default();
+        tx.push(&mut batch, &publish(QoS::AtMostOnce, SOFT_LIMIT - 100), V4).unwrap();
         let big = Bytes::from(vec![1; 2000]);
         let header = Bytes::from_static(&[0x30, 0xD5, 0x0F, 0, 1, b't']);
-        assert_eq!(tx.push_shared(header.clone(), big.clone(), true), Err(Refused::Dropped));
-        tx.push(&Packet::PingResp, V4).unwrap();
-        assert_eq!(tx.push_shared(header, big, true), Err(Refused::Dropped));
+        let refused = tx.push_shared(&mut batch, header.clone(), big.clone(), true);
+        assert_eq!(refused, Err(Refused::Dropped));
+        tx.push(&mut batch, &Packet::PingResp, V4).unwrap();
+        tx.flush(&mut batch).unwrap();
+        // Refused again once the first ones are in the outbox.
+        assert_eq!(push_shared(&mut tx, header, big, true), Err(Refused::Dropped));
         let mut out = Vec::new();
         assert!(take(&rx, &mut out).await);
         let mut expected = BytesMut::new();
@@ -420,23 +597,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_waiting_task_is_woken_after_a_push() {
-        let (tx, rx) = outbox();
+    async fn a_waiting_task_is_woken_by_a_flush() {
+        let (mut tx, rx) = outbox();
         let task = tokio::spawn(async move {
             let mut out = Vec::new();
             take(&rx, &mut out).await.then(|| joined(&out))
         });
         tokio::task::yield_now().await;
-        tx.push(&Packet::PingResp, V4).unwrap();
-        tx.wake();
+        push(&mut tx, &Packet::PingResp).unwrap();
         let got = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
         assert_eq!(got.unwrap().unwrap(), Some(vec![0xD0, 0x00]));
     }
 
     #[tokio::test]
     async fn a_closed_task_refuses_packets() {
-        let (tx, rx) = outbox();
+        let (mut tx, rx) = outbox();
         drop(rx);
-        assert_eq!(tx.push(&publish(QoS::AtMostOnce, 1), V4), Err(Refused::Overflow));
+        assert_eq!(push(&mut tx, &publish(QoS::AtMostOnce, 1)), Err(Refused::Overflow));
     }
 }
