@@ -42,12 +42,13 @@ struct Connection {
     protocol: ProtocolVersion,
     /// Packets were queued since its task was last woken (it is listed in `unwoken`).
     unwoken: bool,
-    /// Once its CONNACK accepted it: the `culex_clients_connected` gauge of its listener and
-    /// protocol, decremented when the connection is forgotten.
-    connected: Option<prometheus_client::metrics::gauge::Gauge>,
-    /// The password check of its CONNECT, while it runs or waits for the pool: abandoned
-    /// when the connection goes first, so a client that gave up costs no hashing.
-    check: Option<AbortHandle>,
+    /// Once its CONNACK accepted it: the protocol under which it is counted on the
+    /// `culex_clients_connected` gauge of `listener`, decremented when the connection is
+    /// forgotten. (The labels, not the gauge's handle: every open connection has an entry,
+    /// kept small.)
+    connected: Option<ProtocolVersion>,
+    /// The listener it was accepted on, while `connected`.
+    listener: u32,
 }
 
 /// The driver task's state.
@@ -60,6 +61,9 @@ pub(crate) struct Driver {
     /// Where finished password checks are reported (the driver's own event channel).
     events: mpsc::Sender<Event>,
     connections: ConnMap<Connection>,
+    /// Password checks of CONNECTs, while they run or wait for the pool: abandoned when the
+    /// connection goes first, so a client that gave up costs no hashing.
+    checks: ConnMap<AbortHandle>,
     /// Peer addresses of connections whose CONNECT is not accepted yet, for log lines before
     /// the client has an id (the core forgets a refused connection before its CONNACK is
     /// routed). Accepted clients' addresses are the core's.
@@ -156,6 +160,7 @@ impl Driver {
             checker: PasswordChecker::new(),
             events,
             connections: ConnMap::default(),
+            checks: ConnMap::default(),
             unaccepted: ConnMap::default(),
             logger,
             overflowed: Vec::new(),
@@ -394,7 +399,7 @@ impl Driver {
                         protocol: ProtocolVersion::V3_1_1,
                         unwoken: false,
                         connected: None,
-                        check: None,
+                        listener: 0,
                     },
                 );
                 self.broker.handle_open(conn, peer, now);
@@ -438,6 +443,7 @@ impl Driver {
                 self.broker.handle_open(conn, peer, now);
             }
             Event::AuthResult { conn, allowed } => {
+                self.checks.remove(&conn);
                 self.broker.handle_auth_result(conn, allowed, now)
             }
             Event::Closed { conn, cause } => {
@@ -557,8 +563,8 @@ impl Driver {
                     let _ = events.send(Event::AuthResult { conn, allowed }).await;
                 });
                 // A bridge's local connection is not in `connections`: its check runs on.
-                if let Some(connection) = self.connections.get_mut(&conn) {
-                    connection.check = Some(check.abort_handle());
+                if self.connections.contains_key(&conn) {
+                    self.checks.insert(conn, check.abort_handle());
                 }
             }
             _ => {}
@@ -634,10 +640,13 @@ impl Driver {
             let listener = self.broker.peer(conn).map(|peer| peer.listener);
             if let (Some(connection), Some(listener)) = (self.connections.get_mut(&conn), listener)
             {
-                let gauge = self.metrics.client_connected(listener, connection.protocol);
-                if let Some(previous) = connection.connected.replace(gauge) {
-                    previous.dec();
+                // An index beyond u32 (never in practice) counts as "internal" both ways.
+                let listener = u32::try_from(listener).unwrap_or(u32::MAX);
+                self.metrics.client_connected(listener as usize, connection.protocol);
+                if let Some(previous) = connection.connected.replace(connection.protocol) {
+                    self.metrics.client_disconnected(connection.listener as usize, previous);
                 }
+                connection.listener = listener;
             }
         }
     }
@@ -673,12 +682,12 @@ impl Driver {
     /// is queued, then close.
     fn forget(&mut self, conn: ConnId) {
         if let Some(connection) = self.connections.remove(&conn) {
-            if let Some(connected) = connection.connected {
-                connected.dec();
+            if let Some(protocol) = connection.connected {
+                self.metrics.client_disconnected(connection.listener as usize, protocol);
             }
-            if let Some(check) = connection.check {
-                check.abort();
-            }
+        }
+        if let Some(check) = self.checks.remove(&conn) {
+            check.abort();
         }
         self.unaccepted.remove(&conn);
         if let Some(durability) = &mut self.durability {

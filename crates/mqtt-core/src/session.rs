@@ -96,15 +96,22 @@ impl Session {
     }
 }
 
+/// Sessions per page of the slab: a page of about 11 KiB.
+const PAGE: usize = 64;
+
 /// All sessions: a slab plus an index by client id (used only for lookups, never iterated,
 /// so its hash order cannot leak into outputs).
+///
+/// The slab grows a page of [`PAGE`] slots at a time: one vector of slots would double its
+/// capacity (and copy every session) as it grows, so that up to half of it held no session,
+/// and every connected client has a session.
 ///
 /// The index holds no copy of the ids: it maps a keyed hash of the id to the slot, and the
 /// slot's own id confirms the match. The rare id whose hash is taken by another id goes to
 /// `collided`, keyed by the id itself.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
-    slots: Vec<Option<Session>>,
+    pages: Vec<Vec<Option<Session>>>,
     free: Vec<u32>,
     by_hash: HashMap<u64, SessionKey, BuildHasherDefault<ConnIdHasher>>,
     collided: HashMap<String, SessionKey>,
@@ -124,29 +131,53 @@ impl Sessions {
 
     /// The session at `key`.
     pub(crate) fn get(&self, key: SessionKey) -> Option<&Session> {
-        self.slots.get(key.0 as usize)?.as_ref()
+        let index = key.0 as usize;
+        self.pages.get(index / PAGE)?.get(index % PAGE)?.as_ref()
     }
 
     /// The session at `key`, mutably.
     pub(crate) fn get_mut(&mut self, key: SessionKey) -> Option<&mut Session> {
-        self.slots.get_mut(key.0 as usize)?.as_mut()
+        self.slot(key)?.as_mut()
+    }
+
+    /// The slot at `key`, taken or free.
+    fn slot(&mut self, key: SessionKey) -> Option<&mut Option<Session>> {
+        let index = key.0 as usize;
+        self.pages.get_mut(index / PAGE)?.get_mut(index % PAGE)
+    }
+
+    /// Puts `session` in a free slot, or in a new one (on a new page when the last is full),
+    /// and returns its key.
+    fn place(&mut self, session: Session) -> SessionKey {
+        if let Some(index) = self.free.pop() {
+            let key = SessionKey(index);
+            if let Some(slot) = self.slot(key) {
+                *slot = Some(session);
+                return key;
+            }
+        }
+        let pages = self.pages.len();
+        let index = match self.pages.last_mut() {
+            Some(page) if page.len() < PAGE => {
+                page.push(Some(session));
+                (pages - 1) * PAGE + page.len() - 1
+            }
+            _ => {
+                let mut page = Vec::with_capacity(PAGE);
+                page.push(Some(session));
+                self.pages.push(page);
+                pages * PAGE
+            }
+        };
+        let index = u32::try_from(index).expect("fewer than 2^32 sessions");
+        SessionKey(index)
     }
 
     /// Stores a new session (its client id must not be in use).
     pub(crate) fn insert(&mut self, session: Session) -> SessionKey {
         let hash = self.hasher.hash_one(session.client_id.as_str());
         let collided = self.by_hash.contains_key(&hash).then(|| session.client_id.clone());
-        let key = match self.free.pop() {
-            Some(index) => {
-                self.slots[index as usize] = Some(session);
-                SessionKey(index)
-            }
-            None => {
-                let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 sessions");
-                self.slots.push(Some(session));
-                SessionKey(index)
-            }
-        };
+        let key = self.place(session);
         match collided {
             Some(id) => self.collided.insert(id, key),
             None => self.by_hash.insert(hash, key),
@@ -156,7 +187,7 @@ impl Sessions {
 
     /// Removes a session and returns it.
     pub(crate) fn remove(&mut self, key: SessionKey) -> Option<Session> {
-        let session = self.slots.get_mut(key.0 as usize)?.take()?;
+        let session = self.slot(key)?.take()?;
         let hash = self.hasher.hash_one(session.client_id.as_str());
         if self.by_hash.get(&hash) == Some(&key) {
             self.by_hash.remove(&hash);
@@ -174,7 +205,7 @@ impl Sessions {
 
     /// Every session.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Session> {
-        self.slots.iter().flatten()
+        self.pages.iter().flatten().flatten()
     }
 }
 
@@ -187,8 +218,7 @@ mod tests {
         let mut sessions = Sessions::default();
         let a = sessions.insert(Session::new("a".to_owned(), ProtocolVersion::V5));
         // Force a collision: file "b" under the hash of "a" by hand, as `insert` would.
-        let b = SessionKey(u32::try_from(sessions.slots.len()).unwrap());
-        sessions.slots.push(Some(Session::new("b".to_owned(), ProtocolVersion::V5)));
+        let b = sessions.place(Session::new("b".to_owned(), ProtocolVersion::V5));
         sessions.collided.insert("b".to_owned(), b);
         assert_eq!((sessions.find("a"), sessions.find("b"), sessions.len()), (Some(a), Some(b), 2));
         assert_eq!(sessions.remove(a).map(|s| s.client_id), Some("a".to_owned()));
@@ -197,5 +227,23 @@ mod tests {
         assert_eq!((sessions.find("b"), sessions.len()), (None, 0));
         let c = sessions.insert(Session::new("c".to_owned(), ProtocolVersion::V5));
         assert_eq!(sessions.find("c"), Some(c));
+    }
+
+    #[test]
+    fn the_slab_grows_by_pages_and_reuses_free_slots() {
+        let mut sessions = Sessions::default();
+        let keys: Vec<SessionKey> = (0..PAGE * 2 + 1)
+            .map(|n| sessions.insert(Session::new(n.to_string(), ProtocolVersion::V5)))
+            .collect();
+        assert_eq!(sessions.pages.len(), 3);
+        assert!(sessions.pages.iter().all(|page| page.capacity() == PAGE));
+        for (n, &key) in keys.iter().enumerate() {
+            assert_eq!((key.0 as usize, sessions.find(&n.to_string())), (n, Some(key)));
+        }
+        let freed = keys[PAGE + 1];
+        assert!(sessions.remove(freed).is_some());
+        assert!(sessions.get(freed).is_none());
+        assert_eq!(sessions.insert(Session::new("again".to_owned(), ProtocolVersion::V5)), freed);
+        assert_eq!((sessions.pages.len(), sessions.len(), sessions.iter().count()), (3, 129, 129));
     }
 }

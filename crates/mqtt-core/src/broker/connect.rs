@@ -3,7 +3,7 @@
 
 mod rules;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mqtt_codec::{ConnAck, Connect, MqttString, Packet, Properties, ProtocolVersion, ReasonCode};
 
@@ -372,8 +372,6 @@ impl Broker {
         let state = self.conns.get_mut(&conn)?;
         state.phase = Phase::Connected(key);
         state.keep_alive = keep_alive;
-        state.keep_alive_limit =
-            (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
         state.max_packet_out = props.maximum_packet_size.filter(|&size| size > 0);
         state.receive_max_out = props.receive_maximum.filter(|&max| max > 0).unwrap_or(u16::MAX);
         // A client that sends no Topic Alias Maximum accepts no alias ([v5 MQTT-3.1.2-27]).
@@ -382,7 +380,7 @@ impl Broker {
         if let Some(at) = state.timer_at.take() {
             self.timers.cancel(at, Timer::Conn(conn));
         }
-        if let Some(limit) = state.keep_alive_limit {
+        if let Some(limit) = state.keep_alive_limit() {
             let at = now + limit;
             state.timer_at = Some(at);
             self.timers.set(at, Timer::Conn(conn));

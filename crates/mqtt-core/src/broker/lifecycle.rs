@@ -266,7 +266,7 @@ impl Broker {
         }
         state.timer_at = None;
         let deadline = match state.phase {
-            Phase::Connected(_) => match state.keep_alive_limit {
+            Phase::Connected(_) => match state.keep_alive_limit() {
                 Some(limit) => state.last_in + limit,
                 None => return,
             },
