@@ -37,6 +37,10 @@ use crate::transport::Transport;
 /// one, so one read takes a big batch.
 const READ_CHUNK_MIN: u32 = 4 * 1024;
 const READ_CHUNK_MAX: u32 = 64 * 1024;
+/// The first read's buffer: room for a CONNECT, not a whole growth step. Thousands of
+/// clients connecting at once would otherwise each hold a 4 KiB buffer for a packet of a few
+/// dozen bytes, and leave the heap holed where those were.
+const READ_CHUNK_FIRST: u32 = 512;
 /// Most bytes of an incomplete packet that a connection waiting for the rest copies out of
 /// its read buffer, so as to free the buffer (see `Connection::shrink_input`).
 const SHRINK_MAX: usize = 256;
@@ -258,7 +262,7 @@ impl<S: Transport> Connection<S> {
             shared,
             _slot: slot,
             buffers: None,
-            read_chunk: READ_CHUNK_MIN,
+            read_chunk: READ_CHUNK_FIRST,
             max_packet_size,
             version: ProtocolVersion::V3_1_1,
             reading: true,

@@ -33,6 +33,9 @@ pub(crate) struct PendingWill {
     pub(crate) properties: Properties,
     /// v5 Will Delay Interval in seconds.
     pub(crate) delay_secs: u32,
+    /// When a delayed will is due (set once the connection ended). Kept here rather than in
+    /// the session: only a session with a will needs it, and every session is kept small.
+    pub(crate) due: Option<Instant>,
 }
 
 /// What one session is counted for on the memory gauge (`memory_limit`): its struct (its
@@ -65,11 +68,10 @@ pub(crate) struct Session {
     pub(crate) expiry_secs: u32,
     /// When the detached session expires.
     pub(crate) expires_at: Option<Instant>,
-    /// The will of the current (or last) connection. Boxed: its properties are large and
-    /// most sessions have no will, so an idle session stays small.
+    /// The will of the current (or last) connection, and when it is due once delayed.
+    /// Boxed: its properties are large and most sessions have no will, so an idle session
+    /// stays small.
     pub(crate) will: Option<Box<PendingWill>>,
-    /// When a delayed will is due (set once the connection ended).
-    pub(crate) will_at: Option<Instant>,
     /// The journal holds this session: it outlives its connection and every change to it is
     /// recorded (see `broker::journal`).
     pub(crate) durable: bool,
@@ -90,7 +92,6 @@ impl Session {
             expiry_secs: 0,
             expires_at: None,
             will: None,
-            will_at: None,
             durable: false,
         }
     }

@@ -395,16 +395,15 @@ impl Broker {
         if let Some(at) = session.expires_at.take() {
             self.timers.cancel(at, Timer::SessionExpiry(key));
         }
-        if let Some(at) = session.will_at.take() {
+        if let Some(at) = session.will.take().and_then(|will| will.due) {
             self.timers.cancel(at, Timer::Will(key));
         }
-        session.will = None;
     }
 
     /// Drops the session's will if it is waiting for its delay.
     fn cancel_delayed_will(&mut self, key: SessionKey) {
         let Some(session) = self.sessions.get_mut(key) else { return };
-        if let Some(at) = session.will_at.take() {
+        if let Some(at) = session.will.as_ref().and_then(|will| will.due) {
             self.timers.cancel(at, Timer::Will(key));
             session.will = None;
         }
