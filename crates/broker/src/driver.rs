@@ -50,12 +50,13 @@ struct Connection {
     unwoken: bool,
     /// Where its batch is in `Driver::staged`, while `unwoken`.
     batch: u32,
-    /// Once its CONNACK accepted it: the `culex_clients_connected` gauge of its listener and
-    /// protocol, decremented when the connection is forgotten.
-    connected: Option<prometheus_client::metrics::gauge::Gauge>,
-    /// The password check of its CONNECT, while it runs or waits for the pool: abandoned
-    /// when the connection goes first, so a client that gave up costs no hashing.
-    check: Option<AbortHandle>,
+    /// Once its CONNACK accepted it: the protocol under which it is counted on the
+    /// `culex_clients_connected` gauge of `listener`, decremented when the connection is
+    /// forgotten. (The labels, not the gauge's handle: every open connection has an entry,
+    /// kept small.)
+    connected: Option<ProtocolVersion>,
+    /// The listener it was accepted on, while `connected`.
+    listener: u32,
 }
 
 /// The driver task's state.
@@ -68,6 +69,9 @@ pub(crate) struct Driver {
     /// Where finished password checks are reported (the driver's own event channel).
     events: mpsc::Sender<Event>,
     connections: ConnMap<Connection>,
+    /// Password checks of CONNECTs, while they run or wait for the pool: abandoned when the
+    /// connection goes first, so a client that gave up costs no hashing.
+    checks: ConnMap<AbortHandle>,
     /// Peer addresses of connections whose CONNECT is not accepted yet, for log lines before
     /// the client has an id (the core forgets a refused connection before its CONNACK is
     /// routed). Accepted clients' addresses are the core's.
@@ -172,6 +176,7 @@ impl Driver {
             checker: PasswordChecker::new(),
             events,
             connections: ConnMap::default(),
+            checks: ConnMap::default(),
             unaccepted: ConnMap::default(),
             logger,
             overflowed: Vec::new(),
@@ -430,7 +435,7 @@ impl Driver {
                         unwoken: false,
                         batch: 0,
                         connected: None,
-                        check: None,
+                        listener: 0,
                     },
                 );
                 self.broker.handle_open(conn, peer, now);
@@ -476,6 +481,7 @@ impl Driver {
                 self.broker.handle_open(conn, peer, now);
             }
             Event::AuthResult { conn, allowed } => {
+                self.checks.remove(&conn);
                 self.broker.handle_auth_result(conn, allowed, now)
             }
             Event::Closed { conn, cause } => {
@@ -595,8 +601,8 @@ impl Driver {
                     let _ = events.send(Event::AuthResult { conn, allowed }).await;
                 });
                 // A bridge's local connection is not in `connections`: its check runs on.
-                if let Some(connection) = self.connections.get_mut(&conn) {
-                    connection.check = Some(check.abort_handle());
+                if self.connections.contains_key(&conn) {
+                    self.checks.insert(conn, check.abort_handle());
                 }
             }
             _ => {}
@@ -679,10 +685,13 @@ impl Driver {
             let listener = self.broker.peer(conn).map(|peer| peer.listener);
             if let (Some(connection), Some(listener)) = (self.connections.get_mut(&conn), listener)
             {
-                let gauge = self.metrics.client_connected(listener, connection.protocol);
-                if let Some(previous) = connection.connected.replace(gauge) {
-                    previous.dec();
+                // An index beyond u32 (never in practice) counts as "internal" both ways.
+                let listener = u32::try_from(listener).unwrap_or(u32::MAX);
+                self.metrics.client_connected(listener as usize, connection.protocol);
+                if let Some(previous) = connection.connected.replace(connection.protocol) {
+                    self.metrics.client_disconnected(connection.listener as usize, previous);
                 }
+                connection.listener = listener;
             }
         }
     }
@@ -743,12 +752,12 @@ impl Driver {
                     self.broker.count_bytes(0, size as u64);
                 }
             }
-            if let Some(connected) = connection.connected {
-                connected.dec();
+            if let Some(protocol) = connection.connected {
+                self.metrics.client_disconnected(connection.listener as usize, protocol);
             }
-            if let Some(check) = connection.check {
-                check.abort();
-            }
+        }
+        if let Some(check) = self.checks.remove(&conn) {
+            check.abort();
         }
         self.unaccepted.remove(&conn);
         if let Some(durability) = &mut self.durability {

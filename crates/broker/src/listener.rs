@@ -247,11 +247,11 @@ async fn admit<S: Transport + 'static>(
     slot: ConnectionSlot,
 ) -> bool {
     let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
-    let (mut connection, open) = Connection::new(stream, conn, peer, Arc::clone(shared), slot);
+    let (connection, open) = Connection::new(stream, conn, peer, Arc::clone(shared), slot);
     if shared.events.send(open).await.is_err() {
         return false;
     }
-    tokio::spawn(async move { connection.run().await });
+    tokio::spawn(connection.task());
     true
 }
 

@@ -237,13 +237,21 @@ impl Metrics {
     }
 
     /// A client was accepted on `listener` (an index like `PeerInfo::listener`) with
-    /// `protocol`: counts it connected and returns the gauge to decrement when it closes.
-    pub fn client_connected(&self, listener: usize, protocol: ProtocolVersion) -> Gauge {
+    /// `protocol`: counts it connected until [`Self::client_disconnected`].
+    pub fn client_connected(&self, listener: usize, protocol: ProtocolVersion) {
+        self.clients_gauge(listener, protocol).inc();
+    }
+
+    /// A client counted by [`Self::client_connected`] with the same labels went away.
+    pub fn client_disconnected(&self, listener: usize, protocol: ProtocolVersion) {
+        self.clients_gauge(listener, protocol).dec();
+    }
+
+    /// The `culex_clients_connected` gauge of `listener` and `protocol`.
+    fn clients_gauge(&self, listener: usize, protocol: ProtocolVersion) -> Gauge {
         let listener = self.listeners.get(listener).cloned().unwrap_or_else(|| "internal".into());
         let labels = ClientLabels { listener, protocol: protocol_label(protocol) };
-        let gauge = self.clients.get_or_create_owned(&labels);
-        gauge.inc();
-        gauge
+        self.clients.get_or_create_owned(&labels)
     }
 
     /// Adds what the driver counted in `tally`, and empties it. Label sets are looked up

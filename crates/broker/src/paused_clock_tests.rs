@@ -84,10 +84,10 @@ impl InMemoryBroker {
         };
         let slot =
             ConnectionSlot::acquire(&self.shared.connections, &Arc::default(), None).unwrap();
-        let (mut connection, open) =
+        let (connection, open) =
             Connection::new(server, conn, peer, Arc::clone(&self.shared), slot);
         self.shared.events.send(open).await.unwrap();
-        tokio::spawn(async move { connection.run().await });
+        tokio::spawn(connection.task());
         client
     }
 }

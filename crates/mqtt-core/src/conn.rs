@@ -61,8 +61,6 @@ pub(crate) struct Conn {
     pub(crate) keep_alive: u16,
     /// The CONNECT's Clean Start (v5) or Clean Session (v3) flag.
     pub(crate) clean_start: bool,
-    /// 1.5 × the effective keep alive; `None` = no keep alive.
-    pub(crate) keep_alive_limit: Option<Duration>,
     /// The `Timer::Conn` entry scheduled for it.
     pub(crate) timer_at: Option<Instant>,
     /// Client's v5 Maximum Packet Size.
@@ -90,7 +88,6 @@ impl Conn {
             last_in: now,
             keep_alive: 0,
             clean_start: false,
-            keep_alive_limit: None,
             timer_at: None,
             max_packet_out: None,
             receive_max_out: u16::MAX,
@@ -98,6 +95,12 @@ impl Conn {
             aliases: None,
             bridge: false,
         }
+    }
+
+    /// How long it may stay silent: 1.5 × the effective keep alive; `None` = no keep alive.
+    /// (Worked out rather than stored: every connection's state is kept small.)
+    pub(crate) fn keep_alive_limit(&self) -> Option<Duration> {
+        (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500))
     }
 
     /// The session it is attached to, once connected.
@@ -130,5 +133,20 @@ impl Hasher for ConnIdHasher {
 
     fn write_u64(&mut self, n: u64) {
         self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517C_C1B7_2722_0A95);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Session;
+
+    #[test]
+    fn what_every_connection_keeps_stays_small() {
+        // Every open connection holds a `Conn` (boxed) and a `Session` (in the slab).
+        let (conn, session) = (size_of::<Conn>(), size_of::<Option<Session>>());
+        eprintln!("PROBE Conn = {conn} bytes, session slot = {session} bytes");
+        assert!(conn <= 160, "Conn is {conn} bytes");
+        assert!(session <= 160, "a session slot is {session} bytes");
     }
 }

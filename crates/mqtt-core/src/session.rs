@@ -33,6 +33,9 @@ pub(crate) struct PendingWill {
     pub(crate) properties: Properties,
     /// v5 Will Delay Interval in seconds.
     pub(crate) delay_secs: u32,
+    /// When a delayed will is due (set once the connection ended). Kept here rather than in
+    /// the session: only a session with a will needs it, and every session is kept small.
+    pub(crate) due: Option<Instant>,
 }
 
 /// What one session is counted for on the memory gauge (`memory_limit`): its struct (its
@@ -65,11 +68,10 @@ pub(crate) struct Session {
     pub(crate) expiry_secs: u32,
     /// When the detached session expires.
     pub(crate) expires_at: Option<Instant>,
-    /// The will of the current (or last) connection. Boxed: its properties are large and
-    /// most sessions have no will, so an idle session stays small.
+    /// The will of the current (or last) connection, and when it is due once delayed.
+    /// Boxed: its properties are large and most sessions have no will, so an idle session
+    /// stays small.
     pub(crate) will: Option<Box<PendingWill>>,
-    /// When a delayed will is due (set once the connection ended).
-    pub(crate) will_at: Option<Instant>,
     /// The journal holds this session: it outlives its connection and every change to it is
     /// recorded (see `broker::journal`).
     pub(crate) durable: bool,
@@ -90,21 +92,27 @@ impl Session {
             expiry_secs: 0,
             expires_at: None,
             will: None,
-            will_at: None,
             durable: false,
         }
     }
 }
 
+/// Sessions per page of the slab: a page of about 11 KiB.
+const PAGE: usize = 64;
+
 /// All sessions: a slab plus an index by client id (used only for lookups, never iterated,
 /// so its hash order cannot leak into outputs).
+///
+/// The slab grows a page of [`PAGE`] slots at a time: one vector of slots would double its
+/// capacity (and copy every session) as it grows, so that up to half of it held no session,
+/// and every connected client has a session.
 ///
 /// The index holds no copy of the ids: it maps a keyed hash of the id to the slot, and the
 /// slot's own id confirms the match. The rare id whose hash is taken by another id goes to
 /// `collided`, keyed by the id itself.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
-    slots: Vec<Option<Session>>,
+    pages: Vec<Vec<Option<Session>>>,
     free: Vec<u32>,
     by_hash: HashMap<u64, SessionKey, BuildHasherDefault<ConnIdHasher>>,
     collided: HashMap<String, SessionKey>,
@@ -124,29 +132,53 @@ impl Sessions {
 
     /// The session at `key`.
     pub(crate) fn get(&self, key: SessionKey) -> Option<&Session> {
-        self.slots.get(key.0 as usize)?.as_ref()
+        let index = key.0 as usize;
+        self.pages.get(index / PAGE)?.get(index % PAGE)?.as_ref()
     }
 
     /// The session at `key`, mutably.
     pub(crate) fn get_mut(&mut self, key: SessionKey) -> Option<&mut Session> {
-        self.slots.get_mut(key.0 as usize)?.as_mut()
+        self.slot(key)?.as_mut()
+    }
+
+    /// The slot at `key`, taken or free.
+    fn slot(&mut self, key: SessionKey) -> Option<&mut Option<Session>> {
+        let index = key.0 as usize;
+        self.pages.get_mut(index / PAGE)?.get_mut(index % PAGE)
+    }
+
+    /// Puts `session` in a free slot, or in a new one (on a new page when the last is full),
+    /// and returns its key.
+    fn place(&mut self, session: Session) -> SessionKey {
+        if let Some(index) = self.free.pop() {
+            let key = SessionKey(index);
+            if let Some(slot) = self.slot(key) {
+                *slot = Some(session);
+                return key;
+            }
+        }
+        let pages = self.pages.len();
+        let index = match self.pages.last_mut() {
+            Some(page) if page.len() < PAGE => {
+                page.push(Some(session));
+                (pages - 1) * PAGE + page.len() - 1
+            }
+            _ => {
+                let mut page = Vec::with_capacity(PAGE);
+                page.push(Some(session));
+                self.pages.push(page);
+                pages * PAGE
+            }
+        };
+        let index = u32::try_from(index).expect("fewer than 2^32 sessions");
+        SessionKey(index)
     }
 
     /// Stores a new session (its client id must not be in use).
     pub(crate) fn insert(&mut self, session: Session) -> SessionKey {
         let hash = self.hasher.hash_one(session.client_id.as_str());
         let collided = self.by_hash.contains_key(&hash).then(|| session.client_id.clone());
-        let key = match self.free.pop() {
-            Some(index) => {
-                self.slots[index as usize] = Some(session);
-                SessionKey(index)
-            }
-            None => {
-                let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 sessions");
-                self.slots.push(Some(session));
-                SessionKey(index)
-            }
-        };
+        let key = self.place(session);
         match collided {
             Some(id) => self.collided.insert(id, key),
             None => self.by_hash.insert(hash, key),
@@ -156,7 +188,7 @@ impl Sessions {
 
     /// Removes a session and returns it.
     pub(crate) fn remove(&mut self, key: SessionKey) -> Option<Session> {
-        let session = self.slots.get_mut(key.0 as usize)?.take()?;
+        let session = self.slot(key)?.take()?;
         let hash = self.hasher.hash_one(session.client_id.as_str());
         if self.by_hash.get(&hash) == Some(&key) {
             self.by_hash.remove(&hash);
@@ -174,7 +206,7 @@ impl Sessions {
 
     /// Every session.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Session> {
-        self.slots.iter().flatten()
+        self.pages.iter().flatten().flatten()
     }
 }
 
@@ -187,8 +219,7 @@ mod tests {
         let mut sessions = Sessions::default();
         let a = sessions.insert(Session::new("a".to_owned(), ProtocolVersion::V5));
         // Force a collision: file "b" under the hash of "a" by hand, as `insert` would.
-        let b = SessionKey(u32::try_from(sessions.slots.len()).unwrap());
-        sessions.slots.push(Some(Session::new("b".to_owned(), ProtocolVersion::V5)));
+        let b = sessions.place(Session::new("b".to_owned(), ProtocolVersion::V5));
         sessions.collided.insert("b".to_owned(), b);
         assert_eq!((sessions.find("a"), sessions.find("b"), sessions.len()), (Some(a), Some(b), 2));
         assert_eq!(sessions.remove(a).map(|s| s.client_id), Some("a".to_owned()));
@@ -197,5 +228,23 @@ mod tests {
         assert_eq!((sessions.find("b"), sessions.len()), (None, 0));
         let c = sessions.insert(Session::new("c".to_owned(), ProtocolVersion::V5));
         assert_eq!(sessions.find("c"), Some(c));
+    }
+
+    #[test]
+    fn the_slab_grows_by_pages_and_reuses_free_slots() {
+        let mut sessions = Sessions::default();
+        let keys: Vec<SessionKey> = (0..PAGE * 2 + 1)
+            .map(|n| sessions.insert(Session::new(n.to_string(), ProtocolVersion::V5)))
+            .collect();
+        assert_eq!(sessions.pages.len(), 3);
+        assert!(sessions.pages.iter().all(|page| page.capacity() == PAGE));
+        for (n, &key) in keys.iter().enumerate() {
+            assert_eq!((key.0 as usize, sessions.find(&n.to_string())), (n, Some(key)));
+        }
+        let freed = keys[PAGE + 1];
+        assert!(sessions.remove(freed).is_some());
+        assert!(sessions.get(freed).is_none());
+        assert_eq!(sessions.insert(Session::new("again".to_owned(), ProtocolVersion::V5)), freed);
+        assert_eq!((sessions.pages.len(), sessions.len(), sessions.iter().count()), (3, 129, 129));
     }
 }

@@ -3,7 +3,7 @@
 
 mod rules;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mqtt_codec::{
     ConnAck, Connect, MqttString, Packet, Properties, PropertyValues, ProtocolVersion, ReasonCode,
@@ -374,8 +374,6 @@ impl Broker {
         let state = self.conns.get_mut(&conn)?;
         state.phase = Phase::Connected(key);
         state.keep_alive = keep_alive;
-        state.keep_alive_limit =
-            (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
         state.max_packet_out = props.maximum_packet_size.filter(|&size| size > 0);
         state.receive_max_out = props.receive_maximum.filter(|&max| max > 0).unwrap_or(u16::MAX);
         // A client that sends no Topic Alias Maximum accepts no alias ([v5 MQTT-3.1.2-27]).
@@ -384,7 +382,7 @@ impl Broker {
         if let Some(at) = state.timer_at.take() {
             self.timers.cancel(at, Timer::Conn(conn));
         }
-        if let Some(limit) = state.keep_alive_limit {
+        if let Some(limit) = state.keep_alive_limit() {
             let at = now + limit;
             state.timer_at = Some(at);
             self.timers.set(at, Timer::Conn(conn));
@@ -399,16 +397,15 @@ impl Broker {
         if let Some(at) = session.expires_at.take() {
             self.timers.cancel(at, Timer::SessionExpiry(key));
         }
-        if let Some(at) = session.will_at.take() {
+        if let Some(at) = session.will.take().and_then(|will| will.due) {
             self.timers.cancel(at, Timer::Will(key));
         }
-        session.will = None;
     }
 
     /// Drops the session's will if it is waiting for its delay.
     fn cancel_delayed_will(&mut self, key: SessionKey) {
         let Some(session) = self.sessions.get_mut(key) else { return };
-        if let Some(at) = session.will_at.take() {
+        if let Some(at) = session.will.as_ref().and_then(|will| will.due) {
             self.timers.cancel(at, Timer::Will(key));
             session.will = None;
         }

@@ -204,8 +204,10 @@ impl Broker {
             Some(0) => self.publish_will(key, now),
             Some(delay) => {
                 let at = now + Duration::from_secs(u64::from(delay));
-                session.will_at = Some(at);
-                self.timers.set(at, Timer::Will(key));
+                if let Some(will) = &mut session.will {
+                    will.due = Some(at);
+                    self.timers.set(at, Timer::Will(key));
+                }
             }
             None => {}
         }
@@ -233,7 +235,7 @@ impl Broker {
     fn publish_will(&mut self, key: SessionKey, now: Instant) {
         let Some(session) = self.sessions.get_mut(key) else { return };
         let Some(will) = session.will.take() else { return };
-        if let Some(at) = session.will_at.take() {
+        if let Some(at) = will.due {
             self.timers.cancel(at, Timer::Will(key));
         }
         let client_id = session.client_id.clone();
@@ -267,7 +269,7 @@ impl Broker {
         }
         state.timer_at = None;
         let deadline = match state.phase {
-            Phase::Connected(_) => match state.keep_alive_limit {
+            Phase::Connected(_) => match state.keep_alive_limit() {
                 Some(limit) => state.last_in + limit,
                 None => return,
             },
@@ -287,7 +289,8 @@ impl Broker {
         let due = self
             .sessions
             .get(key)
-            .is_some_and(|s| s.conn.is_none() && s.will_at.is_some_and(|at| at <= now));
+            .and_then(|s| s.will.as_ref().filter(|_| s.conn.is_none()))
+            .is_some_and(|will| will.due.is_some_and(|at| at <= now));
         if due {
             self.publish_will(key, now);
         }

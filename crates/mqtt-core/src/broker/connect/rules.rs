@@ -144,6 +144,7 @@ pub(super) fn pending_will(will: Will, mount_point: Option<&str>) -> Option<Box<
         retain: will.retain,
         properties,
         delay_secs,
+        due: None,
     }))
 }
 
