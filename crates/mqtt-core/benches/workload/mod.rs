@@ -1,8 +1,9 @@
 //! Fixed per-message workloads of the broker core, shared by the `qos` benchmark and the
 //! allocation test (`tests/alloc.rs`): fan-in 16→1 and 16 pairs at QoS 0 or 1, 64-byte
 //! payloads, v3.1.1 clients as `culex-bench` connects them. One [`Workload::step`] is one
-//! message: the PUBLISH in, its PUBACK to the publisher, the PUBLISH to the subscriber and
-//! (at QoS 1) the subscriber's PUBACK back, every output drained.
+//! message: the PUBLISH in, its PUBACK to the publisher, the PUBLISH to the subscriber, every
+//! output drained, and at QoS 1 the subscriber's PUBACK back (every `ACK_BATCH` steps, the
+//! batch of them).
 
 use std::time::Instant;
 
@@ -15,6 +16,11 @@ use mqtt_core::{Broker, Config, ConnId, Output, PeerInfo};
 
 /// Publishing clients in every workload.
 pub(crate) const PUBLISHERS: u64 = 16;
+
+/// PUBACKs the subscribers hold back and then send together, in order, as they do when the
+/// broker's runtime hands the core a batch of packets read meanwhile: 16 messages in flight
+/// at fan-in, one per subscriber in pairs.
+const ACK_BATCH: usize = 16;
 
 /// The shape of a workload.
 #[derive(Clone, Copy, Debug)]
@@ -84,7 +90,7 @@ impl Workload {
             }
         }
         while broker.poll_output().is_some() {}
-        Self { broker, now, publishes, next: 0, owed: Vec::with_capacity(4) }
+        Self { broker, now, publishes, next: 0, owed: Vec::with_capacity(ACK_BATCH + 1) }
     }
 
     /// One message through the broker, acknowledgements included. Returns the packets the
@@ -100,10 +106,15 @@ impl Workload {
         let packet = Packet::Publish(publish.clone());
         self.broker.handle_packet(ConnId(n as u64), packet, self.now);
         let mut sent = self.drain();
-        while let Some((conn, packet_id)) = self.owed.pop() {
-            let puback =
-                Ack { packet_id, reason: ReasonCode::Success, properties: Default::default() };
-            self.broker.handle_packet(conn, Packet::PubAck(puback), self.now);
+        if self.owed.len() >= ACK_BATCH {
+            let mut owed = std::mem::take(&mut self.owed);
+            for &(conn, packet_id) in &owed {
+                let reason = ReasonCode::Success;
+                let puback = Ack { packet_id, reason, properties: Default::default() };
+                self.broker.handle_packet(conn, Packet::PubAck(puback), self.now);
+            }
+            owed.clear();
+            self.owed = owed;
             sent += self.drain();
         }
         sent
