@@ -86,6 +86,11 @@ impl<V> InFlightMap<V> {
         let at = distance(self.base, id);
         if at < self.slots.len() {
             self.slots[at] = Some(value);
+        } else if at == self.slots.len() {
+            // The usual case: the id after the newest.
+            self.slots.push_back(Some(value));
+            self.live += 1;
+            return;
         } else if at - self.slots.len() <= MAX_GAP {
             self.slots.resize_with(at, || None);
             self.slots.push_back(Some(value));
