@@ -4,11 +4,14 @@
 //! Children live in `BTreeMap`s so that matching visits nodes in the same order on every run:
 //! the order of delivered messages must not depend on a hasher's random seed.
 
+mod cache;
+
 use std::collections::BTreeMap;
 
 use mqtt_codec::QoS;
 
 use crate::conn::SessionKey;
+use cache::MatchCache;
 
 /// The per-subscription options the router needs at delivery time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +121,8 @@ pub(crate) struct TopicTree {
     root: Node,
     count: usize,
     shared_count: usize,
+    /// The last walk of each publisher, made stale by every change.
+    cache: MatchCache,
 }
 
 impl TopicTree {
@@ -130,6 +135,7 @@ impl TopicTree {
         session: SessionKey,
         opts: SubOpts,
     ) -> bool {
+        self.cache.clear();
         let mut node = &mut self.root;
         for level in filter.split('/') {
             node = node.child_or_insert(level);
@@ -166,6 +172,7 @@ impl TopicTree {
         filter: &str,
         session: SessionKey,
     ) -> bool {
+        self.cache.clear();
         let levels: Vec<&str> = filter.split('/').collect();
         // Down to the node where `filter` ends, noting the deepest node on the way that holds
         // more than the branch toward it: if the removal empties the end node, the branch
@@ -204,14 +211,26 @@ impl TopicTree {
 
     /// Appends every subscription matching `topic` to `out`: all plain subscribers, and one
     /// member per `$share` group, picked round robin, preferring members for which
-    /// `is_online` is true.
+    /// `is_online` is true. `publisher`, the session publishing, if any, finds the result of
+    /// its last walk (see `cache`).
     pub(crate) fn matches(
         &mut self,
         topic: &str,
+        publisher: Option<SessionKey>,
         is_online: &dyn Fn(SessionKey) -> bool,
         out: &mut Vec<Matched>,
     ) {
+        let Some(SessionKey(slot)) = publisher else {
+            collect(&mut self.root, Some(topic), true, is_online, out);
+            return;
+        };
+        let slot = slot as usize;
+        if self.cache.extend(slot, topic, out) {
+            return;
+        }
+        let start = out.len();
         collect(&mut self.root, Some(topic), true, is_online, out);
+        self.cache.keep(slot, topic, &out[start..]);
     }
 }
 
@@ -308,7 +327,7 @@ mod tests {
 
     fn matched(tree: &mut TopicTree, topic: &str) -> Vec<(u32, bool)> {
         let mut out = Vec::new();
-        tree.matches(topic, &|_| true, &mut out);
+        tree.matches(topic, Some(SessionKey(0)), &|_| true, &mut out);
         out.iter().map(|m| (m.session.0, m.shared)).collect()
     }
 
@@ -326,6 +345,27 @@ mod tests {
         got.sort_unstable();
         assert_eq!(got, [(3, false), (4, false)]);
         assert_eq!(matched(&mut tree, "$SYS/x"), []);
+    }
+
+    #[test]
+    fn a_topic_routed_again_sees_every_change_of_subscriptions() {
+        let mut tree = TopicTree::default();
+        tree.insert(None, "a/b", SessionKey(1), opts(QoS::AtMostOnce));
+        assert_eq!(matched(&mut tree, "a/b"), [(1, false)]);
+        assert_eq!(matched(&mut tree, "a/b"), [(1, false)], "from the cache");
+        tree.insert(None, "a/+", SessionKey(2), opts(QoS::AtLeastOnce));
+        assert_eq!(matched(&mut tree, "a/b"), [(2, false), (1, false)]);
+        tree.insert(None, "a/+", SessionKey(2), opts(QoS::ExactlyOnce));
+        let mut out = Vec::new();
+        tree.matches("a/b", Some(SessionKey(0)), &|_| true, &mut out);
+        assert_eq!(out[0].opts.qos, QoS::ExactlyOnce, "changed options are seen");
+        assert!(tree.remove(None, "a/b", SessionKey(1)));
+        assert_eq!(matched(&mut tree, "a/b"), [(2, false)]);
+        // A shared pick moves on every message, cached or not.
+        tree.insert(Some("g"), "a/b", SessionKey(3), opts(QoS::AtMostOnce));
+        tree.insert(Some("g"), "a/b", SessionKey(4), opts(QoS::AtMostOnce));
+        assert_eq!(matched(&mut tree, "a/b"), [(2, false), (3, true)]);
+        assert_eq!(matched(&mut tree, "a/b"), [(2, false), (4, true)]);
     }
 
     #[test]
@@ -374,7 +414,7 @@ mod tests {
         let picks: Vec<_> = (0..4).map(|_| matched(&mut tree, "t")[0].0).collect();
         assert_eq!(picks, [1, 2, 3, 1]);
         let mut out = Vec::new();
-        tree.matches("t", &|s| s == SessionKey(3), &mut out);
+        tree.matches("t", None, &|s| s == SessionKey(3), &mut out);
         assert_eq!(out[0].session, SessionKey(3));
         assert_eq!(tree.counts(), (0, 3));
     }

@@ -37,6 +37,7 @@ impl Broker {
         let sessions = &self.sessions;
         self.tree.matches(
             message.topic.as_str(),
+            publisher,
             &|key| sessions.get(key).is_some_and(|s| s.conn.is_some()),
             &mut matches,
         );
