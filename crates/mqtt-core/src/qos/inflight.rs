@@ -105,6 +105,11 @@ impl<V> InFlightMap<V> {
     /// Removes `id` and returns its value.
     pub(crate) fn remove(&mut self, id: u16) -> Option<V> {
         let taken = match self.index(id) {
+            // The usual case: the oldest, acknowledged first.
+            Some(0) => {
+                self.base = advance(self.base, 1);
+                self.slots.pop_front().flatten()
+            }
             Some(at) => self.slots[at].take(),
             None => None,
         };
