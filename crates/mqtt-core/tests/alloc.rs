@@ -2,66 +2,18 @@
 //! routed to one subscriber and acknowledged both ways, and one QoS 0 message, in the
 //! workloads of the `qos` benchmark. Guards the per-message allocation budget.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use mqtt_codec::QoS;
 
+#[path = "../../mqtt-codec/tests/support/counting_alloc.rs"]
+mod counting_alloc;
+
 #[path = "../benches/workload/mod.rs"]
 mod workload;
 
+use counting_alloc::allocations_during;
 use workload::{Shape, Workload};
-
-/// Counts allocations made by threads that asked to be counted.
-struct CountingAllocator;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-#[expect(
-    unsafe_code,
-    reason = "a GlobalAlloc impl is unsafe by definition; it only forwards to System"
-)]
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so `System`'s
-// guarantees hold; the counter and the const-initialised thread-local never allocate.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded unchanged.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-fn count() {
-    if COUNTING.with(Cell::get) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// Messages each workload runs before counting (queues and scratch buffers reach their size).
 const WARM_UP: usize = 64;
@@ -83,13 +35,11 @@ fn messages_allocate_within_budget() {
         for _ in 0..WARM_UP {
             workload.step();
         }
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        COUNTING.with(|c| c.set(true));
-        for _ in 0..COUNTED {
-            workload.step();
-        }
-        COUNTING.with(|c| c.set(false));
-        let total = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let total = allocations_during(|| {
+            for _ in 0..COUNTED {
+                workload.step();
+            }
+        });
         eprintln!("{name}: {total} allocations in {COUNTED} messages");
         assert!(total <= budget * COUNTED, "{name}: {total} > {budget} per message");
     }
