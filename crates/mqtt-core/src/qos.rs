@@ -2,11 +2,14 @@
 //! allocation, the queue behind it (bounded by count and bytes), and the incoming QoS 2 ids
 //! waiting for PUBREL.
 
-use std::collections::{BTreeMap, VecDeque};
+mod inflight;
+
+use std::collections::VecDeque;
 
 use mqtt_codec::{PacketId, QoS};
 
 use crate::message::{Delivery, SharedMessage};
+use inflight::InFlightMap;
 
 /// Where an outgoing QoS 1/2 message is in its flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +50,7 @@ pub(crate) struct Outgoing(Option<Box<Flows>>);
 /// The state behind [`Outgoing`].
 #[derive(Debug, Default)]
 struct Flows {
-    inflight: BTreeMap<u16, InFlight>,
+    inflight: InFlightMap<InFlight>,
     queue: VecDeque<Delivery>,
     queued_bytes: usize,
     next_id: u16,
@@ -103,7 +106,7 @@ impl Outgoing {
     /// keeps their order). Returns false if `id` is already in flight.
     pub(crate) fn restore(&mut self, id: PacketId, delivery: Delivery, state: OutState) -> bool {
         let flows = self.flows();
-        if flows.inflight.contains_key(&id.get()) {
+        if flows.inflight.contains(id.get()) {
             return false;
         }
         let seq = flows.next_seq;
@@ -156,7 +159,7 @@ impl Outgoing {
             if flows.next_id == 0 {
                 continue;
             }
-            if !flows.inflight.contains_key(&flows.next_id) {
+            if !flows.inflight.contains(flows.next_id) {
                 break;
             }
         }
@@ -171,9 +174,9 @@ impl Outgoing {
     /// durable id, or `None` if `id` was not in the expected state.
     pub(crate) fn complete(&mut self, id: PacketId, expected: OutState) -> Option<u64> {
         let flows = self.0.as_mut()?;
-        match flows.inflight.get(&id.get()) {
+        match flows.inflight.get(id.get()) {
             Some(flight) if flight.state == expected => {
-                flows.inflight.remove(&id.get()).map(|flight| flight.delivery.id)
+                flows.inflight.remove(id.get()).map(|flight| flight.delivery.id)
             }
             _ => None,
         }
@@ -184,7 +187,7 @@ impl Outgoing {
     /// Returns the delivery's durable id, or `None` for an unknown id.
     pub(crate) fn received(&mut self, id: PacketId) -> Option<u64> {
         let flows = self.0.as_mut()?;
-        match flows.inflight.get_mut(&id.get()) {
+        match flows.inflight.get_mut(id.get()) {
             Some(flight) if flight.state != OutState::Qos1Sent => {
                 flight.state = OutState::Released;
                 Some(flight.delivery.id)
@@ -195,13 +198,13 @@ impl Outgoing {
 
     /// The state of the flow of `id`, if it is in flight.
     pub(crate) fn state_of(&self, id: PacketId) -> Option<OutState> {
-        self.0.as_ref()?.inflight.get(&id.get()).map(|flight| flight.state)
+        self.0.as_ref()?.inflight.get(id.get()).map(|flight| flight.state)
     }
 
     /// Drops a flow that the receiver ended with an error reason (v5 PUBREC >= 0x80), or
     /// that cannot be sent. Returns the delivery's durable id if `id` was in flight.
     pub(crate) fn abandon(&mut self, id: PacketId) -> Option<u64> {
-        self.0.as_mut()?.inflight.remove(&id.get()).map(|flight| flight.delivery.id)
+        self.0.as_mut()?.inflight.remove(id.get()).map(|flight| flight.delivery.id)
     }
 
     /// In-flight messages in the order they were first sent (for re-sending on reconnect).
@@ -210,7 +213,7 @@ impl Outgoing {
         let mut all: Vec<_> = flows
             .inflight
             .iter()
-            .filter_map(|(&id, flight)| Some((PacketId::new(id)?, flight)))
+            .filter_map(|(id, flight)| Some((PacketId::new(id)?, flight)))
             .collect();
         all.sort_by_key(|(_, flight)| flight.seq);
         all

@@ -4,11 +4,14 @@
 //! Children live in `BTreeMap`s so that matching visits nodes in the same order on every run:
 //! the order of delivered messages must not depend on a hasher's random seed.
 
+mod cache;
+
 use std::collections::BTreeMap;
 
 use mqtt_codec::QoS;
 
 use crate::conn::SessionKey;
+use cache::MatchCache;
 
 /// The per-subscription options the router needs at delivery time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,14 +46,60 @@ struct SharedGroup {
 
 #[derive(Debug, Default)]
 struct Node {
+    /// Children by literal level.
     children: BTreeMap<Box<str>, Self>,
+    /// The `+` child, kept apart: every match at this level visits it, so it costs a field
+    /// read rather than a map search.
+    plus: Option<Box<Self>>,
+    /// The `#` child, likewise.
+    hash: Option<Box<Self>>,
     subscribers: BTreeMap<SessionKey, SubOpts>,
     groups: BTreeMap<Box<str>, SharedGroup>,
 }
 
 impl Node {
     fn is_empty(&self) -> bool {
-        self.children.is_empty() && self.subscribers.is_empty() && self.groups.is_empty()
+        self.child_count() == 0 && self.subscribers.is_empty() && self.groups.is_empty()
+    }
+
+    /// Number of children, wildcards included.
+    fn child_count(&self) -> usize {
+        self.children.len() + usize::from(self.plus.is_some()) + usize::from(self.hash.is_some())
+    }
+
+    /// The child for filter level `level` (`+`, `#` or a literal), if there is one.
+    fn child_mut(&mut self, level: &str) -> Option<&mut Self> {
+        match level {
+            "+" => self.plus.as_deref_mut(),
+            "#" => self.hash.as_deref_mut(),
+            literal => self.children.get_mut(literal),
+        }
+    }
+
+    /// The child for filter level `level`, created if missing.
+    fn child_or_insert(&mut self, level: &str) -> &mut Self {
+        match level {
+            "+" => self.plus.get_or_insert_with(Box::default),
+            "#" => self.hash.get_or_insert_with(Box::default),
+            literal => self.children.entry(literal.into()).or_default(),
+        }
+    }
+
+    /// Removes the child for filter level `level`.
+    fn remove_child(&mut self, level: &str) {
+        match level {
+            "+" => self.plus = None,
+            "#" => self.hash = None,
+            literal => {
+                self.children.remove(literal);
+            }
+        }
+    }
+
+    /// Takes every child out, wildcards included.
+    fn take_children(&mut self) -> impl Iterator<Item = Self> {
+        let wildcards = [self.plus.take(), self.hash.take()].into_iter().flatten().map(|b| *b);
+        std::mem::take(&mut self.children).into_values().chain(wildcards)
     }
 }
 
@@ -59,9 +108,9 @@ impl Node {
 /// the stack.
 impl Drop for Node {
     fn drop(&mut self) {
-        let mut below: Vec<Self> = std::mem::take(&mut self.children).into_values().collect();
+        let mut below: Vec<Self> = self.take_children().collect();
         while let Some(mut node) = below.pop() {
-            below.extend(std::mem::take(&mut node.children).into_values());
+            below.extend(node.take_children());
         }
     }
 }
@@ -72,6 +121,8 @@ pub(crate) struct TopicTree {
     root: Node,
     count: usize,
     shared_count: usize,
+    /// The last walk of each publisher, made stale by every change.
+    cache: MatchCache,
 }
 
 impl TopicTree {
@@ -84,9 +135,10 @@ impl TopicTree {
         session: SessionKey,
         opts: SubOpts,
     ) -> bool {
+        self.cache.clear();
         let mut node = &mut self.root;
         for level in filter.split('/') {
-            node = node.children.entry(level.into()).or_default();
+            node = node.child_or_insert(level);
         }
         let existed = match group {
             None => node.subscribers.insert(session, opts).is_some(),
@@ -120,6 +172,7 @@ impl TopicTree {
         filter: &str,
         session: SessionKey,
     ) -> bool {
+        self.cache.clear();
         let levels: Vec<&str> = filter.split('/').collect();
         // Down to the node where `filter` ends, noting the deepest node on the way that holds
         // more than the branch toward it: if the removal empties the end node, the branch
@@ -127,10 +180,10 @@ impl TopicTree {
         let mut node = &mut self.root;
         let mut keep = 0;
         for (depth, level) in levels.iter().enumerate() {
-            if node.children.len() > 1 || !node.subscribers.is_empty() || !node.groups.is_empty() {
+            if node.child_count() > 1 || !node.subscribers.is_empty() || !node.groups.is_empty() {
                 keep = depth;
             }
-            let Some(child) = node.children.get_mut(*level) else { return false };
+            let Some(child) = node.child_mut(level) else { return false };
             node = child;
         }
         if !remove_at(node, group, session) {
@@ -138,11 +191,10 @@ impl TopicTree {
         }
         if node.is_empty() {
             // The path was walked just now: every level up to `keep` exists.
-            let parent = levels[..keep]
-                .iter()
-                .try_fold(&mut self.root, |node, level| node.children.get_mut(*level));
+            let parent =
+                levels[..keep].iter().try_fold(&mut self.root, |node, level| node.child_mut(level));
             if let Some(parent) = parent {
-                parent.children.remove(levels[keep]);
+                parent.remove_child(levels[keep]);
             }
         }
         match group {
@@ -159,14 +211,26 @@ impl TopicTree {
 
     /// Appends every subscription matching `topic` to `out`: all plain subscribers, and one
     /// member per `$share` group, picked round robin, preferring members for which
-    /// `is_online` is true.
+    /// `is_online` is true. `publisher`, the session publishing, if any, finds the result of
+    /// its last walk (see `cache`).
     pub(crate) fn matches(
         &mut self,
         topic: &str,
+        publisher: Option<SessionKey>,
         is_online: &dyn Fn(SessionKey) -> bool,
         out: &mut Vec<Matched>,
     ) {
+        let Some(SessionKey(slot)) = publisher else {
+            collect(&mut self.root, Some(topic), true, is_online, out);
+            return;
+        };
+        let slot = slot as usize;
+        if self.cache.extend(slot, topic, out) {
+            return;
+        }
+        let start = out.len();
         collect(&mut self.root, Some(topic), true, is_online, out);
+        self.cache.keep(slot, topic, &out[start..]);
     }
 }
 
@@ -204,22 +268,23 @@ fn collect(
     let Some(topic) = topic else {
         take_all(node, is_online, out);
         // `a/#` also matches `a` itself.
-        if let Some(hash) = node.children.get_mut("#") {
+        if let Some(hash) = node.hash.as_deref_mut() {
             take_all(hash, is_online, out);
         }
         return;
     };
-    let (level, rest) = match topic.split_once('/') {
-        Some((level, rest)) => (level, Some(rest)),
+    // A byte search: `/` is ASCII, and `str::split_once` costs a char searcher per level.
+    let (level, rest) = match topic.bytes().position(|b| b == b'/') {
+        Some(at) => (&topic[..at], Some(&topic[at + 1..])),
         None => (topic, None),
     };
     // [v5 MQTT-4.7.2-1] a leading wildcard does not match a `$` topic.
     let wildcards_apply = !(first && level.starts_with('$'));
     if wildcards_apply {
-        if let Some(hash) = node.children.get_mut("#") {
+        if let Some(hash) = node.hash.as_deref_mut() {
             take_all(hash, is_online, out);
         }
-        if let Some(plus) = node.children.get_mut("+") {
+        if let Some(plus) = node.plus.as_deref_mut() {
             collect(plus, rest, false, is_online, out);
         }
     }
@@ -262,7 +327,7 @@ mod tests {
 
     fn matched(tree: &mut TopicTree, topic: &str) -> Vec<(u32, bool)> {
         let mut out = Vec::new();
-        tree.matches(topic, &|_| true, &mut out);
+        tree.matches(topic, Some(SessionKey(0)), &|_| true, &mut out);
         out.iter().map(|m| (m.session.0, m.shared)).collect()
     }
 
@@ -280,6 +345,27 @@ mod tests {
         got.sort_unstable();
         assert_eq!(got, [(3, false), (4, false)]);
         assert_eq!(matched(&mut tree, "$SYS/x"), []);
+    }
+
+    #[test]
+    fn a_topic_routed_again_sees_every_change_of_subscriptions() {
+        let mut tree = TopicTree::default();
+        tree.insert(None, "a/b", SessionKey(1), opts(QoS::AtMostOnce));
+        assert_eq!(matched(&mut tree, "a/b"), [(1, false)]);
+        assert_eq!(matched(&mut tree, "a/b"), [(1, false)], "from the cache");
+        tree.insert(None, "a/+", SessionKey(2), opts(QoS::AtLeastOnce));
+        assert_eq!(matched(&mut tree, "a/b"), [(2, false), (1, false)]);
+        tree.insert(None, "a/+", SessionKey(2), opts(QoS::ExactlyOnce));
+        let mut out = Vec::new();
+        tree.matches("a/b", Some(SessionKey(0)), &|_| true, &mut out);
+        assert_eq!(out[0].opts.qos, QoS::ExactlyOnce, "changed options are seen");
+        assert!(tree.remove(None, "a/b", SessionKey(1)));
+        assert_eq!(matched(&mut tree, "a/b"), [(2, false)]);
+        // A shared pick moves on every message, cached or not.
+        tree.insert(Some("g"), "a/b", SessionKey(3), opts(QoS::AtMostOnce));
+        tree.insert(Some("g"), "a/b", SessionKey(4), opts(QoS::AtMostOnce));
+        assert_eq!(matched(&mut tree, "a/b"), [(2, false), (3, true)]);
+        assert_eq!(matched(&mut tree, "a/b"), [(2, false), (4, true)]);
     }
 
     #[test]
@@ -328,7 +414,7 @@ mod tests {
         let picks: Vec<_> = (0..4).map(|_| matched(&mut tree, "t")[0].0).collect();
         assert_eq!(picks, [1, 2, 3, 1]);
         let mut out = Vec::new();
-        tree.matches("t", &|s| s == SessionKey(3), &mut out);
+        tree.matches("t", None, &|s| s == SessionKey(3), &mut out);
         assert_eq!(out[0].session, SessionKey(3));
         assert_eq!(tree.counts(), (0, 3));
     }

@@ -37,6 +37,7 @@ impl Broker {
         let sessions = &self.sessions;
         self.tree.matches(
             message.topic.as_str(),
+            publisher,
             &|key| sessions.get(key).is_some_and(|s| s.conn.is_some()),
             &mut matches,
         );
@@ -213,7 +214,9 @@ impl Broker {
     /// Moves queued messages into the window while it has room.
     pub(super) fn pump(&mut self, key: SessionKey, now: Instant) {
         loop {
-            if !self.room_in_flight(key) {
+            // The queue first: usually empty, and cheaper to look at than the window.
+            let queued = self.sessions.get(key).is_some_and(|s| s.outgoing.queued_len() > 0);
+            if !queued || !self.room_in_flight(key) {
                 return;
             }
             let Some(session) = self.sessions.get_mut(key) else { return };
