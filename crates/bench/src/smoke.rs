@@ -62,6 +62,8 @@ async fn every_qos_and_shape_delivers_everything_through_culex() {
         assert_eq!(outcome.received, outcome.expected, "{}: {outcome:?}", case.name());
         assert_eq!((outcome.lost, outcome.duplicates), (0, 0), "{}: {outcome:?}", case.name());
         assert_eq!(outcome.unacknowledged, 0, "{}: {outcome:?}", case.name());
+        assert!(outcome.window_seconds > 0.0, "{}: {outcome:?}", case.name());
+        assert!(outcome.generator_cores() > 0.0, "{}: {outcome:?}", case.name());
     }
 }
 
