@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use crate::cpus::{Placement, format_list};
 use crate::load::LoadOutcome;
+use crate::orchestrate::GENERATOR_WORKERS;
 use crate::report::spread;
 use crate::results::row_position;
 use crate::stats::Spread;
@@ -153,9 +154,10 @@ pub(crate) fn markdown(table: &Table, placements: &[Placement]) -> String {
         out,
         "Each broker runs under `taskset -c` on the first N CPUs this process may use ({}); \
          culex sizes its runtime by the CPUs it may use, Mosquitto is single-threaded at any \
-         N. The load generator (culex-bench, one process with 2 tokio worker threads) is moved \
-         with `taskset -a -p` onto the CPUs the broker does not have, or onto all of them when \
-         the broker has every one, where the two share the CPUs ({}). Fresh brokers for every \
+         N. The load generator (culex-bench, one process with {GENERATOR_WORKERS} tokio \
+         worker threads) is moved with `taskset -a -p` onto the CPUs the broker does not \
+         have, or onto all of them when the broker has every one, where the two share the \
+         CPUs ({}). Fresh brokers for every \
          N and round. msg/s: delivered per second in the measured window, median (min–max) \
          over the rounds; × fewest: its median over the median at the fewest cores (issue 13: \
          culex at least {SCALING_TARGET}× from 1 to 2 cores in pairs and fan-in); CPU use: CPU \

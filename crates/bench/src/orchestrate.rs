@@ -32,6 +32,9 @@ const MEMORY: &str = "Memory and connections";
 const START: &str = "One publish from a fresh process (culex_pub vs mosquitto_pub)";
 const PEAK: &str = "Broker peak resident memory (VmHWM) in each throughput run";
 
+/// Worker threads of the load generator's tokio runtime.
+pub(crate) const GENERATOR_WORKERS: usize = 2;
+
 /// The executables a run uses.
 #[derive(Clone, Debug)]
 pub(crate) struct Paths {
@@ -166,7 +169,7 @@ impl<'a> Session<'a> {
     /// The tokio runtime of the load generator and a fresh work folder.
     fn new(plan: &'a Plan, paths: &'a Paths) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(GENERATOR_WORKERS)
             .enable_all()
             .build()
             .context("starting the tokio runtime")?;
