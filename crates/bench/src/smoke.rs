@@ -85,6 +85,7 @@ async fn a_run_fills_a_row_of_the_cores_table() {
     procfs::reset_peak_rss(pid).unwrap();
     let outcome =
         timeout(DEADLINE, run_load(broker, Some(pid), &tiny(&case))).await.unwrap().unwrap();
+    let rss_now = procfs::rss(pid).unwrap();
     let peak_rss = procfs::peak_rss(pid).unwrap();
     let mut table = cores::Table::default();
     table.record(&case.name(), BrokerKind::Culex, 1, &outcome, peak_rss);
@@ -94,7 +95,7 @@ async fn a_run_fills_a_row_of_the_cores_table() {
     let cells: Vec<&str> = row.expect(&text).split(" | ").collect();
     assert!(cells.iter().all(|cell| !cell.contains('—')), "{text}");
     assert!(outcome.broker_cpu_per_message().is_some_and(|us| us > 0.0), "{outcome:?}");
-    assert!(peak_rss >= procfs::rss(pid).unwrap() / 2, "{peak_rss}");
+    assert!(peak_rss >= rss_now, "{peak_rss} < {rss_now}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
