@@ -6,8 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::cpus::{Placement, format_list};
-use crate::load::LoadOutcome;
-use crate::orchestrate::GENERATOR_WORKERS;
+use crate::load::{GENERATOR_WORKERS, LoadOutcome};
 use crate::report::spread;
 use crate::results::row_position;
 use crate::stats::Spread;

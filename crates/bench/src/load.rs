@@ -25,6 +25,8 @@ use crate::net::{self, VERSION};
 use crate::payload::{PublishTemplate, Stamp, now_ns};
 use crate::procfs;
 
+/// Worker threads of the load generator's tokio runtime.
+pub(crate) const GENERATOR_WORKERS: usize = 2;
 /// Unacknowledged QoS 1/2 messages one publisher keeps in flight (the brokers are configured
 /// with the same `max_inflight_messages`).
 pub(crate) const PUBLISHER_INFLIGHT: u64 = 1000;

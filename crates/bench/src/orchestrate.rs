@@ -14,7 +14,7 @@ use crate::cores;
 use crate::cpus::{self, Placement};
 use crate::durable;
 use crate::idle;
-use crate::load::{self, LoadOutcome, LoadSpec, Shape};
+use crate::load::{self, GENERATOR_WORKERS, LoadOutcome, LoadSpec, Shape};
 use crate::machine;
 use crate::plan::{self, Plan};
 use crate::procfs;
@@ -31,9 +31,6 @@ const LATENCY: &str = "Latency at a fixed 10k msg/s";
 const MEMORY: &str = "Memory and connections";
 const START: &str = "One publish from a fresh process (culex_pub vs mosquitto_pub)";
 const PEAK: &str = "Broker peak resident memory (VmHWM) in each throughput run";
-
-/// Worker threads of the load generator's tokio runtime.
-pub(crate) const GENERATOR_WORKERS: usize = 2;
 
 /// The executables a run uses.
 #[derive(Clone, Debug)]
