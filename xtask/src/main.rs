@@ -42,7 +42,7 @@ fn run() -> Result<()> {
         "dashboard-vendor" => dashboard::vendor(&rest),
         "" | "help" | "--help" => {
             println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy, tests, docs and a fuzz smoke run, as CI runs them\n  fuzz  [TARGET...] [--seconds N] run the fuzz targets of fuzz/ (needs cargo-fuzz)\n  bench [--quick] [--hardening] [culex-bench flags] culex vs Mosquitto throughput, latency, memory; --hardening: slowloris (docs/benchmarks.md)\n  deb   [--target T] [--profile P] [--out DIR] culex_<version>_<arch>.deb and culex-mosquitto-compat (docs/service.md)\n  dashboard-vendor  refresh crates/broker/dashboard/vendor/ from its npm lock file (needs npm)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci    fmt, clippy, tests, docs and a fuzz smoke run, as CI runs them\n  fuzz  [TARGET...] [--seconds N] run the fuzz targets of fuzz/ (needs cargo-fuzz)\n  bench [--quick] [--hardening] [--cores 1,2] [culex-bench flags] culex vs Mosquitto throughput, latency, memory; --hardening: slowloris; --cores: throughput with the brokers on 1, 2 CPUs (docs/benchmarks.md)\n  deb   [--target T] [--profile P] [--out DIR] culex_<version>_<arch>.deb and culex-mosquitto-compat (docs/service.md)\n  dashboard-vendor  refresh crates/broker/dashboard/vendor/ from its npm lock file (needs npm)"
             );
             Ok(())
         }

@@ -163,8 +163,7 @@ impl Run<'_> {
         );
         let goal = Some(Goal::Throughput);
         self.table.record((THROUGHPUT, &name, "msg/s"), goal, variant, outcome.delivered_rate);
-        if let Some(cpu) = outcome.broker_cpu_seconds.filter(|_| outcome.window_delivered > 0) {
-            let per_message = cpu / outcome.window_delivered as f64 * 1e6;
+        if let Some(per_message) = outcome.broker_cpu_per_message() {
             let row = format!("{name}: broker CPU");
             self.table.record((THROUGHPUT, &row, "µs/msg"), None, variant, per_message);
         }

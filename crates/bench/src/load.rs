@@ -25,6 +25,8 @@ use crate::net::{self, VERSION};
 use crate::payload::{PublishTemplate, Stamp, now_ns};
 use crate::procfs;
 
+/// Worker threads of the load generator's tokio runtime.
+pub(crate) const GENERATOR_WORKERS: usize = 2;
 /// Unacknowledged QoS 1/2 messages one publisher keeps in flight (the brokers are configured
 /// with the same `max_inflight_messages`).
 pub(crate) const PUBLISHER_INFLIGHT: u64 = 1000;
@@ -104,8 +106,12 @@ pub(crate) struct LoadOutcome {
     pub(crate) delivered_rate: f64,
     /// Messages delivered in the measured window.
     pub(crate) window_delivered: u64,
+    /// Length of the measured window, in seconds.
+    pub(crate) window_seconds: f64,
     /// Broker CPU seconds in the measured window, if its pid was given.
     pub(crate) broker_cpu_seconds: Option<f64>,
+    /// CPU seconds this process (the load generator) used in the measured window.
+    pub(crate) generator_cpu_seconds: f64,
     pub(crate) sent: u64,
     /// QoS 1/2 messages the broker had not acknowledged when the drain time ran out.
     pub(crate) unacknowledged: u64,
@@ -116,6 +122,25 @@ pub(crate) struct LoadOutcome {
     pub(crate) duplicates: u64,
     /// Latency in nanoseconds of each message sent in the measured window, sorted.
     pub(crate) latencies_ns: Vec<u64>,
+}
+
+impl LoadOutcome {
+    /// Broker CPU per delivered message in the measured window, in µs (`None` without the
+    /// broker's pid or without a delivery).
+    pub(crate) fn broker_cpu_per_message(&self) -> Option<f64> {
+        let cpu = self.broker_cpu_seconds.filter(|_| self.window_delivered > 0)?;
+        Some(cpu / self.window_delivered as f64 * 1e6)
+    }
+
+    /// Cores the broker kept busy on average in the measured window.
+    pub(crate) fn broker_cores(&self) -> Option<f64> {
+        self.broker_cpu_seconds.map(|cpu| cpu / self.window_seconds)
+    }
+
+    /// Cores the load generator kept busy on average in the measured window.
+    pub(crate) fn generator_cores(&self) -> f64 {
+        self.generator_cpu_seconds / self.window_seconds
+    }
 }
 
 /// Counters shared by the tasks of one run.
@@ -248,10 +273,12 @@ pub(crate) async fn run_load(
     let (t0, t0_ns) = (Instant::now(), now_ns());
     let (received0, sent0) = (shared.total_received(), shared.total_sent());
     let cpu0 = pid.map(procfs::cpu).transpose()?;
+    let generator0 = procfs::cpu(std::process::id())?;
     sleep_until(end).await;
     let (t1, t1_ns) = (Instant::now(), now_ns());
     let (received1, sent1) = (shared.total_received(), shared.total_sent());
     let cpu1 = pid.map(procfs::cpu).transpose()?;
+    let generator1 = procfs::cpu(std::process::id())?;
     let seconds = (t1 - t0).as_secs_f64();
 
     let joined = timeout(spec.drain + Duration::from_secs(5), async {
@@ -288,7 +315,9 @@ pub(crate) async fn run_load(
         published_rate: (sent1 - sent0) as f64 / seconds,
         delivered_rate: (received1 - received0) as f64 / seconds,
         window_delivered: received1 - received0,
+        window_seconds: seconds,
         broker_cpu_seconds: cpu0.zip(cpu1).map(|(a, b)| a.seconds_until(b)),
+        generator_cpu_seconds: generator0.seconds_until(generator1),
         sent: sent_per_flow.iter().sum(),
         unacknowledged,
         expected: shared.expected(),

@@ -6,6 +6,8 @@
 //! - `target`: starting `culex`, `mosquitto` (one shared config) and the sink process.
 //! - `load`: publishers and subscribers on tokio + mqtt-codec; `net`: handshakes;
 //!   `payload`: stamped messages and the PUBLISH template; `accounting`: loss/duplicates/latency.
+//! - `cpus`, `cores`: `--cores`, the throughput scenarios with the broker pinned to 1, 2, …
+//!   CPUs (issue 13's scaling), and their table.
 //! - `durable`: issue 15's rows, persistence on against off and against Mosquitto's.
 //! - `hardening`: `--hardening`, half-finished handshakes (slowloris) on TCP, TLS and
 //!   WebSocket listeners: memory per stalled connection, and when the broker closes them;
@@ -16,6 +18,8 @@
 #![forbid(unsafe_code)]
 
 mod accounting;
+mod cores;
+mod cpus;
 mod durable;
 mod floods;
 mod hardening;
@@ -88,6 +92,12 @@ struct RunArgs {
     /// bad-login storm; writes hardening.md.
     #[arg(long)]
     hardening: bool,
+    /// Instead of the other scenarios: the throughput scenarios (filtered by --only) with the
+    /// brokers allowed only the first N CPUs, for each N in this list (e.g. `1,2`; under
+    /// `taskset`, the load generator on the other CPUs where there are any); writes the
+    /// table by cores to results.md.
+    #[arg(long, value_delimiter = ',', num_args = 1.., conflicts_with = "hardening")]
+    cores: Option<Vec<usize>>,
     /// Number of connections in the idle-connection scenario.
     #[arg(long)]
     idle_connections: Option<usize>,
@@ -182,7 +192,10 @@ fn benchmark(args: &RunArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     });
-    orchestrate::run(&plan, &paths, &args.out, &command)
+    match &args.cores {
+        Some(counts) => orchestrate::run_cores(&plan, &paths, &args.out, &command, counts),
+        None => orchestrate::run(&plan, &paths, &args.out, &command),
+    }
 }
 
 /// `--hardening`: the slowloris and flood tables, printed and written to `hardening.md` in
@@ -217,5 +230,24 @@ fn optional(given: Option<&Path>, default: &str) -> Result<Option<PathBuf>> {
     match given {
         Some(path) => existing(path.to_path_buf()).map(Some),
         None => Ok(Path::new(default).is_file().then(|| PathBuf::from(default))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cores_take_a_comma_separated_list_and_exclude_hardening() {
+        let cli =
+            Cli::try_parse_from(["culex-bench", "--cores", "1,2", "--only", "QoS 1"]).unwrap();
+        assert_eq!(cli.run.cores, Some(vec![1, 2]));
+        let cli = Cli::try_parse_from(["culex-bench", "--cores", "2"]).unwrap();
+        assert_eq!(cli.run.cores, Some(vec![2]));
+        assert_eq!(Cli::try_parse_from(["culex-bench"]).unwrap().run.cores, None);
+        for bad in [&["--cores", "1,x"][..], &["--cores"], &["--cores", "1", "--hardening"]] {
+            let args = std::iter::once("culex-bench").chain(bad.iter().copied());
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
+        }
     }
 }

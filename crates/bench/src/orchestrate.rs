@@ -10,11 +10,14 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use mqtt_codec::QoS;
 
+use crate::cores;
+use crate::cpus::{self, Placement};
 use crate::durable;
 use crate::idle;
-use crate::load::{self, LoadSpec, Shape};
+use crate::load::{self, GENERATOR_WORKERS, LoadOutcome, LoadSpec, Shape};
 use crate::machine;
 use crate::plan::{self, Plan};
+use crate::procfs;
 use crate::report;
 use crate::results::{Results, Row, Target};
 use crate::stats::percentile;
@@ -27,6 +30,7 @@ const CPU: &str = "Broker CPU per delivered message (µs/msg = CPU seconds per m
 const LATENCY: &str = "Latency at a fixed 10k msg/s";
 const MEMORY: &str = "Memory and connections";
 const START: &str = "One publish from a fresh process (culex_pub vs mosquitto_pub)";
+const PEAK: &str = "Broker peak resident memory (VmHWM) in each throughput run";
 
 /// The executables a run uses.
 #[derive(Clone, Debug)]
@@ -69,16 +73,9 @@ impl Paths {
 /// Runs `plan` and writes the results to `out`; `command` is quoted in the results header.
 pub(crate) fn run(plan: &Plan, paths: &Paths, out: &Path, command: &str) -> Result<()> {
     check_file_limit(plan.idle_connections)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    let workdir = std::env::temp_dir().join(format!("culex-bench-{}", std::process::id()));
-    fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
+    let mut session = Session::new(plan, paths)?;
     let started_at = machine::utc_now();
     let load_before = machine::load_average();
-    let mut session = Session { runtime, plan, paths, workdir, results: Results::default() };
     for round in 0..plan.rounds {
         eprintln!("culex-bench: round {} of {}", round + 1, plan.rounds);
         session.round(round)?;
@@ -92,13 +89,8 @@ pub(crate) fn run(plan: &Plan, paths: &Paths, out: &Path, command: &str) -> Resu
     let load_after = machine::load_average();
     let mut tables = report::tables(&session.results);
     tables.push_str(durable.as_deref().unwrap_or_default());
-    println!("{tables}");
-    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let header = header(plan, paths, command, &started_at, &load_before, &load_after);
-    let markdown = format!("{header}\n{tables}");
-    let results_path = out.join("results.md");
-    fs::write(&results_path, markdown)
-        .with_context(|| format!("writing {}", results_path.display()))?;
+    let results_path = write_results(out, &header, &tables)?;
     let rows: Vec<&Row> =
         session.results.rows.iter().filter(|row| row.section == THROUGHPUT).collect();
     let svg_path = out.join("throughput.svg");
@@ -110,6 +102,55 @@ pub(crate) fn run(plan: &Plan, paths: &Paths, out: &Path, command: &str) -> Resu
     Ok(())
 }
 
+/// `--cores`: the throughput scenarios of `plan` with the brokers allowed each of `counts`
+/// CPUs in turn (the load generator moved onto the others), then the table by cores in
+/// `results.md`.
+pub(crate) fn run_cores(
+    plan: &Plan,
+    paths: &Paths,
+    out: &Path,
+    command: &str,
+    counts: &[usize],
+) -> Result<()> {
+    let placements = Placement::for_counts(&cpus::allowed()?, counts)?;
+    let mut session = Session::new(plan, paths)?;
+    let started_at = machine::utc_now();
+    let load_before = machine::load_average();
+    let mut table = cores::Table::default();
+    for placement in &placements {
+        cpus::pin_process(std::process::id(), &placement.generator)?;
+        session.broker_cpus = Some(placement.broker.clone());
+        for round in 0..plan.rounds {
+            eprintln!(
+                "culex-bench: brokers on {} of {} CPUs, round {} of {}",
+                placement.cores(),
+                placements.last().map_or(0, Placement::cores),
+                round + 1,
+                plan.rounds
+            );
+            session.cores_round(round, placement.cores(), &mut table)?;
+        }
+    }
+    let load_after = machine::load_average();
+    let mut tables = cores::markdown(&table, &placements);
+    report::failures_section(&mut tables, "Failed measurements", &session.results.failures);
+    let header = header(plan, paths, command, &started_at, &load_before, &load_after);
+    let results_path = write_results(out, &header, &tables)?;
+    eprintln!("culex-bench: wrote {}", results_path.display());
+    let _ = fs::remove_dir_all(&session.workdir);
+    Ok(())
+}
+
+/// Prints `tables` and writes them under `header` to `results.md` in `out`; returns its path.
+fn write_results(out: &Path, header: &str, tables: &str) -> Result<PathBuf> {
+    println!("{tables}");
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join("results.md");
+    fs::write(&path, format!("{header}\n{tables}"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 /// State carried through the rounds.
 struct Session<'a> {
     runtime: tokio::runtime::Runtime,
@@ -117,15 +158,37 @@ struct Session<'a> {
     paths: &'a Paths,
     workdir: PathBuf,
     results: Results,
+    /// The CPUs brokers are started on (`--cores`); `None`: every CPU.
+    broker_cpus: Option<Vec<usize>>,
 }
 
-impl Session<'_> {
+impl<'a> Session<'a> {
+    /// The tokio runtime of the load generator and a fresh work folder.
+    fn new(plan: &'a Plan, paths: &'a Paths) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(GENERATOR_WORKERS)
+            .enable_all()
+            .build()
+            .context("starting the tokio runtime")?;
+        let workdir = std::env::temp_dir().join(format!("culex-bench-{}", std::process::id()));
+        fs::create_dir_all(&workdir).with_context(|| format!("creating {}", workdir.display()))?;
+        Ok(Self { runtime, plan, paths, workdir, results: Results::default(), broker_cpus: None })
+    }
+
+    /// Starts a fresh `kind` broker, on `broker_cpus` if set.
+    fn start(&self, kind: BrokerKind) -> Result<RunningBroker> {
+        let exe = self.paths.broker(kind).context("broker path")?;
+        match &self.broker_cpus {
+            Some(cpus) => RunningBroker::start_on(kind, exe, &self.workdir, cpus),
+            None => RunningBroker::start(kind, exe, &self.workdir),
+        }
+    }
+
     fn round(&mut self, round: usize) -> Result<()> {
         let order = self.paths.order(round);
         let mut brokers = Vec::new();
         for &kind in &order {
-            let exe = self.paths.broker(kind).context("broker path")?;
-            let broker = RunningBroker::start(kind, exe, &self.workdir)?;
+            let broker = self.start(kind)?;
             // "Right after start": once the port answers and the process has settled.
             std::thread::sleep(Duration::from_millis(200));
             let rss = broker.rss()?;
@@ -164,6 +227,22 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// One round of `--cores`: fresh brokers on `broker_cpus`, every throughput scenario.
+    fn cores_round(&mut self, round: usize, cores: usize, table: &mut cores::Table) -> Result<()> {
+        let mut brokers = Vec::new();
+        for kind in self.paths.order(round) {
+            brokers.push(self.start(kind)?);
+        }
+        for case in &self.plan.throughput {
+            for broker in &mut brokers {
+                if let Some((outcome, peak_rss)) = self.measure_throughput(round, broker, case) {
+                    table.record(&case.name(), broker.kind, cores, &outcome, peak_rss);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Runs `measure`; on failure records it, and restarts the broker if it died.
     fn attempt<T>(
         &mut self,
@@ -182,10 +261,7 @@ impl Session<'_> {
                 eprintln!("culex-bench: FAILED {line}");
                 self.results.failures.push(line);
                 if broker.check_alive().is_err() {
-                    let exe = self.paths.broker(broker.kind).map(Path::to_path_buf);
-                    if let Some(Ok(fresh)) =
-                        exe.map(|exe| RunningBroker::start(broker.kind, &exe, &self.workdir))
-                    {
+                    if let Ok(fresh) = self.start(broker.kind) {
                         *broker = fresh;
                     }
                 }
@@ -326,23 +402,40 @@ impl Session<'_> {
         self.results.record((LATENCY, &format!("{name}: max"), "µs"), None, kind, max);
     }
 
-    fn throughput(&mut self, round: usize, broker: &mut RunningBroker, case: &plan::Case) {
+    /// Runs `case` against `broker`, prints it and notes lost, duplicated or unacknowledged
+    /// messages as failures; returns the outcome and the broker's peak resident memory in
+    /// the run.
+    fn measure_throughput(
+        &mut self,
+        round: usize,
+        broker: &mut RunningBroker,
+        case: &plan::Case,
+    ) -> Option<(LoadOutcome, u64)> {
         let kind = broker.kind;
         let name = case.name();
         let spec = case.spec(self.plan, format!("tp/{round}/{}", kind.name()));
-        let outcome = self.attempt(round, broker, &name, |session, broker| {
-            session.runtime.block_on(load::run_load(broker.address, Some(broker.pid), &spec))
-        });
-        let Some(outcome) = outcome else { return };
+        let (outcome, peak_rss) = self.attempt(round, broker, &name, |session, broker| {
+            procfs::reset_peak_rss(broker.pid)?;
+            let outcome = session.runtime.block_on(load::run_load(
+                broker.address,
+                Some(broker.pid),
+                &spec,
+            ))?;
+            Ok((outcome, procfs::peak_rss(broker.pid)?))
+        })?;
         let lost = outcome.lost;
         eprintln!(
-            "  {:9} {name}: {:.0} msg/s; {} sent, {} of {} deliveries made, lost {lost}, dup {}",
+            "  {:9} {name}: {:.0} msg/s; {} sent, {} of {} deliveries made, lost {lost}, dup {}; \
+             broker {:.2} cores, generator {:.2}, peak RSS {}",
             kind.name(),
             outcome.delivered_rate,
             outcome.sent,
             outcome.received,
             outcome.expected,
-            outcome.duplicates
+            outcome.duplicates,
+            outcome.broker_cores().unwrap_or(f64::NAN),
+            outcome.generator_cores(),
+            crate::units::value(peak_rss as f64, "B"),
         );
         if outcome.unacknowledged > 0 {
             self.results.failures.push(format!(
@@ -366,17 +459,26 @@ impl Session<'_> {
                 case.qos.as_u8()
             ));
         }
+        Some((outcome, peak_rss))
+    }
+
+    fn throughput(&mut self, round: usize, broker: &mut RunningBroker, case: &plan::Case) {
+        let kind = broker.kind;
+        let Some((outcome, peak_rss)) = self.measure_throughput(round, broker, case) else {
+            return;
+        };
+        let name = case.name();
         let row = self.results.record(
             (THROUGHPUT, &name, "msg/s"),
             case.target(),
             kind,
             outcome.delivered_rate,
         );
-        Results::add_loss(row, kind, lost, outcome.duplicates);
-        if let Some(cpu) = outcome.broker_cpu_seconds.filter(|_| outcome.window_delivered > 0) {
-            let per_message = cpu / outcome.window_delivered as f64 * 1e6;
+        Results::add_loss(row, kind, outcome.lost, outcome.duplicates);
+        if let Some(per_message) = outcome.broker_cpu_per_message() {
             self.results.record((CPU, &name, "µs/msg"), None, kind, per_message);
         }
+        self.results.record((PEAK, &name, "B"), None, kind, peak_rss as f64);
     }
 }
 

@@ -1,5 +1,6 @@
 //! What the kernel says about a broker process: CPU time from `/proc/PID/stat`, resident
-//! memory (`VmRSS`) from `/proc/PID/status` and bytes sent to storage from `/proc/PID/io`.
+//! memory (`VmRSS`) and its high-water mark (`VmHWM`, reset through `/proc/PID/clear_refs`)
+//! from `/proc/PID/status`, and bytes sent to storage from `/proc/PID/io`.
 
 use std::fs;
 use std::process::Command;
@@ -34,10 +35,11 @@ pub(crate) fn parse_stat(text: &str) -> Option<CpuTicks> {
     Some(CpuTicks { user, system })
 }
 
-/// Parses `VmRSS:   1234 kB` from the text of `/proc/PID/status`, in bytes.
-pub(crate) fn parse_vm_rss(text: &str) -> Option<u64> {
-    let line = text.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let mut words = line["VmRSS:".len()..].split_whitespace();
+/// Parses a `NAME:   1234 kB` line (`VmRSS`, `VmHWM`) from the text of `/proc/PID/status`,
+/// in bytes.
+pub(crate) fn parse_status_kib(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))?;
+    let mut words = line.split_whitespace();
     let value: u64 = words.next()?.parse().ok()?;
     match words.next() {
         Some("kB") => Some(value * 1024),
@@ -69,9 +71,26 @@ pub(crate) fn cpu(pid: u32) -> Result<CpuTicks> {
 
 /// Resident memory of process `pid`, in bytes.
 pub(crate) fn rss(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmRSS")
+}
+
+/// The most resident memory process `pid` has had since it started or since
+/// [`reset_peak_rss`], in bytes.
+pub(crate) fn peak_rss(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmHWM")
+}
+
+/// Sets process `pid`'s `VmHWM` back to its resident memory now (writing 5 to
+/// `/proc/PID/clear_refs`, Linux 4.0 and later), so [`peak_rss`] tells the peak from here on.
+pub(crate) fn reset_peak_rss(pid: u32) -> Result<()> {
+    let path = format!("/proc/{pid}/clear_refs");
+    fs::write(&path, "5").with_context(|| format!("writing 5 to {path}"))
+}
+
+fn status_kib(pid: u32, name: &str) -> Result<u64> {
     let path = format!("/proc/{pid}/status");
     let text = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    parse_vm_rss(&text).with_context(|| format!("no VmRSS line in {path}"))
+    parse_status_kib(&text, name).with_context(|| format!("no {name} line in {path}"))
 }
 
 /// `CLK_TCK` as `getconf` reports it (100 on every Linux this runs on; asked once).
@@ -103,11 +122,13 @@ mod tests {
     }
 
     #[test]
-    fn vm_rss_is_read_in_bytes() {
-        let text = "Name:\tculex\nVmPeak:\t  9000 kB\nVmRSS:\t    5120 kB\nThreads:\t3\n";
-        assert_eq!(parse_vm_rss(text), Some(5120 * 1024));
-        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
-        assert_eq!(parse_vm_rss("VmRSS:\t12 MB\n"), None);
+    fn status_sizes_are_read_in_bytes() {
+        let text = "Name:\tculex\nVmPeak:\t  9000 kB\nVmHWM:\t    6144 kB\nVmRSS:\t    5120 kB\n";
+        assert_eq!(parse_status_kib(text, "VmRSS"), Some(5120 * 1024));
+        assert_eq!(parse_status_kib(text, "VmHWM"), Some(6144 * 1024));
+        assert_eq!(parse_status_kib("Name:\tx\n", "VmRSS"), None);
+        assert_eq!(parse_status_kib("VmRSS:\t12 MB\n", "VmRSS"), None);
+        assert_eq!(parse_status_kib("VmRSSX:\t12 kB\n", "VmRSS"), None);
     }
 
     #[test]
@@ -125,5 +146,17 @@ mod tests {
         let before = cpu(pid).unwrap();
         assert!(before.seconds_until(cpu(pid).unwrap()) >= 0.0);
         assert!(write_bytes(pid).is_ok());
+    }
+
+    #[test]
+    fn a_child_s_peak_memory_can_be_reset_and_read() {
+        let mut child = Command::new("sleep").arg("10").spawn().unwrap();
+        reset_peak_rss(child.id()).unwrap();
+        // The child may still be starting: its peak read later covers its size read now.
+        let now = rss(child.id()).unwrap();
+        let peak = peak_rss(child.id()).unwrap();
+        assert!(now > 0 && peak >= now, "{peak} < {now}");
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }

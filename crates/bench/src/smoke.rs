@@ -14,11 +14,14 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::time::timeout;
 
+use crate::cores;
+use crate::cpus::Placement;
 use crate::idle;
 use crate::load::{LoadSpec, Shape, run_load};
 use crate::plan::{Case, Plan};
+use crate::procfs;
 use crate::sink;
-use crate::target::CONFIG;
+use crate::target::{BrokerKind, CONFIG};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -62,7 +65,37 @@ async fn every_qos_and_shape_delivers_everything_through_culex() {
         assert_eq!(outcome.received, outcome.expected, "{}: {outcome:?}", case.name());
         assert_eq!((outcome.lost, outcome.duplicates), (0, 0), "{}: {outcome:?}", case.name());
         assert_eq!(outcome.unacknowledged, 0, "{}: {outcome:?}", case.name());
+        assert!(outcome.window_seconds > 0.0, "{}: {outcome:?}", case.name());
+        assert!(outcome.generator_cores() > 0.0, "{}: {outcome:?}", case.name());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_fills_a_row_of_the_cores_table() {
+    let (broker, _stop) = start_broker();
+    // The broker runs in this process, so its CPU time and memory are this process's.
+    let pid = std::process::id();
+    let case = Case {
+        shape: Shape::Pairs,
+        publishers: 2,
+        subscribers: 2,
+        qos: QoS::AtLeastOnce,
+        payload: 64,
+    };
+    procfs::reset_peak_rss(pid).unwrap();
+    let outcome =
+        timeout(DEADLINE, run_load(broker, Some(pid), &tiny(&case))).await.unwrap().unwrap();
+    let rss_now = procfs::rss(pid).unwrap();
+    let peak_rss = procfs::peak_rss(pid).unwrap();
+    let mut table = cores::Table::default();
+    table.record(&case.name(), BrokerKind::Culex, 1, &outcome, peak_rss);
+    let placements = Placement::for_counts(&[0, 1], &[1]).unwrap();
+    let text = cores::markdown(&table, &placements);
+    let row = text.lines().find(|line| line.starts_with("| 2 pairs, QoS 1, 64 B | culex | 1 |"));
+    let cells: Vec<&str> = row.expect(&text).split(" | ").collect();
+    assert!(cells.iter().all(|cell| !cell.contains('—')), "{text}");
+    assert!(outcome.broker_cpu_per_message().is_some_and(|us| us > 0.0), "{outcome:?}");
+    assert!(peak_rss >= rss_now, "{peak_rss} < {rss_now}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::cpus;
 use crate::procfs;
 
 /// How long a broker may take to open its port.
@@ -66,7 +67,20 @@ impl RunningBroker {
     /// Starts `exe -c CONFIG` in `dir` and waits until it accepts connections.
     pub(crate) fn start(kind: BrokerKind, exe: &Path, dir: &Path) -> Result<Self> {
         let port = free_port()?;
-        Self::start_with(kind, exe, dir, port, &CONFIG.replace("PORT", &port.to_string()))
+        let text = CONFIG.replace("PORT", &port.to_string());
+        Self::spawn(kind, Command::new(exe), exe, dir, port, &text)
+    }
+
+    /// Like [`RunningBroker::start`], with the broker allowed only `cpus` (under `taskset`).
+    pub(crate) fn start_on(
+        kind: BrokerKind,
+        exe: &Path,
+        dir: &Path,
+        cpus: &[usize],
+    ) -> Result<Self> {
+        let port = free_port()?;
+        let text = CONFIG.replace("PORT", &port.to_string());
+        Self::spawn(kind, cpus::pinned_command(cpus, exe), exe, dir, port, &text)
     }
 
     /// Starts `exe` with the configuration `text` in `dir` and waits until it accepts
@@ -78,12 +92,25 @@ impl RunningBroker {
         port: u16,
         text: &str,
     ) -> Result<Self> {
+        Self::spawn(kind, Command::new(exe), exe, dir, port, text)
+    }
+
+    /// Runs `command` (`exe`, perhaps behind `taskset`) with `-c` and the configuration
+    /// `text`, and waits until it accepts connections on `port`.
+    fn spawn(
+        kind: BrokerKind,
+        mut command: Command,
+        exe: &Path,
+        dir: &Path,
+        port: u16,
+        text: &str,
+    ) -> Result<Self> {
         let config = dir.join(format!("{}-{port}.conf", kind.name()));
         fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
         let log = dir.join(format!("{}-{port}.log", kind.name()));
         let log_file =
             fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let child = Command::new(exe)
+        let child = command
             .arg("-c")
             .arg(&config)
             .stdin(Stdio::null())
