@@ -48,7 +48,7 @@ const READ_CHUNK_FIRST: u32 = 512;
 /// Most bytes of an incomplete packet that a connection waiting for the rest copies out of
 /// its read buffer, so as to free the buffer (see `Connection::shrink_input`).
 const SHRINK_MAX: usize = 256;
-/// Most packets handed to the driver in one event: their vector (a `Packet` is about 480 bytes)
+/// Most packets handed to the driver in one event: their vector (a `Packet` is 80 bytes)
 /// stays well below the size where the allocator maps fresh pages for it.
 const PACKETS_PER_EVENT: usize = 64;
 /// Most chunks handed to one vectored write (the kernel's IOV_MAX is 1024).
@@ -763,7 +763,7 @@ async fn aborted(mut abort: watch::Receiver<bool>) {
 
 /// Decodes up to [`PACKETS_PER_EVENT`] whole packets from `input`. Returns them and, if
 /// decoding failed, the error with the type the failing packet's first byte names. The protocol version switches to the CONNECT's as soon as one
-/// is decoded. The vector is sized by a scan of the fixed headers: a `Packet` is about 480 bytes,
+/// is decoded. The vector is sized by a scan of the fixed headers: a `Packet` is 80 bytes,
 /// so regrowing it (or over-allocating it) would cost more than the scan.
 fn decode_some(
     input: &mut BytesMut,

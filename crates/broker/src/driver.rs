@@ -46,10 +46,9 @@ struct Connection {
     dropping: bool,
     /// Protocol of the CONNECT: how packets to it are encoded.
     protocol: ProtocolVersion,
-    /// Packets were staged since its task was last woken: its batch is `Driver::staged[batch]`.
-    unwoken: bool,
-    /// Where its batch is in `Driver::staged`, while `unwoken`.
-    batch: u32,
+    /// Where its batch of packets staged since its task was last woken is in
+    /// `Driver::staged`; `None` while nothing is staged.
+    staged: Option<u32>,
     /// Once its CONNACK accepted it: the protocol under which it is counted on the
     /// `culex_clients_connected` gauge of `listener`, decremented when the connection is
     /// forgotten. (The labels, not the gauge's handle: every open connection has an entry,
@@ -432,8 +431,7 @@ impl Driver {
                         outbox,
                         dropping: false,
                         protocol: ProtocolVersion::V3_1_1,
-                        unwoken: false,
-                        batch: 0,
+                        staged: None,
                         connected: None,
                         listener: 0,
                     },
@@ -560,7 +558,7 @@ impl Driver {
             self.tally.closed(reason);
         }
         match output {
-            // Without a journal the packet is not moved again: a `Packet` is large.
+            // Without a journal the packet is not moved again.
             Output::Send { conn, packet } => match &mut self.durability {
                 Some(durability) => {
                     if let Some(packet) = durability.send_or_hold(conn, packet) {
@@ -634,15 +632,13 @@ impl Driver {
             Packet::Publish(publish) => publish.payload.len(),
             _ => 0,
         };
-        if !connection.unwoken {
-            connection.unwoken = true;
-            // Fewer connections than u32::MAX are open.
-            connection.batch = u32::try_from(self.staged.len()).unwrap_or(u32::MAX);
+        let index = *connection.staged.get_or_insert_with(|| {
             let buffer = self.spare.pop().unwrap_or_default();
             self.staged.push((conn, Batch::new(buffer)));
-        }
-        // `batch` indexes this connection's entry while it is unwoken (see `wake_tasks`).
-        let Some((_, batch)) = self.staged.get_mut(connection.batch as usize) else { return };
+            // Fewer connections than u32::MAX are open.
+            u32::try_from(self.staged.len() - 1).unwrap_or(u32::MAX)
+        });
+        let Some((_, batch)) = self.staged.get_mut(index as usize) else { return };
         let result = match packet {
             // Large payloads go by reference, after a header shared with other subscribers.
             Packet::Publish(publish) if publish.payload.len() >= SHARED_PAYLOAD_MIN => {
@@ -704,7 +700,7 @@ impl Driver {
             let mut staged = std::mem::take(&mut self.staged);
             for (conn, mut batch) in staged.drain(..) {
                 if let Some(connection) = self.connections.get_mut(&conn) {
-                    connection.unwoken = false;
+                    connection.staged = None;
                     match connection.outbox.flush(&mut batch) {
                         Ok(size) => self.broker.count_bytes(0, size as u64),
                         Err(_) => self.overflowed.push(conn),
@@ -745,9 +741,8 @@ impl Driver {
     fn forget(&mut self, conn: ConnId) {
         if let Some(mut connection) = self.connections.remove(&conn) {
             // What was staged for it goes before the close.
-            if let Some((_, batch)) =
-                self.staged.get_mut(connection.batch as usize).filter(|_| connection.unwoken)
-            {
+            let staged = connection.staged.and_then(|index| self.staged.get_mut(index as usize));
+            if let Some((_, batch)) = staged {
                 if let Ok(size) = connection.outbox.flush(batch) {
                     self.broker.count_bytes(0, size as u64);
                 }

@@ -47,8 +47,8 @@ pub(crate) enum Event {
 /// Bytes that decoded packets may hold, all connections together, from the moment a task hands
 /// them over until the driver has handled them: in its channel and in the batch it works on.
 ///
-/// 8 MiB keeps the driver busy: it is about 15,000 messages of 64 bytes (each in a `Packet`
-/// of some 480 bytes) or 2,000 of 4 KiB, several milliseconds of the driver's work, while a
+/// 8 MiB keeps the driver busy: it is about 50,000 messages of 64 bytes (each also in a
+/// `Packet` of 80 bytes) or 2,000 of 4 KiB, several milliseconds of the driver's work, while a
 /// task that gets credit back refills the queue within microseconds. And it bounds what
 /// publishers that outrun the driver cost: with the event count alone, 1,024 events of up to
 /// 64 packets each could hold tens of megabytes. Mosquitto has no such queue (it handles each
