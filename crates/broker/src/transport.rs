@@ -169,7 +169,7 @@ impl Upgrades {
         };
         let (stream, username) = tls.accept(stream).await?;
         if username.is_some() {
-            peer.certificate_username = username;
+            peer.certificate_username = username.map(Box::new);
         }
         let Some(http) = &self.websockets else {
             return Ok(Some(Upgraded::Tls(stream)));

@@ -209,7 +209,7 @@ impl Broker {
     /// The client id of an accepted connection.
     pub fn client_id(&self, conn: ConnId) -> Option<&str> {
         let key = self.conns.get(&conn)?.session()?;
-        Some(self.sessions.get(key)?.client_id.as_str())
+        Some(self.sessions.get(key)?.client_id.as_ref())
     }
 
     /// The remote end of an open connection.
@@ -507,8 +507,8 @@ impl Broker {
         }
         message.source = self.sessions.get(key).map(|session| {
             Box::new(Source {
-                client_id: session.client_id.clone(),
-                username: session.username.clone(),
+                client_id: session.client_id.to_string(),
+                username: session.username.as_deref().map(str::to_owned),
                 listener: session.listener,
             })
         });
@@ -613,7 +613,7 @@ impl Broker {
     /// A CONNECT from a connected client: [MQTT-3.1.0-2] a protocol error, whatever it holds;
     /// Mosquitto logs it and closes without a DISCONNECT.
     fn on_second_connect(&mut self, conn: ConnId, key: crate::conn::SessionKey, now: Instant) {
-        let client_id = self.sessions.get(key).map(|s| s.client_id.clone()).unwrap_or_default();
+        let client_id = self.sessions.get(key).map(|s| s.client_id.to_string()).unwrap_or_default();
         self.log(LogEvent::MultipleConnect { conn, client_id });
         self.close_silently(conn, DisconnectReason::ProtocolError, now);
     }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use mqtt_codec::{Connect, Packet, ProtocolVersion};
@@ -63,8 +64,8 @@ pub(crate) struct Conn {
     pub(crate) clean_start: bool,
     /// The `Timer::Conn` entry scheduled for it.
     pub(crate) timer_at: Option<Instant>,
-    /// Client's v5 Maximum Packet Size.
-    pub(crate) max_packet_out: Option<u32>,
+    /// Client's v5 Maximum Packet Size (4 bytes: 0 is not a size a client may send).
+    pub(crate) max_packet_out: Option<NonZeroU32>,
     /// Client's v5 Receive Maximum (65535 when not given).
     pub(crate) receive_max_out: u16,
     /// Topic aliases we may set up towards the client: the lower of its v5 Topic Alias
@@ -129,6 +130,10 @@ impl Hasher for ConnIdHasher {
         for &byte in bytes {
             self.write_u64(u64::from(byte));
         }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
     }
 
     fn write_u64(&mut self, n: u64) {

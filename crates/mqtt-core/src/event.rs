@@ -30,8 +30,9 @@ pub struct PeerInfo {
     /// access hooks. 0 when the broker has one set of security settings.
     pub listener: usize,
     /// Set when the listener takes the username from the client's TLS certificate
-    /// (`use_identity_as_username`, `use_subject_as_username`); `None` otherwise.
-    pub certificate_username: Option<CertificateUsername>,
+    /// (`use_identity_as_username`, `use_subject_as_username`); `None` otherwise. Boxed: most
+    /// listeners never set it, and every connection keeps a copy of its `PeerInfo`.
+    pub certificate_username: Option<Box<CertificateUsername>>,
 }
 
 /// The username a TLS listener takes from the client's certificate instead of the CONNECT.

@@ -46,10 +46,10 @@ pub(crate) const SESSION_BYTES: usize = size_of::<Session>();
 /// One client's session.
 #[derive(Debug)]
 pub(crate) struct Session {
-    /// Client id.
-    pub(crate) client_id: String,
+    /// Client id (a boxed `str`, 8 bytes smaller than a `String`: it never grows).
+    pub(crate) client_id: Box<str>,
     /// Username of the connection that last owned it.
-    pub(crate) username: Option<String>,
+    pub(crate) username: Option<Box<str>>,
     /// Listener of the connection that last owned it: whose access rules apply, also while
     /// the client is offline.
     pub(crate) listener: usize,
@@ -81,7 +81,7 @@ impl Session {
     /// A fresh session for `client_id`.
     pub(crate) fn new(client_id: String, protocol: ProtocolVersion) -> Self {
         Self {
-            client_id,
+            client_id: client_id.into_boxed_str(),
             username: None,
             listener: 0,
             conn: None,
@@ -107,25 +107,33 @@ const PAGE: usize = 64;
 /// capacity (and copy every session) as it grows, so that up to half of it held no session,
 /// and every connected client has a session.
 ///
-/// The index holds no copy of the ids: it maps a keyed hash of the id to the slot, and the
-/// slot's own id confirms the match. The rare id whose hash is taken by another id goes to
-/// `collided`, keyed by the id itself.
+/// The index holds no copy of the ids: it maps a keyed 32-bit hash of the id to the slot (8
+/// bytes a bucket, where a 64-bit hash would take 16), and the slot's own id confirms the
+/// match. The rare id whose hash is taken by another id goes to `collided`, keyed by the id
+/// itself.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
     pages: Vec<Vec<Option<Session>>>,
     free: Vec<u32>,
-    by_hash: HashMap<u64, SessionKey, BuildHasherDefault<ConnIdHasher>>,
-    collided: HashMap<String, SessionKey>,
+    by_hash: HashMap<u32, SessionKey, BuildHasherDefault<ConnIdHasher>>,
+    collided: HashMap<Box<str>, SessionKey>,
     /// Keyed with OS randomness, so peers cannot choose ids that collide.
     hasher: RandomState,
 }
 
 impl Sessions {
+    /// The index's key for `client_id`: its keyed hash, folded to 32 bits.
+    fn hash(&self, client_id: &str) -> u32 {
+        let hash = self.hasher.hash_one(client_id);
+        // Folding keeps every bit of the hash; the cast keeps the low 32 bits of the fold.
+        (hash ^ (hash >> 32)) as u32
+    }
+
     /// Looks a session up by client id.
     pub(crate) fn find(&self, client_id: &str) -> Option<SessionKey> {
-        let hash = self.hasher.hash_one(client_id);
+        let hash = self.hash(client_id);
         match self.by_hash.get(&hash) {
-            Some(&key) if self.get(key).is_some_and(|s| s.client_id == client_id) => Some(key),
+            Some(&key) if self.get(key).is_some_and(|s| &*s.client_id == client_id) => Some(key),
             _ => self.collided.get(client_id).copied(),
         }
     }
@@ -176,7 +184,7 @@ impl Sessions {
 
     /// Stores a new session (its client id must not be in use).
     pub(crate) fn insert(&mut self, session: Session) -> SessionKey {
-        let hash = self.hasher.hash_one(session.client_id.as_str());
+        let hash = self.hash(&session.client_id);
         let collided = self.by_hash.contains_key(&hash).then(|| session.client_id.clone());
         let key = self.place(session);
         match collided {
@@ -189,7 +197,7 @@ impl Sessions {
     /// Removes a session and returns it.
     pub(crate) fn remove(&mut self, key: SessionKey) -> Option<Session> {
         let session = self.slot(key)?.take()?;
-        let hash = self.hasher.hash_one(session.client_id.as_str());
+        let hash = self.hash(&session.client_id);
         if self.by_hash.get(&hash) == Some(&key) {
             self.by_hash.remove(&hash);
         } else {
@@ -220,11 +228,11 @@ mod tests {
         let a = sessions.insert(Session::new("a".to_owned(), ProtocolVersion::V5));
         // Force a collision: file "b" under the hash of "a" by hand, as `insert` would.
         let b = sessions.place(Session::new("b".to_owned(), ProtocolVersion::V5));
-        sessions.collided.insert("b".to_owned(), b);
+        sessions.collided.insert("b".into(), b);
         assert_eq!((sessions.find("a"), sessions.find("b"), sessions.len()), (Some(a), Some(b), 2));
-        assert_eq!(sessions.remove(a).map(|s| s.client_id), Some("a".to_owned()));
+        assert_eq!(sessions.remove(a).map(|s| s.client_id), Some("a".into()));
         assert_eq!((sessions.find("a"), sessions.find("b")), (None, Some(b)));
-        assert_eq!(sessions.remove(b).map(|s| s.client_id), Some("b".to_owned()));
+        assert_eq!(sessions.remove(b).map(|s| s.client_id), Some("b".into()));
         assert_eq!((sessions.find("b"), sessions.len()), (None, 0));
         let c = sessions.insert(Session::new("c".to_owned(), ProtocolVersion::V5));
         assert_eq!(sessions.find("c"), Some(c));

@@ -154,7 +154,7 @@ impl ProxySettings {
         if self.identity_as_username {
             let name = tls.and_then(|tls| tls.common_name);
             peer.certificate_username =
-                Some(name.map_or(CertificateUsername::Missing, CertificateUsername::Name));
+                Some(Box::new(name.map_or(CertificateUsername::Missing, CertificateUsername::Name)));
         }
         true
     }

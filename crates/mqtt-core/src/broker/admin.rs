@@ -216,8 +216,8 @@ impl Broker {
             |session| {
                 let queued = session.outgoing.queued();
                 SessionInfo {
-                    id: session.client_id.clone(),
-                    username: session.username.clone(),
+                    id: session.client_id.to_string(),
+                    username: session.username.as_deref().map(str::to_owned),
                     queued: session.outgoing.queued_len(),
                     queued_bytes: queued.map(|delivery| delivery.message.payload.len()).sum(),
                     expires_in: match session.expires_at {
@@ -249,8 +249,8 @@ impl Broker {
 /// What the API shows of a connected client.
 fn client_info(session: &Session, conn: &Conn, now: Instant) -> ClientInfo {
     ClientInfo {
-        id: session.client_id.clone(),
-        username: session.username.clone(),
+        id: session.client_id.to_string(),
+        username: session.username.as_deref().map(str::to_owned),
         address: conn.peer.address.clone(),
         port: conn.peer.port,
         listener: conn.peer.listener,
@@ -268,7 +268,7 @@ fn client_info(session: &Session, conn: &Conn, now: Instant) -> ClientInfo {
 /// `session`'s subscriptions, in filter order.
 fn subscriptions_of(session: &Session) -> impl Iterator<Item = SubscriptionInfo> + '_ {
     session.subscriptions.iter().map(|(filter, opts)| SubscriptionInfo {
-        client_id: session.client_id.clone(),
+        client_id: session.client_id.to_string(),
         filter: filter.clone(),
         qos: opts.qos,
     })

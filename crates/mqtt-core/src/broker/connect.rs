@@ -3,6 +3,7 @@
 
 mod rules;
 
+use std::num::NonZeroU32;
 use std::time::Instant;
 
 use mqtt_codec::{
@@ -55,7 +56,7 @@ impl Broker {
             }
         };
         let from_certificate =
-            self.conns.get(&conn).and_then(|state| state.peer.certificate_username.clone());
+            self.conns.get(&conn).and_then(|state| state.peer.certificate_username.as_deref().cloned());
         if let Some(from_certificate) = from_certificate {
             self.connect_with_certificate(
                 conn,
@@ -260,7 +261,7 @@ impl Broker {
             session.conn = Some(conn);
             session.listener = listener;
             session.protocol = version;
-            session.username.clone_from(&username);
+            session.username = username.as_deref().map(Box::from);
             session.expiry_secs = expiry_secs;
             session.will = will;
         }
@@ -374,7 +375,7 @@ impl Broker {
         let state = self.conns.get_mut(&conn)?;
         state.phase = Phase::Connected(key);
         state.keep_alive = keep_alive;
-        state.max_packet_out = props.maximum_packet_size.filter(|&size| size > 0);
+        state.max_packet_out = props.maximum_packet_size.and_then(NonZeroU32::new);
         state.receive_max_out = props.receive_maximum.filter(|&max| max > 0).unwrap_or(u16::MAX);
         // A client that sends no Topic Alias Maximum accepts no alias ([v5 MQTT-3.1.2-27]).
         let ours = self.config.options_of(state.peer.listener).max_topic_alias_broker;

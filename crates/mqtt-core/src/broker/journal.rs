@@ -27,7 +27,7 @@ impl Broker {
     /// The client id of `key` when its changes are journaled.
     fn durable_client(&self, key: SessionKey) -> Option<String> {
         let session = self.sessions.get(key)?;
-        session.durable.then(|| session.client_id.clone())
+        session.durable.then(|| session.client_id.to_string())
     }
 
     /// Records `message` unless the journal already holds it.
@@ -64,7 +64,7 @@ impl Broker {
         let Some(session) = self.sessions.get_mut(key) else { return };
         let persistent = session.expiry_secs != 0;
         let was_durable = std::mem::replace(&mut session.durable, persistent);
-        let client_id = session.client_id.clone();
+        let client_id = session.client_id.to_string();
         if !persistent {
             if was_durable {
                 self.record(Change::SessionGone { client_id });
@@ -73,7 +73,7 @@ impl Broker {
         }
         let owner = Change::Session {
             client_id: client_id.clone(),
-            username: session.username.clone(),
+            username: session.username.as_deref().map(str::to_owned),
             listener: stored_listener(session.listener),
             protocol: session.protocol,
             expiry_secs: session.expiry_secs,

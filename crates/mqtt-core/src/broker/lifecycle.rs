@@ -156,7 +156,7 @@ impl Broker {
                 let mut packet = Packet::Disconnect(Disconnect { reason: code, properties });
                 let size =
                     mqtt_codec::encoded_len(&packet, ProtocolVersion::V5).unwrap_or(usize::MAX);
-                if state.max_packet_out.is_some_and(|max| size > max as usize) {
+                if state.max_packet_out.is_some_and(|max| size > max.get() as usize) {
                     // [v5 MQTT-3.14.2-3] drop the Reason String rather than exceed the client's
                     // Maximum Packet Size.
                     packet = Packet::Disconnect(Disconnect {
@@ -167,7 +167,7 @@ impl Broker {
                 self.send(conn, packet);
             }
         }
-        let client_id = key.and_then(|k| self.sessions.get(k)).map(|s| s.client_id.clone());
+        let client_id = key.and_then(|k| self.sessions.get(k)).map(|s| s.client_id.to_string());
         self.log_disconnect(conn, client_id, reason.clone());
         self.outputs.push_back(Output::Close { conn, reason });
         if let Some(key) = key {
@@ -238,8 +238,8 @@ impl Broker {
         if let Some(at) = will.due {
             self.timers.cancel(at, Timer::Will(key));
         }
-        let client_id = session.client_id.clone();
-        let username = session.username.clone();
+        let client_id = session.client_id.to_string();
+        let username = session.username.as_deref().map(str::to_owned);
         let listener = session.listener;
         if !self.may_publish(listener, &client_id, username.as_deref(), will.topic.as_str()) {
             self.stats.dropped(DropCause::NotAuthorized);
@@ -302,7 +302,7 @@ impl Broker {
         if session.conn.is_some() || session.expires_at.is_none_or(|at| at > now) {
             return;
         }
-        let client_id = session.client_id.clone();
+        let client_id = session.client_id.to_string();
         self.log(LogEvent::SessionExpired { client_id });
         self.stats.clients_expired += 1;
         self.end_session(key, now);

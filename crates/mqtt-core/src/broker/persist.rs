@@ -219,8 +219,8 @@ impl Broker {
                 (None, Some(_)) => (None, None),
             };
             sessions.push(StoredSession {
-                client_id: session.client_id.clone(),
-                username: session.username.clone(),
+                client_id: session.client_id.to_string(),
+                username: session.username.as_deref().map(str::to_owned),
                 listener: stored_listener(session.listener),
                 protocol: session.protocol,
                 expiry_secs: session.expiry_secs,
@@ -303,7 +303,7 @@ impl Broker {
                 continue;
             };
             let mut session = Session::new(stored.client_id, stored.protocol);
-            session.username = stored.username;
+            session.username = stored.username.map(Box::from);
             session.listener = listener_of(stored.listener);
             session.expiry_secs = stored.expiry_secs;
             // The checkpoint holds it; whether it goes on being journaled is the config's call.

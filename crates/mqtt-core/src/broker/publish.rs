@@ -58,7 +58,7 @@ impl Broker {
             Verdict::Violation(code, text) => self.violation(conn, code, text, now),
             Verdict::QosTooHigh => {
                 if let Some(session) = self.sessions.get(key) {
-                    let client_id = session.client_id.clone();
+                    let client_id = session.client_id.to_string();
                     self.log(LogEvent::QosTooHigh { client_id });
                 }
                 self.violation(
@@ -192,7 +192,7 @@ impl Broker {
         code: ReasonCode,
     ) {
         let Some(session) = self.sessions.get(key) else { return };
-        let client_id = session.client_id.clone();
+        let client_id = session.client_id.to_string();
         let packet_id = publish.packet_id;
         self.stats.dropped(why.into());
         self.log(LogEvent::PublishDropped {
@@ -334,7 +334,7 @@ impl Broker {
                 ReasonCode::Success
             }
             None => {
-                let client_id = session.client_id.clone();
+                let client_id = session.client_id.to_string();
                 self.log(LogEvent::UnknownPacketId {
                     client_id,
                     packet: PacketType::PubRel,
@@ -397,7 +397,7 @@ impl Broker {
             self.record_in_flight(key, delivery, id.get(), OutState::Released);
             self.send(conn, Packet::PubRel(ack(id, ReasonCode::Success)));
         } else {
-            let client_id = session.client_id.clone();
+            let client_id = session.client_id.to_string();
             self.log(LogEvent::UnknownPacketId {
                 client_id,
                 packet: PacketType::PubRec,
@@ -434,7 +434,7 @@ impl Broker {
         match session.outgoing.complete(id, expected) {
             Some(delivery) => self.record_delivered(key, Some(delivery)),
             None => {
-                let client_id = session.client_id.clone();
+                let client_id = session.client_id.to_string();
                 self.log(LogEvent::UnknownPacketId { client_id, packet, packet_id: id.get() });
             }
         }

@@ -137,7 +137,7 @@ impl Broker {
             Enqueued::Dropped { first } => {
                 self.stats.dropped(DropCause::QueueFull);
                 if first {
-                    let client_id = session.client_id.clone();
+                    let client_id = session.client_id.to_string();
                     self.log(LogEvent::QueueFull { client_id });
                 }
                 false
@@ -314,11 +314,11 @@ impl Broker {
         let packet = Packet::Publish(publish);
         if let Some(max) = state.max_packet_out {
             let size = mqtt_codec::encoded_len(&packet, version).unwrap_or(usize::MAX);
-            if size > max as usize {
+            if size > max.get() as usize {
                 // [v5 MQTT-3.1.2-24] never send a packet larger than the client accepts.
                 self.stats.dropped(DropCause::ReceiverMaximumPacketSize);
                 let client_id =
-                    self.sessions.get(key).map(|s| s.client_id.clone()).unwrap_or_default();
+                    self.sessions.get(key).map(|s| s.client_id.to_string()).unwrap_or_default();
                 self.log(LogEvent::OutgoingTooLarge { client_id, size });
                 return false;
             }

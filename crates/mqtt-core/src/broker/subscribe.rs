@@ -123,8 +123,8 @@ impl Broker {
         let session = self.sessions.get(key)?;
         let options = self.config.options_of(session.listener);
         Some(Subscriber {
-            client_id: session.client_id.clone(),
-            username: session.username.clone(),
+            client_id: session.client_id.to_string(),
+            username: session.username.as_deref().map(str::to_owned),
             listener: session.listener,
             max_qos: options.max_qos,
             mount_point: options.mount_point.clone(),

@@ -231,7 +231,7 @@ impl Harness {
                 address: "127.0.0.1".into(),
                 port: 40000,
                 listener: self.listener,
-                certificate_username: self.certificate_username.clone(),
+                certificate_username: self.certificate_username.clone().map(Box::new),
             },
             self.now,
         );

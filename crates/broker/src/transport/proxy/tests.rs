@@ -124,7 +124,7 @@ async fn tls_facts_of_a_v2_header_are_required_where_the_listener_says() {
     let name = |sent: &[u8]| {
         let settings = settings(ProxyProtocol::V2, "identity");
         let sent = sent.to_vec();
-        async move { read(&settings, &sent).await.1.certificate_username }
+        async move { read(&settings, &sent).await.1.certificate_username.map(|name| *name) }
     };
     assert_eq!(name(&certificate).await, Some(CertificateUsername::Name("user".to_owned())));
     assert_eq!(name(&plain).await, Some(CertificateUsername::Missing));
