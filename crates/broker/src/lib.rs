@@ -33,6 +33,7 @@
 //!   API, its access control, `http_dir` files), which asks the driver through `event`.
 #![warn(missing_docs)]
 
+pub mod alloc;
 mod bridge;
 mod ciphers;
 pub mod cli;

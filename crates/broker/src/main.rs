@@ -15,6 +15,11 @@ use culex_broker::notify::Notifier;
 use culex_broker::security::{EXIT_SECURITY, Security};
 use culex_broker::{Control, listener, log, persist, privileges};
 
+/// glibc's malloc, with tokio's 128-aligned tasks and socket states in a pool of their own
+/// (see `culex_broker::alloc`).
+#[global_allocator]
+static ALLOCATOR: culex_broker::alloc::Allocator = culex_broker::alloc::Allocator::new();
+
 fn main() -> ExitCode {
     let code = match run() {
         Ok(code) => code,
