@@ -858,7 +858,7 @@ mod tests {
         let (shared, ends) = Shared::for_tests(events, logger);
         let slot = ConnectionSlot::acquire(&shared.connections, &Arc::default(), None).unwrap();
         let peer = PeerInfo {
-            address: "127.0.0.1".to_owned(),
+            address: "127.0.0.1".into(),
             port: 1,
             listener: 0,
             certificate_username: None,

@@ -731,7 +731,7 @@ impl Driver {
     /// The peer address of `conn`, from the core or (for a refused client) kept here.
     fn peer_address(&self, conn: ConnId) -> Option<String> {
         if let Some(peer) = self.broker.peer(conn) {
-            return Some(peer.address.clone());
+            return Some(peer.address.to_string());
         }
         Some(self.unaccepted.get(&conn)?.to_string())
     }

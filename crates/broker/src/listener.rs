@@ -189,7 +189,7 @@ async fn accept_unix(
             continue;
         };
         let peer = PeerInfo {
-            address: address.clone(),
+            address: address.as_str().into(),
             port: 0,
             listener: index,
             certificate_username: None,
@@ -285,7 +285,7 @@ async fn accept_loop(
             v4 => v4,
         };
         let peer = PeerInfo {
-            address: ip.to_string(),
+            address: ip.to_string().into(),
             port: addr.port(),
             listener: index,
             certificate_username: None,

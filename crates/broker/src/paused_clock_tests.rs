@@ -77,7 +77,7 @@ impl InMemoryBroker {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let conn = ConnId(self.shared.next_conn.fetch_add(1, Ordering::Relaxed));
         let peer = PeerInfo {
-            address: "127.0.0.1".to_owned(),
+            address: "127.0.0.1".into(),
             port: 1,
             listener: 0,
             certificate_username: None,

@@ -4,6 +4,8 @@
 use bytes::Bytes;
 use mqtt_codec::{Packet, PacketType, ProtocolVersion, QoS, ReasonCode};
 
+use crate::PeerAddress;
+
 /// Identifies one network connection. Chosen by the runtime, never reused while the process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(pub u64);
@@ -21,8 +23,9 @@ pub const BRIDGE_USER_LISTENER: usize = 0;
 /// What the runtime knows about the other end of a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerInfo {
-    /// Remote address without the port (`127.0.0.1`, `::1`), or the Unix socket path.
-    pub address: String,
+    /// Remote address without the port (`127.0.0.1`, `::1`), or the Unix socket path (inline
+    /// when short: every open connection keeps one).
+    pub address: PeerAddress,
     /// Remote port (0 for Unix sockets).
     pub port: u16,
     /// Which of the runtime's listeners accepted it: the index into

@@ -69,6 +69,7 @@ mod event;
 mod memory;
 mod message;
 mod mount;
+mod peer_address;
 mod qos;
 mod retained;
 mod session;
@@ -93,4 +94,5 @@ pub use event::{
     BRIDGE_USER_LISTENER, CertificateUsername, CloseCause, ConnId, DisconnectReason, DropReason,
     INTERNAL_LISTENER, LogEvent, Output, PeerInfo, WillInfo, acknowledges_durable_state,
 };
+pub use peer_address::PeerAddress;
 pub use wall_clock::WallClock;

@@ -28,7 +28,7 @@ impl Bridge {
         let (to_bridge, from_core) = mpsc::unbounded_channel();
         self.from_core = from_core;
         let peer = PeerInfo {
-            address: "bridge".to_owned(),
+            address: "bridge".into(),
             port: 0,
             listener: INTERNAL_LISTENER,
             certificate_username: None,

@@ -163,7 +163,7 @@ impl ProxySettings {
 /// Puts the client a header names in place of the socket's peer.
 fn name_client(peer: &mut PeerInfo, source: Source) {
     if let Source::Client { address, port } = source {
-        peer.address = address;
+        peer.address = address.into();
         peer.port = port;
     }
 }

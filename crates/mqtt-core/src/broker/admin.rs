@@ -251,7 +251,7 @@ fn client_info(session: &Session, conn: &Conn, now: Instant) -> ClientInfo {
     ClientInfo {
         id: session.client_id.to_string(),
         username: session.username.as_deref().map(str::to_owned),
-        address: conn.peer.address.clone(),
+        address: conn.peer.address.to_string(),
         port: conn.peer.port,
         listener: conn.peer.listener,
         protocol: conn.protocol,
