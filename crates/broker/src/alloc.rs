@@ -194,7 +194,9 @@ mod tests {
         // Neighbours in one region, and no slot overlaps another: each kept its own bytes.
         assert_eq!(slots[1] as usize - slots[0] as usize, SLOT);
         for (n, &slot) in slots.iter().enumerate() {
-            assert!(unsafe { std::slice::from_raw_parts(slot, SLOT) }.iter().all(|&b| b == n as u8));
+            assert!(
+                unsafe { std::slice::from_raw_parts(slot, SLOT) }.iter().all(|&b| b == n as u8)
+            );
         }
         unsafe { allocator.dealloc(slots[7], task) };
         unsafe { allocator.dealloc(slots[3], task) };

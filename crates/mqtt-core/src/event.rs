@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use mqtt_codec::{Packet, PacketType, ProtocolVersion, QoS, ReasonCode};
 
-use crate::PeerAddress;
+use crate::ShortStr;
 
 /// Identifies one network connection. Chosen by the runtime, never reused while the process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -25,7 +25,7 @@ pub const BRIDGE_USER_LISTENER: usize = 0;
 pub struct PeerInfo {
     /// Remote address without the port (`127.0.0.1`, `::1`), or the Unix socket path (inline
     /// when short: every open connection keeps one).
-    pub address: PeerAddress,
+    pub address: ShortStr,
     /// Remote port (0 for Unix sockets).
     pub port: u16,
     /// Which of the runtime's listeners accepted it: the index into

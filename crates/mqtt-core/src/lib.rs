@@ -69,10 +69,10 @@ mod event;
 mod memory;
 mod message;
 mod mount;
-mod peer_address;
 mod qos;
 mod retained;
 mod session;
+mod short_str;
 pub mod snapshot;
 mod timers;
 mod topic;
@@ -94,5 +94,5 @@ pub use event::{
     BRIDGE_USER_LISTENER, CertificateUsername, CloseCause, ConnId, DisconnectReason, DropReason,
     INTERNAL_LISTENER, LogEvent, Output, PeerInfo, WillInfo, acknowledges_durable_state,
 };
-pub use peer_address::PeerAddress;
+pub use short_str::ShortStr;
 pub use wall_clock::WallClock;

@@ -13,6 +13,7 @@ use crate::conn::{ConnIdHasher, SessionKey};
 use crate::event::ConnId;
 use crate::message::SharedMessage;
 use crate::qos::Outgoing;
+use crate::short_str::ShortStr;
 use crate::topic_tree::SubOpts;
 
 pub(crate) use crate::snapshot::EXPIRY_NEVER;
@@ -46,8 +47,8 @@ pub(crate) const SESSION_BYTES: usize = size_of::<Session>();
 /// One client's session.
 #[derive(Debug)]
 pub(crate) struct Session {
-    /// Client id (a boxed `str`, 8 bytes smaller than a `String`: it never grows).
-    pub(crate) client_id: Box<str>,
+    /// Client id (inline when short, as most are: no heap block of its own).
+    pub(crate) client_id: ShortStr,
     /// Username of the connection that last owned it.
     pub(crate) username: Option<Box<str>>,
     /// Listener of the connection that last owned it: whose access rules apply, also while
@@ -81,7 +82,7 @@ impl Session {
     /// A fresh session for `client_id`.
     pub(crate) fn new(client_id: String, protocol: ProtocolVersion) -> Self {
         Self {
-            client_id: client_id.into_boxed_str(),
+            client_id: ShortStr::from(client_id),
             username: None,
             listener: 0,
             conn: None,
@@ -185,7 +186,7 @@ impl Sessions {
     /// Stores a new session (its client id must not be in use).
     pub(crate) fn insert(&mut self, session: Session) -> SessionKey {
         let hash = self.hash(&session.client_id);
-        let collided = self.by_hash.contains_key(&hash).then(|| session.client_id.clone());
+        let collided = self.by_hash.contains_key(&hash).then(|| Box::from(&*session.client_id));
         let key = self.place(session);
         match collided {
             Some(id) => self.collided.insert(id, key),
@@ -201,7 +202,7 @@ impl Sessions {
         if self.by_hash.get(&hash) == Some(&key) {
             self.by_hash.remove(&hash);
         } else {
-            self.collided.remove(&session.client_id);
+            self.collided.remove(&*session.client_id);
         }
         self.free.push(key.0);
         Some(session)

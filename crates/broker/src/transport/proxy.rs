@@ -153,8 +153,9 @@ impl ProxySettings {
         }
         if self.identity_as_username {
             let name = tls.and_then(|tls| tls.common_name);
-            peer.certificate_username =
-                Some(Box::new(name.map_or(CertificateUsername::Missing, CertificateUsername::Name)));
+            peer.certificate_username = Some(Box::new(
+                name.map_or(CertificateUsername::Missing, CertificateUsername::Name),
+            ));
         }
         true
     }

@@ -55,8 +55,10 @@ impl Broker {
                 return;
             }
         };
-        let from_certificate =
-            self.conns.get(&conn).and_then(|state| state.peer.certificate_username.as_deref().cloned());
+        let from_certificate = self
+            .conns
+            .get(&conn)
+            .and_then(|state| state.peer.certificate_username.as_deref().cloned());
         if let Some(from_certificate) = from_certificate {
             self.connect_with_certificate(
                 conn,

@@ -8,12 +8,7 @@ use crate::config::LogTypes;
 
 /// The socket's peer before any header is read.
 fn socket_peer() -> PeerInfo {
-    PeerInfo {
-        address: "127.0.0.1".into(),
-        port: 40000,
-        listener: 0,
-        certificate_username: None,
-    }
+    PeerInfo { address: "127.0.0.1".into(), port: 40000, listener: 0, certificate_username: None }
 }
 
 fn settings(version: ProxyProtocol, options: &str) -> ProxySettings {

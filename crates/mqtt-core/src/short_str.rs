@@ -1,6 +1,7 @@
-//! [`PeerAddress`]: a connection's remote address as text, kept inside the struct when it is
-//! short (every IPv4 address, and IPv6 addresses of up to 22 characters), so that an open
-//! connection holds no heap block for it; longer ones (and Unix socket paths) are boxed.
+//! [`ShortStr`]: text that never changes, kept inside the struct when it is short (up to 22
+//! bytes) and boxed otherwise. Every open connection keeps two such texts, its peer's address
+//! (every IPv4 address is short) and its client id (most are): inline, neither costs a heap
+//! block.
 
 use std::fmt;
 use std::ops::Deref;
@@ -8,19 +9,22 @@ use std::ops::Deref;
 /// Most bytes kept inline: with the length and the variant, 24 bytes, a `String`'s size.
 const INLINE: usize = 22;
 
-/// The text of a peer's address (`127.0.0.1`, `::1`, or a Unix socket path). Reads as a `str`.
+/// An immutable text, inline up to 22 bytes (the size of a `String`). Reads as a `str`.
 #[derive(Clone)]
-pub struct PeerAddress(Repr);
+pub struct ShortStr(Repr);
 
 #[derive(Clone)]
 enum Repr {
     /// The first `len` bytes of `bytes` are the text (`len` ≤ [`INLINE`]).
-    Inline { len: u8, bytes: [u8; INLINE] },
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE],
+    },
     Boxed(Box<str>),
 }
 
-impl PeerAddress {
-    /// The address text.
+impl ShortStr {
+    /// The text.
     #[must_use]
     pub fn as_str(&self) -> &str {
         match &self.0 {
@@ -34,7 +38,7 @@ impl PeerAddress {
     }
 }
 
-impl From<&str> for PeerAddress {
+impl From<&str> for ShortStr {
     fn from(text: &str) -> Self {
         match u8::try_from(text.len()) {
             Ok(len) if text.len() <= INLINE => {
@@ -47,7 +51,7 @@ impl From<&str> for PeerAddress {
     }
 }
 
-impl From<String> for PeerAddress {
+impl From<String> for ShortStr {
     fn from(text: String) -> Self {
         if text.len() <= INLINE {
             Self::from(text.as_str())
@@ -57,7 +61,7 @@ impl From<String> for PeerAddress {
     }
 }
 
-impl Deref for PeerAddress {
+impl Deref for ShortStr {
     type Target = str;
 
     fn deref(&self) -> &str {
@@ -65,39 +69,39 @@ impl Deref for PeerAddress {
     }
 }
 
-impl AsRef<str> for PeerAddress {
+impl AsRef<str> for ShortStr {
     fn as_ref(&self) -> &str {
         self.as_str()
     }
 }
 
-impl PartialEq for PeerAddress {
+impl PartialEq for ShortStr {
     fn eq(&self, other: &Self) -> bool {
         self.as_str() == other.as_str()
     }
 }
 
-impl Eq for PeerAddress {}
+impl Eq for ShortStr {}
 
-impl PartialEq<str> for PeerAddress {
+impl PartialEq<str> for ShortStr {
     fn eq(&self, other: &str) -> bool {
         self.as_str() == other
     }
 }
 
-impl PartialEq<&str> for PeerAddress {
+impl PartialEq<&str> for ShortStr {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
     }
 }
 
-impl fmt::Display for PeerAddress {
+impl fmt::Display for ShortStr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-impl fmt::Debug for PeerAddress {
+impl fmt::Debug for ShortStr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
     }
@@ -108,18 +112,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn short_addresses_are_inline_and_every_address_reads_back() {
-        assert_eq!(size_of::<PeerAddress>(), size_of::<String>());
+    fn short_texts_are_inline_and_every_text_reads_back() {
+        assert_eq!(size_of::<ShortStr>(), size_of::<String>());
         let long_v6 = "2001:db8:85a3:8d3:1319:8a2e:370:7348";
         let path = "/run/culex/a-socket-path-longer-than-the-inline-room";
-        let cases = ["", "127.0.0.1", "255.255.255.255", "::1", "fe80::1ff:fe23:4567:890a", long_v6, path];
+        let cases =
+            ["", "127.0.0.1", "255.255.255.255", "::1", "fe80::1ff:fe23:4567:890a", long_v6, path];
         for text in cases {
             let inline = text.len() <= INLINE;
-            for address in [PeerAddress::from(text), PeerAddress::from(text.to_owned())] {
-                assert_eq!((address.as_str(), address.to_string()), (text, text.to_owned()));
-                assert_eq!(matches!(address.0, Repr::Inline { .. }), inline, "{text}");
-                assert_eq!(format!("{address:?}"), format!("{text:?}"));
-                assert!(address == text && address == PeerAddress::from(text));
+            let (borrowed, owned) = (ShortStr::from(text), ShortStr::from(text.to_owned()));
+            assert_eq!(borrowed, owned);
+            for short in [borrowed, owned] {
+                assert_eq!((short.as_str(), short.to_string()), (text, text.to_owned()));
+                assert_eq!(matches!(short.0, Repr::Inline { .. }), inline, "{text}");
+                assert_eq!(format!("{short:?}"), format!("{text:?}"));
+                assert!(short == text && &*short == text);
             }
         }
     }
