@@ -209,7 +209,7 @@ impl Broker {
     /// The client id of an accepted connection.
     pub fn client_id(&self, conn: ConnId) -> Option<&str> {
         let key = self.conns.get(&conn)?.session()?;
-        Some(self.sessions.get(key)?.client_id.as_ref())
+        Some(self.sessions.get(key)?.client_id.as_str())
     }
 
     /// The remote end of an open connection.

@@ -38,6 +38,19 @@ impl ShortStr {
     }
 }
 
+// Shown as its text, as a `String` is.
+impl fmt::Debug for ShortStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for ShortStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl From<&str> for ShortStr {
     fn from(text: &str) -> Self {
         match u8::try_from(text.len()) {
@@ -69,12 +82,6 @@ impl Deref for ShortStr {
     }
 }
 
-impl AsRef<str> for ShortStr {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
 impl PartialEq for ShortStr {
     fn eq(&self, other: &Self) -> bool {
         self.as_str() == other.as_str()
@@ -92,18 +99,6 @@ impl PartialEq<str> for ShortStr {
 impl PartialEq<&str> for ShortStr {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
-    }
-}
-
-impl fmt::Display for ShortStr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl fmt::Debug for ShortStr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
