@@ -1,5 +1,5 @@
 //! The `culex` binary's global allocator: the system allocator (glibc's malloc), except for
-//! blocks of at most [`SLOT`] bytes aligned to [`ALIGN`], which come from a pool of slots.
+//! blocks of at most 256 bytes aligned to 128, which come from a pool of slots.
 //!
 //! tokio aligns every task and every socket's `ScheduledIo` to 128 bytes (cache-line
 //! padding): 256 bytes each, two for every connection. glibc serves such a request by
