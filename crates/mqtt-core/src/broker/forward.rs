@@ -33,6 +33,7 @@ impl Broker {
                     self.deliver_to_group(&message, group, hops, now);
                 }
             }
+            Item::Stats { from, figures } => self.note_figures(from, *figures),
             Item::Interest { from, filter, added } => {
                 if let Ok(split) = topic::split_shared(&filter) {
                     let count = self.shard.count;
@@ -132,7 +133,8 @@ impl Broker {
         (0..count).filter(move |&shard| shard != index)
     }
 
-    fn forward(&mut self, shard: usize, item: Item) {
+    /// Asks the runtime to carry `item` to shard `shard`.
+    pub(super) fn forward(&mut self, shard: usize, item: Item) {
         self.outputs.push_back(Output::Forward { shard, item: ShardItem(item) });
     }
 }

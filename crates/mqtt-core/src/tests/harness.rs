@@ -248,8 +248,10 @@ impl Harness {
                 Broker::new_shard(config.clone(), seed, shard(index))
             })
             .collect();
+        let limits = crate::SharedLimits::default();
         for broker in std::iter::once(&mut harness.broker).chain(&mut harness.others) {
             broker.set_wall_clock(harness.wall_clock);
+            broker.share_limits(&limits);
         }
         harness
     }
@@ -624,6 +626,15 @@ impl Harness {
             Packet::Disconnect(d) => Some(d.reason),
             _ => None,
         })
+    }
+
+    /// Starts every shard's `$SYS` tree at the fake clock's time, as `culex`.
+    pub(crate) fn start_sys(&mut self) {
+        for shard in 0..self.shard_count() {
+            let now = self.now;
+            self.shard_mut(shard).start_sys("culex", now);
+        }
+        self.pump();
     }
 
     /// Runs a `$SYS` update at the fake clock's time.
