@@ -184,8 +184,6 @@ pub struct Broker {
     wall_clock: Option<WallClock>,
     /// Which shard this broker is ([`ShardId::SINGLE`] unless sharded).
     shard: ShardId,
-    /// Retained updates routed here so far (sharded brokers: their versions' sequence).
-    retain_seq: u64,
 }
 
 impl std::fmt::Debug for Broker {
@@ -230,7 +228,6 @@ impl Broker {
             limits: SharedLimits::default(),
             wall_clock: None,
             shard,
-            retain_seq: 0,
         }
     }
 
@@ -345,7 +342,10 @@ impl Broker {
 
     // --- (B) inputs --------------------------------------------------------------------
 
-    /// A connection was accepted.
+    /// A connection was accepted. `now` may be earlier than the last input's: a sharded
+    /// runtime, which hands the connection to a shard only once its first packet is decoded
+    /// (or `connect_timeout` passed without one), passes the time it was accepted, so that
+    /// `connect_timeout` counts from there.
     pub fn handle_open(&mut self, conn: ConnId, peer: PeerInfo, now: Instant) {
         if self.conns.contains_key(&conn) {
             return;

@@ -264,3 +264,23 @@ fn global_max_clients_and_max_connections_count_every_shard() {
     let refused = h.try_connect_with(&ids[2], |c| c);
     assert_eq!(h.closed(refused), Some(&crate::DisconnectReason::MaxConnections));
 }
+
+#[test]
+fn a_connection_silent_for_connect_timeout_closes_on_its_own_shard_as_unsharded() {
+    let mut h = Harness::sharded(Config::default(), 2);
+    let silent = h.open();
+    let slow = h.open();
+    h.advance(Config::default().connect_timeout / 2);
+    h.send(slow, Packet::Connect(Box::new(Harness::connect_packet(&id_on("slow", 0, 2)).0)));
+    assert_eq!(h.connack(slow).reason, ReasonCode::Success);
+    h.advance(Config::default().connect_timeout / 2);
+    assert_eq!(h.closed(silent), Some(&crate::DisconnectReason::KeepAliveTimeout));
+    assert_eq!(h.shard_of_conn(silent), Some(usize::try_from(silent.0).unwrap() % 2));
+    let logged = crate::LogEvent::ClientDisconnected {
+        conn: silent,
+        client_id: None,
+        reason: crate::DisconnectReason::KeepAliveTimeout,
+    };
+    assert!(h.logs.contains(&logged));
+    assert_eq!(h.closed(slow), None);
+}
