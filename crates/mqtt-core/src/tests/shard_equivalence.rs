@@ -51,9 +51,11 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// What each client received: (topic, payload, QoS, retain); payloads are
-/// `{publisher}:{sequence}`.
-type Received = Vec<Vec<(String, String, QoS, bool)>>;
+/// One PUBLISH a client received: topic, payload (`{publisher}:{sequence}`), QoS, retain.
+type Delivered = (String, String, QoS, bool);
+
+/// What each client received.
+type Received = Vec<Vec<Delivered>>;
 
 fn run(shards: usize, ops: &[Op]) -> Received {
     let mut h = Harness::sharded(Config::default(), shards);
@@ -117,7 +119,7 @@ fn run(shards: usize, ops: &[Op]) -> Received {
 }
 
 /// `received` split by publisher: each publisher's messages to each client, in order.
-fn by_publisher(received: &Received) -> Vec<Vec<Vec<(String, String, QoS, bool)>>> {
+fn by_publisher(received: &Received) -> Vec<Vec<Vec<Delivered>>> {
     received
         .iter()
         .map(|messages| {
