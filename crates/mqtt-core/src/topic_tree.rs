@@ -287,9 +287,9 @@ impl TopicTree {
     /// Appends every subscription matching `topic` to `out`: all plain subscribers, and one
     /// member per `$share` group, picked round robin among the members of every shard,
     /// preferring members here for which `is_online` is true (members elsewhere count as
-    /// online). Picks on other shards, and whether another shard has a plain match, go to
-    /// `elsewhere` (emptied first). `publisher`, the session publishing, if any, finds the
-    /// result of its last walk (see `cache`).
+    /// online). Picks on other shards go to `elsewhere.away`, which must be empty, and a plain
+    /// match on another shard sets `elsewhere.remote`. `publisher`, the session publishing,
+    /// if any, finds the result of its last walk (see `cache`).
     pub(crate) fn matches(
         &mut self,
         topic: &str,
@@ -298,8 +298,6 @@ impl TopicTree {
         out: &mut Vec<Matched>,
         elsewhere: &mut Elsewhere,
     ) {
-        elsewhere.remote = false;
-        elsewhere.away.clear();
         let mut walk = Walk { is_online, out, elsewhere, groups: true };
         let Some(SessionKey(slot)) = publisher else {
             collect(&mut self.root, Some(topic), true, &mut walk);

@@ -54,6 +54,7 @@ impl Broker {
         let version = message
             .retain
             .then(|| self.retained.next_version(&message.topic, now, self.shard.index));
+        self.elsewhere.remote = false;
         let matched = self.route_here(message.clone(), publisher, version, true, now);
         let away = std::mem::take(&mut self.elsewhere.away);
         for shard in self.other_shards() {
@@ -69,6 +70,7 @@ impl Broker {
         }
         let total = matched + away.len() + usize::from(self.elsewhere.remote);
         self.elsewhere.away = away;
+        self.elsewhere.away.clear();
         total
     }
 
