@@ -1,20 +1,16 @@
 //! Shards: the broker split into N [`Broker`](crate::Broker)s, one per core, each owning the
 //! sessions whose client id it is given by [`shard_of`]. What one shard tells another is a
-//! [`ShardItem`], opaque to the runtime, which carries it in FIFO order per pair of shards
-//! (`Output::Forward` out of one broker, `Broker::handle_forward` into the other).
+//! [`ShardItem`](crate::ShardItem) (`shard_item`), opaque to the runtime, which carries it in
+//! FIFO order per pair of shards (`Output::Forward` out of one broker, `Broker::handle_forward`
+//! into the other).
 //!
-//! This module holds the pure parts: the shard of a client id, the shard of a CONNECT, and
-//! the items. What a broker does with them lives in `broker::forward`.
-
-use std::sync::Arc;
+//! This module holds the pure parts: which shard a broker is, the shard of a client id and the
+//! shard of a CONNECT. What a broker does with items lives in `broker::forward`.
 
 use mqtt_codec::Connect;
 
 use crate::config::Config;
-use crate::conn::SessionKey;
 use crate::event::{CertificateUsername, ConnId, INTERNAL_LISTENER, PeerInfo};
-use crate::message::SharedMessage;
-use crate::retained::RetainVersion;
 
 /// Which shard a broker is, out of how many.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,75 +90,6 @@ fn effective_client_id<'a>(
         };
     }
     (!client_id.is_empty()).then_some(client_id)
-}
-
-/// What one shard tells another. Opaque: the runtime only carries it, in order, from the
-/// shard whose [`Output::Forward`](crate::Output::Forward) named the destination to that
-/// shard's [`Broker::handle_forward`](crate::Broker::handle_forward).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShardItem(pub(crate) Item);
-
-/// The kinds of [`ShardItem`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Item {
-    /// A message the origin shard accepted and routed to its own subscribers: the receiving
-    /// shard routes it to its own (no publisher: the publisher's session is never there).
-    Publish {
-        /// The message, shared with the origin's queues.
-        message: SharedMessage,
-        /// The origin shard and its publisher's session there, if a client published it: the
-        /// receiving shard's key to its last walk for that publisher (the match cache).
-        origin: (usize, Option<SessionKey>),
-        /// A retained message's version, by which every replica keeps the newest.
-        version: Option<RetainVersion>,
-        /// Route it to the plain subscribers (false when it only goes to `groups`).
-        plain: bool,
-        /// The `$share` groups (`$share/{group}/{filter}`) whose pick fell on the receiving
-        /// shard: it delivers to one of its members of each.
-        groups: Vec<Arc<str>>,
-        /// Shards it went through already looking for a group member (0 from the origin).
-        hops: usize,
-    },
-    /// A shard's figures for the `$SYS` sums, sent to shard 0 at each of its updates.
-    Stats {
-        /// The sending shard.
-        from: usize,
-        /// Its figures.
-        figures: Box<crate::broker::Figures>,
-    },
-    /// The sending shard gained (`added`) or lost a subscription.
-    Interest {
-        /// The sending shard.
-        from: usize,
-        /// The full filter, `$share/{group}/…` for a shared one.
-        filter: Arc<str>,
-        /// Gained, or lost.
-        added: bool,
-    },
-}
-
-/// What an [`Item::Interest`] weighs besides its filter.
-const INTEREST_BYTES: usize = 32;
-
-impl ShardItem {
-    /// The bytes this item keeps alive while it waits, for the runtime's per-destination
-    /// credit: a message's estimate as `memory_limit` counts it.
-    #[must_use]
-    pub fn weight(&self) -> usize {
-        match &self.0 {
-            Item::Publish { message, groups, .. } => {
-                let names: usize = groups.iter().map(|group| group.len()).sum();
-                names
-                    + crate::message::estimated_bytes(
-                        message.topic.as_str().len(),
-                        message.payload.len(),
-                        &message.properties,
-                    )
-            }
-            Item::Interest { filter, .. } => INTEREST_BYTES + filter.len(),
-            Item::Stats { .. } => size_of::<crate::broker::Figures>(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ use crate::client_id::IdGenerator;
 use crate::conn::SessionKey;
 use crate::event::Output;
 use crate::message::SharedMessage;
-use crate::shard::{Item, ShardId, ShardItem, shard_of};
+use crate::shard::{ShardId, shard_of};
+use crate::shard_item::{Item, ShardItem};
 use crate::topic;
 
 impl Broker {
@@ -30,7 +31,7 @@ impl Broker {
                     // Any number unique per (origin shard, publisher) will do: a slot shared
                     // with another publisher costs a walk, never a wrong match.
                     let cache_slot =
-                        origin.1.map(|key| key.0 as usize * self.shard.count + origin.0);
+                        origin.1.map(|slot| slot as usize * self.shard.count + origin.0);
                     let picks = Picks::Origin { cache_slot };
                     self.route_here(message.clone(), None, version, picks, now);
                 }
@@ -67,7 +68,7 @@ impl Broker {
             let groups = away.iter().filter(|a| a.shard == shard).map(|a| a.group.clone());
             let item = Item::Publish {
                 message: message.clone(),
-                origin: (self.shard.index, publisher),
+                origin: (self.shard.index, publisher.map(|key| key.0)),
                 version,
                 plain: true,
                 groups: groups.collect(),

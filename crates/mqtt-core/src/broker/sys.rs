@@ -22,7 +22,8 @@ use bytes::Bytes;
 use mqtt_codec::{Publish, QoS, TopicName};
 
 use super::{Broker, Stats};
-use crate::shard::Item;
+use crate::shard_item::Item;
+use crate::stats::Figures;
 
 /// The counters whose rates the load averages follow, in Mosquitto's publication order: each
 /// is published as `$SYS/broker/load/<counter>/<window>` for the windows `1min`, `5min` and
@@ -88,34 +89,6 @@ pub(crate) struct SysTree {
     loads: [[f64; SYS_LOAD_COUNTERS.len()]; WINDOWS.len()],
     /// Shard 0 of a sharded broker: the figures each other shard sent last, by shard index.
     peers: Vec<Option<Figures>>,
-}
-
-/// One shard's figures that `$SYS` sums over shards.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Figures {
-    /// Sessions, connected or not.
-    sessions: usize,
-    /// Open connections.
-    connections: usize,
-    /// Messages held and their payload bytes (see [`Broker::stored_messages`]); the other
-    /// shards leave out their replica of the retained store, which shard 0's counts once.
-    stored: (usize, usize),
-    /// Plain and shared subscriptions.
-    subscriptions: (usize, usize),
-    /// Counters.
-    stats: Stats,
-}
-
-impl Figures {
-    fn add(&mut self, other: &Self) {
-        self.sessions += other.sessions;
-        self.connections += other.connections;
-        self.stored.0 += other.stored.0;
-        self.stored.1 += other.stored.1;
-        self.subscriptions.0 += other.subscriptions.0;
-        self.subscriptions.1 += other.subscriptions.1;
-        self.stats.add(&other.stats);
-    }
 }
 
 impl SysTree {
