@@ -101,6 +101,16 @@ pub enum Output {
     /// [`acknowledges_durable_state`](crate::acknowledges_durable_state) holds may only be
     /// written once every change before it is durable.
     Journal(crate::snapshot::journal::Change),
+    /// Carry `item` to the driver of shard `shard` and hand it to its
+    /// [`Broker::handle_forward`](crate::Broker::handle_forward), after every item this
+    /// broker forwarded to that shard before (FIFO per pair of shards). Only a sharded broker
+    /// ([`ShardId::count`](crate::ShardId) above 1) asks for it.
+    Forward {
+        /// The destination shard's index.
+        shard: usize,
+        /// What to hand it.
+        item: crate::shard_item::ShardItem,
+    },
 }
 
 /// Whether `packet` tells its receiver that something is stored (an acknowledgement, or a
@@ -145,6 +155,16 @@ pub enum DropReason {
     NotAuthorized,
     /// Holding it would take the broker above `memory_limit` (v5: Quota exceeded).
     MemoryLimit,
+}
+
+impl From<DropReason> for crate::stats::DropCause {
+    fn from(reason: DropReason) -> Self {
+        match reason {
+            DropReason::TooLarge => Self::TooLarge,
+            DropReason::NotAuthorized => Self::NotAuthorized,
+            DropReason::MemoryLimit => Self::MemoryLimit,
+        }
+    }
 }
 
 /// Facts worth a log line. Field docs name the Mosquitto line each one becomes.

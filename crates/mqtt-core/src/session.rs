@@ -13,6 +13,7 @@ use crate::conn::{ConnIdHasher, SessionKey};
 use crate::event::ConnId;
 use crate::message::SharedMessage;
 use crate::qos::Outgoing;
+use crate::shared::Counter;
 use crate::short_str::ShortStr;
 use crate::topic_tree::SubOpts;
 
@@ -120,6 +121,8 @@ pub(crate) struct Sessions {
     collided: HashMap<Box<str>, SessionKey>,
     /// Keyed with OS randomness, so peers cannot choose ids that collide.
     hasher: RandomState,
+    /// Every shard's sessions, this one's included.
+    everywhere: Counter,
 }
 
 impl Sessions {
@@ -188,6 +191,7 @@ impl Sessions {
         let hash = self.hash(&session.client_id);
         let collided = self.by_hash.contains_key(&hash).then(|| Box::from(&*session.client_id));
         let key = self.place(session);
+        self.everywhere.add(1);
         match collided {
             Some(id) => self.collided.insert(id, key),
             None => self.by_hash.insert(hash, key),
@@ -205,7 +209,20 @@ impl Sessions {
             self.collided.remove(&*session.client_id);
         }
         self.free.push(key.0);
+        self.everywhere.sub(1);
         Some(session)
+    }
+
+    /// Counts sessions in `counter` from now on (the ones here now included).
+    pub(crate) fn count_in(&mut self, counter: Counter) {
+        counter.add(self.len());
+        self.everywhere.sub(self.len());
+        self.everywhere = counter;
+    }
+
+    /// Sessions on every shard sharing the counter ([`Sessions::count_in`]).
+    pub(crate) fn len_everywhere(&self) -> usize {
+        self.everywhere.get()
     }
 
     /// Number of sessions (connected or not).

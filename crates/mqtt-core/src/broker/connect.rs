@@ -112,7 +112,14 @@ impl Broker {
             if !allowed {
                 return Err(Refusal::code(ReasonCode::ClientIdentifierNotValid));
             }
-            (self.ids.generate(&security.auto_id_prefix), true)
+            (
+                super::forward::assign_client_id(
+                    &mut self.ids,
+                    self.shard,
+                    &security.auto_id_prefix,
+                ),
+                true,
+            )
         } else {
             (connect.client_id.as_str().to_owned(), false)
         };
@@ -208,6 +215,7 @@ impl Broker {
     /// Sends a refusing CONNACK, logs and closes. The connection never had a client id.
     pub(super) fn refuse(&mut self, conn: ConnId, code: ReasonCode, reason: DisconnectReason) {
         let Some(state) = self.conns.remove(&conn) else { return };
+        self.limits.connections.sub(1);
         if let Some(at) = state.timer_at {
             self.timers.cancel(at, Timer::Conn(conn));
         }
@@ -319,7 +327,7 @@ impl Broker {
         let internal =
             self.conns.get(&conn).is_some_and(|state| state.peer.listener == INTERNAL_LISTENER);
         let own = usize::from(self.sessions.find(client_id).is_some());
-        !internal && self.sessions.len() - own >= max
+        !internal && self.sessions.len_everywhere().saturating_sub(own) >= max
     }
 
     /// Takes over a live connection with the same client id: logs it and closes the old one.
