@@ -11,6 +11,7 @@
 //! than the driver are paced by TCP at their sockets instead of growing the broker's memory.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use mqtt_codec::{DecodeError, Packet, PacketType};
 use mqtt_core::{
@@ -26,8 +27,10 @@ use crate::security::Security;
 /// Events the driver consumes.
 #[derive(Debug)]
 pub(crate) enum Event {
-    /// A connection was accepted; `outbox` carries packets to its task.
-    Open { conn: ConnId, peer: PeerInfo, outbox: OutboxSender },
+    /// A connection was accepted at `opened` (its connection timeout counts from then);
+    /// `outbox` carries packets to its task. Sent with its first packets (or its first news:
+    /// a close, a decode error, the connection timeout), to the shard that owns it.
+    Open { conn: ConnId, peer: PeerInfo, outbox: OutboxSender, opened: Instant },
     /// Packets decoded from one read, in order, how many bytes they took, and the share of
     /// the budget they hold until the driver drops the event.
     Packets { conn: ConnId, packets: Vec<Packet>, bytes: usize, credit: Credit },
@@ -101,6 +104,50 @@ impl Credit {
     /// one remote message at a time, waiting for room in the channel.
     pub(crate) fn unbudgeted() -> Self {
         Self { _share: None }
+    }
+}
+
+/// Where events go: each driver shard's event channel and the byte budget of the packets on
+/// their way to it, indexed by shard. Cloned by whoever sends events (connection tasks,
+/// bridges, the HTTP API).
+#[derive(Clone, Debug)]
+pub(crate) struct Shards(Arc<[Inbox]>);
+
+/// One driver shard's way in.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    /// The driver's event channel.
+    pub(crate) events: mpsc::Sender<Event>,
+    /// The bytes decoded packets may hold until this driver has handled them.
+    pub(crate) budget: Budget,
+}
+
+impl Shards {
+    /// The inboxes of the drivers, shard 0 first: at least one.
+    pub(crate) fn new(events: Vec<mpsc::Sender<Event>>) -> Self {
+        let inboxes =
+            events.into_iter().map(|events| Inbox { events, budget: Budget::new(PACKET_BUDGET) });
+        Self(inboxes.collect())
+    }
+
+    /// How many shards there are (at least one).
+    pub(crate) fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The inbox of `shard` (taken modulo the count, so any index names a shard).
+    pub(crate) fn get(&self, shard: usize) -> &Inbox {
+        &self.0[shard % self.0.len()]
+    }
+
+    /// The inbox of the shard that owns the sessions of `client_id`.
+    pub(crate) fn of_client(&self, client_id: &str) -> &Inbox {
+        self.get(mqtt_core::shard_of(client_id, self.count()))
+    }
+
+    /// Whether the drivers have stopped (shard 0's channel is closed: all stop together).
+    pub(crate) fn stopped(&self) -> bool {
+        self.get(0).events.is_closed()
     }
 }
 
