@@ -73,7 +73,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use mqtt_codec::QoS;
 use mqtt_core::snapshot::Snapshot;
-use mqtt_core::{Broker, ConnId, ShardId};
+use mqtt_core::{Broker, ConnId, ShardId, SharedLimits};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, ListenerConfig};
@@ -173,12 +173,15 @@ pub async fn run_controlled(
     let views = listener_views(&config, &in_force, &security, &listeners);
     let mut restored = restored;
     let checker = PasswordChecker::new();
+    // Broker-wide limits (`memory_limit`, `global_max_clients`) read every shard's counts.
+    let limits = SharedLimits::default();
     let mut drivers = Vec::with_capacity(count);
     let mut driver_controls = Vec::with_capacity(count);
     let mut senders = Vec::with_capacity(count);
     for (index, forwards) in Forwards::mesh(count).into_iter().enumerate() {
         let seed = random_seed().context("cannot read random bytes from the OS")?;
-        let broker = Broker::new_shard(core.clone(), seed, ShardId { index, count });
+        let mut broker = Broker::new_shard(core.clone(), seed, ShardId { index, count });
+        broker.share_limits(&limits);
         let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
         let (driver_control, controls) = mpsc::unbounded_channel();
         // Persistence runs one shard: the file and the journal are shard 0's.
