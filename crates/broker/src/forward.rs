@@ -121,27 +121,17 @@ impl<T: Weighed> Forwards<T> {
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..count).map(|_| mpsc::unbounded_channel()).unzip();
         let limit = FORWARD_BUDGET / count.saturating_sub(1).max(1);
-        receivers
-            .into_iter()
-            .enumerate()
-            .map(|(shard, input)| {
-                let out = senders
-                    .iter()
-                    .enumerate()
-                    .map(|(to, sender)| {
-                        (to != shard).then(|| Route {
-                            sender: sender.clone(),
-                            backlog: Arc::new(Backlog::new(limit)),
-                        })
-                    })
-                    .collect();
-                Self {
-                    out,
-                    pending: (0..count).map(|_| (Vec::new(), 0)).collect(),
-                    input: Some(input),
-                }
-            })
-            .collect()
+        let mut meshed = Vec::with_capacity(count);
+        for (shard, input) in receivers.into_iter().enumerate() {
+            let route = |(to, sender): (usize, &mpsc::UnboundedSender<Batch<T>>)| {
+                let backlog = Arc::new(Backlog::new(limit));
+                (to != shard).then(|| Route { sender: sender.clone(), backlog })
+            };
+            let out = senders.iter().enumerate().map(route).collect();
+            let pending = (0..count).map(|_| (Vec::new(), 0)).collect();
+            meshed.push(Self { out, pending, input: Some(input) });
+        }
+        meshed
     }
 
     /// The channel in, taken once by the driver's loop.
