@@ -35,6 +35,7 @@ mod broker_options;
 mod broker_paho;
 mod broker_persist;
 mod broker_proxy;
+mod broker_shards;
 mod broker_slow_consumer;
 mod broker_sys;
 mod broker_syslog;

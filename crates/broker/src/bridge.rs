@@ -33,7 +33,7 @@ use mqtt_core::ConnId;
 use tokio::sync::mpsc;
 
 use crate::config::{BridgeConfig, BridgeProtocol, BridgeTopic, RestartTimeout, StartType};
-use crate::event::{Credit, Event};
+use crate::event::{Credit, Event, Shards};
 use crate::log;
 use crate::log::Logger;
 
@@ -68,6 +68,9 @@ struct Bridge {
     local_id: String,
     remote_id: String,
     notification_topic: String,
+    /// Every driver shard's way in.
+    shards: Shards,
+    /// The way in of the shard that owns the local connection (that of its client id).
     events: mpsc::Sender<Event>,
     /// Packets the core sends to the bridge's local connection.
     from_core: mpsc::UnboundedReceiver<Packet>,
@@ -135,7 +138,7 @@ fn spawn(
     config: BridgeConfig,
     conn: ConnId,
     window: u16,
-    events: mpsc::Sender<Event>,
+    shards: Shards,
     logger: Arc<Logger>,
 ) -> mpsc::UnboundedSender<Command> {
     let window = if window == 0 { usize::from(u16::MAX) } else { usize::from(window) };
@@ -146,7 +149,9 @@ fn spawn(
         notification_topic: String::new(),
         config,
         conn,
-        events,
+        // Replaced when the local connection opens.
+        events: shards.get(0).events.clone(),
+        shards,
         // Replaced when the local connection opens.
         from_core: mpsc::unbounded_channel().1,
         logger,

@@ -31,9 +31,9 @@ use tokio::io::{AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch};
 
-use crate::event::{Budget, Event};
+use crate::event::{Budget, Event, Shards};
 use crate::log::Logger;
-use crate::outbox::{OutboxReceiver, outbox};
+use crate::outbox::{OutboxReceiver, OutboxSender, outbox};
 use crate::transport::Transport;
 
 /// Smallest and largest read buffer growth step. A quiet client takes the small one only
@@ -64,10 +64,12 @@ const DRAIN_BYTES: usize = 256 * 1024;
 
 /// What every accept loop and connection task shares.
 pub(crate) struct Shared {
-    /// The driver's event channel.
-    pub(crate) events: mpsc::Sender<Event>,
-    /// The bytes decoded packets may hold until the driver has handled them.
-    pub(crate) budget: Budget,
+    /// The drivers' event channels and budgets, one per shard.
+    pub(crate) shards: Shards,
+    /// The core's settings at startup, for the shard of a CONNECT
+    /// (`mqtt_core::shard_for_connect` reads only the options of the listeners, which a
+    /// reload does not change).
+    pub(crate) core: Arc<mqtt_core::Config>,
     /// For errors that are not the peer's fault.
     pub(crate) logger: Arc<Logger>,
     /// Inbound packet limit (`max_packet_size`, 0 = protocol maximum) for new connections.
@@ -109,14 +111,14 @@ impl Shared {
     /// The state of a broker's connection tasks for a test: default limits, TCP_NODELAY on,
     /// connection ids from 1.
     pub(crate) fn for_tests(
-        events: mpsc::Sender<Event>,
+        events: Vec<mpsc::Sender<Event>>,
         logger: Arc<Logger>,
     ) -> (Arc<Self>, TestEnds) {
         let (done, all_done) = mpsc::channel(1);
         let (abort, aborted) = watch::channel(false);
         let shared = Arc::new(Self {
-            events,
-            budget: Budget::new(crate::event::PACKET_BUDGET),
+            shards: Shards::new(events),
+            core: Arc::default(),
             logger,
             max_packet_size: AtomicU32::new(0),
             set_tcp_nodelay: AtomicBool::new(true),
@@ -197,8 +199,8 @@ impl Drop for Place {
     }
 }
 
-/// Tells the driver about a connection whose handshakes are done, then serves it until it
-/// ends.
+/// Serves a connection whose handshakes are done until it ends (the driver hears of it with
+/// its first packet).
 pub(crate) async fn serve<S: Transport>(
     stream: S,
     conn: ConnId,
@@ -206,12 +208,10 @@ pub(crate) async fn serve<S: Transport>(
     shared: Arc<Shared>,
     slot: ConnectionSlot,
 ) {
-    let (connection, open) = Connection::new(stream, conn, peer, Arc::clone(&shared), slot);
-    if shared.events.send(open).await.is_err() {
-        return; // the driver has stopped
+    if shared.shards.stopped() {
+        return;
     }
-    drop(shared);
-    connection.task().await;
+    Connection::new(stream, conn, peer, shared, slot).task().await;
 }
 
 /// What woke the task.
@@ -231,7 +231,8 @@ pub(crate) struct Connection<S> {
     shared: Arc<Shared>,
     /// This connection's place in its listener's `max_connections`.
     _slot: ConnectionSlot,
-    /// Its buffers while it has bytes to decode or to write; `None` while the client is quiet.
+    /// Its buffers while it has bytes to decode or to write, or the driver has not heard of
+    /// it yet; `None` while the client is quiet.
     buffers: Option<Box<Buffers>>,
     read_chunk: u32,
     max_packet_size: u32,
@@ -253,27 +254,33 @@ pub(crate) struct Connection<S> {
     /// The first byte read was not a CONNECT's: Mosquitto stops reading there and closes
     /// with the rest unread, so the client sees a reset; so does this connection's close.
     reset_on_close: bool,
+    /// The driver shard that owns the connection, once its `Event::Open` went (chosen by
+    /// its first packet).
+    shard: u16,
 }
 
 impl<S: Transport> Connection<S> {
-    /// A connection task's state, and the `Event::Open` that must reach the driver before
-    /// [`Self::run`] starts.
+    /// A connection task's state. Its `Event::Open` waits (in its buffers) for the first
+    /// packet, which says which shard owns the connection; the connection timeout counts from
+    /// now.
     pub(crate) fn new(
         stream: S,
         conn: ConnId,
         peer: PeerInfo,
         shared: Arc<Shared>,
         slot: ConnectionSlot,
-    ) -> (Self, Event) {
+    ) -> Self {
         let (outbox_tx, outbox) = outbox();
         let max_packet_size = shared.packet_limit();
-        let connection = Self {
+        let opening = Opening::new(peer, outbox_tx, &shared);
+        let buffers = Buffers { opening: Some(Box::new(opening)), ..Buffers::default() };
+        Self {
             stream,
             conn,
             outbox,
             shared,
             _slot: slot,
-            buffers: None,
+            buffers: Some(Box::new(buffers)),
             read_chunk: READ_CHUNK_FIRST,
             max_packet_size,
             version: ProtocolVersion::V3_1_1,
@@ -283,8 +290,8 @@ impl<S: Transport> Connection<S> {
             writes_first: false,
             first_read: true,
             reset_on_close: false,
-        };
-        (connection, Event::Open { conn, peer, outbox: outbox_tx })
+            shard: 0,
+        }
     }
 
     /// The task that serves the connection (see [`Self::run`]). Every open connection keeps
@@ -469,6 +476,17 @@ impl<S: Transport> Connection<S> {
     /// While events are `handing` over to the driver, the socket is not read; when they have
     /// gone, what the read left undecoded is handed over next.
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+        let opening = self.buffers.as_mut().and_then(|buffers| buffers.opening.as_mut());
+        if let Some(Poll::Ready(timed_out)) = opening.map(|opening| opening.until.as_mut().poll(cx))
+        {
+            if timed_out {
+                // The driver hears of it now, with its connection timeout due, and closes it.
+                self.handing = self.send(None, None).map(Box::new);
+            } else if let Some(buffers) = &mut self.buffers {
+                // The drivers stopped: dropping the outbox's sender closes the connection.
+                buffers.opening = None;
+            }
+        }
         while let Some(wait) = &mut self.handing {
             if wait.as_mut().as_mut().poll(cx).is_pending() {
                 break;
@@ -503,8 +521,7 @@ impl<S: Transport> Connection<S> {
                 let mut taken = Vec::new();
                 let more = std::task::ready!(self.outbox.poll_take(cx, &mut taken));
                 if more {
-                    self.buffers =
-                        Some(Box::new(Buffers { input: BytesMut::new(), output: taken }));
+                    self.buffers = Some(Box::new(Buffers { output: taken, ..Buffers::default() }));
                 }
                 more
             }
@@ -571,59 +588,121 @@ impl<S: Transport> Connection<S> {
     }
 
     /// Hands the driver `packets` (and the bytes they were decoded from), with their credit,
-    /// then `then`, in order; or returns the wait for credit or for room in its queue (boxed,
-    /// so that the rare wait does not enlarge every connection's task). Nothing to do if the
+    /// then `then`, in order, after the connection's `Event::Open` if the driver has not
+    /// heard of it yet; or returns the wait for credit or for room in its queue (boxed, so
+    /// that the rare wait does not enlarge every connection's task). Nothing to do if the
     /// driver stopped: the outbox then closes too.
-    fn send(&self, packets: Option<(Vec<Packet>, usize)>, then: Option<Event>) -> Option<Wait> {
+    fn send(&mut self, packets: Option<(Vec<Packet>, usize)>, then: Option<Event>) -> Option<Wait> {
         let conn = self.conn;
+        let open = self.open(packets.as_ref().and_then(|(packets, _)| packets.first()));
+        let shard = usize::from(self.shard);
+        let inbox = self.shared.shards.get(shard);
         let packets = match packets {
             None => None,
             Some((packets, bytes)) => {
                 let cost = Budget::cost(&packets, bytes);
-                let Some(credit) = self.shared.budget.try_take(cost) else {
+                let Some(credit) = inbox.budget.try_take(cost) else {
                     let uncredited = Some((packets, bytes, cost));
-                    let later = send_later(Arc::clone(&self.shared), conn, uncredited, then);
+                    let later =
+                        send_later(Arc::clone(&self.shared), shard, conn, open, uncredited, then);
                     return Some(Box::pin(later));
                 };
                 Some(Event::Packets { conn, packets, bytes, credit })
             }
         };
-        let mut events = packets.into_iter().chain(then);
+        let mut events = open.into_iter().chain(packets).chain(then);
         while let Some(event) = events.next() {
-            match self.shared.events.try_send(event) {
+            match inbox.events.try_send(event) {
                 Ok(()) => {}
                 Err(TrySendError::Closed(_)) => return None,
                 Err(TrySendError::Full(event)) => {
                     let rest = std::iter::once(event).chain(events);
-                    return Some(Box::pin(send_later(Arc::clone(&self.shared), conn, None, rest)));
+                    let shared = Arc::clone(&self.shared);
+                    return Some(Box::pin(send_later(shared, shard, conn, None, None, rest)));
                 }
             }
         }
         None
+    }
+
+    /// The connection's `Event::Open`, if the driver has not heard of it yet, and the choice
+    /// of the shard that owns it: by the `first` packet's client id if it is a CONNECT (see
+    /// `mqtt_core::shard_for_connect`), else by the connection id.
+    fn open(&mut self, first: Option<&Packet>) -> Option<Event> {
+        let Opening { peer, outbox, opened, .. } = *self.buffers.as_mut()?.opening.take()?;
+        let count = self.shared.shards.count();
+        let shard = match first {
+            Some(Packet::Connect(connect)) => {
+                mqtt_core::shard_for_connect(connect, &peer, &self.shared.core, self.conn, count)
+            }
+            // The remainder is below the count, a usize.
+            _ => (self.conn.0 % count as u64) as usize,
+        };
+        // `run_controlled` starts at most `u16::MAX` shards.
+        self.shard = u16::try_from(shard).unwrap_or_default();
+        self.release_idle_buffers();
+        let conn = self.conn;
+        Some(Event::Open { conn, peer, outbox, opened: opened.into_std() })
+    }
+}
+
+/// A connection the driver has not heard of yet (see [`Connection::open`]): what its
+/// `Event::Open` carries, and the wait for its connection timeout.
+struct Opening {
+    peer: PeerInfo,
+    /// The driver's end of the connection's outbox.
+    outbox: OutboxSender,
+    /// When the connection was accepted: its connection timeout counts from then.
+    opened: tokio::time::Instant,
+    /// Completes with `true` at the connection timeout, or `false` when the drivers stop
+    /// (then dropping `outbox` closes the connection, as a stopping driver does).
+    until: Pin<Box<dyn Future<Output = bool> + Send>>,
+}
+
+impl Opening {
+    fn new(peer: PeerInfo, outbox: OutboxSender, shared: &Shared) -> Self {
+        let opened = tokio::time::Instant::now();
+        let timeout = tokio::time::sleep_until(opened + shared.core.connect_timeout);
+        let events = shared.shards.get(0).events.clone();
+        let until = async move {
+            tokio::select! {
+                () = timeout => true,
+                () = events.closed() => false,
+            }
+        };
+        Self { peer, outbox, opened, until: Box::pin(until) }
     }
 }
 
 /// A rare, boxed wait of a connection task: events on their way to the driver.
 type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// The wait of [`Connection::send`]: takes the credit of the `uncredited` packets (decoded from
-/// so many bytes, costing so much) and hands them to the driver, then the `rest`, each as soon
-/// as its queue has room.
+/// The wait of [`Connection::send`]: hands `shard`'s driver the connection's `open` event,
+/// takes the credit of the `uncredited` packets (decoded from so many bytes, costing so much)
+/// and hands them over, then the `rest`, each as soon as its queue has room.
 async fn send_later(
     shared: Arc<Shared>,
+    shard: usize,
     conn: ConnId,
+    open: Option<Event>,
     uncredited: Option<(Vec<Packet>, usize, u32)>,
     rest: impl IntoIterator<Item = Event>,
 ) {
+    let inbox = shared.shards.get(shard);
+    if let Some(open) = open {
+        if inbox.events.send(open).await.is_err() {
+            return;
+        }
+    }
     let first = match uncredited {
         Some((packets, bytes, cost)) => {
-            let credit = shared.budget.clone().take(cost).await;
+            let credit = inbox.budget.clone().take(cost).await;
             Some(Event::Packets { conn, packets, bytes, credit })
         }
         None => None,
     };
     for event in first.into_iter().chain(rest) {
-        if shared.events.send(event).await.is_err() {
+        if inbox.events.send(event).await.is_err() {
             return;
         }
     }
@@ -634,20 +713,23 @@ async fn send_later(
 /// connection's task.
 type Rest<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 
-/// A busy connection's buffers. Boxed, and dropped whenever both are empty: inline, their
-/// handles alone would add 56 bytes to every idle connection's task.
+/// A busy connection's buffers, and a new one's `Opening`. Boxed, and dropped whenever both
+/// buffers are empty and the driver has heard of the connection: inline, their handles alone
+/// would add 56 bytes to every idle connection's task.
 #[derive(Default)]
 struct Buffers {
     /// Bytes read and not yet decoded.
     input: BytesMut,
     /// Encoded bytes taken from the outbox and being written.
     output: Vec<Bytes>,
+    /// Until the first packet (or close) goes to the driver.
+    opening: Option<Box<Opening>>,
 }
 
 impl Buffers {
-    /// Neither buffer holds bytes or capacity.
+    /// Neither buffer holds bytes or capacity, and the connection is open in a driver.
     fn is_idle(&self) -> bool {
-        self.input.capacity() == 0 && self.output.capacity() == 0
+        self.input.capacity() == 0 && self.output.capacity() == 0 && self.opening.is_none()
     }
 }
 
@@ -845,17 +927,17 @@ mod tests {
     }
 
     /// What a test keeps besides the connection: the client's end of its socket, the other
-    /// ends of its shared state, and its `Event::Open` (which holds the outbox's driver end).
-    type Ends = (tokio::net::TcpStream, TestEnds, Event);
+    /// ends of its shared state, and the driver's event queue.
+    type Ends = (tokio::net::TcpStream, TestEnds, mpsc::Receiver<Event>);
 
     /// A connection task's state over a real socket, and the ends a test keeps.
     async fn connection() -> (Connection<tokio::net::TcpStream>, Ends) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (stream, _) = listener.accept().await.unwrap();
-        let (events, _queue) = mpsc::channel(16);
+        let (events, queue) = mpsc::channel(16);
         let logger = Arc::new(Logger::new(crate::config::LogTypes::NONE, false, false));
-        let (shared, ends) = Shared::for_tests(events, logger);
+        let (shared, ends) = Shared::for_tests(vec![events], logger);
         let slot = ConnectionSlot::acquire(&shared.connections, &Arc::default(), None).unwrap();
         let peer = PeerInfo {
             address: "127.0.0.1".into(),
@@ -863,13 +945,40 @@ mod tests {
             listener: 0,
             certificate_username: None,
         };
-        let (connection, open) = Connection::new(stream, ConnId(1), peer, shared, slot);
-        (connection, (client, ends, open))
+        let connection = Connection::new(stream, ConnId(1), peer, shared, slot);
+        (connection, (client, ends, queue))
+    }
+
+    /// Runs the connection's task for `millis` (it stays open).
+    async fn run_for(connection: &mut Connection<tokio::net::TcpStream>, millis: u64) {
+        let run = tokio::time::timeout(std::time::Duration::from_millis(millis), connection.run());
+        assert!(run.await.is_err(), "the connection stays open");
+    }
+
+    #[tokio::test]
+    async fn the_driver_hears_of_a_connection_with_its_first_packet_or_its_end() {
+        let (mut connection, (mut client, _ends, mut queue)) = connection().await;
+        run_for(&mut connection, 100).await;
+        assert!(queue.try_recv().is_err(), "nothing before a packet");
+        client.write_all(&[0xc0, 0x00]).await.unwrap();
+        run_for(&mut connection, 100).await;
+        assert!(matches!(queue.try_recv(), Ok(Event::Open { conn: ConnId(1), .. })));
+        assert!(
+            matches!(queue.try_recv(), Ok(Event::Packets { packets, .. }) if packets == [Packet::PingReq])
+        );
+        assert!(connection.buffers.is_none(), "nothing is kept once the driver knows");
+        // A connection closed before its first packet: `Open`, then `Closed`.
+        let (mut connection, (client, _ends, mut queue)) = self::connection().await;
+        drop(client);
+        run_for(&mut connection, 100).await;
+        assert!(matches!(queue.try_recv(), Ok(Event::Open { .. })));
+        let closed = queue.try_recv();
+        assert!(matches!(closed, Ok(Event::Closed { cause: CloseCause::PeerClosed, .. })));
     }
 
     #[tokio::test]
     async fn a_connection_stalled_inside_a_packet_keeps_only_its_bytes() {
-        let (mut connection, (mut client, _ends, _open)) = connection().await;
+        let (mut connection, (mut client, _ends, _queue)) = connection().await;
         // The start of a CONNECT, then nothing (slowloris).
         client.write_all(&[0x10, 0x0d, 0x00]).await.unwrap();
         let stalled = tokio::time::timeout(std::time::Duration::from_millis(300), connection.run());
@@ -882,10 +991,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_quiet_connection_holds_no_buffers() {
-        let (mut connection, (mut client, _ends, open)) = connection().await;
-        let Event::Open { mut outbox, .. } = open else { unreachable!("Connection::new opens") };
+        let (mut connection, (mut client, _ends, mut queue)) = connection().await;
         // A whole PINGREQ in, a PINGRESP out, then quiet.
         client.write_all(&[0xc0, 0x00]).await.unwrap();
+        run_for(&mut connection, 100).await;
+        let Ok(Event::Open { mut outbox, .. }) = queue.try_recv() else { panic!("no Open") };
         let mut batch = crate::outbox::Batch::default();
         outbox.push(&mut batch, &Packet::PingResp, ProtocolVersion::V3_1_1).unwrap();
         outbox.flush(&mut batch).unwrap();

@@ -1,6 +1,7 @@
-//! The driver: the one task that owns `mqtt_core::Broker` and the only code that reads the
-//! clock. It drains its event channel in batches, feeds the core, and routes the core's
-//! outputs to per-connection outboxes (bounded by a memory budget: a slow client fills its own
+//! The driver: the task that owns one shard's `mqtt_core::Broker` (one driver per shard) and
+//! reads the clock. It drains its event channel in batches, feeds the core, hands what the
+//! core forwards to other shards to `forward` (sent at the end of each step) and what they
+//! forward to the core, and routes the core's outputs to per-connection outboxes (bounded by a memory budget: a slow client fills its own
 //! queue, never the driver's memory). What one event sends to a connection is encoded into a
 //! batch of the driver's own and handed to the outbox at the end of the event, under one lock,
 //! which wakes the connection's task once. With
@@ -27,6 +28,7 @@ use culex_store::{Writer, WriterReport};
 use crate::config::{LogTypes, PersistenceSettings};
 use crate::durability::{Durability, Held};
 use crate::event::{DriverControl, Event, Query};
+use crate::forward::{Backlog, Batch as Forwarded, Forwards};
 use crate::headers::Headers;
 use crate::log;
 use crate::log::Logger;
@@ -111,6 +113,8 @@ pub(crate) struct Driver {
     flush_due: Option<Instant>,
     /// When the counts that walk the message store are next copied into `metrics`.
     next_store_metrics: Instant,
+    /// The channels to and from the other shards' drivers.
+    forwards: Forwards,
 }
 
 /// What the driver keeps while persistence is on.
@@ -152,8 +156,13 @@ impl Persistence {
 }
 
 impl Driver {
-    /// A driver for `broker`; with `persistence`, it restores `restored` when it starts and
-    /// saves as the settings say.
+    /// A driver for `broker` (one shard of the broker, which `forwards` connects to the
+    /// others); with `persistence`, it restores `restored` when it starts and saves as the
+    /// settings say.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is one part of the driver, wired by lib.rs"
+    )]
     pub(crate) fn new(
         broker: Broker,
         security: Security,
@@ -161,6 +170,7 @@ impl Driver {
         restored: Option<Snapshot>,
         journal: Option<(Writer, mpsc::UnboundedReceiver<WriterReport>)>,
         events: mpsc::Sender<Event>,
+        forwards: Forwards,
         logger: Arc<Logger>,
     ) -> Self {
         let start = now();
@@ -193,9 +203,18 @@ impl Driver {
             tally: Tally::default(),
             flush_due: None,
             next_store_metrics: start,
+            forwards,
         };
         driver.set_security(security);
         driver
+    }
+
+    /// Runs its password checks in `checker`'s pool, shared with the other shards' drivers
+    /// (one pool per CPU for the whole broker, and a password proven right on one shard
+    /// skips the pool on every shard).
+    pub(crate) fn with_checker(mut self, checker: PasswordChecker) -> Self {
+        self.checker = checker;
+        self
     }
 
     /// Counts into `metrics` (instead of metrics of its own, which nothing reads).
@@ -236,8 +255,12 @@ impl Driver {
         }
         self.broker.start_sys(&crate::cli::version(), now());
         let mut journal_reports = self.journal_reports.take();
-        let mut log_lines = self.logger.topic_lines();
+        let mut forwarded = self.forwards.take_input();
+        // `log_dest topic` lines are published by shard 0 (the core forwards them).
+        let mut log_lines = (self.broker.shard().index == 0).then(|| self.logger.topic_lines());
         loop {
+            // A destination shard too far behind: no client events until it catches up.
+            let backlogged = self.forwards.backlogged();
             // Set when this step handles a batch of events, whose time it measures.
             let mut batch_started = None;
             let autosave = self.persistence.as_ref().and_then(|p| p.next_autosave);
@@ -268,7 +291,9 @@ impl Driver {
                     Some(DriverControl::Save) => self.save(now()),
                     Some(DriverControl::Shutdown) | None => break,
                 },
-                received = events.recv_many(&mut batch, 256) => {
+                Some(batch) = or_pending(forwarded.as_mut().map(mpsc::UnboundedReceiver::recv)) => self.handle_forwarded(batch),
+                () = drained(backlogged.as_deref()), if backlogged.is_some() => {}
+                received = events.recv_many(&mut batch, 256), if backlogged.is_none() => {
                     if received == 0 {
                         break;
                     }
@@ -278,22 +303,15 @@ impl Driver {
                         self.apply(event, now);
                         self.wake_tasks();
                     }
-                    // Under constant load the (biased) timer branch below would never be
-                    // polled: run due timers here too, so keep-alives and wills stay on time.
-                    if self.broker.poll_timeout().is_some_and(|deadline| deadline <= now) {
-                        self.broker.handle_timeout(now);
-                    }
-                    if self.broker.sys_deadline().is_some_and(|deadline| deadline <= now) {
-                        self.broker.update_sys(now);
-                    }
+                    self.due_timers(now);
                 }
                 () = sleep_until(deadline), if deadline.is_some() => {
                     let now = now();
                     self.broker.handle_timeout(now);
                     self.broker.update_sys(now);
                 }
-                Some(report) = next_report(&mut journal_reports) => self.journal_report(report),
-                Some((topic, line)) = log_lines.recv() => self.publish_log(topic, line),
+                Some(report) = or_pending(journal_reports.as_mut().map(mpsc::UnboundedReceiver::recv)) => self.journal_report(report),
+                Some((topic, line)) = or_pending(log_lines.as_mut().map(mpsc::Receiver::recv)) => self.publish_log(topic, line),
             }
             self.drain_outputs();
             if self.persistence.is_some() {
@@ -311,6 +329,7 @@ impl Driver {
                 }
             }
             self.wake_tasks();
+            self.forwards.flush();
             self.update_metrics(batch_started);
             // A driver stuck in a step stops pinging, and systemd restarts the broker.
             if let Some(watchdog) = &mut self.watchdog {
@@ -320,6 +339,8 @@ impl Driver {
         self.broker.shutdown(now());
         self.drain_outputs();
         self.wake_tasks();
+        // The wills go to the shards still running; a stopped one drops them.
+        self.forwards.flush();
         if let Some(mut durability) = self.durability.take() {
             // The last checkpoint, after the wills; then the writer syncs and stops. Held
             // packets are not sent: their connections are closing.
@@ -337,6 +358,29 @@ impl Driver {
         // Dropping the outboxes lets every connection task flush what it has and close.
         self.connections.clear();
         self.unaccepted.clear();
+    }
+
+    /// Runs the core's timers and the `$SYS` update if they are due. Under constant load the
+    /// (biased) timer branch of `run` would never be polled: the branches that handle events
+    /// and forwards run due timers too, so keep-alives and wills stay on time.
+    fn due_timers(&mut self, now: Instant) {
+        if self.broker.poll_timeout().is_some_and(|deadline| deadline <= now) {
+            self.broker.handle_timeout(now);
+        }
+        if self.broker.sys_deadline().is_some_and(|deadline| deadline <= now) {
+            self.broker.update_sys(now);
+        }
+    }
+
+    /// Hands what another shard forwarded to the core, in order; the batch's credit goes
+    /// back to its sender when it is dropped, once handled.
+    fn handle_forwarded(&mut self, batch: Forwarded) {
+        let now = now();
+        for item in batch.items {
+            self.broker.handle_forward(item, now);
+            self.drain_outputs();
+        }
+        self.due_timers(now);
     }
 
     /// At the end of a step: records how long its batch of events took, if it had one. The
@@ -422,7 +466,7 @@ impl Driver {
 
     fn apply(&mut self, event: Event, now: Instant) {
         match event {
-            Event::Open { conn, peer, mut outbox } => {
+            Event::Open { conn, peer, mut outbox, opened } => {
                 outbox.limit_qos0(self.broker.config().max_queued_bytes);
                 self.unaccepted.insert(conn, peer.address.as_str().into());
                 self.connections.insert(
@@ -436,7 +480,8 @@ impl Driver {
                         listener: 0,
                     },
                 );
-                self.broker.handle_open(conn, peer, now);
+                // The connection timeout counts from the accept, before the first packet.
+                self.broker.handle_open(conn, peer, opened.min(now));
             }
             Event::Packets { conn, packets, bytes, credit } => {
                 self.broker.count_bytes(bytes as u64, 0);
@@ -587,6 +632,7 @@ impl Driver {
                 self.forget(conn);
             }
             Output::Log(event) => trace::event(&self.logger, &event),
+            Output::Forward { shard, item } => self.forwards.push(shard, item),
             Output::Authenticate { conn, username, password, listener, .. } => {
                 let Some(passwords) = self.passwords.get(listener).cloned().flatten() else {
                     self.broker.handle_auth_result(conn, false, now());
@@ -790,12 +836,18 @@ fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
-/// The next report of the journal writer; never ready without a journal.
-async fn next_report(
-    reports: &mut Option<mpsc::UnboundedReceiver<WriterReport>>,
-) -> Option<WriterReport> {
-    match reports {
-        Some(reports) => reports.recv().await,
+/// Completes once `backlog` has drained to its budget.
+async fn drained(backlog: Option<&Backlog>) {
+    if let Some(backlog) = backlog {
+        backlog.drained().await;
+    }
+}
+
+/// What `next` yields: never ready when there is no `next` (no journal writer, no log lines
+/// on this shard, no other shard).
+async fn or_pending<T>(next: Option<impl Future<Output = Option<T>>>) -> Option<T> {
+    match next {
+        Some(next) => next.await,
         None => std::future::pending().await,
     }
 }

@@ -14,8 +14,10 @@
 //!   - [`privileges`]: `user`, the switch away from root once the listeners are open.
 //!   - `outbox`: the memory-bounded queue from the driver to one connection.
 //!   - `headers`: PUBLISH headers encoded once per message and shared by its subscribers.
-//!   - `event`: what the driver receives: `Event` (from connection and bridge tasks) and
-//!     `DriverControl` (from here).
+//!   - `event`: what a driver receives: `Event` (from connection and bridge tasks) and
+//!     `DriverControl` (from here); `Shards`, every driver's channel.
+//!   - `forward`: the channels between the drivers of the shards, with a byte credit per
+//!     destination.
 //! - streams: `transport`: the `Transport` trait a connection serves, and a listener's TLS
 //!   and WebSocket handshakes; beneath it [`tls`] (rustls, usernames from client
 //!   certificates) and `transport::ws` (the upgrade and the frames-to-bytes adapter; its
@@ -23,7 +25,8 @@
 //! - tasks:
 //!   - `connection`: one task per client: read, decode, encode, write, in batches; its
 //!     `max_connections` slot.
-//!   - `driver`: the one task that owns `mqtt_core::Broker` and reads the clock; beneath it
+//!   - `driver`: the task that owns one shard's `mqtt_core::Broker` (one per CPU, one with
+//!     persistence on) and reads the clock; beneath it
 //!     [`persist`] (the persistence file: loading at startup, the saver task) and `bridge`
 //!     (one task per `connection` section, between an internal connection of the core and a
 //!     `culex-client` connection to the remote broker; its supervisor starts them and applies
@@ -42,6 +45,7 @@ mod connection;
 mod driver;
 mod durability;
 mod event;
+mod forward;
 mod headers;
 mod http;
 pub mod listener;
@@ -70,18 +74,19 @@ use std::time::Duration;
 use anyhow::Context as _;
 use mqtt_codec::QoS;
 use mqtt_core::snapshot::Snapshot;
-use mqtt_core::{Broker, ConnId};
+use mqtt_core::{Broker, ConnId, ShardId, SharedLimits};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, ListenerConfig};
 use crate::connection::{ConnectionCount, Shared};
 use crate::driver::Driver;
-use crate::event::{Budget, DriverControl, PACKET_BUDGET};
+use crate::event::{DriverControl, Shards};
+use crate::forward::Forwards;
 use crate::http::{ApiState, ListenerView};
 use crate::listener::Listener;
 use crate::log::Logger;
 use crate::metrics::Metrics;
-use crate::security::Security;
+use crate::security::{PasswordChecker, Security};
 
 /// Events waiting for the driver. Connection tasks wait when it is full, which slows down
 /// whoever publishes faster than the broker routes (the bytes of their packets are bounded too,
@@ -144,13 +149,11 @@ pub async fn run_controlled(
 ) -> anyhow::Result<()> {
     // Listeners are not reloaded: a reload re-reads the security of the same ones.
     let in_force: Vec<ListenerConfig> = config.listeners_in_force().into_iter().cloned().collect();
-    let seed = random_seed().context("cannot read random bytes from the OS")?;
-    let broker = Broker::new(core_config(&config, &security, &in_force), seed);
+    let core = core_config(&config, &security, &in_force);
     let metrics = Arc::new(Metrics::new(in_force.iter().map(metrics_label).collect()));
-    let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
-    let (driver_control, driver_controls) = mpsc::unbounded_channel();
     let persistence = persist::settings(&config);
-    let journal = match persistence.as_ref().filter(|settings| settings.journal) {
+    let count = shard_count(persistence.is_some());
+    let mut journal = match persistence.as_ref().filter(|settings| settings.journal) {
         Some(settings) => match persist::journal::start_writer(settings) {
             Ok(journal) => Some(journal),
             Err(err) => {
@@ -169,24 +172,48 @@ pub async fn run_controlled(
         None => None,
     };
     let views = listener_views(&config, &in_force, &security, &listeners);
-    let security_copy = security.clone();
-    let driver = Driver::new(
-        broker,
-        security,
-        persistence,
-        restored,
-        journal,
-        events.clone(),
-        Arc::clone(&logger),
-    )
-    .with_metrics(Arc::clone(&metrics));
-    let driver = tokio::spawn(driver.run(event_queue, driver_controls));
+    let mut restored = restored;
+    let checker = PasswordChecker::new();
+    // Broker-wide limits (`memory_limit`, `global_max_clients`) read every shard's counts.
+    let limits = SharedLimits::default();
+    let mut drivers = Vec::with_capacity(count);
+    let mut driver_controls = Vec::with_capacity(count);
+    let mut senders = Vec::with_capacity(count);
+    for (index, forwards) in Forwards::mesh(count).into_iter().enumerate() {
+        let seed = random_seed().context("cannot read random bytes from the OS")?;
+        let mut broker = Broker::new_shard(core.clone(), seed, ShardId { index, count });
+        broker.share_limits(&limits);
+        let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
+        let (driver_control, controls) = mpsc::unbounded_channel();
+        // Persistence runs one shard: the file and the journal are shard 0's.
+        let driver = Driver::new(
+            broker,
+            security.clone(),
+            persistence.clone(),
+            restored.take(),
+            journal.take(),
+            events.clone(),
+            forwards,
+            Arc::clone(&logger),
+        )
+        .with_checker(checker.share())
+        .with_metrics(Arc::clone(&metrics));
+        drivers.push(tokio::spawn(driver.run(event_queue, controls)));
+        driver_controls.push(driver_control);
+        senders.push(events);
+    }
+    let shards = Shards::new(senders);
+    let to_drivers = |control: &dyn Fn() -> DriverControl| {
+        for driver in &driver_controls {
+            let _ = driver.send(control());
+        }
+    };
 
     let (done, mut all_done) = mpsc::channel::<()>(1);
     let (abort, aborted) = watch::channel(false);
     let shared = Arc::new(Shared {
-        events,
-        budget: Budget::new(PACKET_BUDGET),
+        shards: shards.clone(),
+        core: Arc::new(core),
         logger: Arc::clone(&logger),
         max_packet_size: AtomicU32::new(config.max_packet_size),
         set_tcp_nodelay: AtomicBool::new(config.set_tcp_nodelay),
@@ -195,17 +222,15 @@ pub async fn run_controlled(
         _done: done,
         aborted,
     });
-    let api = Arc::new(ApiState::new(shared.events.clone(), views, security_copy, metrics));
+    let api =
+        Arc::new(ApiState::new(shards.get(0).events.clone(), views, security.clone(), metrics));
     let (stop, stopped) = watch::channel(false);
     for listener in listeners {
         listener.spawn(Arc::clone(&shared), &api, stopped.clone())?;
     }
     drop(stopped);
-    let mut bridges = bridge::Supervisor::new(
-        config.max_inflight_messages,
-        shared.events.clone(),
-        Arc::clone(&logger),
-    );
+    let mut bridges =
+        bridge::Supervisor::new(config.max_inflight_messages, shards, Arc::clone(&logger));
     let next_conn = || ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
     bridges.apply(&config.bridges, next_conn);
 
@@ -219,23 +244,34 @@ pub async fn run_controlled(
                 shared.max_packet_size.store(config.max_packet_size, Ordering::Relaxed);
                 shared.set_tcp_nodelay.store(config.set_tcp_nodelay, Ordering::Relaxed);
                 shared.connections.set_limit(config.global_max_connections);
-                let core = Box::new(core_config(&config, &security, &in_force));
+                let core = core_config(&config, &security, &in_force);
                 api.set_security(security.clone());
-                let persistence = persist::settings(&config);
-                let _ = driver_control.send(DriverControl::Reload(core, security, persistence));
+                let mut persistence = persist::settings(&config);
+                if count > 1 && persistence.take().is_some() {
+                    // The file would hold one shard's sessions: persistence needs one shard.
+                    log!(
+                        logger,
+                        WARNING,
+                        "Warning: persistence is turned on by a restart, not a reload, while the broker runs {count} shards."
+                    );
+                }
+                to_drivers(&|| {
+                    let core = Box::new(core.clone());
+                    DriverControl::Reload(core, security.clone(), persistence.clone())
+                });
                 // Mosquitto 2.1 reloads bridges last.
                 bridges.apply(&config.bridges, next_conn);
             }
-            Control::Save => {
-                let _ = driver_control.send(DriverControl::Save);
-            }
+            Control::Save => to_drivers(&|| DriverControl::Save),
             Control::Shutdown => break,
         }
     }
-    // Stop accepting first, then let the driver close every connection and exit.
+    // Stop accepting first, then let the drivers close every connection and exit.
     let _ = stop.send(true);
-    let _ = driver_control.send(DriverControl::Shutdown);
-    let _ = driver.await;
+    to_drivers(&|| DriverControl::Shutdown);
+    for driver in drivers {
+        let _ = driver.await;
+    }
     drop(shared);
     // Every connection task holds a `done` sender: when the last one ends, recv returns None.
     if tokio::time::timeout(FLUSH_DEADLINE, all_done.recv()).await.is_err() {
@@ -246,13 +282,23 @@ pub async fn run_controlled(
     Ok(())
 }
 
-/// The core's settings for a configuration, with one security entry per listener and the
-/// options of the listeners opened at startup (`in_force`; listeners are not reloaded).
 /// A listener's `listener` label in the metrics: its socket path, or its port number.
 fn metrics_label(listener: &ListenerConfig) -> String {
     listener.unix_socket.clone().unwrap_or_else(|| listener.port.to_string())
 }
 
+/// How many driver shards to run: one per CPU the process may use (which honours `taskset`
+/// and cgroup quotas), at most `u16::MAX`; one while persistence is on (the file and the
+/// journal belong to one core).
+fn shard_count(persistence: bool) -> usize {
+    if persistence {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, usize::from).min(usize::from(u16::MAX))
+}
+
+/// The core's settings for a configuration, with one security entry per listener and the
+/// options of the listeners opened at startup (`in_force`; listeners are not reloaded).
 fn core_config(
     config: &Config,
     security: &Security,

@@ -195,7 +195,7 @@ async fn accept_unix(
             certificate_username: None,
         };
         trace::new_connection(&shared.logger, &peer, 0);
-        if !admit(stream, peer, &shared, slot).await {
+        if !admit(stream, peer, &shared, slot) {
             return; // the driver has stopped
         }
     }
@@ -237,21 +237,19 @@ impl AcceptFailures {
     }
 }
 
-/// Starts the task of an accepted connection that needs no handshake. The driver learns of the
-/// connection before any of its packets; waiting here when its queue is full also slows
-/// accepting down to what the driver can take. `false` when the driver has stopped.
-async fn admit<S: Transport + 'static>(
+/// Starts the task of an accepted connection that needs no handshake (the driver that owns
+/// it learns of it with its first packet). `false` when the drivers have stopped.
+fn admit<S: Transport + 'static>(
     stream: S,
     peer: PeerInfo,
     shared: &Arc<Shared>,
     slot: ConnectionSlot,
 ) -> bool {
-    let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
-    let (connection, open) = Connection::new(stream, conn, peer, Arc::clone(shared), slot);
-    if shared.events.send(open).await.is_err() {
+    if shared.shards.stopped() {
         return false;
     }
-    tokio::spawn(connection.task());
+    let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
+    tokio::spawn(Connection::new(stream, conn, peer, Arc::clone(shared), slot).task());
     true
 }
 
@@ -315,7 +313,7 @@ async fn accept_loop(
             tokio::spawn(serve_upgraded(stream, Arc::clone(upgrades), conn, peer, shared, slot));
             continue;
         }
-        if !admit(stream, peer, &shared, slot).await {
+        if !admit(stream, peer, &shared, slot) {
             return; // the driver has stopped
         }
     }

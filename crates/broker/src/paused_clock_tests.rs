@@ -19,6 +19,7 @@ use crate::config::{Config, ListenerConfig, LogTypes};
 use crate::connection::{Connection, ConnectionSlot, Shared, TestEnds};
 use crate::driver::Driver;
 use crate::event::DriverControl;
+use crate::forward::Forwards;
 use crate::log::Logger;
 use crate::security::Security;
 use crate::transport::Transport;
@@ -47,7 +48,7 @@ impl Transport for DuplexStream {
 /// A driver with anonymous access on one listener, and what connection tasks share.
 struct InMemoryBroker {
     shared: Arc<Shared>,
-    _control: mpsc::UnboundedSender<DriverControl>,
+    control: mpsc::UnboundedSender<DriverControl>,
     _ends: TestEnds,
 }
 
@@ -65,14 +66,24 @@ impl InMemoryBroker {
         let broker = Broker::new(crate::core_config(&config, &security, &in_force), [1; 32]);
         let (events, queue) = mpsc::channel(crate::EVENT_CAPACITY);
         let (control, controls) = mpsc::unbounded_channel();
-        let driver =
-            Driver::new(broker, security, None, None, None, events.clone(), Arc::clone(&logger));
+        let forwards = Forwards::mesh(1).remove(0);
+        let driver = Driver::new(
+            broker,
+            security,
+            None,
+            None,
+            None,
+            events.clone(),
+            forwards,
+            Arc::clone(&logger),
+        );
         tokio::spawn(driver.run(queue, controls));
-        let (shared, ends) = Shared::for_tests(events, logger);
-        Self { shared, _control: control, _ends: ends }
+        let (shared, ends) = Shared::for_tests(vec![events], logger);
+        Self { shared, control, _ends: ends }
     }
 
-    /// A new client connection: its task runs, the driver knows it; returns the client's end.
+    /// A new client connection: its task runs (the driver hears of it with its first packet);
+    /// returns the client's end.
     async fn connect(&self) -> DuplexStream {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let conn = ConnId(self.shared.next_conn.fetch_add(1, Ordering::Relaxed));
@@ -84,9 +95,7 @@ impl InMemoryBroker {
         };
         let slot =
             ConnectionSlot::acquire(&self.shared.connections, &Arc::default(), None).unwrap();
-        let (connection, open) =
-            Connection::new(server, conn, peer, Arc::clone(&self.shared), slot);
-        self.shared.events.send(open).await.unwrap();
+        let connection = Connection::new(server, conn, peer, Arc::clone(&self.shared), slot);
         tokio::spawn(connection.task());
         client
     }
@@ -155,4 +164,29 @@ async fn keep_alive_zero_never_expires() {
     tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
     send(&mut client, &PINGREQ).await;
     expect(&mut client, &PINGRESP).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_without_a_whole_packet_is_closed_at_the_connect_timeout() {
+    let broker = InMemoryBroker::start();
+    let mut silent = broker.connect().await;
+    // Half a CONNECT: the driver has not heard of the connection, its task times it out.
+    send(&mut silent, &[0x10, 0x0d, 0x00]).await;
+    let started = Instant::now();
+    expect_closed(&mut silent).await;
+    let waited = started.elapsed();
+    let timeout = mqtt_core::Config::default().connect_timeout;
+    assert!(waited >= timeout, "not before the connect timeout: {waited:?}");
+    assert!(waited < timeout + Duration::from_secs(1), "not much after either: {waited:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_without_a_packet_closes_when_the_drivers_stop() {
+    let broker = InMemoryBroker::start();
+    let mut silent = broker.connect().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    broker.control.send(DriverControl::Shutdown).unwrap();
+    let started = Instant::now();
+    expect_closed(&mut silent).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "closed at once");
 }

@@ -21,7 +21,8 @@ use crate::config::BridgeConfig;
 use crate::event::Event;
 
 impl Bridge {
-    /// Opens the local connection `self.conn`: registers it with the driver, sends its
+    /// Opens the local connection `self.conn`: registers it with the driver of its client
+    /// id's shard, sends its
     /// CONNECT and SUBSCRIBE, and publishes the state `0` (as Mosquitto: "not connected"
     /// until the first CONNACK). False when the broker stops.
     pub(super) async fn open_local(&mut self) -> bool {
@@ -34,6 +35,7 @@ impl Bridge {
             certificate_username: None,
         };
         let open = Event::Bridge { conn: self.conn, peer, to_bridge };
+        self.events = self.shards.of_client(&self.local_id).events.clone();
         if self.events.send(open).await.is_err() {
             return false;
         }

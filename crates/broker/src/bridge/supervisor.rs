@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::Command;
 use crate::config::{BridgeConfig, ReloadType};
-use crate::event::Event;
+use crate::event::Shards;
 use crate::log::Logger;
 
 /// The running bridges.
@@ -25,7 +25,7 @@ pub(crate) struct Supervisor {
 struct Starter {
     /// The core's in-flight window at start (`max_inflight_messages`, not re-read on SIGHUP).
     window: u16,
-    events: mpsc::Sender<Event>,
+    shards: Shards,
     logger: Arc<Logger>,
 }
 
@@ -37,8 +37,8 @@ struct Running {
 
 impl Supervisor {
     /// No bridge yet; `window` is the core's `max_inflight_messages`.
-    pub(crate) fn new(window: u16, events: mpsc::Sender<Event>, logger: Arc<Logger>) -> Self {
-        Self { running: Vec::new(), starter: Starter { window, events, logger } }
+    pub(crate) fn new(window: u16, shards: Shards, logger: Arc<Logger>) -> Self {
+        Self { running: Vec::new(), starter: Starter { window, shards, logger } }
     }
 
     /// Makes the running bridges those of `configs` (at start: starts them all).
@@ -85,7 +85,7 @@ impl Starter {
             config.clone(),
             conn,
             self.window,
-            self.events.clone(),
+            self.shards.clone(),
             Arc::clone(&self.logger),
         )
     }
