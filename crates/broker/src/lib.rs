@@ -194,7 +194,7 @@ pub async fn run_controlled(
         _done: done,
         aborted,
     });
-    let api = Arc::new(ApiState::new(shared.events.clone(), views, security_copy, metrics));
+    let api = Arc::new(ApiState::new(vec![shared.events.clone()], views, security_copy, metrics));
     let (stop, stopped) = watch::channel(false);
     for listener in listeners {
         listener.spawn(Arc::clone(&shared), &api, stopped.clone())?;
