@@ -3,6 +3,7 @@
 
 mod admin;
 mod connect;
+mod forward;
 mod journal;
 mod lifecycle;
 mod persist;
@@ -34,6 +35,7 @@ use crate::memory::Gauge;
 use crate::message::{DurableIds, Message, Source};
 use crate::retained::RetainedStore;
 use crate::session::Sessions;
+use crate::shard::ShardId;
 use crate::timers::{Timer, Timers};
 use crate::topic_tree::{Matched, TopicTree};
 use crate::wall_clock::WallClock;
@@ -158,6 +160,8 @@ pub struct Broker {
     /// The runtime's reading of Unix time, by which the durable state stores message expiry
     /// as an absolute time ([`Broker::set_wall_clock`]).
     wall_clock: Option<WallClock>,
+    /// Which shard this broker is ([`ShardId::SINGLE`] unless sharded).
+    shard: ShardId,
 }
 
 impl std::fmt::Debug for Broker {
@@ -174,6 +178,14 @@ impl Broker {
     /// A broker with `config`. `seed` feeds the generator of assigned client ids; pass OS
     /// randomness (the core has no randomness source of its own).
     pub fn new(config: Config, seed: IdSeed) -> Self {
+        Self::new_shard(config, seed, ShardId::SINGLE)
+    }
+
+    /// A broker that is shard `shard.index` of `shard.count`: it owns the sessions whose
+    /// client id [`shard_of`](crate::shard_of) maps to it, forwards what other shards need
+    /// ([`Output::Forward`]) and handles what they forward ([`Broker::handle_forward`]).
+    /// Each shard needs its own `seed`.
+    pub fn new_shard(config: Config, seed: IdSeed, shard: ShardId) -> Self {
         Self {
             config,
             conns: ConnMap::default(),
@@ -192,10 +204,17 @@ impl Broker {
             durable: DurableIds::default(),
             memory: Gauge::default(),
             wall_clock: None,
+            shard,
         }
     }
 
     // --- (A) getters -------------------------------------------------------------------
+
+    /// Which shard this broker is.
+    #[must_use]
+    pub fn shard(&self) -> ShardId {
+        self.shard
+    }
 
     /// The options of the listener `conn` came through (the defaults for an unknown
     /// connection).

@@ -97,6 +97,16 @@ pub enum Output {
     /// [`acknowledges_durable_state`](crate::acknowledges_durable_state) holds may only be
     /// written once every change before it is durable.
     Journal(crate::snapshot::journal::Change),
+    /// Carry `item` to the driver of shard `shard` and hand it to its
+    /// [`Broker::handle_forward`](crate::Broker::handle_forward), after every item this
+    /// broker forwarded to that shard before (FIFO per pair of shards). Only a sharded broker
+    /// ([`ShardId::count`](crate::ShardId) above 1) asks for it.
+    Forward {
+        /// The destination shard's index.
+        shard: usize,
+        /// What to hand it.
+        item: crate::ShardItem,
+    },
 }
 
 /// Whether `packet` tells its receiver that something is stored (an acknowledgement, or a

@@ -40,6 +40,8 @@
 //! - `session`, `qos`, `message`, `retained`, `timers`, `conn`, `alias`, `client_id`: the state
 //!   the broker keeps, each in its own module.
 //! - [`auth`], [`acl`]: Mosquitto's password and ACL files (shared with `culex_passwd`).
+//! - `shard`: [`ShardId`], [`shard_of`], [`shard_for_connect`] and the [`ShardItem`]s that
+//!   shards send each other (`broker::forward` handles them).
 //! - [`snapshot`]: the durable state as plain data and its file format; `broker::persist`
 //!   takes and restores it. [`WallClock`]: the runtime's reading of Unix time, by which the
 //!   durable state stores message expiry as an absolute time.
@@ -72,6 +74,7 @@ mod mount;
 mod qos;
 mod retained;
 mod session;
+mod shard;
 pub mod snapshot;
 mod timers;
 mod topic;
@@ -93,4 +96,5 @@ pub use event::{
     BRIDGE_USER_LISTENER, CertificateUsername, CloseCause, ConnId, DisconnectReason, DropReason,
     INTERNAL_LISTENER, LogEvent, Output, PeerInfo, WillInfo, acknowledges_durable_state,
 };
+pub use shard::{ShardId, ShardItem, shard_for_connect, shard_of};
 pub use wall_clock::WallClock;

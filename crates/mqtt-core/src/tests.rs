@@ -17,6 +17,7 @@ mod retain;
 mod robustness;
 mod routing;
 mod session;
+mod shards;
 mod sys;
 mod v5;
 mod will;

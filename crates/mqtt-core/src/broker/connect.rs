@@ -109,7 +109,14 @@ impl Broker {
             if !allowed {
                 return Err(Refusal::code(ReasonCode::ClientIdentifierNotValid));
             }
-            (self.ids.generate(&security.auto_id_prefix), true)
+            (
+                super::forward::assign_client_id(
+                    &mut self.ids,
+                    self.shard,
+                    &security.auto_id_prefix,
+                ),
+                true,
+            )
         } else {
             (connect.client_id.as_str().to_owned(), false)
         };

@@ -17,10 +17,26 @@ use crate::qos::{Enqueued, OutState, QueueLimits};
 use crate::topic_tree::Matched;
 
 impl Broker {
-    /// Routes a message published by `publisher` (its session), storing it first if retained.
-    /// Returns how many subscribers it matched (whether or not their queues had room, or they
-    /// may read it), which decides the v5 "No matching subscribers" PUBACK.
+    /// Routes a message published by `publisher` (its session), storing it first if retained,
+    /// and forwards it to every other shard. Returns how many subscribers it matched (whether
+    /// or not their queues had room, or they may read it), which decides the v5 "No matching
+    /// subscribers" PUBACK.
     pub(super) fn route(
+        &mut self,
+        message: SharedMessage,
+        publisher: Option<SessionKey>,
+        now: Instant,
+    ) -> usize {
+        if self.shard.count == 1 {
+            return self.route_here(message, publisher, now);
+        }
+        let matched = self.route_here(message.clone(), publisher, now);
+        self.forward_publish(&message);
+        matched
+    }
+
+    /// Routes a message to this shard's subscribers only (see [`Broker::route`]).
+    pub(super) fn route_here(
         &mut self,
         message: SharedMessage,
         publisher: Option<SessionKey>,

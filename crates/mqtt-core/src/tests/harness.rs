@@ -1,7 +1,12 @@
 //! `Harness`: drives a `Broker` with a fake clock and named in-memory clients, capturing what
 //! each client receives, so broker tests read like stories and run in microseconds.
+//!
+//! [`Harness::sharded`] runs N shards in one thread as the runtime does on N cores: a
+//! connection reaches a shard with its first packet (the CONNECT's shard from
+//! `shard_for_connect`), and what shards forward each other is delivered after every step,
+//! in a fixed order (FIFO per pair of shards), until nothing is left.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,7 +17,8 @@ use mqtt_codec::{
 };
 
 use crate::{
-    Broker, CloseCause, Config, ConnId, DisconnectReason, LogEvent, Output, PeerInfo, WallClock,
+    Broker, CloseCause, Config, ConnId, DisconnectReason, LogEvent, Output, PeerInfo, ShardId,
+    ShardItem, WallClock, shard_for_connect,
 };
 
 /// The Unix time in seconds that the harness's wall clock reads at its fake clock's start.
@@ -28,9 +34,17 @@ struct ClientLog {
     next_packet_id: u16,
 }
 
-/// A broker, a fake clock and the clients talking to it.
+/// A broker (or N shards), a fake clock and the clients talking to it.
 pub(crate) struct Harness {
+    /// The broker, or shard 0 of a sharded harness.
     pub(crate) broker: Broker,
+    /// Shards 1 to N-1 of a sharded harness; empty otherwise.
+    others: Vec<Broker>,
+    /// The shard each connection was placed on (sharded harness only).
+    placed: BTreeMap<ConnId, usize>,
+    /// Connections opened but not yet given to a shard: the runtime defers `handle_open` until
+    /// the first packet says which shard (sharded harness only).
+    unplaced: BTreeMap<ConnId, PeerInfo>,
     pub(crate) now: Instant,
     /// What the wall clock read when the fake clock started ([`EPOCH_UNIX`]).
     wall_clock: WallClock,
@@ -208,6 +222,9 @@ impl Harness {
         broker.set_wall_clock(wall_clock);
         Self {
             broker,
+            others: Vec::new(),
+            placed: BTreeMap::new(),
+            unplaced: BTreeMap::new(),
             now,
             wall_clock,
             next_conn: 0,
@@ -220,21 +237,80 @@ impl Harness {
         }
     }
 
+    /// `count` shards of a broker with `config`, each seeded differently.
+    pub(crate) fn sharded(config: Config, count: usize) -> Self {
+        let mut harness = Self::new(config.clone());
+        let shard = |index| ShardId { index, count };
+        harness.broker = Broker::new_shard(config.clone(), [1; 32], shard(0));
+        harness.others = (1..count)
+            .map(|index| {
+                let seed = [u8::try_from(index + 1).expect("few shards"); 32];
+                Broker::new_shard(config.clone(), seed, shard(index))
+            })
+            .collect();
+        for broker in std::iter::once(&mut harness.broker).chain(&mut harness.others) {
+            broker.set_wall_clock(harness.wall_clock);
+        }
+        harness
+    }
+
+    /// How many shards run (1 unless sharded).
+    pub(crate) fn shard_count(&self) -> usize {
+        1 + self.others.len()
+    }
+
+    /// Shard `index` (0 is `self.broker`).
+    pub(crate) fn shard(&self, index: usize) -> &Broker {
+        if index == 0 { &self.broker } else { &self.others[index - 1] }
+    }
+
+    fn shard_mut(&mut self, index: usize) -> &mut Broker {
+        if index == 0 { &mut self.broker } else { &mut self.others[index - 1] }
+    }
+
+    /// The shard `conn` was placed on, if it was.
+    pub(crate) fn shard_of_conn(&self, conn: ConnId) -> Option<usize> {
+        if self.others.is_empty() { Some(0) } else { self.placed.get(&conn).copied() }
+    }
+
+    /// The broker that owns `conn`; a connection not placed yet goes to the shard its first
+    /// packet chooses (`shard_for_connect` for a CONNECT, else its own, `conn % count`).
+    fn broker_for(&mut self, conn: ConnId, first: Option<&Packet>) -> &mut Broker {
+        if self.others.is_empty() {
+            return &mut self.broker;
+        }
+        if let Some(peer) = self.unplaced.remove(&conn) {
+            let count = self.shard_count();
+            let shard = match first {
+                Some(Packet::Connect(connect)) => {
+                    shard_for_connect(connect, &peer, self.broker.config(), conn, count)
+                }
+                _ => usize::try_from(conn.0).expect("small ids") % count,
+            };
+            self.placed.insert(conn, shard);
+            let now = self.now;
+            self.shard_mut(shard).handle_open(conn, peer, now);
+        }
+        let shard = self.placed.get(&conn).copied().unwrap_or(0);
+        self.shard_mut(shard)
+    }
+
     /// Opens a connection that has not sent anything yet.
     pub(crate) fn open(&mut self) -> ConnId {
         self.next_conn += 1;
         let conn = ConnId(self.next_conn);
         self.clients.insert(conn, ClientLog::default());
-        self.broker.handle_open(
-            conn,
-            PeerInfo {
-                address: "127.0.0.1".into(),
-                port: 40000,
-                listener: self.listener,
-                certificate_username: self.certificate_username.clone(),
-            },
-            self.now,
-        );
+        let peer = PeerInfo {
+            address: "127.0.0.1".into(),
+            port: 40000,
+            listener: self.listener,
+            certificate_username: self.certificate_username.clone(),
+        };
+        if self.others.is_empty() {
+            self.broker.handle_open(conn, peer, self.now);
+        } else {
+            self.unplaced.insert(conn, peer);
+        }
         self.pump();
         conn
     }
@@ -351,13 +427,15 @@ impl Harness {
 
     /// Delivers `packet` from `conn` to the broker and runs the outputs.
     pub(crate) fn send(&mut self, conn: ConnId, packet: Packet) {
-        self.broker.handle_packet(conn, packet, self.now);
+        let now = self.now;
+        self.broker_for(conn, Some(&packet)).handle_packet(conn, packet, now);
         self.pump();
     }
 
     /// The socket of `conn` dies without DISCONNECT.
     pub(crate) fn kill(&mut self, conn: ConnId) {
-        self.broker.handle_closed(conn, CloseCause::PeerClosed, self.now);
+        let now = self.now;
+        self.broker_for(conn, None).handle_closed(conn, CloseCause::PeerClosed, now);
         self.pump();
     }
 
@@ -538,7 +616,10 @@ impl Harness {
 
     /// Runs a `$SYS` update at the fake clock's time.
     pub(crate) fn update_sys(&mut self) {
-        self.broker.update_sys(self.now);
+        for shard in 0..self.shard_count() {
+            let now = self.now;
+            self.shard_mut(shard).update_sys(now);
+        }
         self.pump();
     }
 
@@ -555,6 +636,7 @@ impl Harness {
     /// gets the same wall clock, so time the fake clock moved on between the save and this
     /// restart (`h.now += …`) counts as downtime.
     pub(crate) fn restart_from(&mut self, snapshot: crate::snapshot::Snapshot) {
+        assert!(self.others.is_empty(), "persistence runs one shard");
         let bytes = crate::snapshot::encode(&snapshot).expect("a snapshot encodes");
         let decoded = crate::snapshot::decode(&bytes).expect("what we encode decodes");
         assert_eq!(decoded, snapshot, "the file format round-trips");
@@ -570,84 +652,117 @@ impl Harness {
     /// Moves the fake clock forward, firing every deadline on the way in order.
     pub(crate) fn advance(&mut self, by: Duration) {
         let end = self.now + by;
-        while let Some(at) = self.broker.poll_timeout() {
+        while let Some(at) = self.next_timeout() {
             if at > end {
                 break;
             }
             self.now = self.now.max(at);
-            self.broker.handle_timeout(self.now);
-            self.pump();
+            self.fire_timers();
         }
         self.now = end;
-        self.broker.handle_timeout(self.now);
+        self.fire_timers();
+    }
+
+    /// The earliest deadline of any shard.
+    fn next_timeout(&self) -> Option<Instant> {
+        (0..self.shard_count()).filter_map(|shard| self.shard(shard).poll_timeout()).min()
+    }
+
+    /// Every shard's timers that are due at the fake clock's time, shard by shard in order.
+    fn fire_timers(&mut self) {
+        for shard in 0..self.shard_count() {
+            let now = self.now;
+            self.shard_mut(shard).handle_timeout(now);
+        }
         self.pump();
     }
 
     /// Answers an authentication request.
     pub(crate) fn auth_result(&mut self, conn: ConnId, allowed: bool) {
-        self.broker.handle_auth_result(conn, allowed, self.now);
+        let now = self.now;
+        self.broker_for(conn, None).handle_auth_result(conn, allowed, now);
         self.pump();
     }
 
-    /// Drains outputs into the clients' logs; auto-acking clients answer at once.
+    /// Drains every shard's outputs into the clients' logs, shard by shard; then delivers
+    /// what the shards forwarded (in the order forwarded) and the answers of auto-acking
+    /// clients, and again, until nothing is left.
     pub(crate) fn pump(&mut self) {
         loop {
             let mut replies = Vec::new();
-            while let Some(output) = self.broker.poll_output() {
-                match output {
-                    Output::Send { conn, packet } => {
-                        let client = self
-                            .clients
-                            .get_mut(&conn)
-                            .expect("the broker only sends to open clients");
-                        assert!(
-                            client.closed.is_none(),
-                            "packet {packet:?} sent to {conn:?} after Close"
-                        );
-                        if client.auto_ack {
-                            match &packet {
-                                Packet::Publish(Publish {
-                                    qos: QoS::AtLeastOnce,
-                                    packet_id: Some(id),
-                                    ..
-                                }) => {
-                                    replies.push((conn, Packet::PubAck(ack(id.get()))));
-                                }
-                                Packet::Publish(Publish {
-                                    qos: QoS::ExactlyOnce,
-                                    packet_id: Some(id),
-                                    ..
-                                }) => {
-                                    replies.push((conn, Packet::PubRec(ack(id.get()))));
-                                }
-                                Packet::PubRel(rel) => {
-                                    replies.push((conn, Packet::PubComp(ack(rel.packet_id.get()))))
-                                }
-                                _ => {}
-                            }
-                        }
-                        client.received.push(packet);
-                    }
-                    Output::Close { conn, reason } => {
-                        let client = self
-                            .clients
-                            .get_mut(&conn)
-                            .expect("the broker only closes open clients");
-                        assert!(client.closed.is_none(), "{conn:?} closed twice");
-                        client.closed = Some(reason);
-                    }
-                    Output::Authenticate { conn, username, password, listener, .. } => {
-                        self.auth_requests.push((conn, username, password, listener));
-                    }
-                    Output::Log(event) => self.logs.push(event),
-                    Output::Journal(change) => self.journal.push(change),
-                }
+            let mut forwards = VecDeque::new();
+            for shard in 0..self.shard_count() {
+                self.drain(shard, &mut replies, &mut forwards);
             }
-            if replies.is_empty() {
+            if replies.is_empty() && forwards.is_empty() {
                 return;
             }
+            let now = self.now;
+            for (shard, item) in forwards {
+                self.shard_mut(shard).handle_forward(item, now);
+            }
             for (conn, packet) in replies {
-                self.broker.handle_packet(conn, packet, self.now);
+                self.broker_for(conn, None).handle_packet(conn, packet, now);
+            }
+        }
+    }
+
+    /// Drains the outputs of `shard`: packets into the clients' logs, auto-acking clients'
+    /// answers into `replies`, forwarded items into `forwards`.
+    fn drain(
+        &mut self,
+        shard: usize,
+        replies: &mut Vec<(ConnId, Packet)>,
+        forwards: &mut VecDeque<(usize, ShardItem)>,
+    ) {
+        while let Some(output) = self.shard_mut(shard).poll_output() {
+            match output {
+                Output::Send { conn, packet } => {
+                    let client =
+                        self.clients.get_mut(&conn).expect("the broker only sends to open clients");
+                    assert!(
+                        client.closed.is_none(),
+                        "packet {packet:?} sent to {conn:?} after Close"
+                    );
+                    if client.auto_ack {
+                        match &packet {
+                            Packet::Publish(Publish {
+                                qos: QoS::AtLeastOnce,
+                                packet_id: Some(id),
+                                ..
+                            }) => {
+                                replies.push((conn, Packet::PubAck(ack(id.get()))));
+                            }
+                            Packet::Publish(Publish {
+                                qos: QoS::ExactlyOnce,
+                                packet_id: Some(id),
+                                ..
+                            }) => {
+                                replies.push((conn, Packet::PubRec(ack(id.get()))));
+                            }
+                            Packet::PubRel(rel) => {
+                                replies.push((conn, Packet::PubComp(ack(rel.packet_id.get()))))
+                            }
+                            _ => {}
+                        }
+                    }
+                    client.received.push(packet);
+                }
+                Output::Close { conn, reason } => {
+                    let client =
+                        self.clients.get_mut(&conn).expect("the broker only closes open clients");
+                    assert!(client.closed.is_none(), "{conn:?} closed twice");
+                    client.closed = Some(reason);
+                }
+                Output::Authenticate { conn, username, password, listener, .. } => {
+                    self.auth_requests.push((conn, username, password, listener));
+                }
+                Output::Log(event) => self.logs.push(event),
+                Output::Journal(change) => self.journal.push(change),
+                Output::Forward { shard: to, item } => {
+                    assert_ne!(to, shard, "a shard never forwards to itself");
+                    forwards.push_back((to, item));
+                }
             }
         }
     }
