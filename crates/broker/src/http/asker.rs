@@ -7,7 +7,7 @@
 //!   items of its piece, sorted as the core sorts them, and [`merge`] sorts the pieces into one
 //!   list, cuts the page out of it and sums the totals.
 //! - One client (its view, or its disconnection) is asked of the shard its id belongs to
-//!   (`shard_of`).
+//!   (`mqtt_core::shard_of`).
 //! - The retained messages are replicated on every shard, and shard 0 publishes the broker-wide
 //!   `$SYS` values: those questions go to shard 0 only.
 //!
@@ -15,7 +15,9 @@
 
 use std::cmp::Ordering;
 
-use mqtt_core::{ClientInfo, Page, PageRequest, RetainedInfo, SessionInfo, SubscriptionInfo};
+use mqtt_core::{
+    ClientInfo, Page, PageRequest, RetainedInfo, SessionInfo, SubscriptionInfo, shard_of,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::event::{Event, Query};
@@ -159,17 +161,6 @@ fn merge<T>(
     items.sort_by(order);
     let items = items.into_iter().skip(page.offset).take(page.limit).collect();
     Page { items, total }
-}
-
-/// Stand-in for `mqtt_core::shard_of` until the core provides it: FNV-1a 64 of the id's
-/// UTF-8 bytes, modulo `count`.
-fn shard_of(client_id: &str, count: usize) -> usize {
-    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let hash = client_id
-        .bytes()
-        .fold(OFFSET_BASIS, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(PRIME));
-    usize::try_from(hash % count.max(1) as u64).unwrap_or(0)
 }
 
 #[cfg(test)]
