@@ -28,96 +28,18 @@ use crate::client_id::{IdGenerator, IdSeed};
 use crate::config::{Config, ListenerOptions};
 use crate::conn::{Authenticating, Conn, ConnMap, MAX_PENDING_WHILE_AUTHENTICATING, Phase};
 use crate::event::{
-    BRIDGE_USER_LISTENER, CloseCause, ConnId, DisconnectReason, DropReason, INTERNAL_LISTENER,
-    LogEvent, Output, PeerInfo,
+    BRIDGE_USER_LISTENER, CloseCause, ConnId, DisconnectReason, INTERNAL_LISTENER, LogEvent,
+    Output, PeerInfo,
 };
-use crate::memory::Gauge;
 use crate::message::{DurableIds, Message, Source};
 use crate::retained::RetainedStore;
 use crate::session::Sessions;
 use crate::shard::ShardId;
+use crate::shared::SharedLimits;
+use crate::stats::{DropCause, Stats};
 use crate::timers::{Timer, Timers};
-use crate::topic_tree::{Matched, TopicTree};
+use crate::topic_tree::{Elsewhere, Matched, TopicTree};
 use crate::wall_clock::WallClock;
-
-/// Counters for `$SYS` and tests. Plain integers, bumped on the driver's thread: counting costs
-/// an add per packet, nothing more.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Packets of every type received from clients.
-    pub messages_received: u64,
-    /// Packets of every type sent to clients (handed to the runtime).
-    pub messages_sent: u64,
-    /// PUBLISH packets received from clients.
-    pub publish_received: u64,
-    /// PUBLISH packets sent to clients.
-    pub publish_sent: u64,
-    /// Payload bytes of the PUBLISH packets received.
-    pub publish_bytes_received: u64,
-    /// Payload bytes of the PUBLISH packets sent.
-    pub publish_bytes_sent: u64,
-    /// Messages dropped (queue full, too large, not authorised, expired).
-    pub publish_dropped: u64,
-    /// The same drops by cause, indexed by [`DropCause`] (they sum to `publish_dropped`).
-    pub publish_dropped_by: [u64; DropCause::ALL.len()],
-    /// Bytes read from clients, as reported by the runtime ([`Broker::count_bytes`]).
-    pub bytes_received: u64,
-    /// Bytes queued for writing to clients, as reported by the runtime.
-    pub bytes_sent: u64,
-    /// Connections opened (`handle_open`), refused ones included.
-    pub sockets: u64,
-    /// CONNECT packets received.
-    pub connects: u64,
-    /// Sessions that expired.
-    pub clients_expired: u64,
-}
-
-/// Why a message was dropped, for [`Stats::publish_dropped_by`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DropCause {
-    /// Payload above `message_size_limit`.
-    TooLarge,
-    /// The access check refused the PUBLISH (or the will).
-    NotAuthorized,
-    /// Holding it would exceed `memory_limit`.
-    MemoryLimit,
-    /// The receiver's queue was full (`max_queued_messages`, `max_queued_bytes`).
-    QueueFull,
-    /// Its message expiry interval passed before it was delivered.
-    Expired,
-    /// Larger than the receiver's v5 Maximum Packet Size.
-    ReceiverMaximumPacketSize,
-}
-
-impl DropCause {
-    /// Every cause, in index order.
-    pub const ALL: [Self; 6] = [
-        Self::TooLarge,
-        Self::NotAuthorized,
-        Self::MemoryLimit,
-        Self::QueueFull,
-        Self::Expired,
-        Self::ReceiverMaximumPacketSize,
-    ];
-}
-
-impl From<DropReason> for DropCause {
-    fn from(reason: DropReason) -> Self {
-        match reason {
-            DropReason::TooLarge => Self::TooLarge,
-            DropReason::NotAuthorized => Self::NotAuthorized,
-            DropReason::MemoryLimit => Self::MemoryLimit,
-        }
-    }
-}
-
-impl Stats {
-    /// Counts one dropped message, in the total and by its cause.
-    pub(crate) fn dropped(&mut self, cause: DropCause) {
-        self.publish_dropped += 1;
-        self.publish_dropped_by[cause as usize] += 1;
-    }
-}
 
 /// The broker state machine.
 ///
@@ -149,14 +71,16 @@ pub struct Broker {
     stats: Stats,
     /// Reused buffer for topic matches, so routing does not allocate per message.
     scratch: Vec<Matched>,
+    /// What the last walk found on other shards (reused likewise).
+    elsewhere: Elsewhere,
     /// What the `$SYS` publisher remembers between updates.
     sys: sys::SysTree,
     /// Changes of durable state so far ([`Broker::changes`]).
     changes: u64,
     /// Ids of messages and deliveries for the persistence files.
     durable: DurableIds,
-    /// Bytes the messages hold (`memory_limit`).
-    memory: Gauge,
+    /// Bytes the messages hold (`memory_limit`), sessions and connections, every shard's.
+    limits: SharedLimits,
     /// The runtime's reading of Unix time, by which the durable state stores message expiry
     /// as an absolute time ([`Broker::set_wall_clock`]).
     wall_clock: Option<WallClock>,
@@ -199,10 +123,11 @@ impl Broker {
             ids: IdGenerator::new(seed),
             stats: Stats::default(),
             scratch: Vec::new(),
+            elsewhere: Elsewhere::default(),
             sys: sys::SysTree::default(),
             changes: 0,
             durable: DurableIds::default(),
-            memory: Gauge::default(),
+            limits: SharedLimits::default(),
             wall_clock: None,
             shard,
         }
@@ -253,11 +178,13 @@ impl Broker {
 
     /// The estimated bytes the broker holds for messages and sessions, which `memory_limit`
     /// bounds: every message once (its struct, topic, payload and properties), however many
-    /// queues and the retained store share it, plus a fixed amount per session. Not counted:
-    /// each queue entry's few bytes, subscriptions, and the runtime's socket buffers.
+    /// queues, shards and the retained store share it, plus a fixed amount per session. Not
+    /// counted: each queue entry's few bytes, subscriptions, and the runtime's socket buffers.
+    /// Broker-wide: every shard sharing [`SharedLimits`] reads the same figure.
     #[must_use]
     pub fn memory_in_use(&self) -> usize {
-        self.memory.current() + self.sessions.len() * crate::session::SESSION_BYTES
+        self.limits.memory.current()
+            + self.sessions.len_everywhere() * crate::session::SESSION_BYTES
     }
 
     /// Retained messages stored.
@@ -280,12 +207,18 @@ impl Broker {
     /// Mosquitto's `messages/stored` and `store/messages/bytes`. Walks the store; called once
     /// per `$SYS` update, never per message.
     pub fn stored_messages(&self) -> (usize, usize) {
+        self.held_messages(true)
+    }
+
+    /// [`Broker::stored_messages`], the retained store left out unless `retained`.
+    fn held_messages(&self, retained: bool) -> (usize, usize) {
         let mut seen = std::collections::HashSet::new();
         let mut bytes = 0;
         let held = self.sessions.iter().flat_map(|session| {
             session.outgoing.messages().chain(session.incoming.values().flatten())
         });
-        for message in self.retained.messages().chain(held) {
+        let retained = self.retained.messages().filter(|_| retained);
+        for message in retained.chain(held) {
             if seen.insert(Arc::as_ptr(message)) {
                 bytes += message.payload.len();
             }
@@ -311,13 +244,16 @@ impl Broker {
 
     // --- (B) inputs --------------------------------------------------------------------
 
-    /// A connection was accepted.
+    /// A connection was accepted. `now` may be earlier than the last input's: a sharded
+    /// runtime, which hands the connection to a shard only once its first packet is decoded
+    /// (or `connect_timeout` passed without one), passes the time it was accepted, so that
+    /// `connect_timeout` counts from there.
     pub fn handle_open(&mut self, conn: ConnId, peer: PeerInfo, now: Instant) {
         if self.conns.contains_key(&conn) {
             return;
         }
         self.stats.sockets += 1;
-        if self.config.max_connections.is_some_and(|max| self.conns.len() >= max) {
+        if self.config.max_connections.is_some_and(|max| self.limits.connections.get() >= max) {
             self.log_disconnect(conn, None, DisconnectReason::MaxConnections);
             self.outputs
                 .push_back(Output::Close { conn, reason: DisconnectReason::MaxConnections });
@@ -328,6 +264,7 @@ impl Broker {
         state.timer_at = Some(at);
         self.timers.set(at, Timer::Conn(conn));
         self.conns.insert(conn, state);
+        self.limits.connections.add(1);
     }
 
     /// A packet was decoded on `conn`.
@@ -473,6 +410,16 @@ impl Broker {
         self.wall_clock = Some(clock);
     }
 
+    /// Makes this shard count its messages, sessions and connections in `limits`, which the
+    /// other shards of the broker share, and read the broker-wide limits from there. Call it
+    /// before the first connection and [`Broker::restore`].
+    pub fn share_limits(&mut self, limits: &SharedLimits) {
+        self.limits.memory = limits.memory.clone();
+        self.sessions.count_in(limits.sessions.clone());
+        limits.connections.add(self.conns.len());
+        self.limits.connections = limits.connections.clone();
+    }
+
     /// Installs (or removes) the access-control hook of every listener without its own.
     pub fn set_access_control(&mut self, acl: Option<Arc<dyn AccessControl>>) {
         self.acl = acl;
@@ -514,7 +461,7 @@ impl Broker {
             message.payload.len(),
             &message.properties,
         );
-        message.charge = Some(self.memory.charge(bytes));
+        message.charge = Some(self.limits.memory.charge(bytes));
         message
     }
 

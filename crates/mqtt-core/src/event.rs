@@ -105,7 +105,7 @@ pub enum Output {
         /// The destination shard's index.
         shard: usize,
         /// What to hand it.
-        item: crate::ShardItem,
+        item: crate::shard_item::ShardItem,
     },
 }
 
@@ -151,6 +151,16 @@ pub enum DropReason {
     NotAuthorized,
     /// Holding it would take the broker above `memory_limit` (v5: Quota exceeded).
     MemoryLimit,
+}
+
+impl From<DropReason> for crate::stats::DropCause {
+    fn from(reason: DropReason) -> Self {
+        match reason {
+            DropReason::TooLarge => Self::TooLarge,
+            DropReason::NotAuthorized => Self::NotAuthorized,
+            DropReason::MemoryLimit => Self::MemoryLimit,
+        }
+    }
 }
 
 /// Facts worth a log line. Field docs name the Mosquitto line each one becomes.

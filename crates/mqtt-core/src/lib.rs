@@ -40,8 +40,10 @@
 //! - `session`, `qos`, `message`, `retained`, `timers`, `conn`, `alias`, `client_id`: the state
 //!   the broker keeps, each in its own module.
 //! - [`auth`], [`acl`]: Mosquitto's password and ACL files (shared with `culex_passwd`).
-//! - `shard`: [`ShardId`], [`shard_of`], [`shard_for_connect`] and the [`ShardItem`]s that
-//!   shards send each other (`broker::forward` handles them).
+//! - `shard`: [`ShardId`], [`shard_of`], [`shard_for_connect`]; `shard_item`: the
+//!   [`ShardItem`]s that shards send each other (`broker::forward` handles them); `shared`: [`SharedLimits`], the
+//!   counts every shard reads for broker-wide limits.
+//! - `stats`: [`Stats`], the counters behind `$SYS` and the metrics, and [`DropCause`].
 //! - [`snapshot`]: the durable state as plain data and its file format; `broker::persist`
 //!   takes and restores it. [`WallClock`]: the runtime's reading of Unix time, by which the
 //!   durable state stores message expiry as an absolute time.
@@ -75,7 +77,10 @@ mod qos;
 mod retained;
 mod session;
 mod shard;
+mod shard_item;
+mod shared;
 pub mod snapshot;
+mod stats;
 mod timers;
 mod topic;
 mod topic_tree;
@@ -86,8 +91,8 @@ mod tests;
 
 pub use access::{Access, AccessControl, ClientRef};
 pub use broker::{
-    Broker, ClientInfo, DropCause, PREVIEW_BYTES, Page, PageRequest, RetainedInfo,
-    SYS_LOAD_COUNTERS, SessionInfo, Stats, SubscriptionInfo,
+    Broker, ClientInfo, PREVIEW_BYTES, Page, PageRequest, RetainedInfo, SYS_LOAD_COUNTERS,
+    SessionInfo, SubscriptionInfo,
 };
 pub use client_id::IdSeed;
 pub use config::{Config, ListenerOptions, ListenerSecurity, ProtocolVersions};
@@ -96,5 +101,8 @@ pub use event::{
     BRIDGE_USER_LISTENER, CertificateUsername, CloseCause, ConnId, DisconnectReason, DropReason,
     INTERNAL_LISTENER, LogEvent, Output, PeerInfo, WillInfo, acknowledges_durable_state,
 };
-pub use shard::{ShardId, ShardItem, shard_for_connect, shard_of};
+pub use shard::{ShardId, shard_for_connect, shard_of};
+pub use shard_item::ShardItem;
+pub use shared::SharedLimits;
+pub use stats::{DropCause, Stats};
 pub use wall_clock::WallClock;

@@ -1,16 +1,16 @@
 //! Shards: the broker split into N [`Broker`](crate::Broker)s, one per core, each owning the
 //! sessions whose client id it is given by [`shard_of`]. What one shard tells another is a
-//! [`ShardItem`], opaque to the runtime, which carries it in FIFO order per pair of shards
-//! (`Output::Forward` out of one broker, `Broker::handle_forward` into the other).
+//! [`ShardItem`](crate::ShardItem) (`shard_item`), opaque to the runtime, which carries it in
+//! FIFO order per pair of shards (`Output::Forward` out of one broker, `Broker::handle_forward`
+//! into the other).
 //!
-//! This module holds the pure parts: the shard of a client id, the shard of a CONNECT, and
-//! the items. What a broker does with them lives in `broker::forward`.
+//! This module holds the pure parts: which shard a broker is, the shard of a client id and the
+//! shard of a CONNECT. What a broker does with items lives in `broker::forward`.
 
 use mqtt_codec::Connect;
 
 use crate::config::Config;
 use crate::event::{CertificateUsername, ConnId, INTERNAL_LISTENER, PeerInfo};
-use crate::message::SharedMessage;
 
 /// Which shard a broker is, out of how many.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,38 +92,6 @@ fn effective_client_id<'a>(
     (!client_id.is_empty()).then_some(client_id)
 }
 
-/// What one shard tells another. Opaque: the runtime only carries it, in order, from the
-/// shard whose [`Output::Forward`](crate::Output::Forward) named the destination to that
-/// shard's [`Broker::handle_forward`](crate::Broker::handle_forward).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShardItem(pub(crate) Item);
-
-/// The kinds of [`ShardItem`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Item {
-    /// A message the origin shard accepted and routed to its own subscribers: the receiving
-    /// shard routes it to its own (no publisher: the publisher's session is never there).
-    Publish {
-        /// The message, shared with the origin's queues.
-        message: SharedMessage,
-    },
-}
-
-impl ShardItem {
-    /// The bytes this item keeps alive while it waits, for the runtime's per-destination
-    /// credit: a message's estimate as `memory_limit` counts it.
-    #[must_use]
-    pub fn weight(&self) -> usize {
-        match &self.0 {
-            Item::Publish { message } => crate::message::estimated_bytes(
-                message.topic.as_str().len(),
-                message.payload.len(),
-                &message.properties,
-            ),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +105,54 @@ mod tests {
         assert_eq!(shard_of("anything", 0), 0);
         // Pinned: a later journal depends on these.
         assert_eq!(["sensor", "pub", "sub", "c1"].map(|id| shard_of(id, 4)), [3, 0, 1, 1]);
+    }
+
+    #[test]
+    fn a_connect_goes_to_the_shard_of_the_client_id_the_broker_will_give_it() {
+        use mqtt_codec::{MqttString, ProtocolVersion};
+
+        use crate::config::ListenerOptions;
+
+        let connect = |id: &str, username: Option<&str>| {
+            let mut connect =
+                Connect::new(ProtocolVersion::V5, MqttString::new(id).expect("valid"));
+            connect.username = username.map(|name| MqttString::new(name).expect("valid"));
+            connect
+        };
+        let peer = |listener, certificate: Option<CertificateUsername>| PeerInfo {
+            address: "127.0.0.1".into(),
+            port: 1,
+            listener,
+            certificate_username: certificate,
+        };
+        let by_username = ListenerOptions { use_username_as_clientid: true, ..Default::default() };
+        let config = Config {
+            listener_options: vec![ListenerOptions::default(), by_username],
+            ..Config::default()
+        };
+        let (conn, n) = (ConnId(7), 5);
+        let cases = [
+            (connect("dev", Some("u")), peer(0, None), shard_of("dev", n)),
+            (connect("", None), peer(0, None), 7 % n),
+            (connect("dev", Some("u")), peer(1, None), shard_of("u", n)),
+            (connect("", Some("u")), peer(1, None), shard_of("u", n)),
+            (connect("dev", None), peer(1, None), 7 % n),
+            (
+                connect("dev", Some("u")),
+                peer(1, Some(CertificateUsername::Name("cn".into()))),
+                shard_of("cn", n),
+            ),
+            (
+                connect("dev", Some("u")),
+                peer(0, Some(CertificateUsername::Name("cn".into()))),
+                shard_of("dev", n),
+            ),
+            (connect("dev", None), peer(1, Some(CertificateUsername::Missing)), 7 % n),
+            (connect("bridge", None), peer(INTERNAL_LISTENER, None), shard_of("bridge", n)),
+        ];
+        for (connect, peer, shard) in cases {
+            assert_eq!(shard_for_connect(&connect, &peer, &config, conn, n), shard, "{peer:?}");
+            assert_eq!(shard_for_connect(&connect, &peer, &config, conn, 1), 0);
+        }
     }
 }

@@ -1,0 +1,77 @@
+//! [`ShardItem`]: what one shard of a sharded broker tells another (see `shard`), made and
+//! handled in `broker::forward`. Kept apart from `shard` so that the vocabulary of outputs
+//! (`event`) depends on it without depending on connections or sessions.
+
+use std::sync::Arc;
+
+use crate::message::SharedMessage;
+use crate::retained::RetainVersion;
+
+/// What one shard tells another. Opaque: the runtime only carries it, in order, from the
+/// shard whose [`Output::Forward`](crate::Output::Forward) named the destination to that
+/// shard's [`Broker::handle_forward`](crate::Broker::handle_forward).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardItem(pub(crate) Item);
+
+/// The kinds of [`ShardItem`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Item {
+    /// A message the origin shard accepted and routed to its own subscribers: the receiving
+    /// shard routes it to its own (no publisher: the publisher's session is never there).
+    Publish {
+        /// The message, shared with the origin's queues.
+        message: SharedMessage,
+        /// The origin shard and its publisher's session slot there, if a client published it:
+        /// the receiving shard's key to its last walk for that publisher (the match cache).
+        origin: (usize, Option<u32>),
+        /// A retained message's version, by which every replica keeps the newest.
+        version: Option<RetainVersion>,
+        /// Route it to the plain subscribers (false when it only goes to `groups`).
+        plain: bool,
+        /// The `$share` groups (`$share/{group}/{filter}`) whose pick fell on the receiving
+        /// shard: it delivers to one of its members of each.
+        groups: Vec<Arc<str>>,
+        /// Shards it went through already looking for a group member (0 from the origin).
+        hops: usize,
+    },
+    /// A shard's figures for the `$SYS` sums, sent to shard 0 at each of its updates.
+    Stats {
+        /// The sending shard.
+        from: usize,
+        /// Its figures.
+        figures: Box<crate::stats::Figures>,
+    },
+    /// The sending shard gained (`added`) or lost a subscription.
+    Interest {
+        /// The sending shard.
+        from: usize,
+        /// The full filter, `$share/{group}/…` for a shared one.
+        filter: Arc<str>,
+        /// Gained, or lost.
+        added: bool,
+    },
+}
+
+/// What an [`Item::Interest`] weighs besides its filter.
+const INTEREST_BYTES: usize = 32;
+
+impl ShardItem {
+    /// The bytes this item keeps alive while it waits, for the runtime's per-destination
+    /// credit: a message's estimate as `memory_limit` counts it.
+    #[must_use]
+    pub fn weight(&self) -> usize {
+        match &self.0 {
+            Item::Publish { message, groups, .. } => {
+                let names: usize = groups.iter().map(|group| group.len()).sum();
+                names
+                    + crate::message::estimated_bytes(
+                        message.topic.as_str().len(),
+                        message.payload.len(),
+                        &message.properties,
+                    )
+            }
+            Item::Interest { filter, .. } => INTEREST_BYTES + filter.len(),
+            Item::Stats { .. } => size_of::<crate::stats::Figures>(),
+        }
+    }
+}
