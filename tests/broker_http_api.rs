@@ -458,6 +458,31 @@ fn clients_page_and_an_administrator_disconnects_them() {
     assert_eq!(request(port, "DELETE", "/api/v1/clients/c-three", &admin).status, 404);
 }
 
+#[test]
+fn pages_are_cut_from_the_whole_list_whichever_shard_holds_each_client() {
+    // Ids whose sessions two driver shards share out (with one shard, one holds them all).
+    let ids = ["m-1", "m-2", "m-3", "m-4", "m-5", "m-6"];
+    let on_shard_0 = ids.iter().filter(|id| mqtt_core::shard_of(id, 2) == 0).count();
+    assert!((2..=4).contains(&on_shard_0), "the ids must spread over two shards");
+    let (broker, port) = broker("allow_anonymous true", "");
+    let _clients: Vec<RawClient> = ids
+        .iter()
+        .rev()
+        .map(|id| RawClient::connect(broker.port, ProtocolVersion::V5, id))
+        .collect();
+    poll(port, "/api/v1/clients", |body| body.contains("\"total\":\t6"));
+    for per_page in [1, 2, 4, 6] {
+        let mut listed = Vec::new();
+        for page in 1..=ids.len().div_ceil(per_page) {
+            let body = get(port, &format!("/api/v1/clients?page={page}&per_page={per_page}")).body;
+            assert!(body.contains("\"total\":\t6"), "{body}");
+            let on_page = body.lines().filter_map(|line| line.trim().strip_prefix("\"id\":\t\""));
+            listed.extend(on_page.map(|id| id.trim_end_matches("\",").to_owned()));
+        }
+        assert_eq!(listed, ids, "{per_page} a page");
+    }
+}
+
 /// Runs `culex_pub` or `culex_sub` against `broker` with `args`, to completion.
 fn tool(name: &str, broker: &BrokerProcess, args: &[&str]) {
     let mut command = Command::new(our_bin(name));

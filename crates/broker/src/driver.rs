@@ -385,9 +385,10 @@ impl Driver {
 
     /// At the end of a step: records how long its batch of events took, if it had one. The
     /// first step after a flush arms the next one, [`FLUSH_INTERVAL`] later; a step at or
-    /// after that time flushes the tally and copies the core's counters into the metrics, and
-    /// the store's counts (which walk every message) once a second at most: while they wait,
-    /// flushes go on, so an idle driver stops only once they are copied.
+    /// after that time flushes the tally and adds what the core's counters moved by to the
+    /// metrics (which other driver shards add to as well), and the store's counts (which walk
+    /// every message) once a second at most: while they wait, flushes go on, so an idle driver
+    /// stops only once they are copied.
     fn update_metrics(&mut self, batch_started: Option<Instant>) {
         let now = now();
         if let Some(started) = batch_started {
@@ -401,9 +402,9 @@ impl Driver {
             return;
         }
         self.metrics.add(&mut self.tally);
-        self.metrics.mirror(&self.broker);
+        self.metrics.mirror(&self.broker, &mut self.tally);
         if now >= self.next_store_metrics {
-            self.metrics.mirror_store(&self.broker);
+            self.metrics.mirror_store(&self.broker, &mut self.tally);
             self.next_store_metrics = now + std::time::Duration::from_secs(1);
             self.flush_due = None;
         } else {

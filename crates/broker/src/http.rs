@@ -6,10 +6,12 @@
 //! from its atomics), `/api/…` paths to [`routes`] and the rest to the `http_dir` files
 //! ([`files`]) or 404. Without `http_dir`, a GET of any other path is answered before the
 //! access check with the built-in [`dashboard`] (its files need no credentials; the API calls
-//! it makes do). Questions about the broker's state go to the driver as
-//! [`Event::Query`] with a oneshot reply: nothing here touches the core's state.
+//! it makes do). Questions about the broker's state go to the driver shards as
+//! [`Event::Query`](crate::event::Event::Query) with a oneshot reply ([`asker`], which merges
+//! the shards' answers): nothing here touches the core's state.
 
 mod access;
+mod asker;
 mod dashboard;
 mod files;
 mod json;
@@ -31,12 +33,13 @@ use hyper::{Method, Request};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::event::{Event, Query};
+use crate::event::Event;
 use crate::metrics::Metrics;
 use crate::security::{PasswordChecker, Security};
 use crate::transport::tls::TlsListener;
+use asker::Asker;
 use reply::Reply;
 
 /// How long a client may take to send a request head (slow clients hold no socket forever).
@@ -68,11 +71,11 @@ impl std::fmt::Debug for ApiSite {
     }
 }
 
-/// What every HTTP API listener shares: the way to the driver, the listeners it describes,
+/// What every HTTP API listener shares: the way to the driver shards, the listeners it describes,
 /// the security settings in force (replaced on SIGHUP), the password-check pool and the
 /// failure budget.
 pub(crate) struct ApiState {
-    events: mpsc::Sender<Event>,
+    asker: Asker,
     listeners: Vec<ListenerView>,
     security: RwLock<Security>,
     checker: PasswordChecker,
@@ -82,15 +85,16 @@ pub(crate) struct ApiState {
 }
 
 impl ApiState {
-    /// The state for `listeners` (every listener in force, as the API shows them).
+    /// The state for `listeners` (every listener in force, as the API shows them), asking the
+    /// drivers whose event senders are `shards`, in shard order (at least one).
     pub(crate) fn new(
-        events: mpsc::Sender<Event>,
+        shards: Vec<mpsc::Sender<Event>>,
         listeners: Vec<ListenerView>,
         security: Security,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
-            events,
+            asker: Asker::new(shards),
             listeners,
             security: RwLock::new(security),
             checker: PasswordChecker::new(),
@@ -102,16 +106,6 @@ impl ApiState {
     /// Applies reloaded security settings (SIGHUP).
     pub(crate) fn set_security(&self, security: Security) {
         *self.security.write().unwrap_or_else(std::sync::PoisonError::into_inner) = security;
-    }
-}
-
-impl ApiState {
-    /// Sends the driver the query `make` builds around a reply channel and waits for the
-    /// answer; `None` when the driver has stopped.
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Query) -> Option<T> {
-        let (reply, answer) = oneshot::channel();
-        self.events.send(Event::Query(make(reply))).await.ok()?;
-        answer.await.ok()
     }
 }
 
@@ -213,7 +207,7 @@ async fn handle(
     }
     if api {
         let query = request.uri().query();
-        return routes::answer(state, &state.listeners, &who, method, path, query).await;
+        return routes::answer(&state.asker, &state.listeners, &who, method, path, query).await;
     }
     match &site.http_root {
         Some(root) => match files::find(root, path).await {

@@ -222,8 +222,8 @@ pub async fn run_controlled(
         _done: done,
         aborted,
     });
-    let api =
-        Arc::new(ApiState::new(shards.get(0).events.clone(), views, security.clone(), metrics));
+    let senders = (0..shards.count()).map(|shard| shards.get(shard).events.clone()).collect();
+    let api = Arc::new(ApiState::new(senders, views, security.clone(), metrics));
     let (stop, stopped) = watch::channel(false);
     for listener in listeners {
         listener.spawn(Arc::clone(&shared), &api, stopped.clone())?;

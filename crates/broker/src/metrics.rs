@@ -12,6 +12,11 @@
 //! [`FLUSH_INTERVAL`] after a step that may have changed a count, so a scrape is at most that
 //! much behind, and agrees with `$SYS` exactly once the broker has been idle that long. A scrape
 //! reads atomics only; it never waits for the driver.
+//!
+//! Every driver shard flushes into the same `Metrics`, and only ever adds: its tally's counts,
+//! and what its core's figures moved by since its last copy (its `Tally` keeps that copy), so
+//! each counter and gauge holds the sum over the shards. The retained store, replicated on every
+//! shard, is counted by shard 0 only.
 
 use std::time::Duration;
 
@@ -277,11 +282,13 @@ impl Metrics {
         self.driver_step.add(&mut tally.batches);
     }
 
-    /// Copies the core's counters and cheap counts (the numbers `$SYS` publishes), at a flush
-    /// of the driver.
-    pub fn mirror(&self, broker: &Broker) {
+    /// Adds what the core's counters and cheap counts (the numbers `$SYS` publishes) moved by
+    /// since this driver last copied them (`tally` keeps what it copied), at a flush of the
+    /// driver: the copies of every driver shard add up. The retained store is replicated on
+    /// every shard: only shard 0 counts it.
+    pub fn mirror(&self, broker: &Broker, tally: &mut Tally) {
         let stats = broker.stats();
-        for (counter, value) in [
+        let counters = [
             (&self.publish_received, stats.publish_received),
             (&self.publish_sent, stats.publish_sent),
             (&self.bytes_received, stats.bytes_received),
@@ -290,40 +297,54 @@ impl Metrics {
             (&self.publish_bytes_sent, stats.publish_bytes_sent),
         ]
         .into_iter()
-        .chain(self.dropped.iter().zip(stats.publish_dropped_by))
-        {
-            counter.inner().store(value, std::sync::atomic::Ordering::Relaxed);
+        .chain(self.dropped.iter().zip(stats.publish_dropped_by));
+        for ((counter, value), copied) in counters.zip(&mut tally.copied.counters) {
+            counter.inc_by(value.saturating_sub(*copied));
+            *copied = value;
         }
         let (plain, shared) = broker.subscription_counts();
-        for (gauge, value) in [
-            (&self.retained, broker.retained_count()),
-            (&self.subscriptions, plain),
-            (&self.shared_subscriptions, shared),
-            (&self.sessions, broker.session_count()),
-        ] {
-            gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
-        }
+        let retained = if broker.shard().index == 0 { broker.retained_count() } else { 0 };
+        add_levels(
+            [
+                (&self.retained, retained),
+                (&self.subscriptions, plain),
+                (&self.shared_subscriptions, shared),
+                (&self.sessions, broker.session_count()),
+            ],
+            &mut tally.copied.levels,
+        );
     }
 
-    /// Copies the counts that walk the message store and the sessions
-    /// ([`Broker::stored_messages`], [`Broker::queued_messages`]); the
-    /// driver calls it at most once a second.
-    pub fn mirror_store(&self, broker: &Broker) {
+    /// Adds what the counts that walk the message store and the sessions
+    /// ([`Broker::stored_messages`], [`Broker::queued_messages`]) moved by since this driver
+    /// last copied them, as [`Self::mirror`] does; the driver calls it at most once a second.
+    pub fn mirror_store(&self, broker: &Broker, tally: &mut Tally) {
         let (messages, bytes) = broker.stored_messages();
         let (queued, queued_bytes) = broker.queued_messages();
-        for (gauge, value) in [
-            (&self.stored_messages, messages),
-            (&self.stored_bytes, bytes),
-            (&self.queued_messages, queued),
-            (&self.queued_bytes, queued_bytes),
-        ] {
-            gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
-        }
+        add_levels(
+            [
+                (&self.stored_messages, messages),
+                (&self.stored_bytes, bytes),
+                (&self.queued_messages, queued),
+                (&self.queued_bytes, queued_bytes),
+            ],
+            &mut tally.copied.store,
+        );
     }
 
     /// One sync of the journal took `took`.
     pub fn journal_synced(&self, took: Duration) {
         self.journal_sync.observe(took.as_secs_f64());
+    }
+}
+
+/// Moves each gauge by what its level changed since `copied` (one driver's last copy), and
+/// keeps the new levels there.
+fn add_levels<const N: usize>(gauges: [(&Gauge, usize); N], copied: &mut [i64; N]) {
+    for ((gauge, level), copied) in gauges.into_iter().zip(copied) {
+        let level = i64::try_from(level).unwrap_or(i64::MAX);
+        gauge.inc_by(level.saturating_sub(*copied));
+        *copied = level;
     }
 }
 

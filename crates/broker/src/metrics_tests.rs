@@ -110,6 +110,89 @@ fn values_move_with_events() {
 }
 
 #[test]
+fn the_tallies_of_several_drivers_add_up() {
+    let metrics = Metrics::new(vec!["1883".into()]);
+    let mut tallies = [Tally::default(), Tally::default()];
+    for (shard, tally) in tallies.iter_mut().enumerate() {
+        metrics.client_connected(0, ProtocolVersion::V5);
+        tally.connack(ReasonCode::Success);
+        tally.publish_in(QoS::AtLeastOnce);
+        for _ in 0..=shard {
+            tally.publish_out(QoS::AtMostOnce);
+        }
+        tally.closed(&DisconnectReason::PeerClosed);
+        tally.driver_step(Duration::from_micros(20));
+    }
+    metrics.client_disconnected(0, ProtocolVersion::V5);
+    for tally in &mut tallies {
+        metrics.add(tally);
+    }
+    let text = metrics.encode();
+    for (name, value) in [
+        ("culex_clients_connected{listener=\"1883\",protocol=\"5.0\"}", 1.0),
+        ("culex_connects_total{reason=\"success\"}", 2.0),
+        ("culex_messages_received_total{qos=\"1\"}", 2.0),
+        ("culex_messages_sent_total{qos=\"0\"}", 3.0),
+        ("culex_disconnects_total{reason=\"peer_closed\"}", 2.0),
+        ("culex_driver_event_batch_duration_seconds_count", 2.0),
+    ] {
+        assert_eq!(sample(&text, name), Some(value), "{name}\n{text}");
+    }
+}
+
+#[test]
+fn the_copies_of_several_cores_add_up_and_the_retained_replica_counts_once() {
+    use std::time::Instant;
+
+    use mqtt_core::{Broker, ShardId};
+
+    let metrics = Metrics::new(vec!["1883".into()]);
+    let now = Instant::now();
+    let mut shards: Vec<(Broker, Tally)> = (0..2)
+        .map(|index| {
+            let shard = ShardId { index, count: 2 };
+            (Broker::new_shard(mqtt_core::Config::default(), [0; 32], shard), Tally::default())
+        })
+        .collect();
+    let flush = |shards: &mut Vec<(Broker, Tally)>| {
+        for (broker, tally) in shards.iter_mut() {
+            metrics.mirror(broker, tally);
+            metrics.mirror_store(broker, tally);
+        }
+        metrics.encode()
+    };
+    // Each replica of the retained store sets (or, empty, clears) the message.
+    let retain = |broker: &mut Broker, payload: &'static str| {
+        let topic = mqtt_codec::TopicName::new("kept").expect("a valid topic");
+        let mut publish = mqtt_codec::Publish::new(topic, payload.into());
+        publish.retain = true;
+        broker.publish(publish, now);
+    };
+    for (index, (broker, _)) in shards.iter_mut().enumerate() {
+        broker.count_bytes(100 << index, 10);
+        retain(broker, "x");
+    }
+    let first = flush(&mut shards);
+    // Nothing moved: the next copies add nothing.
+    let again = flush(&mut shards);
+    shards[1].0.count_bytes(5, 0);
+    let later = flush(&mut shards);
+    for (broker, _) in &mut shards {
+        retain(broker, "");
+    }
+    let cleared = flush(&mut shards);
+    for (name, values) in [
+        ("culex_received_bytes_total", [300.0, 300.0, 305.0, 305.0]),
+        ("culex_sent_bytes_total", [20.0, 20.0, 20.0, 20.0]),
+        ("culex_retained_messages", [1.0, 1.0, 1.0, 0.0]),
+    ] {
+        let read =
+            [&first, &again, &later, &cleared].map(|text| sample(text, name).unwrap_or(-1.0));
+        assert_eq!(read, values, "{name}\n{cleared}");
+    }
+}
+
+#[test]
 fn proc_stat_fields_count_after_the_command_name() {
     // A command name with spaces and a parenthesis; utime 150 and stime 50 ticks, rss 3 pages.
     let stat = "4242 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 150 50 0 0 20 0 1 0 100 4096 3 0";

@@ -1,7 +1,7 @@
 //! The API's paths (`/api/v1/…`): Mosquitto 2.1's `version`, `listeners` and `systree`, and
 //! culex's `clients`, `clients/{id}` (GET and DELETE), `subscriptions`, `retained` and
 //! `sessions`, with their query parameters and JSON shapes (docs/http-api.md). Answers about
-//! the broker's state come from the driver ([`ApiState::ask`]).
+//! the broker's state come from the driver shards ([`Asker`]), merged there.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,10 +11,9 @@ use mqtt_core::{ClientInfo, Page, PageRequest, RetainedInfo, SessionInfo, Subscr
 use serde::Serialize;
 use serde::ser::SerializeMap as _;
 
-use super::ApiState;
 use super::access::Principal;
+use super::asker::Asker;
 use super::reply::{self, Reply};
-use crate::event::Query;
 
 /// `per_page` when not given.
 const DEFAULT_PER_PAGE: usize = 50;
@@ -44,7 +43,7 @@ pub(crate) struct ListenerView {
 
 /// Answers the API request `method path?query`; `None` for a path that is no API path (404).
 pub(crate) async fn answer(
-    asker: &ApiState,
+    asker: &Asker,
     listeners: &[ListenerView],
     who: &Principal,
     method: &Method,
@@ -78,27 +77,27 @@ pub(crate) async fn answer(
             }
             reply::json(&Listeners { listeners })
         }
-        "/api/v1/systree" => match asker.ask(Query::SysValues).await {
+        "/api/v1/systree" => match asker.sys_values().await {
             Some(values) => reply::json(&SysTree(values)),
             None => reply::error(reply::INTERNAL),
         },
         "/api/v1/clients" => {
             let search = params.get("search");
-            let answer = asker.ask(|reply| Query::Clients { search, page, reply }).await;
+            let answer = asker.clients(search, page).await;
             paged(answer, page, "clients", |client| client_json(&client, listeners))
         }
         "/api/v1/subscriptions" => {
             let prefix = params.get("topic");
-            let answer = asker.ask(|reply| Query::Subscriptions { prefix, page, reply }).await;
+            let answer = asker.subscriptions(prefix, page).await;
             paged(answer, page, "subscriptions", |sub| SubscriptionJson::from(&sub))
         }
         "/api/v1/retained" => {
             let prefix = params.get("prefix");
-            let answer = asker.ask(|reply| Query::Retained { prefix, page, reply }).await;
+            let answer = asker.retained(prefix, page).await;
             paged(answer, page, "retained", |message| RetainedJson::from(&message))
         }
         "/api/v1/sessions" => {
-            let answer = asker.ask(|reply| Query::Sessions { page, reply }).await;
+            let answer = asker.sessions(page).await;
             paged(answer, page, "sessions", |session| SessionJson::from(&session))
         }
         _ => reply::error(reply::NOT_FOUND),
@@ -111,14 +110,14 @@ pub(crate) fn is_client_delete(method: &Method, path: &str) -> bool {
 }
 
 /// `GET /api/v1/clients/{id}`.
-async fn client(asker: &ApiState, listeners: &[ListenerView], id: String) -> Reply {
+async fn client(asker: &Asker, listeners: &[ListenerView], id: String) -> Reply {
     #[derive(Serialize)]
     struct OneClient {
         #[serde(flatten)]
         client: ClientJson,
         subscription_list: Vec<FilterJson>,
     }
-    match asker.ask(|reply| Query::Client { id, reply }).await {
+    match asker.client(id).await {
         Some(Some((client, subscriptions))) => reply::json(&OneClient {
             client: client_json(&client, listeners),
             subscription_list: subscriptions
@@ -132,7 +131,7 @@ async fn client(asker: &ApiState, listeners: &[ListenerView], id: String) -> Rep
 }
 
 /// `DELETE /api/v1/clients/{id}`: needs the `admin` right.
-async fn disconnect(asker: &ApiState, who: &Principal, id: String) -> Reply {
+async fn disconnect(asker: &Asker, who: &Principal, id: String) -> Reply {
     if !who.admin {
         return if who.name.is_none() {
             reply::unauthorised()
@@ -140,7 +139,7 @@ async fn disconnect(asker: &ApiState, who: &Principal, id: String) -> Reply {
             reply::error(reply::FORBIDDEN)
         };
     }
-    match asker.ask(|reply| Query::Disconnect { id, reply }).await {
+    match asker.disconnect(id).await {
         Some(true) => reply::no_content(),
         Some(false) => reply::error(reply::NOT_FOUND),
         None => reply::error(reply::INTERNAL),

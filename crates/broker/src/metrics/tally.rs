@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use mqtt_codec::{QoS, ReasonCode};
-use mqtt_core::DisconnectReason;
+use mqtt_core::{DisconnectReason, DropCause};
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
@@ -16,7 +16,8 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 const FIRST_BOUND_NANOS: u64 = 5_000;
 const BOUNDS: usize = 18;
 
-/// What the driver counted since its last flush into [`Metrics`](super::Metrics).
+/// What the driver counted since its last flush into [`Metrics`](super::Metrics), and what it
+/// last copied there of its core's figures.
 #[derive(Debug, Default)]
 pub struct Tally {
     /// PUBLISH packets received from clients, by QoS.
@@ -29,6 +30,20 @@ pub struct Tally {
     pub(super) closed: Vec<(&'static str, u64)>,
     /// Durations of the batches of events handled.
     pub(super) batches: Buckets,
+    /// The core's figures as this driver last copied them into the shared metrics.
+    pub(super) copied: Copied,
+}
+
+/// One driver's last copy of its core's figures, so that the next copy adds only what they
+/// moved by: the shared counters and gauges then hold the sum over every driver shard.
+#[derive(Debug, Default)]
+pub(super) struct Copied {
+    /// The core's counters, in the order [`Metrics::mirror`](super::Metrics::mirror) lists them.
+    pub(super) counters: [u64; 6 + DropCause::ALL.len()],
+    /// The retained, plain and shared subscription, and session counts.
+    pub(super) levels: [i64; 4],
+    /// The stored and queued messages and their payload bytes.
+    pub(super) store: [i64; 4],
 }
 
 impl Tally {
