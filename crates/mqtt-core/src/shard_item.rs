@@ -34,7 +34,9 @@ pub(crate) enum Item {
         /// Shards it went through already looking for a group member (0 from the origin).
         hops: usize,
     },
-    /// A shard's figures for the `$SYS` sums, sent to shard 0 at each of its updates.
+    /// Shard 0's `$SYS` update is due: the receiving shard answers with [`Item::Stats`].
+    FiguresWanted,
+    /// A shard's figures for the `$SYS` sums, sent to shard 0 when it asks.
     Stats {
         /// The sending shard.
         from: usize,
@@ -72,6 +74,7 @@ impl ShardItem {
             }
             Item::Interest { filter, .. } => INTEREST_BYTES + filter.len(),
             Item::Stats { .. } => size_of::<crate::stats::Figures>(),
+            Item::FiguresWanted => 0,
         }
     }
 }

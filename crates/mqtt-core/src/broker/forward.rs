@@ -39,7 +39,8 @@ impl Broker {
                     self.deliver_to_group(&message, group, hops, now);
                 }
             }
-            Item::Stats { from, figures } => self.note_figures(from, *figures),
+            Item::FiguresWanted => self.send_figures(),
+            Item::Stats { from, figures } => self.note_figures(from, *figures, now),
             Item::Interest { from, filter, added } => {
                 if let Ok(split) = topic::split_shared(&filter) {
                     let count = self.shard.count;

@@ -11,10 +11,11 @@
 //! Unlike 2.0.11 the periodic messages carry no 60-second message expiry (a bug that 2.0.16
 //! fixed: values that did not change for a minute vanished from the retained store).
 //!
-//! A sharded broker publishes from shard 0 alone: at each of their updates the other shards
-//! send it their [`Figures`], and shard 0 publishes the sums with its own (the retained count
-//! and the memory in use are broker-wide on every shard already). A message held on two
-//! shards counts in both shards' stored messages.
+//! A sharded broker publishes from shard 0 alone: when an update is due there, shard 0 asks
+//! every other shard for its [`Figures`] and publishes the sums with its own once all have
+//! answered (the retained count and the memory in use are broker-wide on every shard
+//! already), so `$SYS` is as current as on one shard. A message held on two shards counts in
+//! both shards' stored messages.
 
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,8 @@ pub(crate) struct SysTree {
     start: Option<Instant>,
     /// Whole seconds after `start` of the last update; `None` before the first.
     last: Option<u64>,
+    /// The second of the last update published, from which the load averages measure.
+    published_at: Option<u64>,
     /// Last published value of each metric; `None` = never published.
     published: [Option<i64>; METRICS],
     /// Highest `clients/total` published as `clients/maximum`.
@@ -89,6 +92,9 @@ pub(crate) struct SysTree {
     loads: [[f64; SYS_LOAD_COUNTERS.len()]; WINDOWS.len()],
     /// Shard 0 of a sharded broker: the figures each other shard sent last, by shard index.
     peers: Vec<Option<Figures>>,
+    /// Shard 0 of a sharded broker, between asking the other shards for their figures and
+    /// the last answer: the update's second since the start, and the answers still missing.
+    asked: Option<(u64, usize)>,
 }
 
 impl SysTree {
@@ -124,12 +130,12 @@ impl Broker {
         }
     }
 
-    /// When [`Broker::update_sys`] should run next; `None` when `sys_interval` is 0 or
-    /// [`Broker::start_sys`] was not called.
+    /// When [`Broker::update_sys`] should run next; `None` when `sys_interval` is 0, on a
+    /// shard other than 0 (shard 0 asks it for its figures), or before [`Broker::start_sys`].
     #[must_use]
     pub fn sys_deadline(&self) -> Option<Instant> {
         let start = self.sys.start?;
-        if self.config.sys_interval == 0 {
+        if self.config.sys_interval == 0 || self.shard.index != 0 {
             return None;
         }
         let Some(last) = self.sys.last else { return Some(start) };
@@ -137,21 +143,41 @@ impl Broker {
     }
 
     /// Publishes the periodic `$SYS` topics if an update is due at `now` (see
-    /// [`Broker::sys_deadline`]); otherwise does nothing. On a shard other than 0, sends
-    /// shard 0 this shard's figures instead.
+    /// [`Broker::sys_deadline`]); otherwise does nothing. Shard 0 of a sharded broker asks
+    /// the other shards for their figures instead and publishes when the last one answers
+    /// ([`Broker::handle_forward`]); if one has not answered by the next update (a shard
+    /// shutting down), that update publishes with the figures it sent before.
     pub fn update_sys(&mut self, now: Instant) {
         let Some(start) = self.sys.start else { return };
         let interval = u64::from(self.config.sys_interval);
         let secs = now.saturating_duration_since(start).as_secs();
-        if interval == 0 || self.sys.last.is_some_and(|last| secs <= last + interval) {
+        if interval == 0
+            || self.shard.index != 0
+            || self.sys.last.is_some_and(|last| secs <= last + interval)
+        {
             return;
         }
-        if self.shard.index != 0 {
-            let figures = Box::new(self.figures());
-            self.forward(0, Item::Stats { from: self.shard.index, figures });
-            self.sys.last = Some(secs);
+        self.sys.last = Some(secs);
+        if self.shard.count > 1 && self.sys.asked.is_none() {
+            self.sys.asked = Some((secs, self.shard.count - 1));
+            for shard in 1..self.shard.count {
+                self.forward(shard, Item::FiguresWanted);
+            }
             return;
         }
+        self.sys.asked = None;
+        self.publish_sys_update(secs, now);
+    }
+
+    /// Another shard asked for this shard's figures: they go back to shard 0.
+    pub(super) fn send_figures(&mut self) {
+        let figures = Box::new(self.figures());
+        self.forward(0, Item::Stats { from: self.shard.index, figures });
+    }
+
+    /// Publishes the periodic `$SYS` topics of the update at `secs` since the start, with
+    /// the other shards' figures as they last sent them.
+    fn publish_sys_update(&mut self, secs: u64, now: Instant) {
         // The other shards' sums; each figure of this shard is read where it always was, as
         // the messages published meanwhile count.
         let mut peers = Figures::default();
@@ -203,7 +229,7 @@ impl Broker {
                 self.publish_sys_owned(format!("$SYS/broker/{name}"), value.to_string(), now);
             }
         }
-        self.sys.last = Some(secs);
+        self.sys.published_at = Some(secs);
     }
 
     /// This shard's figures for shard 0's `$SYS` sums (its retained replica left out).
@@ -217,12 +243,25 @@ impl Broker {
         }
     }
 
-    /// Shard 0 keeps the figures another shard sent for the next `$SYS` update.
-    pub(super) fn note_figures(&mut self, from: usize, figures: Figures) {
+    /// Shard 0 keeps the figures another shard sent, and publishes the update that asked for
+    /// them once the last answer is in.
+    pub(super) fn note_figures(&mut self, from: usize, figures: Figures, now: Instant) {
         if self.sys.peers.len() <= from {
             self.sys.peers.resize(from + 1, None);
         }
         self.sys.peers[from] = Some(figures);
+        match &mut self.sys.asked {
+            Some((_, missing)) if *missing > 1 => *missing -= 1,
+            Some((secs, _)) => {
+                let secs = *secs;
+                self.sys.asked = None;
+                // Unless a reload turned `$SYS` off meanwhile.
+                if self.config.sys_interval > 0 {
+                    self.publish_sys_update(secs, now);
+                }
+            }
+            None => {}
+        }
     }
 
     /// `clients/…`: total sessions, the maximum ever seen, disconnected sessions and open
@@ -279,7 +318,7 @@ impl Broker {
             stats.connects,
         ];
         let previous = std::mem::replace(&mut self.sys.counters, counters);
-        let Some(last) = self.sys.last else {
+        let Some(last) = self.sys.published_at else {
             for (window, _) in WINDOWS {
                 for name in SYS_LOAD_COUNTERS {
                     let topic = format!("$SYS/broker/load/{name}/{window}");
