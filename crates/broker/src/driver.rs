@@ -198,7 +198,7 @@ impl Driver {
             staged: Vec::new(),
             spare: Vec::new(),
             bridges: ConnMap::default(),
-            watchdog: Watchdog::from_env(start),
+            watchdog: None,
             metrics: Arc::new(Metrics::new(Vec::new())),
             tally: Tally::default(),
             flush_due: None,
@@ -207,6 +207,12 @@ impl Driver {
         };
         driver.set_security(security);
         driver
+    }
+
+    /// Checks in with systemd's watchdog as one of the shards (see [`Watchdog`]).
+    pub(crate) fn with_watchdog(mut self, watchdog: Option<Watchdog>) -> Self {
+        self.watchdog = watchdog;
+        self
     }
 
     /// Runs its password checks in `checker`'s pool, shared with the other shards' drivers

@@ -69,7 +69,7 @@ pub use crate::transport::ws::http as http_head;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use mqtt_codec::QoS;
@@ -86,6 +86,7 @@ use crate::http::{ApiState, ListenerView};
 use crate::listener::Listener;
 use crate::log::Logger;
 use crate::metrics::Metrics;
+use crate::notify::Watchdog;
 use crate::security::{PasswordChecker, Security};
 
 /// Events waiting for the driver. Connection tasks wait when it is full, which slows down
@@ -179,6 +180,8 @@ pub async fn run_controlled(
     let mut drivers = Vec::with_capacity(count);
     let mut driver_controls = Vec::with_capacity(count);
     let mut senders = Vec::with_capacity(count);
+    // systemd's watchdog hears from the broker once every shard checked in.
+    let mut watchdogs = Watchdog::from_env(Instant::now(), count).unwrap_or_default().into_iter();
     for (index, forwards) in Forwards::mesh(count).into_iter().enumerate() {
         let seed = random_seed().context("cannot read random bytes from the OS")?;
         let mut broker = Broker::new_shard(core.clone(), seed, ShardId { index, count });
@@ -197,6 +200,7 @@ pub async fn run_controlled(
             Arc::clone(&logger),
         )
         .with_checker(checker.share())
+        .with_watchdog(watchdogs.next())
         .with_metrics(Arc::clone(&metrics));
         drivers.push(tokio::spawn(driver.run(event_queue, controls)));
         driver_controls.push(driver_control);
