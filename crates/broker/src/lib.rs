@@ -176,7 +176,7 @@ pub async fn run_controlled(
     let mut restored = restored;
     let checker = PasswordChecker::new();
     // Broker-wide limits (`memory_limit`, `global_max_clients`) read every shard's counts.
-    let limits = SharedLimits::default();
+    let limits = SharedLimits::new(count);
     let mut drivers = Vec::with_capacity(count);
     let mut driver_controls = Vec::with_capacity(count);
     let mut senders = Vec::with_capacity(count);

@@ -81,6 +81,8 @@ pub struct Broker {
     durable: DurableIds,
     /// Bytes the messages hold (`memory_limit`), sessions and connections, every shard's.
     limits: SharedLimits,
+    /// This shard's gauge in `limits`, which its messages charge.
+    gauge: crate::memory::Gauge,
     /// The runtime's reading of Unix time, by which the durable state stores message expiry
     /// as an absolute time ([`Broker::set_wall_clock`]).
     wall_clock: Option<WallClock>,
@@ -110,6 +112,7 @@ impl Broker {
     /// ([`Output::Forward`]) and handles what they forward ([`Broker::handle_forward`]).
     /// Each shard needs its own `seed`.
     pub fn new_shard(config: Config, seed: IdSeed, shard: ShardId) -> Self {
+        let limits = SharedLimits::default();
         Self {
             config,
             conns: ConnMap::default(),
@@ -127,7 +130,8 @@ impl Broker {
             sys: sys::SysTree::default(),
             changes: 0,
             durable: DurableIds::default(),
-            limits: SharedLimits::default(),
+            gauge: limits.gauge(0),
+            limits,
             wall_clock: None,
             shard,
         }
@@ -183,8 +187,7 @@ impl Broker {
     /// Broker-wide: every shard sharing [`SharedLimits`] reads the same figure.
     #[must_use]
     pub fn memory_in_use(&self) -> usize {
-        self.limits.memory.current()
-            + self.sessions.len_everywhere() * crate::session::SESSION_BYTES
+        self.limits.memory_in_use() + self.sessions.len_everywhere() * crate::session::SESSION_BYTES
     }
 
     /// Retained messages stored.
@@ -415,6 +418,7 @@ impl Broker {
     /// before the first connection and [`Broker::restore`].
     pub fn share_limits(&mut self, limits: &SharedLimits) {
         self.limits.memory = limits.memory.clone();
+        self.gauge = limits.gauge(self.shard.index);
         self.sessions.count_in(limits.sessions.clone());
         limits.connections.add(self.conns.len());
         self.limits.connections = limits.connections.clone();
@@ -461,7 +465,7 @@ impl Broker {
             message.payload.len(),
             &message.properties,
         );
-        message.charge = Some(self.limits.memory.charge(bytes));
+        message.charge = Some(self.gauge.charge(bytes));
         message
     }
 

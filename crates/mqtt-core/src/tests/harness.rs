@@ -249,7 +249,7 @@ impl Harness {
                 Broker::new_shard(config.clone(), seed, shard(index))
             })
             .collect();
-        let limits = crate::SharedLimits::default();
+        let limits = crate::SharedLimits::new(count);
         for broker in std::iter::once(&mut harness.broker).chain(&mut harness.others) {
             broker.set_wall_clock(harness.wall_clock);
             broker.share_limits(&limits);

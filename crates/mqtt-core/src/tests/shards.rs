@@ -293,3 +293,20 @@ fn a_connection_silent_for_connect_timeout_closes_on_its_own_shard_as_unsharded(
     assert!(h.logs.contains(&logged));
     assert_eq!(h.closed(slow), None);
 }
+
+#[test]
+fn memory_in_use_is_the_sum_of_every_shards_gauge() {
+    let count = 2;
+    let mut h = Harness::sharded(Config::default(), count);
+    let idle = [0, 1].map(|shard| h.shard(shard).memory_in_use());
+    assert_eq!(idle[0], idle[1]);
+    let publisher = h.connect(&id_on("p", 1, count));
+    let before = h.shard(0).memory_in_use();
+    h.publish_retained(publisher, "kept", "payload");
+    // Charged on shard 1's gauge (where the message was made), read the same on shard 0.
+    let after = [0, 1].map(|shard| h.shard(shard).memory_in_use());
+    assert!(after[0] > before, "{after:?} vs {before}");
+    assert_eq!(after[0], after[1]);
+    h.publish_retained(publisher, "kept", "");
+    assert_eq!(h.shard(0).memory_in_use(), before, "given back on every replica's drop");
+}
