@@ -37,7 +37,7 @@ use crate::retained::RetainedStore;
 use crate::session::Sessions;
 use crate::shard::ShardId;
 use crate::timers::{Timer, Timers};
-use crate::topic_tree::{Matched, TopicTree};
+use crate::topic_tree::{Elsewhere, Matched, TopicTree};
 use crate::wall_clock::WallClock;
 
 /// Counters for `$SYS` and tests. Plain integers, bumped on the driver's thread: counting costs
@@ -149,6 +149,8 @@ pub struct Broker {
     stats: Stats,
     /// Reused buffer for topic matches, so routing does not allocate per message.
     scratch: Vec<Matched>,
+    /// What the last walk found on other shards (reused likewise).
+    elsewhere: Elsewhere,
     /// What the `$SYS` publisher remembers between updates.
     sys: sys::SysTree,
     /// Changes of durable state so far ([`Broker::changes`]).
@@ -162,6 +164,8 @@ pub struct Broker {
     wall_clock: Option<WallClock>,
     /// Which shard this broker is ([`ShardId::SINGLE`] unless sharded).
     shard: ShardId,
+    /// Retained updates routed here so far (sharded brokers: their versions' sequence).
+    retain_seq: u64,
 }
 
 impl std::fmt::Debug for Broker {
@@ -199,12 +203,14 @@ impl Broker {
             ids: IdGenerator::new(seed),
             stats: Stats::default(),
             scratch: Vec::new(),
+            elsewhere: Elsewhere::default(),
             sys: sys::SysTree::default(),
             changes: 0,
             durable: DurableIds::default(),
             memory: Gauge::default(),
             wall_clock: None,
             shard,
+            retain_seq: 0,
         }
     }
 

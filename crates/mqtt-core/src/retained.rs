@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use mqtt_codec::{MqttString, filter_matches};
+use mqtt_codec::{MqttString, TopicName, filter_matches};
 
 use crate::message::SharedMessage;
 
@@ -17,9 +17,58 @@ pub(crate) struct RetainedStore {
     by_topic: BTreeMap<MqttString, SharedMessage>,
     /// Messages dropped as expired since the last [`RetainedStore::take_expired`].
     expired: Vec<SharedMessage>,
+    /// Sharded brokers only: the version of the last update applied per topic, deletions
+    /// included, so that every shard's replica ends with the same message.
+    versions: BTreeMap<MqttString, RetainVersion>,
+    /// Prune the versions of deleted topics when there are this many versions.
+    prune_at: usize,
 }
 
+/// The version of a retained update on a sharded broker: the origin shard's `now`, its index
+/// and its count of retained updates. Every shard applies an update only if it is newer than
+/// the topic's last one, so concurrent updates from two shards converge (last writer wins).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct RetainVersion {
+    /// When the origin shard routed it.
+    pub(crate) at: Instant,
+    /// The origin shard.
+    pub(crate) shard: usize,
+    /// The origin's sequence number of retained updates.
+    pub(crate) seq: u64,
+}
+
+/// How long the version of a deleted topic is kept: an update older than that, still on its
+/// way from another shard, would bring the topic back. Forwards take microseconds.
+const DELETED_VERSION_KEPT: Duration = Duration::from_secs(60);
+
+/// The fewest versions at which deleted topics' versions are pruned.
+const PRUNE_AT_LEAST: usize = 1024;
+
 impl RetainedStore {
+    /// Whether an update of `topic` at `version` is to be applied: always without a version
+    /// (unsharded); otherwise only if newer than the last applied, which it then becomes.
+    pub(crate) fn admits(
+        &mut self,
+        topic: &TopicName,
+        version: Option<RetainVersion>,
+        now: Instant,
+    ) -> bool {
+        let Some(version) = version else { return true };
+        if self.versions.get(topic.as_str()).is_some_and(|last| *last >= version) {
+            return false;
+        }
+        self.versions.insert(topic.as_mqtt_str().clone(), version);
+        if self.versions.len() >= self.prune_at.max(PRUNE_AT_LEAST) {
+            let by_topic = &self.by_topic;
+            self.versions.retain(|topic, version| {
+                by_topic.contains_key(topic)
+                    || now.saturating_duration_since(version.at) < DELETED_VERSION_KEPT
+            });
+            self.prune_at = 2 * self.versions.len();
+        }
+        true
+    }
+
     /// Stores `message` for its topic, or deletes the topic's message if the payload is empty
     /// ([v5 MQTT-3.3.1-6], [v5 MQTT-3.3.1-7]).
     pub(crate) fn store(&mut self, message: SharedMessage) {

@@ -6,11 +6,14 @@
 //! This module holds the pure parts: the shard of a client id, the shard of a CONNECT, and
 //! the items. What a broker does with them lives in `broker::forward`.
 
+use std::sync::Arc;
+
 use mqtt_codec::Connect;
 
 use crate::config::Config;
 use crate::event::{CertificateUsername, ConnId, INTERNAL_LISTENER, PeerInfo};
 use crate::message::SharedMessage;
+use crate::retained::RetainVersion;
 
 /// Which shard a broker is, out of how many.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,8 +109,29 @@ pub(crate) enum Item {
     Publish {
         /// The message, shared with the origin's queues.
         message: SharedMessage,
+        /// A retained message's version, by which every replica keeps the newest.
+        version: Option<RetainVersion>,
+        /// Route it to the plain subscribers (false when it only goes to `groups`).
+        plain: bool,
+        /// The `$share` groups (`$share/{group}/{filter}`) whose pick fell on the receiving
+        /// shard: it delivers to one of its members of each.
+        groups: Vec<Arc<str>>,
+        /// Shards it went through already looking for a group member (0 from the origin).
+        hops: usize,
+    },
+    /// The sending shard gained (`added`) or lost a subscription.
+    Interest {
+        /// The sending shard.
+        from: usize,
+        /// The full filter, `$share/{group}/…` for a shared one.
+        filter: Arc<str>,
+        /// Gained, or lost.
+        added: bool,
     },
 }
+
+/// What an [`Item::Interest`] weighs besides its filter.
+const INTEREST_BYTES: usize = 32;
 
 impl ShardItem {
     /// The bytes this item keeps alive while it waits, for the runtime's per-destination
@@ -115,11 +139,16 @@ impl ShardItem {
     #[must_use]
     pub fn weight(&self) -> usize {
         match &self.0 {
-            Item::Publish { message } => crate::message::estimated_bytes(
-                message.topic.as_str().len(),
-                message.payload.len(),
-                &message.properties,
-            ),
+            Item::Publish { message, groups, .. } => {
+                let names: usize = groups.iter().map(|group| group.len()).sum();
+                names
+                    + crate::message::estimated_bytes(
+                        message.topic.as_str().len(),
+                        message.payload.len(),
+                        &message.properties,
+                    )
+            }
+            Item::Interest { filter, .. } => INTEREST_BYTES + filter.len(),
         }
     }
 }

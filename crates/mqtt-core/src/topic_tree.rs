@@ -3,10 +3,16 @@
 //!
 //! Children live in `BTreeMap`s so that matching visits nodes in the same order on every run:
 //! the order of delivered messages must not depend on a hasher's random seed.
+//!
+//! A shard's tree also holds how many subscriptions the other shards have per filter (`remote`,
+//! kept up to date by their `Interest` items): enough to say whether a message matches anyone
+//! anywhere, and to pick a `$share` group's member among every shard's.
 
 mod cache;
+mod remote;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use mqtt_codec::QoS;
 
@@ -37,11 +43,55 @@ pub(crate) struct Matched {
     pub(crate) shared: bool,
 }
 
+/// A `$share` group's member picked on another shard: the origin forwards the message to
+/// that shard naming the group, and that shard delivers to one of its own members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Away {
+    /// The shard whose member was picked.
+    pub(crate) shard: usize,
+    /// The group's full filter, `$share/{group}/{filter}`.
+    pub(crate) group: Arc<str>,
+}
+
+/// What a walk found besides this shard's subscribers.
 #[derive(Debug, Default)]
+pub(crate) struct Elsewhere {
+    /// Another shard has a plain subscription matching the topic.
+    pub(crate) remote: bool,
+    /// `$share` picks that fell on other shards' members.
+    pub(crate) away: Vec<Away>,
+}
+
+#[derive(Debug)]
 struct SharedGroup {
     /// Members in subscription order; round robin walks this list.
     members: Vec<(SessionKey, SubOpts)>,
+    /// The round robin's position among this shard's members and then the other shards'.
     next: usize,
+    /// The round robin's position among this shard's members for the picks other shards
+    /// made here.
+    next_for_others: usize,
+    /// Members on each other shard, indexed by shard (empty when unsharded).
+    remote: Vec<u32>,
+    /// `$share/{group}/{filter}`, to name the group to another shard.
+    full: Arc<str>,
+}
+
+impl SharedGroup {
+    fn new(group: &str, filter: &str) -> Self {
+        let full = format!("{}{group}/{filter}", crate::topic::SHARE_PREFIX).into();
+        Self { members: Vec::new(), next: 0, next_for_others: 0, remote: Vec::new(), full }
+    }
+
+    /// Members on other shards.
+    fn remote_len(&self) -> usize {
+        self.remote.iter().map(|&n| n as usize).sum()
+    }
+
+    /// No member on any shard.
+    fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.remote_len() == 0
+    }
 }
 
 #[derive(Debug, Default)]
@@ -54,12 +104,19 @@ struct Node {
     /// The `#` child, likewise.
     hash: Option<Box<Self>>,
     subscribers: BTreeMap<SessionKey, SubOpts>,
+    /// Plain subscriptions to this filter on the other shards.
+    remote: u32,
     groups: BTreeMap<Box<str>, SharedGroup>,
 }
 
 impl Node {
     fn is_empty(&self) -> bool {
-        self.child_count() == 0 && self.subscribers.is_empty() && self.groups.is_empty()
+        self.child_count() == 0 && !self.holds_subscriptions()
+    }
+
+    /// Whether a subscription of any shard ends here.
+    fn holds_subscriptions(&self) -> bool {
+        !self.subscribers.is_empty() || self.remote > 0 || !self.groups.is_empty()
     }
 
     /// Number of children, wildcards included.
@@ -135,15 +192,14 @@ impl TopicTree {
         session: SessionKey,
         opts: SubOpts,
     ) -> bool {
-        self.cache.clear();
-        let mut node = &mut self.root;
-        for level in filter.split('/') {
-            node = node.child_or_insert(level);
-        }
+        let node = self.node_or_insert(filter);
         let existed = match group {
             None => node.subscribers.insert(session, opts).is_some(),
-            Some(group) => {
-                let group = node.groups.entry(group.into()).or_default();
+            Some(name) => {
+                let group = node
+                    .groups
+                    .entry(name.into())
+                    .or_insert_with(|| SharedGroup::new(name, filter));
                 match group.members.iter_mut().find(|(s, _)| *s == session) {
                     Some(member) => {
                         member.1 = opts;
@@ -165,6 +221,16 @@ impl TopicTree {
         existed
     }
 
+    /// The node where `filter` ends, made if missing; every match is stale from now on.
+    fn node_or_insert(&mut self, filter: &str) -> &mut Node {
+        self.cache.clear();
+        let mut node = &mut self.root;
+        for level in filter.split('/') {
+            node = node.child_or_insert(level);
+        }
+        node
+    }
+
     /// Removes `session`'s subscription to `filter`; returns whether it existed.
     pub(crate) fn remove(
         &mut self,
@@ -172,6 +238,19 @@ impl TopicTree {
         filter: &str,
         session: SessionKey,
     ) -> bool {
+        if !self.change_at(filter, |node| remove_at(node, group, session)) {
+            return false;
+        }
+        match group {
+            None => self.count -= 1,
+            Some(_) => self.shared_count -= 1,
+        }
+        true
+    }
+
+    /// Applies `change` to the node where `filter` ends, if there is one, then prunes the
+    /// branch that no longer leads to any subscription; returns what `change` returned.
+    fn change_at(&mut self, filter: &str, change: impl FnOnce(&mut Node) -> bool) -> bool {
         self.cache.clear();
         let levels: Vec<&str> = filter.split('/').collect();
         // Down to the node where `filter` ends, noting the deepest node on the way that holds
@@ -180,13 +259,13 @@ impl TopicTree {
         let mut node = &mut self.root;
         let mut keep = 0;
         for (depth, level) in levels.iter().enumerate() {
-            if node.child_count() > 1 || !node.subscribers.is_empty() || !node.groups.is_empty() {
+            if node.child_count() > 1 || node.holds_subscriptions() {
                 keep = depth;
             }
             let Some(child) = node.child_mut(level) else { return false };
             node = child;
         }
-        if !remove_at(node, group, session) {
+        if !change(node) {
             return false;
         }
         if node.is_empty() {
@@ -197,10 +276,6 @@ impl TopicTree {
                 parent.remove_child(levels[keep]);
             }
         }
-        match group {
-            None => self.count -= 1,
-            Some(_) => self.shared_count -= 1,
-        }
         true
     }
 
@@ -210,28 +285,51 @@ impl TopicTree {
     }
 
     /// Appends every subscription matching `topic` to `out`: all plain subscribers, and one
-    /// member per `$share` group, picked round robin, preferring members for which
-    /// `is_online` is true. `publisher`, the session publishing, if any, finds the result of
-    /// its last walk (see `cache`).
+    /// member per `$share` group, picked round robin among the members of every shard,
+    /// preferring members here for which `is_online` is true (members elsewhere count as
+    /// online). Picks on other shards, and whether another shard has a plain match, go to
+    /// `elsewhere` (emptied first). `publisher`, the session publishing, if any, finds the
+    /// result of its last walk (see `cache`).
     pub(crate) fn matches(
         &mut self,
         topic: &str,
         publisher: Option<SessionKey>,
         is_online: &dyn Fn(SessionKey) -> bool,
         out: &mut Vec<Matched>,
+        elsewhere: &mut Elsewhere,
     ) {
+        elsewhere.remote = false;
+        elsewhere.away.clear();
+        let mut walk = Walk { is_online, out, elsewhere, groups: true };
         let Some(SessionKey(slot)) = publisher else {
-            collect(&mut self.root, Some(topic), true, is_online, out);
+            collect(&mut self.root, Some(topic), true, &mut walk);
             return;
         };
         let slot = slot as usize;
-        if self.cache.extend(slot, topic, out) {
+        if self.cache.extend(slot, topic, walk.out, walk.elsewhere) {
             return;
         }
-        let start = out.len();
-        collect(&mut self.root, Some(topic), true, is_online, out);
-        self.cache.keep(slot, topic, &out[start..]);
+        let start = walk.out.len();
+        collect(&mut self.root, Some(topic), true, &mut walk);
+        self.cache.keep(slot, topic, &walk.out[start..], walk.elsewhere);
     }
+
+    /// Appends the plain subscriptions matching `topic` to `out`, and no `$share` member: the
+    /// walk for a message another shard routed, which picked for the groups itself.
+    pub(crate) fn plain_matches(&mut self, topic: &str, out: &mut Vec<Matched>) {
+        let mut elsewhere = Elsewhere::default();
+        let mut walk = Walk { is_online: &|_| true, out, elsewhere: &mut elsewhere, groups: false };
+        collect(&mut self.root, Some(topic), true, &mut walk);
+    }
+}
+
+/// What a walk of the trie carries along.
+struct Walk<'a> {
+    is_online: &'a dyn Fn(SessionKey) -> bool,
+    out: &'a mut Vec<Matched>,
+    elsewhere: &'a mut Elsewhere,
+    /// Pick a member of each `$share` group met.
+    groups: bool,
 }
 
 /// Removes `session`'s subscription (in `group` if shared) from `node`, where its filter ends.
@@ -244,7 +342,7 @@ fn remove_at(node: &mut Node, group: Option<&str>, session: SessionKey) -> bool 
                 return false;
             };
             shared.members.remove(at);
-            if shared.members.is_empty() {
+            if shared.is_empty() {
                 node.groups.remove(name);
             } else if shared.next > at {
                 shared.next -= 1;
@@ -258,18 +356,12 @@ fn remove_at(node: &mut Node, group: Option<&str>, session: SessionKey) -> bool 
 /// as it goes so that matching allocates nothing. Recursive, one call per level of `topic`:
 /// topics the core routes have at most 200 levels (the codec refuses deeper ones) plus a
 /// `mount_point`'s.
-fn collect(
-    node: &mut Node,
-    topic: Option<&str>,
-    first: bool,
-    is_online: &dyn Fn(SessionKey) -> bool,
-    out: &mut Vec<Matched>,
-) {
+fn collect(node: &mut Node, topic: Option<&str>, first: bool, walk: &mut Walk<'_>) {
     let Some(topic) = topic else {
-        take_all(node, is_online, out);
+        take_all(node, walk);
         // `a/#` also matches `a` itself.
         if let Some(hash) = node.hash.as_deref_mut() {
-            take_all(hash, is_online, out);
+            take_all(hash, walk);
         }
         return;
     };
@@ -282,38 +374,49 @@ fn collect(
     let wildcards_apply = !(first && level.starts_with('$'));
     if wildcards_apply {
         if let Some(hash) = node.hash.as_deref_mut() {
-            take_all(hash, is_online, out);
+            take_all(hash, walk);
         }
         if let Some(plus) = node.plus.as_deref_mut() {
-            collect(plus, rest, false, is_online, out);
+            collect(plus, rest, false, walk);
         }
     }
     if level != "+" && level != "#" {
         if let Some(child) = node.children.get_mut(level) {
-            collect(child, rest, false, is_online, out);
+            collect(child, rest, false, walk);
         }
     }
 }
 
-fn take_all(node: &mut Node, is_online: &dyn Fn(SessionKey) -> bool, out: &mut Vec<Matched>) {
-    out.extend(node.subscribers.iter().map(|(&session, &opts)| Matched {
+fn take_all(node: &mut Node, walk: &mut Walk<'_>) {
+    walk.out.extend(node.subscribers.iter().map(|(&session, &opts)| Matched {
         session,
         opts,
         shared: false,
     }));
+    walk.elsewhere.remote |= node.remote > 0;
+    if !walk.groups {
+        return;
+    }
     for group in node.groups.values_mut() {
-        let len = group.members.len();
+        let here = group.members.len();
+        // Members here come first, then those of each other shard, in shard order.
+        let len = here + group.remote_len();
         if len == 0 {
             continue;
         }
         let start = group.next % len;
         let pick = (0..len)
             .map(|offset| (start + offset) % len)
-            .find(|&i| is_online(group.members[i].0))
+            .find(|&i| i >= here || (walk.is_online)(group.members[i].0))
             .unwrap_or(start);
         group.next = (pick + 1) % len;
-        let (session, opts) = group.members[pick];
-        out.push(Matched { session, opts, shared: true });
+        match group.members.get(pick) {
+            Some(&(session, opts)) => walk.out.push(Matched { session, opts, shared: true }),
+            None => {
+                let shard = remote::shard_at(&group.remote, pick - here);
+                walk.elsewhere.away.push(Away { shard, group: group.full.clone() });
+            }
+        }
     }
 }
 
@@ -327,7 +430,7 @@ mod tests {
 
     fn matched(tree: &mut TopicTree, topic: &str) -> Vec<(u32, bool)> {
         let mut out = Vec::new();
-        tree.matches(topic, Some(SessionKey(0)), &|_| true, &mut out);
+        tree.matches(topic, Some(SessionKey(0)), &|_| true, &mut out, &mut Elsewhere::default());
         out.iter().map(|m| (m.session.0, m.shared)).collect()
     }
 
@@ -357,7 +460,7 @@ mod tests {
         assert_eq!(matched(&mut tree, "a/b"), [(2, false), (1, false)]);
         tree.insert(None, "a/+", SessionKey(2), opts(QoS::ExactlyOnce));
         let mut out = Vec::new();
-        tree.matches("a/b", Some(SessionKey(0)), &|_| true, &mut out);
+        tree.matches("a/b", Some(SessionKey(0)), &|_| true, &mut out, &mut Elsewhere::default());
         assert_eq!(out[0].opts.qos, QoS::ExactlyOnce, "changed options are seen");
         assert!(tree.remove(None, "a/b", SessionKey(1)));
         assert_eq!(matched(&mut tree, "a/b"), [(2, false)]);
@@ -414,7 +517,7 @@ mod tests {
         let picks: Vec<_> = (0..4).map(|_| matched(&mut tree, "t")[0].0).collect();
         assert_eq!(picks, [1, 2, 3, 1]);
         let mut out = Vec::new();
-        tree.matches("t", None, &|s| s == SessionKey(3), &mut out);
+        tree.matches("t", None, &|s| s == SessionKey(3), &mut out, &mut Elsewhere::default());
         assert_eq!(out[0].session, SessionKey(3));
         assert_eq!(tree.counts(), (0, 3));
     }

@@ -14,6 +14,7 @@ use crate::event::{ConnId, LogEvent};
 use crate::message::{Delivery, SharedMessage};
 use crate::mount;
 use crate::qos::{Enqueued, OutState, QueueLimits};
+use crate::retained::RetainVersion;
 use crate::topic_tree::Matched;
 
 impl Broker {
@@ -28,21 +29,25 @@ impl Broker {
         now: Instant,
     ) -> usize {
         if self.shard.count == 1 {
-            return self.route_here(message, publisher, now);
+            return self.route_here(message, publisher, None, true, now);
         }
-        let matched = self.route_here(message.clone(), publisher, now);
-        self.forward_publish(&message);
-        matched
+        self.route_and_forward(message, publisher, now)
     }
 
-    /// Routes a message to this shard's subscribers only (see [`Broker::route`]).
+    /// Routes a message to this shard's subscribers only (see [`Broker::route`]). A retained
+    /// one replaces the stored one unless that has a newer `version` (sharded brokers only;
+    /// `None` always replaces). `groups`: pick a member of each matching `$share` group (else
+    /// the origin shard picked them); what the walk found on other shards is left in
+    /// `self.elsewhere`.
     pub(super) fn route_here(
         &mut self,
         message: SharedMessage,
         publisher: Option<SessionKey>,
+        version: Option<RetainVersion>,
+        groups: bool,
         now: Instant,
     ) -> usize {
-        if message.retain {
+        if message.retain && self.retained.admits(&message.topic, version, now) {
             self.changes += 1;
             let kept = (!message.payload.is_empty()).then_some(&message);
             self.record_retained(&message.topic, kept, now);
@@ -50,13 +55,18 @@ impl Broker {
         }
         let mut matches = std::mem::take(&mut self.scratch);
         matches.clear();
-        let sessions = &self.sessions;
-        self.tree.matches(
-            message.topic.as_str(),
-            publisher,
-            &|key| sessions.get(key).is_some_and(|s| s.conn.is_some()),
-            &mut matches,
-        );
+        if groups {
+            let sessions = &self.sessions;
+            self.tree.matches(
+                message.topic.as_str(),
+                publisher,
+                &|key| sessions.get(key).is_some_and(|s| s.conn.is_some()),
+                &mut matches,
+                &mut self.elsewhere,
+            );
+        } else {
+            self.tree.plain_matches(message.topic.as_str(), &mut matches);
+        }
         // Plain matches first, grouped by session (stable: subscription order inside a group).
         matches.sort_by_key(|m| (m.shared, m.session));
         let mut matched = 0;
@@ -82,7 +92,7 @@ impl Broker {
 
     /// One delivery for one session out of all its matching subscriptions: the highest QoS,
     /// every subscription identifier, no-local and retain-as-published applied.
-    fn merge(
+    pub(super) fn merge(
         &self,
         message: &SharedMessage,
         group: &[Matched],

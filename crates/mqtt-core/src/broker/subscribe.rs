@@ -184,6 +184,9 @@ impl Broker {
         opts: SubOpts,
     ) -> bool {
         let existed = self.tree.insert(split.group, split.filter, key, opts);
+        if !existed {
+            self.announce_interest(full, true);
+        }
         if let Some(session) = self.sessions.get_mut(key) {
             session.subscriptions.insert(full.to_owned(), opts);
         }
@@ -268,7 +271,9 @@ impl Broker {
     /// Removes one subscription (full filter text) of `key` from the tree.
     pub(super) fn unsubscribe_in_tree(&mut self, full: &str, key: SessionKey) {
         if let Ok(split) = topic::split_shared(full) {
-            self.tree.remove(split.group, split.filter, key);
+            if self.tree.remove(split.group, split.filter, key) {
+                self.announce_interest(full, false);
+            }
         }
     }
 }

@@ -432,6 +432,18 @@ impl Harness {
         self.pump();
     }
 
+    /// Delivers every packet to its broker before running any output, as shards running at
+    /// the same time do: nothing one forwards reaches another before all are handled. The
+    /// fake clock moves on by `spacing` after each packet (no timer fires meanwhile).
+    pub(crate) fn send_at_once(&mut self, packets: Vec<(ConnId, Packet)>, spacing: Duration) {
+        for (conn, packet) in packets {
+            let now = self.now;
+            self.broker_for(conn, Some(&packet)).handle_packet(conn, packet, now);
+            self.now += spacing;
+        }
+        self.pump();
+    }
+
     /// The socket of `conn` dies without DISCONNECT.
     pub(crate) fn kill(&mut self, conn: ConnId) {
         let now = self.now;

@@ -1,9 +1,12 @@
 //! Sharded brokers ([`Harness::sharded`]): what crosses shards. A publisher and a subscriber on
-//! different shards, takeover and resumption on the shard of the client id, and assigned ids.
+//! different shards, takeover and resumption on the shard of the client id, assigned ids,
+//! retained replicas, "No matching subscribers" and `$share` groups across shards.
+
+use std::time::Duration;
 
 use mqtt_codec::{Packet, QoS, ReasonCode};
 
-use super::harness::{Harness, ack};
+use super::harness::{Harness, ack, publish_packet};
 use crate::{Config, shard_of};
 
 /// A client id starting with `name` that shard `shard` of `count` owns.
@@ -81,4 +84,127 @@ fn assigned_ids_belong_to_the_shard_that_assigns_them() {
         assert_eq!(shard_of(assigned.as_str(), count), shard, "{assigned:?}");
         assert_eq!(h.shard(shard).client_id(conn), Some(assigned.as_str()));
     }
+}
+
+#[test]
+fn a_retained_message_set_on_one_shard_is_read_on_another() {
+    let mut h = Harness::sharded(Config::default(), 2);
+    let publisher = h.connect(&id_on("pub", 0, 2));
+    h.publish_retained(publisher, "r/t", "kept");
+    let reader = h.connect(&id_on("reader", 1, 2));
+    h.subscribe(reader, "r/#", QoS::AtMostOnce);
+    h.assert_published(reader, &[("r/t", "kept")]);
+    assert_eq!([0, 1].map(|shard| h.shard(shard).retained_count()), [1, 1]);
+    h.publish_retained(publisher, "r/t", "");
+    assert_eq!([0, 1].map(|shard| h.shard(shard).retained_count()), [0, 0]);
+}
+
+#[test]
+fn concurrent_retained_sets_on_two_shards_converge_on_the_last_writer() {
+    let mut h = Harness::sharded(Config::default(), 2);
+    let first = h.connect(&id_on("a", 0, 2));
+    let second = h.connect(&id_on("b", 1, 2));
+    let retained =
+        |payload| Packet::Publish(publish_packet("r", payload, QoS::AtMostOnce, true, None));
+    let mut readers = 0;
+    let mut read = |h: &mut Harness| {
+        readers += 1;
+        [0, 1].map(|shard| {
+            let reader = h.connect(&id_on(&format!("reader{readers}-"), shard, 2));
+            h.subscribe(reader, "r", QoS::AtMostOnce);
+            h.published_to(reader).into_iter().map(|(_, payload)| payload).collect::<Vec<_>>()
+        })
+    };
+    // The later wins whatever the shard, though each shard applied its own first.
+    let later = Duration::from_millis(1);
+    h.send_at_once(vec![(second, retained("older")), (first, retained("newer"))], later);
+    assert_eq!(read(&mut h), [["newer"], ["newer"]]);
+    h.send_at_once(vec![(first, retained("older")), (second, retained("newer"))], later);
+    assert_eq!(read(&mut h), [["newer"], ["newer"]]);
+    // At the same instant the higher shard index wins, on both replicas.
+    h.send_at_once(vec![(second, retained("one")), (first, retained("zero"))], Duration::ZERO);
+    assert_eq!(read(&mut h), [["one"], ["one"]]);
+    // A deletion is an update like any other.
+    h.send_at_once(vec![(first, retained("kept")), (second, retained(""))], later);
+    assert_eq!(read(&mut h), [[], []] as [[&str; 0]; 2]);
+}
+
+#[test]
+fn v5_no_matching_subscribers_counts_the_subscribers_of_every_shard() {
+    let mut h = Harness::sharded(Config::default(), 2);
+    let publisher = h.connect_v5(&id_on("pub", 0, 2));
+    let subscriber = h.subscriber(&id_on("sub", 1, 2), "t/+", QoS::AtMostOnce);
+    let puback = |h: &mut Harness| match h.take(publisher).as_slice() {
+        [Packet::PubAck(ack)] => ack.reason,
+        other => panic!("expected one PUBACK, got {other:?}"),
+    };
+    h.publish_qos(publisher, "t/1", "x", QoS::AtLeastOnce);
+    assert_eq!(puback(&mut h), ReasonCode::Success);
+    h.publish_qos(publisher, "u", "x", QoS::AtLeastOnce);
+    assert_eq!(puback(&mut h), ReasonCode::NoMatchingSubscribers);
+    h.unsubscribe(subscriber, "t/+");
+    h.publish_qos(publisher, "t/1", "x", QoS::AtLeastOnce);
+    assert_eq!(puback(&mut h), ReasonCode::NoMatchingSubscribers);
+    let shared = h.connect(&id_on("member", 1, 2));
+    h.subscribe(shared, "$share/g/t/#", QoS::AtMostOnce);
+    h.publish_qos(publisher, "t/1", "x", QoS::AtLeastOnce);
+    assert_eq!(puback(&mut h), ReasonCode::Success);
+    h.kill(shared);
+    h.publish_qos(publisher, "t/1", "x", QoS::AtLeastOnce);
+    assert_eq!(puback(&mut h), ReasonCode::NoMatchingSubscribers, "its session ended");
+}
+
+#[test]
+fn a_shared_subscription_with_members_on_every_shard_gets_each_message_once() {
+    let count = 3;
+    let mut h = Harness::sharded(Config::default(), count);
+    let members: Vec<_> = (0..2 * count)
+        .map(|n| {
+            let member = h.connect(&id_on(&format!("m{n}-"), n % count, count));
+            h.subscribe(member, "$share/g/jobs/#", QoS::AtLeastOnce);
+            h.auto_ack(member);
+            member
+        })
+        .collect();
+    let publishers: Vec<_> = (0..count).map(|shard| h.connect(&id_on("p", shard, count))).collect();
+    let mut sent = Vec::new();
+    for n in 0..36 {
+        let publisher = publishers[n % count];
+        let payload = n.to_string();
+        h.publish_qos(publisher, "jobs/x", &payload, QoS::AtLeastOnce);
+        sent.push(payload);
+    }
+    let per_member: Vec<Vec<String>> = members
+        .iter()
+        .map(|&m| h.published_to(m).into_iter().map(|(_, payload)| payload).collect())
+        .collect();
+    let mut got: Vec<String> = per_member.iter().flatten().cloned().collect();
+    got.sort_by_key(|p| p.parse::<u32>().expect("numbers"));
+    assert_eq!(got, sent, "each message exactly once");
+    assert!(per_member.iter().all(|m| m.len() == 6), "round robin: {per_member:?}");
+}
+
+#[test]
+fn a_group_pick_on_a_shard_whose_member_just_left_goes_to_the_next_shard() {
+    let count = 3;
+    let mut h = Harness::sharded(Config::default(), count);
+    let leaving = h.connect(&id_on("leaving", 1, count));
+    let staying = h.connect(&id_on("staying", 2, count));
+    for member in [leaving, staying] {
+        h.subscribe(member, "$share/g/t", QoS::AtMostOnce);
+    }
+    let publisher = h.connect(&id_on("p", 0, count));
+    let publish = || Packet::Publish(publish_packet("t", "x", QoS::AtMostOnce, false, None));
+    // Shard 0's pick (round robin: shard 1 first) is on its way when the member leaves.
+    h.send_at_once(
+        vec![(publisher, publish()), (leaving, Packet::Disconnect(Default::default()))],
+        Duration::ZERO,
+    );
+    h.assert_published(staying, &[("t", "x")]);
+    // With no member left anywhere, the message goes nowhere.
+    h.send_at_once(
+        vec![(publisher, publish()), (staying, Packet::Disconnect(Default::default()))],
+        Duration::ZERO,
+    );
+    assert_eq!(h.published_to(staying), []);
 }

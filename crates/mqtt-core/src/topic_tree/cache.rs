@@ -3,9 +3,10 @@
 //! the publisher (no hashing of topics that clients choose); an entry is used only for the
 //! same topic under the same subscriptions, so whoever shares a slot, the result is what the
 //! walk would give. Only plain subscribers are kept (a `$share` pick moves round robin on
-//! every message). Bounded in entries, topic length and matches per entry.
+//! every message), with whether another shard has a plain match. Bounded in entries, topic
+//! length and matches per entry.
 
-use super::Matched;
+use super::{Elsewhere, Matched};
 
 /// Entries in the table, allocated on first use.
 const SLOTS: usize = 1024;
@@ -22,6 +23,8 @@ struct Entry {
     generation: u64,
     topic: String,
     matches: Vec<Matched>,
+    /// Another shard has a plain match ([`Elsewhere::remote`]).
+    remote: bool,
 }
 
 /// The table of last walks.
@@ -40,22 +43,37 @@ impl Default for MatchCache {
 }
 
 impl MatchCache {
-    /// Appends the matches kept for `topic` in `publisher`'s slot to `out`; false if there
-    /// are none.
-    pub(super) fn extend(&self, publisher: usize, topic: &str, out: &mut Vec<Matched>) -> bool {
+    /// Appends the matches kept for `topic` in `publisher`'s slot to `out` (and notes a
+    /// plain match on another shard in `elsewhere`); false if there are none.
+    pub(super) fn extend(
+        &self,
+        publisher: usize,
+        topic: &str,
+        out: &mut Vec<Matched>,
+        elsewhere: &mut Elsewhere,
+    ) -> bool {
         match self.entries.get(publisher % SLOTS) {
             Some(entry) if entry.generation == self.generation && entry.topic == topic => {
                 out.extend_from_slice(&entry.matches);
+                elsewhere.remote |= entry.remote;
                 true
             }
             _ => false,
         }
     }
 
-    /// Keeps `matches`, the walk's result for `topic`, in `publisher`'s slot if it may be
-    /// reused.
-    pub(super) fn keep(&mut self, publisher: usize, topic: &str, matches: &[Matched]) {
-        let reusable = matches.len() <= MAX_MATCHES && matches.iter().all(|m| !m.shared);
+    /// Keeps `matches` and `elsewhere`, the walk's result for `topic`, in `publisher`'s slot
+    /// if they may be reused (no `$share` pick, here or elsewhere).
+    pub(super) fn keep(
+        &mut self,
+        publisher: usize,
+        topic: &str,
+        matches: &[Matched],
+        elsewhere: &Elsewhere,
+    ) {
+        let reusable = matches.len() <= MAX_MATCHES
+            && matches.iter().all(|m| !m.shared)
+            && elsewhere.away.is_empty();
         if !reusable || topic.len() > MAX_TOPIC_LEN {
             return;
         }
@@ -68,6 +86,7 @@ impl MatchCache {
         entry.topic.push_str(topic);
         entry.matches.clear();
         entry.matches.extend_from_slice(matches);
+        entry.remote = elsewhere.remote;
     }
 
     /// Makes every entry stale (a subscription changed).
