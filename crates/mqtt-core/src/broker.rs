@@ -206,7 +206,7 @@ impl Broker {
             elsewhere: Elsewhere::default(),
             sys: sys::SysTree::default(),
             changes: 0,
-            durable: DurableIds::default(),
+            durable: DurableIds::of(shard),
             memory: Gauge::default(),
             wall_clock: None,
             shard,

@@ -16,7 +16,7 @@ use crate::message::{Delivery, Message, SharedMessage, Source};
 use crate::qos::{OutState, QueueLimits};
 use crate::session::{EXPIRY_NEVER, Session};
 use crate::snapshot::{
-    FlowState, Snapshot, StoredDelivery, StoredInFlight, StoredIncoming, StoredMessage,
+    FlowState, LastIds, Snapshot, StoredDelivery, StoredInFlight, StoredIncoming, StoredMessage,
     StoredSession, StoredSource, StoredSubscription,
 };
 use crate::timers::Timer;
@@ -364,6 +364,13 @@ impl Broker {
             }
         }
         self.durable.restored(last_message.unwrap_or(0), last_delivery);
+    }
+
+    /// Moves the durable id counters past `last` (the highest ids of a whole snapshot): a
+    /// shard that restores one part of a split snapshot ([`Snapshot::split`]) must not hand
+    /// out an id that another shard's part holds.
+    pub fn reserve_ids(&mut self, last: LastIds) {
+        self.durable.restored(last.message, last.delivery);
     }
 
     /// How long a stored session has left from `now` before `persistent_client_expiration`

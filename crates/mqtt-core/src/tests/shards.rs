@@ -208,3 +208,50 @@ fn a_group_pick_on_a_shard_whose_member_just_left_goes_to_the_next_shard() {
     );
     assert_eq!(h.published_to(staying), []);
 }
+
+#[test]
+fn sessions_of_every_shard_and_retained_messages_survive_a_restart_into_any_shard_count() {
+    for (before, after) in [(2, 2), (2, 3), (1, 3), (3, 1)] {
+        let mut h = Harness::sharded(Config::default(), before);
+        // A persistent subscriber on every shard of the first run.
+        let subscribers: Vec<String> = (0..before).map(|shard| id_on("s", shard, before)).collect();
+        for id in &subscribers {
+            h.offline_subscriber(id, "t/#", QoS::AtLeastOnce);
+        }
+        // Publishers on every shard: messages forwarded across keep their origin's ids.
+        for shard in 0..before {
+            let publisher = h.connect(&id_on("p", shard, before));
+            h.publish_qos(publisher, "t/a", &format!("from {shard}"), QoS::AtLeastOnce);
+            h.publish_retained(publisher, &format!("r/{shard}"), "kept");
+        }
+        // The merged file holds every message once under one id (decode refuses duplicates).
+        let saved = h.snapshot();
+        assert_eq!(saved.sessions.len(), before);
+        assert_eq!(saved.retained.len(), before);
+        h.restart_sharded(saved.clone(), after);
+        let by_id = |mut snapshot: crate::snapshot::Snapshot| {
+            snapshot.messages.sort_by_key(|message| message.id);
+            snapshot
+        };
+        assert_eq!(by_id(h.snapshot()), by_id(saved), "{before} → {after}: every id kept");
+        let expected: Vec<(String, String)> =
+            (0..before).map(|shard| ("t/a".to_owned(), format!("from {shard}"))).collect();
+        for id in &subscribers {
+            let back = h.try_connect_with(id, |c| c.clean(false));
+            assert!(h.connack(back).session_present, "{id} came back on its shard");
+            assert_eq!(h.published_to(back), expected, "{before} → {after}: {id}");
+            h.auto_ack(back);
+        }
+        let reader = h.subscriber(&id_on("reader", after - 1, after), "r/#", QoS::AtMostOnce);
+        assert_eq!(h.published_to(reader).len(), before, "every shard has every retained one");
+        // New messages get ids no restored one has, on every shard: the file still decodes.
+        for shard in 0..after {
+            let publisher = h.connect(&id_on("q", shard, after));
+            h.publish_qos(publisher, "t/b", "new", QoS::AtLeastOnce);
+            h.publish_retained(publisher, &format!("r/new{shard}"), "new");
+        }
+        let snapshot = h.snapshot();
+        assert_eq!(snapshot.retained.len(), before + after);
+        h.restart_from(snapshot);
+    }
+}
