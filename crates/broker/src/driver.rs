@@ -35,6 +35,7 @@ use crate::metrics::{FLUSH_INTERVAL, Metrics, Tally};
 use crate::notify::Watchdog;
 use crate::outbox::{Batch, OutboxSender, Refused, SHARED_PAYLOAD_MIN};
 use crate::persist::Saver;
+use crate::persist::shards::ShardSaves;
 use crate::security::{PasswordChecker, Security};
 use crate::trace;
 
@@ -90,6 +91,8 @@ pub(crate) struct Driver {
     journal_reports: Option<mpsc::UnboundedReceiver<WriterReport>>,
     /// The file's contents, restored when the driver starts.
     restored: Option<Snapshot>,
+    /// With several shards: saves go through the gatherer, which merges every shard's part.
+    shard_saves: Option<ShardSaves>,
     /// PUBLISH headers for payloads queued by reference, shared between subscribers.
     headers: Headers,
     /// Connections with staged packets and their batches, handed to their outboxes (which
@@ -193,6 +196,7 @@ impl Driver {
             durability,
             journal_reports,
             restored,
+            shard_saves: None,
             headers: Headers::default(),
             staged: Vec::new(),
             spare: Vec::new(),
@@ -211,6 +215,12 @@ impl Driver {
     /// Counts into `metrics` (instead of metrics of its own, which nothing reads).
     pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Saves through `saves` (a sharded broker: see `persist::shards`).
+    pub(crate) fn with_shard_saves(mut self, saves: ShardSaves) -> Self {
+        self.shard_saves = Some(saves);
         self
     }
 
@@ -239,7 +249,7 @@ impl Driver {
         self.broker.set_wall_clock(WallClock { at: now(), since_epoch });
         if let Some(snapshot) = self.restored.take() {
             self.broker.restore(snapshot, now());
-            let changes = self.broker.changes();
+            let changes = self.durable_changes();
             if let Some(persistence) = &mut self.persistence {
                 persistence.saved_changes = changes;
             }
@@ -280,6 +290,9 @@ impl Driver {
                         self.reload_persistence(persistence);
                     }
                     Some(DriverControl::Save) => self.save(now()),
+                    Some(DriverControl::Snapshot(reply)) => {
+                        let _ = reply.send(self.broker.snapshot(now()));
+                    }
                     Some(DriverControl::Shutdown) | None => break,
                 },
                 Some(batch) = or_pending(forwarded.as_mut().map(mpsc::UnboundedReceiver::recv)) => self.handle_forwarded(batch),
@@ -307,8 +320,10 @@ impl Driver {
             self.drain_outputs();
             if self.persistence.is_some() {
                 let now = now();
-                let changes = self.broker.changes();
-                if self.persistence.as_ref().is_some_and(|p| p.due(changes, now)) {
+                let changes = self.durable_changes();
+                if self.decides_saves()
+                    && self.persistence.as_ref().is_some_and(|p| p.due(changes, now))
+                {
                     self.save(now);
                 }
             }
@@ -341,6 +356,10 @@ impl Driver {
             self.persistence = None;
         }
         // Mosquitto saves after the wills went out, so their retained messages are kept.
+        if let Some(saves) = self.shard_saves.take() {
+            let part = self.persistence.as_ref().map(|_| self.broker.snapshot(now()));
+            saves.last(self.persistence.take().map(|p| p.settings.path), part);
+        }
         if let Some(persistence) = self.persistence.take() {
             let last = self.broker.snapshot(now());
             let saver = persistence.saver.unwrap_or_else(|| Saver::spawn(Arc::clone(&self.logger)));
@@ -414,7 +433,10 @@ impl Driver {
     /// Takes a snapshot and hands it to the saver, or to the journal writer as a checkpoint
     /// (persistence on only).
     fn save(&mut self, now: Instant) {
-        let changes = self.broker.changes();
+        if !self.decides_saves() {
+            return;
+        }
+        let changes = self.durable_changes();
         let Some(persistence) = &mut self.persistence else { return };
         let snapshot = self.broker.snapshot(now);
         if let Some(durability) = &mut self.durability {
@@ -428,16 +450,34 @@ impl Driver {
             persistence.rearm(changes, now);
             return;
         }
+        if let Some(saves) = &self.shard_saves {
+            saves.save(persistence.settings.path.clone(), snapshot);
+            persistence.rearm(changes, now);
+            return;
+        }
         let logger = &self.logger;
         let saver = persistence.saver.get_or_insert_with(|| Saver::spawn(Arc::clone(logger)));
         saver.request(persistence.settings.path.clone(), snapshot);
         persistence.rearm(changes, now);
     }
 
+    /// Whether this driver decides when to save: the only one, or shard 0 of several (the
+    /// others hand their parts when asked).
+    fn decides_saves(&self) -> bool {
+        self.shard_saves.as_ref().is_none_or(ShardSaves::decides)
+    }
+
+    /// The durable changes that `autosave_on_changes` counts: this core's, or with several
+    /// shards every shard's (this one's added first).
+    fn durable_changes(&mut self) -> u64 {
+        let own = self.broker.changes();
+        self.shard_saves.as_mut().map_or(own, |saves| saves.count(own))
+    }
+
     /// SIGHUP: new persistence options apply from now on (the file is not re-read).
     fn reload_persistence(&mut self, settings: Option<PersistenceSettings>) {
         let now = now();
-        let changes = self.broker.changes();
+        let changes = self.durable_changes();
         match (&mut self.persistence, settings) {
             (Some(persistence), Some(settings)) => {
                 if persistence.settings != settings {
