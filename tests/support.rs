@@ -147,6 +147,13 @@ pub(crate) struct BrokerProcess {
     _config_dir: TempDir,
 }
 
+/// How to start a broker: `program -c <config> args`, under `taskset -c cpus` if given.
+struct Launch<'a> {
+    program: &'a Path,
+    cpus: Option<&'a str>,
+    args: &'a [String],
+}
+
 /// Why one attempt to start a broker did not give a running broker.
 enum NotStarted {
     /// A port the harness picked was taken before the broker bound it: try other ports.
@@ -234,16 +241,29 @@ impl BrokerProcess {
         args: &[&str],
     ) -> Self {
         if program.file_name().is_some_and(|name| name == "culex") {
-            let zeros = vec![0; listeners];
-            let args = strings(args);
-            return Self::attempt(program, &config(&zeros), &args, None, listeners).unwrap_or_else(
-                |why| match why {
-                    NotStarted::PortTaken => unreachable!("culex picks its own ports"),
-                    NotStarted::Failed(why) => panic!("{why}"),
-                },
-            );
+            return Self::culex_on_cpus(None, listeners, config, args);
         }
         Self::start_with_picked_ports(program, listeners, config, args)
+    }
+
+    /// Starts our `culex` like [`start_with`](Self::start_with), under `taskset -c cpus`
+    /// when `cpus` names CPUs (the broker runs one driver shard per CPU it may use).
+    ///
+    /// # Panics
+    /// As [`start_with`](Self::start_with).
+    pub(crate) fn culex_on_cpus(
+        cpus: Option<&str>,
+        listeners: usize,
+        config: impl Fn(&[u16]) -> String,
+        args: &[&str],
+    ) -> Self {
+        let zeros = vec![0; listeners];
+        let program = our_bin("culex");
+        let launch = Launch { program: &program, cpus, args: &strings(args) };
+        Self::attempt(&launch, &config(&zeros), None, listeners).unwrap_or_else(|why| match why {
+            NotStarted::PortTaken => unreachable!("culex picks its own ports"),
+            NotStarted::Failed(why) => panic!("{why}"),
+        })
     }
 
     /// Starts `program` like [`start_with`](Self::start_with), on ports the harness picks even
@@ -269,11 +289,13 @@ impl BrokerProcess {
         ports: &[u16],
         config: impl Fn(&[u16]) -> String,
     ) -> Self {
-        Self::attempt(program, &config(ports), &[], Some(ports.to_vec()), ports.len())
-            .unwrap_or_else(|why| match why {
+        let launch = Launch { program, cpus: None, args: &[] };
+        Self::attempt(&launch, &config(ports), Some(ports.to_vec()), ports.len()).unwrap_or_else(
+            |why| match why {
                 NotStarted::PortTaken => panic!("ports {ports:?} were taken after a restart"),
                 NotStarted::Failed(why) => panic!("{why}"),
-            })
+            },
+        )
     }
 
     /// Starts `program -c <config> -p <port>` (local-only mode: `config` declares no listener)
@@ -297,7 +319,8 @@ impl BrokerProcess {
         for _ in 0..PORT_ATTEMPTS {
             let ports: Vec<u16> = (0..listeners).map(|_| unused_port()).collect();
             let (config, args) = launch(&ports);
-            match Self::attempt(program, &config, &args, Some(ports), listeners) {
+            let launch = Launch { program, cpus: None, args: &args };
+            match Self::attempt(&launch, &config, Some(ports), listeners) {
                 Ok(broker) => return broker,
                 Err(NotStarted::PortTaken) => {}
                 Err(NotStarted::Failed(why)) => panic!("{why}"),
@@ -309,19 +332,27 @@ impl BrokerProcess {
     /// One start: `picked` are the ports the configuration names, or `None` when the broker
     /// picks them (culex with `listener 0`) and its `Opening` lines tell them.
     fn attempt(
-        program: &Path,
+        launch: &Launch<'_>,
         config: &str,
-        args: &[String],
         picked: Option<Vec<u16>>,
         listeners: usize,
     ) -> Result<Self, NotStarted> {
+        let program = launch.program;
         let dir = TempDir::new("broker");
         let config_path = dir.path().join("broker.conf");
         std::fs::write(&config_path, config).expect("writing broker config");
-        let mut child = Command::new(program)
+        let mut command = match launch.cpus {
+            Some(cpus) => {
+                let mut taskset = Command::new("taskset");
+                taskset.arg("-c").arg(cpus).arg(program);
+                taskset
+            }
+            None => Command::new(program),
+        };
+        let mut child = command
             .arg("-c")
             .arg(&config_path)
-            .args(args)
+            .args(launch.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -1,6 +1,7 @@
-//! The driver: the one task that owns `mqtt_core::Broker` and the only code that reads the
-//! clock. It drains its event channel in batches, feeds the core, and routes the core's
-//! outputs to per-connection outboxes (bounded by a memory budget: a slow client fills its own
+//! The driver: the task that owns one shard's `mqtt_core::Broker` (one driver per shard) and
+//! reads the clock. It drains its event channel in batches, feeds the core, hands what the
+//! core forwards to other shards to `forward` (sent at the end of each step) and what they
+//! forward to the core, and routes the core's outputs to per-connection outboxes (bounded by a memory budget: a slow client fills its own
 //! queue, never the driver's memory). What one event sends to a connection is encoded into a
 //! batch of the driver's own and handed to the outbox at the end of the event, under one lock,
 //! which wakes the connection's task once. With
@@ -210,6 +211,14 @@ impl Driver {
         };
         driver.set_security(security);
         driver
+    }
+
+    /// Runs its password checks in `checker`'s pool, shared with the other shards' drivers
+    /// (one pool per CPU for the whole broker, and a password proven right on one shard
+    /// skips the pool on every shard).
+    pub(crate) fn with_checker(mut self, checker: PasswordChecker) -> Self {
+        self.checker = checker;
+        self
     }
 
     /// Counts into `metrics` (instead of metrics of its own, which nothing reads).

@@ -14,8 +14,10 @@
 //!   - [`privileges`]: `user`, the switch away from root once the listeners are open.
 //!   - `outbox`: the memory-bounded queue from the driver to one connection.
 //!   - `headers`: PUBLISH headers encoded once per message and shared by its subscribers.
-//!   - `event`: what the driver receives: `Event` (from connection and bridge tasks) and
-//!     `DriverControl` (from here).
+//!   - `event`: what a driver receives: `Event` (from connection and bridge tasks) and
+//!     `DriverControl` (from here); `Shards`, every driver's channel.
+//!   - `forward`: the channels between the drivers of the shards, with a byte credit per
+//!     destination.
 //! - streams: `transport`: the `Transport` trait a connection serves, and a listener's TLS
 //!   and WebSocket handshakes; beneath it [`tls`] (rustls, usernames from client
 //!   certificates) and `transport::ws` (the upgrade and the frames-to-bytes adapter; its
@@ -23,7 +25,8 @@
 //! - tasks:
 //!   - `connection`: one task per client: read, decode, encode, write, in batches; its
 //!     `max_connections` slot.
-//!   - `driver`: the one task that owns `mqtt_core::Broker` and reads the clock; beneath it
+//!   - `driver`: the task that owns one shard's `mqtt_core::Broker` (one per CPU, one with
+//!     persistence on) and reads the clock; beneath it
 //!     [`persist`] (the persistence file: loading at startup, the saver task) and `bridge`
 //!     (one task per `connection` section, between an internal connection of the core and a
 //!     `culex-client` connection to the remote broker; its supervisor starts them and applies
@@ -82,7 +85,7 @@ use crate::http::{ApiState, ListenerView};
 use crate::listener::Listener;
 use crate::log::Logger;
 use crate::metrics::Metrics;
-use crate::security::Security;
+use crate::security::{PasswordChecker, Security};
 
 /// Events waiting for the driver. Connection tasks wait when it is full, which slows down
 /// whoever publishes faster than the broker routes (the bytes of their packets are bounded too,
@@ -181,6 +184,7 @@ pub async fn run_controlled(
         (Vec::new(), None)
     };
     let mut shard_saves = shard_saves.into_iter();
+    let checker = PasswordChecker::new();
     let mut drivers = Vec::with_capacity(count);
     let mut senders = Vec::with_capacity(count);
     let meshed = Forwards::mesh(count).into_iter().zip(controls_of).enumerate();
@@ -202,6 +206,7 @@ pub async fn run_controlled(
             forwards,
             Arc::clone(&logger),
         )
+        .with_checker(checker.share())
         .with_metrics(Arc::clone(&metrics));
         if let Some(saves) = shard_saves.next() {
             driver = driver.with_shard_saves(saves);
@@ -253,6 +258,7 @@ pub async fn run_controlled(
                 shared.connections.set_limit(config.global_max_connections);
                 let core = core_config(&config, &security, &in_force);
                 api.set_security(security.clone());
+                // With several shards, the gatherer saves every shard's part in one file.
                 let persistence = persist::settings(&config);
                 to_drivers(&|| {
                     let core = Box::new(core.clone());
