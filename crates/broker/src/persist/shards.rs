@@ -145,3 +145,94 @@ async fn others(
     }
     Some(parts)
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use mqtt_codec::{Properties, ProtocolVersion, QoS, TopicName};
+    use mqtt_core::snapshot::{StoredMessage, StoredSession, decode};
+
+    use super::*;
+    use crate::config::LogTypes;
+
+    /// A part holding one session, `client`, and one retained message `id` on `topic`.
+    fn part(client: &str, id: u64, topic: &str) -> Snapshot {
+        let message = StoredMessage {
+            id,
+            topic: TopicName::new(topic).expect("topic"),
+            payload: Bytes::from_static(b"x"),
+            qos: QoS::AtMostOnce,
+            retain: true,
+            properties: Properties::default(),
+            expires_at_ms: None,
+            source: None,
+        };
+        let session = StoredSession {
+            client_id: client.to_owned(),
+            username: None,
+            listener: 0,
+            protocol: ProtocolVersion::V5,
+            expiry_secs: u32::MAX,
+            expires_in: None,
+            expires_at_ms: None,
+            subscriptions: Vec::new(),
+            inflight: Vec::new(),
+            queued: Vec::new(),
+            incoming: Vec::new(),
+        };
+        Snapshot { messages: vec![message], retained: vec![id], sessions: vec![session] }
+    }
+
+    /// A driver that answers every snapshot request with `part`, until `Shutdown`.
+    fn fake_driver(part: Snapshot) -> mpsc::UnboundedSender<DriverControl> {
+        let (control, mut controls) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(DriverControl::Snapshot(reply)) = controls.recv().await {
+                let _ = reply.send(part.clone());
+            }
+        });
+        control
+    }
+
+    fn saved(path: &std::path::Path) -> Snapshot {
+        decode(&std::fs::read(path).expect("saved")).expect("decodes")
+    }
+
+    #[tokio::test]
+    async fn saves_and_the_last_save_merge_every_shards_part() {
+        let dir = std::env::temp_dir().join(format!("culex-shard-saves-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("mosquitto.db");
+        let name = path.display().to_string();
+        let logger = Arc::new(Logger::new(LogTypes::NONE, false, false));
+        let (first, other) = (part("a", 2, "r/a"), part("b", 3, "r/b"));
+        let drivers = vec![fake_driver(Snapshot::default()), fake_driver(other.clone())];
+        let (mut saves, task) = spawn(drivers, logger);
+        assert!(saves[0].decides() && !saves[1].decides());
+        assert_eq!((saves[0].count(2), saves[1].count(5), saves[0].count(3)), (2, 7, 8));
+
+        saves[0].save(name.clone(), first.clone());
+        let merged = Snapshot::merge(vec![first.clone(), other.clone()]);
+        let start = std::time::Instant::now();
+        while !path.exists() {
+            assert!(start.elapsed() < std::time::Duration::from_secs(10), "not saved");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(saved(&path), merged);
+        assert_eq!(merged.sessions.len(), 2);
+
+        // The last parts: written once both are in, shard 0's naming the file.
+        let second = saves.pop().expect("two");
+        let zero = saves.pop().expect("one");
+        second.last(None, Some(part("c", 5, "r/c")));
+        zero.last(Some(name), Some(Snapshot::default()));
+        tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .expect("the gatherer ends")
+            .expect("no panic");
+        let last = saved(&path);
+        assert_eq!(last.sessions.iter().map(|s| s.client_id.as_str()).collect::<Vec<_>>(), ["c"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
