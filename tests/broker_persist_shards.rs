@@ -1,8 +1,8 @@
 //! Persistence without the journal on a sharded broker (issue 13): one file for every
 //! shard. Persistent sessions whose client ids live on both shards of two, and retained
-//! messages, survive a clean restart into one shard (`taskset -c 0`) and back into two; a
-//! SIGUSR1 save on two shards holds both shards' sessions, so a `kill -9` after it loses
-//! nothing saved.
+//! messages, survive a clean restart into one shard (`taskset -c 0`) and back into two, with
+//! the will a client on one shard left at the shutdown queued on both; a SIGUSR1 save on two
+//! shards holds both shards' sessions, so a `kill -9` after it loses nothing saved.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mqtt_core::shard_of;
 
 use crate::broker_tools::publish;
-use crate::support::{BrokerProcess, COMMAND_DEADLINE, TempDir, reference_client, run};
+use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, TempDir, reference_client, run};
 
 /// Persistence in `dir` without the journal (the journal runs one shard).
 fn config(dir: &TempDir) -> String {
@@ -27,10 +27,13 @@ fn broker(cpus: &str, extra: &str) -> BrokerProcess {
     BrokerProcess::culex_on_cpus(Some(cpus), 1, config, &[])
 }
 
-/// A client id on each shard of two.
-fn ids() -> [String; 2] {
+/// A client id starting with `prefix` on each shard of two.
+fn ids(prefix: &str) -> [String; 2] {
     [0, 1].map(|shard| {
-        (0..).map(|n| format!("keeper-{n}")).find(|id| shard_of(id, 2) == shard).unwrap_or_default()
+        (0..)
+            .map(|n| format!("{prefix}-{n}"))
+            .find(|id| shard_of(id, 2) == shard)
+            .unwrap_or_default()
     })
 }
 
@@ -66,7 +69,7 @@ fn wait_for_file(path: &Path) {
 fn sessions_on_both_shards_survive_restarts_into_one_shard_and_back_into_two() {
     let dir = TempDir::new("persist-shards-restart");
     let config = config(&dir);
-    let [first, second] = ids();
+    let [first, second] = ids("keeper");
     let two = broker("0,1", &config);
     for id in [&first, &second] {
         subscribe(&two, id, &["-E"]);
@@ -74,6 +77,13 @@ fn sessions_on_both_shards_survive_restarts_into_one_shard_and_back_into_two() {
     publish(&two, &["-r", "-t", "r", "-m", "kept"]);
     publish(&two, &["-q", "1", "-t", "t", "-m", "one"]);
     publish(&two, &["-q", "1", "-t", "t", "-m", "two"]);
+    // A client on the second shard whose will goes out at the shutdown, to both sessions.
+    let leaver = &ids("leaver")[1];
+    let will = ["--will-topic", "t", "--will-payload", "bye", "--will-qos", "1"];
+    let _leaver = Background::spawn(
+        reference_client("mosquitto_sub", two.port).args(["-i", leaver, "-t", "x"]).args(will),
+    );
+    two.wait_for_log(|line| line.contains(&format!(" as {leaver} (")));
     assert!(two.terminate().success());
 
     // The file two shards saved, split over one (which saves both sessions again).
@@ -85,7 +95,7 @@ fn sessions_on_both_shards_survive_restarts_into_one_shard_and_back_into_two() {
     // And the file one shard saved, split over two again.
     let two = broker("0,1", &config);
     for id in [&first, &second] {
-        assert_eq!(queued(&two, id, 3), "one\ntwo\nthree\n", "{id}");
+        assert_eq!(queued(&two, id, 4), "one\ntwo\nbye\nthree\n", "{id}");
     }
     assert_eq!(retained(&two), "kept\n");
     assert!(two.terminate().success());
@@ -95,7 +105,7 @@ fn sessions_on_both_shards_survive_restarts_into_one_shard_and_back_into_two() {
 fn a_sigusr1_save_on_two_shards_holds_the_sessions_of_both() {
     let dir = TempDir::new("persist-shards-usr1");
     let config = config(&dir);
-    let [first, second] = ids();
+    let [first, second] = ids("keeper");
     let two = broker("0,1", &config);
     for id in [&first, &second] {
         subscribe(&two, id, &["-E"]);

@@ -299,7 +299,7 @@ impl Driver {
                         self.reload_persistence(persistence);
                     }
                     Some(DriverControl::Save) => self.save(now()),
-                    Some(DriverControl::Snapshot(reply)) => {
+                    Some(DriverControl::Snapshot(reply) | DriverControl::LastPart(reply)) => {
                         let _ = reply.send(self.broker.snapshot(now()));
                     }
                     Some(DriverControl::Shutdown) | None => break,
@@ -366,8 +366,12 @@ impl Driver {
         }
         // Mosquitto saves after the wills went out, so their retained messages are kept.
         if let Some(saves) = self.shard_saves.take() {
-            let part = self.persistence.as_ref().map(|_| self.broker.snapshot(now()));
-            saves.last(self.persistence.take().map(|p| p.settings.path), part);
+            let path = self.persistence.take().map(|p| p.settings.path);
+            let waits = path.is_some();
+            saves.wills_out(path);
+            if waits {
+                self.hand_last_part(forwarded.as_mut(), &mut control).await;
+            }
         }
         if let Some(persistence) = self.persistence.take() {
             let last = self.broker.snapshot(now());
@@ -377,6 +381,41 @@ impl Driver {
         // Dropping the outboxes lets every connection task flush what it has and close.
         self.connections.clear();
         self.unaccepted.clear();
+    }
+
+    /// At shutdown with several shards and persistence on, once this shard's wills are out:
+    /// handles what the other shards forward (their wills, messages they routed before they
+    /// stopped) until the gatherer asks for the last part, which it does once every shard's
+    /// wills are out; everything forwarded until then is handled first, then the part is
+    /// taken.
+    async fn hand_last_part(
+        &mut self,
+        mut forwarded: Option<&mut mpsc::UnboundedReceiver<Forwarded>>,
+        control: &mut mpsc::UnboundedReceiver<DriverControl>,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                Some(batch) = or_pending(forwarded.as_mut().map(|f| f.recv())) => self.handle_forwarded(batch),
+                instruction = control.recv() => match instruction {
+                    Some(DriverControl::LastPart(reply)) => {
+                        while let Some(batch) = forwarded.as_mut().and_then(|f| f.try_recv().ok()) {
+                            self.handle_forwarded(batch);
+                        }
+                        let _ = reply.send(self.broker.snapshot(now()));
+                        return;
+                    }
+                    Some(DriverControl::Snapshot(reply)) => {
+                        let _ = reply.send(self.broker.snapshot(now()));
+                    }
+                    Some(_) => {}
+                    None => return,
+                },
+            }
+            self.drain_outputs();
+            self.wake_tasks();
+            self.forwards.flush();
+        }
     }
 
     /// Runs the core's timers and the `$SYS` update if they are due. Under constant load the

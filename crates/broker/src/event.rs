@@ -190,6 +190,9 @@ pub(crate) enum DriverControl {
     /// Answer with this shard's snapshot, a part of the file a sharded broker saves
     /// (`persist::shards`).
     Snapshot(oneshot::Sender<Snapshot>),
+    /// At shutdown, once every shard's wills are out: handle what was forwarded so far, then
+    /// answer with this shard's last part and stop (`persist::shards`).
+    LastPart(oneshot::Sender<Snapshot>),
     /// Close every connection (wills are published), flush, and stop.
     Shutdown,
 }

@@ -3,12 +3,19 @@
 //! broker-wide change count for `autosave_on_changes`, SIGUSR1) and hands its own snapshot to
 //! the gatherer task, which asks every other driver for its part
 //! ([`DriverControl::Snapshot`]), merges the parts ([`Snapshot::merge`]) and has the one
-//! [`Saver`] write them. At shutdown every driver hands its last part, taken after its wills,
-//! and the gatherer writes the merged file once all have arrived.
+//! [`Saver`] write them.
 //!
-//! The parts are taken in each driver's own step, so a message one shard routed and another
-//! had not received yet is in the first part only; the next save has it. A save the other
-//! drivers cannot answer (they are stopping) is skipped: the last save follows.
+//! At shutdown (with persistence on) every driver publishes its wills, says so
+//! ([`ShardSaves::wills_out`]) and goes on handling what the other shards forward; once every
+//! driver's wills are out the gatherer asks each for its last part
+//! ([`DriverControl::LastPart`]), which a driver takes after handling everything forwarded to
+//! it until then (every shard's wills, messages routed before the shard stopped), and writes
+//! the merged file.
+//!
+//! While the broker runs, the parts are taken in each driver's own step, so a message one
+//! shard routed and another had not received yet is in the first part only; the next save
+//! has it. A save the other drivers cannot answer (they are stopping) is skipped: the last
+//! save follows.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,9 +33,9 @@ use crate::log::Logger;
 enum Request {
     /// Shard 0 saves: its part, taken in its step; the gatherer asks the others for theirs.
     Save { path: String, first: Snapshot },
-    /// A driver stopped: its last part, after its wills (`None` while persistence is off).
-    /// Shard 0's names the file (`None`: persistence off, nothing is written).
-    Last { shard: usize, path: Option<String>, part: Option<Snapshot> },
+    /// A driver's wills are out at shutdown; with persistence on (`path`: the file) it waits
+    /// for [`DriverControl::LastPart`]. Shard 0's path names the file.
+    WillsOut { shard: usize, path: Option<String> },
 }
 
 /// A driver's side of saving a sharded broker.
@@ -64,14 +71,16 @@ impl ShardSaves {
         let _ = self.requests.send(Request::Save { path, first });
     }
 
-    /// The driver stopped: its last part (shard 0 names the file).
-    pub(crate) fn last(self, path: Option<String>, part: Option<Snapshot>) {
-        let _ = self.requests.send(Request::Last { shard: self.shard, path, part });
+    /// At shutdown, this driver's wills are out; with persistence on (`path`, the file) it
+    /// now waits for [`DriverControl::LastPart`], handling forwards meanwhile.
+    pub(crate) fn wills_out(self, path: Option<String>) {
+        let _ = self.requests.send(Request::WillsOut { shard: self.shard, path });
     }
 }
 
 /// Starts the gatherer for the drivers `drivers` (indexed by shard): one [`ShardSaves`] per
-/// driver, and the task, which ends once every driver's last part is written.
+/// driver, and the task, which ends once every driver's wills are out and the last save is
+/// written.
 pub(crate) fn spawn(
     drivers: Vec<mpsc::UnboundedSender<DriverControl>>,
     logger: Arc<Logger>,
@@ -96,9 +105,8 @@ async fn gather(
     logger: Arc<Logger>,
 ) {
     let saver = Saver::spawn(logger);
-    let mut last: Vec<Option<Snapshot>> = vec![None; drivers.len()];
-    let mut path = None;
-    let mut stopped = 0;
+    let mut waiting: Vec<Option<String>> = vec![None; drivers.len()];
+    let mut out = 0;
     while let Some(request) = queue.recv().await {
         match request {
             Request::Save { path, first } => {
@@ -106,25 +114,36 @@ async fn gather(
                     saver.request(path, Snapshot::merge(parts));
                 }
             }
-            Request::Last { shard, path: named, part } => {
-                if shard == 0 {
-                    path = named;
+            Request::WillsOut { shard, path } => {
+                if let Some(slot) = waiting.get_mut(shard) {
+                    *slot = path;
                 }
-                if let Some(slot) = last.get_mut(shard) {
-                    *slot = part;
-                }
-                stopped += 1;
-                if stopped == drivers.len() {
+                out += 1;
+                if out == drivers.len() {
                     break;
                 }
             }
         }
     }
-    // A driver that ended without its last part (it panicked) leaves no file to merge.
-    let parts: Option<Vec<Snapshot>> =
-        (stopped == drivers.len()).then(|| last.into_iter().collect()).flatten();
-    let job = path.zip(parts).map(|(path, parts)| (path, Snapshot::merge(parts)));
-    saver.finish(job).await;
+    // Every driver's wills are out (or a driver ended without saying so: it panicked, and
+    // there is no whole state to save).
+    let mut answers = Vec::new();
+    for (driver, waits) in drivers.iter().zip(&waiting) {
+        if waits.is_some() {
+            let (reply, answer) = oneshot::channel();
+            let _ = driver.send(DriverControl::LastPart(reply));
+            answers.push(answer);
+        }
+    }
+    let mut parts = Vec::with_capacity(answers.len());
+    for answer in answers {
+        if let Ok(part) = answer.await {
+            parts.push(part);
+        }
+    }
+    let whole = out == drivers.len() && parts.len() == drivers.len();
+    let path = waiting.into_iter().next().flatten().filter(|_| whole);
+    saver.finish(path.map(|path| (path, Snapshot::merge(parts)))).await;
 }
 
 /// `first` (shard 0's part) and every other driver's, asked now; `None` when a driver
@@ -183,12 +202,17 @@ mod tests {
         Snapshot { messages: vec![message], retained: vec![id], sessions: vec![session] }
     }
 
-    /// A driver that answers every snapshot request with `part`, until `Shutdown`.
-    fn fake_driver(part: Snapshot) -> mpsc::UnboundedSender<DriverControl> {
+    /// A driver that answers every snapshot request with `part`, and the request for its
+    /// last part with `last`.
+    fn fake_driver(part: Snapshot, last: Snapshot) -> mpsc::UnboundedSender<DriverControl> {
         let (control, mut controls) = mpsc::unbounded_channel();
         tokio::spawn(async move {
-            while let Some(DriverControl::Snapshot(reply)) = controls.recv().await {
-                let _ = reply.send(part.clone());
+            while let Some(instruction) = controls.recv().await {
+                match instruction {
+                    DriverControl::Snapshot(reply) => drop(reply.send(part.clone())),
+                    DriverControl::LastPart(reply) => return drop(reply.send(last)),
+                    _ => {}
+                }
             }
         });
         control
@@ -207,7 +231,10 @@ mod tests {
         let name = path.display().to_string();
         let logger = Arc::new(Logger::new(LogTypes::NONE, false, false));
         let (first, other) = (part("a", 2, "r/a"), part("b", 3, "r/b"));
-        let drivers = vec![fake_driver(Snapshot::default()), fake_driver(other.clone())];
+        let drivers = vec![
+            fake_driver(Snapshot::default(), Snapshot::default()),
+            fake_driver(other.clone(), part("c", 5, "r/c")),
+        ];
         let (mut saves, task) = spawn(drivers, logger);
         assert!(saves[0].decides() && !saves[1].decides());
         assert_eq!((saves[0].count(2), saves[1].count(5), saves[0].count(3)), (2, 7, 8));
@@ -222,11 +249,11 @@ mod tests {
         assert_eq!(saved(&path), merged);
         assert_eq!(merged.sessions.len(), 2);
 
-        // The last parts: written once both are in, shard 0's naming the file.
+        // The last parts, asked once both shards' wills are out; shard 0 names the file.
         let second = saves.pop().expect("two");
         let zero = saves.pop().expect("one");
-        second.last(None, Some(part("c", 5, "r/c")));
-        zero.last(Some(name), Some(Snapshot::default()));
+        second.wills_out(Some(name.clone()));
+        zero.wills_out(Some(name));
         tokio::time::timeout(std::time::Duration::from_secs(10), task)
             .await
             .expect("the gatherer ends")
