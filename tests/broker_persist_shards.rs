@@ -4,20 +4,15 @@
 //! the will a client on one shard left at the shutdown queued on both; a SIGUSR1 save on two
 //! shards holds both shards' sessions, so a `kill -9` after it loses nothing saved.
 
-use std::path::Path;
-use std::time::{Duration, Instant};
-
 use mqtt_core::shard_of;
 
+use crate::broker_persist::{persistence, wait_for_file};
 use crate::broker_tools::publish;
 use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, TempDir, reference_client, run};
 
 /// Persistence in `dir` without the journal (the journal runs one shard).
 fn config(dir: &TempDir) -> String {
-    format!(
-        "persistence true\npersistence_journal false\npersistence_location {}/\n",
-        dir.path().display()
-    )
+    format!("{}persistence_journal false\n", persistence(dir))
 }
 
 /// culex on `cpus` (one driver shard per CPU) with `extra` configuration.
@@ -56,24 +51,22 @@ fn retained(broker: &BrokerProcess) -> String {
     run(reference_client("mosquitto_sub", broker.port).args(args), COMMAND_DEADLINE).stdout
 }
 
-/// Waits until `path` exists (a save renames the file into place when it is complete).
-fn wait_for_file(path: &Path) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(start.elapsed() < COMMAND_DEADLINE, "{} was not written", path.display());
-        std::thread::sleep(Duration::from_millis(10));
+/// culex on two CPUs (two shards) with persistence in `dir`, and a persistent subscriber to
+/// `t` on each shard: their ids.
+fn two_shards_with_keepers(dir: &TempDir) -> (BrokerProcess, [String; 2]) {
+    let two = broker("0,1", &config(dir));
+    let keepers = ids("keeper");
+    for id in &keepers {
+        subscribe(&two, id, &["-E"]);
     }
+    (two, keepers)
 }
 
 #[test]
 fn sessions_on_both_shards_survive_restarts_into_one_shard_and_back_into_two() {
     let dir = TempDir::new("persist-shards-restart");
     let config = config(&dir);
-    let [first, second] = ids("keeper");
-    let two = broker("0,1", &config);
-    for id in [&first, &second] {
-        subscribe(&two, id, &["-E"]);
-    }
+    let (two, [first, second]) = two_shards_with_keepers(&dir);
     publish(&two, &["-r", "-t", "r", "-m", "kept"]);
     publish(&two, &["-q", "1", "-t", "t", "-m", "one"]);
     publish(&two, &["-q", "1", "-t", "t", "-m", "two"]);
@@ -105,11 +98,7 @@ fn sessions_on_both_shards_survive_restarts_into_one_shard_and_back_into_two() {
 fn a_sigusr1_save_on_two_shards_holds_the_sessions_of_both() {
     let dir = TempDir::new("persist-shards-usr1");
     let config = config(&dir);
-    let [first, second] = ids("keeper");
-    let two = broker("0,1", &config);
-    for id in [&first, &second] {
-        subscribe(&two, id, &["-E"]);
-    }
+    let (two, [first, second]) = two_shards_with_keepers(&dir);
     publish(&two, &["-q", "1", "-t", "t", "-m", "saved"]);
     two.signal("USR1");
     wait_for_file(&dir.path().join("mosquitto.db"));

@@ -168,14 +168,14 @@ async fn others(
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use mqtt_codec::{Properties, ProtocolVersion, QoS, TopicName};
-    use mqtt_core::snapshot::{StoredMessage, StoredSession, decode};
+    use mqtt_codec::{Properties, QoS, TopicName};
+    use mqtt_core::snapshot::{StoredMessage, decode};
 
     use super::*;
     use crate::config::LogTypes;
 
-    /// A part holding one session, `client`, and one retained message `id` on `topic`.
-    fn part(client: &str, id: u64, topic: &str) -> Snapshot {
+    /// A part holding one retained message, `id` on `topic`.
+    fn part(id: u64, topic: &str) -> Snapshot {
         let message = StoredMessage {
             id,
             topic: TopicName::new(topic).expect("topic"),
@@ -186,20 +186,7 @@ mod tests {
             expires_at_ms: None,
             source: None,
         };
-        let session = StoredSession {
-            client_id: client.to_owned(),
-            username: None,
-            listener: 0,
-            protocol: ProtocolVersion::V5,
-            expiry_secs: u32::MAX,
-            expires_in: None,
-            expires_at_ms: None,
-            subscriptions: Vec::new(),
-            inflight: Vec::new(),
-            queued: Vec::new(),
-            incoming: Vec::new(),
-        };
-        Snapshot { messages: vec![message], retained: vec![id], sessions: vec![session] }
+        Snapshot { messages: vec![message], retained: vec![id], sessions: Vec::new() }
     }
 
     /// A driver that answers every snapshot request with `part`, and the request for its
@@ -230,10 +217,10 @@ mod tests {
         let path = dir.join("mosquitto.db");
         let name = path.display().to_string();
         let logger = Arc::new(Logger::new(LogTypes::NONE, false, false));
-        let (first, other) = (part("a", 2, "r/a"), part("b", 3, "r/b"));
+        let (first, other) = (part(2, "r/a"), part(3, "r/b"));
         let drivers = vec![
             fake_driver(Snapshot::default(), Snapshot::default()),
-            fake_driver(other.clone(), part("c", 5, "r/c")),
+            fake_driver(other.clone(), part(5, "r/c")),
         ];
         let (mut saves, task) = spawn(drivers, logger);
         assert!(saves[0].decides() && !saves[1].decides());
@@ -247,7 +234,7 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         assert_eq!(saved(&path), merged);
-        assert_eq!(merged.sessions.len(), 2);
+        assert_eq!(merged.retained, [2, 3]);
 
         // The last parts, asked once both shards' wills are out; shard 0 names the file.
         let second = saves.pop().expect("two");
@@ -258,8 +245,7 @@ mod tests {
             .await
             .expect("the gatherer ends")
             .expect("no panic");
-        let last = saved(&path);
-        assert_eq!(last.sessions.iter().map(|s| s.client_id.as_str()).collect::<Vec<_>>(), ["c"]);
+        assert_eq!(saved(&path).retained, [5], "shard 0's last part is empty");
         let _ = std::fs::remove_dir_all(dir);
     }
 }
