@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::broker_21::{ACCEPTED, try_connect};
 use crate::differential::wire::{V3_1_1, connect, pingreq, publish};
-use crate::support::{BrokerProcess, COMMAND_DEADLINE, PeakRss, TempDir, our_bin, rss};
+use crate::support::{BrokerProcess, COMMAND_DEADLINE, PeakRss, TempDir, rss};
 
 /// Rules the driver goes through for every PUBLISH before the one that allows it: a debug
 /// build then routes the 4 KiB flood at some 60 MiB/s, several times slower than it is read.
@@ -28,7 +28,7 @@ const BATCH: usize = 16;
 const PUBLISHERS: usize = 4;
 /// Messages each publisher sends: 16 MiB, so together they are several times the budget and
 /// what loopback's socket buffers hold.
-const PER_PUBLISHER: usize = 4096;
+pub(crate) const PER_PUBLISHER: usize = 4096;
 /// What the broker may hold beyond the budget of 8 MiB: each publisher's read buffer and the
 /// one event it decoded while it waits for credit (about 100 KiB each), the allocator's spare
 /// heap and the unevenness of sampling. Measured: 13–14 MiB in all, budget included (a debug
@@ -38,7 +38,7 @@ const BOUND: u64 = 24 * 1024 * 1024;
 #[test]
 fn publishers_outrunning_the_driver_cost_a_bounded_memory() {
     let dir = TempDir::new("busy-driver");
-    let broker = busy_broker(&dir);
+    let broker = busy_broker(&dir, None, "");
     let port = broker.port;
     let before = rss(broker.pid());
     let peak = PeakRss::start(broker.pid());
@@ -56,7 +56,7 @@ fn publishers_outrunning_the_driver_cost_a_bounded_memory() {
 #[test]
 fn a_publisher_waiting_for_its_turn_can_be_taken_over() {
     let dir = TempDir::new("busy-driver-takeover");
-    let broker = busy_broker(&dir);
+    let broker = busy_broker(&dir, None, "");
     let port = broker.port;
     let written = Arc::new(AtomicUsize::new(0));
     let victim = publisher(port, "victim");
@@ -85,20 +85,21 @@ fn a_publisher_waiting_for_its_turn_can_be_taken_over() {
 }
 
 /// culex with an ACL file of [`RULES`] denials of other topics before the rule that allows
-/// `flood/#`, in `dir`.
-fn busy_broker(dir: &TempDir) -> BrokerProcess {
+/// `flood/#`, in `dir`, on `cpus` (see [`BrokerProcess::culex_on_cpus`]), with `extra`
+/// configuration lines.
+pub(crate) fn busy_broker(dir: &TempDir, cpus: Option<&str>, extra: &str) -> BrokerProcess {
     let acl = dir.join("acl");
     let mut rules: String = (0..RULES).map(|n| format!("topic deny busy/{n}\n")).collect();
     rules.push_str("topic readwrite flood/#\n");
     std::fs::write(&acl, rules).expect("writing the ACL file");
     let config = |ports: &[u16]| {
         format!(
-            "listener {} 127.0.0.1\nallow_anonymous true\nacl_file {}\n",
+            "listener {} 127.0.0.1\nallow_anonymous true\nacl_file {}\n{extra}\n",
             ports[0],
             acl.display()
         )
     };
-    BrokerProcess::start_with(&our_bin("culex"), 1, config, &[])
+    BrokerProcess::culex_on_cpus(cpus, 1, config, &[])
 }
 
 /// Publishers `publisher<n>` for each `n` of `numbers`, each flooding [`PER_PUBLISHER`]
@@ -113,7 +114,7 @@ fn flooders(port: u16, numbers: std::ops::Range<usize>) -> Vec<JoinHandle<std::i
 }
 
 /// A connected client `id`, with time limits on its reads and writes.
-fn publisher(port: u16, id: &str) -> TcpStream {
+pub(crate) fn publisher(port: u16, id: &str) -> TcpStream {
     let (connack, _, stream) = try_connect(port, &connect(V3_1_1, id));
     assert_eq!(connack, ACCEPTED, "{id}'s CONNACK");
     stream.set_read_timeout(Some(COMMAND_DEADLINE)).expect("read timeout");
@@ -124,7 +125,7 @@ fn publisher(port: u16, id: &str) -> TcpStream {
 /// Writes QoS 0 messages of 4 KiB to `flood/t` on `stream` as fast as the broker takes them
 /// (`messages` of them, or until a write fails), counting the bytes in `written`, then a
 /// PINGREQ, and waits for the PINGRESP.
-fn flood(
+pub(crate) fn flood(
     mut stream: TcpStream,
     messages: Option<usize>,
     written: &AtomicUsize,

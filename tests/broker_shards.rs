@@ -189,3 +189,47 @@ fn a_retained_message_set_on_one_shard_is_read_on_the_other(broker: &BrokerProce
     let kept: Vec<Vec<String>> = (0..SHARDS).map(|shard| read(shard, "race/t")).collect();
     assert!(kept.iter().all(|value| *value == kept[0]), "every shard keeps one value: {kept:?}");
 }
+
+/// Subscribers on shard 1 that never read: every message is checked against the ACL once per
+/// subscriber there (and dropped past their `max_queued_bytes`), so shard 1 routes several
+/// times slower than shard 0, which only checks the publishers' writes.
+const SLOW_READERS: usize = 8;
+/// What the broker may grow by while publishers on shard 0 outrun shard 1: both shards'
+/// packet budgets (8 MiB each), the forward credit from 0 to 1 (8 MiB), read buffers and the
+/// allocator's spare heap. Measured (debug build, a busy machine): 24–30 MiB; without the
+/// credit, 61 MiB, and the flood took three times as long to drain.
+const FORWARD_BOUND: u64 = 40 * 1024 * 1024;
+
+#[test]
+fn a_shard_that_falls_behind_holds_back_the_publishers_of_the_other() {
+    use crate::broker_busy_driver::{PER_PUBLISHER, busy_broker, flood, publisher};
+    use crate::differential::wire::subscribe;
+    use std::io::Write as _;
+    use std::sync::atomic::AtomicUsize;
+
+    let dir = crate::support::TempDir::new("shards-backlog");
+    let broker = busy_broker(&dir, Some("0,1"), "max_queued_bytes 65536");
+    let readers: Vec<std::net::TcpStream> = (0..SLOW_READERS)
+        .map(|n| {
+            let mut reader = publisher(broker.port, &id_on(&format!("reader{n}"), 1));
+            reader.write_all(&subscribe(V3_1_1, 1, &[("flood/#", 0)])).expect("subscribing");
+            reader
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let before = crate::support::rss(broker.pid());
+    let peak = crate::support::PeakRss::start(broker.pid());
+    let publishers: Vec<_> = (0..4)
+        .map(|n| {
+            let stream = publisher(broker.port, &id_on(&format!("flooder{n}"), 0));
+            std::thread::spawn(move || flood(stream, Some(PER_PUBLISHER), &AtomicUsize::new(0)))
+        })
+        .collect();
+    for publisher in publishers {
+        publisher.join().expect("publisher thread").expect("a publisher's flood");
+    }
+    let growth = peak.stop().saturating_sub(before);
+    eprintln!("peak RSS growth while shard 1 fell behind: {growth} bytes");
+    assert!(growth < FORWARD_BOUND, "the broker grew by {growth} bytes");
+    drop(readers);
+}

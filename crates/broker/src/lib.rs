@@ -73,7 +73,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use mqtt_codec::QoS;
 use mqtt_core::snapshot::Snapshot;
-use mqtt_core::{Broker, ConnId, ShardId};
+use mqtt_core::{Broker, ConnId, ShardId, SharedLimits};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, ListenerConfig};
@@ -185,6 +185,8 @@ pub async fn run_controlled(
     };
     let mut shard_saves = shard_saves.into_iter();
     let checker = PasswordChecker::new();
+    // Broker-wide limits (`memory_limit`, `global_max_clients`) read every shard's counts.
+    let limits = SharedLimits::default();
     let mut drivers = Vec::with_capacity(count);
     let mut senders = Vec::with_capacity(count);
     let meshed = Forwards::mesh(count).into_iter().zip(controls_of).enumerate();
@@ -194,6 +196,7 @@ pub async fn run_controlled(
         if let Some(last) = last_ids {
             broker.reserve_ids(last);
         }
+        broker.share_limits(&limits);
         let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
         // The journal runs one shard: it is shard 0's.
         let mut driver = Driver::new(

@@ -15,6 +15,7 @@ mod sys;
 pub use admin::{
     ClientInfo, PREVIEW_BYTES, Page, PageRequest, RetainedInfo, SessionInfo, SubscriptionInfo,
 };
+pub(crate) use sys::Figures;
 pub use sys::SYS_LOAD_COUNTERS;
 
 use std::collections::VecDeque;
@@ -31,11 +32,11 @@ use crate::event::{
     BRIDGE_USER_LISTENER, CloseCause, ConnId, DisconnectReason, DropReason, INTERNAL_LISTENER,
     LogEvent, Output, PeerInfo,
 };
-use crate::memory::Gauge;
 use crate::message::{DurableIds, Message, Source};
 use crate::retained::RetainedStore;
 use crate::session::Sessions;
 use crate::shard::ShardId;
+use crate::shared::SharedLimits;
 use crate::timers::{Timer, Timers};
 use crate::topic_tree::{Elsewhere, Matched, TopicTree};
 use crate::wall_clock::WallClock;
@@ -112,6 +113,25 @@ impl From<DropReason> for DropCause {
 }
 
 impl Stats {
+    /// Adds `other`'s counts to these (another shard's, for `$SYS`).
+    pub(crate) fn add(&mut self, other: &Self) {
+        self.messages_received += other.messages_received;
+        self.messages_sent += other.messages_sent;
+        self.publish_received += other.publish_received;
+        self.publish_sent += other.publish_sent;
+        self.publish_bytes_received += other.publish_bytes_received;
+        self.publish_bytes_sent += other.publish_bytes_sent;
+        self.publish_dropped += other.publish_dropped;
+        for (sum, add) in self.publish_dropped_by.iter_mut().zip(other.publish_dropped_by) {
+            *sum += add;
+        }
+        self.bytes_received += other.bytes_received;
+        self.bytes_sent += other.bytes_sent;
+        self.sockets += other.sockets;
+        self.connects += other.connects;
+        self.clients_expired += other.clients_expired;
+    }
+
     /// Counts one dropped message, in the total and by its cause.
     pub(crate) fn dropped(&mut self, cause: DropCause) {
         self.publish_dropped += 1;
@@ -157,15 +177,13 @@ pub struct Broker {
     changes: u64,
     /// Ids of messages and deliveries for the persistence files.
     durable: DurableIds,
-    /// Bytes the messages hold (`memory_limit`).
-    memory: Gauge,
+    /// Bytes the messages hold (`memory_limit`), sessions and connections, every shard's.
+    limits: SharedLimits,
     /// The runtime's reading of Unix time, by which the durable state stores message expiry
     /// as an absolute time ([`Broker::set_wall_clock`]).
     wall_clock: Option<WallClock>,
     /// Which shard this broker is ([`ShardId::SINGLE`] unless sharded).
     shard: ShardId,
-    /// Retained updates routed here so far (sharded brokers: their versions' sequence).
-    retain_seq: u64,
 }
 
 impl std::fmt::Debug for Broker {
@@ -207,10 +225,9 @@ impl Broker {
             sys: sys::SysTree::default(),
             changes: 0,
             durable: DurableIds::of(shard),
-            memory: Gauge::default(),
+            limits: SharedLimits::default(),
             wall_clock: None,
             shard,
-            retain_seq: 0,
         }
     }
 
@@ -259,11 +276,13 @@ impl Broker {
 
     /// The estimated bytes the broker holds for messages and sessions, which `memory_limit`
     /// bounds: every message once (its struct, topic, payload and properties), however many
-    /// queues and the retained store share it, plus a fixed amount per session. Not counted:
-    /// each queue entry's few bytes, subscriptions, and the runtime's socket buffers.
+    /// queues, shards and the retained store share it, plus a fixed amount per session. Not
+    /// counted: each queue entry's few bytes, subscriptions, and the runtime's socket buffers.
+    /// Broker-wide: every shard sharing [`SharedLimits`] reads the same figure.
     #[must_use]
     pub fn memory_in_use(&self) -> usize {
-        self.memory.current() + self.sessions.len() * crate::session::SESSION_BYTES
+        self.limits.memory.current()
+            + self.sessions.len_everywhere() * crate::session::SESSION_BYTES
     }
 
     /// Retained messages stored.
@@ -286,12 +305,18 @@ impl Broker {
     /// Mosquitto's `messages/stored` and `store/messages/bytes`. Walks the store; called once
     /// per `$SYS` update, never per message.
     pub fn stored_messages(&self) -> (usize, usize) {
+        self.held_messages(true)
+    }
+
+    /// [`Broker::stored_messages`], the retained store left out unless `retained`.
+    fn held_messages(&self, retained: bool) -> (usize, usize) {
         let mut seen = std::collections::HashSet::new();
         let mut bytes = 0;
         let held = self.sessions.iter().flat_map(|session| {
             session.outgoing.messages().chain(session.incoming.values().flatten())
         });
-        for message in self.retained.messages().chain(held) {
+        let retained = self.retained.messages().filter(|_| retained);
+        for message in retained.chain(held) {
             if seen.insert(Arc::as_ptr(message)) {
                 bytes += message.payload.len();
             }
@@ -317,13 +342,16 @@ impl Broker {
 
     // --- (B) inputs --------------------------------------------------------------------
 
-    /// A connection was accepted.
+    /// A connection was accepted. `now` may be earlier than the last input's: a sharded
+    /// runtime, which hands the connection to a shard only once its first packet is decoded
+    /// (or `connect_timeout` passed without one), passes the time it was accepted, so that
+    /// `connect_timeout` counts from there.
     pub fn handle_open(&mut self, conn: ConnId, peer: PeerInfo, now: Instant) {
         if self.conns.contains_key(&conn) {
             return;
         }
         self.stats.sockets += 1;
-        if self.config.max_connections.is_some_and(|max| self.conns.len() >= max) {
+        if self.config.max_connections.is_some_and(|max| self.limits.connections.get() >= max) {
             self.log_disconnect(conn, None, DisconnectReason::MaxConnections);
             self.outputs
                 .push_back(Output::Close { conn, reason: DisconnectReason::MaxConnections });
@@ -334,6 +362,7 @@ impl Broker {
         state.timer_at = Some(at);
         self.timers.set(at, Timer::Conn(conn));
         self.conns.insert(conn, state);
+        self.limits.connections.add(1);
     }
 
     /// A packet was decoded on `conn`.
@@ -479,6 +508,16 @@ impl Broker {
         self.wall_clock = Some(clock);
     }
 
+    /// Makes this shard count its messages, sessions and connections in `limits`, which the
+    /// other shards of the broker share, and read the broker-wide limits from there. Call it
+    /// before the first connection and [`Broker::restore`].
+    pub fn share_limits(&mut self, limits: &SharedLimits) {
+        self.limits.memory = limits.memory.clone();
+        self.sessions.count_in(limits.sessions.clone());
+        limits.connections.add(self.conns.len());
+        self.limits.connections = limits.connections.clone();
+    }
+
     /// Installs (or removes) the access-control hook of every listener without its own.
     pub fn set_access_control(&mut self, acl: Option<Arc<dyn AccessControl>>) {
         self.acl = acl;
@@ -520,7 +559,7 @@ impl Broker {
             message.payload.len(),
             &message.properties,
         );
-        message.charge = Some(self.memory.charge(bytes));
+        message.charge = Some(self.limits.memory.charge(bytes));
         message
     }
 

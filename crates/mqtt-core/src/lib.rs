@@ -41,7 +41,8 @@
 //!   the broker keeps, each in its own module.
 //! - [`auth`], [`acl`]: Mosquitto's password and ACL files (shared with `culex_passwd`).
 //! - `shard`: [`ShardId`], [`shard_of`], [`shard_for_connect`] and the [`ShardItem`]s that
-//!   shards send each other (`broker::forward` handles them).
+//!   shards send each other (`broker::forward` handles them); `shared`: [`SharedLimits`], the
+//!   counts every shard reads for broker-wide limits.
 //! - [`snapshot`]: the durable state as plain data and its file format; `broker::persist`
 //!   takes and restores it. [`WallClock`]: the runtime's reading of Unix time, by which the
 //!   durable state stores message expiry as an absolute time.
@@ -75,6 +76,7 @@ mod qos;
 mod retained;
 mod session;
 mod shard;
+mod shared;
 pub mod snapshot;
 mod timers;
 mod topic;
@@ -97,4 +99,5 @@ pub use event::{
     INTERNAL_LISTENER, LogEvent, Output, PeerInfo, WillInfo, acknowledges_durable_state,
 };
 pub use shard::{ShardId, ShardItem, shard_for_connect, shard_of};
+pub use shared::SharedLimits;
 pub use wall_clock::WallClock;

@@ -24,17 +24,19 @@ pub(crate) struct RetainedStore {
     prune_at: usize,
 }
 
-/// The version of a retained update on a sharded broker: the origin shard's `now`, its index
-/// and its count of retained updates. Every shard applies an update only if it is newer than
-/// the topic's last one, so concurrent updates from two shards converge (last writer wins).
+/// The version of a retained update on a sharded broker, compared field by field. Every shard
+/// applies an update only if it is newer than the topic's last one, so concurrent updates
+/// from two shards converge (last writer wins), and an update made after another was applied
+/// on its shard is newer than it ([`RetainedStore::next_version`]), whatever the clocks read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct RetainVersion {
-    /// When the origin shard routed it.
-    pub(crate) at: Instant,
-    /// The origin shard.
-    pub(crate) shard: usize,
-    /// The origin's sequence number of retained updates.
-    pub(crate) seq: u64,
+    /// When the origin shard routed it, or the time of the topic's last version there if
+    /// that was later.
+    at: Instant,
+    /// Counts updates at the same `at` on the origin shard.
+    tick: u64,
+    /// The origin shard: the tie-break between shards.
+    shard: usize,
 }
 
 /// How long the version of a deleted topic is kept: an update older than that, still on its
@@ -45,6 +47,22 @@ const DELETED_VERSION_KEPT: Duration = Duration::from_secs(60);
 const PRUNE_AT_LEAST: usize = 1024;
 
 impl RetainedStore {
+    /// The version of an update of `topic` made now on shard `shard`: newer than the last
+    /// one applied here.
+    pub(crate) fn next_version(
+        &self,
+        topic: &TopicName,
+        now: Instant,
+        shard: usize,
+    ) -> RetainVersion {
+        match self.versions.get(topic.as_str()) {
+            Some(last) if last.at >= now => {
+                RetainVersion { at: last.at, tick: last.tick + 1, shard }
+            }
+            _ => RetainVersion { at: now, tick: 0, shard },
+        }
+    }
+
     /// Whether an update of `topic` at `version` is to be applied: always without a version
     /// (unsharded); otherwise only if newer than the last applied, which it then becomes.
     pub(crate) fn admits(

@@ -13,6 +13,7 @@ use crate::conn::{ConnIdHasher, SessionKey};
 use crate::event::ConnId;
 use crate::message::SharedMessage;
 use crate::qos::Outgoing;
+use crate::shared::Counter;
 use crate::topic_tree::SubOpts;
 
 pub(crate) use crate::snapshot::EXPIRY_NEVER;
@@ -118,6 +119,8 @@ pub(crate) struct Sessions {
     collided: HashMap<String, SessionKey>,
     /// Keyed with OS randomness, so peers cannot choose ids that collide.
     hasher: RandomState,
+    /// Every shard's sessions, this one's included.
+    everywhere: Counter,
 }
 
 impl Sessions {
@@ -179,6 +182,7 @@ impl Sessions {
         let hash = self.hasher.hash_one(session.client_id.as_str());
         let collided = self.by_hash.contains_key(&hash).then(|| session.client_id.clone());
         let key = self.place(session);
+        self.everywhere.add(1);
         match collided {
             Some(id) => self.collided.insert(id, key),
             None => self.by_hash.insert(hash, key),
@@ -196,7 +200,20 @@ impl Sessions {
             self.collided.remove(&session.client_id);
         }
         self.free.push(key.0);
+        self.everywhere.sub(1);
         Some(session)
+    }
+
+    /// Counts sessions in `counter` from now on (the ones here now included).
+    pub(crate) fn count_in(&mut self, counter: Counter) {
+        counter.add(self.len());
+        self.everywhere.sub(self.len());
+        self.everywhere = counter;
+    }
+
+    /// Sessions on every shard sharing the counter ([`Sessions::count_in`]).
+    pub(crate) fn len_everywhere(&self) -> usize {
+        self.everywhere.get()
     }
 
     /// Number of sessions (connected or not).

@@ -119,6 +119,13 @@ pub(crate) enum Item {
         /// Shards it went through already looking for a group member (0 from the origin).
         hops: usize,
     },
+    /// A shard's figures for the `$SYS` sums, sent to shard 0 at each of its updates.
+    Stats {
+        /// The sending shard.
+        from: usize,
+        /// Its figures.
+        figures: Box<crate::broker::Figures>,
+    },
     /// The sending shard gained (`added`) or lost a subscription.
     Interest {
         /// The sending shard.
@@ -149,6 +156,7 @@ impl ShardItem {
                     )
             }
             Item::Interest { filter, .. } => INTEREST_BYTES + filter.len(),
+            Item::Stats { .. } => size_of::<crate::broker::Figures>(),
         }
     }
 }

@@ -212,6 +212,7 @@ impl Broker {
     /// Sends a refusing CONNACK, logs and closes. The connection never had a client id.
     pub(super) fn refuse(&mut self, conn: ConnId, code: ReasonCode, reason: DisconnectReason) {
         let Some(state) = self.conns.remove(&conn) else { return };
+        self.limits.connections.sub(1);
         if let Some(at) = state.timer_at {
             self.timers.cancel(at, Timer::Conn(conn));
         }
@@ -323,7 +324,7 @@ impl Broker {
         let internal =
             self.conns.get(&conn).is_some_and(|state| state.peer.listener == INTERNAL_LISTENER);
         let own = usize::from(self.sessions.find(client_id).is_some());
-        !internal && self.sessions.len() - own >= max
+        !internal && self.sessions.len_everywhere().saturating_sub(own) >= max
     }
 
     /// Takes over a live connection with the same client id: logs it and closes the old one.

@@ -16,7 +16,6 @@ use crate::client_id::IdGenerator;
 use crate::conn::SessionKey;
 use crate::event::Output;
 use crate::message::SharedMessage;
-use crate::retained::RetainVersion;
 use crate::shard::{Item, ShardId, ShardItem, shard_of};
 use crate::topic;
 
@@ -33,6 +32,7 @@ impl Broker {
                     self.deliver_to_group(&message, group, hops, now);
                 }
             }
+            Item::Stats { from, figures } => self.note_figures(from, *figures),
             Item::Interest { from, filter, added } => {
                 if let Ok(split) = topic::split_shared(&filter) {
                     let count = self.shard.count;
@@ -51,10 +51,9 @@ impl Broker {
         publisher: Option<SessionKey>,
         now: Instant,
     ) -> usize {
-        let version = message.retain.then(|| {
-            self.retain_seq += 1;
-            RetainVersion { at: now, shard: self.shard.index, seq: self.retain_seq }
-        });
+        let version = message
+            .retain
+            .then(|| self.retained.next_version(&message.topic, now, self.shard.index));
         let matched = self.route_here(message.clone(), publisher, version, true, now);
         let away = std::mem::take(&mut self.elsewhere.away);
         for shard in self.other_shards() {
@@ -132,7 +131,8 @@ impl Broker {
         (0..count).filter(move |&shard| shard != index)
     }
 
-    fn forward(&mut self, shard: usize, item: Item) {
+    /// Asks the runtime to carry `item` to shard `shard`.
+    pub(super) fn forward(&mut self, shard: usize, item: Item) {
         self.outputs.push_back(Output::Forward { shard, item: ShardItem(item) });
     }
 }

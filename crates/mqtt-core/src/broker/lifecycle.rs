@@ -137,6 +137,7 @@ impl Broker {
         now: Instant,
     ) {
         let Some(state) = self.conns.remove(&conn) else { return };
+        self.limits.connections.sub(1);
         if let Some(at) = state.timer_at {
             self.timers.cancel(at, Timer::Conn(conn));
         }

@@ -10,13 +10,19 @@
 //!
 //! Unlike 2.0.11 the periodic messages carry no 60-second message expiry (a bug that 2.0.16
 //! fixed: values that did not change for a minute vanished from the retained store).
+//!
+//! A sharded broker publishes from shard 0 alone: at each of their updates the other shards
+//! send it their [`Figures`], and shard 0 publishes the sums with its own (the retained count
+//! and the memory in use are broker-wide on every shard already). A message held on two
+//! shards counts in both shards' stored messages.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mqtt_codec::{Publish, QoS, TopicName};
 
-use super::Broker;
+use super::{Broker, Stats};
+use crate::shard::Item;
 
 /// The counters whose rates the load averages follow, in Mosquitto's publication order: each
 /// is published as `$SYS/broker/load/<counter>/<window>` for the windows `1min`, `5min` and
@@ -80,6 +86,36 @@ pub(crate) struct SysTree {
     counters: [u64; SYS_LOAD_COUNTERS.len()],
     /// Current load averages, window by window (`WINDOWS`), counter by counter.
     loads: [[f64; SYS_LOAD_COUNTERS.len()]; WINDOWS.len()],
+    /// Shard 0 of a sharded broker: the figures each other shard sent last, by shard index.
+    peers: Vec<Option<Figures>>,
+}
+
+/// One shard's figures that `$SYS` sums over shards.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Figures {
+    /// Sessions, connected or not.
+    sessions: usize,
+    /// Open connections.
+    connections: usize,
+    /// Messages held and their payload bytes (see [`Broker::stored_messages`]); the other
+    /// shards leave out their replica of the retained store, which shard 0's counts once.
+    stored: (usize, usize),
+    /// Plain and shared subscriptions.
+    subscriptions: (usize, usize),
+    /// Counters.
+    stats: Stats,
+}
+
+impl Figures {
+    fn add(&mut self, other: &Self) {
+        self.sessions += other.sessions;
+        self.connections += other.connections;
+        self.stored.0 += other.stored.0;
+        self.stored.1 += other.stored.1;
+        self.subscriptions.0 += other.subscriptions.0;
+        self.subscriptions.1 += other.subscriptions.1;
+        self.stats.add(&other.stats);
+    }
 }
 
 impl SysTree {
@@ -110,7 +146,7 @@ impl Broker {
     /// The first periodic update is due at once.
     pub fn start_sys(&mut self, version: &str, now: Instant) {
         self.sys.start = Some(now);
-        if self.config.sys_interval > 0 {
+        if self.config.sys_interval > 0 && self.shard.index == 0 {
             self.publish_sys("$SYS/broker/version", version.to_owned(), now);
         }
     }
@@ -128,7 +164,8 @@ impl Broker {
     }
 
     /// Publishes the periodic `$SYS` topics if an update is due at `now` (see
-    /// [`Broker::sys_deadline`]); otherwise does nothing.
+    /// [`Broker::sys_deadline`]); otherwise does nothing. On a shard other than 0, sends
+    /// shard 0 this shard's figures instead.
     pub fn update_sys(&mut self, now: Instant) {
         let Some(start) = self.sys.start else { return };
         let interval = u64::from(self.config.sys_interval);
@@ -136,17 +173,35 @@ impl Broker {
         if interval == 0 || self.sys.last.is_some_and(|last| secs <= last + interval) {
             return;
         }
+        if self.shard.index != 0 {
+            let figures = Box::new(self.figures());
+            self.forward(0, Item::Stats { from: self.shard.index, figures });
+            self.sys.last = Some(secs);
+            return;
+        }
+        // The other shards' sums; each figure of this shard is read where it always was, as
+        // the messages published meanwhile count.
+        let mut peers = Figures::default();
+        for peer in self.sys.peers.iter().flatten() {
+            peers.add(peer);
+        }
         self.publish_sys("$SYS/broker/uptime", format!("{secs} seconds"), now);
-        self.update_clients(now);
-        self.update_loads(secs, now);
+        self.update_clients(&peers, now);
+        let mut stats = self.stats.clone();
+        stats.add(&peers.stats);
+        self.update_loads(&stats, secs, now);
         let (stored, stored_bytes) = self.stored_messages();
+        let (stored, stored_bytes) = (stored + peers.stored.0, stored_bytes + peers.stored.1);
         self.gauge(
             Metric::StoreCount,
             to_i64(stored),
             &["$SYS/broker/messages/stored", "$SYS/broker/store/messages/count"],
             now,
         );
-        let (stored_bytes, subscriptions) = (to_i64(stored_bytes), self.tree.counts());
+        let subscriptions = self.tree.counts();
+        let subscriptions =
+            (subscriptions.0 + peers.subscriptions.0, subscriptions.1 + peers.subscriptions.1);
+        let stored_bytes = to_i64(stored_bytes);
         self.gauge(Metric::StoreBytes, stored_bytes, &["$SYS/broker/store/messages/bytes"], now);
         let (plain, shared) = (to_i64(subscriptions.0), to_i64(subscriptions.1));
         self.gauge(Metric::Subscriptions, plain, &["$SYS/broker/subscriptions/count"], now);
@@ -156,7 +211,8 @@ impl Broker {
         let retained = to_i64(self.retained.len());
         self.gauge(Metric::Retained, retained, &["$SYS/broker/retained messages/count"], now);
         self.update_heap(now);
-        let stats = self.stats.clone();
+        let mut stats = self.stats.clone();
+        stats.add(&peers.stats);
         let counters = [
             (Metric::MessagesReceived, stats.messages_received, "messages/received"),
             (Metric::MessagesSent, stats.messages_sent, "messages/sent"),
@@ -177,11 +233,31 @@ impl Broker {
         self.sys.last = Some(secs);
     }
 
+    /// This shard's figures for shard 0's `$SYS` sums (its retained replica left out).
+    fn figures(&self) -> Figures {
+        Figures {
+            sessions: self.sessions.len(),
+            connections: self.conns.len(),
+            stored: self.held_messages(false),
+            subscriptions: self.tree.counts(),
+            stats: self.stats.clone(),
+        }
+    }
+
+    /// Shard 0 keeps the figures another shard sent for the next `$SYS` update.
+    pub(super) fn note_figures(&mut self, from: usize, figures: Figures) {
+        if self.sys.peers.len() <= from {
+            self.sys.peers.resize(from + 1, None);
+        }
+        self.sys.peers[from] = Some(figures);
+    }
+
     /// `clients/…`: total sessions, the maximum ever seen, disconnected sessions and open
-    /// connections (the deprecated `inactive` and `active` first), expired sessions.
-    fn update_clients(&mut self, now: Instant) {
-        let total = to_i64(self.sessions.len());
-        let connected = to_i64(self.conns.len());
+    /// connections (the deprecated `inactive` and `active` first), expired sessions; the
+    /// other shards' `peers` added.
+    fn update_clients(&mut self, peers: &Figures, now: Instant) {
+        let total = to_i64(self.sessions.len() + peers.sessions);
+        let connected = to_i64(self.conns.len() + peers.connections);
         if self.sys.changed(Metric::ClientsTotal, total) {
             self.publish_sys("$SYS/broker/clients/total", total.to_string(), now);
             if total > self.sys.clients_max {
@@ -196,7 +272,8 @@ impl Broker {
         self.gauge(Metric::ClientsDisconnected, disconnected, &topics, now);
         let topics = ["$SYS/broker/clients/active", "$SYS/broker/clients/connected"];
         self.gauge(Metric::ClientsConnected, connected, &topics, now);
-        let expired = i64::try_from(self.stats.clients_expired).unwrap_or(i64::MAX);
+        let expired = self.stats.clients_expired + peers.stats.clients_expired;
+        let expired = i64::try_from(expired).unwrap_or(i64::MAX);
         self.gauge(Metric::ClientsExpired, expired, &["$SYS/broker/clients/expired"], now);
     }
 
@@ -216,8 +293,7 @@ impl Broker {
 
     /// `load/<counter>/<window>`: all 27 as 0.00 at the first update, then each one whose
     /// average moved by at least 0.01.
-    fn update_loads(&mut self, secs: u64, now: Instant) {
-        let stats = &self.stats;
+    fn update_loads(&mut self, stats: &Stats, secs: u64, now: Instant) {
         let counters = [
             stats.messages_received,
             stats.messages_sent,

@@ -42,9 +42,10 @@ pub(crate) struct Harness {
     others: Vec<Broker>,
     /// The shard each connection was placed on (sharded harness only).
     placed: BTreeMap<ConnId, usize>,
-    /// Connections opened but not yet given to a shard: the runtime defers `handle_open` until
-    /// the first packet says which shard (sharded harness only).
-    unplaced: BTreeMap<ConnId, PeerInfo>,
+    /// Connections opened but not yet given to a shard, and when: the runtime defers
+    /// `handle_open` until the first packet says which shard, or `connect_timeout` passes
+    /// (sharded harness only).
+    unplaced: BTreeMap<ConnId, (PeerInfo, Instant)>,
     pub(crate) now: Instant,
     /// What the wall clock read when the fake clock started ([`EPOCH_UNIX`]).
     wall_clock: WallClock,
@@ -248,8 +249,10 @@ impl Harness {
                 Broker::new_shard(config.clone(), seed, shard(index))
             })
             .collect();
+        let limits = crate::SharedLimits::default();
         for broker in std::iter::once(&mut harness.broker).chain(&mut harness.others) {
             broker.set_wall_clock(harness.wall_clock);
+            broker.share_limits(&limits);
         }
         harness
     }
@@ -279,7 +282,7 @@ impl Harness {
         if self.others.is_empty() {
             return &mut self.broker;
         }
-        if let Some(peer) = self.unplaced.remove(&conn) {
+        if let Some((peer, accepted)) = self.unplaced.remove(&conn) {
             let count = self.shard_count();
             let shard = match first {
                 Some(Packet::Connect(connect)) => {
@@ -288,8 +291,8 @@ impl Harness {
                 _ => usize::try_from(conn.0).expect("small ids") % count,
             };
             self.placed.insert(conn, shard);
-            let now = self.now;
-            self.shard_mut(shard).handle_open(conn, peer, now);
+            // Opened as of when it was accepted: `connect_timeout` counts from there.
+            self.shard_mut(shard).handle_open(conn, peer, accepted);
         }
         let shard = self.placed.get(&conn).copied().unwrap_or(0);
         self.shard_mut(shard)
@@ -309,7 +312,7 @@ impl Harness {
         if self.others.is_empty() {
             self.broker.handle_open(conn, peer, self.now);
         } else {
-            self.unplaced.insert(conn, peer);
+            self.unplaced.insert(conn, (peer, self.now));
         }
         self.pump();
         conn
@@ -626,6 +629,15 @@ impl Harness {
         })
     }
 
+    /// Starts every shard's `$SYS` tree at the fake clock's time, as `culex`.
+    pub(crate) fn start_sys(&mut self) {
+        for shard in 0..self.shard_count() {
+            let now = self.now;
+            self.shard_mut(shard).start_sys("culex", now);
+        }
+        self.pump();
+    }
+
     /// Runs a `$SYS` update at the fake clock's time.
     pub(crate) fn update_sys(&mut self) {
         for shard in 0..self.shard_count() {
@@ -699,13 +711,27 @@ impl Harness {
         self.fire_timers();
     }
 
-    /// The earliest deadline of any shard.
+    /// The earliest deadline of any shard, or of a connection waiting for its first packet.
     fn next_timeout(&self) -> Option<Instant> {
-        (0..self.shard_count()).filter_map(|shard| self.shard(shard).poll_timeout()).min()
+        let timeout = self.broker.config().connect_timeout;
+        let unplaced = self.unplaced.values().map(|(_, accepted)| *accepted + timeout);
+        let shards = (0..self.shard_count()).filter_map(|shard| self.shard(shard).poll_timeout());
+        shards.chain(unplaced).min()
     }
 
-    /// Every shard's timers that are due at the fake clock's time, shard by shard in order.
+    /// Every shard's timers that are due at the fake clock's time, shard by shard in order,
+    /// once the connections silent for `connect_timeout` went to their own shard.
     fn fire_timers(&mut self) {
+        let timeout = self.broker.config().connect_timeout;
+        let silent: Vec<ConnId> = self
+            .unplaced
+            .iter()
+            .filter(|(_, (_, accepted))| *accepted + timeout <= self.now)
+            .map(|(&conn, _)| conn)
+            .collect();
+        for conn in silent {
+            self.broker_for(conn, None);
+        }
         for shard in 0..self.shard_count() {
             let now = self.now;
             self.shard_mut(shard).handle_timeout(now);

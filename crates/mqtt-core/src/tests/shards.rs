@@ -255,3 +255,79 @@ fn sessions_of_every_shard_and_retained_messages_survive_a_restart_into_any_shar
         h.restart_from(snapshot);
     }
 }
+
+#[test]
+fn sys_publishes_once_from_shard_0_the_sums_of_every_shard() {
+    let count = 3;
+    let mut h = Harness::sharded(Config { sys_interval: 1, ..Config::default() }, count);
+    h.start_sys();
+    let watcher = h.subscriber(&id_on("watcher", 1, count), "$SYS/broker/#", QoS::AtMostOnce);
+    assert_eq!(h.published_to(watcher), [("$SYS/broker/version".into(), "culex".into())]);
+    for shard in 0..count {
+        let client = h.connect(&id_on("c", shard, count));
+        h.subscribe(client, "a", QoS::AtMostOnce);
+        h.subscribe(client, "$share/g/b", QoS::AtMostOnce);
+    }
+    let publisher = h.connect(&id_on("p", 2, count));
+    h.publish_retained(publisher, "r", "x");
+    // The first update has shard 0's figures only; the others' come with it.
+    h.update_sys();
+    h.advance(Duration::from_secs(2));
+    h.update_sys();
+    let published = h.published_to(watcher);
+    let last = |topic: &str| {
+        let topic = format!("$SYS/broker/{topic}");
+        let mut values = published.iter().filter(|(t, _)| *t == topic);
+        values.next_back().map(|(_, value)| value.clone()).unwrap_or_default()
+    };
+    assert_eq!(last("clients/connected"), "5");
+    assert_eq!(last("clients/total"), "5");
+    assert_eq!(last("subscriptions/count"), "4", "the watcher's and three");
+    assert_eq!(last("shared_subscriptions/count"), "3");
+    let replicas = [0, 1, 2].map(|shard| h.shard(shard).retained_count());
+    assert_eq!(replicas, [replicas[0]; 3], "$SYS topics are retained on every replica too");
+    assert_eq!(last("publish/messages/received"), "1");
+    let uptimes = published.iter().filter(|(t, _)| t == "$SYS/broker/uptime").count();
+    assert_eq!(uptimes, 2, "one publisher, not one per shard");
+}
+
+#[test]
+fn global_max_clients_and_max_connections_count_every_shard() {
+    let count = 3;
+    let config = Config { max_clients: Some(2), ..Config::default() };
+    let mut h = Harness::sharded(config, count);
+    let kept = h.connect_persistent(&id_on("kept", 0, count));
+    h.disconnect(kept);
+    h.connect(&id_on("live", 1, count));
+    let third = h.try_connect_with(&id_on("third", 2, count), |c| c.v5());
+    assert_eq!(h.connack(third).reason, ReasonCode::ServerBusy);
+    h.reconnect_persistent(&id_on("kept", 0, count));
+
+    let config = Config { max_connections: Some(2), ..Config::default() };
+    let mut h = Harness::sharded(config, count);
+    let ids = [0, 1, 2].map(|shard| id_on("c", shard, count));
+    h.connect(&ids[0]);
+    h.connect(&ids[1]);
+    let refused = h.try_connect_with(&ids[2], |c| c);
+    assert_eq!(h.closed(refused), Some(&crate::DisconnectReason::MaxConnections));
+}
+
+#[test]
+fn a_connection_silent_for_connect_timeout_closes_on_its_own_shard_as_unsharded() {
+    let mut h = Harness::sharded(Config::default(), 2);
+    let silent = h.open();
+    let slow = h.open();
+    h.advance(Config::default().connect_timeout / 2);
+    h.send(slow, Packet::Connect(Box::new(Harness::connect_packet(&id_on("slow", 0, 2)).0)));
+    assert_eq!(h.connack(slow).reason, ReasonCode::Success);
+    h.advance(Config::default().connect_timeout / 2);
+    assert_eq!(h.closed(silent), Some(&crate::DisconnectReason::KeepAliveTimeout));
+    assert_eq!(h.shard_of_conn(silent), Some(usize::try_from(silent.0).unwrap() % 2));
+    let logged = crate::LogEvent::ClientDisconnected {
+        conn: silent,
+        client_id: None,
+        reason: crate::DisconnectReason::KeepAliveTimeout,
+    };
+    assert!(h.logs.contains(&logged));
+    assert_eq!(h.closed(slow), None);
+}
