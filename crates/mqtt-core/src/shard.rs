@@ -11,6 +11,7 @@ use std::sync::Arc;
 use mqtt_codec::Connect;
 
 use crate::config::Config;
+use crate::conn::SessionKey;
 use crate::event::{CertificateUsername, ConnId, INTERNAL_LISTENER, PeerInfo};
 use crate::message::SharedMessage;
 use crate::retained::RetainVersion;
@@ -109,6 +110,9 @@ pub(crate) enum Item {
     Publish {
         /// The message, shared with the origin's queues.
         message: SharedMessage,
+        /// The origin shard and its publisher's session there, if a client published it: the
+        /// receiving shard's key to its last walk for that publisher (the match cache).
+        origin: (usize, Option<SessionKey>),
         /// A retained message's version, by which every replica keeps the newest.
         version: Option<RetainVersion>,
         /// Route it to the plain subscribers (false when it only goes to `groups`).

@@ -287,9 +287,9 @@ impl TopicTree {
     /// Appends every subscription matching `topic` to `out`: all plain subscribers, and one
     /// member per `$share` group, picked round robin among the members of every shard,
     /// preferring members here for which `is_online` is true (members elsewhere count as
-    /// online). Picks on other shards, and whether another shard has a plain match, go to
-    /// `elsewhere` (emptied first). `publisher`, the session publishing, if any, finds the
-    /// result of its last walk (see `cache`).
+    /// online). Picks on other shards go to `elsewhere.away`, which must be empty, and a plain
+    /// match on another shard sets `elsewhere.remote`. `publisher`, the session publishing,
+    /// if any, finds the result of its last walk (see `cache`).
     pub(crate) fn matches(
         &mut self,
         topic: &str,
@@ -298,9 +298,7 @@ impl TopicTree {
         out: &mut Vec<Matched>,
         elsewhere: &mut Elsewhere,
     ) {
-        elsewhere.remote = false;
-        elsewhere.away.clear();
-        let mut walk = Walk { is_online, out, elsewhere, groups: true };
+        let mut walk = Walk { is_online, out, elsewhere, groups: true, skipped_groups: false };
         let Some(SessionKey(slot)) = publisher else {
             collect(&mut self.root, Some(topic), true, &mut walk);
             return;
@@ -315,11 +313,31 @@ impl TopicTree {
     }
 
     /// Appends the plain subscriptions matching `topic` to `out`, and no `$share` member: the
-    /// walk for a message another shard routed, which picked for the groups itself.
-    pub(crate) fn plain_matches(&mut self, topic: &str, out: &mut Vec<Matched>) {
+    /// walk for a message another shard routed, which picked for the groups itself. `slot`,
+    /// standing for the origin's publisher, if any, finds the result of its last walk (an
+    /// entry is kept only if the walk met no group, so it serves any walk of the topic).
+    pub(crate) fn plain_matches(
+        &mut self,
+        topic: &str,
+        slot: Option<usize>,
+        out: &mut Vec<Matched>,
+    ) {
         let mut elsewhere = Elsewhere::default();
-        let mut walk = Walk { is_online: &|_| true, out, elsewhere: &mut elsewhere, groups: false };
+        if slot.is_some_and(|slot| self.cache.extend(slot, topic, out, &mut elsewhere)) {
+            return;
+        }
+        let start = out.len();
+        let mut walk = Walk {
+            is_online: &|_| true,
+            out,
+            elsewhere: &mut elsewhere,
+            groups: false,
+            skipped_groups: false,
+        };
         collect(&mut self.root, Some(topic), true, &mut walk);
+        if let (Some(slot), false) = (slot, walk.skipped_groups) {
+            self.cache.keep(slot, topic, &walk.out[start..], walk.elsewhere);
+        }
     }
 }
 
@@ -330,6 +348,8 @@ struct Walk<'a> {
     elsewhere: &'a mut Elsewhere,
     /// Pick a member of each `$share` group met.
     groups: bool,
+    /// A group was met and not picked for (`groups` false).
+    skipped_groups: bool,
 }
 
 /// Removes `session`'s subscription (in `group` if shared) from `node`, where its filter ends.
@@ -395,6 +415,7 @@ fn take_all(node: &mut Node, walk: &mut Walk<'_>) {
     }));
     walk.elsewhere.remote |= node.remote > 0;
     if !walk.groups {
+        walk.skipped_groups |= !node.groups.is_empty();
         return;
     }
     for group in node.groups.values_mut() {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Broker;
+use super::route::Picks;
 use crate::client_id::IdGenerator;
 use crate::conn::SessionKey;
 use crate::event::Output;
@@ -24,9 +25,14 @@ impl Broker {
     /// shard forwarded it.
     pub fn handle_forward(&mut self, item: ShardItem, now: Instant) {
         match item.0 {
-            Item::Publish { message, version, plain, groups, hops } => {
+            Item::Publish { message, origin, version, plain, groups, hops } => {
                 if plain {
-                    self.route_here(message.clone(), None, version, false, now);
+                    // Any number unique per (origin shard, publisher) will do: a slot shared
+                    // with another publisher costs a walk, never a wrong match.
+                    let cache_slot =
+                        origin.1.map(|key| key.0 as usize * self.shard.count + origin.0);
+                    let picks = Picks::Origin { cache_slot };
+                    self.route_here(message.clone(), None, version, picks, now);
                 }
                 for group in groups {
                     self.deliver_to_group(&message, group, hops, now);
@@ -54,12 +60,14 @@ impl Broker {
         let version = message
             .retain
             .then(|| self.retained.next_version(&message.topic, now, self.shard.index));
-        let matched = self.route_here(message.clone(), publisher, version, true, now);
+        self.elsewhere.remote = false;
+        let matched = self.route_here(message.clone(), publisher, version, Picks::Here, now);
         let away = std::mem::take(&mut self.elsewhere.away);
         for shard in self.other_shards() {
             let groups = away.iter().filter(|a| a.shard == shard).map(|a| a.group.clone());
             let item = Item::Publish {
                 message: message.clone(),
+                origin: (self.shard.index, publisher),
                 version,
                 plain: true,
                 groups: groups.collect(),
@@ -69,6 +77,7 @@ impl Broker {
         }
         let total = matched + away.len() + usize::from(self.elsewhere.remote);
         self.elsewhere.away = away;
+        self.elsewhere.away.clear();
         total
     }
 
@@ -103,6 +112,7 @@ impl Broker {
         if let Some(next) = self.tree.next_shard_with_members(name, filter, index, count) {
             let item = Item::Publish {
                 message: message.clone(),
+                origin: (self.shard.index, None),
                 version: None,
                 plain: false,
                 groups: vec![group],

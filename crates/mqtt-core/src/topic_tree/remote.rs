@@ -156,6 +156,22 @@ mod tests {
     }
 
     #[test]
+    fn a_walk_that_skipped_a_group_is_not_kept_for_the_next_publisher_in_its_slot() {
+        let mut tree = TopicTree::default();
+        tree.insert(None, "t", SessionKey(1), opts());
+        tree.insert(Some("g"), "t", SessionKey(2), opts());
+        let mut plain = Vec::new();
+        tree.plain_matches("t", Some(0), &mut plain);
+        assert_eq!(plain.iter().map(|m| m.session.0).collect::<Vec<_>>(), [1]);
+        assert_eq!(walk(&mut tree, "t").0, [1, 2], "slot 0 still walks and picks the member");
+        tree.remove(Some("g"), "t", SessionKey(2));
+        assert_eq!(walk(&mut tree, "t").0, [1]);
+        let mut plain = Vec::new();
+        tree.plain_matches("t", Some(0), &mut plain);
+        assert_eq!(plain.len(), 1, "served from the entry the walk above kept");
+    }
+
+    #[test]
     fn a_group_picks_round_robin_over_the_members_of_every_shard() {
         let mut tree = TopicTree::default();
         tree.insert(Some("g"), "t", SessionKey(7), opts());
