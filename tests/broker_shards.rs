@@ -194,9 +194,9 @@ fn a_retained_message_set_on_one_shard_is_read_on_the_other(broker: &BrokerProce
 /// subscriber there (and dropped past their `max_queued_bytes`), so shard 1 routes several
 /// times slower than shard 0, which only checks the publishers' writes.
 const SLOW_READERS: usize = 8;
-/// What the broker may grow by while publishers on shard 0 outrun shard 1: both shards'
-/// packet budgets (8 MiB each), the forward credit from 0 to 1 (8 MiB), read buffers and the
-/// allocator's spare heap. Measured (debug build, a busy machine): 24–30 MiB; without the
+/// What the broker may grow by while publishers on shard 0 outrun shard 1: the packet budget
+/// (8 MiB, shared by the shards), the forward credit from 0 to 1 (8 MiB), read buffers and
+/// the allocator's spare heap. Measured (debug build, a busy machine): 20–30 MiB; without the
 /// credit, 61 MiB, and the flood took three times as long to drain.
 const FORWARD_BOUND: u64 = 40 * 1024 * 1024;
 

@@ -241,7 +241,8 @@ impl BrokerProcess {
         args: &[&str],
     ) -> Self {
         if program.file_name().is_some_and(|name| name == "culex") {
-            return Self::culex_on_cpus(None, listeners, config, args);
+            let launch = Launch { program, cpus: None, args: &strings(args) };
+            return Self::on_own_ports(&launch, listeners, config);
         }
         Self::start_with_picked_ports(program, listeners, config, args)
     }
@@ -257,10 +258,22 @@ impl BrokerProcess {
         config: impl Fn(&[u16]) -> String,
         args: &[&str],
     ) -> Self {
-        let zeros = vec![0; listeners];
         let program = our_bin("culex");
-        let launch = Launch { program: &program, cpus, args: &strings(args) };
-        Self::attempt(&launch, &config(&zeros), None, listeners).unwrap_or_else(|why| match why {
+        Self::on_own_ports(
+            &Launch { program: &program, cpus, args: &strings(args) },
+            listeners,
+            config,
+        )
+    }
+
+    /// Starts culex (`launch`) on ports it picks itself (`listener 0`).
+    fn on_own_ports(
+        launch: &Launch<'_>,
+        listeners: usize,
+        config: impl Fn(&[u16]) -> String,
+    ) -> Self {
+        let zeros = vec![0; listeners];
+        Self::attempt(launch, &config(&zeros), None, listeners).unwrap_or_else(|why| match why {
             NotStarted::PortTaken => unreachable!("culex picks its own ports"),
             NotStarted::Failed(why) => panic!("{why}"),
         })

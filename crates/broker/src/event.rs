@@ -59,22 +59,27 @@ pub(crate) enum Event {
 /// packet as it reads it), so there is no option to mirror: this is a constant.
 pub(crate) const PACKET_BUDGET: u32 = 8 * 1024 * 1024;
 
-/// The byte budget of [`PACKET_BUDGET`] that every connection task draws on. Credit is handed
-/// out first come, first served (tokio's semaphore queues its waiters in order), so every
-/// waiting publisher gets its turn, whatever the size of its events.
+/// The byte budget that every connection task sending to one driver draws on: its share of
+/// [`PACKET_BUDGET`]. Credit is handed out first come, first served (tokio's semaphore queues
+/// its waiters in order), so every waiting publisher gets its turn, whatever the size of its
+/// events.
 #[derive(Clone, Debug)]
-pub(crate) struct Budget(Arc<Semaphore>);
+pub(crate) struct Budget {
+    permits: Arc<Semaphore>,
+    /// The whole budget: a larger cost is cut to it.
+    size: u32,
+}
 
 impl Budget {
     /// A budget of `bytes`.
     pub(crate) fn new(bytes: u32) -> Self {
-        Self(Arc::new(Semaphore::new(bytes as usize)))
+        Self { permits: Arc::new(Semaphore::new(bytes as usize)), size: bytes }
     }
 
     /// What handing `packets`, decoded from `bytes` bytes, to the driver costs: the bytes
     /// (their payloads keep the read buffer they came in alive) and the vector that holds the
-    /// packets. A cost beyond the whole budget is cut to it, so that a large packet waits
-    /// until the budget is whole rather than forever.
+    /// packets. A cost beyond the whole budget (of this driver, when taken) is cut to it, so
+    /// that a large packet waits until the budget is whole rather than forever.
     pub(crate) fn cost(packets: &Vec<Packet>, bytes: usize) -> u32 {
         let held = bytes.saturating_add(packets.capacity() * size_of::<Packet>());
         u32::try_from(held).unwrap_or(u32::MAX).min(PACKET_BUDGET)
@@ -82,14 +87,16 @@ impl Budget {
 
     /// `cost` bytes of credit if they are free now and nobody waits for credit before us.
     pub(crate) fn try_take(&self, cost: u32) -> Option<Credit> {
-        let share = Arc::clone(&self.0).try_acquire_many_owned(cost).ok()?;
+        let cost = cost.min(self.size);
+        let share = Arc::clone(&self.permits).try_acquire_many_owned(cost).ok()?;
         Some(Credit { _share: Some(share) })
     }
 
     /// `cost` bytes of credit, once the driver has given back enough (in turn).
     pub(crate) async fn take(self, cost: u32) -> Credit {
         // The semaphore is never closed: acquiring fails only if it were.
-        Credit { _share: self.0.acquire_many_owned(cost).await.ok() }
+        let cost = cost.min(self.size);
+        Credit { _share: self.permits.acquire_many_owned(cost).await.ok() }
     }
 }
 
@@ -124,10 +131,12 @@ pub(crate) struct Inbox {
 }
 
 impl Shards {
-    /// The inboxes of the drivers, shard 0 first: at least one.
+    /// The inboxes of the drivers, shard 0 first: at least one (a shard is taken modulo the
+    /// count). Each driver's budget is its share of [`PACKET_BUDGET`], so that what waits for
+    /// all the drivers together is bounded as it was for one.
     pub(crate) fn new(events: Vec<mpsc::Sender<Event>>) -> Self {
-        let inboxes =
-            events.into_iter().map(|events| Inbox { events, budget: Budget::new(PACKET_BUDGET) });
+        let share = PACKET_BUDGET / u32::try_from(events.len().max(1)).unwrap_or(u32::MAX);
+        let inboxes = events.into_iter().map(|events| Inbox { events, budget: Budget::new(share) });
         Self(inboxes.collect())
     }
 
@@ -215,17 +224,17 @@ mod tests {
         assert!(budget.try_take(60).is_none(), "only 40 bytes are free");
         let waiting = tokio::spawn(budget.clone().take(60));
         for _ in 0..100 {
-            if budget.0.available_permits() < 40 {
+            if budget.permits.available_permits() < 40 {
                 break;
             }
             tokio::task::yield_now().await;
         }
-        assert_eq!(budget.0.available_permits(), 0, "the waiting task holds what was free");
+        assert_eq!(budget.permits.available_permits(), 0, "the waiting task holds what was free");
         assert!(budget.try_take(30).is_none(), "the waiting task's turn comes first");
         drop(first);
         let second = waiting.await.expect("the waiting task");
         assert!(budget.try_take(40).is_some());
         drop(second);
-        assert_eq!(budget.0.available_permits(), 100);
+        assert_eq!(budget.permits.available_permits(), 100);
     }
 }

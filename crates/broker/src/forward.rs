@@ -6,7 +6,7 @@
 //! [`Batch`] per destination, so the channel between two shards is FIFO (per-publisher order
 //! holds across shards). A driver never waits for another: instead it keeps a byte count of
 //! what it sent each destination and that destination has not handled yet ([`Backlog`],
-//! weighed by `ShardItem::weight`). While one destination's backlog is over
+//! weighed by `ShardItem::weight`). While one destination's backlog is over its share of
 //! [`FORWARD_BUDGET`], the driver takes no new client events (their packets wait in the
 //! connections' sockets) but goes on handling forwards, controls and timers: two shards
 //! backlogged towards each other both drain, so they never deadlock, and what waits between
@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use mqtt_core::ShardItem;
 use tokio::sync::{Notify, mpsc};
 
-/// Bytes of forwarded items that may wait for one destination shard, from one shard, before
-/// the sending driver stops taking client events: like `event::PACKET_BUDGET`, several
-/// milliseconds of a driver's work.
+/// Bytes of forwarded items from one shard that may wait for the others before its driver
+/// stops taking client events: like `event::PACKET_BUDGET`, several milliseconds of a
+/// driver's work. Each destination has an equal share of it.
 pub(crate) const FORWARD_BUDGET: usize = 8 * 1024 * 1024;
 
 /// What goes between shards, and what it weighs against the [`Backlog`]: a `ShardItem`
@@ -47,17 +47,24 @@ pub(crate) struct Batch<T = ShardItem> {
 }
 
 /// The bytes a shard has sent one destination that the destination has not handled yet.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Backlog {
     bytes: AtomicUsize,
+    /// This destination's share of [`FORWARD_BUDGET`].
+    limit: usize,
     /// Wakes the sender when the backlog falls to the budget or below.
     drained: Notify,
 }
 
 impl Backlog {
-    /// Whether the backlog is over [`FORWARD_BUDGET`].
+    /// An empty backlog allowed up to `limit` bytes.
+    fn new(limit: usize) -> Self {
+        Self { bytes: AtomicUsize::new(0), limit, drained: Notify::new() }
+    }
+
+    /// Whether the backlog is over its limit.
     fn over(&self) -> bool {
-        self.bytes.load(Ordering::Acquire) > FORWARD_BUDGET
+        self.bytes.load(Ordering::Acquire) > self.limit
     }
 
     /// Completes once the backlog is at the budget or below (at once if it is already).
@@ -82,7 +89,8 @@ struct Credit {
 impl Drop for Credit {
     fn drop(&mut self) {
         let before = self.backlog.bytes.fetch_sub(self.bytes, Ordering::AcqRel);
-        if before > FORWARD_BUDGET && before - self.bytes <= FORWARD_BUDGET {
+        let limit = self.backlog.limit;
+        if before > limit && before - self.bytes <= limit {
             self.backlog.drained.notify_waiters();
         }
     }
@@ -107,31 +115,23 @@ pub(crate) struct Forwards<T = ShardItem> {
 }
 
 impl<T: Weighed> Forwards<T> {
-    /// The ends of `count` drivers (shard 0 first), each connected to every other.
+    /// The ends of `count` drivers (shard 0 first), each connected to every other with an
+    /// equal share of [`FORWARD_BUDGET`].
     pub(crate) fn mesh(count: usize) -> Vec<Self> {
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..count).map(|_| mpsc::unbounded_channel()).unzip();
-        receivers
-            .into_iter()
-            .enumerate()
-            .map(|(shard, input)| {
-                let out = senders
-                    .iter()
-                    .enumerate()
-                    .map(|(to, sender)| {
-                        (to != shard).then(|| Route {
-                            sender: sender.clone(),
-                            backlog: Arc::new(Backlog::default()),
-                        })
-                    })
-                    .collect();
-                Self {
-                    out,
-                    pending: (0..count).map(|_| (Vec::new(), 0)).collect(),
-                    input: Some(input),
-                }
-            })
-            .collect()
+        let limit = FORWARD_BUDGET / count.saturating_sub(1).max(1);
+        let mut meshed = Vec::with_capacity(count);
+        for (shard, input) in receivers.into_iter().enumerate() {
+            let route = |(to, sender): (usize, &mpsc::UnboundedSender<Batch<T>>)| {
+                let backlog = Arc::new(Backlog::new(limit));
+                (to != shard).then(|| Route { sender: sender.clone(), backlog })
+            };
+            let out = senders.iter().enumerate().map(route).collect();
+            let pending = (0..count).map(|_| (Vec::new(), 0)).collect();
+            meshed.push(Self { out, pending, input: Some(input) });
+        }
+        meshed
     }
 
     /// The channel in, taken once by the driver's loop.

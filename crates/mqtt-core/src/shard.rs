@@ -179,4 +179,53 @@ mod tests {
         // Pinned: a later journal depends on these.
         assert_eq!(["sensor", "pub", "sub", "c1"].map(|id| shard_of(id, 4)), [3, 0, 1, 1]);
     }
+
+    #[test]
+    fn a_connect_goes_to_the_shard_of_the_client_id_the_broker_will_give_it() {
+        use mqtt_codec::{MqttString, ProtocolVersion};
+
+        use crate::config::ListenerOptions;
+
+        let connect = |id: &str, username: Option<&str>| {
+            let mut connect =
+                Connect::new(ProtocolVersion::V5, MqttString::new(id).expect("valid"));
+            connect.username = username.map(|name| MqttString::new(name).expect("valid"));
+            connect
+        };
+        let peer = |listener, certificate: Option<CertificateUsername>| PeerInfo {
+            address: "127.0.0.1".into(),
+            port: 1,
+            listener,
+            certificate_username: certificate,
+        };
+        let by_username = ListenerOptions { use_username_as_clientid: true, ..Default::default() };
+        let config = Config {
+            listener_options: vec![ListenerOptions::default(), by_username],
+            ..Config::default()
+        };
+        let (conn, n) = (ConnId(7), 5);
+        let cases = [
+            (connect("dev", Some("u")), peer(0, None), shard_of("dev", n)),
+            (connect("", None), peer(0, None), 7 % n),
+            (connect("dev", Some("u")), peer(1, None), shard_of("u", n)),
+            (connect("", Some("u")), peer(1, None), shard_of("u", n)),
+            (connect("dev", None), peer(1, None), 7 % n),
+            (
+                connect("dev", Some("u")),
+                peer(1, Some(CertificateUsername::Name("cn".into()))),
+                shard_of("cn", n),
+            ),
+            (
+                connect("dev", Some("u")),
+                peer(0, Some(CertificateUsername::Name("cn".into()))),
+                shard_of("dev", n),
+            ),
+            (connect("dev", None), peer(1, Some(CertificateUsername::Missing)), 7 % n),
+            (connect("bridge", None), peer(INTERNAL_LISTENER, None), shard_of("bridge", n)),
+        ];
+        for (connect, peer, shard) in cases {
+            assert_eq!(shard_for_connect(&connect, &peer, &config, conn, n), shard, "{peer:?}");
+            assert_eq!(shard_for_connect(&connect, &peer, &config, conn, 1), 0);
+        }
+    }
 }

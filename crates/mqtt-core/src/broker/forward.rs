@@ -97,8 +97,7 @@ impl Broker {
             return;
         };
         let sessions = &self.sessions;
-        let online =
-            |key| sessions.get(key).is_some_and(|s: &crate::session::Session| s.conn.is_some());
+        let online = |key: SessionKey| sessions.get(key).is_some_and(|s| s.conn.is_some());
         if let Some(member) = self.tree.pick_member(name, filter, &online) {
             if let Some(delivery) = self.merge(message, &[member], None) {
                 self.deliver(member.session, delivery, now);
