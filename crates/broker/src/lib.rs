@@ -26,8 +26,8 @@
 //!   - `connection`: one task per client: read, decode, encode, write, in batches; its
 //!     `max_connections` slot.
 //!   - `driver`: the task that owns one shard's `mqtt_core::Broker` (one per CPU, one with
-//!     persistence on) and reads the clock; beneath it
-//!     [`persist`] (the persistence file: loading at startup, the saver task) and `bridge`
+//!     the journal on) and reads the clock; beneath it [`persist`] (the persistence file:
+//!     loading at startup, the saver task, the gatherer of the shards' parts) and `bridge`
 //!     (one task per `connection` section, between an internal connection of the core and a
 //!     `culex-client` connection to the remote broker; its supervisor starts them and applies
 //!     SIGHUP's changes).
