@@ -17,7 +17,7 @@ use crate::support::{
 };
 
 /// Persistence in `dir`, given with a trailing `/` as in Debian's stock mosquitto.conf.
-fn persistence(dir: &TempDir) -> String {
+pub(crate) fn persistence(dir: &TempDir) -> String {
     format!("persistence true\npersistence_location {}/\n", dir.path().display())
 }
 
@@ -31,7 +31,7 @@ fn tool(name: &str, broker: &BrokerProcess, args: &[&str]) -> crate::support::Fi
 }
 
 /// Waits until `path` exists (a save renames the file into place when it is complete).
-fn wait_for_file(path: &Path) {
+pub(crate) fn wait_for_file(path: &Path) {
     let start = Instant::now();
     while !path.exists() {
         assert!(start.elapsed() < COMMAND_DEADLINE, "{} was not written", path.display());

@@ -34,6 +34,7 @@ mod broker_node;
 mod broker_options;
 mod broker_paho;
 mod broker_persist;
+mod broker_persist_shards;
 mod broker_proxy;
 mod broker_shards;
 mod broker_slow_consumer;

@@ -36,6 +36,7 @@ use crate::metrics::{FLUSH_INTERVAL, Metrics, Tally};
 use crate::notify::Watchdog;
 use crate::outbox::{Batch, OutboxSender, Refused, SHARED_PAYLOAD_MIN};
 use crate::persist::Saver;
+use crate::persist::shards::ShardSaves;
 use crate::security::{PasswordChecker, Security};
 use crate::trace;
 
@@ -91,6 +92,8 @@ pub(crate) struct Driver {
     journal_reports: Option<mpsc::UnboundedReceiver<WriterReport>>,
     /// The file's contents, restored when the driver starts.
     restored: Option<Snapshot>,
+    /// With several shards: saves go through the gatherer, which merges every shard's part.
+    shard_saves: Option<ShardSaves>,
     /// PUBLISH headers for payloads queued by reference, shared between subscribers.
     headers: Headers,
     /// Connections with staged packets and their batches, handed to their outboxes (which
@@ -194,6 +197,7 @@ impl Driver {
             durability,
             journal_reports,
             restored,
+            shard_saves: None,
             headers: Headers::default(),
             staged: Vec::new(),
             spare: Vec::new(),
@@ -229,6 +233,12 @@ impl Driver {
         self
     }
 
+    /// Saves through `saves` (a sharded broker: see `persist::shards`).
+    pub(crate) fn with_shard_saves(mut self, saves: ShardSaves) -> Self {
+        self.shard_saves = Some(saves);
+        self
+    }
+
     fn set_security(&mut self, security: Security) {
         self.checker.reloaded();
         self.passwords =
@@ -254,7 +264,7 @@ impl Driver {
         self.broker.set_wall_clock(WallClock { at: now(), since_epoch });
         if let Some(snapshot) = self.restored.take() {
             self.broker.restore(snapshot, now());
-            let changes = self.broker.changes();
+            let changes = self.durable_changes();
             if let Some(persistence) = &mut self.persistence {
                 persistence.saved_changes = changes;
             }
@@ -295,6 +305,9 @@ impl Driver {
                         self.reload_persistence(persistence);
                     }
                     Some(DriverControl::Save) => self.save(now()),
+                    Some(DriverControl::Snapshot(reply) | DriverControl::LastPart(reply)) => {
+                        let _ = reply.send(self.broker.snapshot(now()));
+                    }
                     Some(DriverControl::Shutdown) | None => break,
                 },
                 Some(batch) = or_pending(forwarded.as_mut().map(mpsc::UnboundedReceiver::recv)) => self.handle_forwarded(batch),
@@ -322,8 +335,10 @@ impl Driver {
             self.drain_outputs();
             if self.persistence.is_some() {
                 let now = now();
-                let changes = self.broker.changes();
-                if self.persistence.as_ref().is_some_and(|p| p.due(changes, now)) {
+                let changes = self.durable_changes();
+                if self.decides_saves()
+                    && self.persistence.as_ref().is_some_and(|p| p.due(changes, now))
+                {
                     self.save(now);
                 }
             }
@@ -356,6 +371,14 @@ impl Driver {
             self.persistence = None;
         }
         // Mosquitto saves after the wills went out, so their retained messages are kept.
+        if let Some(saves) = self.shard_saves.take() {
+            let path = self.persistence.take().map(|p| p.settings.path);
+            let waits = path.is_some();
+            saves.wills_out(path);
+            if waits {
+                self.hand_last_part(forwarded.as_mut(), &mut control).await;
+            }
+        }
         if let Some(persistence) = self.persistence.take() {
             let last = self.broker.snapshot(now());
             let saver = persistence.saver.unwrap_or_else(|| Saver::spawn(Arc::clone(&self.logger)));
@@ -364,6 +387,41 @@ impl Driver {
         // Dropping the outboxes lets every connection task flush what it has and close.
         self.connections.clear();
         self.unaccepted.clear();
+    }
+
+    /// At shutdown with several shards and persistence on, once this shard's wills are out:
+    /// handles what the other shards forward (their wills, messages they routed before they
+    /// stopped) until the gatherer asks for the last part, which it does once every shard's
+    /// wills are out; everything forwarded until then is handled first, then the part is
+    /// taken.
+    async fn hand_last_part(
+        &mut self,
+        mut forwarded: Option<&mut mpsc::UnboundedReceiver<Forwarded>>,
+        control: &mut mpsc::UnboundedReceiver<DriverControl>,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                Some(batch) = or_pending(forwarded.as_mut().map(|f| f.recv())) => self.handle_forwarded(batch),
+                instruction = control.recv() => match instruction {
+                    Some(DriverControl::LastPart(reply)) => {
+                        while let Some(batch) = forwarded.as_mut().and_then(|f| f.try_recv().ok()) {
+                            self.handle_forwarded(batch);
+                        }
+                        let _ = reply.send(self.broker.snapshot(now()));
+                        return;
+                    }
+                    Some(DriverControl::Snapshot(reply)) => {
+                        let _ = reply.send(self.broker.snapshot(now()));
+                    }
+                    Some(_) => {}
+                    None => return,
+                },
+            }
+            self.drain_outputs();
+            self.wake_tasks();
+            self.forwards.flush();
+        }
     }
 
     /// Runs the core's timers and the `$SYS` update if they are due. Under constant load the
@@ -430,7 +488,10 @@ impl Driver {
     /// Takes a snapshot and hands it to the saver, or to the journal writer as a checkpoint
     /// (persistence on only).
     fn save(&mut self, now: Instant) {
-        let changes = self.broker.changes();
+        if !self.decides_saves() {
+            return;
+        }
+        let changes = self.durable_changes();
         let Some(persistence) = &mut self.persistence else { return };
         let snapshot = self.broker.snapshot(now);
         if let Some(durability) = &mut self.durability {
@@ -444,16 +505,34 @@ impl Driver {
             persistence.rearm(changes, now);
             return;
         }
+        if let Some(saves) = &self.shard_saves {
+            saves.save(persistence.settings.path.clone(), snapshot);
+            persistence.rearm(changes, now);
+            return;
+        }
         let logger = &self.logger;
         let saver = persistence.saver.get_or_insert_with(|| Saver::spawn(Arc::clone(logger)));
         saver.request(persistence.settings.path.clone(), snapshot);
         persistence.rearm(changes, now);
     }
 
+    /// Whether this driver decides when to save: the only one, or shard 0 of several (the
+    /// others hand their parts when asked).
+    fn decides_saves(&self) -> bool {
+        self.shard_saves.as_ref().is_none_or(ShardSaves::decides)
+    }
+
+    /// The durable changes that `autosave_on_changes` counts: this core's, or with several
+    /// shards every shard's (this one's added first).
+    fn durable_changes(&mut self) -> u64 {
+        let own = self.broker.changes();
+        self.shard_saves.as_mut().map_or(own, |saves| saves.count(own))
+    }
+
     /// SIGHUP: new persistence options apply from now on (the file is not re-read).
     fn reload_persistence(&mut self, settings: Option<PersistenceSettings>) {
         let now = now();
-        let changes = self.broker.changes();
+        let changes = self.durable_changes();
         match (&mut self.persistence, settings) {
             (Some(persistence), Some(settings)) => {
                 if persistence.settings != settings {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mqtt_codec::{DecodeError, Packet, PacketType};
+use mqtt_core::snapshot::Snapshot;
 use mqtt_core::{
     ClientInfo, CloseCause, ConnId, Page, PageRequest, PeerInfo, RetainedInfo, SessionInfo,
     SubscriptionInfo,
@@ -195,6 +196,12 @@ pub(crate) enum DriverControl {
     Reload(Box<mqtt_core::Config>, Security, Option<PersistenceSettings>),
     /// Save the persistence file now, if persistence is on (SIGUSR1).
     Save,
+    /// Answer with this shard's snapshot, a part of the file a sharded broker saves
+    /// (`persist::shards`).
+    Snapshot(oneshot::Sender<Snapshot>),
+    /// At shutdown, once every shard's wills are out: handle what was forwarded so far, then
+    /// answer with this shard's last part and stop (`persist::shards`).
+    LastPart(oneshot::Sender<Snapshot>),
     /// Close every connection (wills are published), flush, and stop.
     Shutdown,
 }

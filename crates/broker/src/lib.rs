@@ -26,8 +26,8 @@
 //!   - `connection`: one task per client: read, decode, encode, write, in batches; its
 //!     `max_connections` slot.
 //!   - `driver`: the task that owns one shard's `mqtt_core::Broker` (one per CPU, one with
-//!     persistence on) and reads the clock; beneath it
-//!     [`persist`] (the persistence file: loading at startup, the saver task) and `bridge`
+//!     the journal on) and reads the clock; beneath it [`persist`] (the persistence file:
+//!     loading at startup, the saver task, the gatherer of the shards' parts) and `bridge`
 //!     (one task per `connection` section, between an internal connection of the core and a
 //!     `culex-client` connection to the remote broker; its supervisor starts them and applies
 //!     SIGHUP's changes).
@@ -153,7 +153,7 @@ pub async fn run_controlled(
     let core = core_config(&config, &security, &in_force);
     let metrics = Arc::new(Metrics::new(in_force.iter().map(metrics_label).collect()));
     let persistence = persist::settings(&config);
-    let count = shard_count(persistence.is_some());
+    let count = shard_count(persistence.as_ref().is_some_and(|settings| settings.journal));
     let mut journal = match persistence.as_ref().filter(|settings| settings.journal) {
         Some(settings) => match persist::journal::start_writer(settings) {
             Ok(journal) => Some(journal),
@@ -173,27 +173,41 @@ pub async fn run_controlled(
         None => None,
     };
     let views = listener_views(&config, &in_force, &security, &listeners);
-    let mut restored = restored;
+    // Each shard restores its part of the file, and counts its ids past all of it.
+    let last_ids = restored.as_ref().map(Snapshot::last_ids);
+    let mut parts = restored.map(|snapshot| snapshot.split(count)).unwrap_or_default().into_iter();
+    let (driver_controls, controls_of): (Vec<_>, Vec<_>) =
+        (0..count).map(|_| mpsc::unbounded_channel()).unzip();
+    // Several shards save one file through the gatherer (`persist::shards`).
+    let (shard_saves, gatherer) = if count > 1 {
+        let (saves, task) = persist::shards::spawn(driver_controls.clone(), Arc::clone(&logger));
+        (saves, Some(task))
+    } else {
+        (Vec::new(), None)
+    };
+    let mut shard_saves = shard_saves.into_iter();
     let checker = PasswordChecker::new();
     // Broker-wide limits (`memory_limit`, `global_max_clients`) read every shard's counts.
     let limits = SharedLimits::new(count);
     let mut drivers = Vec::with_capacity(count);
-    let mut driver_controls = Vec::with_capacity(count);
     let mut senders = Vec::with_capacity(count);
     // systemd's watchdog hears from the broker once every shard checked in.
     let mut watchdogs = Watchdog::from_env(Instant::now(), count).unwrap_or_default().into_iter();
-    for (index, forwards) in Forwards::mesh(count).into_iter().enumerate() {
+    let meshed = Forwards::mesh(count).into_iter().zip(controls_of).enumerate();
+    for (index, (forwards, controls)) in meshed {
         let seed = random_seed().context("cannot read random bytes from the OS")?;
         let mut broker = Broker::new_shard(core.clone(), seed, ShardId { index, count });
+        if let Some(last) = last_ids {
+            broker.reserve_ids(last);
+        }
         broker.share_limits(&limits);
         let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
-        let (driver_control, controls) = mpsc::unbounded_channel();
-        // Persistence runs one shard: the file and the journal are shard 0's.
-        let driver = Driver::new(
+        // The journal runs one shard: it is shard 0's.
+        let mut driver = Driver::new(
             broker,
             security.clone(),
             persistence.clone(),
-            restored.take(),
+            parts.next(),
             journal.take(),
             events.clone(),
             forwards,
@@ -202,8 +216,10 @@ pub async fn run_controlled(
         .with_checker(checker.share())
         .with_watchdog(watchdogs.next())
         .with_metrics(Arc::clone(&metrics));
+        if let Some(saves) = shard_saves.next() {
+            driver = driver.with_shard_saves(saves);
+        }
         drivers.push(tokio::spawn(driver.run(event_queue, controls)));
-        driver_controls.push(driver_control);
         senders.push(events);
     }
     let shards = Shards::new(senders);
@@ -250,15 +266,8 @@ pub async fn run_controlled(
                 shared.connections.set_limit(config.global_max_connections);
                 let core = core_config(&config, &security, &in_force);
                 api.set_security(security.clone());
-                let mut persistence = persist::settings(&config);
-                if count > 1 && persistence.take().is_some() {
-                    // The file would hold one shard's sessions: persistence needs one shard.
-                    log!(
-                        logger,
-                        WARNING,
-                        "Warning: persistence is turned on by a restart, not a reload, while the broker runs {count} shards."
-                    );
-                }
+                // With several shards, the gatherer saves every shard's part in one file.
+                let persistence = persist::settings(&config);
                 to_drivers(&|| {
                     let core = Box::new(core.clone());
                     DriverControl::Reload(core, security.clone(), persistence.clone())
@@ -276,6 +285,10 @@ pub async fn run_controlled(
     for driver in drivers {
         let _ = driver.await;
     }
+    // The last parts are in: the merged file is written.
+    if let Some(gatherer) = gatherer {
+        let _ = gatherer.await;
+    }
     drop(shared);
     // Every connection task holds a `done` sender: when the last one ends, recv returns None.
     if tokio::time::timeout(FLUSH_DEADLINE, all_done.recv()).await.is_err() {
@@ -292,10 +305,11 @@ fn metrics_label(listener: &ListenerConfig) -> String {
 }
 
 /// How many driver shards to run: one per CPU the process may use (which honours `taskset`
-/// and cgroup quotas), at most `u16::MAX`; one while persistence is on (the file and the
-/// journal belong to one core).
-fn shard_count(persistence: bool) -> usize {
-    if persistence {
+/// and cgroup quotas), at most `u16::MAX`; one while the journal is on (`persistence_journal`,
+/// which acknowledges only what is synced: across shards that needs a barrier the journal
+/// does not have yet). Persistence without the journal saves every shard's part in one file.
+fn shard_count(journal: bool) -> usize {
+    if journal {
         return 1;
     }
     std::thread::available_parallelism().map_or(1, usize::from).min(usize::from(u16::MAX))

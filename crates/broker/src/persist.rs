@@ -11,6 +11,7 @@
 mod import;
 
 pub(crate) mod journal;
+pub(crate) mod shards;
 
 use std::fs::File;
 use std::io::Read as _;

@@ -129,7 +129,7 @@ impl Broker {
             elsewhere: Elsewhere::default(),
             sys: sys::SysTree::default(),
             changes: 0,
-            durable: DurableIds::default(),
+            durable: DurableIds::of(shard),
             gauge: limits.gauge(0),
             limits,
             wall_clock: None,

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use mqtt_codec::{PacketId, Properties, ProtocolVersion, Publish, QoS, TopicName};
 
 use crate::memory::Charge;
+use crate::shard::ShardId;
 
 /// An application message inside the broker.
 #[derive(Debug)]
@@ -193,36 +194,58 @@ impl Delivery {
 /// The counters of durable ids: every message and every delivery gets the next one, so the
 /// journal can name them, and the checkpoint keeps them. Ids start at 1 and are never reused
 /// while the process runs; a restore moves the counters past every id it brings back.
+///
+/// Shard `index` of `count` only hands out ids `k × count + index` (k ≥ 1): the ids of every
+/// shard stay apart, so the shards' snapshots merge into one file without renumbering (a
+/// message forwarded to another shard keeps its origin's id). One shard counts 1, 2, 3…
 #[derive(Debug)]
 pub(crate) struct DurableIds {
+    /// The k of the next message id.
     next_message: u64,
+    /// The k of the next delivery id.
     next_delivery: u64,
+    /// How many shards share the id space (at least 1).
+    stride: u64,
+    /// This shard's index, below `stride`.
+    offset: u64,
 }
 
 impl Default for DurableIds {
     fn default() -> Self {
-        Self { next_message: 1, next_delivery: 1 }
+        Self::of(ShardId::SINGLE)
     }
 }
 
 impl DurableIds {
+    /// The counters of `shard`.
+    pub(crate) fn of(shard: ShardId) -> Self {
+        let stride = u64::try_from(shard.count.max(1)).unwrap_or(u64::MAX);
+        let offset = u64::try_from(shard.index).unwrap_or(0) % stride;
+        Self { next_message: 1, next_delivery: 1, stride, offset }
+    }
+
     /// The id of a new message.
     pub(crate) fn message(&mut self) -> u64 {
-        let id = self.next_message;
+        let k = self.next_message;
         self.next_message += 1;
-        id
+        self.id(k)
     }
 
     /// The id of a new delivery.
     pub(crate) fn delivery(&mut self) -> u64 {
-        let id = self.next_delivery;
+        let k = self.next_delivery;
         self.next_delivery += 1;
-        id
+        self.id(k)
+    }
+
+    fn id(&self, k: u64) -> u64 {
+        k.saturating_mul(self.stride).saturating_add(self.offset)
     }
 
     /// Makes sure new ids come after the restored message `id` and delivery `delivery`.
     pub(crate) fn restored(&mut self, message: u64, delivery: u64) {
-        self.next_message = self.next_message.max(message.saturating_add(1));
-        self.next_delivery = self.next_delivery.max(delivery.saturating_add(1));
+        let after = |last: u64| (last / self.stride).saturating_add(1);
+        self.next_message = self.next_message.max(after(message));
+        self.next_delivery = self.next_delivery.max(after(delivery));
     }
 }

@@ -15,17 +15,23 @@
 //!
 //! Not stored, as in Mosquitto 2.0: wills, counters, connections, topic aliases.
 //!
+//! A sharded broker saves one file: each shard snapshots its sessions and its replica of the
+//! retained messages, [`Snapshot::merge`] joins the parts, and [`Snapshot::split`] deals a
+//! loaded file out again, whatever the shard count was when it was saved.
+//!
 //! [`mosquitto::decode`] reads Mosquitto 2.0's own `mosquitto.db` into a `Snapshot`, for a
 //! one-time import when culex replaces Mosquitto.
 
 mod format;
 pub mod journal;
 pub mod mosquitto;
+mod shards;
 
 use bytes::Bytes;
 use mqtt_codec::{Properties, ProtocolVersion, QoS, TopicName};
 
 pub use format::{FormatError, MAGIC, MOSQUITTO_MAGIC, VERSION, decode, encode};
+pub use shards::LastIds;
 
 /// A Session Expiry Interval that never runs out (`u32::MAX` seconds, as MQTT 5 defines it).
 pub const EXPIRY_NEVER: u32 = u32::MAX;

@@ -16,7 +16,7 @@ use crate::message::{Delivery, Message, SharedMessage, Source};
 use crate::qos::{OutState, QueueLimits};
 use crate::session::{EXPIRY_NEVER, Session};
 use crate::snapshot::{
-    FlowState, Snapshot, StoredDelivery, StoredInFlight, StoredIncoming, StoredMessage,
+    FlowState, LastIds, Snapshot, StoredDelivery, StoredInFlight, StoredIncoming, StoredMessage,
     StoredSession, StoredSource, StoredSubscription,
 };
 use crate::timers::Timer;
@@ -357,13 +357,23 @@ impl Broker {
                     retain_as_published: sub.retain_as_published,
                     id: sub.id,
                 };
-                self.tree.insert(split.group, split.filter, key, opts);
+                if !self.tree.insert(split.group, split.filter, key, opts) {
+                    // The other shards count it for their v5 "No matching subscribers".
+                    self.announce_interest(&sub.filter, true);
+                }
                 if let Some(session) = self.sessions.get_mut(key) {
                     session.subscriptions.insert(sub.filter, opts);
                 }
             }
         }
         self.durable.restored(last_message.unwrap_or(0), last_delivery);
+    }
+
+    /// Moves the durable id counters past `last` (the highest ids of a whole snapshot): a
+    /// shard that restores one part of a split snapshot ([`Snapshot::split`]) must not hand
+    /// out an id that another shard's part holds.
+    pub fn reserve_ids(&mut self, last: LastIds) {
+        self.durable.restored(last.message, last.delivery);
     }
 
     /// How long a stored session has left from `now` before `persistent_client_expiration`

@@ -650,27 +650,55 @@ impl Harness {
     /// A clean stop and start as the runtime does it with persistence: connections closed,
     /// snapshot, file bytes, then a new broker restored from them at the fake clock's time.
     pub(crate) fn restart(&mut self) {
-        self.broker.shutdown(self.now);
+        for shard in 0..self.shard_count() {
+            let now = self.now;
+            self.shard_mut(shard).shutdown(now);
+        }
         self.pump();
-        self.restart_from(self.broker.snapshot(self.now));
+        self.restart_from(self.snapshot());
     }
 
-    /// A new broker restored from `snapshot` (through the file format) at the fake clock's
-    /// time, as after a crash that followed a save: every connection is gone. The new broker
-    /// gets the same wall clock, so time the fake clock moved on between the save and this
-    /// restart (`h.now += …`) counts as downtime.
+    /// The durable state as the runtime saves it: every shard's snapshot, merged.
+    pub(crate) fn snapshot(&self) -> crate::snapshot::Snapshot {
+        let parts = (0..self.shard_count()).map(|shard| self.shard(shard).snapshot(self.now));
+        crate::snapshot::Snapshot::merge(parts.collect())
+    }
+
+    /// A new broker, with as many shards as now, restored from `snapshot` (through the file
+    /// format) at the fake clock's time, as after a crash that followed a save: every
+    /// connection is gone. The new broker gets the same wall clock, so time the fake clock
+    /// moved on between the save and this restart (`h.now += …`) counts as downtime.
     pub(crate) fn restart_from(&mut self, snapshot: crate::snapshot::Snapshot) {
-        assert!(self.others.is_empty(), "persistence runs one shard");
+        self.restart_sharded(snapshot, self.shard_count());
+    }
+
+    /// [`Harness::restart_from`] into `count` shards, each restoring its part of the file.
+    pub(crate) fn restart_sharded(&mut self, snapshot: crate::snapshot::Snapshot, count: usize) {
         let bytes = crate::snapshot::encode(&snapshot).expect("a snapshot encodes");
         let decoded = crate::snapshot::decode(&bytes).expect("what we encode decodes");
         assert_eq!(decoded, snapshot, "the file format round-trips");
-        let mut broker = Broker::new(self.broker.config().clone(), [1; 32]);
-        broker.set_wall_clock(self.wall_clock);
-        broker.restore(decoded, self.now);
-        self.broker = broker;
+        let last = decoded.last_ids();
+        let config = self.broker.config().clone();
+        let limits = crate::SharedLimits::new(count);
+        let mut brokers = decoded.split(count).into_iter().enumerate().map(|(index, part)| {
+            let shard = ShardId { index, count };
+            let seed = [u8::try_from(index + 1).expect("few shards"); 32];
+            let mut broker = Broker::new_shard(config.clone(), seed, shard);
+            broker.set_wall_clock(self.wall_clock);
+            broker.share_limits(&limits);
+            broker.restore(part, self.now);
+            broker.reserve_ids(last);
+            broker
+        });
+        self.broker = brokers.next().expect("one shard at least");
+        self.others = brokers.collect();
+        self.placed.clear();
+        self.unplaced.clear();
         for client in self.clients.values_mut() {
             client.closed.get_or_insert(DisconnectReason::ServerShutdown);
         }
+        // What the restored shards announce to each other (their subscriptions).
+        self.pump();
     }
 
     /// Moves the fake clock forward, firing every deadline on the way in order.

@@ -210,6 +210,53 @@ fn a_group_pick_on_a_shard_whose_member_just_left_goes_to_the_next_shard() {
 }
 
 #[test]
+fn sessions_of_every_shard_and_retained_messages_survive_a_restart_into_any_shard_count() {
+    for (before, after) in [(2, 2), (2, 3), (1, 3), (3, 1)] {
+        let mut h = Harness::sharded(Config::default(), before);
+        // A persistent subscriber on every shard of the first run.
+        let subscribers: Vec<String> = (0..before).map(|shard| id_on("s", shard, before)).collect();
+        for id in &subscribers {
+            h.offline_subscriber(id, "t/#", QoS::AtLeastOnce);
+        }
+        // Publishers on every shard: messages forwarded across keep their origin's ids.
+        for shard in 0..before {
+            let publisher = h.connect(&id_on("p", shard, before));
+            h.publish_qos(publisher, "t/a", &format!("from {shard}"), QoS::AtLeastOnce);
+            h.publish_retained(publisher, &format!("r/{shard}"), "kept");
+        }
+        // The merged file holds every message once under one id (decode refuses duplicates).
+        let saved = h.snapshot();
+        assert_eq!(saved.sessions.len(), before);
+        assert_eq!(saved.retained.len(), before);
+        h.restart_sharded(saved.clone(), after);
+        let by_id = |mut snapshot: crate::snapshot::Snapshot| {
+            snapshot.messages.sort_by_key(|message| message.id);
+            snapshot
+        };
+        assert_eq!(by_id(h.snapshot()), by_id(saved), "{before} → {after}: every id kept");
+        let expected: Vec<(String, String)> =
+            (0..before).map(|shard| ("t/a".to_owned(), format!("from {shard}"))).collect();
+        for id in &subscribers {
+            let back = h.try_connect_with(id, |c| c.clean(false));
+            assert!(h.connack(back).session_present, "{id} came back on its shard");
+            assert_eq!(h.published_to(back), expected, "{before} → {after}: {id}");
+            h.auto_ack(back);
+        }
+        let reader = h.subscriber(&id_on("reader", after - 1, after), "r/#", QoS::AtMostOnce);
+        assert_eq!(h.published_to(reader).len(), before, "every shard has every retained one");
+        // New messages get ids no restored one has, on every shard: the file still decodes.
+        for shard in 0..after {
+            let publisher = h.connect(&id_on("q", shard, after));
+            h.publish_qos(publisher, "t/b", "new", QoS::AtLeastOnce);
+            h.publish_retained(publisher, &format!("r/new{shard}"), "new");
+        }
+        let snapshot = h.snapshot();
+        assert_eq!(snapshot.retained.len(), before + after);
+        h.restart_from(snapshot);
+    }
+}
+
+#[test]
 fn sys_publishes_once_from_shard_0_the_sums_of_every_shard() {
     let count = 3;
     let mut h = Harness::sharded(Config { sys_interval: 1, ..Config::default() }, count);
@@ -309,4 +356,19 @@ fn memory_in_use_is_the_sum_of_every_shards_gauge() {
     assert_eq!(after[0], after[1]);
     h.publish_retained(publisher, "kept", "");
     assert_eq!(h.shard(0).memory_in_use(), before, "given back on every replica's drop");
+}
+
+#[test]
+fn restored_subscriptions_count_on_every_shard_for_no_matching_subscribers() {
+    let mut h = Harness::sharded(Config::default(), 2);
+    let kept = h.connect_persistent(&id_on("kept", 1, 2));
+    h.subscribe(kept, "t/#", QoS::AtLeastOnce);
+    h.disconnect(kept);
+    h.restart();
+    let publisher = h.connect_v5(&id_on("pub", 0, 2));
+    h.publish_qos(publisher, "t/1", "x", QoS::AtLeastOnce);
+    match h.take(publisher).as_slice() {
+        [Packet::PubAck(ack)] => assert_eq!(ack.reason, ReasonCode::Success),
+        other => panic!("expected one PUBACK, got {other:?}"),
+    }
 }

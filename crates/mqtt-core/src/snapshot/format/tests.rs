@@ -420,7 +420,7 @@ prop_compose! {
     }
 }
 
-fn snapshots() -> impl Strategy<Value = Snapshot> {
+pub(crate) fn snapshots() -> impl Strategy<Value = Snapshot> {
     proptest::collection::vec(stored_message(), 1..5).prop_flat_map(|mut messages| {
         for (id, message) in (1..).zip(&mut messages) {
             message.id = id;
