@@ -320,6 +320,10 @@ impl Driver {
                     batch_started = Some(now);
                     for event in batch.drain(..) {
                         self.apply(event, now);
+                        // Forwards first: a client told of a message (a will, a retained
+                        // message) must not be able to act on it at another shard before
+                        // that shard has it.
+                        self.forwards.flush();
                         self.wake_tasks();
                     }
                     self.due_timers(now);
@@ -349,8 +353,8 @@ impl Driver {
                     self.save(now());
                 }
             }
-            self.wake_tasks();
             self.forwards.flush();
+            self.wake_tasks();
             self.update_metrics(batch_started);
             // A driver stuck in a step stops pinging, and systemd restarts the broker.
             if let Some(watchdog) = &mut self.watchdog {
@@ -359,9 +363,9 @@ impl Driver {
         }
         self.broker.shutdown(now());
         self.drain_outputs();
-        self.wake_tasks();
         // The wills go to the shards still running; a stopped one drops them.
         self.forwards.flush();
+        self.wake_tasks();
         if let Some(mut durability) = self.durability.take() {
             // The last checkpoint, after the wills; then the writer syncs and stops. Held
             // packets are not sent: their connections are closing.
@@ -419,8 +423,8 @@ impl Driver {
                 },
             }
             self.drain_outputs();
-            self.wake_tasks();
             self.forwards.flush();
+            self.wake_tasks();
         }
     }
 
