@@ -460,11 +460,11 @@ fn clients_page_and_an_administrator_disconnects_them() {
 
 #[test]
 fn pages_are_cut_from_the_whole_list_whichever_shard_holds_each_client() {
-    // Ids whose sessions two driver shards share out (with one shard, one holds them all).
+    // Ids whose sessions two driver shards (`routers 2`) share out.
     let ids = ["m-1", "m-2", "m-3", "m-4", "m-5", "m-6"];
     let on_shard_0 = ids.iter().filter(|id| mqtt_core::shard_of(id, 2) == 0).count();
     assert!((2..=4).contains(&on_shard_0), "the ids must spread over two shards");
-    let (broker, port) = broker("allow_anonymous true", "");
+    let (broker, port) = broker("allow_anonymous true\nrouters 2", "");
     let _clients: Vec<RawClient> = ids
         .iter()
         .rev()

@@ -248,7 +248,7 @@ impl BrokerProcess {
     }
 
     /// Starts our `culex` like [`start_with`](Self::start_with), under `taskset -c cpus`
-    /// when `cpus` names CPUs (the broker runs one driver shard per CPU it may use).
+    /// when `cpus` names CPUs, with `routers auto` (one driver shard per CPU it may use).
     ///
     /// # Panics
     /// As [`start_with`](Self::start_with).
@@ -259,6 +259,11 @@ impl BrokerProcess {
         args: &[&str],
     ) -> Self {
         let program = our_bin("culex");
+        // Under a CPU mask, one router per CPU in it (`routers auto`).
+        let config = |ports: &[u16]| match cpus {
+            Some(_) => format!("{}\nrouters auto\n", config(ports)),
+            None => config(ports),
+        };
         Self::on_own_ports(
             &Launch { program: &program, cpus, args: &strings(args) },
             listeners,

@@ -27,6 +27,7 @@ mod proxy;
 #[cfg(test)]
 mod tests;
 
+use std::num::NonZeroU16;
 use std::path::Path;
 use std::time::Duration;
 
@@ -139,6 +140,10 @@ pub struct Config {
     /// `send_reason_strings` (culex, default false): a v5 client disconnected for breaking a
     /// rule gets a Reason String naming the rule; Mosquitto 2.0.11 sends none.
     pub send_reason_strings: bool,
+    /// `routers` (culex, default 1): how many driver shards route messages, each owning the
+    /// sessions of the client ids that hash to it; `None` (`routers auto`) = one per CPU the
+    /// process may use. Read at start; one while the persistence journal is on.
+    pub routers: Option<NonZeroU16>,
     /// `log_type` lines OR-ed together; `None` when the file has none.
     pub log_types: Option<LogTypes>,
     /// `log_dest` lines combined; `None` when the file has none (then stderr).
@@ -233,6 +238,7 @@ impl Default for Config {
             queue_qos0_messages: false,
             set_tcp_nodelay: true,
             send_reason_strings: false,
+            routers: NonZeroU16::new(1),
             log_types: None,
             log_dest: None,
             log_facility: None,

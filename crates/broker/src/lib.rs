@@ -67,6 +67,7 @@ pub use crate::transport::tls;
 pub use crate::transport::ws::http as http_head;
 
 use std::future::Future;
+use std::num::NonZeroU16;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -153,7 +154,8 @@ pub async fn run_controlled(
     let core = core_config(&config, &security, &in_force);
     let metrics = Arc::new(Metrics::new(in_force.iter().map(metrics_label).collect()));
     let persistence = persist::settings(&config);
-    let count = shard_count(persistence.as_ref().is_some_and(|settings| settings.journal));
+    let count =
+        shard_count(config.routers, persistence.as_ref().is_some_and(|settings| settings.journal));
     let mut journal = match persistence.as_ref().filter(|settings| settings.journal) {
         Some(settings) => match persist::journal::start_writer(settings) {
             Ok(journal) => Some(journal),
@@ -308,11 +310,16 @@ fn metrics_label(listener: &ListenerConfig) -> String {
 /// and cgroup quotas), at most `u16::MAX`; one while the journal is on (`persistence_journal`,
 /// which acknowledges only what is synced: across shards that needs a barrier the journal
 /// does not have yet). Persistence without the journal saves every shard's part in one file.
-fn shard_count(journal: bool) -> usize {
+fn shard_count(routers: Option<NonZeroU16>, journal: bool) -> usize {
     if journal {
         return 1;
     }
-    std::thread::available_parallelism().map_or(1, usize::from).min(usize::from(u16::MAX))
+    match routers {
+        Some(count) => usize::from(count.get()),
+        None => {
+            std::thread::available_parallelism().map_or(1, usize::from).min(usize::from(u16::MAX))
+        }
+    }
 }
 
 /// The core's settings for a configuration, with one security entry per listener and the

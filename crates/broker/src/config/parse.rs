@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::num::NonZeroU16;
 use std::time::Duration;
 
 use super::{
@@ -417,6 +418,16 @@ impl State {
             "queue_qos0_messages" => config.queue_qos0_messages = bool_value(name, value)?,
             "set_tcp_nodelay" => config.set_tcp_nodelay = bool_value(name, value)?,
             "send_reason_strings" => config.send_reason_strings = bool_value(name, value)?,
+            "routers" => {
+                let text = string_value(name, value)?;
+                config.routers = match text {
+                    "auto" => None,
+                    _ => Some(
+                        text.parse::<NonZeroU16>()
+                            .map_err(|_| format!("Invalid routers value ({text})."))?,
+                    ),
+                };
+            }
             "per_listener_settings" => {
                 let on = bool_value(name, value)?;
                 if on && config.security_options_given {

@@ -1,6 +1,8 @@
 //! Unit tests of the configuration parser: Mosquitto's line rules, each option's checks and
 //! messages (taken from running Mosquitto 2.0.11 on the same lines), listener selection.
 
+use std::num::NonZeroU16;
+
 use std::time::Duration;
 
 use super::parse::{atoi, parse_into};
@@ -164,6 +166,16 @@ fn reason_strings_are_a_culex_option_off_by_default() {
         err("send_reason_strings yes"),
         (1, "Invalid send_reason_strings value (yes).".into())
     );
+}
+
+#[test]
+fn routers_are_a_culex_option_one_by_default() {
+    assert_eq!(ok("").routers.map(NonZeroU16::get), Some(1));
+    assert_eq!(ok("routers 4").routers.map(NonZeroU16::get), Some(4));
+    assert_eq!(ok("routers auto").routers, None);
+    for bad in ["0", "-1", "two", "70000"] {
+        assert_eq!(err(&format!("routers {bad}")), (1, format!("Invalid routers value ({bad}).")));
+    }
 }
 
 #[test]
