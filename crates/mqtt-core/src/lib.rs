@@ -77,6 +77,7 @@ mod qos;
 mod retained;
 mod session;
 mod shard;
+mod shard_id;
 mod shard_item;
 mod shared;
 mod short_str;

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use mqtt_codec::{PacketId, Properties, ProtocolVersion, Publish, QoS, TopicName};
 
 use crate::memory::Charge;
-use crate::shard::ShardId;
+use crate::shard_id::ShardId;
 
 /// An application message inside the broker.
 #[derive(Debug)]

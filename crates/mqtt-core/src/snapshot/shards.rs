@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Snapshot, StoredMessage, StoredSession};
-use crate::shard::shard_of;
+use crate::shard_id::shard_of;
 
 /// The highest message and delivery ids of a snapshot, which every shard restoring a part
 /// of it must count past ([`Broker::reserve_ids`](crate::Broker::reserve_ids)).

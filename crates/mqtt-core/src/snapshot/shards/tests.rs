@@ -1,3 +1,6 @@
+//! Tests of splitting a snapshot over shards and merging the parts back (proptests over
+//! arbitrary snapshots and 1–4 shards).
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use proptest::prelude::*;
