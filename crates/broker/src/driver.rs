@@ -2,10 +2,9 @@
 //! reads the clock. It drains its event channel in batches, feeds the core, hands what the
 //! core forwards to other shards to `forward` (sent at the end of each step) and what they
 //! forward to the core, and routes the core's outputs to per-connection outboxes (bounded by a memory budget: a slow client fills its own
-//! queue, never the driver's memory). What one step (a batch of events) sends to a connection
-//! is encoded into a batch of the driver's own and handed to the outbox at the end of the step,
-//! after the step's forwards went out, under one lock, which wakes the connection's task once.
-//! With
+//! queue, never the driver's memory). What one event sends to a connection is encoded into a
+//! batch of the driver's own and handed to the outbox at the end of the event, after the
+//! event's forwards went out, under one lock, which wakes the connection's task once. With
 //! persistence on, it also takes the snapshots (at shutdown, on SIGUSR1, at each autosave)
 //! and hands them to the saver task. It counts for the metrics in a [`Tally`] of its own and
 //! times the batches of events it handles; [`FLUSH_INTERVAL`] after a step that may have
@@ -98,8 +97,8 @@ pub(crate) struct Driver {
     /// PUBLISH headers for payloads queued by reference, shared between subscribers.
     headers: Headers,
     /// Connections with staged packets and their batches, handed to their outboxes (which
-    /// wakes their tasks) at the end of the step, so that each task takes everything the
-    /// step produced in one write.
+    /// wakes their tasks) once the current event is handled, so that each task takes
+    /// everything the event produced in one write.
     staged: Vec<(ConnId, Batch)>,
     /// Buffers of flushed batches, for the next batches to encode into.
     spare: Vec<BytesMut>,
@@ -321,6 +320,11 @@ impl Driver {
                     batch_started = Some(now);
                     for event in batch.drain(..) {
                         self.apply(event, now);
+                        // Forwards first: a client told of a message (a will, a retained
+                        // message) must not be able to act on it at another shard before
+                        // that shard has it.
+                        self.forwards.flush();
+                        self.wake_tasks();
                     }
                     self.due_timers(now);
                 }
@@ -349,8 +353,6 @@ impl Driver {
                     self.save(now());
                 }
             }
-            // Forwards first: a client told of a message (a will, a retained message) must
-            // not be able to act on it at another shard before that shard has it.
             self.forwards.flush();
             self.wake_tasks();
             self.update_metrics(batch_started);

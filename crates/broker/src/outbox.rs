@@ -12,7 +12,7 @@
 //!
 //! Memory is taken only while there is something to write: an idle connection's outbox is an
 //! empty list and a few words (no channel blocks, no boxed packets), and a batch lives only
-//! until the end of the driver step that filled it (the driver keeps a few small batches' buffers
+//! until the end of the event that filled it (the driver keeps a few small batches' buffers
 //! to encode the next ones into).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
