@@ -118,18 +118,24 @@ impl Watchdog {
 mod tests {
     use super::*;
 
-    #[test]
-    fn sends_one_datagram_to_a_path_socket() {
-        let dir = std::env::temp_dir().join(format!("culex-notify-{}", std::process::id()));
+    /// A socket bound in a fresh folder named after `name`, and a notifier sending to it.
+    fn socket_and_notifier(name: &str) -> (std::path::PathBuf, UnixDatagram, Notifier) {
+        let dir = std::env::temp_dir().join(format!("culex-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("notify.sock");
         let _ = std::fs::remove_file(&path);
         let listener = UnixDatagram::bind(&path).unwrap();
-        listener.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let notifier = Notifier {
             socket: UnixDatagram::unbound().unwrap(),
             address: SocketAddr::from_pathname(&path).unwrap(),
         };
+        (dir, listener, notifier)
+    }
+
+    #[test]
+    fn sends_one_datagram_to_a_path_socket() {
+        let (dir, listener, notifier) = socket_and_notifier("notify");
+        listener.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         notifier.notify("READY=1\nSTATUS=up");
         let mut buffer = [0; 64];
         let received = listener.recv(&mut buffer).unwrap();
@@ -139,16 +145,8 @@ mod tests {
 
     #[test]
     fn the_watchdog_pings_once_every_shard_checked_in() {
-        let dir = std::env::temp_dir().join(format!("culex-watchdog-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("notify.sock");
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixDatagram::bind(&path).unwrap();
+        let (dir, listener, notifier) = socket_and_notifier("watchdog");
         listener.set_nonblocking(true).unwrap();
-        let notifier = Notifier {
-            socket: UnixDatagram::unbound().unwrap(),
-            address: SocketAddr::from_pathname(&path).unwrap(),
-        };
         let start = Instant::now();
         let period = Duration::from_secs(10);
         let mut shards = Watchdog::shared(notifier, period, start, 2);
