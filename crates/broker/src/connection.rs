@@ -1013,7 +1013,6 @@ mod tests {
         // Every idle connection pays for its state and its task's future: keep both small.
         let state = size_of_val(&connection);
         let task = size_of_val(&connection.task());
-        eprintln!("PROBE connection = {state} bytes, task = {task} bytes");
         assert!(state <= 112, "the connection state is {state} bytes");
         // tokio adds 96 bytes and rounds up to 128: at most 160 keeps the task in 256 bytes.
         assert!(task <= 160, "the connection task is {task} bytes");

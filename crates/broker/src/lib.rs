@@ -33,7 +33,8 @@
 //!     SIGHUP's changes).
 //! - accept: [`listener`]: binding sockets, the accept loop, `max_connections`, handshakes
 //!   handed to each connection's task; `http`: the `protocol http_api` listener (the HTTP
-//!   API, its access control, `http_dir` files), which asks the driver through `event`.
+//!   API, its access control, `http_dir` files), which asks every driver shard through
+//!   `event` and merges the answers (`http::asker`).
 #![warn(missing_docs)]
 
 pub mod alloc;
@@ -90,7 +91,7 @@ use crate::metrics::Metrics;
 use crate::notify::Watchdog;
 use crate::security::{PasswordChecker, Security};
 
-/// Events waiting for the driver. Connection tasks wait when it is full, which slows down
+/// Events waiting for one driver shard. Connection tasks wait when it is full, which slows down
 /// whoever publishes faster than the broker routes (the bytes of their packets are bounded too,
 /// by `event::PACKET_BUDGET`).
 const EVENT_CAPACITY: usize = 1024;

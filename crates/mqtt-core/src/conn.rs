@@ -152,7 +152,6 @@ mod tests {
         // with its `PeerInfo`, and a `Session` (in the slab, its client id inline when short).
         let (conn, session) = (size_of::<Conn>(), size_of::<Option<Session>>());
         let peer = size_of::<PeerInfo>();
-        eprintln!("PROBE Conn = {conn} bytes, session slot = {session} bytes, PeerInfo = {peer}");
         assert!(conn <= 136, "Conn is {conn} bytes");
         assert!(session <= 152, "a session slot is {session} bytes");
         assert!(peer <= 48, "PeerInfo is {peer} bytes");

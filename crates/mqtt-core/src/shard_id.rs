@@ -38,3 +38,19 @@ pub fn shard_of(client_id: &str, count: usize) -> usize {
     // The remainder is below `count`, a usize: the conversion back cannot truncate.
     (hash % count as u64) as usize
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_of_is_fnv1a_64_and_stable() {
+        // FNV-1a 64 test vectors: "" → cbf29ce484222325, "a" → af63dc4c8601ec8c.
+        assert_eq!(shard_of("", 1 << 20), (0xcbf2_9ce4_8422_2325_u64 % (1 << 20)) as usize);
+        assert_eq!(shard_of("a", 1000), (0xaf63_dc4c_8601_ec8c_u64 % 1000) as usize);
+        assert_eq!(shard_of("anything", 1), 0);
+        assert_eq!(shard_of("anything", 0), 0);
+        // Pinned: a later journal depends on these.
+        assert_eq!(["sensor", "pub", "sub", "c1"].map(|id| shard_of(id, 4)), [3, 0, 1, 1]);
+    }
+}
