@@ -1,7 +1,8 @@
 //! Persistence without the journal on a sharded broker (issue 13): one file for every
 //! shard. Persistent sessions whose client ids live on both shards of two, and retained
 //! messages, survive a clean restart into one shard (`taskset -c 0`) and back into two, with
-//! the will a client on one shard left at the shutdown queued on both; a SIGUSR1 save on two
+//! the will a client on one shard left at the shutdown queued on both, and a message published
+//! right after the restart queued on both; a SIGUSR1 save on two
 //! shards holds both shards' sessions, so a `kill -9` after it loses nothing saved.
 
 use mqtt_core::shard_of;
@@ -85,10 +86,13 @@ fn sessions_on_both_shards_survive_restarts_into_one_shard_and_back_into_two() {
     publish(&one, &["-q", "1", "-t", "t", "-m", "three"]);
     assert!(one.terminate().success());
 
-    // And the file one shard saved, split over two again.
+    // And the file one shard saved, split over two again. A message published at once reaches
+    // both offline sessions: each shard knows where the other's restored subscriptions are
+    // before it takes a client.
     let two = broker("0,1", &config);
+    publish(&two, &["-q", "1", "-t", "t", "-m", "four"]);
     for id in [&first, &second] {
-        assert_eq!(queued(&two, id, 4), "one\ntwo\nbye\nthree\n", "{id}");
+        assert_eq!(queued(&two, id, 5), "one\ntwo\nbye\nthree\nfour\n", "{id}");
     }
     assert_eq!(retained(&two), "kept\n");
     assert!(two.terminate().success());

@@ -272,6 +272,12 @@ impl Driver {
         self.broker.start_sys(&crate::cli::version(), now());
         let mut journal_reports = self.journal_reports.take();
         let mut forwarded = self.forwards.take_input();
+        // Messages go only to the shards that subscribe: each learns the others' restored
+        // subscriptions before it takes a client event.
+        self.drain_outputs();
+        for batch in self.forwards.exchange_at_start(forwarded.as_mut()).await {
+            self.handle_forwarded(batch);
+        }
         // `log_dest topic` lines are published by shard 0 (the core forwards them).
         let mut log_lines = (self.broker.shard().index == 0).then(|| self.logger.topic_lines());
         loop {

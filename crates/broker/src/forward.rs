@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mqtt_core::ShardItem;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Barrier, Notify, mpsc};
 
 /// Bytes of forwarded items from one shard that may wait for the others before its driver
 /// stops taking client events: like `event::PACKET_BUDGET`, several milliseconds of a
@@ -112,6 +112,8 @@ pub(crate) struct Forwards<T = ShardItem> {
     pending: Vec<(Vec<T>, usize)>,
     /// What the other shards forward to this one, until the driver takes it.
     input: Option<mpsc::UnboundedReceiver<Batch<T>>>,
+    /// Where every shard meets once at startup ([`Forwards::exchange_at_start`]).
+    startup: Arc<Barrier>,
 }
 
 impl<T: Weighed> Forwards<T> {
@@ -121,6 +123,7 @@ impl<T: Weighed> Forwards<T> {
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..count).map(|_| mpsc::unbounded_channel()).unzip();
         let limit = FORWARD_BUDGET / count.saturating_sub(1).max(1);
+        let startup = Arc::new(Barrier::new(count));
         let mut meshed = Vec::with_capacity(count);
         for (shard, input) in receivers.into_iter().enumerate() {
             let route = |(to, sender): (usize, &mpsc::UnboundedSender<Batch<T>>)| {
@@ -129,7 +132,8 @@ impl<T: Weighed> Forwards<T> {
             };
             let out = senders.iter().enumerate().map(route).collect();
             let pending = (0..count).map(|_| (Vec::new(), 0)).collect();
-            meshed.push(Self { out, pending, input: Some(input) });
+            let startup = Arc::clone(&startup);
+            meshed.push(Self { out, pending, input: Some(input), startup });
         }
         meshed
     }
@@ -137,6 +141,27 @@ impl<T: Weighed> Forwards<T> {
     /// The channel in, taken once by the driver's loop.
     pub(crate) fn take_input(&mut self) -> Option<mpsc::UnboundedReceiver<Batch<T>>> {
         self.input.take()
+    }
+
+    /// At startup, before the driver takes any client event: sends what its core forwarded
+    /// so far (its restored subscriptions), waits until every shard has done the same, and
+    /// returns what the others sent from `input` (the channel in). Once the driver has handed
+    /// that to its core, every shard knows where every restored subscription is, so no
+    /// message published from then on misses one.
+    pub(crate) async fn exchange_at_start(
+        &mut self,
+        input: Option<&mut mpsc::UnboundedReceiver<Batch<T>>>,
+    ) -> Vec<Batch<T>> {
+        self.flush();
+        self.startup.wait().await;
+        let mut batches = Vec::new();
+        if let Some(input) = input {
+            // Every batch was sent before its sender reached the barrier.
+            while let Ok(batch) = input.try_recv() {
+                batches.push(batch);
+            }
+        }
+        batches
     }
 
     /// Keeps `item` for `shard` until the end of the step. An item for a shard that does not
@@ -226,6 +251,33 @@ mod tests {
         }
         shards[0].flush();
         assert!(shards[0].backlogged().is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_startup_each_shard_gets_what_every_other_forwarded_before_the_barrier() {
+        let count = 3;
+        let tasks = Forwards::<Item>::mesh(count).into_iter().enumerate().map(|(me, mut ends)| {
+            tokio::spawn(async move {
+                let mut input = ends.take_input();
+                for to in (0..count).filter(|&to| to != me) {
+                    ends.push(to, Item(u32::try_from(me).expect("few shards")));
+                }
+                let got = ends.exchange_at_start(input.as_mut()).await;
+                let mut from: Vec<u32> =
+                    got.into_iter().flat_map(|batch| batch.items).map(|item| item.0).collect();
+                from.sort_unstable();
+                from
+            })
+        });
+        let tasks: Vec<_> = tasks.collect();
+        for (me, task) in tasks.into_iter().enumerate() {
+            let got = tokio::time::timeout(std::time::Duration::from_secs(5), task)
+                .await
+                .expect("every shard reaches the barrier")
+                .expect("the shard's task");
+            let others: Vec<u32> = (0..3).filter(|&shard| shard != me).map(|s| s as u32).collect();
+            assert_eq!(got, others, "shard {me}");
+        }
     }
 
     #[test]

@@ -308,7 +308,7 @@ fn metrics_label(listener: &ListenerConfig) -> String {
 }
 
 /// How many driver shards to run: one per CPU the process may use (which honours `taskset`
-/// and cgroup quotas), at most `u16::MAX`; one while the journal is on (`persistence_journal`,
+/// and cgroup quotas), at most [`ShardId::MAX`]; one while the journal is on (`persistence_journal`,
 /// which acknowledges only what is synced: across shards that needs a barrier the journal
 /// does not have yet). Persistence without the journal saves every shard's part in one file.
 fn shard_count(routers: Option<NonZeroU16>, journal: bool) -> usize {
@@ -316,10 +316,8 @@ fn shard_count(routers: Option<NonZeroU16>, journal: bool) -> usize {
         return 1;
     }
     match routers {
-        Some(count) => usize::from(count.get()),
-        None => {
-            std::thread::available_parallelism().map_or(1, usize::from).min(usize::from(u16::MAX))
-        }
+        Some(count) => usize::from(count.get()).min(ShardId::MAX),
+        None => std::thread::available_parallelism().map_or(1, usize::from).min(ShardId::MAX),
     }
 }
 

@@ -4,6 +4,7 @@
 mod admin;
 mod connect;
 mod forward;
+mod held;
 mod journal;
 mod lifecycle;
 mod persist;
@@ -88,6 +89,9 @@ pub struct Broker {
     wall_clock: Option<WallClock>,
     /// Which shard this broker is ([`ShardId::SINGLE`] unless sharded).
     shard: ShardId,
+    /// Outputs held for connections whose new subscriptions the other shards have yet to
+    /// acknowledge.
+    held: held::Held,
 }
 
 impl std::fmt::Debug for Broker {
@@ -134,6 +138,7 @@ impl Broker {
             limits,
             wall_clock: None,
             shard,
+            held: held::Held::default(),
         }
     }
 
@@ -511,7 +516,11 @@ impl Broker {
 
     fn send(&mut self, conn: ConnId, packet: Packet) {
         self.stats.messages_sent += 1;
-        self.outputs.push_back(Output::Send { conn, packet });
+        let output = Output::Send { conn, packet };
+        match self.held.waiting(conn) {
+            Some(waiting) => waiting.keep(output),
+            None => self.outputs.push_back(output),
+        }
     }
 
     fn log(&mut self, event: LogEvent) {

@@ -15,6 +15,18 @@ pub struct ShardId {
 impl ShardId {
     /// The only shard of an unsharded broker: 0 of 1.
     pub const SINGLE: Self = Self { index: 0, count: 1 };
+
+    /// The most shards a broker may have: each shard keeps the set of shards a message must go
+    /// to in one `u64` ([`ShardSet`]).
+    pub const MAX: usize = 64;
+}
+
+/// A set of shards, one bit each (shard indices below [`ShardId::MAX`]).
+pub(crate) type ShardSet = u64;
+
+/// The set holding only `shard` (empty for a shard past [`ShardId::MAX`]).
+pub(crate) fn shard_bit(shard: usize) -> ShardSet {
+    u32::try_from(shard).ok().and_then(|shard| 1u64.checked_shl(shard)).unwrap_or(0)
 }
 
 /// FNV-1a 64's offset basis.

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::event::ConnId;
 use crate::message::SharedMessage;
 use crate::retained::RetainVersion;
 
@@ -51,6 +52,15 @@ pub(crate) enum Item {
         filter: Arc<str>,
         /// Gained, or lost.
         added: bool,
+        /// The subscribing connection whose SUBACK waits for every shard to know (answered
+        /// with [`Item::InterestAck`]).
+        ack: Option<ConnId>,
+    },
+    /// The receiving shard's [`Item::Interest`] for `conn` is known here: messages published
+    /// here from now on reach the subscription.
+    InterestAck {
+        /// The connection named in the interest.
+        conn: ConnId,
     },
 }
 
@@ -74,7 +84,7 @@ impl ShardItem {
             }
             Item::Interest { filter, .. } => INTEREST_BYTES + filter.len(),
             Item::Stats { .. } => size_of::<crate::stats::Figures>(),
-            Item::FiguresWanted => 0,
+            Item::FiguresWanted | Item::InterestAck { .. } => 0,
         }
     }
 }

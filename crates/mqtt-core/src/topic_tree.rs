@@ -4,9 +4,10 @@
 //! Children live in `BTreeMap`s so that matching visits nodes in the same order on every run:
 //! the order of delivered messages must not depend on a hasher's random seed.
 //!
-//! A shard's tree also holds how many subscriptions the other shards have per filter (`remote`,
-//! kept up to date by their `Interest` items): enough to say whether a message matches anyone
-//! anywhere, and to pick a `$share` group's member among every shard's.
+//! A shard's tree also holds how many subscriptions each other shard has per filter (`remote`,
+//! kept up to date by their `Interest` items): enough to say which shards a message must go
+//! to, whether it matches anyone anywhere, and to pick a `$share` group's member among every
+//! shard's.
 
 mod cache;
 mod remote;
@@ -17,7 +18,9 @@ use std::sync::Arc;
 use mqtt_codec::QoS;
 
 use crate::conn::SessionKey;
+use crate::shard_id::ShardSet;
 use cache::MatchCache;
+use remote::RemoteCounts;
 
 /// The per-subscription options the router needs at delivery time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,8 +59,8 @@ pub(crate) struct Away {
 /// What a walk found besides this shard's subscribers.
 #[derive(Debug, Default)]
 pub(crate) struct Elsewhere {
-    /// Another shard has a plain subscription matching the topic.
-    pub(crate) remote: bool,
+    /// The other shards with a plain subscription matching the topic.
+    pub(crate) remote: ShardSet,
     /// `$share` picks that fell on other shards' members.
     pub(crate) away: Vec<Away>,
 }
@@ -105,7 +108,7 @@ struct Node {
     hash: Option<Box<Self>>,
     subscribers: BTreeMap<SessionKey, SubOpts>,
     /// Plain subscriptions to this filter on the other shards.
-    remote: u32,
+    remote: RemoteCounts,
     groups: BTreeMap<Box<str>, SharedGroup>,
 }
 
@@ -116,7 +119,7 @@ impl Node {
 
     /// Whether a subscription of any shard ends here.
     fn holds_subscriptions(&self) -> bool {
-        !self.subscribers.is_empty() || self.remote > 0 || !self.groups.is_empty()
+        !self.subscribers.is_empty() || !self.remote.is_empty() || !self.groups.is_empty()
     }
 
     /// Number of children, wildcards included.
@@ -288,7 +291,7 @@ impl TopicTree {
     /// member per `$share` group, picked round robin among the members of every shard,
     /// preferring members here for which `is_online` is true (members elsewhere count as
     /// online). Picks on other shards go to `elsewhere.away`, which must be empty, and a plain
-    /// match on another shard sets `elsewhere.remote`. `publisher`, the session publishing,
+    /// match on another shard adds that shard to `elsewhere.remote`. `publisher`, the session publishing,
     /// if any, finds the result of its last walk (see `cache`).
     pub(crate) fn matches(
         &mut self,
@@ -413,7 +416,7 @@ fn take_all(node: &mut Node, walk: &mut Walk<'_>) {
         opts,
         shared: false,
     }));
-    walk.elsewhere.remote |= node.remote > 0;
+    walk.elsewhere.remote |= node.remote.shards();
     if !walk.groups {
         walk.skipped_groups |= !node.groups.is_empty();
         return;

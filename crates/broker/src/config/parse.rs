@@ -420,11 +420,14 @@ impl State {
             "send_reason_strings" => config.send_reason_strings = bool_value(name, value)?,
             "routers" => {
                 let text = string_value(name, value)?;
+                let invalid = || format!("Invalid routers value ({text}): 1 to 64, or auto.");
                 config.routers = match text {
                     "auto" => None,
                     _ => Some(
                         text.parse::<NonZeroU16>()
-                            .map_err(|_| format!("Invalid routers value ({text})."))?,
+                            .ok()
+                            .filter(|count| usize::from(count.get()) <= mqtt_core::ShardId::MAX)
+                            .ok_or_else(invalid)?,
                     ),
                 };
             }

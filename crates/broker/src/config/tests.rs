@@ -173,8 +173,10 @@ fn routers_are_a_culex_option_one_by_default() {
     assert_eq!(ok("").routers.map(NonZeroU16::get), Some(1));
     assert_eq!(ok("routers 4").routers.map(NonZeroU16::get), Some(4));
     assert_eq!(ok("routers auto").routers, None);
-    for bad in ["0", "-1", "two", "70000"] {
-        assert_eq!(err(&format!("routers {bad}")), (1, format!("Invalid routers value ({bad}).")));
+    assert_eq!(ok("routers 64").routers.map(NonZeroU16::get), Some(64));
+    for bad in ["0", "-1", "two", "65", "70000"] {
+        let message = format!("Invalid routers value ({bad}): 1 to 64, or auto.");
+        assert_eq!(err(&format!("routers {bad}")), (1, message));
     }
 }
 

@@ -170,6 +170,8 @@ impl Broker {
         }
         let client_id = key.and_then(|k| self.sessions.get(k)).map(|s| s.client_id.to_string());
         self.log_disconnect(conn, client_id, reason.clone());
+        // Closing: what waited for the other shards goes out first, as sent.
+        self.release_held(conn);
         self.outputs.push_back(Output::Close { conn, reason });
         if let Some(key) = key {
             self.detach(key, publish_will, now);

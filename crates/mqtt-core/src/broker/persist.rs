@@ -359,7 +359,7 @@ impl Broker {
                 };
                 if !self.tree.insert(split.group, split.filter, key, opts) {
                     // The other shards count it for their v5 "No matching subscribers".
-                    self.announce_interest(&sub.filter, true);
+                    self.announce_interest(&sub.filter, true, None);
                 }
                 if let Some(session) = self.sessions.get_mut(key) {
                     session.subscriptions.insert(sub.filter, opts);

@@ -33,7 +33,7 @@ pub(super) enum Picks {
 
 impl Broker {
     /// Routes a message published by `publisher` (its session), storing it first if retained,
-    /// and forwards it to every other shard. Returns how many subscribers it matched (whether
+    /// and forwards it to the other shards that need it. Returns how many subscribers it matched (whether
     /// or not their queues had room, or they may read it), which decides the v5 "No matching
     /// subscribers" PUBACK.
     pub(super) fn route(
@@ -63,11 +63,8 @@ impl Broker {
         picks: Picks,
         now: Instant,
     ) -> usize {
-        if message.retain && self.retained.admits(&message.topic, version, now) {
-            self.changes += 1;
-            let kept = (!message.payload.is_empty()).then_some(&message);
-            self.record_retained(&message.topic, kept, now);
-            self.retained.store(message.clone());
+        if message.retain {
+            self.keep_retained(&message, version, now);
         }
         let mut matches = std::mem::take(&mut self.scratch);
         matches.clear();
@@ -104,6 +101,22 @@ impl Broker {
         }
         self.scratch = matches;
         matched
+    }
+
+    /// Stores a retained message (an empty payload deletes), unless the one stored has a newer
+    /// `version` (see [`Broker::route_here`]).
+    pub(super) fn keep_retained(
+        &mut self,
+        message: &SharedMessage,
+        version: Option<RetainVersion>,
+        now: Instant,
+    ) {
+        if self.retained.admits(&message.topic, version, now) {
+            self.changes += 1;
+            let kept = (!message.payload.is_empty()).then_some(message);
+            self.record_retained(&message.topic, kept, now);
+            self.retained.store(message.clone());
+        }
     }
 
     /// One delivery for one session out of all its matching subscriptions: the highest QoS,

@@ -53,8 +53,9 @@ impl Subscriber {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Outcome {
     /// Subscribed with `opts`; `retained` is the filter (without a share prefix) whose
-    /// retained messages to send after the SUBACK, if any.
-    Granted { opts: SubOpts, retained: Option<String> },
+    /// retained messages to send after the SUBACK, if any; `acks`, the other shards'
+    /// acknowledgements of the new subscription that the SUBACK waits for.
+    Granted { opts: SubOpts, retained: Option<String>, acks: usize },
     /// Refused with this SUBACK code.
     Refused(ReasonCode),
     /// A protocol violation that ends the connection (no SUBACK).
@@ -88,9 +89,11 @@ impl Broker {
         let Some(subscriber) = self.subscriber(key, version, bridge, sub_id) else { return };
         let mut reasons = Vec::with_capacity(subscribe.filters.len());
         let mut retained_for = Vec::new();
+        let mut acks = 0;
         for (filter, options) in &subscribe.filters {
-            match self.subscribe_one(key, &subscriber, filter, options) {
-                Outcome::Granted { opts, retained } => {
+            match self.subscribe_one(conn, key, &subscriber, filter, options) {
+                Outcome::Granted { opts, retained, acks: waits } => {
+                    acks += waits;
                     reasons.push(granted(opts.qos));
                     retained_for.extend(retained.map(|filter| (filter, opts)));
                 }
@@ -101,6 +104,9 @@ impl Broker {
                 }
             }
         }
+        // Sharded: the SUBACK (and the retained messages after it) waits until every other
+        // shard forwards what matches the new subscriptions.
+        self.hold(conn, acks);
         self.send(
             conn,
             Packet::SubAck(SubAck {
@@ -138,6 +144,7 @@ impl Broker {
     /// granted.
     fn subscribe_one(
         &mut self,
+        conn: ConnId,
         key: SessionKey,
         subscriber: &Subscriber,
         filter: &TopicFilter,
@@ -171,11 +178,13 @@ impl Broker {
         }
         let opts = subscriber.opts(options);
         let existed = self.grant_subscription(key, split, full, opts);
+        let acks = if existed { 0 } else { self.announce_interest(full, true, Some(conn)) };
         let send = wants_retained(split.group.is_some(), v5, options.retain_handling, existed);
-        Outcome::Granted { opts, retained: send.then(|| split.filter.to_owned()) }
+        Outcome::Granted { opts, retained: send.then(|| split.filter.to_owned()), acks }
     }
 
-    /// Records the subscription in the topic tree and the session's list; whether it existed.
+    /// Records the subscription in the topic tree and the session's list; whether it existed
+    /// (if not, the caller announces it to the other shards).
     fn grant_subscription(
         &mut self,
         key: SessionKey,
@@ -184,9 +193,6 @@ impl Broker {
         opts: SubOpts,
     ) -> bool {
         let existed = self.tree.insert(split.group, split.filter, key, opts);
-        if !existed {
-            self.announce_interest(full, true);
-        }
         if let Some(session) = self.sessions.get_mut(key) {
             session.subscriptions.insert(full.to_owned(), opts);
         }
@@ -272,7 +278,7 @@ impl Broker {
     pub(super) fn unsubscribe_in_tree(&mut self, full: &str, key: SessionKey) {
         if let Ok(split) = topic::split_shared(full) {
             if self.tree.remove(split.group, split.filter, key) {
-                self.announce_interest(full, false);
+                self.announce_interest(full, false, None);
             }
         }
     }
@@ -362,11 +368,18 @@ mod tests {
         let mut h = Harness::new(config);
         h.connect_with("c", |c| c.v5());
         let key = h.broker.sessions.find("c").expect("c's session");
+        let conn = h.broker.sessions.get(key).and_then(|s| s.conn).expect("c is connected");
         let mut sub = h.broker.subscriber(key, ProtocolVersion::V5, false, None).expect("session");
         assert_eq!(sub.mount_point.as_deref(), Some("m/"));
-        let outcome =
-            h.broker.subscribe_one(key, &sub, &topic_filter("a/#"), &options(QoS::AtMostOnce));
-        let Outcome::Granted { opts, retained } = outcome else { panic!("{outcome:?}") };
+        let outcome = h.broker.subscribe_one(
+            conn,
+            key,
+            &sub,
+            &topic_filter("a/#"),
+            &options(QoS::AtMostOnce),
+        );
+        let Outcome::Granted { opts, retained, acks } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(acks, 0, "unsharded: no other shard to wait for");
         assert_eq!(opts.qos, QoS::AtMostOnce);
         assert_eq!(retained.as_deref(), Some("m/a/#"));
         let listed = h.broker.sessions.get(key).map(|s| s.subscriptions.contains_key("m/a/#"));
@@ -376,12 +389,12 @@ mod tests {
         no_local.no_local = true;
         let shared = topic_filter("$share/g/a");
         assert!(matches!(
-            h.broker.subscribe_one(key, &sub, &shared, &no_local),
+            h.broker.subscribe_one(conn, key, &sub, &shared, &no_local),
             Outcome::Violation(_)
         ));
         sub.mount_point = Some("x".repeat(65535));
         assert_eq!(
-            h.broker.subscribe_one(key, &sub, &topic_filter("a"), &options(QoS::AtMostOnce)),
+            h.broker.subscribe_one(conn, key, &sub, &topic_filter("a"), &options(QoS::AtMostOnce)),
             Outcome::Refused(ReasonCode::TopicFilterInvalid)
         );
     }

@@ -34,6 +34,29 @@ struct ClientLog {
     next_packet_id: u16,
 }
 
+/// What the harness notes of an item one shard forwarded to another. Not the item itself: a
+/// message kept here would stay charged to `memory_limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Forwarded {
+    pub(crate) from: usize,
+    pub(crate) to: usize,
+    /// For a message: whether it goes to the plain subscribers there, and whether it carries
+    /// a retained update.
+    pub(crate) publish: Option<(bool, bool)>,
+}
+
+impl Forwarded {
+    fn of(from: usize, to: usize, item: &ShardItem) -> Self {
+        let publish = match &item.0 {
+            crate::shard_item::Item::Publish { plain, version, .. } => {
+                Some((*plain, version.is_some()))
+            }
+            _ => None,
+        };
+        Self { from, to, publish }
+    }
+}
+
 /// A broker (or N shards), a fake clock and the clients talking to it.
 pub(crate) struct Harness {
     /// The broker, or shard 0 of a sharded harness.
@@ -53,7 +76,6 @@ pub(crate) struct Harness {
     clients: BTreeMap<ConnId, ClientLog>,
     /// Every log event, in order.
     pub(crate) logs: Vec<LogEvent>,
-    /// `Output::Authenticate` requests: (conn, username, password).
     /// `Output::Authenticate` requests: connection, username, password, listener.
     pub(crate) auth_requests: Vec<(ConnId, String, Option<Bytes>, usize)>,
     /// The listener that connections opened from now on arrive through.
@@ -63,6 +85,11 @@ pub(crate) struct Harness {
     pub(crate) certificate_username: Option<crate::CertificateUsername>,
     /// Every `Output::Journal` change, in order.
     pub(crate) journal: Vec<crate::snapshot::journal::Change>,
+    /// Every item a shard forwarded, in order.
+    pub(crate) forwarded: Vec<Forwarded>,
+    /// While set ([`Harness::delay_forwards`]), what shards forward waits here, in order,
+    /// until [`Harness::deliver_forwards`].
+    in_transit: Option<VecDeque<(usize, ShardItem)>>,
 }
 
 impl Default for Harness {
@@ -235,6 +262,8 @@ impl Harness {
             listener: 0,
             certificate_username: None,
             journal: Vec::new(),
+            forwarded: Vec::new(),
+            in_transit: None,
         }
     }
 
@@ -750,6 +779,22 @@ impl Harness {
         self.pump();
     }
 
+    /// From now on, what the shards forward waits in transit (as if their drivers were slow)
+    /// until [`Harness::deliver_forwards`].
+    pub(crate) fn delay_forwards(&mut self) {
+        self.in_transit.get_or_insert_with(VecDeque::new);
+    }
+
+    /// Hands every item in transit to its shard, in order, and from then on hands forwards
+    /// over at once again.
+    pub(crate) fn deliver_forwards(&mut self) {
+        let now = self.now;
+        for (shard, item) in self.in_transit.take().unwrap_or_default() {
+            self.shard_mut(shard).handle_forward(item, now);
+        }
+        self.pump();
+    }
+
     /// Drains every shard's outputs into the clients' logs, shard by shard; then delivers
     /// what the shards forwarded (in the order forwarded) and the answers of auto-acking
     /// clients, and again, until nothing is left.
@@ -759,6 +804,9 @@ impl Harness {
             let mut forwards = VecDeque::new();
             for shard in 0..self.shard_count() {
                 self.drain(shard, &mut replies, &mut forwards);
+            }
+            if let Some(in_transit) = &mut self.in_transit {
+                in_transit.append(&mut forwards);
             }
             if replies.is_empty() && forwards.is_empty() {
                 return;
@@ -827,6 +875,7 @@ impl Harness {
                 Output::Journal(change) => self.journal.push(change),
                 Output::Forward { shard: to, item } => {
                     assert_ne!(to, shard, "a shard never forwards to itself");
+                    self.forwarded.push(Forwarded::of(shard, to, &item));
                     forwards.push_back((to, item));
                 }
             }

@@ -1,6 +1,7 @@
 //! Sharded brokers ([`Harness::sharded`]): what crosses shards. A publisher and a subscriber on
 //! different shards, takeover and resumption on the shard of the client id, assigned ids,
-//! retained replicas, "No matching subscribers" and `$share` groups across shards.
+//! retained replicas, "No matching subscribers", `$share` groups across shards, and which
+//! shards a message is forwarded to.
 
 use std::time::Duration;
 
@@ -371,4 +372,78 @@ fn restored_subscriptions_count_on_every_shard_for_no_matching_subscribers() {
         [Packet::PubAck(ack)] => assert_eq!(ack.reason, ReasonCode::Success),
         other => panic!("expected one PUBACK, got {other:?}"),
     }
+}
+
+/// The messages forwarded since the `since`-th forwarded item: (from, to, for the plain
+/// subscribers there, retained).
+fn publishes_forwarded(h: &Harness, since: usize) -> Vec<(usize, usize, bool, bool)> {
+    let publishes = h.forwarded[since..].iter().filter_map(|forwarded| {
+        let (plain, retained) = forwarded.publish?;
+        Some((forwarded.from, forwarded.to, plain, retained))
+    });
+    publishes.collect()
+}
+
+#[test]
+fn a_message_goes_only_to_the_shards_that_subscribe_and_a_retained_one_to_every_shard() {
+    let mut h = Harness::sharded(Config::default(), 3);
+    let sub = h.subscriber(&id_on("sub", 1, 3), "t/+", QoS::AtMostOnce);
+    let publisher = h.connect(&id_on("pub", 0, 3));
+    let since = h.forwarded.len();
+    h.publish(publisher, "t/x", "to 1");
+    h.publish(publisher, "u", "to nobody");
+    assert_eq!(publishes_forwarded(&h, since), [(0, 1, true, false)]);
+    assert_eq!(h.published_to(sub), [("t/x".to_owned(), "to 1".to_owned())]);
+
+    let since = h.forwarded.len();
+    h.publish_retained(publisher, "u", "kept");
+    assert_eq!(
+        publishes_forwarded(&h, since),
+        [(0, 1, false, true), (0, 2, false, true)],
+        "every replica, no walk where nobody subscribes"
+    );
+    let late = h.connect(&id_on("late", 2, 3));
+    h.subscribe(late, "u", QoS::AtMostOnce);
+    assert_eq!(h.published_to(late), [("u".to_owned(), "kept".to_owned())]);
+
+    h.unsubscribe(sub, "t/+");
+    let since = h.forwarded.len();
+    h.publish(publisher, "t/x", "to nobody");
+    assert_eq!(publishes_forwarded(&h, since), []);
+}
+
+#[test]
+fn a_suback_and_what_follows_it_wait_until_every_shard_knows_the_subscription() {
+    let mut h = Harness::sharded(Config::default(), 3);
+    let publisher = h.connect(&id_on("pub", 0, 3));
+    h.publish_retained(publisher, "t", "old");
+    let sub = h.connect(&id_on("sub", 1, 3));
+    h.delay_forwards();
+    assert_eq!(h.subscribe(sub, "t", QoS::AtMostOnce), [], "no SUBACK yet");
+    assert_eq!(h.take(sub), [], "nor the retained message after it");
+    // Shard 0 has not heard of the subscription: nothing forwarded, and the client was not
+    // told it is subscribed.
+    h.publish(publisher, "t", "before");
+    h.deliver_forwards();
+    match h.take(sub).as_slice() {
+        [Packet::SubAck(_), Packet::Publish(retained)] => assert_eq!(&retained.payload[..], b"old"),
+        other => panic!("expected the SUBACK, then the retained message: {other:?}"),
+    }
+    h.publish(publisher, "t", "after");
+    assert_eq!(h.published_to(sub), [("t".to_owned(), "after".to_owned())]);
+}
+
+#[test]
+fn a_connection_closing_while_its_suback_waits_gets_it_first_and_a_late_acknowledgement_is_ignored()
+{
+    let mut h = Harness::sharded(Config::default(), 2);
+    let sub = h.connect(&id_on("sub", 1, 2));
+    h.delay_forwards();
+    h.subscribe(sub, "t", QoS::AtMostOnce);
+    h.disconnect(sub);
+    assert!(matches!(h.take(sub).as_slice(), [Packet::SubAck(_)]));
+    assert!(h.closed(sub).is_some());
+    // The harness fails on any packet to a closed connection.
+    h.deliver_forwards();
+    assert_eq!(h.take(sub), []);
 }

@@ -3,10 +3,11 @@
 //! the publisher (no hashing of topics that clients choose); an entry is used only for the
 //! same topic under the same subscriptions, so whoever shares a slot, the result is what the
 //! walk would give. Only plain subscribers are kept (a `$share` pick moves round robin on
-//! every message), with whether another shard has a plain match. Bounded in entries, topic
+//! every message), with the other shards that have a plain match. Bounded in entries, topic
 //! length and matches per entry.
 
 use super::{Elsewhere, Matched};
+use crate::shard_id::ShardSet;
 
 /// Entries in the table, allocated on first use.
 const SLOTS: usize = 1024;
@@ -23,8 +24,8 @@ struct Entry {
     generation: u64,
     topic: String,
     matches: Vec<Matched>,
-    /// Another shard has a plain match ([`Elsewhere::remote`]).
-    remote: bool,
+    /// The other shards with a plain match ([`Elsewhere::remote`]).
+    remote: ShardSet,
 }
 
 /// The table of last walks.
@@ -44,7 +45,7 @@ impl Default for MatchCache {
 
 impl MatchCache {
     /// Appends the matches kept for `topic` in `publisher`'s slot to `out` (and notes a
-    /// plain match on another shard in `elsewhere`); false if there are none.
+    /// other shards with a plain match in `elsewhere`); false if there are none.
     pub(super) fn extend(
         &self,
         publisher: usize,

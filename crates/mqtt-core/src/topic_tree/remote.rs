@@ -1,9 +1,63 @@
-//! The other shards' subscriptions in this shard's trie: a count of plain subscriptions per
-//! filter, and the members per shard of each `$share` group. Enough to answer "does anyone
-//! anywhere match?" (v5's "No matching subscribers") and to pick a group's member on any
-//! shard; the messages themselves go to every shard whatever these counts say.
+//! The other shards' subscriptions in this shard's trie: the plain subscriptions per filter
+//! and shard, and the members per shard of each `$share` group. Enough to say which shards a
+//! message must go to, whether anyone anywhere matches (v5's "No matching subscribers"), and
+//! to pick a group's member on any shard.
 
 use super::{Matched, Node, SessionKey, SharedGroup, TopicTree};
+use crate::shard_id::{ShardSet, shard_bit};
+
+/// The other shards' plain subscriptions to one filter. Nothing is allocated while no other
+/// shard subscribes to it (a thin pointer keeps a trie node at its unsharded size).
+#[derive(Debug, Default)]
+pub(super) struct RemoteCounts(Option<Box<Counts>>);
+
+/// [`RemoteCounts`] once some shard subscribes.
+#[derive(Debug)]
+struct Counts {
+    /// The shards whose count is above 0, read by every walk that reaches the node.
+    shards: ShardSet,
+    /// Subscriptions per shard, indexed by shard.
+    per_shard: Vec<u32>,
+}
+
+impl RemoteCounts {
+    /// Whether no other shard subscribes.
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The shards that subscribe.
+    pub(super) fn shards(&self) -> ShardSet {
+        self.0.as_ref().map_or(0, |counts| counts.shards)
+    }
+
+    /// One more subscription on `shard` (of `count`).
+    fn add(&mut self, shard: usize, count: usize) {
+        let counts = self.0.get_or_insert_with(|| {
+            Box::new(Counts { shards: 0, per_shard: vec![0; count.max(shard + 1)] })
+        });
+        if let Some(subscriptions) = counts.per_shard.get_mut(shard) {
+            *subscriptions += 1;
+            counts.shards |= shard_bit(shard);
+        }
+    }
+
+    /// One subscription fewer on `shard`; whether it had one.
+    fn remove(&mut self, shard: usize) -> bool {
+        let Some(counts) = self.0.as_deref_mut() else { return false };
+        let Some(subscriptions) = counts.per_shard.get_mut(shard).filter(|n| **n > 0) else {
+            return false;
+        };
+        *subscriptions -= 1;
+        if *subscriptions == 0 {
+            counts.shards &= !shard_bit(shard);
+            if counts.shards == 0 {
+                self.0 = None;
+            }
+        }
+        true
+    }
+}
 
 /// The shard of the `index`-th member elsewhere, counting members shard by shard.
 pub(super) fn shard_at(remote: &[u32], index: usize) -> usize {
@@ -32,7 +86,7 @@ impl TopicTree {
         if added {
             let node = self.node_or_insert(filter);
             match group {
-                None => node.remote += 1,
+                None => node.remote.add(shard, count),
                 Some(name) => {
                     let group = node
                         .groups
@@ -100,13 +154,7 @@ impl TopicTree {
 /// one.
 fn remove_remote(node: &mut Node, group: Option<&str>, shard: usize) -> bool {
     match group {
-        None => match node.remote.checked_sub(1) {
-            Some(left) => {
-                node.remote = left;
-                true
-            }
-            None => false,
-        },
+        None => node.remote.remove(shard),
         Some(name) => {
             let Some(shared) = node.groups.get_mut(name) else { return false };
             let Some(members) = shared.remote.get_mut(shard).filter(|members| **members > 0) else {
@@ -144,13 +192,17 @@ mod tests {
         let mut tree = TopicTree::default();
         tree.change_remote(None, "a/+", 1, 3, true);
         tree.change_remote(None, "a/+", 2, 3, true);
-        assert!(walk(&mut tree, "a/b").1.remote);
-        assert!(walk(&mut tree, "a/b").1.remote, "from the cache");
-        assert!(!walk(&mut tree, "b").1.remote);
+        tree.change_remote(None, "a/#", 2, 3, true);
+        assert_eq!(walk(&mut tree, "a/b").1.remote, 0b110);
+        assert_eq!(walk(&mut tree, "a/b").1.remote, 0b110, "from the cache");
+        assert_eq!(walk(&mut tree, "b").1.remote, 0);
         tree.change_remote(None, "a/+", 1, 3, false);
-        assert!(walk(&mut tree, "a/b").1.remote);
+        assert_eq!(walk(&mut tree, "a/b").1.remote, 0b100);
         tree.change_remote(None, "a/+", 2, 3, false);
-        assert!(!walk(&mut tree, "a/b").1.remote);
+        assert_eq!(walk(&mut tree, "a/b").1.remote, 0b100, "a/# still");
+        assert_eq!(walk(&mut tree, "a/b/c").1.remote, 0b100);
+        tree.change_remote(None, "a/#", 2, 3, false);
+        assert_eq!(walk(&mut tree, "a/b").1.remote, 0);
         assert!(tree.root.is_empty());
         assert_eq!(tree.counts(), (0, 0), "only this shard's subscriptions count");
     }
