@@ -326,11 +326,14 @@ impl Driver {
                     batch_started = Some(now);
                     for event in batch.drain(..) {
                         self.apply(event, now);
-                        // Forwards first: a client told of a message (a will, a retained
-                        // message) must not be able to act on it at another shard before
-                        // that shard has it.
-                        self.forwards.flush();
-                        self.wake_tasks();
+                        // One router wakes the connections each event wrote to at once.
+                        // Several wait for the end of the step, where the forwards go
+                        // first (a client told of a message, a will or a retained one, must
+                        // not be able to act on it at another shard before that shard has
+                        // it): one send to each other driver per step, not per event.
+                        if !self.forwards.has_peers() {
+                            self.wake_tasks();
+                        }
                     }
                     self.due_timers(now);
                 }

@@ -138,6 +138,11 @@ impl<T: Weighed> Forwards<T> {
         meshed
     }
 
+    /// Whether there are other shards (`routers` above 1).
+    pub(crate) fn has_peers(&self) -> bool {
+        self.out.iter().any(Option::is_some)
+    }
+
     /// The channel in, taken once by the driver's loop.
     pub(crate) fn take_input(&mut self) -> Option<mpsc::UnboundedReceiver<Batch<T>>> {
         self.input.take()
