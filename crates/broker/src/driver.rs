@@ -327,10 +327,8 @@ impl Driver {
                     for event in batch.drain(..) {
                         self.apply(event, now);
                         // One router wakes the connections each event wrote to at once.
-                        // Several wait for the end of the step, where the forwards go
-                        // first (a client told of a message, a will or a retained one, must
-                        // not be able to act on it at another shard before that shard has
-                        // it): one send to each other driver per step, not per event.
+                        // Several wait for the end of the step (`hand_over`, forwards
+                        // first): one send to each other driver per step, not per event.
                         if !self.forwards.has_peers() {
                             self.wake_tasks();
                         }
@@ -362,8 +360,7 @@ impl Driver {
                     self.save(now());
                 }
             }
-            self.forwards.flush();
-            self.wake_tasks();
+            self.hand_over();
             self.update_metrics(batch_started);
             // A driver stuck in a step stops pinging, and systemd restarts the broker.
             if let Some(watchdog) = &mut self.watchdog {
@@ -373,8 +370,7 @@ impl Driver {
         self.broker.shutdown(now());
         self.drain_outputs();
         // The wills go to the shards still running; a stopped one drops them.
-        self.forwards.flush();
-        self.wake_tasks();
+        self.hand_over();
         if let Some(mut durability) = self.durability.take() {
             // The last checkpoint, after the wills; then the writer syncs and stops. Held
             // packets are not sent: their connections are closing.
@@ -432,8 +428,7 @@ impl Driver {
                 },
             }
             self.drain_outputs();
-            self.forwards.flush();
-            self.wake_tasks();
+            self.hand_over();
         }
     }
 
@@ -835,6 +830,14 @@ impl Driver {
                 connection.listener = listener;
             }
         }
+    }
+
+    /// The end of a step: what the core forwarded goes to the other shards, then the
+    /// connections written to are woken. In that order: a client told of a message (a will, a
+    /// retained one) must not be able to act on it at another shard before that shard has it.
+    fn hand_over(&mut self) {
+        self.forwards.flush();
+        self.wake_tasks();
     }
 
     /// Hands every staged batch to its connection's outbox, which wakes the task. A task found
