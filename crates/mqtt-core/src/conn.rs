@@ -190,7 +190,7 @@ mod tests {
         let (conn, session) = (size_of::<Conn>(), size_of::<Option<Session>>());
         let peer = size_of::<PeerInfo>();
         assert!(conn <= 120, "Conn is {conn} bytes");
-        assert!(session <= 152, "a session slot is {session} bytes");
+        assert!(session <= 136, "a session slot is {session} bytes");
         assert!(peer <= 48, "PeerInfo is {peer} bytes");
     }
 
