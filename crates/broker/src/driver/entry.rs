@@ -22,8 +22,8 @@ pub(super) struct Connection {
     /// Where its batch of packets staged since its task was last woken is in
     /// `Driver::staged`; [`NOT_STAGED`] while nothing is staged.
     staged: u32,
-    /// The listener it was accepted on, while connected (an index beyond `u16` counts as
-    /// "internal" on the gauge, as it would as it is).
+    /// The listener it was accepted on, while connected (an index beyond `u16`, never seen in
+    /// practice, counts as "internal" on the gauge, as one beyond the listeners does).
     listener: u16,
     /// Packed (see [`Self::protocol`], [`Self::connected`], [`Self::set_dropping`]): the
     /// protocol of its CONNECT, the protocol it is counted under on the gauge once accepted,
