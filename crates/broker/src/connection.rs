@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::event::{Budget, Event, Shards};
 use crate::log::Logger;
-use crate::outbox::{OutboxReceiver, OutboxSender, outbox};
+use crate::outbox::{Chunks, OutboxReceiver, OutboxSender, outbox};
 use crate::transport::Transport;
 
 /// Smallest and largest read buffer growth step. A quiet client takes the small one only
@@ -518,7 +518,7 @@ impl<S: Transport> Connection<S> {
             None => {
                 // Looked at with an empty vector, which allocates nothing: buffers are made
                 // only for something to write.
-                let mut taken = Vec::new();
+                let mut taken = Chunks::new();
                 let more = std::task::ready!(self.outbox.poll_take(cx, &mut taken));
                 if more {
                     self.buffers = Some(Box::new(Buffers { output: taken, ..Buffers::default() }));
@@ -721,7 +721,7 @@ struct Buffers {
     /// Bytes read and not yet decoded.
     input: BytesMut,
     /// Encoded bytes taken from the outbox and being written.
-    output: Vec<Bytes>,
+    output: Chunks,
     /// Until the first packet (or close) goes to the driver.
     opening: Option<Box<Opening>>,
 }

@@ -12,11 +12,13 @@
 //! [`Metrics`] (so a busy driver does it ten times a second, not once per message, and an
 //! idle one not at all).
 
+mod entry;
+
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use mqtt_codec::{DecodeError, Packet, ProtocolVersion, QoS, ReasonCode};
+use mqtt_codec::{DecodeError, Packet, QoS, ReasonCode};
 use mqtt_core::auth::PasswordFile;
 use mqtt_core::snapshot::Snapshot;
 use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, ConnMap, LogEvent, Output, WallClock};
@@ -34,32 +36,12 @@ use crate::log;
 use crate::log::Logger;
 use crate::metrics::{FLUSH_INTERVAL, Metrics, Tally};
 use crate::notify::Watchdog;
-use crate::outbox::{Batch, OutboxSender, Refused, SHARED_PAYLOAD_MIN};
+use crate::outbox::{Batch, Refused, SHARED_PAYLOAD_MIN};
 use crate::persist::Saver;
 use crate::persist::shards::ShardSaves;
 use crate::security::{PasswordChecker, Security};
 use crate::trace;
-
-/// What the driver keeps per open connection.
-#[derive(Debug)]
-struct Connection {
-    outbox: OutboxSender,
-    /// QoS 0 messages are being dropped because the client does not keep up (logged once
-    /// per episode, as Mosquitto does for its queue).
-    dropping: bool,
-    /// Protocol of the CONNECT: how packets to it are encoded.
-    protocol: ProtocolVersion,
-    /// Where its batch of packets staged since its task was last woken is in
-    /// `Driver::staged`; `None` while nothing is staged.
-    staged: Option<u32>,
-    /// Once its CONNACK accepted it: the protocol under which it is counted on the
-    /// `culex_clients_connected` gauge of `listener`, decremented when the connection is
-    /// forgotten. (The labels, not the gauge's handle: every open connection has an entry,
-    /// kept small.)
-    connected: Option<ProtocolVersion>,
-    /// The listener it was accepted on, while `connected`.
-    listener: u32,
-}
+use entry::Connection;
 
 /// The driver task's state.
 pub(crate) struct Driver {
@@ -563,17 +545,7 @@ impl Driver {
             Event::Open { conn, peer, mut outbox, opened } => {
                 outbox.limit_qos0(self.broker.config().max_queued_bytes);
                 self.unaccepted.insert(conn, peer.address.as_str().into());
-                self.connections.insert(
-                    conn,
-                    Connection {
-                        outbox,
-                        dropping: false,
-                        protocol: ProtocolVersion::V3_1_1,
-                        staged: None,
-                        connected: None,
-                        listener: 0,
-                    },
-                );
+                self.connections.insert(conn, Connection::new(outbox));
                 // The connection timeout counts from the accept, before the first packet.
                 self.broker.handle_open(conn, peer, opened.min(now));
             }
@@ -585,7 +557,7 @@ impl Driver {
                     }
                     if let Packet::Connect(connect) = &packet {
                         if let Some(connection) = self.connections.get_mut(&conn) {
-                            connection.protocol = connect.protocol;
+                            connection.set_protocol(connect.protocol);
                         }
                     } else if self.logger.enabled(LogTypes::DEBUG) {
                         // Mosquitto traces packets only from accepted clients.
@@ -761,7 +733,9 @@ impl Driver {
             return;
         }
         if self.logger.enabled(LogTypes::DEBUG) {
-            let Some(protocol) = self.connections.get(&conn).map(|c| c.protocol) else { return };
+            let Some(protocol) = self.connections.get(&conn).map(Connection::protocol) else {
+                return;
+            };
             let id = self.display_id(conn);
             trace::sending(&self.logger, &id, packet, protocol);
         }
@@ -772,17 +746,19 @@ impl Driver {
             Packet::Publish(publish) => publish.payload.len(),
             _ => 0,
         };
-        let index = *connection.staged.get_or_insert_with(|| {
+        let index = connection.staged().unwrap_or_else(|| {
             let buffer = self.spare.pop().unwrap_or_default();
             self.staged.push((conn, Batch::new(buffer)));
             // Fewer connections than u32::MAX are open.
-            u32::try_from(self.staged.len() - 1).unwrap_or(u32::MAX)
+            let index = u32::try_from(self.staged.len() - 1).unwrap_or(u32::MAX);
+            connection.set_staged(Some(index));
+            index
         });
         let Some((_, batch)) = self.staged.get_mut(index as usize) else { return };
         let result = match packet {
             // Large payloads go by reference, after a header shared with other subscribers.
             Packet::Publish(publish) if publish.payload.len() >= SHARED_PAYLOAD_MIN => {
-                match self.headers.header(publish, connection.protocol) {
+                match self.headers.header(publish, connection.protocol()) {
                     Ok(header) => connection.outbox.push_shared(
                         batch,
                         header,
@@ -792,10 +768,9 @@ impl Driver {
                     Err(err) => Err(Refused::Unencodable(err)),
                 }
             }
-            packet => connection.outbox.push(batch, packet, connection.protocol),
+            packet => connection.outbox.push(batch, packet, connection.protocol()),
         };
-        let was_dropping =
-            std::mem::replace(&mut connection.dropping, result == Err(Refused::Dropped));
+        let was_dropping = connection.set_dropping(result == Err(Refused::Dropped));
         match result {
             // Counted as sent once the batch is in the outbox.
             Ok(_) => {}
@@ -821,13 +796,12 @@ impl Driver {
             let listener = self.broker.peer(conn).map(|peer| peer.listener);
             if let (Some(connection), Some(listener)) = (self.connections.get_mut(&conn), listener)
             {
-                // An index beyond u32 (never in practice) counts as "internal" both ways.
-                let listener = u32::try_from(listener).unwrap_or(u32::MAX);
-                self.metrics.client_connected(listener as usize, connection.protocol);
-                if let Some(previous) = connection.connected.replace(connection.protocol) {
-                    self.metrics.client_disconnected(connection.listener as usize, previous);
+                // An index beyond u16 (never in practice) counts as "internal" both ways.
+                let (listener, previous) = connection.accept(listener);
+                self.metrics.client_connected(listener, connection.protocol());
+                if let Some((listener, protocol)) = previous {
+                    self.metrics.client_disconnected(listener, protocol);
                 }
-                connection.listener = listener;
             }
         }
     }
@@ -848,7 +822,7 @@ impl Driver {
             let mut staged = std::mem::take(&mut self.staged);
             for (conn, mut batch) in staged.drain(..) {
                 if let Some(connection) = self.connections.get_mut(&conn) {
-                    connection.staged = None;
+                    connection.set_staged(None);
                     match connection.outbox.flush(&mut batch) {
                         Ok(size) => self.broker.count_bytes(0, size as u64),
                         Err(_) => self.overflowed.push(conn),
@@ -889,14 +863,14 @@ impl Driver {
     fn forget(&mut self, conn: ConnId) {
         if let Some(mut connection) = self.connections.remove(&conn) {
             // What was staged for it goes before the close.
-            let staged = connection.staged.and_then(|index| self.staged.get_mut(index as usize));
+            let staged = connection.staged().and_then(|index| self.staged.get_mut(index as usize));
             if let Some((_, batch)) = staged {
                 if let Ok(size) = connection.outbox.flush(batch) {
                     self.broker.count_bytes(0, size as u64);
                 }
             }
-            if let Some(protocol) = connection.connected {
-                self.metrics.client_disconnected(connection.listener as usize, protocol);
+            if let Some((listener, protocol)) = connection.connected() {
+                self.metrics.client_disconnected(listener, protocol);
             }
         }
         if let Some(check) = self.checks.remove(&conn) {

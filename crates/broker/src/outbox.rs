@@ -20,6 +20,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use mqtt_codec::{EncodeError, Packet, ProtocolVersion, QoS, Sender};
+use thin_vec::ThinVec;
 
 /// Bytes one connection may have waiting before QoS 0 messages to it are dropped, unless
 /// `max_queued_bytes` sets fewer: about 780,000 messages of 64 bytes or 16,000 of 4 KiB for
@@ -41,6 +42,11 @@ const SPARE_MAX: usize = 16 * 1024;
 /// holds is what its budget counts. One decode batch of 4 KiB messages still goes by reference.
 const SHARE_BELOW: usize = 256 * 1024;
 
+/// Encoded bytes in order, as the outbox, a batch and the task's write hold them: one pointer
+/// wide (a `Vec` is three), so that the state every connection shares fits a 64-byte heap
+/// chunk, and empty without a heap block.
+pub(crate) type Chunks = ThinVec<Bytes>;
+
 /// Why a packet was not queued.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -56,7 +62,7 @@ pub(crate) enum Refused {
 #[derive(Debug, Default)]
 struct State {
     /// Encoded bytes not yet taken by the task, in order.
-    chunks: Vec<Bytes>,
+    chunks: Chunks,
     /// Bytes queued or taken but not yet written: the budget in use (at most
     /// [`HARD_LIMIT`], so it fits in 32 bits and the state in a smaller allocation).
     unwritten: u32,
@@ -76,7 +82,7 @@ struct State {
 pub(crate) struct Batch {
     /// Encoded bytes in order: `chunks` (closed off, or shared headers and payloads), then
     /// `buffer`.
-    chunks: Vec<Bytes>,
+    chunks: Chunks,
     /// Where packets are encoded.
     buffer: BytesMut,
     /// Bytes staged since the last flush.
@@ -91,7 +97,7 @@ impl Batch {
     /// An empty batch that encodes into `buffer`: an empty buffer, perhaps with room left by
     /// an earlier batch.
     pub(crate) fn new(buffer: BytesMut) -> Self {
-        Self { chunks: Vec::new(), buffer, size: 0, staged: 0, fresh: false }
+        Self { chunks: Chunks::new(), buffer, size: 0, staged: 0, fresh: false }
     }
 
     /// The buffer of a flushed batch, to encode a later batch into (its room, and the memory
@@ -336,7 +342,7 @@ impl OutboxReceiver {
     /// Moves everything queued to the end of `out` (which must be empty). `Ready(true)` when
     /// there was something, `Ready(false)` when the driver closed the outbox and everything
     /// has been taken. Call [`Self::written`] once `out` is written.
-    pub(crate) fn poll_take(&self, cx: &mut Context<'_>, out: &mut Vec<Bytes>) -> Poll<bool> {
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>, out: &mut Chunks) -> Poll<bool> {
         debug_assert!(out.is_empty());
         let mut state = lock(&self.state);
         if !state.chunks.is_empty() {
@@ -357,13 +363,13 @@ impl OutboxReceiver {
     /// Releases the budget of `written` bytes (everything [`Self::poll_take`] gave, now
     /// written) and empties `out`. When nothing new is queued the connection has gone quiet:
     /// the buffers are freed, so an idle connection holds none.
-    pub(crate) fn written(&self, written: usize, out: &mut Vec<Bytes>) {
+    pub(crate) fn written(&self, written: usize, out: &mut Chunks) {
         let mut state = lock(&self.state);
         let written = u32::try_from(written).unwrap_or(u32::MAX);
         state.unwritten = state.unwritten.saturating_sub(written);
         if state.chunks.is_empty() {
-            state.chunks = Vec::new();
-            *out = Vec::new();
+            state.chunks = Chunks::new();
+            *out = Chunks::new();
         } else {
             out.clear();
         }
@@ -374,7 +380,7 @@ impl Drop for OutboxReceiver {
     fn drop(&mut self) {
         let mut state = lock(&self.state);
         state.gone = true;
-        state.chunks = Vec::new();
+        state.chunks = Chunks::new();
     }
 }
 
@@ -421,12 +427,21 @@ mod tests {
         Ok(size)
     }
 
-    async fn take(rx: &OutboxReceiver, out: &mut Vec<Bytes>) -> bool {
+    async fn take(rx: &OutboxReceiver, out: &mut Chunks) -> bool {
         poll_fn(|cx| rx.poll_take(cx, out)).await
     }
 
     fn joined(out: &[Bytes]) -> Vec<u8> {
         out.iter().flat_map(|chunk| chunk.iter().copied()).collect()
+    }
+
+    #[test]
+    fn every_connection_shares_a_small_state() {
+        // The state with the `Arc`'s two counts is one heap block per open connection: at
+        // most 56 bytes are a 64-byte chunk. The driver's end sits in its entry per connection.
+        let shared = 2 * size_of::<usize>() + size_of::<Mutex<State>>();
+        assert!(shared <= 56, "the outbox's shared state is {shared} bytes");
+        assert!(size_of::<OutboxSender>() <= 16);
     }
 
     #[tokio::test]
@@ -436,7 +451,7 @@ mod tests {
         assert_eq!(push(&mut tx, &publish(QoS::AtMostOnce, 2000)), Err(Refused::Dropped));
         assert!(push(&mut tx, &publish(QoS::AtLeastOnce, 2000)).is_ok());
         assert_eq!(push(&mut tx, &publish(QoS::AtLeastOnce, SOFT_LIMIT)), Err(Refused::Overflow));
-        let mut out = Vec::new();
+        let mut out = Chunks::new();
         assert!(take(&rx, &mut out).await);
         let size: usize = out.iter().map(Bytes::len).sum();
         assert!(size > SOFT_LIMIT, "both accepted packets, encoded");
@@ -488,7 +503,7 @@ mod tests {
             assert_eq!(push(&mut tx, &publish(QoS::AtMostOnce, 2000)), Err(Refused::Dropped));
             push(&mut tx, &Packet::PingResp).unwrap();
             tx.flush(&mut batch).unwrap();
-            let mut out = Vec::new();
+            let mut out = Chunks::new();
             assert!(take(&rx, &mut out).await);
             let bytes = joined(&out);
             let mut expected = BytesMut::new();
@@ -506,7 +521,7 @@ mod tests {
         tx.limit_qos0(10_000);
         push(&mut tx, &publish(QoS::AtMostOnce, 9_000)).unwrap();
         // The task writes everything; the driver has not looked since its flush.
-        let mut out = Vec::new();
+        let mut out = Chunks::new();
         assert!(take(&rx, &mut out).await);
         rx.written(out.iter().map(Bytes::len).sum(), &mut out);
         let mut batch = Batch::default();
@@ -533,7 +548,7 @@ mod tests {
         push(&mut tx, &Packet::PingResp).unwrap();
         push(&mut tx, &publish(QoS::AtMostOnce, 1)).unwrap();
         drop(tx);
-        let mut out = Vec::new();
+        let mut out = Chunks::new();
         assert!(take(&rx, &mut out).await);
         assert_eq!(joined(&out), [0xD0, 0x00, 0x30, 0x04, 0x00, 0x01, b't', 0x07]);
         rx.written(8, &mut out);
@@ -548,7 +563,7 @@ mod tests {
         push(&mut tx, &Packet::PingResp).unwrap();
         push_shared(&mut tx, header.clone(), payload.clone(), true).unwrap();
         push(&mut tx, &Packet::PingResp).unwrap();
-        let mut out = Vec::new();
+        let mut out = Chunks::new();
         assert!(take(&rx, &mut out).await);
         assert_eq!(out.len(), 4, "what came before, header, payload, what came after");
         assert_eq!(out[1].as_ptr(), header.as_ptr(), "not copied");
@@ -567,7 +582,7 @@ mod tests {
         let (mut tx, rx) = outbox();
         push(&mut tx, &publish(QoS::AtLeastOnce, SHARE_BELOW)).unwrap();
         push_shared(&mut tx, header.clone(), payload.clone(), true).unwrap();
-        let mut out = Vec::new();
+        let mut out = Chunks::new();
         assert!(take(&rx, &mut out).await);
         assert!(out.iter().all(|chunk| chunk.as_ptr() != payload.as_ptr()), "copied");
         let joined = joined(&out);
@@ -587,7 +602,7 @@ mod tests {
         tx.flush(&mut batch).unwrap();
         // Refused again once the first ones are in the outbox.
         assert_eq!(push_shared(&mut tx, header, big, true), Err(Refused::Dropped));
-        let mut out = Vec::new();
+        let mut out = Chunks::new();
         assert!(take(&rx, &mut out).await);
         let mut expected = BytesMut::new();
         for packet in [publish(QoS::AtMostOnce, SOFT_LIMIT - 100), Packet::PingResp] {
@@ -600,7 +615,7 @@ mod tests {
     async fn a_waiting_task_is_woken_by_a_flush() {
         let (mut tx, rx) = outbox();
         let task = tokio::spawn(async move {
-            let mut out = Vec::new();
+            let mut out = Chunks::new();
             take(&rx, &mut out).await.then(|| joined(&out))
         });
         tokio::task::yield_now().await;

@@ -269,7 +269,7 @@ impl Broker {
         }
         let mut state = Box::new(Conn::new(peer, now));
         let at = now + self.config.connect_timeout;
-        state.timer_at = Some(at);
+        state.set_timer_at(Some(at));
         self.timers.set(at, Timer::Conn(conn));
         self.conns.insert(conn, state);
         self.limits.connections.add(1);
@@ -278,7 +278,7 @@ impl Broker {
     /// A packet was decoded on `conn`.
     pub fn handle_packet(&mut self, conn: ConnId, packet: Packet, now: Instant) {
         let Some(state) = self.conns.get_mut(&conn) else { return };
-        state.last_in = now;
+        state.set_last_in(now);
         self.stats.messages_received += 1;
         match &mut state.phase {
             Phase::AwaitConnect => match packet {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::time::{Duration, Instant};
 
 use mqtt_codec::{Connect, Packet, ProtocolVersion};
@@ -56,14 +56,16 @@ pub(crate) struct Conn {
     pub(crate) protocol: ProtocolVersion,
     /// When it was opened.
     pub(crate) opened_at: Instant,
-    /// When the last packet arrived.
-    pub(crate) last_in: Instant,
+    /// When the last packet arrived, in nanoseconds after `opened_at` (8 bytes where an
+    /// `Instant` takes 16: see [`Self::last_in`]).
+    last_in: u64,
     /// The effective keep alive in seconds (0 = none), as the HTTP API shows it.
     pub(crate) keep_alive: u16,
     /// The CONNECT's Clean Start (v5) or Clean Session (v3) flag.
     pub(crate) clean_start: bool,
-    /// The `Timer::Conn` entry scheduled for it.
-    pub(crate) timer_at: Option<Instant>,
+    /// The `Timer::Conn` entry scheduled for it, as 1 + nanoseconds after `opened_at` (see
+    /// [`Self::timer_at`]).
+    timer: Option<NonZeroU64>,
     /// Client's v5 Maximum Packet Size (4 bytes: 0 is not a size a client may send).
     pub(crate) max_packet_out: Option<NonZeroU32>,
     /// Client's v5 Receive Maximum (65535 when not given).
@@ -86,10 +88,10 @@ impl Conn {
             phase: Phase::AwaitConnect,
             protocol: ProtocolVersion::V3_1_1,
             opened_at: now,
-            last_in: now,
+            last_in: 0,
             keep_alive: 0,
             clean_start: false,
-            timer_at: None,
+            timer: None,
             max_packet_out: None,
             receive_max_out: u16::MAX,
             alias_max_out: 0,
@@ -102,6 +104,41 @@ impl Conn {
     /// (Worked out rather than stored: every connection's state is kept small.)
     pub(crate) fn keep_alive_limit(&self) -> Option<Duration> {
         (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500))
+    }
+
+    /// When the last packet arrived (when it was opened before the first).
+    pub(crate) fn last_in(&self) -> Instant {
+        self.opened_at + Duration::from_nanos(self.last_in)
+    }
+
+    /// A packet arrived at `now`.
+    pub(crate) fn set_last_in(&mut self, now: Instant) {
+        self.last_in = self.since_open(now);
+    }
+
+    /// When its `Timer::Conn` entry is due, if it has one.
+    pub(crate) fn timer_at(&self) -> Option<Instant> {
+        self.timer.map(|at| self.opened_at + Duration::from_nanos(at.get() - 1))
+    }
+
+    /// Its `Timer::Conn` entry is now due `at` (`None`: it has none).
+    pub(crate) fn set_timer_at(&mut self, at: Option<Instant>) {
+        self.timer = at.and_then(|at| NonZeroU64::new(self.since_open(at).saturating_add(1)));
+    }
+
+    /// Forgets its `Timer::Conn` entry, and returns when it was due.
+    pub(crate) fn take_timer_at(&mut self) -> Option<Instant> {
+        let at = self.timer_at();
+        self.timer = None;
+        at
+    }
+
+    /// `at` as nanoseconds after `opened_at`, exact for 584 years. Every instant a connection
+    /// is given comes at or after the one it was opened at (the caller's clock is monotonic);
+    /// an earlier one would read as `opened_at`.
+    fn since_open(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.opened_at).as_nanos();
+        u64::try_from(nanos).unwrap_or(u64::MAX - 1)
     }
 
     /// The session it is attached to, once connected.
@@ -148,12 +185,33 @@ mod tests {
 
     #[test]
     fn what_every_connection_keeps_stays_small() {
-        // Every open connection holds a `Conn` (boxed: 136 bytes are a 144-byte heap chunk)
+        // Every open connection holds a `Conn` (boxed: 120 bytes are a 128-byte heap chunk)
         // with its `PeerInfo`, and a `Session` (in the slab, its client id inline when short).
         let (conn, session) = (size_of::<Conn>(), size_of::<Option<Session>>());
         let peer = size_of::<PeerInfo>();
-        assert!(conn <= 136, "Conn is {conn} bytes");
-        assert!(session <= 152, "a session slot is {session} bytes");
+        assert!(conn <= 120, "Conn is {conn} bytes");
+        assert!(session <= 136, "a session slot is {session} bytes");
         assert!(peer <= 48, "PeerInfo is {peer} bytes");
+    }
+
+    #[test]
+    fn instants_kept_after_the_opening_read_back_exactly() {
+        let opened = crate::tests::harness::epoch();
+        let peer = PeerInfo {
+            address: "127.0.0.1".into(),
+            port: 1883,
+            listener: 0,
+            certificate_username: None,
+        };
+        let mut conn = Conn::new(peer, opened);
+        assert_eq!((conn.last_in(), conn.timer_at()), (opened, None));
+        for later in [Duration::ZERO, Duration::from_nanos(1), Duration::from_secs(98_302) / 3] {
+            conn.set_last_in(opened + later);
+            assert_eq!(conn.last_in(), opened + later);
+            conn.set_timer_at(Some(opened + later));
+            assert_eq!(conn.timer_at(), Some(opened + later));
+        }
+        assert_eq!(conn.take_timer_at(), Some(opened + Duration::from_secs(98_302) / 3));
+        assert_eq!(conn.timer_at(), None);
     }
 }

@@ -1,6 +1,8 @@
 //! Sessions: what the broker keeps per client id across connections (subscriptions, QoS
 //! state, the queue, the will and the expiry), stored in a slab addressed by [`SessionKey`](crate::conn::SessionKey).
 
+mod incoming;
+
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher as _, BuildHasherDefault};
@@ -11,11 +13,11 @@ use mqtt_codec::{Properties, ProtocolVersion, QoS, TopicName};
 
 use crate::conn::{ConnIdHasher, SessionKey};
 use crate::event::ConnId;
-use crate::message::SharedMessage;
 use crate::qos::Outgoing;
 use crate::shared::Counter;
 use crate::short_str::ShortStr;
 use crate::topic_tree::SubOpts;
+use incoming::Incoming;
 
 pub(crate) use crate::snapshot::EXPIRY_NEVER;
 
@@ -65,7 +67,7 @@ pub(crate) struct Session {
     pub(crate) outgoing: Outgoing,
     /// Incoming QoS 2 packet ids waiting for PUBREL, with the message to route on PUBREL
     /// (`None` when it was dropped but the flow must still complete).
-    pub(crate) incoming: BTreeMap<u16, Option<SharedMessage>>,
+    pub(crate) incoming: Incoming,
     /// Session Expiry Interval in seconds ([`EXPIRY_NEVER`] = never, 0 = ends with the connection).
     pub(crate) expiry_secs: u32,
     /// When the detached session expires.
@@ -90,7 +92,7 @@ impl Session {
             protocol,
             subscriptions: BTreeMap::new(),
             outgoing: Outgoing::default(),
-            incoming: BTreeMap::new(),
+            incoming: Incoming::default(),
             expiry_secs: 0,
             expires_at: None,
             will: None,
@@ -99,7 +101,7 @@ impl Session {
     }
 }
 
-/// Sessions per page of the slab: a page of about 11 KiB.
+/// Sessions per page of the slab: a page of about 9 KiB.
 const PAGE: usize = 64;
 
 /// All sessions: a slab plus an index by client id (used only for lookups, never iterated,

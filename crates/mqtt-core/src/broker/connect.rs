@@ -216,7 +216,7 @@ impl Broker {
     pub(super) fn refuse(&mut self, conn: ConnId, code: ReasonCode, reason: DisconnectReason) {
         let Some(state) = self.conns.remove(&conn) else { return };
         self.limits.connections.sub(1);
-        if let Some(at) = state.timer_at {
+        if let Some(at) = state.timer_at() {
             self.timers.cancel(at, Timer::Conn(conn));
         }
         // A will above the listener's max_qos: v5 is told the maximum, as Mosquitto does.
@@ -390,12 +390,12 @@ impl Broker {
         // A client that sends no Topic Alias Maximum accepts no alias ([v5 MQTT-3.1.2-27]).
         let ours = self.config.options_of(state.peer.listener).max_topic_alias_broker;
         state.alias_max_out = props.topic_alias_maximum.unwrap_or(0).min(ours);
-        if let Some(at) = state.timer_at.take() {
+        if let Some(at) = state.take_timer_at() {
             self.timers.cancel(at, Timer::Conn(conn));
         }
         if let Some(limit) = state.keep_alive_limit() {
             let at = now + limit;
-            state.timer_at = Some(at);
+            state.set_timer_at(Some(at));
             self.timers.set(at, Timer::Conn(conn));
         }
         Some((state.peer.clone(), state.bridge))

@@ -138,7 +138,7 @@ impl Broker {
     ) {
         let Some(state) = self.conns.remove(&conn) else { return };
         self.limits.connections.sub(1);
-        if let Some(at) = state.timer_at {
+        if let Some(at) = state.timer_at() {
             self.timers.cancel(at, Timer::Conn(conn));
         }
         let key = state.session();
@@ -267,20 +267,20 @@ impl Broker {
     pub(super) fn on_conn_timer(&mut self, conn: ConnId, fired_at: Instant, now: Instant) {
         let connect_timeout = self.config.connect_timeout;
         let Some(state) = self.conns.get_mut(&conn) else { return };
-        if state.timer_at != Some(fired_at) {
+        if state.timer_at() != Some(fired_at) {
             return;
         }
-        state.timer_at = None;
+        state.set_timer_at(None);
         let deadline = match state.phase {
             Phase::Connected(_) => match state.keep_alive_limit() {
-                Some(limit) => state.last_in + limit,
+                Some(limit) => state.last_in() + limit,
                 None => return,
             },
             _ => state.opened_at + connect_timeout,
         };
         if deadline > now {
             // Packets arrived since the entry was set: look again at the real deadline.
-            state.timer_at = Some(deadline);
+            state.set_timer_at(Some(deadline));
             self.timers.set(deadline, Timer::Conn(conn));
             return;
         }
