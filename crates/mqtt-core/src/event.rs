@@ -5,10 +5,7 @@ use bytes::Bytes;
 use mqtt_codec::{Packet, PacketType, ProtocolVersion, QoS, ReasonCode};
 
 use crate::ShortStr;
-
-/// Identifies one network connection. Chosen by the runtime, never reused while the process runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConnId(pub u64);
+pub use crate::conn_id::ConnId;
 
 /// The [`PeerInfo::listener`] of the runtime's own clients (the local side of a bridge): no
 /// password check, no `clientid_prefixes`, and no access rules (Mosquitto lets its bridges

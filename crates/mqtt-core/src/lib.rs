@@ -69,6 +69,7 @@ mod broker;
 mod client_id;
 mod config;
 mod conn;
+mod conn_id;
 mod event;
 mod memory;
 mod message;

@@ -17,7 +17,7 @@ impl ShardId {
     pub const SINGLE: Self = Self { index: 0, count: 1 };
 
     /// The most shards a broker may have: each shard keeps the set of shards a message must go
-    /// to in one `u64` ([`ShardSet`]).
+    /// to in one `u64`.
     pub const MAX: usize = 64;
 }
 

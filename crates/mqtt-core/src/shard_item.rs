@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::event::ConnId;
+use crate::conn_id::ConnId;
 use crate::message::SharedMessage;
 use crate::retained::RetainVersion;
 
