@@ -3,8 +3,9 @@
 //! core forwards to other shards to `forward` (sent at the end of each step) and what they
 //! forward to the core, and routes the core's outputs to per-connection outboxes (bounded by a memory budget: a slow client fills its own
 //! queue, never the driver's memory). What one event sends to a connection is encoded into a
-//! batch of the driver's own and handed to the outbox at the end of the event, after the
-//! event's forwards went out, under one lock, which wakes the connection's task once. With
+//! batch of the driver's own and handed to the outbox under one lock, which wakes the
+//! connection's task once: at the end of the event with one shard, at the end of the step with
+//! several, after the step's forwards went out (`hand_over`). With
 //! persistence on, it also takes the snapshots (at shutdown, on SIGUSR1, at each autosave)
 //! and hands them to the saver task. It counts for the metrics in a [`Tally`] of its own and
 //! times the batches of events it handles; [`FLUSH_INTERVAL`] after a step that may have

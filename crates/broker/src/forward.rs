@@ -4,7 +4,9 @@
 //! Every driver has one unbounded channel in, and a sender to each other driver's. A driver
 //! gathers what its core forwards during one step and sends it at the end of the step, one
 //! [`Batch`] per destination, so the channel between two shards is FIFO (per-publisher order
-//! holds across shards). A driver never waits for another: instead it keeps a byte count of
+//! holds across shards). Apart from one meeting at startup, where the drivers exchange their
+//! restored subscriptions ([`Forwards::exchange_at_start`]), a driver never waits for another:
+//! instead it keeps a byte count of
 //! what it sent each destination and that destination has not handled yet ([`Backlog`],
 //! weighed by `ShardItem::weight`). While one destination's backlog is over its share of
 //! [`FORWARD_BUDGET`], the driver takes no new client events (their packets wait in the

@@ -114,7 +114,8 @@ impl Broker {
     /// A broker that is shard `shard.index` of `shard.count`: it owns the sessions whose
     /// client id [`shard_of`](crate::shard_of) maps to it, forwards what other shards need
     /// ([`Output::Forward`]) and handles what they forward ([`Broker::handle_forward`]).
-    /// Each shard needs its own `seed`.
+    /// Each shard needs its own `seed`. At most [`ShardId::MAX`] shards: a message is
+    /// forwarded only to the shards in a 64-bit set.
     pub fn new_shard(config: Config, seed: IdSeed, shard: ShardId) -> Self {
         let limits = SharedLimits::default();
         Self {
