@@ -3,14 +3,14 @@
 //! the per-subscriber PUBLISH packet.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mqtt_codec::{PacketId, Properties, ProtocolVersion, Publish, QoS, TopicName};
 
 use crate::memory::Charge;
-use crate::shard_id::ShardId;
+use crate::shard_id::{ShardId, shard_bit};
 
 /// An application message inside the broker.
 #[derive(Debug)]
@@ -30,9 +30,11 @@ pub(crate) struct Message {
     pub(crate) properties: Properties,
     /// When the v5 Message Expiry Interval runs out.
     pub(crate) expires_at: Option<Instant>,
-    /// The journal (or the checkpoint) holds the message, so records may refer to its id.
-    /// Atomic only so that a shared message stays `Sync`; the broker is single-threaded.
-    pub(crate) journaled: AtomicBool,
+    /// The shards whose journal (or checkpoint) holds the message, one bit each
+    /// ([`shard_bit`]), so that their records may refer to its id: each shard has a journal of
+    /// its own, and a message forwarded to another shard is recorded there too. Atomic because
+    /// the shards that share the message set their bits from their own threads.
+    journaled: AtomicU64,
     /// The client that published it, kept only for retained messages (boxed: most messages
     /// have none); `check_retain_source` checks it again when the message is delivered.
     pub(crate) source: Option<Box<Source>>,
@@ -115,10 +117,16 @@ impl Message {
             retain,
             properties,
             expires_at,
-            journaled: AtomicBool::new(false),
+            journaled: AtomicU64::new(0),
             source: None,
             charge: None,
         }
+    }
+
+    /// Marks the message as held by `shard`'s journal (or checkpoint); whether it already was.
+    pub(crate) fn mark_journaled(&self, shard: usize) -> bool {
+        let bit = shard_bit(shard);
+        self.journaled.fetch_or(bit, Ordering::Relaxed) & bit != 0
     }
 
     /// Whether the message expired at `now`.

@@ -1,10 +1,10 @@
 //! Journaling: with [`Config::journal`](crate::Config::journal) on, every change of durable
 //! state becomes an [`Output::Journal`] record as the broker makes it. A session is in the
 //! journal while `Session::durable` is set (it outlives its connection); only its changes,
-//! retained messages and the messages they refer to are recorded. A message is recorded once,
-//! before the first record that refers to it.
+//! retained messages and the messages they refer to are recorded. A message is recorded once
+//! per shard, in that shard's journal, before the shard's first record that refers to it (a
+//! message forwarded to another shard is recorded there too).
 
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use mqtt_codec::TopicName;
@@ -30,9 +30,9 @@ impl Broker {
         session.durable.then(|| session.client_id.to_string())
     }
 
-    /// Records `message` unless the journal already holds it.
+    /// Records `message` unless this shard's journal already holds it.
     pub(super) fn record_message(&mut self, message: &SharedMessage, now: Instant) {
-        if !message.journaled.swap(true, Ordering::Relaxed) {
+        if !message.mark_journaled(self.shard.index) {
             let stored = stored_message(message, now, self.wall_clock);
             self.record(Change::Message(Box::new(stored)));
         }

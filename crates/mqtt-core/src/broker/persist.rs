@@ -5,7 +5,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mqtt_codec::{PacketId, QoS};
@@ -269,8 +268,8 @@ impl Broker {
             ));
             message.expires_at = left.map(|left| now + left);
             message.source = stored.source.map(source_of);
-            // The checkpoint holds it: journal records may refer to it.
-            message.journaled.store(true, Ordering::Relaxed);
+            // This shard's checkpoint holds it: its journal records may refer to it.
+            message.mark_journaled(self.shard.index);
             messages.insert(stored.id, Arc::new(message));
         }
         let get = |id: u64| messages.get(&id).cloned();

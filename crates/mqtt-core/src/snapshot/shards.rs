@@ -75,7 +75,9 @@ impl Snapshot {
     /// order; one retained message per topic, in topic order, the first part's where several
     /// parts have the topic (the replicas agree but for updates still on their way; the
     /// other parts add what the first misses, such as a will published by a shard that
-    /// stopped after it); sessions in client id order. One part is returned unchanged.
+    /// stopped after it); sessions in client id order, one per client id, the first part's
+    /// where several parts hold it (a crash while the persistence files were being dealt out
+    /// to the shards at startup leaves identical copies). One part is returned unchanged.
     #[must_use]
     pub fn merge(parts: Vec<Self>) -> Self {
         if parts.len() == 1 {
@@ -97,7 +99,9 @@ impl Snapshot {
             }
             sessions.extend(part.sessions);
         }
+        // Stable: of several sessions with one client id, the first part's comes first.
         sessions.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        sessions.dedup_by(|later, first| later.client_id == first.client_id);
         let mut merged =
             Self { messages: Vec::new(), retained: retained.into_values().collect(), sessions };
         // Only what the merged state refers to: a retained message another part replaced.

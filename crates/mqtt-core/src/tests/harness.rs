@@ -85,6 +85,8 @@ pub(crate) struct Harness {
     pub(crate) certificate_username: Option<crate::CertificateUsername>,
     /// Every `Output::Journal` change, in order.
     pub(crate) journal: Vec<crate::snapshot::journal::Change>,
+    /// The same changes by shard (each shard has a journal of its own), indexed by shard.
+    pub(crate) shard_journals: Vec<Vec<crate::snapshot::journal::Change>>,
     /// Every item a shard forwarded, in order.
     pub(crate) forwarded: Vec<Forwarded>,
     /// While set ([`Harness::delay_forwards`]), what shards forward waits here, in order,
@@ -262,6 +264,7 @@ impl Harness {
             listener: 0,
             certificate_username: None,
             journal: Vec::new(),
+            shard_journals: Vec::new(),
             forwarded: Vec::new(),
             in_transit: None,
         }
@@ -872,7 +875,13 @@ impl Harness {
                     self.auth_requests.push((conn, username, password, listener));
                 }
                 Output::Log(event) => self.logs.push(event),
-                Output::Journal(change) => self.journal.push(change),
+                Output::Journal(change) => {
+                    if self.shard_journals.len() <= shard {
+                        self.shard_journals.resize_with(shard + 1, Vec::new);
+                    }
+                    self.shard_journals[shard].push(change.clone());
+                    self.journal.push(change);
+                }
                 Output::Forward { shard: to, item } => {
                     assert_ne!(to, shard, "a shard never forwards to itself");
                     self.forwarded.push(Forwarded::of(shard, to, &item));

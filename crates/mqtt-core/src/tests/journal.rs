@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use super::harness::{Harness, ack};
 use crate::snapshot::Snapshot;
-use crate::snapshot::journal::{Replay, comparable};
+use crate::snapshot::journal::{Change, Replay, comparable};
 use crate::{Config, ConnId, acknowledges_durable_state};
 
 fn journaling() -> Harness {
@@ -321,5 +321,39 @@ fn a_journal_restart_resends_in_flight_messages_in_the_order_they_were_first_sen
             assert_eq!(&first.payload[..], b"a");
         }
         other => panic!("expected a again, then b's PUBREL, got {other:?}"),
+    }
+}
+
+#[test]
+fn each_shard_journals_the_messages_its_own_records_refer_to() {
+    let count = 2;
+    let mut h = Harness::sharded(Config { journal: true, ..Config::default() }, count);
+    let id_on = |name: &str, shard: usize| {
+        (0..)
+            .map(|n| format!("{name}{n}"))
+            .find(|id| crate::shard_of(id, count) == shard)
+            .expect("some id maps to every shard")
+    };
+    for shard in 0..count {
+        let sub = h.connect_persistent(&id_on("sub", shard));
+        h.subscribe(sub, "t", QoS::AtLeastOnce);
+        h.disconnect(sub);
+    }
+    let publisher = h.connect(&id_on("pub", 0));
+    assert_eq!(h.shard_of_conn(publisher), Some(0));
+    h.publish_qos(publisher, "t", "queued", QoS::AtLeastOnce);
+    h.publish_retained(publisher, "r", "kept");
+    for shard in 0..count {
+        let journal = h.shard_journals.get(shard).cloned().unwrap_or_default();
+        let messages = journal.iter().filter(|change| matches!(change, Change::Message(_)));
+        assert_eq!(messages.count(), 2, "shard {shard} records the queued and the retained one");
+        // Each shard's journal replays on its own to that shard's state.
+        let mut replay = Replay::new(Snapshot::default());
+        for change in journal {
+            replay.apply(change);
+        }
+        assert_eq!(replay.skipped(), 0, "shard {shard}'s records name only what it recorded");
+        let snapshot = h.shard(shard).snapshot(h.now);
+        assert_eq!(comparable(replay.finish()), comparable(snapshot), "shard {shard}");
     }
 }

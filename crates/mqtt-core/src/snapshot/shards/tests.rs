@@ -86,3 +86,27 @@ fn merged_retained_messages_take_the_first_part_and_add_what_it_misses() {
     assert_eq!(merged.messages.iter().map(|m| m.id).collect::<Vec<_>>(), [2, 5]);
     assert_eq!(merged.last_ids(), LastIds { message: 5, delivery: 0 });
 }
+
+#[test]
+fn a_session_several_parts_hold_is_merged_once_the_first_parts() {
+    let session = |client_id: &str, expiry_secs: u32| StoredSession {
+        client_id: client_id.to_owned(),
+        username: None,
+        listener: 0,
+        protocol: mqtt_codec::ProtocolVersion::V5,
+        expiry_secs,
+        expires_in: None,
+        expires_at_ms: None,
+        subscriptions: Vec::new(),
+        inflight: Vec::new(),
+        queued: Vec::new(),
+        incoming: Vec::new(),
+    };
+    let part = |sessions| Snapshot { messages: Vec::new(), retained: Vec::new(), sessions };
+    let first = part(vec![session("b", 1), session("c", 1)]);
+    let second = part(vec![session("a", 2), session("b", 2)]);
+    let merged = Snapshot::merge(vec![first, second]);
+    let sessions: Vec<_> =
+        merged.sessions.iter().map(|s| (s.client_id.as_str(), s.expiry_secs)).collect();
+    assert_eq!(sessions, [("a", 2), ("b", 1), ("c", 1)]);
+}
