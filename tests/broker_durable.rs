@@ -21,8 +21,8 @@ use mqtt_codec::{
 
 use crate::support::{BrokerProcess, TempDir, our_bin};
 
-/// One blocking MQTT connection.
-struct Mini {
+/// One blocking MQTT connection (the journal's tests across shards use it too).
+pub(crate) struct Mini {
     stream: TcpStream,
     version: ProtocolVersion,
     buf: BytesMut,
@@ -31,7 +31,7 @@ struct Mini {
 
 impl Mini {
     /// Connects `client_id`; `persistent` keeps the session (v3 clean session 0, v5 an hour).
-    fn connect(
+    pub(crate) fn connect(
         port: u16,
         client_id: &str,
         version: ProtocolVersion,
@@ -82,7 +82,7 @@ impl Mini {
         PacketId::new(self.next_id).expect("never 0")
     }
 
-    fn subscribe(&mut self, filter: &str, qos: QoS) -> std::io::Result<()> {
+    pub(crate) fn subscribe(&mut self, filter: &str, qos: QoS) -> std::io::Result<()> {
         let filter = TopicFilter::new(filter).map_err(std::io::Error::other)?;
         let packet_id = self.packet_id();
         let filters = vec![(filter, SubscriptionOptions::new(qos))];
@@ -99,7 +99,7 @@ impl Mini {
 
     /// Publishes and completes the flow; `Ok` only once the broker acknowledged it (PUBACK,
     /// or PUBCOMP for QoS 2, after which the message is routed and stored).
-    fn publish(
+    pub(crate) fn publish(
         &mut self,
         topic: &str,
         payload: String,
@@ -131,7 +131,7 @@ impl Mini {
 
     /// Receives PUBLISHes until none comes for `quiet`, acknowledging each as a client does;
     /// their payloads and QoS in arrival order.
-    fn drain(&mut self, quiet: Duration) -> Vec<(String, QoS)> {
+    pub(crate) fn drain(&mut self, quiet: Duration) -> Vec<(String, QoS)> {
         let _ = self.stream.set_read_timeout(Some(quiet));
         let mut got = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -176,7 +176,8 @@ impl Rng {
     }
 }
 
-fn config(port: u16, dir: &TempDir) -> String {
+/// culex on `port` with the journal in `dir` and no limit on queued messages.
+pub(crate) fn config(port: u16, dir: &TempDir) -> String {
     format!(
         "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 0\n",
         dir.path().display()

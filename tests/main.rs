@@ -24,6 +24,7 @@ mod broker_hash_values;
 mod broker_hostile;
 mod broker_http;
 mod broker_http_api;
+mod broker_journal_shards;
 mod broker_listener;
 mod broker_log;
 mod broker_log_topic;

@@ -7,7 +7,7 @@
 //! connection's task once: at the end of the event with one shard, at the end of the step with
 //! several, after the step's forwards went out (`hand_over`). With
 //! persistence on, it also takes the snapshots (at shutdown, on SIGUSR1, at each autosave)
-//! and hands them to the saver task. It counts for the metrics in a [`Tally`] of its own and
+//! and hands them to the saver task, or with the journal to its own shard's journal writer. It counts for the metrics in a [`Tally`] of its own and
 //! times the batches of events it handles; [`FLUSH_INTERVAL`] after a step that may have
 //! changed them, it flushes the tally and copies the core's counters into the shared
 //! [`Metrics`] (so a busy driver does it ten times a second, not once per message, and an
@@ -23,7 +23,7 @@ use mqtt_codec::{DecodeError, Packet, QoS, ReasonCode};
 use mqtt_core::auth::PasswordFile;
 use mqtt_core::snapshot::Snapshot;
 use mqtt_core::{AccessControl, Broker, CloseCause, ConnId, ConnMap, LogEvent, Output, WallClock};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use culex_store::{Writer, WriterReport};
@@ -354,6 +354,22 @@ impl Driver {
         self.drain_outputs();
         // The wills go to the shards still running; a stopped one drops them.
         self.hand_over();
+        // Mosquitto saves after the wills went out, so their retained messages are kept: with
+        // several shards, after every shard's wills are out and handled here.
+        if let Some(saves) = self.shard_saves.take() {
+            let path = self.persistence.as_ref().map(|p| p.settings.path.clone());
+            let (waits, merges) = (path.is_some(), saves.merges());
+            saves.wills_out(path);
+            if waits {
+                let reply = self.hand_last_part(forwarded.as_mut(), &mut control).await;
+                if merges {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(self.broker.snapshot(now()));
+                    }
+                    self.persistence = None;
+                }
+            }
+        }
         if let Some(mut durability) = self.durability.take() {
             // The last checkpoint, after the wills; then the writer syncs and stops. Held
             // packets are not sent: their connections are closing.
@@ -361,15 +377,6 @@ impl Driver {
             let writer = durability.into_writer();
             let _ = tokio::task::spawn_blocking(move || writer.finish()).await;
             self.persistence = None;
-        }
-        // Mosquitto saves after the wills went out, so their retained messages are kept.
-        if let Some(saves) = self.shard_saves.take() {
-            let path = self.persistence.take().map(|p| p.settings.path);
-            let waits = path.is_some();
-            saves.wills_out(path);
-            if waits {
-                self.hand_last_part(forwarded.as_mut(), &mut control).await;
-            }
         }
         if let Some(persistence) = self.persistence.take() {
             let last = self.broker.snapshot(now());
@@ -384,13 +391,14 @@ impl Driver {
     /// At shutdown with several shards and persistence on, once this shard's wills are out:
     /// handles what the other shards forward (their wills, messages they routed before they
     /// stopped) until the gatherer asks for the last part, which it does once every shard's
-    /// wills are out; everything forwarded until then is handled first, then the part is
-    /// taken.
+    /// wills are out; everything forwarded until then is handled first. Returns where the
+    /// part goes (`None` when the gatherer is gone); the caller takes it, or with the journal
+    /// writes its own last checkpoint.
     async fn hand_last_part(
         &mut self,
         mut forwarded: Option<&mut mpsc::UnboundedReceiver<Forwarded>>,
         control: &mut mpsc::UnboundedReceiver<DriverControl>,
-    ) {
+    ) -> Option<oneshot::Sender<Snapshot>> {
         loop {
             tokio::select! {
                 biased;
@@ -400,14 +408,13 @@ impl Driver {
                         while let Some(batch) = forwarded.as_mut().and_then(|f| f.try_recv().ok()) {
                             self.handle_forwarded(batch);
                         }
-                        let _ = reply.send(self.broker.snapshot(now()));
-                        return;
+                        return Some(reply);
                     }
                     Some(DriverControl::Snapshot(reply)) => {
                         let _ = reply.send(self.broker.snapshot(now()));
                     }
                     Some(_) => {}
-                    None => return,
+                    None => return None,
                 },
             }
             self.drain_outputs();
@@ -496,7 +503,7 @@ impl Driver {
             persistence.rearm(changes, now);
             return;
         }
-        if let Some(saves) = &self.shard_saves {
+        if let Some(saves) = self.shard_saves.as_ref().filter(|saves| saves.merges()) {
             saves.save(persistence.settings.path.clone(), snapshot);
             persistence.rearm(changes, now);
             return;
@@ -507,14 +514,14 @@ impl Driver {
         persistence.rearm(changes, now);
     }
 
-    /// Whether this driver decides when to save: the only one, or shard 0 of several (the
-    /// others hand their parts when asked).
+    /// Whether this driver decides when to save: the only one, shard 0 of several saving one
+    /// file (the others hand their parts when asked), or each shard with the journal.
     fn decides_saves(&self) -> bool {
         self.shard_saves.as_ref().is_none_or(ShardSaves::decides)
     }
 
     /// The durable changes that `autosave_on_changes` counts: this core's, or with several
-    /// shards every shard's (this one's added first).
+    /// shards saving one file every shard's (this one's added first).
     fn durable_changes(&mut self) -> u64 {
         let own = self.broker.changes();
         self.shard_saves.as_mut().map_or(own, |saves| saves.count(own))

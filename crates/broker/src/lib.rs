@@ -79,7 +79,7 @@ use mqtt_core::snapshot::Snapshot;
 use mqtt_core::{Broker, ConnId, ShardId, SharedLimits};
 use tokio::sync::{mpsc, watch};
 
-use crate::config::{Config, ListenerConfig};
+use crate::config::{Config, ListenerConfig, PersistenceSettings};
 use crate::connection::{ConnectionCount, Shared};
 use crate::driver::Driver;
 use crate::event::{DriverControl, Shards};
@@ -155,25 +155,17 @@ pub async fn run_controlled(
     let core = core_config(&config, &security, &in_force);
     let metrics = Arc::new(Metrics::new(in_force.iter().map(metrics_label).collect()));
     let persistence = persist::settings(&config);
-    let count =
-        shard_count(config.routers, persistence.as_ref().is_some_and(|settings| settings.journal));
-    let mut journal = match persistence.as_ref().filter(|settings| settings.journal) {
-        Some(settings) => match persist::journal::start_writer(settings) {
-            Ok(journal) => Some(journal),
-            Err(err) => {
-                // Mosquitto runs on when its persistence directory is unusable (each save
-                // then fails with its own error line); so does culex, without the journal.
-                log!(
-                    logger,
-                    ERROR,
-                    "Error: Unable to open the journal {}.journal: {}; acknowledgements do not wait for the disk.",
-                    settings.path,
-                    culex_compat::strerror(&err)
-                );
-                None
+    let count = shard_count(config.routers);
+    // With the journal, each shard keeps its own pair of files and its own writer
+    // (`persist::journal`); this layout holds for the whole run, reloads included.
+    let per_shard = persistence.as_ref().is_some_and(|settings| settings.journal);
+    let shard_settings = |settings: Option<PersistenceSettings>, shard: usize| {
+        settings.map(|mut settings| {
+            if per_shard {
+                settings.path = persist::journal::pair_path(&settings.path, shard);
             }
-        },
-        None => None,
+            settings
+        })
     };
     let views = listener_views(&config, &in_force, &security, &listeners);
     // Each shard restores its part of the file, and counts its ids past all of it.
@@ -181,9 +173,11 @@ pub async fn run_controlled(
     let mut parts = restored.map(|snapshot| snapshot.split(count)).unwrap_or_default().into_iter();
     let (driver_controls, controls_of): (Vec<_>, Vec<_>) =
         (0..count).map(|_| mpsc::unbounded_channel()).unzip();
-    // Several shards save one file through the gatherer (`persist::shards`).
+    // Several shards save one file through the gatherer (`persist::shards`), or each its own
+    // pair of files; either way it holds the last saves until every shard's wills are out.
     let (shard_saves, gatherer) = if count > 1 {
-        let (saves, task) = persist::shards::spawn(driver_controls.clone(), Arc::clone(&logger));
+        let (saves, task) =
+            persist::shards::spawn(driver_controls.clone(), !per_shard, Arc::clone(&logger));
         (saves, Some(task))
     } else {
         (Vec::new(), None)
@@ -205,13 +199,17 @@ pub async fn run_controlled(
         }
         broker.share_limits(&limits);
         let (events, event_queue) = mpsc::channel(EVENT_CAPACITY);
-        // The journal runs one shard: it is shard 0's.
+        let settings = shard_settings(persistence.clone(), index);
+        let journal = match settings.as_ref().filter(|settings| settings.journal) {
+            Some(settings) => open_journal(settings, &logger),
+            None => None,
+        };
         let mut driver = Driver::new(
             broker,
             security.clone(),
-            persistence.clone(),
+            settings,
             parts.next(),
-            journal.take(),
+            journal,
             events.clone(),
             forwards,
             Arc::clone(&logger),
@@ -269,12 +267,14 @@ pub async fn run_controlled(
                 shared.connections.set_limit(config.global_max_connections);
                 let core = core_config(&config, &security, &in_force);
                 api.set_security(security.clone());
-                // With several shards, the gatherer saves every shard's part in one file.
+                // With several shards, the gatherer saves every shard's part in one file, or
+                // each shard its own pair.
                 let persistence = persist::settings(&config);
-                to_drivers(&|| {
+                for (shard, driver) in driver_controls.iter().enumerate() {
                     let core = Box::new(core.clone());
-                    DriverControl::Reload(core, security.clone(), persistence.clone())
-                });
+                    let settings = shard_settings(persistence.clone(), shard);
+                    let _ = driver.send(DriverControl::Reload(core, security.clone(), settings));
+                }
                 // Mosquitto 2.1 reloads bridges last.
                 bridges.apply(&config.bridges, next_conn);
             }
@@ -302,19 +302,38 @@ pub async fn run_controlled(
     Ok(())
 }
 
+/// Opens the journal of one shard's `settings` and starts its writer; `None` (logged) when it
+/// cannot be opened. Mosquitto runs on when its persistence directory is unusable (each save
+/// then fails with its own error line); so does culex, that shard without the journal.
+fn open_journal(
+    settings: &PersistenceSettings,
+    logger: &Logger,
+) -> Option<(culex_store::Writer, mpsc::UnboundedReceiver<culex_store::WriterReport>)> {
+    match persist::journal::start_writer(settings) {
+        Ok(journal) => Some(journal),
+        Err(err) => {
+            log!(
+                logger,
+                ERROR,
+                "Error: Unable to open the journal {}.journal: {}; acknowledgements do not wait for the disk.",
+                settings.path,
+                culex_compat::strerror(&err)
+            );
+            None
+        }
+    }
+}
+
 /// A listener's `listener` label in the metrics: its socket path, or its port number.
 fn metrics_label(listener: &ListenerConfig) -> String {
     listener.unix_socket.clone().unwrap_or_else(|| listener.port.to_string())
 }
 
 /// How many driver shards to run: one per CPU the process may use (which honours `taskset`
-/// and cgroup quotas), at most [`ShardId::MAX`]; one while the journal is on (`persistence_journal`,
-/// which acknowledges only what is synced: across shards that needs a barrier the journal
-/// does not have yet). Persistence without the journal saves every shard's part in one file.
-fn shard_count(routers: Option<NonZeroU16>, journal: bool) -> usize {
-    if journal {
-        return 1;
-    }
+/// and cgroup quotas), at most [`ShardId::MAX`]. With the journal each shard keeps a pair of
+/// files of its own (`persist::journal`); without it, persistence saves every shard's part in
+/// one file.
+pub(crate) fn shard_count(routers: Option<NonZeroU16>) -> usize {
     match routers {
         Some(count) => usize::from(count.get()).min(ShardId::MAX),
         None => std::thread::available_parallelism().map_or(1, usize::from).min(ShardId::MAX),

@@ -48,6 +48,15 @@ pub enum LoadError {
         /// The OS error.
         reason: String,
     },
+    /// The state recovered at startup cannot be written back to the file (see
+    /// `persist::journal`).
+    #[error("Error: Unable to write persistence file {path}: {reason}.")]
+    Write {
+        /// The file.
+        path: String,
+        /// The OS error.
+        reason: String,
+    },
     /// The file is not one culex can load.
     #[error("Error: Unable to load persistence file {path}: {source}.")]
     Format {
@@ -73,7 +82,7 @@ impl LoadError {
             Self::Format { .. } | Self::Import { .. } => {
                 "Error: The file is kept as it is: move it away to start with an empty database."
             }
-            Self::Read { .. } => "Error: Check the file's permissions.",
+            Self::Read { .. } | Self::Write { .. } => "Error: Check the file's permissions.",
         };
         vec![self.to_string(), advice.to_owned(), "Error: Couldn't open database.".to_owned()]
     }
@@ -81,7 +90,9 @@ impl LoadError {
 
 /// Reads the persistence file of `config` at startup: `None` when persistence is off, the
 /// file does not exist yet, or it is empty (Mosquitto's warning is logged then). A Mosquitto
-/// file is imported once into `<path>.culex` (`persist/import.rs`).
+/// file is imported once into `<path>.culex` (`persist/import.rs`). With the journal, every
+/// shard's pair of files is read, and the state is dealt out again to the shards this run
+/// starts (`persist/journal.rs`).
 ///
 /// # Errors
 /// [`LoadError`] when the file cannot be read or decoded; the caller must not start (and
@@ -89,11 +100,17 @@ impl LoadError {
 pub fn load(config: &Config, logger: &Logger) -> Result<Option<Snapshot>, LoadError> {
     let Some(configured) = config.persistence_path() else { return Ok(None) };
     let path = import::own_path(&configured);
+    // With the journal, each shard has files of its own, dealt out at startup.
+    let count = crate::shard_count(config.routers);
     if import::pending(&configured, &path) {
-        return import::import(&configured, &path, config, logger).map(Some);
+        let snapshot = import::import(&configured, &path, config, logger)?;
+        if config.persistence_journal {
+            journal::deal(&path, Some(&snapshot), count, &[])?;
+        }
+        return Ok(Some(snapshot));
     }
     if config.persistence_journal {
-        return journal::load(&path, logger);
+        return journal::load(&path, count, logger);
     }
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,

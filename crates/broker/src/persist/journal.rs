@@ -1,15 +1,27 @@
 //! The journal side of persistence (`persistence_journal true`, the default): startup recovery
-//! through `culex_store` with its events logged, and the journal writer thread, whose reports
-//! reach the driver over a channel.
+//! through `culex_store` with its events logged, and the journal writer threads, whose reports
+//! reach the drivers over channels.
+//!
+//! Each driver shard has a pair of files of its own, a checkpoint and its journal
+//! ([`pair_path`]): shard 0's is `<path>` and `<path>.journal` (a one-router broker's files),
+//! shard `i`'s `<path>.shard<i>` and `<path>.shard<i>.journal`. At startup ([`load`]) every
+//! pair found is recovered and the states merged, then dealt out to the shards of this run,
+//! each step an atomic replace: (1) when pairs other than shard 0's were found, the merged
+//! state becomes shard 0's checkpoint (its journal emptied) and the others' files are removed;
+//! (2) each shard `i >= 1` gets its part as its checkpoint, with an empty journal; (3) shard 0
+//! gets its part. A crash anywhere in between leaves a merged file and whole parts, whose
+//! sessions are identical copies, which the next start merges again (one session per client
+//! id, see [`Snapshot::merge`]). So the router count may change between runs.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use culex_store::fs::DiskDir;
+use culex_store::fs::{DiskDir, FileSystem as _};
 use culex_store::{
     Journal, Names, RecoveryEvent, StoreError, SyncPolicy, Writer, WriterReport, recover,
 };
-use mqtt_core::snapshot::{FormatError, Snapshot};
+use mqtt_core::ShardId;
+use mqtt_core::snapshot::{self, FormatError, Snapshot};
 use tokio::sync::mpsc;
 
 use super::LoadError;
@@ -26,13 +38,89 @@ fn place(path: &str) -> (DiskDir, Names) {
     (DiskDir::new(dir), Names::of(&name))
 }
 
-/// Reads the checkpoint at `path` and replays its journal (`<path>.journal`) onto it, logging
-/// what recovery did.
+/// The checkpoint of shard `shard`'s pair of files, for the persistence file `path`: `path`
+/// itself for shard 0, `<path>.shard<shard>` for the others (the journal adds `.journal`).
+pub(crate) fn pair_path(path: &str, shard: usize) -> String {
+    if shard == 0 { path.to_owned() } else { format!("{path}.shard{shard}") }
+}
+
+/// Recovers every pair of files of the persistence file `path` (see the module header),
+/// logging what each recovery did, and deals the merged state out to `count` shards on disk.
+/// The merged state is returned; each shard restores its part of it
+/// ([`Snapshot::split`], which deals the same parts).
 ///
 /// # Errors
-/// [`LoadError`] when a file cannot be read or the recovered state cannot be written back;
-/// nothing was moved or removed then.
-pub(super) fn load(path: &str, logger: &Logger) -> Result<Option<Snapshot>, LoadError> {
+/// [`LoadError`] when a file cannot be read or the recovered state cannot be written back.
+pub(super) fn load(
+    path: &str,
+    count: usize,
+    logger: &Logger,
+) -> Result<Option<Snapshot>, LoadError> {
+    let others: Vec<usize> = (1..ShardId::MAX)
+        .filter(|&shard| {
+            let pair = pair_path(path, shard);
+            Path::new(&pair).exists() || Path::new(&format!("{pair}.journal")).exists()
+        })
+        .collect();
+    let mut parts = Vec::new();
+    for shard in std::iter::once(0).chain(others.iter().copied()) {
+        parts.extend(recover_pair(&pair_path(path, shard), logger)?);
+    }
+    let merged = (!parts.is_empty()).then(|| Snapshot::merge(parts));
+    deal(path, merged.as_ref(), count, &others)?;
+    Ok(merged)
+}
+
+/// Writes `merged` out as the pairs of `count` shards (steps 1 to 3 of the module header);
+/// `others`: the shards other than 0 whose pairs exist, folded into shard 0's first and
+/// removed.
+///
+/// # Errors
+/// [`LoadError::Write`] when a file cannot be written or removed.
+pub(super) fn deal(
+    path: &str,
+    merged: Option<&Snapshot>,
+    count: usize,
+    others: &[usize],
+) -> Result<(), LoadError> {
+    if !others.is_empty() {
+        write_pair(path, 0, merged.unwrap_or(&Snapshot::default()))?;
+        for &shard in others {
+            let (dir, names) = place(&pair_path(path, shard));
+            for name in [&names.journal, &names.checkpoint] {
+                dir.remove(name).map_err(|err| write_error(path, name, &err))?;
+            }
+        }
+    }
+    let Some(merged) = merged.filter(|_| count > 1) else { return Ok(()) };
+    let mut parts = merged.clone().split(count);
+    // Shard 0's part last: until then, its checkpoint holds everything.
+    parts.rotate_left(1);
+    for (part, shard) in parts.iter().zip((1..count).chain([0])) {
+        write_pair(path, shard, part)?;
+    }
+    Ok(())
+}
+
+/// Makes `snapshot` the checkpoint of shard `shard`'s pair, with an empty journal.
+fn write_pair(path: &str, shard: usize, snapshot: &Snapshot) -> Result<(), LoadError> {
+    let pair = pair_path(path, shard);
+    let (dir, names) = place(&pair);
+    let bytes = snapshot::encode(snapshot)
+        .map_err(|source| LoadError::Format { path: pair.clone(), source })?;
+    dir.replace(&names.checkpoint, &bytes)
+        .map_err(|err| write_error(path, &names.checkpoint, &err))?;
+    dir.create_empty(&names.journal).map_err(|err| write_error(path, &names.journal, &err))
+}
+
+/// The error for file `name` (in the directory of `path`) that could not be written.
+fn write_error(path: &str, name: &str, err: &std::io::Error) -> LoadError {
+    LoadError::Write { path: dir_join(path, name), reason: culex_compat::strerror(err) }
+}
+
+/// Reads the checkpoint `pair` and replays its journal (`<pair>.journal`) onto it, logging
+/// what recovery did.
+fn recover_pair(path: &str, logger: &Logger) -> Result<Option<Snapshot>, LoadError> {
     let (dir, names) = place(path);
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
     let recovered = recover(&dir, &names, &stamp.to_string()).map_err(|err| match err {
@@ -92,8 +180,9 @@ fn dir_join(path: &str, name: &str) -> String {
     }
 }
 
-/// Opens the journal of `settings` (after [`load`]) and starts its writer thread; the
-/// writer's reports arrive on the returned channel.
+/// Opens the journal of `settings` (after [`load`]; a shard's settings name its own pair, see
+/// [`pair_path`]) and starts its writer thread; the writer's reports arrive on the returned
+/// channel.
 ///
 /// # Errors
 /// The OS error when the journal cannot be opened or the thread cannot start.

@@ -16,6 +16,11 @@
 //! shard routed and another had not received yet is in the first part only; the next save
 //! has it. A save the other drivers cannot answer (they are stopping) is skipped: the last
 //! save follows.
+//!
+//! With the journal each shard saves its own pair of files (`persist::journal`), when it
+//! decides: the gatherer only keeps the shutdown order, every shard's wills out and handled
+//! before any shard's last checkpoint. [`DriverControl::LastPart`] then tells a driver to take
+//! it, and the gatherer writes nothing.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,17 +52,30 @@ pub(crate) struct ShardSaves {
     changes: Arc<AtomicU64>,
     /// This shard's changes already added to `changes`.
     counted: u64,
+    /// Every shard's part goes in one file; `false` with the journal (each shard saves its
+    /// own).
+    merged: bool,
 }
 
 impl ShardSaves {
-    /// Whether this driver decides when to save (shard 0); the others only answer.
+    /// Whether this driver decides when to save: shard 0 of one merged file (the others only
+    /// answer), every shard with the journal.
     pub(crate) fn decides(&self) -> bool {
-        self.shard == 0
+        self.shard == 0 || !self.merged
+    }
+
+    /// Whether saves go through the gatherer, into one file ([`ShardSaves::save`]).
+    pub(crate) fn merges(&self) -> bool {
+        self.merged
     }
 
     /// Adds this shard's durable changes since the last call (`changes` is its core's
-    /// [`Broker::changes`](mqtt_core::Broker::changes)); the broker-wide count.
+    /// [`Broker::changes`](mqtt_core::Broker::changes)); the broker-wide count, or this
+    /// shard's own with the journal (it saves its own part).
     pub(crate) fn count(&mut self, changes: u64) -> u64 {
+        if !self.merged {
+            return changes;
+        }
         let new = changes.saturating_sub(self.counted);
         self.counted = changes.max(self.counted);
         if new == 0 {
@@ -72,7 +90,8 @@ impl ShardSaves {
     }
 
     /// At shutdown, this driver's wills are out; with persistence on (`path`, the file) it
-    /// now waits for [`DriverControl::LastPart`], handling forwards meanwhile.
+    /// now waits for [`DriverControl::LastPart`], handling forwards meanwhile (with the
+    /// journal, the answer is its own last checkpoint; the gatherer needs no part).
     pub(crate) fn wills_out(self, path: Option<String>) {
         let _ = self.requests.send(Request::WillsOut { shard: self.shard, path });
     }
@@ -80,9 +99,10 @@ impl ShardSaves {
 
 /// Starts the gatherer for the drivers `drivers` (indexed by shard): one [`ShardSaves`] per
 /// driver, and the task, which ends once every driver's wills are out and the last save is
-/// written.
+/// written (`merged`: one file for every shard; else each driver saves its own).
 pub(crate) fn spawn(
     drivers: Vec<mpsc::UnboundedSender<DriverControl>>,
+    merged: bool,
     logger: Arc<Logger>,
 ) -> (Vec<ShardSaves>, JoinHandle<()>) {
     let (requests, queue) = mpsc::unbounded_channel();
@@ -93,15 +113,17 @@ pub(crate) fn spawn(
             requests: requests.clone(),
             changes: Arc::clone(&changes),
             counted: 0,
+            merged,
         })
         .collect();
-    let task = tokio::spawn(gather(drivers, queue, logger));
+    let task = tokio::spawn(gather(drivers, queue, merged, logger));
     (saves, task)
 }
 
 async fn gather(
     drivers: Vec<mpsc::UnboundedSender<DriverControl>>,
     mut queue: mpsc::UnboundedReceiver<Request>,
+    merged: bool,
     logger: Arc<Logger>,
 ) {
     let saver = Saver::spawn(logger);
@@ -141,7 +163,7 @@ async fn gather(
             parts.push(part);
         }
     }
-    let whole = out == drivers.len() && parts.len() == drivers.len();
+    let whole = merged && out == drivers.len() && parts.len() == drivers.len();
     let path = waiting.into_iter().next().flatten().filter(|_| whole);
     saver.finish(path.map(|path| (path, Snapshot::merge(parts)))).await;
 }
@@ -222,7 +244,7 @@ mod tests {
             fake_driver(Snapshot::default(), Snapshot::default()),
             fake_driver(other.clone(), part(5, "r/c")),
         ];
-        let (mut saves, task) = spawn(drivers, logger);
+        let (mut saves, task) = spawn(drivers, true, logger);
         assert!(saves[0].decides() && !saves[1].decides());
         assert_eq!((saves[0].count(2), saves[1].count(5), saves[0].count(3)), (2, 7, 8));
 
