@@ -121,6 +121,25 @@ pub struct StoredSession {
 }
 
 impl StoredSession {
+    /// The session of `client_id` with nothing in it yet, never expiring, as for a v3.1.1
+    /// client (what an import starts from when a file first names a client).
+    #[must_use]
+    pub fn empty(client_id: &str) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            username: None,
+            listener: 0,
+            protocol: ProtocolVersion::V3_1_1,
+            expiry_secs: EXPIRY_NEVER,
+            expires_in: None,
+            expires_at_ms: None,
+            subscriptions: Vec::new(),
+            inflight: Vec::new(),
+            queued: Vec::new(),
+            incoming: Vec::new(),
+        }
+    }
+
     /// Every outgoing delivery: the in-flight ones first, then the queued ones, each in order.
     pub(crate) fn deliveries_mut(&mut self) -> impl Iterator<Item = &mut StoredDelivery> {
         self.inflight.iter_mut().map(|flight| &mut flight.delivery).chain(self.queued.iter_mut())

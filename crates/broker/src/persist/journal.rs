@@ -201,3 +201,60 @@ pub(crate) fn start_writer(
     })?;
     Ok((writer, reported))
 }
+
+#[cfg(test)]
+mod tests {
+    use mqtt_core::snapshot::StoredSession;
+
+    use super::*;
+    use crate::config::LogTypes;
+
+    /// A state with a persistent session for each client id, in client id order.
+    fn state(ids: &[&str]) -> Snapshot {
+        Snapshot {
+            messages: Vec::new(),
+            retained: Vec::new(),
+            sessions: ids.iter().map(|id| StoredSession::empty(id)).collect(),
+        }
+    }
+
+    fn read(path: &str) -> Snapshot {
+        snapshot::decode(&std::fs::read(path).expect("written")).expect("decodes")
+    }
+
+    #[test]
+    fn every_pair_is_merged_and_dealt_out_to_any_shard_count() {
+        let dir = std::env::temp_dir().join(format!("culex-pairs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("culex.db").display().to_string();
+        let logger = Logger::new(LogTypes::NONE, false, false);
+        let whole = state(&["a", "b", "c", "d", "e", "f", "g"]);
+        // What a crash while dealing out to two shards leaves: the merged state in pair 0,
+        // and pair 1 written with its part (copies of sessions pair 0 holds too).
+        let one = whole.clone().split(2).pop().expect("two parts");
+        assert!(!one.sessions.is_empty());
+        std::fs::write(&path, snapshot::encode(&whole).expect("encodes")).expect("writes");
+        std::fs::write(pair_path(&path, 1), snapshot::encode(&one).expect("encodes"))
+            .expect("writes");
+
+        assert_eq!(
+            load(&path, 3, &logger).expect("loads"),
+            Some(whole.clone()),
+            "each session once"
+        );
+        for (shard, part) in whole.clone().split(3).into_iter().enumerate() {
+            let pair = pair_path(&path, shard);
+            assert_eq!(read(&pair), part, "shard {shard}'s part");
+            assert_eq!(std::fs::metadata(format!("{pair}.journal")).expect("journal").len(), 0);
+        }
+
+        assert_eq!(load(&path, 1, &logger).expect("loads"), Some(whole.clone()));
+        assert_eq!(read(&path), whole);
+        for shard in 1..3 {
+            let pair = pair_path(&path, shard);
+            assert!(!Path::new(&pair).exists() && !Path::new(&format!("{pair}.journal")).exists());
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -270,4 +270,49 @@ mod tests {
         assert_eq!(saved(&path).retained, [5], "shard 0's last part is empty");
         let _ = std::fs::remove_dir_all(dir);
     }
+
+    #[tokio::test]
+    async fn with_the_journal_each_shard_saves_its_own_and_the_gatherer_only_orders_the_last() {
+        let logger = Arc::new(Logger::new(LogTypes::NONE, false, false));
+        let (told, mut last_parts) = mpsc::unbounded_channel();
+        // Drivers that report the request for their last part.
+        let drivers = (0..2)
+            .map(|shard| {
+                let (control, mut controls) = mpsc::unbounded_channel();
+                let told = told.clone();
+                tokio::spawn(async move {
+                    while let Some(instruction) = controls.recv().await {
+                        if let DriverControl::LastPart(_) = instruction {
+                            let _ = told.send(shard);
+                            return;
+                        }
+                    }
+                });
+                control
+            })
+            .collect();
+        let (mut saves, task) = spawn(drivers, false, logger);
+        assert!(saves.iter().all(|saves| saves.decides() && !saves.merges()));
+        assert_eq!((saves[1].count(5), saves[1].count(7)), (5, 7), "its own changes");
+        let dir = std::env::temp_dir().join(format!("culex-own-saves-{}", std::process::id()));
+        let path = dir.join("mosquitto.db");
+        let second = saves.pop().expect("two");
+        second.wills_out(Some(path.display().to_string()));
+        let ten = std::time::Duration::from_secs(10);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), last_parts.recv())
+                .await
+                .is_err(),
+            "shard 0's wills are not out yet"
+        );
+        saves.pop().expect("one").wills_out(Some(path.display().to_string()));
+        let mut asked = vec![
+            tokio::time::timeout(ten, last_parts.recv()).await.expect("asked"),
+            tokio::time::timeout(ten, last_parts.recv()).await.expect("asked"),
+        ];
+        asked.sort();
+        assert_eq!(asked, [Some(0), Some(1)]);
+        tokio::time::timeout(ten, task).await.expect("the gatherer ends").expect("no panic");
+        assert!(!path.exists(), "the gatherer writes nothing");
+    }
 }

@@ -255,24 +255,6 @@ struct Importer<'p> {
     skipped: Vec<Skipped>,
 }
 
-/// The session a client id gets when a file first mentions it: never expiring, as for a
-/// v3.1.1 client, with nothing in it yet.
-fn empty_session(client_id: &str) -> StoredSession {
-    StoredSession {
-        client_id: client_id.to_owned(),
-        username: None,
-        listener: 0,
-        protocol: ProtocolVersion::V3_1_1,
-        expiry_secs: EXPIRY_NEVER,
-        expires_in: None,
-        expires_at_ms: None,
-        subscriptions: Vec::new(),
-        inflight: Vec::new(),
-        queued: Vec::new(),
-        incoming: Vec::new(),
-    }
-}
-
 impl Importer<'_> {
     fn chunk(&mut self, kind: u32, chunk: Chunk<'_>) -> Result<(), ImportError> {
         match kind {
@@ -494,7 +476,7 @@ impl Importer<'_> {
         let index = match self.session_index.entry(id.to_owned()) {
             Entry::Occupied(entry) => *entry.get(),
             Entry::Vacant(entry) => {
-                self.sessions.push(empty_session(id));
+                self.sessions.push(StoredSession::empty(id));
                 *entry.insert(self.sessions.len() - 1)
             }
         };

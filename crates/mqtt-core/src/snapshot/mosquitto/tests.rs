@@ -60,7 +60,7 @@ fn the_reference_example_imports_retained_session_subscription_and_queue() {
     // Port 18990 is the second listener here.
     let import = decode(&bytes, NOW, &[1883, 18990]).expect("imports");
     assert_eq!(import.skipped, []);
-    let mut sess1 = empty_session("sess1");
+    let mut sess1 = StoredSession::empty("sess1");
     sess1.listener = 1;
     sess1.subscriptions = vec![StoredSubscription {
         filter: "a/#".to_owned(),
@@ -233,9 +233,9 @@ fn the_second_examples_records_keep_properties_usernames_and_flow_states() {
     );
     assert_eq!(snapshot.retained, [1]);
 
-    let mut pub5 = empty_session("pub5");
+    let mut pub5 = StoredSession::empty("pub5");
     pub5.incoming = vec![StoredIncoming { packet_id: 0x1234, message: Some(2) }];
-    let mut s5 = empty_session("s5");
+    let mut s5 = StoredSession::empty("s5");
     s5.username = Some("alice".to_owned());
     s5.protocol = ProtocolVersion::V5;
     s5.expiry_secs = 3600;
@@ -318,7 +318,7 @@ fn version_5_clients_have_a_shorter_fixed_part() {
     let fixed = [&0i64.to_le_bytes()[..], &EXPIRY_NEVER.to_be_bytes(), &[0, 1], &be16(3)].concat();
     chunk(&mut file, CHUNK_CLIENT, &[&fixed, b"old"]);
     let import = decode(&file, NOW, &[]).expect("imports");
-    assert_eq!(import.snapshot.sessions, [empty_session("old")]);
+    assert_eq!(import.snapshot.sessions, [StoredSession::empty("old")]);
 }
 
 #[test]

@@ -90,17 +90,8 @@ fn merged_retained_messages_take_the_first_part_and_add_what_it_misses() {
 #[test]
 fn a_session_several_parts_hold_is_merged_once_the_first_parts() {
     let session = |client_id: &str, expiry_secs: u32| StoredSession {
-        client_id: client_id.to_owned(),
-        username: None,
-        listener: 0,
-        protocol: mqtt_codec::ProtocolVersion::V5,
         expiry_secs,
-        expires_in: None,
-        expires_at_ms: None,
-        subscriptions: Vec::new(),
-        inflight: Vec::new(),
-        queued: Vec::new(),
-        incoming: Vec::new(),
+        ..StoredSession::empty(client_id)
     };
     let part = |sessions| Snapshot { messages: Vec::new(), retained: Vec::new(), sessions };
     let first = part(vec![session("b", 1), session("c", 1)]);
