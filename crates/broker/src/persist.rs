@@ -92,7 +92,7 @@ impl LoadError {
 /// file does not exist yet, or it is empty (Mosquitto's warning is logged then). A Mosquitto
 /// file is imported once into `<path>.culex` (`persist/import.rs`). With the journal, every
 /// shard's pair of files is read, and the state is dealt out again to the shards this run
-/// starts (`persist/journal.rs`).
+/// starts (`persist/journal.rs`); without it, pairs such a run left are folded into the file.
 ///
 /// # Errors
 /// [`LoadError`] when the file cannot be read or decoded; the caller must not start (and
@@ -111,6 +111,10 @@ pub fn load(config: &Config, logger: &Logger) -> Result<Option<Snapshot>, LoadEr
     }
     if config.persistence_journal {
         return journal::load(&path, count, logger);
+    }
+    // The pairs a run with the journal on several routers left are folded into the one file.
+    if !journal::other_pairs(&path).is_empty() {
+        return journal::load(&path, 1, logger);
     }
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,

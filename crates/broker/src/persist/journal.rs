@@ -56,12 +56,7 @@ pub(super) fn load(
     count: usize,
     logger: &Logger,
 ) -> Result<Option<Snapshot>, LoadError> {
-    let others: Vec<usize> = (1..ShardId::MAX)
-        .filter(|&shard| {
-            let pair = pair_path(path, shard);
-            Path::new(&pair).exists() || Path::new(&format!("{pair}.journal")).exists()
-        })
-        .collect();
+    let others = other_pairs(path);
     let mut parts = Vec::new();
     for shard in std::iter::once(0).chain(others.iter().copied()) {
         parts.extend(recover_pair(&pair_path(path, shard), logger)?);
@@ -69,6 +64,16 @@ pub(super) fn load(
     let merged = (!parts.is_empty()).then(|| Snapshot::merge(parts));
     deal(path, merged.as_ref(), count, &others)?;
     Ok(merged)
+}
+
+/// The shards other than 0 whose pair of files (of the persistence file `path`) exists.
+pub(super) fn other_pairs(path: &str) -> Vec<usize> {
+    (1..ShardId::MAX)
+        .filter(|&shard| {
+            let pair = pair_path(path, shard);
+            Path::new(&pair).exists() || Path::new(&format!("{pair}.journal")).exists()
+        })
+        .collect()
 }
 
 /// Writes `merged` out as the pairs of `count` shards (steps 1 to 3 of the module header);
@@ -255,6 +260,30 @@ mod tests {
             let pair = pair_path(&path, shard);
             assert!(!Path::new(&pair).exists() && !Path::new(&format!("{pair}.journal")).exists());
         }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn without_the_journal_the_pairs_a_journaled_run_left_are_folded_into_the_one_file() {
+        let dir = std::env::temp_dir().join(format!("culex-unpaired-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let config = crate::config::Config {
+            persistence: true,
+            persistence_journal: false,
+            persistence_location: Some(format!("{}/", dir.display())),
+            ..crate::config::Config::default()
+        };
+        let path = config.persistence_path().expect("persistence on");
+        for (shard, ids) in [(0, ["a", "c"]), (1, ["b", "d"])] {
+            let bytes = snapshot::encode(&state(&ids)).expect("encodes");
+            std::fs::write(pair_path(&path, shard), bytes).expect("writes");
+        }
+        let logger = Logger::new(LogTypes::NONE, false, false);
+        let whole = state(&["a", "b", "c", "d"]);
+        assert_eq!(super::super::load(&config, &logger).expect("loads"), Some(whole.clone()));
+        assert_eq!(read(&path), whole);
+        assert!(other_pairs(&path).is_empty());
         let _ = std::fs::remove_dir_all(dir);
     }
 }
