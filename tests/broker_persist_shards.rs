@@ -11,7 +11,7 @@ use crate::broker_persist::{persistence, wait_for_file};
 use crate::broker_tools::publish;
 use crate::support::{Background, BrokerProcess, COMMAND_DEADLINE, TempDir, reference_client, run};
 
-/// Persistence in `dir` without the journal (the journal runs one shard).
+/// Persistence in `dir` without the journal (`broker_journal_shards` runs it with the journal).
 fn config(dir: &TempDir) -> String {
     format!("{}persistence_journal false\n", persistence(dir))
 }
