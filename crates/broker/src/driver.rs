@@ -7,8 +7,9 @@
 //! connection's task once: at the end of the event with one shard, at the end of the step with
 //! several, after the step's forwards went out (`hand_over`). With
 //! persistence on, it also takes the snapshots (at shutdown, on SIGUSR1, at each autosave)
-//! and hands them to the saver task, or with the journal to its own shard's journal writer. It counts for the metrics in a [`Tally`] of its own and
-//! times the batches of events it handles; [`FLUSH_INTERVAL`] after a step that may have
+//! and hands them to the saver task, or with the journal to its own shard's journal writer.
+//! It counts for the metrics in a [`Tally`] of its own and times the batches of events it
+//! handles; [`FLUSH_INTERVAL`] after a step that may have
 //! changed them, it flushes the tally and copies the core's counters into the shared
 //! [`Metrics`] (so a busy driver does it ten times a second, not once per message, and an
 //! idle one not at all).
