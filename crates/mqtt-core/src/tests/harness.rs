@@ -43,17 +43,25 @@ pub(crate) struct Forwarded {
     /// For a message: whether it goes to the plain subscribers there, and whether it carries
     /// a retained update.
     pub(crate) publish: Option<(bool, bool)>,
+    /// For a message: whether it asks for a durability answer.
+    pub(crate) asks: bool,
+    /// For a durability answer: its `hops` and `more`.
+    pub(crate) answers: Option<(usize, usize)>,
 }
 
 impl Forwarded {
     fn of(from: usize, to: usize, item: &ShardItem) -> Self {
-        let publish = match &item.0 {
-            crate::shard_item::Item::Publish { plain, version, .. } => {
-                Some((*plain, version.is_some()))
+        use crate::shard_item::Item;
+        let (mut publish, mut asks, mut answers) = (None, false, None);
+        match &item.0 {
+            Item::Publish { plain, version, durable, .. } => {
+                publish = Some((*plain, version.is_some()));
+                asks = durable.is_some();
             }
-            _ => None,
-        };
-        Self { from, to, publish }
+            Item::Durable { hops, more, .. } => answers = Some((*hops, *more)),
+            _ => {}
+        }
+        Self { from, to, publish, asks, answers }
     }
 }
 
@@ -89,7 +97,7 @@ pub(crate) struct Harness {
     pub(crate) forwarded: Vec<Forwarded>,
     /// While set ([`Harness::delay_forwards`]), what shards forward waits here, in order,
     /// until [`Harness::deliver_forwards`].
-    in_transit: Option<VecDeque<(usize, ShardItem)>>,
+    in_transit: Option<VecDeque<(usize, usize, ShardItem)>>,
 }
 
 impl Default for Harness {
@@ -789,9 +797,24 @@ impl Harness {
     /// over at once again.
     pub(crate) fn deliver_forwards(&mut self) {
         let now = self.now;
-        for (shard, item) in self.in_transit.take().unwrap_or_default() {
+        for (_, shard, item) in self.in_transit.take().unwrap_or_default() {
             self.shard_mut(shard).handle_forward(item, now);
         }
+        self.pump();
+    }
+
+    /// Hands the oldest item in transit from shard `from` to shard `to` over (FIFO per pair of
+    /// shards, as the runtime's channels are); what that forwards stays in transit. Fails when
+    /// nothing is on its way between the two.
+    pub(crate) fn deliver_one(&mut self, from: usize, to: usize) {
+        let in_transit = self.in_transit.as_mut().expect("forwards are delayed");
+        let at = in_transit
+            .iter()
+            .position(|(sender, receiver, _)| (*sender, *receiver) == (from, to))
+            .unwrap_or_else(|| panic!("nothing in transit from shard {from} to shard {to}"));
+        let (_, _, item) = in_transit.remove(at).expect("found");
+        let now = self.now;
+        self.shard_mut(to).handle_forward(item, now);
         self.pump();
     }
 
@@ -812,7 +835,7 @@ impl Harness {
                 return;
             }
             let now = self.now;
-            for (shard, item) in forwards {
+            for (_, shard, item) in forwards {
                 self.shard_mut(shard).handle_forward(item, now);
             }
             for (conn, packet) in replies {
@@ -827,7 +850,7 @@ impl Harness {
         &mut self,
         shard: usize,
         replies: &mut Vec<(ConnId, Packet)>,
-        forwards: &mut VecDeque<(usize, ShardItem)>,
+        forwards: &mut VecDeque<(usize, usize, ShardItem)>,
     ) {
         while let Some(output) = self.shard_mut(shard).poll_output() {
             match output {
@@ -876,7 +899,7 @@ impl Harness {
                 Output::Forward { shard: to, item } => {
                     assert_ne!(to, shard, "a shard never forwards to itself");
                     self.forwarded.push(Forwarded::of(shard, to, &item));
-                    forwards.push_back((to, item));
+                    forwards.push_back((shard, to, item));
                 }
             }
         }
