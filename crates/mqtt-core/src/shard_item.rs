@@ -84,9 +84,13 @@ pub(crate) enum Item {
     },
 }
 
+/// What an [`Item::Interest`] weighs besides its filter.
+const INTEREST_BYTES: usize = 32;
+
 /// A durability request ([`Item::Publish`]'s `durable`): the acknowledgement that connection
 /// `conn` of shard `shard` is due waits behind `token` until every shard the message went to
-/// answered.
+/// answered. Made only with the journal on, by a shard that has others, for a message that
+/// a client is owed an acknowledgement for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Request {
     /// The origin shard, which answers go to.
@@ -96,9 +100,6 @@ pub(crate) struct Request {
     /// The token it waits behind.
     pub(crate) token: u64,
 }
-
-/// What an [`Item::Interest`] weighs besides its filter.
-const INTEREST_BYTES: usize = 32;
 
 impl ShardItem {
     /// The bytes this item keeps alive while it waits, for the runtime's per-destination

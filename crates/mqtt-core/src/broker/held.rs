@@ -190,6 +190,9 @@ mod tests {
     use super::*;
     use crate::event::DisconnectReason;
 
+    /// The connection that waits.
+    const CONN: ConnId = ConnId(1);
+
     fn close(conn: u64) -> Output {
         Output::Close { conn: ConnId(conn), reason: DisconnectReason::ServerShutdown }
     }
@@ -203,84 +206,81 @@ mod tests {
         std::iter::from_fn(|| broker.poll_output()).collect()
     }
 
+    fn broker() -> Broker {
+        Broker::new(crate::Config::default(), [1; 32])
+    }
+
+    /// A new token for [`CONN`] that waits for one answer, with `output` kept behind it.
+    fn wait_then(broker: &mut Broker, wait: Wait, output: Output) -> u64 {
+        let token = broker.held.issue();
+        broker.hold(CONN, token, 1, wait);
+        broker.output_for(CONN, output);
+        token
+    }
+
     #[test]
     fn nothing_waits_until_held_and_the_last_answer_releases_in_order() {
-        let mut broker = Broker::new(crate::Config::default(), [1; 32]);
-        let conn = ConnId(1);
-        assert!(broker.held.waiting(conn).is_none());
+        let mut broker = broker();
+        assert!(broker.held.waiting(CONN).is_none());
         let token = broker.held.issue();
-        broker.hold(conn, token, 0, Wait::Interest);
-        assert!(broker.held.waiting(conn).is_none(), "no answer to wait for");
-        broker.hold(conn, token, 2, Wait::Interest);
-        broker.output_for(conn, close(1));
-        broker.output_for(conn, close(1));
+        broker.hold(CONN, token, 0, Wait::Interest);
+        assert!(broker.held.waiting(CONN).is_none(), "no answer to wait for");
+        broker.hold(CONN, token, 2, Wait::Interest);
+        broker.output_for(CONN, close(1));
+        broker.output_for(CONN, close(1));
         broker.output_for(ConnId(2), close(2));
         assert_eq!(drained(&mut broker), [close(2)], "another connection goes on");
-        broker.answered(conn, token, 0, 0);
+        broker.answered(CONN, token, 0, 0);
         assert_eq!(drained(&mut broker), [], "one answer still to come");
-        broker.answered(conn, token, 0, 0);
+        broker.answered(CONN, token, 0, 0);
         assert_eq!(drained(&mut broker), [close(1), close(1)]);
-        broker.answered(conn, token, 0, 0);
-        assert!(broker.held.waiting(conn).is_none(), "a late answer holds nothing");
+        broker.answered(CONN, token, 0, 0);
+        assert!(broker.held.waiting(CONN).is_none(), "a late answer holds nothing");
     }
 
     #[test]
     fn an_output_waits_only_for_the_tokens_issued_before_it() {
-        let mut broker = Broker::new(crate::Config::default(), [1; 32]);
-        let conn = ConnId(1);
-        let (first, second) = (broker.held.issue(), broker.held.issue());
-        broker.hold(conn, first, 1, Wait::Durable);
-        broker.output_for(conn, journal("after first"));
-        broker.hold(conn, second, 1, Wait::Durable);
-        broker.output_for(conn, journal("after second"));
-        broker.answered(conn, second, 0, 0);
+        let mut broker = broker();
+        let first = wait_then(&mut broker, Wait::Durable, journal("after first"));
+        let second = wait_then(&mut broker, Wait::Durable, journal("after second"));
+        broker.answered(CONN, second, 0, 0);
         assert_eq!(drained(&mut broker), [], "the first token is still out");
-        broker.answered(conn, first, 0, 0);
+        broker.answered(CONN, first, 0, 0);
         assert_eq!(drained(&mut broker), [journal("after first"), journal("after second")]);
         // A stream: each answer releases what waited behind its token, never starved by the
         // tokens issued after it.
-        let tokens: Vec<u64> = (0..3).map(|_| broker.held.issue()).collect();
+        let tokens: Vec<u64> = (0..3)
+            .map(|n| wait_then(&mut broker, Wait::Durable, journal(&n.to_string())))
+            .collect();
         for (n, &token) in tokens.iter().enumerate() {
-            broker.hold(conn, token, 1, Wait::Durable);
-            broker.output_for(conn, journal(&n.to_string()));
-        }
-        for (n, &token) in tokens.iter().enumerate() {
-            broker.answered(conn, token, 0, 0);
+            broker.answered(CONN, token, 0, 0);
             assert_eq!(drained(&mut broker), [journal(&n.to_string())]);
         }
     }
 
     #[test]
     fn an_answer_from_a_hop_that_overtakes_the_one_announcing_it_releases_nothing() {
-        let mut broker = Broker::new(crate::Config::default(), [1; 32]);
-        let conn = ConnId(1);
-        let token = broker.held.issue();
-        broker.hold(conn, token, 1, Wait::Durable);
-        broker.output_for(conn, close(1));
-        broker.answered(conn, token, 2, 0);
-        broker.answered(conn, token, 0, 1);
+        let mut broker = broker();
+        let token = wait_then(&mut broker, Wait::Durable, close(1));
+        broker.answered(CONN, token, 2, 0);
+        broker.answered(CONN, token, 0, 1);
         assert_eq!(drained(&mut broker), [], "the first hop's answer is still out");
-        broker.answered(conn, token, 1, 1);
+        broker.answered(CONN, token, 1, 1);
         assert_eq!(drained(&mut broker), [close(1)]);
     }
 
     #[test]
     fn a_closing_connection_gets_what_waits_for_subscriptions_and_its_records_wait_on() {
-        let mut broker = Broker::new(crate::Config::default(), [1; 32]);
-        let conn = ConnId(1);
-        let (interest, durable) = (broker.held.issue(), broker.held.issue());
-        broker.hold(conn, interest, 1, Wait::Interest);
-        broker.output_for(conn, close(1));
-        broker.hold(conn, durable, 1, Wait::Durable);
-        broker.output_for(conn, journal("released"));
-        let puback = Output::Send { conn, packet: mqtt_codec::Packet::PingResp };
-        broker.output_for(conn, puback);
-        broker.end_wait(conn);
+        let mut broker = broker();
+        let interest = wait_then(&mut broker, Wait::Interest, close(1));
+        let durable = wait_then(&mut broker, Wait::Durable, journal("released"));
+        broker.output_for(CONN, Output::Send { conn: CONN, packet: mqtt_codec::Packet::PingResp });
+        broker.end_wait(CONN);
         assert_eq!(drained(&mut broker), [close(1)], "the packet waiting for durability is gone");
-        assert!(broker.held.waiting(conn).is_none(), "nothing more waits for the connection");
-        broker.answered(conn, interest, 0, 0);
+        assert!(broker.held.waiting(CONN).is_none(), "nothing more waits for the connection");
+        broker.answered(CONN, interest, 0, 0);
         assert_eq!(drained(&mut broker), []);
-        broker.answered(conn, durable, 0, 0);
+        broker.answered(CONN, durable, 0, 0);
         assert_eq!(drained(&mut broker), [journal("released")]);
         assert!(broker.held.closed.is_empty());
     }

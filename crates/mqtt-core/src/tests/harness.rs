@@ -43,25 +43,36 @@ pub(crate) struct Forwarded {
     /// For a message: whether it goes to the plain subscribers there, and whether it carries
     /// a retained update.
     pub(crate) publish: Option<(bool, bool)>,
-    /// For a message: whether it asks for a durability answer.
-    pub(crate) asks: bool,
-    /// For a durability answer: its `hops` and `more`.
-    pub(crate) answers: Option<(usize, usize)>,
+    /// Its part in acknowledgements that wait for durability across shards.
+    pub(crate) durable: Durable,
+}
+
+/// A forwarded item's part in durability requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Durable {
+    /// None.
+    No,
+    /// A message with a request.
+    Asks,
+    /// An answer, with its `hops` and `more`.
+    Answers(usize, usize),
 }
 
 impl Forwarded {
     fn of(from: usize, to: usize, item: &ShardItem) -> Self {
         use crate::shard_item::Item;
-        let (mut publish, mut asks, mut answers) = (None, false, None);
+        let (mut publish, mut durable) = (None, Durable::No);
         match &item.0 {
-            Item::Publish { plain, version, durable, .. } => {
+            Item::Publish { plain, version, durable: request, .. } => {
                 publish = Some((*plain, version.is_some()));
-                asks = durable.is_some();
+                if request.is_some() {
+                    durable = Durable::Asks;
+                }
             }
-            Item::Durable { hops, more, .. } => answers = Some((*hops, *more)),
+            Item::Durable { hops, more, .. } => durable = Durable::Answers(*hops, *more),
             _ => {}
         }
-        Self { from, to, publish, asks, answers }
+        Self { from, to, publish, durable }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use mqtt_codec::{Packet, QoS};
 
-use super::harness::{Harness, ack, publish_packet};
+use super::harness::{Durable, Harness, ack, publish_packet};
 use super::shards::id_on;
 use crate::snapshot::journal::Change;
 use crate::{Config, ConnId};
@@ -22,13 +22,11 @@ fn publisher_and_queue(count: usize) -> (Harness, ConnId) {
     (h, publisher)
 }
 
-/// A durability request or answer forwarded: from, to, and the answer's hops and more.
-type DurabilityItem = (usize, usize, Option<(usize, usize)>);
-
-/// The durability requests and answers forwarded since the `since`-th forwarded item.
-fn durability_items(h: &Harness, since: usize) -> Vec<DurabilityItem> {
-    let items = h.forwarded[since..].iter().filter(|f| f.asks || f.answers.is_some());
-    items.map(|f| (f.from, f.to, f.answers)).collect()
+/// The durability requests and answers forwarded since the `since`-th forwarded item: from,
+/// to, which.
+fn durability_items(h: &Harness, since: usize) -> Vec<(usize, usize, Durable)> {
+    let items = h.forwarded[since..].iter().filter(|f| f.durable != Durable::No);
+    items.map(|f| (f.from, f.to, f.durable)).collect()
 }
 
 #[test]
@@ -43,7 +41,10 @@ fn a_puback_waits_for_the_answer_of_the_shard_that_queued_the_message() {
     assert!(h.journal.iter().any(|c| matches!(c, Change::Queued { .. })), "queued there");
     h.deliver_one(1, 0);
     assert_eq!(h.take(publisher), [Packet::PubAck(ack(id))]);
-    assert_eq!(durability_items(&h, since), [(0, 1, None), (1, 0, Some((0, 0)))]);
+    assert_eq!(
+        durability_items(&h, since),
+        [(0, 1, Durable::Asks), (1, 0, Durable::Answers(0, 0))]
+    );
 }
 
 #[test]
@@ -97,8 +98,9 @@ fn a_retained_qos1_publish_waits_for_every_shard() {
     h.deliver_one(0, 1);
     h.deliver_one(1, 0);
     assert_eq!(h.take(publisher), [Packet::PubAck(ack(1))]);
-    let asked: Vec<_> = durability_items(&h, since).into_iter().filter(|i| i.2.is_none()).collect();
-    assert_eq!(asked, [(0, 1, None), (0, 2, None)]);
+    let asked: Vec<_> =
+        durability_items(&h, since).into_iter().filter(|i| i.2 == Durable::Asks).collect();
+    assert_eq!(asked, [(0, 1, Durable::Asks), (0, 2, Durable::Asks)]);
 }
 
 #[test]
@@ -129,7 +131,12 @@ fn a_share_pick_passed_on_is_answered_by_both_shards_in_either_order() {
     assert_eq!(h.take(publisher), [Packet::PubAck(ack(id))]);
     assert_eq!(
         durability_items(&h, since),
-        [(0, 1, None), (1, 2, None), (1, 0, Some((0, 1))), (2, 0, Some((1, 0)))]
+        [
+            (0, 1, Durable::Asks),
+            (1, 2, Durable::Asks),
+            (1, 0, Durable::Answers(0, 1)),
+            (2, 0, Durable::Answers(1, 0))
+        ]
     );
 }
 
