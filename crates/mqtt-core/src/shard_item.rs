@@ -122,10 +122,10 @@ impl ShardItem {
         }
     }
 
-    /// Whether the item tells the receiving shard that the sender's records are durable (an
-    /// [`Item::Durable`] answer): with a journal, the runtime sends it only once every journal
-    /// record the sending shard made before it is synced, as it holds a packet for which
-    /// [`acknowledges_durable_state`](crate::acknowledges_durable_state) holds.
+    /// Whether the item tells the receiving shard that the sender's records are durable (the
+    /// answer to a durability request): with a journal, the runtime sends it only once every
+    /// journal record the sending shard made before it is synced, as it holds a packet for
+    /// which [`acknowledges_durable_state`](crate::acknowledges_durable_state) holds.
     #[must_use]
     pub fn acknowledges_durable_state(&self) -> bool {
         matches!(self.0, Item::Durable { .. })
