@@ -707,7 +707,15 @@ impl Driver {
                 self.forget(conn);
             }
             Output::Log(event) => trace::event(&self.logger, &event),
-            Output::Forward { shard, item } => self.forwards.push(shard, item),
+            // An answer to another shard's durability request waits for this shard's journal.
+            Output::Forward { shard, item } => match &mut self.durability {
+                Some(durability) => {
+                    if let Some(item) = durability.forward_or_hold(shard, item) {
+                        self.forwards.push(shard, item);
+                    }
+                }
+                None => self.forwards.push(shard, item),
+            },
             Output::Authenticate { conn, username, password, listener, .. } => {
                 let Some(passwords) = self.passwords.get(listener).cloned().flatten() else {
                     self.broker.handle_auth_result(conn, false, now());
@@ -896,7 +904,11 @@ impl Driver {
         match report {
             WriterReport::Synced(upto) => {
                 let Some(durability) = &mut self.durability else { return };
-                for (conn, held) in durability.synced(upto) {
+                let released = durability.synced(upto);
+                for (shard, item) in durability.answers_due() {
+                    self.forwards.push(shard, item);
+                }
+                for (conn, held) in released {
                     match held {
                         Held::Send(packet) => self.send(conn, &packet),
                         Held::Close if self.bridges.contains_key(&conn) => {

@@ -2,7 +2,10 @@
 //! they come and handed to the journal writer at the end of a driver step (group commit: the
 //! writer syncs once for every batch it finds); packets that acknowledge durable state are
 //! held, with everything after them to the same connection, until the writer reports that the
-//! records before them are synced. Routing never waits: only the held connections do.
+//! records before them are synced. Routing never waits: only the held connections do. An
+//! answer to another shard's durability request (an item for which
+//! [`ShardItem::acknowledges_durable_state`] holds) waits likewise, so that the acknowledgement
+//! it releases there is sent only once this shard's records of the message are durable.
 //!
 //! Records that no held packet waits for (a delivery acknowledged by its subscriber, a QoS 0
 //! retained message) need no sync of their own: they stay in memory until a held packet needs
@@ -16,7 +19,7 @@ use std::time::{Duration, Instant};
 use mqtt_codec::Packet;
 use mqtt_core::snapshot::Snapshot;
 use mqtt_core::snapshot::journal::{Change, encode_record};
-use mqtt_core::{ConnId, ConnMap, acknowledges_durable_state};
+use mqtt_core::{ConnId, ConnMap, ShardItem, acknowledges_durable_state};
 
 /// Records no held packet waits for go to the writer once this many bytes gather…
 pub(crate) const PENDING_LIMIT: usize = 64 << 10;
@@ -66,6 +69,9 @@ pub(crate) struct Durability<W> {
     since_checkpoint: u64,
     /// Per connection, what waits, each with the sequence it waits for, in order.
     held: ConnMap<VecDeque<(u64, Held)>>,
+    /// Answers to other shards that wait, each with the sequence it waits for and its
+    /// destination shard, in order.
+    answers: VecDeque<(u64, usize, ShardItem)>,
 }
 
 impl<W: JournalSink> Durability<W> {
@@ -79,6 +85,7 @@ impl<W: JournalSink> Durability<W> {
             synced: 0,
             since_checkpoint: 0,
             held: ConnMap::default(),
+            answers: VecDeque::new(),
         }
     }
 
@@ -103,6 +110,16 @@ impl<W: JournalSink> Durability<W> {
         None
     }
 
+    /// What to do with `item` for shard `shard`: `Some` gives it back to forward now; `None`
+    /// means it is an answer that waits for the records before it ([`Durability::synced`]).
+    pub(crate) fn forward_or_hold(&mut self, shard: usize, item: ShardItem) -> Option<ShardItem> {
+        if self.recorded > self.synced && item.acknowledges_durable_state() {
+            self.answers.push_back((self.recorded, shard, item));
+            return None;
+        }
+        Some(item)
+    }
+
     /// Whether `conn` can be closed now; `false` means the close was queued behind its held
     /// packets.
     pub(crate) fn close_or_hold(&mut self, conn: ConnId) -> bool {
@@ -123,7 +140,7 @@ impl<W: JournalSink> Durability<W> {
     /// At the end of a driver step: hands what was recorded to the writer when a held packet
     /// waits for it, or it is large or old enough (see the module header).
     pub(crate) fn end_of_step(&mut self, now: Instant) {
-        let waited_for = !self.held.is_empty();
+        let waited_for = !self.held.is_empty() || !self.answers.is_empty();
         let large = self.pending.len() >= PENDING_LIMIT;
         if waited_for || large || self.deadline().is_some_and(|at| at <= now) {
             self.flush();
@@ -147,7 +164,7 @@ impl<W: JournalSink> Durability<W> {
     }
 
     /// The writer reports changes up to `upto` durable: what waited for them, by connection,
-    /// in order.
+    /// in order; the answers that waited for them are then [`Durability::answers_due`].
     pub(crate) fn synced(&mut self, upto: u64) -> Vec<(ConnId, Held)> {
         self.synced = self.synced.max(upto);
         let mut released = Vec::new();
@@ -161,6 +178,14 @@ impl<W: JournalSink> Durability<W> {
         });
         released.sort_by_key(|(conn, _)| *conn);
         released
+    }
+
+    /// The answers to other shards whose records are synced, in order, each with its
+    /// destination shard.
+    pub(crate) fn answers_due(&mut self) -> Vec<(usize, ShardItem)> {
+        let synced = self.synced;
+        let due = self.answers.iter().take_while(|(waits_for, ..)| *waits_for <= synced).count();
+        self.answers.drain(..due).map(|(_, shard, item)| (shard, item)).collect()
     }
 
     /// Bytes journaled since the last checkpoint.
@@ -185,7 +210,11 @@ impl<W: JournalSink> Durability<W> {
 
 #[cfg(test)]
 mod tests {
-    use mqtt_codec::{Ack, PacketId, Properties, ReasonCode};
+    use mqtt_codec::{
+        Ack, Connect, MqttString, PacketId, Properties, ProtocolVersion, Publish, QoS, ReasonCode,
+        Subscribe, SubscriptionOptions, TopicFilter, TopicName,
+    };
+    use mqtt_core::{Broker, Output, PeerInfo, ShardId, shard_of};
 
     use super::*;
 
@@ -204,9 +233,13 @@ mod tests {
         }
     }
 
+    fn packet_id(id: u16) -> PacketId {
+        PacketId::new(id).expect("non-zero")
+    }
+
     fn puback(id: u16) -> Packet {
         Packet::PubAck(Ack {
-            packet_id: PacketId::new(id).expect("non-zero"),
+            packet_id: packet_id(id),
             reason: ReasonCode::Success,
             properties: Properties::default(),
         })
@@ -278,6 +311,117 @@ mod tests {
         d.synced(2);
         d.end_of_step(start);
         assert_eq!(d.writer.batches.len(), 3);
+    }
+
+    /// Hands every item the shards forward to its destination until none is left, except
+    /// durability answers, which are kept; returns them, every other item forwarded, and the
+    /// changes shard 1 recorded.
+    fn settle(shards: &mut [Broker; 2]) -> (Vec<(usize, ShardItem)>, Vec<ShardItem>, Vec<Change>) {
+        let (mut answers, mut others, mut changes) = (Vec::new(), Vec::new(), Vec::new());
+        loop {
+            let mut moved = false;
+            for from in 0..shards.len() {
+                while let Some(output) = shards[from].poll_output() {
+                    match output {
+                        Output::Journal(change) if from == 1 => changes.push(change),
+                        Output::Forward { shard, item } if item.acknowledges_durable_state() => {
+                            answers.push((shard, item));
+                        }
+                        Output::Forward { shard, item } => {
+                            others.push(item.clone());
+                            shards[shard].handle_forward(item, t0());
+                            moved = true;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if !moved {
+                return (answers, others, changes);
+            }
+        }
+    }
+
+    /// Connects `client` to `shard` as connection `conn`, with a persistent session.
+    fn connect(shard: &mut Broker, conn: u64, client: &str) -> ConnId {
+        let conn = ConnId(conn);
+        let peer = PeerInfo {
+            address: "127.0.0.1".into(),
+            port: 1,
+            listener: 0,
+            certificate_username: None,
+        };
+        shard.handle_open(conn, peer, t0());
+        let connect = Connect {
+            protocol: ProtocolVersion::V3_1_1,
+            clean_start: false,
+            keep_alive: 0,
+            client_id: MqttString::new(client).expect("valid"),
+            will: None,
+            username: None,
+            password: None,
+            properties: Properties::default(),
+            bridge: false,
+        };
+        shard.handle_packet(conn, Packet::Connect(Box::new(connect)), t0());
+        conn
+    }
+
+    /// A real durability answer: shard 1 of 2 (journal on) was handed a QoS 1 message that
+    /// shard 0 routed to shard 1's persistent subscriber. Returns its destination and the
+    /// answer, the changes shard 1 recorded before it, and an item that is no answer.
+    fn an_answer() -> ((usize, ShardItem), Vec<Change>, ShardItem) {
+        let config = mqtt_core::Config { journal: true, ..mqtt_core::Config::default() };
+        let shard = |index| ShardId { index, count: 2 };
+        let mut shards = [0, 1].map(|index| {
+            let seed = [u8::try_from(index).expect("two"); 32];
+            Broker::new_shard(config.clone(), seed, shard(index))
+        });
+        let id = |name: &str| (0..).map(|n| format!("{name}{n}")).find(|id| shard_of(id, 2) == 1);
+        let subscriber = connect(&mut shards[1], 1, &id("sub").expect("some id"));
+        let topic = TopicFilter::new("t").expect("valid");
+        let subscribe =
+            Subscribe::new(packet_id(1), vec![(topic, SubscriptionOptions::new(QoS::AtLeastOnce))]);
+        shards[1].handle_packet(subscriber, Packet::Subscribe(subscribe), t0());
+        let (_, mut others, _) = settle(&mut shards);
+        let publisher = connect(&mut shards[0], 2, "pub");
+        let mut publish = Publish::new(TopicName::new("t").expect("valid"), "x".into());
+        publish.qos = QoS::AtLeastOnce;
+        publish.packet_id = Some(packet_id(1));
+        shards[0].handle_packet(publisher, Packet::Publish(publish), t0());
+        let (mut answers, _, changes) = settle(&mut shards);
+        assert_eq!(answers.len(), 1, "one answer, to shard 0");
+        (answers.remove(0), changes, others.remove(0))
+    }
+
+    #[test]
+    fn an_answer_to_another_shard_waits_until_the_records_before_it_are_synced() {
+        let ((to, answer), changes, other) = an_answer();
+        assert_eq!(to, 0);
+        assert!(changes.iter().any(|change| matches!(change, Change::Queued { .. })));
+        let mut d = Durability::new(Sink::default());
+        for change in &changes {
+            d.record(change, t0()).expect("encodes");
+        }
+        let before = changes.len() as u64;
+        assert!(d.forward_or_hold(to, other.clone()).is_some(), "only answers wait");
+        assert!(
+            d.forward_or_hold(to, answer.clone()).is_none(),
+            "held: its records are not synced"
+        );
+        d.record(&gone("after"), t0()).expect("encodes");
+        d.end_of_step(t0());
+        assert_eq!(
+            d.writer.batches.last().map(|batch| batch.1),
+            Some(before + 1),
+            "handed over at once"
+        );
+        d.synced(before - 1);
+        assert!(d.answers_due().is_empty(), "one record before it is not synced");
+        d.synced(before);
+        assert_eq!(d.answers_due(), [(to, answer.clone())], "the record after it does not count");
+        d.synced(before + 1);
+        assert!(d.forward_or_hold(to, answer).is_some(), "all synced: nothing waits");
     }
 
     #[test]

@@ -89,8 +89,8 @@ pub struct Broker {
     wall_clock: Option<WallClock>,
     /// Which shard this broker is ([`ShardId::SINGLE`] unless sharded).
     shard: ShardId,
-    /// Outputs held for connections whose new subscriptions the other shards have yet to
-    /// acknowledge.
+    /// Outputs held for connections until other shards answered: new subscriptions known
+    /// everywhere, or (journal on) a message's records durable everywhere it went.
     held: held::Held,
 }
 
@@ -517,11 +517,7 @@ impl Broker {
 
     fn send(&mut self, conn: ConnId, packet: Packet) {
         self.stats.messages_sent += 1;
-        let output = Output::Send { conn, packet };
-        match self.held.waiting(conn) {
-            Some(waiting) => waiting.keep(output),
-            None => self.outputs.push_back(output),
-        }
+        self.output_for(conn, Output::Send { conn, packet });
     }
 
     fn log(&mut self, event: LogEvent) {

@@ -17,6 +17,7 @@ mod retain;
 mod robustness;
 mod routing;
 mod session;
+mod shard_acks;
 mod shard_equivalence;
 mod shards;
 mod sys;

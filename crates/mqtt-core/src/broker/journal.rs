@@ -12,7 +12,7 @@ use mqtt_codec::TopicName;
 use super::Broker;
 use super::persist::{stored_listener, stored_message};
 use crate::conn::SessionKey;
-use crate::event::Output;
+use crate::event::{ConnId, Output};
 use crate::message::{Delivery, SharedMessage};
 use crate::qos::OutState;
 use crate::snapshot::journal::Change;
@@ -226,10 +226,13 @@ impl Broker {
         });
     }
 
-    /// The PUBREL of `key`'s incoming `packet_id` arrived.
-    pub(super) fn record_released(&mut self, key: SessionKey, packet_id: u16) {
+    /// The PUBREL of `key`'s incoming `packet_id` arrived on `conn`. Recorded only once the
+    /// other shards' records of the message are durable (it waits with the PUBCOMP, see
+    /// `held`): a crash between the two would otherwise lose a message the client was told
+    /// is stored, since its PUBREL sent again would find nothing to route.
+    pub(super) fn record_released(&mut self, conn: ConnId, key: SessionKey, packet_id: u16) {
         if let Some(client_id) = self.durable_client(key) {
-            self.record(Change::Released { client_id, packet_id });
+            self.output_for(conn, Output::Journal(Change::Released { client_id, packet_id }));
         }
     }
 }

@@ -142,6 +142,9 @@ impl Broker {
             self.timers.cancel(at, Timer::Conn(conn));
         }
         let key = state.session();
+        // What waited for the other shards goes out first, as sent (or is dropped, if it waits
+        // for durability: see `held`).
+        self.end_wait(conn);
         // [v5 MQTT-4.13.1-1] DISCONNECT only after CONNACK, and only v5 has one from the server.
         if key.is_some() && state.protocol == ProtocolVersion::V5 {
             let said = match farewell {
@@ -170,8 +173,6 @@ impl Broker {
         }
         let client_id = key.and_then(|k| self.sessions.get(k)).map(|s| s.client_id.to_string());
         self.log_disconnect(conn, client_id, reason.clone());
-        // Closing: what waited for the other shards goes out first, as sent.
-        self.release_held(conn);
         self.outputs.push_back(Output::Close { conn, reason });
         if let Some(key) = key {
             self.detach(key, publish_will, now);

@@ -241,7 +241,7 @@ impl Broker {
                 self.route(message, Some(key), now);
             }
             (QoS::AtLeastOnce, Some(id)) => {
-                let delivered = self.route(message, Some(key), now);
+                let delivered = self.route_acknowledged(message, key, conn, now);
                 self.send(conn, Packet::PubAck(ack(id, publish_ack_code(version, delivered))));
             }
             (QoS::ExactlyOnce, Some(id)) => {
@@ -325,12 +325,12 @@ impl Broker {
         // two can at worst route it again when the PUBREL is re-sent, never lose it.
         let code = match session.incoming.remove(&rel.packet_id.get()) {
             Some(Some(message)) => {
-                self.route(message, Some(key), now);
-                self.record_released(key, rel.packet_id.get());
+                self.route_acknowledged(message, key, conn, now);
+                self.record_released(conn, key, rel.packet_id.get());
                 ReasonCode::Success
             }
             Some(None) => {
-                self.record_released(key, rel.packet_id.get());
+                self.record_released(conn, key, rel.packet_id.get());
                 ReasonCode::Success
             }
             None => {

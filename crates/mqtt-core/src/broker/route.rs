@@ -45,7 +45,7 @@ impl Broker {
         if self.shard.count == 1 {
             return self.route_here(message, publisher, None, Picks::Here, now);
         }
-        self.route_and_forward(message, publisher, now)
+        self.route_and_forward(message, publisher, None, now).0
     }
 
     /// Routes a message to this shard's subscribers only (see [`Broker::route`]). A retained

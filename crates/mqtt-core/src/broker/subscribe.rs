@@ -9,6 +9,7 @@ use mqtt_codec::{
 };
 
 use super::Broker;
+use super::held::Wait;
 use crate::access::Access;
 use crate::conn::SessionKey;
 use crate::event::ConnId;
@@ -90,8 +91,9 @@ impl Broker {
         let mut reasons = Vec::with_capacity(subscribe.filters.len());
         let mut retained_for = Vec::new();
         let mut acks = 0;
+        let token = self.held.issue();
         for (filter, options) in &subscribe.filters {
-            match self.subscribe_one(conn, key, &subscriber, filter, options) {
+            match self.subscribe_one((conn, token), key, &subscriber, filter, options) {
                 Outcome::Granted { opts, retained, acks: waits } => {
                     acks += waits;
                     reasons.push(granted(opts.qos));
@@ -106,7 +108,7 @@ impl Broker {
         }
         // Sharded: the SUBACK (and the retained messages after it) waits until every other
         // shard forwards what matches the new subscriptions.
-        self.hold(conn, acks);
+        self.hold(conn, token, acks, Wait::Interest);
         self.send(
             conn,
             Packet::SubAck(SubAck {
@@ -141,10 +143,10 @@ impl Broker {
     }
 
     /// One filter of a SUBSCRIBE: mounted, checked (share syntax, No Local, access), then
-    /// granted.
+    /// granted; `ack` is the subscribing connection and the token its SUBACK waits behind.
     fn subscribe_one(
         &mut self,
-        conn: ConnId,
+        ack: (ConnId, u64),
         key: SessionKey,
         subscriber: &Subscriber,
         filter: &TopicFilter,
@@ -178,7 +180,7 @@ impl Broker {
         }
         let opts = subscriber.opts(options);
         let existed = self.grant_subscription(key, split, full, opts);
-        let acks = if existed { 0 } else { self.announce_interest(full, true, Some(conn)) };
+        let acks = if existed { 0 } else { self.announce_interest(full, true, Some(ack)) };
         let send = wants_retained(split.group.is_some(), v5, options.retain_handling, existed);
         Outcome::Granted { opts, retained: send.then(|| split.filter.to_owned()), acks }
     }
@@ -372,7 +374,7 @@ mod tests {
         let mut sub = h.broker.subscriber(key, ProtocolVersion::V5, false, None).expect("session");
         assert_eq!(sub.mount_point.as_deref(), Some("m/"));
         let outcome = h.broker.subscribe_one(
-            conn,
+            (conn, 0),
             key,
             &sub,
             &topic_filter("a/#"),
@@ -389,12 +391,18 @@ mod tests {
         no_local.no_local = true;
         let shared = topic_filter("$share/g/a");
         assert!(matches!(
-            h.broker.subscribe_one(conn, key, &sub, &shared, &no_local),
+            h.broker.subscribe_one((conn, 0), key, &sub, &shared, &no_local),
             Outcome::Violation(_)
         ));
         sub.mount_point = Some("x".repeat(65535));
         assert_eq!(
-            h.broker.subscribe_one(conn, key, &sub, &topic_filter("a"), &options(QoS::AtMostOnce)),
+            h.broker.subscribe_one(
+                (conn, 0),
+                key,
+                &sub,
+                &topic_filter("a"),
+                &options(QoS::AtMostOnce)
+            ),
             Outcome::Refused(ReasonCode::TopicFilterInvalid)
         );
     }

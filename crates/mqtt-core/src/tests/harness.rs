@@ -43,17 +43,36 @@ pub(crate) struct Forwarded {
     /// For a message: whether it goes to the plain subscribers there, and whether it carries
     /// a retained update.
     pub(crate) publish: Option<(bool, bool)>,
+    /// Its part in acknowledgements that wait for durability across shards.
+    pub(crate) durable: Durable,
+}
+
+/// A forwarded item's part in durability requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Durable {
+    /// None.
+    No,
+    /// A message with a request.
+    Asks,
+    /// An answer, with its `hops` and `more`.
+    Answers(usize, usize),
 }
 
 impl Forwarded {
     fn of(from: usize, to: usize, item: &ShardItem) -> Self {
-        let publish = match &item.0 {
-            crate::shard_item::Item::Publish { plain, version, .. } => {
-                Some((*plain, version.is_some()))
+        use crate::shard_item::Item;
+        let (mut publish, mut durable) = (None, Durable::No);
+        match &item.0 {
+            Item::Publish { plain, version, durable: request, .. } => {
+                publish = Some((*plain, version.is_some()));
+                if request.is_some() {
+                    durable = Durable::Asks;
+                }
             }
-            _ => None,
-        };
-        Self { from, to, publish }
+            Item::Durable { hops, more, .. } => durable = Durable::Answers(*hops, *more),
+            _ => {}
+        }
+        Self { from, to, publish, durable }
     }
 }
 
@@ -91,7 +110,7 @@ pub(crate) struct Harness {
     pub(crate) forwarded: Vec<Forwarded>,
     /// While set ([`Harness::delay_forwards`]), what shards forward waits here, in order,
     /// until [`Harness::deliver_forwards`].
-    in_transit: Option<VecDeque<(usize, ShardItem)>>,
+    in_transit: Option<VecDeque<(usize, usize, ShardItem)>>,
 }
 
 impl Default for Harness {
@@ -792,9 +811,24 @@ impl Harness {
     /// over at once again.
     pub(crate) fn deliver_forwards(&mut self) {
         let now = self.now;
-        for (shard, item) in self.in_transit.take().unwrap_or_default() {
+        for (_, shard, item) in self.in_transit.take().unwrap_or_default() {
             self.shard_mut(shard).handle_forward(item, now);
         }
+        self.pump();
+    }
+
+    /// Hands the oldest item in transit from shard `from` to shard `to` over (FIFO per pair of
+    /// shards, as the runtime's channels are); what that forwards stays in transit. Fails when
+    /// nothing is on its way between the two.
+    pub(crate) fn deliver_one(&mut self, from: usize, to: usize) {
+        let in_transit = self.in_transit.as_mut().expect("forwards are delayed");
+        let at = in_transit
+            .iter()
+            .position(|(sender, receiver, _)| (*sender, *receiver) == (from, to))
+            .unwrap_or_else(|| panic!("nothing in transit from shard {from} to shard {to}"));
+        let (_, _, item) = in_transit.remove(at).expect("found");
+        let now = self.now;
+        self.shard_mut(to).handle_forward(item, now);
         self.pump();
     }
 
@@ -815,7 +849,7 @@ impl Harness {
                 return;
             }
             let now = self.now;
-            for (shard, item) in forwards {
+            for (_, shard, item) in forwards {
                 self.shard_mut(shard).handle_forward(item, now);
             }
             for (conn, packet) in replies {
@@ -830,7 +864,7 @@ impl Harness {
         &mut self,
         shard: usize,
         replies: &mut Vec<(ConnId, Packet)>,
-        forwards: &mut VecDeque<(usize, ShardItem)>,
+        forwards: &mut VecDeque<(usize, usize, ShardItem)>,
     ) {
         while let Some(output) = self.shard_mut(shard).poll_output() {
             match output {
@@ -885,7 +919,7 @@ impl Harness {
                 Output::Forward { shard: to, item } => {
                     assert_ne!(to, shard, "a shard never forwards to itself");
                     self.forwarded.push(Forwarded::of(shard, to, &item));
-                    forwards.push_back((to, item));
+                    forwards.push_back((shard, to, item));
                 }
             }
         }

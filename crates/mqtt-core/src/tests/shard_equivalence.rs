@@ -1,10 +1,11 @@
 //! One broker and three shards are the same broker to its clients: random subscriptions,
 //! publishes and reconnections give every subscriber the same messages from each publisher,
-//! in the same order, whether the broker runs unsharded or as three shards.
+//! in the same order, whether the broker runs unsharded or as three shards, with the journal
+//! off or on (then a PUBACK waits for the other shards' answers, which come at once here).
 
 use proptest::prelude::*;
 
-use mqtt_codec::QoS;
+use mqtt_codec::{Packet, QoS};
 
 use super::harness::Harness;
 use crate::{Config, ConnId};
@@ -57,8 +58,8 @@ type Delivered = (String, String, QoS, bool);
 /// What each client received.
 type Received = Vec<Vec<Delivered>>;
 
-fn run(shards: usize, ops: &[Op]) -> Received {
-    let mut h = Harness::sharded(Config::default(), shards);
+fn run(shards: usize, journal: bool, ops: &[Op]) -> Received {
+    let mut h = Harness::sharded(Config { journal, ..Config::default() }, shards);
     let ids: Vec<String> = (0..CLIENTS).map(|n| format!("client{n}")).collect();
     let mut conns: Vec<Option<ConnId>> = ids
         .iter()
@@ -69,11 +70,20 @@ fn run(shards: usize, ops: &[Op]) -> Received {
         })
         .collect();
     let mut received: Received = vec![Vec::new(); CLIENTS];
+    // Notes the messages `client` received; returns how many PUBACKs it got.
     let take = |h: &mut Harness, received: &mut Received, client: usize, conn: ConnId| {
-        received[client].extend(h.take_publishes(conn).into_iter().map(|p| {
-            let payload = String::from_utf8_lossy(&p.payload).into_owned();
-            (p.topic.as_str().to_owned(), payload, p.qos, p.retain)
-        }));
+        let mut pubacks = 0;
+        for packet in h.take(conn) {
+            match packet {
+                Packet::Publish(p) => {
+                    let payload = String::from_utf8_lossy(&p.payload).into_owned();
+                    received[client].push((p.topic.as_str().to_owned(), payload, p.qos, p.retain));
+                }
+                Packet::PubAck(_) => pubacks += 1,
+                _ => {}
+            }
+        }
+        pubacks
     };
     for (sequence, op) in ops.iter().enumerate() {
         match *op {
@@ -94,6 +104,8 @@ fn run(shards: usize, ops: &[Op]) -> Received {
                     h.publish_retained(conn, TOPICS[topic], &payload);
                 } else {
                     h.publish_qos(conn, TOPICS[topic], &payload, qos);
+                    let pubacks = take(&mut h, &mut received, client, conn);
+                    assert_eq!(pubacks, usize::from(qos == QoS::AtLeastOnce), "nothing left held");
                 }
             }
             Op::Toggle { client } => match conns[client] {
@@ -138,8 +150,9 @@ proptest! {
 
     #[test]
     fn three_shards_deliver_what_one_broker_delivers(ops in proptest::collection::vec(op(), 0..60)) {
-        let one = run(1, &ops);
-        let three = run(3, &ops);
-        prop_assert_eq!(by_publisher(&one), by_publisher(&three));
+        let one = by_publisher(&run(1, false, &ops));
+        for journal in [false, true] {
+            prop_assert_eq!(&one, &by_publisher(&run(3, journal, &ops)), "journal {}", journal);
+        }
     }
 }

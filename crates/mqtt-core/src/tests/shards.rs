@@ -11,7 +11,7 @@ use super::harness::{Harness, ack, publish_packet};
 use crate::{Config, shard_of};
 
 /// A client id starting with `name` that shard `shard` of `count` owns.
-fn id_on(name: &str, shard: usize, count: usize) -> String {
+pub(super) fn id_on(name: &str, shard: usize, count: usize) -> String {
     (0..)
         .map(|n| format!("{name}{n}"))
         .find(|id| shard_of(id, count) == shard)
