@@ -3,7 +3,8 @@
 //! flood towards offline persistent subscribers (MQTT 3.1.1 and 5.0) and a retained topic
 //! changes. After the restarts, every message whose acknowledgement the publisher received is
 //! delivered, QoS 2 exactly once, in publishing order, and the retained topic holds at least
-//! the last acknowledged value. The clients are a small synchronous MQTT client over
+//! the last acknowledged value. With several routers, the publisher and the subscribers'
+//! sessions live on different routers, and the router count changes at each restart. The clients are a small synchronous MQTT client over
 //! `mqtt-codec`, so the test knows exactly which acknowledgements arrived.
 
 use std::collections::BTreeSet;
@@ -18,6 +19,8 @@ use mqtt_codec::{
     Ack, Connect, MqttString, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS,
     ReasonCode, Subscribe, SubscriptionOptions, TopicFilter, TopicName,
 };
+
+use mqtt_core::shard_of;
 
 use crate::support::{BrokerProcess, TempDir, our_bin};
 
@@ -194,8 +197,8 @@ struct Acknowledged {
 /// Publishes numbered messages from `first` on until the connection breaks (the broker was
 /// killed); message `n` goes at QoS 2 when `n` is even, and every tenth also sets the
 /// retained topic.
-fn flood(port: u16, first: u64, stop: &AtomicBool, acked: &mut Acknowledged) -> u64 {
-    let Ok(mut publisher) = Mini::connect(port, "flood", ProtocolVersion::V3_1_1, false) else {
+fn flood(port: u16, id: &str, first: u64, stop: &AtomicBool, acked: &mut Acknowledged) -> u64 {
+    let Ok(mut publisher) = Mini::connect(port, id, ProtocolVersion::V3_1_1, false) else {
         return first;
     };
     let mut n = first;
@@ -218,33 +221,78 @@ fn flood(port: u16, first: u64, stop: &AtomicBool, acked: &mut Acknowledged) -> 
 
 #[test]
 fn acknowledged_messages_survive_kill_9_at_random_moments() {
-    kill_9_at_random_moments("");
+    kill_9_at_random_moments("", [1; 4], &Cast::named("s3", "s5", "flood"));
 }
 
 /// With a sync interval acknowledgements do not wait for the disk, but every record is handed
 /// to the operating system at once: a crash of the process still loses nothing.
 #[test]
 fn with_a_sync_interval_acknowledged_messages_survive_kill_9_too() {
-    kill_9_at_random_moments("persistence_sync_interval 1\n");
+    let cast = Cast::named("s3", "s5", "flood");
+    kill_9_at_random_moments("persistence_sync_interval 1\n", [1; 4], &cast);
 }
 
-/// Floods, kills and restarts culex three times with `extra` in its config, then checks what
-/// the persistent subscribers and a retained reader get.
-fn kill_9_at_random_moments(extra: &str) {
+/// With several routers, the publisher lives on another router than both subscribers' sessions
+/// (at 2 and at 3 routers), so each acknowledgement waits for the other router's journal too,
+/// and the retained topic for every router's. The router count changes at every restart
+/// (2, 3, 1, 2): the stores are dealt out again each time.
+#[test]
+fn across_routers_acknowledged_messages_survive_kill_9_and_new_router_counts() {
+    let on = |prefix: &str, shard: usize| {
+        (0..)
+            .map(|n| format!("{prefix}-{n}"))
+            .find(|id| shard_of(id, 2) == shard && shard_of(id, 3) == shard)
+            .unwrap_or_default()
+    };
+    let cast = Cast { s3: on("s3", 0), s5: on("s5", 0), publisher: on("flood", 1) };
+    kill_9_at_random_moments("", [2, 3, 1, 2], &cast);
+}
+
+/// Each of `routers` routers keeps its own journal: the last one's is there.
+fn expect_stores(dir: &TempDir, routers: usize) {
+    if routers > 1 {
+        let last = dir.path().join(format!("mosquitto.db.shard{}.journal", routers - 1));
+        assert!(last.exists(), "{} routers: no {}", routers, last.display());
+    }
+}
+
+/// The clients of a flood: the persistent subscribers (MQTT 3.1.1 at QoS 1, 5.0 at QoS 2) and
+/// the publisher.
+struct Cast {
+    s3: String,
+    s5: String,
+    publisher: String,
+}
+
+impl Cast {
+    fn named(s3: &str, s5: &str, publisher: &str) -> Self {
+        Self { s3: s3.to_owned(), s5: s5.to_owned(), publisher: publisher.to_owned() }
+    }
+
+    fn subscribers(&self) -> [(&str, ProtocolVersion, QoS); 2] {
+        [
+            (&self.s3, ProtocolVersion::V3_1_1, QoS::AtLeastOnce),
+            (&self.s5, ProtocolVersion::V5, QoS::ExactlyOnce),
+        ]
+    }
+}
+
+/// Floods, kills and restarts culex three times, with `extra` in its config and `routers[run]`
+/// routers at its `run`th start, then checks what the persistent subscribers of `cast` and a
+/// retained reader get.
+fn kill_9_at_random_moments(extra: &str, routers: [usize; 4], cast: &Cast) {
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1;
     let mut rng = Rng(seed);
     let dir = TempDir::new("durable-kill");
     let mut broker = BrokerProcess::start_with(
         &our_bin("culex"),
         1,
-        |ports| format!("{}{extra}", config(ports[0], &dir)),
+        |ports| format!("{}{extra}routers {}\n", config(ports[0], &dir), routers[0]),
         &[],
     );
+    expect_stores(&dir, routers[0]);
     let port = broker.ports[0];
-    for (id, version, qos) in [
-        ("s3", ProtocolVersion::V3_1_1, QoS::AtLeastOnce),
-        ("s5", ProtocolVersion::V5, QoS::ExactlyOnce),
-    ] {
+    for (id, version, qos) in cast.subscribers() {
         let mut subscriber = Mini::connect(port, id, version, true).expect("subscriber connects");
         subscriber.subscribe("d/#", qos).expect("subscribes");
     }
@@ -256,9 +304,10 @@ fn kill_9_at_random_moments(extra: &str) {
         let kill_after = Duration::from_millis(300 + rng.below(700));
         let flooding = {
             let stop = Arc::clone(&stop);
+            let publisher = cast.publisher.clone();
             std::thread::spawn(move || {
                 let mut acked = Acknowledged::default();
-                let next = flood(port, next, &stop, &mut acked);
+                let next = flood(port, &publisher, next, &stop, &mut acked);
                 (acked, next)
             })
         };
@@ -272,11 +321,12 @@ fn kill_9_at_random_moments(extra: &str) {
         acked.last_retained = got.last_retained.or(acked.last_retained);
         next = after;
         broker = BrokerProcess::restart_on(&our_bin("culex"), &[port], |ports| {
-            format!("{}{extra}", config(ports[0], &dir))
+            format!("{}{extra}routers {}\n", config(ports[0], &dir), routers[round + 1])
         });
+        expect_stores(&dir, routers[round + 1]);
     }
 
-    for (id, version) in [("s3", ProtocolVersion::V3_1_1), ("s5", ProtocolVersion::V5)] {
+    for (id, version, _) in cast.subscribers() {
         let mut subscriber = Mini::connect(port, id, version, true).expect("subscriber reconnects");
         let got = subscriber.drain(Duration::from_millis(1500));
         let numbers: Vec<u64> = got.iter().filter_map(|(text, _)| text.parse().ok()).collect();
