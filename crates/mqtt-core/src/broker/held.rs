@@ -12,13 +12,15 @@
 //! answered, so a stream of publishes gets its acknowledgements in order as answers come,
 //! never starved by the ones after it. A closing connection gets what waits only for
 //! subscriptions (as sent), loses its unsynced acknowledgements (the client sends again) and
-//! leaves its journal records waiting for their answers. Unsharded brokers never hold anything.
+//! leaves its journal records waiting for their answers; a PUBREL its client sends again on a
+//! new connection gets its PUBCOMP once they are out. Unsharded brokers never hold anything.
 
 use std::collections::VecDeque;
 
 use super::Broker;
 use crate::conn::ConnMap;
 use crate::event::{ConnId, Output};
+use crate::snapshot::journal::Change;
 
 /// The connections waiting for answers, and what they were sent meanwhile.
 #[derive(Debug, Default)]
@@ -47,6 +49,9 @@ pub(super) struct Waiting {
     tokens: VecDeque<Pending>,
     /// Its outputs since the wait began, in order, each with the last token issued before it.
     outputs: VecDeque<(u64, Output)>,
+    /// Connections whose token (given with each) is answered when this wait ends: a closed
+    /// connection's `Released` record that a new connection's PUBCOMP waits for.
+    followers: Vec<(ConnId, u64)>,
 }
 
 /// A token's answers.
@@ -159,7 +164,32 @@ impl Broker {
             pending.count(hops, more);
         }
         if waiting.release(&mut self.outputs) {
-            map.remove(&conn);
+            let followers = map.remove(&conn).map(|waiting| waiting.followers).unwrap_or_default();
+            for (follower, token) in followers {
+                self.answered(follower, token, 0, 0);
+            }
+        }
+    }
+
+    /// `conn` re-sent the PUBREL of `packet_id` for `client_id` after reconnecting, and the
+    /// session no longer has the message: if the first PUBREL's `Released` record still waits
+    /// for answers (its connection closed), `conn`'s PUBCOMP, and what follows it, waits until
+    /// that record goes out, so the client hears the flow is complete only once it is durable.
+    pub(super) fn follow_release(&mut self, conn: ConnId, client_id: &str, packet_id: u16) {
+        let released = |output: &Output| {
+            matches!(output, Output::Journal(Change::Released { client_id: c, packet_id: p })
+                if c == client_id && *p == packet_id)
+        };
+        let closed = self
+            .held
+            .closed
+            .iter()
+            .find(|(_, waiting)| waiting.outputs.iter().any(|(_, output)| released(output)));
+        let Some((&closed, _)) = closed else { return };
+        let token = self.held.issue();
+        self.hold(conn, token, 1, Wait::Durable);
+        if let Some(waiting) = self.held.closed.get_mut(&closed) {
+            waiting.followers.push((conn, token));
         }
     }
 
@@ -199,7 +229,7 @@ mod tests {
 
     fn journal(client: &str) -> Output {
         let client_id = client.to_owned();
-        Output::Journal(crate::snapshot::journal::Change::SessionGone { client_id })
+        Output::Journal(Change::SessionGone { client_id })
     }
 
     fn drained(broker: &mut Broker) -> Vec<Output> {

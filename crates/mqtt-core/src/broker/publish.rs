@@ -335,6 +335,7 @@ impl Broker {
             }
             None => {
                 let client_id = session.client_id.to_string();
+                self.follow_release(conn, &client_id, rel.packet_id.get());
                 self.log(LogEvent::UnknownPacketId {
                     client_id,
                     packet: PacketType::PubRel,

@@ -160,6 +160,25 @@ fn a_connection_closing_while_it_waits_gets_no_acknowledgement_and_the_release_w
 }
 
 #[test]
+fn a_pubrel_sent_again_on_a_new_connection_gets_its_pubcomp_once_the_release_is_journaled() {
+    let (mut h, publisher) = publisher_and_queue(2);
+    let id = h.publish_qos(publisher, "t", "x", QoS::ExactlyOnce);
+    h.take(publisher);
+    h.delay_forwards();
+    h.send(publisher, Packet::PubRel(ack(id)));
+    h.kill(publisher);
+    let again = h.connect_persistent(&id_on("pub", 0, 2));
+    h.take(again);
+    h.send(again, Packet::PubRel(ack(id)));
+    assert_eq!(h.take(again), [], "the first PUBREL's release is not durable yet");
+    let released = |h: &Harness| h.journal.iter().any(|c| matches!(c, Change::Released { .. }));
+    assert!(!released(&h));
+    h.deliver_forwards();
+    assert!(released(&h));
+    assert_eq!(h.take(again), [Packet::PubComp(ack(id))]);
+}
+
+#[test]
 fn one_shard_or_the_journal_off_asks_nothing_and_holds_nothing() {
     let count = 2;
     for (config, count) in
