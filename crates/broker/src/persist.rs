@@ -251,7 +251,8 @@ mod tests {
     use super::*;
     use crate::config::LogTypes;
 
-    fn temp_dir(name: &str) -> std::path::PathBuf {
+    /// An empty directory of this test process's own, `name` telling it apart.
+    pub(super) fn temp_dir(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("culex-persist-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");

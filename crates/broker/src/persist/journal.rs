@@ -213,6 +213,7 @@ mod tests {
 
     use super::*;
     use crate::config::LogTypes;
+    use crate::persist::tests::temp_dir;
 
     /// A state with a persistent session for each client id, in client id order.
     fn state(ids: &[&str]) -> Snapshot {
@@ -229,9 +230,7 @@ mod tests {
 
     #[test]
     fn every_pair_is_merged_and_dealt_out_to_any_shard_count() {
-        let dir = std::env::temp_dir().join(format!("culex-pairs-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let dir = temp_dir("pairs");
         let path = dir.join("culex.db").display().to_string();
         let logger = Logger::new(LogTypes::NONE, false, false);
         let whole = state(&["a", "b", "c", "d", "e", "f", "g"]);
@@ -265,9 +264,7 @@ mod tests {
 
     #[test]
     fn without_the_journal_the_pairs_a_journaled_run_left_are_folded_into_the_one_file() {
-        let dir = std::env::temp_dir().join(format!("culex-unpaired-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let dir = temp_dir("unpaired");
         let config = crate::config::Config {
             persistence: true,
             persistence_journal: false,

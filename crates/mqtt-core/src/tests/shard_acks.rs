@@ -29,6 +29,20 @@ fn durability_items(h: &Harness, since: usize) -> Vec<(usize, usize, Durable)> {
     items.map(|f| (f.from, f.to, f.durable)).collect()
 }
 
+/// A QoS 2 message `publisher` published and got its PUBREC for, with forwards delayed from
+/// then on: its packet id.
+fn received_qos2(h: &mut Harness, publisher: ConnId) -> u16 {
+    let id = h.publish_qos(publisher, "t", "x", QoS::ExactlyOnce);
+    h.take(publisher);
+    h.delay_forwards();
+    id
+}
+
+/// Whether a `Released` record was journaled.
+fn released(h: &Harness) -> bool {
+    h.journal.iter().any(|change| matches!(change, Change::Released { .. }))
+}
+
 #[test]
 fn a_puback_waits_for_the_answer_of_the_shard_that_queued_the_message() {
     let (mut h, publisher) = publisher_and_queue(2);
@@ -143,15 +157,12 @@ fn a_share_pick_passed_on_is_answered_by_both_shards_in_either_order() {
 #[test]
 fn a_connection_closing_while_it_waits_gets_no_acknowledgement_and_the_release_waits_on() {
     let (mut h, publisher) = publisher_and_queue(2);
-    let qos2 = h.publish_qos(publisher, "t", "x", QoS::ExactlyOnce);
-    h.take(publisher);
-    h.delay_forwards();
+    let qos2 = received_qos2(&mut h, publisher);
     h.publish_qos(publisher, "t", "y", QoS::AtLeastOnce);
     h.send(publisher, Packet::PubRel(ack(qos2)));
     h.kill(publisher);
     assert_eq!(h.take(publisher), [], "no PUBACK nor PUBCOMP: neither is durable");
     assert!(h.closed(publisher).is_some());
-    let released = |h: &Harness| h.journal.iter().any(|c| matches!(c, Change::Released { .. }));
     assert!(!released(&h));
     // The harness fails on any packet to a closed connection.
     h.deliver_forwards();
@@ -162,16 +173,13 @@ fn a_connection_closing_while_it_waits_gets_no_acknowledgement_and_the_release_w
 #[test]
 fn a_pubrel_sent_again_on_a_new_connection_gets_its_pubcomp_once_the_release_is_journaled() {
     let (mut h, publisher) = publisher_and_queue(2);
-    let id = h.publish_qos(publisher, "t", "x", QoS::ExactlyOnce);
-    h.take(publisher);
-    h.delay_forwards();
+    let id = received_qos2(&mut h, publisher);
     h.send(publisher, Packet::PubRel(ack(id)));
     h.kill(publisher);
     let again = h.connect_persistent(&id_on("pub", 0, 2));
     h.take(again);
     h.send(again, Packet::PubRel(ack(id)));
     assert_eq!(h.take(again), [], "the first PUBREL's release is not durable yet");
-    let released = |h: &Harness| h.journal.iter().any(|c| matches!(c, Change::Released { .. }));
     assert!(!released(&h));
     h.deliver_forwards();
     assert!(released(&h));
