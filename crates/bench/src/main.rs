@@ -111,8 +111,11 @@ struct RunArgs {
     #[arg(long)]
     culex_pub: Option<PathBuf>,
     /// Mosquitto (default: /usr/sbin/mosquitto; culex is measured alone if it is missing).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "without_mosquitto")]
     mosquitto: Option<PathBuf>,
+    /// Measure culex alone, even where Mosquitto is installed (for comparing culex builds).
+    #[arg(long)]
+    without_mosquitto: bool,
     /// mosquitto_pub (default: /usr/bin/mosquitto_pub).
     #[arg(long)]
     mosquitto_pub: Option<PathBuf>,
@@ -175,10 +178,14 @@ fn benchmark(args: &RunArgs) -> Result<()> {
     let paths = orchestrate::Paths {
         culex: existing(args.culex.clone().unwrap_or_else(|| dir.join("culex")))?,
         culex_pub: existing(args.culex_pub.clone().unwrap_or_else(|| dir.join("culex_pub")))?,
-        mosquitto: optional(args.mosquitto.as_deref(), "/usr/sbin/mosquitto")?,
+        mosquitto: if args.without_mosquitto {
+            None
+        } else {
+            optional(args.mosquitto.as_deref(), "/usr/sbin/mosquitto")?
+        },
         mosquitto_pub: optional(args.mosquitto_pub.as_deref(), "/usr/bin/mosquitto_pub")?,
     };
-    if paths.mosquitto.is_none() {
+    if paths.mosquitto.is_none() && !args.without_mosquitto {
         eprintln!(
             "culex-bench: /usr/sbin/mosquitto not found (apt-get install mosquitto); measuring culex alone"
         );
