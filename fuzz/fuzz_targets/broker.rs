@@ -112,10 +112,16 @@ impl Runtime {
                 Err(err) => {
                     conn.reading = false;
                     let reason = match err {
-                        DecodeError::InvalidProtocolName { .. } => ReasonCode::ProtocolError,
-                        _ => err.reason_code(),
+                        DecodeError::Unframed(_) => None,
+                        DecodeError::InvalidProtocolName { .. } => Some(ReasonCode::ProtocolError),
+                        _ => Some(err.reason_code()),
                     };
-                    self.broker.handle_decode_error(id, packet_type, reason, self.now);
+                    match reason {
+                        Some(reason) => {
+                            self.broker.handle_decode_error(id, packet_type, reason, self.now);
+                        }
+                        None => self.broker.handle_unframed(id, self.now),
+                    }
                     self.drain();
                     return;
                 }
