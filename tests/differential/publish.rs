@@ -137,6 +137,20 @@ fn v5_unknown_pubrel_is_completed_with_success() {
 }
 
 #[test]
+fn v3_1_1_unknown_pubrec_is_released() {
+    Scenario::new()
+        .connect(A, V3_1_1, connect(V3_1_1, "diff-rec"))
+        .send(A, pubrec(V3_1_1, 77))
+        .recv(A)
+        .run();
+}
+
+#[test]
+fn v5_unknown_pubrec_is_released_with_success() {
+    Scenario::new().connect(A, V5, connect(V5, "diff-rec5")).send(A, pubrec(V5, 77)).recv(A).run();
+}
+
+#[test]
 fn v3_1_1_unknown_puback_is_ignored() {
     Scenario::new()
         .connect(A, V3_1_1, connect(V3_1_1, "diff-ack"))

@@ -107,6 +107,16 @@ fn unknown_packet_ids_are_logged_not_fatal() {
 }
 
 #[test]
+fn an_unknown_pubrec_is_released_with_success_as_mosquitto_does() {
+    let mut h = Harness::default();
+    let conn = h.connect_v5("c");
+    h.send(conn, Packet::PubRec(ack(97)));
+    assert!(h.logs.iter().any(|e| matches!(e, LogEvent::UnknownPacketId { packet_id: 97, .. })));
+    assert_eq!(h.take(conn), [Packet::PubRel(ack_with(97, ReasonCode::Success))]);
+    assert_eq!(h.closed(conn), None);
+}
+
+#[test]
 fn oversized_payload_is_dropped_and_acknowledged_with_149() {
     let mut h = Harness::new(Config { message_size_limit: 3, ..Config::default() });
     let sub = h.subscriber("sub", "t", QoS::AtLeastOnce);
