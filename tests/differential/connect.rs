@@ -56,6 +56,20 @@ fn v3_1_name_with_level_4_is_refused() {
     Scenario::new().open(A, V3_1).send(A, bad).closed(A).run();
 }
 
+/// MQTT 3.1 has no rule for the reserved bit: Mosquitto accepts it.
+#[test]
+fn v3_1_reserved_connect_flag_is_accepted() {
+    let odd = hex("10 0f 00 06 4d 51 49 73 64 70 03 03 00 3c 00 01 61");
+    Scenario::new().open(A, V3_1).send(A, odd).recv(A).quiet(A).run();
+}
+
+/// Nor for will QoS and retain without a will: Mosquitto accepts them and has no will.
+#[test]
+fn v3_1_will_qos_and_retain_without_will_flag_are_accepted() {
+    let odd = hex("10 0f 00 06 4d 51 49 73 64 70 03 2a 00 3c 00 01 61");
+    Scenario::new().open(A, V3_1).send(A, odd).recv(A).quiet(A).run();
+}
+
 #[test]
 fn v3_1_1_reserved_connect_flag_is_closed() {
     let bad = hex("10 0d 00 04 4d 51 54 54 04 03 00 3c 00 01 61");

@@ -101,7 +101,10 @@ impl Connect {
         let malformed = |rule3, rule5, detail: &'static str| {
             Err(DecodeError::malformed(protocol, rule3, rule5, detail))
         };
-        if flags & 0x01 != 0 {
+        // MQTT 3.1 sets no rule for these bits, and Mosquitto accepts a 3.1 CONNECT with the
+        // reserved bit or a will QoS or retain without a will (which it then ignores).
+        let strict = protocol != ProtocolVersion::V3_1;
+        if strict && flags & 0x01 != 0 {
             return malformed(
                 "MQTT-3.1.2-3",
                 "MQTT-3.1.2-3",
@@ -113,14 +116,14 @@ impl Connect {
         let will_retain = flags & 0x20 != 0;
         let password_flag = flags & 0x40 != 0;
         let username_flag = flags & 0x80 != 0;
-        if !will_flag && will_qos != 0 {
+        if strict && !will_flag && will_qos != 0 {
             return malformed(
                 "MQTT-3.1.2-13",
                 "MQTT-3.1.2-11",
                 "CONNECT: will QoS is set without a will",
             );
         }
-        if !will_flag && will_retain {
+        if strict && !will_flag && will_retain {
             return malformed(
                 "MQTT-3.1.2-15",
                 "MQTT-3.1.2-13",
@@ -362,6 +365,23 @@ mod tests {
         for (bytes, expected) in cases {
             assert_eq!(decode_err(bytes, v4), expected, "{bytes:02X?}");
         }
+    }
+
+    #[test]
+    fn a_3_1_connect_may_set_the_reserved_bit_and_will_bits_without_a_will() {
+        // Clean session, reserved bit, will QoS 1 and will retain, but no will.
+        let bytes = [0x10, 14, 0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 3, 0x2B, 0, 60, 0, 0];
+        let mut buf = BytesMut::from(&bytes[..]);
+        let decoded = crate::decode(&mut buf, ProtocolVersion::V3_1_1, u32::MAX);
+        let Ok(Some(Packet::Connect(connect))) = decoded else {
+            panic!("a 3.1 CONNECT as Mosquitto accepts it: {decoded:?}")
+        };
+        assert_eq!((connect.protocol, connect.will.is_none()), (ProtocolVersion::V3_1, true));
+        // The same bits in 3.1.1 are malformed.
+        let mut v4 = [0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x2B, 0, 60, 0, 0].to_vec();
+        assert!(decode_err(&v4, ProtocolVersion::V3_1_1).contains("reserved connect flag"));
+        v4[9] = 0x2A;
+        assert!(decode_err(&v4, ProtocolVersion::V3_1_1).contains("will QoS is set without"));
     }
 
     #[test]
