@@ -112,16 +112,10 @@ impl Runtime {
                 Err(err) => {
                     conn.reading = false;
                     let reason = match err {
-                        DecodeError::Unframed(_) => None,
-                        DecodeError::InvalidProtocolName { .. } => Some(ReasonCode::ProtocolError),
-                        _ => Some(err.reason_code()),
+                        DecodeError::InvalidProtocolName { .. } => ReasonCode::ProtocolError,
+                        _ => err.reason_code(),
                     };
-                    match reason {
-                        Some(reason) => {
-                            self.broker.handle_decode_error(id, packet_type, reason, self.now);
-                        }
-                        None => self.broker.handle_unframed(id, self.now),
-                    }
+                    self.broker.handle_decode_error(id, packet_type, reason, self.now);
                     self.drain();
                     return;
                 }

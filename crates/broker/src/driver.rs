@@ -589,11 +589,6 @@ impl Driver {
                 // Handled: their bytes may go to the next connection waiting for credit.
                 drop(credit);
             }
-            Event::DecodeError { conn, error, .. }
-                if matches!(*error, DecodeError::Unframed(_)) =>
-            {
-                self.broker.handle_unframed(conn, now);
-            }
             Event::DecodeError { conn, packet, error } => {
                 let peer = self.peer_address(conn).unwrap_or_default();
                 let reason = report_decode_error(&error, &peer, &self.logger);

@@ -97,11 +97,6 @@ pub enum DecodeError {
     /// repeated, a wildcard in a topic name... (0x82).
     #[error("protocol error: {0}")]
     Protocol(Violation),
-    /// The remaining length runs past four bytes, so where the packet ends is unknown (0x82,
-    /// as Mosquitto counts it; the spec says malformed). Mosquitto closes such a connection
-    /// without a DISCONNECT.
-    #[error("protocol error: {0}")]
-    Unframed(Violation),
     /// The fixed header announces a packet larger than the limit; the body was not buffered (0x95).
     #[error("packet of {size} bytes exceeds the maximum packet size of {max} bytes")]
     PacketTooLarge {
@@ -143,7 +138,7 @@ impl DecodeError {
     pub const fn reason_code(&self) -> ReasonCode {
         match self {
             Self::Malformed(_) => ReasonCode::MalformedPacket,
-            Self::Protocol(_) | Self::Unframed(_) => ReasonCode::ProtocolError,
+            Self::Protocol(_) => ReasonCode::ProtocolError,
             Self::PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
             Self::UnsupportedProtocolVersion { .. } | Self::InvalidProtocolName { .. } => {
                 ReasonCode::UnsupportedProtocolVersion
@@ -151,11 +146,11 @@ impl DecodeError {
         }
     }
 
-    /// The broken rule, for `Malformed`, `Protocol` and `Unframed`.
+    /// The broken rule, for `Malformed` and `Protocol`.
     #[must_use]
     pub const fn violation(&self) -> Option<&Violation> {
         match self {
-            Self::Malformed(v) | Self::Protocol(v) | Self::Unframed(v) => Some(v),
+            Self::Malformed(v) | Self::Protocol(v) => Some(v),
             _ => None,
         }
     }

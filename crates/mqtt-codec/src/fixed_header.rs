@@ -11,7 +11,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::error::{DecodeError, violation};
+use crate::error::DecodeError;
 use crate::types::PacketType;
 use crate::types::ProtocolVersion;
 use crate::writer::put_varint;
@@ -64,12 +64,12 @@ pub(crate) fn check(
         }
     }
     // A protocol error, as Mosquitto 2.0.11 counts it (`disconnected due to protocol error`).
-    Err(DecodeError::Unframed(violation(
+    Err(DecodeError::protocol(
         version,
         "§2.2.3",
         "§2.1.4",
         format!("{packet_type}: remaining length is longer than 4 bytes"),
-    )))
+    ))
 }
 
 /// Is a whole packet buffered at the front of `buf`, and how long is it: its length in bytes

@@ -306,15 +306,6 @@ impl Broker {
         }
     }
 
-    /// The bytes of `conn` cannot be split into packets (`DecodeError::Unframed`: a remaining
-    /// length past four bytes). The connection task stops reading; the broker closes it as a
-    /// protocol error without a DISCONNECT, as Mosquitto 2.0.11 does.
-    pub fn handle_unframed(&mut self, conn: ConnId, now: Instant) {
-        if self.conns.contains_key(&conn) {
-            self.close_silently(conn, DisconnectReason::ProtocolError, now);
-        }
-    }
-
     /// Decoding failed on `conn` with `reason` (`DecodeError::reason_code()`); `packet` is the
     /// type of the packet that failed, when its first byte names one. The connection task
     /// stops reading; the broker answers as Mosquitto 2.0.11 does and closes.

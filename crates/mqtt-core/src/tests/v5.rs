@@ -277,16 +277,6 @@ fn decode_errors_are_answered_as_mosquitto_answers_them() {
 }
 
 #[test]
-fn bytes_that_cannot_be_split_into_packets_close_without_a_disconnect() {
-    let mut h = Harness::default();
-    let conn = h.connect_v5("unframed");
-    h.broker.handle_unframed(conn, h.now);
-    h.advance(Duration::ZERO);
-    assert_eq!(h.disconnect_reason(conn), None, "Mosquitto sends no DISCONNECT");
-    assert_eq!(h.closed(conn), Some(&DisconnectReason::ProtocolError));
-}
-
-#[test]
 fn packet_too_large_for_us_gets_disconnect_0x95() {
     let h = Harness::new(crate::Config { max_packet_size: 100, ..crate::Config::default() });
     let (reason, closed) = (ReasonCode::PacketTooLarge, DisconnectReason::PacketTooLarge);
