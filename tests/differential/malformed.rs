@@ -212,3 +212,19 @@ fn v5_pubrel_bad_flags() {
 fn v5_disconnect_bad_reason_code() {
     answer(V5, &[], "e0 01 03").run();
 }
+
+/// Why a repeated property differs.
+const REPEATED: &str = "2.0.11 closes without a DISCONNECT when a property that may appear once \
+    appears twice; culex sends the reason code first (0x82; 0x81 in a SUBSCRIBE, as Mosquitto \
+    answers other SUBSCRIBE errors), as for every other protocol error";
+
+/// A property that may appear once, twice.
+#[test]
+fn v5_publish_with_a_repeated_property() {
+    answer(V5, &[], "30 0a 00 01 74 04 01 00 01 00 68 69").differs(REPEATED).run();
+}
+
+#[test]
+fn v5_subscribe_with_two_subscription_identifiers() {
+    answer(V5, &[], "82 0b 00 03 04 0b 05 0b 06 00 01 61 01").differs(REPEATED).run();
+}
