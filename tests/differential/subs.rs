@@ -15,6 +15,9 @@ use super::wire::{
 /// Why overlapping v5 subscriptions deliver differently.
 const OVERLAP: &str = "culex sends one copy with every matching Subscription Identifier (the spec's choice); 2.0.11 one copy per subscription";
 
+/// Why a repeated subscription's options differ.
+const RESUBSCRIBE: &str = "a SUBSCRIBE to a filter the client has replaces the subscription, options included ([MQTT-3.8.4-3]); 2.0.11 updates only the QoS and the identifier, and keeps No Local and Retain As Published from the first";
+
 /// Why a refused shared subscription differs.
 const SHARE: &str = "2.0.11 grants a $share filter with a wildcard share name or no filter, which the spec forbids ([MQTT-4.8.2-1], [MQTT-4.8.2-2]); culex refuses it as malformed";
 
@@ -163,6 +166,23 @@ scenarios! {
             .send(B, publish(V5, "nlp", b"mine", 0, 0))
             .quiet(B)
     };
+
+    v5_resubscribing_without_no_local_brings_the_own_messages_back =>
+        pair_with(V5, "nl/re", |s| s.filters[0].1.no_local = true)
+            .send(A, subscribe(V5, 2, &[("nl/re", 0)]))
+            .recv(A)
+            .send(A, publish(V5, "nl/re", b"mine", 0, 0))
+            .recv(A)
+            .quiet(A)
+            .differs(RESUBSCRIBE);
+
+    v5_resubscribing_without_retain_as_published_clears_the_flag =>
+        pair_with(V5, "rap/re", |s| s.filters[0].1.retain_as_published = true)
+            .send(A, subscribe(V5, 2, &[("rap/re", 0)]))
+            .recv(A)
+            .send(B, publish_with(V5, "rap/re", b"kept", 0, 0, |p| p.retain = true))
+            .recv(A)
+            .differs(RESUBSCRIBE);
 
     v5_subscription_identifier_is_forwarded =>
         pair_with(V5, "si", with_id(7)).send(B, publish(V5, "si", b"id", 1, 2)).recv(B).recv(A);
