@@ -689,7 +689,7 @@ impl Driver {
             },
             Output::Journal(change) => {
                 if let Some(durability) = &mut self.durability {
-                    if let Err(err) = durability.record(&change, now()) {
+                    if let Err(err) = durability.record(&change, now) {
                         log!(self.logger, ERROR, "Error: cannot journal a change: {err}");
                     }
                 }

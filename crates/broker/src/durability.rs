@@ -90,11 +90,19 @@ impl<W: JournalSink> Durability<W> {
     }
 
     /// Encodes one change. An unencodable change (never one the core makes: its messages
-    /// came in as packets) is reported to the caller to log.
-    pub(crate) fn record(&mut self, change: &Change, now: Instant) -> Result<(), String> {
+    /// came in as packets) is reported to the caller to log. The clock (`now`) is read only
+    /// for the first record that waits for the writer, whose deadline counts from it: a
+    /// message makes several records, and a clock read costs as much as encoding one.
+    pub(crate) fn record(
+        &mut self,
+        change: &Change,
+        now: impl FnOnce() -> Instant,
+    ) -> Result<(), String> {
         encode_record(change, &mut self.pending).map_err(|err| err.to_string())?;
         self.recorded += 1;
-        self.pending_since.get_or_insert(now);
+        if self.pending_since.is_none() {
+            self.pending_since = Some(now());
+        }
         Ok(())
     }
 
@@ -259,13 +267,13 @@ mod tests {
         let (a, b) = (ConnId(1), ConnId(2));
         // Nothing recorded: an ack goes at once.
         assert!(d.send_or_hold(a, puback(1)).is_some());
-        d.record(&gone("x"), t0()).expect("encodes");
+        d.record(&gone("x"), t0).expect("encodes");
         assert!(d.send_or_hold(a, puback(2)).is_none(), "held: a change is not synced");
         assert!(d.send_or_hold(a, Packet::PingResp).is_none(), "behind the held ack");
         assert!(d.send_or_hold(b, Packet::PingResp).is_some(), "other connections go on");
         assert!(!d.close_or_hold(a));
         d.end_of_step(t0());
-        d.record(&gone("y"), t0()).expect("encodes");
+        d.record(&gone("y"), t0).expect("encodes");
         assert!(d.send_or_hold(b, puback(3)).is_none());
         d.end_of_step(t0());
         assert_eq!(d.writer.batches.iter().map(|b| b.1).collect::<Vec<_>>(), [1, 2]);
@@ -282,7 +290,7 @@ mod tests {
     #[test]
     fn a_checkpoint_takes_what_was_recorded_before_it() {
         let mut d = Durability::new(Sink::default());
-        d.record(&gone("x"), t0()).expect("encodes");
+        d.record(&gone("x"), t0).expect("encodes");
         d.checkpoint(Snapshot::default());
         assert_eq!(d.writer.batches.len(), 1);
         assert_eq!(d.writer.checkpoints, [1]);
@@ -293,7 +301,7 @@ mod tests {
     fn records_nothing_waits_for_gather_until_they_are_large_or_old_or_something_waits() {
         let mut d = Durability::new(Sink::default());
         let start = t0();
-        d.record(&gone("x"), start).expect("encodes");
+        d.record(&gone("x"), || start).expect("encodes");
         d.end_of_step(start);
         assert!(d.writer.batches.is_empty(), "nothing waits: kept in memory");
         assert_eq!(d.deadline(), Some(start + PENDING_AGE));
@@ -301,13 +309,13 @@ mod tests {
         assert_eq!(d.writer.batches.len(), 1, "old enough: handed over");
         assert_eq!(d.deadline(), None);
         // A held acknowledgement takes what gathered with it at once.
-        d.record(&gone("y"), start).expect("encodes");
+        d.record(&gone("y"), || start).expect("encodes");
         assert!(d.send_or_hold(ConnId(1), puback(1)).is_none());
         d.end_of_step(start);
         assert_eq!(d.writer.batches.len(), 2);
         // Enough bytes go without waiting.
         let big = "c".repeat(PENDING_LIMIT);
-        d.record(&gone(&big), start).expect("encodes");
+        d.record(&gone(&big), || start).expect("encodes");
         d.synced(2);
         d.end_of_step(start);
         assert_eq!(d.writer.batches.len(), 3);
@@ -401,7 +409,7 @@ mod tests {
         assert!(changes.iter().any(|change| matches!(change, Change::Queued { .. })));
         let mut d = Durability::new(Sink::default());
         for change in &changes {
-            d.record(change, t0()).expect("encodes");
+            d.record(change, t0).expect("encodes");
         }
         let before = changes.len() as u64;
         assert!(d.forward_or_hold(to, other.clone()).is_some(), "only answers wait");
@@ -409,7 +417,7 @@ mod tests {
             d.forward_or_hold(to, answer.clone()).is_none(),
             "held: its records are not synced"
         );
-        d.record(&gone("after"), t0()).expect("encodes");
+        d.record(&gone("after"), t0).expect("encodes");
         d.end_of_step(t0());
         assert_eq!(
             d.writer.batches.last().map(|batch| batch.1),
@@ -427,7 +435,7 @@ mod tests {
     #[test]
     fn a_forgotten_connection_leaves_nothing_behind() {
         let mut d = Durability::new(Sink::default());
-        d.record(&gone("x"), t0()).expect("encodes");
+        d.record(&gone("x"), t0).expect("encodes");
         assert!(d.send_or_hold(ConnId(7), puback(1)).is_none());
         d.forget(ConnId(7));
         assert!(d.synced(1).is_empty());
