@@ -258,7 +258,7 @@ mod tests {
     }
 
     fn gone(client: &str) -> Change {
-        Change::SessionGone { client_id: client.to_owned() }
+        Change::SessionGone { client_id: client.into() }
     }
 
     #[test]

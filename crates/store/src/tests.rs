@@ -71,7 +71,7 @@ impl Model {
         }
         let delivery =
             StoredDelivery { id, message, qos: QoS::AtLeastOnce, retain: false, sub_ids: vec![] };
-        out.push(Change::Queued { client_id: client.to_owned(), delivery });
+        out.push(Change::Queued { client_id: client.into(), delivery });
     }
 
     /// The changes an intent stands for, as the broker would journal them (a message first,
@@ -84,7 +84,7 @@ impl Model {
             0 => {
                 self.sessions.entry(client.clone()).or_default();
                 out.push(Change::Session {
-                    client_id: client,
+                    client_id: client.into(),
                     username: None,
                     listener: 0,
                     protocol: ProtocolVersion::V5,
@@ -94,10 +94,10 @@ impl Model {
             1 if known => {
                 self.sessions.remove(&client);
                 self.incoming.retain(|(c, _), ()| *c != client);
-                out.push(Change::SessionGone { client_id: client });
+                out.push(Change::SessionGone { client_id: client.into() });
             }
             2 if known => out.push(Change::Subscribed {
-                client_id: client,
+                client_id: client.into(),
                 subscription: StoredSubscription {
                     filter: format!("f/{}", n % 2),
                     qos: QoS::ExactlyOnce,
@@ -108,7 +108,7 @@ impl Model {
             }),
             3 if known => {
                 out.push(Change::Unsubscribed {
-                    client_id: client,
+                    client_id: client.into(),
                     filter: format!("f/{}", n % 2),
                 });
             }
@@ -129,7 +129,7 @@ impl Model {
                     let delivery = deliveries[at];
                     if kind % 11 == 5 {
                         out.push(Change::InFlight {
-                            client_id: client,
+                            client_id: client.into(),
                             delivery,
                             packet_id: u16::from(n) + 1,
                             state: FlowState::AwaitingPubRec,
@@ -138,7 +138,7 @@ impl Model {
                         if let Some(deliveries) = self.sessions.get_mut(&client) {
                             deliveries.remove(at);
                         }
-                        out.push(Change::Delivered { client_id: client, delivery });
+                        out.push(Change::Delivered { client_id: client.into(), delivery });
                     }
                 }
             }
@@ -163,10 +163,14 @@ impl Model {
                 let packet_id = u16::from(n % 4) + 1;
                 if self.incoming.insert((client.clone(), packet_id), ()).is_none() {
                     let id = self.new_message(&mut out, "in");
-                    out.push(Change::Incoming { client_id: client, packet_id, message: Some(id) });
+                    out.push(Change::Incoming {
+                        client_id: client.into(),
+                        packet_id,
+                        message: Some(id),
+                    });
                 } else {
                     self.incoming.remove(&(client.clone(), packet_id));
-                    out.push(Change::Released { client_id: client, packet_id });
+                    out.push(Change::Released { client_id: client.into(), packet_id });
                 }
             }
             10 if known => {

@@ -228,7 +228,7 @@ mod tests {
     }
 
     fn journal(client: &str) -> Output {
-        let client_id = client.to_owned();
+        let client_id = client.into();
         Output::Journal(Change::SessionGone { client_id })
     }
 

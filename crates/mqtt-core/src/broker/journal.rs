@@ -15,6 +15,7 @@ use crate::conn::SessionKey;
 use crate::event::{ConnId, Output};
 use crate::message::{Delivery, SharedMessage};
 use crate::qos::OutState;
+use crate::short_str::ShortStr;
 use crate::snapshot::journal::Change;
 use crate::snapshot::{FlowState, StoredDelivery, StoredSubscription};
 use crate::topic_tree::SubOpts;
@@ -25,9 +26,9 @@ impl Broker {
     }
 
     /// The client id of `key` when its changes are journaled.
-    fn durable_client(&self, key: SessionKey) -> Option<String> {
+    fn durable_client(&self, key: SessionKey) -> Option<ShortStr> {
         let session = self.sessions.get(key)?;
-        session.durable.then(|| session.client_id.to_string())
+        session.durable.then(|| session.client_id.clone())
     }
 
     /// Records `message` unless this shard's journal already holds it.
@@ -64,7 +65,7 @@ impl Broker {
         let Some(session) = self.sessions.get_mut(key) else { return };
         let persistent = session.expiry_secs != 0;
         let was_durable = std::mem::replace(&mut session.durable, persistent);
-        let client_id = session.client_id.to_string();
+        let client_id = session.client_id.clone();
         if !persistent {
             if was_durable {
                 self.record(Change::SessionGone { client_id });
@@ -148,10 +149,10 @@ impl Broker {
         }
     }
 
-    fn record_queued_for(&mut self, client_id: &str, delivery: &Delivery, now: Instant) {
+    fn record_queued_for(&mut self, client_id: &ShortStr, delivery: &Delivery, now: Instant) {
         self.record_message(&delivery.message, now);
         self.record(Change::Queued {
-            client_id: client_id.to_owned(),
+            client_id: client_id.clone(),
             delivery: StoredDelivery {
                 id: delivery.id,
                 message: delivery.message.id,
@@ -211,7 +212,7 @@ impl Broker {
 
     fn record_incoming_for(
         &mut self,
-        client_id: &str,
+        client_id: &ShortStr,
         packet_id: u16,
         message: Option<&SharedMessage>,
         now: Instant,
@@ -237,9 +238,9 @@ impl Broker {
     }
 }
 
-fn subscribed(client_id: &str, filter: String, opts: SubOpts) -> Change {
+fn subscribed(client_id: &ShortStr, filter: String, opts: SubOpts) -> Change {
     Change::Subscribed {
-        client_id: client_id.to_owned(),
+        client_id: client_id.clone(),
         subscription: StoredSubscription {
             filter,
             qos: opts.qos,

@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use bytes::BytesMut;
 use mqtt_codec::{ProtocolVersion, TopicName};
 
+use crate::short_str::ShortStr;
+
 use super::format::{self, Known, Layout, Reader, put_opt_u64, put_str, put_u32};
 use super::{
     FlowState, FormatError, Snapshot, StoredDelivery, StoredInFlight, StoredIncoming,
@@ -47,7 +49,7 @@ pub enum Change {
     /// listener, protocol and expiry are replaced; what it holds stays).
     Session {
         /// Client id.
-        client_id: String,
+        client_id: ShortStr,
         /// Username of the connection that owns it now.
         username: Option<String>,
         /// Listener index of that connection.
@@ -62,7 +64,7 @@ pub enum Change {
     /// later [`Change::Session`] (a reconnect) stops the countdown.
     Detached {
         /// Client id.
-        client_id: String,
+        client_id: ShortStr,
         /// Milliseconds since 1970 at which it expires.
         expires_at_ms: u64,
     },
@@ -70,33 +72,33 @@ pub enum Change {
     /// everything it held.
     SessionGone {
         /// Client id.
-        client_id: String,
+        client_id: ShortStr,
     },
     /// A subscription was added or its options replaced.
     Subscribed {
         /// Client id.
-        client_id: String,
+        client_id: ShortStr,
         /// The subscription.
         subscription: StoredSubscription,
     },
     /// A subscription was removed.
     Unsubscribed {
         /// Client id.
-        client_id: String,
+        client_id: ShortStr,
         /// Its full filter.
         filter: String,
     },
     /// A message was queued for a session, behind everything queued before it.
     Queued {
         /// Client id.
-        client_id: String,
+        client_id: ShortStr,
         /// The delivery ([`StoredDelivery::message`] is the message's id here).
         delivery: StoredDelivery,
     },
     /// A queued delivery went out with `packet_id`, or its flow moved on to `state`.
     InFlight {
         /// Client id.
-        client_id: String,
+        client_id: ShortStr,
         /// The delivery's id.
         delivery: u64,
         /// Its packet id.
@@ -107,14 +109,14 @@ pub enum Change {
     /// A delivery is finished: acknowledged, expired or dropped.
     Delivered {
         /// Client id.
-        client_id: String,
+        client_id: ShortStr,
         /// The delivery's id.
         delivery: u64,
     },
     /// An incoming QoS 2 message was received and waits for PUBREL.
     Incoming {
         /// Client id.
-        client_id: String,
+        client_id: ShortStr,
         /// The publisher's packet id.
         packet_id: u16,
         /// Id of the message to route on PUBREL, `None` when it was dropped.
@@ -123,7 +125,7 @@ pub enum Change {
     /// The PUBREL of an incoming QoS 2 message arrived.
     Released {
         /// Client id.
-        client_id: String,
+        client_id: ShortStr,
         /// The publisher's packet id.
         packet_id: u16,
     },
@@ -347,7 +349,7 @@ fn read_change(r: &mut Reader<'_>) -> Result<Change, FormatError> {
             Change::Retained { topic, message: r.opt_u64("retained message id")? }
         }
         TAG_SESSION => {
-            let client_id = r.string("client id")?;
+            let client_id = r.string("client id")?.into();
             let username = r.opt_string("username")?;
             let listener = r.u32("listener")?;
             let protocol = format::read_protocol(r)?;
@@ -355,38 +357,39 @@ fn read_change(r: &mut Reader<'_>) -> Result<Change, FormatError> {
             Change::Session { client_id, username, listener, protocol, expiry_secs }
         }
         TAG_DETACHED => Change::Detached {
-            client_id: r.string("client id")?,
+            client_id: r.string("client id")?.into(),
             expires_at_ms: r.u64("session expiry time")?,
         },
-        TAG_SESSION_GONE => Change::SessionGone { client_id: r.string("client id")? },
+        TAG_SESSION_GONE => Change::SessionGone { client_id: r.string("client id")?.into() },
         TAG_SUBSCRIBED => Change::Subscribed {
-            client_id: r.string("client id")?,
+            client_id: r.string("client id")?.into(),
             subscription: format::read_subscription(r)?,
         },
         TAG_UNSUBSCRIBED => Change::Unsubscribed {
-            client_id: r.string("client id")?,
+            client_id: r.string("client id")?.into(),
             filter: r.string("subscription filter")?,
         },
         TAG_QUEUED => Change::Queued {
-            client_id: r.string("client id")?,
+            client_id: r.string("client id")?.into(),
             delivery: format::read_delivery(r, Known::Any)?,
         },
         TAG_IN_FLIGHT => Change::InFlight {
-            client_id: r.string("client id")?,
+            client_id: r.string("client id")?.into(),
             delivery: r.u64("delivery id")?,
             packet_id: r.packet_id()?,
             state: format::read_flow_state(r)?,
         },
-        TAG_DELIVERED => {
-            Change::Delivered { client_id: r.string("client id")?, delivery: r.u64("delivery id")? }
-        }
+        TAG_DELIVERED => Change::Delivered {
+            client_id: r.string("client id")?.into(),
+            delivery: r.u64("delivery id")?,
+        },
         TAG_INCOMING => Change::Incoming {
-            client_id: r.string("client id")?,
+            client_id: r.string("client id")?.into(),
             packet_id: r.packet_id()?,
             message: r.opt_u64("incoming message id")?,
         },
         TAG_RELEASED => {
-            Change::Released { client_id: r.string("client id")?, packet_id: r.packet_id()? }
+            Change::Released { client_id: r.string("client id")?.into(), packet_id: r.packet_id()? }
         }
         _ => return Err(FormatError::Malformed { what: "record tag", offset: at }),
     })
@@ -488,17 +491,18 @@ impl Replay {
                 true
             }
             Change::Session { client_id, username, listener, protocol, expiry_secs } => {
-                let session = self.sessions.entry(client_id).or_insert_with(|| SessionState {
-                    username: None,
-                    listener,
-                    protocol,
-                    expiry_secs,
-                    expires_in: None,
-                    expires_at_ms: None,
-                    subscriptions: BTreeMap::new(),
-                    deliveries: BTreeMap::new(),
-                    incoming: BTreeMap::new(),
-                });
+                let session =
+                    self.sessions.entry(client_id.to_string()).or_insert_with(|| SessionState {
+                        username: None,
+                        listener,
+                        protocol,
+                        expiry_secs,
+                        expires_in: None,
+                        expires_at_ms: None,
+                        subscriptions: BTreeMap::new(),
+                        deliveries: BTreeMap::new(),
+                        incoming: BTreeMap::new(),
+                    });
                 session.username = username;
                 session.listener = listener;
                 session.protocol = protocol;
@@ -514,7 +518,7 @@ impl Replay {
                     session.expires_at_ms = Some(expires_at_ms);
                 })
                 .is_some(),
-            Change::SessionGone { client_id } => self.sessions.remove(&client_id).is_some(),
+            Change::SessionGone { client_id } => self.sessions.remove(client_id.as_str()).is_some(),
             Change::Subscribed { client_id, subscription } => self
                 .session(&client_id)
                 .map(|session| {

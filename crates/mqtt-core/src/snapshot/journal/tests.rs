@@ -31,7 +31,7 @@ fn delivery(id: u64, message: u64) -> StoredDelivery {
 
 fn session(client_id: &str) -> Change {
     Change::Session {
-        client_id: client_id.to_owned(),
+        client_id: client_id.into(),
         username: Some("leo".to_owned()),
         listener: 1,
         protocol: ProtocolVersion::V5,
@@ -39,8 +39,8 @@ fn session(client_id: &str) -> Change {
     }
 }
 
-fn id(client_id: &str) -> String {
-    client_id.to_owned()
+fn id(client_id: &str) -> ShortStr {
+    client_id.into()
 }
 
 /// One change of every kind.
@@ -195,7 +195,7 @@ fn checkpoint() -> Snapshot {
         messages: vec![message(1, "r", b"retained"), message(2, "q", b"queued")],
         retained: vec![1],
         sessions: vec![StoredSession {
-            client_id: id("old"),
+            client_id: "old".to_owned(),
             username: None,
             listener: 0,
             protocol: ProtocolVersion::V3_1_1,
@@ -315,7 +315,7 @@ fn qos() -> impl Strategy<Value = QoS> {
 }
 
 fn changes() -> impl Strategy<Value = Change> {
-    let client = "[a-z]{0,4}";
+    let client = || "[a-z]{0,4}".prop_map(ShortStr::from);
     prop_oneof![
         ("[a-z/]{1,8}", proptest::collection::vec(any::<u8>(), 0..30), qos(), 1u64..).prop_map(
             |(topic, payload, qos, id)| Change::Message(Box::new(StoredMessage {
@@ -332,28 +332,28 @@ fn changes() -> impl Strategy<Value = Change> {
         ("[a-z]{1,5}", proptest::option::of(1u64..)).prop_map(|(topic, message)| {
             Change::Retained { topic: TopicName::new(&topic).expect("valid"), message }
         }),
-        (client, any::<u32>()).prop_map(|(client_id, expiry_secs)| Change::Session {
+        (client(), any::<u32>()).prop_map(|(client_id, expiry_secs)| Change::Session {
             client_id,
             username: None,
             listener: 0,
             protocol: ProtocolVersion::V5,
             expiry_secs,
         }),
-        client.prop_map(|client_id| Change::SessionGone { client_id }),
-        (client, any::<u64>())
+        client().prop_map(|client_id| Change::SessionGone { client_id }),
+        (client(), any::<u64>())
             .prop_map(|(client_id, expires_at_ms)| Change::Detached { client_id, expires_at_ms }),
-        (client, 1u64.., 1u64.., qos()).prop_map(|(client_id, id, message, qos)| {
+        (client(), 1u64.., 1u64.., qos()).prop_map(|(client_id, id, message, qos)| {
             Change::Queued {
                 client_id,
                 delivery: StoredDelivery { id, message, qos, retain: false, sub_ids: Vec::new() },
             }
         }),
-        (client, any::<u64>(), 1u16..).prop_map(|(client_id, delivery, packet_id)| {
+        (client(), any::<u64>(), 1u16..).prop_map(|(client_id, delivery, packet_id)| {
             Change::InFlight { client_id, delivery, packet_id, state: FlowState::AwaitingPubAck }
         }),
-        (client, any::<u64>())
+        (client(), any::<u64>())
             .prop_map(|(client_id, delivery)| Change::Delivered { client_id, delivery }),
-        (client, 1u16.., proptest::option::of(1u64..)).prop_map(
+        (client(), 1u16.., proptest::option::of(1u64..)).prop_map(
             |(client_id, packet_id, message)| Change::Incoming { client_id, packet_id, message }
         ),
     ]
