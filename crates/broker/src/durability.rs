@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use mqtt_codec::Packet;
 use mqtt_core::snapshot::Snapshot;
-use mqtt_core::snapshot::journal::{Change, encode_record};
+use mqtt_core::snapshot::journal::{Change, RecordEncoder};
 use mqtt_core::{ConnId, ConnMap, ShardItem, acknowledges_durable_state};
 
 /// Records no held packet waits for go to the writer once this many bytes gather…
@@ -59,6 +59,8 @@ pub(crate) struct Durability<W> {
     writer: W,
     /// Records encoded since the last hand-over.
     pending: Vec<u8>,
+    /// Encodes them, keeping its buffer from record to record.
+    encoder: RecordEncoder,
     /// When the oldest of `pending` was recorded.
     pending_since: Option<Instant>,
     /// Sequence of the last change recorded.
@@ -80,6 +82,7 @@ impl<W: JournalSink> Durability<W> {
         Self {
             writer,
             pending: Vec::new(),
+            encoder: RecordEncoder::default(),
             pending_since: None,
             recorded: 0,
             synced: 0,
@@ -98,7 +101,7 @@ impl<W: JournalSink> Durability<W> {
         change: &Change,
         now: impl FnOnce() -> Instant,
     ) -> Result<(), String> {
-        encode_record(change, &mut self.pending).map_err(|err| err.to_string())?;
+        self.encoder.encode(change, &mut self.pending).map_err(|err| err.to_string())?;
         self.recorded += 1;
         if self.pending_since.is_none() {
             self.pending_since = Some(now());
@@ -166,7 +169,10 @@ impl<W: JournalSink> Durability<W> {
             return;
         }
         self.pending_since = None;
-        let bytes = std::mem::take(&mut self.pending);
+        // The next group is likely as large: one allocation, not a doubling series (up to
+        // 64 KiB, so that one burst does not make every later group large).
+        let next = self.pending.len().min(64 * 1024);
+        let bytes = std::mem::replace(&mut self.pending, Vec::with_capacity(next));
         self.since_checkpoint += bytes.len() as u64;
         self.writer.records(bytes, self.recorded);
     }
@@ -175,16 +181,22 @@ impl<W: JournalSink> Durability<W> {
     /// in order; the answers that waited for them are then [`Durability::answers_due`].
     pub(crate) fn synced(&mut self, upto: u64) -> Vec<(ConnId, Held)> {
         self.synced = self.synced.max(upto);
+        // Connection by connection in id order (the map has none), each in the order held:
+        // sorting the connections, not every packet released.
+        let mut conns: Vec<ConnId> = self.held.keys().copied().collect();
+        conns.sort_unstable();
         let mut released = Vec::new();
-        self.held.retain(|&conn, queue| {
+        for conn in conns {
+            let Some(queue) = self.held.get_mut(&conn) else { continue };
             while queue.front().is_some_and(|(waits_for, _)| *waits_for <= upto) {
                 if let Some((_, held)) = queue.pop_front() {
                     released.push((conn, held));
                 }
             }
-            !queue.is_empty()
-        });
-        released.sort_by_key(|(conn, _)| *conn);
+            if queue.is_empty() {
+                self.held.remove(&conn);
+            }
+        }
         released
     }
 

@@ -157,9 +157,35 @@ const TAG_DETACHED: u8 = 14;
 /// [`FormatError::Unencodable`] for a message the codec cannot write (never one the broker
 /// accepted); `out` is left as it was.
 pub fn encode_record(change: &Change, out: &mut Vec<u8>) -> Result<(), FormatError> {
+    RecordEncoder::default().encode(change, out)
+}
+
+/// [`encode_record`] for a writer that encodes record after record: it keeps the buffer a
+/// message is encoded in between records, so that a message record allocates nothing.
+#[derive(Debug, Default)]
+pub struct RecordEncoder {
+    /// A message's PUBLISH, before it is copied into its record.
+    packet: BytesMut,
+}
+
+impl RecordEncoder {
+    /// Appends `change` to `out` as one record, as [`encode_record`] does.
+    ///
+    /// # Errors
+    /// As [`encode_record`].
+    pub fn encode(&mut self, change: &Change, out: &mut Vec<u8>) -> Result<(), FormatError> {
+        put_record(change, out, &mut self.packet)
+    }
+}
+
+fn put_record(
+    change: &Change,
+    out: &mut Vec<u8>,
+    packet: &mut BytesMut,
+) -> Result<(), FormatError> {
     let start = out.len();
     out.extend_from_slice(&[0; RECORD_HEADER_LEN]);
-    if let Err(err) = put_change(change, out) {
+    if let Err(err) = put_change(change, out, packet) {
         out.truncate(start);
         return Err(err);
     }
@@ -171,12 +197,15 @@ pub fn encode_record(change: &Change, out: &mut Vec<u8>) -> Result<(), FormatErr
     Ok(())
 }
 
-fn put_change(change: &Change, out: &mut Vec<u8>) -> Result<(), FormatError> {
+fn put_change(
+    change: &Change,
+    out: &mut Vec<u8>,
+    packet: &mut BytesMut,
+) -> Result<(), FormatError> {
     match change {
         Change::Message(message) => {
             out.push(TAG_TIMED_MESSAGE);
-            let mut packet = BytesMut::new();
-            format::put_message(message, &mut packet, out)?;
+            format::put_message(message, packet, out)?;
         }
         Change::Retained { topic, message } => {
             out.push(TAG_RETAINED);

@@ -96,6 +96,19 @@ fn encode_all(changes: &[Change]) -> (Vec<u8>, Vec<usize>) {
 }
 
 #[test]
+fn one_encoder_writes_what_fresh_ones_write() {
+    // Its buffer carries a long message's bytes into the records after it.
+    let mut changes = every_change();
+    changes.insert(0, Change::Message(Box::new(message(9, "a/much/longer/topic", &[7; 300]))));
+    let mut encoder = RecordEncoder::default();
+    let mut reused = Vec::new();
+    for change in &changes {
+        encoder.encode(change, &mut reused).expect("encodes");
+    }
+    assert_eq!(reused, encode_all(&changes).0);
+}
+
+#[test]
 fn every_change_round_trips() {
     let changes = every_change();
     let (bytes, _) = encode_all(&changes);
