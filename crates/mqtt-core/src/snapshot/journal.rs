@@ -160,6 +160,9 @@ pub fn encode_record(change: &Change, out: &mut Vec<u8>) -> Result<(), FormatErr
     RecordEncoder::default().encode(change, out)
 }
 
+/// The most a [`RecordEncoder`] keeps of its buffer between records.
+const SCRATCH_KEPT: usize = 64 * 1024;
+
 /// [`encode_record`] for a writer that encodes record after record: it keeps the buffer a
 /// message is encoded in between records, so that a message record allocates nothing.
 #[derive(Debug, Default)]
@@ -174,7 +177,12 @@ impl RecordEncoder {
     /// # Errors
     /// As [`encode_record`].
     pub fn encode(&mut self, change: &Change, out: &mut Vec<u8>) -> Result<(), FormatError> {
-        put_record(change, out, &mut self.packet)
+        let result = put_record(change, out, &mut self.packet);
+        // A large message's buffer is not kept for the small ones after it.
+        if self.packet.capacity() > SCRATCH_KEPT {
+            self.packet = BytesMut::new();
+        }
+        result
     }
 }
 

@@ -106,6 +106,10 @@ fn one_encoder_writes_what_fresh_ones_write() {
         encoder.encode(change, &mut reused).expect("encodes");
     }
     assert_eq!(reused, encode_all(&changes).0);
+    // A large message's buffer is let go of after its record.
+    let large = Change::Message(Box::new(message(10, "big", &[1; 100_000])));
+    encoder.encode(&large, &mut reused).expect("encodes");
+    assert!(encoder.packet.capacity() <= SCRATCH_KEPT);
 }
 
 #[test]
