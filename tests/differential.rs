@@ -19,6 +19,7 @@ mod malformed;
 mod plugin;
 mod properties;
 mod publish;
+mod random_flows;
 mod retain;
 mod size;
 mod subs;
